@@ -1,0 +1,35 @@
+"""graphc: PyTorch-style deep learning that runs eagerly or compiles through a typed IR.
+
+    >>> import graphc
+    >>> x = graphc.randn(4, 3)
+    >>> f = graphc.compile(lambda x: graphc.relu(x).sum(dim=1))
+    >>> bool(((f(x) - graphc.relu(x).sum(dim=1)).abs() < 1e-6).all())
+    True
+"""
+from graphc.errors import (AutogradError, CheckpointError, GraphcError, IRError, ParseError,
+                           ShapeError, TraceError, VerifyError)
+from graphc.tensor import Tensor
+from graphc.factories import (arange, as_tensor, bool, empty, eye, float32, float64, from_numpy,
+                              full, full_like, int32, int64, linspace, normal, ones, ones_like,
+                              rand, rand_like, randint, randn, randn_like, randperm, tensor,
+                              uniform, zeros, zeros_like)
+from graphc.functions import (abs, add, all, amax, amin, any, argmax, argmin, bmm, cast, cat,
+                              chunk, clamp, clip, concat, cos, div, dot, eq, erf, exp, expand,
+                              flatten, gather, ge, gelu, gt, index_select, isfinite, isinf,
+                              isnan, le, log, log_softmax, logical_and, logical_not, logical_or,
+                              logsumexp, lt, matmul, max, maximum, mean, min, minimum, mm, mul,
+                              narrow, ne, neg, outer, pad, permute, pow, reciprocal, relu,
+                              reshape, rsqrt, scatter_add, sigmoid, sign, silu, sin, softmax,
+                              split, sqrt, square, squeeze, stack, std, sub, sum, tanh, transpose,
+                              tril, triu, unsqueeze, var, where)
+from graphc.autograd import enable_grad, no_grad, set_grad_enabled, is_grad_enabled
+from graphc import autograd
+from graphc.random import manual_seed
+from graphc.tracing import TraceContext
+from graphc.compile import compile, trace
+
+float = float32  # noqa: A001  (graphc.float, like torch.float)
+double = float64
+long = int64
+
+__version__ = "0.1.0"

@@ -1,0 +1,250 @@
+"""Reverse-mode autograd over a dynamic tape, driven by the op registry's gradient rules.
+
+Every differentiable op applied to a tensor that requires grad records a :class:`GradFn`.
+``backward`` walks them in reverse topological order and calls each op's registry ``vjp`` with
+a tensor emitter, so the gradient computation is itself made of ordinary tensor ops: recorded
+again when ``create_graph=True`` (double backward), and emitted as IR nodes while tracing.
+
+    >>> import graphc
+    >>> x = graphc.tensor([1.0, 2.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad.numpy().tolist()
+    [2.0, 4.0]
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+import weakref
+from typing import Optional, Sequence
+
+from ir.emitter import Emitter
+from graphc.errors import AutogradError
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    return getattr(_state, "enabled", True)
+
+
+@contextlib.contextmanager
+def set_grad_enabled(mode: bool):
+    """Context manager turning gradient recording on or off (like ``torch.set_grad_enabled``)."""
+    previous = is_grad_enabled()
+    _state.enabled = bool(mode)
+    try:
+        yield
+    finally:
+        _state.enabled = previous
+
+
+def no_grad():
+    """``with graphc.no_grad():`` ops inside record nothing for backward."""
+    return set_grad_enabled(False)
+
+
+def enable_grad():
+    return set_grad_enabled(True)
+
+
+class TensorEmitter(Emitter):
+    """Runs gradient rules on tensors: each emitted op is an ordinary (recorded) tensor op."""
+
+    def emit(self, op, inputs, attrs):
+        from graphc.tensor import apply
+        return apply(op, inputs, **attrs)
+
+    def type_of(self, handle):
+        return handle.type
+
+    def wants(self, handle) -> bool:
+        return handle.requires_grad
+
+
+EMITTER = TensorEmitter()
+
+
+class GradFn:
+    """The record of one op application that backward will differentiate.
+
+    ``edges[i]`` is where input i's gradient goes: the GradFn that produced it when the op ran,
+    or the leaf tensor itself. Recording it at creation keeps routing right even if the input
+    tensor is later rebound by an in-place op.
+    """
+
+    __slots__ = ("opdef", "attrs", "inputs", "versions", "edges", "output", "_out_ref",
+                 "_out_version", "__weakref__")
+
+    def __init__(self, opdef, attrs, inputs: Sequence, output):
+        self.opdef = opdef
+        self.attrs = attrs
+        self.inputs = list(inputs)
+        self.versions = [t._version for t in inputs]
+        self.edges = [(t._grad_fn if t._grad_fn is not None else t) if t.requires_grad else None
+                      for t in inputs]
+        # A private alias of the result (same data, same GradFn) for rules that use it (exp,
+        # tanh, ...): keeping the alias rather than the user's object lets double backward see
+        # its history without tying the user's tensor to the tape.
+        self.output = output._alias()
+        self.output._grad_fn = self
+        self._out_ref = weakref.ref(output)
+        self._out_version = output._version
+
+    @property
+    def name(self) -> str:
+        return self.opdef.name
+
+    def check_versions(self) -> None:
+        if not self.opdef.needs_values:
+            return
+        for i, (t, version) in enumerate(zip(self.inputs, self.versions)):
+            if t._version != version:
+                raise AutogradError(
+                    f"input {i} of {self.name} (a tensor of shape {list(t.shape)}) was modified "
+                    f"by an in-place operation after {self.name} used it (version {t._version}, "
+                    f"expected {version}); backward needs its original value. Use an "
+                    f"out-of-place op (e.g. x = x + y instead of x += y).")
+        out = self._out_ref()
+        if out is not None and out._version != self._out_version:
+            raise AutogradError(
+                f"the result of {self.name} (shape {list(out.shape)}) was modified by an in-place "
+                f"operation, but backward needs it; use an out-of-place op instead.")
+
+    def __repr__(self) -> str:
+        return f"<GradFn {self.name}>"
+
+
+def _topological_order(roots):
+    """GradFns reachable from ``roots``, each after every GradFn that feeds it a gradient."""
+    order, seen = [], set()
+    for root in roots:
+        if root is None or id(root) in seen:
+            continue
+        stack = [(root, False)]
+        while stack:
+            fn, expanded = stack.pop()
+            if expanded:
+                order.append(fn)
+                continue
+            if id(fn) in seen:
+                continue
+            seen.add(id(fn))
+            stack.append((fn, True))
+            for edge in fn.edges:
+                if isinstance(edge, GradFn) and id(edge) not in seen:
+                    stack.append((edge, False))
+    order.reverse()
+    return order
+
+
+def _accumulate(table: dict, key, grad, owners: dict):
+    owners[id(key)] = key
+    previous = table.get(id(key))
+    table[id(key)] = grad if previous is None else previous + grad
+
+
+def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False,
+                 retain_graph: Optional[bool] = None, inputs: Optional[Sequence] = None):
+    """The engine behind ``Tensor.backward`` and :func:`grad`.
+
+    With ``inputs=None`` gradients accumulate into the ``.grad`` of every leaf reached; otherwise
+    the gradients of exactly ``inputs`` are returned (None where unreachable) and ``.grad`` is
+    left alone.
+    """
+    if retain_graph is None:
+        retain_graph = create_graph
+    pending: dict[int, object] = {}
+    owners: dict[int, object] = {}
+    leaf_grads: dict[int, object] = {}
+    wanted = None if inputs is None else {id(t): t for t in inputs}
+
+    with set_grad_enabled(create_graph):
+        for root, g in zip(roots, grads):
+            if not root.requires_grad:
+                raise AutogradError(f"tensor of shape {list(root.shape)} does not require grad "
+                                    "and has no grad_fn; nothing to differentiate")
+            if root._grad_fn is None:
+                _accumulate(leaf_grads, root, g, owners)
+            else:
+                _accumulate(pending, root._grad_fn, g, owners)
+        for fn in _topological_order([r._grad_fn for r in roots]):
+            g = pending.pop(id(fn), None)
+            if g is None:
+                continue
+            if fn.output is None:
+                raise AutogradError(
+                    f"trying to backward through {fn.name} a second time, after its saved values "
+                    "were freed; pass retain_graph=True to the first backward()")
+            fn.check_versions()
+            input_grads = fn.opdef.vjp(EMITTER, fn.inputs, fn.output, g, fn.attrs)
+            for edge, ig in zip(fn.edges, input_grads):
+                if edge is None or ig is None:
+                    continue
+                if isinstance(edge, GradFn):
+                    _accumulate(pending, edge, ig, owners)
+                else:
+                    _accumulate(leaf_grads, edge, ig, owners)
+            if not retain_graph:
+                fn.output = None
+                fn.inputs = []
+
+    if wanted is not None:
+        return [_grad_for(t, leaf_grads, create_graph) for t in inputs]
+    for key, g in leaf_grads.items():
+        leaf = owners[key]
+        if not create_graph:
+            g = g.detach()
+        leaf.grad = g if leaf.grad is None else _add_no_record(leaf.grad, g, create_graph)
+    return None
+
+
+def _add_no_record(a, b, create_graph):
+    with set_grad_enabled(create_graph):
+        return a + b
+
+
+def _grad_for(t, leaf_grads, create_graph):
+    g = leaf_grads.get(id(t))
+    if g is None:
+        return None
+    return g if create_graph else g.detach()
+
+
+def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=False,
+         allow_unused=True):
+    """Gradients of ``outputs`` w.r.t. ``inputs``, like ``torch.autograd.grad``.
+
+    ``inputs`` must be leaf tensors that require grad (or any tensor: the gradient that reaches
+    it as a leaf of this computation). Unused inputs give ``None`` unless ``allow_unused=False``.
+
+        >>> import graphc
+        >>> x = graphc.tensor(3.0, requires_grad=True)
+        >>> (g,) = graphc.autograd.grad(x ** 3, [x], create_graph=True)
+        >>> graphc.autograd.grad(g, [x])[0].item()   # d2/dx2 x^3 = 6x
+        18.0
+    """
+    from graphc.tensor import Tensor, ones_like
+    single_out = isinstance(outputs, Tensor)
+    outputs = [outputs] if single_out else list(outputs)
+    single_in = isinstance(inputs, Tensor)
+    inputs = [inputs] if single_in else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = []
+        for out in outputs:
+            if out.numel() != 1:
+                raise AutogradError(f"grad can be implicitly created only for scalar outputs; "
+                                    f"got shape {list(out.shape)}: pass grad_outputs")
+            grad_outputs.append(ones_like(out))
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    for t in inputs:
+        if t._grad_fn is not None:
+            raise AutogradError("graphc.autograd.grad takes leaf tensors as inputs "
+                                "(tensors created by the user, with requires_grad=True)")
+    result = run_backward(outputs, grad_outputs, create_graph=create_graph,
+                          retain_graph=retain_graph, inputs=inputs)
+    if not allow_unused and any(r is None for r in result):
+        raise AutogradError("one of the inputs is not used to compute the outputs "
+                            "(pass allow_unused=True to get None for it)")
+    return result

@@ -1,0 +1,210 @@
+"""Tensor factories: ``tensor from_numpy zeros ones full arange eye randn rand ..._like``.
+
+Inside a compiled function they build ``const`` and random nodes, so the same code traces.
+
+    >>> import graphc
+    >>> graphc.zeros(2, 3).shape
+    (2, 3)
+    >>> graphc.arange(4).tolist()
+    [0, 1, 2, 3]
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ir import dtypes
+from graphc import tracing
+from graphc.random import next_seed
+from graphc.tensor import Tensor, apply
+
+float32, float64, int32, int64 = dtypes.f32, dtypes.f64, dtypes.i32, dtypes.i64
+bool = dtypes.bool_  # noqa: A001  (graphc.bool, like torch.bool)
+
+_PYTHON_TYPES = {float: dtypes.f64, int: dtypes.i64, type(True): dtypes.bool_}
+_ALIASES = {"float": dtypes.f32, "double": dtypes.f64, "long": dtypes.i64, "int": dtypes.i32,
+            "float32": dtypes.f32, "float64": dtypes.f64, "int32": dtypes.i32,
+            "int64": dtypes.i64, "bool": dtypes.bool_}
+
+
+def as_dtype(dtype) -> dtypes.DType:
+    """Accepts graphc dtypes, NumPy dtypes, Python types and names like ``"float32"``."""
+    if isinstance(dtype, dtypes.DType):
+        return dtype
+    if dtype in _PYTHON_TYPES:
+        return _PYTHON_TYPES[dtype]
+    if isinstance(dtype, str) and dtype in _ALIASES:
+        return _ALIASES[dtype]
+    if isinstance(dtype, str) and dtype in dtypes.BY_NAME:
+        return dtypes.BY_NAME[dtype]
+    try:
+        return dtypes.from_numpy(dtype)
+    except TypeError as exc:
+        raise TypeError(f"unknown dtype {dtype!r}: {exc}") from None
+
+
+def _shape(size) -> tuple[int, ...]:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    shape = tuple(int(s) for s in size)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"negative dimension in size {list(shape)}")
+    return shape
+
+
+def _infer_dtype(array: np.ndarray, data) -> dtypes.DType:
+    """Python data gets PyTorch's defaults (f32, i64, bool); NumPy arrays keep their dtype."""
+    if array.dtype.kind == "f":
+        return dtypes.from_numpy(array.dtype) if isinstance(data, np.ndarray) else dtypes.f32
+    if array.dtype.kind in "iu":
+        return dtypes.from_numpy(array.dtype) if isinstance(data, np.ndarray) else dtypes.i64
+    if array.dtype.kind == "b":
+        return dtypes.bool_
+    raise TypeError(f"cannot make a tensor from data of NumPy dtype {array.dtype}")
+
+
+def _const(array: np.ndarray) -> Tensor:
+    """A tensor holding ``array``: wrapped directly eagerly, a const node while tracing."""
+    if tracing.current() is None:
+        return Tensor._wrap(array)
+    value = array.tolist() if array.ndim else array.item()
+    return apply("const", [], value=value, dtype=dtypes.from_numpy(array.dtype),
+                 shape=list(array.shape))
+
+
+def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor from nested lists, a number, a NumPy array or a tensor (copied)."""
+    if isinstance(data, Tensor):
+        result = data.detach() if dtype is None else data.detach().to(dtype)
+        return result.requires_grad_(requires_grad) if requires_grad else result
+    try:
+        array = np.array(data)
+    except ValueError as exc:
+        raise ValueError(f"cannot make a tensor from ragged data: {exc}") from None
+    target = as_dtype(dtype) if dtype is not None else _infer_dtype(array, data)
+    result = _const(np.array(array, dtype=target.numpy))
+    return result.requires_grad_(True) if requires_grad else result
+
+
+def as_tensor(data, dtype=None) -> Tensor:
+    """Like :func:`tensor`, but returns tensors unchanged (when the dtype already matches)."""
+    if isinstance(data, Tensor) and (dtype is None or as_dtype(dtype) == data.dtype):
+        return data
+    return tensor(data, dtype=dtype)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing ``array``'s memory and dtype (graphc never writes into it)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    dtypes.from_numpy(array.dtype)
+    return _const(array)
+
+
+def full(size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+    shape = _shape(size if isinstance(size, (tuple, list)) else (size,))
+    if dtype is None:
+        dtype = (dtypes.bool_ if isinstance(fill_value, type(True)) else
+                 dtypes.i64 if isinstance(fill_value, int) else dtypes.f32)
+    dtype = as_dtype(dtype)
+    if tracing.current() is None:
+        result = Tensor._wrap(np.full(shape, fill_value, dtype=dtype.numpy))
+    else:
+        result = apply("const", [], value=fill_value, dtype=dtype, shape=list(shape))
+    return result.requires_grad_(True) if requires_grad else result
+
+
+def zeros(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+    return full(_shape(size), 0.0, dtype=dtype or dtypes.f32, requires_grad=requires_grad)
+
+
+def ones(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+    return full(_shape(size), 1.0, dtype=dtype or dtypes.f32, requires_grad=requires_grad)
+
+
+empty = zeros
+
+
+def zeros_like(t: Tensor, dtype=None) -> Tensor:
+    return full(t.shape, 0, dtype=dtype or t.dtype)
+
+
+def ones_like(t: Tensor, dtype=None) -> Tensor:
+    return full(t.shape, 1, dtype=dtype or t.dtype)
+
+
+def full_like(t: Tensor, fill_value, dtype=None) -> Tensor:
+    return full(t.shape, fill_value, dtype=dtype or t.dtype)
+
+
+def arange(start, end=None, step=1, dtype=None) -> Tensor:
+    """Like ``torch.arange``: integers give i64, any float argument gives f32."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        is_int = all(isinstance(v, int) for v in (start, end, step))
+        dtype = dtypes.i64 if is_int else dtypes.f32
+    return _const(np.arange(start, end, step, dtype=as_dtype(dtype).numpy))
+
+
+def linspace(start: float, end: float, steps: int, dtype=None) -> Tensor:
+    return _const(np.linspace(start, end, steps, dtype=as_dtype(dtype or dtypes.f32).numpy))
+
+
+def eye(n: int, m=None, dtype=None) -> Tensor:
+    return _const(np.eye(n, m, dtype=as_dtype(dtype or dtypes.f32).numpy))
+
+
+def _random(op: str, shape, dtype, requires_grad, **params) -> Tensor:
+    dtype = as_dtype(dtype or dtypes.f32)
+    if not dtype.is_float:
+        raise TypeError(f"random tensors must be floating point, got dtype {dtype}")
+    ctx = tracing.current()
+    if ctx is None:
+        seed, stream = Tensor._wrap(np.array(next_seed(), dtype=np.int64)), 0
+    else:
+        seed, stream = ctx.rng_seed()
+    result = apply(op, [seed], shape=list(shape), dtype=dtype, stream=stream, **params)
+    return result.requires_grad_(True) if requires_grad else result
+
+
+def rand(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1), drawn from graphc's global generator."""
+    return _random("random_uniform", _shape(size), dtype, requires_grad)
+
+
+def randn(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples, drawn from graphc's global generator."""
+    return _random("random_normal", _shape(size), dtype, requires_grad)
+
+
+def uniform(size, low: float = 0.0, high: float = 1.0, dtype=None) -> Tensor:
+    return _random("random_uniform", _shape((size,) if isinstance(size, int) else size), dtype,
+                   False, low=float(low), high=float(high))
+
+
+def normal(size, mean: float = 0.0, std: float = 1.0, dtype=None) -> Tensor:
+    return _random("random_normal", _shape((size,) if isinstance(size, int) else size), dtype,
+                   False, mean=float(mean), std=float(std))
+
+
+def rand_like(t: Tensor, dtype=None) -> Tensor:
+    return rand(t.shape, dtype=dtype or t.dtype)
+
+
+def randn_like(t: Tensor, dtype=None) -> Tensor:
+    return randn(t.shape, dtype=dtype or t.dtype)
+
+
+def randint(low: int, high=None, size=(), dtype=None) -> Tensor:
+    """Integers in [low, high) (eager only uses the generator; like ``torch.randint``)."""
+    if high is None:
+        low, high = 0, low
+    u = rand(*_shape((size,) if isinstance(size, int) else size), dtype=dtypes.f64)
+    scaled = (u * float(high - low)).to(dtypes.i64)  # truncation == floor for u >= 0
+    return (scaled + low).to(as_dtype(dtype or dtypes.i64))
+
+
+def randperm(n: int, dtype=None) -> Tensor:
+    """A random permutation of 0..n-1 (argsort of uniform keys; eager)."""
+    keys = rand(n, dtype=dtypes.f64)
+    return _const(np.argsort(keys.numpy(), kind="stable").astype(as_dtype(dtype or dtypes.i64).numpy))

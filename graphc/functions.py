@@ -1,0 +1,493 @@
+"""The functional tensor API (``graphc.exp``, ``graphc.matmul``, ``graphc.softmax``, ...).
+
+Primitive ops map one-to-one onto registry ops; composites (``softmax``, ``log_softmax``,
+``logsumexp``, ``mean``, ``var``, ``gelu``, ``silu``, ``clamp``) are written here from primitives,
+so eager mode, autograd and the tracer all see through them.
+
+    >>> import graphc
+    >>> graphc.softmax(graphc.tensor([0.0, 0.0]), dim=0).tolist()
+    [0.5, 0.5]
+"""
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+from typing import Optional, Sequence
+
+from ir import dtypes
+from ir.types import normalize_axis
+from graphc.tensor import Tensor, apply
+
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+
+
+# -- operand conversion ------------------------------------------------------------------------
+def scalar_like(value, like: Tensor) -> Tensor:
+    """A rank-0 tensor for a Python number used with ``like``, typed as PyTorch would."""
+    if isinstance(value, bool):
+        dtype = like.dtype
+    elif isinstance(value, int):
+        dtype = dtypes.i64 if like.dtype.is_bool else like.dtype
+    elif isinstance(value, float):
+        dtype = like.dtype if like.dtype.is_float else dtypes.DEFAULT_FLOAT
+    else:
+        raise TypeError(f"unsupported operand of type {type(value).__name__}")
+    return apply("const", [], value=value, dtype=dtype, shape=[])
+
+
+def to_tensor(value, like: Optional[Tensor] = None) -> Tensor:
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (bool, int, float)) and like is not None:
+        return scalar_like(value, like)
+    from graphc.factories import tensor
+    return tensor(value)
+
+
+def operands(a, b) -> tuple[Tensor, Tensor]:
+    """Two operands of a binary op as tensors; Python numbers take the other side's dtype."""
+    if isinstance(a, Tensor):
+        return a, to_tensor(b, a)
+    if isinstance(b, Tensor):
+        return to_tensor(a, b), b
+    return to_tensor(a), to_tensor(b)
+
+
+def _binary(op):
+    def fn(a, b):
+        return apply(op, list(operands(a, b)))
+    fn.__name__ = op
+    fn.__doc__ = f"Elementwise ``{op}`` with NumPy broadcasting and PyTorch type promotion."
+    return fn
+
+
+def _unary(op):
+    def fn(x):
+        return apply(op, [to_tensor(x)])
+    fn.__name__ = op
+    fn.__doc__ = f"Elementwise ``{op}``."
+    return fn
+
+
+add, sub, mul, div, pow = (_binary(o) for o in ("add", "sub", "mul", "div", "pow"))
+maximum, minimum = _binary("maximum"), _binary("minimum")
+eq, ne, lt, le, gt, ge = (_binary(o) for o in ("eq", "ne", "lt", "le", "gt", "ge"))
+neg, exp, log, sqrt, rsqrt, tanh, sigmoid, relu, abs, sin, cos, erf, sign, reciprocal = (
+    _unary(o) for o in ("neg", "exp", "log", "sqrt", "rsqrt", "tanh", "sigmoid", "relu", "abs",
+                        "sin", "cos", "erf", "sign", "reciprocal"))
+subtract, multiply, divide, true_divide = sub, mul, div, div
+negative = neg
+
+
+def cast(x: Tensor, dtype) -> Tensor:
+    from graphc.factories import as_dtype
+    dtype = as_dtype(dtype)
+    return x if x.dtype == dtype else apply("cast", [x], dtype=dtype)
+
+
+def where(condition, input, other) -> Tensor:
+    """``input`` where ``condition`` is true, else ``other`` (all broadcast); like ``torch.where``.
+
+    The branch-free way to make data-dependent choices inside compiled functions.
+    """
+    condition = to_tensor(condition)
+    if condition.dtype != dtypes.bool_:
+        condition = cast(condition, dtypes.bool_)
+    input, other = operands(input, other)
+    return apply("where", [condition, input, other])
+
+
+def square(x: Tensor) -> Tensor:
+    return mul(x, x)
+
+
+def log1p(x: Tensor) -> Tensor:
+    return log(add(x, 1.0))
+
+
+def expm1(x: Tensor) -> Tensor:
+    return sub(exp(x), 1.0)
+
+
+def log2(x: Tensor) -> Tensor:
+    return div(log(x), math.log(2.0))
+
+
+def tan(x: Tensor) -> Tensor:
+    return div(sin(x), cos(x))
+
+
+def logical_not(x: Tensor) -> Tensor:
+    return eq(cast(x, dtypes.bool_), False)
+
+
+def logical_and(a, b) -> Tensor:
+    a, b = operands(a, b)
+    return minimum(cast(a, dtypes.bool_), cast(b, dtypes.bool_))
+
+
+def logical_or(a, b) -> Tensor:
+    a, b = operands(a, b)
+    return maximum(cast(a, dtypes.bool_), cast(b, dtypes.bool_))
+
+
+def logical_xor(a, b) -> Tensor:
+    a, b = operands(a, b)
+    return ne(cast(a, dtypes.bool_), cast(b, dtypes.bool_))
+
+
+def isnan(x: Tensor) -> Tensor:
+    return ne(x, x)
+
+
+def isinf(x: Tensor) -> Tensor:
+    return eq(abs(x), math.inf)
+
+
+def isfinite(x: Tensor) -> Tensor:
+    return logical_not(logical_or(isnan(x), isinf(x)))
+
+
+def clamp(x: Tensor, min=None, max=None) -> Tensor:
+    """Limits ``x`` to [min, max]; the gradient is 1 inside (bounds included), as in PyTorch."""
+    if min is None and max is None:
+        raise ValueError("clamp needs at least one of min and max")
+    if min is not None:
+        x = where(lt(x, min), to_tensor(min, x), x)
+    if max is not None:
+        x = where(gt(x, max), to_tensor(max, x), x)
+    return x
+
+
+clip = clamp
+
+
+# -- reductions ---------------------------------------------------------------------------------
+def _axes(x: Tensor, dim) -> list[int]:
+    if dim is None:
+        return list(range(x.ndim))
+    dims = [dim] if isinstance(dim, int) else list(dim)
+    return sorted(normalize_axis(d, x.ndim) for d in dims)
+
+
+def sum(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    if dtype is not None:
+        x = cast(x, dtype)
+    return apply("sum", [x], axes=_axes(x, dim), keepdim=keepdim)
+
+
+def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    axes = _axes(x, dim)
+    count = 1
+    for a in axes:
+        count *= x.shape[a]
+    x = x if x.dtype.is_float else cast(x, dtypes.DEFAULT_FLOAT)
+    return div(sum(x, axes, keepdim), float(count))
+
+
+def var(x: Tensor, dim=None, unbiased: Optional[bool] = None, keepdim: bool = False, *,
+        correction: Optional[int] = None) -> Tensor:
+    """Variance with Bessel's correction by default (``correction=1``), like ``torch.var``."""
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    axes = _axes(x, dim)
+    count = 1
+    for a in axes:
+        count *= x.shape[a]
+    centered = sub(x, mean(x, axes, keepdim=True))
+    return div(sum(mul(centered, centered), axes, keepdim), float(max(count - correction, 0)))
+
+
+def std(x: Tensor, dim=None, unbiased: Optional[bool] = None, keepdim: bool = False, *,
+        correction: Optional[int] = None) -> Tensor:
+    return sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+
+
+def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return apply("max", [x], axes=_axes(x, dim), keepdim=keepdim)
+
+
+def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return apply("min", [x], axes=_axes(x, dim), keepdim=keepdim)
+
+
+def argmax(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Tensor:
+    if dim is None:
+        flat = apply("argmax", [reshape(x, (-1,))], axis=0, keepdim=False)
+        return reshape(flat, [1] * x.ndim) if keepdim else flat
+    return apply("argmax", [x], axis=normalize_axis(dim, x.ndim), keepdim=keepdim)
+
+
+def argmin(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Tensor:
+    flipped = logical_not(x) if x.dtype.is_bool else neg(x)
+    return argmax(flipped, dim, keepdim)
+
+
+def max(x: Tensor, dim=None, keepdim: bool = False):
+    """``max(x)`` is the largest element; ``max(x, dim)`` is (values, indices); ``max(x, y)``
+    with a tensor second argument is the elementwise maximum."""
+    if isinstance(dim, Tensor):
+        return maximum(x, dim)
+    if dim is None:
+        return amax(x)
+    return ValuesIndices(amax(x, dim, keepdim), argmax(x, dim, keepdim))
+
+
+def min(x: Tensor, dim=None, keepdim: bool = False):
+    if isinstance(dim, Tensor):
+        return minimum(x, dim)
+    if dim is None:
+        return amin(x)
+    return ValuesIndices(amin(x, dim, keepdim), argmin(x, dim, keepdim))
+
+
+def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return logical_not(any(logical_not(x), dim, keepdim))
+
+
+def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return gt(sum(cast(x, dtypes.bool_), dim, keepdim), 0)
+
+
+def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """log(sum(exp(x))) computed stably by shifting with the (detached) maximum."""
+    axes = _axes(x, dim)
+    shift = amax(x, axes, keepdim=True).detach()
+    shift = where(isinf(shift), 0.0, shift)  # all -inf rows stay -inf instead of nan
+    total = sum(exp(sub(x, shift)), axes, keepdim=True)
+    result = add(log(total), shift)
+    return result if keepdim else reshape(result, [d for i, d in enumerate(x.shape)
+                                                   if i not in axes])
+
+
+def softmax(x: Tensor, dim: int = -1, dtype=None) -> Tensor:
+    if dtype is not None:
+        x = cast(x, dtype)
+    shifted = exp(sub(x, amax(x, dim, keepdim=True).detach()))
+    return div(shifted, sum(shifted, dim, keepdim=True))
+
+
+def log_softmax(x: Tensor, dim: int = -1, dtype=None) -> Tensor:
+    if dtype is not None:
+        x = cast(x, dtype)
+    return sub(x, logsumexp(x, dim, keepdim=True))
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """GELU: exact (erf) by default, ``approximate="tanh"`` for the tanh form."""
+    if approximate == "tanh":
+        inner = mul(add(x, mul(pow(x, 3.0), 0.044715)), math.sqrt(2.0 / math.pi))
+        return mul(mul(x, 0.5), add(tanh(inner), 1.0))
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return mul(mul(x, 0.5), add(erf(mul(x, 1.0 / math.sqrt(2.0))), 1.0))
+
+
+def silu(x: Tensor) -> Tensor:
+    return mul(x, sigmoid(x))
+
+
+# -- linear algebra -----------------------------------------------------------------------------
+def matmul(a, b) -> Tensor:
+    """Matrix product with NumPy/PyTorch rules: 1-D operands are promoted and then squeezed."""
+    a, b = to_tensor(a), to_tensor(b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError("matmul: both arguments need at least one dimension")
+    squeeze = []
+    if a.ndim == 1:
+        a = reshape(a, (1, a.shape[0]))
+        squeeze.append(-2)
+    if b.ndim == 1:
+        b = reshape(b, (b.shape[0], 1))
+        squeeze.append(-1)
+    out = apply("matmul", [a, b])
+    for axis in sorted(squeeze):
+        out = squeeze_(out, axis)
+    return out
+
+
+mm = bmm = matmul
+
+
+def dot(a: Tensor, b: Tensor) -> Tensor:
+    return sum(mul(a, b))
+
+
+# -- shapes -------------------------------------------------------------------------------------
+def _resolve_shape(x: Tensor, shape) -> list[int]:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    shape = [int(s) for s in shape]
+    if shape.count(-1) > 1:
+        raise ValueError(f"reshape: only one dimension can be -1, got {shape}")
+    if -1 in shape:
+        known = 1
+        for s in shape:
+            if s != -1:
+                known *= s
+        if known == 0 or x.numel() % known:
+            raise ValueError(f"reshape: cannot reshape {list(x.shape)} into {shape}")
+        shape[shape.index(-1)] = x.numel() // known
+    return shape
+
+
+def reshape(x: Tensor, *shape) -> Tensor:
+    target = _resolve_shape(x, shape)
+    if list(x.shape) == target:
+        return x
+    return apply("reshape", [x], shape=target)
+
+
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    perm = list(range(x.ndim))
+    a, b = normalize_axis(dim0, x.ndim), normalize_axis(dim1, x.ndim)
+    perm[a], perm[b] = perm[b], perm[a]
+    return permute(x, perm)
+
+
+def permute(x: Tensor, *dims) -> Tensor:
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = dims[0]
+    perm = [normalize_axis(d, x.ndim) for d in dims]
+    if perm == list(range(x.ndim)):
+        return x
+    return apply("transpose", [x], perm=perm)
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    dim = normalize_axis(dim, x.ndim + 1)
+    return reshape(x, list(x.shape[:dim]) + [1] + list(x.shape[dim:]))
+
+
+def squeeze_(x: Tensor, dim=None) -> Tensor:
+    if dim is None:
+        return reshape(x, [d for d in x.shape if d != 1])
+    dims = {normalize_axis(d, x.ndim) for d in ([dim] if isinstance(dim, int) else dim)}
+    return reshape(x, [d for i, d in enumerate(x.shape) if not (i in dims and d == 1)])
+
+
+squeeze = squeeze_
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    if x.ndim == 0:
+        return reshape(x, [1])
+    start, end = normalize_axis(start_dim, x.ndim), normalize_axis(end_dim, x.ndim)
+    merged = 1
+    for d in x.shape[start:end + 1]:
+        merged *= d
+    return reshape(x, list(x.shape[:start]) + [merged] + list(x.shape[end + 1:]))
+
+
+def broadcast_to(x: Tensor, shape) -> Tensor:
+    shape = [int(s) for s in shape]
+    if list(x.shape) == shape:
+        return x
+    return apply("broadcast_to", [x], shape=shape)
+
+
+def expand(x: Tensor, *sizes) -> Tensor:
+    """Broadcasts to ``sizes``; -1 keeps that dimension (like ``torch.Tensor.expand``)."""
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = sizes[0]
+    lead = len(sizes) - x.ndim
+    shape = [x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes)]
+    return broadcast_to(x, shape)
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    tensors = [to_tensor(t) for t in tensors]
+    if len(tensors) == 1:
+        return tensors[0]
+    return apply("concat", tensors, axis=normalize_axis(dim, tensors[0].ndim))
+
+
+concat = concatenate = cat
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    tensors = [to_tensor(t) for t in tensors]
+    dim = normalize_axis(dim, tensors[0].ndim + 1)
+    return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    dim = normalize_axis(dim, x.ndim)
+    starts, stops = [0] * x.ndim, list(x.shape)
+    starts[dim], stops[dim] = start, start + length
+    return apply("slice", [x], starts=starts, stops=stops, steps=[1] * x.ndim)
+
+
+def split(x: Tensor, split_size_or_sections, dim: int = 0) -> list[Tensor]:
+    dim = normalize_axis(dim, x.ndim)
+    size = x.shape[dim]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        sizes = [step] * (size // step) + ([size % step] if size % step else [])
+    else:
+        sizes = list(split_size_or_sections)
+    pieces, start = [], 0
+    for s in sizes:
+        pieces.append(narrow(x, dim, start, s))
+        start += s
+    return pieces
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> list[Tensor]:
+    size = x.shape[normalize_axis(dim, x.ndim)]
+    return split(x, -(-size // chunks), dim)
+
+
+def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    """``out[i][j] = x[index[i][j]][j]`` for dim 0, like ``torch.gather``."""
+    return apply("gather", [x, index], axis=normalize_axis(dim, x.ndim))
+
+
+def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    """A copy of ``x`` with ``src`` added at ``index`` along ``dim``, like ``torch.scatter_add``."""
+    return apply("scatter_add", [x, index, src], axis=normalize_axis(dim, x.ndim))
+
+
+def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    """Selects entries of ``x`` along ``dim`` at the positions in (any-shaped) ``index``."""
+    dim = normalize_axis(dim, x.ndim)
+    index = to_tensor(index)
+    flat = reshape(index, (-1,))
+    k = flat.shape[0]
+    view = [1] * x.ndim
+    view[dim] = k
+    target = list(x.shape)
+    target[dim] = k
+    picked = gather(x, dim, broadcast_to(reshape(flat, view), target))
+    return reshape(picked, list(x.shape[:dim]) + list(index.shape) + list(x.shape[dim + 1:]))
+
+
+def pad(x: Tensor, pad: Sequence[int], value: float = 0.0) -> Tensor:
+    """Constant padding; ``pad`` lists (left, right) pairs from the *last* axis, like ``F.pad``."""
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad: needs (left, right) pairs for at most {x.ndim} axes, got {pad}")
+    pads = [[0, 0, 0] for _ in range(x.ndim)]
+    for i in range(len(pad) // 2):
+        lo, hi = pad[2 * i], pad[2 * i + 1]
+        if lo < 0 or hi < 0:
+            raise ValueError(f"pad: negative padding {pad} is not supported")
+        pads[x.ndim - 1 - i] = [lo, hi, 0]
+    return apply("pad", [x], pads=pads, value=float(value))
+
+
+def outer(a: Tensor, b: Tensor) -> Tensor:
+    return mul(unsqueeze(a, 1), unsqueeze(b, 0))
+
+
+def tril(x: Tensor, diagonal: int = 0) -> Tensor:
+    from graphc.factories import arange
+    rows = unsqueeze(arange(x.shape[-2]), 1)
+    cols = unsqueeze(arange(x.shape[-1]), 0)
+    return where(le(sub(cols, rows), diagonal), x, 0)
+
+
+def triu(x: Tensor, diagonal: int = 0) -> Tensor:
+    from graphc.factories import arange
+    rows = unsqueeze(arange(x.shape[-2]), 1)
+    cols = unsqueeze(arange(x.shape[-1]), 0)
+    return where(ge(sub(cols, rows), diagonal), x, 0)

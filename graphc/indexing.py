@@ -1,0 +1,161 @@
+"""``Tensor.__getitem__`` and ``__setitem__`` in NumPy/PyTorch style, lowered to primitives.
+
+Basic indices (ints, slices with positive steps, ``None``, ``...``) become ``slice`` and
+``reshape``; integer-tensor indices become ``gather`` (several of them must sit on neighbouring
+axes); a boolean mask is supported for assignment (``x[mask] = v`` becomes ``where``). Writing
+through basic indices (``x[1:3] = v``) becomes ``pad`` + ``where``, so it traces and has gradients.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ir import dtypes
+from graphc import functions as F
+from graphc.tensor import Tensor, apply
+
+
+def _expand_key(key, ndim: int) -> list:
+    key = list(key) if isinstance(key, tuple) else [key]
+    consumed = sum(1 for k in key if k is not None and k is not Ellipsis)
+    if sum(1 for k in key if k is Ellipsis) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if consumed > ndim:
+        raise IndexError(f"too many indices for a tensor of rank {ndim}: got {consumed}")
+    # identity tests: `Ellipsis in key` would call Tensor.__eq__ on tensor indices
+    ellipsis_at = [i for i, k in enumerate(key) if k is Ellipsis]
+    if ellipsis_at:
+        at = ellipsis_at[0]
+        key[at:at + 1] = [slice(None)] * (ndim - consumed)
+    else:
+        key += [slice(None)] * (ndim - consumed)
+    return key
+
+
+def _as_index_tensor(k):
+    if isinstance(k, Tensor):
+        return k
+    if isinstance(k, (list, np.ndarray)):
+        from graphc.factories import tensor
+        return tensor(k)
+    return None
+
+
+def _basic(x: Tensor, key: list):
+    """Slices ``x`` by the basic part of ``key`` (ints become length-1 slices).
+
+    Returns the sliced region (same rank as ``x``), its slice bounds, and a layout entry per key
+    item: ("new",) for None, ("drop", axis) for an int, ("keep", axis) for a slice and
+    ("index", axis, tensor) for an integer-tensor index.
+    """
+    starts, stops, steps, layout = [], [], [], []
+    axis = 0
+    for k in key:
+        if k is None:
+            layout.append(("new",))
+            continue
+        size = x.shape[axis]
+        index_tensor = _as_index_tensor(k)
+        if index_tensor is not None:
+            starts.append(0), stops.append(size), steps.append(1)
+            layout.append(("index", axis, index_tensor))
+        elif isinstance(k, slice):
+            if k.step is not None and k.step <= 0:
+                raise IndexError(f"slice step must be positive, got {k.step} (negative steps "
+                                 "are not supported, as in PyTorch)")
+            start, stop, step = k.indices(size)
+            starts.append(start), stops.append(max(stop, start)), steps.append(step)
+            layout.append(("keep", axis))
+        elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+            k = int(k)
+            if not -size <= k < size:
+                raise IndexError(f"index {k} is out of bounds for axis {axis} with size {size}")
+            k %= size
+            starts.append(k), stops.append(k + 1), steps.append(1)
+            layout.append(("drop", axis))
+        else:
+            raise IndexError(f"unsupported index {k!r} of type {type(k).__name__}")
+        axis += 1
+    region = apply("slice", [x], starts=starts, stops=stops, steps=steps)
+    return region, (starts, stops, steps), layout
+
+
+def getitem(x: Tensor, key) -> Tensor:
+    if isinstance(key, Tensor) and key.dtype == dtypes.bool_:
+        raise IndexError("boolean mask indexing (x[mask]) gives a data-dependent shape; use "
+                         "graphc.where(mask, x, 0) or x[mask] = value instead")
+    key = _expand_key(key, x.ndim)
+    if all(isinstance(k, slice) and k == slice(None) for k in key):
+        return x
+    region, _, layout = _basic(x, key)
+    indexed = [(e[1], e[2]) for e in layout if e[0] == "index"]
+    result, index_shape = region, ()
+    if indexed:
+        result = _take(region, indexed)
+        index_shape = tuple(np.broadcast_shapes(*(t.shape for _, t in indexed)))
+    final, index_done = [], False
+    for entry in layout:
+        if entry[0] == "new":
+            final.append(1)
+        elif entry[0] == "keep":
+            final.append(region.shape[entry[1]])
+        elif entry[0] == "index" and not index_done:
+            final.extend(index_shape)
+            index_done = True
+    return F.reshape(result, final)
+
+
+def _take(x: Tensor, tensor_indices) -> Tensor:
+    """Gathers along neighbouring axes with (broadcast) integer index tensors."""
+    axes = [a for a, _ in tensor_indices]
+    if axes != list(range(axes[0], axes[0] + len(axes))):
+        raise IndexError("integer-tensor indices must be on neighbouring axes")
+    first = axes[0]
+    indices = [t for _, t in tensor_indices]
+    for t in indices:
+        if not t.dtype.is_int:
+            raise IndexError(f"tensors used as indices must be integer, got {t.dtype}")
+    shape = np.broadcast_shapes(*(t.shape for t in indices))
+    linear = None
+    for axis, t in zip(axes, indices):
+        size = x.shape[axis]
+        t = F.where(F.lt(t, 0), F.add(t, size), t)  # negative indices count from the end
+        linear = t if linear is None else F.add(F.mul(linear, size), t)
+    linear = F.broadcast_to(linear, shape)
+    merged = 1
+    for a in axes:
+        merged *= x.shape[a]
+    flat = F.reshape(x, list(x.shape[:first]) + [merged] + list(x.shape[first + len(axes):]))
+    return F.index_select(flat, first, linear)
+
+
+def setitem(x: Tensor, key, value) -> None:
+    """``x[key] = value``, done as an in-place rebind of ``x`` (see ``Tensor._assign``)."""
+    if isinstance(key, Tensor) and key.dtype == dtypes.bool_:
+        x._assign(lambda old: F.where(key, F.to_tensor(value, old), old))
+        return
+    key = _expand_key(key, x.ndim)
+    if any(_as_index_tensor(k) is not None for k in key):
+        raise IndexError("assignment through integer-tensor indices is not supported; use "
+                         "scatter_add or a boolean mask (x[mask] = v)")
+
+    def compute(old: Tensor) -> Tensor:
+        region, (starts, stops, steps), layout = _basic(old, key)
+        v = F.to_tensor(value, old)
+        if v.dtype != old.dtype:
+            v = F.cast(v, old.dtype)
+        # v broadcasts against x[key] (ints dropped, Nones added), then fills the region
+        indexed_shape = [1 if e[0] == "new" else region.shape[e[1]]
+                         for e in layout if e[0] != "drop"]
+        v = F.reshape(F.broadcast_to(v, indexed_shape), list(region.shape))
+        pads = []
+        for size, lo, hi, st, n in zip(old.shape, starts, stops, steps, region.shape):
+            if n == 0:
+                pads.append([0, size, 0])
+            else:
+                pads.append([lo, size - (lo + (n - 1) * st + 1), st - 1])
+        placed = apply("pad", [v], pads=pads, value=0.0)
+        from graphc.factories import full
+        mask = apply("pad", [full(region.shape, True, dtype=dtypes.bool_)], pads=pads, value=0.0)
+        return F.where(mask, placed, old)
+
+    x._assign(compute)

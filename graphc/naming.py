@@ -1,0 +1,75 @@
+"""Readable names for the state a compiled function reads (``model.0.weight``, ``opt.state...``).
+
+Names come from the variables the function refers to (its closure and the globals it names):
+modules contribute their parameter and buffer names, optimizers their state, tensors their own
+variable name.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+
+def _referenced_objects(fn) -> dict[str, object]:
+    found: dict[str, object] = {}
+    self_obj = getattr(fn, "__self__", None)
+    if self_obj is not None:
+        found["self"] = self_obj
+        fn = getattr(fn, "__func__", fn)
+    if hasattr(fn, "named_parameters"):  # compile(model): the module itself
+        found[""] = fn
+        fn = type(fn).forward
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return found
+    for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
+        try:
+            found[name] = cell.cell_contents
+        except ValueError:  # empty cell
+            pass
+    globals_ = getattr(fn, "__globals__", {})
+    for name in code.co_names:
+        if name in globals_:
+            found.setdefault(name, globals_[name])
+    return found
+
+
+def _names_of_state(fn) -> dict[int, str]:
+    from graphc.tensor import Tensor
+    names: dict[int, str] = {}
+    objects = _referenced_objects(fn)
+
+    def join(prefix, name):
+        return f"{prefix}.{name}" if prefix else name
+
+    for var, obj in objects.items():
+        if isinstance(obj, Tensor):
+            names.setdefault(id(obj), var)
+        elif hasattr(obj, "named_parameters") and hasattr(obj, "named_buffers"):
+            for name, t in obj.named_parameters():
+                names.setdefault(id(t), join(var, name))
+            for name, t in obj.named_buffers():
+                names.setdefault(id(t), join(var, name))
+    for var, obj in objects.items():
+        if hasattr(obj, "param_groups") and isinstance(getattr(obj, "state", None), dict):
+            for param, state in obj.state.items():
+                base = names.get(id(param), "param")
+                for key, value in state.items():
+                    if isinstance(value, Tensor):
+                        names.setdefault(id(value), f"{var}.state.{base}.{key}")
+    return names
+
+
+def state_namer(fn) -> Callable[[object], Optional[str]]:
+    """A function mapping a tensor object to its name in ``fn``'s world, or None.
+
+    State created while tracing (optimizer buffers made on the first step) is found by looking
+    again on a miss.
+    """
+    names = _names_of_state(fn)
+
+    def name_of(tensor) -> Optional[str]:
+        if id(tensor) not in names:
+            names.update(_names_of_state(fn))
+        return names.get(id(tensor))
+
+    return name_of

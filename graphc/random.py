@@ -1,0 +1,53 @@
+"""The global random generator behind ``graphc.manual_seed``.
+
+Random ops are counter-based (see ``ir.ops.sources``): every draw only needs a fresh 64-bit seed.
+This module hands out that sequence of seeds, so eager factories, ``nn.init`` and compiled
+dropout are all reproducible after ``graphc.manual_seed(n)``.
+
+    >>> import graphc
+    >>> graphc.manual_seed(0); a = graphc.rand(3)
+    >>> graphc.manual_seed(0); b = graphc.rand(3)
+    >>> bool((a == b).all())
+    True
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ir.ops.sources import splitmix64
+
+
+class Generator:
+    """A stream of 64-bit seeds: seed ``k`` is SplitMix64(initial + k)."""
+
+    def __init__(self, seed: int = 0):
+        self.manual_seed(seed)
+
+    def manual_seed(self, seed: int) -> "Generator":
+        self._base = int(seed) & 0xFFFFFFFFFFFFFFFF
+        self._counter = 0
+        return self
+
+    def next_seed(self) -> int:
+        """The next seed, as a signed 64-bit int (the dtype of the IR's seed operands)."""
+        word = np.array([(self._base + self._counter) & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64)
+        self._counter += 1
+        return int(splitmix64(word).view(np.int64)[0])
+
+    def get_state(self) -> tuple[int, int]:
+        return (self._base, self._counter)
+
+    def set_state(self, state: tuple[int, int]) -> None:
+        self._base, self._counter = state
+
+
+default_generator = Generator(0)
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seeds graphc's global generator (eager random tensors, init, compiled dropout)."""
+    return default_generator.manual_seed(seed)
+
+
+def next_seed() -> int:
+    return default_generator.next_seed()

@@ -1,0 +1,141 @@
+"""Operators and methods of :class:`graphc.Tensor`, each a thin call into ``graphc.functions``.
+
+Kept apart from ``tensor.py`` so that the class body stays about what a tensor *is*.
+"""
+from __future__ import annotations
+
+from graphc import functions as F
+from graphc import indexing
+from graphc.tensor import Tensor
+
+
+def _reflected(fn):
+    return lambda self, other: fn(other, self)
+
+
+def _inplace(fn):
+    def method(self, other):
+        return self._assign(lambda old: fn(old, other))
+    return method
+
+
+_OPERATORS = {
+    "__add__": F.add, "__radd__": _reflected(F.add),
+    "__sub__": F.sub, "__rsub__": _reflected(F.sub),
+    "__mul__": F.mul, "__rmul__": _reflected(F.mul),
+    "__truediv__": F.div, "__rtruediv__": _reflected(F.div),
+    "__pow__": F.pow, "__rpow__": _reflected(F.pow),
+    "__matmul__": F.matmul, "__rmatmul__": _reflected(F.matmul),
+    "__eq__": F.eq, "__ne__": F.ne, "__lt__": F.lt, "__le__": F.le, "__gt__": F.gt,
+    "__ge__": F.ge,
+    "__and__": F.logical_and, "__or__": F.logical_or, "__xor__": F.logical_xor,
+    "__neg__": F.neg, "__abs__": F.abs,
+    "__invert__": F.logical_not,
+    "__iadd__": _inplace(F.add), "__isub__": _inplace(F.sub), "__imul__": _inplace(F.mul),
+    "__itruediv__": _inplace(F.div),
+    "__getitem__": indexing.getitem, "__setitem__": indexing.setitem,
+}
+
+# Methods that forward to the function of the same name with the tensor as first argument.
+_FORWARDED = """
+add sub mul div pow maximum minimum eq ne lt le gt ge neg exp log sqrt rsqrt tanh sigmoid relu
+abs sin cos erf sign reciprocal where square log1p expm1 log2 tan logical_not logical_and
+logical_or isnan isinf isfinite clamp clip sum mean var std amax amin argmax argmin max min all
+any logsumexp softmax log_softmax matmul mm bmm dot reshape transpose permute unsqueeze squeeze
+flatten broadcast_to expand narrow split chunk gather scatter_add index_select outer tril triu
+""".split()
+
+
+def _install():
+    for name, fn in _OPERATORS.items():
+        setattr(Tensor, name, fn)
+    for name in _FORWARDED:
+        setattr(Tensor, name, getattr(F, name))
+    for name in ("add", "sub", "mul", "div", "pow", "clamp"):
+        fn = getattr(F, name)
+        setattr(Tensor, name + "_", lambda self, *a, _fn=fn, **k: self._assign(
+            lambda old: _fn(old, *a, **k)))
+    for name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "neg", "abs"):
+        fn = getattr(F, name)
+        setattr(Tensor, name + "_", lambda self, _fn=fn: self._assign(_fn))
+
+
+_install()
+
+
+def _where(self, condition, other):
+    """``x.where(cond, y)`` is ``graphc.where(cond, x, y)`` (PyTorch's method form)."""
+    return F.where(condition, self, other)
+
+
+def _view(self, *shape):
+    return F.reshape(self, *shape)
+
+
+def _to(self, dtype=None, *args, **kwargs):
+    """Converts dtype; device arguments ('cpu') are accepted and ignored."""
+    dtype = kwargs.get("dtype", dtype)
+    if dtype is None or isinstance(dtype, str) and dtype in ("cpu",):
+        return self
+    return F.cast(self, dtype)
+
+
+def _zero_(self):
+    from graphc.factories import zeros_like
+    return self._assign(lambda old: zeros_like(old))
+
+
+def _fill_(self, value):
+    from graphc.factories import full_like
+    return self._assign(lambda old: full_like(old, value))
+
+
+def _copy_(self, src):
+    return self._assign(lambda old: F.broadcast_to(F.to_tensor(src, old), old.shape))
+
+
+def _clone(self):
+    """A copy; arrays are never written in place, so a concrete tensor without grad shares data."""
+    if self._value is None and not self.requires_grad:
+        return Tensor._wrap(self._data)
+    return F.add(self, 0)
+
+
+def _add_(self, other, alpha=1):
+    return self._assign(lambda old: F.add(old, other if alpha == 1 else F.mul(other, alpha)))
+
+
+def _sub_(self, other, alpha=1):
+    return self._assign(lambda old: F.sub(old, other if alpha == 1 else F.mul(other, alpha)))
+
+
+def _T(self):
+    return F.permute(self, list(reversed(range(self.ndim))))
+
+
+def _mT(self):
+    return F.transpose(self, -2, -1)
+
+
+Tensor.where = _where
+Tensor.view = _view
+Tensor.view_as = lambda self, other: F.reshape(self, other.shape)
+Tensor.reshape_as = Tensor.view_as
+Tensor.expand_as = lambda self, other: F.broadcast_to(self, other.shape)
+Tensor.type_as = lambda self, other: F.cast(self, other.dtype)
+Tensor.to = _to
+Tensor.float = lambda self: F.cast(self, "float32")
+Tensor.double = lambda self: F.cast(self, "float64")
+Tensor.long = lambda self: F.cast(self, "int64")
+Tensor.int = lambda self: F.cast(self, "int32")
+Tensor.bool = lambda self: F.cast(self, "bool")
+Tensor.cpu = lambda self: self
+Tensor.contiguous = lambda self: self
+Tensor.clone = _clone
+Tensor.zero_ = _zero_
+Tensor.fill_ = _fill_
+Tensor.copy_ = _copy_
+Tensor.add_ = _add_
+Tensor.sub_ = _sub_
+Tensor.T = property(_T)
+Tensor.mT = property(_mT)

@@ -1,0 +1,268 @@
+"""Tracing Python code into an IR graph.
+
+While a :class:`TraceContext` is active, :func:`graphc.tensor.apply` appends IR nodes instead of
+computing. Concrete tensors that traced code reads (closures, globals, module parameters,
+optimizer state) are *lifted*: they become graph inputs, read afresh at every call. Tensors the
+code mutates in place, and ``.grad`` fields it assigns, become extra graph outputs that the
+compiled function writes back after each call.
+
+    >>> import graphc
+    >>> w = graphc.ones(3)
+    >>> g = graphc.trace(lambda x: (x * w).sum(), graphc.zeros(3))
+    >>> [v.name for v in g.inputs]
+    ['x', 'w']
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+import ir
+from ir.graph import SourceLoc
+from graphc.errors import TraceError
+
+_local = threading.local()
+
+# Frames from these directories are graphc's own; user locations are the first frame outside.
+_OWN_DIRS = tuple(
+    os.path.dirname(os.path.abspath(m)) + os.sep
+    for m in (__file__, ir.__file__)
+) + (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep + "passes" + os.sep,
+     os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep + "backends" + os.sep,
+     os.path.dirname(np.__file__) + os.sep)
+
+
+def current() -> "Optional[TraceContext]":
+    """The active trace, or None when running eagerly."""
+    return getattr(_local, "ctx", None)
+
+
+def user_location() -> Optional[SourceLoc]:
+    """The innermost frame of user code (outside graphc, ir, passes, backends and NumPy)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if not filename.startswith(_OWN_DIRS) and not filename.startswith("<frozen"):
+            return SourceLoc(filename, frame.f_lineno)
+        frame = frame.f_back
+    return None
+
+
+def value_needed_error(what: str) -> TraceError:
+    loc = user_location()
+    where = f"{loc.file}:{loc.line}: " if loc else ""
+    return TraceError(
+        f"{where}cannot {what} inside a compiled function: a traced tensor has no value until "
+        "the compiled graph runs. For a data-dependent choice use graphc.where(cond, a, b); "
+        "branching on shapes and Python values is fine.")
+
+
+@dataclass
+class Lifted:
+    """A concrete tensor (or its .grad, or a Python number) read by traced code: a graph input."""
+
+    kind: str  # "tensor", "grad", "scalar", "rng"
+    name: str
+    value: ir.Value
+    tensor: Any = None  # the concrete Tensor (kind tensor/grad)
+    getter: Optional[Callable[[], Any]] = None  # kind "scalar": reads the number at call time
+
+
+@dataclass
+class WriteBack:
+    """A graph output copied into Python state after each call."""
+
+    kind: str  # "data" (tensor rebinds) or "grad"
+    tensor: Any
+    name: str
+    value: Optional[ir.Value]  # None means: set .grad to None
+
+
+@dataclass
+class Guard:
+    """A condition on Python state that must still hold for a traced graph to be reused."""
+
+    description: str
+    check: Callable[[], Any]
+    expected: Any
+
+    def holds(self) -> bool:
+        try:
+            return self.check() == self.expected
+        except Exception:  # state that vanished or changed type fails the guard
+            return False
+
+
+@dataclass
+class TraceContext:
+    """The state of one trace: the graph being built and the Python state it touched."""
+
+    graph: ir.Graph
+    lifted: list = field(default_factory=list)
+    guards: list = field(default_factory=list)
+    _current: dict = field(default_factory=dict)    # id(concrete tensor) -> latest Value
+    _owners: dict = field(default_factory=dict)     # id -> tensor (keeps ids stable)
+    _saved: dict = field(default_factory=dict)      # id -> state to restore after the trace
+    _grads: dict = field(default_factory=dict)      # id -> traced grad Tensor or None
+    _names: set = field(default_factory=set)
+    _rng: Optional[ir.Value] = None
+    _streams: int = 0
+    name_of: Callable[[Any], Optional[str]] = lambda t: None
+
+    # -- names ----------------------------------------------------------------------------------
+    def unique_name(self, base: str) -> str:
+        base = "".join(c if c.isalnum() or c in "_." else "_" for c in base) or "v"
+        if not (base[0].isalpha() or base[0] == "_"):
+            base = "v" + base
+        name, n = base, 1
+        while name in self._names:
+            n += 1
+            name = f"{base}_{n}"
+        self._names.add(name)
+        return name
+
+    def add_input(self, name: str, type: ir.TensorType) -> ir.Value:
+        return self.graph.add_input(self.unique_name(name), type)
+
+    # -- building ---------------------------------------------------------------------------------
+    def emit(self, op: str, values, attrs) -> ir.Value:
+        return self.graph.add_node(op, values, attrs, loc=user_location()).output
+
+    def value_of(self, tensor) -> ir.Value:
+        if tensor._value is not None:
+            if tensor._trace is not self:
+                raise TraceError("a tensor traced in another compiled function (or an earlier "
+                                 "trace) was used here; pass it as an argument instead")
+            return tensor._value
+        key = id(tensor)
+        if key not in self._current:
+            name = self.name_of(tensor) or tensor._name_hint or "lifted"
+            value = self.add_input(name, tensor.type)
+            self._current[key] = value
+            self._owners[key] = tensor
+            self.lifted.append(Lifted("tensor", value.name, value, tensor=tensor))
+            self.guards.append(Guard(f"{value.name} has type {tensor.type}",
+                                     lambda t=tensor: t.type, tensor.type))
+        return self._current[key]
+
+    def record_mutation(self, tensor, new) -> None:
+        """An in-place op on a concrete tensor: later reads see ``new``; written back after."""
+        key = id(tensor)
+        self.value_of(tensor)  # lift first, so the graph reads the old value where needed
+        if key not in self._saved:
+            self._saved[key] = (tensor._grad_fn, tensor.requires_grad, tensor._version)
+        self._current[key] = self.value_of(new)
+
+    def read_grad(self, tensor):
+        from graphc.tensor import Tensor
+        key = id(tensor)
+        if key in self._grads:
+            return self._grads[key]
+        real = tensor._grad
+        name = (self.name_of(tensor) or tensor._name_hint or "lifted") + ".grad"
+        self.guards.append(Guard(f"{name} is {'None' if real is None else real.type}",
+                                 lambda t=tensor: None if t._grad is None else t._grad.type,
+                                 None if real is None else real.type))
+        if real is None:
+            self._grads[key] = None
+            return None
+        value = self.add_input(name, real.type)
+        self.lifted.append(Lifted("grad", value.name, value, tensor=tensor))
+        self._owners[key] = tensor
+        traced = Tensor._traced(value, self)
+        self._grads[key] = traced
+        return traced
+
+    def write_grad(self, tensor, grad) -> None:
+        if grad is not None and grad._value is None:
+            grad = grad._alias()  # a concrete grad assigned inside the trace: lift it as-is
+        self._owners[id(tensor)] = tensor
+        self._grads[id(tensor)] = grad
+
+    def lift_scalar(self, name: str, getter: Callable[[], float], dtype=ir.f32):
+        """A Python number read at every call (learning rates): a rank-0 graph input."""
+        from graphc.tensor import Tensor
+        value = self.add_input(name, ir.TensorType(dtype, ()))
+        self.lifted.append(Lifted("scalar", value.name, value, getter=getter))
+        return Tensor._traced(value, self)
+
+    def guard(self, description: str, check: Callable[[], Any], expected: Any) -> None:
+        """Records Python state the trace depended on (module.training, hyperparameters)."""
+        if not any(g.description == description for g in self.guards):
+            self.guards.append(Guard(description, check, expected))
+
+    def rng_seed(self):
+        """The graph's seed input (fresh every call) and a new stream number for one random op."""
+        from graphc.tensor import Tensor
+        if self._rng is None:
+            self._rng = self.add_input("rng_seed", ir.TensorType(ir.i64, ()))
+            self.lifted.append(Lifted("rng", self._rng.name, self._rng))
+        self._streams += 1
+        return Tensor._traced(self._rng, self), self._streams - 1
+
+    # -- results --------------------------------------------------------------------------------
+    def write_backs(self) -> list:
+        """Mutated tensors and assigned grads, as (kind, tensor, value-or-None)."""
+        result = []
+        for key, value in self._current.items():
+            tensor = self._owners[key]
+            if key in self._saved:
+                result.append(WriteBack("data", tensor, self.name_of(tensor) or
+                                        tensor._name_hint or "lifted", value))
+        for key, grad in self._grads.items():
+            tensor = self._owners.get(key)
+            if tensor is None:
+                continue
+            lifted_read = grad is not None and any(
+                l.kind == "grad" and l.tensor is tensor and l.value is grad._value
+                for l in self.lifted)
+            if lifted_read:
+                continue  # read but never reassigned
+            if grad is None and tensor._grad is None:
+                continue
+            value = None if grad is None else self.value_of(grad)
+            result.append(WriteBack("grad", tensor, (self.name_of(tensor) or
+                                                     tensor._name_hint or "lifted") + ".grad", value))
+        return result
+
+    def restore(self) -> None:
+        """Undoes the trace's marks on concrete tensors (their autograd state and versions)."""
+        for key, (grad_fn, requires_grad, version) in self._saved.items():
+            tensor = self._owners[key]
+            tensor._grad_fn, tensor.requires_grad, tensor._version = grad_fn, requires_grad, version
+
+
+class tracing_into:
+    """``with tracing_into(ctx):`` makes ``ctx`` the active trace (nesting is not allowed)."""
+
+    def __init__(self, ctx: TraceContext):
+        self.ctx = ctx
+
+    def __enter__(self):
+        if current() is not None:
+            raise TraceError("graphc.compile / graphc.trace called while already tracing: "
+                             "call the inner function directly (it is traced inline)")
+        _local.ctx = self.ctx
+        return self.ctx
+
+    def __exit__(self, *exc):
+        _local.ctx = None
+        self.ctx.restore()
+        return False
+
+
+class suspended:
+    """``with suspended():`` runs eagerly inside a trace (used to create optimizer state)."""
+
+    def __enter__(self):
+        self.saved = current()
+        _local.ctx = None
+
+    def __exit__(self, *exc):
+        _local.ctx = self.saved
+        return False

@@ -1,0 +1,28 @@
+"""graphc's intermediate representation: dtypes, tensor types, the op registry, graphs, text.
+
+    >>> import ir
+    >>> g = ir.parse('''
+    ... func @f(%x: f32[2]) -> (f32[2]) {
+    ...   %0: f32[2] = exp %x
+    ...   return %0
+    ... }''')
+    >>> ir.verify(g); print(ir.to_text(g).splitlines()[1])
+      %0: f32[2] = exp %x
+"""
+from ir import ops as _ops  # noqa: F401  (registers every primitive op)
+from ir.dtypes import DType, bool_, f32, f64, i32, i64, promote
+from ir.errors import IRError, ParseError, ShapeError, VerifyError
+from ir.graph import Graph, Node, SourceLoc, Value
+from ir.registry import OpDef, all_ops
+from ir.registry import get as get_op
+from ir.types import TensorType, broadcast_shapes
+from ir.printer import to_text
+from ir.parser import parse
+from ir.verify import verify
+
+__all__ = [
+    "DType", "bool_", "f32", "f64", "i32", "i64", "promote",
+    "IRError", "ParseError", "ShapeError", "VerifyError",
+    "Graph", "Node", "SourceLoc", "Value", "OpDef", "all_ops", "get_op",
+    "TensorType", "broadcast_shapes", "to_text", "parse", "verify",
+]

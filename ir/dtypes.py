@@ -1,0 +1,74 @@
+"""Element types of the IR and PyTorch-style type promotion.
+
+The IR knows five dtypes, named as they print in IR text::
+
+    >>> from ir.dtypes import f32, i64, promote
+    >>> promote(f32, i64).name
+    'f32'
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DType:
+    """One element type: its IR name, its NumPy equivalent and its promotion rank."""
+
+    name: str
+    numpy: np.dtype
+    rank: int  # promotion order: bool < i32 < i64 < f32 < f64
+
+    @property
+    def is_float(self) -> bool:
+        return self.name in ("f32", "f64")
+
+    @property
+    def is_int(self) -> bool:
+        return self.name in ("i32", "i64")
+
+    @property
+    def is_bool(self) -> bool:
+        return self.name == "bool"
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def __str__(self) -> str:
+        return self.name
+
+
+bool_ = DType("bool", np.dtype(np.bool_), 0)
+i32 = DType("i32", np.dtype(np.int32), 1)
+i64 = DType("i64", np.dtype(np.int64), 2)
+f32 = DType("f32", np.dtype(np.float32), 3)
+f64 = DType("f64", np.dtype(np.float64), 4)
+
+ALL: tuple[DType, ...] = (bool_, i32, i64, f32, f64)
+BY_NAME: dict[str, DType] = {d.name: d for d in ALL}
+_BY_NUMPY: dict[np.dtype, DType] = {d.numpy: d for d in ALL}
+
+DEFAULT_FLOAT = f32
+DEFAULT_INT = i64
+
+
+def from_numpy(dtype) -> DType:
+    """The IR dtype of a NumPy dtype; float16 and unsigned types are rejected with a clear error."""
+    np_dtype = np.dtype(dtype)
+    if np_dtype in _BY_NUMPY:
+        return _BY_NUMPY[np_dtype]
+    raise TypeError(
+        f"unsupported dtype {np_dtype}; graphc supports {', '.join(d.name for d in ALL)}"
+    )
+
+
+def promote(*dtypes: DType) -> DType:
+    """PyTorch-style promotion of tensor operands: the highest category wins, wider wins within it."""
+    return max(dtypes, key=lambda d: d.rank)
+
+
+def to_float(dtype: DType) -> DType:
+    """The dtype a float-valued op (exp, div, mean, ...) computes in: floats stay, the rest become f32."""
+    return dtype if dtype.is_float else DEFAULT_FLOAT

@@ -1,0 +1,92 @@
+"""Emitters: the small interface gradient rules (and composites) are written against.
+
+A gradient rule calls ops by name on an emitter (``em.mul(g, out)``, ``em.sum(g, axes=[0])``).
+:class:`GraphEmitter` appends IR nodes to a graph (symbolic autodiff); graphc's tensor emitter
+runs the same calls eagerly on tensors (eager autograd). One rule, two uses.
+
+    >>> from ir import Graph, TensorType, f32
+    >>> from ir.emitter import GraphEmitter
+    >>> g = Graph(); x = g.add_input("x", TensorType(f32, (2, 3)))
+    >>> em = GraphEmitter(g)
+    >>> em.shape(em.sum(x, axes=[1], keepdim=False))
+    (2,)
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ir import registry
+from ir.dtypes import DType
+from ir.types import Shape
+
+
+class Emitter:
+    """Base class: subclasses implement ``emit``, ``type_of`` and ``constant``."""
+
+    def emit(self, op: str, inputs: Sequence[Any], attrs: dict) -> Any:
+        raise NotImplementedError
+
+    def type_of(self, handle: Any):
+        raise NotImplementedError
+
+    def constant(self, value, dtype: DType, shape: Shape = ()) -> Any:
+        """A constant tensor filled with (or equal to) ``value``."""
+        return self.emit("const", [], {"value": value, "dtype": dtype, "shape": list(shape)})
+
+    def wants(self, handle) -> bool:
+        """Whether a gradient rule should build the gradient of operand ``handle`` (rules skip
+        work for operands nobody differentiates, e.g. the constant exponent of ``x ** 2``)."""
+        return True
+
+    # -- conveniences used by gradient rules --------------------------------------------------
+    def shape(self, handle) -> Shape:
+        return self.type_of(handle).shape
+
+    def dtype(self, handle) -> DType:
+        return self.type_of(handle).dtype
+
+    def scalar(self, value: float, like) -> Any:
+        """A rank-0 constant with the dtype of ``like``, for arithmetic with broadcasting."""
+        return self.constant(value, self.dtype(like), ())
+
+    def zeros(self, shape: Shape, dtype: DType) -> Any:
+        return self.constant(0, dtype, shape)
+
+    def __getattr__(self, op: str):
+        if op.startswith("_") or not registry.exists(op):
+            raise AttributeError(op)
+
+        def call(*inputs, **attrs):
+            return self.emit(op, list(inputs), attrs)
+
+        call.__name__ = op
+        return call
+
+
+class GraphEmitter(Emitter):
+    """Appends nodes to ``graph``; handles are :class:`ir.Value` objects."""
+
+    def __init__(self, graph, loc=None):
+        self.graph = graph
+        self.loc = loc
+
+    def emit(self, op, inputs, attrs):
+        return self.graph.add_node(op, inputs, attrs, loc=self.loc).output
+
+    def type_of(self, handle):
+        return handle.type
+
+
+def unbroadcast(em: Emitter, grad, shape: Shape):
+    """Sums ``grad`` down to ``shape``, undoing NumPy broadcasting: the one place that does so."""
+    gshape = em.shape(grad)
+    if tuple(gshape) == tuple(shape):
+        return grad
+    lead = len(gshape) - len(shape)
+    axes = list(range(lead))
+    axes += [lead + i for i, d in enumerate(shape) if d == 1 and gshape[lead + i] != 1]
+    if axes:
+        grad = em.sum(grad, axes=axes, keepdim=False)
+    if tuple(em.shape(grad)) != tuple(shape):
+        grad = em.reshape(grad, shape=list(shape))
+    return grad

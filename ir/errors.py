@@ -1,0 +1,36 @@
+"""Errors raised by the IR layer. graphc re-exports them; all derive from ``IRError``."""
+from __future__ import annotations
+
+
+class IRError(Exception):
+    """Base class of every error the IR layer raises."""
+
+
+class ShapeError(IRError, ValueError):
+    """Operand shapes or dtypes that an op's type rule rejects."""
+
+
+class VerifyError(IRError):
+    """A graph breaks an IR invariant; the message names the node and the rule."""
+
+
+class ParseError(IRError):
+    """Malformed IR text, with the position and a caret display of the offending line.
+
+    ``str(err)`` is ``file:line:col: error: message`` followed by the source line and a caret.
+    """
+
+    def __init__(self, message: str, line: int, column: int, source_line: str = "",
+                 filename: str = "<string>"):
+        self.message = message
+        self.line = line
+        self.column = column
+        self.source_line = source_line
+        self.filename = filename
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        text = f"{self.filename}:{self.line}:{self.column}: error: {self.message}"
+        if self.source_line:
+            text += "\n" + self.source_line + "\n" + " " * (self.column - 1) + "^"
+        return text

@@ -1,0 +1,219 @@
+"""Elementwise ops: unary math, binary arithmetic, comparisons, where, cast, stop_gradient.
+
+Binary ops broadcast like NumPy and promote like PyTorch (``ir.dtypes.promote``); float-valued
+unary ops (exp, log, ...) on integer inputs compute in f32, as PyTorch does.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ir import dtypes
+from ir.emitter import unbroadcast
+from ir.errors import ShapeError
+from ir.registry import Attr, OpDef, register
+from ir.types import TensorType, broadcast_shapes
+
+
+# -- type rules ------------------------------------------------------------------------------
+def same_type(types, attrs):
+    return types[0]
+
+
+def float_type(types, attrs):
+    return types[0].with_dtype(dtypes.to_float(types[0].dtype))
+
+
+def _broadcast(types):
+    return broadcast_shapes(*(t.shape for t in types))
+
+
+def arith_type(types, attrs):
+    return TensorType(dtypes.promote(*(t.dtype for t in types)), _broadcast(types))
+
+
+def div_type(types, attrs):
+    return TensorType(dtypes.to_float(dtypes.promote(*(t.dtype for t in types))), _broadcast(types))
+
+
+def compare_type(types, attrs):
+    return TensorType(dtypes.bool_, _broadcast(types))
+
+
+def where_type(types, attrs):
+    cond, a, b = types
+    if not cond.dtype.is_bool:
+        raise ShapeError(f"where: condition must be bool, got {cond.dtype}")
+    return TensorType(dtypes.promote(a.dtype, b.dtype), _broadcast(types))
+
+
+def cast_type(types, attrs):
+    dtype = attrs["dtype"]
+    if not isinstance(dtype, dtypes.DType):
+        raise ShapeError(f"cast: attribute dtype must be a dtype, got {dtype!r}")
+    return types[0].with_dtype(dtype)
+
+
+# -- reference helpers -----------------------------------------------------------------------
+def _as_float(x):
+    return x if x.dtype.kind == "f" else x.astype(np.float32)
+
+
+def _promoted(*arrays):
+    dtype = dtypes.promote(*(dtypes.from_numpy(a.dtype) for a in arrays)).numpy
+    return [a.astype(dtype, copy=False) for a in arrays]
+
+
+def _binary(fn):
+    return lambda a, b: fn(*_promoted(a, b))
+
+
+def _erf(x):
+    # NumPy has no erf; math.erf is exact to the last bit in float64 and keeps us dependency-free.
+    return np.vectorize(math.erf, otypes=[np.float64])(x).astype(x.dtype, copy=False)
+
+
+def _sigmoid(x):
+    # tanh form: no overflow for large |x|, unlike 1 / (1 + exp(-x)).
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+# -- gradient helpers ------------------------------------------------------------------------
+def _unary(name, type_rule, reference, vjp, scalar, needs_values=True, doc=""):
+    register(OpDef(name, "elementwise", 1, type_rule, reference, vjp=vjp, scalar=scalar,
+                   needs_values=needs_values, doc=doc))
+
+
+def _float_mask(em, cond, like):
+    return em.cast(cond, dtype=em.dtype(like))
+
+
+_unary("neg", same_type, np.negative, lambda em, xs, out, g, a: [em.neg(g)], "-x",
+       needs_values=False)
+_unary("exp", float_type, lambda x: np.exp(_as_float(x)),
+       lambda em, xs, out, g, a: [em.mul(g, out)], "math.exp(x)")
+_unary("log", float_type, lambda x: np.log(_as_float(x)),
+       lambda em, xs, out, g, a: [em.div(g, xs[0])], "math.log(x)")
+_unary("sqrt", float_type, lambda x: np.sqrt(_as_float(x)),
+       lambda em, xs, out, g, a: [em.div(em.mul(g, em.scalar(0.5, out)), out)], "math.sqrt(x)")
+_unary("rsqrt", float_type, lambda x: 1.0 / np.sqrt(_as_float(x)),
+       lambda em, xs, out, g, a: [em.mul(em.mul(g, em.scalar(-0.5, out)),
+                                         em.mul(out, em.mul(out, out)))],
+       "1.0 / math.sqrt(x)")
+_unary("tanh", float_type, lambda x: np.tanh(_as_float(x)),
+       lambda em, xs, out, g, a: [em.mul(g, em.sub(em.scalar(1.0, out), em.mul(out, out)))],
+       "math.tanh(x)")
+_unary("sigmoid", float_type, lambda x: _sigmoid(_as_float(x)),
+       lambda em, xs, out, g, a: [em.mul(g, em.mul(out, em.sub(em.scalar(1.0, out), out)))],
+       "0.5 * (1.0 + math.tanh(0.5 * x))")
+_unary("relu", same_type, lambda x: np.maximum(x, np.zeros((), x.dtype)),
+       lambda em, xs, out, g, a: [em.mul(g, _float_mask(em, em.gt(xs[0], em.scalar(0, xs[0])), g))],
+       "max(x, 0)")
+_unary("abs", same_type, np.abs,
+       lambda em, xs, out, g, a: [em.mul(g, em.sign(xs[0]))], "abs(x)")
+_unary("sin", float_type, lambda x: np.sin(_as_float(x)),
+       lambda em, xs, out, g, a: [em.mul(g, em.cos(xs[0]))], "math.sin(x)")
+_unary("cos", float_type, lambda x: np.cos(_as_float(x)),
+       lambda em, xs, out, g, a: [em.neg(em.mul(g, em.sin(xs[0])))], "math.cos(x)")
+_unary("erf", float_type, lambda x: _erf(_as_float(x)),
+       lambda em, xs, out, g, a: [em.mul(g, em.mul(
+           em.scalar(2.0 / math.sqrt(math.pi), g),
+           em.exp(em.neg(em.mul(xs[0], xs[0])))))],
+       "math.erf(x)")
+_unary("sign", same_type, np.sign, None, "(x > 0) - (x < 0)")
+_unary("reciprocal", float_type, lambda x: 1.0 / _as_float(x),
+       lambda em, xs, out, g, a: [em.neg(em.mul(g, em.mul(out, out)))], "1.0 / x")
+register(OpDef("stop_gradient", "elementwise", 1, same_type, lambda x: x, vjp=None, scalar="x",
+               doc="Identity whose result has no gradient (detach)."))
+register(OpDef("cast", "elementwise", 1, cast_type, lambda x, dtype: x.astype(dtype.numpy),
+               attrs=(Attr("dtype", "dtype"),), needs_values=False,
+               vjp=lambda em, xs, out, g, a: [em.cast(g, dtype=em.dtype(xs[0]))
+                                              if em.dtype(xs[0]).is_float else None],
+               scalar="x"))
+
+
+# -- binary ----------------------------------------------------------------------------------
+def _binary_op(name, type_rule, reference, vjp, scalar, needs_values=True):
+    register(OpDef(name, "elementwise", 2, type_rule, reference, vjp=vjp, scalar=scalar,
+                   needs_values=needs_values))
+
+
+def _binary_grads(em, xs, make_gx, make_gy):
+    """Both operand gradients, built only for float operands the emitter wants gradients of,
+    with broadcasting undone."""
+    grads = []
+    for v, make in zip(xs, (make_gx, make_gy)):
+        if make is None or not em.dtype(v).is_float or not em.wants(v):
+            grads.append(None)
+        else:
+            grads.append(unbroadcast(em, make(), em.shape(v)))
+    return grads
+
+
+def _add_vjp(em, xs, out, g, a):
+    return _binary_grads(em, xs, lambda: g, lambda: g)
+
+
+def _sub_vjp(em, xs, out, g, a):
+    return _binary_grads(em, xs, lambda: g, lambda: em.neg(g))
+
+
+def _mul_vjp(em, xs, out, g, a):
+    x, y = xs
+    return _binary_grads(em, xs, lambda: em.mul(g, y), lambda: em.mul(g, x))
+
+
+def _div_vjp(em, xs, out, g, a):
+    x, y = xs
+    # d(x/y)/dy = -x/y^2 = -(g/y) * out
+    return _binary_grads(em, xs, lambda: em.div(g, y),
+                         lambda: em.neg(em.mul(em.div(g, y), out)))
+
+
+def _pow_vjp(em, xs, out, g, a):
+    x, y = xs
+    return _binary_grads(
+        em, xs,
+        lambda: em.mul(g, em.mul(y, em.pow(x, em.sub(y, em.scalar(1, y))))),
+        lambda: em.mul(g, em.mul(out, em.log(x))))
+
+
+def _select_vjp(take_x_when):
+    """maximum/minimum: the winner gets the gradient; ties split it evenly, as PyTorch does."""
+    def vjp(em, xs, out, g, a):
+        x, y = xs
+        wins = _float_mask(em, take_x_when(em, x, y), g)
+        ties = em.mul(_float_mask(em, em.eq(x, y), g), em.scalar(0.5, g))
+        return _binary_grads(em, xs, lambda: em.mul(g, em.add(wins, ties)),
+                             lambda: em.mul(g, em.sub(em.sub(em.scalar(1.0, g), wins), ties)))
+    return vjp
+
+
+_binary_op("add", arith_type, _binary(np.add), _add_vjp, "x + y", needs_values=False)
+_binary_op("sub", arith_type, _binary(np.subtract), _sub_vjp, "x - y", needs_values=False)
+_binary_op("mul", arith_type, _binary(np.multiply), _mul_vjp, "x * y")
+_binary_op("div", div_type, lambda a, b: np.true_divide(*_promoted(_as_float(a), _as_float(b))),
+           _div_vjp, "x / y")
+_binary_op("pow", arith_type, _binary(np.power), _pow_vjp, "x ** y")
+_binary_op("maximum", arith_type, _binary(np.maximum),
+           _select_vjp(lambda em, x, y: em.gt(x, y)), "max(x, y)")
+_binary_op("minimum", arith_type, _binary(np.minimum),
+           _select_vjp(lambda em, x, y: em.lt(x, y)), "min(x, y)")
+
+for _name, _fn, _sym in [("eq", np.equal, "=="), ("ne", np.not_equal, "!="), ("lt", np.less, "<"),
+                         ("le", np.less_equal, "<="), ("gt", np.greater, ">"),
+                         ("ge", np.greater_equal, ">=")]:
+    _binary_op(_name, compare_type, _binary(_fn), None, f"x {_sym} y")
+
+
+def _where_vjp(em, xs, out, g, a):
+    cond, x, y = xs
+    zero = em.scalar(0, g)
+    return [None] + _binary_grads(em, [x, y], lambda: em.where(cond, g, zero),
+                                  lambda: em.where(cond, zero, g))
+
+
+register(OpDef("where", "elementwise", 3, where_type,
+               lambda c, a, b: np.where(c, *_promoted(a, b)), vjp=_where_vjp,
+               scalar="x if c else y"))

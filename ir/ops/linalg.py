@@ -1,0 +1,40 @@
+"""Batched ``matmul``: ``[..., m, k] @ [..., k, n] -> [..., m, n]`` with broadcast batch dims.
+
+Vectors are handled by the front end (it unsqueezes/squeezes), so both operands have rank >= 2.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ir import dtypes
+from ir.errors import ShapeError
+from ir.ops.elementwise import _binary_grads, _promoted
+from ir.registry import OpDef, register
+from ir.types import TensorType, broadcast_shapes
+
+
+def _matmul_type(types, attrs):
+    a, b = types
+    if a.ndim < 2 or b.ndim < 2:
+        raise ShapeError(f"matmul: operands need rank >= 2, got {a} and {b}")
+    if a.shape[-1] != b.shape[-2]:
+        raise ShapeError(f"matmul: inner dimensions differ: {list(a.shape)} @ {list(b.shape)} "
+                         f"({a.shape[-1]} != {b.shape[-2]})")
+    batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    return TensorType(dtypes.promote(a.dtype, b.dtype), batch + (a.shape[-2], b.shape[-1]))
+
+
+def swap_last(em, x):
+    """Transposes the last two axes of ``x``."""
+    n = len(em.shape(x))
+    return em.transpose(x, perm=list(range(n - 2)) + [n - 1, n - 2])
+
+
+def _matmul_vjp(em, xs, out, g, attrs):
+    a, b = xs
+    return _binary_grads(em, xs, lambda: em.matmul(g, swap_last(em, b)),
+                         lambda: em.matmul(swap_last(em, a), g))
+
+
+register(OpDef("matmul", "matmul", 2, _matmul_type, lambda a, b: np.matmul(*_promoted(a, b)),
+               vjp=_matmul_vjp))

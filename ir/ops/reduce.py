@@ -1,0 +1,100 @@
+"""Reductions over a list of axes (``sum max min``) and ``argmax`` over one axis.
+
+``axes`` lists the reduced axes (negative counts from the end); ``keepdim`` keeps them as size 1.
+Summing bools or integers gives i64, as in PyTorch.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ir import dtypes
+from ir.errors import ShapeError
+from ir.registry import Attr, OpDef, register
+from ir.types import normalize_axis
+
+REDUCE_ATTRS = (Attr("axes", "ints"), Attr("keepdim", "bool", False, required=False))
+
+
+def normalize_axes(op: str, axes, ndim: int) -> tuple[int, ...]:
+    if not isinstance(axes, (list, tuple)) or not all(isinstance(a, int) for a in axes):
+        raise ShapeError(f"{op}: axes must be a list of ints, got {axes!r}")
+    norm = tuple(sorted(normalize_axis(a, ndim) for a in axes))
+    if len(set(norm)) != len(norm):
+        raise ShapeError(f"{op}: axes {list(axes)} repeat an axis")
+    return norm
+
+
+def reduced_shape(shape, axes, keepdim: bool):
+    if keepdim:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _reduce_type(op, result_dtype=lambda d: d):
+    def rule(types, attrs):
+        (x,) = types
+        axes = normalize_axes(op, attrs["axes"], x.ndim)
+        if op in ("max", "min") and any(x.shape[a] == 0 for a in axes):
+            raise ShapeError(f"{op}: cannot reduce over an empty axis of shape {list(x.shape)}")
+        return x.with_shape(reduced_shape(x.shape, axes, attrs["keepdim"])).with_dtype(
+            result_dtype(x.dtype))
+    return rule
+
+
+def _sum_dtype(d):
+    return d if d.is_float else dtypes.i64
+
+
+def _reference(np_fn):
+    def ref(x, axes, keepdim):
+        axes = tuple(normalize_axis(a, x.ndim) for a in axes)
+        return np_fn(x, axis=axes, keepdims=keepdim)
+    return ref
+
+
+def _expand_back(em, v, x, axes, keepdim):
+    """Reshapes a reduced value so it broadcasts against the input ``x`` again."""
+    axes = normalize_axes("reduce", axes, len(em.shape(x)))
+    if not keepdim:
+        v = em.reshape(v, shape=list(reduced_shape(em.shape(x), axes, True)))
+    return v
+
+
+def _sum_vjp(em, xs, out, g, attrs):
+    (x,) = xs
+    g = _expand_back(em, g, x, attrs["axes"], attrs["keepdim"])
+    return [em.broadcast_to(g, shape=list(em.shape(x)))]
+
+
+def _extremum_vjp(em, xs, out, g, attrs):
+    """Gradient flows to every element equal to the extremum, split evenly (like torch.amax)."""
+    (x,) = xs
+    out_b = _expand_back(em, out, x, attrs["axes"], attrs["keepdim"])
+    g_b = _expand_back(em, g, x, attrs["axes"], attrs["keepdim"])
+    mask = em.cast(em.eq(x, out_b), dtype=em.dtype(g))
+    count = em.sum(mask, axes=attrs["axes"], keepdim=True)
+    return [em.mul(mask, em.div(g_b, count))]
+
+
+register(OpDef("sum", "reduce", 1, _reduce_type("sum", _sum_dtype), _reference(np.sum),
+               attrs=REDUCE_ATTRS, vjp=_sum_vjp, needs_values=False, scalar="acc + x"))
+register(OpDef("max", "reduce", 1, _reduce_type("max"), _reference(np.max),
+               attrs=REDUCE_ATTRS, vjp=_extremum_vjp, scalar="max(acc, x)"))
+register(OpDef("min", "reduce", 1, _reduce_type("min"), _reference(np.min),
+               attrs=REDUCE_ATTRS, vjp=_extremum_vjp, scalar="min(acc, x)"))
+
+
+def _argmax_type(types, attrs):
+    (x,) = types
+    axis = normalize_axis(attrs["axis"], x.ndim)
+    if x.ndim == 0 or x.shape[axis] == 0:
+        raise ShapeError(f"argmax: cannot take argmax over an empty axis of shape {list(x.shape)}")
+    return x.with_shape(reduced_shape(x.shape, (axis,), attrs["keepdim"])).with_dtype(dtypes.i64)
+
+
+def _argmax_ref(x, axis, keepdim):
+    return np.argmax(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdim)
+
+
+register(OpDef("argmax", "reduce", 1, _argmax_type, _argmax_ref,
+               attrs=(Attr("axis", "int"), Attr("keepdim", "bool", False, required=False))))

@@ -1,0 +1,431 @@
+"""The IR text parser: a hand-written tokenizer and recursive-descent parser.
+
+It reads what :func:`ir.printer.to_text` writes (docs/IR.md has the grammar) and builds the graph
+through ``Graph.add_input / add_node / set_outputs``, so every node is checked by its op's type
+rule as it is read::
+
+    >>> import ir
+    >>> g = ir.parse('''
+    ... func @f(%x: f32[2,3]) -> (f32[3,2]) {
+    ...   %0: f32[3,2] = transpose %x {perm=[1,0]}  // comments run to the end of the line
+    ...   return %0
+    ... }''')
+    >>> g.nodes[0].attrs
+    {'perm': [1, 0]}
+
+Every problem raises :class:`ir.errors.ParseError` pointing at the offending token::
+
+    >>> ir.parse('func @f(%x: f32[2]) -> (f32[2]) {\\n  %0: f32[2] = tanhh %x\\n  return %0\\n}')
+    Traceback (most recent call last):
+    ...
+    ir.errors.ParseError: <string>:2:16: error: unknown op 'tanhh'; did you mean 'tanh'?
+      %0: f32[2] = tanhh %x
+                   ^
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ir import registry
+from ir.dtypes import BY_NAME as DTYPES
+from ir.errors import ParseError, ShapeError
+from ir.graph import Graph, SourceLoc, Value
+from ir.types import TensorType
+from ir.verify import IDENTIFIER, attr_value_error
+
+# One alternative per token kind; strings are scanned by hand (escapes, precise errors).
+# `-inf`, `inf` and `nan` are numbers, but only as whole words (`info` is an identifier).
+_TOKEN = re.compile(r"""
+    (?P<space>\s+)
+  | (?P<comment>//[^\n]*)
+  | (?P<number>-?(?:\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|(?:inf|nan)(?![A-Za-z0-9_.])))
+  | (?P<ident>[A-Za-z_][A-Za-z0-9_.]*)
+  | (?P<value>%(?:[A-Za-z_][A-Za-z0-9_.]*|\d+))
+  | (?P<symbol>@)
+  | (?P<string>")
+  | (?P<punct>->|[(){}\[\],:=])
+""", re.VERBOSE)
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
+_HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # ident, value, symbol, number, string, punct, eof
+    text: str  # the source text (for strings and symbols: the decoded contents)
+    line: int
+    column: int
+
+
+class _Lexer:
+    """Turns text into tokens on demand, so errors come out in file order."""
+
+    def __init__(self, text: str, filename: str):
+        self.text = text
+        self.filename = filename
+        self.lines = [line.rstrip("\r") for line in text.split("\n")]
+        self.pos = 0
+        self.line = 1
+        self.line_start = 0
+
+    def error(self, message: str, line: int, column: int) -> ParseError:
+        source = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        return ParseError(message, line, column, source, self.filename)
+
+    def next_token(self) -> Token:
+        while True:
+            if self.pos >= len(self.text):
+                return self._eof()
+            column = self.pos - self.line_start + 1
+            match = _TOKEN.match(self.text, self.pos)
+            if match is None:
+                char = self.text[self.pos]
+                raise self.error(f"unexpected character {char!r}", self.line, column)
+            kind, text = match.lastgroup, match.group()
+            if kind in ("space", "comment"):
+                self._advance(match.end())
+                continue
+            if kind == "string":
+                return Token("string", self._string(column), self.line, column)
+            if kind == "symbol":
+                return Token("symbol", self._symbol(column), self.line, column)
+            self.pos = match.end()
+            return Token(kind, text, self.line, column)
+
+    def _advance(self, end: int) -> None:
+        newlines = self.text.count("\n", self.pos, end)
+        if newlines:
+            self.line += newlines
+            self.line_start = self.text.rindex("\n", self.pos, end) + 1
+        self.pos = end
+
+    def _eof(self) -> Token:
+        # Point just after the last real character, not at an empty line after the text.
+        end = len(self.text.rstrip())
+        line = self.text.count("\n", 0, end) + 1
+        column = end - (self.text.rfind("\n", 0, end) + 1) + 1
+        return Token("eof", "", line, column)
+
+    def _symbol(self, column: int) -> str:
+        """``@name`` or ``@"any text"``; returns the name."""
+        self.pos += 1
+        if self.text.startswith('"', self.pos):
+            return self._string(column + 1)
+        found = _NAME.match(self.text, self.pos)
+        if not found:
+            raise self.error("expected a function name after '@'", self.line, column)
+        self.pos = found.end()
+        return found.group()
+
+    def _string(self, column: int) -> str:
+        """Scans a double-quoted literal starting at ``self.pos``; returns its decoded text."""
+        out = []
+        i = self.pos + 1
+        while True:
+            if i >= len(self.text) or self.text[i] == "\n":
+                raise self.error("unterminated string literal", self.line, column)
+            char = self.text[i]
+            if char == '"':
+                self.pos = i + 1
+                return "".join(out)
+            if char != "\\":
+                out.append(char)
+                i += 1
+                continue
+            escape = self.text[i + 1:i + 2]
+            here = i - self.line_start + 1
+            if escape in _ESCAPES:
+                out.append(_ESCAPES[escape])
+                i += 2
+            elif escape in _HEX_ESCAPES:
+                digits = self.text[i + 2:i + 2 + _HEX_ESCAPES[escape]]
+                if len(digits) != _HEX_ESCAPES[escape] or not re.fullmatch(r"[0-9a-fA-F]+", digits):
+                    raise self.error(f"escape \\{escape} needs {_HEX_ESCAPES[escape]} hex digits",
+                                     self.line, here)
+                if int(digits, 16) > 0x10FFFF:
+                    raise self.error(f"escape \\{escape}{digits} is not a character",
+                                     self.line, here)
+                out.append(chr(int(digits, 16)))
+                i += 2 + len(digits)
+            else:
+                raise self.error(f"unknown escape sequence '\\{escape}' in string", self.line, here)
+
+
+def parse(text: str, filename: str = "<string>") -> Graph:
+    """Parses the text of one ``func`` into a :class:`Graph`; raises :class:`ParseError`."""
+    return _Parser(text, filename).parse_func()
+
+
+def _describe(token: Token) -> str:
+    if token.kind == "eof":
+        return "end of input"
+    if token.kind == "string":
+        return "a string"
+    if token.kind == "symbol":
+        return f"'@{token.text}'"
+    return f"'{token.text}'"
+
+
+def _suggest(name: str, candidates) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+
+
+class _Parser:
+    def __init__(self, text: str, filename: str):
+        self.lexer = _Lexer(text, filename)
+        self.lookahead: list[Token] = []
+        # Value name (without %) -> (value, token of its definition), for lookups and redefinitions.
+        self.values: dict[str, tuple[Value, Token]] = {}
+
+    # -- token helpers ---------------------------------------------------------------------
+    def peek(self, k: int = 0) -> Token:
+        while len(self.lookahead) <= k:
+            self.lookahead.append(self.lexer.next_token())
+        return self.lookahead[k]
+
+    def take(self) -> Token:
+        token = self.peek()
+        self.lookahead.pop(0)
+        return token
+
+    def at(self, kind: str, text: Optional[str] = None, k: int = 0) -> bool:
+        token = self.peek(k)
+        return token.kind == kind and (text is None or token.text == text)
+
+    def error(self, message: str, token: Token) -> ParseError:
+        return self.lexer.error(message, token.line, token.column)
+
+    def expect(self, kind: str, text: Optional[str] = None, what: Optional[str] = None) -> Token:
+        if self.at(kind, text):
+            return self.take()
+        token = self.peek()
+        what = what or f"'{text}'"
+        if token.kind == "eof":
+            raise self.error(f"unexpected end of input, expected {what}", token)
+        raise self.error(f"expected {what}, got {_describe(token)}", token)
+
+    # -- grammar -----------------------------------------------------------------------------
+    def parse_func(self) -> Graph:
+        """func := 'func' '@'name '(' params ')' '->' '(' types ')' '{' node* return '}'"""
+        self.expect("ident", "func", "'func'")
+        graph = Graph(self.expect("symbol", what="a function name '@name'").text)
+        self.expect("punct", "(")
+        if not self.at("punct", ")"):
+            self.parse_param(graph)
+            while self.at("punct", ","):
+                self.take()
+                self.parse_param(graph)
+        self.expect("punct", ")", "',' or ')'")
+        self.expect("punct", "->")
+        self.expect("punct", "(")
+        result_types: list[TensorType] = []
+        if not self.at("punct", ")"):
+            result_types.append(self.parse_type()[0])
+            while self.at("punct", ","):
+                self.take()
+                result_types.append(self.parse_type()[0])
+        self.expect("punct", ")", "',' or ')'")
+        self.expect("punct", "{")
+        while not self.at("ident", "return"):
+            token = self.peek()
+            if token.kind != "value":
+                what = "a node ('%name: type = op ...') or 'return'"
+                if token.kind == "eof":
+                    raise self.error(f"unexpected end of input, expected {what}", token)
+                raise self.error(f"expected {what}, got {_describe(token)}", token)
+            self.parse_node(graph)
+        self.parse_return(graph, result_types)
+        self.expect("punct", "}", "'}'")
+        if not self.at("eof"):
+            raise self.error(f"expected end of input after the function (one func per text), "
+                             f"got {_describe(self.peek())}", self.peek())
+        return graph
+
+    def parse_param(self, graph: Graph) -> None:
+        token = self.expect("value", what="a parameter '%name: type'")
+        name = token.text[1:]
+        if not IDENTIFIER.match(name):
+            raise self.error(f"parameter names must be identifiers, got {token.text}", token)
+        self.define(name, token)
+        self.expect("punct", ":")
+        value = graph.add_input(name, self.parse_type()[0])
+        self.values[name] = (value, token)
+
+    def define(self, name: str, token: Token) -> None:
+        if name in self.values:
+            first = self.values[name][1]
+            raise self.error(f"redefinition of value %{name} (first defined at line "
+                             f"{first.line}, column {first.column})", token)
+
+    def parse_type(self) -> tuple[TensorType, Token]:
+        """type := dtype '[' [int (',' int)*] ']'"""
+        token = self.expect("ident", what="a type such as f32[2,3]")
+        if token.text not in DTYPES:
+            raise self.error(f"unknown dtype '{token.text}'; expected one of "
+                             f"{', '.join(DTYPES)}{_suggest(token.text, DTYPES)}", token)
+        self.expect("punct", "[", "'[' after the dtype")
+        dims = []
+        if not self.at("punct", "]"):
+            dims.append(self.parse_int("a dimension"))
+            while self.at("punct", ","):
+                self.take()
+                dims.append(self.parse_int("a dimension"))
+        self.expect("punct", "]", "',' or ']'")
+        return TensorType(DTYPES[token.text], tuple(dims)), token
+
+    def parse_int(self, what: str) -> int:
+        token = self.expect("number", what=what)
+        if not re.fullmatch(r"\d+", token.text):
+            raise self.error(f"expected {what} (a non-negative integer), got '{token.text}'",
+                             token)
+        return int(token.text)
+
+    def parse_node(self, graph: Graph) -> None:
+        """node := %name ':' type '=' op [operands] [attrs] [loc]"""
+        name_token = self.take()
+        name = name_token.text[1:]
+        self.define(name, name_token)
+        self.expect("punct", ":", "':' and the result type")
+        declared, type_token = self.parse_type()
+        self.expect("punct", "=")
+        op_token = self.expect("ident", what="an op name")
+        if not registry.exists(op_token.text):
+            names = [op.name for op in registry.all_ops()]
+            raise self.error(f"unknown op '{op_token.text}'{_suggest(op_token.text, names)}",
+                             op_token)
+        opdef = registry.get(op_token.text)
+        operands = self.parse_operands()
+        attrs = self.parse_attrs(opdef) if self.at("punct", "{") else {}
+        loc = self.parse_loc() if self.at("ident", "loc") else None
+        if self.at("eof"):
+            # A file cut off mid-node: say so, rather than report the half node's arity.
+            raise self.error("unexpected end of input, expected more nodes, 'return' and '}'",
+                             self.peek())
+
+        if opdef.arity is not None and len(operands) != opdef.arity:
+            raise self.error(f"{opdef.name} takes {opdef.arity} operand(s), got {len(operands)}",
+                             op_token)
+        for attr in opdef.attrs:
+            if attr.required and attr.name not in attrs:
+                raise self.error(f"{opdef.name} needs attribute '{attr.name}'", op_token)
+        try:
+            node = graph.add_node(opdef.name, operands, attrs, loc)
+        except ShapeError as e:
+            shown = ", ".join(str(v.type) for v in operands)
+            raise self.error(f"{e} (operand types: {shown or 'none'})", op_token) from None
+        if node.output.type != declared:
+            raise self.error(f"type mismatch: %{name} is declared {declared}, but {opdef.name} "
+                             f"infers {node.output.type}", type_token)
+        self.values[name] = (node.output, name_token)
+
+    def parse_operands(self) -> list[Value]:
+        # A value followed by ':' starts the next node (ops may have no operands), so look ahead.
+        if not (self.at("value") and not self.at("punct", ":", k=1)):
+            return []
+        operands = [self.use_value()]
+        while self.at("punct", ","):
+            self.take()
+            operands.append(self.use_value())
+        return operands
+
+    def use_value(self) -> Value:
+        token = self.expect("value", what="a value '%name'")
+        if token.text[1:] not in self.values:
+            raise self.error(f"use of undefined value {token.text}", token)
+        return self.values[token.text[1:]][0]
+
+    def parse_attrs(self, opdef: registry.OpDef) -> dict:
+        """attrs := '{' [name '=' attr_value (',' name '=' attr_value)*] '}'"""
+        schema = {a.name: a for a in opdef.attrs}
+        attrs: dict[str, Any] = {}
+        self.expect("punct", "{")
+        while not self.at("punct", "}"):
+            if attrs:
+                self.expect("punct", ",", "',' or '}'")
+            name_token = self.expect("ident", what="an attribute name")
+            name = name_token.text
+            if name not in schema:
+                takes = ", ".join(schema) or "no attributes"
+                raise self.error(f"unknown attribute '{name}' for {opdef.name} (it takes "
+                                 f"{takes}){_suggest(name, schema)}", name_token)
+            if name in attrs:
+                raise self.error(f"attribute '{name}' is given twice", name_token)
+            self.expect("punct", "=", "'=' after the attribute name")
+            value_token = self.peek()
+            value = self.parse_attr_value()
+            reason = attr_value_error(schema[name].kind, value)
+            if reason:
+                raise self.error(f"attribute '{name}' of {opdef.name}: {reason}", value_token)
+            attrs[name] = value
+        self.take()
+        return attrs
+
+    def parse_attr_value(self) -> Any:
+        """attr_value := number | true | false | none | dtype | string | '[' [attr_value,...] ']'"""
+        token = self.take()
+        if token.kind == "number":
+            is_float = any(c in token.text for c in ".eEn")  # 'n' catches inf and nan
+            return float(token.text) if is_float else int(token.text)
+        if token.kind == "string":
+            return token.text
+        if token.kind == "ident":
+            keywords = {"true": True, "false": False, "none": None}
+            if token.text in keywords:
+                return keywords[token.text]
+            if token.text in DTYPES:
+                return DTYPES[token.text]
+            options = list(keywords) + list(DTYPES)
+            raise self.error(f"unknown attribute value '{token.text}'{_suggest(token.text, options)}",
+                             token)
+        if token.kind == "punct" and token.text == "[":
+            items = []
+            while not self.at("punct", "]"):
+                if items:
+                    self.expect("punct", ",", "',' or ']'")
+                items.append(self.parse_attr_value())
+            self.take()
+            return items
+        what = "an attribute value (number, true, false, dtype, string or list)"
+        if token.kind == "eof":
+            raise self.error(f"unexpected end of input, expected {what}", token)
+        raise self.error(f"expected {what}, got {_describe(token)}", token)
+
+    def parse_loc(self) -> SourceLoc:
+        """loc := 'loc' '(' string ':' int ')'"""
+        self.take()
+        self.expect("punct", "(", "'(' after loc")
+        file = self.expect("string", what="a file name string").text
+        self.expect("punct", ":")
+        line = self.parse_int("a line number")
+        self.expect("punct", ")")
+        return SourceLoc(file, line)
+
+    def parse_return(self, graph: Graph, result_types: list[TensorType]) -> None:
+        """return := 'return' [%value (',' %value)*], matching the signature's result types."""
+        return_token = self.take()
+        tokens = []
+        if self.at("value"):
+            tokens.append(self.peek())
+            outputs = [self.use_value()]
+            while self.at("punct", ","):
+                self.take()
+                tokens.append(self.peek())
+                outputs.append(self.use_value())
+        else:
+            outputs = []
+        if len(outputs) != len(result_types):
+            raise self.error(f"return gives {len(outputs)} value(s), but the signature declares "
+                             f"{len(result_types)} result(s)", return_token)
+        for i, (value, declared, token) in enumerate(zip(outputs, result_types, tokens)):
+            if value.type != declared:
+                raise self.error(f"return type mismatch: result {i} is declared {declared} in "
+                                 f"the signature, but {token.text} has type {value.type}", token)
+        graph.set_outputs(outputs)

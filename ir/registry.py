@@ -1,0 +1,112 @@
+"""The op registry: every primitive op is declared here once, with everything about it.
+
+An :class:`OpDef` bundles, side by side, the facts that the verifier, the interpreter, eager
+mode, autodiff and code generators need about one op::
+
+    register(OpDef(
+        name="exp", kind="elementwise", arity=1,
+        type_rule=float_unary_type,             # input types + attrs -> output type
+        reference=lambda x: np.exp(x),          # NumPy semantics
+        vjp=lambda em, xs, out, g, attrs: [em.mul(g, out)],  # gradient rule
+        scalar="math.exp(x)",                   # scalar template for code generators
+    ))
+
+Gradient rules are written against an :class:`ir.emitter.Emitter`, so the same rule builds IR
+nodes (symbolic autodiff) or runs eagerly on tensors (eager autograd).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+from ir.errors import ShapeError
+from ir.types import TensorType
+
+KINDS = ("elementwise", "reduce", "matmul", "movement", "source", "index", "conv", "special")
+
+
+@dataclass(frozen=True)
+class Attr:
+    """One attribute of an op: its name, the Python type it holds, and a default (``REQUIRED``)."""
+
+    name: str
+    kind: str  # "int", "float", "bool", "ints", "intss", "dtype", "str", "value", "shape", "ints?"
+    default: Any = None
+    required: bool = True
+
+
+@dataclass
+class OpDef:
+    """Everything graphc knows about one primitive op.
+
+    ``arity`` is the number of tensor operands, or ``None`` for variadic ops (concat).
+    ``vjp(em, inputs, output, grad, attrs)`` returns one gradient (or ``None``) per input.
+    ``needs_values`` says whether the gradient rule reads operand/result *values* (not only their
+    types); eager autograd uses it to reject in-place changes to tensors a rule still needs.
+    """
+
+    name: str
+    kind: str
+    arity: Optional[int]
+    type_rule: Callable[[Sequence[TensorType], dict], TensorType]
+    reference: Callable[..., Any]
+    attrs: tuple[Attr, ...] = ()
+    vjp: Optional[Callable] = None
+    scalar: Optional[str] = None
+    needs_values: bool = True
+    doc: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def differentiable(self) -> bool:
+        return self.vjp is not None
+
+    def check_attrs(self, attrs: dict) -> dict:
+        """Fills defaults and rejects unknown or missing attributes; returns the complete dict."""
+        known = {a.name: a for a in self.attrs}
+        unknown = sorted(set(attrs) - set(known))
+        if unknown:
+            raise ShapeError(f"{self.name}: unknown attribute(s) {', '.join(unknown)}; "
+                             f"expected {', '.join(known) or 'none'}")
+        full = {}
+        for a in self.attrs:
+            if a.name in attrs:
+                full[a.name] = attrs[a.name]
+            elif a.required:
+                raise ShapeError(f"{self.name}: missing attribute '{a.name}'")
+            else:
+                full[a.name] = a.default
+        return full
+
+    def infer(self, input_types: Sequence[TensorType], attrs: dict) -> TensorType:
+        """Checks arity and attributes and applies the type rule."""
+        if self.arity is not None and len(input_types) != self.arity:
+            raise ShapeError(f"{self.name} takes {self.arity} operand(s), got {len(input_types)}")
+        return self.type_rule(list(input_types), attrs)
+
+
+_REGISTRY: dict[str, OpDef] = {}
+
+
+def register(op: OpDef) -> OpDef:
+    """Adds an op to the registry (once)."""
+    if op.name in _REGISTRY:
+        raise ValueError(f"op {op.name!r} is registered twice")
+    if op.kind not in KINDS:
+        raise ValueError(f"op {op.name!r} has unknown kind {op.kind!r}")
+    _REGISTRY[op.name] = op
+    return op
+
+
+def get(name: str) -> OpDef:
+    """The OpDef called ``name``; raises KeyError listing nothing if unknown (callers word the error)."""
+    return _REGISTRY[name]
+
+
+def exists(name: str) -> bool:
+    return name in _REGISTRY
+
+
+def all_ops() -> list[OpDef]:
+    """Every registered op, in registration order."""
+    return list(_REGISTRY.values())

@@ -1,0 +1,250 @@
+"""The IR verifier: checks every invariant a well-formed :class:`ir.Graph` keeps.
+
+Passes call it after they rewrite a graph; the parser reuses :func:`attr_value_error` to
+reject badly typed attributes. A broken rule raises :class:`ir.errors.VerifyError` whose message
+names the node (as it prints, ``node 3 (%3 = matmul)``) and the rule::
+
+    >>> import ir
+    >>> g = ir.parse('''func @f(%x: f32[2]) -> (f32[2]) {
+    ...   %0: f32[2] = exp %x
+    ...   return %0
+    ... }''')
+    >>> g.nodes[0].output.type = ir.TensorType(ir.f64, (2,))
+    >>> ir.verify(g)
+    Traceback (most recent call last):
+    ...
+    ir.errors.VerifyError: node 0 (%0 = exp): result type f64[2] differs from the type rule's f32[2] for operand types (f32[2])
+
+The rules, in the order they are checked:
+
+1. graph inputs have unique names that are identifiers (``[A-Za-z_][A-Za-z0-9_.]*``);
+2. every node's op is registered, its operands are values of this graph defined before the
+   node, its attributes are exactly the op's (all present, none unknown, each of the right
+   kind), and its result type equals what the op's type rule infers;
+3. every value's ``users`` list is exactly the nodes that use it, once per use;
+4. every graph output is a value of this graph.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from numbers import Integral, Real
+from typing import Any, Optional
+
+from ir import registry
+from ir.dtypes import DType
+from ir.errors import ShapeError, VerifyError
+from ir.graph import Graph, Node, Value
+
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
+
+
+# -- attribute kinds -------------------------------------------------------------------------
+def _is_int(v: Any) -> bool:
+    # bool is an int subclass in Python, but `keepdim=1` or `axis=true` is a mistake here.
+    return isinstance(v, Integral) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, Real) and not isinstance(v, bool)
+
+
+def _is_list(v: Any) -> bool:
+    return isinstance(v, (list, tuple))
+
+
+def _is_ints(v: Any) -> bool:
+    return _is_list(v) and all(_is_int(x) for x in v)
+
+
+def _nested_value_error(value: Any) -> Optional[str]:
+    """Why ``value`` is not a rectangular nested list of numbers/bools, or None if it is."""
+    if not _is_list(value):
+        return None if isinstance(value, (Real, bool)) else f"{value!r} is not a number"
+    if value and _is_list(value[0]):
+        lengths = {len(x) if _is_list(x) else -1 for x in value}
+        if len(lengths) != 1 or -1 in lengths:
+            return "nested lists are ragged (rows of different lengths)"
+    elif any(_is_list(x) for x in value):
+        return "nested lists are ragged (numbers mixed with lists)"
+    for x in value:
+        reason = _nested_value_error(x)
+        if reason:
+            return reason
+    return None
+
+
+_KIND_DESCRIPTIONS = {
+    "int": "an int",
+    "float": "a number",
+    "bool": "true or false",
+    "ints": "a list of ints",
+    "ints?": "a list of ints or none",
+    "intss": "a list of lists of ints",
+    "shape": "a list of non-negative ints",
+    "dtype": "a dtype (f32, f64, i32, i64, bool)",
+    "str": "a string",
+    "value": "a number or a nested list of numbers",
+}
+
+
+def attr_value_error(kind: str, value: Any) -> Optional[str]:
+    """Why ``value`` is not a valid attribute of ``kind`` (see ``ir.registry.Attr``), or None.
+
+    >>> attr_value_error("ints", [1, 0]) is None
+    True
+    >>> attr_value_error("ints", [1.5])
+    'expected a list of ints, got [1.5]'
+    """
+    checks = {
+        "int": _is_int,
+        "float": _is_number,  # ints are kept as ints so that printing round-trips exactly
+        "bool": lambda v: isinstance(v, bool),
+        "ints": _is_ints,
+        "ints?": lambda v: v is None or _is_ints(v),
+        "intss": lambda v: _is_list(v) and all(_is_ints(x) for x in v),
+        "shape": lambda v: _is_ints(v) and all(x >= 0 for x in v),
+        "dtype": lambda v: isinstance(v, DType),
+        "str": lambda v: isinstance(v, str),
+        "value": lambda v: _nested_value_error(v) is None,
+    }
+    if kind not in checks:
+        return f"unknown attribute kind {kind!r} in the registry"
+    if checks[kind](value):
+        return None
+    message = f"expected {_KIND_DESCRIPTIONS[kind]}, got {_show(value)}"
+    if kind == "value" and _is_list(value):
+        message += f" ({_nested_value_error(value)})"
+    return message
+
+
+def _show(value: Any) -> str:
+    from ir.printer import format_attr_value
+    try:
+        return format_attr_value(value)
+    except TypeError:
+        return repr(value)
+
+
+# -- the verifier ----------------------------------------------------------------------------
+def verify(graph: Graph) -> None:
+    """Raises :class:`VerifyError` at the first broken invariant of ``graph``; returns None if none."""
+    names = _value_names(graph)
+    _check_inputs(graph)
+    defined: set[int] = {id(v) for v in graph.inputs}
+    position = {id(n.output): i for i, n in enumerate(graph.nodes)}
+    seen_nodes: set[int] = set()
+    for index, node in enumerate(graph.nodes):
+        where = _node_label(index, node)
+        if id(node) in seen_nodes:
+            raise VerifyError(f"{where}: the same node object appears twice in the node list")
+        seen_nodes.add(id(node))
+        _check_node(node, where, names, defined, position)
+        defined.add(id(node.output))
+    _check_users(graph, names)
+    for i, value in enumerate(graph.outputs):
+        if id(value) not in defined:
+            raise VerifyError(f"output {i}: {_name(value, names)} is not a value of this graph")
+
+
+def _value_names(graph: Graph) -> dict[int, str]:
+    """The printed name of every value (inputs keep theirs, node results are %0, %1, ...)."""
+    names = {id(v): f"%{v.name}" for v in graph.inputs}
+    for i, node in enumerate(graph.nodes):
+        names.setdefault(id(node.output), f"%{i}")
+    return names
+
+
+def _name(value: Value, names: dict[int, str]) -> str:
+    if id(value) in names:
+        return names[id(value)]
+    owner = f"result of a foreign {value.producer.op} node" if value.producer else "foreign input"
+    return f"<{owner}{' %' + value.name if value.name else ''}>"
+
+
+def _node_label(index: int, node: Node) -> str:
+    return f"node {index} (%{index} = {node.op})"
+
+
+def _check_inputs(graph: Graph) -> None:
+    seen: dict[str, int] = {}
+    for i, value in enumerate(graph.inputs):
+        where = f"input {i} (%{value.name})"
+        if not isinstance(value.name, str) or not IDENTIFIER.match(value.name):
+            raise VerifyError(f"{where}: input name {value.name!r} is not an identifier "
+                              "([A-Za-z_][A-Za-z0-9_.]*)")
+        if value.name in seen:
+            raise VerifyError(f"{where}: input name %{value.name} is already used by "
+                              f"input {seen[value.name]}")
+        seen[value.name] = i
+        if value.producer is not None:
+            raise VerifyError(f"{where}: a graph input must not have a producer node "
+                              f"(it is produced by a {value.producer.op} node)")
+
+
+def _check_node(node: Node, where: str, names: dict[int, str], defined: set[int],
+                position: dict[int, int]) -> None:
+    if not registry.exists(node.op):
+        raise VerifyError(f"{where}: unknown op '{node.op}'")
+    if node.output.producer is not node:
+        raise VerifyError(f"{where}: its result value does not point back at it (producer)")
+    for k, operand in enumerate(node.inputs):
+        if id(operand) in defined:
+            continue
+        if id(operand) in position:
+            later = position[id(operand)]
+            raise VerifyError(f"{where}: operand {k} ({names[id(operand)]}) is used before it is "
+                              f"defined (by node {later}); nodes must be in topological order")
+        raise VerifyError(f"{where}: operand {k} {_name(operand, names)} is not a value of "
+                          "this graph")
+    opdef = registry.get(node.op)
+    _check_attrs(opdef, node.attrs, where)
+    types = [v.type for v in node.inputs]
+    shown = ", ".join(str(t) for t in types)
+    try:
+        expected = opdef.infer(types, node.attrs)
+    except ShapeError as e:
+        raise VerifyError(f"{where}: the type rule rejects operand types ({shown}): {e}") from e
+    if node.output.type != expected:
+        raise VerifyError(f"{where}: result type {node.output.type} differs from the type "
+                          f"rule's {expected} for operand types ({shown})")
+
+
+def _check_attrs(opdef: registry.OpDef, attrs: dict, where: str) -> None:
+    known = [a.name for a in opdef.attrs]
+    unknown = sorted(set(attrs) - set(known))
+    if unknown:
+        raise VerifyError(f"{where}: unknown attribute(s) {', '.join(unknown)}; "
+                          f"{opdef.name} takes {', '.join(known) or 'none'}")
+    for attr in opdef.attrs:
+        # Graph.add_node stores every attribute, defaults included; references rely on that.
+        if attr.name not in attrs:
+            raise VerifyError(f"{where}: attribute '{attr.name}' is missing")
+        reason = attr_value_error(attr.kind, attrs[attr.name])
+        if reason:
+            raise VerifyError(f"{where}: attribute '{attr.name}': {reason}")
+
+
+def _check_users(graph: Graph, names: dict[int, str]) -> None:
+    """Each value's ``users`` must list each node once per operand slot that reads the value."""
+    uses: dict[int, Counter] = {id(v): Counter() for v in graph.values()}
+    for node in graph.nodes:
+        for operand in node.inputs:
+            uses[id(operand)][id(node)] += 1
+    index = {id(n): i for i, n in enumerate(graph.nodes)}
+    for value in graph.values():
+        owner = (f"input %{value.name}" if value.producer is None
+                 else _node_label(index[id(value.producer)], value.producer))
+        listed = Counter(id(u) for u in value.users)
+        for user in value.users:
+            if id(user) not in index:
+                raise VerifyError(f"{owner}: users of {names[id(value)]} name a {user.op} node "
+                                  "that is not in the graph (stale use list)")
+        for node_id in set(listed) | set(uses[id(value)]):
+            have, want = listed[node_id], uses[id(value)][node_id]
+            if have != want:
+                user = graph.nodes[index[node_id]]
+                raise VerifyError(
+                    f"{owner}: users of {names[id(value)]} list "
+                    f"{_node_label(index[node_id], user)} {have} time(s), but it uses "
+                    f"{names[id(value)]} {want} time(s)")

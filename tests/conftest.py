@@ -1,0 +1,119 @@
+"""Shared test helpers: tolerances per dtype, closeness checks and a finite-difference checker.
+
+Every numerical check in the suite compares graphc against an independent float64 NumPy (or
+``math``) computation, never against numbers graphc produced itself. Tolerances are stated once,
+here, per dtype:
+
+* float32 results vs a float64 oracle: ``rtol=1e-5, atol=1e-6`` (a few float32 ulps);
+* float64 results vs a float64 oracle: ``rtol=1e-10, atol=1e-12``;
+* gradients vs central finite differences in float64 (``eps=1e-6``): ``rtol=1e-5, atol=1e-7``
+  (the truncation error of central differences is O(eps^2) and rounding error O(1e-16/eps)).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import graphc  # noqa: E402
+from ir import dtypes  # noqa: E402
+
+TOLERANCES = {
+    "f32": dict(rtol=1e-5, atol=1e-6),
+    "f64": dict(rtol=1e-10, atol=1e-12),
+}
+FD_EPS = 1e-6
+FD_TOL = dict(rtol=1e-5, atol=1e-7)
+
+
+def to_numpy(x) -> np.ndarray:
+    return x.numpy() if isinstance(x, graphc.Tensor) else np.asarray(x)
+
+
+def assert_close(actual, expected, dtype: Optional[str] = None, **tol) -> None:
+    """``actual`` (a tensor or array) equals ``expected`` within the tolerance of ``dtype``.
+
+    ``dtype`` defaults to the dtype of ``actual``; integer and bool results must match exactly.
+    """
+    actual, expected = to_numpy(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, f"shape {actual.shape} != expected {expected.shape}"
+    if actual.dtype.kind in "biu" and not tol:
+        np.testing.assert_array_equal(actual, expected)
+        return
+    name = dtype or dtypes.from_numpy(actual.dtype).name
+    np.testing.assert_allclose(actual.astype(np.float64), expected.astype(np.float64),
+                               **(tol or TOLERANCES[name]))
+
+
+def numeric_gradient(f: Callable[[Sequence[np.ndarray]], float], arrays: Sequence[np.ndarray],
+                     index: int, eps: float = FD_EPS) -> np.ndarray:
+    """Central finite differences of scalar ``f(arrays)`` with respect to ``arrays[index]``."""
+    arrays = [np.array(a, copy=True) for a in arrays]
+    x = arrays[index]
+    grad = np.zeros_like(x, dtype=np.float64)
+    for i in np.ndindex(x.shape):
+        saved = x[i]
+        x[i] = saved + eps
+        up = f(arrays)
+        x[i] = saved - eps
+        down = f(arrays)
+        x[i] = saved
+        grad[i] = (up - down) / (2 * eps)
+    return grad
+
+
+def _projection(out_shape, seed: int = 1234) -> np.ndarray:
+    """A fixed random cotangent, so that non-scalar outputs reduce to one scalar loss."""
+    return np.random.default_rng(seed).uniform(0.5, 1.5, size=out_shape)
+
+
+def check_grad(fn: Callable, inputs: Sequence, wrt: Optional[Sequence[int]] = None,
+               eps: float = FD_EPS, rtol: float = FD_TOL["rtol"], atol: float = FD_TOL["atol"]):
+    """Eager autograd of ``fn`` matches central finite differences, in float64.
+
+    ``inputs`` are arrays (or Python data); float ones become float64 tensors, others keep their
+    dtype. ``fn`` takes tensors and returns a tensor; a non-scalar result is contracted with a
+    fixed random cotangent ``w`` (loss = sum(fn(*xs) * w)). ``wrt`` lists the input positions to
+    check (default: every float input). Returns the analytic gradients (arrays) for further use.
+    """
+    arrays = [np.asarray(a) for a in inputs]
+    arrays = [a.astype(np.float64) if a.dtype.kind == "f" else a for a in arrays]
+    if wrt is None:
+        wrt = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
+
+    def loss(arrs, w=None, requires=()):
+        ts = [graphc.tensor(a, requires_grad=(i in requires)) for i, a in enumerate(arrs)]
+        out = fn(*ts)
+        if w is None:
+            w = _projection(out.shape)
+        return ts, out, (out * graphc.tensor(w)).sum()
+
+    ts, out, total = loss(arrays, requires=set(wrt))
+    assert out.dtype == graphc.float64, f"check_grad needs a float64 result, got {out.dtype}"
+    total.backward()
+    w = _projection(out.shape)
+
+    def scalar(arrs):
+        with graphc.no_grad():
+            return float(loss(arrs, w)[2].item())
+
+    grads = []
+    for i in wrt:
+        expected = numeric_gradient(scalar, arrays, i, eps)
+        got = ts[i].grad
+        assert got is not None, f"input {i} got no gradient"
+        np.testing.assert_allclose(got.numpy(), expected, rtol=rtol, atol=atol,
+                                   err_msg=f"gradient of input {i}")
+        grads.append(got.numpy())
+    return grads
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A fresh, fixed NumPy generator for test data (independent of graphc's generator)."""
+    return np.random.default_rng(0)

@@ -1,0 +1,277 @@
+"""graphc.trace and graphc.compile: lifting, caching, guards, write-back, errors.
+
+Compiled results are compared with eager graphc (same code, same inputs) and, for the model
+functions, with a float64 NumPy oracle. float32 tolerances: rtol=1e-5, atol=1e-5 between compiled
+and eager (same op order, so usually exact); rtol=1e-4, atol=1e-5 against float64 NumPy.
+"""
+import math
+
+import numpy as np
+import pytest
+
+import graphc
+import ir
+
+F32 = dict(rtol=1e-5, atol=1e-5)
+VS_F64 = dict(rtol=1e-4, atol=1e-5)
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def t(array):
+    return graphc.from_numpy(np.asarray(array, dtype=np.float32))
+
+
+# -- model functions used below, with float64 NumPy oracles ---------------------------------------
+def mlp(x, w1, b1, w2, b2):
+    return graphc.relu(x @ w1.T + b1) @ w2.T + b2
+
+
+def mlp_np(x, w1, b1, w2, b2):
+    return np.maximum(x @ w1.T + b1, 0) @ w2.T + b2
+
+
+def softmax_np(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def layer_norm(x, weight, bias, eps=1e-5):
+    mean = x.mean(dim=-1, keepdim=True)
+    var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)
+    return (x - mean) / graphc.sqrt(var + eps) * weight + bias
+
+
+def layer_norm_np(x, weight, bias, eps=1e-5):
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * weight + bias
+
+
+def attention_scores(q, k, mask):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    scores = graphc.where(mask, scores, -1e9)
+    return graphc.softmax(scores, dim=-1)
+
+
+def attention_scores_np(q, k, mask):
+    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
+    return softmax_np(np.where(mask, scores, -1e9))
+
+
+def _case_inputs():
+    r = rng(1)
+    x, w1, b1 = r.normal(size=(8, 5)), r.normal(size=(7, 5)), r.normal(size=(7,))
+    w2, b2 = r.normal(size=(3, 7)), r.normal(size=(3,))
+    ln = (r.normal(size=(4, 6)), r.normal(size=(6,)), r.normal(size=(6,)))
+    q, k = r.normal(size=(2, 4, 8)), r.normal(size=(2, 5, 8))
+    mask = np.tril(np.ones((4, 5), dtype=bool))
+    return [
+        ("mlp", mlp, mlp_np, (x, w1, b1, w2, b2)),
+        ("softmax", lambda x: graphc.softmax(x, dim=-1), softmax_np, (x,)),
+        ("layer_norm", layer_norm, layer_norm_np, ln),
+        ("attention", attention_scores, attention_scores_np, (q, k, mask)),
+    ]
+
+
+@pytest.mark.parametrize("name,fn,oracle,inputs", _case_inputs(), ids=lambda v: v if isinstance(v, str) else "")
+def test_compiled_equals_eager_and_float64_numpy(name, fn, oracle, inputs):
+    args = [graphc.from_numpy(a) if a.dtype == bool else t(a) for a in inputs]
+    eager = fn(*args).numpy()
+    compiled = graphc.compile(fn)(*args).numpy()
+    np.testing.assert_allclose(compiled, eager, **F32)
+    np.testing.assert_allclose(compiled, oracle(*inputs), **VS_F64)
+
+
+@pytest.mark.parametrize("name,fn,oracle,inputs", _case_inputs(), ids=lambda v: v if isinstance(v, str) else "")
+def test_traced_graphs_verify_and_round_trip(name, fn, oracle, inputs):
+    args = [graphc.from_numpy(a) if a.dtype == bool else t(a) for a in inputs]
+    graph = graphc.trace(fn, *args)
+    ir.verify(graph)
+    text = ir.to_text(graph)
+    assert ir.to_text(ir.parse(text)) == text
+    debug = ir.to_text(graph, debug_info=True)
+    assert ir.to_text(ir.parse(debug), debug_info=True) == debug
+
+
+def test_closure_tensors_are_lifted_not_baked_in():
+    w = t([1.0, 2.0, 3.0])
+    f = graphc.compile(lambda x: (x * w).sum())
+    x = t([1.0, 1.0, 1.0])
+    assert f(x).item() == 6.0
+    w.mul_(2)  # the compiled graph reads w afresh: no stale constant, no retrace
+    assert f(x).item() == 12.0
+    assert len(f.entries) == 1
+    assert [v.name for v in f.entries[0].graph.inputs] == ["x", "w"]
+
+
+def test_nested_arguments_and_results():
+    @graphc.compile
+    def f(batch, scale=2):
+        a, b = batch["pair"]
+        return {"sum": a + b, "both": [a * scale, (b, "tag")]}
+
+    a, b = t([1.0, 2.0]), t([3.0, 4.0])
+    out = f({"pair": (a, b)})
+    assert out["sum"].tolist() == [4.0, 6.0]
+    assert out["both"][0].tolist() == [2.0, 4.0]
+    assert out["both"][1][0].tolist() == [3.0, 4.0] and out["both"][1][1] == "tag"
+
+
+def test_retraces_once_per_new_shape_and_static_value():
+    f = graphc.compile(lambda x, n: x * n)
+    f(t(np.ones(3)), 2)
+    f(t(np.ones(3)), 2)
+    f(t(np.ones(4)), 2)
+    f(t(np.ones(3)), 3)
+    f(t(np.ones(4)), 2)
+    assert len(f.entries) == 3
+    assert [e.hits for e in f.entries] == [2, 2, 1]
+    report = f.explain()
+    assert "first call" in report
+    assert "argument x: f32[3] -> f32[4]" in report
+    assert "argument n: 2 -> 3" in report
+
+
+def test_numpy_arrays_are_accepted_as_tensors():
+    f = graphc.compile(lambda x: x + 1)
+    out = f(np.arange(3, dtype=np.float64))
+    assert out.dtype == graphc.float64 and out.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_data_dependent_control_flow_raises_trace_error_at_the_user_line():
+    def bad(x):
+        if x.sum() > 0:  # the line the error must name
+            return x
+        return -x
+
+    line = bad.__code__.co_firstlineno + 1
+    with pytest.raises(graphc.TraceError) as info:
+        graphc.compile(bad)(t([1.0]))
+    assert f"test_compile.py:{line}" in str(info.value)
+    assert "graphc.where" in str(info.value)
+
+
+@pytest.mark.parametrize("use", [
+    lambda x: float(x.sum()),
+    lambda x: x.sum().item(),
+    lambda x: np.exp(x),
+    lambda x: x.numpy(),
+])
+def test_value_reads_inside_compiled_code_raise_trace_error(use):
+    with pytest.raises(graphc.TraceError):
+        graphc.compile(use)(t([1.0, 2.0]))
+
+
+def test_branching_on_shapes_is_fine_and_guarded():
+    def f(x):
+        return x.sum() if x.shape[0] > 2 else x.max()
+
+    cf = graphc.compile(f)
+    assert cf(t([1.0, 2.0, 3.0])).item() == 6.0
+    assert cf(t([1.0, 5.0])).item() == 5.0
+    assert len(cf.entries) == 2
+
+
+def test_in_place_updates_of_closure_state_are_written_back():
+    counter = graphc.zeros(2)
+
+    @graphc.compile
+    def tick(x):
+        counter.add_(x)
+        return counter * 1
+
+    out = tick(t([1.0, 2.0]))
+    tick(t([1.0, 2.0]))
+    assert counter.tolist() == [2.0, 4.0]
+    assert out.tolist() == [1.0, 2.0]
+    assert len(tick.entries) == 1
+    assert "counter (data)" in tick.explain()
+
+
+def test_backward_inside_compiled_step_matches_eager_training():
+    def make():
+        graphc.manual_seed(3)
+        w = graphc.randn(3, 4, requires_grad=True)
+        b = graphc.zeros(4, requires_grad=True)
+        return w, b
+
+    def step_fn(w, b):
+        def step(x, y):
+            w.grad = None
+            b.grad = None
+            loss = ((x @ w + b - y) ** 2).mean()
+            loss.backward()
+            with graphc.no_grad():
+                w.sub_(0.1 * w.grad)
+                b.sub_(0.1 * b.grad)
+            return loss
+        return step
+
+    r = rng(5)
+    data = [(t(r.normal(size=(6, 3))), t(r.normal(size=(6, 4)))) for _ in range(5)]
+    we, be = make()
+    eager_step = step_fn(we, be)
+    wc, bc = make()
+    compiled_step = graphc.compile(step_fn(wc, bc))
+    for x, y in data:
+        le = eager_step(x, y)
+        lc = compiled_step(x, y)
+        np.testing.assert_allclose(lc.numpy(), le.numpy(), **F32)
+    np.testing.assert_allclose(wc.numpy(), we.numpy(), **F32)
+    np.testing.assert_allclose(bc.grad.numpy(), be.grad.numpy(), **F32)
+    assert len(compiled_step.entries) == 1
+
+
+def test_guard_on_state_type_retraces_with_reason():
+    w = t([1.0, 2.0])
+    f = graphc.compile(lambda x: x * w)
+    f(t([1.0, 1.0]))
+    w._data = np.ones(2, dtype=np.float64)  # the lifted tensor changed dtype
+    f(t([1.0, 1.0]))
+    assert len(f.entries) == 2
+    assert "guard failed: w has type f32[2]" in f.entries[1].reason
+
+
+def test_random_ops_draw_fresh_numbers_each_call_and_follow_manual_seed():
+    f = graphc.compile(lambda x: x + graphc.rand(3))
+    x = graphc.zeros(3)
+    graphc.manual_seed(0)
+    a, b = f(x).numpy(), f(x).numpy()
+    assert not np.array_equal(a, b)
+    graphc.manual_seed(0)
+    np.testing.assert_array_equal(f(x).numpy(), a)
+
+
+def test_graph_for_returns_the_graph_that_runs():
+    f = graphc.compile(lambda x: graphc.exp(x))
+    graph = f.graph_for(t([1.0]))
+    assert [n.op for n in graph.nodes] == ["exp"]
+    assert str(graph.inputs[0].type) == "f32[1]"
+
+
+def test_compiled_function_called_inside_another_is_traced_inline():
+    inner = graphc.compile(lambda x: x * 2)
+    outer = graphc.compile(lambda x: inner(x) + 1)
+    assert outer(t([1.0])).tolist() == [3.0]
+    assert [n.op for n in outer.entries[0].graph.nodes].count("mul") == 1
+
+
+def test_traced_tensor_escaping_the_trace_is_reported():
+    leaked = []
+
+    @graphc.compile
+    def f(x):
+        leaked.append(x * 2)
+        return x
+
+    f(t([1.0]))
+    with pytest.raises(graphc.TraceError):
+        leaked[0] + 1
+
+
+def test_unknown_backend_is_rejected_early():
+    with pytest.raises(Exception, match="unknown backend 'nope'"):
+        graphc.compile(lambda x: x, backend="nope")
