@@ -136,10 +136,7 @@ class CompiledFunction:
         self.entries: list[CacheEntry] = []
         self.calls = 0
         self._namer = None
-        try:
-            self._params = list(inspect.signature(fn).parameters)
-        except (TypeError, ValueError):
-            self._params = []
+        self._params = _positional_names(fn)
         functools.update_wrapper(self, fn, updated=())
 
     # -- calling --------------------------------------------------------------------------------
@@ -284,8 +281,30 @@ class CompiledFunction:
                     lines.append(f"    {wb.name} ({what})")
         return "\n".join(lines)
 
+    def __getattr__(self, name):
+        # compile(model) stands in for the model: model attributes (parameters(), train(), ...)
+        # are reached through it, as with torch.compile's wrapper.
+        if name == "fn" or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.fn, name)
+
     def __repr__(self) -> str:
         return f"<graphc.compile of {self.name}: {len(self.entries)} cache entries>"
+
+
+def _positional_names(fn) -> list[str]:
+    """Names for positional arguments, from ``forward`` for modules; ``*args`` stops the list."""
+    target = fn.forward if hasattr(fn, "forward") and hasattr(fn, "named_parameters") else fn
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    names = []
+    for p in parameters:
+        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            break
+        names.append(p.name)
+    return names
 
 
 def _safe(check):

@@ -49,6 +49,9 @@ def _names_of_state(fn) -> dict[int, str]:
                 names.setdefault(id(t), join(var, name))
             for name, t in obj.named_buffers():
                 names.setdefault(id(t), join(var, name))
+            if hasattr(obj, "named_modules"):
+                for name, module in obj.named_modules():
+                    names.setdefault(id(module), join(var, name) or "model")
     for var, obj in objects.items():
         if hasattr(obj, "param_groups") and isinstance(getattr(obj, "state", None), dict):
             for param, state in obj.state.items():
@@ -60,7 +63,7 @@ def _names_of_state(fn) -> dict[int, str]:
 
 
 def state_namer(fn) -> Callable[[object], Optional[str]]:
-    """A function mapping a tensor object to its name in ``fn``'s world, or None.
+    """A function mapping a tensor (or module) to its name in ``fn``'s world, or None.
 
     State created while tracing (optimizer buffers made on the first step) is found by looking
     again on a miss.

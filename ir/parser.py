@@ -383,8 +383,8 @@ class _Parser:
             if token.text in DTYPES:
                 return DTYPES[token.text]
             options = list(keywords) + list(DTYPES)
-            raise self.error(f"unknown attribute value '{token.text}'{_suggest(token.text, options)}",
-                             token)
+            suggestion = _suggest(token.text, options)
+            raise self.error(f"unknown attribute value '{token.text}'{suggestion}", token)
         if token.kind == "punct" and token.text == "[":
             items = []
             while not self.at("punct", "]"):

@@ -88,7 +88,7 @@ def format_attrs(op: str, attrs: dict) -> str:
 
 
 def format_attr_value(value: Any) -> str:
-    """One attribute value: ``3``, ``1e-05``, ``true``, ``f64``, ``"s"``, ``[[0,1],[2,3]]``, ``none``."""
+    """One attribute value: ``3``, ``1e-05``, ``true``, ``f64``, ``"s"``, ``[[0,1],[2,3]]``."""
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
     if isinstance(value, Integral):
@@ -109,7 +109,7 @@ def format_attr_value(value: Any) -> str:
 
 
 def format_float(x: float) -> str:
-    """``repr`` of a Python float: shortest text that reads back to the same bits (but nan's sign)."""
+    """``repr`` of a float: the shortest text that reads back to the same bits (nan loses its sign)."""
     if math.isnan(x):
         return "nan"
     return repr(x)  # '1.0', '1e-05', '-0.0', 'inf', '-inf', '1.7976931348623157e+308'

@@ -6,6 +6,7 @@ debug info), and every malformed text raises a ParseError that points at the off
 from __future__ import annotations
 
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -494,3 +495,14 @@ def test_every_parse_error_points_inside_the_text():
             parse(text[:end])
         assert 1 <= info.value.line <= text[:end].count("\n") + 1
         assert 1 <= info.value.column <= len(info.value.source_line) + 1
+
+
+# -- documentation -------------------------------------------------------------------------------
+def test_docs_list_every_registered_op_and_no_other():
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "IR.md").read_text()
+    table = docs.split("\n## Ops\n")[1].split("\n## ")[0]
+    documented = set()
+    for row in table.splitlines():
+        if row.startswith("| `"):
+            documented.update(re.findall(r"`(\w+)`", row.split("|")[1]))
+    assert documented == {op.name for op in all_ops()}, "update the op table in docs/IR.md"

@@ -1,0 +1,486 @@
+"""The ``graphc`` command line: dump traced IR, run ``.gir`` files, optimize them.
+
+    graphc dump model.py:mlp --arg f32[32,784] --arg f32[128,784] --arg f32[128]
+    graphc dump model.py:net.encoder --arg f32[8,16] -p dce --debug-info
+    graphc run mlp.gir --inputs x.npz --backend interpreter --out y.npz
+    graphc opt mlp.gir -p dce,cse -o mlp.opt.gir
+    graphc opt --list-passes
+
+``dump`` imports ``model.py`` as a module (its directory first on ``sys.path``; code under
+``if __name__ == "__main__":`` does not run), looks up the function or module object (dotted
+attribute paths such as ``net.encoder`` are allowed), makes random inputs of the ``--arg``
+types, traces it with :func:`graphc.trace` and prints the IR. Types are written as in the IR:
+``f32[32,784]``, ``i64[32]``, ``f32[]`` for a scalar.
+
+Random inputs (``dump``, and ``run`` without ``--inputs``) come from NumPy's generator seeded
+with ``--seed`` (default 0): floats are standard normal, integers uniform in ``[0, 10)``, bools
+fair coin flips. ``dump`` also seeds graphc (``graphc.manual_seed``) before importing the file,
+so parameters that the module initializes randomly are the same from run to run.
+
+Every user error prints one message to stderr and exits with status 1: parse errors as
+``file:line:col: error: message`` with the source line and a caret, everything else as
+``graphc: error: message``. ``--traceback`` re-raises instead, to see the Python traceback.
+Command-line usage errors exit with status 2 (argparse's convention).
+
+The same entry point is :func:`main`, which takes an argument list and returns the exit status::
+
+    >>> from graphc.cli import main
+    >>> main(["opt", "--list-passes"])  # doctest: +ELLIPSIS
+    dce ...
+    0
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib.util
+import inspect
+import os
+import re
+import sys
+import traceback
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+import backends
+import graphc
+import ir
+import passes
+from backends.interpreter import ExecutionError
+from graphc.errors import GraphcError
+from ir.dtypes import BY_NAME as DTYPES
+from ir.dtypes import from_numpy
+
+PROG = "graphc"
+_TYPE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\[\s*((?:\d+\s*(?:,\s*\d+\s*)*)?)\]\s*\Z")
+_TYPE_FORM = "DTYPE[D0,D1,...] such as f32[32,784], i64[32] or f32[] for a scalar"
+_SHOWN_VALUES = 6  # how many leading values `run` prints per output
+
+
+class CLIError(Exception):
+    """A user error the command line reports as ``graphc: error: <message>``."""
+
+
+# -- types and random inputs ------------------------------------------------------------------
+
+def parse_type(text: str, what: str = "type") -> ir.TensorType:
+    """``"f32[32,784]"`` -> ``TensorType(f32, (32, 784))``; raises :class:`CLIError`.
+
+        >>> str(parse_type("i64[ 4, 2 ]"))
+        'i64[4,2]'
+    """
+    match = _TYPE.match(text)
+    if match is None:
+        raise CLIError(f"{what}: cannot read {text!r} as a type; expected {_TYPE_FORM}")
+    if match.group(1) not in DTYPES:
+        close = difflib.get_close_matches(match.group(1), DTYPES, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise CLIError(f"{what}: unknown dtype {match.group(1)!r} in {text!r}; expected one of "
+                       f"{', '.join(DTYPES)}{hint}")
+    dims = tuple(int(d) for d in match.group(2).split(",") if d.strip())
+    return ir.TensorType(DTYPES[match.group(1)], dims)
+
+
+def random_array(type: ir.TensorType, rng: np.random.Generator) -> np.ndarray:
+    """A random array of ``type``: normal floats, integers in [0, 10), fair bools."""
+    dtype = type.dtype
+    if dtype.is_float:
+        return rng.standard_normal(type.shape).astype(dtype.numpy)
+    if dtype.is_int:
+        return rng.integers(0, 10, size=type.shape).astype(dtype.numpy)
+    return rng.integers(0, 2, size=type.shape).astype(np.bool_)
+
+
+# -- reading files ----------------------------------------------------------------------------
+
+def _read_text(path: str) -> tuple[str, str]:
+    """The text of ``path`` (``-`` is stdin) and the name errors should use for it."""
+    if path == "-":
+        return sys.stdin.read(), "<stdin>"
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read(), path
+    except OSError as exc:
+        raise CLIError(f"cannot read {path!r}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise CLIError(f"cannot read {path!r}: not UTF-8 text ({exc.reason})") from exc
+
+
+def _write_text(path: Optional[str], text: str) -> None:
+    if path is None or path == "-":
+        sys.stdout.write(text + "\n")
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+    except OSError as exc:
+        raise CLIError(f"cannot write {path!r}: {exc.strerror or exc}") from exc
+
+
+def load_graph(path: str) -> ir.Graph:
+    """Parses and verifies the IR in ``path``; errors point at the file."""
+    text, name = _read_text(path)
+    graph = ir.parse(text, name)
+    try:
+        ir.verify(graph)
+    except ir.VerifyError as exc:
+        raise CLIError(f"{name}: invalid IR: {exc}") from exc
+    return graph
+
+
+def check_pipeline(pipeline: str) -> None:
+    """Rejects unknown passes (``passes.PassError``) and options a pass does not take."""
+    for name, options in passes.parse_pipeline(pipeline):
+        try:
+            signature = inspect.signature(passes.PASSES[name])
+        except (TypeError, ValueError):
+            continue
+        try:
+            signature.bind(None, **options)
+        except TypeError as exc:
+            takes = [p for p in list(signature.parameters)[1:]]
+            raise CLIError(f"pass {name!r} does not take options "
+                           f"{', '.join(sorted(options))} ({exc}); its options: "
+                           f"{', '.join(takes) or 'none'}") from exc
+
+
+# -- dump -------------------------------------------------------------------------------------
+
+def _split_target(target: str) -> tuple[str, str]:
+    path, sep, attr = target.rpartition(":")
+    if not sep or not path or not attr or "/" in attr or "\\" in attr:
+        raise CLIError(f"expected FILE.py:FUNC (for example model.py:mlp), got {target!r}")
+    return path, attr
+
+
+def _user_location(exc: BaseException, path: str) -> Optional[str]:
+    """``file:line`` of the innermost frame of ``exc``'s traceback that is in ``path``."""
+    if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
+        return f"{exc.filename}:{exc.lineno}"
+    where = None
+    target = os.path.abspath(path)
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if os.path.abspath(frame.filename) == target:
+            where = f"{frame.filename}:{frame.lineno}"
+    return where
+
+
+def _describe_user_error(exc: BaseException, path: str, doing: str) -> str:
+    message = str(exc) or type(exc).__name__
+    known = isinstance(exc, (ir.IRError, GraphcError))
+    if not known:
+        message = f"{type(exc).__name__}: {message}"
+    where = _user_location(exc, path)
+    if where and os.path.basename(path) not in message:
+        message = f"{where}: {message}"
+    text = f"{doing}: {message}"
+    if not known:
+        text += " (run with --traceback to see the full traceback)"
+    return text
+
+
+def load_target(target: str, seed: int) -> tuple[Any, str]:
+    """Imports FILE.py and returns the object FUNC names in it (and the file's path)."""
+    path, attr = _split_target(target)
+    if not os.path.isfile(path):
+        raise CLIError(f"cannot read {path!r}: "
+                       f"{'is a directory' if os.path.isdir(path) else 'no such file'}")
+    stem = os.path.splitext(os.path.basename(path))[0]
+    module_name = stem if stem.isidentifier() and stem not in sys.modules else "_graphc_user_main"
+    directory = os.path.dirname(os.path.abspath(path))
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    graphc.manual_seed(seed)
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise CLIError(f"cannot import {path!r} as a Python module (expected a .py file)")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses and pickle look modules up by name
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise CLIError(_describe_user_error(exc, path, f"importing {path} failed")) from exc
+    obj: Any = module
+    walked = []
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            owner = path if not walked else f"{path}:{'.'.join(walked)}"
+            names = [n for n in dir(obj) if not n.startswith("_")]
+            close = difflib.get_close_matches(part, names, n=3)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise CLIError(f"{owner} has no attribute {part!r}{hint}")
+        obj = getattr(obj, part)
+        walked.append(part)
+    if not callable(obj):
+        raise CLIError(f"{path}:{attr} is a {type(obj).__name__}, not a function or module")
+    return obj, path
+
+
+def _check_arity(fn: Callable, n_args: int, target: str) -> None:
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # builtins and odd callables: let the call itself complain
+    try:
+        signature.bind(*range(n_args))
+    except TypeError as exc:
+        params = ", ".join(signature.parameters)
+        raise CLIError(f"{target} takes ({params}) but {n_args} --arg "
+                       f"value{'s were' if n_args != 1 else ' was'} given: {exc}") from exc
+
+
+def cmd_dump(args: argparse.Namespace) -> int:
+    types = [parse_type(text, f"--arg #{i + 1}") for i, text in enumerate(args.arg)]
+    if args.passes:
+        check_pipeline(args.passes)  # a bad pipeline fails before the import and trace
+    fn, path = load_target(args.target, args.seed)
+    _check_arity(fn, len(types), args.target)
+    rng = np.random.default_rng(args.seed)
+    inputs = [graphc.from_numpy(random_array(t, rng)) for t in types]
+    try:
+        graph = graphc.trace(fn, *inputs)
+    except Exception as exc:
+        raise CLIError(_describe_user_error(exc, path, f"tracing {args.target} failed")) from exc
+    if args.passes:
+        graph = passes.run(graph, args.passes)
+        ir.verify(graph)
+    _write_text(args.output, ir.to_text(graph, debug_info=args.debug_info))
+    return 0
+
+
+# -- run --------------------------------------------------------------------------------------
+
+def _dtype_name(array: np.ndarray) -> str:
+    try:
+        return from_numpy(array.dtype).name
+    except Exception:  # float16, unsigned, object, ...: not an IR dtype
+        return str(array.dtype)
+
+
+def load_inputs(graph: ir.Graph, path: str) -> list[np.ndarray]:
+    """The graph's inputs from an ``.npz`` file, by name; all mismatches are reported at once."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except FileNotFoundError as exc:
+        raise CLIError(f"cannot read {path!r}: no such file") from exc
+    except ValueError as exc:  # NumPy's message here is about pickles, which misleads
+        raise CLIError(f"{path}: not a NumPy .npz archive (write one with np.savez)") from exc
+    except (OSError, EOFError) as exc:
+        raise CLIError(f"cannot read inputs from {path!r}: {exc}") from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise CLIError(f"{path}: expected an .npz archive (np.savez) of named arrays, "
+                       f"got a single array")
+    with archive:
+        try:
+            arrays = {key: archive[key] for key in archive.files}
+        except (OSError, ValueError) as exc:
+            raise CLIError(f"cannot read inputs from {path!r}: {exc}") from exc
+    problems = []
+    wanted = {v.name for v in graph.inputs}
+    missing = [f"%{v.name}: {v.type}" for v in graph.inputs if v.name not in arrays]
+    if missing:
+        problems.append(f"missing input{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    extra = sorted(k for k in arrays if k not in wanted)
+    if extra:
+        problems.append(f"unexpected array{'s' if len(extra) > 1 else ''} "
+                        f"{', '.join(repr(k) for k in extra)} (graph inputs: "
+                        f"{', '.join(v.name for v in graph.inputs) or 'none'})")
+    result = []
+    for value in graph.inputs:
+        array = arrays.get(value.name)
+        if array is None:
+            continue
+        got = f"{_dtype_name(array)}[{','.join(str(d) for d in array.shape)}]"
+        if array.shape != value.type.shape:
+            problems.append(f"input %{value.name} expects {value.type}, got shape {got}")
+        elif array.dtype != value.type.dtype.numpy:
+            problems.append(f"input %{value.name} expects {value.type}, got dtype {got} "
+                            f"(convert it with .astype(np.{value.type.dtype.numpy.name}))")
+        result.append(array)
+    if problems:
+        raise CLIError(f"{path}: " + "; ".join(problems))
+    return result
+
+
+def _format_number(x) -> str:
+    if isinstance(x, (bool, np.bool_)):
+        return "true" if x else "false"
+    if isinstance(x, (np.floating, float)):
+        return f"{float(x):.6g}"
+    return str(int(x))
+
+
+def summarize(label: str, array: np.ndarray) -> str:
+    """One line per output: label, type, statistics, and the first few values."""
+    text = f"{label}: {_dtype_name(array)}[{','.join(str(d) for d in array.shape)}]"
+    flat = array.reshape(-1)
+    if flat.size > 1:
+        if array.dtype.kind == "f":
+            finite = flat[np.isfinite(flat)]
+            if finite.size:
+                text += (f"  min={_format_number(finite.min())} max={_format_number(finite.max())}"
+                         f" mean={_format_number(finite.mean(dtype=np.float64))}")
+            n_nan, n_inf = int(np.isnan(flat).sum()), int(np.isinf(flat).sum())
+            if n_nan or n_inf:
+                text += f"  nan={n_nan} inf={n_inf}"
+        elif array.dtype.kind in "iu":
+            text += f"  min={flat.min()} max={flat.max()}"
+        elif array.dtype.kind == "b":
+            text += f"  true={int(flat.sum())}/{flat.size}"
+    shown = ", ".join(_format_number(x) for x in flat[:_SHOWN_VALUES])
+    more = ", ..." if flat.size > _SHOWN_VALUES else ""
+    return text + f"  [{shown}{more}]"
+
+
+def _output_labels(graph: ir.Graph) -> list[str]:
+    """``out0 (%3)``: the npz key and the value's name as the IR text prints it."""
+    printed = {id(v): f"%{v.name}" for v in graph.inputs}
+    printed.update({id(n.output): f"%{i}" for i, n in enumerate(graph.nodes)})
+    return [f"out{i} ({printed.get(id(v), '?')})" for i, v in enumerate(graph.outputs)]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    backend = backends.get(args.backend)  # an unknown backend fails before any work
+    graph = load_graph(args.input)
+    if args.inputs:
+        arrays = load_inputs(graph, args.inputs)
+    else:
+        rng = np.random.default_rng(args.seed)
+        arrays = [random_array(v.type, rng) for v in graph.inputs]
+        if graph.inputs:
+            print(f"inputs: random (seed {args.seed}): "
+                  + ", ".join(f"%{v.name}: {v.type}" for v in graph.inputs))
+    executable = backend.compile(graph)
+    outputs = executable(*arrays)
+    for label, array in zip(_output_labels(graph), outputs):
+        print(summarize(label, np.asarray(array)))
+    if args.out:
+        try:
+            np.savez(args.out, **{f"out{i}": np.asarray(a) for i, a in enumerate(outputs)})
+        except OSError as exc:
+            raise CLIError(f"cannot write {args.out!r}: {exc.strerror or exc}") from exc
+    return 0
+
+
+# -- opt --------------------------------------------------------------------------------------
+
+def cmd_opt(args: argparse.Namespace) -> int:
+    if args.list_passes:
+        for name in sorted(passes.PASSES):
+            doc = (passes.PASSES[name].__doc__ or "").strip().splitlines()
+            print(f"{name:<12} {doc[0] if doc else ''}".rstrip())
+        return 0
+    if args.input is None:
+        raise CLIError("opt needs an input file (IN.gir, or - for stdin)")
+    graph = load_graph(args.input)
+    if args.passes:
+        check_pipeline(args.passes)  # a bad pipeline fails before any pass runs
+        graph = passes.run(graph, args.passes)
+        try:
+            ir.verify(graph)
+        except ir.VerifyError as exc:
+            raise CLIError(f"the graph is invalid after -p {args.passes}: {exc}") from exc
+    _write_text(args.output, ir.to_text(graph, debug_info=args.debug_info))
+    return 0
+
+
+# -- the parser and main ----------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS,
+                        help="show the Python traceback of an error instead of one message")
+    parser = argparse.ArgumentParser(
+        prog=PROG, parents=[common],
+        description="graphc: trace Python to IR, run and optimize .gir files.",
+        epilog="Run 'graphc COMMAND --help' for the options of a command.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    dump = commands.add_parser(
+        "dump", parents=[common], help="trace FILE.py:FUNC on random inputs and print its IR",
+        description="Imports FILE.py, traces FUNC (a function or module object; dotted paths "
+                    "allowed) on random inputs of the --arg types and prints the IR. Random "
+                    "floats are standard normal, integers uniform in [0, 10), bools fair.")
+    dump.add_argument("target", metavar="FILE.py:FUNC")
+    dump.add_argument("--arg", action="append", default=[], metavar="TYPE",
+                      help="type of the next positional argument, e.g. f32[32,784], i64[32], "
+                           "f32[] (repeat once per argument)")
+    dump.add_argument("--debug-info", action="store_true",
+                      help="print source locations (loc(\"file\":line)) after each node")
+    dump.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
+    dump.add_argument("-p", "--passes", metavar="PIPELINE",
+                      help="run these passes before printing, e.g. dce,cse")
+    dump.add_argument("-o", "--output", metavar="OUT.gir", help="write the IR here (default stdout)")
+    dump.set_defaults(handler=cmd_dump)
+
+    run = commands.add_parser(
+        "run", parents=[common], help="run an IR file and summarize its outputs",
+        description="Parses and verifies IN.gir, runs it on inputs from an .npz archive (keys "
+                    "are the graph's input names) or on random inputs, and prints a summary "
+                    "of each output.")
+    run.add_argument("input", metavar="IN.gir", help="the IR file, or - for stdin")
+    run.add_argument("--inputs", metavar="X.npz", help="input arrays by name (np.savez)")
+    run.add_argument("--backend", default="interpreter",
+                     help=f"backend to compile with (default interpreter; registered: "
+                          f"{', '.join(backends.available())})")
+    run.add_argument("--out", metavar="Y.npz", help="write the outputs as out0, out1, ...")
+    run.add_argument("--seed", type=int, default=0,
+                     help="seed for random inputs when --inputs is not given (default 0)")
+    run.set_defaults(handler=cmd_run)
+
+    opt = commands.add_parser(
+        "opt", parents=[common], help="run passes over an IR file and print the result",
+        description="Parses and verifies IN.gir, runs the pipeline and prints (or writes) the IR.")
+    opt.add_argument("input", metavar="IN.gir", nargs="?", help="the IR file, or - for stdin")
+    opt.add_argument("-p", "--passes", metavar="PIPELINE", default="",
+                     help="comma-separated passes with options, e.g. 'dce,fuse{max-ops=32}'")
+    opt.add_argument("-o", "--output", metavar="OUT.gir", help="write the IR here (default stdout)")
+    opt.add_argument("--debug-info", action="store_true", help="print source locations")
+    opt.add_argument("--list-passes", action="store_true", help="list the passes and exit")
+    opt.set_defaults(handler=cmd_opt)
+    return parser
+
+
+# Errors that are the user's to fix: reported as one message, without a traceback.
+_USER_ERRORS = (CLIError, ir.IRError, GraphcError, passes.PassError, backends.BackendError,
+                ExecutionError)
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, ir.ParseError):
+        return str(exc)  # file:line:col: error: ... plus the source line and a caret
+    return f"{PROG}: error: {exc}"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Runs the command line on ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    args = build_parser().parse_args(argv)
+    show_traceback = getattr(args, "traceback", False)
+    try:
+        return args.handler(args)
+    except _USER_ERRORS as exc:
+        if show_traceback:
+            raise
+        print(_message(exc), file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # `graphc dump ... | head`: the reader left; stop quietly (and keep Python from
+        # complaining again when it flushes stdout at exit).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        if show_traceback:
+            raise
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug in graphc itself: still one line, with a way to see more
+        if show_traceback:
+            raise
+        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (this is a bug in graphc; "
+              f"run with --traceback to see where)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""``nn.Module`` and ``nn.Parameter``: containers of parameters, buffers and submodules.
+
+Parameter names, registration rules, ``state_dict`` keys and ``repr`` follow PyTorch, so code
+and checkpoints (as NumPy arrays) move between the two unchanged.
+
+    >>> from graphc import nn
+    >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    >>> [name for name, _ in model.named_parameters()]
+    ['0.weight', '0.bias']
+"""
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+from typing import Callable, Iterator, Optional
+
+import numpy as np
+
+from ir import dtypes
+from graphc import tracing
+from graphc.tensor import Tensor
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class Parameter(Tensor):
+    """A tensor that is a module parameter: registered automatically, requires grad by default."""
+
+    def __init__(self, data: Optional[Tensor] = None, requires_grad: bool = True):
+        if data is None:
+            array = np.zeros((0,), dtype=np.float32)
+        elif isinstance(data, Tensor):
+            array = data._concrete("make a Parameter from a traced tensor")
+        else:
+            array = np.asarray(data)
+        self._init(array, None, None)
+        self.requires_grad = bool(requires_grad)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class Module:
+    """Base class of all layers and models, like ``torch.nn.Module``.
+
+    Subclasses set attributes in ``__init__`` (parameters, buffers, submodules are registered
+    by type) and define ``forward``; calling the module calls ``forward``.
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_training", True)
+
+    # -- attribute registration ----------------------------------------------------------------
+    def __setattr__(self, name: str, value) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign attributes before Module.__init__() is called")
+        params, buffers, modules = self._parameters, self._buffers, self._modules
+        for table in (params, buffers, modules):
+            if name in table and not _fits(table, value, params, buffers, modules):
+                del table[name]
+        if isinstance(value, Parameter):
+            self.__dict__.pop(name, None)
+            params[name] = value
+        elif isinstance(value, Module):
+            self.__dict__.pop(name, None)
+            modules[name] = value
+        elif name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign {type(value).__name__} to buffer '{name}' "
+                                "(a Tensor or None is expected)")
+            buffers[name] = value
+        elif name in params and value is None:
+            params[name] = None
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str):
+        for table in ("_parameters", "_buffers", "_modules"):
+            entries = self.__dict__.get(table)
+            if entries is not None and name in entries:
+                return entries[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        for table in (self._parameters, self._buffers, self._modules):
+            if name in table:
+                del table[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Optional[Parameter]) -> None:
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter('{name}') needs a Parameter or None, "
+                            f"got {type(param).__name__}")
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor: Optional[Tensor], persistent: bool = True) -> None:
+        """Adds a tensor that is state but not a parameter (BatchNorm's running mean, ...)."""
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer('{name}') needs a Tensor or None")
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
+
+    def add_module(self, name: str, module: Optional["Module"]) -> None:
+        self._modules[name] = module
+
+    register_module = add_module
+
+    # -- train / eval (a guard when read during tracing) ---------------------------------------
+    @property
+    def training(self) -> bool:
+        value = self.__dict__["_training"]
+        ctx = tracing.current()
+        if ctx is not None:
+            name = ctx.name_of(self) or type(self).__name__
+            ctx.guard(f"{name}.training == {value}", lambda: self.__dict__["_training"], value)
+        return value
+
+    @training.setter
+    def training(self, mode: bool) -> None:
+        object.__setattr__(self, "_training", bool(mode))
+
+    def train(self, mode: bool = True) -> "Module":
+        for module in self.modules():
+            module.training = mode
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    # -- calling -------------------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # -- traversal -----------------------------------------------------------------------------
+    def named_modules(self, memo: Optional[set] = None, prefix: str = ""):
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, module in self._modules.items():
+            if module is not None:
+                yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator["Module"]:
+        for _, module in self.named_modules():
+            yield module
+
+    def named_children(self):
+        for name, module in self._modules.items():
+            if module is not None:
+                yield name, module
+
+    def children(self) -> Iterator["Module"]:
+        for _, module in self.named_children():
+            yield module
+
+    def _named_members(self, table: str, prefix: str, recurse: bool):
+        seen = set()
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for module_prefix, module in modules:
+            for name, value in getattr(module, table).items():
+                if value is None or id(value) in seen:
+                    continue
+                seen.add(id(value))
+                yield (f"{module_prefix}.{name}" if module_prefix else name), value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True):
+        yield from self._named_members("_parameters", prefix, recurse)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True):
+        yield from self._named_members("_buffers", prefix, recurse)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn: Callable[["Module"], None]) -> "Module":
+        """Calls ``fn`` on every submodule (children first) and then on this module."""
+        for module in self.children():
+            module.apply(fn)
+        fn(self)
+        return self
+
+    # -- gradients and dtypes ------------------------------------------------------------------
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad = p.grad.detach() * 0
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def to(self, dtype=None, *args, **kwargs) -> "Module":
+        """Casts floating point parameters and buffers to ``dtype`` (devices are ignored)."""
+        dtype = kwargs.get("dtype", dtype)
+        if dtype is None or isinstance(dtype, str) and dtype == "cpu":
+            return self
+        from graphc.factories import as_dtype
+        target = as_dtype(dtype).numpy
+        for t in list(self.parameters()) + list(self.buffers()):
+            if t.dtype.is_float:
+                t._data = t._data.astype(target)
+                t._version += 1
+        return self
+
+    def float(self) -> "Module":
+        return self.to(dtypes.f32)
+
+    def double(self) -> "Module":
+        return self.to(dtypes.f64)
+
+    def cpu(self) -> "Module":
+        return self
+
+    # -- state dicts ---------------------------------------------------------------------------
+    def state_dict(self, prefix: str = "", keep_vars: bool = False) -> "OrderedDict[str, Tensor]":
+        """Parameters and persistent buffers by dotted name (detached unless ``keep_vars``)."""
+        result: OrderedDict = OrderedDict()
+        for module_prefix, module in self.named_modules(prefix=prefix):
+            dot = f"{module_prefix}." if module_prefix else ""
+            for name, p in module._parameters.items():
+                if p is not None:
+                    result[dot + name] = p if keep_vars else p.detach()
+            for name, b in module._buffers.items():
+                if b is not None and name not in module._non_persistent:
+                    result[dot + name] = b if keep_vars else b.detach()
+        return result
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+        """Copies values (tensors or NumPy arrays) into this module's parameters and buffers.
+
+        Shapes must match; with ``strict`` (the default) missing and unexpected keys are errors.
+        The error names every missing, unexpected and mis-shaped key at once.
+        """
+        own = self.state_dict(keep_vars=True)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        mismatched = []
+        for key, target in own.items():
+            if key not in state_dict:
+                continue
+            source = state_dict[key]
+            array = source.numpy() if isinstance(source, Tensor) else np.asarray(source)
+            if tuple(array.shape) != tuple(target.shape):
+                mismatched.append(f"{key}: checkpoint has shape {list(array.shape)}, "
+                                  f"the model has {list(target.shape)}")
+        problems = []
+        if mismatched:
+            problems.append("size mismatch for " + "; ".join(mismatched))
+        if strict and missing:
+            problems.append("missing keys: " + ", ".join(missing))
+        if strict and unexpected:
+            problems.append("unexpected keys: " + ", ".join(unexpected))
+        if problems:
+            raise KeyError(f"error(s) in loading state_dict for {type(self).__name__}: "
+                           + ". ".join(problems))
+        for key, target in own.items():
+            if key in state_dict:
+                source = state_dict[key]
+                array = source.numpy() if isinstance(source, Tensor) else np.asarray(source)
+                target._data = np.array(array, dtype=target._data.dtype)
+                target._version += 1
+        return IncompatibleKeys(missing, unexpected)
+
+    # -- printing ------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        for name, module in self._modules.items():
+            child = repr(module).replace("\n", "\n  ")
+            lines.append(f"({name}): {child}")
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _fits(table, value, params, buffers, modules) -> bool:
+    """Whether re-assigning ``value`` keeps the attribute in the same registration table."""
+    if table is params:
+        return isinstance(value, Parameter) or value is None
+    if table is modules:
+        return isinstance(value, Module)
+    return isinstance(value, Tensor) or value is None

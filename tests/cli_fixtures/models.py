@@ -1,0 +1,36 @@
+"""Functions for tests/test_cli.py to dump with `graphc dump models.py:NAME`."""
+import graphc
+
+
+def mlp(x, w, b):
+    return graphc.relu(x @ w.transpose(0, 1) + b)
+
+
+def data_dependent(x):
+    if x.sum() > 0:  # a Python branch on a traced value: tracing must fail here
+        return x
+    return -x
+
+
+def bad_shapes(x, y):
+    return x @ y
+
+
+class Scaler:
+    """An nn-like callable object, reached with a dotted path (models.py:nets.scaler)."""
+
+    def __init__(self, factor):
+        self.factor = factor
+
+    def __call__(self, x):
+        return x * self.factor
+
+
+class _Namespace:
+    scaler = Scaler(3.0)
+
+
+nets = _Namespace()
+
+if __name__ == "__main__":
+    raise SystemExit("graphc dump must not run the main block")

@@ -1,0 +1,533 @@
+"""Every registered op, checked against its own declaration and an independent NumPy oracle.
+
+One parametrized walk over ``ir.all_ops()``. Each op needs an entry in ``SAMPLES`` (sample
+operands and attributes) and in ``ORACLES`` (its semantics written here, in float64 NumPy or
+``math``, without calling graphc): registering a new op without both makes its test fail.
+
+For each op and sample:
+
+(a) the type rule's output type equals the shape and dtype of what the reference produces
+    (raw ``opdef.reference`` and ``ir.evaluate.evaluate``) and of the eager result;
+(b) eager graphc (``graphc.tensor.apply``) equals the float64 oracle within float32 tolerance
+    (``rtol=1e-5, atol=1e-6``; integer and bool results exactly);
+(c) ops with a ``vjp``: eager autograd in float64 equals central finite differences
+    (``eps=1e-6, rtol=1e-5, atol=1e-7``), and the same rule run symbolically on an IR graph
+    through the interpreter gives the same gradient as eager autograd; ops without a ``vjp``
+    are exactly the ones we expect to be non-differentiable;
+(d) elementwise ops carry a scalar template, and evaluating it element by element in Python
+    gives the oracle's values;
+(e) random ops are reproducible per (seed, stream), differ across streams and seeds, and have
+    the right distribution on 100k samples.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+import backends
+import graphc
+import ir
+from ir import dtypes
+from ir.emitter import GraphEmitter
+from ir.evaluate import evaluate
+from ir.types import TensorType
+from graphc.tensor import apply
+
+from conftest import TOLERANCES, assert_close, check_grad
+
+_rng = np.random.default_rng(20240601)
+
+
+def U(*shape, lo=-2.0, hi=2.0, dtype=np.float32):
+    """Uniform float samples, rounded to ``dtype`` (so float64 copies are exact)."""
+    return _rng.uniform(lo, hi, size=shape).astype(dtype)
+
+
+def away_from_zero(*shape, margin=0.2):
+    """Floats in [-2, -margin] U [margin, 2]: no kinks of relu/abs/sign within FD reach."""
+    magnitude = _rng.uniform(margin, 2.0, size=shape)
+    return (magnitude * _rng.choice([-1.0, 1.0], size=shape)).astype(np.float32)
+
+
+def I(*values, dtype=np.int64):
+    return np.array(values, dtype=dtype)
+
+
+def R(*shape, lo=-5, hi=5, dtype=np.int64):
+    return _rng.integers(lo, hi, size=shape).astype(dtype)
+
+
+@dataclass
+class Case:
+    inputs: list
+    attrs: dict = field(default_factory=dict)
+    id: str = ""
+    grad: bool = True  # inputs keep finite differences away from kinks and domain edges
+
+
+def _with_ties(x, y):
+    """``y`` equal to ``x`` in a few places, so comparisons see equal operands."""
+    y = y.copy()
+    y.flat[::2] = x.flat[::2]
+    return y
+
+
+x23, y23 = U(2, 3), U(2, 3)
+SEED = np.array(7, dtype=np.int64)
+
+SAMPLES: dict[str, list[Case]] = {
+    # -- unary elementwise ---------------------------------------------------------------------
+    "neg": [Case([U(2, 3)], id="f32"), Case([R(4)], id="i64")],
+    "exp": [Case([U(2, 3)], id="f32"), Case([R(3, 2)], id="i64-computes-in-f32")],
+    "log": [Case([U(2, 3, lo=0.5, hi=3.0)], id="f32"),
+            Case([R(4, lo=1, hi=9)], id="i64-computes-in-f32")],
+    "sqrt": [Case([U(2, 3, lo=0.5, hi=3.0)], id="f32"), Case([I(1, 4, 9)], id="i64")],
+    "rsqrt": [Case([U(2, 3, lo=0.5, hi=3.0)], id="f32")],
+    "tanh": [Case([U(2, 3)], id="f32"), Case([U(3, dtype=np.float64)], id="f64")],
+    "sigmoid": [Case([U(2, 3, lo=-4, hi=4)], id="f32"),
+                Case([np.array([-30.0, 0.0, 30.0], np.float32)], id="saturating")],
+    "relu": [Case([away_from_zero(2, 3)], id="f32"), Case([R(5)], id="i64")],
+    "abs": [Case([away_from_zero(2, 3)], id="f32"), Case([R(5)], id="i64")],
+    "sin": [Case([U(2, 3, lo=-3, hi=3)], id="f32")],
+    "cos": [Case([U(2, 3, lo=-3, hi=3)], id="f32")],
+    "erf": [Case([U(2, 3)], id="f32"), Case([np.array([-5.0, 0.0, 5.0], np.float32)], id="tails")],
+    "sign": [Case([np.array([-1.5, 0.0, 2.0, -0.0], np.float32)], id="f32", grad=False),
+             Case([I(-3, 0, 4)], id="i64", grad=False)],
+    "reciprocal": [Case([U(2, 3, lo=0.5, hi=2.0)], id="positive"),
+                   Case([U(3, lo=-2.0, hi=-0.5)], id="negative")],
+    "stop_gradient": [Case([U(2, 3)], id="f32", grad=False)],
+    "cast": [Case([U(2, 3)], {"dtype": dtypes.f64}, id="f32-to-f64"),
+             Case([np.array([-2.7, -0.5, 0.5, 2.7], np.float32)], {"dtype": dtypes.i32},
+                  id="f32-to-i32-truncates", grad=False),
+             Case([R(3)], {"dtype": dtypes.f32}, id="i64-to-f32"),
+             Case([np.array([0.0, -1.5, 2.0], np.float32)], {"dtype": dtypes.bool_},
+                  id="f32-to-bool", grad=False)],
+    # -- binary elementwise (broadcasting and promotion) -------------------------------------
+    "add": [Case([U(2, 3), U(2, 3)], id="same-shape"),
+            Case([U(3, 1), U(4)], id="broadcast-both"),
+            Case([U(), U(2, 3)], id="rank0-lhs"),
+            Case([R(2, 3, dtype=np.int32), R(3)], id="i32+i64"),
+            Case([R(2, 3), U(3)], id="i64+f32")],
+    "sub": [Case([U(2, 1, 3), U(4, 1)], id="broadcast"), Case([U(3), R(3)], id="f32-i64")],
+    "mul": [Case([U(2, 3), U(3)], id="broadcast"),
+            Case([U(2, 3), np.array([True, False, True])], id="f32*bool")],
+    "div": [Case([U(2, 3), away_from_zero(3, 1)], id="broadcast"),
+            Case([I(7, -7, 3), I(2, 2, 4)], id="i64/i64-is-true-division")],
+    "pow": [Case([U(2, 3, lo=0.5, hi=2.0), U(3, lo=-1.5, hi=1.5)], id="positive-base"),
+            Case([U(2, 3, lo=-2.0, hi=-0.5), I(2, 3, 1)], id="negative-base-int-exponent")],
+    "maximum": [Case([U(2, 3), U(3)], id="broadcast"),
+                Case([np.array([1.0, 2.0, -1.0], np.float32),
+                      np.array([1.0, 0.5, -1.0], np.float32)], id="ties-split-evenly")],
+    "minimum": [Case([U(2, 1), U(3)], id="broadcast"),
+                Case([np.array([1.0, 2.0, -1.0], np.float32),
+                      np.array([1.0, 0.5, -1.0], np.float32)], id="ties-split-evenly")],
+    **{name: [Case([x23, _with_ties(x23, y23)], id="with-equal-elements"),
+              Case([U(3, 1), U(4)], id="broadcast"),
+              Case([R(4, lo=0, hi=3), np.array([0.0, 1.0, 1.5, 2.0], np.float32)],
+                   id="i64-vs-f32")]
+       for name in ("eq", "ne", "lt", "le", "gt", "ge")},
+    "where": [Case([np.array([[True], [False]]), U(3), U()], id="broadcast-all-three"),
+              Case([U(2, 3) > 0, U(2, 3), R(2, 3)], id="f32-and-i64-branches")],
+    # -- reductions -----------------------------------------------------------------------------
+    "sum": [Case([U(2, 3)], {"axes": [1]}, id="axis1"),
+            Case([U(2, 3)], {"axes": [-1], "keepdim": True}, id="neg-axis-keepdim"),
+            Case([U(2, 3, 4)], {"axes": [0, 2]}, id="two-axes"),
+            Case([U(2, 3, 4)], {"axes": [-3, -1], "keepdim": True}, id="two-neg-axes-keepdim"),
+            Case([R(2, 3, dtype=np.int32)], {"axes": [0, 1]}, id="i32-sums-to-i64")],
+    **{name: [Case([U(2, 3)], {"axes": [1]}, id="axis1"),
+              Case([U(2, 3)], {"axes": [-1], "keepdim": True}, id="neg-axis-keepdim"),
+              Case([U(2, 3, 4)], {"axes": [0, -1]}, id="two-axes"),
+              Case([np.array([[1.0, 3.0, 3.0], [-2.0, 0.5, -2.0]], np.float32)],
+                   {"axes": [1]}, id="two-way-ties"),
+              Case([R(3, 4)], {"axes": [0], "keepdim": True}, id="i64")]
+       for name in ("max", "min")},
+    "argmax": [Case([U(2, 3, 4)], {"axis": -1}, id="neg-axis"),
+               Case([U(3, 4)], {"axis": 0, "keepdim": True}, id="keepdim"),
+               Case([np.array([[1.0, 5.0, 5.0]], np.float32)], {"axis": 1}, id="first-of-ties")],
+    # -- movement ------------------------------------------------------------------------------
+    "reshape": [Case([U(2, 3, 4)], {"shape": [4, 6]}, id="2d"),
+                Case([U(2, 3)], {"shape": [6]}, id="flatten"),
+                Case([U()], {"shape": [1, 1]}, id="rank0")],
+    "transpose": [Case([U(2, 3)], {"perm": [1, 0]}, id="2d"),
+                  Case([U(2, 3, 4)], {"perm": [2, 0, 1]}, id="3d")],
+    "broadcast_to": [Case([U(3, 1)], {"shape": [2, 3, 4]}, id="new-and-stretched-axes"),
+                     Case([U()], {"shape": [2, 2]}, id="rank0")],
+    "slice": [Case([U(5, 4)], {"starts": [0, 1], "stops": [5, 4], "steps": [2, 1]}, id="strided"),
+              Case([U(7, 3)], {"starts": [1, 0], "stops": [7, 3], "steps": [3, 2]},
+                   id="strided-both"),
+              Case([U(4, 3)], {"starts": [2, 0], "stops": [2, 3], "steps": [1, 1]}, id="empty")],
+    "pad": [Case([U(2, 3)], {"pads": [[1, 2, 0], [0, 1, 1]]}, id="interior"),
+            Case([U(3)], {"pads": [[0, 0, 2]], "value": 1.5}, id="interior-only-with-value"),
+            Case([R(2, 2)], {"pads": [[1, 0, 0], [0, 1, 0]], "value": 7}, id="i64")],
+    "concat": [Case([U(2, 1), U(2, 3), U(2, 2)], {"axis": 1}, id="three-on-axis1"),
+               Case([U(1, 2), U(3, 2), U(2, 2)], {"axis": -2}, id="three-neg-axis"),
+               Case([U(2), R(3)], {"axis": 0}, id="f32-and-i64")],
+    # -- linear algebra ---------------------------------------------------------------------
+    "matmul": [Case([U(2, 3), U(3, 4)], id="2d"),
+               Case([U(2, 1, 3, 4), U(5, 4, 2)], id="broadcast-batch"),
+               Case([R(2, 3), U(3, 2)], id="i64@f32")],
+    # -- index ---------------------------------------------------------------------------------
+    "gather": [Case([U(3, 4), np.array([[0, 2, 2, 1], [2, 2, 0, 0]])], {"axis": 0},
+                    id="axis0-repeated"),
+               Case([U(3, 4), np.array([[3, 3, 0, 1, 3]] * 3)], {"axis": -1},
+                    id="neg-axis-repeated-longer"),
+               Case([U(3, 4), np.array([[1, 1], [0, 3]], np.int32)], {"axis": 1},
+                    id="smaller-index-i32")],
+    "scatter_add": [Case([U(3, 4), np.array([[0, 2, 2, 1], [2, 2, 0, 0]]), U(2, 4)],
+                         {"axis": 0}, id="axis0-repeated"),
+                    Case([U(2, 5), np.array([[4, 4, 4], [0, 1, 0]]), U(2, 3)], {"axis": -1},
+                         id="neg-axis-repeated")],
+    # -- sources ---------------------------------------------------------------------------------
+    "const": [Case([], {"value": 2.5, "dtype": dtypes.f32, "shape": [2, 3]}, id="scalar-fill"),
+              Case([], {"value": [[1, 2], [3, 4], [5, 6]], "dtype": dtypes.i64, "shape": [3, 2]},
+                   id="nested-list"),
+              Case([], {"value": True, "dtype": dtypes.bool_, "shape": []}, id="rank0-bool"),
+              Case([], {"value": [0.1, -0.2], "dtype": dtypes.f64, "shape": [2]}, id="f64")],
+    "random_uniform": [Case([SEED], {"shape": [3, 4]}, id="default"),
+                       Case([SEED], {"shape": [5], "dtype": dtypes.f64, "low": -2.0, "high": 3.0,
+                                     "stream": 4}, id="f64-range")],
+    "random_normal": [Case([SEED], {"shape": [3, 4]}, id="default"),
+                      Case([SEED], {"shape": [2, 2], "dtype": dtypes.f64, "mean": 1.0, "std": 3.0,
+                                    "stream": 1}, id="f64-mean-std")],
+}
+
+NON_DIFFERENTIABLE = {"sign", "stop_gradient", "eq", "ne", "lt", "le", "gt", "ge", "argmax",
+                      "const", "random_uniform", "random_normal"}
+RANDOM_OPS = {"random_uniform", "random_normal"}
+
+
+# -- the oracle: each op's meaning in float64 NumPy, written without graphc -------------------
+def _loop_pad(x, pads, value=0.0):
+    shape = [lo + hi + d + max(d - 1, 0) * it for d, (lo, hi, it) in zip(x.shape, pads)]
+    out = np.full(shape, value, dtype=np.float64)
+    for p in np.ndindex(x.shape):
+        out[tuple(lo + i * (it + 1) for i, (lo, hi, it) in zip(p, pads))] = x[p]
+    return out
+
+
+def _loop_gather(x, index, axis):
+    axis %= x.ndim
+    out = np.empty(index.shape, dtype=np.float64)
+    for p in np.ndindex(index.shape):
+        q = list(p)
+        q[axis] = index[p]
+        out[p] = x[tuple(q)]
+    return out
+
+
+def _loop_scatter_add(x, index, src, axis):
+    axis %= x.ndim
+    out = np.array(x, dtype=np.float64)
+    for p in np.ndindex(index.shape):
+        q = list(p)
+        q[axis] = index[p]
+        out[tuple(q)] += src[p]
+    return out
+
+
+def _cast(x, dtype):
+    if dtype.is_bool:
+        return x != 0
+    return np.trunc(x).astype(np.int64) if dtype.is_int else x
+
+
+def _reduce(fn):
+    return lambda x, axes, keepdim=False: fn(x, axis=tuple(axes), keepdims=keepdim)
+
+
+ORACLES = {
+    "neg": lambda x: -x,
+    "exp": np.exp,
+    "log": np.log,
+    "sqrt": np.sqrt,
+    "rsqrt": lambda x: 1.0 / np.sqrt(x),
+    "tanh": np.tanh,
+    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+    "relu": lambda x: np.where(x > 0, x, 0),
+    "abs": np.abs,
+    "sin": np.sin,
+    "cos": np.cos,
+    "erf": np.vectorize(math.erf, otypes=[np.float64]),
+    "sign": lambda x: (x > 0).astype(np.int64) - (x < 0).astype(np.int64),
+    "reciprocal": lambda x: 1.0 / x,
+    "stop_gradient": lambda x: x,
+    "cast": _cast,
+    "add": lambda x, y: x + y,
+    "sub": lambda x, y: x - y,
+    "mul": lambda x, y: x * y,
+    "div": lambda x, y: x / y,
+    "pow": lambda x, y: x ** y,
+    "maximum": np.maximum,
+    "minimum": np.minimum,
+    "eq": lambda x, y: x == y,
+    "ne": lambda x, y: x != y,
+    "lt": lambda x, y: x < y,
+    "le": lambda x, y: x <= y,
+    "gt": lambda x, y: x > y,
+    "ge": lambda x, y: x >= y,
+    "where": lambda c, x, y: np.where(c, x, y),
+    "sum": _reduce(np.sum),
+    "max": _reduce(np.max),
+    "min": _reduce(np.min),
+    "argmax": lambda x, axis, keepdim=False: np.argmax(x, axis=axis, keepdims=keepdim),
+    "reshape": lambda x, shape: x.reshape(shape),
+    "transpose": lambda x, perm: np.transpose(x, perm),
+    "broadcast_to": lambda x, shape: np.broadcast_to(x, shape),
+    "slice": lambda x, starts, stops, steps: x[tuple(slice(a, b, c) for a, b, c
+                                                    in zip(starts, stops, steps))],
+    "pad": _loop_pad,
+    "concat": lambda *xs, axis: np.concatenate([np.asarray(x, np.float64) for x in xs], axis),
+    "matmul": lambda a, b: np.einsum("...ik,...kj->...ij", a, b),
+    "gather": _loop_gather,
+    "scatter_add": _loop_scatter_add,
+    "const": lambda value, dtype, shape: np.broadcast_to(np.array(value, np.float64), shape),
+    "random_uniform": None,  # no closed form: checked statistically below
+    "random_normal": None,
+}
+
+OP_NAMES = [op.name for op in ir.all_ops()]
+
+
+def _as64(a):
+    return a.astype(np.float64) if a.dtype.kind == "f" else a
+
+
+def _cases(name):
+    cases = SAMPLES.get(name)
+    assert cases, (f"op {name!r} has no sample inputs: add a list of Case(...) for it to SAMPLES "
+                   "in tests/test_registry.py")
+    return cases
+
+
+def _all_cases():
+    return [pytest.param(name, i, id=f"{name}-{c.id or i}")
+            for name in OP_NAMES for i, c in enumerate(SAMPLES.get(name, [None]))]
+
+
+def test_every_registered_op_has_samples_and_an_oracle():
+    missing = [n for n in OP_NAMES if not SAMPLES.get(n) or n not in ORACLES]
+    assert not missing, f"ops without sample inputs or an oracle in test_registry.py: {missing}"
+    stale = sorted((set(SAMPLES) | set(ORACLES)) - set(OP_NAMES))
+    assert not stale, f"test tables name ops that are not registered: {stale}"
+
+
+# -- (a) type rule vs reference -----------------------------------------------------------------
+@pytest.mark.parametrize("name,i", _all_cases())
+def test_type_rule_matches_reference_output(name, i):
+    opdef = ir.get_op(name)
+    case = _cases(name)[i]
+    attrs = opdef.check_attrs(case.attrs)
+    types = [TensorType(dtypes.from_numpy(a.dtype), a.shape) for a in case.inputs]
+    out_type = opdef.infer(types, attrs)
+
+    raw = np.asarray(opdef.reference(*case.inputs, **attrs))
+    assert raw.shape == out_type.shape, f"reference shape {raw.shape} vs type rule {out_type}"
+    assert raw.dtype == out_type.dtype.numpy, f"reference dtype {raw.dtype} vs type rule {out_type}"
+
+    evaluated = evaluate(opdef, case.inputs, attrs, out_type)
+    assert evaluated.shape == out_type.shape and evaluated.dtype == out_type.dtype.numpy
+
+    eager = apply(name, [graphc.tensor(a) for a in case.inputs], **case.attrs)
+    assert eager.type == out_type
+
+
+# -- (b) eager graphc vs the float64 oracle ----------------------------------------------------
+@pytest.mark.parametrize("name,i", _all_cases())
+def test_eager_matches_float64_oracle(name, i):
+    case = _cases(name)[i]
+    assert name in ORACLES, f"op {name!r} has no oracle in ORACLES"
+    if name in RANDOM_OPS:
+        pytest.skip("random ops have no closed form; see test_random_* below")
+    eager = apply(name, [graphc.tensor(a) for a in case.inputs], **case.attrs)
+    expected = ORACLES[name](*[_as64(a) for a in case.inputs], **case.attrs)
+    expected = np.asarray(expected)
+    if eager.dtype.is_float:
+        assert_close(eager, expected.astype(np.float64), dtype="f32")
+    else:
+        np.testing.assert_array_equal(eager.numpy(), expected)
+
+
+# -- (c) gradients ---------------------------------------------------------------------------
+def _grad_cases(name):
+    return [c for c in _cases(name)
+            if c.grad and any(a.dtype.kind == "f" for a in c.inputs)]
+
+
+@pytest.mark.parametrize("name", OP_NAMES)
+def test_differentiability_is_as_expected(name):
+    opdef = ir.get_op(name)
+    if name in NON_DIFFERENTIABLE:
+        assert opdef.vjp is None, f"{name} is expected to have no gradient rule"
+    else:
+        assert opdef.vjp is not None, (f"{name} has no gradient rule; if that is intended add it "
+                                       "to NON_DIFFERENTIABLE in tests/test_registry.py")
+        assert _grad_cases(name), f"{name} has no sample usable for a gradient check"
+
+
+@pytest.mark.parametrize("name,i", _all_cases())
+def test_eager_gradient_matches_finite_differences(name, i):
+    opdef = ir.get_op(name)
+    case = _cases(name)[i]
+    if opdef.vjp is None or case not in _grad_cases(name):
+        pytest.skip("not differentiable at this sample")
+    check_grad(lambda *ts: apply(name, list(ts), **case.attrs), case.inputs)
+
+
+@pytest.mark.parametrize("name,i", _all_cases())
+def test_symbolic_gradient_equals_eager_gradient(name, i):
+    """The one vjp rule, emitted into an IR graph and interpreted, equals eager autograd."""
+    opdef = ir.get_op(name)
+    case = _cases(name)[i]
+    if opdef.vjp is None or case not in _grad_cases(name):
+        pytest.skip("not differentiable at this sample")
+    arrays = [_as64(a) for a in case.inputs]
+    attrs = opdef.check_attrs(case.attrs)
+
+    tensors = [graphc.tensor(a, requires_grad=a.dtype.kind == "f") for a in arrays]
+    out = apply(name, tensors, **case.attrs)
+    cotangent = np.random.default_rng(5).uniform(0.5, 1.5, size=out.shape)
+    out.backward(graphc.tensor(cotangent))
+
+    graph = ir.Graph("vjp")
+    values = [graph.add_input(f"x{k}", TensorType(dtypes.from_numpy(a.dtype), a.shape))
+              for k, a in enumerate(arrays)]
+    g = graph.add_input("g", out.type)
+    result = graph.add_node(name, values, attrs).output
+    grads = opdef.vjp(GraphEmitter(graph), values, result, g, attrs)
+    assert len(grads) == len(arrays)
+    graph.set_outputs([v for v in grads if v is not None])
+    ir.verify(graph)
+    computed = iter(backends.get("interpreter").compile(graph)(*arrays, cotangent))
+
+    for t, symbolic in zip(tensors, grads):
+        if not t.requires_grad:
+            assert symbolic is None, "integer and bool operands get no gradient"
+            continue
+        assert symbolic is not None and symbolic.type == t.type
+        assert_close(next(computed), t.grad.numpy(), dtype="f64")
+
+
+# -- (d) scalar templates -----------------------------------------------------------------------
+ELEMENTWISE = [op.name for op in ir.all_ops() if op.kind == "elementwise"]
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_elementwise_scalar_template_computes_the_op(name):
+    opdef = ir.get_op(name)
+    assert isinstance(opdef.scalar, str) and opdef.scalar, f"{name} has no scalar template"
+    names = {1: ("x",), 2: ("x", "y"), 3: ("c", "x", "y")}[opdef.arity]
+    for case in _cases(name):
+        arrays = [_as64(a) for a in case.inputs]
+        broadcast = np.broadcast_arrays(*arrays)
+        out_type = opdef.infer([TensorType(dtypes.from_numpy(a.dtype), a.shape)
+                                for a in case.inputs], opdef.check_attrs(case.attrs))
+        got = np.array([eval(opdef.scalar, {"math": math},  # noqa: S307 (our own templates)
+                             dict(zip(names, (a[p].item() for a in broadcast))))
+                        for p in np.ndindex(broadcast[0].shape)])
+        got = got.astype(out_type.dtype.numpy).reshape(broadcast[0].shape)
+        expected = np.asarray(ORACLES[name](*arrays, **case.attrs))
+        if out_type.dtype.is_float:
+            assert_close(got.astype(np.float64), expected.astype(np.float64), dtype="f32")
+        else:
+            np.testing.assert_array_equal(got, expected.astype(out_type.dtype.numpy))
+
+
+# -- type rules reject ill-typed programs ---------------------------------------------------
+F = dtypes.f32
+BAD = [
+    ("add", [(F, (2, 3)), (F, (4,))], {}, ["[2, 3]", "[4]"]),
+    ("matmul", [(F, (2, 3)), (F, (4, 5))], {}, ["3 != 4"]),
+    ("matmul", [(F, (3,)), (F, (3, 2))], {}, ["rank"]),
+    ("reshape", [(F, (2, 3))], {"shape": [4, 2]}, ["6 elements"]),
+    ("transpose", [(F, (2, 3))], {"perm": [0, 0]}, ["permutation"]),
+    ("sum", [(F, (2, 3))], {"axes": [2]}, ["out of range"]),
+    ("sum", [(F, (2, 3))], {"axes": [1, -1]}, ["repeat"]),
+    ("slice", [(F, (4,))], {"starts": [3], "stops": [2], "steps": [1]}, ["start <= stop"]),
+    ("concat", [(F, (2, 3)), (F, (3, 3))], {"axis": 1}, ["operand 1"]),
+    ("where", [(F, (2,)), (F, (2,)), (F, (2,))], {}, ["bool"]),
+    ("gather", [(F, (3, 4)), (F, (3, 4))], {"axis": 0}, ["index must be"]),
+    ("scatter_add", [(dtypes.i64, (3,)), (dtypes.i64, (2,)), (F, (2,))], {"axis": 0},
+     ["does not fit"]),
+    ("random_normal", [(dtypes.i32, ())], {"shape": [2]}, ["seed"]),
+    ("broadcast_to", [(F, (3, 2))], {"shape": [3, 3]}, ["[3, 2]", "[3, 3]"]),
+]
+
+
+@pytest.mark.parametrize("name,operands,attrs,words", BAD, ids=[b[0] for b in BAD])
+def test_type_rules_reject_ill_typed_operands_with_a_clear_message(name, operands, attrs, words):
+    opdef = ir.get_op(name)
+    with pytest.raises(ir.ShapeError) as info:
+        opdef.infer([TensorType(d, s) for d, s in operands], opdef.check_attrs(attrs))
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_unknown_and_missing_attributes_are_rejected():
+    with pytest.raises(ir.ShapeError, match="unknown attribute"):
+        ir.get_op("sum").check_attrs({"axes": [0], "keepdims": True})
+    with pytest.raises(ir.ShapeError, match="missing attribute 'axes'"):
+        ir.get_op("sum").check_attrs({})
+
+
+# -- (e) random ops ---------------------------------------------------------------------------
+N = 100_000
+
+
+def _draw(op, seed=7, **attrs):
+    return apply(op, [graphc.tensor(np.array(seed, np.int64))], shape=[N], **attrs).numpy()
+
+
+@pytest.mark.parametrize("op", sorted(RANDOM_OPS))
+def test_random_same_seed_and_stream_give_the_same_numbers(op):
+    np.testing.assert_array_equal(_draw(op, stream=3), _draw(op, stream=3))
+
+
+@pytest.mark.parametrize("op", sorted(RANDOM_OPS))
+def test_random_other_stream_or_seed_gives_other_numbers(op):
+    base = _draw(op, stream=0)
+    for other in (_draw(op, stream=1), _draw(op, seed=8, stream=0)):
+        # independent draws: equal elements only by (float32) coincidence
+        assert np.mean(base == other) < 1e-3
+
+
+@pytest.mark.parametrize("dtype", [dtypes.f32, dtypes.f64])
+def test_random_uniform_distribution(dtype):
+    low, high = -2.0, 3.0
+    u = _draw("random_uniform", dtype=dtype, low=low, high=high)
+    assert u.dtype == dtype.numpy
+    assert u.min() >= low and u.max() < high
+    # mean 0.5 +- 6 standard errors (se = 5/sqrt(12 N) ~ 0.0046); variance 25/12 within 2%
+    # (its relative standard error is ~0.3%); each of 10 equal bins holds 10% +- 1%
+    # (binomial se ~ 0.1%)
+    assert abs(u.mean() - 0.5) < 0.03
+    assert abs(u.var() / (25 / 12) - 1) < 0.02
+    counts = np.histogram(u, bins=10, range=(low, high))[0] / N
+    assert np.all(np.abs(counts - 0.1) < 0.01)
+
+
+@pytest.mark.parametrize("dtype", [dtypes.f32, dtypes.f64])
+def test_random_normal_distribution(dtype):
+    z = _draw("random_normal", dtype=dtype, mean=1.5, std=2.0)
+    assert z.dtype == dtype.numpy and np.all(np.isfinite(z))
+    # mean within 0.05 (se = 2/sqrt(N) ~ 0.0063); variance 4 within 3% (relative se ~ 0.45%);
+    # P(|z - mean| < std) = 0.6827 within 0.01 (se ~ 0.0015); tails within 5 sigma exist
+    # neither too often nor at all
+    assert abs(z.mean() - 1.5) < 0.05
+    assert abs(z.var() / 4.0 - 1) < 0.03
+    assert abs(np.mean(np.abs(z - 1.5) < 2.0) - math.erf(1 / math.sqrt(2))) < 0.01
+    assert abs(np.mean(np.abs(z - 1.5) < 4.0) - math.erf(2 / math.sqrt(2))) < 0.005
+
+
+def test_random_uniform_never_returns_high_even_for_the_largest_random_word(monkeypatch):
+    """[low, high) must hold after rounding to the output dtype, for every possible word."""
+    from ir.ops import sources
+    monkeypatch.setattr(sources, "random_bits",
+                        lambda seed, stream, count: np.full(count, 2**64 - 1, dtype=np.uint64))
+    for dtype, low, high in [(dtypes.f32, 0.0, 1.0), (dtypes.f32, -2.0, 3.0),
+                             (dtypes.f64, -2.0, 3.0)]:
+        u = apply("random_uniform", [graphc.tensor(np.array(1, np.int64))], shape=[4],
+                  dtype=dtype, low=low, high=high).numpy()
+        assert np.all(u < high) and np.all(u >= low), (dtype, u)
