@@ -157,7 +157,9 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
     pending: dict[int, object] = {}
     owners: dict[int, object] = {}
     leaf_grads: dict[int, object] = {}
-    wanted = None if inputs is None else {id(t): t for t in inputs}
+    # Non-leaf inputs of grad(): their gradient is what reaches the GradFn that produced them.
+    wanted_fns = {} if inputs is None else {id(t._grad_fn): t for t in inputs
+                                            if t._grad_fn is not None}
 
     with set_grad_enabled(create_graph):
         for root, g in zip(roots, grads):
@@ -172,6 +174,8 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
             g = pending.pop(id(fn), None)
             if g is None:
                 continue
+            if id(fn) in wanted_fns:
+                leaf_grads[id(wanted_fns[id(fn)])] = g
             if fn.output is None:
                 raise AutogradError(
                     f"trying to backward through {fn.name} a second time, after its saved values "
@@ -189,7 +193,7 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
                 fn.output = None
                 fn.inputs = []
 
-    if wanted is not None:
+    if inputs is not None:
         return [_grad_for(t, leaf_grads, create_graph) for t in inputs]
     for key, g in leaf_grads.items():
         leaf = owners[key]
@@ -215,8 +219,8 @@ def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=
          allow_unused=True):
     """Gradients of ``outputs`` w.r.t. ``inputs``, like ``torch.autograd.grad``.
 
-    ``inputs`` must be leaf tensors that require grad (or any tensor: the gradient that reaches
-    it as a leaf of this computation). Unused inputs give ``None`` unless ``allow_unused=False``.
+    ``inputs`` are tensors that require grad, leaves or intermediate results. Unused inputs give
+    ``None`` unless ``allow_unused=False``.
 
         >>> import graphc
         >>> x = graphc.tensor(3.0, requires_grad=True)
@@ -224,7 +228,8 @@ def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=
         >>> graphc.autograd.grad(g, [x])[0].item()   # d2/dx2 x^3 = 6x
         18.0
     """
-    from graphc.tensor import Tensor, ones_like
+    from graphc.factories import ones_like
+    from graphc.tensor import Tensor
     single_out = isinstance(outputs, Tensor)
     outputs = [outputs] if single_out else list(outputs)
     single_in = isinstance(inputs, Tensor)
@@ -238,10 +243,10 @@ def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=
             grad_outputs.append(ones_like(out))
     elif isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs]
-    for t in inputs:
-        if t._grad_fn is not None:
-            raise AutogradError("graphc.autograd.grad takes leaf tensors as inputs "
-                                "(tensors created by the user, with requires_grad=True)")
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise AutogradError(f"input {i} of grad() does not require grad; call "
+                                "requires_grad_() on it before computing the outputs")
     result = run_backward(outputs, grad_outputs, create_graph=create_graph,
                           retain_graph=retain_graph, inputs=inputs)
     if not allow_unused and any(r is None for r in result):

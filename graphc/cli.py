@@ -130,19 +130,8 @@ def load_graph(path: str) -> ir.Graph:
 
 
 def check_pipeline(pipeline: str) -> None:
-    """Rejects unknown passes (``passes.PassError``) and options a pass does not take."""
-    for name, options in passes.parse_pipeline(pipeline):
-        try:
-            signature = inspect.signature(passes.PASSES[name])
-        except (TypeError, ValueError):
-            continue
-        try:
-            signature.bind(None, **options)
-        except TypeError as exc:
-            takes = [p for p in list(signature.parameters)[1:]]
-            raise CLIError(f"pass {name!r} does not take options "
-                           f"{', '.join(sorted(options))} ({exc}); its options: "
-                           f"{', '.join(takes) or 'none'}") from exc
+    """Rejects unknown passes and options a pass does not take (``passes.PassError``)."""
+    passes.parse_pipeline(pipeline)
 
 
 # -- dump -------------------------------------------------------------------------------------
@@ -169,10 +158,12 @@ def _user_location(exc: BaseException, path: str) -> Optional[str]:
 def _describe_user_error(exc: BaseException, path: str, doing: str) -> str:
     message = str(exc) or type(exc).__name__
     known = isinstance(exc, (ir.IRError, GraphcError))
-    if not known:
+    if isinstance(exc, SyntaxError):
+        message = f"SyntaxError: {exc.msg}"
+    elif not known:
         message = f"{type(exc).__name__}: {message}"
     where = _user_location(exc, path)
-    if where and os.path.basename(path) not in message:
+    if where and (isinstance(exc, SyntaxError) or os.path.basename(path) not in message):
         message = f"{where}: {message}"
     text = f"{doing}: {message}"
     if not known:

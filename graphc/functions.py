@@ -10,6 +10,7 @@ so eager mode, autograd and the tracer all see through them.
 """
 from __future__ import annotations
 
+import builtins
 import math
 from collections import namedtuple
 from typing import Optional, Sequence
@@ -195,7 +196,9 @@ def var(x: Tensor, dim=None, unbiased: Optional[bool] = None, keepdim: bool = Fa
     for a in axes:
         count *= x.shape[a]
     centered = sub(x, mean(x, axes, keepdim=True))
-    return div(sum(mul(centered, centered), axes, keepdim), float(max(count - correction, 0)))
+    # builtins.max: this module's own max() is the tensor reduction
+    denominator = float(builtins.max(count - correction, 0))
+    return div(sum(mul(centered, centered), axes, keepdim), denominator)
 
 
 def std(x: Tensor, dim=None, unbiased: Optional[bool] = None, keepdim: bool = False, *,

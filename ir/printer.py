@@ -109,7 +109,7 @@ def format_attr_value(value: Any) -> str:
 
 
 def format_float(x: float) -> str:
-    """``repr`` of a float: the shortest text that reads back to the same bits (nan loses its sign)."""
+    """``repr`` of a float: the shortest text that reads back to the same bits (nan: no sign)."""
     if math.isnan(x):
         return "nan"
     return repr(x)  # '1.0', '1e-05', '-0.0', 'inf', '-inf', '1.7976931348623157e+308'

@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 from ir.graph import Graph
@@ -44,8 +45,18 @@ def parse_pipeline(text: str) -> list[tuple[str, dict]]:
                 options[key.strip()] = _option_value(value.strip())
         if name not in PASSES:
             raise PassError(f"unknown pass {name!r}; known passes: {', '.join(sorted(PASSES))}")
+        _check_options(name, options)
         result.append((name, options))
     return result
+
+
+def _check_options(name: str, options: dict) -> None:
+    """Rejects options the pass function does not take, naming the ones it does."""
+    parameters = list(inspect.signature(PASSES[name]).parameters)[1:]
+    unknown = sorted(set(options) - set(parameters))
+    if unknown:
+        raise PassError(f"pass {name!r} does not take option(s) {', '.join(unknown)}; "
+                        f"its options: {', '.join(parameters) or 'none'}")
 
 
 def _split_top(text):
@@ -84,3 +95,6 @@ def dce(graph: Graph) -> Graph:
     for node in [n for n in reversed(graph.nodes) if id(n.output) not in live]:
         graph.remove_node(node)
     return graph
+
+
+from passes import autodiff  # noqa: E402,F401  (registers the autodiff pass)

@@ -5,17 +5,11 @@ checks the message.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import pytest
 
-# The repository has no pytest config putting its root on sys.path yet; make `import ir` work.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import pytest  # noqa: E402
-
-from ir import Graph, TensorType, VerifyError, f32, f64, i64, parse, verify  # noqa: E402
-from ir.graph import Node  # noqa: E402
-from ir.verify import attr_value_error  # noqa: E402
+from ir import Graph, TensorType, VerifyError, f32, f64, i64, parse, verify
+from ir.graph import Node
+from ir.verify import attr_value_error
 
 MLP = """\
 func @mlp(%x: f32[32,784], %w: f32[128,784], %b: f32[128]) -> (f32[32,128]) {

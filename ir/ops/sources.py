@@ -86,7 +86,12 @@ def _random_type(types, attrs):
 def _uniform_ref(seed, shape, dtype, low, high, stream):
     n = int(np.prod(shape, dtype=np.int64))
     u = uniform01(random_bits(int(seed), stream, n))
-    return (low + (high - low) * u).astype(dtype.numpy).reshape(shape)
+    out = (low + (high - low) * u).astype(dtype.numpy)
+    if high > low:
+        # rounding (to f32 above all) can land exactly on `high`; keep the promised [low, high)
+        below = np.nextafter(dtype.numpy.type(high), dtype.numpy.type(low))
+        out = np.minimum(out, below)
+    return out.reshape(shape)
 
 
 def _normal_ref(seed, shape, dtype, mean, std, stream):

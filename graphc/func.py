@@ -1,0 +1,86 @@
+"""Function transforms in JAX style: ``graphc.grad`` and ``graphc.value_and_grad``.
+
+They run eagerly on the autograd tape and compose with ``graphc.compile`` (the backward pass is
+traced into the same graph) and with themselves (``grad(grad(f))``).
+
+    >>> import graphc
+    >>> f = lambda x: (x ** 3).sum()
+    >>> graphc.grad(f)(graphc.tensor([2.0])).tolist()          # 3x^2
+    [12.0]
+    >>> graphc.grad(graphc.grad(f))(graphc.tensor(2.0)).item()  # 6x
+    12.0
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable, Sequence, Union
+
+from graphc import autograd
+from graphc.errors import AutogradError
+from graphc.tensor import Tensor
+
+
+def _differentiable_arg(x, position: int) -> tuple[Tensor, bool]:
+    """The tensor to differentiate for argument ``position``, and whether it is nested (an outer
+    transform already tracks it, so the gradient must stay differentiable)."""
+    if not isinstance(x, Tensor):
+        from graphc.factories import tensor
+        x = tensor(x)
+    if not x.dtype.is_float:
+        raise AutogradError(f"grad: argument {position} has dtype {x.dtype}; only floating "
+                            "point arguments can be differentiated")
+    if x.requires_grad:
+        return x, True
+    return x.detach().requires_grad_(True), False
+
+
+def value_and_grad(fn: Callable, argnums: Union[int, Sequence[int]] = 0,
+                   has_aux: bool = False) -> Callable:
+    """Returns a function computing ``(fn(*args), gradient of fn w.r.t. args[argnums])``.
+
+    ``fn`` must return a scalar tensor (or ``(scalar, aux)`` with ``has_aux=True``, giving
+    ``((value, aux), grads)``). With a tuple ``argnums`` the gradients come as a tuple.
+    """
+    single = isinstance(argnums, int)
+    positions = (argnums,) if single else tuple(argnums)
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        args = list(args)
+        for p in positions:
+            if p >= len(args):
+                raise AutogradError(f"grad: argnums {p} is out of range for {len(args)} "
+                                    "positional arguments")
+        nested = False
+        inputs = []
+        for p in positions:
+            args[p], is_nested = _differentiable_arg(args[p], p)
+            nested = nested or is_nested
+            inputs.append(args[p])
+        with autograd.enable_grad():
+            result = fn(*args, **kwargs)
+        value, aux = result if has_aux else (result, None)
+        if not isinstance(value, Tensor) or value.numel() != 1:
+            shape = list(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            raise AutogradError(f"grad: the function must return a scalar tensor, got {shape}"
+                                + ("" if has_aux else " (pass has_aux=True for (value, aux))"))
+        grads = autograd.grad(value, inputs, create_graph=nested, allow_unused=True)
+        from graphc.factories import zeros_like
+        grads = [zeros_like(x) if g is None else g for x, g in zip(inputs, grads)]
+        out_grads = grads[0] if single else tuple(grads)
+        value = value if nested else value.detach()
+        return ((value, aux) if has_aux else value), out_grads
+
+    return wrapped
+
+
+def grad(fn: Callable, argnums: Union[int, Sequence[int]] = 0, has_aux: bool = False) -> Callable:
+    """Returns a function computing the gradient of scalar ``fn`` w.r.t. ``args[argnums]``."""
+    vg = value_and_grad(fn, argnums, has_aux)
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        (value_aux, grads) = vg(*args, **kwargs)
+        return (grads, value_aux[1]) if has_aux else grads
+
+    return wrapped

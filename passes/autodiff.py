@@ -1,0 +1,117 @@
+"""Symbolic reverse-mode autodiff: derive the backward graph *as a graph*.
+
+``differentiate(graph, output=0, wrt=None, cotangent=False)`` appends to ``graph`` the nodes that
+compute the gradient of one output with respect to chosen inputs, using each op's registry
+``vjp`` (the very rules eager autograd uses) through a :class:`GraphEmitter`, and adds the
+gradients as extra outputs. The result is an ordinary graph, so it can be optimized, compiled,
+and differentiated again (Hessian-vector products).
+
+    >>> import ir, passes
+    >>> g = ir.parse('''func @f(%x: f32[3]) -> (f32[]) {
+    ...   %0: f32[3] = mul %x, %x
+    ...   %1: f32[] = sum %0 {axes=[0]}
+    ...   return %1
+    ... }''')
+    >>> [str(v.type) for v in passes.autodiff.differentiate(g).outputs]
+    ['f32[]', 'f32[3]']
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from ir.emitter import GraphEmitter
+from ir.graph import Graph, Value
+from passes import PassError, register
+
+
+class _BackwardEmitter(GraphEmitter):
+    """Appends backward nodes; tells rules which operands are worth differentiating."""
+
+    def __init__(self, graph: Graph, active: set):
+        super().__init__(graph)
+        self.active = active
+
+    def wants(self, handle) -> bool:
+        return id(handle) in self.active
+
+
+def _active_values(graph: Graph, wrt: Sequence[Value]) -> set:
+    """Float values that depend differentiably on ``wrt``."""
+    active = {id(v) for v in wrt}
+    for node in graph.nodes:
+        if (node.opdef.differentiable and node.output.type.dtype.is_float
+                and any(id(v) in active for v in node.inputs)):
+            active.add(id(node.output))
+    return active
+
+
+def differentiate(graph: Graph, output: int = 0, wrt: Optional[Sequence[int]] = None,
+                  cotangent: bool = False) -> Graph:
+    """Adds gradients of ``graph.outputs[output]`` w.r.t. ``graph.inputs[i] for i in wrt``.
+
+    ``wrt`` defaults to every floating point input. A non-scalar output needs
+    ``cotangent=True``, which adds an input ``%d_out`` of the output's type (the vector of a
+    vector-Jacobian product). Inputs the output does not depend on get zero gradients.
+    """
+    if not 0 <= output < len(graph.outputs):
+        raise PassError(f"autodiff: output {output} does not exist "
+                        f"(the graph has {len(graph.outputs)} outputs)")
+    target = graph.outputs[output]
+    if wrt is None:
+        wrt = [i for i, v in enumerate(graph.inputs) if v.type.dtype.is_float]
+    for i in wrt:
+        if not 0 <= i < len(graph.inputs) or not graph.inputs[i].type.dtype.is_float:
+            raise PassError(f"autodiff: wrt index {i} is not a floating point input")
+    wrt_values = [graph.inputs[i] for i in wrt]
+    if not target.type.dtype.is_float:
+        raise PassError(f"autodiff: output {output} has type {target.type}; only floating "
+                        "point outputs can be differentiated")
+    existing_nodes = list(graph.nodes)
+    active = _active_values(graph, wrt_values)
+    em = _BackwardEmitter(graph, active)
+
+    if cotangent:
+        seed = graph.add_input(_fresh_name(graph, "d_out"), target.type)
+    elif target.type.shape != ():
+        raise PassError(f"autodiff: output {output} has shape {list(target.type.shape)}; "
+                        "differentiate a scalar, or pass cotangent=true")
+    else:
+        seed = em.constant(1.0, target.type.dtype, ())
+    grads: dict[int, Value] = {id(target): seed}
+
+    for node in reversed(existing_nodes):
+        g = grads.pop(id(node.output), None)
+        if g is None or id(node.output) not in active:
+            continue
+        input_grads = node.opdef.vjp(em, node.inputs, node.output, g, node.attrs)
+        for value, ig in zip(node.inputs, input_grads):
+            if ig is None or id(value) not in active:
+                continue
+            previous = grads.get(id(value))
+            grads[id(value)] = ig if previous is None else em.add(previous, ig)
+
+    results = []
+    for value in wrt_values:
+        g = grads.get(id(value))
+        results.append(g if g is not None else em.zeros(value.type.shape, value.type.dtype))
+    graph.set_outputs(list(graph.outputs) + results)
+    return graph
+
+
+def _fresh_name(graph: Graph, base: str) -> str:
+    names = {v.name for v in graph.inputs}
+    name, n = base, 1
+    while name in names:
+        n += 1
+        name = f"{base}_{n}"
+    return name
+
+
+@register("autodiff")
+def autodiff_pass(graph: Graph, output: int = 0, wrt: Optional[str] = None,
+                  cotangent: bool = False) -> Graph:
+    """Pipeline form: ``autodiff{output=0, wrt=0:2, cotangent=true}`` (wrt: indices joined by ':')."""
+    indices = None
+    if wrt is not None:
+        indices = [int(i) for i in str(wrt).split(":") if str(i) != ""]
+    return differentiate(graph, output=output, wrt=indices, cotangent=cotangent)
