@@ -28,7 +28,8 @@ from graphc.random import manual_seed
 from graphc.tracing import TraceContext
 from graphc.compile import compile, trace
 from graphc.func import grad, value_and_grad
-from graphc import nn
+from graphc import nn, optim, data
+from graphc.serialization import save, load
 
 float = float32  # noqa: A001  (graphc.float, like torch.float)
 double = float64

@@ -49,7 +49,14 @@ def enable_grad():
 
 
 class TensorEmitter(Emitter):
-    """Runs gradient rules on tensors: each emitted op is an ordinary (recorded) tensor op."""
+    """Runs gradient rules on tensors: each emitted op is an ordinary (recorded) tensor op.
+
+    ``wanted`` holds the ids of the operands whose gradient is routed somewhere (recorded when
+    the op ran), so rules skip the rest; None means every operand that requires grad.
+    """
+
+    def __init__(self, wanted=None):
+        self.wanted = wanted
 
     def emit(self, op, inputs, attrs):
         from graphc.tensor import apply
@@ -59,10 +66,11 @@ class TensorEmitter(Emitter):
         return handle.type
 
     def wants(self, handle) -> bool:
-        return handle.requires_grad
+        if self.wanted is None:
+            return handle.requires_grad
+        return id(handle) in self.wanted
 
 
-EMITTER = TensorEmitter()
 
 
 class GradFn:
@@ -96,17 +104,17 @@ class GradFn:
         return self.opdef.name
 
     def check_versions(self) -> None:
-        if not self.opdef.needs_values:
-            return
-        for i, (t, version) in enumerate(zip(self.inputs, self.versions)):
-            if t._version != version:
-                raise AutogradError(
-                    f"input {i} of {self.name} (a tensor of shape {list(t.shape)}) was modified "
-                    f"by an in-place operation after {self.name} used it (version {t._version}, "
-                    f"expected {version}); backward needs its original value. Use an "
-                    f"out-of-place op (e.g. x = x + y instead of x += y).")
+        """Raises if a tensor this op's gradient rule reads was changed in place since."""
+        if self.opdef.needs_values:
+            for i, (t, version) in enumerate(zip(self.inputs, self.versions)):
+                if t._version != version:
+                    raise AutogradError(
+                        f"input {i} of {self.name} (a tensor of shape {list(t.shape)}) was "
+                        f"modified by an in-place operation after {self.name} used it (version "
+                        f"{t._version}, expected {version}); backward needs its original value. "
+                        "Use an out-of-place op (e.g. x = x + y instead of x += y).")
         out = self._out_ref()
-        if out is not None and out._version != self._out_version:
+        if self.opdef.needs_output and out is not None and out._version != self._out_version:
             raise AutogradError(
                 f"the result of {self.name} (shape {list(out.shape)}) was modified by an in-place "
                 f"operation, but backward needs it; use an out-of-place op instead.")
@@ -181,7 +189,9 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
                     f"trying to backward through {fn.name} a second time, after its saved values "
                     "were freed; pass retain_graph=True to the first backward()")
             fn.check_versions()
-            input_grads = fn.opdef.vjp(EMITTER, fn.inputs, fn.output, g, fn.attrs)
+            emitter = TensorEmitter({id(t) for t, edge in zip(fn.inputs, fn.edges)
+                                     if edge is not None})
+            input_grads = fn.opdef.vjp(emitter, fn.inputs, fn.output, g, fn.attrs)
             for edge, ig in zip(fn.edges, input_grads):
                 if edge is None or ig is None:
                     continue

@@ -52,11 +52,13 @@ def _shape(size) -> tuple[int, ...]:
 
 
 def _infer_dtype(array: np.ndarray, data) -> dtypes.DType:
-    """Python data gets PyTorch's defaults (f32, i64, bool); NumPy arrays keep their dtype."""
+    """Python data gets PyTorch's defaults (f32, i64, bool); NumPy arrays and NumPy scalars
+    (``np.float64(2.0)``) keep their dtype."""
+    from_numpy_data = isinstance(data, (np.ndarray, np.generic))
     if array.dtype.kind == "f":
-        return dtypes.from_numpy(array.dtype) if isinstance(data, np.ndarray) else dtypes.f32
+        return dtypes.from_numpy(array.dtype) if from_numpy_data else dtypes.f32
     if array.dtype.kind in "iu":
-        return dtypes.from_numpy(array.dtype) if isinstance(data, np.ndarray) else dtypes.i64
+        return dtypes.from_numpy(array.dtype) if from_numpy_data else dtypes.i64
     if array.dtype.kind == "b":
         return dtypes.bool_
     raise TypeError(f"cannot make a tensor from data of NumPy dtype {array.dtype}")

@@ -54,6 +54,7 @@ def _names_of_state(fn) -> dict[int, str]:
                     names.setdefault(id(module), join(var, name) or "model")
     for var, obj in objects.items():
         if hasattr(obj, "param_groups") and isinstance(getattr(obj, "state", None), dict):
+            names.setdefault(id(obj), var)
             for param, state in obj.state.items():
                 base = names.get(id(param), "param")
                 for key, value in state.items():

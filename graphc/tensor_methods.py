@@ -80,18 +80,32 @@ def _to(self, dtype=None, *args, **kwargs):
     return F.cast(self, dtype)
 
 
+def _overwrite(old: Tensor, new) -> Tensor:
+    """``new`` (cast and broadcast to ``old``) as the replacement of ``old`` in an in-place op.
+
+    When ``old`` is part of a recorded computation the result stays connected to it (with zero
+    gradient) through ``where``, so the tensor remains a non-leaf whose gradient reaches both
+    ``old``'s inputs (zeros) and ``new``'s, as in PyTorch, instead of becoming a stray leaf.
+    """
+    from graphc.autograd import is_grad_enabled
+    from graphc.factories import full
+    new = F.broadcast_to(F.cast(F.to_tensor(new, old), old.dtype), old.shape)
+    if old.requires_grad and is_grad_enabled():
+        new = F.where(full(old.shape, True), new, old)
+    return new
+
+
 def _zero_(self):
-    from graphc.factories import zeros_like
-    return self._assign(lambda old: zeros_like(old))
+    return self._assign(lambda old: _overwrite(old, 0))
 
 
 def _fill_(self, value):
-    from graphc.factories import full_like
-    return self._assign(lambda old: full_like(old, value))
+    return self._assign(lambda old: _overwrite(old, value))
 
 
 def _copy_(self, src):
-    return self._assign(lambda old: F.broadcast_to(F.to_tensor(src, old), old.shape))
+    """Copies ``src`` (broadcast, and converted to this tensor's dtype) into this tensor."""
+    return self._assign(lambda old: _overwrite(old, src))
 
 
 def _clone(self):

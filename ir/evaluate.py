@@ -13,7 +13,10 @@ def evaluate(opdef: OpDef, arrays, attrs: dict, out_type: TensorType) -> np.ndar
     The type rule is the contract: a reference result of another shape is a bug in graphc, and is
     reported as one rather than silently broadcast.
     """
-    result = np.asarray(opdef.reference(*arrays, **attrs))
+    # inf and nan are legitimate results (log(0), 0/0) with IEEE semantics, as in PyTorch:
+    # NumPy's warnings about them would only be noise.
+    with np.errstate(all="ignore"):
+        result = np.asarray(opdef.reference(*arrays, **attrs))
     if result.dtype != out_type.dtype.numpy:
         result = result.astype(out_type.dtype.numpy)
     if result.shape != out_type.shape:

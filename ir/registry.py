@@ -41,8 +41,9 @@ class OpDef:
 
     ``arity`` is the number of tensor operands, or ``None`` for variadic ops (concat).
     ``vjp(em, inputs, output, grad, attrs)`` returns one gradient (or ``None``) per input.
-    ``needs_values`` says whether the gradient rule reads operand/result *values* (not only their
-    types); eager autograd uses it to reject in-place changes to tensors a rule still needs.
+    ``needs_values`` says whether the gradient rule reads operand *values* (not only their types)
+    and ``needs_output`` whether it reads the result's value; eager autograd uses them to reject
+    in-place changes to tensors a rule still needs, as PyTorch does for saved tensors.
     """
 
     name: str
@@ -54,6 +55,7 @@ class OpDef:
     vjp: Optional[Callable] = None
     scalar: Optional[str] = None
     needs_values: bool = True
+    needs_output: bool = False
     doc: str = ""
     extra: dict = field(default_factory=dict)
 

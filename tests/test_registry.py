@@ -36,7 +36,7 @@ from ir.evaluate import evaluate
 from ir.types import TensorType
 from graphc.tensor import apply
 
-from conftest import TOLERANCES, assert_close, check_grad
+from conftest import assert_close, check_grad
 
 _rng = np.random.default_rng(20240601)
 
@@ -118,6 +118,8 @@ SAMPLES: dict[str, list[Case]] = {
             Case([I(7, -7, 3), I(2, 2, 4)], id="i64/i64-is-true-division")],
     "pow": [Case([U(2, 3, lo=0.5, hi=2.0), U(3, lo=-1.5, hi=1.5)], id="positive-base"),
             Case([U(2, 3, lo=-2.0, hi=-0.5), I(2, 3, 1)], id="negative-base-int-exponent")],
+    # At a tie between exactly two candidates, central differences give each 1/2: the same
+    # even split the gradient rules promise, so 2-way ties are checked like smooth points.
     "maximum": [Case([U(2, 3), U(3)], id="broadcast"),
                 Case([np.array([1.0, 2.0, -1.0], np.float32),
                       np.array([1.0, 0.5, -1.0], np.float32)], id="ties-split-evenly")],
@@ -287,6 +289,108 @@ ORACLES = {
     "random_uniform": None,  # no closed form: checked statistically below
     "random_normal": None,
 }
+
+# -- conv family and max-pool indices (ir/ops/conv.py; owned by the nn layers work) ---------------
+def _loop_conv2d(x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    xp = np.zeros((n, c, h + 2 * padding[0], wd + 2 * padding[1]))
+    xp[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + wd] = x
+    ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    wo = (wd + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    out = np.zeros((n, o, ho, wo))
+    per_group = o // groups
+    for b, oc, i, j, ic, a, e in np.ndindex(n, o, ho, wo, cg, kh, kw):
+        channel = (oc // per_group) * cg + ic
+        out[b, oc, i, j] += (w[oc, ic, a, e]
+                             * xp[b, channel, i * stride[0] + a * dilation[0],
+                                  j * stride[1] + e * dilation[1]])
+    return out
+
+
+def _loop_conv2d_input_grad(g, w, input_shape, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                            groups=1):
+    n, c, h, wd = input_shape
+    o, cg, kh, kw = w.shape
+    grad = np.zeros((n, c, h + 2 * padding[0], wd + 2 * padding[1]))
+    per_group = o // groups
+    for b, oc, i, j, ic, a, e in np.ndindex(*g.shape, cg, kh, kw):
+        channel = (oc // per_group) * cg + ic
+        grad[b, channel, i * stride[0] + a * dilation[0], j * stride[1] + e * dilation[1]] += (
+            g[b, oc, i, j] * w[oc, ic, a, e])
+    return grad[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + wd]
+
+
+def _loop_conv2d_weight_grad(x, g, weight_shape, stride=(1, 1), padding=(0, 0),
+                             dilation=(1, 1), groups=1):
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = weight_shape
+    xp = np.zeros((n, c, h + 2 * padding[0], wd + 2 * padding[1]))
+    xp[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + wd] = x
+    out = np.zeros(weight_shape)
+    per_group = o // groups
+    for b, oc, i, j, ic, a, e in np.ndindex(*g.shape, cg, kh, kw):
+        channel = (oc // per_group) * cg + ic
+        out[oc, ic, a, e] += g[b, oc, i, j] * xp[b, channel, i * stride[0] + a * dilation[0],
+                                                 j * stride[1] + e * dilation[1]]
+    return out
+
+
+def _loop_max_pool2d_indices(x, kernel_size, stride, padding=(0, 0), dilation=(1, 1),
+                             ceil_mode=False):
+    """Scans each window's real elements in row-major order and keeps the first maximum."""
+    n, c, h, w = x.shape
+
+    def out_size(size, k, s, p, d):
+        room = size + 2 * p - d * (k - 1) - 1
+        out = (-(-room // s) if ceil_mode else room // s) + 1
+        return out - 1 if ceil_mode and (out - 1) * s >= size + p else out
+
+    ho = out_size(h, kernel_size[0], stride[0], padding[0], dilation[0])
+    wo = out_size(w, kernel_size[1], stride[1], padding[1], dilation[1])
+    out = np.zeros((n, c, ho, wo), dtype=np.int64)
+    for b, ch, i, j in np.ndindex(n, c, ho, wo):
+        best, best_value = None, None
+        for a, e in np.ndindex(*kernel_size):
+            r = i * stride[0] - padding[0] + a * dilation[0]
+            q = j * stride[1] - padding[1] + e * dilation[1]
+            if 0 <= r < h and 0 <= q < w and (best is None or x[b, ch, r, q] > best_value):
+                best, best_value = r * w + q, x[b, ch, r, q]
+        out[b, ch, i, j] = best
+    return out
+
+
+_CONV_B = {"stride": [2, 1], "padding": [1, 2], "dilation": [1, 2], "groups": 2}
+_POOL_TIES = np.array([[[[1.0, 1.0, -np.inf], [1.0, 0.5, -np.inf], [-np.inf, -np.inf, -np.inf]]]],
+                      np.float32)
+SAMPLES.update({
+    "conv2d": [Case([U(2, 3, 5, 5), U(4, 3, 3, 3)], id="default"),
+               Case([U(1, 4, 6, 7), U(6, 2, 3, 2)], _CONV_B, id="strided-padded-dilated-groups")],
+    "conv2d_input_grad": [
+        Case([U(2, 4, 3, 3), U(4, 3, 3, 3)], {"input_shape": [2, 3, 5, 5]}, id="default"),
+        Case([U(1, 6, 3, 9), U(6, 2, 3, 2)], {**_CONV_B, "input_shape": [1, 4, 6, 7]},
+             id="strided-padded-dilated-groups"),
+        Case([U(1, 1, 2, 2), U(1, 1, 3, 3)], {"stride": [2, 2], "input_shape": [1, 1, 6, 6]},
+             id="stride-leaves-rows-unused")],
+    "conv2d_weight_grad": [
+        Case([U(2, 3, 5, 5), U(2, 4, 3, 3)], {"weight_shape": [4, 3, 3, 3]}, id="default"),
+        Case([U(1, 4, 6, 7), U(1, 6, 3, 9)], {**_CONV_B, "weight_shape": [6, 2, 3, 2]},
+             id="strided-padded-dilated-groups")],
+    "max_pool2d_indices": [
+        Case([U(2, 3, 4, 4)], {"kernel_size": [2, 2], "stride": [2, 2]}, id="2x2"),
+        Case([U(1, 2, 5, 6)], {"kernel_size": [3, 2], "stride": [2, 1], "padding": [1, 1],
+                               "dilation": [1, 2], "ceil_mode": True}, id="padded-dilated-ceil"),
+        Case([_POOL_TIES], {"kernel_size": [2, 2], "stride": [1, 1], "padding": [1, 1]},
+             id="ties-and-minus-inf")],
+})
+ORACLES.update({
+    "conv2d": _loop_conv2d,
+    "conv2d_input_grad": _loop_conv2d_input_grad,
+    "conv2d_weight_grad": _loop_conv2d_weight_grad,
+    "max_pool2d_indices": _loop_max_pool2d_indices,
+})
+NON_DIFFERENTIABLE |= {"max_pool2d_indices"}
+# -- end of the conv block -------------------------------------------------------------------------
 
 OP_NAMES = [op.name for op in ir.all_ops()]
 

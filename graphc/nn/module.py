@@ -233,16 +233,20 @@ class Module:
 
     # -- state dicts ---------------------------------------------------------------------------
     def state_dict(self, prefix: str = "", keep_vars: bool = False) -> "OrderedDict[str, Tensor]":
-        """Parameters and persistent buffers by dotted name (detached unless ``keep_vars``)."""
+        """Parameters and persistent buffers by dotted name (detached unless ``keep_vars``).
+
+        A submodule used in two places appears under both names, as in PyTorch.
+        """
         result: OrderedDict = OrderedDict()
-        for module_prefix, module in self.named_modules(prefix=prefix):
-            dot = f"{module_prefix}." if module_prefix else ""
-            for name, p in module._parameters.items():
-                if p is not None:
-                    result[dot + name] = p if keep_vars else p.detach()
-            for name, b in module._buffers.items():
-                if b is not None and name not in module._non_persistent:
-                    result[dot + name] = b if keep_vars else b.detach()
+        for name, p in self._parameters.items():
+            if p is not None:
+                result[prefix + name] = p if keep_vars else p.detach()
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent:
+                result[prefix + name] = b if keep_vars else b.detach()
+        for name, module in self._modules.items():
+            if module is not None:
+                result.update(module.state_dict(prefix=f"{prefix}{name}.", keep_vars=keep_vars))
         return result
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:

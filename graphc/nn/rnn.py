@@ -32,8 +32,8 @@ import math
 from typing import Optional
 
 from graphc import functions as F
-from graphc.autograd import no_grad
-from graphc.factories import uniform, zeros
+from graphc.factories import zeros
+from graphc.nn import functional, init
 from graphc.nn.module import Module, Parameter
 from graphc.tensor import Tensor
 
@@ -43,23 +43,13 @@ _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 def _reset_uniform(params, hidden_size: int) -> None:
     """Redraws ``params`` in place (in order) from U(-k, k), k = 1/sqrt(hidden_size), as PyTorch."""
     bound = 1.0 / math.sqrt(hidden_size)
-    with no_grad():
-        for p in params:
-            p.copy_(uniform(tuple(p.shape), -bound, bound, dtype=p.dtype))
+    for p in params:
+        init.uniform_(p, -bound, bound)
 
 
 def _linear(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
     out = F.matmul(x, F.transpose(weight, 0, 1))
     return out if bias is None else F.add(out, bias)
-
-
-def _dropout(x: Tensor, p: float) -> Tensor:
-    """Inverted dropout (training only; callers check): zero with probability p, scale 1/(1-p)."""
-    if p >= 1.0:
-        return F.mul(x, 0.0)
-    from graphc.factories import rand
-    keep = F.ge(rand(*x.shape, dtype=x.dtype), p)
-    return F.where(keep, F.div(x, 1.0 - p), 0.0)
 
 
 # -- one time step of each cell type (x_proj = W_ih x + b_ih, already computed) -------------------
@@ -247,7 +237,7 @@ class RNNBase(Module):
                     h_last.append(state)
             layer_input = F.cat(outputs, dim=-1)
             if self.dropout > 0 and layer < self.num_layers - 1 and self.training:
-                layer_input = _dropout(layer_input, self.dropout)
+                layer_input = functional.dropout(layer_input, self.dropout, training=True)
 
         output = layer_input
         h_n = F.stack(h_last, dim=0)

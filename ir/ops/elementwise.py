@@ -80,9 +80,10 @@ def _sigmoid(x):
 
 
 # -- gradient helpers ------------------------------------------------------------------------
-def _unary(name, type_rule, reference, vjp, scalar, needs_values=True, doc=""):
+def _unary(name, type_rule, reference, vjp, scalar, needs_values=True, needs_output=False,
+           doc=""):
     register(OpDef(name, "elementwise", 1, type_rule, reference, vjp=vjp, scalar=scalar,
-                   needs_values=needs_values, doc=doc))
+                   needs_values=needs_values, needs_output=needs_output, doc=doc))
 
 
 def _float_mask(em, cond, like):
@@ -92,21 +93,26 @@ def _float_mask(em, cond, like):
 _unary("neg", same_type, np.negative, lambda em, xs, out, g, a: [em.neg(g)], "-x",
        needs_values=False)
 _unary("exp", float_type, lambda x: np.exp(_as_float(x)),
-       lambda em, xs, out, g, a: [em.mul(g, out)], "math.exp(x)")
+       lambda em, xs, out, g, a: [em.mul(g, out)], "math.exp(x)",
+       needs_values=False, needs_output=True)
 _unary("log", float_type, lambda x: np.log(_as_float(x)),
        lambda em, xs, out, g, a: [em.div(g, xs[0])], "math.log(x)")
 _unary("sqrt", float_type, lambda x: np.sqrt(_as_float(x)),
-       lambda em, xs, out, g, a: [em.div(em.mul(g, em.scalar(0.5, out)), out)], "math.sqrt(x)")
+       lambda em, xs, out, g, a: [em.div(em.mul(g, em.scalar(0.5, out)), out)], "math.sqrt(x)",
+       needs_values=False, needs_output=True)
 _unary("rsqrt", float_type, lambda x: 1.0 / np.sqrt(_as_float(x)),
        lambda em, xs, out, g, a: [em.mul(em.mul(g, em.scalar(-0.5, out)),
                                          em.mul(out, em.mul(out, out)))],
-       "1.0 / math.sqrt(x)")
+       "1.0 / math.sqrt(x)",
+       needs_values=False, needs_output=True)
 _unary("tanh", float_type, lambda x: np.tanh(_as_float(x)),
        lambda em, xs, out, g, a: [em.mul(g, em.sub(em.scalar(1.0, out), em.mul(out, out)))],
-       "math.tanh(x)")
+       "math.tanh(x)",
+       needs_values=False, needs_output=True)
 _unary("sigmoid", float_type, lambda x: _sigmoid(_as_float(x)),
        lambda em, xs, out, g, a: [em.mul(g, em.mul(out, em.sub(em.scalar(1.0, out), out)))],
-       "0.5 * (1.0 + math.tanh(0.5 * x))")
+       "0.5 * (1.0 + math.tanh(0.5 * x))",
+       needs_values=False, needs_output=True)
 _unary("relu", same_type, lambda x: np.maximum(x, np.zeros((), x.dtype)),
        lambda em, xs, out, g, a: [em.mul(g, _float_mask(em, em.gt(xs[0], em.scalar(0, xs[0])), g))],
        "max(x, 0)")
@@ -123,7 +129,8 @@ _unary("erf", float_type, lambda x: _erf(_as_float(x)),
        "math.erf(x)")
 _unary("sign", same_type, np.sign, None, "(x > 0) - (x < 0)")
 _unary("reciprocal", float_type, lambda x: 1.0 / _as_float(x),
-       lambda em, xs, out, g, a: [em.neg(em.mul(g, em.mul(out, out)))], "1.0 / x")
+       lambda em, xs, out, g, a: [em.neg(em.mul(g, em.mul(out, out)))], "1.0 / x",
+       needs_values=False, needs_output=True)
 register(OpDef("stop_gradient", "elementwise", 1, same_type, lambda x: x, vjp=None, scalar="x",
                doc="Identity whose result has no gradient (detach)."))
 register(OpDef("cast", "elementwise", 1, cast_type, lambda x, dtype: x.astype(dtype.numpy),
@@ -134,9 +141,9 @@ register(OpDef("cast", "elementwise", 1, cast_type, lambda x, dtype: x.astype(dt
 
 
 # -- binary ----------------------------------------------------------------------------------
-def _binary_op(name, type_rule, reference, vjp, scalar, needs_values=True):
+def _binary_op(name, type_rule, reference, vjp, scalar, needs_values=True, needs_output=False):
     register(OpDef(name, "elementwise", 2, type_rule, reference, vjp=vjp, scalar=scalar,
-                   needs_values=needs_values))
+                   needs_values=needs_values, needs_output=needs_output))
 
 
 def _binary_grads(em, xs, make_gx, make_gy):
@@ -194,8 +201,8 @@ _binary_op("add", arith_type, _binary(np.add), _add_vjp, "x + y", needs_values=F
 _binary_op("sub", arith_type, _binary(np.subtract), _sub_vjp, "x - y", needs_values=False)
 _binary_op("mul", arith_type, _binary(np.multiply), _mul_vjp, "x * y")
 _binary_op("div", div_type, lambda a, b: np.true_divide(*_promoted(_as_float(a), _as_float(b))),
-           _div_vjp, "x / y")
-_binary_op("pow", arith_type, _binary(np.power), _pow_vjp, "x ** y")
+           _div_vjp, "x / y", needs_output=True)
+_binary_op("pow", arith_type, _binary(np.power), _pow_vjp, "x ** y", needs_output=True)
 _binary_op("maximum", arith_type, _binary(np.maximum),
            _select_vjp(lambda em, x, y: em.gt(x, y)), "max(x, y)")
 _binary_op("minimum", arith_type, _binary(np.minimum),

@@ -79,9 +79,9 @@ def _extremum_vjp(em, xs, out, g, attrs):
 register(OpDef("sum", "reduce", 1, _reduce_type("sum", _sum_dtype), _reference(np.sum),
                attrs=REDUCE_ATTRS, vjp=_sum_vjp, needs_values=False, scalar="acc + x"))
 register(OpDef("max", "reduce", 1, _reduce_type("max"), _reference(np.max),
-               attrs=REDUCE_ATTRS, vjp=_extremum_vjp, scalar="max(acc, x)"))
+               attrs=REDUCE_ATTRS, vjp=_extremum_vjp, needs_output=True, scalar="max(acc, x)"))
 register(OpDef("min", "reduce", 1, _reduce_type("min"), _reference(np.min),
-               attrs=REDUCE_ATTRS, vjp=_extremum_vjp, scalar="min(acc, x)"))
+               attrs=REDUCE_ATTRS, vjp=_extremum_vjp, needs_output=True, scalar="min(acc, x)"))
 
 
 def _argmax_type(types, attrs):

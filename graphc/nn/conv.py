@@ -1,0 +1,128 @@
+"""``Conv1d`` and ``Conv2d`` with PyTorch's arguments, parameter shapes and initialization.
+
+``weight`` is (out_channels, in_channels / groups, *kernel_size), initialized with
+``kaiming_uniform_(a=sqrt(5))``; ``bias`` is U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+
+    >>> import graphc
+    >>> from graphc import nn
+    >>> conv = nn.Conv2d(1, 8, 3, padding=1)
+    >>> conv
+    Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
+    >>> conv(graphc.zeros(2, 1, 28, 28)).shape
+    (2, 8, 28, 28)
+"""
+from __future__ import annotations
+
+import math
+from typing import Union
+
+from graphc.nn import functional as F
+from graphc.nn import init
+from graphc.nn.linear import _empty
+from graphc.nn.module import Module, Parameter
+from graphc.tensor import Tensor
+
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+class _ConvNd(Module):
+    _dims = 0
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1,
+                 padding: Union[int, tuple, str] = 0, dilation=1, groups: int = 1,
+                 bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
+        super().__init__()
+        n = self._dims
+        if groups <= 0:
+            raise ValueError("groups must be a positive integer")
+        if in_channels % groups:
+            raise ValueError("in_channels must be divisible by groups")
+        if out_channels % groups:
+            raise ValueError("out_channels must be divisible by groups")
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, got "
+                             f"{padding_mode!r}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = F._tuple(kernel_size, n, "kernel_size")
+        self.stride = F._tuple(stride, n, "stride")
+        self.dilation = F._tuple(dilation, n, "dilation")
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"invalid padding string {padding!r}, should be one of "
+                                 "{'valid', 'same'}")
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            self.padding = padding
+        else:
+            self.padding = F._tuple(padding, n, "padding")
+        self.groups = groups
+        self.padding_mode = padding_mode
+        self.output_padding = (0,) * n
+        self.transposed = False
+        self.weight = Parameter(_empty(out_channels, in_channels // groups, *self.kernel_size,
+                                       dtype=dtype))
+        if bias:
+            self.bias = Parameter(_empty(out_channels, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
+            if fan_in != 0:
+                bound = 1 / math.sqrt(fan_in)
+                init.uniform_(self.bias, -bound, bound)
+
+    def _explicit_padding(self, input: Tensor):
+        """For padding_mode != 'zeros': pad with F.pad first, then convolve unpadded."""
+        if self.padding_mode == "zeros":
+            return input, self.padding
+        if self.padding == "valid":
+            return input, 0
+        if self.padding == "same":
+            total = [d * (k - 1) for k, d in zip(self.kernel_size, self.dilation)]
+            pairs = [(t // 2, t - t // 2) for t in total]
+        else:
+            pairs = [(p, p) for p in self.padding]
+        flat = [v for lo_hi in reversed(pairs) for v in lo_hi]
+        return F.pad(input, flat, mode=self.padding_mode), 0
+
+    def extra_repr(self) -> str:
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0,) * self._dims:
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * self._dims:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution over (N, C, L) or (C, L) input."""
+
+    _dims = 1
+
+    def forward(self, input: Tensor) -> Tensor:
+        x, padding = self._explicit_padding(input)
+        return F.conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation,
+                        self.groups)
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution over (N, C, H, W) or (C, H, W) input."""
+
+    _dims = 2
+
+    def forward(self, input: Tensor) -> Tensor:
+        x, padding = self._explicit_padding(input)
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation,
+                        self.groups)

@@ -1,0 +1,668 @@
+"""``graphc.nn.functional``: the functions behind the layers, like ``torch.nn.functional``.
+
+Everything here is written from graphc primitives (registry ops such as ``conv2d``, ``gather``,
+``max_pool2d_indices``, and the composites of :mod:`graphc.functions`), so it runs eagerly,
+differentiates, and traces inside ``@graphc.compile``. Shapes, argument names and defaults
+follow PyTorch.
+
+    >>> import graphc
+    >>> import graphc.nn.functional as F
+    >>> x = graphc.tensor([[1.0, -2.0, 3.0]])
+    >>> F.relu(x).tolist()
+    [[1.0, 0.0, 3.0]]
+    >>> round(F.cross_entropy(x, graphc.tensor([2])).item(), 4)
+    0.1328
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+import graphc.functions as G
+from graphc import factories
+from graphc.autograd import no_grad
+from graphc.tensor import Tensor, apply
+from ir import dtypes
+from ir.ops.conv import conv_output_size
+
+# activations that are graphc functions already
+relu = G.relu
+tanh = G.tanh
+sigmoid = G.sigmoid
+gelu = G.gelu
+silu = G.silu
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def _tuple(value, n: int, name: str) -> tuple:
+    """An int or a sequence of ``n`` ints as an ``n``-tuple (PyTorch's ``_pair``/``_single``)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"{name} needs {n} values, got {tuple(value)}")
+        return tuple(int(v) for v in value)
+    return (int(value),) * n
+
+
+def _batched(x: Tensor, rank: int, name: str):
+    """``x`` with a batch axis (added for unbatched input) and whether one was added."""
+    if x.ndim == rank:
+        return x, False
+    if x.ndim == rank - 1:
+        return G.unsqueeze(x, 0), True
+    raise ValueError(f"{name}: expected a {rank - 1}-D (unbatched) or {rank}-D (batched) input, "
+                     f"got shape {list(x.shape)}")
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return G.mean(loss)
+    if reduction == "sum":
+        return G.sum(loss)
+    if reduction == "none":
+        return loss
+    raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+
+
+def _legacy_reduction(size_average, reduce, reduction: str) -> str:
+    """PyTorch's deprecated ``size_average`` / ``reduce`` flags, mapped onto ``reduction``."""
+    if size_average is None and reduce is None:
+        return reduction
+    if reduce is False:
+        return "none"
+    return "sum" if size_average is False else "mean"
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+
+
+# -- activations ----------------------------------------------------------------------------------
+def relu6(x: Tensor) -> Tensor:
+    return hardtanh(x, 0.0, 6.0)
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    return G.clamp(x, min_val, max_val)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """``x`` for x > 0, else ``negative_slope * x``."""
+    return G.where(G.gt(x, 0), x, G.mul(x, float(negative_slope)))
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    negative = G.mul(G.expm1(G.minimum(x, G.scalar_like(0.0, x))), float(alpha))
+    return G.where(G.gt(x, 0), x, negative)
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """``log(1 + exp(beta x)) / beta``, linear above ``threshold`` (as PyTorch)."""
+    z = G.mul(x, float(beta))
+    # max(z, 0) + log1p(exp(-|z|)): stable, and the gradient is exactly sigmoid(z), z = 0 included
+    soft = G.div(G.add(G.maximum(z, G.scalar_like(0.0, z)), G.log1p(G.exp(G.neg(G.abs(z))))),
+                 float(beta))
+    return G.where(G.gt(z, threshold), x, soft)
+
+
+def logsigmoid(x: Tensor) -> Tensor:
+    """``log(sigmoid(x)) = -softplus(-x)``, stable for large |x|."""
+    return G.neg(softplus(G.neg(x)))
+
+
+def _softmax_dim(ndim: int) -> int:
+    # PyTorch's legacy choice for dim=None
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(x: Tensor, dim: Optional[int] = None, dtype=None) -> Tensor:
+    return G.softmax(x, _softmax_dim(x.ndim) if dim is None else dim, dtype=dtype)
+
+
+def log_softmax(x: Tensor, dim: Optional[int] = None, dtype=None) -> Tensor:
+    return G.log_softmax(x, _softmax_dim(x.ndim) if dim is None else dim, dtype=dtype)
+
+
+def softmin(x: Tensor, dim: Optional[int] = None, dtype=None) -> Tensor:
+    return softmax(G.neg(x), dim, dtype)
+
+
+def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """``x / max(||x||_p, eps)`` along ``dim``."""
+    norm = G.pow(G.sum(G.pow(G.abs(x), float(p)), dim, keepdim=True), 1.0 / p)
+    return G.div(x, G.clamp(norm, min=eps))
+
+
+# -- linear ---------------------------------------------------------------------------------------
+def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+    """``input @ weight.T + bias`` with ``weight`` of shape (out_features, in_features)."""
+    out = G.matmul(input, G.transpose(weight, 0, 1) if weight.ndim == 2 else weight)
+    return out if bias is None else G.add(out, bias)
+
+
+# -- convolution ----------------------------------------------------------------------------------
+def _same_padding(kernel, dilation, stride, name):
+    if any(s != 1 for s in stride):
+        raise ValueError(f"{name}: padding='same' is not supported for strided convolutions")
+    total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+    return [(t // 2, t - t // 2) for t in total]
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1,
+           padding: Union[int, Sequence[int], str] = 0, dilation=1, groups: int = 1) -> Tensor:
+    """2-D convolution (cross-correlation) of ``input`` (N, C, H, W) or (C, H, W) with
+    ``weight`` (O, C/groups, kh, kw); ``padding`` may be an int, a pair, 'valid' or 'same'."""
+    x, unbatched = _batched(input, 4, "conv2d")
+    stride, dilation = _tuple(stride, 2, "stride"), _tuple(dilation, 2, "dilation")
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads = [(0, 0), (0, 0)]
+        elif padding == "same":
+            pads = _same_padding(weight.shape[2:], dilation, stride, "conv2d")
+        else:
+            raise ValueError(f"conv2d: padding must be 'valid', 'same' or numbers, got {padding!r}")
+        symmetric = [lo for lo, _ in pads]
+        extra = [hi - lo for lo, hi in pads]
+        if any(extra):  # 'same' with an even kernel: one more on the high side, as PyTorch
+            x = G.pad(x, [0, extra[1], 0, extra[0]])
+    else:
+        symmetric = list(_tuple(padding, 2, "padding"))
+    out = apply("conv2d", [x, weight], stride=list(stride), padding=symmetric,
+                dilation=list(dilation), groups=int(groups))
+    if bias is not None:
+        out = G.add(out, G.reshape(bias, (1, -1, 1, 1)))
+    return G.squeeze(out, 0) if unbatched else out
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1,
+           padding: Union[int, Sequence[int], str] = 0, dilation=1, groups: int = 1) -> Tensor:
+    """1-D convolution of ``input`` (N, C, L) or (C, L) with ``weight`` (O, C/groups, k): a
+    ``conv2d`` on a height-1 view."""
+    x, unbatched = _batched(input, 3, "conv1d")
+    if weight.ndim != 3:
+        raise ValueError(f"conv1d: weight must be 3-D (out, in/groups, k), got "
+                         f"{list(weight.shape)}")
+    (stride,), (dilation,) = _tuple(stride, 1, "stride"), _tuple(dilation, 1, "dilation")
+    if not isinstance(padding, str):
+        (padding,) = _tuple(padding, 1, "padding")
+        padding = (0, padding)
+    out = conv2d(G.unsqueeze(x, 2), G.unsqueeze(weight, 2), None, (1, stride), padding,
+                 (1, dilation), groups)
+    out = G.squeeze(out, 2)
+    if bias is not None:
+        out = G.add(out, G.reshape(bias, (1, -1, 1)))
+    return G.squeeze(out, 0) if unbatched else out
+
+
+# -- pooling --------------------------------------------------------------------------------------
+def _pool_args(kernel_size, stride, padding, dilation=1):
+    kernel = _tuple(kernel_size, 2, "kernel_size")
+    stride = kernel if stride is None or (isinstance(stride, (list, tuple)) and not stride) \
+        else _tuple(stride, 2, "stride")
+    return kernel, stride, _tuple(padding, 2, "padding"), _tuple(dilation, 2, "dilation")
+
+
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False, return_indices: bool = False):
+    """Max over windows; ``return_indices`` also gives flat (h*W + w) argmax indices (i64).
+
+    The maximum is a ``gather`` at ``max_pool2d_indices``, so its gradient is ``scatter_add``
+    (the first maximum of each window receives the gradient, as in PyTorch).
+    """
+    x, unbatched = _batched(input, 4, "max_pool2d")
+    kernel, stride, padding, dilation = _pool_args(kernel_size, stride, padding, dilation)
+    index = apply("max_pool2d_indices", [x], kernel_size=list(kernel), stride=list(stride),
+                  padding=list(padding), dilation=list(dilation), ceil_mode=bool(ceil_mode))
+    n, c, h, w = x.shape
+    ho, wo = index.shape[2:]
+    flat = G.gather(G.reshape(x, (n, c, h * w)), 2, G.reshape(index, (n, c, ho * wo)))
+    out = G.reshape(flat, (n, c, ho, wo))
+    if unbatched:
+        out, index = G.squeeze(out, 0), G.squeeze(index, 0)
+    return (out, index) if return_indices else out
+
+
+def _window_sum(x: Tensor, kernel, stride, out_size) -> Tensor:
+    """Sum over (kh, kw) windows of an already padded x, from kh*kw strided slices."""
+    n, c = x.shape[:2]
+    if (tuple(kernel) == tuple(stride) and x.shape[2] == out_size[0] * kernel[0]
+            and x.shape[3] == out_size[1] * kernel[1]):  # non-overlapping tiles: one reshape
+        tiles = G.reshape(x, (n, c, out_size[0], kernel[0], out_size[1], kernel[1]))
+        return G.sum(tiles, (3, 5))
+    total = None
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            part = apply("slice", [x], starts=[0, 0, i, j],
+                         stops=[n, c, i + stride[0] * (out_size[0] - 1) + 1,
+                                j + stride[1] * (out_size[1] - 1) + 1],
+                         steps=[1, 1, stride[0], stride[1]])
+            total = part if total is None else G.add(total, part)
+    return total
+
+
+def _window_counts(size, kernel, stride, padding, out, include_pad):
+    """How many elements each window divides by along one axis (PyTorch's avg_pool rule)."""
+    starts = np.arange(out) * stride - padding
+    ends = np.minimum(starts + kernel, size + padding)
+    if not include_pad:
+        starts, ends = np.maximum(starts, 0), np.minimum(ends, size)
+    return ends - starts
+
+
+def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: Optional[int] = None) -> Tensor:
+    """Mean over windows (zero padding counted in the divisor unless ``count_include_pad`` is
+    False), built from strided slices so that it traces and differentiates."""
+    x, unbatched = _batched(input, 4, "avg_pool2d")
+    kernel, stride, padding, _ = _pool_args(kernel_size, stride, padding)
+    for k, p in zip(kernel, padding):
+        if 2 * p > k:
+            raise ValueError(f"avg_pool2d: padding {padding} must be at most half of the kernel "
+                             f"size {kernel}")
+    h, w = x.shape[2:]
+    out = [conv_output_size(s, k, st, p, 1, ceil_mode)
+           for s, k, st, p in zip((h, w), kernel, stride, padding)]
+    if min(out) < 1:
+        raise ValueError(f"avg_pool2d: kernel {kernel} does not fit the padded input of shape "
+                         f"{list(x.shape)}")
+    extra = [max(0, (o - 1) * st + k - (s + 2 * p))
+             for o, st, k, s, p in zip(out, stride, kernel, (h, w), padding)]
+    if any(padding) or any(extra):
+        x = G.pad(x, [padding[1], padding[1] + extra[1], padding[0], padding[0] + extra[0]])
+    total = _window_sum(x, kernel, stride, out)
+    if divisor_override is not None:
+        return _squeeze_if(G.div(total, float(divisor_override)), unbatched)
+    counts = np.outer(*(_window_counts(s, k, st, p, o, count_include_pad)
+                        for s, k, st, p, o in zip((h, w), kernel, stride, padding, out)))
+    if np.all(counts == counts.flat[0]):
+        result = G.div(total, float(counts.flat[0]))
+    else:
+        result = G.div(total, factories.tensor(counts.astype(total.dtype.numpy)))
+    return _squeeze_if(result, unbatched)
+
+
+def _squeeze_if(x: Tensor, unbatched: bool) -> Tensor:
+    return G.squeeze(x, 0) if unbatched else x
+
+
+def _adaptive_bounds(size: int, out: int):
+    return [(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
+
+
+def _adaptive_mean(x: Tensor, axis: int, out: int) -> Tensor:
+    size = x.shape[axis]
+    if size == out:
+        return x
+    if size % out == 0:
+        k = size // out
+        shape = list(x.shape[:axis]) + [out, k] + list(x.shape[axis + 1:])
+        return G.mean(G.reshape(x, shape), axis + 1)
+    pieces = [G.mean(G.narrow(x, axis, lo, hi - lo), axis, keepdim=True)
+              for lo, hi in _adaptive_bounds(size, out)]
+    return G.cat(pieces, axis)
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
+    """Averages over PyTorch's adaptive windows [floor(i*H/Ho), ceil((i+1)*H/Ho)); an entry of
+    ``output_size`` that is None keeps that input size."""
+    x, unbatched = _batched(input, 4, "adaptive_avg_pool2d")
+    sizes = output_size if isinstance(output_size, (list, tuple)) else (output_size,) * 2
+    sizes = [x.shape[2 + a] if s is None else int(s) for a, s in enumerate(sizes)]
+    x = _adaptive_mean(_adaptive_mean(x, 2, sizes[0]), 3, sizes[1])
+    return _squeeze_if(x, unbatched)
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size: int) -> Tensor:
+    (size,) = _tuple(output_size, 1, "output_size")
+    return _adaptive_mean(input, input.ndim - 1, size)
+
+
+# -- normalization --------------------------------------------------------------------------------
+def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optional[Tensor],
+               weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
+               training: bool = False, momentum=0.1, eps: float = 1e-5) -> Tensor:
+    """Batch normalization over every axis but 1 (channels).
+
+    In training mode the batch statistics normalize, and ``running_mean`` / ``running_var``
+    (when given) are updated in place under ``no_grad``: ``r = (1 - m) r + m stat``, with the
+    unbiased batch variance, as PyTorch does. ``momentum`` may be a tensor (cumulative average).
+    """
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected at least 2-D input (N, C, ...), got "
+                         f"{list(input.shape)}")
+    channels = input.shape[1]
+    axes = [0] + list(range(2, input.ndim))
+    view = [1, channels] + [1] * (input.ndim - 2)
+    if training:
+        count = input.numel() // channels
+        if count <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when "
+                             f"training, got input of shape {list(input.shape)}")
+        mean = G.mean(input, axes)
+        var = G.var(input, axes, unbiased=False)
+        if running_mean is not None and running_var is not None:
+            with no_grad():
+                m = momentum
+                keep = G.sub(1.0, m) if isinstance(m, Tensor) else 1.0 - m
+                unbiased = G.mul(var.detach(), count / (count - 1))
+                running_mean.mul_(keep).add_(G.mul(mean.detach(), m))
+                running_var.mul_(keep).add_(G.mul(unbiased, m))
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: running_mean and running_var are needed in eval mode")
+        mean, var = running_mean, running_var
+    scale = G.rsqrt(G.add(var, float(eps)))
+    if weight is not None:
+        scale = G.mul(scale, weight)
+    out = G.mul(G.sub(input, G.reshape(mean, view)), G.reshape(scale, view))
+    if bias is not None:
+        out = G.add(out, G.reshape(bias, view))
+    return out
+
+
+def layer_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
+               bias: Optional[Tensor] = None, eps: float = 1e-5) -> Tensor:
+    """Normalizes over the trailing ``normalized_shape`` axes (biased variance)."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(input.shape[input.ndim - len(shape):]) != shape:
+        raise ValueError(f"layer_norm: normalized_shape {list(shape)} does not match the "
+                         f"trailing dimensions of input of shape {list(input.shape)}")
+    axes = list(range(input.ndim - len(shape), input.ndim))
+    mean = G.mean(input, axes, keepdim=True)
+    centered = G.sub(input, mean)
+    var = G.mean(G.mul(centered, centered), axes, keepdim=True)
+    out = G.mul(centered, G.rsqrt(G.add(var, float(eps))))
+    if weight is not None:
+        out = G.mul(out, weight)
+    if bias is not None:
+        out = G.add(out, bias)
+    return out
+
+
+# -- dropout and embedding ------------------------------------------------------------------------
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zeroes elements with probability ``p`` and scales the rest by 1/(1-p) in training.
+
+    The mask comes from ``graphc.rand``: a fresh mask per call, also in compiled code, and the
+    same sequence after ``graphc.manual_seed``.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+
+    def drop(x: Tensor) -> Tensor:
+        if p == 1.0:
+            return G.mul(x, 0.0)
+        keep = G.lt(factories.rand(*x.shape, dtype=x.dtype), 1.0 - p)
+        return G.mul(x, G.mul(G.cast(keep, x.dtype), 1.0 / (1.0 - p)))
+
+    return input._assign(drop) if inplace else drop(input)
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None,
+              max_norm: Optional[float] = None, norm_type: float = 2.0,
+              scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    """Rows of ``weight`` at the integer positions in ``input``: shape ``input.shape + (dim,)``.
+
+    Entries equal to ``padding_idx`` read their row but send no gradient to it.
+    """
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not "
+                                  "supported")
+    input = G.to_tensor(input)
+    if not input.dtype.is_int:
+        raise TypeError(f"embedding: indices must be an integer tensor, got {input.dtype}")
+    out = G.index_select(weight, 0, input)
+    if padding_idx is not None:
+        if padding_idx < 0:
+            padding_idx += weight.shape[0]
+        is_pad = G.unsqueeze(G.eq(input, padding_idx), -1)
+        out = G.where(is_pad, out.detach(), out)
+    return out
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """(…,) integer classes -> (…, num_classes) int64 one-hot; ``num_classes=-1`` reads the
+    largest class, so it needs a concrete (eager) tensor."""
+    if not tensor.dtype.is_int:
+        raise TypeError(f"one_hot: expected an integer tensor, got {tensor.dtype}")
+    if num_classes < 0:
+        num_classes = int(G.amax(tensor).item()) + 1 if tensor.numel() else 0
+    classes = factories.arange(num_classes)
+    return G.cast(G.eq(G.unsqueeze(tensor, -1), classes), dtypes.i64)
+
+
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: Optional[float] = None
+        ) -> Tensor:
+    """Pads trailing axes; ``pad`` lists (left, right) pairs starting from the last axis.
+
+    ``mode`` is 'constant' (with ``value``), 'reflect', 'replicate' or 'circular'; the last
+    three gather with precomputed indices, so they trace and differentiate.
+    """
+    if mode == "constant":
+        return G.pad(input, list(pad), 0.0 if value is None else value)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', "
+                         f"got {mode!r}")
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad: needs (left, right) pairs for at most {input.ndim} axes, got "
+                         f"{list(pad)}")
+    out = input
+    for i in range(len(pad) // 2):
+        axis = input.ndim - 1 - i
+        lo, hi = pad[2 * i], pad[2 * i + 1]
+        if lo == hi == 0:
+            continue
+        size = input.shape[axis]
+        positions = np.arange(-lo, size + hi)
+        if mode == "replicate":
+            index = np.clip(positions, 0, size - 1)
+        elif mode == "circular":
+            if lo > size or hi > size:
+                raise ValueError(f"pad: circular padding {lo, hi} is larger than the axis "
+                                 f"({size})")
+            index = positions % size
+        else:
+            if lo >= size or hi >= size:
+                raise ValueError(f"pad: reflect padding {lo, hi} must be smaller than the axis "
+                                 f"({size})")
+            period = 2 * (size - 1)
+            index = np.abs(positions) % period if period else np.zeros_like(positions)
+            index = np.where(index >= size, period - index, index)
+        out = G.index_select(out, axis, factories.tensor(index.astype(np.int64)))
+    return out
+
+
+# -- losses ---------------------------------------------------------------------------------------
+def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+             reduction: str = "mean") -> Tensor:
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    diff = G.sub(input, target)
+    return _reduce(G.mul(diff, diff), reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+            reduction: str = "mean") -> Tensor:
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _reduce(G.abs(G.sub(input, target)), reduction)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    diff = G.abs(G.sub(input, target))
+    if beta == 0:
+        return _reduce(diff, reduction)
+    quadratic = G.div(G.mul(G.mul(diff, diff), 0.5), float(beta))
+    return _reduce(G.where(G.lt(diff, beta), quadratic, G.sub(diff, 0.5 * beta)), reduction)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
+               delta: float = 1.0) -> Tensor:
+    diff = G.abs(G.sub(input, target))
+    quadratic = G.mul(G.mul(diff, diff), 0.5)
+    linear_part = G.mul(G.sub(diff, 0.5 * delta), float(delta))
+    return _reduce(G.where(G.lt(diff, delta), quadratic, linear_part), reduction)
+
+
+def _class_last(x: Tensor) -> Tensor:
+    """(N, C, d1, ...) -> (N, d1, ..., C)."""
+    if x.ndim <= 2:
+        return x
+    return G.permute(x, [0] + list(range(2, x.ndim)) + [1])
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+             size_average=None, ignore_index: int = -100, reduce=None,
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of class indices: ``input`` is (N, C), (N, C, d1, ...) or (C,)
+    log-probabilities; ``target`` holds classes (entries equal to ``ignore_index`` count for
+    nothing). ``mean`` divides by the summed weights of the counted targets, like PyTorch."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if input.ndim == 1:  # unbatched: (C,) and a scalar target
+        loss = nll_loss(G.unsqueeze(input, 0), G.unsqueeze(target, 0), weight,
+                        ignore_index=ignore_index, reduction=reduction)
+        return G.squeeze(loss, 0) if reduction == "none" else loss
+    if input.ndim < 2:
+        raise ValueError(f"nll_loss: expected input (N, C, ...), got {list(input.shape)}")
+    if not target.dtype.is_int:
+        raise TypeError(f"nll_loss: target must hold class indices (an integer tensor), got "
+                        f"{target.dtype}")
+    expected = (input.shape[0],) + tuple(input.shape[2:])
+    if tuple(target.shape) != expected:
+        raise ValueError(f"nll_loss: target shape {list(target.shape)} does not match input "
+                         f"shape {list(input.shape)} (expected {list(expected)})")
+    ignored = G.eq(target, ignore_index)
+    safe = G.where(ignored, 0, target)  # ignored targets may be out of range: read class 0
+    picked = G.squeeze(G.gather(input, 1, G.unsqueeze(safe, 1)), 1)
+    if weight is not None:
+        w = G.reshape(G.index_select(weight, 0, G.reshape(safe, (-1,))), list(safe.shape))
+        w = G.where(ignored, 0.0, G.cast(w, input.dtype))
+    else:
+        w = G.cast(G.logical_not(ignored), input.dtype)
+    loss = G.neg(G.mul(picked, w))
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return G.sum(loss)
+    return G.div(G.sum(loss), G.sum(w))
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+                  size_average=None, ignore_index: int = -100, reduce=None,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Cross entropy of logits ``input`` (N, C), (N, C, d1, ...) or (C,) with class indices
+    (integer ``target``) or class probabilities (float ``target`` shaped like ``input``).
+
+    Supports ``weight``, ``ignore_index`` (index targets) and ``label_smoothing``, with
+    PyTorch's exact normalization.
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    class_dim = 0 if input.ndim == 1 else 1
+    classes = input.shape[class_dim]
+    logp = G.log_softmax(input, class_dim)
+    view = [1] * input.ndim
+    view[class_dim] = classes
+    if target.dtype.is_float:  # class probabilities
+        if tuple(target.shape) != tuple(input.shape):
+            raise ValueError(f"cross_entropy: probability targets must have the input's shape "
+                             f"{list(input.shape)}, got {list(target.shape)}")
+        if label_smoothing > 0:
+            target = G.add(G.mul(target, 1.0 - label_smoothing), label_smoothing / classes)
+        terms = G.mul(logp, target)
+        if weight is not None:
+            terms = G.mul(terms, G.reshape(weight, view))
+        loss = G.neg(G.sum(terms, class_dim))
+        if reduction == "mean":
+            count = input.numel() // classes
+            return G.div(G.sum(loss), float(count))
+        return _reduce(loss, reduction)
+    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
+    if label_smoothing == 0:
+        return nll
+    if input.ndim == 1:
+        logp, target = G.unsqueeze(logp, 0), G.unsqueeze(target, 0)
+        view = [1, classes]
+    ignored = G.eq(target, ignore_index)
+    terms = logp if weight is None else G.mul(logp, G.reshape(weight, view))
+    smooth = G.where(ignored, 0.0, G.neg(G.sum(terms, 1)))
+    if reduction == "none":
+        smooth = G.squeeze(smooth, 0) if input.ndim == 1 else smooth
+    elif reduction == "sum":
+        smooth = G.sum(smooth)
+    else:
+        safe = G.where(ignored, 0, target)
+        if weight is not None:
+            counted = G.index_select(weight, 0, G.reshape(safe, (-1,)))
+            counted = G.where(G.reshape(ignored, (-1,)), 0.0, G.cast(counted, input.dtype))
+        else:
+            counted = G.cast(G.logical_not(ignored), input.dtype)
+        smooth = G.div(G.sum(smooth), G.sum(counted))
+    return G.add(G.mul(nll, 1.0 - label_smoothing), G.mul(smooth, label_smoothing / classes))
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+                         size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """``-w (t log x + (1 - t) log(1 - x))`` for probabilities ``input``; logs are clamped to
+    >= -100 as in PyTorch, so x = 0 or 1 gives a finite loss."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"binary_cross_entropy: target shape {list(target.shape)} must equal "
+                         f"input shape {list(input.shape)}")
+    log_x = G.clamp(G.log(input), min=-100.0)
+    log_1mx = G.clamp(G.log(G.sub(1.0, input)), min=-100.0)
+    loss = G.neg(G.add(G.mul(target, log_x), G.mul(G.sub(1.0, target), log_1mx)))
+    if weight is not None:
+        loss = G.mul(loss, weight)
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
+                                     weight: Optional[Tensor] = None, size_average=None,
+                                     reduce=None, reduction: str = "mean",
+                                     pos_weight: Optional[Tensor] = None) -> Tensor:
+    """``BCE(sigmoid(input), target)`` computed stably from logits:
+    ``(1 - t) x + (1 + (pw - 1) t) softplus(-x)``; the gradient is exact everywhere."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"binary_cross_entropy_with_logits: target shape "
+                         f"{list(target.shape)} must equal input shape {list(input.shape)}")
+    z = G.neg(input)
+    # softplus(z) = max(z, 0) + log1p(exp(-|z|)); the tie rule of maximum makes d/dz exact at 0
+    softplus_z = G.add(G.maximum(z, G.scalar_like(0.0, z)), G.log1p(G.exp(G.neg(G.abs(z)))))
+    if pos_weight is not None:
+        softplus_z = G.mul(softplus_z, G.add(G.mul(G.sub(pos_weight, 1.0), target), 1.0))
+    loss = G.add(G.mul(G.sub(1.0, target), input), softplus_z)
+    if weight is not None:
+        loss = G.mul(loss, weight)
+    return _reduce(loss, reduction)
+
+
+def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
+           reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """``target * (log target - input)`` for log-probabilities ``input``; 'batchmean' divides
+    the sum by the batch size."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if log_target:
+        loss = G.mul(G.exp(target), G.sub(target, input))
+    else:
+        positive = G.gt(target, 0)
+        safe = G.where(positive, target, 1.0)
+        loss = G.where(positive, G.mul(target, G.sub(G.log(safe), input)), 0.0)
+    if reduction == "batchmean":
+        return G.div(G.sum(loss), float(input.shape[0]))
+    return _reduce(loss, reduction)
+
+
+__all__ = [name for name in dir() if not name.startswith("_") and name not in
+           ("annotations", "math", "np", "G", "factories", "no_grad", "Tensor", "apply", "dtypes",
+            "conv_output_size", "Optional", "Sequence", "Union")]

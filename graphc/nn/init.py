@@ -1,0 +1,163 @@
+"""``graphc.nn.init``: in-place parameter initializations with PyTorch's names and formulas.
+
+Every function fills its tensor in place under ``graphc.no_grad()`` and returns it. Random ones
+draw from graphc's global generator (``graphc.rand`` / ``graphc.randn``), so
+``graphc.manual_seed(n)`` makes model construction reproducible.
+
+    >>> import graphc
+    >>> from graphc import nn
+    >>> w = graphc.empty(3, 5)
+    >>> _ = nn.init.xavier_uniform_(w)
+    >>> bool((w.abs() <= (6 / 8) ** 0.5).all())
+    True
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from graphc import factories
+from graphc.autograd import no_grad
+from graphc.functions import where
+from graphc.tensor import Tensor
+
+__all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_", "eye_",
+           "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+           "trunc_normal_"]
+
+
+def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
+    """The recommended gain for a nonlinearity (PyTorch's table).
+
+        >>> round(calculate_gain("relu"), 4), calculate_gain("tanh")
+        (1.4142, 1.6666666666666667)
+    """
+    linear = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+              "conv_transpose3d", "sigmoid")
+    if nonlinearity in linear:
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif isinstance(param, (int, float)) and not isinstance(param, bool):
+            slope = float(param)
+        else:
+            raise ValueError(f"negative_slope {param} is not a valid number")
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"unsupported nonlinearity {nonlinearity}")
+
+
+def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight of shape (out, in, *kernel)."""
+    if tensor.ndim < 2:
+        raise ValueError("fan in and fan out can not be computed for tensor with fewer than 2 "
+                         f"dimensions (got shape {list(tensor.shape)})")
+    receptive = 1
+    for d in tensor.shape[2:]:
+        receptive *= d
+    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
+
+
+def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
+    mode = mode.lower()
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode {mode} not supported, please use one of fan_in, fan_out")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def _fill(tensor: Tensor, values: Tensor) -> Tensor:
+    with no_grad():
+        tensor.copy_(values)
+    return tensor
+
+
+def _float_dtype(tensor: Tensor):
+    if not tensor.dtype.is_float:
+        raise TypeError(f"random initialization needs a floating point tensor, got "
+                        f"{tensor.dtype}")
+    return tensor.dtype
+
+
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    """Fills with samples of U(a, b)."""
+    return _fill(tensor, factories.uniform(tensor.shape, a, b, dtype=_float_dtype(tensor)))
+
+
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    """Fills with samples of N(mean, std^2)."""
+    return _fill(tensor, factories.normal(tensor.shape, mean, std, dtype=_float_dtype(tensor)))
+
+
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+                  b: float = 2.0) -> Tensor:
+    """N(mean, std^2) restricted to [a, b]: out-of-range samples are redrawn (a few rounds)."""
+    dtype = _float_dtype(tensor)
+    values = factories.normal(tensor.shape, mean, std, dtype=dtype)
+    for _ in range(64):
+        outside = (values < a) | (values > b)
+        if not bool(outside.any()):
+            break
+        redrawn = factories.normal(tensor.shape, mean, std, dtype=dtype)
+        values = where(outside, redrawn, values)
+    return _fill(tensor, values.clamp(a, b))
+
+
+def constant_(tensor: Tensor, val: float) -> Tensor:
+    return _fill(tensor, factories.full(tensor.shape, val, dtype=tensor.dtype))
+
+
+def zeros_(tensor: Tensor) -> Tensor:
+    return constant_(tensor, 0)
+
+
+def ones_(tensor: Tensor) -> Tensor:
+    return constant_(tensor, 1)
+
+
+def eye_(tensor: Tensor) -> Tensor:
+    """The identity matrix (2-D tensors only)."""
+    if tensor.ndim != 2:
+        raise ValueError(f"eye_ needs a 2-D tensor, got shape {list(tensor.shape)}")
+    return _fill(tensor, factories.eye(*tensor.shape, dtype=tensor.dtype))
+
+
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+    """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio, 2010)."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    bound = math.sqrt(3.0) * gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return uniform_(tensor, -bound, bound)
+
+
+def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+    """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)))
+
+
+def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
+                     nonlinearity: str = "leaky_relu") -> Tensor:
+    """U(-bound, bound) with bound = gain * sqrt(3 / fan) (He et al., 2015).
+
+    ``Linear`` and ``Conv`` weights use ``a=sqrt(5)``: bound = 1 / sqrt(fan_in).
+    """
+    if 0 in tensor.shape:
+        return tensor
+    fan = _calculate_correct_fan(tensor, mode)
+    bound = math.sqrt(3.0) * calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    return uniform_(tensor, -bound, bound)
+
+
+def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
+                    nonlinearity: str = "leaky_relu") -> Tensor:
+    """N(0, std^2) with std = gain / sqrt(fan)."""
+    if 0 in tensor.shape:
+        return tensor
+    fan = _calculate_correct_fan(tensor, mode)
+    return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan))

@@ -1,0 +1,29 @@
+"""Optimizers and learning-rate schedulers with PyTorch's API (``graphc.optim``).
+
+They run eagerly and inside ``@graphc.compile``: a whole training step (forward, backward,
+``opt.step()``) traces into one graph that updates parameters and optimizer state in place.
+
+    >>> import graphc
+    >>> from graphc.nn import Parameter
+    >>> w = Parameter(graphc.zeros(3))
+    >>> opt = graphc.optim.Adam([w], lr=1e-2)
+    >>> @graphc.compile
+    ... def train_step(x, y):
+    ...     opt.zero_grad()
+    ...     loss = ((x @ w - y) ** 2).mean()
+    ...     loss.backward()
+    ...     opt.step()
+    ...     return loss
+    >>> x, y = graphc.ones(4, 3), graphc.ones(4)
+    >>> losses = [train_step(x, y).item() for _ in range(3)]
+    >>> losses[2] < losses[0], len(train_step.entries)
+    (True, 1)
+"""
+from graphc.optim.optimizer import Optimizer
+from graphc.optim.sgd import SGD
+from graphc.optim.adam import Adam, AdamW
+from graphc.optim.rmsprop import RMSprop
+from graphc.optim.adagrad import Adagrad
+from graphc.optim import lr_scheduler
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "lr_scheduler"]

@@ -1,0 +1,330 @@
+"""``Optimizer``: the base class of graphc's optimizers, with PyTorch's API and state format.
+
+Every optimizer is written once, with tensor ops, and runs both eagerly and inside
+``@graphc.compile``. While a training step is traced:
+
+* parameters and optimizer state are updated with in-place ops (``p.sub_``, ``buf.copy_``), which
+  the tracer turns into graph outputs written back after every call;
+* missing state is created *concretely* (``tracing.suspended``), so it exists, with its initial
+  value, before the compiled graph first runs and reads it;
+* the step count is a tensor (``state['step']``), so the graph is the same on every step;
+* each group's learning rate is a graph input read at every call (:meth:`Optimizer._lr`), so a
+  scheduler changing ``group['lr']`` does not retrace;
+* other hyperparameters are constants of the graph, guarded (:meth:`Optimizer._hyper`): changing
+  ``momentum`` retraces and ``explain()`` says why.
+
+    >>> import graphc
+    >>> from graphc.nn import Parameter
+    >>> w = Parameter(graphc.ones(2))
+    >>> opt = graphc.optim.SGD([w], lr=0.5)
+    >>> (w * w).sum().backward(); opt.step()
+    >>> w.tolist()
+    [0.0, 0.0]
+"""
+from __future__ import annotations
+
+import weakref
+from typing import Any, Callable, Iterable, Optional
+
+import numpy as np
+
+from graphc import autograd, tracing
+from graphc.tensor import Tensor
+
+_TRACE_SCOPE: list = [None, {}]  # [weakref to the TraceContext, {label: optimizer}]
+
+
+class _Required:
+    """Marks a hyperparameter without a default (``SGD(params)`` must then name ``lr``)."""
+
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _Required()
+
+
+class Optimizer:
+    """Base class of all optimizers, like ``torch.optim.Optimizer``.
+
+    ``params`` is an iterable of tensors or of dicts (parameter groups: ``{'params': [...],
+    'lr': 0.1}``); ``defaults`` fills the hyperparameters a group does not set. ``state`` maps
+    each parameter tensor to a dict of its state tensors. Subclasses implement :meth:`step`
+    with tensor ops only (see the module docstring for why).
+    """
+
+    def __init__(self, params: Iterable, defaults: dict):
+        self.defaults = dict(defaults)
+        self.state: dict = {}
+        self.param_groups: list[dict] = []
+        if isinstance(params, Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of "
+                            f"Tensors or dicts, but got {type(params).__name__}")
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    # -- parameter groups ------------------------------------------------------------------------
+    def add_param_group(self, param_group: dict) -> None:
+        """Adds a group of parameters with its own hyperparameters (e.g. when unfreezing layers)."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"a parameter group must be a dict, got {type(param_group).__name__}")
+        group = dict(param_group)
+        params = group.get("params")
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, "
+                            "but the ordering of tensors in sets changes between runs; use a list")
+        params = list(params or [])
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
+            if p.is_traced:
+                raise TypeError("optimizer parameters must be concrete tensors, not tensors traced "
+                                "inside a compiled function; create the optimizer outside it")
+            if p.grad_fn is not None:
+                raise ValueError("can't optimize a non-leaf Tensor (it has a grad_fn); optimize "
+                                 "the leaf tensors it was computed from")
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError("a parameter group contains the same parameter more than once")
+        group["params"] = params
+        for name, default in self.defaults.items():
+            if default is required and name not in group:
+                raise ValueError(f"parameter group didn't specify a value of required "
+                                 f"optimization parameter {name}")
+            group.setdefault(name, default)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+
+    # -- gradients -------------------------------------------------------------------------------
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clears the ``.grad`` of every parameter: to None (default) or to zeros."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none:
+                    p.grad = None
+                    continue
+                g = p.grad
+                if g is None:
+                    continue
+                with autograd.no_grad():
+                    if g.is_traced or tracing.current() is not None:
+                        from graphc.factories import zeros_like
+                        p.grad = zeros_like(g)
+                    else:
+                        g.detach_()
+                        g.zero_()
+
+    def step(self, closure: Optional[Callable[[], Any]] = None):
+        """Updates the parameters from their ``.grad``; ``closure`` re-evaluates the loss."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement step()")
+
+    def _closure_loss(self, closure):
+        if closure is None:
+            return None
+        with autograd.enable_grad():
+            return closure()
+
+    def _params_with_grad(self, group: dict):
+        """(parameter, gradient) pairs of a group; parameters without a gradient are skipped."""
+        ctx = tracing.current()
+        if ctx is not None:
+            self._guard_structure(ctx)
+        for p in group["params"]:
+            g = p.grad
+            if g is not None:
+                yield p, g
+
+    # -- state -----------------------------------------------------------------------------------
+    def _state(self, p: Tensor, init: dict) -> dict:
+        """The state dict of ``p``, creating missing entries from ``init`` (name -> factory).
+
+        Factories run eagerly even inside a trace, so that new state is a concrete tensor with
+        its initial value, which the compiled graph then reads and updates like any other state.
+        """
+        state = self.state.setdefault(p, {})
+        missing = [name for name in init if name not in state]
+        if missing:
+            with tracing.suspended(), autograd.no_grad():
+                for name in missing:
+                    state[name] = init[name]()
+        ctx = tracing.current()
+        if ctx is not None:
+            # the graph read these very tensors: load_state_dict (which replaces them) retraces
+            ids = _tensor_ids(state)
+            label = self._label(ctx)
+            index = self._param_index(p)
+            ctx.guard(f"{label}.state[param {index}] holds the traced state tensors",
+                      lambda: _tensor_ids(self.state.get(p, {})), ids)
+        return state
+
+    @staticmethod
+    def _step_tensor() -> Tensor:
+        """A float32 scalar step counter (a tensor, so the traced graph is the same every step)."""
+        return Tensor._wrap(np.zeros((), dtype=np.float32))
+
+    # -- tracing support -------------------------------------------------------------------------
+    def _scope(self, ctx) -> dict:
+        """Per-trace bookkeeping shared by all optimizers: labels and lifted learning rates."""
+        ref = _TRACE_SCOPE[0]
+        if ref is None or ref() is not ctx:
+            _TRACE_SCOPE[0], _TRACE_SCOPE[1] = weakref.ref(ctx), {"labels": {}, "lr": {}}
+        return _TRACE_SCOPE[1]
+
+    def _label(self, ctx) -> str:
+        """This optimizer's name in guard descriptions (``opt`` or ``Adam``), unique per trace."""
+        labels = self._scope(ctx)["labels"]
+        for label, owner in labels.items():
+            if owner is self:
+                return label
+        base = ctx.name_of(self) or type(self).__name__
+        label, n = base, 1
+        while label in labels:
+            n += 1
+            label = f"{base}#{n}"
+        labels[label] = self
+        return label
+
+    def _param_index(self, p: Tensor) -> int:
+        index = 0
+        for group in self.param_groups:
+            for q in group["params"]:
+                if q is p:
+                    return index
+                index += 1
+        return -1
+
+    def _hyper(self, group_index: int, key: str):
+        """``param_groups[group_index][key]``, guarded when read inside a trace."""
+        value = self.param_groups[group_index][key]
+        ctx = tracing.current()
+        if ctx is not None:
+            label = self._label(ctx)
+            ctx.guard(f"{label}.param_groups[{group_index}][{key!r}] == {value!r}",
+                      lambda: self.param_groups[group_index][key], value)
+        return value
+
+    def _lr(self, group_index: int, like: Tensor):
+        """The learning rate of a group: the float eagerly, a graph input read at every call
+        while tracing (so that schedulers change it without retracing)."""
+        ctx = tracing.current()
+        if ctx is None:
+            return self.param_groups[group_index]["lr"]
+        cache = self._scope(ctx)["lr"]
+        key = (id(self), group_index, like.dtype)
+        if key not in cache:
+            name = "lr" if group_index == 0 else f"lr_group{group_index}"
+            cache[key] = ctx.lift_scalar(
+                name, lambda: float(self.param_groups[group_index]["lr"]), dtype=like.dtype)
+        return cache[key]
+
+    def _guard_structure(self, ctx) -> None:
+        """The traced step unrolled over the groups and their parameters: guard both."""
+        label = self._label(ctx)
+        ids = tuple(tuple(id(p) for p in g["params"]) for g in self.param_groups)
+        ctx.guard(f"{label}.param_groups hold the same {sum(map(len, ids))} parameters in "
+                  f"{len(ids)} group(s)",
+                  lambda: tuple(tuple(id(p) for p in g["params"]) for g in self.param_groups), ids)
+
+    # -- state dicts -----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """The optimizer's state in PyTorch's format.
+
+        ``{'state': {index: {name: tensor}}, 'param_groups': [{..hyperparameters..,
+        'params': [indices]}]}`` where parameters are numbered in group order. Tensors are
+        snapshots: later steps do not change a state dict already taken.
+        """
+        index_of: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = []
+            for p in group["params"]:
+                index_of.setdefault(id(p), len(index_of))
+                packed["params"].append(index_of[id(p)])
+            groups.append(packed)
+        state = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p in self.state:
+                    state[index_of[id(p)]] = {k: _snapshot(v) for k, v in self.state[p].items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restores hyperparameters and state saved by :meth:`state_dict` (or loaded from disk).
+
+        Groups must match in number and size. Floating point state is cast to its parameter's
+        dtype (``step`` counters excepted), as PyTorch does.
+        """
+        if not isinstance(state_dict, dict) or "param_groups" not in state_dict:
+            raise ValueError("optimizer state dict must be a dict with 'state' and 'param_groups'")
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"loaded state dict has {len(saved_groups)} parameter groups, but "
+                             f"the optimizer has {len(self.param_groups)}")
+        for i, (own, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            if len(own["params"]) != len(saved["params"]):
+                raise ValueError(f"loaded state dict contains a parameter group {i} with "
+                                 f"{len(saved['params'])} parameters, but the optimizer's group "
+                                 f"has {len(own['params'])}")
+        id_map = {}
+        for own, saved in zip(self.param_groups, saved_groups):
+            for index, p in zip(saved["params"], own["params"]):
+                id_map[int(index)] = p
+        saved_state = {int(k): v for k, v in state_dict.get("state", {}).items()}
+        new_state: dict = {}
+        for index, values in saved_state.items():
+            if index not in id_map:
+                continue  # state of a parameter the optimizer does not know (PyTorch skips it too)
+            p = id_map[index]
+            new_state[p] = {name: _restore(name, value, p) for name, value in values.items()}
+            self._complete_loaded_state(new_state[p])
+        self.state = new_state
+        for own, saved in zip(self.param_groups, saved_groups):
+            params = own["params"]
+            own.clear()
+            own.update({k: v for k, v in saved.items() if k != "params"})
+            own["params"] = params
+
+    def _complete_loaded_state(self, state: dict) -> None:
+        """Hook for subclasses: fix up state saved in another layout (e.g. by PyTorch)."""
+
+    # -- printing --------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for key in sorted(k for k in group if k != "params"):
+                lines.append(f"    {key}: {group[key]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _tensor_ids(state: dict) -> tuple:
+    return tuple((name, id(v)) for name, v in state.items() if isinstance(v, Tensor))
+
+
+def _snapshot(value):
+    if isinstance(value, Tensor):
+        return Tensor._wrap(value.numpy())  # arrays are never written in place: a free snapshot
+    return value
+
+
+def _restore(name: str, value, param: Tensor):
+    if isinstance(value, np.ndarray):
+        value = Tensor._wrap(np.array(value))
+    if not isinstance(value, Tensor):
+        return value
+    array = value.numpy()
+    if name != "step" and array.dtype.kind == "f" and param.dtype.is_float:
+        array = array.astype(param.dtype.numpy)
+    elif name == "step":
+        array = np.asarray(array, dtype=np.float32)
+    return Tensor._wrap(np.array(array))

@@ -1,0 +1,435 @@
+"""``graphc.save`` / ``graphc.load``: checkpoints that cannot run code when loaded.
+
+A checkpoint holds nested dicts (str or int keys), lists and tuples of tensors, NumPy arrays,
+ints, floats, bools, strings and None: model and optimizer state dicts, training metadata.
+There is no pickle. The file is::
+
+    magic  b"\\x89GRAPHC\\r\\n\\x1a\\n"   (11 bytes; the \\r\\n and \\x1a catch text-mode mangling)
+    version          uint32 little-endian (1)
+    header length    uint64 little-endian
+    header           UTF-8 JSON: the structure, and per array dtype, shape, offset, size, crc32
+    padding          zeros up to a multiple of 64 bytes
+    data             raw little-endian array bytes, each array 64-byte aligned
+
+Loading checks everything before building anything: magic, version, sizes, the JSON, every
+node of the structure, dtypes (a fixed whitelist of numeric types), shapes against byte
+counts, bounds, and checksums. Any problem raises :class:`graphc.errors.CheckpointError`
+naming the file and what is wrong.
+
+    >>> import io, graphc
+    >>> from graphc.serialization import save, load   # also graphc.save, graphc.load
+    >>> buffer = io.BytesIO()
+    >>> save({"w": graphc.ones(2, 3), "epoch": 3}, buffer)
+    >>> _ = buffer.seek(0)
+    >>> state = load(buffer)
+    >>> state["w"].shape, state["epoch"]
+    ((2, 3), 3)
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any, BinaryIO, Union
+
+import numpy as np
+
+from graphc.errors import CheckpointError
+from graphc.tensor import Tensor
+
+MAGIC = b"\x89GRAPHC\r\n\x1a\n"
+VERSION = 1
+ALIGN = 64
+_PREFIX = struct.Struct("<IQ")  # version, header length
+_MAX_HEADER = 1 << 30
+_MAX_DEPTH = 200
+
+# Numeric dtypes only: nothing that NumPy would need pickle (object) or extra code to rebuild.
+_DTYPES = {np.dtype(t).newbyteorder("<").str: np.dtype(t).newbyteorder("<") for t in (
+    np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
+    np.float16, np.float32, np.float64, np.complex64, np.complex128)}
+
+PathLike = Union[str, os.PathLike, BinaryIO]
+
+
+# -- saving -------------------------------------------------------------------------------------
+class _Encoder:
+    def __init__(self):
+        self.arrays: list[np.ndarray] = []
+        self.entries: list[dict] = []
+        self.size = 0
+
+    def add_array(self, array: np.ndarray, where: str) -> int:
+        dtype = array.dtype.newbyteorder("<") if array.dtype.byteorder != "|" else array.dtype
+        if dtype.str not in _DTYPES:
+            raise TypeError(f"graphc.save: {where} has dtype {array.dtype}, which checkpoints "
+                            f"do not store (numeric and bool dtypes only)")
+        array = np.asarray(array, dtype=dtype, order="C")  # (ascontiguousarray makes 0-d 1-d)
+        offset = -(-self.size // ALIGN) * ALIGN
+        raw = memoryview(array).cast("B") if array.size else b""
+        self.entries.append({"dtype": dtype.str, "shape": list(array.shape), "offset": offset,
+                             "nbytes": array.nbytes, "crc32": zlib.crc32(raw)})
+        self.arrays.append(array)
+        self.size = offset + array.nbytes
+        return len(self.arrays) - 1
+
+    def encode(self, obj: Any, where: str, depth: int = 0):
+        if depth > _MAX_DEPTH:
+            raise ValueError(f"graphc.save: structure nested deeper than {_MAX_DEPTH} levels "
+                             f"at {where} (a reference cycle?)")
+        if obj is None or isinstance(obj, (bool, str)):
+            return obj
+        if isinstance(obj, int):
+            return obj if abs(obj) < 2 ** 53 else {"$int": str(obj)}
+        if isinstance(obj, float):
+            return obj if math.isfinite(obj) else {"$float": repr(obj)}
+        if isinstance(obj, Tensor):
+            if obj.is_traced:
+                raise TypeError(f"graphc.save: {where} is a traced tensor (inside a compiled "
+                                "function); save after the call instead")
+            node = {"$tensor": self.add_array(obj.numpy(), where)}
+            if obj.requires_grad:
+                node["requires_grad"] = True
+            return node
+        if isinstance(obj, np.ndarray):
+            return {"$ndarray": self.add_array(obj, where)}
+        if isinstance(obj, np.generic):
+            return {"$scalar": self.add_array(np.asarray(obj), where)}
+        if isinstance(obj, dict):
+            items = []
+            for key, value in obj.items():
+                if isinstance(key, bool) or not isinstance(key, (str, int)):
+                    raise TypeError(f"graphc.save: dict keys must be str or int, got "
+                                    f"{type(key).__name__} key {key!r} at {where}")
+                items.append([key, self.encode(value, f"{where}[{key!r}]", depth + 1)])
+            return {"$dict": items}
+        if isinstance(obj, (list, tuple)):
+            kind = "$list" if isinstance(obj, list) else "$tuple"
+            return {kind: [self.encode(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(obj)]}
+        raise TypeError(f"graphc.save: cannot save a {type(obj).__name__} at {where}; "
+                        "checkpoints hold dicts, lists, tuples, tensors, NumPy arrays, numbers, "
+                        "strings, bools and None")
+
+
+def save(obj: Any, f: PathLike) -> None:
+    """Writes ``obj`` to ``f`` (a path or a writable binary file) in graphc's checkpoint format.
+
+    Writing to a path goes through a temporary file in the same folder, renamed at the end, so
+    an interrupted save never leaves a half-written checkpoint under the final name.
+    """
+    encoder = _Encoder()
+    root = encoder.encode(obj, "obj")
+    header = json.dumps({"format": "graphc-checkpoint", "root": root, "arrays": encoder.entries,
+                         "data_size": encoder.size}, separators=(",", ":"),
+                        allow_nan=False).encode("utf-8")
+    if isinstance(f, (str, os.PathLike)):
+        path = Path(f)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                   dir=str(path.parent) if str(path.parent) else ".")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                _write(out, header, encoder)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+    else:
+        _write(f, header, encoder)
+
+
+def _write(out: BinaryIO, header: bytes, encoder: _Encoder) -> None:
+    out.write(MAGIC)
+    out.write(_PREFIX.pack(VERSION, len(header)))
+    out.write(header)
+    written = len(MAGIC) + _PREFIX.size + len(header)
+    out.write(b"\0" * (_pad(written) - written))
+    position = 0
+    for array, entry in zip(encoder.arrays, encoder.entries):
+        out.write(b"\0" * (entry["offset"] - position))
+        if array.size:
+            out.write(memoryview(array).cast("B"))
+        position = entry["offset"] + entry["nbytes"]
+
+
+def _pad(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+# -- loading ------------------------------------------------------------------------------------
+def load(f: PathLike, map_location: Any = None, weights_only: bool = True) -> Any:
+    """Reads a checkpoint written by :func:`save`; tensors come back as graphc Tensors.
+
+    ``map_location`` and ``weights_only`` are accepted for compatibility with ``torch.load``
+    and ignored: graphc checkpoints are always data only.
+    """
+    if isinstance(f, (str, os.PathLike)):
+        name = str(f)
+        try:
+            with open(f, "rb") as stream:
+                return _Decoder(name, stream, whole_file=True).run()
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise CheckpointError(f"{name}: cannot read checkpoint: {exc}") from None
+    name = str(getattr(f, "name", "<file object>"))
+    return _Decoder(name, f, whole_file=False).run()
+
+
+class _Decoder:
+    def __init__(self, name: str, stream: BinaryIO, whole_file: bool):
+        self.name = name
+        self.stream = stream
+        self.whole_file = whole_file
+
+    def fail(self, what: str) -> CheckpointError:
+        return CheckpointError(f"{self.name}: {what}")
+
+    def read(self, n: int, what: str) -> bytes:
+        try:
+            data = self.stream.read(n)
+        except OSError as exc:
+            raise self.fail(f"cannot read {what}: {exc}") from None
+        if data is None or len(data) != n:
+            got = 0 if data is None else len(data)
+            raise self.fail(f"file is truncated: expected {n} bytes of {what}, found {got}")
+        return data
+
+    def run(self) -> Any:
+        magic = self.stream.read(len(MAGIC)) or b""
+        if not isinstance(magic, (bytes, bytearray)):
+            raise self.fail("the file object is open in text mode; open it with 'rb'")
+        if magic != MAGIC:
+            if len(magic) < len(MAGIC) and MAGIC.startswith(magic):
+                raise self.fail(f"file is truncated ({len(magic)} bytes): not even the "
+                                "checkpoint signature is complete")
+            hint = (" (it looks like a zip file, e.g. a PyTorch checkpoint)"
+                    if magic.startswith(b"PK") else
+                    " (its line endings were changed: copy it in binary mode)"
+                    if magic.startswith(b"\x89GRAPHC") else "")
+            raise self.fail(f"not a graphc checkpoint: wrong magic bytes {magic[:16]!r}, "
+                            f"expected {MAGIC!r}{hint}")
+        version, header_len = _PREFIX.unpack(self.read(_PREFIX.size, "the header size"))
+        if version != VERSION:
+            raise self.fail(f"unsupported checkpoint format version {version} (this graphc "
+                            f"reads version {VERSION})")
+        if header_len > _MAX_HEADER:
+            raise self.fail(f"header size {header_len} bytes is implausible: the file is "
+                            "corrupt")
+        header = self.parse_header(self.read(header_len, "the header"))
+        start = len(MAGIC) + _PREFIX.size + header_len
+        self.read(_pad(start) - start, "the header padding")
+        entries = self.check_entries(header)
+        data_size = header["data_size"]
+        data = self.read_data(data_size, verified=self.check_remaining(data_size))
+        if self.whole_file and self.stream.read(1):
+            raise self.fail("unexpected bytes after the end of the array data (the file was "
+                            "appended to or is corrupt)")
+        arrays = self.build_arrays(entries, data)
+        self.used = [False] * len(arrays)
+        return self.decode(header["root"], arrays, "obj", 0)
+
+    def check_remaining(self, data_size: int) -> bool:
+        """Compares the data size the header promises with what the file holds, before
+        allocating anything (a tampered size must not exhaust memory). False: cannot tell."""
+        try:
+            if not self.stream.seekable():
+                return False
+            here = self.stream.tell()
+            end = self.stream.seek(0, io.SEEK_END)
+            self.stream.seek(here)
+        except (OSError, AttributeError, ValueError):
+            return False
+        remaining = end - here
+        if remaining < data_size:
+            raise self.fail(f"file is truncated: the header promises {data_size} bytes of array "
+                            f"data, but only {remaining} follow")
+        if self.whole_file and remaining > data_size:
+            raise self.fail(f"unexpected {remaining - data_size} bytes after the end of the "
+                            "array data (the file was appended to or is corrupt)")
+        return True
+
+    def read_data(self, size: int, verified: bool) -> bytearray:
+        """The array data: read into one buffer when the file is known to hold ``size`` bytes,
+        else in chunks (so that a corrupt size fails as truncation, not as a huge allocation)."""
+        if not verified:
+            data = bytearray()
+            while len(data) < size:
+                piece = self.read_some(min(size - len(data), 1 << 26))
+                if not piece:
+                    raise self.fail(f"file is truncated: expected {size} bytes of array data, "
+                                    f"found {len(data)}")
+                data += piece
+            return data
+        data = bytearray(size)
+        view = memoryview(data)
+        got = 0
+        while got < size:
+            piece = self.read_some(size - got)
+            if not piece:
+                raise self.fail(f"file is truncated: expected {size} bytes of array data, "
+                                f"found {got}")
+            view[got:got + len(piece)] = piece
+            got += len(piece)
+        return data
+
+    def read_some(self, n: int) -> bytes:
+        try:
+            return self.stream.read(n) or b""
+        except OSError as exc:
+            raise self.fail(f"cannot read the array data: {exc}") from None
+
+    def parse_header(self, raw: bytes) -> dict:
+        try:
+            header = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise self.fail(f"the header is not valid JSON ({type(exc).__name__}: {exc}); the "
+                            "file is corrupt") from None
+        if not isinstance(header, dict) or header.get("format") != "graphc-checkpoint":
+            raise self.fail("the header does not describe a graphc checkpoint")
+        for key, kind in (("root", object), ("arrays", list), ("data_size", int)):
+            if key not in header:
+                raise self.fail(f"the header has no {key!r} entry")
+            if not isinstance(header[key], kind) or key == "data_size" and isinstance(
+                    header[key], bool):
+                raise self.fail(f"the header's {key!r} entry has the wrong type")
+        if header["data_size"] < 0:
+            raise self.fail("the header gives a negative data size")
+        return header
+
+    def check_entries(self, header: dict) -> list:
+        entries = []
+        data_size = header["data_size"]
+        for i, entry in enumerate(header["arrays"]):
+            what = f"array {i}"
+            if not isinstance(entry, dict):
+                raise self.fail(f"{what}: its header entry is not an object")
+            dtype = _DTYPES.get(entry.get("dtype")) if isinstance(entry.get("dtype"), str) else None
+            if dtype is None:
+                raise self.fail(f"{what}: dtype {entry.get('dtype')!r} is not allowed in "
+                                "checkpoints (numeric and bool dtypes only)")
+            shape = entry.get("shape")
+            if (not isinstance(shape, list) or len(shape) > 64 or
+                    not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                            for d in shape)):
+                raise self.fail(f"{what}: invalid shape {shape!r}")
+            fields = {}
+            for key in ("offset", "nbytes", "crc32"):
+                value = entry.get(key)
+                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                    raise self.fail(f"{what}: invalid {key} {value!r}")
+                fields[key] = value
+            expected = math.prod(shape) * dtype.itemsize
+            if expected != fields["nbytes"]:
+                raise self.fail(f"{what}: shape {shape} of {dtype} needs {expected} bytes, but "
+                                f"the header records {fields['nbytes']}")
+            end = fields["offset"] + fields["nbytes"]
+            if end > data_size:
+                raise self.fail(f"{what}: bytes {fields['offset']}..{end} lie outside the "
+                                f"{data_size} bytes of data")
+            entries.append((dtype, tuple(shape), fields))
+        return entries
+
+    def build_arrays(self, entries: list, data: bytearray) -> list:
+        arrays = []
+        for i, (dtype, shape, fields) in enumerate(entries):
+            raw = memoryview(data)[fields["offset"]:fields["offset"] + fields["nbytes"]]
+            if zlib.crc32(raw) != fields["crc32"]:
+                raise self.fail(f"array {i} ({dtype}, shape {list(shape)}) fails its checksum: "
+                                "the data is corrupt or was modified")
+            array = np.frombuffer(raw, dtype=dtype).reshape(shape)
+            arrays.append(array.astype(dtype.newbyteorder("="), copy=True))  # native, writable
+        return arrays
+
+    def decode(self, node: Any, arrays: list, where: str, depth: int) -> Any:
+        if depth > _MAX_DEPTH:
+            raise self.fail(f"structure nested deeper than {_MAX_DEPTH} levels at {where}")
+        if node is None or isinstance(node, (bool, str, int, float)):
+            return node
+        if isinstance(node, list):
+            raise self.fail(f"malformed structure at {where}: a bare JSON list")
+        if not isinstance(node, dict) or len(node) == 0:
+            raise self.fail(f"malformed structure at {where}")
+        kind = next(iter(node))
+        body = node[kind]
+        if kind == "$dict":
+            if not isinstance(body, list):
+                raise self.fail(f"malformed dict at {where}")
+            result = {}
+            for item in body:
+                if (not isinstance(item, list) or len(item) != 2 or isinstance(item[0], bool)
+                        or not isinstance(item[0], (str, int))):
+                    raise self.fail(f"malformed dict entry at {where}: {str(item)[:80]}")
+                key = item[0]
+                result[key] = self.decode(item[1], arrays, f"{where}[{key!r}]", depth + 1)
+            return result
+        if kind in ("$list", "$tuple"):
+            if not isinstance(body, list):
+                raise self.fail(f"malformed {kind[1:]} at {where}")
+            items = [self.decode(v, arrays, f"{where}[{i}]", depth + 1) for i, v in enumerate(body)]
+            return items if kind == "$list" else tuple(items)
+        if kind == "$int" and isinstance(body, str):
+            try:
+                return int(body)
+            except ValueError:
+                raise self.fail(f"malformed integer {body[:40]!r} at {where}") from None
+        if kind == "$float" and body in ("nan", "inf", "-inf"):
+            return float(body)
+        if kind in ("$tensor", "$ndarray", "$scalar"):
+            if not isinstance(body, int) or isinstance(body, bool) or not 0 <= body < len(arrays):
+                raise self.fail(f"{where} refers to array {body!r}, but the checkpoint has "
+                                f"{len(arrays)} arrays")
+            if self.used[body]:
+                raise self.fail(f"{where} refers to array {body}, which is already used elsewhere")
+            self.used[body] = True
+            array = arrays[body]
+            if kind == "$ndarray":
+                return array
+            if kind == "$scalar":
+                if array.ndim != 0:
+                    raise self.fail(f"{where}: a NumPy scalar with shape {list(array.shape)}")
+                return array[()]
+            return self.make_tensor(array, bool(node.get("requires_grad", False)), where)
+        raise self.fail(f"unknown node {kind!r} at {where}")
+
+    def make_tensor(self, array: np.ndarray, requires_grad: bool, where: str) -> Tensor:
+        from ir import dtypes
+        try:
+            dtypes.from_numpy(array.dtype)
+        except TypeError:
+            raise self.fail(f"{where}: a tensor of dtype {array.dtype}, which graphc tensors do "
+                            "not support") from None
+        tensor = Tensor._wrap(array)
+        if requires_grad and array.dtype.kind == "f":
+            tensor.requires_grad = True
+        return tensor
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_header(f: PathLike) -> dict:
+    """The parsed JSON header of a checkpoint (structure and array table), without the data."""
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, "rb") as stream:
+            return _read_header(str(f), stream)
+    return _read_header(str(getattr(f, "name", "<file object>")), f)
+
+
+def _read_header(name: str, stream: BinaryIO) -> dict:
+    decoder = _Decoder(name, stream, whole_file=False)
+    magic = stream.read(len(MAGIC))
+    if magic != MAGIC:
+        raise decoder.fail(f"not a graphc checkpoint: wrong magic bytes {magic[:16]!r}")
+    version, header_len = _PREFIX.unpack(decoder.read(_PREFIX.size, "the header size"))
+    if version != VERSION or header_len > _MAX_HEADER:
+        raise decoder.fail(f"unsupported version {version} or corrupt header size")
+    return decoder.parse_header(decoder.read(header_len, "the header"))

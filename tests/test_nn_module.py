@@ -1,0 +1,252 @@
+"""The ``nn.Module`` API and the containers, specified by PyTorch's behaviour: registration,
+traversal, state dicts (keys and shapes exactly as PyTorch names them), train/eval, repr."""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc import nn
+from graphc.nn import init
+
+
+def mlp():
+    graphc.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.1),
+                         nn.Linear(8, 3))
+
+
+# The keys and shapes torch.nn.Sequential(Linear(4, 8), BatchNorm1d(8), ReLU(), Dropout(0.1),
+# Linear(8, 3)).state_dict() has, in PyTorch's order.
+TORCH_KEYS = OrderedDict([
+    ("0.weight", (8, 4)), ("0.bias", (8,)),
+    ("1.weight", (8,)), ("1.bias", (8,)), ("1.running_mean", (8,)), ("1.running_var", (8,)),
+    ("1.num_batches_tracked", ()),
+    ("4.weight", (3, 8)), ("4.bias", (3,)),
+])
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.heads = nn.ModuleDict({"cls": nn.Linear(2, 3), "box": nn.Linear(2, 4)})
+        self.layers = nn.ModuleList([nn.ReLU(), nn.Tanh()])
+        self.scale = nn.Parameter(graphc.ones(1))
+        self.register_buffer("steps", graphc.tensor(0))
+        self.register_buffer("cache", graphc.zeros(2), persistent=False)
+
+    def forward(self, x):
+        x = self.conv(x).mean(dim=(2, 3))
+        for layer in self.layers:
+            x = layer(x)
+        return self.heads["cls"](x) * self.scale
+
+
+# -- registration and traversal -------------------------------------------------------------------
+def test_state_dict_keys_and_shapes_match_pytorch():
+    state = mlp().state_dict()
+    assert list(state) == list(TORCH_KEYS)
+    for key, shape in TORCH_KEYS.items():
+        assert state[key].shape == shape
+    assert state["1.num_batches_tracked"].dtype == graphc.int64
+    assert state["0.weight"].dtype == graphc.float32
+
+
+def test_state_dict_of_numpy_arrays_round_trips():
+    source, target = mlp(), nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(),
+                                          nn.Dropout(0.1), nn.Linear(8, 3))
+    arrays = {k: np.array(v.numpy()) + 1 for k, v in source.state_dict().items()}
+    result = target.load_state_dict(arrays)
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    for key, value in target.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), arrays[key])
+    assert target[1].num_batches_tracked.dtype == graphc.int64
+
+
+def test_load_state_dict_strict_errors_name_the_keys():
+    model = mlp()
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    del state["0.bias"]
+    state["5.weight"] = np.zeros(3)
+    state["4.weight"] = np.zeros((8, 3))
+    with pytest.raises(KeyError) as info:
+        model.load_state_dict(state)
+    message = str(info.value)
+    assert "missing keys: 0.bias" in message
+    assert "unexpected keys: 5.weight" in message
+    assert "4.weight" in message and "[8, 3]" in message and "[3, 8]" in message
+    state["4.weight"] = np.zeros((3, 8))
+    result = model.load_state_dict(state, strict=False)
+    assert result.missing_keys == ["0.bias"] and result.unexpected_keys == ["5.weight"]
+    np.testing.assert_array_equal(model[4].weight.numpy(), np.zeros((3, 8)))
+
+
+def test_parameters_children_and_modules():
+    block = Block()
+    names = [n for n, _ in block.named_parameters()]
+    assert names == ["scale", "conv.weight", "conv.bias", "heads.cls.weight", "heads.cls.bias",
+                     "heads.box.weight", "heads.box.bias"]
+    assert len(list(block.parameters())) == 7
+    assert all(isinstance(p, nn.Parameter) and p.requires_grad for p in block.parameters())
+    assert [n for n, _ in block.named_children()] == ["conv", "heads", "layers"]
+    assert [type(m).__name__ for m in block.modules()] == [
+        "Block", "Conv2d", "ModuleDict", "Linear", "Linear", "ModuleList", "ReLU", "Tanh"]
+    assert [n for n, _ in block.named_modules()][:4] == ["", "conv", "heads", "heads.cls"]
+    assert [n for n, _ in block.named_buffers()] == ["steps", "cache"]
+    assert list(block.parameters(recurse=False)) == [block.scale]
+
+
+def test_register_buffer_persistent_false_is_not_in_state_dict():
+    block = Block()
+    keys = list(block.state_dict())
+    assert "steps" in keys and "cache" not in keys
+    assert "cache" in dict(block.named_buffers())
+
+
+def test_shared_parameters_are_listed_once():
+    layer = nn.Linear(2, 2)
+    model = nn.Sequential(layer, nn.ReLU(), layer)
+    assert len(list(model.parameters())) == 2
+
+
+def test_assigning_attributes_registers_and_unregisters():
+    module = nn.Module()
+    module.w = nn.Parameter(graphc.zeros(2))
+    module.child = nn.Linear(1, 1)
+    module.plain = graphc.zeros(3)  # a plain tensor attribute is not state
+    assert [n for n, _ in module.named_parameters()] == ["w", "child.weight", "child.bias"]
+    del module.child
+    assert [n for n, _ in module.named_parameters()] == ["w"]
+    module.w = None
+    assert list(module.parameters()) == []
+
+
+# -- modes, gradients, dtypes ---------------------------------------------------------------------
+def test_train_and_eval_reach_every_submodule():
+    block = Block()
+    assert block.training and all(m.training for m in block.modules())
+    assert block.eval() is block
+    assert not any(m.training for m in block.modules())
+    block.train()
+    assert all(m.training for m in block.modules())
+    block.layers.train(False)
+    assert block.training and not block.layers[0].training
+
+
+def test_zero_grad_and_requires_grad_():
+    model = mlp()
+    model(graphc.randn(5, 4)).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    model.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+    model.requires_grad_(False)
+    assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_apply_visits_children_first_and_can_reinitialize():
+    model = mlp()
+    seen = []
+    model.apply(lambda m: seen.append(type(m).__name__))
+    assert seen == ["Linear", "BatchNorm1d", "ReLU", "Dropout", "Linear", "Sequential"]
+
+    def zero_linears(m):
+        if isinstance(m, nn.Linear):
+            init.zeros_(m.weight)
+            init.ones_(m.bias)
+
+    model.apply(zero_linears)
+    assert np.all(model[0].weight.numpy() == 0) and np.all(model[4].bias.numpy() == 1)
+
+
+def test_double_converts_float_state_and_keeps_integer_buffers():
+    model = mlp().double()
+    dtypes = {k: v.dtype for k, v in model.state_dict().items()}
+    assert dtypes["0.weight"] == graphc.float64 and dtypes["1.running_var"] == graphc.float64
+    assert dtypes["1.num_batches_tracked"] == graphc.int64
+    assert model(graphc.randn(3, 4, dtype=graphc.float64)).dtype == graphc.float64
+
+
+# -- containers -----------------------------------------------------------------------------------
+def test_sequential_indexing_slicing_and_editing():
+    model = mlp()
+    assert len(model) == 5 and isinstance(model[-1], nn.Linear)
+    head = model[:2]
+    assert isinstance(head, nn.Sequential) and [n for n, _ in head.named_children()] == ["0", "1"]
+    assert head[0] is model[0]
+    assert [type(m).__name__ for m in model] == ["Linear", "BatchNorm1d", "ReLU", "Dropout",
+                                                 "Linear"]
+    model.append(nn.Softmax(dim=1))
+    assert len(model) == 6 and "5" in dict(model.named_children())
+    del model[3]
+    assert [n for n, _ in model.named_children()] == ["0", "1", "2", "3", "4"]
+    assert "4.weight" not in model.state_dict() and "3.weight" in model.state_dict()
+    named = nn.Sequential(OrderedDict([("fc", nn.Linear(2, 2)), ("act", nn.ReLU())]))
+    assert list(named.state_dict()) == ["fc.weight", "fc.bias"]
+    with pytest.raises(IndexError):
+        model[10]
+
+
+def test_sequential_forward_runs_in_order():
+    model = nn.Sequential(nn.Linear(3, 3), nn.ReLU())
+    x = graphc.randn(2, 3)
+    assert np.array_equal(model(x).numpy(), model[1](model[0](x)).numpy())
+
+
+def test_module_list_and_module_dict():
+    layers = nn.ModuleList([nn.Linear(2, 2) for _ in range(3)])
+    layers.append(nn.ReLU())
+    layers += [nn.Tanh()]
+    assert len(layers) == 5 and isinstance(layers[-1], nn.Tanh)
+    assert len(list(layers.parameters())) == 6
+    assert isinstance(layers[1:3], nn.ModuleList) and len(layers[1:3]) == 2
+    layers.insert(0, nn.Identity())
+    assert isinstance(layers[0], nn.Identity) and len(layers) == 6
+    del layers[0]
+    assert [n for n, _ in layers.named_children()] == [str(i) for i in range(5)]
+    heads = nn.ModuleDict({"a": nn.Linear(1, 1)})
+    heads["b"] = nn.Linear(1, 2)
+    heads.update([("c", nn.ReLU())])
+    assert list(heads) == ["a", "b", "c"] and "b" in heads and len(heads) == 3
+    assert list(heads.keys()) == ["a", "b", "c"]
+    assert isinstance(heads.pop("c"), nn.ReLU) and list(heads.state_dict()) == [
+        "a.weight", "a.bias", "b.weight", "b.bias"]
+
+
+# -- repr -----------------------------------------------------------------------------------------
+def test_repr_matches_pytorch():
+    assert repr(mlp()) == (
+        "Sequential(\n"
+        "  (0): Linear(in_features=4, out_features=8, bias=True)\n"
+        "  (1): BatchNorm1d(8, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)\n"
+        "  (2): ReLU()\n"
+        "  (3): Dropout(p=0.1, inplace=False)\n"
+        "  (4): Linear(in_features=8, out_features=3, bias=True)\n"
+        ")")
+    nested = nn.Sequential(nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2)), nn.Flatten())
+    assert repr(nested) == (
+        "Sequential(\n"
+        "  (0): Sequential(\n"
+        "    (0): Conv2d(1, 2, kernel_size=(3, 3), stride=(1, 1))\n"
+        "    (1): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)\n"
+        "  )\n"
+        "  (1): Flatten(start_dim=1, end_dim=-1)\n"
+        ")")
+    assert repr(nn.Embedding(10, 3)) == "Embedding(10, 3)"
+    assert repr(nn.AvgPool2d(3, stride=1, padding=1)) == (
+        "AvgPool2d(kernel_size=3, stride=1, padding=1)")
+
+
+def test_compiled_module_and_eager_module_agree_and_follow_train_eval():
+    model = mlp()
+    compiled = graphc.compile(model)
+    x = graphc.randn(6, 4)
+    model.eval()
+    np.testing.assert_allclose(compiled(x).numpy(), model(x).numpy(), rtol=1e-6, atol=1e-6)
+    model.train()
+    before = model[1].running_mean.numpy().copy()
+    compiled(x)
+    assert not np.array_equal(model[1].running_mean.numpy(), before)
+    assert len(compiled.entries) == 2  # one trace per mode
