@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
     parser.add_argument("--epochs", type=int, default=None)
     args = parser.parse_args()
-    epochs = args.epochs or (15 if args.model == "mlp" else 8)
+    epochs = args.epochs or 15
     data = load_digits()
     (_, _), (test_x, test_y) = data
 

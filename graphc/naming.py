@@ -16,7 +16,7 @@ def _referenced_objects(fn) -> dict[str, object]:
         found["self"] = self_obj
         fn = getattr(fn, "__func__", fn)
     if hasattr(fn, "named_parameters"):  # compile(model): the module itself
-        found[""] = fn
+        found["model"] = fn
         fn = type(fn).forward
     code = getattr(fn, "__code__", None)
     if code is None:
@@ -51,7 +51,7 @@ def _names_of_state(fn) -> dict[int, str]:
                 names.setdefault(id(t), join(var, name))
             if hasattr(obj, "named_modules"):
                 for name, module in obj.named_modules():
-                    names.setdefault(id(module), join(var, name) or "model")
+                    names.setdefault(id(module), join(var, name))
     for var, obj in objects.items():
         if hasattr(obj, "param_groups") and isinstance(getattr(obj, "state", None), dict):
             names.setdefault(id(obj), var)
