@@ -3,7 +3,7 @@
     >>> import graphc
     >>> x = graphc.randn(4, 3)
     >>> f = graphc.compile(lambda x: graphc.relu(x).sum(dim=1))
-    >>> bool(((f(x) - graphc.relu(x).sum(dim=1)).abs() < 1e-6).all())
+    >>> ((f(x) - graphc.relu(x).sum(dim=1)).abs() < 1e-6).all().item()
     True
 """
 from graphc.errors import (AutogradError, CheckpointError, GraphcError, IRError, ParseError,

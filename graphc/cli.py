@@ -26,6 +26,7 @@ The same entry point is :func:`main`, which takes an argument list and returns t
 
     >>> from graphc.cli import main
     >>> main(["opt", "--list-passes"])  # doctest: +ELLIPSIS
+    autodiff ...
     dce ...
     0
 """

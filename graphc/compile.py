@@ -7,7 +7,7 @@
     >>> f(graphc.ones(3)).item(), f(graphc.ones(4)).item(), f(graphc.ones(3), n=3).item()
     (3.0, 4.0, 3.0)
     >>> print(f.explain().splitlines()[0])
-    compiled function 'f' (backend interpreter): 3 cache entries, 7 hits, 3 traces
+    compiled function 'f' (backend interpreter): 3 cache entries, 3 hits, 3 traces
 """
 from __future__ import annotations
 
@@ -315,7 +315,7 @@ def _safe(check):
 
 
 def _identifier(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in name.strip("<>"))
     return cleaned if cleaned and not cleaned[0].isdigit() else f"f_{cleaned}"
 
 
@@ -340,7 +340,7 @@ def trace(fn: Callable, *example_args, **example_kwargs) -> ir.Graph:
 
         >>> import graphc
         >>> print(graphc.trace(lambda x: x.exp(), graphc.zeros(2)))
-        func @lambda_(%x: f32[2]) -> (f32[2]) {
+        func @lambda(%x: f32[2]) -> (f32[2]) {
           %0: f32[2] = exp %x
           return %0
         }

@@ -5,8 +5,8 @@ This module hands out that sequence of seeds, so eager factories, ``nn.init`` an
 dropout are all reproducible after ``graphc.manual_seed(n)``.
 
     >>> import graphc
-    >>> graphc.manual_seed(0); a = graphc.rand(3)
-    >>> graphc.manual_seed(0); b = graphc.rand(3)
+    >>> _ = graphc.manual_seed(0); a = graphc.rand(3)
+    >>> _ = graphc.manual_seed(0); b = graphc.rand(3)
     >>> bool((a == b).all())
     True
 """
