@@ -56,10 +56,7 @@ class Sequential(Module):
         for key in doomed:
             del self._modules[key]
         if all(k.isdigit() for k in self._modules):  # keep positional names contiguous
-            items = list(self._modules.values())
-            self._modules.clear()
-            for i, module in enumerate(items):
-                self._modules[str(i)] = module
+            _renumber(self._modules, list(self._modules.values()))
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -80,9 +77,7 @@ class Sequential(Module):
         items = list(self._modules.values())
         index = index if index >= 0 else index + len(items) + 1
         items.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
+        _renumber(self._modules, items)
         return self
 
     def forward(self, input):
@@ -114,9 +109,7 @@ class ModuleList(Module):
             del items[index]
         else:
             del items[_index(index, len(items), "ModuleList")]
-        self._modules.clear()
-        for i, module in enumerate(items):
-            self._modules[str(i)] = module
+        _renumber(self._modules, items)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -142,9 +135,7 @@ class ModuleList(Module):
     def insert(self, index: int, module: Module) -> None:
         items = list(self._modules.values())
         items.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
+        _renumber(self._modules, items)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleList is a container; iterate over it in forward()")
@@ -200,3 +191,10 @@ class ModuleDict(Module):
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleDict is a container; index it in forward()")
+
+
+def _renumber(table, modules) -> None:
+    """Refills a container's module table as "0", "1", ... (PyTorch's positional names)."""
+    table.clear()
+    for i, module in enumerate(modules):
+        table[str(i)] = module

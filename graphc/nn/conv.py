@@ -13,7 +13,6 @@
 """
 from __future__ import annotations
 
-import math
 from typing import Union
 
 from graphc.nn import functional as F
@@ -69,12 +68,7 @@ class _ConvNd(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        init.default_weight_and_bias_(self.weight, self.bias)
 
     def _explicit_padding(self, input: Tensor):
         """For padding_mode != 'zeros': pad with F.pad first, then convolve unpadded."""

@@ -15,7 +15,6 @@ follow PyTorch.
 """
 from __future__ import annotations
 
-import math
 from typing import Optional, Sequence, Union
 
 import numpy as np

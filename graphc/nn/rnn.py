@@ -197,7 +197,7 @@ class RNNBase(Module):
         x = input if batched else F.unsqueeze(input, 1)
         if batched and self.batch_first:
             x = F.transpose(x, 0, 1)
-        seq_len, batch = x.shape[0], x.shape[1]
+        batch = x.shape[1]
         directions = 2 if self.bidirectional else 1
         state_shape = (self.num_layers * directions, batch, self.hidden_size)
         given_shape = state_shape if batched else (state_shape[0], state_shape[2])
