@@ -17,6 +17,7 @@ import numpy as np
 from ir.dtypes import from_numpy
 from ir.evaluate import evaluate
 from ir.graph import Graph
+from ir.types import TensorType
 from ir.registry import get as get_op
 
 
@@ -31,11 +32,12 @@ def check_inputs(graph: Graph, arrays: Sequence) -> list[np.ndarray]:
     checked = []
     for value, array in zip(graph.inputs, arrays):
         array = np.asarray(array)
-        if array.shape != value.type.shape or from_numpy(array.dtype) != value.type.dtype:
-            raise ExecutionError(
-                f"input %{value.name} expects {value.type}, got "
-                f"{from_numpy(array.dtype) if array.dtype in (np.float32, np.float64, np.int32, np.int64, np.bool_) else array.dtype}"
-                f"{list(array.shape)}")
+        try:
+            got = str(TensorType(from_numpy(array.dtype), array.shape))
+        except TypeError:
+            got = f"{array.dtype}{list(array.shape)}"
+        if got != str(value.type):
+            raise ExecutionError(f"input %{value.name} expects {value.type}, got {got}")
         checked.append(array)
     return checked
 

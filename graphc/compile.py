@@ -80,7 +80,8 @@ class CacheEntry:
     compile_seconds: float
     hits: int = 0
 
-    def guards_hold(self) -> Optional[ir.Value]:
+    def failed_guard(self) -> Optional[tracing.Guard]:
+        """The first guard that no longer holds, or None when the entry can run."""
         for guard in self.guards:
             if not guard.holds():
                 return guard
@@ -158,7 +159,7 @@ class CompiledFunction:
         for entry in self.entries:
             if entry.key != key:
                 continue
-            guard = entry.guards_hold()
+            guard = entry.failed_guard()
             if guard is None:
                 return entry, None
             failed = failed or guard

@@ -223,8 +223,6 @@ class TraceContext:
                 for l in self.lifted)
             if lifted_read:
                 continue  # read but never reassigned
-            if grad is None and tensor._grad is None:
-                continue
             value = None if grad is None else self.value_of(grad)
             result.append(WriteBack("grad", tensor, (self.name_of(tensor) or
                                                      tensor._name_hint or "lifted") + ".grad", value))
