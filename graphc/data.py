@@ -268,7 +268,7 @@ class DataLoader:
         >>> import graphc
         >>> ds = TensorDataset(graphc.arange(6))
         >>> [b[0].tolist() for b in DataLoader(ds, batch_size=4, shuffle=True, generator=0)]
-        [[3, 2, 5, 4], [0, 1]]
+        [[0, 4, 1, 5], [2, 3]]
     """
 
     def __init__(self, dataset: Dataset, batch_size: Optional[int] = 1, shuffle: bool = False,

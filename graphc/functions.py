@@ -233,7 +233,7 @@ def max(x: Tensor, dim=None, keepdim: bool = False):
         return maximum(x, dim)
     if dim is None:
         return amax(x)
-    return ValuesIndices(amax(x, dim, keepdim), argmax(x, dim, keepdim))
+    return _values_at(x, dim, keepdim, argmax(x, dim, keepdim=True))
 
 
 def min(x: Tensor, dim=None, keepdim: bool = False):
@@ -241,7 +241,16 @@ def min(x: Tensor, dim=None, keepdim: bool = False):
         return minimum(x, dim)
     if dim is None:
         return amin(x)
-    return ValuesIndices(amin(x, dim, keepdim), argmin(x, dim, keepdim))
+    return _values_at(x, dim, keepdim, argmin(x, dim, keepdim=True))
+
+
+def _values_at(x: Tensor, dim: int, keepdim: bool, indices: Tensor) -> ValuesIndices:
+    """(values, indices) of max/min over ``dim``: the values are gathered at the indices, so
+    the gradient goes to the selected element only, as in PyTorch (amax/amin split ties)."""
+    values = gather(x, dim, indices)
+    if not keepdim:
+        values, indices = squeeze_(values, dim), squeeze_(indices, dim)
+    return ValuesIndices(values, indices)
 
 
 def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:

@@ -14,11 +14,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir.ops.sources import splitmix64
+from ir.ops.sources import _GOLDEN, splitmix64
+
+_SEED_SALT = 0x5851F42D4C957F2D  # any odd constant: manual_seed(0) must not hash to zero
 
 
 class Generator:
-    """A stream of 64-bit seeds: seed ``k`` is SplitMix64(initial + k)."""
+    """A stream of 64-bit seeds: seed ``k`` is SplitMix64(SplitMix64(initial) + (k + 1) * golden).
+
+    Hashing the initial seed first keeps ``manual_seed(1)`` from replaying ``manual_seed(0)``
+    one draw later.
+    """
 
     def __init__(self, seed: int = 0):
         self.manual_seed(seed)
@@ -30,8 +36,10 @@ class Generator:
 
     def next_seed(self) -> int:
         """The next seed, as a signed 64-bit int (the dtype of the IR's seed operands)."""
-        word = np.array([(self._base + self._counter) & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64)
         self._counter += 1
+        with np.errstate(over="ignore"):
+            start = splitmix64(np.array([self._base ^ _SEED_SALT], dtype=np.uint64))
+            word = start + np.uint64(self._counter) * _GOLDEN
         return int(splitmix64(word).view(np.int64)[0])
 
     def get_state(self) -> tuple[int, int]:

@@ -69,6 +69,32 @@ def promote(*dtypes: DType) -> DType:
     return max(dtypes, key=lambda d: d.rank)
 
 
+def _category(dtype: DType) -> int:
+    return 0 if dtype.is_bool else 1 if dtype.is_int else 2
+
+
+def result_type(*operands: tuple[DType, int]) -> DType:
+    """The dtype of an elementwise op on tensors given as (dtype, rank), as PyTorch decides it.
+
+    Dimensioned tensors promote among themselves; a 0-d tensor only matters when it is of a
+    higher category (bool < integer < float) than all of them, so ``f32[n] + f64[]`` is f32
+    but ``i64[n] + f32[]`` is f32 too.
+
+        >>> result_type((f32, 1), (f64, 0)).name, result_type((i32, 2), (f32, 0)).name
+        ('f32', 'f32')
+    """
+    dimensioned = [d for d, ndim in operands if ndim > 0]
+    zero_dim = [d for d, ndim in operands if ndim == 0]
+    if not dimensioned:
+        return promote(*zero_dim)
+    result = promote(*dimensioned)
+    higher = [d for d in zero_dim if _category(d) > _category(result)]
+    if higher:
+        top = max(_category(d) for d in higher)
+        return promote(*(d for d in higher if _category(d) == top))
+    return result
+
+
 def to_float(dtype: DType) -> DType:
     """The dtype a float-valued op (exp, div, mean, ...) computes in: floats stay, the rest become f32."""
     return dtype if dtype.is_float else DEFAULT_FLOAT

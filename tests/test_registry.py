@@ -95,6 +95,7 @@ SAMPLES: dict[str, list[Case]] = {
     "cos": [Case([U(2, 3, lo=-3, hi=3)], id="f32")],
     "erf": [Case([U(2, 3)], id="f32"), Case([np.array([-5.0, 0.0, 5.0], np.float32)], id="tails")],
     "sign": [Case([np.array([-1.5, 0.0, 2.0, -0.0], np.float32)], id="f32", grad=False),
+             Case([away_from_zero(2, 3)], id="zero-gradient-away-from-0"),
              Case([I(-3, 0, 4)], id="i64", grad=False)],
     "reciprocal": [Case([U(2, 3, lo=0.5, hi=2.0)], id="positive"),
                    Case([U(3, lo=-2.0, hi=-0.5)], id="negative")],
@@ -131,6 +132,10 @@ SAMPLES: dict[str, list[Case]] = {
               Case([R(4, lo=0, hi=3), np.array([0.0, 1.0, 1.5, 2.0], np.float32)],
                    id="i64-vs-f32")]
        for name in ("eq", "ne", "lt", "le", "gt", "ge")},
+    "binary_cross_entropy": [
+        Case([U(2, 3, lo=0.05, hi=0.95), U(2, 3, lo=0.0, hi=1.0)], id="probabilities"),
+        Case([np.array([0.0, 1.0, 0.5, 1.0], np.float32), np.array([0.0, 1.0, 1.0, 0.3], np.float32)],
+             id="logs-clamped-at-0-and-1", grad=False)],
     "where": [Case([np.array([[True], [False]]), U(3), U()], id="broadcast-all-three"),
               Case([U(2, 3) > 0, U(2, 3), R(2, 3)], id="f32-and-i64-branches")],
     # -- reductions -----------------------------------------------------------------------------
@@ -196,7 +201,7 @@ SAMPLES: dict[str, list[Case]] = {
                                     "stream": 1}, id="f64-mean-std")],
 }
 
-NON_DIFFERENTIABLE = {"sign", "stop_gradient", "eq", "ne", "lt", "le", "gt", "ge", "argmax",
+NON_DIFFERENTIABLE = {"stop_gradient", "eq", "ne", "lt", "le", "gt", "ge", "argmax",
                       "const", "random_uniform", "random_normal"}
 RANDOM_OPS = {"random_uniform", "random_normal"}
 
@@ -271,6 +276,8 @@ ORACLES = {
     "gt": lambda x, y: x > y,
     "ge": lambda x, y: x >= y,
     "where": lambda c, x, y: np.where(c, x, y),
+    "binary_cross_entropy": lambda x, y: -(y * np.maximum(np.log(x), -100.0)
+                                           + (1 - y) * np.maximum(np.log(1 - x), -100.0)),
     "sum": _reduce(np.sum),
     "max": _reduce(np.max),
     "min": _reduce(np.min),

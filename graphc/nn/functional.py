@@ -84,7 +84,10 @@ def relu6(x: Tensor) -> Tensor:
 
 
 def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
-    return G.clamp(x, min_val, max_val)
+    """``x`` limited to [min_val, max_val]; unlike ``clamp``, the gradient is 0 *at* the bounds
+    (PyTorch's hardtanh_backward excludes them)."""
+    x = G.where(G.le(x, min_val), G.scalar_like(float(min_val), x), x)
+    return G.where(G.ge(x, max_val), G.scalar_like(float(max_val), x), x)
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
@@ -93,7 +96,8 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
-    negative = G.mul(G.expm1(G.minimum(x, G.scalar_like(0.0, x))), float(alpha))
+    # where, not minimum(x, 0): the gradient at x = 0 is alpha, not split between two branches
+    negative = G.mul(G.expm1(G.where(G.gt(x, 0), G.scalar_like(0.0, x), x)), float(alpha))
     return G.where(G.gt(x, 0), x, negative)
 
 
@@ -616,9 +620,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor]
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"binary_cross_entropy: target shape {list(target.shape)} must equal "
                          f"input shape {list(input.shape)}")
-    log_x = G.clamp(G.log(input), min=-100.0)
-    log_1mx = G.clamp(G.log(G.sub(1.0, input)), min=-100.0)
-    loss = G.neg(G.add(G.mul(target, log_x), G.mul(G.sub(1.0, target), log_1mx)))
+    loss = apply("binary_cross_entropy", [input, G.to_tensor(target, input)])
     if weight is not None:
         loss = G.mul(loss, weight)
     return _reduce(loss, reduction)

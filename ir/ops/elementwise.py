@@ -1,6 +1,6 @@
 """Elementwise ops: unary math, binary arithmetic, comparisons, where, cast, stop_gradient.
 
-Binary ops broadcast like NumPy and promote like PyTorch (``ir.dtypes.promote``); float-valued
+Binary ops broadcast like NumPy and promote like PyTorch (``ir.dtypes.result_type``); float-valued
 unary ops (exp, log, ...) on integer inputs compute in f32, as PyTorch does.
 """
 from __future__ import annotations
@@ -29,12 +29,16 @@ def _broadcast(types):
     return broadcast_shapes(*(t.shape for t in types))
 
 
+def _result_dtype(types):
+    return dtypes.result_type(*((t.dtype, t.ndim) for t in types))
+
+
 def arith_type(types, attrs):
-    return TensorType(dtypes.promote(*(t.dtype for t in types)), _broadcast(types))
+    return TensorType(_result_dtype(types), _broadcast(types))
 
 
 def div_type(types, attrs):
-    return TensorType(dtypes.to_float(dtypes.promote(*(t.dtype for t in types))), _broadcast(types))
+    return TensorType(dtypes.to_float(_result_dtype(types)), _broadcast(types))
 
 
 def compare_type(types, attrs):
@@ -45,7 +49,7 @@ def where_type(types, attrs):
     cond, a, b = types
     if not cond.dtype.is_bool:
         raise ShapeError(f"where: condition must be bool, got {cond.dtype}")
-    return TensorType(dtypes.promote(a.dtype, b.dtype), _broadcast(types))
+    return TensorType(_result_dtype([a, b]), _broadcast(types))
 
 
 def cast_type(types, attrs):
@@ -61,7 +65,8 @@ def _as_float(x):
 
 
 def _promoted(*arrays):
-    dtype = dtypes.promote(*(dtypes.from_numpy(a.dtype) for a in arrays)).numpy
+    """The operands cast to the dtype the op computes in (PyTorch's rule, see result_type)."""
+    dtype = dtypes.result_type(*((dtypes.from_numpy(a.dtype), a.ndim) for a in arrays)).numpy
     return [a.astype(dtype, copy=False) for a in arrays]
 
 
@@ -127,7 +132,9 @@ _unary("erf", float_type, lambda x: _erf(_as_float(x)),
            em.scalar(2.0 / math.sqrt(math.pi), g),
            em.exp(em.neg(em.mul(xs[0], xs[0])))))],
        "math.erf(x)")
-_unary("sign", same_type, np.sign, None, "(x > 0) - (x < 0)")
+_unary("sign", same_type, np.sign,
+       lambda em, xs, out, g, a: [em.mul(g, em.scalar(0, g))], "(x > 0) - (x < 0)",
+       needs_values=False, doc="Zero gradient, as in PyTorch (so sign(x) still requires grad).")
 _unary("reciprocal", float_type, lambda x: 1.0 / _as_float(x),
        lambda em, xs, out, g, a: [em.neg(em.mul(g, em.mul(out, out)))], "1.0 / x",
        needs_values=False, needs_output=True)
@@ -224,3 +231,41 @@ def _where_vjp(em, xs, out, g, a):
 register(OpDef("where", "elementwise", 3, where_type,
                lambda c, a, b: np.where(c, *_promoted(a, b)), vjp=_where_vjp,
                scalar="x if c else y"))
+
+
+# -- binary cross-entropy on probabilities -----------------------------------------------------
+# A primitive rather than a composite because PyTorch's semantics at x = 0 or 1 cannot be built
+# from clamp(log(x)): the loss clamps each log at -100, and the gradient is
+# (x - y) / max(x (1 - x), 1e-12), finite where log's own gradient would give 0 * inf = nan.
+_BCE_LOG_FLOOR = -100.0
+_BCE_EPS = float(np.float32(1e-12))  # PyTorch's EPSILON is a C float: 1e-12 rounded to f32
+
+
+def _bce_ref(x, y):
+    x, y = _promoted(_as_float(x), _as_float(y))
+    log_x = np.maximum(np.log(x), _BCE_LOG_FLOOR)
+    log_1mx = np.maximum(np.log(1 - x), _BCE_LOG_FLOOR)
+    return -(y * log_x + (1 - y) * log_1mx)
+
+
+def _bce_vjp(em, xs, out, g, a):
+    x, y = xs
+    floor = em.scalar(_BCE_LOG_FLOOR, x)
+
+    def grad_x():
+        spread = em.maximum(em.mul(x, em.sub(em.scalar(1.0, x), x)), em.scalar(_BCE_EPS, x))
+        return em.mul(g, em.div(em.sub(x, y), spread))
+
+    def grad_y():
+        log_x = em.maximum(em.log(x), floor)
+        log_1mx = em.maximum(em.log(em.sub(em.scalar(1.0, x), x)), floor)
+        return em.mul(g, em.sub(log_1mx, log_x))
+
+    return _binary_grads(em, xs, grad_x, grad_y)
+
+
+register(OpDef("binary_cross_entropy", "elementwise", 2, div_type, _bce_ref, vjp=_bce_vjp,
+               # max(., 1e-300) keeps math.log defined at 0; the clamp at -100 hides the difference
+               scalar="-(y * max(math.log(max(x, 1e-300)), -100.0)"
+                      " + (1.0 - y) * max(math.log(max(1.0 - x, 1e-300)), -100.0))",
+               doc="-(y log x + (1 - y) log(1 - x)) with logs clamped at -100 (PyTorch's BCE)."))

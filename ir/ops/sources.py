@@ -63,9 +63,11 @@ def splitmix64(z: np.ndarray) -> np.ndarray:
 def random_bits(seed: int, stream: int, count: int) -> np.ndarray:
     """``count`` pseudo-random uint64 words for (seed, stream): word i depends only on i."""
     with np.errstate(over="ignore"):
-        key = splitmix64(np.array([np.int64(seed).astype(np.uint64) + np.uint64(stream) * _GOLDEN],
+        # +1 on stream and counter: SplitMix64(0) is 0, so neither seed 0 nor element 0 may hash 0
+        key = splitmix64(np.array([np.int64(seed).astype(np.uint64)
+                                   + (np.uint64(stream) + np.uint64(1)) * _GOLDEN],
                                   dtype=np.uint64))[0]
-        counters = np.arange(count, dtype=np.uint64) * _GOLDEN + key
+        counters = (np.arange(count, dtype=np.uint64) + np.uint64(1)) * _GOLDEN + key
     return splitmix64(counters)
 
 
