@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import inspect
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -24,39 +25,71 @@ import backends
 import passes
 from ir.dtypes import from_numpy
 from graphc import pytree, tracing
-from graphc.naming import state_namer
+from graphc.naming import identity_guards, state_namer
 from graphc.random import next_seed
 from graphc.tensor import Tensor
 
 DEFAULT_PIPELINE = "dce"
+_MANY_ENTRIES = 16  # warn once a function has been traced this often
 
 
 def _is_dynamic(leaf) -> bool:
     return isinstance(leaf, (Tensor, np.ndarray))
 
 
-def _leaf_spec(leaf):
-    """What a leaf contributes to the cache key: the type of a tensor, the value of the rest."""
+class _ByIdentity:
+    """Cache-key stand-in for an unhashable static argument: equal only to the same object,
+    which it keeps alive (so its id cannot be reused by another object)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __eq__(self, other):
+        return isinstance(other, _ByIdentity) and other.obj is self.obj
+
+    def __hash__(self):
+        return id(self.obj)
+
+
+def _leaf_spec(leaf, first_index: int):
+    """What a leaf contributes to the cache key: a tensor's type (and which earlier argument it
+    is, if the same tensor is passed twice), a static value's type and value."""
     if isinstance(leaf, Tensor):
         if leaf.is_traced:
             raise tracing.TraceError("a traced tensor was passed to a compiled function from "
                                      "outside its trace")
-        return ("tensor", leaf.type, leaf.requires_grad)
+        return ("tensor", leaf.type, leaf.requires_grad, first_index)
     if isinstance(leaf, np.ndarray):
-        return ("array", ir.TensorType(from_numpy(leaf.dtype), leaf.shape))
+        return ("array", ir.TensorType(from_numpy(leaf.dtype), leaf.shape), first_index)
+    if isinstance(leaf, float):
+        return ("static", float, repr(leaf))  # repr: -0.0 differs from 0.0, nan equals nan
     try:
         hash(leaf)
         return ("static", type(leaf), leaf)
     except TypeError:
-        return ("object", id(leaf))
+        return ("object", _ByIdentity(leaf))
+
+
+def _cache_key(leaves, tree) -> tuple:
+    first_seen: dict[int, int] = {}
+    specs = []
+    for i, leaf in enumerate(leaves):
+        first = first_seen.setdefault(id(leaf), i) if _is_dynamic(leaf) else i
+        specs.append(_leaf_spec(leaf, first))
+    return (tree, tuple(specs))
 
 
 def _describe_spec(spec) -> str:
     if spec[0] in ("tensor", "array"):
-        return str(spec[1]) + (" requiring grad" if spec[0] == "tensor" and spec[2] else "")
+        text = str(spec[1])
+        if spec[0] == "tensor" and spec[2]:
+            text += " requiring grad"
+        return text
     if spec[0] == "static":
-        return repr(spec[2])
-    return f"object at {spec[1]:#x}"
+        return spec[2] if spec[1] is float else repr(spec[2])
+    return f"the object {spec[1].obj!r}"
 
 
 @dataclass
@@ -70,30 +103,43 @@ class CacheEntry:
     lifted: list
     write_backs: list
     guards: list
+    arguments: dict  # id(tensor seen as argument while tracing) -> dynamic leaf index
+    argument_tensors: list  # those tensors, kept alive so their ids stay unique
+    input_leaves: list  # dynamic leaf indices that are graph inputs (a repeated tensor is one)
     out_tree: Any
-    out_static: list  # per output leaf: None (a graph output) or the Python value returned
+    out_static: list  # per output leaf: None (a graph output) or (the Python value returned,)
     n_user_outputs: int
-    arg_grad_slots: list  # (leaf index, output index) for .grad of tensor arguments
     reason: str
     call_number: int
     trace_seconds: float
     compile_seconds: float
     hits: int = 0
 
-    def failed_guard(self) -> Optional[tracing.Guard]:
+    def resolver(self, dynamic_leaves: list) -> Callable[[Any], Any]:
+        """Maps a tensor seen while tracing to the one to use now: arguments are replaced by
+        this call's arguments, state tensors are themselves."""
+        def resolve(tensor):
+            index = self.arguments.get(id(tensor))
+            return tensor if index is None else dynamic_leaves[index]
+        return resolve
+
+    def failed_guard(self, resolve) -> Optional[tracing.Guard]:
         """The first guard that no longer holds, or None when the entry can run."""
         for guard in self.guards:
-            if not guard.holds():
+            if not guard.holds(resolve):
                 return guard
         return None
 
-    def run(self, dynamic_leaves: list):
-        arrays = [leaf._data if isinstance(leaf, Tensor) else leaf for leaf in dynamic_leaves]
+    def run(self, dynamic_leaves: list, resolve):
+        arrays = []
+        for index in self.input_leaves:
+            leaf = dynamic_leaves[index]
+            arrays.append(leaf._data if isinstance(leaf, Tensor) else leaf)
         for lifted in self.lifted:
             if lifted.kind == "tensor":
                 arrays.append(lifted.tensor._data)
             elif lifted.kind == "grad":
-                arrays.append(lifted.tensor._grad._data)
+                arrays.append(resolve(lifted.tensor)._grad._data)
             elif lifted.kind == "scalar":
                 arrays.append(np.asarray(lifted.getter(), dtype=lifted.value.type.dtype.numpy))
             else:  # rng
@@ -101,20 +147,18 @@ class CacheEntry:
         outputs = self.executable(*arrays)
         cursor = self.n_user_outputs
         for wb in self.write_backs:
-            if wb.value is None:
-                wb.tensor._grad = None
-                continue
-            array = outputs[cursor]
-            cursor += 1
+            target = resolve(wb.tensor)
+            array = None
+            if wb.value is not None:
+                array = outputs[cursor]
+                cursor += 1
+            if not isinstance(target, Tensor):
+                continue  # a NumPy array argument: graphc never writes into user arrays
             if wb.kind == "data":
-                wb.tensor._data = array
-                wb.tensor._version += 1
-            elif wb.tensor._grad is not None and wb.tensor._grad._value is None:
-                wb.tensor._grad._data = array
-            else:
-                wb.tensor._grad = Tensor._wrap(array)
-        for leaf_index, out_index in self.arg_grad_slots:
-            dynamic_leaves[leaf_index]._grad = Tensor._wrap(outputs[out_index])
+                target._data = array
+                target._version += 1
+            else:  # a new grad tensor: one the user holds from an earlier step stays unchanged
+                target._grad = None if array is None else Tensor._wrap(array)
         user = iter(outputs[:self.n_user_outputs])
         leaves = [Tensor._wrap(next(user)) if static is None else static[0]
                   for static in self.out_static]
@@ -135,9 +179,10 @@ class CompiledFunction:
         self.pipeline = pipeline
         self.name = name or getattr(fn, "__name__", None) or type(fn).__name__
         self.entries: list[CacheEntry] = []
+        self._by_key: dict[tuple, list[CacheEntry]] = {}
         self.calls = 0
         self._namer = None
-        self._params = _positional_names(fn)
+        self._signature = _signature(fn)
         functools.update_wrapper(self, fn, updated=())
 
     # -- calling --------------------------------------------------------------------------------
@@ -145,26 +190,50 @@ class CompiledFunction:
         if tracing.current() is not None:
             return self.fn(*args, **kwargs)  # called from traced code: trace through it inline
         self.calls += 1
-        leaves, tree = pytree.flatten((args, kwargs))
-        key = (tree, tuple(_leaf_spec(leaf) for leaf in leaves))
-        entry, reason = self._lookup(key)
-        if entry is None:
-            entry = self._trace(args, kwargs, key, reason)
-        entry.hits += 1
-        dynamic = [leaf for leaf in leaves if _is_dynamic(leaf)]
-        return entry.run(dynamic)
+        return self._entry_and_run(args, kwargs, run=True)
 
-    def _lookup(self, key):
+    def _arguments(self, args, kwargs):
+        """The call's arguments as (names, values) in parameter order, defaults filled in, so
+        that f(x), f(x, n=2) and f(n=2, x=x) share one cache entry."""
+        if self._signature is None:
+            return ["args", "kwargs"], [tuple(args), dict(kwargs)]
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{self.name}(): {exc}") from None
+        bound.apply_defaults()
+        return list(bound.arguments), list(bound.arguments.values())
+
+    def _call_with(self, names, values):
+        if self._signature is None:
+            return self.fn(*values[0], **values[1])
+        bound = inspect.BoundArguments(self._signature, dict(zip(names, values)))
+        return self.fn(*bound.args, **bound.kwargs)
+
+    def _entry_and_run(self, args, kwargs, run: bool, note: str = ""):
+        names, values = self._arguments(args, kwargs)
+        leaves, tree = pytree.flatten(values)
+        key = _cache_key(leaves, tree)
+        dynamic = [leaf for leaf in leaves if _is_dynamic(leaf)]
+        entry, reason = self._lookup(key, dynamic)
+        if entry is None:
+            entry = self._trace(names, values, key, reason + note)
+        if not run:
+            return entry
+        entry.hits += 1
+        return entry.run(dynamic, entry.resolver(dynamic))
+
+    def _lookup(self, key, dynamic):
         failed = None
-        for entry in self.entries:
-            if entry.key != key:
-                continue
-            guard = entry.failed_guard()
+        for entry in self._by_key.get(key, ()):
+            resolve = entry.resolver(dynamic)
+            guard = entry.failed_guard(resolve)
             if guard is None:
                 return entry, None
-            failed = failed or guard
+            failed = failed or (guard, resolve)
         if failed is not None:
-            return None, f"guard failed: {failed.description} (now {_safe(failed.check)})"
+            guard, resolve = failed
+            return None, f"guard failed: {guard.description} (now {guard.current(resolve)})"
         if not self.entries:
             return None, "first call"
         return None, self._key_difference(key)
@@ -183,39 +252,31 @@ class CompiledFunction:
                 best = changes
         if best is None:
             return f"argument structure changed: {self.entries[-1].key[0]} -> {tree}"
-        return "; ".join(best)
+        return "; ".join(best) or "the same tensor now passed as two arguments (or vice versa)"
 
     # -- tracing --------------------------------------------------------------------------------
-    def _arg_paths(self, args, kwargs) -> list[str]:
-        paths: list[str] = []
-        for i, arg in enumerate(args):
-            name = self._params[i] if i < len(self._params) else f"arg{i}"
-            pytree.flatten(arg, name, paths)
-        for k, v in kwargs.items():
-            pytree.flatten(v, k, paths)
-        return paths
-
-    def _trace(self, args, kwargs, key, reason) -> CacheEntry:
+    def _trace(self, names, values, key, reason) -> CacheEntry:
         start = time.perf_counter()
-        paths = self._arg_paths(args, kwargs)
+        paths: list[str] = []
+        for name, value in zip(names, values):
+            pytree.flatten(value, name, paths)
         if self._namer is None:
             self._namer = state_namer(self.fn)
         ctx = tracing.TraceContext(ir.Graph(_identifier(self.name)), name_of=self._namer)
-        leaves, tree = pytree.flatten((args, kwargs))
-        traced_leaves, arg_tensors = [], []
+        leaves, tree = pytree.flatten(values)
+        traced_leaves, argument_tensors, input_leaves = [], [], []
         with tracing.tracing_into(ctx):
             for leaf, path in zip(leaves, paths):
                 if _is_dynamic(leaf):
                     t = leaf if isinstance(leaf, Tensor) else Tensor._wrap(leaf)
-                    value = ctx.add_input(path or "arg", t.type)
-                    wrapper = Tensor._traced(value, ctx)
-                    wrapper.requires_grad = t.requires_grad
-                    traced_leaves.append(wrapper)
-                    arg_tensors.append(wrapper)
+                    if id(t) not in ctx.arguments:
+                        input_leaves.append(len(argument_tensors))
+                    ctx.bind_argument(t, path or "arg", len(argument_tensors))
+                    argument_tensors.append(t)
+                    traced_leaves.append(t)
                 else:
                     traced_leaves.append(leaf)
-            t_args, t_kwargs = pytree.unflatten(tree, traced_leaves)
-            result = self.fn(*t_args, **t_kwargs)
+            result = self._call_with(names, pytree.unflatten(tree, traced_leaves))
             out_leaves, out_tree = pytree.flatten(result)
             outputs, out_static = [], []
             for leaf in out_leaves:
@@ -223,37 +284,34 @@ class CompiledFunction:
                     outputs.append(ctx.value_of(leaf))
                     out_static.append(None)
                 else:
+                    _reject_hidden_tensors(leaf)
                     out_static.append((leaf,))
             write_backs = ctx.write_backs()
-            extra = [wb.value for wb in write_backs if wb.value is not None]
-            arg_grad_slots = []
-            for index, wrapper in enumerate(arg_tensors):
-                if wrapper._grad is not None:
-                    arg_grad_slots.append((index, len(outputs) + len(extra)))
-                    extra.append(ctx.value_of(wrapper._grad))
-        ctx.graph.set_outputs(outputs + extra)
+        ctx.guards.extend(identity_guards(self.fn, {id(l.tensor) for l in ctx.lifted
+                                                    if l.kind == "tensor"}))
+        ctx.graph.set_outputs(outputs + [wb.value for wb in write_backs if wb.value is not None])
         graph = passes.run(ctx.graph, self.pipeline) if self.pipeline else ctx.graph
         ir.verify(graph)
         traced = time.perf_counter()
         executable = backends.get(self.backend).compile(graph)
         entry = CacheEntry(
             key=key, arg_paths=paths, graph=graph, executable=executable, lifted=ctx.lifted,
-            write_backs=write_backs, guards=ctx.guards, out_tree=out_tree, out_static=out_static,
-            n_user_outputs=len(outputs), arg_grad_slots=arg_grad_slots, reason=reason,
-            call_number=self.calls, trace_seconds=traced - start,
-            compile_seconds=time.perf_counter() - traced)
+            write_backs=write_backs, guards=ctx.guards, arguments=dict(ctx.arguments),
+            argument_tensors=argument_tensors, input_leaves=input_leaves, out_tree=out_tree, out_static=out_static,
+            n_user_outputs=len(outputs), reason=reason, call_number=self.calls,
+            trace_seconds=traced - start, compile_seconds=time.perf_counter() - traced)
         self.entries.append(entry)
+        self._by_key.setdefault(key, []).append(entry)
+        if len(self.entries) == _MANY_ENTRIES:
+            warnings.warn(f"graphc.compile: '{self.name}' has been traced {_MANY_ENTRIES} times; "
+                          f"see .explain() for why (a Python number that changes every call "
+                          f"is a common cause: pass it as a tensor)", stacklevel=4)
         return entry
 
     # -- inspection -----------------------------------------------------------------------------
     def graph_for(self, *args, **kwargs) -> ir.Graph:
         """The graph that a call with these arguments runs (traced now if not cached)."""
-        leaves, tree = pytree.flatten((args, kwargs))
-        key = (tree, tuple(_leaf_spec(leaf) for leaf in leaves))
-        entry, reason = self._lookup(key)
-        if entry is None:
-            entry = self._trace(args, kwargs, key, reason + " (graph_for)")
-        return entry.graph
+        return self._entry_and_run(args, kwargs, run=False, note=" (graph_for)").graph
 
     def explain(self) -> str:
         """A readable report of the cache: entries, their guards, hits, and why each was traced."""
@@ -293,26 +351,22 @@ class CompiledFunction:
         return f"<graphc.compile of {self.name}: {len(self.entries)} cache entries>"
 
 
-def _positional_names(fn) -> list[str]:
-    """Names for positional arguments, from ``forward`` for modules; ``*args`` stops the list."""
+def _signature(fn) -> Optional[inspect.Signature]:
+    """The signature calls are bound against (``forward``'s for modules), or None."""
     target = fn.forward if hasattr(fn, "forward") and hasattr(fn, "named_parameters") else fn
     try:
-        parameters = inspect.signature(target).parameters.values()
+        return inspect.signature(target)
     except (TypeError, ValueError):
-        return []
-    names = []
-    for p in parameters:
-        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            break
-        names.append(p.name)
-    return names
+        return None
 
 
-def _safe(check):
-    try:
-        return check()
-    except Exception as exc:  # the guard's subject is gone or broken: say so in the report
-        return f"<error: {exc}>"
+def _reject_hidden_tensors(leaf) -> None:
+    """Tensors inside objects pytree does not open (dataclasses, ...) would escape the trace."""
+    fields = getattr(leaf, "__dict__", None)
+    if isinstance(fields, dict) and any(isinstance(v, Tensor) for v in fields.values()):
+        raise tracing.TraceError(
+            f"the compiled function returned a {type(leaf).__name__} holding tensors; return "
+            "tensors in tuples, lists, dicts or namedtuples so they become graph outputs")
 
 
 def _identifier(name: str) -> str:

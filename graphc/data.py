@@ -122,7 +122,7 @@ class ConcatDataset(Dataset):
 def _take(t: Tensor, index) -> Tensor:
     if t.requires_grad:
         return t[index]  # keeps the autograd history, like torch
-    return Tensor._wrap(t.numpy()[index])
+    return Tensor._wrap(np.asarray(t.numpy()[index]))  # an int index gives a NumPy scalar
 
 
 # -- randomness ---------------------------------------------------------------------------------

@@ -79,8 +79,18 @@ def _basic(x: Tensor, key: list):
     return region, (starts, stops, steps), layout
 
 
+def _boolean_mask(key):
+    """``key`` as a bool tensor if it is a boolean mask (tensor, array or list), else None."""
+    if isinstance(key, Tensor):
+        return key if key.dtype == dtypes.bool_ else None
+    if isinstance(key, (np.ndarray, list)) and np.asarray(key).dtype == np.bool_:
+        from graphc.factories import tensor
+        return tensor(np.asarray(key))
+    return None
+
+
 def getitem(x: Tensor, key) -> Tensor:
-    if isinstance(key, Tensor) and key.dtype == dtypes.bool_:
+    if _boolean_mask(key) is not None:
         raise IndexError("boolean mask indexing (x[mask]) gives a data-dependent shape; use "
                          "graphc.where(mask, x, 0) or x[mask] = value instead")
     key = _expand_key(key, x.ndim)
@@ -130,8 +140,14 @@ def _take(x: Tensor, tensor_indices) -> Tensor:
 
 def setitem(x: Tensor, key, value) -> None:
     """``x[key] = value``, done as an in-place rebind of ``x`` (see ``Tensor._assign``)."""
-    if isinstance(key, Tensor) and key.dtype == dtypes.bool_:
-        x._assign(lambda old: F.where(key, F.to_tensor(value, old), old))
+    mask = _boolean_mask(key)
+    if mask is not None:
+        # the mask covers the leading axes (as in NumPy): align it there, not at the end
+        if tuple(mask.shape) != tuple(x.shape[:mask.ndim]):
+            raise IndexError(f"boolean mask of shape {list(mask.shape)} does not match the "
+                             f"leading axes of a tensor of shape {list(x.shape)}")
+        mask = F.reshape(mask, list(mask.shape) + [1] * (x.ndim - mask.ndim))
+        x._assign(lambda old: F.where(mask, F.to_tensor(value, old), old))
         return
     key = _expand_key(key, x.ndim)
     if any(_as_index_tensor(k) is not None for k in key):

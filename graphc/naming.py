@@ -9,28 +9,67 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 
-def _referenced_objects(fn) -> dict[str, object]:
-    found: dict[str, object] = {}
+def _referenced_variables(fn) -> dict[str, Callable[[], object]]:
+    """The variables ``fn`` refers to, each with a getter reading its *current* value."""
+    found: dict[str, Callable[[], object]] = {}
     self_obj = getattr(fn, "__self__", None)
     if self_obj is not None:
-        found["self"] = self_obj
+        found["self"] = lambda: self_obj
         fn = getattr(fn, "__func__", fn)
     if hasattr(fn, "named_parameters"):  # compile(model): the module itself
-        found["model"] = fn
+        module = fn
+        found["model"] = lambda: module
         fn = type(fn).forward
     code = getattr(fn, "__code__", None)
     if code is None:
         return found
     for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
-        try:
-            found[name] = cell.cell_contents
-        except ValueError:  # empty cell
-            pass
+        found[name] = lambda cell=cell: cell.cell_contents
     globals_ = getattr(fn, "__globals__", {})
     for name in code.co_names:
         if name in globals_:
-            found.setdefault(name, globals_[name])
+            found.setdefault(name, lambda name=name: globals_[name])
     return found
+
+
+def _referenced_objects(fn) -> dict[str, object]:
+    objects = {}
+    for name, get in _referenced_variables(fn).items():
+        try:
+            objects[name] = get()
+        except (ValueError, KeyError):  # an empty closure cell, a deleted global
+            pass
+    return objects
+
+
+def _module_state(module) -> tuple[int, ...]:
+    return tuple(id(t) for t in list(module.parameters()) + list(module.buffers()))
+
+
+def identity_guards(fn, lifted: set) -> list:
+    """Guards that the variables holding lifted tensors still hold the same objects.
+
+    Replacing a parameter (``model.fc.weight = Parameter(...)``) or rebinding a global tensor
+    must retrace: the compiled graph reads the tensor objects it saw while tracing. ``lifted``
+    holds the ids of those tensors.
+    """
+    from graphc.tensor import Tensor
+    from graphc.tracing import Guard
+    guards = []
+    for var, get in _referenced_variables(fn).items():
+        try:
+            obj = get()
+        except (ValueError, KeyError):
+            continue
+        if isinstance(obj, Tensor) and id(obj) in lifted:
+            guards.append(Guard(f"{var} is the tensor seen while tracing",
+                                lambda get=get, obj=obj: get() is obj, True))
+        elif hasattr(obj, "parameters") and hasattr(obj, "buffers"):
+            state = _module_state(obj)
+            if lifted.intersection(state):
+                guards.append(Guard(f"{var} holds the same parameter and buffer objects",
+                                    lambda get=get: _module_state(get()), state))
+    return guards
 
 
 def _names_of_state(fn) -> dict[int, str]:

@@ -192,7 +192,7 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """The same value, cut from the autograd history (``stop_gradient`` while tracing)."""
-        if self._value is not None:
+        if tracing.current() is not None:  # also for concrete tensors, so they are lifted
             with autograd.no_grad():
                 return apply("stop_gradient", [self])
         return Tensor._wrap(self._data)
@@ -243,25 +243,33 @@ class Tensor:
 
     # -- conversions that need a concrete value ----------------------------------------------
     def _concrete(self, what: str) -> np.ndarray:
-        if self._value is not None:
+        # While tracing, even a concrete (closure) tensor's value must not be baked into the
+        # graph: it may change before the next call.
+        if self._value is not None or tracing.current() is not None:
             raise tracing.value_needed_error(what)
         return self._data
 
     def numpy(self) -> np.ndarray:
-        return self._concrete("call .numpy()")
+        """The values as a NumPy array: a read-only view (graphc never writes arrays in place,
+        and tensors may share them, so writing into one would change others silently)."""
+        return _read_only(self._concrete("call .numpy()"))
 
     def item(self):
-        data = self._concrete("call .item()")
+        return self._one_element("call .item()").item()
+
+    def _one_element(self, what: str) -> np.ndarray:
+        data = self._concrete(what)
         if data.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, got shape {list(data.shape)}")
-        return data.reshape(()).item()
+            raise ValueError(f"only tensors with one element can be converted to Python scalars "
+                             f"({what}); got shape {list(data.shape)}")
+        return data.reshape(())
 
     def tolist(self):
         return self._concrete("call .tolist()").tolist()
 
     def __array__(self, dtype=None, copy=None):
         data = self._concrete("pass the tensor to NumPy")
-        return data if dtype is None else data.astype(dtype)
+        return _read_only(data) if dtype is None else data.astype(dtype)
 
     def __bool__(self) -> bool:
         data = self._concrete("use the tensor as a Python bool (if/while/and/or)")
@@ -271,10 +279,10 @@ class Tensor:
         return bool(data.reshape(()))
 
     def __float__(self) -> float:
-        return float(self._concrete("convert the tensor to float").reshape(()))
+        return float(self._one_element("convert the tensor to float"))
 
     def __int__(self) -> int:
-        return int(self._concrete("convert the tensor to int").reshape(()))
+        return int(self._one_element("convert the tensor to int"))
 
     def __index__(self) -> int:
         if self.dtype.is_float or self.dtype.is_bool:
@@ -301,6 +309,12 @@ class Tensor:
         body = np.array2string(self._data, separator=", ", prefix="tensor(", threshold=200)
         dtype = "" if self.dtype in (dtypes.f32, dtypes.i64, dtypes.bool_) else f", dtype={self.dtype}"
         return f"tensor({body}{dtype}{extra})"
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 from graphc import tensor_methods  # noqa: E402,F401  (attaches operators and methods)

@@ -5,6 +5,7 @@ Kept apart from ``tensor.py`` so that the class body stays about what a tensor *
 from __future__ import annotations
 
 from graphc import functions as F
+from graphc import tracing
 from graphc import indexing
 from graphc.tensor import Tensor
 
@@ -110,7 +111,7 @@ def _copy_(self, src):
 
 def _clone(self):
     """A copy; arrays are never written in place, so a concrete tensor without grad shares data."""
-    if self._value is None and not self.requires_grad:
+    if tracing.current() is None and not self.requires_grad:
         return Tensor._wrap(self._data)
     return F.add(self, 0)
 

@@ -85,17 +85,39 @@ class WriteBack:
 
 @dataclass
 class Guard:
-    """A condition on Python state that must still hold for a traced graph to be reused."""
+    """A condition on Python state that must still hold for a traced graph to be reused.
+
+    ``check()`` reads the state; with a ``subject`` (a tensor seen while tracing) it is
+    ``check(subject)``, where an argument tensor is replaced by the one passed to this call.
+    """
 
     description: str
-    check: Callable[[], Any]
+    check: Callable[..., Any]
     expected: Any
+    subject: Any = None
 
-    def holds(self) -> bool:
+    def holds(self, resolve: Callable[[Any], Any] = lambda t: t) -> bool:
         try:
-            return self.check() == self.expected
+            if self.subject is None:
+                return self.check() == self.expected
+            return self.check(resolve(self.subject)) == self.expected
         except Exception:  # state that vanished or changed type fails the guard
             return False
+
+    def current(self, resolve: Callable[[Any], Any] = lambda t: t):
+        """What the checked state is now (for explaining a failed guard)."""
+        try:
+            return self.check() if self.subject is None else self.check(resolve(self.subject))
+        except Exception as exc:  # the guard's subject is gone or broken: say so
+            return f"<error: {exc}>"
+
+
+def _type_and_grad_mode(tensor):
+    return (tensor.type, tensor.requires_grad)
+
+
+def _grad_type(tensor):
+    return None if tensor._grad is None else tensor._grad.type
 
 
 @dataclass
@@ -112,6 +134,8 @@ class TraceContext:
     _names: set = field(default_factory=set)
     _rng: Optional[ir.Value] = None
     _streams: int = 0
+    arguments: dict = field(default_factory=dict)  # id(argument tensor) -> dynamic leaf index
+    _arg_names: dict = field(default_factory=dict)
     name_of: Callable[[Any], Optional[str]] = lambda t: None
 
     # -- names ----------------------------------------------------------------------------------
@@ -129,6 +153,29 @@ class TraceContext:
     def add_input(self, name: str, type: ir.TensorType) -> ir.Value:
         return self.graph.add_input(self.unique_name(name), type)
 
+    def label(self, tensor) -> str:
+        """How reports name a concrete tensor: its argument or state name, else a hint."""
+        if id(tensor) in self.arguments:
+            return self._arg_names[id(tensor)]
+        return self.name_of(tensor) or tensor._name_hint or "lifted"
+
+
+    def bind_argument(self, tensor, name: str, index: int) -> None:
+        """Makes a tensor argument a graph input. The traced code sees the caller's own tensor,
+        so in-place updates and ``.grad`` of arguments behave as in eager mode."""
+        if id(tensor) in self.arguments:
+            return  # the same tensor passed twice is one input (the cache key records that)
+        value = self.add_input(name, tensor.type)
+        self._current[id(tensor)] = value
+        self._owners[id(tensor)] = tensor
+        self.arguments[id(tensor)] = index
+        self._arg_names[id(tensor)] = value.name
+        state_name = self.name_of(tensor)
+        if state_name is not None:
+            # the argument is also state the function may read directly: specialize on identity
+            self.guards.append(Guard(f"argument {name} is {state_name}",
+                                     lambda current, t=tensor: current is t, True, subject=tensor))
+
     # -- building ---------------------------------------------------------------------------------
     def emit(self, op: str, values, attrs) -> ir.Value:
         return self.graph.add_node(op, values, attrs, loc=user_location()).output
@@ -141,13 +188,14 @@ class TraceContext:
             return tensor._value
         key = id(tensor)
         if key not in self._current:
-            name = self.name_of(tensor) or tensor._name_hint or "lifted"
-            value = self.add_input(name, tensor.type)
+            value = self.add_input(self.label(tensor), tensor.type)
             self._current[key] = value
             self._owners[key] = tensor
             self.lifted.append(Lifted("tensor", value.name, value, tensor=tensor))
-            self.guards.append(Guard(f"{value.name} has type {tensor.type}",
-                                     lambda t=tensor: t.type, tensor.type))
+            grad_mode = ", requires grad" if tensor.requires_grad else ""
+            self.guards.append(Guard(f"{value.name} has type {tensor.type}{grad_mode}",
+                                     _type_and_grad_mode, _type_and_grad_mode(tensor),
+                                     subject=tensor))
         return self._current[key]
 
     def record_mutation(self, tensor, new) -> None:
@@ -164,10 +212,9 @@ class TraceContext:
         if key in self._grads:
             return self._grads[key]
         real = tensor._grad
-        name = (self.name_of(tensor) or tensor._name_hint or "lifted") + ".grad"
+        name = self.label(tensor) + ".grad"
         self.guards.append(Guard(f"{name} is {'None' if real is None else real.type}",
-                                 lambda t=tensor: None if t._grad is None else t._grad.type,
-                                 None if real is None else real.type))
+                                 _grad_type, _grad_type(tensor), subject=tensor))
         if real is None:
             self._grads[key] = None
             return None
@@ -179,8 +226,10 @@ class TraceContext:
         return traced
 
     def write_grad(self, tensor, grad) -> None:
+        from graphc.tensor import Tensor
         if grad is not None and grad._value is None:
-            grad = grad._alias()  # a concrete grad assigned inside the trace: lift it as-is
+            # a concrete tensor assigned as grad: lift it by identity, so each call reads it anew
+            grad = Tensor._traced(self.value_of(grad), self)
         self._owners[id(tensor)] = tensor
         self._grads[id(tensor)] = grad
 
@@ -212,8 +261,7 @@ class TraceContext:
         for key, value in self._current.items():
             tensor = self._owners[key]
             if key in self._saved:
-                result.append(WriteBack("data", tensor, self.name_of(tensor) or
-                                        tensor._name_hint or "lifted", value))
+                result.append(WriteBack("data", tensor, self.label(tensor), value))
         for key, grad in self._grads.items():
             tensor = self._owners.get(key)
             if tensor is None:
@@ -224,8 +272,7 @@ class TraceContext:
             if lifted_read:
                 continue  # read but never reassigned
             value = None if grad is None else self.value_of(grad)
-            result.append(WriteBack("grad", tensor, (self.name_of(tensor) or
-                                                     tensor._name_hint or "lifted") + ".grad", value))
+            result.append(WriteBack("grad", tensor, self.label(tensor) + ".grad", value))
         return result
 
     def restore(self) -> None:

@@ -58,6 +58,10 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign attributes before Module.__init__() is called")
         params, buffers, modules = self._parameters, self._buffers, self._modules
+        if name in params and not (value is None or isinstance(value, Parameter)):
+            raise TypeError(f"cannot assign {type(value).__name__} as parameter '{name}' "
+                            "(a graphc.nn.Parameter or None is expected); to change its value "
+                            f"in place use `with graphc.no_grad(): module.{name}.copy_(...)`")
         for table in (params, buffers, modules):
             if name in table and not _fits(table, value, params, buffers, modules):
                 del table[name]
