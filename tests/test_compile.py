@@ -275,3 +275,176 @@ def test_traced_tensor_escaping_the_trace_is_reported():
 def test_unknown_backend_is_rejected_early():
     with pytest.raises(Exception, match="unknown backend 'nope'"):
         graphc.compile(lambda x: x, backend="nope")
+
+
+# -- state identity and arguments (each of these once gave a silently different result) -------
+def test_detach_clone_and_grad_assignment_of_closure_tensors_read_the_current_value():
+    w = t([1.0, 1.0])
+    src = t([2.0])
+    p = t([0.0])
+
+    @graphc.compile
+    def f(x):
+        p.grad = src
+        return x * w.detach() + w.clone()
+
+    x = t([1.0, 1.0])
+    f(x)
+    w.add_(1)
+    src.add_(1)
+    assert f(x).tolist() == [4.0, 4.0]  # eager: 1 * 2 + 2
+    assert p.grad.tolist() == [3.0]
+
+
+def test_reading_a_closure_tensor_value_while_tracing_is_a_trace_error():
+    scale = t([3.0])
+    with pytest.raises(graphc.TraceError, match="call .item()"):
+        graphc.compile(lambda x: x * scale.item())(t([1.0]))
+
+
+def test_replacing_a_lifted_parameter_or_global_retraces():
+    from graphc import nn
+    model = nn.Linear(2, 1)
+    forward = graphc.compile(model)
+    x = t([[1.0, 1.0]])
+    forward(x)
+    with graphc.no_grad():
+        model.weight = nn.Parameter(graphc.full((1, 2), 5.0))
+        model.bias = nn.Parameter(graphc.zeros(1))
+    assert forward(x).tolist() == [[10.0]]
+    assert "holds the same parameter and buffer objects" in forward.entries[1].reason
+
+
+GLOBAL_W = t([1.0, 2.0])
+
+
+def test_rebinding_a_global_tensor_retraces():
+    global GLOBAL_W
+    f = graphc.compile(lambda x: (x * GLOBAL_W).sum())
+    x = t([1.0, 1.0])
+    assert f(x).item() == 3.0
+    GLOBAL_W = t([2.0, 2.0])
+    assert f(x).item() == 4.0
+    assert len(f.entries) == 2
+
+
+def test_in_place_updates_of_tensor_arguments_are_written_back():
+    @graphc.compile
+    def bump(x):
+        x.add_(1)
+        x[0] = 5.0
+
+    a, b = t([0.0, 0.0]), t([1.0, 1.0])
+    bump(a)
+    bump(b)
+    assert a.tolist() == [5.0, 1.0] and b.tolist() == [5.0, 2.0]
+    assert len(bump.entries) == 1
+
+
+def test_backward_accumulates_into_the_grad_of_tensor_arguments():
+    @graphc.compile
+    def accumulate(x):
+        (x * x).sum().backward()
+
+    x = t([1.0, 2.0]).requires_grad_()
+    accumulate(x)
+    accumulate(x)
+    assert x.grad.tolist() == [4.0, 8.0]  # 2 * 2x, as eagerly
+    y = t([3.0]).requires_grad_()
+    accumulate(y)
+    assert y.grad.tolist() == [6.0]
+
+
+def test_the_same_tensor_as_argument_and_closure_state():
+    w = t([1.0]).requires_grad_()
+
+    @graphc.compile
+    def f(a):
+        (a * w).sum().backward()
+
+    f(w)
+    assert w.grad.tolist() == [2.0]  # d(w*w)/dw
+    other = t([3.0]).requires_grad_()
+    f(other)  # now the argument is not w: a different graph
+    assert w.grad.tolist() == [5.0]
+    assert "argument a is w" in f.entries[1].reason
+
+
+def test_the_same_tensor_passed_twice_and_then_two_tensors():
+    f = graphc.compile(lambda a, b: a * 2 + b)
+    x, y = t([1.0]), t([10.0])
+    assert f(x, x).tolist() == [3.0]
+    assert f(x, y).tolist() == [12.0]
+    assert len(f.entries) == 2
+
+
+def test_turning_requires_grad_on_for_lifted_state_retraces():
+    a, b = t([1.0]).requires_grad_(), t([1.0])
+
+    @graphc.compile
+    def step():
+        for p in (a, b):
+            p.grad = None
+        loss = (a * b).sum()
+        loss.backward()
+        return loss
+
+    step()
+    assert b.grad is None
+    b.requires_grad_(True)
+    step()
+    assert b.grad.tolist() == [1.0]
+
+
+def test_grads_held_from_an_earlier_step_are_not_overwritten():
+    w = t([1.0]).requires_grad_()
+
+    @graphc.compile
+    def step(x):
+        w.grad = None
+        (w * x).sum().backward()
+
+    step(t([2.0]))
+    held = w.grad
+    step(t([16.0]))
+    assert held.tolist() == [2.0] and w.grad.tolist() == [16.0]
+
+
+def test_unhashable_static_arguments_are_compared_by_identity():
+    class Config:  # unhashable: defines __eq__ without __hash__
+        def __init__(self, scale):
+            self.scale = scale
+
+        def __eq__(self, other):
+            return isinstance(other, Config) and other.scale == self.scale
+
+    f = graphc.compile(lambda x, cfg: x * cfg.scale)
+    results = [f(t([1.0]), Config(s)).item() for s in (1.0, 2.0, 3.0, 4.0)]
+    assert results == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_keyword_and_positional_calls_share_a_cache_entry():
+    f = graphc.compile(lambda x, y, n=2: x * n + y)
+    a, b = t([1.0]), t([2.0])
+    f(a, b)
+    f(x=a, y=b)
+    f(y=b, x=a, n=2)
+    assert len(f.entries) == 1
+
+
+def test_negative_zero_and_nan_static_floats():
+    f = graphc.compile(lambda x, s: x * s)
+    assert np.signbit(f(t([1.0]), 0.0).numpy()[0]) == False  # noqa: E712
+    assert np.signbit(f(t([1.0]), -0.0).numpy()[0]) == True  # noqa: E712
+    f(t([1.0]), float("nan"))
+    f(t([1.0]), float("nan"))
+    assert len(f.entries) == 3
+
+
+def test_returning_tensors_inside_an_unsupported_container_is_a_trace_error():
+    class Box:
+        def __init__(self, value):
+            self.value = value
+
+    with pytest.raises(graphc.TraceError, match="returned a Box holding tensors"):
+        graphc.compile(lambda x: Box(x * 2))(t([1.0]))

@@ -250,3 +250,13 @@ def test_compiled_module_and_eager_module_agree_and_follow_train_eval():
     compiled(x)
     assert not np.array_equal(model[1].running_mean.numpy(), before)
     assert len(compiled.entries) == 2  # one trace per mode
+
+
+def test_assigning_a_plain_tensor_to_a_parameter_name_is_an_error():
+    from graphc import nn
+    layer = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match="as parameter 'weight'"):
+        layer.weight = layer.weight * 2
+    assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]
+    layer.bias = None  # allowed, as in PyTorch
+    assert [name for name, _ in layer.named_parameters()] == ["weight"]

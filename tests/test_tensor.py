@@ -499,3 +499,23 @@ def test_bool_of_a_multi_element_tensor_is_an_error():
 def test_item_of_a_multi_element_tensor_is_an_error():
     with pytest.raises(ValueError, match="one element"):
         graphc.zeros(2).item()
+
+
+def test_boolean_mask_assignment_covers_the_leading_axes_like_numpy():
+    for mask in (graphc.tensor([True, False]), np.array([True, False]), [True, False]):
+        x = graphc.tensor([[1.0, 2.0], [3.0, 4.0]])
+        x[mask] = 0.0
+        expected = np.array([[1.0, 2.0], [3.0, 4.0]])
+        expected[np.array([True, False])] = 0.0
+        np.testing.assert_array_equal(x.numpy(), expected)
+    with pytest.raises(IndexError, match="does not match the leading axes"):
+        graphc.zeros(2, 3)[graphc.tensor([True, False, True])] = 1.0
+
+
+def test_numpy_returns_a_read_only_view_so_shared_values_cannot_change():
+    a = graphc.tensor([1.0, 2.0])
+    b = a.clone()
+    with pytest.raises(ValueError, match="read-only"):
+        a.numpy()[0] = 9.0
+    assert b.tolist() == [1.0, 2.0]
+    np.testing.assert_array_equal(np.asarray(a) * 2, [2.0, 4.0])  # reading is fine
