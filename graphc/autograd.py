@@ -91,11 +91,10 @@ class GradFn:
         self.versions = [t._version for t in inputs]
         self.edges = [(t._grad_fn if t._grad_fn is not None else t) if t.requires_grad else None
                       for t in inputs]
-        # A private alias of the result (same data, same GradFn) for rules that use it (exp,
-        # tanh, ...): keeping the alias rather than the user's object lets double backward see
-        # its history without tying the user's tensor to the tape.
+        # A private alias of the result for rules that use it (exp, tanh, ...). Its link back to
+        # this GradFn is made only when a backward records (create_graph), so that the forward
+        # pass builds no reference cycles and activations are freed as soon as they are unused.
         self.output = output._alias()
-        self.output._grad_fn = self
         self._out_ref = weakref.ref(output)
         self._out_version = output._version
 
@@ -173,7 +172,9 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
         for root, g in zip(roots, grads):
             if not root.requires_grad:
                 raise AutogradError(f"tensor of shape {list(root.shape)} does not require grad "
-                                    "and has no grad_fn; nothing to differentiate")
+                                    "and has no grad_fn; nothing to differentiate (outputs of a "
+                                    "@graphc.compile function carry no autograd history: call "
+                                    "backward() inside the compiled function)")
             if root._grad_fn is None:
                 _accumulate(leaf_grads, root, g, owners)
             else:
@@ -189,6 +190,8 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
                     f"trying to backward through {fn.name} a second time, after its saved values "
                     "were freed; pass retain_graph=True to the first backward()")
             fn.check_versions()
+            if create_graph:
+                fn.output._grad_fn = fn  # double backward sees the result's own history
             emitter = TensorEmitter({id(t) for t, edge in zip(fn.inputs, fn.edges)
                                      if edge is not None})
             input_grads = fn.opdef.vjp(emitter, fn.inputs, fn.output, g, fn.attrs)

@@ -407,8 +407,15 @@ def expand(x: Tensor, *sizes) -> Tensor:
     return broadcast_to(x, shape)
 
 
-def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+def _nonempty(tensors, op: str) -> list[Tensor]:
     tensors = [to_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError(f"{op}() expects a non-empty sequence of tensors")
+    return tensors
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    tensors = _nonempty(tensors, "cat")
     if len(tensors) == 1:
         return tensors[0]
     return apply("concat", tensors, axis=normalize_axis(dim, tensors[0].ndim))
@@ -418,7 +425,7 @@ concat = concatenate = cat
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    tensors = [to_tensor(t) for t in tensors]
+    tensors = _nonempty(tensors, "stack")
     dim = normalize_axis(dim, tensors[0].ndim + 1)
     return cat([unsqueeze(t, dim) for t in tensors], dim)
 
@@ -435,9 +442,14 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> list[Tensor]:
     size = x.shape[dim]
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections
+        if step <= 0:
+            raise ValueError(f"split: split_size must be positive, got {step}")
         sizes = [step] * (size // step) + ([size % step] if size % step else [])
     else:
         sizes = list(split_size_or_sections)
+        if builtins.sum(sizes) != size or builtins.min(sizes, default=0) < 0:
+            raise ValueError(f"split: sizes {sizes} must be non-negative and add up to "
+                             f"{size}, the size of dimension {dim}")
     pieces, start = [], 0
     for s in sizes:
         pieces.append(narrow(x, dim, start, s))
@@ -446,6 +458,8 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> list[Tensor]:
 
 
 def chunk(x: Tensor, chunks: int, dim: int = 0) -> list[Tensor]:
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
     size = x.shape[normalize_axis(dim, x.ndim)]
     return split(x, -(-size // chunks), dim)
 

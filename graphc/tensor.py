@@ -20,7 +20,7 @@ from typing import Optional
 import numpy as np
 
 from ir import dtypes
-from ir.evaluate import evaluate
+from ir.evaluate import evaluate, quiet_float_errors
 from ir.registry import get as get_op
 from ir.types import TensorType
 from graphc import autograd, tracing
@@ -38,7 +38,8 @@ def apply(op: str, inputs, **attrs) -> "Tensor":
             if t._value is not None:
                 raise TraceError(f"a traced tensor ({t._value.type}) escaped from a compiled "
                                  "function and was used outside it; return it instead")
-        out = Tensor._wrap(evaluate(opdef, [t._data for t in inputs], attrs, out_type))
+        with quiet_float_errors():
+            out = Tensor._wrap(evaluate(opdef, [t._data for t in inputs], attrs, out_type))
     else:
         value = ctx.emit(op, [ctx.value_of(t) for t in inputs], attrs)
         out = Tensor._traced(value, ctx)

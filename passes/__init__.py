@@ -92,8 +92,14 @@ def dce(graph: Graph) -> Graph:
     for node in reversed(graph.nodes):
         if id(node.output) in live:
             live.update(id(v) for v in node.inputs)
-    for node in [n for n in reversed(graph.nodes) if id(n.output) not in live]:
-        graph.remove_node(node)
+    dead = {id(n) for n in graph.nodes if id(n.output) not in live}
+    if not dead:
+        return graph
+    # one pass over nodes and use lists (removing nodes one by one is quadratic)
+    touched = {id(v): v for n in graph.nodes if id(n) in dead for v in n.inputs}
+    for value in touched.values():
+        value.users = [u for u in value.users if id(u) not in dead]
+    graph.nodes = [n for n in graph.nodes if id(n) not in dead]
     return graph
 
 

@@ -449,3 +449,18 @@ def test_attention_mask_blocks_the_gradient_to_future_keys(rng):
     out[0].sum().backward()  # row 0 may only look at position 0
     assert np.all(np.isfinite(k.grad.numpy()))
     assert np.all(v.grad.numpy()[1:] == 0.0)
+
+
+def test_recorded_ops_are_freed_without_the_cycle_collector():
+    """The forward pass builds no reference cycles: dropping a result frees its tape entry."""
+    import gc
+    import weakref
+    gc.disable()
+    try:
+        x = graphc.tensor([1.0, 2.0], requires_grad=True)
+        y = x.exp()
+        record = weakref.ref(y.grad_fn)
+        del y
+        assert record() is None
+    finally:
+        gc.enable()

@@ -519,3 +519,16 @@ def test_numpy_returns_a_read_only_view_so_shared_values_cannot_change():
         a.numpy()[0] = 9.0
     assert b.tolist() == [1.0, 2.0]
     np.testing.assert_array_equal(np.asarray(a) * 2, [2.0, 4.0])  # reading is fine
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: graphc.cat([]), "non-empty"),
+    (lambda: graphc.stack([]), "non-empty"),
+    (lambda: graphc.zeros(5).split(0), "must be positive"),
+    (lambda: graphc.zeros(5).split([2, 2]), "add up to 5"),
+    (lambda: graphc.zeros(5).chunk(0), "must be positive"),
+    (lambda: float(graphc.zeros(2)), "one element"),
+])
+def test_bad_arguments_give_clear_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
