@@ -135,6 +135,7 @@ class TraceContext:
     _rng: Optional[ir.Value] = None
     _streams: int = 0
     arguments: dict = field(default_factory=dict)  # id(argument tensor) -> dynamic leaf index
+    scratch: dict = field(default_factory=dict)  # per-trace notes of code built on the tracer
     _arg_names: dict = field(default_factory=dict)
     name_of: Callable[[Any], Optional[str]] = lambda t: None
 

@@ -23,15 +23,12 @@ Every optimizer is written once, with tensor ops, and runs both eagerly and insi
 """
 from __future__ import annotations
 
-import weakref
 from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
 
 from graphc import autograd, tracing
 from graphc.tensor import Tensor
-
-_TRACE_SCOPE: list = [None, {}]  # [weakref to the TraceContext, {label: optimizer}]
 
 
 class _Required:
@@ -173,10 +170,7 @@ class Optimizer:
     # -- tracing support -------------------------------------------------------------------------
     def _scope(self, ctx) -> dict:
         """Per-trace bookkeeping shared by all optimizers: labels and lifted learning rates."""
-        ref = _TRACE_SCOPE[0]
-        if ref is None or ref() is not ctx:
-            _TRACE_SCOPE[0], _TRACE_SCOPE[1] = weakref.ref(ctx), {"labels": {}, "lr": {}}
-        return _TRACE_SCOPE[1]
+        return ctx.scratch.setdefault("optim", {"labels": {}, "lr": {}})
 
     def _label(self, ctx) -> str:
         """This optimizer's name in guard descriptions (``opt`` or ``Adam``), unique per trace."""
