@@ -25,6 +25,10 @@ from graphc.autograd import no_grad
 from graphc.tensor import Tensor, apply
 from ir import dtypes
 from ir.ops.conv import conv_output_size
+from graphc.nn.losses import (  # noqa: F401  (re-exported: F.cross_entropy, ...)
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div, l1_loss, mse_loss,
+    nll_loss, smooth_l1_loss)
 
 # activations that are graphc functions already
 relu = G.relu
@@ -52,30 +56,6 @@ def _batched(x: Tensor, rank: int, name: str):
         return G.unsqueeze(x, 0), True
     raise ValueError(f"{name}: expected a {rank - 1}-D (unbatched) or {rank}-D (batched) input, "
                      f"got shape {list(x.shape)}")
-
-
-def _reduce(loss: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
-        return G.mean(loss)
-    if reduction == "sum":
-        return G.sum(loss)
-    if reduction == "none":
-        return loss
-    raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
-
-
-def _legacy_reduction(size_average, reduce, reduction: str) -> str:
-    """PyTorch's deprecated ``size_average`` / ``reduce`` flags, mapped onto ``reduction``."""
-    if size_average is None and reduce is None:
-        return reduction
-    if reduce is False:
-        return "none"
-    return "sum" if size_average is False else "mean"
-
-
-def _check_reduction(reduction: str) -> None:
-    if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
 
 
 # -- activations ----------------------------------------------------------------------------------
@@ -477,191 +457,6 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: Option
             index = np.where(index >= size, period - index, index)
         out = G.index_select(out, axis, factories.tensor(index.astype(np.int64)))
     return out
-
-
-# -- losses ---------------------------------------------------------------------------------------
-def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
-             reduction: str = "mean") -> Tensor:
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    diff = G.sub(input, target)
-    return _reduce(G.mul(diff, diff), reduction)
-
-
-def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
-            reduction: str = "mean") -> Tensor:
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    return _reduce(G.abs(G.sub(input, target)), reduction)
-
-
-def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
-                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    diff = G.abs(G.sub(input, target))
-    if beta == 0:
-        return _reduce(diff, reduction)
-    quadratic = G.div(G.mul(G.mul(diff, diff), 0.5), float(beta))
-    return _reduce(G.where(G.lt(diff, beta), quadratic, G.sub(diff, 0.5 * beta)), reduction)
-
-
-def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
-               delta: float = 1.0) -> Tensor:
-    diff = G.abs(G.sub(input, target))
-    quadratic = G.mul(G.mul(diff, diff), 0.5)
-    linear_part = G.mul(G.sub(diff, 0.5 * delta), float(delta))
-    return _reduce(G.where(G.lt(diff, delta), quadratic, linear_part), reduction)
-
-
-def _class_last(x: Tensor) -> Tensor:
-    """(N, C, d1, ...) -> (N, d1, ..., C)."""
-    if x.ndim <= 2:
-        return x
-    return G.permute(x, [0] + list(range(2, x.ndim)) + [1])
-
-
-def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
-             size_average=None, ignore_index: int = -100, reduce=None,
-             reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of class indices: ``input`` is (N, C), (N, C, d1, ...) or (C,)
-    log-probabilities; ``target`` holds classes (entries equal to ``ignore_index`` count for
-    nothing). ``mean`` divides by the summed weights of the counted targets, like PyTorch."""
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction)
-    if input.ndim == 1:  # unbatched: (C,) and a scalar target
-        loss = nll_loss(G.unsqueeze(input, 0), G.unsqueeze(target, 0), weight,
-                        ignore_index=ignore_index, reduction=reduction)
-        return G.squeeze(loss, 0) if reduction == "none" else loss
-    if input.ndim < 2:
-        raise ValueError(f"nll_loss: expected input (N, C, ...), got {list(input.shape)}")
-    if not target.dtype.is_int:
-        raise TypeError(f"nll_loss: target must hold class indices (an integer tensor), got "
-                        f"{target.dtype}")
-    expected = (input.shape[0],) + tuple(input.shape[2:])
-    if tuple(target.shape) != expected:
-        raise ValueError(f"nll_loss: target shape {list(target.shape)} does not match input "
-                         f"shape {list(input.shape)} (expected {list(expected)})")
-    ignored = G.eq(target, ignore_index)
-    safe = G.where(ignored, 0, target)  # ignored targets may be out of range: read class 0
-    picked = G.squeeze(G.gather(input, 1, G.unsqueeze(safe, 1)), 1)
-    if weight is not None:
-        w = G.reshape(G.index_select(weight, 0, G.reshape(safe, (-1,))), list(safe.shape))
-        w = G.where(ignored, 0.0, G.cast(w, input.dtype))
-    else:
-        w = G.cast(G.logical_not(ignored), input.dtype)
-    loss = G.neg(G.mul(picked, w))
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return G.sum(loss)
-    return G.div(G.sum(loss), G.sum(w))
-
-
-def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
-                  size_average=None, ignore_index: int = -100, reduce=None,
-                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
-    """Cross entropy of logits ``input`` (N, C), (N, C, d1, ...) or (C,) with class indices
-    (integer ``target``) or class probabilities (float ``target`` shaped like ``input``).
-
-    Supports ``weight``, ``ignore_index`` (index targets) and ``label_smoothing``, with
-    PyTorch's exact normalization.
-    """
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction)
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
-    class_dim = 0 if input.ndim == 1 else 1
-    classes = input.shape[class_dim]
-    logp = G.log_softmax(input, class_dim)
-    view = [1] * input.ndim
-    view[class_dim] = classes
-    if target.dtype.is_float:  # class probabilities
-        if tuple(target.shape) != tuple(input.shape):
-            raise ValueError(f"cross_entropy: probability targets must have the input's shape "
-                             f"{list(input.shape)}, got {list(target.shape)}")
-        if label_smoothing > 0:
-            target = G.add(G.mul(target, 1.0 - label_smoothing), label_smoothing / classes)
-        terms = G.mul(logp, target)
-        if weight is not None:
-            terms = G.mul(terms, G.reshape(weight, view))
-        loss = G.neg(G.sum(terms, class_dim))
-        if reduction == "mean":
-            count = input.numel() // classes
-            return G.div(G.sum(loss), float(count))
-        return _reduce(loss, reduction)
-    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
-    if label_smoothing == 0:
-        return nll
-    if input.ndim == 1:
-        logp, target = G.unsqueeze(logp, 0), G.unsqueeze(target, 0)
-        view = [1, classes]
-    ignored = G.eq(target, ignore_index)
-    terms = logp if weight is None else G.mul(logp, G.reshape(weight, view))
-    smooth = G.where(ignored, 0.0, G.neg(G.sum(terms, 1)))
-    if reduction == "none":
-        smooth = G.squeeze(smooth, 0) if input.ndim == 1 else smooth
-    elif reduction == "sum":
-        smooth = G.sum(smooth)
-    else:
-        safe = G.where(ignored, 0, target)
-        if weight is not None:
-            counted = G.index_select(weight, 0, G.reshape(safe, (-1,)))
-            counted = G.where(G.reshape(ignored, (-1,)), 0.0, G.cast(counted, input.dtype))
-        else:
-            counted = G.cast(G.logical_not(ignored), input.dtype)
-        smooth = G.div(G.sum(smooth), G.sum(counted))
-    return G.add(G.mul(nll, 1.0 - label_smoothing), G.mul(smooth, label_smoothing / classes))
-
-
-def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
-                         size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
-    """``-w (t log x + (1 - t) log(1 - x))`` for probabilities ``input``; logs are clamped to
-    >= -100 as in PyTorch, so x = 0 or 1 gives a finite loss."""
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction)
-    if tuple(target.shape) != tuple(input.shape):
-        raise ValueError(f"binary_cross_entropy: target shape {list(target.shape)} must equal "
-                         f"input shape {list(input.shape)}")
-    loss = apply("binary_cross_entropy", [input, G.to_tensor(target, input)])
-    if weight is not None:
-        loss = G.mul(loss, weight)
-    return _reduce(loss, reduction)
-
-
-def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
-                                     weight: Optional[Tensor] = None, size_average=None,
-                                     reduce=None, reduction: str = "mean",
-                                     pos_weight: Optional[Tensor] = None) -> Tensor:
-    """``BCE(sigmoid(input), target)`` computed stably from logits:
-    ``(1 - t) x + (1 + (pw - 1) t) softplus(-x)``; the gradient is exact everywhere."""
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction)
-    if tuple(target.shape) != tuple(input.shape):
-        raise ValueError(f"binary_cross_entropy_with_logits: target shape "
-                         f"{list(target.shape)} must equal input shape {list(input.shape)}")
-    z = G.neg(input)
-    # softplus(z) = max(z, 0) + log1p(exp(-|z|)); the tie rule of maximum makes d/dz exact at 0
-    softplus_z = G.add(G.maximum(z, G.scalar_like(0.0, z)), G.log1p(G.exp(G.neg(G.abs(z)))))
-    if pos_weight is not None:
-        softplus_z = G.mul(softplus_z, G.add(G.mul(G.sub(pos_weight, 1.0), target), 1.0))
-    loss = G.add(G.mul(G.sub(1.0, target), input), softplus_z)
-    if weight is not None:
-        loss = G.mul(loss, weight)
-    return _reduce(loss, reduction)
-
-
-def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
-           reduction: str = "mean", log_target: bool = False) -> Tensor:
-    """``target * (log target - input)`` for log-probabilities ``input``; 'batchmean' divides
-    the sum by the batch size."""
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    if log_target:
-        loss = G.mul(G.exp(target), G.sub(target, input))
-    else:
-        positive = G.gt(target, 0)
-        safe = G.where(positive, target, 1.0)
-        loss = G.where(positive, G.mul(target, G.sub(G.log(safe), input)), 0.0)
-    if reduction == "batchmean":
-        return G.div(G.sum(loss), float(input.shape[0]))
-    return _reduce(loss, reduction)
 
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Optional
 
 from graphc.nn import functional as F
+from graphc.nn.losses import _check_reduction, _legacy_reduction
 from graphc.nn.module import Module
 from graphc.tensor import Tensor
 
@@ -22,9 +23,9 @@ from graphc.tensor import Tensor
 class _Loss(Module):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__()
-        reduction = F._legacy_reduction(size_average, reduce, reduction)
+        reduction = _legacy_reduction(size_average, reduce, reduction)
         if reduction != "batchmean":  # batchmean is KLDivLoss's own
-            F._check_reduction(reduction)
+            _check_reduction(reduction)
         self.reduction = reduction
 
 
