@@ -32,7 +32,7 @@ import graphc
 import ir
 from ir import dtypes
 from ir.emitter import GraphEmitter
-from ir.evaluate import evaluate
+from ir.evaluate import evaluate, quiet_float_errors
 from ir.types import TensorType
 from graphc.tensor import apply
 
@@ -245,6 +245,11 @@ def _reduce(fn):
     return lambda x, axes, keepdim=False: fn(x, axis=tuple(axes), keepdims=keepdim)
 
 
+def _bce_oracle(x, y):
+    with np.errstate(divide="ignore"):  # log(0) = -inf is the point of the clamp at -100
+        return -(y * np.maximum(np.log(x), -100.0) + (1 - y) * np.maximum(np.log(1 - x), -100.0))
+
+
 ORACLES = {
     "neg": lambda x: -x,
     "exp": np.exp,
@@ -276,8 +281,7 @@ ORACLES = {
     "gt": lambda x, y: x > y,
     "ge": lambda x, y: x >= y,
     "where": lambda c, x, y: np.where(c, x, y),
-    "binary_cross_entropy": lambda x, y: -(y * np.maximum(np.log(x), -100.0)
-                                           + (1 - y) * np.maximum(np.log(1 - x), -100.0)),
+    "binary_cross_entropy": lambda x, y: _bce_oracle(x, y),
     "sum": _reduce(np.sum),
     "max": _reduce(np.max),
     "min": _reduce(np.min),
@@ -445,11 +449,12 @@ def test_type_rule_matches_reference_output(name, i):
     types = [TensorType(dtypes.from_numpy(a.dtype), a.shape) for a in case.inputs]
     out_type = opdef.infer(types, attrs)
 
-    raw = np.asarray(opdef.reference(*case.inputs, **attrs))
+    with quiet_float_errors():
+        raw = np.asarray(opdef.reference(*case.inputs, **attrs))
+        evaluated = evaluate(opdef, case.inputs, attrs, out_type)
     assert raw.shape == out_type.shape, f"reference shape {raw.shape} vs type rule {out_type}"
     assert raw.dtype == out_type.dtype.numpy, f"reference dtype {raw.dtype} vs type rule {out_type}"
 
-    evaluated = evaluate(opdef, case.inputs, attrs, out_type)
     assert evaluated.shape == out_type.shape and evaluated.dtype == out_type.dtype.numpy
 
     eager = apply(name, [graphc.tensor(a) for a in case.inputs], **case.attrs)
