@@ -17,7 +17,7 @@ from graphc.functions import (abs, add, all, amax, amin, any, argmax, argmin, bm
                               chunk, clamp, clip, concat, cos, div, dot, eq, erf, exp, expand,
                               flatten, gather, ge, gelu, gt, index_select, isfinite, isinf,
                               isnan, le, log, log_softmax, logical_and, logical_not, logical_or,
-                              logsumexp, lt, matmul, max, maximum, mean, min, minimum, mm, mul,
+                              logsumexp, log1p, expm1, lt, matmul, max, maximum, mean, min, minimum, mm, mul,
                               narrow, ne, neg, outer, pad, permute, pow, reciprocal, relu,
                               reshape, rsqrt, scatter_add, sigmoid, sign, silu, sin, softmax,
                               split, sqrt, square, squeeze, stack, std, sub, sum, tanh, transpose,

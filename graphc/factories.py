@@ -68,6 +68,9 @@ def _const(array: np.ndarray) -> Tensor:
     """A tensor holding ``array``: wrapped directly eagerly, a const node while tracing."""
     if tracing.current() is None:
         return Tensor._wrap(array)
+    if array.size == 0:  # nothing to list: a fill value says it all (and [] has no shape)
+        return apply("const", [], value=0, dtype=dtypes.from_numpy(array.dtype),
+                     shape=list(array.shape))
     value = array.tolist() if array.ndim else array.item()
     return apply("const", [], value=value, dtype=dtypes.from_numpy(array.dtype),
                  shape=list(array.shape))
@@ -76,7 +79,7 @@ def _const(array: np.ndarray) -> Tensor:
 def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
     """A new tensor from nested lists, a number, a NumPy array or a tensor (copied)."""
     if isinstance(data, Tensor):
-        result = data.detach() if dtype is None else data.detach().to(dtype)
+        result = data.clone().detach() if dtype is None else data.detach().to(dtype)
         return result.requires_grad_(requires_grad) if requires_grad else result
     try:
         array = np.array(data)
@@ -180,11 +183,21 @@ def randn(*size, dtype=None, requires_grad: bool = False) -> Tensor:
 
 
 def uniform(size, low: float = 0.0, high: float = 1.0, dtype=None) -> Tensor:
+    """Uniform samples in [low, high) of the given size (what ``Tensor.uniform_`` fills with)."""
     return _random("random_uniform", _shape((size,) if isinstance(size, int) else size), dtype,
                    False, low=float(low), high=float(high))
 
 
-def normal(size, mean: float = 0.0, std: float = 1.0, dtype=None) -> Tensor:
+def normal(mean=0.0, std=1.0, size=None, *, dtype=None) -> Tensor:
+    """Normal samples, like ``torch.normal``: tensor ``mean``/``std`` give one sample per element
+    of their broadcast shape; numbers need ``size``."""
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        from graphc import functions as F
+        like = mean if isinstance(mean, Tensor) else std
+        shape = np.broadcast_shapes(tuple(getattr(mean, "shape", ())), tuple(getattr(std, "shape", ())))
+        return F.add(F.mul(randn(*shape, dtype=dtype or like.dtype), std), mean)
+    if size is None:
+        raise TypeError("normal(mean, std) with numbers needs a size, e.g. normal(0.0, 1.0, (3,))")
     return _random("random_normal", _shape((size,) if isinstance(size, int) else size), dtype,
                    False, mean=float(mean), std=float(std))
 
@@ -197,10 +210,18 @@ def randn_like(t: Tensor, dtype=None) -> Tensor:
     return randn(t.shape, dtype=dtype or t.dtype)
 
 
-def randint(low: int, high=None, size=(), dtype=None) -> Tensor:
-    """Integers in [low, high) (eager only uses the generator; like ``torch.randint``)."""
-    if high is None:
-        low, high = 0, low
+def randint(*bounds_and_size, size=None, dtype=None) -> Tensor:
+    """Integers in [low, high), like ``torch.randint``: ``randint(high, size)`` or
+    ``randint(low, high, size)``, the size a tuple (positional or keyword)."""
+    args = list(bounds_and_size)
+    if size is None and args and isinstance(args[-1], (tuple, list)):
+        size = args.pop()
+    if size is None or len(args) not in (1, 2):
+        raise TypeError("randint expects (high, size) or (low, high, size), e.g. "
+                        "randint(10, (3,)) or randint(0, 10, (3,))")
+    low, high = (0, args[0]) if len(args) == 1 else args
+    if high <= low:
+        raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
     u = rand(*_shape((size,) if isinstance(size, int) else size), dtype=dtypes.f64)
     scaled = (u * float(high - low)).to(dtypes.i64)  # truncation == floor for u >= 0
     return (scaled + low).to(as_dtype(dtype or dtypes.i64))

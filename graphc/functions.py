@@ -76,6 +76,7 @@ eq, ne, lt, le, gt, ge = (_binary(o) for o in ("eq", "ne", "lt", "le", "gt", "ge
 neg, exp, log, sqrt, rsqrt, tanh, sigmoid, relu, abs, sin, cos, erf, sign, reciprocal = (
     _unary(o) for o in ("neg", "exp", "log", "sqrt", "rsqrt", "tanh", "sigmoid", "relu", "abs",
                         "sin", "cos", "erf", "sign", "reciprocal"))
+log1p, expm1 = _unary("log1p"), _unary("expm1")
 subtract, multiply, divide, true_divide = sub, mul, div, div
 negative = neg
 
@@ -100,14 +101,6 @@ def where(condition, input, other) -> Tensor:
 
 def square(x: Tensor) -> Tensor:
     return mul(x, x)
-
-
-def log1p(x: Tensor) -> Tensor:
-    return log(add(x, 1.0))
-
-
-def expm1(x: Tensor) -> Tensor:
-    return sub(exp(x), 1.0)
 
 
 def log2(x: Tensor) -> Tensor:
@@ -322,6 +315,10 @@ mm = bmm = matmul
 
 
 def dot(a: Tensor, b: Tensor) -> Tensor:
+    """Inner product of two 1-D tensors of the same length (no broadcasting, as in PyTorch)."""
+    if a.ndim != 1 or b.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"dot: expects two 1-D tensors of the same length, got shapes "
+                         f"{list(a.shape)} and {list(b.shape)}")
     return sum(mul(a, b))
 
 
@@ -403,6 +400,10 @@ def expand(x: Tensor, *sizes) -> Tensor:
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = sizes[0]
     lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ValueError(f"expand: {len(sizes)} sizes given for a tensor of rank {x.ndim}")
+    if builtins.any(s == -1 for s in sizes[:lead]):
+        raise ValueError(f"expand: -1 is not allowed for the new leading dimensions {list(sizes)}")
     shape = [x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes)]
     return broadcast_to(x, shape)
 

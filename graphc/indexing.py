@@ -138,6 +138,13 @@ def _take(x: Tensor, tensor_indices) -> Tensor:
     return F.index_select(flat, first, linear)
 
 
+def _broadcasts(shape: tuple, target: tuple) -> bool:
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
+
+
 def setitem(x: Tensor, key, value) -> None:
     """``x[key] = value``, done as an in-place rebind of ``x`` (see ``Tensor._assign``)."""
     mask = _boolean_mask(key)
@@ -146,8 +153,14 @@ def setitem(x: Tensor, key, value) -> None:
         if tuple(mask.shape) != tuple(x.shape[:mask.ndim]):
             raise IndexError(f"boolean mask of shape {list(mask.shape)} does not match the "
                              f"leading axes of a tensor of shape {list(x.shape)}")
-        mask = F.reshape(mask, list(mask.shape) + [1] * (x.ndim - mask.ndim))
-        x._assign(lambda old: F.where(mask, F.to_tensor(value, old), old))
+        element = tuple(x.shape[mask.ndim:])  # the shape of each selected element
+        value = F.to_tensor(value, x)
+        if value.ndim > len(element) or not _broadcasts(tuple(value.shape), element):
+            raise IndexError(f"x[mask] = value: value of shape {list(value.shape)} must broadcast "
+                             f"to each selected element (shape {list(element)}); one value per "
+                             "selected element is not supported, use graphc.where instead")
+        mask = F.reshape(mask, list(mask.shape) + [1] * len(element))
+        x._assign(lambda old: F.where(mask, value, old))
         return
     key = _expand_key(key, x.ndim)
     if any(_as_index_tensor(k) is not None for k in key):

@@ -27,7 +27,8 @@ _OPERATORS = {
     "__truediv__": F.div, "__rtruediv__": _reflected(F.div),
     "__pow__": F.pow, "__rpow__": _reflected(F.pow),
     "__matmul__": F.matmul, "__rmatmul__": _reflected(F.matmul),
-    "__eq__": F.eq, "__ne__": F.ne, "__lt__": F.lt, "__le__": F.le, "__gt__": F.gt,
+    "__eq__": lambda self, other: False if other is None else F.eq(self, other),
+    "__ne__": lambda self, other: True if other is None else F.ne(self, other), "__lt__": F.lt, "__le__": F.le, "__gt__": F.gt,
     "__ge__": F.ge,
     "__and__": F.logical_and, "__or__": F.logical_or, "__xor__": F.logical_xor,
     "__neg__": F.neg, "__abs__": F.abs,
@@ -73,12 +74,16 @@ def _view(self, *shape):
     return F.reshape(self, *shape)
 
 
-def _to(self, dtype=None, *args, **kwargs):
-    """Converts dtype; device arguments ('cpu') are accepted and ignored."""
-    dtype = kwargs.get("dtype", dtype)
-    if dtype is None or isinstance(dtype, str) and dtype in ("cpu",):
-        return self
-    return F.cast(self, dtype)
+def _to(self, *args, **kwargs):
+    """``x.to(dtype)``, ``x.to(device, dtype)``, ``x.to(other_tensor)``; devices ('cpu') are
+    accepted and ignored, the first dtype given wins."""
+    dtype = kwargs.get("dtype")
+    for arg in args:
+        if dtype is None and isinstance(arg, Tensor):
+            dtype = arg.dtype
+        elif dtype is None and not (isinstance(arg, str) and arg.startswith("cpu")):
+            dtype = arg
+    return self if dtype is None else F.cast(self, dtype)
 
 
 def _overwrite(old: Tensor, new) -> Tensor:
@@ -112,7 +117,7 @@ def _copy_(self, src):
 def _clone(self):
     """A copy; arrays are never written in place, so a concrete tensor without grad shares data."""
     if tracing.current() is None and not self.requires_grad:
-        return Tensor._wrap(self._data)
+        return Tensor._wrap(self._data.copy())  # the data may be a user's array (from_numpy)
     return F.add(self, 0)
 
 
@@ -132,6 +137,14 @@ def _mT(self):
     return F.transpose(self, -2, -1)
 
 
+def _format(self, spec: str) -> str:
+    """``f"{loss:.4f}"`` formats the number of a one-element tensor, as PyTorch does."""
+    if spec and self.numel() == 1:
+        return format(self.item(), spec)
+    return format(repr(self), spec)
+
+
+Tensor.__format__ = _format
 Tensor.where = _where
 Tensor.view = _view
 Tensor.view_as = lambda self, other: F.reshape(self, other.shape)

@@ -32,5 +32,10 @@ class ParseError(IRError):
     def render(self) -> str:
         text = f"{self.filename}:{self.line}:{self.column}: error: {self.message}"
         if self.source_line:
-            text += "\n" + self.source_line + "\n" + " " * (self.column - 1) + "^"
+            # Tabs before the column stay tabs under the line, so the caret lines up however
+            # wide the terminal shows them.
+            before = self.source_line[:self.column - 1]
+            indent = "".join(c if c == "\t" else " " for c in before)
+            indent += " " * (self.column - 1 - len(before))
+            text += "\n" + self.source_line + "\n" + indent + "^"
         return text

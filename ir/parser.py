@@ -50,6 +50,8 @@ _TOKEN = re.compile(r"""
 """, re.VERBOSE)
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+# How deep attribute lists may nest: a const of NumPy's maximum rank (64) needs 64 levels.
+MAX_NESTING = 64
 _ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
 _HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
 
@@ -286,7 +288,15 @@ class _Parser:
         if not re.fullmatch(r"\d+", token.text):
             raise self.error(f"expected {what} (a non-negative integer), got '{token.text}'",
                              token)
-        return int(token.text)
+        return self.int_of(token)
+
+    def int_of(self, token: Token) -> int:
+        """The value of an integer token; one too long for ``int()`` is a ParseError."""
+        try:
+            return int(token.text)
+        except ValueError:  # Python refuses to convert more than 4300 digits
+            digits = len(token.text.lstrip("-"))
+            raise self.error(f"integer literal too long ({digits} digits)", token) from None
 
     def parse_node(self, graph: Graph) -> None:
         """node := %name ':' type '=' op [operands] [attrs] [loc]"""
@@ -368,12 +378,14 @@ class _Parser:
         self.take()
         return attrs
 
-    def parse_attr_value(self) -> Any:
-        """attr_value := number | true | false | none | dtype | string | '[' [attr_value,...] ']'"""
+    def parse_attr_value(self, depth: int = 0) -> Any:
+        """attr_value := number | true | false | none | dtype | string | '[' [attr_value,...] ']'
+
+        Lists may nest at most ``MAX_NESTING`` levels deep."""
         token = self.take()
         if token.kind == "number":
             is_float = any(c in token.text for c in ".eEn")  # 'n' catches inf and nan
-            return float(token.text) if is_float else int(token.text)
+            return float(token.text) if is_float else self.int_of(token)
         if token.kind == "string":
             return token.text
         if token.kind == "ident":
@@ -386,11 +398,14 @@ class _Parser:
             suggestion = _suggest(token.text, options)
             raise self.error(f"unknown attribute value '{token.text}'{suggestion}", token)
         if token.kind == "punct" and token.text == "[":
+            if depth >= MAX_NESTING:
+                raise self.error(f"nesting too deep: attribute lists may nest at most "
+                                 f"{MAX_NESTING} levels", token)
             items = []
             while not self.at("punct", "]"):
                 if items:
                     self.expect("punct", ",", "',' or ']'")
-                items.append(self.parse_attr_value())
+                items.append(self.parse_attr_value(depth + 1))
             self.take()
             return items
         what = "an attribute value (number, true, false, dtype, string or list)"

@@ -336,10 +336,14 @@ def test_setitem_with_a_boolean_mask():
     expected[expected > 30] = 0
     np.testing.assert_array_equal(t.numpy(), expected)
 
+    # PyTorch fills the selected elements in order from a value with one entry per element;
+    # graphc refuses that (its result would depend on data) and points at graphc.where
     t = graphc.tensor(A)
     mask = A % 7 == 0
-    t[graphc.tensor(mask)] = graphc.tensor(-A)  # a value of the tensor's shape, taken under mask
-    np.testing.assert_array_equal(t.numpy(), np.where(mask, -A, A))
+    with pytest.raises(IndexError, match="graphc.where"):
+        t[graphc.tensor(mask)] = graphc.tensor(-A)
+    np.testing.assert_array_equal(graphc.where(graphc.tensor(mask), graphc.tensor(-A), t).numpy(),
+                                  np.where(mask, -A, A))
 
 
 def test_setitem_converts_the_value_to_the_tensor_dtype():
@@ -532,3 +536,62 @@ def test_numpy_returns_a_read_only_view_so_shared_values_cannot_change():
 def test_bad_arguments_give_clear_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_random_factories_take_pytorch_argument_order():
+    assert graphc.normal(0.0, 1.0, (2, 3)).shape == (2, 3)
+    assert graphc.normal(graphc.zeros(4), 2.0).shape == (4,)
+    assert graphc.randint(10, (3,)).shape == (3,)
+    values = graphc.randint(2, 5, size=(200,)).numpy()
+    assert values.dtype == np.int64 and values.min() >= 2 and values.max() <= 4
+    with pytest.raises(TypeError, match="needs a size"):
+        graphc.normal(0.0, 1.0)
+
+
+def test_to_accepts_device_then_dtype_and_another_tensor():
+    x = graphc.ones(2)
+    assert x.to("cpu", graphc.float64).dtype == graphc.float64
+    assert x.to(graphc.zeros(1, dtype=graphc.int64)).dtype == graphc.int64
+    assert x.to("cpu") is x
+
+
+def test_formatting_and_comparison_with_none():
+    loss = graphc.tensor(1.23456)
+    assert f"{loss:.2f}" == "1.23"
+    assert (loss == None) is False and (loss != None) is True  # noqa: E711
+
+
+def test_clone_and_tensor_copy_a_user_array():
+    a = np.zeros(3, np.float32)
+    t = graphc.from_numpy(a)
+    c, d = t.clone(), graphc.tensor(t)
+    a[0] = 5.0
+    assert t.tolist()[0] == 5.0  # from_numpy shares memory, as in PyTorch
+    assert c.tolist() == [0.0, 0.0, 0.0] and d.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_log1p_and_expm1_are_accurate_near_zero():
+    x = graphc.tensor([1e-10, 1e-6], dtype=graphc.float64)
+    np.testing.assert_allclose(x.log1p().numpy(), np.log1p([1e-10, 1e-6]), rtol=1e-15)
+    np.testing.assert_allclose(x.expm1().numpy(), np.expm1([1e-10, 1e-6]), rtol=1e-15)
+
+
+@pytest.mark.parametrize("call,error,message", [
+    (lambda: graphc.zeros(3, 1).expand(-1, 3, 4), ValueError, "new leading"),
+    (lambda: graphc.dot(graphc.ones(3), graphc.ones(1)), ValueError, "same length"),
+    (lambda: graphc.gather(graphc.ones(2, 3), 1, graphc.tensor([[-1], [0]])), IndexError,
+     "index -1 is out of range"),
+])
+def test_pytorch_shape_and_index_checks(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_negative_class_labels_are_errors_not_the_last_class():
+    import graphc.nn.functional as F
+    logits = graphc.randn(2, 4)
+    with pytest.raises(IndexError, match="out of range"):
+        F.cross_entropy(logits, graphc.tensor([0, -1]))
+    assert F.cross_entropy(logits, graphc.tensor([0, -100])).item() > 0  # ignore_index works
+    with pytest.raises(IndexError, match=r"one_hot: class values must be in \[0, 4\)"):
+        F.one_hot(graphc.tensor([0, 5]), 4)

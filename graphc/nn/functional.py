@@ -20,7 +20,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 import graphc.functions as G
-from graphc import factories
+from graphc import factories, tracing
 from graphc.autograd import no_grad
 from graphc.tensor import Tensor, apply
 from ir import dtypes
@@ -414,6 +414,11 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         raise TypeError(f"one_hot: expected an integer tensor, got {tensor.dtype}")
     if num_classes < 0:
         num_classes = int(G.amax(tensor).item()) + 1 if tensor.numel() else 0
+    elif tracing.current() is None and tensor.numel():
+        low, high = int(G.amin(tensor).item()), int(G.amax(tensor).item())
+        if low < 0 or high >= num_classes:
+            raise IndexError(f"one_hot: class values must be in [0, {num_classes}), "
+                             f"got values from {low} to {high}")
     classes = factories.arange(num_classes)
     return G.cast(G.eq(G.unsqueeze(tensor, -1), classes), dtypes.i64)
 

@@ -92,19 +92,19 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """Fills with samples of N(mean, std^2)."""
-    return _fill(tensor, factories.normal(tensor.shape, mean, std, dtype=_float_dtype(tensor)))
+    return _fill(tensor, factories.normal(mean, std, tensor.shape, dtype=_float_dtype(tensor)))
 
 
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
                   b: float = 2.0) -> Tensor:
     """N(mean, std^2) restricted to [a, b]: out-of-range samples are redrawn (a few rounds)."""
     dtype = _float_dtype(tensor)
-    values = factories.normal(tensor.shape, mean, std, dtype=dtype)
+    values = factories.normal(mean, std, tensor.shape, dtype=dtype)
     for _ in range(64):
         outside = (values < a) | (values > b)
         if not bool(outside.any()):
             break
-        redrawn = factories.normal(tensor.shape, mean, std, dtype=dtype)
+        redrawn = factories.normal(mean, std, tensor.shape, dtype=dtype)
         values = where(outside, redrawn, values)
     return _fill(tensor, values.clamp(a, b))
 

@@ -102,6 +102,13 @@ _unary("exp", float_type, lambda x: np.exp(_as_float(x)),
        needs_values=False, needs_output=True)
 _unary("log", float_type, lambda x: np.log(_as_float(x)),
        lambda em, xs, out, g, a: [em.div(g, xs[0])], "math.log(x)")
+_unary("log1p", float_type, lambda x: np.log1p(_as_float(x)),
+       lambda em, xs, out, g, a: [em.div(g, em.add(xs[0], em.scalar(1.0, xs[0])))],
+       "math.log1p(x)", doc="log(1 + x), accurate for small x.")
+_unary("expm1", float_type, lambda x: np.expm1(_as_float(x)),
+       lambda em, xs, out, g, a: [em.mul(g, em.add(out, em.scalar(1.0, out)))],
+       "math.expm1(x)", needs_values=False, needs_output=True,
+       doc="exp(x) - 1, accurate for small x.")
 _unary("sqrt", float_type, lambda x: np.sqrt(_as_float(x)),
        lambda em, xs, out, g, a: [em.div(em.mul(g, em.scalar(0.5, out)), out)], "math.sqrt(x)",
        needs_values=False, needs_output=True)

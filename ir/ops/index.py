@@ -35,8 +35,9 @@ def _gather_type(types, attrs):
 
 def _positions(index, axis, size):
     """The full index tuple addressing, for every element of ``index``, its target element."""
-    if index.size and (index.min() < -size or index.max() >= size):
-        bad = index[(index < -size) | (index >= size)].flat[0]
+    # Negative indices are errors, as in torch.gather: a label of -1 must not pick the last class.
+    if index.size and (index.min() < 0 or index.max() >= size):
+        bad = index[(index < 0) | (index >= size)].flat[0]
         raise IndexError(f"index {bad} is out of range for axis {axis} of size {size}")
     grids = list(np.indices(index.shape, sparse=True))
     grids[axis] = index

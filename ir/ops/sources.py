@@ -1,15 +1,23 @@
 """Source ops: ``const`` and counter-based random numbers.
 
 ``const {value, dtype, shape}``: ``value`` is a number (the tensor is filled with it) or a nested
-list of the given shape.
+list of the given shape. A zero-size tensor's list stops at its first empty level: ``[]`` for
+shape ``[0,3]``, ``[[],[]]`` for ``[2,0,3]``. Every number must fit ``dtype``: ints in its
+range (floats for an int dtype are truncated, so they must be finite and in range too),
+``bool`` takes true, false, 0 or 1, and float dtypes take any number a float64 can hold.
 
 ``random_uniform(%seed) {shape, dtype, low, high, stream}`` and
-``random_normal(%seed) {shape, dtype, mean, std, stream}`` take an i64[] seed operand. Element
+``random_normal(%seed) {shape, dtype, mean, std, stream}`` take an i64[] seed operand and a
+``stream`` number in ``[0, 2**63)``. Element
 ``i`` is a pure function of (seed, stream, i) (a SplitMix64 hash), so every backend can
 reproduce the same numbers, and a compiled function that receives a fresh seed each call draws
 fresh numbers each call (dropout) while staying reproducible under ``graphc.manual_seed``.
 """
 from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+from typing import Optional
 
 import numpy as np
 
@@ -21,7 +29,11 @@ from ir.types import TensorType
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
+STREAM_LIMIT = 2**63  # random ops' `stream` is in [0, STREAM_LIMIT)
+
+
 def _nested_shape(value):
+    """The shape of a nested list, read along its first items (it stops at an empty list)."""
     shape = []
     while isinstance(value, (list, tuple)):
         shape.append(len(value))
@@ -29,16 +41,62 @@ def _nested_shape(value):
     return shape
 
 
+def _numbers(value):
+    """The numbers in a nested list (or the number itself), in order."""
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _numbers(item)
+    else:
+        yield value
+
+
+def _misfit(x, dtype: dtypes.DType) -> Optional[str]:
+    """Why the number ``x`` cannot be stored in ``dtype``, or None if it can."""
+    if isinstance(x, (bool, np.bool_)):
+        return None  # true/false are 1/0 in every dtype
+    if dtype.is_bool:
+        # 0.0 and 1.0 too: `zeros(..., dtype=bool)` fills with 0.0
+        return None if x in (0, 1) else "bool takes true, false, 0 or 1"
+    if dtype.is_int:
+        info = np.iinfo(dtype.numpy)
+        if not isinstance(x, Integral):
+            if not math.isfinite(x):
+                return f"{dtype} has no {x}"
+            x = math.trunc(x)  # floats are truncated, as NumPy and PyTorch do
+        if not info.min <= x <= info.max:
+            return f"{dtype} holds {info.min}..{info.max}"
+        return None
+    try:
+        float(x)  # float dtypes take any float; an int beyond float64's range has no value
+    except OverflowError:
+        return "it is beyond the range of a float64"
+    return None
+
+
+def _show_number(x) -> str:
+    if isinstance(x, Integral) and not isinstance(x, (bool, np.bool_)) and abs(int(x)) >= 10**40:
+        return f"an integer of {int(x).bit_length()} bits"  # long ints print slowly, or not at all
+    return repr(x)
+
+
 def _const_type(types, attrs):
     dtype, shape, value = attrs["dtype"], attrs["shape"], attrs["value"]
     if not isinstance(dtype, dtypes.DType):
         raise ShapeError(f"const: dtype must be a dtype, got {dtype!r}")
     if isinstance(value, (list, tuple)):
-        if _nested_shape(value) != list(shape):
-            raise ShapeError(f"const: value has shape {_nested_shape(value)}, "
+        nested, declared = _nested_shape(value), list(shape)
+        if 0 in nested:  # zero-size: the list stops at the first 0, the shape may go on
+            declared = declared[:len(nested)]
+        if nested != declared:
+            raise ShapeError(f"const: value has shape {nested}, "
                              f"but the declared shape is {list(shape)}")
-    elif not isinstance(value, (int, float, bool)):
-        raise ShapeError(f"const: value must be a number or a nested list, got {value!r}")
+    for x in _numbers(value):
+        if not isinstance(x, (Real, bool, np.bool_)):
+            raise ShapeError(f"const: value must be a number or a nested list, got {x!r}")
+        reason = _misfit(x, dtype)
+        if reason:
+            raise ShapeError(f"const: value {_show_number(x)} does not fit dtype {dtype} "
+                             f"({reason})")
     return TensorType(dtype, shape)
 
 
@@ -82,6 +140,8 @@ def _random_type(types, attrs):
         raise ShapeError(f"random ops take an i64[] seed operand, got {seed}")
     if not attrs["dtype"].is_float:
         raise ShapeError(f"random ops produce floats, got dtype {attrs['dtype']}")
+    if not 0 <= attrs["stream"] < STREAM_LIMIT:
+        raise ShapeError(f"random ops need 0 <= stream < 2**63, got stream={attrs['stream']}")
     return TensorType(attrs["dtype"], attrs["shape"])
 
 
