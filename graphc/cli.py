@@ -13,9 +13,10 @@ types, traces it with :func:`graphc.trace` and prints the IR. Types are written 
 ``f32[32,784]``, ``i64[32]``, ``f32[]`` for a scalar.
 
 Random inputs (``dump``, and ``run`` without ``--inputs``) come from NumPy's generator seeded
-with ``--seed`` (default 0): floats are standard normal, integers uniform in ``[0, 10)``, bools
-fair coin flips. ``dump`` also seeds graphc (``graphc.manual_seed``) before importing the file,
-so parameters that the module initializes randomly are the same from run to run.
+with ``--seed`` (a non-negative integer, default 0): floats are standard normal, integers
+uniform in ``[0, 10)``, bools fair coin flips. ``dump`` also seeds graphc
+(``graphc.manual_seed``) before importing the file, so parameters that the module initializes
+randomly are the same from run to run.
 
 Every user error prints one message to stderr and exits with status 1: parse errors as
 ``file:line:col: error: message`` with the source line and a caret, everything else as
@@ -40,6 +41,8 @@ import os
 import re
 import sys
 import traceback
+import zipfile
+import zlib
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -79,8 +82,22 @@ def parse_type(text: str, what: str = "type") -> ir.TensorType:
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise CLIError(f"{what}: unknown dtype {match.group(1)!r} in {text!r}; expected one of "
                        f"{', '.join(DTYPES)}{hint}")
-    dims = tuple(int(d) for d in match.group(2).split(",") if d.strip())
+    digits = [d.strip() for d in match.group(2).split(",") if d.strip()]
+    if any(len(d) > 30 for d in digits):  # beyond any real size (and int() stops at 4300 digits)
+        raise CLIError(f"{what}: a dimension in {text[:40]!r}... has more than 30 digits")
+    dims = tuple(int(d) for d in digits)
     return ir.TensorType(DTYPES[match.group(1)], dims)
+
+
+def parse_seed(text: str) -> int:
+    """``--seed``: a non-negative integer (argparse reports the error and exits with 2)."""
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = None
+    if seed is None or seed < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text[:40]!r}")
+    return seed
 
 
 def random_array(type: ir.TensorType, rng: np.random.Generator) -> np.ndarray:
@@ -91,6 +108,29 @@ def random_array(type: ir.TensorType, rng: np.random.Generator) -> np.ndarray:
     if dtype.is_int:
         return rng.integers(0, 10, size=type.shape).astype(dtype.numpy)
     return rng.integers(0, 2, size=type.shape).astype(np.bool_)
+
+
+def _format_bytes(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024:
+            return f"{n:.3g} {unit}" if unit != "bytes" else f"{n} bytes"
+        n /= 1024
+    return f"{n:.3g} EiB"
+
+
+def random_inputs(named_types: Sequence[tuple[str, ir.TensorType]], seed: int) -> list[np.ndarray]:
+    """Random arrays (see :func:`random_array`) for ``(label, type)`` pairs; an input too large
+    to create is a :class:`CLIError` naming it and its size."""
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for label, type in named_types:
+        try:
+            arrays.append(random_array(type, rng))
+        except (MemoryError, ValueError) as exc:
+            size = int(np.prod(type.shape, dtype=object)) * type.dtype.numpy.itemsize
+            raise CLIError(f"cannot create random input {label}: {type} "
+                           f"({_format_bytes(size)}): {exc}") from None
+    return arrays
 
 
 # -- reading files ----------------------------------------------------------------------------
@@ -228,8 +268,8 @@ def cmd_dump(args: argparse.Namespace) -> int:
         check_pipeline(args.passes)  # a bad pipeline fails before the import and trace
     fn, path = load_target(args.target, args.seed)
     _check_arity(fn, len(types), args.target)
-    rng = np.random.default_rng(args.seed)
-    inputs = [graphc.from_numpy(random_array(t, rng)) for t in types]
+    arrays = random_inputs([(f"--arg #{i + 1}", t) for i, t in enumerate(types)], args.seed)
+    inputs = [graphc.from_numpy(a) for a in arrays]
     try:
         graph = graphc.trace(fn, *inputs)
     except Exception as exc:
@@ -256,7 +296,7 @@ def load_inputs(graph: ir.Graph, path: str) -> list[np.ndarray]:
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError as exc:
         raise CLIError(f"cannot read {path!r}: no such file") from exc
-    except ValueError as exc:  # NumPy's message here is about pickles, which misleads
+    except (ValueError, zipfile.BadZipFile) as exc:  # NumPy's ValueError is about pickles
         raise CLIError(f"{path}: not a NumPy .npz archive (write one with np.savez)") from exc
     except (OSError, EOFError) as exc:
         raise CLIError(f"cannot read inputs from {path!r}: {exc}") from exc
@@ -266,8 +306,13 @@ def load_inputs(graph: ir.Graph, path: str) -> list[np.ndarray]:
     with archive:
         try:
             arrays = {key: archive[key] for key in archive.files}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError, MemoryError, zipfile.BadZipFile,
+                zlib.error) as exc:  # damaged members, absurd shapes in a header
             raise CLIError(f"cannot read inputs from {path!r}: {exc}") from exc
+    not_arrays = sorted(k for k, a in arrays.items() if not isinstance(a, np.ndarray))
+    if not_arrays:  # NpzFile hands back the raw bytes of members that are not .npy files
+        raise CLIError(f"{path}: member(s) {', '.join(repr(k) for k in not_arrays)} are not "
+                       f"NumPy arrays (.npy files, as np.savez writes them)")
     problems = []
     wanted = {v.name for v in graph.inputs}
     missing = [f"%{v.name}: {v.type}" for v in graph.inputs if v.name not in arrays]
@@ -338,8 +383,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.inputs:
         arrays = load_inputs(graph, args.inputs)
     else:
-        rng = np.random.default_rng(args.seed)
-        arrays = [random_array(v.type, rng) for v in graph.inputs]
+        arrays = random_inputs([(f"%{v.name}", v.type) for v in graph.inputs], args.seed)
         if graph.inputs:
             print(f"inputs: random (seed {args.seed}): "
                   + ", ".join(f"%{v.name}: {v.type}" for v in graph.inputs))
@@ -400,7 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "f32[] (repeat once per argument)")
     dump.add_argument("--debug-info", action="store_true",
                       help="print source locations (loc(\"file\":line)) after each node")
-    dump.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
+    dump.add_argument("--seed", type=parse_seed, default=0,
+                      help="seed for random inputs (default 0)")
     dump.add_argument("-p", "--passes", metavar="PIPELINE",
                       help="run these passes before printing, e.g. dce,cse")
     dump.add_argument("-o", "--output", metavar="OUT.gir", help="write the IR here (default stdout)")
@@ -417,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"backend to compile with (default interpreter; registered: "
                           f"{', '.join(backends.available())})")
     run.add_argument("--out", metavar="Y.npz", help="write the outputs as out0, out1, ...")
-    run.add_argument("--seed", type=int, default=0,
+    run.add_argument("--seed", type=parse_seed, default=0,
                      help="seed for random inputs when --inputs is not given (default 0)")
     run.set_defaults(handler=cmd_run)
 
@@ -455,6 +500,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if show_traceback:
             raise
         print(_message(exc), file=sys.stderr)
+        return 1
+    except MemoryError as exc:  # inputs or a graph too large for this machine
+        if show_traceback:
+            raise
+        print(f"{PROG}: error: out of memory: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # `graphc dump ... | head`: the reader left; stop quietly (and keep Python from

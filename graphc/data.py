@@ -189,6 +189,10 @@ def default_collate(batch: Sequence) -> Any:
     tensor, ints an int64 tensor, bools a bool tensor; strings stay a list; dicts and named
     tuples are collated field by field, tuples and lists column by column into a list.
 
+    NumPy data of a dtype graphc tensors lack is widened: int8, int16, uint8, uint16 and uint32
+    become int64, float16 becomes float32. Other dtypes (uint64, complex, float128, ...) raise
+    a TypeError naming the dtype.
+
         >>> default_collate([(1, {"x": 1.5}), (2, {"x": 2.5})])
         [tensor([1, 2]), {'x': tensor([1.5, 2.5], dtype=f64)}]
     """
@@ -198,12 +202,11 @@ def default_collate(batch: Sequence) -> Any:
     if isinstance(first, Tensor):
         return _stack_tensors(batch)
     if isinstance(first, np.ndarray):
-        if first.dtype.kind in "OSUV":
-            raise TypeError(f"default_collate: NumPy arrays of dtype {first.dtype} cannot be "
-                            "made into tensors")
-        return Tensor._wrap(_stack_arrays([np.asarray(b) for b in batch]))
+        _tensor_array(first, "default_collate")  # a bad dtype fails before any stacking
+        return Tensor._wrap(_tensor_array(_stack_arrays([np.asarray(b) for b in batch]),
+                                          "default_collate"))
     if isinstance(first, np.generic):
-        return Tensor._wrap(np.array(batch))
+        return Tensor._wrap(_tensor_array(np.array(batch), "default_collate"))
     if isinstance(first, bool):
         return Tensor._wrap(np.array(batch, dtype=np.bool_))
     if isinstance(first, int):
@@ -227,9 +230,12 @@ def default_collate(batch: Sequence) -> Any:
 
 
 def default_convert(data: Any) -> Any:
-    """Turns NumPy arrays (inside tuples, lists, dicts) into tensors; used with batch_size=None."""
+    """Turns NumPy arrays (inside tuples, lists, dicts) into tensors; used with batch_size=None.
+
+    Dtypes graphc lacks are widened as in :func:`default_collate`; arrays of strings or objects
+    are left as they are."""
     if isinstance(data, np.ndarray) and data.dtype.kind not in "OSUV":
-        return Tensor._wrap(data)
+        return Tensor._wrap(_tensor_array(data, "default_convert"))
     if isinstance(data, collections.abc.Mapping):
         return {key: default_convert(value) for key, value in data.items()}
     if isinstance(data, tuple) and hasattr(data, "_fields"):
@@ -237,6 +243,28 @@ def default_convert(data: Any) -> Any:
     if isinstance(data, (list, tuple)):
         return type(data)(default_convert(d) for d in data)
     return data
+
+
+# NumPy dtypes graphc tensors lack, and the wider graphc dtype batches hold them in.
+_WIDENED = {np.dtype(t): np.dtype(np.int64)
+            for t in (np.int8, np.int16, np.uint8, np.uint16, np.uint32)}
+_WIDENED[np.dtype(np.float16)] = np.dtype(np.float32)
+
+
+def _tensor_array(array: np.ndarray, who: str) -> np.ndarray:
+    """``array`` in a dtype graphc tensors have (see :func:`default_collate`), else TypeError."""
+    from ir import dtypes
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
+    if array.dtype in _WIDENED:
+        return array.astype(_WIDENED[array.dtype])
+    try:
+        dtypes.from_numpy(array.dtype)
+    except TypeError:
+        raise TypeError(f"{who}: NumPy arrays of dtype {array.dtype} cannot be made into "
+                        f"tensors (graphc has bool, int32, int64, float32 and float64; "
+                        f"int8/int16/uint8/uint16/uint32 become int64, float16 float32)") from None
+    return array
 
 
 def _stack_arrays(arrays: list) -> np.ndarray:

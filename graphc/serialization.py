@@ -31,8 +31,9 @@ import io
 import json
 import math
 import os
+import secrets
+import stat
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any, BinaryIO, Union
@@ -120,7 +121,9 @@ def save(obj: Any, f: PathLike) -> None:
     """Writes ``obj`` to ``f`` (a path or a writable binary file) in graphc's checkpoint format.
 
     Writing to a path goes through a temporary file in the same folder, renamed at the end, so
-    an interrupted save never leaves a half-written checkpoint under the final name.
+    an interrupted save never leaves a half-written checkpoint under the final name. The file
+    gets the permissions ``open(path, "wb")`` would give it (a replaced file keeps its mode), and
+    errors such as a missing folder name ``path``.
     """
     encoder = _Encoder()
     root = encoder.encode(obj, "obj")
@@ -129,11 +132,14 @@ def save(obj: Any, f: PathLike) -> None:
                         allow_nan=False).encode("utf-8")
     if isinstance(f, (str, os.PathLike)):
         path = Path(f)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                                   dir=str(path.parent) if str(path.parent) else ".")
+        fd, tmp = _create_beside(path)
         try:
             with os.fdopen(fd, "wb") as out:
                 _write(out, header, encoder)
+            try:
+                os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))  # keep a replaced file's mode
+            except FileNotFoundError:
+                pass
             os.replace(tmp, path)
         except BaseException:
             try:
@@ -143,6 +149,21 @@ def save(obj: Any, f: PathLike) -> None:
             raise
     else:
         _write(f, header, encoder)
+
+
+def _create_beside(path: Path) -> tuple[int, str]:
+    """Creates a new temporary file next to ``path`` with mode 0o666 less the umask (what
+    ``open(path, "wb")`` would give); errors name ``path``, not the temporary file."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(str(path.parent), f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue  # another file took this random name: draw again
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+    raise FileExistsError(f"cannot create a temporary file next to {str(path)!r}")
 
 
 def _write(out: BinaryIO, header: bytes, encoder: _Encoder) -> None:
@@ -317,9 +338,9 @@ class _Decoder:
                                 "checkpoints (numeric and bool dtypes only)")
             shape = entry.get("shape")
             if (not isinstance(shape, list) or len(shape) > 64 or
-                    not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                    not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**63
                             for d in shape)):
-                raise self.fail(f"{what}: invalid shape {shape!r}")
+                raise self.fail(f"{what}: invalid shape {str(shape)[:200]}")
             fields = {}
             for key in ("offset", "nbytes", "crc32"):
                 value = entry.get(key)
@@ -344,7 +365,11 @@ class _Decoder:
             if zlib.crc32(raw) != fields["crc32"]:
                 raise self.fail(f"array {i} ({dtype}, shape {list(shape)}) fails its checksum: "
                                 "the data is corrupt or was modified")
-            array = np.frombuffer(raw, dtype=dtype).reshape(shape)
+            try:
+                array = np.frombuffer(raw, dtype=dtype).reshape(shape)
+            except ValueError as exc:  # zero-size, but other dims beyond what NumPy can index
+                raise self.fail(f"array {i}: shape {list(shape)} is too large for NumPy "
+                                f"({exc})") from None
             arrays.append(array.astype(dtype.newbyteorder("="), copy=True))  # native, writable
         return arrays
 

@@ -17,6 +17,8 @@ and differentiated again (Hessian-vector products).
 """
 from __future__ import annotations
 
+import re
+from numbers import Integral
 from typing import Optional, Sequence
 
 from ir.emitter import GraphEmitter
@@ -53,6 +55,8 @@ def differentiate(graph: Graph, output: int = 0, wrt: Optional[Sequence[int]] = 
     ``cotangent=True``, which adds an input ``%d_out`` of the output's type (the vector of a
     vector-Jacobian product). Inputs the output does not depend on get zero gradients.
     """
+    if isinstance(output, bool) or not isinstance(output, Integral):
+        raise PassError(f"autodiff: option 'output' expects an int, got {output!r}")
     if not 0 <= output < len(graph.outputs):
         raise PassError(f"autodiff: output {output} does not exist "
                         f"(the graph has {len(graph.outputs)} outputs)")
@@ -113,5 +117,9 @@ def autodiff_pass(graph: Graph, output: int = 0, wrt: Optional[str] = None,
     """Pipeline form: ``autodiff{output=0, wrt=0:2, cotangent=true}`` (wrt: indices joined by ':')."""
     indices = None
     if wrt is not None:
-        indices = [int(i) for i in str(wrt).split(":") if str(i) != ""]
+        parts = [part.strip() for part in str(wrt).split(":") if part.strip()]
+        if not all(re.fullmatch(r"-?\d{1,18}", part) for part in parts):
+            raise PassError(f"pass 'autodiff': option 'wrt' expects input indices joined by "
+                            f"':' (e.g. wrt=0:2), got {str(wrt)!r}")
+        indices = [int(part) for part in parts]
     return differentiate(graph, output=output, wrt=indices, cotangent=cotangent)

@@ -11,12 +11,13 @@ and checkpoints (as NumPy arrays) move between the two unchanged.
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Mapping, Optional
 
 import numpy as np
 
 from ir import dtypes
 from graphc import tracing
+from graphc.factories import as_dtype, zeros_like
 from graphc.tensor import Tensor
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -53,33 +54,48 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_training", True)
 
-    # -- attribute registration ----------------------------------------------------------------
+    # -- attribute registration (PyTorch's rules) ----------------------------------------------
     def __setattr__(self, name: str, value) -> None:
+        """Parameters and modules are registered by type; a registered name keeps its kind.
+
+        A parameter name takes a Parameter or None, a submodule name a Module or None (the name
+        stays registered, holding None), a buffer name a Tensor or None.
+        """
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign attributes before Module.__init__() is called")
         params, buffers, modules = self._parameters, self._buffers, self._modules
-        if name in params and not (value is None or isinstance(value, Parameter)):
-            raise TypeError(f"cannot assign {type(value).__name__} as parameter '{name}' "
-                            "(a graphc.nn.Parameter or None is expected); to change its value "
-                            f"in place use `with graphc.no_grad(): module.{name}.copy_(...)`")
-        for table in (params, buffers, modules):
-            if name in table and not _fits(table, value, params, buffers, modules):
-                del table[name]
         if isinstance(value, Parameter):
-            self.__dict__.pop(name, None)
+            self._unregister(name, keep=params)
             params[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as parameter '{name}' "
+                                "(a graphc.nn.Parameter or None is expected); to change its "
+                                f"value in place use `with graphc.no_grad(): "
+                                f"module.{name}.copy_(...)`")
+            params[name] = None
         elif isinstance(value, Module):
-            self.__dict__.pop(name, None)
+            self._unregister(name, keep=modules)
             modules[name] = value
+        elif name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as child module "
+                                f"'{name}' (a graphc.nn.Module or None is expected)")
+            modules[name] = None
         elif name in buffers:
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"cannot assign {type(value).__name__} to buffer '{name}' "
                                 "(a Tensor or None is expected)")
             buffers[name] = value
-        elif name in params and value is None:
-            params[name] = None
         else:
             object.__setattr__(self, name, value)
+
+    def _unregister(self, name: str, keep) -> None:
+        """Drops ``name`` from every table but ``keep`` (so its position there is kept)."""
+        for table in (self.__dict__, self._parameters, self._buffers, self._modules):
+            if table is not keep:
+                table.pop(name, None)
+        self._non_persistent.discard(name)
 
     def __getattr__(self, name: str):
         for table in ("_parameters", "_buffers", "_modules"):
@@ -92,10 +108,25 @@ class Module:
         for table in (self._parameters, self._buffers, self._modules):
             if name in table:
                 del table[name]
+                self._non_persistent.discard(name)
                 return
         object.__delattr__(self, name)
 
+    def _check_new_name(self, name, kind: str, table) -> None:
+        """PyTorch's checks on a parameter, buffer or submodule name before it is registered."""
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string, got {type(name).__name__}")
+        if name == "":
+            raise KeyError(f'{kind} name can\'t be empty string ""')
+        if "." in name:
+            raise KeyError(f"{kind} name can't contain \".\", got: {name}")
+        taken = (name in self.__dict__ or name in self._parameters or name in self._buffers
+                 or name in self._modules or hasattr(type(self), name))
+        if taken and name not in table:
+            raise KeyError(f"attribute '{name}' already exists")
+
     def register_parameter(self, name: str, param: Optional[Parameter]) -> None:
+        self._check_new_name(name, "parameter", self._parameters)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter('{name}') needs a Parameter or None, "
                             f"got {type(param).__name__}")
@@ -103,6 +134,7 @@ class Module:
 
     def register_buffer(self, name: str, tensor: Optional[Tensor], persistent: bool = True) -> None:
         """Adds a tensor that is state but not a parameter (BatchNorm's running mean, ...)."""
+        self._check_new_name(name, "buffer", self._buffers)
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer('{name}') needs a Tensor or None")
         self._buffers[name] = tensor
@@ -112,6 +144,9 @@ class Module:
             self._non_persistent.add(name)
 
     def add_module(self, name: str, module: Optional["Module"]) -> None:
+        """Registers ``module`` (or None) as the child ``name``, as ``self.name = module`` would."""
+        _check_module(module)
+        self._check_new_name(name, "module", self._modules)
         self._modules[name] = module
 
     register_module = add_module
@@ -161,8 +196,11 @@ class Module:
             yield module
 
     def named_children(self):
+        """The direct submodules by name; one used under two names is yielded once."""
+        seen = set()
         for name, module in self._modules.items():
-            if module is not None:
+            if module is not None and id(module) not in seen:
+                seen.add(id(module))
                 yield name, module
 
     def children(self) -> Iterator["Module"]:
@@ -202,11 +240,12 @@ class Module:
 
     # -- gradients and dtypes ------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Sets every parameter's ``.grad`` to None (default) or to exact zeros."""
         for p in self.parameters():
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad = p.grad.detach() * 0
+                p.grad = zeros_like(p.grad)  # not grad * 0, which keeps nan and inf
 
     def requires_grad_(self, requires_grad: bool = True) -> "Module":
         for p in self.parameters():
@@ -218,7 +257,6 @@ class Module:
         dtype = kwargs.get("dtype", dtype)
         if dtype is None or isinstance(dtype, str) and dtype == "cpu":
             return self
-        from graphc.factories import as_dtype
         target = as_dtype(dtype).numpy
         for t in list(self.parameters()) + list(self.buffers()):
             if t.dtype.is_float:
@@ -256,9 +294,12 @@ class Module:
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
         """Copies values (tensors or NumPy arrays) into this module's parameters and buffers.
 
-        Shapes must match; with ``strict`` (the default) missing and unexpected keys are errors.
-        The error names every missing, unexpected and mis-shaped key at once.
+        Shapes must match; with ``strict`` (the default) missing and unexpected keys are errors
+        too. The ``RuntimeError`` names every missing, unexpected and mis-shaped key at once,
+        and nothing is loaded then. Returns ``(missing_keys, unexpected_keys)``.
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"expected state_dict to be dict-like, got {type(state_dict).__name__}")
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -279,8 +320,8 @@ class Module:
         if strict and unexpected:
             problems.append("unexpected keys: " + ", ".join(unexpected))
         if problems:
-            raise KeyError(f"error(s) in loading state_dict for {type(self).__name__}: "
-                           + ". ".join(problems))
+            raise RuntimeError(f"error(s) in loading state_dict for {type(self).__name__}: "
+                               + ". ".join(problems))
         for key, target in own.items():
             if key in state_dict:
                 source = state_dict[key]
@@ -294,20 +335,21 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        lines = []
+        """PyTorch's layout: ``Name(extra)``, or the extra_repr lines then ``(child): repr``
+        lines, indented by two."""
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
         for name, module in self._modules.items():
-            child = repr(module).replace("\n", "\n  ")
-            lines.append(f"({name}): {child}")
-        head = f"{type(self).__name__}({self.extra_repr()}"
+            lines.append(f"({name}): " + repr(module).replace("\n", "\n  "))
+        head = type(self).__name__ + "("
         if not lines:
             return head + ")"
+        if len(lines) == 1 and not self._modules:
+            return head + lines[0] + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
 
 
-def _fits(table, value, params, buffers, modules) -> bool:
-    """Whether re-assigning ``value`` keeps the attribute in the same registration table."""
-    if table is params:
-        return isinstance(value, Parameter) or value is None
-    if table is modules:
-        return isinstance(value, Module)
-    return isinstance(value, Tensor) or value is None
+def _check_module(value) -> None:
+    """Only modules (or None) can be registered as submodules, as in PyTorch."""
+    if value is not None and not isinstance(value, Module):
+        raise TypeError(f"{type(value).__name__} is not a Module subclass")

@@ -146,7 +146,7 @@ def _random_type(types, attrs):
 
 
 def _uniform_ref(seed, shape, dtype, low, high, stream):
-    n = int(np.prod(shape, dtype=np.int64))
+    n = math.prod(shape)  # a Python int: np.prod would wrap around
     u = uniform01(random_bits(int(seed), stream, n))
     out = (low + (high - low) * u).astype(dtype.numpy)
     if high > low:
@@ -157,7 +157,7 @@ def _uniform_ref(seed, shape, dtype, low, high, stream):
 
 
 def _normal_ref(seed, shape, dtype, mean, std, stream):
-    n = int(np.prod(shape, dtype=np.int64))
+    n = math.prod(shape)  # a Python int: np.prod would wrap around
     bits = random_bits(int(seed), stream, 2 * n)
     u1, u2 = uniform01(bits[0::2]), uniform01(bits[1::2])
     z = np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * np.pi * u2)  # Box-Muller; 1-u1 > 0
