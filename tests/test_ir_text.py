@@ -19,14 +19,7 @@ from ir.registry import all_ops
 
 CASES = sorted((Path(__file__).parent / "ir_cases").glob("*.gir"))
 
-MLP = """\
-func @mlp(%x: f32[32,784], %w: f32[128,784], %b: f32[128]) -> (f32[32,128]) {
-  %0: f32[784,128] = transpose %w {perm=[1,0]}
-  %1: f32[32,128] = matmul %x, %0
-  %2: f32[32,128] = add %1, %b
-  %3: f32[32,128] = relu %2
-  return %3
-}"""
+MLP = (Path(__file__).parent / "ir_cases" / "mlp.gir").read_text().rstrip("\n")
 
 
 def roundtrip(text: str, debug_info: bool = False) -> str:

@@ -5,20 +5,15 @@ checks the message.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ir import Graph, TensorType, VerifyError, f32, f64, i64, parse, verify
 from ir.graph import Node
 from ir.verify import attr_value_error
 
-MLP = """\
-func @mlp(%x: f32[32,784], %w: f32[128,784], %b: f32[128]) -> (f32[32,128]) {
-  %0: f32[784,128] = transpose %w {perm=[1,0]}
-  %1: f32[32,128] = matmul %x, %0
-  %2: f32[32,128] = add %1, %b
-  %3: f32[32,128] = relu %2
-  return %3
-}"""
+MLP = (Path(__file__).parent / "ir_cases" / "mlp.gir").read_text().rstrip("\n")
 
 
 @pytest.fixture
