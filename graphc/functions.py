@@ -99,6 +99,11 @@ def where(condition, input, other) -> Tensor:
     return apply("where", [condition, input, other])
 
 
+def masked_fill(x: Tensor, mask, value) -> Tensor:
+    """``value`` where ``mask`` is true (broadcast), else ``x``; like ``Tensor.masked_fill``."""
+    return where(mask, to_tensor(value, x), x)
+
+
 def square(x: Tensor) -> Tensor:
     return mul(x, x)
 

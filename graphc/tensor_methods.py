@@ -41,7 +41,7 @@ _OPERATORS = {
 # Methods that forward to the function of the same name with the tensor as first argument.
 _FORWARDED = """
 add sub mul div pow maximum minimum eq ne lt le gt ge neg exp log sqrt rsqrt tanh sigmoid relu
-abs sin cos erf sign reciprocal where square log1p expm1 log2 tan logical_not logical_and
+abs sin cos erf sign reciprocal where masked_fill square log1p expm1 log2 tan logical_not logical_and
 logical_or isnan isinf isfinite clamp clip sum mean var std amax amin argmax argmin max min all
 any logsumexp softmax log_softmax matmul mm bmm dot reshape transpose permute unsqueeze squeeze
 flatten broadcast_to expand narrow split chunk gather scatter_add index_select outer tril triu
@@ -53,7 +53,7 @@ def _install():
         setattr(Tensor, name, fn)
     for name in _FORWARDED:
         setattr(Tensor, name, getattr(F, name))
-    for name in ("add", "sub", "mul", "div", "pow", "clamp"):
+    for name in ("add", "sub", "mul", "div", "pow", "clamp", "masked_fill"):
         fn = getattr(F, name)
         setattr(Tensor, name + "_", lambda self, *a, _fn=fn, **k: self._assign(
             lambda old: _fn(old, *a, **k)))

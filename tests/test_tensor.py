@@ -595,3 +595,11 @@ def test_negative_class_labels_are_errors_not_the_last_class():
     assert F.cross_entropy(logits, graphc.tensor([0, -100])).item() > 0  # ignore_index works
     with pytest.raises(IndexError, match=r"one_hot: class values must be in \[0, 4\)"):
         F.one_hot(graphc.tensor([0, 5]), 4)
+
+
+def test_masked_fill_matches_numpy_and_has_an_in_place_form():
+    x = graphc.tensor([[1.0, 2.0], [3.0, 4.0]])
+    mask = graphc.tensor([True, False])  # broadcasts over rows
+    np.testing.assert_array_equal(x.masked_fill(mask, -1.0).numpy(), [[-1.0, 2.0], [-1.0, 4.0]])
+    x.masked_fill_(x > 2, 0.0)
+    np.testing.assert_array_equal(x.numpy(), [[1.0, 2.0], [0.0, 0.0]])
