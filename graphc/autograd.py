@@ -206,19 +206,14 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
                 fn.output = None
                 fn.inputs = []
 
-    if inputs is not None:
-        return [_grad_for(t, leaf_grads, create_graph) for t in inputs]
-    for key, g in leaf_grads.items():
-        leaf = owners[key]
-        if not create_graph:
-            g = g.detach()
-        leaf.grad = g if leaf.grad is None else _add_no_record(leaf.grad, g, create_graph)
+        if inputs is not None:
+            return [_grad_for(t, leaf_grads, create_graph) for t in inputs]
+        for key, g in leaf_grads.items():  # still under create_graph's grad mode
+            leaf = owners[key]
+            if not create_graph:
+                g = g.detach()
+            leaf.grad = g if leaf.grad is None else leaf.grad + g
     return None
-
-
-def _add_no_record(a, b, create_graph):
-    with set_grad_enabled(create_graph):
-        return a + b
 
 
 def _grad_for(t, leaf_grads, create_graph):

@@ -448,7 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="seed for random inputs (default 0)")
     dump.add_argument("-p", "--passes", metavar="PIPELINE",
                       help="run these passes before printing, e.g. dce,cse")
-    dump.add_argument("-o", "--output", metavar="OUT.gir", help="write the IR here (default stdout)")
+    dump.add_argument("-o", "--output", metavar="OUT.gir",
+                      help="write the IR here (default stdout)")
     dump.set_defaults(handler=cmd_dump)
 
     run = commands.add_parser(

@@ -297,7 +297,8 @@ class CompiledFunction:
         entry = CacheEntry(
             key=key, arg_paths=paths, graph=graph, executable=executable, lifted=ctx.lifted,
             write_backs=write_backs, guards=ctx.guards, arguments=dict(ctx.arguments),
-            argument_tensors=argument_tensors, input_leaves=input_leaves, out_tree=out_tree, out_static=out_static,
+            argument_tensors=argument_tensors, input_leaves=input_leaves, out_tree=out_tree,
+            out_static=out_static,
             n_user_outputs=len(outputs), reason=reason, call_number=self.calls,
             trace_seconds=traced - start, compile_seconds=time.perf_counter() - traced)
         self.entries.append(entry)

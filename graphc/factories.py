@@ -194,7 +194,8 @@ def normal(mean=0.0, std=1.0, size=None, *, dtype=None) -> Tensor:
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         from graphc import functions as F
         like = mean if isinstance(mean, Tensor) else std
-        shape = np.broadcast_shapes(tuple(getattr(mean, "shape", ())), tuple(getattr(std, "shape", ())))
+        shape = np.broadcast_shapes(tuple(getattr(mean, "shape", ())),
+                                    tuple(getattr(std, "shape", ())))
         return F.add(F.mul(randn(*shape, dtype=dtype or like.dtype), std), mean)
     if size is None:
         raise TypeError("normal(mean, std) with numbers needs a size, e.g. normal(0.0, 1.0, (3,))")
@@ -230,4 +231,5 @@ def randint(*bounds_and_size, size=None, dtype=None) -> Tensor:
 def randperm(n: int, dtype=None) -> Tensor:
     """A random permutation of 0..n-1 (argsort of uniform keys; eager)."""
     keys = rand(n, dtype=dtypes.f64)
-    return _const(np.argsort(keys.numpy(), kind="stable").astype(as_dtype(dtype or dtypes.i64).numpy))
+    order = np.argsort(keys.numpy(), kind="stable")
+    return _const(order.astype(as_dtype(dtype or dtypes.i64).numpy))

@@ -308,7 +308,8 @@ class Tensor:
         if self._value is not None:
             return f"tensor(<traced: {self.type}>{extra})"
         body = np.array2string(self._data, separator=", ", prefix="tensor(", threshold=200)
-        dtype = "" if self.dtype in (dtypes.f32, dtypes.i64, dtypes.bool_) else f", dtype={self.dtype}"
+        default = self.dtype in (dtypes.f32, dtypes.i64, dtypes.bool_)  # not printed, as in torch
+        dtype = "" if default else f", dtype={self.dtype}"
         return f"tensor({body}{dtype}{extra})"
 
 

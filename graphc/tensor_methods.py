@@ -28,7 +28,8 @@ _OPERATORS = {
     "__pow__": F.pow, "__rpow__": _reflected(F.pow),
     "__matmul__": F.matmul, "__rmatmul__": _reflected(F.matmul),
     "__eq__": lambda self, other: False if other is None else F.eq(self, other),
-    "__ne__": lambda self, other: True if other is None else F.ne(self, other), "__lt__": F.lt, "__le__": F.le, "__gt__": F.gt,
+    "__ne__": lambda self, other: True if other is None else F.ne(self, other),
+    "__lt__": F.lt, "__le__": F.le, "__gt__": F.gt,
     "__ge__": F.ge,
     "__and__": F.logical_and, "__or__": F.logical_or, "__xor__": F.logical_xor,
     "__neg__": F.neg, "__abs__": F.abs,
@@ -41,7 +42,8 @@ _OPERATORS = {
 # Methods that forward to the function of the same name with the tensor as first argument.
 _FORWARDED = """
 add sub mul div pow maximum minimum eq ne lt le gt ge neg exp log sqrt rsqrt tanh sigmoid relu
-abs sin cos erf sign reciprocal where masked_fill square log1p expm1 log2 tan logical_not logical_and
+abs sin cos erf sign reciprocal where masked_fill square log1p expm1 log2 tan logical_not
+logical_and
 logical_or isnan isinf isfinite clamp clip sum mean var std amax amin argmax argmin max min all
 any logsumexp softmax log_softmax matmul mm bmm dot reshape transpose permute unsqueeze squeeze
 flatten broadcast_to expand narrow split chunk gather scatter_add index_select outer tril triu

@@ -96,18 +96,19 @@ class Guard:
     expected: Any
     subject: Any = None
 
+    def _read(self, resolve: Callable[[Any], Any]):
+        return self.check() if self.subject is None else self.check(resolve(self.subject))
+
     def holds(self, resolve: Callable[[Any], Any] = lambda t: t) -> bool:
         try:
-            if self.subject is None:
-                return self.check() == self.expected
-            return self.check(resolve(self.subject)) == self.expected
+            return self._read(resolve) == self.expected
         except Exception:  # state that vanished or changed type fails the guard
             return False
 
     def current(self, resolve: Callable[[Any], Any] = lambda t: t):
         """What the checked state is now (for explaining a failed guard)."""
         try:
-            return self.check() if self.subject is None else self.check(resolve(self.subject))
+            return self._read(resolve)
         except Exception as exc:  # the guard's subject is gone or broken: say so
             return f"<error: {exc}>"
 

@@ -65,7 +65,7 @@ def from_numpy(dtype) -> DType:
 
 
 def promote(*dtypes: DType) -> DType:
-    """PyTorch-style promotion of tensor operands: the highest category wins, wider wins within it."""
+    """PyTorch-style promotion: the highest category wins, and the wider type within it."""
     return max(dtypes, key=lambda d: d.rank)
 
 
@@ -96,5 +96,5 @@ def result_type(*operands: tuple[DType, int]) -> DType:
 
 
 def to_float(dtype: DType) -> DType:
-    """The dtype a float-valued op (exp, div, mean, ...) computes in: floats stay, the rest become f32."""
+    """The dtype a float-valued op (exp, div, mean, ...) computes in: floats stay, others f32."""
     return dtype if dtype.is_float else DEFAULT_FLOAT

@@ -36,7 +36,8 @@ class Value:
 
     __slots__ = ("type", "name", "producer", "users")
 
-    def __init__(self, type: TensorType, name: Optional[str] = None, producer: "Optional[Node]" = None):
+    def __init__(self, type: TensorType, name: Optional[str] = None,
+                 producer: "Optional[Node]" = None):
         self.type = type
         self.name = name
         self.producer = producer
