@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
 import time
@@ -24,12 +25,13 @@ import ir
 import backends
 import passes
 from ir.dtypes import from_numpy
-from graphc import pytree, tracing
-from graphc.naming import identity_guards, state_namer
+from graphc import guards, pytree, tracing
+from graphc.naming import state_namer
 from graphc.random import next_seed
 from graphc.tensor import Tensor
 
 DEFAULT_PIPELINE = "dce"
+DEFAULT_CACHE_SIZE = 64  # compiled entries kept per function (least recently used go first)
 _MANY_ENTRIES = 16  # warn once a function has been traced this often
 
 
@@ -94,7 +96,11 @@ def _describe_spec(spec) -> str:
 
 @dataclass
 class CacheEntry:
-    """One traced and compiled specialization of the function."""
+    """One traced and compiled specialization of the function.
+
+    It holds no argument tensors: guards and write-backs name arguments by position
+    (:class:`tracing.ArgRef`), so a caller's inputs are freed when the caller drops them.
+    """
 
     key: tuple
     arg_paths: list
@@ -103,24 +109,27 @@ class CacheEntry:
     lifted: list
     write_backs: list
     guards: list
-    arguments: dict  # id(tensor seen as argument while tracing) -> dynamic leaf index
-    argument_tensors: list  # those tensors, kept alive so their ids stay unique
     input_leaves: list  # dynamic leaf indices that are graph inputs (a repeated tensor is one)
     out_tree: Any
-    out_static: list  # per output leaf: None (a graph output) or (the Python value returned,)
+    out_static: list  # per output leaf: None (a graph output), ArgRef (that argument itself),
+    #                   or (the Python value returned,)
     n_user_outputs: int
     reason: str
     call_number: int
     trace_seconds: float
     compile_seconds: float
+    number: int = 0  # the how-many-th trace of the function this entry came from
     hits: int = 0
+    last_used: int = 0
 
-    def resolver(self, dynamic_leaves: list) -> Callable[[Any], Any]:
-        """Maps a tensor seen while tracing to the one to use now: arguments are replaced by
-        this call's arguments, state tensors are themselves."""
+    @staticmethod
+    def resolver(dynamic_leaves: list) -> Callable[[Any], Any]:
+        """Maps what the entry recorded to what to use now: an :class:`tracing.ArgRef` to this
+        call's argument, state tensors to themselves."""
         def resolve(tensor):
-            index = self.arguments.get(id(tensor))
-            return tensor if index is None else dynamic_leaves[index]
+            if isinstance(tensor, tracing.ArgRef):
+                return dynamic_leaves[tensor.index]
+            return tensor
         return resolve
 
     def failed_guard(self, resolve) -> Optional[tracing.Guard]:
@@ -142,6 +151,8 @@ class CacheEntry:
                 arrays.append(resolve(lifted.tensor)._grad._data)
             elif lifted.kind == "scalar":
                 arrays.append(np.asarray(lifted.getter(), dtype=lifted.value.type.dtype.numpy))
+            elif lifted.kind == "array":
+                arrays.append(lifted.getter())
             else:  # rng
                 arrays.append(np.asarray(next_seed(), dtype=np.int64))
         outputs = self.executable(*arrays)
@@ -157,11 +168,19 @@ class CacheEntry:
             if wb.kind == "data":
                 target._data = array
                 target._version += 1
+            elif wb.kind == "new":  # state the trace created: the placeholder becomes concrete
+                target._init(array, None, None)
             else:  # a new grad tensor: one the user holds from an earlier step stays unchanged
                 target._grad = None if array is None else Tensor._wrap(array)
         user = iter(outputs[:self.n_user_outputs])
-        leaves = [Tensor._wrap(next(user)) if static is None else static[0]
-                  for static in self.out_static]
+        leaves = []
+        for static in self.out_static:
+            if static is None or isinstance(static, tracing.ArgRef):
+                array = next(user)
+                same = None if static is None else resolve(static)
+                leaves.append(same if isinstance(same, Tensor) else Tensor._wrap(array))
+            else:
+                leaves.append(static[0])
         return pytree.unflatten(self.out_tree, leaves)
 
 
@@ -173,8 +192,16 @@ class CompiledFunction:
     """
 
     def __init__(self, fn: Callable, backend: str = "interpreter",
-                 pipeline: str = DEFAULT_PIPELINE, name: Optional[str] = None):
+                 pipeline: str = DEFAULT_PIPELINE, name: Optional[str] = None,
+                 cache_size: int = DEFAULT_CACHE_SIZE):
+        if not isinstance(cache_size, int) or isinstance(cache_size, bool) or cache_size < 1:
+            raise ValueError(f"graphc.compile: cache_size must be a positive int, got "
+                             f"{cache_size!r}")
         self.fn = fn
+        self.cache_size = cache_size
+        self.traces = 0
+        self.evicted: list[str] = []  # what eviction dropped, for explain()
+        self._evicted_keys: collections.deque = collections.deque(maxlen=64)
         self.backend = backend
         self.pipeline = pipeline
         self.name = name or getattr(fn, "__name__", None) or type(fn).__name__
@@ -218,6 +245,7 @@ class CompiledFunction:
         entry, reason = self._lookup(key, dynamic)
         if entry is None:
             entry = self._trace(names, values, key, reason + note)
+        entry.last_used = self.calls
         if not run:
             return entry
         entry.hits += 1
@@ -233,7 +261,10 @@ class CompiledFunction:
             failed = failed or (guard, resolve)
         if failed is not None:
             guard, resolve = failed
-            return None, f"guard failed: {guard.description} (now {guard.current(resolve)})"
+            return None, f"guard failed: {guard.failure(resolve)}"
+        if key in self._evicted_keys:
+            return None, (f"its entry was evicted earlier (the cache holds "
+                          f"{self.cache_size} entries; see compile(cache_size=...))")
         if not self.entries:
             return None, "first call"
         return None, self._key_difference(key)
@@ -264,15 +295,20 @@ class CompiledFunction:
             self._namer = state_namer(self.fn)
         ctx = tracing.TraceContext(ir.Graph(_identifier(self.name)), name_of=self._namer)
         leaves, tree = pytree.flatten(values)
-        traced_leaves, argument_tensors, input_leaves = [], [], []
+        # static arguments that are objects (configs, modules) are read like globals: guard them
+        object_args = [(path, leaf) for leaf, path in zip(leaves, paths)
+                       if not _is_dynamic(leaf) and guards.opens(leaf)]
+        before = guards.snapshot(self.fn, object_args)
+        traced_leaves, input_leaves = [], []
+        n_dynamic = 0
         with tracing.tracing_into(ctx):
             for leaf, path in zip(leaves, paths):
                 if _is_dynamic(leaf):
                     t = leaf if isinstance(leaf, Tensor) else Tensor._wrap(leaf)
                     if id(t) not in ctx.arguments:
-                        input_leaves.append(len(argument_tensors))
-                    ctx.bind_argument(t, path or "arg", len(argument_tensors))
-                    argument_tensors.append(t)
+                        input_leaves.append(n_dynamic)
+                    ctx.bind_argument(t, path or "arg", n_dynamic)
+                    n_dynamic += 1
                     traced_leaves.append(t)
                 else:
                     traced_leaves.append(leaf)
@@ -282,32 +318,57 @@ class CompiledFunction:
             for leaf in out_leaves:
                 if isinstance(leaf, Tensor):
                     outputs.append(ctx.value_of(leaf))
-                    out_static.append(None)
+                    index = ctx.arguments.get(id(leaf))
+                    out_static.append(None if index is None else tracing.ArgRef(index))
                 else:
                     _reject_hidden_tensors(leaf)
                     out_static.append((leaf,))
-            write_backs = ctx.write_backs()
-        ctx.guards.extend(identity_guards(self.fn, {id(l.tensor) for l in ctx.lifted
-                                                    if l.kind == "tensor"}))
+            created: dict[int, tuple[str, Tensor]] = {}
+            after = guards.snapshot(
+                self.fn, object_args, frozenset(ctx.lifted_sources), ctx.lifted_arrays(),
+                on_tensor=lambda path, t: created.setdefault(id(t), (path, t))
+                if t._trace is ctx and t._value is not None else None)
+            write_backs = ctx.write_backs() + [
+                tracing.WriteBack("new", t, guards.render(path), ctx.value_of(t))
+                for path, t in created.values()]
+        ctx.guards.append(guards.StateGuard(
+            self.fn, object_args, guards.merge_read_values(before, after),
+            frozenset(ctx.lifted_sources), ctx.lifted_arrays()))
         ctx.graph.set_outputs(outputs + [wb.value for wb in write_backs if wb.value is not None])
+        ctx.detach_arguments(ctx.lifted + write_backs)
         graph = passes.run(ctx.graph, self.pipeline) if self.pipeline else ctx.graph
         ir.verify(graph)
         traced = time.perf_counter()
         executable = backends.get(self.backend).compile(graph)
+        self.traces += 1
         entry = CacheEntry(
             key=key, arg_paths=paths, graph=graph, executable=executable, lifted=ctx.lifted,
-            write_backs=write_backs, guards=ctx.guards, arguments=dict(ctx.arguments),
-            argument_tensors=argument_tensors, input_leaves=input_leaves, out_tree=out_tree,
-            out_static=out_static,
+            write_backs=write_backs, guards=ctx.guards, input_leaves=input_leaves,
+            out_tree=out_tree, out_static=out_static,
             n_user_outputs=len(outputs), reason=reason, call_number=self.calls,
-            trace_seconds=traced - start, compile_seconds=time.perf_counter() - traced)
+            trace_seconds=traced - start, compile_seconds=time.perf_counter() - traced,
+            number=self.traces, last_used=self.calls)
         self.entries.append(entry)
         self._by_key.setdefault(key, []).append(entry)
-        if len(self.entries) == _MANY_ENTRIES:
+        self._evict_beyond(self.cache_size)
+        if self.traces == _MANY_ENTRIES:
             warnings.warn(f"graphc.compile: '{self.name}' has been traced {_MANY_ENTRIES} times; "
                           f"see .explain() for why (a Python number that changes every call "
                           f"is a common cause: pass it as a tensor)", stacklevel=4)
         return entry
+
+    def _evict_beyond(self, limit: int) -> None:
+        """Drops least recently used entries until at most ``limit`` remain, noting each."""
+        while len(self.entries) > limit:
+            victim = min(self.entries, key=lambda e: (e.last_used, e.number))
+            self.entries.remove(victim)
+            self._by_key[victim.key].remove(victim)
+            if not self._by_key[victim.key]:
+                del self._by_key[victim.key]
+            self.evicted.append(f"entry {victim.number} (traced at call {victim.call_number}, "
+                                f"{victim.hits} hits) evicted at call {self.calls}: least "
+                                f"recently used, cache_size={self.cache_size}")
+            self._evicted_keys.append(victim.key)
 
     # -- inspection -----------------------------------------------------------------------------
     def graph_for(self, *args, **kwargs) -> ir.Graph:
@@ -315,14 +376,15 @@ class CompiledFunction:
         return self._entry_and_run(args, kwargs, run=False, note=" (graph_for)").graph
 
     def explain(self) -> str:
-        """A readable report of the cache: entries, their guards, hits, and why each was traced."""
+        """A readable report of the cache: entries, their guards, hits, why each was traced, and
+        which entries were evicted."""
         hits = sum(e.hits for e in self.entries)
         lines = [f"compiled function '{self.name}' (backend {self.backend}): "
                  f"{len(self.entries)} cache entr{'y' if len(self.entries) == 1 else 'ies'}, "
-                 f"{hits} hits, {len(self.entries)} traces"]
-        for i, e in enumerate(self.entries):
-            lines.append(f"entry {i}: traced at call {e.call_number} because {e.reason}; "
-                         f"{e.hits} hits; trace {e.trace_seconds * 1e3:.1f} ms, "
+                 f"{hits} hits, {self.traces} traces"]
+        for e in self.entries:
+            lines.append(f"entry {e.number - 1}: traced at call {e.call_number} because "
+                         f"{e.reason}; {e.hits} hits; trace {e.trace_seconds * 1e3:.1f} ms, "
                          f"compile {e.compile_seconds * 1e3:.1f} ms; "
                          f"{len(e.graph.nodes)} nodes")
             lines.append("  guards:")
@@ -330,6 +392,7 @@ class CompiledFunction:
                 lines.append(f"    argument {path}: {_describe_spec(spec)}")
             for guard in e.guards:
                 lines.append(f"    {guard.description}")
+                lines.extend(f"      {line}" for line in getattr(guard, "details", lambda: [])())
             if e.lifted:
                 lines.append("  state lifted to graph inputs (read at every call):")
                 for lifted in e.lifted:
@@ -339,6 +402,7 @@ class CompiledFunction:
                 for wb in e.write_backs:
                     what = "set to None" if wb.value is None else wb.kind
                     lines.append(f"    {wb.name} ({what})")
+        lines.extend(self.evicted)
         return "\n".join(lines)
 
     def __getattr__(self, name):
@@ -376,17 +440,22 @@ def _identifier(name: str) -> str:
 
 
 def compile(fn: Optional[Callable] = None, *, backend: str = "interpreter",
-            passes: str = DEFAULT_PIPELINE, name: Optional[str] = None):
+            passes: str = DEFAULT_PIPELINE, name: Optional[str] = None,
+            cache_size: int = DEFAULT_CACHE_SIZE):
     """Compiles ``fn`` (a function or an ``nn.Module``) through the IR, like ``torch.compile``.
 
     Usable bare (``@graphc.compile``) or with options (``@graphc.compile(backend="numba")``).
     Tensor arguments (and NumPy arrays) are graph inputs; other arguments are static and part of
-    the cache key. Tensors read from closures, globals or modules are lifted to graph inputs.
+    the cache key. Tensors read from closures, globals or modules are lifted to graph inputs;
+    Python values the function can read (numbers, flags, strings, which tensor a variable,
+    attribute, dict or list holds) are guards: changing one retraces, and ``explain()`` names it.
+    At most ``cache_size`` compiled entries are kept; the least recently used is evicted first.
     """
     backends.get(backend)  # fail early on an unknown backend
 
     def wrap(f):
-        return CompiledFunction(f, backend=backend, pipeline=passes, name=name)
+        return CompiledFunction(f, backend=backend, pipeline=passes, name=name,
+                                cache_size=cache_size)
 
     return wrap if fn is None else wrap(fn)
 

@@ -86,7 +86,12 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
     except ValueError as exc:
         raise ValueError(f"cannot make a tensor from ragged data: {exc}") from None
     target = as_dtype(dtype) if dtype is not None else _infer_dtype(array, data)
-    result = _const(np.array(array, dtype=target.numpy))
+    ctx = tracing.current()
+    if ctx is not None and isinstance(data, np.ndarray):
+        # an array the traced code read: its contents may change before the next call
+        result = ctx.lift_array(data, target)
+    else:
+        result = _const(np.array(array, dtype=target.numpy))
     return result.requires_grad_(True) if requires_grad else result
 
 
@@ -101,8 +106,9 @@ def from_numpy(array: np.ndarray) -> Tensor:
     """A tensor sharing ``array``'s memory and dtype (graphc never writes into it)."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
-    dtypes.from_numpy(array.dtype)
-    return _const(array)
+    dtype = dtypes.from_numpy(array.dtype)
+    ctx = tracing.current()
+    return _const(array) if ctx is None else ctx.lift_array(array, dtype)
 
 
 def full(size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:

@@ -42,36 +42,6 @@ def _referenced_objects(fn) -> dict[str, object]:
     return objects
 
 
-def _module_state(module) -> tuple[int, ...]:
-    return tuple(id(t) for t in list(module.parameters()) + list(module.buffers()))
-
-
-def identity_guards(fn, lifted: set) -> list:
-    """Guards that the variables holding lifted tensors still hold the same objects.
-
-    Replacing a parameter (``model.fc.weight = Parameter(...)``) or rebinding a global tensor
-    must retrace: the compiled graph reads the tensor objects it saw while tracing. ``lifted``
-    holds the ids of those tensors.
-    """
-    from graphc.tensor import Tensor
-    from graphc.tracing import Guard
-    guards = []
-    for var, get in _referenced_variables(fn).items():
-        try:
-            obj = get()
-        except (ValueError, KeyError):
-            continue
-        if isinstance(obj, Tensor) and id(obj) in lifted:
-            guards.append(Guard(f"{var} is the tensor seen while tracing",
-                                lambda get=get, obj=obj: get() is obj, True))
-        elif hasattr(obj, "parameters") and hasattr(obj, "buffers"):
-            state = _module_state(obj)
-            if lifted.intersection(state):
-                guards.append(Guard(f"{var} holds the same parameter and buffer objects",
-                                    lambda get=get: _module_state(get()), state))
-    return guards
-
-
 def _names_of_state(fn) -> dict[int, str]:
     from graphc.tensor import Tensor
     names: dict[int, str] = {}

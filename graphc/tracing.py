@@ -66,18 +66,26 @@ def value_needed_error(what: str) -> TraceError:
 class Lifted:
     """A concrete tensor (or its .grad, or a Python number) read by traced code: a graph input."""
 
-    kind: str  # "tensor", "grad", "scalar", "rng"
+    kind: str  # "tensor", "grad", "scalar", "array", "rng"
     name: str
     value: ir.Value
     tensor: Any = None  # the concrete Tensor (kind tensor/grad)
-    getter: Optional[Callable[[], Any]] = None  # kind "scalar": reads the number at call time
+    getter: Optional[Callable[[], Any]] = None  # kind scalar/array: reads the value at call time
+
+
+@dataclass(frozen=True)
+class ArgRef:
+    """Stands for "the tensor passed as dynamic argument ``index``" in a cache entry's guards and
+    write-backs, so that entries keep no argument tensors alive."""
+
+    index: int
 
 
 @dataclass
 class WriteBack:
     """A graph output copied into Python state after each call."""
 
-    kind: str  # "data" (tensor rebinds) or "grad"
+    kind: str  # "data" (tensor rebinds), "grad", or "new" (state the trace created)
     tensor: Any
     name: str
     value: Optional[ir.Value]  # None means: set .grad to None
@@ -104,6 +112,10 @@ class Guard:
             return self._read(resolve) == self.expected
         except Exception:  # state that vanished or changed type fails the guard
             return False
+
+    def failure(self, resolve: Callable[[Any], Any] = lambda t: t) -> str:
+        """Why the guard fails now, for ``explain()``."""
+        return f"{self.description} (now {self.current(resolve)})"
 
     def current(self, resolve: Callable[[Any], Any] = lambda t: t):
         """What the checked state is now (for explaining a failed guard)."""
@@ -138,6 +150,7 @@ class TraceContext:
     arguments: dict = field(default_factory=dict)  # id(argument tensor) -> dynamic leaf index
     scratch: dict = field(default_factory=dict)  # per-trace notes of code built on the tracer
     _arg_names: dict = field(default_factory=dict)
+    lifted_sources: set = field(default_factory=set)  # (id(container), key) read as inputs
     name_of: Callable[[Any], Optional[str]] = lambda t: None
 
     # -- names ----------------------------------------------------------------------------------
@@ -235,12 +248,33 @@ class TraceContext:
         self._owners[id(tensor)] = tensor
         self._grads[id(tensor)] = grad
 
-    def lift_scalar(self, name: str, getter: Callable[[], float], dtype=ir.f32):
-        """A Python number read at every call (learning rates): a rank-0 graph input."""
+    def lift_scalar(self, name: str, getter: Callable[[], float], dtype=ir.f32,
+                    source: Optional[tuple] = None):
+        """A Python number read at every call (learning rates): a rank-0 graph input.
+
+        ``source`` is the ``(container, key)`` it is read from, which the guards on Python state
+        then leave alone (a scheduler changing the learning rate must not retrace)."""
         from graphc.tensor import Tensor
         value = self.add_input(name, ir.TensorType(dtype, ()))
         self.lifted.append(Lifted("scalar", value.name, value, getter=getter))
+        if source is not None:
+            self.lifted_sources.add((id(source[0]), source[1]))
         return Tensor._traced(value, self)
+
+    def lift_array(self, array: np.ndarray, dtype: ir.DType):
+        """A NumPy array read while tracing (``x * weights_array``): a graph input read afresh at
+        every call, converted to ``dtype``, so changing the array in place is seen."""
+        from graphc.tensor import Tensor
+        for lifted in self.lifted:
+            if lifted.kind == "array" and lifted.tensor is array and lifted.value.dtype == dtype:
+                return Tensor._traced(lifted.value, self)
+        value = self.add_input("array", ir.TensorType(dtype, array.shape))
+        self.lifted.append(Lifted("array", value.name, value, tensor=array,
+                                  getter=lambda: np.asarray(array, dtype=dtype.numpy)))
+        return Tensor._traced(value, self)
+
+    def lifted_arrays(self) -> frozenset:
+        return frozenset(id(lifted.tensor) for lifted in self.lifted if lifted.kind == "array")
 
     def guard(self, description: str, check: Callable[[], Any], expected: Any) -> None:
         """Records Python state the trace depended on (module.training, hyperparameters)."""
@@ -282,6 +316,22 @@ class TraceContext:
         for key, (grad_fn, requires_grad, version) in self._saved.items():
             tensor = self._owners[key]
             tensor._grad_fn, tensor.requires_grad, tensor._version = grad_fn, requires_grad, version
+
+    def detach_arguments(self, items) -> None:
+        """Replaces argument tensors in guards, lifted reads and write-backs by :class:`ArgRef`,
+        and forgets the trace's per-tensor tables, so that nothing a cache entry holds keeps the
+        caller's arguments alive."""
+        def ref(tensor):
+            index = self.arguments.get(id(tensor))
+            return tensor if index is None else ArgRef(index)
+        for guard in self.guards:
+            if isinstance(guard, Guard) and guard.subject is not None:
+                guard.subject = ref(guard.subject)
+        for item in items:
+            if getattr(item, "tensor", None) is not None:
+                item.tensor = ref(item.tensor)
+        for table in (self._current, self._owners, self._saved, self._grads):
+            table.clear()
 
 
 class tracing_into:

@@ -259,17 +259,50 @@ def test_compiled_function_called_inside_another_is_traced_inline():
     assert [n.op for n in outer.entries[0].graph.nodes].count("mul") == 1
 
 
-def test_traced_tensor_escaping_the_trace_is_reported():
-    leaked = []
+def test_tensor_stored_into_reachable_state_becomes_concrete_as_eagerly():
+    stored = []
 
     @graphc.compile
     def f(x):
-        leaked.append(x * 2)
+        stored.append(x * 2)
         return x
 
     f(t([1.0]))
-    with pytest.raises(graphc.TraceError):
-        leaked[0] + 1
+    f(t([3.0]))
+    assert [s.tolist() for s in stored] == [[2.0], [6.0]]  # eager appends once per call
+    assert not any(s.is_traced for s in stored)
+
+
+def test_tensor_stored_into_a_static_argument_object_becomes_concrete():
+    class Box:
+        value = None
+
+    @graphc.compile
+    def f(x, box):
+        box.value = x * 2
+        return x
+
+    box = Box()
+    f(t([1.0]), box)
+    assert box.value.tolist() == [2.0]
+    f(t([5.0]), box)
+    assert box.value.tolist() == [10.0]
+
+
+def test_traced_tensor_escaping_where_graphc_cannot_see_is_reported_when_used():
+    class Slotted:  # no __dict__: the walk over the function's state does not open it
+        __slots__ = ("value",)
+
+    hidden = Slotted()
+
+    @graphc.compile
+    def f(x):
+        hidden.value = x * 2
+        return x
+
+    f(t([1.0]))
+    with pytest.raises(graphc.TraceError, match="escaped"):
+        hidden.value + 1
 
 
 def test_unknown_backend_is_rejected_early():
@@ -312,7 +345,8 @@ def test_replacing_a_lifted_parameter_or_global_retraces():
         model.weight = nn.Parameter(graphc.full((1, 2), 5.0))
         model.bias = nn.Parameter(graphc.zeros(1))
     assert forward(x).tolist() == [[10.0]]
-    assert "holds the same parameter and buffer objects" in forward.entries[1].reason
+    assert ("model.weight is the tensor seen while tracing (now another tensor of type f32[1,2])"
+            in forward.entries[1].reason)
 
 
 GLOBAL_W = t([1.0, 2.0])

@@ -216,7 +216,8 @@ class Optimizer:
         if key not in cache:
             name = "lr" if group_index == 0 else f"lr_group{group_index}"
             cache[key] = ctx.lift_scalar(
-                name, lambda: float(self.param_groups[group_index]["lr"]), dtype=like.dtype)
+                name, lambda: float(self.param_groups[group_index]["lr"]), dtype=like.dtype,
+                source=(self.param_groups[group_index], "lr"))
         return cache[key]
 
     def _guard_structure(self, ctx) -> None:

@@ -1,0 +1,414 @@
+"""Guards on the Python state a compiled function can read.
+
+A trace bakes in every Python value it reads: ``x * scale`` records the number ``scale`` held,
+``if cfg.use_relu:`` records one branch, ``params['w']`` records which tensor the dict held. So
+the compiled graph may be reused only while that state is unchanged. :func:`snapshot` walks the
+state reachable from the function (its closure, the globals its code names, ``self`` or the
+module, and on through attributes, dicts, lists and tuples, and into the closures and globals of
+the user functions it finds) and records a flat list of *tokens*: Python numbers, bools and
+strings by value, tensors and other objects by identity, containers by their length and keys.
+:class:`StateGuard` re-walks at every call and compares; the first difference is named by its
+path, as TorchDynamo's guards are:
+
+    >>> import graphc
+    >>> scale = 2.0
+    >>> f = graphc.compile(lambda x: x * scale)
+    >>> f(graphc.ones(2)).tolist()
+    [2.0, 2.0]
+    >>> scale = 3.0
+    >>> f(graphc.ones(2)).tolist()
+    [3.0, 3.0]
+    >>> f.entries[-1].reason
+    'guard failed: scale == 2.0 (now 3.0)'
+
+Walking stops at graphc's own code, the standard library and installed packages (their
+functions are identity-checked, not opened), so the walk covers what user code can change.
+Python modules reached from user code are opened only for the names that code uses
+(``config.lr``).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import dis
+import functools
+import math
+import os
+import sys
+import sysconfig
+import types
+import warnings
+import weakref
+from typing import Any, Callable, Iterator, Optional
+
+import numpy as np
+
+_MAX_OBJECTS = 20000  # beyond this the walk stops opening containers (and warns once)
+_SMALL_ARRAY = 4096   # NumPy arrays up to this size are guarded by content, larger by identity
+_MODULE_STORAGE = ("_parameters", "_buffers", "_modules")  # nn.Module's attribute dicts
+_RECORD_TYPES = (types.SimpleNamespace, argparse.Namespace)  # configs users pass around
+
+_GRAPHC_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_LIBRARY_DIRS = tuple(sorted({
+    os.path.abspath(p) + os.sep
+    for key in ("stdlib", "platstdlib", "purelib", "platlib")
+    if (p := sysconfig.get_paths().get(key))
+}))
+_OWN_DIRS = tuple(_GRAPHC_ROOT + d + os.sep for d in ("graphc", "ir", "passes", "backends"))
+
+
+@functools.lru_cache(maxsize=4096)
+def is_user_code(filename: Optional[str]) -> bool:
+    """Whether a source file is the user's (not graphc, the standard library or a package)."""
+    if not filename or filename.startswith("<frozen"):
+        return False
+    path = os.path.abspath(filename)
+    return not path.startswith(_OWN_DIRS) and not path.startswith(_LIBRARY_DIRS)
+
+
+@functools.lru_cache(maxsize=4096)
+def _class_is_user_code(cls: type) -> bool:
+    module = sys.modules.get(cls.__module__)
+    return is_user_code(getattr(module, "__file__", None))
+
+
+def _weak(obj) -> tuple:
+    """An identity token that does not keep ``obj`` alive where Python allows it.
+
+    The id comes first, so comparing tokens of different objects never calls their ``__eq__``
+    (a tensor's is elementwise); a dead weak reference equals no live one, so a new object that
+    reuses a dead one's id does not pass for it."""
+    try:
+        return (id(obj), weakref.ref(obj))
+    except TypeError:
+        return (id(obj), obj)
+
+
+def _referent(token: tuple):
+    held = token[1]
+    return held() if isinstance(held, weakref.ref) else held
+
+
+def _primitive(obj) -> Optional[tuple]:
+    """The value token of a Python/NumPy scalar, or None. Floats compare by bit pattern, so NaN
+    equals NaN and -0.0 differs from 0.0 (both change what a graph computes)."""
+    kind = type(obj)
+    if obj is None or kind in (bool, int, str, bytes):
+        return (kind, obj)
+    if kind is float:
+        return (float, obj.hex() if math.isfinite(obj) else repr(obj))
+    if kind is complex:
+        return (complex, obj.real.hex(), obj.imag.hex())
+    if isinstance(obj, np.generic):
+        return (kind, obj.tobytes())
+    return None
+
+
+def _describe(token) -> str:
+    """A token as the user would recognize the value."""
+    if isinstance(token, tuple) and token and token[0] == "value":
+        kind, raw = token[1], token[2:]
+        if kind is float:
+            return repr(float.fromhex(raw[0])) if raw[0] not in ("nan", "inf", "-inf") else raw[0]
+        if isinstance(kind, type) and issubclass(kind, np.generic):
+            return repr(np.frombuffer(raw[0], dtype=kind)[0])
+        return repr(raw[0]) if len(raw) == 1 else repr(raw)
+    if isinstance(token, tuple) and token and token[0] == "tensor":
+        alive = _referent(token[1])
+        if alive is None:
+            return "a tensor that no longer exists"
+        return "a tensor created by the trace" if token[2] else f"tensor of type {alive.type}"
+    if isinstance(token, tuple) and token and token[0] in ("dict", "seq", "set"):
+        return {"dict": "a dict with keys {}", "seq": "a {} of length {}",
+                "set": "a set {}"}[token[0]].format(*[_short(t) for t in token[1:]])
+    if isinstance(token, tuple) and token and token[0] == "object":
+        obj = _referent(token[1])
+        return "an object that no longer exists" if obj is None else f"the object {_short(obj)}"
+    return _short(token)
+
+
+def _short(obj) -> str:
+    if isinstance(obj, type):
+        return obj.__name__
+    text = repr(obj)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Walker:
+    """Walks reachable state once, recording (path, token) pairs in a deterministic order."""
+
+    def __init__(self, skip: frozenset, lifted_arrays: frozenset, on_tensor=None):
+        self.skip = skip                    # (id(container), key) pairs read as graph inputs
+        self.lifted_arrays = lifted_arrays  # ids of NumPy arrays read at every call
+        self.on_tensor = on_tensor          # callback(path, tensor) while snapshotting
+        self.seen: dict[int, Any] = {}
+        self.tensor_paths: dict[int, Any] = {}  # where each tensor was first reached
+        self.count = 0
+        self.truncated = False
+        self.paths: list = []   # where each token was read (str, or a lazily joined tuple)
+        self.tokens: list = []
+
+    def emit(self, path, token) -> None:
+        self.paths.append(path)
+        self.tokens.append(token)
+
+    def walk(self, obj, path: str, used_names: frozenset) -> None:
+        token = _primitive(obj)
+        if token is not None:
+            self.emit(path, ("value",) + token)
+            return
+        from graphc.tensor import Tensor
+        if isinstance(obj, Tensor):
+            self.tensor_paths.setdefault(id(obj), path)
+            if self.on_tensor is not None:
+                self.on_tensor(path, obj)
+            self.emit(path, ("tensor", _weak(obj), obj._value is not None))
+            return
+        key = id(obj)
+        if key in self.seen:  # shared or cyclic: the same object must be reached again
+            self.emit(path, ("same-as", self.seen[key]))
+            return
+        self.seen[key] = path
+        self.count += 1
+        if self.count > _MAX_OBJECTS:
+            self.truncated = True
+            self.emit(path, ("object", _weak(obj)))
+            return
+        if isinstance(obj, np.ndarray):
+            self.emit(path, self._array_token(obj))
+        elif isinstance(obj, dict):
+            self._dict(obj, path, used_names)
+        elif isinstance(obj, (list, tuple)):
+            self.emit(path, ("seq", type(obj), len(obj)))
+            for i, item in enumerate(obj):
+                self.walk(item, (path, "[]", i), used_names)
+        elif isinstance(obj, (set, frozenset)):
+            items = [_primitive(item) for item in obj]
+            self.emit(path, ("set", frozenset(items) if None not in items else _weak(obj)))
+        elif isinstance(obj, types.FunctionType):
+            self.emit(path, ("object", _weak(obj)))
+            self._function(obj, path)
+        elif isinstance(obj, types.MethodType):
+            self.emit(path, ("object", _weak(obj.__func__)))
+            self.walk(obj.__self__, (path, ".", "__self__"), used_names)
+            self._function(obj.__func__, path)
+        elif isinstance(obj, types.ModuleType):
+            self.emit(path, ("object", _weak(obj)))
+            if is_user_code(getattr(obj, "__file__", None)):
+                for name in sorted(used_names):
+                    if name in obj.__dict__ and not name.startswith("__"):
+                        self.walk(obj.__dict__[name], (path, ".", name), used_names)
+        elif isinstance(obj, type):
+            self.emit(path, ("object", _weak(obj)))
+            if _class_is_user_code(obj):
+                self._class(obj, path, used_names)
+        else:
+            self.emit(path, ("object", _weak(type(obj))))
+            fields = getattr(obj, "__dict__", None)
+            if isinstance(fields, dict) and _opens_instances_of(type(obj)):
+                self._dict(fields, path, used_names, attributes=True)
+            if _class_is_user_code(type(obj)):
+                self.walk(type(obj), ("type(", path, ")"), used_names)
+
+    def _array_token(self, array: np.ndarray):
+        if id(array) in self.lifted_arrays or array.size > _SMALL_ARRAY:
+            return ("array", _weak(array), array.shape, array.dtype.str)
+        return ("array", _weak(array), array.shape, array.dtype.str, array.tobytes())
+
+    def _dict(self, mapping: dict, path: str, used_names, attributes: bool = False):
+        keys = list(mapping)
+        key_tokens = tuple(_primitive(k) or ("key", _weak(k)) for k in keys)
+        self.emit(path, ("dict", key_tokens))
+        for k in keys:
+            if (id(mapping), k) in self.skip:
+                continue
+            value = mapping[k]
+            if attributes and k in _MODULE_STORAGE and isinstance(value, dict):
+                # a Module's parameters, buffers and children read as attributes: model.fc.weight
+                self.emit(path, ("dict", tuple(_primitive(name) for name in value)))
+                for name, item in value.items():
+                    self.walk(item, (path, ".", name), used_names)
+                continue
+            self.walk(value, self._item_path(path, k, attributes), used_names)
+
+    def _item_path(self, path, key, attributes: bool):
+        if attributes and isinstance(key, str):
+            return (path, ".", key)
+        if _primitive(key) is not None:
+            return (path, "[]", key)
+        # objects as keys (parameters in optimizer state): name them without their values
+        from graphc.tensor import Tensor
+        if isinstance(key, Tensor):
+            return (path, "[", self.tensor_paths.get(id(key), f"<tensor {key.type}>"), "]")
+        return (path, "[", f"<{type(key).__name__} object>", "]")
+
+    def _function(self, fn: types.FunctionType, path: str):
+        code = fn.__code__
+        if not is_user_code(code.co_filename):
+            return
+        names = _attribute_and_global_names(code)
+        cells = fn.__closure__ or ()
+        for name, cell in zip(code.co_freevars, cells):
+            try:
+                value = cell.cell_contents
+            except ValueError:  # an empty cell: the variable is not assigned yet
+                continue
+            self.walk(value, name if path == "" else (path, ".", name), names)
+        module = fn.__globals__.get("__name__", "?")
+        for name in sorted(_global_names(code)):
+            if name in fn.__globals__:
+                where = name if path == "" else (module, ".", name)
+                self.walk(fn.__globals__[name], where, names)
+
+    def _class(self, cls: type, path: str, used_names):
+        for klass in cls.__mro__:
+            if klass is object or not _class_is_user_code(klass):
+                continue
+            for name, value in sorted(vars(klass).items()):
+                if name.startswith("__") or isinstance(value, (property, staticmethod)):
+                    continue
+                if isinstance(value, classmethod):
+                    value = value.__func__
+                self.walk(value, (klass.__name__, ".", name), used_names)
+
+
+def render(path) -> str:
+    """A path as text: ``cfg.use_relu``, ``params['w']``, ``opt.state[model.weight]['buf']``.
+    Paths are built as nested tuples while walking and joined only when shown."""
+    if isinstance(path, str):
+        return path
+    if len(path) == 3 and path[1] == ".":
+        return f"{render(path[0])}.{path[2]}"
+    if len(path) == 3 and path[1] == "[]":
+        return f"{render(path[0])}[{path[2]!r}]"
+    return "".join(render(part) for part in path)
+
+
+def _nested_codes(code: types.CodeType) -> Iterator[types.CodeType]:
+    """A code object and those of the functions, lambdas and comprehensions defined in it."""
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _nested_codes(const)
+
+
+@functools.lru_cache(maxsize=4096)
+def _global_names(code: types.CodeType) -> frozenset:
+    """The global variables a code object (with its nested functions) reads."""
+    return frozenset(instruction.argval for c in _nested_codes(code)
+                     for instruction in dis.get_instructions(c)
+                     if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _attribute_and_global_names(code: types.CodeType) -> frozenset:
+    """Every name a code object uses as a global or an attribute (``config.lr`` uses both)."""
+    return frozenset(name for c in _nested_codes(code) for name in c.co_names)
+
+
+@functools.lru_cache(maxsize=4096)
+def _opens_instances_of(cls: type) -> bool:
+    """Whether an object's attributes are state the walk opens: instances of user classes,
+    modules, optimizers and schedulers, and the standard library's plain records."""
+    from graphc.nn.module import Module
+    from graphc.optim.lr_scheduler import LRScheduler
+    from graphc.optim.optimizer import Optimizer
+    return (_class_is_user_code(cls) or issubclass(cls, (Module, Optimizer, LRScheduler))
+            or cls in _RECORD_TYPES or dataclasses.is_dataclass(cls))
+
+
+def roots(fn) -> list[tuple[str, Any]]:
+    """Where the walk starts: the function itself (its closure and globals, named by their
+    variable names), or ``self`` of a bound method, or the module passed to compile()."""
+    if hasattr(fn, "named_parameters"):  # compile(model)
+        return [("model", fn)]
+    if isinstance(fn, types.MethodType):
+        return [("self", fn.__self__), ("", fn.__func__)]
+    if isinstance(fn, types.FunctionType):
+        return [("", fn)]
+    return [("", fn)] if callable(fn) else []
+
+
+def opens(obj) -> bool:
+    """Whether a static argument is an object whose contents the function may read (a config,
+    a module, a dict): such arguments are walked like the function's globals."""
+    return _primitive(obj) is None
+
+
+def _walk_roots(fn, extra_roots, skip, lifted_arrays, on_tensor=None) -> _Walker:
+    walker = _Walker(skip, lifted_arrays, on_tensor)
+    for name, root in roots(fn) + list(extra_roots):
+        if name == "" and isinstance(root, types.FunctionType):
+            walker._function(root, "")
+        else:
+            walker.walk(root, name or "fn", frozenset())
+    if walker.truncated:
+        warnings.warn(f"graphc.compile: the Python state reachable from {fn!r} has more than "
+                      f"{_MAX_OBJECTS} objects; deeper state is guarded by identity only",
+                      stacklevel=5)
+    return walker
+
+
+def snapshot(fn, extra_roots=(), skip: frozenset = frozenset(),
+             lifted_arrays: frozenset = frozenset(),
+             on_tensor: Optional[Callable[[Any, Any], None]] = None) -> list[tuple[str, Any]]:
+    """(path, token) for everything ``fn`` can read, in a fixed order. ``extra_roots`` are
+    (name, object) pairs read besides (static arguments)."""
+    walker = _walk_roots(fn, extra_roots, skip, lifted_arrays, on_tensor)
+    return [(render(path), token) for path, token in zip(walker.paths, walker.tokens)]
+
+
+class StateGuard:
+    """Holds while the state ``fn`` can read still has the tokens recorded at trace time."""
+
+    def __init__(self, fn, extra_roots, expected: list, skip: frozenset,
+                 lifted_arrays: frozenset):
+        self.fn = fn
+        self.extra_roots = list(extra_roots)
+        self.paths = [path for path, _ in expected]
+        self.expected = [token for _, token in expected]
+        self.skip = skip
+        self.lifted_arrays = lifted_arrays
+        self.description = (f"Python state the function can read is unchanged "
+                            f"({len(self.expected)} values and identities)")
+
+    def holds(self, resolve=None) -> bool:
+        try:
+            walker = _walk_roots(self.fn, self.extra_roots, self.skip, self.lifted_arrays)
+        except Exception:  # state that vanished or broke: retrace rather than guess
+            return False
+        return walker.tokens == self.expected
+
+    def failure(self, resolve=None) -> str:
+        """What changed, named by its path (``cfg.use_relu == True (now False)``)."""
+        try:
+            now = snapshot(self.fn, self.extra_roots, self.skip, self.lifted_arrays)
+        except Exception as exc:
+            return f"reading the function's Python state failed: {exc}"
+        for (path, token), old_path, old in zip(now, self.paths, self.expected):
+            if path != old_path:
+                return f"{old_path} is no longer there (now {path})"
+            if token != old and token[0] == old[0] == "tensor" and old[2] and not token[2]:
+                return f"{path} was created by the traced call and is now concrete state"
+            if token != old and token[0] == old[0] == "tensor" and token[2] == old[2]:
+                return (f"{path} is the tensor seen while tracing (now another "
+                        f"{_describe(token)})")
+            if token != old:
+                return f"{path} == {_describe(old)} (now {_describe(token)})"
+        return "the structure of the function's Python state changed"
+
+    def details(self, limit: int = 8) -> list[str]:
+        """The guarded Python values, for ``explain()``."""
+        values = [f"{path} == {_describe(token)}" for path, token in zip(self.paths, self.expected)
+                  if token[0] == "value"]
+        more = len(values) - limit
+        return values[:limit] + ([f"... and {more} more"] if more > 0 else [])
+
+
+def merge_read_values(before: list, after: list) -> list:
+    """The tokens to guard: the state after the trace (so state the trace created, such as
+    optimizer buffers, counts as present), except Python values the trace changed, which keep the
+    value it read (so ``if cfg.first: ...; cfg.first = False`` retraces on the next call)."""
+    read = {path: token for path, token in before if token[0] == "value"}
+    return [(path, read[path] if token[0] == "value" and path in read else token)
+            for path, token in after]

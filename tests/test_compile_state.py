@@ -1,0 +1,281 @@
+"""What a compiled function reads and writes besides its arguments, and what its cache holds.
+
+Each test states an eager behaviour that compiled code once got wrong silently (a baked-in Python
+value, a stale tensor, a traced placeholder left in user state) or a resource the cache held that
+it should not. Compiled results are compared with the same code run eagerly; both compute the same
+ops in the same order, so results are compared exactly.
+"""
+import gc
+import types
+import weakref
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc import nn, optim
+
+
+def t(values):
+    return graphc.tensor(np.asarray(values, dtype=np.float32))
+
+
+# -- Python values read while tracing are guards --------------------------------------------------
+SCALE = 2.0
+MODE = "sum"
+PARAMS = {"w": t([1.0, 2.0])}
+LAYERS = [t([1.0, 1.0])]
+
+
+def scaled(x):
+    return x * SCALE
+
+
+def test_changed_global_number_retraces_and_explain_names_it():
+    global SCALE
+    f = graphc.compile(scaled)
+    assert f(t([1.0])).tolist() == [2.0]
+    SCALE = 3.0
+    try:
+        assert f(t([1.0])).tolist() == [3.0]
+    finally:
+        SCALE = 2.0
+    assert f.entries[-1].reason == "guard failed: SCALE == 2.0 (now 3.0)"
+    assert "SCALE == 3.0" in f.explain()
+
+
+def test_changed_closure_number_retraces():
+    scale = 2.0
+    f = graphc.compile(lambda x: x * scale)
+    assert f(t([1.0])).tolist() == [2.0]
+    scale = 3.0  # noqa: F841  (read by the lambda through its closure cell)
+    assert f(t([1.0])).tolist() == [3.0]
+
+
+def test_changed_config_flag_takes_the_other_branch():
+    cfg = types.SimpleNamespace(use_relu=True)
+
+    @graphc.compile
+    def f(x):
+        return graphc.relu(x) if cfg.use_relu else x
+
+    assert f(t([-1.0])).tolist() == [0.0]
+    cfg.use_relu = False
+    assert f(t([-1.0])).tolist() == [-1.0]
+    assert "cfg.use_relu == True (now False)" in f.entries[-1].reason
+
+
+def test_changed_module_float_attribute_retraces():
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.s = 2.0
+
+        def forward(self, x):
+            return x * self.s
+
+    model = Scale()
+    forward = graphc.compile(model)
+    assert forward(t([1.0])).tolist() == [2.0]
+    model.s = 5.0
+    assert forward(t([1.0])).tolist() == [5.0]
+    assert "model.s == 2.0 (now 5.0)" in forward.entries[-1].reason
+
+
+def test_changed_string_retraces():
+    global MODE
+
+    def reduce(x):
+        return x.sum() if MODE == "sum" else x.mean()
+
+    f = graphc.compile(reduce)
+    assert f(t([1.0, 3.0])).item() == 4.0
+    MODE = "mean"
+    try:
+        assert f(t([1.0, 3.0])).item() == 2.0
+    finally:
+        MODE = "sum"
+
+
+def test_tensor_replaced_inside_a_dict_or_list_is_read_anew():
+    f = graphc.compile(lambda x: x * PARAMS["w"] + LAYERS[0])
+    assert f(t([1.0, 1.0])).tolist() == [2.0, 3.0]
+    saved = PARAMS["w"], LAYERS[0]
+    try:
+        PARAMS["w"] = t([10.0, 20.0])
+        assert f(t([1.0, 1.0])).tolist() == [11.0, 21.0]
+        assert "PARAMS['w'] is the tensor seen while tracing" in f.entries[-1].reason
+        LAYERS[0] = t([0.5, 0.5])
+        assert f(t([1.0, 1.0])).tolist() == [10.5, 20.5]
+        assert "LAYERS[0] is the tensor seen while tracing" in f.entries[-1].reason
+    finally:
+        PARAMS["w"], LAYERS[0] = saved
+
+
+def test_value_read_by_a_helper_function_is_guarded():
+    offsets = {"b": 1.0}
+
+    def add_offset(x):
+        return x + offsets["b"]
+
+    f = graphc.compile(lambda x: add_offset(x) * 2)
+    assert f(t([1.0])).tolist() == [4.0]
+    offsets["b"] = 2.0
+    assert f(t([1.0])).tolist() == [6.0]
+
+
+def test_value_the_trace_changes_is_guarded_at_the_value_it_read():
+    state = types.SimpleNamespace(first=True)
+
+    @graphc.compile
+    def f(x):
+        if state.first:
+            state.first = False
+            return x * 0
+        return x
+
+    eager_first = t([0.0])  # eagerly: the first call zeroes, later calls pass x through
+    assert f(t([3.0])).tolist() == eager_first.tolist()
+    assert f(t([3.0])).tolist() == [3.0]
+    assert f(t([4.0])).tolist() == [4.0]
+    assert len(f.entries) == 2
+
+
+def test_numpy_array_read_by_traced_code_is_an_input_read_every_call():
+    weights = np.ones(3, dtype=np.float32)
+    f = graphc.compile(lambda x: x * graphc.from_numpy(weights) + graphc.tensor(weights))
+    assert f(t([1.0, 1.0, 1.0])).tolist() == [2.0, 2.0, 2.0]
+    weights[:] = 5.0
+    assert f(t([1.0, 1.0, 1.0])).tolist() == [10.0, 10.0, 10.0]
+    assert len(f.entries) == 1  # read afresh, not retraced
+    assert [lifted.kind for lifted in f.entries[0].lifted] == ["array"]
+
+
+def test_learning_rate_changed_by_a_scheduler_does_not_retrace():
+    model = nn.Linear(2, 1)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+
+    @graphc.compile
+    def step(x):
+        opt.zero_grad()
+        model(x).sum().backward()
+        opt.step()
+
+    for _ in range(3):
+        step(t([[1.0, 2.0]]))
+        sched.step()
+    assert len(step.entries) == 1
+
+
+def test_compiled_identity_returns_the_tensor_it_was_given():
+    x = t([1.0, 2.0])
+    assert graphc.compile(lambda a: a)(x) is x
+
+    @graphc.compile
+    def bump(a):
+        a.add_(1)
+        return a
+
+    y = t([1.0])
+    assert bump(y) is y and y.tolist() == [2.0]
+
+
+# -- the compile cache holds no argument tensors and is bounded ----------------------------------
+def test_cache_entries_do_not_keep_argument_tensors_alive():
+    f = graphc.compile(lambda x: x * 2)
+    refs = []
+    with pytest.warns(UserWarning, match="traced 16 times"):
+        for n in range(1, 21):  # new shapes: 20 entries
+            x = graphc.zeros(n, 1000)
+            f(x)
+            refs.append(weakref.ref(x))
+            del x
+    gc.collect()
+    assert all(ref() is None for ref in refs)
+
+
+def test_cache_entries_do_not_keep_arguments_with_grads_alive():
+    @graphc.compile
+    def f(x):
+        (x * x).sum().backward()
+        return x.grad
+
+    x = graphc.ones(3, requires_grad=True)
+    assert f(x).tolist() == [2.0, 2.0, 2.0]
+    ref = weakref.ref(x)
+    del x
+    gc.collect()
+    assert ref() is None
+
+
+def test_cache_is_bounded_least_recently_used_first_and_explain_reports_eviction():
+    f = graphc.compile(lambda x: x + 1, cache_size=2)
+    f(graphc.zeros(1))
+    f(graphc.zeros(2))
+    f(graphc.zeros(1))  # entry for shape (1,) is now the most recently used
+    f(graphc.zeros(3))  # evicts the entry for shape (2,)
+    assert sorted(e.key[1][0][1].shape for e in f.entries) == [(1,), (3,)]
+    assert "evicted at call 4: least recently used, cache_size=2" in f.explain()
+    f(graphc.zeros(2))
+    assert "evicted earlier" in f.entries[-1].reason
+
+
+@pytest.mark.parametrize("size", [0, -1, 1.5, True])
+def test_cache_size_must_be_a_positive_int(size):
+    with pytest.raises(ValueError, match="cache_size"):
+        graphc.compile(lambda x: x, cache_size=size)
+
+
+# -- state created inside a compiled function ----------------------------------------------------
+class LazyMomentum(optim.Optimizer):
+    """Written as for PyTorch: state created on the first step()."""
+
+    def __init__(self, params, lr=0.1, momentum=0.9):
+        super().__init__(params, dict(lr=lr, momentum=momentum))
+
+    def step(self):
+        with graphc.no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    state = self.state.setdefault(p, {})
+                    if not state:
+                        state["buf"] = graphc.zeros_like(p)
+                    buf = state["buf"]
+                    buf.mul_(group["momentum"]).add_(p.grad)
+                    p.sub_(buf * group["lr"])
+
+
+def _train(compiled: bool, steps: int = 4):
+    graphc.manual_seed(0)
+    model = nn.Linear(3, 1)
+    opt = LazyMomentum(model.parameters())
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    run = graphc.compile(step) if compiled else step
+    x, y = t([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]]), t([[1.0], [0.0]])
+    losses = [run(x, y).item() for _ in range(steps)]
+    return model, opt, losses, run
+
+
+def test_optimizer_state_created_lazily_inside_a_compiled_step_matches_eager():
+    eager_model, eager_opt, eager_losses, _ = _train(compiled=False)
+    model, opt, losses, step = _train(compiled=True)
+    assert losses == eager_losses
+    assert model.weight.tolist() == eager_model.weight.tolist()
+    for p in model.parameters():
+        buf = opt.state[p]["buf"]
+        assert not buf.is_traced
+    assert [opt.state[p]["buf"].tolist() for p in model.parameters()] == \
+        [eager_opt.state[p]["buf"].tolist() for p in eager_model.parameters()]
+    assert len(step.entries) == 2  # the creating step, then the steady state
+    assert step.entries[1].reason == ("guard failed: opt.state[model.weight]['buf'] was created "
+                                      "by the traced call and is now concrete state")
