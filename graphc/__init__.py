@@ -6,14 +6,15 @@
     >>> ((f(x) - graphc.relu(x).sum(dim=1)).abs() < 1e-6).all().item()
     True
 """
-from graphc.errors import (AutogradError, CheckpointError, GraphcError, IRError, ParseError,
-                           ShapeError, TraceError, VerifyError)
+from graphc.errors import (AutogradError, CheckpointError, DTypeError, GraphcError, IRError,
+                           ParseError, ShapeError, TraceError, VerifyError)
 from graphc.tensor import Tensor
 from graphc.factories import (arange, as_tensor, bool, empty, eye, float32, float64, from_numpy,
                               full, full_like, int32, int64, linspace, normal, ones, ones_like,
                               rand, rand_like, randint, randn, randn_like, randperm, tensor,
                               uniform, zeros, zeros_like)
-from graphc.functions import (abs, add, all, amax, amin, any, argmax, argmin, bmm, cast, cat,
+from graphc.functions import (abs, add, all, amax, amin, any, argmax, argmin, bitwise_and,
+                              bitwise_not, bitwise_or, bitwise_xor, bmm, cast, cat,
                               chunk, clamp, clip, concat, cos, div, dot, eq, erf, exp, expand,
                               flatten, gather, ge, gelu, gt, index_select, isfinite, isinf,
                               isnan, le, log, log_softmax, logical_and, logical_not, logical_or,

@@ -18,7 +18,7 @@ import threading
 import weakref
 from typing import Optional, Sequence
 
-from ir.emitter import Emitter
+from ir.emitter import Emitter, input_gradients
 from graphc.errors import AutogradError
 
 _state = threading.local()
@@ -194,7 +194,7 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
                 fn.output._grad_fn = fn  # double backward sees the result's own history
             emitter = TensorEmitter({id(t) for t, edge in zip(fn.inputs, fn.edges)
                                      if edge is not None})
-            input_grads = fn.opdef.vjp(emitter, fn.inputs, fn.output, g, fn.attrs)
+            input_grads = input_gradients(emitter, fn.opdef, fn.inputs, fn.output, g, fn.attrs)
             for edge, ig in zip(fn.edges, input_grads):
                 if edge is None or ig is None:
                     continue

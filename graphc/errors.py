@@ -1,7 +1,7 @@
 """Errors graphc raises to users. IR-level errors are re-exported so one ``except`` catches all."""
 from __future__ import annotations
 
-from ir.errors import IRError, ParseError, ShapeError, VerifyError  # noqa: F401
+from ir.errors import DTypeError, IRError, ParseError, ShapeError, VerifyError  # noqa: F401
 
 
 class GraphcError(Exception):

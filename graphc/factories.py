@@ -10,6 +10,8 @@ Inside a compiled function they build ``const`` and random nodes, so the same co
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ir import dtypes
@@ -51,17 +53,80 @@ def _shape(size) -> tuple[int, ...]:
     return shape
 
 
+def _is_numpy_data(data) -> bool:
+    return isinstance(data, (np.ndarray, np.generic))
+
+
+def _may_hold_ints_beyond_int64(array: np.ndarray) -> bool:
+    """Whether NumPy may have turned Python ints beyond int64 into ``array``: it makes uint64,
+    object or (with negative ints) float64 arrays of them. Only then is the data walked."""
+    kind = array.dtype.kind
+    return kind in "uO" or (kind == "f" and np.any(np.abs(array) >= 2.0**63).item())
+
+
+def _has_python_float(data) -> bool:
+    return any(isinstance(v, (float, np.floating)) for v in np.array(data, dtype=object).flat)
+
+
 def _infer_dtype(array: np.ndarray, data) -> dtypes.DType:
-    """Python data gets PyTorch's defaults (f32, i64, bool); NumPy arrays and NumPy scalars
-    (``np.float64(2.0)``) keep their dtype."""
-    from_numpy_data = isinstance(data, (np.ndarray, np.generic))
-    if array.dtype.kind == "f":
-        return dtypes.from_numpy(array.dtype) if from_numpy_data else dtypes.f32
-    if array.dtype.kind in "iu":
-        return dtypes.from_numpy(array.dtype) if from_numpy_data else dtypes.i64
-    if array.dtype.kind == "b":
+    """Python data gets PyTorch's defaults (f32 if any float, else i64, bool if all bools);
+    NumPy arrays and NumPy scalars (``np.float64(2.0)``) keep their dtype.
+
+    Python ints beyond int64 make NumPy build uint64, object or (mixed with negative ints)
+    float64 arrays; they are still ints, inferred as i64, so that the range check refuses them.
+    """
+    kind = array.dtype.kind
+    if _is_numpy_data(data):
+        if kind in "fiu":
+            return dtypes.from_numpy(array.dtype)
+    elif kind in "iu":
+        return dtypes.i64
+    elif kind == "f" or (kind == "O" and all(isinstance(v, (int, float, np.number))
+                                             for v in array.flat)):
+        ints = _may_hold_ints_beyond_int64(array) and not _has_python_float(data)
+        return dtypes.i64 if ints else dtypes.f32
+    if kind == "b":
         return dtypes.bool_
     raise TypeError(f"cannot make a tensor from data of NumPy dtype {array.dtype}")
+
+
+def _first_overflow(values: np.ndarray, dtype: dtypes.DType) -> object | None:
+    """The first of ``values`` (numbers; Python ints beyond int64 in an object array) that an
+    integer ``dtype`` cannot hold, floats truncated toward zero as they are stored; else None."""
+    if not dtype.is_int or values.size == 0 or values.dtype.kind == "b":
+        return None
+    info = np.iinfo(dtype.numpy)
+    flat = values.ravel()
+    if flat.dtype.kind == "O":
+        for v in flat:
+            if isinstance(v, (float, np.floating)) and not math.isfinite(v):
+                return v
+            if not info.min <= math.trunc(v) <= info.max:
+                return v
+        return None
+    with np.errstate(invalid="ignore"):
+        if flat.dtype.kind == "f":
+            whole = np.trunc(flat)
+            limit = -float(info.min)  # 2**(bits-1): exact in float64, unlike info.max
+            bad = ~np.isfinite(flat) | (whole < -limit) | (whole >= limit)
+        else:
+            bad = (flat > info.max) if flat.dtype.kind == "u" else (
+                (flat < info.min) | (flat > info.max))
+    return flat[np.argmax(bad)] if bad.any() else None
+
+
+def _check_fits(values: np.ndarray, dtype: dtypes.DType, what: str) -> None:
+    """Raises PyTorch's overflow error (a RuntimeError) if ``values`` do not fit ``dtype``."""
+    bad = _first_overflow(values, dtype)
+    if bad is None:
+        return
+    if isinstance(bad, np.generic):
+        bad = bad.item()
+    shown = (f"an integer of {int(bad).bit_length()} bits"  # long ints print slowly
+             if isinstance(bad, int) and abs(bad) >= 10**40 else f"value {bad!r}")
+    info = np.iinfo(dtype.numpy)
+    raise RuntimeError(f"{what}: {shown} cannot be converted to type {dtype.numpy} without "
+                       f"overflow ({dtype.numpy} holds {info.min}..{info.max})")
 
 
 def _const(array: np.ndarray) -> Tensor:
@@ -86,6 +151,9 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
     except ValueError as exc:
         raise ValueError(f"cannot make a tensor from ragged data: {exc}") from None
     target = as_dtype(dtype) if dtype is not None else _infer_dtype(array, data)
+    if not _is_numpy_data(data):  # NumPy data is converted as NumPy does (PyTorch does too)
+        exact = np.array(data, dtype=object) if _may_hold_ints_beyond_int64(array) else array
+        _check_fits(exact, target, "tensor")
     ctx = tracing.current()
     if ctx is not None and isinstance(data, np.ndarray):
         # an array the traced code read: its contents may change before the next call
@@ -117,6 +185,7 @@ def full(size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
         dtype = (dtypes.bool_ if isinstance(fill_value, type(True)) else
                  dtypes.i64 if isinstance(fill_value, int) else dtypes.f32)
     dtype = as_dtype(dtype)
+    _check_fits(np.array(fill_value), dtype, "full")
     if tracing.current() is None:
         result = Tensor._wrap(np.full(shape, fill_value, dtype=dtype.numpy))
     else:
@@ -158,7 +227,36 @@ def arange(start, end=None, step=1, dtype=None) -> Tensor:
 
 
 def linspace(start: float, end: float, steps: int, dtype=None) -> Tensor:
-    return _const(np.linspace(start, end, steps, dtype=as_dtype(dtype or dtypes.f32).numpy))
+    """``steps`` evenly spaced values from ``start`` to ``end`` (both included), like
+    ``torch.linspace``; integer dtypes truncate toward zero, bool is refused.
+
+        >>> import graphc
+        >>> graphc.linspace(1, -1, 5, dtype=graphc.int64).tolist()
+        [1, 0, 0, 0, -1]
+    """
+    dtype = as_dtype(dtype or dtypes.f32)
+    if steps < 0:
+        raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
+    if dtype.is_bool:
+        raise RuntimeError("linspace: dtype bool is not supported (as in PyTorch); "
+                           "use an integer or float dtype")
+    if dtype.is_int:
+        return _const(_int_linspace(start, end, steps, dtype))
+    return _const(np.linspace(start, end, steps, dtype=dtype.numpy))
+
+
+def _int_linspace(start, end, steps: int, dtype: dtypes.DType) -> np.ndarray:
+    """PyTorch's integer linspace: ``start`` and ``end`` become integers first (truncated),
+    each value is computed in float64 from the nearer end, then truncated toward zero (NumPy
+    floors instead)."""
+    _check_fits(np.array([start, end], dtype=object), dtype, "linspace")
+    start, end = math.trunc(start), math.trunc(end)
+    if steps == 1:
+        return np.full(1, start, dtype=dtype.numpy)
+    step = (float(end) - float(start)) / max(steps - 1, 1)
+    i = np.arange(steps)
+    values = np.where(i < steps // 2, start + step * i, end - step * (steps - 1 - i))
+    return np.trunc(values).astype(dtype.numpy)
 
 
 def eye(n: int, m=None, dtype=None) -> Tensor:

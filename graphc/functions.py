@@ -16,6 +16,7 @@ from collections import namedtuple
 from typing import Optional, Sequence
 
 from ir import dtypes
+from ir.errors import DTypeError
 from ir.types import normalize_axis
 from graphc.tensor import Tensor, apply
 
@@ -135,6 +136,25 @@ def logical_xor(a, b) -> Tensor:
     return ne(cast(a, dtypes.bool_), cast(b, dtypes.bool_))
 
 
+bitwise_and, bitwise_or, bitwise_xor = (
+    _binary(o) for o in ("bitwise_and", "bitwise_or", "bitwise_xor"))
+
+
+def bitwise_not(x) -> Tensor:
+    """``~x``: flips every bit of an integer tensor, negates a bool one (like ``torch.bitwise_not``).
+
+        >>> import graphc
+        >>> graphc.bitwise_not(graphc.tensor([0, 5, -1])).tolist()
+        [-1, -6, 0]
+    """
+    x = to_tensor(x)
+    if x.dtype.is_float:
+        raise DTypeError(f"bitwise_not: got a tensor of dtype {x.dtype}; bitwise ops take "
+                         "integer or bool tensors")
+    # xor with all ones (-1, or True for bool): how LLVM spells `not`, and one primitive fewer
+    return bitwise_xor(x, True if x.dtype.is_bool else -1)
+
+
 def isnan(x: Tensor) -> Tensor:
     return ne(x, x)
 
@@ -212,16 +232,27 @@ def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return apply("min", [x], axes=_axes(x, dim), keepdim=keepdim)
 
 
-def argmax(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Tensor:
+def _arg_extremum(op: str, x: Tensor, dim: int | None, keepdim: bool) -> Tensor:
     if dim is None:
-        flat = apply("argmax", [reshape(x, (-1,))], axis=0, keepdim=False)
+        flat = apply(op, [reshape(x, (-1,))], axis=0, keepdim=False)
         return reshape(flat, [1] * x.ndim) if keepdim else flat
-    return apply("argmax", [x], axis=normalize_axis(dim, x.ndim), keepdim=keepdim)
+    return apply(op, [x], axis=normalize_axis(dim, x.ndim), keepdim=keepdim)
+
+
+def argmax(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Tensor:
+    """Index of the first maximum (of the flattened tensor without ``dim``); a nan counts as
+    the maximum, as in PyTorch."""
+    return _arg_extremum("argmax", x, dim, keepdim)
 
 
 def argmin(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Tensor:
-    flipped = logical_not(x) if x.dtype.is_bool else neg(x)
-    return argmax(flipped, dim, keepdim)
+    """Index of the first minimum; a nan counts as the minimum, as in PyTorch.
+
+        >>> import graphc
+        >>> graphc.argmin(graphc.tensor([0, -2**63, 5])).item()
+        1
+    """
+    return _arg_extremum("argmin", x, dim, keepdim)
 
 
 def max(x: Tensor, dim=None, keepdim: bool = False):
@@ -511,15 +542,24 @@ def outer(a: Tensor, b: Tensor) -> Tensor:
     return mul(unsqueeze(a, 1), unsqueeze(b, 0))
 
 
-def tril(x: Tensor, diagonal: int = 0) -> Tensor:
+def _diagonal_offsets(x: Tensor) -> Tensor:
+    """``col - row`` for every element of the last two axes of ``x``."""
     from graphc.factories import arange
     rows = unsqueeze(arange(x.shape[-2]), 1)
     cols = unsqueeze(arange(x.shape[-1]), 0)
-    return where(le(sub(cols, rows), diagonal), x, 0)
+    return sub(cols, rows)
+
+
+def _zero_of(x: Tensor) -> Tensor:
+    """A rank-0 zero of ``x``'s dtype (False for bool), so selecting it keeps the dtype."""
+    return apply("const", [], value=0, dtype=x.dtype, shape=[])
+
+
+def tril(x: Tensor, diagonal: int = 0) -> Tensor:
+    """The lower triangle (on and below ``diagonal``) of the last two axes; the rest 0."""
+    return where(le(_diagonal_offsets(x), diagonal), x, _zero_of(x))
 
 
 def triu(x: Tensor, diagonal: int = 0) -> Tensor:
-    from graphc.factories import arange
-    rows = unsqueeze(arange(x.shape[-2]), 1)
-    cols = unsqueeze(arange(x.shape[-1]), 0)
-    return where(ge(sub(cols, rows), diagonal), x, 0)
+    """The upper triangle (on and above ``diagonal``) of the last two axes; the rest 0."""
+    return where(ge(_diagonal_offsets(x), diagonal), x, _zero_of(x))

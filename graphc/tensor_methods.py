@@ -31,11 +31,15 @@ _OPERATORS = {
     "__ne__": lambda self, other: True if other is None else F.ne(self, other),
     "__lt__": F.lt, "__le__": F.le, "__gt__": F.gt,
     "__ge__": F.ge,
-    "__and__": F.logical_and, "__or__": F.logical_or, "__xor__": F.logical_xor,
+    # bitwise on integers, logical on bool, as in PyTorch
+    "__and__": F.bitwise_and, "__rand__": _reflected(F.bitwise_and),
+    "__or__": F.bitwise_or, "__ror__": _reflected(F.bitwise_or),
+    "__xor__": F.bitwise_xor, "__rxor__": _reflected(F.bitwise_xor),
     "__neg__": F.neg, "__abs__": F.abs,
-    "__invert__": F.logical_not,
+    "__invert__": F.bitwise_not,
     "__iadd__": _inplace(F.add), "__isub__": _inplace(F.sub), "__imul__": _inplace(F.mul),
-    "__itruediv__": _inplace(F.div),
+    "__itruediv__": _inplace(F.div), "__iand__": _inplace(F.bitwise_and),
+    "__ior__": _inplace(F.bitwise_or), "__ixor__": _inplace(F.bitwise_xor),
     "__getitem__": indexing.getitem, "__setitem__": indexing.setitem,
 }
 
@@ -44,7 +48,7 @@ _FORWARDED = """
 add sub mul div pow maximum minimum eq ne lt le gt ge neg exp log sqrt rsqrt tanh sigmoid relu
 abs sin cos erf sign reciprocal where masked_fill square log1p expm1 log2 tan logical_not
 logical_and
-logical_or isnan isinf isfinite clamp clip sum mean var std amax amin argmax argmin max min all
+logical_or bitwise_and bitwise_or bitwise_xor bitwise_not isnan isinf isfinite clamp clip sum mean var std amax amin argmax argmin max min all
 any logsumexp softmax log_softmax matmul mm bmm dot reshape transpose permute unsqueeze squeeze
 flatten broadcast_to expand narrow split chunk gather scatter_add index_select outer tril triu
 """.split()
@@ -55,11 +59,12 @@ def _install():
         setattr(Tensor, name, fn)
     for name in _FORWARDED:
         setattr(Tensor, name, getattr(F, name))
-    for name in ("add", "sub", "mul", "div", "pow", "clamp", "masked_fill"):
+    for name in ("add", "sub", "mul", "div", "pow", "clamp", "masked_fill", "bitwise_and",
+                 "bitwise_or", "bitwise_xor"):
         fn = getattr(F, name)
         setattr(Tensor, name + "_", lambda self, *a, _fn=fn, **k: self._assign(
             lambda old: _fn(old, *a, **k)))
-    for name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "neg", "abs"):
+    for name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "neg", "abs", "bitwise_not"):
         fn = getattr(F, name)
         setattr(Tensor, name + "_", lambda self, _fn=fn: self._assign(_fn))
 

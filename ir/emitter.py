@@ -90,3 +90,19 @@ def unbroadcast(em: Emitter, grad, shape: Shape):
     if tuple(em.shape(grad)) != tuple(shape):
         grad = em.reshape(grad, shape=list(shape))
     return grad
+
+
+def input_gradients(em: Emitter, opdef, inputs: Sequence[Any], output, grad, attrs: dict) -> list:
+    """The gradients ``opdef``'s rule gives ``inputs``, each cast to its input's dtype.
+
+    A rule computes in the result's dtype, so the f32 operand of ``f32 * f64`` would get an f64
+    gradient; PyTorch's engine casts every gradient to its input's dtype, and so do both of our
+    backward engines (eager autograd and the autodiff pass) through this one function.
+    """
+    grads = opdef.vjp(em, inputs, output, grad, attrs)
+    typed = []
+    for value, g in zip(inputs, grads):
+        if g is not None and em.dtype(g) != em.dtype(value) and em.dtype(value).is_float:
+            g = em.cast(g, dtype=em.dtype(value))
+        typed.append(g)
+    return typed

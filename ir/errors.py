@@ -10,6 +10,12 @@ class ShapeError(IRError, ValueError):
     """Operand shapes or dtypes that an op's type rule rejects."""
 
 
+class DTypeError(ShapeError, RuntimeError):
+    """An op applied to a dtype it has no meaning for (bitwise ops on floats). A RuntimeError
+    too, as PyTorch's "not implemented for 'Float'" errors are, and still a ShapeError, since
+    the type rule is what rejects it."""
+
+
 class VerifyError(IRError):
     """A graph breaks an IR invariant; the message names the node and the rule."""
 

@@ -21,7 +21,7 @@ import re
 from numbers import Integral
 from typing import Optional, Sequence
 
-from ir.emitter import GraphEmitter
+from ir.emitter import GraphEmitter, input_gradients
 from ir.graph import Graph, Value
 from passes import PassError, register
 
@@ -87,7 +87,7 @@ def differentiate(graph: Graph, output: int = 0, wrt: Optional[Sequence[int]] = 
         g = grads.pop(id(node.output), None)
         if g is None or id(node.output) not in active:
             continue
-        input_grads = node.opdef.vjp(em, node.inputs, node.output, g, node.attrs)
+        input_grads = input_gradients(em, node.opdef, node.inputs, node.output, g, node.attrs)
         for value, ig in zip(node.inputs, input_grads):
             if ig is None or id(value) not in active:
                 continue

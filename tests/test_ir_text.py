@@ -179,6 +179,7 @@ TRICKY_FLOATS = [0.0, -0.0, 1.0, 0.1, 1e-05, 1e-300, 5e-324, 1e16, 1.79769313486
 UNARY = [op.name for op in all_ops() if op.kind == "elementwise" and op.arity == 1
          and not op.attrs]
 BINARY = [op.name for op in all_ops() if op.kind == "elementwise" and op.arity == 2]
+BITWISE = {"bitwise_and", "bitwise_or", "bitwise_xor"}  # integer and bool operands only
 identifiers = st.from_regex(r"[A-Za-z_][A-Za-z0-9_.]{0,5}", fullmatch=True)
 floats = st.one_of(st.sampled_from(TRICKY_FLOATS), st.floats())
 
@@ -212,8 +213,9 @@ class Builder:
         self.pool.append(value)
         return value
 
-    def pick(self, min_rank=0):
-        candidates = [v for v in self.pool if v.type.ndim >= min_rank]
+    def pick(self, min_rank=0, integral=False):
+        candidates = [v for v in self.pool if v.type.ndim >= min_rank
+                      and not (integral and v.type.dtype.is_float)]
         return self.draw(st.sampled_from(candidates)) if candidates else None
 
     def const(self, shape=None, dtype=None):
@@ -238,10 +240,15 @@ class Builder:
         return [1 if self.draw(st.booleans()) else d for d in shape]
 
     def binary(self):
-        x = self.pick()
-        y = self.const(self.broadcastable_shape(x.shape))
+        op = self.draw(st.sampled_from(BINARY))
+        integral = op in BITWISE
+        x = self.pick(integral=integral)
+        if x is None:
+            return None
+        dtype = self.draw(st.sampled_from([ir.i32, i64, ir.bool_])) if integral else None
+        y = self.const(self.broadcastable_shape(x.shape), dtype)
         a, b = self.draw(st.permutations([x, y]))
-        return self.emit(self.draw(st.sampled_from(BINARY)), [a, b])
+        return self.emit(op, [a, b])
 
     def where(self):
         x = self.pick()

@@ -22,6 +22,7 @@ For each op and sample:
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -135,6 +136,15 @@ SAMPLES: dict[str, list[Case]] = {
               Case([R(4, lo=0, hi=3), np.array([0.0, 1.0, 1.5, 2.0], np.float32)],
                    id="i64-vs-f32")]
        for name in ("eq", "ne", "lt", "le", "gt", "ge")},
+    # bitwise: integer and bool operands only; two's complement at the int64 extremes
+    **{name: [Case([R(2, 3, lo=-50, hi=50), R(3, lo=-50, hi=50)], id="i64-broadcast"),
+              Case([R(4, lo=-50, hi=50, dtype=np.int32), R(4, lo=-9, hi=9)], id="i32-with-i64"),
+              Case([I(-2**63, 2**63 - 1, -1, 0), I(-1, -1, 2**63 - 1, -2**63)],
+                   id="i64-extremes"),
+              Case([np.array([True, True, False, False]), np.array([True, False, True, False])],
+                   id="bool-is-logical"),
+              Case([np.array([True, False, True]), R(3, dtype=np.int32)], id="bool-with-i32")]
+       for name in ("bitwise_and", "bitwise_or", "bitwise_xor")},
     "binary_cross_entropy": [
         Case([U(2, 3, lo=0.05, hi=0.95), U(2, 3, lo=0.0, hi=1.0)], id="probabilities"),
         Case([np.array([0.0, 1.0, 0.5, 1.0], np.float32), np.array([0.0, 1.0, 1.0, 0.3], np.float32)],
@@ -157,6 +167,10 @@ SAMPLES: dict[str, list[Case]] = {
     "argmax": [Case([U(2, 3, 4)], {"axis": -1}, id="neg-axis"),
                Case([U(3, 4)], {"axis": 0, "keepdim": True}, id="keepdim"),
                Case([np.array([[1.0, 5.0, 5.0]], np.float32)], {"axis": 1}, id="first-of-ties")],
+    "argmin": [Case([U(2, 3, 4)], {"axis": -1}, id="neg-axis"),
+               Case([U(3, 4)], {"axis": 0, "keepdim": True}, id="keepdim"),
+               Case([np.array([[5.0, 1.0, 1.0]], np.float32)], {"axis": 1}, id="first-of-ties"),
+               Case([I(0, -2**63, 5, -2**63)], {"axis": 0}, id="i64-minimum-is-no-overflow")],
     # -- movement ------------------------------------------------------------------------------
     "reshape": [Case([U(2, 3, 4)], {"shape": [4, 6]}, id="2d"),
                 Case([U(2, 3)], {"shape": [6]}, id="flatten"),
@@ -204,7 +218,8 @@ SAMPLES: dict[str, list[Case]] = {
                                     "stream": 1}, id="f64-mean-std")],
 }
 
-NON_DIFFERENTIABLE = {"stop_gradient", "eq", "ne", "lt", "le", "gt", "ge", "argmax",
+NON_DIFFERENTIABLE = {"stop_gradient", "eq", "ne", "lt", "le", "gt", "ge", "argmax", "argmin",
+                      "bitwise_and", "bitwise_or", "bitwise_xor",
                       "const", "random_uniform", "random_normal"}
 RANDOM_OPS = {"random_uniform", "random_normal"}
 
@@ -248,6 +263,15 @@ def _reduce(fn):
     return lambda x, axes, keepdim=False: fn(x, axis=tuple(axes), keepdims=keepdim)
 
 
+def _on_python_ints(fn):
+    """An elementwise integer op computed on Python ints (two's complement of any width)."""
+    return np.vectorize(lambda x, y: fn(int(x), int(y)), otypes=[object])
+
+
+def _first_index_of_min(x, axis, keepdim=False):
+    return np.argmax(x == np.min(x, axis=axis, keepdims=True), axis=axis, keepdims=keepdim)
+
+
 def _bce_oracle(x, y):
     with np.errstate(divide="ignore"):  # log(0) = -inf is the point of the clamp at -100
         return -(y * np.maximum(np.log(x), -100.0) + (1 - y) * np.maximum(np.log(1 - x), -100.0))
@@ -283,6 +307,9 @@ ORACLES = {
     "le": lambda x, y: x <= y,
     "gt": lambda x, y: x > y,
     "ge": lambda x, y: x >= y,
+    "bitwise_and": _on_python_ints(operator.and_),
+    "bitwise_or": _on_python_ints(operator.or_),
+    "bitwise_xor": _on_python_ints(operator.xor),
     "where": lambda c, x, y: np.where(c, x, y),
     "binary_cross_entropy": lambda x, y: _bce_oracle(x, y),
     "log1p": np.log1p,
@@ -291,6 +318,7 @@ ORACLES = {
     "max": _reduce(np.max),
     "min": _reduce(np.min),
     "argmax": lambda x, axis, keepdim=False: np.argmax(x, axis=axis, keepdims=keepdim),
+    "argmin": _first_index_of_min,
     "reshape": lambda x, shape: x.reshape(shape),
     "transpose": lambda x, perm: np.transpose(x, perm),
     "broadcast_to": lambda x, shape: np.broadcast_to(x, shape),

@@ -1,7 +1,12 @@
-"""Elementwise ops: unary math, binary arithmetic, comparisons, where, cast, stop_gradient.
+"""Elementwise ops: unary math, binary arithmetic, comparisons, bitwise ops, where, cast,
+stop_gradient.
 
 Binary ops broadcast like NumPy and promote like PyTorch (``ir.dtypes.result_type``); float-valued
 unary ops (exp, log, ...) on integer inputs compute in f32, as PyTorch does.
+
+Gradient rules that route the incoming gradient to some elements only (relu, maximum, pow at
+its edges, where) select it with ``where`` rather than multiplying it by a 0/1 mask, so an
+infinite incoming gradient gives 0, not ``0 * inf = nan``, where nothing flows (as PyTorch does).
 """
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import numpy as np
 
 from ir import dtypes
 from ir.emitter import unbroadcast
-from ir.errors import ShapeError
+from ir.errors import DTypeError, ShapeError
 from ir.registry import Attr, OpDef, register
 from ir.types import TensorType, broadcast_shapes
 
@@ -39,6 +44,17 @@ def arith_type(types, attrs):
 
 def div_type(types, attrs):
     return TensorType(dtypes.to_float(_result_dtype(types)), _broadcast(types))
+
+
+def bitwise_type(op):
+    """Integer and bool operands only (on bool the ops are logical), promoted like arithmetic."""
+    def rule(types, attrs):
+        for i, t in enumerate(types):
+            if t.dtype.is_float:
+                raise DTypeError(f"{op}: operand {i} has dtype {t.dtype}; bitwise ops take "
+                                 "integer or bool tensors")
+        return arith_type(types, attrs)
+    return rule
 
 
 def compare_type(types, attrs):
@@ -91,8 +107,9 @@ def _unary(name, type_rule, reference, vjp, scalar, needs_values=True, needs_out
                    needs_values=needs_values, needs_output=needs_output, doc=doc))
 
 
-def _float_mask(em, cond, like):
-    return em.cast(cond, dtype=em.dtype(like))
+def _zero_where(em, cond, g):
+    """``g`` with zeros where ``cond`` holds: selected, so an infinite ``g`` gives 0 there."""
+    return em.where(cond, em.scalar(0, g), g)
 
 
 _unary("neg", same_type, np.negative, lambda em, xs, out, g, a: [em.neg(g)], "-x",
@@ -125,8 +142,9 @@ _unary("sigmoid", float_type, lambda x: _sigmoid(_as_float(x)),
        lambda em, xs, out, g, a: [em.mul(g, em.mul(out, em.sub(em.scalar(1.0, out), out)))],
        "0.5 * (1.0 + math.tanh(0.5 * x))",
        needs_values=False, needs_output=True)
+# PyTorch's threshold_backward: no gradient where x <= 0 (a nan input passes its gradient on)
 _unary("relu", same_type, lambda x: np.maximum(x, np.zeros((), x.dtype)),
-       lambda em, xs, out, g, a: [em.mul(g, _float_mask(em, em.gt(xs[0], em.scalar(0, xs[0])), g))],
+       lambda em, xs, out, g, a: [_zero_where(em, em.le(xs[0], em.scalar(0, xs[0])), g)],
        "max(x, 0)")
 _unary("abs", same_type, np.abs,
        lambda em, xs, out, g, a: [em.mul(g, em.sign(xs[0]))], "abs(x)")
@@ -140,7 +158,7 @@ _unary("erf", float_type, lambda x: _erf(_as_float(x)),
            em.exp(em.neg(em.mul(xs[0], xs[0])))))],
        "math.erf(x)")
 _unary("sign", same_type, np.sign,
-       lambda em, xs, out, g, a: [em.mul(g, em.scalar(0, g))], "(x > 0) - (x < 0)",
+       lambda em, xs, out, g, a: [em.zeros(em.shape(g), em.dtype(g))], "(x > 0) - (x < 0)",
        needs_values=False, doc="Zero gradient, as in PyTorch (so sign(x) still requires grad).")
 _unary("reciprocal", float_type, lambda x: 1.0 / _as_float(x),
        lambda em, xs, out, g, a: [em.neg(em.mul(g, em.mul(out, out)))], "1.0 / x",
@@ -193,21 +211,38 @@ def _div_vjp(em, xs, out, g, a):
 
 
 def _pow_vjp(em, xs, out, g, a):
+    """PyTorch's pow_backward_self and pow_backward_exponent, edges included."""
     x, y = xs
-    return _binary_grads(
-        em, xs,
-        lambda: em.mul(g, em.mul(y, em.pow(x, em.sub(y, em.scalar(1, y))))),
-        lambda: em.mul(g, em.mul(out, em.log(x))))
+
+    def grad_base():
+        # y * x**(y-1), but exactly 0 where y == 0: x**0 is constant even at x = 0, where the
+        # formula would give 0 * inf
+        slope = em.mul(y, em.pow(x, em.sub(y, em.scalar(1, y))))
+        return _zero_where(em, em.eq(y, em.scalar(0, y)), em.mul(g, slope))
+
+    def grad_exponent():
+        # x**y * log(x), but 0 where x == 0 and y >= 0 (there 0**y is 1 or 0 for every y >= 0);
+        # PyTorch multiplies g by the selected factor, so an infinite g still gives nan there
+        base = x if em.dtype(x) == em.dtype(out) else em.cast(x, dtype=em.dtype(out))
+        at_zero = em.bitwise_and(em.eq(x, em.scalar(0, x)), em.ge(y, em.scalar(0, y)))
+        factor = em.where(at_zero, em.scalar(0, out), em.mul(out, em.log(base)))
+        return em.mul(g, factor)
+
+    return _binary_grads(em, xs, grad_base, grad_exponent)
 
 
-def _select_vjp(take_x_when):
-    """maximum/minimum: the winner gets the gradient; ties split it evenly, as PyTorch does."""
+def _select_vjp(loses):
+    """maximum/minimum, as PyTorch writes them: ``where(x == y, g / 2, g)`` for both operands,
+    then 0 for the operand that ``loses`` (x for ``loses(x, y)``, y for ``loses(y, x)``). A nan
+    operand is neither equal nor losing, so both sides get the gradient there, as in PyTorch."""
     def vjp(em, xs, out, g, a):
         x, y = xs
-        wins = _float_mask(em, take_x_when(em, x, y), g)
-        ties = em.mul(_float_mask(em, em.eq(x, y), g), em.scalar(0.5, g))
-        return _binary_grads(em, xs, lambda: em.mul(g, em.add(wins, ties)),
-                             lambda: em.mul(g, em.sub(em.sub(em.scalar(1.0, g), wins), ties)))
+
+        def shared():
+            return em.where(em.eq(x, y), em.mul(g, em.scalar(0.5, g)), g)
+
+        return _binary_grads(em, xs, lambda: _zero_where(em, loses(em, x, y), shared()),
+                             lambda: _zero_where(em, loses(em, y, x), shared()))
     return vjp
 
 
@@ -218,14 +253,22 @@ _binary_op("div", div_type, lambda a, b: np.true_divide(*_promoted(_as_float(a),
            _div_vjp, "x / y", needs_output=True)
 _binary_op("pow", arith_type, _binary(np.power), _pow_vjp, "x ** y", needs_output=True)
 _binary_op("maximum", arith_type, _binary(np.maximum),
-           _select_vjp(lambda em, x, y: em.gt(x, y)), "max(x, y)")
+           _select_vjp(lambda em, x, y: em.lt(x, y)), "max(x, y)")
 _binary_op("minimum", arith_type, _binary(np.minimum),
-           _select_vjp(lambda em, x, y: em.lt(x, y)), "min(x, y)")
+           _select_vjp(lambda em, x, y: em.gt(x, y)), "min(x, y)")
 
 for _name, _fn, _sym in [("eq", np.equal, "=="), ("ne", np.not_equal, "!="), ("lt", np.less, "<"),
                          ("le", np.less_equal, "<="), ("gt", np.greater, ">"),
                          ("ge", np.greater_equal, ">=")]:
     _binary_op(_name, compare_type, _binary(_fn), None, f"x {_sym} y")
+
+
+# Bitwise ops: integer and bool operands, not differentiable; on bool they are logical.
+# (bitwise_not is graphc.bitwise_not: xor with all ones, as LLVM writes it.)
+for _op, _ufunc, _symbol in [("bitwise_and", np.bitwise_and, "&"),
+                             ("bitwise_or", np.bitwise_or, "|"),
+                             ("bitwise_xor", np.bitwise_xor, "^")]:
+    _binary_op(_op, bitwise_type(_op), _binary(_ufunc), None, f"x {_symbol} y")
 
 
 def _where_vjp(em, xs, out, g, a):

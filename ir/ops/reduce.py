@@ -1,4 +1,4 @@
-"""Reductions over a list of axes (``sum max min``) and ``argmax`` over one axis.
+"""Reductions over a list of axes (``sum max min``) and ``argmax``/``argmin`` over one axis.
 
 ``axes`` lists the reduced axes (negative counts from the end); ``keepdim`` keeps them as size 1.
 Summing bools or integers gives i64, as in PyTorch.
@@ -67,13 +67,17 @@ def _sum_vjp(em, xs, out, g, attrs):
 
 
 def _extremum_vjp(em, xs, out, g, attrs):
-    """Gradient flows to every element equal to the extremum, split evenly (like torch.amax)."""
+    """Gradient flows to every element equal to the extremum, split evenly (like torch.amax);
+    a nan extremum is the nans of its slice. The others get zeros by selection, not by a
+    multiplied mask, so an infinite gradient leaves them 0 rather than nan (PyTorch's
+    evenly_distribute_backward)."""
     (x,) = xs
     out_b = _expand_back(em, out, x, attrs["axes"], attrs["keepdim"])
     g_b = _expand_back(em, g, x, attrs["axes"], attrs["keepdim"])
-    mask = em.cast(em.eq(x, out_b), dtype=em.dtype(g))
-    count = em.sum(mask, axes=attrs["axes"], keepdim=True)
-    return [em.mul(mask, em.div(g_b, count))]
+    both_nan = em.bitwise_and(em.ne(x, x), em.ne(out_b, out_b))
+    selected = em.bitwise_or(em.eq(x, out_b), both_nan)
+    count = em.sum(em.cast(selected, dtype=em.dtype(g)), axes=attrs["axes"], keepdim=True)
+    return [em.where(selected, em.div(g_b, count), em.scalar(0, g))]
 
 
 register(OpDef("sum", "reduce", 1, _reduce_type("sum", _sum_dtype), _reference(np.sum),
@@ -84,17 +88,28 @@ register(OpDef("min", "reduce", 1, _reduce_type("min"), _reference(np.min),
                attrs=REDUCE_ATTRS, vjp=_extremum_vjp, needs_output=True, scalar="min(acc, x)"))
 
 
-def _argmax_type(types, attrs):
-    (x,) = types
-    axis = normalize_axis(attrs["axis"], x.ndim)
-    if x.ndim == 0 or x.shape[axis] == 0:
-        raise ShapeError(f"argmax: cannot take argmax over an empty axis of shape {list(x.shape)}")
-    return x.with_shape(reduced_shape(x.shape, (axis,), attrs["keepdim"])).with_dtype(dtypes.i64)
+def _arg_extremum_type(op):
+    def rule(types, attrs):
+        (x,) = types
+        axis = normalize_axis(attrs["axis"], x.ndim)
+        if x.ndim == 0 or x.shape[axis] == 0:
+            raise ShapeError(f"{op}: cannot take {op} over an empty axis of shape "
+                             f"{list(x.shape)}")
+        return x.with_shape(reduced_shape(x.shape, (axis,), attrs["keepdim"])).with_dtype(
+            dtypes.i64)
+    return rule
 
 
-def _argmax_ref(x, axis, keepdim):
-    return np.argmax(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdim)
+def _arg_extremum_ref(np_fn):
+    # NumPy's argmax/argmin already answer as PyTorch does: the first index of the extremum,
+    # and a nan counts as the extremum (the first nan's index)
+    def ref(x, axis, keepdim):
+        return np_fn(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdim)
+    return ref
 
 
-register(OpDef("argmax", "reduce", 1, _argmax_type, _argmax_ref,
-               attrs=(Attr("axis", "int"), Attr("keepdim", "bool", False, required=False))))
+# argmin is its own reduction, not argmax(-x): negation overflows at an integer dtype's minimum
+# (-(-2**63) is -2**63 again in i64).
+for _name, _np_fn in [("argmax", np.argmax), ("argmin", np.argmin)]:
+    register(OpDef(_name, "reduce", 1, _arg_extremum_type(_name), _arg_extremum_ref(_np_fn),
+                   attrs=(Attr("axis", "int"), Attr("keepdim", "bool", False, required=False))))
