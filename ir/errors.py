@@ -10,6 +10,11 @@ class ShapeError(IRError, ValueError):
     """Operand shapes or dtypes that an op's type rule rejects."""
 
 
+class AxisError(ShapeError, IndexError):
+    """An axis (dim) outside a tensor's rank; an IndexError too, as PyTorch's "Dimension out
+    of range" is."""
+
+
 class VerifyError(IRError):
     """A graph breaks an IR invariant; the message names the node and the rule."""
 
