@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 from ir import dtypes
 from ir.errors import DTypeError
-from ir.types import normalize_axis
+from ir.types import wrap_dim
 from graphc.tensor import Tensor, apply
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -183,10 +183,23 @@ clip = clamp
 
 # -- reductions ---------------------------------------------------------------------------------
 def _axes(x: Tensor, dim) -> list[int]:
+    """The axes a reduction over ``dim`` (None for all, an int or a list of ints) covers.
+
+    A 0-d tensor accepts dim 0 and -1 (see ``wrap_dim``), which name the scalar itself: it has
+    no axis to reduce, so the reduction leaves its one element as it is, as in PyTorch.
+    """
     if dim is None:
         return list(range(x.ndim))
-    dims = [dim] if isinstance(dim, int) else list(dim)
-    return sorted(normalize_axis(d, x.ndim) for d in dims)
+    dims = list(dim) if isinstance(dim, (list, tuple)) else [dim]
+    axes = sorted(wrap_dim(d, x.ndim) for d in dims)
+    return axes if x.ndim else []
+
+
+def _real_dim(x: Tensor, dim: int, op: str) -> int:
+    """``dim`` of an op that needs an actual axis to work along (PyTorch refuses 0-d here)."""
+    if x.ndim == 0:
+        raise RuntimeError(f"{op}() cannot be applied to a 0-d tensor: it has no dim {dim}")
+    return wrap_dim(dim, x.ndim)
 
 
 def sum(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
@@ -233,10 +246,12 @@ def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 
 
 def _arg_extremum(op: str, x: Tensor, dim: int | None, keepdim: bool) -> Tensor:
-    if dim is None:
+    if dim is not None:
+        dim = wrap_dim(dim, x.ndim)
+    if dim is None or x.ndim == 0:  # over all elements (a 0-d tensor's dim is itself)
         flat = apply(op, [reshape(x, (-1,))], axis=0, keepdim=False)
         return reshape(flat, [1] * x.ndim) if keepdim else flat
-    return apply(op, [x], axis=normalize_axis(dim, x.ndim), keepdim=keepdim)
+    return apply(op, [x], axis=dim, keepdim=keepdim)
 
 
 def argmax(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Tensor:
@@ -384,8 +399,10 @@ def reshape(x: Tensor, *shape) -> Tensor:
 
 
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    a, b = wrap_dim(dim0, x.ndim), wrap_dim(dim1, x.ndim)
+    if x.ndim == 0:
+        return x  # dims 0 and -1 both name the scalar itself
     perm = list(range(x.ndim))
-    a, b = normalize_axis(dim0, x.ndim), normalize_axis(dim1, x.ndim)
     perm[a], perm[b] = perm[b], perm[a]
     return permute(x, perm)
 
@@ -393,21 +410,21 @@ def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
 def permute(x: Tensor, *dims) -> Tensor:
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = dims[0]
-    perm = [normalize_axis(d, x.ndim) for d in dims]
+    perm = [wrap_dim(d, x.ndim) for d in dims]
     if perm == list(range(x.ndim)):
         return x
     return apply("transpose", [x], perm=perm)
 
 
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
-    dim = normalize_axis(dim, x.ndim + 1)
+    dim = wrap_dim(dim, x.ndim + 1)
     return reshape(x, list(x.shape[:dim]) + [1] + list(x.shape[dim:]))
 
 
 def squeeze_(x: Tensor, dim=None) -> Tensor:
     if dim is None:
         return reshape(x, [d for d in x.shape if d != 1])
-    dims = {normalize_axis(d, x.ndim) for d in ([dim] if isinstance(dim, int) else dim)}
+    dims = {wrap_dim(d, x.ndim) for d in (dim if isinstance(dim, (list, tuple)) else [dim])}
     return reshape(x, [d for i, d in enumerate(x.shape) if not (i in dims and d == 1)])
 
 
@@ -415,9 +432,9 @@ squeeze = squeeze_
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    start, end = wrap_dim(start_dim, x.ndim), wrap_dim(end_dim, x.ndim)
     if x.ndim == 0:
         return reshape(x, [1])
-    start, end = normalize_axis(start_dim, x.ndim), normalize_axis(end_dim, x.ndim)
     merged = 1
     for d in x.shape[start:end + 1]:
         merged *= d
@@ -455,7 +472,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     tensors = _nonempty(tensors, "cat")
     if len(tensors) == 1:
         return tensors[0]
-    return apply("concat", tensors, axis=normalize_axis(dim, tensors[0].ndim))
+    return apply("concat", tensors, axis=wrap_dim(dim, tensors[0].ndim))
 
 
 concat = concatenate = cat
@@ -463,19 +480,19 @@ concat = concatenate = cat
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     tensors = _nonempty(tensors, "stack")
-    dim = normalize_axis(dim, tensors[0].ndim + 1)
+    dim = wrap_dim(dim, tensors[0].ndim + 1)
     return cat([unsqueeze(t, dim) for t in tensors], dim)
 
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
-    dim = normalize_axis(dim, x.ndim)
+    dim = _real_dim(x, dim, "narrow")
     starts, stops = [0] * x.ndim, list(x.shape)
     starts[dim], stops[dim] = start, start + length
     return apply("slice", [x], starts=starts, stops=stops, steps=[1] * x.ndim)
 
 
 def split(x: Tensor, split_size_or_sections, dim: int = 0) -> list[Tensor]:
-    dim = normalize_axis(dim, x.ndim)
+    dim = _real_dim(x, dim, "split")
     size = x.shape[dim]
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections
@@ -497,23 +514,43 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> list[Tensor]:
 def chunk(x: Tensor, chunks: int, dim: int = 0) -> list[Tensor]:
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
-    size = x.shape[normalize_axis(dim, x.ndim)]
+    size = x.shape[_real_dim(x, dim, "chunk")]
     return split(x, -(-size // chunks), dim)
 
 
+def _at_least_1d(x: Tensor) -> Tensor:
+    return reshape(x, [1]) if x.ndim == 0 else x
+
+
 def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
-    """``out[i][j] = x[index[i][j]][j]`` for dim 0, like ``torch.gather``."""
-    return apply("gather", [x, index], axis=normalize_axis(dim, x.ndim))
+    """``out[i][j] = x[index[i][j]][j]`` for dim 0, like ``torch.gather``.
+
+    As in PyTorch, a 0-d ``x`` or ``index`` counts as 1-d of size 1:
+
+        >>> import graphc
+        >>> graphc.gather(graphc.tensor(5.0), 0, graphc.tensor(0)).tolist()
+        5.0
+    """
+    axis = wrap_dim(dim, x.ndim)
+    if x.ndim and index.ndim:
+        return apply("gather", [x, index], axis=axis)
+    picked = apply("gather", [_at_least_1d(x), _at_least_1d(index)], axis=axis)
+    return reshape(picked, list(index.shape))
 
 
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
-    """A copy of ``x`` with ``src`` added at ``index`` along ``dim``, like ``torch.scatter_add``."""
-    return apply("scatter_add", [x, index, src], axis=normalize_axis(dim, x.ndim))
+    """A copy of ``x`` with ``src`` added at ``index`` along ``dim``, like ``torch.scatter_add``
+    (0-d operands count as 1-d of size 1, as in ``gather``)."""
+    axis = wrap_dim(dim, x.ndim)
+    if x.ndim and index.ndim and src.ndim:
+        return apply("scatter_add", [x, index, src], axis=axis)
+    operands = [_at_least_1d(t) for t in (x, index, src)]
+    return reshape(apply("scatter_add", operands, axis=axis), list(x.shape))
 
 
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     """Selects entries of ``x`` along ``dim`` at the positions in (any-shaped) ``index``."""
-    dim = normalize_axis(dim, x.ndim)
+    dim = _real_dim(x, dim, "index_select")
     index = to_tensor(index)
     flat = reshape(index, (-1,))
     k = flat.shape[0]

@@ -1,8 +1,18 @@
 """``Tensor.__getitem__`` and ``__setitem__`` in NumPy/PyTorch style, lowered to primitives.
 
 Basic indices (ints, slices with positive steps, ``None``, ``...``) become ``slice`` and
-``reshape``; integer-tensor indices become ``gather`` (several of them must sit on neighbouring
-axes); a boolean mask is supported for assignment (``x[mask] = v`` becomes ``where``). Writing
+``reshape``; integer-tensor indices become ``gather``. As in PyTorch, ints select first; the
+tensor indices then broadcast together, and their broadcast dims replace the indexed axes in
+place when the tensor indices stand next to each other, or go first when a slice or ``None``
+separates them (NumPy's rule)::
+
+    >>> import graphc
+    >>> x = graphc.zeros(2, 5, 6)
+    >>> j = graphc.tensor([0, 1, 1])
+    >>> tuple(x[:, j, j].shape), tuple(x[j, :, j].shape), tuple(x[j, None, j].shape)
+    ((2, 3), (3, 5), (3, 1, 6))
+
+A boolean mask is supported for assignment (``x[mask] = v`` becomes ``where``). Writing
 through basic indices (``x[1:3] = v``) becomes ``pad`` + ``where``, so it traces and has gradients.
 """
 from __future__ import annotations
@@ -97,33 +107,71 @@ def getitem(x: Tensor, key) -> Tensor:
     if all(isinstance(k, slice) and k == slice(None) for k in key):
         return x
     region, _, layout = _basic(x, key)
-    indexed = [(e[1], e[2]) for e in layout if e[0] == "index"]
-    result, index_shape = region, ()
-    if indexed:
-        result = _take(region, indexed)
-        index_shape = tuple(np.broadcast_shapes(*(t.shape for _, t in indexed)))
-    final, index_done = [], False
+    region, layout = _select_scalar_indices(region, layout)
+    # Drop the axes that ints selected, as PyTorch does before any tensor index is applied;
+    # `kept` lists the layout entries that still own an axis, in order.
+    kept = [e for e in layout if e[0] in ("keep", "index")]
+    selected = F.reshape(region, [region.shape[e[1]] for e in kept])
+    indexed = [(i, e[2]) for i, e in enumerate(kept) if e[0] == "index"]
+    if not indexed:
+        return F.reshape(selected, [1 if e[0] == "new" else region.shape[e[1]]
+                                    for e in layout if e[0] != "drop"])
+    for _, t in indexed:
+        if not t.dtype.is_int:
+            raise IndexError(f"tensors used as indices must be integer, got {t.dtype}")
+    index_shape = list(np.broadcast_shapes(*(t.shape for _, t in indexed)))
+    if _adjacent(layout):
+        # The broadcast index dims replace the indexed axes where they stand.
+        result = _take(selected, indexed)
+        final, index_done = [], False
+        for entry in layout:
+            if entry[0] == "new":
+                final.append(1)
+            elif entry[0] == "keep":
+                final.append(region.shape[entry[1]])
+            elif entry[0] == "index" and not index_done:
+                final.extend(index_shape)
+                index_done = True
+        return F.reshape(result, final)
+    # Separated by a slice or None: the broadcast index dims go first (NumPy's rule, which
+    # PyTorch follows), the other axes keep their order after them.
+    axes = [a for a, _ in indexed]
+    rest = [a for a in range(selected.ndim) if a not in axes]
+    front = F.permute(selected, axes + rest)
+    result = _take(front, [(i, t) for i, (_, t) in enumerate(indexed)])
+    return F.reshape(result, index_shape + [1 if e[0] == "new" else region.shape[e[1]]
+                                            for e in layout if e[0] in ("new", "keep")])
+
+
+def _select_scalar_indices(region: Tensor, layout: list):
+    """Applies 0-d integer-tensor indices as PyTorch does: like ints, they select one position
+    and drop the axis (so they never count as advanced indices for the placement rule)."""
+    entries = []
     for entry in layout:
-        if entry[0] == "new":
-            final.append(1)
-        elif entry[0] == "keep":
-            final.append(region.shape[entry[1]])
-        elif entry[0] == "index" and not index_done:
-            final.extend(index_shape)
-            index_done = True
-    return F.reshape(result, final)
+        if entry[0] == "index" and entry[2].ndim == 0 and entry[2].dtype.is_int:
+            axis, t = entry[1], entry[2]
+            t = F.where(F.lt(t, 0), F.add(t, region.shape[axis]), t)
+            region = F.index_select(region, axis, F.reshape(t, [1]))
+            entry = ("drop", axis)
+        entries.append(entry)
+    return region, entries
+
+
+def _adjacent(layout: list) -> bool:
+    """Whether the tensor indices stand next to each other once ints have selected their axes:
+    nothing but other tensor indices (or ints) between the first and the last."""
+    positions = [i for i, e in enumerate(layout) if e[0] == "index"]
+    between = layout[positions[0]:positions[-1] + 1]
+    return all(e[0] in ("index", "drop") for e in between)
 
 
 def _take(x: Tensor, tensor_indices) -> Tensor:
-    """Gathers along neighbouring axes with (broadcast) integer index tensors."""
+    """Gathers along neighbouring axes of ``x`` with (broadcast) integer index tensors; the
+    broadcast index dims replace those axes."""
     axes = [a for a, _ in tensor_indices]
-    if axes != list(range(axes[0], axes[0] + len(axes))):
-        raise IndexError("integer-tensor indices must be on neighbouring axes")
     first = axes[0]
+    assert axes == list(range(first, first + len(axes))), "indexed axes must be neighbours"
     indices = [t for _, t in tensor_indices]
-    for t in indices:
-        if not t.dtype.is_int:
-            raise IndexError(f"tensors used as indices must be integer, got {t.dtype}")
     shape = np.broadcast_shapes(*(t.shape for t in indices))
     linear = None
     for axis, t in zip(axes, indices):

@@ -22,7 +22,7 @@ import numpy as np
 from ir import dtypes
 from ir.evaluate import evaluate, quiet_float_errors
 from ir.registry import get as get_op
-from ir.types import TensorType
+from ir.types import TensorType, normalize_axis
 from graphc import autograd, tracing
 from graphc.errors import AutogradError, TraceError
 
@@ -124,7 +124,7 @@ class Tensor:
         return self.ndim
 
     def size(self, dim: Optional[int] = None):
-        return self.shape if dim is None else self.shape[dim]
+        return self.shape if dim is None else self.shape[normalize_axis(dim, self.ndim)]
 
     def numel(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))

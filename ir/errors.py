@@ -16,6 +16,11 @@ class DTypeError(ShapeError, RuntimeError):
     the type rule is what rejects it."""
 
 
+class AxisError(ShapeError, IndexError):
+    """An axis (dim) outside a tensor's rank; an IndexError too, as PyTorch's "Dimension out
+    of range" is."""
+
+
 class VerifyError(IRError):
     """A graph breaks an IR invariant; the message names the node and the rule."""
 

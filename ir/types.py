@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ir.dtypes import DType
-from ir.errors import ShapeError
+from ir.errors import AxisError, ShapeError
 
 Shape = tuple[int, ...]
 
@@ -75,7 +77,38 @@ def broadcast_shapes(*shapes: Shape) -> Shape:
 
 
 def normalize_axis(axis: int, ndim: int) -> int:
-    """Turns a possibly negative axis into 0..ndim-1, or raises ShapeError."""
-    if not -ndim <= axis < max(ndim, 1):
-        raise ShapeError(f"axis {axis} is out of range for a tensor of rank {ndim}")
-    return axis % ndim if ndim else 0
+    """Turns a possibly negative axis into 0..ndim-1, or raises AxisError.
+
+    This is the IR's strict reading: an axis must exist, so a 0-d tensor has none (an IR
+    ``sum {axes=[0]}`` of an ``f32[]`` value is an error, not a no-op).
+
+        >>> normalize_axis(-1, 3)
+        2
+    """
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise AxisError(f"axis must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        if ndim == 0:
+            raise AxisError(f"axis {axis} is out of range for a tensor of rank 0 (it has no axes)")
+        raise AxisError(f"axis {axis} is out of range for a tensor of rank {ndim} "
+                        f"(expected one in [{-ndim}, {ndim - 1}])")
+    return int(axis) % ndim
+
+
+def wrap_dim(dim: int, ndim: int) -> int:
+    """A user's ``dim`` argument read as PyTorch reads it: negative dims count from the end,
+    and a 0-d tensor accepts 0 and -1, which name the scalar itself (the result is then 0).
+
+    The front end decides what an op over "the scalar's own dim" means (a reduction over it is
+    the identity); the IR never sees such an axis.
+
+        >>> wrap_dim(-1, 3), wrap_dim(-1, 0), wrap_dim(0, 0)
+        (2, 0, 0)
+    """
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"dim must be an int, got {type(dim).__name__} {dim!r}")
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise AxisError(f"dim {dim} is out of range for a tensor of rank {ndim} "
+                        f"(expected one in [{-n}, {n - 1}])")
+    return int(dim) % n

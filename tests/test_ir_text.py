@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ir
-from ir import Graph, ParseError, SourceLoc, TensorType, f32, f64, i64, parse, to_text, verify
+from ir import Graph, ParseError, ShapeError, SourceLoc, TensorType, f32, f64, i64, parse, to_text, verify
 from ir.registry import all_ops
 
 CASES = sorted((Path(__file__).parent / "ir_cases").glob("*.gir"))
@@ -182,6 +182,8 @@ BINARY = [op.name for op in all_ops() if op.kind == "elementwise" and op.arity =
 BITWISE = {"bitwise_and", "bitwise_or", "bitwise_xor"}  # integer and bool operands only
 identifiers = st.from_regex(r"[A-Za-z_][A-Za-z0-9_.]{0,5}", fullmatch=True)
 floats = st.one_of(st.sampled_from(TRICKY_FLOATS), st.floats())
+finite_floats = st.one_of(st.sampled_from([x for x in TRICKY_FLOATS if math.isfinite(x)]),
+                          st.floats(allow_nan=False, allow_infinity=False))
 
 
 def scalars(dtype):
@@ -228,8 +230,20 @@ class Builder:
         value = nested(draw, shape, scalar) if spellable and draw(st.booleans()) else draw(scalar)
         return self.emit("const", [], {"value": value, "dtype": dtype, "shape": shape})
 
+    def accepting(self, ops, inputs):
+        """The ops among ``ops`` whose type rule takes ``inputs`` (neg and sub refuse bools)."""
+        accepted = []
+        for op in ops:
+            try:
+                ir.get_op(op).infer([v.type for v in inputs], {})
+            except ShapeError:
+                continue
+            accepted.append(op)
+        return accepted
+
     def unary(self):
-        return self.emit(self.draw(st.sampled_from(UNARY)), [self.pick()])
+        x = self.pick()
+        return self.emit(self.draw(st.sampled_from(self.accepting(UNARY, [x]))), [x])
 
     def cast(self):
         return self.emit("cast", [self.pick()], {"dtype": self.draw(st.sampled_from(DTYPES))})
@@ -248,7 +262,8 @@ class Builder:
         dtype = self.draw(st.sampled_from([ir.i32, i64, ir.bool_])) if integral else None
         y = self.const(self.broadcastable_shape(x.shape), dtype)
         a, b = self.draw(st.permutations([x, y]))
-        return self.emit(op, [a, b])
+        accepted = self.accepting(BINARY, [a, b])  # neg and sub refuse bools, bitwise floats
+        return self.emit(op if op in accepted else self.draw(st.sampled_from(accepted)), [a, b])
 
     def where(self):
         x = self.pick()
@@ -305,8 +320,11 @@ class Builder:
         x = self.pick()
         pads = [self.draw(st.lists(st.integers(0, 2), min_size=3, max_size=3)) for _ in x.shape]
         attrs = {"pads": pads}
-        if self.draw(st.booleans()):
-            attrs["value"] = self.draw(floats | st.integers(-5, 5))
+        if self.draw(st.booleans()):  # a fill value the dtype holds
+            dtype = x.type.dtype
+            attrs["value"] = self.draw(st.integers(0, 1) if dtype.is_bool else
+                                       st.integers(-5, 5) if dtype.is_int else
+                                       floats | st.integers(-5, 5))
         return self.emit("pad", [x], attrs)
 
     def concat(self):
@@ -350,11 +368,13 @@ class Builder:
         op = self.draw(st.sampled_from(["random_uniform", "random_normal"]))
         attrs = {"shape": self.draw(st.lists(st.integers(0, 3), max_size=3))}
         optional = {"dtype": st.sampled_from([f32, f64]), "stream": st.integers(0, 2**40)}
-        optional.update({"low": floats, "high": floats} if op == "random_uniform"
-                        else {"mean": floats, "std": floats})
         for name, strategy in optional.items():
             if self.draw(st.booleans()):
                 attrs[name] = self.draw(strategy)
+        if self.draw(st.booleans()):  # finite bounds, low <= high and std >= 0, or none
+            a, b = self.draw(finite_floats), self.draw(finite_floats)
+            attrs.update({"low": min(a, b), "high": max(a, b)} if op == "random_uniform"
+                         else {"mean": a, "std": abs(b)})
         return self.emit(op, [self.seed], attrs)
 
     STEPS = ["const", "unary", "cast", "binary", "where", "reduce", "argmax", "reshape",

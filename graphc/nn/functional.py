@@ -423,6 +423,26 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     return G.cast(G.eq(G.unsqueeze(tensor, -1), classes), dtypes.i64)
 
 
+def _circular_index(size: int, lo: int, hi: int) -> np.ndarray:
+    """Source positions of circular padding by (lo, hi) along an axis of ``size``.
+
+    As in PyTorch, negative padding crops first, and the wrapped elements then come from the
+    cropped axis: ``arange(5)`` padded by (1, -2) is ``[2, 0, 1, 2]``.
+    """
+    if lo > size or hi > size:
+        raise ValueError(f"pad: circular padding {lo, hi} is larger than the axis ({size}): "
+                         "it would wrap around more than once")
+    start, stop = max(-lo, 0), size - max(-hi, 0)  # the part that stays after cropping
+    kept = stop - start
+    if kept < 0:
+        raise ValueError(f"pad: circular padding {lo, hi} crops more than the whole axis "
+                         f"({size})")
+    if max(lo, 0) > kept or max(hi, 0) > kept:
+        raise ValueError(f"pad: circular padding {lo, hi} wraps around the cropped axis "
+                         f"({kept} elements) more than once")
+    return start + np.arange(-max(lo, 0), kept + max(hi, 0)) % max(kept, 1)
+
+
 def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: Optional[float] = None
         ) -> Tensor:
     """Pads trailing axes; ``pad`` lists (left, right) pairs starting from the last axis.
@@ -449,10 +469,7 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: Option
         if mode == "replicate":
             index = np.clip(positions, 0, size - 1)
         elif mode == "circular":
-            if lo > size or hi > size:
-                raise ValueError(f"pad: circular padding {lo, hi} is larger than the axis "
-                                 f"({size})")
-            index = positions % size
+            index = _circular_index(size, lo, hi)
         else:
             if lo >= size or hi >= size:
                 raise ValueError(f"pad: reflect padding {lo, hi} must be smaller than the axis "

@@ -26,6 +26,24 @@ def same_type(types, attrs):
     return types[0]
 
 
+def _refuse_bool(op: str, types, message: str) -> None:
+    if any(t.dtype.is_bool for t in types):
+        raise ShapeError(f"{op}: {message}")
+
+
+# PyTorch's wording: bools have no arithmetic negation, and `a - b` on bools is no xor.
+_NEG_BOOL = ("Negation, the `-` operator, on a bool tensor is not supported. If you are trying "
+             "to invert a mask, use the `~` or `logical_not()` operator instead.")
+_SUB_BOOL = ("Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+             "trying to invert a mask, use the `~` or `logical_not()` operator instead; for two "
+             "masks use the `^` or `logical_xor()` operator.")
+
+
+def neg_type(types, attrs):
+    _refuse_bool("neg", types, _NEG_BOOL)
+    return types[0]
+
+
 def float_type(types, attrs):
     return types[0].with_dtype(dtypes.to_float(types[0].dtype))
 
@@ -40,6 +58,11 @@ def _result_dtype(types):
 
 def arith_type(types, attrs):
     return TensorType(_result_dtype(types), _broadcast(types))
+
+
+def sub_type(types, attrs):
+    _refuse_bool("sub", types, _SUB_BOOL)
+    return arith_type(types, attrs)
 
 
 def div_type(types, attrs):
@@ -90,6 +113,22 @@ def _binary(fn):
     return lambda a, b: fn(*_promoted(a, b))
 
 
+def _float_promoted(*arrays):
+    """The operands of a float-valued op (div): promoted as usual, then made float; promoting
+    first keeps ``i64[n] / f64[]`` in f64, as its type rule says."""
+    return [_as_float(a) for a in _promoted(*arrays)]
+
+
+def _pow(x, y):
+    x, y = _promoted(x, y)
+    # NumPy raises bool to a power in int8; the result is still 0 or 1, so bool holds it
+    return np.power(x, y).astype(x.dtype, copy=False)
+
+
+def _sign(x):
+    return x.copy() if x.dtype == np.bool_ else np.sign(x)  # sign(True) is True, as in PyTorch
+
+
 def _erf(x):
     # NumPy has no erf; math.erf is exact to the last bit in float64 and keeps us dependency-free.
     return np.vectorize(math.erf, otypes=[np.float64])(x).astype(x.dtype, copy=False)
@@ -112,7 +151,7 @@ def _zero_where(em, cond, g):
     return em.where(cond, em.scalar(0, g), g)
 
 
-_unary("neg", same_type, np.negative, lambda em, xs, out, g, a: [em.neg(g)], "-x",
+_unary("neg", neg_type, np.negative, lambda em, xs, out, g, a: [em.neg(g)], "-x",
        needs_values=False)
 _unary("exp", float_type, lambda x: np.exp(_as_float(x)),
        lambda em, xs, out, g, a: [em.mul(g, out)], "math.exp(x)",
@@ -157,7 +196,7 @@ _unary("erf", float_type, lambda x: _erf(_as_float(x)),
            em.scalar(2.0 / math.sqrt(math.pi), g),
            em.exp(em.neg(em.mul(xs[0], xs[0])))))],
        "math.erf(x)")
-_unary("sign", same_type, np.sign,
+_unary("sign", same_type, _sign,
        lambda em, xs, out, g, a: [em.zeros(em.shape(g), em.dtype(g))], "(x > 0) - (x < 0)",
        needs_values=False, doc="Zero gradient, as in PyTorch (so sign(x) still requires grad).")
 _unary("reciprocal", float_type, lambda x: 1.0 / _as_float(x),
@@ -247,11 +286,11 @@ def _select_vjp(loses):
 
 
 _binary_op("add", arith_type, _binary(np.add), _add_vjp, "x + y", needs_values=False)
-_binary_op("sub", arith_type, _binary(np.subtract), _sub_vjp, "x - y", needs_values=False)
+_binary_op("sub", sub_type, _binary(np.subtract), _sub_vjp, "x - y", needs_values=False)
 _binary_op("mul", arith_type, _binary(np.multiply), _mul_vjp, "x * y")
-_binary_op("div", div_type, lambda a, b: np.true_divide(*_promoted(_as_float(a), _as_float(b))),
+_binary_op("div", div_type, lambda a, b: np.true_divide(*_float_promoted(a, b)),
            _div_vjp, "x / y", needs_output=True)
-_binary_op("pow", arith_type, _binary(np.power), _pow_vjp, "x ** y", needs_output=True)
+_binary_op("pow", arith_type, _pow, _pow_vjp, "x ** y", needs_output=True)
 _binary_op("maximum", arith_type, _binary(np.maximum),
            _select_vjp(lambda em, x, y: em.lt(x, y)), "max(x, y)")
 _binary_op("minimum", arith_type, _binary(np.minimum),
@@ -292,7 +331,7 @@ _BCE_EPS = float(np.float32(1e-12))  # PyTorch's EPSILON is a C float: 1e-12 rou
 
 
 def _bce_ref(x, y):
-    x, y = _promoted(_as_float(x), _as_float(y))
+    x, y = _float_promoted(x, y)
     log_x = np.maximum(np.log(x), _BCE_LOG_FLOOR)
     log_1mx = np.maximum(np.log(1 - x), _BCE_LOG_FLOOR)
     return -(y * log_x + (1 - y) * log_1mx)

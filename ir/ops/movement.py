@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ir.errors import ShapeError
+from ir.ops.sources import _misfit
 from ir.registry import Attr, OpDef, register
 from ir.types import TensorType, normalize_axis
 
@@ -142,6 +143,9 @@ def _pad_type(types, attrs):
     pads = _pads("pad", attrs["pads"], x.ndim)
     if not isinstance(attrs["value"], (int, float)):
         raise ShapeError(f"pad: value must be a number, got {attrs['value']!r}")
+    misfit = _misfit(attrs["value"], x.dtype)
+    if misfit:  # NumPy would store nan in an int tensor as its most negative value
+        raise ShapeError(f"pad: value {attrs['value']!r} does not fit dtype {x.dtype} ({misfit})")
     return x.with_shape([_padded(d, *p) for d, p in zip(x.shape, pads)])
 
 
@@ -171,6 +175,10 @@ def _concat_type(types, attrs):
     if not types:
         raise ShapeError("concat needs at least one operand")
     from ir.dtypes import promote
+    for i, t in enumerate(types):
+        if t.ndim == 0:
+            raise ShapeError(f"concat: operand {i} is 0-d ({t}); zero-dimensional tensors "
+                             "cannot be concatenated (reshape or stack them instead)")
     first = types[0]
     axis = normalize_axis(attrs["axis"], first.ndim)
     for i, t in enumerate(types[1:], 1):

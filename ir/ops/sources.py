@@ -8,7 +8,8 @@ range (floats for an int dtype are truncated, so they must be finite and in rang
 
 ``random_uniform(%seed) {shape, dtype, low, high, stream}`` and
 ``random_normal(%seed) {shape, dtype, mean, std, stream}`` take an i64[] seed operand and a
-``stream`` number in ``[0, 2**63)``. Element
+``stream`` number in ``[0, 2**63)``; ``low <= high``, ``mean`` and ``std >= 0`` are finite
+(as PyTorch's ``uniform_`` and ``normal_`` demand). Element
 ``i`` is a pure function of (seed, stream, i) (a SplitMix64 hash), so every backend can
 reproduce the same numbers, and a compiled function that receives a fresh seed each call draws
 fresh numbers each call (dropout) while staying reproducible under ``graphc.manual_seed``.
@@ -39,6 +40,14 @@ def _nested_shape(value):
         shape.append(len(value))
         value = value[0] if value else None
     return shape
+
+
+def _is_rectangular(value, shape) -> bool:
+    """Whether every list in ``value`` at depth k has ``shape[k]`` items, numbers at the end."""
+    if not shape:
+        return not isinstance(value, (list, tuple))
+    return (isinstance(value, (list, tuple)) and len(value) == shape[0]
+            and all(_is_rectangular(item, shape[1:]) for item in value))
 
 
 def _numbers(value):
@@ -85,6 +94,9 @@ def _const_type(types, attrs):
         raise ShapeError(f"const: dtype must be a dtype, got {dtype!r}")
     if isinstance(value, (list, tuple)):
         nested, declared = _nested_shape(value), list(shape)
+        if not _is_rectangular(value, nested):  # NumPy cannot build an array from it
+            raise ShapeError("const: value is a ragged nested list (rows of different lengths, "
+                             "or numbers mixed with lists)")
         if 0 in nested:  # zero-size: the list stops at the first 0, the shape may go on
             declared = declared[:len(nested)]
         if nested != declared:
@@ -145,6 +157,28 @@ def _random_type(types, attrs):
     return TensorType(attrs["dtype"], attrs["shape"])
 
 
+def _finite(op: str, name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ShapeError(f"{op}: attribute {name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _uniform_type(types, attrs):
+    low = _finite("random_uniform", "low", attrs["low"])
+    high = _finite("random_uniform", "high", attrs["high"])
+    if low > high:
+        raise ShapeError(f"random_uniform: expects a [low, high) range, but found "
+                         f"low={low} > high={high}")
+    return _random_type(types, attrs)
+
+
+def _normal_type(types, attrs):
+    _finite("random_normal", "mean", attrs["mean"])
+    if _finite("random_normal", "std", attrs["std"]) < 0:
+        raise ShapeError(f"random_normal: expects std >= 0, got std={attrs['std']}")
+    return _random_type(types, attrs)
+
+
 def _uniform_ref(seed, shape, dtype, low, high, stream):
     n = math.prod(shape)  # a Python int: np.prod would wrap around
     u = uniform01(random_bits(int(seed), stream, n))
@@ -165,11 +199,11 @@ def _normal_ref(seed, shape, dtype, mean, std, stream):
 
 
 _RANDOM_COMMON = (Attr("shape", "ints"), Attr("dtype", "dtype", dtypes.f32, required=False))
-register(OpDef("random_uniform", "source", 1, _random_type, _uniform_ref,
+register(OpDef("random_uniform", "source", 1, _uniform_type, _uniform_ref,
                attrs=_RANDOM_COMMON + (Attr("low", "float", 0.0, required=False),
                                        Attr("high", "float", 1.0, required=False),
                                        Attr("stream", "int", 0, required=False))))
-register(OpDef("random_normal", "source", 1, _random_type, _normal_ref,
+register(OpDef("random_normal", "source", 1, _normal_type, _normal_ref,
                attrs=_RANDOM_COMMON + (Attr("mean", "float", 0.0, required=False),
                                        Attr("std", "float", 1.0, required=False),
                                        Attr("stream", "int", 0, required=False))))
