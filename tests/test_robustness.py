@@ -11,6 +11,7 @@ import os
 import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -320,7 +321,7 @@ def crafted_checkpoint(shape, dtype="<f4"):
               "arrays": [{"dtype": dtype, "shape": shape, "offset": 0, "nbytes": 0,
                           "crc32": 0}], "data_size": 0}
     text = json.dumps(header, separators=(",", ":")).encode()
-    head = MAGIC + struct.pack("<IQ", 1, len(text)) + text
+    head = MAGIC + struct.pack("<IQI", 2, len(text), zlib.crc32(text)) + text
     return head + b"\0" * (-len(head) % ALIGN)
 
 
