@@ -37,6 +37,7 @@ import argparse
 import difflib
 import importlib.util
 import inspect
+import math
 import os
 import re
 import sys
@@ -55,11 +56,17 @@ from backends.interpreter import ExecutionError
 from graphc.errors import GraphcError
 from ir.dtypes import BY_NAME as DTYPES
 from ir.dtypes import from_numpy
+from ir.printer import format_node
 
 PROG = "graphc"
 _TYPE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\[\s*((?:\d+\s*(?:,\s*\d+\s*)*)?)\]\s*\Z")
 _TYPE_FORM = "DTYPE[D0,D1,...] such as f32[32,784], i64[32] or f32[] for a scalar"
 _SHOWN_VALUES = 6  # how many leading values `run` prints per output
+# How many operand elements one node of a graph given to `run` may read. Arrays that really
+# exist are bounded by memory, but a broadcast_to view costs none: a `sum` over a 10**12-element
+# broadcast would read for many minutes. 2**36 elements (256 GiB of f32) is more than any array
+# that fits in this machine's memory.
+MAX_ELEMENTS_READ = 2 ** 36
 
 
 class CLIError(Exception):
@@ -131,6 +138,40 @@ def random_inputs(named_types: Sequence[tuple[str, ir.TensorType]], seed: int) -
             raise CLIError(f"cannot create random input {label}: {type} "
                            f"({_format_bytes(size)}): {exc}") from None
     return arrays
+
+
+def elements_read(node: ir.Node) -> int:
+    """How many operand elements ``node`` reads where its output does not bound them: a
+    reduction reads its whole operand, ``matmul`` both matrices once per batch entry. Other
+    ops read about as many elements as they write, which the memory limits bound.
+
+        >>> g = ir.parse('''func @f(%a: f32[8,2,3], %b: f32[3,4]) -> (f32[8,2,4]) {
+        ...   %0: f32[8,2,4] = matmul %a, %b
+        ...   return %0
+        ... }''')
+        >>> elements_read(g.nodes[0])  # 8 batches of a 2x3 and a 3x4 matrix
+        144
+    """
+    if node.opdef.kind == "reduce":
+        return math.prod(node.inputs[0].type.shape)
+    if node.op == "matmul":
+        a, b = (v.type.shape for v in node.inputs)
+        out = node.output.type.shape
+        return math.prod(out[:-2]) * (math.prod(a[-2:]) + math.prod(b[-2:]))  # rank >= 2
+    return 0
+
+
+def check_elements_read(graph: ir.Graph, name: str) -> None:
+    """A :class:`CLIError` naming the first node that would read more than
+    ``MAX_ELEMENTS_READ`` elements, before anything runs."""
+    names = {id(v): f"%{v.name}" for v in graph.inputs}
+    for index, node in enumerate(graph.nodes):
+        names[id(node.output)] = f"%{index}"
+        count = elements_read(node)
+        if count > MAX_ELEMENTS_READ:
+            raise CLIError(f"{name}: node {index} ({format_node(node, names)}) would "
+                           f"read {count:,} elements, more than the {MAX_ELEMENTS_READ:,} that "
+                           f"graphc run allows for one node")
 
 
 # -- reading files ----------------------------------------------------------------------------
@@ -380,6 +421,7 @@ def _output_labels(graph: ir.Graph) -> list[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     backend = backends.get(args.backend)  # an unknown backend fails before any work
     graph = load_graph(args.input)
+    check_elements_read(graph, "<stdin>" if args.input == "-" else args.input)
     if args.inputs:
         arrays = load_inputs(graph, args.inputs)
     else:
