@@ -82,7 +82,8 @@ def test_caret_lines_up_under_tabs():
 
 
 def test_an_empty_ir_text_gets_the_position_and_a_caret():
-    assert str(parse_error("")) == "<string>:1:1: error: unexpected end of input, expected 'func'\n\n^"
+    expected = "<string>:1:1: error: unexpected end of input, expected 'func'"
+    assert str(parse_error("")) == expected + "\n\n^"  # an empty line, and the caret under it
     assert str(parse_error("  \n")).endswith(":1:1: error: unexpected end of input, expected "
                                            "'func'\n  \n^")
 

