@@ -352,11 +352,11 @@ class _Decoder:
                             "array data (the file was appended to or is corrupt)")
         return True
 
-    def read_data(self, size: int, verified: bool) -> bytearray:
+    def read_data(self, size: int, verified: bool) -> bytes | bytearray:
         """The array data: read into one buffer when the file is known to hold ``size`` bytes,
         else in pieces (so that a corrupt size fails as truncation, not as a huge allocation)."""
         if not verified:
-            return bytearray(self.read(size, "array data"))
+            return self.read(size, "the array data")
         data = bytearray(size)
         view = memoryview(data)
         got = 0
@@ -436,7 +436,7 @@ class _Decoder:
                             "array (the header is corrupt)")
         return entries
 
-    def build_arrays(self, entries: list, data: bytearray) -> list:
+    def build_arrays(self, entries: list, data: bytes | bytearray) -> list:
         arrays = []
         previous_end = 0
         for i, (dtype, shape, fields) in enumerate(entries):
