@@ -1,10 +1,8 @@
 """The ``graphc`` command line: dump traced IR, run ``.gir`` files, optimize them.
 
-    graphc dump model.py:mlp --arg f32[32,784] --arg f32[128,784] --arg f32[128]
-    graphc dump model.py:net.encoder --arg f32[8,16] -p dce --debug-info
-    graphc run mlp.gir --inputs x.npz --backend interpreter --out y.npz
-    graphc opt mlp.gir -p dce,cse -o mlp.opt.gir
-    graphc opt --list-passes
+Three commands: ``graphc dump FILE.py:FUNC --arg TYPE ...`` traces a function into IR,
+``graphc run IN.gir`` runs an IR file, ``graphc opt IN.gir -p PIPELINE`` runs passes over it.
+``graphc --help`` ends with worked examples (:data:`EXAMPLES`), which the test suite runs.
 
 ``dump`` imports ``model.py`` as a module (its directory first on ``sys.path``; code under
 ``if __name__ == "__main__":`` does not run), looks up the function or module object (dotted
@@ -37,6 +35,7 @@ import argparse
 import difflib
 import importlib.util
 import inspect
+import math
 import os
 import re
 import sys
@@ -55,11 +54,29 @@ from backends.interpreter import ExecutionError
 from graphc.errors import GraphcError
 from ir.dtypes import BY_NAME as DTYPES
 from ir.dtypes import from_numpy
+from ir.printer import format_node
 
 PROG = "graphc"
 _TYPE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\[\s*((?:\d+\s*(?:,\s*\d+\s*)*)?)\]\s*\Z")
 _TYPE_FORM = "DTYPE[D0,D1,...] such as f32[32,784], i64[32] or f32[] for a scalar"
 _SHOWN_VALUES = 6  # how many leading values `run` prints per output
+# The examples at the end of `graphc --help` (tests/test_docs.py runs them).
+EXAMPLES = """\
+examples (from the repository root):
+  graphc dump examples/quickstart.py:mlp --arg 'f32[32,784]' --arg 'f32[128,784]' \\
+      --arg 'f32[128]' --arg 'f32[10,128]' --arg 'f32[10]' -o model.gir
+  graphc run model.gir --out outputs.npz
+  graphc opt model.gir -p 'autodiff{cotangent=true},dce' -o grads.gir
+  graphc dump examples/quickstart.py:mlp --arg 'f32[4,784]' --arg 'f32[128,784]' \\
+      --arg 'f32[128]' --arg 'f32[10,128]' --arg 'f32[10]' -p dce --debug-info
+  graphc opt --list-passes
+
+Run 'graphc COMMAND --help' for the options of a command."""
+# How many operand elements one node of a graph given to `run` may read. Arrays that really
+# exist are bounded by memory, but a broadcast_to view costs none: a `sum` over a 10**12-element
+# broadcast would read for many minutes. 2**36 elements (256 GiB of f32) is more than any array
+# that fits in this machine's memory.
+MAX_ELEMENTS_READ = 2 ** 36
 
 
 class CLIError(Exception):
@@ -131,6 +148,40 @@ def random_inputs(named_types: Sequence[tuple[str, ir.TensorType]], seed: int) -
             raise CLIError(f"cannot create random input {label}: {type} "
                            f"({_format_bytes(size)}): {exc}") from None
     return arrays
+
+
+def elements_read(node: ir.Node) -> int:
+    """How many operand elements ``node`` reads where its output does not bound them: a
+    reduction reads its whole operand, ``matmul`` both matrices once per batch entry. Other
+    ops read about as many elements as they write, which the memory limits bound.
+
+        >>> g = ir.parse('''func @f(%a: f32[8,2,3], %b: f32[3,4]) -> (f32[8,2,4]) {
+        ...   %0: f32[8,2,4] = matmul %a, %b
+        ...   return %0
+        ... }''')
+        >>> elements_read(g.nodes[0])  # 8 batches of a 2x3 and a 3x4 matrix
+        144
+    """
+    if node.opdef.kind == "reduce":
+        return math.prod(node.inputs[0].type.shape)
+    if node.op == "matmul":
+        a, b = (v.type.shape for v in node.inputs)
+        out = node.output.type.shape
+        return math.prod(out[:-2]) * (math.prod(a[-2:]) + math.prod(b[-2:]))  # rank >= 2
+    return 0
+
+
+def check_elements_read(graph: ir.Graph, name: str) -> None:
+    """A :class:`CLIError` naming the first node that would read more than
+    ``MAX_ELEMENTS_READ`` elements, before anything runs."""
+    names = {id(v): f"%{v.name}" for v in graph.inputs}
+    for index, node in enumerate(graph.nodes):
+        names[id(node.output)] = f"%{index}"
+        count = elements_read(node)
+        if count > MAX_ELEMENTS_READ:
+            raise CLIError(f"{name}: node {index} ({format_node(node, names)}) would "
+                           f"read {count:,} elements, more than the {MAX_ELEMENTS_READ:,} that "
+                           f"graphc run allows for one node")
 
 
 # -- reading files ----------------------------------------------------------------------------
@@ -380,6 +431,7 @@ def _output_labels(graph: ir.Graph) -> list[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     backend = backends.get(args.backend)  # an unknown backend fails before any work
     graph = load_graph(args.input)
+    check_elements_read(graph, "<stdin>" if args.input == "-" else args.input)
     if args.inputs:
         arrays = load_inputs(graph, args.inputs)
     else:
@@ -430,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, parents=[common],
         description="graphc: trace Python to IR, run and optimize .gir files.",
-        epilog="Run 'graphc COMMAND --help' for the options of a command.")
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     dump = commands.add_parser(
@@ -447,7 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument("--seed", type=parse_seed, default=0,
                       help="seed for random inputs (default 0)")
     dump.add_argument("-p", "--passes", metavar="PIPELINE",
-                      help="run these passes before printing, e.g. dce,cse")
+                      help="run these passes before printing, e.g. dce (see "
+                           "'graphc opt --list-passes')")
     dump.add_argument("-o", "--output", metavar="OUT.gir",
                       help="write the IR here (default stdout)")
     dump.set_defaults(handler=cmd_dump)
@@ -456,7 +509,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run", parents=[common], help="run an IR file and summarize its outputs",
         description="Parses and verifies IN.gir, runs it on inputs from an .npz archive (keys "
                     "are the graph's input names) or on random inputs, and prints a summary "
-                    "of each output.")
+                    "of each output. A node that would read more than 2**36 elements (a "
+                    "reduction over a huge broadcast_to, say) is refused before anything runs.")
     run.add_argument("input", metavar="IN.gir", help="the IR file, or - for stdin")
     run.add_argument("--inputs", metavar="X.npz", help="input arrays by name (np.savez)")
     run.add_argument("--backend", default="interpreter",
@@ -472,7 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Parses and verifies IN.gir, runs the pipeline and prints (or writes) the IR.")
     opt.add_argument("input", metavar="IN.gir", nargs="?", help="the IR file, or - for stdin")
     opt.add_argument("-p", "--passes", metavar="PIPELINE", default="",
-                     help="comma-separated passes with options, e.g. 'dce,fuse{max-ops=32}'")
+                     help="comma-separated passes with options, e.g. "
+                          "'autodiff{cotangent=true},dce' (see --list-passes)")
     opt.add_argument("-o", "--output", metavar="OUT.gir", help="write the IR here (default stdout)")
     opt.add_argument("--debug-info", action="store_true", help="print source locations")
     opt.add_argument("--list-passes", action="store_true", help="list the passes and exit")

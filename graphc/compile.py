@@ -444,7 +444,7 @@ def compile(fn: Optional[Callable] = None, *, backend: str = "interpreter",
             cache_size: int = DEFAULT_CACHE_SIZE):
     """Compiles ``fn`` (a function or an ``nn.Module``) through the IR, like ``torch.compile``.
 
-    Usable bare (``@graphc.compile``) or with options (``@graphc.compile(backend="numba")``).
+    Usable bare (``@graphc.compile``) or with options (``@graphc.compile(passes="dce")``).
     Tensor arguments (and NumPy arrays) are graph inputs; other arguments are static and part of
     the cache key. Tensors read from closures, globals or modules are lifted to graph inputs;
     Python values the function can read (numbers, flags, strings, which tensor a variable,

@@ -217,9 +217,28 @@ def full_like(t: Tensor, fill_value, dtype=None) -> Tensor:
 
 
 def arange(start, end=None, step=1, dtype=None) -> Tensor:
-    """Like ``torch.arange``: integers give i64, any float argument gives f32."""
+    """Like ``torch.arange``: integers give i64, any float argument gives f32.
+
+    As in PyTorch, a zero step, a step that points away from ``end`` and infinite or nan bounds
+    are RuntimeErrors (NumPy would divide by zero or return an empty array)::
+
+        >>> import graphc
+        >>> graphc.arange(5, 0, -2).tolist()
+        [5, 3, 1]
+        >>> graphc.arange(0, 5, 0)
+        Traceback (most recent call last):
+        ...
+        RuntimeError: arange: step must be nonzero
+    """
     if end is None:
         start, end = 0, start
+    if step == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise RuntimeError(f"arange: unsupported range: {start} -> {end}")
+    if (end - start) * step < 0:
+        raise RuntimeError(f"arange: upper bound and lower bound inconsistent with step sign "
+                           f"(start={start}, end={end}, step={step})")
     if dtype is None:
         is_int = all(isinstance(v, int) for v in (start, end, step))
         dtype = dtypes.i64 if is_int else dtypes.f32

@@ -5,16 +5,26 @@ ints, floats, bools, strings and None: model and optimizer state dicts, training
 There is no pickle. The file is::
 
     magic  b"\\x89GRAPHC\\r\\n\\x1a\\n"   (11 bytes; the \\r\\n and \\x1a catch text-mode mangling)
-    version          uint32 little-endian (1)
+    version          uint32 little-endian (2)
     header length    uint64 little-endian
+    header crc32     uint32 little-endian: CRC-32 of the header bytes
     header           UTF-8 JSON: the structure, and per array dtype, shape, offset, size, crc32
     padding          zeros up to a multiple of 64 bytes
-    data             raw little-endian array bytes, each array 64-byte aligned
+    data             raw little-endian array bytes: the arrays in table order, each starting at
+                     the next multiple of 64 bytes, zeros in between
 
-Loading checks everything before building anything: magic, version, sizes, the JSON, every
-node of the structure, dtypes (a fixed whitelist of numeric types), shapes against byte
-counts, bounds, and checksums. Any problem raises :class:`graphc.errors.CheckpointError`
-naming the file and what is wrong.
+Every byte is checked: the header and each array by a CRC-32, padding must be zeros, and the
+arrays must tile the data exactly (no overlapping or unused bytes), so a damaged file fails to
+load instead of loading wrong numbers, and loading never allocates much more than the file's
+size. Loading also checks the JSON, every node of the structure, dtypes (a fixed whitelist of
+numeric types) and shapes against byte counts. Any problem raises
+:class:`graphc.errors.CheckpointError` naming the file and what is wrong. Version 1 files
+(no header checksum) are refused with a message saying so.
+
+Data is stored once per array, as PyTorch stores shared storage once: saving the same tensor
+(or tensors sharing one underlying array) several times writes its bytes once, and loading
+gives back one shared tensor object (per ``requires_grad`` flag), as ``torch.load`` returns
+aliased tensors. The same holds for NumPy arrays.
 
     >>> import io, graphc
     >>> from graphc.serialization import save, load   # also graphc.save, graphc.load
@@ -24,6 +34,13 @@ naming the file and what is wrong.
     >>> state = load(buffer)
     >>> state["w"].shape, state["epoch"]
     ((2, 3), 3)
+    >>> w = graphc.zeros(1000)
+    >>> _ = buffer.seek(0)
+    >>> save([w, w], buffer)   # the 4000 bytes of w are stored once
+    >>> _ = buffer.seek(0)
+    >>> first, second = load(buffer)
+    >>> first is second
+    True
 """
 from __future__ import annotations
 
@@ -44,10 +61,12 @@ from graphc.errors import CheckpointError
 from graphc.tensor import Tensor
 
 MAGIC = b"\x89GRAPHC\r\n\x1a\n"
-VERSION = 1
+VERSION = 2
 ALIGN = 64
-_PREFIX = struct.Struct("<IQ")  # version, header length
+_VERSION = struct.Struct("<I")
+_HEADER_INFO = struct.Struct("<QI")  # header length, header CRC-32
 _MAX_HEADER = 1 << 30
+_CHUNK = 1 << 26  # reads of unknown length go in pieces this big, so a lie costs no memory
 _MAX_DEPTH = 200
 
 # Numeric dtypes only: nothing that NumPy would need pickle (object) or extra code to rebuild.
@@ -64,8 +83,15 @@ class _Encoder:
         self.arrays: list[np.ndarray] = []
         self.entries: list[dict] = []
         self.size = 0
+        # id of each array already stored -> (its index, the array itself: holding it keeps
+        # the id from being reused by another array while saving)
+        self.stored: dict[int, tuple[int, np.ndarray]] = {}
 
     def add_array(self, array: np.ndarray, where: str) -> int:
+        """Stores ``array`` (once: an array seen before returns its first index)."""
+        if id(array) in self.stored:
+            return self.stored[id(array)][0]
+        source = array
         dtype = array.dtype.newbyteorder("<") if array.dtype.byteorder != "|" else array.dtype
         if dtype.str not in _DTYPES:
             raise TypeError(f"graphc.save: {where} has dtype {array.dtype}, which checkpoints "
@@ -77,6 +103,7 @@ class _Encoder:
                              "nbytes": array.nbytes, "crc32": zlib.crc32(raw)})
         self.arrays.append(array)
         self.size = offset + array.nbytes
+        self.stored[id(source)] = (len(self.arrays) - 1, source)
         return len(self.arrays) - 1
 
     def encode(self, obj: Any, where: str, depth: int = 0):
@@ -93,7 +120,7 @@ class _Encoder:
             if obj.is_traced:
                 raise TypeError(f"graphc.save: {where} is a traced tensor (inside a compiled "
                                 "function); save after the call instead")
-            node = {"$tensor": self.add_array(obj.numpy(), where)}
+            node = {"$tensor": self.add_array(obj._concrete("save it"), where)}
             if obj.requires_grad:
                 node["requires_grad"] = True
             return node
@@ -168,9 +195,10 @@ def _create_beside(path: Path) -> tuple[int, str]:
 
 def _write(out: BinaryIO, header: bytes, encoder: _Encoder) -> None:
     out.write(MAGIC)
-    out.write(_PREFIX.pack(VERSION, len(header)))
+    out.write(_VERSION.pack(VERSION))
+    out.write(_HEADER_INFO.pack(len(header), zlib.crc32(header)))
     out.write(header)
-    written = len(MAGIC) + _PREFIX.size + len(header)
+    written = _header_start() + len(header)
     out.write(b"\0" * (_pad(written) - written))
     position = 0
     for array, entry in zip(encoder.arrays, encoder.entries):
@@ -182,6 +210,10 @@ def _write(out: BinaryIO, header: bytes, encoder: _Encoder) -> None:
 
 def _pad(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
+
+
+def _header_start() -> int:
+    return len(MAGIC) + _VERSION.size + _HEADER_INFO.size
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -209,44 +241,49 @@ class _Decoder:
         self.name = name
         self.stream = stream
         self.whole_file = whole_file
+        self.referenced: set[int] = set()  # arrays the structure refers to
+        self.tensors: dict[tuple[int, bool], Tensor] = {}  # (array, requires_grad) -> tensor
 
     def fail(self, what: str) -> CheckpointError:
         return CheckpointError(f"{self.name}: {what}")
 
-    def read(self, n: int, what: str) -> bytes:
+    def read_some(self, n: int, what: str) -> bytes:
         try:
-            data = self.stream.read(n)
+            return self.stream.read(n) or b""
         except OSError as exc:
             raise self.fail(f"cannot read {what}: {exc}") from None
-        if data is None or len(data) != n:
-            got = 0 if data is None else len(data)
+
+    def read(self, n: int, what: str) -> bytes:
+        """Exactly ``n`` bytes, read in pieces: a corrupt size fails as truncation, not as a
+        huge allocation."""
+        pieces, got = [], 0
+        while got < n:
+            piece = self.read_some(min(n - got, _CHUNK), what)
+            if not piece:
+                break
+            pieces.append(piece)
+            got += len(piece)
+        if got != n:
             raise self.fail(f"file is truncated: expected {n} bytes of {what}, found {got}")
-        return data
+        return b"".join(pieces)
+
+    def remaining(self) -> int | None:
+        """How many bytes follow the current position, or None when the stream cannot tell."""
+        try:
+            if not self.stream.seekable():
+                return None
+            here = self.stream.tell()
+            end = self.stream.seek(0, io.SEEK_END)
+            self.stream.seek(here)
+        except (OSError, AttributeError, ValueError):
+            return None
+        return end - here
 
     def run(self) -> Any:
-        magic = self.stream.read(len(MAGIC)) or b""
-        if not isinstance(magic, (bytes, bytearray)):
-            raise self.fail("the file object is open in text mode; open it with 'rb'")
-        if magic != MAGIC:
-            if len(magic) < len(MAGIC) and MAGIC.startswith(magic):
-                raise self.fail(f"file is truncated ({len(magic)} bytes): not even the "
-                                "checkpoint signature is complete")
-            hint = (" (it looks like a zip file, e.g. a PyTorch checkpoint)"
-                    if magic.startswith(b"PK") else
-                    " (its line endings were changed: copy it in binary mode)"
-                    if magic.startswith(b"\x89GRAPHC") else "")
-            raise self.fail(f"not a graphc checkpoint: wrong magic bytes {magic[:16]!r}, "
-                            f"expected {MAGIC!r}{hint}")
-        version, header_len = _PREFIX.unpack(self.read(_PREFIX.size, "the header size"))
-        if version != VERSION:
-            raise self.fail(f"unsupported checkpoint format version {version} (this graphc "
-                            f"reads version {VERSION})")
-        if header_len > _MAX_HEADER:
-            raise self.fail(f"header size {header_len} bytes is implausible: the file is "
-                            "corrupt")
-        header = self.parse_header(self.read(header_len, "the header"))
-        start = len(MAGIC) + _PREFIX.size + header_len
-        self.read(_pad(start) - start, "the header padding")
+        header, header_len = self.read_header()
+        start = _header_start() + header_len
+        if any(self.read(_pad(start) - start, "the header padding")):
+            raise self.fail("the padding after the header is not zeros: the file is corrupt")
         entries = self.check_entries(header)
         data_size = header["data_size"]
         data = self.read_data(data_size, verified=self.check_remaining(data_size))
@@ -254,21 +291,59 @@ class _Decoder:
             raise self.fail("unexpected bytes after the end of the array data (the file was "
                             "appended to or is corrupt)")
         arrays = self.build_arrays(entries, data)
-        self.used = [False] * len(arrays)
-        return self.decode(header["root"], arrays, "obj", 0)
+        del data
+        root = self.decode(header["root"], arrays, "obj", 0)
+        unused = sorted(set(range(len(arrays))) - self.referenced)
+        if unused:
+            raise self.fail(f"array {unused[0]} is not used by the structure (the header is "
+                            "corrupt)")
+        return root
+
+    def read_header(self) -> tuple[dict, int]:
+        """Reads and checks everything up to the end of the header: (header, its length)."""
+        self.check_magic()
+        (version,) = _VERSION.unpack(self.read(_VERSION.size, "the format version"))
+        if version != VERSION:
+            old = (" (version 1 files, from older graphc releases, have no header checksum: "
+                   "load them with such a release and save them again)" if version == 1 else "")
+            raise self.fail(f"unsupported checkpoint format version {version} (this graphc "
+                            f"reads version {VERSION}){old}")
+        header_len, header_crc = _HEADER_INFO.unpack(self.read(_HEADER_INFO.size,
+                                                               "the header size"))
+        if header_len > _MAX_HEADER:
+            raise self.fail(f"header size {header_len} bytes is implausible: the file is "
+                            "corrupt")
+        left = self.remaining()
+        if left is not None and header_len > left:
+            raise self.fail(f"file is truncated: the header size is {header_len} bytes, but "
+                            f"only {left} bytes follow")
+        raw = self.read(header_len, "the header")
+        if zlib.crc32(raw) != header_crc:
+            raise self.fail("the header fails its checksum: the file is corrupt or was modified")
+        return self.parse_header(raw), header_len
+
+    def check_magic(self) -> None:
+        magic = self.stream.read(len(MAGIC)) or b""
+        if not isinstance(magic, (bytes, bytearray)):
+            raise self.fail("the file object is open in text mode; open it with 'rb'")
+        if magic == MAGIC:
+            return
+        if len(magic) < len(MAGIC) and MAGIC.startswith(magic):
+            raise self.fail(f"file is truncated ({len(magic)} bytes): not even the "
+                            "checkpoint signature is complete")
+        hint = (" (it looks like a zip file, e.g. a PyTorch checkpoint)"
+                if magic.startswith(b"PK") else
+                " (its line endings were changed: copy it in binary mode)"
+                if magic.startswith(b"\x89GRAPHC") else "")
+        raise self.fail(f"not a graphc checkpoint: wrong magic bytes {magic[:16]!r}, "
+                        f"expected {MAGIC!r}{hint}")
 
     def check_remaining(self, data_size: int) -> bool:
         """Compares the data size the header promises with what the file holds, before
         allocating anything (a tampered size must not exhaust memory). False: cannot tell."""
-        try:
-            if not self.stream.seekable():
-                return False
-            here = self.stream.tell()
-            end = self.stream.seek(0, io.SEEK_END)
-            self.stream.seek(here)
-        except (OSError, AttributeError, ValueError):
+        remaining = self.remaining()
+        if remaining is None:
             return False
-        remaining = end - here
         if remaining < data_size:
             raise self.fail(f"file is truncated: the header promises {data_size} bytes of array "
                             f"data, but only {remaining} follow")
@@ -277,35 +352,22 @@ class _Decoder:
                             "array data (the file was appended to or is corrupt)")
         return True
 
-    def read_data(self, size: int, verified: bool) -> bytearray:
+    def read_data(self, size: int, verified: bool) -> bytes | bytearray:
         """The array data: read into one buffer when the file is known to hold ``size`` bytes,
-        else in chunks (so that a corrupt size fails as truncation, not as a huge allocation)."""
+        else in pieces (so that a corrupt size fails as truncation, not as a huge allocation)."""
         if not verified:
-            data = bytearray()
-            while len(data) < size:
-                piece = self.read_some(min(size - len(data), 1 << 26))
-                if not piece:
-                    raise self.fail(f"file is truncated: expected {size} bytes of array data, "
-                                    f"found {len(data)}")
-                data += piece
-            return data
+            return self.read(size, "the array data")
         data = bytearray(size)
         view = memoryview(data)
         got = 0
         while got < size:
-            piece = self.read_some(size - got)
+            piece = self.read_some(size - got, "the array data")
             if not piece:
                 raise self.fail(f"file is truncated: expected {size} bytes of array data, "
                                 f"found {got}")
             view[got:got + len(piece)] = piece
             got += len(piece)
         return data
-
-    def read_some(self, n: int) -> bytes:
-        try:
-            return self.stream.read(n) or b""
-        except OSError as exc:
-            raise self.fail(f"cannot read the array data: {exc}") from None
 
     def parse_header(self, raw: bytes) -> dict:
         try:
@@ -326,8 +388,12 @@ class _Decoder:
         return header
 
     def check_entries(self, header: dict) -> list:
+        """Validates the array table: dtypes, shapes against byte counts, and the layout (each
+        array at the next multiple of ALIGN after the one before it, the last ending where the
+        data ends), so no byte is read twice or left unchecked."""
         entries = []
         data_size = header["data_size"]
+        previous_end = 0
         for i, entry in enumerate(header["arrays"]):
             what = f"array {i}"
             if not isinstance(entry, dict):
@@ -351,17 +417,35 @@ class _Decoder:
             if expected != fields["nbytes"]:
                 raise self.fail(f"{what}: shape {shape} of {dtype} needs {expected} bytes, but "
                                 f"the header records {fields['nbytes']}")
-            end = fields["offset"] + fields["nbytes"]
+            start, end = fields["offset"], fields["offset"] + fields["nbytes"]
             if end > data_size:
-                raise self.fail(f"{what}: bytes {fields['offset']}..{end} lie outside the "
+                raise self.fail(f"{what}: bytes {start}..{end} lie outside the "
                                 f"{data_size} bytes of data")
+            if start < previous_end:
+                raise self.fail(f"{what}: bytes {start}..{end} overlap array {i - 1}, which "
+                                f"ends at byte {previous_end} (the header is corrupt)")
+            if start != _pad(previous_end):
+                raise self.fail(f"{what}: starts at byte {start}, but the array before it "
+                                f"ends at byte {previous_end}, so bytes {previous_end}..{start} "
+                                f"would be unused (arrays are stored back to back, each at the "
+                                f"next multiple of {ALIGN} bytes)")
             entries.append((dtype, tuple(shape), fields))
+            previous_end = end
+        if data_size != previous_end:
+            raise self.fail(f"bytes {previous_end}..{data_size} of the data are not used by any "
+                            "array (the header is corrupt)")
         return entries
 
-    def build_arrays(self, entries: list, data: bytearray) -> list:
+    def build_arrays(self, entries: list, data: bytes | bytearray) -> list:
         arrays = []
+        previous_end = 0
         for i, (dtype, shape, fields) in enumerate(entries):
-            raw = memoryview(data)[fields["offset"]:fields["offset"] + fields["nbytes"]]
+            start = fields["offset"]
+            if any(data[previous_end:start]):
+                raise self.fail(f"the padding before array {i} is not zeros: the data is "
+                                "corrupt")
+            previous_end = start + fields["nbytes"]
+            raw = memoryview(data)[start:previous_end]
             if zlib.crc32(raw) != fields["crc32"]:
                 raise self.fail(f"array {i} ({dtype}, shape {list(shape)}) fails its checksum: "
                                 "the data is corrupt or was modified")
@@ -384,6 +468,10 @@ class _Decoder:
             raise self.fail(f"malformed structure at {where}")
         kind = next(iter(node))
         body = node[kind]
+        allowed = {kind, "requires_grad"} if kind == "$tensor" else {kind}
+        if not set(node) <= allowed:
+            raise self.fail(f"malformed {kind} node at {where}: unexpected keys "
+                            f"{sorted(set(node) - allowed)}")
         if kind == "$dict":
             if not isinstance(body, list):
                 raise self.fail(f"malformed dict at {where}")
@@ -411,17 +499,22 @@ class _Decoder:
             if not isinstance(body, int) or isinstance(body, bool) or not 0 <= body < len(arrays):
                 raise self.fail(f"{where} refers to array {body!r}, but the checkpoint has "
                                 f"{len(arrays)} arrays")
-            if self.used[body]:
-                raise self.fail(f"{where} refers to array {body}, which is already used elsewhere")
-            self.used[body] = True
+            self.referenced.add(body)
             array = arrays[body]
             if kind == "$ndarray":
-                return array
+                return array  # every reference gets the same array object: shared, as saved
             if kind == "$scalar":
                 if array.ndim != 0:
                     raise self.fail(f"{where}: a NumPy scalar with shape {list(array.shape)}")
                 return array[()]
-            return self.make_tensor(array, bool(node.get("requires_grad", False)), where)
+            requires_grad = node.get("requires_grad", False)
+            if not isinstance(requires_grad, bool):
+                raise self.fail(f"{where}: requires_grad must be true or false, got "
+                                f"{str(requires_grad)[:40]}")
+            key = (body, requires_grad)
+            if key not in self.tensors:
+                self.tensors[key] = self.make_tensor(array, requires_grad, where)
+            return self.tensors[key]
         raise self.fail(f"unknown node {kind!r} at {where}")
 
     def make_tensor(self, array: np.ndarray, requires_grad: bool, where: str) -> Tensor:
@@ -445,16 +538,5 @@ def read_header(f: PathLike) -> dict:
     """The parsed JSON header of a checkpoint (structure and array table), without the data."""
     if isinstance(f, (str, os.PathLike)):
         with open(f, "rb") as stream:
-            return _read_header(str(f), stream)
-    return _read_header(str(getattr(f, "name", "<file object>")), f)
-
-
-def _read_header(name: str, stream: BinaryIO) -> dict:
-    decoder = _Decoder(name, stream, whole_file=False)
-    magic = stream.read(len(MAGIC))
-    if magic != MAGIC:
-        raise decoder.fail(f"not a graphc checkpoint: wrong magic bytes {magic[:16]!r}")
-    version, header_len = _PREFIX.unpack(decoder.read(_PREFIX.size, "the header size"))
-    if version != VERSION or header_len > _MAX_HEADER:
-        raise decoder.fail(f"unsupported version {version} or corrupt header size")
-    return decoder.parse_header(decoder.read(header_len, "the header"))
+            return _Decoder(str(f), stream, whole_file=False).read_header()[0]
+    return _Decoder(str(getattr(f, "name", "<file object>")), f, whole_file=False).read_header()[0]

@@ -28,10 +28,12 @@ class VerifyError(IRError):
 class ParseError(IRError):
     """Malformed IR text, with the position and a caret display of the offending line.
 
-    ``str(err)`` is ``file:line:col: error: message`` followed by the source line and a caret.
+    ``str(err)`` is ``file:line:col: error: message`` followed by the source line and a caret
+    (for an empty line too, such as the only line of an empty file); ``source_line=None`` leaves
+    both out.
     """
 
-    def __init__(self, message: str, line: int, column: int, source_line: str = "",
+    def __init__(self, message: str, line: int, column: int, source_line: str | None = None,
                  filename: str = "<string>"):
         self.message = message
         self.line = line
@@ -42,7 +44,7 @@ class ParseError(IRError):
 
     def render(self) -> str:
         text = f"{self.filename}:{self.line}:{self.column}: error: {self.message}"
-        if self.source_line:
+        if self.source_line is not None:
             # Tabs before the column stay tabs under the line, so the caret lines up however
             # wide the terminal shows them.
             before = self.source_line[:self.column - 1]

@@ -159,8 +159,12 @@ class _Lexer:
 
 
 def parse(text: str, filename: str = "<string>") -> Graph:
-    """Parses the text of one ``func`` into a :class:`Graph`; raises :class:`ParseError`."""
-    return _Parser(text, filename).parse_func()
+    """Parses the text of one ``func`` into a :class:`Graph`; raises :class:`ParseError`.
+
+    A leading UTF-8 byte-order mark (which some Windows editors write) is skipped: it is not
+    part of the text, and columns count from after it, as editors show them.
+    """
+    return _Parser(text.removeprefix("\ufeff"), filename).parse_func()
 
 
 def _describe(token: Token) -> str:

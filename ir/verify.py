@@ -129,8 +129,8 @@ def _show(value: Any) -> str:
 # -- the verifier ----------------------------------------------------------------------------
 def verify(graph: Graph) -> None:
     """Raises :class:`VerifyError` at the first broken invariant of ``graph``, else returns None."""
-    names = _value_names(graph)
     _check_inputs(graph)
+    names = _value_names(graph)
     defined: set[int] = {id(v) for v in graph.inputs}
     position = {id(n.output): i for i, n in enumerate(graph.nodes)}
     seen_nodes: set[int] = set()
@@ -143,6 +143,8 @@ def verify(graph: Graph) -> None:
         defined.add(id(node.output))
     _check_users(graph, names)
     for i, value in enumerate(graph.outputs):
+        if not isinstance(value, Value):
+            raise VerifyError(f"output {i}: {_show_object(value)} is not a Value")
         if id(value) not in defined:
             raise VerifyError(f"output {i}: {_name(value, names)} is not a value of this graph")
 
@@ -162,6 +164,11 @@ def _name(value: Value, names: dict[int, str]) -> str:
     return f"<{owner}{' %' + value.name if value.name else ''}>"
 
 
+def _show_object(obj: Any) -> str:
+    """``None``, or ``an object of type Tensor``: what stands where a Value should."""
+    return "None" if obj is None else f"an object of type {type(obj).__name__}"
+
+
 def _node_label(index: int, node: Node) -> str:
     return f"node {index} (%{index} = {node.op})"
 
@@ -169,6 +176,8 @@ def _node_label(index: int, node: Node) -> str:
 def _check_inputs(graph: Graph) -> None:
     seen: dict[str, int] = {}
     for i, value in enumerate(graph.inputs):
+        if not isinstance(value, Value):
+            raise VerifyError(f"input {i}: {_show_object(value)} is not a Value")
         where = f"input {i} (%{value.name})"
         if not isinstance(value.name, str) or not IDENTIFIER.match(value.name):
             raise VerifyError(f"{where}: input name {value.name!r} is not an identifier "
@@ -189,6 +198,8 @@ def _check_node(node: Node, where: str, names: dict[int, str], defined: set[int]
     if node.output.producer is not node:
         raise VerifyError(f"{where}: its result value does not point back at it (producer)")
     for k, operand in enumerate(node.inputs):
+        if not isinstance(operand, Value):
+            raise VerifyError(f"{where}: operand {k} is {_show_object(operand)}, not a Value")
         if id(operand) in defined:
             continue
         if id(operand) in position:

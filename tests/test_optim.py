@@ -318,6 +318,57 @@ def test_load_state_dict_checks_the_groups():
             {"state": {}, "param_groups": saved["param_groups"] * 2 + [{"params": []}]})
 
 
+STATEFUL_CASES = [case for case in CASES if case[0] is not optim.SGD or "momentum" in case[2]]
+
+
+@pytest.mark.parametrize("case", STATEFUL_CASES[::2], ids=case_id)
+def test_load_state_dict_rejects_state_of_another_shape_at_load_time(case):
+    cls, _, kw = case
+    _, trained = run_eager(cls, kw, np.ones(3), gradient_sequence((3,))[:2])
+    saved = trained.state_dict()
+    w = Parameter(graphc.zeros(4, dtype="float64"))
+    opt = cls([w], **kw)
+    before = [(p, dict(state)) for p, state in opt.state.items()]  # Adagrad starts with state
+    with pytest.raises(ValueError, match=r"state '\w+' of parameter 0 has shape \[3\], but "
+                                         r"the parameter has shape \[4\]"):
+        opt.load_state_dict(saved)
+    assert [(p, dict(state)) for p, state in opt.state.items()] == before  # nothing half-loaded
+    w.grad = graphc.ones(4, dtype="float64")
+    opt.step()  # still usable, from a fresh state
+    assert w.shape == (4,)
+
+
+def test_load_state_dict_rejects_a_step_count_that_is_not_one_number():
+    w = Parameter(graphc.zeros(2))
+    opt = optim.Adam([w])
+    groups = opt.state_dict()["param_groups"]
+    state = {"step": graphc.zeros(2), "exp_avg": graphc.zeros(2), "exp_avg_sq": graphc.zeros(2)}
+    with pytest.raises(ValueError, match=r"'step' of parameter 0 must be one number.*\[2\]"):
+        opt.load_state_dict({"state": {0: state}, "param_groups": groups})
+    state = {"step": 1, "exp_avg": graphc.zeros(2, dtype="int64"), "exp_avg_sq": graphc.zeros(2)}
+    with pytest.raises(ValueError, match="'exp_avg' of parameter 0 has dtype int64, but the "
+                                         "parameter is floating point"):
+        opt.load_state_dict({"state": {0: state}, "param_groups": groups})
+
+
+def test_load_state_dict_accepts_a_python_number_step_as_older_pytorch_saved_it():
+    kw = {"lr": 0.01, "betas": (0.8, 0.9)}
+    p0 = np.random.default_rng(5).standard_normal(3)
+    grads = gradient_sequence(p0.shape)
+    straight, _ = run_eager(optim.Adam, kw, p0, grads)
+    first, opt = run_eager(optim.Adam, kw, p0, grads[:3])
+    saved = opt.state_dict()
+    saved["state"][0]["step"] = 3  # torch < 1.12 kept the step count as a Python int
+    w = Parameter(graphc.tensor(first.numpy()))
+    resumed = optim.Adam([w], **kw)
+    resumed.load_state_dict(saved)
+    for g in grads[3:]:
+        w.grad = graphc.tensor(g)
+        resumed.step()
+    np.testing.assert_allclose(w.numpy(), adam_ref(p0, grads, **kw), **F64)
+    np.testing.assert_allclose(w.numpy(), straight.numpy(), **F64)
+
+
 def test_sgd_loads_a_pytorch_style_state_without_step_count():
     w = Parameter(graphc.tensor([0.0], dtype="float64"))
     opt = optim.SGD([w], lr=1.0, momentum=0.5)

@@ -11,6 +11,7 @@ import os
 import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,21 @@ def test_caret_lines_up_under_tabs():
     # expanded with any tab width, the caret sits under the 't' of 'tanhh'
     for width in (4, 8):
         assert source.expandtabs(width)[len(caret.expandtabs(width)) - 1] == "t"
+
+
+def test_an_empty_ir_text_gets_the_position_and_a_caret():
+    expected = "<string>:1:1: error: unexpected end of input, expected 'func'"
+    assert str(parse_error("")) == expected + "\n\n^"  # an empty line, and the caret under it
+    assert str(parse_error("  \n")).endswith(":1:1: error: unexpected end of input, expected "
+                                           "'func'\n  \n^")
+
+
+def test_a_utf8_byte_order_mark_before_the_ir_is_skipped():
+    text = "func @f(%x: f32[2]) -> (f32[2]) {\n  %0: f32[2] = exp %x\n  return %0\n}"
+    assert ir.to_text(ir.parse("\ufeff" + text)) == text
+    error = parse_error("\ufefffunc @f(%x: f33[2]) -> () {\n  return\n}")
+    assert (error.line, error.column) == (1, 13)  # columns as an editor shows them: after the mark
+    assert "\ufeff" not in str(error)
 
 
 # -- const and random type rules -------------------------------------------------------------------
@@ -303,6 +319,71 @@ def test_malformed_ir_files_are_user_errors(tmp_path, capsys):
     assert status == 1 and "graphc: error: pass 'autodiff': option 'wrt'" in err
 
 
+def test_run_reports_an_empty_ir_file_with_position_and_caret(tmp_path, capsys):
+    empty = tmp_path / "empty.gir"
+    empty.write_bytes(b"")
+    status, err = run_cli(["run", empty], capsys)
+    assert status == 1
+    assert err == f"{empty}:1:1: error: unexpected end of input, expected 'func'\n\n^\n"
+
+
+def test_run_and_opt_accept_a_file_that_starts_with_a_byte_order_mark(tmp_path, capsys):
+    text = "func @f(%x: f32[2]) -> (f32[2]) {\n  %0: f32[2] = neg %x\n  return %0\n}\n"
+    path = tmp_path / "bom.gir"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    np.savez(tmp_path / "x.npz", x=np.array([1.5, -2.0], np.float32))
+    assert main(["run", str(path), "--inputs", str(tmp_path / "x.npz"),
+                 "--out", str(tmp_path / "y.npz")]) == 0
+    with np.load(tmp_path / "y.npz") as out:
+        assert out["out0"].tolist() == [-1.5, 2.0]
+    capsys.readouterr()
+    assert main(["opt", str(path)]) == 0
+    assert capsys.readouterr().out == text
+
+
+REDUCE_A_BROADCAST = """func @f(%x: f32[1]) -> (f32[]) {
+  %0: f32[1000000,1000000] = broadcast_to %x {shape=[1000000,1000000]}
+  %1: f32[] = sum %0 {axes=[0,1]}
+  return %1
+}"""
+
+
+def test_run_refuses_a_reduction_over_an_enormous_broadcast(tmp_path, capsys):
+    """The view costs no memory, but summing it would read 10**12 elements for many minutes."""
+    path = tmp_path / "sum.gir"
+    path.write_text(REDUCE_A_BROADCAST)
+    assert_cli_error(["run", path], capsys, str(path),
+                     "node 1 (%1: f32[] = sum %0 {axes=[0,1]})",
+                     "read 1,000,000,000,000 elements", f"{2 ** 36:,}")
+
+
+def test_run_refuses_a_matmul_over_an_enormous_broadcast_batch(tmp_path, capsys):
+    path = tmp_path / "matmul.gir"
+    path.write_text("""func @f(%a: f32[1,100,100], %b: f32[100,100]) -> (f32[100000000,100,100]) {
+  %0: f32[100000000,100,100] = broadcast_to %a {shape=[100000000,100,100]}
+  %1: f32[100000000,100,100] = matmul %0, %b
+  return %1
+}""")
+    assert_cli_error(["run", path], capsys, "node 1 (%1: f32[100000000,100,100] = matmul %0, %b)",
+                     f"read {10 ** 8 * (100 * 100 + 100 * 100):,} elements")
+
+
+def test_elements_read_counts_what_reductions_and_matmul_read():
+    from graphc.cli import MAX_ELEMENTS_READ, elements_read
+    graph = ir.parse(REDUCE_A_BROADCAST)
+    assert [elements_read(n) for n in graph.nodes] == [0, 10 ** 12]
+    big_matmul = ir.parse("""func @f(%a: f32[8192,8192], %b: f32[8192,8192]) -> (f32[8192,8192]) {
+  %0: f32[8192,8192] = matmul %a, %b
+  return %0
+}""")
+    assert elements_read(big_matmul.nodes[0]) == 2 * 8192 ** 2 < MAX_ELEMENTS_READ  # allowed
+    batched = ir.parse("""func @f(%a: f32[4,2,5], %b: f32[3,1,5,7]) -> (f32[3,4,2,7]) {
+  %0: f32[3,4,2,7] = matmul %a, %b
+  return %0
+}""")
+    assert elements_read(batched.nodes[0]) == 3 * 4 * (2 * 5 + 5 * 7)  # a 2x5 and a 5x7 per batch
+
+
 def test_cli_subprocess_reports_a_bad_npz_without_traceback(tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"PK\x03\x04garbage")
@@ -320,7 +401,7 @@ def crafted_checkpoint(shape, dtype="<f4"):
               "arrays": [{"dtype": dtype, "shape": shape, "offset": 0, "nbytes": 0,
                           "crc32": 0}], "data_size": 0}
     text = json.dumps(header, separators=(",", ":")).encode()
-    head = MAGIC + struct.pack("<IQ", 1, len(text)) + text
+    head = MAGIC + struct.pack("<IQI", 2, len(text), zlib.crc32(text)) + text
     return head + b"\0" * (-len(head) % ALIGN)
 
 

@@ -4,6 +4,7 @@ import json
 import math
 import struct
 import zipfile
+import zlib
 
 import numpy as np
 import pytest
@@ -149,6 +150,39 @@ def test_layout_is_documented_and_aligned(tmp_path):
     assert all(a["offset"] % ALIGN == 0 for a in header["arrays"])
 
 
+def test_the_same_tensor_saved_many_times_is_stored_once_and_loads_as_one_object():
+    t = graphc.from_numpy(np.arange(1000, dtype=np.float32))
+    once, many = io.BytesIO(), io.BytesIO()
+    save([t], once)
+    save([t] * 64, many)
+    assert len(many.getvalue()) - len(once.getvalue()) < 64 * 20  # 63 more small references
+    loaded = load(io.BytesIO(many.getvalue()))
+    assert len(loaded) == 64 and all(x is loaded[0] for x in loaded)
+    np.testing.assert_array_equal(loaded[0].numpy(), np.arange(1000, dtype=np.float32))
+    loaded[0].add_(1)  # one object, so a change shows through every reference (torch aliasing)
+    assert loaded[63].tolist()[:2] == [1.0, 2.0]
+
+
+def test_tensors_sharing_one_array_are_stored_once():
+    w = Parameter(graphc.ones(256, 4))
+    tied = {"encoder.weight": w, "decoder.weight": w, "frozen": w.detach()}
+    buffer = io.BytesIO()
+    save(tied, buffer)
+    header = read_header(io.BytesIO(buffer.getvalue()))
+    assert len(header["arrays"]) == 1 and header["data_size"] == 256 * 4 * 4
+    loaded = load(io.BytesIO(buffer.getvalue()))
+    assert loaded["encoder.weight"] is loaded["decoder.weight"]
+    assert loaded["encoder.weight"].requires_grad and not loaded["frozen"].requires_grad
+    assert_same({k: v for k, v in tied.items()}, loaded)
+
+
+def test_the_same_numpy_array_saved_twice_loads_as_one_array():
+    a = np.arange(6.0).reshape(2, 3)
+    loaded = round_trip({"x": a, "y": [a], "copy": a.copy()})
+    assert loaded["x"] is loaded["y"][0] and loaded["copy"] is not loaded["x"]
+    np.testing.assert_array_equal(loaded["copy"], a)
+
+
 def test_unsavable_objects_are_rejected_at_save():
     for bad, match in ((object(), "cannot save a object"), ({1.5: 1}, "keys must be str or int"),
                        ({"s": {1, 2}}, r"obj\['s'\]"), (np.array(["a"]), "dtype")):
@@ -169,22 +203,28 @@ def checkpoint_bytes():
     return buffer.getvalue()
 
 
+# The layout as the module docstring documents it: magic, then version, header length and the
+# header's CRC-32 (little-endian uint32, uint64, uint32), the JSON header, zeros to a multiple of
+# ALIGN, the data.
+HEADER_START = len(MAGIC) + 16
+
+
 def split_file(raw):
     """(header dict, data bytes) of a checkpoint."""
     header_len = struct.unpack("<Q", raw[len(MAGIC) + 4:len(MAGIC) + 12])[0]
-    start = len(MAGIC) + 12
-    header = json.loads(raw[start:start + header_len])
-    data_start = -(-(start + header_len) // ALIGN) * ALIGN
+    header = json.loads(raw[HEADER_START:HEADER_START + header_len])
+    data_start = -(-(HEADER_START + header_len) // ALIGN) * ALIGN
     return header, raw[data_start:]
 
 
-def join_file(header, data, version=1):
-    """A checkpoint with ``header`` (any JSON-able value, or raw bytes) and ``data``."""
+def join_file(header, data, version=2):
+    """A checkpoint with ``header`` (any JSON-able value, or raw bytes) and ``data``, with a
+    correct header checksum (so that the checks behind it are what a test reaches)."""
     if isinstance(header, bytes):
         text = header
     else:
         text = json.dumps(header, separators=(",", ":")).encode()
-    head = MAGIC + struct.pack("<IQ", version, len(text)) + text
+    head = MAGIC + struct.pack("<IQI", version, len(text), zlib.crc32(text)) + text
     return head + b"\0" * (-len(head) % ALIGN) + data
 
 
@@ -214,9 +254,35 @@ def test_truncated_files(tmp_path, cut):
 
 def test_every_truncation_is_detected(tmp_path):
     raw = checkpoint_bytes()
-    for cut in range(0, len(raw), 7):
-        with pytest.raises(CheckpointError):
+    path = tmp_path / "cut.gck"
+    for cut in range(len(raw)):
+        with pytest.raises(CheckpointError, match="truncated"):
             load(io.BytesIO(raw[:cut]))
+        path.write_bytes(raw[:cut])
+        with pytest.raises(CheckpointError, match="truncated"):
+            load(path)
+
+
+def test_one_byte_edits_of_header_numbers_are_detected(tmp_path):
+    """A shape, dtype or number edited in place used to load silently with wrong values."""
+    raw = checkpoint_bytes()
+    for old, new in ((b'"step",3', b'"step",4'), (b'"shape":[3,4]', b'"shape":[4,3]'),
+                     (b'"<f4"', b'"<i4"')):
+        assert old in raw and len(old) == len(new)
+        edited = raw.replace(old, new, 1)
+        expect_error(tmp_path, edited, "the header fails its checksum")
+        load(io.BytesIO(join_file(*split_file(edited))))  # only the checksum tells them apart
+
+
+def test_every_flipped_byte_of_a_small_file_is_an_error():
+    """Magic, version, sizes, checksums, header, padding and data: no byte can change unseen."""
+    raw = checkpoint_bytes()
+    for position in range(len(raw)):
+        for mask in (0x01, 0x80, 0xFF):
+            damaged = bytearray(raw)
+            damaged[position] ^= mask
+            with pytest.raises(CheckpointError):
+                load(io.BytesIO(bytes(damaged)))
 
 
 def test_random_bytes(tmp_path):
@@ -242,6 +308,14 @@ def test_unsupported_version(tmp_path):
     expect_error(tmp_path, join_file(header, data, version=99), "version 99")
 
 
+def test_version_1_files_without_a_header_checksum_are_refused_with_a_reason(tmp_path):
+    header, data = split_file(checkpoint_bytes())
+    text = json.dumps(header).encode()
+    head = MAGIC + struct.pack("<IQ", 1, len(text)) + text  # version 1: no checksum field
+    raw = head + b"\0" * (-len(head) % ALIGN) + data
+    assert "no header checksum" in expect_error(tmp_path, raw, "version 1")
+
+
 def test_header_referencing_a_missing_array(tmp_path):
     header, data = split_file(checkpoint_bytes())
     header["root"]["$dict"][0][1]["$tensor"] = 5
@@ -262,10 +336,12 @@ def test_header_with_a_wrong_shape(tmp_path):
     (lambda h: h["arrays"][1].update(offset=10 ** 6), "outside"),
     (lambda h: h["arrays"][1].update(offset=-64), "invalid offset"),
     (lambda h: h["arrays"][0].update(crc32=h["arrays"][0]["crc32"] ^ 1), "checksum"),
-    (lambda h: h.update(data_size=10 ** 12), "truncated"),
+    (lambda h: h.update(data_size=10 ** 12), r"bytes 80\.\.1000000000000 .* not used"),
     (lambda h: h.update(root={"$pickle": "cos\nsystem\n"}), "unknown node"),
     (lambda h: h.update(root={"$dict": [[1.5, None]]}), "malformed dict entry"),
-    (lambda h: h["root"]["$dict"].append(["again", {"$tensor": 0}]), "already used"),
+    (lambda h: h["root"]["$dict"].append(["again", {"$tensor": 0, "requires_grad": 1}]),
+     "requires_grad must be true or false"),
+    (lambda h: h["root"]["$dict"].append(["x", {"$ndarray": 0, "extra": 1}]), "unexpected keys"),
     (lambda h: h.update(format="something else"), "does not describe"),
     (lambda h: h.pop("arrays"), "no 'arrays'"),
 ])
@@ -273,6 +349,62 @@ def test_tampered_headers(tmp_path, tamper, match):
     header, data = split_file(checkpoint_bytes())
     tamper(header)
     expect_error(tmp_path, join_file(header, data), match)
+
+
+def big_checkpoint(size):
+    """A checkpoint holding one float32 array of ``size`` elements; its bytes and parts."""
+    buffer = io.BytesIO()
+    save({"w": np.ones(size, np.float32)}, buffer)
+    return buffer.getvalue()
+
+
+def test_a_data_region_listed_many_times_is_rejected_before_allocating(tmp_path):
+    import tracemalloc
+    header, data = split_file(big_checkpoint(250_000))  # 1 MB of data
+    for i in range(1, 1000):
+        header["arrays"].append(dict(header["arrays"][0]))
+        header["root"]["$dict"].append([f"w{i}", {"$ndarray": i}])
+    raw = join_file(header, data)
+    tracemalloc.start()
+    try:
+        expect_error(tmp_path, raw, "array 1: bytes 0..1000000 overlap array 0")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * len(raw)  # the 1 GB copy the header asked for was never made
+
+
+def test_loading_allocates_about_the_file_size():
+    import tracemalloc
+    raw = big_checkpoint(1_000_000)
+    tracemalloc.start()
+    try:
+        load(io.BytesIO(raw))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2.5 * len(raw)  # the data buffer, and the arrays copied out of it
+
+
+@pytest.mark.parametrize("tamper, extra_data, match", [
+    (lambda h: h["arrays"][1].update(offset=128) or h.update(data_size=144), 64,
+     r"array 1: starts at byte 128.* bytes 48\.\.128 would be unused"),
+    (lambda h: h["arrays"][1].update(offset=32), 0, "array 1: bytes 32..48 overlap array 0"),
+    (lambda h: h.update(data_size=h["data_size"] + 64), 64,
+     r"bytes 80\.\.144 of the data are not used by any array"),
+    (lambda h: h["root"]["$dict"].pop(1), 0, "array 1 is not used by the structure"),
+])
+def test_overlapping_or_unused_regions_are_rejected(tmp_path, tamper, extra_data, match):
+    header, data = split_file(checkpoint_bytes())
+    tamper(header)
+    expect_error(tmp_path, join_file(header, data + b"\0" * extra_data), match)
+
+
+def test_nonzero_padding_is_corruption(tmp_path):
+    header, data = split_file(checkpoint_bytes())
+    data = bytearray(data)
+    data[50] = 1  # between array 0 (48 bytes) and array 1 (at 64)
+    expect_error(tmp_path, join_file(header, bytes(data)), "padding before array 1 is not zeros")
 
 
 def test_header_that_is_not_json(tmp_path):
@@ -296,8 +428,10 @@ def test_trailing_bytes_after_a_file(tmp_path):
 
 
 def test_huge_header_length_is_rejected_before_reading(tmp_path):
-    raw = MAGIC + struct.pack("<IQ", 1, 2 ** 60)
+    raw = MAGIC + struct.pack("<IQI", 2, 2 ** 60, 0)
     expect_error(tmp_path, raw, "implausible")
+    raw = MAGIC + struct.pack("<IQI", 2, 2 ** 29, 0) + b"{}"  # plausible, but not in the file
+    expect_error(tmp_path, raw, "truncated")
 
 
 def test_no_raw_exceptions_from_random_corruption(tmp_path):
@@ -339,7 +473,10 @@ class _Unseekable(io.RawIOBase):
 def test_unseekable_streams_load_and_detect_truncation():
     raw = checkpoint_bytes()
     assert load(io.BufferedReader(_Unseekable(raw)))["step"] == 3
+    with pytest.raises(CheckpointError, match="truncated"):
+        load(io.BufferedReader(_Unseekable(raw[:-10])))
     header, data = split_file(raw)
-    header["data_size"] = 10 ** 13  # must fail as truncation, not as a 10 TB allocation
+    header["arrays"][1].update(shape=[10 ** 12], nbytes=4 * 10 ** 12)
+    header["data_size"] = 64 + 4 * 10 ** 12  # must fail as truncation, not as a 4 TB allocation
     with pytest.raises(CheckpointError, match="truncated"):
         load(io.BufferedReader(_Unseekable(join_file(header, data))))

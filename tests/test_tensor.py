@@ -386,6 +386,31 @@ def test_factories_use_pytorch_default_dtypes(make, dtype, shape):
     assert t.dtype == dtype and t.shape == shape
 
 
+def test_arange_counts_down_with_a_negative_step():
+    assert graphc.arange(5, 0, -2).tolist() == [5, 3, 1]
+    assert graphc.arange(2, 2, -1).tolist() == []
+
+
+@pytest.mark.parametrize("args, match", [
+    ((0, 5, 0), "step must be nonzero"),
+    ((0.0, 1.0, 0.0), "step must be nonzero"),
+    ((0, 5, -1), "inconsistent with step sign"),
+    ((5, 0), "inconsistent with step sign"),
+    ((0, float("inf")), "unsupported range: 0 -> inf"),
+    ((float("nan"), 3), "unsupported range: nan -> 3"),
+])
+def test_arange_rejects_ranges_pytorch_rejects(args, match):
+    with pytest.raises(RuntimeError, match=match):
+        graphc.arange(*args)
+
+    @graphc.compile
+    def shifted(x):
+        return x + graphc.arange(*args)
+
+    with pytest.raises(RuntimeError, match=match):
+        shifted(graphc.zeros(3))
+
+
 def test_factory_values():
     np.testing.assert_array_equal(graphc.tensor([[1.5, 2]]).numpy(), [[1.5, 2.0]])
     np.testing.assert_array_equal(graphc.zeros(2, 3).numpy(), np.zeros((2, 3)))

@@ -161,3 +161,17 @@ def test_input_names_must_be_identifiers(name):
     g = Graph("f")
     g.add_input(name, TensorType(f32, ()))
     assert "is not an identifier" in verify_error(g)
+
+
+def test_a_none_operand_is_a_verify_error(mlp):
+    mlp.nodes[1].inputs[0] = None
+    assert verify_error(mlp).startswith("node 1 (%1 = matmul): operand 0 is None, not a Value")
+
+
+@pytest.mark.parametrize("where, message", [
+    ("outputs", "output 0: None is not a Value"),
+    ("inputs", "input 0: None is not a Value"),
+])
+def test_none_in_place_of_a_graph_input_or_output_is_a_verify_error(mlp, where, message):
+    getattr(mlp, where)[0] = None
+    assert verify_error(mlp) == message

@@ -256,7 +256,21 @@ class Optimizer:
         """Restores hyperparameters and state saved by :meth:`state_dict` (or loaded from disk).
 
         Groups must match in number and size. Floating point state is cast to its parameter's
-        dtype (``step`` counters excepted), as PyTorch does.
+        dtype (``step`` counters excepted), as PyTorch does. State that could not work is
+        rejected here, before anything changes, rather than at the next :meth:`step`: tensors
+        must have their parameter's shape (a floating point dtype for floating point
+        parameters), and ``step`` must be one number.
+
+            >>> import graphc
+            >>> from graphc import optim
+            >>> w = graphc.nn.Parameter(graphc.zeros(3))
+            >>> opt = optim.SGD([w], lr=0.1, momentum=0.9)
+            >>> state = {"state": {0: {"momentum_buffer": graphc.zeros(4)}},
+            ...          "param_groups": opt.state_dict()["param_groups"]}
+            >>> opt.load_state_dict(state)  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            ValueError: loaded state dict: state 'momentum_buffer' of parameter 0 has shape [4], ...
         """
         if not isinstance(state_dict, dict) or "param_groups" not in state_dict:
             raise ValueError("optimizer state dict must be a dict with 'state' and 'param_groups'")
@@ -279,7 +293,8 @@ class Optimizer:
             if index not in id_map:
                 continue  # state of a parameter the optimizer does not know (PyTorch skips it too)
             p = id_map[index]
-            new_state[p] = {name: _restore(name, value, p) for name, value in values.items()}
+            new_state[p] = {name: _restore(name, value, p, f"state {name!r} of parameter {index}")
+                            for name, value in values.items()}
             self._complete_loaded_state(new_state[p])
         self.state = new_state
         for own, saved in zip(self.param_groups, saved_groups):
@@ -312,14 +327,26 @@ def _snapshot(value):
     return value
 
 
-def _restore(name: str, value, param: Tensor):
+def _restore(name: str, value, param: Tensor, where: str):
+    """A loaded state value as the optimizer keeps it; ValueError if it cannot fit ``param``."""
     if isinstance(value, np.ndarray):
         value = Tensor._wrap(np.array(value))
+    if name == "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = Tensor._wrap(np.array(value))  # PyTorch before 1.12 saved a Python number
     if not isinstance(value, Tensor):
         return value
     array = value.numpy()
-    if name != "step" and array.dtype.kind == "f" and param.dtype.is_float:
+    if name == "step":
+        if array.size != 1 or array.dtype.kind not in "iuf":
+            raise ValueError(f"loaded state dict: {where} must be one number, got a tensor "
+                             f"of shape {list(array.shape)} and dtype {array.dtype}")
+        return Tensor._wrap(np.array(array.reshape(()), dtype=np.float32))
+    if array.shape != param.shape:
+        raise ValueError(f"loaded state dict: {where} has shape {list(array.shape)}, but the "
+                         f"parameter has shape {list(param.shape)}")
+    if param.dtype.is_float:
+        if array.dtype.kind != "f":
+            raise ValueError(f"loaded state dict: {where} has dtype {array.dtype}, but the "
+                             f"parameter is floating point ({param.dtype})")
         array = array.astype(param.dtype.numpy)
-    elif name == "step":
-        array = np.asarray(array, dtype=np.float32)
     return Tensor._wrap(np.array(array))
