@@ -9,8 +9,16 @@ The contract (``Backend``, ``Executable``, ``ExecutionError``, ``check_inputs``)
 """
 from __future__ import annotations
 
-from backends.base import (Backend, BackendError, Executable, ExecutionError, available,
-                           check_inputs, get, register)
+from backends.base import (
+    Backend,
+    BackendError,
+    Executable,
+    ExecutionError,
+    available,
+    check_inputs,
+    get,
+    register,
+)
 
 __all__ = ["Backend", "BackendError", "Executable", "ExecutionError", "available",
            "check_inputs", "get", "register"]

@@ -23,7 +23,7 @@ backend wants run on a graph before ``compile``; the interpreter runs any graph 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

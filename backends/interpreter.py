@@ -13,8 +13,6 @@ the same way, so any graph an optimization produces stays executable by the orac
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from backends.base import Backend, Executable, ExecutionError, check_inputs
@@ -23,15 +21,15 @@ from ir.graph import Graph, Node
 from ir.registry import OpDef
 from ir.registry import get as get_op
 
-__all__ = ["ExecutionError", "check_inputs", "InterpretedGraph", "InterpreterBackend"]
+__all__ = ["ExecutionError", "InterpretedGraph", "InterpreterBackend", "check_inputs"]
 
 
 class _Step:
     """One node to run, its compiled body (fused nodes) and the values dead after it."""
 
-    __slots__ = ("node", "opdef", "body", "dead")
+    __slots__ = ("body", "dead", "node", "opdef")
 
-    def __init__(self, node: Node, opdef: OpDef, body: "Optional[InterpretedGraph]",
+    def __init__(self, node: Node, opdef: OpDef, body: InterpretedGraph | None,
                  dead: list[int]):
         self.node, self.opdef, self.body, self.dead = node, opdef, body, dead
 

@@ -1,7 +1,8 @@
 """Runs ops' reference semantics: the single place the interpreter and eager mode share."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence, Union
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,7 +20,7 @@ def quiet_float_errors():
 
 
 def evaluate(opdef: OpDef, arrays, attrs: dict,
-             out_type: Union[TensorType, Sequence[TensorType]]):
+             out_type: TensorType | Sequence[TensorType]):
     """Applies ``opdef.reference`` and returns an array of exactly ``out_type``.
 
     ``out_type`` may be a sequence of types (an op with several results, or any op through
@@ -52,7 +53,7 @@ def _conform(opdef: OpDef, result: np.ndarray, out_type: TensorType) -> np.ndarr
     return result
 
 
-def run_graph(graph: "Graph", arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+def run_graph(graph: Graph, arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
     """Runs ``graph`` on ``arrays`` node by node with the references; returns its outputs.
 
     The plain evaluator behind the ``fused`` op's reference (eager mode). Backends use

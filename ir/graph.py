@@ -13,8 +13,8 @@
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence, Union
 
 from ir import registry
 from ir.errors import IRError
@@ -39,10 +39,10 @@ class Value:
     ``users`` lists the nodes that read it, once per operand slot (a :class:`UseList`).
     """
 
-    __slots__ = ("type", "name", "producer", "index", "_users")
+    __slots__ = ("_users", "index", "name", "producer", "type")
 
-    def __init__(self, type: TensorType, name: Optional[str] = None,
-                 producer: "Optional[Node]" = None, index: int = 0):
+    def __init__(self, type: TensorType, name: str | None = None,
+                 producer: Node | None = None, index: int = 0):
         self.type = type
         self.name = name
         self.producer = producer
@@ -54,7 +54,7 @@ class Value:
         return self._users
 
     @users.setter
-    def users(self, nodes: Iterable["Node"]) -> None:
+    def users(self, nodes: Iterable[Node]) -> None:
         self._users = nodes if isinstance(nodes, UseList) else UseList(nodes)
 
     @property
@@ -77,21 +77,21 @@ class Node:
     (``fused``) keep it as the attribute ``body``, a nested :class:`Graph`.
     """
 
-    __slots__ = ("op", "inputs", "attrs", "outputs", "loc", "_prev", "_next", "_key", "_list")
+    __slots__ = ("_key", "_list", "_next", "_prev", "attrs", "inputs", "loc", "op", "outputs")
 
     def __init__(self, op: str, inputs: Sequence[Value], attrs: dict,
-                 out_types: Union[TensorType, Sequence[TensorType]],
-                 loc: Optional[SourceLoc] = None):
+                 out_types: TensorType | Sequence[TensorType],
+                 loc: SourceLoc | None = None):
         self.op = op
         self.inputs = list(inputs)
         self.attrs = dict(attrs)
         types = (out_types,) if isinstance(out_types, TensorType) else tuple(out_types)
         self.outputs = [Value(t, producer=self, index=i) for i, t in enumerate(types)]
         self.loc = loc
-        self._prev: Optional[Node] = None
-        self._next: Optional[Node] = None
+        self._prev: Node | None = None
+        self._next: Node | None = None
         self._key = 0
-        self._list: Optional[NodeList] = None
+        self._list: NodeList | None = None
         for v in self.inputs:
             v.users.append(self)
 
@@ -108,13 +108,13 @@ class Node:
         return tuple(v.type for v in self.outputs)
 
     @property
-    def body(self) -> "Optional[Graph]":
+    def body(self) -> Graph | None:
         """The nested graph of a ``fused`` node, or None."""
         body = self.attrs.get("body")
         return body if isinstance(body, Graph) else None
 
     @property
-    def graph(self) -> "Optional[Graph]":
+    def graph(self) -> Graph | None:
         """The graph whose node list holds this node, or None once it is removed."""
         return self._list.graph if self._list is not None else None
 
@@ -165,9 +165,9 @@ class Graph:
         self.inputs.append(value)
         return value
 
-    def add_node(self, op: str, inputs: Sequence[Value], attrs: Optional[dict] = None,
-                 loc: Optional[SourceLoc] = None, *, before: Optional[Node] = None,
-                 after: Optional[Node] = None) -> Node:
+    def add_node(self, op: str, inputs: Sequence[Value], attrs: dict | None = None,
+                 loc: SourceLoc | None = None, *, before: Node | None = None,
+                 after: Node | None = None) -> Node:
         """Creates a node after checking its operands and attributes with the op's type rule;
         appends it, or inserts it ``before`` or ``after`` a node of this graph."""
         opdef = registry.get(op)
@@ -183,7 +183,7 @@ class Graph:
         return node
 
     def set_outputs(self, outputs: Iterable[Value],
-                    aliases: Optional[dict[int, int]] = None) -> None:
+                    aliases: dict[int, int] | None = None) -> None:
         """Sets the outputs; ``aliases`` (output index -> input index), when given, replaces
         ``output_aliases`` (otherwise the declared aliases are kept)."""
         self.outputs = list(outputs)

@@ -25,7 +25,8 @@ Both read like the Python lists they replace::
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Union, overload
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, overload
 
 if TYPE_CHECKING:
     from ir.graph import Graph, Node
@@ -48,25 +49,25 @@ class NodeList:
     :mod:`ir.rewriter` do both. Erasing the node a ``for`` loop is visiting is safe.
     """
 
-    __slots__ = ("graph", "_head", "_tail", "_len", "_snapshot", "work")
+    __slots__ = ("_head", "_len", "_snapshot", "_tail", "graph", "work")
 
-    def __init__(self, graph: "Graph"):
+    def __init__(self, graph: Graph):
         self.graph = graph
-        self._head: Optional[Node] = None
-        self._tail: Optional[Node] = None
+        self._head: Node | None = None
+        self._tail: Node | None = None
         self._len = 0
-        self._snapshot: Optional[list[Node]] = None
+        self._snapshot: list[Node] | None = None
         self.work = 0
 
     # -- reading -----------------------------------------------------------------------------
-    def __iter__(self) -> Iterator["Node"]:
+    def __iter__(self) -> Iterator[Node]:
         node = self._head
         while node is not None:
             following = node._next
             yield node
             node = following
 
-    def __reversed__(self) -> Iterator["Node"]:
+    def __reversed__(self) -> Iterator[Node]:
         node = self._tail
         while node is not None:
             preceding = node._prev
@@ -77,12 +78,12 @@ class NodeList:
         return self._len
 
     @overload
-    def __getitem__(self, index: int) -> "Node": ...
+    def __getitem__(self, index: int) -> Node: ...
 
     @overload
-    def __getitem__(self, index: slice) -> list["Node"]: ...
+    def __getitem__(self, index: slice) -> list[Node]: ...
 
-    def __getitem__(self, index: Union[int, slice]) -> Union["Node", list["Node"]]:
+    def __getitem__(self, index: int | slice) -> Node | list[Node]:
         if self._snapshot is None:
             self._snapshot = list(self)
         return self._snapshot[index]
@@ -90,45 +91,45 @@ class NodeList:
     def __contains__(self, node: Any) -> bool:
         return getattr(node, "_list", None) is self
 
-    def index(self, node: "Node") -> int:
+    def index(self, node: Node) -> int:
         """The position of ``node`` (O(n): prefer :meth:`comes_before` to compare positions)."""
         if node not in self:
             raise ValueError(f"{node!r} is not in this graph")
         return next(i for i, n in enumerate(self) if n is node)
 
     @staticmethod
-    def comes_before(a: "Node", b: "Node") -> bool:
+    def comes_before(a: Node, b: Node) -> bool:
         """Whether ``a`` precedes ``b`` in their (common) list, in O(1)."""
         return a._key < b._key
 
     @property
-    def first(self) -> Optional["Node"]:
+    def first(self) -> Node | None:
         return self._head
 
     @property
-    def last(self) -> Optional["Node"]:
+    def last(self) -> Node | None:
         return self._tail
 
     def __repr__(self) -> str:
         return f"NodeList({[n.op for n in self]})"
 
     # -- editing -------------------------------------------------------------------------------
-    def append(self, node: "Node") -> None:
+    def append(self, node: Node) -> None:
         self._link(node, self._tail)
 
-    def extend(self, nodes: Iterable["Node"]) -> None:
+    def extend(self, nodes: Iterable[Node]) -> None:
         for node in nodes:
             self.append(node)
 
-    def insert_before(self, anchor: "Node", node: "Node") -> None:
+    def insert_before(self, anchor: Node, node: Node) -> None:
         self._check_member(anchor)
         self._link(node, anchor._prev)
 
-    def insert_after(self, anchor: "Node", node: "Node") -> None:
+    def insert_after(self, anchor: Node, node: Node) -> None:
         self._check_member(anchor)
         self._link(node, anchor)
 
-    def insert_all_after(self, anchor: Optional["Node"], nodes: list["Node"]) -> None:
+    def insert_all_after(self, anchor: Node | None, nodes: list[Node]) -> None:
         """Inserts ``nodes`` in order right after ``anchor`` (``None``: at the front), spreading
         their keys evenly over the gap so that a long run costs at most one renumbering."""
         if anchor is not None:
@@ -143,7 +144,7 @@ class NodeList:
             self._splice(node, previous, low + step * (i + 1))
             previous = node
 
-    def remove(self, node: "Node") -> None:
+    def remove(self, node: Node) -> None:
         """Unlinks ``node`` in O(1) (its use lists are left alone)."""
         self._check_member(node)
         if node._prev is None:
@@ -167,18 +168,18 @@ class NodeList:
         self._snapshot = None
 
     # -- internals -----------------------------------------------------------------------------
-    def _check_member(self, node: "Node") -> None:
+    def _check_member(self, node: Node) -> None:
         if node not in self:
             raise ValueError(f"{node!r} is not a node of this graph")
 
-    def _link(self, node: "Node", previous: Optional["Node"]) -> None:
+    def _link(self, node: Node, previous: Node | None) -> None:
         following = previous._next if previous is not None else self._head
         if not self._room(previous, following, 1):
             self._renumber()
         low, high = self._bounds(previous, following, 1)
         self._splice(node, previous, (low + high) // 2)
 
-    def _bounds(self, previous: Optional["Node"], following: Optional["Node"],
+    def _bounds(self, previous: Node | None, following: Node | None,
                 count: int) -> tuple[int, int]:
         """Keys strictly between which ``count`` new nodes go."""
         if previous is None and following is None:
@@ -190,11 +191,11 @@ class NodeList:
             return previous._key, previous._key + KEY_GAP * (count + 1)
         return previous._key, following._key
 
-    def _room(self, previous: Optional["Node"], following: Optional["Node"], count: int) -> bool:
+    def _room(self, previous: Node | None, following: Node | None, count: int) -> bool:
         low, high = self._bounds(previous, following, count)
         return high - low > count
 
-    def _splice(self, node: "Node", previous: Optional["Node"], key: int) -> None:
+    def _splice(self, node: Node, previous: Node | None, key: int) -> None:
         if node._list is not None:
             where = "this graph" if node._list is self else "another graph"
             raise ValueError(f"{node!r} is already a node of {where}; remove it first")
@@ -227,17 +228,17 @@ class UseList:
 
     __slots__ = ("_counts", "_len")
 
-    def __init__(self, nodes: Iterable["Node"] = ()):
+    def __init__(self, nodes: Iterable[Node] = ()):
         self._counts: dict[Node, int] = {}
         self._len = 0
         for node in nodes:
             self.append(node)
 
-    def append(self, node: "Node") -> None:
+    def append(self, node: Node) -> None:
         self._counts[node] = self._counts.get(node, 0) + 1
         self._len += 1
 
-    def remove(self, node: "Node") -> None:
+    def remove(self, node: Node) -> None:
         """Removes one use by ``node``; ValueError if it has none."""
         count = self._counts.get(node)
         if not count:
@@ -248,7 +249,7 @@ class UseList:
             self._counts[node] = count - 1
         self._len -= 1
 
-    def pop(self) -> "Node":
+    def pop(self) -> Node:
         """Removes and returns one use by the node that became a user last."""
         node = next(reversed(self._counts))
         self.remove(node)
@@ -258,14 +259,14 @@ class UseList:
         self._counts.clear()
         self._len = 0
 
-    def count(self, node: "Node") -> int:
+    def count(self, node: Node) -> int:
         return self._counts.get(node, 0)
 
-    def nodes(self) -> list["Node"]:
+    def nodes(self) -> list[Node]:
         """The distinct users, each once."""
         return list(self._counts)
 
-    def __iter__(self) -> Iterator["Node"]:
+    def __iter__(self) -> Iterator[Node]:
         for node, count in list(self._counts.items()):
             for _ in range(count):
                 yield node

@@ -355,7 +355,7 @@ class _Parser:
         opdef = registry.get(op_token.text)
         operands = self.parse_operands()
         body_attr = next((a.name for a in opdef.attrs if a.kind == "graph"), None)
-        attrs = self.parse_attrs(opdef) if self.at_attrs() else {}
+        attrs = self.parse_attrs(opdef) if self.at_attrs(opdef) else {}
         if self.at("punct", "{"):
             if body_attr is None:
                 raise self.error(f"{opdef.name} takes no body", self.peek())
@@ -363,8 +363,8 @@ class _Parser:
         loc = self.parse_loc() if self.at("ident", "loc") else None
         if self.at("eof"):
             # A file cut off mid-node: say so, rather than report the half node's arity.
-            raise self.error("unexpected end of input, expected more nodes, 'return' and '}'",
-                             self.peek())
+            end = "'yield' and '}'" if self.outer_scopes else "'return' and '}'"
+            raise self.error(f"unexpected end of input, expected more nodes, {end}", self.peek())
 
         if opdef.arity is not None and len(operands) != opdef.arity:
             raise self.error(f"{opdef.name} takes {opdef.arity} operand(s), got {len(operands)}",
@@ -389,9 +389,14 @@ class _Parser:
                                  f"{opdef.name} infers {value.type}", type_token)
             self.values[name_token.text[1:]] = (value, name_token)
 
-    def at_attrs(self) -> bool:
-        """An attribute dict starts with '{' and a name or '}'; a body with '{' '('."""
-        return self.at("punct", "{") and not self.at("punct", "(", k=1)
+    def at_attrs(self, opdef: registry.OpDef) -> bool:
+        """Whether an attribute dict comes next: '{' and a name or '}'. After an op that takes
+        a body, any other '{' starts the body."""
+        if not self.at("punct", "{"):
+            return False
+        if not any(a.kind == "graph" for a in opdef.attrs):
+            return not self.at("punct", "(", k=1)  # '{' '(' is a body, which it does not take
+        return self.at("ident", k=1) or self.at("punct", "}", k=1)
 
     def parse_body(self) -> Graph:
         """body := '{' '(' [param (',' param)*] ')' ':' node* 'yield' [values] '}'

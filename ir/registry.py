@@ -17,7 +17,7 @@ nodes (symbolic autodiff) or runs eagerly on tensors (eager autograd).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence
 
 from ir.errors import ShapeError
 from ir.types import TensorType
@@ -54,7 +54,7 @@ class OpDef:
     name: str
     kind: str
     arity: Optional[int]
-    type_rule: Callable[[Sequence[TensorType], dict], Union[TensorType, tuple[TensorType, ...]]]
+    type_rule: Callable[[Sequence[TensorType], dict], TensorType | tuple[TensorType, ...]]
     reference: Callable[..., Any]
     attrs: tuple[Attr, ...] = ()
     vjp: Optional[Callable] = None

@@ -150,6 +150,10 @@ def _verify_graph(graph: Graph, prefix: str, enclosing: tuple[Graph, ...]) -> No
         position = {id(v): i for i, n in enumerate(graph.nodes) for v in n.outputs}
         for index, node in enumerate(graph.nodes):
             where = _node_label(index, node, names)
+            if node.body is not None:
+                # First: the node's type rule reads the body, and a body reading outer values
+                # corrupts this graph's use lists; the body's own error says more.
+                _verify_graph(node.body, f"{where}: body: ", enclosing + (graph,))
             _check_node(node, where, names, defined, position, enclosing)
             defined.update(id(v) for v in node.outputs)
         _check_users(graph, names)
@@ -164,10 +168,6 @@ def _verify_graph(graph: Graph, prefix: str, enclosing: tuple[Graph, ...]) -> No
         if not prefix:
             raise
         raise VerifyError(prefix + str(e)) from None
-    for index, node in enumerate(graph.nodes):
-        if node.body is not None:
-            where = _node_label(index, node, names)
-            _verify_graph(node.body, f"{prefix}{where}: body: ", enclosing + (graph,))
 
 
 def _escape_hint(value: Value, enclosing: tuple[Graph, ...]) -> str:
