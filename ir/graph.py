@@ -157,6 +157,13 @@ class Graph:
     @nodes.setter
     def nodes(self, nodes: Iterable[Node]) -> None:
         order = list(nodes)  # may be a view of the list being replaced
+        seen: set[int] = set()
+        for node in order:  # check first, so that a refused order leaves the graph alone
+            if id(node) in seen:
+                raise ValueError(f"{node!r} is given twice; a node can be in a graph once")
+            if node._list is not None and node._list is not self._nodes:
+                raise ValueError(f"{node!r} is already a node of another graph")
+            seen.add(id(node))
         self._nodes.clear()
         self._nodes.extend(order)
 
@@ -191,7 +198,7 @@ class Graph:
             self.output_aliases = dict(aliases)
 
     def erase_node(self, node: Node) -> None:
-        """Removes a node whose results are unused, in O(its operand count)."""
+        """Removes a node whose results are unused (O(its operands + the graph's outputs))."""
         for value in node.outputs:
             if value.users:
                 users = ", ".join(sorted({u.op for u in value.users}))
