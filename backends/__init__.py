@@ -1,41 +1,30 @@
 """Backend registry: ``backends.get(name).compile(graph) -> Executable``.
 
+The contract (``Backend``, ``Executable``, ``ExecutionError``, ``check_inputs``) lives in
+:mod:`backends.base`.
+
     >>> import backends
     >>> "interpreter" in backends.available()
     True
 """
 from __future__ import annotations
 
-from typing import Callable
+from backends.base import (
+    Backend,
+    BackendError,
+    Executable,
+    ExecutionError,
+    available,
+    check_inputs,
+    get,
+    register,
+)
 
-_FACTORIES: dict[str, Callable[[], object]] = {}
-_INSTANCES: dict[str, object] = {}
-
-
-class BackendError(Exception):
-    """Unknown backend, or a backend that cannot run here."""
-
-
-def register(name: str, factory: Callable[[], object]) -> None:
-    """Registers a backend by name; ``factory()`` is called on first use (imports stay lazy)."""
-    _FACTORIES[name] = factory
-
-
-def available() -> list[str]:
-    """Names of all registered backends."""
-    return sorted(_FACTORIES)
+__all__ = ["Backend", "BackendError", "Executable", "ExecutionError", "available",
+           "check_inputs", "get", "register"]
 
 
-def get(name: str):
-    """The backend called ``name``."""
-    if name not in _FACTORIES:
-        raise BackendError(f"unknown backend {name!r}; available: {', '.join(available())}")
-    if name not in _INSTANCES:
-        _INSTANCES[name] = _FACTORIES[name]()
-    return _INSTANCES[name]
-
-
-def _interpreter():
+def _interpreter() -> Backend:
     from backends.interpreter import InterpreterBackend
     return InterpreterBackend()
 

@@ -7,75 +7,80 @@
     ... }''')
     >>> backends.get("interpreter").compile(g)(np.array([1, 2], np.float32))
     (array([1., 4.], dtype=float32),)
+
+It runs every node's registry reference in order, and a ``fused`` node by running its body
+the same way, so any graph an optimization produces stays executable by the oracle.
 """
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 
-from ir.dtypes import from_numpy
-from ir.evaluate import evaluate, quiet_float_errors
-from ir.graph import Graph
-from ir.types import TensorType
+from backends.base import Backend, Executable, ExecutionError, check_inputs
+from ir.evaluate import evaluate_results, quiet_float_errors
+from ir.graph import Graph, Node
+from ir.registry import OpDef
 from ir.registry import get as get_op
 
-
-class ExecutionError(Exception):
-    """Inputs that do not match the graph's signature, or an op that failed at run time."""
+__all__ = ["ExecutionError", "InterpretedGraph", "InterpreterBackend", "check_inputs"]
 
 
-def check_inputs(graph: Graph, arrays: Sequence) -> list[np.ndarray]:
-    """Converts and checks run-time inputs against the graph's typed signature."""
-    if len(arrays) != len(graph.inputs):
-        raise ExecutionError(f"@{graph.name} takes {len(graph.inputs)} input(s), got {len(arrays)}")
-    checked = []
-    for value, array in zip(graph.inputs, arrays):
-        array = np.asarray(array)
-        if array.shape == value.type.shape and array.dtype == value.type.dtype.numpy:
-            checked.append(array)
-            continue
-        try:
-            got = str(TensorType(from_numpy(array.dtype), array.shape))
-        except TypeError:
-            got = f"{array.dtype}{list(array.shape)}"
-        if got != str(value.type):
-            raise ExecutionError(f"input %{value.name} expects {value.type}, got {got}")
-        checked.append(array)
-    return checked
+class _Step:
+    """One node to run, its compiled body (fused nodes) and the values dead after it."""
+
+    __slots__ = ("body", "dead", "node", "opdef")
+
+    def __init__(self, node: Node, opdef: OpDef, body: InterpretedGraph | None,
+                 dead: list[int]):
+        self.node, self.opdef, self.body, self.dead = node, opdef, body, dead
 
 
-class InterpretedGraph:
-    """Executable form of a graph: call it with NumPy arrays, get a tuple of arrays back."""
+class InterpretedGraph(Executable):
+    """Executable form of a graph: call it with NumPy arrays, get a tuple of arrays back.
+
+    Aliased outputs are returned as new arrays: the interpreter never writes into its inputs.
+    """
 
     def __init__(self, graph: Graph):
         self.graph = graph
-        self._steps = []
+        self._steps: list[_Step] = []
         last_use: dict[int, int] = {}
         for index, node in enumerate(graph.nodes):
             for v in node.inputs:
                 last_use[id(v)] = index
         keep = {id(v) for v in graph.outputs}
         for index, node in enumerate(graph.nodes):
-            # values whose last reader is this node are dropped right after it runs
+            # values whose last reader is this node, and results nobody reads, are dropped
+            # right after it runs
             dead = [id(v) for v in set(node.inputs)
                     if last_use[id(v)] == index and id(v) not in keep]
-            self._steps.append((node, get_op(node.op), dead))
+            dead += [id(v) for v in node.outputs if id(v) not in last_use and id(v) not in keep]
+            body = InterpretedGraph(node.body) if node.body is not None else None
+            self._steps.append(_Step(node, get_op(node.op), body, dead))
 
     def __call__(self, *arrays):
-        env: dict[int, np.ndarray] = {}
-        for value, array in zip(self.graph.inputs, check_inputs(self.graph, arrays)):
-            env[id(value)] = array
         with quiet_float_errors():
-            for node, opdef, dead in self._steps:
+            return self._run(check_inputs(self.graph, arrays))
+
+    def _run(self, arrays) -> tuple:
+        env: dict[int, np.ndarray] = {}
+        for value, array in zip(self.graph.inputs, arrays):
+            env[id(value)] = array
+        for step in self._steps:
+            node = step.node
+            operands = [env[id(v)] for v in node.inputs]
+            if step.body is not None:
+                results = step.body._run(operands)
+            else:
                 try:
-                    env[id(node.output)] = evaluate(opdef, [env[id(v)] for v in node.inputs],
-                                                    node.attrs, node.output.type)
+                    results = evaluate_results(step.opdef, operands, node.attrs,
+                                               node.result_types)
                 except (IndexError, ValueError, FloatingPointError) as exc:
                     where = f" (from {node.loc})" if node.loc else ""
                     raise ExecutionError(f"{node.op} failed{where}: {exc}") from exc
-                for key in dead:
-                    del env[key]
+            for value, result in zip(node.outputs, results):
+                env[id(value)] = result
+            for key in step.dead:
+                del env[key]
         return tuple(env[id(v)] for v in self.graph.outputs)
 
     def source(self) -> str:
@@ -83,8 +88,11 @@ class InterpretedGraph:
         return str(self.graph)
 
 
-class InterpreterBackend:
+class InterpreterBackend(Backend):
+    """Runs graphs with the NumPy references; needs no lowering."""
+
     name = "interpreter"
+    lowering = ""
 
     def compile(self, graph: Graph) -> InterpretedGraph:
         return InterpretedGraph(graph)

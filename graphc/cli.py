@@ -423,8 +423,7 @@ def summarize(label: str, array: np.ndarray) -> str:
 
 def _output_labels(graph: ir.Graph) -> list[str]:
     """``out0 (%3)``: the npz key and the value's name as the IR text prints it."""
-    printed = {id(v): f"%{v.name}" for v in graph.inputs}
-    printed.update({id(n.output): f"%{i}" for i, n in enumerate(graph.nodes)})
+    printed = ir.printer.value_names(graph)
     return [f"out{i} ({printed.get(id(v), '?')})" for i, v in enumerate(graph.outputs)]
 
 

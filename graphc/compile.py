@@ -184,6 +184,24 @@ class CacheEntry:
         return pytree.unflatten(self.out_tree, leaves)
 
 
+def _state_aliases(ctx: tracing.TraceContext, write_backs: list, first: int) -> dict[int, int]:
+    """Output index -> input index for the write-backs that rebind a lifted tensor (parameter,
+    buffer, optimizer state) in place: the output overwrites the state its input fed in, so a
+    backend may update that buffer in place (``Graph.output_aliases``). ``first`` is the index
+    of the first write-back output."""
+    position = {id(v): i for i, v in enumerate(ctx.graph.inputs)}
+    lifted = {id(l.tensor): l.value for l in ctx.lifted if l.kind == "tensor"}
+    aliases, index = {}, first
+    for wb in write_backs:
+        if wb.value is None:
+            continue
+        source = lifted.get(id(wb.tensor))
+        if wb.kind == "data" and source is not None and source.type == wb.value.type:
+            aliases[index] = position[id(source)]
+        index += 1
+    return aliases
+
+
 class CompiledFunction:
     """A function traced once per input signature into IR, compiled, and cached.
 
@@ -334,7 +352,8 @@ class CompiledFunction:
         ctx.guards.append(guards.StateGuard(
             self.fn, object_args, guards.merge_read_values(before, after),
             frozenset(ctx.lifted_sources), ctx.lifted_arrays()))
-        ctx.graph.set_outputs(outputs + [wb.value for wb in write_backs if wb.value is not None])
+        ctx.graph.set_outputs(outputs + [wb.value for wb in write_backs if wb.value is not None],
+                              aliases=_state_aliases(ctx, write_backs, len(outputs)))
         ctx.detach_arguments(ctx.lifted + write_backs)
         graph = passes.run(ctx.graph, self.pipeline) if self.pipeline else ctx.graph
         ir.verify(graph)

@@ -11,7 +11,7 @@
 """
 from ir import ops as _ops  # noqa: F401  (registers every primitive op)
 from ir.dtypes import DType, bool_, f32, f64, i32, i64, promote
-from ir.errors import DTypeError, IRError, ParseError, ShapeError, VerifyError
+from ir.errors import DTypeError, IRError, ParseError, RewriteError, ShapeError, VerifyError
 from ir.graph import Graph, Node, SourceLoc, Value
 from ir.registry import OpDef, all_ops
 from ir.registry import get as get_op
@@ -19,10 +19,11 @@ from ir.types import TensorType, broadcast_shapes
 from ir.printer import to_text
 from ir.parser import parse
 from ir.verify import verify
+from ir import rewriter  # outline, inline, replace_nodes, erase_nodes
 
 __all__ = [
     "DType", "bool_", "f32", "f64", "i32", "i64", "promote",
-    "DTypeError", "IRError", "ParseError", "ShapeError", "VerifyError",
+    "DTypeError", "IRError", "ParseError", "RewriteError", "ShapeError", "VerifyError",
     "Graph", "Node", "SourceLoc", "Value", "OpDef", "all_ops", "get_op",
-    "TensorType", "broadcast_shapes", "to_text", "parse", "verify",
+    "TensorType", "broadcast_shapes", "to_text", "parse", "verify", "rewriter",
 ]

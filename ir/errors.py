@@ -52,3 +52,8 @@ class ParseError(IRError):
             indent += " " * (self.column - 1 - len(before))
             text += "\n" + self.source_line + "\n" + indent + "^"
         return text
+
+
+class RewriteError(IRError, ValueError):
+    """A rewrite that cannot be done as asked (e.g. outlining a set of nodes that is not
+    convex); the graph is left unchanged."""

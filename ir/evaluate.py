@@ -1,10 +1,16 @@
-"""Runs one op's reference semantics: the single place the interpreter and eager mode share."""
+"""Runs ops' reference semantics: the single place the interpreter and eager mode share."""
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ir.registry import OpDef
 from ir.types import TensorType
+
+if TYPE_CHECKING:
+    from ir.graph import Graph
 
 
 def quiet_float_errors():
@@ -13,16 +19,50 @@ def quiet_float_errors():
     return np.errstate(all="ignore")
 
 
-def evaluate(opdef: OpDef, arrays, attrs: dict, out_type: TensorType) -> np.ndarray:
+def evaluate(opdef: OpDef, arrays, attrs: dict,
+             out_type: TensorType | Sequence[TensorType]):
     """Applies ``opdef.reference`` and returns an array of exactly ``out_type``.
 
+    ``out_type`` may be a sequence of types (an op with several results, or any op through
+    :func:`evaluate_results`): the result is then a tuple of arrays, one per type.
     The type rule is the contract: a reference result of another shape is a bug in graphc, and is
     reported as one rather than silently broadcast. Callers run it under ``quiet_float_errors``.
     """
-    result = np.asarray(opdef.reference(*arrays, **attrs))
+    if isinstance(out_type, TensorType):
+        return evaluate_results(opdef, arrays, attrs, (out_type,))[0]
+    return evaluate_results(opdef, arrays, attrs, tuple(out_type))
+
+
+def evaluate_results(opdef: OpDef, arrays, attrs: dict,
+                     out_types: tuple[TensorType, ...]) -> tuple[np.ndarray, ...]:
+    """Like :func:`evaluate`, always returning a tuple (one array per result type)."""
+    raw = opdef.reference(*arrays, **attrs)
+    results = (raw,) if len(out_types) == 1 else tuple(raw)
+    if len(results) != len(out_types):
+        raise AssertionError(f"internal error: {opdef.name} produced {len(results)} results, "
+                             f"its type rule says {len(out_types)}")
+    return tuple(_conform(opdef, np.asarray(r), t) for r, t in zip(results, out_types))
+
+
+def _conform(opdef: OpDef, result: np.ndarray, out_type: TensorType) -> np.ndarray:
     if result.dtype != out_type.dtype.numpy:
         result = result.astype(out_type.dtype.numpy)
     if result.shape != out_type.shape:
         raise AssertionError(f"internal error: {opdef.name} produced shape {list(result.shape)}, "
                              f"its type rule says {out_type}")
     return result
+
+
+def run_graph(graph: Graph, arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Runs ``graph`` on ``arrays`` node by node with the references; returns its outputs.
+
+    The plain evaluator behind the ``fused`` op's reference (eager mode). Backends use
+    ``backends.interpreter``, which also checks inputs, frees dead values and names the node
+    that failed. Callers run it under ``quiet_float_errors``.
+    """
+    env = {id(v): a for v, a in zip(graph.inputs, arrays)}
+    for node in graph.nodes:
+        results = evaluate_results(node.opdef, [env[id(v)] for v in node.inputs], node.attrs,
+                                   node.result_types)
+        env.update((id(v), r) for v, r in zip(node.outputs, results))
+    return tuple(env[id(v)] for v in graph.outputs)

@@ -189,7 +189,9 @@ class _Parser:
         self.lexer = _Lexer(text, filename)
         self.lookahead: list[Token] = []
         # Value name (without %) -> (value, token of its definition), for lookups and redefinitions.
+        # Each body has its own scope; the enclosing ones wait in ``outer_scopes``.
         self.values: dict[str, tuple[Value, Token]] = {}
+        self.outer_scopes: list[dict[str, tuple[Value, Token]]] = []
 
     # -- token helpers ---------------------------------------------------------------------
     def peek(self, k: int = 0) -> Token:
@@ -220,7 +222,7 @@ class _Parser:
 
     # -- grammar -----------------------------------------------------------------------------
     def parse_func(self) -> Graph:
-        """func := 'func' '@'name '(' params ')' '->' '(' types ')' '{' node* return '}'"""
+        """func := 'func' '@'name '(' params ')' '->' '(' results ')' '{' node* return '}'"""
         self.expect("ident", "func", "'func'")
         graph = Graph(self.expect("symbol", what="a function name '@name'").text)
         self.expect("punct", "(")
@@ -233,27 +235,55 @@ class _Parser:
         self.expect("punct", "->")
         self.expect("punct", "(")
         result_types: list[TensorType] = []
+        aliases: dict[int, int] = {}
         if not self.at("punct", ")"):
-            result_types.append(self.parse_type()[0])
+            self.parse_result(graph, result_types, aliases)
             while self.at("punct", ","):
                 self.take()
-                result_types.append(self.parse_type()[0])
+                self.parse_result(graph, result_types, aliases)
         self.expect("punct", ")", "',' or ')'")
         self.expect("punct", "{")
-        while not self.at("ident", "return"):
-            token = self.peek()
-            if token.kind != "value":
-                what = "a node ('%name: type = op ...') or 'return'"
-                if token.kind == "eof":
-                    raise self.error(f"unexpected end of input, expected {what}", token)
-                raise self.error(f"expected {what}, got {_describe(token)}", token)
-            self.parse_node(graph)
+        self.parse_nodes(graph, "return")
         self.parse_return(graph, result_types)
+        graph.output_aliases = aliases
         self.expect("punct", "}", "'}'")
         if not self.at("eof"):
             raise self.error(f"expected end of input after the function (one func per text), "
                              f"got {_describe(self.peek())}", self.peek())
         return graph
+
+    def parse_result(self, graph: Graph, types: list[TensorType], aliases: dict[int, int]) -> None:
+        """result := type ['aliases' %input]: an output that overwrites an input's state."""
+        declared, type_token = self.parse_type()
+        types.append(declared)
+        if not self.at("ident", "aliases"):
+            return
+        self.take()
+        token = self.expect("value", what="an input '%name' after 'aliases'")
+        index = next((i for i, v in enumerate(graph.inputs) if v.name == token.text[1:]), None)
+        if index is None:
+            raise self.error(f"'aliases' names {token.text}, which is not an input of "
+                             f"@{graph.name}", token)
+        if index in aliases.values():
+            other = next(k for k, v in aliases.items() if v == index)
+            raise self.error(f"input {token.text} is already aliased by result {other}; an "
+                             "input can be overwritten by one result only", token)
+        if graph.inputs[index].type != declared:
+            raise self.error(f"result {len(types) - 1} has type {declared}, but the input it "
+                             f"aliases, {token.text}, has type {graph.inputs[index].type}",
+                             type_token)
+        aliases[len(types) - 1] = index
+
+    def parse_nodes(self, graph: Graph, terminator: str) -> None:
+        """Nodes up to ``terminator`` ('return' in a func, 'yield' in a body)."""
+        while not self.at("ident", terminator):
+            token = self.peek()
+            if token.kind != "value":
+                what = f"a node ('%name: type = op ...') or '{terminator}'"
+                if token.kind == "eof":
+                    raise self.error(f"unexpected end of input, expected {what}", token)
+                raise self.error(f"expected {what}, got {_describe(token)}", token)
+            self.parse_node(graph)
 
     def parse_param(self, graph: Graph) -> None:
         token = self.expect("value", what="a parameter '%name: type'")
@@ -303,12 +333,23 @@ class _Parser:
             raise self.error(f"integer literal too long ({digits} digits)", token) from None
 
     def parse_node(self, graph: Graph) -> None:
-        """node := %name ':' type '=' op [operands] [attrs] [loc]"""
-        name_token = self.take()
-        name = name_token.text[1:]
-        self.define(name, name_token)
+        """node := results ':' types '=' op [operands] [attrs] [body] [loc]"""
+        name_tokens = [self.take()]
+        while self.at("punct", ","):
+            self.take()
+            name_tokens.append(self.expect("value", what="a result name '%name'"))
+        for token in name_tokens:
+            self.define(token.text[1:], token)
+            if sum(t.text == token.text for t in name_tokens) > 1:
+                raise self.error(f"result {token.text} is named twice", token)
         self.expect("punct", ":", "':' and the result type")
-        declared, type_token = self.parse_type()
+        declared = [self.parse_type()]
+        while self.at("punct", ","):
+            self.take()
+            declared.append(self.parse_type())
+        if len(declared) != len(name_tokens):
+            raise self.error(f"{len(name_tokens)} result(s) named, but {len(declared)} type(s) "
+                             "declared", declared[0][1])
         self.expect("punct", "=")
         op_token = self.expect("ident", what="an op name")
         if not registry.exists(op_token.text):
@@ -317,32 +358,82 @@ class _Parser:
                              op_token)
         opdef = registry.get(op_token.text)
         operands = self.parse_operands()
-        attrs = self.parse_attrs(opdef) if self.at("punct", "{") else {}
+        body_attr = next((a.name for a in opdef.attrs if a.kind == "graph"), None)
+        attrs = self.parse_attrs(opdef) if self.at_attrs(opdef) else {}
+        if self.at("punct", "{"):
+            if body_attr is None:
+                raise self.error(f"{opdef.name} takes no body", self.peek())
+            attrs[body_attr] = self.parse_body()
         loc = self.parse_loc() if self.at("ident", "loc") else None
         if self.at("eof"):
             # A file cut off mid-node: say so, rather than report the half node's arity.
-            raise self.error("unexpected end of input, expected more nodes, 'return' and '}'",
-                             self.peek())
+            end = "'yield' and '}'" if self.outer_scopes else "'return' and '}'"
+            raise self.error(f"unexpected end of input, expected more nodes, {end}", self.peek())
 
         if opdef.arity is not None and len(operands) != opdef.arity:
             raise self.error(f"{opdef.name} takes {opdef.arity} operand(s), got {len(operands)}",
                              op_token)
         for attr in opdef.attrs:
             if attr.required and attr.name not in attrs:
+                if attr.kind == "graph":
+                    raise self.error(f"{opdef.name} needs a body '{{ (%arg: type, ...): ... "
+                                     "yield ... }'", op_token)
                 raise self.error(f"{opdef.name} needs attribute '{attr.name}'", op_token)
         try:
             node = graph.add_node(opdef.name, operands, attrs, loc)
         except ShapeError as e:
             shown = ", ".join(str(v.type) for v in operands)
             raise self.error(f"{e} (operand types: {shown or 'none'})", op_token) from None
-        if node.output.type != declared:
-            raise self.error(f"type mismatch: %{name} is declared {declared}, but {opdef.name} "
-                             f"infers {node.output.type}", type_token)
-        self.values[name] = (node.output, name_token)
+        if len(node.outputs) != len(name_tokens):
+            raise self.error(f"{opdef.name} gives {len(node.outputs)} result(s) here, but "
+                             f"{len(name_tokens)} are named", name_tokens[0])
+        for value, name_token, (type_, type_token) in zip(node.outputs, name_tokens, declared):
+            if value.type != type_:
+                raise self.error(f"type mismatch: {name_token.text} is declared {type_}, but "
+                                 f"{opdef.name} infers {value.type}", type_token)
+            self.values[name_token.text[1:]] = (value, name_token)
+
+    def at_attrs(self, opdef: registry.OpDef) -> bool:
+        """Whether an attribute dict comes next: '{' and a name or '}'. After an op that takes
+        a body, any other '{' starts the body."""
+        if not self.at("punct", "{"):
+            return False
+        if not any(a.kind == "graph" for a in opdef.attrs):
+            return not self.at("punct", "(", k=1)  # '{' '(' is a body, which it does not take
+        return self.at("ident", k=1) or self.at("punct", "}", k=1)
+
+    def parse_body(self) -> Graph:
+        """body := '{' '(' [param (',' param)*] ')' ':' node* 'yield' [values] '}'
+
+        The body is a scope of its own: outer values are not visible in it."""
+        open_token = self.expect("punct", "{")
+        if len(self.outer_scopes) >= MAX_NESTING:
+            raise self.error(f"nesting too deep: bodies may nest at most {MAX_NESTING} levels",
+                             open_token)
+        self.expect("punct", "(", "'(' and the body's arguments")
+        body = Graph("body")
+        self.outer_scopes.append(self.values)
+        self.values = {}
+        if not self.at("punct", ")"):
+            self.parse_param(body)
+            while self.at("punct", ","):
+                self.take()
+                self.parse_param(body)
+        self.expect("punct", ")", "',' or ')'")
+        self.expect("punct", ":", "':' after the body's arguments")
+        self.parse_nodes(body, "yield")
+        yield_token = self.take()
+        outputs, _ = self.parse_value_list()
+        if not outputs:
+            raise self.error("a body must yield at least one value", yield_token)
+        body.set_outputs(outputs)
+        self.expect("punct", "}", "'}' closing the body")
+        self.values = self.outer_scopes.pop()
+        return body
 
     def parse_operands(self) -> list[Value]:
-        # A value followed by ':' starts the next node (ops may have no operands), so look ahead.
-        if not (self.at("value") and not self.at("punct", ":", k=1)):
+        # Ops may have no operands, so a value that starts the next node ends the list.
+        if not self.at("value") or self.starts_node():
             return []
         operands = [self.use_value()]
         while self.at("punct", ","):
@@ -350,11 +441,27 @@ class _Parser:
             operands.append(self.use_value())
         return operands
 
+    def starts_node(self) -> bool:
+        """Whether the tokens ahead read ``%a [, %b ...] :``, the start of a node."""
+        k = 0
+        while self.at("value", k=k):
+            if self.at("punct", ":", k=k + 1):
+                return True
+            if not self.at("punct", ",", k=k + 1):
+                return False
+            k += 2
+        return False
+
     def use_value(self) -> Value:
         token = self.expect("value", what="a value '%name'")
-        if token.text[1:] not in self.values:
+        name = token.text[1:]
+        if name not in self.values:
+            if any(name in scope for scope in self.outer_scopes):
+                raise self.error(f"use of {token.text}, which is defined outside this body; a "
+                                 "body sees only its own arguments (pass the value as an "
+                                 "operand of the fused node)", token)
             raise self.error(f"use of undefined value {token.text}", token)
-        return self.values[token.text[1:]][0]
+        return self.values[name][0]
 
     def parse_attrs(self, opdef: registry.OpDef) -> dict:
         """attrs := '{' [name '=' attr_value (',' name '=' attr_value)*] '}'"""
@@ -427,19 +534,23 @@ class _Parser:
         self.expect("punct", ")")
         return SourceLoc(file, line)
 
-    def parse_return(self, graph: Graph, result_types: list[TensorType]) -> None:
-        """return := 'return' [%value (',' %value)*], matching the signature's result types."""
-        return_token = self.take()
-        tokens = []
+    def parse_value_list(self) -> tuple[list[Value], list[Token]]:
+        """[%value (',' %value)*], after 'return' or 'yield'."""
+        values: list[Value] = []
+        tokens: list[Token] = []
         if self.at("value"):
             tokens.append(self.peek())
-            outputs = [self.use_value()]
+            values.append(self.use_value())
             while self.at("punct", ","):
                 self.take()
                 tokens.append(self.peek())
-                outputs.append(self.use_value())
-        else:
-            outputs = []
+                values.append(self.use_value())
+        return values, tokens
+
+    def parse_return(self, graph: Graph, result_types: list[TensorType]) -> None:
+        """return := 'return' [%value (',' %value)*], matching the signature's result types."""
+        return_token = self.take()
+        outputs, tokens = self.parse_value_list()
         if len(outputs) != len(result_types):
             raise self.error(f"return gives {len(outputs)} value(s), but the signature declares "
                              f"{len(result_types)} result(s)", return_token)

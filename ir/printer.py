@@ -12,7 +12,9 @@
     }
 
 Graph inputs keep their names; node results are numbered ``%0, %1, ...`` in node order, so
-the text of a graph does not depend on names a pass happened to give its values. Attributes
+the text of a graph does not depend on names a pass happened to give its values. A node with
+several results lists them (``%4, %5: f32[3], f32[3] = fused ...``); a ``fused`` node's body
+follows it in braces, with its own arguments, numbering and ``yield``. Attributes
 print in the op's registry order, and optional attributes equal to their default are left out
 (``sum %x {axes=[1]}`` means ``keepdim=false``). Floats print with ``repr`` so that they read
 back bit-exactly and never look like ints (``1.0``, ``1e-05``, ``inf``, ``nan``).
@@ -37,30 +39,82 @@ _SIMPLE_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\
 
 def to_text(graph: Graph, debug_info: bool = False) -> str:
     """The text form of ``graph`` (no trailing newline); ``debug_info`` adds ``loc(...)``."""
-    names = {id(v): f"%{v.name}" for v in graph.inputs}
+    names = value_names(graph)
     params = ", ".join(f"%{v.name}: {v.type}" for v in graph.inputs)
-    results = ", ".join(str(v.type) for v in graph.outputs)
+    results = ", ".join(_result_signature(graph, i) for i in range(len(graph.outputs)))
     lines = [f"func @{format_symbol(graph.name)}({params}) -> ({results}) {{"]
-    for index, node in enumerate(graph.nodes):
-        names[id(node.output)] = f"%{index}"
-        lines.append("  " + format_node(node, names, debug_info))
+    lines += _body_lines(graph, names, "  ", debug_info)
     returned = ", ".join(_operand(v, names) for v in graph.outputs)
     lines.append(f"  return {returned}" if returned else "  return")
     lines.append("}")
     return "\n".join(lines)
 
 
-def format_node(node: Node, names: dict[int, str], debug_info: bool = False) -> str:
-    """One node's line (without indentation), e.g. ``%2: f32[4] = add %0, %1``."""
-    text = f"{names[id(node.output)]}: {node.output.type} = {node.op}"
+def value_names(graph: Graph) -> dict[int, str]:
+    """The printed name of each value of ``graph`` by ``id``: inputs keep their names, node
+    results are numbered ``%0, %1, ...`` in node order (a node with two results takes two
+    numbers). Values inside bodies are not included: each body numbers its own."""
+    names = {id(v): f"%{v.name}" for v in graph.inputs}
+    number = 0
+    for node in graph.nodes:
+        for value in node.outputs:
+            names[id(value)] = f"%{number}"
+            number += 1
+    return names
+
+
+def _result_signature(graph: Graph, index: int) -> str:
+    """``f32[4]``, or ``f32[4] aliases %w`` for an output that overwrites input ``%w``."""
+    text = str(graph.outputs[index].type)
+    aliased = graph.output_aliases.get(index)
+    if aliased is not None:
+        target = graph.inputs[aliased].name if 0 <= aliased < len(graph.inputs) else "<bad>"
+        text += f" aliases %{target}"
+    return text
+
+
+def _body_lines(graph: Graph, names: dict[int, str], indent: str,
+                debug_info: bool) -> list[str]:
+    return [indent + format_node(node, names, debug_info, indent) for node in graph.nodes]
+
+
+def format_node(node: Node, names: dict[int, str], debug_info: bool = False,
+                indent: str = "") -> str:
+    """One node's text (without leading indentation), e.g. ``%2: f32[4] = add %0, %1``.
+
+    A node with a body continues on the following lines: the body, indented two more spaces
+    than ``indent``, and a closing ``}`` at ``indent``.
+    """
+    results = ", ".join(_operand(v, names) for v in node.outputs)
+    types = ", ".join(str(v.type) for v in node.outputs)
+    text = f"{results}: {types} = {node.op}"
     if node.inputs:
         text += " " + ", ".join(_operand(v, names) for v in node.inputs)
     attrs = format_attrs(node.op, node.attrs)
     if attrs:
         text += " " + attrs
+    body = node.body
+    if body is not None:
+        text += " " + format_body(body, indent, debug_info)
     if debug_info and node.loc is not None:
         text += " " + format_loc(node.loc)
     return text
+
+
+def format_body(body: Graph, indent: str = "", debug_info: bool = False) -> str:
+    """A body: ``{``, its arguments, its nodes and ``yield``, and ``}`` at ``indent``.
+
+    Its values are named in its own scope: arguments keep their names, results count from 0.
+    """
+    inner = indent + "  "
+    names = value_names(body)
+    arguments = ", ".join(f"%{v.name}: {v.type}" for v in body.inputs)
+    lines = ["{", f"{inner}({arguments}):"]
+    lines += _body_lines(body, names, inner, debug_info)
+    yielded = ", ".join(_operand(v, names) for v in body.outputs)
+    lines.append(f"{inner}yield {yielded}" if yielded else f"{inner}yield")
+    lines.append(indent + "}")
+    return "\n".join(lines)
 
 
 def _operand(value, names: dict[int, str]) -> str:
@@ -70,11 +124,13 @@ def _operand(value, names: dict[int, str]) -> str:
 
 
 def format_attrs(op: str, attrs: dict) -> str:
-    """``{name=value, ...}`` in registry order, defaults of optional attrs left out; or ''."""
+    """``{name=value, ...}`` in registry order, defaults of optional attrs left out; or ''.
+
+    Attributes of kind ``graph`` (bodies) are left out: :func:`format_node` prints them."""
     schema = registry.get(op).attrs if registry.exists(op) else ()
     parts = []
     for attr in schema:
-        if attr.name not in attrs:
+        if attr.name not in attrs or attr.kind == "graph":  # bodies print as regions
             continue
         text = format_attr_value(attrs[attr.name])
         # Compare printed forms, not values: -0.0 == 0.0 and 0 == 0.0 in Python, but they

@@ -22,7 +22,8 @@ from typing import Any, Callable, Optional, Sequence
 from ir.errors import ShapeError
 from ir.types import TensorType
 
-KINDS = ("elementwise", "reduce", "matmul", "movement", "source", "index", "conv", "special")
+KINDS = ("elementwise", "reduce", "matmul", "movement", "source", "index", "conv", "special",
+         "fused")
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,9 @@ class Attr:
     """One attribute of an op: its name, the Python type it holds, and a default (``REQUIRED``)."""
 
     name: str
-    kind: str  # "int", "float", "bool", "ints", "intss", "dtype", "str", "value", "shape", "ints?"
+    # "int", "float", "bool", "ints", "intss", "dtype", "str", "value", "shape", "ints?", and
+    # "graph": a nested graph (the body of a ``fused`` node), printed as a region, not inline
+    kind: str
     default: Any = None
     required: bool = True
 
@@ -40,6 +43,8 @@ class OpDef:
     """Everything graphc knows about one primitive op.
 
     ``arity`` is the number of tensor operands, or ``None`` for variadic ops (concat).
+    ``type_rule`` returns one ``TensorType``, or a tuple of them for an op with several
+    results; :meth:`infer_results` always gives the tuple.
     ``vjp(em, inputs, output, grad, attrs)`` returns one gradient (or ``None``) per input.
     ``needs_values`` says whether the gradient rule reads operand *values* (not only their types)
     and ``needs_output`` whether it reads the result's value; eager autograd uses them to reject
@@ -49,7 +54,7 @@ class OpDef:
     name: str
     kind: str
     arity: Optional[int]
-    type_rule: Callable[[Sequence[TensorType], dict], TensorType]
+    type_rule: Callable[[Sequence[TensorType], dict], TensorType | tuple[TensorType, ...]]
     reference: Callable[..., Any]
     attrs: tuple[Attr, ...] = ()
     vjp: Optional[Callable] = None
@@ -80,11 +85,21 @@ class OpDef:
                 full[a.name] = a.default
         return full
 
-    def infer(self, input_types: Sequence[TensorType], attrs: dict) -> TensorType:
-        """Checks arity and attributes and applies the type rule."""
+    def infer_results(self, input_types: Sequence[TensorType],
+                      attrs: dict) -> tuple[TensorType, ...]:
+        """Checks arity and attributes and applies the type rule: the type of each result."""
         if self.arity is not None and len(input_types) != self.arity:
             raise ShapeError(f"{self.name} takes {self.arity} operand(s), got {len(input_types)}")
-        return self.type_rule(list(input_types), attrs)
+        result = self.type_rule(list(input_types), attrs)
+        return (result,) if isinstance(result, TensorType) else tuple(result)
+
+    def infer(self, input_types: Sequence[TensorType], attrs: dict) -> TensorType:
+        """The result type of a single-result application; ShapeError if it has several."""
+        types = self.infer_results(input_types, attrs)
+        if len(types) != 1:
+            raise ShapeError(f"{self.name} has {len(types)} results here "
+                             f"({', '.join(map(str, types))}); use infer_results")
+        return types[0]
 
 
 _REGISTRY: dict[str, OpDef] = {}

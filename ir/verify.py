@@ -18,11 +18,16 @@ names the node (as it prints, ``node 3 (%3 = matmul)``) and the rule::
 The rules, in the order they are checked:
 
 1. graph inputs have unique names that are identifiers (``[A-Za-z_][A-Za-z0-9_.]*``);
-2. every node's op is registered, its operands are values of this graph defined before the
-   node, its attributes are exactly the op's (all present, none unknown, each of the right
-   kind), and its result type equals what the op's type rule infers;
-3. every value's ``users`` list is exactly the nodes that use it, once per use;
-4. every graph output is a value of this graph.
+2. every node's op is registered, its results point back at it (``producer``, ``index``), its
+   operands are values of this graph defined before the node, its attributes are exactly the
+   op's (all present, none unknown, each of the right kind), and its result types equal what
+   the op's type rule infers;
+3. a node's body (``fused``) is itself a valid graph, checked by these rules, that uses only
+   its own arguments; errors inside it name the node and then the body's node;
+4. every value's ``users`` list is exactly the nodes that use it, once per use;
+5. every graph output is a value of this graph;
+6. output aliases name an output and an input of the same type, each input at most once
+   (bodies declare none).
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ from ir import registry
 from ir.dtypes import DType
 from ir.errors import ShapeError, VerifyError
 from ir.graph import Graph, Node, Value
+from ir.printer import value_names
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
 
@@ -85,6 +91,7 @@ _KIND_DESCRIPTIONS = {
     "dtype": "a dtype (f32, f64, i32, i64, bool)",
     "str": "a string",
     "value": "a number or a nested list of numbers",
+    "graph": "a body (a nested graph)",
 }
 
 
@@ -107,6 +114,7 @@ def attr_value_error(kind: str, value: Any) -> Optional[str]:
         "dtype": lambda v: isinstance(v, DType),
         "str": lambda v: isinstance(v, str),
         "value": lambda v: _nested_value_error(v) is None,
+        "graph": lambda v: isinstance(v, Graph),
     }
     if kind not in checks:
         return f"unknown attribute kind {kind!r} in the registry"
@@ -129,32 +137,71 @@ def _show(value: Any) -> str:
 # -- the verifier ----------------------------------------------------------------------------
 def verify(graph: Graph) -> None:
     """Raises :class:`VerifyError` at the first broken invariant of ``graph``, else returns None."""
-    _check_inputs(graph)
-    names = _value_names(graph)
-    defined: set[int] = {id(v) for v in graph.inputs}
-    position = {id(n.output): i for i, n in enumerate(graph.nodes)}
-    seen_nodes: set[int] = set()
-    for index, node in enumerate(graph.nodes):
-        where = _node_label(index, node)
-        if id(node) in seen_nodes:
-            raise VerifyError(f"{where}: the same node object appears twice in the node list")
-        seen_nodes.add(id(node))
-        _check_node(node, where, names, defined, position)
-        defined.add(id(node.output))
-    _check_users(graph, names)
-    for i, value in enumerate(graph.outputs):
-        if not isinstance(value, Value):
-            raise VerifyError(f"output {i}: {_show_object(value)} is not a Value")
-        if id(value) not in defined:
-            raise VerifyError(f"output {i}: {_name(value, names)} is not a value of this graph")
+    _verify_graph(graph, "", ())
 
 
-def _value_names(graph: Graph) -> dict[int, str]:
-    """The printed name of every value (inputs keep theirs, node results are %0, %1, ...)."""
-    names = {id(v): f"%{v.name}" for v in graph.inputs}
-    for i, node in enumerate(graph.nodes):
-        names.setdefault(id(node.output), f"%{i}")
-    return names
+def _verify_graph(graph: Graph, prefix: str, enclosing: tuple[Graph, ...]) -> None:
+    """Checks ``graph``; ``prefix`` starts every message (``node 2 (%2 = fused): body: ``) and
+    ``enclosing`` holds the graphs around a body, to explain references that escape it."""
+    try:
+        _check_inputs(graph)
+        names = value_names(graph)
+        defined: set[int] = {id(v) for v in graph.inputs}
+        position = {id(v): i for i, n in enumerate(graph.nodes) for v in n.outputs}
+        for index, node in enumerate(graph.nodes):
+            where = _node_label(index, node, names)
+            if node.body is not None:
+                # First: the node's type rule reads the body, and a body reading outer values
+                # corrupts this graph's use lists; the body's own error says more.
+                _verify_graph(node.body, f"{where}: body: ", enclosing + (graph,))
+            _check_node(node, where, names, defined, position, enclosing)
+            defined.update(id(v) for v in node.outputs)
+        _check_users(graph, names)
+        for i, value in enumerate(graph.outputs):
+            if not isinstance(value, Value):
+                raise VerifyError(f"{'yield' if enclosing else 'output'} {i}: "
+                                  f"{_show_object(value)} is not a Value")
+            if id(value) not in defined:
+                escape = _escape_hint(value, enclosing)
+                raise VerifyError(f"{'yield' if enclosing else 'output'} {i}: "
+                                  f"{_name(value, names)} is not a value of this "
+                                  f"{'body' if enclosing else 'graph'}{escape}")
+        _check_aliases(graph, bool(enclosing))
+    except VerifyError as e:
+        if not prefix:
+            raise
+        raise VerifyError(prefix + str(e)) from None
+
+
+def _escape_hint(value: Value, enclosing: tuple[Graph, ...]) -> str:
+    """For a value of an enclosing graph used inside a body: why that is wrong."""
+    for outer in enclosing:
+        if any(v is value for v in outer.values()):
+            return (" (it belongs to an enclosing graph; a body sees only its own arguments, "
+                    "so pass it as an operand of the fused node)")
+    return ""
+
+
+def _check_aliases(graph: Graph, in_body: bool) -> None:
+    if in_body and graph.output_aliases:
+        raise VerifyError("a body declares output aliases; only a function's outputs may "
+                          "overwrite its inputs")
+    aliased_by: dict[int, int] = {}
+    for output, target in sorted(graph.output_aliases.items()):
+        if not (_is_int(output) and 0 <= output < len(graph.outputs)):
+            raise VerifyError(f"output alias names output {output!r}, but the graph has "
+                              f"{len(graph.outputs)} output(s)")
+        if not (_is_int(target) and 0 <= target < len(graph.inputs)):
+            raise VerifyError(f"output {output}: aliases input {target!r}, but the graph has "
+                              f"{len(graph.inputs)} input(s)")
+        value, overwritten = graph.outputs[output], graph.inputs[target]
+        if value.type != overwritten.type:
+            raise VerifyError(f"output {output}: has type {value.type} but aliases input "
+                              f"%{overwritten.name} of type {overwritten.type}")
+        if target in aliased_by:
+            raise VerifyError(f"output {output}: aliases input %{overwritten.name}, which "
+                              f"output {aliased_by[target]} already overwrites")
+        aliased_by[target] = output
 
 
 def _name(value: Value, names: dict[int, str]) -> str:
@@ -169,8 +216,9 @@ def _show_object(obj: Any) -> str:
     return "None" if obj is None else f"an object of type {type(obj).__name__}"
 
 
-def _node_label(index: int, node: Node) -> str:
-    return f"node {index} (%{index} = {node.op})"
+def _node_label(index: int, node: Node, names: dict[int, str]) -> str:
+    results = ", ".join(names.get(id(v), "%?") for v in node.outputs)
+    return f"node {index} ({results} = {node.op})"
 
 
 def _check_inputs(graph: Graph) -> None:
@@ -192,11 +240,13 @@ def _check_inputs(graph: Graph) -> None:
 
 
 def _check_node(node: Node, where: str, names: dict[int, str], defined: set[int],
-                position: dict[int, int]) -> None:
+                position: dict[int, int], enclosing: tuple[Graph, ...]) -> None:
     if not registry.exists(node.op):
         raise VerifyError(f"{where}: unknown op '{node.op}'")
-    if node.output.producer is not node:
-        raise VerifyError(f"{where}: its result value does not point back at it (producer)")
+    for i, value in enumerate(node.outputs):
+        if value.producer is not node or value.index != i:
+            raise VerifyError(f"{where}: its result value {i} does not point back at it "
+                              "(producer and index)")
     for k, operand in enumerate(node.inputs):
         if not isinstance(operand, Value):
             raise VerifyError(f"{where}: operand {k} is {_show_object(operand)}, not a Value")
@@ -207,18 +257,21 @@ def _check_node(node: Node, where: str, names: dict[int, str], defined: set[int]
             raise VerifyError(f"{where}: operand {k} ({names[id(operand)]}) is used before it is "
                               f"defined (by node {later}); nodes must be in topological order")
         raise VerifyError(f"{where}: operand {k} {_name(operand, names)} is not a value of "
-                          "this graph")
+                          f"this {'body' if enclosing else 'graph'}"
+                          f"{_escape_hint(operand, enclosing)}")
     opdef = registry.get(node.op)
     _check_attrs(opdef, node.attrs, where)
     types = [v.type for v in node.inputs]
     shown = ", ".join(str(t) for t in types)
     try:
-        expected = opdef.infer(types, node.attrs)
+        expected = opdef.infer_results(types, node.attrs)
     except ShapeError as e:
         raise VerifyError(f"{where}: the type rule rejects operand types ({shown}): {e}") from e
-    if node.output.type != expected:
-        raise VerifyError(f"{where}: result type {node.output.type} differs from the type "
-                          f"rule's {expected} for operand types ({shown})")
+    if node.result_types != expected:
+        have = ", ".join(map(str, node.result_types))
+        want = ", ".join(map(str, expected))
+        raise VerifyError(f"{where}: result type {have} differs from the type "
+                          f"rule's {want} for operand types ({shown})")
 
 
 def _check_attrs(opdef: registry.OpDef, attrs: dict, where: str) -> None:
@@ -242,10 +295,11 @@ def _check_users(graph: Graph, names: dict[int, str]) -> None:
     for node in graph.nodes:
         for operand in node.inputs:
             uses[id(operand)][id(node)] += 1
-    index = {id(n): i for i, n in enumerate(graph.nodes)}
+    nodes = list(graph.nodes)
+    index = {id(n): i for i, n in enumerate(nodes)}
     for value in graph.values():
         owner = (f"input %{value.name}" if value.producer is None
-                 else _node_label(index[id(value.producer)], value.producer))
+                 else _node_label(index[id(value.producer)], value.producer, names))
         listed = Counter(id(u) for u in value.users)
         for user in value.users:
             if id(user) not in index:
@@ -254,8 +308,8 @@ def _check_users(graph: Graph, names: dict[int, str]) -> None:
         for node_id in set(listed) | set(uses[id(value)]):
             have, want = listed[node_id], uses[id(value)][node_id]
             if have != want:
-                user = graph.nodes[index[node_id]]
+                user = nodes[index[node_id]]
                 raise VerifyError(
                     f"{owner}: users of {names[id(value)]} list "
-                    f"{_node_label(index[node_id], user)} {have} time(s), but it uses "
+                    f"{_node_label(index[node_id], user, names)} {have} time(s), but it uses "
                     f"{names[id(value)]} {want} time(s)")

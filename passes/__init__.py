@@ -152,12 +152,16 @@ def run(graph: Graph, pipeline: str) -> Graph:
 
 @register("dce")
 def dce(graph: Graph) -> Graph:
-    """Dead code elimination: drops nodes whose results nothing uses (in place; returns graph)."""
+    """Dead code elimination: drops nodes none of whose results is used, in bodies too (in
+    place; returns graph)."""
     live = {id(v) for v in graph.outputs}
     for node in reversed(graph.nodes):
-        if id(node.output) in live:
+        if any(id(v) in live for v in node.outputs):
             live.update(id(v) for v in node.inputs)
-    dead = {id(n) for n in graph.nodes if id(n.output) not in live}
+    dead = {id(n) for n in graph.nodes if not any(id(v) in live for v in n.outputs)}
+    for node in graph.nodes:
+        if node.body is not None and id(node) not in dead:
+            dce(node.body)
     if not dead:
         return graph
     # one pass over nodes and use lists (removing nodes one by one is quadratic)

@@ -55,6 +55,13 @@ def differentiate(graph: Graph, output: int = 0, wrt: Optional[Sequence[int]] = 
     ``cotangent=True``, which adds an input ``%d_out`` of the output's type (the vector of a
     vector-Jacobian product). Inputs the output does not depend on get zero gradients.
     """
+    for index, node in enumerate(graph.nodes):
+        if node.body is not None:
+            raise PassError(f"autodiff: node {index} is a {node.op} node, which has no gradient "
+                            "rule; run autodiff before fuse")
+        if len(node.outputs) != 1:
+            raise PassError(f"autodiff: node {index} ({node.op}) has {len(node.outputs)} "
+                            "results; gradient rules handle single-result nodes only")
     if isinstance(output, bool) or not isinstance(output, Integral):
         raise PassError(f"autodiff: option 'output' expects an int, got {output!r}")
     if not 0 <= output < len(graph.outputs):

@@ -436,6 +436,34 @@ ORACLES.update({
 NON_DIFFERENTIABLE |= {"max_pool2d_indices"}
 # -- end of the conv block -------------------------------------------------------------------------
 
+
+# -- fused: a node that runs its body (ir/ops/fused.py) --------------------------------------------
+def _fused_oracle(*arrays, body):
+    """The body's meaning composed from the primitives' oracles above (not from graphc)."""
+    env = {id(v): a for v, a in zip(body.inputs, arrays)}
+    for node in body.nodes:
+        operands = [env[id(v)] for v in node.inputs]
+        env[id(node.output)] = np.asarray(ORACLES[node.op](*operands, **node.attrs))
+    results = [env[id(v)] for v in body.outputs]
+    return results[0] if len(results) == 1 else tuple(results)
+
+
+ADD_RELU_BODY = ir.parse("""func @body(%a: f32[2,3], %c: f32[3]) -> (f32[2,3]) {
+  %0: f32[2,3] = add %a, %c
+  %1: f32[2,3] = relu %0
+  return %1
+}""")
+EXP_MUL_SUM_BODY = ir.parse("""func @body(%a: f32[2,3], %b: f32[2,3]) -> (f32[2]) {
+  %0: f32[2,3] = exp %a
+  %1: f32[2,3] = mul %0, %b
+  %2: f32[2] = sum %1 {axes=[1]}
+  return %2
+}""")
+SAMPLES["fused"] = [Case([x23, U(3)], {"body": ADD_RELU_BODY}, id="add-relu"),
+                    Case([x23, y23], {"body": EXP_MUL_SUM_BODY}, id="exp-mul-sum")]
+ORACLES["fused"] = _fused_oracle
+NON_DIFFERENTIABLE |= {"fused"}  # autodiff runs before fusion
+
 OP_NAMES = [op.name for op in ir.all_ops()]
 
 
@@ -606,6 +634,9 @@ BAD = [
      ["does not fit"]),
     ("random_normal", [(dtypes.i32, ())], {"shape": [2]}, ["seed"]),
     ("broadcast_to", [(F, (3, 2))], {"shape": [3, 3]}, ["[3, 2]", "[3, 3]"]),
+    ("fused", [(F, (2, 3)), (F, (2,))], {"body": ADD_RELU_BODY},
+     ["operand 1", "f32[2]", "%c", "f32[3]"]),
+    ("fused", [(F, (2, 3))], {"body": ADD_RELU_BODY}, ["1 operand", "2 argument"]),
 ]
 
 

@@ -40,6 +40,26 @@ ATTR_VALUES = {  # per attribute kind, values that probe every type rule's edges
               [[1, 2, 3]], [[1, 2, 3], [4, 5, 6]], [[1, 2], [3]], [[1, 2], 3], [1, [2, 3]]],
     "shape": [[], [0], [2], [3], [2, 3], [1, 1, 3, 3], [2, 2, 4, 4], [1, 1, 2, 2]],
 }
+# Bodies for `fused`: the type rule must refuse operands that do not match the body's inputs.
+ATTR_VALUES["graph"] = [ir.parse(text).nodes[0].body for text in (
+    """func @f(%x: f32[3]) -> (f32[3]) {
+  %0: f32[3] = fused %x {
+    (%a: f32[3]):
+    %0: f32[3] = relu %a
+    yield %0
+  }
+  return %0
+}""",
+    """func @f(%x: f32[2,3], %y: f32[3]) -> (f32[2,3], bool[2,3]) {
+  %0, %1: f32[2,3], bool[2,3] = fused %x, %y {
+    (%a: f32[2,3], %b: f32[3]):
+    %0: f32[2,3] = add %a, %b
+    %1: bool[2,3] = gt %0, %a
+    yield %0, %1
+  }
+  return %0, %1
+}""")]
+
 # Errors a reference may raise for operand *values* (not types), as PyTorch does at run time.
 VALUE_ERRORS = {
     "gather": (IndexError, "out of range"),

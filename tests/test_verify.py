@@ -60,7 +60,7 @@ def test_op_must_be_registered(mlp):
 
 # -- operands: defined before use, in this graph ---------------------------------------------
 def test_operands_must_be_defined_before_use(mlp):
-    mlp.nodes[1], mlp.nodes[0] = mlp.nodes[0], mlp.nodes[1]  # matmul now comes before transpose
+    mlp.nodes = [mlp.nodes[1], mlp.nodes[0], *mlp.nodes[2:]]  # matmul now before transpose
     assert verify_error(mlp) == ("node 0 (%0 = matmul): operand 1 (%1) is used before it is "
                                  "defined (by node 1); nodes must be in topological order")
 
@@ -72,15 +72,19 @@ def test_operands_must_belong_to_this_graph(mlp):
                                  "is not a value of this graph")
 
 
-def test_a_node_must_appear_once(mlp):
-    mlp.nodes.append(mlp.nodes[3])
-    assert verify_error(mlp) == ("node 4 (%4 = relu): the same node object appears twice in "
-                                 "the node list")
+def test_a_node_cannot_appear_twice(mlp):
+    # The node list is linked through the nodes themselves, so a second copy cannot exist.
+    with pytest.raises(ValueError, match="already a node of this graph"):
+        mlp.nodes.append(mlp.nodes[3])
+    with pytest.raises(ValueError, match="is given twice"):
+        mlp.nodes = [*mlp.nodes, mlp.nodes[3]]
+    verify(mlp)  # the refused order changed nothing
 
 
 def test_result_must_point_back_at_its_node(mlp):
     mlp.nodes[0].output.producer = mlp.nodes[1]
-    assert "node 0 (%0 = transpose): its result value does not point back" in verify_error(mlp)
+    assert ("node 0 (%0 = transpose): its result value 0 does not point back at it"
+            in verify_error(mlp))
 
 
 # -- attributes -------------------------------------------------------------------------------

@@ -1,0 +1,113 @@
+"""The backend contract: what every backend provides and what its executables accept.
+
+A :class:`Backend` compiles a verified graph into an :class:`Executable`; the registry finds
+backends by name. ``lowering`` is the pipeline (pass-manager text, e.g. ``"fuse,plan"``) a
+backend wants run on a graph before ``compile``; the interpreter runs any graph as it is.
+
+    >>> import ir, numpy as np, backends
+    >>> g = ir.parse('''func @f(%x: f32[2]) -> (f32[2]) {
+    ...   %0: f32[2] = neg %x
+    ...   return %0
+    ... }''')
+    >>> backend = backends.get("interpreter")
+    >>> backend.lowering
+    ''
+    >>> run = backend.compile(g)
+    >>> run(np.array([1, -2], np.float32))
+    (array([-1.,  2.], dtype=float32),)
+    >>> run(np.zeros(3, np.float32))
+    Traceback (most recent call last):
+    ...
+    backends.base.ExecutionError: input %x expects f32[2], got f32[3]
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ir.dtypes import from_numpy
+from ir.graph import Graph
+from ir.types import TensorType
+
+
+class BackendError(Exception):
+    """Unknown backend, or a backend that cannot run here."""
+
+
+class ExecutionError(Exception):
+    """Inputs that do not match the graph's signature, or an op that failed at run time."""
+
+
+class Executable(ABC):
+    """A compiled graph: call it with one array per graph input, get a tuple of arrays back.
+
+    Outputs that the graph declares as aliasing an input (``graph.output_aliases``) may be
+    written into that input's buffer; callers must treat such inputs as donated.
+    """
+
+    graph: Graph
+
+    @abstractmethod
+    def __call__(self, *arrays) -> tuple:
+        ...
+
+    @abstractmethod
+    def source(self) -> str:
+        """What the backend generated, for humans (the interpreter: the IR text)."""
+
+
+class Backend(ABC):
+    """A way to run graphs: ``compile(graph) -> Executable``."""
+
+    name: str = ""
+    lowering: str = ""  # the pipeline to run before compile, as pipeline text
+
+    @abstractmethod
+    def compile(self, graph: Graph) -> Executable:
+        ...
+
+
+def check_inputs(graph: Graph, arrays: Sequence) -> list[np.ndarray]:
+    """Converts and checks run-time inputs against the graph's typed signature."""
+    if len(arrays) != len(graph.inputs):
+        raise ExecutionError(f"@{graph.name} takes {len(graph.inputs)} input(s), got {len(arrays)}")
+    checked = []
+    for value, array in zip(graph.inputs, arrays):
+        array = np.asarray(array)
+        if array.shape == value.type.shape and array.dtype == value.type.dtype.numpy:
+            checked.append(array)
+            continue
+        try:
+            got = str(TensorType(from_numpy(array.dtype), array.shape))
+        except TypeError:
+            got = f"{array.dtype}{list(array.shape)}"
+        if got != str(value.type):
+            raise ExecutionError(f"input %{value.name} expects {value.type}, got {got}")
+        checked.append(array)
+    return checked
+
+
+# -- registry ------------------------------------------------------------------------------------
+_FACTORIES: dict[str, Callable[[], Backend]] = {}
+_INSTANCES: dict[str, Backend] = {}
+
+
+def register(name: str, factory: Callable[[], Backend]) -> None:
+    """Registers a backend by name; ``factory()`` is called on first use (imports stay lazy)."""
+    _FACTORIES[name] = factory
+
+
+def available() -> list[str]:
+    """Names of all registered backends."""
+    return sorted(_FACTORIES)
+
+
+def get(name: str) -> Backend:
+    """The backend called ``name``."""
+    if name not in _FACTORIES:
+        raise BackendError(f"unknown backend {name!r}; available: {', '.join(available())}")
+    if name not in _INSTANCES:
+        _INSTANCES[name] = _FACTORIES[name]()
+    return _INSTANCES[name]
