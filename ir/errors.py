@@ -39,3 +39,7 @@ class ParseError(IRError):
             indent += " " * (self.column - 1 - len(before))
             text += "\n" + self.source_line + "\n" + indent + "^"
         return text
+
+
+class ScalarTypeError(IRError, TypeError):
+    """A scalar expression applies a primitive to dtypes it does not take (``ir.scalar``)."""

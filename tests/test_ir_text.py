@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import ir
 from ir import Graph, ParseError, SourceLoc, TensorType, f32, f64, i64, parse, to_text, verify
-from ir.registry import all_ops
+from ir.registry import all_ops, get as get_op
 
 CASES = sorted((Path(__file__).parent / "ir_cases").glob("*.gir"))
 
@@ -197,6 +197,14 @@ def nested(draw, shape, scalar):
     return [nested(draw, shape[1:], scalar) for _ in range(shape[0])]
 
 
+def _accepts(op, types):
+    try:
+        get_op(op).infer(types, {})
+    except ir.ShapeError:
+        return False
+    return True
+
+
 class Builder:
     """Appends random, well-typed nodes to a graph; each method may return None to skip."""
 
@@ -226,8 +234,15 @@ class Builder:
         value = nested(draw, shape, scalar) if spellable and draw(st.booleans()) else draw(scalar)
         return self.emit("const", [], {"value": value, "dtype": dtype, "shape": shape})
 
+    def typed_op(self, names, inputs):
+        """One of the ops ``names`` whose type rule takes ``inputs`` (neg, sub and pow reject
+        bools), emitted on them."""
+        types = [v.type for v in inputs]
+        usable = [n for n in names if _accepts(n, types)]
+        return self.emit(self.draw(st.sampled_from(usable)), inputs) if usable else None
+
     def unary(self):
-        return self.emit(self.draw(st.sampled_from(UNARY)), [self.pick()])
+        return self.typed_op(UNARY, [self.pick()])
 
     def cast(self):
         return self.emit("cast", [self.pick()], {"dtype": self.draw(st.sampled_from(DTYPES))})
@@ -241,7 +256,7 @@ class Builder:
         x = self.pick()
         y = self.const(self.broadcastable_shape(x.shape))
         a, b = self.draw(st.permutations([x, y]))
-        return self.emit(self.draw(st.sampled_from(BINARY)), [a, b])
+        return self.typed_op(BINARY, [a, b])
 
     def where(self):
         x = self.pick()
