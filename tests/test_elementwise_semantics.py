@@ -11,13 +11,9 @@ import ir
 BOOLS = np.array([True, False, True])
 
 
-def _eager_and_compiled(fn):
-    return [fn, graphc.compile(fn)]
-
-
 @pytest.mark.parametrize("mode", ["eager", "compiled"])
 def test_int64_divided_by_float64_converts_the_integers_straight_to_float64(mode):
-    """PyTorch promotes i64 / f64 to f64; going through f32 first would turn 2**24 + 1 into 2**24."""
+    """PyTorch promotes i64 / f64 to f64; going through f32 first turns 2**24 + 1 into 2**24."""
     def divide(a, b):
         return a / b
     fn = divide if mode == "eager" else graphc.compile(divide)

@@ -123,8 +123,9 @@ def _argmax_fold(dtype):
             return S.gt(x, best)
         # the first NaN beats everything (x != x is "x is NaN"), and nothing beats a NaN
         return S.logical_or(S.gt(x, best), S.logical_and(S.ne(x, x), S.eq(best, best)))
-    return S.ArgReduction.of(dtype, S.lowest(dtype), better,
-                             rule="the first index of the maximum; the first NaN if any (np.argmax)")
+    return S.ArgReduction.of(
+        dtype, S.lowest(dtype), better,
+        rule="the first index of the maximum; the first NaN if any (as np.argmax)")
 
 
 register(OpDef("argmax", "reduce", 1, _argmax_type, _argmax_ref,
