@@ -57,3 +57,7 @@ class ParseError(IRError):
 class RewriteError(IRError, ValueError):
     """A rewrite that cannot be done as asked (e.g. outlining a set of nodes that is not
     convex); the graph is left unchanged."""
+
+
+class ScalarTypeError(IRError, TypeError):
+    """A scalar expression applies a primitive to dtypes it does not take (``ir.scalar``)."""

@@ -8,19 +8,33 @@ mode, autodiff and code generators need about one op::
         type_rule=float_unary_type,             # input types + attrs -> output type
         reference=lambda x: np.exp(x),          # NumPy semantics
         vjp=lambda em, xs, out, g, attrs: [em.mul(g, out)],  # gradient rule
-        scalar="math.exp(x)",                   # scalar template for code generators
+        scalar=lambda xs, attrs, out, common: S.exp(S.cast(xs[0], out)),  # body per element
     ))
 
 Gradient rules are written against an :class:`ir.emitter.Emitter`, so the same rule builds IR
-nodes (symbolic autodiff) or runs eagerly on tensors (eager autograd).
+nodes (symbolic autodiff) or runs eagerly on tensors (eager autograd). Elementwise ops declare
+their body as a typed scalar expression (``ir.scalar``), reductions their combiner, identity and
+accumulator dtype; code generators render those, and the registry walk checks them against the
+reference.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional
 
+from ir import dtypes
 from ir.errors import ShapeError
+from ir.scalar import ArgReduction, Reduction, ScalarExpr
+from ir.scalar import var as scalar_var
 from ir.types import TensorType
+
+# (operand expressions, attributes, result dtype, common dtype) -> the result's expression.
+# The common dtype is what PyTorch promotes all operands to (`dtypes.result_type`, which looks
+# at their ranks); comparisons compute in it, other ops in the result dtype.
+ScalarBody = Callable[[Sequence[ScalarExpr], dict, dtypes.DType, dtypes.DType], ScalarExpr]
+# input dtype -> how a reduction folds it
+ReductionRule = Callable[[dtypes.DType], Reduction | ArgReduction]
 
 KINDS = ("elementwise", "reduce", "matmul", "movement", "source", "index", "conv", "special",
          "fused")
@@ -49,6 +63,8 @@ class OpDef:
     ``needs_values`` says whether the gradient rule reads operand *values* (not only their types)
     and ``needs_output`` whether it reads the result's value; eager autograd uses them to reject
     in-place changes to tensors a rule still needs, as PyTorch does for saved tensors.
+    ``scalar`` (elementwise ops) builds the body from one expression per operand, see
+    :meth:`scalar_body`; ``reduction`` (reduce ops) gives the fold for an input dtype.
     """
 
     name: str
@@ -58,7 +74,8 @@ class OpDef:
     reference: Callable[..., Any]
     attrs: tuple[Attr, ...] = ()
     vjp: Optional[Callable] = None
-    scalar: Optional[str] = None
+    scalar: ScalarBody | None = None
+    reduction: ReductionRule | None = None
     needs_values: bool = True
     needs_output: bool = False
     doc: str = ""
@@ -101,6 +118,26 @@ class OpDef:
                              f"({', '.join(map(str, types))}); use infer_results")
         return types[0]
 
+    def scalar_body(self, input_types: Sequence[TensorType], attrs: dict,
+                    names: Sequence[str] | None = None
+                    ) -> tuple[list[ScalarExpr], ScalarExpr]:
+        """The variables (one per operand, named ``x0, x1, ...`` unless ``names`` says) and the
+        expression one element of this elementwise op computes, for these operand types.
+
+            >>> import ir
+            >>> _, body = ir.get_op("relu").scalar_body([ir.TensorType(ir.f32, (3,))], {})
+            >>> print(body)
+            maximum(x0, 0.0:f32)
+        """
+        if self.scalar is None:
+            raise ValueError(f"op {self.name!r} declares no scalar body")
+        attrs = self.check_attrs(attrs)
+        out = self.infer(input_types, attrs).dtype
+        common = dtypes.result_type(*((t.dtype, t.ndim) for t in input_types))
+        names = names or [f"x{i}" for i in range(len(input_types))]
+        xs = [scalar_var(n, t.dtype) for n, t in zip(names, input_types)]
+        return xs, self.scalar(xs, attrs, out, common)
+
 
 _REGISTRY: dict[str, OpDef] = {}
 
@@ -111,6 +148,9 @@ def register(op: OpDef) -> OpDef:
         raise ValueError(f"op {op.name!r} is registered twice")
     if op.kind not in KINDS:
         raise ValueError(f"op {op.name!r} has unknown kind {op.kind!r}")
+    if op.scalar is not None and not callable(op.scalar):
+        raise ValueError(f"op {op.name!r}: scalar must build a typed scalar expression "
+                         f"(see ir/scalar), not {type(op.scalar).__name__} {op.scalar!r}")
     _REGISTRY[op.name] = op
     return op
 

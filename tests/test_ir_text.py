@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ir
-from ir import Graph, ParseError, ShapeError, SourceLoc, TensorType, f32, f64, i64, parse, to_text, verify
-from ir.registry import all_ops
+from ir import Graph, ParseError, SourceLoc, TensorType, f32, f64, i64, parse, to_text, verify
+from ir.registry import all_ops, get as get_op
 
 CASES = sorted((Path(__file__).parent / "ir_cases").glob("*.gir"))
 
@@ -200,6 +200,14 @@ def nested(draw, shape, scalar):
     return [nested(draw, shape[1:], scalar) for _ in range(shape[0])]
 
 
+def _accepts(op, types):
+    try:
+        get_op(op).infer(types, {})
+    except ir.ShapeError:
+        return False
+    return True
+
+
 class Builder:
     """Appends random, well-typed nodes to a graph; each method may return None to skip."""
 
@@ -230,20 +238,15 @@ class Builder:
         value = nested(draw, shape, scalar) if spellable and draw(st.booleans()) else draw(scalar)
         return self.emit("const", [], {"value": value, "dtype": dtype, "shape": shape})
 
-    def accepting(self, ops, inputs):
-        """The ops among ``ops`` whose type rule takes ``inputs`` (neg and sub refuse bools)."""
-        accepted = []
-        for op in ops:
-            try:
-                ir.get_op(op).infer([v.type for v in inputs], {})
-            except ShapeError:
-                continue
-            accepted.append(op)
-        return accepted
+    def typed_op(self, names, inputs):
+        """One of the ops ``names`` whose type rule takes ``inputs`` (neg, sub and pow reject
+        bools), emitted on them."""
+        types = [v.type for v in inputs]
+        usable = [n for n in names if _accepts(n, types)]
+        return self.emit(self.draw(st.sampled_from(usable)), inputs) if usable else None
 
     def unary(self):
-        x = self.pick()
-        return self.emit(self.draw(st.sampled_from(self.accepting(UNARY, [x]))), [x])
+        return self.typed_op(UNARY, [self.pick()])
 
     def cast(self):
         return self.emit("cast", [self.pick()], {"dtype": self.draw(st.sampled_from(DTYPES))})
@@ -262,8 +265,7 @@ class Builder:
         dtype = self.draw(st.sampled_from([ir.i32, i64, ir.bool_])) if integral else None
         y = self.const(self.broadcastable_shape(x.shape), dtype)
         a, b = self.draw(st.permutations([x, y]))
-        accepted = self.accepting(BINARY, [a, b])  # neg and sub refuse bools, bitwise floats
-        return self.emit(op if op in accepted else self.draw(st.sampled_from(accepted)), [a, b])
+        return self.typed_op(BINARY, [a, b])
 
     def where(self):
         x = self.pick()

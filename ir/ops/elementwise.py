@@ -7,6 +7,11 @@ unary ops (exp, log, ...) on integer inputs compute in f32, as PyTorch does.
 Gradient rules that route the incoming gradient to some elements only (relu, maximum, pow at
 its edges, where) select it with ``where`` rather than multiplying it by a 0/1 mask, so an
 infinite incoming gradient gives 0, not ``0 * inf = nan``, where nothing flows (as PyTorch does).
+
+Each op declares its body as a typed scalar expression (``ir.scalar``, builders ``S.*``): a
+function of (operand expressions, attributes, result dtype, common dtype). Operands are cast to
+the dtype the op computes in first, exactly as the reference converts its arrays, so the body
+and the reference agree bit for bit (tests/test_registry.py checks it on special values).
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import math
 import numpy as np
 
 from ir import dtypes
+from ir import scalar as S
 from ir.emitter import unbroadcast
 from ir.errors import DTypeError, ShapeError
 from ir.registry import Attr, OpDef, register
@@ -65,6 +71,17 @@ def sub_type(types, attrs):
     return arith_type(types, attrs)
 
 
+def numeric_type(op: str, message: str):
+    """``arith_type`` that rejects a bool result, as PyTorch does for ``-`` and ``pow``."""
+    def rule(types, attrs):
+        out = arith_type(types, attrs)
+        if out.dtype.is_bool:
+            raise ShapeError(f"{op}: {message} is not supported "
+                             f"(got {', '.join(str(t) for t in types)})")
+        return out
+    return rule
+
+
 def div_type(types, attrs):
     return TensorType(dtypes.to_float(_result_dtype(types)), _broadcast(types))
 
@@ -103,26 +120,25 @@ def _as_float(x):
     return x if x.dtype.kind == "f" else x.astype(np.float32)
 
 
+def _common_dtype(arrays) -> dtypes.DType:
+    return dtypes.result_type(*((dtypes.from_numpy(a.dtype), a.ndim) for a in arrays))
+
+
 def _promoted(*arrays):
     """The operands cast to the dtype the op computes in (PyTorch's rule, see result_type)."""
-    dtype = dtypes.result_type(*((dtypes.from_numpy(a.dtype), a.ndim) for a in arrays)).numpy
+    dtype = _common_dtype(arrays).numpy
+    return [a.astype(dtype, copy=False) for a in arrays]
+
+
+def _promoted_float(*arrays):
+    """The operands cast once to the float dtype a float-valued op computes in: an i64 operand
+    of an f64 division becomes f64 directly, not through f32."""
+    dtype = dtypes.to_float(_common_dtype(arrays)).numpy
     return [a.astype(dtype, copy=False) for a in arrays]
 
 
 def _binary(fn):
     return lambda a, b: fn(*_promoted(a, b))
-
-
-def _float_promoted(*arrays):
-    """The operands of a float-valued op (div): promoted as usual, then made float; promoting
-    first keeps ``i64[n] / f64[]`` in f64, as its type rule says."""
-    return [_as_float(a) for a in _promoted(*arrays)]
-
-
-def _pow(x, y):
-    x, y = _promoted(x, y)
-    # NumPy raises bool to a power in int8; the result is still 0 or 1, so bool holds it
-    return np.power(x, y).astype(x.dtype, copy=False)
 
 
 def _sign(x):
@@ -139,6 +155,36 @@ def _sigmoid(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
+# -- scalar bodies ---------------------------------------------------------------------------
+def _math(fn):
+    """A float-valued unary op: the operand converted to the (float) result dtype, then ``fn``."""
+    return lambda xs, a, out, common: fn(S.cast(xs[0], out))
+
+
+def _unless_bool(fn):
+    """``fn(x)``, or ``x`` itself on bools (abs, sign and relu of a bool change nothing)."""
+    return lambda xs, a, out, common: xs[0] if out.is_bool else fn(xs[0])
+
+
+def _arith(fn, on_bools=None):
+    """A binary op computed in its result dtype; ``on_bools`` is its meaning on bools
+    (``add`` is or, ``mul`` is and) where NumPy and PyTorch give it one."""
+    def body(xs, a, out, common):
+        x, y = (S.cast(v, out) for v in xs)
+        return on_bools(x, y) if out.is_bool and on_bools else fn(x, y)
+    return body
+
+
+def _compare(fn):
+    """A comparison, computed in the operands' common dtype."""
+    return lambda xs, a, out, common: fn(*(S.cast(v, common) for v in xs))
+
+
+def _sigmoid_body(xs, a, out, common):
+    x = S.cast(xs[0], out)
+    return S.mul(0.5, S.add(1.0, S.tanh(S.mul(0.5, x))))
+
+
 # -- gradient helpers ------------------------------------------------------------------------
 def _unary(name, type_rule, reference, vjp, scalar, needs_values=True, needs_output=False,
            doc=""):
@@ -151,64 +197,67 @@ def _zero_where(em, cond, g):
     return em.where(cond, em.scalar(0, g), g)
 
 
-_unary("neg", neg_type, np.negative, lambda em, xs, out, g, a: [em.neg(g)], "-x",
+_unary("neg", neg_type, np.negative, lambda em, xs, out, g, a: [em.neg(g)],
+       lambda xs, a, out, common: S.neg(xs[0]),
        needs_values=False)
 _unary("exp", float_type, lambda x: np.exp(_as_float(x)),
-       lambda em, xs, out, g, a: [em.mul(g, out)], "math.exp(x)",
+       lambda em, xs, out, g, a: [em.mul(g, out)], _math(S.exp),
        needs_values=False, needs_output=True)
 _unary("log", float_type, lambda x: np.log(_as_float(x)),
-       lambda em, xs, out, g, a: [em.div(g, xs[0])], "math.log(x)")
+       lambda em, xs, out, g, a: [em.div(g, xs[0])], _math(S.log))
 _unary("log1p", float_type, lambda x: np.log1p(_as_float(x)),
        lambda em, xs, out, g, a: [em.div(g, em.add(xs[0], em.scalar(1.0, xs[0])))],
-       "math.log1p(x)", doc="log(1 + x), accurate for small x.")
+       _math(S.log1p), doc="log(1 + x), accurate for small x.")
 _unary("expm1", float_type, lambda x: np.expm1(_as_float(x)),
        lambda em, xs, out, g, a: [em.mul(g, em.add(out, em.scalar(1.0, out)))],
-       "math.expm1(x)", needs_values=False, needs_output=True,
+       _math(S.expm1), needs_values=False, needs_output=True,
        doc="exp(x) - 1, accurate for small x.")
 _unary("sqrt", float_type, lambda x: np.sqrt(_as_float(x)),
-       lambda em, xs, out, g, a: [em.div(em.mul(g, em.scalar(0.5, out)), out)], "math.sqrt(x)",
+       lambda em, xs, out, g, a: [em.div(em.mul(g, em.scalar(0.5, out)), out)], _math(S.sqrt),
        needs_values=False, needs_output=True)
 _unary("rsqrt", float_type, lambda x: 1.0 / np.sqrt(_as_float(x)),
        lambda em, xs, out, g, a: [em.mul(em.mul(g, em.scalar(-0.5, out)),
                                          em.mul(out, em.mul(out, out)))],
-       "1.0 / math.sqrt(x)",
+       _math(S.rsqrt),
        needs_values=False, needs_output=True)
 _unary("tanh", float_type, lambda x: np.tanh(_as_float(x)),
        lambda em, xs, out, g, a: [em.mul(g, em.sub(em.scalar(1.0, out), em.mul(out, out)))],
-       "math.tanh(x)",
+       _math(S.tanh),
        needs_values=False, needs_output=True)
 _unary("sigmoid", float_type, lambda x: _sigmoid(_as_float(x)),
        lambda em, xs, out, g, a: [em.mul(g, em.mul(out, em.sub(em.scalar(1.0, out), out)))],
-       "0.5 * (1.0 + math.tanh(0.5 * x))",
+       _sigmoid_body,
        needs_values=False, needs_output=True)
 # PyTorch's threshold_backward: no gradient where x <= 0 (a nan input passes its gradient on)
 _unary("relu", same_type, lambda x: np.maximum(x, np.zeros((), x.dtype)),
        lambda em, xs, out, g, a: [_zero_where(em, em.le(xs[0], em.scalar(0, xs[0])), g)],
-       "max(x, 0)")
+       _unless_bool(lambda x: S.maximum(x, 0)))
 _unary("abs", same_type, np.abs,
-       lambda em, xs, out, g, a: [em.mul(g, em.sign(xs[0]))], "abs(x)")
+       lambda em, xs, out, g, a: [em.mul(g, em.sign(xs[0]))], _unless_bool(S.abs_))
 _unary("sin", float_type, lambda x: np.sin(_as_float(x)),
-       lambda em, xs, out, g, a: [em.mul(g, em.cos(xs[0]))], "math.sin(x)")
+       lambda em, xs, out, g, a: [em.mul(g, em.cos(xs[0]))], _math(S.sin))
 _unary("cos", float_type, lambda x: np.cos(_as_float(x)),
-       lambda em, xs, out, g, a: [em.neg(em.mul(g, em.sin(xs[0])))], "math.cos(x)")
+       lambda em, xs, out, g, a: [em.neg(em.mul(g, em.sin(xs[0])))], _math(S.cos))
 _unary("erf", float_type, lambda x: _erf(_as_float(x)),
        lambda em, xs, out, g, a: [em.mul(g, em.mul(
            em.scalar(2.0 / math.sqrt(math.pi), g),
            em.exp(em.neg(em.mul(xs[0], xs[0])))))],
-       "math.erf(x)")
+       _math(S.erf))
 _unary("sign", same_type, _sign,
-       lambda em, xs, out, g, a: [em.zeros(em.shape(g), em.dtype(g))], "(x > 0) - (x < 0)",
+       lambda em, xs, out, g, a: [em.zeros(em.shape(g), em.dtype(g))], _unless_bool(S.sign),
        needs_values=False, doc="Zero gradient, as in PyTorch (so sign(x) still requires grad).")
 _unary("reciprocal", float_type, lambda x: 1.0 / _as_float(x),
-       lambda em, xs, out, g, a: [em.neg(em.mul(g, em.mul(out, out)))], "1.0 / x",
+       lambda em, xs, out, g, a: [em.neg(em.mul(g, em.mul(out, out)))],
+       _math(lambda x: S.div(1, x)),
        needs_values=False, needs_output=True)
-register(OpDef("stop_gradient", "elementwise", 1, same_type, lambda x: x, vjp=None, scalar="x",
+register(OpDef("stop_gradient", "elementwise", 1, same_type, lambda x: x, vjp=None,
+               scalar=lambda xs, a, out, common: xs[0],
                doc="Identity whose result has no gradient (detach)."))
 register(OpDef("cast", "elementwise", 1, cast_type, lambda x, dtype: x.astype(dtype.numpy),
                attrs=(Attr("dtype", "dtype"),), needs_values=False,
                vjp=lambda em, xs, out, g, a: [em.cast(g, dtype=em.dtype(xs[0]))
                                               if em.dtype(xs[0]).is_float else None],
-               scalar="x"))
+               scalar=lambda xs, a, out, common: S.cast(xs[0], a["dtype"])))
 
 
 # -- binary ----------------------------------------------------------------------------------
@@ -285,29 +334,31 @@ def _select_vjp(loses):
     return vjp
 
 
-_binary_op("add", arith_type, _binary(np.add), _add_vjp, "x + y", needs_values=False)
-_binary_op("sub", sub_type, _binary(np.subtract), _sub_vjp, "x - y", needs_values=False)
-_binary_op("mul", arith_type, _binary(np.multiply), _mul_vjp, "x * y")
-_binary_op("div", div_type, lambda a, b: np.true_divide(*_float_promoted(a, b)),
-           _div_vjp, "x / y", needs_output=True)
-_binary_op("pow", arith_type, _pow, _pow_vjp, "x ** y", needs_output=True)
+_binary_op("add", arith_type, _binary(np.add), _add_vjp, _arith(S.add, S.logical_or),
+           needs_values=False)
+_binary_op("sub", sub_type, _binary(np.subtract), _sub_vjp, _arith(S.sub), needs_values=False)
+_binary_op("mul", arith_type, _binary(np.multiply), _mul_vjp, _arith(S.mul, S.logical_and))
+_binary_op("div", div_type, lambda a, b: np.true_divide(*_promoted_float(a, b)),
+           _div_vjp, _arith(S.div), needs_output=True)
+_binary_op("pow", numeric_type("pow", "pow with two bool tensors"), _binary(np.power), _pow_vjp,
+           _arith(S.pow_), needs_output=True)
 _binary_op("maximum", arith_type, _binary(np.maximum),
-           _select_vjp(lambda em, x, y: em.lt(x, y)), "max(x, y)")
+           _select_vjp(lambda em, x, y: em.lt(x, y)), _arith(S.maximum, S.logical_or))
 _binary_op("minimum", arith_type, _binary(np.minimum),
-           _select_vjp(lambda em, x, y: em.gt(x, y)), "min(x, y)")
+           _select_vjp(lambda em, x, y: em.gt(x, y)), _arith(S.minimum, S.logical_and))
 
-for _name, _fn, _sym in [("eq", np.equal, "=="), ("ne", np.not_equal, "!="), ("lt", np.less, "<"),
-                         ("le", np.less_equal, "<="), ("gt", np.greater, ">"),
-                         ("ge", np.greater_equal, ">=")]:
-    _binary_op(_name, compare_type, _binary(_fn), None, f"x {_sym} y")
+for _name, _fn, _build in [("eq", np.equal, S.eq), ("ne", np.not_equal, S.ne),
+                           ("lt", np.less, S.lt), ("le", np.less_equal, S.le),
+                           ("gt", np.greater, S.gt), ("ge", np.greater_equal, S.ge)]:
+    _binary_op(_name, compare_type, _binary(_fn), None, _compare(_build))
 
 
 # Bitwise ops: integer and bool operands, not differentiable; on bool they are logical.
 # (bitwise_not is graphc.bitwise_not: xor with all ones, as LLVM writes it.)
-for _op, _ufunc, _symbol in [("bitwise_and", np.bitwise_and, "&"),
-                             ("bitwise_or", np.bitwise_or, "|"),
-                             ("bitwise_xor", np.bitwise_xor, "^")]:
-    _binary_op(_op, bitwise_type(_op), _binary(_ufunc), None, f"x {_symbol} y")
+for _op, _ufunc, _build in [("bitwise_and", np.bitwise_and, S.bitwise_and),
+                            ("bitwise_or", np.bitwise_or, S.bitwise_or),
+                            ("bitwise_xor", np.bitwise_xor, S.bitwise_xor)]:
+    _binary_op(_op, bitwise_type(_op), _binary(_ufunc), None, _arith(_build))
 
 
 def _where_vjp(em, xs, out, g, a):
@@ -319,7 +370,8 @@ def _where_vjp(em, xs, out, g, a):
 
 register(OpDef("where", "elementwise", 3, where_type,
                lambda c, a, b: np.where(c, *_promoted(a, b)), vjp=_where_vjp,
-               scalar="x if c else y"))
+               scalar=lambda xs, a, out, common: S.select(xs[0], S.cast(xs[1], out),
+                                                          S.cast(xs[2], out))))
 
 
 # -- binary cross-entropy on probabilities -----------------------------------------------------
@@ -331,7 +383,7 @@ _BCE_EPS = float(np.float32(1e-12))  # PyTorch's EPSILON is a C float: 1e-12 rou
 
 
 def _bce_ref(x, y):
-    x, y = _float_promoted(x, y)
+    x, y = _promoted_float(x, y)
     log_x = np.maximum(np.log(x), _BCE_LOG_FLOOR)
     log_1mx = np.maximum(np.log(1 - x), _BCE_LOG_FLOOR)
     return -(y * log_x + (1 - y) * log_1mx)
@@ -353,8 +405,13 @@ def _bce_vjp(em, xs, out, g, a):
     return _binary_grads(em, xs, grad_x, grad_y)
 
 
+def _bce_body(xs, a, out, common):
+    x, y = (S.cast(v, out) for v in xs)
+    log_x = S.maximum(S.log(x), _BCE_LOG_FLOOR)
+    log_1mx = S.maximum(S.log(S.sub(1.0, x)), _BCE_LOG_FLOOR)
+    return S.neg(S.add(S.mul(y, log_x), S.mul(S.sub(1.0, y), log_1mx)))
+
+
 register(OpDef("binary_cross_entropy", "elementwise", 2, div_type, _bce_ref, vjp=_bce_vjp,
-               # max(., 1e-300) keeps math.log defined at 0; the clamp at -100 hides the difference
-               scalar="-(y * max(math.log(max(x, 1e-300)), -100.0)"
-                      " + (1.0 - y) * max(math.log(max(1.0 - x, 1e-300)), -100.0))",
+               scalar=_bce_body,
                doc="-(y log x + (1 - y) log(1 - x)) with logs clamped at -100 (PyTorch's BCE)."))

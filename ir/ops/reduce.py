@@ -2,12 +2,20 @@
 
 ``axes`` lists the reduced axes (negative counts from the end); ``keepdim`` keeps them as size 1.
 Summing bools or integers gives i64, as in PyTorch.
+
+Each op declares how it folds (``ir.scalar.Reduction``): ``sum`` adds in the accumulator dtype
+(f32 stays f32, summed pairwise as PyTorch does on CPU; ints and bools in i64) from 0; ``max``
+and ``min`` keep NaN (``maximum``/``minimum``) from the lowest/highest value of the dtype (on
+bools they are or/and). ``argmax`` takes the first maximum, and the first NaN if there is one.
+``mean`` is no primitive: ``graphc.functions.mean`` divides a sum by the count, so its final
+division is an ordinary ``div`` node.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ir import dtypes
+from ir import scalar as S
 from ir.errors import ShapeError
 from ir.registry import Attr, OpDef, register
 from ir.types import normalize_axis
@@ -80,12 +88,25 @@ def _extremum_vjp(em, xs, out, g, attrs):
     return [em.where(selected, em.div(g_b, count), em.scalar(0, g))]
 
 
+def _sum_fold(dtype):
+    acc = _sum_dtype(dtype)
+    return S.Reduction.of(acc, 0, S.add, order="pairwise" if acc.is_float else "any")
+
+
+def _max_fold(dtype):
+    return S.Reduction.of(dtype, S.lowest(dtype), S.logical_or if dtype.is_bool else S.maximum)
+
+
+def _min_fold(dtype):
+    return S.Reduction.of(dtype, S.highest(dtype), S.logical_and if dtype.is_bool else S.minimum)
+
+
 register(OpDef("sum", "reduce", 1, _reduce_type("sum", _sum_dtype), _reference(np.sum),
-               attrs=REDUCE_ATTRS, vjp=_sum_vjp, needs_values=False, scalar="acc + x"))
+               attrs=REDUCE_ATTRS, vjp=_sum_vjp, needs_values=False, reduction=_sum_fold))
 register(OpDef("max", "reduce", 1, _reduce_type("max"), _reference(np.max),
-               attrs=REDUCE_ATTRS, vjp=_extremum_vjp, needs_output=True, scalar="max(acc, x)"))
+               attrs=REDUCE_ATTRS, vjp=_extremum_vjp, needs_output=True, reduction=_max_fold))
 register(OpDef("min", "reduce", 1, _reduce_type("min"), _reference(np.min),
-               attrs=REDUCE_ATTRS, vjp=_extremum_vjp, needs_output=True, scalar="min(acc, x)"))
+               attrs=REDUCE_ATTRS, vjp=_extremum_vjp, needs_output=True, reduction=_min_fold))
 
 
 def _arg_extremum_type(op):
@@ -108,8 +129,25 @@ def _arg_extremum_ref(np_fn):
     return ref
 
 
-# argmin is its own reduction, not argmax(-x): negation overflows at an integer dtype's minimum
-# (-(-2**63) is -2**63 again in i64).
+def _arg_extremum_fold(op: str):
+    # argmin is its own reduction, not argmax(-x): negation overflows at an integer dtype's
+    # minimum (-(-2**63) is -2**63 again in i64).
+    beats, start, word = (S.gt, S.lowest, "maximum") if op == "argmax" else (S.lt, S.highest,
+                                                                              "minimum")
+
+    def fold(dtype):
+        def better(best, x):
+            if not dtype.is_float:
+                return beats(x, best)
+            # the first NaN beats everything (x != x is "x is NaN"), and nothing beats a NaN
+            return S.logical_or(beats(x, best), S.logical_and(S.ne(x, x), S.eq(best, best)))
+        return S.ArgReduction.of(
+            dtype, start(dtype), better,
+            rule=f"the first index of the {word}; the first NaN if any (as np.{op})")
+    return fold
+
+
 for _name, _np_fn in [("argmax", np.argmax), ("argmin", np.argmin)]:
     register(OpDef(_name, "reduce", 1, _arg_extremum_type(_name), _arg_extremum_ref(_np_fn),
-                   attrs=(Attr("axis", "int"), Attr("keepdim", "bool", False, required=False))))
+                   attrs=(Attr("axis", "int"), Attr("keepdim", "bool", False, required=False)),
+                   reduction=_arg_extremum_fold(_name)))
