@@ -85,6 +85,7 @@ class InterpretedGraph:
 
 class InterpreterBackend:
     name = "interpreter"
+    lowering = ""  # the pipeline this backend needs after the default one: none
 
     def compile(self, graph: Graph) -> InterpretedGraph:
         return InterpretedGraph(graph)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import time
 import warnings
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from graphc.random import next_seed
 from graphc.tensor import Tensor
 
 DEFAULT_PIPELINE = "dce"
+_graph_log = logging.getLogger("graphc.graph")
+_guard_log = logging.getLogger("graphc.guards")
 _MANY_ENTRIES = 16  # warn once a function has been traced this often
 
 
@@ -290,10 +293,16 @@ class CompiledFunction:
         ctx.guards.extend(identity_guards(self.fn, {id(l.tensor) for l in ctx.lifted
                                                     if l.kind == "tensor"}))
         ctx.graph.set_outputs(outputs + [wb.value for wb in write_backs if wb.value is not None])
-        graph = passes.run(ctx.graph, self.pipeline) if self.pipeline else ctx.graph
+        if _graph_log.isEnabledFor(logging.INFO):
+            _graph_log.info("traced '%s' (%s):\n%s", self.name, reason, ctx.graph)
+        backend = backends.get(self.backend)
+        pipeline = ",".join(p for p in (self.pipeline, getattr(backend, "lowering", "")) if p)
+        graph = passes.PassManager(pipeline).run(ctx.graph) if pipeline else ctx.graph
         ir.verify(graph)
+        if pipeline and _graph_log.isEnabledFor(logging.INFO):
+            _graph_log.info("'%s' after -p %s:\n%s", self.name, pipeline, graph)
         traced = time.perf_counter()
-        executable = backends.get(self.backend).compile(graph)
+        executable = backend.compile(graph)
         entry = CacheEntry(
             key=key, arg_paths=paths, graph=graph, executable=executable, lifted=ctx.lifted,
             write_backs=write_backs, guards=ctx.guards, arguments=dict(ctx.arguments),
@@ -303,6 +312,9 @@ class CompiledFunction:
             trace_seconds=traced - start, compile_seconds=time.perf_counter() - traced)
         self.entries.append(entry)
         self._by_key.setdefault(key, []).append(entry)
+        if _guard_log.isEnabledFor(logging.INFO):
+            _guard_log.info("traced '%s' at call %d because %s; guards:\n%s", self.name,
+                            self.calls, reason, "\n".join(_entry_guards(entry)) or "  (none)")
         if len(self.entries) == _MANY_ENTRIES:
             warnings.warn(f"graphc.compile: '{self.name}' has been traced {_MANY_ENTRIES} times; "
                           f"see .explain() for why (a Python number that changes every call "
@@ -326,10 +338,7 @@ class CompiledFunction:
                          f"compile {e.compile_seconds * 1e3:.1f} ms; "
                          f"{len(e.graph.nodes)} nodes")
             lines.append("  guards:")
-            for path, spec in zip(e.arg_paths, e.key[1]):
-                lines.append(f"    argument {path}: {_describe_spec(spec)}")
-            for guard in e.guards:
-                lines.append(f"    {guard.description}")
+            lines.extend(_entry_guards(e))
             if e.lifted:
                 lines.append("  state lifted to graph inputs (read at every call):")
                 for lifted in e.lifted:
@@ -350,6 +359,13 @@ class CompiledFunction:
 
     def __repr__(self) -> str:
         return f"<graphc.compile of {self.name}: {len(self.entries)} cache entries>"
+
+
+def _entry_guards(entry: CacheEntry) -> list[str]:
+    """The guards of a cache entry, one indented line each (as ``explain()`` shows them)."""
+    lines = [f"    argument {path}: {_describe_spec(spec)}"
+             for path, spec in zip(entry.arg_paths, entry.key[1])]
+    return lines + [f"    {guard.description}" for guard in entry.guards]
 
 
 def _signature(fn) -> Optional[inspect.Signature]:
