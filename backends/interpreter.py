@@ -92,7 +92,7 @@ class InterpreterBackend(Backend):
     """Runs graphs with the NumPy references; needs no lowering."""
 
     name = "interpreter"
-    lowering = ""
+    lowering = ""  # the pipeline this backend needs after the default one: none
 
     def compile(self, graph: Graph) -> InterpretedGraph:
         return InterpretedGraph(graph)

@@ -6,6 +6,7 @@
     >>> ((f(x) - graphc.relu(x).sum(dim=1)).abs() < 1e-6).all().item()
     True
 """
+from graphc import logs as _logs
 from graphc.errors import (AutogradError, CheckpointError, DTypeError, GraphcError, IRError,
                            ParseError, ShapeError, TraceError, VerifyError)
 from graphc.tensor import Tensor
@@ -38,3 +39,5 @@ double = float64
 long = int64
 
 __version__ = "0.1.0"
+
+_logs.configure_from_environment()  # GRAPHC_LOG=graph,passes,guards

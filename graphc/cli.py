@@ -1,8 +1,9 @@
 """The ``graphc`` command line: dump traced IR, run ``.gir`` files, optimize them.
 
-Three commands: ``graphc dump FILE.py:FUNC --arg TYPE ...`` traces a function into IR,
-``graphc run IN.gir`` runs an IR file, ``graphc opt IN.gir -p PIPELINE`` runs passes over it.
-``graphc --help`` ends with worked examples (:data:`EXAMPLES`), which the test suite runs.
+Four commands: ``graphc dump FILE.py:FUNC --arg TYPE ...`` traces a function into IR,
+``graphc run IN.gir`` runs an IR file, ``graphc opt IN.gir -p PIPELINE`` runs passes over it
+(verifying, printing, timing and numerically validating each), and ``graphc passes`` lists the
+passes. ``graphc --help`` ends with worked examples (:data:`EXAMPLES`), which the test suite runs.
 
 ``dump`` imports ``model.py`` as a module (its directory first on ``sys.path``; code under
 ``if __name__ == "__main__":`` does not run), looks up the function or module object (dotted
@@ -24,7 +25,7 @@ Command-line usage errors exit with status 2 (argparse's convention).
 The same entry point is :func:`main`, which takes an argument list and returns the exit status::
 
     >>> from graphc.cli import main
-    >>> main(["opt", "--list-passes"])  # doctest: +ELLIPSIS
+    >>> main(["passes"])  # doctest: +ELLIPSIS
     autodiff ...
     dce ...
     0
@@ -69,7 +70,8 @@ examples (from the repository root):
   graphc opt model.gir -p 'autodiff{cotangent=true},dce' -o grads.gir
   graphc dump examples/quickstart.py:mlp --arg 'f32[4,784]' --arg 'f32[128,784]' \\
       --arg 'f32[128]' --arg 'f32[10,128]' --arg 'f32[10]' -p dce --debug-info
-  graphc opt --list-passes
+  graphc opt model.gir -p 'autodiff{cotangent=true},dce' --verify-each --validate --timing
+  graphc passes
 
 Run 'graphc COMMAND --help' for the options of a command."""
 # How many operand elements one node of a graph given to `run` may read. Arrays that really
@@ -221,9 +223,9 @@ def load_graph(path: str) -> ir.Graph:
     return graph
 
 
-def check_pipeline(pipeline: str) -> None:
-    """Rejects unknown passes and options a pass does not take (``passes.PassError``)."""
-    passes.parse_pipeline(pipeline)
+def check_pipeline(pipeline: str) -> passes.Pipeline:
+    """Reads a pipeline; unknown passes and bad options are ``passes.PassError``."""
+    return passes.parse_pipeline(pipeline)
 
 
 # -- dump -------------------------------------------------------------------------------------
@@ -450,25 +452,59 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- opt --------------------------------------------------------------------------------------
+# -- opt and passes ---------------------------------------------------------------------------
+
+def _load_plugins(paths: Sequence[str]) -> None:
+    for path in paths:
+        passes.load_plugin(path)
+
+
+def describe_passes() -> str:
+    """Every registered pass: name and doc, then one line per option (type, default, doc)."""
+    lines = []
+    for name in sorted(passes.PASSES):
+        cls = passes.PASSES[name]
+        lines.append(f"{name:<12} {cls.doc}".rstrip())
+        for spec in passes.registry.option_specs(cls):
+            default = "" if spec.default is None else f" = {passes.registry.format_value(spec.default)}"
+            doc = f"  {spec.doc}" if spec.doc else ""
+            lines.append(f"    {spec.text_name}: {spec.type_name}{default}{doc}")
+    return "\n".join(lines)
+
+
+def cmd_passes(args: argparse.Namespace) -> int:
+    _load_plugins(args.plugin)
+    print(describe_passes())
+    return 0
+
 
 def cmd_opt(args: argparse.Namespace) -> int:
+    _load_plugins(args.plugin)
     if args.list_passes:
-        for name in sorted(passes.PASSES):
-            doc = (passes.PASSES[name].__doc__ or "").strip().splitlines()
-            print(f"{name:<12} {doc[0] if doc else ''}".rstrip())
+        print(describe_passes())
         return 0
     if args.input is None:
         raise CLIError("opt needs an input file (IN.gir, or - for stdin)")
+    print_after = ("all" if args.print_after_all else "changed" if args.print_changed
+                   else [n.strip() for text in args.print_after for n in text.split(",")
+                         if n.strip()] or None)
+    manager = passes.PassManager(args.passes, verify_each=args.verify_each,
+                                 print_after=print_after, timing=args.timing,
+                                 validate=args.validate, seed=args.seed,
+                                 reproducer_dir=args.reproducer_dir)  # bad pipelines fail here
     graph = load_graph(args.input)
-    if args.passes:
-        check_pipeline(args.passes)  # a bad pipeline fails before any pass runs
-        graph = passes.run(graph, args.passes)
-        try:
-            ir.verify(graph)
-        except ir.VerifyError as exc:
-            raise CLIError(f"the graph is invalid after -p {args.passes}: {exc}") from exc
+    if args.inputs:
+        if not args.validate:
+            raise CLIError("--inputs is used by --validate; add --validate")
+        manager.inputs = {v.name: a for v, a in zip(graph.inputs, load_inputs(graph, args.inputs))}
+    graph = manager.run(graph)
+    try:
+        ir.verify(graph)
+    except ir.VerifyError as exc:
+        raise CLIError(f"the graph is invalid after -p {args.passes}: {exc}") from exc
     _write_text(args.output, ir.to_text(graph, debug_info=args.debug_info))
+    if args.timing:
+        print(manager.timing_table(), file=sys.stderr)
     return 0
 
 
@@ -522,15 +558,47 @@ def build_parser() -> argparse.ArgumentParser:
 
     opt = commands.add_parser(
         "opt", parents=[common], help="run passes over an IR file and print the result",
-        description="Parses and verifies IN.gir, runs the pipeline and prints (or writes) the IR.")
+        description="Parses and verifies IN.gir, runs the pipeline and prints (or writes) the "
+                    "IR. IR dumps and the timing table go to stderr.")
     opt.add_argument("input", metavar="IN.gir", nargs="?", help="the IR file, or - for stdin")
     opt.add_argument("-p", "--passes", metavar="PIPELINE", default="",
                      help="comma-separated passes with options, e.g. "
-                          "'autodiff{cotangent=true},dce' (see --list-passes)")
+                          "'dce,autodiff{wrt=[0,2]}' (see 'graphc passes')")
     opt.add_argument("-o", "--output", metavar="OUT.gir", help="write the IR here (default stdout)")
     opt.add_argument("--debug-info", action="store_true", help="print source locations")
-    opt.add_argument("--list-passes", action="store_true", help="list the passes and exit")
+    opt.add_argument("--list-passes", action="store_true",
+                     help="list the passes and exit (as 'graphc passes')")
+    opt.add_argument("--verify-each", action="store_true", help="verify the IR after every pass")
+    printing = opt.add_mutually_exclusive_group()
+    printing.add_argument("--print-after-all", action="store_true",
+                          help="print the IR after every pass")
+    printing.add_argument("--print-after", action="append", default=[], metavar="NAME",
+                          help="print the IR after each run of pass NAME (repeatable)")
+    printing.add_argument("--print-changed", action="store_true",
+                          help="print the IR after each pass that changed it")
+    opt.add_argument("--timing", action="store_true", help="print the time spent in each pass")
+    opt.add_argument("--validate", action="store_true",
+                     help="run the interpreter before and after each pass and stop at the first "
+                          "pass that changes the results, writing a reproducer")
+    opt.add_argument("--inputs", metavar="X.npz",
+                     help="with --validate: the inputs to validate on (default: seeded random "
+                          "inputs in each op's domain)")
+    opt.add_argument("--seed", type=parse_seed, default=0,
+                     help="seed of the --validate inputs (default 0)")
+    opt.add_argument("--reproducer-dir", metavar="DIR",
+                     help="with --validate: where to write the reproducer (default: a new "
+                          "temporary directory)")
+    opt.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
+                     help="import FILE.py first, to register passes it defines (repeatable)")
     opt.set_defaults(handler=cmd_opt)
+
+    passes_command = commands.add_parser(
+        "passes", parents=[common], help="list the passes with their docs and options",
+        description="Lists every registered pass: its one-line doc and each option with its "
+                    "type and default, as written in a pipeline (NAME{option=value,...}).")
+    passes_command.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
+                                help="import FILE.py first, to list the passes it registers")
+    passes_command.set_defaults(handler=cmd_passes)
     return parser
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import functools
 import inspect
+import logging
 import time
 import warnings
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from graphc.tensor import Tensor
 
 DEFAULT_PIPELINE = "dce"
 DEFAULT_CACHE_SIZE = 64  # compiled entries kept per function (least recently used go first)
+_graph_log = logging.getLogger("graphc.graph")
+_guard_log = logging.getLogger("graphc.guards")
 _MANY_ENTRIES = 16  # warn once a function has been traced this often
 
 
@@ -355,10 +358,16 @@ class CompiledFunction:
         ctx.graph.set_outputs(outputs + [wb.value for wb in write_backs if wb.value is not None],
                               aliases=_state_aliases(ctx, write_backs, len(outputs)))
         ctx.detach_arguments(ctx.lifted + write_backs)
-        graph = passes.run(ctx.graph, self.pipeline) if self.pipeline else ctx.graph
+        if _graph_log.isEnabledFor(logging.INFO):
+            _graph_log.info("traced '%s' (%s):\n%s", self.name, reason, ctx.graph)
+        backend = backends.get(self.backend)
+        pipeline = ",".join(p for p in (self.pipeline, getattr(backend, "lowering", "")) if p)
+        graph = passes.PassManager(pipeline).run(ctx.graph) if pipeline else ctx.graph
         ir.verify(graph)
+        if pipeline and _graph_log.isEnabledFor(logging.INFO):
+            _graph_log.info("'%s' after -p %s:\n%s", self.name, pipeline, graph)
         traced = time.perf_counter()
-        executable = backends.get(self.backend).compile(graph)
+        executable = backend.compile(graph)
         self.traces += 1
         entry = CacheEntry(
             key=key, arg_paths=paths, graph=graph, executable=executable, lifted=ctx.lifted,
@@ -370,6 +379,9 @@ class CompiledFunction:
         self.entries.append(entry)
         self._by_key.setdefault(key, []).append(entry)
         self._evict_beyond(self.cache_size)
+        if _guard_log.isEnabledFor(logging.INFO):
+            _guard_log.info("traced '%s' at call %d because %s; guards:\n%s", self.name,
+                            self.calls, reason, "\n".join(_entry_guards(entry)) or "  (none)")
         if self.traces == _MANY_ENTRIES:
             warnings.warn(f"graphc.compile: '{self.name}' has been traced {_MANY_ENTRIES} times; "
                           f"see .explain() for why (a Python number that changes every call "
@@ -407,11 +419,7 @@ class CompiledFunction:
                          f"compile {e.compile_seconds * 1e3:.1f} ms; "
                          f"{len(e.graph.nodes)} nodes")
             lines.append("  guards:")
-            for path, spec in zip(e.arg_paths, e.key[1]):
-                lines.append(f"    argument {path}: {_describe_spec(spec)}")
-            for guard in e.guards:
-                lines.append(f"    {guard.description}")
-                lines.extend(f"      {line}" for line in getattr(guard, "details", lambda: [])())
+            lines.extend(_entry_guards(e))
             if e.lifted:
                 lines.append("  state lifted to graph inputs (read at every call):")
                 for lifted in e.lifted:
@@ -433,6 +441,16 @@ class CompiledFunction:
 
     def __repr__(self) -> str:
         return f"<graphc.compile of {self.name}: {len(self.entries)} cache entries>"
+
+
+def _entry_guards(entry: CacheEntry) -> list[str]:
+    """The guards of a cache entry, one indented line each (as ``explain()`` shows them)."""
+    lines = [f"    argument {path}: {_describe_spec(spec)}"
+             for path, spec in zip(entry.arg_paths, entry.key[1])]
+    for guard in entry.guards:
+        lines.append(f"    {guard.description}")
+        lines.extend(f"      {line}" for line in getattr(guard, "details", lambda: [])())
+    return lines
 
 
 def _signature(fn) -> Optional[inspect.Signature]:

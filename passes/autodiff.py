@@ -17,13 +17,12 @@ and differentiated again (Hessian-vector products).
 """
 from __future__ import annotations
 
-import re
 from numbers import Integral
 from typing import Optional, Sequence
 
 from ir.emitter import GraphEmitter, input_gradients
 from ir.graph import Graph, Value
-from passes import PassError, register
+from passes.registry import Pass, PassError, PassResult, option, register
 
 
 class _BackwardEmitter(GraphEmitter):
@@ -118,15 +117,18 @@ def _fresh_name(graph: Graph, base: str) -> str:
     return name
 
 
-@register("autodiff")
-def autodiff_pass(graph: Graph, output: int = 0, wrt: Optional[str] = None,
-                  cotangent: bool = False) -> Graph:
-    """Pipeline form: ``autodiff{output=0, wrt=0:2, cotangent=true}`` (wrt: indices joined by ':')."""
-    indices = None
-    if wrt is not None:
-        parts = [part.strip() for part in str(wrt).split(":") if part.strip()]
-        if not all(re.fullmatch(r"-?\d{1,18}", part) for part in parts):
-            raise PassError(f"pass 'autodiff': option 'wrt' expects input indices joined by "
-                            f"':' (e.g. wrt=0:2), got {str(wrt)!r}")
-        indices = [int(part) for part in parts]
-    return differentiate(graph, output=output, wrt=indices, cotangent=cotangent)
+@register
+class Autodiff(Pass):
+    """Appends the gradient of one output w.r.t. chosen inputs as extra outputs."""
+
+    name = "autodiff"
+    output: int = option(0, "index of the output to differentiate")
+    wrt: tuple[int, ...] | None = option(
+        None, "indices of the inputs to differentiate with respect to (default: every "
+              "floating point input), e.g. wrt=[0,2]")
+    cotangent: bool = option(False, "add an input %d_out seeding a vector-Jacobian product "
+                                    "(needed for non-scalar outputs)")
+
+    def apply(self, graph: Graph) -> PassResult:
+        return PassResult(differentiate(graph, output=self.output, wrt=self.wrt,
+                                        cotangent=self.cotangent), True)

@@ -23,6 +23,9 @@ import pytest  # noqa: E402
 import graphc  # noqa: E402
 from ir import dtypes  # noqa: E402
 
+# Importing it registers test-only passes; tests load it as a plugin when they need them.
+collect_ignore = ["cli_fixtures/extra_passes.py"]
+
 TOLERANCES = {
     "f32": dict(rtol=1e-5, atol=1e-6),
     "f64": dict(rtol=1e-10, atol=1e-12),

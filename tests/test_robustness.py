@@ -211,8 +211,10 @@ def scalar_graph():
 
 
 @pytest.mark.parametrize("pipeline, fragment", [
-    ("autodiff{wrt=x}", "option 'wrt' expects input indices"),
-    ("autodiff{wrt=0:y}", "option 'wrt' expects input indices"),
+    ("autodiff{wrt=x}", "option 'wrt' expects a list of ints"),
+    ("autodiff{wrt=0:2}", "option 'wrt' expects a list of ints"),
+    ("autodiff{wrt=[0,y]}", "option 'wrt' expects a list of ints"),
+    ("autodiff{wrt=[0,7]}", "wrt index 7 is not a floating point input"),
     ("autodiff{output=1.5}", "option 'output' expects an int"),
     ("autodiff{output=7}", "output 7 does not exist"),
 ])
@@ -224,7 +226,7 @@ def test_pass_options_of_the_wrong_type_are_pass_errors(pipeline, fragment):
 
 def test_well_formed_pipelines_convert_options_by_annotation():
     assert passes.parse_pipeline(" dce , autodiff{ output = 0 , wrt = 1 , cotangent=false }") == [
-        ("dce", {}), ("autodiff", {"output": 0, "wrt": "1", "cotangent": False})]
+        passes.get("dce")(), passes.get("autodiff")(output=0, wrt=(1,), cotangent=False)]
     graph = passes.run(scalar_graph(), "autodiff{wrt=1}")
     assert [str(v.type) for v in graph.outputs] == ["f32[]", "f32[3]"]
     with pytest.raises(passes.PassError, match="option 'output' expects an int"):
