@@ -88,7 +88,7 @@ class _Lexer:
             if match is None:
                 char = self.text[self.pos]
                 raise self.error(f"unexpected character {char!r}", self.line, column)
-            kind, text = match.lastgroup, match.group()
+            kind, text = match.lastgroup or "", match.group()
             if kind in ("space", "comment"):
                 self._advance(match.end())
                 continue
@@ -126,7 +126,7 @@ class _Lexer:
 
     def _string(self, column: int) -> str:
         """Scans a double-quoted literal starting at ``self.pos``; returns its decoded text."""
-        out = []
+        out: list[str] = []
         i = self.pos + 1
         while True:
             if i >= len(self.text) or self.text[i] == "\n":
@@ -512,7 +512,7 @@ class _Parser:
             if depth >= MAX_NESTING:
                 raise self.error(f"nesting too deep: attribute lists may nest at most "
                                  f"{MAX_NESTING} levels", token)
-            items = []
+            items: list[Any] = []
             while not self.at("punct", "]"):
                 if items:
                     self.expect("punct", ",", "',' or ']'")

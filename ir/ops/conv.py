@@ -306,8 +306,10 @@ def _pool_geometry(op, attrs):
 
 def pool_output_shape(op: str, shape, attrs) -> tuple[int, int]:
     kernel, stride, padding, dilation = _pool_geometry(op, attrs)
-    sizes = tuple(conv_output_size(shape[2 + a], kernel[a], stride[a], padding[a], dilation[a],
-                                   attrs["ceil_mode"]) for a in range(2))
+    sizes = (conv_output_size(shape[2], kernel[0], stride[0], padding[0], dilation[0],
+                              attrs["ceil_mode"]),
+             conv_output_size(shape[3], kernel[1], stride[1], padding[1], dilation[1],
+                              attrs["ceil_mode"]))
     if min(sizes) < 1:
         raise ShapeError(f"{op}: kernel {list(kernel)} (dilation {list(dilation)}) does not fit "
                          f"the padded input of shape {list(shape)} (padding {list(padding)})")
