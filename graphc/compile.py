@@ -231,6 +231,7 @@ class CompiledFunction:
         self.calls = 0
         self._namer = None
         self._signature = _signature(fn)
+        self._defaults = _current_defaults(fn)
         functools.update_wrapper(self, fn, updated=())
 
     # -- calling --------------------------------------------------------------------------------
@@ -245,6 +246,10 @@ class CompiledFunction:
         that f(x), f(x, n=2) and f(n=2, x=x) share one cache entry."""
         if self._signature is None:
             return ["args", "kwargs"], [tuple(args), dict(kwargs)]
+        defaults = _current_defaults(self.fn)
+        if not _same_objects(defaults, self._defaults):
+            # f.__defaults__ = (3.0,): Python calls use the new defaults, and so must we
+            self._signature, self._defaults = _signature(self.fn), defaults
         try:
             bound = self._signature.bind(*args, **kwargs)
         except TypeError as exc:
@@ -333,7 +338,10 @@ class CompiledFunction:
                     traced_leaves.append(t)
                 else:
                     traced_leaves.append(leaf)
-            result = self._call_with(names, pytree.unflatten(tree, traced_leaves))
+            call_values = pytree.unflatten(tree, traced_leaves)
+            contents = [pytree.flatten(value) for value in call_values]
+            result = self._call_with(names, call_values)
+            _reject_mutated_containers(names, call_values, contents)
             out_leaves, out_tree = pytree.flatten(result)
             outputs, out_static = [], []
             for leaf in out_leaves:
@@ -453,6 +461,25 @@ def _entry_guards(entry: CacheEntry) -> list[str]:
     return lines
 
 
+def _current_defaults(fn) -> tuple:
+    """The objects calls are bound with now, flattened: ``__defaults__``, ``__kwdefaults__``,
+    and a ``functools.partial``'s arguments (which act as defaults)."""
+    target = fn.forward if hasattr(fn, "forward") and hasattr(fn, "named_parameters") else fn
+    target = getattr(target, "__func__", target)
+    if isinstance(target, functools.partial):
+        keywords = target.keywords
+        return (*target.args, len(target.args), *keywords, *keywords.values(),
+                *_current_defaults(target.func))
+    keywords = getattr(target, "__kwdefaults__", None) or {}
+    positional = getattr(target, "__defaults__", None) or ()
+    return (*positional, len(positional), *keywords, *keywords.values())
+
+
+def _same_objects(a: tuple, b: tuple) -> bool:
+    return len(a) == len(b) and all(u is v or (type(u) is int and u == v)
+                                    for u, v in zip(a, b))
+
+
 def _signature(fn) -> Optional[inspect.Signature]:
     """The signature calls are bound against (``forward``'s for modules), or None."""
     target = fn.forward if hasattr(fn, "forward") and hasattr(fn, "named_parameters") else fn
@@ -460,6 +487,18 @@ def _signature(fn) -> Optional[inspect.Signature]:
         return inspect.signature(target)
     except (TypeError, ValueError):
         return None
+
+
+def _reject_mutated_containers(names, values, contents) -> None:
+    """The function receives copies of the lists and dicts it is passed (their leaves become
+    graph inputs and static values), so changing one would silently not reach the caller's."""
+    for name, value, (leaves, tree) in zip(names, values, contents):
+        now_leaves, now_tree = pytree.flatten(value)
+        if now_tree != tree or any(a is not b for a, b in zip(now_leaves, leaves)):
+            raise tracing.TraceError(
+                f"the compiled function changed the contents of its argument '{name}' (a "
+                f"{type(value).__name__}); changes to lists and dicts passed as arguments "
+                f"are not carried back to the caller: return the new values instead")
 
 
 def _reject_hidden_tensors(leaf) -> None:

@@ -29,9 +29,11 @@ Python modules reached from user code are opened only for the names that code us
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import dis
 import functools
+import hashlib
 import math
 import os
 import sys
@@ -44,7 +46,8 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 
 _MAX_OBJECTS = 20000  # beyond this the walk stops opening containers (and warns once)
-_SMALL_ARRAY = 4096   # NumPy arrays up to this size are guarded by content, larger by identity
+_SMALL_ARRAY = 4096   # NumPy arrays up to this size are guarded by their bytes, larger by a digest
+_DIGEST_LIMIT = 1 << 22  # bytes; larger arrays are guarded by identity only (with a warning)
 _MODULE_STORAGE = ("_parameters", "_buffers", "_modules")  # nn.Module's attribute dicts
 _RECORD_TYPES = (types.SimpleNamespace, argparse.Namespace)  # configs users pass around
 
@@ -70,6 +73,9 @@ def is_user_code(filename: Optional[str]) -> bool:
 def _class_is_user_code(cls: type) -> bool:
     module = sys.modules.get(cls.__module__)
     return is_user_code(getattr(module, "__file__", None))
+
+
+_MISSING = object()
 
 
 def _weak(obj) -> tuple:
@@ -106,6 +112,8 @@ def _primitive(obj) -> Optional[tuple]:
 
 def _describe(token) -> str:
     """A token as the user would recognize the value."""
+    if token == ("unset",):
+        return "unset"
     if isinstance(token, tuple) and token and token[0] == "value":
         kind, raw = token[1], token[2:]
         if kind is float:
@@ -175,10 +183,10 @@ class _Walker:
             self.emit(path, ("object", _weak(obj)))
             return
         if isinstance(obj, np.ndarray):
-            self.emit(path, self._array_token(obj))
+            self.emit(path, self._array_token(obj, path))
         elif isinstance(obj, dict):
             self._dict(obj, path, used_names)
-        elif isinstance(obj, (list, tuple)):
+        elif isinstance(obj, (list, tuple, collections.deque)):
             self.emit(path, ("seq", type(obj), len(obj)))
             for i, item in enumerate(obj):
                 self.walk(item, (path, "[]", i), used_names)
@@ -188,6 +196,12 @@ class _Walker:
         elif isinstance(obj, types.FunctionType):
             self.emit(path, ("object", _weak(obj)))
             self._function(obj, path)
+        elif isinstance(obj, functools.partial):
+            # the function and the arguments it is called with: p.keywords['s'] = 3.0 counts
+            self.emit(path, ("object", _weak(type(obj))))
+            self.walk(obj.func, (path, ".", "func"), used_names)
+            self.walk(obj.args, (path, ".", "args"), used_names)
+            self.walk(obj.keywords, (path, ".", "keywords"), used_names)
         elif isinstance(obj, types.MethodType):
             self.emit(path, ("object", _weak(obj.__func__)))
             self.walk(obj.__self__, (path, ".", "__self__"), used_names)
@@ -207,13 +221,43 @@ class _Walker:
             fields = getattr(obj, "__dict__", None)
             if isinstance(fields, dict) and _opens_instances_of(type(obj)):
                 self._dict(fields, path, used_names, attributes=True)
+            if _opens_instances_of(type(obj)):
+                self._slots(obj, path, used_names)
             if _class_is_user_code(type(obj)):
                 self.walk(type(obj), ("type(", path, ")"), used_names)
 
-    def _array_token(self, array: np.ndarray):
-        if id(array) in self.lifted_arrays or array.size > _SMALL_ARRAY:
-            return ("array", _weak(array), array.shape, array.dtype.str)
-        return ("array", _weak(array), array.shape, array.dtype.str, array.tobytes())
+    def _array_token(self, array: np.ndarray, path):
+        """An array is guarded by content, since Python code may read it while tracing
+        (``float(a[0])``): small ones by their bytes, larger ones by a digest. Arrays the graph
+        reads at every call need identity only; huge ones get identity only, and a warning."""
+        head = ("array", _weak(array), array.shape, array.dtype.str)
+        if id(array) in self.lifted_arrays:
+            return head
+        if array.size <= _SMALL_ARRAY:
+            return head + (array.tobytes(),)
+        if array.nbytes > _DIGEST_LIMIT:
+            if self.on_tensor is not None:  # warn while tracing, not at every call
+                warnings.warn(f"graphc.compile: NumPy array {render(path)} ({array.nbytes} "
+                              f"bytes) is guarded by identity only: changing its contents in "
+                              f"place does not retrace; pass it as an argument or a tensor",
+                              stacklevel=6)
+            return head
+        contiguous = np.ascontiguousarray(array)
+        digest = hashlib.blake2b(memoryview(contiguous).cast("B"), digest_size=16).digest()
+        return head + (digest,)
+
+    def _slots(self, obj, path, used_names) -> None:
+        """Attributes kept in ``__slots__`` (instances without a ``__dict__`` for them)."""
+        for klass in type(obj).__mro__:
+            slots = vars(klass).get("__slots__", ())
+            for name in (slots,) if isinstance(slots, str) else slots:
+                if name in ("__dict__", "__weakref__"):
+                    continue
+                value = getattr(obj, name, _MISSING)
+                if value is _MISSING:
+                    self.emit((path, ".", name), ("unset",))
+                else:
+                    self.walk(value, (path, ".", name), used_names)
 
     def _dict(self, mapping: dict, path: str, used_names, attributes: bool = False):
         keys = list(mapping)
@@ -254,8 +298,17 @@ class _Walker:
             except ValueError:  # an empty cell: the variable is not assigned yet
                 continue
             self.walk(value, name if path == "" else (path, ".", name), names)
+        # defaults and function attributes are state too (helper.__defaults__ = (3.0,))
+        for name in ("__defaults__", "__kwdefaults__", "__dict__"):
+            value = getattr(fn, name, None)
+            if value:
+                self.walk(value, name if path == "" else (path, ".", name), names)
         module = fn.__globals__.get("__name__", "?")
-        for name in sorted(_global_names(code)):
+        global_names = _global_names(code)
+        if "globals" in global_names and "globals" not in fn.__globals__:
+            # globals()['name'] reads variables no instruction names: read them all
+            global_names = frozenset(n for n in fn.__globals__ if not n.startswith("__"))
+        for name in sorted(global_names):
             if name in fn.__globals__:
                 where = name if path == "" else (module, ".", name)
                 self.walk(fn.__globals__[name], where, names)
@@ -265,9 +318,11 @@ class _Walker:
             if klass is object or not _class_is_user_code(klass):
                 continue
             for name, value in sorted(vars(klass).items()):
-                if name.startswith("__") or isinstance(value, (property, staticmethod)):
+                if name.startswith("__"):
                     continue
-                if isinstance(value, classmethod):
+                if isinstance(value, property):  # its getter runs when the trace reads it
+                    value = value.fget
+                elif isinstance(value, (classmethod, staticmethod)):
                     value = value.__func__
                 self.walk(value, (klass.__name__, ".", name), used_names)
 
@@ -294,10 +349,11 @@ def _nested_codes(code: types.CodeType) -> Iterator[types.CodeType]:
 
 @functools.lru_cache(maxsize=4096)
 def _global_names(code: types.CodeType) -> frozenset:
-    """The global variables a code object (with its nested functions) reads."""
+    """The global variables a code object (with its nested functions) reads or assigns (a
+    tensor the trace assigns to a global must not leak out as a traced placeholder)."""
     return frozenset(instruction.argval for c in _nested_codes(code)
                      for instruction in dis.get_instructions(c)
-                     if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME"))
+                     if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL"))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -290,19 +290,34 @@ def test_tensor_stored_into_a_static_argument_object_becomes_concrete():
 
 
 def test_traced_tensor_escaping_where_graphc_cannot_see_is_reported_when_used():
-    class Slotted:  # no __dict__: the walk over the function's state does not open it
-        __slots__ = ("value",)
-
-    hidden = Slotted()
+    import queue
+    hidden = queue.SimpleQueue()  # a C object: the walk over the function's state cannot open it
 
     @graphc.compile
     def f(x):
-        hidden.value = x * 2
+        hidden.put(x * 2)
         return x
 
     f(t([1.0]))
     with pytest.raises(graphc.TraceError, match="escaped"):
-        hidden.value + 1
+        hidden.get() + 1
+
+
+def test_tensor_stored_into_a_slotted_object_becomes_concrete():
+    class Slotted:  # no __dict__: its state lives in __slots__
+        __slots__ = ("value",)
+
+    holder = Slotted()
+
+    @graphc.compile
+    def f(x):
+        holder.value = x * 2
+        return x
+
+    f(t([1.0]))
+    assert holder.value.tolist() == [2.0]
+    f(t([5.0]))
+    assert holder.value.tolist() == [10.0]
 
 
 def test_unknown_backend_is_rejected_early():

@@ -181,6 +181,151 @@ def test_compiled_identity_returns_the_tensor_it_was_given():
     assert bump(y) is y and y.tolist() == [2.0]
 
 
+# Places Python state hides that the walk once missed; in each, eager Python reads the new value.
+HELPER_FACTOR = [2.0]
+
+
+def test_changed_default_argument_values_are_used_as_python_uses_them():
+    def f(x, scale=2.0, *, shift=0.0):
+        return x * scale + shift
+
+    compiled = graphc.compile(f)
+    assert compiled(t([1.0])).tolist() == [2.0]
+    f.__defaults__ = (3.0,)
+    assert f(t([1.0])).tolist() == [3.0]  # what Python does
+    assert compiled(t([1.0])).tolist() == [3.0]
+    f.__kwdefaults__["shift"] = 1.0
+    assert compiled(t([1.0])).tolist() == [4.0]
+
+
+def test_default_value_evaluated_at_definition_stays_as_in_python():
+    scale = 2.0
+
+    def f(x, factor=scale):  # Python evaluates the default once, here
+        return x * factor
+
+    compiled = graphc.compile(f)
+    assert compiled(t([1.0])).tolist() == [2.0]
+    scale = 3.0  # not read by f: its default was fixed at definition
+    assert compiled(t([1.0])).tolist() == f(t([1.0])).tolist() == [2.0]
+
+
+def _multiply(x, factor):
+    return x * factor
+
+
+def test_changed_functools_partial_arguments_retrace():
+    import functools
+    partial = functools.partial(_multiply, factor=2.0)
+    through_closure = graphc.compile(lambda x: partial(x))
+    direct = graphc.compile(partial)
+    assert through_closure(t([1.0])).tolist() == direct(t([1.0])).tolist() == [2.0]
+    partial.keywords["factor"] = 3.0
+    assert through_closure(t([1.0])).tolist() == direct(t([1.0])).tolist() == [3.0]
+    assert "factor" in through_closure.entries[-1].reason
+
+
+def test_global_read_by_a_property_or_staticmethod_is_guarded():
+    class Config:
+        @property
+        def factor(self):
+            return HELPER_FACTOR[0]
+
+        @staticmethod
+        def apply(x):
+            return x * HELPER_FACTOR[0]
+
+    cfg = Config()
+    by_property = graphc.compile(lambda x: x * cfg.factor)
+    by_staticmethod = graphc.compile(lambda x: Config.apply(x))
+    assert by_property(t([1.0])).tolist() == by_staticmethod(t([1.0])).tolist() == [2.0]
+    HELPER_FACTOR[0] = 3.0
+    try:
+        assert by_property(t([1.0])).tolist() == by_staticmethod(t([1.0])).tolist() == [3.0]
+    finally:
+        HELPER_FACTOR[0] = 2.0
+
+
+def test_values_in_slots_deques_and_function_attributes_are_guarded():
+    import collections
+
+    class Slotted:
+        __slots__ = ("factor", "weight")
+
+    slotted = Slotted()
+    slotted.factor, slotted.weight = 2.0, t([1.0])
+    queue = collections.deque([2.0])
+
+    def f(x):
+        return x * slotted.factor * slotted.weight * queue[0] * f.bias
+
+    f.bias = 1.0
+    compiled = graphc.compile(f)
+    assert compiled(t([1.0])).tolist() == [4.0]
+    slotted.factor = 3.0
+    assert compiled(t([1.0])).tolist() == [6.0]
+    slotted.weight = t([2.0])
+    assert compiled(t([1.0])).tolist() == [12.0]
+    queue[0] = 1.0
+    assert compiled(t([1.0])).tolist() == [6.0]
+    f.bias = 0.5
+    assert compiled(t([1.0])).tolist() == [3.0]
+
+
+GLOBAL_BY_NAME = 2.0
+
+
+def test_global_read_through_globals_dict_is_guarded():
+    global GLOBAL_BY_NAME
+    f = graphc.compile(lambda x: x * globals()["GLOBAL_BY_NAME"])
+    assert f(t([1.0])).tolist() == [2.0]
+    GLOBAL_BY_NAME = 3.0
+    try:
+        assert f(t([1.0])).tolist() == [3.0]
+    finally:
+        GLOBAL_BY_NAME = 2.0
+
+
+def test_large_numpy_array_read_in_python_while_tracing_is_guarded_by_content():
+    table = np.full(10_000, 2.0, dtype=np.float32)  # beyond the size guarded byte by byte
+    f = graphc.compile(lambda x: x * float(table[0]))
+    assert f(t([1.0])).tolist() == [2.0]
+    table[0] = 3.0
+    assert f(t([1.0])).tolist() == [3.0]
+
+
+def test_tensor_assigned_to_a_global_is_concrete_after_the_call():
+    global LAST_RESULT
+
+    def f(x):
+        global LAST_RESULT
+        LAST_RESULT = x * 2
+        return x + 0
+
+    compiled = graphc.compile(f)
+    try:
+        compiled(t([1.0]))
+        assert not LAST_RESULT.is_traced and LAST_RESULT.tolist() == [2.0]
+        compiled(t([5.0]))
+        assert LAST_RESULT.tolist() == [10.0]
+    finally:
+        del LAST_RESULT
+
+
+@pytest.mark.parametrize("container", [{}, []], ids=["dict", "list"])
+def test_changing_a_container_argument_is_a_trace_error_not_a_lost_update(container):
+    @graphc.compile
+    def f(x, store):
+        if isinstance(store, dict):
+            store["y"] = x * 2
+        else:
+            store.append(x * 2)
+        return x + 0
+
+    with pytest.raises(graphc.TraceError, match="argument 'store'"):
+        f(t([1.0]), container)
+
+
 # -- the compile cache holds no argument tensors and is bounded ----------------------------------
 def test_cache_entries_do_not_keep_argument_tensors_alive():
     f = graphc.compile(lambda x: x * 2)
