@@ -148,7 +148,7 @@ def check_plan(graph: Graph) -> None:
     for value, place in plan.placements.items():
         where = f"memory plan: {name(value)}"
         if place.input is not None:
-            _check_into_input(graph, value, place, position, where)
+            _check_into_input(graph, plan, value, place.input, place, position, where)
         else:
             _check_arena_slot(plan, value, place, where)
             if place.reuses is not None:
@@ -197,9 +197,8 @@ def _check_reuse(graph: Graph, plan: MemoryPlan, value: Value, operand: Value, r
                           f"{plan.placements[operand].offset})")
 
 
-def _check_into_input(graph: Graph, value: Value, place: Placement, position: dict,
-                      where: str) -> None:
-    k = place.input
+def _check_into_input(graph: Graph, plan: MemoryPlan, value: Value, k: int,
+                      place: Placement, position: dict, where: str) -> None:
     if place.offset is not None or place.reuses is not None:
         raise VerifyError(f"{where}: is placed both in input {k}'s buffer and in the arena")
     aliased = [i for i, out in enumerate(graph.outputs)
@@ -207,7 +206,7 @@ def _check_into_input(graph: Graph, value: Value, place: Placement, position: di
     if not aliased:
         raise VerifyError(f"{where}: is written into input {k}'s buffer, but is no output "
                           f"that aliases that input")
-    others = [v for v, p in graph.plan.placements.items() if p.input == k and v is not value]
+    others = [v for v, p in plan.placements.items() if p.input == k and v is not value]
     if others:
         raise VerifyError(f"{where}: shares input {k}'s buffer with another value")
     node = value.producer
@@ -232,9 +231,10 @@ def _check_no_overlap(graph: Graph, plan: MemoryPlan, ranges: dict, name) -> Non
             place = placements[value]
             if place.input is not None or nbytes(value.type) == 0:
                 continue
-            start, end = place.offset, place.offset + nbytes(value.type)
+            start = _offset(place)
+            end = start + nbytes(value.type)
             for other in live:
-                other_start = placements[other].offset
+                other_start = _offset(placements[other])
                 other_end = other_start + nbytes(other.type)
                 if start < other_end and other_start < end and place.reuses is not other:
                     raise VerifyError(
@@ -243,3 +243,8 @@ def _check_no_overlap(graph: Graph, plan: MemoryPlan, ranges: dict, name) -> Non
                         f"live (node {i}, {node.op})")
             live.append(value)
         live = [v for v in live if ranges[v][1] > i]
+
+
+def _offset(place: Placement) -> int:
+    assert place.offset is not None  # checked by _check_arena_slot before the sweep
+    return place.offset

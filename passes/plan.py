@@ -43,8 +43,14 @@ import logging
 from dataclasses import dataclass
 
 from ir.graph import Graph, Value
-from ir.plan import (MemoryPlan, Placement, aligned, can_write_in_place, live_ranges,
-                     nbytes)
+from ir.plan import (
+    MemoryPlan,
+    Placement,
+    aligned,
+    can_write_in_place,
+    live_ranges,
+    nbytes,
+)
 from passes.registry import Pass, PassResult, option, register
 
 log = logging.getLogger("graphc.passes")
@@ -182,4 +188,4 @@ def _assign_offsets(buffers: list[_Buffer]) -> int:
 
 def plan(graph: Graph, alignment: int = 64) -> Graph:
     """Function form of the ``plan`` pass: ``graph`` with ``graph.plan`` set."""
-    return PlanMemory(alignment=alignment).apply(graph).graph
+    return PlanMemory(alignment=alignment).apply(graph).graph  # type: ignore[call-arg]

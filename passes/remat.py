@@ -59,7 +59,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import networkx as nx
+import networkx as nx  # type: ignore[import-untyped]
 
 from ir.graph import Graph, Node, Value
 from ir.parser import parse
@@ -195,13 +195,14 @@ def _nodes_to_recompute(graph: Graph, forward: set[int]) -> list[Node]:
     _, (source_side, _) = nx.minimum_cut(network, "source", "sink")
     # Walk back from the backward's reads through forward nodes on the sink side.
     chosen: dict[int, Node] = {}
-    stack = [v.producer for v in backward_reads]
+    stack: list[Node | None] = [v.producer for v in backward_reads]
     while stack:
-        node = stack.pop()
-        if node is None or id(node) in chosen or ("in", id(node)) in source_side:
+        candidate = stack.pop()
+        if (candidate is None or id(candidate) in chosen
+                or ("in", id(candidate)) in source_side):
             continue
-        chosen[id(node)] = node
-        stack.extend(v.producer for v in node.inputs)
+        chosen[id(candidate)] = candidate
+        stack.extend(v.producer for v in candidate.inputs)
     return [n for n in graph.nodes if id(n) in chosen]
 
 
@@ -251,5 +252,6 @@ def _undo(graph: Graph, pairs: list[tuple[Node, Node]]) -> None:
 
 def remat(graph: Graph, forward_outputs=(0,)) -> Graph:
     """Function form of the ``remat`` pass."""
-    return Rematerialize(forward_outputs=tuple(forward_outputs)).apply(graph).graph
+    remat_pass = Rematerialize(forward_outputs=tuple(forward_outputs))  # type: ignore[call-arg]
+    return remat_pass.apply(graph).graph
 

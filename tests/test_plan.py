@@ -16,7 +16,14 @@ import ir
 import passes
 from backends.interpreter import InterpretedGraph
 from ir.evaluate import evaluate_results, quiet_float_errors
-from ir.plan import MemoryPlan, Placement, check_plan, live_ranges, liveness_peak, nbytes
+from ir.plan import (
+    MemoryPlan,
+    Placement,
+    check_plan,
+    live_ranges,
+    liveness_peak,
+    nbytes,
+)
 from passes import validate
 from passes.plan import plan_memory
 
