@@ -51,7 +51,7 @@ from ir.plan import (
     live_ranges,
     nbytes,
 )
-from passes.registry import Pass, PassResult, option, register
+from passes.registry import Pass, PassError, PassResult, option, register
 
 log = logging.getLogger("graphc.passes")
 
@@ -66,7 +66,6 @@ class PlanMemory(Pass):
 
     def apply(self, graph: Graph) -> PassResult:
         if self.alignment <= 0:
-            from passes.registry import PassError
             raise PassError(f"pass 'plan': option 'alignment' must be positive, got "
                             f"{self.alignment}")
         before = graph.plan
