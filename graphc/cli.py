@@ -315,10 +315,24 @@ def _check_arity(fn: Callable, n_args: int, target: str) -> None:
                        f"value{'s were' if n_args != 1 else ' was'} given: {exc}") from exc
 
 
+def dump_pipeline(args: argparse.Namespace) -> str:
+    """The pipeline ``dump`` runs on the traced graph: ``--stage traced`` runs only ``-p``
+    (nothing by default); ``--stage optimized`` runs ``-p`` or, without it, graphc.compile's
+    default pipeline, then the backend's lowering, as ``graphc.compile`` does."""
+    if args.stage == "traced":
+        return args.passes or ""
+    from graphc.compile import DEFAULT_PIPELINE
+    lowering = getattr(backends.get(args.backend), "lowering", "")
+    chosen = DEFAULT_PIPELINE if args.passes is None else args.passes
+    return ",".join(p for p in (chosen, lowering) if p)
+
+
 def cmd_dump(args: argparse.Namespace) -> int:
     types = [parse_type(text, f"--arg #{i + 1}") for i, text in enumerate(args.arg)]
-    if args.passes:
-        check_pipeline(args.passes)  # a bad pipeline fails before the import and trace
+    backends.get(args.backend)  # an unknown backend fails before any work
+    pipeline = dump_pipeline(args)
+    if pipeline:
+        check_pipeline(pipeline)  # a bad pipeline fails before the import and trace
     fn, path = load_target(args.target, args.seed)
     _check_arity(fn, len(types), args.target)
     arrays = random_inputs([(f"--arg #{i + 1}", t) for i, t in enumerate(types)], args.seed)
@@ -327,8 +341,8 @@ def cmd_dump(args: argparse.Namespace) -> int:
         graph = graphc.trace(fn, *inputs)
     except Exception as exc:
         raise CLIError(_describe_user_error(exc, path, f"tracing {args.target} failed")) from exc
-    if args.passes:
-        graph = passes.run(graph, args.passes)
+    if pipeline:
+        graph = passes.run(graph, pipeline)
         ir.verify(graph)
     _write_text(args.output, ir.to_text(graph, debug_info=args.debug_info))
     return 0
@@ -505,6 +519,13 @@ def cmd_opt(args: argparse.Namespace) -> int:
     _write_text(args.output, ir.to_text(graph, debug_info=args.debug_info))
     if args.timing:
         print(manager.timing_table(), file=sys.stderr)
+    if args.report:
+        for pass_ in manager.pipeline:
+            report = getattr(pass_, "last_report", None)
+            if report is not None:
+                print(report, file=sys.stderr)
+        if graph.plan is not None:
+            print(f"plan: {graph.plan.summary()}", file=sys.stderr)
     return 0
 
 
@@ -533,9 +554,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="print source locations (loc(\"file\":line)) after each node")
     dump.add_argument("--seed", type=parse_seed, default=0,
                       help="seed for random inputs (default 0)")
-    dump.add_argument("-p", "--passes", metavar="PIPELINE",
-                      help="run these passes before printing, e.g. dce (see "
-                           "'graphc opt --list-passes')")
+    dump.add_argument("--stage", choices=("traced", "optimized"), default="traced",
+                      help="traced (default): the raw trace; optimized: after graphc.compile's "
+                           "default pipeline (or -p) and the backend's lowering")
+    dump.add_argument("-p", "--passes", "--pipeline", dest="passes", metavar="PIPELINE",
+                      help="run this pipeline on the traced graph, e.g. dce (see 'graphc "
+                           "passes'); with --stage optimized it replaces the default pipeline")
+    dump.add_argument("--backend", default="interpreter",
+                      help=f"whose lowering --stage optimized runs (default interpreter; "
+                           f"registered: {', '.join(backends.available())})")
     dump.add_argument("-o", "--output", metavar="OUT.gir",
                       help="write the IR here (default stdout)")
     dump.set_defaults(handler=cmd_dump)
@@ -577,6 +604,8 @@ def build_parser() -> argparse.ArgumentParser:
     printing.add_argument("--print-changed", action="store_true",
                           help="print the IR after each pass that changed it")
     opt.add_argument("--timing", action="store_true", help="print the time spent in each pass")
+    opt.add_argument("--report", action="store_true",
+                     help="print what passes report (remat: bytes saved; plan: arena size)")
     opt.add_argument("--validate", action="store_true",
                      help="run the interpreter before and after each pass and stop at the first "
                           "pass that changes the results, writing a reproducer")

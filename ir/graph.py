@@ -15,11 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ir import registry
 from ir.errors import IRError
 from ir.nodelist import NodeList, UseList
 from ir.types import TensorType
+
+if TYPE_CHECKING:
+    from ir.plan import MemoryPlan
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,8 @@ class Graph:
     ``nodes`` is a :class:`NodeList` (iterate, index, insert and remove like a list; assigning
     a list of nodes to ``graph.nodes`` replaces the order). ``output_aliases`` maps an output
     index to the index of the input it overwrites: state (parameters, optimizer state) that a
-    backend may update in place, see docs/IR.md.
+    backend may update in place, see docs/IR.md. ``plan`` is the memory plan the ``plan`` pass
+    records for backends (:mod:`ir.plan`), or None.
     """
 
     def __init__(self, name: str = "main"):
@@ -149,6 +154,7 @@ class Graph:
         self._nodes = NodeList(self)
         self.outputs: list[Value] = []
         self.output_aliases: dict[int, int] = {}
+        self.plan: MemoryPlan | None = None
 
     @property
     def nodes(self) -> NodeList:

@@ -32,7 +32,8 @@ from typing import Any, Optional
 from ir import registry
 from ir.dtypes import BY_NAME as DTYPES
 from ir.errors import ParseError, ShapeError
-from ir.graph import Graph, SourceLoc, Value
+from ir.graph import Graph, Node, SourceLoc, Value
+from ir.plan import MemoryPlan, Placement
 from ir.types import TensorType
 from ir.verify import IDENTIFIER, attr_value_error
 
@@ -242,6 +243,8 @@ class _Parser:
                 self.take()
                 self.parse_result(graph, result_types, aliases)
         self.expect("punct", ")", "',' or ')'")
+        if self.at("ident", "plan"):
+            graph.plan = self.parse_plan_header()
         self.expect("punct", "{")
         self.parse_nodes(graph, "return")
         self.parse_return(graph, result_types)
@@ -364,6 +367,7 @@ class _Parser:
             if body_attr is None:
                 raise self.error(f"{opdef.name} takes no body", self.peek())
             attrs[body_attr] = self.parse_body()
+        memory = self.parse_memory(graph) if self.at("ident", "mem") else None
         loc = self.parse_loc() if self.at("ident", "loc") else None
         if self.at("eof"):
             # A file cut off mid-node: say so, rather than report the half node's arity.
@@ -392,6 +396,8 @@ class _Parser:
                 raise self.error(f"type mismatch: {name_token.text} is declared {type_}, but "
                                  f"{opdef.name} infers {value.type}", type_token)
             self.values[name_token.text[1:]] = (value, name_token)
+        if graph.plan is not None:
+            self.place_results(graph, node, memory, op_token)
 
     def at_attrs(self, opdef: registry.OpDef) -> bool:
         """Whether an attribute dict comes next: '{' and a name or '}'. After an op that takes
@@ -523,6 +529,74 @@ class _Parser:
         if token.kind == "eof":
             raise self.error(f"unexpected end of input, expected {what}", token)
         raise self.error(f"expected {what}, got {_describe(token)}", token)
+
+    # -- memory plans (ir.plan) -------------------------------------------------------------
+    def parse_plan_header(self) -> MemoryPlan:
+        """plan := 'plan' '(' 'arena' '=' int ',' 'align' '=' int ')'"""
+        self.take()
+        self.expect("punct", "(", "'(' after plan")
+        self.expect("ident", "arena", "'arena='")
+        self.expect("punct", "=")
+        arena = self.parse_int("the arena size in bytes")
+        self.expect("punct", ",", "',' and 'align='")
+        self.expect("ident", "align", "'align='")
+        self.expect("punct", "=")
+        align_token = self.peek()
+        alignment = self.parse_int("the alignment in bytes")
+        if alignment == 0:
+            raise self.error("the alignment must be positive", align_token)
+        self.expect("punct", ")")
+        return MemoryPlan(arena, alignment)
+
+    def parse_memory(self, graph: Graph) -> list[tuple[Token, Placement]]:
+        """mem := 'mem' '(' place (',' place)* ')';
+        place := int ['reuses' %operand] | %input"""
+        mem_token = self.take()
+        if graph.plan is None:
+            where = ("a body's values are kernel temporaries, not buffers" if self.outer_scopes
+                     else "the function header has no 'plan(arena=..., align=...)'")
+            raise self.error(f"mem(...) without a memory plan: {where}", mem_token)
+        self.expect("punct", "(", "'(' after mem")
+        places = [self.parse_place(graph)]
+        while self.at("punct", ","):
+            self.take()
+            places.append(self.parse_place(graph))
+        self.expect("punct", ")", "',' or ')'")
+        return places
+
+    def parse_place(self, graph: Graph) -> tuple[Token, Placement]:
+        token = self.peek()
+        if self.at("value"):
+            self.take()
+            index = next((i for i, v in enumerate(graph.inputs) if v.name == token.text[1:]),
+                         None)
+            if index is None:
+                raise self.error(f"{token.text} is not an input of @{graph.name}: a value "
+                                 "lives at an arena offset or in an input's buffer", token)
+            return token, Placement(input=index)
+        offset = self.parse_int("an arena offset or an input '%name'")
+        reuses = None
+        if self.at("ident", "reuses"):
+            self.take()
+            token = self.peek()
+            reuses = self.use_value()
+        return token, Placement(offset=offset, reuses=reuses)
+
+    def place_results(self, graph: Graph, node: Node,
+                      memory: list[tuple[Token, Placement]] | None, op_token: Token) -> None:
+        """Records the node's ``mem(...)`` placements in ``graph.plan``."""
+        assert graph.plan is not None
+        if memory is None:
+            raise self.error("this function has a memory plan: every node needs mem(...) "
+                             "after its operands and attributes", op_token)
+        if len(memory) != len(node.outputs):
+            raise self.error(f"mem(...) gives {len(memory)} place(s) for {len(node.outputs)} "
+                             "result(s)", memory[0][0])
+        for value, (token, place) in zip(node.outputs, memory):
+            if place.reuses is not None and not any(v is place.reuses for v in node.inputs):
+                raise self.error(f"{token.text} is not an operand of this node: a result can "
+                                 "only reuse the buffer of one of its operands", token)
+            graph.plan.placements[value] = place
 
     def parse_loc(self) -> SourceLoc:
         """loc := 'loc' '(' string ':' int ')'"""

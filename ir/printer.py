@@ -42,8 +42,13 @@ def to_text(graph: Graph, debug_info: bool = False) -> str:
     names = value_names(graph)
     params = ", ".join(f"%{v.name}: {v.type}" for v in graph.inputs)
     results = ", ".join(_result_signature(graph, i) for i in range(len(graph.outputs)))
-    lines = [f"func @{format_symbol(graph.name)}({params}) -> ({results}) {{"]
-    lines += _body_lines(graph, names, "  ", debug_info)
+    plan = graph.plan
+    header = f"func @{format_symbol(graph.name)}({params}) -> ({results})"
+    if plan is not None:
+        header += f" plan(arena={plan.arena_bytes}, align={plan.alignment})"
+    lines = [header + " {"]
+    lines += [f"  {format_node(node, names, debug_info, '  ', _memory(graph, node, names))}"
+              for node in graph.nodes]
     returned = ", ".join(_operand(v, names) for v in graph.outputs)
     lines.append(f"  return {returned}" if returned else "  return")
     lines.append("}")
@@ -79,11 +84,12 @@ def _body_lines(graph: Graph, names: dict[int, str], indent: str,
 
 
 def format_node(node: Node, names: dict[int, str], debug_info: bool = False,
-                indent: str = "") -> str:
+                indent: str = "", memory: str = "") -> str:
     """One node's text (without leading indentation), e.g. ``%2: f32[4] = add %0, %1``.
 
     A node with a body continues on the following lines: the body, indented two more spaces
-    than ``indent``, and a closing ``}`` at ``indent``.
+    than ``indent``, and a closing ``}`` at ``indent``. ``memory`` is its ``mem(...)`` clause
+    in a function with a memory plan.
     """
     results = ", ".join(_operand(v, names) for v in node.outputs)
     types = ", ".join(str(v.type) for v in node.outputs)
@@ -96,6 +102,8 @@ def format_node(node: Node, names: dict[int, str], debug_info: bool = False,
     body = node.body
     if body is not None:
         text += " " + format_body(body, indent, debug_info)
+    if memory:
+        text += " " + memory
     if debug_info and node.loc is not None:
         text += " " + format_loc(node.loc)
     return text
@@ -115,6 +123,28 @@ def format_body(body: Graph, indent: str = "", debug_info: bool = False) -> str:
     lines.append(f"{inner}yield {yielded}" if yielded else f"{inner}yield")
     lines.append(indent + "}")
     return "\n".join(lines)
+
+
+def _memory(graph: Graph, node: Node, names: dict[int, str]) -> str:
+    """``mem(0, 128 reuses %3, %w)``: where each result lives under ``graph.plan`` (an arena
+    offset, maybe reusing a dead operand's buffer, or an input's buffer); '' without a plan."""
+    if graph.plan is None:
+        return ""
+    places = []
+    for value in node.outputs:
+        place = graph.plan.placements.get(value)
+        if place is None:
+            places.append("<unplanned>")  # printable while debugging; the parser rejects it
+        elif place.input is not None:
+            inputs = graph.inputs
+            places.append(f"%{inputs[place.input].name}" if 0 <= place.input < len(inputs)
+                          else "<bad input>")
+        else:
+            text = str(place.offset)
+            if place.reuses is not None:
+                text += f" reuses {_operand(place.reuses, names)}"
+            places.append(text)
+    return f"mem({', '.join(places)})"
 
 
 def _operand(value, names: dict[int, str]) -> str:

@@ -27,7 +27,8 @@ The rules, in the order they are checked:
 4. every value's ``users`` list is exactly the nodes that use it, once per use;
 5. every graph output is a value of this graph;
 6. output aliases name an output and an input of the same type, each input at most once
-   (bodies declare none).
+   (bodies declare none);
+7. a memory plan (``graph.plan``, bodies have none) is safe: :func:`ir.plan.check_plan`.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from ir import registry
 from ir.dtypes import DType
 from ir.errors import ShapeError, VerifyError
 from ir.graph import Graph, Node, Value
+from ir.plan import check_plan
 from ir.printer import value_names
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
@@ -167,6 +169,11 @@ def _verify_graph(graph: Graph, prefix: str, enclosing: tuple[Graph, ...]) -> No
                                   f"{_name(value, names)} is not a value of this "
                                   f"{'body' if enclosing else 'graph'}{escape}")
         _check_aliases(graph, bool(enclosing))
+        if graph.plan is not None:
+            if enclosing:
+                raise VerifyError("a body has a memory plan; only a function's values are "
+                                  "buffers")
+            check_plan(graph)
     except VerifyError as e:
         if not prefix:
             raise

@@ -18,6 +18,8 @@ and numeric validation (:mod:`passes.manager`); :func:`run` runs one plainly::
 from passes import autodiff  # registers the autodiff pass
 from passes import dce as _dce  # noqa: F401  (registers the dce pass)
 from passes.dce import dce
+from passes import plan as _plan  # noqa: F401  (registers the plan pass)
+from passes import remat as _remat  # noqa: F401  (registers the remat pass)
 from passes.manager import PassManager, PassVerifyError, ValidationError, run
 from passes.registry import (
                              PASSES,

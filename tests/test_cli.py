@@ -184,6 +184,36 @@ def test_run_reports_execution_errors_with_the_op():
 
 # -- graphc opt ---------------------------------------------------------------------------------
 
+def test_dump_stage_traced_is_the_raw_trace_and_optimized_runs_the_default_pipeline():
+    traced = graphc("dump", f"{MODELS}:with_dead_code", "--arg", "f32[4]", "--stage", "traced")
+    optimized = graphc("dump", f"{MODELS}:with_dead_code", "--arg", "f32[4]",
+                       "--stage", "optimized")
+    assert traced.returncode == 0 and optimized.returncode == 0, traced.stderr + optimized.stderr
+    assert [n.op for n in ir.parse(traced.stdout).nodes] == ["exp", "relu"]
+    assert [n.op for n in ir.parse(optimized.stdout).nodes] == ["relu"]  # dce, no lowering
+
+
+def test_dump_pipeline_replaces_the_default_pipeline_and_is_the_long_form_of_p():
+    result = graphc("dump", f"{MODELS}:with_dead_code", "--arg", "f32[4]", "--stage",
+                    "optimized", "--pipeline", "plan")
+    assert result.returncode == 0, result.stderr
+    graph = ir.parse(result.stdout)
+    assert [n.op for n in graph.nodes] == ["exp", "relu"]  # no dce: plan instead of it
+    assert graph.plan is not None and "mem(" in result.stdout
+    bad = graphc("dump", f"{MODELS}:with_dead_code", "--arg", "f32[4]", "--pipeline", "nope")
+    assert_user_error(bad, "unknown pass 'nope'")
+
+
+def test_opt_report_prints_what_remat_and_plan_did(tmp_path):
+    result = graphc("opt", "tests/golden/remat_broadcast.gir", "-p", "remat,plan", "--report",
+                    "-o", tmp_path / "out.gir")
+    assert result.returncode == 0, result.stderr
+    assert ("remat: kept 256 -> 4 bytes of activations across forward->backward by "
+            "recomputing 1 op(s)") in result.stderr
+    assert "plan: arena 640 B" in result.stderr
+    ir.verify(ir.parse((tmp_path / "out.gir").read_text()))
+
+
 def test_opt_runs_the_pipeline_and_writes_the_ir(tmp_path):
     out = tmp_path / "out.gir"
     result = graphc("opt", FIXTURES / "dead_code.gir", "-p", "dce", "-o", out)

@@ -6,6 +6,11 @@ def mlp(x, w, b):
     return graphc.relu(x @ w.transpose(0, 1) + b)
 
 
+def with_dead_code(x):
+    graphc.exp(x)  # unused: the default pipeline (dce) removes it
+    return graphc.relu(x)
+
+
 def data_dependent(x):
     if x.sum() > 0:  # a Python branch on a traced value: tracing must fail here
         return x
