@@ -31,7 +31,7 @@ from graphc.naming import state_namer
 from graphc.random import next_seed
 from graphc.tensor import Tensor
 
-DEFAULT_PIPELINE = "dce"
+DEFAULT_PIPELINE = "dce,cse,fold,simplify,dce"
 DEFAULT_CACHE_SIZE = 64  # compiled entries kept per function (least recently used go first)
 _graph_log = logging.getLogger("graphc.graph")
 _guard_log = logging.getLogger("graphc.guards")

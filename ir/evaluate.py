@@ -36,12 +36,25 @@ def evaluate(opdef: OpDef, arrays, attrs: dict,
 def evaluate_results(opdef: OpDef, arrays, attrs: dict,
                      out_types: tuple[TensorType, ...]) -> tuple[np.ndarray, ...]:
     """Like :func:`evaluate`, always returning a tuple (one array per result type)."""
-    raw = opdef.reference(*arrays, **attrs)
+    raw = opdef.reference(*(_row_major(a) for a in arrays), **attrs)
     results = (raw,) if len(out_types) == 1 else tuple(raw)
     if len(results) != len(out_types):
         raise AssertionError(f"internal error: {opdef.name} produced {len(results)} results, "
                              f"its type rule says {len(out_types)}")
     return tuple(_conform(opdef, np.asarray(r), t) for r, t in zip(results, out_types))
+
+
+def _row_major(array) -> np.ndarray:
+    """``array`` laid out contiguously in row-major order (copied only if it is not).
+
+    NumPy's float reductions (and its matmul kernels) add in an order that follows the memory
+    layout, so ``sum`` of a transposed view and of the same values stored row-major can differ
+    in the last bits. References therefore always see row-major operands: a value's bits depend
+    only on the values it is computed from, never on whether an earlier op returned a view, so
+    passes that materialize or drop movement ops (``fold``, ``simplify``) keep every bit.
+    """
+    array = np.asarray(array)
+    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
 
 
 def _conform(opdef: OpDef, result: np.ndarray, out_type: TensorType) -> np.ndarray:

@@ -12,11 +12,14 @@ and numeric validation (:mod:`passes.manager`); :func:`run` runs one plainly::
     ... }''')
     >>> len(passes.run(g, "dce").nodes)
     1
-    >>> sorted(passes.PASSES)[:2]
-    ['autodiff', 'dce']
+    >>> sorted(passes.PASSES)[:3]
+    ['autodiff', 'cse', 'dce']
 """
 from passes import autodiff  # registers the autodiff pass
+from passes import cse as _cse  # noqa: F401  (registers the cse pass)
 from passes import dce as _dce  # noqa: F401  (registers the dce pass)
+from passes import fold as _fold  # noqa: F401  (registers the fold pass)
+from passes import simplify as _simplify  # noqa: F401  (registers the simplify pass)
 from passes.dce import dce
 from passes import plan as _plan  # noqa: F401  (registers the plan pass)
 from passes import remat as _remat  # noqa: F401  (registers the remat pass)
