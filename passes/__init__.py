@@ -18,6 +18,7 @@ and numeric validation (:mod:`passes.manager`); :func:`run` runs one plainly::
 from passes import autodiff  # registers the autodiff pass
 from passes import dce as _dce  # noqa: F401  (registers the dce pass)
 from passes.dce import dce
+from passes.fusion import fuse  # registers the fuse pass
 from passes.manager import PassManager, PassVerifyError, ValidationError, run
 from passes.registry import (
                              PASSES,
@@ -33,5 +34,5 @@ from passes.registry import (
 )
 
 __all__ = ["PASSES", "Pass", "PassError", "PassManager", "PassResult", "PassVerifyError",
-           "Pipeline", "ValidationError", "autodiff", "dce", "get", "load_plugin", "option",
+           "Pipeline", "ValidationError", "autodiff", "dce", "fuse", "get", "load_plugin", "option",
            "parse_pipeline", "register", "run"]

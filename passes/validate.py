@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ir.graph import Graph, Node, Value
+from ir.printer import value_names
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,6 @@ def readme(pass_text: str, reason: str, plugin: str | None = None) -> str:
 
 def label_outputs(graph: Graph) -> list[str]:
     """``%3: f32[4]`` for each output, as the IR text names it."""
-    names = {id(v): f"%{v.name}" for v in graph.inputs}
-    names.update({id(n.output): f"%{i}" for i, n in enumerate(graph.nodes)})
+    names = value_names(graph)  # multi-result nodes too (``fuse`` makes them)
     return [f"{names.get(id(v), '?')}: {v.type}" for v in graph.outputs]
 
