@@ -317,7 +317,7 @@ def quotient_cycle(graph: Graph, groups: Sequence[Sequence[Node]]) -> Sequence[N
     _, left = quotient_order(graph, groups)
     if not left:
         return None
-    import networkx as nx  # only on this rare path: `import passes` stays light
+    import networkx as nx  # type: ignore[import-untyped]  # rare path: keeps imports light
 
     unit_of = {id(n): i for i, unit in enumerate(left) for n in unit}
     quotient = nx.DiGraph()
