@@ -1,9 +1,10 @@
 """The ``graphc`` command line: dump traced IR, run ``.gir`` files, optimize them.
 
-Four commands: ``graphc dump FILE.py:FUNC --arg TYPE ...`` traces a function into IR,
+Five commands: ``graphc dump FILE.py:FUNC --arg TYPE ...`` traces a function into IR,
 ``graphc run IN.gir`` runs an IR file, ``graphc opt IN.gir -p PIPELINE`` runs passes over it
-(verifying, printing, timing and numerically validating each), and ``graphc passes`` lists the
-passes. ``graphc --help`` ends with worked examples (:data:`EXAMPLES`), which the test suite runs.
+(verifying, printing, timing and numerically validating each), ``graphc passes`` lists the
+passes, and ``graphc viz IN.gir -o OUT.svg`` draws a graph (fused groups as clusters, see
+:mod:`graphc.viz`; without Graphviz it writes the DOT text and exits 1, saying so). ``graphc --help`` ends with worked examples (:data:`EXAMPLES`), which the test suite runs.
 
 ``dump`` imports ``model.py`` as a module (its directory first on ``sys.path``; code under
 ``if __name__ == "__main__":`` does not run), looks up the function or module object (dotted
@@ -52,6 +53,7 @@ import graphc
 import ir
 import passes
 from backends.interpreter import ExecutionError
+from graphc import viz
 from graphc.errors import GraphcError
 from ir.dtypes import BY_NAME as DTYPES
 from ir.dtypes import from_numpy
@@ -71,6 +73,8 @@ examples (from the repository root):
   graphc dump examples/quickstart.py:mlp --arg 'f32[4,784]' --arg 'f32[128,784]' \\
       --arg 'f32[128]' --arg 'f32[10,128]' --arg 'f32[10]' -p dce --debug-info
   graphc opt model.gir -p 'autodiff{cotangent=true},dce' --verify-each --validate --timing
+  graphc opt model.gir -p fuse -o fused.gir
+  graphc viz fused.gir -o fused.dot
   graphc passes
 
 Run 'graphc COMMAND --help' for the options of a command."""
@@ -529,6 +533,19 @@ def cmd_opt(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- viz ----------------------------------------------------------------------------------------
+
+def cmd_viz(args: argparse.Namespace) -> int:
+    graph = load_graph(args.input)
+    if args.passes:
+        graph = passes.PassManager(args.passes, verify_each=True).run(graph)
+    if args.output is None or args.output == "-":
+        sys.stdout.write(viz.to_dot(graph) + "\n")
+        return 0
+    viz.write_picture(graph, args.output)  # GraphvizMissing: the DOT is written, exit 1
+    return 0
+
+
 # -- the parser and main ----------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -620,6 +637,20 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
                      help="import FILE.py first, to register passes it defines (repeatable)")
     opt.set_defaults(handler=cmd_opt)
+
+    viz_command = commands.add_parser(
+        "viz", parents=[common], help="draw an IR file (fused groups as clusters)",
+        description="Parses and verifies IN.gir and draws it: one box per op with its result "
+                    "types, fused nodes as clusters around their bodies. OUT.dot (or .gv) is "
+                    "Graphviz text; OUT.svg, OUT.png and OUT.pdf are drawn with Graphviz's "
+                    "dot program. Without Graphviz the DOT text is written next to OUT and "
+                    "the command exits with status 1, saying how to install it.")
+    viz_command.add_argument("input", metavar="IN.gir", help="the IR file, or - for stdin")
+    viz_command.add_argument("-o", "--output", metavar="OUT.{dot,svg,png,pdf}",
+                             help="where to draw it (default: DOT text on stdout)")
+    viz_command.add_argument("-p", "--passes", metavar="PIPELINE",
+                             help="run these passes first, e.g. fuse")
+    viz_command.set_defaults(handler=cmd_viz)
 
     passes_command = commands.add_parser(
         "passes", parents=[common], help="list the passes with their docs and options",

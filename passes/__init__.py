@@ -23,6 +23,7 @@ from passes import simplify as _simplify  # noqa: F401  (registers the simplify 
 from passes.dce import dce
 from passes import plan as _plan  # noqa: F401  (registers the plan pass)
 from passes import remat as _remat  # noqa: F401  (registers the remat pass)
+from passes.fusion import fuse  # registers the fuse pass
 from passes.manager import PassManager, PassVerifyError, ValidationError, run
 from passes.registry import (
                              PASSES,
@@ -38,5 +39,5 @@ from passes.registry import (
 )
 
 __all__ = ["PASSES", "Pass", "PassError", "PassManager", "PassResult", "PassVerifyError",
-           "Pipeline", "ValidationError", "autodiff", "dce", "get", "load_plugin", "option",
+           "Pipeline", "ValidationError", "autodiff", "dce", "fuse", "get", "load_plugin", "option",
            "parse_pipeline", "register", "run"]

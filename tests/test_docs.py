@@ -102,7 +102,8 @@ def pipeline_examples() -> list[tuple[str, str]]:
 
 def test_help_texts_show_pipelines_of_existing_passes():
     examples = pipeline_examples()
-    assert {option for option, _ in examples} == {"graphc dump --passes", "graphc opt --passes"}
+    assert {option for option, _ in examples} == {"graphc dump --passes", "graphc opt --passes",
+                                                  "graphc viz --passes"}
     for option, pipeline in examples:
         try:
             passes.parse_pipeline(pipeline)
