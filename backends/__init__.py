@@ -30,3 +30,15 @@ def _interpreter() -> Backend:
 
 
 register("interpreter", _interpreter)
+
+
+def _llvm() -> Backend:
+    try:
+        from backends.llvm.backend import LLVMBackend
+    except ImportError as exc:  # llvmlite missing or broken: say so, by name
+        raise BackendError(f"the llvm backend needs llvmlite, which cannot be imported: {exc}") \
+            from exc
+    return LLVMBackend()
+
+
+register("llvm", _llvm)

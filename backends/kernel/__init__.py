@@ -1,0 +1,25 @@
+"""The kernel IR: graphs as programs of loop nests and library calls over buffers.
+
+Target independent; code generators (``backends.llvm``) render it. See
+:mod:`backends.kernel.program` for the structure and :mod:`backends.kernel.build` for how a graph
+becomes one.
+"""
+from backends.kernel.build import build_program, substitute
+from backends.kernel.program import (
+    ACC,
+    INDEX,
+    Buffer,
+    BufferPlan,
+    IndexMap,
+    Kernel,
+    KernelProgram,
+    LibraryCall,
+    Load,
+    Store,
+    contiguous_strides,
+    own_buffers,
+)
+
+__all__ = ["ACC", "INDEX", "Buffer", "BufferPlan", "IndexMap", "Kernel", "KernelProgram",
+           "LibraryCall", "Load", "Store", "build_program", "contiguous_strides", "own_buffers",
+           "substitute"]

@@ -1,0 +1,233 @@
+"""The kernel IR: a program of steps over buffers, shared by every code generator.
+
+A :class:`KernelProgram` is what a graph becomes once each node is decided to be a loop nest or a
+call into a library. It is target independent (no LLVM, no Python source): the llvm backend
+renders it to LLVM IR, and later renderers (numba, CUDA) read the same structure.
+
+- a :class:`Buffer` is one tensor's memory, C-contiguous, ``dtype`` elements; its ``role`` says
+  whether the caller provides it (``input``) or the program allocates it (``temp``);
+- a :class:`Kernel` is one loop nest: it iterates over ``shape`` (its output's shape), and for a
+  reduction also over ``reduce_shape`` (innermost loops); each :class:`Load` reads one element
+  of a buffer through an :class:`IndexMap` (an offset plus one stride per loop, 0 for a
+  broadcast axis); ``body`` is the typed scalar expression of one point (``ir.scalar``); each
+  :class:`Store` writes an expression to a buffer. Without a reduction a store's expression reads
+  the loads' variables; with one, the kernel folds ``body`` over the reduced loops into the
+  accumulator ``acc`` (``index`` for an argmax-like fold) and the store reads that;
+- a :class:`LibraryCall` runs an op's NumPy reference on whole buffers (matmul, conv, gather,
+  ...: everything that is not a scalar body yet), and says so in the program's text.
+
+Buffers get their memory from a :class:`BufferPlan`; :func:`own_buffers` gives each buffer its own
+array. The ``plan`` pass will assign offsets in one arena instead; renderers only ever ask the
+plan for a buffer's memory, so that change stays in one place.
+
+    >>> import ir
+    >>> from backends.kernel import build_program
+    >>> g = ir.parse('''func @f(%x: f32[2,3], %b: f32[3]) -> (f32[2]) {
+    ...   %0: f32[2,3] = add %x, %b
+    ...   %1: f32[2] = sum %0 {axes=[1]}
+    ...   return %1
+    ... }''')
+    >>> print(build_program(g))
+    kernel program @f(%x: f32[2,3], %b: f32[3]) -> (%t1)
+      %t0: f32[2,3] = kernel k0 over [2,3] {
+        x0 = load %x[3*i0 + i1]
+        x1 = load %b[i1]
+        store %t0[3*i0 + i1] = add(x0, x1)
+      }
+      %t1: f32[2] = kernel k1 over [2] reduce [3] {
+        x0 = load %t0[3*i0 + i1]
+        acc = add(acc, x) from 0.0:f32, x = x0
+        store %t1[i0] = acc
+      }
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ir.dtypes import DType
+from ir.scalar import ArgReduction, Reduction, ScalarExpr
+from ir.types import TensorType
+
+
+@dataclass(eq=False)
+class Buffer:
+    """One tensor's memory: C-contiguous elements of ``type``. ``role`` is ``input`` (the
+    caller's array) or ``temp`` (allocated by the program, through the buffer plan)."""
+
+    name: str
+    type: TensorType
+    role: str = "temp"
+
+    @property
+    def dtype(self) -> DType:
+        return self.type.dtype
+
+    def __str__(self) -> str:
+        return f"%{self.name}"
+
+
+def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Element strides of a C-contiguous array of ``shape``."""
+    strides, step = [], 1
+    for extent in reversed(shape):
+        strides.append(step)
+        step *= max(extent, 1)
+    return tuple(reversed(strides))
+
+
+@dataclass(frozen=True)
+class IndexMap:
+    """Which element a loop point touches: ``offset + sum(i_k * strides[k])`` over the loops
+    (output loops first, then reduced loops); a stride of 0 broadcasts along that loop."""
+
+    offset: int
+    strides: tuple[int, ...]
+
+    def __str__(self) -> str:
+        terms = [f"{s}*i{k}" if s != 1 else f"i{k}" for k, s in enumerate(self.strides) if s]
+        if self.offset or not terms:
+            terms.append(str(self.offset))
+        return " + ".join(terms)
+
+
+@dataclass(frozen=True)
+class Load:
+    """``var = buffer[index]``: one element of an operand, named ``var`` in the body."""
+
+    var: str
+    buffer: Buffer
+    index: IndexMap
+
+
+@dataclass(frozen=True)
+class Store:
+    """``buffer[index] = value``, once per output point (after the fold, for a reduction)."""
+
+    buffer: Buffer
+    index: IndexMap
+    value: ScalarExpr
+
+
+ACC = "acc"      # the accumulator a reduction kernel's stores read
+INDEX = "index"  # the chosen index an arg-reduction kernel's stores read
+
+
+@dataclass(eq=False)
+class Kernel:
+    """One loop nest over ``shape`` (and ``reduce_shape`` inside it, when ``reduction`` is set).
+
+    ``body`` computes one point from the loads; for a reduction it is the element folded with
+    ``reduction`` (a :class:`~ir.scalar.Reduction`, or an :class:`~ir.scalar.ArgReduction`
+    over the single reduced loop), and ``stores`` read ``acc`` (``index``) instead.
+    ``origin`` says which graph node(s) it came from, for humans.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    loads: list[Load]
+    body: ScalarExpr
+    stores: list[Store]
+    reduce_shape: tuple[int, ...] = ()
+    reduction: Reduction | ArgReduction | None = None
+    origin: str = ""
+
+    @property
+    def outputs(self) -> list[Buffer]:
+        return [s.buffer for s in self.stores]
+
+    @property
+    def buffers(self) -> list[Buffer]:
+        """Every buffer the kernel touches, each once: its parameters, in a fixed order."""
+        seen: dict[int, Buffer] = {}
+        for b in [ld.buffer for ld in self.loads] + self.outputs:
+            seen.setdefault(id(b), b)
+        return list(seen.values())
+
+    def to_text(self) -> str:
+        outs = ", ".join(f"{b}: {b.type}" for b in self.outputs)
+        space = f"over [{','.join(map(str, self.shape))}]"
+        if self.reduction is not None:
+            space += f" reduce [{','.join(map(str, self.reduce_shape))}]"
+        lines = [f"{outs} = kernel {self.name} {space} {{"]
+        lines += [f"  {ld.var} = load {ld.buffer}[{ld.index}]" for ld in self.loads]
+        if isinstance(self.reduction, Reduction):
+            lines.append(f"  acc = {self.reduction.combine} from {self.reduction.identity}, "
+                         f"x = {self.body}")
+        elif isinstance(self.reduction, ArgReduction):
+            lines.append(f"  index = first i where {self.reduction.better} from "
+                         f"{self.reduction.identity}, x = {self.body}")
+        for s in self.stores:
+            shown = self.body if self.reduction is None and s.value is self.body else s.value
+            lines.append(f"  store {s.buffer}[{s.index}] = {shown}")
+        return "\n".join(lines) + "\n}"
+
+
+@dataclass(eq=False)
+class LibraryCall:
+    """Runs ``op``'s NumPy reference on whole buffers: for ops with no scalar body (matmul,
+    conv, gather, ...) until a renderer calls a real library (BLAS) for them."""
+
+    op: str
+    attrs: dict
+    inputs: list[Buffer]
+    outputs: list[Buffer]
+    origin: str = ""
+    loc: str = ""  # the user's source location of the node, for error messages
+
+    def to_text(self) -> str:
+        outs = ", ".join(f"{b}: {b.type}" for b in self.outputs)
+        args = ", ".join(map(str, self.inputs))
+        shown = {k: v for k, v in self.attrs.items() if k != "body"}
+        attrs = f" {shown}" if shown else ""
+        return f"{outs} = library call {self.op}({args}){attrs}  # NumPy reference"
+
+
+Step = Kernel | LibraryCall
+
+
+@dataclass(eq=False)
+class KernelProgram:
+    """A graph as steps over buffers: run ``steps`` in order, then ``outputs`` are the results
+    (an output may be an input buffer, or appear twice). ``notes`` explain decisions a reader
+    should know about (a fused body that runs as several steps)."""
+
+    name: str
+    inputs: list[Buffer]
+    outputs: list[Buffer]
+    steps: list[Step] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def kernels(self) -> list[Kernel]:
+        return [s for s in self.steps if isinstance(s, Kernel)]
+
+    @property
+    def temps(self) -> list[Buffer]:
+        """The buffers the program allocates, in the order steps produce them."""
+        made = []
+        for step in self.steps:
+            made += step.outputs
+        return made
+
+    def __str__(self) -> str:
+        ins = ", ".join(f"{b}: {b.type}" for b in self.inputs)
+        outs = ", ".join(map(str, self.outputs))
+        lines = [f"kernel program @{self.name}({ins}) -> ({outs})"]
+        lines += [f"  # {note}" for note in self.notes]
+        for step in self.steps:
+            lines += ["  " + line for line in step.to_text().splitlines()]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class BufferPlan:
+    """Where each temp buffer lives. ``offsets`` maps a buffer's name to its byte offset in one
+    arena of ``arena_bytes``; a buffer without an offset gets its own allocation."""
+
+    offsets: dict[str, int] = field(default_factory=dict)
+    arena_bytes: int = 0
+
+
+def own_buffers(program: KernelProgram) -> BufferPlan:
+    """The simplest plan: every temp buffer is allocated on its own (no arena yet)."""
+    return BufferPlan()

@@ -1,0 +1,6 @@
+"""The llvm backend: kernel programs rendered to LLVM IR with llvmlite, JIT-compiled for the host.
+
+``backends.get("llvm")`` imports :mod:`backends.llvm.backend` on first use, so ``import graphc``
+never loads llvmlite. Modules: ``scalar`` (one rule per scalar primitive), ``render`` (kernels ->
+one LLVM module), ``jit`` (optimize and compile in this process), ``backend`` (the executable).
+"""

@@ -1,0 +1,167 @@
+"""Kernel program -> one LLVM module: a function per kernel, loops over its iteration space.
+
+Each kernel ``kN`` becomes ``void @kN(ptr, ptr, ...)``, one pointer per buffer it touches (in
+``Kernel.buffers`` order). Its body is a loop nest over ``shape`` then ``reduce_shape``, with
+``i64`` loop counters; each load and store computes its element from the counters and the
+index map's constant strides, so LLVM sees static trip counts and can vectorize. Library calls
+are not in the module: the executable runs them between kernels.
+
+    >>> import ir
+    >>> from backends.kernel import build_program
+    >>> g = ir.parse('''func @f(%x: f32[4]) -> (f32[4]) {
+    ...   %0: f32[4] = relu %x
+    ...   return %0
+    ... }''')
+    >>> text = str(render_module(build_program(g)))
+    >>> print(text[text.index("define"):text.index("{")])
+    define void @"k0"(ptr %"x", ptr noalias %"t0")
+    <BLANKLINE>
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from llvmlite import ir  # type: ignore[import-untyped]
+
+from backends.kernel import ACC, INDEX, IndexMap, Kernel, KernelProgram
+from backends.llvm.scalar import I64, ScalarRenderer, memory_type, value_type
+from ir.dtypes import i64
+from ir.scalar import ArgReduction, Reduction, cast
+from ir.scalar.reduction import X
+
+
+def render_module(program: KernelProgram) -> ir.Module:
+    """The LLVM module of ``program``'s kernels (library calls run outside it)."""
+    module = ir.Module(name=program.name)
+    for kernel in program.kernels:
+        _KernelRenderer(module, kernel).render()
+    return module
+
+
+class _KernelRenderer:
+    def __init__(self, module: ir.Module, kernel: Kernel):
+        self.kernel = kernel
+        buffers = kernel.buffers
+        signature = ir.FunctionType(ir.VoidType(), [ir.PointerType()] * len(buffers))
+        self.function = ir.Function(module, signature, kernel.name)
+        self.pointers: dict[int, ir.Argument] = {}
+        written = {id(b) for b in kernel.outputs}
+        for argument, buffer in zip(self.function.args, buffers):
+            argument.name = buffer.name
+            self.pointers[id(buffer)] = argument
+            if id(buffer) in written:
+                # a kernel's outputs are fresh buffers: no other argument overlaps them, so
+                # LLVM needs no run-time overlap checks to vectorize
+                argument.add_attribute("noalias")
+        self.entry = self.function.append_basic_block("entry")
+        self.builder = ir.IRBuilder(self.entry)
+        self.scalars = ScalarRenderer(self.builder)
+
+    def render(self) -> None:
+        kernel = self.kernel
+        if kernel.reduction is None:
+            self._loops(list(kernel.shape), [], self._pointwise)
+        else:
+            self._loops(list(kernel.shape), [], self._reduce)
+        self.builder.ret_void()
+
+    # -- loops -------------------------------------------------------------------------------
+    def _loops(self, extents: list[int], counters: list[ir.Value],
+               body: Callable[[list[ir.Value]], None]) -> None:
+        """``for i in range(extent)`` nested over ``extents``; ``body(counters)`` innermost."""
+        if not extents:
+            body(counters)
+            return
+        b = self.builder
+        before = b.block
+        header = b.append_basic_block(f"loop{len(counters)}")
+        inside = b.append_basic_block(f"body{len(counters)}")
+        after = b.append_basic_block(f"done{len(counters)}")
+        b.branch(header)
+        b.position_at_end(header)
+        i = b.phi(I64, name=f"i{len(counters)}")
+        i.add_incoming(ir.Constant(I64, 0), before)
+        b.cbranch(b.icmp_signed("<", i, ir.Constant(I64, extents[0])), inside, after)
+        b.position_at_end(inside)
+        self._loops(extents[1:], counters + [i], body)
+        i.add_incoming(b.add(i, ir.Constant(I64, 1)), b.block)
+        b.branch(header)
+        b.position_at_end(after)
+
+    # -- memory ------------------------------------------------------------------------------
+    def _address(self, buffer, index: IndexMap, counters: list[ir.Value]) -> ir.Value:
+        b = self.builder
+        offset: ir.Value = ir.Constant(I64, index.offset)
+        for counter, stride in zip(counters, index.strides):
+            if stride:
+                offset = b.add(offset, b.mul(counter, ir.Constant(I64, stride)))
+        return b.gep(self.pointers[id(buffer)], [offset], source_etype=memory_type(buffer.dtype))
+
+    def _load_all(self, counters: list[ir.Value]) -> dict[str, ir.Value]:
+        b, values = self.builder, {}
+        for load in self.kernel.loads:
+            dtype = load.buffer.dtype
+            value = b.load(self._address(load.buffer, load.index, counters),
+                           typ=memory_type(dtype))
+            if dtype.is_bool:
+                value = b.icmp_unsigned("!=", value, ir.Constant(value.type, 0))
+            values[load.var] = value
+        return values
+
+    def _store_all(self, env: dict[str, ir.Value], counters: list[ir.Value]) -> None:
+        b = self.builder
+        for store in self.kernel.stores:
+            value = self.scalars.render(store.value, env)
+            if store.buffer.dtype.is_bool:
+                value = b.zext(value, memory_type(store.buffer.dtype))
+            b.store(value, self._address(store.buffer, store.index, counters))
+
+    # -- kernel bodies -------------------------------------------------------------------------
+    def _pointwise(self, counters: list[ir.Value]) -> None:
+        self._store_all(self._load_all(counters), counters)
+
+    def _reduce(self, outer: list[ir.Value]) -> None:
+        fold = self.kernel.reduction
+        if isinstance(fold, Reduction):
+            self._fold(outer, fold)
+        else:
+            assert isinstance(fold, ArgReduction)
+            self._arg_fold(outer, fold)
+
+    def _slot(self, dtype) -> ir.AllocaInstr:
+        """A stack slot in the entry block (promoted to a register by LLVM's mem2reg)."""
+        with self.builder.goto_block(self.entry):
+            return self.builder.alloca(value_type(dtype))
+
+    def _fold(self, outer: list[ir.Value], fold: Reduction) -> None:
+        b, kernel = self.builder, self.kernel
+        acc = self._slot(fold.accumulator)
+        b.store(self.scalars.render(fold.identity, {}), acc)
+        element = cast(kernel.body, fold.accumulator)
+
+        def step(counters):
+            x = self.scalars.render(element, self._load_all(counters))
+            current = b.load(acc, typ=value_type(fold.accumulator))
+            b.store(self.scalars.render(fold.combine, {ACC: current, X: x}), acc)
+
+        self._loops(list(kernel.reduce_shape), outer, step)
+        self._store_all({ACC: b.load(acc, typ=value_type(fold.accumulator))}, outer)
+
+    def _arg_fold(self, outer: list[ir.Value], fold: ArgReduction) -> None:
+        """The first index whose element ``better`` beats the best so far (one reduced loop)."""
+        b, kernel = self.builder, self.kernel
+        best, index = self._slot(fold.value), self._slot(i64)
+        b.store(self.scalars.render(fold.identity, {}), best)
+        b.store(ir.Constant(I64, 0), index)
+
+        def step(counters):
+            x = self.scalars.render(kernel.body, self._load_all(counters))
+            current = b.load(best, typ=value_type(fold.value))
+            take = self.scalars.render(fold.better, {ACC: current, X: x})
+            b.store(b.select(take, x, current), best)
+            chosen = b.load(index, typ=I64)
+            b.store(b.select(take, counters[-1], chosen), index)
+
+        self._loops(list(kernel.reduce_shape), outer, step)
+        self._store_all({INDEX: b.load(index, typ=I64)}, outer)
+

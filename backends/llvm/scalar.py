@@ -1,0 +1,234 @@
+"""Scalar expressions as LLVM IR: one small function per primitive of ``ir.scalar``.
+
+``RULES`` maps each primitive's name to ``rule(r, args, expr) -> ir.Value``, where ``r`` is the
+:class:`ScalarRenderer` (its ``builder`` and helpers), ``args`` the rendered operands and
+``expr`` the node (its dtype, and its operands' dtypes). Each rule reproduces what
+``ir.scalar.evaluate`` computes (NumPy in the node's dtype):
+
+- arithmetic and comparisons are plain IEEE instructions, no fast-math flags and no FMA
+  contraction, so they match NumPy bit for bit; integers wrap around (no ``nsw``);
+- ``maximum``/``minimum`` keep NaN and pick as NumPy does: ``a if a > b or a is NaN else b``
+  (so ``maximum(0.0, -0.0)`` is ``-0.0``, as ``np.maximum`` gives);
+- float -> int casts truncate; NaN, infinities and out-of-range values give INT_MIN, as NumPy
+  does on x86 (the evaluator leaves them unspecified), never LLVM poison;
+- transcendental functions call libm (``expf``, ``tanhf``, ... through LLVM intrinsics or
+  declared externals), within a few ulp of NumPy's own SIMD routines, not bit for bit;
+  ``erf`` of f32 is ``erf`` in f64 rounded once, as the reference computes it. Inlined
+  polynomial approximations (fast float32 math) are later work.
+
+Bools are ``i1`` in registers (and ``i8`` in memory, see :func:`memory_type`).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from llvmlite import ir  # type: ignore[import-untyped]
+
+from ir.dtypes import DType, f64
+from ir.scalar import PRIMITIVES, ScalarExpr
+
+_TYPES = {"f32": ir.FloatType(), "f64": ir.DoubleType(), "i32": ir.IntType(32),
+          "i64": ir.IntType(64), "bool": ir.IntType(1)}
+I64 = ir.IntType(64)
+
+
+def value_type(dtype: DType) -> ir.Type:
+    """The LLVM type of one value of ``dtype`` in registers (bool: ``i1``)."""
+    return _TYPES[dtype.name]
+
+
+def memory_type(dtype: DType) -> ir.Type:
+    """The LLVM type of one element of ``dtype`` in memory (bool: ``i8``, as NumPy stores it)."""
+    return ir.IntType(8) if dtype.is_bool else _TYPES[dtype.name]
+
+
+class ScalarRenderer:
+    """Renders scalar expressions with one builder; shared subexpressions are rendered once."""
+
+    def __init__(self, builder: ir.IRBuilder):
+        self.builder = builder
+        self.module: ir.Module = builder.module
+
+    def render(self, expr: ScalarExpr, env: Mapping[str, ir.Value]) -> ir.Value:
+        """``expr`` with its variables bound to the values in ``env``."""
+        done: dict[int, ir.Value] = {}
+
+        def walk(e: ScalarExpr) -> ir.Value:
+            if id(e) not in done:
+                if e.op == "var":
+                    done[id(e)] = env[e.value]
+                else:
+                    done[id(e)] = RULES[e.op](self, [walk(a) for a in e.args], e)
+            return done[id(e)]
+
+        return walk(expr)
+
+    def intrinsic(self, name: str, dtype: DType, args: list[ir.Value]) -> ir.Value:
+        fn = self.module.declare_intrinsic(f"llvm.{name}", [value_type(dtype)])
+        return self.builder.call(fn, args)
+
+    def libm(self, name: str, dtype: DType, args: list[ir.Value]) -> ir.Value:
+        """A libm function of ``dtype`` (``tanhf`` for f32, ``tanh`` for f64)."""
+        symbol = name + ("f" if dtype.name == "f32" else "")
+        fn = self.module.globals.get(symbol)
+        if fn is None:
+            t = value_type(dtype)
+            fn = ir.Function(self.module, ir.FunctionType(t, [t] * len(args)), symbol)
+        return self.builder.call(fn, args)
+
+
+Rule = Callable[[ScalarRenderer, list[ir.Value], ScalarExpr], ir.Value]
+
+
+def _arith(float_op: str, int_op: str) -> Rule:
+    def rule(r, args, e):
+        return getattr(r.builder, float_op if e.dtype.is_float else int_op)(*args)
+    return rule
+
+
+def _compare(op: str) -> Rule:
+    """IEEE comparisons: ordered (false on NaN), except ``!=`` (true on NaN); ints signed, bools
+    unsigned (false < true)."""
+    def rule(r, args, e):
+        b, operand = r.builder, e.args[0].dtype
+        if operand.is_float:
+            return (b.fcmp_unordered if op == "!=" else b.fcmp_ordered)(op, *args)
+        return (b.icmp_unsigned if operand.is_bool else b.icmp_signed)(op, *args)
+    return rule
+
+
+def _extremum(op: str) -> Rule:
+    """``a if (a op b) or a is NaN else b``: what np.maximum/np.minimum return."""
+    def rule(r, args, e):
+        b, (x, y) = r.builder, args
+        if e.dtype.is_float:
+            wins = b.or_(b.fcmp_ordered(op, x, y), b.fcmp_unordered("uno", x, x))
+        else:
+            wins = b.icmp_signed(op, x, y)
+        return b.select(wins, x, y)
+    return rule
+
+
+def _neg(r, args, e):
+    return r.builder.fneg(args[0]) if e.dtype.is_float else r.builder.neg(args[0])
+
+
+def _abs(r, args, e):
+    (x,) = args
+    if e.dtype.is_float:
+        return r.intrinsic("fabs", e.dtype, [x])
+    b = r.builder
+    return b.select(b.icmp_signed("<", x, ir.Constant(x.type, 0)), b.neg(x), x)  # INT_MIN stays
+
+
+def _sign(r, args, e):
+    """-1, 0 or 1; NaN stays NaN and -0.0 gives +0.0 (np.sign)."""
+    b, (x,) = r.builder, args
+    t = x.type
+    zero, one, minus = ir.Constant(t, 0), ir.Constant(t, 1), ir.Constant(t, -1)
+    if e.dtype.is_float:
+        magnitude = b.select(b.fcmp_ordered("<", x, zero), minus,
+                             b.select(b.fcmp_unordered("uno", x, x), x, zero))
+        return b.select(b.fcmp_ordered(">", x, zero), one, magnitude)
+    return b.select(b.icmp_signed(">", x, zero), one,
+                    b.select(b.icmp_signed("<", x, zero), minus, zero))
+
+
+def _pow(r, args, e):
+    if not e.dtype.is_float:
+        # the kernel builder keeps integer pow out of kernels (its reference rejects negative
+        # exponents); reaching here is a bug
+        raise NotImplementedError("integer pow is not rendered: it runs as a library call")
+    return r.intrinsic("pow", e.dtype, args)
+
+
+def _math_intrinsic(name: str) -> Rule:
+    return lambda r, args, e: r.intrinsic(name, e.dtype, args)
+
+
+def _math_libm(name: str) -> Rule:
+    return lambda r, args, e: r.libm(name, e.dtype, args)
+
+
+def _erf(r, args, e):
+    """erf in f64 rounded once to the node's dtype: what the ``erf`` reference computes."""
+    if e.dtype == f64:
+        return r.libm("erf", f64, args)
+    wide = r.builder.fpext(args[0], value_type(f64))
+    return r.builder.fptrunc(r.libm("erf", f64, [wide]), value_type(e.dtype))
+
+
+def _rsqrt(r, args, e):
+    one = ir.Constant(value_type(e.dtype), 1.0)
+    return r.builder.fdiv(one, r.intrinsic("sqrt", e.dtype, args))
+
+
+def _cast(r, args, e):
+    """NumPy's astype: float -> int truncates (INT_MIN out of range), anything -> bool is
+    ``x != 0`` (NaN is true), bool -> number is 0 or 1."""
+    b, (x,), source, target = r.builder, args, e.args[0].dtype, e.dtype
+    t = value_type(target)
+    if target.is_bool:
+        zero = ir.Constant(x.type, 0)
+        return b.fcmp_unordered("!=", x, zero) if source.is_float else b.icmp_unsigned(
+            "!=", x, zero)
+    if source.is_float and target.is_float:
+        return b.fpext(x, t) if source.numpy.itemsize < target.numpy.itemsize else b.fptrunc(x, t)
+    if source.is_float:
+        # in range: truncate; NaN, +-inf and out of range: INT_MIN, what NumPy gives on x86
+        # (the evaluator leaves it unspecified). The select keeps fptosi's poison unused.
+        bits = target.numpy.itemsize * 8
+        low, high = ir.Constant(x.type, -2.0 ** (bits - 1)), ir.Constant(x.type, 2.0 ** (bits - 1))
+        in_range = b.and_(b.fcmp_ordered(">=", x, low), b.fcmp_ordered("<", x, high))
+        return b.select(in_range, b.fptosi(x, t), ir.Constant(t, -2 ** (bits - 1)))
+    if target.is_float:
+        return b.uitofp(x, t) if source.is_bool else b.sitofp(x, t)
+    if source.numpy.itemsize == target.numpy.itemsize and not source.is_bool:
+        return x
+    if source.is_bool:
+        return b.zext(x, t)
+    return b.sext(x, t) if source.numpy.itemsize < target.numpy.itemsize else b.trunc(x, t)
+
+
+def constant(e: ScalarExpr) -> ir.Constant:
+    """A typed constant (NaN, infinities and -0.0 included)."""
+    t = value_type(e.dtype)
+    if e.dtype.is_float:
+        return ir.Constant(t, float(e.value))
+    return ir.Constant(t, int(e.value))
+
+
+def _select(r, args, e):
+    return r.builder.select(*args)
+
+
+def _not(r, args, e):
+    return r.builder.not_(args[0])
+
+
+RULES: dict[str, Rule] = {
+    "const": lambda r, args, e: constant(e),
+    "cast": _cast,
+    "add": _arith("fadd", "add"), "sub": _arith("fsub", "sub"), "mul": _arith("fmul", "mul"),
+    "div": _arith("fdiv", "fdiv"), "pow": _pow,
+    "neg": _neg, "abs": _abs, "sign": _sign,
+    "maximum": _extremum(">"), "minimum": _extremum("<"),
+    "eq": _compare("=="), "ne": _compare("!="), "lt": _compare("<"), "le": _compare("<="),
+    "gt": _compare(">"), "ge": _compare(">="),
+    "select": _select,
+    "logical_and": _arith("and_", "and_"), "logical_or": _arith("or_", "or_"),
+    "logical_not": _not, "bitwise_not": _not,
+    "bitwise_and": _arith("and_", "and_"), "bitwise_or": _arith("or_", "or_"),
+    "bitwise_xor": _arith("xor", "xor"),
+    "exp": _math_intrinsic("exp"), "log": _math_intrinsic("log"),
+    "sin": _math_intrinsic("sin"), "cos": _math_intrinsic("cos"),
+    "sqrt": _math_intrinsic("sqrt"), "floor": _math_intrinsic("floor"),
+    "ceil": _math_intrinsic("ceil"), "rsqrt": _rsqrt,
+    "log1p": _math_libm("log1p"), "expm1": _math_libm("expm1"), "tanh": _math_libm("tanh"),
+    "erf": _erf,
+}
+# every primitive but ``var`` (bound by the caller) has a rule
+assert set(PRIMITIVES) - set(RULES) == {"var"}
+
+# primitives whose rule is exact (bit for bit the evaluator's result); the others call libm
+EXACT = frozenset(RULES) - {"exp", "log", "sin", "cos", "log1p", "expm1", "tanh", "erf", "pow"}

@@ -1,0 +1,443 @@
+"""The llvm backend computes what the interpreter (the NumPy oracle) computes.
+
+Kernels built only from exact scalar primitives (arithmetic, comparisons, select, casts, sqrt,
+floor, ...) must match the interpreter bit for bit: NaN positions, signs of zero, integer
+wrap-around. Kernels that call libm (exp, log, tanh, sin, erf, float pow) and float sums (whose
+order NumPy chooses: pairwise, by blocks) match within the float32/float64 tolerances of
+tests/conftest.py.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TOLERANCES, assert_close
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from test_ir_text import DTYPES, Builder, identifiers
+from test_registry import (
+    DOMAINS,
+    SAMPLES,
+    _body_params,
+    assert_same_bits,
+    special_values,
+)
+
+import backends
+import graphc
+import ir
+from backends.kernel import Kernel, KernelProgram, LibraryCall, build_program
+from backends.llvm.scalar import EXACT
+from ir import dtypes
+from ir.graph import Graph
+from ir.scalar import Reduction, ScalarExpr
+from ir.types import TensorType
+
+HERE = Path(__file__).parent
+LLVM = backends.get("llvm")
+INTERPRETER = backends.get("interpreter")
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def _primitives(expr: ScalarExpr) -> set[str]:
+    seen = {expr.op}
+    for arg in expr.args:
+        seen |= _primitives(arg)
+    return seen
+
+
+def is_exact(program: KernelProgram) -> bool:
+    """Whether every kernel of ``program`` computes bit for bit what NumPy computes."""
+    for kernel in program.kernels:
+        used = _primitives(kernel.body)
+        for store in kernel.stores:
+            used |= _primitives(store.value)
+        fold = kernel.reduction
+        if isinstance(fold, Reduction):
+            used |= _primitives(fold.combine)
+            if fold.accumulator.is_float and fold.combine.op == "add":
+                return False  # NumPy sums floats pairwise, in blocks: another rounding order
+        if not used - {"var"} <= EXACT:
+            return False
+    return True
+
+
+def assert_same_as_interpreter(graph: Graph, arrays, *, exact: bool | None = None) -> None:
+    """llvm and the interpreter give the same results on ``arrays``: bit for bit where the
+    program is exact, else within the result dtype's tolerance."""
+    ir.verify(graph)
+    compiled = LLVM.compile(graph)
+    if exact is None:
+        exact = is_exact(compiled.program)
+    got = compiled(*arrays)
+    want = INTERPRETER.compile(graph)(*arrays)
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert g.shape == w.shape and g.dtype == w.dtype, f"output {i}: {g.dtype}{g.shape} " \
+            f"!= {w.dtype}{w.shape}"
+        if exact or g.dtype.kind not in "f":
+            assert_same_bits(g, w, lambda i=i: f"output {i} of\n{graph}")
+        else:
+            assert_close(g, w)
+
+
+def one_node_graph(op: str, arrays, attrs: dict) -> Graph:
+    graph = Graph(op)
+    inputs = [graph.add_input(f"a{i}", TensorType(dtypes.from_numpy(a.dtype), a.shape))
+              for i, a in enumerate(arrays)]
+    node = graph.add_node(op, inputs, attrs)
+    graph.set_outputs(node.outputs)
+    return graph
+
+
+# -- every registry op, on the registry walk's samples --------------------------------------------
+SAMPLE_PARAMS = [pytest.param(name, i, id=f"{name}-{case.id or i}")
+                 for name, cases in SAMPLES.items() for i, case in enumerate(cases)]
+
+
+@pytest.mark.parametrize("name,i", SAMPLE_PARAMS)
+def test_every_registry_op_matches_the_interpreter_on_its_samples(name, i):
+    case = SAMPLES[name][i]
+    arrays = [np.asarray(a) for a in case.inputs]
+    assert_same_as_interpreter(one_node_graph(name, arrays, case.attrs), arrays)
+
+
+def test_every_registry_op_has_llvm_samples():
+    assert {op.name for op in ir.all_ops()} <= set(SAMPLES)
+
+
+# -- every elementwise op in every dtype it accepts, on special values ---------------------------
+# One graph per op holds every dtype combination it accepts (one module to compile, not dozens):
+# each combination on every pair of special values, and, where all operands share a dtype, each
+# operand as a 0-d tensor against the others.
+SWEEP: dict[str, list] = {}
+for _param in _body_params():
+    _name, _dtypes, _attrs = _param.values
+    SWEEP.setdefault(_name, []).append((_dtypes, ir.get_op(_name).check_attrs(_attrs)))
+
+
+def _unspecified(name, operand_dtypes, attrs, arrays):
+    """Elements whose value no spec fixes, left out of the comparison: float -> int casts of
+    NaN, inf or out-of-range values (ir.scalar.expr), and -inf to a 0-d exponent 0.5, which NumPy
+    computes as sqrt (NaN) where libm's pow gives +inf."""
+    if name == "cast" and attrs["dtype"].is_int and operand_dtypes[0].is_float:
+        info = np.iinfo(attrs["dtype"].numpy)
+        x = arrays[0].astype(np.float64)
+        return ~(np.isfinite(x) & (x >= info.min) & (x < float(info.max) + 1))
+    if name == "pow" and arrays[1].ndim == 0 and arrays[1] == 0.5:
+        return np.broadcast_to(arrays[0] == -np.inf, np.broadcast_shapes(*(a.shape for a in arrays)))
+    return None
+
+
+@pytest.mark.parametrize("name", sorted(SWEEP))
+def test_elementwise_op_matches_the_interpreter_in_every_dtype_on_special_values(name):
+    graph = Graph(name)
+    arrays, scalars, checks = [], [], []  # scalars: (input index, values it takes)
+
+    def add_input(array):
+        arrays.append(array)
+        return graph.add_input(f"a{len(arrays) - 1}",
+                               TensorType(dtypes.from_numpy(array.dtype), array.shape))
+
+    for operand_dtypes, attrs in SWEEP[name]:
+        out = ir.get_op(name).infer([TensorType(d, (2,)) for d in operand_dtypes], attrs).dtype
+        columns = [DOMAINS.get((name, k), lambda v, out: v)(special_values(d), out)
+                   for k, d in enumerate(operand_dtypes)]
+        n = len(columns)
+        layouts = [[None] * n]
+        if n > 1 and len(set(operand_dtypes)) == 1:  # (mixed 0-d promotion: test_registry)
+            layouts += [[k if j == k else None for j in range(n)] for k in range(n)]
+        for zero_d in layouts:  # which operand (if any) is 0-d
+            flat = [m.ravel() for m in np.meshgrid(
+                *[c for k, c in enumerate(columns) if k not in zero_d], indexing="ij")]
+            operands = []
+            for k in range(n):
+                if k in zero_d:
+                    operands.append(add_input(np.array(columns[k][0])))
+                    scalars.append((len(arrays) - 1, columns[k]))
+                else:
+                    operands.append(add_input(flat.pop(0)))
+            node = graph.add_node(name, operands, attrs)
+            exact = name not in INEXACT_OPS or not out.is_float
+            checks.append((node.output, [len(arrays) - n + k for k in range(n)],
+                           operand_dtypes, attrs, exact))
+    graph.set_outputs([c[0] for c in checks])
+    fast, oracle = LLVM.compile(graph), INTERPRETER.compile(graph)
+    for j in range(max((len(v) for _, v in scalars), default=1)):
+        for index, values in scalars:
+            arrays[index] = np.array(values[j % len(values)])
+        got, want = fast(*arrays), oracle(*arrays)
+        for (value, operands, operand_dtypes, attrs, exact), g, w in zip(checks, got, want):
+            skip = _unspecified(name, operand_dtypes, attrs, [arrays[i] for i in operands])
+            if skip is not None:
+                g, w = np.where(skip, 0, g).astype(g.dtype), np.where(skip, 0, w).astype(w.dtype)
+            label = f"{name} on {', '.join(str(arrays[i].dtype) + str(list(arrays[i].shape)) for i in operands)}"
+            if exact:
+                assert_same_bits(g, w, lambda label=label: label)
+            else:
+                assert_close(g, w)
+
+
+# -- shapes: broadcasting, 0-d, empty, strides ---------------------------------------------------
+F = np.float32
+
+
+@pytest.mark.parametrize("x_shape,y_shape", [((), ()), ((0,), ()), ((0, 3), (3,)), ((2, 0), (2, 1)),
+                                             ((3, 1), (1, 4)), ((2, 3, 4), (3, 1))])
+def test_broadcasting_elementwise_kernels_on_empty_and_0d_shapes(x_shape, y_shape):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(F)
+    y = rng.standard_normal(y_shape).astype(F)
+    assert_same_as_interpreter(one_node_graph("mul", [x, y], {}), [x, y])
+
+
+@pytest.mark.parametrize("op", ["sum", "max", "min"])
+@pytest.mark.parametrize("shape,axes,keepdim", [((2, 3, 4), [1], False), ((2, 3, 4), [0, 2], True),
+                                                ((3,), [0], False), ((2, 3), [], False),
+                                                ((0, 3), [1], True), ((4, 0), [0], False)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64, np.bool_])
+def test_reductions_fold_like_the_interpreter_on_every_dtype_and_empty_tensors(
+        op, shape, axes, keepdim, dtype):
+    x = np.random.default_rng(1).integers(-3, 4, size=shape).astype(dtype)
+    assert_same_as_interpreter(one_node_graph(op, [x], {"axes": axes, "keepdim": keepdim}), [x])
+
+
+def test_sum_of_an_empty_axis_is_zero_and_of_nothing_is_the_input():
+    x = np.zeros((3, 0), F)
+    (got,) = LLVM.compile(one_node_graph("sum", [x], {"axes": [1]}))(x)
+    np.testing.assert_array_equal(got, np.zeros(3, F))
+
+
+@pytest.mark.parametrize("op", ["argmax", "argmin"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64, np.bool_])
+def test_arg_reductions_pick_the_first_extremum_and_the_first_nan(op, dtype):
+    x = np.array([[1, 3, 3, 0], [2, 2, 0, 2], [0, 0, 0, 0]], dtype)
+    if np.dtype(dtype).kind == "f":
+        x[1, 2] = np.nan
+        x[1, 3] = np.nan
+    for axis, keepdim in [(1, False), (0, True), (-1, True)]:
+        assert_same_as_interpreter(one_node_graph(op, [x], {"axis": axis, "keepdim": keepdim}),
+                                   [x], exact=True)
+
+
+@pytest.mark.parametrize("op,attrs", [
+    ("transpose", {"perm": [2, 0, 1]}), ("reshape", {"shape": [6, 4]}),
+    ("broadcast_to", {"shape": [5, 2, 3, 4]}),
+    ("slice", {"starts": [1, 0, 1], "stops": [2, 3, 4], "steps": [1, 2, 2]}),
+    ("slice", {"starts": [0, 3, 0], "stops": [2, 3, 4], "steps": [1, 1, 1]}),  # empty
+])
+def test_movement_ops_are_copy_kernels_with_strided_index_maps(op, attrs):
+    x = np.arange(24, dtype=np.int64).reshape(2, 3, 4)
+    graph = one_node_graph(op, [x], attrs)
+    assert isinstance(build_program(graph).steps[0], Kernel)
+    assert_same_as_interpreter(graph, [x])
+
+
+def test_integer_arithmetic_wraps_around_like_numpy():
+    big = np.array([2**31 - 1, -2**31, 7], np.int32)
+    for op in ("add", "mul", "sub"):
+        assert_same_as_interpreter(one_node_graph(op, [big, big], {}), [big, big], exact=True)
+    assert_same_as_interpreter(one_node_graph("neg", [big], {}), [big], exact=True)
+    assert_same_as_interpreter(one_node_graph("abs", [big], {}), [big], exact=True)
+
+
+def test_inputs_that_are_not_contiguous_are_read_correctly():
+    x = np.arange(12, dtype=F).reshape(3, 4).T  # a transposed view
+    graph = one_node_graph("neg", [np.ascontiguousarray(x)], {})
+    (got,) = LLVM.compile(graph)(x)
+    np.testing.assert_array_equal(got, -x)
+
+
+# -- library calls and what source() says -------------------------------------------------------
+def test_ops_without_a_scalar_body_are_library_calls_named_in_the_source():
+    x, w = np.ones((2, 3), F), np.ones((3, 4), F)
+    graph = one_node_graph("matmul", [x, w], {})
+    compiled = LLVM.compile(graph)
+    assert isinstance(compiled.program.steps[0], LibraryCall)
+    assert "library call matmul(%a0, %a1)" in compiled.source()
+    assert "NumPy reference" in compiled.source()
+
+
+def test_source_shows_the_kernel_program_and_the_llvm_ir():
+    x = np.ones(4, F)
+    source = LLVM.compile(one_node_graph("exp", [x], {})).source()
+    assert "kernel k0 over [4]" in source
+    assert 'define void @"k0"' in source
+    assert "llvm.exp.f32" in source  # libm through an intrinsic, not a hidden approximation
+
+
+def test_wrong_inputs_get_the_backends_clear_error():
+    compiled = LLVM.compile(one_node_graph("neg", [np.ones(3, F)], {}))
+    with pytest.raises(backends.ExecutionError, match=r"input %a0 expects f32\[3\], got f32\[4\]"):
+        compiled(np.ones(4, F))
+
+
+# -- fused graphs --------------------------------------------------------------------------------
+FUSED_FILES = sorted((HERE / "ir_cases").glob("fused*.gir")) + sorted(
+    p for p in (HERE / "golden").glob("*.gir") if "fused" in p.read_text())
+
+
+def _inputs_for(graph: Graph, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for v in graph.inputs:
+        t = v.type
+        if t.dtype.is_float:
+            arrays.append(rng.uniform(-2, 2, size=t.shape).astype(t.dtype.numpy))
+        else:
+            arrays.append(rng.integers(0, 3, size=t.shape).astype(t.dtype.numpy))
+    return arrays
+
+
+def _graphs_in(path: Path) -> list[Graph]:
+    """The graph of a .gir file (golden files: the part before the CHECK lines)."""
+    text = "\n".join(line for line in path.read_text().splitlines()
+                     if not line.lstrip().startswith("//"))
+    return [ir.parse(text)]
+
+
+@pytest.mark.parametrize("path", FUSED_FILES, ids=lambda p: p.name)
+def test_fused_graph_files_match_the_interpreter(path):
+    for graph in _graphs_in(path):
+        assert_same_as_interpreter(graph, _inputs_for(graph))
+
+
+ELEMENTWISE_FUSED = ir.parse("""func @f(%x: f32[2,3], %b: f32[3]) -> (f32[2,3], f32[2,3]) {
+  %0, %1: f32[2,3], f32[2,3] = fused %x, %b {
+    (%a: f32[2,3], %c: f32[3]):
+    %0: f32[2,3] = add %a, %c
+    %1: f32[2,3] = relu %0
+    %2: f32[2,3] = mul %1, %0
+    yield %1, %2
+  }
+  return %0, %1
+}""")
+REDUCTION_FUSED = ir.parse("""func @f(%x: f32[2,3], %y: f32[2,3]) -> (f32[2,1]) {
+  %0: f32[2,1] = fused %x, %y {
+    (%a: f32[2,3], %b: f32[2,3]):
+    %0: f32[2,3] = exp %a
+    %1: f32[2,3] = mul %0, %b
+    %2: f32[2,1] = max %1 {axes=[1], keepdim=true}
+    yield %2
+  }
+  return %0
+}""")
+NOT_ONE_LOOP_NEST = ir.parse("""func @f(%x: f32[2,3], %w: f32[3,2]) -> (f32[2,2]) {
+  %0: f32[2,2] = fused %x, %w {
+    (%a: f32[2,3], %b: f32[3,2]):
+    %0: f32[2,3] = neg %a
+    %1: f32[2,2] = matmul %0, %b
+    %2: f32[2,2] = tanh %1
+    yield %2
+  }
+  return %0
+}""")
+
+
+def test_an_elementwise_fused_body_is_one_kernel_with_one_store_per_result():
+    program = build_program(ELEMENTWISE_FUSED)
+    assert len(program.steps) == 1 and len(program.kernels[0].stores) == 2
+    assert_same_as_interpreter(ELEMENTWISE_FUSED, _inputs_for(ELEMENTWISE_FUSED))
+
+
+def test_a_fused_body_ending_in_a_reduction_is_one_reduction_kernel():
+    program = build_program(REDUCTION_FUSED)
+    assert len(program.steps) == 1 and program.kernels[0].reduce_shape == (3,)
+    assert_same_as_interpreter(REDUCTION_FUSED, _inputs_for(REDUCTION_FUSED))
+
+
+def test_a_fused_body_that_is_no_loop_nest_runs_as_steps_and_says_so():
+    program = build_program(NOT_ONE_LOOP_NEST)
+    assert [type(s).__name__ for s in program.steps] == ["Kernel", "LibraryCall", "Kernel"]
+    assert "not one loop nest" in str(program)
+    assert_same_as_interpreter(NOT_ONE_LOOP_NEST, _inputs_for(NOT_ONE_LOOP_NEST))
+
+
+# -- random graphs (the text round-trip's builder) -----------------------------------------------
+def _calls_libm_on_floats(op) -> bool:
+    """Whether ``op``'s body on f32 operands uses a primitive the backend computes with libm."""
+    try:
+        _, body = op.scalar_body([TensorType(dtypes.f32, ())] * (op.arity or 1),
+                                 {"dtype": dtypes.f32} if op.name == "cast" else {})
+    except (ir.ShapeError, TypeError):  # takes no floats (bitwise ops, where's condition)
+        return False
+    return not _primitives(body) - {"var"} <= EXACT
+
+
+INEXACT_OPS = {op.name for op in ir.all_ops()
+               if op.kind == "elementwise" and op.scalar and _calls_libm_on_floats(op)}
+
+
+class ExactBuilder(Builder):
+    """Random graphs of ops the llvm backend computes bit for bit as NumPy does."""
+
+    def typed_op(self, names, inputs):
+        return super().typed_op([n for n in names if n not in INEXACT_OPS], inputs)
+
+
+@st.composite
+def exact_random_graphs(draw):
+    graph = Graph(draw(identifiers))
+    for name in draw(st.lists(identifiers, min_size=1, max_size=3, unique=True)):
+        shape = draw(st.lists(st.integers(1, 4), max_size=3))
+        graph.add_input(name, TensorType(draw(st.sampled_from(DTYPES)), tuple(shape)))
+    builder = ExactBuilder(draw, graph)
+    for _ in range(draw(st.integers(1, 8))):
+        getattr(builder, draw(st.sampled_from(Builder.STEPS)))()
+    graph.set_outputs(draw(st.lists(st.sampled_from(builder.pool), min_size=1, max_size=3)))
+    return graph
+
+
+@settings(max_examples=50, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.filter_too_much])
+@given(graph=exact_random_graphs(), seed=st.integers(0, 3))
+def test_random_graphs_match_the_interpreter_bit_for_bit(graph, seed):
+    program = build_program(graph)
+    assume(is_exact(program))  # float sums: NumPy's summation order differs
+    arrays = _inputs_for(graph, seed)
+    try:
+        INTERPRETER.compile(graph)(*arrays)
+    except backends.ExecutionError as error:  # e.g. a gather index out of range
+        with pytest.raises(backends.ExecutionError, match=re.escape(str(error))):
+            LLVM.compile(graph)(*arrays)
+        return
+    assert_same_as_interpreter(graph, arrays, exact=True)
+
+
+# -- a compiled training step --------------------------------------------------------------------
+def test_a_compiled_training_step_on_llvm_matches_the_interpreter():
+    def make():
+        graphc.manual_seed(0)
+        model = graphc.nn.Sequential(graphc.nn.Linear(6, 8), graphc.nn.Tanh(),
+                                     graphc.nn.Linear(8, 3))
+        opt = graphc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = graphc.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return model, step
+
+    rng = np.random.default_rng(0)
+    x = graphc.tensor(rng.standard_normal((5, 6)).astype(F))
+    y = graphc.tensor(rng.integers(0, 3, size=5))
+    results = {}
+    for backend in ("interpreter", "llvm"):
+        model, step = make()
+        compiled = graphc.compile(step, backend=backend)
+        losses = [compiled(x, y).numpy() for _ in range(3)]
+        results[backend] = (losses, [p.numpy().copy() for p in model.parameters()])
+    (want_losses, want_params), (got_losses, got_params) = results["interpreter"], results["llvm"]
+    for got, want in zip(got_losses + got_params, want_losses + want_params):
+        np.testing.assert_allclose(got, want, **TOLERANCES["f32"])
+
+
+def test_llvm_is_not_the_default_backend_yet():
+    assert graphc.compile(lambda x: x).backend == "interpreter"
+
+
