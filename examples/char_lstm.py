@@ -15,12 +15,11 @@ import io
 import time
 
 import numpy as np
+from _common import Progress
 
 import graphc
-from graphc import nn, optim
 import graphc.nn.functional as F
-
-from _common import Progress
+from graphc import nn, optim
 
 
 def zen_of_python() -> str:

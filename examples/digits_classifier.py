@@ -13,13 +13,12 @@ import argparse
 import time
 
 import numpy as np
+from _common import Progress, load_digits
 
 import graphc
+import graphc.nn.functional as F
 from graphc import nn, optim
 from graphc.data import DataLoader, TensorDataset
-import graphc.nn.functional as F
-
-from _common import Progress, load_digits
 
 
 def make_model(kind: str) -> nn.Module:

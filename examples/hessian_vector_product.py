@@ -35,9 +35,10 @@ def main() -> None:
           f"{np.round(numeric.numpy(), 6).tolist()}")
 
     # Newton's method with the Hessian assembled from two HVPs, compiled into one graph.
+    e1 = graphc.tensor([1.0, 0.0], dtype=graphc.float64)
+    e2 = graphc.tensor([0.0, 1.0], dtype=graphc.float64)
     newton_hvps = graphc.compile(lambda q: (graphc.grad(rosenbrock)(q),
-                                            hvp(rosenbrock, q, graphc.tensor([1.0, 0.0], dtype=graphc.float64)),
-                                            hvp(rosenbrock, q, graphc.tensor([0.0, 1.0], dtype=graphc.float64))))
+                                            hvp(rosenbrock, q, e1), hvp(rosenbrock, q, e2)))
     for step in range(8):
         grad, h0, h1 = newton_hvps(p)
         hessian = np.stack([h0.numpy(), h1.numpy()], axis=1)

@@ -6,33 +6,141 @@
     >>> ((f(x) - graphc.relu(x).sum(dim=1)).abs() < 1e-6).all().item()
     True
 """
+from graphc import autograd, data, nn, optim
 from graphc import logs as _logs
-from graphc.errors import (AutogradError, CheckpointError, DTypeError, GraphcError, IRError,
-                           ParseError, ShapeError, TraceError, VerifyError)
-from graphc.tensor import Tensor
-from graphc.factories import (arange, as_tensor, bool, empty, eye, float32, float64, from_numpy,
-                              full, full_like, int32, int64, linspace, normal, ones, ones_like,
-                              rand, rand_like, randint, randn, randn_like, randperm, tensor,
-                              uniform, zeros, zeros_like)
-from graphc.functions import (abs, add, all, amax, amin, any, argmax, argmin, bitwise_and,
-                              bitwise_not, bitwise_or, bitwise_xor, bmm, cast, cat,
-                              chunk, clamp, clip, concat, cos, div, dot, eq, erf, exp, expand,
-                              flatten, gather, ge, gelu, gt, index_select, isfinite, isinf,
-                              isnan, le, log, log_softmax, logical_and, logical_not, logical_or,
-                              logsumexp, log1p, expm1, lt, matmul, max, maximum, mean, min,
-                              minimum, mm, mul,
-                              narrow, ne, neg, outer, pad, permute, pow, reciprocal, relu,
-                              reshape, rsqrt, scatter_add, sigmoid, sign, silu, sin, softmax,
-                              split, sqrt, square, squeeze, stack, std, sub, sum, tanh, transpose,
-                              tril, triu, unsqueeze, var, where)
-from graphc.autograd import enable_grad, no_grad, set_grad_enabled, is_grad_enabled
-from graphc import autograd
-from graphc.random import manual_seed
-from graphc.tracing import TraceContext
+from graphc.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from graphc.compile import compile, trace
+from graphc.errors import (
+                           AutogradError,
+                           CheckpointError,
+                           DTypeError,
+                           GraphcError,
+                           IRError,
+                           ParseError,
+                           ShapeError,
+                           TraceError,
+                           VerifyError,
+)
+from graphc.factories import (
+                           arange,
+                           as_tensor,
+                           bool,
+                           empty,
+                           eye,
+                           float32,
+                           float64,
+                           from_numpy,
+                           full,
+                           full_like,
+                           int32,
+                           int64,
+                           linspace,
+                           normal,
+                           ones,
+                           ones_like,
+                           rand,
+                           rand_like,
+                           randint,
+                           randn,
+                           randn_like,
+                           randperm,
+                           tensor,
+                           uniform,
+                           zeros,
+                           zeros_like,
+)
 from graphc.func import grad, value_and_grad
-from graphc import nn, optim, data
-from graphc.serialization import save, load
+from graphc.functions import (
+                           abs,
+                           add,
+                           all,
+                           amax,
+                           amin,
+                           any,
+                           argmax,
+                           argmin,
+                           bitwise_and,
+                           bitwise_not,
+                           bitwise_or,
+                           bitwise_xor,
+                           bmm,
+                           cast,
+                           cat,
+                           chunk,
+                           clamp,
+                           clip,
+                           concat,
+                           cos,
+                           div,
+                           dot,
+                           eq,
+                           erf,
+                           exp,
+                           expand,
+                           expm1,
+                           flatten,
+                           gather,
+                           ge,
+                           gelu,
+                           gt,
+                           index_select,
+                           isfinite,
+                           isinf,
+                           isnan,
+                           le,
+                           log,
+                           log1p,
+                           log_softmax,
+                           logical_and,
+                           logical_not,
+                           logical_or,
+                           logsumexp,
+                           lt,
+                           matmul,
+                           max,
+                           maximum,
+                           mean,
+                           min,
+                           minimum,
+                           mm,
+                           mul,
+                           narrow,
+                           ne,
+                           neg,
+                           outer,
+                           pad,
+                           permute,
+                           pow,
+                           reciprocal,
+                           relu,
+                           reshape,
+                           rsqrt,
+                           scatter_add,
+                           sigmoid,
+                           sign,
+                           silu,
+                           sin,
+                           softmax,
+                           split,
+                           sqrt,
+                           square,
+                           squeeze,
+                           stack,
+                           std,
+                           sub,
+                           sum,
+                           tanh,
+                           transpose,
+                           tril,
+                           triu,
+                           unsqueeze,
+                           var,
+                           where,
+)
+from graphc.random import manual_seed
+from graphc.serialization import load, save
+from graphc.tensor import Tensor
+from graphc.tracing import TraceContext
 
 float = float32  # noqa: A001  (graphc.float, like torch.float)
 double = float64
@@ -41,3 +149,22 @@ long = int64
 __version__ = "0.1.0"
 
 _logs.configure_from_environment()  # GRAPHC_LOG=graph,passes,guards
+
+__all__ = [
+    "AutogradError", "CheckpointError", "DTypeError", "GraphcError", "IRError", "ParseError",
+    "ShapeError", "TraceError", "VerifyError", "Tensor", "arange", "as_tensor", "bool", "empty",
+    "eye", "float32", "float64", "from_numpy", "full", "full_like", "int32", "int64", "linspace",
+    "normal", "ones", "ones_like", "rand", "rand_like", "randint", "randn", "randn_like",
+    "randperm", "tensor", "uniform", "zeros", "zeros_like", "abs", "add", "all", "amax", "amin",
+    "any", "argmax", "argmin", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "bmm",
+    "cast", "cat", "chunk", "clamp", "clip", "concat", "cos", "div", "dot", "eq", "erf", "exp",
+    "expand", "flatten", "gather", "ge", "gelu", "gt", "index_select", "isfinite", "isinf",
+    "isnan", "le", "log", "log_softmax", "logical_and", "logical_not", "logical_or", "logsumexp",
+    "log1p", "expm1", "lt", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul",
+    "narrow", "ne", "neg", "outer", "pad", "permute", "pow", "reciprocal", "relu", "reshape",
+    "rsqrt", "scatter_add", "sigmoid", "sign", "silu", "sin", "softmax", "split", "sqrt", "square",
+    "squeeze", "stack", "std", "sub", "sum", "tanh", "transpose", "tril", "triu", "unsqueeze",
+    "var", "where", "enable_grad", "no_grad", "set_grad_enabled", "is_grad_enabled", "autograd",
+    "manual_seed", "TraceContext", "compile", "trace", "grad", "value_and_grad", "nn", "optim",
+    "data", "save", "load", "float", "double", "long", "__version__",
+]

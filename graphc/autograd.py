@@ -16,10 +16,11 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
-from ir.emitter import Emitter, input_gradients
 from graphc.errors import AutogradError
+from ir.emitter import Emitter, input_gradients
 
 _state = threading.local()
 

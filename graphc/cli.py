@@ -4,7 +4,8 @@ Five commands: ``graphc dump FILE.py:FUNC --arg TYPE ...`` traces a function int
 ``graphc run IN.gir`` runs an IR file, ``graphc opt IN.gir -p PIPELINE`` runs passes over it
 (verifying, printing, timing and numerically validating each), ``graphc passes`` lists the
 passes, and ``graphc viz IN.gir -o OUT.svg`` draws a graph (fused groups as clusters, see
-:mod:`graphc.viz`; without Graphviz it writes the DOT text and exits 1, saying so). ``graphc --help`` ends with worked examples (:data:`EXAMPLES`), which the test suite runs.
+:mod:`graphc.viz`; without Graphviz it writes the DOT text and exits 1, saying so).
+``graphc --help`` ends with worked examples (:data:`EXAMPLES`), which the test suite runs.
 
 ``dump`` imports ``model.py`` as a module (its directory first on ``sys.path``; code under
 ``if __name__ == "__main__":`` does not run), looks up the function or module object (dotted
@@ -44,7 +45,8 @@ import sys
 import traceback
 import zipfile
 import zlib
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Optional
 
 import numpy as np
 

@@ -17,19 +17,20 @@ import inspect
 import logging
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 
-import ir
 import backends
+import ir
 import passes
-from ir.dtypes import from_numpy
 from graphc import guards, pytree, tracing
 from graphc.naming import state_namer
 from graphc.random import next_seed
 from graphc.tensor import Tensor
+from ir.dtypes import from_numpy
 
 DEFAULT_PIPELINE = "dce,cse,fold,simplify,dce"
 DEFAULT_CACHE_SIZE = 64  # compiled entries kept per function (least recently used go first)
@@ -193,7 +194,7 @@ def _state_aliases(ctx: tracing.TraceContext, write_backs: list, first: int) -> 
     backend may update that buffer in place (``Graph.output_aliases``). ``first`` is the index
     of the first write-back output."""
     position = {id(v): i for i, v in enumerate(ctx.graph.inputs)}
-    lifted = {id(l.tensor): l.value for l in ctx.lifted if l.kind == "tensor"}
+    lifted = {id(read.tensor): read.value for read in ctx.lifted if read.kind == "tensor"}
     aliases, index = {}, first
     for wb in write_backs:
         if wb.value is None:

@@ -14,15 +14,15 @@ import math
 
 import numpy as np
 
-from ir import dtypes
 from graphc import tracing
 from graphc.random import next_seed
 from graphc.tensor import Tensor, apply
+from ir import dtypes
 
 float32, float64, int32, int64 = dtypes.f32, dtypes.f64, dtypes.i32, dtypes.i64
 bool = dtypes.bool_  # noqa: A001  (graphc.bool, like torch.bool)
 
-_PYTHON_TYPES = {float: dtypes.f64, int: dtypes.i64, type(True): dtypes.bool_}
+_PYTHON_TYPES = {float: dtypes.f64, int: dtypes.i64, type(True): dtypes.bool_}  # noqa: UP003
 _ALIASES = {"float": dtypes.f32, "double": dtypes.f64, "long": dtypes.i64, "int": dtypes.i32,
             "float32": dtypes.f32, "float64": dtypes.f64, "int32": dtypes.i32,
             "int64": dtypes.i64, "bool": dtypes.bool_}
@@ -182,7 +182,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
 def full(size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
     shape = _shape(size if isinstance(size, (tuple, list)) else (size,))
     if dtype is None:
-        dtype = (dtypes.bool_ if isinstance(fill_value, type(True)) else
+        dtype = (dtypes.bool_ if isinstance(fill_value, type(True)) else  # noqa: UP003
                  dtypes.i64 if isinstance(fill_value, int) else dtypes.f32)
     dtype = as_dtype(dtype)
     _check_fits(np.array(fill_value), dtype, "full")

@@ -13,7 +13,8 @@ traced into the same graph) and with themselves (``grad(grad(f))``).
 from __future__ import annotations
 
 import functools
-from typing import Callable, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Union
 
 from graphc import autograd
 from graphc.errors import AutogradError

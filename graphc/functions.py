@@ -13,12 +13,13 @@ from __future__ import annotations
 import builtins
 import math
 from collections import namedtuple
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
+from graphc.tensor import Tensor, apply
 from ir import dtypes
 from ir.errors import DTypeError
 from ir.types import wrap_dim
-from graphc.tensor import Tensor, apply
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 

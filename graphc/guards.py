@@ -41,7 +41,8 @@ import sysconfig
 import types
 import warnings
 import weakref
-from typing import Any, Callable, Iterator, Optional
+from collections.abc import Callable, Iterator
+from typing import Any, Optional
 
 import numpy as np
 

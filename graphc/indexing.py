@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir import dtypes
 from graphc import functions as F
 from graphc.tensor import Tensor, apply
+from ir import dtypes
 
 
 def _expand_key(key, ndim: int) -> list:
@@ -225,7 +225,7 @@ def setitem(x: Tensor, key, value) -> None:
                          for e in layout if e[0] != "drop"]
         v = F.reshape(F.broadcast_to(v, indexed_shape), list(region.shape))
         pads = []
-        for size, lo, hi, st, n in zip(old.shape, starts, stops, steps, region.shape):
+        for size, lo, _hi, st, n in zip(old.shape, starts, stops, steps, region.shape):
             if n == 0:
                 pads.append([0, size, 0])
             else:

@@ -6,7 +6,8 @@ variable name.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 
 def _referenced_variables(fn) -> dict[str, Callable[[], object]]:

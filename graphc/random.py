@@ -29,7 +29,7 @@ class Generator:
     def __init__(self, seed: int = 0):
         self.manual_seed(seed)
 
-    def manual_seed(self, seed: int) -> "Generator":
+    def manual_seed(self, seed: int) -> Generator:
         self._base = int(seed) & 0xFFFFFFFFFFFFFFFF
         self._counter = 0
         return self

@@ -19,15 +19,15 @@ from typing import Optional
 
 import numpy as np
 
+from graphc import autograd, tracing
+from graphc.errors import AutogradError, TraceError
 from ir import dtypes
 from ir.evaluate import evaluate, quiet_float_errors
 from ir.registry import get as get_op
 from ir.types import TensorType, normalize_axis
-from graphc import autograd, tracing
-from graphc.errors import AutogradError, TraceError
 
 
-def apply(op: str, inputs, **attrs) -> "Tensor":
+def apply(op: str, inputs, **attrs) -> Tensor:
     """Applies primitive ``op`` to tensors: the one entry point of every tensor computation."""
     opdef = get_op(op)
     attrs = opdef.check_attrs(attrs)
@@ -78,18 +78,18 @@ class Tensor:
         self._name_hint = None
 
     @classmethod
-    def _wrap(cls, array: np.ndarray) -> "Tensor":
+    def _wrap(cls, array: np.ndarray) -> Tensor:
         t = object.__new__(cls)
         t._init(array, None, None)
         return t
 
     @classmethod
-    def _traced(cls, value, ctx) -> "Tensor":
+    def _traced(cls, value, ctx) -> Tensor:
         t = object.__new__(cls)
         t._init(None, value, ctx)
         return t
 
-    def _alias(self) -> "Tensor":
+    def _alias(self) -> Tensor:
         """Another tensor object for the same value and history (not for users)."""
         t = object.__new__(Tensor)
         t._init(self._data, self._value, self._trace)
@@ -136,14 +136,14 @@ class Tensor:
 
     # -- autograd ------------------------------------------------------------------------------
     @property
-    def grad(self) -> Optional["Tensor"]:
+    def grad(self) -> Optional[Tensor]:
         ctx = tracing.current()
         if ctx is not None and self._value is None:
             return ctx.read_grad(self)
         return self._grad
 
     @grad.setter
-    def grad(self, value: Optional["Tensor"]) -> None:
+    def grad(self, value: Optional[Tensor]) -> None:
         if value is not None and not isinstance(value, Tensor):
             raise TypeError(f"grad must be a Tensor or None, got {type(value).__name__}")
         if value is not None and value.shape != self.shape:
@@ -163,7 +163,7 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self._grad_fn is None
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if self._grad_fn is not None and not requires_grad:
             raise AutogradError("requires_grad_(False) is only allowed on leaf tensors; "
                                 "use detach() instead")
@@ -173,7 +173,7 @@ class Tensor:
         self.requires_grad = requires_grad
         return self
 
-    def backward(self, gradient: Optional["Tensor"] = None, retain_graph: Optional[bool] = None,
+    def backward(self, gradient: Optional[Tensor] = None, retain_graph: Optional[bool] = None,
                  create_graph: bool = False) -> None:
         """Accumulates d(self)/d(leaf) into the ``.grad`` of every leaf that requires grad."""
         if gradient is None:
@@ -191,14 +191,14 @@ class Tensor:
         autograd.run_backward([self], [gradient], create_graph=create_graph,
                               retain_graph=retain_graph)
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """The same value, cut from the autograd history (``stop_gradient`` while tracing)."""
         if tracing.current() is not None:  # also for concrete tensors, so they are lifted
             with autograd.no_grad():
                 return apply("stop_gradient", [self])
         return Tensor._wrap(self._data)
 
-    def detach_(self) -> "Tensor":
+    def detach_(self) -> Tensor:
         self._grad_fn = None
         self.requires_grad = False
         return self
@@ -207,7 +207,7 @@ class Tensor:
         raise NotImplementedError("retain_grad() is not supported; use graphc.autograd.grad")
 
     # -- in-place machinery --------------------------------------------------------------------
-    def _assign(self, compute) -> "Tensor":
+    def _assign(self, compute) -> Tensor:
         """Runs ``compute(old_self) -> new`` and rebinds this tensor to ``new`` (in-place ops)."""
         if self.requires_grad and self._grad_fn is None and autograd.is_grad_enabled():
             raise AutogradError("a leaf tensor that requires grad is used in an in-place "

@@ -5,8 +5,7 @@ Kept apart from ``tensor.py`` so that the class body stays about what a tensor *
 from __future__ import annotations
 
 from graphc import functions as F
-from graphc import tracing
-from graphc import indexing
+from graphc import indexing, tracing
 from graphc.tensor import Tensor
 
 
@@ -47,8 +46,8 @@ _OPERATORS = {
 _FORWARDED = """
 add sub mul div pow maximum minimum eq ne lt le gt ge neg exp log sqrt rsqrt tanh sigmoid relu
 abs sin cos erf sign reciprocal where masked_fill square log1p expm1 log2 tan logical_not
-logical_and
-logical_or bitwise_and bitwise_or bitwise_xor bitwise_not isnan isinf isfinite clamp clip sum mean var std amax amin argmax argmin max min all
+logical_and logical_or bitwise_and bitwise_or bitwise_xor bitwise_not isnan isinf isfinite
+clamp clip sum mean var std amax amin argmax argmin max min all
 any logsumexp softmax log_softmax matmul mm bmm dot reshape transpose permute unsqueeze squeeze
 flatten broadcast_to expand narrow split chunk gather scatter_add index_select outer tril triu
 """.split()

@@ -17,14 +17,15 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 
 import ir
-from ir.graph import SourceLoc
 from graphc.errors import TraceError
+from ir.graph import SourceLoc
 
 _local = threading.local()
 
@@ -37,7 +38,7 @@ _OWN_DIRS = tuple(
      os.path.dirname(np.__file__) + os.sep)
 
 
-def current() -> "Optional[TraceContext]":
+def current() -> Optional[TraceContext]:
     """The active trace, or None when running eagerly."""
     return getattr(_local, "ctx", None)
 
@@ -303,8 +304,8 @@ class TraceContext:
             if tensor is None:
                 continue
             lifted_read = grad is not None and any(
-                l.kind == "grad" and l.tensor is tensor and l.value is grad._value
-                for l in self.lifted)
+                read.kind == "grad" and read.tensor is tensor and read.value is grad._value
+                for read in self.lifted)
             if lifted_read:
                 continue  # read but never reassigned
             value = None if grad is None else self.value_of(grad)

@@ -10,16 +10,16 @@
       %0: f32[2] = exp %x
 """
 from ir import ops as _ops  # noqa: F401  (registers every primitive op)
+from ir import rewriter  # outline, inline, replace_nodes, erase_nodes
 from ir.dtypes import DType, bool_, f32, f64, i32, i64, promote
 from ir.errors import DTypeError, IRError, ParseError, RewriteError, ShapeError, VerifyError
 from ir.graph import Graph, Node, SourceLoc, Value
+from ir.parser import parse
+from ir.printer import to_text
 from ir.registry import OpDef, all_ops
 from ir.registry import get as get_op
 from ir.types import TensorType, broadcast_shapes
-from ir.printer import to_text
-from ir.parser import parse
 from ir.verify import verify
-from ir import rewriter  # outline, inline, replace_nodes, erase_nodes
 
 __all__ = [
     "DType", "bool_", "f32", "f64", "i32", "i64", "promote",

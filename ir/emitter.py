@@ -13,7 +13,8 @@ runs the same calls eagerly on tensors (eager autograd). One rule, two uses.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ir import registry
 from ir.dtypes import DType

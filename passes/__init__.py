@@ -19,10 +19,10 @@ from passes import autodiff  # registers the autodiff pass
 from passes import cse as _cse  # noqa: F401  (registers the cse pass)
 from passes import dce as _dce  # noqa: F401  (registers the dce pass)
 from passes import fold as _fold  # noqa: F401  (registers the fold pass)
-from passes import simplify as _simplify  # noqa: F401  (registers the simplify pass)
-from passes.dce import dce
 from passes import plan as _plan  # noqa: F401  (registers the plan pass)
 from passes import remat as _remat  # noqa: F401  (registers the remat pass)
+from passes import simplify as _simplify  # noqa: F401  (registers the simplify pass)
+from passes.dce import dce
 from passes.fusion import fuse  # registers the fuse pass
 from passes.manager import PassManager, PassVerifyError, ValidationError, run
 from passes.registry import (

@@ -17,8 +17,9 @@ and differentiated again (Hessian-vector products).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from numbers import Integral
-from typing import Optional, Sequence
+from typing import Optional
 
 from ir.emitter import GraphEmitter, input_gradients
 from ir.graph import Graph, Value

@@ -38,8 +38,9 @@ the ``graphc.passes`` logger) says how many bytes of activations it stopped keep
     ... }''')
     >>> remat = Rematerialize()
     >>> g = remat.apply(g).graph
-    >>> print(remat.last_report)
-    remat: kept 256 -> 4 bytes of activations across forward->backward by recomputing 1 op(s); liveness peak 1028 -> 776 bytes
+    >>> print(remat.last_report)  # doctest: +NORMALIZE_WHITESPACE
+    remat: kept 256 -> 4 bytes of activations across forward->backward by recomputing
+    1 op(s); liveness peak 1028 -> 776 bytes
     >>> print(g)  # the broadcast runs again just before the backward reads it
     func @step(%x: f32[64], %y: f32[64]) -> (f32[], f32[64]) {
       %0: f32[] = sum %x {axes=[0]}

@@ -11,11 +11,10 @@ import math
 
 import numpy as np
 import pytest
+from conftest import FD_EPS, FD_TOL, assert_close, check_grad
 
 import graphc
 from graphc import AutogradError
-
-from conftest import FD_EPS, FD_TOL, assert_close, check_grad
 
 
 def leaf(array, dtype=graphc.float64):

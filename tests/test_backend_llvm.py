@@ -169,11 +169,12 @@ def test_elementwise_op_matches_the_interpreter_in_every_dtype_on_special_values
         for index, values in scalars:
             arrays[index] = np.array(values[j % len(values)])
         got, want = fast(*arrays), oracle(*arrays)
-        for (value, operands, operand_dtypes, attrs, exact), g, w in zip(checks, got, want):
+        for (_value, operands, operand_dtypes, attrs, exact), g, w in zip(checks, got, want):
             skip = _unspecified(name, operand_dtypes, attrs, [arrays[i] for i in operands])
             if skip is not None:
                 g, w = np.where(skip, 0, g).astype(g.dtype), np.where(skip, 0, w).astype(w.dtype)
-            label = f"{name} on {', '.join(str(arrays[i].dtype) + str(list(arrays[i].shape)) for i in operands)}"
+            shown = ", ".join(f"{arrays[i].dtype}{list(arrays[i].shape)}" for i in operands)
+            label = f"{name} on {shown}"
             if exact:
                 assert_same_bits(g, w, lambda label=label: label)
             else:

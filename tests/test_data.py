@@ -6,8 +6,15 @@ import pytest
 
 import graphc
 from graphc import optim
-from graphc.data import (ConcatDataset, DataLoader, Dataset, Subset, TensorDataset,
-                         default_collate, random_split)
+from graphc.data import (
+    ConcatDataset,
+    DataLoader,
+    Dataset,
+    Subset,
+    TensorDataset,
+    default_collate,
+    random_split,
+)
 from graphc.random import Generator
 
 

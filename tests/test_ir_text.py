@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 import ir
 from ir import Graph, ParseError, SourceLoc, TensorType, f32, f64, i64, parse, to_text, verify
-from ir.registry import all_ops, get as get_op
+from ir.registry import all_ops
+from ir.registry import get as get_op
 
 CASES = sorted((Path(__file__).parent / "ir_cases").glob("*.gir"))
 

@@ -9,15 +9,14 @@ import math
 
 import numpy as np
 import pytest
+from conftest import assert_close, check_grad, numeric_gradient
 
 import graphc
+import graphc.nn.functional as F
 import ir
 from graphc import nn
-import graphc.nn.functional as F
 from graphc.nn import init
 from graphc.tensor import apply
-
-from conftest import assert_close, check_grad, numeric_gradient
 
 
 # -- helpers --------------------------------------------------------------------------------------

@@ -14,10 +14,10 @@ import math
 
 import numpy as np
 import pytest
+from conftest import FD_EPS, FD_TOL
 
 import graphc
 from graphc import nn
-from conftest import FD_EPS, FD_TOL
 
 F64 = dict(rtol=1e-10, atol=1e-12)
 F32_VS_F64 = dict(rtol=1e-5, atol=2e-6)

@@ -30,18 +30,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
+from conftest import assert_close, check_grad
 
 import backends
 import graphc
 import ir
+from graphc.tensor import apply
 from ir import dtypes
 from ir import scalar as S
 from ir.emitter import GraphEmitter
 from ir.evaluate import evaluate, quiet_float_errors
 from ir.types import TensorType
-from graphc.tensor import apply
-
-from conftest import assert_close, check_grad
 
 _rng = np.random.default_rng(20240601)
 

@@ -10,12 +10,11 @@ import operator
 
 import numpy as np
 import pytest
+from conftest import assert_close
 
 import graphc
 from graphc import Tensor
 from ir import dtypes
-
-from conftest import assert_close
 
 F32 = dict(dtype="f32")
 OPERATORS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,

@@ -6,18 +6,52 @@
     >>> model(graphc.zeros(3, 4)).shape
     (3, 2)
 """
-from graphc.nn.module import Module, Parameter
 from graphc.nn import functional, init
-from graphc.nn.container import Sequential, ModuleList, ModuleDict
-from graphc.nn.linear import Linear, Identity, Flatten, Unflatten
+from graphc.nn.activation import (
+    ELU,
+    GELU,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softmin,
+    Softplus,
+    Tanh,
+)
+from graphc.nn.container import ModuleDict, ModuleList, Sequential
 from graphc.nn.conv import Conv1d, Conv2d
-from graphc.nn.pooling import MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveAvgPool1d
-from graphc.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm
 from graphc.nn.dropout import Dropout
+from graphc.nn.linear import Flatten, Identity, Linear, Unflatten
+from graphc.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
+from graphc.nn.module import Module, Parameter
+from graphc.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from graphc.nn.pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from graphc.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from graphc.nn.sparse import Embedding
-from graphc.nn.activation import ReLU, ReLU6, GELU, SiLU, Tanh, Sigmoid, LogSigmoid, Softplus
-from graphc.nn.activation import Softmax, LogSoftmax, Softmin, LeakyReLU, ELU, Hardtanh
-from graphc.nn.loss import MSELoss, L1Loss, SmoothL1Loss, HuberLoss, KLDivLoss
-from graphc.nn.loss import CrossEntropyLoss, NLLLoss, BCELoss, BCEWithLogitsLoss
-from graphc.nn.rnn import RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell
-from graphc.nn.transformer import MultiheadAttention, TransformerEncoderLayer, TransformerEncoder
+from graphc.nn.transformer import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
+
+__all__ = [
+    "Module", "Parameter", "functional", "init", "Sequential", "ModuleList", "ModuleDict",
+    "Linear", "Identity", "Flatten", "Unflatten", "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d",
+    "AdaptiveAvgPool2d", "AdaptiveAvgPool1d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
+    "GroupNorm", "Dropout", "Embedding", "ReLU", "ReLU6", "GELU", "SiLU", "Tanh", "Sigmoid",
+    "LogSigmoid", "Softplus", "Softmax", "LogSoftmax", "Softmin", "LeakyReLU", "ELU", "Hardtanh",
+    "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "CrossEntropyLoss", "NLLLoss",
+    "BCELoss", "BCEWithLogitsLoss", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
+    "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
+]

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import operator
 from collections import OrderedDict
-from typing import Iterable, Iterator, Mapping, Optional, Union
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Optional, Union
 
 from graphc.nn.module import Module, _check_module
 
@@ -72,7 +73,7 @@ class Sequential(_ModuleSequence):
     the given names (a slice keeps them; deleting or inserting renumbers all, as in PyTorch).
     """
 
-    def __init__(self, *args: Union[Module, "OrderedDict[str, Module]"]):
+    def __init__(self, *args: Union[Module, OrderedDict[str, Module]]):
         super().__init__()
         if len(args) == 1 and isinstance(args[0], OrderedDict):
             for name, module in args[0].items():
@@ -86,7 +87,7 @@ class Sequential(_ModuleSequence):
             return type(self)(OrderedDict(list(self._modules.items())[index]))
         return self._modules[self._key(index)]
 
-    def insert(self, index: int, module: Module) -> "Sequential":
+    def insert(self, index: int, module: Module) -> Sequential:
         """Inserts ``module`` before position ``index`` (``-len(self) <= index <= len(self)``)."""
         _check_module(module)
         if not -len(self) <= index <= len(self):
@@ -97,19 +98,19 @@ class Sequential(_ModuleSequence):
         _renumber(self._modules, items)
         return self
 
-    def __add__(self, other: "Sequential") -> "Sequential":
+    def __add__(self, other: Sequential) -> Sequential:
         return Sequential().extend(self).extend(_sequential(other))
 
-    def __iadd__(self, other: "Sequential") -> "Sequential":
+    def __iadd__(self, other: Sequential) -> Sequential:
         return self.extend(_sequential(other))
 
-    def __mul__(self, times: int) -> "Sequential":
+    def __mul__(self, times: int) -> Sequential:
         """``seq * 2`` runs the same modules twice (they are shared, not copied)."""
         return Sequential().extend(list(self) * _repeats(times))
 
     __rmul__ = __mul__
 
-    def __imul__(self, times: int) -> "Sequential":
+    def __imul__(self, times: int) -> Sequential:
         return self.extend(list(self) * (_repeats(times) - 1))
 
     def forward(self, input):
@@ -131,10 +132,10 @@ class ModuleList(_ModuleSequence):
             return type(self)(list(self)[index])
         return self._modules[self._key(index)]
 
-    def __iadd__(self, modules: Iterable[Module]) -> "ModuleList":
+    def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
         return self.extend(modules)
 
-    def __add__(self, other: Iterable[Module]) -> "ModuleList":
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
         return ModuleList(list(self) + list(other))
 
     def insert(self, index: int, module: Module) -> None:
@@ -229,7 +230,7 @@ class ModuleDict(Module):
         raise NotImplementedError("ModuleDict is a container; index it in forward()")
 
 
-def _sequential(other) -> "Sequential":
+def _sequential(other) -> Sequential:
     if not isinstance(other, Sequential):
         raise ValueError(f"a Sequential can only be concatenated with a Sequential, "
                          f"not {type(other).__name__}")

@@ -15,20 +15,28 @@ follow PyTorch.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Optional, Union
 
 import numpy as np
 
 import graphc.functions as G
 from graphc import factories, tracing
 from graphc.autograd import no_grad
+from graphc.nn.losses import (  # noqa: F401  (re-exported: F.cross_entropy, ...)
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
 from graphc.tensor import Tensor, apply
 from ir import dtypes
 from ir.ops.conv import conv_output_size
-from graphc.nn.losses import (  # noqa: F401  (re-exported: F.cross_entropy, ...)
-    binary_cross_entropy,
-    binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div, l1_loss, mse_loss,
-    nll_loss, smooth_l1_loss)
 
 # activations that are graphc functions already
 relu = G.relu

@@ -13,7 +13,6 @@
 """
 from __future__ import annotations
 
-
 from graphc import factories
 from graphc import functions as G
 from graphc.nn import functional as F

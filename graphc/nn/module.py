@@ -11,14 +11,15 @@ and checkpoints (as NumPy arrays) move between the two unchanged.
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
-from typing import Callable, Iterator, Mapping, Optional
+from collections.abc import Callable, Iterator, Mapping
+from typing import Optional
 
 import numpy as np
 
-from ir import dtypes
 from graphc import tracing
 from graphc.factories import as_dtype, zeros_like
 from graphc.tensor import Tensor
+from ir import dtypes
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -143,7 +144,7 @@ class Module:
         else:
             self._non_persistent.add(name)
 
-    def add_module(self, name: str, module: Optional["Module"]) -> None:
+    def add_module(self, name: str, module: Optional[Module]) -> None:
         """Registers ``module`` (or None) as the child ``name``, as ``self.name = module`` would."""
         _check_module(module)
         self._check_new_name(name, "module", self._modules)
@@ -165,12 +166,12 @@ class Module:
     def training(self, mode: bool) -> None:
         object.__setattr__(self, "_training", bool(mode))
 
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         for module in self.modules():
             module.training = mode
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
     # -- calling -------------------------------------------------------------------------------
@@ -191,7 +192,7 @@ class Module:
             if module is not None:
                 yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name)
 
-    def modules(self) -> Iterator["Module"]:
+    def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():
             yield module
 
@@ -203,7 +204,7 @@ class Module:
                 seen.add(id(module))
                 yield name, module
 
-    def children(self) -> Iterator["Module"]:
+    def children(self) -> Iterator[Module]:
         for _, module in self.named_children():
             yield module
 
@@ -231,7 +232,7 @@ class Module:
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
-    def apply(self, fn: Callable[["Module"], None]) -> "Module":
+    def apply(self, fn: Callable[[Module], None]) -> Module:
         """Calls ``fn`` on every submodule (children first) and then on this module."""
         for module in self.children():
             module.apply(fn)
@@ -247,12 +248,12 @@ class Module:
             elif p.grad is not None:
                 p.grad = zeros_like(p.grad)  # not grad * 0, which keeps nan and inf
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
-    def to(self, dtype=None, *args, **kwargs) -> "Module":
+    def to(self, dtype=None, *args, **kwargs) -> Module:
         """Casts floating point parameters and buffers to ``dtype`` (devices are ignored)."""
         dtype = kwargs.get("dtype", dtype)
         if dtype is None or isinstance(dtype, str) and dtype == "cpu":
@@ -264,17 +265,17 @@ class Module:
                 t._version += 1
         return self
 
-    def float(self) -> "Module":
+    def float(self) -> Module:
         return self.to(dtypes.f32)
 
-    def double(self) -> "Module":
+    def double(self) -> Module:
         return self.to(dtypes.f64)
 
-    def cpu(self) -> "Module":
+    def cpu(self) -> Module:
         return self
 
     # -- state dicts ---------------------------------------------------------------------------
-    def state_dict(self, prefix: str = "", keep_vars: bool = False) -> "OrderedDict[str, Tensor]":
+    def state_dict(self, prefix: str = "", keep_vars: bool = False) -> OrderedDict[str, Tensor]:
         """Parameters and persistent buffers by dotted name (detached unless ``keep_vars``).
 
         A submodule used in two places appears under both names, as in PyTorch.

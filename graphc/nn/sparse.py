@@ -77,7 +77,7 @@ class Embedding(Module):
 
     @classmethod
     def from_pretrained(cls, embeddings: Tensor, freeze: bool = True,
-                        padding_idx: Optional[int] = None, **kwargs) -> "Embedding":
+                        padding_idx: Optional[int] = None, **kwargs) -> Embedding:
         """An Embedding holding a copy of the 2-D ``embeddings`` (frozen by default)."""
         if embeddings.ndim != 2:
             raise ValueError("Embeddings parameter is expected to be 2-dimensional")

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Callable, Optional, Union
+from collections.abc import Callable
+from typing import Optional, Union
 
-from ir import dtypes
 from graphc import functions as F
 from graphc.factories import arange, zeros
 from graphc.nn import functional, init
@@ -35,6 +35,7 @@ from graphc.nn.linear import Linear
 from graphc.nn.module import Module, Parameter
 from graphc.nn.normalization import LayerNorm
 from graphc.tensor import Tensor
+from ir import dtypes
 
 
 def _linear(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:

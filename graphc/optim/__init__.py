@@ -19,11 +19,11 @@ They run eagerly and inside ``@graphc.compile``: a whole training step (forward,
     >>> losses[2] < losses[0], len(train_step.entries)
     (True, 1)
 """
-from graphc.optim.optimizer import Optimizer
-from graphc.optim.sgd import SGD
-from graphc.optim.adam import Adam, AdamW
-from graphc.optim.rmsprop import RMSprop
-from graphc.optim.adagrad import Adagrad
 from graphc.optim import lr_scheduler
+from graphc.optim.adagrad import Adagrad
+from graphc.optim.adam import Adam, AdamW
+from graphc.optim.optimizer import Optimizer
+from graphc.optim.rmsprop import RMSprop
+from graphc.optim.sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "lr_scheduler"]

@@ -10,7 +10,8 @@
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from graphc import autograd
 from graphc.factories import zeros_like

@@ -19,7 +19,8 @@ from __future__ import annotations
 import functools
 import math
 import types
-from typing import Callable, Optional, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Optional, Union
 
 from graphc.optim.optimizer import Optimizer
 

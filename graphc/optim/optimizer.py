@@ -23,7 +23,8 @@ Every optimizer is written once, with tensor ops, and runs both eagerly and insi
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Any, Optional
 
 import numpy as np
 

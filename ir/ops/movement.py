@@ -107,7 +107,7 @@ def _slice_ref(x, starts, stops, steps):
 
 def _slice_vjp(em, xs, out, g, attrs):
     pads = []
-    for lo, hi, st, d, n in zip(attrs["starts"], attrs["stops"], attrs["steps"],
+    for lo, _hi, st, d, n in zip(attrs["starts"], attrs["stops"], attrs["steps"],
                                 em.shape(xs[0]), em.shape(out)):
         if n == 0:
             pads.append([0, d, 0])
