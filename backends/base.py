@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,6 +41,30 @@ class ExecutionError(Exception):
     """Inputs that do not match the graph's signature, or an op that failed at run time."""
 
 
+@dataclass
+class CompileInfo:
+    """How an executable's code was obtained: ``source`` is ``"fresh"`` (generated now),
+    ``"memory"`` (reused from this process) or ``"disk"`` (loaded from the on-disk cache);
+    ``seconds`` maps each stage, in order, to the time it took; ``note`` says why a cached copy
+    was not used (a corrupt disk entry, say); ``key`` names the code in the caches.
+
+        >>> print(CompileInfo("disk", {"render": 0.002, "cache load": 0.0005}).describe())
+        from the disk cache: render 2.0 ms, cache load 0.5 ms
+    """
+
+    source: str
+    seconds: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+    key: str = ""
+
+    def describe(self) -> str:
+        origin = {"fresh": "freshly compiled", "memory": "from the in-memory cache",
+                  "disk": "from the disk cache"}.get(self.source, self.source)
+        stages = ", ".join(f"{stage} {t * 1e3:.1f} ms" for stage, t in self.seconds.items())
+        text = f"{origin}: {stages}" if stages else origin
+        return f"{text} ({self.note})" if self.note else text
+
+
 class Executable(ABC):
     """A compiled graph: call it with one array per graph input, get a tuple of arrays back.
 
@@ -48,6 +73,7 @@ class Executable(ABC):
     """
 
     graph: Graph
+    compile_info: CompileInfo | None = None  # backends that generate code say how they got it
 
     @abstractmethod
     def __call__(self, *arrays) -> tuple:

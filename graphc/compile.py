@@ -122,6 +122,7 @@ class CacheEntry:
     call_number: int
     trace_seconds: float
     compile_seconds: float
+    passes_seconds: float = 0.0
     number: int = 0  # the how-many-th trace of the function this entry came from
     hits: int = 0
     last_used: int = 0
@@ -371,6 +372,7 @@ class CompiledFunction:
             _graph_log.info("traced '%s' (%s):\n%s", self.name, reason, ctx.graph)
         backend = backends.get(self.backend)
         pipeline = ",".join(p for p in (self.pipeline, getattr(backend, "lowering", "")) if p)
+        recorded = time.perf_counter()
         graph = passes.PassManager(pipeline).run(ctx.graph) if pipeline else ctx.graph
         ir.verify(graph)
         if pipeline and _graph_log.isEnabledFor(logging.INFO):
@@ -383,7 +385,8 @@ class CompiledFunction:
             write_backs=write_backs, guards=ctx.guards, input_leaves=input_leaves,
             out_tree=out_tree, out_static=out_static,
             n_user_outputs=len(outputs), reason=reason, call_number=self.calls,
-            trace_seconds=traced - start, compile_seconds=time.perf_counter() - traced,
+            trace_seconds=recorded - start, passes_seconds=traced - recorded,
+            compile_seconds=time.perf_counter() - traced,
             number=self.traces, last_used=self.calls)
         self.entries.append(entry)
         self._by_key.setdefault(key, []).append(entry)
@@ -425,8 +428,12 @@ class CompiledFunction:
         for e in self.entries:
             lines.append(f"entry {e.number - 1}: traced at call {e.call_number} because "
                          f"{e.reason}; {e.hits} hits; trace {e.trace_seconds * 1e3:.1f} ms, "
+                         f"passes {e.passes_seconds * 1e3:.1f} ms, "
                          f"compile {e.compile_seconds * 1e3:.1f} ms; "
                          f"{len(e.graph.nodes)} nodes")
+            info = getattr(e.executable, "compile_info", None)
+            if info is not None:  # code-generating backends say where the code came from
+                lines.append(f"  code: {info.describe()}")
             lines.append("  guards:")
             lines.extend(_entry_guards(e))
             if e.lifted:

@@ -2,5 +2,6 @@
 
 ``backends.get("llvm")`` imports :mod:`backends.llvm.backend` on first use, so ``import graphc``
 never loads llvmlite. Modules: ``scalar`` (one rule per scalar primitive), ``render`` (kernels ->
-one LLVM module), ``jit`` (optimize and compile in this process), ``backend`` (the executable).
+one LLVM module), ``jit`` (optimize and compile in this process), ``compiler`` (reuse compiled
+code from memory or disk), ``cache`` (the on-disk object cache), ``backend`` (the executable).
 """

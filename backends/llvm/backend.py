@@ -23,19 +23,23 @@ come with the generated call wrapper).
 from __future__ import annotations
 
 import ctypes
+import time
 from collections.abc import Callable
 
 import numpy as np
 
-from backends.base import Backend, Executable, ExecutionError, check_inputs
+from backends.base import Backend, CompileInfo, Executable, ExecutionError, check_inputs
 from backends.kernel import Kernel, KernelProgram, LibraryCall, build_program
-from backends.llvm.jit import JitModule, compile_module
+from backends.llvm.cache import ObjectCache
+from backends.llvm.compiler import CachingCompiler
+from backends.llvm.jit import JitModule
 from backends.llvm.render import render_module
 from ir.evaluate import evaluate_results, quiet_float_errors
 from ir.graph import Graph
 from ir.registry import get as get_op
 
 Env = dict[int, np.ndarray]
+DEFAULT_DISK_CACHE = ObjectCache()  # follows GRAPHC_CACHE_DIR at every compile
 
 
 def _contiguous(array: np.ndarray) -> np.ndarray:
@@ -47,8 +51,10 @@ def _contiguous(array: np.ndarray) -> np.ndarray:
 class LLVMExecutable(Executable):
     """A graph compiled to native kernels; ``source()`` shows the kernel program and LLVM IR."""
 
-    def __init__(self, graph: Graph, program: KernelProgram, llvm_ir: str, jit: JitModule):
+    def __init__(self, graph: Graph, program: KernelProgram, llvm_ir: str, jit: JitModule,
+                 compile_info: CompileInfo | None = None):
         self.graph, self.program, self.llvm_ir, self.jit = graph, program, llvm_ir, jit
+        self.compile_info = compile_info
         self._runners = [self._kernel_runner(s) if isinstance(s, Kernel)
                          else self._library_runner(s) for s in program.steps]
 
@@ -97,16 +103,27 @@ class LLVMExecutable(Executable):
 
 
 class LLVMBackend(Backend):
-    """Native CPU code through llvmlite (not the default backend yet)."""
+    """Native CPU code through llvmlite (not the default backend yet).
+
+    Compiled code is reused: from this backend's memory, else from the on-disk cache
+    (``disk``; default the ``llvm`` folder of :func:`backends.llvm.cache.cache_dir`, ``None``
+    turns it off). ``executable.compile_info`` says which, and how long each stage took.
+    """
 
     name = "llvm"
     lowering = ""  # "fuse,plan" once those passes exist
 
+    def __init__(self, disk: ObjectCache | None = DEFAULT_DISK_CACHE):
+        self.compiler = CachingCompiler(disk)
+
     def compile(self, graph: Graph) -> LLVMExecutable:
+        start = time.perf_counter()
         program = build_program(graph)
+        built = time.perf_counter()
         module = render_module(program)
-        llvm_ir = str(module)
-        return LLVMExecutable(graph, program, llvm_ir, compile_module(module))
+        seconds = {"kernel program": built - start, "render": time.perf_counter() - built}
+        compiled = self.compiler.compile(module, [k.name for k in program.kernels], seconds)
+        return LLVMExecutable(graph, program, compiled.llvm_ir, compiled.jit, compiled.info)
 
 
 __all__ = ["LLVMBackend", "LLVMExecutable"]

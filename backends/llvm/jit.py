@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import llvmlite.binding as llvm  # type: ignore[import-untyped]
@@ -49,11 +50,28 @@ class JitModule:
         return self.engine.get_function_address(name)
 
 
-def compile_module(module: ir.Module, speed_level: int = 2) -> JitModule:
-    """Verifies, optimizes (``O<speed_level>``) and JIT-compiles ``module``."""
-    machine = target_machine()
+def set_host_target(module: ir.Module) -> None:
+    """Stamps the host's triple and data layout on ``module`` (its text then says them)."""
     module.triple = llvm.get_process_triple()
     module.data_layout = data_layout()
+
+
+def codegen_settings() -> dict[str, object]:
+    """Everything besides the IR and the optimization level that decides the machine code
+    :func:`compile_module` makes: part of the on-disk cache key. Keep it in step with
+    :func:`target_machine`."""
+    _, cpu, features = _host()
+    return {"triple": llvm.get_process_triple(), "cpu": cpu, "features": features,
+            "llvm": ".".join(map(str, llvm.llvm_version_info)), "codegen_opt": 2, "jit": True}
+
+
+def compile_module(module: ir.Module | str, speed_level: int = 2,
+                   on_object: Callable[[bytes], None] | None = None) -> JitModule:
+    """Verifies, optimizes (``O<speed_level>``) and JIT-compiles ``module`` (or its text, with
+    the host target set); ``on_object`` receives the object code the JIT made (to cache it)."""
+    machine = target_machine()
+    if isinstance(module, ir.Module):
+        set_host_target(module)
     seconds = {}
     start = time.perf_counter()
     parsed = llvm.parse_assembly(str(module))
@@ -66,6 +84,23 @@ def compile_module(module: ir.Module, speed_level: int = 2) -> JitModule:
     seconds["optimize"] = time.perf_counter() - start
     start = time.perf_counter()
     engine = llvm.create_mcjit_compiler(parsed, machine)
+    if on_object is not None:
+        engine.set_object_cache(notify_func=lambda _module, code: on_object(bytes(code)))
     engine.finalize_object()
     seconds["codegen"] = time.perf_counter() - start
     return JitModule(engine, str(parsed), seconds)
+
+
+def load_object(object_code: bytes, optimized_ir: str, imports: tuple[str, ...] = ()) -> JitModule:
+    """Links ``object_code`` (made by :func:`compile_module` for this host) into this process.
+    The caller must have checked it is intact: LLVM trusts it. ``LookupError`` if a symbol in
+    ``imports`` cannot be resolved here (linking would abort the process)."""
+    start = time.perf_counter()
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), target_machine())
+    # the process's own symbols (libm, ...) are searchable once an engine exists
+    missing = [name for name in imports if not llvm.address_of_symbol(name)]
+    if missing:
+        raise LookupError(f"symbols {', '.join(missing)} not found in this process")
+    engine.add_object_file(llvm.ObjectFileRef.from_data(object_code))
+    engine.finalize_object()
+    return JitModule(engine, optimized_ir, {"link": time.perf_counter() - start})

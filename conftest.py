@@ -1,0 +1,18 @@
+"""Session-wide test setup for every test path (tests/ and the doctests in the packages).
+
+Compiled code is cached on disk (``backends.llvm.cache``); the suite must never read or write
+the user's cache, so it points ``GRAPHC_CACHE_DIR`` at a fresh temporary folder for the whole
+session (subprocesses the tests start inherit it) and removes it afterwards.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+_TEST_CACHE = tempfile.mkdtemp(prefix="graphc-test-cache-")
+os.environ["GRAPHC_CACHE_DIR"] = _TEST_CACHE
+
+
+def pytest_unconfigure(config) -> None:
+    shutil.rmtree(_TEST_CACHE, ignore_errors=True)
