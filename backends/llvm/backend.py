@@ -23,6 +23,7 @@ come with the generated call wrapper).
 from __future__ import annotations
 
 import ctypes
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -96,15 +97,32 @@ class LLVMExecutable(Executable):
         return f"{self.program}\n\n; LLVM IR of the kernels\n{self.llvm_ir}"
 
 
+def fast_math_default() -> bool:
+    """Whether f32 transcendentals are inlined approximations: yes unless the environment
+    variable ``GRAPHC_FAST_MATH`` is ``0`` (or ``false``/``no``/``off``)."""
+    return os.environ.get("GRAPHC_FAST_MATH", "1").strip().lower() not in ("0", "false", "no",
+                                                                           "off")
+
+
 class LLVMBackend(Backend):
-    """Native CPU code through llvmlite (not the default backend yet)."""
+    """Native CPU code through llvmlite (not the default backend yet).
+
+    ``fast_math``: f32 ``exp``/``expm1``/``log``/``log1p``/``tanh``/``sigmoid``/``erf`` as
+    inlined, vectorizable approximations within a few ulp (``backends.llvm.fastmath``) instead
+    of libm calls; None (the default) reads ``GRAPHC_FAST_MATH`` at each compile. f64 always
+    calls libm.
+    """
 
     name = "llvm"
     lowering = ""  # "fuse,plan" once those passes exist
 
+    def __init__(self, fast_math: bool | None = None):
+        self.fast_math = fast_math
+
     def compile(self, graph: Graph) -> LLVMExecutable:
         program = build_program(graph)
-        module = render_module(program)
+        fast_math = fast_math_default() if self.fast_math is None else self.fast_math
+        module = render_module(program, fast_math)
         llvm_ir = str(module)
         return LLVMExecutable(graph, program, llvm_ir, compile_module(module))
 
