@@ -23,6 +23,7 @@ come with the generated call wrapper).
 from __future__ import annotations
 
 import ctypes
+import os
 import time
 from collections.abc import Callable
 
@@ -102,25 +103,39 @@ class LLVMExecutable(Executable):
         return f"{self.program}\n\n; LLVM IR of the kernels\n{self.llvm_ir}"
 
 
+def fast_math_default() -> bool:
+    """Whether f32 transcendentals are inlined approximations: yes unless the environment
+    variable ``GRAPHC_FAST_MATH`` is ``0`` (or ``false``/``no``/``off``)."""
+    return os.environ.get("GRAPHC_FAST_MATH", "1").strip().lower() not in ("0", "false", "no",
+                                                                           "off")
+
+
 class LLVMBackend(Backend):
     """Native CPU code through llvmlite (not the default backend yet).
 
     Compiled code is reused: from this backend's memory, else from the on-disk cache
     (``disk``; default the ``llvm`` folder of :func:`backends.llvm.cache.cache_dir`, ``None``
     turns it off). ``executable.compile_info`` says which, and how long each stage took.
+    ``fast_math``: f32 ``exp``/``expm1``/``log``/``log1p``/``tanh``/``sigmoid``/``erf`` as
+    inlined, vectorizable approximations within a few ulp (``backends.llvm.fastmath``) instead
+    of libm calls; None (the default) reads ``GRAPHC_FAST_MATH`` at each compile. f64 always
+    calls libm.
     """
 
     name = "llvm"
     lowering = ""  # "fuse,plan" once those passes exist
 
-    def __init__(self, disk: ObjectCache | None = DEFAULT_DISK_CACHE):
+    def __init__(self, disk: ObjectCache | None = DEFAULT_DISK_CACHE,
+                 fast_math: bool | None = None):
         self.compiler = CachingCompiler(disk)
+        self.fast_math = fast_math
 
     def compile(self, graph: Graph) -> LLVMExecutable:
         start = time.perf_counter()
         program = build_program(graph)
         built = time.perf_counter()
-        module = render_module(program)
+        fast_math = fast_math_default() if self.fast_math is None else self.fast_math
+        module = render_module(program, fast_math)  # the IR differs, so does the cache key
         seconds = {"kernel program": built - start, "render": time.perf_counter() - built}
         compiled = self.compiler.compile(module, [k.name for k in program.kernels], seconds)
         return LLVMExecutable(graph, program, compiled.llvm_ir, compiled.jit, compiled.info)

@@ -30,16 +30,17 @@ from ir.scalar import ArgReduction, Reduction, cast
 from ir.scalar.reduction import X
 
 
-def render_module(program: KernelProgram) -> ir.Module:
-    """The LLVM module of ``program``'s kernels (library calls run outside it)."""
+def render_module(program: KernelProgram, fast_math: bool = False) -> ir.Module:
+    """The LLVM module of ``program``'s kernels (library calls run outside it); ``fast_math``:
+    f32 transcendentals as inlined approximations (:mod:`backends.llvm.fastmath`)."""
     module = ir.Module(name=program.name)
     for kernel in program.kernels:
-        _KernelRenderer(module, kernel).render()
+        _KernelRenderer(module, kernel, fast_math).render()
     return module
 
 
 class _KernelRenderer:
-    def __init__(self, module: ir.Module, kernel: Kernel):
+    def __init__(self, module: ir.Module, kernel: Kernel, fast_math: bool = False):
         self.kernel = kernel
         buffers = kernel.buffers
         signature = ir.FunctionType(ir.VoidType(), [ir.PointerType()] * len(buffers))
@@ -55,7 +56,7 @@ class _KernelRenderer:
                 argument.add_attribute("noalias")
         self.entry = self.function.append_basic_block("entry")
         self.builder = ir.IRBuilder(self.entry)
-        self.scalars = ScalarRenderer(self.builder)
+        self.scalars = ScalarRenderer(self.builder, fast_math)
 
     def render(self) -> None:
         kernel = self.kernel

@@ -13,8 +13,10 @@
   does on x86 (the evaluator leaves them unspecified), never LLVM poison;
 - transcendental functions call libm (``expf``, ``tanhf``, ... through LLVM intrinsics or
   declared externals), within a few ulp of NumPy's own SIMD routines, not bit for bit;
-  ``erf`` of f32 is ``erf`` in f64 rounded once, as the reference computes it. Inlined
-  polynomial approximations (fast float32 math) are later work.
+  ``erf`` of f32 is ``erf`` in f64 rounded once, as the reference computes it;
+- with ``fast_math``, f32 ``exp``/``expm1``/``log``/``log1p``/``tanh``/``erf`` and the
+  sigmoid body are inlined approximations instead (:mod:`backends.llvm.fastmath`: vectorizable,
+  within the ulp bounds documented there); f64 always calls libm.
 
 Bools are ``i1`` in registers (and ``i8`` in memory, see :func:`memory_type`).
 """
@@ -24,7 +26,8 @@ from collections.abc import Callable, Mapping
 
 from llvmlite import ir  # type: ignore[import-untyped]
 
-from ir.dtypes import DType, f64
+from backends.llvm import fastmath
+from ir.dtypes import DType, f32, f64
 from ir.scalar import PRIMITIVES, ScalarExpr
 
 _TYPES = {"f32": ir.FloatType(), "f64": ir.DoubleType(), "i32": ir.IntType(32),
@@ -45,9 +48,10 @@ def memory_type(dtype: DType) -> ir.Type:
 class ScalarRenderer:
     """Renders scalar expressions with one builder; shared subexpressions are rendered once."""
 
-    def __init__(self, builder: ir.IRBuilder):
+    def __init__(self, builder: ir.IRBuilder, fast_math: bool = False):
         self.builder = builder
         self.module: ir.Module = builder.module
+        self.fast_math = fast_math  # f32 transcendentals as inlined approximations
 
     def render(self, expr: ScalarExpr, env: Mapping[str, ir.Value]) -> ir.Value:
         """``expr`` with its variables bound to the values in ``env``."""
@@ -57,6 +61,8 @@ class ScalarRenderer:
             if id(e) not in done:
                 if e.op == "var":
                     done[id(e)] = env[e.value]
+                elif self.fast_math and (x := fastmath.sigmoid_operand(e)) is not None:
+                    done[id(e)] = fastmath.sigmoid(self.builder, walk(x))
                 else:
                     done[id(e)] = RULES[e.op](self, [walk(a) for a in e.args], e)
             return done[id(e)]
@@ -142,12 +148,25 @@ def _pow(r, args, e):
     return r.intrinsic("pow", e.dtype, args)
 
 
+def _fast_or(name: str, rule: Rule) -> Rule:
+    """The inlined approximation of ``name`` for f32 under fast math, else ``rule``."""
+    approximate = fastmath.FUNCTIONS[name]
+
+    def pick(r, args, e):
+        if r.fast_math and e.dtype == f32:
+            return approximate(r.builder, args[0])
+        return rule(r, args, e)
+    return pick
+
+
 def _math_intrinsic(name: str) -> Rule:
-    return lambda r, args, e: r.intrinsic(name, e.dtype, args)
+    rule: Rule = lambda r, args, e: r.intrinsic(name, e.dtype, args)
+    return _fast_or(name, rule) if name in fastmath.FUNCTIONS else rule
 
 
 def _math_libm(name: str) -> Rule:
-    return lambda r, args, e: r.libm(name, e.dtype, args)
+    rule: Rule = lambda r, args, e: r.libm(name, e.dtype, args)
+    return _fast_or(name, rule) if name in fastmath.FUNCTIONS else rule
 
 
 def _erf(r, args, e):
@@ -225,7 +244,7 @@ RULES: dict[str, Rule] = {
     "sqrt": _math_intrinsic("sqrt"), "floor": _math_intrinsic("floor"),
     "ceil": _math_intrinsic("ceil"), "rsqrt": _rsqrt,
     "log1p": _math_libm("log1p"), "expm1": _math_libm("expm1"), "tanh": _math_libm("tanh"),
-    "erf": _erf,
+    "erf": _fast_or("erf", _erf),
 }
 # every primitive but ``var`` (bound by the caller) has a rule
 assert set(PRIMITIVES) - set(RULES) == {"var"}

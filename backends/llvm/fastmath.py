@@ -1,0 +1,283 @@
+"""Fast float32 math: inlined, vectorizable approximations emitted as LLVM IR.
+
+libm's ``expf``/``tanhf``/... are scalar calls in a loop (llvmlite ships no vector math
+library), so an f32 kernel with a transcendental runs one element at a time. These functions
+emit straight-line code instead (range reduction, a polynomial, selects for the special values:
+no branches, no calls), which LLVM's loop vectorizer turns into SIMD code.
+
+Each function takes the kernel's builder and one ``float`` value and returns one ``float``:
+
+- ``exp``: Cody-Waite reduction ``x = n*ln2 + r`` (ln2 split in two, Cephes ``expf``'s
+  ``C1``/``C2``), Cephes ``expf``'s degree-7 polynomial, then ``2**n`` applied in two halves so
+  that subnormal results and ``n = 128`` need no special case;
+- ``expm1``: the same reduction, the Taylor series of ``expm1(r)`` to ``r**8`` (its truncation
+  error is below 2**-30 on ``|r| <= ln2/2``), then ``2**n * expm1(r) + (2**n - 1)`` with one
+  rounding (``2**n - 1`` is exact for the ``n`` where it matters), so it is exact near 0;
+- ``log``: ``x = m * 2**e`` with ``m`` in [sqrt(1/2), sqrt(2)), Cephes ``logf``'s polynomial for
+  ``log(1 + f)``, ``e*ln2`` added in two parts; subnormal inputs are scaled by 2**23 first;
+- ``log1p``: ``log(u)`` of ``u = 1 + x`` plus the rounding error of ``u`` divided by ``u`` (the
+  classic correction, as in FreeBSD's ``log1pf``), so it is exact near 0;
+- ``tanh``: Cephes ``tanhf``'s odd polynomial below ``|x| = 0.625``, else
+  ``expm1(2|x|) / (expm1(2|x|) + 2)`` with the sign of ``x``;
+- ``sigmoid``: ``1 / (1 + exp(-x))`` for ``x >= 0`` and ``exp(x) / (1 + exp(x))`` below, so no
+  overflow and subnormal results for very negative ``x``;
+- ``erf``: Cephes ``erff``'s polynomial below ``|x| = 1``; above, ``1 - exp(-x*x) * P(|x|)``
+  with ``x*x`` split in two by an FMA and ``P`` a degree-11 least-squares fit of
+  ``erfc(x) * exp(x*x)`` on [1, 4] (derived by ``docs/fastmath_coefficients.py``).
+
+Cephes (Stephen L. Moshier) is public domain; only its published coefficients are used here.
+NaN, the infinities, -0.0 and subnormals give exactly what the libm functions give (each ends in
+selects for them); ``llvm.fma`` is used explicitly where it saves a rounding, and no fast-math
+flag is set, so the rest of the kernel keeps IEEE semantics. The measured maximum ulp errors are
+in docs/DESIGN-NOTES.md ("Fast float32 math") and ``ULP_BOUNDS``.
+
+    >>> from llvmlite import ir
+    >>> module = ir.Module()
+    >>> fn = ir.Function(module, ir.FunctionType(F32, [F32]), "fast_exp")
+    >>> b = ir.IRBuilder(fn.append_basic_block())
+    >>> _ = b.ret(FUNCTIONS["exp"](b, fn.args[0]))
+    >>> [line for line in str(module).splitlines() if "call" in line and "llvm." not in line]
+    []
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from llvmlite import ir  # type: ignore[import-untyped]
+
+from ir.dtypes import f32
+from ir.scalar import ScalarExpr
+
+F32 = ir.FloatType()
+I32 = ir.IntType(32)
+
+# Asserted error bounds in float32 ulps against float64: the maximum measured by
+# benchmarks/fastmath_ulp.py over every 17th float32 bit pattern (docs/DESIGN-NOTES.md, "Fast
+# float32 math"), rounded up with a small margin. Tests assert them on a strided sweep.
+ULP_BOUNDS = {"exp": 1.2, "expm1": 1.5, "log": 1.0, "log1p": 1.0, "tanh": 1.7, "sigmoid": 2.5,
+              "erf": 2.6}
+
+# Cephes expf / logf / tanhf / erff coefficients (highest degree first)
+_LOG2E = 1.44269504088896341
+_LN2_HI, _LN2_LO = 0.693359375, -2.12194440e-4  # ln2 = hi + lo; hi has 9 bits, so n*hi is exact
+_EXP_POLY = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
+             1.6666665459e-1, 5.0000001201e-1]
+_LOG_POLY = [7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1,
+             1.4249322787e-1, -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1,
+             3.3333331174e-1]
+_TANH_POLY = [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1,
+              -3.33332819422e-1]
+_ERF_POLY = [7.853861353153693e-5, -8.010193625184903e-4, 5.188327685732524e-3,
+             -2.685381193529856e-2, 1.128358514861418e-1, -3.761262582423300e-1,
+             1.128379165726710e+0]
+# Taylor series of expm1(r) / r**2 - ... : 1/2, 1/6, ..., 1/8! (highest degree first)
+_EXPM1_POLY = [1 / 40320, 1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2]
+# erfc(x) * exp(x*x) on [1, 4] as a polynomial in x - 2.5 (docs/fastmath_coefficients.py)
+_ERFC_CENTER = 2.5
+_ERFC_POLY = [-3.8358666643034667e-07, 1.6588725202382193e-06, -4.009317308373284e-06,
+              1.4425625522562768e-05, -5.8942729083355516e-05, 0.00021283231035340577,
+              -0.0007337129791267216, 0.002466092584654689, -0.008001474663615227,
+              0.024938173592090607, -0.0743473619222641, 0.21080635488033295]
+
+
+class _Emit:
+    """The few IR shapes the approximations are written in, on float32 values."""
+
+    def __init__(self, builder: ir.IRBuilder):
+        self.b = builder
+        self.module = builder.module
+
+    @staticmethod
+    def f(value: float) -> ir.Constant:
+        return ir.Constant(F32, float(np.float32(value)))  # rounded to f32 here, on purpose
+
+    @staticmethod
+    def i(value: int) -> ir.Constant:
+        return ir.Constant(I32, value)
+
+    def call(self, name: str, *args: ir.Value) -> ir.Value:
+        fnty = ir.FunctionType(F32, [F32] * len(args))
+        return self.b.call(self.module.declare_intrinsic(f"llvm.{name}", [F32], fnty), list(args))
+
+    def fma(self, a: ir.Value, b: ir.Value, c: ir.Value) -> ir.Value:
+        return self.call("fma", a, b, c)
+
+    def horner(self, x: ir.Value, coefficients: list[float]) -> ir.Value:
+        acc: ir.Value = self.f(coefficients[0])
+        for c in coefficients[1:]:
+            acc = self.fma(acc, x, self.f(c))
+        return acc
+
+    def lt(self, a: ir.Value, b: ir.Value) -> ir.Value:
+        return self.b.fcmp_ordered("<", a, b)  # false on NaN
+
+    def is_nan(self, x: ir.Value) -> ir.Value:
+        return self.b.fcmp_unordered("uno", x, x)
+
+    def clamp(self, x: ir.Value, low: float, high: float) -> ir.Value:
+        """``x`` limited to [low, high]; NaN becomes ``low`` (callers select NaN back), so no
+        later ``fptosi`` sees it."""
+        b = self.b
+        x = b.select(b.fcmp_ordered(">=", x, self.f(low)), x, self.f(low))
+        return b.select(b.fcmp_ordered("<=", x, self.f(high)), x, self.f(high))
+
+    def pow2(self, n: ir.Value) -> ir.Value:
+        """``2.0**n`` for an i32 ``n`` in [-126, 127], built from its exponent bits."""
+        b = self.b
+        return b.bitcast(b.shl(b.add(n, self.i(127)), self.i(23)), F32)
+
+    def reduce_ln2(self, x: ir.Value) -> tuple[ir.Value, ir.Value]:
+        """``(n, r)`` with ``x = n*ln2 + r``, ``|r| <= ln2/2`` and ``n`` an i32 (x not NaN)."""
+        b = self.b
+        n = self.call("rint", b.fmul(x, self.f(_LOG2E)))
+        minus_n = b.fneg(n)
+        r = self.fma(minus_n, self.f(_LN2_HI), x)
+        r = self.fma(minus_n, self.f(_LN2_LO), r)
+        return b.fptosi(n, I32), r
+
+
+def exp(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """``exp(x)``: 0 below -104 (under half the smallest subnormal), inf above 88.73."""
+    m, b = _Emit(builder), builder
+    n, r = m.reduce_ln2(m.clamp(x, -104.0, 89.0))
+    y = b.fadd(m.fma(m.horner(r, _EXP_POLY), b.fmul(r, r), r), m.f(1.0))
+    # 2**n in two factors: n is in [-150, 128], each half in [-75, 64]
+    half = b.ashr(n, m.i(1))
+    y = b.fmul(b.fmul(y, m.pow2(half)), m.pow2(b.sub(n, half)))
+    return b.select(m.is_nan(x), x, y)
+
+
+def _expm1_finite(m: _Emit, x: ir.Value) -> ir.Value:
+    """``expm1(x)`` for a non-NaN ``x`` (clamped to [-20, 89]: -1 and inf beyond)."""
+    b = m.b
+    n, r = m.reduce_ln2(m.clamp(x, -20.0, 89.0))
+    em = m.fma(b.fmul(r, r), m.horner(r, _EXPM1_POLY), r)        # expm1(r)
+    # 2**n * em + (2**n - 1) = 2 * (t*em + (t - 0.5)) with t = 2**(n-1): t - 0.5 is exact
+    # for n in [-23, 24] (elsewhere the result is -1 or exp(x) to within the rounding anyway)
+    t = m.pow2(b.sub(n, m.i(1)))
+    scaled = b.fmul(m.fma(t, em, b.fsub(t, m.f(0.5))), m.f(2.0))
+    # n = 0: em itself (halving a subnormal em and doubling it back would lose its last bit)
+    return b.select(b.icmp_signed("==", n, m.i(0)), em, scaled)
+
+
+def expm1(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """``exp(x) - 1``, accurate near 0; keeps -0.0 and NaN."""
+    m, b = _Emit(builder), builder
+    y = _expm1_finite(m, x)
+    zero_or_nan = b.or_(b.fcmp_ordered("==", x, m.f(0.0)), m.is_nan(x))
+    return b.select(zero_or_nan, x, y)
+
+
+def _log_finite(m: _Emit, x: ir.Value, correction: ir.Value | None = None) -> ir.Value:
+    """``log(x) + correction`` for a finite ``x > 0`` (``correction`` small: |c| < ulp(x)/x)."""
+    b = m.b
+    subnormal = m.lt(x, m.f(2.0 ** -126))
+    x = b.select(subnormal, b.fmul(x, m.f(2.0 ** 23)), x)
+    bits = b.bitcast(x, I32)
+    e = b.sub(b.sub(b.ashr(bits, m.i(23)), m.i(127)), b.select(subnormal, m.i(23), m.i(0)))
+    mantissa = b.bitcast(b.or_(b.and_(bits, m.i(0x7FFFFF)), m.i(0x3F800000)), F32)  # [1, 2)
+    above = b.fcmp_ordered(">", mantissa, m.f(2.0 ** 0.5))
+    mantissa = b.select(above, b.fmul(mantissa, m.f(0.5)), mantissa)
+    e = b.sitofp(b.select(above, b.add(e, m.i(1)), e), F32)
+    f = b.fsub(mantissa, m.f(1.0))                                # exact (Sterbenz)
+    z = b.fmul(f, f)
+    y = b.fmul(b.fmul(f, z), m.horner(f, _LOG_POLY))
+    if correction is not None:
+        y = b.fadd(y, correction)
+    y = m.fma(e, m.f(_LN2_LO), y)
+    y = m.fma(z, m.f(-0.5), y)
+    return m.fma(e, m.f(_LN2_HI), b.fadd(f, y))
+
+
+def log(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """``log(x)``: -inf at +-0, NaN below 0, inf at inf."""
+    m, b = _Emit(builder), builder
+    y = _log_finite(m, x)
+    special = b.select(b.fcmp_ordered("==", x, m.f(0.0)), m.f(-np.inf),
+                       b.select(m.lt(x, m.f(0.0)), m.f(np.nan), x))
+    regular = b.and_(m.lt(m.f(0.0), x), m.lt(x, m.f(np.inf)))
+    return b.select(regular, y, special)
+
+
+def log1p(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """``log(1 + x)``, accurate near 0: -inf at -1, NaN below; keeps -0.0."""
+    m, b = _Emit(builder), builder
+    u = b.fadd(m.f(1.0), x)
+    # the rounding error of u = 1 + x, exactly (FreeBSD log1pf's correction); log(u + c) is
+    # log(u) + c/u to well within an ulp
+    error = b.select(b.fcmp_ordered(">", u, m.f(2.0)), b.fsub(m.f(1.0), b.fsub(u, x)),
+                     b.fsub(x, b.fsub(u, m.f(1.0))))
+    y = _log_finite(m, u, b.fdiv(error, u))
+    special = b.select(b.fcmp_ordered("==", x, m.f(-1.0)), m.f(-np.inf),
+                       b.select(m.lt(x, m.f(-1.0)), m.f(np.nan), x))
+    regular = b.and_(m.lt(m.f(-1.0), x), m.lt(x, m.f(np.inf)))
+    y = b.select(regular, y, special)
+    return b.select(b.fcmp_ordered("==", x, m.f(0.0)), x, y)
+
+
+def tanh(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """``tanh(x)``: +-1 at +-inf, keeps -0.0 and NaN."""
+    m, b = _Emit(builder), builder
+    z = b.fmul(x, x)
+    small = m.fma(b.fmul(x, z), m.horner(z, _TANH_POLY), x)
+    a = m.call("fabs", x)
+    # tanh rounds to 1 from 9.01 on; clamping keeps expm1 finite (NaN: selected back below)
+    em = _expm1_finite(m, b.fmul(m.clamp(a, 0.0, 9.1), m.f(2.0)))
+    large = m.call("copysign", b.fdiv(em, b.fadd(em, m.f(2.0))), x)
+    y = b.select(m.lt(a, m.f(0.625)), small, large)
+    zero_or_nan = b.or_(b.fcmp_ordered("==", x, m.f(0.0)), m.is_nan(x))  # fma(-0, p, -0) is +0
+    return b.select(zero_or_nan, x, y)
+
+
+def sigmoid(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """``1 / (1 + exp(-x))``, computed as ``exp(-|x|)``-based quotients so it neither
+    overflows nor loses the tiny results of very negative ``x``."""
+    m, b = _Emit(builder), builder
+    e = exp(builder, b.fneg(m.call("fabs", x)))
+    numerator = b.select(m.lt(x, m.f(0.0)), e, m.f(1.0))
+    return b.fdiv(numerator, b.fadd(m.f(1.0), e))  # NaN in, NaN out through e
+
+
+def erf(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """``erf(x)``: +-1 from |x| = 3.92 on, keeps -0.0, subnormals and NaN."""
+    m, b = _Emit(builder), builder
+    small = b.fmul(x, m.horner(b.fmul(x, x), _ERF_POLY))
+    a = m.clamp(m.call("fabs", x), 1.0, 4.0)
+    square = b.fmul(a, a)
+    square_error = m.fma(a, a, b.fneg(square))              # a*a = square + square_error
+    gauss = exp(builder, b.fneg(square))
+    gauss = m.fma(b.fneg(gauss), square_error, gauss)        # exp(-square - square_error)
+    erfc = b.fmul(gauss, m.horner(b.fsub(a, m.f(_ERFC_CENTER)), _ERFC_POLY))
+    large = m.call("copysign", b.fsub(m.f(1.0), erfc), x)
+    y = b.select(m.lt(m.call("fabs", x), m.f(1.0)), small, large)
+    return b.select(m.is_nan(x), x, y)
+
+
+Approximation = Callable[[ir.IRBuilder, ir.Value], ir.Value]
+FUNCTIONS: dict[str, Approximation] = {
+    "exp": exp, "expm1": expm1, "log": log, "log1p": log1p, "tanh": tanh, "sigmoid": sigmoid,
+    "erf": erf,
+}
+
+
+def sigmoid_operand(expr: ScalarExpr) -> ScalarExpr | None:
+    """``x`` if ``expr`` is the registry's f32 sigmoid body ``0.5 * (1 + tanh(0.5 * x))``, else
+    None. Rendered as :func:`sigmoid`, it keeps its relative accuracy for negative ``x``, where
+    ``1 + tanh`` cancels (sigmoid(-30) is 9.4e-14, not 0)."""
+    if expr.op != "mul" or expr.dtype != f32:
+        return None
+    half, inner = expr.args
+    if not (_is_const(half, 0.5) and inner.op == "add" and _is_const(inner.args[0], 1.0)):
+        return None
+    t = inner.args[1]
+    if t.op != "tanh" or t.args[0].op != "mul" or not _is_const(t.args[0].args[0], 0.5):
+        return None
+    return t.args[0].args[1]
+
+
+def _is_const(expr: ScalarExpr, value: float) -> bool:
+    return expr.op == "const" and float(expr.value) == value
+
+
+__all__ = ["F32", "FUNCTIONS", "ULP_BOUNDS", "sigmoid_operand"]
