@@ -33,6 +33,7 @@ from graphc.compile import compile, trace
 from graphc.func import grad, value_and_grad
 from graphc import nn, optim, data
 from graphc.serialization import save, load
+from backends.threads import get_num_threads, set_num_threads
 
 float = float32  # noqa: A001  (graphc.float, like torch.float)
 double = float64
