@@ -6,6 +6,7 @@
     >>> ((f(x) - graphc.relu(x).sum(dim=1)).abs() < 1e-6).all().item()
     True
 """
+from backends.threads import get_num_threads, set_num_threads
 from graphc import autograd, data, nn, optim
 from graphc import logs as _logs
 from graphc.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -166,5 +167,5 @@ __all__ = [
     "squeeze", "stack", "std", "sub", "sum", "tanh", "transpose", "tril", "triu", "unsqueeze",
     "var", "where", "enable_grad", "no_grad", "set_grad_enabled", "is_grad_enabled", "autograd",
     "manual_seed", "TraceContext", "compile", "trace", "grad", "value_and_grad", "nn", "optim",
-    "data", "save", "load", "float", "double", "long", "__version__",
+    "data", "save", "load", "get_num_threads", "set_num_threads", "float", "double", "long", "__version__",
 ]

@@ -10,6 +10,7 @@ from backends.kernel.program import (
     INDEX,
     Buffer,
     BufferPlan,
+    Gemm,
     IndexMap,
     Kernel,
     KernelProgram,
@@ -20,6 +21,6 @@ from backends.kernel.program import (
     own_buffers,
 )
 
-__all__ = ["ACC", "INDEX", "Buffer", "BufferPlan", "IndexMap", "Kernel", "KernelProgram",
+__all__ = ["ACC", "INDEX", "Buffer", "BufferPlan", "Gemm", "IndexMap", "Kernel", "KernelProgram",
            "LibraryCall", "Load", "Store", "build_program", "contiguous_strides", "own_buffers",
            "substitute"]

@@ -9,8 +9,13 @@
   nodes whose results broadcast to one shape, optionally ending in one reduction; the nodes'
   bodies are composed into one scalar expression. Any other body runs as the steps of its own
   nodes (said in the program's notes), so every graph still builds;
-- everything else (matmul, conv, gather, pad, concat, const, random, ...) is a library call of
-  the op's NumPy reference.
+- a float ``matmul`` whose operands share its dtype becomes a :class:`Gemm`; a ``transpose`` of
+  the last two axes feeding only such matmuls becomes the GEMM's transpose flag instead of a
+  copy. A ``fused`` node whose body starts with one (the ``fuse`` pass's matmul epilogues)
+  becomes the GEMM and ONE kernel over its product for the rest of the body, writing its
+  result over the product in place when the product is not needed afterwards;
+- everything else (conv, gather, pad, concat, const, random, integer matmul, ...) is a library
+  call of the op's NumPy reference.
 
 No grouping is decided here: which nodes share a kernel is the ``fuse`` pass's job.
 
@@ -30,6 +35,7 @@ from backends.kernel.program import (
     ACC,
     INDEX,
     Buffer,
+    Gemm,
     IndexMap,
     Kernel,
     KernelProgram,
@@ -55,6 +61,10 @@ def build_program(graph: Graph) -> KernelProgram:
 class _ProgramBuilder:
     def __init__(self, graph: Graph):
         self.buffers: dict[int, Buffer] = {}
+        # values read as a GEMM operand through a transpose flag: their buffer is the
+        # transpose's source, stored [..., k, m] instead of [..., m, k]
+        self.absorbed_transposes = _transposes_into_gemms(graph)
+        self.transposed: set[int] = set()
         inputs = [Buffer(v.name or f"in{i}", v.type, "input") for i, v in enumerate(graph.inputs)]
         for value, buffer in zip(graph.inputs, inputs):
             self.buffers[id(value)] = buffer
@@ -79,6 +89,14 @@ class _ProgramBuilder:
         if node.op == "fused":
             self._add_fused(node, operands)
             return
+        if node.op == "transpose" and id(node.output) in self.absorbed_transposes:
+            # read by GEMMs through a transpose flag: no copy
+            self.buffers[id(node.output)] = operands[0]
+            self.transposed.add(id(node.output))
+            return
+        if _is_gemm(node):
+            self._append(self._gemm(node, "matmul"), node.outputs)
+            return
         origin = node.op
         if node.op in COPY_OPS:
             step: Kernel | LibraryCall | None = self._copy_kernel(node, operands, origin)
@@ -90,7 +108,7 @@ class _ProgramBuilder:
                                loc=str(node.loc) if node.loc else "")
         self._append(step, node.outputs)
 
-    def _append(self, step: Kernel | LibraryCall, values: Sequence[Value]) -> None:
+    def _append(self, step: Kernel | Gemm | LibraryCall, values: Sequence[Value]) -> None:
         self.program.steps.append(step)
         for value, buffer in zip(values, step.outputs):
             self.buffers[id(value)] = buffer
@@ -98,6 +116,12 @@ class _ProgramBuilder:
     def _add_fused(self, node: Node, operands: list[Buffer]) -> None:
         body = node.body
         assert body is not None
+        for argument, value in zip(body.inputs, node.inputs):
+            if id(value) in self.transposed:
+                self.transposed.add(id(argument))
+        if body.nodes and _is_gemm(body.nodes[0]):
+            self._add_gemm_with_epilogue(node, operands)
+            return
         kernel = self._loop_nest(list(body.nodes), body.inputs, operands, body.outputs,
                                  origin=f"fused ({', '.join(n.op for n in body.nodes)})")
         if kernel is not None:
@@ -110,6 +134,39 @@ class _ProgramBuilder:
         for argument, buffer in zip(body.inputs, operands):
             self.buffers[id(argument)] = buffer
         self._add_nodes(body)
+        for result, inner in zip(node.outputs, body.outputs):
+            self.buffers[id(result)] = self.buffers[id(inner)]
+
+    # -- matrix products -------------------------------------------------------------------------
+    def _gemm(self, node: Node, origin: str) -> Gemm:
+        a, b = node.inputs
+        return Gemm(self.buffers[id(a)], self.buffers[id(b)], self._new_buffer(node.output.type),
+                    id(a) in self.transposed, id(b) in self.transposed, origin)
+
+    def _add_gemm_with_epilogue(self, node: Node, operands: list[Buffer]) -> None:
+        """A fused body ``matmul, epilogue...``: the GEMM, then one kernel for the epilogue
+        (or, when the epilogue is no loop nest, its nodes as steps of their own)."""
+        body = node.body
+        assert body is not None
+        for argument, buffer in zip(body.inputs, operands):
+            self.buffers[id(argument)] = buffer
+        product, *epilogue = body.nodes
+        ops = ", ".join(n.op for n in body.nodes)
+        gemm = self._gemm(product, f"fused ({ops})")
+        self._append(gemm, product.outputs)
+        if epilogue:
+            kernel = self._loop_nest(epilogue, list(body.inputs) + [product.output],
+                                     operands + [gemm.output], body.outputs,
+                                     origin=f"epilogue of {gemm.output} ({ops})")
+            if kernel is None:
+                self.program.notes.append(
+                    f"the epilogue of {gemm.output} ({ops}) is not one loop nest; its nodes run "
+                    f"as separate steps")
+                for epilogue_node in epilogue:
+                    self._add_node(epilogue_node)
+            else:
+                _write_over_product(kernel, gemm.output, product.output, body.outputs)
+                self._append(kernel, body.outputs)
         for result, inner in zip(node.outputs, body.outputs):
             self.buffers[id(result)] = self.buffers[id(inner)]
 
@@ -200,6 +257,67 @@ class _ProgramBuilder:
         store = Store(buffer, IndexMap(0, contiguous_strides(out_type.shape)), x)
         return Kernel(self._kernel_name(), out_type.shape, [Load("x0", source, index)], x,
                       [store], origin=origin)
+
+
+def _is_gemm(node: Node) -> bool:
+    """A matmul BLAS computes: f32 or f64 operands of the result's dtype (mixed and integer
+    matmuls keep the NumPy reference, which promotes)."""
+    if node.op != "matmul":
+        return False
+    dtype = node.output.type.dtype
+    return dtype.name in ("f32", "f64") and all(v.type.dtype == dtype for v in node.inputs)
+
+
+def _swaps_last_two_axes(node: Node) -> bool:
+    if node.op != "transpose":
+        return False
+    rank = node.output.type.ndim
+    return rank >= 2 and list(node.attrs["perm"]) == list(range(rank - 2)) + [rank - 1, rank - 2]
+
+
+def _transposes_into_gemms(graph: Graph) -> set[int]:
+    """The results of ``transpose`` nodes (of the last two axes) whose every user reads them
+    as a GEMM operand, directly or as the operand of the matmul starting a fused body: those
+    GEMMs read the transpose's source with a flag, and the copy is never made."""
+    results = {id(v) for v in graph.outputs}
+    absorbed = set()
+    for node in graph.nodes:
+        if not _swaps_last_two_axes(node) or id(node.output) in results:
+            continue
+        users = list(node.output.users)
+        if users and all(_reads_as_gemm_operand(u, node.output) for u in users):
+            absorbed.add(id(node.output))
+    return absorbed
+
+
+def _reads_as_gemm_operand(user: Node, value: Value) -> bool:
+    if _is_gemm(user):
+        return True
+    body = user.body if user.op == "fused" else None
+    if body is None or not body.nodes or not _is_gemm(body.nodes[0]):
+        return False
+    product = body.nodes[0]
+    body_results = {id(v) for v in body.outputs}
+    for argument, operand in zip(body.inputs, user.inputs):
+        if operand is value and (id(argument) in body_results
+                                 or any(u is not product for u in argument.users)):
+            return False
+    return True
+
+
+def _write_over_product(kernel: Kernel, product: Buffer, product_value: Value,
+                        results: Sequence[Value]) -> None:
+    """Makes an epilogue kernel store one result of the product's type over the product itself
+    (each point reads its product element before writing it), so the epilogue allocates
+    nothing; only when the product is not itself a result and the kernel is pointwise over
+    it."""
+    if kernel.reduction is not None or kernel.shape != product.type.shape \
+            or any(r is product_value for r in results):
+        return
+    for i, store in enumerate(kernel.stores):
+        if store.buffer.type == product.type:
+            kernel.stores[i] = Store(product, store.index, store.value)
+            return
 
 
 def _is_pointwise(node: Node) -> bool:

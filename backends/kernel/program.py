@@ -13,8 +13,12 @@ renders it to LLVM IR, and later renderers (numba, CUDA) read the same structure
   :class:`Store` writes an expression to a buffer. Without a reduction a store's expression reads
   the loads' variables; with one, the kernel folds ``body`` over the reduced loops into the
   accumulator ``acc`` (``index`` for an argmax-like fold) and the store reads that;
-- a :class:`LibraryCall` runs an op's NumPy reference on whole buffers (matmul, conv, gather,
-  ...: everything that is not a scalar body yet), and says so in the program's text.
+- a :class:`Gemm` is a (batched) matrix product of float buffers of one dtype, each operand
+  maybe transposed (a ``transpose`` of the last two axes feeding the matmul becomes a flag, not
+  a copy); renderers call BLAS for it. A matmul's epilogue (bias add, activation, ...) is the
+  next step: one kernel over the product that writes its result in place;
+- a :class:`LibraryCall` runs an op's NumPy reference on whole buffers (conv, gather, integer
+  matmul, ...: everything that is not a scalar body yet), and says so in the program's text.
 
 Buffers get their memory from a :class:`BufferPlan`; :func:`own_buffers` gives each buffer its own
 array. The ``plan`` pass will assign offsets in one arena instead; renderers only ever ask the
@@ -136,6 +140,13 @@ class Kernel:
         return [s.buffer for s in self.stores]
 
     @property
+    def in_place(self) -> list[Buffer]:
+        """Outputs the kernel also loads: it overwrites them point by point (a matmul's
+        epilogue rewriting the product), so they are not allocated again."""
+        loaded = {id(ld.buffer) for ld in self.loads}
+        return [b for b in self.outputs if id(b) in loaded]
+
+    @property
     def buffers(self) -> list[Buffer]:
         """Every buffer the kernel touches, each once: its parameters, in a fixed order."""
         seen: dict[int, Buffer] = {}
@@ -182,7 +193,41 @@ class LibraryCall:
         return f"{outs} = library call {self.op}({args}){attrs}  # NumPy reference"
 
 
-Step = Kernel | LibraryCall
+@dataclass(eq=False)
+class Gemm:
+    """``output = op(a) @ op(b)`` over the last two axes, batch axes broadcast as ``matmul``
+    does; ``op`` transposes the last two axes of the stored operand when its flag is set (so
+    ``a`` is stored ``[..., k, m]`` when ``transpose_a``). All three buffers share one float
+    dtype."""
+
+    a: Buffer
+    b: Buffer
+    output: Buffer
+    transpose_a: bool = False
+    transpose_b: bool = False
+    origin: str = ""
+
+    @property
+    def inputs(self) -> list[Buffer]:
+        return [self.a, self.b]
+
+    @property
+    def outputs(self) -> list[Buffer]:
+        return [self.output]
+
+    @property
+    def inner(self) -> int:
+        """k: the length of the contracted axis."""
+        shape = self.a.type.shape
+        return shape[-2] if self.transpose_a else shape[-1]
+
+    def to_text(self) -> str:
+        a = f"{self.a}{'^T' if self.transpose_a else ''}"
+        b = f"{self.b}{'^T' if self.transpose_b else ''}"
+        return f"{self.output}: {self.output.type} = gemm {a}, {b}  # BLAS"
+
+
+Step = Kernel | Gemm | LibraryCall
 
 
 @dataclass(eq=False)
@@ -204,10 +249,11 @@ class KernelProgram:
     @property
     def temps(self) -> list[Buffer]:
         """The buffers the program allocates, in the order steps produce them."""
-        made = []
+        made: dict[int, Buffer] = {}
         for step in self.steps:
-            made += step.outputs
-        return made
+            for buffer in step.outputs:
+                made.setdefault(id(buffer), buffer)
+        return list(made.values())
 
     def __str__(self) -> str:
         ins = ", ".join(f"{b}: {b.type}" for b in self.inputs)

@@ -1,0 +1,207 @@
+"""GEMM from the BLAS NumPy already ships (OpenBLAS), found at run time; NumPy's matmul if not.
+
+No new dependency: NumPy's wheels bundle OpenBLAS next to the package (``numpy.libs/`` on
+Linux, ``numpy/.libs/`` in older wheels, ``numpy/.dylibs/`` on macOS). :func:`find_blas` opens
+that library with ctypes and looks for ``cblas_sgemm``/``cblas_dgemm`` under the names the
+various builds export: ``scipy_cblas_sgemm64_`` (NumPy 2, 64-bit integers), ``cblas_sgemm64_``
+(NumPy 1.22+), plain ``cblas_sgemm`` (32-bit integers), and the matching
+``openblas_set_num_threads``/``openblas_get_num_threads``. When nothing is found, or
+``GRAPHC_BLAS=numpy`` asks for it, :func:`gemm` calls ``np.matmul`` instead: same results
+within float tolerance, and :func:`describe` says which is in use.
+
+The executable calls GEMM from its Python step runner through ctypes, with the buffers'
+addresses. Measured on the reference machine: about 1.5 us per call for the ctypes call itself,
+against 6 ms for one GEMM of the MLP step (256x784 @ 784x512); calling BLAS from generated code
+through a function pointer would save that microsecond and belongs with the generated call path.
+
+    >>> import numpy as np
+    >>> a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    >>> b = np.ones((2, 3), np.float32)
+    >>> out = np.empty((2, 2), np.float32)
+    >>> gemm(a, b, out, transpose_b=True)  # a @ b.T, written into out
+    >>> out
+    array([[ 3.,  3.],
+           [12., 12.]], dtype=float32)
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import glob
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+
+# (prefix, suffix, integer type): the names under which OpenBLAS builds export cblas symbols
+_NAMINGS = (("scipy_", "64_", ctypes.c_int64), ("", "64_", ctypes.c_int64),
+            ("scipy_", "", ctypes.c_int), ("", "", ctypes.c_int))
+
+
+@dataclass(frozen=True)
+class Blas:
+    """The entry points of one BLAS library."""
+
+    path: str
+    sgemm: Callable[..., Any]
+    dgemm: Callable[..., Any]
+    set_threads: Callable[..., Any] | None
+    get_threads: Callable[..., Any] | None
+
+    def gemm_for(self, dtype: np.dtype) -> Callable[..., Any] | None:
+        return {"float32": self.sgemm, "float64": self.dgemm}.get(np.dtype(dtype).name)
+
+
+def library_candidates() -> list[str]:
+    """Paths of the BLAS libraries bundled with the installed NumPy, best first."""
+    root = os.path.dirname(np.__file__)
+    found: list[str] = []
+    for folder in (root + ".libs", os.path.join(root, ".libs"), os.path.join(root, ".dylibs")):
+        for pattern in ("*openblas*.so*", "*openblas*.dylib", "*openblas*.dll"):
+            found += sorted(glob.glob(os.path.join(folder, pattern)))
+    return found
+
+
+def _bind(path: str) -> Blas | None:
+    try:
+        library = ctypes.CDLL(path)
+    except OSError:
+        return None
+    for prefix, suffix, integer in _NAMINGS:
+        try:
+            sgemm = getattr(library, f"{prefix}cblas_sgemm{suffix}")
+            dgemm = getattr(library, f"{prefix}cblas_dgemm{suffix}")
+        except AttributeError:
+            continue
+        for function, real in ((sgemm, ctypes.c_float), (dgemm, ctypes.c_double)):
+            function.restype = None
+            # order, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc
+            function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, integer, integer,
+                                 integer, real, ctypes.c_void_p, integer, ctypes.c_void_p,
+                                 integer, real, ctypes.c_void_p, integer]
+        set_threads = getattr(library, f"{prefix}openblas_set_num_threads{suffix}", None)
+        get_threads = getattr(library, f"{prefix}openblas_get_num_threads{suffix}", None)
+        if set_threads is not None:
+            set_threads.argtypes, set_threads.restype = [ctypes.c_int], None
+        if get_threads is not None:
+            get_threads.argtypes, get_threads.restype = [], ctypes.c_int
+        return Blas(path, sgemm, dgemm, set_threads, get_threads)
+    return None
+
+
+@functools.cache
+def _find_bundled() -> Blas | None:
+    for path in library_candidates():
+        blas = _bind(path)
+        if blas is not None:
+            _apply_threads(blas)
+            return blas
+    return None
+
+
+def find_blas() -> Blas | None:
+    """NumPy's bundled BLAS, or None when it cannot be found or ``GRAPHC_BLAS=numpy``."""
+    if os.environ.get("GRAPHC_BLAS", "").lower() == "numpy":
+        return None
+    return _find_bundled()
+
+
+def describe(blas: Blas | None) -> str:
+    """One line for ``source()``: which GEMM runs."""
+    if blas is None:
+        why = ("GRAPHC_BLAS=numpy" if os.environ.get("GRAPHC_BLAS", "").lower() == "numpy"
+               else "no BLAS found in NumPy's bundled libraries")
+        return f"GEMM: NumPy's matmul ({why})"
+    return f"GEMM: cblas from {os.path.basename(blas.path)} (NumPy's bundled BLAS)"
+
+
+def _apply_threads(blas: Blas) -> None:
+    # imported late: backends.threads imports this module when the thread count changes
+    from backends.threads import get_num_threads
+    if blas.set_threads is not None:
+        blas.set_threads(get_num_threads())
+
+
+def set_blas_threads(n: int) -> None:
+    """Sets the bundled BLAS's thread count, if the library was found (called by
+    :func:`backends.threads.set_num_threads`)."""
+    blas = _find_bundled()
+    if blas is not None and blas.set_threads is not None:
+        blas.set_threads(n)
+
+
+def blas_threads() -> int | None:
+    """The bundled BLAS's thread count as the library reports it (None: cannot tell)."""
+    blas = _find_bundled()
+    if blas is None or blas.get_threads is None:
+        return None
+    return int(blas.get_threads())
+
+
+def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, *, transpose_a: bool = False,
+         transpose_b: bool = False, blas: Blas | None | bool = True) -> None:
+    """``out[...] = op(a) @ op(b)`` for 2-D C-contiguous float arrays of one dtype, where
+    ``op`` transposes when asked. ``blas=True`` uses :func:`find_blas`; None forces NumPy."""
+    if blas is True:
+        blas = find_blas()
+    m, n = out.shape
+    k = a.shape[0] if transpose_a else a.shape[1]
+    function = blas.gemm_for(out.dtype) if isinstance(blas, Blas) else None
+    if function is None or m == 0 or n == 0 or k == 0:
+        np.matmul(a.T if transpose_a else a, b.T if transpose_b else b, out=out)
+        return
+    function(ROW_MAJOR, TRANS if transpose_a else NO_TRANS, TRANS if transpose_b else NO_TRANS,
+             m, n, k, 1.0, a.ctypes.data, a.shape[1], b.ctypes.data, b.shape[1], 0.0,
+             out.ctypes.data, n)
+
+
+@dataclass(frozen=True)
+class BatchedGemm:
+    """How a batched ``op(a) @ op(b)`` runs as 2-D GEMMs: one per batch entry, each at element
+    offsets into a, b and the output; with ``m`` rows each (several batch entries of ``a``
+    fold into one taller GEMM when ``b`` has no batch axes)."""
+
+    m: int
+    n: int
+    k: int
+    lda: int
+    ldb: int
+    offsets: tuple[tuple[int, int, int], ...]
+
+
+def plan_batched(a_shape: tuple[int, ...], b_shape: tuple[int, ...],
+                 out_shape: tuple[int, ...], transpose_a: bool = False,
+                 transpose_b: bool = False) -> BatchedGemm:
+    """The 2-D GEMMs of a batched product of C-contiguous arrays (batch axes broadcast).
+
+        >>> plan_batched((2, 3, 4), (4, 5), (2, 3, 5))  # one GEMM of 6 rows
+        BatchedGemm(m=6, n=5, k=4, lda=4, ldb=5, offsets=((0, 0, 0),))
+        >>> plan_batched((1, 3, 4), (2, 4, 5), (2, 3, 5)).offsets  # a broadcast along the batch
+        ((0, 0, 0), (0, 20, 15))
+    """
+    batch = out_shape[:-2]
+    m, n = out_shape[-2:]
+    k = a_shape[-2] if transpose_a else a_shape[-1]
+    lda, ldb = a_shape[-1], b_shape[-1]
+    count = int(np.prod(batch, dtype=np.int64))
+    if len(b_shape) == 2 and not transpose_a and a_shape[:-2] == batch:
+        return BatchedGemm(m * count, n, k, lda, ldb, ((0, 0, 0),) if count else ())
+    offsets = []
+    for index in np.ndindex(*batch):
+        offsets.append((_batch_offset(a_shape, index), _batch_offset(b_shape, index),
+                        _batch_offset(out_shape, index)))
+    return BatchedGemm(m, n, k, lda, ldb, tuple(offsets))
+
+
+def _batch_offset(shape: tuple[int, ...], index: tuple[int, ...]) -> int:
+    """The element offset of the matrix at batch ``index`` (right-aligned, size-1 axes
+    broadcast) in a C-contiguous array of ``shape``."""
+    offset, step = 0, shape[-1] * shape[-2]
+    for extent, i in zip(reversed(shape[:-2]), reversed(index)):
+        offset += (i if extent != 1 else 0) * step
+        step *= extent
+    return offset
