@@ -42,3 +42,15 @@ def _llvm() -> Backend:
 
 
 register("llvm", _llvm)
+
+
+def _numba() -> Backend:
+    try:
+        from backends.numba.backend import NumbaBackend
+    except ImportError as exc:  # numba missing or broken: say so, by name
+        raise BackendError(f"the numba backend needs numba, which cannot be imported: {exc}") \
+            from exc
+    return NumbaBackend()
+
+
+register("numba", _numba)

@@ -71,11 +71,12 @@ def is_exact(program: KernelProgram) -> bool:
     return True
 
 
-def assert_same_as_interpreter(graph: Graph, arrays, *, exact: bool | None = None) -> None:
-    """llvm and the interpreter give the same results on ``arrays``: bit for bit where the
-    program is exact, else within the result dtype's tolerance."""
+def assert_same_as_interpreter(graph: Graph, arrays, *, exact: bool | None = None,
+                               backend=LLVM) -> None:
+    """``backend`` (llvm) and the interpreter give the same results on ``arrays``: bit for bit
+    where the program is exact, else within the result dtype's tolerance."""
     ir.verify(graph)
-    compiled = LLVM.compile(graph)
+    compiled = backend.compile(graph)
     if exact is None:
         exact = is_exact(compiled.program)
     got = compiled(*arrays)

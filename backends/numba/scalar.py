@@ -1,0 +1,243 @@
+"""Scalar expressions as Python source for numba: one small function per primitive.
+
+``RULES`` maps each primitive of ``ir.scalar`` to ``rule(r, args, expr) -> str``, where ``r`` is
+the :class:`ScalarRenderer` (its function table and helpers), ``args`` the operands' source
+text and ``expr`` the node. Every rule returns an *atom* (a name, a call or a parenthesized
+expression), so rules compose without precedence worries. What each rule preserves of
+``ir.scalar.evaluate`` (NumPy in the node's dtype) under numba's typing:
+
+- f32 stays f32: constants are typed (``np.float32(0.5)``), and numba computes ``f32 op f32``
+  and ``np.exp(f32)`` in f32; f64 constants are plain Python floats;
+- numba widens i32 arithmetic to i64, so i32 results are wrapped in ``np.int32(...)``, which
+  truncates: the same wrap-around as NumPy's i32 arithmetic;
+- ``maximum``/``minimum`` keep NaN (a helper, ``a if a > b or a != a else b``, as in the llvm
+  backend); float -> int casts of NaN, inf or out-of-range values give INT_MIN, as NumPy on x86;
+- float division by zero gives inf/NaN because kernels are compiled with
+  ``error_model="numpy"`` (numba's default raises ZeroDivisionError);
+- transcendentals call NumPy's scalar functions, which numba lowers to libm: within a few ulp of
+  NumPy's own SIMD loops, not bit for bit (``EXACT`` lists the primitives that are).
+
+    >>> from ir.dtypes import f32
+    >>> from ir.scalar import var, select, gt, mul
+    >>> x = var("x", f32)
+    >>> r = ScalarRenderer()
+    >>> statements, (value,) = r.render([select(gt(x, 0.0), x, mul(x, 0.01))], {"x": "x"})
+    >>> value
+    '(x if (x > np.float32(0.0)) else (x * np.float32(0.009999999776482582)))'
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+from ir.dtypes import DType, f32, f64, i32, i64
+from ir.scalar import PRIMITIVES, ScalarExpr
+
+NUMBA_TYPES = {"f32": "float32", "f64": "float64", "i32": "int32", "i64": "int64",
+               "bool": "boolean"}
+
+
+def constant(e: ScalarExpr) -> str:
+    """A typed constant's source: ``np.float32(0.5)``, ``np.float32(np.nan)``, ``0.5`` (f64),
+    ``np.int32(-1)``, ``(-1)`` (i64), ``True``."""
+    dtype = e.dtype
+    if dtype.is_bool:
+        return repr(bool(e.value))
+    if dtype.is_float:
+        value = float(e.value)
+        if math.isnan(value):
+            text = "np.nan"
+        elif math.isinf(value):
+            text = "np.inf" if value > 0 else "-np.inf"
+        else:
+            text = repr(value)
+        if dtype != f64:
+            return f"np.{dtype.numpy.name}({text})"
+        return f"({text})" if text.startswith("-") else text
+    text = str(int(e.value))
+    if dtype.name == "i32":
+        return f"np.int32({text})"
+    return f"({text})" if text.startswith("-") else text
+
+
+class ScalarRenderer:
+    """Renders scalar expressions to Python source; shared subexpressions become locals.
+
+    ``FUNCTIONS`` names the callable of each float math primitive (the CUDA renderer will
+    swap NumPy's for ``math``'s); ``helpers`` collects the names of module-level helper
+    functions (``HELPERS``) the rendered code calls.
+    """
+
+    FUNCTIONS = {name: f"np.{name}" for name in
+                 ("exp", "log", "log1p", "expm1", "tanh", "sqrt", "sin", "cos", "floor", "ceil")}
+
+    def __init__(self) -> None:
+        self.rules: dict[str, Rule] = dict(RULES)
+        self.helpers: set[str] = set()
+        self._locals = 0
+
+    def helper(self, name: str) -> str:
+        """The name of a module-level helper (see ``HELPERS``), marked as used."""
+        self.helpers.add(name)
+        return name
+
+    def render(self, exprs: Sequence[ScalarExpr], env: Mapping[str, str]
+               ) -> tuple[list[str], list[str]]:
+        """Source for ``exprs`` with variables bound to the names in ``env``: statements that
+        bind subexpressions used more than once to locals ``v0, v1, ...``, and one atom per
+        expression."""
+        uses: dict[int, int] = {}
+
+        def count(e: ScalarExpr) -> None:
+            uses[id(e)] = uses.get(id(e), 0) + 1
+            if uses[id(e)] == 1:
+                for a in e.args:
+                    count(a)
+
+        for e in exprs:
+            count(e)
+        statements: list[str] = []
+        done: dict[int, str] = {}
+
+        def walk(e: ScalarExpr) -> str:
+            if id(e) not in done:
+                if e.op == "var":
+                    text = env[e.value]
+                else:
+                    text = self.rules[e.op](self, [walk(a) for a in e.args], e)
+                    if uses[id(e)] > 1 and e.args:
+                        name = f"v{self._locals}"
+                        self._locals += 1
+                        statements.append(f"{name} = {text}")
+                        text = name
+                done[id(e)] = text
+            return done[id(e)]
+
+        return statements, [walk(e) for e in exprs]
+
+
+Rule = Callable[[ScalarRenderer, list[str], ScalarExpr], str]
+
+
+def _wrap(dtype: DType, text: str) -> str:
+    """``text`` as an atom of ``dtype``: i32 results truncated back to i32 (numba widens)."""
+    return f"np.int32({text})" if dtype.name == "i32" else f"({text})"
+
+
+def _infix(symbol: str) -> Rule:
+    return lambda r, args, e: _wrap(e.dtype, f"{args[0]} {symbol} {args[1]}")
+
+
+def _compare(symbol: str) -> Rule:
+    # IEEE like NumPy: NaN compares unequal (``!=`` true), bools compare as False < True
+    return lambda r, args, e: f"({args[0]} {symbol} {args[1]})"
+
+
+def _function(name: str) -> Rule:
+    return lambda r, args, e: f"{r.FUNCTIONS[name]}({args[0]})"
+
+
+def _helper(name: str, typed: bool = False) -> Rule:
+    """A call of a module helper; ``typed``: one helper per dtype (``sign_f32``)."""
+    def rule(r, args, e):
+        return f"{r.helper(f'{name}_{e.dtype.name}' if typed else name)}({', '.join(args)})"
+    return rule
+
+
+def _neg(r, args, e):
+    return _wrap(e.dtype, f"-{args[0]}")
+
+
+def _abs(r, args, e):
+    return f"abs({args[0]})" if e.dtype.is_float else _wrap(e.dtype, f"abs({args[0]})")
+
+
+def _not(r, args, e):
+    return f"(not {args[0]})" if e.dtype.is_bool else _wrap(e.dtype, f"~{args[0]}")
+
+
+def _rsqrt(r, args, e):
+    one = constant(ScalarExpr("const", (), e.dtype, e.dtype.numpy.type(1)))
+    return f"({one} / {r.FUNCTIONS['sqrt']}({args[0]}))"
+
+
+def _erf(r, args, e):
+    """erf in f64 rounded once to the node's dtype: what the ``erf`` reference computes."""
+    if e.dtype == f64:
+        return f"math.erf({args[0]})"
+    return f"np.{e.dtype.numpy.name}(math.erf(np.float64({args[0]})))"
+
+
+def _cast(r, args, e):
+    """NumPy's astype: float -> int truncates (INT_MIN out of range, a helper), anything ->
+    bool is ``x != 0`` (NaN is true), bool -> number is 0 or 1."""
+    (x,), source, target = args, e.args[0].dtype, e.dtype
+    if source == target:
+        return x
+    if target.is_bool:
+        return f"({x} != 0)"
+    if source.is_float and target.is_int:
+        return f"{r.helper(f'float_to_{target.name}')}({x})"
+    return f"np.{target.numpy.name}({x})"
+
+
+def _select(r, args, e):
+    return f"({args[1]} if {args[0]} else {args[2]})"
+
+
+RULES: dict[str, Rule] = {
+    "const": lambda r, args, e: constant(e),
+    "cast": _cast,
+    "add": _infix("+"), "sub": _infix("-"), "mul": _infix("*"), "div": _infix("/"),
+    "pow": _infix("**"),
+    "neg": _neg, "abs": _abs, "sign": _helper("sign", typed=True),
+    "maximum": _helper("maximum"), "minimum": _helper("minimum"),
+    "eq": _compare("=="), "ne": _compare("!="), "lt": _compare("<"), "le": _compare("<="),
+    "gt": _compare(">"), "ge": _compare(">="),
+    "select": _select,
+    "logical_and": _infix("&"), "logical_or": _infix("|"), "logical_not": _not,
+    "bitwise_not": _not,
+    "bitwise_and": _infix("&"), "bitwise_or": _infix("|"), "bitwise_xor": _infix("^"),
+    **{name: _function(name) for name in ScalarRenderer.FUNCTIONS},
+    "rsqrt": _rsqrt, "erf": _erf,
+}
+# every primitive but ``var`` (bound by the caller) has a rule
+assert set(PRIMITIVES) - set(RULES) == {"var"}
+
+# primitives whose rule is exact (bit for bit the evaluator's result); the others call libm
+EXACT = frozenset(RULES) - {"exp", "log", "sin", "cos", "log1p", "expm1", "tanh", "erf", "pow"}
+
+
+def _sign_helper(dtype: DType) -> str:
+    """-1, 0 or 1 of ``dtype``; a float NaN stays NaN and -0.0 gives +0.0 (np.sign)."""
+    t = f"np.{dtype.numpy.name}"
+    one, zero = ("1.0", "0.0") if dtype.is_float else ("1", "0")
+    lines = [f"def sign_{dtype.name}(x):",
+             "    if x > 0:", f"        return {t}({one})",
+             "    if x < 0:", f"        return {t}(-{one})"]
+    if dtype.is_float:
+        lines += ["    if x == 0:", f"        return {t}({zero})  # -0.0 too", "    return x  # NaN"]
+    else:
+        lines += [f"    return {t}({zero})"]
+    return "\n".join(lines) + "\n"
+
+
+def _float_to_int_helper(target: str, bits: int) -> str:
+    low = -(2 ** (bits - 1))
+    return (f"def float_to_{target}(x):\n"
+            f"    # truncate; NaN, inf and out of range give INT_MIN, as NumPy on x86\n"
+            f"    if {float(low)!r} <= x < {float(-low)!r}:\n"
+            f"        return np.int{bits}(x)\n"
+            f"    return np.int{bits}({low})\n")
+
+
+# module-level helper functions, by name: source of a function of one or two scalars
+HELPERS: dict[str, str] = {
+    "maximum": "def maximum(a, b):\n    # np.maximum: NaN wins, either side\n"
+               "    return a if a > b or a != a else b\n",
+    "minimum": "def minimum(a, b):\n    # np.minimum: NaN wins, either side\n"
+               "    return a if a < b or a != a else b\n",
+    "float_to_i32": _float_to_int_helper("i32", 32),
+    "float_to_i64": _float_to_int_helper("i64", 64),
+    **{f"sign_{d.name}": _sign_helper(d) for d in (f32, f64, i32, i64)},
+}
