@@ -164,9 +164,27 @@ def test_source_is_python_loops_with_typed_f32_constants_and_named_library_calls
     assert '@njit("void(float32[::1], float32[::1])", cache=True, error_model="numpy")' in source
     assert "def k0(t0, t1):" in source and "for i1 in range(4):" in source
     assert "np.float32(0.0)" in source  # relu's zero is an f32 constant: the kernel stays f32
-    assert "library.matmul_0(x, w)  # library call: matmul, NumPy reference" in source
+    assert "library.gemm_0(x, w)  # library call: GEMM, NumPy matmul" in source
     (got,) = compiled(x, w)
     np.testing.assert_array_equal(got, np.maximum(x @ w, 0))
+    ints = NUMBA.compile(ir.parse("""func @g(%x: i32[2,3], %w: i32[3,4]) -> (i32[2,4]) {
+  %0: i32[2,4] = matmul %x, %w
+  return %0
+}"""))  # integer matmuls promote: they stay the op's NumPy reference
+    assert "library.matmul_0(x, w)  # library call: matmul, NumPy reference" in ints.source()
+
+
+def test_a_transposed_gemm_operand_is_read_transposed():
+    x, w = np.arange(6, dtype=F).reshape(2, 3), np.arange(12, dtype=F).reshape(4, 3)
+    graph = ir.parse("""func @f(%x: f32[2,3], %w: f32[4,3]) -> (f32[2,4]) {
+  %0: f32[3,4] = transpose %w {perm=[1,0]}
+  %1: f32[2,4] = matmul %x, %0
+  return %1
+}""")
+    compiled = NUMBA.compile(graph)
+    assert "GEMM (b transposed)" in compiled.source()
+    (got,) = compiled(x, w)
+    np.testing.assert_array_equal(got, x @ w.T)  # small integers: exact in f32
 
 
 def test_buffer_names_that_clash_with_generated_names_are_renamed():

@@ -33,7 +33,7 @@ from types import ModuleType, SimpleNamespace
 import numpy as np
 
 from backends.base import Backend, CompileInfo, Executable, ExecutionError, check_inputs
-from backends.kernel import KernelProgram, LibraryCall, build_program
+from backends.kernel import Gemm, KernelProgram, LibraryCall, build_program
 from backends.llvm.cache import cache_dir
 from backends.numba.render import library_name, render_module
 from ir.evaluate import evaluate_results, quiet_float_errors
@@ -54,8 +54,9 @@ class NumbaExecutable(Executable):
         self.graph, self.program, self.module_source = graph, program, module_source
         self.module, self.compile_info = module, compile_info
         self.library = SimpleNamespace(**{
-            library_name(i, step): _library_runner(step)
-            for i, step in enumerate(program.steps) if isinstance(step, LibraryCall)})
+            library_name(i, step): _library_runner(step) if isinstance(step, LibraryCall)
+            else _gemm_runner(step)
+            for i, step in enumerate(program.steps) if isinstance(step, (LibraryCall, Gemm))})
         self._shapes = [b.type.shape for b in program.outputs]
 
     def __call__(self, *arrays) -> tuple:
@@ -83,6 +84,21 @@ def _library_runner(call: LibraryCall) -> Callable[..., tuple]:
             where = f" (from {call.loc})" if call.loc else ""  # as the interpreter says
             raise ExecutionError(f"{call.op} failed{where}: {exc}") from exc
         return tuple(_flat(r) for r in results)
+    return run
+
+
+def _gemm_runner(step: Gemm) -> Callable[..., tuple]:
+    """A GEMM step on flat arrays through NumPy's matmul (BLAS calls are the llvm backend's)."""
+    shape_a, shape_b = step.a.type.shape, step.b.type.shape
+
+    def operand(flat: np.ndarray, shape: tuple, transpose: bool) -> np.ndarray:
+        array = flat.reshape(shape)
+        return array.swapaxes(-1, -2) if transpose else array
+
+    def run(a: np.ndarray, b: np.ndarray) -> tuple:
+        product = np.matmul(operand(a, shape_a, step.transpose_a),
+                            operand(b, shape_b, step.transpose_b))
+        return (_flat(product.astype(step.output.dtype.numpy, copy=False)),)
     return run
 
 

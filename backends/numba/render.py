@@ -31,7 +31,7 @@ from __future__ import annotations
 import keyword
 import re
 
-from backends.kernel import ACC, INDEX, Buffer, Kernel, KernelProgram, LibraryCall
+from backends.kernel import ACC, INDEX, Buffer, Gemm, Kernel, KernelProgram, LibraryCall
 from backends.numba.scalar import HELPERS, NUMBA_TYPES, ScalarRenderer, constant
 from ir.scalar import ArgReduction, Reduction, cast
 from ir.scalar.reduction import X
@@ -171,9 +171,9 @@ class _KernelRenderer:
         self._emit_stores({INDEX: INDEX}, depth)
 
 
-def library_name(index: int, call: LibraryCall) -> str:
-    """The attribute of ``library`` that runs step ``index``: ``matmul_2``."""
-    return f"{call.op}_{index}"
+def library_name(index: int, call: LibraryCall | Gemm) -> str:
+    """The attribute of ``library`` that runs step ``index``: ``gather_2``, ``gemm_3``."""
+    return f"{call.op if isinstance(call, LibraryCall) else 'gemm'}_{index}"
 
 
 def _entry(program: KernelProgram, names: dict[int, str]) -> str:
@@ -191,8 +191,11 @@ def _entry(program: KernelProgram, names: dict[int, str]) -> str:
             lines.append(f"{INDENT}{step.name}({args})")
         else:
             args = ", ".join(names[id(b)] for b in step.inputs)
+            what = (f"{step.op}, NumPy reference" if isinstance(step, LibraryCall) else
+                    f"GEMM{' (a transposed)' if step.transpose_a else ''}"
+                    f"{' (b transposed)' if step.transpose_b else ''}, NumPy matmul")
             lines.append(f"{INDENT}({', '.join(outputs)},) = library.{library_name(index, step)}"
-                         f"({args})  # library call: {step.op}, NumPy reference")
+                         f"({args})  # library call: {what}")
     results = ", ".join(names[id(b)] for b in program.outputs)
     lines.append(f"{INDENT}return ({results}{',' if len(program.outputs) == 1 else ''})")
     return "\n".join(lines)
