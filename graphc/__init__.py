@@ -141,6 +141,7 @@ from graphc.random import manual_seed
 from graphc.serialization import load, save
 from graphc.tensor import Tensor
 from graphc.tracing import TraceContext
+from backends.threads import get_num_threads, set_num_threads  # kernel (and BLAS) threads
 
 float = float32  # noqa: A001  (graphc.float, like torch.float)
 double = float64
@@ -166,5 +167,6 @@ __all__ = [
     "squeeze", "stack", "std", "sub", "sum", "tanh", "transpose", "tril", "triu", "unsqueeze",
     "var", "where", "enable_grad", "no_grad", "set_grad_enabled", "is_grad_enabled", "autograd",
     "manual_seed", "TraceContext", "compile", "trace", "grad", "value_and_grad", "nn", "optim",
-    "data", "save", "load", "float", "double", "long", "__version__",
+    "data", "save", "load", "float", "double", "long", "__version__", "get_num_threads",
+    "set_num_threads",
 ]

@@ -1,0 +1,106 @@
+"""How many threads compiled code may use: ``set_num_threads(n)`` or ``GRAPHC_NUM_THREADS``.
+
+Generated kernels whose loop nest has at least :data:`PARALLEL_MIN_ELEMENTS` iterations are
+split across this many threads (the caller runs one part, a small pool the rest, with the GIL
+released during each native call); smaller kernels always run on the caller. The default is
+``GRAPHC_NUM_THREADS`` if set, else the cores this process may run on.
+
+    >>> import backends.threads as threads
+    >>> before = threads.get_num_threads()
+    >>> threads.set_num_threads(1)
+    >>> threads.get_num_threads()
+    1
+    >>> threads.set_num_threads(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: set_num_threads: n must be a positive int, got 0
+    >>> threads.set_num_threads(before)
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+# Measured on the 2-core development machine (benchmarks/call_overhead.py --threads): a second
+# thread paid off from about 1M elements of a cheap elementwise kernel; below, handing work to
+# another thread costs more than it saves.
+PARALLEL_MIN_ELEMENTS = 1 << 20
+
+_lock = threading.Lock()
+_num_threads: int | None = None
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+
+def _default() -> int:
+    text = os.environ.get("GRAPHC_NUM_THREADS", "").strip()
+    if text:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise ValueError(f"GRAPHC_NUM_THREADS must be a positive int, got {text!r}")
+        return value
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def get_num_threads() -> int:
+    """The threads compiled code may use (``set_num_threads``, else ``GRAPHC_NUM_THREADS``,
+    else the usable cores)."""
+    global _num_threads
+    if _num_threads is None:
+        _num_threads = _default()
+    return _num_threads
+
+
+def set_num_threads(n: int) -> None:
+    """Lets compiled code use ``n`` threads (1: everything runs on the calling thread)."""
+    global _num_threads
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
+    _num_threads = n
+
+
+def run_parts(parts: Sequence[Callable[[], None]]) -> None:
+    """Runs ``parts`` concurrently: the first on the caller, the others on the pool; returns
+    when all are done (re-raising the first error)."""
+    global _pool, _pool_size
+    if len(parts) == 1:
+        parts[0]()
+        return
+    with _lock:
+        if _pool is None or _pool_size < len(parts) - 1:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool_size = len(parts) - 1
+            _pool = ThreadPoolExecutor(_pool_size, thread_name_prefix="graphc")
+        pool = _pool
+    futures = [pool.submit(part) for part in parts[1:]]
+    parts[0]()
+    for future in futures:
+        future.result()
+
+
+def split(extent: int, parts: int) -> list[tuple[int, int]]:
+    """``range(extent)`` as at most ``parts`` contiguous ``(lo, hi)`` ranges of near-equal size.
+
+        >>> split(10, 3)
+        [(0, 4), (4, 7), (7, 10)]
+    """
+    parts = max(1, min(parts, extent))
+    size, extra = divmod(extent, parts)
+    bounds, lo = [], 0
+    for index in range(parts):
+        hi = lo + size + (index < extra)
+        bounds.append((lo, hi))
+        lo = hi
+    return bounds
+
+
+__all__ = ["PARALLEL_MIN_ELEMENTS", "get_num_threads", "run_parts", "set_num_threads", "split"]
