@@ -23,9 +23,9 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-# Measured on the 2-core development machine (benchmarks/call_overhead.py --threads): a second
-# thread paid off from about 1M elements of a cheap elementwise kernel; below, handing work to
-# another thread costs more than it saves.
+# From the issue 8 feasibility study on the 2-core development machine: a second thread never
+# paid off below about 1M elements; below, handing work to another thread costs more than it
+# saves. (Not re-measured for this pool yet.)
 PARALLEL_MIN_ELEMENTS = 1 << 20
 
 _lock = threading.Lock()
