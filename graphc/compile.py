@@ -87,6 +87,24 @@ def _cache_key(leaves, tree) -> tuple:
     return (tree, tuple(specs))
 
 
+def _positional_key(args: tuple) -> Optional[tuple]:
+    """A cheap stand-in for the cache key of a call made only of concrete tensors passed
+    positionally: their dtypes, shapes, ``requires_grad`` and which are the same tensor. None
+    for any other call (it takes the full path: signature binding, pytree, :func:`_cache_key`)."""
+    specs = []
+    for index, arg in enumerate(args):
+        if type(arg) is not Tensor or arg._value is not None:
+            return None
+        data = arg._data
+        first = index
+        for earlier in range(index):
+            if args[earlier] is arg:
+                first = earlier
+                break
+        specs.append((data.dtype, data.shape, arg.requires_grad, first))
+    return tuple(specs)
+
+
 def _describe_spec(spec) -> str:
     if spec[0] in ("tensor", "array"):
         text = str(spec[1])
@@ -230,6 +248,9 @@ class CompiledFunction:
         self.name = name or getattr(fn, "__name__", None) or type(fn).__name__
         self.entries: list[CacheEntry] = []
         self._by_key: dict[tuple, list[CacheEntry]] = {}
+        # positional-tensor calls: _positional_key(args) -> the entries of the full cache key
+        # it stands for (the same list as in _by_key, so eviction empties it here too)
+        self._positional_entries: dict[tuple, list[CacheEntry]] = {}
         self.calls = 0
         self._namer = None
         self._signature = _signature(fn)
@@ -241,6 +262,16 @@ class CompiledFunction:
         if tracing.current() is not None:
             return self.fn(*args, **kwargs)  # called from traced code: trace through it inline
         self.calls += 1
+        if not kwargs:  # the fast path: no binding, no pytree, the same guards
+            positional = _positional_key(args)
+            for entry in self._positional_entries.get(positional, ()):  # type: ignore[arg-type]
+                dynamic = list(args)
+                resolve = entry.resolver(dynamic)
+                if entry.failed_guard(resolve) is None:
+                    entry.last_used = self.calls
+                    entry.hits += 1
+                    return entry.run(dynamic, resolve)
+            # a miss or a failed guard: the full path says why and retraces
         return self._entry_and_run(args, kwargs, run=True)
 
     def _arguments(self, args, kwargs):
@@ -273,6 +304,13 @@ class CompiledFunction:
         entry, reason = self._lookup(key, dynamic)
         if entry is None:
             entry = self._trace(names, values, key, reason + note)
+        if not kwargs and len(values) == len(args) and all(
+                v is a for v, a in zip(values, args)):
+            # every parameter was passed positionally (no default, no *args): the next such
+            # call with tensors of the same types can find this key without binding
+            positional = _positional_key(args)
+            if positional is not None:
+                self._positional_entries[positional] = self._by_key[key]
         entry.last_used = self.calls
         if not run:
             return entry
@@ -408,6 +446,8 @@ class CompiledFunction:
             self._by_key[victim.key].remove(victim)
             if not self._by_key[victim.key]:
                 del self._by_key[victim.key]
+                self._positional_entries = {k: v for k, v in self._positional_entries.items()
+                                            if v}
             self.evicted.append(f"entry {victim.number} (traced at call {victim.call_number}, "
                                 f"{victim.hits} hits) evicted at call {self.calls}: least "
                                 f"recently used, cache_size={self.cache_size}")

@@ -1,11 +1,11 @@
 """``backends.get("llvm")``: graphs run as native loop nests generated with llvmlite.
 
 A graph becomes a kernel program (``backends.kernel``), its kernels one LLVM module, compiled
-in this process. Calling the executable allocates each step's output (its own array: the
-buffer plan's arena comes with the ``plan`` pass), calls each kernel through ctypes with its
-buffers' addresses, runs GEMMs with the BLAS NumPy ships (``backends.llvm.blas``; NumPy's
-matmul when it is missing or ``GRAPHC_BLAS=numpy``), and runs library calls (conv, gather, ...)
-with their NumPy references.
+in this process. Calling the executable allocates the outputs, makes one native call per run of
+consecutive kernels (an entry function that reads the arrays' data pointers itself, temporaries
+in a per-call arena), splits big kernels across threads, runs GEMMs with the BLAS NumPy ships
+(``backends.llvm.blas``; NumPy's matmul when it is missing or ``GRAPHC_BLAS=numpy``), and runs
+library calls (conv, gather, ...) with their NumPy references (``backends.llvm.call``).
 
     >>> import ir, numpy as np, backends
     >>> g = ir.parse('''func @f(%x: f32[3], %b: f32[]) -> (f32[3]) {
@@ -25,19 +25,40 @@ come with the generated call wrapper).
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import time
 from collections.abc import Callable
 
 import numpy as np
 
-from backends.base import Backend, CompileInfo, Executable, ExecutionError, check_inputs
+from backends import threads
+from backends.base import (
+    Backend,
+    BackendError,
+    CompileInfo,
+    Executable,
+    ExecutionError,
+    check_inputs,
+)
 from backends.kernel import Gemm, Kernel, KernelProgram, LibraryCall, build_program
 from backends.llvm import blas as blas_library
 from backends.llvm.cache import ObjectCache
+from backends.llvm.call import (
+    CallStep,
+    ParallelKernel,
+    Segment,
+    array_data_offset_checked,
+    plan_calls,
+    render_segment,
+)
 from backends.llvm.compiler import CachingCompiler
 from backends.llvm.jit import JitModule
-from backends.llvm.render import render_module
+from backends.llvm.render import (
+    range_function_name,
+    render_module,
+    render_range_kernel,
+)
 from ir.evaluate import evaluate_results, quiet_float_errors
 from ir.graph import Graph
 from ir.registry import get as get_op
@@ -53,46 +74,94 @@ def _contiguous(array: np.ndarray) -> np.ndarray:
 
 
 class LLVMExecutable(Executable):
-    """A graph compiled to native kernels; ``source()`` shows the kernel program and LLVM IR."""
+    """A graph compiled to native kernels; ``source()`` shows the kernel program and LLVM IR.
+
+    A call checks its inputs, allocates the outputs, and makes one native call per segment of
+    consecutive kernels (``backends.llvm.call``); kernels over many elements are split across
+    threads, library calls run their NumPy references, constants were evaluated once."""
 
     def __init__(self, graph: Graph, program: KernelProgram, llvm_ir: str, jit: JitModule,
                  compile_info: CompileInfo | None = None,
-                 blas: blas_library.Blas | None = None):
+                 plan: list[CallStep] | None = None, blas: blas_library.Blas | None = None):
         self.graph, self.program, self.llvm_ir, self.jit = graph, program, llvm_ir, jit
         self.compile_info = compile_info
         self.blas = blas
-        self._runners = [self._runner(step) for step in program.steps]
-
-    def _runner(self, step) -> Callable[[Env], None]:
-        if isinstance(step, Kernel):
-            return self._kernel_runner(step)
-        if isinstance(step, Gemm):
-            return self._gemm_runner(step)
-        return self._library_runner(step)
+        self.plan = plan_calls(program) if plan is None else plan
+        self._signature = [(tuple(b.type.shape), np.dtype(b.dtype.numpy)) for b in program.inputs]
+        self._input_keys = [id(b) for b in program.inputs]
+        self._constants: Env = {}
+        self._runners: list[Callable[[Env], None]] = []
+        for step in self.plan:
+            if isinstance(step, LibraryCall) and step.op == "const":
+                self._constants.update(self._evaluate_once(step))
+            elif isinstance(step, LibraryCall):
+                self._runners.append(self._library_runner(step))
+            elif isinstance(step, Gemm):
+                self._runners.append(self._gemm_runner(step))
+            elif isinstance(step, Segment):
+                self._runners.append(self._segment_runner(step))
+            else:
+                self._runners.append(self._parallel_runner(step.kernel))
+        # a constant returned as an output is copied: callers own what they get back
+        self._outputs = [(id(b), id(b) in self._constants) for b in program.outputs]
 
     def __call__(self, *arrays) -> tuple:
+        env: Env = dict(self._constants)
+        if len(arrays) == len(self._signature):
+            for key, array, (shape, dtype) in zip(self._input_keys, arrays, self._signature):
+                if (type(array) is not np.ndarray or array.dtype != dtype
+                        or array.shape != shape or not array.flags.c_contiguous):
+                    break
+                env[key] = array
+            else:
+                return self._run(env)
         checked = check_inputs(self.graph, arrays)
-        env: Env = {}
-        for buffer, array in zip(self.program.inputs, checked):
-            env[id(buffer)] = _contiguous(array)
-        with quiet_float_errors():
-            for run in self._runners:
-                run(env)
-        return tuple(env[id(b)] for b in self.program.outputs)
+        for key, array in zip(self._input_keys, checked):
+            env[key] = _contiguous(array)
+        return self._run(env)
 
-    def _kernel_runner(self, kernel: Kernel) -> Callable[[Env], None]:
-        buffers = kernel.buffers
-        native = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * len(buffers))(
-            self.jit.address(kernel.name))
-        rewritten = {id(b) for b in kernel.in_place}
-        outputs = [(id(b), b.type.shape, b.dtype.numpy) for b in kernel.outputs
-                   if id(b) not in rewritten]
-        keys = [id(b) for b in buffers]
+    def _run(self, env: Env) -> tuple:
+        for run in self._runners:
+            run(env)
+        return tuple(env[key].copy() if constant else env[key] for key, constant in self._outputs)
+
+    def _segment_runner(self, segment: Segment) -> Callable[[Env], None]:
+        arguments = [ctypes.py_object] * (len(segment.arrays) + 1)
+        native = ctypes.CFUNCTYPE(None, *arguments)(self.jit.address(segment.name))
+        keys = [id(b) for b in segment.arrays]
+        # an epilogue rewriting a GEMM's product in place (Kernel.in_place) allocates nothing
+        produced = {id(b) for k in segment.kernels for b in _allocated_outputs(k)}
+        outputs = [(id(b), tuple(b.type.shape), np.dtype(b.dtype.numpy)) for b in segment.arrays
+                   if id(b) in produced]
+        arena_bytes = segment.arena_bytes
+        no_arena = np.empty(0, np.uint8)
 
         def run(env: Env) -> None:
             for key, shape, dtype in outputs:
                 env[key] = np.empty(shape, dtype)
-            native(*[env[key].ctypes.data for key in keys])
+            arena = np.empty(arena_bytes, np.uint8) if arena_bytes else no_arena
+            native(*[env[key] for key in keys], arena)
+        return run
+
+    def _parallel_runner(self, kernel: Kernel) -> Callable[[Env], None]:
+        buffers = kernel.buffers
+        pointers = [ctypes.c_void_p] * len(buffers)
+        whole = ctypes.CFUNCTYPE(None, *pointers)(self.jit.address(kernel.name))
+        part = ctypes.CFUNCTYPE(None, *pointers, ctypes.c_int64, ctypes.c_int64)(
+            self.jit.address(range_function_name(kernel)))
+        outputs = [(id(b), b.type.shape, b.dtype.numpy) for b in _allocated_outputs(kernel)]
+        keys = [id(b) for b in buffers]
+        rows = kernel.shape[0]
+
+        def run(env: Env) -> None:
+            for key, shape, dtype in outputs:
+                env[key] = np.empty(shape, dtype)
+            addresses = [env[key].ctypes.data for key in keys]
+            ranges = threads.split(rows, threads.get_num_threads())
+            if len(ranges) == 1:
+                whole(*addresses)
+                return
+            threads.run_parts([functools.partial(part, *addresses, lo, hi) for lo, hi in ranges])
         return run
 
     def _gemm_runner(self, step: Gemm) -> Callable[[Env], None]:
@@ -125,6 +194,14 @@ class LLVMExecutable(Executable):
                          plan.n)
         return run
 
+    def _evaluate_once(self, call: LibraryCall) -> Env:
+        """A constant's value, made read-only: it is shared by every call."""
+        env: Env = {}
+        self._library_runner(call)(env)
+        for array in env.values():
+            array.flags.writeable = False
+        return env
+
     def _library_runner(self, call: LibraryCall) -> Callable[[Env], None]:
         opdef = get_op(call.op)
         types = tuple(b.type for b in call.outputs)
@@ -133,7 +210,9 @@ class LLVMExecutable(Executable):
 
         def run(env: Env) -> None:
             try:
-                results = evaluate_results(opdef, [env[k] for k in keys_in], call.attrs, types)
+                with quiet_float_errors():
+                    results = evaluate_results(opdef, [env[k] for k in keys_in], call.attrs,
+                                               types)
             except (IndexError, ValueError, FloatingPointError) as exc:
                 where = f" (from {call.loc})" if call.loc else ""  # as the interpreter says
                 raise ExecutionError(f"{call.op} failed{where}: {exc}") from exc
@@ -142,10 +221,19 @@ class LLVMExecutable(Executable):
         return run
 
     def source(self) -> str:
-        """The kernel program, which GEMM runs, then the LLVM IR generated for its kernels."""
+        """The kernel program, which GEMM runs, the native calls, then the LLVM IR."""
         gemm = blas_library.describe(self.blas) if any(
             isinstance(s, Gemm) for s in self.program.steps) else "GEMM: none"
-        return f"{self.program}\n\n# {gemm}\n\n; LLVM IR of the kernels\n{self.llvm_ir}"
+        calls = "\n".join(f"; {step.to_text() if isinstance(step, (LibraryCall, Gemm)) else step}"
+                          for step in self.plan)
+        return (f"{self.program}\n\n# {gemm}\n\n; native calls\n{calls}\n\n"
+                f"; LLVM IR of the kernels\n{self.llvm_ir}")
+
+
+def _allocated_outputs(kernel: Kernel) -> list:
+    """The outputs a kernel's runner allocates: not those it rewrites in place."""
+    rewritten = {id(b) for b in kernel.in_place}
+    return [b for b in kernel.outputs if id(b) not in rewritten]
 
 
 def fast_math_default() -> bool:
@@ -177,15 +265,25 @@ class LLVMBackend(Backend):
         self.use_blas = use_blas  # False: GEMMs run NumPy's matmul (as without a BLAS)
 
     def compile(self, graph: Graph) -> LLVMExecutable:
+        if not array_data_offset_checked():
+            raise BackendError("llvm backend: this NumPy does not keep an array's data pointer "
+                               "where the generated call wrapper reads it")
         start = time.perf_counter()
         program = build_program(graph)
         built = time.perf_counter()
         fast_math = fast_math_default() if self.fast_math is None else self.fast_math
         module = render_module(program, fast_math)  # the IR differs, so does the cache key
+        plan = plan_calls(program)
+        for step in plan:
+            if isinstance(step, Segment):
+                render_segment(module, step)
+            elif isinstance(step, ParallelKernel):
+                render_range_kernel(module, step.kernel, fast_math)
         seconds = {"kernel program": built - start, "render": time.perf_counter() - built}
-        compiled = self.compiler.compile(module, [k.name for k in program.kernels], seconds)
+        exports = [f.name for f in module.functions if not f.is_declaration]
+        compiled = self.compiler.compile(module, exports, seconds)
         blas = blas_library.find_blas() if self.use_blas else None
-        return LLVMExecutable(graph, program, compiled.llvm_ir, compiled.jit, compiled.info,
+        return LLVMExecutable(graph, program, compiled.llvm_ir, compiled.jit, compiled.info, plan,
                               blas)
 
 

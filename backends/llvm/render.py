@@ -39,12 +39,25 @@ def render_module(program: KernelProgram, fast_math: bool = False) -> ir.Module:
     return module
 
 
+def range_function_name(kernel: Kernel) -> str:
+    """The name of ``kernel``'s variant over part of its outermost loop (see ``ranged``)."""
+    return f"{kernel.name}_range"
+
+
 class _KernelRenderer:
-    def __init__(self, module: ir.Module, kernel: Kernel, fast_math: bool = False):
+    """``ranged``: render ``void @kN_range(ptr..., i64 lo, i64 hi)``, which runs only the
+    iterations ``lo <= i < hi`` of the outermost (kept) loop, so that threads can share a kernel
+    (reduced axes are never split, so every element is summed in the same order)."""
+
+    def __init__(self, module: ir.Module, kernel: Kernel, fast_math: bool = False,
+                 ranged: bool = False):
         self.kernel = kernel
         buffers = kernel.buffers
-        signature = ir.FunctionType(ir.VoidType(), [ir.PointerType()] * len(buffers))
-        self.function = ir.Function(module, signature, kernel.name)
+        bounds = [I64, I64] if ranged else []
+        signature = ir.FunctionType(ir.VoidType(), [ir.PointerType()] * len(buffers) + bounds)
+        name = range_function_name(kernel) if ranged else kernel.name
+        self.function = ir.Function(module, signature, name)
+        self.bounds = tuple(self.function.args[len(buffers):]) if ranged else None
         self.pointers: dict[int, ir.Argument] = {}
         written = {id(b) for b in kernel.outputs}
         for argument, buffer in zip(self.function.args, buffers):
@@ -60,16 +73,16 @@ class _KernelRenderer:
 
     def render(self) -> None:
         kernel = self.kernel
-        if kernel.reduction is None:
-            self._loops(list(kernel.shape), [], self._pointwise)
-        else:
-            self._loops(list(kernel.shape), [], self._reduce)
+        body = self._pointwise if kernel.reduction is None else self._reduce
+        self._loops(list(kernel.shape), [], body, self.bounds)
         self.builder.ret_void()
 
     # -- loops -------------------------------------------------------------------------------
     def _loops(self, extents: list[int], counters: list[ir.Value],
-               body: Callable[[list[ir.Value]], None]) -> None:
-        """``for i in range(extent)`` nested over ``extents``; ``body(counters)`` innermost."""
+               body: Callable[[list[ir.Value]], None],
+               bounds: tuple[ir.Value, ir.Value] | None = None) -> None:
+        """``for i in range(extent)`` nested over ``extents``; ``body(counters)`` innermost.
+        ``bounds``: the outermost loop runs ``range(lo, hi)`` instead."""
         if not extents:
             body(counters)
             return
@@ -81,8 +94,9 @@ class _KernelRenderer:
         b.branch(header)
         b.position_at_end(header)
         i = b.phi(I64, name=f"i{len(counters)}")
-        i.add_incoming(ir.Constant(I64, 0), before)
-        b.cbranch(b.icmp_signed("<", i, ir.Constant(I64, extents[0])), inside, after)
+        start, stop = bounds or (ir.Constant(I64, 0), ir.Constant(I64, extents[0]))
+        i.add_incoming(start, before)
+        b.cbranch(b.icmp_signed("<", i, stop), inside, after)
         b.position_at_end(inside)
         self._loops(extents[1:], counters + [i], body)
         i.add_incoming(b.add(i, ir.Constant(I64, 1)), b.block)
@@ -166,3 +180,9 @@ class _KernelRenderer:
         self._loops(list(kernel.reduce_shape), outer, step)
         self._store_all({INDEX: b.load(index, typ=I64)}, outer)
 
+
+
+def render_range_kernel(module: ir.Module, kernel: Kernel, fast_math: bool = False) -> None:
+    """Adds ``kernel``'s ``_range`` variant (its outermost loop over ``[lo, hi)``) to ``module``,
+    for threads to share it."""
+    _KernelRenderer(module, kernel, fast_math, ranged=True).render()

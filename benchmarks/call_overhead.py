@@ -1,0 +1,82 @@
+"""Call overhead of a tiny compiled function: relu(2x+1) on 16 float32 values, per call, median
+of repeats: graphc.compile through the interpreter and through llvm, the llvm executable alone
+(inputs as NumPy arrays, no cache lookup), and torch eager / jax.jit when installed.
+
+    python benchmarks/call_overhead.py [--calls 20000] [--repeats 15]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+
+import graphc
+
+
+def per_call(fn, calls: int, repeats: int) -> float:
+    """Median seconds per call over ``repeats`` timed loops of ``calls`` calls."""
+    for _ in range(min(calls, 1000)):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        times.append((time.perf_counter() - start) / calls)
+    return statistics.median(times)
+
+
+def contenders(x: np.ndarray) -> dict:
+    graphc.set_num_threads(1)
+    tensor = graphc.from_numpy(x)
+    found = {}
+    for backend in ("interpreter", "llvm"):
+        f = graphc.compile(lambda t: (2 * t + 1).relu(), backend=backend)
+        found[f"graphc.compile ({backend})"] = lambda f=f: f(tensor)
+    f = graphc.compile(lambda t: (2 * t + 1).relu(), backend="llvm")
+    f(tensor)
+    executable = f.entries[0].executable
+    found["llvm executable alone"] = lambda: executable(x)
+    found["numpy"] = lambda: np.maximum(2 * x + 1, 0)
+    try:
+        import torch
+        torch.set_num_threads(1)
+        t = torch.from_numpy(x)
+        found["torch eager"] = lambda: torch.relu(2 * t + 1)
+    except ImportError:
+        pass
+    try:
+        import jax
+        jitted = jax.jit(lambda t: jax.nn.relu(2 * t + 1))
+        j = jax.numpy.asarray(x)
+        found["jax.jit"] = lambda: jitted(j).block_until_ready()
+    except ImportError:
+        pass
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=20000)
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args()
+    x = np.linspace(-1, 1, 16, dtype=np.float32)
+    results = {name: per_call(fn, args.calls, args.repeats) for name, fn in contenders(x).items()}
+    base = results["graphc.compile (llvm)"]
+    print(f"relu(2x+1) on 16 float32, one thread, median of {args.repeats} x {args.calls} calls")
+    print(f"{'contender':32} {'us/call':>9} {'vs graphc llvm':>15}")
+    for name, seconds in results.items():
+        print(f"{name:32} {seconds * 1e6:9.2f} {seconds / base:14.2f}x")
+
+
+if __name__ == "__main__":
+    main()
