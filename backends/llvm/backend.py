@@ -256,7 +256,7 @@ class LLVMBackend(Backend):
     """
 
     name = "llvm"
-    lowering = ""  # "fuse,plan" once those passes exist
+    lowering = "fuse"  # elementwise chains, reductions and matmul epilogues as one kernel each
 
     def __init__(self, disk: ObjectCache | None = DEFAULT_DISK_CACHE,
                  fast_math: bool | None = None, use_blas: bool = True):
