@@ -11,9 +11,9 @@ import math
 
 import numpy as np
 import pytest
-from conftest import FD_EPS, FD_TOL, assert_close, check_grad
 
 import graphc
+from conftest import FD_EPS, FD_TOL, assert_close, check_grad
 from graphc import AutogradError
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import check_grad
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import graphc
 import graphc.nn.functional as F
+from conftest import check_grad
 
 
 def pytorch_getitem(array: np.ndarray, key: tuple) -> np.ndarray:

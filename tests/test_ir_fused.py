@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_close
 
 import backends
 import graphc
 import ir
 import passes
 from backends.base import Backend, Executable, ExecutionError
+from conftest import assert_close
 from ir import (
     Graph,
     IRError,

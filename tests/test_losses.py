@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import assert_close, check_grad
 
 import graphc
 import graphc.nn.functional as F
+from conftest import assert_close, check_grad
 from graphc import nn
 
 REDUCTIONS = ["none", "mean", "sum"]

@@ -9,11 +9,11 @@ import math
 
 import numpy as np
 import pytest
-from conftest import assert_close, check_grad, numeric_gradient
 
 import graphc
 import graphc.nn.functional as F
 import ir
+from conftest import assert_close, check_grad, numeric_gradient
 from graphc import nn
 from graphc.nn import init
 from graphc.tensor import apply

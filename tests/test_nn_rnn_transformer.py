@@ -14,9 +14,9 @@ import math
 
 import numpy as np
 import pytest
-from conftest import FD_EPS, FD_TOL
 
 import graphc
+from conftest import FD_EPS, FD_TOL
 from graphc import nn
 
 F64 = dict(rtol=1e-10, atol=1e-12)

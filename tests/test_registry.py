@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-from conftest import assert_close, check_grad
 
 import backends
 import graphc
 import ir
+from conftest import assert_close, check_grad
 from graphc.tensor import apply
 from ir import dtypes
 from ir import scalar as S

@@ -10,9 +10,9 @@ import operator
 
 import numpy as np
 import pytest
-from conftest import assert_close
 
 import graphc
+from conftest import assert_close
 from graphc import Tensor
 from ir import dtypes
 

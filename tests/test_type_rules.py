@@ -13,12 +13,12 @@ import math
 
 import numpy as np
 import pytest
-from conftest import assert_close
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import graphc
 import ir
+from conftest import assert_close
 from ir import dtypes
 from ir.errors import ShapeError
 from ir.evaluate import quiet_float_errors

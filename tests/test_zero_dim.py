@@ -10,9 +10,9 @@ import math
 
 import numpy as np
 import pytest
-from conftest import assert_close, check_grad
 
 import graphc
+from conftest import assert_close, check_grad
 
 X = 1.75  # the scalar every case starts from
 
