@@ -1172,6 +1172,297 @@ def _compiled_items(make_g, make_t, data):
 
 
 # ------------------------------------------------------------------------------------------------
+# 7. behaviours fixed in issue 6: gradients at zeros / with infinite upstream gradients, integer
+#    semantics, mixed advanced indexing, 0-d tensors (eager and, for gradients, under compile)
+# ------------------------------------------------------------------------------------------------
+def issue6():
+    _issue6_gradients()
+    _issue6_integers()
+    _issue6_indexing()
+    _issue6_zero_dim()
+
+
+def _run_grads(lib, fn, args, upstream, compiled=False):
+    """Outputs of ``fn(*tensors)`` and the input gradients after ``out_i.backward(gradient=U_i)``
+    for each differentiable output; ``upstream`` is 'random' or a fill value (e.g. inf).
+    ``compiled``: graphc runs forward and backward inside one @graphc.compile function."""
+    make = g_tensor if lib == "g" else t_tensor
+    floats = [isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in args]
+    tensors = [make(a, grad=f) if isinstance(a, np.ndarray) else a for a, f in zip(args, floats)]
+
+    def body(*ts):
+        outs = _flatten(fn(*ts))
+        rng = np.random.default_rng(1234)
+        diff = [o for o in outs if o.requires_grad]
+        for k, o in enumerate(diff):
+            u = (rng.standard_normal(tuple(o.shape)) if upstream == "random"
+                 else np.full(tuple(o.shape), upstream))
+            o.backward(gradient=make(u).to(o.dtype), retain_graph=k + 1 < len(diff))
+        return outs + [t.grad for t, f in zip(ts, floats) if f]
+
+    if compiled:
+        step = graphc.compile(body)
+        res = _flatten_keep_none(step(*tensors))
+        items = [Exact("traces", len(step.entries), 1)]
+    else:
+        res, items = _flatten_keep_none(body(*tensors)), []
+    n_grads = sum(floats)
+    return res[:len(res) - n_grads], res[len(res) - n_grads:], items
+
+
+def _flatten_keep_none(out):
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def grad_check(name, g_fn, t_fn, args, upstream="random", compiled=True, rtol=RTOL64,
+               atol=ATOL64, known=None):
+    """Outputs (values, dtypes) and input gradients (values, dtypes, None-ness) of graphc vs torch
+    eager; with ``compiled`` also graphc under @graphc.compile vs torch eager."""
+    def run(comp):
+        g_out, g_grads, items = _run_grads("g", g_fn, args, upstream, comp)
+        t_out, t_grads, _ = _run_grads("t", t_fn, args, upstream)
+        items.append(Exact("number of outputs", len(g_out), len(t_out)))
+        for i, (g, t) in enumerate(zip(g_out, t_out)):
+            items.append(Exact(f"out{i} dtype", str(_np(g).dtype), str(_np(t).dtype)))
+            items.append((f"out{i}", g, t))
+        for i, (g, t) in enumerate(zip(g_grads, t_grads)):
+            items.append(Exact(f"grad{i} is None", g is None, t is None))
+            if g is not None and t is not None:
+                items.append(Exact(f"grad{i} dtype", str(_np(g).dtype), str(_np(t).dtype)))
+                items.append((f"grad{i}", g, t))
+        return items
+
+    check(f"issue6/{name}", lambda: run(False), rtol, atol, known)
+    if compiled:
+        check(f"issue6/compile {name}", lambda: run(True), rtol, atol, known)
+
+
+def _issue6_gradients():
+    x = np.array([0.0, 1.5, 2.0, 0.0, 0.7, 0.0])
+    grad_check("d/dx,d/dp x ** p (learnable 0-d p=2.5, zeros in x)", lambda a, p: a ** p,
+               lambda a, p: a ** p, [x, np.array(2.5)])
+    grad_check("d/dx,d/dp x ** p (elementwise p incl. 0, 0.5, -1; zeros in x)",
+               lambda a, p: a ** p, lambda a, p: a ** p,
+               [x, np.array([2.5, 0.5, 3.0, 0.0, -1.0, 1.0])])
+    grad_check("d/dx,d/dp pow(x, p) (learnable p, x=0 only)", lambda a, p: graphc.pow(a, p),
+               lambda a, p: torch.pow(a, p), [np.zeros(3), np.array([0.0, 1.0, 2.0])])
+    b = np.array([0.0, 0.0, 2.0, -1.5])
+    grad_check("d/db b ** 0 at b=0 (int and float exponent, pow)",
+               lambda a: (a ** 0, a ** 0.0, graphc.pow(a, 0)),
+               lambda a: (a ** 0, a ** 0.0, torch.pow(a, 0)), [b])
+    for c in (0, 1, 2, 3):
+        grad_check(f"d/dx x ** {c} at x=0 (int and float exponent)",
+                   lambda a, c=c: (a ** c, a ** float(c)),
+                   lambda a, c=c: (a ** c, a ** float(c)), [np.array([0.0, -0.0, 1.5, -2.0])])
+    e = np.array([0.0, 0.5, 1.0, 2.0, 3.0])
+    grad_check("d/dx 0 ** x (x >= 0)", lambda a: 0 ** a, lambda a: 0 ** a, [e])
+    grad_check("d/dx 0.0 ** x, 2.0 ** x", lambda a: (0.0 ** a, 2.0 ** a),
+               lambda a: (0.0 ** a, 2.0 ** a), [e])
+    grad_check("d/dx 0 ** x (x < 0: inf values)", lambda a: 0.0 ** a, lambda a: 0.0 ** a,
+               [np.array([-1.0, -0.5, 0.0, 1.0])])
+
+    # masked gradients with an infinite upstream gradient: the masked-out entries stay 0 (no NaN)
+    v = np.array([[-1.0, 0.0, 2.0, 3.0], [5.0, -2.0, 5.0, 0.5]])
+    w = np.array([[1.0, 1.0, -2.0, 4.0], [0.0, 0.0, 5.0, 0.5]])
+    inf = math.inf
+    masked = [
+        ("relu", lambda a: GF.relu(a), lambda a: TF.relu(a)),
+        ("max (full, unique max)", lambda a: graphc.max(a[:, :2]),
+         lambda a: torch.max(a[:, :2])),
+        ("max (full)", lambda a: graphc.max(a), lambda a: torch.max(a)),
+        ("max(dim=1).values", lambda a: graphc.max(a, 1)[0], lambda a: torch.max(a, 1)[0]),
+        ("amax(dim=1)", lambda a: graphc.amax(a, 1), lambda a: torch.amax(a, 1)),
+        ("amax(dim=0), no ties", lambda a: graphc.amax(a[:, :2], 0),
+         lambda a: torch.amax(a[:, :2], 0)),
+        ("clamp(-0.5, 2.5)", lambda a: graphc.clamp(a, -0.5, 2.5),
+         lambda a: torch.clamp(a, -0.5, 2.5)),
+        ("clamp(min=0)", lambda a: a.clamp(min=0.0), lambda a: a.clamp(min=0.0)),
+    ]
+    # torch's amax/amin backward (scale_grad_by_count) multiplies by a 0/1 mask, so inf upstream
+    # gives 0 * inf = nan off the maximum; graphc selects with where and leaves 0 there
+    # (docs/DESIGN-NOTES.md, "Rules that route the gradient to some elements only").
+    amax_known = "amax/amin grad selects with where: 0, torch's mask product gives nan"
+    for name, g_fn, t_fn in masked:
+        grad_check(f"{name}: gradient with upstream inf", g_fn, t_fn, [v], upstream=inf,
+                   known=amax_known if name.startswith("amax") else None)
+    grad_check("maximum/minimum: gradient with upstream inf",
+               lambda a, c: (graphc.maximum(a, c), graphc.minimum(a, c)),
+               lambda a, c: (torch.maximum(a, c), torch.minimum(a, c)), [v, w], upstream=inf)
+    grad_check("where(x > 0, x, y): gradient with upstream inf",
+               lambda a, c: graphc.where(a > 0, a, c), lambda a, c: torch.where(a > 0, a, c),
+               [v, w], upstream=inf)
+    grad_check("where(mask, x, 0.0): gradient with upstream -inf",
+               lambda a: graphc.where(a > 1, a, 0.0), lambda a: torch.where(a > 1, a, 0.0),
+               [v], upstream=-inf)
+
+    # a float32 leaf combined with float64 tensors: the result is float64, the grad float32
+    x32 = rand(2, 3, seed=61).astype(np.float32)
+    y64 = rand(2, 3, seed=62)
+    grad_check("float32 leaf (x) float64 tensor: grad dtype float32",
+               lambda a, c: (a * c, a + c, (a - c[0]).exp(), graphc.maximum(a, c)),
+               lambda a, c: (a * c, a + c, (a - c[0]).exp(), torch.maximum(a, c)), [x32, y64],
+               rtol=RTOL32,
+               atol=ATOL32)
+
+
+def _issue6_integers():
+    ops = {"&": lambda a, b: a & b, "|": lambda a, b: a | b, "^": lambda a, b: a ^ b}
+    vals = {"int64": [5, -3, 0x1337, 2**62 + 7, -(2**63), 0],
+            "int32": [12, -7, 255, 2**31 - 1, -(2**31), 1],
+            "bool": [True, False, True, True, False, False]}
+    vals2 = {"int64": [3, -1, 0xFF, 2**40 + 1, -1, 9],
+             "int32": [10, 6, -256, 12345, -1, 0],
+             "bool": [True, True, False, True, False, True]}
+
+    def items_for(lib):
+        mk = g_tensor if lib == "g" else t_tensor
+        m = graphc if lib == "g" else torch
+        out = []
+        for d1 in vals:
+            a = mk(np.array(vals[d1], dtype=d1))
+            out.append((f"~{d1}", ~a))
+            out.append((f"bitwise_not {d1}", m.bitwise_not(a)))
+            for d2 in vals2:
+                b = mk(np.array(vals2[d2], dtype=d2))
+                for op, f in ops.items():
+                    out.append((f"{d1} {op} {d2}", f(a, b)))
+                for fname in ("bitwise_and", "bitwise_or", "bitwise_xor"):
+                    out.append((f"{fname}({d1}, {d2})", getattr(m, fname)(a, b)))
+            scalars = [0x1337, -2, 7] if d1 != "bool" else [True, False, 3]
+            for s in scalars:
+                for op, f in ops.items():
+                    out.append((f"{d1} {op} {s!r}", f(a, s)))
+                    out.append((f"{s!r} {op} {d1} (reflected)", f(s, a)))
+        return out
+
+    def compare(g_items, t_items):
+        res = []
+        for (label, g), (_, t) in zip(g_items, t_items):
+            res.append(Exact(f"{label} dtype", str(_np(g).dtype), str(_np(t).dtype)))
+            res.append(Exact(f"{label} values", _np(g).tolist(), _np(t).tolist()))
+        return res + [Exact("number of results", len(g_items), len(t_items))]
+
+    check("issue6/& | ^ ~ and bitwise_*: int64/int32/bool tensors, python ints, reflected",
+          lambda: compare(items_for("g"), items_for("t")))
+
+    big = np.array([[3, -(2**63), 5, 2**63 - 1], [-(2**63), 0, -(2**63), 7],
+                    [2**63 - 1, 2**63 - 1, 1, -1]], dtype=np.int64)
+
+    def reductions(lib):
+        m = graphc if lib == "g" else torch
+        a = g_tensor(big) if lib == "g" else t_tensor(big)
+        out = [("argmin()", m.argmin(a)), ("argmax()", m.argmax(a)),
+               ("amin()", m.amin(a)), ("amax()", m.amax(a)), ("min()", m.min(a)),
+               ("max()", m.max(a))]
+        for d in (0, 1, -1):
+            out += [(f"argmin({d})", m.argmin(a, d)), (f"argmax({d})", m.argmax(a, d))]
+            for fname in ("min", "max"):
+                vv, ii = getattr(m, fname)(a, d)
+                out += [(f"{fname}({d}).values", vv), (f"{fname}({d}).indices", ii)]
+            out += [(f"amin({d})", m.amin(a, d)), (f"amax({d})", m.amax(a, d))]
+        col = a[:, 1]
+        out += [("argmin 1-d with int64 min", m.argmin(col)),
+                ("min(0) 1-d with int64 min", m.min(col, 0)[1])]
+        return out
+
+    check("issue6/argmin/argmax/min(dim)/max(dim) with int64 min/max present",
+          lambda: compare(reductions("g"), reductions("t")))
+
+    def linspaces(lib):
+        m = graphc if lib == "g" else torch
+        out = []
+        for args, dt in (((5, -5, 20), "int32"), ((5, -5, 20), "int64"), ((-5, 5, 20), "int32"),
+                         ((0, 10, 7), "int32"), ((3, -4, 2), "int64"), ((7, 7, 3), "int32")):
+            out.append((f"linspace{args} {dt}", m.linspace(*args, dtype=getattr(m, dt))))
+        return out
+
+    check("issue6/linspace(5, -5, 20, dtype=int32) and other integer linspaces",
+          lambda: compare(linspaces("g"), linspaces("t")))
+
+    bmat = np.random.default_rng(63).random((4, 5)) > 0.3
+
+    def tri(lib):
+        m = graphc if lib == "g" else torch
+        a = g_tensor(bmat) if lib == "g" else t_tensor(bmat)
+        i = g_tensor(bmat.astype(np.int32)) if lib == "g" else t_tensor(bmat.astype(np.int32))
+        return [("tril bool", m.tril(a)), ("triu bool", m.triu(a)),
+                ("tril(1) bool", m.tril(a, 1)), ("triu(-2) bool", m.triu(a, -2)),
+                ("a.tril() bool", a.tril()), ("a.triu(1) bool", a.triu(1)),
+                ("tril int32", m.tril(i)), ("triu(-1) int32", m.triu(i, -1))]
+
+    check("issue6/tril/triu of bool (and int32) keep the dtype",
+          lambda: compare(tri("g"), tri("t")))
+
+
+def _issue6_indexing():
+    x6 = rand(2, 5, 6, 5, 3, 4, seed=71)
+    i64 = lambda v: np.array(v, dtype=np.int64)
+    j, o, p = i64([[0], [1], [-1]]), i64([2, 0, 4, -5]), i64([3, -4, 0, 5])
+    grad_check("x[None, None, j, None, o, p] on (2,5,6,5,3,4)",
+               lambda a, j, o, p: a[None, None, j, None, o, p],
+               lambda a, j, o, p: a[None, None, j, None, o, p], [x6, j, o, p])
+    grad_check("x[:, None, j, :, o] and x[..., j, None, o, :] (mixed, separated)",
+               lambda a, j, o: (a[:, None, j, :, o], a[..., j, None, o, :]),
+               lambda a, j, o: (a[:, None, j, :, o], a[..., j, None, o, :]),
+               [x6, i64([1, 3]), i64([[0], [2]])])
+    x = rand(4, 5, 6, seed=72)
+    i, k = i64([[0, 3], [2, -1]]), i64([1, 5])
+    patterns = [
+        ("x[i, :, k]", lambda a, i, k: a[i, :, k]),
+        ("x[:, i, None]", lambda a, i, k: a[:, i, None]),
+        ("x[None, i, 1:4, k]", lambda a, i, k: a[None, i, 1:4, k]),
+        ("x[1, :, k] (int and tensor separated)", lambda a, i, k: a[1, :, k]),
+        ("x[i, 2, k] (int between tensors)", lambda a, i, k: a[i, 2, k]),
+        ("x[..., i[:, :1] + 1, ::2]", lambda a, i, k: a[..., i[:, :1] + 1, ::2]),
+        ("x[[0, 3], :, k] (list and tensor)", lambda a, i, k: a[[0, 3], :, k]),
+        ("x[1:3, i, k] (adjacent tensors after a slice)", lambda a, i, k: a[1:3, i, k]),
+        ("x[None, ..., k, None]", lambda a, i, k: a[None, ..., k, None]),
+    ]
+    for name, f in patterns:
+        grad_check(f"index {name.strip()}", f, f, [x, i, k], compiled=False)
+
+    r = np.arange(5.0)
+    grad_check("F.pad(arange(5.) as (1,5) and (1,1,5), (1, -2), circular)",
+               lambda a: (GF.pad(a[None], (1, -2), mode="circular"),
+                          GF.pad(a[None, None], (1, -2), mode="circular"),
+                          GF.pad(a[None], (-1, 3), mode="circular")),
+               lambda a: (TF.pad(a[None], (1, -2), mode="circular"),
+                          TF.pad(a[None, None], (1, -2), mode="circular"),
+                          TF.pad(a[None], (-1, 3), mode="circular")), [r])
+    grad_check("F.pad(arange(5.) 1-d, (1, -2), circular) vs torch on (1,5)",
+               lambda a: GF.pad(a, (1, -2), mode="circular"),
+               lambda a: TF.pad(a[None], (1, -2), mode="circular")[0], [r], compiled=False)
+    x3 = rand(2, 3, 6, seed=73)
+    grad_check("F.pad circular negative pads (2,3,6), (-2, 1) and (3, -1)",
+               lambda a: (GF.pad(a, (-2, 1), mode="circular"),
+                          GF.pad(a, (3, -1), mode="circular")),
+               lambda a: (TF.pad(a, (-2, 1), mode="circular"),
+                          TF.pad(a, (3, -1), mode="circular")), [x3])
+
+
+def _issue6_zero_dim():
+    s = np.array(1.7)
+    cases = [
+        ("sum(0)", lambda a: a.sum(0), lambda a: a.sum(0)),
+        ("sum(-1, keepdim)", lambda a: a.sum(-1, keepdim=True),
+         lambda a: a.sum(-1, keepdim=True)),
+        ("amax(0)", lambda a: a.amax(0), lambda a: a.amax(0)),
+        ("amin(-1)", lambda a: a.amin(-1), lambda a: a.amin(-1)),
+        ("mean(0)", lambda a: a.mean(0), lambda a: a.mean(0)),
+        ("softmax(0)", lambda a: graphc.softmax(a, 0), lambda a: torch.softmax(a, 0)),
+        ("log_softmax(-1)", lambda a: graphc.log_softmax(a, -1),
+         lambda a: torch.log_softmax(a, -1)),
+        ("logsumexp(0)", lambda a: graphc.logsumexp(a, 0), lambda a: torch.logsumexp(a, 0)),
+        ("squeeze(0)", lambda a: a.squeeze(0), lambda a: a.squeeze(0)),
+        ("transpose(0, -1)", lambda a: a.transpose(0, -1), lambda a: a.transpose(0, -1)),
+        ("max(0) values, indices", lambda a: graphc.max(a, 0), lambda a: torch.max(a, 0)),
+        ("argmax(0)", lambda a: graphc.argmax(a, 0), lambda a: torch.argmax(a, 0)),
+    ]
+    for name, g_fn, t_fn in cases:
+        grad_check(f"0-d tensor: {name}", g_fn, t_fn, [s])
+
+
+# ------------------------------------------------------------------------------------------------
 def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -1186,7 +1477,8 @@ def main() -> int:
           f"atol={ATOL64:g}, float32 rtol={RTOL32:g} atol={ATOL32:g}, init std "
           f"{INIT_STD_RTOL:.0%}")
     start = time.perf_counter()
-    for section in (layers, losses, init_stats, optimizers, tensor_ops, compiled):
+    for section in (layers, losses, init_stats, optimizers, tensor_ops, compiled,
+                    issue6):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "
