@@ -426,8 +426,10 @@ class StateGuard:
         self.expected = [token for _, token in expected]
         self.skip = skip
         self.lifted_arrays = lifted_arrays
-        self.description = (f"Python state the function can read is unchanged "
-                            f"({len(self.expected)} values and identities)")
+        count = len(self.expected)
+        self.description = (f"Python state the function can read is unchanged ({count} "
+                            f"value{'' if count == 1 else 's'} and identit"
+                            f"{'y' if count == 1 else 'ies'} checked)")
 
     def holds(self, resolve=None) -> bool:
         try:
