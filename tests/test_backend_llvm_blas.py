@@ -10,7 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_backend_llvm import _inputs_for, assert_same_as_interpreter, one_node_graph
+from test_backend_llvm import (
+    _inputs_for,
+    assert_same_as_interpreter,
+    assert_training_matches_interpreter,
+    one_node_graph,
+)
 
 import backends
 import graphc
@@ -228,35 +233,17 @@ def test_a_fused_matmul_whose_product_is_also_a_result_is_not_overwritten():
     assert_close(activation, np.tanh(want).astype(F32))
 
 
-def _mlp_training_losses_and_parameters(backend: str, passes_text: str | None = None):
-    graphc.manual_seed(0)
-    model = graphc.nn.Sequential(graphc.nn.Linear(12, 16), graphc.nn.ReLU(),
-                                 graphc.nn.Linear(16, 16), graphc.nn.Tanh(),
-                                 graphc.nn.Linear(16, 4))
-    opt = graphc.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+def test_a_fused_mlp_training_step_on_llvm_matches_the_interpreter():
+    def mlp():
+        return graphc.nn.Sequential(graphc.nn.Linear(12, 16), graphc.nn.ReLU(),
+                                    graphc.nn.Linear(16, 16), graphc.nn.Tanh(),
+                                    graphc.nn.Linear(16, 4))
 
-    def step(x, y):
-        opt.zero_grad()
-        loss = graphc.nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    options = {} if passes_text is None else {"passes": passes_text}
-    compiled = graphc.compile(step, backend=backend, **options)
     rng = np.random.default_rng(0)
     x = graphc.tensor(rng.standard_normal((9, 12)).astype(F32))
     y = graphc.tensor(rng.integers(0, 4, size=9))
-    losses = [compiled(x, y).numpy() for _ in range(3)]
-    return losses, [p.numpy().copy() for p in model.parameters()]
-
-
-def test_a_fused_mlp_training_step_on_llvm_matches_the_interpreter():
-    fused = "dce,cse,fold,simplify,dce,fuse"
-    want_losses, want_params = _mlp_training_losses_and_parameters("interpreter")
-    got_losses, got_params = _mlp_training_losses_and_parameters("llvm", fused)
-    for got, want in zip(got_losses + got_params, want_losses + want_params):
-        np.testing.assert_allclose(got, want, **TOLERANCES["f32"])
+    assert_training_matches_interpreter("llvm", mlp, x, y, lr=0.05,
+                                        passes="dce,cse,fold,simplify,dce,fuse")
 
 
 # -- threads -----------------------------------------------------------------------------------

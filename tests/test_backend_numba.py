@@ -26,20 +26,22 @@ from test_backend_llvm import (
     _inputs_for,
     _unspecified,
     assert_same_as_interpreter,
+    assert_training_matches_interpreter,
     exact_random_graphs,
     is_exact,
     one_node_graph,
+    small_batch,
+    small_mlp,
 )
 from test_registry import DOMAINS, SAMPLES, assert_same_bits, special_values
 
 import backends
-import graphc
 import ir
 from backends.kernel import build_program
 from backends.llvm.scalar import EXACT as LLVM_EXACT
 from backends.numba.backend import NumbaBackend
 from backends.numba.scalar import EXACT
-from conftest import TOLERANCES, assert_close
+from conftest import assert_close
 from ir import dtypes
 from ir.graph import Graph
 from ir.types import TensorType
@@ -260,29 +262,4 @@ def test_random_graphs_match_the_interpreter_bit_for_bit(graph, seed):
 
 # -- a compiled training step --------------------------------------------------------------------
 def test_a_compiled_training_step_on_numba_matches_the_interpreter():
-    def make():
-        graphc.manual_seed(0)
-        model = graphc.nn.Sequential(graphc.nn.Linear(6, 8), graphc.nn.Tanh(),
-                                     graphc.nn.Linear(8, 3))
-        opt = graphc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = graphc.nn.functional.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-        return model, step
-
-    rng = np.random.default_rng(0)
-    x = graphc.tensor(rng.standard_normal((5, 6)).astype(F))
-    y = graphc.tensor(rng.integers(0, 3, size=5))
-    results = {}
-    for backend in ("interpreter", "numba"):
-        model, step = make()
-        compiled = graphc.compile(step, backend=backend)
-        losses = [compiled(x, y).numpy() for _ in range(3)]
-        results[backend] = (losses, [p.numpy().copy() for p in model.parameters()])
-    (want_losses, want_params), (got_losses, got_params) = results["interpreter"], results["numba"]
-    for got, want in zip(got_losses + got_params, want_losses + want_params):
-        np.testing.assert_allclose(got, want, **TOLERANCES["f32"])
+    assert_training_matches_interpreter("numba", small_mlp, *small_batch(), lr=0.1)
