@@ -46,6 +46,16 @@ def assert_computes_f(executable) -> None:
     np.testing.assert_allclose(got, EXPECTED, **TOLERANCES["f32"])
 
 
+def assert_rebuilt_because(store: ObjectCache, reason: str):
+    """Compiling GRAPH again ignores its stored entry (the note says ``reason``), compiles the
+    code afresh, and the result computes f; returns that executable."""
+    rebuilt = compile_with(store)
+    assert rebuilt.compile_info.source == "fresh"
+    assert reason in rebuilt.compile_info.note
+    assert_computes_f(rebuilt)
+    return rebuilt
+
+
 def the_entry(store: ObjectCache) -> Path:
     (path,) = store.entry_paths()
     return path
@@ -184,10 +194,7 @@ def test_a_damaged_entry_is_ignored_and_rebuilt(store, corrupt):
     path = the_entry(store)
     path.write_bytes(damage(path.read_bytes()))
 
-    rebuilt = compile_with(store)
-    assert rebuilt.compile_info.source == "fresh"
-    assert reason in rebuilt.compile_info.note
-    assert_computes_f(rebuilt)
+    rebuilt = assert_rebuilt_because(store, reason)
     decode_entry(rebuilt.compile_info.key, path.read_bytes())  # valid again
     assert compile_with(store).compile_info.source == "disk"
 
@@ -198,10 +205,7 @@ def test_an_entry_written_for_another_key_is_ignored(store):
     # the other graph's entry, copied under the first graph's name
     store.path(first.compile_info.key).write_bytes(
         store.path(other.compile_info.key).read_bytes())
-    rebuilt = compile_with(store)
-    assert rebuilt.compile_info.source == "fresh"
-    assert "another key" in rebuilt.compile_info.note
-    assert_computes_f(rebuilt)
+    assert_rebuilt_because(store, "another key")
 
 
 def test_an_entry_whose_symbols_this_process_lacks_is_not_linked(store):
@@ -209,20 +213,14 @@ def test_an_entry_whose_symbols_this_process_lacks_is_not_linked(store):
     entry, _ = store.load(key)
     store.store(key, CachedObject(entry.object_code, entry.exports,
                                   entry.imports + ("graphc_no_such_symbol",), entry.optimized_ir))
-    rebuilt = compile_with(store)
-    assert rebuilt.compile_info.source == "fresh"
-    assert "graphc_no_such_symbol" in rebuilt.compile_info.note
-    assert_computes_f(rebuilt)
+    assert_rebuilt_because(store, "graphc_no_such_symbol")
 
 
 def test_an_entry_lacking_a_kernel_the_program_calls_is_not_used(store):
     key = compile_with(store).compile_info.key
     entry, _ = store.load(key)
     store.store(key, CachedObject(entry.object_code, (), entry.imports, entry.optimized_ir))
-    rebuilt = compile_with(store)
-    assert rebuilt.compile_info.source == "fresh"
-    assert "lacks functions" in rebuilt.compile_info.note
-    assert_computes_f(rebuilt)
+    assert_rebuilt_because(store, "lacks functions")
 
 
 def test_the_entry_records_the_external_functions_its_code_calls(store):
