@@ -168,7 +168,7 @@ def test_the_pattern_builder_produces_what_the_passes_rewrite():
     changed = {name: 0 for name in ("cse", "fold", "simplify")}
 
     # Even derandomized, what hypothesis draws depends on which modules the session has loaded
-    # (it seeds generation with constants found in them), so the counts move with test order;
+    # (it can seed generation with constants found in them), so the counts move with test order;
     # 150 examples keep each pass well above 10 rewritten graphs in every order tried.
     @settings(max_examples=150, deadline=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
