@@ -9,6 +9,7 @@
 from backends.threads import get_num_threads, set_num_threads
 from graphc import autograd, data, nn, optim
 from graphc import logs as _logs
+from graphc import tensor_methods as _tensor_methods  # noqa: F401  (Tensor's ops and methods)
 from graphc.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from graphc.compile import compile, trace
 from graphc.errors import (

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Optional
 
 from graphc.errors import AutogradError
+from graphc.tensor import Tensor
 from ir.emitter import Emitter, input_gradients
 
 _state = threading.local()
@@ -60,7 +61,7 @@ class TensorEmitter(Emitter):
         self.wanted = wanted
 
     def emit(self, op, inputs, attrs):
-        from graphc.tensor import apply
+        from graphc.dispatch import apply  # dispatch records GradFns: it imports this module
         return apply(op, inputs, **attrs)
 
     def type_of(self, handle):
@@ -237,8 +238,7 @@ def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=
         >>> graphc.autograd.grad(g, [x])[0].item()   # d2/dx2 x^3 = 6x
         18.0
     """
-    from graphc.factories import ones_like
-    from graphc.tensor import Tensor
+    from graphc.factories import ones_like  # factories dispatch ops: they sit above this module
     single_out = isinstance(outputs, Tensor)
     outputs = [outputs] if single_out else list(outputs)
     single_in = isinstance(inputs, Tensor)

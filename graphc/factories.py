@@ -15,8 +15,9 @@ import math
 import numpy as np
 
 from graphc import tracing
+from graphc.dispatch import apply
 from graphc.random import next_seed
-from graphc.tensor import Tensor, apply
+from graphc.tensor import Tensor
 from ir import dtypes
 
 float32, float64, int32, int64 = dtypes.f32, dtypes.f64, dtypes.i32, dtypes.i64

@@ -16,7 +16,8 @@ from collections import namedtuple
 from collections.abc import Sequence
 from typing import Optional
 
-from graphc.tensor import Tensor, apply
+from graphc.dispatch import apply
+from graphc.tensor import Tensor
 from ir import dtypes
 from ir.errors import DTypeError
 from ir.types import wrap_dim

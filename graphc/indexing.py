@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from graphc import functions as F
-from graphc.tensor import Tensor, apply
+from graphc.dispatch import apply
+from graphc.tensor import Tensor
 from ir import dtypes
 
 

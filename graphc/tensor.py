@@ -1,10 +1,13 @@
 """``graphc.Tensor``: a NumPy-backed tensor with PyTorch's API and autograd.
 
 A tensor is either *concrete* (``_data`` holds a NumPy array) or *traced* (``_value`` is an IR
-value of the graph being traced by ``@graphc.compile``). Every op goes through :func:`apply`,
-which evaluates the op's registry reference on arrays, or appends an IR node while tracing, and
-records a :class:`~graphc.autograd.GradFn` when autograd is on. In-place ops rebind the tensor to
-a new result (arrays are never written to), so every recorded value stays valid.
+value of the graph being traced by ``@graphc.compile``). This module holds the data type itself:
+storage, type, identity, autograd fields, conversions and repr. It imports no other part of
+graphc that computes: every op goes through :func:`graphc.dispatch.apply`, and the operators and
+the methods that trace, record or run ops (``x + y``, ``.grad``, ``.backward()``, in-place ops,
+``.numpy()``'s check for a trace) are attached by :mod:`graphc.tensor_methods`, which importing
+``graphc`` loads. In-place ops rebind the tensor to a new result (arrays are never written to), so
+every recorded value stays valid.
 
     >>> import graphc
     >>> x = graphc.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
@@ -14,58 +17,26 @@ a new result (arrays are never written to), so every recorded value stays valid.
 """
 from __future__ import annotations
 
-import weakref
 from typing import Optional
 
 import numpy as np
 
-from graphc import autograd, tracing
-from graphc.errors import AutogradError, TraceError
+from graphc.errors import AutogradError
 from ir import dtypes
-from ir.evaluate import evaluate, quiet_float_errors
-from ir.registry import get as get_op
 from ir.types import TensorType, normalize_axis
-
-
-def apply(op: str, inputs, **attrs) -> Tensor:
-    """Applies primitive ``op`` to tensors: the one entry point of every tensor computation."""
-    opdef = get_op(op)
-    attrs = opdef.check_attrs(attrs)
-    out_type = opdef.infer([t.type for t in inputs], attrs)
-    ctx = tracing.current()
-    if ctx is None:
-        for t in inputs:
-            if t._value is not None:
-                raise TraceError(f"a traced tensor ({t._value.type}) escaped from a compiled "
-                                 "function and was used outside it; return it instead")
-        with quiet_float_errors():
-            out = Tensor._wrap(evaluate(opdef, [t._data for t in inputs], attrs, out_type))
-    else:
-        value = ctx.emit(op, [ctx.value_of(t) for t in inputs], attrs)
-        out = Tensor._traced(value, ctx)
-    if (opdef.differentiable and autograd.is_grad_enabled()
-            and any(t.requires_grad for t in inputs)):
-        out.requires_grad = True
-        out._grad_fn = autograd.GradFn(opdef, attrs, inputs, out)
-    return out
 
 
 class Tensor:
     """An n-dimensional array with autograd, like ``torch.Tensor``.
 
     Create tensors with :func:`graphc.tensor`, :func:`graphc.zeros`, :func:`graphc.randn`, ...
-    ``Tensor(data)`` is the same as ``graphc.tensor(data)``.
+    ``Tensor(data)`` is the same as ``graphc.tensor(data)`` (``__init__`` is attached by
+    :mod:`graphc.tensor_methods`).
     """
 
     __slots__ = ("_data", "_value", "_trace", "requires_grad", "_grad", "_grad_fn", "_version",
                  "_name_hint", "__weakref__")
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected operators
-
-    def __init__(self, data=None, dtype=None, requires_grad: bool = False):
-        from graphc.factories import tensor as make
-        made = make(data if data is not None else [], dtype=dtype)
-        self._init(made._data, made._value, made._trace)
-        self.requires_grad = bool(requires_grad)
 
     def _init(self, data, value, trace):
         self._data = data
@@ -136,26 +107,6 @@ class Tensor:
 
     # -- autograd ------------------------------------------------------------------------------
     @property
-    def grad(self) -> Optional[Tensor]:
-        ctx = tracing.current()
-        if ctx is not None and self._value is None:
-            return ctx.read_grad(self)
-        return self._grad
-
-    @grad.setter
-    def grad(self, value: Optional[Tensor]) -> None:
-        if value is not None and not isinstance(value, Tensor):
-            raise TypeError(f"grad must be a Tensor or None, got {type(value).__name__}")
-        if value is not None and value.shape != self.shape:
-            raise AutogradError(f"assigned grad has shape {list(value.shape)}, "
-                                f"but the tensor has shape {list(self.shape)}")
-        ctx = tracing.current()
-        if ctx is not None and self._value is None:
-            ctx.write_grad(self, value)
-        else:
-            self._grad = value
-
-    @property
     def grad_fn(self):
         return self._grad_fn
 
@@ -173,31 +124,6 @@ class Tensor:
         self.requires_grad = requires_grad
         return self
 
-    def backward(self, gradient: Optional[Tensor] = None, retain_graph: Optional[bool] = None,
-                 create_graph: bool = False) -> None:
-        """Accumulates d(self)/d(leaf) into the ``.grad`` of every leaf that requires grad."""
-        if gradient is None:
-            if self.numel() != 1:
-                raise AutogradError(f"backward() without a gradient needs a scalar (one element) "
-                                    f"tensor, got shape {list(self.shape)}; pass gradient=")
-            from graphc.factories import ones_like
-            gradient = ones_like(self)
-        elif not isinstance(gradient, Tensor):
-            from graphc.factories import tensor as make
-            gradient = make(gradient, dtype=self.dtype)
-        if gradient.shape != self.shape:
-            raise AutogradError(f"gradient has shape {list(gradient.shape)}, expected "
-                                f"{list(self.shape)}")
-        autograd.run_backward([self], [gradient], create_graph=create_graph,
-                              retain_graph=retain_graph)
-
-    def detach(self) -> Tensor:
-        """The same value, cut from the autograd history (``stop_gradient`` while tracing)."""
-        if tracing.current() is not None:  # also for concrete tensors, so they are lifted
-            with autograd.no_grad():
-                return apply("stop_gradient", [self])
-        return Tensor._wrap(self._data)
-
     def detach_(self) -> Tensor:
         self._grad_fn = None
         self.requires_grad = False
@@ -206,50 +132,7 @@ class Tensor:
     def retain_grad(self) -> None:
         raise NotImplementedError("retain_grad() is not supported; use graphc.autograd.grad")
 
-    # -- in-place machinery --------------------------------------------------------------------
-    def _assign(self, compute) -> Tensor:
-        """Runs ``compute(old_self) -> new`` and rebinds this tensor to ``new`` (in-place ops)."""
-        if self.requires_grad and self._grad_fn is None and autograd.is_grad_enabled():
-            raise AutogradError("a leaf tensor that requires grad is used in an in-place "
-                                "operation; wrap the update in `with graphc.no_grad():`")
-        ctx = tracing.current()
-        if ctx is not None and self._value is None:
-            # a concrete tensor written inside a trace: its old value is the lifted graph input
-            old = Tensor._traced(ctx.value_of(self), ctx)
-            old.requires_grad, old._grad_fn = self.requires_grad, self._grad_fn
-        else:
-            old = self._alias()
-        new = compute(old)
-        if new.shape != self.shape:
-            raise AutogradError(f"in-place result has shape {list(new.shape)}, but the tensor "
-                                f"being written has shape {list(self.shape)}")
-        if new.dtype != self.dtype:
-            if dtypes.promote(new.dtype, self.dtype) != self.dtype:
-                raise AutogradError(f"in-place result of dtype {new.dtype} cannot be stored in a "
-                                    f"tensor of dtype {self.dtype}")
-            new = new.to(self.dtype)
-        if ctx is not None and self._value is None:
-            ctx.record_mutation(self, new)
-        elif new._value is not None:
-            self._value, self._trace = new._value, new._trace
-        else:
-            self._data = new._data
-        self._grad_fn = new._grad_fn
-        self.requires_grad = self.requires_grad or new.requires_grad
-        self._version += 1
-        if new._grad_fn is not None:
-            new._grad_fn._out_ref = weakref.ref(self)
-            new._grad_fn._out_version = self._version
-        return self
-
-    # -- conversions that need a concrete value ----------------------------------------------
-    def _concrete(self, what: str) -> np.ndarray:
-        # While tracing, even a concrete (closure) tensor's value must not be baked into the
-        # graph: it may change before the next call.
-        if self._value is not None or tracing.current() is not None:
-            raise tracing.value_needed_error(what)
-        return self._data
-
+    # -- conversions that need a concrete value (``_concrete``: see graphc.tensor_methods) -----
     def numpy(self) -> np.ndarray:
         """The values as a NumPy array: a read-only view (graphc never writes arrays in place,
         and tensors may share them, so writing into one would change others silently)."""
@@ -318,5 +201,3 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     view.flags.writeable = False
     return view
 
-
-from graphc import tensor_methods  # noqa: E402,F401  (attaches operators and methods)

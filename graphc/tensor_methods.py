@@ -1,12 +1,129 @@
-"""Operators and methods of :class:`graphc.Tensor`, each a thin call into ``graphc.functions``.
+"""Operators and methods of :class:`graphc.Tensor` that trace, record or run ops.
 
-Kept apart from ``tensor.py`` so that the class body stays about what a tensor *is*.
+Most are thin calls into ``graphc.functions``; the rest are the methods that need the active
+trace, autograd or op dispatch (``Tensor(data)``, ``.grad``, ``.backward()``, ``.detach()``,
+in-place rebinding, the no-value-while-tracing check of conversions). Kept apart from
+``tensor.py`` so that the class body stays about what a tensor *is*, and so that ``tensor.py``
+imports nothing that imports it back. Importing ``graphc`` loads this module.
 """
 from __future__ import annotations
 
+import weakref
+from typing import Optional
+
+import numpy as np
+
+from graphc import autograd, factories, indexing, tracing
 from graphc import functions as F
-from graphc import indexing, tracing
+from graphc.dispatch import apply
+from graphc.errors import AutogradError
 from graphc.tensor import Tensor
+from ir import dtypes
+
+
+# -- methods that need the trace, autograd or dispatch -----------------------------------------
+def _init_from_data(self, data=None, dtype=None, requires_grad: bool = False):
+    """``Tensor(data, dtype=None, requires_grad=False)``: the same as ``graphc.tensor(data)``."""
+    made = factories.tensor(data if data is not None else [], dtype=dtype)
+    self._init(made._data, made._value, made._trace)
+    self.requires_grad = bool(requires_grad)
+
+
+def _get_grad(self) -> Optional[Tensor]:
+    ctx = tracing.current()
+    if ctx is not None and self._value is None:
+        return ctx.read_grad(self)
+    return self._grad
+
+
+def _set_grad(self, value: Optional[Tensor]) -> None:
+    if value is not None and not isinstance(value, Tensor):
+        raise TypeError(f"grad must be a Tensor or None, got {type(value).__name__}")
+    if value is not None and value.shape != self.shape:
+        raise AutogradError(f"assigned grad has shape {list(value.shape)}, "
+                            f"but the tensor has shape {list(self.shape)}")
+    ctx = tracing.current()
+    if ctx is not None and self._value is None:
+        ctx.write_grad(self, value)
+    else:
+        self._grad = value
+
+
+def backward(self, gradient: Optional[Tensor] = None, retain_graph: Optional[bool] = None,
+             create_graph: bool = False) -> None:
+    """Accumulates d(self)/d(leaf) into the ``.grad`` of every leaf that requires grad."""
+    if gradient is None:
+        if self.numel() != 1:
+            raise AutogradError(f"backward() without a gradient needs a scalar (one element) "
+                                f"tensor, got shape {list(self.shape)}; pass gradient=")
+        gradient = factories.ones_like(self)
+    elif not isinstance(gradient, Tensor):
+        gradient = factories.tensor(gradient, dtype=self.dtype)
+    if gradient.shape != self.shape:
+        raise AutogradError(f"gradient has shape {list(gradient.shape)}, expected "
+                            f"{list(self.shape)}")
+    autograd.run_backward([self], [gradient], create_graph=create_graph,
+                          retain_graph=retain_graph)
+
+
+def detach(self) -> Tensor:
+    """The same value, cut from the autograd history (``stop_gradient`` while tracing)."""
+    if tracing.current() is not None:  # also for concrete tensors, so they are lifted
+        with autograd.no_grad():
+            return apply("stop_gradient", [self])
+    return Tensor._wrap(self._data)
+
+
+def _assign(self, compute) -> Tensor:
+    """Runs ``compute(old_self) -> new`` and rebinds this tensor to ``new`` (in-place ops)."""
+    if self.requires_grad and self._grad_fn is None and autograd.is_grad_enabled():
+        raise AutogradError("a leaf tensor that requires grad is used in an in-place "
+                            "operation; wrap the update in `with graphc.no_grad():`")
+    ctx = tracing.current()
+    if ctx is not None and self._value is None:
+        # a concrete tensor written inside a trace: its old value is the lifted graph input
+        old = Tensor._traced(ctx.value_of(self), ctx)
+        old.requires_grad, old._grad_fn = self.requires_grad, self._grad_fn
+    else:
+        old = self._alias()
+    new = compute(old)
+    if new.shape != self.shape:
+        raise AutogradError(f"in-place result has shape {list(new.shape)}, but the tensor "
+                            f"being written has shape {list(self.shape)}")
+    if new.dtype != self.dtype:
+        if dtypes.promote(new.dtype, self.dtype) != self.dtype:
+            raise AutogradError(f"in-place result of dtype {new.dtype} cannot be stored in a "
+                                f"tensor of dtype {self.dtype}")
+        new = new.to(self.dtype)
+    if ctx is not None and self._value is None:
+        ctx.record_mutation(self, new)
+    elif new._value is not None:
+        self._value, self._trace = new._value, new._trace
+    else:
+        self._data = new._data
+    self._grad_fn = new._grad_fn
+    self.requires_grad = self.requires_grad or new.requires_grad
+    self._version += 1
+    if new._grad_fn is not None:
+        new._grad_fn._out_ref = weakref.ref(self)
+        new._grad_fn._out_version = self._version
+    return self
+
+
+def _concrete(self, what: str) -> np.ndarray:
+    # While tracing, even a concrete (closure) tensor's value must not be baked into the
+    # graph: it may change before the next call.
+    if self._value is not None or tracing.current() is not None:
+        raise tracing.value_needed_error(what)
+    return self._data
+
+
+Tensor.__init__ = _init_from_data
+Tensor.grad = property(_get_grad, _set_grad)
+Tensor.backward = backward
+Tensor.detach = detach
+Tensor._assign = _assign
+Tensor._concrete = _concrete
 
 
 def _reflected(fn):
@@ -99,11 +216,9 @@ def _overwrite(old: Tensor, new) -> Tensor:
     gradient) through ``where``, so the tensor remains a non-leaf whose gradient reaches both
     ``old``'s inputs (zeros) and ``new``'s, as in PyTorch, instead of becoming a stray leaf.
     """
-    from graphc.autograd import is_grad_enabled
-    from graphc.factories import full
     new = F.broadcast_to(F.cast(F.to_tensor(new, old), old.dtype), old.shape)
-    if old.requires_grad and is_grad_enabled():
-        new = F.where(full(old.shape, True), new, old)
+    if old.requires_grad and autograd.is_grad_enabled():
+        new = F.where(factories.full(old.shape, True), new, old)
     return new
 
 

@@ -1,6 +1,6 @@
 """Tracing Python code into an IR graph.
 
-While a :class:`TraceContext` is active, :func:`graphc.tensor.apply` appends IR nodes instead of
+While a :class:`TraceContext` is active, :func:`graphc.dispatch.apply` appends IR nodes instead of
 computing. Concrete tensors that traced code reads (closures, globals, module parameters,
 optimizer state) are *lifted*: they become graph inputs, read afresh at every call. Tensors the
 code mutates in place, and ``.grad`` fields it assigns, become extra graph outputs that the
@@ -25,6 +25,7 @@ import numpy as np
 
 import ir
 from graphc.errors import TraceError
+from graphc.tensor import Tensor
 from ir.graph import SourceLoc
 
 _local = threading.local()
@@ -223,7 +224,6 @@ class TraceContext:
         self._current[key] = self.value_of(new)
 
     def read_grad(self, tensor):
-        from graphc.tensor import Tensor
         key = id(tensor)
         if key in self._grads:
             return self._grads[key]
@@ -242,7 +242,6 @@ class TraceContext:
         return traced
 
     def write_grad(self, tensor, grad) -> None:
-        from graphc.tensor import Tensor
         if grad is not None and grad._value is None:
             # a concrete tensor assigned as grad: lift it by identity, so each call reads it anew
             grad = Tensor._traced(self.value_of(grad), self)
@@ -255,7 +254,6 @@ class TraceContext:
 
         ``source`` is the ``(container, key)`` it is read from, which the guards on Python state
         then leave alone (a scheduler changing the learning rate must not retrace)."""
-        from graphc.tensor import Tensor
         value = self.add_input(name, ir.TensorType(dtype, ()))
         self.lifted.append(Lifted("scalar", value.name, value, getter=getter))
         if source is not None:
@@ -265,7 +263,6 @@ class TraceContext:
     def lift_array(self, array: np.ndarray, dtype: ir.DType):
         """A NumPy array read while tracing (``x * weights_array``): a graph input read afresh at
         every call, converted to ``dtype``, so changing the array in place is seen."""
-        from graphc.tensor import Tensor
         for lifted in self.lifted:
             if lifted.kind == "array" and lifted.tensor is array and lifted.value.dtype == dtype:
                 return Tensor._traced(lifted.value, self)
@@ -284,7 +281,6 @@ class TraceContext:
 
     def rng_seed(self):
         """The graph's seed input (fresh every call) and a new stream number for one random op."""
-        from graphc.tensor import Tensor
         if self._rng is None:
             self._rng = self.add_input("rng_seed", ir.TensorType(ir.i64, ()))
             self.lifted.append(Lifted("rng", self._rng.name, self._rng))

@@ -15,8 +15,8 @@ import graphc.nn.functional as F
 import ir
 from conftest import assert_close, check_grad, numeric_gradient
 from graphc import nn
+from graphc.dispatch import apply
 from graphc.nn import init
-from graphc.tensor import apply
 
 
 # -- helpers --------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ For each op and sample:
 
 (a) the type rule's output type equals the shape and dtype of what the reference produces
     (raw ``opdef.reference`` and ``ir.evaluate.evaluate``) and of the eager result;
-(b) eager graphc (``graphc.tensor.apply``) equals the float64 oracle within float32 tolerance
+(b) eager graphc (``graphc.dispatch.apply``) equals the float64 oracle within float32 tolerance
     (``rtol=1e-5, atol=1e-6``; integer and bool results exactly);
 (c) ops with a ``vjp``: eager autograd in float64 equals central finite differences
     (``eps=1e-6, rtol=1e-5, atol=1e-7``), and the same rule run symbolically on an IR graph
@@ -35,7 +35,7 @@ import backends
 import graphc
 import ir
 from conftest import assert_close, check_grad
-from graphc.tensor import apply
+from graphc.dispatch import apply
 from ir import dtypes
 from ir import scalar as S
 from ir.emitter import GraphEmitter

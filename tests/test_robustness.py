@@ -23,9 +23,9 @@ import ir
 import passes
 from graphc.cli import main
 from graphc.data import DataLoader, default_collate, default_convert
+from graphc.dispatch import apply
 from graphc.errors import CheckpointError
 from graphc.serialization import ALIGN, MAGIC, load, save
-from graphc.tensor import apply
 from ir import ParseError, ShapeError, f32, i32, i64
 
 ROOT = Path(__file__).resolve().parents[1]

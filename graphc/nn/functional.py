@@ -23,6 +23,7 @@ import numpy as np
 import graphc.functions as G
 from graphc import factories, tracing
 from graphc.autograd import no_grad
+from graphc.dispatch import apply
 from graphc.nn.losses import (  # noqa: F401  (re-exported: F.cross_entropy, ...)
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -34,7 +35,7 @@ from graphc.nn.losses import (  # noqa: F401  (re-exported: F.cross_entropy, ...
     nll_loss,
     smooth_l1_loss,
 )
-from graphc.tensor import Tensor, apply
+from graphc.tensor import Tensor
 from ir import dtypes
 from ir.ops.conv import conv_output_size
 

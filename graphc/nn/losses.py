@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Optional
 
 import graphc.functions as G
-from graphc.tensor import Tensor, apply
+from graphc.dispatch import apply
+from graphc.tensor import Tensor
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:

@@ -1,0 +1,41 @@
+"""``apply(op, inputs, **attrs)``: the one entry point of every tensor computation.
+
+Eagerly it evaluates the op's registry reference on the inputs' arrays; while a trace is active
+(:func:`graphc.tracing.current`) it appends an IR node instead. Either way, when autograd is on
+and an input requires grad, the result records a :class:`~graphc.autograd.GradFn`.
+
+    >>> import graphc
+    >>> from graphc.dispatch import apply
+    >>> apply("add", [graphc.tensor([1.0, 2.0]), graphc.tensor([3.0, 4.0])]).tolist()
+    [4.0, 6.0]
+"""
+from __future__ import annotations
+
+from graphc import autograd, tracing
+from graphc.errors import TraceError
+from graphc.tensor import Tensor
+from ir.evaluate import evaluate, quiet_float_errors
+from ir.registry import get as get_op
+
+
+def apply(op: str, inputs, **attrs) -> Tensor:
+    """Applies primitive ``op`` to tensors: the one entry point of every tensor computation."""
+    opdef = get_op(op)
+    attrs = opdef.check_attrs(attrs)
+    out_type = opdef.infer([t.type for t in inputs], attrs)
+    ctx = tracing.current()
+    if ctx is None:
+        for t in inputs:
+            if t._value is not None:
+                raise TraceError(f"a traced tensor ({t._value.type}) escaped from a compiled "
+                                 "function and was used outside it; return it instead")
+        with quiet_float_errors():
+            out = Tensor._wrap(evaluate(opdef, [t._data for t in inputs], attrs, out_type))
+    else:
+        value = ctx.emit(op, [ctx.value_of(t) for t in inputs], attrs)
+        out = Tensor._traced(value, ctx)
+    if (opdef.differentiable and autograd.is_grad_enabled()
+            and any(t.requires_grad for t in inputs)):
+        out.requires_grad = True
+        out._grad_fn = autograd.GradFn(opdef, attrs, inputs, out)
+    return out
