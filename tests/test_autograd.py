@@ -463,3 +463,20 @@ def test_recorded_ops_are_freed_without_the_cycle_collector():
         assert record() is None
     finally:
         gc.enable()
+
+
+def test_gradient_of_a_weight_shared_by_every_batch_matches_finite_differences(rng):
+    # [2, 3, 4] @ [4, 5]: the weight's gradient sums over both leading axes
+    check_grad(lambda a, w: a @ w, [rng.standard_normal((2, 3, 4)), rng.standard_normal((4, 5))])
+
+
+def test_gradient_of_a_shared_weight_is_one_gemm_over_stacked_rows():
+    # a linear layer over [batch, seq, features]: the weight gradient must not build a
+    # [batch, in, out] stack of outer products and then sum it (seconds at attention sizes)
+    def loss(x, w):
+        return (x @ w).sum()
+
+    graph = graphc.trace(graphc.grad(loss, argnums=1), graphc.randn(8, 16, 32),
+                         graphc.randn(32, 24))
+    shapes = [tuple(v.type.shape) for n in graph.nodes for v in n.outputs]
+    assert (32, 24) in shapes and (8, 32, 24) not in shapes, str(graph)

@@ -30,10 +30,23 @@ def swap_last(em, x):
     return em.transpose(x, perm=list(range(n - 2)) + [n - 1, n - 2])
 
 
+def _rows(em, x):
+    """``x`` of shape [..., m, c] as the 2-D [prod(...) * m, c] matrix of its stacked rows."""
+    shape = em.shape(x)
+    return em.reshape(x, shape=[int(np.prod(shape[:-1], dtype=np.int64)), shape[-1]])
+
+
 def _matmul_vjp(em, xs, out, g, attrs):
     a, b = xs
-    return _binary_grads(em, xs, lambda: em.matmul(g, swap_last(em, b)),
-                         lambda: em.matmul(swap_last(em, a), g))
+
+    def grad_b():
+        if len(em.shape(b)) == 2 and len(em.shape(a)) > 2:
+            # a matrix shared by every batch (a linear layer's weight): sum_i a_i^T g_i is one
+            # GEMM over the stacked rows, not a batch of outer products summed afterwards
+            return em.matmul(swap_last(em, _rows(em, a)), _rows(em, g))
+        return em.matmul(swap_last(em, a), g)
+
+    return _binary_grads(em, xs, lambda: em.matmul(g, swap_last(em, b)), grad_b)
 
 
 register(OpDef("matmul", "matmul", 2, _matmul_type, lambda a, b: np.matmul(*_promoted(a, b)),
