@@ -374,6 +374,29 @@ def test_a_fused_body_ending_in_a_reduction_is_one_reduction_kernel():
     assert_same_as_interpreter(REDUCTION_FUSED, _inputs_for(REDUCTION_FUSED))
 
 
+CONSTANTS_FUSED = ir.parse("""func @f(%x: f32[2,3], %n: i32[2,3]) -> (f32[2,3], i32[2,3]) {
+  %0, %1: f32[2,3], i32[2,3] = fused %x, %n {
+    (%a: f32[2,3], %b: i32[2,3]):
+    %0: f32[] = const {value=0.5, dtype=f32, shape=[]}
+    %1: f32[2,3] = mul %a, %0
+    %2: f32[2,3] = const {value=1.0, dtype=f32, shape=[2,3]}
+    %3: f32[2,3] = add %1, %2
+    %4: i32[] = const {value=2.75, dtype=i32, shape=[]}
+    %5: i32[2,3] = mul %b, %4
+    yield %3, %5
+  }
+  return %0, %1
+}""")
+
+
+def test_filled_constants_in_a_fused_body_are_immediates_of_one_kernel():
+    # GELU's 0.5 and 1/sqrt(2) must not split the chain into one kernel per op; an int
+    # constant written as 2.75 is truncated to 2, as the const reference stores it
+    program = build_program(CONSTANTS_FUSED)
+    assert len(program.steps) == 1 and "2:i32" in str(program), str(program)
+    assert_same_as_interpreter(CONSTANTS_FUSED, _inputs_for(CONSTANTS_FUSED))
+
+
 def test_a_fused_body_that_is_no_loop_nest_runs_as_steps_and_says_so():
     program = build_program(NOT_ONE_LOOP_NEST)
     assert [type(s).__name__ for s in program.steps] == ["Kernel", "Gemm", "Kernel"]

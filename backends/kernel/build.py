@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from backends.kernel.program import (
     ACC,
     INDEX,
@@ -46,7 +48,7 @@ from backends.kernel.program import (
 )
 from ir.graph import Graph, Node, Value
 from ir.ops.reduce import normalize_axes
-from ir.scalar import ArgReduction, Reduction, ScalarExpr, cast, var
+from ir.scalar import ArgReduction, Reduction, ScalarExpr, cast, const, var
 from ir.types import TensorType, broadcast_shapes, normalize_axis
 
 REDUCTION_OPS = frozenset(("sum", "max", "min", "argmax", "argmin"))
@@ -98,9 +100,10 @@ class _ProgramBuilder:
             self._append(self._gemm(node, "matmul"), node.outputs)
             return
         origin = node.op
+        step: Kernel | LibraryCall | None = None
         if node.op in COPY_OPS:
-            step: Kernel | LibraryCall | None = self._copy_kernel(node, operands, origin)
-        else:
+            step = self._copy_kernel(node, operands, origin)
+        elif node.op != "const":  # a top-level constant is evaluated once, by its reference
             step = self._loop_nest([node], node.inputs, operands, node.outputs, origin)
         if step is None:
             outputs = [self._new_buffer(t) for t in node.result_types]
@@ -321,12 +324,25 @@ def _write_over_product(kernel: Kernel, product: Buffer, product_value: Value,
 
 
 def _is_pointwise(node: Node) -> bool:
-    """An elementwise node with a scalar body a kernel can compute. Integer ``pow`` is not one
-    yet: its reference rejects negative exponents with an error a kernel cannot raise, so it
-    stays a library call until the scalar IR defines that case."""
+    """An elementwise node with a scalar body a kernel can compute, or a constant filled with
+    one number (an immediate in the body). Integer ``pow`` is not one yet: its reference
+    rejects negative exponents with an error a kernel cannot raise, so it stays a library call
+    until the scalar IR defines that case."""
     if node.op == "pow" and not node.output.type.dtype.is_float:
         return False
+    if node.op == "const":
+        return _is_filled_constant(node)
     return node.opdef.kind == "elementwise" and node.opdef.scalar is not None
+
+
+def _is_filled_constant(node: Node) -> bool:
+    return node.op == "const" and not isinstance(node.attrs["value"], (list, tuple))
+
+
+def _constant_expr(node: Node) -> ScalarExpr:
+    """A filled constant's number as the ``const`` reference stores it (ints truncated, ...)."""
+    dtype = node.output.type.dtype
+    return const(np.full((), node.attrs["value"], dtype=dtype.numpy)[()], dtype)
 
 
 def _broadcast_index(shape: tuple[int, ...], domain: tuple[int, ...],
@@ -368,6 +384,9 @@ def _compose(nodes: list[Node], loads: _Loads) -> dict[int, ScalarExpr]:
         return exprs[id(value)] if id(value) in exprs else loads.of(value)
 
     for node in nodes:
+        if node.op == "const":
+            exprs[id(node.output)] = _constant_expr(node)
+            continue
         types = [v.type for v in node.inputs]
         names = [f"v{i}" for i in range(len(types))]
         _, body = node.opdef.scalar_body(types, node.attrs, names)
