@@ -342,7 +342,8 @@ def _is_filled_constant(node: Node) -> bool:
 def _constant_expr(node: Node) -> ScalarExpr:
     """A filled constant's number as the ``const`` reference stores it (ints truncated, ...)."""
     dtype = node.output.type.dtype
-    return const(np.full((), node.attrs["value"], dtype=dtype.numpy)[()], dtype)
+    number = np.full((), node.attrs["value"], dtype=dtype.numpy).item()
+    return const(number, dtype)
 
 
 def _broadcast_index(shape: tuple[int, ...], domain: tuple[int, ...],
