@@ -29,6 +29,7 @@ from ulp import reference, ulp_errors
 import backends
 import graphc
 import ir
+import passes
 from backends.kernel import Gemm, Kernel, KernelProgram, LibraryCall, build_program
 from backends.llvm.backend import LLVMBackend
 from backends.llvm.fastmath import FUNCTIONS as FAST_FUNCTIONS
@@ -402,6 +403,27 @@ def test_a_fused_body_that_is_no_loop_nest_runs_as_steps_and_says_so():
     assert [type(s).__name__ for s in program.steps] == ["Kernel", "Gemm", "Kernel"]
     assert "not one loop nest" in str(program)
     assert_same_as_interpreter(NOT_ONE_LOOP_NEST, _inputs_for(NOT_ONE_LOOP_NEST))
+
+
+@pytest.mark.parametrize("dtype", [graphc.float32, graphc.float64])
+def test_a_layer_norm_step_body_is_cut_into_few_loop_nests_matching_the_interpreter(dtype):
+    # LayerNorm forward and backward fuse into bodies with a reduction read back broadcast
+    # (not one loop nest): they must run as a few kernels, not one per node, with the same values
+    weight = graphc.randn(16, dtype=dtype, requires_grad=True)
+
+    def step(x):
+        y = graphc.nn.functional.layer_norm(x, [16], weight)
+        loss = (y * y.softmax(-1)).sum()
+        loss.backward()
+        return loss, weight.grad
+
+    graph = passes.run(graphc.trace(step, graphc.randn(4, 8, 16, dtype=dtype)),
+                       "dce,cse,fold,simplify,dce,fuse")
+    program = build_program(graph)
+    split = [note for note in program.notes if "not one loop nest" in note]
+    nodes = sum(len(n.body.nodes) for n in graph.nodes if n.op == "fused")
+    assert split and len(program.steps) < nodes / 2, str(program)
+    assert_same_as_interpreter(graph, _inputs_for(graph))
 
 
 # -- random graphs (the text round-trip's builder) -----------------------------------------------

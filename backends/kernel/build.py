@@ -46,12 +46,18 @@ from backends.kernel.program import (
     Store,
     contiguous_strides,
 )
+from backends.kernel.split import (
+    REDUCTION_OPS,
+    is_pointwise,
+    is_reindexing,
+    is_unit_reshape,
+    split_body,
+)
 from ir.graph import Graph, Node, Value
 from ir.ops.reduce import normalize_axes
 from ir.scalar import ArgReduction, Reduction, ScalarExpr, cast, const, var
 from ir.types import TensorType, broadcast_shapes, normalize_axis
 
-REDUCTION_OPS = frozenset(("sum", "max", "min", "argmax", "argmin"))
 COPY_OPS = frozenset(("reshape", "transpose", "broadcast_to", "slice"))
 
 
@@ -130,15 +136,37 @@ class _ProgramBuilder:
         if kernel is not None:
             self._append(kernel, node.outputs)
             return
-        # not one loop nest: run the body's nodes as steps of their own, on the same buffers
-        self.program.notes.append(
-            f"a fused body ({', '.join(n.op for n in body.nodes)}) is not one loop nest; "
-            f"its nodes run as separate steps")
         for argument, buffer in zip(body.inputs, operands):
             self.buffers[id(argument)] = buffer
-        self._add_nodes(body)
+        self._add_split(list(body.nodes), body.outputs,
+                        f"a fused body ({', '.join(n.op for n in body.nodes)})")
         for result, inner in zip(node.outputs, body.outputs):
             self.buffers[id(result)] = self.buffers[id(inner)]
+
+    def _add_split(self, nodes: list[Node], yielded: Sequence[Value], what: str) -> None:
+        """``nodes`` of a body that is not one loop nest (their operands already have buffers),
+        as the fewest loop nests :func:`split_body` finds; nodes that are no loop nest are
+        lowered as top-level nodes."""
+        runs = split_body(nodes, yielded)
+        self.program.notes.append(
+            f"{what} is not one loop nest; it runs as {len(runs)} step(s): "
+            + " | ".join(", ".join(n.op for n in run.nodes) for run in runs))
+        constants = {id(n.output): n for n in nodes if n.op == "const"}
+        for run in runs:
+            kernel = None
+            if run.loop_nest:
+                kernel = self._loop_nest(run.nodes, run.arguments,
+                                         [self.buffers[id(a)] for a in run.arguments],
+                                         run.results, origin=f"part of {what}")
+            if kernel is not None:
+                self._append(kernel, run.results)
+                continue
+            for node in run.nodes:  # each on its own, constants it reads first (evaluated once)
+                for value in node.inputs:
+                    if id(value) in constants and id(value) not in self.buffers:
+                        self._add_node(constants[id(value)])
+                if node.op != "const" or id(node.output) not in self.buffers:
+                    self._add_node(node)
 
     # -- matrix products -------------------------------------------------------------------------
     def _gemm(self, node: Node, origin: str) -> Gemm:
@@ -162,11 +190,7 @@ class _ProgramBuilder:
                                      operands + [gemm.output], body.outputs,
                                      origin=f"epilogue of {gemm.output} ({ops})")
             if kernel is None:
-                self.program.notes.append(
-                    f"the epilogue of {gemm.output} ({ops}) is not one loop nest; its nodes run "
-                    f"as separate steps")
-                for epilogue_node in epilogue:
-                    self._add_node(epilogue_node)
+                self._add_split(epilogue, body.outputs, f"the epilogue of {gemm.output} ({ops})")
             else:
                 _write_over_product(kernel, gemm.output, product.output, body.outputs)
                 self._append(kernel, body.outputs)
@@ -179,14 +203,22 @@ class _ProgramBuilder:
         """One kernel computing ``results`` from ``arguments`` (bound to ``operands``) through
         ``nodes``, or None when they are not elementwise nodes ending in at most one
         reduction."""
-        if not nodes or not all(_is_pointwise(n) for n in nodes[:-1]):
+        if not nodes or not all(is_pointwise(n) or is_reindexing(n) for n in nodes[:-1]):
             return None
+        made = {id(v) for n in nodes for v in n.outputs}
+        for node in nodes:
+            if is_unit_reshape(node):
+                if id(node.inputs[0]) in made:
+                    return None  # a computed value cannot be re-read at another alignment
+                # read the operand's buffer at the reshaped shape: same elements, same order
+                source = operands[[id(a) for a in arguments].index(id(node.inputs[0]))]
+                arguments, operands = list(arguments) + [node.output], operands + [source]
         last = nodes[-1]
         if last.op in REDUCTION_OPS and last.opdef.reduction is not None:
             if len(results) != 1 or results[0] is not last.output:
                 return None
             return self._reduction_kernel(nodes, arguments, operands, origin)
-        if not _is_pointwise(last):
+        if not (is_pointwise(last) or is_reindexing(last)):
             return None
         shape = results[0].type.shape
         if any(r.type.shape != shape for r in results):
@@ -323,22 +355,6 @@ def _write_over_product(kernel: Kernel, product: Buffer, product_value: Value,
             return
 
 
-def _is_pointwise(node: Node) -> bool:
-    """An elementwise node with a scalar body a kernel can compute, or a constant filled with
-    one number (an immediate in the body). Integer ``pow`` is not one yet: its reference
-    rejects negative exponents with an error a kernel cannot raise, so it stays a library call
-    until the scalar IR defines that case."""
-    if node.op == "pow" and not node.output.type.dtype.is_float:
-        return False
-    if node.op == "const":
-        return _is_filled_constant(node)
-    return node.opdef.kind == "elementwise" and node.opdef.scalar is not None
-
-
-def _is_filled_constant(node: Node) -> bool:
-    return node.op == "const" and not isinstance(node.attrs["value"], (list, tuple))
-
-
 def _constant_expr(node: Node) -> ScalarExpr:
     """A filled constant's number as the ``const`` reference stores it (ints truncated, ...)."""
     dtype = node.output.type.dtype
@@ -387,6 +403,11 @@ def _compose(nodes: list[Node], loads: _Loads) -> dict[int, ScalarExpr]:
     for node in nodes:
         if node.op == "const":
             exprs[id(node.output)] = _constant_expr(node)
+            continue
+        if node.op == "broadcast_to":  # loads broadcast right-aligned, as broadcast_to does
+            exprs[id(node.output)] = expr_of(node.inputs[0])
+            continue
+        if node.op == "reshape":  # a unit reshape: a load at its own shape (see _loop_nest)
             continue
         types = [v.type for v in node.inputs]
         names = [f"v{i}" for i in range(len(types))]
