@@ -133,15 +133,15 @@ def test_a_different_optimization_level_is_a_miss(store):
     assert_computes_f(other)
 
 
-@pytest.mark.parametrize("changed", ["llvm_ir", "options", "target", "graphc", "llvmlite",
+@pytest.mark.parametrize("changed", ["source", "options", "target", "graphc", "llvmlite",
                                      "numpy"])
 def test_the_key_changes_with_everything_that_decides_the_code(changed, monkeypatch):
-    parts = {"llvm_ir": "define void @k0() { ret void }", "options": {"speed_level": 2},
+    parts = {"source": "define void @k0() { ret void }", "options": {"speed_level": 2},
              "target": {"triple": "x86_64-unknown-linux-gnu", "cpu": "znver3",
                         "features": "+avx2", "llvm": "15.0.7"}}
     before = cache_key(**parts)
-    if changed == "llvm_ir":
-        parts["llvm_ir"] += " "
+    if changed == "source":
+        parts["source"] += " "
     elif changed == "options":
         parts["options"] = {"speed_level": 3}
     elif changed == "target":
