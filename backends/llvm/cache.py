@@ -105,19 +105,23 @@ CODE_PACKAGES = ("ir", "backends")  # what turns an optimized graph into LLVM IR
 
 
 @functools.cache
-def code_fingerprint(packages: tuple[str, ...] = CODE_PACKAGES) -> str:
-    """A SHA-256 of the Python source of ``packages`` (every ``.py`` file under them, read
-    once per process): a key naming code by the graph it came from must change whenever the
-    code that renders graphs does, in a checkout whose version number stays the same too.
+def code_fingerprint() -> str:
+    """The :func:`source_digest` of the packages that turn an optimized graph into LLVM IR
+    (read once per process): a key naming code by the graph it came from must change whenever
+    the code that renders graphs does, also in a checkout whose version number stays the same.
 
-        >>> len(code_fingerprint()), code_fingerprint() == code_fingerprint(("ir",))
-        (64, False)
+        >>> len(code_fingerprint())
+        64
     """
+    return source_digest(Path(__file__).resolve().parents[2], CODE_PACKAGES)
+
+
+def source_digest(root: Path, packages: tuple[str, ...]) -> str:
+    """A SHA-256 of the names and contents of every ``.py`` file under ``root/<package>``."""
     digest = hashlib.sha256()
-    root = Path(__file__).resolve().parents[2]
     for package in packages:
         for path in sorted((root / package).rglob("*.py")):
-            digest.update(str(path.relative_to(root)).encode() + b"\0")
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
             digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -322,4 +326,5 @@ def clear(directory: Path | None = None) -> int:
 
 
 __all__ = ["CODE_PACKAGES", "CacheSummary", "CachedObject", "ObjectCache", "cache_dir",
-           "cache_key", "clear", "code_fingerprint", "decode_entry", "encode_entry", "summary"]
+           "cache_key", "clear", "code_fingerprint", "decode_entry", "encode_entry",
+           "source_digest", "summary"]
