@@ -40,11 +40,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.metadata
 import json
 import logging
 import os
 import struct
+import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -74,6 +74,13 @@ def cache_dir() -> Path:
 
 @functools.cache
 def _version(package: str) -> str:
+    """``package``'s version: its ``__version__`` when it is imported (llvmlite and NumPy are,
+    when code is compiled; graphc is, under ``graphc.compile``), else its installed metadata
+    (``importlib.metadata`` takes ~20 ms to import: a warm start's budget is ~100 ms)."""
+    version = getattr(sys.modules.get(package), "__version__", None)
+    if isinstance(version, str):
+        return version
+    import importlib.metadata
     try:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
