@@ -72,11 +72,11 @@ def compile_module(module: ir.Module | str, speed_level: int = 2,
     """Verifies, optimizes (``O<speed_level>``) and JIT-compiles ``module`` (or its text, with
     the host target set); ``on_object`` receives the object code the JIT made (to cache it).
 
-    ``loop_unrolling`` is off by default: on the loops of a training step it doubled the
-    object code and the time to optimize and generate it (an MLP step: 0.9 s against 0.55 s)
+    ``loop_unrolling`` is off by default: on the kernels of an MLP training step it doubled
+    the object code and the time to optimize and generate it (0.83 s against 0.40 s of CPU)
     and made the kernels no faster (vectorized loops already process a vector per
     iteration; LLVM fully unrolled short outer loops around them). See
-    ``benchmarks/compile_time.py``."""
+    ``benchmarks/compile_time.py`` and docs/DESIGN-NOTES.md."""
     machine = target_machine()
     if isinstance(module, ir.Module):
         set_host_target(module)
