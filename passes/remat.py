@@ -60,8 +60,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import networkx as nx  # type: ignore[import-untyped]
-
 from ir.graph import Graph, Node, Value
 from ir.parser import parse
 from ir.plan import liveness_peak, nbytes
@@ -167,6 +165,7 @@ def rematerialize(graph: Graph, forward_outputs=(0,)) -> RematReport:
 
 def _nodes_to_recompute(graph: Graph, forward: set[int]) -> list[Node]:
     """Forward nodes on the sink side of the min cut that the backward reads, in node order."""
+    import networkx as nx  # type: ignore[import-untyped]  # here: `import graphc` stays light
     network = nx.DiGraph()
     network.add_nodes_from(["source", "sink"])
     backward_reads: list[Value] = []

@@ -19,7 +19,7 @@ import pytest
 
 import graphc
 import ir
-from backends.llvm import cache, compiler
+from backends.llvm import assemble, cache, call, compiler
 from backends.llvm.backend import LLVMBackend
 from backends.llvm.cache import CachedObject, ObjectCache, cache_key, decode_entry
 from backends.llvm.compiler import CachingCompiler
@@ -133,15 +133,15 @@ def test_a_different_optimization_level_is_a_miss(store):
     assert_computes_f(other)
 
 
-@pytest.mark.parametrize("changed", ["llvm_ir", "options", "target", "graphc", "llvmlite",
+@pytest.mark.parametrize("changed", ["source", "options", "target", "graphc", "llvmlite",
                                      "numpy"])
 def test_the_key_changes_with_everything_that_decides_the_code(changed, monkeypatch):
-    parts = {"llvm_ir": "define void @k0() { ret void }", "options": {"speed_level": 2},
+    parts = {"source": "define void @k0() { ret void }", "options": {"speed_level": 2},
              "target": {"triple": "x86_64-unknown-linux-gnu", "cpu": "znver3",
                         "features": "+avx2", "llvm": "15.0.7"}}
     before = cache_key(**parts)
-    if changed == "llvm_ir":
-        parts["llvm_ir"] += " "
+    if changed == "source":
+        parts["source"] += " "
     elif changed == "options":
         parts["options"] = {"speed_level": 3}
     elif changed == "target":
@@ -158,6 +158,102 @@ def test_the_key_names_the_host_target(store):
     settings = codegen_settings()
     assert {"triple", "cpu", "features", "llvm"} <= set(settings)
     assert settings["cpu"] and settings["triple"]
+
+
+# -- the key of a graph's code: its text, call plan, options and the renderer's source ----------
+def forbid_rendering(monkeypatch) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError("the LLVM module was rendered although its code was cached")
+    monkeypatch.setattr(assemble, "render_module", refuse)
+
+
+def test_code_found_by_the_graph_text_renders_no_llvm_ir(store, monkeypatch):
+    first = compile_with(store)
+    forbid_rendering(monkeypatch)
+    second = compile_with(store)
+    assert second.compile_info.source == "disk"
+    assert "render" not in second.compile_info.seconds
+    assert second.compile_info.key == first.compile_info.key
+    assert_computes_f(second)
+
+
+def test_code_from_the_cache_still_shows_its_llvm_ir(store):
+    first = compile_with(store)
+    second = compile_with(store)
+    assert second.compile_info.source == "disk"
+    assert second.llvm_ir == first.llvm_ir  # rendered when asked for, identical
+    assert "define void @" in second.source()
+
+
+def test_a_changed_code_generator_is_a_miss(store, monkeypatch):
+    first = compile_with(store)
+    monkeypatch.setattr(assemble, "code_fingerprint", lambda: "0" * 64)
+    other = compile_with(store)
+    assert other.compile_info.source == "fresh"
+    assert other.compile_info.key != first.compile_info.key
+    assert_computes_f(other)
+
+
+def test_fast_math_on_and_off_are_different_entries(store):
+    on = LLVMBackend(disk=store, fast_math=True).compile(ir.parse(GRAPH))
+    off = LLVMBackend(disk=store, fast_math=False).compile(ir.parse(GRAPH))
+    assert (on.compile_info.source, off.compile_info.source) == ("fresh", "fresh")
+    assert on.compile_info.key != off.compile_info.key
+    assert on.llvm_ir != off.llvm_ir
+    assert_computes_f(off)
+
+
+TWO_KERNELS = '''func @g(%x: f32[64,8]) -> (f32[64,8], f32[]) {
+  %0: f32[64,8] = neg %x
+  %1: f32[] = sum %x {axes=[0,1]}
+  return %0, %1
+}'''
+
+
+def test_a_changed_parallel_threshold_is_a_miss_and_runs_the_new_plan(store, monkeypatch):
+    """The call plan (which kernels run alone, split across threads) is not in the graph's
+    text. Code made for one plan exports every function another plan here calls (``seg0``),
+    but its ``seg0`` runs only the second kernel: it must not be reused."""
+    x = np.arange(64 * 8, dtype=F).reshape(64, 8)
+    with monkeypatch.context() as patched:
+        patched.setattr(call, "PARALLEL_MIN_ELEMENTS", 100)
+        split = LLVMBackend(disk=store).compile(ir.parse(TWO_KERNELS))
+    assert [type(step).__name__ for step in split.plan] == ["ParallelKernel", "Segment"]
+    together = LLVMBackend(disk=store).compile(ir.parse(TWO_KERNELS))
+    assert [type(step).__name__ for step in together.plan] == ["Segment"]
+    assert together.compile_info.source == "fresh"
+    assert together.compile_info.key != split.compile_info.key
+    for executable in (split, together):
+        negated, total = executable(x)
+        np.testing.assert_array_equal(negated, -x)
+        assert total == x.astype(np.float64).sum()  # integers: exact in f32
+
+
+def test_loop_unrolling_is_part_of_the_key(store):
+    first = compile_with(store)
+    backend = LLVMBackend(disk=store)
+    backend.compiler.loop_unrolling = True
+    other = backend.compile(ir.parse(GRAPH))
+    assert other.compile_info.source == "fresh"
+    assert other.compile_info.key != first.compile_info.key
+    assert_computes_f(other)
+
+
+def test_the_source_digest_changes_with_any_file_of_the_code(tmp_path):
+    package = tmp_path / "renderer"
+    (package / "sub").mkdir(parents=True)
+    (package / "a.py").write_text("X = 1\n")
+    (package / "sub" / "b.py").write_text("Y = 2\n")
+    before = cache.source_digest(tmp_path, ("renderer",))
+    (package / "sub" / "b.py").write_text("Y = 3\n")
+    changed = cache.source_digest(tmp_path, ("renderer",))
+    (package / "sub" / "c.py").write_text("")
+    added = cache.source_digest(tmp_path, ("renderer",))
+    assert len({before, changed, added}) == 3
+
+
+def test_the_code_fingerprint_covers_the_kernel_ir_and_the_renderers():
+    assert {"ir", "backends"} <= set(cache.CODE_PACKAGES)
 
 
 # -- entries that must not be loaded -------------------------------------------------------------

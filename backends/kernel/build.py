@@ -73,6 +73,7 @@ class _ProgramBuilder:
         # transpose's source, stored [..., k, m] instead of [..., m, k]
         self.absorbed_transposes = _transposes_into_gemms(graph)
         self.transposed: set[int] = set()
+        self._made: set[int] = set()  # ids of the buffers steps produce: len() is len(temps)
         inputs = [Buffer(v.name or f"in{i}", v.type, "input") for i, v in enumerate(graph.inputs)]
         for value, buffer in zip(graph.inputs, inputs):
             self.buffers[id(value)] = buffer
@@ -82,7 +83,8 @@ class _ProgramBuilder:
 
     # -- naming ---------------------------------------------------------------------------------
     def _new_buffer(self, type: TensorType) -> Buffer:
-        return Buffer(f"t{len(self.program.temps)}", type)
+        # numbered as len(self.program.temps), counted as steps are added (not rescanned)
+        return Buffer(f"t{len(self._made)}", type)
 
     def _kernel_name(self) -> str:
         return f"k{len(self.program.kernels)}"
@@ -119,6 +121,7 @@ class _ProgramBuilder:
 
     def _append(self, step: Kernel | Gemm | LibraryCall, values: Sequence[Value]) -> None:
         self.program.steps.append(step)
+        self._made.update(id(buffer) for buffer in step.outputs)
         for value, buffer in zip(values, step.outputs):
             self.buffers[id(value)] = buffer
 

@@ -43,22 +43,22 @@ from backends.base import (
 )
 from backends.kernel import Gemm, Kernel, KernelProgram, LibraryCall, build_program
 from backends.llvm import blas as blas_library
+from backends.llvm.assemble import (
+    exported_functions,
+    llvm_ir_text,
+    module_source,
+    render_program,
+)
 from backends.llvm.cache import ObjectCache
 from backends.llvm.call import (
     CallStep,
-    ParallelKernel,
     Segment,
     array_data_offset_checked,
     plan_calls,
-    render_segment,
 )
 from backends.llvm.compiler import CachingCompiler
 from backends.llvm.jit import JitModule
-from backends.llvm.render import (
-    range_function_name,
-    render_module,
-    render_range_kernel,
-)
+from backends.llvm.render import range_function_name
 from ir.evaluate import evaluate_results, quiet_float_errors
 from ir.graph import Graph
 from ir.registry import get as get_op
@@ -80,10 +80,11 @@ class LLVMExecutable(Executable):
     consecutive kernels (``backends.llvm.call``); kernels over many elements are split across
     threads, library calls run their NumPy references, constants were evaluated once."""
 
-    def __init__(self, graph: Graph, program: KernelProgram, llvm_ir: str, jit: JitModule,
-                 compile_info: CompileInfo | None = None,
+    def __init__(self, graph: Graph, program: KernelProgram, llvm_ir: str | Callable[[], str],
+                 jit: JitModule, compile_info: CompileInfo | None = None,
                  plan: list[CallStep] | None = None, blas: blas_library.Blas | None = None):
-        self.graph, self.program, self.llvm_ir, self.jit = graph, program, llvm_ir, jit
+        # llvm_ir: the text, or a function that renders it (code loaded from a cache)
+        self.graph, self.program, self._llvm_ir, self.jit = graph, program, llvm_ir, jit
         self.compile_info = compile_info
         self.blas = blas
         self.plan = plan_calls(program) if plan is None else plan
@@ -104,6 +105,13 @@ class LLVMExecutable(Executable):
                 self._runners.append(self._parallel_runner(step.kernel))
         # a constant returned as an output is copied: callers own what they get back
         self._outputs = [(id(b), id(b) in self._constants) for b in program.outputs]
+
+    @property
+    def llvm_ir(self) -> str:
+        """The LLVM IR text of the kernels, as handed to LLVM's optimizer."""
+        if callable(self._llvm_ir):
+            self._llvm_ir = self._llvm_ir()
+        return self._llvm_ir
 
     def __call__(self, *arrays) -> tuple:
         env: Env = dict(self._constants)
@@ -270,21 +278,18 @@ class LLVMBackend(Backend):
                                "where the generated call wrapper reads it")
         start = time.perf_counter()
         program = build_program(graph)
+        plan = plan_calls(program)
         built = time.perf_counter()
         fast_math = fast_math_default() if self.fast_math is None else self.fast_math
-        module = render_module(program, fast_math)  # the IR differs, so does the cache key
-        plan = plan_calls(program)
-        for step in plan:
-            if isinstance(step, Segment):
-                render_segment(module, step)
-            elif isinstance(step, ParallelKernel):
-                render_range_kernel(module, step.kernel, fast_math)
-        seconds = {"kernel program": built - start, "render": time.perf_counter() - built}
-        exports = [f.name for f in module.functions if not f.is_declaration]
-        compiled = self.compiler.compile(module, exports, seconds)
+        source = module_source(graph, plan, fast_math)  # the IR differs, so does the key
+        seconds = {"kernel program": built - start, "graph text": time.perf_counter() - built}
+        render = functools.partial(render_program, program, plan, fast_math)
+        # the module is rendered only if no cache has its code, and then for source() only
+        compiled = self.compiler.compile_source(source, render, exported_functions(plan),
+                                                seconds)
+        llvm_ir = compiled.llvm_ir or functools.partial(llvm_ir_text, program, plan, fast_math)
         blas = blas_library.find_blas() if self.use_blas else None
-        return LLVMExecutable(graph, program, compiled.llvm_ir, compiled.jit, compiled.info, plan,
-                              blas)
+        return LLVMExecutable(graph, program, llvm_ir, compiled.jit, compiled.info, plan, blas)
 
 
 __all__ = ["LLVMBackend", "LLVMExecutable"]

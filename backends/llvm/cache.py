@@ -3,8 +3,11 @@
 Where: ``$GRAPHC_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/graphc``, else ``~/.cache/graphc``;
 the llvm backend keeps its entries in the ``llvm`` folder there, one ``<key>.gobj`` file each.
 The key (:func:`cache_key`) is a SHA-256 of everything that decides the machine code: the LLVM
-IR text handed to the optimizer, the backend's options, the target (triple, CPU name, CPU
-features, LLVM version, target machine settings) and the versions of graphc, llvmlite and NumPy.
+IR text handed to the optimizer (or a text that decides it: the llvm backend keys a graph's
+module by the graph's IR text, its call plan, its options and :func:`code_fingerprint`, the
+source of the code that turns graphs into LLVM IR, so a warm start renders nothing), the
+backend's options, the target (triple, CPU name, CPU features, LLVM version, target machine
+settings) and the versions of graphc, llvmlite and NumPy.
 
 An entry is a fixed header, then the payload::
 
@@ -37,11 +40,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.metadata
 import json
 import logging
 import os
 import struct
+import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -71,15 +74,24 @@ def cache_dir() -> Path:
 
 @functools.cache
 def _version(package: str) -> str:
+    """``package``'s version: its ``__version__`` when it is imported (llvmlite and NumPy are,
+    when code is compiled; graphc is, under ``graphc.compile``), else its installed metadata
+    (``importlib.metadata`` takes ~20 ms to import: a warm start's budget is ~100 ms)."""
+    version = getattr(sys.modules.get(package), "__version__", None)
+    if isinstance(version, str):
+        return version
+    import importlib.metadata
     try:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
 
 
-def cache_key(llvm_ir: str, options: Mapping[str, object], target: Mapping[str, object]) -> str:
-    """The hex SHA-256 naming the object code of ``llvm_ir`` compiled with ``options`` for
-    ``target`` by these versions of graphc, llvmlite and NumPy.
+def cache_key(source: str, options: Mapping[str, object], target: Mapping[str, object]) -> str:
+    """The hex SHA-256 naming the object code of ``source`` compiled with ``options`` for
+    ``target`` by these versions of graphc, llvmlite and NumPy. ``source`` is the LLVM IR text,
+    or a text that decides it entirely (the llvm backend's: the graph's IR text, its call plan,
+    its options and :func:`code_fingerprint`).
 
         >>> a = cache_key("ir", {"speed_level": 2}, {"cpu": "znver3"})
         >>> a == cache_key("ir", {"speed_level": 3}, {"cpu": "znver3"}), len(a)
@@ -87,13 +99,38 @@ def cache_key(llvm_ir: str, options: Mapping[str, object], target: Mapping[str, 
     """
     described = {
         "format": FORMAT_VERSION,
-        "llvm_ir": llvm_ir,
+        "source": source,
         "options": dict(options),
         "target": dict(target),
         "versions": {name: _version(name) for name in ("graphc", "llvmlite", "numpy")},
     }
     text = json.dumps(described, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+CODE_PACKAGES = ("ir", "backends")  # what turns an optimized graph into LLVM IR
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """The :func:`source_digest` of the packages that turn an optimized graph into LLVM IR
+    (read once per process): a key naming code by the graph it came from must change whenever
+    the code that renders graphs does, also in a checkout whose version number stays the same.
+
+        >>> len(code_fingerprint())
+        64
+    """
+    return source_digest(Path(__file__).resolve().parents[2], CODE_PACKAGES)
+
+
+def source_digest(root: Path, packages: tuple[str, ...]) -> str:
+    """A SHA-256 of the names and contents of every ``.py`` file under ``root/<package>``."""
+    digest = hashlib.sha256()
+    for package in packages:
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -295,5 +332,6 @@ def clear(directory: Path | None = None) -> int:
     return removed
 
 
-__all__ = ["CacheSummary", "CachedObject", "ObjectCache", "cache_dir", "cache_key", "clear",
-           "decode_entry", "encode_entry", "summary"]
+__all__ = ["CODE_PACKAGES", "CacheSummary", "CachedObject", "ObjectCache", "cache_dir",
+           "cache_key", "clear", "code_fingerprint", "decode_entry", "encode_entry",
+           "source_digest", "summary"]

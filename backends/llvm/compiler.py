@@ -7,6 +7,11 @@ and compiles it only when neither has it (``fresh``), writing the object code to
 next process. The :class:`~backends.base.CompileInfo` it returns says which, and how long each
 stage took.
 
+Making a module and printing its text cost time too, so a caller that can name the module by a
+shorter text that decides it entirely (the llvm backend: the graph's IR text, its call plan,
+its options and a fingerprint of the code generator) uses :meth:`CachingCompiler.
+compile_source`, which renders the module only on a miss.
+
     >>> import tempfile
     >>> from pathlib import Path
     >>> from llvmlite import ir
@@ -20,12 +25,16 @@ stage took.
     >>> compiled = CachingCompiler(disk).compile(module(), exports=["answer"])
     >>> compiled.info.source, CachingCompiler(disk).compile(module(), ["answer"]).info.source
     ('fresh', 'disk')
+    >>> keyed = CachingCompiler(disk).compile_source("the answer, v1", module, ["answer"])
+    >>> again = CachingCompiler(disk).compile_source("the answer, v1", module, ["answer"])
+    >>> keyed.info.source, again.info.source, again.llvm_ir is None
+    ('fresh', 'disk', True)
 """
 from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from llvmlite import ir  # type: ignore[import-untyped]
@@ -45,11 +54,12 @@ MEMORY_ENTRIES = 256  # compiled modules kept per compiler (least recently used 
 
 @dataclass
 class Compiled:
-    """A module's code in this process, its LLVM IR text (as handed to the optimizer) and how
-    it was obtained."""
+    """A module's code in this process, its LLVM IR text (as handed to the optimizer; ``None``
+    when :meth:`CachingCompiler.compile_source` found the code without rendering the module)
+    and how it was obtained."""
 
     jit: JitModule
-    llvm_ir: str
+    llvm_ir: str | None
     info: CompileInfo
 
 
@@ -64,27 +74,58 @@ def imported_symbols(module: ir.Module) -> tuple[str, ...]:
 
 class CachingCompiler:
     """Compiles LLVM modules, reusing code by key: from memory, then from ``disk`` (``None``:
-    no disk cache)."""
+    no disk cache). ``speed_level`` and ``loop_unrolling`` tune LLVM's pipeline
+    (:func:`~backends.llvm.jit.compile_module`)."""
 
-    def __init__(self, disk: ObjectCache | None, speed_level: int = 2):
-        self.disk, self.speed_level = disk, speed_level
+    def __init__(self, disk: ObjectCache | None, speed_level: int = 2,
+                 loop_unrolling: bool = False):
+        self.disk, self.speed_level, self.loop_unrolling = disk, speed_level, loop_unrolling
         self._memory: collections.OrderedDict[str, JitModule] = collections.OrderedDict()
 
     def options(self) -> dict[str, object]:
         """The options that change the code made from the same IR (part of the key)."""
-        return {"speed_level": self.speed_level}
+        return {"speed_level": self.speed_level, "loop_unrolling": self.loop_unrolling}
 
     def compile(self, module: ir.Module, exports: Sequence[str],
                 seconds: dict[str, float] | None = None) -> Compiled:
-        """``module``'s code, with every function named in ``exports`` found in it.
-        ``seconds`` holds the stages the caller timed before (they lead the report)."""
+        """``module``'s code, with every function named in ``exports`` found in it, keyed by
+        its LLVM IR text. ``seconds`` holds the stages the caller timed before (they lead the
+        report)."""
         seconds = dict(seconds or {})
         start = time.perf_counter()
         set_host_target(module)
         llvm_ir = str(module)
-        printed = time.perf_counter()
-        key = cache_key(llvm_ir, self.options(), codegen_settings())
-        seconds["ir text"], seconds["key"] = printed - start, time.perf_counter() - printed
+        seconds["ir text"] = time.perf_counter() - start
+        return self._compile(llvm_ir, lambda: (module, llvm_ir), exports, seconds, llvm_ir)
+
+    def compile_source(self, source: str, render: Callable[[], ir.Module],
+                       exports: Sequence[str],
+                       seconds: dict[str, float] | None = None) -> Compiled:
+        """The code of the module ``render()`` makes, keyed by ``source``: a text that decides
+        that module entirely (two different modules must never share a source). ``render`` is
+        called only when no cache has the code; then ``Compiled.llvm_ir`` is its text, else
+        ``None``."""
+        seconds = dict(seconds or {})
+
+        def rendered() -> tuple[ir.Module, str]:
+            start = time.perf_counter()
+            module = render()
+            printed = time.perf_counter()
+            set_host_target(module)
+            llvm_ir = str(module)
+            seconds["render"] = printed - start
+            seconds["ir text"] = time.perf_counter() - printed
+            return module, llvm_ir
+        return self._compile(source, rendered, exports, seconds)
+
+    def _compile(self, source: str, rendered: Callable[[], tuple[ir.Module, str]],
+                 exports: Sequence[str], seconds: dict[str, float],
+                 llvm_ir: str | None = None) -> Compiled:
+        """Memory, then disk, then a fresh compile of ``rendered()`` (the module and its
+        text), all under the key of ``source``; ``llvm_ir``: the text, when known already."""
+        start = time.perf_counter()
+        key = cache_key(source, self.options(), codegen_settings())
+        seconds["key"] = time.perf_counter() - start
         jit = self._memory.get(key)
         if jit is not None:
             self._memory.move_to_end(key)
@@ -95,8 +136,10 @@ class CachingCompiler:
             if jit is not None:
                 self._remember(key, jit)
                 return Compiled(jit, llvm_ir, CompileInfo("disk", seconds, key=key))
+        module, llvm_ir = rendered()
         objects: list[bytes] = []
-        jit = compile_module(llvm_ir, self.speed_level, on_object=objects.append)
+        jit = compile_module(llvm_ir, self.speed_level, on_object=objects.append,
+                             loop_unrolling=self.loop_unrolling)
         seconds.update(jit.seconds)
         if self.disk is not None and len(objects) == 1:
             start = time.perf_counter()

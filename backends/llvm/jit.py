@@ -1,8 +1,9 @@
 """LLVM IR -> machine code in this process: llvmlite's MCJIT, optimized for the host CPU.
 
 Code is generated for the host's triple, CPU name and CPU features.
-Optimization is LLVM's default ``O2`` pipeline; no fast-math flags are set anywhere, and the
-target machine keeps LLVM's default of no FMA contraction, so IEEE results are kept.
+Optimization is LLVM's default ``O2`` pipeline without loop unrolling (see
+:func:`compile_module`); no fast-math flags are set anywhere, and the target machine keeps
+LLVM's default of no FMA contraction, so IEEE results are kept.
 """
 from __future__ import annotations
 
@@ -66,9 +67,16 @@ def codegen_settings() -> dict[str, object]:
 
 
 def compile_module(module: ir.Module | str, speed_level: int = 2,
-                   on_object: Callable[[bytes], None] | None = None) -> JitModule:
+                   on_object: Callable[[bytes], None] | None = None,
+                   loop_unrolling: bool = False) -> JitModule:
     """Verifies, optimizes (``O<speed_level>``) and JIT-compiles ``module`` (or its text, with
-    the host target set); ``on_object`` receives the object code the JIT made (to cache it)."""
+    the host target set); ``on_object`` receives the object code the JIT made (to cache it).
+
+    ``loop_unrolling`` is off by default: on the kernels of an MLP training step it doubled
+    the object code and the time to optimize and generate it (0.83 s against 0.40 s of CPU)
+    and made the kernels no faster (vectorized loops already process a vector per
+    iteration; LLVM fully unrolled short outer loops around them). See
+    ``benchmarks/compile_time.py`` and docs/DESIGN-NOTES.md."""
     machine = target_machine()
     if isinstance(module, ir.Module):
         set_host_target(module)
@@ -79,6 +87,7 @@ def compile_module(module: ir.Module | str, speed_level: int = 2,
     seconds["parse"] = time.perf_counter() - start
     start = time.perf_counter()
     options = llvm.create_pipeline_tuning_options(speed_level=speed_level)
+    options.loop_unrolling = loop_unrolling
     passes = llvm.create_pass_builder(machine, options)
     passes.getModulePassManager().run(parsed, passes)
     seconds["optimize"] = time.perf_counter() - start

@@ -6,6 +6,12 @@ Each kernel ``kN`` becomes ``void @kN(ptr, ptr, ...)``, one pointer per buffer i
 index map's constant strides, so LLVM sees static trip counts and can vectorize. Library calls
 are not in the module: the executable runs them between kernels.
 
+Compile time grows with the code LLVM optimizes and generates, so each loop nest is generated
+once: kernels are ``noinline`` (a segment's entry calls them instead of getting a copy of
+each), and a kernel identical to an earlier one but for its buffers (the same optimizer update
+of two parameters of one shape) becomes a one-line ``alwaysinline`` function that calls the
+earlier one.
+
     >>> import ir
     >>> from backends.kernel import build_program
     >>> g = ir.parse('''func @f(%x: f32[4]) -> (f32[4]) {
@@ -14,7 +20,7 @@ are not in the module: the executable runs them between kernels.
     ... }''')
     >>> text = str(render_module(build_program(g)))
     >>> print(text[text.index("define"):text.index("{")])
-    define void @"k0"(ptr %"x", ptr noalias %"t0")
+    define void @"k0"(ptr %"x", ptr noalias %"t0") noinline optnone
     <BLANKLINE>
 """
 from __future__ import annotations
@@ -23,20 +29,73 @@ from collections.abc import Callable
 
 from llvmlite import ir  # type: ignore[import-untyped]
 
-from backends.kernel import ACC, INDEX, IndexMap, Kernel, KernelProgram
+from backends.kernel import ACC, INDEX, Buffer, IndexMap, Kernel, KernelProgram, Load, Store
+from backends.llvm.call import kernel_work
 from backends.llvm.scalar import I64, ScalarRenderer, memory_type, value_type
 from ir.dtypes import i64
 from ir.scalar import ArgReduction, Reduction, cast
 from ir.scalar.reduction import X
+
+# Kernels of fewer loop iterations than this are not optimized (``optnone``, which LLVM also
+# compiles with its fast instruction selector): on an MLP training step they are two thirds of
+# the kernels and took half of the time LLVM spent, yet run for microseconds. LLVM's IEEE
+# semantics make their results the same bits either way.
+OPTIMIZE_MIN_WORK = 4096
 
 
 def render_module(program: KernelProgram, fast_math: bool = False) -> ir.Module:
     """The LLVM module of ``program``'s kernels (library calls run outside it); ``fast_math``:
     f32 transcendentals as inlined approximations (:mod:`backends.llvm.fastmath`)."""
     module = ir.Module(name=program.name)
+    rendered: dict[str, ir.Function] = {}  # kernel_structure -> its function
     for kernel in program.kernels:
-        _KernelRenderer(module, kernel, fast_math).render()
+        structure = kernel_structure(kernel)
+        same = rendered.get(structure)
+        if same is None:
+            rendered[structure] = _KernelRenderer(module, kernel, fast_math).render()
+        else:
+            _render_call_to(module, kernel, same)
     return module
+
+
+def kernel_structure(kernel: Kernel) -> str:
+    """Everything of ``kernel`` that its LLVM function depends on, with its name and its
+    buffers' names left out (buffers appear by position and type): kernels with the same
+    structure compile to the same code.
+
+        >>> import ir
+        >>> from backends.kernel import build_program
+        >>> g = ir.parse('''func @f(%x: f32[4], %y: f32[4]) -> (f32[4], f32[4]) {
+        ...   %0: f32[4] = relu %x
+        ...   %1: f32[4] = relu %y
+        ...   return %0, %1
+        ... }''')
+        >>> first, second = build_program(g).kernels
+        >>> kernel_structure(first) == kernel_structure(second)
+        True
+    """
+    renamed = {id(b): Buffer(f"b{i}", b.type, b.role) for i, b in enumerate(kernel.buffers)}
+    anonymous = Kernel(
+        "k", kernel.shape,
+        [Load(ld.var, renamed[id(ld.buffer)], ld.index) for ld in kernel.loads], kernel.body,
+        [Store(renamed[id(st.buffer)], st.index, st.value) for st in kernel.stores],
+        kernel.reduce_shape, kernel.reduction)
+    # to_text shows the outputs' types but not the inputs'; the reduction's dtypes come with
+    # its repr
+    types = ", ".join(f"{b}: {b.type}" for b in renamed.values())
+    return f"{types}\n{anonymous.to_text()}\n{kernel.reduction!r}"
+
+
+def _render_call_to(module: ir.Module, kernel: Kernel, same: ir.Function) -> None:
+    """``kernel`` as a function that calls ``same`` (a kernel of the same structure); inlined
+    into its callers, so a segment calls ``same`` directly."""
+    function = ir.Function(module, same.function_type, kernel.name)
+    function.attributes.add("alwaysinline")
+    for argument, buffer in zip(function.args, kernel.buffers):
+        argument.name = buffer.name
+    builder = ir.IRBuilder(function.append_basic_block("entry"))
+    builder.call(same, function.args)
+    builder.ret_void()
 
 
 def range_function_name(kernel: Kernel) -> str:
@@ -57,6 +116,10 @@ class _KernelRenderer:
         signature = ir.FunctionType(ir.VoidType(), [ir.PointerType()] * len(buffers) + bounds)
         name = range_function_name(kernel) if ranged else kernel.name
         self.function = ir.Function(module, signature, name)
+        # one copy of the loop nest, called from the segments (see the module's docstring)
+        self.function.attributes.add("noinline")
+        if kernel_work(kernel) < OPTIMIZE_MIN_WORK:
+            self.function.attributes.add("optnone")
         self.bounds = tuple(self.function.args[len(buffers):]) if ranged else None
         self.pointers: dict[int, ir.Argument] = {}
         written = {id(b) for b in kernel.outputs}
@@ -71,11 +134,12 @@ class _KernelRenderer:
         self.builder = ir.IRBuilder(self.entry)
         self.scalars = ScalarRenderer(self.builder, fast_math)
 
-    def render(self) -> None:
+    def render(self) -> ir.Function:
         kernel = self.kernel
         body = self._pointwise if kernel.reduction is None else self._reduce
         self._loops(list(kernel.shape), [], body, self.bounds)
         self.builder.ret_void()
+        return self.function
 
     # -- loops -------------------------------------------------------------------------------
     def _loops(self, extents: list[int], counters: list[ir.Value],
