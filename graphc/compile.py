@@ -116,6 +116,10 @@ def _describe_spec(spec) -> str:
     return f"the object {spec[1].obj!r}"
 
 
+_NOT_MADE = object()
+_MISSED = object()  # what a fast runner returns for a call it does not cover
+
+
 @dataclass
 class CacheEntry:
     """One traced and compiled specialization of the function.
@@ -144,6 +148,7 @@ class CacheEntry:
     number: int = 0  # the how-many-th trace of the function this entry came from
     hits: int = 0
     last_used: int = 0
+    fast_runner: Any = _NOT_MADE  # see _fast_runner; made on first use
 
     @staticmethod
     def resolver(dynamic_leaves: list) -> Callable[[Any], Any]:
@@ -207,6 +212,51 @@ class CacheEntry:
         return pytree.unflatten(self.out_tree, leaves)
 
 
+def _fast_runner(entry: CacheEntry, positional: tuple) -> Optional[Callable[[tuple], Any]]:
+    """A runner of ``entry`` specialized to calls whose positional key is ``positional``.
+
+    It checks what the key checks (each argument a concrete tensor of that dtype, shape and
+    ``requires_grad``, no two the same tensor) and every guard of the entry, then makes one
+    call into the executable (its ``fast_call`` when it has one, see ``backends.base``) and
+    wraps the outputs. A call it does not cover returns ``_MISSED`` and takes the full path,
+    which also explains a miss. None where :meth:`CacheEntry.run` has work to do besides:
+    state read or written back, non-tensor outputs, arguments returned, repeated arguments,
+    guards that look at an argument."""
+    if (entry.lifted or entry.write_backs or any(s is not None for s in entry.out_static)
+            or any(getattr(g, "subject", None) is not None for g in entry.guards)
+            or any(first != index for index, (*_, first) in enumerate(positional))):
+        return None
+    specs = [(dtype, shape, requires_grad) for dtype, shape, requires_grad, _ in positional]
+    count, inputs = len(specs), list(entry.input_leaves)
+    checks = [guard.holds for guard in entry.guards]
+    executable = entry.executable
+    native = getattr(executable, "fast_call", None)
+    single = entry.out_tree.kind == "leaf"
+    out_tree, wrap = entry.out_tree, Tensor._from_result
+
+    def run(args: tuple):
+        if len(args) != count or (count > 1 and len({id(a) for a in args}) != count):
+            return _MISSED
+        for arg, (dtype, shape, requires_grad) in zip(args, specs):
+            if type(arg) is not Tensor or arg._value is not None:
+                return _MISSED
+            data = arg._data
+            if (data.shape != shape or arg.requires_grad != requires_grad
+                    or (data.dtype is not dtype and data.dtype != dtype)):
+                return _MISSED
+        for holds in checks:
+            if not holds():
+                return _MISSED
+        arrays = [args[index]._data for index in inputs]
+        outputs = native(*arrays) if native is not None else None
+        if outputs is None:  # no generated wrapper, or arrays it does not take (strided)
+            outputs = executable(*arrays)
+        if single:
+            return wrap(outputs[0])
+        return pytree.unflatten(out_tree, [wrap(array) for array in outputs])
+    return run
+
+
 def _state_aliases(ctx: tracing.TraceContext, write_backs: list, first: int) -> dict[int, int]:
     """Output index -> input index for the write-backs that rebind a lifted tensor (parameter,
     buffer, optimizer state) in place: the output overwrites the state its input fed in, so a
@@ -251,6 +301,8 @@ class CompiledFunction:
         # positional-tensor calls: _positional_key(args) -> the entries of the full cache key
         # it stands for (the same list as in _by_key, so eviction empties it here too)
         self._positional_entries: dict[tuple, list[CacheEntry]] = {}
+        # the entry the last positional call ran, with its fast runner: tried first
+        self._fast: Optional[tuple[CacheEntry, Callable[[tuple], Any]]] = None
         self.calls = 0
         self._namer = None
         self._signature = _signature(fn)
@@ -262,7 +314,14 @@ class CompiledFunction:
         if tracing.current() is not None:
             return self.fn(*args, **kwargs)  # called from traced code: trace through it inline
         self.calls += 1
-        if not kwargs:  # the fast path: no binding, no pytree, the same guards
+        if not kwargs:  # the fast paths: no binding, no pytree, the same guards
+            fast = self._fast
+            if fast is not None:
+                result = fast[1](args)
+                if result is not _MISSED:
+                    fast[0].hits += 1
+                    fast[0].last_used = self.calls
+                    return result
             positional = _positional_key(args)
             for entry in self._positional_entries.get(positional, ()):  # type: ignore[arg-type]
                 dynamic = list(args)
@@ -270,9 +329,18 @@ class CompiledFunction:
                 if entry.failed_guard(resolve) is None:
                     entry.last_used = self.calls
                     entry.hits += 1
+                    self._remember_fast(entry, positional)  # type: ignore[arg-type]
                     return entry.run(dynamic, resolve)
             # a miss or a failed guard: the full path says why and retraces
         return self._entry_and_run(args, kwargs, run=True)
+
+    def _remember_fast(self, entry: CacheEntry, positional: tuple) -> None:
+        """Makes ``entry`` the one the next positional call tries first, if it has a fast
+        runner (:func:`_fast_runner`)."""
+        if entry.fast_runner is _NOT_MADE:
+            entry.fast_runner = _fast_runner(entry, positional)
+        if entry.fast_runner is not None:
+            self._fast = (entry, entry.fast_runner)
 
     def _arguments(self, args, kwargs):
         """The call's arguments as (names, values) in parameter order, defaults filled in, so
@@ -311,6 +379,8 @@ class CompiledFunction:
             positional = _positional_key(args)
             if positional is not None:
                 self._positional_entries[positional] = self._by_key[key]
+                if run:
+                    self._remember_fast(entry, positional)
         entry.last_used = self.calls
         if not run:
             return entry
@@ -443,6 +513,8 @@ class CompiledFunction:
         while len(self.entries) > limit:
             victim = min(self.entries, key=lambda e: (e.last_used, e.number))
             self.entries.remove(victim)
+            if self._fast is not None and self._fast[0] is victim:
+                self._fast = None
             self._by_key[victim.key].remove(victim)
             if not self._by_key[victim.key]:
                 del self._by_key[victim.key]

@@ -53,6 +53,14 @@ from backends.llvm.call import (
     render_segment,
 )
 from backends.llvm.compiler import CachingCompiler
+from backends.llvm.fastcall import (
+    FASTCALL_NAME,
+    abi_checked,
+    constant_buffers,
+    fastcall_segment,
+    make_fastcall,
+    render_fastcall,
+)
 from backends.llvm.jit import JitModule
 from backends.llvm.render import (
     range_function_name,
@@ -104,8 +112,24 @@ class LLVMExecutable(Executable):
                 self._runners.append(self._parallel_runner(step.kernel))
         # a constant returned as an output is copied: callers own what they get back
         self._outputs = [(id(b), id(b) in self._constants) for b in program.outputs]
+        self.fast_call = self._generated_wrapper()
+
+    def _generated_wrapper(self) -> Callable[..., tuple | None] | None:
+        """The module's ``@fastcall`` as a Python callable, when the module has one
+        (``backends.llvm.fastcall``)."""
+        if fastcall_segment(self.program, self.plan) is None or not abi_checked():
+            return None
+        address = self.jit.address(FASTCALL_NAME)
+        if not address:
+            return None
+        constants = [self._constants[id(b)] for b in constant_buffers(self.plan)]
+        return make_fastcall(address, constants, self.jit)
 
     def __call__(self, *arrays) -> tuple:
+        if self.fast_call is not None:  # one native call; None: not exactly typed C arrays
+            result = self.fast_call(*arrays)
+            if result is not None:
+                return result
         env: Env = dict(self._constants)
         if len(arrays) == len(self._signature):
             for key, array, (shape, dtype) in zip(self._input_keys, arrays, self._signature):
@@ -279,6 +303,8 @@ class LLVMBackend(Backend):
                 render_segment(module, step)
             elif isinstance(step, ParallelKernel):
                 render_range_kernel(module, step.kernel, fast_math)
+        if abi_checked():
+            render_fastcall(module, program, plan)
         seconds = {"kernel program": built - start, "render": time.perf_counter() - built}
         exports = [f.name for f in module.functions if not f.is_declaration]
         compiled = self.compiler.compile(module, exports, seconds)
