@@ -1,6 +1,7 @@
 """Call overhead of a tiny compiled function: relu(2x+1) on 16 float32 values, per call, median
 of repeats: graphc.compile through the interpreter and through llvm, the llvm executable alone
-(inputs as NumPy arrays, no cache lookup), and torch eager / jax.jit when installed.
+(inputs as NumPy arrays, no cache lookup) and its generated call wrapper alone, NumPy, and torch
+eager / jax.jit when installed.
 
     python benchmarks/call_overhead.py [--calls 20000] [--repeats 15]
 """
@@ -46,6 +47,8 @@ def contenders(x: np.ndarray) -> dict:
     f(tensor)
     executable = f.entries[0].executable
     found["llvm executable alone"] = lambda: executable(x)
+    if getattr(executable, "fast_call", None) is not None:  # the generated wrapper by itself
+        found["llvm generated wrapper alone"] = lambda: executable.fast_call(x)
     found["numpy"] = lambda: np.maximum(2 * x + 1, 0)
     try:
         import torch

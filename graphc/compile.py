@@ -17,6 +17,7 @@ import inspect
 import logging
 import time
 import warnings
+from builtins import compile as compile_source  # this module defines its own compile()
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -215,45 +216,61 @@ class CacheEntry:
 def _fast_runner(entry: CacheEntry, positional: tuple) -> Optional[Callable[[tuple], Any]]:
     """A runner of ``entry`` specialized to calls whose positional key is ``positional``.
 
-    It checks what the key checks (each argument a concrete tensor of that dtype, shape and
-    ``requires_grad``, no two the same tensor) and every guard of the entry, then makes one
-    call into the executable (its ``fast_call`` when it has one, see ``backends.base``) and
-    wraps the outputs. A call it does not cover returns ``_MISSED`` and takes the full path,
-    which also explains a miss. None where :meth:`CacheEntry.run` has work to do besides:
-    state read or written back, non-tensor outputs, arguments returned, repeated arguments,
-    guards that look at an argument."""
+    It is Python source generated for this entry (``run.source``), straight-line code with no
+    loops: each argument a concrete tensor with the key's ``requires_grad``, no two the same
+    tensor, every guard of the entry, one call into the executable, the outputs wrapped. The
+    dtypes and shapes of the key are checked by the backend's generated wrapper
+    (``Executable.fast_call``, which declines other arrays), or here when there is none.
+    A call it does not cover returns ``_MISSED`` and takes the full path, which also explains a
+    miss. None where :meth:`CacheEntry.run` has work to do besides: state read or written back,
+    non-tensor outputs, arguments returned, repeated arguments, guards that look at an
+    argument."""
     if (entry.lifted or entry.write_backs or any(s is not None for s in entry.out_static)
             or any(getattr(g, "subject", None) is not None for g in entry.guards)
             or any(first != index for index, (*_, first) in enumerate(positional))):
         return None
-    specs = [(dtype, shape, requires_grad) for dtype, shape, requires_grad, _ in positional]
-    count, inputs = len(specs), list(entry.input_leaves)
-    checks = [guard.holds for guard in entry.guards]
     executable = entry.executable
     native = getattr(executable, "fast_call", None)
-    single = entry.out_tree.kind == "leaf"
-    out_tree, wrap = entry.out_tree, Tensor._from_result
-
-    def run(args: tuple):
-        if len(args) != count or (count > 1 and len({id(a) for a in args}) != count):
-            return _MISSED
-        for arg, (dtype, shape, requires_grad) in zip(args, specs):
-            if type(arg) is not Tensor or arg._value is not None:
-                return _MISSED
-            data = arg._data
-            if (data.shape != shape or arg.requires_grad != requires_grad
-                    or (data.dtype is not dtype and data.dtype != dtype)):
-                return _MISSED
-        for holds in checks:
-            if not holds():
-                return _MISSED
-        arrays = [args[index]._data for index in inputs]
-        outputs = native(*arrays) if native is not None else None
-        if outputs is None:  # no generated wrapper, or arrays it does not take (strided)
-            outputs = executable(*arrays)
-        if single:
-            return wrap(outputs[0])
-        return pytree.unflatten(out_tree, [wrap(array) for array in outputs])
+    names = [f"a{index}" for index in range(len(positional))]
+    scope: dict[str, Any] = {"MISSED": _MISSED, "Tensor": Tensor, "wrap": Tensor._from_result,
+                             "native": native, "executable": executable,
+                             "unflatten": pytree.unflatten, "out_tree": entry.out_tree}
+    lines = ["def run(args):",
+             f"    if len(args) != {len(names)}:",
+             "        return MISSED",
+             f"    {''.join(name + ', ' for name in names)}= args"]
+    for name, (dtype, shape, requires_grad, _) in zip(names, positional):
+        lines += [f"    if type({name}) is not Tensor or {name}._value is not None or "
+                  f"{name}.requires_grad != {requires_grad!r}:",
+                  "        return MISSED"]
+        if native is None:
+            scope[f"{name}_dtype"], scope[f"{name}_shape"] = dtype, shape
+            lines += [f"    if {name}._data.shape != {name}_shape or {name}._data.dtype != "
+                      f"{name}_dtype:",
+                      "        return MISSED"]
+    distinct = " or ".join(f"{a} is {b}" for i, a in enumerate(names) for b in names[i + 1:])
+    if distinct:
+        lines += [f"    if {distinct}:", "        return MISSED"]
+    for index, guard in enumerate(entry.guards):
+        quick = getattr(guard, "check_identities", None)
+        scope[f"holds{index}"], scope[f"quick{index}"] = guard.holds, quick
+        test = f"holds{index}()" if quick is None else f"(quick{index}() or holds{index}())"
+        lines += [f"    if not {test}:", "        return MISSED"]
+    arrays = ", ".join(f"{names[index]}._data" for index in entry.input_leaves)
+    if native is not None:
+        lines += [f"    out = native({arrays})",
+                  "    if out is None:  # arrays its wrapper was not made for (strided, ...)",
+                  "        return MISSED"]
+    else:
+        lines.append(f"    out = executable({arrays})")
+    if entry.out_tree.kind == "leaf":
+        lines.append("    return wrap(out[0])")
+    else:
+        lines.append("    return unflatten(out_tree, [wrap(array) for array in out])")
+    source = "\n".join(lines) + "\n"
+    exec(compile_source(source, f"<graphc fast runner of {entry.graph.name}>", "exec"), scope)
+    run = scope["run"]
+    run.source = source
     return run
 
 

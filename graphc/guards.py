@@ -514,13 +514,15 @@ class StateGuard:
         self.description = (f"Python state the function can read is unchanged ({count} "
                             f"value{'' if count == 1 else 's'} and identit"
                             f"{'y' if count == 1 else 'ies'} checked)")
-        self._identity = None if self.extra_roots else _IdentityCheck.of(fn)
-        if self._identity is not None and not self._walk_matches():
-            # the state now is not what is guarded (the trace changed a value it read)
-            self._identity = None
+        identity = None if self.extra_roots else _IdentityCheck.of(fn)
+        if identity is not None and not self._walk_matches():
+            identity = None  # the state now is not what is guarded (the trace changed it)
+        # a cheap test that is enough for the guard to hold (False: ask holds())
+        self.check_identities: Optional[Callable[[], bool]] = (
+            None if identity is None else identity.check)
 
     def holds(self, resolve=None) -> bool:
-        if self._identity is not None and self._identity.check():
+        if self.check_identities is not None and self.check_identities():
             return True
         return self._walk_matches()
 

@@ -358,7 +358,7 @@ def test_state_guard_checks_identities_of_globals_read_by_identity():
     x = graphc.ones(2)
     assert f(x).tolist() == [2.0, 2.0]
     (guard,) = f.entries[0].guards
-    assert guard._identity is not None  # numbers and library modules: checked by identity
+    assert guard.check_identities is not None  # numbers and library modules: checked by identity
     assert f(x).tolist() == [2.0, 2.0] and f.traces == 1
     try:
         SCALE = float("2.0")  # a new float object, the same value: the walk says unchanged
@@ -381,7 +381,7 @@ def test_state_guard_sees_closure_cells_function_attributes_and_new_globals():
 
     f = graphc.compile(add_offset, backend="llvm")
     x = -graphc.ones(2)
-    assert f(x).tolist() == [2.0, 2.0] and f.entries[0].guards[0]._identity is not None
+    assert f(x).tolist() == [2.0, 2.0] and f.entries[0].guards[0].check_identities is not None
     offset = 5.0
     assert f(x).tolist() == [6.0, 6.0] and f.traces == 2
     add_offset.note = "x"  # function attributes are state the walk reads
@@ -401,7 +401,7 @@ def test_state_guard_walks_when_state_is_not_read_by_identity():
     f = graphc.compile(lambda t: t * config["scale"], backend="llvm")
     x = graphc.ones(2)
     assert f(x).tolist() == [2.0, 2.0]
-    assert f.entries[0].guards[0]._identity is None  # a dict: its contents are walked
+    assert f.entries[0].guards[0].check_identities is None  # a dict: its contents are walked
     config["scale"] = 4.0
     assert f(x).tolist() == [4.0, 4.0] and f.traces == 2
 
@@ -424,7 +424,7 @@ def test_state_guard_keeps_a_global_the_trace_changed_guarded_at_what_it_read():
     try:
         assert f(x).tolist() == [1.0, 1.0]
         # guarded at True although it is False now: no identity shortcut may say it holds
-        assert f.entries[0].guards[0]._identity is None
+        assert f.entries[0].guards[0].check_identities is None
         assert f(x).tolist() == [0.0, 0.0] and f.traces == 2
         assert f(x).tolist() == [0.0, 0.0] and f.traces == 2
     finally:
