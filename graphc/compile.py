@@ -221,12 +221,14 @@ def _fast_runner(entry: CacheEntry, positional: tuple) -> Optional[Callable[[tup
     tensor, every guard of the entry, one call into the executable, the outputs wrapped. The
     dtypes and shapes of the key are checked by the backend's generated wrapper
     (``Executable.fast_call``, which declines other arrays), or here when there is none.
+    State tensors the graph reads (parameters) are passed as they are at each call.
     A call it does not cover returns ``_MISSED`` and takes the full path, which also explains a
-    miss. None where :meth:`CacheEntry.run` has work to do besides: state read or written back,
-    non-tensor outputs, arguments returned, repeated arguments, guards that look at an
-    argument."""
-    if (entry.lifted or entry.write_backs or any(s is not None for s in entry.out_static)
-            or any(getattr(g, "subject", None) is not None for g in entry.guards)
+    miss. None where :meth:`CacheEntry.run` has work to do besides: other lifted state
+    (gradients, learning rates, arrays, seeds), write-backs, non-tensor outputs, arguments
+    returned, repeated arguments, guards that look at an argument."""
+    if (entry.write_backs or any(lifted.kind != "tensor" for lifted in entry.lifted)
+            or any(s is not None for s in entry.out_static)
+            or any(isinstance(getattr(g, "subject", None), tracing.ArgRef) for g in entry.guards)
             or any(first != index for index, (*_, first) in enumerate(positional))):
         return None
     executable = entry.executable
@@ -256,7 +258,11 @@ def _fast_runner(entry: CacheEntry, positional: tuple) -> Optional[Callable[[tup
         scope[f"holds{index}"], scope[f"quick{index}"] = guard.holds, quick
         test = f"holds{index}()" if quick is None else f"(quick{index}() or holds{index}())"
         lines += [f"    if not {test}:", "        return MISSED"]
-    arrays = ", ".join(f"{names[index]}._data" for index in entry.input_leaves)
+    arrays = [f"{names[index]}._data" for index in entry.input_leaves]
+    for index, lifted in enumerate(entry.lifted):
+        scope[f"state{index}"] = lifted.tensor
+        arrays.append(f"state{index}._data")
+    arrays = ", ".join(arrays)
     if native is not None:
         lines += [f"    out = native({arrays})",
                   "    if out is None:  # arrays its wrapper was not made for (strided, ...)",

@@ -429,3 +429,24 @@ def test_state_guard_keeps_a_global_the_trace_changed_guarded_at_what_it_read():
         assert f(x).tolist() == [0.0, 0.0] and f.traces == 2
     finally:
         FIRST_CALL = True
+
+
+def test_compiled_fast_path_reads_parameters_at_every_call():
+    graphc.manual_seed(0)
+    model = graphc.nn.Linear(4, 3)
+    f = graphc.compile(model, backend="llvm")
+    x = graphc.from_numpy(np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4))
+
+    def expected():
+        weight, bias = (p.numpy().astype(np.float64) for p in (model.weight, model.bias))
+        return x.numpy().astype(np.float64) @ weight.T + bias
+
+    f(x), f(x)
+    assert f._fast is not None and f._fast[0].lifted  # parameters are graph inputs
+    with graphc.no_grad():
+        model.weight.mul_(2)  # the same tensor, new values: read at the next call
+    assert_close(f(x), expected())
+    assert f.traces == 1
+    model.weight = graphc.nn.Parameter(graphc.ones(3, 4))  # another tensor: the guard retraces
+    assert_close(f(x), expected())
+    assert f.traces == 2
