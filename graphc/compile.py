@@ -262,13 +262,13 @@ def _fast_runner(entry: CacheEntry, positional: tuple) -> Optional[Callable[[tup
     for index, lifted in enumerate(entry.lifted):
         scope[f"state{index}"] = lifted.tensor
         arrays.append(f"state{index}._data")
-    arrays = ", ".join(arrays)
+    operands = ", ".join(arrays)
     if native is not None:
-        lines += [f"    out = native({arrays})",
+        lines += [f"    out = native({operands})",
                   "    if out is None:  # arrays its wrapper was not made for (strided, ...)",
                   "        return MISSED"]
     else:
-        lines.append(f"    out = executable({arrays})")
+        lines.append(f"    out = executable({operands})")
     if entry.out_tree.kind == "leaf":
         lines.append("    return wrap(out[0])")
     else:

@@ -9,6 +9,7 @@ from several threads; and code reloaded from the disk cache in a new process get
 Expected values are computed here with NumPy in float64."""
 from __future__ import annotations
 
+import gc
 import math
 import os
 import subprocess
@@ -128,11 +129,17 @@ def test_generated_wrapper_outputs_are_fresh_writable_arrays_and_nothing_leaks(l
     first[0] = 7  # the caller owns it: the next call is unaffected
     np.testing.assert_array_equal(run.fast_call(x)[0], np.full(16, 3, np.float32))
     strided = x[::-1]
-    references = sys.getrefcount(x), sys.getrefcount(strided), sys.getrefcount(None)
-    for _ in range(1000):
-        run.fast_call(x)
-        run.fast_call(strided)  # declined: returns None
-    assert (sys.getrefcount(x), sys.getrefcount(strided), sys.getrefcount(None)) == references
+    gc.collect()
+    gc.disable()  # nothing else may drop references to None meanwhile
+    try:
+        references = sys.getrefcount(x), sys.getrefcount(strided), sys.getrefcount(None)
+        for _ in range(1000):
+            run.fast_call(x)
+            run.fast_call(strided)  # declined: returns None
+        after = sys.getrefcount(x), sys.getrefcount(strided), sys.getrefcount(None)
+    finally:
+        gc.enable()
+    assert after == references
     assert sys.getrefcount(second) == 2  # ours, and getrefcount's argument
 
 
