@@ -239,8 +239,9 @@ def _fast_runner(entry: CacheEntry, positional: tuple) -> Optional[Callable[[tup
                              "unflatten": pytree.unflatten, "out_tree": entry.out_tree}
     lines = ["def run(args):",
              f"    if len(args) != {len(names)}:",
-             "        return MISSED",
-             f"    {''.join(name + ', ' for name in names)}= args"]
+             "        return MISSED"]
+    if names:
+        lines.append(f"    {''.join(name + ', ' for name in names)}= args")
     for name, (dtype, shape, requires_grad, _) in zip(names, positional):
         lines += [f"    if type({name}) is not Tensor or {name}._value is not None or "
                   f"{name}.requires_grad != {requires_grad!r}:",

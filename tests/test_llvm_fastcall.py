@@ -272,6 +272,14 @@ def test_compiled_fast_path_gives_the_full_path_results(backend):
     assert entry.hits == 2 and f.traces == 1
 
 
+@pytest.mark.parametrize("backend", ["interpreter", "llvm"])
+def test_compiled_fast_path_of_a_function_without_arguments(backend):
+    f = graphc.compile(lambda: graphc.arange(4, dtype=graphc.float32) * 2 - 1, backend=backend)
+    for _ in range(3):
+        assert f().tolist() == [-1.0, 1.0, 3.0, 5.0]
+    assert f.traces == 1 and f._fast is not None
+
+
 def test_compiled_fast_path_with_several_arguments_and_outputs():
     @graphc.compile(backend="llvm")
     def f(a, b):
