@@ -20,16 +20,15 @@ array passed as the function's ``self``, whose data pointer the wrapper reads wh
 segments read any array's (``call.ARRAY_DATA_OFFSET``). The table object also keeps the method
 definition and the JIT'd code alive for as long as the function object lives.
 
-    >>> import ir, numpy as np
-    >>> from backends.kernel import build_program
-    >>> from backends.llvm.call import plan_calls
-    >>> g = ir.parse('''func @f(%x: f32[4]) -> (f32[4]) {
+    >>> import backends, ir, numpy as np
+    >>> run = backends.get("llvm").compile(ir.parse('''func @f(%x: f32[4]) -> (f32[4]) {
     ...   %0: f32[4] = relu %x
     ...   return %0
-    ... }''')
-    >>> program = build_program(g)
-    >>> fastcall_segment(program, plan_calls(program)).name
-    'seg0'
+    ... }'''))
+    >>> run.fast_call(np.array([-1, 2, -3, 4], np.float32))
+    (array([0., 2., 0., 4.], dtype=float32),)
+    >>> run.fast_call(np.zeros(4)) is None  # float64: the executable's checked path says why
+    True
 """
 from __future__ import annotations
 
