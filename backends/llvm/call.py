@@ -178,11 +178,13 @@ def place_arena(builder: ir.IRBuilder, segment: Segment, arena: ir.Value,
 
 
 def call_kernels(builder: ir.IRBuilder, module: ir.Module, segment: Segment,
-                 data: dict[int, ir.Value]) -> None:
-    """Calls ``segment``'s kernels in order; ``data`` maps id(buffer) to its data pointer."""
+                 data: dict[int, ir.Value], inline: bool = True) -> None:
+    """Calls ``segment``'s kernels in order; ``data`` maps id(buffer) to its data pointer.
+    ``inline=False`` keeps LLVM from compiling the kernels' loops into this caller again."""
     functions = {f.name: f for f in module.functions}
+    attrs = () if inline else ("noinline",)
     for kernel in segment.kernels:
-        builder.call(functions[kernel.name], [data[id(b)] for b in kernel.buffers])
+        builder.call(functions[kernel.name], [data[id(b)] for b in kernel.buffers], attrs=attrs)
 
 
 __all__ = ["ARRAY_DATA_OFFSET", "CallStep", "ParallelKernel", "Segment",

@@ -185,7 +185,9 @@ class _WrapperRenderer:
         arena_memory = self._arena(data, allocated)
         release = sum(kernel_work(k) for k in self.segment.kernels) >= RELEASE_GIL_MIN_WORK
         state = self._call("save_thread", [], "thread") if release else None
-        call_kernels(builder, self.module, self.segment, data)
+        # the segment function has the kernels inlined already: compiling them twice would
+        # cost compile time, and a call per kernel costs nanoseconds
+        call_kernels(builder, self.module, self.segment, data, inline=False)
         if state is not None:
             self._call("restore_thread", [state])
         if arena_memory is not None:
