@@ -74,6 +74,12 @@ class Executable(ABC):
 
     graph: Graph
     compile_info: CompileInfo | None = None  # backends that generate code say how they got it
+    # The call hook of a fast path (optional): the same computation for arrays that are
+    # exactly the graph's input types (``ndarray`` itself, dtype, shape, C-contiguous), which
+    # returns the output tuple, or None for arrays it was not made for; those go to
+    # ``__call__``, which checks and converts them. ``graphc.compile`` calls it when present
+    # (the llvm backend's generated wrapper, ``backends/llvm/fastcall.py``).
+    fast_call: Callable[..., tuple | None] | None = None
 
     @abstractmethod
     def __call__(self, *arrays) -> tuple:

@@ -17,6 +17,7 @@ import inspect
 import logging
 import time
 import warnings
+from builtins import compile as compile_source  # this module defines its own compile()
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -116,6 +117,10 @@ def _describe_spec(spec) -> str:
     return f"the object {spec[1].obj!r}"
 
 
+_NOT_MADE = object()
+_MISSED = object()  # what a fast runner returns for a call it does not cover
+
+
 @dataclass
 class CacheEntry:
     """One traced and compiled specialization of the function.
@@ -144,6 +149,7 @@ class CacheEntry:
     number: int = 0  # the how-many-th trace of the function this entry came from
     hits: int = 0
     last_used: int = 0
+    fast_runner: Any = _NOT_MADE  # see _fast_runner; made on first use
 
     @staticmethod
     def resolver(dynamic_leaves: list) -> Callable[[Any], Any]:
@@ -207,6 +213,74 @@ class CacheEntry:
         return pytree.unflatten(self.out_tree, leaves)
 
 
+def _fast_runner(entry: CacheEntry, positional: tuple) -> Optional[Callable[[tuple], Any]]:
+    """A runner of ``entry`` specialized to calls whose positional key is ``positional``.
+
+    It is Python source generated for this entry (``run.source``), straight-line code with no
+    loops: each argument a concrete tensor with the key's ``requires_grad``, no two the same
+    tensor, every guard of the entry, one call into the executable, the outputs wrapped. The
+    dtypes and shapes of the key are checked by the backend's generated wrapper
+    (``Executable.fast_call``, which declines other arrays), or here when there is none.
+    State tensors the graph reads (parameters) are passed as they are at each call.
+    A call it does not cover returns ``_MISSED`` and takes the full path, which also explains a
+    miss. None where :meth:`CacheEntry.run` has work to do besides: other lifted state
+    (gradients, learning rates, arrays, seeds), write-backs, non-tensor outputs, arguments
+    returned, repeated arguments, guards that look at an argument."""
+    if (entry.write_backs or any(lifted.kind != "tensor" for lifted in entry.lifted)
+            or any(s is not None for s in entry.out_static)
+            or any(isinstance(getattr(g, "subject", None), tracing.ArgRef) for g in entry.guards)
+            or any(first != index for index, (*_, first) in enumerate(positional))):
+        return None
+    executable = entry.executable
+    native = getattr(executable, "fast_call", None)
+    names = [f"a{index}" for index in range(len(positional))]
+    scope: dict[str, Any] = {"MISSED": _MISSED, "Tensor": Tensor, "wrap": Tensor._from_result,
+                             "native": native, "executable": executable,
+                             "unflatten": pytree.unflatten, "out_tree": entry.out_tree}
+    lines = ["def run(args):",
+             f"    if len(args) != {len(names)}:",
+             "        return MISSED"]
+    if names:
+        lines.append(f"    {''.join(name + ', ' for name in names)}= args")
+    for name, (dtype, shape, requires_grad, _) in zip(names, positional):
+        lines += [f"    if type({name}) is not Tensor or {name}._value is not None or "
+                  f"{name}.requires_grad != {requires_grad!r}:",
+                  "        return MISSED"]
+        if native is None:
+            scope[f"{name}_dtype"], scope[f"{name}_shape"] = dtype, shape
+            lines += [f"    if {name}._data.shape != {name}_shape or {name}._data.dtype != "
+                      f"{name}_dtype:",
+                      "        return MISSED"]
+    distinct = " or ".join(f"{a} is {b}" for i, a in enumerate(names) for b in names[i + 1:])
+    if distinct:
+        lines += [f"    if {distinct}:", "        return MISSED"]
+    for index, guard in enumerate(entry.guards):
+        quick = getattr(guard, "check_identities", None)
+        scope[f"holds{index}"], scope[f"quick{index}"] = guard.holds, quick
+        test = f"holds{index}()" if quick is None else f"(quick{index}() or holds{index}())"
+        lines += [f"    if not {test}:", "        return MISSED"]
+    arrays = [f"{names[index]}._data" for index in entry.input_leaves]
+    for index, lifted in enumerate(entry.lifted):
+        scope[f"state{index}"] = lifted.tensor
+        arrays.append(f"state{index}._data")
+    operands = ", ".join(arrays)
+    if native is not None:
+        lines += [f"    out = native({operands})",
+                  "    if out is None:  # arrays its wrapper was not made for (strided, ...)",
+                  "        return MISSED"]
+    else:
+        lines.append(f"    out = executable({operands})")
+    if entry.out_tree.kind == "leaf":
+        lines.append("    return wrap(out[0])")
+    else:
+        lines.append("    return unflatten(out_tree, [wrap(array) for array in out])")
+    source = "\n".join(lines) + "\n"
+    exec(compile_source(source, f"<graphc fast runner of {entry.graph.name}>", "exec"), scope)
+    run = scope["run"]
+    run.source = source
+    return run
+
+
 def _state_aliases(ctx: tracing.TraceContext, write_backs: list, first: int) -> dict[int, int]:
     """Output index -> input index for the write-backs that rebind a lifted tensor (parameter,
     buffer, optimizer state) in place: the output overwrites the state its input fed in, so a
@@ -251,6 +325,8 @@ class CompiledFunction:
         # positional-tensor calls: _positional_key(args) -> the entries of the full cache key
         # it stands for (the same list as in _by_key, so eviction empties it here too)
         self._positional_entries: dict[tuple, list[CacheEntry]] = {}
+        # the entry the last positional call ran, with its fast runner: tried first
+        self._fast: Optional[tuple[CacheEntry, Callable[[tuple], Any]]] = None
         self.calls = 0
         self._namer = None
         self._signature = _signature(fn)
@@ -262,7 +338,14 @@ class CompiledFunction:
         if tracing.current() is not None:
             return self.fn(*args, **kwargs)  # called from traced code: trace through it inline
         self.calls += 1
-        if not kwargs:  # the fast path: no binding, no pytree, the same guards
+        if not kwargs:  # the fast paths: no binding, no pytree, the same guards
+            fast = self._fast
+            if fast is not None:
+                result = fast[1](args)
+                if result is not _MISSED:
+                    fast[0].hits += 1
+                    fast[0].last_used = self.calls
+                    return result
             positional = _positional_key(args)
             for entry in self._positional_entries.get(positional, ()):  # type: ignore[arg-type]
                 dynamic = list(args)
@@ -270,9 +353,18 @@ class CompiledFunction:
                 if entry.failed_guard(resolve) is None:
                     entry.last_used = self.calls
                     entry.hits += 1
+                    self._remember_fast(entry, positional)  # type: ignore[arg-type]
                     return entry.run(dynamic, resolve)
             # a miss or a failed guard: the full path says why and retraces
         return self._entry_and_run(args, kwargs, run=True)
+
+    def _remember_fast(self, entry: CacheEntry, positional: tuple) -> None:
+        """Makes ``entry`` the one the next positional call tries first, if it has a fast
+        runner (:func:`_fast_runner`)."""
+        if entry.fast_runner is _NOT_MADE:
+            entry.fast_runner = _fast_runner(entry, positional)
+        if entry.fast_runner is not None:
+            self._fast = (entry, entry.fast_runner)
 
     def _arguments(self, args, kwargs):
         """The call's arguments as (names, values) in parameter order, defaults filled in, so
@@ -311,6 +403,8 @@ class CompiledFunction:
             positional = _positional_key(args)
             if positional is not None:
                 self._positional_entries[positional] = self._by_key[key]
+                if run:
+                    self._remember_fast(entry, positional)
         entry.last_used = self.calls
         if not run:
             return entry
@@ -443,6 +537,8 @@ class CompiledFunction:
         while len(self.entries) > limit:
             victim = min(self.entries, key=lambda e: (e.last_used, e.number))
             self.entries.remove(victim)
+            if self._fast is not None and self._fast[0] is victim:
+                self._fast = None
             self._by_key[victim.key].remove(victim)
             if not self._by_key[victim.key]:
                 del self._by_key[victim.key]

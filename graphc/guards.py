@@ -415,8 +415,92 @@ def snapshot(fn, extra_roots=(), skip: frozenset = frozenset(),
     return [(render(path), token) for path, token in zip(walker.paths, walker.tokens)]
 
 
+def _read_by_identity(obj) -> bool:
+    """Whether the walk's tokens for ``obj`` stay the same while ``obj`` is the same object: an
+    immutable value, or an object the walk does not open (a module, class or builtin function of
+    a library), kept alive by the guard at no cost to the user."""
+    if type(obj) in (type(None), bool, int, float, complex, str, bytes):
+        return True
+    if isinstance(obj, (np.number, np.bool_)):
+        return True
+    if isinstance(obj, types.ModuleType):
+        return not is_user_code(getattr(obj, "__file__", None))
+    if isinstance(obj, type):
+        return not _class_is_user_code(obj)
+    return isinstance(obj, types.BuiltinFunctionType)
+
+
+class _IdentityCheck:
+    """A cheap sufficient test that a plain function's walk would give the same tokens again.
+
+    It applies when everything the walk reads from the function is read by identity
+    (:func:`_read_by_identity`): its closure cells' contents, the globals its code names
+    (present or absent), its defaults (a tuple of immutable values or none), no keyword
+    defaults and no function attributes. Then the same objects in the same places give the
+    same walk, so ``check()`` compares identities only; when it says no, the caller walks.
+    """
+
+    __slots__ = ("fn", "code", "defaults", "cells", "globals", "names")
+
+    @classmethod
+    def of(cls, fn) -> Optional[_IdentityCheck]:
+        """The check for ``fn`` as it is now, or None where identities do not decide."""
+        if not isinstance(fn, types.FunctionType) or fn.__kwdefaults__ or fn.__dict__:
+            return None
+        defaults = fn.__defaults__
+        if defaults is not None and not all(_read_by_identity(d) for d in defaults):
+            return None
+        code = fn.__code__
+        cells = []
+        names: list = []
+        if is_user_code(code.co_filename):
+            for cell in fn.__closure__ or ():
+                try:
+                    value = cell.cell_contents
+                except ValueError:  # empty now, maybe filled later: walk
+                    return None
+                if not _read_by_identity(value):
+                    return None
+                cells.append((cell, value))
+            names = sorted(_global_names(code))
+            if "globals" in names and "globals" not in fn.__globals__:
+                return None
+            for name in names:
+                value = fn.__globals__.get(name, _MISSING)
+                if value is not _MISSING and not _read_by_identity(value):
+                    return None
+        check = cls()
+        check.fn, check.code, check.defaults, check.cells = fn, code, defaults, tuple(cells)
+        check.names = tuple(names)
+        check.globals = tuple(fn.__globals__.get(name, _MISSING) for name in names)
+        return check
+
+    def check(self) -> bool:
+        fn = self.fn
+        if (fn.__code__ is not self.code or fn.__defaults__ is not self.defaults
+                or fn.__kwdefaults__ or fn.__dict__):
+            return False
+        if self.cells:
+            try:
+                for cell, value in self.cells:
+                    if cell.cell_contents is not value:
+                        return False
+            except ValueError:  # the cell was emptied (del)
+                return False
+        if self.names:
+            namespace = fn.__globals__
+            for name, value in zip(self.names, self.globals):
+                if namespace.get(name, _MISSING) is not value:
+                    return False
+        return True
+
+
 class StateGuard:
-    """Holds while the state ``fn`` can read still has the tokens recorded at trace time."""
+    """Holds while the state ``fn`` can read still has the tokens recorded at trace time.
+
+    Where the function reads its state by identity only (a function with no closure, globals
+    that are library modules, numbers that are the same objects, ...), an identity check
+    (:class:`_IdentityCheck`) stands in for the walk; the walk runs whenever it fails."""
 
     def __init__(self, fn, extra_roots, expected: list, skip: frozenset,
                  lifted_arrays: frozenset):
@@ -430,8 +514,19 @@ class StateGuard:
         self.description = (f"Python state the function can read is unchanged ({count} "
                             f"value{'' if count == 1 else 's'} and identit"
                             f"{'y' if count == 1 else 'ies'} checked)")
+        identity = None if self.extra_roots else _IdentityCheck.of(fn)
+        if identity is not None and not self._walk_matches():
+            identity = None  # the state now is not what is guarded (the trace changed it)
+        # a cheap test that is enough for the guard to hold (False: ask holds())
+        self.check_identities: Optional[Callable[[], bool]] = (
+            None if identity is None else identity.check)
 
     def holds(self, resolve=None) -> bool:
+        if self.check_identities is not None and self.check_identities():
+            return True
+        return self._walk_matches()
+
+    def _walk_matches(self) -> bool:
         try:
             walker = _walk_roots(self.fn, self.extra_roots, self.skip, self.lifted_arrays)
         except Exception:  # state that vanished or broke: retrace rather than guess

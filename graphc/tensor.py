@@ -25,6 +25,8 @@ from graphc.errors import AutogradError
 from ir import dtypes
 from ir.types import TensorType, normalize_axis
 
+_new_object = object.__new__
+
 
 class Tensor:
     """An n-dimensional array with autograd, like ``torch.Tensor``.
@@ -52,6 +54,24 @@ class Tensor:
     def _wrap(cls, array: np.ndarray) -> Tensor:
         t = object.__new__(cls)
         t._init(array, None, None)
+        return t
+
+    @staticmethod
+    def _from_result(array: np.ndarray) -> Tensor:
+        """A new concrete tensor over ``array``, an output a compiled graph just made: the same
+        as ``Tensor._wrap``, without its call layers (the compiled call path makes one per
+        output, and every slot must be set, as ``_init`` does).
+
+            >>> import numpy as np
+            >>> t = Tensor._from_result(np.ones(2, np.float32))
+            >>> t.requires_grad, t.grad, t.is_traced, t.tolist()
+            (False, None, False, [1.0, 1.0])
+        """
+        t = _new_object(Tensor)
+        t._data = array
+        t._value = t._trace = t._grad = t._grad_fn = t._name_hint = None
+        t.requires_grad = False
+        t._version = 0
         return t
 
     @classmethod

@@ -15,8 +15,8 @@ with the code that renders it (its fingerprint is part of the text).
     ...   return %0
     ... }''')
     >>> plan = plan_calls(build_program(g))
-    >>> exported_functions(plan)
-    ['seg0']
+    >>> exported_functions(build_program(g), plan)[-1]
+    'seg0'
     >>> print(module_source(g, plan, fast_math=True).splitlines()[-1])
     segment seg0: k0 (arrays x, t0)
 """
@@ -27,6 +27,7 @@ from llvmlite import ir  # type: ignore[import-untyped]
 from backends.kernel import KernelProgram
 from backends.llvm.cache import code_fingerprint
 from backends.llvm.call import CallStep, ParallelKernel, Segment, render_segment
+from backends.llvm.fastcall import FASTCALL_NAME, abi_checked, fastcall_segment, render_fastcall
 from backends.llvm.jit import set_host_target
 from backends.llvm.render import range_function_name, render_module, render_range_kernel
 from ir.graph import Graph
@@ -40,7 +41,15 @@ def render_program(program: KernelProgram, plan: list[CallStep], fast_math: bool
             render_segment(module, step)
         elif isinstance(step, ParallelKernel):
             render_range_kernel(module, step.kernel, fast_math)
+    if has_fastcall(program, plan):
+        render_fastcall(module, program, plan)
     return module
+
+
+def has_fastcall(program: KernelProgram, plan: list[CallStep]) -> bool:
+    """Whether the module gets the generated Python wrapper (``fastcall.py``): a program of one
+    segment, on a NumPy whose ABI the wrapper was checked against in this process."""
+    return fastcall_segment(program, plan) is not None and abi_checked()
 
 
 def llvm_ir_text(program: KernelProgram, plan: list[CallStep], fast_math: bool) -> str:
@@ -51,10 +60,10 @@ def llvm_ir_text(program: KernelProgram, plan: list[CallStep], fast_math: bool) 
     return str(module)
 
 
-def exported_functions(plan: list[CallStep]) -> list[str]:
+def exported_functions(program: KernelProgram, plan: list[CallStep]) -> list[str]:
     """The functions the executable calls: each segment's entry, each parallel kernel and its
-    ``_range`` variant."""
-    names: list[str] = []
+    ``_range`` variant, and the generated wrapper if there is one."""
+    names: list[str] = [FASTCALL_NAME] if has_fastcall(program, plan) else []
     for step in plan:
         if isinstance(step, Segment):
             names.append(step.name)
@@ -67,10 +76,11 @@ def module_source(graph: Graph, plan: list[CallStep], fast_math: bool) -> str:
     """A text that decides :func:`render_program`'s module: two graphs, plans or options
     that render different modules have different texts. The graph's text decides the kernel
     program; the plan is there too because it depends on a threshold that may change at run
-    time (``backends.threads.PARALLEL_MIN_ELEMENTS``); the fingerprint covers the renderers."""
+    time (``backends.threads.PARALLEL_MIN_ELEMENTS``); the fingerprint covers the renderers,
+    and whether the wrapper is generated depends on this process's NumPy."""
     steps = [str(step) for step in plan if isinstance(step, (Segment, ParallelKernel))]
-    return "\n".join([f"code {code_fingerprint()}", f"fast_math {fast_math}", str(graph),
-                      *steps, ""])
+    return "\n".join([f"code {code_fingerprint()}", f"fast_math {fast_math}",
+                      f"fastcall {abi_checked()}", str(graph), *steps, ""])
 
 
 __all__ = ["exported_functions", "llvm_ir_text", "module_source", "render_program"]

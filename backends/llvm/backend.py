@@ -57,6 +57,13 @@ from backends.llvm.call import (
     plan_calls,
 )
 from backends.llvm.compiler import CachingCompiler
+from backends.llvm.fastcall import (
+    FASTCALL_NAME,
+    abi_checked,
+    constant_buffers,
+    fastcall_segment,
+    make_fastcall,
+)
 from backends.llvm.jit import JitModule
 from backends.llvm.render import range_function_name
 from ir.evaluate import evaluate_results, quiet_float_errors
@@ -105,6 +112,18 @@ class LLVMExecutable(Executable):
                 self._runners.append(self._parallel_runner(step.kernel))
         # a constant returned as an output is copied: callers own what they get back
         self._outputs = [(id(b), id(b) in self._constants) for b in program.outputs]
+        self.fast_call = self._generated_wrapper()
+
+    def _generated_wrapper(self) -> Callable[..., tuple | None] | None:
+        """The module's ``@fastcall`` as a Python callable, when the module has one
+        (``backends.llvm.fastcall``)."""
+        if fastcall_segment(self.program, self.plan) is None or not abi_checked():
+            return None
+        address = self.jit.address(FASTCALL_NAME)
+        if not address:
+            return None
+        constants = [self._constants[id(b)] for b in constant_buffers(self.plan)]
+        return make_fastcall(address, constants, self.jit)
 
     @property
     def llvm_ir(self) -> str:
@@ -114,6 +133,10 @@ class LLVMExecutable(Executable):
         return self._llvm_ir
 
     def __call__(self, *arrays) -> tuple:
+        if self.fast_call is not None:  # one native call; None: not exactly typed C arrays
+            result = self.fast_call(*arrays)
+            if result is not None:
+                return result
         env: Env = dict(self._constants)
         if len(arrays) == len(self._signature):
             for key, array, (shape, dtype) in zip(self._input_keys, arrays, self._signature):
@@ -285,8 +308,8 @@ class LLVMBackend(Backend):
         seconds = {"kernel program": built - start, "graph text": time.perf_counter() - built}
         render = functools.partial(render_program, program, plan, fast_math)
         # the module is rendered only if no cache has its code, and then for source() only
-        compiled = self.compiler.compile_source(source, render, exported_functions(plan),
-                                                seconds)
+        compiled = self.compiler.compile_source(source, render,
+                                                exported_functions(program, plan), seconds)
         llvm_ir = compiled.llvm_ir or functools.partial(llvm_ir_text, program, plan, fast_math)
         blas = blas_library.find_blas() if self.use_blas else None
         return LLVMExecutable(graph, program, llvm_ir, compiled.jit, compiled.info, plan, blas)

@@ -163,16 +163,30 @@ def render_segment(module: ir.Module, segment: Segment) -> None:
     if segment.arena:
         arena = builder.load(builder.gep(arena_object, [offset], source_etype=byte), typ=pointer,
                              name="arena.data")
-        for buffer in segment.arena:
-            data[id(buffer)] = builder.gep(
-                arena, [ir.Constant(ir.IntType(64), segment.offsets[id(buffer)])],
-                source_etype=byte, name=buffer.name)
-    functions = {f.name: f for f in module.functions}
-    for kernel in segment.kernels:
-        builder.call(functions[kernel.name], [data[id(b)] for b in kernel.buffers])
+        place_arena(builder, segment, arena, data)
+    call_kernels(builder, module, segment, data)
     builder.ret_void()
 
 
+def place_arena(builder: ir.IRBuilder, segment: Segment, arena: ir.Value,
+                data: dict[int, ir.Value]) -> None:
+    """Points each of ``segment``'s arena buffers at its offset in the memory at ``arena``."""
+    for buffer in segment.arena:
+        data[id(buffer)] = builder.gep(
+            arena, [ir.Constant(ir.IntType(64), segment.offsets[id(buffer)])],
+            source_etype=ir.IntType(8), name=buffer.name)
+
+
+def call_kernels(builder: ir.IRBuilder, module: ir.Module, segment: Segment,
+                 data: dict[int, ir.Value], inline: bool = True) -> None:
+    """Calls ``segment``'s kernels in order; ``data`` maps id(buffer) to its data pointer.
+    ``inline=False`` keeps LLVM from compiling the kernels' loops into this caller again."""
+    functions = {f.name: f for f in module.functions}
+    attrs = () if inline else ("noinline",)
+    for kernel in segment.kernels:
+        builder.call(functions[kernel.name], [data[id(b)] for b in kernel.buffers], attrs=attrs)
+
+
 __all__ = ["ARRAY_DATA_OFFSET", "CallStep", "ParallelKernel", "Segment",
-           "array_data_offset_checked", "kernel_work", "plan_calls", "render_segment",
-           "runs_in_parallel"]
+           "array_data_offset_checked", "call_kernels", "kernel_work", "place_arena",
+           "plan_calls", "render_segment", "runs_in_parallel"]
