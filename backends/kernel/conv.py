@@ -90,7 +90,7 @@ class NativeLowering:
             b._append(self._pool_gather(node, operands), node.outputs)
             return True
         if node.op == "scatter_add" and _pool_index_fits(node, node.inputs[0]) \
-                and node.inputs[0].type.dtype.is_float:
+                and all(node.inputs[k].type.dtype.is_float for k in (0, 2)):
             self._pool_scatter(node, operands)
             return True
         return False
@@ -405,6 +405,8 @@ def _first_inside(loop: int, stride: int, padding: int, dilation: int, taps: int
         return start
     value = start
     for i in range(taps):
+        if i * dilation >= padding:  # start >= -padding: this tap and later ones are inside
+            break
         below = S.cast(S.lt(S.add(start, i * dilation), 0), i64)
         value = S.add(value, S.mul(below, dilation))
     return value
