@@ -16,6 +16,7 @@ from test_backend_llvm import assert_same_as_interpreter, one_node_graph
 import backends
 import graphc
 import graphc.nn.functional as F
+import ir
 from backends.kernel import Gemm, Kernel, LibraryCall, build_program
 from conftest import assert_close
 from ir.ops.conv import conv_output_size
@@ -295,3 +296,47 @@ def test_numba_renders_the_conv_and_pool_kernels_like_llvm():
     want = graphc.compile(step, backend="interpreter")(x, g)
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+# -- fused bodies starting with a convolution ------------------------------------------------------
+CONV_EPILOGUE_WITH_CONV_RESULT = """func @f(%x: f32[2,3,5,4], %w: f32[4,3,3,3], %b: f32[1,4,1,1]) -> (f32[2,4,3,2], f32[2,4,3,2]) {
+  %0, %1: f32[2,4,3,2], f32[2,4,3,2] = fused %x, %w, %b {
+    (%x: f32[2,3,5,4], %w: f32[4,3,3,3], %b: f32[1,4,1,1]):
+    %0: f32[2,4,3,2] = conv2d %x, %w {stride=[2,1], padding=[1,0], dilation=[1,1]}
+    %1: f32[2,4,3,2] = add %0, %b
+    %2: f32[2,4,3,2] = relu %1
+    yield %0, %2
+  }
+  return %0, %1
+}"""
+
+CONV_EPILOGUE_NO_LOOP_NEST = """func @f(%x: f32[2,3,5,4], %g: f32[2,4,3,2]) -> (f32[4,3]) {
+  %0: f32[4,3] = fused %x, %g {
+    (%x: f32[2,3,5,4], %g: f32[2,4,3,2]):
+    %0: f32[4,3,3,3] = conv2d_weight_grad %x, %g {stride=[2,1], padding=[1,0], weight_shape=[4,3,3,3]}
+    %1: f32[4,3,3,3] = neg %0
+    %2: f32[4,3] = sum %1 {axes=[2,3]}
+    %3: f32[4,3] = exp %2
+    yield %3
+  }
+  return %0
+}"""
+
+
+@pytest.mark.parametrize("text,kernels_after_gemm,one_loop_nest",
+                         [(CONV_EPILOGUE_WITH_CONV_RESULT, 1, True),
+                          (CONV_EPILOGUE_NO_LOOP_NEST, 4, False)],
+                         ids=["epilogue-and-conv-result", "epilogue-no-loop-nest"])
+def test_fused_bodies_starting_with_a_convolution_match_the_interpreter(
+        text, kernels_after_gemm, one_loop_nest):
+    """One epilogue kernel (storing the convolution too, when it is a result), or, for an
+    epilogue that is no loop nest, the convolution copied out and the nodes as steps."""
+    graph = ir.parse(text)
+    program = build_program(graph)
+    gemm = next(i for i, s in enumerate(program.steps) if isinstance(s, Gemm))
+    assert len(program.steps[gemm + 1:]) == kernels_after_gemm
+    assert (not program.notes) == one_loop_nest
+    assert library_ops(graph) == []
+    rng = np.random.default_rng(6)
+    arrays = [_random(rng, v.type.shape, np.float32) for v in graph.inputs]
+    assert_same_as_interpreter(graph, arrays)
