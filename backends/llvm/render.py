@@ -3,8 +3,10 @@
 Each kernel ``kN`` becomes ``void @kN(ptr, ptr, ...)``, one pointer per buffer it touches (in
 ``Kernel.buffers`` order). Its body is a loop nest over ``shape`` then ``reduce_shape``, with
 ``i64`` loop counters; each load and store computes its element from the counters and the
-index map's constant strides, so LLVM sees static trip counts and can vectorize. Library calls
-are not in the module: the executable runs them between kernels.
+index map's constant strides, so LLVM sees static trip counts and can vectorize. A guarded load
+(convolution padding) branches around the load and reads its pad value outside the bounds; an
+indirect one adds an index loaded before; bodies may read the counters as ``i0, i1, ...``.
+Library calls are not in the module: the executable runs them between kernels.
 
     >>> import ir
     >>> from backends.kernel import build_program
