@@ -8,19 +8,22 @@ from backends.kernel.build import build_program, substitute
 from backends.kernel.program import (
     ACC,
     INDEX,
+    Bound,
     Buffer,
     BufferPlan,
     Gemm,
     IndexMap,
+    Indirect,
     Kernel,
     KernelProgram,
     LibraryCall,
     Load,
     Store,
     contiguous_strides,
+    counter,
     own_buffers,
 )
 
-__all__ = ["ACC", "INDEX", "Buffer", "BufferPlan", "Gemm", "IndexMap", "Kernel", "KernelProgram",
-           "LibraryCall", "Load", "Store", "build_program", "contiguous_strides", "own_buffers",
-           "substitute"]
+__all__ = ["ACC", "INDEX", "Bound", "Buffer", "BufferPlan", "Gemm", "IndexMap", "Indirect",
+           "Kernel", "KernelProgram", "LibraryCall", "Load", "Store", "build_program",
+           "contiguous_strides", "counter", "own_buffers", "substitute"]

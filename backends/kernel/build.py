@@ -14,7 +14,11 @@
   copy. A ``fused`` node whose body starts with one (the ``fuse`` pass's matmul epilogues)
   becomes the GEMM and ONE kernel over its product for the rest of the body, writing its
   result over the product in place when the product is not needed afterwards;
-- everything else (conv, gather, pad, concat, const, random, integer matmul, ...) is a library
+- ``conv2d`` and its gradients (``groups=1``) become im2col kernels and GEMMs, a convolution's
+  epilogue one kernel over its GEMM's product; ``max_pool2d_indices`` an arg-reduction kernel
+  over each window, and the ``gather``/``scatter_add`` of max pooling kernels
+  (:mod:`backends.kernel.conv`);
+- everything else (gather, pad, concat, const, random, integer matmul, ...) is a library
   call of the op's NumPy reference.
 
 No grouping is decided here: which nodes share a kernel is the ``fuse`` pass's job.
@@ -33,6 +37,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from backends.kernel.conv import NativeLowering
 from backends.kernel.program import (
     ACC,
     INDEX,
@@ -74,6 +79,10 @@ class _ProgramBuilder:
         self.absorbed_transposes = _transposes_into_gemms(graph)
         self.transposed: set[int] = set()
         self._made: set[int] = set()  # ids of the buffers steps produce: len() is len(temps)
+        # values whose buffer is not laid out C-contiguously in their own shape (a convolution
+        # read straight from its GEMM's [rows, channels] product): id -> element strides
+        self.layouts: dict[int, tuple[int, ...]] = {}
+        self.native = NativeLowering(self)
         inputs = [Buffer(v.name or f"in{i}", v.type, "input") for i, v in enumerate(graph.inputs)]
         for value, buffer in zip(graph.inputs, inputs):
             self.buffers[id(value)] = buffer
@@ -107,6 +116,8 @@ class _ProgramBuilder:
         if _is_gemm(node):
             self._append(self._gemm(node, "matmul"), node.outputs)
             return
+        if self.native.add_node(node, operands):  # conv, pooling: kernels and GEMMs
+            return
         origin = node.op
         step: Kernel | LibraryCall | None = None
         if node.op in COPY_OPS:
@@ -133,6 +144,8 @@ class _ProgramBuilder:
                 self.transposed.add(id(argument))
         if body.nodes and _is_gemm(body.nodes[0]):
             self._add_gemm_with_epilogue(node, operands)
+            return
+        if self.native.add_fused(node, operands):  # a convolution and its epilogue
             return
         kernel = self._loop_nest(list(body.nodes), body.inputs, operands, body.outputs,
                                  origin=f"fused ({', '.join(n.op for n in body.nodes)})")
@@ -229,7 +242,7 @@ class _ProgramBuilder:
         if any(broadcast_shapes(v.type.shape, shape) != shape
                for n in nodes for v in n.outputs):
             return None
-        loads = _Loads(arguments, operands, shape, tuple(range(len(shape))))
+        loads = _Loads(arguments, operands, shape, tuple(range(len(shape))), self.layouts)
         exprs = _compose(nodes, loads)
         stores = []
         for result in results:
@@ -253,7 +266,7 @@ class _ProgramBuilder:
         else:
             reduced = normalize_axes(reduce.op, reduce.attrs["axes"], ndim)
         kept = tuple(a for a in range(ndim) if a not in reduced)
-        loads = _Loads(arguments, operands, domain, kept + reduced)
+        loads = _Loads(arguments, operands, domain, kept + reduced, self.layouts)
         exprs = _compose(nodes[:-1], loads)
         element = exprs[id(source)] if id(source) in exprs else loads.of(source)
         fold = reduce.opdef.reduction(source.type.dtype)  # type: ignore[misc]
@@ -366,10 +379,12 @@ def _constant_expr(node: Node) -> ScalarExpr:
 
 
 def _broadcast_index(shape: tuple[int, ...], domain: tuple[int, ...],
-                     loop_axes: Sequence[int]) -> IndexMap:
-    """How a contiguous array of ``shape``, broadcast (right-aligned) to ``domain``, is read
-    when loop ``k`` runs along domain axis ``loop_axes[k]``."""
-    strides = contiguous_strides(shape)
+                     loop_axes: Sequence[int], strides: tuple[int, ...] | None = None
+                     ) -> IndexMap:
+    """How an array of ``shape`` (C-contiguous unless its element ``strides`` are given),
+    broadcast (right-aligned) to ``domain``, is read when loop ``k`` runs along domain axis
+    ``loop_axes[k]``."""
+    strides = contiguous_strides(shape) if strides is None else strides
     lead = len(domain) - len(shape)
     per_axis = [0 if a < lead or shape[a - lead] == 1 else strides[a - lead]
                 for a in range(len(domain))]
@@ -380,8 +395,10 @@ class _Loads:
     """The loads of a kernel: one per distinct argument read, each broadcast to the domain."""
 
     def __init__(self, arguments: Sequence[Value], operands: list[Buffer],
-                 domain: tuple[int, ...], loop_axes: tuple[int, ...]):
+                 domain: tuple[int, ...], loop_axes: tuple[int, ...],
+                 layouts: dict[int, tuple[int, ...]] | None = None):
         self.buffer_of = {id(v): b for v, b in zip(arguments, operands)}
+        self.layouts = layouts or {}
         self.domain, self.loop_axes = domain, loop_axes
         self.loads: list[Load] = []
         self.exprs: dict[int, ScalarExpr] = {}
@@ -389,7 +406,8 @@ class _Loads:
     def of(self, value: Value) -> ScalarExpr:
         if id(value) not in self.exprs:
             name = f"x{len(self.loads)}"
-            index = _broadcast_index(value.type.shape, self.domain, self.loop_axes)
+            index = _broadcast_index(value.type.shape, self.domain, self.loop_axes,
+                                     self.layouts.get(id(value)))
             self.loads.append(Load(name, self.buffer_of[id(value)], index))
             self.exprs[id(value)] = var(name, value.type.dtype)
         return self.exprs[id(value)]

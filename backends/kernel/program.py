@@ -9,7 +9,10 @@ renders it to LLVM IR, and later renderers (numba, CUDA) read the same structure
 - a :class:`Kernel` is one loop nest: it iterates over ``shape`` (its output's shape), and for a
   reduction also over ``reduce_shape`` (innermost loops); each :class:`Load` reads one element
   of a buffer through an :class:`IndexMap` (an offset plus one stride per loop, 0 for a
-  broadcast axis); ``body`` is the typed scalar expression of one point (``ir.scalar``); each
+  broadcast axis; a load may be guarded by :class:`Bound` checks, reading ``pad`` where one
+  fails (a convolution's zero padding), or :class:`Indirect`, adding an index it read from
+  another buffer (a gather)); ``body`` is the typed scalar expression of one point
+  (``ir.scalar``), which may also read the loop counters (:func:`counter`); each
   :class:`Store` writes an expression to a buffer. Without a reduction a store's expression reads
   the loads' variables; with one, the kernel folds ``body`` over the reduced loops into the
   accumulator ``acc`` (``index`` for an argmax-like fold) and the store reads that;
@@ -48,8 +51,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ir.dtypes import DType
-from ir.scalar import ArgReduction, Reduction, ScalarExpr
+from ir.dtypes import DType, i64
+from ir.scalar import ArgReduction, Reduction, ScalarExpr, var
 from ir.types import TensorType
 
 
@@ -95,12 +98,52 @@ class IndexMap:
 
 
 @dataclass(frozen=True)
+class Bound:
+    """``0 <= index(loop point) < extent``: a guard on a :class:`Load` (``index`` is an affine
+    map of the loop counters, like an :class:`IndexMap`, read as a coordinate, not an
+    address)."""
+
+    index: IndexMap
+    extent: int
+
+    def __str__(self) -> str:
+        return f"0 <= {self.index} < {self.extent}"
+
+
+@dataclass(frozen=True)
+class Indirect:
+    """Adds ``stride * var`` to a load's element index, where ``var`` is an integer an earlier
+    load of the same kernel read: ``x[n, c, idx[n, c, q]]``. Whoever builds one guarantees
+    the index is in range (kernels cannot raise errors)."""
+
+    var: str
+    stride: int
+
+
+@dataclass(frozen=True)
 class Load:
-    """``var = buffer[index]``: one element of an operand, named ``var`` in the body."""
+    """``var = buffer[index]``: one element of an operand, named ``var`` in the body.
+
+    With ``bounds``, the element is read only where every bound holds, and is ``pad`` (a
+    constant of the buffer's dtype) elsewhere: out-of-range addresses are never touched. With
+    ``indirect``, the element index also adds a value read by an earlier load."""
 
     var: str
     buffer: Buffer
     index: IndexMap
+    bounds: tuple[Bound, ...] = ()
+    pad: ScalarExpr | None = None
+    indirect: Indirect | None = None
+
+    def __str__(self) -> str:
+        index = str(self.index)
+        if self.indirect is not None:
+            step = self.indirect.stride
+            index += f" + {step}*{self.indirect.var}" if step != 1 else f" + {self.indirect.var}"
+        text = f"{self.var} = load {self.buffer}[{index}]"
+        if self.bounds:
+            text += f" if {' and '.join(map(str, self.bounds))} else {self.pad}"
+        return text
 
 
 @dataclass(frozen=True)
@@ -116,6 +159,12 @@ ACC = "acc"      # the accumulator a reduction kernel's stores read
 INDEX = "index"  # the chosen index an arg-reduction kernel's stores read
 
 
+def counter(k: int) -> ScalarExpr:
+    """Loop counter ``k`` (i64; output loops first, then reduced loops) as a variable a
+    kernel's body and stores may read, e.g. to compute a flat position."""
+    return var(f"i{k}", i64)
+
+
 @dataclass(eq=False)
 class Kernel:
     """One loop nest over ``shape`` (and ``reduce_shape`` inside it, when ``reduction`` is set).
@@ -123,7 +172,10 @@ class Kernel:
     ``body`` computes one point from the loads; for a reduction it is the element folded with
     ``reduction`` (a :class:`~ir.scalar.Reduction`, or an :class:`~ir.scalar.ArgReduction`
     over the single reduced loop), and ``stores`` read ``acc`` (``index``) instead.
-    ``origin`` says which graph node(s) it came from, for humans.
+    ``origin`` says which graph node(s) it came from, for humans. ``partial``: the stores
+    cover only some points of the outputs, which earlier steps allocated (and wrote the rest
+    of): several kernels fill one buffer, e.g. one per stride phase of a transposed
+    convolution.
     """
 
     name: str
@@ -134,6 +186,12 @@ class Kernel:
     reduce_shape: tuple[int, ...] = ()
     reduction: Reduction | ArgReduction | None = None
     origin: str = ""
+    partial: bool = False
+    # an arg-reduction over several reduced loops (a pooling window): the index it records at
+    # the chosen point (an i64 expression of the counters) and before any element is chosen
+    # (of the kept counters); None: the single reduced loop's counter, from 0
+    arg_index: ScalarExpr | None = None
+    arg_start: ScalarExpr | None = None
 
     @property
     def outputs(self) -> list[Buffer]:
@@ -142,7 +200,10 @@ class Kernel:
     @property
     def in_place(self) -> list[Buffer]:
         """Outputs the kernel also loads: it overwrites them point by point (a matmul's
-        epilogue rewriting the product), so they are not allocated again."""
+        epilogue rewriting the product) or fills in part (``partial``), so they are not
+        allocated again."""
+        if self.partial:
+            return self.outputs
         loaded = {id(ld.buffer) for ld in self.loads}
         return [b for b in self.outputs if id(b) in loaded]
 
@@ -159,14 +220,17 @@ class Kernel:
         space = f"over [{','.join(map(str, self.shape))}]"
         if self.reduction is not None:
             space += f" reduce [{','.join(map(str, self.reduce_shape))}]"
-        lines = [f"{outs} = kernel {self.name} {space} {{"]
-        lines += [f"  {ld.var} = load {ld.buffer}[{ld.index}]" for ld in self.loads]
+        partial = " (part of)" if self.partial else ""
+        lines = [f"{outs} = kernel {self.name} {space}{partial} {{"]
+        lines += [f"  {ld}" for ld in self.loads]
         if isinstance(self.reduction, Reduction):
             lines.append(f"  acc = {self.reduction.combine} from {self.reduction.identity}, "
                          f"x = {self.body}")
         elif isinstance(self.reduction, ArgReduction):
-            lines.append(f"  index = first i where {self.reduction.better} from "
-                         f"{self.reduction.identity}, x = {self.body}")
+            at = "i" if self.arg_index is None else str(self.arg_index)
+            start = "" if self.arg_start is None else f" (index {self.arg_start})"
+            lines.append(f"  index = first {at} where {self.reduction.better} from "
+                         f"{self.reduction.identity}{start}, x = {self.body}")
         for s in self.stores:
             shown = self.body if self.reduction is None and s.value is self.body else s.value
             lines.append(f"  store {s.buffer}[{s.index}] = {shown}")

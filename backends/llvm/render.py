@@ -3,8 +3,10 @@
 Each kernel ``kN`` becomes ``void @kN(ptr, ptr, ...)``, one pointer per buffer it touches (in
 ``Kernel.buffers`` order). Its body is a loop nest over ``shape`` then ``reduce_shape``, with
 ``i64`` loop counters; each load and store computes its element from the counters and the
-index map's constant strides, so LLVM sees static trip counts and can vectorize. Library calls
-are not in the module: the executable runs them between kernels.
+index map's constant strides, so LLVM sees static trip counts and can vectorize. A guarded load
+(convolution padding) branches around the load and reads its pad value outside the bounds; an
+indirect one adds an index loaded before; bodies may read the counters as ``i0, i1, ...``.
+Library calls are not in the module: the executable runs them between kernels.
 
 Compile time grows with the code LLVM optimizes and generates, so each loop nest is generated
 once: kernels are ``noinline`` (a segment's entry calls them instead of getting a copy of
@@ -168,27 +170,78 @@ class _KernelRenderer:
         b.position_at_end(after)
 
     # -- memory ------------------------------------------------------------------------------
-    def _address(self, buffer, index: IndexMap, counters: list[ir.Value]) -> ir.Value:
-        b = self.builder
-        offset: ir.Value = ir.Constant(I64, index.offset)
-        for counter, stride in zip(counters, index.strides):
-            if stride:
-                offset = b.add(offset, b.mul(counter, ir.Constant(I64, stride)))
-        return b.gep(self.pointers[id(buffer)], [offset], source_etype=memory_type(buffer.dtype))
+    def _address(self, buffer, index: IndexMap, counters: list[ir.Value],
+                 base: ir.Value | None = None) -> ir.Value:
+        offset = self._affine(index, counters)
+        if base is not None:
+            offset = self.builder.add(offset, base)
+        return self.builder.gep(self.pointers[id(buffer)], [offset],
+                                source_etype=memory_type(buffer.dtype))
 
     def _load_all(self, counters: list[ir.Value]) -> dict[str, ir.Value]:
-        b, values = self.builder, {}
+        """The loads' values at one loop point, and the counters as ``i0, i1, ...``."""
+        b = self.builder
+        values: dict[str, ir.Value] = {f"i{k}": c for k, c in enumerate(counters)}
         for load in self.kernel.loads:
             dtype = load.buffer.dtype
-            value = b.load(self._address(load.buffer, load.index, counters),
-                           typ=memory_type(dtype))
+            index = load.index
+            if load.indirect is not None:  # offset + stride * an index loaded before
+                extra = values[load.indirect.var]
+                if extra.type != I64:
+                    extra = b.sext(extra, I64)
+                index = IndexMap(0, index.strides)
+                base = b.add(ir.Constant(I64, load.index.offset),
+                             b.mul(extra, ir.Constant(I64, load.indirect.stride)))
+            else:
+                base = None
+            if load.bounds:
+                value = self._guarded_load(load, index, base, counters)
+            else:
+                value = b.load(self._address(load.buffer, index, counters, base),
+                               typ=memory_type(dtype))
             if dtype.is_bool:
                 value = b.icmp_unsigned("!=", value, ir.Constant(value.type, 0))
             values[load.var] = value
         return values
 
+    def _guarded_load(self, load, index: IndexMap, base, counters: list[ir.Value]) -> ir.Value:
+        """``buffer[index]`` where every bound holds, else ``pad``: a branch around the load
+        (never a select over an out-of-range address: that memory may not exist)."""
+        b = self.builder
+        inside: ir.Value = ir.Constant(ir.IntType(1), 1)
+        for bound in load.bounds:
+            coordinate = self._affine(bound.index, counters)
+            # one unsigned compare checks 0 <= c < extent
+            inside = b.and_(inside, b.icmp_unsigned("<", coordinate,
+                                                   ir.Constant(I64, bound.extent)))
+        typ = memory_type(load.buffer.dtype)
+        pad = self.scalars.render(load.pad, {})
+        if load.buffer.dtype.is_bool:
+            pad = b.zext(pad, typ)
+        before = b.block
+        read = b.append_basic_block(f"{load.var}.read")
+        joined = b.append_basic_block(f"{load.var}.joined")
+        b.cbranch(inside, read, joined)
+        b.position_at_end(read)
+        loaded = b.load(self._address(load.buffer, index, counters, base), typ=typ)
+        b.branch(joined)
+        b.position_at_end(joined)
+        value = b.phi(typ)
+        value.add_incoming(loaded, read)
+        value.add_incoming(pad, before)
+        return value
+
+    def _affine(self, index: IndexMap, counters: list[ir.Value]) -> ir.Value:
+        b = self.builder
+        offset: ir.Value = ir.Constant(I64, index.offset)
+        for counter, stride in zip(counters, index.strides):
+            if stride:
+                offset = b.add(offset, b.mul(counter, ir.Constant(I64, stride)))
+        return offset
+
     def _store_all(self, env: dict[str, ir.Value], counters: list[ir.Value]) -> None:
         b = self.builder
+        env = {**{f"i{k}": c for k, c in enumerate(counters)}, **env}
         for store in self.kernel.stores:
             value = self.scalars.render(store.value, env)
             if store.buffer.dtype.is_bool:
@@ -231,15 +284,20 @@ class _KernelRenderer:
         b, kernel = self.builder, self.kernel
         best, index = self._slot(fold.value), self._slot(i64)
         b.store(self.scalars.render(fold.identity, {}), best)
-        b.store(ir.Constant(I64, 0), index)
+        start = (ir.Constant(I64, 0) if kernel.arg_start is None else
+                 self.scalars.render(kernel.arg_start, {f"i{k}": c for k, c in enumerate(outer)}))
+        b.store(start, index)
 
         def step(counters):
-            x = self.scalars.render(kernel.body, self._load_all(counters))
+            env = self._load_all(counters)
+            x = self.scalars.render(kernel.body, env)
             current = b.load(best, typ=value_type(fold.value))
             take = self.scalars.render(fold.better, {ACC: current, X: x})
             b.store(b.select(take, x, current), best)
             chosen = b.load(index, typ=I64)
-            b.store(b.select(take, counters[-1], chosen), index)
+            at = (counters[-1] if kernel.arg_index is None else
+                  self.scalars.render(kernel.arg_index, env))
+            b.store(b.select(take, at, chosen), index)
 
         self._loops(list(kernel.reduce_shape), outer, step)
         self._store_all({INDEX: b.load(index, typ=I64)}, outer)

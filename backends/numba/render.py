@@ -123,10 +123,28 @@ class _KernelRenderer:
 
     def _emit_loads(self, depth: int) -> None:
         for load in self.kernel.loads:
-            self._emit(depth, f"{load.var} = {self.names[id(load.buffer)]}[{load.index}]")
+            index = str(load.index)
+            if load.indirect is not None:
+                index += f" + {load.indirect.stride}*{load.indirect.var}"
+            read = f"{load.var} = {self.names[id(load.buffer)]}[{index}]"
+            if not load.bounds:
+                self._emit(depth, read)
+                continue
+            assert load.pad is not None
+            inside = " and ".join(f"0 <= {b.index} < {b.extent}" for b in load.bounds)
+            self._emit(depth, f"if {inside}:")
+            self._emit(depth + 1, read)
+            self._emit(depth, "else:")
+            self._emit(depth + 1, f"{load.var} = {constant(load.pad)}")
+
+    def _variables(self) -> dict[str, str]:
+        """The loads' variables and the loop counters, as the body names them."""
+        loops = len(self.kernel.shape) + len(self.kernel.reduce_shape)
+        return {**{f"i{k}": f"i{k}" for k in range(loops)},
+                **{ld.var: ld.var for ld in self.kernel.loads}}
 
     def _emit_stores(self, env: dict[str, str], depth: int) -> None:
-        env = {**{ld.var: ld.var for ld in self.kernel.loads}, **env}
+        env = {**self._variables(), **env}
         stores = self.kernel.stores
         statements, values = self.scalars.render([s.value for s in stores], env)
         for statement in statements:
@@ -138,11 +156,19 @@ class _KernelRenderer:
         """``element = <the body>`` in the reduced loops' body (loads first)."""
         self._emit_loads(depth)
         body = self.kernel.body if dtype is None else cast(self.kernel.body, dtype)
-        statements, (value,) = self.scalars.render([body], {ld.var: ld.var
-                                                            for ld in self.kernel.loads})
+        statements, (value,) = self.scalars.render([body], self._variables())
         for statement in statements:
             self._emit(depth, statement)
         self._emit(depth, f"{ELEMENT} = {value}")
+
+    def _index_of(self, expr, depth: int, default: str) -> str:
+        """An arg-reduction's index expression (``arg_index``/``arg_start``) as source."""
+        if expr is None:
+            return default
+        statements, (value,) = self.scalars.render([expr], self._variables())
+        for statement in statements:
+            self._emit(depth, statement)
+        return value
 
     def _fold(self, fold: Reduction, depth: int) -> None:
         kernel = self.kernel
@@ -159,15 +185,17 @@ class _KernelRenderer:
         """The first index whose element ``better`` beats the best so far (one reduced loop)."""
         kernel = self.kernel
         self._emit(depth, f"best = {constant(fold.identity)}")
-        self._emit(depth, f"{INDEX} = 0")
+        self._emit(depth, f"{INDEX} = {self._index_of(kernel.arg_start, depth, '0')}")
         inner = self._loops(kernel.reduce_shape, len(kernel.shape), depth)
         self._element(None, inner)
         statements, (better,) = self.scalars.render([fold.better], {ACC: "best", X: ELEMENT})
         for statement in statements:
             self._emit(inner, statement)
+        last = f"i{len(kernel.shape) + len(kernel.reduce_shape) - 1}"
+        at = self._index_of(kernel.arg_index, inner, last)
         self._emit(inner, f"if {better}:")
         self._emit(inner + 1, f"best = {ELEMENT}")
-        self._emit(inner + 1, f"{INDEX} = i{len(kernel.shape) + len(kernel.reduce_shape) - 1}")
+        self._emit(inner + 1, f"{INDEX} = {at}")
         self._emit_stores({INDEX: INDEX}, depth)
 
 
@@ -184,7 +212,10 @@ def _entry(program: KernelProgram, names: dict[int, str]) -> str:
     for index, step in enumerate(program.steps):
         outputs = [names[id(b)] for b in step.outputs]
         if isinstance(step, Kernel):
+            rewritten = {id(b) for b in step.in_place}  # already allocated by an earlier step
             for b in step.outputs:
+                if id(b) in rewritten:
+                    continue
                 lines.append(f"{INDENT}{names[id(b)]} = np.empty({b.type.size}, "
                              f"np.{b.dtype.numpy.name})")
             args = ", ".join(names[id(b)] for b in step.buffers)
