@@ -11,8 +11,9 @@
   nodes (said in the program's notes), so every graph still builds;
 - a float ``matmul`` whose operands share its dtype becomes a :class:`Gemm`; a ``transpose`` of
   the last two axes feeding only such matmuls becomes the GEMM's transpose flag instead of a
-  copy. A ``fused`` node whose body starts with one (the ``fuse`` pass's matmul epilogues)
-  becomes the GEMM and ONE kernel over its product for the rest of the body, writing its
+  copy, and one of a GEMM's product read by nothing else swaps the GEMM's operands
+  (``(A B)^T = B^T A^T``: a weight gradient computed as ``x^T @ g`` then transposed). A
+  ``fused`` node whose body starts with one (the ``fuse`` pass's matmul epilogues) becomes the GEMM and ONE kernel over its product for the rest of the body, writing its
   result over the product in place when the product is not needed afterwards;
 - everything else (conv, gather, pad, concat, const, random, integer matmul, ...) is a library
   call of the op's NumPy reference.
@@ -65,6 +66,7 @@ class _ProgramBuilder:
         # transpose's source, stored [..., k, m] instead of [..., m, k]
         self.absorbed_transposes = _transposes_into_gemms(graph)
         self.transposed: set[int] = set()
+        self.results = {id(v) for v in graph.outputs}
         inputs = [Buffer(v.name or f"in{i}", v.type, "input") for i, v in enumerate(graph.inputs)]
         for value, buffer in zip(graph.inputs, inputs):
             self.buffers[id(value)] = buffer
@@ -81,6 +83,7 @@ class _ProgramBuilder:
 
     # -- steps ----------------------------------------------------------------------------------
     def _add_nodes(self, graph: Graph) -> None:
+        self.results |= {id(v) for v in graph.outputs}  # a fused body's too: read after it
         for node in graph.nodes:
             self._add_node(node)
 
@@ -96,6 +99,8 @@ class _ProgramBuilder:
             return
         if _is_gemm(node):
             self._append(self._gemm(node, "matmul"), node.outputs)
+            return
+        if node.op == "transpose" and self._transpose_gemm_output(node, operands[0]):
             return
         origin = node.op
         if node.op in COPY_OPS:
@@ -142,6 +147,27 @@ class _ProgramBuilder:
         a, b = node.inputs
         return Gemm(self.buffers[id(a)], self.buffers[id(b)], self._new_buffer(node.output.type),
                     id(a) in self.transposed, id(b) in self.transposed, origin)
+
+    def _transpose_gemm_output(self, node: Node, product: Buffer) -> bool:
+        """A transpose of the last two axes of a GEMM's product that nothing else reads:
+        ``(op(a) @ op(b))^T = op(b)^T @ op(a)^T``, so the GEMM swaps its operands and flips
+        their flags, writing the transposed result directly (no copy kernel). Returns whether
+        it did."""
+        (source,) = node.inputs
+        producer = source.producer
+        if (not _swaps_last_two_axes(node) or producer is None or not _is_gemm(producer)
+                or len(source.users) != 1 or id(source) in self.results):
+            return False
+        gemm = next((s for s in reversed(self.program.steps)
+                     if isinstance(s, Gemm) and s.output is product), None)
+        if gemm is None:
+            return False
+        gemm.a, gemm.b = gemm.b, gemm.a
+        gemm.transpose_a, gemm.transpose_b = not gemm.transpose_b, not gemm.transpose_a
+        gemm.output = Buffer(product.name, node.output.type)
+        gemm.origin = f"{gemm.origin}, transposed"
+        self.buffers[id(node.output)] = gemm.output
+        return True
 
     def _add_gemm_with_epilogue(self, node: Node, operands: list[Buffer]) -> None:
         """A fused body ``matmul, epilogue...``: the GEMM, then one kernel for the epilogue
