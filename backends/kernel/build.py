@@ -13,8 +13,9 @@
   the last two axes feeding only such matmuls becomes the GEMM's transpose flag instead of a
   copy, and one of a GEMM's product read by nothing else swaps the GEMM's operands
   (``(A B)^T = B^T A^T``: a weight gradient computed as ``x^T @ g`` then transposed). A
-  ``fused`` node whose body starts with one (the ``fuse`` pass's matmul epilogues) becomes the GEMM and ONE kernel over its product for the rest of the body, writing its
-  result over the product in place when the product is not needed afterwards;
+  ``fused`` node whose body starts with one (the ``fuse`` pass's matmul epilogues) becomes
+  the GEMM and ONE kernel over its product for the rest of the body, writing its result over
+  the product in place when the product is not needed afterwards;
 - everything else (conv, gather, pad, concat, const, random, integer matmul, ...) is a library
   call of the op's NumPy reference.
 
