@@ -8,16 +8,20 @@
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pytest
 from test_backend_llvm import _inputs_for, assert_same_as_interpreter
 
 import backends
+import graphc
 import ir
 from backends.kernel import build_program
 from backends.llvm import render
 from backends.llvm.backend import LLVMBackend
 from backends.llvm.render import folds_row_by_row
+from conftest import TOLERANCES
 
 LLVM = backends.get("llvm")
 F32 = np.float32
@@ -78,3 +82,171 @@ def test_a_row_sum_keeps_its_reduced_loop_innermost():
     }""")
     (kernel,) = build_program(graph).kernels
     assert not folds_row_by_row(kernel)
+
+
+# -- state updated in place ----------------------------------------------------------------------
+SGD_UPDATE = """func @f(%w: f32[3,4], %g: f32[3,4], %lr: f32[]) -> (f32[3,4] aliases %w) {
+  %0: f32[3,4] = mul %g, %lr
+  %1: f32[3,4] = sub %w, %0
+  return %1
+}"""
+
+
+def test_an_aliased_output_is_stored_into_its_input_array_and_returned_as_it():
+    graph = ir.parse(SGD_UPDATE)
+    compiled = LLVM.compile(graph)
+    assert compiled.donated_inputs == (0,)
+    w, g, lr = _inputs_for(graph)
+    want = w - g * lr
+    (got,) = compiled(w, g, lr)
+    assert got is w
+    np.testing.assert_array_equal(w, want)
+
+
+def test_the_interpreter_contract_holds_without_donation_on_other_renderers():
+    program = build_program(ir.parse(SGD_UPDATE))  # the numba renderer's call: no update_inputs
+    assert program.outputs[0].role == "temp"
+
+
+WRITE_AFTER_READ = [
+    # the old %w is read by a later node: the update cannot go into %w's array
+    """func @f(%w: f32[5], %g: f32[5]) -> (f32[5] aliases %w, f32[5]) {
+      %0: f32[5] = sub %w, %g
+      %1: f32[5] = mul %w, %0
+      return %0, %1
+    }""",
+    # a square transpose reads w[j, i] after w[i, j] would have been written
+    """func @f(%w: f32[4,4]) -> (f32[4,4] aliases %w) {
+      %0: f32[4,4] = transpose %w {perm=[1,0]}
+      return %0
+    }""",
+]
+
+
+@pytest.mark.parametrize("text", WRITE_AFTER_READ)
+def test_an_update_whose_input_is_read_afterwards_or_elsewhere_is_not_done_in_place(text):
+    graph = ir.parse(text)
+    program = LLVM.compile(graph).program
+    assert all(b.role == "temp" for b in program.outputs)
+    arrays = _inputs_for(graph)
+    before = [a.copy() for a in arrays]
+    assert_same_as_interpreter(graph, arrays)
+    for a, b in zip(arrays, before):
+        np.testing.assert_array_equal(a, b)  # nothing was written into the inputs
+
+
+def test_an_update_reading_its_input_at_the_element_it_writes_is_done_in_place():
+    graph = ir.parse("""func @f(%w: f32[6], %b: f32[6], %g: f32[6]) ->
+        (f32[6] aliases %w, f32[6] aliases %b) {
+      %0: f32[6] = mul %b, %w
+      %1: f32[6] = add %0, %g
+      %2: f32[6] = sub %w, %1
+      return %2, %1
+    }""")
+    w, b, g = _inputs_for(graph)
+    want_w = w - (b * w + g)
+    want_b = b * w + g
+    # %b's update is read by %w's: the later kernel must read the new %b, in %b's array
+    compiled = LLVM.compile(graph)
+    got_w, got_b = compiled(w, b, g)
+    assert got_w is w and got_b is b
+    np.testing.assert_allclose(got_w, want_w, rtol=1e-6)
+    np.testing.assert_allclose(got_b, want_b, rtol=1e-6)
+
+
+def test_a_donated_input_shared_with_another_input_gets_its_own_copy():
+    graph = ir.parse("""func @f(%w: f32[4], %v: f32[4]) -> (f32[4] aliases %w, f32[4]) {
+      %0: f32[4] = neg %w
+      %1: f32[4] = add %v, %0
+      return %0, %1
+    }""")
+    compiled = LLVM.compile(graph)
+    w = np.arange(4, dtype=F32)
+    updated, total = compiled(w, w)  # the same array as both inputs
+    np.testing.assert_array_equal(updated, -np.arange(4, dtype=F32))
+    np.testing.assert_array_equal(total, np.zeros(4, F32))
+    np.testing.assert_array_equal(w, np.arange(4, dtype=F32))
+    whole = np.arange(8, dtype=F32)
+    updated, total = compiled(whole[:4].copy(), whole[:4])  # fine: distinct memory
+    np.testing.assert_array_equal(total, np.zeros(4, F32))
+    read_only = np.arange(4, dtype=F32)
+    read_only.flags.writeable = False
+    updated, _ = compiled(read_only, read_only.copy())
+    assert updated is not read_only
+    np.testing.assert_array_equal(read_only, np.arange(4, dtype=F32))
+
+
+# -- a compiled training step ------------------------------------------------------------------
+def mlp_and_sgd():
+    graphc.manual_seed(0)
+    model = graphc.nn.Sequential(graphc.nn.Linear(6, 8), graphc.nn.ReLU(),
+                                 graphc.nn.Linear(8, 3))
+    return model, graphc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+
+def training_step(model, opt):
+    def step(x, y):
+        loss = graphc.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss
+    return step
+
+
+def batches(n: int = 4):
+    rng = np.random.default_rng(0)
+    return [(graphc.tensor(rng.standard_normal((5, 6)).astype(F32)),
+             graphc.tensor(rng.integers(0, 3, size=5))) for _ in range(n)]
+
+
+def state_arrays(model, opt) -> list[np.ndarray]:
+    params = list(model.parameters())
+    return [p._data for p in params] + [opt.state[p]["momentum_buffer"]._data for p in params]
+
+
+def test_compiled_steps_update_parameters_and_momentum_buffers_in_their_own_arrays():
+    model, opt = mlp_and_sgd()
+    step = graphc.compile(training_step(model, opt), backend="llvm")
+    data = batches()
+    step(*data[0])  # creates the momentum buffers
+    step(*data[1])
+    # weak references: holding the arrays would rightly make graphc copy them (someone else
+    # could see the write)
+    arrays = [weakref.ref(a) for a in state_arrays(model, opt)]
+    for x, y in data[2:]:
+        before = [a.copy() for a in state_arrays(model, opt)]
+        step(x, y)
+        now = state_arrays(model, opt)
+        assert all(a is b() for a, b in zip(now, arrays)), "a state array was replaced"
+        assert all(not np.array_equal(a, b) for a, b in zip(now, before)), "not updated"
+        del now
+
+
+def test_compiled_steps_match_eager_steps_step_for_step():
+    eager_model, eager_opt = mlp_and_sgd()
+    eager = training_step(eager_model, eager_opt)
+    model, opt = mlp_and_sgd()
+    compiled = graphc.compile(training_step(model, opt), backend="llvm")
+    for x, y in batches(5):
+        want, got = eager(x, y), compiled(x, y)
+        np.testing.assert_allclose(got.numpy(), want.numpy(), **TOLERANCES["f32"])
+        for p, q in zip(model.parameters(), eager_model.parameters()):
+            np.testing.assert_allclose(p.numpy(), q.numpy(), **TOLERANCES["f32"])
+
+
+def test_a_parameter_array_someone_else_holds_is_not_written_in_place():
+    model, opt = mlp_and_sgd()
+    step = graphc.compile(training_step(model, opt), backend="llvm")
+    data = batches()
+    step(*data[0])
+    step(*data[1])
+    weight = model[0].weight
+    view = weight.numpy()  # a read-only view of the current array: graphc must not change it
+    alias = weight.detach()  # another tensor sharing the array
+    held = view.copy()
+    step(*data[2])
+    np.testing.assert_array_equal(view, held)
+    np.testing.assert_array_equal(alias.numpy(), held)
+    assert not np.array_equal(weight.numpy(), held)
+    assert weight._data is not view.base

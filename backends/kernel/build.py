@@ -17,7 +17,11 @@
   the GEMM and ONE kernel over its product for the rest of the body, writing its result over
   the product in place when the product is not needed afterwards;
 - everything else (conv, gather, pad, concat, const, random, integer matmul, ...) is a library
-  call of the op's NumPy reference.
+  call of the op's NumPy reference;
+- with ``update_inputs``, an output that aliases an input (``graph.output_aliases``:
+  parameters, optimizer state) is stored by its kernel straight into that input's buffer when
+  no later step reads the input's old value; the program's output is then the input buffer
+  (callers donate such inputs).
 
 No grouping is decided here: which nodes share a kernel is the ``fuse`` pass's job.
 
@@ -55,13 +59,15 @@ REDUCTION_OPS = frozenset(("sum", "max", "min", "argmax", "argmin"))
 COPY_OPS = frozenset(("reshape", "transpose", "broadcast_to", "slice"))
 
 
-def build_program(graph: Graph) -> KernelProgram:
-    """The kernel program that computes ``graph``: one step per node (see the module doc)."""
-    return _ProgramBuilder(graph).program
+def build_program(graph: Graph, update_inputs: bool = False) -> KernelProgram:
+    """The kernel program that computes ``graph``: one step per node (see the module doc).
+    ``update_inputs``: store outputs that alias an input into that input's buffer where safe
+    (for renderers whose callers donate those inputs)."""
+    return _ProgramBuilder(graph, update_inputs).program
 
 
 class _ProgramBuilder:
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, update_inputs: bool = False):
         self.buffers: dict[int, Buffer] = {}
         # values read as a GEMM operand through a transpose flag: their buffer is the
         # transpose's source, stored [..., k, m] instead of [..., m, k]
@@ -74,6 +80,8 @@ class _ProgramBuilder:
         self.program = KernelProgram(graph.name, inputs, [])
         self._add_nodes(graph)
         self.program.outputs = [self.buffers[id(v)] for v in graph.outputs]
+        for out_index, in_index in sorted(graph.output_aliases.items()) if update_inputs else ():
+            _write_into_input(self.program, out_index, in_index)
 
     # -- naming ---------------------------------------------------------------------------------
     def _new_buffer(self, type: TensorType) -> Buffer:
@@ -345,6 +353,55 @@ def _write_over_product(kernel: Kernel, product: Buffer, product_value: Value,
         if store.buffer.type == product.type:
             kernel.stores[i] = Store(product, store.index, store.value)
             return
+
+
+def _write_into_input(program: KernelProgram, out_index: int, in_index: int) -> bool:
+    """Makes the kernel that computes output ``out_index`` store it straight into input
+    ``in_index``'s buffer (an output that aliases that input: a parameter or optimizer state
+    updated in place), when that is safe: the kernel is pointwise over the input's shape, reads
+    the input (if at all) at the element it writes, and no later step reads the input's old
+    value. Later readers of the output then read the input's buffer. Returns whether it did."""
+    result, target = program.outputs[out_index], program.inputs[in_index]
+    if (result.role == "input" or result.type != target.type
+            or sum(b is result for b in program.outputs) != 1
+            or any(s.buffer is target for k in program.kernels for s in k.stores)):
+        return False
+    producers = [i for i, step in enumerate(program.steps)
+                 if any(b is result for b in step.outputs)]
+    if len(producers) != 1:
+        return False
+    (position,) = producers
+    kernel = program.steps[position]
+    contiguous = IndexMap(0, contiguous_strides(target.type.shape))
+    if (not isinstance(kernel, Kernel) or kernel.reduction is not None
+            or kernel.shape != target.type.shape
+            or any(s.buffer is result and s.index != contiguous for s in kernel.stores)
+            or any(ld.buffer is target and ld.index != contiguous for ld in kernel.loads)):
+        return False
+    later = program.steps[position + 1:]
+    if any(b is target for step in later for b in _reads(step)):
+        return False
+    kernel.stores[:] = [Store(target, s.index, s.value) if s.buffer is result else s
+                        for s in kernel.stores]
+    for step in later:
+        _replace_reads(step, result, target)
+    program.outputs[out_index] = target
+    return True
+
+
+def _reads(step: Kernel | Gemm | LibraryCall) -> list[Buffer]:
+    return [ld.buffer for ld in step.loads] if isinstance(step, Kernel) else step.inputs
+
+
+def _replace_reads(step: Kernel | Gemm | LibraryCall, old: Buffer, new: Buffer) -> None:
+    if isinstance(step, Kernel):
+        step.loads[:] = [Load(ld.var, new, ld.index) if ld.buffer is old else ld
+                         for ld in step.loads]
+    elif isinstance(step, Gemm):
+        step.a = new if step.a is old else step.a
+        step.b = new if step.b is old else step.b
+    else:
+        step.inputs[:] = [new if b is old else b for b in step.inputs]
 
 
 def _is_pointwise(node: Node) -> bool:

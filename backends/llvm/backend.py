@@ -19,8 +19,9 @@ library calls (conv, gather, ...) with their NumPy references (``backends.llvm.c
     >>> print(run.source().splitlines()[0])
     kernel program @f(%x: f32[3], %b: f32[]) -> (%t1)
 
-Outputs that alias inputs are returned as new arrays, as the interpreter does (in-place updates
-come with the generated call wrapper).
+An output that aliases an input (``graph.output_aliases``: a parameter or optimizer state) is
+stored straight into that input's array when no later step reads its old value: the caller
+donates it, and gets the same array back as that output (``donated_inputs``).
 """
 from __future__ import annotations
 
@@ -104,8 +105,14 @@ class LLVMExecutable(Executable):
                 self._runners.append(self._parallel_runner(step.kernel))
         # a constant returned as an output is copied: callers own what they get back
         self._outputs = [(id(b), id(b) in self._constants) for b in program.outputs]
+        written = {id(b) for step in program.steps for b in step.outputs}
+        self.donated_inputs = tuple(i for i, b in enumerate(program.inputs) if id(b) in written)
 
     def __call__(self, *arrays) -> tuple:
+        """Runs the graph on one array per input. The inputs in ``donated_inputs`` (those an
+        aliasing output updates in place: parameters, optimizer state) are written in place
+        and returned as that output, unless they are read-only or share memory with another
+        input, which gets a copy instead."""
         env: Env = dict(self._constants)
         if len(arrays) == len(self._signature):
             for key, array, (shape, dtype) in zip(self._input_keys, arrays, self._signature):
@@ -114,11 +121,31 @@ class LLVMExecutable(Executable):
                     break
                 env[key] = array
             else:
+                if self.donated_inputs:
+                    self._protect_shared_inputs(env, arrays)
                 return self._run(env)
         checked = check_inputs(self.graph, arrays)
         for key, array in zip(self._input_keys, checked):
             env[key] = _contiguous(array)
+        if self.donated_inputs:
+            self._protect_shared_inputs(env, [env[key] for key in self._input_keys])
         return self._run(env)
+
+    def _protect_shared_inputs(self, env: Env, arrays) -> None:
+        """Gives a donated input a copy of its own when writing it in place could change what
+        another input reads (the same array twice, or overlapping memory) or is not allowed
+        (a read-only array). Distinct arrays that own their memory cannot overlap: the common
+        case costs one pass over the inputs."""
+        views = [a for a in arrays if a.base is not None]
+        distinct = len({id(a) for a in arrays}) == len(arrays)
+        for index in self.donated_inputs:
+            array = arrays[index]
+            shared = not array.flags.writeable
+            if not shared and (views or not distinct):
+                shared = any(i != index and (other is array or np.may_share_memory(other, array))
+                             for i, other in enumerate(arrays))
+            if shared:
+                env[self._input_keys[index]] = np.array(array, order="C")
 
     def _run(self, env: Env) -> tuple:
         for run in self._runners:
@@ -231,9 +258,10 @@ class LLVMExecutable(Executable):
 
 
 def _allocated_outputs(kernel: Kernel) -> list:
-    """The outputs a kernel's runner allocates: not those it rewrites in place."""
+    """The outputs a kernel's runner allocates: not those it rewrites in place, nor the inputs
+    it updates (donated by the caller)."""
     rewritten = {id(b) for b in kernel.in_place}
-    return [b for b in kernel.outputs if id(b) not in rewritten]
+    return [b for b in kernel.outputs if id(b) not in rewritten and b.role != "input"]
 
 
 def fast_math_default() -> bool:
@@ -269,7 +297,7 @@ class LLVMBackend(Backend):
             raise BackendError("llvm backend: this NumPy does not keep an array's data pointer "
                                "where the generated call wrapper reads it")
         start = time.perf_counter()
-        program = build_program(graph)
+        program = build_program(graph, update_inputs=True)
         built = time.perf_counter()
         fast_math = fast_math_default() if self.fast_math is None else self.fast_math
         module = render_module(program, fast_math)  # the IR differs, so does the cache key
