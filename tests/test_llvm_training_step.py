@@ -250,3 +250,106 @@ def test_a_parameter_array_someone_else_holds_is_not_written_in_place():
     np.testing.assert_array_equal(alias.numpy(), held)
     assert not np.array_equal(weight.numpy(), held)
     assert weight._data is not view.base
+
+
+# -- fewer kernels, one arena ---------------------------------------------------------------------
+SGD_MOMENTUM_FUSED = """func @f(%g: f32[4,3], %buf: f32[4,3], %step: f32[], %w: f32[4,3], %lr: f32[])
+    -> (f32[4,3] aliases %buf, f32[] aliases %step, f32[4,3] aliases %w) {
+  %0, %1, %2: f32[4,3], f32[], f32[4,3] = fused %g, %buf, %step, %w, %lr {
+    (%g: f32[4,3], %buf: f32[4,3], %step: f32[], %w: f32[4,3], %lr: f32[]):
+    %0: f32[] = const {value=0.9, dtype=f32, shape=[]}
+    %1: f32[4,3] = mul %0, %buf
+    %2: f32[4,3] = add %1, %g
+    %3: f32[] = const {value=0, dtype=f32, shape=[]}
+    %4: bool[] = eq %step, %3
+    %5: f32[4,3] = where %4, %g, %2
+    %6: f32[] = const {value=1, dtype=f32, shape=[]}
+    %7: f32[] = add %step, %6
+    %8: f32[4,3] = mul %lr, %5
+    %9: f32[4,3] = sub %w, %8
+    yield %5, %7, %9
+  }
+  return %0, %1, %2
+}"""
+
+
+def test_an_optimizer_step_fused_over_two_shapes_is_one_kernel_per_shape():
+    graph = ir.parse(SGD_MOMENTUM_FUSED)
+    program = build_program(graph, update_inputs=True)
+    shapes = sorted(k.shape for k in program.kernels)
+    assert shapes == [(), (4, 3)]  # not a kernel per node
+    (update,) = [k for k in program.kernels if k.shape == (4, 3)]
+    assert {s.buffer.name for s in update.stores} == {"buf", "w"}  # in place, no temps
+    arrays = _inputs_for(graph)
+    arrays[2] = np.array(3, F32)  # not the first step: the blended buffer is taken
+    assert_same_as_interpreter(graph, arrays, exact=True)
+    arrays = _inputs_for(graph)
+    arrays[2] = np.array(0, F32)
+    assert_same_as_interpreter(graph, arrays, exact=True)
+
+
+def test_temporaries_live_in_one_arena_without_overlapping_while_live():
+    from backends.kernel import arena_buffers
+    graph = ir.parse("""func @f(%x: f32[1,64], %w: f32[64,64]) -> (f32[1,64], f32[]) {
+      %0: f32[1,64] = exp %x
+      %1: f32[1,64] = matmul %0, %w
+      %2: f32[1,64] = neg %1
+      %3: f32[1,64] = mul %2, %0
+      %4: f32[] = sum %3 {axes=[0,1]}
+      %5: f32[1,64] = add %3, %2
+      return %5, %4
+    }""")
+    program = build_program(graph)
+    plan = arena_buffers(program)
+    steps = program.steps
+    lives = {}
+    for i, step in enumerate(steps):
+        touched = step.buffers if hasattr(step, "buffers") else step.inputs + step.outputs
+        for b in touched:
+            if plan.offset(b) is not None:
+                first, _ = lives.get(id(b), (i, i))
+                lives[id(b)] = (first, i)
+    placed = {id(b): b for b in program.temps if plan.offset(b) is not None}
+    assert len(placed) >= 3 and not any(id(b) in placed for b in program.outputs)
+    for a in placed.values():
+        for b in placed.values():
+            if a is b:
+                continue
+            (fa, la), (fb, lb) = lives[id(a)], lives[id(b)]
+            if fa <= lb and fb <= la:  # live together: disjoint bytes
+                a0, b0 = plan.offset(a), plan.offset(b)
+                assert a0 + 4 * 64 <= b0 or b0 + 4 * 64 <= a0
+    compiled = LLVM.compile(graph)
+    arrays = _inputs_for(graph)
+    first = compiled(*arrays)
+    second = compiled(*arrays)  # the arena is reused: outputs are still the caller's own
+    assert not np.shares_memory(first[0], second[0])
+    np.testing.assert_array_equal(first[0], second[0])
+    assert_same_as_interpreter(graph, arrays)
+
+
+def test_calls_from_two_threads_at_once_each_get_the_right_result():
+    import threading
+    graph = ir.parse("""func @f(%x: f32[256,256]) -> (f32[256]) {
+      %0: f32[256,256] = exp %x
+      %1: f32[256,256] = mul %0, %x
+      %2: f32[256] = sum %1 {axes=[1]}
+      return %2
+    }""")
+    compiled = LLVM.compile(graph)
+    inputs = [np.random.default_rng(i).standard_normal((256, 256)).astype(F32) for i in range(8)]
+    want = [compiled(x)[0] for x in inputs]
+    got: dict[int, np.ndarray] = {}
+
+    def worker(i: int) -> None:
+        for _ in range(20):
+            got[i] = compiled(inputs[i])[0]
+            np.testing.assert_array_equal(got[i], want[i])
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(8):
+        np.testing.assert_array_equal(got[i], want[i])

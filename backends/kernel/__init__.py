@@ -17,10 +17,11 @@ from backends.kernel.program import (
     LibraryCall,
     Load,
     Store,
+    arena_buffers,
     contiguous_strides,
     own_buffers,
 )
 
 __all__ = ["ACC", "INDEX", "Buffer", "BufferPlan", "Gemm", "IndexMap", "Kernel", "KernelProgram",
-           "LibraryCall", "Load", "Store", "build_program", "contiguous_strides", "own_buffers",
-           "substitute"]
+           "LibraryCall", "Load", "Store", "arena_buffers", "build_program", "contiguous_strides",
+           "own_buffers", "substitute"]

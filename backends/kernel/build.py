@@ -7,8 +7,9 @@
 - ``reshape transpose broadcast_to slice`` become copy kernels whose index map does the work;
 - a ``fused`` node becomes ONE kernel over its body when the body is a loop nest: elementwise
   nodes whose results broadcast to one shape, optionally ending in one reduction; the nodes'
-  bodies are composed into one scalar expression. Any other body runs as the steps of its own
-  nodes (said in the program's notes), so every graph still builds;
+  bodies are composed into one scalar expression. Any other body runs as several steps (said
+  in the program's notes): one kernel per group of pointwise nodes over one shape, every
+  other node a step of its own, so every graph still builds;
 - a float ``matmul`` whose operands share its dtype becomes a :class:`Gemm`; a ``transpose`` of
   the last two axes feeding only such matmuls becomes the GEMM's transpose flag instead of a
   copy, and one of a GEMM's product read by nothing else swaps the GEMM's operands
@@ -35,6 +36,8 @@ No grouping is decided here: which nodes share a kernel is the ``fuse`` pass's j
 """
 from __future__ import annotations
 
+import heapq
+import math
 from collections.abc import Sequence
 
 from backends.kernel.program import (
@@ -84,8 +87,10 @@ class _ProgramBuilder:
             _write_into_input(self.program, out_index, in_index)
 
     # -- naming ---------------------------------------------------------------------------------
-    def _new_buffer(self, type: TensorType) -> Buffer:
-        return Buffer(f"t{len(self.program.temps)}", type)
+    def _new_buffer(self, type: TensorType, pending: int = 0) -> Buffer:
+        """A temp named after the buffers made so far; ``pending``: how many buffers of the
+        step being built come before this one (so that its stores get distinct names)."""
+        return Buffer(f"t{len(self.program.temps) + pending}", type)
 
     def _kernel_name(self) -> str:
         return f"k{len(self.program.kernels)}"
@@ -141,15 +146,43 @@ class _ProgramBuilder:
         if kernel is not None:
             self._append(kernel, node.outputs)
             return
-        # not one loop nest: run the body's nodes as steps of their own, on the same buffers
+        # not one loop nest: run the body as several steps, on the same buffers
         self.program.notes.append(
             f"a fused body ({', '.join(n.op for n in body.nodes)}) is not one loop nest; "
-            f"its nodes run as separate steps")
+            f"it runs as {_describe_groups(_pointwise_groups(body))}")
         for argument, buffer in zip(body.inputs, operands):
             self.buffers[id(argument)] = buffer
-        self._add_nodes(body)
+        self.results |= {id(v) for v in body.outputs}
+        self._add_groups(body)
         for result, inner in zip(node.outputs, body.outputs):
             self.buffers[id(result)] = self.buffers[id(inner)]
+
+    def _add_groups(self, body: Graph) -> None:
+        """The body's nodes as steps: each group of pointwise nodes over one shape
+        (:func:`_pointwise_groups`) is one kernel storing what later steps read, every other
+        node a step of its own."""
+        needed_after: dict[int, int] = {}  # id(value) -> index of the last group reading it
+        groups = _pointwise_groups(body)
+        for index, group in enumerate(groups):
+            for n in group:
+                for v in n.inputs:
+                    needed_after[id(v)] = index
+        for v in body.outputs:
+            needed_after[id(v)] = len(groups)
+        for index, group in enumerate(groups):
+            if len(group) == 1 and not _is_pointwise(group[0]):
+                self._add_node(group[0])
+                continue
+            inside = {id(v) for n in group for v in n.outputs}
+            arguments = list({id(v): v for n in group for v in n.inputs
+                              if id(v) not in inside}.values())
+            results = [v for n in group for v in n.outputs if needed_after.get(id(v), -1) > index]
+            if not results:
+                continue
+            kernel = self._loop_nest(group, arguments, [self.buffers[id(v)] for v in arguments],
+                                     results, origin=f"fused ({', '.join(n.op for n in group)})")
+            assert kernel is not None, "a pointwise group is one loop nest"
+            self._append(kernel, results)
 
     # -- matrix products -------------------------------------------------------------------------
     def _gemm(self, node: Node, origin: str) -> Gemm:
@@ -229,8 +262,8 @@ class _ProgramBuilder:
         loads = _Loads(arguments, operands, shape, tuple(range(len(shape))))
         exprs = _compose(nodes, loads)
         stores = []
-        for result in results:
-            buffer = self._new_buffer(result.type)
+        for pending, result in enumerate(results):
+            buffer = self._new_buffer(result.type, pending)
             value = exprs[id(result)] if id(result) in exprs else loads.of(result)
             stores.append(Store(buffer, IndexMap(0, contiguous_strides(shape)), value))
         return Kernel(self._kernel_name(), shape, loads.loads, stores[0].value, stores,
@@ -353,6 +386,70 @@ def _write_over_product(kernel: Kernel, product: Buffer, product_value: Value,
         if store.buffer.type == product.type:
             kernel.stores[i] = Store(product, store.index, store.value)
             return
+
+
+def _pointwise_groups(body: Graph) -> list[list[Node]]:
+    """The body's nodes in groups that each run as one step, in an order that respects the
+    data flow: a pointwise node joins the latest group of pointwise nodes over its output's
+    shape when everything it reads is computed by then (by that group or an earlier one);
+    any other node (a reduction, a copy, a library call) is a group of its own. An optimizer
+    step fused over several parameters becomes one kernel per parameter shape (and one for
+    the 0-d step counters) instead of a kernel per node."""
+    groups: list[list[Node]] = []
+    made_by: dict[int, int] = {}  # id(value) -> index of the group computing it
+    latest: dict[tuple[int, ...], int] = {}  # output shape -> latest pointwise group over it
+    for node in _scalars_first(body):
+        index = None
+        if _is_pointwise(node):
+            shape = node.output.type.shape
+            candidate = latest.get(shape)
+            if candidate is not None and all(made_by.get(id(v), -1) <= candidate
+                                             for v in node.inputs):
+                index = candidate
+        if index is None:
+            index = len(groups)
+            groups.append([])
+            if _is_pointwise(node):
+                latest[node.output.type.shape] = index
+        groups[index].append(node)
+        for v in node.outputs:
+            made_by[id(v)] = index
+    return groups
+
+
+def _scalars_first(body: Graph) -> list[Node]:
+    """The body's nodes in a topological order that computes constants first, then
+    one-element values (a step counter's ``eq``) as soon as their operands allow, so that they
+    do not split the pointwise nodes around them into several groups; otherwise in the body's
+    order."""
+    nodes = list(body.nodes)
+    position = {id(n): i for i, n in enumerate(nodes)}
+    waiting = {id(n): len({id(v.producer) for v in n.inputs
+                           if v.producer is not None and id(v.producer) in position})
+               for n in nodes}
+    def key(n: Node) -> tuple[bool, bool, int]:  # constants, then one-element values
+        return (bool(n.inputs), any(math.prod(v.type.shape) > 1 for v in n.outputs),
+                position[id(n)])
+
+    ready = [key(n) for n in nodes if waiting[id(n)] == 0]
+    heapq.heapify(ready)
+    order: list[Node] = []
+    while ready:
+        *_, i = heapq.heappop(ready)
+        node = nodes[i]
+        order.append(node)
+        for user in {id(u): u for v in node.outputs for u in v.users}.values():
+            if id(user) in waiting:
+                waiting[id(user)] -= 1
+                if waiting[id(user)] == 0:
+                    heapq.heappush(ready, key(user))
+    assert len(order) == len(nodes), "a fused body is acyclic"
+    return order
+
+
+def _describe_groups(groups: list[list[Node]]) -> str:
+    kernels = sum(len(g) > 1 or _is_pointwise(g[0]) for g in groups)
+    return f"{len(groups)} steps ({kernels} pointwise kernels)"
 
 
 def _write_into_input(program: KernelProgram, out_index: int, in_index: int) -> bool:

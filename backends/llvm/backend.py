@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import math
 import os
+import threading
 import time
 from collections.abc import Callable
 
@@ -42,10 +44,19 @@ from backends.base import (
     ExecutionError,
     check_inputs,
 )
-from backends.kernel import Gemm, Kernel, KernelProgram, LibraryCall, build_program
+from backends.kernel import (
+    BufferPlan,
+    Gemm,
+    Kernel,
+    KernelProgram,
+    LibraryCall,
+    arena_buffers,
+    build_program,
+)
 from backends.llvm import blas as blas_library
 from backends.llvm.cache import ObjectCache
 from backends.llvm.call import (
+    ARENA_ALIGNMENT,
     CallStep,
     ParallelKernel,
     Segment,
@@ -65,6 +76,7 @@ from ir.graph import Graph
 from ir.registry import get as get_op
 
 Env = dict[int, np.ndarray]
+ARENA = -1  # the env key of the arena array (buffer keys are ids, never negative)
 DEFAULT_DISK_CACHE = ObjectCache()  # follows GRAPHC_CACHE_DIR at every compile
 
 
@@ -83,11 +95,20 @@ class LLVMExecutable(Executable):
 
     def __init__(self, graph: Graph, program: KernelProgram, llvm_ir: str, jit: JitModule,
                  compile_info: CompileInfo | None = None,
-                 plan: list[CallStep] | None = None, blas: blas_library.Blas | None = None):
+                 plan: list[CallStep] | None = None, blas: blas_library.Blas | None = None,
+                 buffers: BufferPlan | None = None):
         self.graph, self.program, self.llvm_ir, self.jit = graph, program, llvm_ir, jit
         self.compile_info = compile_info
         self.blas = blas
-        self.plan = plan_calls(program) if plan is None else plan
+        # plan and buffers must agree: the segments were rendered with the arena's offsets
+        self.buffers = arena_buffers(program, ARENA_ALIGNMENT) if buffers is None else buffers
+        self.plan = plan_calls(program, self.buffers) if plan is None else plan
+        temps = {id(b): b for b in program.temps}
+        self._placed = [(key, offset, tuple(temps[key].type.shape),
+                         np.dtype(temps[key].dtype.numpy))
+                        for key, offset in self.buffers.offsets.items()]
+        self._arena_lock = threading.Lock()
+        self._arena_views = self._views_into(np.empty(self.buffers.arena_bytes, np.uint8))
         self._signature = [(tuple(b.type.shape), np.dtype(b.dtype.numpy)) for b in program.inputs]
         self._input_keys = [id(b) for b in program.inputs]
         self._constants: Env = {}
@@ -147,7 +168,27 @@ class LLVMExecutable(Executable):
             if shared:
                 env[self._input_keys[index]] = np.array(array, order="C")
 
+    def _views_into(self, arena: np.ndarray) -> Env:
+        """The arena and each placed temporary's array inside it, by buffer key."""
+        views: Env = {ARENA: arena}
+        for key, offset, shape, dtype in self._placed:
+            size = math.prod(shape) * dtype.itemsize
+            views[key] = arena[offset:offset + size].view(dtype).reshape(shape)
+        return views
+
     def _run(self, env: Env) -> tuple:
+        # temporaries live in the arena this executable keeps; a call made while another
+        # thread's call uses it gets an arena of its own
+        if self._arena_lock.acquire(blocking=False):
+            try:
+                env.update(self._arena_views)
+                return self._run_steps(env)
+            finally:
+                self._arena_lock.release()
+        env.update(self._views_into(np.empty(self.buffers.arena_bytes, np.uint8)))
+        return self._run_steps(env)
+
+    def _run_steps(self, env: Env) -> tuple:
         for run in self._runners:
             run(env)
         return tuple(env[key].copy() if constant else env[key] for key, constant in self._outputs)
@@ -156,18 +197,16 @@ class LLVMExecutable(Executable):
         arguments = [ctypes.py_object] * (len(segment.arrays) + 1)
         native = ctypes.CFUNCTYPE(None, *arguments)(self.jit.address(segment.name))
         keys = [id(b) for b in segment.arrays]
-        # an epilogue rewriting a GEMM's product in place (Kernel.in_place) allocates nothing
+        # an epilogue rewriting a GEMM's product in place (Kernel.in_place) allocates nothing,
+        # nor do temporaries in the arena (not among segment.arrays)
         produced = {id(b) for k in segment.kernels for b in _allocated_outputs(k)}
         outputs = [(id(b), tuple(b.type.shape), np.dtype(b.dtype.numpy)) for b in segment.arrays
                    if id(b) in produced]
-        arena_bytes = segment.arena_bytes
-        no_arena = np.empty(0, np.uint8)
 
         def run(env: Env) -> None:
             for key, shape, dtype in outputs:
                 env[key] = np.empty(shape, dtype)
-            arena = np.empty(arena_bytes, np.uint8) if arena_bytes else no_arena
-            native(*[env[key] for key in keys], arena)
+            native(*[env[key] for key in keys], env[ARENA])
         return run
 
     def _parallel_runner(self, kernel: Kernel) -> Callable[[Env], None]:
@@ -176,7 +215,8 @@ class LLVMExecutable(Executable):
         whole = ctypes.CFUNCTYPE(None, *pointers)(self.jit.address(kernel.name))
         part = ctypes.CFUNCTYPE(None, *pointers, ctypes.c_int64, ctypes.c_int64)(
             self.jit.address(range_function_name(kernel)))
-        outputs = [(id(b), b.type.shape, b.dtype.numpy) for b in _allocated_outputs(kernel)]
+        outputs = [(id(b), b.type.shape, b.dtype.numpy) for b in _allocated_outputs(kernel)
+                   if self.buffers.offset(b) is None]
         keys = [id(b) for b in buffers]
         rows = kernel.shape[0]
 
@@ -194,13 +234,21 @@ class LLVMExecutable(Executable):
     def _gemm_runner(self, step: Gemm) -> Callable[[Env], None]:
         key_a, key_b, key_out = id(step.a), id(step.b), id(step.output)
         shape, dtype = step.output.type.shape, step.output.dtype.numpy
+        placed = self.buffers.offset(step.output) is not None
+
+        def output(env: Env) -> np.ndarray:
+            if placed:
+                return env[key_out]
+            out = env[key_out] = np.empty(shape, dtype)
+            return out
+
         function = self.blas.gemm_for(dtype) if self.blas is not None else None
         if function is None or 0 in shape or step.inner == 0:
             def op(array: np.ndarray, transpose: bool) -> np.ndarray:
                 return array.swapaxes(-1, -2) if transpose else array
 
             def run_numpy(env: Env) -> None:
-                out = env[key_out] = np.empty(shape, dtype)
+                out = output(env)
                 np.matmul(op(env[key_a], step.transpose_a), op(env[key_b], step.transpose_b),
                           out=out)
             return run_numpy
@@ -214,7 +262,7 @@ class LLVMExecutable(Executable):
                  plan.m, plan.n, plan.k, 1.0)
 
         def run(env: Env) -> None:
-            out = env[key_out] = np.empty(shape, dtype)
+            out = output(env)
             a, b, c = env[key_a].ctypes.data, env[key_b].ctypes.data, out.ctypes.data
             for off_a, off_b, off_c in offsets:
                 function(*flags, a + off_a, plan.lda, b + off_b, plan.ldb, 0.0, c + off_c,
@@ -244,6 +292,11 @@ class LLVMExecutable(Executable):
                 where = f" (from {call.loc})" if call.loc else ""  # as the interpreter says
                 raise ExecutionError(f"{call.op} failed{where}: {exc}") from exc
             for key, result in zip(keys_out, results):
+                if result.base is not None and any(np.may_share_memory(result, env[k])
+                                                   for k in keys_in):
+                    # a view of an operand (an arena temporary, an input updated in place
+                    # later): it must not change when they do
+                    result = np.array(result, order="C")
                 env[key] = _contiguous(result)
         return run
 
@@ -301,7 +354,8 @@ class LLVMBackend(Backend):
         built = time.perf_counter()
         fast_math = fast_math_default() if self.fast_math is None else self.fast_math
         module = render_module(program, fast_math)  # the IR differs, so does the cache key
-        plan = plan_calls(program)
+        buffers = arena_buffers(program, ARENA_ALIGNMENT)
+        plan = plan_calls(program, buffers)
         for step in plan:
             if isinstance(step, Segment):
                 render_segment(module, step)
@@ -312,7 +366,7 @@ class LLVMBackend(Backend):
         compiled = self.compiler.compile(module, exports, seconds)
         blas = blas_library.find_blas() if self.use_blas else None
         return LLVMExecutable(graph, program, compiled.llvm_ir, compiled.jit, compiled.info, plan,
-                              blas)
+                              blas, buffers)
 
 
 __all__ = ["LLVMBackend", "LLVMExecutable"]
