@@ -143,11 +143,12 @@ def median_ms(contenders: dict, data, repeats: int) -> dict[str, float]:
 
 
 def profile_llvm(fn, data, repeats: int) -> None:
-    """Per-step time split between the executable's runners (by kind) and Python around them."""
+    """Per-step time split between the executable's runners (by kind) and Python around them
+    (the rest: guards, argument and state handling, write-backs, wrapping the loss); medians
+    over the steps, so that a step preempted on the shared machine does not count."""
     from backends.kernel import Gemm, LibraryCall
     from backends.llvm.call import ParallelKernel, Segment
-    entry = fn.entries[0]
-    executable = entry.executable
+    executable = fn.entries[-1].executable
     kinds = {Gemm: "GEMMs", Segment: "kernel segments", ParallelKernel: "parallel kernels",
              LibraryCall: "library calls"}
     steps = [s for s in executable.plan
@@ -164,24 +165,27 @@ def profile_llvm(fn, data, repeats: int) -> None:
         return wrapper
 
     executable._runners[:] = [timed(r, kinds[type(s)]) for r, s in zip(original, steps)]
-    calls = 0
-    start = time.perf_counter()
+    per_step: dict[str, list[float]] = {name: [] for name in [*kinds.values(), "total"]}
     for _ in range(repeats):
         for x, y in data:
-            fn(graphc.from_numpy(x), graphc.from_numpy(y))
-            calls += 1
-    total = (time.perf_counter() - start) / calls * 1e3
+            for kind in spent:
+                spent[kind] = 0.0
+            start = time.perf_counter()
+            fn(graphc.from_numpy(x), graphc.from_numpy(y)).item()
+            per_step["total"].append(time.perf_counter() - start)
+            for kind, seconds in spent.items():
+                per_step[kind].append(seconds)
     executable._runners[:] = original
-    print(f"\nllvm step breakdown (ms/step, mean of {calls} steps; timers add ~1 us a runner):")
-    counted = 0.0
-    for kind, seconds in spent.items():
-        if seconds:
-            ms = seconds / calls * 1e3
-            counted += ms
+    rest = [t - sum(per_step[k][i] for k in kinds.values())
+            for i, t in enumerate(per_step["total"])]
+    print(f"\nllvm step breakdown (ms, median over {len(rest)} steps; timers add ~1 us a "
+          f"runner):")
+    for kind, seconds in per_step.items():
+        if kind != "total" and any(seconds):
             number = sum(isinstance(s, k) for s in steps for k, n in kinds.items() if n == kind)
-            print(f"  {kind:28} {ms:8.3f}  ({number} steps)")
-    print(f"  {'Python and the rest':28} {total - counted:8.3f}")
-    print(f"  {'total':28} {total:8.3f}")
+            print(f"  {kind:28} {statistics.median(seconds) * 1e3:8.3f}  ({number} steps)")
+    print(f"  {'Python and the rest':28} {statistics.median(rest) * 1e3:8.3f}")
+    print(f"  {'total':28} {statistics.median(per_step['total']) * 1e3:8.3f}")
 
 
 def main() -> None:
