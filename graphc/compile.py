@@ -235,7 +235,7 @@ def _owned_by_its_tensor_alone(array: np.ndarray) -> bool:
     donates) in place: nothing else refers to it (no other tensor, no view from ``.numpy()``,
     no saved value of autograd: each would hold a reference), it owns its memory and is
     writable. graphc never writes an array someone else can see."""
-    return (array.base is None and array.flags.writeable
+    return (array.flags.owndata and array.flags.writeable
             and _references(array) <= _SOLE_OWNER_REFERENCES)
 
 

@@ -169,6 +169,14 @@ def test_a_donated_input_shared_with_another_input_gets_its_own_copy():
     whole = np.arange(8, dtype=F32)
     updated, total = compiled(whole[:4].copy(), whole[:4])  # fine: distinct memory
     np.testing.assert_array_equal(total, np.zeros(4, F32))
+    w = np.arange(4, dtype=F32)
+    updated, total = compiled(w, w[::-1][::-1])  # a view of the donated array
+    np.testing.assert_array_equal(total, np.zeros(4, F32))
+    np.testing.assert_array_equal(w, np.arange(4, dtype=F32))
+    owner = np.arange(4, dtype=F32)
+    updated, total = compiled(owner[:], owner)  # a view donated, its owner read
+    np.testing.assert_array_equal(total, np.zeros(4, F32))
+    np.testing.assert_array_equal(owner, np.arange(4, dtype=F32))
     read_only = np.arange(4, dtype=F32)
     read_only.flags.writeable = False
     updated, _ = compiled(read_only, read_only.copy())

@@ -155,16 +155,20 @@ class LLVMExecutable(Executable):
     def _protect_shared_inputs(self, env: Env, arrays) -> None:
         """Gives a donated input a copy of its own when writing it in place could change what
         another input reads (the same array twice, or overlapping memory) or is not allowed
-        (a read-only array). Distinct arrays that own their memory cannot overlap: the common
-        case costs one pass over the inputs."""
-        views = [a for a in arrays if a.base is not None]
+        (a read-only array). Arrays that own their memory (NumPy allocated it) never overlap
+        one another, so the common case (every input its own array) costs one pass."""
+        borrowed = [a for a in arrays if not a.flags.owndata]  # views, wrapped buffers
         distinct = len({id(a) for a in arrays}) == len(arrays)
         for index in self.donated_inputs:
             array = arrays[index]
             shared = not array.flags.writeable
-            if not shared and (views or not distinct):
-                shared = any(i != index and (other is array or np.may_share_memory(other, array))
-                             for i, other in enumerate(arrays))
+            if not shared and not distinct:
+                shared = any(i != index and other is array for i, other in enumerate(arrays))
+            if not shared and borrowed:
+                others = [a for i, a in enumerate(arrays) if i != index]
+                candidates = [v for v in borrowed if v is not array] if array.flags.owndata \
+                    else others
+                shared = any(_may_overlap(v, array) for v in candidates)
             if shared:
                 env[self._input_keys[index]] = np.array(array, order="C")
 
@@ -308,6 +312,17 @@ class LLVMExecutable(Executable):
                           for step in self.plan)
         return (f"{self.program}\n\n# {gemm}\n\n; native calls\n{calls}\n\n"
                 f"; LLVM IR of the kernels\n{self.llvm_ir}")
+
+
+def _may_overlap(view: np.ndarray, array: np.ndarray) -> bool:
+    """Whether ``view`` may share memory with ``array``; a view of another array that owns its
+    memory (a batch sliced from a data set) lies inside that array's allocation, so it cannot
+    overlap an ``array`` that owns its own: no bounds check needed."""
+    owner = view.base
+    if (isinstance(owner, np.ndarray) and owner.flags.owndata and owner is not array
+            and array.flags.owndata):
+        return False
+    return bool(np.may_share_memory(view, array))
 
 
 def _allocated_outputs(kernel: Kernel) -> list:
