@@ -15,6 +15,7 @@ import collections
 import functools
 import inspect
 import logging
+import sys
 import time
 import warnings
 from builtins import compile as compile_source  # this module defines its own compile()
@@ -184,6 +185,9 @@ class CacheEntry:
                 arrays.append(lifted.getter())
             else:  # rng
                 arrays.append(np.asarray(next_seed(), dtype=np.int64))
+        for index in getattr(self.executable, "donated_inputs", ()):
+            if not _owned_by_its_tensor_alone(arrays[index]):
+                arrays[index] = arrays[index].copy()  # someone else holds it: never write it
         outputs = self.executable(*arrays)
         cursor = self.n_user_outputs
         for wb in self.write_backs:
@@ -279,6 +283,34 @@ def _fast_runner(entry: CacheEntry, positional: tuple) -> Optional[Callable[[tup
     run = scope["run"]
     run.source = source
     return run
+
+
+def _references(array: np.ndarray) -> int:
+    return sys.getrefcount(array)
+
+
+def _references_of_an_array_held_by_one_tensor() -> int:
+    """What :func:`_references` says, called as ``CacheEntry.run`` calls it (through
+    :func:`_owned_by_its_tensor_alone`), of an array that only one tensor's ``_data`` and the
+    list of the call's arrays hold."""
+    def owned(array):  # the frame _owned_by_its_tensor_alone adds
+        return _references(array)
+
+    holder = Tensor._wrap(np.empty(1))
+    arrays = [holder._data]
+    return owned(arrays[0])
+
+
+_SOLE_OWNER_REFERENCES = _references_of_an_array_held_by_one_tensor()
+
+
+def _owned_by_its_tensor_alone(array: np.ndarray) -> bool:
+    """Whether the executable may write ``array`` (a state tensor's ``_data``, an input it
+    donates) in place: nothing else refers to it (no other tensor, no view from ``.numpy()``,
+    no saved value of autograd: each would hold a reference), it owns its memory and is
+    writable. graphc never writes an array someone else can see."""
+    return (array.flags.owndata and array.flags.writeable
+            and _references(array) <= _SOLE_OWNER_REFERENCES)
 
 
 def _state_aliases(ctx: tracing.TraceContext, write_backs: list, first: int) -> dict[int, int]:

@@ -185,6 +185,20 @@ def _assign_offsets(buffers: list[_Buffer]) -> int:
     return arena
 
 
+def place_in_arena(live: list[tuple[int, int, int]], alignment: int = 64) -> tuple[list[int], int]:
+    """Byte offsets in one arena for buffers given as ``(bytes, first, last)`` (the positions
+    of their first write and last read, inclusive), with the same greedy-by-size best fit as
+    the ``plan`` pass; returns the offsets, in order, and the arena's size. Backends that plan
+    their own buffers (a kernel program's) use it.
+
+        >>> place_in_arena([(256, 0, 1), (256, 1, 2), (256, 2, 3)])
+        ([0, 256, 0], 512)
+    """
+    buffers = [_Buffer([], aligned(size, alignment), first, last) for size, first, last in live]
+    arena = _assign_offsets(buffers)
+    return [b.offset for b in buffers], arena
+
+
 def plan(graph: Graph, alignment: int = 64) -> Graph:
     """Function form of the ``plan`` pass: ``graph`` with ``graph.plan`` set."""
     return PlanMemory(alignment=alignment).apply(graph).graph  # type: ignore[call-arg]

@@ -80,8 +80,8 @@ def assert_same_as_interpreter(graph: Graph, arrays, *, exact: bool | None = Non
     compiled = backend.compile(graph)
     if exact is None:
         exact = is_exact(compiled.program)
-    got = compiled(*arrays)
     want = INTERPRETER.compile(graph)(*arrays)
+    got = compiled(*arrays)  # after the interpreter: aliased inputs are donated, updated in place
     assert len(got) == len(want)
     for i, (g, w) in enumerate(zip(got, want)):
         assert g.shape == w.shape and g.dtype == w.dtype, f"output {i}: {g.dtype}{g.shape} " \

@@ -178,6 +178,52 @@ def test_a_transpose_used_elsewhere_keeps_its_copy():
     assert_same_as_interpreter(graph, _inputs_for(graph))
 
 
+PRODUCT_THEN_TRANSPOSE = [
+    # a weight gradient as autodiff writes it: (x^T @ g)^T
+    ("""func @f(%x: f32[6,3], %g: f32[6,4]) -> (f32[4,3]) {
+      %0: f32[3,6] = transpose %x {perm=[1,0]}
+      %1: f32[3,4] = matmul %0, %g
+      %2: f32[4,3] = transpose %1 {perm=[1,0]}
+      return %2
+    }""", lambda x, g: (x.T @ g).T),
+    ("""func @f(%a: f64[2,3,5], %b: f64[2,4,5]) -> (f64[2,4,3]) {
+      %0: f64[2,5,4] = transpose %b {perm=[0,2,1]}
+      %1: f64[2,3,4] = matmul %a, %0
+      %2: f64[2,4,3] = transpose %1 {perm=[0,2,1]}
+      return %2
+    }""", lambda a, b: (a @ b.swapaxes(1, 2)).swapaxes(1, 2)),
+    ("""func @f(%a: f32[3,5], %b: f32[2,5,4]) -> (f32[2,4,3]) {
+      %0: f32[2,3,4] = matmul %a, %b
+      %1: f32[2,4,3] = transpose %0 {perm=[0,2,1]}
+      return %1
+    }""", lambda a, b: (a @ b).swapaxes(1, 2)),
+]
+
+
+@pytest.mark.parametrize("text,product", PRODUCT_THEN_TRANSPOSE)
+def test_a_transposed_gemm_product_swaps_the_operands_instead_of_copying(text, product):
+    graph = ir.parse(text)
+    program = build_program(graph)
+    (gemm,) = program.steps  # no copy kernel for the transpose
+    assert isinstance(gemm, Gemm) and gemm.output.type == graph.outputs[0].type
+    arrays = _inputs_for(graph)
+    want = product(*[a.astype(F64) for a in arrays]).astype(arrays[0].dtype)
+    assert_close(LLVM.compile(graph)(*arrays)[0], want)
+    assert_close(NUMPY_GEMM.compile(graph)(*arrays)[0], want)
+    assert_same_as_interpreter(graph, arrays)
+
+
+def test_a_gemm_product_read_after_its_transpose_keeps_the_copy():
+    graph = ir.parse("""func @f(%a: f32[3,5], %b: f32[5,4]) -> (f32[4,3], f32[3,4]) {
+      %0: f32[3,4] = matmul %a, %b
+      %1: f32[4,3] = transpose %0 {perm=[1,0]}
+      return %1, %0
+    }""")
+    program = build_program(graph)
+    assert [type(s) for s in program.steps] == [Gemm, Kernel]
+    assert_same_as_interpreter(graph, _inputs_for(graph))
+
+
 # -- matmul epilogues --------------------------------------------------------------------------
 def _golden(name: str) -> ir.Graph:
     text = "\n".join(line for line in (HERE / "golden" / name).read_text().splitlines()

@@ -19,11 +19,12 @@ from backends.kernel.program import (
     LibraryCall,
     Load,
     Store,
+    arena_buffers,
     contiguous_strides,
     counter,
     own_buffers,
 )
 
 __all__ = ["ACC", "INDEX", "Bound", "Buffer", "BufferPlan", "Gemm", "IndexMap", "Indirect",
-           "Kernel", "KernelProgram", "LibraryCall", "Load", "Store", "build_program",
-           "contiguous_strides", "counter", "own_buffers", "substitute"]
+           "Kernel", "KernelProgram", "LibraryCall", "Load", "Store", "arena_buffers",
+           "build_program", "contiguous_strides", "counter", "own_buffers", "substitute"]

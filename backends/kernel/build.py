@@ -7,19 +7,26 @@
 - ``reshape transpose broadcast_to slice`` become copy kernels whose index map does the work;
 - a ``fused`` node becomes ONE kernel over its body when the body is a loop nest: elementwise
   nodes whose results broadcast to one shape, optionally ending in one reduction; the nodes'
-  bodies are composed into one scalar expression. Any other body runs as the steps of its own
-  nodes (said in the program's notes), so every graph still builds;
+  bodies are composed into one scalar expression. Any other body runs as several steps (said
+  in the program's notes): one kernel per group of pointwise nodes over one shape, every
+  other node a step of its own, so every graph still builds;
 - a float ``matmul`` whose operands share its dtype becomes a :class:`Gemm`; a ``transpose`` of
   the last two axes feeding only such matmuls becomes the GEMM's transpose flag instead of a
-  copy. A ``fused`` node whose body starts with one (the ``fuse`` pass's matmul epilogues)
-  becomes the GEMM and ONE kernel over its product for the rest of the body, writing its
-  result over the product in place when the product is not needed afterwards;
+  copy, and one of a GEMM's product read by nothing else swaps the GEMM's operands
+  (``(A B)^T = B^T A^T``: a weight gradient computed as ``x^T @ g`` then transposed). A
+  ``fused`` node whose body starts with one (the ``fuse`` pass's matmul epilogues) becomes
+  the GEMM and ONE kernel over its product for the rest of the body, writing its result over
+  the product in place when the product is not needed afterwards;
 - ``conv2d`` and its gradients (``groups=1``) become im2col kernels and GEMMs, a convolution's
   epilogue one kernel over its GEMM's product; ``max_pool2d_indices`` an arg-reduction kernel
   over each window, and the ``gather``/``scatter_add`` of max pooling kernels
   (:mod:`backends.kernel.conv`);
 - everything else (gather, pad, concat, const, random, integer matmul, ...) is a library
-  call of the op's NumPy reference.
+  call of the op's NumPy reference;
+- with ``update_inputs``, an output that aliases an input (``graph.output_aliases``:
+  parameters, optimizer state) is stored by its kernel straight into that input's buffer when
+  no later step reads the input's old value; the program's output is then the input buffer
+  (callers donate such inputs).
 
 No grouping is decided here: which nodes share a kernel is the ``fuse`` pass's job.
 
@@ -33,6 +40,9 @@ No grouping is decided here: which nodes share a kernel is the ``fuse`` pass's j
 """
 from __future__ import annotations
 
+import dataclasses
+import heapq
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -53,6 +63,7 @@ from backends.kernel.program import (
 )
 from backends.kernel.split import (
     REDUCTION_OPS,
+    Run,
     is_pointwise,
     is_reindexing,
     is_unit_reshape,
@@ -66,13 +77,15 @@ from ir.types import TensorType, broadcast_shapes, normalize_axis
 COPY_OPS = frozenset(("reshape", "transpose", "broadcast_to", "slice"))
 
 
-def build_program(graph: Graph) -> KernelProgram:
-    """The kernel program that computes ``graph``: one step per node (see the module doc)."""
-    return _ProgramBuilder(graph).program
+def build_program(graph: Graph, update_inputs: bool = False) -> KernelProgram:
+    """The kernel program that computes ``graph``: one step per node (see the module doc).
+    ``update_inputs``: store outputs that alias an input into that input's buffer where safe
+    (for renderers whose callers donate those inputs)."""
+    return _ProgramBuilder(graph, update_inputs).program
 
 
 class _ProgramBuilder:
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, update_inputs: bool = False):
         self.buffers: dict[int, Buffer] = {}
         # values read as a GEMM operand through a transpose flag: their buffer is the
         # transpose's source, stored [..., k, m] instead of [..., m, k]
@@ -83,23 +96,29 @@ class _ProgramBuilder:
         # read straight from its GEMM's [rows, channels] product): id -> element strides
         self.layouts: dict[int, tuple[int, ...]] = {}
         self.native = NativeLowering(self)
+        self.results = {id(v) for v in graph.outputs}
         inputs = [Buffer(v.name or f"in{i}", v.type, "input") for i, v in enumerate(graph.inputs)]
         for value, buffer in zip(graph.inputs, inputs):
             self.buffers[id(value)] = buffer
         self.program = KernelProgram(graph.name, inputs, [])
         self._add_nodes(graph)
         self.program.outputs = [self.buffers[id(v)] for v in graph.outputs]
+        for out_index, in_index in sorted(graph.output_aliases.items()) if update_inputs else ():
+            _write_into_input(self.program, out_index, in_index)
 
     # -- naming ---------------------------------------------------------------------------------
-    def _new_buffer(self, type: TensorType) -> Buffer:
-        # numbered as len(self.program.temps), counted as steps are added (not rescanned)
-        return Buffer(f"t{len(self._made)}", type)
+    def _new_buffer(self, type: TensorType, pending: int = 0) -> Buffer:
+        """A temp named after the buffers made so far (counted as steps are added, not
+        rescanned); ``pending``: how many buffers of the step being built come before this one
+        (so that its stores get distinct names)."""
+        return Buffer(f"t{len(self._made) + pending}", type)
 
     def _kernel_name(self) -> str:
         return f"k{len(self.program.kernels)}"
 
     # -- steps ----------------------------------------------------------------------------------
     def _add_nodes(self, graph: Graph) -> None:
+        self.results |= {id(v) for v in graph.outputs}  # a fused body's too: read after it
         for node in graph.nodes:
             self._add_node(node)
 
@@ -117,6 +136,8 @@ class _ProgramBuilder:
             self._append(self._gemm(node, "matmul"), node.outputs)
             return
         if self.native.add_node(node, operands):  # conv, pooling: kernels and GEMMs
+            return
+        if node.op == "transpose" and self._transpose_gemm_output(node, operands[0]):
             return
         origin = node.op
         step: Kernel | LibraryCall | None = None
@@ -152,18 +173,58 @@ class _ProgramBuilder:
         if kernel is not None:
             self._append(kernel, node.outputs)
             return
+        # not one loop nest: run the body as several steps, on the same buffers, cut in one of
+        # two ways, whichever makes fewer steps: groups of pointwise nodes over one shape, in
+        # any order the data flow allows (an optimizer step over several parameters), or
+        # consecutive runs ending in a reduction (LayerNorm, softmax: split.py)
         for argument, buffer in zip(body.inputs, operands):
             self.buffers[id(argument)] = buffer
-        self._add_split(list(body.nodes), body.outputs,
-                        f"a fused body ({', '.join(n.op for n in body.nodes)})")
+        self.results |= {id(v) for v in body.outputs}
+        what = f"a fused body ({', '.join(n.op for n in body.nodes)})"
+        groups = _pointwise_groups(body)
+        runs = split_body(list(body.nodes), body.outputs)
+        per_call = [g for g in groups if not (len(g) == 1 and g[0].op == "const")]  # once
+        if len(runs) < len(per_call):
+            self._add_split(list(body.nodes), body.outputs, what, runs)
+        else:
+            self.program.notes.append(
+                f"{what} is not one loop nest; it runs as {_describe_groups(groups)}")
+            self._add_groups(body, groups)
         for result, inner in zip(node.outputs, body.outputs):
             self.buffers[id(result)] = self.buffers[id(inner)]
 
-    def _add_split(self, nodes: list[Node], yielded: Sequence[Value], what: str) -> None:
+    def _add_groups(self, body: Graph, groups: list[list[Node]]) -> None:
+        """The body's nodes as steps: each group of pointwise nodes over one shape
+        (:func:`_pointwise_groups`) is one kernel storing what later steps read, every other
+        node a step of its own."""
+        needed_after: dict[int, int] = {}  # id(value) -> index of the last group reading it
+        for index, group in enumerate(groups):
+            for n in group:
+                for v in n.inputs:
+                    needed_after[id(v)] = index
+        for v in body.outputs:
+            needed_after[id(v)] = len(groups)
+        for index, group in enumerate(groups):
+            if len(group) == 1 and not _is_pointwise(group[0]):
+                self._add_node(group[0])
+                continue
+            inside = {id(v) for n in group for v in n.outputs}
+            arguments = list({id(v): v for n in group for v in n.inputs
+                              if id(v) not in inside}.values())
+            results = [v for n in group for v in n.outputs if needed_after.get(id(v), -1) > index]
+            if not results:
+                continue
+            kernel = self._loop_nest(group, arguments, [self.buffers[id(v)] for v in arguments],
+                                     results, origin=f"fused ({', '.join(n.op for n in group)})")
+            assert kernel is not None, "a pointwise group is one loop nest"
+            self._append(kernel, results)
+
+    def _add_split(self, nodes: list[Node], yielded: Sequence[Value], what: str,
+                   runs: list[Run] | None = None) -> None:
         """``nodes`` of a body that is not one loop nest (their operands already have buffers),
         as the fewest loop nests :func:`split_body` finds; nodes that are no loop nest are
         lowered as top-level nodes."""
-        runs = split_body(nodes, yielded)
+        runs = split_body(nodes, yielded) if runs is None else runs
         self.program.notes.append(
             f"{what} is not one loop nest; it runs as {len(runs)} step(s): "
             + " | ".join(", ".join(n.op for n in run.nodes) for run in runs))
@@ -189,6 +250,27 @@ class _ProgramBuilder:
         a, b = node.inputs
         return Gemm(self.buffers[id(a)], self.buffers[id(b)], self._new_buffer(node.output.type),
                     id(a) in self.transposed, id(b) in self.transposed, origin)
+
+    def _transpose_gemm_output(self, node: Node, product: Buffer) -> bool:
+        """A transpose of the last two axes of a GEMM's product that nothing else reads:
+        ``(op(a) @ op(b))^T = op(b)^T @ op(a)^T``, so the GEMM swaps its operands and flips
+        their flags, writing the transposed result directly (no copy kernel). Returns whether
+        it did."""
+        (source,) = node.inputs
+        producer = source.producer
+        if (not _swaps_last_two_axes(node) or producer is None or not _is_gemm(producer)
+                or len(source.users) != 1 or id(source) in self.results):
+            return False
+        gemm = next((s for s in reversed(self.program.steps)
+                     if isinstance(s, Gemm) and s.output is product), None)
+        if gemm is None:
+            return False
+        gemm.a, gemm.b = gemm.b, gemm.a
+        gemm.transpose_a, gemm.transpose_b = not gemm.transpose_b, not gemm.transpose_a
+        gemm.output = Buffer(product.name, node.output.type)
+        gemm.origin = f"{gemm.origin}, transposed"
+        self.buffers[id(node.output)] = gemm.output
+        return True
 
     def _add_gemm_with_epilogue(self, node: Node, operands: list[Buffer]) -> None:
         """A fused body ``matmul, epilogue...``: the GEMM, then one kernel for the epilogue
@@ -245,8 +327,8 @@ class _ProgramBuilder:
         loads = _Loads(arguments, operands, shape, tuple(range(len(shape))), self.layouts)
         exprs = _compose(nodes, loads)
         stores = []
-        for result in results:
-            buffer = self._new_buffer(result.type)
+        for pending, result in enumerate(results):
+            buffer = self._new_buffer(result.type, pending)
             value = exprs[id(result)] if id(result) in exprs else loads.of(result)
             stores.append(Store(buffer, IndexMap(0, contiguous_strides(shape)), value))
         return Kernel(self._kernel_name(), shape, loads.loads, stores[0].value, stores,
@@ -376,6 +458,125 @@ def _constant_expr(node: Node) -> ScalarExpr:
     dtype = node.output.type.dtype
     number = np.full((), node.attrs["value"], dtype=dtype.numpy).item()
     return const(number, dtype)
+
+
+def _pointwise_groups(body: Graph) -> list[list[Node]]:
+    """The body's nodes in groups that each run as one step, in an order that respects the
+    data flow: a pointwise node joins the latest group of pointwise nodes over its output's
+    shape when everything it reads is computed by then (by that group or an earlier one);
+    any other node (a reduction, a copy, a library call) is a group of its own. An optimizer
+    step fused over several parameters becomes one kernel per parameter shape (and one for
+    the 0-d step counters) instead of a kernel per node."""
+    groups: list[list[Node]] = []
+    made_by: dict[int, int] = {}  # id(value) -> index of the group computing it
+    latest: dict[tuple[int, ...], int] = {}  # output shape -> latest pointwise group over it
+    for node in _scalars_first(body):
+        index = None
+        if _is_pointwise(node):
+            shape = node.output.type.shape
+            candidate = latest.get(shape)
+            if candidate is not None and all(made_by.get(id(v), -1) <= candidate
+                                             for v in node.inputs):
+                index = candidate
+        if index is None:
+            index = len(groups)
+            groups.append([])
+            if _is_pointwise(node):
+                latest[node.output.type.shape] = index
+        groups[index].append(node)
+        for v in node.outputs:
+            made_by[id(v)] = index
+    return groups
+
+
+def _scalars_first(body: Graph) -> list[Node]:
+    """The body's nodes in a topological order that computes constants first, then
+    one-element values (a step counter's ``eq``) as soon as their operands allow, so that they
+    do not split the pointwise nodes around them into several groups; otherwise in the body's
+    order."""
+    nodes = list(body.nodes)
+    position = {id(n): i for i, n in enumerate(nodes)}
+    waiting = {id(n): len({id(v.producer) for v in n.inputs
+                           if v.producer is not None and id(v.producer) in position})
+               for n in nodes}
+    def key(n: Node) -> tuple[bool, bool, int]:  # constants, then one-element values
+        return (bool(n.inputs), any(math.prod(v.type.shape) > 1 for v in n.outputs),
+                position[id(n)])
+
+    ready = [key(n) for n in nodes if waiting[id(n)] == 0]
+    heapq.heapify(ready)
+    order: list[Node] = []
+    while ready:
+        *_, i = heapq.heappop(ready)
+        node = nodes[i]
+        order.append(node)
+        for user in {id(u): u for v in node.outputs for u in v.users}.values():
+            if id(user) in waiting:
+                waiting[id(user)] -= 1
+                if waiting[id(user)] == 0:
+                    heapq.heappush(ready, key(user))
+    assert len(order) == len(nodes), "a fused body is acyclic"
+    return order
+
+
+def _describe_groups(groups: list[list[Node]]) -> str:
+    kernels = sum(len(g) > 1 or _is_pointwise(g[0]) for g in groups)
+    return f"{len(groups)} steps ({kernels} pointwise kernels)"
+
+
+def _write_into_input(program: KernelProgram, out_index: int, in_index: int) -> bool:
+    """Makes the kernel that computes output ``out_index`` store it straight into input
+    ``in_index``'s buffer (an output that aliases that input: a parameter or optimizer state
+    updated in place), when that is safe: the kernel is pointwise over the input's shape, reads
+    the input (if at all) at the element it writes, and no later step reads the input's old
+    value. Later readers of the output then read the input's buffer. Returns whether it did."""
+    result, target = program.outputs[out_index], program.inputs[in_index]
+    if (result.role == "input" or result.type != target.type
+            or sum(b is result for b in program.outputs) != 1
+            or any(s.buffer is target for k in program.kernels for s in k.stores)):
+        return False
+    producers = [i for i, step in enumerate(program.steps)
+                 if any(b is result for b in step.outputs)]
+    if len(producers) != 1:
+        return False
+    (position,) = producers
+    kernel = program.steps[position]
+    contiguous = IndexMap(0, contiguous_strides(target.type.shape))
+    if (not isinstance(kernel, Kernel) or kernel.reduction is not None
+            or kernel.shape != target.type.shape
+            or any(s.buffer is result and s.index != contiguous for s in kernel.stores)
+            or any(ld.buffer is target and ld.index != contiguous for ld in kernel.loads)):
+        return False
+    later = program.steps[position + 1:]
+    if any(b is target for step in later for b in _reads(step)):
+        return False
+    kernel.stores[:] = [Store(target, s.index, s.value) if s.buffer is result else s
+                        for s in kernel.stores]
+    for step in later:
+        _replace_reads(step, result, target)
+    program.outputs[out_index] = target
+    return True
+
+
+def _reads(step: Kernel | Gemm | LibraryCall) -> list[Buffer]:
+    return [ld.buffer for ld in step.loads] if isinstance(step, Kernel) else step.inputs
+
+
+def _replace_reads(step: Kernel | Gemm | LibraryCall, old: Buffer, new: Buffer) -> None:
+    if isinstance(step, Kernel):
+        step.loads[:] = [dataclasses.replace(ld, buffer=new) if ld.buffer is old else ld
+                         for ld in step.loads]
+    elif isinstance(step, Gemm):
+        step.a = new if step.a is old else step.a
+        step.b = new if step.b is old else step.b
+    else:
+        step.inputs[:] = [new if b is old else b for b in step.inputs]
+
+
+def _is_pointwise(node: Node) -> bool:
+    """A node that joins a pointwise group (:func:`_pointwise_groups`): elementwise with a
+    scalar body (constants are computed first, once, and read by the groups)."""
+    return node.op != "const" and is_pointwise(node)
 
 
 def _broadcast_index(shape: tuple[int, ...], domain: tuple[int, ...],

@@ -23,9 +23,8 @@ renders it to LLVM IR, and later renderers (numba, CUDA) read the same structure
 - a :class:`LibraryCall` runs an op's NumPy reference on whole buffers (conv, gather, integer
   matmul, ...: everything that is not a scalar body yet), and says so in the program's text.
 
-Buffers get their memory from a :class:`BufferPlan`; :func:`own_buffers` gives each buffer its own
-array. The ``plan`` pass will assign offsets in one arena instead; renderers only ever ask the
-plan for a buffer's memory, so that change stays in one place.
+Buffers get their memory from a :class:`BufferPlan`: :func:`own_buffers` gives each buffer its
+own array, :func:`arena_buffers` places the temporaries in one arena by liveness over the steps.
 
     >>> import ir
     >>> from backends.kernel import build_program
@@ -49,6 +48,7 @@ plan for a buffer's memory, so that change stays in one place.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ir.dtypes import DType, i64
@@ -331,13 +331,59 @@ class KernelProgram:
 
 @dataclass(frozen=True)
 class BufferPlan:
-    """Where each temp buffer lives. ``offsets`` maps a buffer's name to its byte offset in one
-    arena of ``arena_bytes``; a buffer without an offset gets its own allocation."""
+    """Where each temp buffer lives. ``offsets`` maps a buffer (by ``id``: two buffers may
+    share a name) to its byte offset in one arena of ``arena_bytes``; a buffer without an
+    offset gets its own allocation."""
 
-    offsets: dict[str, int] = field(default_factory=dict)
+    offsets: dict[int, int] = field(default_factory=dict)
     arena_bytes: int = 0
+
+    def offset(self, buffer: Buffer) -> int | None:
+        return self.offsets.get(id(buffer))
 
 
 def own_buffers(program: KernelProgram) -> BufferPlan:
-    """The simplest plan: every temp buffer is allocated on its own (no arena yet)."""
+    """The simplest plan: every temp buffer is allocated on its own (no arena)."""
     return BufferPlan()
+
+
+def arena_buffers(program: KernelProgram, alignment: int = 64) -> BufferPlan:
+    """One arena for the temporaries kernels and GEMMs write, by liveness over the steps: a
+    buffer lives from the step that first writes it to the last step that touches it, and two
+    buffers share bytes only when their lives do not overlap (greedy by size, best fit: the
+    ``plan`` pass's placement). Program outputs (the caller keeps them), inputs and library
+    calls' results (NumPy allocates them) are not in it.
+
+        >>> import ir
+        >>> from backends.kernel import build_program
+        >>> program = build_program(ir.parse('''func @f(%x: f32[16]) -> (f32[16]) {
+        ...   %0: f32[16] = exp %x
+        ...   %1: f32[16] = neg %0
+        ...   %2: f32[16] = abs %1
+        ...   return %2
+        ... }'''))
+        >>> plan = arena_buffers(program)
+        >>> [plan.offset(b) for b in program.temps], plan.arena_bytes
+        ([0, 64, None], 128)
+    """
+    from passes.plan import place_in_arena  # passes import no backend: no cycle
+    excluded = {id(b) for b in program.inputs + program.outputs}
+    for step in program.steps:
+        if isinstance(step, LibraryCall):
+            excluded.update(id(b) for b in step.outputs)
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    buffers: dict[int, Buffer] = {}
+    for position, step in enumerate(program.steps):
+        touched = step.buffers if isinstance(step, Kernel) else step.inputs + step.outputs
+        for buffer in touched:
+            if id(buffer) in excluded:
+                continue
+            buffers.setdefault(id(buffer), buffer)
+            first.setdefault(id(buffer), position)
+            last[id(buffer)] = position
+    keys = list(buffers)
+    sizes = [buffers[k].dtype.numpy.itemsize * math.prod(buffers[k].type.shape) for k in keys]
+    offsets, arena_bytes = place_in_arena(
+        [(size, first[k], last[k]) for size, k in zip(sizes, keys)], alignment)
+    return BufferPlan(dict(zip(keys, offsets)), arena_bytes)

@@ -19,14 +19,17 @@ library calls (conv, gather, ...) with their NumPy references (``backends.llvm.c
     >>> print(run.source().splitlines()[0])
     kernel program @f(%x: f32[3], %b: f32[]) -> (%t1)
 
-Outputs that alias inputs are returned as new arrays, as the interpreter does (in-place updates
-come with the generated call wrapper).
+An output that aliases an input (``graph.output_aliases``: a parameter or optimizer state) is
+stored straight into that input's array when no later step reads its old value: the caller
+donates it, and gets the same array back as that output (``donated_inputs``).
 """
 from __future__ import annotations
 
 import ctypes
 import functools
+import math
 import os
+import threading
 import time
 from collections.abc import Callable
 
@@ -41,7 +44,15 @@ from backends.base import (
     ExecutionError,
     check_inputs,
 )
-from backends.kernel import Gemm, Kernel, KernelProgram, LibraryCall, build_program
+from backends.kernel import (
+    BufferPlan,
+    Gemm,
+    Kernel,
+    KernelProgram,
+    LibraryCall,
+    arena_buffers,
+    build_program,
+)
 from backends.llvm import blas as blas_library
 from backends.llvm.assemble import (
     exported_functions,
@@ -51,6 +62,7 @@ from backends.llvm.assemble import (
 )
 from backends.llvm.cache import ObjectCache
 from backends.llvm.call import (
+    ARENA_ALIGNMENT,
     CallStep,
     Segment,
     array_data_offset_checked,
@@ -71,6 +83,7 @@ from ir.graph import Graph
 from ir.registry import get as get_op
 
 Env = dict[int, np.ndarray]
+ARENA = -1  # the env key of the arena array (buffer keys are ids, never negative)
 DEFAULT_DISK_CACHE = ObjectCache()  # follows GRAPHC_CACHE_DIR at every compile
 
 
@@ -89,12 +102,21 @@ class LLVMExecutable(Executable):
 
     def __init__(self, graph: Graph, program: KernelProgram, llvm_ir: str | Callable[[], str],
                  jit: JitModule, compile_info: CompileInfo | None = None,
-                 plan: list[CallStep] | None = None, blas: blas_library.Blas | None = None):
+                 plan: list[CallStep] | None = None, blas: blas_library.Blas | None = None,
+                 buffers: BufferPlan | None = None):
         # llvm_ir: the text, or a function that renders it (code loaded from a cache)
         self.graph, self.program, self._llvm_ir, self.jit = graph, program, llvm_ir, jit
         self.compile_info = compile_info
         self.blas = blas
-        self.plan = plan_calls(program) if plan is None else plan
+        # plan and buffers must agree: the segments were rendered with the arena's offsets
+        self.buffers = arena_buffers(program, ARENA_ALIGNMENT) if buffers is None else buffers
+        self.plan = plan_calls(program, self.buffers) if plan is None else plan
+        temps = {id(b): b for b in program.temps}
+        self._placed = [(key, offset, tuple(temps[key].type.shape),
+                         np.dtype(temps[key].dtype.numpy))
+                        for key, offset in self.buffers.offsets.items()]
+        self._arena_lock = threading.Lock()
+        self._arena_views = self._views_into(np.empty(self.buffers.arena_bytes, np.uint8))
         self._signature = [(tuple(b.type.shape), np.dtype(b.dtype.numpy)) for b in program.inputs]
         self._input_keys = [id(b) for b in program.inputs]
         self._constants: Env = {}
@@ -112,6 +134,8 @@ class LLVMExecutable(Executable):
                 self._runners.append(self._parallel_runner(step.kernel))
         # a constant returned as an output is copied: callers own what they get back
         self._outputs = [(id(b), id(b) in self._constants) for b in program.outputs]
+        written = {id(b) for step in program.steps for b in step.outputs}
+        self.donated_inputs = tuple(i for i, b in enumerate(program.inputs) if id(b) in written)
         self.fast_call = self._generated_wrapper()
 
     def _generated_wrapper(self) -> Callable[..., tuple | None] | None:
@@ -133,6 +157,10 @@ class LLVMExecutable(Executable):
         return self._llvm_ir
 
     def __call__(self, *arrays) -> tuple:
+        """Runs the graph on one array per input. The inputs in ``donated_inputs`` (those an
+        aliasing output updates in place: parameters, optimizer state) are written in place
+        and returned as that output, unless they are read-only or share memory with another
+        input, which gets a copy instead."""
         if self.fast_call is not None:  # one native call; None: not exactly typed C arrays
             result = self.fast_call(*arrays)
             if result is not None:
@@ -145,13 +173,57 @@ class LLVMExecutable(Executable):
                     break
                 env[key] = array
             else:
+                if self.donated_inputs:
+                    self._protect_shared_inputs(env, arrays)
                 return self._run(env)
         checked = check_inputs(self.graph, arrays)
         for key, array in zip(self._input_keys, checked):
             env[key] = _contiguous(array)
+        if self.donated_inputs:
+            self._protect_shared_inputs(env, [env[key] for key in self._input_keys])
         return self._run(env)
 
+    def _protect_shared_inputs(self, env: Env, arrays) -> None:
+        """Gives a donated input a copy of its own when writing it in place could change what
+        another input reads (the same array twice, or overlapping memory) or is not allowed
+        (a read-only array). Arrays that own their memory (NumPy allocated it) never overlap
+        one another, so the common case (every input its own array) costs one pass."""
+        borrowed = [a for a in arrays if not a.flags.owndata]  # views, wrapped buffers
+        distinct = len({id(a) for a in arrays}) == len(arrays)
+        for index in self.donated_inputs:
+            array = arrays[index]
+            shared = not array.flags.writeable
+            if not shared and not distinct:
+                shared = any(i != index and other is array for i, other in enumerate(arrays))
+            if not shared and borrowed:
+                others = [a for i, a in enumerate(arrays) if i != index]
+                candidates = [v for v in borrowed if v is not array] if array.flags.owndata \
+                    else others
+                shared = any(_may_overlap(v, array) for v in candidates)
+            if shared:
+                env[self._input_keys[index]] = np.array(array, order="C")
+
+    def _views_into(self, arena: np.ndarray) -> Env:
+        """The arena and each placed temporary's array inside it, by buffer key."""
+        views: Env = {ARENA: arena}
+        for key, offset, shape, dtype in self._placed:
+            size = math.prod(shape) * dtype.itemsize
+            views[key] = arena[offset:offset + size].view(dtype).reshape(shape)
+        return views
+
     def _run(self, env: Env) -> tuple:
+        # temporaries live in the arena this executable keeps; a call made while another
+        # thread's call uses it gets an arena of its own
+        if self._arena_lock.acquire(blocking=False):
+            try:
+                env.update(self._arena_views)
+                return self._run_steps(env)
+            finally:
+                self._arena_lock.release()
+        env.update(self._views_into(np.empty(self.buffers.arena_bytes, np.uint8)))
+        return self._run_steps(env)
+
+    def _run_steps(self, env: Env) -> tuple:
         for run in self._runners:
             run(env)
         return tuple(env[key].copy() if constant else env[key] for key, constant in self._outputs)
@@ -160,18 +232,16 @@ class LLVMExecutable(Executable):
         arguments = [ctypes.py_object] * (len(segment.arrays) + 1)
         native = ctypes.CFUNCTYPE(None, *arguments)(self.jit.address(segment.name))
         keys = [id(b) for b in segment.arrays]
-        # an epilogue rewriting a GEMM's product in place (Kernel.in_place) allocates nothing
+        # an epilogue rewriting a GEMM's product in place (Kernel.in_place) allocates nothing,
+        # nor do temporaries in the arena (not among segment.arrays)
         produced = {id(b) for k in segment.kernels for b in _allocated_outputs(k)}
         outputs = [(id(b), tuple(b.type.shape), np.dtype(b.dtype.numpy)) for b in segment.arrays
                    if id(b) in produced]
-        arena_bytes = segment.arena_bytes
-        no_arena = np.empty(0, np.uint8)
 
         def run(env: Env) -> None:
             for key, shape, dtype in outputs:
                 env[key] = np.empty(shape, dtype)
-            arena = np.empty(arena_bytes, np.uint8) if arena_bytes else no_arena
-            native(*[env[key] for key in keys], arena)
+            native(*[env[key] for key in keys], env[ARENA])
         return run
 
     def _parallel_runner(self, kernel: Kernel) -> Callable[[Env], None]:
@@ -180,7 +250,8 @@ class LLVMExecutable(Executable):
         whole = ctypes.CFUNCTYPE(None, *pointers)(self.jit.address(kernel.name))
         part = ctypes.CFUNCTYPE(None, *pointers, ctypes.c_int64, ctypes.c_int64)(
             self.jit.address(range_function_name(kernel)))
-        outputs = [(id(b), b.type.shape, b.dtype.numpy) for b in _allocated_outputs(kernel)]
+        outputs = [(id(b), b.type.shape, b.dtype.numpy) for b in _allocated_outputs(kernel)
+                   if self.buffers.offset(b) is None]
         keys = [id(b) for b in buffers]
         rows = kernel.shape[0]
 
@@ -198,13 +269,21 @@ class LLVMExecutable(Executable):
     def _gemm_runner(self, step: Gemm) -> Callable[[Env], None]:
         key_a, key_b, key_out = id(step.a), id(step.b), id(step.output)
         shape, dtype = step.output.type.shape, step.output.dtype.numpy
+        placed = self.buffers.offset(step.output) is not None
+
+        def output(env: Env) -> np.ndarray:
+            if placed:
+                return env[key_out]
+            out = env[key_out] = np.empty(shape, dtype)
+            return out
+
         function = self.blas.gemm_for(dtype) if self.blas is not None else None
         if function is None or 0 in shape or step.inner == 0:
             def op(array: np.ndarray, transpose: bool) -> np.ndarray:
                 return array.swapaxes(-1, -2) if transpose else array
 
             def run_numpy(env: Env) -> None:
-                out = env[key_out] = np.empty(shape, dtype)
+                out = output(env)
                 np.matmul(op(env[key_a], step.transpose_a), op(env[key_b], step.transpose_b),
                           out=out)
             return run_numpy
@@ -218,7 +297,7 @@ class LLVMExecutable(Executable):
                  plan.m, plan.n, plan.k, 1.0)
 
         def run(env: Env) -> None:
-            out = env[key_out] = np.empty(shape, dtype)
+            out = output(env)
             a, b, c = env[key_a].ctypes.data, env[key_b].ctypes.data, out.ctypes.data
             for off_a, off_b, off_c in offsets:
                 function(*flags, a + off_a, plan.lda, b + off_b, plan.ldb, 0.0, c + off_c,
@@ -248,6 +327,11 @@ class LLVMExecutable(Executable):
                 where = f" (from {call.loc})" if call.loc else ""  # as the interpreter says
                 raise ExecutionError(f"{call.op} failed{where}: {exc}") from exc
             for key, result in zip(keys_out, results):
+                if result.base is not None and any(np.may_share_memory(result, env[k])
+                                                   for k in keys_in):
+                    # a view of an operand (an arena temporary, an input updated in place
+                    # later): it must not change when they do
+                    result = np.array(result, order="C")
                 env[key] = _contiguous(result)
         return run
 
@@ -261,10 +345,22 @@ class LLVMExecutable(Executable):
                 f"; LLVM IR of the kernels\n{self.llvm_ir}")
 
 
+def _may_overlap(view: np.ndarray, array: np.ndarray) -> bool:
+    """Whether ``view`` may share memory with ``array``; a view of another array that owns its
+    memory (a batch sliced from a data set) lies inside that array's allocation, so it cannot
+    overlap an ``array`` that owns its own: no bounds check needed."""
+    owner = view.base
+    if (isinstance(owner, np.ndarray) and owner.flags.owndata and owner is not array
+            and array.flags.owndata):
+        return False
+    return bool(np.may_share_memory(view, array))
+
+
 def _allocated_outputs(kernel: Kernel) -> list:
-    """The outputs a kernel's runner allocates: not those it rewrites in place."""
+    """The outputs a kernel's runner allocates: not those it rewrites in place, nor the inputs
+    it updates (donated by the caller)."""
     rewritten = {id(b) for b in kernel.in_place}
-    return [b for b in kernel.outputs if id(b) not in rewritten]
+    return [b for b in kernel.outputs if id(b) not in rewritten and b.role != "input"]
 
 
 def fast_math_default() -> bool:
@@ -300,8 +396,9 @@ class LLVMBackend(Backend):
             raise BackendError("llvm backend: this NumPy does not keep an array's data pointer "
                                "where the generated call wrapper reads it")
         start = time.perf_counter()
-        program = build_program(graph)
-        plan = plan_calls(program)
+        program = build_program(graph, update_inputs=True)
+        buffers = arena_buffers(program, ARENA_ALIGNMENT)
+        plan = plan_calls(program, buffers)
         built = time.perf_counter()
         fast_math = fast_math_default() if self.fast_math is None else self.fast_math
         source = module_source(graph, plan, fast_math)  # the IR differs, so does the key
@@ -312,7 +409,8 @@ class LLVMBackend(Backend):
                                                 exported_functions(program, plan), seconds)
         llvm_ir = compiled.llvm_ir or functools.partial(llvm_ir_text, program, plan, fast_math)
         blas = blas_library.find_blas() if self.use_blas else None
-        return LLVMExecutable(graph, program, llvm_ir, compiled.jit, compiled.info, plan, blas)
+        return LLVMExecutable(graph, program, llvm_ir, compiled.jit, compiled.info, plan, blas,
+                              buffers)
 
 
 __all__ = ["LLVMBackend", "LLVMExecutable"]

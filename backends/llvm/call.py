@@ -8,8 +8,9 @@ are grouped (:func:`plan_calls`) into
   (``PyObject*``, passed by ctypes as ``py_object``); the entry reads each array's data pointer
   from the array object (the ``data`` field of NumPy's ``PyArrayObject``, at a fixed offset that
   NumPy's ABI keeps and :func:`array_data_offset_checked` verifies once), so Python never asks
-  NumPy for an address. Temporaries used only inside one segment live in one ``arena`` array
-  allocated per call (so concurrent calls from several Python threads never share memory);
+  NumPy for an address. Temporaries live at fixed offsets in the program's one ``arena``
+  array (:func:`backends.kernel.arena_buffers`: by liveness, so buffers that are never live
+  together share bytes), which the executable keeps from call to call;
 - **parallel kernels**: a kernel over at least ``backends.threads.PARALLEL_MIN_ELEMENTS``
   iterations runs alone, split over its outermost kept loop across threads
   (``kN_range(ptr..., lo, hi)``, see ``render.py``);
@@ -36,7 +37,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from llvmlite import ir  # type: ignore[import-untyped]
 
-from backends.kernel import Buffer, Gemm, Kernel, KernelProgram, LibraryCall
+from backends.kernel import (
+    Buffer,
+    BufferPlan,
+    Gemm,
+    Kernel,
+    KernelProgram,
+    LibraryCall,
+    arena_buffers,
+)
 from backends.threads import PARALLEL_MIN_ELEMENTS
 
 ARRAY_DATA_OFFSET = 16  # PyArrayObject_fields: PyObject_HEAD (ob_refcnt, ob_type), then data
@@ -66,7 +75,7 @@ def runs_in_parallel(kernel: Kernel) -> bool:
 @dataclass(eq=False)
 class Segment:
     """Consecutive kernels run by one entry function: ``arrays`` are passed as NumPy arrays,
-    ``arena`` buffers are placed at ``offsets`` in one per-call byte array."""
+    ``arena`` buffers are placed at ``offsets`` in the program's arena (``arena_bytes``)."""
 
     name: str
     kernels: list[Kernel]
@@ -95,10 +104,13 @@ class ParallelKernel:
 CallStep = Segment | ParallelKernel | LibraryCall | Gemm
 
 
-def plan_calls(program: KernelProgram) -> list[CallStep]:
+def plan_calls(program: KernelProgram, buffer_plan: BufferPlan | None = None) -> list[CallStep]:
     """``program``'s steps grouped into segments, parallel kernels and library calls.
     Constants (``const`` library calls, which read nothing) come first, so that they do not
-    split the kernels around them into separate native calls."""
+    split the kernels around them into separate native calls. Segments find the temporaries
+    in the arena of ``buffer_plan`` (default :func:`~backends.kernel.arena_buffers`)."""
+    if buffer_plan is None:
+        buffer_plan = arena_buffers(program)
     constants: list[CallStep] = [s for s in program.steps
                                  if isinstance(s, LibraryCall) and s.op == "const"]
     plan: list[CallStep] = []
@@ -115,31 +127,24 @@ def plan_calls(program: KernelProgram) -> list[CallStep]:
             plan.append(ParallelKernel(step))
         else:
             plan.append(step)
-    _place_buffers(program, [s for s in plan if isinstance(s, Segment)])
+    _place_buffers([s for s in plan if isinstance(s, Segment)], buffer_plan)
     return constants + plan
 
 
-def _place_buffers(program: KernelProgram, segments: list[Segment]) -> None:
-    """Decides, per segment, which buffers it receives as arrays and which live in its arena:
-    a temporary that only this segment's kernels touch and that is not an output."""
-    touched_by: dict[int, set[int]] = {}  # id(buffer) -> ids of the steps that touch it
-    for step in program.steps:
-        buffers = step.buffers if isinstance(step, Kernel) else step.inputs + step.outputs
-        for buffer in buffers:
-            touched_by.setdefault(id(buffer), set()).add(id(step))
-    outside = {id(b) for b in program.inputs + program.outputs}
+def _place_buffers(segments: list[Segment], buffer_plan: BufferPlan) -> None:
+    """Decides, per segment, which buffers it receives as arrays and which it finds in the
+    program's arena (those ``buffer_plan`` places there, at its offsets)."""
     for segment in segments:
-        mine = {id(k) for k in segment.kernels}
+        segment.arena_bytes = buffer_plan.arena_bytes
         seen: set[int] = set()
         for kernel in segment.kernels:
             for buffer in kernel.buffers:
                 if id(buffer) in seen:
                     continue
                 seen.add(id(buffer))
-                if id(buffer) not in outside and touched_by[id(buffer)] <= mine:
-                    segment.offsets[id(buffer)] = segment.arena_bytes
-                    size = math.prod(buffer.type.shape) * buffer.dtype.numpy.itemsize
-                    segment.arena_bytes += -(-size // ARENA_ALIGNMENT) * ARENA_ALIGNMENT
+                offset = buffer_plan.offset(buffer)
+                if offset is not None:
+                    segment.offsets[id(buffer)] = offset
                     segment.arena.append(buffer)
                 else:
                     segment.arrays.append(buffer)

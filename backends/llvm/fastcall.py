@@ -109,6 +109,8 @@ def fastcall_segment(program: KernelProgram, plan: list[CallStep]) -> Segment | 
     if outputs & constants:
         return None  # a returned constant must be copied: the checked path does that
     produced = {id(b) for k in segment.kernels for b in k.outputs}
+    if produced & inputs:
+        return None  # an input updated in place: the checked path copies what it may not write
     for buffer in segment.arrays:
         if id(buffer) not in inputs | constants and not (
                 id(buffer) in produced and id(buffer) in outputs):

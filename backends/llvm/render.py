@@ -138,6 +138,9 @@ class _KernelRenderer:
 
     def render(self) -> ir.Function:
         kernel = self.kernel
+        if self.bounds is None and folds_row_by_row(kernel):
+            self.render_rows_first()
+            return
         body = self._pointwise if kernel.reduction is None else self._reduce
         self._loops(list(kernel.shape), [], body, self.bounds)
         self.builder.ret_void()
@@ -252,6 +255,34 @@ class _KernelRenderer:
     def _pointwise(self, counters: list[ir.Value]) -> None:
         self._store_all(self._load_all(counters), counters)
 
+    def render_rows_first(self) -> None:
+        """A reduction that :func:`folds_row_by_row`: the output starts at the identity, then
+        the reduced loops run outside the kept ones and fold each element into its output in
+        place, so the innermost loop walks memory contiguously (and vectorizes). Every output
+        element folds its elements in the same order as :meth:`_fold`, so the bits agree."""
+        b, kernel = self.builder, self.kernel
+        fold = kernel.reduction
+        assert isinstance(fold, Reduction)
+        (store,) = kernel.stores
+        accumulator = value_type(fold.accumulator)
+        identity = self.scalars.render(fold.identity, {})
+        element = cast(kernel.body, fold.accumulator)
+
+        def start(kept):
+            b.store(identity, self._address(store.buffer, store.index, kept))
+
+        def step(kept, reduced):
+            address = self._address(store.buffer, store.index, kept + reduced)
+            x = self.scalars.render(element, self._load_all(kept + reduced))
+            current = b.load(address, typ=accumulator)
+            b.store(self.scalars.render(fold.combine, {ACC: current, X: x}), address)
+
+        kept_shape = list(kernel.shape)
+        self._loops(kept_shape, [], start)
+        self._loops(list(kernel.reduce_shape), [],
+                    lambda reduced: self._loops(kept_shape, [], lambda kept: step(kept, reduced)))
+        b.ret_void()
+
     def _reduce(self, outer: list[ir.Value]) -> None:
         fold = self.kernel.reduction
         if isinstance(fold, Reduction):
@@ -302,6 +333,27 @@ class _KernelRenderer:
         self._loops(list(kernel.reduce_shape), outer, step)
         self._store_all({INDEX: b.load(index, typ=I64)}, outer)
 
+
+
+def folds_row_by_row(kernel: Kernel) -> bool:
+    """Whether ``kernel`` reduces across rows (a column sum: ``[512] reduce [256]`` over a
+    ``[256, 512]`` array): its innermost kept loop walks every operand contiguously and its
+    innermost reduced loop does not. Such a kernel is better run with the reduced loops outside,
+    folding into the output as it goes; that needs the output to hold the accumulator itself
+    (same dtype, one store of ``acc``)."""
+    fold = kernel.reduction
+    if not isinstance(fold, Reduction) or not kernel.shape or len(kernel.stores) != 1:
+        return False
+    (store,) = kernel.stores
+    if (store.buffer.dtype != fold.accumulator or fold.accumulator.is_bool
+            or store.value.op != "var" or store.value.value != ACC):
+        return False
+    kept, last_reduced = len(kernel.shape) - 1, len(kernel.shape) + len(kernel.reduce_shape) - 1
+    if store.index.strides[kept] != 1:
+        return False
+    contiguous_rows = all(ld.index.strides[kept] in (0, 1) for ld in kernel.loads)
+    strided_reduction = any(ld.index.strides[last_reduced] not in (0, 1) for ld in kernel.loads)
+    return contiguous_rows and strided_reduction
 
 
 def render_range_kernel(module: ir.Module, kernel: Kernel, fast_math: bool = False) -> None:
