@@ -478,7 +478,3 @@ def test_a_compiled_training_step_on_llvm_matches_the_interpreter():
     assert_training_matches_interpreter("llvm", small_mlp, *small_batch(), lr=0.1)
 
 
-def test_llvm_is_not_the_default_backend_yet():
-    assert graphc.compile(lambda x: x).backend == "interpreter"
-
-
