@@ -65,6 +65,9 @@ class _ProgramBuilder:
         # transpose's source, stored [..., k, m] instead of [..., m, k]
         self.absorbed_transposes = _transposes_into_gemms(graph)
         self.transposed: set[int] = set()
+        # buffers handed out so far: a step's outputs are all made before it joins the program,
+        # so counting the program's temps would give them one name
+        self.buffers_made = 0
         inputs = [Buffer(v.name or f"in{i}", v.type, "input") for i, v in enumerate(graph.inputs)]
         for value, buffer in zip(graph.inputs, inputs):
             self.buffers[id(value)] = buffer
@@ -74,7 +77,8 @@ class _ProgramBuilder:
 
     # -- naming ---------------------------------------------------------------------------------
     def _new_buffer(self, type: TensorType) -> Buffer:
-        return Buffer(f"t{len(self.program.temps)}", type)
+        self.buffers_made += 1
+        return Buffer(f"t{self.buffers_made - 1}", type)
 
     def _kernel_name(self) -> str:
         return f"k{len(self.program.kernels)}"
