@@ -1,7 +1,8 @@
 """Backend registry: ``backends.get(name).compile(graph) -> Executable``.
 
 The contract (``Backend``, ``Executable``, ``ExecutionError``, ``check_inputs``) lives in
-:mod:`backends.base`.
+:mod:`backends.base`; :func:`default_backend` says which backend is used when none is named
+(llvm where llvmlite works on this machine, else the interpreter; ``GRAPHC_BACKEND`` overrides).
 
     >>> import backends
     >>> "interpreter" in backends.available()
@@ -19,9 +20,11 @@ from backends.base import (
     get,
     register,
 )
+from backends.default import BackendChoice
+from backends.default import choose as default_backend
 
-__all__ = ["Backend", "BackendError", "Executable", "ExecutionError", "available",
-           "check_inputs", "get", "register"]
+__all__ = ["Backend", "BackendChoice", "BackendError", "Executable", "ExecutionError",
+           "available", "check_inputs", "default_backend", "get", "register"]
 
 
 def _interpreter() -> Backend:

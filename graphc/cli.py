@@ -67,6 +67,8 @@ PROG = "graphc"
 _TYPE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\[\s*((?:\d+\s*(?:,\s*\d+\s*)*)?)\]\s*\Z")
 _TYPE_FORM = "DTYPE[D0,D1,...] such as f32[32,784], i64[32] or f32[] for a scalar"
 _SHOWN_VALUES = 6  # how many leading values `run` prints per output
+_DEFAULT_BACKEND_HELP = "llvm where llvmlite can generate code here, else interpreter; " \
+    "$GRAPHC_BACKEND overrides"
 # The examples at the end of `graphc --help` (tests/test_docs.py runs them).
 EXAMPLES = """\
 examples (from the repository root):
@@ -338,9 +340,17 @@ def dump_pipeline(args: argparse.Namespace) -> str:
     return ",".join(p for p in (chosen, lowering) if p)
 
 
+def chosen_backend(args: argparse.Namespace) -> backends.Backend:
+    """The backend ``--backend`` names, else the default ``graphc.compile`` uses
+    (:func:`backends.default_backend`); an unknown name fails here, before any work."""
+    if args.backend is None:
+        args.backend = backends.default_backend().name
+    return backends.get(args.backend)
+
+
 def cmd_dump(args: argparse.Namespace) -> int:
     types = [parse_type(text, f"--arg #{i + 1}") for i, text in enumerate(args.arg)]
-    backends.get(args.backend)  # an unknown backend fails before any work
+    chosen_backend(args)
     pipeline = dump_pipeline(args)
     if pipeline:
         check_pipeline(pipeline)  # a bad pipeline fails before the import and trace
@@ -460,7 +470,7 @@ def _output_labels(graph: ir.Graph) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    backend = backends.get(args.backend)  # an unknown backend fails before any work
+    backend = chosen_backend(args)
     graph = load_graph(args.input)
     check_elements_read(graph, "<stdin>" if args.input == "-" else args.input)
     if args.inputs:
@@ -604,9 +614,10 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument("-p", "--passes", "--pipeline", dest="passes", metavar="PIPELINE",
                       help="run this pipeline on the traced graph, e.g. dce (see 'graphc "
                            "passes'); with --stage optimized it replaces the default pipeline")
-    dump.add_argument("--backend", default="interpreter",
-                      help=f"whose lowering --stage optimized runs (default interpreter; "
-                           f"registered: {', '.join(backends.available())})")
+    dump.add_argument("--backend", default=None,
+                      help=f"whose lowering --stage optimized runs (default: graphc.compile's, "
+                           f"{_DEFAULT_BACKEND_HELP}; registered: "
+                           f"{', '.join(backends.available())})")
     dump.add_argument("--code", action="store_true",
                       help="after the IR, print the code --backend generates from it (llvm: "
                            "the kernel program and the LLVM IR); use with --stage optimized")
@@ -622,9 +633,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "reduction over a huge broadcast_to, say) is refused before anything runs.")
     run.add_argument("input", metavar="IN.gir", help="the IR file, or - for stdin")
     run.add_argument("--inputs", metavar="X.npz", help="input arrays by name (np.savez)")
-    run.add_argument("--backend", default="interpreter",
-                     help=f"backend to compile with (default interpreter; registered: "
-                          f"{', '.join(backends.available())})")
+    run.add_argument("--backend", default=None,
+                     help=f"backend to compile with (default: {_DEFAULT_BACKEND_HELP}; "
+                          f"registered: {', '.join(backends.available())})")
     run.add_argument("--out", metavar="Y.npz", help="write the outputs as out0, out1, ...")
     run.add_argument("--seed", type=parse_seed, default=0,
                      help="seed for random inputs when --inputs is not given (default 0)")

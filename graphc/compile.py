@@ -6,8 +6,12 @@
     ...     return (x ** n).sum()
     >>> f(graphc.ones(3)).item(), f(graphc.ones(4)).item(), f(graphc.ones(3), n=3).item()
     (3.0, 4.0, 3.0)
-    >>> print(f.explain().splitlines()[0])
-    compiled function 'f' (backend interpreter): 3 cache entries, 3 hits, 3 traces
+    >>> print(f.explain().splitlines()[0])  # doctest: +ELLIPSIS
+    compiled function 'f', backend ...: 3 cache entries, 3 hits, 3 traces
+
+Without ``backend=``, the backend is :func:`backends.default_backend`'s choice: ``llvm`` where
+llvmlite can generate code for this machine, else the interpreter (``explain()`` says which and
+why; ``GRAPHC_BACKEND`` overrides).
 """
 from __future__ import annotations
 
@@ -338,7 +342,7 @@ class CompiledFunction:
     guards on Python state); a miss traces again and records why.
     """
 
-    def __init__(self, fn: Callable, backend: str = "interpreter",
+    def __init__(self, fn: Callable, backend: Optional[str] = None,
                  pipeline: str = DEFAULT_PIPELINE, name: Optional[str] = None,
                  cache_size: int = DEFAULT_CACHE_SIZE):
         if not isinstance(cache_size, int) or isinstance(cache_size, bool) or cache_size < 1:
@@ -349,7 +353,8 @@ class CompiledFunction:
         self.traces = 0
         self.evicted: list[str] = []  # what eviction dropped, for explain()
         self._evicted_keys: collections.deque = collections.deque(maxlen=64)
-        self.backend = backend
+        # None: the default backend, chosen at the first compile (or the first look at .backend)
+        self._backend_choice = None if backend is None else backends.BackendChoice(backend, "")
         self.pipeline = pipeline
         self.name = name or getattr(fn, "__name__", None) or type(fn).__name__
         self.entries: list[CacheEntry] = []
@@ -364,6 +369,17 @@ class CompiledFunction:
         self._signature = _signature(fn)
         self._defaults = _current_defaults(fn)
         functools.update_wrapper(self, fn, updated=())
+
+    @property
+    def backend(self) -> str:
+        """The name of the backend entries are compiled with: the one passed to
+        :func:`compile`, else the default (:func:`backends.default_backend`)."""
+        return self._backend().name
+
+    def _backend(self) -> backends.BackendChoice:
+        if self._backend_choice is None:
+            self._backend_choice = backends.default_backend()
+        return self._backend_choice
 
     # -- calling --------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
@@ -590,7 +606,7 @@ class CompiledFunction:
         """A readable report of the cache: entries, their guards, hits, why each was traced, and
         which entries were evicted."""
         hits = sum(e.hits for e in self.entries)
-        lines = [f"compiled function '{self.name}' (backend {self.backend}): "
+        lines = [f"compiled function '{self.name}', backend {self._backend().describe()}: "
                  f"{len(self.entries)} cache entr{'y' if len(self.entries) == 1 else 'ies'}, "
                  f"{hits} hits, {self.traces} traces"]
         for e in self.entries:
@@ -691,7 +707,7 @@ def _identifier(name: str) -> str:
     return cleaned if cleaned and not cleaned[0].isdigit() else f"f_{cleaned}"
 
 
-def compile(fn: Optional[Callable] = None, *, backend: str = "interpreter",
+def compile(fn: Optional[Callable] = None, *, backend: Optional[str] = None,
             passes: str = DEFAULT_PIPELINE, name: Optional[str] = None,
             cache_size: int = DEFAULT_CACHE_SIZE):
     """Compiles ``fn`` (a function or an ``nn.Module``) through the IR, like ``torch.compile``.
@@ -702,8 +718,12 @@ def compile(fn: Optional[Callable] = None, *, backend: str = "interpreter",
     Python values the function can read (numbers, flags, strings, which tensor a variable,
     attribute, dict or list holds) are guards: changing one retraces, and ``explain()`` names it.
     At most ``cache_size`` compiled entries are kept; the least recently used is evicted first.
+    ``backend`` names a registered backend; None (the default) means
+    :func:`backends.default_backend`: ``llvm`` where llvmlite can generate code for this
+    machine, else the interpreter, decided at the first compile; ``explain()`` says which.
     """
-    backends.get(backend)  # fail early on an unknown backend
+    if backend is not None:
+        backends.get(backend)  # fail early on an unknown backend
 
     def wrap(f):
         return CompiledFunction(f, backend=backend, pipeline=passes, name=name,
@@ -722,5 +742,6 @@ def trace(fn: Callable, *example_args, **example_kwargs) -> ir.Graph:
           return %0
         }
     """
-    compiled = CompiledFunction(fn, pipeline="")
+    # the interpreter lowers nothing and compiles nothing: the graph comes back as traced
+    compiled = CompiledFunction(fn, backend="interpreter", pipeline="")
     return compiled.graph_for(*example_args, **example_kwargs)

@@ -523,7 +523,26 @@ def test_a_compiled_training_step_on_llvm_matches_the_interpreter():
     assert_training_matches_interpreter("llvm", small_mlp, *small_batch(), lr=0.1)
 
 
-def test_llvm_is_not_the_default_backend_yet():
-    assert graphc.compile(lambda x: x).backend == "interpreter"
 
 
+def test_each_result_of_a_multi_result_kernel_is_its_own_named_buffer():
+    # a fused body yielding three values is one kernel with three stores: its source must name
+    # three buffers (they were all printed as the same %t, though written separately)
+    graph = ir.parse('''func @f(%x: f32[3], %b: f32[3]) -> (f32[3], f32[3], f32[3]) {
+      %0, %1, %2: f32[3], f32[3], f32[3] = fused %x, %b {
+        (%arg0: f32[3], %arg1: f32[3]):
+        %0: f32[3] = add %arg0, %arg1
+        %1: f32[3] = mul %arg0, %arg1
+        %2: f32[3] = sub %arg0, %arg1
+        yield %0, %1, %2
+      }
+      return %0, %1, %2
+    }''')
+    program = build_program(graph)
+    (kernel,) = program.kernels
+    assert len({str(buffer) for buffer in kernel.outputs}) == 3
+    assert len({str(buffer) for buffer in program.temps}) == len(program.temps)
+    x, b = np.array([1, 2, 3], F), np.array([0.5, -1, 4], F)
+    outputs = LLVM.compile(graph)(x, b)
+    for got, expected in zip(outputs, (x + b, x * b, x - b)):
+        np.testing.assert_array_equal(got, expected)

@@ -254,7 +254,8 @@ def test_graph_for_returns_the_graph_that_runs():
 
 def test_compiled_function_called_inside_another_is_traced_inline():
     inner = graphc.compile(lambda x: x * 2)
-    outer = graphc.compile(lambda x: inner(x) + 1)
+    # the interpreter lowers nothing, so the ops traced from inner stay visible in the graph
+    outer = graphc.compile(lambda x: inner(x) + 1, backend="interpreter")
     assert outer(t([1.0])).tolist() == [3.0]
     assert [n.op for n in outer.entries[0].graph.nodes].count("mul") == 1
 

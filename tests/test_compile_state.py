@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import graphc
+from conftest import assert_close
 from graphc import nn, optim
 
 
@@ -414,13 +415,15 @@ def _train(compiled: bool, steps: int = 4):
 def test_optimizer_state_created_lazily_inside_a_compiled_step_matches_eager():
     eager_model, eager_opt, eager_losses, _ = _train(compiled=False)
     model, opt, losses, step = _train(compiled=True)
-    assert losses == eager_losses
-    assert model.weight.tolist() == eager_model.weight.tolist()
+    # float32 tolerance, not equality: on the llvm backend (the default) the GEMMs run in BLAS,
+    # whose summation order differs from NumPy's matmul by an ulp or so
+    assert_close(np.array(losses), np.array(eager_losses), "f32")
+    assert_close(model.weight, eager_model.weight.numpy())
     for p in model.parameters():
         buf = opt.state[p]["buf"]
         assert not buf.is_traced
-    assert [opt.state[p]["buf"].tolist() for p in model.parameters()] == \
-        [eager_opt.state[p]["buf"].tolist() for p in eager_model.parameters()]
+    for p, q in zip(model.parameters(), eager_model.parameters()):
+        assert_close(opt.state[p]["buf"], eager_opt.state[q]["buf"].numpy())
     assert len(step.entries) == 2  # the creating step, then the steady state
     assert step.entries[1].reason == ("guard failed: opt.state[model.weight]['buf'] was created "
                                       "by the traced call and is now concrete state")

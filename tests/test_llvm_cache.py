@@ -448,7 +448,7 @@ def test_explain_says_where_each_entry_code_came_from_and_how_long_each_stage_to
 
 
 def test_the_interpreter_entries_report_no_generated_code():
-    compiled = graphc.compile(lambda x: x + 1)
+    compiled = graphc.compile(lambda x: x + 1, backend="interpreter")
     compiled(graphc.ones(2))
     assert "code:" not in compiled.explain()
 

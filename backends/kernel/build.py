@@ -91,7 +91,9 @@ class _ProgramBuilder:
         # transpose's source, stored [..., k, m] instead of [..., m, k]
         self.absorbed_transposes = _transposes_into_gemms(graph)
         self.transposed: set[int] = set()
-        self._made: set[int] = set()  # ids of the buffers steps produce: len() is len(temps)
+        # buffers handed out so far: a step's outputs are all made before it joins the program,
+        # so counting the program's temps would give them one name
+        self.buffers_made = 0
         # values whose buffer is not laid out C-contiguously in their own shape (a convolution
         # read straight from its GEMM's [rows, channels] product): id -> element strides
         self.layouts: dict[int, tuple[int, ...]] = {}
@@ -107,11 +109,9 @@ class _ProgramBuilder:
             _write_into_input(self.program, out_index, in_index)
 
     # -- naming ---------------------------------------------------------------------------------
-    def _new_buffer(self, type: TensorType, pending: int = 0) -> Buffer:
-        """A temp named after the buffers made so far (counted as steps are added, not
-        rescanned); ``pending``: how many buffers of the step being built come before this one
-        (so that its stores get distinct names)."""
-        return Buffer(f"t{len(self._made) + pending}", type)
+    def _new_buffer(self, type: TensorType) -> Buffer:
+        self.buffers_made += 1
+        return Buffer(f"t{self.buffers_made - 1}", type)
 
     def _kernel_name(self) -> str:
         return f"k{len(self.program.kernels)}"
@@ -153,7 +153,6 @@ class _ProgramBuilder:
 
     def _append(self, step: Kernel | Gemm | LibraryCall, values: Sequence[Value]) -> None:
         self.program.steps.append(step)
-        self._made.update(id(buffer) for buffer in step.outputs)
         for value, buffer in zip(values, step.outputs):
             self.buffers[id(value)] = buffer
 
@@ -327,8 +326,8 @@ class _ProgramBuilder:
         loads = _Loads(arguments, operands, shape, tuple(range(len(shape))), self.layouts)
         exprs = _compose(nodes, loads)
         stores = []
-        for pending, result in enumerate(results):
-            buffer = self._new_buffer(result.type, pending)
+        for result in results:
+            buffer = self._new_buffer(result.type)
             value = exprs[id(result)] if id(result) in exprs else loads.of(result)
             stores.append(Store(buffer, IndexMap(0, contiguous_strides(shape)), value))
         return Kernel(self._kernel_name(), shape, loads.loads, stores[0].value, stores,

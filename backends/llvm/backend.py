@@ -371,7 +371,7 @@ def fast_math_default() -> bool:
 
 
 class LLVMBackend(Backend):
-    """Native CPU code through llvmlite (not the default backend yet).
+    """Native CPU code through llvmlite: graphc.compile's default where llvmlite works here.
 
     Compiled code is reused: from this backend's memory, else from the on-disk cache
     (``disk``; default the ``llvm`` folder of :func:`backends.llvm.cache.cache_dir`, ``None``
