@@ -21,6 +21,7 @@ from typing import Optional
 
 import numpy as np
 
+from graphc.device import device_of, host_array, is_on_device
 from graphc.errors import AutogradError
 from ir import dtypes
 from ir.types import TensorType, normalize_axis
@@ -102,6 +103,16 @@ class Tensor:
 
     def is_floating_point(self) -> bool:
         return self.dtype.is_float
+
+    @property
+    def device(self):
+        """Where the values live: ``device(type='cpu')`` or ``device(type='cuda', index=0)``
+        (a traced tensor: the cpu; compiled graphs run where their backend runs)."""
+        return device_of(self._data)
+
+    @property
+    def is_cuda(self) -> bool:
+        return is_on_device(self._data)
 
     __hash__ = object.__hash__
 
@@ -190,10 +201,14 @@ class Tensor:
             extra = ", requires_grad=True"
         if self._value is not None:
             return f"tensor(<traced: {self.type}>{extra})"
-        body = np.array2string(self._data, separator=", ", prefix="tensor(", threshold=200)
+        values = self._data
+        where = ""
+        if is_on_device(values):  # printed as PyTorch prints it, from a host copy
+            values, where = host_array(values), f", device='{device_of(values)}'"
+        body = np.array2string(values, separator=", ", prefix="tensor(", threshold=200)
         default = self.dtype in (dtypes.f32, dtypes.i64, dtypes.bool_)  # not printed, as in torch
         dtype = "" if default else f", dtype={self.dtype}"
-        return f"tensor({body}{dtype}{extra})"
+        return f"tensor({body}{where}{dtype}{extra})"
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

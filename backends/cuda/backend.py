@@ -78,7 +78,7 @@ class CudaExecutable(Executable):
         for value, array in zip(self.graph.inputs, arrays):
             if not memory.is_device_array(array):
                 sub = Graph(self.graph.name)
-                sub.add_input(value.name, value.type)
+                sub.add_input(value.name or "x", value.type)
                 result.extend(check_inputs(sub, [array]))
             elif tuple(array.shape) != value.type.shape \
                     or np.dtype(array.dtype) != value.type.dtype.numpy:

@@ -299,7 +299,8 @@ class _GemmRenderer:
     def buffers(self) -> list[Buffer]:
         """The kernel's parameters: the operands, the product when stored, and the epilogue's
         other buffers."""
-        step, found = self.step, {}
+        step = self.step
+        found: dict[int, Buffer] = {}
         for b in [step.a, step.b] + ([step.output] if self.product_needed() else []):
             found.setdefault(id(b), b)
         if self.epilogue is not None:
@@ -408,8 +409,9 @@ def _entry(program: KernelProgram, names: dict[int, str], launches: dict[int, La
                          f"  # library call on the host: {step.op}, NumPy reference")
             continue
         if isinstance(step, Gemm):
-            renderer = _GemmRenderer(program, index, step, program.steps[absorbed[index]]
-                                     if index in absorbed else None, names, ScalarRenderer())
+            epilogue = program.steps[absorbed[index]] if index in absorbed else None
+            assert epilogue is None or isinstance(epilogue, Kernel)
+            renderer = _GemmRenderer(program, index, step, epilogue, names, ScalarRenderer())
             params_ = renderer.buffers()
             made = [b for b in params_ if b is step.output or (
                 renderer.epilogue is not None and b in renderer.epilogue.outputs)]

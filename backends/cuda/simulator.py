@@ -11,6 +11,7 @@ modules running on the simulator; it imports nothing of numba.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 WARP = 32
 
@@ -18,7 +19,7 @@ WARP = 32
 def shfl_down_sync(mask: int, value, delta: int):
     """``value`` of the lane ``delta`` above this one in the same warp; a lane with none above
     keeps its own value (what ``__shfl_down_sync`` returns there)."""
-    thread = threading.current_thread()
+    thread: Any = threading.current_thread()  # a simulator BlockThread
     exchange = thread._manager.__dict__.setdefault("graphc_shuffle_exchange", {})
     me = thread.thread_id
     thread.syncthreads()  # every thread has read the previous exchange
