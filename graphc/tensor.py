@@ -21,7 +21,6 @@ from typing import Optional
 
 import numpy as np
 
-from graphc.device import device_of, host_array, is_on_device
 from graphc.errors import AutogradError
 from ir import dtypes
 from ir.types import TensorType, normalize_axis
@@ -108,11 +107,12 @@ class Tensor:
     def device(self):
         """Where the values live: ``device(type='cpu')`` or ``device(type='cuda', index=0)``
         (a traced tensor: the cpu; compiled graphs run where their backend runs)."""
+        from graphc.device import device_of  # a leaf module; tensor.py imports none at load
         return device_of(self._data)
 
     @property
     def is_cuda(self) -> bool:
-        return is_on_device(self._data)
+        return type(self._data) is not np.ndarray and self.device.type == "cuda"
 
     __hash__ = object.__hash__
 
@@ -203,8 +203,9 @@ class Tensor:
             return f"tensor(<traced: {self.type}>{extra})"
         values = self._data
         where = ""
-        if is_on_device(values):  # printed as PyTorch prints it, from a host copy
-            values, where = host_array(values), f", device='{device_of(values)}'"
+        if self.is_cuda:  # printed as PyTorch prints it, from a host copy
+            from graphc.device import host_array
+            values, where = host_array(values), f", device='{self.device}'"
         body = np.array2string(values, separator=", ", prefix="tensor(", threshold=200)
         default = self.dtype in (dtypes.f32, dtypes.i64, dtypes.bool_)  # not printed, as in torch
         dtype = "" if default else f", dtype={self.dtype}"

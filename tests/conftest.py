@@ -30,7 +30,8 @@ collect_ignore = ["cli_fixtures/extra_passes.py"]
 # The CUDA tests run in their own process, on numba's CUDA simulator (which must be on before
 # numba is imported) or, with GRAPHC_TEST_CUDA=1, on a GPU: see pytest_report_header.
 CUDA_TESTS_ON = (os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
-                 or os.environ.get("GRAPHC_TEST_CUDA") == "1")
+                 or os.environ.get("GRAPHC_TEST_CUDA") == "1"
+                 or os.environ.get("GRAPHC_TEST_CUDA_PTX") == "1")  # tests/cuda/test_ptx.py
 if not CUDA_TESTS_ON:
     collect_ignore.append("cuda")
 

@@ -8,8 +8,11 @@ A graph becomes a kernel program (``backends.kernel``), rendered to one Python m
 Calling the executable: arguments that are device arrays are used where they are; host arrays
 are copied to the device first. When any argument was a device array the results are device
 arrays (tensors on the device stay there); when all were host arrays the results are copied
-back. Library calls (conv, gather, ...) run their NumPy reference on the host, copying their
-operands out and results back; ``const`` steps are evaluated and copied to the device once.
+back. Outputs the graph declares as aliasing an input (state a compiled training step rebinds)
+are written into that input's device buffer where :mod:`backends.cuda.inplace` proves it safe:
+the caller's device array holds the new value. Library calls (conv, gather, ...) run their
+NumPy reference on the host, copying their operands out and results back; ``const`` steps are
+evaluated and copied to the device once.
 
     >>> import ir, numpy as np, backends
     >>> g = ir.parse('''func @f(%x: f32[3], %b: f32[]) -> (f32[3]) {
@@ -33,6 +36,7 @@ import numpy as np
 
 from backends.base import Backend, CompileInfo, Executable, ExecutionError, check_inputs
 from backends.cuda import memory
+from backends.cuda.inplace import write_aliases_in_place
 from backends.cuda.render import render_module
 from backends.kernel import KernelProgram, LibraryCall, build_program
 from backends.llvm.cache import cache_dir
@@ -47,8 +51,10 @@ class CudaExecutable(Executable):
     """A graph compiled to CUDA kernels; ``source()`` is the generated Python module."""
 
     def __init__(self, graph: Graph, program: KernelProgram, module_source: str,
-                 module: ModuleType, compile_info: CompileInfo | None = None):
+                 module: ModuleType, compile_info: CompileInfo | None = None,
+                 in_place: list[int] | None = None):
         self.graph, self.program, self.module_source = graph, program, module_source
+        self.in_place = set(in_place or ())  # outputs written into their (donated) input
         self.module, self.compile_info = module, compile_info
         self.library = SimpleNamespace(**{
             library_name(i, step): _library_runner(step)
@@ -60,12 +66,18 @@ class CudaExecutable(Executable):
         flat = [_flat_device(a) for a in self._checked(arrays)]
         with quiet_float_errors():
             results = self.module.run(*flat, self.library)
-        inputs = {id(a) for a in flat}
+        inputs = {id(a): k for k, a in enumerate(flat)}
         shaped = []
-        for result, shape in zip(results, self._shapes):
-            if id(result) in inputs:  # an input returned as it is: still the caller's array
+        for index, (result, shape) in enumerate(zip(results, self._shapes)):
+            given = arrays[inputs[id(result)]] if id(result) in inputs else None
+            if index in self.in_place:
+                if memory.is_device_array(given):  # the donated device array, updated
+                    result = given
+                # else: the input was copied in from the host; the copy holds the result
+            elif given is not None:  # an input returned as it is: still the caller's array
                 result = _device_copy(result)
-            shaped.append(result.reshape(shape))
+                result = _device_copy(result)
+            shaped.append(result if tuple(result.shape) == shape else result.reshape(shape))
         if on_device:
             return tuple(shaped)
         return tuple(memory.to_host(r) for r in shaped)
@@ -153,6 +165,7 @@ class CudaBackend(Backend):
     def compile(self, graph: Graph) -> CudaExecutable:
         start = time.perf_counter()
         program = build_program(graph)
+        in_place = write_aliases_in_place(program, graph.output_aliases)
         built = time.perf_counter()
         source = render_module(program)
         rendered = time.perf_counter()
@@ -167,7 +180,7 @@ class CudaBackend(Backend):
         seconds = {"kernel program": built - start, "render": rendered - built,
                    "import and compile": time.perf_counter() - rendered}
         return CudaExecutable(graph, program, source, module,
-                              CompileInfo(origin, seconds, key=digest))
+                              CompileInfo(origin, seconds, key=digest), in_place)
 
 
 __all__ = ["CudaBackend", "CudaExecutable"]

@@ -63,17 +63,20 @@ def render_module(program: KernelProgram, renderer: type[ScalarRenderer] = Scala
     return "\n\n\n".join(parts) + "\n"
 
 
-def buffer_names(program: KernelProgram) -> dict[int, str]:
+def buffer_names(program: KernelProgram, reserved: re.Pattern = _RESERVED) -> dict[int, str]:
     """A Python identifier for each buffer: its own name unless that is no identifier, a
-    keyword, or a name the generated code uses (then ``in<k>``, by input position)."""
+    keyword, or a name the generated code uses (``reserved``; then ``in<k>``, by input
+    position)."""
     names: dict[int, str] = {}
     for k, buffer in enumerate(program.inputs):
         name = buffer.name
-        if not name.isidentifier() or keyword.iskeyword(name) or _RESERVED.fullmatch(name):
+        if not name.isidentifier() or keyword.iskeyword(name) or reserved.fullmatch(name):
             name = f"in{k}"
         names[id(buffer)] = name
     taken = set(names.values())
     for buffer in program.temps:  # t0, t1, ...: reserved for them; a repeated name gets a suffix
+        if id(buffer) in names:  # an input a kernel writes in place (backends.cuda.inplace)
+            continue
         name = buffer.name
         while name in taken:
             name = f"{name}_{len(taken)}"

@@ -43,14 +43,14 @@ import ir
 from backends.cuda import memory
 from backends.cuda.render import uses_block_reduction
 from backends.kernel import Gemm, build_program
-from conftest import assert_close
+from conftest import TOLERANCES, assert_close
 from ir import dtypes
 from ir.graph import Graph
 from ir.types import TensorType
 
-# Float errors the kernels make on purpose (1/0 = inf, int32 wrap-around) warn on the simulator:
-# its threads run NumPy scalars outside graphc's errstate, which is per thread.
-pytestmark = pytest.mark.filterwarnings("ignore:.*encountered in scalar:RuntimeWarning")
+# Float errors the kernels make on purpose (1/0 = inf, log(-1) = NaN, int32 wrap-around) warn on
+# the simulator: its threads run NumPy scalars outside graphc's errstate, which is per thread.
+pytestmark = pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")
 CUDA = backends.get("cuda")
 INTERPRETER = backends.get("interpreter")
 F = np.float32
@@ -278,3 +278,63 @@ def test_compiled_modules_are_reused_from_memory():
 # -- a compiled training step --------------------------------------------------------------------
 def test_a_compiled_training_step_on_cuda_matches_the_interpreter():
     assert_training_matches_interpreter("cuda", small_mlp, *small_batch(), lr=0.1)
+
+
+# -- outputs aliasing inputs: state updated in place ----------------------------------------------
+SGD_UPDATE = ir.parse("""func @f(%p: f32[40], %g: f32[40], %lr: f32[]) -> (f32[40] aliases %p,
+                                                                    f32[]) {
+  %0: f32[] = sum %p {axes=[0]}
+  %1: f32[40] = mul %g, %lr
+  %2: f32[40] = sub %p, %1
+  return %2, %0
+}""")
+READ_AFTER_UPDATE = ir.parse("""func @f(%p: f32[40], %g: f32[40]) -> (f32[40] aliases %p,
+                                                               f32[]) {
+  %0: f32[40] = sub %p, %g
+  %1: f32[] = sum %p {axes=[0]}
+  return %0, %1
+}""")
+
+
+def test_an_aliased_output_is_written_into_the_donated_device_array():
+    rng = np.random.default_rng(0)
+    p, g = rng.standard_normal(40).astype(F), rng.standard_normal(40).astype(F)
+    compiled = CUDA.compile(SGD_UPDATE)
+    assert compiled.in_place == {0}
+    p_device = memory.to_device(p)
+    updated, total = compiled(p_device, memory.to_device(g), np.float32(0.5))
+    assert updated is p_device  # the same device memory, now holding the update
+    np.testing.assert_allclose(memory.to_host(p_device), p - g * F(0.5), **TOLERANCES["f32"])
+    np.testing.assert_allclose(memory.to_host(total), p.astype(np.float64).sum(),
+                               **TOLERANCES["f32"])  # read before the update
+
+
+def test_host_inputs_are_never_written_even_when_aliased():
+    p, g = np.ones(40, F), np.full(40, 0.25, F)
+    updated, _ = CUDA.compile(SGD_UPDATE)(p, g, np.float32(2))
+    np.testing.assert_array_equal(p, np.ones(40, F))
+    np.testing.assert_array_equal(updated, np.full(40, 0.5, F))
+
+
+def test_an_aliased_input_read_after_the_update_is_not_overwritten():
+    compiled = CUDA.compile(READ_AFTER_UPDATE)
+    assert compiled.in_place == set()
+    p = memory.to_device(np.ones(40, F))
+    updated, total = compiled(p, memory.to_device(np.full(40, 0.25, F)))
+    np.testing.assert_array_equal(memory.to_host(p), np.ones(40, F))
+    np.testing.assert_array_equal(memory.to_host(updated), np.full(40, 0.75, F))
+    assert memory.to_host(total) == 40
+
+
+def test_buffer_names_that_clash_with_the_kernels_own_names_are_renamed():
+    graph = ir.parse("""func @f(%p: f32[2,40], %row: f32[40], %lane: f32[2,40], %tile_a: f32[40,3])
+    -> (f32[2], f32[2,3]) {
+  %0: f32[2,40] = add %p, %row
+  %1: f32[2,40] = mul %0, %lane
+  %2: f32[2] = sum %1 {axes=[1]}
+  %3: f32[2,3] = matmul %1, %tile_a
+  return %2, %3
+}""")
+    source = CUDA.compile(graph).source()
+    assert "def run(in0, in1, in2, in3, library):" in source
+    same_as_interpreter(graph, _inputs_for(graph))
