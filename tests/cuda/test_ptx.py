@@ -60,7 +60,7 @@ def _test_graphs() -> list[Graph]:
         graphs += _graphs_in(path)
     text = (HERE / "test_backend_cuda.py").read_text()
     graphs += [ir.parse(m.group(1)) for m in
-               re.finditer(r'(?:REDUCTIONS|GEMMS) = ir.parse\("""(.*?)"""\)', text, re.S)]
+               re.finditer(r'(?:REDUCTIONS|GEMMS|CONVS|SGD_UPDATE) = ir.parse\("""(.*?)"""\)', text, re.S)]
     return [passes.run(g, "fuse") for g in graphs]
 
 
