@@ -217,3 +217,61 @@ def test_a_compiled_training_step_on_cuda_keeps_its_state_on_the_device(monkeypa
     np.testing.assert_allclose(losses, want, **TOLERANCES["f32"])
     for g, w in zip(model.parameters(), want_model.parameters()):
         np.testing.assert_allclose(g.numpy(), w.numpy(), **TOLERANCES["f32"])
+
+
+def _assert_training_on_cuda_matches_the_interpreter(make_model, steps: int = 2) -> None:
+    """Compiled Adam steps of ``make_model()`` on 8x8 one-channel images (the digits' shape):
+    losses and parameters on cuda equal the interpreter's within the f32 tolerance."""
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, size=(4, 1, 8, 8)).astype(F)
+    labels = rng.integers(0, 10, size=4)
+
+    def run(where: str, backend: str):
+        graphc.manual_seed(0)
+        model = make_model().to(where)
+        opt = graphc.optim.Adam(model.parameters(), lr=3e-3)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = graphc.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        compiled = graphc.compile(step, backend=backend)
+        x, y = graphc.tensor(images, device=where), graphc.tensor(labels, device=where)
+        losses = [compiled(x, y).item() for _ in range(steps)]
+        return losses, [p.numpy() for p in model.parameters()]
+
+    want_losses, want_params = run("cpu", "interpreter")
+    got_losses, got_params = run("cuda", "cuda")
+    np.testing.assert_allclose(got_losses, want_losses, **TOLERANCES["f32"])
+    for got, want in zip(got_params, want_params):
+        np.testing.assert_allclose(got, want, **TOLERANCES["f32"])
+
+
+SMALL_DIGITS_MODELS = {  # the digits example's two models, with fewer units (the simulator is slow)
+    "mlp": lambda: graphc.nn.Sequential(graphc.nn.Flatten(), graphc.nn.Linear(64, 8),
+                                        graphc.nn.ReLU(), graphc.nn.Linear(8, 10)),
+    "cnn": lambda: graphc.nn.Sequential(
+        graphc.nn.Conv2d(1, 2, kernel_size=3, padding=1), graphc.nn.ReLU(),
+        graphc.nn.MaxPool2d(2),
+        graphc.nn.Conv2d(2, 3, kernel_size=3, padding=1), graphc.nn.ReLU(),
+        graphc.nn.MaxPool2d(2), graphc.nn.Flatten(), graphc.nn.Linear(3 * 2 * 2, 10)),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SMALL_DIGITS_MODELS))
+def test_the_digits_models_train_on_cuda_like_the_interpreter(kind):
+    _assert_training_on_cuda_matches_the_interpreter(SMALL_DIGITS_MODELS[kind])
+
+
+@pytest.mark.skipif(memory.simulated(), reason="the example's full-size models take minutes on "
+                    "the simulator (their smaller twins run above); on a GPU: GRAPHC_TEST_CUDA=1 "
+                    "python -m pytest -q tests/cuda")
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_the_digits_examples_own_models_train_on_cuda_like_the_interpreter(kind):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+    from digits_classifier import make_model
+
+    _assert_training_on_cuda_matches_the_interpreter(lambda: make_model(kind))
