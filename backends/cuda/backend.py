@@ -55,6 +55,7 @@ class CudaExecutable(Executable):
                  in_place: list[int] | None = None):
         self.graph, self.program, self.module_source = graph, program, module_source
         self.in_place = set(in_place or ())  # outputs written into their (donated) input
+        self._donated = sorted({graph.output_aliases[o] for o in self.in_place})
         self.module, self.compile_info = module, compile_info
         self.library = SimpleNamespace(**{
             library_name(i, step): _library_runner(step)
@@ -63,6 +64,8 @@ class CudaExecutable(Executable):
 
     def __call__(self, *arrays) -> tuple:
         on_device = any(memory.is_device_array(a) for a in arrays)
+        if self._donated:
+            arrays = self._private_donations(arrays)
         flat = [_flat_device(a) for a in self._checked(arrays)]
         with quiet_float_errors():
             results = self.module.run(*flat, self.library)
@@ -81,6 +84,16 @@ class CudaExecutable(Executable):
         if on_device:
             return tuple(shaped)
         return tuple(memory.to_host(r) for r in shaped)
+
+    def _private_donations(self, arrays: tuple) -> tuple:
+        """A donated device array that is also passed as another argument (two tensors sharing
+        one array) is copied first: writing it in place would change the other argument."""
+        private = list(arrays)
+        for k in self._donated:
+            if memory.is_device_array(private[k]) and \
+                    any(a is private[k] for j, a in enumerate(private) if j != k):
+                private[k] = _device_copy(private[k])
+        return tuple(private)
 
     def _checked(self, arrays) -> list:
         """Host arrays checked as every backend checks them; device arrays by type alone."""

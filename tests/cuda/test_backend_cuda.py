@@ -357,3 +357,21 @@ def test_convolutions_run_as_im2col_and_the_tiled_gemm_and_match_the_interpreter
     assert "def im2col0(" in source and "def gemm0(" in source
     assert "library.conv2d" not in source  # on the device, not a library call
     same_as_interpreter(CONVS, _inputs_for(CONVS))
+
+
+def test_a_donated_array_passed_twice_is_copied_before_it_is_written():
+    # two tensors sharing one device array (p and p.detach()): the update must not reach the
+    # other argument, which the sum reads
+    graph = ir.parse("""func @f(%p: f32[40], %q: f32[40]) -> (f32[40] aliases %p, f32[]) {
+  %0: f32[40] = neg %p
+  %1: f32[] = sum %q {axes=[0]}
+  return %0, %1
+}""")
+    compiled = CUDA.compile(graph)
+    assert compiled.in_place == {0}
+    shared = memory.to_device(np.ones(40, F))
+    updated, total = compiled(shared, shared)
+    assert updated is not shared
+    np.testing.assert_array_equal(memory.to_host(shared), np.ones(40, F))
+    np.testing.assert_array_equal(memory.to_host(updated), -np.ones(40, F))
+    assert memory.to_host(total) == 40
