@@ -16,3 +16,10 @@ os.environ["GRAPHC_CACHE_DIR"] = _TEST_CACHE
 
 def pytest_unconfigure(config) -> None:
     shutil.rmtree(_TEST_CACHE, ignore_errors=True)
+
+
+# The cuda backend's doctests need CUDA (the simulator, or a GPU with GRAPHC_TEST_CUDA=1); they
+# run with tests/cuda, in that process.
+if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") in ("", "0") \
+        and os.environ.get("GRAPHC_TEST_CUDA") != "1":
+    collect_ignore = ["backends/cuda/backend.py"]

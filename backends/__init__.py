@@ -57,3 +57,15 @@ def _numba() -> Backend:
 
 
 register("numba", _numba)
+
+
+def _cuda() -> Backend:
+    from backends.cuda.memory import CudaUnavailable
+    try:
+        from backends.cuda.backend import CudaBackend
+        return CudaBackend()
+    except (ImportError, CudaUnavailable) as exc:  # no numba-cuda, no GPU: say what to do
+        raise BackendError(f"the cuda backend cannot run here: {exc}") from exc
+
+
+register("cuda", _cuda)

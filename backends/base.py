@@ -107,6 +107,10 @@ def check_inputs(graph: Graph, arrays: Sequence) -> list[np.ndarray]:
         raise ExecutionError(f"@{graph.name} takes {len(graph.inputs)} input(s), got {len(arrays)}")
     checked = []
     for value, array in zip(graph.inputs, arrays):
+        if not isinstance(array, np.ndarray) and hasattr(array, "copy_to_host"):
+            raise ExecutionError(f"input %{value.name} is a CUDA device array, but this "
+                                 f"backend runs on the cpu: compile with backend='cuda', or "
+                                 f"move the tensors to the cpu (.cpu())")
         array = np.asarray(array)
         if array.shape == value.type.shape and array.dtype == value.type.dtype.numpy:
             checked.append(array)

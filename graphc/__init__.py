@@ -7,11 +7,12 @@
     True
 """
 from backends.threads import get_num_threads, set_num_threads
-from graphc import autograd, data, nn, optim
+from graphc import autograd, cuda, data, nn, optim
 from graphc import logs as _logs
 from graphc import tensor_methods as _tensor_methods  # noqa: F401  (Tensor's ops and methods)
 from graphc.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from graphc.compile import compile, trace
+from graphc.device import DeviceError, device
 from graphc.errors import (
                            AutogradError,
                            CheckpointError,
@@ -168,5 +169,6 @@ __all__ = [
     "squeeze", "stack", "std", "sub", "sum", "tanh", "transpose", "tril", "triu", "unsqueeze",
     "var", "where", "enable_grad", "no_grad", "set_grad_enabled", "is_grad_enabled", "autograd",
     "manual_seed", "TraceContext", "compile", "trace", "grad", "value_and_grad", "nn", "optim",
-    "data", "save", "load", "get_num_threads", "set_num_threads", "float", "double", "long", "__version__",
+    "data", "save", "load", "cuda", "device", "DeviceError", "get_num_threads",
+    "set_num_threads", "float", "double", "long", "__version__",
 ]

@@ -19,6 +19,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Optional
 
+from graphc.device import move
 from graphc.errors import AutogradError
 from graphc.tensor import Tensor
 from ir.emitter import Emitter, input_gradients
@@ -57,12 +58,17 @@ class TensorEmitter(Emitter):
     the op ran), so rules skip the rest; None means every operand that requires grad.
     """
 
-    def __init__(self, wanted=None):
+    def __init__(self, wanted=None, device=None):
         self.wanted = wanted
+        self.device = device  # where the gradients live: a rule's constants are made there
 
     def emit(self, op, inputs, attrs):
         from graphc.dispatch import apply  # dispatch records GradFns: it imports this module
-        return apply(op, inputs, **attrs)
+        result = apply(op, inputs, **attrs)
+        if op == "const" and self.device is not None and self.device.type != "cpu" \
+                and result._value is None and result.ndim:
+            result = Tensor._wrap(move(result._data, self.device))  # e.g. gather's zeros
+        return result
 
     def type_of(self, handle):
         return handle.type
@@ -195,7 +201,7 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
             if create_graph:
                 fn.output._grad_fn = fn  # double backward sees the result's own history
             emitter = TensorEmitter({id(t) for t, edge in zip(fn.inputs, fn.edges)
-                                     if edge is not None})
+                                     if edge is not None}, device=g.device)
             input_grads = input_gradients(emitter, fn.opdef, fn.inputs, fn.output, g, fn.attrs)
             for edge, ig in zip(fn.edges, input_grads):
                 if edge is None or ig is None:

@@ -11,7 +11,10 @@ and an input requires grad, the result records a :class:`~graphc.autograd.GradFn
 """
 from __future__ import annotations
 
+import numpy as np
+
 from graphc import autograd, tracing
+from graphc.device import CPU, common_device, run_on_device
 from graphc.errors import TraceError
 from graphc.tensor import Tensor
 from ir.evaluate import evaluate, quiet_float_errors
@@ -29,8 +32,12 @@ def apply(op: str, inputs, **attrs) -> Tensor:
             if t._value is not None:
                 raise TraceError(f"a traced tensor ({t._value.type}) escaped from a compiled "
                                  "function and was used outside it; return it instead")
-        with quiet_float_errors():
-            out = Tensor._wrap(evaluate(opdef, [t._data for t in inputs], attrs, out_type))
+        if any(type(t._data) is not np.ndarray for t in inputs) and \
+                common_device(op, inputs) is not CPU:  # eager ops on CUDA tensors: one kernel
+            out = Tensor._wrap(run_on_device(opdef, [t._data for t in inputs], attrs, out_type))
+        else:
+            with quiet_float_errors():
+                out = Tensor._wrap(evaluate(opdef, [t._data for t in inputs], attrs, out_type))
     else:
         value = ctx.emit(op, [ctx.value_of(t) for t in inputs], attrs)
         out = Tensor._traced(value, ctx)

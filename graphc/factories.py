@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from graphc import device as devices
 from graphc import tracing
 from graphc.dispatch import apply
 from graphc.random import next_seed
@@ -142,11 +143,20 @@ def _const(array: np.ndarray) -> Tensor:
                  shape=list(array.shape))
 
 
-def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
-    """A new tensor from nested lists, a number, a NumPy array or a tensor (copied)."""
+def _placed(result: Tensor, device, requires_grad: bool = False) -> Tensor:
+    """``result`` moved to ``device`` (None: where it is; ignored while tracing, since a graph
+    runs where its backend runs), then marked as requiring grad if asked: a leaf there."""
+    if device is not None and result._value is None:
+        result = Tensor._wrap(devices.move(result._data, devices.as_device(device)))
+    return result.requires_grad_(True) if requires_grad else result
+
+
+def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    """A new tensor from nested lists, a number, a NumPy array or a tensor (copied), on
+    ``device`` (default: the cpu, or the tensor's own device)."""
     if isinstance(data, Tensor):
         result = data.clone().detach() if dtype is None else data.detach().to(dtype)
-        return result.requires_grad_(requires_grad) if requires_grad else result
+        return _placed(result, device, requires_grad)
     try:
         array = np.array(data)
     except ValueError as exc:
@@ -161,7 +171,7 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
         result = ctx.lift_array(data, target)
     else:
         result = _const(np.array(array, dtype=target.numpy))
-    return result.requires_grad_(True) if requires_grad else result
+    return _placed(result, device, requires_grad)
 
 
 def as_tensor(data, dtype=None) -> Tensor:
@@ -180,7 +190,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return _const(array) if ctx is None else ctx.lift_array(array, dtype)
 
 
-def full(size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+def full(size, fill_value, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
     shape = _shape(size if isinstance(size, (tuple, list)) else (size,))
     if dtype is None:
         dtype = (dtypes.bool_ if isinstance(fill_value, type(True)) else  # noqa: UP003
@@ -191,33 +201,40 @@ def full(size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
         result = Tensor._wrap(np.full(shape, fill_value, dtype=dtype.numpy))
     else:
         result = apply("const", [], value=fill_value, dtype=dtype, shape=list(shape))
-    return result.requires_grad_(True) if requires_grad else result
+    return _placed(result, device, requires_grad)
 
 
-def zeros(*size, dtype=None, requires_grad: bool = False) -> Tensor:
-    return full(_shape(size), 0.0, dtype=dtype or dtypes.f32, requires_grad=requires_grad)
+def zeros(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    return full(_shape(size), 0.0, dtype=dtype or dtypes.f32, requires_grad=requires_grad,
+                device=device)
 
 
-def ones(*size, dtype=None, requires_grad: bool = False) -> Tensor:
-    return full(_shape(size), 1.0, dtype=dtype or dtypes.f32, requires_grad=requires_grad)
+def ones(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    return full(_shape(size), 1.0, dtype=dtype or dtypes.f32, requires_grad=requires_grad,
+                device=device)
 
 
 empty = zeros
 
 
-def zeros_like(t: Tensor, dtype=None) -> Tensor:
-    return full(t.shape, 0, dtype=dtype or t.dtype)
+def _device_like(t: Tensor, device):
+    """``*_like`` factories make tensors on ``t``'s device unless told otherwise (PyTorch)."""
+    return device if device is not None or t._value is not None else t.device
 
 
-def ones_like(t: Tensor, dtype=None) -> Tensor:
-    return full(t.shape, 1, dtype=dtype or t.dtype)
+def zeros_like(t: Tensor, dtype=None, device=None) -> Tensor:
+    return full(t.shape, 0, dtype=dtype or t.dtype, device=_device_like(t, device))
 
 
-def full_like(t: Tensor, fill_value, dtype=None) -> Tensor:
-    return full(t.shape, fill_value, dtype=dtype or t.dtype)
+def ones_like(t: Tensor, dtype=None, device=None) -> Tensor:
+    return full(t.shape, 1, dtype=dtype or t.dtype, device=_device_like(t, device))
 
 
-def arange(start, end=None, step=1, dtype=None) -> Tensor:
+def full_like(t: Tensor, fill_value, dtype=None, device=None) -> Tensor:
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=_device_like(t, device))
+
+
+def arange(start, end=None, step=1, dtype=None, device=None) -> Tensor:
     """Like ``torch.arange``: integers give i64, any float argument gives f32.
 
     As in PyTorch, a zero step, a step that points away from ``end`` and infinite or nan bounds
@@ -243,7 +260,7 @@ def arange(start, end=None, step=1, dtype=None) -> Tensor:
     if dtype is None:
         is_int = all(isinstance(v, int) for v in (start, end, step))
         dtype = dtypes.i64 if is_int else dtypes.f32
-    return _const(np.arange(start, end, step, dtype=as_dtype(dtype).numpy))
+    return _placed(_const(np.arange(start, end, step, dtype=as_dtype(dtype).numpy)), device)
 
 
 def linspace(start: float, end: float, steps: int, dtype=None) -> Tensor:
@@ -279,11 +296,11 @@ def _int_linspace(start, end, steps: int, dtype: dtypes.DType) -> np.ndarray:
     return np.trunc(values).astype(dtype.numpy)
 
 
-def eye(n: int, m=None, dtype=None) -> Tensor:
-    return _const(np.eye(n, m, dtype=as_dtype(dtype or dtypes.f32).numpy))
+def eye(n: int, m=None, dtype=None, device=None) -> Tensor:
+    return _placed(_const(np.eye(n, m, dtype=as_dtype(dtype or dtypes.f32).numpy)), device)
 
 
-def _random(op: str, shape, dtype, requires_grad, **params) -> Tensor:
+def _random(op: str, shape, dtype, requires_grad, device=None, **params) -> Tensor:
     dtype = as_dtype(dtype or dtypes.f32)
     if not dtype.is_float:
         raise TypeError(f"random tensors must be floating point, got dtype {dtype}")
@@ -293,17 +310,17 @@ def _random(op: str, shape, dtype, requires_grad, **params) -> Tensor:
     else:
         seed, stream = ctx.rng_seed()
     result = apply(op, [seed], shape=list(shape), dtype=dtype, stream=stream, **params)
-    return result.requires_grad_(True) if requires_grad else result
+    return _placed(result, device, requires_grad)  # drawn on the host: the same numbers
 
 
-def rand(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+def rand(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
     """Uniform samples in [0, 1), drawn from graphc's global generator."""
-    return _random("random_uniform", _shape(size), dtype, requires_grad)
+    return _random("random_uniform", _shape(size), dtype, requires_grad, device)
 
 
-def randn(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+def randn(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
     """Standard normal samples, drawn from graphc's global generator."""
-    return _random("random_normal", _shape(size), dtype, requires_grad)
+    return _random("random_normal", _shape(size), dtype, requires_grad, device)
 
 
 def uniform(size, low: float = 0.0, high: float = 1.0, dtype=None) -> Tensor:
@@ -327,12 +344,12 @@ def normal(mean=0.0, std=1.0, size=None, *, dtype=None) -> Tensor:
                    False, mean=float(mean), std=float(std))
 
 
-def rand_like(t: Tensor, dtype=None) -> Tensor:
-    return rand(t.shape, dtype=dtype or t.dtype)
+def rand_like(t: Tensor, dtype=None, device=None) -> Tensor:
+    return rand(t.shape, dtype=dtype or t.dtype, device=_device_like(t, device))
 
 
-def randn_like(t: Tensor, dtype=None) -> Tensor:
-    return randn(t.shape, dtype=dtype or t.dtype)
+def randn_like(t: Tensor, dtype=None, device=None) -> Tensor:
+    return randn(t.shape, dtype=dtype or t.dtype, device=_device_like(t, device))
 
 
 def randint(*bounds_and_size, size=None, dtype=None) -> Tensor:

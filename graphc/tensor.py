@@ -123,6 +123,17 @@ class Tensor:
     def is_floating_point(self) -> bool:
         return self.dtype.is_float
 
+    @property
+    def device(self):
+        """Where the values live: ``device(type='cpu')`` or ``device(type='cuda', index=0)``
+        (a traced tensor: the cpu; compiled graphs run where their backend runs)."""
+        from graphc.device import device_of  # a leaf module; tensor.py imports none at load
+        return device_of(self._data)
+
+    @property
+    def is_cuda(self) -> bool:
+        return type(self._data) is not np.ndarray and self.device.type == "cuda"
+
     __hash__ = object.__hash__
 
     # -- autograd ------------------------------------------------------------------------------
@@ -210,10 +221,15 @@ class Tensor:
             extra = ", requires_grad=True"
         if self._value is not None:
             return f"tensor(<traced: {self.type}>{extra})"
-        body = np.array2string(self._data, separator=", ", prefix="tensor(", threshold=200)
+        values = self._data
+        where = ""
+        if self.is_cuda:  # printed as PyTorch prints it, from a host copy
+            from graphc.device import host_array
+            values, where = host_array(values), f", device='{self.device}'"
+        body = np.array2string(values, separator=", ", prefix="tensor(", threshold=200)
         default = self.dtype in (dtypes.f32, dtypes.i64, dtypes.bool_)  # not printed, as in torch
         dtype = "" if default else f", dtype={self.dtype}"
-        return f"tensor({body}{dtype}{extra})"
+        return f"tensor({body}{where}{dtype}{extra})"
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

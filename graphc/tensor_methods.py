@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 
 from graphc import autograd, factories, indexing, tracing
+from graphc import device as devices
 from graphc import functions as F
 from graphc.dispatch import apply
 from graphc.errors import AutogradError
@@ -115,7 +116,7 @@ def _concrete(self, what: str) -> np.ndarray:
     # graph: it may change before the next call.
     if self._value is not None or tracing.current() is not None:
         raise tracing.value_needed_error(what)
-    return self._data
+    return devices.host_array(self._data)  # values on the GPU are copied to the host
 
 
 Tensor.__init__ = _init_from_data
@@ -198,15 +199,37 @@ def _view(self, *shape):
 
 
 def _to(self, *args, **kwargs):
-    """``x.to(dtype)``, ``x.to(device, dtype)``, ``x.to(other_tensor)``; devices ('cpu') are
-    accepted and ignored, the first dtype given wins."""
-    dtype = kwargs.get("dtype")
+    """``x.to(dtype)``, ``x.to(device)``, ``x.to(device, dtype)``, ``x.to(other_tensor)`` (its
+    device and dtype), as in PyTorch; the first dtype and device given win. Inside a compiled
+    function devices are ignored: a graph runs where its backend runs."""
+    dtype, where = kwargs.get("dtype"), kwargs.get("device")
     for arg in args:
-        if dtype is None and isinstance(arg, Tensor):
-            dtype = arg.dtype
-        elif dtype is None and not (isinstance(arg, str) and arg.startswith("cpu")):
+        if isinstance(arg, Tensor):
+            dtype = dtype or arg.dtype
+            where = where or arg.device
+        elif isinstance(arg, (str, devices.device)) and _names_device(arg):
+            where = where or arg
+        elif dtype is None:
             dtype = arg
-    return self if dtype is None else F.cast(self, dtype)
+    result = self if dtype is None else F.cast(self, dtype)
+    if where is None or tracing.current() is not None or result._value is not None:
+        return result
+    return _to_device(result, devices.as_device(where))
+
+
+def _names_device(arg) -> bool:
+    return isinstance(arg, devices.device) or arg.split(":")[0] in ("cpu", "cuda")
+
+
+def _to_device(self, target) -> Tensor:
+    """This tensor on ``target``: itself when already there, else a copy (a new leaf)."""
+    if self.device == target:
+        return self
+    if self.requires_grad and autograd.is_grad_enabled():
+        raise AutogradError(f"moving a tensor that requires grad from {self.device} to {target} "
+                            f"is not differentiable in graphc; create it there (device=...) or "
+                            f"move it before requires_grad_()")
+    return Tensor._wrap(devices.move(self._data, target))
 
 
 def _overwrite(old: Tensor, new) -> Tensor:
@@ -218,7 +241,7 @@ def _overwrite(old: Tensor, new) -> Tensor:
     """
     new = F.broadcast_to(F.cast(F.to_tensor(new, old), old.dtype), old.shape)
     if old.requires_grad and autograd.is_grad_enabled():
-        new = F.where(factories.full(old.shape, True), new, old)
+        new = F.where(factories.full(old.shape, True, device=old.device), new, old)
     return new
 
 
@@ -238,7 +261,7 @@ def _copy_(self, src):
 def _clone(self):
     """A copy; arrays are never written in place, so a concrete tensor without grad shares data."""
     if tracing.current() is None and not self.requires_grad:
-        return Tensor._wrap(self._data.copy())  # the data may be a user's array (from_numpy)
+        return Tensor._wrap(devices.copy(self._data))  # the data may be a user's array (from_numpy)
     return F.add(self, 0)
 
 
@@ -278,7 +301,9 @@ Tensor.double = lambda self: F.cast(self, "float64")
 Tensor.long = lambda self: F.cast(self, "int64")
 Tensor.int = lambda self: F.cast(self, "int32")
 Tensor.bool = lambda self: F.cast(self, "bool")
-Tensor.cpu = lambda self: self
+Tensor.cpu = lambda self: _to_device(self, devices.CPU)
+Tensor.cuda = lambda self, device=None: _to_device(self, devices.as_device(
+    "cuda" if device is None else device))
 Tensor.contiguous = lambda self: self
 Tensor.clone = _clone
 Tensor.zero_ = _zero_

@@ -11,6 +11,7 @@ here, per dtype:
 """
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +27,20 @@ from ir import dtypes  # noqa: E402
 
 # Importing it registers test-only passes; tests load it as a plugin when they need them.
 collect_ignore = ["cli_fixtures/extra_passes.py"]
+# The CUDA tests run in their own process, on numba's CUDA simulator (which must be on before
+# numba is imported) or, with GRAPHC_TEST_CUDA=1, on a GPU: see pytest_report_header.
+CUDA_TESTS_ON = (os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+                 or os.environ.get("GRAPHC_TEST_CUDA") == "1"
+                 or os.environ.get("GRAPHC_TEST_CUDA_PTX") == "1")  # tests/cuda/test_ptx.py
+if not CUDA_TESTS_ON:
+    collect_ignore.append("cuda")
+
+
+def pytest_report_header(config) -> str:
+    if CUDA_TESTS_ON:
+        return "tests/cuda: on (CUDA simulator or GPU)"
+    return ("tests/cuda: left out; run them with NUMBA_ENABLE_CUDASIM=1 python -m pytest -q "
+            "tests/cuda backends/cuda")
 
 TOLERANCES = {
     "f32": dict(rtol=1e-5, atol=1e-6),

@@ -16,6 +16,7 @@ from typing import Optional
 
 import numpy as np
 
+from graphc import device as devices
 from graphc import tracing
 from graphc.factories import as_dtype, zeros_like
 from graphc.tensor import Tensor
@@ -253,17 +254,39 @@ class Module:
             p.requires_grad_(requires_grad)
         return self
 
-    def to(self, dtype=None, *args, **kwargs) -> Module:
-        """Casts floating point parameters and buffers to ``dtype`` (devices are ignored)."""
-        dtype = kwargs.get("dtype", dtype)
-        if dtype is None or isinstance(dtype, str) and dtype == "cpu":
-            return self
-        target = as_dtype(dtype).numpy
-        for t in list(self.parameters()) + list(self.buffers()):
-            if t.dtype.is_float:
-                t._data = t._data.astype(target)
+    def to(self, *args, **kwargs) -> Module:
+        """Moves parameters and buffers (and their gradients) to a device and/or casts the
+        floating point ones to a dtype, in place, as PyTorch does: ``model.to("cuda")``,
+        ``model.to(graphc.float64)``, ``model.to("cuda", graphc.float64)``; the same tensor
+        objects stay registered, so optimizers built before the move keep working."""
+        dtype, where = kwargs.get("dtype"), kwargs.get("device")
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype, where = dtype or arg.dtype, where or arg.device
+            elif isinstance(arg, (str, devices.device)) and _names_device(arg):
+                where = where or arg
+            elif dtype is None:
+                dtype = arg
+        target = None if where is None else devices.as_device(where)
+        tensors = list(self.parameters()) + list(self.buffers())
+        for t in tensors + [t._grad for t in tensors if t._grad is not None]:
+            changed = False
+            if dtype is not None and t.dtype.is_float:
+                if devices.is_on_device(t._data):  # cast on the device: an eager op there
+                    t._data = t.detach().to(dtype)._data
+                else:
+                    t._data = t._data.astype(as_dtype(dtype).numpy)
+                changed = True
+            if target is not None and t.device != target:
+                t._data = devices.move(t._data, target)
+                changed = True
+            if changed:
                 t._version += 1
         return self
+
+    def cuda(self, device=None) -> Module:
+        """Moves parameters and buffers to the GPU (``self.to("cuda")``)."""
+        return self.to("cuda" if device is None else devices.as_device(device))
 
     def float(self) -> Module:
         return self.to(dtypes.f32)
@@ -272,7 +295,8 @@ class Module:
         return self.to(dtypes.f64)
 
     def cpu(self) -> Module:
-        return self
+        """Moves parameters and buffers to the host (``self.to("cpu")``)."""
+        return self.to("cpu")
 
     # -- state dicts ---------------------------------------------------------------------------
     def state_dict(self, prefix: str = "", keep_vars: bool = False) -> OrderedDict[str, Tensor]:
@@ -354,3 +378,7 @@ def _check_module(value) -> None:
     """Only modules (or None) can be registered as submodules, as in PyTorch."""
     if value is not None and not isinstance(value, Module):
         raise TypeError(f"{type(value).__name__} is not a Module subclass")
+
+
+def _names_device(arg) -> bool:
+    return isinstance(arg, devices.device) or arg.split(":")[0] in ("cpu", "cuda")

@@ -1,0 +1,70 @@
+"""Scalar expressions for CUDA kernels: the numba renderer's rules, with ``math`` functions.
+
+numba-cuda lowers ``math.exp`` and friends to libdevice (``__nv_expf`` for float32 operands),
+but not NumPy's ufuncs on scalars, so the math primitives here call ``math``; f32 results are
+wrapped in ``np.float32(...)`` (a no-op on the device, where they are f32 already; on the
+simulator, where ``math`` computes in double, it rounds as the device does). ``math.floor`` and
+``math.ceil`` return integers in numba, so ``floor``/``ceil`` are helpers that keep floats:
+NaN, infinities and whole numbers unchanged, a zero result with the operand's sign (``np.floor``
+of -0.0 is -0.0, ``np.ceil`` of -0.5 is -0.0).
+
+    >>> from ir.dtypes import f32
+    >>> from ir.scalar import var, exp
+    >>> CudaScalarRenderer().render([exp(var("x", f32))], {"x": "x"})[1]
+    ['np.float32(math.exp(x))']
+"""
+from __future__ import annotations
+
+from backends.numba.scalar import HELPERS, ScalarRenderer
+
+_MATH = ("exp", "log", "log1p", "expm1", "tanh", "sqrt", "sin", "cos")
+
+
+def _math(name: str):
+    def rule(r, args, e):
+        call = f"math.{name}({args[0]})"
+        return call if e.dtype.name == "f64" else f"np.{e.dtype.numpy.name}({call})"
+    return rule
+
+
+def _rounding(name: str):
+    def rule(r, args, e):
+        return f"{r.helper(f'{name}_{e.dtype.name}')}({args[0]})"
+    return rule
+
+
+class CudaScalarRenderer(ScalarRenderer):
+    """The numba rules, math primitives replaced (see the module doc)."""
+
+    FUNCTIONS = {**ScalarRenderer.FUNCTIONS, **{name: f"math.{name}" for name in _MATH}}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rules.update({name: _math(name) for name in _MATH})
+        self.rules.update({"floor": _rounding("floor"), "ceil": _rounding("ceil"),
+                           "rsqrt": _rsqrt})
+
+
+def _rsqrt(r, args, e):
+    """1 / sqrt(x), both rounded in the node's dtype (as NumPy computes it)."""
+    one = "1.0" if e.dtype.name == "f64" else f"np.{e.dtype.numpy.name}(1.0)"
+    return f"({one} / {_math('sqrt')(r, args, e)})"
+
+
+def _rounding_helper(name: str, dtype: str, whole: str) -> str:
+    t = f"np.{dtype}"
+    return (f"def {name}_{'f32' if dtype == 'float32' else 'f64'}(x):\n"
+            f"    # np.{name}: NaN, inf and whole numbers (|x| >= {whole}) stay; a zero result\n"
+            f"    # keeps the sign of x\n"
+            f"    if not abs(x) < {whole}:\n"
+            f"        return x\n"
+            f"    return {t}(math.copysign(math.{name}(x), x))\n")
+
+
+CUDA_HELPERS: dict[str, str] = {
+    **HELPERS,
+    **{f"{name}_{short}": _rounding_helper(name, dtype, whole)
+       for name in ("floor", "ceil")
+       for short, dtype, whole in (("f32", "float32", "8388608.0"),
+                                   ("f64", "float64", "4503599627370496.0"))},
+}
