@@ -21,11 +21,11 @@ sizes, and written into ``run``'s source:
   applied to the product before it is stored, so the product never makes a round trip through
   memory. f32 products accumulate in f64 and are rounded once (an f32 running sum of K terms
   drifts by up to K ulps; cuBLAS does that, this kernel stays within one);
-- **convolutions** (``conv2d``, one group) are im2col + the tiled GEMM: one kernel writes each
-  image's patches as a matrix, the GEMM multiplies the weight by it, straight into NCHW;
-- **library calls** (gather, scatter_add, conv gradients, ...) run the op's NumPy reference on
-  the host: ``run`` calls ``library.<op>_<step>``, which copies its operands out and its results
-  back (said in the source).
+- **convolutions** and max pooling arrive as kernels and GEMMs (``backends.kernel.conv`` lowers
+  them in the kernel program: im2col, col2im, window arg-reductions), rendered as above;
+- **library calls** (gather, scatter_add outside max pooling, grouped conv, ...) run the op's
+  NumPy reference on the host: ``run`` calls ``library.<op>_<step>``, which copies its operands
+  out and its results back (said in the source).
 
 numba's CUDA simulator has no warp shuffles, and its ``math`` is Python's, which raises where the
 device returns NaN or inf; under it (``NUMBA_ENABLE_CUDASIM=1``) the module imports both from
@@ -78,7 +78,6 @@ from backends.numba.scalar import ScalarRenderer, constant
 from ir.dtypes import DType
 from ir.scalar import ArgReduction, Reduction
 from ir.scalar.reduction import X
-from ir.types import TensorType
 
 WARP = 32
 MAX_THREADS = 256         # threads per block of elementwise kernels and block reductions
@@ -147,9 +146,6 @@ def render_module(program: KernelProgram,
             assert fused is None or isinstance(fused, Kernel)
             text, launches[index] = _GemmRenderer(program, index, step, fused, names,
                                                   scalars).render()
-        elif is_im2col_conv(step):
-            assert isinstance(step, LibraryCall)
-            text, launches[index] = _ConvRenderer(program, index, step, names, scalars).render()
         else:
             continue
         kernels.append(text)
@@ -400,83 +396,6 @@ class _GemmRenderer:
 _NO_KERNEL = Kernel("none", (), [], None, [])  # type: ignore[arg-type]
 
 
-def is_im2col_conv(step) -> bool:
-    """A ``conv2d`` library call the device runs as im2col + the tiled GEMM: one group, float
-    operands and result of one dtype. (Its gradients stay library calls on the host.)"""
-    if not isinstance(step, LibraryCall) or step.op != "conv2d" or step.attrs.get("groups", 1) != 1:
-        return False
-    dtypes = {b.dtype.name for b in step.inputs + step.outputs}
-    return len(dtypes) == 1 and dtypes <= {"f32", "f64"}
-
-
-class _ConvRenderer:
-    """``conv2d`` as two kernels: ``im2col<i>`` lays the input's patches out as a matrix
-    ``cols[n, oh*Wo + ow, (c*kh + i)*kw + j]`` (zeros in the padding), and ``gemm<i>`` multiplies
-    the weight, read as ``[O, C*kh*kw]``, by each image's patches transposed: ``[N, O, Ho*Wo]``,
-    which is the NCHW output itself."""
-
-    def __init__(self, program: KernelProgram, index: int, step: LibraryCall,
-                 names: dict[int, str], scalars: ScalarRenderer):
-        self.index, self.step, self.names, self.scalars = index, step, names, scalars
-        x, w = step.inputs
-        (out,) = step.outputs
-        self.x, self.w, self.out = x, w, out
-        n, c, self.h, self.width = x.type.shape
-        o, _, self.kh, self.kw = w.type.shape
-        _, _, self.ho, self.wo = out.type.shape
-        k, points = c * self.kh * self.kw, self.ho * self.wo
-        dtype = out.dtype
-        self.cols = Buffer(f"cols{index}", TensorType(dtype, (n, points, k)))
-        weight = Buffer(w.name, TensorType(dtype, (o, k)), "input")
-        product = Buffer(out.name, TensorType(dtype, (n, o, points)))
-        names[id(self.cols)] = self.cols.name
-        names[id(weight)], names[id(product)] = names[id(w)], names[id(out)]
-        self.gemm = Gemm(weight, self.cols, product, transpose_b=True,
-                         origin=f"conv2d as a GEMM of {w} and the patches of {x}")
-        self.gemm_renderer = _GemmRenderer(program, index, self.gemm, None, names, scalars)
-
-    def render(self) -> tuple[str, Launch]:
-        gemm, launch = self.gemm_renderer.render()
-        return self._im2col() + "\n\n\n" + gemm, launch
-
-    def _im2col(self) -> str:
-        attrs, n = self.step.attrs, self.names
-        (sh, sw), (ph, pw) = attrs.get("stride", [1, 1]), attrs.get("padding", [0, 0])
-        dh, dw = attrs.get("dilation", [1, 1])
-        x, cols = n[id(self.x)], self.cols.name
-        channels = self.x.type.shape[1]
-        extents = (self.x.type.shape[0], self.ho, self.wo, channels, self.kh, self.kw)
-        total = math.prod(extents)
-        zero = f"np.{self.out.dtype.numpy.name}(0)"
-        body = _CudaKernelRenderer(_NO_KERNEL, n, self.scalars)
-        body.lines = [f'@cuda.jit("{numba_signature([self.x, self.cols])}", {DECORATOR_OPTIONS})',
-                      f"def im2col{self.index}({x}, {cols}):",
-                      f"{INDENT}# {cols}[n, oh*{self.wo} + ow, (c*{self.kh} + i)*{self.kw} + j] = "
-                      f"{x}[n, c, oh*{sh} - {ph} + i*{dh}, ow*{sw} - {pw} + j*{dw}], 0 in the "
-                      f"padding; grid-stride over its {total} elements"]
-        depth = body._grid_stride(total, extents, 1)
-        body._emit(depth, f"ih = i1 * {sh} - {ph} + i4 * {dh}")
-        body._emit(depth, f"iw = i2 * {sw} - {pw} + i5 * {dw}")
-        body._emit(depth, f"{cols}[p] = {x}[((i0 * {channels} + i3) * {self.h} + ih) * "
-                          f"{self.width} + iw] if 0 <= ih < {self.h} and 0 <= iw < {self.width} "
-                          f"else {zero}")
-        return "\n".join(body.lines)
-
-    def launch_lines(self, launch: Launch) -> list[str]:
-        cols, out = self.cols, self.out
-        lines = [f"{cols.name} = cuda.device_array({cols.type.size}, np.{cols.dtype.numpy.name})"
-                 f"  # conv2d: im2col + GEMM",
-                 f"{self.names[id(out)]} = cuda.device_array({out.type.size}, "
-                 f"np.{out.dtype.numpy.name})"]
-        if out.type.size:
-            x, w = self.names[id(self.x)], self.names[id(self.w)]
-            if cols.type.size:
-                lines.append(f"im2col{self.index}{elementwise_launch(cols.type.size)}({x}, "
-                             f"{cols.name})")
-            lines.append(f"gemm{self.index}{launch}({w}, {cols.name}, {self.names[id(out)]})")
-        return lines
-
-
 def _base(shape: tuple[int, ...], batch: tuple[int, ...]) -> str:
     """The offset of an operand's matrix for batch point ``i0, i1, ...`` (the output's batch
     axes; the operand's own batch axes are right-aligned to them and broadcast when 1)."""
@@ -497,11 +416,6 @@ def _entry(program: KernelProgram, names: dict[int, str], launches: dict[int, La
     for index, step in enumerate(program.steps):
         if index in fused_into:
             continue
-        if is_im2col_conv(step):
-            assert isinstance(step, LibraryCall)
-            conv = _ConvRenderer(program, index, step, dict(names), CudaScalarRenderer())
-            lines += [f"{INDENT}{line}" for line in conv.launch_lines(launches[index])]
-            continue
         if isinstance(step, LibraryCall):
             outputs = ", ".join(names[id(b)] for b in step.outputs)
             args = ", ".join(names[id(b)] for b in step.inputs)
@@ -517,7 +431,10 @@ def _entry(program: KernelProgram, names: dict[int, str], launches: dict[int, La
                 renderer.epilogue is not None and b in renderer.epilogue.outputs)]
             name, points = renderer.name, step.output.type.size
         else:
-            params_, made, name = step.buffers, step.outputs, step.name
+            # a kernel filling in part of a buffer, or rewriting it, allocates nothing
+            rewritten = {id(b) for b in step.in_place}
+            params_, name = step.buffers, step.name
+            made = [b for b in step.outputs if id(b) not in rewritten]
             points = math.prod(step.shape)
         for b in made:
             if not any(b is i for i in program.inputs):
