@@ -88,7 +88,7 @@ DECORATOR_OPTIONS = "cache=True"  # numba-cuda keeps compiled kernels next to th
 # a buffer named like one of them is renamed
 RESERVED = re.compile(rf"(?:{_NUMBA_RESERVED.pattern})|[pqrk]|kk|tx|ty|row|col|lane|warp|tile"
                       r"|tile_[ab]|[ab]_base|partials|offset|other|product|cuda|config"
-                      r"|FULL_MASK|shfl_down_sync|gemm\d+|im2col\d+|cols\d+|ih|iw"
+                      r"|FULL_MASK|shfl_down_sync|libdevice|gemm\d+"
                       r"|(?:floor|ceil)_\w+")
 
 
@@ -154,10 +154,10 @@ def render_module(program: KernelProgram,
              f'program."""',
              "import numpy as np\nfrom numba import config, cuda\n\n"
              "if config.ENABLE_CUDASIM:  # no warp shuffles there, and Python's math raises\n"
-             "    from backends.cuda.simulator import math, shfl_down_sync\n"
+             "    from backends.cuda.simulator import libdevice, math, shfl_down_sync\n"
              "else:\n"
              "    import math\n\n"
-             "    from numba.cuda import shfl_down_sync\n\n"
+             "    from numba.cuda import libdevice, shfl_down_sync\n\n"
              "FULL_MASK = 0xFFFFFFFF  # every lane of a warp takes part in a shuffle"]
     parts += [f'@cuda.jit(device=True, inline="always")\n{CUDA_HELPERS[h]}' for h in sorted(helpers)]
     parts += kernels

@@ -43,3 +43,13 @@ math = SimpleNamespace(
     sin=np.sin, cos=np.cos, floor=np.floor, ceil=np.ceil, copysign=np.copysign,
     erf=_python_math.erf,  # defined everywhere (NaN in, NaN out)
 )
+
+
+def _product(dtype):
+    def multiply(x, y):  # rounded in the operands' precision, as __nv_fmul_rn/__nv_dmul_rn
+        return dtype(x) * dtype(y)
+    return multiply
+
+
+#: the libdevice functions generated kernels call (the simulator has none)
+libdevice = SimpleNamespace(fmul_rn=_product(np.float32), dmul_rn=_product(np.float64))

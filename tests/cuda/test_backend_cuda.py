@@ -375,3 +375,20 @@ def test_a_donated_array_passed_twice_is_copied_before_it_is_written():
     np.testing.assert_array_equal(memory.to_host(shared), np.ones(40, F))
     np.testing.assert_array_equal(memory.to_host(updated), -np.ones(40, F))
     assert memory.to_host(total) == 40
+
+
+def test_float_products_are_rounded_on_their_own_not_contracted_into_fmas():
+    # libNVVM contracts a*b + c into one FMA by default: on an H200, binary_cross_entropy's
+    # cancellations then gave +-6e291 where the reference gives -0.0. Products go through
+    # __nv_fmul_rn/__nv_dmul_rn, which are never contracted; integer products stay infix.
+    graph = ir.parse("""func @f(%a: f32[4], %b: f64[4], %n: i32[4]) -> (f32[4], f64[4], i32[4]) {
+  %0: f32[4] = mul %a, %a
+  %1: f32[4] = add %0, %a
+  %2: f64[4] = mul %b, %b
+  %3: f64[4] = sub %2, %b
+  %4: i32[4] = mul %n, %n
+  return %1, %3, %4
+}""")
+    source = CUDA.compile(graph).source()
+    assert "libdevice.fmul_rn(" in source and "libdevice.dmul_rn(" in source, source
+    same_as_interpreter(graph, _inputs_for(graph))
