@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_llvm_call_path import CHAIN  # constants, then mul, add, relu over 16 floats
 
 import backends
 import graphc
@@ -29,14 +30,6 @@ from backends.llvm import fastcall
 from tests.conftest import assert_close
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAIN = '''func @f(%x: f32[16]) -> (f32[16]) {
-  %0: f32[] = const {value=2, dtype=f32, shape=[]}
-  %1: f32[16] = mul %0, %x
-  %2: f32[] = const {value=1, dtype=f32, shape=[]}
-  %3: f32[16] = add %1, %2
-  %4: f32[16] = relu %3
-  return %4
-}'''
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ evaluated and copied to the device once.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,7 +39,7 @@ from backends.cuda.inplace import write_aliases_in_place
 from backends.cuda.render import render_module
 from backends.kernel import KernelProgram, LibraryCall, build_program
 from backends.llvm.cache import cache_dir
-from backends.numba.backend import _import, _write_once
+from backends.numba.backend import load_generated
 from backends.numba.render import library_name
 from ir.evaluate import evaluate_results, quiet_float_errors
 from ir.graph import Graph
@@ -182,14 +181,9 @@ class CudaBackend(Backend):
         built = time.perf_counter()
         source = render_module(program)
         rendered = time.perf_counter()
-        digest = hashlib.sha256(source.encode()).hexdigest()[:32]
-        module = self._modules.get(digest)
-        origin = "memory"
-        if module is None:
-            path = (self.folder or cache_dir() / "cuda") / f"g{digest}.py"
-            _write_once(path, source)
-            module = self._modules[digest] = _import(path, f"graphc_cuda_{digest}")
-            origin = "fresh"
+        module, digest, imported = load_generated(self._modules, source,
+                                                  self.folder or cache_dir() / "cuda", "cuda")
+        origin = "fresh" if imported else "memory"
         seconds = {"kernel program": built - start, "render": rendered - built,
                    "import and compile": time.perf_counter() - rendered}
         return CudaExecutable(graph, program, source, module,

@@ -130,6 +130,22 @@ def _import(path: Path, name: str) -> ModuleType:
     return module
 
 
+def load_generated(modules: dict[str, ModuleType], source: str, folder: Path,
+                   kind: str) -> tuple[ModuleType, str, bool]:
+    """The module whose text is ``source``: from ``modules`` (this process's, by digest), else
+    written to ``folder`` (once: an unchanged file keeps numba's on-disk cache of its machine
+    code valid) and imported. Returns the module, the digest, and whether it was imported now.
+    The numba and cuda backends both load their generated modules this way."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:32]
+    module = modules.get(digest)
+    if module is not None:
+        return module, digest, False
+    path = folder / f"g{digest}.py"
+    _write_once(path, source)
+    module = modules[digest] = _import(path, f"graphc_{kind}_{digest}")
+    return module, digest, True
+
+
 class NumbaBackend(Backend):
     """Readable CPU code: the kernel IR as Python loops compiled by numba (not the default).
 
@@ -150,13 +166,10 @@ class NumbaBackend(Backend):
         built = time.perf_counter()
         source = render_module(program)
         rendered = time.perf_counter()
-        digest = hashlib.sha256(source.encode()).hexdigest()[:32]
-        module = self._modules.get(digest)
+        module, digest, imported = load_generated(self._modules, source,
+                                                  self.folder or cache_dir() / "numba", "numba")
         origin = "memory"
-        if module is None:
-            path = (self.folder or cache_dir() / "numba") / f"g{digest}.py"
-            _write_once(path, source)
-            module = self._modules[digest] = _import(path, f"graphc_numba_{digest}")
+        if imported:
             kernels = [getattr(module, k.name) for k in program.kernels]
             # numba says per kernel whether it loaded the machine code from its disk cache
             origin = "disk" if kernels and all(k.stats.cache_hits for k in kernels) else "fresh"
@@ -166,4 +179,4 @@ class NumbaBackend(Backend):
                                CompileInfo(origin, seconds, key=digest))
 
 
-__all__ = ["NumbaBackend", "NumbaExecutable"]
+__all__ = ["NumbaBackend", "NumbaExecutable", "load_generated"]
