@@ -66,10 +66,10 @@ from backends.kernel.split import (
     Run,
     is_pointwise,
     is_reindexing,
-    is_unit_reshape,
     split_body,
 )
 from ir.graph import Graph, Node, Value
+from ir.ops.movement import is_unit_reshape
 from ir.ops.reduce import normalize_axes
 from ir.scalar import ArgReduction, Reduction, ScalarExpr, cast, const, var
 from ir.types import TensorType, broadcast_shapes, normalize_axis

@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ir.graph import Node, Value
+from ir.ops.movement import is_unit_reshape
 from ir.types import broadcast_shapes
 
 REDUCTION_OPS = frozenset(("sum", "max", "min", "argmax", "argmin"))
@@ -53,15 +54,6 @@ class Run:
 
 def is_filled_constant(node: Node) -> bool:
     return node.op == "const" and not isinstance(node.attrs["value"], (list, tuple))
-
-
-def is_unit_reshape(node: Node) -> bool:
-    """A reshape that only inserts or removes size-1 dims: the same elements in the same order,
-    so reading its operand's buffer at the new shape is reading the reshape."""
-    if node.op != "reshape":
-        return False
-    source, target = node.inputs[0].type.shape, node.output.type.shape
-    return [d for d in source if d != 1] == [d for d in target if d != 1]
 
 
 def is_pointwise(node: Node) -> bool:

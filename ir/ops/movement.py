@@ -83,6 +83,16 @@ register(OpDef("broadcast_to", "movement", 1, _broadcast_to_type,
 
 
 # -- slice -----------------------------------------------------------------------------------
+def is_unit_reshape(node) -> bool:
+    """Whether ``node`` is a reshape that only inserts or removes size-1 dims: the same elements
+    in the same order along the same non-trivial axes (free where a loop re-indexes its operand:
+    the fuse pass and the kernel builder treat it so)."""
+    if node.op != "reshape":
+        return False
+    source, target = node.inputs[0].type.shape, node.outputs[0].type.shape
+    return [d for d in source if d != 1] == [d for d in target if d != 1]
+
+
 def slice_length(start: int, stop: int, step: int) -> int:
     return max(0, -(-(stop - start) // step))
 

@@ -60,6 +60,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ir.graph import Graph, Node, Value
+from ir.ops.movement import is_unit_reshape
 
 ANCHOR_OPS = frozenset({"matmul", "conv2d", "conv2d_input_grad", "conv2d_weight_grad"})
 
@@ -81,20 +82,13 @@ def role(node: Node) -> str:
         return "constant"
     if opdef.kind == "elementwise" and opdef.scalar is not None:
         return "pointwise"
-    if node.op == "broadcast_to" or (node.op == "reshape" and _is_unit_reshape(node)):
+    if node.op == "broadcast_to" or is_unit_reshape(node):
         return "pointwise"
     if opdef.kind == "reduce" and opdef.reduction is not None:
         return "reduction"
     if node.op in ANCHOR_OPS:
         return "anchor"
     return "boundary"
-
-
-def _is_unit_reshape(node: Node) -> bool:
-    """A reshape that only inserts or removes size-1 dims (same elements in the same order
-    along the same non-trivial axes)."""
-    source, target = node.inputs[0].shape, node.outputs[0].shape
-    return [d for d in source if d != 1] == [d for d in target if d != 1]
 
 
 class _Group:
