@@ -878,6 +878,7 @@ def tensor_ops():
     _indexing()
     _ties_and_boundaries()
     _pad_modes()
+    _scans_and_sorts()
 
 
 def _promotion():
@@ -1125,6 +1126,88 @@ class _TLSTM(torch.nn.Module):
     def forward(self, x):
         out, _ = self.lstm(self.emb(x))
         return self.fc(out[:, -1])
+
+
+def _scans_and_sorts():
+    """prod, the scans and the sorts: values, indices and gradients, eagerly and compiled (the
+    default backend's scan and sort kernels). Ties are exact in sort (stable=True) and cummax
+    (last index); topk/kthvalue/median get distinct values, as PyTorch leaves their tie order
+    unspecified."""
+    x = rand(3, 5, seed=31)
+    zeros = x.copy()
+    zeros[0, 1] = zeros[1, 0] = zeros[1, 3] = 0.0
+    ties = np.round(rand(4, 6, seed=32))
+    ints = np.array([[3, -1, 2, 0], [1, 1, -2, 5]], np.int64)
+
+    def both(name, g_fn, t_fn, args):
+        fn_check(f"ops/{name}", g_fn, t_fn, args)
+        check(f"ops/{name} (compiled)", lambda: _compiled_fb(g_fn, t_fn, args[0]))
+
+    both("prod[all], prod[dim=1], prod[dim=0,keepdim] (with zeros)",
+         lambda a: (graphc.prod(a), graphc.prod(a, 1), graphc.prod(a, 0, keepdim=True)),
+         lambda a: (torch.prod(a), torch.prod(a, 1), torch.prod(a, 0, keepdim=True)), [zeros])
+    both("cumsum[dim=0], cumsum[dim=-1]", lambda a: (graphc.cumsum(a, 0), graphc.cumsum(a, -1)),
+         lambda a: (torch.cumsum(a, 0), torch.cumsum(a, -1)), [x])
+    both("cumprod[dim=1] (with zeros)", lambda a: graphc.cumprod(a, 1),
+         lambda a: torch.cumprod(a, 1), [zeros])
+    both("cumsum/cumprod of int64 -> int64", lambda a: (graphc.cumsum(a, 1), graphc.cumprod(a, 0)),
+         lambda a: (torch.cumsum(a, 1), torch.cumprod(a, 0)), [ints])
+    both("logcumsumexp[dim=1] (shifted by 1000)", lambda a: graphc.logcumsumexp(a, 1),
+         lambda a: torch.logcumsumexp(a, 1), [x + 1000.0])
+    both("cummax/cummin[dim=1] (ties: last index)",
+         lambda a: (*graphc.cummax(a, 1), *graphc.cummin(a, 1)),
+         lambda a: (*torch.cummax(a, 1), *torch.cummin(a, 1)), [ties])
+    for kw in ({}, {"descending": True}, {"dim": 0}):
+        both(f"sort(stable=True){_kw(kw)} (ties)",
+             lambda a, kw=kw: (*graphc.sort(a, stable=True, **kw), graphc.argsort(a, **kw)),
+             lambda a, kw=kw: (*torch.sort(a, stable=True, **kw),
+                               torch.argsort(a, stable=True, **kw)), [ties])
+    both("topk(k=2), topk(k=3, dim=0, largest=False)",
+         lambda a: (*graphc.topk(a, 2), *graphc.topk(a, 3, dim=0, largest=False)),
+         lambda a: (*torch.topk(a, 2), *torch.topk(a, 3, dim=0, largest=False)), [x])
+    both("kthvalue(k=2, dim=1), kthvalue(k=1, dim=0, keepdim)",
+         lambda a: (*graphc.kthvalue(a, 2, 1), *graphc.kthvalue(a, 1, 0, keepdim=True)),
+         lambda a: (*torch.kthvalue(a, 2, 1), *torch.kthvalue(a, 1, 0, keepdim=True)), [x])
+    both("median(dim=1), median(dim=0), median(), msort",
+         lambda a: (*graphc.median(a, 1), *graphc.median(a, 0), graphc.median(a),
+                    graphc.msort(a)),
+         lambda a: (*torch.median(a, 1), *torch.median(a, 0), torch.median(a), torch.msort(a)),
+         [x])
+    with_nan = x.copy()
+    with_nan[1, 2] = with_nan[2, 0] = np.nan
+    check("ops/sort, median, cummax with NaN (values and indices)", lambda: [
+        (name, g, t) for name, g, t in zip(
+            ["sort values", "sort indices", "median values", "median indices", "cummax values",
+             "cummax indices"],
+            [*graphc.sort(g_tensor(with_nan), 1, descending=True),
+             *graphc.median(g_tensor(with_nan), 1), *graphc.cummax(g_tensor(with_nan), 1)],
+            [*torch.sort(t_tensor(with_nan), dim=1, descending=True, stable=True),
+             *torch.median(t_tensor(with_nan), 1), *torch.cummax(t_tensor(with_nan), 1)])])
+
+
+def _compiled_fb(g_fn, t_fn, a, seed=1234):
+    """Outputs of ``graphc.compile(g_fn)`` and the gradient of ``sum_i <R_i, out_i>`` (over the
+    float outputs) from ``graphc.compile(graphc.grad(...))``, against torch's."""
+    t_in = t_tensor(a, grad=a.dtype.kind == "f")
+    t_out = _flatten(t_fn(t_in))
+    rng = np.random.default_rng(seed)
+    weights = [rng.standard_normal(tuple(o.shape)) for o in t_out]
+    differentiable = [i for i, o in enumerate(t_out) if o.requires_grad]
+    items = []
+    g_out = _flatten(graphc.compile(g_fn)(g_tensor(a)))
+    items.append(Exact("number of outputs", len(g_out), len(t_out)))
+    for i, (g, t) in enumerate(zip(g_out, t_out)):
+        items.append(Exact(f"out{i} dtype", str(_np(g).dtype), str(_np(t).dtype)))
+        items.append((f"out{i}", g, t))
+    if differentiable:
+        sum((t_out[i] * torch.from_numpy(weights[i])).sum() for i in differentiable).backward()
+
+        def loss(v):
+            outs = _flatten(g_fn(v))
+            return sum((outs[i] * g_tensor(weights[i])).sum() for i in differentiable)
+        items.append(("d/d arg0 (compiled grad)",
+                      graphc.compile(graphc.grad(loss))(g_tensor(a)), t_in.grad))
+    return items
 
 
 def compiled():

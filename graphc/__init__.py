@@ -7,7 +7,7 @@
     True
 """
 from backends.threads import get_num_threads, set_num_threads
-from graphc import autograd, cuda, data, nn, optim
+from graphc import autograd, cuda, data, nn, optim, return_types
 from graphc import logs as _logs
 from graphc import tensor_methods as _tensor_methods  # noqa: F401  (Tensor's ops and methods)
 from graphc.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -141,6 +141,20 @@ from graphc.functions import (
                            where,
 )
 from graphc.random import manual_seed
+from graphc.scans_sorts import (
+                           argsort,
+                           cummax,
+                           cummin,
+                           cumprod,
+                           cumsum,
+                           kthvalue,
+                           logcumsumexp,
+                           median,
+                           msort,
+                           prod,
+                           sort,
+                           topk,
+)
 from graphc.serialization import load, save
 from graphc.tensor import Tensor
 from graphc.tracing import TraceContext
@@ -171,4 +185,6 @@ __all__ = [
     "manual_seed", "TraceContext", "compile", "trace", "grad", "value_and_grad", "nn", "optim",
     "data", "save", "load", "cuda", "device", "DeviceError", "get_num_threads",
     "set_num_threads", "float", "double", "long", "__version__",
+    "return_types", "prod", "cumsum", "cumprod", "logcumsumexp", "cummax", "cummin", "argsort",
+    "sort", "msort", "topk", "kthvalue", "median",
 ]

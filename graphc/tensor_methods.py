@@ -189,6 +189,15 @@ def _install():
 _install()
 
 
+def _install_scans_sorts():
+    from graphc import scans_sorts
+    for name in scans_sorts.METHODS:
+        setattr(Tensor, name, getattr(scans_sorts, name))
+
+
+_install_scans_sorts()
+
+
 def _where(self, condition, other):
     """``x.where(cond, y)`` is ``graphc.where(cond, x, y)`` (PyTorch's method form)."""
     return F.where(condition, self, other)

@@ -37,7 +37,7 @@ ScalarBody = Callable[[Sequence[ScalarExpr], dict, dtypes.DType, dtypes.DType], 
 ReductionRule = Callable[[dtypes.DType], Reduction | ArgReduction]
 
 KINDS = ("elementwise", "reduce", "matmul", "movement", "source", "index", "conv", "special",
-         "fused")
+         "fused", "scan", "sort")
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,8 @@ class OpDef:
     and ``needs_output`` whether it reads the result's value; eager autograd uses them to reject
     in-place changes to tensors a rule still needs, as PyTorch does for saved tensors.
     ``scalar`` (elementwise ops) builds the body from one expression per operand, see
-    :meth:`scalar_body`; ``reduction`` (reduce ops) gives the fold for an input dtype.
+    :meth:`scalar_body`; ``reduction`` (reduce ops) gives the fold for an input dtype (scan
+    ops: the fold they carry along their axis, storing it at every step).
     """
 
     name: str

@@ -440,6 +440,110 @@ NON_DIFFERENTIABLE |= {"max_pool2d_indices"}
 # -- end of the conv block -------------------------------------------------------------------------
 
 
+# -- products, scans and sorts (ir/ops/reduce.py prod, ir/ops/scan.py, ir/ops/sort.py) ------------
+def _loop_along(axis, step, start, reverse=False, out_dtype=None):
+    """An oracle for a scan: a Python loop along ``axis`` carrying ``step(carry, x, j)``."""
+    def run(x):
+        ax = axis % x.ndim
+        out = np.empty(x.shape, out_dtype or (np.float64 if x.dtype.kind == "f" else np.int64))
+        for p in np.ndindex(*(d for i, d in enumerate(x.shape) if i != ax)):
+            carry = start
+            order = range(x.shape[ax])
+            for j in (reversed(order) if reverse else order):
+                q = p[:ax] + (j,) + p[ax:]
+                carry = step(carry, x[q].item(), j)
+                out[q] = carry[1] if isinstance(carry, tuple) else carry
+        return out
+    return run
+
+
+def _scan_oracle(step, start, out_dtype=None):
+    return lambda x, axis, reverse=False: _loop_along(axis, step, start, reverse, out_dtype)(x)
+
+
+def _log_add(acc, v):
+    if math.isnan(acc) or math.isnan(v):
+        return math.nan
+    hi, lo = max(acc, v), min(acc, v)
+    return hi if lo == -math.inf else hi + math.log1p(math.exp(lo - hi))
+
+
+def _running_index(takes_over):
+    """(best value, its index): a NaN always takes over; ties move to the later index."""
+    def step(carry, v, j):
+        best, _ = carry
+        if carry[1] < 0 or math.isnan(v) or (not math.isnan(best) and takes_over(v, best)):
+            return (v, j)
+        return carry
+    return _scan_oracle(step, (math.nan, -1), np.int64)
+
+
+def _sort_key(v, descending):
+    nan = isinstance(v, float) and math.isnan(v)
+    return (not nan, -v if not nan else 0) if descending else (nan, v if not nan else 0)
+
+
+def _loop_argsort(x, axis, descending=False):
+    ax = axis % x.ndim
+    out = np.empty(x.shape, np.int64)
+    for p in np.ndindex(*(d for i, d in enumerate(x.shape) if i != ax)):
+        row = [x[p[:ax] + (j,) + p[ax:]].item() for j in range(x.shape[ax])]
+        # Python's sort is stable; NaN is the largest value
+        order = sorted(range(len(row)), key=lambda j: _sort_key(row[j], descending))
+        for k, j in enumerate(order):
+            out[p[:ax] + (k,) + p[ax:]] = j
+    return out
+
+
+_NAN_ROWS = np.array([[2.0, np.nan, 1.0, 2.0, -0.0, 0.0], [np.nan, 3.0, np.nan, -np.inf, 3.0, 1.0]],
+                     np.float32)
+_ZEROS = np.array([[1.5, 0.0, -2.0, 0.0, 0.5], [0.75, -1.25, 0.0, 1.5, 2.0]], np.float32)
+SAMPLES.update({
+    "prod": [Case([U(2, 3, 4, lo=0.5, hi=1.5)], {"axes": [1]}, id="axis1"),
+             Case([U(2, 3, 4)], {"axes": [0, 2], "keepdim": True}, id="two-axes-keepdim"),
+             Case([_ZEROS], {"axes": [1]}, id="zeros-in-rows"),
+             Case([R(2, 5, lo=-3, hi=4, dtype=np.int32)], {"axes": [0, 1]}, id="i32-gives-i64"),
+             Case([np.array([[True, False], [True, True]])], {"axes": [1]}, id="bool")],
+    "cumsum": [Case([U(3, 4)], {"axis": 1}, id="axis1"),
+               Case([U(3, 4)], {"axis": 0, "reverse": True}, id="reverse"),
+               Case([R(2, 5, dtype=np.int32)], {"axis": -1}, id="i32-gives-i64"),
+               Case([np.array([True, False, True])], {"axis": 0}, id="bool"),
+               Case([U(2, 0)], {"axis": 1}, id="empty")],
+    "cumprod": [Case([U(3, 4, lo=0.5, hi=1.5)], {"axis": 1}, id="axis1"),
+                Case([_ZEROS], {"axis": 1}, id="zeros"),
+                Case([_ZEROS], {"axis": 1, "reverse": True}, id="zeros-reverse"),
+                Case([R(2, 4, lo=-3, hi=4)], {"axis": 0}, id="i64")],
+    "logcumsumexp": [Case([U(3, 4)], {"axis": 1}, id="axis1"),
+                     Case([U(2, 3, lo=-3, hi=3, dtype=np.float64)], {"axis": 0, "reverse": True},
+                          id="f64-reverse"),
+                     Case([np.array([80.0, 90.0, -np.inf, 90.0], np.float32)], {"axis": 0},
+                          id="large-and-minus-inf", grad=False)],
+    "cummax_indices": [Case([_NAN_ROWS], {"axis": 1}, id="ties-nan"),
+                       Case([R(3, 4, lo=0, hi=3)], {"axis": 0}, id="i64-ties"),
+                       Case([R(2, 5, lo=0, hi=3)], {"axis": 1, "reverse": True}, id="reverse")],
+    "cummin_indices": [Case([_NAN_ROWS], {"axis": 1}, id="ties-nan"),
+                       Case([np.array([True, False, False, True])], {"axis": 0}, id="bool")],
+    "argsort": [Case([_NAN_ROWS], {"axis": 1}, id="nan-ties-ascending"),
+                Case([_NAN_ROWS], {"axis": 1, "descending": True}, id="nan-ties-descending"),
+                Case([R(4, 3, lo=0, hi=3, dtype=np.int32)], {"axis": 0}, id="i32-axis0"),
+                Case([np.array([True, False, True, False])], {"axis": 0, "descending": True},
+                     id="bool"),
+                Case([U(3, 0)], {"axis": 1}, id="empty-rows")],
+})
+ORACLES.update({
+    "prod": lambda x, axes, keepdim=False: np.multiply.reduce(
+        x.astype(np.float64 if x.dtype.kind == "f" else np.int64), axis=tuple(axes),
+        keepdims=keepdim),
+    "cumsum": _scan_oracle(lambda acc, v, j: acc + v, 0),
+    "cumprod": _scan_oracle(lambda acc, v, j: acc * v, 1),
+    "logcumsumexp": _scan_oracle(lambda acc, v, j: _log_add(acc, v), -math.inf),
+    "cummax_indices": _running_index(lambda v, best: v >= best),
+    "cummin_indices": _running_index(lambda v, best: v <= best),
+    "argsort": _loop_argsort,
+})
+NON_DIFFERENTIABLE |= {"cummax_indices", "cummin_indices", "argsort"}
+
+
 # -- fused: a node that runs its body (ir/ops/fused.py) --------------------------------------------
 def _fused_oracle(*arrays, body):
     """The body's meaning composed from the primitives' oracles above (not from graphc)."""
@@ -720,7 +824,7 @@ def test_every_reduction_declares_how_it_folds(name):
     assert callable(ir.get_op(name).reduction), f"{name} declares no combiner/identity"
 
 
-@pytest.mark.parametrize("name", ["sum", "max", "min"])
+@pytest.mark.parametrize("name", ["sum", "prod", "max", "min", "cumsum", "cumprod"])
 @pytest.mark.parametrize("dtype", dtypes.ALL, ids=str)
 def test_reduction_identity_is_neutral_for_its_combiner(name, dtype):
     """combine(identity, v) == v for every special value v (zeros up to their sign: the sum of
@@ -760,6 +864,45 @@ def test_reduction_fold_matches_reference(name, dtype):
                 [TensorType(dtype, x.shape)], {"axes": axes, "keepdim": False}).dtype.numpy
             # zeros compare equal: the sign of max(+0.0, -0.0) depends on the order of the scan
             np.testing.assert_array_equal(got, want, err_msg=f"{name} of {x} over {axes}")
+
+
+SCANS = [op.name for op in ir.all_ops() if op.kind == "scan"]
+
+
+def _scan_by_declaration(fold, x: np.ndarray) -> np.ndarray:
+    """Runs a scan's declared fold along the last axis of ``x`` one element after another,
+    keeping every step: what the code generators' scan kernels do."""
+    from ir.scalar.reduction import ACC, X
+    steps = []
+    if isinstance(fold, S.Reduction):
+        cast_in = S.cast(S.var(X, dtypes.from_numpy(x.dtype)), fold.accumulator)
+        acc = np.broadcast_to(S.evaluate(fold.identity, {}), x.shape[:-1])
+        for i in range(x.shape[-1]):
+            acc = S.evaluate(fold.combine, {ACC: acc, X: S.evaluate(cast_in, {X: x[..., i]})})
+            steps.append(np.asarray(acc).astype(fold.result.numpy))
+    else:
+        best = np.broadcast_to(S.evaluate(fold.identity, {}), x.shape[:-1])
+        index = np.zeros(x.shape[:-1], np.int64)
+        for i in range(x.shape[-1]):
+            take = S.evaluate(fold.better, {ACC: best, X: x[..., i]})
+            best, index = np.where(take, x[..., i], best), np.where(take, i, index)
+            steps.append(index)
+    return np.stack(steps, axis=-1)
+
+
+@pytest.mark.parametrize("name", SCANS)
+@pytest.mark.parametrize("dtype", dtypes.ALL, ids=str)
+def test_scan_fold_declaration_matches_reference_on_special_values(name, dtype):
+    """Every step of the declared fold equals the reference bit for bit (cumsum/cumprod
+    accumulate sequentially in f64 or i64, so the order is the reference's too)."""
+    opdef = ir.get_op(name)
+    if name == "logcumsumexp" and not dtype.is_float:
+        pytest.skip("logcumsumexp takes floats only (its type rule says so)")
+    x = _rows(dtype)
+    with quiet_float_errors():
+        want = opdef.reference(x, axis=1)
+        got = _scan_by_declaration(opdef.reduction(dtype), x)
+    assert_same_bits(got, want, lambda: f"{name} of {x}")
 
 
 def test_integer_sums_accumulate_in_i64_without_wrapping():

@@ -15,6 +15,9 @@ sizes, and written into ``run``'s source:
   and a last round of shuffles. Shorter reductions and arg-reductions (which keep the first
   index of the extremum, an order a tree would have to carry along) run one thread per output
   point, each folding its reduced loop as the CPU backend does;
+- **scans** run one thread per row (the other axes' points), each folding along the axis
+  and storing the running value at every step; **sorts** one thread per row too, sorting
+  the row's indices in a per-thread work array in local memory (``2 n`` i64s);
 - **GEMM steps** are a tiled matrix product: 16x16 blocks of threads, each step of the
   contraction staging a 16x16 tile of each operand in shared memory; batch axes run along the
   grid's z axis. A matmul's epilogue kernel (the next step, pointwise over the product) is
@@ -119,7 +122,8 @@ def block_reduction_threads(reduced: int) -> int:
 def uses_block_reduction(kernel: Kernel) -> bool:
     """Whether ``kernel`` folds each output point with a whole block (warp shuffles): plain
     reductions of at least a warp's worth of elements per point."""
-    return isinstance(kernel.reduction, Reduction) and math.prod(kernel.reduce_shape) >= WARP
+    return (isinstance(kernel.reduction, Reduction) and not kernel.scan
+            and math.prod(kernel.reduce_shape) >= WARP)
 
 
 def _round_up(n: int, multiple: int) -> int:
@@ -197,7 +201,12 @@ class _CudaKernelRenderer(KernelRenderer):
         self.lines = [f'@cuda.jit("{numba_signature(kernel.buffers)}", {DECORATOR_OPTIONS})',
                       f"def {kernel.name}({params}):"]
         what = f"{kernel.origin or 'kernel'}: {outputs}"
-        if kernel.reduction is None:
+        if kernel.sort is not None:
+            self._emit(1, f"# {what}; one thread sorts each of its {points} rows of {reduced}")
+            self._emit(1, f"work = {self.scratch(2 * reduced)}")
+            self._sort(self._grid_stride(points, kernel.shape, 1))
+            launch = elementwise_launch(points)
+        elif kernel.reduction is None:
             self._emit(1, f"# {what}; grid-stride over its {points} points")
             depth = self._grid_stride(points, kernel.shape, 1)
             self._emit_loads(depth)
@@ -221,6 +230,10 @@ class _CudaKernelRenderer(KernelRenderer):
                 self._arg_fold(kernel.reduction, depth)
             launch = elementwise_launch(points)
         return "\n".join(self.lines), launch
+
+    def scratch(self, size: int) -> str:
+        """Each thread's own work array, in local memory (its size is fixed when rendering)."""
+        return f"cuda.local.array({max(size, 1)}, np.int64)"
 
     def _unflatten(self, flat: str, extents: tuple[int, ...], first: int, depth: int) -> None:
         """``i<first+k> = `` the k-th coordinate of the row-major flat index ``flat``."""

@@ -8,6 +8,9 @@ from backends.kernel.build import build_program, substitute
 from backends.kernel.program import (
     ACC,
     INDEX,
+    SORT_A,
+    SORT_B,
+    SORT_RUN,
     Bound,
     Buffer,
     BufferPlan,
@@ -18,6 +21,7 @@ from backends.kernel.program import (
     KernelProgram,
     LibraryCall,
     Load,
+    Sort,
     Store,
     arena_buffers,
     contiguous_strides,
@@ -26,5 +30,6 @@ from backends.kernel.program import (
 )
 
 __all__ = ["ACC", "INDEX", "Bound", "Buffer", "BufferPlan", "Gemm", "IndexMap", "Indirect",
-           "Kernel", "KernelProgram", "LibraryCall", "Load", "Store", "arena_buffers",
+           "Kernel", "KernelProgram", "LibraryCall", "Load", "SORT_A", "SORT_B", "SORT_RUN",
+           "Sort", "Store", "arena_buffers",
            "build_program", "contiguous_strides", "counter", "own_buffers", "substitute"]

@@ -21,6 +21,10 @@
   epilogue one kernel over its GEMM's product; ``max_pool2d_indices`` an arg-reduction kernel
   over each window, and the ``gather``/``scatter_add`` of max pooling kernels
   (:mod:`backends.kernel.conv`);
+- a scan (``cumsum cumprod logcumsumexp cummax_indices cummin_indices``) becomes a scan
+  kernel: the other axes are the outer loops, the scanned axis one sequential inner loop that
+  carries the op's fold and stores the running value at every step; ``argsort`` a sort
+  kernel: per row, a stable sort of indices by the op's ``precedes`` order;
 - everything else (gather, pad, concat, const, random, integer matmul, ...) is a library
   call of the op's NumPy reference;
 - with ``update_inputs``, an output that aliases an input (``graph.output_aliases``:
@@ -58,8 +62,10 @@ from backends.kernel.program import (
     KernelProgram,
     LibraryCall,
     Load,
+    Sort,
     Store,
     contiguous_strides,
+    counter,
 )
 from backends.kernel.split import (
     REDUCTION_OPS,
@@ -68,10 +74,12 @@ from backends.kernel.split import (
     is_reindexing,
     split_body,
 )
+from ir.dtypes import i64
 from ir.graph import Graph, Node, Value
 from ir.ops.movement import is_unit_reshape
 from ir.ops.reduce import normalize_axes
-from ir.scalar import ArgReduction, Reduction, ScalarExpr, cast, const, var
+from ir.ops.sort import precedes
+from ir.scalar import ArgReduction, Reduction, ScalarExpr, cast, const, sub, var
 from ir.types import TensorType, broadcast_shapes, normalize_axis
 
 COPY_OPS = frozenset(("reshape", "transpose", "broadcast_to", "slice"))
@@ -143,6 +151,8 @@ class _ProgramBuilder:
         step: Kernel | LibraryCall | None = None
         if node.op in COPY_OPS:
             step = self._copy_kernel(node, operands, origin)
+        elif node.opdef.kind in ("scan", "sort"):
+            step = self._along_axis_kernel(node, operands[0], origin)
         elif node.op != "const":  # a top-level constant is evaluated once, by its reference
             step = self._loop_nest([node], node.inputs, operands, node.outputs, origin)
         if step is None:
@@ -367,6 +377,41 @@ class _ProgramBuilder:
                       [Store(buffer, store_index, value)],
                       reduce_shape=tuple(domain[a] for a in reduced), reduction=fold,
                       origin=origin)
+
+    def _along_axis_kernel(self, node: Node, source: Buffer, origin: str) -> Kernel:
+        """A scan or a sort along one axis: the other axes are the outer loops (one row each),
+        the axis the single inner loop, walked backwards for a ``reverse`` scan (its index
+        maps start at the row's end with a negated stride, and a running index counts from
+        the end). Input and output share a shape, so they share index maps."""
+        shape = source.type.shape
+        axis = normalize_axis(node.attrs["axis"], len(shape))
+        kept = tuple(a for a in range(len(shape)) if a != axis)
+        strides = contiguous_strides(shape)
+        n, step = shape[axis], strides[axis]
+        reverse = bool(node.attrs.get("reverse"))
+        index = IndexMap((n - 1) * step if reverse and n else 0,
+                         tuple(strides[a] for a in kept) + (-step if reverse else step,))
+        key = var("x0", source.dtype)
+        result = node.output
+        buffer = self._new_buffer(result.type)
+        rows = tuple(shape[a] for a in kept)
+        if node.opdef.kind == "sort":
+            order = Sort(precedes(source.dtype, node.attrs["descending"]),
+                         node.attrs["descending"])
+            return Kernel(self._kernel_name(), rows, [Load("x0", source, index)], key,
+                          [Store(buffer, index, var(INDEX, result.type.dtype))],
+                          reduce_shape=(n,), sort=order, origin=origin)
+        fold = node.opdef.reduction(source.dtype)  # type: ignore[misc]
+        arg_index = None
+        if isinstance(fold, ArgReduction):
+            value = var(INDEX, result.type.dtype)
+            if reverse:
+                arg_index = sub(const(n - 1, i64), counter(len(kept)))
+        else:
+            value = cast(var(ACC, fold.accumulator), fold.result)
+        return Kernel(self._kernel_name(), rows, [Load("x0", source, index)], key,
+                      [Store(buffer, index, value)], reduce_shape=(n,), reduction=fold,
+                      origin=origin, arg_index=arg_index, scan=True)
 
     def _copy_kernel(self, node: Node, operands: list[Buffer], origin: str) -> Kernel:
         """``reshape transpose broadcast_to slice``: out[i] = x[index map(i)]."""

@@ -155,6 +155,23 @@ class Store:
     value: ScalarExpr
 
 
+@dataclass(frozen=True)
+class Sort:
+    """What makes a kernel a per-row sort: ``precedes`` (a bool expression of the variables
+    ``a`` and ``b``, two keys of the row's dtype) says key ``a`` sorts strictly before key
+    ``b``. Renderers sort stably: insertion sort of runs of :data:`SORT_RUN`, then merges with
+    a scratch row; ``descending`` is for humans (``precedes`` already says it)."""
+
+    precedes: ScalarExpr
+    descending: bool = False
+
+    def __str__(self) -> str:
+        return f"{'descending' if self.descending else 'ascending'}, a before b: {self.precedes}"
+
+
+SORT_RUN = 16  # rows up to this long are insertion-sorted; longer ones sorted in runs, merged
+SORT_A, SORT_B = "a", "b"  # the keys ``Sort.precedes`` compares
+
 ACC = "acc"      # the accumulator a reduction kernel's stores read
 INDEX = "index"  # the chosen index an arg-reduction kernel's stores read
 
@@ -192,6 +209,12 @@ class Kernel:
     # (of the kept counters); None: the single reduced loop's counter, from 0
     arg_index: ScalarExpr | None = None
     arg_start: ScalarExpr | None = None
+    # a scan: the fold runs along the single reduced loop as for a reduction, but the stores
+    # run at every step of it, writing the running ``acc``/``index`` (cumsum, cummax)
+    scan: bool = False
+    # a per-row sort along the single reduced loop: ``body`` is the key at a loop point and
+    # each store writes, at row position ``j``, the index (``index``) of the row's ``j``-th key
+    sort: Sort | None = None
 
     @property
     def outputs(self) -> list[Buffer]:
@@ -218,8 +241,9 @@ class Kernel:
     def to_text(self) -> str:
         outs = ", ".join(f"{b}: {b.type}" for b in self.outputs)
         space = f"over [{','.join(map(str, self.shape))}]"
-        if self.reduction is not None:
-            space += f" reduce [{','.join(map(str, self.reduce_shape))}]"
+        along = "sort" if self.sort else "scan" if self.scan else "reduce"
+        if self.reduction is not None or self.sort is not None:
+            space += f" {along} [{','.join(map(str, self.reduce_shape))}]"
         partial = " (part of)" if self.partial else ""
         lines = [f"{outs} = kernel {self.name} {space}{partial} {{"]
         lines += [f"  {ld}" for ld in self.loads]
@@ -229,8 +253,11 @@ class Kernel:
         elif isinstance(self.reduction, ArgReduction):
             at = "i" if self.arg_index is None else str(self.arg_index)
             start = "" if self.arg_start is None else f" (index {self.arg_start})"
-            lines.append(f"  index = first {at} where {self.reduction.better} from "
+            which = "last" if self.scan else "first"
+            lines.append(f"  index = {which} {at} where {self.reduction.better} from "
                          f"{self.reduction.identity}{start}, x = {self.body}")
+        if self.sort is not None:
+            lines.append(f"  index = stable sort of x = {self.body}: {self.sort}")
         for s in self.stores:
             shown = self.body if self.reduction is None and s.value is self.body else s.value
             lines.append(f"  store {s.buffer}[{s.index}] = {shown}")

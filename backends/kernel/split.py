@@ -38,7 +38,7 @@ from ir.graph import Node, Value
 from ir.ops.movement import is_unit_reshape
 from ir.types import broadcast_shapes
 
-REDUCTION_OPS = frozenset(("sum", "max", "min", "argmax", "argmin"))
+REDUCTION_OPS = frozenset(("sum", "prod", "max", "min", "argmax", "argmin"))
 
 
 @dataclass

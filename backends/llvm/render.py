@@ -81,7 +81,8 @@ def kernel_structure(kernel: Kernel) -> str:
         "k", kernel.shape,
         [Load(ld.var, renamed[id(ld.buffer)], ld.index) for ld in kernel.loads], kernel.body,
         [Store(renamed[id(st.buffer)], st.index, st.value) for st in kernel.stores],
-        kernel.reduce_shape, kernel.reduction)
+        kernel.reduce_shape, kernel.reduction, arg_index=kernel.arg_index,
+        arg_start=kernel.arg_start, scan=kernel.scan, sort=kernel.sort)
     # to_text shows the outputs' types but not the inputs'; the reduction's dtypes come with
     # its repr
     types = ", ".join(f"{b}: {b.type}" for b in renamed.values())
@@ -138,6 +139,10 @@ class _KernelRenderer:
 
     def render(self) -> ir.Function:
         kernel = self.kernel
+        if kernel.sort is not None:
+            from backends.llvm.sort import SortRenderer
+            SortRenderer(self).render()
+            return self.function
         if self.bounds is None and folds_row_by_row(kernel):
             self.render_rows_first()
             return
@@ -296,6 +301,10 @@ class _KernelRenderer:
         with self.builder.goto_block(self.entry):
             return self.builder.alloca(value_type(dtype))
 
+    def _slot_i64(self, name: str) -> ir.AllocaInstr:
+        with self.builder.goto_block(self.entry):
+            return self.builder.alloca(I64, name=name)
+
     def _fold(self, outer: list[ir.Value], fold: Reduction) -> None:
         b, kernel = self.builder, self.kernel
         acc = self._slot(fold.accumulator)
@@ -305,10 +314,14 @@ class _KernelRenderer:
         def step(counters):
             x = self.scalars.render(element, self._load_all(counters))
             current = b.load(acc, typ=value_type(fold.accumulator))
-            b.store(self.scalars.render(fold.combine, {ACC: current, X: x}), acc)
+            combined = self.scalars.render(fold.combine, {ACC: current, X: x})
+            b.store(combined, acc)
+            if kernel.scan:  # a scan stores the running value at every step
+                self._store_all({ACC: combined}, counters)
 
         self._loops(list(kernel.reduce_shape), outer, step)
-        self._store_all({ACC: b.load(acc, typ=value_type(fold.accumulator))}, outer)
+        if not kernel.scan:
+            self._store_all({ACC: b.load(acc, typ=value_type(fold.accumulator))}, outer)
 
     def _arg_fold(self, outer: list[ir.Value], fold: ArgReduction) -> None:
         """The first index whose element ``better`` beats the best so far (one reduced loop)."""
@@ -328,10 +341,14 @@ class _KernelRenderer:
             chosen = b.load(index, typ=I64)
             at = (counters[-1] if kernel.arg_index is None else
                   self.scalars.render(kernel.arg_index, env))
-            b.store(b.select(take, at, chosen), index)
+            now = b.select(take, at, chosen)
+            b.store(now, index)
+            if kernel.scan:  # a scan stores the running index at every step
+                self._store_all({INDEX: now}, counters)
 
         self._loops(list(kernel.reduce_shape), outer, step)
-        self._store_all({INDEX: b.load(index, typ=I64)}, outer)
+        if not kernel.scan:
+            self._store_all({INDEX: b.load(index, typ=I64)}, outer)
 
 
 
@@ -342,7 +359,8 @@ def folds_row_by_row(kernel: Kernel) -> bool:
     folding into the output as it goes; that needs the output to hold the accumulator itself
     (same dtype, one store of ``acc``)."""
     fold = kernel.reduction
-    if not isinstance(fold, Reduction) or not kernel.shape or len(kernel.stores) != 1:
+    if (not isinstance(fold, Reduction) or kernel.scan or not kernel.shape
+            or len(kernel.stores) != 1):
         return False
     (store,) = kernel.stores
     if (store.buffer.dtype != fold.accumulator or fold.accumulator.is_bool

@@ -31,7 +31,18 @@ from __future__ import annotations
 import keyword
 import re
 
-from backends.kernel import ACC, INDEX, Buffer, Gemm, Kernel, KernelProgram, LibraryCall
+from backends.kernel import (
+    ACC,
+    INDEX,
+    SORT_A,
+    SORT_B,
+    SORT_RUN,
+    Buffer,
+    Gemm,
+    Kernel,
+    KernelProgram,
+    LibraryCall,
+)
 from backends.numba.scalar import HELPERS, NUMBA_TYPES, ScalarRenderer, constant
 from ir.scalar import ArgReduction, Reduction, cast
 from ir.scalar.reduction import X
@@ -41,7 +52,9 @@ ELEMENT = "element"  # the local holding a reduction's element
 DECORATOR_OPTIONS = 'cache=True, error_model="numpy"'
 # names the generated code uses for itself: a buffer named like one of them is renamed
 _RESERVED = re.compile(r"([ixvkt]|in)\d+|acc|best|index|element|np|math|njit|run|library|range|abs"
-                       r"|maximum|minimum|sign_\w+|float_to_\w+")
+                       r"|maximum|minimum|sign_\w+|float_to_\w+"
+                       r"|work|lo|hi|mid|src|dst|width|pos|slot|left|right|moving|previous"
+                       r"|key_[ab]|take_left|min")
 
 
 def render_module(program: KernelProgram, renderer: type[ScalarRenderer] = ScalarRenderer
@@ -106,8 +119,12 @@ class KernelRenderer:
         self.lines = [f'@njit("{numba_signature(kernel.buffers)}", {DECORATOR_OPTIONS})',
                       f"def {kernel.name}({params}):",
                       f"{INDENT}# {kernel.origin or 'kernel'}: {outputs}"]
+        if kernel.sort is not None:
+            self._emit(1, f"work = {self.scratch(2 * kernel.reduce_shape[0])}")
         depth = self._loops(kernel.shape, 0, 1)
-        if kernel.reduction is None:
+        if kernel.sort is not None:
+            self._sort(depth)
+        elif kernel.reduction is None:
             self._emit_loads(depth)
             self._emit_stores({}, depth)
         elif isinstance(kernel.reduction, Reduction):
@@ -186,7 +203,8 @@ class KernelRenderer:
         for statement in statements:
             self._emit(inner, statement)
         self._emit(inner, f"{ACC} = {combined}")
-        self._emit_stores({ACC: ACC}, depth)
+        # a scan stores the running value at every step, a reduction once at the end
+        self._emit_stores({ACC: ACC}, inner if kernel.scan else depth)
 
     def _arg_fold(self, fold: ArgReduction, depth: int) -> None:
         """The first index whose element ``better`` beats the best so far (one reduced loop)."""
@@ -203,7 +221,83 @@ class KernelRenderer:
         self._emit(inner, f"if {better}:")
         self._emit(inner + 1, f"best = {ELEMENT}")
         self._emit(inner + 1, f"{INDEX} = {at}")
-        self._emit_stores({INDEX: INDEX}, depth)
+        self._emit_stores({INDEX: INDEX}, inner if kernel.scan else depth)
+
+    # -- sorts ---------------------------------------------------------------------------------
+    def scratch(self, size: int) -> str:
+        """An i64 work array of ``size`` elements (the CUDA renderer's is per thread)."""
+        return f"np.empty({max(size, 1)}, np.int64)"
+
+    def _key(self, element: str, name: str, depth: int) -> None:
+        """``name = `` the sort key of row element ``element`` (the body at that loop point)."""
+        self._emit(depth, f"i{len(self.kernel.shape)} = {element}")
+        self._emit_loads(depth)
+        statements, (value,) = self.scalars.render([self.kernel.body], self._variables())
+        for statement in statements:
+            self._emit(depth, statement)
+        self._emit(depth, f"{name} = {value}")
+
+    def _precedes(self, depth: int) -> str:
+        """The source of "``key_a`` sorts strictly before ``key_b``"."""
+        order = self.kernel.sort
+        assert order is not None
+        statements, (value,) = self.scalars.render([order.precedes],
+                                                   {SORT_A: "key_a", SORT_B: "key_b"})
+        for statement in statements:
+            self._emit(depth, statement)
+        return value
+
+    def _sort(self, depth: int) -> None:
+        """One row: indices in ``work[0:n]``, runs of SORT_RUN insertion-sorted, then merged
+        back and forth between ``work[0:n]`` and ``work[n:2n]`` (stable: the right run goes
+        first only when its key strictly precedes), and stored through the kernel's store."""
+        n, d = self.kernel.reduce_shape[0], depth
+        if n == 0:
+            self._emit(d, "pass")
+            return
+        self._emit(d, f"for pos in range({n}):")
+        self._emit(d + 1, "work[pos] = pos")
+        self._emit(d, f"for lo in range(0, {n}, {SORT_RUN}):")
+        self._emit(d + 1, f"hi = min(lo + {SORT_RUN}, {n})")
+        self._emit(d + 1, "for pos in range(lo + 1, hi):")
+        self._emit(d + 2, "moving = work[pos]")
+        self._key("moving", "key_a", d + 2)
+        self._emit(d + 2, "slot = pos")
+        self._emit(d + 2, "while slot > lo:")
+        self._emit(d + 3, "previous = work[slot - 1]")
+        self._key("previous", "key_b", d + 3)
+        self._emit(d + 3, f"if not ({self._precedes(d + 3)}):")
+        self._emit(d + 4, "break")
+        self._emit(d + 3, "work[slot] = previous")
+        self._emit(d + 3, "slot -= 1")
+        self._emit(d + 2, "work[slot] = moving")
+        self._emit(d, "src = 0")
+        self._emit(d, f"dst = {n}")
+        self._emit(d, f"width = {SORT_RUN}")
+        self._emit(d, f"while width < {n}:")
+        self._emit(d + 1, f"for lo in range(0, {n}, 2 * width):")
+        self._emit(d + 2, f"mid = min(lo + width, {n})")
+        self._emit(d + 2, f"hi = min(lo + 2 * width, {n})")
+        self._emit(d + 2, "left = lo")
+        self._emit(d + 2, "right = mid")
+        self._emit(d + 2, "for pos in range(lo, hi):")
+        self._emit(d + 3, "take_left = left < mid")
+        self._emit(d + 3, "if take_left and right < hi:")
+        self._key("work[src + right]", "key_a", d + 4)
+        self._key("work[src + left]", "key_b", d + 4)
+        self._emit(d + 4, f"take_left = not ({self._precedes(d + 4)})")
+        self._emit(d + 3, "if take_left:")
+        self._emit(d + 4, "work[dst + pos] = work[src + left]")
+        self._emit(d + 4, "left += 1")
+        self._emit(d + 3, "else:")
+        self._emit(d + 4, "work[dst + pos] = work[src + right]")
+        self._emit(d + 4, "right += 1")
+        self._emit(d + 1, "src, dst = dst, src")
+        self._emit(d + 1, "width *= 2")
+        self._emit(d, f"for pos in range({n}):")
+        self._emit(d + 1, f"{INDEX} = work[src + pos]")
+        self._emit(d + 1, f"i{len(self.kernel.shape)} = pos")
+        self._emit_stores({INDEX: INDEX}, d + 1)
 
 
 def library_name(index: int, call: LibraryCall | Gemm) -> str:

@@ -88,6 +88,34 @@ def _extremum_vjp(em, xs, out, g, attrs):
     return [em.where(selected, em.div(g_b, count), em.scalar(0, g))]
 
 
+def _prod_reference(x, axes, keepdim):
+    axes = tuple(normalize_axis(a, x.ndim) for a in axes)
+    return np.prod(x, axis=axes, keepdims=keepdim, dtype=_sum_dtype(dtypes.from_numpy(x.dtype)).numpy)
+
+
+def _prod_vjp(em, xs, out, g, attrs):
+    """The product of all the *other* elements of each reduced slice, computed as exclusive
+    running products from both ends (PyTorch's formula), not ``out / x``: exact with zeros.
+    The reduced axes are moved last and flattened into one, scanned, and moved back."""
+    (x,) = xs
+    shape = em.shape(x)
+    axes = normalize_axes("prod", attrs["axes"], len(shape))
+    g = _expand_back(em, g, x, attrs["axes"], attrs["keepdim"])
+    if not axes:
+        return [g]
+    kept = [a for a in range(len(shape)) if a not in axes]
+    perm = kept + list(axes)
+    rows = [shape[a] for a in kept] + [int(np.prod([shape[a] for a in axes], dtype=np.int64))]
+    flat = em.reshape(em.transpose(x, perm=perm), shape=rows)
+    from ir.ops.scan import exclusive_cumprod
+    last = len(rows) - 1
+    others = em.mul(exclusive_cumprod(em, flat, last, reverse=False),
+                    exclusive_cumprod(em, flat, last, reverse=True))
+    inverse = [perm.index(a) for a in range(len(shape))]
+    others = em.transpose(em.reshape(others, shape=[shape[a] for a in perm]), perm=inverse)
+    return [em.mul(em.broadcast_to(g, shape=list(shape)), others)]
+
+
 def _sum_fold(dtype):
     acc = _sum_dtype(dtype)
     return S.Reduction.of(acc, 0, S.add, order="pairwise" if acc.is_float else "any")
@@ -97,12 +125,18 @@ def _max_fold(dtype):
     return S.Reduction.of(dtype, S.lowest(dtype), S.logical_or if dtype.is_bool else S.maximum)
 
 
+def _prod_fold(dtype):
+    return S.Reduction.of(_sum_dtype(dtype), 1, S.mul)
+
+
 def _min_fold(dtype):
     return S.Reduction.of(dtype, S.highest(dtype), S.logical_and if dtype.is_bool else S.minimum)
 
 
 register(OpDef("sum", "reduce", 1, _reduce_type("sum", _sum_dtype), _reference(np.sum),
                attrs=REDUCE_ATTRS, vjp=_sum_vjp, needs_values=False, reduction=_sum_fold))
+register(OpDef("prod", "reduce", 1, _reduce_type("prod", _sum_dtype), _prod_reference,
+               attrs=REDUCE_ATTRS, vjp=_prod_vjp, reduction=_prod_fold))
 register(OpDef("max", "reduce", 1, _reduce_type("max"), _reference(np.max),
                attrs=REDUCE_ATTRS, vjp=_extremum_vjp, needs_output=True, reduction=_max_fold))
 register(OpDef("min", "reduce", 1, _reduce_type("min"), _reference(np.min),
