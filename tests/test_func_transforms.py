@@ -454,3 +454,13 @@ def test_per_example_gradients_example_runs_and_checks_itself(capsys):
     out = capsys.readouterr().out
     assert "per-example gradients match the loop (eager and compiled)" in out
     assert "hessian matches" in out
+
+
+def test_vmap_explains_data_dependent_python_and_in_place_changes_of_captured_tensors():
+    x = graphc.zeros(3, 2)
+    with pytest.raises(graphc.TraceError, match=r"\.item\(\).*vmap traces the function"):
+        vmap(lambda r: r * r.sum().item())(x)
+    w = graphc.zeros(2)
+    with pytest.raises(VmapError, match="in place"):
+        vmap(lambda r: w.add_(r))(x)
+    assert_close(w, np.zeros(2))  # left as it was

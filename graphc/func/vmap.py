@@ -32,6 +32,7 @@ import numpy as np
 import ir
 from graphc import autograd, pytree, tracing
 from graphc.dispatch import apply
+from graphc.errors import TraceError
 from graphc.func.batching import RANDOM_OPS, batch_op, move_axis, with_batch
 from graphc.random import next_seed
 from graphc.tensor import Tensor
@@ -201,7 +202,13 @@ def _trace_example(fn, tree, leaves, dims, kwargs):
         example.append(surrogate)
         arg_values.append(value)
     with tracing.nested_trace(ctx):
-        result = fn(*pytree.unflatten(tree, example), **kwargs)
+        try:
+            result = fn(*pytree.unflatten(tree, example), **kwargs)
+        except TraceError as exc:
+            if "vmap traces" in str(exc):
+                raise
+            raise TraceError(f"{exc} (vmap traces the function on one example like compile "
+                             "does: it may branch on shapes, not on tensor values)") from exc
         out_leaves, out_tree = pytree.flatten(result)
         for i, out in enumerate(out_leaves):
             if not isinstance(out, Tensor):
