@@ -359,7 +359,8 @@ def test_grad_and_value_returns_torch_order():
     assert_close(g, [2.0, -4.0])
     assert_close(v, 5.0)
     g, (v, aux) = grad_and_value(lambda x: ((x ** 2).sum(), x.sum()), has_aux=True)(t64([3.0]))
-    assert_close(g, [6.0]) and assert_close(aux, 3.0)
+    assert_close(g, [6.0])
+    assert_close(aux, 3.0)
 
 
 def test_graphc_func_grad_and_vjp_reject_bad_arguments():
@@ -395,7 +396,8 @@ def test_autograd_functional_jacobian_has_torch_output_structure(rng):
         assert_close(jacobian(lambda a: _f(a, t64(y)), t64(x), vectorize=vectorize), jx)
         got = jacobian(_f, (t64(x), t64(y)), vectorize=vectorize)
         assert isinstance(got, tuple) and len(got) == 2
-        assert_close(got[0], jx) and assert_close(got[1], jy)
+        assert_close(got[0], jx)
+        assert_close(got[1], jy)
         both = jacobian(lambda a, b: (_f(a, b), b * 2), (t64(x), t64(y)), vectorize=vectorize)
         assert [[tuple(j.shape) for j in row] for row in both] == [[(3, 3), (3, 2)],
                                                                    [(2, 3), (2, 2)]]
@@ -422,8 +424,10 @@ def test_autograd_functional_hessian_vjp_jvp_hvp_vhp(rng):
     assert_close(AF.hessian(_energy, t64(x)), h)
     assert_close(AF.hessian(_energy, t64(x), vectorize=True), h)
     pair = AF.hessian(lambda a, b: (a * b * b).sum(), (t64([2.0]), t64([3.0])))
-    assert_close(pair[0][0], [[0.0]]) and assert_close(pair[0][1], [[6.0]])
-    assert_close(pair[1][0], [[6.0]]) and assert_close(pair[1][1], [[4.0]])
+    assert_close(pair[0][0], [[0.0]])
+    assert_close(pair[0][1], [[6.0]])
+    assert_close(pair[1][0], [[6.0]])
+    assert_close(pair[1][1], [[4.0]])
     for product in (AF.hvp, AF.vhp):
         value, hv = product(_energy, t64(x), t64(v))
         assert_close(hv, h @ v)
@@ -464,3 +468,19 @@ def test_vmap_explains_data_dependent_python_and_in_place_changes_of_captured_te
     with pytest.raises(VmapError, match="in place"):
         vmap(lambda r: w.add_(r))(x)
     assert_close(w, np.zeros(2))  # left as it was
+
+
+def test_transforms_return_aux_values_next_to_jacobians_without_internal_history():
+    x = t64([1.0, 2.0])
+    f = lambda a: (a * a, a.sum())  # noqa: E731
+    for transform in (jacrev, jacfwd):
+        jac, aux = transform(f, has_aux=True)(x)
+        assert_close(jac, np.diag([2.0, 4.0]))
+        assert_close(aux, 3.0)
+        assert not aux.requires_grad
+    out, tangent, aux = jvp(f, (x,), (t64([1.0, -1.0]),), has_aux=True)
+    assert_close(tangent, [2.0, -4.0])
+    assert not aux.requires_grad
+    out, vjp_fn, aux = vjp(f, x, has_aux=True)
+    assert_close(vjp_fn(t64([1.0, 1.0]))[0], [2.0, 4.0])
+    assert not aux.requires_grad

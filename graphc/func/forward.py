@@ -27,7 +27,7 @@ from graphc import autograd, pytree
 from graphc.dispatch import apply
 from graphc.errors import AutogradError
 from graphc.func.batching import move_axis, reshape
-from graphc.func.grad import _differentiable_arg
+from graphc.func.grad import _differentiable_arg, detached
 from graphc.func.vmap import vmap
 from graphc.tensor import Tensor
 
@@ -98,7 +98,8 @@ def vjp(fn: Callable, *primals, has_aux: bool = False):
         create = nested or any(c.requires_grad for c in cts)
         return pytree.unflatten(tree, _pull_back(outs, cts, xs, create))
 
-    out = out if nested else pytree.unflatten(out_tree, [o.detach() for o in outs])
+    if not nested:
+        out, aux = detached(out), detached(aux)
     return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
 
 
@@ -141,7 +142,7 @@ def jvp(fn: Callable, primals: tuple, tangents: tuple, *, has_aux: bool = False)
         t = next(it) if u is not None else None
         tangents_out.append(_zeros_like(o) if t is None else t)
     if not nested:
-        outs = [o.detach() for o in outs]
+        outs, aux = [o.detach() for o in outs], detached(aux)
     result = (pytree.unflatten(out_tree, outs), pytree.unflatten(out_tree, tangents_out))
     return (*result, aux) if has_aux else result
 

@@ -36,6 +36,14 @@ def _differentiable_arg(x, position: int) -> tuple[Tensor, bool]:
     return x.detach().requires_grad_(True), False
 
 
+def detached(tree):
+    """``tree`` with each tensor leaf detached (what a transform returns when no outer
+    transform tracks its inputs: like torch.func, no internal history leaks out)."""
+    leaves, structure = pytree.flatten(tree)
+    return pytree.unflatten(structure, [x.detach() if isinstance(x, Tensor) else x
+                                        for x in leaves])
+
+
 def value_and_grad(fn: Callable, argnums: Union[int, Sequence[int]] = 0,
                    has_aux: bool = False) -> Callable:
     """Returns a function computing ``(fn(*args), gradient of fn w.r.t. args[argnums])``.
@@ -80,7 +88,8 @@ def value_and_grad(fn: Callable, argnums: Union[int, Sequence[int]] = 0,
             per_arg.append(pytree.unflatten(tree, grads[start:start + count]))
             start += count
         out_grads = per_arg[0] if single else tuple(per_arg)
-        value = value if nested else value.detach()
+        if not nested:
+            value, aux = value.detach(), detached(aux)
         return ((value, aux) if has_aux else value), out_grads
 
     return wrapped
