@@ -32,18 +32,18 @@ import numpy as np
 import ir
 from graphc import autograd, pytree, tracing
 from graphc.dispatch import apply
-from graphc.errors import TraceError
+from graphc.errors import GraphcError, TraceError
 from graphc.func.batching import RANDOM_OPS, batch_op, move_axis, with_batch
 from graphc.random import next_seed
 from graphc.tensor import Tensor
 
 
-class VmapError(ValueError):
+class VmapError(GraphcError, ValueError):
     """A vmap argument that does not fit (``in_dims``, ``out_dims``, batch sizes), like
     ``torch.func``'s ValueError."""
 
 
-class VmapRandomnessError(RuntimeError):
+class VmapRandomnessError(GraphcError, RuntimeError):
     """A random op inside ``vmap(..., randomness='error')``."""
 
 
@@ -264,14 +264,13 @@ def _lifted_tensor(lifted) -> Tensor:
         return lifted.tensor
     if lifted.kind == "grad":
         return lifted.tensor.grad
-    if lifted.kind in ("scalar", "array"):
-        array = np.asarray(lifted.getter(), dtype=lifted.value.type.dtype.numpy)
-        outer = tracing.current()
+    if lifted.kind in ("scalar", "array"):  # read at every call: so in an enclosing trace too
+        dtype, outer = lifted.value.type.dtype, tracing.current()
         if outer is not None and lifted.kind == "scalar":
-            return outer.lift_scalar(lifted.name, lifted.getter, lifted.value.type.dtype)
+            return outer.lift_scalar(lifted.name, lifted.getter, dtype)
         if outer is not None:
-            return outer.lift_array(lifted.tensor, lifted.value.type.dtype)
-        return Tensor._wrap(array)
+            return outer.lift_array(lifted.tensor, dtype)
+        return Tensor._wrap(np.asarray(lifted.getter(), dtype=dtype.numpy))
     if lifted.kind == "rng":  # replaced per random op (see _RandomDraws)
         return Tensor._wrap(np.array(0, dtype=np.int64))
     raise AssertionError(f"unknown lifted read {lifted.kind}")
