@@ -119,12 +119,15 @@ def _reduce_axes(attrs: dict, logical_rank: int) -> dict:
 
 def reduce_rule(op: OpDef, xs: list, batched: list, attrs: dict, size: int):
     """Reductions: the axes move one place right; a reduction over everything (``axis=None``,
-    e.g. argmax of the flattened tensor) reduces each example's flattened values."""
+    e.g. argmax of the flattened tensor) reduces each example's flattened values. It suits any
+    one-operand op whose ``axes``/``axis`` attributes name the axes it works along (a scan or a
+    sort along an axis too: register it in ``RULES`` or ``KIND_RULES``)."""
     (x,) = xs
     out_type = op.infer([logical_type(x, True)], attrs)
     if "axis" in attrs and attrs["axis"] is None:
         flat = reshape(x, (size, math.prod(x.shape[1:])))
-        out = apply(op.name, [flat], **{**attrs, "axis": 1, "keepdim": False})
+        flat_attrs = {**attrs, "axis": 1, **({"keepdim": False} if "keepdim" in attrs else {})}
+        out = apply(op.name, [flat], **flat_attrs)
     else:
         if x.ndim == 1:  # a batch of 0-d values: reduce a unit axis
             x = reshape(x, (size, 1))
