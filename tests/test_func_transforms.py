@@ -246,12 +246,14 @@ def test_compiled_vmap_of_grad_equals_eager(backend, rng):
     assert_close(compiled(*args), np.stack([_per_example_grad(w, x[i], y[i]) for i in range(5)]))
 
 
-def test_vmap_of_a_module_with_dropout_differs_per_example_inside_compile():
+def test_compiled_vmap_of_dropout_differs_per_example_and_retraces_after_eval():
     layer = nn.Dropout(0.5)
     f = graphc.compile(vmap(layer, randomness="different"), backend="interpreter")
     out = f(graphc.ones(6, 50)).numpy()
     assert len({tuple(row) for row in out}) == 6
     assert set(np.unique(out)) <= {0.0, 2.0}
+    layer.eval()  # state read inside vmap guards the compiled graph: it retraces
+    assert_close(f(graphc.ones(6, 50)), np.ones((6, 50)))
 
 
 def test_vmap_of_conv2d_with_per_example_weights_matches_a_loop(rng):

@@ -215,6 +215,12 @@ def _trace_example(fn, tree, leaves, dims, kwargs):
                 raise VmapError(f"vmap: the function must return tensors (or pytrees of them); "
                                 f"output leaf {i} is a {type(out).__name__}")
         out_values = [ctx.value_of(out) for out in out_leaves]
+    outer = tracing.current()
+    if outer is not None:  # Python state fn read (module.training): the enclosing trace's guards
+        for guard in ctx.guards:
+            if guard.subject is None:
+                outer.guard(guard.description, guard.check, guard.expected)
+        outer.lifted_sources |= ctx.lifted_sources
     if ctx.write_backs():
         names = ", ".join(w.name for w in ctx.write_backs())
         raise VmapError(f"vmap: the function changed tensors it did not create ({names}) in place "
