@@ -169,7 +169,7 @@ class _ExampleTrace(tracing.TraceContext):
         self.grad_modes: dict[int, bool] = {}
 
     def emit(self, op, values, attrs):
-        node = self.graph.add_node(op, values, attrs, loc=tracing.user_location())
+        node = self.graph.add_node(op, values, attrs)  # replayed at once: no source locations
         self.grad_modes[id(node)] = autograd.is_grad_enabled()
         return node.output
 
