@@ -46,6 +46,7 @@ def test_every_registry_op_has_a_batching_rule_or_is_listed_as_looped():
                if not batching.has_rule(op.name) and op.name not in batching.LOOPED_OPS]
     assert not missing, ("ops with no batching rule: add one to graphc/func/batching.py (RULES or "
                          f"a KIND_RULES default) or list them in LOOPED_OPS: {missing}")
+    assert {op.name for op in ir.all_ops() if batching.is_random(op.name)} >= RANDOM_OPS
     stale = sorted(batching.LOOPED_OPS - {op.name for op in ir.all_ops()})
     assert not stale, f"LOOPED_OPS names ops that are not registered: {stale}"
 

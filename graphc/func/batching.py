@@ -48,8 +48,14 @@ class VmapFallbackWarning(UserWarning):
 # Ops that have no batching rule and run per example: ``fused`` only appears in graphs after the
 # fusion pass, never in traced user code.
 LOOPED_OPS = frozenset({"fused"})
-# Ops that vmap handles itself, according to its ``randomness`` argument.
-RANDOM_OPS = frozenset({"random_uniform", "random_normal"})
+
+
+def is_random(name: str) -> bool:
+    """Random sources (a seed operand, a ``stream`` and a ``shape``): vmap draws them itself,
+    as its ``randomness`` argument says, so a new random op needs no rule."""
+    op = get_op(name)
+    names = {a.name for a in op.attrs}
+    return op.kind == "source" and op.arity == 1 and {"stream", "shape"} <= names
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -288,8 +294,7 @@ def rule_for(op: OpDef) -> BatchRule | None:
 
 def has_rule(name: str) -> bool:
     """Whether vmap batches op ``name`` in one call (random ops: by vmap's ``randomness``)."""
-    return name in RANDOM_OPS or get_op(name).kind == "source" or \
-        rule_for(get_op(name)) is not None
+    return get_op(name).kind == "source" or rule_for(get_op(name)) is not None
 
 
 def _example(x: Tensor, index: int) -> Tensor:

@@ -33,7 +33,7 @@ import ir
 from graphc import autograd, pytree, tracing
 from graphc.dispatch import apply
 from graphc.errors import GraphcError, TraceError
-from graphc.func.batching import RANDOM_OPS, batch_op, move_axis, with_batch
+from graphc.func.batching import batch_op, is_random, move_axis, with_batch
 from graphc.random import next_seed
 from graphc.tensor import Tensor
 
@@ -241,7 +241,7 @@ def _vmap_call(fn, tree, leaves, dims, size, kwargs, out_dims, randomness):
     for node in ctx.graph.nodes:
         operands = [env[id(v)] for v in node.inputs]
         with autograd.set_grad_enabled(ctx.grad_modes[id(node)]):
-            if node.op in RANDOM_OPS:
+            if is_random(node.op):
                 env[id(node.output)] = random_draw(node)
             else:
                 env[id(node.output)] = batch_op(node.op, [t for t, _ in operands],
