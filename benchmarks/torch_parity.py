@@ -1546,6 +1546,83 @@ def _issue6_zero_dim():
 
 
 # ------------------------------------------------------------------------------------------------
+# function transforms (graphc.func vs torch.func, autograd.functional)
+# ------------------------------------------------------------------------------------------------
+def function_transforms():
+    import torch.func as tfunc
+
+    from graphc import func as gfunc
+    from graphc.autograd import functional as GAF
+
+    def mlp(lib):
+        nn_ = gnn if lib == "g" else torch.nn
+        return nn_.Sequential(nn_.Linear(4, 8), nn_.Tanh(), nn_.Linear(8, 3)).double()
+
+    gmod, tmod = mlp("g"), mlp("t")
+    copy_state(gmod, tmod)
+    x, y = rand(6, 4, seed=81), np.random.default_rng(82).integers(0, 3, 6)
+
+    def per_example(lib, compiled=False):
+        f = gfunc if lib == "g" else tfunc
+        F_ = GF if lib == "g" else TF
+        mod = gmod if lib == "g" else tmod
+        make = g_tensor if lib == "g" else t_tensor
+        params = {k: v.detach() for k, v in mod.named_parameters()}
+
+        def loss(p, xi, yi):
+            out = f.functional_call(mod, p, (xi.unsqueeze(0),))
+            return F_.cross_entropy(out, yi.unsqueeze(0))
+
+        batched = f.vmap(f.grad(loss), in_dims=(None, 0, 0))
+        if compiled:
+            batched = graphc.compile(batched)
+        grads = batched(params, make(x), make(y))
+        return [(f"d/d {k} per example", grads[k]) for k in sorted(grads)]
+
+    def compare_named(got, want):
+        return [(name, g, w) for (name, g), (_, w) in zip(got, want)]
+
+    check("func/vmap(grad(loss)) per-example gradients of an MLP (functional_call)",
+          lambda: compare_named(per_example("g"), per_example("t")))
+    check("func/vmap(grad(loss)) per-example gradients, compiled",
+          lambda: compare_named(per_example("g", compiled=True), per_example("t")))
+
+    v = rand(4, seed=83)
+
+    def energy(lib):
+        m = graphc if lib == "g" else torch
+        return lambda a: (m.sin(a) * a[0] + a ** 3).sum() + m.exp(a[1] * a[2])
+
+    def transforms(lib):
+        f = gfunc if lib == "g" else tfunc
+        a, t = (g_tensor if lib == "g" else t_tensor)(v), (g_tensor if lib == "g"
+                                                          else t_tensor)(rand(4, seed=84))
+        vec = lambda q: energy(lib)(q) * q  # noqa: E731
+        return [("hessian", f.hessian(energy(lib))(a)),
+                ("jacrev", f.jacrev(vec)(a)), ("jacfwd", f.jacfwd(vec)(a)),
+                ("jvp out", f.jvp(vec, (a,), (t,))[0]), ("jvp tangent", f.jvp(vec, (a,), (t,))[1]),
+                ("vjp", f.vjp(vec, a)[1]((g_tensor if lib == "g" else t_tensor)(v))[0])]
+
+    check("func/hessian, jacrev, jacfwd, jvp, vjp of a small function",
+          lambda: compare_named(transforms("g"), transforms("t")))
+
+    def functional(lib):
+        af = GAF if lib == "g" else torch.autograd.functional
+        make = g_tensor if lib == "g" else t_tensor
+        a, b, u = make(v), make(rand(3, seed=85)), make(rand(4, seed=86))
+        two = lambda p, q: (p[:3] * q).sum() * p  # noqa: E731
+        jac = af.jacobian(two, (a, b))
+        return [("jacobian d/dp", jac[0]), ("jacobian d/dq", jac[1]),
+                ("jacobian vectorized", af.jacobian(two, (a, b), vectorize=True)[1]),
+                ("hessian", af.hessian(energy(lib), a)), ("hvp", af.hvp(energy(lib), a, u)[1]),
+                ("vhp", af.vhp(energy(lib), a, u)[1]), ("jvp", af.jvp(lambda p: p * p, a, u)[1]),
+                ("vjp", af.vjp(lambda p: p * p, a, u)[1])]
+
+    check("autograd.functional jacobian/hessian/hvp/vhp/jvp/vjp",
+          lambda: compare_named(functional("g"), functional("t")))
+
+
+# ------------------------------------------------------------------------------------------------
 def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -1561,7 +1638,7 @@ def main() -> int:
           f"{INIT_STD_RTOL:.0%}")
     start = time.perf_counter()
     for section in (layers, losses, init_stats, optimizers, tensor_ops, compiled,
-                    issue6):
+                    issue6, function_transforms):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

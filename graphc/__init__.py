@@ -6,8 +6,10 @@
     >>> ((f(x) - graphc.relu(x).sum(dim=1)).abs() < 1e-6).all().item()
     True
 """
+import sys as _sys
+
 from backends.threads import get_num_threads, set_num_threads
-from graphc import autograd, cuda, data, nn, optim, return_types
+from graphc import autograd, cuda, data, func, nn, optim, return_types
 from graphc import logs as _logs
 from graphc import tensor_methods as _tensor_methods  # noqa: F401  (Tensor's ops and methods)
 from graphc.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -52,7 +54,8 @@ from graphc.factories import (
                            zeros,
                            zeros_like,
 )
-from graphc.func import grad, value_and_grad
+from graphc.func import autograd_functional as _autograd_functional
+from graphc.func import grad, value_and_grad, vmap
 from graphc.functions import (
                            abs,
                            add,
@@ -165,6 +168,10 @@ long = int64
 
 __version__ = "0.1.0"
 
+# ``graphc.autograd.functional`` (torch.autograd.functional): importable by that name too
+autograd.functional = _autograd_functional
+_sys.modules["graphc.autograd.functional"] = _autograd_functional
+
 _logs.configure_from_environment()  # GRAPHC_LOG=graph,passes,guards
 
 __all__ = [
@@ -188,3 +195,4 @@ __all__ = [
     "return_types", "prod", "cumsum", "cumprod", "logcumsumexp", "cummax", "cummin", "argsort",
     "sort", "msort", "topk", "kthvalue", "median",
 ]
+__all__ += ["func", "vmap"]  # function transforms (graphc.func)

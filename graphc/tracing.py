@@ -360,3 +360,22 @@ class suspended:
     def __exit__(self, *exc):
         _local.ctx = self.saved
         return False
+
+
+class nested_trace:
+    """``with nested_trace(ctx):`` makes ``ctx`` the active trace for a while, inside whatever
+    trace is active (vmap traces one example of a function, even while ``graphc.compile``
+    traces the code around it); the enclosing trace is active again afterwards."""
+
+    def __init__(self, ctx: TraceContext):
+        self.ctx = ctx
+
+    def __enter__(self):
+        self.saved = current()
+        _local.ctx = self.ctx
+        return self.ctx
+
+    def __exit__(self, *exc):
+        _local.ctx = self.saved
+        self.ctx.restore()
+        return False

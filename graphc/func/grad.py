@@ -1,4 +1,5 @@
-"""Function transforms in JAX style: ``graphc.grad`` and ``graphc.value_and_grad``.
+"""Gradient transforms in JAX style: ``graphc.grad``, ``graphc.value_and_grad`` and
+``torch.func``'s ``grad_and_value``.
 
 They run eagerly on the autograd tape and compose with ``graphc.compile`` (the backward pass is
 traced into the same graph) and with themselves (``grad(grad(f))``).
@@ -16,7 +17,7 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Union
 
-from graphc import autograd
+from graphc import autograd, pytree
 from graphc.errors import AutogradError
 from graphc.tensor import Tensor
 
@@ -35,12 +36,22 @@ def _differentiable_arg(x, position: int) -> tuple[Tensor, bool]:
     return x.detach().requires_grad_(True), False
 
 
+def detached(tree):
+    """``tree`` with each tensor leaf detached (what a transform returns when no outer
+    transform tracks its inputs: like torch.func, no internal history leaks out)."""
+    leaves, structure = pytree.flatten(tree)
+    return pytree.unflatten(structure, [x.detach() if isinstance(x, Tensor) else x
+                                        for x in leaves])
+
+
 def value_and_grad(fn: Callable, argnums: Union[int, Sequence[int]] = 0,
                    has_aux: bool = False) -> Callable:
     """Returns a function computing ``(fn(*args), gradient of fn w.r.t. args[argnums])``.
 
     ``fn`` must return a scalar tensor (or ``(scalar, aux)`` with ``has_aux=True``, giving
-    ``((value, aux), grads)``). With a tuple ``argnums`` the gradients come as a tuple.
+    ``((value, aux), grads)``). With a tuple ``argnums`` the gradients come as a tuple. An
+    argument may be a pytree of tensors (e.g. a dict of parameters): its gradient is the same
+    pytree.
     """
     single = isinstance(argnums, int)
     positions = (argnums,) if single else tuple(argnums)
@@ -53,11 +64,15 @@ def value_and_grad(fn: Callable, argnums: Union[int, Sequence[int]] = 0,
                 raise AutogradError(f"grad: argnums {p} is out of range for {len(args)} "
                                     "positional arguments")
         nested = False
-        inputs = []
-        for p in positions:
-            args[p], is_nested = _differentiable_arg(args[p], p)
-            nested = nested or is_nested
-            inputs.append(args[p])
+        inputs, trees = [], []
+        for p in positions:  # an argument may be a pytree of tensors (a dict of parameters)
+            leaves, tree = pytree.flatten(args[p])
+            for i, leaf in enumerate(leaves):
+                leaves[i], is_nested = _differentiable_arg(leaf, p)
+                nested = nested or is_nested
+            args[p] = pytree.unflatten(tree, leaves)
+            inputs.extend(leaves)
+            trees.append((tree, len(leaves)))
         with autograd.enable_grad():
             result = fn(*args, **kwargs)
         value, aux = result if has_aux else (result, None)
@@ -68,8 +83,13 @@ def value_and_grad(fn: Callable, argnums: Union[int, Sequence[int]] = 0,
         grads = autograd.grad(value, inputs, create_graph=nested, allow_unused=True)
         from graphc.factories import zeros_like
         grads = [zeros_like(x) if g is None else g for x, g in zip(inputs, grads)]
-        out_grads = grads[0] if single else tuple(grads)
-        value = value if nested else value.detach()
+        per_arg, start = [], 0
+        for tree, count in trees:
+            per_arg.append(pytree.unflatten(tree, grads[start:start + count]))
+            start += count
+        out_grads = per_arg[0] if single else tuple(per_arg)
+        if not nested:
+            value, aux = value.detach(), detached(aux)
         return ((value, aux) if has_aux else value), out_grads
 
     return wrapped
@@ -83,5 +103,25 @@ def grad(fn: Callable, argnums: Union[int, Sequence[int]] = 0, has_aux: bool = F
     def wrapped(*args, **kwargs):
         (value_aux, grads) = vg(*args, **kwargs)
         return (grads, value_aux[1]) if has_aux else grads
+
+    return wrapped
+
+
+def grad_and_value(fn: Callable, argnums: Union[int, Sequence[int]] = 0,
+                   has_aux: bool = False) -> Callable:
+    """``torch.func.grad_and_value``: like :func:`value_and_grad`, in torch's order:
+    ``(grad, value)``, or ``(grad, (value, aux))`` with ``has_aux=True``.
+
+        >>> import graphc
+        >>> g, v = graphc.func.grad_and_value(lambda x: (x * x).sum())(graphc.tensor([3.0]))
+        >>> g.tolist(), v.item()
+        ([6.0], 9.0)
+    """
+    vg = value_and_grad(fn, argnums, has_aux)
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        value, grads = vg(*args, **kwargs)
+        return grads, value
 
     return wrapped
