@@ -142,7 +142,9 @@ def reduce_rule(op: OpDef, xs: list, batched: list, attrs: dict, size: int):
     return reshape(out, (size, *out_type.shape)), True
 
 
-KIND_RULES: dict[str, BatchRule] = {"elementwise": elementwise_rule, "reduce": reduce_rule}
+# scans and sorts work along one axis of one operand, as reductions do
+KIND_RULES: dict[str, BatchRule] = {"elementwise": elementwise_rule, "reduce": reduce_rule,
+                                    "scan": reduce_rule, "sort": reduce_rule}
 
 
 # -- rules per op ------------------------------------------------------------------------------

@@ -45,6 +45,11 @@ def _zeros_like(x: Tensor) -> Tensor:
     return zeros_like(x)
 
 
+def _ones_like(x: Tensor) -> Tensor:
+    from graphc.factories import ones_like
+    return ones_like(x)
+
+
 def _track(primals: tuple, what: str):
     """The primals' leaves, made differentiable; and whether an outer transform tracks them."""
     leaves, tree = _as_tensor_tree(primals, what)
@@ -125,8 +130,10 @@ def jvp(fn: Callable, primals: tuple, tangents: tuple, *, has_aux: bool = False)
         result = fn(*pytree.unflatten(tree, xs))
         out, aux = result if has_aux else (result, None)
         outs, out_tree = _as_tensor_tree(out, "jvp: output of fn")
-        # g(u) = J^T u for a dummy cotangent u; then J t = d<g(u), t>/du
-        us = [_zeros_like(o).requires_grad_() if o.dtype.is_float else None for o in outs]
+        # g(u) = J^T u for a dummy cotangent u; then J t = d<g(u), t>/du. u is ones, not zeros:
+        # g is linear in u, but a rule may split u by sign (logcumsumexp sums its positive and
+        # negative parts in log space) and so have a kink at u = 0
+        us = [_ones_like(o).requires_grad_() if o.dtype.is_float else None for o in outs]
         routed = [(o, u) for o, u in zip(outs, us) if u is not None]
         gs = _pull_back([o for o, _ in routed], [u for _, u in routed], xs, create_graph=True)
         pairs = [(g, t) for g, t in zip(gs, ts) if g.requires_grad]
