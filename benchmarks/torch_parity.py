@@ -1503,6 +1503,30 @@ def issue10_layers():
     layer_check("PixelUnshuffle(2)", lambda: gnn.PixelUnshuffle(2),
                 lambda: torch.nn.PixelUnshuffle(2), [rand(2, 2, 4, 6)])
 
+    x3 = rand(2, 4, 5, 4, 6, seed=15)
+    for kw in ({}, {"stride": (2, 1, 2), "padding": (1, 0, 2), "dilation": (1, 2, 1)},
+               {"groups": 2, "padding": "same"}, {"padding": 1, "padding_mode": "reflect"}):
+        layer_check(f"Conv3d{_kw(kw)}", lambda kw=kw: gnn.Conv3d(4, 6, (3, 2, 3), **kw),
+                    lambda kw=kw: torch.nn.Conv3d(4, 6, (3, 2, 3), **kw), [x3])
+    for cls, kw in (("MaxPool3d", {"kernel_size": 2}),
+                    ("MaxPool3d", {"kernel_size": 3, "stride": 2, "padding": 1}),
+                    ("MaxPool3d", {"kernel_size": (3, 2, 2), "stride": (2, 1, 2),
+                                   "ceil_mode": True}),
+                    ("MaxPool3d", {"kernel_size": 2, "dilation": 2, "padding": 1}),
+                    ("AvgPool3d", {"kernel_size": 2}),
+                    ("AvgPool3d", {"kernel_size": 3, "stride": 2, "padding": 1,
+                                   "count_include_pad": False}),
+                    ("AvgPool3d", {"kernel_size": (3, 2, 2), "stride": (2, 1, 2),
+                                   "ceil_mode": True}),
+                    ("AvgPool3d", {"kernel_size": 2, "divisor_override": 3}),
+                    ("AdaptiveAvgPool3d", {"output_size": (3, 2, 4)}),
+                    ("AdaptiveAvgPool3d", {"output_size": (None, 3, 5)})):
+        layer_check(f"{cls}{_kw(kw)}", lambda c=cls, kw=kw: getattr(gnn, c)(**kw),
+                    lambda c=cls, kw=kw: getattr(torch.nn, c)(**kw), [x3])
+    relu_like = np.maximum(rand(1, 2, 4, 4, 4, seed=16), 0.0)   # ties at 0: first max wins
+    layer_check("MaxPool3d[ties]", lambda: gnn.MaxPool3d(2), lambda: torch.nn.MaxPool3d(2),
+                [relu_like])
+
     q, k, v = rand(2, 4, 5, 8, seed=1), rand(2, 4, 6, 8, seed=2), rand(2, 4, 6, 3, seed=3)
     allowed = np.random.default_rng(4).random((5, 6)) < 0.7
     allowed[:, 0] = True

@@ -643,3 +643,181 @@ def test_embedding_rejects_a_padding_idx_outside_the_table():
         F.embedding(graphc.tensor([0]), graphc.ones(5, 2), padding_idx=5)
     with pytest.raises(TypeError, match="indices must be an integer tensor"):
         F.embedding(graphc.ones(2), graphc.ones(5, 2))
+
+
+# -- 3-D convolution and pooling -----------------------------------------------------------------
+def conv3d_loops(x, w, b, stride, padding, dilation, groups):
+    """out[n, o, i, j, k] = sum over (c, a, e, f) of x_padded[n, c, i*s + a*d, ...] w[o, c, a, e, f]."""
+    n, cin = x.shape[:2]
+    o_all, cg = w.shape[:2]
+    xp = np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in padding])
+    out_size = [(xp.shape[2 + a] - dilation[a] * (w.shape[2 + a] - 1) - 1) // stride[a] + 1
+                for a in range(3)]
+    out = np.zeros((n, o_all, *out_size))
+    og = o_all // groups
+    for o in range(o_all):
+        g = o // og
+        for pos in np.ndindex(*out_size):
+            for tap in np.ndindex(*w.shape[2:]):
+                src = [pos[a] * stride[a] + tap[a] * dilation[a] for a in range(3)]
+                out[:, o, pos[0], pos[1], pos[2]] += (
+                    xp[:, g * cg:(g + 1) * cg, src[0], src[1], src[2]]
+                    @ w[o, :, tap[0], tap[1], tap[2]])
+    return out + (0 if b is None else b.reshape(1, -1, 1, 1, 1))
+
+
+@pytest.mark.parametrize("stride, padding, dilation, groups", [
+    ((1, 1, 1), (0, 0, 0), (1, 1, 1), 1),
+    ((2, 1, 2), (1, 0, 2), (1, 2, 1), 1),
+    ((1, 2, 1), (2, 1, 1), (2, 1, 1), 2),
+])
+def test_conv3d_matches_a_direct_loop_oracle(stride, padding, dilation, groups, rng):
+    x = rng.standard_normal((2, 4, 5, 4, 6))
+    w = rng.standard_normal((6, 4 // groups, 3, 2, 3))
+    b = rng.standard_normal(6)
+    out = F.conv3d(f64(x), f64(w), f64(b), stride, padding, dilation, groups)
+    assert_close(out, conv3d_loops(x, w, b, stride, padding, dilation, groups))
+
+
+def test_conv3d_same_padding_and_module_parameters(rng):
+    graphc.manual_seed(0)
+    layer = nn.Conv3d(2, 3, (2, 3, 1), padding="same").double()
+    assert layer.weight.shape == (3, 2, 2, 3, 1)
+    assert list(layer.state_dict()) == ["weight", "bias"]
+    assert np.abs(layer.weight.numpy()).max() <= 1 / math.sqrt(2 * 2 * 3 * 1)
+    x = rng.standard_normal((1, 2, 4, 5, 3))
+    # PyTorch's 'same' for the even depth kernel: 0 before, 1 after
+    padded = np.pad(x, [(0, 0), (0, 0), (0, 1), (1, 1), (0, 0)])
+    expected = conv3d_loops(padded, layer.weight.numpy(), layer.bias.numpy(), (1, 1, 1),
+                            (0, 0, 0), (1, 1, 1), 1)
+    assert_close(layer(f64(x)), expected)
+
+
+def test_conv3d_gradients_match_finite_differences(rng):
+    check_grad(lambda x, w, b: F.conv3d(x, w, b, stride=(2, 1, 1), padding=1),
+               [rng.standard_normal((1, 2, 3, 3, 2)), rng.standard_normal((2, 2, 2, 2, 2)),
+                rng.standard_normal(2)])
+
+
+def pool3d_loops(x, kernel, stride, padding, reduce):
+    """Windows of the -inf (max) or 0 (sum) padded input; ``reduce`` maps a window to a value."""
+    fill = -np.inf if reduce is np.max else 0.0
+    xp = np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in padding], constant_values=fill)
+    size = [(x.shape[2 + a] + 2 * padding[a] - kernel[a]) // stride[a] + 1 for a in range(3)]
+    out = np.empty(x.shape[:2] + tuple(size))
+    for pos in np.ndindex(*size):
+        lo = [pos[a] * stride[a] for a in range(3)]
+        window = xp[:, :, lo[0]:lo[0] + kernel[0], lo[1]:lo[1] + kernel[1],
+                    lo[2]:lo[2] + kernel[2]]
+        out[(slice(None), slice(None)) + pos] = reduce(window.reshape(*x.shape[:2], -1), axis=-1)
+    return out
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [
+    ((2, 2, 2), (2, 2, 2), (0, 0, 0)), ((3, 2, 3), (2, 1, 2), (1, 1, 1))])
+def test_max_and_avg_pool3d_match_loop_oracles(kernel, stride, padding, rng):
+    x = rng.standard_normal((2, 3, 5, 4, 6))
+    assert_close(F.max_pool3d(f64(x), kernel, stride, padding),
+                 pool3d_loops(x, kernel, stride, padding, np.max))
+    assert_close(nn.AvgPool3d(kernel, stride, padding)(f64(x)),
+                 pool3d_loops(x, kernel, stride, padding, np.sum) / np.prod(kernel))
+
+
+def test_avg_pool3d_without_padding_in_the_divisor(rng):
+    x = rng.standard_normal((1, 2, 3, 4, 3))
+    total = pool3d_loops(x, (3, 3, 3), (2, 2, 2), (1, 1, 1), np.sum)
+    count = pool3d_loops(np.ones_like(x), (3, 3, 3), (2, 2, 2), (1, 1, 1), np.sum)
+    assert_close(F.avg_pool3d(f64(x), 3, 2, 1, count_include_pad=False), total / count)
+
+
+def test_max_pool3d_gradient_goes_to_the_first_maximum_of_each_window():
+    x = np.zeros((1, 1, 2, 2, 2))          # every entry ties (as after a ReLU)
+    x[0, 0, 1, 1, 1] = -1.0
+    t = f64(x)
+    t.requires_grad = True
+    F.max_pool3d(t, 2).sum().backward()
+    expected = np.zeros_like(x)
+    expected[0, 0, 0, 0, 0] = 1.0          # the first of the tied maxima in (d, h, w) order
+    assert_close(t.grad, expected)
+
+
+def test_pool3d_gradients_match_finite_differences(rng):
+    x = rng.standard_normal((1, 2, 4, 3, 4))
+    check_grad(lambda x: F.max_pool3d(x, (2, 2, 3), (2, 1, 1), (1, 0, 1)), [x])
+    check_grad(lambda x: F.avg_pool3d(x, 2, 1, 1, count_include_pad=False), [x])
+    check_grad(lambda x: F.adaptive_avg_pool3d(x, (3, 2, 3)), [x])
+
+
+def test_adaptive_avg_pool3d_averages_pytorchs_windows(rng):
+    x = rng.standard_normal((2, 3, 5, 4, 7))
+    expected = np.empty((2, 3, 3, 2, 3))
+    bounds = [[(i * n // o, -(-(i + 1) * n // o)) for i in range(o)]
+              for n, o in zip((5, 4, 7), (3, 2, 3))]
+    for i, (d0, d1) in enumerate(bounds[0]):
+        for j, (h0, h1) in enumerate(bounds[1]):
+            for k, (w0, w1) in enumerate(bounds[2]):
+                expected[:, :, i, j, k] = x[:, :, d0:d1, h0:h1, w0:w1].mean(axis=(2, 3, 4))
+    assert_close(nn.AdaptiveAvgPool3d((3, 2, 3))(f64(x)), expected)
+    assert nn.AdaptiveAvgPool3d((None, 1, 1))(f64(x)).shape == (2, 3, 5, 1, 1)
+
+
+def test_3d_network_training_step_compiled_equals_eager(rng):
+    x = f32(rng.standard_normal((2, 2, 6, 6, 6)))
+    target = f32(rng.standard_normal((2, 3)))
+    results = []
+    for compiled in (False, True):
+        graphc.manual_seed(1)
+        model = nn.Sequential(nn.Conv3d(2, 4, 3, padding=1), nn.ReLU(), nn.MaxPool3d(2),
+                              nn.Conv3d(4, 3, 2), nn.AvgPool3d(2), nn.AdaptiveAvgPool3d(1),
+                              nn.Flatten())
+        opt = graphc.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x, t, model=model, opt=opt):
+            opt.zero_grad()
+            loss = F.mse_loss(model(x), t)
+            loss.backward()
+            opt.step()
+            return loss
+
+        run = graphc.compile(step) if compiled else step
+        losses = [run(x, target).item() for _ in range(2)]
+        results.append((losses, [p.numpy().copy() for p in model.parameters()]))
+    (eager_losses, eager_params), (compiled_losses, compiled_params) = results
+    np.testing.assert_allclose(compiled_losses, eager_losses, rtol=1e-5, atol=1e-6)
+    for got, want in zip(compiled_params, eager_params):
+        assert_close(got, want)
+
+
+def test_pool3d_bad_arguments_raise_clear_errors():
+    x = graphc.ones(1, 1, 4, 4, 4)
+    with pytest.raises(ValueError, match="pad should be at most half"):
+        F.max_pool3d(x, 2, padding=2)
+    with pytest.raises(NotImplementedError, match="return_indices"):
+        nn.MaxPool3d(2, return_indices=True)(x)
+    with pytest.raises(ValueError, match="expected a 4-D \\(unbatched\\) or 5-D"):
+        F.conv3d(graphc.ones(1, 4, 4), graphc.ones(1, 1, 1, 1, 1))
+
+
+# -- alpha dropout -------------------------------------------------------------------------------
+def test_alpha_dropout_maps_dropped_entries_to_selus_saturation_affinely(rng):
+    # PyTorch's formula: kept x -> a x + alpha' a p, dropped -> -alpha' a (1 - p), where
+    # alpha' = 1.7580993408473766 and a = ((alpha'^2 p + 1)(1 - p))^(-1/2)
+    alpha, p = 1.7580993408473766, 0.2
+    a = 1 / math.sqrt((alpha ** 2 * p + 1) * (1 - p))
+    x = rng.standard_normal(20000)
+    graphc.manual_seed(3)
+    out = nn.AlphaDropout(p)(f64(x)).numpy()
+    kept = np.isclose(out, a * x + alpha * a * p, rtol=1e-12, atol=1e-12)
+    dropped = np.isclose(out, -alpha * a * (1 - p), rtol=1e-12, atol=1e-12)
+    assert (kept | dropped).all()
+    assert 0.18 < dropped.mean() < 0.22
+    assert abs(out.mean()) < 0.05 and abs(out.std() - 1) < 0.05   # SELU's fixed point kept
+    assert_close(nn.AlphaDropout(p).eval()(f64(x)), x)
+    assert_close(F.alpha_dropout(f64(x), p), x)                      # training=False default
+
+
+def test_feature_alpha_dropout_drops_whole_channels():
+    graphc.manual_seed(4)
+    out = nn.FeatureAlphaDropout(0.5)(graphc.zeros(4, 6, 3)).numpy().reshape(24, 3)
+    assert (out.min(1) == out.max(1)).all()
+    assert len(np.unique(out)) == 2

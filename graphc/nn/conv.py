@@ -1,4 +1,4 @@
-"""``Conv1d``, ``Conv2d``, ``ConvTranspose1d`` and ``ConvTranspose2d`` with PyTorch's
+"""``Conv1d``, ``Conv2d``, ``Conv3d``, ``ConvTranspose1d`` and ``ConvTranspose2d`` with PyTorch's
 arguments, parameter shapes and initialization.
 
 ``weight`` is (out_channels, in_channels / groups, *kernel_size) for a convolution and
@@ -128,6 +128,22 @@ class Conv2d(_ConvNd):
         return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation,
                         self.groups)
 
+
+class Conv3d(_ConvNd):
+    """3-D convolution over (N, C, D, H, W) or (C, D, H, W) input (``F.conv3d``: a sum of 2-D
+    convolutions over the kernel's depth taps).
+
+        >>> import graphc
+        >>> graphc.nn.Conv3d(2, 4, 3, padding=1)(graphc.zeros(1, 2, 5, 6, 7)).shape
+        (1, 4, 5, 6, 7)
+    """
+
+    _dims = 3
+
+    def forward(self, input: Tensor) -> Tensor:
+        x, padding = self._explicit_padding(input)
+        return F.conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation,
+                        self.groups)
 
 class _ConvTransposeNd(_ConvNd):
     """The transposed convolutions: PyTorch's argument order (``output_padding`` third from

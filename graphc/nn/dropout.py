@@ -1,5 +1,6 @@
 """Dropout layers: ``Dropout`` zeroes elements with probability ``p`` in training and scales
-the rest by 1/(1-p); ``Dropout1d``/``Dropout2d``/``Dropout3d`` zero whole channels.
+the rest by 1/(1-p); ``Dropout1d``/``Dropout2d``/``Dropout3d`` zero whole channels;
+``AlphaDropout``/``FeatureAlphaDropout`` keep the statistics of SELU activations.
 
 The masks are drawn with ``graphc.rand``, so compiled code draws a fresh mask at every call and
 ``graphc.manual_seed`` replays the same sequence. In eval mode the layers are the identity.
@@ -56,3 +57,17 @@ class Dropout3d(_DropoutNd):
 
     def forward(self, input: Tensor) -> Tensor:
         return F.dropout3d(input, self.p, self.training, self.inplace)
+
+
+class AlphaDropout(_DropoutNd):
+    """Dropout for SELU networks: keeps zero mean and unit variance (``F.alpha_dropout``)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.alpha_dropout(input, self.p, self.training, self.inplace)
+
+
+class FeatureAlphaDropout(_DropoutNd):
+    """``AlphaDropout`` of whole channels (``F.feature_alpha_dropout``)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.feature_alpha_dropout(input, self.p, self.training, self.inplace)

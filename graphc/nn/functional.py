@@ -592,6 +592,51 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,
     return _channel_dropout(input, p, training, inplace, 3)
 
 
+_SELU_ALPHA = 1.7580993408473766  # -scale * alpha of SELU: where SELU saturates
+
+
+def _alpha_dropout(x: Tensor, p: float, training: bool, noise_shape) -> Tensor:
+    """Dropped entries become SELU's saturation value, then an affine map restores zero mean
+    and unit variance: ``out = a * (x * keep + alpha' * (1 - keep)) + b`` with
+    ``a = ((1 - p) (1 + p alpha'^2))^-1/2`` and ``b = -a alpha' p`` (PyTorch's formula)."""
+    _check_p(p)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return G.mul(x, 0.0)
+    a = 1.0 / math.sqrt((_SELU_ALPHA ** 2 * p + 1) * (1 - p))
+    keep = G.cast(G.lt(factories.rand(*noise_shape, dtype=x.dtype), 1.0 - p), x.dtype)
+    shift = G.add(G.mul(G.sub(keep, 1.0), _SELU_ALPHA * a), _SELU_ALPHA * a * p)
+    return G.add(G.mul(x, G.mul(keep, a)), shift)
+
+
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
+                  inplace: bool = False) -> Tensor:
+    """Dropout that keeps the mean and variance of SELU activations, like
+    ``torch.nn.functional.alpha_dropout`` (note the default ``training=False``, as PyTorch).
+
+        >>> import graphc
+        >>> alpha_dropout(graphc.ones(3), 0.5).tolist()
+        [1.0, 1.0, 1.0]
+    """
+    if inplace:
+        return input._assign(lambda t: _alpha_dropout(t, p, training, t.shape))
+    return _alpha_dropout(input, p, training, input.shape)
+
+
+def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
+                          inplace: bool = False) -> Tensor:
+    """``alpha_dropout`` with one draw per (dim 0, dim 1) entry (whole channels)."""
+    if input.ndim < 2:
+        raise RuntimeError(f"feature_alpha_dropout needs at least 2-D input (N, C, ...), got "
+                           f"shape {list(input.shape)}")
+
+    def drop(t: Tensor) -> Tensor:
+        return _alpha_dropout(t, p, training, tuple(t.shape[:2]) + (1,) * (t.ndim - 2))
+
+    return input._assign(drop) if inplace else drop(input)
+
+
 def _renorm_rows_(weight: Tensor, indices: Tensor, max_norm: float, norm_type: float) -> None:
     """Rescales, in place, the rows of ``weight`` that ``indices`` look up and whose
     ``norm_type``-norm exceeds ``max_norm`` to norm ``max_norm`` (PyTorch's
@@ -746,6 +791,14 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     from graphc.nn.transformer import scaled_dot_product_attention as attention  # imports us
     return attention(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
 
+
+# 3-D convolution and pooling, written from the 2-D functions above (which they import)
+from graphc.nn.volumetric import (  # noqa: E402, F401  (re-exported: F.conv3d, ...)
+    adaptive_avg_pool3d,
+    avg_pool3d,
+    conv3d,
+    max_pool3d,
+)
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in
            ("annotations", "math", "warnings", "np", "G", "factories", "no_grad", "Tensor",
