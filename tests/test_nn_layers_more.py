@@ -397,14 +397,13 @@ def test_interpolation_gradients_match_finite_differences(kwargs, rng):
 ])
 def test_upsample_compiled_equals_eager_with_gradients(kwargs, rng):
     layer = nn.Upsample(**kwargs)
-    weights = f32(rng.standard_normal((2, 3, 4, 4)))
 
     def forward_backward(x):
         out = layer(x)
         (out * out).sum().backward()
         return out
 
-    x_eager = f32(rng.standard_normal((2, 3, 4, 4)) + weights.numpy())
+    x_eager = f32(rng.standard_normal((2, 3, 4, 4)))
     x_eager.requires_grad = True
     out_eager = forward_backward(x_eager)
     x_comp = f32(x_eager.detach().numpy())

@@ -30,21 +30,13 @@ from graphc.nn.linear import Linear
 from graphc.nn.module import Module
 from graphc.nn.normalization import LayerNorm
 from graphc.nn.transformer import (
-    _ACTIVATIONS,
     MultiheadAttention,
     TransformerEncoder,
     TransformerEncoderLayer,
+    _activation,
     _causal_mask,
 )
 from graphc.tensor import Tensor
-
-
-def _activation(activation: Union[str, Callable]) -> Callable:
-    if isinstance(activation, str):
-        if activation not in _ACTIVATIONS:
-            raise RuntimeError(f"activation should be relu/gelu, not {activation}")
-        return _ACTIVATIONS[activation]
-    return activation
 
 
 class TransformerDecoderLayer(Module):
