@@ -1544,6 +1544,171 @@ def _issue6_zero_dim():
     for name, g_fn, t_fn in cases:
         grad_check(f"0-d tensor: {name}", g_fn, t_fn, [s])
 
+# ------------------------------------------------------------------------------------------------
+# issue 10: the missing nn layers
+# ------------------------------------------------------------------------------------------------
+def issue10_layers():
+    for kw in ({}, {"stride": 2, "padding": 1, "output_padding": 1},
+               {"stride": 3, "dilation": 2, "groups": 2, "bias": False},
+               {"stride": 2, "padding": 2, "output_padding": 1, "dilation": 2}):
+        layer_check(f"ConvTranspose1d{_kw(kw)}", lambda kw=kw: gnn.ConvTranspose1d(4, 6, 3, **kw),
+                    lambda kw=kw: torch.nn.ConvTranspose1d(4, 6, 3, **kw), [rand(2, 4, 7)])
+    for kw in ({}, {"stride": 2, "padding": 1, "output_padding": 1},
+               {"stride": (2, 3), "padding": (1, 0), "output_padding": (1, 2), "groups": 2},
+               {"stride": 1, "dilation": 3, "output_padding": 2},
+               {"stride": 2, "padding": 1, "bias": False}):
+        layer_check(f"ConvTranspose2d{_kw(kw)}", lambda kw=kw: gnn.ConvTranspose2d(4, 6, 3, **kw),
+                    lambda kw=kw: torch.nn.ConvTranspose2d(4, 6, 3, **kw), [rand(2, 4, 5, 6)])
+    layer_check("ConvTranspose2d[output_size]", lambda: gnn.ConvTranspose2d(4, 2, 3, stride=2),
+                lambda: torch.nn.ConvTranspose2d(4, 2, 3, stride=2), [rand(1, 4, 5, 5)],
+                call=lambda m, x: m(x, output_size=[12, 11]))
+    layer_check("ConvTranspose2d[unbatched]", lambda: gnn.ConvTranspose2d(4, 2, 2, stride=2),
+                lambda: torch.nn.ConvTranspose2d(4, 2, 2, stride=2), [rand(4, 3, 3)])
+
+    x2 = rand(2, 3, 5, 7)
+    for kw in ({"scale_factor": 2}, {"size": (7, 3)}, {"scale_factor": (1.7, 2.3)},
+               {"scale_factor": 2, "mode": "bilinear"},
+               {"scale_factor": 2, "mode": "bilinear", "align_corners": True},
+               {"size": (3, 11), "mode": "bilinear"},
+               {"scale_factor": 1.7, "mode": "bilinear", "recompute_scale_factor": True},
+               {"scale_factor": 0.6, "mode": "bilinear"},
+               {"scale_factor": 1.5, "mode": "nearest-exact"}):
+        layer_check(f"Upsample{_kw(kw)}", lambda kw=kw: gnn.Upsample(**kw),
+                    lambda kw=kw: torch.nn.Upsample(**kw), [x2])
+    for kw in ({"scale_factor": 3, "mode": "linear"}, {"size": 8},
+               {"size": 4, "mode": "linear", "align_corners": True}):
+        layer_check(f"Upsample[1-d]{_kw(kw)}", lambda kw=kw: gnn.Upsample(**kw),
+                    lambda kw=kw: torch.nn.Upsample(**kw), [rand(2, 3, 5)])
+    layer_check("UpsamplingBilinear2d", lambda: gnn.UpsamplingBilinear2d(scale_factor=2),
+                lambda: torch.nn.UpsamplingBilinear2d(scale_factor=2), [x2])
+    layer_check("PixelShuffle(2)", lambda: gnn.PixelShuffle(2), lambda: torch.nn.PixelShuffle(2),
+                [rand(2, 8, 3, 5)])
+    layer_check("PixelUnshuffle(2)", lambda: gnn.PixelUnshuffle(2),
+                lambda: torch.nn.PixelUnshuffle(2), [rand(2, 2, 4, 6)])
+
+    x3 = rand(2, 4, 5, 4, 6, seed=15)
+    for kw in ({}, {"stride": (2, 1, 2), "padding": (1, 0, 2), "dilation": (1, 2, 1)},
+               {"groups": 2, "padding": "same"}, {"padding": 1, "padding_mode": "reflect"}):
+        layer_check(f"Conv3d{_kw(kw)}", lambda kw=kw: gnn.Conv3d(4, 6, (3, 2, 3), **kw),
+                    lambda kw=kw: torch.nn.Conv3d(4, 6, (3, 2, 3), **kw), [x3])
+    for cls, kw in (("MaxPool3d", {"kernel_size": 2}),
+                    ("MaxPool3d", {"kernel_size": 3, "stride": 2, "padding": 1}),
+                    ("MaxPool3d", {"kernel_size": (3, 2, 2), "stride": (2, 1, 2),
+                                   "ceil_mode": True}),
+                    ("MaxPool3d", {"kernel_size": 2, "dilation": 2, "padding": 1}),
+                    ("AvgPool3d", {"kernel_size": 2}),
+                    ("AvgPool3d", {"kernel_size": 3, "stride": 2, "padding": 1,
+                                   "count_include_pad": False}),
+                    ("AvgPool3d", {"kernel_size": (3, 2, 2), "stride": (2, 1, 2),
+                                   "ceil_mode": True}),
+                    ("AvgPool3d", {"kernel_size": 2, "divisor_override": 3}),
+                    ("AdaptiveAvgPool3d", {"output_size": (3, 2, 4)}),
+                    ("AdaptiveAvgPool3d", {"output_size": (None, 3, 5)})):
+        layer_check(f"{cls}{_kw(kw)}", lambda c=cls, kw=kw: getattr(gnn, c)(**kw),
+                    lambda c=cls, kw=kw: getattr(torch.nn, c)(**kw), [x3])
+    relu_like = np.maximum(rand(1, 2, 4, 4, 4, seed=16), 0.0)   # ties at 0: first max wins
+    layer_check("MaxPool3d[ties]", lambda: gnn.MaxPool3d(2), lambda: torch.nn.MaxPool3d(2),
+                [relu_like])
+
+    q, k, v = rand(2, 4, 5, 8, seed=1), rand(2, 4, 6, 8, seed=2), rand(2, 4, 6, 3, seed=3)
+    allowed = np.random.default_rng(4).random((5, 6)) < 0.7
+    allowed[:, 0] = True
+    for name, kw, extra in (("", {}, []), ("[is_causal]", {"is_causal": True}, []),
+                            ("[scale]", {"scale": 0.3}, [])):
+        fn_check(f"F.scaled_dot_product_attention{name}",
+                 lambda a, b, c, kw=kw: GF.scaled_dot_product_attention(a, b, c, **kw),
+                 lambda a, b, c, kw=kw: TF.scaled_dot_product_attention(a, b, c, **kw),
+                 [q, k, v, *extra])
+    fn_check("F.scaled_dot_product_attention[bool mask]",
+             lambda a, b, c, m: GF.scaled_dot_product_attention(a, b, c, attn_mask=m),
+             lambda a, b, c, m: TF.scaled_dot_product_attention(a, b, c, attn_mask=m),
+             [q, k, v, allowed])
+    fn_check("F.scaled_dot_product_attention[float mask]",
+             lambda a, b, c, m: GF.scaled_dot_product_attention(a, b, c, attn_mask=m),
+             lambda a, b, c, m: TF.scaled_dot_product_attention(a, b, c, attn_mask=m),
+             [q, k, v, rand(5, 6, seed=9)])
+    fn_check("F.scaled_dot_product_attention[enable_gqa]",
+             lambda a, b, c: GF.scaled_dot_product_attention(a, b, c, enable_gqa=True),
+             lambda a, b, c: TF.scaled_dot_product_attention(a, b, c, enable_gqa=True),
+             [q, k[:, :2], v[:, :2]])
+
+    tgt, memory = rand(4, 3, 8, seed=11), rand(5, 3, 8, seed=12)
+    tgt_kpm = np.zeros((3, 4), dtype=bool)
+    tgt_kpm[2, 3] = True
+    mem_kpm = np.zeros((3, 5), dtype=bool)
+    mem_kpm[1, 4:] = True
+    causal = np.triu(np.ones((4, 4), dtype=bool), 1)
+    dec_keys = [f"{a}.{b}" for a in ("self_attn", "multihead_attn")
+                for b in ("in_proj_bias", "out_proj.bias")] + \
+        [f"norm{i}.{p}" for i in (1, 2, 3) for p in ("weight", "bias")]
+    for norm_first in (False, True):
+        for act in ("relu", "gelu"):
+            kw = {"dim_feedforward": 16, "activation": act, "norm_first": norm_first}
+            layer_check(f"TransformerDecoderLayer[eval,{_kw(kw)[1:-1]}]",
+                        lambda kw=kw: gnn.TransformerDecoderLayer(8, 2, **kw),
+                        lambda kw=kw: torch.nn.TransformerDecoderLayer(8, 2, **kw),
+                        [tgt, memory, causal, tgt_kpm, mem_kpm], train=False, perturb=dec_keys,
+                        call=lambda m, t, s, am, tk, mk: m(
+                            t, s, tgt_mask=am, tgt_key_padding_mask=tk,
+                            memory_key_padding_mask=mk))
+    layer_check("TransformerDecoderLayer[eval,batch_first,memory_mask]",
+                lambda: gnn.TransformerDecoderLayer(8, 2, 16, batch_first=True),
+                lambda: torch.nn.TransformerDecoderLayer(8, 2, 16, batch_first=True),
+                [tgt.transpose(1, 0, 2), memory.transpose(1, 0, 2), rand(4, 5, seed=13)],
+                train=False, perturb=dec_keys, call=lambda m, t, s, mm: m(t, s, memory_mask=mm))
+
+    def transformer(lib, norm_first):
+        n = gnn if lib == "g" else torch.nn
+        return n.Transformer(8, 2, 2, 2, 16, dropout=0.0, norm_first=norm_first,
+                             activation="gelu")
+
+    float_causal = np.where(causal, -np.inf, 0.0)
+    for norm_first in (False, True):
+        layer_check(f"Transformer[2+2 layers,norm_first={norm_first}]",
+                    lambda nf=norm_first: transformer("g", nf),
+                    lambda nf=norm_first: transformer("t", nf),
+                    [rand(5, 3, 8, seed=14), tgt, mem_kpm], train=False,
+                    perturb=[f"{side}.layers.{i}.{key}" for side, keys in
+                             (("encoder", ["norm1.weight", "norm2.bias"]),
+                              ("decoder", dec_keys)) for i in range(2) for key in keys],
+                    call=lambda m, s, t, kp: m(s, t, tgt_mask=_mask_of(m, float_causal),
+                                               src_key_padding_mask=kp,
+                                               memory_key_padding_mask=kp))
+    check("Transformer.generate_square_subsequent_mask",
+          lambda: [("mask", gnn.Transformer.generate_square_subsequent_mask(5),
+                    torch.nn.Transformer.generate_square_subsequent_mask(5))])
+
+    indices = np.array([[1, 3, 3, 0], [2, 3, 1, 1]])
+    for kw in ({"padding_idx": 1}, {"scale_grad_by_freq": True},
+               {"scale_grad_by_freq": True, "padding_idx": 3}):
+        layer_check(f"Embedding{_kw(kw)}", lambda kw=kw: gnn.Embedding(5, 3, **kw),
+                    lambda kw=kw: torch.nn.Embedding(5, 3, **kw), [indices])
+    for kw in ({"max_norm": 1.0}, {"max_norm": 0.5, "norm_type": 1.0},
+               {"max_norm": 0.8, "norm_type": math.inf}):
+        layer_check(f"Embedding{_kw(kw)}[weight renormalized in place]",
+                    lambda kw=kw: gnn.Embedding(5, 3, **kw),
+                    lambda kw=kw: torch.nn.Embedding(5, 3, **kw), [indices],
+                    call=lambda m, i: (m(i), m.weight * 1.0))
+
+    def sparse_grad():  # torch's gradient is a sparse tensor, graphc's the same values dense
+        graphc.manual_seed(0)
+        g = gnn.Embedding(5, 3, sparse=True).double()
+        t = torch.nn.Embedding(5, 3, sparse=True).double()
+        items = copy_state(g, t)
+        upstream = rand(2, 4, 3, seed=21)
+        (g(g_tensor(indices)) * g_tensor(upstream)).sum().backward()
+        (t(t_tensor(indices)) * t_tensor(upstream)).sum().backward()
+        return items + [("weight.grad (torch's made dense)", g.weight.grad,
+                         t.weight.grad.to_dense())]
+
+    check("layer/Embedding[sparse=True]", sparse_grad)
+
+
+def _mask_of(module, mask):
+    """A constant (not differentiated) float mask in the module's library."""
+    return (g_tensor(mask) if isinstance(module, gnn.Module) else t_tensor(mask))
+
+
 
 # ------------------------------------------------------------------------------------------------
 # function transforms (graphc.func vs torch.func, autograd.functional)
@@ -1638,7 +1803,7 @@ def main() -> int:
           f"{INIT_STD_RTOL:.0%}")
     start = time.perf_counter()
     for section in (layers, losses, init_stats, optimizers, tensor_ops, compiled,
-                    issue6, function_transforms):
+                    issue6, function_transforms, issue10_layers):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

@@ -24,8 +24,15 @@ from graphc.nn.activation import (
     Tanh,
 )
 from graphc.nn.container import ModuleDict, ModuleList, Sequential
-from graphc.nn.conv import Conv1d, Conv2d
-from graphc.nn.dropout import Dropout
+from graphc.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
+from graphc.nn.dropout import (
+    AlphaDropout,
+    Dropout,
+    Dropout1d,
+    Dropout2d,
+    Dropout3d,
+    FeatureAlphaDropout,
+)
 from graphc.nn.linear import Flatten, Identity, Linear, Unflatten
 from graphc.nn.loss import (
     BCELoss,
@@ -40,10 +47,30 @@ from graphc.nn.loss import (
 )
 from graphc.nn.module import Module, Parameter
 from graphc.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
-from graphc.nn.pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from graphc.nn.pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveAvgPool3d,
+    AvgPool2d,
+    AvgPool3d,
+    MaxPool2d,
+    MaxPool3d,
+)
 from graphc.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from graphc.nn.sparse import Embedding
 from graphc.nn.transformer import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
+from graphc.nn.transformer_decoder import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+)
+from graphc.nn.upsampling import (
+    PixelShuffle,
+    PixelUnshuffle,
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
+)
 
 __all__ = [
     "Module", "Parameter", "functional", "init", "Sequential", "ModuleList", "ModuleDict",
@@ -54,4 +81,8 @@ __all__ = [
     "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "CrossEntropyLoss", "NLLLoss",
     "BCELoss", "BCEWithLogitsLoss", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
+    "ConvTranspose1d", "ConvTranspose2d", "Dropout1d", "Dropout2d", "Dropout3d",
+    "TransformerDecoderLayer", "TransformerDecoder", "Transformer", "Upsample",
+    "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle", "Conv3d",
+    "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "AlphaDropout", "FeatureAlphaDropout",
 ]

@@ -1,7 +1,10 @@
-"""``Conv1d`` and ``Conv2d`` with PyTorch's arguments, parameter shapes and initialization.
+"""``Conv1d``, ``Conv2d``, ``Conv3d``, ``ConvTranspose1d`` and ``ConvTranspose2d`` with PyTorch's
+arguments, parameter shapes and initialization.
 
-``weight`` is (out_channels, in_channels / groups, *kernel_size), initialized with
-``kaiming_uniform_(a=sqrt(5))``; ``bias`` is U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+``weight`` is (out_channels, in_channels / groups, *kernel_size) for a convolution and
+(in_channels, out_channels / groups, *kernel_size) for a transposed one, initialized with
+``kaiming_uniform_(a=sqrt(5))``; ``bias`` is U(-1/sqrt(fan_in), 1/sqrt(fan_in)) where fan_in
+is ``weight.shape[1] * prod(kernel_size)``, as PyTorch.
 
     >>> import graphc
     >>> from graphc import nn
@@ -59,13 +62,15 @@ class _ConvNd(Module):
         self.padding_mode = padding_mode
         self.output_padding = (0,) * n
         self.transposed = False
-        self.weight = Parameter(_empty(out_channels, in_channels // groups, *self.kernel_size,
-                                       dtype=dtype))
+        self.weight = Parameter(_empty(*self._weight_shape(), dtype=dtype))
         if bias:
             self.bias = Parameter(_empty(out_channels, dtype=dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+
+    def _weight_shape(self) -> tuple:
+        return (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
 
     def reset_parameters(self) -> None:
         init.default_weight_and_bias_(self.weight, self.bias)
@@ -91,6 +96,8 @@ class _ConvNd(Module):
             s += f", padding={self.padding}"
         if self.dilation != (1,) * self._dims:
             s += f", dilation={self.dilation}"
+        if self.output_padding != (0,) * self._dims:
+            s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:
@@ -120,3 +127,102 @@ class Conv2d(_ConvNd):
         x, padding = self._explicit_padding(input)
         return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation,
                         self.groups)
+
+
+class Conv3d(_ConvNd):
+    """3-D convolution over (N, C, D, H, W) or (C, D, H, W) input (``F.conv3d``: a sum of 2-D
+    convolutions over the kernel's depth taps).
+
+        >>> import graphc
+        >>> graphc.nn.Conv3d(2, 4, 3, padding=1)(graphc.zeros(1, 2, 5, 6, 7)).shape
+        (1, 4, 5, 6, 7)
+    """
+
+    _dims = 3
+
+    def forward(self, input: Tensor) -> Tensor:
+        x, padding = self._explicit_padding(input)
+        return F.conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation,
+                        self.groups)
+
+class _ConvTransposeNd(_ConvNd):
+    """The transposed convolutions: PyTorch's argument order (``output_padding`` third from
+    the end, ``dilation`` after ``bias``) and only zero padding."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
+                 padding_mode: str = "zeros", device=None, dtype=None):
+        name = type(self).__name__
+        if padding_mode != "zeros":
+            raise ValueError(f'Only "zeros" padding mode is supported for {name}')
+        if isinstance(padding, str):
+            raise ValueError(f"{name}: padding must be an int or a tuple of ints, got "
+                             f"{padding!r}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, device, dtype)
+        self.output_padding = F._tuple(output_padding, self._dims, "output_padding")
+        self.transposed = True
+
+    def _weight_shape(self) -> tuple:
+        return (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
+
+    def _output_padding(self, input: Tensor, output_size) -> tuple:
+        """``output_padding``, or the one that gives ``output_size`` (PyTorch's rule: the size
+        must lie in [smallest, smallest + stride - 1] along each spatial axis)."""
+        if output_size is None:
+            return self.output_padding
+        n = self._dims
+        wanted = [int(v) for v in output_size][-n:]
+        if len(wanted) != n:
+            raise ValueError(f"{type(self).__name__}: output_size must have {n} or {n + 2} "
+                             f"elements (got {len(list(output_size))})")
+        spatial = input.shape[-n:]
+        padding = []
+        for size, want, k, s, p, d in zip(spatial, wanted, self.kernel_size, self.stride,
+                                          self.padding, self.dilation):
+            smallest = (size - 1) * s - 2 * p + d * (k - 1) + 1
+            if not smallest <= want <= smallest + s - 1:
+                raise ValueError(f"requested an output size of {wanted}, but valid sizes range "
+                                 f"from {smallest} to {smallest + s - 1} (for an input of "
+                                 f"{list(spatial)})")
+            padding.append(want - smallest)
+        return tuple(padding)
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """1-D transposed convolution over (N, Cin, L) or (Cin, L) input.
+
+        >>> import graphc
+        >>> up = graphc.nn.ConvTranspose1d(4, 2, 3, stride=2, padding=1, output_padding=1)
+        >>> up(graphc.zeros(5, 4, 10)).shape
+        (5, 2, 20)
+    """
+
+    _dims = 1
+
+    def forward(self, input: Tensor, output_size=None) -> Tensor:
+        return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(input, output_size), self.groups,
+                                  self.dilation)
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """2-D transposed convolution over (N, Cin, H, W) or (Cin, H, W) input, e.g. a DCGAN
+    generator's up-sampling step.
+
+        >>> import graphc
+        >>> up = graphc.nn.ConvTranspose2d(8, 3, 4, stride=2, padding=1, bias=False)
+        >>> up
+        ConvTranspose2d(8, 3, kernel_size=(4, 4), stride=(2, 2), padding=(1, 1), bias=False)
+        >>> up(graphc.zeros(1, 8, 16, 16)).shape
+        (1, 3, 32, 32)
+        >>> up(graphc.zeros(1, 8, 16, 16), output_size=[33, 33]).shape
+        (1, 3, 33, 33)
+    """
+
+    _dims = 2
+
+    def forward(self, input: Tensor, output_size=None) -> Tensor:
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(input, output_size), self.groups,
+                                  self.dilation)

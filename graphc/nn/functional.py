@@ -15,6 +15,8 @@ follow PyTorch.
 """
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Sequence
 from typing import Optional, Union
 
@@ -24,6 +26,14 @@ import graphc.functions as G
 from graphc import factories, tracing
 from graphc.autograd import no_grad
 from graphc.dispatch import apply
+from graphc.nn.interpolation import (  # noqa: F401  (re-exported: F.interpolate, ...)
+    interpolate,
+    pixel_shuffle,
+    pixel_unshuffle,
+    upsample,
+    upsample_bilinear,
+    upsample_nearest,
+)
 from graphc.nn.losses import (  # noqa: F401  (re-exported: F.cross_entropy, ...)
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -182,6 +192,95 @@ def conv1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
         padding = (0, padding)
     out = conv2d(G.unsqueeze(x, 2), G.unsqueeze(weight, 2), None, (1, stride), padding,
                  (1, dilation), groups)
+    out = G.squeeze(out, 2)
+    if bias is not None:
+        out = G.add(out, G.reshape(bias, (1, -1, 1)))
+    return G.squeeze(out, 0) if unbatched else out
+
+
+def _transposed_size(size: int, kernel: int, stride: int, padding: int, dilation: int,
+                     output_padding: int) -> int:
+    """Output length of a transposed convolution along one axis (PyTorch's formula)."""
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1,
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """2-D transposed convolution of ``input`` (N, Cin, H, W) or (Cin, H, W) with ``weight``
+    (Cin, Cout/groups, kh, kw), like ``torch.nn.functional.conv_transpose2d``.
+
+    It is the input gradient of the convolution with the same weight and geometry, so it runs
+    as the registry op ``conv2d_input_grad`` (a GEMM and col2im kernels when compiled):
+    out = (H - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1.
+
+        >>> import graphc
+        >>> conv_transpose2d(graphc.ones(1, 1, 2, 2), graphc.ones(1, 1, 2, 2), stride=2).tolist()
+        [[[[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]]]
+    """
+    x, unbatched = _batched(input, 4, "conv_transpose2d")
+    if weight.ndim != 4:
+        raise ValueError(f"conv_transpose2d: weight must be 4-D (in, out/groups, kh, kw), got "
+                         f"shape {list(weight.shape)}")
+    if not x.dtype.is_float or not weight.dtype.is_float:
+        raise TypeError(f"conv_transpose2d: input and weight must be floating point, got "
+                        f"{x.dtype} and {weight.dtype}")
+    stride, padding = _tuple(stride, 2, "stride"), _tuple(padding, 2, "padding")
+    dilation = _tuple(dilation, 2, "dilation")
+    output_padding = _tuple(output_padding, 2, "output_padding")
+    n, cin, h, w = x.shape
+    if groups < 1 or cin % groups:
+        raise ValueError(f"conv_transpose2d: groups={groups} must be positive and divide the "
+                         f"{cin} input channels")
+    if weight.shape[0] != cin:
+        raise ValueError(f"conv_transpose2d: weight of shape {list(weight.shape)} expects "
+                         f"{weight.shape[0]} input channels, but input of shape "
+                         f"{list(input.shape)} has {cin}")
+    if any(s < 1 for s in stride) or any(d < 1 for d in dilation) or min(padding) < 0:
+        raise ValueError(f"conv_transpose2d: stride {stride} and dilation {dilation} must be "
+                         f"positive, padding {padding} non-negative")
+    for op, s, d in zip(output_padding, stride, dilation):
+        if not 0 <= op < max(s, d):
+            raise ValueError(f"conv_transpose2d: output_padding {output_padding} must be "
+                             f"smaller than either stride {stride} or dilation {dilation}")
+    kernel = weight.shape[2:]
+    size = [_transposed_size(*args) for args in
+            zip((h, w), kernel, stride, padding, dilation, output_padding)]
+    if min(size) < 1:
+        raise ValueError(f"conv_transpose2d: the output size {size} of input "
+                         f"{list(input.shape)} with kernel {list(kernel)} is too small")
+    cout = weight.shape[1] * groups
+    geometry = dict(stride=list(stride), dilation=list(dilation), groups=int(groups))
+    if all(op < s for op, s in zip(output_padding, stride)):
+        # output_padding < stride: the convolution of the output maps back to input's size
+        out = apply("conv2d_input_grad", [x, weight], padding=list(padding),
+                    input_shape=[n, cout, *size], **geometry)
+    else:  # output_padding >= stride (allowed below dilation): full output, then cropped
+        full = [_transposed_size(size_in, k, s, 0, d, 0)
+                for size_in, k, s, d in zip((h, w), kernel, stride, dilation)]
+        out = apply("conv2d_input_grad", [x, weight], padding=[0, 0],
+                    input_shape=[n, cout, *full], **geometry)
+        extra = [max(0, p + s - f) for p, s, f in zip(padding, size, full)]
+        if any(extra):
+            out = G.pad(out, [0, extra[1], 0, extra[0]])
+        out = G.narrow(G.narrow(out, 2, padding[0], size[0]), 3, padding[1], size[1])
+    if bias is not None:
+        out = G.add(out, G.reshape(bias, (1, -1, 1, 1)))
+    return G.squeeze(out, 0) if unbatched else out
+
+
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1,
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """1-D transposed convolution of ``input`` (N, Cin, L) or (Cin, L) with ``weight``
+    (Cin, Cout/groups, k): a ``conv_transpose2d`` on a height-1 view."""
+    x, unbatched = _batched(input, 3, "conv_transpose1d")
+    if weight.ndim != 3:
+        raise ValueError(f"conv_transpose1d: weight must be 3-D (in, out/groups, k), got "
+                         f"shape {list(weight.shape)}")
+    (stride,), (padding,) = _tuple(stride, 1, "stride"), _tuple(padding, 1, "padding")
+    (dilation,) = _tuple(dilation, 1, "dilation")
+    (output_padding,) = _tuple(output_padding, 1, "output_padding")
+    out = conv_transpose2d(G.unsqueeze(x, 2), G.unsqueeze(weight, 2), None, (1, stride),
+                           (0, padding), (0, output_padding), groups, (1, dilation))
     out = G.squeeze(out, 2)
     if bias is not None:
         out = G.add(out, G.reshape(bias, (1, -1, 1)))
@@ -394,23 +493,210 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     return input._assign(drop) if inplace else drop(input)
 
 
+def _feature_dropout(x: Tensor, p: float, training: bool, inplace: bool) -> Tensor:
+    """Drops whole feature maps: one keep/drop draw per (x.shape[0], x.shape[1]) entry, the
+    same for every element of the trailing axes (PyTorch's ``feature_dropout``)."""
+    if not training or p == 0.0:
+        return x
+    if x.ndim < 2:
+        raise RuntimeError(f"feature dropout needs at least 2-D input (N, C, ...), got shape "
+                           f"{list(x.shape)}")
+
+    def drop(t: Tensor) -> Tensor:
+        if p == 1.0:
+            return G.mul(t, 0.0)
+        noise_shape = tuple(t.shape[:2]) + (1,) * (t.ndim - 2)
+        keep = G.lt(factories.rand(*noise_shape, dtype=t.dtype), 1.0 - p)
+        return G.mul(t, G.mul(G.cast(keep, t.dtype), 1.0 / (1.0 - p)))
+
+    return x._assign(drop) if inplace else drop(x)
+
+
+def _check_p(p: float) -> None:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _channel_dropout(input: Tensor, p: float, training: bool, inplace: bool,
+                     spatial: int) -> Tensor:
+    """``feature_dropout`` over (N, C, *spatial) input, or unbatched (C, *spatial) input."""
+    if input.ndim != spatial + 1:
+        return _feature_dropout(input, p, training, inplace)
+
+    def unbatched(t: Tensor) -> Tensor:  # a batch axis of 1 for the draw
+        return G.squeeze(_feature_dropout(G.unsqueeze(t, 0), p, training, False), 0)
+
+    return input._assign(unbatched) if inplace else unbatched(input)
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
+    """Zeroes whole channels of (N, C, L) or (C, L) input with probability ``p`` (scaling the
+    rest by 1/(1-p)), like ``torch.nn.functional.dropout1d``.
+
+        >>> import graphc
+        >>> dropout1d(graphc.ones(2, 3, 4), 0.5, training=False).shape
+        (2, 3, 4)
+    """
+    _check_p(p)
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"dropout1d: Expected 2D or 3D input, but received a {input.ndim}D "
+                           "input. Note that dropout1d exists to provide channel-wise dropout "
+                           "on inputs with 1 spatial dimension, a channel dimension, and an "
+                           "optional batch dimension (i.e. 2D or 3D inputs).")
+    return _channel_dropout(input, p, training, inplace, 1)
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
+    """Zeroes whole channels of (N, C, H, W) input with probability ``p``, like
+    ``torch.nn.functional.dropout2d``, PyTorch's quirks included: 3-D input is taken as
+    (N, C, L) (with PyTorch's warning), and other ranks drop (dim 0, dim 1) entries with a
+    deprecation warning.
+
+        >>> import graphc
+        >>> dropout2d(graphc.ones(2, 3, 4, 4), 0.5, training=False).shape
+        (2, 3, 4, 4)
+    """
+    _check_p(p)
+    if input.ndim not in (3, 4):
+        warnings.warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is "
+                      "deprecated and will result in an error in a future release. To retain "
+                      "the behavior and silence this warning, please use dropout instead. Note "
+                      "that dropout2d exists to provide channel-wise dropout on inputs with 2 "
+                      "spatial dimensions, a channel dimension, and an optional batch dimension "
+                      "(i.e. 3D or 4D inputs).", stacklevel=2)
+    if input.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that "
+                      "channel-wise 1D dropout behavior is desired - input is interpreted as "
+                      "shape (N, C, L), where C is the channel dim. This behavior will change in "
+                      "a future release to interpret the input as one without a batch "
+                      "dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise dropout "
+                      "behavior, please switch to using dropout1d instead.", stacklevel=2)
+    return _feature_dropout(input, p, training, inplace)
+
+
+def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
+    """Zeroes whole channels of (N, C, D, H, W) or (C, D, H, W) input with probability ``p``,
+    like ``torch.nn.functional.dropout3d`` (other ranks warn, as PyTorch)."""
+    _check_p(p)
+    if input.ndim not in (4, 5):
+        warnings.warn(f"dropout3d: Received a {input.ndim}-D input to dropout3d, which is "
+                      "deprecated and will result in an error in a future release. To retain "
+                      "the behavior and silence this warning, please use dropout instead. Note "
+                      "that dropout3d exists to provide channel-wise dropout on inputs with 3 "
+                      "spatial dimensions, a channel dimension, and an optional batch dimension "
+                      "(i.e. 4D or 5D inputs).", stacklevel=2)
+        return _feature_dropout(input, p, training, inplace)
+    return _channel_dropout(input, p, training, inplace, 3)
+
+
+_SELU_ALPHA = 1.7580993408473766  # -scale * alpha of SELU: where SELU saturates
+
+
+def _alpha_dropout(x: Tensor, p: float, training: bool, noise_shape) -> Tensor:
+    """Dropped entries become SELU's saturation value, then an affine map restores zero mean
+    and unit variance: ``out = a * (x * keep + alpha' * (1 - keep)) + b`` with
+    ``a = ((1 - p) (1 + p alpha'^2))^-1/2`` and ``b = -a alpha' p`` (PyTorch's formula)."""
+    _check_p(p)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return G.mul(x, 0.0)
+    a = 1.0 / math.sqrt((_SELU_ALPHA ** 2 * p + 1) * (1 - p))
+    keep = G.cast(G.lt(factories.rand(*noise_shape, dtype=x.dtype), 1.0 - p), x.dtype)
+    shift = G.add(G.mul(G.sub(keep, 1.0), _SELU_ALPHA * a), _SELU_ALPHA * a * p)
+    return G.add(G.mul(x, G.mul(keep, a)), shift)
+
+
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
+                  inplace: bool = False) -> Tensor:
+    """Dropout that keeps the mean and variance of SELU activations, like
+    ``torch.nn.functional.alpha_dropout`` (note the default ``training=False``, as PyTorch).
+
+        >>> import graphc
+        >>> alpha_dropout(graphc.ones(3), 0.5).tolist()
+        [1.0, 1.0, 1.0]
+    """
+    if inplace:
+        return input._assign(lambda t: _alpha_dropout(t, p, training, t.shape))
+    return _alpha_dropout(input, p, training, input.shape)
+
+
+def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
+                          inplace: bool = False) -> Tensor:
+    """``alpha_dropout`` with one draw per (dim 0, dim 1) entry (whole channels)."""
+    if input.ndim < 2:
+        raise RuntimeError(f"feature_alpha_dropout needs at least 2-D input (N, C, ...), got "
+                           f"shape {list(input.shape)}")
+
+    def drop(t: Tensor) -> Tensor:
+        return _alpha_dropout(t, p, training, tuple(t.shape[:2]) + (1,) * (t.ndim - 2))
+
+    return input._assign(drop) if inplace else drop(input)
+
+
+def _renorm_rows_(weight: Tensor, indices: Tensor, max_norm: float, norm_type: float) -> None:
+    """Rescales, in place, the rows of ``weight`` that ``indices`` look up and whose
+    ``norm_type``-norm exceeds ``max_norm`` to norm ``max_norm`` (PyTorch's
+    ``embedding_renorm_``, which divides by ``norm + 1e-7``)."""
+    with no_grad():
+        rows = weight.shape[0]
+        flat = G.reshape(indices, (-1,))
+        hits = G.scatter_add(factories.zeros(rows, dtype=weight.dtype), 0, flat,
+                             factories.ones(flat.shape[0], dtype=weight.dtype))
+        magnitude = G.abs(weight)
+        if norm_type == math.inf:
+            norms = G.amax(magnitude, 1)
+        else:
+            norms = G.pow(G.sum(G.pow(magnitude, float(norm_type)), 1), 1.0 / norm_type)
+        too_long = G.logical_and(G.gt(hits, 0.0), G.gt(norms, float(max_norm)))
+        scale = G.where(too_long, G.div(float(max_norm), G.add(norms, 1e-7)),
+                        G.scalar_like(1.0, norms))
+        weight.mul_(G.unsqueeze(scale, 1))
+
+
 def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None,
               max_norm: Optional[float] = None, norm_type: float = 2.0,
               scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """Rows of ``weight`` at the integer positions in ``input``: shape ``input.shape + (dim,)``.
 
-    Entries equal to ``padding_idx`` read their row but send no gradient to it.
+    As ``torch.nn.functional.embedding``: entries equal to ``padding_idx`` read their row but
+    send no gradient to it; with ``max_norm`` the looked-up rows whose ``norm_type``-norm is
+    larger are first rescaled to ``max_norm`` *in place* in ``weight``; with
+    ``scale_grad_by_freq`` each row's gradient is divided by how often the row occurs in
+    ``input``. ``sparse=True`` is accepted, but the gradient of ``weight`` stays dense (graphc
+    has no sparse gradients; dense ones work with every optimizer).
+
+        >>> import graphc
+        >>> w = graphc.tensor([[3.0, 4.0], [0.6, 0.8]])
+        >>> embedding(graphc.tensor([0]), w, max_norm=1.0).tolist()
+        [[0.6000000238418579, 0.800000011920929]]
     """
-    if max_norm is not None or scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not "
-                                  "supported")
     input = G.to_tensor(input)
     if not input.dtype.is_int:
         raise TypeError(f"embedding: indices must be an integer tensor, got {input.dtype}")
-    out = G.index_select(weight, 0, input)
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got "
+                         f"shape {list(weight.shape)}")
     if padding_idx is not None:
+        if not -weight.shape[0] <= padding_idx < weight.shape[0]:
+            raise ValueError(f"embedding: padding_idx {padding_idx} must be within "
+                             f"num_embeddings ({weight.shape[0]})")
         if padding_idx < 0:
             padding_idx += weight.shape[0]
+    if max_norm is not None:
+        _renorm_rows_(weight, input, max_norm, norm_type)
+    out = G.index_select(weight, 0, input)
+    if scale_grad_by_freq:
+        flat = G.reshape(input, (-1,))
+        counts = G.scatter_add(factories.zeros(weight.shape[0], dtype=weight.dtype), 0, flat,
+                               factories.ones(flat.shape[0], dtype=weight.dtype))
+        per_entry = G.unsqueeze(G.index_select(counts, 0, input), -1)
+        # same value, gradient divided by the row's count
+        out = G.add(out.detach(), G.div(G.sub(out, out.detach()), per_entry))
+    if padding_idx is not None:
         is_pad = G.unsqueeze(G.eq(input, padding_idx), -1)
         out = G.where(is_pad, out.detach(), out)
     return out
@@ -490,6 +776,30 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: Option
     return out
 
 
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
+                                 attn_mask: Optional[Tensor] = None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: Optional[float] = None,
+                                 enable_gqa: bool = False) -> Tensor:
+    """``softmax(query @ key^T * scale + mask) @ value``, like PyTorch's function of that name;
+    see :func:`graphc.nn.transformer.scaled_dot_product_attention`.
+
+        >>> import graphc
+        >>> q = graphc.randn(2, 4, 8)
+        >>> scaled_dot_product_attention(q, q, q, is_causal=True).shape
+        (2, 4, 8)
+    """
+    from graphc.nn.transformer import scaled_dot_product_attention as attention  # imports us
+    return attention(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
+
+
+# 3-D convolution and pooling, written from the 2-D functions above (which they import)
+from graphc.nn.volumetric import (  # noqa: E402, F401  (re-exported: F.conv3d, ...)
+    adaptive_avg_pool3d,
+    avg_pool3d,
+    conv3d,
+    max_pool3d,
+)
+
 __all__ = [name for name in dir() if not name.startswith("_") and name not in
-           ("annotations", "math", "np", "G", "factories", "no_grad", "Tensor", "apply", "dtypes",
-            "conv_output_size", "Optional", "Sequence", "Union")]
+           ("annotations", "math", "warnings", "np", "G", "factories", "no_grad", "Tensor",
+            "apply", "dtypes", "conv_output_size", "Optional", "Sequence", "Union")]

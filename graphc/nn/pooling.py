@@ -1,4 +1,5 @@
-"""Pooling layers: ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d`` (and 1-d adaptive).
+"""Pooling layers: ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d`` (and 1-d adaptive), and
+their 3-D versions ``MaxPool3d``, ``AvgPool3d``, ``AdaptiveAvgPool3d``.
 
     >>> import graphc
     >>> from graphc import nn
@@ -83,3 +84,27 @@ class AdaptiveAvgPool1d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class MaxPool3d(MaxPool2d):
+    """Max over (kd, kh, kw) windows of (N, C, D, H, W) input (``return_indices`` is not
+    supported)."""
+
+    def forward(self, input: Tensor):
+        return F.max_pool3d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+
+
+class AvgPool3d(AvgPool2d):
+    """Mean over (kd, kh, kw) windows of (N, C, D, H, W) input."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
+
+
+class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
+    """Averages (N, C, D, H, W) input to a fixed (D', H', W') (None keeps that size)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.adaptive_avg_pool3d(input, self.output_size)

@@ -1,7 +1,9 @@
 """``Embedding``: a lookup table of ``num_embeddings`` vectors of size ``embedding_dim``.
 
 ``weight`` is (num_embeddings, embedding_dim) ~ N(0, 1); the ``padding_idx`` row starts at zero
-and receives no gradient.
+and receives no gradient. ``max_norm`` renormalizes looked-up rows in place and
+``scale_grad_by_freq`` divides each row's gradient by its count in the batch, as PyTorch;
+``sparse=True`` is accepted but gives a dense gradient (graphc has no sparse gradients).
 
     >>> import graphc
     >>> from graphc import nn
@@ -36,9 +38,6 @@ class Embedding(Module):
                                  f"({num_embeddings})")
             if padding_idx < 0:
                 padding_idx += num_embeddings
-        if max_norm is not None or scale_grad_by_freq or sparse:
-            raise NotImplementedError("Embedding: max_norm, scale_grad_by_freq and sparse are "
-                                      "not supported")
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.padding_idx = padding_idx
@@ -67,12 +66,21 @@ class Embedding(Module):
                 self.weight[self.padding_idx] = 0.0
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.embedding(input, self.weight, self.padding_idx)
+        return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+                           self.scale_grad_by_freq, self.sparse)
 
     def extra_repr(self) -> str:
         s = f"{self.num_embeddings}, {self.embedding_dim}"
         if self.padding_idx is not None:
             s += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq:
+            s += ", scale_grad_by_freq=True"
+        if self.sparse:
+            s += ", sparse=True"
         return s
 
     @classmethod

@@ -74,13 +74,17 @@ def _attend(q: Tensor, k: Tensor, v: Tensor, masks, dropout_p: float, scale: flo
 
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
                                  attn_mask: Optional[Tensor] = None, dropout_p: float = 0.0,
-                                 is_causal: bool = False, scale: Optional[float] = None) -> Tensor:
+                                 is_causal: bool = False, scale: Optional[float] = None,
+                                 enable_gqa: bool = False) -> Tensor:
     """``softmax(query @ key^T * scale + mask) @ value``, like ``F.scaled_dot_product_attention``.
 
     Shapes: query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev). A boolean
     ``attn_mask`` is True where attention is *allowed* (PyTorch's functional convention); a float
-    mask is added. ``is_causal`` masks the upper triangle (and excludes ``attn_mask``).
-    ``scale`` defaults to 1/sqrt(E). Dropout is applied whenever ``dropout_p > 0``, as in torch.
+    mask is added. ``is_causal`` lets query i attend to keys j <= i (the top-left triangle, also
+    when L != S) and excludes ``attn_mask``. ``scale`` defaults to 1/sqrt(E). Dropout is applied
+    whenever ``dropout_p > 0``, as in torch. With ``enable_gqa`` the heads (axis -3) of key and
+    value may be fewer than the query's: each key/value head serves ``Hq / Hkv`` consecutive
+    query heads (grouped-query attention).
 
         >>> import graphc
         >>> q = graphc.randn(2, 4, 8)
@@ -88,7 +92,18 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         (2, 4, 8)
     """
     if is_causal and attn_mask is not None:
-        raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal")
+        raise RuntimeError("scaled_dot_product_attention: Explicit attn_mask should not be set "
+                           "when is_causal=True")
+    if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
+        raise ValueError(f"scaled_dot_product_attention: query, key and value need at least 2 "
+                         f"dimensions, got {list(query.shape)}, {list(key.shape)}, "
+                         f"{list(value.shape)}")
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise ValueError(f"scaled_dot_product_attention: query (..., L, E) {list(query.shape)}, "
+                         f"key (..., S, E) {list(key.shape)} and value (..., S, Ev) "
+                         f"{list(value.shape)} do not agree")
+    if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
+        key, value = _repeat_heads(key, query.shape[-3]), _repeat_heads(value, query.shape[-3])
     masks = []
     if is_causal:
         masks.append(_causal_mask(query.shape[-2], key.shape[-2]))
@@ -96,6 +111,18 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         masks.append(F.logical_not(attn_mask) if attn_mask.dtype == dtypes.bool_ else attn_mask)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
     return _attend(query, key, value, masks, float(dropout_p), scale)[0]
+
+
+def _repeat_heads(x: Tensor, heads: int) -> Tensor:
+    """(..., Hkv, S, E) -> (..., heads, S, E), each head repeated heads/Hkv times in a row
+    (``repeat_interleave`` on axis -3, as PyTorch's grouped-query attention)."""
+    kv_heads = x.shape[-3]
+    if heads % kv_heads:
+        raise ValueError(f"scaled_dot_product_attention: with enable_gqa the query's {heads} "
+                         f"heads must be a multiple of the key/value heads ({kv_heads})")
+    lead, (s, e) = tuple(x.shape[:-3]), tuple(x.shape[-2:])
+    grouped = F.expand(F.unsqueeze(x, -3), (*lead, kv_heads, heads // kv_heads, s, e))
+    return F.reshape(grouped, (*lead, heads, s, e))
 
 
 class MultiheadAttention(Module):
@@ -274,6 +301,16 @@ class MultiheadAttention(Module):
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
 
+def _activation(activation: Union[str, Callable]) -> Callable:
+    """The feed-forward activation: 'relu', 'gelu' or any callable (RuntimeError otherwise,
+    as PyTorch)."""
+    if isinstance(activation, str):
+        if activation not in _ACTIVATIONS:
+            raise RuntimeError(f"activation should be relu/gelu, not {activation}")
+        return _ACTIVATIONS[activation]
+    return activation
+
+
 class TransformerEncoderLayer(Module):
     """Self-attention then a feed-forward block, each with a residual connection and LayerNorm,
     like ``torch.nn.TransformerEncoderLayer`` (same submodule names, so state dicts match).
@@ -302,11 +339,7 @@ class TransformerEncoderLayer(Module):
         self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
-        if isinstance(activation, str):
-            if activation not in _ACTIVATIONS:
-                raise ValueError(f"activation should be relu/gelu, not {activation}")
-            activation = _ACTIVATIONS[activation]
-        self.activation = activation
+        self.activation = _activation(activation)
 
     def forward(self, src: Tensor, src_mask: Optional[Tensor] = None,
                 src_key_padding_mask: Optional[Tensor] = None, is_causal: bool = False) -> Tensor:
