@@ -522,7 +522,7 @@ def test_type_rule_matches_reference_output(name, i):
     assert evaluated.shape == out_type.shape and evaluated.dtype == out_type.dtype.numpy
 
     eager = apply(name, [graphc.tensor(a) for a in case.inputs], **case.attrs)
-    assert eager.type == out_type
+    assert eager.ir_type == out_type
 
 
 # -- (b) eager graphc vs the float64 oracle ----------------------------------------------------
@@ -590,7 +590,7 @@ def test_symbolic_gradient_equals_eager_gradient(name, i):
         if not t.requires_grad:
             assert symbolic is None, "integer and bool operands get no gradient"
             continue
-        assert symbolic is not None and symbolic.type == t.type
+        assert symbolic is not None and symbolic.type == t.ir_type
         assert_close(next(computed), t.grad.numpy(), dtype="f64")
 
 

@@ -6,7 +6,7 @@
     >>> model(graphc.zeros(3, 4)).shape
     (3, 2)
 """
-from graphc.nn import functional, init
+from graphc.nn import functional, init, parallel
 from graphc.nn.activation import (
     ELU,
     GELU,
@@ -40,6 +40,7 @@ from graphc.nn.loss import (
 )
 from graphc.nn.module import Module, Parameter
 from graphc.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from graphc.nn.parallel import DataParallel
 from graphc.nn.pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from graphc.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from graphc.nn.sparse import Embedding
@@ -54,4 +55,5 @@ __all__ = [
     "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "CrossEntropyLoss", "NLLLoss",
     "BCELoss", "BCEWithLogitsLoss", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
+    "parallel", "DataParallel",
 ]
