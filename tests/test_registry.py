@@ -578,7 +578,7 @@ def test_symbolic_gradient_equals_eager_gradient(name, i):
     graph = ir.Graph("vjp")
     values = [graph.add_input(f"x{k}", TensorType(dtypes.from_numpy(a.dtype), a.shape))
               for k, a in enumerate(arrays)]
-    g = graph.add_input("g", out.type)
+    g = graph.add_input("g", out.ir_type)
     result = graph.add_node(name, values, attrs).output
     grads = opdef.vjp(GraphEmitter(graph), values, result, g, attrs)
     assert len(grads) == len(arrays)
