@@ -37,8 +37,10 @@ class BackendError(Exception):
     """Unknown backend, or a backend that cannot run here."""
 
 
-class ExecutionError(Exception):
-    """Inputs that do not match the graph's signature, or an op that failed at run time."""
+class ExecutionError(RuntimeError):
+    """Inputs that do not match the graph's signature, or an op that failed at run time (a
+    RuntimeError, as PyTorch's errors at run time are: an index out of range in a compiled
+    ``gather`` is caught by the same ``except RuntimeError:`` as the eager one)."""
 
 
 @dataclass

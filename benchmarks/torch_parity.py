@@ -1298,7 +1298,7 @@ def _flatten_keep_none(out):
 
 
 def grad_check(name, g_fn, t_fn, args, upstream="random", compiled=True, rtol=RTOL64,
-               atol=ATOL64, known=None):
+               atol=ATOL64, known=None, section="issue6"):
     """Outputs (values, dtypes) and input gradients (values, dtypes, None-ness) of graphc vs torch
     eager; with ``compiled`` also graphc under @graphc.compile vs torch eager."""
     def run(comp):
@@ -1315,9 +1315,9 @@ def grad_check(name, g_fn, t_fn, args, upstream="random", compiled=True, rtol=RT
                 items.append((f"grad{i}", g, t))
         return items
 
-    check(f"issue6/{name}", lambda: run(False), rtol, atol, known)
+    check(f"{section}/{name}", lambda: run(False), rtol, atol, known)
     if compiled:
-        check(f"issue6/compile {name}", lambda: run(True), rtol, atol, known)
+        check(f"{section}/compile {name}", lambda: run(True), rtol, atol, known)
 
 
 def _issue6_gradients():
@@ -1788,6 +1788,68 @@ def function_transforms():
 
 
 # ------------------------------------------------------------------------------------------------
+# issue 10: PyTorch's front-end surface (composites of graphc's primitives)
+# ------------------------------------------------------------------------------------------------
+def issue10_surface():
+    x = rand(2, 3, 4, seed=10)
+    z = np.zeros((2, 3))
+    cases = [
+        ("repeat(2, 1, 1, 3)", lambda a: a.repeat(2, 1, 1, 3), lambda a: a.repeat(2, 1, 1, 3)),
+        ("flip((0, 2))", lambda a: graphc.flip(a, (0, 2)), lambda a: torch.flip(a, (0, 2))),
+        ("fliplr", lambda a: a.fliplr(), lambda a: a.fliplr()),
+        ("flipud", lambda a: a.flipud(), lambda a: a.flipud()),
+        ("roll(5)", lambda a: graphc.roll(a, 5), lambda a: torch.roll(a, 5)),
+        ("roll((1, -2), (0, 2))", lambda a: a.roll((1, -2), (0, 2)),
+         lambda a: a.roll((1, -2), (0, 2))),
+        ("unbind(1)", lambda a: graphc.unbind(a, 1), lambda a: torch.unbind(a, 1)),
+        ("t()", lambda a: a[0].t(), lambda a: a[0].t()),
+        ("addcmul", lambda a: graphc.addcmul(a, a, a.flip(0), value=0.3),
+         lambda a: torch.addcmul(a, a, a.flip(0), value=0.3)),
+        ("addcdiv", lambda a: a.addcdiv(a, a * a + 1, value=-2),
+         lambda a: a.addcdiv(a, a * a + 1, value=-2)),
+        ("norm()", lambda a: a.norm(), lambda a: a.norm()),
+        ("norm(1, dim=2, keepdim)", lambda a: a.norm(1, dim=2, keepdim=True),
+         lambda a: a.norm(1, dim=2, keepdim=True)),
+        ("norm(3, dim=(0, 2))", lambda a: graphc.norm(a, 3, dim=(0, 2)),
+         lambda a: torch.norm(a, 3, dim=(0, 2))),
+        ("norm(inf, dim=1)", lambda a: a.norm(math.inf, dim=1), lambda a: a.norm(math.inf, dim=1)),
+        ("linalg.vector_norm(0.5)", lambda a: graphc.linalg.vector_norm(a, 0.5),
+         lambda a: torch.linalg.vector_norm(a, 0.5)),
+        ("linalg.vector_norm(-inf, -1)", lambda a: graphc.linalg.vector_norm(a, -math.inf, -1),
+         lambda a: torch.linalg.vector_norm(a, -math.inf, -1)),
+        ("linalg.matrix_norm(fro)", lambda a: graphc.linalg.matrix_norm(a),
+         lambda a: torch.linalg.matrix_norm(a)),
+        ("linalg.matrix_norm(1)", lambda a: graphc.linalg.matrix_norm(a, 1),
+         lambda a: torch.linalg.matrix_norm(a, 1)),
+        ("linalg.matrix_norm(-inf, keepdim)",
+         lambda a: graphc.linalg.matrix_norm(a, -math.inf, keepdim=True),
+         lambda a: torch.linalg.matrix_norm(a, -math.inf, keepdim=True)),
+        ("linalg.norm(dim=1)", lambda a: graphc.linalg.norm(a, dim=1),
+         lambda a: torch.linalg.norm(a, dim=1)),
+        ("isclose", lambda a: graphc.isclose(a, a + 1e-6 * a.sign()),
+         lambda a: torch.isclose(a, a + 1e-6 * a.sign())),
+        ("sum(axis=1)", lambda a: a.sum(axis=1), lambda a: a.sum(axis=1)),
+        ("softmax(axis=-1)", lambda a: graphc.softmax(a, axis=-1),
+         lambda a: torch.softmax(a, axis=-1)),
+        ("cat(axis=2)", lambda a: graphc.cat([a, a], axis=2), lambda a: torch.cat([a, a], axis=2)),
+    ]
+    for name, g_fn, t_fn in cases:
+        grad_check(name, g_fn, t_fn, [x], section="issue10-surface")
+    grad_check("norm at zero (gradient 0)", lambda a: a.norm(), lambda a: a.norm(), [z],
+               section="issue10-surface")
+    grad_check("norm(0.5) at zero (gradient 0)", lambda a: a.norm(0.5), lambda a: a.norm(0.5),
+               [z], section="issue10-surface")
+    grad_check("masked_select", lambda a: graphc.masked_select(a, a > 0),
+               lambda a: torch.masked_select(a, a > 0), [x], compiled=False,
+               section="issue10-surface")
+    grad_check("nonzero", lambda a: graphc.nonzero(a > 0), lambda a: torch.nonzero(a > 0), [x],
+               compiled=False, section="issue10-surface")
+    grad_check("nonzero(as_tuple)", lambda a: graphc.nonzero(a > 0, as_tuple=True),
+               lambda a: torch.nonzero(a > 0, as_tuple=True), [x], compiled=False,
+               section="issue10-surface")
+
+
+# ------------------------------------------------------------------------------------------------
 def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -1803,7 +1865,7 @@ def main() -> int:
           f"{INIT_STD_RTOL:.0%}")
     start = time.perf_counter()
     for section in (layers, losses, init_stats, optimizers, tensor_ops, compiled,
-                    issue6, function_transforms, issue10_layers):
+                    issue6, function_transforms, issue10_layers, issue10_surface):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

@@ -9,11 +9,38 @@
 import sys as _sys
 
 from backends.threads import get_num_threads, set_num_threads
-from graphc import autograd, cuda, data, func, nn, optim, return_types
+from graphc import (  # PyTorch's module paths
+                           accelerator,
+                           autograd,
+                           backends,
+                           cuda,
+                           data,
+                           func,
+                           linalg,
+                           nn,
+                           onnx,
+                           optim,
+                           return_types,
+                           utils,
+)
 from graphc import logs as _logs
+from graphc import tensor_compat as _tensor_compat  # noqa: F401  (.data, .type(), new_*, ...)
 from graphc import tensor_methods as _tensor_methods  # noqa: F401  (Tensor's ops and methods)
 from graphc.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from graphc.compile import compile, trace
+from graphc.composites import (
+                           addcdiv,
+                           addcmul,
+                           allclose,
+                           flip,
+                           fliplr,
+                           flipud,
+                           isclose,
+                           roll,
+                           t,
+                           unbind,
+)
+from graphc.data_dependent import argwhere, masked_select, nonzero
 from graphc.device import DeviceError, device
 from graphc.errors import (
                            AutogradError,
@@ -143,6 +170,7 @@ from graphc.functions import (
                            var,
                            where,
 )
+from graphc.linalg import tensor_norm as norm
 from graphc.random import manual_seed
 from graphc.scans_sorts import (
                            argsort,
@@ -160,6 +188,7 @@ from graphc.scans_sorts import (
 )
 from graphc.serialization import load, save
 from graphc.tensor import Tensor
+from graphc.tensor_compat import BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor
 from graphc.tracing import TraceContext
 
 float = float32  # noqa: A001  (graphc.float, like torch.float)
@@ -194,5 +223,9 @@ __all__ = [
     "set_num_threads", "float", "double", "long", "__version__",
     "return_types", "prod", "cumsum", "cumprod", "logcumsumexp", "cummax", "cummin", "argsort",
     "sort", "msort", "topk", "kthvalue", "median",
+    # PyTorch's front-end surface (issue 10): module paths, legacy types, composites
+    "accelerator", "backends", "linalg", "onnx", "utils", "FloatTensor", "DoubleTensor",
+    "LongTensor", "IntTensor", "BoolTensor", "addcdiv", "addcmul", "allclose", "flip", "fliplr",
+    "flipud", "isclose", "roll", "t", "unbind", "argwhere", "masked_select", "nonzero", "norm",
 ]
 __all__ += ["func", "vmap"]  # function transforms (graphc.func)

@@ -71,7 +71,7 @@ class TensorEmitter(Emitter):
         return result
 
     def type_of(self, handle):
-        return handle.type
+        return handle.ir_type
 
     def wants(self, handle) -> bool:
         if self.wanted is None:

@@ -72,7 +72,7 @@ def _leaf_spec(leaf, first_index: int):
         if leaf.is_traced:
             raise tracing.TraceError("a traced tensor was passed to a compiled function from "
                                      "outside its trace")
-        return ("tensor", leaf.type, leaf.requires_grad, first_index)
+        return ("tensor", leaf.ir_type, leaf.requires_grad, first_index)
     if isinstance(leaf, np.ndarray):
         return ("array", ir.TensorType(from_numpy(leaf.dtype), leaf.shape), first_index)
     if isinstance(leaf, float):

@@ -25,7 +25,7 @@ def apply(op: str, inputs, **attrs) -> Tensor:
     """Applies primitive ``op`` to tensors: the one entry point of every tensor computation."""
     opdef = get_op(op)
     attrs = opdef.check_attrs(attrs)
-    out_type = opdef.infer([t.type for t in inputs], attrs)
+    out_type = opdef.infer([t.ir_type for t in inputs], attrs)
     ctx = tracing.current()
     if ctx is None:
         for t in inputs:

@@ -8,8 +8,9 @@ class GraphcError(Exception):
     """Base class of graphc's own (non-IR) errors."""
 
 
-class TraceError(GraphcError):
-    """Python code inside ``@graphc.compile`` needed a value that is only known at run time."""
+class TraceError(GraphcError, RuntimeError):
+    """Python code inside ``@graphc.compile`` needed a value that is only known at run time.
+    A RuntimeError, as the errors of PyTorch's ``torch.compile`` (``torch._dynamo.exc``) are."""
 
 
 class AutogradError(GraphcError, RuntimeError):

@@ -20,6 +20,7 @@ from graphc.dispatch import apply
 from graphc.random import next_seed
 from graphc.tensor import Tensor
 from ir import dtypes
+from ir.errors import ShapeError
 
 float32, float64, int32, int64 = dtypes.f32, dtypes.f64, dtypes.i32, dtypes.i64
 bool = dtypes.bool_  # noqa: A001  (graphc.bool, like torch.bool)
@@ -51,7 +52,7 @@ def _shape(size) -> tuple[int, ...]:
         size = size[0]
     shape = tuple(int(s) for s in size)
     if any(s < 0 for s in shape):
-        raise ValueError(f"negative dimension in size {list(shape)}")
+        raise ShapeError(f"negative dimension in size {list(shape)}")
     return shape
 
 
@@ -174,11 +175,11 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
     return _placed(result, device, requires_grad)
 
 
-def as_tensor(data, dtype=None) -> Tensor:
-    """Like :func:`tensor`, but returns tensors unchanged (when the dtype already matches)."""
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """Like :func:`tensor`, but returns tensors unchanged (when dtype and device already match)."""
     if isinstance(data, Tensor) and (dtype is None or as_dtype(dtype) == data.dtype):
-        return data
-    return tensor(data, dtype=dtype)
+        return _placed(data, device)
+    return tensor(data, dtype=dtype, device=device)
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
@@ -263,7 +264,7 @@ def arange(start, end=None, step=1, dtype=None, device=None) -> Tensor:
     return _placed(_const(np.arange(start, end, step, dtype=as_dtype(dtype).numpy)), device)
 
 
-def linspace(start: float, end: float, steps: int, dtype=None) -> Tensor:
+def linspace(start: float, end: float, steps: int, dtype=None, device=None) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` (both included), like
     ``torch.linspace``; integer dtypes truncate toward zero, bool is refused.
 
@@ -278,8 +279,8 @@ def linspace(start: float, end: float, steps: int, dtype=None) -> Tensor:
         raise RuntimeError("linspace: dtype bool is not supported (as in PyTorch); "
                            "use an integer or float dtype")
     if dtype.is_int:
-        return _const(_int_linspace(start, end, steps, dtype))
-    return _const(np.linspace(start, end, steps, dtype=dtype.numpy))
+        return _placed(_const(_int_linspace(start, end, steps, dtype)), device)
+    return _placed(_const(np.linspace(start, end, steps, dtype=dtype.numpy)), device)
 
 
 def _int_linspace(start, end, steps: int, dtype: dtypes.DType) -> np.ndarray:
@@ -323,13 +324,13 @@ def randn(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor
     return _random("random_normal", _shape(size), dtype, requires_grad, device)
 
 
-def uniform(size, low: float = 0.0, high: float = 1.0, dtype=None) -> Tensor:
+def uniform(size, low: float = 0.0, high: float = 1.0, dtype=None, device=None) -> Tensor:
     """Uniform samples in [low, high) of the given size (what ``Tensor.uniform_`` fills with)."""
     return _random("random_uniform", _shape((size,) if isinstance(size, int) else size), dtype,
-                   False, low=float(low), high=float(high))
+                   False, device, low=float(low), high=float(high))
 
 
-def normal(mean=0.0, std=1.0, size=None, *, dtype=None) -> Tensor:
+def normal(mean=0.0, std=1.0, size=None, *, dtype=None, device=None) -> Tensor:
     """Normal samples, like ``torch.normal``: tensor ``mean``/``std`` give one sample per element
     of their broadcast shape; numbers need ``size``."""
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
@@ -337,11 +338,11 @@ def normal(mean=0.0, std=1.0, size=None, *, dtype=None) -> Tensor:
         like = mean if isinstance(mean, Tensor) else std
         shape = np.broadcast_shapes(tuple(getattr(mean, "shape", ())),
                                     tuple(getattr(std, "shape", ())))
-        return F.add(F.mul(randn(*shape, dtype=dtype or like.dtype), std), mean)
+        return F.add(F.mul(randn(*shape, dtype=dtype or like.dtype, device=device), std), mean)
     if size is None:
         raise TypeError("normal(mean, std) with numbers needs a size, e.g. normal(0.0, 1.0, (3,))")
     return _random("random_normal", _shape((size,) if isinstance(size, int) else size), dtype,
-                   False, mean=float(mean), std=float(std))
+                   False, device, mean=float(mean), std=float(std))
 
 
 def rand_like(t: Tensor, dtype=None, device=None) -> Tensor:
@@ -352,7 +353,7 @@ def randn_like(t: Tensor, dtype=None, device=None) -> Tensor:
     return randn(t.shape, dtype=dtype or t.dtype, device=_device_like(t, device))
 
 
-def randint(*bounds_and_size, size=None, dtype=None) -> Tensor:
+def randint(*bounds_and_size, size=None, dtype=None, device=None) -> Tensor:
     """Integers in [low, high), like ``torch.randint``: ``randint(high, size)`` or
     ``randint(low, high, size)``, the size a tuple (positional or keyword)."""
     args = list(bounds_and_size)
@@ -363,14 +364,14 @@ def randint(*bounds_and_size, size=None, dtype=None) -> Tensor:
                         "randint(10, (3,)) or randint(0, 10, (3,))")
     low, high = (0, args[0]) if len(args) == 1 else args
     if high <= low:
-        raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
+        raise RuntimeError(f"randint: high ({high}) must be greater than low ({low})")
     u = rand(*_shape((size,) if isinstance(size, int) else size), dtype=dtypes.f64)
     scaled = (u * float(high - low)).to(dtypes.i64)  # truncation == floor for u >= 0
-    return (scaled + low).to(as_dtype(dtype or dtypes.i64))
+    return _placed((scaled + low).to(as_dtype(dtype or dtypes.i64)), device)
 
 
-def randperm(n: int, dtype=None) -> Tensor:
+def randperm(n: int, dtype=None, device=None) -> Tensor:
     """A random permutation of 0..n-1 (argsort of uniform keys; eager)."""
     keys = rand(n, dtype=dtypes.f64)
     order = np.argsort(keys.numpy(), kind="stable")
-    return _const(order.astype(as_dtype(dtype or dtypes.i64).numpy))
+    return _placed(_const(order.astype(as_dtype(dtype or dtypes.i64).numpy)), device)

@@ -11,6 +11,7 @@ so eager mode, autograd and the tracer all see through them.
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 from collections import namedtuple
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from typing import Optional
 from graphc.dispatch import apply
 from graphc.tensor import Tensor
 from ir import dtypes
-from ir.errors import DTypeError
+from ir.errors import DTypeError, ShapeError
 from ir.types import wrap_dim
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -350,7 +351,7 @@ def matmul(a, b) -> Tensor:
     """Matrix product with NumPy/PyTorch rules: 1-D operands are promoted and then squeezed."""
     a, b = to_tensor(a), to_tensor(b)
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError("matmul: both arguments need at least one dimension")
+        raise ShapeError("matmul: both arguments need at least one dimension")
     squeeze = []
     if a.ndim == 1:
         a = reshape(a, (1, a.shape[0]))
@@ -370,7 +371,7 @@ mm = bmm = matmul
 def dot(a: Tensor, b: Tensor) -> Tensor:
     """Inner product of two 1-D tensors of the same length (no broadcasting, as in PyTorch)."""
     if a.ndim != 1 or b.ndim != 1 or a.shape != b.shape:
-        raise ValueError(f"dot: expects two 1-D tensors of the same length, got shapes "
+        raise ShapeError(f"dot: expects two 1-D tensors of the same length, got shapes "
                          f"{list(a.shape)} and {list(b.shape)}")
     return sum(mul(a, b))
 
@@ -381,14 +382,14 @@ def _resolve_shape(x: Tensor, shape) -> list[int]:
         shape = shape[0]
     shape = [int(s) for s in shape]
     if shape.count(-1) > 1:
-        raise ValueError(f"reshape: only one dimension can be -1, got {shape}")
+        raise ShapeError(f"reshape: only one dimension can be -1, got {shape}")
     if -1 in shape:
         known = 1
         for s in shape:
             if s != -1:
                 known *= s
         if known == 0 or x.numel() % known:
-            raise ValueError(f"reshape: cannot reshape {list(x.shape)} into {shape}")
+            raise ShapeError(f"reshape: cannot reshape {list(x.shape)} into {shape}")
         shape[shape.index(-1)] = x.numel() // known
     return shape
 
@@ -456,9 +457,9 @@ def expand(x: Tensor, *sizes) -> Tensor:
         sizes = sizes[0]
     lead = len(sizes) - x.ndim
     if lead < 0:
-        raise ValueError(f"expand: {len(sizes)} sizes given for a tensor of rank {x.ndim}")
+        raise ShapeError(f"expand: {len(sizes)} sizes given for a tensor of rank {x.ndim}")
     if builtins.any(s == -1 for s in sizes[:lead]):
-        raise ValueError(f"expand: -1 is not allowed for the new leading dimensions {list(sizes)}")
+        raise ShapeError(f"expand: -1 is not allowed for the new leading dimensions {list(sizes)}")
     shape = [x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes)]
     return broadcast_to(x, shape)
 
@@ -499,12 +500,12 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> list[Tensor]:
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections
         if step <= 0:
-            raise ValueError(f"split: split_size must be positive, got {step}")
+            raise ShapeError(f"split: split_size must be positive, got {step}")
         sizes = [step] * (size // step) + ([size % step] if size % step else [])
     else:
         sizes = list(split_size_or_sections)
         if builtins.sum(sizes) != size or builtins.min(sizes, default=0) < 0:
-            raise ValueError(f"split: sizes {sizes} must be non-negative and add up to "
+            raise ShapeError(f"split: sizes {sizes} must be non-negative and add up to "
                              f"{size}, the size of dimension {dim}")
     pieces, start = [], 0
     for s in sizes:
@@ -515,7 +516,7 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> list[Tensor]:
 
 def chunk(x: Tensor, chunks: int, dim: int = 0) -> list[Tensor]:
     if chunks <= 0:
-        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+        raise ShapeError(f"chunk: chunks must be positive, got {chunks}")
     size = x.shape[_real_dim(x, dim, "chunk")]
     return split(x, -(-size // chunks), dim)
 
@@ -567,12 +568,12 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
 def pad(x: Tensor, pad: Sequence[int], value: float = 0.0) -> Tensor:
     """Constant padding; ``pad`` lists (left, right) pairs from the *last* axis, like ``F.pad``."""
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
-        raise ValueError(f"pad: needs (left, right) pairs for at most {x.ndim} axes, got {pad}")
+        raise ShapeError(f"pad: needs (left, right) pairs for at most {x.ndim} axes, got {pad}")
     pads = [[0, 0, 0] for _ in range(x.ndim)]
     for i in range(len(pad) // 2):
         lo, hi = pad[2 * i], pad[2 * i + 1]
         if lo < 0 or hi < 0:
-            raise ValueError(f"pad: negative padding {pad} is not supported")
+            raise ShapeError(f"pad: negative padding {pad} is not supported")
         pads[x.ndim - 1 - i] = [lo, hi, 0]
     return apply("pad", [x], pads=pads, value=float(value))
 
@@ -602,3 +603,26 @@ def tril(x: Tensor, diagonal: int = 0) -> Tensor:
 def triu(x: Tensor, diagonal: int = 0) -> Tensor:
     """The upper triangle (on and above ``diagonal``) of the last two axes; the rest 0."""
     return where(ge(_diagonal_offsets(x), diagonal), x, _zero_of(x))
+
+
+# -- ``axis=``: the NumPy name PyTorch accepts for ``dim=`` --------------------------------------
+def _accepting_axis(fn):
+    """``fn`` that also takes ``axis=`` for ``dim=``, as PyTorch's functions and methods do
+    (``x.sum(axis=1)``, ``graphc.cat(xs, axis=0)``); giving both is a TypeError."""
+    @functools.wraps(fn)
+    def with_axis(*args, axis=None, **kwargs):
+        if axis is not None:
+            if "dim" in kwargs:
+                raise TypeError(f"{fn.__name__}() got both dim= and its alias axis=; give one")
+            kwargs["dim"] = axis
+        return fn(*args, **kwargs)
+    return with_axis
+
+
+(sum, mean, var, std, amax, amin, argmax, argmin, max, min, all, any, logsumexp, softmax,
+ log_softmax, cat, stack, unsqueeze, squeeze, narrow, split, chunk, index_select, gather) = (
+    _accepting_axis(fn) for fn in (
+        sum, mean, var, std, amax, amin, argmax, argmin, max, min, all, any, logsumexp, softmax,
+        log_softmax, cat, stack, unsqueeze, squeeze, narrow, split, chunk, index_select,
+        gather))
+concat = concatenate = cat

@@ -126,7 +126,7 @@ def _describe(token) -> str:
         alive = _referent(token[1])
         if alive is None:
             return "a tensor that no longer exists"
-        return "a tensor created by the trace" if token[2] else f"tensor of type {alive.type}"
+        return "a tensor created by the trace" if token[2] else f"tensor of type {alive.ir_type}"
     if isinstance(token, tuple) and token and token[0] in ("dict", "seq", "set"):
         return {"dict": "a dict with keys {}", "seq": "a {} of length {}",
                 "set": "a set {}"}[token[0]].format(*[_short(t) for t in token[1:]])
@@ -284,7 +284,7 @@ class _Walker:
         # objects as keys (parameters in optimizer state): name them without their values
         from graphc.tensor import Tensor
         if isinstance(key, Tensor):
-            return (path, "[", self.tensor_paths.get(id(key), f"<tensor {key.type}>"), "]")
+            return (path, "[", self.tensor_paths.get(id(key), f"<tensor {key.ir_type}>"), "]")
         return (path, "[", f"<{type(key).__name__} object>", "]")
 
     def _function(self, fn: types.FunctionType, path: str):

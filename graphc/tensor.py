@@ -21,7 +21,7 @@ from typing import Optional
 
 import numpy as np
 
-from graphc.errors import AutogradError
+from graphc.errors import AutogradError, ShapeError
 from ir import dtypes
 from ir.types import TensorType, normalize_axis
 
@@ -32,8 +32,8 @@ class Tensor:
     """An n-dimensional array with autograd, like ``torch.Tensor``.
 
     Create tensors with :func:`graphc.tensor`, :func:`graphc.zeros`, :func:`graphc.randn`, ...
-    ``Tensor(data)`` is the same as ``graphc.tensor(data)`` (``__init__`` is attached by
-    :mod:`graphc.tensor_methods`).
+    ``Tensor(2, 3)`` and ``Tensor(data)`` are PyTorch's legacy constructor (float32, like
+    ``graphc.FloatTensor``; ``__init__`` is attached by :mod:`graphc.tensor_compat`).
     """
 
     __slots__ = ("_data", "_value", "_trace", "requires_grad", "_grad", "_grad_fn", "_version",
@@ -94,7 +94,9 @@ class Tensor:
         return self._value is not None
 
     @property
-    def type(self) -> TensorType:
+    def ir_type(self) -> TensorType:
+        """The IR type (dtype and shape), as the graph sees it. (``.type()`` is PyTorch's method,
+        which names the type as a string or converts: see :mod:`graphc.tensor_compat`.)"""
         if self._value is not None:
             return self._value.type
         return TensorType(dtypes.from_numpy(self._data.dtype), self._data.shape)
@@ -105,7 +107,7 @@ class Tensor:
 
     @property
     def dtype(self) -> dtypes.DType:
-        return self.type.dtype
+        return self.ir_type.dtype
 
     @property
     def ndim(self) -> int:
@@ -175,7 +177,7 @@ class Tensor:
     def _one_element(self, what: str) -> np.ndarray:
         data = self._concrete(what)
         if data.size != 1:
-            raise ValueError(f"only tensors with one element can be converted to Python scalars "
+            raise ShapeError(f"only tensors with one element can be converted to Python scalars "
                              f"({what}); got shape {list(data.shape)}")
         return data.reshape(())
 
@@ -189,7 +191,7 @@ class Tensor:
     def __bool__(self) -> bool:
         data = self._concrete("use the tensor as a Python bool (if/while/and/or)")
         if data.size != 1:
-            raise ValueError(f"the truth value of a tensor with {data.size} elements is "
+            raise ShapeError(f"the truth value of a tensor with {data.size} elements is "
                              "ambiguous; use .any() or .all()")
         return bool(data.reshape(()))
 
@@ -220,7 +222,7 @@ class Tensor:
         elif self.requires_grad:
             extra = ", requires_grad=True"
         if self._value is not None:
-            return f"tensor(<traced: {self.type}>{extra})"
+            return f"tensor(<traced: {self.ir_type}>{extra})"
         values = self._data
         where = ""
         if self.is_cuda:  # printed as PyTorch prints it, from a host copy

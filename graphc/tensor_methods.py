@@ -1,7 +1,7 @@
 """Operators and methods of :class:`graphc.Tensor` that trace, record or run ops.
 
 Most are thin calls into ``graphc.functions``; the rest are the methods that need the active
-trace, autograd or op dispatch (``Tensor(data)``, ``.grad``, ``.backward()``, ``.detach()``,
+trace, autograd or op dispatch (``.grad``, ``.backward()``, ``.detach()``,
 in-place rebinding, the no-value-while-tracing check of conversions). Kept apart from
 ``tensor.py`` so that the class body stays about what a tensor *is*, and so that ``tensor.py``
 imports nothing that imports it back. Importing ``graphc`` loads this module.
@@ -23,13 +23,6 @@ from ir import dtypes
 
 
 # -- methods that need the trace, autograd or dispatch -----------------------------------------
-def _init_from_data(self, data=None, dtype=None, requires_grad: bool = False):
-    """``Tensor(data, dtype=None, requires_grad=False)``: the same as ``graphc.tensor(data)``."""
-    made = factories.tensor(data if data is not None else [], dtype=dtype)
-    self._init(made._data, made._value, made._trace)
-    self.requires_grad = bool(requires_grad)
-
-
 def _get_grad(self) -> Optional[Tensor]:
     ctx = tracing.current()
     if ctx is not None and self._value is None:
@@ -119,7 +112,6 @@ def _concrete(self, what: str) -> np.ndarray:
     return devices.host_array(self._data)  # values on the GPU are copied to the host
 
 
-Tensor.__init__ = _init_from_data
 Tensor.grad = property(_get_grad, _set_grad)
 Tensor.backward = backward
 Tensor.detach = detach
@@ -207,27 +199,30 @@ def _view(self, *shape):
     return F.reshape(self, *shape)
 
 
-def _to(self, *args, **kwargs):
+def _to(self, *args, non_blocking: bool = False, copy: bool = False, **kwargs):
     """``x.to(dtype)``, ``x.to(device)``, ``x.to(device, dtype)``, ``x.to(other_tensor)`` (its
-    device and dtype), as in PyTorch; the first dtype and device given win. Inside a compiled
-    function devices are ignored: a graph runs where its backend runs."""
-    dtype, where = kwargs.get("dtype"), kwargs.get("device")
+    device and dtype), as in PyTorch; the first dtype and device given win. A string always
+    names a device, as in PyTorch (``x.to("tpu")`` is a DeviceError, not a dtype lookup).
+    ``non_blocking`` is accepted and has no effect: copies here complete before returning.
+    Inside a compiled function devices are ignored: a graph runs where its backend runs."""
+    dtype, where = kwargs.pop("dtype", None), kwargs.pop("device", None)
+    if kwargs:
+        raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
     for arg in args:
         if isinstance(arg, Tensor):
             dtype = dtype or arg.dtype
             where = where or arg.device
-        elif isinstance(arg, (str, devices.device)) and _names_device(arg):
+        elif isinstance(arg, (str, int, devices.device)) and not isinstance(arg, bool):
             where = where or arg
         elif dtype is None:
             dtype = arg
+    target = None if where is None else devices.as_device(where)  # checked while tracing too
     result = self if dtype is None else F.cast(self, dtype)
-    if where is None or tracing.current() is not None or result._value is not None:
+    if copy and result is self:
+        result = self.clone()
+    if target is None or tracing.current() is not None or result._value is not None:
         return result
-    return _to_device(result, devices.as_device(where))
-
-
-def _names_device(arg) -> bool:
-    return isinstance(arg, devices.device) or arg.split(":")[0] in ("cpu", "cuda")
+    return _to_device(result, target)
 
 
 def _to_device(self, target) -> Tensor:

@@ -128,11 +128,11 @@ class Guard:
 
 
 def _type_and_grad_mode(tensor):
-    return (tensor.type, tensor.requires_grad)
+    return (tensor.ir_type, tensor.requires_grad)
 
 
 def _grad_type(tensor):
-    return None if tensor._grad is None else tensor._grad.type
+    return None if tensor._grad is None else tensor._grad.ir_type
 
 
 @dataclass
@@ -182,7 +182,7 @@ class TraceContext:
         so in-place updates and ``.grad`` of arguments behave as in eager mode."""
         if id(tensor) in self.arguments:
             return  # the same tensor passed twice is one input (the cache key records that)
-        value = self.add_input(name, tensor.type)
+        value = self.add_input(name, tensor.ir_type)
         self._current[id(tensor)] = value
         self._owners[id(tensor)] = tensor
         self.arguments[id(tensor)] = index
@@ -205,12 +205,12 @@ class TraceContext:
             return tensor._value
         key = id(tensor)
         if key not in self._current:
-            value = self.add_input(self.label(tensor), tensor.type)
+            value = self.add_input(self.label(tensor), tensor.ir_type)
             self._current[key] = value
             self._owners[key] = tensor
             self.lifted.append(Lifted("tensor", value.name, value, tensor=tensor))
             grad_mode = ", requires grad" if tensor.requires_grad else ""
-            self.guards.append(Guard(f"{value.name} has type {tensor.type}{grad_mode}",
+            self.guards.append(Guard(f"{value.name} has type {tensor.ir_type}{grad_mode}",
                                      _type_and_grad_mode, _type_and_grad_mode(tensor),
                                      subject=tensor))
         return self._current[key]
@@ -229,12 +229,12 @@ class TraceContext:
             return self._grads[key]
         real = tensor._grad
         name = self.label(tensor) + ".grad"
-        self.guards.append(Guard(f"{name} is {'None' if real is None else real.type}",
+        self.guards.append(Guard(f"{name} is {'None' if real is None else real.ir_type}",
                                  _grad_type, _grad_type(tensor), subject=tensor))
         if real is None:
             self._grads[key] = None
             return None
-        value = self.add_input(name, real.type)
+        value = self.add_input(name, real.ir_type)
         self.lifted.append(Lifted("grad", value.name, value, tensor=tensor))
         self._owners[key] = tensor
         traced = Tensor._traced(value, self)

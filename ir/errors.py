@@ -6,19 +6,28 @@ class IRError(Exception):
     """Base class of every error the IR layer raises."""
 
 
-class ShapeError(IRError, ValueError):
-    """Operand shapes or dtypes that an op's type rule rejects."""
+class ShapeError(IRError, ValueError, RuntimeError):
+    """Operand shapes or dtypes that an op's type rule rejects. A RuntimeError too, as PyTorch's
+    shape errors are ("mat1 and mat2 shapes cannot be multiplied", "The size of tensor a must
+    match..."), so ``except RuntimeError:`` written for PyTorch catches it; still a ValueError
+    for code written against graphc's earlier releases."""
 
 
-class DTypeError(ShapeError, RuntimeError):
-    """An op applied to a dtype it has no meaning for (bitwise ops on floats). A RuntimeError
-    too, as PyTorch's "not implemented for 'Float'" errors are, and still a ShapeError, since
-    the type rule is what rejects it."""
+class DTypeError(ShapeError, NotImplementedError):
+    """An op applied to a dtype it has no meaning for (bitwise ops on floats). A
+    NotImplementedError (so a RuntimeError) too, as PyTorch's "not implemented for 'Float'"
+    errors are, and still a ShapeError, since the type rule is what rejects it."""
 
 
 class AxisError(ShapeError, IndexError):
     """An axis (dim) outside a tensor's rank; an IndexError too, as PyTorch's "Dimension out
     of range" is."""
+
+
+class IndexRangeError(IRError, IndexError, RuntimeError):
+    """An index value outside the axis it indexes (found when the values are known). An
+    IndexError, as PyTorch's ``index_select``/``Embedding`` raise, and a RuntimeError, as its
+    ``gather``/``scatter`` do (graphc builds the former from the latter)."""
 
 
 class VerifyError(IRError):

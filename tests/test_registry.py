@@ -626,7 +626,7 @@ def test_type_rule_matches_reference_output(name, i):
     assert evaluated.shape == out_type.shape and evaluated.dtype == out_type.dtype.numpy
 
     eager = apply(name, [graphc.tensor(a) for a in case.inputs], **case.attrs)
-    assert eager.type == out_type
+    assert eager.ir_type == out_type
 
 
 # -- (b) eager graphc vs the float64 oracle ----------------------------------------------------
@@ -682,7 +682,7 @@ def test_symbolic_gradient_equals_eager_gradient(name, i):
     graph = ir.Graph("vjp")
     values = [graph.add_input(f"x{k}", TensorType(dtypes.from_numpy(a.dtype), a.shape))
               for k, a in enumerate(arrays)]
-    g = graph.add_input("g", out.type)
+    g = graph.add_input("g", out.ir_type)
     result = graph.add_node(name, values, attrs).output
     grads = opdef.vjp(GraphEmitter(graph), values, result, g, attrs)
     assert len(grads) == len(arrays)
@@ -694,7 +694,7 @@ def test_symbolic_gradient_equals_eager_gradient(name, i):
         if not t.requires_grad:
             assert symbolic is None, "integer and bool operands get no gradient"
             continue
-        assert symbolic is not None and symbolic.type == t.type
+        assert symbolic is not None and symbolic.type == t.ir_type
         assert_close(next(computed), t.grad.numpy(), dtype="f64")
 
 

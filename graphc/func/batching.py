@@ -61,7 +61,7 @@ def is_random(name: str) -> bool:
 # -- helpers --------------------------------------------------------------------------------------
 def logical_type(x: Tensor, batched: bool) -> TensorType:
     """The type the mapped function sees: the tensor's type without the batch axis."""
-    return TensorType(x.dtype, x.shape[1:]) if batched else x.type
+    return TensorType(x.dtype, x.shape[1:]) if batched else x.ir_type
 
 
 def reshape(x: Tensor, shape: Sequence[int]) -> Tensor:

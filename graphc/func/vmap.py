@@ -177,7 +177,7 @@ class _ExampleTrace(tracing.TraceContext):
         if tensor._value is not None and tensor._trace is not self:
             key = id(tensor)
             if key not in self._current:
-                value = self.add_input(tensor._name_hint or "captured", tensor.type)
+                value = self.add_input(tensor._name_hint or "captured", tensor.ir_type)
                 self._current[key] = value
                 self._owners[key] = tensor
                 self.lifted.append(tracing.Lifted("tensor", value.name, value, tensor=tensor))

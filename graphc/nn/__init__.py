@@ -6,7 +6,7 @@
     >>> model(graphc.zeros(3, 4)).shape
     (3, 2)
 """
-from graphc.nn import functional, init
+from graphc.nn import functional, init, parallel
 from graphc.nn.activation import (
     ELU,
     GELU,
@@ -47,6 +47,7 @@ from graphc.nn.loss import (
 )
 from graphc.nn.module import Module, Parameter
 from graphc.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from graphc.nn.parallel import DataParallel
 from graphc.nn.pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -85,4 +86,5 @@ __all__ = [
     "TransformerDecoderLayer", "TransformerDecoder", "Transformer", "Upsample",
     "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle", "Conv3d",
     "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "AlphaDropout", "FeatureAlphaDropout",
+    "parallel", "DataParallel",
 ]

@@ -263,8 +263,8 @@ class Module:
         for arg in args:
             if isinstance(arg, Tensor):
                 dtype, where = dtype or arg.dtype, where or arg.device
-            elif isinstance(arg, (str, devices.device)) and _names_device(arg):
-                where = where or arg
+            elif isinstance(arg, (str, int, devices.device)) and not isinstance(arg, bool):
+                where = where or arg  # strings name devices, as in PyTorch
             elif dtype is None:
                 dtype = arg
         target = None if where is None else devices.as_device(where)
@@ -378,7 +378,3 @@ def _check_module(value) -> None:
     """Only modules (or None) can be registered as submodules, as in PyTorch."""
     if value is not None and not isinstance(value, Module):
         raise TypeError(f"{type(value).__name__} is not a Module subclass")
-
-
-def _names_device(arg) -> bool:
-    return isinstance(arg, devices.device) or arg.split(":")[0] in ("cpu", "cuda")

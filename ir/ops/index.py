@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir.errors import ShapeError
+from ir.errors import IndexRangeError, ShapeError
 from ir.registry import Attr, OpDef, register
 from ir.types import normalize_axis
 
@@ -38,7 +38,7 @@ def _positions(index, axis, size):
     # Negative indices are errors, as in torch.gather: a label of -1 must not pick the last class.
     if index.size and (index.min() < 0 or index.max() >= size):
         bad = index[(index < 0) | (index >= size)].flat[0]
-        raise IndexError(f"index {bad} is out of range for axis {axis} of size {size}")
+        raise IndexRangeError(f"index {bad} is out of range for axis {axis} of size {size}")
     grids = list(np.indices(index.shape, sparse=True))
     grids[axis] = index
     return tuple(grids)

@@ -1,0 +1,137 @@
+"""``graphc.linalg``: norms with PyTorch's meaning (``norm``, ``vector_norm``, ``matrix_norm``).
+
+Composites of ``abs``, ``pow``, ``sum``, ``amax``/``amin`` and ``sqrt``, so they compile and
+differentiate. As in PyTorch, the gradient of a norm at a zero vector is 0 (not NaN).
+
+    >>> import graphc
+    >>> graphc.linalg.vector_norm(graphc.tensor([3.0, 4.0])).item()
+    5.0
+    >>> graphc.linalg.matrix_norm(graphc.tensor([[1.0, -2.0], [3.0, 4.0]]), ord=1).item()
+    6.0
+"""
+from __future__ import annotations
+
+import math
+
+from graphc import functions as F
+from graphc.tensor import Tensor
+from ir.errors import DTypeError, ShapeError
+from ir.types import wrap_dim
+
+
+def _float_input(x: Tensor, dtype, who: str) -> Tensor:
+    if dtype is not None:
+        x = F.cast(x, dtype)
+    if not x.dtype.is_float:
+        raise DTypeError(f"{who}: expected a floating point tensor as input, got {x.dtype}")
+    return x
+
+
+def _root_of_positive(total: Tensor, p: float) -> Tensor:
+    """``total ** (1 / p)`` whose gradient is 0 where ``total`` is 0 (PyTorch's norm backward
+    masks that case): the root is taken of 1 there and the result selected away, so no
+    ``inf * 0`` reaches the gradient."""
+    zero = F.eq(total, 0)
+    safe = F.where(zero, 1.0, total)
+    root = F.sqrt(safe) if p == 2 else F.pow(safe, 1.0 / p)
+    return F.where(zero, 0.0, root)
+
+
+def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *,
+                dtype=None) -> Tensor:
+    """The vector ``ord``-norm over ``dim`` (all elements when None), like
+    ``torch.linalg.vector_norm``: ``ord`` is a number, ``inf`` or ``-inf``; 0 counts the
+    nonzero elements."""
+    x = _float_input(F.to_tensor(x), dtype, "linalg.vector_norm")
+    if isinstance(ord, str):
+        raise TypeError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
+    ord = float(ord)
+    magnitude = F.abs(x)
+    if ord == math.inf:
+        return F.amax(magnitude, dim, keepdim)
+    if ord == -math.inf:
+        return F.amin(magnitude, dim, keepdim)
+    if ord == 0:
+        return F.sum(F.cast(F.ne(x, 0), x.dtype).detach(), dim, keepdim)
+    if ord == 1:
+        return F.sum(magnitude, dim, keepdim)
+    if ord == 2:
+        return _root_of_positive(F.sum(F.mul(x, x), dim, keepdim), 2)
+    if ord > 0:  # |x| ** ord with gradient 0 at x == 0, as PyTorch's (also for ord < 1)
+        nonzero = F.ne(magnitude, 0)
+        powered = F.where(nonzero, F.pow(F.where(nonzero, magnitude, 1.0), ord), 0.0)
+    else:
+        powered = F.pow(magnitude, ord)
+    return _root_of_positive(F.sum(powered, dim, keepdim), ord)
+
+
+def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,
+                dtype=None) -> Tensor:
+    """A matrix norm over the two dims ``dim`` (``torch.linalg.matrix_norm``): ``'fro'``, and the
+    induced norms ``1``/``-1`` (largest/smallest column sum of ``|A|``) and ``inf``/``-inf``
+    (rows). ``2``, ``-2`` and ``'nuc'`` need singular values, which graphc does not compute yet.
+    """
+    A = _float_input(F.to_tensor(A), dtype, "linalg.matrix_norm")
+    if A.ndim < 2:
+        raise ShapeError(f"linalg.matrix_norm: the input tensor A must have at least 2 "
+                         f"dimensions, got shape {list(A.shape)}")
+    if len(dim) != 2:
+        raise ShapeError(f"linalg.matrix_norm: dim must be a 2-tuple, got {dim}")
+    rows, cols = (wrap_dim(d, A.ndim) for d in dim)
+    if rows == cols:
+        raise ShapeError(f"linalg.matrix_norm: dims must be different, got {dim}")
+    if ord == "fro":
+        return vector_norm(A, 2, [rows, cols], keepdim)
+    if ord in ("nuc", 2, -2):
+        raise NotImplementedError(f"linalg.matrix_norm: ord={ord!r} needs singular values, "
+                                  f"which graphc does not compute yet; use 'fro', 1, -1, inf "
+                                  f"or -inf")
+    if ord not in (1, -1, math.inf, -math.inf):
+        raise ShapeError(f"linalg.matrix_norm: order {ord!r} is not supported; use 'fro', 1, "
+                         f"-1, inf or -inf")
+    summed, over = (rows, cols) if abs(ord) == 1 else (cols, rows)
+    sums = F.sum(F.abs(A), summed, keepdim=True)
+    result = F.amax(sums, over, keepdim=True) if ord > 0 else F.amin(sums, over, keepdim=True)
+    return result if keepdim else F.squeeze(result, [rows, cols])
+
+
+def norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """``torch.linalg.norm``: without ``ord``, the 2-norm of the flattened tensor (or over
+    ``dim``); with ``ord``, a vector norm of a 1-D input or over one dim, a matrix norm of a 2-D
+    input or over two dims."""
+    A = F.to_tensor(A)
+    if isinstance(dim, int):
+        dim = (dim,)
+    if ord is None:
+        return vector_norm(A, 2, dim, keepdim, dtype=dtype)
+    if dim is None:
+        if A.ndim not in (1, 2):
+            raise ShapeError(f"linalg.norm: with ord={ord!r} and no dim, the input must be 1-D "
+                             f"or 2-D, got shape {list(A.shape)}")
+        dim = tuple(range(A.ndim))
+    if len(dim) == 1:
+        return vector_norm(A, ord, dim, keepdim, dtype=dtype)
+    return matrix_norm(A, ord, dim, keepdim, dtype=dtype)
+
+
+def tensor_norm(x: Tensor, p="fro", dim=None, keepdim: bool = False,
+                dtype=None) -> Tensor:
+    """``torch.norm`` / ``Tensor.norm``: ``p`` a number (a vector norm over ``dim``, all
+    elements by default), ``'fro'`` (the 2-norm over ``dim``) or ``'nuc'``.
+
+        >>> import graphc
+        >>> graphc.tensor([[3.0, 4.0]]).norm(dim=1).tolist()
+        [5.0]
+    """
+    if isinstance(dim, int):
+        dim = (dim,)
+    if p == "fro":
+        return vector_norm(x, 2, dim, keepdim, dtype=dtype)
+    if p == "nuc":
+        return matrix_norm(x, "nuc", (-2, -1) if dim is None else dim, keepdim, dtype=dtype)
+    if isinstance(p, str):
+        raise ShapeError(f"norm: p must be a number, 'fro' or 'nuc', got {p!r}")
+    return vector_norm(x, p, dim, keepdim, dtype=dtype)
+
+
+__all__ = ["matrix_norm", "norm", "vector_norm"]

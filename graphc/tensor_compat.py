@@ -1,0 +1,289 @@
+"""PyTorch's remaining ``Tensor`` surface: ``.data``, ``.type()``, ``new_*``, in-place random
+fills, the legacy constructors ``graphc.Tensor(2, 3)`` / ``graphc.FloatTensor([...])``, and the
+methods of :mod:`graphc.composites`, :mod:`graphc.linalg` and :mod:`graphc.data_dependent`.
+
+Importing ``graphc`` attaches them to :class:`graphc.Tensor`.
+
+    >>> import graphc
+    >>> w = graphc.nn.Parameter(graphc.Tensor(2, 3))
+    >>> _ = w.data.normal_(0.0, 0.02)      # weight-init code: writes w, records no gradient
+    >>> w.type(), w.requires_grad, float(w.abs().max()) > 0
+    ('graphc.FloatTensor', True, True)
+    >>> isinstance(w.long(), graphc.LongTensor)
+    True
+"""
+from __future__ import annotations
+
+from graphc import autograd, composites, data_dependent, factories, linalg, tracing
+from graphc import functions as F
+from graphc.errors import AutogradError, TraceError
+from graphc.tensor import Tensor
+from graphc.tensor_methods import _overwrite
+from ir import dtypes
+
+
+# -- .data: the same values, seen without autograd ---------------------------------------------
+class _DataView(Tensor):
+    """What ``tensor.data`` returns: the tensor's values as a tensor that does not require grad
+    and has no history, sharing the values both ways, as PyTorch's ``.data`` shares storage.
+
+    graphc never writes arrays in place, so sharing is by delegation: the view reads its base's
+    current value, and an in-place op on the view (``p.data.normal_()``, ``p.data.add_(u)``)
+    rebinds the base under ``no_grad``, keeping the base's place in the autograd graph.
+    """
+
+    __slots__ = ("_base",)
+
+    @property
+    def _data(self):
+        return self._base._data
+
+    @_data.setter
+    def _data(self, array) -> None:
+        self._base._data = array
+
+    @property
+    def _value(self):
+        base = self._base
+        if base._value is None and tracing.current() is not None:
+            return tracing.current().value_of(base)  # a concrete base read inside a trace
+        return base._value
+
+    @property
+    def _trace(self):
+        return self._base._trace or tracing.current()
+
+    @property
+    def requires_grad(self) -> bool:
+        return False
+
+    @property
+    def _grad_fn(self):
+        return None
+
+    def _assign(self, compute) -> Tensor:
+        base = self._base
+        history = base._grad_fn
+        with autograd.no_grad():
+            base._assign(lambda old: compute(old.detach()))
+        base._grad_fn = history
+        return self
+
+
+def _get_data(self) -> Tensor:
+    base = self._base if isinstance(self, _DataView) else self
+    view = object.__new__(_DataView)
+    view._base = base
+    view._grad = view._name_hint = None
+    view._version = 0
+    return view
+
+
+def _set_data(self, value) -> None:
+    """``t.data = other``: ``t`` takes ``other``'s values (shape and dtype too, eagerly, as in
+    PyTorch); inside a compiled function the shape must stay the same."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"data must be set to a Tensor, got {type(value).__name__}")
+    base = self._base if isinstance(self, _DataView) else self
+    if tracing.current() is None and base._value is None and value._value is None:
+        base._data = value._data
+        return
+    if value.shape != base.shape:
+        raise TraceError(f"assigning .data of shape {list(value.shape)} to a tensor of shape "
+                         f"{list(base.shape)} inside a compiled function; the shape of state "
+                         f"must stay the same")
+    _get_data(base)._assign(lambda old: value.detach())
+
+
+# -- .type() and the legacy tensor types --------------------------------------------------------
+_TYPE_NAMES = {"f32": "FloatTensor", "f64": "DoubleTensor", "i64": "LongTensor",
+               "i32": "IntTensor", "bool": "BoolTensor", "f16": "HalfTensor",
+               "bf16": "BFloat16Tensor", "u8": "ByteTensor", "i8": "CharTensor",
+               "i16": "ShortTensor"}
+
+
+def type_name(dtype: dtypes.DType, on_cuda: bool = False) -> str:
+    """PyTorch's legacy name of a tensor type: ``graphc.FloatTensor``, ``graphc.cuda.LongTensor``."""
+    name = _TYPE_NAMES.get(dtype.name, f"{dtype.name}Tensor")
+    return f"graphc.{'cuda.' if on_cuda else ''}{name}"
+
+
+class _LegacyTensorType(type):
+    """Metaclass of ``graphc.FloatTensor`` & co.: calling one makes a tensor of its dtype
+    (``FloatTensor(2, 3)``: uninitialized, of that shape; ``FloatTensor([1, 2])``: from data),
+    and ``isinstance(t, graphc.FloatTensor)`` checks a cpu tensor's dtype."""
+
+    dtype: dtypes.DType
+
+    def __call__(cls, *args, device=None):
+        return legacy_new(cls.dtype, args, device)
+
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, Tensor) and obj.dtype == cls.dtype and not obj.is_cuda
+
+    def __repr__(cls) -> str:
+        return f"<class '{type_name(cls.dtype)}'>"
+
+
+def _legacy_type(dtype: dtypes.DType) -> type:
+    return _LegacyTensorType(_TYPE_NAMES[dtype.name], (), {"dtype": dtype,
+                                                            "__module__": "graphc"})
+
+
+FloatTensor = _legacy_type(dtypes.f32)
+DoubleTensor = _legacy_type(dtypes.f64)
+LongTensor = _legacy_type(dtypes.i64)
+IntTensor = _legacy_type(dtypes.i32)
+BoolTensor = _legacy_type(dtypes.bool_)
+LEGACY_TYPES = {type_name(t.dtype): t for t in (FloatTensor, DoubleTensor, LongTensor,
+                                                 IntTensor, BoolTensor)}
+
+
+def legacy_new(dtype: dtypes.DType, args: tuple, device=None) -> Tensor:
+    """``Tensor(*args)`` of PyTorch's legacy constructors: ints are a shape (values
+    uninitialized in PyTorch; zeros here), anything else is data converted to ``dtype``."""
+    if not args:
+        return factories.zeros(0, dtype=dtype, device=device)
+    if all(isinstance(a, int) and not isinstance(a, bool) for a in args):
+        return factories.zeros(*args, dtype=dtype, device=device)
+    if len(args) > 1:
+        raise TypeError(f"Tensor(): expected a shape (ints) or one sequence of data, got "
+                        f"{len(args)} arguments of types "
+                        f"{[type(a).__name__ for a in args]}")
+    return factories.tensor(args[0], dtype=dtype, device=device)
+
+
+def _init_legacy(self, *args, dtype=None, requires_grad: bool = False, device=None):
+    """``graphc.Tensor(2, 3)`` (float32 of that shape) or ``graphc.Tensor(data)`` (float32
+    from data, as PyTorch's ``torch.Tensor`` is ``FloatTensor``)."""
+    made = legacy_new(factories.as_dtype(dtype or dtypes.f32), args, device)
+    self._init(made._data, made._value, made._trace)
+    self.requires_grad = bool(requires_grad)
+
+
+def _type(self, dtype=None, non_blocking: bool = False):
+    """``t.type()`` names the type (``'graphc.FloatTensor'``); ``t.type(dtype)`` converts to a
+    dtype, a legacy type (``graphc.LongTensor``) or its name (``'torch.DoubleTensor'`` too)."""
+    if dtype is None:
+        return type_name(self.dtype, self.is_cuda)
+    if isinstance(dtype, _LegacyTensorType):
+        dtype = dtype.dtype
+    elif isinstance(dtype, str) and dtype.endswith("Tensor"):
+        name = "graphc." + dtype.split(".")[-1]
+        if name not in LEGACY_TYPES:
+            raise TypeError(f"type(): unknown tensor type {dtype!r}; graphc knows "
+                            f"{sorted(LEGACY_TYPES)}")
+        dtype = LEGACY_TYPES[name].dtype
+    return F.cast(self, dtype)
+
+
+# -- new_* --------------------------------------------------------------------------------------
+def _like(self, dtype, device):
+    return (dtype if dtype is not None else self.dtype,
+            device if device is not None or self._value is not None else self.device)
+
+
+def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    dtype, device = _like(self, dtype, device)
+    return factories.full(size, fill_value, dtype=dtype, device=device,
+                          requires_grad=requires_grad)
+
+
+def _new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+    return _new_full(self, factories._shape(size), 0, dtype=dtype, device=device,
+                     requires_grad=requires_grad)
+
+
+def _new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+    return _new_full(self, factories._shape(size), 1, dtype=dtype, device=device,
+                     requires_grad=requires_grad)
+
+
+def _new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+    dtype, device = _like(self, dtype, device)
+    return factories.tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+# -- in-place fills -----------------------------------------------------------------------------
+def _random_fill(name: str, make):
+    def fill(self, *args, **kwargs):
+        if not self.dtype.is_float:
+            raise F.DTypeError(f"{name}: random fills need a floating point tensor, got "
+                               f"{self.dtype}")
+        return self._assign(lambda old: _overwrite(old, make(old, *args, **kwargs)))
+    fill.__name__ = name
+    fill.__doc__ = (f"``{name}``: fills the tensor in place with fresh samples from graphc's "
+                    f"generator (``graphc.manual_seed``); no gradient flows into the samples.")
+    return fill
+
+
+def _normal(old, mean=0.0, std=1.0, *, generator=None):
+    return factories.normal(float(mean), float(std), old.shape, dtype=old.dtype)
+
+
+def _uniform(old, a=0.0, b=1.0, *, generator=None):
+    return factories.uniform(old.shape, float(a), float(b), dtype=old.dtype)
+
+
+def _bernoulli(old, p=0.5, *, generator=None):
+    return F.cast(F.lt(factories.rand(old.shape, dtype=dtypes.f64), p), old.dtype)
+
+
+def _exponential(old, lambd=1.0, *, generator=None):
+    u = factories.rand(old.shape, dtype=old.dtype)  # in [0, 1): 1 - u is never 0
+    return F.div(F.neg(F.log(F.sub(1.0, u))), float(lambd))
+
+
+def _t_(self):
+    """In-place ``t()``: a matrix becomes its transpose (its shape swapped too)."""
+    if self.ndim < 2 or self.shape[0] == self.shape[1]:
+        return self._assign(composites.t)
+    if tracing.current() is not None or self._value is not None:
+        raise TraceError("t_() of a non-square matrix changes the shape of a tensor in place, "
+                         "which a compiled function cannot do; use t() instead")
+    if self.requires_grad and self._grad_fn is None and autograd.is_grad_enabled():
+        raise AutogradError("a leaf tensor that requires grad is used in an in-place "
+                            "operation; wrap it in `with graphc.no_grad():`")
+    result = composites.t(self._alias())
+    self._data, self._grad_fn = result._data, result._grad_fn
+    self._version += 1
+    return self
+
+
+def _inplace(fn):
+    def method(self, *args, **kwargs):
+        return self._assign(lambda old: fn(old, *args, **kwargs))
+    method.__name__ = fn.__name__ + "_"
+    method.__doc__ = f"In-place :func:`{fn.__name__}`."
+    return method
+
+
+def _install() -> None:
+    Tensor.__init__ = _init_legacy
+    Tensor.data = property(_get_data, _set_data)
+    Tensor.type = _type
+    Tensor.new_full = _new_full
+    Tensor.new_zeros = _new_zeros
+    Tensor.new_ones = _new_ones
+    Tensor.new_empty = _new_zeros  # uninitialized in PyTorch: zeros here
+    Tensor.new_tensor = _new_tensor
+    Tensor.normal_ = _random_fill("normal_", _normal)
+    Tensor.uniform_ = _random_fill("uniform_", _uniform)
+    Tensor.bernoulli_ = _random_fill("bernoulli_", _bernoulli)
+    Tensor.exponential_ = _random_fill("exponential_", _exponential)
+    Tensor.t_ = _t_
+    for name in ("repeat", "flip", "fliplr", "flipud", "roll", "unbind", "t", "addcmul",
+                 "addcdiv", "isclose", "allclose"):
+        setattr(Tensor, name, getattr(composites, name))
+    Tensor.addcmul_ = _inplace(composites.addcmul)
+    Tensor.addcdiv_ = _inplace(composites.addcdiv)
+    Tensor.norm = linalg.tensor_norm
+    Tensor.nonzero = data_dependent.nonzero
+    Tensor.argwhere = data_dependent.argwhere
+    Tensor.masked_select = data_dependent.masked_select
+
+
+_install()
+
+__all__ = ["BoolTensor", "DoubleTensor", "FloatTensor", "IntTensor", "LongTensor", "legacy_new",
+           "type_name"]
