@@ -140,6 +140,30 @@ from graphc.functions import (
                            var,
                            where,
 )
+from graphc.contractions import (
+                           addbmm,
+                           addmm,
+                           addmv,
+                           addr,
+                           baddbmm,
+                           einsum,
+                           ger,
+                           mv,
+                           tensordot,
+)
+from graphc.diagonals import diag, diag_embed, diagonal, trace
+from graphc.index_ops import (
+                           index_add,
+                           index_copy,
+                           index_fill,
+                           index_put,
+                           scatter,
+                           scatter_reduce,
+                           take_along_dim,
+)
+from graphc import sparse
+from graphc import windows as _windows  # noqa: F401  (Tensor.unfold)
+from graphc.sparse import SparseCOOTensor, sparse_coo_tensor, spmm
 from graphc.random import manual_seed
 from graphc.serialization import load, save
 from graphc.tensor import Tensor
@@ -171,4 +195,12 @@ __all__ = [
     "manual_seed", "TraceContext", "compile", "trace", "grad", "value_and_grad", "nn", "optim",
     "data", "save", "load", "cuda", "device", "DeviceError", "get_num_threads",
     "set_num_threads", "float", "double", "long", "__version__",
+    # scatter and index family (graphc/index_ops.py)
+    "index_add", "index_copy", "index_fill", "index_put", "scatter", "scatter_reduce",
+    "take_along_dim",
+    # contractions and diagonals (graphc/contractions.py, graphc/diagonals.py)
+    "addbmm", "addmm", "addmv", "addr", "baddbmm", "einsum", "ger", "mv", "tensordot",
+    "diag", "diag_embed", "diagonal", "trace",
+    # sparse COO tensors (graphc/sparse.py)
+    "sparse", "SparseCOOTensor", "sparse_coo_tensor", "spmm",
 ]

@@ -26,6 +26,7 @@ from graphc.nn.activation import (
 from graphc.nn.container import ModuleDict, ModuleList, Sequential
 from graphc.nn.conv import Conv1d, Conv2d
 from graphc.nn.dropout import Dropout
+from graphc.nn.fold import Fold, Unfold
 from graphc.nn.linear import Flatten, Identity, Linear, Unflatten
 from graphc.nn.loss import (
     BCELoss,
@@ -54,4 +55,5 @@ __all__ = [
     "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "CrossEntropyLoss", "NLLLoss",
     "BCELoss", "BCEWithLogitsLoss", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
+    "Fold", "Unfold",
 ]
