@@ -151,7 +151,7 @@ from graphc.contractions import (
                            mv,
                            tensordot,
 )
-from graphc.diagonals import diag, diag_embed, diagonal, trace
+from graphc.diagonals import diag, diag_embed, diagonal
 from graphc.index_ops import (
                            index_add,
                            index_copy,
@@ -200,7 +200,7 @@ __all__ = [
     "take_along_dim",
     # contractions and diagonals (graphc/contractions.py, graphc/diagonals.py)
     "addbmm", "addmm", "addmv", "addr", "baddbmm", "einsum", "ger", "mv", "tensordot",
-    "diag", "diag_embed", "diagonal", "trace",
+    "diag", "diag_embed", "diagonal",
     # sparse COO tensors (graphc/sparse.py)
     "sparse", "SparseCOOTensor", "sparse_coo_tensor", "spmm",
 ]
