@@ -7,12 +7,25 @@
     True
 """
 from backends.threads import get_num_threads, set_num_threads
-from graphc import autograd, cuda, data, nn, optim
+from graphc import autograd, cuda, data, nn, optim, sparse
 from graphc import logs as _logs
 from graphc import tensor_methods as _tensor_methods  # noqa: F401  (Tensor's ops and methods)
+from graphc import windows as _windows  # noqa: F401  (Tensor.unfold)
 from graphc.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from graphc.compile import compile, trace
+from graphc.contractions import (
+                           addbmm,
+                           addmm,
+                           addmv,
+                           addr,
+                           baddbmm,
+                           einsum,
+                           ger,
+                           mv,
+                           tensordot,
+)
 from graphc.device import DeviceError, device
+from graphc.diagonals import diag, diag_embed, diagonal
 from graphc.errors import (
                            AutogradError,
                            CheckpointError,
@@ -140,18 +153,6 @@ from graphc.functions import (
                            var,
                            where,
 )
-from graphc.contractions import (
-                           addbmm,
-                           addmm,
-                           addmv,
-                           addr,
-                           baddbmm,
-                           einsum,
-                           ger,
-                           mv,
-                           tensordot,
-)
-from graphc.diagonals import diag, diag_embed, diagonal
 from graphc.index_ops import (
                            index_add,
                            index_copy,
@@ -161,11 +162,9 @@ from graphc.index_ops import (
                            scatter_reduce,
                            take_along_dim,
 )
-from graphc import sparse
-from graphc import windows as _windows  # noqa: F401  (Tensor.unfold)
-from graphc.sparse import SparseCOOTensor, sparse_coo_tensor, spmm
 from graphc.random import manual_seed
 from graphc.serialization import load, save
+from graphc.sparse import SparseCOOTensor, sparse_coo_tensor, spmm
 from graphc.tensor import Tensor
 from graphc.tracing import TraceContext
 
