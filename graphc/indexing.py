@@ -15,7 +15,8 @@ separates them (NumPy's rule)::
 A boolean mask is supported for assignment (``x[mask] = v`` becomes ``where``). Writing
 through basic indices (``x[1:3] = v``) becomes ``pad`` + ``where``, so it traces and has gradients.
 Writing through integer-tensor indices (``x[idx] = v``, ``x[range(n), y] = v``) is
-``index_put``: the flat positions ``x[key]`` reads are found by indexing ``arange`` the same way,
+``index_put``: the flat positions ``x[key]`` reads are found by indexing row-major element
+numbers (small per-axis ``arange`` broadcast together) the same way,
 and ``v`` is scattered there (the last duplicate wins; ``index_put(accumulate=True)`` adds them).
 ``x[idx] += v`` reads, adds and writes back, as in PyTorch::
 
@@ -248,12 +249,24 @@ def setitem(x: Tensor, key, value) -> None:
     x._assign(compute)
 
 
+def _row_major_ids(shape) -> Tensor:
+    """``arange(numel).reshape(shape)`` built from one small ``arange`` per axis broadcast
+    together, so a trace holds no constant as large as the tensor."""
+    from graphc.factories import arange
+    ids, stride = F.to_tensor(0), 1
+    for axis in reversed(range(len(shape))):
+        view = [1] * len(shape)
+        view[axis] = shape[axis]
+        ids = F.add(ids, F.reshape(F.mul(arange(shape[axis]), stride), view))
+        stride *= shape[axis]
+    return F.broadcast_to(ids, list(shape))
+
+
 def put(x: Tensor, key, value, accumulate: bool = False) -> Tensor:
     """``x`` with ``value`` written (or, with ``accumulate``, added) where ``x[key]`` reads:
-    ``torch.index_put``. The positions come from indexing ``arange`` like ``x``, so every index
-    form ``getitem`` accepts is accepted here, with the same checks."""
-    from graphc.factories import arange
-    positions = getitem(F.reshape(arange(x.numel()), list(x.shape)), key)
+    ``torch.index_put``. The positions come from indexing the element numbers of ``x`` with
+    ``key``, so every index form ``getitem`` accepts is accepted here, with the same checks."""
+    positions = getitem(_row_major_ids(x.shape), key)
     v = F.to_tensor(value, x)
     if v.dtype != x.dtype:
         v = F.cast(v, x.dtype)

@@ -399,3 +399,35 @@ def test_index_put_accumulate_adds_every_duplicate():
     t = graphc.tensor(x)
     t.index_put_((graphc.tensor(rows), graphc.tensor(cols)), graphc.tensor(v))
     assert_close(t, write_oracle(x, (rows, cols), v))
+
+
+def test_traced_index_write_holds_no_constant_as_large_as_the_tensor():
+    def bump(a, i):
+        a = a * 1.0
+        a[:, i] += 1.0
+        return a
+
+    x = graphc.zeros(200, 300)
+    graph = graphc.trace(bump, x, graphc.tensor([3, 5, 7]))
+    const_sizes = [int(np.prod(n.output.type.shape)) for n in graph.nodes if n.op == "const"]
+    assert max(const_sizes) <= 300  # one arange per axis, not one number per element
+    got = graphc.compile(bump)(x, graphc.tensor([3, 5, 7]))
+    expected = np.zeros((200, 300))
+    expected[:, [3, 5, 7]] = 1.0
+    assert_close(got, expected.astype(np.float32))
+
+
+def test_compiled_index_write_gradient_skips_overwritten_positions():
+    def step(x, v):
+        x, v = x.detach().requires_grad_(), v.detach().requires_grad_()
+        y = x * 1.0
+        y[range(50), graphc.zeros(50, dtype=graphc.int64)] = v
+        y.sum().backward()
+        return x.grad, v.grad
+
+    f = graphc.compile(step, backend="interpreter")
+    x_grad, v_grad = f(graphc.ones(50, 40), graphc.ones(50))
+    expected = np.ones((50, 40), np.float32)
+    expected[:, 0] = 0.0
+    assert_close(x_grad, expected)
+    assert_close(v_grad, np.ones(50, np.float32))

@@ -107,6 +107,19 @@ def _scatter_ref(x, index, src, axis):
     return out
 
 
+def _row_major_ids(em, shape, dtype):
+    """Each element's row-major number, built from one small ``arange`` per axis broadcast
+    together (never a constant as large as the tensor)."""
+    ids, stride = em.constant(0, dtype, ()), 1
+    for axis in reversed(range(len(shape))):
+        view = [1] * len(shape)
+        view[axis] = shape[axis]
+        numbers = em.constant([i * stride for i in range(shape[axis])], dtype, [shape[axis]])
+        ids = em.add(ids, em.reshape(numbers, shape=view))
+        stride *= shape[axis]
+    return em.broadcast_to(ids, shape=list(shape)) if list(em.shape(ids)) != list(shape) else ids
+
+
 def _scatter_vjp(em, xs, out, g, attrs):
     """The overwritten positions of ``x`` get no gradient; each ``src`` element gets the gradient
     at the position it was written to if it is the one that stayed there (the last duplicate).
@@ -115,9 +128,7 @@ def _scatter_vjp(em, xs, out, g, attrs):
     x, index, src = xs
     axis = attrs["axis"]
     grad_x = em.scatter(g, index, em.zeros(em.shape(index), em.dtype(g)), axis=axis)
-    shape = list(em.shape(index))
-    ids = em.constant(np.arange(int(np.prod(shape))).reshape(shape).tolist(), em.dtype(index),
-                      shape)
+    ids = _row_major_ids(em, list(em.shape(index)), em.dtype(index))
     writer = em.scatter(em.constant(-1, em.dtype(index), em.shape(x)), index, ids, axis=axis)
     stayed = em.cast(em.eq(em.gather(writer, index, axis=axis), ids), dtype=em.dtype(g))
     return [grad_x, None, em.mul(em.gather(g, index, axis=axis), stayed)]
