@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
+
 from graphc import functions as F
 from graphc.dispatch import apply
 from graphc.errors import DTypeError, ShapeError
@@ -116,7 +118,6 @@ def _identity(reduce: str, dtype) -> float:
     sign = -1 if reduce == "amax" else 1
     if dtype.is_float:
         return sign * float("inf")
-    import numpy as np
     info = np.iinfo(dtype.numpy)
     return int(info.min) if sign < 0 else int(info.max)
 
