@@ -1850,6 +1850,122 @@ def issue10_surface():
 
 
 # ------------------------------------------------------------------------------------------------
+# issue 10: scatter/index ops, index writes, unfold, einsum and BLAS-style products, diagonals,
+# sparse COO (graphc/index_ops.py, indexing.py, windows.py, contractions.py, diagonals.py,
+# sparse.py)
+# ------------------------------------------------------------------------------------------------
+def issue10_index():
+    def check10(name, g_fn, t_fn, args, compiled=True, known=None):
+        grad_check(name, g_fn, t_fn, args, compiled=compiled, section="issue10", known=known)
+
+    i64 = lambda v: np.array(v, dtype=np.int64)
+    x, src = rand(3, 5, seed=101), rand(2, 5, seed=102)
+    unique = i64([[0, 2, 1, 0, 2], [1, 0, 2, 2, 1]])  # no duplicates along dim 0 per column
+    repeated = i64([[0, 2, 2, 1, 2], [2, 2, 0, 0, 2]])
+    check10("scatter src (no duplicates), scatter value",
+            lambda a, s, i: (graphc.scatter(a, 0, i, s), a.scatter(1, i[:, :3], 2.5)),
+            lambda a, s, i: (torch.scatter(a, 0, i, s), a.scatter(1, i[:, :3], 2.5)),
+            [x, src, unique])
+    for reduce in ("sum", "prod", "mean", "amax", "amin"):
+        for include_self in (True, False):
+            check10(f"scatter_reduce {reduce} include_self={include_self}",
+                    lambda a, s, i, r=reduce, inc=include_self:
+                        graphc.scatter_reduce(a, 0, i, s, r, include_self=inc),
+                    lambda a, s, i, r=reduce, inc=include_self:
+                        torch.scatter_reduce(a, 0, i, s, r, include_self=inc),
+                    [x, src, repeated])
+    check10("index_add (duplicates, alpha), index_copy, index_fill, index_select",
+            lambda a, s, c, i, j: (graphc.index_add(a, 1, i, s, alpha=0.5),
+                                   graphc.index_copy(a, 0, j, c),
+                                   graphc.index_fill(a, 1, i, -2.0), graphc.index_select(a, 1, i)),
+            lambda a, s, c, i, j: (torch.index_add(a, 1, i, s, alpha=0.5),
+                                   torch.index_copy(a, 0, j, c),
+                                   torch.index_fill(a, 1, i, -2.0), torch.index_select(a, 1, i)),
+            [x, rand(3, 4, seed=103), rand(2, 5, seed=117), i64([4, 0, 4, 2]), i64([2, 0])])
+    check10("take_along_dim, gather",
+            lambda a, i: (graphc.take_along_dim(a, i, 1), graphc.take_along_dim(a, i),
+                          graphc.gather(a, 1, i)),
+            lambda a, i: (torch.take_along_dim(a, i, 1), torch.take_along_dim(a, i),
+                          torch.gather(a, 1, i)),
+            [x, i64([[4, 0], [1, 1], [3, 2]])])
+
+    def index_writes(lib):
+        def f(a, v, rows, cols):
+            y = a * 1.0
+            y[rows] = v[:, :1]
+            y[range(2), cols[:2]] = 9.0
+            y[:, cols] += 1.0
+            return y
+        return f
+    check10("index writes x[idx] = v, x[range(n), y] = c, x[:, idx] += c",
+            index_writes("g"), index_writes("t"), [x, rand(2, 5, seed=104), i64([2, 0]),
+                                                   i64([4, 1, 3])])
+    check10("x[:, idx] += c with a duplicate index",
+            index_writes("g"), index_writes("t"), [x, rand(2, 5, seed=104), i64([2, 0]),
+                                                   i64([4, 1, 4])],
+            known="duplicate write: graphc differentiates the value that stays (the last "
+                  "write, as finite differences do); torch gives every duplicate the gradient")
+    check10("index_put accumulate=True",
+            lambda a, v, r, c: graphc.index_put(a, (r, c), v, accumulate=True),
+            lambda a, v, r, c: torch.index_put(a, (r, c), v, accumulate=True),
+            [x, rand(4, seed=105), i64([0, 0, 2, 1]), i64([1, 1, 4, 0])])
+    check10("Tensor.unfold, F.unfold, F.fold",
+            lambda a, im: (a.unfold(1, 2, 2), GF.unfold(im, (2, 3), (1, 2), 1, (2, 1)),
+                           GF.fold(GF.unfold(im, 2), (5, 6), 2)),
+            lambda a, im: (a.unfold(1, 2, 2), TF.unfold(im, (2, 3), (1, 2), 1, (2, 1)),
+                           TF.fold(TF.unfold(im, 2), (5, 6), 2)),
+            [x, rand(2, 3, 5, 6, seed=106)])
+    a, b, c = rand(2, 3, 4, seed=107), rand(4, 5, seed=108), rand(5, seed=109)
+    check10("einsum (batched, chain, ..., implicit, diagonal)",
+            lambda p, q, r: (graphc.einsum("bij,jk->bik", p, q), graphc.einsum("bij,jk,k->bi",
+                             p, q, r), graphc.einsum("...j,jk", p, q),
+                             graphc.einsum("ii->i", q[:4, :4]), graphc.einsum("bij->jb", p)),
+            lambda p, q, r: (torch.einsum("bij,jk->bik", p, q), torch.einsum("bij,jk,k->bi",
+                             p, q, r), torch.einsum("...j,jk", p, q),
+                             torch.einsum("ii->i", q[:4, :4]), torch.einsum("bij->jb", p)),
+            [a, b, c])
+    check10("addmm, addmv, addr, baddbmm, addbmm, mv, ger, tensordot",
+            lambda p, q, r, m: (graphc.addmm(r, m, q, beta=0.5, alpha=2.0),
+                                graphc.addmv(m[:, 0], m, q[:, 0]),
+                                graphc.addr(m, m[:, 0], q[:, 0], beta=2.0),
+                                graphc.baddbmm(p[:, :, :3], p, p.transpose(1, 2)[:, :, :3]),
+                                graphc.addbmm(m[:, :3], p.transpose(1, 2), p[:, :, :3]),
+                                graphc.mv(q, r), graphc.ger(r, r),
+                                graphc.tensordot(p, q, 1)),
+            lambda p, q, r, m: (torch.addmm(r, m, q, beta=0.5, alpha=2.0),
+                                torch.addmv(m[:, 0], m, q[:, 0]),
+                                torch.addr(m, m[:, 0], q[:, 0], beta=2.0),
+                                torch.baddbmm(p[:, :, :3], p, p.transpose(1, 2)[:, :, :3]),
+                                torch.addbmm(m[:, :3], p.transpose(1, 2), p[:, :, :3]),
+                                torch.mv(q, r), torch.ger(r, r),
+                                torch.tensordot(p, q, 1)),
+            [a, b, c, rand(4, 4, seed=110)])
+    check10("diag (both ways, offsets), diagonal, diag_embed, trace",
+            lambda m, v: (graphc.diag(v, 1), graphc.diag(m, -1), m.diagonal(1),
+                          graphc.diag_embed(m, -1, 0, 2), m.trace()),
+            lambda m, v: (torch.diag(v, 1), torch.diag(m, -1), m.diagonal(1),
+                          torch.diag_embed(m, -1, 0, 2), m.trace()),
+            [rand(3, 4, seed=111), rand(3, seed=112)])
+    idx = i64([[0, 1, 1, 3, 1], [2, 0, 2, 1, 2]])
+    check10("sparse_coo_tensor + sparse.mm / spmm / to_dense (duplicates)",
+            lambda v, d, i: (graphc.sparse.mm(graphc.sparse_coo_tensor(i, v, (4, 3)), d),
+                             graphc.spmm(graphc.sparse_coo_tensor(i, v, (4, 3)), d),
+                             graphc.sparse_coo_tensor(i, v, (4, 3)).to_dense()),
+            lambda v, d, i: (torch.sparse.mm(torch.sparse_coo_tensor(i, v, (4, 3)), d),
+                             torch.spmm(torch.sparse_coo_tensor(i, v, (4, 3)), d),
+                             torch.sparse_coo_tensor(i, v, (4, 3)).to_dense()),
+            [rand(5, seed=113), rand(3, 2, seed=114), idx])
+    check10("to_sparse, coalesce (eager only: data-dependent nnz)",
+            lambda d: (d.to_sparse().values(), d.to_sparse().to_dense(),
+                       graphc.sparse_coo_tensor(graphc.tensor(idx), d[0, :5]).coalesce()
+                       .values()),
+            lambda d: (d.to_sparse().values(), d.to_sparse().to_dense(),
+                       torch.sparse_coo_tensor(torch.tensor(idx), d[0, :5]).coalesce()
+                       .values()),
+            [np.where(rand(3, 5, seed=115) > 0.3, rand(3, 5, seed=116), 0.0)], compiled=False)
+
+
+# ------------------------------------------------------------------------------------------------
 def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -1865,7 +1981,8 @@ def main() -> int:
           f"{INIT_STD_RTOL:.0%}")
     start = time.perf_counter()
     for section in (layers, losses, init_stats, optimizers, tensor_ops, compiled,
-                    issue6, function_transforms, issue10_layers, issue10_surface):
+                    issue6, function_transforms, issue10_layers, issue10_surface,
+                    issue10_index):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

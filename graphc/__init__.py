@@ -21,11 +21,13 @@ from graphc import (  # PyTorch's module paths
                            onnx,
                            optim,
                            return_types,
+                           sparse,
                            utils,
 )
 from graphc import logs as _logs
 from graphc import tensor_compat as _tensor_compat  # noqa: F401  (.data, .type(), new_*, ...)
 from graphc import tensor_methods as _tensor_methods  # noqa: F401  (Tensor's ops and methods)
+from graphc import windows as _windows  # noqa: F401  (Tensor.unfold)
 from graphc.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from graphc.compile import compile, trace
 from graphc.composites import (
@@ -40,8 +42,20 @@ from graphc.composites import (
                            t,
                            unbind,
 )
+from graphc.contractions import (
+                           addbmm,
+                           addmm,
+                           addmv,
+                           addr,
+                           baddbmm,
+                           einsum,
+                           ger,
+                           mv,
+                           tensordot,
+)
 from graphc.data_dependent import argwhere, masked_select, nonzero
 from graphc.device import DeviceError, device
+from graphc.diagonals import diag, diag_embed, diagonal
 from graphc.errors import (
                            AutogradError,
                            CheckpointError,
@@ -170,6 +184,15 @@ from graphc.functions import (
                            var,
                            where,
 )
+from graphc.index_ops import (
+                           index_add,
+                           index_copy,
+                           index_fill,
+                           index_put,
+                           scatter,
+                           scatter_reduce,
+                           take_along_dim,
+)
 from graphc.linalg import tensor_norm as norm
 from graphc.random import manual_seed
 from graphc.scans_sorts import (
@@ -187,6 +210,7 @@ from graphc.scans_sorts import (
                            topk,
 )
 from graphc.serialization import load, save
+from graphc.sparse import SparseCOOTensor, sparse_coo_tensor, spmm
 from graphc.tensor import Tensor
 from graphc.tensor_compat import BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor
 from graphc.tracing import TraceContext
@@ -227,5 +251,13 @@ __all__ = [
     "accelerator", "backends", "linalg", "onnx", "utils", "FloatTensor", "DoubleTensor",
     "LongTensor", "IntTensor", "BoolTensor", "addcdiv", "addcmul", "allclose", "flip", "fliplr",
     "flipud", "isclose", "roll", "t", "unbind", "argwhere", "masked_select", "nonzero", "norm",
+    # scatter and index family (graphc/index_ops.py)
+    "index_add", "index_copy", "index_fill", "index_put", "scatter", "scatter_reduce",
+    "take_along_dim",
+    # contractions and diagonals (graphc/contractions.py, graphc/diagonals.py)
+    "addbmm", "addmm", "addmv", "addr", "baddbmm", "einsum", "ger", "mv", "tensordot",
+    "diag", "diag_embed", "diagonal",
+    # sparse COO tensors (graphc/sparse.py)
+    "sparse", "SparseCOOTensor", "sparse_coo_tensor", "spmm",
 ]
 __all__ += ["func", "vmap"]  # function transforms (graphc.func)

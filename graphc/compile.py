@@ -741,7 +741,13 @@ def trace(fn: Callable, *example_args, **example_kwargs) -> ir.Graph:
           %0: f32[2] = exp %x
           return %0
         }
+
+    Called with a tensor instead of a function it is ``torch.trace``, the sum of a matrix's
+    diagonal (:func:`graphc.diagonals.trace`), so that PyTorch programs run unchanged.
     """
+    if isinstance(fn, Tensor):
+        from graphc.diagonals import trace as matrix_trace
+        return matrix_trace(fn, *example_args, **example_kwargs)
     # the interpreter lowers nothing and compiles nothing: the graph comes back as traced
     compiled = CompiledFunction(fn, backend="interpreter", pipeline="")
     return compiled.graph_for(*example_args, **example_kwargs)

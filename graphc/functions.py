@@ -349,6 +349,9 @@ def silu(x: Tensor) -> Tensor:
 # -- linear algebra -----------------------------------------------------------------------------
 def matmul(a, b) -> Tensor:
     """Matrix product with NumPy/PyTorch rules: 1-D operands are promoted and then squeezed."""
+    if getattr(a, "is_sparse", False):  # a sparse COO matrix times a dense one
+        from graphc.sparse import mm as sparse_mm
+        return sparse_mm(a, b)
     a, b = to_tensor(a), to_tensor(b)
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError("matmul: both arguments need at least one dimension")

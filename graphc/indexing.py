@@ -14,6 +14,16 @@ separates them (NumPy's rule)::
 
 A boolean mask is supported for assignment (``x[mask] = v`` becomes ``where``). Writing
 through basic indices (``x[1:3] = v``) becomes ``pad`` + ``where``, so it traces and has gradients.
+Writing through integer-tensor indices (``x[idx] = v``, ``x[range(n), y] = v``) is
+``index_put``: the flat positions ``x[key]`` reads are found by indexing row-major element
+numbers (small per-axis ``arange`` broadcast together) the same way,
+and ``v`` is scattered there (the last duplicate wins; ``index_put(accumulate=True)`` adds them).
+``x[idx] += v`` reads, adds and writes back, as in PyTorch::
+
+    >>> x = graphc.zeros(3, 2)
+    >>> x[graphc.tensor([0, 2]), graphc.tensor([1, 0])] = 5.0
+    >>> x.tolist()
+    [[0.0, 5.0], [0.0, 0.0], [5.0, 0.0]]
 """
 from __future__ import annotations
 
@@ -45,9 +55,9 @@ def _expand_key(key, ndim: int) -> list:
 def _as_index_tensor(k):
     if isinstance(k, Tensor):
         return k
-    if isinstance(k, (list, np.ndarray)):
+    if isinstance(k, (list, np.ndarray, range)):
         from graphc.factories import tensor
-        return tensor(k)
+        return tensor(list(k) if isinstance(k, range) else k)
     return None
 
 
@@ -213,8 +223,8 @@ def setitem(x: Tensor, key, value) -> None:
         return
     key = _expand_key(key, x.ndim)
     if any(_as_index_tensor(k) is not None for k in key):
-        raise IndexError("assignment through integer-tensor indices is not supported; use "
-                         "scatter_add or a boolean mask (x[mask] = v)")
+        x._assign(lambda old: put(old, tuple(key), value))
+        return
 
     def compute(old: Tensor) -> Tensor:
         region, (starts, stops, steps), layout = _basic(old, key)
@@ -237,3 +247,34 @@ def setitem(x: Tensor, key, value) -> None:
         return F.where(mask, placed, old)
 
     x._assign(compute)
+
+
+def _row_major_ids(shape) -> Tensor:
+    """``arange(numel).reshape(shape)`` built from one small ``arange`` per axis broadcast
+    together, so a trace holds no constant as large as the tensor."""
+    from graphc.factories import arange
+    ids, stride = F.to_tensor(0), 1
+    for axis in reversed(range(len(shape))):
+        view = [1] * len(shape)
+        view[axis] = shape[axis]
+        ids = F.add(ids, F.reshape(F.mul(arange(shape[axis]), stride), view))
+        stride *= shape[axis]
+    return F.broadcast_to(ids, list(shape))
+
+
+def put(x: Tensor, key, value, accumulate: bool = False) -> Tensor:
+    """``x`` with ``value`` written (or, with ``accumulate``, added) where ``x[key]`` reads:
+    ``torch.index_put``. The positions come from indexing the element numbers of ``x`` with
+    ``key``, so every index form ``getitem`` accepts is accepted here, with the same checks."""
+    positions = getitem(_row_major_ids(x.shape), key)
+    v = F.to_tensor(value, x)
+    if v.dtype != x.dtype:
+        v = F.cast(v, x.dtype)
+    if not _broadcasts(tuple(v.shape), tuple(positions.shape)):
+        raise IndexError(f"shape mismatch: value of shape {list(v.shape)} cannot be broadcast "
+                         f"to the indexing result of shape {list(positions.shape)}")
+    flat_positions = F.reshape(positions, [-1])
+    flat_values = F.reshape(F.broadcast_to(v, list(positions.shape)), [-1])
+    op = "scatter_add" if accumulate else "scatter"
+    out = apply(op, [F.reshape(x, [-1]), flat_positions, flat_values], axis=0)
+    return F.reshape(out, list(x.shape))

@@ -57,6 +57,10 @@ def _flatten(obj, leaves, path, paths):
     if isinstance(obj, dict):
         keys = tuple(obj.keys())
         return TreeDef("dict", keys, tuple(child(obj[k], k) for k in keys))
+    if hasattr(type(obj), "_tree_flatten"):  # e.g. a sparse tensor: (indices, values), shape
+        children, meta = obj._tree_flatten()
+        return TreeDef("custom", (type(obj), meta),
+                       tuple(child(o, i) for i, o in enumerate(children)))
     leaves.append(obj)
     if paths is not None:
         paths.append(path)
@@ -78,4 +82,7 @@ def _unflatten(tree, it):
         return tuple(children)
     if tree.kind == "list":
         return children
+    if tree.kind == "custom":
+        cls, meta = tree.meta
+        return cls._tree_unflatten(meta, children)
     return dict(zip(tree.meta, children))

@@ -86,6 +86,8 @@ OPERAND_DOMAINS: dict[str, dict[int, Domain | Callable[[Node], Domain]]] = {
     "binary_cross_entropy": {0: PROBABILITY, 1: UNIT},
     "gather": {1: _index_range(0)},
     "scatter_add": {1: _index_range(0)},
+    "scatter": {1: _index_range(0)},
+    "scatter_reduce": {1: _index_range(0)},
 }
 
 # Ops whose result elements are copies of operand elements: a requirement on the result is one

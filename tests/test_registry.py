@@ -542,6 +542,54 @@ ORACLES.update({
     "argsort": _loop_argsort,
 })
 NON_DIFFERENTIABLE |= {"cummax_indices", "cummin_indices", "argsort"}
+# -- scatter family (ir/ops/index.py; owned by the scatter/index work) ---------------------------
+def _loop_scatter(x, index, src, axis):
+    """Writes ``src`` in row-major order of ``index``: the last duplicate wins."""
+    axis %= x.ndim
+    out = np.array(x, dtype=np.float64)
+    for p in np.ndindex(index.shape):
+        q = list(p)
+        q[axis] = index[p]
+        out[tuple(q)] = src[p]
+    return out
+
+
+def _loop_scatter_reduce(x, index, src, axis, reduce):
+    combine = {"prod": operator.mul, "amax": max, "amin": min}[reduce]
+    axis %= x.ndim
+    out = np.array(x, dtype=np.float64)
+    for p in np.ndindex(index.shape):
+        q = list(p)
+        q[axis] = index[p]
+        out[tuple(q)] = combine(out[tuple(q)], float(src[p]))
+    return out
+
+
+_SCATTER_INDEX = np.array([[0, 2, 2, 1], [2, 2, 0, 0]])
+# amax/amin samples keep ties away from finite-difference reach; one has exact ties (grad=False
+# there: the rule shares the gradient, a one-sided quantity FD cannot check)
+_DISTINCT = (np.arange(20, dtype=np.float32).reshape(5, 4) * 0.37 - 3.1)
+SAMPLES.update({
+    "scatter": [Case([U(3, 4), _SCATTER_INDEX, U(2, 4)], {"axis": 0}, id="axis0-duplicates"),
+                Case([U(2, 5), np.array([[4, 1, 3], [0, 1, 2]], np.int32), U(2, 3)],
+                     {"axis": -1}, id="neg-axis-i32"),
+                Case([R(3, 4), _SCATTER_INDEX, R(2, 4)], {"axis": 0}, id="i64")],
+    "scatter_reduce": [
+        Case([U(3, 4), _SCATTER_INDEX, U(2, 4)], {"axis": 0, "reduce": "prod"}, id="prod"),
+        Case([U(3, 4), _SCATTER_INDEX, np.array([[0.0, 1.5, 0.0, 2.0], [0.0, -1.0, 0.5, 1.0]],
+                                                 np.float32)],
+             {"axis": 0, "reduce": "prod"}, id="prod-with-zeros"),
+        Case([_DISTINCT[:3], _SCATTER_INDEX, _DISTINCT[3:][::-1] * 1.3],
+             {"axis": 0, "reduce": "amax"}, id="amax"),
+        Case([_DISTINCT[:3], _SCATTER_INDEX, _DISTINCT[3:] * -0.7],
+             {"axis": 0, "reduce": "amin"}, id="amin"),
+        Case([np.array([[1.0, 2.0], [3.0, 3.0]], np.float32), np.array([[1, 0], [1, 1]]),
+              np.array([[3.0, 2.0], [1.0, 3.0]], np.float32)], {"axis": 0, "reduce": "amax"},
+             grad=False, id="amax-ties"),
+        Case([R(3, 4), _SCATTER_INDEX, R(2, 4)], {"axis": 0, "reduce": "amin"}, id="i64-amin")],
+})
+ORACLES.update({"scatter": _loop_scatter, "scatter_reduce": _loop_scatter_reduce})
+# -- end of the scatter block ----------------------------------------------------------------------
 
 
 # -- fused: a node that runs its body (ir/ops/fused.py) --------------------------------------------

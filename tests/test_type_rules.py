@@ -39,6 +39,7 @@ ATTR_VALUES = {  # per attribute kind, values that probe every type rule's edges
     "value": [1.5, 0, True, 300, -1, INF, NAN, [], [[]], [1, 2], [1.5, True], [[1], [2]],
               [[1, 2, 3]], [[1, 2, 3], [4, 5, 6]], [[1, 2], [3]], [[1, 2], 3], [1, [2, 3]]],
     "shape": [[], [0], [2], [3], [2, 3], [1, 1, 3, 3], [2, 2, 4, 4], [1, 1, 2, 2]],
+    "str": ["", "sum", "prod", "amax", "amin", "nonsense"],
 }
 # Bodies for `fused`: the type rule must refuse operands that do not match the body's inputs.
 ATTR_VALUES["graph"] = [ir.parse(text).nodes[0].body for text in (
@@ -64,6 +65,8 @@ ATTR_VALUES["graph"] = [ir.parse(text).nodes[0].body for text in (
 VALUE_ERRORS = {
     "gather": (IndexError, "out of range"),
     "scatter_add": (IndexError, "out of range"),
+    "scatter": (IndexError, "out of range"),
+    "scatter_reduce": (IndexError, "out of range"),
     "pow": (ValueError, "Integers to negative integer powers"),
 }
 

@@ -33,6 +33,7 @@ from graphc.nn.dropout import (
     Dropout3d,
     FeatureAlphaDropout,
 )
+from graphc.nn.fold import Fold, Unfold
 from graphc.nn.linear import Flatten, Identity, Linear, Unflatten
 from graphc.nn.loss import (
     BCELoss,
@@ -87,4 +88,5 @@ __all__ = [
     "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle", "Conv3d",
     "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "AlphaDropout", "FeatureAlphaDropout",
     "parallel", "DataParallel",
+    "Fold", "Unfold",
 ]

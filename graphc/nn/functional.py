@@ -46,6 +46,7 @@ from graphc.nn.losses import (  # noqa: F401  (re-exported: F.cross_entropy, ...
     smooth_l1_loss,
 )
 from graphc.tensor import Tensor
+from graphc.windows import fold, unfold  # noqa: F401  (F.fold, F.unfold: im2col and col2im)
 from ir import dtypes
 from ir.ops.conv import conv_output_size
 
