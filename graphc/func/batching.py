@@ -204,11 +204,11 @@ def _matmul_rule(op, xs, batched, attrs, size):
 
 
 def _index_rule(op, xs, batched, attrs, size):
-    """gather / scatter_add pair each position with an index of the same rank: every operand
+    """gather and the scatters pair each position with an index of the same rank: every operand
     gets the batch axis and the axis moves one place right."""
     rank = logical_type(xs[0], batched[0]).ndim
     parts = [with_batch(x, b, size) for x, b in zip(xs, batched)]
-    return apply(op.name, parts, axis=normalize_axis(attrs["axis"], rank) + 1), True
+    return apply(op.name, parts, **{**attrs, "axis": normalize_axis(attrs["axis"], rank) + 1}), True
 
 
 def _fold(x: Tensor) -> Tensor:
@@ -282,6 +282,8 @@ RULES: dict[str, BatchRule] = {
     "matmul": _matmul_rule,
     "gather": _index_rule,
     "scatter_add": _index_rule,
+    "scatter": _index_rule,
+    "scatter_reduce": _index_rule,
     "conv2d": _conv2d_rule,
     "conv2d_input_grad": _conv2d_input_grad_rule,
     "conv2d_weight_grad": _conv2d_weight_grad_rule,
