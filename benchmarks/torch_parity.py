@@ -758,7 +758,8 @@ def optimizers():
     ]
     for cls, kw in cases:
         check(f"optim/{cls}{_kw(kw)}", lambda c=cls, kw=kw: _optim_items(c, kw))
-    check("optim/state_dict interop: torch state -> graphc (SGD momentum, Adam amsgrad)",
+    check("optim/state_dict interop: torch state -> graphc (SGD, Adam, NAdam, Adadelta, Adamax, "
+          "RAdam)",
           _optim_interop)
     _more_optimizers()
     _lbfgs()
@@ -967,7 +968,10 @@ def _optim_interop():
     """Three torch steps, torch's state_dict (as NumPy) loaded into graphc, two more steps."""
     items = []
     for cls, kw in (("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
-                    ("Adam", {"lr": 0.01, "amsgrad": True, "weight_decay": 0.1})):
+                    ("Adam", {"lr": 0.01, "amsgrad": True, "weight_decay": 0.1}),
+                    ("NAdam", {"lr": 0.01, "weight_decay": 0.1}),
+                    ("Adadelta", {"lr": 0.5}), ("Adamax", {"lr": 0.01}),
+                    ("RAdam", {"lr": 0.01})):
         _, topt, _, tp, grads = _optim_setup(cls, kw)
         for gs in grads[:3]:
             for t, v in zip(tp, gs):
