@@ -20,6 +20,7 @@ Tolerances (elementwise |graphc - torch| <= ATOL + RTOL * |torch|; NaN must meet
 same inf):
     float64 (layers, losses, ops, optimizers, schedulers, compiled steps): RTOL=1e-10 ATOL=1e-12
     float32 (values of the type-promotion checks):                          RTOL=1e-5  ATOL=1e-6
+    LBFGS trajectories (float64; its line search amplifies rounding):       RTOL=1e-8  ATOL=1e-10
     default init: max|w| <= the bound (as the parameter's dtype stores it), sample std within 3%
     of torch's (tensors of >= 10000 entries), mean within 5 standard errors of 0
     integers, indices, dtypes, state-dict keys, optimizer-state structure: exact
@@ -757,15 +758,170 @@ def optimizers():
     ]
     for cls, kw in cases:
         check(f"optim/{cls}{_kw(kw)}", lambda c=cls, kw=kw: _optim_items(c, kw))
-    check("optim/state_dict interop: torch state -> graphc (SGD momentum, Adam amsgrad)",
+    check("optim/state_dict interop: torch state -> graphc (SGD, Adam, NAdam, Adadelta, Adamax, "
+          "RAdam)",
           _optim_interop)
+    _more_optimizers()
+    _lbfgs()
+    _custom_optimizer()
     _schedulers()
+    _clip_grad()
 
 
-def _optim_setup(cls, kw, seed=3):
+def _more_optimizers():
+    """Adadelta, Adamax, NAdam, RAdam: 20 steps (RAdam's rectification starts within them)."""
+    cases = [
+        ("Adadelta", {"lr": 1.0}),
+        ("Adadelta", {"lr": 0.5, "rho": 0.8, "eps": 1e-4, "weight_decay": 0.1,
+                      "maximize": True}),
+        ("Adamax", {"lr": 0.01}),
+        ("Adamax", {"lr": 0.01, "betas": (0.5, 0.6), "weight_decay": 0.1}),
+        ("NAdam", {"lr": 0.01}),
+        ("NAdam", {"lr": 0.01, "momentum_decay": 0.1, "weight_decay": 0.1}),
+        ("NAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True,
+                   "maximize": True}),
+        ("RAdam", {"lr": 0.01}),
+        ("RAdam", {"lr": 0.01, "betas": (0.8, 0.9), "weight_decay": 0.1}),
+        ("RAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ]
+    for cls, kw in cases:
+        check(f"optim/{cls}{_kw(kw)} (20 steps)",
+              lambda c=cls, kw=kw: _optim_items(c, kw, steps=20))
+
+
+def _lbfgs():
+    """LBFGS on Rosenbrock and on a quadratic, 20 calls of step(closure) each."""
+    rng = np.random.default_rng(5)
+    m = rng.standard_normal((6, 6))
+    a, b = m @ m.T + 6 * np.eye(6), rng.standard_normal(6)
+
+    def problems(lib):
+        x = graphc if lib == "g" else torch
+        a_x, b_x = x.tensor(a), x.tensor(b)
+        return {"rosenbrock": (lambda w: (1 - w[0]) ** 2 + 100 * (w[1] - w[0] ** 2) ** 2,
+                               [-1.5, 2.0]),
+                "quadratic": (lambda w: 0.5 * (w @ (a_x @ w)) - b_x @ w, [0.0] * 6)}
+
+    def run(problem, kw, steps):
+        items = []
+        trajectories = []
+        for lib in ("g", "t"):
+            loss_fn, start = problems(lib)[problem]
+            if lib == "g":
+                w = gnn.Parameter(graphc.tensor(start, dtype=graphc.float64))
+                opt = goptim.LBFGS([w], **kw)
+            else:
+                w = torch.nn.Parameter(torch.tensor(start, dtype=torch.float64))
+                opt = torch.optim.LBFGS([w], **kw)
+
+            def closure(opt=opt, loss_fn=loss_fn, w=w):
+                opt.zero_grad()
+                loss = loss_fn(w)
+                loss.backward()
+                return loss
+
+            rows = []
+            for _ in range(steps):
+                loss = opt.step(closure)
+                rows.append(np.concatenate([[float(loss)], _np(w)]))
+            trajectories.append((np.array(rows), opt.state[w]["func_evals"],
+                                 opt.state[w]["n_iter"]))
+        (g_traj, g_evals, g_iters), (t_traj, t_evals, t_iters) = trajectories
+        items.append(("loss and parameters after each step", g_traj, t_traj))
+        items.append(Exact("closure evaluations, iterations", (g_evals, g_iters),
+                           (t_evals, t_iters)))
+        return items
+
+    # Rosenbrock's valley amplifies rounding: a one-ulp difference (NumPy's and torch's dot
+    # products) grows ~10x per step once the iterates are in it, so the runs that do not
+    # converge fast are compared over their first 8 steps (identical to ~1e-13 there)
+    cases = [("rosenbrock", {"line_search_fn": "strong_wolfe"}, 20),
+             ("rosenbrock", {"lr": 0.01, "history_size": 5}, 8),
+             ("rosenbrock", {"line_search_fn": "strong_wolfe", "max_iter": 3,
+                             "history_size": 2}, 8)]
+    cases += [("quadratic", kw, 20) for kw in (
+        {"line_search_fn": "strong_wolfe"}, {"lr": 0.01, "history_size": 5},
+        {"line_search_fn": "strong_wolfe", "max_iter": 3, "history_size": 2})]
+    for problem, kw, steps in cases:
+        check(f"optim/LBFGS{_kw(kw)} on {problem} ({steps} steps)",
+              lambda p=problem, kw=kw, n=steps: run(p, kw, n), rtol=1e-8, atol=1e-10)
+
+
+def _custom_optimizer():
+    """An optimizer written as PyTorch's docs show one, run unchanged by both libraries."""
+    def make(base, no_grad, zeros_like):
+        class HeavyBall(base):
+            def __init__(self, params, lr=0.1, momentum=0.9):
+                super().__init__(params, dict(lr=lr, momentum=momentum))
+
+            @no_grad()
+            def step(self, closure=None):
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        if p.grad is None:
+                            continue
+                        state = self.state[p]
+                        if len(state) == 0:
+                            state["momentum_buffer"] = zeros_like(p)
+                        buf = state["momentum_buffer"]
+                        buf.mul_(group["momentum"]).add_(p.grad)
+                        p.add_(buf, alpha=-group["lr"])
+        return HeavyBall
+
+    def run():
+        g_cls = make(goptim.Optimizer, graphc.no_grad, graphc.zeros_like)
+        t_cls = make(torch.optim.Optimizer, torch.no_grad, torch.zeros_like)
+        rng = np.random.default_rng(9)
+        p0 = rng.standard_normal(4)
+        gw, tw = gnn.Parameter(graphc.tensor(p0)), torch.nn.Parameter(torch.tensor(p0))
+        gopt, topt = g_cls([gw], lr=0.05), t_cls([tw], lr=0.05)
+        items = []
+        for step in range(20):
+            g = rng.standard_normal(4)
+            gw.grad, tw.grad = graphc.tensor(g), torch.tensor(g)
+            gopt.step()
+            topt.step()
+            items.append((f"step {step + 1}", gw, tw))
+        return items
+
+    check("optim/custom Optimizer subclass (PyTorch docs style, state defaultdict)", run)
+
+
+def _clip_grad():
+    def run(norm_type, max_norm):
+        rng = np.random.default_rng(11)
+        grads = [rng.standard_normal((3, 4)), rng.standard_normal(5), None]
+        items, totals, clipped = [], [], []
+        for lib in ("g", "t"):
+            ps = []
+            for g in grads:
+                if lib == "g":
+                    p = gnn.Parameter(graphc.zeros(*(g.shape if g is not None else (2,)),
+                                                   dtype=graphc.float64))
+                    p.grad = None if g is None else graphc.tensor(g)
+                else:
+                    p = torch.nn.Parameter(torch.zeros(g.shape if g is not None else (2,),
+                                                       dtype=torch.float64))
+                    p.grad = None if g is None else torch.tensor(g)
+                ps.append(p)
+            utils = gnn.utils if lib == "g" else torch.nn.utils
+            totals.append(_np(utils.clip_grad_norm_(ps, max_norm, norm_type=norm_type)))
+            clipped.append([_np(p.grad) for p in ps[:2]])
+        items.append(("total norm", totals[0], totals[1]))
+        for i, (g, t) in enumerate(zip(*clipped)):
+            items.append((f"clipped grad {i}", g, t))
+        return items
+
+    for norm_type in (2.0, 1.0, math.inf, 3.0):
+        for max_norm in (0.5, 100.0):
+            check(f"nn.utils/clip_grad_norm_[norm_type={norm_type},max_norm={max_norm}]",
+                  lambda n=norm_type, m=max_norm: run(n, m))
+
+
+def _optim_setup(cls, kw, seed=3, steps=5):
     rng = np.random.default_rng(seed)
     p0 = [rng.standard_normal((3, 4)), rng.standard_normal(5), rng.standard_normal((2,))]
-    grads = [[rng.standard_normal(p.shape) for p in p0] for _ in range(5)]
+    grads = [[rng.standard_normal(p.shape) for p in p0] for _ in range(steps)]
     grads[2][2] = None  # the third parameter has no gradient on step 3: it is skipped
     gp = [gnn.Parameter(graphc.from_numpy(p.copy())) for p in p0]
     tp = [torch.nn.Parameter(torch.from_numpy(p.copy())) for p in p0]
@@ -780,8 +936,8 @@ def _set_grads(gp, tp, grads):
         t.grad = None if v is None else torch.from_numpy(v.copy())
 
 
-def _optim_items(cls, kw):
-    gopt, topt, gp, tp, grads = _optim_setup(cls, kw)
+def _optim_items(cls, kw, steps=5):
+    gopt, topt, gp, tp, grads = _optim_setup(cls, kw, steps=steps)
     items = []
     for step, gs in enumerate(grads):
         _set_grads(gp, tp, gs)
@@ -812,7 +968,10 @@ def _optim_interop():
     """Three torch steps, torch's state_dict (as NumPy) loaded into graphc, two more steps."""
     items = []
     for cls, kw in (("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
-                    ("Adam", {"lr": 0.01, "amsgrad": True, "weight_decay": 0.1})):
+                    ("Adam", {"lr": 0.01, "amsgrad": True, "weight_decay": 0.1}),
+                    ("NAdam", {"lr": 0.01, "weight_decay": 0.1}),
+                    ("Adadelta", {"lr": 0.5}), ("Adamax", {"lr": 0.01}),
+                    ("RAdam", {"lr": 0.01})):
         _, topt, _, tp, grads = _optim_setup(cls, kw)
         for gs in grads[:3]:
             for t, v in zip(tp, gs):
@@ -860,6 +1019,94 @@ def _schedulers():
     check("sched/LambdaLR[0.9**epoch]", lambda: run(lambda m, o: m.LambdaLR(o, lambda e: 0.9 ** e)))
     check("sched/LambdaLR[one lambda per group]",
           lambda: run(lambda m, o: m.LambdaLR(o, [lambda e: 1 / (e + 1), lambda e: 0.5 ** e])))
+    more = {
+        "MultiStepLR[milestones=[2,5,5,9],gamma=0.3]":
+            lambda m, o: m.MultiStepLR(o, [2, 5, 5, 9], gamma=0.3),
+        "ExponentialLR[gamma=0.9]": lambda m, o: m.ExponentialLR(o, 0.9),
+        "LinearLR[0.2->0.9 over 6]":
+            lambda m, o: m.LinearLR(o, start_factor=0.2, end_factor=0.9, total_iters=6),
+        "ConstantLR[factor=0.4,total_iters=3]": lambda m, o: m.ConstantLR(o, 0.4, 3),
+        "PolynomialLR[total_iters=8,power=2]": lambda m, o: m.PolynomialLR(o, 8, 2.0),
+        "MultiplicativeLR[0.95]": lambda m, o: m.MultiplicativeLR(o, lambda e: 0.95),
+        "CosineAnnealingWarmRestarts[T_0=3,T_mult=2]":
+            lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2, eta_min=0.001),
+        "SequentialLR[LinearLR, CosineAnnealingLR, ExponentialLR]":
+            lambda m, o: m.SequentialLR(o, [m.LinearLR(o, start_factor=0.1, total_iters=3),
+                                            m.CosineAnnealingLR(o, T_max=6),
+                                            m.ExponentialLR(o, 0.8)], milestones=[3, 9]),
+        "ChainedScheduler[ConstantLR, ExponentialLR, CosineAnnealingLR]":
+            lambda m, o: m.ChainedScheduler([m.ConstantLR(o, 0.5, total_iters=4),
+                                             m.ExponentialLR(o, 0.9),
+                                             m.CosineAnnealingLR(o, T_max=7)]),
+        "OneCycleLR[cos, max_lr per group]":
+            lambda m, o: m.OneCycleLR(o, max_lr=[1.0, 2.0], total_steps=30),
+        "OneCycleLR[linear, three_phase]":
+            lambda m, o: m.OneCycleLR(o, max_lr=1.0, epochs=6, steps_per_epoch=5,
+                                      three_phase=True, anneal_strategy="linear"),
+    }
+    for name, make in more.items():
+        check(f"sched/{name}", lambda make=make: run(make))
+    check("sched/OneCycleLR momentum and Adam betas", _one_cycle_momentum)
+    check("sched/ReduceLROnPlateau[rel, abs, cooldown, min_lr]", _plateau)
+    check("sched/CosineAnnealingWarmRestarts[step(fractional epoch)]", _warm_restarts_fractional)
+
+
+def _one_cycle_momentum():
+    items = []
+    for cls, key in (("SGD", "momentum"), ("Adam", "betas"), ("NAdam", "betas")):
+        seqs = []
+        for mod, param in ((goptim, gnn.Parameter(graphc.zeros(1))),
+                           (torch.optim, torch.nn.Parameter(torch.zeros(1)))):
+            kw = {"momentum": 0.9} if cls == "SGD" else {}
+            opt = getattr(mod, cls)([param], lr=0.1, **kw)
+            sched = mod.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=20)
+            seq = []
+            for _ in range(20):
+                value = opt.param_groups[0][key]
+                seq.append([sched.get_last_lr()[0], *np.atleast_1d(value)])
+                opt.step()
+                sched.step()
+            seqs.append(np.array(seq))
+        items.append((f"{cls} lr and {key}", seqs[0], seqs[1]))
+    return items
+
+
+def _plateau():
+    metrics = list(np.cumsum(np.random.default_rng(0).standard_normal(60)))
+    items = []
+    for kw in ({"patience": 3},
+               {"mode": "max", "factor": 0.5, "patience": 2, "threshold": 0.1,
+                "threshold_mode": "abs", "cooldown": 2, "min_lr": [0.02, 0.01]}):
+        seqs = []
+        for mod, param in ((goptim, gnn.Parameter(graphc.zeros(1))),
+                           (torch.optim, torch.nn.Parameter(torch.zeros(1)))):
+            opt = mod.SGD([{"params": [param]}], lr=0.4)
+            opt.add_param_group({"params": [gnn.Parameter(graphc.zeros(1)) if mod is goptim
+                                            else torch.nn.Parameter(torch.zeros(1))],
+                                 "lr": 0.2})
+            sched = mod.lr_scheduler.ReduceLROnPlateau(opt, **kw)
+            seq = []
+            for metric in metrics:
+                opt.step()
+                sched.step(metric)
+                seq.append(sched.get_last_lr())
+            seqs.append(np.array(seq))
+        items.append((f"lr sequence {_kw(kw)}", seqs[0], seqs[1]))
+    return items
+
+
+def _warm_restarts_fractional():
+    seqs = []
+    for mod, param in ((goptim, gnn.Parameter(graphc.zeros(1))),
+                       (torch.optim, torch.nn.Parameter(torch.zeros(1)))):
+        opt = mod.SGD([param], lr=0.1)
+        sched = mod.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=3, eta_min=0.01)
+        seq = []
+        for epoch in np.arange(0.0, 20.0, 0.3):
+            sched.step(float(epoch))
+            seq.append([sched.get_last_lr()[0], sched.T_i, sched.T_cur, sched.last_epoch])
+        seqs.append(np.array(seq, dtype=np.float64))
+    return [("lr, T_i, T_cur, last_epoch", seqs[0], seqs[1])]
 
 
 # ------------------------------------------------------------------------------------------------

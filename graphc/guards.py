@@ -547,6 +547,9 @@ class StateGuard:
             if token != old and token[0] == old[0] == "tensor" and token[2] == old[2]:
                 return (f"{path} is the tensor seen while tracing (now another "
                         f"{_describe(token)})")
+            if old[0] == "created":
+                return (f"{path} was set by the traced call (Python code a compiled call does "
+                        f"not run again)")
             if token != old:
                 return f"{path} == {_describe(old)} (now {_describe(token)})"
         return "the structure of the function's Python state changed"
@@ -562,7 +565,17 @@ class StateGuard:
 def merge_read_values(before: list, after: list) -> list:
     """The tokens to guard: the state after the trace (so state the trace created, such as
     optimizer buffers, counts as present), except Python values the trace changed, which keep the
-    value it read (so ``if cfg.first: ...; cfg.first = False`` retraces on the next call)."""
+    value it read (so ``if cfg.first: ...; cfg.first = False`` retraces on the next call), and
+    Python values the trace created, which match nothing: compiled calls do not replay the
+    Python code that set them (``state['step'] = state.get('step', 0) + 1``), so the next call
+    retraces, and from then on they are values read like any other."""
     read = {path: token for path, token in before if token[0] == "value"}
-    return [(path, read[path] if token[0] == "value" and path in read else token)
-            for path, token in after]
+    existed = {path for path, _ in before}
+    merged = []
+    for path, token in after:
+        if token[0] == "value" and path in read:
+            token = read[path]
+        elif token[0] == "value" and path not in existed:
+            token = ("created", token)
+        merged.append((path, token))
+    return merged

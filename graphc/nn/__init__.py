@@ -6,7 +6,7 @@
     >>> model(graphc.zeros(3, 4)).shape
     (3, 2)
 """
-from graphc.nn import functional, init, parallel
+from graphc.nn import functional, init, parallel, utils
 from graphc.nn.activation import (
     ELU,
     GELU,
@@ -75,7 +75,7 @@ from graphc.nn.upsampling import (
 )
 
 __all__ = [
-    "Module", "Parameter", "functional", "init", "Sequential", "ModuleList", "ModuleDict",
+    "Module", "Parameter", "functional", "init", "utils", "Sequential", "ModuleList", "ModuleDict",
     "Linear", "Identity", "Flatten", "Unflatten", "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d",
     "AdaptiveAvgPool2d", "AdaptiveAvgPool1d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
     "GroupNorm", "Dropout", "Embedding", "ReLU", "ReLU6", "GELU", "SiLU", "Tanh", "Sigmoid",

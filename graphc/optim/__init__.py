@@ -20,10 +20,16 @@ They run eagerly and inside ``@graphc.compile``: a whole training step (forward,
     (True, 1)
 """
 from graphc.optim import lr_scheduler
+from graphc.optim.adadelta import Adadelta
 from graphc.optim.adagrad import Adagrad
 from graphc.optim.adam import Adam, AdamW
+from graphc.optim.adamax import Adamax
+from graphc.optim.lbfgs import LBFGS
+from graphc.optim.nadam import NAdam
 from graphc.optim.optimizer import Optimizer
+from graphc.optim.radam import RAdam
 from graphc.optim.rmsprop import RMSprop
 from graphc.optim.sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax",
+           "NAdam", "RAdam", "LBFGS", "lr_scheduler"]

@@ -53,6 +53,7 @@ class Adam(Optimizer):
                 maximize = self._hyper(i, "maximize")
                 for p, g in self._params_with_grad(group):
                     lr = self._lr(i, p)
+                    beta1 = self._cycled(i, "betas", p, item=0)  # OneCycleLR cycles it
                     init = {"step": self._step_tensor,
                             "exp_avg": lambda p=p: zeros_like(p),
                             "exp_avg_sq": lambda p=p: zeros_like(p)}

@@ -23,6 +23,7 @@ Every optimizer is written once, with tensor ops, and runs both eagerly and insi
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any, Optional
 
@@ -46,14 +47,43 @@ class Optimizer:
     """Base class of all optimizers, like ``torch.optim.Optimizer``.
 
     ``params`` is an iterable of tensors or of dicts (parameter groups: ``{'params': [...],
-    'lr': 0.1}``); ``defaults`` fills the hyperparameters a group does not set. ``state`` maps
-    each parameter tensor to a dict of its state tensors. Subclasses implement :meth:`step`
-    with tensor ops only (see the module docstring for why).
+    'lr': 0.1}``); ``defaults`` fills the hyperparameters a group does not set. ``state`` is,
+    as in PyTorch, a ``defaultdict(dict)`` mapping each parameter tensor to a dict of its state,
+    so optimizers written for PyTorch (``state = self.state[p]; if len(state) == 0: ...``) port
+    unchanged. Subclasses implement :meth:`step` with tensor ops (see the module docstring for
+    why); Python numbers kept in the state (``state['step'] += 1``) work too, but a compiled
+    step then retraces whenever they change.
+
+        >>> import graphc
+        >>> class SignSGD(graphc.optim.Optimizer):
+        ...     def __init__(self, params, lr=0.1):
+        ...         super().__init__(params, dict(lr=lr))
+        ...     @graphc.no_grad()
+        ...     def step(self, closure=None):
+        ...         for group in self.param_groups:
+        ...             for p in group["params"]:
+        ...                 state = self.state[p]
+        ...                 if len(state) == 0:
+        ...                     state["steps"] = graphc.zeros(())
+        ...                 state["steps"].add_(1)
+        ...                 p.sub_(group["lr"] * p.grad.sign())
+        >>> w = graphc.nn.Parameter(graphc.tensor([1.0, -1.0]))
+        >>> opt = SignSGD([w])
+        >>> (w * 3.0).sum().backward(); opt.step()
+        >>> w.tolist(), opt.state[w]["steps"].item()
+        ([0.8999999761581421, -1.100000023841858], 1.0)
     """
+
+    # state entries kept as float32 scalar tensors whatever the parameter's dtype (PyTorch's
+    # layout): a loaded state dict must give one number for each
+    _scalar_state: tuple = ("step",)
 
     def __init__(self, params: Iterable, defaults: dict):
         self.defaults = dict(defaults)
-        self.state: dict = {}
+        self.state: defaultdict = defaultdict(dict)
+        # hyperparameters a scheduler changes at every step besides 'lr' (OneCycleLR cycles
+        # 'momentum' or 'betas'): a compiled step reads them as graph inputs, see _cycled
+        self._scheduled_hyperparameters: set = set()
         self.param_groups: list[dict] = []
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of "
@@ -197,29 +227,66 @@ class Optimizer:
         return -1
 
     def _hyper(self, group_index: int, key: str):
-        """``param_groups[group_index][key]``, guarded when read inside a trace."""
+        """``param_groups[group_index][key]``, guarded when read inside a trace.
+
+        A hyperparameter a scheduler cycles (``_scheduled_hyperparameters``) is read as a
+        number through :meth:`_cycled` instead; here only what shapes the graph is guarded:
+        whether a number is nonzero, or the items after the first of a tuple (``betas``,
+        whose ``beta1`` is cycled).
+        """
         value = self.param_groups[group_index][key]
         ctx = tracing.current()
-        if ctx is not None:
-            label = self._label(ctx)
-            ctx.guard(f"{label}.param_groups[{group_index}][{key!r}] == {value!r}",
-                      lambda: self.param_groups[group_index][key], value)
+        if ctx is None:
+            return value
+        label = self._label(ctx)
+        where = f"{label}.param_groups[{group_index}][{key!r}]"
+        if key not in self._scheduled_hyperparameters:
+            ctx.guard(f"{where} == {value!r}", lambda: self.param_groups[group_index][key],
+                      value)
+        elif isinstance(value, tuple):
+            ctx.guard(f"{where}[1:] == {value[1:]!r}",
+                      lambda: tuple(self.param_groups[group_index][key][1:]), value[1:])
+        else:
+            ctx.guard(f"{where} != 0 is {value != 0}",
+                      lambda: self.param_groups[group_index][key] != 0, value != 0)
         return value
 
     def _lr(self, group_index: int, like: Tensor):
         """The learning rate of a group: the float eagerly, a graph input read at every call
         while tracing (so that schedulers change it without retracing)."""
+        return self._cycled(group_index, "lr", like)
+
+    def _cycled(self, group_index: int, key: str, like: Tensor, item: Optional[int] = None):
+        """A hyperparameter used as a number in the update (``item`` picks from a tuple).
+
+        Eagerly the number. While tracing, a graph input read at every call (dtype of
+        ``like``) if a scheduler changes it every step (the learning rate; ``momentum`` or
+        ``betas[0]`` under OneCycleLR), so that the schedule never retraces; otherwise the
+        number, guarded by :meth:`_hyper`.
+        """
+        value = self.param_groups[group_index][key]
+        if item is not None:
+            value = value[item]
         ctx = tracing.current()
         if ctx is None:
-            return self.param_groups[group_index]["lr"]
+            return value
+        if key != "lr" and key not in self._scheduled_hyperparameters:
+            self._hyper(group_index, key)
+            return value
         cache = self._scope(ctx)["lr"]
-        key = (id(self), group_index, like.dtype)
-        if key not in cache:
-            name = "lr" if group_index == 0 else f"lr_group{group_index}"
-            cache[key] = ctx.lift_scalar(
-                name, lambda: float(self.param_groups[group_index]["lr"]), dtype=like.dtype,
-                source=(self.param_groups[group_index], "lr"))
-        return cache[key]
+        cache_key = (id(self), group_index, key, item, like.dtype)
+        if cache_key not in cache:
+            name = key if item is None else f"{key}{item}"
+            if group_index:
+                name += f"_group{group_index}"
+
+            def read() -> float:
+                current = self.param_groups[group_index][key]
+                return float(current if item is None else current[item])
+
+            cache[cache_key] = ctx.lift_scalar(name, read, dtype=like.dtype,
+                                               source=(self.param_groups[group_index], key))
+        return cache[cache_key]
 
     def _guard_structure(self, ctx) -> None:
         """The traced step unrolled over the groups and their parameters: guard both."""
@@ -294,15 +361,20 @@ class Optimizer:
             if index not in id_map:
                 continue  # state of a parameter the optimizer does not know (PyTorch skips it too)
             p = id_map[index]
-            new_state[p] = {name: _restore(name, value, p, f"state {name!r} of parameter {index}")
+            new_state[p] = {name: self._restore_state(name, value, p,
+                                                      f"state {name!r} of parameter {index}")
                             for name, value in values.items()}
             self._complete_loaded_state(new_state[p])
-        self.state = new_state
+        self.state = defaultdict(dict, new_state)
         for own, saved in zip(self.param_groups, saved_groups):
             params = own["params"]
             own.clear()
             own.update({k: v for k, v in saved.items() if k != "params"})
             own["params"] = params
+
+    def _restore_state(self, name: str, value, param: Tensor, where: str):
+        """One loaded state value as this optimizer keeps it (ValueError if it cannot fit)."""
+        return _restore(name, value, param, where, scalar=name in self._scalar_state)
 
     def _complete_loaded_state(self, state: dict) -> None:
         """Hook for subclasses: fix up state saved in another layout (e.g. by PyTorch)."""
@@ -328,16 +400,18 @@ def _snapshot(value):
     return value
 
 
-def _restore(name: str, value, param: Tensor, where: str):
-    """A loaded state value as the optimizer keeps it; ValueError if it cannot fit ``param``."""
+def _restore(name: str, value, param: Tensor, where: str, scalar: bool = False):
+    """A loaded state value as the optimizer keeps it; ValueError if it cannot fit ``param``.
+
+    ``scalar`` state (``step``, NAdam's ``mu_product``) is one number, kept as float32."""
     if isinstance(value, np.ndarray):
         value = Tensor._wrap(np.array(value))
-    if name == "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
+    if scalar and isinstance(value, (int, float)) and not isinstance(value, bool):
         value = Tensor._wrap(np.array(value))  # PyTorch before 1.12 saved a Python number
     if not isinstance(value, Tensor):
         return value
     array = value.numpy()
-    if name == "step":
+    if scalar:
         if array.size != 1 or array.dtype.kind not in "iuf":
             raise ValueError(f"loaded state dict: {where} must be one number, got a tensor "
                              f"of shape {list(array.shape)} and dtype {array.dtype}")

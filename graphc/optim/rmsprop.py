@@ -75,7 +75,8 @@ class RMSprop(Optimizer):
                     denom = avg.sqrt() + eps
                     if momentum > 0:
                         buf = state["momentum_buffer"]
-                        buf.copy_(momentum * buf + g / denom)
+                        momentum_now = self._cycled(i, "momentum", p)  # OneCycleLR cycles it
+                        buf.copy_(momentum_now * buf + g / denom)
                         p.sub_(lr * buf)
                     else:
                         p.sub_(lr * g / denom)

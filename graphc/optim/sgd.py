@@ -65,6 +65,7 @@ class SGD(Optimizer):
                     if weight_decay != 0:
                         g = g + weight_decay * p
                     if momentum != 0:
+                        momentum = self._cycled(i, "momentum", p)  # OneCycleLR cycles it
                         state = self._state(p, {
                             "step": self._step_tensor,
                             "momentum_buffer": lambda p=p: zeros_like(p)})

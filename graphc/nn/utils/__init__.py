@@ -1,0 +1,16 @@
+"""``graphc.nn.utils``: gradient clipping and flat parameter vectors, as ``torch.nn.utils``.
+
+    >>> import graphc
+    >>> from graphc import nn
+    >>> model = nn.Linear(3, 1)
+    >>> model(graphc.ones(2, 3)).sum().backward()
+    >>> norm = nn.utils.clip_grad_norm_(model.parameters(), max_norm=0.5)
+    >>> bool(norm > 0.5), round(nn.utils.parameters_to_vector(
+    ...     [p.grad for p in model.parameters()]).square().sum().sqrt().item(), 4)
+    (True, 0.5)
+"""
+from graphc.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_, get_total_norm
+from graphc.nn.utils.convert_parameters import parameters_to_vector, vector_to_parameters
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "parameters_to_vector",
+           "vector_to_parameters"]

@@ -1,0 +1,66 @@
+"""Adamax: Adam with the infinity norm.
+
+    >>> import graphc
+    >>> from graphc.nn import Parameter
+    >>> w = Parameter(graphc.tensor([1.0, -1.0]))
+    >>> opt = graphc.optim.Adamax([w], lr=0.1)
+    >>> (w * w).sum().backward(); opt.step()
+    >>> [round(v, 4) for v in w.tolist()]   # the first step moves by lr * g / (|g| + eps)
+    [0.9, -0.9]
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Optional
+
+from graphc import autograd
+from graphc.factories import zeros_like
+from graphc.functions import maximum
+from graphc.optim.adam import _check_adam_args
+from graphc.optim.optimizer import Optimizer
+
+
+class Adamax(Optimizer):
+    """``torch.optim.Adamax``: for each parameter with a gradient ``g``, at step ``t``::
+
+        g = -g if maximize else g
+        g = g + weight_decay * p                        (if weight_decay != 0)
+        m = beta1 * m + (1 - beta1) * g                 (state 'exp_avg')
+        u = max(beta2 * u, |g| + eps)                   (state 'exp_inf')
+        p = p - lr / (1 - beta1**t) * m / u
+
+    ``foreach`` is accepted for PyTorch compatibility and ignored.
+    """
+
+    def __init__(self, params, lr: float = 2e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, foreach: Optional[bool] = None, *,
+                 maximize: bool = False):
+        _check_adam_args(lr, betas, eps, weight_decay)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, foreach=foreach,
+                                      maximize=maximize))
+
+    def step(self, closure: Optional[Callable] = None):
+        loss = self._closure_loss(closure)
+        with autograd.no_grad():
+            for i, group in enumerate(self.param_groups):
+                beta1, beta2 = self._hyper(i, "betas")
+                eps = self._hyper(i, "eps")
+                weight_decay = self._hyper(i, "weight_decay")
+                maximize = self._hyper(i, "maximize")
+                for p, g in self._params_with_grad(group):
+                    lr = self._lr(i, p)
+                    beta1 = self._cycled(i, "betas", p, item=0)  # OneCycleLR cycles it
+                    state = self._state(p, {"step": self._step_tensor,
+                                            "exp_avg": lambda p=p: zeros_like(p),
+                                            "exp_inf": lambda p=p: zeros_like(p)})
+                    t = state["step"].add_(1).to(p.dtype)
+                    if maximize:
+                        g = -g
+                    if weight_decay != 0:
+                        g = g + weight_decay * p
+                    m, u = state["exp_avg"], state["exp_inf"]
+                    m.copy_(m + (1 - beta1) * (g - m))
+                    u.copy_(maximum(beta2 * u, g.abs() + eps))
+                    p.sub_(lr / (1 - beta1 ** t) * m / u)
+        return loss
