@@ -21,10 +21,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PROGRAMS = ROOT / "examples" / "pytorch"
 
-pytest.importorskip("sklearn", reason="the MNIST stand-in reads scikit-learn's digits "
-                    "(installed by the test extra)")
-
-
 def run_program(script: Path, args: list[str], cwd: Path, timeout: float = 600) -> str:
     """Runs ``script`` as ``python script args`` in ``cwd`` and returns its output."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
