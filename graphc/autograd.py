@@ -180,9 +180,7 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
         for root, g in zip(roots, grads):
             if not root.requires_grad:
                 raise AutogradError(f"tensor of shape {list(root.shape)} does not require grad "
-                                    "and has no grad_fn; nothing to differentiate (if it came out "
-                                    "of a @graphc.compile function: compiled outputs carry no "
-                                    "autograd history, call backward() inside the function)")
+                                    "and has no grad_fn; nothing to differentiate")
             if root._grad_fn is None:
                 _accumulate(leaf_grads, root, g, owners)
             else:

@@ -32,7 +32,7 @@ import numpy as np
 import backends
 import ir
 import passes
-from graphc import guards, pytree, tracing
+from graphc import autograd, compiled_grad, guards, pytree, tracing
 from graphc.naming import state_namer
 from graphc.random import next_seed
 from graphc.tensor import Tensor
@@ -155,6 +155,7 @@ class CacheEntry:
     hits: int = 0
     last_used: int = 0
     fast_runner: Any = _NOT_MADE  # see _fast_runner; made on first use
+    differentiable: Optional[compiled_grad.DifferentiableEntry] = None  # outputs get history
 
     @staticmethod
     def resolver(dynamic_leaves: list) -> Callable[[Any], Any]:
@@ -189,8 +190,10 @@ class CacheEntry:
                 arrays.append(lifted.getter())
             else:  # rng
                 arrays.append(np.asarray(next_seed(), dtype=np.int64))
+        recording = self.differentiable is not None and autograd.is_grad_enabled()
+        saved = list(arrays) if recording else None  # the inputs' values, for backward
         for index in getattr(self.executable, "donated_inputs", ()):
-            if not _owned_by_its_tensor_alone(arrays[index]):
+            if recording or not _owned_by_its_tensor_alone(arrays[index]):
                 arrays[index] = arrays[index].copy()  # someone else holds it: never write it
         outputs = self.executable(*arrays)
         cursor = self.n_user_outputs
@@ -210,15 +213,26 @@ class CacheEntry:
             else:  # a new grad tensor: one the user holds from an earlier step stays unchanged
                 target._grad = None if array is None else Tensor._wrap(array)
         user = iter(outputs[:self.n_user_outputs])
-        leaves = []
+        leaves, graph_outputs = [], []
         for static in self.out_static:
             if static is None or isinstance(static, tracing.ArgRef):
                 array = next(user)
                 same = None if static is None else resolve(static)
                 leaves.append(same if isinstance(same, Tensor) else Tensor._wrap(array))
+                graph_outputs.append(None if same is not None else leaves[-1])
             else:
                 leaves.append(static[0])
+        if recording:
+            compiled_grad.attach(self.differentiable, saved, self._grad_tensors(dynamic_leaves),
+                                 graph_outputs, self.graph.name)
         return pytree.unflatten(self.out_tree, leaves)
+
+    def _grad_tensors(self, dynamic_leaves: list) -> list[Tensor]:
+        """The tensors behind the graph inputs that require grad, in graph input order."""
+        n_args = len(self.input_leaves)
+        assert self.differentiable is not None
+        return [dynamic_leaves[self.input_leaves[i]] if i < n_args
+                else self.lifted[i - n_args].tensor for i in self.differentiable.inputs]
 
 
 def _fast_runner(entry: CacheEntry, positional: tuple) -> Optional[Callable[[tuple], Any]]:
@@ -231,7 +245,8 @@ def _fast_runner(entry: CacheEntry, positional: tuple) -> Optional[Callable[[tup
     (``Executable.fast_call``, which declines other arrays), or here when there is none.
     State tensors the graph reads (parameters) are passed as they are at each call.
     A call it does not cover returns ``_MISSED`` and takes the full path, which also explains a
-    miss. None where :meth:`CacheEntry.run` has work to do besides: other lifted state
+    miss. Under grad mode, an entry whose outputs get autograd history always misses. None
+    where :meth:`CacheEntry.run` has work to do besides: other lifted state
     (gradients, learning rates, arrays, seeds), write-backs, non-tensor outputs, arguments
     returned, repeated arguments, guards that look at an argument."""
     if (entry.write_backs or any(lifted.kind != "tensor" for lifted in entry.lifted)
@@ -248,6 +263,9 @@ def _fast_runner(entry: CacheEntry, positional: tuple) -> Optional[Callable[[tup
     lines = ["def run(args):",
              f"    if len(args) != {len(names)}:",
              "        return MISSED"]
+    if entry.differentiable is not None:  # outputs that need history take the full path
+        scope["grad_enabled"] = autograd.is_grad_enabled
+        lines += ["    if grad_enabled():", "        return MISSED"]
     if names:
         lines.append(f"    {''.join(name + ', ' for name in names)}= args")
     for name, (dtype, shape, requires_grad, _) in zip(names, positional):
@@ -547,11 +565,20 @@ class CompiledFunction:
             frozenset(ctx.lifted_sources), ctx.lifted_arrays()))
         ctx.graph.set_outputs(outputs + [wb.value for wb in write_backs if wb.value is not None],
                               aliases=_state_aliases(ctx, write_backs, len(outputs)))
+        grad_inputs = _grad_inputs(traced_leaves, input_leaves, ctx.lifted, write_backs)
+        forward_text = str(ctx.graph) if grad_inputs else ""
         ctx.detach_arguments(ctx.lifted + write_backs)
         if _graph_log.isEnabledFor(logging.INFO):
             _graph_log.info("traced '%s' (%s):\n%s", self.name, reason, ctx.graph)
         backend = backends.get(self.backend)
         pipeline = ",".join(p for p in (self.pipeline, getattr(backend, "lowering", "")) if p)
+
+        def build(backward: ir.Graph):
+            optimized = passes.PassManager(pipeline).run(backward) if pipeline else backward
+            ir.verify(optimized)
+            return backend.compile(optimized)
+        differentiable = compiled_grad.plan(ctx.graph, len(outputs), grad_inputs, forward_text,
+                                            build)
         recorded = time.perf_counter()
         graph = passes.PassManager(pipeline).run(ctx.graph) if pipeline else ctx.graph
         ir.verify(graph)
@@ -560,6 +587,7 @@ class CompiledFunction:
         traced = time.perf_counter()
         executable = backend.compile(graph)
         self.traces += 1
+
         entry = CacheEntry(
             key=key, arg_paths=paths, graph=graph, executable=executable, lifted=ctx.lifted,
             write_backs=write_backs, guards=ctx.guards, input_leaves=input_leaves,
@@ -567,7 +595,7 @@ class CompiledFunction:
             n_user_outputs=len(outputs), reason=reason, call_number=self.calls,
             trace_seconds=recorded - start, passes_seconds=traced - recorded,
             compile_seconds=time.perf_counter() - traced,
-            number=self.traces, last_used=self.calls)
+            number=self.traces, last_used=self.calls, differentiable=differentiable)
         self.entries.append(entry)
         self._by_key.setdefault(key, []).append(entry)
         self._evict_beyond(self.cache_size)
@@ -700,6 +728,20 @@ def _reject_hidden_tensors(leaf) -> None:
         raise tracing.TraceError(
             f"the compiled function returned a {type(leaf).__name__} holding tensors; return "
             "tensors in tuples, lists, dicts or namedtuples so they become graph outputs")
+
+
+def _grad_inputs(traced_leaves: list, input_leaves: list, lifted: list,
+                 write_backs: list) -> list[int]:
+    """Graph input indices (arguments first, then lifted state) of float tensors that require
+    grad, when the trace computed no gradients itself (a whole training step writes its
+    gradients back and its outputs need no history)."""
+    if any(wb.kind == "grad" for wb in write_backs):
+        return []
+    dynamic = [leaf for leaf in traced_leaves if isinstance(leaf, Tensor)]
+    tensors = [dynamic[i] for i in input_leaves]
+    tensors += [state.tensor if state.kind == "tensor" else None for state in lifted]
+    return [i for i, t in enumerate(tensors)
+            if t is not None and t.requires_grad and t.dtype.is_float]
 
 
 def _identifier(name: str) -> str:

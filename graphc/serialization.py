@@ -1,8 +1,12 @@
 """``graphc.save`` / ``graphc.load``: checkpoints that cannot run code when loaded.
 
-A checkpoint holds nested dicts (str or int keys), lists and tuples of tensors, NumPy arrays,
-ints, floats, bools, strings and None: model and optimizer state dicts, training metadata.
-There is no pickle. The file is::
+A checkpoint holds nested dicts (str or int keys), lists, tuples and sets of tensors, NumPy
+arrays, ints, floats, bools, strings and None: model and optimizer state dicts, training
+metadata. It may also hold whole objects (``graphc.save(model, f)``, as PyTorch programs do),
+stored as their class's name and their attributes, and classes and functions by name; loading
+rebuilds them only for names the user allowed (:func:`add_safe_globals`), as
+``torch.load(weights_only=True)`` does, so a checkpoint can never name code to run. There is
+no pickle. The file is::
 
     magic  b"\\x89GRAPHC\\r\\n\\x1a\\n"   (11 bytes; the \\r\\n and \\x1a catch text-mode mangling)
     version          uint32 little-endian (2)
@@ -51,6 +55,8 @@ import os
 import secrets
 import stat
 import struct
+import sys
+import types
 import zlib
 from pathlib import Path
 from typing import Any, BinaryIO, Union
@@ -123,6 +129,8 @@ class _Encoder:
             node = {"$tensor": self.add_array(obj._concrete("save it"), where)}
             if obj.requires_grad:
                 node["requires_grad"] = True
+            if _is_parameter(obj):
+                node["parameter"] = True
             return node
         if isinstance(obj, np.ndarray):
             return {"$ndarray": self.add_array(obj, where)}
@@ -139,9 +147,89 @@ class _Encoder:
         if isinstance(obj, (list, tuple)):
             kind = "$list" if isinstance(obj, list) else "$tuple"
             return {kind: [self.encode(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(obj)]}
+        if isinstance(obj, (set, frozenset)):
+            return {"$set": [self.encode(v, f"{where}[{i}]", depth + 1)
+                             for i, v in enumerate(sorted(obj, key=repr))]}
+        if isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType)):
+            return {"$global": qualified_name(obj, where)}
+        if hasattr(obj, "__dict__") and not isinstance(obj, types.ModuleType):
+            # an object (a whole nn.Module): its class by name and its attributes, rebuilt at
+            # load time only if the class is an allowed global (see add_safe_globals)
+            state = {key: value for key, value in vars(obj).items()}
+            return {"$object": [qualified_name(type(obj), where),
+                                self.encode(state, f"{where}.__dict__", depth + 1)]}
         raise TypeError(f"graphc.save: cannot save a {type(obj).__name__} at {where}; "
-                        "checkpoints hold dicts, lists, tuples, tensors, NumPy arrays, numbers, "
-                        "strings, bools and None")
+                        "checkpoints hold dicts, lists, tuples, sets, tensors, NumPy arrays, "
+                        "numbers, strings, bools, None, and objects with a __dict__ (modules) "
+                        "whose classes load back by name")
+
+
+def qualified_name(obj: Any, where: str = "") -> str:
+    """``module.qualname`` of a class or function, as ``torch.serialization`` names globals."""
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    name = getattr(obj, "__name__", None)
+    if qualname and "<locals>" in qualname and name and getattr(
+            sys.modules.get(module or ""), name, None) is obj:
+        qualname = name  # made by a factory (graphc.functions' ops) and bound to its name
+    if not module or not qualname or "<locals>" in qualname or "<lambda>" in qualname:
+        raise TypeError(f"graphc.save: {obj!r} at {where} has no importable name (a lambda or "
+                        "a local class): it cannot be saved")
+    return f"{module}.{qualname}"
+
+
+def _is_parameter(tensor: Tensor) -> bool:
+    from graphc.nn.module import Parameter  # (graphc.nn imports this module's users)
+    return isinstance(tensor, Parameter)
+
+
+# -- allowed globals: what a checkpoint may name (classes of saved objects, functions) ----------
+_safe_globals: dict[str, Any] = {}
+
+
+def add_safe_globals(safe: list) -> None:
+    """Allows checkpoints to name these classes and functions, as
+    ``torch.serialization.add_safe_globals`` does: loading a saved ``nn.Module`` rebuilds it
+    only when its class (and every class and function it holds) is allowed.
+
+        >>> import io, graphc
+        >>> buffer = io.BytesIO()
+        >>> graphc.save(graphc.nn.Linear(2, 1), buffer)
+        >>> _ = buffer.seek(0)
+        >>> with graphc.serialization.safe_globals([graphc.nn.Linear]):
+        ...     type(graphc.load(buffer)).__name__
+        'Linear'
+    """
+    for obj in safe:
+        if isinstance(obj, tuple):  # (object, "the name it was saved under"), as torch accepts
+            obj, name = obj
+            _safe_globals[name] = obj
+        else:
+            _safe_globals[qualified_name(obj)] = obj
+
+
+def get_safe_globals() -> list:
+    return list(_safe_globals.values())
+
+
+def clear_safe_globals() -> None:
+    _safe_globals.clear()
+
+
+class safe_globals:
+    """``with graphc.serialization.safe_globals([...]):`` allows these globals while inside."""
+
+    def __init__(self, safe: list):
+        self.safe = list(safe)
+
+    def __enter__(self):
+        self.saved = dict(_safe_globals)
+        add_safe_globals(self.safe)
+        return self
+
+    def __exit__(self, *exc):
+        _safe_globals.clear()
+        _safe_globals.update(self.saved)
+        return False
 
 
 def save(obj: Any, f: PathLike) -> None:
@@ -220,29 +308,61 @@ def _header_start() -> int:
 def load(f: PathLike, map_location: Any = None, weights_only: bool = True) -> Any:
     """Reads a checkpoint written by :func:`save`; tensors come back as graphc Tensors.
 
-    ``map_location`` and ``weights_only`` are accepted for compatibility with ``torch.load``
-    and ignored: graphc checkpoints are always data only.
+    Saved objects (a whole ``nn.Module``) come back only when their classes, and the classes
+    and functions they hold, are allowed globals (:func:`add_safe_globals`,
+    ``with safe_globals([...])``), as with ``torch.load(weights_only=True)``; anything else is
+    refused with the name to allow. ``weights_only=False`` imports any class or function the
+    file names: only for files you trust, as in PyTorch. ``map_location`` is accepted for
+    compatibility and ignored.
     """
     if isinstance(f, (str, os.PathLike)):
         name = str(f)
         try:
             with open(f, "rb") as stream:
-                return _Decoder(name, stream, whole_file=True).run()
+                return _Decoder(name, stream, whole_file=True, weights_only=weights_only).run()
         except FileNotFoundError:
             raise
         except OSError as exc:
             raise CheckpointError(f"{name}: cannot read checkpoint: {exc}") from None
     name = str(getattr(f, "name", "<file object>"))
-    return _Decoder(name, f, whole_file=False).run()
+    return _Decoder(name, f, whole_file=False, weights_only=weights_only).run()
 
 
 class _Decoder:
-    def __init__(self, name: str, stream: BinaryIO, whole_file: bool):
+    def __init__(self, name: str, stream: BinaryIO, whole_file: bool, weights_only: bool = True):
         self.name = name
         self.stream = stream
         self.whole_file = whole_file
+        self.weights_only = weights_only
         self.referenced: set[int] = set()  # arrays the structure refers to
-        self.tensors: dict[tuple[int, bool], Tensor] = {}  # (array, requires_grad) -> tensor
+        # (array, requires_grad, is a Parameter) -> tensor
+        self.tensors: dict[tuple[int, bool, bool], Tensor] = {}
+
+    def resolve_global(self, name: Any, where: str) -> Any:
+        if not isinstance(name, str):
+            raise self.fail(f"malformed global name at {where}")
+        if name in _safe_globals:
+            return _safe_globals[name]
+        if not self.weights_only:
+            import importlib
+            parts = name.split(".")
+            for cut in range(len(parts) - 1, 0, -1):
+                try:
+                    obj: Any = importlib.import_module(".".join(parts[:cut]))
+                except ImportError:
+                    continue
+                try:
+                    for attr in parts[cut:]:
+                        obj = getattr(obj, attr)
+                    return obj
+                except AttributeError:
+                    break
+            raise self.fail(f"{where}: cannot find global {name}")
+        raise self.fail(
+            f"{where}: the checkpoint names {name}, which is not an allowed global; if you "
+            f"trust this file, allow it with graphc.serialization.add_safe_globals([{name}]) "
+            f"or `with graphc.serialization.safe_globals([{name}]):`, or load it with "
+            "weights_only=False")
 
     def fail(self, what: str) -> CheckpointError:
         return CheckpointError(f"{self.name}: {what}")
@@ -468,7 +588,7 @@ class _Decoder:
             raise self.fail(f"malformed structure at {where}")
         kind = next(iter(node))
         body = node[kind]
-        allowed = {kind, "requires_grad"} if kind == "$tensor" else {kind}
+        allowed = {kind, "requires_grad", "parameter"} if kind == "$tensor" else {kind}
         if not set(node) <= allowed:
             raise self.fail(f"malformed {kind} node at {where}: unexpected keys "
                             f"{sorted(set(node) - allowed)}")
@@ -488,6 +608,28 @@ class _Decoder:
                 raise self.fail(f"malformed {kind[1:]} at {where}")
             items = [self.decode(v, arrays, f"{where}[{i}]", depth + 1) for i, v in enumerate(body)]
             return items if kind == "$list" else tuple(items)
+        if kind == "$set":
+            if not isinstance(body, list):
+                raise self.fail(f"malformed set at {where}")
+            try:
+                return {self.decode(v, arrays, f"{where}[{i}]", depth + 1)
+                        for i, v in enumerate(body)}
+            except TypeError:
+                raise self.fail(f"a set at {where} holds an unhashable value") from None
+        if kind == "$global":
+            return self.resolve_global(body, where)
+        if kind == "$object":
+            if not isinstance(body, list) or len(body) != 2:
+                raise self.fail(f"malformed object at {where}")
+            cls = self.resolve_global(body[0], where)
+            if not isinstance(cls, type):
+                raise self.fail(f"{where}: {body[0]} is not a class")
+            state = self.decode(body[1], arrays, f"{where}.__dict__", depth + 1)
+            if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+                raise self.fail(f"malformed object state at {where}")
+            obj = cls.__new__(cls)
+            obj.__dict__.update(state)  # as pickle does: no __init__, no __setattr__
+            return obj
         if kind == "$int" and isinstance(body, str):
             try:
                 return int(body)
@@ -511,19 +653,26 @@ class _Decoder:
             if not isinstance(requires_grad, bool):
                 raise self.fail(f"{where}: requires_grad must be true or false, got "
                                 f"{str(requires_grad)[:40]}")
-            key = (body, requires_grad)
+            parameter = node.get("parameter", False)
+            if not isinstance(parameter, bool):
+                raise self.fail(f"{where}: parameter must be true or false")
+            key = (body, requires_grad, parameter)
             if key not in self.tensors:
-                self.tensors[key] = self.make_tensor(array, requires_grad, where)
+                self.tensors[key] = self.make_tensor(array, requires_grad, where, parameter)
             return self.tensors[key]
         raise self.fail(f"unknown node {kind!r} at {where}")
 
-    def make_tensor(self, array: np.ndarray, requires_grad: bool, where: str) -> Tensor:
+    def make_tensor(self, array: np.ndarray, requires_grad: bool, where: str,
+                    parameter: bool = False) -> Tensor:
         from ir import dtypes
         try:
             dtypes.from_numpy(array.dtype)
         except TypeError:
             raise self.fail(f"{where}: a tensor of dtype {array.dtype}, which graphc tensors do "
                             "not support") from None
+        if parameter:
+            from graphc.nn.module import Parameter
+            return Parameter(array, requires_grad=requires_grad)
         tensor = Tensor._wrap(array)
         if requires_grad and array.dtype.kind == "f":
             tensor.requires_grad = True

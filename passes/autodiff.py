@@ -37,7 +37,7 @@ class _BackwardEmitter(GraphEmitter):
         return id(handle) in self.active
 
 
-def _active_values(graph: Graph, wrt: Sequence[Value]) -> set:
+def active_values(graph: Graph, wrt: Sequence[Value]) -> set:
     """Float values that depend differentiably on ``wrt``."""
     active = {id(v) for v in wrt}
     for node in graph.nodes:
@@ -78,7 +78,7 @@ def differentiate(graph: Graph, output: int = 0, wrt: Optional[Sequence[int]] = 
         raise PassError(f"autodiff: output {output} has type {target.type}; only floating "
                         "point outputs can be differentiated")
     existing_nodes = list(graph.nodes)
-    active = _active_values(graph, wrt_values)
+    active = active_values(graph, wrt_values)
     em = _BackwardEmitter(graph, active)
 
     if cotangent:

@@ -449,12 +449,12 @@ def test_compiled_fast_path_reads_parameters_at_every_call():
         weight, bias = (p.numpy().astype(np.float64) for p in (model.weight, model.bias))
         return x.numpy().astype(np.float64) @ weight.T + bias
 
-    f(x), f(x)
-    assert f._fast is not None and f._fast[0].lifted  # parameters are graph inputs
-    with graphc.no_grad():
+    with graphc.no_grad():  # (under grad mode the outputs get history: the full path)
+        f(x), f(x)
+        assert f._fast is not None and f._fast[0].lifted  # parameters are graph inputs
         model.weight.mul_(2)  # the same tensor, new values: read at the next call
-    assert_close(f(x), expected())
-    assert f.traces == 1
-    model.weight = graphc.nn.Parameter(graphc.ones(3, 4))  # another tensor: the guard retraces
-    assert_close(f(x), expected())
-    assert f.traces == 2
+        assert_close(f(x), expected())
+        assert f.traces == 1
+        model.weight = graphc.nn.Parameter(graphc.ones(3, 4))  # another tensor: retraces
+        assert_close(f(x), expected())
+        assert f.traces == 2

@@ -185,7 +185,7 @@ def test_the_same_numpy_array_saved_twice_loads_as_one_array():
 
 def test_unsavable_objects_are_rejected_at_save():
     for bad, match in ((object(), "cannot save a object"), ({1.5: 1}, "keys must be str or int"),
-                       ({"s": {1, 2}}, r"obj\['s'\]"), (np.array(["a"]), "dtype")):
+                       ({"f": lambda: 0}, r"obj\['f'\]"), (np.array(["a"]), "dtype")):
         with pytest.raises(TypeError, match=match):
             save(bad, io.BytesIO())
 
@@ -480,3 +480,92 @@ def test_unseekable_streams_load_and_detect_truncation():
     header["data_size"] = 64 + 4 * 10 ** 12  # must fail as truncation, not as a 4 TB allocation
     with pytest.raises(CheckpointError, match="truncated"):
         load(io.BufferedReader(_Unseekable(join_file(header, data))))
+
+
+# -- whole objects and allowed globals (torch.save(model) / torch.serialization.safe_globals) ---
+def _lstm_model():
+    graphc.manual_seed(0)
+    return graphc.nn.Sequential(graphc.nn.Embedding(10, 4), graphc.nn.LSTM(4, 5))
+
+
+def test_a_whole_module_loads_back_when_its_classes_are_allowed(tmp_path):
+    from graphc.serialization import safe_globals
+    model = _lstm_model()
+    graphc.save(model, tmp_path / "model.pt")
+    with safe_globals([graphc.nn.Sequential, graphc.nn.Embedding, graphc.nn.LSTM]):
+        loaded = graphc.load(tmp_path / "model.pt")
+    assert type(loaded) is graphc.nn.Sequential
+    assert [type(m).__name__ for m in loaded] == ["Embedding", "LSTM"]
+    tokens = graphc.tensor([[1, 2, 3]])
+    out, _ = loaded(tokens)
+    expected, _ = model(tokens)
+    np.testing.assert_array_equal(out.numpy(), expected.numpy())
+    assert all(isinstance(p, graphc.nn.Parameter) for p in loaded.parameters())
+    assert [n for n, _ in loaded.named_parameters()] == [n for n, _ in model.named_parameters()]
+
+
+def test_loading_an_object_whose_class_is_not_allowed_names_the_class(tmp_path):
+    graphc.save(_lstm_model(), tmp_path / "model.pt")
+    with pytest.raises(CheckpointError, match=r"graphc\.nn\.container\.Sequential, which is "
+                                              r"not an allowed global.*add_safe_globals"):
+        graphc.load(tmp_path / "model.pt")
+
+
+def test_a_module_holding_a_function_needs_the_function_allowed_too(tmp_path):
+    from graphc.serialization import safe_globals
+    layer = graphc.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0)
+    layer.activation = graphc.nn.functional.relu
+    graphc.save(layer, tmp_path / "layer.pt")
+    classes = [type(m) for m in layer.modules()]
+    with safe_globals(classes), pytest.raises(CheckpointError, match="relu"):
+        graphc.load(tmp_path / "layer.pt")
+    with safe_globals(classes + [graphc.nn.functional.relu]):
+        loaded = graphc.load(tmp_path / "layer.pt")
+    assert loaded.activation is graphc.nn.functional.relu
+
+
+def test_safe_globals_context_restores_the_allow_list_on_exit(tmp_path):
+    from graphc.serialization import (
+        add_safe_globals,
+        clear_safe_globals,
+        get_safe_globals,
+        safe_globals,
+    )
+    before = get_safe_globals()
+    with safe_globals([graphc.nn.Linear]):
+        assert graphc.nn.Linear in get_safe_globals()
+    assert get_safe_globals() == before
+    add_safe_globals([graphc.nn.Linear])
+    try:
+        graphc.save(graphc.nn.Linear(2, 2), tmp_path / "l.pt")
+        assert type(graphc.load(tmp_path / "l.pt")) is graphc.nn.Linear
+    finally:
+        clear_safe_globals()
+    assert graphc.nn.Linear not in get_safe_globals()
+
+
+def test_weights_only_false_imports_the_classes_a_trusted_file_names(tmp_path):
+    graphc.save(_lstm_model(), tmp_path / "model.pt")
+    loaded = graphc.load(tmp_path / "model.pt", weights_only=False)
+    assert type(loaded[1]) is graphc.nn.LSTM
+
+
+def test_lambdas_and_local_classes_cannot_be_saved(tmp_path):
+    class Local(graphc.nn.Module):
+        pass
+    with pytest.raises(TypeError, match="no importable name"):
+        graphc.save(Local(), tmp_path / "x.pt")
+    with pytest.raises(TypeError, match="no importable name"):
+        graphc.save({"f": lambda x: x}, tmp_path / "x.pt")
+
+
+def test_tied_parameters_stay_one_parameter_after_loading(tmp_path):
+    from graphc.serialization import safe_globals
+    graphc.manual_seed(0)
+    emb, out = graphc.nn.Embedding(6, 3), graphc.nn.Linear(3, 6, bias=False)
+    out.weight = emb.weight
+    model = graphc.nn.Sequential(emb, out)
+    graphc.save(model, tmp_path / "tied.pt")
+    with safe_globals([graphc.nn.Sequential, graphc.nn.Embedding, graphc.nn.Linear]):
+        loaded = graphc.load(tmp_path / "tied.pt")
+    assert loaded[0].weight is loaded[1].weight

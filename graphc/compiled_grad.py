@@ -1,0 +1,137 @@
+"""Autograd through compiled calls: ``loss.backward()`` after ``graphc.compile(model)(x)``.
+
+A compiled function whose inputs require grad (its tensor arguments, or the parameters it reads)
+returns outputs that carry autograd history, as ``torch.compile``'s do, so that
+
+    >>> import graphc
+    >>> model = graphc.nn.Linear(3, 1)
+    >>> compiled = graphc.compile(model)
+    >>> compiled(graphc.ones(2, 3)).sum().backward()
+    >>> model.weight.grad.tolist()
+    [[2.0, 2.0, 2.0]]
+
+works as it does eagerly. The backward pass is a graph of its own, derived symbolically from the
+traced forward graph (``passes.autodiff``), optimized and compiled by the same backend the first
+time a gradient flows through the entry, and cached with it. It recomputes the forward values
+it needs from the call's saved inputs rather than keeping the forward's intermediates: the
+forward call stays exactly the fast compiled call, and a backward that never comes costs
+nothing but the saved inputs.
+
+A trace that calls ``backward()`` itself (a whole compiled training step) produces gradients
+as write-backs and gets no history on its outputs, so its calls keep no inputs alive.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+import ir
+from graphc import autograd
+from graphc.errors import AutogradError
+from graphc.tensor import Tensor
+from ir.emitter import GraphEmitter
+from passes.autodiff import active_values, differentiate
+
+
+@dataclass
+class DifferentiableEntry:
+    """What a cache entry needs to give its outputs autograd history.
+
+    ``inputs`` are graph input indices whose tensors require grad; ``outputs`` the indices of
+    the user outputs that depend on them differentiably. The backward executable is built on
+    first use from ``graph_text`` (the traced forward graph, before optimization).
+    """
+
+    graph_text: str
+    inputs: list[int]
+    outputs: list[int]
+    build: Any  # (graph) -> executable: the entry's pipeline and backend
+    executable: Any = None
+    output_types: list = field(default_factory=list)
+
+    def backward_executable(self):
+        if self.executable is None:
+            self.executable = self.build(backward_graph(self.graph_text, self.inputs,
+                                                        self.outputs))
+        return self.executable
+
+
+def plan(graph: ir.Graph, n_user_outputs: int, grad_inputs: list[int], graph_text: str,
+         build) -> Optional[DifferentiableEntry]:
+    """A :class:`DifferentiableEntry` when some user output depends on ``grad_inputs``."""
+    if not grad_inputs:
+        return None
+    active = active_values(graph, [graph.inputs[i] for i in grad_inputs])
+    outputs = [i for i, v in enumerate(graph.outputs[:n_user_outputs])
+               if id(v) in active and v.type.dtype.is_float]
+    if not outputs:
+        return None
+    return DifferentiableEntry(graph_text, list(grad_inputs), outputs, build,
+                               output_types=[graph.outputs[i].type for i in outputs])
+
+
+def backward_graph(graph_text: str, inputs: list[int], outputs: list[int]) -> ir.Graph:
+    """The graph ``(forward inputs..., d_out...) -> (d_input for each of inputs)``: a
+    vector-Jacobian product of the chosen outputs, by symbolic differentiation of
+    ``sum_i <output_i, d_out_i>``."""
+    graph = ir.parse(graph_text)
+    em = GraphEmitter(graph)
+    total = None
+    for k, index in enumerate(outputs):
+        value = graph.outputs[index]
+        cotangent = graph.add_input(f"d_out{k}", value.type)
+        term = em.sum(em.mul(value, cotangent), axes=list(range(len(value.type.shape))))
+        total = term if total is None else em.add(total, term)
+    graph.set_outputs([total], aliases={})  # the backward overwrites no state
+    differentiate(graph, output=0, wrt=inputs)
+    graph.set_outputs(list(graph.outputs[1:]), aliases={})
+    graph.name = f"{graph.name}_backward"
+    return graph
+
+
+class _CompiledVJP:
+    """The "op" an output of a compiled call records: its gradient rule runs the entry's
+    backward executable on the call's saved input arrays and the incoming gradient."""
+
+    name = "compiled_call"
+    needs_values = True   # the saved arrays are the inputs' values: an in-place change is an error
+    needs_output = False
+    differentiable = True
+
+    def __init__(self, entry: DifferentiableEntry, arrays: list, output: int,
+                 function_name: str):
+        self.entry, self.arrays, self.output, self.function = entry, arrays, output, function_name
+
+    def vjp(self, em, inputs, output, grad, attrs):
+        if autograd.is_grad_enabled():
+            raise AutogradError(
+                f"double backward (create_graph=True) through the compiled function "
+                f"'{self.function}' is not supported: compile the function that calls "
+                "backward() instead, or call it uncompiled")
+        cotangents = []
+        for k, out_type in enumerate(self.entry.output_types):
+            if k == self.output:
+                g = np.asarray(grad._data, dtype=out_type.dtype.numpy)
+                g = g.reshape(out_type.shape) if g.size == np.prod(out_type.shape, dtype=int) \
+                    else np.broadcast_to(g, out_type.shape)
+                cotangents.append(np.asarray(g, order="C"))  # (ascontiguousarray makes 0-d 1-d)
+            else:
+                cotangents.append(np.zeros(out_type.shape, dtype=out_type.dtype.numpy))
+        grads = self.entry.backward_executable()(*self.arrays, *cotangents)
+        return [Tensor._wrap(np.asarray(g)) for g in grads]
+
+
+def attach(entry: DifferentiableEntry, arrays: list, grad_tensors: list[Tensor],
+           outputs: list, function_name: str) -> None:
+    """Gives the user outputs that depend on ``grad_tensors`` (a compiled call's inputs that
+    require grad, in ``entry.inputs`` order) autograd history."""
+    saved = list(arrays)
+    for k, index in enumerate(entry.outputs):
+        out = outputs[index]
+        if not isinstance(out, Tensor) or out._grad_fn is not None:
+            continue
+        out.requires_grad = True
+        out._grad_fn = autograd.GradFn(_CompiledVJP(entry, saved, k, function_name), {},
+                                       grad_tensors, out)
