@@ -45,6 +45,9 @@ def to_tensor(value, like: Optional[Tensor] = None) -> Tensor:
         return value
     if isinstance(value, (bool, int, float)) and like is not None:
         return scalar_like(value, like)
+    from graphc.sparse import SparseCOOTensor
+    if isinstance(value, SparseCOOTensor):
+        return value.to_dense()  # dense + sparse is dense, as in PyTorch
     from graphc.factories import tensor
     return tensor(value)
 

@@ -90,3 +90,7 @@ __all__ = [
     "parallel", "DataParallel",
     "Fold", "Unfold",
 ]
+
+from graphc.nn import modules  # noqa: E402  (PyTorch's torch.nn.modules.* paths; needs the above)
+
+__all__ += ["modules"]

@@ -1,0 +1,64 @@
+"""PyTorch's module paths under ``torch.nn.modules``, for code that names classes by them.
+
+PyTorch programs name layer classes by their defining module, most often in an allow-list for
+``torch.load``::
+
+    with torch.serialization.safe_globals([torch.nn.modules.rnn.LSTM, ...]):
+        model = torch.load(f)
+
+Each submodule here (``graphc.nn.modules.rnn``, ``.linear``, ...) holds the graphc classes that
+PyTorch keeps in the module of that name; ``import graphc.nn.modules.rnn`` works too.
+
+    >>> import graphc
+    >>> graphc.nn.modules.rnn.LSTM is graphc.nn.LSTM
+    True
+"""
+from __future__ import annotations
+
+import sys
+import types
+
+from graphc import nn
+
+# torch.nn.modules.<name>: the classes PyTorch defines there (those graphc has)
+_LAYOUT = {
+    "module": "Module",
+    "container": "Sequential ModuleList ModuleDict",
+    "linear": "Identity Linear",
+    "flatten": "Flatten Unflatten",
+    "conv": "Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d",
+    "pooling": "MaxPool2d MaxPool3d AvgPool2d AvgPool3d AdaptiveAvgPool1d AdaptiveAvgPool2d "
+               "AdaptiveAvgPool3d",
+    "batchnorm": "BatchNorm1d BatchNorm2d",
+    "normalization": "LayerNorm GroupNorm",
+    "dropout": "Dropout Dropout1d Dropout2d Dropout3d AlphaDropout FeatureAlphaDropout",
+    "sparse": "Embedding",
+    "activation": "ReLU ReLU6 GELU SiLU Tanh Sigmoid LogSigmoid Softplus Softmax LogSoftmax "
+                  "Softmin LeakyReLU ELU Hardtanh MultiheadAttention",
+    "loss": "MSELoss L1Loss SmoothL1Loss HuberLoss KLDivLoss CrossEntropyLoss NLLLoss BCELoss "
+            "BCEWithLogitsLoss",
+    "rnn": "RNN LSTM GRU RNNCell LSTMCell GRUCell",
+    "transformer": "TransformerEncoderLayer TransformerEncoder TransformerDecoderLayer "
+                   "TransformerDecoder Transformer",
+    "upsampling": "Upsample UpsamplingNearest2d UpsamplingBilinear2d",
+    "pixelshuffle": "PixelShuffle PixelUnshuffle",
+    "fold": "Fold Unfold",
+}
+
+__all__ = sorted(_LAYOUT)
+
+
+def _make(name: str, classes: str) -> types.ModuleType:
+    module = types.ModuleType(f"{__name__}.{name}",
+                              f"graphc's classes at PyTorch's torch.nn.modules.{name}.")
+    for cls in classes.split():
+        setattr(module, cls, getattr(nn, cls))
+    module.__all__ = classes.split()
+    sys.modules[module.__name__] = module
+    return module
+
+
+for _name, _classes in _LAYOUT.items():
+    globals()[_name] = _make(_name, _classes)
+# MultiheadAttention's output projection class in PyTorch: a Linear under another name
+linear.NonDynamicallyQuantizableLinear = nn.Linear  # type: ignore[name-defined] # noqa: F821
