@@ -14,10 +14,12 @@ from graphc.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enab
 from graphc.compile import compile, trace
 from graphc.device import DeviceError, device
 from graphc.errors import (
+                           ArgumentError,
                            AutogradError,
                            CheckpointError,
                            DTypeError,
                            GraphcError,
+                           IntegerDivisionByZero,
                            IRError,
                            ParseError,
                            ShapeError,
@@ -74,7 +76,6 @@ from graphc.functions import (
                            clip,
                            concat,
                            cos,
-                           div,
                            dot,
                            eq,
                            erf,
@@ -140,6 +141,47 @@ from graphc.functions import (
                            var,
                            where,
 )
+from graphc.math_functions import __all__ as _math_functions_all
+from graphc.math_functions import (
+                           acos,
+                           acosh,
+                           arccos,
+                           arccosh,
+                           arcsin,
+                           arcsinh,
+                           arctan,
+                           arctan2,
+                           arctanh,
+                           asin,
+                           asinh,
+                           atan,
+                           atan2,
+                           atanh,
+                           ceil,
+                           clamp_max,
+                           clamp_min,
+                           cosh,
+                           div,
+                           divide,
+                           exp2,
+                           fix,
+                           floor,
+                           floor_divide,
+                           fmod,
+                           frac,
+                           hypot,
+                           lerp,
+                           log2,
+                           log10,
+                           logaddexp,
+                           remainder,
+                           round,
+                           sinh,
+                           tan,
+                           true_divide,
+                           trunc,
+                           xlogy,
+)
 from graphc.random import manual_seed
 from graphc.serialization import load, save
 from graphc.tensor import Tensor
@@ -171,4 +213,5 @@ __all__ = [
     "manual_seed", "TraceContext", "compile", "trace", "grad", "value_and_grad", "nn", "optim",
     "data", "save", "load", "cuda", "device", "DeviceError", "get_num_threads",
     "set_num_threads", "float", "double", "long", "__version__",
+    "IntegerDivisionByZero", "ArgumentError", *_math_functions_all,
 ]

@@ -21,6 +21,11 @@ class AxisError(ShapeError, IndexError):
     of range" is."""
 
 
+class IntegerDivisionByZero(IRError, RuntimeError, ZeroDivisionError):
+    """An integer division (``//``, ``%``, ``fmod``, ``div`` with a rounding mode) by zero: a
+    RuntimeError, as PyTorch's "ZeroDivisionError" on CPU is, and a ZeroDivisionError."""
+
+
 class VerifyError(IRError):
     """A graph breaks an IR invariant; the message names the node and the rule."""
 
