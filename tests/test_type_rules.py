@@ -65,6 +65,8 @@ VALUE_ERRORS = {
     "gather": (IndexError, "out of range"),
     "scatter_add": (IndexError, "out of range"),
     "pow": (ValueError, "Integers to negative integer powers"),
+    **{op: (RuntimeError, "integer division by zero")
+       for op in ("floor_divide", "remainder", "fmod", "trunc_divide")},
 }
 
 

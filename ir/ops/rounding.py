@@ -21,6 +21,8 @@ trunc_divide, with PyTorch's semantics on every dtype.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ir import scalar as S
@@ -87,12 +89,20 @@ def _float_remainder(x, y):
     return np.where((mod != 0) & ((y < 0) != (mod < 0)), mod + y, mod)
 
 
+def _ten_to(decimals: int, dtype: np.dtype) -> np.floating:
+    """10 ** |decimals| in ``dtype``: PyTorch's ``std::pow(10, decimals)`` in double, converted
+    (inf beyond the dtype's range)."""
+    power = 10.0 ** abs(decimals) if abs(decimals) <= 308 else math.inf
+    with np.errstate(over="ignore"):
+        return np.dtype(dtype).type(power)
+
+
 def _round_reference(x, decimals):
     if x.dtype.kind != "f":
         return x.copy()
     if decimals == 0:
         return np.rint(x)
-    scale = x.dtype.type(10.0 ** abs(decimals))
+    scale = _ten_to(decimals, x.dtype)
     return np.rint(x * scale) / scale if decimals > 0 else np.rint(x / scale) * scale
 
 
@@ -143,7 +153,7 @@ def _round_body(xs, a, out, common):
         return x
     if decimals == 0:
         return S.round_(x)
-    scale = float(out.numpy.type(10.0 ** abs(decimals)))
+    scale = float(_ten_to(decimals, out.numpy))
     return S.div(S.round_(S.mul(x, scale)), scale) if decimals > 0 else S.mul(
         S.round_(S.div(x, scale)), scale)
 
