@@ -1519,7 +1519,8 @@ def _math_special_values():
     items = []
     for lib in ("g", "t"):
         m = graphc if lib == "g" else torch
-        ta, tb = (g_tensor if lib == "g" else t_tensor)(a), (g_tensor if lib == "g" else t_tensor)(b)
+        mk = g_tensor if lib == "g" else t_tensor
+        ta, tb = mk(a), mk(b)
         outs = {"a // b": ta // tb, "a % b": ta % tb, "fmod": m.fmod(ta, tb),
                 "div trunc": m.div(ta, tb, rounding_mode="trunc"), "round(a)": m.round(ta),
                 "frac(a)": m.frac(ta), "atan2": m.atan2(ta, tb), "hypot": m.hypot(ta, tb),

@@ -126,7 +126,7 @@ def test_division_refuses_bool_tensors_naming_the_op():
             fn()
 
 
-# -- floats ----------------------------------------------------------------------------------------
+# -- floats ---------------------------------------------------------------------------------
 INF, NAN = math.inf, math.nan
 FA = [7.5, -7.5, 7.5, -7.5, -0.0, 0.0, -2.0, -1.0, 1.0, 1.0, 0.5, -0.5, INF, NAN, 3.0, -0.0]
 FB = [2.0, 2.0, -2.0, -2.0, 1.0, -1.0, 1.0, INF, 0.0, -0.0, INF, INF, 2.0, 1.0, NAN, -1.0]
@@ -241,7 +241,7 @@ def test_rounding_and_division_with_a_rounding_mode_have_zero_gradients_frac_one
     assert gx.tolist() == [3.0, 3.0] and gy.tolist() == [0.0, 0.0]
 
 
-# -- rounding ----------------------------------------------------------------------------------------
+# -- rounding -------------------------------------------------------------------------------
 @pytest.mark.parametrize("mode", MODES)
 def test_round_is_half_to_even_and_keeps_the_sign_of_zero(mode):
     values = [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49999997, -0.2, 1e8 + 1]

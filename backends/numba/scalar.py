@@ -215,7 +215,8 @@ RULES: dict[str, Rule] = {
     "bitwise_not": _not,
     "bitwise_and": _infix("&"), "bitwise_or": _infix("|"), "bitwise_xor": _infix("^"),
     **{name: _function(name) for name in ScalarRenderer.FUNCTIONS},
-    "rsqrt": _rsqrt, "erf": _erf, "fmod": _float_only("fmod"), "trunc_div": _float_only("trunc_div"),
+    "rsqrt": _rsqrt, "erf": _erf,
+    "fmod": _float_only("fmod"), "trunc_div": _float_only("trunc_div"),
 }
 # every primitive but ``var`` (bound by the caller) has a rule
 assert set(PRIMITIVES) - set(RULES) == {"var"}

@@ -186,7 +186,8 @@ register(OpDef("remainder", "elementwise", 2, numeric_operands_type("remainder")
                _division("remainder", _float_remainder, np.remainder),
                vjp=_quotient_vjp("floor_divide"), scalar=_remainder_body,
                checked_on_integers=True, doc="x - y * floor(x / y): the sign of y (Python's %)."))
-register(OpDef("fmod", "elementwise", 2, numeric_operands_type("fmod"), _division("fmod", np.fmod, np.fmod),
+register(OpDef("fmod", "elementwise", 2, numeric_operands_type("fmod"),
+               _division("fmod", np.fmod, np.fmod),
                vjp=_quotient_vjp("trunc_divide"),
                scalar=lambda xs, a, out, common: S.fmod(*_operands(xs, out)),
                checked_on_integers=True, doc="x - y * trunc(x / y): the sign of x (C's fmod)."))
