@@ -482,6 +482,14 @@ def _python_round(x, decimals=0):
     return np.vectorize(lambda v: float(round(float(v), decimals)), otypes=[np.float64])(x)
 
 
+def _quiet(fn):
+    """``fn`` with NumPy's float warnings off (atanh(1) is inf, hypot(inf, nan) is inf)."""
+    def run(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+    return run
+
+
 def _on_floats(fn):
     return lambda x: x if x.dtype.kind in "iub" else fn(x)
 
@@ -552,11 +560,11 @@ ORACLES.update({
                                         if isinstance(a, int) else math.trunc(a / b)),
     # float64 NumPy (math raises at the poles: atanh(1) is inf)
     "tan": np.tan, "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan, "sinh": np.sinh,
-    "cosh": np.cosh, "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh,
+    "cosh": np.cosh, "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": _quiet(np.arctanh),
     "log2": np.log2, "log10": np.log10,
     "exp2": lambda x: 2.0 ** np.asarray(x, np.float64),
     "atan2": np.vectorize(math.atan2, otypes=[np.float64]),
-    "hypot": np.vectorize(math.hypot, otypes=[np.float64]),
+    "hypot": _quiet(np.vectorize(math.hypot, otypes=[np.float64])),
     "xlogy": np.vectorize(lambda x, y: math.nan if math.isnan(y) else 0.0 if x == 0
                           else -x * math.inf if y == 0 else x * math.log(y),
                           otypes=[np.float64]),
