@@ -173,7 +173,7 @@ def run_reference(graph: Graph, arrays: Mapping[str, np.ndarray]) -> tuple:
     from backends.interpreter import ExecutionError, InterpretedGraph
     try:
         return InterpretedGraph(graph)(*(arrays[input_name(v)] for v in graph.inputs))
-    except ExecutionError as exc:
+    except (ExecutionError, ZeroDivisionError) as exc:  # (integer division by zero)
         raise ReferenceFailed(str(exc)) from exc
 
 

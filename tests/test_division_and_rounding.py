@@ -298,3 +298,13 @@ def test_in_place_rounding_methods():
     y = graphc.tensor([1.7, -1.7])
     y.floor_()
     assert y.tolist() == [1.0, -2.0]
+
+
+@pytest.mark.parametrize("backend", ["interpreter", "llvm"])
+def test_constant_integer_division_by_zero_is_left_to_raise_when_the_graph_runs(backend):
+    """``fold`` evaluates constant nodes at compile time: a constant integer division by zero
+    must neither crash the compiler nor vanish; it raises when the graph runs, as eagerly."""
+    step = graphc.compile(lambda x: graphc.full((2,), 7) // graphc.zeros(2, dtype=graphc.int64)
+                          + x, backend=backend)
+    with pytest.raises(graphc.IntegerDivisionByZero):
+        step(graphc.tensor([1, 2]))
