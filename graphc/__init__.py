@@ -141,7 +141,6 @@ from graphc.functions import (
                            var,
                            where,
 )
-from graphc.math_functions import __all__ as _math_functions_all
 from graphc.math_functions import (
                            acos,
                            acosh,
@@ -202,7 +201,7 @@ __all__ = [
     "normal", "ones", "ones_like", "rand", "rand_like", "randint", "randn", "randn_like",
     "randperm", "tensor", "uniform", "zeros", "zeros_like", "abs", "add", "all", "amax", "amin",
     "any", "argmax", "argmin", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "bmm",
-    "cast", "cat", "chunk", "clamp", "clip", "concat", "cos", "div", "dot", "eq", "erf", "exp",
+    "cast", "cat", "chunk", "clamp", "clip", "concat", "cos", "dot", "eq", "erf", "exp",
     "expand", "flatten", "gather", "ge", "gelu", "gt", "index_select", "isfinite", "isinf",
     "isnan", "le", "log", "log_softmax", "logical_and", "logical_not", "logical_or", "logsumexp",
     "log1p", "expm1", "lt", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul",
@@ -213,5 +212,10 @@ __all__ = [
     "manual_seed", "TraceContext", "compile", "trace", "grad", "value_and_grad", "nn", "optim",
     "data", "save", "load", "cuda", "device", "DeviceError", "get_num_threads",
     "set_num_threads", "float", "double", "long", "__version__",
-    "IntegerDivisionByZero", "ArgumentError", *_math_functions_all,
+    "IntegerDivisionByZero", "ArgumentError",
+    # graphc.math_functions
+    "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh",
+    "asin", "asinh", "atan", "atan2", "atanh", "ceil", "clamp_min", "clamp_max", "cosh", "div",
+    "divide", "exp2", "fix", "floor", "floor_divide", "fmod", "frac", "hypot", "lerp", "log10",
+    "log2", "logaddexp", "remainder", "round", "sinh", "tan", "true_divide", "trunc", "xlogy",
 ]
