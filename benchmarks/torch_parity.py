@@ -2213,6 +2213,111 @@ def issue10_index():
 
 
 # ------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
+# issue 10: elementwise math (rounding, division modes, trigonometric and hyperbolic functions)
+# ------------------------------------------------------------------------------------------------
+def math_ops():
+    """Forward and gradient of every new elementwise math op vs torch (float64, eager and
+    compiled), special values, and integer division semantics."""
+    x = rand(3, 4, seed=80) * 2.0
+    unit = np.tanh(rand(3, 4, seed=81))  # in (-1, 1): the inverse functions' domain
+    positive = np.exp(rand(3, 4, seed=82))
+    above_one = 1.0 + positive
+    unary = [("floor", x), ("ceil", x), ("round", x), ("trunc", x), ("frac", x), ("tan", unit),
+             ("asin", unit), ("acos", unit), ("atan", x), ("sinh", x), ("cosh", x),
+             ("asinh", x), ("acosh", above_one), ("atanh", unit), ("log2", positive),
+             ("log10", positive), ("exp2", x), ("square", x)]
+    for name, data in unary:
+        grad_check(f"{name}", lambda a, _n=name: getattr(graphc, _n)(a),
+                   lambda a, _n=name: getattr(torch, _n)(a), [data], section="math")
+    grad_check("round(decimals=2), round(decimals=-1)",
+               lambda a: (graphc.round(a * 100, decimals=-1), a.round(decimals=2)),
+               lambda a: (torch.round(a * 100, decimals=-1), a.round(decimals=2)), [x],
+               section="math")
+    y = rand(3, 4, seed=83) + np.where(rand(3, 4, seed=84) > 0, 0.5, -0.5)
+    binary = [
+        ("a // b", lambda a, b: a // b, lambda a, b: torch.div(a, b, rounding_mode="floor")),
+        ("a % b", lambda a, b: a % b, lambda a, b: a % b),
+        ("fmod", graphc.fmod, torch.fmod),
+        ("div(rounding_mode='trunc')", lambda a, b: graphc.div(a, b, rounding_mode="trunc"),
+         lambda a, b: torch.div(a, b, rounding_mode="trunc")),
+        ("div(rounding_mode='floor')", lambda a, b: a.div(b, rounding_mode="floor"),
+         lambda a, b: a.div(b, rounding_mode="floor")),
+        ("true_divide", graphc.true_divide, torch.true_divide),
+        ("atan2", graphc.atan2, torch.atan2), ("hypot", graphc.hypot, torch.hypot),
+        ("logaddexp", graphc.logaddexp, torch.logaddexp),
+        ("xlogy(a, |b|)", lambda a, b: graphc.xlogy(a, b.abs()),
+         lambda a, b: torch.xlogy(a, b.abs())),
+        ("lerp(a, b, 0.3), lerp(a, b, 0.8)",
+         lambda a, b: (graphc.lerp(a, b, 0.3), a.lerp(b, 0.8)),
+         lambda a, b: (torch.lerp(a, b, 0.3), a.lerp(b, 0.8))),
+        ("clamp_min, clamp_max", lambda a, b: (a.clamp_min(0.1), graphc.clamp_max(a, b)),
+         lambda a, b: (a.clamp_min(0.1), torch.clamp_max(a, b))),
+    ]
+    for name, g_fn, t_fn in binary:
+        grad_check(name, g_fn, t_fn, [x, y], section="math")
+    grad_check("lerp with a tensor weight", graphc.lerp, torch.lerp,
+               [x, y, np.abs(np.tanh(rand(3, 4, seed=85)))], section="math")
+    check("math/special values: // % fmod trunc round on inf, nan, -0.0", _math_special_values)
+    check("math/integer // % fmod div(trunc, floor): signs, INT_MIN, dtypes", _math_integers)
+
+
+def _math_special_values():
+    values = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1.0, -1.0, 0.5, -2.0, 3.0, 1e-7, -2.5,
+              5.5, 1e30]
+    a, b = np.meshgrid(np.array(values), np.array(values), indexing="ij")
+    items = []
+    for lib in ("g", "t"):
+        m = graphc if lib == "g" else torch
+        mk = g_tensor if lib == "g" else t_tensor
+        ta, tb = mk(a), mk(b)
+        outs = {"a // b": ta // tb, "a % b": ta % tb, "fmod": m.fmod(ta, tb),
+                "div trunc": m.div(ta, tb, rounding_mode="trunc"), "round(a)": m.round(ta),
+                "frac(a)": m.frac(ta), "atan2": m.atan2(ta, tb), "hypot": m.hypot(ta, tb),
+                "logaddexp": m.logaddexp(ta, tb), "xlogy": m.xlogy(ta, tb)}
+        items.append({k: _np(v) for k, v in outs.items()})
+    g, t = items
+    result = []
+    for key in g:
+        result.append((key, g[key], t[key]))
+        exact = key not in ("atan2", "logaddexp", "xlogy")  # libm vs SLEEF: ulps apart
+        if exact:  # signs of zeros and infinities (a NaN's sign means nothing)
+            result.append(Exact(f"{key}: sign bits", (np.signbit(g[key]) & ~np.isnan(g[key]))
+                                .tolist(), (np.signbit(t[key]) & ~np.isnan(t[key])).tolist()))
+    return result
+
+
+def _math_integers():
+    i64 = [7, -7, 7, -7, 0, 6, -(2**63), 2**63 - 1, -(2**63), 5]
+    j64 = [2, 2, -2, -2, 3, -3, -1, -1, 3, -(2**63)]
+    out = []
+    for lib in ("g", "t"):
+        m = graphc if lib == "g" else torch
+        mk = g_tensor if lib == "g" else t_tensor
+        res = {}
+        for dtype, a, b in (("int64", i64, j64), ("int32", [7, -7, -(2**31), 9], [2, -2, -1, -4])):
+            ta, tb = mk(np.array(a, dtype=dtype)), mk(np.array(b, dtype=dtype))
+            # INT_MIN / -1 traps in torch's C division (trunc): left out of that one
+            keep = [k for k in range(len(a)) if not (a[k] == min(a) and b[k] == -1)]
+            res[f"{dtype} //"] = (ta // tb).tolist()
+            res[f"{dtype} %"] = (ta % tb).tolist()
+            res[f"{dtype} fmod"] = m.fmod(ta, tb).tolist()
+            res[f"{dtype} div floor"] = m.div(ta, tb, rounding_mode="floor").tolist()
+            res[f"{dtype} div trunc"] = m.div(ta[keep], tb[keep], rounding_mode="trunc").tolist()
+            res[f"{dtype} // 2.5 dtype"] = str(_np(ta // 2.5).dtype)
+            res[f"{dtype} floor(x) dtype"] = str(_np(m.floor(ta)).dtype)
+        for name, fn in (("//", lambda a, b: a // b), ("%", lambda a, b: a % b),
+                         ("fmod", m.fmod)):
+            try:
+                fn(mk(np.array([1, 2])), mk(np.array([1, 0])))
+                res[f"{name} by zero"] = "no error"
+            except RuntimeError as exc:
+                res[f"{name} by zero"] = f"RuntimeError {'ZeroDivisionError' in str(exc)}"
+        out.append(res)
+    g, t = out
+    return [Exact(k, g[k], t[k]) for k in g]
+
+
 def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -2229,7 +2334,7 @@ def main() -> int:
     start = time.perf_counter()
     for section in (layers, losses, init_stats, optimizers, tensor_ops, compiled,
                     issue6, function_transforms, issue10_layers, issue10_surface,
-                    issue10_index):
+                    issue10_index, math_ops):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

@@ -57,10 +57,12 @@ from graphc.data_dependent import argwhere, masked_select, nonzero
 from graphc.device import DeviceError, device
 from graphc.diagonals import diag, diag_embed, diagonal
 from graphc.errors import (
+                           ArgumentError,
                            AutogradError,
                            CheckpointError,
                            DTypeError,
                            GraphcError,
+                           IntegerDivisionByZero,
                            IRError,
                            ParseError,
                            ShapeError,
@@ -118,7 +120,6 @@ from graphc.functions import (
                            clip,
                            concat,
                            cos,
-                           div,
                            dot,
                            eq,
                            erf,
@@ -194,6 +195,46 @@ from graphc.index_ops import (
                            take_along_dim,
 )
 from graphc.linalg import tensor_norm as norm
+from graphc.math_functions import (
+                           acos,
+                           acosh,
+                           arccos,
+                           arccosh,
+                           arcsin,
+                           arcsinh,
+                           arctan,
+                           arctan2,
+                           arctanh,
+                           asin,
+                           asinh,
+                           atan,
+                           atan2,
+                           atanh,
+                           ceil,
+                           clamp_max,
+                           clamp_min,
+                           cosh,
+                           div,
+                           divide,
+                           exp2,
+                           fix,
+                           floor,
+                           floor_divide,
+                           fmod,
+                           frac,
+                           hypot,
+                           lerp,
+                           log2,
+                           log10,
+                           logaddexp,
+                           remainder,
+                           round,
+                           sinh,
+                           tan,
+                           true_divide,
+                           trunc,
+                           xlogy,
+)
 from graphc.random import manual_seed
 from graphc.scans_sorts import (
                            argsort,
@@ -234,7 +275,7 @@ __all__ = [
     "normal", "ones", "ones_like", "rand", "rand_like", "randint", "randn", "randn_like",
     "randperm", "tensor", "uniform", "zeros", "zeros_like", "abs", "add", "all", "amax", "amin",
     "any", "argmax", "argmin", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "bmm",
-    "cast", "cat", "chunk", "clamp", "clip", "concat", "cos", "div", "dot", "eq", "erf", "exp",
+    "cast", "cat", "chunk", "clamp", "clip", "concat", "cos", "dot", "eq", "erf", "exp",
     "expand", "flatten", "gather", "ge", "gelu", "gt", "index_select", "isfinite", "isinf",
     "isnan", "le", "log", "log_softmax", "logical_and", "logical_not", "logical_or", "logsumexp",
     "log1p", "expm1", "lt", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul",
@@ -259,5 +300,11 @@ __all__ = [
     "diag", "diag_embed", "diagonal",
     # sparse COO tensors (graphc/sparse.py)
     "sparse", "SparseCOOTensor", "sparse_coo_tensor", "spmm",
+    "IntegerDivisionByZero", "ArgumentError",
+    # graphc.math_functions
+    "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh",
+    "asin", "asinh", "atan", "atan2", "atanh", "ceil", "clamp_min", "clamp_max", "cosh", "div",
+    "divide", "exp2", "fix", "floor", "floor_divide", "fmod", "frac", "hypot", "lerp", "log10",
+    "log2", "logaddexp", "remainder", "round", "sinh", "tan", "true_divide", "trunc", "xlogy",
 ]
 __all__ += ["func", "vmap"]  # function transforms (graphc.func)

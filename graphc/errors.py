@@ -1,7 +1,14 @@
 """Errors graphc raises to users. IR-level errors are re-exported so one ``except`` catches all."""
 from __future__ import annotations
 
-from ir.errors import DTypeError, IRError, ParseError, ShapeError, VerifyError  # noqa: F401
+from ir.errors import (  # noqa: F401
+    DTypeError,
+    IntegerDivisionByZero,
+    IRError,
+    ParseError,
+    ShapeError,
+    VerifyError,
+)
 
 
 class GraphcError(Exception):
@@ -20,3 +27,8 @@ class AutogradError(GraphcError, RuntimeError):
 
 class CheckpointError(GraphcError):
     """A file given to ``graphc.load`` is not a valid graphc checkpoint."""
+
+
+class ArgumentError(GraphcError, ValueError, RuntimeError):
+    """An argument value a function does not take (an unknown mode name, a float where an int
+    is needed): a ValueError, and a RuntimeError as PyTorch raises it."""

@@ -112,15 +112,11 @@ def masked_fill(x: Tensor, mask, value) -> Tensor:
 
 
 def square(x: Tensor) -> Tensor:
+    """``x * x``; bools square to int64, as ``torch.square`` (``pow(x, 2)``) gives."""
+    x = to_tensor(x)
+    if x.dtype.is_bool:
+        x = cast(x, dtypes.i64)
     return mul(x, x)
-
-
-def log2(x: Tensor) -> Tensor:
-    return div(log(x), math.log(2.0))
-
-
-def tan(x: Tensor) -> Tensor:
-    return div(sin(x), cos(x))
 
 
 def logical_not(x: Tensor) -> Tensor:

@@ -16,6 +16,7 @@ import numpy as np
 from graphc import autograd, factories, indexing, tracing
 from graphc import device as devices
 from graphc import functions as F
+from graphc import math_functions as M
 from graphc.dispatch import apply
 from graphc.errors import AutogradError
 from graphc.tensor import Tensor
@@ -134,6 +135,8 @@ _OPERATORS = {
     "__sub__": F.sub, "__rsub__": _reflected(F.sub),
     "__mul__": F.mul, "__rmul__": _reflected(F.mul),
     "__truediv__": F.div, "__rtruediv__": _reflected(F.div),
+    "__floordiv__": M.floor_divide, "__rfloordiv__": _reflected(M.floor_divide),
+    "__mod__": M.remainder, "__rmod__": _reflected(M.remainder),
     "__pow__": F.pow, "__rpow__": _reflected(F.pow),
     "__matmul__": F.matmul, "__rmatmul__": _reflected(F.matmul),
     "__eq__": lambda self, other: False if other is None else F.eq(self, other),
@@ -148,18 +151,27 @@ _OPERATORS = {
     "__invert__": F.bitwise_not,
     "__iadd__": _inplace(F.add), "__isub__": _inplace(F.sub), "__imul__": _inplace(F.mul),
     "__itruediv__": _inplace(F.div), "__iand__": _inplace(F.bitwise_and),
+    "__ifloordiv__": _inplace(M.floor_divide), "__imod__": _inplace(M.remainder),
     "__ior__": _inplace(F.bitwise_or), "__ixor__": _inplace(F.bitwise_xor),
     "__getitem__": indexing.getitem, "__setitem__": indexing.setitem,
 }
 
 # Methods that forward to the function of the same name with the tensor as first argument.
 _FORWARDED = """
-add sub mul div pow maximum minimum eq ne lt le gt ge neg exp log sqrt rsqrt tanh sigmoid relu
-abs sin cos erf sign reciprocal where masked_fill square log1p expm1 log2 tan logical_not
+add sub mul pow maximum minimum eq ne lt le gt ge neg exp log sqrt rsqrt tanh sigmoid relu
+abs sin cos erf sign reciprocal where masked_fill square log1p expm1 logical_not
 logical_and logical_or bitwise_and bitwise_or bitwise_xor bitwise_not isnan isinf isfinite
 clamp clip sum mean var std amax amin argmax argmin max min all
 any logsumexp softmax log_softmax matmul mm bmm dot reshape transpose permute unsqueeze squeeze
 flatten broadcast_to expand narrow split chunk gather scatter_add index_select outer tril triu
+""".split()
+
+
+# ... and those of graphc.math_functions (rounding, division modes, trigonometry)
+_FORWARDED_MATH = """
+div divide true_divide floor ceil round trunc fix frac floor_divide remainder fmod tan asin acos
+atan sinh cosh asinh acosh atanh arcsin arccos arctan arcsinh arccosh arctanh atan2 arctan2
+hypot xlogy log2 log10 exp2 logaddexp lerp clamp_min clamp_max
 """.split()
 
 
@@ -168,13 +180,18 @@ def _install():
         setattr(Tensor, name, fn)
     for name in _FORWARDED:
         setattr(Tensor, name, getattr(F, name))
+    for name in _FORWARDED_MATH:
+        setattr(Tensor, name, getattr(M, name))
     for name in ("add", "sub", "mul", "div", "pow", "clamp", "masked_fill", "bitwise_and",
-                 "bitwise_or", "bitwise_xor"):
-        fn = getattr(F, name)
+                 "bitwise_or", "bitwise_xor", "floor_divide", "remainder", "fmod", "lerp",
+                 "xlogy", "atan2", "hypot", "clamp_min", "clamp_max", "true_divide", "round"):
+        fn = getattr(M if name in _FORWARDED_MATH else F, name)
         setattr(Tensor, name + "_", lambda self, *a, _fn=fn, **k: self._assign(
             lambda old: _fn(old, *a, **k)))
-    for name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "neg", "abs", "bitwise_not"):
-        fn = getattr(F, name)
+    for name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "neg", "abs", "bitwise_not",
+                 "floor", "ceil", "trunc", "frac", "tan", "asin", "acos", "atan", "sinh", "cosh",
+                 "asinh", "acosh", "atanh", "log2", "log10", "exp2", "square", "sin", "cos"):
+        fn = getattr(M if name in _FORWARDED_MATH else F, name)
         setattr(Tensor, name + "_", lambda self, _fn=fn: self._assign(_fn))
 
 

@@ -30,6 +30,11 @@ class IndexRangeError(IRError, IndexError, RuntimeError):
     ``gather``/``scatter`` do (graphc builds the former from the latter)."""
 
 
+class IntegerDivisionByZero(IRError, RuntimeError, ZeroDivisionError):
+    """An integer division (``//``, ``%``, ``fmod``, ``div`` with a rounding mode) by zero: a
+    RuntimeError, as PyTorch's "ZeroDivisionError" on CPU is, and a ZeroDivisionError."""
+
+
 class VerifyError(IRError):
     """A graph breaks an IR invariant; the message names the node and the rule."""
 

@@ -15,11 +15,11 @@ rule as it is read::
 
 Every problem raises :class:`ir.errors.ParseError` pointing at the offending token::
 
-    >>> ir.parse('func @f(%x: f32[2]) -> (f32[2]) {\\n  %0: f32[2] = tanhh %x\\n  return %0\\n}')
+    >>> ir.parse('func @f(%x: f32[2]) -> (f32[2]) {\\n  %0: f32[2] = sigmoidd %x\\n  return %0\\n}')
     Traceback (most recent call last):
     ...
-    ir.errors.ParseError: <string>:2:16: error: unknown op 'tanhh'; did you mean 'tanh'?
-      %0: f32[2] = tanhh %x
+    ir.errors.ParseError: <string>:2:16: error: unknown op 'sigmoidd'; did you mean 'sigmoid'?
+      %0: f32[2] = sigmoidd %x
                    ^
 """
 from __future__ import annotations

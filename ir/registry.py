@@ -79,6 +79,9 @@ class OpDef:
     reduction: ReductionRule | None = None
     needs_values: bool = True
     needs_output: bool = False
+    # the reference raises on some integer operands (a zero divisor, a negative exponent),
+    # which a kernel cannot do: code generators run the op's integer forms as library calls
+    checked_on_integers: bool = False
     doc: str = ""
     extra: dict = field(default_factory=dict)
 

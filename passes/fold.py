@@ -58,8 +58,8 @@ def _fold(graph: Graph, max_elements: int, constants: Constants) -> bool:
         try:
             with quiet_float_errors():
                 results = evaluate_results(node.opdef, arrays, node.attrs, node.result_types)
-        except (IndexError, ValueError, FloatingPointError, OverflowError):
-            continue  # the interpreter reports it when the graph runs, naming the node
+        except (IndexError, ValueError, FloatingPointError, OverflowError, ZeroDivisionError):
+            continue  # the graph reports it when it runs (integer division by zero included)
         for old, array in zip(node.outputs, results):
             edits.replace(old, constants.add(graph, array, before=node, loc=node.loc).output)
         edits.erase_if_dead(node)

@@ -63,6 +63,7 @@ def _pick(choose, a, b):
 POSITIVE = Domain(0.25, 4.0)  # away from 0 too: divisors, log/sqrt/rsqrt arguments, pow bases
 PROBABILITY = Domain(0.05, 0.95)  # strictly inside (0, 1): BCE's clamps never decide a result
 UNIT = Domain(0.0, 1.0)  # BCE targets
+ABOVE_ONE = Domain(1.25, 4.0)  # acosh's arguments
 
 
 def _index_range(data_operand: int):
@@ -84,6 +85,11 @@ OPERAND_DOMAINS: dict[str, dict[int, Domain | Callable[[Node], Domain]]] = {
     "div": {1: POSITIVE},
     "pow": {0: POSITIVE},
     "binary_cross_entropy": {0: PROBABILITY, 1: UNIT},
+    # integer division by zero raises; the inverse functions' real domains
+    "floor_divide": {1: POSITIVE}, "trunc_divide": {1: POSITIVE}, "remainder": {1: POSITIVE},
+    "fmod": {1: POSITIVE}, "log2": {0: POSITIVE}, "log10": {0: POSITIVE}, "xlogy": {1: POSITIVE},
+    "asin": {0: PROBABILITY}, "acos": {0: PROBABILITY}, "atanh": {0: PROBABILITY},
+    "acosh": {0: ABOVE_ONE},
     "gather": {1: _index_range(0)},
     "scatter_add": {1: _index_range(0)},
     "scatter": {1: _index_range(0)},
@@ -169,7 +175,7 @@ def run_reference(graph: Graph, arrays: Mapping[str, np.ndarray]) -> tuple:
     from backends.interpreter import ExecutionError, InterpretedGraph
     try:
         return InterpretedGraph(graph)(*(arrays[input_name(v)] for v in graph.inputs))
-    except ExecutionError as exc:
+    except (ExecutionError, ZeroDivisionError) as exc:  # (integer division by zero)
         raise ReferenceFailed(str(exc)) from exc
 
 

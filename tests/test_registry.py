@@ -590,6 +590,135 @@ SAMPLES.update({
 })
 ORACLES.update({"scatter": _loop_scatter, "scatter_reduce": _loop_scatter_reduce})
 # -- end of the scatter block ----------------------------------------------------------------------
+# -- rounding, division, transcendental functions (ir/ops/rounding.py, transcendental.py) ------
+def off_integers(*shape):
+    """Floats in [-3, 3] at least 0.2 from every integer (and half-integer ties 0.2 away from
+    .5 rounding edges of ``decimals=1``): no jump of floor/round within FD reach."""
+    return (_rng.integers(-3, 3, size=shape) + _rng.uniform(0.2, 0.45, size=shape)
+            * _rng.choice([1.0, -1.0], size=shape) + 0.5 * (_rng.random(shape) < 0.5)
+            ).astype(np.float32) + np.float32(0.0)
+
+
+# numerators and divisors whose quotients are >= 0.1 from an integer (FD stays on one branch)
+DIVIDENDS = np.array([1.5, -2.3, 3.7, -0.8, 2.9, -5.1], np.float32)
+DIVISORS = np.array([0.7, 0.4, -1.1, -0.3, 1.3, -2.0], np.float32)
+INT_DIVIDENDS = I(7, -7, 7, -7, 0, 6, -2**63, 5, -5, 2**63 - 1)
+INT_DIVISORS = I(2, 2, -2, -2, 3, -3, -1, 5, 1, -1)
+
+
+def _python_elementwise(fn):
+    """``fn`` on Python numbers, elementwise: ints of any width if every operand is an integer
+    array, else Python floats."""
+    def run(*arrays):
+        on_ints = all(a.dtype.kind in "iu" for a in arrays)
+        values = [a.astype(object) if on_ints else a.astype(np.float64) for a in arrays]
+        out = np.vectorize(lambda *v: fn(*(x if isinstance(x, int) else float(x) for x in v)),
+                           otypes=[object])(*values)
+        return out.astype(np.int64 if on_ints else np.float64)
+    return run
+
+
+def _wrap_i64(value: int) -> int:
+    return (value + 2**63) % 2**64 - 2**63
+
+
+def _trunc_quotient(a: int, b: int) -> int:
+    """C's integer division, exactly (no wrap-around)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def _python_round(x, decimals=0):
+    return np.vectorize(lambda v: float(round(float(v), decimals)), otypes=[np.float64])(x)
+
+
+def _quiet(fn):
+    """``fn`` with NumPy's float warnings off (atanh(1) is inf, hypot(inf, nan) is inf)."""
+    def run(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+    return run
+
+
+def _on_floats(fn):
+    return lambda x: x if x.dtype.kind in "iub" else fn(x)
+
+
+for _name in ("floor", "ceil", "trunc"):
+    SAMPLES[_name] = [Case([off_integers(2, 3)], id="f32"),
+                      Case([np.array([-2.5, -0.5, -0.0, 0.5, 2.5, 1e8], np.float32)],
+                           id="edges", grad=False),
+                      Case([R(4)], id="i64-unchanged"), Case([R(3, dtype=np.int32)], id="i32")]
+SAMPLES.update({
+    "round": [Case([off_integers(2, 3)], id="f32"),
+              Case([np.array([0.5, 1.5, 2.5, -0.5, -1.5, 0.49999997], np.float32)],
+                   id="half-to-even", grad=False),
+              Case([np.array([0.123, -1.987, 12.3456, 0.0], np.float64)], {"decimals": 2},
+                   id="decimals-2"),
+              Case([np.array([1234.5, -1777.0, 49.0], np.float32)], {"decimals": -2},
+                   id="decimals-minus-2", grad=False),
+              Case([R(4)], id="i64-unchanged")],
+    "frac": [Case([off_integers(2, 3)], id="f32"),
+             Case([np.array([-2.5, -0.0, 3.0, 1e8], np.float64)], id="sign-of-x", grad=False)],
+    **{name: [Case([DIVIDENDS, DIVISORS], id="f32-signs"),
+              Case([U(2, 3, lo=0.1, hi=9.0), np.float32(2.5) * np.ones((), np.float32)],
+                   id="f32-by-0d", grad=False),
+              Case([INT_DIVIDENDS, INT_DIVISORS], id="i64-signs-and-limits"),
+              Case([R(2, 3, dtype=np.int32), np.array(3, np.int64)], id="i32-by-0d-i64"),
+              Case([R(3), np.array([1.3, -2.7, 0.45], np.float32)], id="i64-by-f32")]
+       for name in ("floor_divide", "remainder", "fmod", "trunc_divide")},
+    "tan": [Case([U(2, 3, lo=-1.2, hi=1.2)], id="f32"), Case([R(3, lo=-1, hi=2)], id="i64")],
+    "asin": [Case([U(2, 3, lo=-0.9, hi=0.9)], id="f32"),
+           Case([I(0, 1, -1)], id="i64", grad=False)],
+    "acos": [Case([U(2, 3, lo=-0.9, hi=0.9)], id="f32"),
+           Case([I(0, 1, -1)], id="i64", grad=False)],
+    "atan": [Case([U(2, 3, lo=-5, hi=5)], id="f32"), Case([R(3)], id="i64")],
+    "sinh": [Case([U(2, 3, lo=-3, hi=3)], id="f32"), Case([R(3)], id="i64")],
+    "cosh": [Case([U(2, 3, lo=-3, hi=3)], id="f32"), Case([R(3)], id="i64")],
+    "asinh": [Case([U(2, 3, lo=-5, hi=5)], id="f32"), Case([R(3)], id="i64")],
+    "acosh": [Case([U(2, 3, lo=1.2, hi=5)], id="f32"), Case([I(1, 2, 5)], id="i64", grad=False)],
+    "atanh": [Case([U(2, 3, lo=-0.9, hi=0.9)], id="f32"),
+            Case([I(0, 1, -1)], id="i64", grad=False)],
+    "log2": [Case([U(2, 3, lo=0.1, hi=9)], id="f32"), Case([I(1, 2, 8, 1024)], id="i64")],
+    "log10": [Case([U(2, 3, lo=0.1, hi=9)], id="f32"), Case([I(1, 10, 1000)], id="i64")],
+    "exp2": [Case([U(2, 3, lo=-5, hi=5)], id="f32"), Case([I(0, 3, -2, 10)], id="i64")],
+    "atan2": [Case([U(2, 3), away_from_zero(3)], id="broadcast"),
+              Case([np.array([0.0, -0.0, 0.0, -0.0, 1.0], np.float32),
+                    np.array([0.0, 0.0, -0.0, -0.0, -np.inf], np.float32)],
+                   id="signed-zeros-and-inf", grad=False),
+              Case([R(3), R(3, lo=1, hi=4)], id="i64")],
+    "hypot": [Case([away_from_zero(2, 3), away_from_zero(3)], id="broadcast"),
+              Case([np.array([3e30, np.inf, 0.0], np.float32),
+                    np.array([4e30, np.nan, -0.0], np.float32)], id="no-overflow", grad=False)],
+    "xlogy": [Case([U(2, 3), U(2, 3, lo=0.2, hi=3)], id="f32"),
+              Case([np.array([0.0, 0.0, 2.0, 0.0], np.float32),
+                    np.array([0.0, np.nan, 0.0, np.inf], np.float32)], id="zero-x", grad=False),
+              Case([I(0, 2, 3), I(0, 4, 1)], id="i64-computes-in-f32")],
+})
+ORACLES.update({
+    "floor": _on_floats(np.vectorize(math.floor, otypes=[np.float64])),
+    "ceil": _on_floats(np.vectorize(math.ceil, otypes=[np.float64])),
+    "trunc": _on_floats(np.vectorize(math.trunc, otypes=[np.float64])),
+    "round": lambda x, decimals=0: x if x.dtype.kind in "iub" else _python_round(x, decimals),
+    "frac": lambda x: np.vectorize(lambda v: v - math.trunc(v), otypes=[np.float64])(x),
+    "floor_divide": _python_elementwise(lambda a, b: _wrap_i64(a // b) if isinstance(a, int)
+                                        else math.floor(a / b)),
+    "remainder": _python_elementwise(lambda a, b: a % b),
+    "fmod": _python_elementwise(lambda a, b: a - b * _trunc_quotient(a, b) if isinstance(a, int)
+                                else math.fmod(a, b)),
+    "trunc_divide": _python_elementwise(lambda a, b: _wrap_i64(_trunc_quotient(a, b))
+                                        if isinstance(a, int) else math.trunc(a / b)),
+    # float64 NumPy (math raises at the poles: atanh(1) is inf)
+    "tan": np.tan, "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan, "sinh": np.sinh,
+    "cosh": np.cosh, "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": _quiet(np.arctanh),
+    "log2": np.log2, "log10": np.log10,
+    "exp2": lambda x: 2.0 ** np.asarray(x, np.float64),
+    "atan2": np.vectorize(math.atan2, otypes=[np.float64]),
+    "hypot": _quiet(np.vectorize(math.hypot, otypes=[np.float64])),
+    "xlogy": np.vectorize(lambda x, y: math.nan if math.isnan(y) else 0.0 if x == 0
+                          else -x * math.inf if y == 0 else x * math.log(y),
+                          otypes=[np.float64]),
+})
 
 
 # -- fused: a node that runs its body (ir/ops/fused.py) --------------------------------------------
@@ -776,7 +905,12 @@ def special_values(dtype: dtypes.DType) -> np.ndarray:
 # Values an op's reference rejects, kept out of the walk (operand position -> filter):
 # NumPy raises on negative integer exponents, also after a 0-d i64 exponent wraps to i32
 # (PyTorch gives 0 or +-1; a separate issue).
-DOMAINS = {("pow", 1): lambda v, out: v[(v >= 0) & (v.astype(np.int32) >= 0)] if out.is_int else v}
+DOMAINS = {("pow", 1): lambda v, out: v[(v >= 0) & (v.astype(np.int32) >= 0)] if out.is_int else v,
+           # integer division by zero raises (test_integer_semantics.py checks that); a 0-d
+           # i64 divisor of an i32 tensor is converted to i32 first, so -2**63 is a zero too
+           **{(name, 1): lambda v, out: v[(v != 0) & (v.astype(np.int32) != 0)]
+              if out.is_int else v
+              for name in ("floor_divide", "remainder", "fmod", "trunc_divide")}}
 
 
 def _accepted(name, operand_dtypes, attrs):

@@ -68,6 +68,8 @@ VALUE_ERRORS = {
     "scatter": (IndexError, "out of range"),
     "scatter_reduce": (IndexError, "out of range"),
     "pow": (ValueError, "Integers to negative integer powers"),
+    **{op: (RuntimeError, "integer division by zero")
+       for op in ("floor_divide", "remainder", "fmod", "trunc_divide")},
 }
 
 

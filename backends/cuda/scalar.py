@@ -6,7 +6,10 @@ wrapped in ``np.float32(...)`` (a no-op on the device, where they are f32 alread
 simulator, where ``math`` computes in double, it rounds as the device does). ``math.floor`` and
 ``math.ceil`` return integers in numba, so ``floor``/``ceil`` are helpers that keep floats:
 NaN, infinities and whole numbers unchanged, a zero result with the operand's sign (``np.floor``
-of -0.0 is -0.0, ``np.ceil`` of -0.5 is -0.0).
+of -0.0 is -0.0, ``np.ceil`` of -0.5 is -0.0). ``trunc``, ``round`` (``rint``: half to even)
+and ``exp2``, which ``math`` lacks or returns as integers, call libdevice (``__nv_truncf``,
+``__nv_rintf``, ``__nv_exp2f``; ``backends.cuda.simulator`` stands in for them on the
+simulator). Integer ``fmod``/``trunc_div`` are never rendered: they run as library calls.
 
     >>> from ir.dtypes import f32
     >>> from ir.scalar import var, exp
@@ -17,13 +20,27 @@ from __future__ import annotations
 
 from backends.numba.scalar import HELPERS, ScalarRenderer
 
-_MATH = ("exp", "log", "log1p", "expm1", "tanh", "sqrt", "sin", "cos")
+_MATH = ("exp", "log", "log1p", "expm1", "tanh", "sqrt", "sin", "cos", "tan", "asin", "acos",
+         "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "log2", "log10", "atan2", "hypot",
+         "copysign", "fmod")
+_LIBDEVICE = ("trunc", "round", "exp2")  # libdevice's names: truncf/trunc, rintf/rint, ...
 
 
 def _math(name: str):
     def rule(r, args, e):
-        call = f"math.{name}({args[0]})"
+        if not e.dtype.is_float:  # integer fmod: a library call, never a kernel
+            raise NotImplementedError(f"integer {name} is not rendered: it runs as a library "
+                                      "call (its reference raises on a zero divisor)")
+        call = f"math.{name}({', '.join(args)})"
         return call if e.dtype.name == "f64" else f"np.{e.dtype.numpy.name}({call})"
+    return rule
+
+
+def _libdevice(name: str):
+    symbol = {"round": "rint"}.get(name, name)
+
+    def rule(r, args, e):
+        return f"libdevice.{symbol}{'f' if e.dtype.name == 'f32' else ''}({args[0]})"
     return rule
 
 
@@ -54,6 +71,7 @@ class CudaScalarRenderer(ScalarRenderer):
     def __init__(self) -> None:
         super().__init__()
         self.rules.update({name: _math(name) for name in _MATH})
+        self.rules.update({name: _libdevice(name) for name in _LIBDEVICE})
         self.rules.update({"floor": _rounding("floor"), "ceil": _rounding("ceil"),
                            "rsqrt": _rsqrt, "mul": _multiply})
 

@@ -41,8 +41,15 @@ def shfl_down_sync(mask: int, value, delta: int):
 math = SimpleNamespace(
     exp=np.exp, log=np.log, log1p=np.log1p, expm1=np.expm1, tanh=np.tanh, sqrt=np.sqrt,
     sin=np.sin, cos=np.cos, floor=np.floor, ceil=np.ceil, copysign=np.copysign,
+    tan=np.tan, asin=np.arcsin, acos=np.arccos, atan=np.arctan, sinh=np.sinh, cosh=np.cosh,
+    asinh=np.arcsinh, acosh=np.arccosh, atanh=np.arctanh, log2=np.log2, log10=np.log10,
+    atan2=np.arctan2, hypot=np.hypot, fmod=np.fmod,
     erf=_python_math.erf,  # defined everywhere (NaN in, NaN out)
 )
+
+
+def _in(dtype, fn):
+    return lambda x: fn(dtype(x))  # computed in the libdevice function's precision
 
 
 def _product(dtype):
@@ -52,4 +59,9 @@ def _product(dtype):
 
 
 #: the libdevice functions generated kernels call (the simulator has none)
-libdevice = SimpleNamespace(fmul_rn=_product(np.float32), dmul_rn=_product(np.float64))
+libdevice = SimpleNamespace(
+    fmul_rn=_product(np.float32), dmul_rn=_product(np.float64),
+    truncf=_in(np.float32, np.trunc), trunc=_in(np.float64, np.trunc),
+    rintf=_in(np.float32, np.rint), rint=_in(np.float64, np.rint),
+    exp2f=_in(np.float32, np.exp2), exp2=_in(np.float64, np.exp2),
+)

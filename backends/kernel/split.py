@@ -58,9 +58,11 @@ def is_filled_constant(node: Node) -> bool:
 
 def is_pointwise(node: Node) -> bool:
     """An elementwise node with a scalar body a kernel can compute, or a filled constant.
-    Integer ``pow`` is not one yet: its reference rejects negative exponents with an error a
-    kernel cannot raise, so it stays a library call until the scalar IR defines that case."""
-    if node.op == "pow" and not node.output.type.dtype.is_float:
+    The integer forms of ops whose reference raises on some operands (``checked_on_integers``:
+    ``pow``'s negative exponents, integer division by zero) are not: a kernel cannot raise, so
+    they stay library calls of the reference, whose error reaches the caller."""
+    if node.op != "const" and node.opdef.checked_on_integers and \
+            not node.output.type.dtype.is_float:
         return False
     if node.op == "const":
         return is_filled_constant(node)

@@ -12,7 +12,10 @@
 - float -> int casts truncate; NaN, infinities and out-of-range values give INT_MIN, as NumPy
   does on x86 (the evaluator leaves them unspecified), never LLVM poison;
 - transcendental functions call libm (``expf``, ``tanhf``, ... through LLVM intrinsics or
-  declared externals), within a few ulp of NumPy's own SIMD routines, not bit for bit;
+  declared externals; ``asin acos atan atan2 sinh cosh tan asinh acosh atanh hypot`` have no
+  LLVM intrinsic and are libm calls), within a few ulp of NumPy's own SIMD routines, not bit
+  for bit; ``floor ceil trunc`` and ``round`` (``llvm.roundeven``), ``copysign`` and float
+  ``fmod`` (``frem``) are exact;
   ``erf`` of f32 is ``erf`` in f64 rounded once, as the reference computes it;
 - with ``fast_math``, f32 ``exp``/``expm1``/``log``/``log1p``/``tanh``/``erf`` and the
   sigmoid body are inlined approximations instead (:mod:`backends.llvm.fastmath`: vectorizable,
@@ -70,7 +73,9 @@ class ScalarRenderer:
         return walk(expr)
 
     def intrinsic(self, name: str, dtype: DType, args: list[ir.Value]) -> ir.Value:
-        fn = self.module.declare_intrinsic(f"llvm.{name}", [value_type(dtype)])
+        t = value_type(dtype)
+        fn = self.module.declare_intrinsic(f"llvm.{name}", [t],
+                                           ir.FunctionType(t, [t] * len(args)))
         return self.builder.call(fn, args)
 
     def libm(self, name: str, dtype: DType, args: list[ir.Value]) -> ir.Value:
@@ -169,6 +174,19 @@ def _math_libm(name: str) -> Rule:
     return _fast_or(name, rule) if name in fastmath.FUNCTIONS else rule
 
 
+def _fmod(r, args, e):
+    """C's fmod: ``frem`` is exactly it on floats (LLVM lowers it to ``fmodf``/``fmod``)."""
+    if not e.dtype.is_float:
+        # integer division is kept out of kernels (it raises on a zero divisor: library call)
+        raise NotImplementedError("integer fmod is not rendered: it runs as a library call")
+    return r.builder.frem(*args)
+
+
+def _trunc_div(r, args, e):
+    raise NotImplementedError("integer division is not rendered: it runs as a library call "
+                              "(its reference raises on a zero divisor)")
+
+
 def _erf(r, args, e):
     """erf in f64 rounded once to the node's dtype: what the ``erf`` reference computes."""
     if e.dtype == f64:
@@ -243,6 +261,12 @@ RULES: dict[str, Rule] = {
     "sin": _math_intrinsic("sin"), "cos": _math_intrinsic("cos"),
     "sqrt": _math_intrinsic("sqrt"), "floor": _math_intrinsic("floor"),
     "ceil": _math_intrinsic("ceil"), "rsqrt": _rsqrt,
+    "trunc": _math_intrinsic("trunc"), "round": _math_intrinsic("roundeven"),
+    "copysign": _math_intrinsic("copysign"), "log2": _math_intrinsic("log2"),
+    "log10": _math_intrinsic("log10"), "exp2": _math_intrinsic("exp2"),
+    **{name: _math_libm(name) for name in ("tan", "asin", "acos", "atan", "sinh", "cosh",
+                                           "asinh", "acosh", "atanh", "atan2", "hypot")},
+    "fmod": _fmod, "trunc_div": _trunc_div,
     "log1p": _math_libm("log1p"), "expm1": _math_libm("expm1"), "tanh": _math_libm("tanh"),
     "erf": _fast_or("erf", _erf),
 }
@@ -250,4 +274,7 @@ RULES: dict[str, Rule] = {
 assert set(PRIMITIVES) - set(RULES) == {"var"}
 
 # primitives whose rule is exact (bit for bit the evaluator's result); the others call libm
-EXACT = frozenset(RULES) - {"exp", "log", "sin", "cos", "log1p", "expm1", "tanh", "erf", "pow"}
+INEXACT = frozenset(("exp", "log", "sin", "cos", "log1p", "expm1", "tanh", "erf", "pow", "tan",
+                     "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "log2",
+                     "log10", "exp2", "atan2", "hypot"))
+EXACT = frozenset(RULES) - INEXACT

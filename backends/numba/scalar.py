@@ -68,8 +68,13 @@ class ScalarRenderer:
     functions (``HELPERS``) the rendered code calls.
     """
 
-    FUNCTIONS = {name: f"np.{name}" for name in
-                 ("exp", "log", "log1p", "expm1", "tanh", "sqrt", "sin", "cos", "floor", "ceil")}
+    FUNCTIONS = {**{name: f"np.{name}" for name in
+                    ("exp", "log", "log1p", "expm1", "tanh", "sqrt", "sin", "cos", "floor",
+                     "ceil", "trunc", "tan", "sinh", "cosh", "log2", "log10", "exp2",
+                     "copysign", "fmod", "hypot")},
+                 "round": "np.rint", "asin": "np.arcsin", "acos": "np.arccos",
+                 "atan": "np.arctan", "asinh": "np.arcsinh", "acosh": "np.arccosh",
+                 "atanh": "np.arctanh", "atan2": "np.arctan2"}
 
     def __init__(self) -> None:
         self.rules: dict[str, Rule] = dict(RULES)
@@ -134,7 +139,18 @@ def _compare(symbol: str) -> Rule:
 
 
 def _function(name: str) -> Rule:
-    return lambda r, args, e: f"{r.FUNCTIONS[name]}({args[0]})"
+    return lambda r, args, e: f"{r.FUNCTIONS[name]}({', '.join(args)})"
+
+
+def _float_only(name: str) -> Rule:
+    """A function of floats; its integer form (integer division, which raises on a zero
+    divisor) runs as a library call, never in a kernel."""
+    def rule(r, args, e):
+        if not e.dtype.is_float:
+            raise NotImplementedError(f"integer {name} is not rendered: it runs as a library "
+                                      "call (its reference raises on a zero divisor)")
+        return _function(name)(r, args, e)
+    return rule
 
 
 def _helper(name: str, typed: bool = False) -> Rule:
@@ -200,12 +216,16 @@ RULES: dict[str, Rule] = {
     "bitwise_and": _infix("&"), "bitwise_or": _infix("|"), "bitwise_xor": _infix("^"),
     **{name: _function(name) for name in ScalarRenderer.FUNCTIONS},
     "rsqrt": _rsqrt, "erf": _erf,
+    "fmod": _float_only("fmod"), "trunc_div": _float_only("trunc_div"),
 }
 # every primitive but ``var`` (bound by the caller) has a rule
 assert set(PRIMITIVES) - set(RULES) == {"var"}
 
 # primitives whose rule is exact (bit for bit the evaluator's result); the others call libm
-EXACT = frozenset(RULES) - {"exp", "log", "sin", "cos", "log1p", "expm1", "tanh", "erf", "pow"}
+INEXACT = frozenset(("exp", "log", "sin", "cos", "log1p", "expm1", "tanh", "erf", "pow", "tan",
+                     "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "log2",
+                     "log10", "exp2", "atan2", "hypot"))
+EXACT = frozenset(RULES) - INEXACT
 
 
 def _sign_helper(dtype: DType) -> str:

@@ -261,9 +261,11 @@ register(OpDef("cast", "elementwise", 1, cast_type, lambda x, dtype: x.astype(dt
 
 
 # -- binary ----------------------------------------------------------------------------------
-def _binary_op(name, type_rule, reference, vjp, scalar, needs_values=True, needs_output=False):
+def _binary_op(name, type_rule, reference, vjp, scalar, needs_values=True, needs_output=False,
+               checked_on_integers=False):
     register(OpDef(name, "elementwise", 2, type_rule, reference, vjp=vjp, scalar=scalar,
-                   needs_values=needs_values, needs_output=needs_output))
+                   needs_values=needs_values, needs_output=needs_output,
+                   checked_on_integers=checked_on_integers))
 
 
 def _binary_grads(em, xs, make_gx, make_gy):
@@ -341,7 +343,7 @@ _binary_op("mul", arith_type, _binary(np.multiply), _mul_vjp, _arith(S.mul, S.lo
 _binary_op("div", div_type, lambda a, b: np.true_divide(*_promoted_float(a, b)),
            _div_vjp, _arith(S.div), needs_output=True)
 _binary_op("pow", numeric_type("pow", "pow with two bool tensors"), _binary(np.power), _pow_vjp,
-           _arith(S.pow_), needs_output=True)
+           _arith(S.pow_), needs_output=True, checked_on_integers=True)
 _binary_op("maximum", arith_type, _binary(np.maximum),
            _select_vjp(lambda em, x, y: em.lt(x, y)), _arith(S.maximum, S.logical_or))
 _binary_op("minimum", arith_type, _binary(np.minimum),

@@ -35,10 +35,24 @@ def _rsqrt(x: np.ndarray) -> np.ndarray:
     return np.divide(np.ones((), x.dtype), np.sqrt(x))
 
 
+def truncating_division(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Integer division rounding toward zero, as C's ``/`` (``trunc_div``)."""
+    # NumPy has no truncating integer division: floor division, one back toward zero where
+    # the division was inexact and the signs differ. INT_MIN // -1 wraps to INT_MIN (C traps).
+    q = np.floor_divide(x, y)
+    inexact = (np.fmod(x, y) != 0) & ((x < 0) != (y < 0))
+    return q + inexact.astype(q.dtype)
+
+
 IMPLEMENTATIONS: dict[str, Callable[..., np.ndarray]] = {
     "exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "tanh": np.tanh,
     "sqrt": np.sqrt, "rsqrt": _rsqrt, "sin": np.sin, "cos": np.cos, "erf": _erf,
-    "floor": np.floor, "ceil": np.ceil,
+    "floor": np.floor, "ceil": np.ceil, "trunc": np.trunc, "round": np.rint,
+    "tan": np.tan, "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan, "sinh": np.sinh,
+    "cosh": np.cosh, "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh,
+    "log2": np.log2, "log10": np.log10, "exp2": np.exp2,
+    "atan2": np.arctan2, "hypot": np.hypot, "copysign": np.copysign,
+    "fmod": np.fmod, "trunc_div": truncating_division,
     "neg": np.negative, "abs": np.absolute, "sign": np.sign,
     "logical_not": np.logical_not, "bitwise_not": np.invert,
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,

@@ -29,7 +29,12 @@ The primitives (see ``PRIMITIVES`` for each one's operand rule) and their exact 
 - ``logical_and logical_or logical_not`` on bools; ``bitwise_and bitwise_or bitwise_xor
   bitwise_not`` on ints and bools;
 - float math: ``exp log log1p expm1 tanh sqrt rsqrt sin cos erf floor ceil`` (``rsqrt`` is
-  ``1 / sqrt(x)`` with both roundings).
+  ``1 / sqrt(x)`` with both roundings), ``trunc`` (toward zero), ``round`` (to nearest, ties to
+  even, as ``np.rint``), ``tan asin acos atan sinh cosh asinh acosh atanh log2 log10 exp2``, and
+  binary ``atan2 hypot copysign`` (C99's functions);
+- ``fmod(x, y)``: C's remainder, with the sign of ``x`` (floats: exact, ``fmod(x, 0.0)`` is NaN;
+  ints: ``y`` must not be 0, ``INT_MIN fmod -1`` is 0); ``trunc_div(x, y)`` on ints: C's
+  division, rounding toward zero (``y`` must not be 0; ``INT_MIN / -1`` wraps to INT_MIN).
 """
 from __future__ import annotations
 
@@ -82,8 +87,13 @@ def _table(names: str, arity: int, takes: str, doc: str) -> dict[str, Primitive]
 
 
 PRIMITIVES: dict[str, Primitive] = {
-    **_table("exp log log1p expm1 tanh sqrt rsqrt sin cos erf floor ceil", 1, "float",
+    **_table("exp log log1p expm1 tanh sqrt rsqrt sin cos erf floor ceil trunc round tan asin "
+             "acos atan sinh cosh asinh acosh atanh log2 log10 exp2", 1, "float",
              "float math, same dtype"),
+    **_table("atan2 hypot copysign", 2, "float", "float math of two operands, same dtype"),
+    "fmod": Primitive("fmod", 2, "number", "remainder with the sign of the dividend (C)"),
+    "trunc_div": Primitive("trunc_div", 2, "integer",
+                           "integer division rounding toward zero (C); divisor not 0"),
     **_table("neg abs sign", 1, "number", "same dtype; ints wrap around"),
     **_table("logical_not", 1, "bool", "bool"),
     **_table("bitwise_not", 1, "integer", "bitwise complement (logical not on bools)"),
@@ -194,6 +204,10 @@ def _binary(op: str):
 exp, log, log1p, expm1 = _unary("exp"), _unary("log"), _unary("log1p"), _unary("expm1")
 tanh, sqrt, rsqrt, erf = _unary("tanh"), _unary("sqrt"), _unary("rsqrt"), _unary("erf")
 sin, cos, floor, ceil = _unary("sin"), _unary("cos"), _unary("floor"), _unary("ceil")
+trunc, round_, tan = _unary("trunc"), _unary("round"), _unary("tan")
+asin, acos, atan = _unary("asin"), _unary("acos"), _unary("atan")
+sinh, cosh, asinh, acosh, atanh = (_unary(n) for n in ("sinh", "cosh", "asinh", "acosh", "atanh"))
+log2, log10, exp2 = _unary("log2"), _unary("log10"), _unary("exp2")
 neg, abs_, sign = _unary("neg"), _unary("abs"), _unary("sign")
 logical_not, bitwise_not = _unary("logical_not"), _unary("bitwise_not")
 add, sub, mul, div = _binary("add"), _binary("sub"), _binary("mul"), _binary("div")
@@ -202,6 +216,8 @@ eq, ne, lt, le, gt, ge = (_binary(n) for n in ("eq", "ne", "lt", "le", "gt", "ge
 logical_and, logical_or = _binary("logical_and"), _binary("logical_or")
 bitwise_and, bitwise_or = _binary("bitwise_and"), _binary("bitwise_or")
 bitwise_xor = _binary("bitwise_xor")
+atan2, hypot, copysign = _binary("atan2"), _binary("hypot"), _binary("copysign")
+fmod, trunc_div = _binary("fmod"), _binary("trunc_div")
 
 
 def select(cond: ScalarExpr, a: Operand, b: Operand) -> ScalarExpr:
@@ -281,7 +297,14 @@ __all__ = [
     "Primitive",
     "ScalarExpr",
     "abs_",
+    "acos",
+    "acosh",
     "add",
+    "asin",
+    "asinh",
+    "atan",
+    "atan2",
+    "atanh",
     "bitwise_and",
     "bitwise_not",
     "bitwise_or",
@@ -289,20 +312,27 @@ __all__ = [
     "cast",
     "ceil",
     "const",
+    "copysign",
     "cos",
+    "cosh",
     "div",
     "eq",
     "erf",
     "exp",
+    "exp2",
     "expm1",
     "floor",
+    "fmod",
     "format_const",
     "ge",
     "gt",
     "highest",
+    "hypot",
     "le",
     "log",
+    "log10",
     "log1p",
+    "log2",
     "logical_and",
     "logical_not",
     "logical_or",
@@ -314,13 +344,18 @@ __all__ = [
     "ne",
     "neg",
     "pow_",
+    "round_",
     "rsqrt",
     "select",
     "sign",
     "sin",
+    "sinh",
     "sqrt",
     "sub",
+    "tan",
     "tanh",
     "to_text",
+    "trunc",
+    "trunc_div",
     "var",
 ]

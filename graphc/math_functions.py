@@ -1,0 +1,153 @@
+"""Elementwise math beyond arithmetic: rounding, division with a rounding mode, trigonometric
+and hyperbolic functions, and composites of them (``logaddexp``, ``lerp``, ``clamp_min``).
+
+Each primitive here is one registry op (``ir/ops/rounding.py``, ``ir/ops/transcendental.py``),
+with PyTorch's promotion, integer semantics and gradients:
+
+    >>> import graphc
+    >>> x = graphc.tensor([-7, 7])
+    >>> (x // 2).tolist(), (x % 3).tolist(), graphc.fmod(x, 3).tolist()
+    ([-4, 3], [2, 1], [-1, 1])
+    >>> graphc.round(graphc.tensor([0.5, 1.5, 2.675]), decimals=0).tolist()
+    [0.0, 2.0, 3.0]
+    >>> graphc.tensor([1]) // 0
+    Traceback (most recent call last):
+    ...
+    ir.errors.IntegerDivisionByZero: floor_divide: integer division by zero (ZeroDivisionError)
+"""
+from __future__ import annotations
+
+from graphc.dispatch import apply
+from graphc.errors import ArgumentError
+from graphc.functions import (
+    _binary,
+    _unary,
+    abs,
+    add,
+    clamp,
+    eq,
+    exp,
+    isinf,
+    log1p,
+    lt,
+    maximum,
+    mul,
+    neg,
+    operands,
+    sub,
+    to_tensor,
+    where,
+)
+from graphc.tensor import Tensor
+from ir.errors import DTypeError
+
+# -- rounding ------------------------------------------------------------------------------------
+floor, ceil, trunc, frac = (_unary(op) for op in ("floor", "ceil", "trunc", "frac"))
+fix = trunc
+
+
+def round(input, decimals: int = 0) -> Tensor:  # noqa: A001  (torch.round)
+    """Rounds half to even (``torch.round``); ``decimals=n`` rounds to n decimal places as
+    PyTorch does (``rint(x * 10**n) / 10**n``, in the tensor's dtype). Integers are unchanged.
+
+        >>> import graphc
+        >>> graphc.round(graphc.tensor([2.5, -0.5, 1.2345]), decimals=0).tolist()
+        [2.0, -0.0, 1.0]
+    """
+    if isinstance(decimals, bool) or not isinstance(decimals, int):
+        raise ArgumentError(f"round: decimals must be an int, got {decimals!r}")
+    return apply("round", [to_tensor(input)], decimals=decimals)
+
+
+# -- division ------------------------------------------------------------------------------------
+floor_divide, remainder, fmod = (_binary(op) for op in ("floor_divide", "remainder", "fmod"))
+floor_divide.__doc__ = "``a // b``: the quotient rounded down (Python's ``//``)."
+remainder.__doc__ = "``a % b``: the remainder with the sign of ``b`` (Python's ``%``)."
+fmod.__doc__ = "C's ``fmod``: the remainder with the sign of ``a``; ``fmod(x, 0.0)`` is NaN."
+
+_ROUNDING_OPS = {None: "div", "trunc": "trunc_divide", "floor": "floor_divide"}
+
+
+def div(input, other, *, rounding_mode: str | None = None) -> Tensor:
+    """``input / other``: true division (``rounding_mode=None``, integers give floats), or
+    rounded toward zero (``'trunc'``) or down (``'floor'``), in the promoted dtype.
+
+        >>> import graphc
+        >>> a, b = graphc.tensor([-7, 7]), graphc.tensor([2, 2])
+        >>> graphc.div(a, b).tolist(), graphc.div(a, b, rounding_mode="trunc").tolist()
+        ([-3.5, 3.5], [-3, 3])
+        >>> graphc.div(a, b, rounding_mode="floor").tolist()
+        [-4, 3]
+    """
+    op = _ROUNDING_OPS.get(rounding_mode) if isinstance(rounding_mode, (str, type(None))) else None
+    if op is None:
+        raise ArgumentError("div: rounding_mode must be None, 'trunc' or 'floor', got "
+                            f"{rounding_mode!r}")
+    return apply(op, list(operands(input, other)))
+
+
+divide = true_divide = div
+
+
+# -- trigonometric, hyperbolic, logarithms -------------------------------------------------------
+(tan, asin, acos, atan, sinh, cosh, asinh, acosh, atanh, log2, log10, exp2) = (
+    _unary(op) for op in ("tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh",
+                          "atanh", "log2", "log10", "exp2"))
+atan2, hypot, xlogy = _binary("atan2"), _binary("hypot"), _binary("xlogy")
+arcsin, arccos, arctan, arctan2 = asin, acos, atan, atan2
+arcsinh, arccosh, arctanh = asinh, acosh, atanh
+
+
+def logaddexp(input, other) -> Tensor:
+    """``log(exp(a) + exp(b))`` without overflow; ``logaddexp(-inf, -inf)`` is -inf, as in
+    PyTorch.
+
+        >>> import graphc
+        >>> graphc.logaddexp(graphc.tensor([0.0, 1000.0]), graphc.tensor([0.0, 1000.0])).tolist()
+        [0.6931471824645996, 1000.6931762695312]
+    """
+    a, b = operands(input, other)
+    if not (a.dtype.is_float and b.dtype.is_float):
+        raise DTypeError(f"logaddexp: takes float tensors, got {a.dtype} and {b.dtype}")
+    largest = maximum(a, b)
+    spread = log1p(exp(neg(abs(sub(a, b)))))
+    # equal infinities: a - b is NaN, the answer is that infinity
+    return where(eq(a, b) & isinf(a), largest, add(largest, spread))
+
+
+def lerp(input, end, weight) -> Tensor:
+    """``input + weight * (end - input)``, computed as PyTorch does (from ``end`` for
+    ``weight >= 0.5``, so ``lerp(a, b, 1.0)`` is exactly ``b``).
+
+        >>> import graphc
+        >>> graphc.lerp(graphc.tensor([1.0]), graphc.tensor([3.0]), 0.25).tolist()
+        [1.5]
+    """
+    start = to_tensor(input)
+    end, weight = to_tensor(end, start), to_tensor(weight, start)
+    for name, t in (("end", end), ("weight", weight)):
+        if t.dtype != start.dtype and not (name == "weight" and t.ndim == 0):
+                raise DTypeError(f"lerp: expected dtype {start.dtype} for `{name}` but got "
+                             f"dtype {t.dtype}")
+    step = sub(end, start)
+    from_start = add(start, mul(weight, step))
+    from_end = sub(end, mul(step, sub(1.0, weight)))
+    return where(lt(weight, 0.5), from_start, from_end)
+
+
+def clamp_min(input, min) -> Tensor:  # noqa: A002  (PyTorch's argument name)
+    """``clamp(input, min=min)``."""
+    return clamp(input, min=min)
+
+
+def clamp_max(input, max) -> Tensor:  # noqa: A002
+    """``clamp(input, max=max)``."""
+    return clamp(input, max=max)
+
+
+__all__ = [
+    "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh",
+    "asin", "asinh", "atan", "atan2", "atanh", "ceil", "clamp_min", "clamp_max", "cosh", "div",
+    "divide", "exp2", "fix", "floor", "floor_divide", "fmod", "frac", "hypot", "lerp", "log10",
+    "log2", "logaddexp", "remainder", "round", "sinh", "tan", "true_divide", "trunc", "xlogy",
+]
