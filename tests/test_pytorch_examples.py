@@ -98,8 +98,8 @@ def test_gcn_trains(tmp_path):
     assert_falls(numbers_after(r"loss_train:", out), "gcn")
 
 
-@pytest.mark.parametrize("model", ["LSTM", "Transformer"])
-def test_word_language_model_trains(tmp_path, model):
+@pytest.mark.parametrize("model,lr", [("LSTM", "20"), ("Transformer", "5")])  # the README's lrs
+def test_word_language_model_trains(tmp_path, model, lr):
     sys.path.insert(0, str(PROGRAMS))
     try:
         from offline_text import write_corpus
@@ -107,7 +107,7 @@ def test_word_language_model_trains(tmp_path, model):
         sys.path.remove(str(PROGRAMS))
     write_corpus(str(tmp_path / "text"))
     out = run_program(PROGRAMS / "word_language_model" / "main.py",
-                      ["--data", str(tmp_path / "text"), "--model", model, "--epochs", "2",
+                      ["--data", str(tmp_path / "text"), "--model", model, "--lr", lr, "--epochs", "2",
                        "--log-interval", "4", "--emsize", "64", "--nhid", "64",
                        "--save", str(tmp_path / "model.pt")], tmp_path)
     assert_falls(numbers_after(r"valid loss", out), f"word_language_model {model}")
