@@ -61,6 +61,8 @@ def no_dropout(model):
     for m in model.modules():
         if "Dropout" in type(m).__name__:
             m.p = 0.0
+        if isinstance(getattr(m, "dropout", None), float):  # MultiheadAttention's
+            m.dropout = 0.0
     return model
 
 
