@@ -13,6 +13,7 @@ from graphc import tensor_methods as _tensor_methods  # noqa: F401  (Tensor's op
 from graphc.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from graphc.compile import compile, trace
 from graphc.device import DeviceError, device
+from graphc.dtype_info import finfo, iinfo
 from graphc.errors import (
                            AutogradError,
                            CheckpointError,
@@ -27,14 +28,19 @@ from graphc.errors import (
 from graphc.factories import (
                            arange,
                            as_tensor,
+                           bfloat16,
                            bool,
                            empty,
                            eye,
+                           float16,
                            float32,
                            float64,
                            from_numpy,
                            full,
                            full_like,
+                           half,
+                           int8,
+                           int16,
                            int32,
                            int64,
                            linspace,
@@ -47,7 +53,9 @@ from graphc.factories import (
                            randn,
                            randn_like,
                            randperm,
+                           short,
                            tensor,
+                           uint8,
                            uniform,
                            zeros,
                            zeros_like,
@@ -170,5 +178,6 @@ __all__ = [
     "var", "where", "enable_grad", "no_grad", "set_grad_enabled", "is_grad_enabled", "autograd",
     "manual_seed", "TraceContext", "compile", "trace", "grad", "value_and_grad", "nn", "optim",
     "data", "save", "load", "cuda", "device", "DeviceError", "get_num_threads",
-    "set_num_threads", "float", "double", "long", "__version__",
+    "set_num_threads", "float", "double", "long", "__version__", "uint8", "int8", "int16",
+    "short", "float16", "half", "bfloat16", "finfo", "iinfo",
 ]

@@ -25,6 +25,7 @@ from test_backend_llvm import (
     _graphs_in,
     _inputs_for,
     _unspecified,
+    assert_refuses_dtypes,
     assert_same_as_interpreter,
     assert_training_matches_interpreter,
     exact_random_graphs,
@@ -33,12 +34,13 @@ from test_backend_llvm import (
     small_batch,
     small_mlp,
 )
-from test_registry import DOMAINS, SAMPLES, assert_same_bits, special_values
+from test_registry import DOMAINS, SAMPLES, assert_same_bits, case_dtypes, special_values
 
 import backends
 import ir
 from backends.kernel import build_program
 from backends.llvm.scalar import EXACT as LLVM_EXACT
+from backends.numba.backend import SUPPORTED_DTYPES as NUMBA_DTYPES
 from backends.numba.backend import NumbaBackend
 from backends.numba.scalar import EXACT
 from conftest import assert_close
@@ -63,8 +65,14 @@ def test_numba_computes_the_same_primitives_exactly_as_llvm():
 # -- every registry op, on the registry walk's samples (one graph per op) ------------------------
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_every_registry_op_matches_the_interpreter_on_its_samples(name):
+    """... in the dtypes the backend runs; a sample in another dtype is refused at compile time."""
     graph, arrays, outputs = Graph(name), [], []
     for case in SAMPLES[name]:
+        refused = case_dtypes(name, case) - NUMBA_DTYPES
+        if refused:
+            arrays_of_case = [np.asarray(a) for a in case.inputs]
+            assert_refuses_dtypes(NUMBA, one_node_graph(name, arrays_of_case, case.attrs), refused)
+            continue
         inputs = []
         for a in case.inputs:
             a = np.asarray(a)
