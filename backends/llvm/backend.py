@@ -372,8 +372,10 @@ def fast_math_default() -> bool:
                                                                            "off")
 
 
-# the dtypes the kernel renderer knows; the others are refused at compile time
-SUPPORTED_DTYPES = frozenset((dtypes.bool_, dtypes.i32, dtypes.i64, dtypes.f32, dtypes.f64))
+# the dtypes the kernel renderer knows (u8 i8 i16 natively); f16 and bf16 are refused at
+# compile time
+SUPPORTED_DTYPES = frozenset((dtypes.bool_, dtypes.u8, dtypes.i8, dtypes.i16, dtypes.i32,
+                              dtypes.i64, dtypes.f32, dtypes.f64))
 
 
 class LLVMBackend(Backend):
