@@ -494,3 +494,15 @@ def test_bfloat16_tensors_print_as_floats_with_their_dtype():
     assert repr(graphc.zeros(2, dtype=graphc.bfloat16)) == "tensor([0., 0.], dtype=bf16)"
     assert repr(graphc.tensor([1.5, -2.0]).half()) == "tensor([ 1.5, -2. ], dtype=f16)"
     assert repr(graphc.tensor([200], dtype=graphc.uint8)) == "tensor([200], dtype=u8)"
+
+
+def test_data_loader_batches_of_uint8_images_stay_uint8_like_torch():
+    images = np.random.default_rng(3).integers(0, 256, size=(6, 28, 28)).astype(np.uint8)
+    labels = np.arange(6)
+    loader = graphc.data.DataLoader(list(zip(images, labels)), batch_size=4)
+    x, y = next(iter(loader))
+    assert x.dtype == u8 and x.shape == (4, 28, 28) and y.dtype == i64
+    assert_close(x.float() / 255, images[:4].astype(np.float64) / 255, dtype="f32")
+    halves = graphc.data.default_collate([np.float16(1.5), np.float16(2.0)])
+    assert halves.dtype == f16
+    assert graphc.data.default_convert(np.ones(2, BF16)).dtype == bf16
