@@ -440,7 +440,7 @@ def with_node(line: str, signature: str = "(f32[2,4])") -> str:
     # unknown ops and dtypes
     (BASE.replace("matmul", "matmull"), "unknown op 'matmull'; did you mean 'matmul'", 2, 18),
     (BASE.replace("matmul", "frobnicate"), "unknown op 'frobnicate'", 2, 18),
-    (BASE.replace("%w: f32", "%w: f16"), "unknown dtype 'f16'; expected one of", 1, 27),
+    (BASE.replace("%w: f32", "%w: u16"), "unknown dtype 'u16'; expected one of", 1, 27),
     # arity
     (BASE.replace("matmul %x, %w", "matmul %x"), "matmul takes 2 operand(s), got 1", 2, 18),
     # declared result type vs inferred type
