@@ -39,7 +39,7 @@ def evaluate_results(opdef: OpDef, arrays, attrs: dict,
     """Like :func:`evaluate`, always returning a tuple (one array per result type)."""
     arrays = [_row_major(a) for a in arrays]
     if opdef.kind in COMPUTES_IN_F32 and opdef.name != "cast":
-        arrays = _computing_in_f32(arrays)
+        arrays = computing_in_f32(arrays)
     raw = opdef.reference(*arrays, **attrs)
     results = (raw,) if len(out_types) == 1 else tuple(raw)
     if len(results) != len(out_types):
@@ -55,7 +55,7 @@ def evaluate_results(opdef: OpDef, arrays, attrs: dict,
 COMPUTES_IN_F32 = frozenset(("elementwise", "reduce", "matmul", "conv"))
 
 
-def _computing_in_f32(arrays: list[np.ndarray]) -> list[np.ndarray]:
+def computing_in_f32(arrays: list[np.ndarray]) -> list[np.ndarray]:
     """The operands as the op computes with them: if their common dtype is float16 or bfloat16,
     each (but a bool, such as ``where``'s condition) is converted to it first, as PyTorch
     converts operands to the common dtype; then float16 and bfloat16 become float32."""
