@@ -976,7 +976,7 @@ def _small_dtypes():
     for dtype, rtol in (("float16", 2.0**-10), ("bfloat16", 2.0**-7)):
         for name, (g_fn, t_fn) in math_ops.items():
             check(f"ops/{dtype} {name} (f32 compute, rounded once; within one ulp)",
-                  lambda g_fn=g_fn, t_fn=t_fn, dtype=dtype: [
+                  lambda name=name, g_fn=g_fn, t_fn=t_fn, dtype=dtype: [
                       (name, g_fn(g_tensor(x).to(dtype)), t_fn(t_tensor(x).to(_TORCH[dtype])))],
                   rtol, 1e-6)
         check(f"ops/{dtype} matmul [4,16]@[16,3] (f32 accumulate)",
