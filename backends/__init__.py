@@ -15,6 +15,7 @@ from backends.base import (
     BackendError,
     Executable,
     ExecutionError,
+    UnsupportedDTypeError,
     available,
     check_inputs,
     get,
@@ -24,7 +25,7 @@ from backends.default import BackendChoice
 from backends.default import choose as default_backend
 
 __all__ = ["Backend", "BackendChoice", "BackendError", "Executable", "ExecutionError",
-           "available", "check_inputs", "default_backend", "get", "register"]
+           "UnsupportedDTypeError", "available", "check_inputs", "default_backend", "get", "register"]
 
 
 def _interpreter() -> Backend:

@@ -23,18 +23,54 @@ backend wants run on a graph before ``compile``; the interpreter runs any graph 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ir.dtypes import from_numpy
+from ir.dtypes import ALL as ALL_DTYPES
+from ir.dtypes import DType, from_numpy
 from ir.graph import Graph
 from ir.types import TensorType
 
 
 class BackendError(Exception):
     """Unknown backend, or a backend that cannot run here."""
+
+
+class UnsupportedDTypeError(BackendError):
+    """A backend cannot run a dtype of the graph; it says so at compile time (never computing
+    wrongly), and ``graphc.compile``'s default backend then runs the graph on the interpreter."""
+
+
+def refuse_dtypes(graph: Graph, backend: str, supported: Collection[DType]) -> None:
+    """Raises :class:`UnsupportedDTypeError` naming the first value of ``graph`` (fused bodies
+    included) whose dtype ``backend`` cannot run.
+
+        >>> import ir
+        >>> g = ir.Graph("f")
+        >>> g.set_outputs([g.add_node("neg", [g.add_input("x", ir.TensorType(ir.bf16, (2,)))])])
+        >>> refuse_dtypes(g, "numba", [ir.f32])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        backends.base.UnsupportedDTypeError: numba backend: cannot run dtype bf16 (input %x ...
+    """
+    for value, where in _typed_values(graph):
+        if value.type.dtype not in supported:
+            names = " ".join(d.name for d in ALL_DTYPES if d in supported)
+            raise UnsupportedDTypeError(
+                f"{backend} backend: cannot run dtype {value.type.dtype} ({where}); it runs "
+                f"{names}; compile with backend='interpreter'")
+
+
+def _typed_values(graph: Graph):
+    for value in graph.inputs:
+        yield value, f"input %{value.name} of @{graph.name}"
+    for node in graph.nodes:
+        for value in node.outputs:
+            yield value, f"result %{value.name} of {node.op} in @{graph.name}"
+        if node.body is not None:
+            yield from _typed_values(node.body)
 
 
 class ExecutionError(RuntimeError):

@@ -56,6 +56,7 @@ from graphc.contractions import (
 from graphc.data_dependent import argwhere, masked_select, nonzero
 from graphc.device import DeviceError, device
 from graphc.diagonals import diag, diag_embed, diagonal
+from graphc.dtype_info import finfo, iinfo
 from graphc.errors import (
                            ArgumentError,
                            AutogradError,
@@ -72,14 +73,19 @@ from graphc.errors import (
 from graphc.factories import (
                            arange,
                            as_tensor,
+                           bfloat16,
                            bool,
                            empty,
                            eye,
+                           float16,
                            float32,
                            float64,
                            from_numpy,
                            full,
                            full_like,
+                           half,
+                           int8,
+                           int16,
                            int32,
                            int64,
                            linspace,
@@ -92,7 +98,9 @@ from graphc.factories import (
                            randn,
                            randn_like,
                            randperm,
+                           short,
                            tensor,
+                           uint8,
                            uniform,
                            zeros,
                            zeros_like,
@@ -285,7 +293,8 @@ __all__ = [
     "var", "where", "enable_grad", "no_grad", "set_grad_enabled", "is_grad_enabled", "autograd",
     "manual_seed", "TraceContext", "compile", "trace", "grad", "value_and_grad", "nn", "optim",
     "data", "save", "load", "cuda", "device", "DeviceError", "get_num_threads",
-    "set_num_threads", "float", "double", "long", "__version__",
+    "set_num_threads", "float", "double", "long", "__version__", "uint8", "int8", "int16",
+    "short", "float16", "half", "bfloat16", "finfo", "iinfo",
     "return_types", "prod", "cumsum", "cumprod", "logcumsumexp", "cummax", "cummin", "argsort",
     "sort", "msort", "topk", "kthvalue", "median",
     # PyTorch's front-end surface (issue 10): module paths, legacy types, composites

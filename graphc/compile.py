@@ -156,6 +156,7 @@ class CacheEntry:
     last_used: int = 0
     fast_runner: Any = _NOT_MADE  # see _fast_runner; made on first use
     differentiable: Optional[compiled_grad.DifferentiableEntry] = None  # outputs get history
+    fallback: str = ""  # why the default backend left this entry to the interpreter, if it did
 
     @staticmethod
     def resolver(dynamic_leaves: list) -> Callable[[Any], Any]:
@@ -373,6 +374,7 @@ class CompiledFunction:
         self._evicted_keys: collections.deque = collections.deque(maxlen=64)
         # None: the default backend, chosen at the first compile (or the first look at .backend)
         self._backend_choice = None if backend is None else backends.BackendChoice(backend, "")
+        self._backend_named = backend is not None  # else a dtype it refuses falls back
         self.pipeline = pipeline
         self.name = name or getattr(fn, "__name__", None) or type(fn).__name__
         self.entries: list[CacheEntry] = []
@@ -576,7 +578,7 @@ class CompiledFunction:
         def build(backward: ir.Graph):
             optimized = passes.PassManager(pipeline).run(backward) if pipeline else backward
             ir.verify(optimized)
-            return backend.compile(optimized)
+            return self._compile_graph(backend, optimized)[0]
         differentiable = compiled_grad.plan(ctx.graph, len(outputs), grad_inputs, forward_text,
                                             build)
         recorded = time.perf_counter()
@@ -585,7 +587,7 @@ class CompiledFunction:
         if pipeline and _graph_log.isEnabledFor(logging.INFO):
             _graph_log.info("'%s' after -p %s:\n%s", self.name, pipeline, graph)
         traced = time.perf_counter()
-        executable = backend.compile(graph)
+        executable, fallback = self._compile_graph(backend, graph)
         self.traces += 1
 
         entry = CacheEntry(
@@ -595,7 +597,8 @@ class CompiledFunction:
             n_user_outputs=len(outputs), reason=reason, call_number=self.calls,
             trace_seconds=recorded - start, passes_seconds=traced - recorded,
             compile_seconds=time.perf_counter() - traced,
-            number=self.traces, last_used=self.calls, differentiable=differentiable)
+            number=self.traces, last_used=self.calls, differentiable=differentiable,
+            fallback=fallback)
         self.entries.append(entry)
         self._by_key.setdefault(key, []).append(entry)
         self._evict_beyond(self.cache_size)
@@ -607,6 +610,16 @@ class CompiledFunction:
                           f"see .explain() for why (a Python number that changes every call "
                           f"is a common cause: pass it as a tensor)", stacklevel=4)
         return entry
+
+    def _compile_graph(self, backend: backends.Backend, graph: ir.Graph) -> tuple[Any, str]:
+        """The executable of ``graph``, and why it runs on the interpreter if the default
+        backend refused a dtype of it (a backend named by the user refuses loudly)."""
+        try:
+            return backend.compile(graph), ""
+        except backends.UnsupportedDTypeError as refusal:
+            if self._backend_named:
+                raise
+            return backends.get("interpreter").compile(graph), str(refusal)
 
     def _evict_beyond(self, limit: int) -> None:
         """Drops least recently used entries until at most ``limit`` remain, noting each."""
@@ -643,6 +656,8 @@ class CompiledFunction:
                          f"passes {e.passes_seconds * 1e3:.1f} ms, "
                          f"compile {e.compile_seconds * 1e3:.1f} ms; "
                          f"{len(e.graph.nodes)} nodes")
+            if e.fallback:
+                lines.append(f"  runs on the interpreter: {e.fallback}")
             info = getattr(e.executable, "compile_info", None)
             if info is not None:  # code-generating backends say where the code came from
                 lines.append(f"  code: {info.describe()}")

@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Optional, Union
 
+import ml_dtypes
 import numpy as np
 
 from graphc import random as grandom
@@ -190,9 +191,9 @@ def default_collate(batch: Sequence) -> Any:
     tensor, ints an int64 tensor, bools a bool tensor; strings stay a list; dicts and named
     tuples are collated field by field, tuples and lists column by column into a list.
 
-    NumPy data of a dtype graphc tensors lack is widened: int8, int16, uint8, uint16 and uint32
-    become int64, float16 becomes float32. Other dtypes (uint64, complex, float128, ...) raise
-    a TypeError naming the dtype.
+    NumPy data keeps its dtype (uint8 images stay uint8, as in PyTorch); the unsigned types
+    graphc tensors lack, uint16 and uint32, are widened to int64. Other dtypes (uint64, complex,
+    float128, ...) raise a TypeError naming the dtype.
 
         >>> default_collate([(1, {"x": 1.5}), (2, {"x": 2.5})])
         [tensor([1, 2]), {'x': tensor([1.5, 2.5], dtype=f64)}]
@@ -235,7 +236,8 @@ def default_convert(data: Any) -> Any:
 
     Dtypes graphc lacks are widened as in :func:`default_collate`; arrays of strings or objects
     are left as they are."""
-    if isinstance(data, np.ndarray) and data.dtype.kind not in "OSUV":
+    if isinstance(data, np.ndarray) and (data.dtype.kind not in "OSUV"
+                                         or data.dtype == np.dtype(ml_dtypes.bfloat16)):
         return Tensor._wrap(_tensor_array(data, "default_convert"))
     if isinstance(data, collections.abc.Mapping):
         return {key: default_convert(value) for key, value in data.items()}
@@ -247,9 +249,7 @@ def default_convert(data: Any) -> Any:
 
 
 # NumPy dtypes graphc tensors lack, and the wider graphc dtype batches hold them in.
-_WIDENED = {np.dtype(t): np.dtype(np.int64)
-            for t in (np.int8, np.int16, np.uint8, np.uint16, np.uint32)}
-_WIDENED[np.dtype(np.float16)] = np.dtype(np.float32)
+_WIDENED = {np.dtype(t): np.dtype(np.int64) for t in (np.uint16, np.uint32)}
 
 
 def _tensor_array(array: np.ndarray, who: str) -> np.ndarray:
@@ -263,8 +263,8 @@ def _tensor_array(array: np.ndarray, who: str) -> np.ndarray:
         dtypes.from_numpy(array.dtype)
     except TypeError:
         raise TypeError(f"{who}: NumPy arrays of dtype {array.dtype} cannot be made into "
-                        f"tensors (graphc has bool, int32, int64, float32 and float64; "
-                        f"int8/int16/uint8/uint16/uint32 become int64, float16 float32)") from None
+                        f"tensors (graphc has bool, uint8, int8, int16, int32, int64, float16, "
+                        f"bfloat16, float32 and float64; uint16/uint32 become int64)") from None
     return array
 
 

@@ -23,12 +23,17 @@ from ir import dtypes
 from ir.errors import ShapeError
 
 float32, float64, int32, int64 = dtypes.f32, dtypes.f64, dtypes.i32, dtypes.i64
+uint8, int8, int16 = dtypes.u8, dtypes.i8, dtypes.i16
+float16, bfloat16 = dtypes.f16, dtypes.bf16
+half, short = float16, int16  # torch.half, torch.short
 bool = dtypes.bool_  # noqa: A001  (graphc.bool, like torch.bool)
 
 _PYTHON_TYPES = {float: dtypes.f64, int: dtypes.i64, type(True): dtypes.bool_}  # noqa: UP003
 _ALIASES = {"float": dtypes.f32, "double": dtypes.f64, "long": dtypes.i64, "int": dtypes.i32,
             "float32": dtypes.f32, "float64": dtypes.f64, "int32": dtypes.i32,
-            "int64": dtypes.i64, "bool": dtypes.bool_}
+            "int64": dtypes.i64, "bool": dtypes.bool_, "uint8": dtypes.u8, "int8": dtypes.i8,
+            "int16": dtypes.i16, "short": dtypes.i16, "float16": dtypes.f16,
+            "half": dtypes.f16, "bfloat16": dtypes.bf16}
 
 
 def as_dtype(dtype) -> dtypes.DType:
@@ -80,7 +85,7 @@ def _infer_dtype(array: np.ndarray, data) -> dtypes.DType:
     """
     kind = array.dtype.kind
     if _is_numpy_data(data):
-        if kind in "fiu":
+        if kind in "fiu" or array.dtype == dtypes.bf16.numpy:
             return dtypes.from_numpy(array.dtype)
     elif kind in "iu":
         return dtypes.i64
@@ -100,6 +105,8 @@ def _first_overflow(values: np.ndarray, dtype: dtypes.DType) -> object | None:
         return None
     info = np.iinfo(dtype.numpy)
     flat = values.ravel()
+    if flat.dtype == dtypes.bf16.numpy:
+        flat = flat.astype(np.float32)  # exact; NumPy sees bfloat16 as no float kind
     if flat.dtype.kind == "O":
         for v in flat:
             if isinstance(v, (float, np.floating)) and not math.isfinite(v):
@@ -110,8 +117,8 @@ def _first_overflow(values: np.ndarray, dtype: dtypes.DType) -> object | None:
     with np.errstate(invalid="ignore"):
         if flat.dtype.kind == "f":
             whole = np.trunc(flat)
-            limit = -float(info.min)  # 2**(bits-1): exact in float64, unlike info.max
-            bad = ~np.isfinite(flat) | (whole < -limit) | (whole >= limit)
+            above = float(info.max) + 1.0  # 2**(bits-1) or 2**bits: exact in float64
+            bad = ~np.isfinite(flat) | (whole < float(info.min)) | (whole >= above)
         else:
             bad = (flat > info.max) if flat.dtype.kind == "u" else (
                 (flat < info.min) | (flat > info.max))

@@ -61,6 +61,7 @@ import zlib
 from pathlib import Path
 from typing import Any, BinaryIO, Union
 
+import ml_dtypes
 import numpy as np
 
 from graphc.errors import CheckpointError
@@ -79,6 +80,12 @@ _MAX_DEPTH = 200
 _DTYPES = {np.dtype(t).newbyteorder("<").str: np.dtype(t).newbyteorder("<") for t in (
     np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
     np.float16, np.float32, np.float64, np.complex64, np.complex128)}
+# bfloat16 (ml_dtypes) calls itself "<V2", as a raw void type would: it is stored by name
+_DTYPES["bfloat16"] = np.dtype(ml_dtypes.bfloat16)
+
+
+def _dtype_key(dtype: np.dtype) -> str:
+    return "bfloat16" if dtype == np.dtype(ml_dtypes.bfloat16) else dtype.str
 
 PathLike = Union[str, os.PathLike, BinaryIO]
 
@@ -99,13 +106,15 @@ class _Encoder:
             return self.stored[id(array)][0]
         source = array
         dtype = array.dtype.newbyteorder("<") if array.dtype.byteorder != "|" else array.dtype
-        if dtype.str not in _DTYPES:
+        if _dtype_key(dtype) not in _DTYPES:
             raise TypeError(f"graphc.save: {where} has dtype {array.dtype}, which checkpoints "
                             f"do not store (numeric and bool dtypes only)")
         array = np.asarray(array, dtype=dtype, order="C")  # (ascontiguousarray makes 0-d 1-d)
         offset = -(-self.size // ALIGN) * ALIGN
-        raw = memoryview(array).cast("B") if array.size else b""
-        self.entries.append({"dtype": dtype.str, "shape": list(array.shape), "offset": offset,
+        shape = list(array.shape)
+        array = array.reshape(-1).view(np.uint8)  # its bytes: bfloat16 has no buffer format
+        raw = memoryview(array) if array.size else b""
+        self.entries.append({"dtype": _dtype_key(dtype), "shape": shape, "offset": offset,
                              "nbytes": array.nbytes, "crc32": zlib.crc32(raw)})
         self.arrays.append(array)
         self.size = offset + array.nbytes
@@ -674,7 +683,7 @@ class _Decoder:
             from graphc.nn.module import Parameter
             return Parameter(array, requires_grad=requires_grad)
         tensor = Tensor._wrap(array)
-        if requires_grad and array.dtype.kind == "f":
+        if requires_grad and dtypes.from_numpy(array.dtype).is_float:
             tensor.requires_grad = True
         return tensor
 

@@ -228,6 +228,8 @@ class Tensor:
         if self.is_cuda:  # printed as PyTorch prints it, from a host copy
             from graphc.device import host_array
             values, where = host_array(values), f", device='{self.device}'"
+        if self.dtype == dtypes.bf16:  # ml_dtypes prints 0.0 as "0": its exact f32 values
+            values = np.asarray(values).astype(np.float32)
         body = np.array2string(values, separator=", ", prefix="tensor(", threshold=200)
         default = self.dtype in (dtypes.f32, dtypes.i64, dtypes.bool_)  # not printed, as in torch
         dtype = "" if default else f", dtype={self.dtype}"

@@ -11,7 +11,7 @@
 """
 from ir import ops as _ops  # noqa: F401  (registers every primitive op)
 from ir import rewriter  # outline, inline, replace_nodes, erase_nodes
-from ir.dtypes import DType, bool_, f32, f64, i32, i64, promote
+from ir.dtypes import DType, bf16, bool_, f16, f32, f64, i8, i16, i32, i64, promote, u8
 from ir.errors import DTypeError, IRError, ParseError, RewriteError, ShapeError, VerifyError
 from ir.graph import Graph, Node, SourceLoc, Value
 from ir.parser import parse
@@ -22,7 +22,7 @@ from ir.types import TensorType, broadcast_shapes
 from ir.verify import verify
 
 __all__ = [
-    "DType", "bool_", "f32", "f64", "i32", "i64", "promote",
+    "DType", "bf16", "bool_", "f16", "f32", "f64", "i8", "i16", "i32", "i64", "promote", "u8",
     "DTypeError", "IRError", "ParseError", "RewriteError", "ShapeError", "VerifyError",
     "Graph", "Node", "SourceLoc", "Value", "OpDef", "all_ops", "get_op",
     "TensorType", "broadcast_shapes", "to_text", "parse", "verify", "rewriter",

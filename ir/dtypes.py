@@ -1,6 +1,7 @@
 """Element types of the IR and PyTorch-style type promotion.
 
-The IR knows five dtypes, named as they print in IR text::
+The IR knows ten dtypes, named as they print in IR text (bool u8 i8 i16 i32 i64 f16 bf16 f32
+f64; NumPy has no bfloat16, ``ml_dtypes`` provides it)::
 
     >>> from ir.dtypes import f32, i64, promote
     >>> promote(f32, i64).name
@@ -10,28 +11,49 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import ml_dtypes
 import numpy as np
 
 
 @dataclass(frozen=True)
 class DType:
-    """One element type: its IR name, its NumPy equivalent and its promotion rank."""
+    """One element type: its IR name, its NumPy equivalent and its kind.
+
+    ``kind`` is ``"bool"``, ``"int"`` (signed), ``"uint"`` or ``"float"``; ``rank`` only orders
+    dtypes for display (bool, the integers, then the floats, narrow before wide). Promotion is
+    :func:`promote`, not a comparison of ranks: ``u8`` and ``i8`` promote to ``i16``.
+    """
 
     name: str
     numpy: np.dtype
-    rank: int  # promotion order: bool < i32 < i64 < f32 < f64
+    rank: int
+    kind: str
 
     @property
     def is_float(self) -> bool:
-        return self.name in ("f32", "f64")
+        return self.kind == "float"
 
     @property
     def is_int(self) -> bool:
-        return self.name in ("i32", "i64")
+        """Signed or unsigned integer (not bool)."""
+        return self.kind in ("int", "uint")
+
+    @property
+    def is_unsigned(self) -> bool:
+        return self.kind == "uint"
 
     @property
     def is_bool(self) -> bool:
-        return self.name == "bool"
+        return self.kind == "bool"
+
+    @property
+    def bits(self) -> int:
+        return self.numpy.itemsize * 8
+
+    @property
+    def is_low_precision_float(self) -> bool:
+        """f16 and bf16: each op computes in f32 and rounds its result to them, as PyTorch's CPU."""
+        return self.is_float and self.bits == 16
 
     def __repr__(self) -> str:
         return self.name
@@ -40,13 +62,18 @@ class DType:
         return self.name
 
 
-bool_ = DType("bool", np.dtype(np.bool_), 0)
-i32 = DType("i32", np.dtype(np.int32), 1)
-i64 = DType("i64", np.dtype(np.int64), 2)
-f32 = DType("f32", np.dtype(np.float32), 3)
-f64 = DType("f64", np.dtype(np.float64), 4)
+bool_ = DType("bool", np.dtype(np.bool_), 0, "bool")
+u8 = DType("u8", np.dtype(np.uint8), 1, "uint")
+i8 = DType("i8", np.dtype(np.int8), 2, "int")
+i16 = DType("i16", np.dtype(np.int16), 3, "int")
+i32 = DType("i32", np.dtype(np.int32), 4, "int")
+i64 = DType("i64", np.dtype(np.int64), 5, "int")
+f16 = DType("f16", np.dtype(np.float16), 6, "float")
+bf16 = DType("bf16", np.dtype(ml_dtypes.bfloat16), 7, "float")
+f32 = DType("f32", np.dtype(np.float32), 8, "float")
+f64 = DType("f64", np.dtype(np.float64), 9, "float")
 
-ALL: tuple[DType, ...] = (bool_, i32, i64, f32, f64)
+ALL: tuple[DType, ...] = (bool_, u8, i8, i16, i32, i64, f16, bf16, f32, f64)
 BY_NAME: dict[str, DType] = {d.name: d for d in ALL}
 _BY_NUMPY: dict[np.dtype, DType] = {d.numpy: d for d in ALL}
 
@@ -55,7 +82,11 @@ DEFAULT_INT = i64
 
 
 def from_numpy(dtype) -> DType:
-    """The IR dtype of a NumPy dtype; float16 and unsigned types are rejected with a clear error."""
+    """The IR dtype of a NumPy dtype (``ml_dtypes.bfloat16`` is bf16); others are rejected.
+
+        >>> from_numpy(np.uint8).name, from_numpy(ml_dtypes.bfloat16).name
+        ('u8', 'bf16')
+    """
     np_dtype = np.dtype(dtype)
     if np_dtype in _BY_NUMPY:
         return _BY_NUMPY[np_dtype]
@@ -64,9 +95,55 @@ def from_numpy(dtype) -> DType:
     )
 
 
+def finfo(dtype: DType):
+    """Limits of a float dtype (``ml_dtypes.finfo``: NumPy's own has no bfloat16).
+
+        >>> float(finfo(bf16).max) > 3e38, float(finfo(f16).max)
+        (True, 65504.0)
+    """
+    return ml_dtypes.finfo(dtype.numpy)
+
+
+def convert(array: np.ndarray, dtype: DType) -> np.ndarray:
+    """``array`` converted to ``dtype`` as the ``cast`` op defines it: NumPy's ``astype``,
+    except that a float becomes an 8- or 16-bit integer through i64 (truncated, then wrapped
+    around: -1.5 -> u8 255, 300.7 -> u8 44, as PyTorch's CPU), where C leaves it undefined.
+
+        >>> convert(np.array([-1.5, 300.7], np.float32), u8).tolist()
+        [255, 44]
+    """
+    if array.dtype.kind == "f" or array.dtype == bf16.numpy:
+        if dtype.is_int and dtype.bits < 32:
+            return array.astype(np.int64).astype(dtype.numpy)
+    return array.astype(dtype.numpy)
+
+
+def _promote_pair(a: DType, b: DType) -> DType:
+    if a == b:
+        return a
+    if _category(a) != _category(b):
+        return a if _category(a) > _category(b) else b
+    wide, narrow = (a, b) if a.bits >= b.bits else (b, a)
+    if a.is_float:
+        # f16 and bf16 hold different ranges and precisions: neither holds the other, f32 both
+        return f32 if wide.bits == narrow.bits else wide
+    if a.kind == b.kind or (wide.kind == "int" and wide.bits > narrow.bits):
+        return wide
+    # an unsigned type and a signed one no wider than it: the next wider signed type
+    return {8: i16, 16: i32, 32: i64}.get(wide.bits, i64)
+
+
 def promote(*dtypes: DType) -> DType:
-    """PyTorch-style promotion: the highest category wins, and the wider type within it."""
-    return max(dtypes, key=lambda d: d.rank)
+    """PyTorch's promotion lattice (``torch.promote_types``): the highest category wins
+    (bool < integer < float), then the type that holds both.
+
+        >>> promote(u8, i8).name, promote(f16, bf16).name, promote(bool_, u8).name
+        ('i16', 'f32', 'u8')
+    """
+    result = dtypes[0]
+    for d in dtypes[1:]:
+        result = _promote_pair(result, d)
+    return result
 
 
 def _category(dtype: DType) -> int:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ir import dtypes
 from ir.registry import OpDef
 from ir.types import TensorType
 
@@ -36,12 +37,37 @@ def evaluate(opdef: OpDef, arrays, attrs: dict,
 def evaluate_results(opdef: OpDef, arrays, attrs: dict,
                      out_types: tuple[TensorType, ...]) -> tuple[np.ndarray, ...]:
     """Like :func:`evaluate`, always returning a tuple (one array per result type)."""
-    raw = opdef.reference(*(_row_major(a) for a in arrays), **attrs)
+    arrays = [_row_major(a) for a in arrays]
+    if opdef.kind in COMPUTES_IN_F32 and opdef.name != "cast":
+        arrays = computing_in_f32(arrays)
+    raw = opdef.reference(*arrays, **attrs)
     results = (raw,) if len(out_types) == 1 else tuple(raw)
     if len(results) != len(out_types):
         raise AssertionError(f"internal error: {opdef.name} produced {len(results)} results, "
                              f"its type rule says {len(out_types)}")
     return tuple(_conform(opdef, np.asarray(r), t) for r, t in zip(results, out_types))
+
+
+# Kinds of ops that compute, rather than move, values: on float16 and bfloat16 operands they
+# compute in float32 and round the result once to the result dtype (``_conform``), as PyTorch's
+# CPU kernels do; sums accumulate in float32. (NumPy's float16 sum accumulates in float16, and
+# ml_dtypes' bfloat16 matmul answers in float32.)
+COMPUTES_IN_F32 = frozenset(("elementwise", "reduce", "matmul", "conv"))
+
+
+def computing_in_f32(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """The operands as the op computes with them: if their common dtype is float16 or bfloat16,
+    each (but a bool, such as ``where``'s condition) is converted to it first, as PyTorch
+    converts operands to the common dtype; then float16 and bfloat16 become float32."""
+    kinds = [dtypes.from_numpy(a.dtype) for a in arrays]
+    if not any(d.is_low_precision_float for d in kinds):
+        return arrays
+    common = dtypes.result_type(*((d, a.ndim) for d, a in zip(kinds, arrays)))
+    if common.is_low_precision_float:
+        arrays = [a if d.is_bool else a.astype(common.numpy, copy=False)
+                  for d, a in zip(kinds, arrays)]
+    return [a.astype(np.float32) if dtypes.from_numpy(a.dtype).is_low_precision_float else a
+            for a in arrays]
 
 
 def _row_major(array) -> np.ndarray:

@@ -26,6 +26,7 @@ from typing import Any, Optional
 from ir import dtypes
 from ir.errors import ShapeError
 from ir.scalar import ArgReduction, Reduction, ScalarExpr
+from ir.scalar import cast as scalar_cast
 from ir.scalar import var as scalar_var
 from ir.types import TensorType
 
@@ -140,7 +141,22 @@ class OpDef:
         common = dtypes.result_type(*((t.dtype, t.ndim) for t in input_types))
         names = names or [f"x{i}" for i in range(len(input_types))]
         xs = [scalar_var(n, t.dtype) for n, t in zip(names, input_types)]
-        return xs, self.scalar(xs, attrs, out, common)
+        if self.name == "cast" or not any(d.is_low_precision_float
+                                          for d in (out, common, *(x.dtype for x in xs))):
+            return xs, self.scalar(xs, attrs, out, common)
+        # float16/bfloat16: operands converted to their common dtype (bools stay: where's
+        # condition), computed in float32, rounded once to the result, as PyTorch's CPU does
+        # (and ir.evaluate for the reference)
+        if common.is_low_precision_float:
+            xs_common = [x if x.dtype.is_bool else scalar_cast(x, common) for x in xs]
+        else:
+            xs_common = list(xs)
+        wide = [scalar_cast(x, _wide(x.dtype)) for x in xs_common]
+        return xs, scalar_cast(self.scalar(wide, attrs, _wide(out), _wide(common)), out)
+
+
+def _wide(dtype: dtypes.DType) -> dtypes.DType:
+    return dtypes.f32 if dtype.is_low_precision_float else dtype
 
 
 _REGISTRY: dict[str, OpDef] = {}

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ir.dtypes import from_numpy
 from ir.graph import Graph, Node, Value
 from ir.printer import value_names
 
@@ -183,7 +184,9 @@ def run_reference(graph: Graph, arrays: Mapping[str, np.ndarray]) -> tuple:
 
 # A pass may reorder float arithmetic (reassociate, fuse, fold constants), so results may differ
 # by rounding: about a thousand ulps in f32, a few hundred thousand in f64 (long reductions).
-TOLERANCES = {"f32": {"rtol": 1e-4, "atol": 1e-5}, "f64": {"rtol": 1e-9, "atol": 1e-12}}
+TOLERANCES = {"f32": {"rtol": 1e-4, "atol": 1e-5}, "f64": {"rtol": 1e-9, "atol": 1e-12},
+              # a pass may move one f16/bf16 rounding: a few ulps of their precision
+              "f16": {"rtol": 4e-3, "atol": 1e-4}, "bf16": {"rtol": 3e-2, "atol": 1e-4}}
 
 
 @dataclass
@@ -208,14 +211,15 @@ def compare(before: Sequence[np.ndarray], after: Sequence[np.ndarray],
         if old.shape != new.shape or old.dtype != new.dtype:
             return Mismatch(index, f"output {index} ({label}) was {old.dtype}{list(old.shape)}, "
                                    f"is {new.dtype}{list(new.shape)}")
-        if old.dtype.kind != "f":
+        dtype = from_numpy(old.dtype)
+        if not dtype.is_float:
             if not np.array_equal(old, new):
                 differ = int(np.count_nonzero(old != new))
                 return Mismatch(index, f"output {index} ({label}) differs in {differ} of "
                                        f"{old.size} element(s) (must be equal)")
             continue
-        tol = TOLERANCES["f64" if old.dtype == np.float64 else "f32"]
-        close = np.isclose(new, old, equal_nan=True, **tol)
+        tol = TOLERANCES[dtype.name]
+        close = np.isclose(new.astype(np.float64), old.astype(np.float64), equal_nan=True, **tol)
         if close.all():
             continue
         with np.errstate(invalid="ignore", over="ignore"):

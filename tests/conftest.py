@@ -6,6 +6,7 @@ here, per dtype:
 
 * float32 results vs a float64 oracle: ``rtol=1e-5, atol=1e-6`` (a few float32 ulps);
 * float64 results vs a float64 oracle: ``rtol=1e-10, atol=1e-12``;
+* float16 / bfloat16 results vs a float64 oracle: two ulps of their precision;
 * gradients vs central finite differences in float64 (``eps=1e-6``): ``rtol=1e-5, atol=1e-7``
   (the truncation error of central differences is O(eps^2) and rounding error O(1e-16/eps)).
 """
@@ -45,6 +46,10 @@ def pytest_report_header(config) -> str:
 TOLERANCES = {
     "f32": dict(rtol=1e-5, atol=1e-6),
     "f64": dict(rtol=1e-10, atol=1e-12),
+    # two ulps of the 11-bit (f16) and 8-bit (bf16) significands: each op rounds once from f32,
+    # so a result is within one ulp of the f64 oracle rounded, where a tie may fall either way
+    "f16": dict(rtol=2.0**-9, atol=1e-5),
+    "bf16": dict(rtol=2.0**-6, atol=1e-5),
 }
 FD_EPS = 1e-6
 FD_TOL = dict(rtol=1e-5, atol=1e-7)

@@ -22,6 +22,7 @@ from test_registry import (
     SAMPLES,
     _body_params,
     assert_same_bits,
+    case_dtypes,
     special_values,
 )
 from ulp import reference, ulp_errors
@@ -31,6 +32,7 @@ import graphc
 import ir
 import passes
 from backends.kernel import Gemm, Kernel, KernelProgram, LibraryCall, build_program
+from backends.llvm.backend import SUPPORTED_DTYPES as LLVM_DTYPES
 from backends.llvm.backend import LLVMBackend
 from backends.llvm.fastmath import FUNCTIONS as FAST_FUNCTIONS
 from backends.llvm.fastmath import ULP_BOUNDS as FAST_ULP_BOUNDS
@@ -107,11 +109,24 @@ SAMPLE_PARAMS = [pytest.param(name, i, id=f"{name}-{case.id or i}")
                  for name, cases in SAMPLES.items() for i, case in enumerate(cases)]
 
 
+def assert_refuses_dtypes(backend, graph: Graph, refused) -> None:
+    """``backend`` refuses ``graph`` at compile time, naming one of the ``refused`` dtypes."""
+    with pytest.raises(backends.UnsupportedDTypeError) as refusal:
+        backend.compile(graph)
+    assert any(f"dtype {d}" in str(refusal.value) for d in refused), str(refusal.value)
+
+
 @pytest.mark.parametrize("name,i", SAMPLE_PARAMS)
 def test_every_registry_op_matches_the_interpreter_on_its_samples(name, i):
+    """... or, in a dtype llvm does not run, is refused at compile time."""
     case = SAMPLES[name][i]
     arrays = [np.asarray(a) for a in case.inputs]
-    assert_same_as_interpreter(one_node_graph(name, arrays, case.attrs), arrays)
+    graph = one_node_graph(name, arrays, case.attrs)
+    refused = case_dtypes(name, case) - LLVM_DTYPES
+    if refused:
+        assert_refuses_dtypes(LLVM, graph, refused)
+    else:
+        assert_same_as_interpreter(graph, arrays)
 
 
 def test_every_registry_op_has_llvm_samples():
@@ -123,7 +138,7 @@ def test_every_registry_op_has_llvm_samples():
 # each combination on every pair of special values, and, where all operands share a dtype, each
 # operand as a 0-d tensor against the others.
 SWEEP: dict[str, list] = {}
-for _param in _body_params():
+for _param in _body_params(sorted(LLVM_DTYPES, key=lambda d: d.rank)):
     _name, _dtypes, _attrs = _param.values
     SWEEP.setdefault(_name, []).append((_dtypes, ir.get_op(_name).check_attrs(_attrs)))
 

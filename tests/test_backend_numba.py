@@ -25,6 +25,7 @@ from test_backend_llvm import (
     _graphs_in,
     _inputs_for,
     _unspecified,
+    assert_refuses_dtypes,
     assert_same_as_interpreter,
     assert_training_matches_interpreter,
     exact_random_graphs,
@@ -33,12 +34,13 @@ from test_backend_llvm import (
     small_batch,
     small_mlp,
 )
-from test_registry import DOMAINS, SAMPLES, assert_same_bits, special_values
+from test_registry import DOMAINS, SAMPLES, assert_same_bits, case_dtypes, special_values
 
 import backends
 import ir
 from backends.kernel import build_program
 from backends.llvm.scalar import EXACT as LLVM_EXACT
+from backends.numba.backend import SUPPORTED_DTYPES as NUMBA_DTYPES
 from backends.numba.backend import NumbaBackend
 from backends.numba.scalar import EXACT
 from conftest import assert_close
@@ -64,8 +66,14 @@ def test_numba_computes_the_same_primitives_exactly_as_llvm():
 # -- every registry op, on the registry walk's samples (one graph per op) ------------------------
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_every_registry_op_matches_the_interpreter_on_its_samples(name):
+    """... in the dtypes the backend runs; a sample in another dtype is refused at compile time."""
     graph, arrays, outputs = Graph(name), [], []
     for case in SAMPLES[name]:
+        refused = case_dtypes(name, case) - NUMBA_DTYPES
+        if refused:
+            arrays_of_case = [np.asarray(a) for a in case.inputs]
+            assert_refuses_dtypes(NUMBA, one_node_graph(name, arrays_of_case, case.attrs), refused)
+            continue
         inputs = []
         for a in case.inputs:
             a = np.asarray(a)
@@ -78,11 +86,18 @@ def test_every_registry_op_matches_the_interpreter_on_its_samples(name):
 
 
 # -- elementwise ops on special values -----------------------------------------------------------
-def _combinations(name: str) -> list:
-    """The dtype combinations checked for ``name``: one per first operand dtype (all for cast)."""
+def _combinations(name: str, supported=NUMBA_DTYPES) -> list:
+    """The dtype combinations checked for ``name``: one per first operand dtype (all for cast),
+    among the ``supported`` dtypes (the backend's)."""
+    def runs(combo):
+        operand_dtypes, attrs = combo
+        out = ir.get_op(name).infer([TensorType(d, (2,)) for d in operand_dtypes], attrs).dtype
+        return {*operand_dtypes, out, *(v for v in attrs.values()
+                                        if isinstance(v, dtypes.DType))} <= supported
+    combos = [c for c in SWEEP[name] if runs(c)]
     if name == "cast":
-        return SWEEP[name]
-    return list({combo[0][0].name: combo for combo in SWEEP[name]}.values())
+        return combos
+    return list({combo[0][0].name: combo for combo in combos}.values())
 
 
 @pytest.mark.parametrize("name", sorted(SWEEP))

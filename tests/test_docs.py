@@ -45,7 +45,9 @@ def help_examples() -> str:
 
 def run_in_bash(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    prelude = 'set -euo pipefail\ngraphc() { "$GRAPHC_PYTHON" -m graphc "$@"; }\n'
+    # `python` is the Python graphc is installed in (with its dependencies), as for a user
+    prelude = ('set -euo pipefail\ngraphc() { "$GRAPHC_PYTHON" -m graphc "$@"; }\n'
+               'python() { "$GRAPHC_PYTHON" "$@"; }\n')
     env = dict(os.environ, GRAPHC_PYTHON=sys.executable,
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     return subprocess.run(["bash", "-c", prelude + script], cwd=tmp_path, env=env,

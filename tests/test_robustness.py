@@ -450,11 +450,11 @@ def test_save_into_a_missing_folder_names_the_target(tmp_path):
 
 # -- batching NumPy data -------------------------------------------------------------------------
 @pytest.mark.parametrize("np_dtype, expected", [
-    (np.uint8, graphc.int64), (np.int8, graphc.int64), (np.int16, graphc.int64),
-    (np.uint16, graphc.int64), (np.uint32, graphc.int64), (np.float16, graphc.float32),
+    (np.uint8, graphc.uint8), (np.int8, graphc.int8), (np.int16, graphc.int16),
+    (np.uint16, graphc.int64), (np.uint32, graphc.int64), (np.float16, graphc.float16),
     (np.dtype(">f4"), graphc.float32), (np.int32, graphc.int32), (np.float64, graphc.float64),
 ])
-def test_collate_widens_dtypes_graphc_lacks(np_dtype, expected):
+def test_collate_keeps_dtypes_graphc_has_and_widens_those_it_lacks(np_dtype, expected):
     samples = [np.array([0, 1, 100], dtype=np_dtype)] * 3
     batch = next(iter(DataLoader(samples, batch_size=2)))
     assert batch.dtype == expected and batch.numpy().dtype == expected.numpy

@@ -21,7 +21,7 @@ import ir
 from conftest import assert_close
 from ir import dtypes
 from ir.errors import ShapeError
-from ir.evaluate import quiet_float_errors
+from ir.evaluate import COMPUTES_IN_F32, computing_in_f32, quiet_float_errors
 from ir.types import TensorType
 from ir.verify import attr_value_error
 
@@ -112,6 +112,13 @@ def test_type_rule_refuses_or_reference_returns_the_inferred_type(opdef):
         except ShapeError:
             return
         arrays = [operand(t, rng) for t in types]
+        expected = inferred.dtype
+        if opdef.kind in COMPUTES_IN_F32 and opdef.name != "cast" and any(
+                t.dtype.is_low_precision_float for t in types):
+            # f16/bf16 operands reach computing references as f32 (ir.evaluate converts them,
+            # and rounds the result once): the reference answers in f32 there
+            arrays = computing_in_f32(arrays)
+            expected = dtypes.f32 if expected.is_low_precision_float else expected
         value_errors, words = VALUE_ERRORS.get(opdef.name, ((), ""))
         try:
             with quiet_float_errors():
@@ -120,7 +127,7 @@ def test_type_rule_refuses_or_reference_returns_the_inferred_type(opdef):
             assert words in str(e)
             return
         assert result.shape == inferred.shape, f"{types} {attrs}"
-        assert result.dtype == inferred.dtype.numpy, f"{types} {attrs}"
+        assert result.dtype == expected.numpy, f"{types} {attrs}"
 
     check()
 

@@ -33,7 +33,14 @@ from types import ModuleType, SimpleNamespace
 
 import numpy as np
 
-from backends.base import Backend, CompileInfo, Executable, ExecutionError, check_inputs
+from backends.base import (
+    Backend,
+    CompileInfo,
+    Executable,
+    ExecutionError,
+    check_inputs,
+    refuse_dtypes,
+)
 from backends.cuda import memory
 from backends.cuda.inplace import write_aliases_in_place
 from backends.cuda.render import render_module
@@ -41,6 +48,7 @@ from backends.kernel import KernelProgram, LibraryCall, build_program
 from backends.llvm.cache import cache_dir
 from backends.numba.backend import load_generated
 from backends.numba.render import library_name
+from ir import dtypes
 from ir.evaluate import evaluate_results, quiet_float_errors
 from ir.graph import Graph
 from ir.registry import get as get_op
@@ -159,6 +167,10 @@ def _library_runner(call: LibraryCall) -> Callable[..., tuple]:
     return constant
 
 
+# the kernels' scalar types; float16, bfloat16 and the 8/16-bit integers are refused
+SUPPORTED_DTYPES = frozenset((dtypes.bool_, dtypes.i32, dtypes.i64, dtypes.f32, dtypes.f64))
+
+
 class CudaBackend(Backend):
     """GPU code: the kernel IR as numba-cuda kernels (see the module doc).
 
@@ -175,6 +187,7 @@ class CudaBackend(Backend):
         self._modules: dict[str, ModuleType] = {}
 
     def compile(self, graph: Graph) -> CudaExecutable:
+        refuse_dtypes(graph, "cuda", SUPPORTED_DTYPES)
         start = time.perf_counter()
         program = build_program(graph)
         in_place = write_aliases_in_place(program, graph.output_aliases)

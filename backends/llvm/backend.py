@@ -43,6 +43,7 @@ from backends.base import (
     Executable,
     ExecutionError,
     check_inputs,
+    refuse_dtypes,
 )
 from backends.kernel import (
     BufferPlan,
@@ -78,6 +79,7 @@ from backends.llvm.fastcall import (
 )
 from backends.llvm.jit import JitModule
 from backends.llvm.render import range_function_name
+from ir import dtypes
 from ir.evaluate import evaluate_results, quiet_float_errors
 from ir.graph import Graph
 from ir.registry import get as get_op
@@ -370,6 +372,12 @@ def fast_math_default() -> bool:
                                                                            "off")
 
 
+# the dtypes the kernel renderer knows (u8 i8 i16 natively); f16 and bf16 are refused at
+# compile time
+SUPPORTED_DTYPES = frozenset((dtypes.bool_, dtypes.u8, dtypes.i8, dtypes.i16, dtypes.i32,
+                              dtypes.i64, dtypes.f32, dtypes.f64))
+
+
 class LLVMBackend(Backend):
     """Native CPU code through llvmlite: graphc.compile's default where llvmlite works here.
 
@@ -395,6 +403,7 @@ class LLVMBackend(Backend):
         if not array_data_offset_checked():
             raise BackendError("llvm backend: this NumPy does not keep an array's data pointer "
                                "where the generated call wrapper reads it")
+        refuse_dtypes(graph, "llvm", SUPPORTED_DTYPES)
         start = time.perf_counter()
         program = build_program(graph, update_inputs=True)
         buffers = arena_buffers(program, ARENA_ALIGNMENT)

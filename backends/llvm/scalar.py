@@ -10,7 +10,9 @@
 - ``maximum``/``minimum`` keep NaN and pick as NumPy does: ``a if a > b or a is NaN else b``
   (so ``maximum(0.0, -0.0)`` is ``-0.0``, as ``np.maximum`` gives);
 - float -> int casts truncate; NaN, infinities and out-of-range values give INT_MIN, as NumPy
-  does on x86 (the evaluator leaves them unspecified), never LLVM poison;
+  does on x86 (the evaluator leaves them unspecified), never LLVM poison; to 8- and 16-bit
+  integers through i64, wrapping around (``ir.dtypes.convert``);
+- u8 is an LLVM ``i8`` compared, extended and converted as unsigned;
 - transcendental functions call libm (``expf``, ``tanhf``, ... through LLVM intrinsics or
   declared externals; ``asin acos atan atan2 sinh cosh tan asinh acosh atanh hypot`` have no
   LLVM intrinsic and are libm calls), within a few ulp of NumPy's own SIMD routines, not bit
@@ -34,7 +36,8 @@ from ir.dtypes import DType, f32, f64
 from ir.scalar import PRIMITIVES, ScalarExpr
 
 _TYPES = {"f32": ir.FloatType(), "f64": ir.DoubleType(), "i32": ir.IntType(32),
-          "i64": ir.IntType(64), "bool": ir.IntType(1)}
+          "i64": ir.IntType(64), "bool": ir.IntType(1), "i16": ir.IntType(16),
+          "i8": ir.IntType(8), "u8": ir.IntType(8)}  # u8: an i8 read as unsigned
 I64 = ir.IntType(64)
 
 
@@ -99,13 +102,18 @@ def _arith(float_op: str, int_op: str) -> Rule:
 
 def _compare(op: str) -> Rule:
     """IEEE comparisons: ordered (false on NaN), except ``!=`` (true on NaN); ints signed, bools
-    unsigned (false < true)."""
+    and u8 unsigned (false < true)."""
     def rule(r, args, e):
         b, operand = r.builder, e.args[0].dtype
         if operand.is_float:
             return (b.fcmp_unordered if op == "!=" else b.fcmp_ordered)(op, *args)
-        return (b.icmp_unsigned if operand.is_bool else b.icmp_signed)(op, *args)
+        return _icmp(b, operand)(op, *args)
     return rule
+
+
+def _icmp(b: ir.IRBuilder, dtype: DType):
+    """The integer comparison of ``dtype``: unsigned for bools and u8, else signed."""
+    return b.icmp_unsigned if dtype.is_bool or dtype.is_unsigned else b.icmp_signed
 
 
 def _extremum(op: str) -> Rule:
@@ -115,7 +123,7 @@ def _extremum(op: str) -> Rule:
         if e.dtype.is_float:
             wins = b.or_(b.fcmp_ordered(op, x, y), b.fcmp_unordered("uno", x, x))
         else:
-            wins = b.icmp_signed(op, x, y)
+            wins = _icmp(b, e.dtype)(op, x, y)
         return b.select(wins, x, y)
     return rule
 
@@ -128,6 +136,8 @@ def _abs(r, args, e):
     (x,) = args
     if e.dtype.is_float:
         return r.intrinsic("fabs", e.dtype, [x])
+    if e.dtype.is_unsigned:
+        return x
     b = r.builder
     return b.select(b.icmp_signed("<", x, ir.Constant(x.type, 0)), b.neg(x), x)  # INT_MIN stays
 
@@ -141,6 +151,8 @@ def _sign(r, args, e):
         magnitude = b.select(b.fcmp_ordered("<", x, zero), minus,
                              b.select(b.fcmp_unordered("uno", x, x), x, zero))
         return b.select(b.fcmp_ordered(">", x, zero), one, magnitude)
+    if e.dtype.is_unsigned:
+        return b.select(b.icmp_unsigned(">", x, zero), one, zero)
     return b.select(b.icmp_signed(">", x, zero), one,
                     b.select(b.icmp_signed("<", x, zero), minus, zero))
 
@@ -214,16 +226,19 @@ def _cast(r, args, e):
     if source.is_float:
         # in range: truncate; NaN, +-inf and out of range: INT_MIN, what NumPy gives on x86
         # (the evaluator leaves it unspecified). The select keeps fptosi's poison unused.
-        bits = target.numpy.itemsize * 8
+        # 8- and 16-bit targets go through i64 and wrap around (ir.dtypes.convert).
+        bits = max(target.bits, 64 if target.bits < 32 else 0)
+        wide = t if bits == target.bits else I64
         low, high = ir.Constant(x.type, -2.0 ** (bits - 1)), ir.Constant(x.type, 2.0 ** (bits - 1))
         in_range = b.and_(b.fcmp_ordered(">=", x, low), b.fcmp_ordered("<", x, high))
-        return b.select(in_range, b.fptosi(x, t), ir.Constant(t, -2 ** (bits - 1)))
+        whole = b.select(in_range, b.fptosi(x, wide), ir.Constant(wide, -2 ** (bits - 1)))
+        return whole if wide is t else b.trunc(whole, t)
     if target.is_float:
-        return b.uitofp(x, t) if source.is_bool else b.sitofp(x, t)
+        return b.uitofp(x, t) if source.is_bool or source.is_unsigned else b.sitofp(x, t)
     if source.numpy.itemsize == target.numpy.itemsize and not source.is_bool:
         return x
-    if source.is_bool:
-        return b.zext(x, t)
+    if source.is_bool or source.is_unsigned:
+        return b.zext(x, t) if source.bits < target.bits or source.is_bool else b.trunc(x, t)
     return b.sext(x, t) if source.numpy.itemsize < target.numpy.itemsize else b.trunc(x, t)
 
 
@@ -232,7 +247,10 @@ def constant(e: ScalarExpr) -> ir.Constant:
     t = value_type(e.dtype)
     if e.dtype.is_float:
         return ir.Constant(t, float(e.value))
-    return ir.Constant(t, int(e.value))
+    value = int(e.value)
+    if e.dtype.is_unsigned and value >= 1 << (e.dtype.bits - 1):
+        value -= 1 << e.dtype.bits  # the same bits as a signed LLVM integer (u8 200 is i8 -56)
+    return ir.Constant(t, value)
 
 
 def _select(r, args, e):

@@ -32,10 +32,18 @@ from types import ModuleType, SimpleNamespace
 
 import numpy as np
 
-from backends.base import Backend, CompileInfo, Executable, ExecutionError, check_inputs
+from backends.base import (
+    Backend,
+    CompileInfo,
+    Executable,
+    ExecutionError,
+    check_inputs,
+    refuse_dtypes,
+)
 from backends.kernel import Gemm, KernelProgram, LibraryCall, build_program
 from backends.llvm.cache import cache_dir
 from backends.numba.render import library_name, render_module
+from ir import dtypes
 from ir.evaluate import evaluate_results, quiet_float_errors
 from ir.graph import Graph
 from ir.registry import get as get_op
@@ -146,6 +154,11 @@ def load_generated(modules: dict[str, ModuleType], source: str, folder: Path,
     return module, digest, True
 
 
+# numba's own scalar types; bfloat16 is none, and the 8/16-bit types and float16 are refused
+# rather than trusted to numba's promotion rules (they are not PyTorch's)
+SUPPORTED_DTYPES = frozenset((dtypes.bool_, dtypes.i32, dtypes.i64, dtypes.f32, dtypes.f64))
+
+
 class NumbaBackend(Backend):
     """Readable CPU code: the kernel IR as Python loops compiled by numba (not the default).
 
@@ -161,6 +174,7 @@ class NumbaBackend(Backend):
         self._modules: dict[str, ModuleType] = {}
 
     def compile(self, graph: Graph) -> NumbaExecutable:
+        refuse_dtypes(graph, "numba", SUPPORTED_DTYPES)
         start = time.perf_counter()
         program = build_program(graph)
         built = time.perf_counter()

@@ -117,7 +117,7 @@ def cast_type(types, attrs):
 
 # -- reference helpers -----------------------------------------------------------------------
 def _as_float(x):
-    return x if x.dtype.kind == "f" else x.astype(np.float32)
+    return x if dtypes.from_numpy(x.dtype).is_float else x.astype(np.float32)
 
 
 def _common_dtype(arrays) -> dtypes.DType:
@@ -253,7 +253,7 @@ _unary("reciprocal", float_type, lambda x: 1.0 / _as_float(x),
 register(OpDef("stop_gradient", "elementwise", 1, same_type, lambda x: x, vjp=None,
                scalar=lambda xs, a, out, common: xs[0],
                doc="Identity whose result has no gradient (detach)."))
-register(OpDef("cast", "elementwise", 1, cast_type, lambda x, dtype: x.astype(dtype.numpy),
+register(OpDef("cast", "elementwise", 1, cast_type, dtypes.convert,
                attrs=(Attr("dtype", "dtype"),), needs_values=False,
                vjp=lambda em, xs, out, g, a: [em.cast(g, dtype=em.dtype(xs[0]))
                                               if em.dtype(xs[0]).is_float else None],

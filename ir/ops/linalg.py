@@ -49,5 +49,14 @@ def _matmul_vjp(em, xs, out, g, attrs):
     return _binary_grads(em, xs, lambda: em.matmul(g, swap_last(em, b)), grad_b)
 
 
-register(OpDef("matmul", "matmul", 2, _matmul_type, lambda a, b: np.matmul(*_promoted(a, b)),
+def _matmul_reference(a, b):
+    """np.matmul in the promoted dtype; f16 and bf16 multiply and accumulate in f32 and round
+    once (as PyTorch's CPU; ml_dtypes' bfloat16 matmul would answer in f32)."""
+    a, b = _promoted(a, b)
+    if not dtypes.from_numpy(a.dtype).is_low_precision_float:
+        return np.matmul(a, b)
+    return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(a.dtype)
+
+
+register(OpDef("matmul", "matmul", 2, _matmul_type, _matmul_reference,
                vjp=_matmul_vjp))

@@ -4,7 +4,8 @@
 Summing bools or integers gives i64, as in PyTorch.
 
 Each op declares how it folds (``ir.scalar.Reduction``): ``sum`` adds in the accumulator dtype
-(f32 stays f32, summed pairwise as PyTorch does on CPU; ints and bools in i64) from 0; ``max``
+(f32 stays f32, summed pairwise as PyTorch does on CPU; f16 and bf16 in f32, rounded once;
+ints and bools in i64) from 0; ``max``
 and ``min`` keep NaN (``maximum``/``minimum``) from the lowest/highest value of the dtype (on
 bools they are or/and). ``argmax`` takes the first maximum, and the first NaN if there is one.
 ``mean`` is no primitive: ``graphc.functions.mean`` divides a sum by the count, so its final
@@ -117,8 +118,11 @@ def _prod_vjp(em, xs, out, g, attrs):
 
 
 def _sum_fold(dtype):
-    acc = _sum_dtype(dtype)
-    return S.Reduction.of(acc, 0, S.add, order="pairwise" if acc.is_float else "any")
+    # float16 and bfloat16 accumulate in float32 and round the total once, as PyTorch's CPU
+    result = _sum_dtype(dtype)
+    acc = dtypes.f32 if result.is_low_precision_float else result
+    return S.Reduction.of(acc, 0, S.add, result=result,
+                          order="pairwise" if acc.is_float else "any")
 
 
 def _max_fold(dtype):
@@ -133,7 +137,15 @@ def _min_fold(dtype):
     return S.Reduction.of(dtype, S.highest(dtype), S.logical_and if dtype.is_bool else S.minimum)
 
 
-register(OpDef("sum", "reduce", 1, _reduce_type("sum", _sum_dtype), _reference(np.sum),
+def _sum_reference(x, axes, keepdim):
+    """np.sum in the declared accumulator (i64 for u8, not NumPy's u64; f32 for f16 and bf16),
+    rounded once to the result dtype."""
+    fold = _sum_fold(dtypes.from_numpy(x.dtype))
+    total = _reference(np.sum)(x.astype(fold.accumulator.numpy, copy=False), axes, keepdim)
+    return np.asarray(total).astype(fold.result.numpy, copy=False)
+
+
+register(OpDef("sum", "reduce", 1, _reduce_type("sum", _sum_dtype), _sum_reference,
                attrs=REDUCE_ATTRS, vjp=_sum_vjp, needs_values=False, reduction=_sum_fold))
 register(OpDef("prod", "reduce", 1, _reduce_type("prod", _sum_dtype), _prod_reference,
                attrs=REDUCE_ATTRS, vjp=_prod_vjp, reduction=_prod_fold))

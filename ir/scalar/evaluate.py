@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from ir.dtypes import convert
 from ir.errors import ScalarTypeError
 from ir.scalar.expr import PRIMITIVES, ScalarExpr
 
@@ -104,5 +105,5 @@ def _node(expr: ScalarExpr, args: list[np.ndarray], env) -> np.ndarray:
                                   f"its array is {array.dtype}")
         return array
     if expr.op == "cast":
-        return args[0].astype(expr.dtype.numpy)
+        return convert(args[0], expr.dtype)
     return IMPLEMENTATIONS[expr.op](*args)

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from ir.dtypes import DType, bool_
+from ir.dtypes import DType, bool_, finfo
 from ir.errors import ScalarTypeError
 
 
@@ -148,7 +148,7 @@ def _typed_number(value, dtype: DType) -> np.generic:
                                   f"({info.min}..{info.max})")
         return dtype.numpy.type(whole)
     number = float(value)
-    if math.isfinite(number) and abs(number) > float(np.finfo(dtype.numpy).max):
+    if math.isfinite(number) and abs(number) > float(finfo(dtype).max):
         raise ScalarTypeError(f"const: {value!r} overflows {dtype}")
     return dtype.numpy.type(number)
 
