@@ -117,7 +117,7 @@ def compare(name: str, relative: str, make_model, make_optimizer, loss_name: str
     torch_losses = rows["torch eager"][0][0]
     print(f"\n{name}: {steps} steps of batch 32, one thread each")
     torch_median = float(np.median(rows["torch eager"][0][1][1:]))
-    for label, ((losses, times), model) in rows.items():
+    for label, ((losses, times), _model) in rows.items():
         diff = np.max(np.abs(np.array(losses) - torch_losses) / np.maximum(1e-6, np.abs(torch_losses)))
         median = float(np.median(times[1:]))
         print(f"  {label:16s} median step {median * 1e3:8.2f} ms  ({median / torch_median:5.2f}x torch)"
