@@ -136,6 +136,9 @@ class Tensor:
     def is_cuda(self) -> bool:
         return type(self._data) is not np.ndarray and self.device.type == "cuda"
 
+    # devices graphc does not have: PyTorch programs ask (`input.is_cuda or input.is_xpu`)
+    is_xpu = is_mps = is_meta = property(lambda self: False)
+
     __hash__ = object.__hash__
 
     # -- autograd ------------------------------------------------------------------------------

@@ -331,3 +331,8 @@ def test_0d_softmax_argmax_and_unsqueeze_follow_pytorch():
     assert s.unsqueeze(0).shape == (1,) and s.unsqueeze(-1).shape == (1,)
     with pytest.raises(IndexError):
         s.sum(1)
+
+
+def test_tensors_answer_false_for_devices_graphc_does_not_have():
+    t = graphc.ones(2)
+    assert (t.is_xpu, t.is_mps, t.is_meta) == (False, False, False)
