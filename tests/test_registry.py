@@ -973,15 +973,16 @@ def special_values(dtype: dtypes.DType) -> np.ndarray:
 # Values an op's reference rejects, kept out of the walk (operand position -> filter):
 # NumPy raises on negative integer exponents, also after a 0-d i64 exponent wraps to i32
 # (PyTorch gives 0 or +-1; a separate issue).
-DOMAINS = {("pow", 1): lambda v, out: v[(v >= 0) & (v.astype(np.int32) >= 0)] if out.is_int else v,
-           # integer division by zero raises (test_integer_semantics.py checks that); a 0-d
-           # i64 divisor of an i32 tensor is converted to i32 first, so -2**63 is a zero too
-           **{(name, 1): lambda v, out: v[(v != 0) & (v.astype(np.int32) != 0)]
-              if out.is_int else v
-              for name in ("floor_divide", "remainder", "fmod", "trunc_divide")}}
 # The same after a 0-d exponent converts to a narrower type (u8 255 is i8 -1): integer
 # exponents are kept to 0..127.
-DOMAINS = {("pow", 1): lambda v, out: v[(v >= 0) & (v <= 127)] if out.is_int else v}
+DOMAINS = {("pow", 1): lambda v, out: v[(v >= 0) & (v <= 127)] if out.is_int else v,
+           # integer division by zero raises (test_integer_semantics.py checks that); a 0-d
+           # i64 divisor of a narrower tensor is converted to its dtype first, so 2**8, 2**16
+           # and -2**63 can be zeros too
+           **{(name, 1): lambda v, out: v[(v != 0) & (v.astype(np.int8) != 0)
+                                          & (v.astype(np.int16) != 0) & (v.astype(np.int32) != 0)]
+              if out.is_int else v
+              for name in ("floor_divide", "remainder", "fmod", "trunc_divide")}}
 
 
 def _result_dtype(name, operand_dtypes, attrs):
