@@ -21,10 +21,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PROGRAMS = ROOT / "examples" / "pytorch"
 
-def run_program(script: Path, args: list[str], cwd: Path, timeout: float = 600) -> str:
-    """Runs ``script`` as ``python script args`` in ``cwd`` and returns its output."""
+def run_program(script: Path, args: list[str], cwd: Path, timeout: float = 600,
+                mnist_limit: int = 0) -> str:
+    """Runs ``script`` as ``python script args`` in ``cwd`` and returns its output
+    (``mnist_limit``: how many images of each split the offline MNIST serves; 0, all)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(PROGRAMS), str(ROOT), os.environ.get("PYTHONPATH", "")]), MPLBACKEND="Agg")
+        [str(PROGRAMS), str(ROOT), os.environ.get("PYTHONPATH", "")]), MPLBACKEND="Agg",
+        OFFLINE_MNIST_LIMIT=str(mnist_limit or ""))
     result = subprocess.run([sys.executable, str(script), *args], cwd=cwd, env=env,
                             capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, (
@@ -70,8 +73,10 @@ def test_regression_fits_its_polynomial(tmp_path):
 
 
 def test_siamese_network_trains(tmp_path):
+    # ResNet-18 twice per pair: 12 steps of 16 pairs, and a test pass over 192 pairs
     out = run_program(PROGRAMS / "siamese_network.py",
-                      ["--epochs", "1", "--batch-size", "16", "--log-interval", "2"], tmp_path)
+                      ["--epochs", "1", "--batch-size", "16", "--log-interval", "2"], tmp_path,
+                      mnist_limit=192)
     assert_falls(numbers_after(r"Loss:", out), "siamese_network")
 
 
@@ -115,15 +120,16 @@ def test_word_language_model_trains(tmp_path, model, lr):
 
 
 def test_time_sequence_prediction_trains(tmp_path):
-    # the program's own data generator writes 100 sine waves of 1000 steps; a shorter set (same
-    # formula, 100 steps) keeps the test short: LBFGS runs the LSTM over every step 20 times
+    # the program's own data generator writes 100 sine waves of 1000 steps; a smaller set (same
+    # formula, 20 waves of 100 steps) keeps the test short: LBFGS runs the LSTM over every step
+    # 20 times
     import graphc
     rng = np.random.RandomState(2)
-    t, length, n = 20, 100, 100
+    t, length, n = 20, 100, 20
     x = np.empty((n, length), "int64")
     x[:] = np.array(range(length)) + rng.randint(-4 * t, 4 * t, n).reshape(n, 1)
     graphc.save(np.sin(x / 1.0 / t).astype("float64"), str(tmp_path / "traindata.pt"))
-    out = run_program(PROGRAMS / "time_sequence_prediction" / "train.py", ["--steps", "2"],
+    out = run_program(PROGRAMS / "time_sequence_prediction" / "train.py", ["--steps", "1"],
                       tmp_path)
-    assert_falls(numbers_after(r"(?m)^loss:", out), "time_sequence_prediction")
-    assert (tmp_path / "predict1.pdf").exists()
+    assert_falls(numbers_after(r"(?m)^loss:", out), "time_sequence_prediction")  # LBFGS's evals
+    assert (tmp_path / "predict0.pdf").exists()

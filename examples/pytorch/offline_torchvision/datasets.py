@@ -2,9 +2,13 @@
 
 - ``MNIST``: scikit-learn's 1797 bundled 8x8 digits, each resized to a 20x20 box centred in a
   28x28 uint8 image as MNIST's are; the first 1500 (a fixed shuffle) are the training set.
+  ``OFFLINE_MNIST_LIMIT=n`` in the environment keeps the first n images of each split (the
+  tests use it to run the heavier programs for fewer steps).
 - ``FakeData``: random images, as torchvision's.
 """
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -44,6 +48,10 @@ class MNIST(Dataset):
                  download: bool = False):
         images, labels = _digits_as_mnist()
         part = slice(0, _TRAIN_SIZE) if train else slice(_TRAIN_SIZE, None)
+        limit = os.environ.get("OFFLINE_MNIST_LIMIT")
+        if limit:
+            images, labels = images[part][:int(limit)], labels[part][:int(limit)]
+            part = slice(None)
         self.data = graphc.from_numpy(np.ascontiguousarray(images[part]))
         self.targets = graphc.from_numpy(np.ascontiguousarray(labels[part]))
         self.train = train
