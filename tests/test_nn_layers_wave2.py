@@ -650,3 +650,16 @@ def test_new_functions_batch_under_vmap_as_a_loop(fn, rng):
     x = rng.normal(size=(3, 2, 3, 4, 5))
     batched = vmap(fn)(f64(x))
     assert_close(batched, np.stack([fn(f64(x[i])).numpy() for i in range(3)]))
+
+
+def test_functional_activations_accept_pytorchs_inplace_flag(rng):
+    x = rng.uniform(-3, 8, size=(2, 5))
+    for name, expected in [("relu", np.maximum(x, 0)), ("relu6", np.clip(x, 0, 6)),
+                           ("elu", np.where(x > 0, x, np.expm1(x))),
+                           ("leaky_relu", np.where(x > 0, x, 0.01 * x)),
+                           ("hardtanh", np.clip(x, -1, 1)), ("silu", x / (1 + np.exp(-x)))]:
+        fn = getattr(F, name)
+        assert_close(fn(f64(x), inplace=False), expected)
+        t = f64(x)
+        assert fn(t, inplace=True) is t
+        assert_close(t, expected)

@@ -51,11 +51,19 @@ from ir import dtypes
 from ir.ops.conv import conv_output_size
 
 # activations that are graphc functions already
-relu = G.relu
 tanh = G.tanh
 sigmoid = G.sigmoid
 gelu = G.gelu
-silu = G.silu
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """``max(x, 0)``; ``inplace=True`` rebinds ``input`` to the result, as PyTorch's."""
+    return input._assign(G.relu) if inplace else G.relu(input)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x * sigmoid(x)``; ``inplace=True`` rebinds ``input`` to the result."""
+    return input._assign(G.silu) if inplace else G.silu(input)
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -79,23 +87,30 @@ def _batched(x: Tensor, rank: int, name: str):
 
 
 # -- activations ----------------------------------------------------------------------------------
-def relu6(x: Tensor) -> Tensor:
-    return hardtanh(x, 0.0, 6.0)
+def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+    return hardtanh(x, 0.0, 6.0, inplace)
 
 
-def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
     """``x`` limited to [min_val, max_val]; unlike ``clamp``, the gradient is 0 *at* the bounds
     (PyTorch's hardtanh_backward excludes them)."""
+    if inplace:
+        return x._assign(lambda t: hardtanh(t, min_val, max_val))
     x = G.where(G.le(x, min_val), G.scalar_like(float(min_val), x), x)
     return G.where(G.ge(x, max_val), G.scalar_like(float(max_val), x), x)
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """``x`` for x > 0, else ``negative_slope * x``."""
+    if inplace:
+        return x._assign(lambda t: leaky_relu(t, negative_slope))
     return G.where(G.gt(x, 0), x, G.mul(x, float(negative_slope)))
 
 
-def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    if inplace:
+        return x._assign(lambda t: elu(t, alpha))
     # where, not minimum(x, 0): the gradient at x = 0 is alpha, not split between two branches
     negative = G.mul(G.expm1(G.where(G.gt(x, 0), G.scalar_like(0.0, x), x)), float(alpha))
     return G.where(G.gt(x, 0), x, negative)
