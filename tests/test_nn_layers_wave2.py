@@ -663,3 +663,37 @@ def test_functional_activations_accept_pytorchs_inplace_flag(rng):
         t = f64(x)
         assert fn(t, inplace=True) is t
         assert_close(t, expected)
+
+
+def test_lazy_linear_reads_in_features_from_its_first_input_and_becomes_linear(rng):
+    graphc.manual_seed(0)
+    layer = nn.LazyLinear(64)
+    assert layer.weight.shape == (0,)
+    x = f32(rng.normal(size=(2, 100)))
+    out = layer(x)
+    assert type(layer) is nn.Linear and layer.in_features == 100
+    assert [(n, p.shape) for n, p in layer.named_parameters()] == [("weight", (64, 100)),
+                                                                   ("bias", (64,))]
+    w = layer.weight.numpy()
+    assert np.abs(w).max() <= 0.1 + 1e-7  # U(-1/sqrt(in), 1/sqrt(in)), Linear's init
+    assert w.std() == pytest.approx(0.1 / math.sqrt(3), rel=0.05)
+    assert_close(out, x.numpy().astype(np.float64) @ w.T.astype(np.float64)
+                 + layer.bias.numpy())
+    compiled_equals_eager(layer, x)
+    with pytest.raises(graphc.errors.TraceError, match="eagerly"):
+        graphc.compile(nn.LazyLinear(3))(x)
+
+
+def test_compiling_a_forward_that_names_a_module_class_works(rng):
+    linear_class = nn.Linear  # a class (unbound named_parameters) the forward reads
+
+    class Checked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = linear_class(3, 2)
+
+        def forward(self, x):
+            return linear_class.forward(self.inner, x)
+
+    model, x = Checked(), f32(rng.normal(size=(4, 3)))
+    compiled_equals_eager(model, x)

@@ -53,6 +53,7 @@ from graphc.nn.dropout import (
 )
 from graphc.nn.embedding_bag import EmbeddingBag
 from graphc.nn.fold import Fold, Unfold
+from graphc.nn.lazy import LazyLinear
 from graphc.nn.linear import Flatten, Identity, Linear, Unflatten
 from graphc.nn.loss import (
     BCELoss,
@@ -170,7 +171,7 @@ __all__ += [
     "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
     "ReplicationPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ParameterDict", "ParameterList",
     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AvgPool1d", "LPPool1d", "LPPool2d", "MaxPool1d",
-    "MaxUnpool1d", "MaxUnpool2d",
+    "MaxUnpool1d", "MaxUnpool2d", "LazyLinear",
 ]
 
 from graphc.nn import modules  # noqa: E402  (PyTorch's torch.nn.modules.* paths; needs the above)

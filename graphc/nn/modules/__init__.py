@@ -24,7 +24,7 @@ from graphc import nn
 _LAYOUT = {
     "module": "Module",
     "container": "Sequential ModuleList ModuleDict ParameterList ParameterDict",
-    "linear": "Identity Linear Bilinear",
+    "linear": "Identity Linear Bilinear LazyLinear",
     "flatten": "Flatten Unflatten",
     "conv": "Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d",
     "pooling": "MaxPool2d MaxPool3d AvgPool2d AvgPool3d AdaptiveAvgPool1d AdaptiveAvgPool2d "
