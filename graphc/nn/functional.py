@@ -50,20 +50,13 @@ from graphc.windows import fold, unfold  # noqa: F401  (F.fold, F.unfold: im2col
 from ir import dtypes
 from ir.ops.conv import conv_output_size
 
-# activations that are graphc functions already
+# activations that are graphc functions already (the same objects: checkpoints of modules
+# holding F.relu name graphc.functions.relu)
+relu = G.relu
 tanh = G.tanh
 sigmoid = G.sigmoid
 gelu = G.gelu
-
-
-def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    """``max(x, 0)``; ``inplace=True`` rebinds ``input`` to the result, as PyTorch's."""
-    return input._assign(G.relu) if inplace else G.relu(input)
-
-
-def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    """``x * sigmoid(x)``; ``inplace=True`` rebinds ``input`` to the result."""
-    return input._assign(G.silu) if inplace else G.silu(input)
+silu = G.silu
 
 
 # -- helpers --------------------------------------------------------------------------------------
