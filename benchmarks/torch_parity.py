@@ -2304,6 +2304,190 @@ def issue10_index():
 
 # ------------------------------------------------------------------------------------------------
 # ------------------------------------------------------------------------------------------------
+# issue 10, second wave: more activations, padding, pooling, normalization, distances, losses
+# ------------------------------------------------------------------------------------------------
+def nn_wave2():
+    x = rand(3, 4, 5, seed=21, scale=2.0)
+    for cls, kw in (("SELU", {}), ("CELU", {"alpha": 0.7}), ("Hardswish", {}),
+                    ("Hardsigmoid", {}), ("Hardshrink", {"lambd": 0.4}),
+                    ("Softshrink", {"lambd": 0.4}), ("Tanhshrink", {}), ("Softsign", {}),
+                    ("Mish", {}), ("Threshold", {"threshold": 0.3, "value": -2.0}),
+                    ("GLU", {"dim": 1}), ("Softmax2d", {}), ("PReLU", {}),
+                    ("PReLU", {"num_parameters": 4, "init": 0.1})):
+        known = {"CELU": "torch's celu gradient uses 1.0 / alpha.toFloat() (float32)",
+                 "Hardsigmoid": "torch's hardsigmoid_backward multiplies by 1.0f / 6.0f "
+                                "(float32)"}.get(cls)
+        layer_check(f"{cls}{_kw(kw)}", lambda c=cls, kw=kw: getattr(gnn, c)(**kw),
+                    lambda c=cls, kw=kw: getattr(torch.nn, c)(**kw), [x], known=known)
+    layer_check("RReLU[eval]", lambda: gnn.RReLU(0.1, 0.3), lambda: torch.nn.RReLU(0.1, 0.3),
+                [x], train=False)
+    for name in ("relu_", "elu_", "leaky_relu_", "hardtanh_", "selu_", "celu_", "rrelu_"):
+        fn_check(f"F.{name}", lambda a, n=name: getattr(GF, n)(a * 1.0),
+                 lambda a, n=name: getattr(TF, n)(a * 1.0), [x])
+
+    x1, x2 = rand(2, 3, 6, seed=22), rand(2, 3, 5, 6, seed=23)
+    for cls, arg, data in (("ReflectionPad1d", (2, 1), x1), ("ReplicationPad1d", 2, x1),
+                           ("CircularPad1d", (1, 3), x1), ("ZeroPad1d", (1, 2), x1),
+                           ("ReflectionPad2d", (1, 2, 3, 0), x2), ("ReplicationPad2d", 2, x2),
+                           ("CircularPad2d", (2, 1, 0, 3), x2), ("ZeroPad2d", (1, 0, 2, 1), x2),
+                           ("ReflectionPad3d", 1, x2[None]), ("ReplicationPad3d", 1, x2[None]),
+                           ("CircularPad3d", 1, x2[None])):
+        layer_check(f"{cls}({arg})", lambda c=cls, a=arg: getattr(gnn, c)(a),
+                    lambda c=cls, a=arg: getattr(torch.nn, c)(a), [data])
+    for cls, data in (("ConstantPad1d", x1), ("ConstantPad2d", x2), ("ConstantPad3d", x2[None])):
+        layer_check(f"{cls}(2, 3.5)", lambda c=cls: getattr(gnn, c)(2, 3.5),
+                    lambda c=cls: getattr(torch.nn, c)(2, 3.5), [data])
+
+    xl = rand(2, 3, 11, seed=24)
+    for kw in ({"kernel_size": 2}, {"kernel_size": 3, "stride": 2, "padding": 1},
+               {"kernel_size": 3, "stride": 2, "padding": 1, "dilation": 2, "ceil_mode": True},
+               {"kernel_size": 3, "return_indices": True}):
+        layer_check(f"MaxPool1d{_kw(kw)}", lambda kw=kw: gnn.MaxPool1d(**kw),
+                    lambda kw=kw: torch.nn.MaxPool1d(**kw), [xl])
+    for kw in ({"kernel_size": 2}, {"kernel_size": 3, "stride": 2, "padding": 1},
+               {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True,
+                "count_include_pad": False}):
+        layer_check(f"AvgPool1d{_kw(kw)}", lambda kw=kw: gnn.AvgPool1d(**kw),
+                    lambda kw=kw: torch.nn.AvgPool1d(**kw), [xl])
+    for size in (4, 3, 11):
+        layer_check(f"AdaptiveMaxPool1d({size})[indices]",
+                    lambda s=size: gnn.AdaptiveMaxPool1d(s, return_indices=True),
+                    lambda s=size: torch.nn.AdaptiveMaxPool1d(s, return_indices=True), [xl])
+    x4 = rand(2, 3, 7, 5, seed=25)
+    for size in ((3, 2), 4, (None, 3), (7, 5)):
+        layer_check(f"AdaptiveMaxPool2d({size})[indices]",
+                    lambda s=size: gnn.AdaptiveMaxPool2d(s, return_indices=True),
+                    lambda s=size: torch.nn.AdaptiveMaxPool2d(s, return_indices=True), [x4])
+    layer_check("AdaptiveMaxPool2d[ties]", lambda: gnn.AdaptiveMaxPool2d(3),
+                lambda: torch.nn.AdaptiveMaxPool2d(3), [np.maximum(x4, 0.0)])
+    positive = np.abs(x4) + 0.1
+    for p, kw in ((2.0, {"kernel_size": 2}), (3.0, {"kernel_size": (2, 3), "stride": 1}),
+                  (1.5, {"kernel_size": 3, "stride": 2, "ceil_mode": True})):
+        layer_check(f"LPPool2d({p}){_kw(kw)}", lambda p=p, kw=kw: gnn.LPPool2d(p, **kw),
+                    lambda p=p, kw=kw: torch.nn.LPPool2d(p, **kw), [positive])
+        layer_check(f"LPPool1d({p}){_kw(kw)}",
+                    lambda p=p, kw=kw: gnn.LPPool1d(p, kw["kernel_size"] if isinstance(
+                        kw["kernel_size"], int) else 2, kw.get("stride"), kw.get("ceil_mode",
+                                                                                False)),
+                    lambda p=p, kw=kw: torch.nn.LPPool1d(p, kw["kernel_size"] if isinstance(
+                        kw["kernel_size"], int) else 2, kw.get("stride"), kw.get("ceil_mode",
+                                                                                False)),
+                    [positive[:, :, 0]])
+
+    def unpool(lib_f):
+        def fn(a):
+            pooled, index = lib_f.max_pool2d(a, 2, return_indices=True)
+            return lib_f.max_unpool2d(pooled, index, 2, output_size=(7, 5))
+        return fn
+    fn_check("F.max_unpool2d", unpool(GF), unpool(TF), [x4])
+
+    x5 = rand(2, 3, 4, 3, 5, seed=26)
+    layer_check("BatchNorm3d", lambda: gnn.BatchNorm3d(3), lambda: torch.nn.BatchNorm3d(3),
+                [x5], buffers=True)
+    for cls, data in (("InstanceNorm1d", xl), ("InstanceNorm2d", x4), ("InstanceNorm3d", x5)):
+        for kw in ({}, {"affine": True, "track_running_stats": True, "momentum": 0.3}):
+            layer_check(f"{cls}{_kw(kw)}", lambda c=cls, kw=kw: getattr(gnn, c)(3, **kw),
+                        lambda c=cls, kw=kw: getattr(torch.nn, c)(3, **kw), [data],
+                        buffers=True, perturb=("weight", "bias") if kw else ())
+        layer_check(f"{cls}[eval, running stats]",
+                    lambda c=cls: getattr(gnn, c)(3, track_running_stats=True),
+                    lambda c=cls: getattr(torch.nn, c)(3, track_running_stats=True), [data],
+                    train=False, perturb=("running_mean", "running_var"),
+                    positive=("running_var",))
+    for kw in ({}, {"eps": 1e-3}, {"elementwise_affine": False}):
+        layer_check(f"RMSNorm((5, 6)){_kw(kw)}", lambda kw=kw: gnn.RMSNorm((5, 6), **kw),
+                    lambda kw=kw: torch.nn.RMSNorm((5, 6), **kw), [x2],
+                    perturb=("weight",) if kw.get("elementwise_affine", True) else ())
+    for size in (2, 3, 5):
+        layer_check(f"LocalResponseNorm({size})",
+                    lambda s=size: gnn.LocalResponseNorm(s, 0.3, 0.6, 1.5),
+                    lambda s=size: torch.nn.LocalResponseNorm(s, 0.3, 0.6, 1.5), [x4])
+    fn_check("F.group_norm", lambda a, w, b: GF.group_norm(a, 3, w, b),
+             lambda a, w, b: TF.group_norm(a, 3, w, b),
+             [rand(2, 6, 4, seed=27), rand(6, seed=28), rand(6, seed=29)])
+
+    a, b = rand(5, 4, seed=30), rand(5, 4, seed=31)
+    layer_check("CosineSimilarity", lambda: gnn.CosineSimilarity(),
+                lambda: torch.nn.CosineSimilarity(), [a, b])
+    layer_check("CosineSimilarity(dim=0)[broadcast]", lambda: gnn.CosineSimilarity(0),
+                lambda: torch.nn.CosineSimilarity(0), [a, b[:, :1]])
+    for p in (1.0, 2.0, 3.0):
+        layer_check(f"PairwiseDistance(p={p})", lambda p=p: gnn.PairwiseDistance(p),
+                    lambda p=p: torch.nn.PairwiseDistance(p), [a, b])
+        fn_check(f"F.pdist(p={p})", lambda t, p=p: GF.pdist(t, p),
+                 lambda t, p=p: TF.pdist(t, p), [a])
+    fn_check("F.normalize[zero row]", lambda t: GF.normalize(t), lambda t: TF.normalize(t),
+             [np.concatenate([a, np.zeros((1, 4))])])
+    layer_check("Bilinear(4, 3, 2)", lambda: gnn.Bilinear(4, 3, 2),
+                lambda: torch.nn.Bilinear(4, 3, 2), [a, rand(5, 3, seed=32)])
+    layer_check("ChannelShuffle(3)", lambda: gnn.ChannelShuffle(3),
+                lambda: torch.nn.ChannelShuffle(3), [rand(2, 6, 2, 3, seed=33)])
+    indices, offsets = np.array([1, 2, 4, 5, 4, 3, 2, 0]), np.array([0, 2, 2, 5])
+    for mode in ("sum", "mean", "max"):
+        for kw in ({}, {"padding_idx": 4}):
+            layer_check(f"EmbeddingBag(mode={mode}){_kw(kw)}",
+                        lambda m=mode, kw=kw: gnn.EmbeddingBag(6, 3, mode=m, **kw),
+                        lambda m=mode, kw=kw: torch.nn.EmbeddingBag(6, 3, mode=m, **kw),
+                        [indices, offsets])
+    layer_check("EmbeddingBag[2-D, per_sample_weights]",
+                lambda: gnn.EmbeddingBag(6, 3, mode="sum"),
+                lambda: torch.nn.EmbeddingBag(6, 3, mode="sum"),
+                [indices.reshape(2, 4), None, rand(2, 4, seed=34)])
+
+    rng = np.random.default_rng(35)
+    sign = np.array([1.0, -1.0, -1.0, 1.0, 1.0])
+    labels, multi = np.array([0, 3, 1, 2, 3]), np.array([[3, 0, -1, 1], [1, 2, 3, -1],
+                                                          [0, -1, 2, 2], [2, 2, 0, -1],
+                                                          [-1, 0, 1, 2]])
+    binary = (rng.uniform(size=(5, 4)) > 0.5).astype(np.float64)
+    counts = rng.integers(0, 5, size=(5, 4)).astype(np.float64)
+    var = rng.uniform(0.2, 2.0, size=(5, 4))
+    for reduction in ("none", "mean", "sum"):
+        r = {"reduction": reduction}
+        for name, args in (
+                ("cosine_embedding_loss", [a, b, sign]), ("margin_ranking_loss",
+                                                          [a[:, 0], b[:, 0], sign]),
+                ("hinge_embedding_loss", [a[:, 0], sign]),
+                ("soft_margin_loss", [a, _NoGrad(binary * 2 - 1)]),  # torch: no target grad
+                ("multilabel_soft_margin_loss", [a, binary]), ("multi_margin_loss", [a, labels]),
+                ("multilabel_margin_loss", [a, multi]), ("triplet_margin_loss", [a, b, a[::-1]]),
+                ("poisson_nll_loss", [a, counts]), ("gaussian_nll_loss", [a, b, var])):
+            fn_check(f"F.{name}[{reduction}]",
+                     lambda *t, n=name, r=r: getattr(GF, n)(*[_unwrap(v, "g") for v in t], **r),
+                     lambda *t, n=name, r=r: getattr(TF, n)(*[_unwrap(v, "t") for v in t], **r),
+                     args)
+    for name, kw, args in (
+            ("cosine_embedding_loss", {"margin": 0.3}, [a, b, sign]),
+            ("margin_ranking_loss", {"margin": 0.5}, [a[:, 0], b[:, 0], sign]),
+            ("hinge_embedding_loss", {"margin": 0.4}, [a[:, 0], sign]),
+            ("multilabel_soft_margin_loss", {"weight": np.abs(b[0]) + 0.5}, [a, binary]),
+            ("multi_margin_loss", {"p": 2, "margin": 0.5, "weight": np.abs(b[0]) + 0.5},
+             [a, labels]),
+            ("triplet_margin_loss", {"p": 1, "swap": True, "margin": 2.0}, [a, b, a[::-1]]),
+            ("poisson_nll_loss", {"log_input": False, "full": True}, [var, _NoGrad(counts)]),
+            ("gaussian_nll_loss", {"full": True}, [a, b, var[:, 0]]),
+            ("gaussian_nll_loss", {"eps": 0.5}, [a, b, var[:, :1]])):
+        def g_fn(*t, n=name, kw=kw):
+            kw = {k: g_tensor(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+            return getattr(GF, n)(*[_unwrap(v, "g") for v in t], **kw)
+
+        def t_fn(*t, n=name, kw=kw):
+            kw = {k: t_tensor(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+            return getattr(TF, n)(*[_unwrap(v, "t") for v in t], **kw)
+        fn_check(f"F.{name}{_kw({k: v for k, v in kw.items() if k != 'weight'})}", g_fn, t_fn,
+                 args)
+    layer_check("SoftMarginLoss", gnn.SoftMarginLoss, torch.nn.SoftMarginLoss, [a],
+                call=lambda m, t: m(t, (g_tensor if isinstance(m, gnn.Module) else t_tensor)(
+                    binary * 2 - 1)))
+    # (PoissonNLLLoss(full=True)'s target gradient: torch's is NaN at target 0, 0 * log(0))
+    for cls, args in (("CosineEmbeddingLoss", [a, b, sign]),
+                      ("MultiMarginLoss", [a, labels]), ("TripletMarginLoss", [a, b, a[::-1]]),
+                      ("PoissonNLLLoss", [a, counts]), ("GaussianNLLLoss", [a, b, var])):
+        layer_check(cls, lambda c=cls: getattr(gnn, c)(), lambda c=cls: getattr(torch.nn, c)(),
+                    args)
+
+
+# ------------------------------------------------------------------------------------------------
 # issue 10: elementwise math (rounding, division modes, trigonometric and hyperbolic functions)
 # ------------------------------------------------------------------------------------------------
 def math_ops():
@@ -2424,7 +2608,7 @@ def main() -> int:
     start = time.perf_counter()
     for section in (layers, losses, init_stats, optimizers, tensor_ops, compiled,
                     issue6, function_transforms, issue10_layers, issue10_surface,
-                    issue10_index, math_ops):
+                    issue10_index, math_ops, nn_wave2):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

@@ -54,7 +54,8 @@ def _names_of_state(fn) -> dict[int, str]:
     for var, obj in objects.items():
         if isinstance(obj, Tensor):
             names.setdefault(id(obj), var)
-        elif hasattr(obj, "named_parameters") and hasattr(obj, "named_buffers"):
+        elif (not isinstance(obj, type)  # a module class (its methods are unbound)
+              and hasattr(obj, "named_parameters") and hasattr(obj, "named_buffers")):
             for name, t in obj.named_parameters():
                 names.setdefault(id(t), join(var, name))
             for name, t in obj.named_buffers():

@@ -23,8 +23,26 @@ from graphc.nn.activation import (
     Softplus,
     Tanh,
 )
+from graphc.nn.activation_more import (
+    CELU,
+    GLU,
+    SELU,
+    Hardshrink,
+    Hardsigmoid,
+    Hardswish,
+    Mish,
+    PReLU,
+    RReLU,
+    Softmax2d,
+    Softshrink,
+    Softsign,
+    Tanhshrink,
+    Threshold,
+)
+from graphc.nn.bilinear import Bilinear, ChannelShuffle
 from graphc.nn.container import ModuleDict, ModuleList, Sequential
 from graphc.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
+from graphc.nn.distance import CosineSimilarity, PairwiseDistance
 from graphc.nn.dropout import (
     AlphaDropout,
     Dropout,
@@ -33,7 +51,9 @@ from graphc.nn.dropout import (
     Dropout3d,
     FeatureAlphaDropout,
 )
+from graphc.nn.embedding_bag import EmbeddingBag
 from graphc.nn.fold import Fold, Unfold
+from graphc.nn.lazy import LazyLinear
 from graphc.nn.linear import Flatten, Identity, Linear, Unflatten
 from graphc.nn.loss import (
     BCELoss,
@@ -46,9 +66,47 @@ from graphc.nn.loss import (
     NLLLoss,
     SmoothL1Loss,
 )
+from graphc.nn.loss_more import (
+    CosineEmbeddingLoss,
+    GaussianNLLLoss,
+    HingeEmbeddingLoss,
+    MarginRankingLoss,
+    MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
+    PoissonNLLLoss,
+    SoftMarginLoss,
+    TripletMarginLoss,
+)
 from graphc.nn.module import Module, Parameter
 from graphc.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from graphc.nn.normalization_more import (
+    BatchNorm3d,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
+    LocalResponseNorm,
+    RMSNorm,
+)
+from graphc.nn.padding import (
+    CircularPad1d,
+    CircularPad2d,
+    CircularPad3d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ConstantPad3d,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReflectionPad3d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ReplicationPad3d,
+    ZeroPad1d,
+    ZeroPad2d,
+    ZeroPad3d,
+)
 from graphc.nn.parallel import DataParallel
+from graphc.nn.parameter_containers import ParameterDict, ParameterList
 from graphc.nn.pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -57,6 +115,16 @@ from graphc.nn.pooling import (
     AvgPool3d,
     MaxPool2d,
     MaxPool3d,
+)
+from graphc.nn.pooling_more import (
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    LPPool1d,
+    LPPool2d,
+    MaxPool1d,
+    MaxUnpool1d,
+    MaxUnpool2d,
 )
 from graphc.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from graphc.nn.sparse import Embedding
@@ -89,6 +157,21 @@ __all__ = [
     "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "AlphaDropout", "FeatureAlphaDropout",
     "parallel", "DataParallel",
     "Fold", "Unfold",
+]
+# the second wave of layers, losses and containers
+__all__ += [
+    "CELU", "GLU", "PReLU", "RReLU", "SELU", "Hardshrink", "Hardsigmoid", "Hardswish", "Mish",
+    "Softmax2d", "Softshrink", "Softsign", "Tanhshrink", "Threshold", "Bilinear",
+    "ChannelShuffle", "CosineSimilarity", "PairwiseDistance", "EmbeddingBag",
+    "CosineEmbeddingLoss", "GaussianNLLLoss", "HingeEmbeddingLoss", "MarginRankingLoss",
+    "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss", "PoissonNLLLoss",
+    "SoftMarginLoss", "TripletMarginLoss", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
+    "InstanceNorm3d", "LocalResponseNorm", "RMSNorm", "CircularPad1d", "CircularPad2d",
+    "CircularPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ReflectionPad1d",
+    "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
+    "ReplicationPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ParameterDict", "ParameterList",
+    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AvgPool1d", "LPPool1d", "LPPool2d", "MaxPool1d",
+    "MaxUnpool1d", "MaxUnpool2d", "LazyLinear",
 ]
 
 from graphc.nn import modules  # noqa: E402  (PyTorch's torch.nn.modules.* paths; needs the above)

@@ -50,7 +50,8 @@ from graphc.windows import fold, unfold  # noqa: F401  (F.fold, F.unfold: im2col
 from ir import dtypes
 from ir.ops.conv import conv_output_size
 
-# activations that are graphc functions already
+# activations that are graphc functions already (the same objects: checkpoints of modules
+# holding F.relu name graphc.functions.relu)
 relu = G.relu
 tanh = G.tanh
 sigmoid = G.sigmoid
@@ -79,29 +80,36 @@ def _batched(x: Tensor, rank: int, name: str):
 
 
 # -- activations ----------------------------------------------------------------------------------
-def relu6(x: Tensor) -> Tensor:
-    return hardtanh(x, 0.0, 6.0)
+def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+    return hardtanh(x, 0.0, 6.0, inplace)
 
 
-def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
     """``x`` limited to [min_val, max_val]; unlike ``clamp``, the gradient is 0 *at* the bounds
     (PyTorch's hardtanh_backward excludes them)."""
+    if inplace:
+        return x._assign(lambda t: hardtanh(t, min_val, max_val))
     x = G.where(G.le(x, min_val), G.scalar_like(float(min_val), x), x)
     return G.where(G.ge(x, max_val), G.scalar_like(float(max_val), x), x)
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """``x`` for x > 0, else ``negative_slope * x``."""
+    if inplace:
+        return x._assign(lambda t: leaky_relu(t, negative_slope))
     return G.where(G.gt(x, 0), x, G.mul(x, float(negative_slope)))
 
 
-def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    if inplace:
+        return x._assign(lambda t: elu(t, alpha))
     # where, not minimum(x, 0): the gradient at x = 0 is alpha, not split between two branches
     negative = G.mul(G.expm1(G.where(G.gt(x, 0), G.scalar_like(0.0, x), x)), float(alpha))
     return G.where(G.gt(x, 0), x, negative)
 
 
-def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: F811
     """``log(1 + exp(beta x)) / beta``, linear above ``threshold`` (as PyTorch)."""
     z = G.mul(x, float(beta))
     # max(z, 0) + log1p(exp(-|z|)): stable, and the gradient is exactly sigmoid(z), z = 0 included
@@ -133,9 +141,10 @@ def softmin(x: Tensor, dim: Optional[int] = None, dtype=None) -> Tensor:
 
 
 def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
-    """``x / max(||x||_p, eps)`` along ``dim``."""
-    norm = G.pow(G.sum(G.pow(G.abs(x), float(p)), dim, keepdim=True), 1.0 / p)
-    return G.div(x, G.clamp(norm, min=eps))
+    """``x / max(||x||_p, eps)`` along ``dim``; a zero vector stays zero with gradient
+    ``1 / eps`` (the norm's gradient there is 0, as PyTorch's)."""
+    from graphc.linalg import vector_norm  # imports graphc.functions, which is loaded by now
+    return G.div(x, G.clamp(vector_norm(x, p, dim, keepdim=True), min=eps))
 
 
 # -- linear ---------------------------------------------------------------------------------------
@@ -793,7 +802,63 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     return attention(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
 
 
-# 3-D convolution and pooling, written from the 2-D functions above (which they import)
+# families in modules of their own, re-exported: they import this one lazily where they need it
+# (volumetric: 3-D convolution and pooling, written from the 2-D functions above)
+from graphc.nn.activation_functional import (  # noqa: E402, F401  (re-exported: F.selu, ...)
+    celu,
+    celu_,
+    elu_,
+    glu,
+    hardshrink,
+    hardsigmoid,
+    hardswish,
+    hardtanh_,
+    leaky_relu_,
+    mish,
+    prelu,
+    relu_,
+    rrelu,
+    rrelu_,
+    selu,
+    selu_,
+    softmax2d,
+    softshrink,
+    softsign,
+    tanhshrink,
+    threshold,
+    threshold_,
+)
+from graphc.nn.bilinear import bilinear, channel_shuffle  # noqa: E402, F401
+from graphc.nn.distance import cosine_similarity, pairwise_distance, pdist  # noqa: E402, F401
+from graphc.nn.embedding_bag import embedding_bag  # noqa: E402, F401
+from graphc.nn.losses_more import (  # noqa: E402, F401  (re-exported: F.soft_margin_loss, ...)
+    cosine_embedding_loss,
+    gaussian_nll_loss,
+    hinge_embedding_loss,
+    margin_ranking_loss,
+    multi_margin_loss,
+    multilabel_margin_loss,
+    multilabel_soft_margin_loss,
+    poisson_nll_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
+)
+from graphc.nn.normalization_functional import (  # noqa: E402, F401
+    group_norm,
+    instance_norm,
+    local_response_norm,
+    rms_norm,
+)
+from graphc.nn.pooling_functional import (  # noqa: E402, F401  (re-exported: F.max_pool1d, ...)
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    lp_pool1d,
+    lp_pool2d,
+    max_pool1d,
+    max_unpool1d,
+    max_unpool2d,
+)
 from graphc.nn.volumetric import (  # noqa: E402, F401  (re-exported: F.conv3d, ...)
     adaptive_avg_pool3d,
     avg_pool3d,

@@ -23,26 +23,37 @@ from graphc import nn
 # torch.nn.modules.<name>: the classes PyTorch defines there (those graphc has)
 _LAYOUT = {
     "module": "Module",
-    "container": "Sequential ModuleList ModuleDict",
-    "linear": "Identity Linear",
+    "container": "Sequential ModuleList ModuleDict ParameterList ParameterDict",
+    "linear": "Identity Linear Bilinear LazyLinear",
     "flatten": "Flatten Unflatten",
     "conv": "Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d",
     "pooling": "MaxPool2d MaxPool3d AvgPool2d AvgPool3d AdaptiveAvgPool1d AdaptiveAvgPool2d "
-               "AdaptiveAvgPool3d",
-    "batchnorm": "BatchNorm1d BatchNorm2d",
-    "normalization": "LayerNorm GroupNorm",
+               "AdaptiveAvgPool3d MaxPool1d AvgPool1d AdaptiveMaxPool1d AdaptiveMaxPool2d "
+               "LPPool1d LPPool2d MaxUnpool1d MaxUnpool2d",
+    "batchnorm": "BatchNorm1d BatchNorm2d BatchNorm3d",
+    "instancenorm": "InstanceNorm1d InstanceNorm2d InstanceNorm3d",
+    "normalization": "LayerNorm GroupNorm RMSNorm LocalResponseNorm",
     "dropout": "Dropout Dropout1d Dropout2d Dropout3d AlphaDropout FeatureAlphaDropout",
-    "sparse": "Embedding",
+    "sparse": "Embedding EmbeddingBag",
     "activation": "ReLU ReLU6 GELU SiLU Tanh Sigmoid LogSigmoid Softplus Softmax LogSoftmax "
-                  "Softmin LeakyReLU ELU Hardtanh MultiheadAttention",
+                  "Softmin LeakyReLU ELU Hardtanh MultiheadAttention SELU CELU GLU Hardswish "
+                  "Hardsigmoid Hardshrink Softshrink Tanhshrink Softsign Mish Threshold RReLU "
+                  "PReLU Softmax2d",
     "loss": "MSELoss L1Loss SmoothL1Loss HuberLoss KLDivLoss CrossEntropyLoss NLLLoss BCELoss "
-            "BCEWithLogitsLoss",
+            "BCEWithLogitsLoss CosineEmbeddingLoss MarginRankingLoss HingeEmbeddingLoss "
+            "SoftMarginLoss MultiLabelSoftMarginLoss MultiMarginLoss MultiLabelMarginLoss "
+            "TripletMarginLoss PoissonNLLLoss GaussianNLLLoss",
     "rnn": "RNN LSTM GRU RNNCell LSTMCell GRUCell",
     "transformer": "TransformerEncoderLayer TransformerEncoder TransformerDecoderLayer "
                    "TransformerDecoder Transformer",
     "upsampling": "Upsample UpsamplingNearest2d UpsamplingBilinear2d",
     "pixelshuffle": "PixelShuffle PixelUnshuffle",
     "fold": "Fold Unfold",
+    "padding": "ZeroPad1d ZeroPad2d ZeroPad3d ConstantPad1d ConstantPad2d ConstantPad3d "
+               "ReflectionPad1d ReflectionPad2d ReflectionPad3d ReplicationPad1d "
+               "ReplicationPad2d ReplicationPad3d CircularPad1d CircularPad2d CircularPad3d",
+    "distance": "CosineSimilarity PairwiseDistance",
+    "channelshuffle": "ChannelShuffle",
 }
 
 __all__ = sorted(_LAYOUT)
