@@ -6,8 +6,8 @@ running arg-extremum (``cummax_indices cummin_indices``).
 scans). The result has the input's shape. As in PyTorch:
 
 - ``cumsum``/``cumprod`` of bools and integers give i64; floats keep their dtype but
-  accumulate in f64 (PyTorch's CPU accumulate type for float32 is double), rounded once per
-  element;
+  accumulate in PyTorch's CPU accumulate type (f64 for f32, f32 for f16/bf16), rounded once
+  per element;
 - ``logcumsumexp`` takes floats only and adds in log space (``np.logaddexp``: stable, -inf is
   its identity);
 - ``cummax_indices``/``cummin_indices`` give the i64 index of the max/min so far: the *last*
@@ -79,10 +79,11 @@ def _along(fn, gives_indices=False):
 
 def _accumulate(ufunc):
     def fn(x, axis):
-        out = dtypes.i64.numpy if x.dtype.kind in "biu" else x.dtype
-        acc = np.float64 if x.dtype.kind == "f" else out
+        dtype = dtypes.from_numpy(x.dtype)  # (bfloat16's NumPy kind is "V", not "f")
+        out = dtype.numpy if dtype.is_float else dtypes.i64.numpy
+        acc = _running_dtype(dtype).numpy
         running = ufunc.accumulate(x.astype(acc), axis=axis)
-        if ufunc is not np.multiply and x.dtype.kind == "f":
+        if ufunc is not np.multiply and dtype.is_float:
             # PyTorch folds from its identity (+0.0, -inf), so a leading -0.0 gives +0.0;
             # NumPy starts from the first element (-0.0 is the only result this changes)
             running = running + 0.0
@@ -102,7 +103,7 @@ def _running_arg_extremum(wins):
             for j in range(moved.shape[-1]):
                 current = moved[..., j]
                 take = wins(current, best)
-                if moved.dtype.kind == "f":
+                if dtypes.from_numpy(moved.dtype).is_float:
                     take = (take & ~np.isnan(best)) | np.isnan(current)
                 best, best_at = np.where(take, current, best), np.where(take, j, best_at)
                 index[..., j] = best_at
@@ -112,8 +113,11 @@ def _running_arg_extremum(wins):
 
 # -- folds: what a code generator carries along the axis ----------------------------------------
 def _running_dtype(dtype):
-    """The accumulator: f64 for floats (PyTorch's CPU accumulate type), i64 for the rest."""
-    return dtypes.f64 if dtype.is_float else dtypes.i64
+    """The accumulator, PyTorch's CPU accumulate type: f64 for f32/f64, f32 for f16/bf16, i64
+    for the rest."""
+    if dtype.is_float:
+        return dtypes.f32 if dtype.is_low_precision_float else dtypes.f64
+    return dtypes.i64
 
 
 def _result_dtype(dtype):
