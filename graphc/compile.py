@@ -9,9 +9,12 @@
     >>> print(f.explain().splitlines()[0])  # doctest: +ELLIPSIS
     compiled function 'f', backend ...: 3 cache entries, 3 hits, 3 traces
 
-Without ``backend=``, the backend is :func:`backends.default_backend`'s choice: ``llvm`` where
-llvmlite can generate code for this machine, else the interpreter (``explain()`` says which and
-why; ``GRAPHC_BACKEND`` overrides).
+Without ``backend=``, each cache entry runs where its inputs are (tensor arguments and lifted
+state; :mod:`graphc.compile_device`): on ``cuda`` for tensors on ``cuda:0``, else on
+:func:`backends.default_backend`'s choice: ``llvm`` where llvmlite can generate code for this
+machine, else the interpreter (``explain()`` says which and why; ``GRAPHC_BACKEND`` overrides).
+The device is part of the cache key and of the guards on lifted state, so moving a model with
+``Module.to`` retraces for the new device.
 """
 from __future__ import annotations
 
@@ -33,6 +36,8 @@ import backends
 import ir
 import passes
 from graphc import autograd, compiled_grad, guards, pytree, tracing
+from graphc.compile_device import follow_inputs
+from graphc.device import is_on_device
 from graphc.naming import state_namer
 from graphc.random import next_seed
 from graphc.tensor import Tensor
@@ -66,13 +71,13 @@ class _ByIdentity:
 
 
 def _leaf_spec(leaf, first_index: int):
-    """What a leaf contributes to the cache key: a tensor's type (and which earlier argument it
-    is, if the same tensor is passed twice), a static value's type and value."""
+    """What a leaf contributes to the cache key: a tensor's type and device (and which earlier
+    argument it is, if the same tensor is passed twice), a static value's type and value."""
     if isinstance(leaf, Tensor):
         if leaf.is_traced:
             raise tracing.TraceError("a traced tensor was passed to a compiled function from "
                                      "outside its trace")
-        return ("tensor", leaf.ir_type, leaf.requires_grad, first_index)
+        return ("tensor", leaf.ir_type, leaf.requires_grad, first_index, leaf.device)
     if isinstance(leaf, np.ndarray):
         return ("array", ir.TensorType(from_numpy(leaf.dtype), leaf.shape), first_index)
     if isinstance(leaf, float):
@@ -95,7 +100,8 @@ def _cache_key(leaves, tree) -> tuple:
 
 def _positional_key(args: tuple) -> Optional[tuple]:
     """A cheap stand-in for the cache key of a call made only of concrete tensors passed
-    positionally: their dtypes, shapes, ``requires_grad`` and which are the same tensor. None
+    positionally: their dtypes, shapes, devices, ``requires_grad`` and which are the same
+    tensor (the last item of each tensor's spec: the fast runner reads it there). None
     for any other call (it takes the full path: signature binding, pytree, :func:`_cache_key`)."""
     specs = []
     for index, arg in enumerate(args):
@@ -107,7 +113,7 @@ def _positional_key(args: tuple) -> Optional[tuple]:
             if args[earlier] is arg:
                 first = earlier
                 break
-        specs.append((data.dtype, data.shape, arg.requires_grad, first))
+        specs.append((data.dtype, data.shape, arg.requires_grad, is_on_device(data), first))
     return tuple(specs)
 
 
@@ -116,6 +122,8 @@ def _describe_spec(spec) -> str:
         text = str(spec[1])
         if spec[0] == "tensor" and spec[2]:
             text += " requiring grad"
+        if spec[0] == "tensor" and spec[4].type != "cpu":
+            text += f" on {spec[4]}"
         return text
     if spec[0] == "static":
         return spec[2] if spec[1] is float else repr(spec[2])
@@ -157,6 +165,7 @@ class CacheEntry:
     fast_runner: Any = _NOT_MADE  # see _fast_runner; made on first use
     differentiable: Optional[compiled_grad.DifferentiableEntry] = None  # outputs get history
     fallback: str = ""  # why the default backend left this entry to the interpreter, if it did
+    backend: Optional[backends.BackendChoice] = None  # what compiled it, and why that one
 
     @staticmethod
     def resolver(dynamic_leaves: list) -> Callable[[Any], Any]:
@@ -241,7 +250,8 @@ def _fast_runner(entry: CacheEntry, positional: tuple) -> Optional[Callable[[tup
 
     It is Python source generated for this entry (``run.source``), straight-line code with no
     loops: each argument a concrete tensor with the key's ``requires_grad``, no two the same
-    tensor, every guard of the entry, one call into the executable, the outputs wrapped. The
+    tensor, on the key's device, every guard of the entry, one call into the executable, the
+    outputs wrapped. The
     dtypes and shapes of the key are checked by the backend's generated wrapper
     (``Executable.fast_call``, which declines other arrays), or here when there is none.
     State tensors the graph reads (parameters) are passed as they are at each call.
@@ -269,9 +279,13 @@ def _fast_runner(entry: CacheEntry, positional: tuple) -> Optional[Callable[[tup
         lines += ["    if grad_enabled():", "        return MISSED"]
     if names:
         lines.append(f"    {''.join(name + ', ' for name in names)}= args")
-    for name, (dtype, shape, requires_grad, _) in zip(names, positional):
+    scope["ndarray"] = np.ndarray
+    for name, (dtype, shape, requires_grad, on_device, _) in zip(names, positional):
         lines += [f"    if type({name}) is not Tensor or {name}._value is not None or "
                   f"{name}.requires_grad != {requires_grad!r}:",
+                  "        return MISSED",
+                  # a tensor moved to another device takes the full path (another entry)
+                  f"    if isinstance({name}._data, ndarray) is {on_device!r}:",
                   "        return MISSED"]
         if native is None:
             scope[f"{name}_dtype"], scope[f"{name}_shape"] = dtype, shape
@@ -393,7 +407,8 @@ class CompiledFunction:
     @property
     def backend(self) -> str:
         """The name of the backend entries are compiled with: the one passed to
-        :func:`compile`, else the default (:func:`backends.default_backend`)."""
+        :func:`compile`, else the default (:func:`backends.default_backend`) for entries whose
+        inputs are on the cpu (entries with inputs on ``cuda:0`` use ``cuda``)."""
         return self._backend().name
 
     def _backend(self) -> backends.BackendChoice:
@@ -572,13 +587,15 @@ class CompiledFunction:
         ctx.detach_arguments(ctx.lifted + write_backs)
         if _graph_log.isEnabledFor(logging.INFO):
             _graph_log.info("traced '%s' (%s):\n%s", self.name, reason, ctx.graph)
-        backend = backends.get(self.backend)
+        choice = self._entry_backend(leaves, input_leaves, paths, ctx.lifted)
+        backend = backends.get(choice.name)
+        may_fall_back = not self._backend_named and choice.name != "cuda"
         pipeline = ",".join(p for p in (self.pipeline, getattr(backend, "lowering", "")) if p)
 
-        def build(backward: ir.Graph):
+        def build(backward: ir.Graph):  # the backward of compiled_grad: the same backend
             optimized = passes.PassManager(pipeline).run(backward) if pipeline else backward
             ir.verify(optimized)
-            return self._compile_graph(backend, optimized)[0]
+            return self._compile_graph(backend, optimized, may_fall_back)[0]
         differentiable = compiled_grad.plan(ctx.graph, len(outputs), grad_inputs, forward_text,
                                             build)
         recorded = time.perf_counter()
@@ -587,7 +604,7 @@ class CompiledFunction:
         if pipeline and _graph_log.isEnabledFor(logging.INFO):
             _graph_log.info("'%s' after -p %s:\n%s", self.name, pipeline, graph)
         traced = time.perf_counter()
-        executable, fallback = self._compile_graph(backend, graph)
+        executable, fallback = self._compile_graph(backend, graph, may_fall_back)
         self.traces += 1
 
         entry = CacheEntry(
@@ -598,7 +615,7 @@ class CompiledFunction:
             trace_seconds=recorded - start, passes_seconds=traced - recorded,
             compile_seconds=time.perf_counter() - traced,
             number=self.traces, last_used=self.calls, differentiable=differentiable,
-            fallback=fallback)
+            fallback=fallback, backend=choice)
         self.entries.append(entry)
         self._by_key.setdefault(key, []).append(entry)
         self._evict_beyond(self.cache_size)
@@ -611,13 +628,36 @@ class CompiledFunction:
                           f"is a common cause: pass it as a tensor)", stacklevel=4)
         return entry
 
-    def _compile_graph(self, backend: backends.Backend, graph: ir.Graph) -> tuple[Any, str]:
-        """The executable of ``graph``, and why it runs on the interpreter if the default
-        backend refused a dtype of it (a backend named by the user refuses loudly)."""
+    def _entry_backend(self, leaves: list, input_leaves: list, paths: list,
+                       lifted: list) -> backends.BackendChoice:
+        """The backend of a new entry: the named one, else where its inputs are
+        (:func:`graphc.compile_device.follow_inputs`: the default CPU backend or cuda)."""
+        if self._backend_named:
+            return self._backend()
+        dynamic = [(leaf, path) for leaf, path in zip(leaves, paths) if _is_dynamic(leaf)]
+        resolve = CacheEntry.resolver([leaf for leaf, _ in dynamic])  # ArgRefs -> arguments
+        inputs = []
+        for index in input_leaves:
+            leaf, path = dynamic[index]
+            inputs.append((f"argument {path}", leaf._data if isinstance(leaf, Tensor) else leaf))
+        for state in lifted:
+            if state.kind == "tensor":
+                inputs.append((f"state %{state.name}", resolve(state.tensor)._data))
+            elif state.kind == "grad":
+                inputs.append((f"state %{state.name}", resolve(state.tensor)._grad._data))
+            elif state.kind == "array":
+                inputs.append((f"NumPy array %{state.name}", state.tensor))
+        return follow_inputs(self._backend(), inputs)
+
+    def _compile_graph(self, backend: backends.Backend, graph: ir.Graph,
+                       may_fall_back: bool) -> tuple[Any, str]:
+        """The executable of ``graph``, and why it runs on the interpreter if the default CPU
+        backend refused a dtype of it (a backend named by the user, or cuda chosen for device
+        inputs, refuses loudly)."""
         try:
             return backend.compile(graph), ""
         except backends.UnsupportedDTypeError as refusal:
-            if self._backend_named:
+            if not may_fall_back:
                 raise
             return backends.get("interpreter").compile(graph), str(refusal)
 
@@ -656,6 +696,8 @@ class CompiledFunction:
                          f"passes {e.passes_seconds * 1e3:.1f} ms, "
                          f"compile {e.compile_seconds * 1e3:.1f} ms; "
                          f"{len(e.graph.nodes)} nodes")
+            if e.backend is not None and e.backend != self._backend():
+                lines.append(f"  backend {e.backend.name}: {e.backend.reason}")
             if e.fallback:
                 lines.append(f"  runs on the interpreter: {e.fallback}")
             info = getattr(e.executable, "compile_info", None)
@@ -775,9 +817,11 @@ def compile(fn: Optional[Callable] = None, *, backend: Optional[str] = None,
     Python values the function can read (numbers, flags, strings, which tensor a variable,
     attribute, dict or list holds) are guards: changing one retraces, and ``explain()`` names it.
     At most ``cache_size`` compiled entries are kept; the least recently used is evicted first.
-    ``backend`` names a registered backend; None (the default) means
-    :func:`backends.default_backend`: ``llvm`` where llvmlite can generate code for this
-    machine, else the interpreter, decided at the first compile; ``explain()`` says which.
+    ``backend`` names a registered backend; None (the default) means: where the entry's inputs
+    are, as ``torch.compile``: ``cuda`` for tensors on ``cuda:0``, else
+    :func:`backends.default_backend` (``llvm`` where llvmlite can generate code for this
+    machine, else the interpreter, decided at the first compile); tensors on both are PyTorch's
+    same-device :class:`graphc.DeviceError`. ``explain()`` says which backend and why.
     """
     if backend is not None:
         backends.get(backend)  # fail early on an unknown backend

@@ -29,6 +29,7 @@ import numpy as np
 
 import ir
 from graphc import autograd
+from graphc.device import host_array, is_on_device
 from graphc.errors import AutogradError
 from graphc.tensor import Tensor
 from ir.emitter import GraphEmitter
@@ -113,14 +114,15 @@ class _CompiledVJP:
         cotangents = []
         for k, out_type in enumerate(self.entry.output_types):
             if k == self.output:
-                g = np.asarray(grad._data, dtype=out_type.dtype.numpy)
+                g = np.asarray(host_array(grad._data), dtype=out_type.dtype.numpy)
                 g = g.reshape(out_type.shape) if g.size == np.prod(out_type.shape, dtype=int) \
                     else np.broadcast_to(g, out_type.shape)
                 cotangents.append(np.asarray(g, order="C"))  # (ascontiguousarray makes 0-d 1-d)
             else:
                 cotangents.append(np.zeros(out_type.shape, dtype=out_type.dtype.numpy))
         grads = self.entry.backward_executable()(*self.arrays, *cotangents)
-        return [Tensor._wrap(np.asarray(g)) for g in grads]
+        # a cuda entry's gradients are device arrays (its saved inputs were): they stay there
+        return [Tensor._wrap(g if is_on_device(g) else np.asarray(g)) for g in grads]
 
 
 def attach(entry: DifferentiableEntry, arrays: list, grad_tensors: list[Tensor],

@@ -24,6 +24,7 @@ from typing import Any, Optional
 import numpy as np
 
 import ir
+from graphc.device import CUDA0, is_on_device
 from graphc.errors import TraceError
 from graphc.tensor import Tensor
 from ir.graph import SourceLoc
@@ -105,6 +106,7 @@ class Guard:
     check: Callable[..., Any]
     expected: Any
     subject: Any = None
+    show: Optional[Callable[[Any], str]] = None  # what check() read, as failure() says it
 
     def _read(self, resolve: Callable[[Any], Any]):
         return self.check() if self.subject is None else self.check(resolve(self.subject))
@@ -117,7 +119,10 @@ class Guard:
 
     def failure(self, resolve: Callable[[Any], Any] = lambda t: t) -> str:
         """Why the guard fails now, for ``explain()``."""
-        return f"{self.description} (now {self.current(resolve)})"
+        now = self.current(resolve)
+        if self.show is not None and not isinstance(now, str):
+            now = self.show(now)
+        return f"{self.description} (now {now})"
 
     def current(self, resolve: Callable[[Any], Any] = lambda t: t):
         """What the checked state is now (for explaining a failed guard)."""
@@ -128,11 +133,31 @@ class Guard:
 
 
 def _type_and_grad_mode(tensor):
-    return (tensor.ir_type, tensor.requires_grad)
+    # the device too: Module.to moves parameters in place (the same tensors), and an entry
+    # compiled for one device must not run on arrays of another
+    # (whether it is on the device: is_on_device is cheaper than Tensor.device, per call)
+    return (tensor.ir_type, tensor.requires_grad, is_on_device(tensor._data))
 
 
 def _grad_type(tensor):
-    return None if tensor._grad is None else tensor._grad.ir_type
+    grad = tensor._grad
+    return None if grad is None else (grad.ir_type, is_on_device(grad._data))
+
+
+def _show_type_and_grad_mode(read) -> str:
+    ir_type, requires_grad, on_device = read
+    return (f"{ir_type}{f' on {CUDA0}' if on_device else ''}"
+            f"{', requires grad' if requires_grad else ''}")
+
+
+def _show_grad_type(read) -> str:
+    return "None" if read is None else _show_type_and_grad_mode((read[0], False, read[1]))
+
+
+def _on_device(tensor) -> str:
+    """`` on cuda:0`` for a tensor on the device (guard descriptions), else nothing."""
+    where = tensor.device
+    return "" if where.type == "cpu" else f" on {where}"
 
 
 @dataclass
@@ -210,9 +235,10 @@ class TraceContext:
             self._owners[key] = tensor
             self.lifted.append(Lifted("tensor", value.name, value, tensor=tensor))
             grad_mode = ", requires grad" if tensor.requires_grad else ""
-            self.guards.append(Guard(f"{value.name} has type {tensor.ir_type}{grad_mode}",
+            self.guards.append(Guard(f"{value.name} has type {tensor.ir_type}"
+                                     f"{_on_device(tensor)}{grad_mode}",
                                      _type_and_grad_mode, _type_and_grad_mode(tensor),
-                                     subject=tensor))
+                                     subject=tensor, show=_show_type_and_grad_mode))
         return self._current[key]
 
     def record_mutation(self, tensor, new) -> None:
@@ -229,8 +255,10 @@ class TraceContext:
             return self._grads[key]
         real = tensor._grad
         name = self.label(tensor) + ".grad"
-        self.guards.append(Guard(f"{name} is {'None' if real is None else real.ir_type}",
-                                 _grad_type, _grad_type(tensor), subject=tensor))
+        described = "None" if real is None else f"{real.ir_type}{_on_device(real)}"
+        self.guards.append(Guard(f"{name} is {described}",
+                                 _grad_type, _grad_type(tensor), subject=tensor,
+                                 show=_show_grad_type))
         if real is None:
             self._grads[key] = None
             return None

@@ -100,7 +100,7 @@ def test_only_cuda_0_exists():
 
 
 def test_a_cpu_backend_refuses_device_tensors_with_a_clear_error():
-    f = graphc.compile(lambda x: x + 1)  # the interpreter
+    f = graphc.compile(lambda x: x + 1, backend="llvm")  # named: no following the device
     with pytest.raises(backends.ExecutionError, match="CUDA device array.*backend='cuda'"):
         f(graphc.ones(2, device="cuda"))
 
