@@ -292,7 +292,9 @@ def test_dtype_names_and_conversion_methods_match_torch():
     x = graphc.tensor([1.7, -2.2])
     assert x.half().dtype == f16 and x.bfloat16().dtype == bf16
     assert x.byte().dtype == u8 and x.char().dtype == i8 and x.short().dtype == i16
-    assert x.to(graphc.bfloat16).dtype == bf16 and x.to("half").dtype == f16
+    assert x.to(graphc.bfloat16).dtype == bf16 and x.to(graphc.half).dtype == f16
+    with pytest.raises(RuntimeError):  # a string names a device in PyTorch: "half" is none
+        x.to("half")
     assert x.char().tolist() == [1, -2]
     assert x.half().is_floating_point() and x.bfloat16().is_floating_point()
     assert not x.byte().is_floating_point()
