@@ -101,10 +101,6 @@ class inference_mode(contextlib.ContextDecorator):
         return self._context.__exit__(*exc)
 
 
-def is_inference_mode_enabled() -> bool:
-    return not autograd.is_grad_enabled()
-
-
 # -- random state ---------------------------------------------------------------------------
 class Generator(_random.Generator):
     """A random generator of its own (``torch.Generator(device)``): pass it as ``generator=``
@@ -457,20 +453,16 @@ def _install() -> None:
         method.__doc__ = f"In-place :func:`{fn.__name__}`."
         return method
 
-    for name in ("absolute", "bucketize", "count_nonzero", "cross", "diagflat",
+    for name in ("absolute", "count_nonzero", "cross", "diagflat",
                  "diff", "dist", "equal", "erfinv", "histc", "inner", "isin", "kron", "logit",
                  "nan_to_num", "nanmean", "nansum", "quantile", "ravel", "rot90", "select",
                  "signbit", "slice_scatter", "take", "tensor_split", "hsplit", "vsplit",
                  "dsplit", "tile", "movedim", "moveaxis", "swapaxes", "swapdims",
-                 "repeat_interleave", "masked_scatter", "put", "is_floating_point",
-                 "var_mean", "std_mean", "trapezoid"):
-        if name in ("var_mean", "std_mean", "trapezoid", "bucketize"):
-            continue  # torch has no such Tensor methods
+                 "repeat_interleave", "masked_scatter", "put"):
         setattr(Tensor, name, getattr(T, name))
-    Tensor.cov = lambda self, **kwargs: T.cov(self, **kwargs)
+    Tensor.cov = T.cov
     for name in ("absolute", "logit", "nan_to_num", "masked_scatter", "put", "erfinv"):
         setattr(Tensor, name + "_", inplace(getattr(T, name), name + "_"))
-    Tensor.swapaxes_ = inplace(T.swapaxes, "swapaxes_")
     for name in ("unique", "unique_consecutive", "bincount"):
         setattr(Tensor, name, getattr(data_dependent, name))
     Tensor.bernoulli = lambda self, p=None, *, generator=None: bernoulli(self, p,

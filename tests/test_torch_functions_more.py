@@ -408,6 +408,7 @@ def test_set_default_dtype_makes_float_factories_float64():
         assert graphc.tensor([1.5]).dtype == graphc.float64
         assert graphc.rand(2).dtype == graphc.float64
         assert (graphc.tensor([1]) / 2).dtype == graphc.float64
+        assert graphc.Tensor(2, 3).dtype == graphc.float64  # torch.Tensor follows it too
     finally:
         graphc.set_default_dtype(graphc.float32)
     assert graphc.zeros(2).dtype == graphc.float32
@@ -521,3 +522,21 @@ def test_errors_have_pytorch_builtin_types():
         graphc.slice_scatter(graphc.zeros(3, 4), graphc.zeros(3, 3), 1, 0, 4, 2)
     with pytest.raises(TypeError):
         graphc.hstack(graphc.zeros(3))
+
+
+def test_generator_drives_dataloader_shuffle_and_random_split():
+    from graphc.utils.data import DataLoader, TensorDataset, random_split
+    data = TensorDataset(graphc.arange(8))
+
+    def order(seed):
+        loader = DataLoader(data, batch_size=8, shuffle=True,
+                            generator=graphc.Generator().manual_seed(seed))
+        return next(iter(loader))[0].tolist()
+    assert order(5) == order(5) and sorted(order(5)) == list(range(8))
+    split = [s.indices if hasattr(s, "indices") else list(s)
+             for s in random_split(range(10), [7, 3], generator=graphc.Generator().manual_seed(1))]
+    again = [s.indices if hasattr(s, "indices") else list(s)
+             for s in random_split(range(10), [7, 3], generator=graphc.Generator().manual_seed(1))]
+    assert split == again and sorted(split[0] + split[1]) == list(range(10))
+    perm = graphc.randperm(6, generator=graphc.Generator().manual_seed(2))
+    assert graphc.equal(perm, graphc.randperm(6, generator=graphc.Generator().manual_seed(2)))
