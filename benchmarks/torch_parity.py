@@ -2592,6 +2592,107 @@ def _math_integers():
     return [Exact(k, g[k], t[k]) for k in g]
 
 
+# ------------------------------------------------------------------------------------------------
+# issue 10, third wave: more top-level functions and Tensor methods (graphc/torch_functions.py,
+# graphc/torch_runtime.py, graphc/data_dependent.py)
+# ------------------------------------------------------------------------------------------------
+def issue10_functions():
+    def check_fn(name, g_fn, t_fn, args, compiled=True):
+        grad_check(name, g_fn, t_fn, args, compiled=compiled, section="issue10-functions")
+
+    a, b = rand(3, 4, seed=201), rand(3, 4, seed=202)
+    x3, v = rand(2, 3, 4, seed=203), rand(4, seed=204)
+    p = np.random.default_rng(205).uniform(0.05, 0.95, (3, 4))
+    c1, c2 = rand(4, 3, seed=206), rand(4, 3, seed=207)
+    both = [
+        ("hstack", lambda lib: lambda s, t: lib.hstack([s, t])),
+        ("vstack", lambda lib: lambda s, t: lib.vstack([s, t])),
+        ("dstack", lambda lib: lambda s, t: lib.dstack([s, t])),
+        ("column_stack", lambda lib: lambda s, t: lib.column_stack([s, t])),
+        ("inner", lambda lib: lambda s, t: lib.inner(s, t)),
+        ("cdist", lambda lib: lambda s, t: lib.cdist(s, t)),
+        ("cdist(p=1)", lambda lib: lambda s, t: lib.cdist(s, t, p=1)),
+        ("dist(p=3)", lambda lib: lambda s, t: lib.dist(s, t, 3)),
+        ("diff(prepend)", lambda lib: lambda s, t: lib.diff(s, 1, 0, prepend=t)),
+        ("kron", lambda lib: lambda s, t: lib.kron(s[:2, :2], t[:2, :3])),
+        ("slice_scatter", lambda lib: lambda s, t: lib.slice_scatter(s, t[:, :2], 1, 0, 4, 2)),
+        ("masked_scatter", lambda lib: lambda s, t: s.masked_scatter(s > 0, t)),
+        ("broadcast_tensors", lambda lib: lambda s, t: lib.broadcast_tensors(s[:1], t)),
+    ]
+    for name, make in both:
+        check_fn(name, make(graphc), make(torch), [a, b])
+    check_fn("cross(dim=1)", lambda s, t: graphc.cross(s, t, dim=1),
+             lambda s, t: torch.cross(s, t, dim=1), [c1, c2])
+    one = [
+        ("tile", lambda lib: lambda s: lib.tile(s, (2,))),
+        ("movedim", lambda lib: lambda s: lib.movedim(s, (0, 1), (2, 0))),
+        ("swapaxes", lambda lib: lambda s: lib.swapaxes(s, 0, 2)),
+        ("rot90(k=1)", lambda lib: lambda s: lib.rot90(s, 1, (1, 2))),
+        ("rot90(k=-1)", lambda lib: lambda s: lib.rot90(s, -1, (1, 2))),
+        ("tensor_split(2, dim=2)", lambda lib: lambda s: lib.tensor_split(s, 3, dim=2)),
+        ("select(1, -1)", lambda lib: lambda s: lib.select(s, 1, -1)),
+        ("take", lambda lib: lambda s: lib.take(s, lib.tensor([[0, -1], [5, 11]]))),
+        ("repeat_interleave(2, 1)", lambda lib: lambda s: lib.repeat_interleave(s, 2, 1)),
+        ("ravel", lambda lib: lambda s: lib.ravel(s)),
+        ("diagflat(1)", lambda lib: lambda s: lib.diagflat(s[0, :2], 1)),
+        ("nansum", lambda lib: lambda s: lib.nansum(s, 1)),
+        ("nanmean", lambda lib: lambda s: lib.nanmean(s, 0)),
+        ("var_mean", lambda lib: lambda s: lib.var_mean(s, 1)),
+        ("std_mean(correction=0)", lambda lib: lambda s: lib.std_mean(s, 0, correction=0)),
+        ("quantile(0.3, dim=1)", lambda lib: lambda s: lib.quantile(s, 0.3, dim=1)),
+        ("quantile([0.25, 0.9], keepdim)",
+         lambda lib: lambda s: lib.quantile(s, lib.tensor([0.25, 0.9], dtype=lib.float64), dim=2,
+                                        keepdim=True)),
+        ("quantile(nearest)", lambda lib: lambda s: lib.quantile(s, 0.4, interpolation="nearest")),
+        ("trapezoid(dx=0.5)", lambda lib: lambda s: lib.trapezoid(s, dx=0.5)),
+        ("nan_to_num", lambda lib: lambda s: lib.nan_to_num(s / (s > 0))),
+        ("aminmax(dim=1)", lambda lib: lambda s: tuple(s.aminmax(dim=1))),
+        ("cov", lambda lib: lambda s: lib.cov(s[0])),
+        ("erfinv", lambda lib: lambda s: lib.erfinv(lib.tanh(s))),
+        ("logit", lambda lib: lambda s: lib.logit(lib.sigmoid(s))),
+        ("logit(eps=0.2)", lambda lib: lambda s: lib.logit(lib.sigmoid(s), 0.2)),
+        ("meshgrid(xy)", lambda lib: lambda s: lib.meshgrid(s[0, 0], s[1, 1, :3], indexing="xy")),
+        ("cartesian_prod", lambda lib: lambda s: lib.cartesian_prod(s[0, 0, :2], s[1, 1, :3])),
+        ("searchsorted", lambda lib: lambda s: lib.searchsorted(lib.sort(s[0, 0]).values, s)),
+        ("bucketize(right)", lambda lib: lambda s: lib.bucketize(s, lib.sort(s[0, 0]).values,
+                                                             right=True)),
+        ("histc(5, -1, 1)", lambda lib: lambda s: lib.histc(s, 5, -1, 1)),
+        ("count_nonzero", lambda lib: lambda s: lib.count_nonzero(s > 0, 1)),
+        ("signbit", lambda lib: lambda s: lib.signbit(s)),
+        ("isin", lambda lib: lambda s: lib.isin(lib.round(s).long(), lib.tensor([0, 2]))),
+        ("mode", lambda lib: lambda s: tuple(lib.mode(lib.round(s), 1))),
+    ]
+    for name, make in one:
+        check_fn(name, make(graphc), make(torch), [x3])
+    eager_only = [
+        ("unique(inverse, counts)", lambda lib: lambda s: lib.unique(
+            lib.round(s).detach(), return_inverse=True, return_counts=True)),
+        ("unique(dim=0)", lambda lib: lambda s: lib.unique(lib.round(s[0]).detach(), dim=0)),
+        ("unique_consecutive", lambda lib: lambda s: lib.unique_consecutive(
+            lib.round(s).detach().flatten(), return_counts=True)),
+        ("bincount(weights)", lambda lib: lambda s: lib.bincount(
+            (lib.round(s.abs()) * 2).flatten().long(), s.detach().flatten(), minlength=12)),
+        ("repeat_interleave(tensor)", lambda lib: lambda s: lib.repeat_interleave(
+            s[0], lib.tensor([2, 0, 1]), dim=0)),
+    ]
+    for name, make in eager_only:
+        check_fn(name, make(graphc), make(torch), [x3], compiled=False)
+    check_fn("logit(p)", lambda s: graphc.logit(s), lambda s: torch.logit(s), [p])
+    check_fn("nanmean(NaN)", lambda s: graphc.nanmean(s / (s > 0), 1),
+             lambda s: torch.nanmean(s / (s > 0), 1), [v[None]])
+    factories = [
+        ("logspace", lambda lib: lib.logspace(0, 2, 5, dtype=lib.float64)),
+        ("logspace(base=2)", lambda lib: lib.logspace(-1, 3, 6, base=2, dtype=lib.float64)),
+        ("range", lambda lib: lib.range(0, 1, 0.125, dtype=lib.float64)),
+        ("tril_indices(3, 4, 1)", lambda lib: lib.tril_indices(3, 4, 1)),
+        ("triu_indices(4, 3, -1)", lambda lib: lib.triu_indices(4, 3, -1)),
+        ("stride", lambda lib: lib.tensor(np.zeros((2, 3, 4))).stride()),
+    ]
+    for name, make in factories:
+        check(f"issue10-functions/{name}", lambda make=make: [
+            ("value", _np(make(graphc)), _np(make(torch)))])
+
+
 def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -2608,7 +2709,7 @@ def main() -> int:
     start = time.perf_counter()
     for section in (layers, losses, init_stats, optimizers, tensor_ops, compiled,
                     issue6, function_transforms, issue10_layers, issue10_surface,
-                    issue10_index, math_ops, nn_wave2):
+                    issue10_index, math_ops, nn_wave2, issue10_functions):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

@@ -53,7 +53,14 @@ from graphc.contractions import (
                            mv,
                            tensordot,
 )
-from graphc.data_dependent import argwhere, masked_select, nonzero
+from graphc.data_dependent import (
+                           argwhere,
+                           bincount,
+                           masked_select,
+                           nonzero,
+                           unique,
+                           unique_consecutive,
+)
 from graphc.device import DeviceError, device
 from graphc.diagonals import diag, diag_embed, diagonal
 from graphc.dtype_info import finfo, iinfo
@@ -121,6 +128,7 @@ from graphc.functions import (
                            bitwise_or,
                            bitwise_xor,
                            bmm,
+                           broadcast_to,
                            cast,
                            cat,
                            chunk,
@@ -150,6 +158,7 @@ from graphc.functions import (
                            logical_and,
                            logical_not,
                            logical_or,
+                           logical_xor,
                            logsumexp,
                            lt,
                            matmul,
@@ -262,6 +271,87 @@ from graphc.serialization import load, save
 from graphc.sparse import SparseCOOTensor, sparse_coo_tensor, spmm
 from graphc.tensor import Tensor
 from graphc.tensor_compat import BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor
+from graphc.torch_functions import (
+                           absolute,
+                           atleast_1d,
+                           atleast_2d,
+                           atleast_3d,
+                           broadcast_tensors,
+                           bucketize,
+                           cartesian_prod,
+                           cdist,
+                           clone,
+                           column_stack,
+                           concatenate,
+                           count_nonzero,
+                           cov,
+                           cross,
+                           diagflat,
+                           diff,
+                           dist,
+                           dsplit,
+                           dstack,
+                           equal,
+                           erfinv,
+                           histc,
+                           hsplit,
+                           hstack,
+                           inner,
+                           is_floating_point,
+                           is_tensor,
+                           isin,
+                           kron,
+                           logit,
+                           masked_fill,
+                           meshgrid,
+                           moveaxis,
+                           movedim,
+                           nan_to_num,
+                           nanmean,
+                           nansum,
+                           numel,
+                           quantile,
+                           ravel,
+                           repeat_interleave,
+                           rot90,
+                           row_stack,
+                           searchsorted,
+                           select,
+                           signbit,
+                           slice_scatter,
+                           std_mean,
+                           swapaxes,
+                           swapdims,
+                           take,
+                           tensor_split,
+                           tile,
+                           trapezoid,
+                           trapz,
+                           var_mean,
+                           vsplit,
+                           vstack,
+)
+from graphc.torch_runtime import (
+                           Generator,
+                           aminmax,
+                           bernoulli,
+                           empty_like,
+                           get_default_dtype,
+                           get_rng_state,
+                           inference_mode,
+                           initial_seed,
+                           logspace,
+                           mode,
+                           multinomial,
+                           randint_like,
+                           range,
+                           seed,
+                           set_default_dtype,
+                           set_printoptions,
+                           set_rng_state,
+                           tril_indices,
+                           triu_indices,
+)
 from graphc.tracing import TraceContext
 
 float = float32  # noqa: A001  (graphc.float, like torch.float)
@@ -317,3 +407,21 @@ __all__ = [
     "log2", "logaddexp", "remainder", "round", "sinh", "tan", "true_divide", "trunc", "xlogy",
 ]
 __all__ += ["func", "vmap"]  # function transforms (graphc.func)
+# more of PyTorch's top level (graphc/torch_functions.py, graphc/torch_runtime.py, data_dependent)
+__all__ += ["bincount", "unique", "unique_consecutive", "logical_xor", "broadcast_to"]
+__all__ += [
+    "absolute", "atleast_1d", "atleast_2d", "atleast_3d", "broadcast_tensors", "bucketize",
+    "cartesian_prod", "cdist", "clone", "column_stack", "concatenate", "count_nonzero", "cov",
+    "cross", "diagflat", "diff", "dist", "dsplit", "dstack", "equal", "erfinv", "histc",
+    "hsplit", "hstack", "inner", "is_floating_point", "is_tensor", "isin", "kron", "logit",
+    "masked_fill", "meshgrid", "moveaxis", "movedim", "nan_to_num", "nanmean", "nansum",
+    "numel", "quantile", "ravel", "repeat_interleave", "rot90", "row_stack", "searchsorted",
+    "select", "signbit", "slice_scatter", "std_mean", "swapaxes", "swapdims", "take",
+    "tensor_split", "tile", "trapezoid", "trapz", "var_mean", "vsplit", "vstack"
+]
+__all__ += [
+    "Generator", "aminmax", "bernoulli", "empty_like", "get_default_dtype", "get_rng_state",
+    "inference_mode", "initial_seed", "logspace", "mode", "multinomial", "randint_like",
+    "range", "seed", "set_default_dtype", "set_printoptions", "set_rng_state", "tril_indices",
+    "triu_indices"
+]

@@ -159,6 +159,54 @@ def _accumulate(table: dict, key, grad, owners: dict):
     table[id(key)] = grad if previous is None else previous + grad
 
 
+# Hooks of Tensor.register_hook: on the GradFn that made a non-leaf tensor, or by id on a
+# leaf (Tensor and GradFn have __slots__, so they cannot carry the list themselves).
+_fn_hooks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_leaf_hooks: dict[int, tuple] = {}
+
+
+class HookHandle:
+    """What ``register_hook`` answers: ``remove()`` unregisters the hook."""
+
+    def __init__(self, hooks: list, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def register_tensor_hook(tensor, hook) -> HookHandle:
+    """Calls ``hook(grad)`` when backward computes ``tensor``'s gradient; a tensor it returns
+    replaces that gradient."""
+    if tensor._grad_fn is not None:
+        hooks = _fn_hooks.setdefault(tensor._grad_fn, [])
+    else:
+        key = id(tensor)
+        ref, hooks = _leaf_hooks.get(key, (None, None))
+        if ref is None or ref() is not tensor:
+            hooks = []
+            _leaf_hooks[key] = (weakref.ref(tensor, lambda _, k=key: _leaf_hooks.pop(k, None)),
+                                hooks)
+    hooks.append(hook)
+    return HookHandle(hooks, hook)
+
+
+def _hooked(hooks, g):
+    # retain_grad's hook runs after the others, so .grad holds the gradient they made
+    ordered = sorted(hooks or (), key=lambda h: getattr(h, "runs_last", False))
+    for hook in ordered:
+        replaced = hook(g)
+        if replaced is not None:
+            g = replaced
+    return g
+
+
+def _leaf_hooked(leaf, g):
+    ref, hooks = _leaf_hooks.get(id(leaf), (None, None))
+    return _hooked(hooks, g) if ref is not None and ref() is leaf else g
+
+
 def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False,
                  retain_graph: Optional[bool] = None, inputs: Optional[Sequence] = None):
     """The engine behind ``Tensor.backward`` and :func:`grad`.
@@ -189,6 +237,8 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
             g = pending.pop(id(fn), None)
             if g is None:
                 continue
+            if fn in _fn_hooks:
+                g = _hooked(_fn_hooks[fn], g)
             if id(fn) in wanted_fns:
                 leaf_grads[id(wanted_fns[id(fn)])] = g
             if fn.output is None:
@@ -212,6 +262,9 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
                 fn.output = None
                 fn.inputs = []
 
+        for key in list(leaf_grads):
+            if key in _leaf_hooks and key in owners:
+                leaf_grads[key] = _leaf_hooked(owners[key], leaf_grads[key])
         if inputs is not None:
             return [_grad_for(t, leaf_grads, create_graph) for t in inputs]
         for key, g in leaf_grads.items():  # still under create_graph's grad mode

@@ -61,4 +61,82 @@ def masked_select(x: Tensor, mask) -> Tensor:
     return F.index_select(flat, 0, Tensor._wrap(where.astype(np.int64)))
 
 
-__all__ = ["argwhere", "masked_select", "nonzero"]
+__all__ = ["argwhere", "bincount", "masked_select", "nonzero", "unique", "unique_consecutive"]
+
+
+def unique(x: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
+           return_counts: bool = False, dim=None):
+    """The distinct elements of ``x`` (or distinct slices along ``dim``), in ascending order,
+    with the inverse indices and counts if asked (``torch.unique``). Eager only."""
+    _refuse_while_tracing("unique", "Compare against known values with a mask instead")
+    values = F.to_tensor(x)._concrete("call unique()")
+    if dim is None:
+        result = np.unique(values.reshape(-1), return_inverse=True, return_counts=True)
+        inverse = result[1].reshape(values.shape)
+    else:
+        axis = dim % builtins_max(values.ndim, 1)
+        result = np.unique(values, return_inverse=True, return_counts=True, axis=axis)
+        inverse = result[1].reshape(-1)
+    return _unique_result(result[0], inverse, result[2], return_inverse, return_counts)
+
+
+def unique_consecutive(x: Tensor, return_inverse: bool = False, return_counts: bool = False,
+                       dim=None):
+    """``x`` with each run of equal consecutive elements (or slices along ``dim``) kept once,
+    with inverse indices and run lengths if asked (``torch.unique_consecutive``). Eager only."""
+    _refuse_while_tracing("unique_consecutive", "Compare neighbours with a mask instead")
+    values = F.to_tensor(x)._concrete("call unique_consecutive()")
+    axis = 0 if dim is None else dim % builtins_max(values.ndim, 1)
+    flat = values.reshape(-1) if dim is None else np.moveaxis(values, axis, 0)
+    if flat.shape[0] == 0:
+        starts = np.zeros(0, dtype=bool)
+    else:
+        changed = (flat[1:] != flat[:-1]).reshape(flat.shape[0] - 1, -1).any(axis=1)
+        starts = np.concatenate([[True], changed])
+    run_ids = np.cumsum(starts) - 1
+    kept = flat[starts]
+    counts = np.bincount(run_ids, minlength=len(kept)) if len(kept) else np.zeros(0, np.int64)
+    if dim is not None:
+        kept = np.moveaxis(kept, 0, axis)
+    inverse = run_ids.reshape(values.shape) if dim is None else run_ids
+    return _unique_result(kept, inverse, counts, return_inverse, return_counts)
+
+
+def builtins_max(a: int, b: int) -> int:
+    return a if a > b else b
+
+
+def _unique_result(values, inverse, counts, return_inverse: bool, return_counts: bool):
+    out = Tensor._wrap(np.ascontiguousarray(values))
+    extra = []
+    if return_inverse:
+        extra.append(Tensor._wrap(np.asarray(inverse, dtype=np.int64)))
+    if return_counts:
+        extra.append(Tensor._wrap(np.asarray(counts, dtype=np.int64)))
+    return (out, *extra) if extra else out
+
+
+def bincount(x: Tensor, weights=None, minlength: int = 0) -> Tensor:
+    """How often each value 0, 1, ... occurs in the 1-D non-negative integer ``x``, or the sum
+    of ``weights`` at each value (``torch.bincount``); length ``max(x) + 1`` or ``minlength``.
+    Eager only: the length depends on the values."""
+    _refuse_while_tracing("bincount", "Use scatter_add into a zeros tensor of known length")
+    x = F.to_tensor(x)
+    if x.ndim != 1 or x.dtype.is_float or x.dtype.is_bool:
+        raise RuntimeError(f"bincount only supports 1-d non-negative integral inputs, got a "
+                           f"{x.ndim}-d tensor of dtype {x.dtype}")
+    if minlength < 0:
+        raise RuntimeError(f"bincount: minlength should be >= 0, got {minlength}")
+    values = x._concrete("call bincount()").astype(np.int64)
+    if (values < 0).any():
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    if weights is None:
+        return Tensor._wrap(np.bincount(values, minlength=minlength).astype(np.int64))
+    weights = F.to_tensor(weights)
+    if list(weights.shape) != list(x.shape):
+        raise RuntimeError(f"bincount: weights should be 1-d and have the same length as "
+                           f"input, got {list(weights.shape)} for input {list(x.shape)}")
+    out_dtype = dtypes.f32 if weights.dtype == dtypes.f32 else dtypes.f64
+    total = np.bincount(values, weights=weights._concrete("call bincount()").astype(np.float64),
+                        minlength=minlength)
+    return Tensor._wrap(total.astype(out_dtype.numpy))

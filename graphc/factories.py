@@ -92,7 +92,7 @@ def _infer_dtype(array: np.ndarray, data) -> dtypes.DType:
     elif kind == "f" or (kind == "O" and all(isinstance(v, (int, float, np.number))
                                              for v in array.flat)):
         ints = _may_hold_ints_beyond_int64(array) and not _has_python_float(data)
-        return dtypes.i64 if ints else dtypes.f32
+        return dtypes.i64 if ints else dtypes.DEFAULT_FLOAT
     if kind == "b":
         return dtypes.bool_
     raise TypeError(f"cannot make a tensor from data of NumPy dtype {array.dtype}")
@@ -202,7 +202,7 @@ def full(size, fill_value, dtype=None, requires_grad: bool = False, device=None)
     shape = _shape(size if isinstance(size, (tuple, list)) else (size,))
     if dtype is None:
         dtype = (dtypes.bool_ if isinstance(fill_value, type(True)) else  # noqa: UP003
-                 dtypes.i64 if isinstance(fill_value, int) else dtypes.f32)
+                 dtypes.i64 if isinstance(fill_value, int) else dtypes.DEFAULT_FLOAT)
     dtype = as_dtype(dtype)
     _check_fits(np.array(fill_value), dtype, "full")
     if tracing.current() is None:
@@ -213,12 +213,14 @@ def full(size, fill_value, dtype=None, requires_grad: bool = False, device=None)
 
 
 def zeros(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    return full(_shape(size), 0.0, dtype=dtype or dtypes.f32, requires_grad=requires_grad,
+    return full(_shape(size), 0.0, dtype=dtype or dtypes.DEFAULT_FLOAT,
+                requires_grad=requires_grad,
                 device=device)
 
 
 def ones(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    return full(_shape(size), 1.0, dtype=dtype or dtypes.f32, requires_grad=requires_grad,
+    return full(_shape(size), 1.0, dtype=dtype or dtypes.DEFAULT_FLOAT,
+                requires_grad=requires_grad,
                 device=device)
 
 
@@ -267,7 +269,7 @@ def arange(start, end=None, step=1, dtype=None, device=None) -> Tensor:
                            f"(start={start}, end={end}, step={step})")
     if dtype is None:
         is_int = all(isinstance(v, int) for v in (start, end, step))
-        dtype = dtypes.i64 if is_int else dtypes.f32
+        dtype = dtypes.i64 if is_int else dtypes.DEFAULT_FLOAT
     return _placed(_const(np.arange(start, end, step, dtype=as_dtype(dtype).numpy)), device)
 
 
@@ -279,7 +281,7 @@ def linspace(start: float, end: float, steps: int, dtype=None, device=None) -> T
         >>> graphc.linspace(1, -1, 5, dtype=graphc.int64).tolist()
         [1, 0, 0, 0, -1]
     """
-    dtype = as_dtype(dtype or dtypes.f32)
+    dtype = as_dtype(dtype or dtypes.DEFAULT_FLOAT)
     if steps < 0:
         raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
     if dtype.is_bool:
@@ -305,30 +307,33 @@ def _int_linspace(start, end, steps: int, dtype: dtypes.DType) -> np.ndarray:
 
 
 def eye(n: int, m=None, dtype=None, device=None) -> Tensor:
-    return _placed(_const(np.eye(n, m, dtype=as_dtype(dtype or dtypes.f32).numpy)), device)
+    dtype = as_dtype(dtype or dtypes.DEFAULT_FLOAT)
+    return _placed(_const(np.eye(n, m, dtype=dtype.numpy)), device)
 
 
-def _random(op: str, shape, dtype, requires_grad, device=None, **params) -> Tensor:
-    dtype = as_dtype(dtype or dtypes.f32)
+def _random(op: str, shape, dtype, requires_grad, device=None, generator=None,
+            **params) -> Tensor:
+    dtype = as_dtype(dtype or dtypes.DEFAULT_FLOAT)
     if not dtype.is_float:
         raise TypeError(f"random tensors must be floating point, got dtype {dtype}")
     ctx = tracing.current()
     if ctx is None:
-        seed, stream = Tensor._wrap(np.array(next_seed(), dtype=np.int64)), 0
+        seed = generator.next_seed() if generator is not None else next_seed()
+        seed, stream = Tensor._wrap(np.array(seed, dtype=np.int64)), 0
     else:
         seed, stream = ctx.rng_seed()
     result = apply(op, [seed], shape=list(shape), dtype=dtype, stream=stream, **params)
     return _placed(result, device, requires_grad)  # drawn on the host: the same numbers
 
 
-def rand(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    """Uniform samples in [0, 1), drawn from graphc's global generator."""
-    return _random("random_uniform", _shape(size), dtype, requires_grad, device)
+def rand(*size, dtype=None, requires_grad: bool = False, device=None, generator=None) -> Tensor:
+    """Uniform samples in [0, 1), drawn from graphc's global generator (or ``generator``)."""
+    return _random("random_uniform", _shape(size), dtype, requires_grad, device, generator)
 
 
-def randn(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    """Standard normal samples, drawn from graphc's global generator."""
-    return _random("random_normal", _shape(size), dtype, requires_grad, device)
+def randn(*size, dtype=None, requires_grad: bool = False, device=None, generator=None) -> Tensor:
+    """Standard normal samples, drawn from graphc's global generator (or ``generator``)."""
+    return _random("random_normal", _shape(size), dtype, requires_grad, device, generator)
 
 
 def uniform(size, low: float = 0.0, high: float = 1.0, dtype=None, device=None) -> Tensor:
@@ -360,7 +365,7 @@ def randn_like(t: Tensor, dtype=None, device=None) -> Tensor:
     return randn(t.shape, dtype=dtype or t.dtype, device=_device_like(t, device))
 
 
-def randint(*bounds_and_size, size=None, dtype=None, device=None) -> Tensor:
+def randint(*bounds_and_size, size=None, dtype=None, device=None, generator=None) -> Tensor:
     """Integers in [low, high), like ``torch.randint``: ``randint(high, size)`` or
     ``randint(low, high, size)``, the size a tuple (positional or keyword)."""
     args = list(bounds_and_size)
@@ -372,13 +377,14 @@ def randint(*bounds_and_size, size=None, dtype=None, device=None) -> Tensor:
     low, high = (0, args[0]) if len(args) == 1 else args
     if high <= low:
         raise RuntimeError(f"randint: high ({high}) must be greater than low ({low})")
-    u = rand(*_shape((size,) if isinstance(size, int) else size), dtype=dtypes.f64)
+    u = rand(*_shape((size,) if isinstance(size, int) else size), dtype=dtypes.f64,
+             generator=generator)
     scaled = (u * float(high - low)).to(dtypes.i64)  # truncation == floor for u >= 0
     return _placed((scaled + low).to(as_dtype(dtype or dtypes.i64)), device)
 
 
-def randperm(n: int, dtype=None, device=None) -> Tensor:
+def randperm(n: int, dtype=None, device=None, generator=None) -> Tensor:
     """A random permutation of 0..n-1 (argsort of uniform keys; eager)."""
-    keys = rand(n, dtype=dtypes.f64)
+    keys = rand(n, dtype=dtypes.f64, generator=generator)
     order = np.argsort(keys.numpy(), kind="stable")
     return _placed(_const(order.astype(as_dtype(dtype or dtypes.i64).numpy)), device)

@@ -18,5 +18,7 @@ kthvalue = namedtuple("kthvalue", ["values", "indices"])
 median = namedtuple("median", ["values", "indices"])
 cummax = namedtuple("cummax", ["values", "indices"])
 cummin = namedtuple("cummin", ["values", "indices"])
+aminmax = namedtuple("aminmax", ["min", "max"])
+mode = namedtuple("mode", ["values", "indices"])
 
-__all__ = ["cummax", "cummin", "kthvalue", "median", "sort", "topk"]
+__all__ = ["aminmax", "cummax", "cummin", "kthvalue", "median", "mode", "sort", "topk"]

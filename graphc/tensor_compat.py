@@ -155,8 +155,9 @@ def legacy_new(dtype: dtypes.DType, args: tuple, device=None) -> Tensor:
 
 def _init_legacy(self, *args, dtype=None, requires_grad: bool = False, device=None):
     """``graphc.Tensor(2, 3)`` (float32 of that shape) or ``graphc.Tensor(data)`` (float32
-    from data, as PyTorch's ``torch.Tensor`` is ``FloatTensor``)."""
-    made = legacy_new(factories.as_dtype(dtype or dtypes.f32), args, device)
+    from data, as PyTorch's ``torch.Tensor`` is ``FloatTensor``); float64 after
+    ``graphc.set_default_dtype(graphc.float64)``, as in PyTorch."""
+    made = legacy_new(factories.as_dtype(dtype or dtypes.DEFAULT_FLOAT), args, device)
     self._init(made._data, made._value, made._trace)
     self.requires_grad = bool(requires_grad)
 
