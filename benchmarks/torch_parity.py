@@ -1225,10 +1225,12 @@ def _small_dtypes():
         for name, (g_fn, t_fn) in math_ops.items():
             check(f"ops/{dtype} {name} (f32 compute, rounded once; within one ulp)",
                   lambda name=name, g_fn=g_fn, t_fn=t_fn, dtype=dtype: [
-                      (name, g_fn(g_tensor(x).to(dtype)), t_fn(t_tensor(x).to(_TORCH[dtype])))],
+                      (name, g_fn(g_tensor(x).to(getattr(graphc, dtype))),
+                       t_fn(t_tensor(x).to(_TORCH[dtype])))],
                   rtol, 1e-6)
         check(f"ops/{dtype} matmul [4,16]@[16,3] (f32 accumulate)",
-              lambda dtype=dtype: [("matmul", g_tensor(x).to(dtype) @ g_tensor(w).to(dtype),
+              lambda dtype=dtype: [("matmul", g_tensor(x).to(getattr(graphc, dtype))
+                                    @ g_tensor(w).to(getattr(graphc, dtype)),
                                     t_tensor(x).to(_TORCH[dtype]) @ t_tensor(w).to(_TORCH[dtype]))],
               2 * rtol, 1e-3)
     floats = np.array([-1.5, 300.7, -300.2, 2.9, 127.9, -0.5])
@@ -1238,7 +1240,7 @@ def _small_dtypes():
         items = []
         for source in (floats, ints):
             for target in _SMALL_DTYPES:
-                g = g_tensor(source).to(target)
+                g = g_tensor(source).to(getattr(graphc, target))
                 t = t_tensor(source).to(_TORCH[target])
                 items += [Exact(f"{source.dtype} -> {target} dtype", str(_np(g).dtype),
                                 str(_np(t).dtype)), (f"{source.dtype} -> {target}", g, t)]
@@ -1246,11 +1248,11 @@ def _small_dtypes():
     check("ops/casts float64/int64 -> uint8 int8 int16 float16 bfloat16 (wrap, truncate, round)",
           casts, 0.0, 0.0)
     check("ops/uint8 255 + 1, 0 - 1, int8 127 + 1 (wrap around)",
-          lambda: [(f"{d} {v} {op}", _PROMOTION_OPS[op](g_tensor(np.array([v])).to(d), 1),
+          lambda: [(f"{d} {v} {op}", _PROMOTION_OPS[op](g_tensor(np.array([v])).to(getattr(graphc, d)), 1),
                     _PROMOTION_OPS[op](t_tensor(np.array([v])).to(_TORCH[d]), 1))
                    for d, v, op in (("uint8", 255, "add"), ("int8", 127, "add"),
                                     ("int16", 32767, "add"))]
-          + [("uint8 0 - 1", g_tensor(np.array([0])).to("uint8") - 1,
+          + [("uint8 0 - 1", g_tensor(np.array([0])).to(graphc.uint8) - 1,
               t_tensor(np.array([0])).to(torch.uint8) - 1)], 0.0, 0.0)
 
 
