@@ -48,7 +48,8 @@ def assert_falls(losses: list[float], what: str) -> None:
 
 
 def test_mnist_trains(tmp_path):
-    out = run_program(PROGRAMS / "mnist.py", ["--epochs", "1", "--log-interval", "4"], tmp_path)
+    out = run_program(PROGRAMS / "mnist.py", ["--epochs", "1", "--log-interval", "3"], tmp_path,
+                      mnist_limit=768)  # 12 steps of 64
     assert_falls(numbers_after(r"Loss:", out), "mnist")
     assert "Test set: Average loss" in out
 
@@ -73,11 +74,17 @@ def test_regression_fits_its_polynomial(tmp_path):
 
 
 def test_siamese_network_trains(tmp_path):
-    # ResNet-18 twice per pair: 12 steps of 16 pairs, and a test pass over 192 pairs
+    # ResNet-18 twice per pair: 12 steps of 16 pairs, and a test pass over 192 pairs. The
+    # program draws its pairs with Python's unseeded `random` and starts with Adadelta at lr=1,
+    # so a 12-step loss curve is too noisy to test for a fall (seen: 0.87 5.43 1.18 0.65 0.70
+    # 0.94); that it trains right is checked step by step against eager, in float64, by
+    # tests/test_pytorch_examples_compiled.py
     out = run_program(PROGRAMS / "siamese_network.py",
                       ["--epochs", "1", "--batch-size", "16", "--log-interval", "2"], tmp_path,
                       mnist_limit=192)
-    assert_falls(numbers_after(r"Loss:", out), "siamese_network")
+    losses = numbers_after(r"Loss:", out)
+    assert len(losses) == 6 and np.isfinite(losses).all(), out
+    assert numbers_after(r"Accuracy:", out), out
 
 
 def test_dcgan_runs_a_training_cycle(tmp_path):
@@ -121,11 +128,11 @@ def test_word_language_model_trains(tmp_path, model, lr):
 
 def test_time_sequence_prediction_trains(tmp_path):
     # the program's own data generator writes 100 sine waves of 1000 steps; a smaller set (same
-    # formula, 20 waves of 100 steps) keeps the test short: LBFGS runs the LSTM over every step
+    # formula, 20 waves of 60 steps) keeps the test short: LBFGS runs the LSTM over every step
     # 20 times
     import graphc
     rng = np.random.RandomState(2)
-    t, length, n = 20, 100, 20
+    t, length, n = 20, 60, 20
     x = np.empty((n, length), "int64")
     x[:] = np.array(range(length)) + rng.randint(-4 * t, 4 * t, n).reshape(n, 1)
     graphc.save(np.sin(x / 1.0 / t).astype("float64"), str(tmp_path / "traindata.pt"))

@@ -250,7 +250,7 @@ def test_forward_forward_layers_train_the_same_with_their_forward_compiled(tmp_p
 def test_time_sequence_prediction_closure_compiled_for_lbfgs_matches_eager(tmp_path):
     module = load_program("time_sequence_prediction/train.py", tmp_path)
     rng = np.random.RandomState(2)
-    x = np.arange(30) + rng.randint(-80, 80, 6).reshape(6, 1)
+    x = np.arange(16) + rng.randint(-80, 80, 6).reshape(6, 1)
     data = np.sin(x / 20.0)
     inputs, target = graphc.from_numpy(data[:, :-1]), graphc.from_numpy(data[:, 1:])
     runs = []
