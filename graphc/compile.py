@@ -41,6 +41,7 @@ from graphc.device import is_on_device
 from graphc.naming import state_namer
 from graphc.random import next_seed
 from graphc.tensor import Tensor
+from ir import dtypes
 from ir.dtypes import from_numpy
 
 DEFAULT_PIPELINE = "dce,cse,fold,simplify,dce"
@@ -577,6 +578,7 @@ class CompiledFunction:
             write_backs = ctx.write_backs() + [
                 tracing.WriteBack("new", t, guards.render(path), ctx.value_of(t))
                 for path, t in created.values()]
+        ctx.guards.append(_default_dtype_guard())
         ctx.guards.append(guards.StateGuard(
             self.fn, object_args, guards.merge_read_values(before, after),
             frozenset(ctx.lifted_sources), ctx.lifted_arrays()))
@@ -785,6 +787,20 @@ def _reject_hidden_tensors(leaf) -> None:
         raise tracing.TraceError(
             f"the compiled function returned a {type(leaf).__name__} holding tensors; return "
             "tensors in tuples, lists, dicts or namedtuples so they become graph outputs")
+
+
+def _current_default_float():
+    return dtypes.DEFAULT_FLOAT
+
+
+def _default_dtype_guard() -> tracing.Guard:
+    """Factories and int-to-float promotion read ``graphc.get_default_dtype()`` while tracing:
+    a later ``set_default_dtype`` must retrace, never run the old graph."""
+    traced_with = dtypes.DEFAULT_FLOAT
+    guard = tracing.Guard(f"graphc.get_default_dtype() is {traced_with}", _current_default_float,
+                          traced_with)
+    guard.check_identities = lambda: dtypes.DEFAULT_FLOAT is traced_with  # type: ignore[attr-defined]
+    return guard
 
 
 def _grad_inputs(traced_leaves: list, input_leaves: list, lifted: list,

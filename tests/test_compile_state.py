@@ -427,3 +427,16 @@ def test_optimizer_state_created_lazily_inside_a_compiled_step_matches_eager():
     assert len(step.entries) == 2  # the creating step, then the steady state
     assert step.entries[1].reason == ("guard failed: opt.state[model.weight]['buf'] was created "
                                       "by the traced call and is now concrete state")
+
+
+def test_set_default_dtype_after_compiling_retraces_instead_of_reusing_float32_constants():
+    f = graphc.compile(lambda x: x + graphc.ones(2))
+    ints = graphc.tensor([1, 2])
+    assert f(ints).dtype == graphc.float32
+    graphc.set_default_dtype(graphc.float64)
+    try:
+        assert f(ints).dtype == graphc.float64  # int + float64 ones: float64, as eagerly
+        assert f.traces == 2 and "get_default_dtype() is f32 (now f64)" in f.explain()
+    finally:
+        graphc.set_default_dtype(graphc.float32)
+    assert f(ints).dtype == graphc.float32 and f.traces == 2  # the first entry holds again

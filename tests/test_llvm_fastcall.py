@@ -27,6 +27,7 @@ import graphc
 import ir
 from backends.base import ExecutionError
 from backends.llvm import fastcall
+from graphc import guards
 from tests.conftest import assert_close
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -360,12 +361,18 @@ def scaled(t):
     return t * SCALE + float(helper_module.floor(0.5))
 
 
+
+def _state_guard(f):
+    """The entry's guard on the Python state the function reads (beside its other guards)."""
+    (guard,) = [g for g in f.entries[0].guards if isinstance(g, guards.StateGuard)]
+    return guard
+
 def test_state_guard_checks_identities_of_globals_read_by_identity():
     global SCALE, helper_module
     f = graphc.compile(scaled, backend="llvm")
     x = graphc.ones(2)
     assert f(x).tolist() == [2.0, 2.0]
-    (guard,) = f.entries[0].guards
+    guard = _state_guard(f)
     assert guard.check_identities is not None  # numbers and library modules: checked by identity
     assert f(x).tolist() == [2.0, 2.0] and f.traces == 1
     try:
@@ -389,7 +396,7 @@ def test_state_guard_sees_closure_cells_function_attributes_and_new_globals():
 
     f = graphc.compile(add_offset, backend="llvm")
     x = -graphc.ones(2)
-    assert f(x).tolist() == [2.0, 2.0] and f.entries[0].guards[0].check_identities is not None
+    assert f(x).tolist() == [2.0, 2.0] and _state_guard(f).check_identities is not None
     offset = 5.0
     assert f(x).tolist() == [6.0, 6.0] and f.traces == 2
     add_offset.note = "x"  # function attributes are state the walk reads
@@ -409,7 +416,7 @@ def test_state_guard_walks_when_state_is_not_read_by_identity():
     f = graphc.compile(lambda t: t * config["scale"], backend="llvm")
     x = graphc.ones(2)
     assert f(x).tolist() == [2.0, 2.0]
-    assert f.entries[0].guards[0].check_identities is None  # a dict: its contents are walked
+    assert _state_guard(f).check_identities is None  # a dict: its contents are walked
     config["scale"] = 4.0
     assert f(x).tolist() == [4.0, 4.0] and f.traces == 2
 
@@ -432,7 +439,7 @@ def test_state_guard_keeps_a_global_the_trace_changed_guarded_at_what_it_read():
     try:
         assert f(x).tolist() == [1.0, 1.0]
         # guarded at True although it is False now: no identity shortcut may say it holds
-        assert f.entries[0].guards[0].check_identities is None
+        assert _state_guard(f).check_identities is None
         assert f(x).tolist() == [0.0, 0.0] and f.traces == 2
         assert f(x).tolist() == [0.0, 0.0] and f.traces == 2
     finally:
