@@ -919,6 +919,31 @@ class TestAttentionCompiled:
         np.testing.assert_allclose(out.numpy(), e_out.numpy(), **COMPILED_VS_EAGER)
         np.testing.assert_allclose(w.numpy(), e_w.numpy(), **COMPILED_VS_EAGER)
 
+    def test_self_attention_through_one_stacked_projection_equals_three(self):
+        # q is k is v: one GEMM through in_proj_weight (as PyTorch); three distinct tensors with
+        # the same values take the three-projection path: outputs and all gradients agree
+        graphc.manual_seed(53)
+        mha = nn.MultiheadAttention(8, 2, batch_first=True).double()
+        x = rng(53).normal(size=(2, 5, 8))
+
+        def loss_and_grads(run, same_object):
+            mha.zero_grad()
+            q, k, v = (graphc.tensor(x, requires_grad=True) for _ in range(3))
+            if same_object:
+                k = v = q
+            out = run(q, k, v)[0]
+            (out * out).sum().backward()
+            inputs = {id(t): t for t in (q, k, v)}.values()  # q once when k and v are q
+            x_grad = sum(t.grad.numpy() for t in inputs)  # d(loss)/dx: x feeds q, k and v
+            return [out.numpy(), x_grad] + [p.grad.numpy() for p in mha.parameters()]
+
+        for run in (mha, graphc.compile(mha)):
+            three = loss_and_grads(run, same_object=False)
+            one = loss_and_grads(run, same_object=True)
+            assert len(one) == len(three) == 2 + len(list(mha.parameters()))
+            for got, want in zip(one, three):
+                np.testing.assert_allclose(got, want, **F64)
+
     def test_training_mode_dropout_traces(self):
         graphc.manual_seed(52)
         layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.5)

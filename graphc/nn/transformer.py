@@ -26,6 +26,7 @@ import math
 from collections.abc import Callable
 from typing import Optional, Union
 
+from graphc import composites
 from graphc import functions as F
 from graphc.factories import arange, zeros
 from graphc.nn import functional, init
@@ -244,6 +245,9 @@ class MultiheadAttention(Module):
         mask, as PyTorch's hint).
         """
         batched = self._check_inputs(query, key, value, key_padding_mask, attn_mask)
+        # Self-attention projects once through the stacked (3E, E) weight, as PyTorch does: one
+        # GEMM forward and one per gradient instead of three each.
+        one_projection = self._qkv_same_embed_dim and query is key and key is value
         if batched and self.batch_first:
             query, key, value = (F.transpose(t, 0, 1) for t in (query, key, value))
         if not batched:
@@ -257,10 +261,15 @@ class MultiheadAttention(Module):
         def split_heads(x: Tensor, steps: int) -> Tensor:  # (T, N, E) -> (N, heads, T, hd)
             return F.permute(F.reshape(x, (steps, batch, heads, head_dim)), (1, 2, 0, 3))
 
-        (w_q, b_q), (w_k, b_k), (w_v, b_v) = self._projections()
-        q = split_heads(_linear(query, w_q, b_q), length)
-        k = split_heads(_linear(key, w_k, b_k), source_length)
-        v = split_heads(_linear(value, w_v, b_v), source_length)
+        if one_projection:
+            projected = F.reshape(_linear(query, self.in_proj_weight, self.in_proj_bias),
+                                  (length, batch, 3, heads, head_dim))
+            q, k, v = composites.unbind(F.permute(projected, (2, 1, 3, 0, 4)), 0)
+        else:
+            (w_q, b_q), (w_k, b_k), (w_v, b_v) = self._projections()
+            q = split_heads(_linear(query, w_q, b_q), length)
+            k = split_heads(_linear(key, w_k, b_k), source_length)
+            v = split_heads(_linear(value, w_v, b_v), source_length)
 
         masks = []
         if attn_mask is not None:
