@@ -8,6 +8,7 @@
 """
 import sys as _sys
 
+from backends.llvm.blas import set_blas_threads as _set_blas_threads
 from backends.threads import get_num_threads, set_num_threads
 from graphc import (  # PyTorch's module paths
                            accelerator,
@@ -365,6 +366,10 @@ autograd.functional = _autograd_functional
 _sys.modules["graphc.autograd.functional"] = _autograd_functional
 
 _logs.configure_from_environment()  # GRAPHC_LOG=graph,passes,guards
+# NumPy's bundled BLAS, which eager matmul uses as well as compiled code, gets graphc's thread
+# count from the start (one thread on two cores or fewer: its spin-waiting pool is ~10x slower
+# at the median on a shared machine), not only once something is compiled.
+_set_blas_threads(get_num_threads())
 
 __all__ = [
     "AutogradError", "CheckpointError", "DTypeError", "GraphcError", "IRError", "ParseError",

@@ -6,6 +6,9 @@ the result dtype's tolerance, and the interpreter's results.
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +29,8 @@ from backends.kernel import Gemm, Kernel, LibraryCall, build_program
 from backends.llvm import blas
 from backends.llvm.backend import LLVMBackend
 from conftest import TOLERANCES, assert_close
+
+ROOT = Path(__file__).resolve().parents[1]
 
 HERE = Path(__file__).parent
 LLVM = backends.get("llvm")
@@ -322,6 +327,23 @@ def test_default_threads_are_one_on_two_cores_or_fewer(monkeypatch):
     assert threads.default_num_threads() == 1
     monkeypatch.setattr(threads, "usable_cores", lambda: 8)
     assert threads.default_num_threads() == 8
+
+
+@needs_blas
+@pytest.mark.parametrize("n", ["1", "2"])
+def test_importing_graphc_sets_the_blas_threads_eager_matmul_uses(n):
+    # a new process: eager matmul (NumPy's, on the same bundled BLAS) runs with graphc's
+    # thread count even when nothing was compiled
+    code = ("import graphc\n"
+            "from backends.llvm import blas\n"
+            "x = graphc.randn(64, 64)\n"
+            "_ = x @ x\n"
+            "library = blas._bind(blas.library_candidates()[0])\n"
+            "print(library.get_threads())\n")
+    env = dict(os.environ, GRAPHC_NUM_THREADS=n)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=ROOT, check=True).stdout
+    assert out.split() == [n]
 
 
 def test_graphc_num_threads_environment_sets_the_default(monkeypatch):
