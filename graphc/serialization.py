@@ -489,10 +489,13 @@ class _Decoder:
         if len(magic) < len(MAGIC) and MAGIC.startswith(magic):
             raise self.fail(f"file is truncated ({len(magic)} bytes): not even the "
                             "checkpoint signature is complete")
-        hint = (" (it looks like a zip file, e.g. a PyTorch checkpoint)"
+        hint = (" (it looks like a zip file, e.g. a PyTorch checkpoint, which graphc reads from "
+                "a path or a seekable file)"
                 if magic.startswith(b"PK") else
                 " (its line endings were changed: copy it in binary mode)"
-                if magic.startswith(b"\x89GRAPHC") else "")
+                if magic.startswith(b"\x89GRAPHC") else
+                " (it looks like a .safetensors file: read it with graphc.load_file)"
+                if magic[8:10] in (b'{"', b"{}") else "")
         raise self.fail(f"not a graphc checkpoint: wrong magic bytes {magic[:16]!r}, "
                         f"expected {MAGIC!r}{hint}")
 

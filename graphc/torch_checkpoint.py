@@ -40,6 +40,7 @@ import io
 import math
 import pickle
 import pickletools
+import struct
 import zipfile
 from typing import Any, BinaryIO
 
@@ -158,7 +159,8 @@ def load_zip(f: BinaryIO, name: str, archive_size: int, weights_only: bool = Tru
     """Reads a ``torch.save`` zip archive from the seekable binary file ``f``."""
     try:
         archive = zipfile.ZipFile(f)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError,
+            OverflowError, struct.error) as exc:
         raise CheckpointError(f"{name}: not a readable zip archive ({exc}): the PyTorch "
                               "checkpoint is truncated or corrupt") from None
     with archive:
@@ -219,7 +221,7 @@ class _ArchiveReader:
         except CheckpointError:
             raise
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError,
-                NotImplementedError) as exc:
+                NotImplementedError, OverflowError, struct.error) as exc:
             raise self.fail(f"cannot read entry {entry!r}: {exc} (the checkpoint is "
                             "truncated or corrupt)") from None
         return data
@@ -234,7 +236,7 @@ class _ArchiveReader:
         except CheckpointError:
             raise
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
-                AttributeError) as exc:
+                AttributeError, OverflowError) as exc:
             raise self.fail(f"the checkpoint's pickle is malformed: {type(exc).__name__}: "
                             f"{exc}") from None
         return _Finisher(self).finish(root)

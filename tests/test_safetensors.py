@@ -132,6 +132,12 @@ def test_damaged_safetensors_files_are_checkpoint_errors_naming_the_file(tmp_pat
         graphc.load_file(tmp_path / "missing.safetensors")
 
 
+def test_graphc_load_of_a_safetensors_file_says_to_use_load_file():
+    with pytest.raises(CheckpointError, match="looks like a .safetensors file: read it with "
+                                              "graphc.load_file"):
+        graphc.load(fixture("mlp.safetensors"))
+
+
 def test_load_file_tensors_are_independent_of_the_file(tmp_path):
     path = tmp_path / "w.safetensors"
     graphc.save_file({"w": graphc.ones(3)}, path)

@@ -406,12 +406,49 @@ def test_zip_entry_claiming_a_huge_uncompressed_size_is_refused():
     numel = 0xFFFFFFF0 // 4
     data = bytearray(torch_zip(pickle_of({"w": tensor_call("0", numel, 0, (numel,), (1,))}),
                                {"0": b"\0" * 48}))
-    record = data.index(b"PK\x01\x02")  # the central directory's records
-    while data[record + 46:record + 46 + 14] != b"archive/data/0":
-        record = data.index(b"PK\x01\x02", record + 4)
+    record = _central_record(data, b"archive/data/0")
     data[record + 24:record + 28] = struct.pack("<I", 0xFFFFFFF0)
     with pytest.raises(CheckpointError, match="zip bomb"):
         load_bytes(bytes(data))
+
+
+def _central_record(data: bytearray, name: bytes) -> int:
+    """Where the zip's central-directory record of entry ``name`` starts."""
+    record = data.index(b"PK\x01\x02")
+    while data[record + 46:record + 46 + len(name)] != name:
+        record = data.index(b"PK\x01\x02", record + 4)
+    return record
+
+
+def test_damaged_zip_directory_fields_are_checkpoint_errors():
+    whole = torch_zip(pickle_of({"w": tensor_call("0", 12, 0, (12,), (1,))}), {"0": bytes(48)})
+    for field, value in ((6, struct.pack("<H", 72)),  # needs zip version 7.2
+                         (42, struct.pack("<I", 0xFFFFFFF0))):  # local header past the end
+        data = bytearray(whole)
+        record = _central_record(data, b"archive/data.pkl")
+        data[record + field:record + field + len(value)] = value
+        with pytest.raises(CheckpointError):
+            load_bytes(bytes(data))
+
+
+def test_randomly_damaged_checkpoints_load_or_raise_checkpoint_errors_only():
+    rng = np.random.default_rng(0)
+    whole = open(fixture("views.pt"), "rb").read()
+    archive = zipfile.ZipFile(io.BytesIO(whole))
+    entries = {info.filename: archive.read(info.filename) for info in archive.infolist()}
+    for trial in range(300):
+        if trial % 2:  # damage the pickle only, in a well-formed zip
+            pkl = bytearray(entries["views/data.pkl"])
+            pkl[rng.integers(len(pkl))] = rng.integers(256)
+            data = torch_zip(bytes(pkl), {"0": entries["views/data/0"]})
+        else:
+            raw = bytearray(whole)
+            raw[rng.integers(len(raw))] = rng.integers(256)
+            data = bytes(raw)
+        try:
+            load_bytes(data)
+        except CheckpointError:
+            pass
 
 
 def test_huge_pickle_memo_index_is_refused_before_unpickling():
@@ -426,6 +463,17 @@ def test_zip_without_data_pkl_is_not_a_pytorch_checkpoint():
         archive.writestr("readme.txt", "hello")
     with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
         load_bytes(buffer.getvalue())
+
+
+class _Unseekable(io.BytesIO):
+    def seekable(self):
+        return False
+
+
+def test_pt_from_a_stream_that_cannot_seek_says_to_pass_a_path_or_seekable_file():
+    with pytest.raises(CheckpointError, match="PyTorch checkpoint, which graphc reads from a "
+                                              "path or a seekable file"):
+        graphc.load(_Unseekable(open(fixture("mlp.pt"), "rb").read()))
 
 
 def test_graphc_save_still_writes_graphcs_own_format(tmp_path):
