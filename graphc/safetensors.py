@@ -140,7 +140,19 @@ def _tensors(arrays: dict[str, np.ndarray], name: str) -> dict[str, Tensor]:
         except TypeError:
             raise CheckpointError(f"{name}: tensor {key!r} has dtype {array.dtype}, which "
                                   "graphc tensors do not support") from None
-        # native byte order, writable, owning its memory (not a view of a mapped file)
-        result[key] = Tensor._wrap(np.array(array, dtype=array.dtype.newbyteorder("="),
-                                            order="C", copy=True))
+        native = array.dtype.newbyteorder("=")
+        if not (array.dtype == native and array.flags.c_contiguous and _in_own_memory(array)):
+            array = np.array(array, dtype=native, order="C", copy=True)
+        result[key] = Tensor._wrap(array)
     return result
+
+
+def _in_own_memory(array: np.ndarray) -> bool:
+    """Whether ``array`` lies in a private, writable buffer (safetensors 0.8 copies each tensor
+    into a bytearray), not in a mapped file, which truncating the file would invalidate."""
+    base: Any = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, memoryview):
+        base = base.obj
+    return isinstance(base, bytearray) and array.flags.writeable
