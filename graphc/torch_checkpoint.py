@@ -13,7 +13,9 @@ builds it with graphc's own code, never importing torch:
 - storages (``torch.FloatStorage`` ... ``torch.BFloat16Storage``, ``torch.UntypedStorage``),
   read from the zip entry named by the pickle's persistent id;
 - ``collections.OrderedDict``, dicts, lists, tuples, sets, numbers, strings, bytes, None,
-  ``torch.Size`` (a tuple) and torch dtypes (graphc dtypes);
+  ``torch.Size`` (a tuple), torch dtypes (graphc dtypes), ``torch.device`` (graphc's);
+- tensors with Python attributes (``torch._tensor._rebuild_from_type_v2`` of ``torch.Tensor``
+  or ``torch.nn.Parameter``): graphc tensors, the attributes dropped;
 - NumPy arrays and scalars of numeric dtypes (what ``torch.save(np_array)`` writes:
   ``numpy._core.multiarray._reconstruct``, ``numpy.ndarray``, ``numpy.dtype``,
   ``_codecs.encode`` for protocol 2's bytes), rebuilt from checked bytes.
@@ -127,6 +129,15 @@ class _TorchDType(_Placeholder):
 
     def __init__(self, name: str):
         self.name = name
+
+
+class _TensorClass(_Placeholder):
+    """``torch.Tensor`` or ``torch.nn.Parameter`` as ``_rebuild_from_type_v2`` names them."""
+
+    __slots__ = ("parameter",)
+
+    def __init__(self, parameter: bool):
+        self.parameter = parameter
 
 
 class _NDArrayClass(_Placeholder):
@@ -382,6 +393,12 @@ def _builder(full: str, reader: _ArchiveReader) -> Any:
                 _PendingTensor(reader.tensor(storage, offset, size, stride), requires_grad))
         if name in ("_rebuild_parameter", "_rebuild_parameter_with_state"):
             return lambda data, requires_grad, *_: _parameter(data, requires_grad)
+    if full == "torch._tensor._rebuild_from_type_v2":
+        return _rebuild_from_type
+    if full in ("torch.Tensor", "torch.nn.parameter.Parameter"):
+        return _TensorClass(parameter=name == "Parameter")
+    if full == "torch.device":
+        return _device
     if module == "torch" and name in _TORCH_DTYPES:
         return _TorchDType(name)
     if full in ("torch.Size", "builtins.tuple"):
@@ -402,6 +419,28 @@ def _builder(full: str, reader: _ArchiveReader) -> Any:
     if full == "numpy.dtype":
         return _PendingDType
     return None
+
+
+def _rebuild_from_type(func: Any, new_type: Any, args: Any, state: Any) -> _PendingTensor:
+    """``torch._tensor._rebuild_from_type_v2``: what torch.save writes for a tensor with Python
+    attributes (``t.note = ...``). graphc tensors hold no attributes: ``state`` is dropped."""
+    if not isinstance(new_type, _TensorClass) or not isinstance(args, tuple):
+        raise pickle.UnpicklingError("_rebuild_from_type_v2 is allowed for torch.Tensor and "
+                                     "torch.nn.Parameter only")
+    tensor = func(*args)
+    if not isinstance(tensor, _PendingTensor):
+        raise pickle.UnpicklingError("_rebuild_from_type_v2 did not rebuild a tensor")
+    if new_type.parameter and not tensor.parameter:
+        return _parameter(tensor, True)
+    return tensor
+
+
+def _device(kind: Any, index: Any = None) -> Any:
+    from graphc.device import device
+    if not isinstance(kind, str) or not (index is None or type(index) is int):
+        raise pickle.UnpicklingError(f"malformed torch.device({str(kind)[:20]}, "
+                                     f"{str(index)[:20]})")
+    return device(kind, index)
 
 
 def _latin1_bytes(text: Any, encoding: Any = "utf-8") -> bytes:
@@ -542,7 +581,7 @@ class _Finisher:
                 result = type(obj)(self.finish(value, depth + 1) for value in obj)
             except TypeError:
                 raise self.reader.fail("a set holds an unhashable value (a NumPy array)") from None
-        elif isinstance(obj, (_StorageType, _Storage, _NDArrayClass)):
+        elif isinstance(obj, (_StorageType, _Storage, _NDArrayClass, _TensorClass)):
             raise self.reader.fail("the checkpoint holds a bare storage (graphc has no storage "
                                    "objects: save tensors)")
         else:

@@ -208,6 +208,19 @@ def test_torch_dtypes_and_sizes_load_as_graphc_dtypes_and_tuples():
     assert load_bytes(data) == {"dtypes": (graphc.bfloat16, graphc.int64), "size": (2, 3)}
 
 
+def test_tensor_with_python_attributes_and_devices_load():
+    state = graphc.load(fixture("extras.pt"))
+    assert type(state["tagged"]) is graphc.Tensor and state["tagged"].tolist() == [1.0, 2.0]
+    assert (str(state["cpu"]), str(state["gpu"])) == ("cpu", "cuda:0")
+
+
+def test_rebuild_from_type_is_allowed_for_tensor_types_only():
+    call = Call(Global("torch._tensor", "_rebuild_from_type_v2"), Global("builtins", "set"),
+                Global("collections", "OrderedDict"), ((1, 2),), {})
+    with pytest.raises(CheckpointError, match="allowed for torch.Tensor and torch.nn.Parameter"):
+        load_bytes(torch_zip(pickle_of(call)))
+
+
 def test_map_location_is_accepted():
     state = graphc.load(fixture("mlp.pt"), map_location="cpu")
     assert state["0.weight"].shape == (8, 4)
