@@ -59,7 +59,7 @@ import sys
 import types
 import zlib
 from pathlib import Path
-from typing import Any, BinaryIO, Union
+from typing import Any, BinaryIO, Optional, Union
 
 import ml_dtypes
 import numpy as np
@@ -320,7 +320,8 @@ def _header_start() -> int:
 
 
 # -- loading ------------------------------------------------------------------------------------
-def load(f: PathLike, map_location: Any = None, weights_only: bool = True) -> Any:
+def load(f: PathLike, map_location: Any = None, weights_only: Optional[bool] = True,
+         mmap: Optional[bool] = None) -> Any:
     """Reads a checkpoint written by :func:`save`, or a PyTorch ``.pt`` file written by
     ``torch.save`` (its zip format, PyTorch 1.6 and later: see :mod:`graphc.torch_checkpoint`);
     tensors come back as graphc Tensors. The file's first bytes say which format it is.
@@ -329,9 +330,11 @@ def load(f: PathLike, map_location: Any = None, weights_only: bool = True) -> An
     and functions they hold, are allowed globals (:func:`add_safe_globals`,
     ``with safe_globals([...])``), as with ``torch.load(weights_only=True)``; anything else is
     refused with the name to allow. ``weights_only=False`` imports any class or function the
-    file names: only for files you trust, as in PyTorch. ``map_location`` is accepted for
+    file names: only for files you trust, as in PyTorch; ``weights_only=None`` is the default
+    (True), as in PyTorch 2.6 and later. ``map_location`` and ``mmap`` are accepted for
     compatibility and ignored (tensors load on the CPU; move them with ``.to(device)``).
     """
+    weights_only = True if weights_only is None else bool(weights_only)
     if isinstance(f, (str, os.PathLike)):
         name = str(f)
         try:

@@ -341,6 +341,17 @@ def test_weights_only_false_imports_what_a_trusted_file_names():
     assert load_bytes(data, weights_only=False) == {"x": fractions.Fraction(1, 3)}
 
 
+def test_weights_only_none_means_pytorchs_default_true():
+    data = torch_zip(pickle_of({"x": Call(Global("fractions", "Fraction"), 1, 3)}))
+    with pytest.raises(CheckpointError, match="fractions.Fraction' is not allowed"):
+        load_bytes(data, weights_only=None, mmap=True)
+    buffer = io.BytesIO()
+    graphc.save(nn.Linear(2, 1), buffer)  # graphc's format: the same default
+    buffer.seek(0)
+    with pytest.raises(CheckpointError, match="not an allowed global"):
+        graphc.load(buffer, weights_only=None)
+
+
 def test_codecs_encode_is_allowed_only_for_protocol_2_bytes():
     data = torch_zip(pickle_of(Call(Global("_codecs", "encode"), "abc", "rot13")))
     with pytest.raises(CheckpointError, match="_codecs.encode is allowed only"):
