@@ -537,8 +537,8 @@ def _parameter(data: Any, requires_grad: Any) -> _PendingTensor:
 
 
 class _Finisher:
-    """Replaces the unpickled NumPy placeholders by their arrays (and dtypes), keeping shared
-    objects shared; any other object of an unexpected type is an error."""
+    """Replaces the placeholders the unpickler built by tensors, arrays and dtypes, inside
+    containers and allowed objects' attributes, keeping shared objects shared."""
 
     def __init__(self, reader: _ArchiveReader):
         self.reader = reader
@@ -581,11 +581,16 @@ class _Finisher:
                 result = type(obj)(self.finish(value, depth + 1) for value in obj)
             except TypeError:
                 raise self.reader.fail("a set holds an unhashable value (a NumPy array)") from None
-        elif isinstance(obj, (_StorageType, _Storage, _NDArrayClass, _TensorClass)):
-            raise self.reader.fail("the checkpoint holds a bare storage (graphc has no storage "
-                                   "objects: save tensors)")
-        else:
-            result = obj  # built by an allowed global (a dtype, or one add_safe_globals allowed)
+        elif isinstance(obj, _Placeholder):  # a storage or class, not used to build a tensor
+            raise self.reader.fail(f"the checkpoint holds a bare {type(obj).__name__[1:]}, "
+                                   "which graphc builds tensors from but does not return")
+        else:  # built by an allowed global (a device, or a class add_safe_globals allowed)
+            self.done[id(obj)] = obj
+            state = getattr(obj, "__dict__", None)
+            if type(state) is dict:  # an object's attributes may hold tensors and arrays
+                for key, value in state.items():
+                    state[key] = self.finish(value, depth + 1)
+            return obj
         self.done[id(obj)] = result
         return result
 

@@ -352,6 +352,31 @@ def test_weights_only_none_means_pytorchs_default_true():
         graphc.load(buffer, weights_only=None)
 
 
+class Settings:
+    """A class a user allows with add_safe_globals: its attributes hold a tensor."""
+
+
+def test_allowed_objects_get_their_tensors_not_placeholders():
+    raw = np.arange(3, dtype="<f4").tobytes()
+    obj = Build(Call(Global("copyreg", "_reconstructor"), Global(__name__, "Settings"),
+                     Global("builtins", "object"), None),
+                {"w": tensor_call("0", 3, 0, (3,), (1,)), "name": "run"})
+    data = torch_zip(pickle_of({"settings": obj}), {"0": raw})
+    import copyreg
+    with graphc.serialization.safe_globals([Settings, (copyreg._reconstructor,
+                                                       "copyreg._reconstructor"),
+                                            (object, "builtins.object")]):
+        settings = load_bytes(data)["settings"]
+    assert isinstance(settings, Settings) and settings.name == "run"
+    assert type(settings.w) is graphc.Tensor and settings.w.tolist() == [0.0, 1.0, 2.0]
+
+
+def test_a_bare_storage_is_refused():
+    pid = PersistentId(("storage", Global("torch", "FloatStorage"), "0", "cpu", 1))
+    with pytest.raises(CheckpointError, match="a bare Storage"):
+        load_bytes(torch_zip(pickle_of({"s": pid}), {"0": bytes(4)}))
+
+
 def test_codecs_encode_is_allowed_only_for_protocol_2_bytes():
     data = torch_zip(pickle_of(Call(Global("_codecs", "encode"), "abc", "rot13")))
     with pytest.raises(CheckpointError, match="_codecs.encode is allowed only"):
