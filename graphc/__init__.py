@@ -254,6 +254,7 @@ from graphc.math_functions import (
                            xlogy,
 )
 from graphc.random import manual_seed
+from graphc.safetensors import load_file, save_file
 from graphc.scans_sorts import (
                            argsort,
                            cummax,
@@ -430,3 +431,6 @@ __all__ += [
     "range", "seed", "set_default_dtype", "set_printoptions", "set_rng_state", "tril_indices",
     "triu_indices"
 ]
+# checkpoints in the ecosystem's formats: .safetensors (graphc/safetensors.py); graphc.load
+# also reads PyTorch's .pt (graphc/torch_checkpoint.py)
+__all__ += ["save_file", "load_file"]

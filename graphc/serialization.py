@@ -59,7 +59,7 @@ import sys
 import types
 import zlib
 from pathlib import Path
-from typing import Any, BinaryIO, Union
+from typing import Any, BinaryIO, Optional, Union
 
 import ml_dtypes
 import numpy as np
@@ -244,6 +244,12 @@ class safe_globals:
 def save(obj: Any, f: PathLike) -> None:
     """Writes ``obj`` to ``f`` (a path or a writable binary file) in graphc's checkpoint format.
 
+    This is graphc's own format, whatever the file's name: graphc cannot write PyTorch's
+    ``.pt`` (a pickle). To hand weights to PyTorch, write ``.safetensors``, the interchange
+    format: ``graphc.save_file(model.state_dict(), "model.safetensors")``, which PyTorch reads
+    with ``safetensors.torch.load_file``. (:func:`load` reads both graphc's files and PyTorch's
+    ``.pt``.)
+
     Writing to a path goes through a temporary file in the same folder, renamed at the end, so
     an interrupted save never leaves a half-written checkpoint under the final name. The file
     gets the permissions ``open(path, "wb")`` would give it (a replaced file keeps its mode), and
@@ -314,27 +320,53 @@ def _header_start() -> int:
 
 
 # -- loading ------------------------------------------------------------------------------------
-def load(f: PathLike, map_location: Any = None, weights_only: bool = True) -> Any:
-    """Reads a checkpoint written by :func:`save`; tensors come back as graphc Tensors.
+def load(f: PathLike, map_location: Any = None, weights_only: Optional[bool] = True,
+         mmap: Optional[bool] = None) -> Any:
+    """Reads a checkpoint written by :func:`save`, or a PyTorch ``.pt`` file written by
+    ``torch.save`` (its zip format, PyTorch 1.6 and later: see :mod:`graphc.torch_checkpoint`);
+    tensors come back as graphc Tensors. The file's first bytes say which format it is.
 
     Saved objects (a whole ``nn.Module``) come back only when their classes, and the classes
     and functions they hold, are allowed globals (:func:`add_safe_globals`,
     ``with safe_globals([...])``), as with ``torch.load(weights_only=True)``; anything else is
     refused with the name to allow. ``weights_only=False`` imports any class or function the
-    file names: only for files you trust, as in PyTorch. ``map_location`` is accepted for
-    compatibility and ignored.
+    file names: only for files you trust, as in PyTorch; ``weights_only=None`` is the default
+    (True), as in PyTorch 2.6 and later. ``map_location`` and ``mmap`` are accepted for
+    compatibility and ignored (tensors load on the CPU; move them with ``.to(device)``).
     """
+    weights_only = True if weights_only is None else bool(weights_only)
     if isinstance(f, (str, os.PathLike)):
         name = str(f)
         try:
             with open(f, "rb") as stream:
-                return _Decoder(name, stream, whole_file=True, weights_only=weights_only).run()
+                return _load_stream(name, stream, True, weights_only)
         except FileNotFoundError:
             raise
         except OSError as exc:
             raise CheckpointError(f"{name}: cannot read checkpoint: {exc}") from None
     name = str(getattr(f, "name", "<file object>"))
-    return _Decoder(name, f, whole_file=False, weights_only=weights_only).run()
+    return _load_stream(name, f, False, weights_only)
+
+
+def _load_stream(name: str, stream: BinaryIO, whole_file: bool, weights_only: bool) -> Any:
+    """Dispatches on the first bytes: graphc's format, PyTorch's zip format, or PyTorch's
+    legacy format (refused with a clear error). A stream that cannot seek is read as graphc's
+    format."""
+    from graphc import torch_checkpoint
+    try:
+        start = stream.tell() if stream.seekable() else None
+    except (OSError, AttributeError, ValueError):
+        start = None
+    if start is not None:
+        head = stream.read(512) or b""
+        end = stream.seek(0, io.SEEK_END)
+        stream.seek(start)
+        if isinstance(head, (bytes, bytearray)):
+            if torch_checkpoint.is_torch_zip(head):
+                return torch_checkpoint.load_zip(stream, name, end - start, weights_only)
+            if torch_checkpoint.is_legacy_torch(head):
+                raise torch_checkpoint.legacy_error(name)
+    return _Decoder(name, stream, whole_file=whole_file, weights_only=weights_only).run()
 
 
 class _Decoder:
@@ -460,10 +492,13 @@ class _Decoder:
         if len(magic) < len(MAGIC) and MAGIC.startswith(magic):
             raise self.fail(f"file is truncated ({len(magic)} bytes): not even the "
                             "checkpoint signature is complete")
-        hint = (" (it looks like a zip file, e.g. a PyTorch checkpoint)"
+        hint = (" (it looks like a zip file, e.g. a PyTorch checkpoint, which graphc reads from "
+                "a path or a seekable file)"
                 if magic.startswith(b"PK") else
                 " (its line endings were changed: copy it in binary mode)"
-                if magic.startswith(b"\x89GRAPHC") else "")
+                if magic.startswith(b"\x89GRAPHC") else
+                " (it looks like a .safetensors file: read it with graphc.load_file)"
+                if magic[8:10] in (b'{"', b"{}") else "")
         raise self.fail(f"not a graphc checkpoint: wrong magic bytes {magic[:16]!r}, "
                         f"expected {MAGIC!r}{hint}")
 
