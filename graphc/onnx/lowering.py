@@ -1,0 +1,615 @@
+"""IR nodes -> ONNX nodes: one lowering per registry op that ONNX's standard operators express.
+
+Elementwise ops are lowered from their scalar body (``OpDef.scalar_body``), the same typed
+expression the code generators render, so the ONNX graph computes what graphc computes: operand
+promotion, float16/bfloat16 computed in float32 and rounded once, PyTorch's floor division and
+remainder, NaN-propagating maximum. Common ops whose ONNX operator means exactly the same
+(``Add``, ``MatMul``, ``Exp``, ...) map straight onto it. Every other kind has one function here.
+
+Ops no ONNX operator expresses (``cumprod``, ``logcumsumexp``, ``cummax_indices``,
+``cummin_indices``, ``conv2d_weight_grad``, interior padding) raise
+:class:`UnsupportedOperatorError` naming the op and its IR line.
+
+Shapes baked into attributes (``reshape``'s target, ``broadcast_to``, ``slice`` bounds) follow
+the dynamic dimensions of the export (:mod:`graphc.onnx.dynamic`): each size that changes with
+one is an affine expression of it, computed in the graph from ``Shape`` of the input.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Optional
+
+import numpy as np
+
+import ir
+from graphc.errors import GraphcError
+from graphc.onnx.builder import OnnxBuilder, onnx_dtype
+from ir import dtypes
+from ir.printer import format_node, value_names
+from ir.scalar import ScalarExpr
+
+# what a size in an attribute is when it follows dynamic dimensions: constant + sum(coef * dim)
+Affine = tuple[int, dict[str, int]]
+
+
+class OnnxExportError(GraphcError, RuntimeError):
+    """graphc cannot write this program as ONNX (a size ONNX cannot follow, state written
+    back, a bad argument); the message says what and where."""
+
+
+class UnsupportedOperatorError(OnnxExportError):
+    """An IR op that no ONNX operator expresses (the message names the op and its IR line)."""
+
+
+# ops ONNX cannot express, and why (what the error says)
+NOT_EXPRESSIBLE = {
+    "cumprod": "ONNX has CumSum but no cumulative product",
+    "logcumsumexp": "ONNX has no cumulative log-sum-exp (exp, CumSum, log underflows)",
+    "cummax_indices": "ONNX has no cumulative maximum",
+    "cummin_indices": "ONNX has no cumulative minimum",
+    "conv2d_weight_grad": "ONNX has no convolution weight gradient operator",
+}
+
+# elementwise ops whose ONNX operator means the same when every operand has the result's dtype
+_DIRECT_FLOAT = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "neg": "Neg",
+                 "exp": "Exp", "log": "Log", "sqrt": "Sqrt", "tanh": "Tanh",
+                 "sigmoid": "Sigmoid", "abs": "Abs", "sin": "Sin", "cos": "Cos", "erf": "Erf",
+                 "reciprocal": "Reciprocal", "stop_gradient": "Identity", "floor": "Floor",
+                 "ceil": "Ceil", "tan": "Tan", "asin": "Asin", "acos": "Acos", "atan": "Atan",
+                 "sinh": "Sinh", "cosh": "Cosh", "asinh": "Asinh", "acosh": "Acosh",
+                 "atanh": "Atanh", "pow": "Pow", "maximum": "Max", "minimum": "Min"}
+_DIRECT_INT = {"add": "Add", "sub": "Sub", "mul": "Mul", "neg": "Neg", "abs": "Abs",
+               "stop_gradient": "Identity"}
+_COMPARISONS = {"eq": "Equal", "lt": "Less", "le": "LessOrEqual", "gt": "Greater",
+                "ge": "GreaterOrEqual"}
+# scalar primitives that are one ONNX operator of the same operands
+_SCALAR_DIRECT = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow",
+                  "neg": "Neg", "abs": "Abs", "sign": "Sign", "maximum": "Max",
+                  "minimum": "Min", "exp": "Exp", "log": "Log", "tanh": "Tanh", "sqrt": "Sqrt",
+                  "sin": "Sin", "cos": "Cos", "erf": "Erf", "floor": "Floor", "ceil": "Ceil",
+                  "round": "Round", "tan": "Tan", "asin": "Asin", "acos": "Acos",
+                  "atan": "Atan", "sinh": "Sinh", "cosh": "Cosh", "asinh": "Asinh",
+                  "acosh": "Acosh", "atanh": "Atanh", "select": "Where",
+                  "logical_and": "And", "logical_or": "Or", "logical_not": "Not"}
+
+
+def ir_line(node: ir.Node) -> str:
+    """The node as the IR printer shows it, with its source location when known."""
+    graph = node.graph
+    names = value_names(graph) if graph is not None else {}
+    text = format_node(node, names)
+    if node.body is not None:
+        text = text.split(" {\n")[0] + " {...}"
+    if node.loc is not None:
+        text += f" (from {node.loc})"
+    return text
+
+
+class Lowerer:
+    """Writes the nodes of IR graphs into an :class:`OnnxBuilder`.
+
+    ``names`` maps each IR value (by ``id``) to its ONNX name; the caller binds the graph's
+    inputs first. ``dynamic`` gives, per node (by ``id``), the attributes whose sizes follow
+    dynamic dimensions, and ``dim_size(symbol)`` the ONNX name of that size (an int64[1]).
+    """
+
+    def __init__(self, builder: OnnxBuilder,
+                 dynamic: Optional[dict[int, dict[str, list[Optional[Affine]]]]] = None,
+                 dim_size: Optional[Callable[[str], str]] = None):
+        self.b = builder
+        self.names: dict[int, str] = {}
+        self.dynamic = dynamic or {}
+        self.dim_size = dim_size
+
+    # -- graphs ---------------------------------------------------------------------------------
+    def lower_graph(self, graph: ir.Graph) -> list[str]:
+        """Lowers every node of ``graph`` (inputs already bound); the names of its outputs."""
+        for node in graph.nodes:
+            self.lower_node(node)
+        return [self.names[id(v)] for v in graph.outputs]
+
+    def lower_node(self, node: ir.Node) -> None:
+        lowering = _LOWERINGS.get(node.op)
+        if lowering is None:
+            why = NOT_EXPRESSIBLE.get(node.op, "graphc has no ONNX lowering for it")
+            raise UnsupportedOperatorError(
+                f"graphc.onnx.export: op '{node.op}' cannot be exported to ONNX ({why}); "
+                f"IR line: {ir_line(node)}")
+        inputs = [self.names[id(v)] for v in node.inputs]
+        results = lowering(self, node, inputs)
+        results = [results] if isinstance(results, str) else results
+        for value, name in zip(node.outputs, results):
+            self.names[id(value)] = name
+
+    def unsupported(self, node: ir.Node, why: str) -> UnsupportedOperatorError:
+        return UnsupportedOperatorError(
+            f"graphc.onnx.export: op '{node.op}' cannot be exported to ONNX here ({why}); "
+            f"IR line: {ir_line(node)}")
+
+    # -- sizes in attributes --------------------------------------------------------------------
+    def static_ints(self, node: ir.Node, attr: str) -> list[int]:
+        """The ints of attribute ``attr``, which must not follow a dynamic dimension."""
+        if self.dynamic.get(id(node), {}).get(attr):
+            raise OnnxExportError(
+                f"graphc.onnx.export: attribute '{attr}' of op '{node.op}' changes with a "
+                f"dynamic dimension, which ONNX's {node.op} cannot follow; export without "
+                f"that dynamic axis. IR line: {ir_line(node)}")
+        return list(node.attrs[attr])
+
+    def size_tensor(self, node: ir.Node, attr: str, values: list[int],
+                    minus_one: bool = False) -> str:
+        """A 1-d int64 tensor of attribute ``attr``'s sizes: a constant, or computed from the
+        dynamic dimensions it follows. ``minus_one``: one dynamic entry may be written -1
+        (Reshape infers it)."""
+        forms = self.dynamic.get(id(node), {}).get(attr)
+        if not forms or not any(forms):
+            return self.b.ints(values)
+        dynamic_positions = [i for i, form in enumerate(forms) if form]
+        if minus_one and len(dynamic_positions) == 1 and 0 not in values:
+            return self.b.ints(-1 if i == dynamic_positions[0] else v
+                               for i, v in enumerate(values))
+        pieces, run = [], []
+        for value, form in zip(values, forms):
+            if not form:
+                run.append(value)
+                continue
+            if run:
+                pieces.append(self.b.ints(run))
+                run = []
+            pieces.append(self._affine(form))
+        if run:
+            pieces.append(self.b.ints(run))
+        return pieces[0] if len(pieces) == 1 else self.b.node("Concat", pieces, axis=0)
+
+    def _affine(self, form: Affine) -> str:
+        constant, coefficients = form
+        assert self.dim_size is not None
+        total = None
+        for symbol, coefficient in sorted(coefficients.items()):
+            term = self.dim_size(symbol)
+            if coefficient != 1:
+                term = self.b.node("Mul", [term, self.b.ints([coefficient])])
+            total = term if total is None else self.b.node("Add", [total, term])
+        assert total is not None
+        if constant:
+            total = self.b.node("Add", [total, self.b.ints([constant])])
+        return total
+
+    # -- elementwise through scalar bodies ----------------------------------------------------------
+    def scalar(self, expr: ScalarExpr, env: dict[str, str], memo: dict[int, str]) -> str:
+        """The ONNX value computing ``expr`` elementwise (variables are named by ``env``)."""
+        done = memo.get(id(expr))
+        if done is not None:
+            return done
+        name = self._scalar(expr, env, memo)
+        memo[id(expr)] = name
+        return name
+
+    def _scalar(self, expr: ScalarExpr, env: dict[str, str], memo: dict[int, str]) -> str:
+        op, b = expr.op, self.b
+        if op == "var":
+            return env[expr.value]
+        if op == "const":
+            return b.constant(np.array(expr.value, dtype=expr.dtype.numpy))
+        args = [self.scalar(a, env, memo) for a in expr.args]
+        dtype = expr.args[0].dtype if expr.args else expr.dtype
+        if op == "cast":
+            return b.node("Cast", args, to=onnx_dtype(expr.dtype))
+        if op in ("eq", "ne", "lt", "le", "gt", "ge"):
+            if dtype.is_bool and op not in ("eq", "ne"):  # ONNX orders numbers only
+                args = [b.cast(a, dtypes.bool_, dtypes.i32) for a in args]
+            if op == "ne":
+                return b.node("Not", [b.node("Equal", args)])
+            return b.node(_COMPARISONS[op], args)
+        if op in ("bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not"):
+            logical = {"bitwise_and": "And", "bitwise_or": "Or", "bitwise_xor": "Xor",
+                       "bitwise_not": "Not"}[op]
+            if dtype.is_bool:
+                return b.node(logical, args)
+            if b.opset < 18:
+                raise OnnxExportError(f"graphc.onnx.export: integer {op} needs ONNX opset 18 "
+                                      f"or newer (BitwiseAnd, ...); this export uses opset "
+                                      f"{b.opset}")
+            return b.node("Bitwise" + logical, args)
+        if op == "trunc":
+            x = args[0]
+            negative = b.node("Less", [x, self._zero(dtype)])
+            return b.node("Where", [negative, b.node("Ceil", [x]), b.node("Floor", [x])])
+        if op in ("fmod", "trunc_div") and dtype.is_int:
+            return self._integer_division(op, args[0], args[1], dtype)
+        if op == "fmod":
+            return b.node("Mod", args, fmod=1)
+        if op in ("maximum", "minimum") and (dtype.is_bool or (dtype.is_int and dtype.bits < 32)):
+            # the same values in int32, where onnxruntime has Max and Min kernels
+            wide = [b.cast(a, dtype, dtypes.i32) for a in args]
+            return b.cast(b.node("Max" if op == "maximum" else "Min", wide), dtypes.i32, dtype)
+        if op == "rsqrt":
+            return b.node("Reciprocal", [b.node("Sqrt", args)])
+        if op in ("log2", "log10"):
+            base = 2.0 if op == "log2" else 10.0
+            return b.node("Div", [b.node("Log", args), self._number(math.log(base), dtype)])
+        if op == "exp2":
+            return b.node("Pow", [self._number(2.0, dtype), args[0]])
+        if op == "log1p":
+            return self._log1p(args[0], dtype)
+        if op == "expm1":
+            return self._expm1(args[0], dtype)
+        if op == "hypot":
+            return self._hypot(args[0], args[1], dtype)
+        if op == "atan2":
+            return self._atan2(args[0], args[1], dtype)
+        if op == "copysign":
+            magnitude = b.node("Abs", [args[0]])
+            return b.node("Where", [self._signbit(args[1], dtype),
+                                    b.node("Neg", [magnitude]), magnitude])
+        onnx_op = _SCALAR_DIRECT.get(op)
+        if onnx_op is None:  # a new scalar primitive: say so rather than guess
+            raise OnnxExportError(f"graphc.onnx.export: the scalar primitive '{op}' has no "
+                                  f"ONNX lowering")
+        return b.node(onnx_op, args)
+
+    def _number(self, value: float, dtype: dtypes.DType) -> str:
+        return self.b.constant(np.array(value, dtype=dtype.numpy))
+
+    def _zero(self, dtype: dtypes.DType) -> str:
+        return self._number(0, dtype)
+
+    def _signbit(self, x: str, dtype: dtypes.DType) -> str:
+        """Whether ``x`` is negative, -0.0 included (1 / -0.0 is -inf)."""
+        b, zero = self.b, self._zero(dtype)
+        negative_zero = b.node("And", [b.node("Equal", [x, zero]),
+                                       b.node("Less", [b.node("Reciprocal", [x]), zero])])
+        return b.node("Or", [b.node("Less", [x, zero]), negative_zero])
+
+    def _integer_division(self, op: str, x: str, y: str, dtype: dtypes.DType) -> str:
+        """C's integer division or remainder, with graphc's INT_MIN / -1 = INT_MIN (and
+        remainder 0): the C operation traps there, so -1 divides by negation."""
+        b = self.b
+        by_minus_one = b.node("Equal", [y, self._number(-1, dtype)])
+        divisor = b.node("Where", [by_minus_one, self._number(1, dtype), y])
+        if op == "fmod":
+            return b.node("Where", [by_minus_one, self._zero(dtype),
+                                    b.node("Mod", [x, divisor], fmod=1)])
+        return b.node("Where", [by_minus_one, b.node("Neg", [x]), b.node("Div", [x, divisor])])
+
+    def _log1p(self, x: str, dtype: dtypes.DType) -> str:
+        """log(1 + x) without losing small x: Kahan's log(u) * x / (u - 1), u = 1 + x."""
+        b, one = self.b, self._number(1.0, dtype)
+        u = b.node("Add", [one, x])
+        u_minus_1 = b.node("Sub", [u, one])
+        exact = b.node("Div", [b.node("Mul", [b.node("Log", [u]), x]), u_minus_1])
+        tiny = b.node("Equal", [u, one])
+        infinite = b.node("IsInf", [x], detect_negative=0)
+        return b.node("Where", [tiny, x, b.node("Where", [infinite, x, exact])])
+
+    def _expm1(self, x: str, dtype: dtypes.DType) -> str:
+        """exp(x) - 1 without losing small x: Kahan's (u - 1) * x / log(u), u = exp(x)."""
+        b, one = self.b, self._number(1.0, dtype)
+        u = b.node("Exp", [x])
+        u_minus_1 = b.node("Sub", [u, one])
+        exact = b.node("Div", [b.node("Mul", [u_minus_1, x]), b.node("Log", [u])])
+        minus_one = self._number(-1.0, dtype)
+        result = b.node("Where", [b.node("Equal", [u_minus_1, minus_one]), minus_one, exact])
+        result = b.node("Where", [b.node("IsInf", [u], detect_negative=0), u, result])
+        return b.node("Where", [b.node("Equal", [u, one]), x, result])
+
+    def _hypot(self, x: str, y: str, dtype: dtypes.DType) -> str:
+        """sqrt(x² + y²) scaled by the larger magnitude (no overflow); inf wins over NaN."""
+        b, one, zero = self.b, self._number(1.0, dtype), self._zero(dtype)
+        ax, ay = b.node("Abs", [x]), b.node("Abs", [y])
+        big, small = b.node("Max", [ax, ay]), b.node("Min", [ax, ay])
+        ratio = b.node("Div", [small, big])
+        scaled = b.node("Mul", [big, b.node("Sqrt", [b.node("Add", [one, b.node(
+            "Mul", [ratio, ratio])])])])
+        result = b.node("Where", [b.node("Equal", [big, zero]), zero, scaled])
+        infinite = b.node("Or", [b.node("IsInf", [ax]), b.node("IsInf", [ay])])
+        return b.node("Where", [infinite, self._number(math.inf, dtype), result])
+
+    def _atan2(self, y: str, x: str, dtype: dtypes.DType) -> str:
+        """C's atan2 from Atan: quadrants, signed zeros and infinities as C99 says."""
+        b = self.b
+        pi = self._number(math.pi, dtype)
+        zero = self._zero(dtype)
+        y_negative = self._signbit(y, dtype)
+        turn = b.node("Where", [y_negative, b.node("Neg", [pi]), pi])  # ±pi, the sign of y
+        base = b.node("Atan", [b.node("Div", [y, x])])
+        result = b.node("Where", [b.node("Less", [x, zero]), b.node("Add", [base, turn]), base])
+        # x = ±0: ±pi/2 by the sign of y; both zero: ±0 or ±pi by the signs of y and x
+        half = b.node("Where", [y_negative, self._number(-0.5 * math.pi, dtype),
+                                self._number(0.5 * math.pi, dtype)])
+        both_zero = b.node("Where", [self._signbit(x, dtype), turn, y])
+        at_zero = b.node("Where", [b.node("Equal", [y, zero]), both_zero, half])
+        x_zero = b.node("And", [b.node("Equal", [x, zero]), b.node("Not", [b.node("IsNaN", [y])])])
+        result = b.node("Where", [x_zero, at_zero, result])
+        # both infinite: ±pi/4 or ±3pi/4
+        quarter = b.node("Where", [b.node("Less", [x, zero]), self._number(0.75 * math.pi, dtype),
+                                   self._number(0.25 * math.pi, dtype)])
+        corner = b.node("Where", [y_negative, b.node("Neg", [quarter]), quarter])
+        both_inf = b.node("And", [b.node("IsInf", [x]), b.node("IsInf", [y])])
+        return b.node("Where", [both_inf, corner, result])
+
+
+_LOWERINGS: dict[str, Callable[[Lowerer, ir.Node, list[str]], str | list[str]]] = {}
+
+
+def lowering(*ops: str):
+    """Registers the decorated function as the lowering of ``ops``."""
+    def register(fn):
+        for op in ops:
+            _LOWERINGS[op] = fn
+        return fn
+    return register
+
+
+def has_lowering(op: str) -> bool:
+    """Whether graphc can write the IR op ``op`` as ONNX."""
+    return op in _LOWERINGS
+
+
+def _out_dtype(node: ir.Node) -> dtypes.DType:
+    return node.outputs[0].type.dtype
+
+
+# -- elementwise ---------------------------------------------------------------------------------
+def _elementwise(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
+    out = _out_dtype(node)
+    in_dtypes = [v.type.dtype for v in node.inputs]
+    plain = not any(d.is_low_precision_float for d in (out, *in_dtypes))
+    if plain and all(d == out for d in in_dtypes):
+        direct = (_DIRECT_FLOAT if out.is_float else _DIRECT_INT).get(node.op)
+        if direct is not None:
+            return lw.b.node(direct, inputs)
+    if (plain and node.op in _COMPARISONS and len(set(in_dtypes)) == 1
+            and not in_dtypes[0].is_bool):
+        return lw.b.node(_COMPARISONS[node.op], inputs)
+    if node.op == "where" and plain and in_dtypes[1] == in_dtypes[2] == out:
+        return lw.b.node("Where", inputs)
+    names = [f"x{i}" for i in range(len(inputs))]
+    _, body = node.opdef.scalar_body([v.type for v in node.inputs], node.attrs, names)
+    return lw.scalar(body, dict(zip(names, inputs)), {})
+
+
+for _op in ir.registry.all_ops():
+    if _op.kind == "elementwise" and _op.scalar is not None:
+        _LOWERINGS[_op.name] = _elementwise
+
+
+# -- sources -------------------------------------------------------------------------------------
+@lowering("const")
+def _const(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
+    out = node.outputs[0].type
+    value = node.attrs["value"]
+    if not isinstance(value, (list, tuple)) and lw.dynamic.get(id(node), {}).get("shape"):
+        # a filled tensor whose shape follows a dynamic dimension
+        shape = lw.size_tensor(node, "shape", list(out.shape))
+        fill = lw.b.onnx.numpy_helper.from_array(np.array([value], dtype=out.dtype.numpy))
+        return lw.b.node("ConstantOfShape", [shape], value=fill)
+    if lw.dynamic.get(id(node)):
+        lw.static_ints(node, "shape")  # raises: its values change with the dimension
+        raise lw.unsupported(node, "its values change with a dynamic dimension")
+    array = ir.get_op("const").reference(**node.attrs)
+    return lw.b.constant(np.asarray(array, dtype=out.dtype.numpy).reshape(out.shape))
+
+
+@lowering("random_uniform", "random_normal")
+def _random(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
+    # graphc's seeds are its own stream: the ONNX runtime draws other numbers of the same law
+    a, out = node.attrs, node.outputs[0].type
+    shape = lw.static_ints(node, "shape")
+    if node.op == "random_uniform":
+        return lw.b.node("RandomUniform", [], dtype=onnx_dtype(out.dtype), shape=shape,
+                         low=float(a["low"]), high=float(a["high"]))
+    return lw.b.node("RandomNormal", [], dtype=onnx_dtype(out.dtype), shape=shape,
+                     mean=float(a["mean"]), scale=float(a["std"]))
+
+
+# -- reductions ------------------------------------------------------------------------------------
+def _reduce(lw: Lowerer, onnx_op: str, x: str, axes: Optional[list[int]], keepdim: bool) -> str:
+    b = lw.b
+    axes_as_input = onnx_op == "ReduceSum" or b.opset >= 18
+    if axes is None:
+        return b.node(onnx_op, [x], keepdims=int(keepdim))
+    if axes_as_input:
+        return b.node(onnx_op, [x, b.ints(axes)], keepdims=int(keepdim))
+    return b.node(onnx_op, [x], axes=list(axes), keepdims=int(keepdim))
+
+
+@lowering("sum", "prod", "max", "min")
+def _reduction(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
+    b = lw.b
+    source, out = node.inputs[0].type.dtype, _out_dtype(node)
+    compute = dtypes.i32 if out.is_bool else out
+    x = b.cast(inputs[0], source, compute)
+    axes, keepdim = node.attrs["axes"], bool(node.attrs["keepdim"])
+    if axes is not None and len(axes) == 0:  # reduces nothing
+        return b.cast(x, compute, out)
+    onnx_op = {"sum": "ReduceSum", "prod": "ReduceProd", "max": "ReduceMax",
+               "min": "ReduceMin"}[node.op]
+    result = _reduce(lw, onnx_op, x, axes, keepdim)
+    if node.op in ("max", "min") and compute.is_float:
+        # PyTorch's max/min are NaN where any reduced element is; ONNX runtimes may drop NaN
+        zero = lw._zero(compute)
+        nans = b.node("Where", [b.node("IsNaN", [x]), x, zero])
+        any_nan = _reduce(lw, "ReduceSum", nans, axes, keepdim)
+        result = b.node("Where", [b.node("IsNaN", [any_nan]), any_nan, result])
+    return b.cast(result, compute, out)
+
+
+@lowering("argmax", "argmin")
+def _arg_reduction(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
+    b = lw.b
+    onnx_op = "ArgMax" if node.op == "argmax" else "ArgMin"
+    source = node.inputs[0].type.dtype
+    x = b.cast(inputs[0], source, dtypes.i32) if source.is_bool else inputs[0]
+    axis, keepdim = node.attrs["axis"], bool(node.attrs["keepdim"])
+    if axis is None:  # over the flattened tensor; keepdim keeps every axis at size 1
+        flat = b.node("Reshape", [x, b.ints([-1])])
+        index = b.node(onnx_op, [flat], axis=0, keepdims=0, select_last_index=0)
+        shape = list(node.outputs[0].type.shape)
+        return b.node("Reshape", [index, b.ints(shape)]) if shape else index
+    return b.node(onnx_op, [x], axis=axis, keepdims=int(keepdim), select_last_index=0)
+
+
+# -- movement --------------------------------------------------------------------------------------
+@lowering("reshape")
+def _reshape(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
+    shape = list(node.attrs["shape"])
+    target = lw.size_tensor(node, "shape", shape, minus_one=True)
+    if 0 in shape:  # a zero in ONNX's shape copies the input's size unless allowzero
+        return lw.b.node("Reshape", [inputs[0], target], allowzero=1)
+    return lw.b.node("Reshape", [inputs[0], target])
+
+
+@lowering("transpose")
+def _transpose(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
+    return lw.b.node("Transpose", inputs, perm=list(node.attrs["perm"]))
+
+
+@lowering("broadcast_to")
+def _broadcast_to(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
+    return lw.b.node("Expand", [inputs[0], lw.size_tensor(node, "shape",
+                                                          list(node.attrs["shape"]))])
+
+
+@lowering("slice")
+def _slice(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
+    a = node.attrs
+    starts, stops = lw.size_tensor(node, "starts", list(a["starts"])), lw.size_tensor(
+        node, "stops", list(a["stops"]))
+    steps = lw.static_ints(node, "steps")
+    axes = lw.b.ints(range(len(steps)))
+    return lw.b.node("Slice", [inputs[0], starts, stops, axes, lw.b.ints(steps)])
+
+
+@lowering("pad")
+def _pad(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
+    pads = [list(p) for p in node.attrs["pads"]]
+    if any(p[2] for p in pads):
+        raise lw.unsupported(node, "interior padding: ONNX's Pad pads only the edges")
+    if lw.dynamic.get(id(node)):
+        raise lw.unsupported(node, "its padding changes with a dynamic dimension")
+    dtype = node.inputs[0].type.dtype
+    value = lw.b.constant(np.array(node.attrs["value"], dtype=dtype.numpy))
+    widths = lw.b.ints([p[0] for p in pads] + [p[1] for p in pads])
+    return lw.b.node("Pad", [inputs[0], widths, value], mode="constant")
+
+
+@lowering("concat")
+def _concat(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
+    out = _out_dtype(node)
+    parts = [lw.b.cast(name, v.type.dtype, out) for name, v in zip(inputs, node.inputs)]
+    return lw.b.node("Concat", parts, axis=node.attrs["axis"])
+
+
+# -- matmul, index ops -----------------------------------------------------------------------------
+@lowering("matmul")
+def _matmul(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
+    out = _out_dtype(node)
+    a, b = (lw.b.cast(name, v.type.dtype, out) for name, v in zip(inputs, node.inputs))
+    return lw.b.node("MatMul", [a, b])
+
+
+@lowering("gather")
+def _gather(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
+    return lw.b.node("GatherElements", inputs, axis=node.attrs["axis"])
+
+
+@lowering("scatter", "scatter_add", "scatter_reduce")
+def _scatter(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
+    # ONNX applies duplicate indices in order, so the last write wins as in graphc's scatter
+    out = _out_dtype(node)
+    x, index, src = inputs
+    src = lw.b.cast(src, node.inputs[2].type.dtype, out)
+    reduction = {"scatter": "none", "scatter_add": "add"}.get(node.op)
+    if reduction is None:
+        reduction = {"sum": "add", "prod": "mul", "amax": "max", "amin": "min"}[
+            node.attrs["reduce"]]
+    if reduction in ("max", "min") and lw.b.opset < 18:
+        raise lw.unsupported(node, f"ScatterElements reduction '{reduction}' needs opset 18")
+    if reduction == "none":
+        return lw.b.node("ScatterElements", [x, index, src], axis=node.attrs["axis"])
+    return lw.b.node("ScatterElements", [x, index, src], axis=node.attrs["axis"],
+                     reduction=reduction)
+
+
+# -- convolution and pooling -------------------------------------------------------------------------
+def _conv_attrs(lw: Lowerer, node: ir.Node) -> dict:
+    pad_h, pad_w = lw.static_ints(node, "padding")
+    return {"strides": lw.static_ints(node, "stride"), "pads": [pad_h, pad_w, pad_h, pad_w],
+            "dilations": lw.static_ints(node, "dilation"), "group": int(node.attrs["groups"])}
+
+
+@lowering("conv2d")
+def _conv2d(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
+    out = _out_dtype(node)
+    x, w = (lw.b.cast(name, v.type.dtype, out) for name, v in zip(inputs, node.inputs))
+    kernel = list(node.inputs[1].type.shape[2:])
+    return lw.b.node("Conv", [x, w], kernel_shape=kernel, **_conv_attrs(lw, node))
+
+
+@lowering("conv2d_input_grad")
+def _conv2d_input_grad(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
+    # the gradient of a convolution with respect to its input is the transposed convolution
+    # of the output gradient with the same weight (ConvTranspose's weight layout is conv's)
+    out = _out_dtype(node)
+    g, w = (lw.b.cast(name, v.type.dtype, out) for name, v in zip(inputs, node.inputs))
+    attrs = _conv_attrs(lw, node)
+    input_shape = lw.static_ints(node, "input_shape")
+    kernel = list(node.inputs[1].type.shape[2:])
+    grad_size = node.inputs[0].type.shape[2:]
+    extra = []
+    for axis in range(2):
+        stride, dilation = attrs["strides"][axis], attrs["dilations"][axis]
+        pad = attrs["pads"][axis]
+        reached = (grad_size[axis] - 1) * stride - 2 * pad + dilation * (kernel[axis] - 1) + 1
+        extra.append(input_shape[2 + axis] - reached)
+    return lw.b.node("ConvTranspose", [g, w], kernel_shape=kernel, output_padding=extra, **attrs)
+
+
+@lowering("max_pool2d_indices")
+def _max_pool2d_indices(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
+    b, a = lw.b, node.attrs
+    kernel = lw.static_ints(node, "kernel_size")
+    stride = lw.static_ints(node, "stride")
+    pad_h, pad_w = lw.static_ints(node, "padding")
+    _, indices = b.node("MaxPool", inputs, 2, kernel_shape=kernel, strides=stride,
+                        pads=[pad_h, pad_w, pad_h, pad_w],
+                        dilations=lw.static_ints(node, "dilation"),
+                        ceil_mode=int(bool(a["ceil_mode"])))
+    # ONNX numbers positions across the whole tensor, PyTorch (and graphc) within each plane
+    height, width = node.inputs[0].type.shape[2:]
+    return b.node("Mod", [indices, b.constant(np.array(height * width, dtype=np.int64))])
+
+
+# -- scans and sorts -------------------------------------------------------------------------------
+@lowering("cumsum")
+def _cumsum(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
+    out = _out_dtype(node)
+    x = lw.b.cast(inputs[0], node.inputs[0].type.dtype, out)
+    axis = lw.b.constant(np.array(node.attrs["axis"], dtype=np.int64))
+    return lw.b.node("CumSum", [x, axis], reverse=int(bool(node.attrs["reverse"])))
+
+
+@lowering("argsort")
+def _argsort(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
+    # TopK of every element is a sort; ONNX keeps equal elements in index order (stable)
+    b = lw.b
+    axis = ir.types.normalize_axis(node.attrs["axis"], len(node.inputs[0].type.shape))
+    source = node.inputs[0].type.dtype
+    x = b.cast(inputs[0], source, dtypes.i32) if source.is_bool else inputs[0]
+    count = b.node("Shape", [x], start=axis, end=axis + 1)
+    _, indices = b.node("TopK", [x, count], 2, axis=axis,
+                        largest=int(bool(node.attrs["descending"])), sorted=1)
+    return indices
+
+
+# -- fused nodes -----------------------------------------------------------------------------------
+@lowering("fused")
+def _fused(lw: Lowerer, node: ir.Node, inputs: list[str]) -> list[str]:
+    # a fused node's body is ordinary IR: inlined, ONNX runtimes fuse on their own
+    body = node.body
+    assert body is not None
+    for value, name in zip(body.inputs, inputs):
+        lw.names[id(value)] = name
+    return lw.lower_graph(body)

@@ -1,0 +1,308 @@
+"""ONNX export (``graphc.onnx.export``, ``graphc export``): models checked by ``onnx.checker``
+and run by onnxruntime against graphc, every registry op's lowering against its float64 oracle,
+dynamic dimensions, names, and the errors."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import graphc
+import graphc.nn as nn
+import graphc.onnx
+import ir
+from conftest import TOLERANCES, assert_close
+from graphc.cli import main
+from graphc.onnx.exporter import build_model
+from graphc.onnx.lowering import NOT_EXPRESSIBLE, UnsupportedOperatorError, has_lowering
+from ir.evaluate import evaluate, quiet_float_errors
+from ir.types import TensorType
+
+onnx = pytest.importorskip("onnx")  # in the test extra; the skip serves installs without it
+ort = pytest.importorskip("onnxruntime")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def session(proto):
+    """An onnxruntime session of ``proto``, after the full ONNX checker has passed it."""
+    onnx.checker.check_model(proto, full_check=True)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(proto.SerializeToString(), options,
+                                providers=["CPUExecutionProvider"])
+
+
+def eager(model, *args):
+    with graphc.no_grad():
+        return model(*args).numpy()
+
+
+# -- models ------------------------------------------------------------------------------------
+class LSTMClassifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(3, 5, batch_first=True)
+        self.head = nn.Linear(5, 2)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return self.head(out[:, -1])
+
+
+def mlp():
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.LogSoftmax(dim=-1))
+
+
+def cnn():
+    return nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(2 * 4 * 4, 3))
+
+
+def encoder_layer():
+    return nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+
+
+MODELS = {"mlp": (mlp, (2, 4)), "cnn": (cnn, (2, 1, 8, 8)),
+          "lstm": (LSTMClassifier, (2, 4, 3)), "transformer_encoder": (encoder_layer, (2, 5, 8))}
+
+
+def _trained_batchnorm(model):
+    """Running statistics that are not the initial 0 and 1, so eval mode really uses them."""
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.copy_(graphc.tensor([0.5, -0.25]))
+            module.running_var.copy_(graphc.tensor([2.0, 0.5]))
+    return model
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_exported_model_passes_checker_and_onnxruntime_reproduces_graphc_at_other_batch_sizes(
+        name, tmp_path):
+    graphc.manual_seed(0)
+    make, shape = MODELS[name]
+    model = _trained_batchnorm(make())
+    path = tmp_path / f"{name}.onnx"
+    graphc.onnx.export(model, (graphc.randn(*shape),), str(path), input_names=["x"],
+                       output_names=["y"], dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+    proto = onnx.load(str(path))
+    assert [i.name for i in proto.graph.input] == ["x"]
+    assert [o.name for o in proto.graph.output] == ["y"]
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert proto.graph.output[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    run = session(proto)
+    model.eval()
+    for batch in (shape[0], 3, 1):
+        x = graphc.randn(batch, *shape[1:])
+        (got,) = run.run(None, {"x": x.numpy()})
+        assert_close(got, eager(model, x))
+
+
+def test_parameters_and_buffers_become_initializers_named_as_in_the_state_dict():
+    model = cnn()
+    proto = graphc.onnx.export(model, graphc.randn(1, 1, 8, 8))
+    names = {t.name for t in proto.graph.initializer}
+    assert names == set(model.state_dict()) - {"1.num_batches_tracked"}
+    weight = next(t for t in proto.graph.initializer if t.name == "0.weight")
+    np.testing.assert_array_equal(onnx.numpy_helper.to_array(weight),
+                                  model.state_dict()["0.weight"].numpy())
+
+
+def test_export_of_a_training_model_uses_eval_mode_and_restores_training():
+    graphc.manual_seed(1)
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.BatchNorm1d(4))
+    model.train()
+    proto = graphc.onnx.export(model, graphc.randn(3, 4))
+    assert model.training
+    model.eval()
+    x = graphc.randn(3, 4)
+    assert_close(session(proto).run(None, {"input": x.numpy()})[0], eager(model, x))
+
+
+def test_function_with_several_inputs_and_outputs_keeps_names_and_order(tmp_path):
+    def f(a, b):
+        return a @ b, (a.sum(dim=1) * 2.0).exp()
+    a, b = np.arange(6.0, dtype=np.float32).reshape(2, 3) / 6, np.ones((3, 4), np.float32)
+    with open(tmp_path / "f.onnx", "wb") as out:  # a file object, as torch accepts
+        graphc.onnx.export(f, (graphc.tensor(a), graphc.tensor(b)), out)
+    proto = onnx.load(str(tmp_path / "f.onnx"))
+    assert [i.name for i in proto.graph.input] == ["a", "b"]
+    assert [o.name for o in proto.graph.output] == ["output0", "output1"]
+    product, total = session(proto).run(None, {"a": a, "b": b})
+    assert_close(product, a.astype(np.float64) @ b)
+    assert_close(total, np.exp(a.astype(np.float64).sum(1) * 2))
+
+
+def test_batch_size_read_in_python_becomes_shape_arithmetic_under_dynamic_axes():
+    def f(x):  # x.shape[0] is a Python int in the trace: 2 * batch rows, then batch + 1
+        rows = x.reshape(x.shape[0] * 2, -1)
+        return graphc.cat([rows.sum(dim=1), graphc.zeros(x.shape[0] + 1)])
+    proto = graphc.onnx.export(f, graphc.ones(2, 4), dynamic_axes={"x": [0]})
+    assert proto.graph.output[0].type.tensor_type.shape.dim[0].dim_param == "3*x_dynamic_axes_1+1"
+    run = session(proto)
+    x = np.arange(20, dtype=np.float32).reshape(5, 4)
+    (got,) = run.run(None, {"x": x})
+    want = np.concatenate([x.astype(np.float64).reshape(10, 2).sum(1), np.zeros(6)])
+    assert_close(got, want)
+
+
+def test_graph_that_changes_with_the_dynamic_size_is_refused_with_a_clear_error():
+    def f(x):
+        return x * 2.0 if x.shape[0] < 3 else x.exp()
+    with pytest.raises(graphc.onnx.OnnxExportError, match="changes with the size of the "
+                       "dynamic dimension"):
+        graphc.onnx.export(f, graphc.ones(2, 3), dynamic_axes={"x": {0: "batch"}})
+
+
+def test_product_of_two_dynamic_sizes_is_refused_naming_the_ir_line():
+    def f(x):
+        return x.reshape(x.shape[0] * x.shape[1])
+    with pytest.raises(graphc.onnx.OnnxExportError, match="products of two dynamic sizes"):
+        graphc.onnx.export(f, graphc.ones(2, 3), dynamic_axes={"x": {0: "b", 1: "t"}})
+
+
+def test_op_without_lowering_raises_unsupported_operator_error_naming_op_and_ir_line():
+    def f(x):
+        return x.cumprod(dim=0)
+    with pytest.raises(UnsupportedOperatorError) as caught:
+        graphc.onnx.export(f, graphc.ones(3))
+    message = str(caught.value)
+    assert "'cumprod'" in message and "cumprod %x {axis=0}" in message
+    assert isinstance(caught.value, RuntimeError)
+
+
+def test_bad_arguments_are_clear_errors():
+    model = nn.Linear(2, 2)
+    x = graphc.ones(1, 2)
+    with pytest.raises(graphc.onnx.OnnxExportError, match="opset_version must be"):
+        graphc.onnx.export(model, x, opset_version=7)
+    with pytest.raises(graphc.onnx.OnnxExportError, match="neither an input"):
+        graphc.onnx.export(model, x, dynamic_axes={"nope": [0]})
+    with pytest.raises(graphc.onnx.OnnxExportError, match="2 input_names for 1 input"):
+        graphc.onnx.export(model, x, input_names=["a", "b"])
+
+
+def test_program_writing_state_is_refused():
+    counter = graphc.zeros(1)
+
+    def f(x):
+        counter.add_(1.0)
+        return x + counter
+    with pytest.raises(graphc.onnx.OnnxExportError, match="writes state"):
+        graphc.onnx.export(f, graphc.ones(2))
+
+
+# -- every registry op -------------------------------------------------------------------------
+def _registry_samples():
+    from test_registry import ORACLES, SAMPLES, _as64
+    return SAMPLES, ORACLES, _as64
+
+
+def _one_node_model(name, case, opset=18):
+    opdef = ir.get_op(name)
+    graph = ir.Graph(f"op_{name}")
+    values = [graph.add_input(f"x{i}", TensorType(ir.dtypes.from_numpy(a.dtype), a.shape))
+              for i, a in enumerate(case.inputs)]
+    node = graph.add_node(name, values, dict(case.attrs))
+    graph.set_outputs(node.outputs)
+    return build_model(graph, len(node.outputs), [f"x{i}" for i in range(len(values))],
+                       [f"y{i}" for i in range(len(node.outputs))], {}, opset), opdef
+
+
+@pytest.mark.parametrize("name", [op.name for op in ir.all_ops()])
+def test_every_registry_op_lowers_to_onnx_and_matches_its_oracle_or_is_refused(name):
+    samples, oracles, _as64 = _registry_samples()
+    assert has_lowering(name) != (name in NOT_EXPRESSIBLE), name
+    for case in samples[name]:
+        if name in NOT_EXPRESSIBLE:
+            with pytest.raises(UnsupportedOperatorError, match=f"'{name}'"):
+                _one_node_model(name, case)
+            continue
+        if name == "pad" and any(p[2] for p in case.attrs["pads"]):
+            with pytest.raises(UnsupportedOperatorError, match="interior padding"):
+                _one_node_model(name, case)
+            continue
+        proto, opdef = _one_node_model(name, case)
+        types = [TensorType(ir.dtypes.from_numpy(a.dtype), a.shape) for a in case.inputs]
+        out_type = opdef.infer(types, opdef.check_attrs(case.attrs))
+        if ir.dtypes.bf16 in (out_type.dtype, *(t.dtype for t in types)):
+            onnx.checker.check_model(proto, full_check=True)
+            continue  # onnxruntime's Python API takes and gives no bfloat16 arrays
+        got = session(proto).run(None, {f"x{i}": np.asarray(a)
+                                        for i, a in enumerate(case.inputs)})
+        assert got[0].shape == out_type.shape and got[0].dtype == out_type.dtype.numpy
+        if name in ("random_uniform", "random_normal"):
+            continue  # other numbers of the same law: shape and dtype are what can agree
+        expected = np.asarray(oracles[name](*[_as64(a) for a in case.inputs], **case.attrs))
+        if out_type.dtype.is_float:
+            tolerance = out_type.dtype.name if out_type.dtype.is_low_precision_float else "f32"
+            assert_close(got[0].astype(np.float64), expected.astype(np.float64),
+                         dtype=tolerance)
+        else:
+            np.testing.assert_array_equal(got[0], expected)
+
+
+SPECIAL = np.array([0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 1e-7, -1e-7, 3.0, 1e30, -1e30, np.inf,
+                    -np.inf, np.nan], dtype=np.float32)
+
+
+@pytest.mark.parametrize("name", ["log1p", "expm1", "trunc", "frac", "atan2", "hypot", "sign",
+                                  "floor_divide", "remainder", "fmod", "maximum", "minimum",
+                                  "round", "xlogy", "log2", "exp2"])
+def test_elementwise_lowering_keeps_graphc_semantics_on_special_values(name):
+    """NaN, infinities, signed zeros, tiny and huge operands: as graphc's reference computes
+    them (the lowering renders the op's scalar body, whose own test checks the reference)."""
+    opdef = ir.get_op(name)
+    if opdef.arity == 1:
+        inputs = [SPECIAL]
+    else:
+        a, b = np.meshgrid(SPECIAL, SPECIAL)
+        inputs = [a.ravel(), b.ravel()]
+    types = [TensorType(ir.f32, x.shape) for x in inputs]
+    attrs = opdef.check_attrs({})
+    out_type = opdef.infer(types, attrs)
+    graph = ir.Graph(name)
+    values = [graph.add_input(f"x{i}", t) for i, t in enumerate(types)]
+    graph.set_outputs([graph.add_node(name, values, {}).output])
+    proto = build_model(graph, 1, [f"x{i}" for i in range(len(values))], ["y"], {}, 18)
+    (got,) = session(proto).run(None, {f"x{i}": x for i, x in enumerate(inputs)})
+    with quiet_float_errors():
+        want = evaluate(opdef, inputs, attrs, out_type)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(got[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
+    np.testing.assert_allclose(got[finite], want[finite], **TOLERANCES["f32"])
+
+
+# -- the command line --------------------------------------------------------------------------
+def test_cli_export_writes_a_model_onnxruntime_runs(tmp_path):
+    source = tmp_path / "f.gir"
+    source.write_text("func @f(%x: f32[2,3], %y: f32[3]) -> (f32[2,3]) {\n"
+                      "  %0: f32[2,3] = mul %x, %y\n"
+                      "  %1: f32[2,3] = tanh %0\n"
+                      "  return %1\n}\n")
+    target = tmp_path / "f.onnx"
+    done = subprocess.run([sys.executable, "-m", "graphc", "export", str(source), "-o",
+                           str(target)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    x, y = np.full((2, 3), 0.5, np.float32), np.array([1, -2, 3], np.float32)
+    (got,) = session(onnx.load(str(target))).run(None, {"x": x, "y": y})
+    assert_close(got, np.tanh(x.astype(np.float64) * y))
+
+
+def test_cli_export_of_an_op_without_lowering_fails_naming_it_and_writes_nothing(tmp_path,
+                                                                                 capsys):
+    source = tmp_path / "g.gir"
+    source.write_text("func @g(%x: f32[3]) -> (f32[3]) {\n"
+                      "  %0: f32[3] = cumprod %x {axis=0}\n"
+                      "  return %0\n}\n")
+    assert main(["export", str(source), "-o", str(tmp_path / "g.onnx")]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("graphc: error: ") and "Traceback" not in error
+    assert "'cumprod'" in error and "cumprod %x {axis=0}" in error
+    assert not (tmp_path / "g.onnx").exists()
+    assert main(["export", str(source), "-o", str(tmp_path / "g.onnx"), "--opset", "3"]) == 1
+    assert "opset_version must be" in capsys.readouterr().err
