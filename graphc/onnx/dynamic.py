@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import ir
-from graphc.onnx.lowering import Affine, OnnxExportError, ir_line
+from graphc.onnx.lowering import Affine, NotAffine, OnnxExportError, SizeForm, ir_line
 
 
 @dataclass
@@ -68,6 +68,13 @@ def _value_keys(graph: ir.Graph) -> dict[int, tuple[int, int]]:
     return keys
 
 
+_WHY_IT_CHANGES = (
+    "the program depends on that size (a Python loop over it, as in an RNN unrolled over time) "
+    "or graphc's optimizations do (an example size of 1 is often special), so no single ONNX "
+    "graph serves every size. Export without that dynamic axis, or with an example size of at "
+    "least 2")
+
+
 def _same_structure(graphs: list[ir.Graph], symbols: list[Symbol]) -> None:
     base = graphs[0]
     base_keys = _value_keys(base)
@@ -77,47 +84,39 @@ def _same_structure(graphs: list[ir.Graph], symbols: list[Symbol]) -> None:
         if len(other.nodes) != len(base.nodes):
             raise OnnxExportError(
                 f"graphc.onnx.export: the traced graph changes with the size of the dynamic "
-                f"dimension(s) {names} ({len(base.nodes)} nodes, then {len(other.nodes)}): the "
-                f"program or graphc's optimizations depend on that size, so no single ONNX "
-                f"graph serves every size. Export with fixed sizes, or an example size of at "
-                f"least 2")
+                f"dimension(s) {names} ({len(base.nodes)} nodes, then {len(other.nodes)}): "
+                f"{_WHY_IT_CHANGES}")
         for a, b in zip(base.nodes, other.nodes):
             same_inputs = [base_keys[id(v)] for v in a.inputs] == [keys[id(v)] for v in b.inputs]
             if a.op != b.op or not same_inputs or set(a.attrs) != set(b.attrs):
                 raise OnnxExportError(
                     f"graphc.onnx.export: the traced graph changes with the size of the "
                     f"dynamic dimension(s) {names}, first at IR line: {ir_line(a)} (then "
-                    f"{ir_line(b)}); no single ONNX graph serves every size. Export with fixed "
-                    f"sizes, or an example size of at least 2")
+                    f"{ir_line(b)}): {_WHY_IT_CHANGES}")
 
 
 def size_forms(graphs: list[ir.Graph], symbols: list[Symbol]
-               ) -> tuple[dict[int, dict[str, list[Optional[Affine]]]],
-                          list[list[Optional[Affine]]]]:
+               ) -> tuple[dict[int, dict[str, list[SizeForm]]],
+                          list[list[SizeForm]]]:
     """Compares the traces (base, one per symbol, all together; see the module docstring).
 
     Returns, per node of the base graph (by ``id``), the attributes with sizes that change and
-    the affine form of each of their integers (None where it stays), and per output of the base
-    graph the form of each of its dimensions."""
+    the form of each of their integers (None where it stays, :class:`NotAffine` where it is no
+    sum of the sizes), and per output of the base graph the form of each of its dimensions."""
     _same_structure(graphs, symbols)
     base_sizes = [s.size for s in symbols]
     names = [s.name for s in symbols]
 
-    def form(values: list[int], where: str) -> Optional[Affine]:
+    def form(values: list[int], where: str) -> SizeForm:
         if all(v == values[0] for v in values):
             return None
         solved = solve(values, base_sizes, names)
-        if solved is None:
-            raise OnnxExportError(
-                f"graphc.onnx.export: {where} changes with the dynamic dimension(s) "
-                f"{', '.join(names)} in a way ONNX shape arithmetic here cannot follow (sizes "
-                f"{values} in the traces; products of two dynamic sizes are not supported)")
-        return solved
+        return NotAffine(where, tuple(values)) if solved is None else solved
 
-    nodes: dict[int, dict[str, list[Optional[Affine]]]] = {}
+    nodes: dict[int, dict[str, list[SizeForm]]] = {}
     for position, node in enumerate(graphs[0].nodes):
         others = [g.nodes[position] for g in graphs]
-        changed: dict[str, list[Optional[Affine]]] = {}
+        changed: dict[str, list[SizeForm]] = {}
         for attr, value in node.attrs.items():
             seen = [n.attrs[attr] for n in others]
             if attr == "body" or all(_equal(v, value) for v in seen):
@@ -148,8 +147,11 @@ def _equal(a, b) -> bool:
         return bool(np.array_equal(a, b))
 
 
-def describe(form: Affine) -> str:
-    """A readable name of an affine size, used as an ONNX ``dim_param``: ``2*batch+1``."""
+def describe(form: SizeForm, fallback: str) -> str:
+    """A readable name of a dynamic size, used as an ONNX ``dim_param``: ``2*batch+1``
+    (``fallback`` for a size that is no sum of dynamic sizes)."""
+    if not isinstance(form, tuple):
+        return fallback
     constant, coefficients = form
     terms = [name if c == 1 else f"{c}*{name}" for name, c in sorted(coefficients.items())]
     text = "+".join(terms)

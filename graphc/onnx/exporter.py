@@ -180,8 +180,8 @@ def build_model(graph: ir.Graph, n_outputs: int, input_names: list[str],
         value = graph.outputs[index]
         forms_here = (output_dims or [[None] * len(value.type.shape)] * n_outputs)[index]
         dims = [size if form is None else (form if isinstance(form, str)
-                                           else dynamic.describe(form))
-                for size, form in zip(value.type.shape, forms_here)]
+                                           else dynamic.describe(form, f"{name}_dim{axis}"))
+                for axis, (size, form) in enumerate(zip(value.type.shape, forms_here))]
         outputs.append(_value_info(onnx, name, value.type, dims))
     onnx_graph = onnx.helper.make_graph(builder.nodes, graph.name, inputs, outputs,
                                         initializer=builder.initializers)
@@ -227,8 +227,8 @@ def export_program(model, args, f=None, *, kwargs=None, input_names=None, output
     """Traces ``model`` on ``args``, lowers its graph to ONNX and writes it to ``f``."""
     opset = check_opset(opset_version)
     args, kwargs = _call_arguments(args, kwargs)
-    was_training = getattr(model, "training", None)
-    if was_training:
+    modes = [(module, module.training) for module in getattr(model, "modules", list)()]
+    if hasattr(model, "eval"):
         model.eval()  # torch.onnx.export's default: the model as it runs for inference
     try:
         graph, entry = _trace(model, args, kwargs)
@@ -280,8 +280,8 @@ def export_program(model, args, f=None, *, kwargs=None, input_names=None, output
         onnx_model = build_model(graph, n_outputs, in_names, out_names, initializers, opset,
                                  symbols, forms, output_dims, skipped)
     finally:
-        if was_training:
-            model.train()
+        for module, training in modes:  # each module's own mode back, as it was
+            module.training = training
     if f is not None:
         save(onnx_model, f)
     return onnx_model

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Optional
+from dataclasses import dataclass
+from typing import Optional, Union
 
 import numpy as np
 
@@ -31,6 +32,18 @@ from ir.scalar import ScalarExpr
 
 # what a size in an attribute is when it follows dynamic dimensions: constant + sum(coef * dim)
 Affine = tuple[int, dict[str, int]]
+
+
+@dataclass(frozen=True)
+class NotAffine:
+    """A size that changes with dynamic dimensions, but not as an affine function of them (the
+    product of two): only a reshape with no other such entry can leave it to ONNX (-1)."""
+
+    where: str
+    values: tuple[int, ...]
+
+
+SizeForm = Union[Affine, NotAffine, None]
 
 
 class OnnxExportError(GraphcError, RuntimeError):
@@ -74,6 +87,11 @@ _SCALAR_DIRECT = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow":
                   "logical_and": "And", "logical_or": "Or", "logical_not": "Not"}
 
 
+def narrow(dtype: dtypes.DType) -> bool:
+    """8- and 16-bit integers, which graphc's lowerings compute in int32 (see ``_scalar``)."""
+    return dtype.is_int and dtype.bits < 32
+
+
 def ir_line(node: ir.Node) -> str:
     """The node as the IR printer shows it, with its source location when known."""
     graph = node.graph
@@ -95,7 +113,7 @@ class Lowerer:
     """
 
     def __init__(self, builder: OnnxBuilder,
-                 dynamic: Optional[dict[int, dict[str, list[Optional[Affine]]]]] = None,
+                 dynamic: Optional[dict[int, dict[str, list[SizeForm]]]] = None,
                  dim_size: Optional[Callable[[str], str]] = None):
         self.b = builder
         self.names: dict[int, str] = {}
@@ -154,6 +172,12 @@ class Lowerer:
             if not form:
                 run.append(value)
                 continue
+            if isinstance(form, NotAffine):
+                raise OnnxExportError(
+                    f"graphc.onnx.export: {form.where} changes with the dynamic dimensions as "
+                    f"no sum of them does (sizes {list(form.values)} in the traces: a product of "
+                    f"two dynamic sizes?); ONNX shape arithmetic here follows only sums, and a "
+                    f"reshape only one such size. Export with fewer dynamic axes")
             if run:
                 pieces.append(self.b.ints(run))
                 run = []
@@ -193,9 +217,21 @@ class Lowerer:
         if op == "const":
             return b.constant(np.array(expr.value, dtype=expr.dtype.numpy))
         args = [self.scalar(a, env, memo) for a in expr.args]
-        dtype = expr.args[0].dtype if expr.args else expr.dtype
         if op == "cast":
             return b.node("Cast", args, to=onnx_dtype(expr.dtype))
+        dtype = expr.args[-1].dtype  # the operands' dtype (select: of its two values)
+        if not narrow(dtype):
+            return self._primitive(op, args, dtype)
+        # 8- and 16-bit integers compute in int32 and wrap back, as C's integer promotion:
+        # ONNX leaves many of their kernels out (Neg of uint8, Where or Max of int16, ...)
+        wide = [b.cast(a, e.dtype, dtypes.i32) if narrow(e.dtype) else a
+                for a, e in zip(args, expr.args)]
+        result = self._primitive(op, wide, dtypes.i32)
+        return b.cast(result, dtypes.i32, expr.dtype) if narrow(expr.dtype) else result
+
+    def _primitive(self, op: str, args: list[str], dtype: dtypes.DType) -> str:
+        """The ONNX nodes of scalar primitive ``op`` on operands of ``dtype``."""
+        b = self.b
         if op in ("eq", "ne", "lt", "le", "gt", "ge"):
             if dtype.is_bool and op not in ("eq", "ne"):  # ONNX orders numbers only
                 args = [b.cast(a, dtypes.bool_, dtypes.i32) for a in args]
@@ -216,14 +252,12 @@ class Lowerer:
             x = args[0]
             negative = b.node("Less", [x, self._zero(dtype)])
             return b.node("Where", [negative, b.node("Ceil", [x]), b.node("Floor", [x])])
+        if op == "pow" and dtype.is_int:
+            return self._integer_pow(args[0], args[1], dtype)
         if op in ("fmod", "trunc_div") and dtype.is_int:
             return self._integer_division(op, args[0], args[1], dtype)
         if op == "fmod":
             return b.node("Mod", args, fmod=1)
-        if op in ("maximum", "minimum") and (dtype.is_bool or (dtype.is_int and dtype.bits < 32)):
-            # the same values in int32, where onnxruntime has Max and Min kernels
-            wide = [b.cast(a, dtype, dtypes.i32) for a in args]
-            return b.cast(b.node("Max" if op == "maximum" else "Min", wide), dtypes.i32, dtype)
         if op == "rsqrt":
             return b.node("Reciprocal", [b.node("Sqrt", args)])
         if op in ("log2", "log10"):
@@ -272,6 +306,19 @@ class Lowerer:
             return b.node("Where", [by_minus_one, self._zero(dtype),
                                     b.node("Mod", [x, divisor], fmod=1)])
         return b.node("Where", [by_minus_one, b.node("Neg", [x]), b.node("Div", [x, divisor])])
+
+    def _integer_pow(self, x: str, n: str, dtype: dtypes.DType) -> str:
+        """x ** n by squaring, wrapping around as graphc's integers do: onnxruntime's integer
+        Pow goes through double, which rounds results above 2**53 and saturates overflow."""
+        b = self.b
+        one, two = self._number(1, dtype), self._number(2, dtype)
+        result, power, rest = one, x, n
+        for _ in range(dtype.bits - 1):  # one step per bit of a non-negative exponent
+            odd = b.node("Equal", [b.node("Mod", [rest, two]), one])
+            result = b.node("Where", [odd, b.node("Mul", [result, power]), result])
+            power = b.node("Mul", [power, power])
+            rest = b.node("Div", [rest, two])
+        return result
 
     def _log1p(self, x: str, dtype: dtypes.DType) -> str:
         """log(1 + x) without losing small x: Kahan's log(u) * x / (u - 1), u = 1 + x."""
@@ -352,18 +399,20 @@ def _out_dtype(node: ir.Node) -> dtypes.DType:
 
 
 # -- elementwise ---------------------------------------------------------------------------------
+_PLAIN = (dtypes.f32, dtypes.f64, dtypes.i32, dtypes.i64)  # dtypes ONNX runtimes cover fully
+
+
 def _elementwise(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
     out = _out_dtype(node)
     in_dtypes = [v.type.dtype for v in node.inputs]
-    plain = not any(d.is_low_precision_float for d in (out, *in_dtypes))
+    plain = all(d in _PLAIN for d in in_dtypes) and (out in _PLAIN or out.is_bool)
     if plain and all(d == out for d in in_dtypes):
         direct = (_DIRECT_FLOAT if out.is_float else _DIRECT_INT).get(node.op)
         if direct is not None:
             return lw.b.node(direct, inputs)
-    if (plain and node.op in _COMPARISONS and len(set(in_dtypes)) == 1
-            and not in_dtypes[0].is_bool):
+    if plain and node.op in _COMPARISONS and len(set(in_dtypes)) == 1:
         return lw.b.node(_COMPARISONS[node.op], inputs)
-    if node.op == "where" and plain and in_dtypes[1] == in_dtypes[2] == out:
+    if node.op == "where" and in_dtypes[1] == in_dtypes[2] == out in _PLAIN:
         return lw.b.node("Where", inputs)
     names = [f"x{i}" for i in range(len(inputs))]
     _, body = node.opdef.scalar_body([v.type for v in node.inputs], node.attrs, names)
@@ -419,7 +468,7 @@ def _reduce(lw: Lowerer, onnx_op: str, x: str, axes: Optional[list[int]], keepdi
 def _reduction(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
     b = lw.b
     source, out = node.inputs[0].type.dtype, _out_dtype(node)
-    compute = dtypes.i32 if out.is_bool else out
+    compute = dtypes.i32 if out.is_bool or narrow(out) else out
     x = b.cast(inputs[0], source, compute)
     axes, keepdim = node.attrs["axes"], bool(node.attrs["keepdim"])
     if axes is not None and len(axes) == 0:  # reduces nothing
@@ -441,7 +490,7 @@ def _arg_reduction(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
     b = lw.b
     onnx_op = "ArgMax" if node.op == "argmax" else "ArgMin"
     source = node.inputs[0].type.dtype
-    x = b.cast(inputs[0], source, dtypes.i32) if source.is_bool else inputs[0]
+    x = b.cast(inputs[0], source, dtypes.i32) if source.is_bool or narrow(source) else inputs[0]
     axis, keepdim = node.attrs["axis"], bool(node.attrs["keepdim"])
     if axis is None:  # over the flattened tensor; keepdim keeps every axis at size 1
         flat = b.node("Reshape", [x, b.ints([-1])])
@@ -506,8 +555,9 @@ def _concat(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
 @lowering("matmul")
 def _matmul(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
     out = _out_dtype(node)
-    a, b = (lw.b.cast(name, v.type.dtype, out) for name, v in zip(inputs, node.inputs))
-    return lw.b.node("MatMul", [a, b])
+    compute = dtypes.i32 if narrow(out) or out.is_bool else out
+    a, b = (lw.b.cast(name, v.type.dtype, compute) for name, v in zip(inputs, node.inputs))
+    return lw.b.cast(lw.b.node("MatMul", [a, b]), compute, out)
 
 
 @lowering("gather")
@@ -586,9 +636,11 @@ def _max_pool2d_indices(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
 @lowering("cumsum")
 def _cumsum(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
     out = _out_dtype(node)
-    x = lw.b.cast(inputs[0], node.inputs[0].type.dtype, out)
+    compute = dtypes.i32 if narrow(out) else out
+    x = lw.b.cast(inputs[0], node.inputs[0].type.dtype, compute)
     axis = lw.b.constant(np.array(node.attrs["axis"], dtype=np.int64))
-    return lw.b.node("CumSum", [x, axis], reverse=int(bool(node.attrs["reverse"])))
+    total = lw.b.node("CumSum", [x, axis], reverse=int(bool(node.attrs["reverse"])))
+    return lw.b.cast(total, compute, out)
 
 
 @lowering("argsort")
@@ -597,7 +649,7 @@ def _argsort(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
     b = lw.b
     axis = ir.types.normalize_axis(node.attrs["axis"], len(node.inputs[0].type.shape))
     source = node.inputs[0].type.dtype
-    x = b.cast(inputs[0], source, dtypes.i32) if source.is_bool else inputs[0]
+    x = b.cast(inputs[0], source, dtypes.i32) if source.is_bool or narrow(source) else inputs[0]
     count = b.node("Shape", [x], start=axis, end=axis + 1)
     _, indices = b.node("TopK", [x, count], 2, axis=axis,
                         largest=int(bool(node.attrs["descending"])), sorted=1)
