@@ -14,6 +14,7 @@ import graphc
 import graphc.nn as nn
 import graphc.onnx
 import ir
+import passes
 from conftest import TOLERANCES, assert_close
 from graphc.cli import main
 from graphc.onnx.exporter import build_model
@@ -255,24 +256,46 @@ def test_every_registry_op_lowers_to_onnx_and_matches_its_oracle_or_is_refused(n
             with pytest.raises(UnsupportedOperatorError, match="interior padding"):
                 _one_node_model(name, case)
             continue
-        proto, opdef = _one_node_model(name, case)
+        opdef = ir.get_op(name)
         types = [TensorType(ir.dtypes.from_numpy(a.dtype), a.shape) for a in case.inputs]
         out_type = opdef.infer(types, opdef.check_attrs(case.attrs))
-        if ir.dtypes.bf16 in (out_type.dtype, *(t.dtype for t in types)):
-            onnx.checker.check_model(proto, full_check=True)
-            continue  # onnxruntime's Python API takes and gives no bfloat16 arrays
-        got = session(proto).run(None, {f"x{i}": np.asarray(a)
-                                        for i, a in enumerate(case.inputs)})
-        assert got[0].shape == out_type.shape and got[0].dtype == out_type.dtype.numpy
-        if name in ("random_uniform", "random_normal"):
-            continue  # other numbers of the same law: shape and dtype are what can agree
-        expected = np.asarray(oracles[name](*[_as64(a) for a in case.inputs], **case.attrs))
-        if out_type.dtype.is_float:
-            tolerance = out_type.dtype.name if out_type.dtype.is_low_precision_float else "f32"
-            assert_close(got[0].astype(np.float64), expected.astype(np.float64),
-                         dtype=tolerance)
-        else:
-            np.testing.assert_array_equal(got[0], expected)
+        # reductions take their axes as attributes before opset 18 and as inputs from it
+        for opset in (18, 17) if opdef.kind == "reduce" else (18,):
+            proto, _ = _one_node_model(name, case, opset)
+            if ir.dtypes.bf16 in (out_type.dtype, *(t.dtype for t in types)):
+                onnx.checker.check_model(proto, full_check=True)
+                continue  # onnxruntime's Python API takes and gives no bfloat16 arrays
+            got = session(proto).run(None, {f"x{i}": np.asarray(a)
+                                            for i, a in enumerate(case.inputs)})
+            assert got[0].shape == out_type.shape and got[0].dtype == out_type.dtype.numpy
+            if name in ("random_uniform", "random_normal"):
+                continue  # other numbers of the same law: shape and dtype are what can agree
+            expected = np.asarray(oracles[name](*[_as64(a) for a in case.inputs],
+                                                **case.attrs))
+            if out_type.dtype.is_float:
+                tolerance = (out_type.dtype.name if out_type.dtype.is_low_precision_float
+                             else "f32")
+                assert_close(got[0].astype(np.float64), expected.astype(np.float64),
+                             dtype=tolerance)
+            else:
+                np.testing.assert_array_equal(got[0], expected)
+
+
+def test_integer_bitwise_ops_and_scatter_extrema_need_opset_18_and_say_so():
+    def bits(a, b):
+        return a & b
+
+    def scatter_max(x, index, src):
+        return x.scatter_reduce(0, index, src, reduce="amax")
+    a, b = graphc.tensor([6, 3]), graphc.tensor([1, 2])
+    with pytest.raises(graphc.onnx.OnnxExportError, match="opset_version=18"):
+        graphc.onnx.export(bits, (a, b))
+    (got,) = session(graphc.onnx.export(bits, (a, b), opset_version=18)).run(
+        None, {"a": np.array([6, 3]), "b": np.array([5, -1])})
+    np.testing.assert_array_equal(got, [4, 3])
+    x = graphc.zeros(3)
+    with pytest.raises(UnsupportedOperatorError, match="opset_version=18"):
+        graphc.onnx.export(scatter_max, (x, graphc.tensor([0, 0]), graphc.ones(2)))
 
 
 SPECIAL = np.array([0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 2.5, 0.3, -0.7, 3.0, 100.0, 1e-7, -1e-7,
@@ -338,6 +361,21 @@ def test_elementwise_lowerings_keep_graphc_semantics_on_integer_limits_and_bools
     assert _elementwise_mismatches(_integer_samples(dtype), ir.dtypes.from_numpy(dtype)) == []
 
 
+def test_fused_nodes_are_inlined_from_their_bodies():
+    graph = ir.parse("func @f(%x: f32[4,3], %b: f32[3]) -> (f32[4]) {\n"
+                     "  %0: f32[4,3] = add %x, %b\n"
+                     "  %1: f32[4,3] = tanh %0\n"
+                     "  %2: f32[4] = sum %1 {axes=[1]}\n"
+                     "  return %2\n}\n")
+    fused = passes.PassManager("fuse").run(graph)
+    assert [n.op for n in fused.nodes] == ["fused"]
+    proto = build_model(fused, 1, ["x", "b"], ["y"], {}, 17)
+    assert "fused" not in {n.op_type for n in proto.graph.node}
+    x, b = np.linspace(-2, 2, 12, dtype=np.float32).reshape(4, 3), np.array([1, 0, -1], np.float32)
+    (got,) = session(proto).run(None, {"x": x, "b": b})
+    assert_close(got, np.tanh(x.astype(np.float64) + b).sum(1))
+
+
 # -- the command line --------------------------------------------------------------------------
 def test_cli_export_writes_a_model_onnxruntime_runs(tmp_path):
     source = tmp_path / "f.gir"
@@ -346,8 +384,9 @@ def test_cli_export_writes_a_model_onnxruntime_runs(tmp_path):
                       "  %1: f32[2,3] = tanh %0\n"
                       "  return %1\n}\n")
     target = tmp_path / "f.onnx"
-    done = subprocess.run([sys.executable, "-m", "graphc", "export", str(source), "-o",
-                           str(target)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "graphc", "export", str(source), "-p", "fuse",
+                           "-o", str(target)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 0, done.stderr
     x, y = np.full((2, 3), 0.5, np.float32), np.array([1, -2, 3], np.float32)
     (got,) = session(onnx.load(str(target))).run(None, {"x": x, "y": y})

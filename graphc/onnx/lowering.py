@@ -246,7 +246,7 @@ class Lowerer:
             if b.opset < 18:
                 raise OnnxExportError(f"graphc.onnx.export: integer {op} needs ONNX opset 18 "
                                       f"or newer (BitwiseAnd, ...); this export uses opset "
-                                      f"{b.opset}")
+                                      f"{b.opset}: pass opset_version=18")
             return b.node("Bitwise" + logical, args)
         if op == "trunc":
             x = args[0]
@@ -576,7 +576,8 @@ def _scatter(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
         reduction = {"sum": "add", "prod": "mul", "amax": "max", "amin": "min"}[
             node.attrs["reduce"]]
     if reduction in ("max", "min") and lw.b.opset < 18:
-        raise lw.unsupported(node, f"ScatterElements reduction '{reduction}' needs opset 18")
+        raise lw.unsupported(node, f"ScatterElements reduction '{reduction}' needs opset 18: "
+                                   f"pass opset_version=18")
     if reduction == "none":
         return lw.b.node("ScatterElements", [x, index, src], axis=node.attrs["axis"])
     return lw.b.node("ScatterElements", [x, index, src], axis=node.attrs["axis"],
