@@ -151,6 +151,51 @@ def test_batch_size_read_in_python_becomes_shape_arithmetic_under_dynamic_axes()
     assert_close(got, want)
 
 
+class MeanEmbedding(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 4)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, ids, bias=None):
+        return self.fc(self.emb(ids).mean(dim=1)) + bias
+
+
+def test_mean_over_a_dynamic_axis_divides_by_its_size_at_run_time():
+    """The count a mean divides by is a constant in the trace; under dynamic_axes it is
+    computed from the input's shape (and keyword arguments come as a trailing dict)."""
+    graphc.manual_seed(3)
+    model = MeanEmbedding()
+    ids, bias = graphc.tensor([[1, 2, 3], [4, 5, 9]]), graphc.tensor([0.5, -0.5])
+    proto = graphc.onnx.export(model, (ids, {"bias": bias}),
+                               dynamic_axes={"ids": {0: "batch", 1: "seq"}})
+    assert [i.name for i in proto.graph.input] == ["ids", "bias"]
+    longer = np.array([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [1, 1, 1, 1, 1]])
+    (got,) = session(proto).run(None, {"ids": longer, "bias": bias.numpy()})
+    table = model.emb.weight.numpy().astype(np.float64)
+    weight, b = model.fc.weight.numpy().astype(np.float64), model.fc.bias.numpy()
+    assert_close(got, table[longer].mean(axis=1) @ weight.T + b + bias.numpy())
+
+
+def test_example_batch_of_one_exports_a_graph_for_every_batch_size():
+    graphc.manual_seed(4)
+    model = _trained_batchnorm(cnn())
+    proto = graphc.onnx.export(model, graphc.randn(1, 1, 8, 8), input_names=["x"],
+                               dynamic_axes={"x": {0: "batch"}})
+    x = graphc.randn(3, 1, 8, 8)
+    assert_close(session(proto).run(None, {"x": x.numpy()})[0], eager(model.eval(), x))
+
+
+def test_export_params_false_makes_parameters_graph_inputs():
+    model = nn.Linear(3, 2)
+    proto = graphc.onnx.export(model, graphc.ones(1, 3), export_params=False)
+    assert [i.name for i in proto.graph.input] == ["input", "weight", "bias"]
+    assert not proto.graph.initializer
+    x, w, b = np.ones((1, 3), np.float32), np.full((2, 3), 2, np.float32), np.ones(2, np.float32)
+    (got,) = session(proto).run(None, {"input": x, "weight": w, "bias": b})
+    assert_close(got, [[7.0, 7.0]])
+
+
 def test_graph_that_changes_with_the_dynamic_size_is_refused_with_a_clear_error():
     def f(x):
         return x * 2.0 if x.shape[0] < 3 else x.exp()

@@ -121,6 +121,8 @@ def size_forms(graphs: list[ir.Graph], symbols: list[Symbol]
             seen = [n.attrs[attr] for n in others]
             if attr == "body" or all(_equal(v, value) for v in seen):
                 continue
+            if attr == "value":  # a number computed from a size, as a mean's count
+                seen = [int(v) if isinstance(v, float) and v.is_integer() else v for v in seen]
             ints = [_flat_ints(v) for v in seen]
             where = f"attribute '{attr}' of IR line {ir_line(node)}"
             if any(i is None for i in ints) or len({len(i) for i in ints}) != 1:  # type: ignore[arg-type]

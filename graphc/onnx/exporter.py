@@ -256,9 +256,15 @@ def export_program(model, args, f=None, *, kwargs=None, input_names=None, output
                                                       symbols, growth))[0]
                                 for growth in growths]
             forms, output_dims = dynamic.size_forms(graphs, symbols)
-            for index, name in enumerate(out_names):  # names the user gave output axes
+        if axes_out:  # names the user gave output axes
+            output_dims = output_dims or [[None] * len(v.type.shape) for v in graph.outputs]
+            for index, name in enumerate(out_names):
                 for axis, symbol in axes_out.get(name, {}).items():
-                    output_dims[index][axis % len(output_dims[index])] = symbol
+                    rank = len(output_dims[index])
+                    if not -rank <= axis < rank:
+                        raise OnnxExportError(f"graphc.onnx.export: dynamic_axes['{name}'] "
+                                              f"names axis {axis} of an output of rank {rank}")
+                    output_dims[index][axis % rank] = symbol
         state = _state_names(model)
         initializers, skipped = {}, []
         for offset, lifted in enumerate(entry.lifted):

@@ -156,11 +156,13 @@ class Lowerer:
         return list(node.attrs[attr])
 
     def size_tensor(self, node: ir.Node, attr: str, values: list[int],
-                    minus_one: bool = False) -> str:
+                    minus_one: bool = False, fixed: frozenset[int] = frozenset()) -> str:
         """A 1-d int64 tensor of attribute ``attr``'s sizes: a constant, or computed from the
         dynamic dimensions it follows. ``minus_one``: one dynamic entry may be written -1
-        (Reshape infers it)."""
+        (Reshape infers it); ``fixed``: positions whose given value serves every size."""
         forms = self.dynamic.get(id(node), {}).get(attr)
+        if forms:
+            forms = [None if i in fixed else form for i, form in enumerate(forms)]
         if not forms or not any(forms):
             return self.b.ints(values)
         dynamic_positions = [i for i, form in enumerate(forms) if form]
@@ -429,16 +431,23 @@ for _op in ir.registry.all_ops():
 def _const(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
     out = node.outputs[0].type
     value = node.attrs["value"]
-    if not isinstance(value, (list, tuple)) and lw.dynamic.get(id(node), {}).get("shape"):
-        # a filled tensor whose shape follows a dynamic dimension
-        shape = lw.size_tensor(node, "shape", list(out.shape))
-        fill = lw.b.onnx.numpy_helper.from_array(np.array([value], dtype=out.dtype.numpy))
-        return lw.b.node("ConstantOfShape", [shape], value=fill)
-    if lw.dynamic.get(id(node)):
-        lw.static_ints(node, "shape")  # raises: its values change with the dimension
+    changes = lw.dynamic.get(id(node))
+    if not changes:
+        array = ir.get_op("const").reference(**node.attrs)
+        return lw.b.constant(np.asarray(array, dtype=out.dtype.numpy).reshape(out.shape))
+    if isinstance(value, (list, tuple)):
         raise lw.unsupported(node, "its values change with a dynamic dimension")
-    array = ir.get_op("const").reference(**node.attrs)
-    return lw.b.constant(np.asarray(array, dtype=out.dtype.numpy).reshape(out.shape))
+    if "value" in changes:  # a size the program computed (the count a mean divides by)
+        size = lw.size_tensor(node, "value", [int(value)])
+        number = lw.b.node("Cast", [lw.b.node("Reshape", [size, lw.b.ints([])])],
+                           to=onnx_dtype(out.dtype))
+        if not out.shape:
+            return number
+        return lw.b.node("Expand", [number, lw.size_tensor(node, "shape", list(out.shape))])
+    # a filled tensor whose shape follows a dynamic dimension
+    shape = lw.size_tensor(node, "shape", list(out.shape))
+    fill = lw.b.onnx.numpy_helper.from_array(np.array([value], dtype=out.dtype.numpy))
+    return lw.b.node("ConstantOfShape", [shape], value=fill)
 
 
 @lowering("random_uniform", "random_normal")
@@ -517,8 +526,17 @@ def _transpose(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
 
 @lowering("broadcast_to")
 def _broadcast_to(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
-    return lw.b.node("Expand", [inputs[0], lw.size_tensor(node, "shape",
-                                                          list(node.attrs["shape"]))])
+    # Expand broadcasts both ways: where the input already has the size, 1 keeps it, whatever
+    # the size is at run time (no shape arithmetic needed there)
+    shape = list(node.attrs["shape"])
+    source = node.inputs[0].type.shape
+    offset = len(shape) - len(source)
+    forms = lw.dynamic.get(id(node), {}).get("shape") or [None] * len(shape)
+    kept = frozenset(axis for axis in range(offset, len(shape))  # (a 1 that grows broadcasts)
+                     if source[axis - offset] == shape[axis] and (shape[axis] != 1
+                                                                  or not forms[axis]))
+    values = [1 if axis in kept else size for axis, size in enumerate(shape)]
+    return lw.b.node("Expand", [inputs[0], lw.size_tensor(node, "shape", values, fixed=kept)])
 
 
 @lowering("slice")
