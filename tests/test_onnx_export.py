@@ -186,6 +186,17 @@ def test_example_batch_of_one_exports_a_graph_for_every_batch_size():
     assert_close(session(proto).run(None, {"x": x.numpy()})[0], eager(model.eval(), x))
 
 
+def test_pooling_indices_follow_dynamic_height_and_width():
+    """MaxPool's indices count within each plane of the run-time size, not the example's."""
+    graphc.manual_seed(5)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(2))
+    proto = graphc.onnx.export(model, graphc.randn(2, 1, 8, 8), input_names=["x"],
+                               dynamic_axes={"x": {0: "b", 2: "h", 3: "w"}})
+    x = graphc.randn(3, 1, 10, 6)
+    assert_close(session(proto).run(None, {"x": x.numpy()})[0], eager(model, x))
+
+
 def test_export_params_false_makes_parameters_graph_inputs():
     model = nn.Linear(3, 2)
     proto = graphc.onnx.export(model, graphc.ones(1, 3), export_params=False)

@@ -165,10 +165,14 @@ class Lowerer:
             forms = [None if i in fixed else form for i, form in enumerate(forms)]
         if not forms or not any(forms):
             return self.b.ints(values)
-        dynamic_positions = [i for i, form in enumerate(forms) if form]
-        if minus_one and len(dynamic_positions) == 1 and 0 not in values:
-            return self.b.ints(-1 if i == dynamic_positions[0] else v
-                               for i, v in enumerate(values))
+        if minus_one and 0 not in values:
+            # Reshape infers one entry: the one no sum of sizes gives, else a lone dynamic one
+            dynamic = [i for i, form in enumerate(forms) if form]
+            odd = [i for i, form in enumerate(forms) if isinstance(form, NotAffine)]
+            inferred = odd if len(odd) == 1 else dynamic if len(dynamic) == 1 and not odd else []
+            for i in inferred:
+                values, forms = list(values), list(forms)
+                values[i], forms[i] = -1, None
         pieces, run = [], []
         for value, form in zip(values, forms):
             if not form:
@@ -178,8 +182,9 @@ class Lowerer:
                 raise OnnxExportError(
                     f"graphc.onnx.export: {form.where} changes with the dynamic dimensions as "
                     f"no sum of them does (sizes {list(form.values)} in the traces: a product of "
-                    f"two dynamic sizes?); ONNX shape arithmetic here follows only sums, and a "
-                    f"reshape only one such size. Export with fewer dynamic axes")
+                    f"two dynamic sizes, or a size halved by pooling?); the shape arithmetic of "
+                    f"graphc's export follows sums of sizes, and a reshape can infer one other "
+                    f"size. Export with fewer dynamic axes")
             if run:
                 pieces.append(self.b.ints(run))
                 run = []
@@ -647,8 +652,9 @@ def _max_pool2d_indices(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
                         dilations=lw.static_ints(node, "dilation"),
                         ceil_mode=int(bool(a["ceil_mode"])))
     # ONNX numbers positions across the whole tensor, PyTorch (and graphc) within each plane
-    height, width = node.inputs[0].type.shape[2:]
-    return b.node("Mod", [indices, b.constant(np.array(height * width, dtype=np.int64))])
+    # (its size read at run time: height and width may be dynamic)
+    plane = b.node("ReduceProd", [b.node("Shape", inputs, start=2)], keepdims=1)
+    return b.node("Mod", [indices, plane])
 
 
 # -- scans and sorts -------------------------------------------------------------------------------
