@@ -126,14 +126,15 @@ def test_export_of_a_training_model_uses_eval_mode_and_restores_training():
 
 def test_function_with_several_inputs_and_outputs_keeps_names_and_order(tmp_path):
     def f(a, b):
-        return a @ b, (a.sum(dim=1) * 2.0).exp()
+        return a @ b, (a.sum(dim=1) * 2.0).exp(), a  # an input returned as it is, too
     a, b = np.arange(6.0, dtype=np.float32).reshape(2, 3) / 6, np.ones((3, 4), np.float32)
     with open(tmp_path / "f.onnx", "wb") as out:  # a file object, as torch accepts
         graphc.onnx.export(f, (graphc.tensor(a), graphc.tensor(b)), out)
     proto = onnx.load(str(tmp_path / "f.onnx"))
     assert [i.name for i in proto.graph.input] == ["a", "b"]
-    assert [o.name for o in proto.graph.output] == ["output0", "output1"]
-    product, total = session(proto).run(None, {"a": a, "b": b})
+    assert [o.name for o in proto.graph.output] == ["output0", "output1", "output2"]
+    product, total, same = session(proto).run(None, {"a": a, "b": b})
+    np.testing.assert_array_equal(same, a)
     assert_close(product, a.astype(np.float64) @ b)
     assert_close(total, np.exp(a.astype(np.float64).sum(1) * 2))
 
@@ -270,6 +271,11 @@ def test_bad_arguments_are_clear_errors():
         graphc.onnx.export(model, x, dynamic_axes={"nope": [0]})
     with pytest.raises(graphc.onnx.OnnxExportError, match="2 input_names for 1 input"):
         graphc.onnx.export(model, x, input_names=["a", "b"])
+
+
+def test_program_returning_a_python_value_is_refused():
+    with pytest.raises(graphc.onnx.OnnxExportError, match="returns the Python value 3"):
+        graphc.onnx.export(lambda x: (x + 1, 3), graphc.ones(2))
 
 
 def test_program_writing_state_is_refused():

@@ -9,7 +9,7 @@ from typing import Any, Optional
 import numpy as np
 
 import ir
-from graphc import autograd, pytree
+from graphc import autograd, pytree, tracing
 from graphc.compile import CompiledFunction
 from graphc.device import host_array
 from graphc.onnx import dynamic
@@ -232,15 +232,7 @@ def export_program(model, args, f=None, *, kwargs=None, input_names=None, output
         model.eval()  # torch.onnx.export's default: the model as it runs for inference
     try:
         graph, entry = _trace(model, args, kwargs)
-        if entry.write_backs:
-            written = ", ".join(wb.name for wb in entry.write_backs)
-            raise OnnxExportError(f"graphc.onnx.export: the program writes state ({written}); "
-                                  f"an ONNX graph is a pure function of its inputs. Export "
-                                  f"the model in eval mode, without updates")
-        for static in entry.out_static:
-            if static is not None and not hasattr(static, "index"):
-                raise OnnxExportError(f"graphc.onnx.export: the program returns the Python "
-                                      f"value {static[0]!r}; ONNX outputs are tensors")
+        _check_pure(entry)
         n_inputs, n_outputs = len(entry.input_leaves), entry.n_user_outputs
         default_inputs = [v.name or f"input{i}" for i, v in enumerate(graph.inputs[:n_inputs])]
         in_names = _names(input_names, default_inputs, "input")
@@ -249,37 +241,18 @@ def export_program(model, args, f=None, *, kwargs=None, input_names=None, output
         axes_in, axes_out = _dynamic_axes(dynamic_axes, in_names, out_names)
         symbols = _symbols(axes_in, in_names, graph)
         forms, output_dims = None, None
-        if symbols:
+        if symbols:  # traced again at other sizes: which sizes follow them (dynamic.py)
             growths = [[1 if k == j else 0 for k in range(len(symbols))]
                        for j in range(len(symbols))] + [[2] * len(symbols)]
             graphs = [graph] + [_trace(model, *_grown(args, kwargs, entry.input_leaves,
                                                       symbols, growth))[0]
                                 for growth in growths]
             forms, output_dims = dynamic.size_forms(graphs, symbols)
-        if axes_out:  # names the user gave output axes
-            output_dims = output_dims or [[None] * len(v.type.shape) for v in graph.outputs]
-            for index, name in enumerate(out_names):
-                for axis, symbol in axes_out.get(name, {}).items():
-                    rank = len(output_dims[index])
-                    if not -rank <= axis < rank:
-                        raise OnnxExportError(f"graphc.onnx.export: dynamic_axes['{name}'] "
-                                              f"names axis {axis} of an output of rank {rank}")
-                    output_dims[index][axis % rank] = symbol
-        state = _state_names(model)
-        initializers, skipped = {}, []
-        for offset, lifted in enumerate(entry.lifted):
-            index = n_inputs + offset
-            if lifted.kind == "rng":
-                skipped.append(index)
-                continue
-            if lifted.kind in ("tensor", "grad"):
-                tensor = lifted.tensor if lifted.kind == "tensor" else lifted.tensor.grad
-                array = _numpy(tensor)
-                name = state.get(id(lifted.tensor), lifted.name)
-            else:
-                array = np.asarray(lifted.getter(), dtype=lifted.value.type.dtype.numpy)
-                name = lifted.name
-            initializers[index] = (name, array)
+        if axes_out:
+            output_dims = _name_output_axes(output_dims or [[None] * len(v.type.shape)
+                                                            for v in graph.outputs],
+                                            axes_out, out_names)
+        initializers, skipped = _initializers(entry, n_inputs, _state_names(model))
         if not export_params:  # parameters become inputs, as in torch
             in_names += [initializers[i][0] for i in sorted(initializers)]
             initializers = {}
@@ -291,6 +264,53 @@ def export_program(model, args, f=None, *, kwargs=None, input_names=None, output
     if f is not None:
         save(onnx_model, f)
     return onnx_model
+
+
+def _check_pure(entry) -> None:
+    """ONNX graphs compute tensors from tensors: no state written back, no Python outputs."""
+    if entry.write_backs:
+        written = ", ".join(wb.name for wb in entry.write_backs)
+        raise OnnxExportError(f"graphc.onnx.export: the program writes state ({written}); "
+                              f"an ONNX graph is a pure function of its inputs. Export "
+                              f"the model in eval mode, without updates")
+    for static in entry.out_static:
+        if static is not None and not isinstance(static, tracing.ArgRef):
+            raise OnnxExportError(f"graphc.onnx.export: the program returns the Python "
+                                  f"value {static[0]!r}; ONNX outputs are tensors")
+
+
+def _name_output_axes(output_dims: list, axes_out: dict[str, dict[int, str]],
+                      out_names: list[str]) -> list:
+    """The output dimensions with the names ``dynamic_axes`` gives them."""
+    for index, name in enumerate(out_names):
+        for axis, symbol in axes_out.get(name, {}).items():
+            rank = len(output_dims[index])
+            if not -rank <= axis < rank:
+                raise OnnxExportError(f"graphc.onnx.export: dynamic_axes['{name}'] names "
+                                      f"axis {axis} of an output of rank {rank}")
+            output_dims[index][axis % rank] = symbol
+    return output_dims
+
+
+def _initializers(entry, n_inputs: int, state: dict[int, str]
+                  ) -> tuple[dict[int, tuple[str, np.ndarray]], list[int]]:
+    """The initializer (name, values) of each graph input that is lifted state, by input
+    position, and the positions of random seeds (which the ONNX random ops do without)."""
+    initializers, skipped = {}, []
+    for offset, lifted in enumerate(entry.lifted):
+        index = n_inputs + offset
+        if lifted.kind == "rng":
+            skipped.append(index)
+        elif lifted.kind == "tensor":
+            initializers[index] = (state.get(id(lifted.tensor), lifted.name),
+                                   _numpy(lifted.tensor))
+        elif lifted.kind == "grad":
+            name = state.get(id(lifted.tensor), lifted.name) + ".grad"
+            initializers[index] = (name, _numpy(lifted.tensor.grad))
+        else:  # a Python number or a NumPy array read by the program: its value now
+            array = np.asarray(lifted.getter(), dtype=lifted.value.type.dtype.numpy)
+            initializers[index] = (lifted.name, array)
+    return initializers, skipped
 
 
 def save(onnx_model, f) -> None:
