@@ -13,6 +13,20 @@ Ops no ONNX operator expresses (``cumprod``, ``logcumsumexp``, ``cummax_indices`
 Shapes baked into attributes (``reshape``'s target, ``broadcast_to``, ``slice`` bounds) follow
 the dynamic dimensions of the export (:mod:`graphc.onnx.dynamic`): each size that changes with
 one is an affine expression of it, computed in the graph from ``Shape`` of the input.
+
+    >>> from graphc.onnx.builder import OnnxBuilder
+    >>> graph = ir.Graph("f")
+    >>> x = graph.add_input("x", ir.TensorType(ir.i32, (3,)))
+    >>> graph.set_outputs([graph.add_node("neg", [x]).output])
+    >>> lowerer = Lowerer(OnnxBuilder(opset=17))
+    >>> lowerer.names[id(x)] = "x"
+    >>> lowerer.lower_graph(graph)
+    ['Neg_1']
+    >>> try:
+    ...     lowerer.lower_node(graph.add_node("cumprod", [x], {"axis": 0}))
+    ... except UnsupportedOperatorError as exc:
+    ...     print(str(exc).split("; ")[-1])
+    IR line: %1: i64[3] = cumprod %x {axis=0}
 """
 from __future__ import annotations
 
