@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx  # the test extra installs onnx and onnxruntime
+import onnxruntime as ort
 import pytest
 
 import graphc
@@ -21,9 +23,6 @@ from graphc.onnx.exporter import build_model
 from graphc.onnx.lowering import NOT_EXPRESSIBLE, UnsupportedOperatorError, has_lowering
 from ir.evaluate import evaluate, quiet_float_errors
 from ir.types import TensorType
-
-onnx = pytest.importorskip("onnx")  # in the test extra; the skip serves installs without it
-ort = pytest.importorskip("onnxruntime")
 
 ROOT = Path(__file__).resolve().parents[1]
 
