@@ -123,6 +123,17 @@ def test_export_of_a_training_model_uses_eval_mode_and_restores_training():
     assert_close(session(proto).run(None, {"input": x.numpy()})[0], eager(model, x))
 
 
+def test_compiled_float16_model_exports_the_model_it_compiles():
+    graphc.manual_seed(6)
+    model = nn.Sequential(nn.Linear(4, 3), nn.GELU()).to(graphc.float16)
+    x = graphc.randn(2, 4).to(graphc.float16)
+    proto = graphc.onnx.export(graphc.compile(model), x)
+    assert {t.name for t in proto.graph.initializer} == {"0.weight", "0.bias"}
+    (got,) = session(proto).run(None, {"input": x.numpy()})
+    assert got.dtype == np.float16
+    assert_close(got, eager(model, x))
+
+
 def test_function_with_several_inputs_and_outputs_keeps_names_and_order(tmp_path):
     def f(a, b):
         return a @ b, (a.sum(dim=1) * 2.0).exp(), a  # an input returned as it is, too

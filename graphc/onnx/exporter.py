@@ -227,6 +227,8 @@ def export_program(model, args, f=None, *, kwargs=None, input_names=None, output
     """Traces ``model`` on ``args``, lowers its graph to ONNX and writes it to ``f``."""
     opset = check_opset(opset_version)
     args, kwargs = _call_arguments(args, kwargs)
+    while isinstance(model, CompiledFunction):  # graphc.compile(model): the model it compiles
+        model = model.fn
     modes = [(module, module.training) for module in getattr(model, "modules", list)()]
     if hasattr(model, "eval"):
         model.eval()  # torch.onnx.export's default: the model as it runs for inference

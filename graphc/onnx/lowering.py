@@ -419,6 +419,15 @@ def _out_dtype(node: ir.Node) -> dtypes.DType:
     return node.outputs[0].type.dtype
 
 
+def compute_dtype(dtype: dtypes.DType) -> dtypes.DType:
+    """What a reduction, matmul, convolution or scan of ``dtype`` computes in: float16 and
+    bfloat16 accumulate in float32 (as graphc and PyTorch's CPU do), 8/16-bit integers and bools
+    in int32 (kernels ONNX runtimes have); the result is rounded or wrapped back once."""
+    if dtype.is_low_precision_float:
+        return dtypes.f32
+    return dtypes.i32 if dtype.is_bool or narrow(dtype) else dtype
+
+
 # -- elementwise ---------------------------------------------------------------------------------
 _PLAIN = (dtypes.f32, dtypes.f64, dtypes.i32, dtypes.i64)  # dtypes ONNX runtimes cover fully
 
@@ -496,7 +505,7 @@ def _reduce(lw: Lowerer, onnx_op: str, x: str, axes: Optional[list[int]], keepdi
 def _reduction(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
     b = lw.b
     source, out = node.inputs[0].type.dtype, _out_dtype(node)
-    compute = dtypes.i32 if out.is_bool or narrow(out) else out
+    compute = compute_dtype(out)
     x = b.cast(inputs[0], source, compute)
     axes, keepdim = node.attrs["axes"], bool(node.attrs["keepdim"])
     if axes is not None and len(axes) == 0:  # reduces nothing
@@ -592,7 +601,7 @@ def _concat(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
 @lowering("matmul")
 def _matmul(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
     out = _out_dtype(node)
-    compute = dtypes.i32 if narrow(out) or out.is_bool else out
+    compute = compute_dtype(out)
     a, b = (lw.b.cast(name, v.type.dtype, compute) for name, v in zip(inputs, node.inputs))
     return lw.b.cast(lw.b.node("MatMul", [a, b]), compute, out)
 
@@ -631,9 +640,11 @@ def _conv_attrs(lw: Lowerer, node: ir.Node) -> dict:
 @lowering("conv2d")
 def _conv2d(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
     out = _out_dtype(node)
-    x, w = (lw.b.cast(name, v.type.dtype, out) for name, v in zip(inputs, node.inputs))
+    compute = compute_dtype(out)
+    x, w = (lw.b.cast(name, v.type.dtype, compute) for name, v in zip(inputs, node.inputs))
     kernel = list(node.inputs[1].type.shape[2:])
-    return lw.b.node("Conv", [x, w], kernel_shape=kernel, **_conv_attrs(lw, node))
+    result = lw.b.node("Conv", [x, w], kernel_shape=kernel, **_conv_attrs(lw, node))
+    return lw.b.cast(result, compute, out)
 
 
 @lowering("conv2d_input_grad")
@@ -641,7 +652,8 @@ def _conv2d_input_grad(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
     # the gradient of a convolution with respect to its input is the transposed convolution
     # of the output gradient with the same weight (ConvTranspose's weight layout is conv's)
     out = _out_dtype(node)
-    g, w = (lw.b.cast(name, v.type.dtype, out) for name, v in zip(inputs, node.inputs))
+    compute = compute_dtype(out)
+    g, w = (lw.b.cast(name, v.type.dtype, compute) for name, v in zip(inputs, node.inputs))
     attrs = _conv_attrs(lw, node)
     input_shape = lw.static_ints(node, "input_shape")
     kernel = list(node.inputs[1].type.shape[2:])
@@ -652,7 +664,9 @@ def _conv2d_input_grad(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
         pad = attrs["pads"][axis]
         reached = (grad_size[axis] - 1) * stride - 2 * pad + dilation * (kernel[axis] - 1) + 1
         extra.append(input_shape[2 + axis] - reached)
-    return lw.b.node("ConvTranspose", [g, w], kernel_shape=kernel, output_padding=extra, **attrs)
+    result = lw.b.node("ConvTranspose", [g, w], kernel_shape=kernel, output_padding=extra,
+                       **attrs)
+    return lw.b.cast(result, compute, out)
 
 
 @lowering("max_pool2d_indices")
@@ -675,7 +689,7 @@ def _max_pool2d_indices(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
 @lowering("cumsum")
 def _cumsum(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
     out = _out_dtype(node)
-    compute = dtypes.i32 if narrow(out) else out
+    compute = compute_dtype(out)
     x = lw.b.cast(inputs[0], node.inputs[0].type.dtype, compute)
     axis = lw.b.constant(np.array(node.attrs["axis"], dtype=np.int64))
     total = lw.b.node("CumSum", [x, axis], reverse=int(bool(node.attrs["reverse"])))
