@@ -142,7 +142,7 @@ class Lowerer:
         return [self.names[id(v)] for v in graph.outputs]
 
     def lower_node(self, node: ir.Node) -> None:
-        lowering = _LOWERINGS.get(node.op)
+        lowering = lowering_of(node.op)
         if lowering is None:
             why = NOT_EXPRESSIBLE.get(node.op, "graphc has no ONNX lowering for it")
             raise UnsupportedOperatorError(
@@ -410,9 +410,20 @@ def lowering(*ops: str):
     return register
 
 
+def lowering_of(op: str) -> Optional[Callable[[Lowerer, ir.Node, list[str]], str | list[str]]]:
+    """The lowering of IR op ``op``, or None. Elementwise ops (those registered later too)
+    lower through their scalar bodies unless one is registered for them."""
+    found = _LOWERINGS.get(op)
+    if found is None and ir.registry.exists(op):
+        opdef = ir.get_op(op)
+        if opdef.kind == "elementwise" and opdef.scalar is not None:
+            return _elementwise
+    return found
+
+
 def has_lowering(op: str) -> bool:
     """Whether graphc can write the IR op ``op`` as ONNX."""
-    return op in _LOWERINGS
+    return lowering_of(op) is not None
 
 
 def _out_dtype(node: ir.Node) -> dtypes.DType:
@@ -447,11 +458,6 @@ def _elementwise(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
     names = [f"x{i}" for i in range(len(inputs))]
     _, body = node.opdef.scalar_body([v.type for v in node.inputs], node.attrs, names)
     return lw.scalar(body, dict(zip(names, inputs)), {})
-
-
-for _op in ir.registry.all_ops():
-    if _op.kind == "elementwise" and _op.scalar is not None:
-        _LOWERINGS[_op.name] = _elementwise
 
 
 # -- sources -------------------------------------------------------------------------------------
