@@ -294,6 +294,14 @@ def test_bad_arguments_are_clear_errors():
         graphc.onnx.export(model, x, input_names=["a", "b"])
 
 
+def test_random_numbers_export_as_onnx_random_operators_without_graphc_seed_input():
+    proto = graphc.onnx.export(lambda x: x + graphc.rand(1000), graphc.zeros(1000))
+    assert [i.name for i in proto.graph.input] == ["x"]
+    assert "RandomUniform" in {n.op_type for n in proto.graph.node}
+    (got,) = session(proto).run(None, {"x": np.full(1000, 2.0, np.float32)})
+    assert got.shape == (1000,) and 2.0 <= got.min() and got.max() < 3.0 and got.std() > 0.2
+
+
 def test_program_returning_a_python_value_is_refused():
     with pytest.raises(graphc.onnx.OnnxExportError, match="returns the Python value 3"):
         graphc.onnx.export(lambda x: (x + 1, 3), graphc.ones(2))
