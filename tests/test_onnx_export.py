@@ -19,8 +19,9 @@ import ir
 import passes
 from conftest import TOLERANCES, assert_close
 from graphc.cli import main
+from graphc.onnx.errors import UnsupportedOperatorError
 from graphc.onnx.exporter import build_model
-from graphc.onnx.lowering import NOT_EXPRESSIBLE, UnsupportedOperatorError, has_lowering
+from graphc.onnx.lowering import NOT_EXPRESSIBLE, has_lowering
 from ir.evaluate import evaluate, quiet_float_errors
 from ir.types import TensorType
 

@@ -20,7 +20,7 @@ module's ``state_dict``. Ops ONNX cannot express raise
 """
 from __future__ import annotations
 
-from graphc.onnx.lowering import OnnxExportError, UnsupportedOperatorError
+from graphc.onnx.errors import OnnxExportError, UnsupportedOperatorError
 
 
 def export(model, args=(), f=None, *, kwargs=None, input_names=None, output_names=None,

@@ -82,6 +82,10 @@ class OnnxBuilder:
         self.nodes.append(self.onnx.helper.make_node("Constant", [], [name], value=tensor))
         return name
 
+    def number(self, value, dtype: dtypes.DType) -> str:
+        """A 0-d constant of ``dtype``."""
+        return self.constant(np.array(value, dtype=dtype.numpy))
+
     def ints(self, values) -> str:
         """A 1-d int64 constant (shapes, axes, starts and stops)."""
         return self.constant(np.asarray(list(values), dtype=np.int64).reshape(-1))

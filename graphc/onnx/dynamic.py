@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import ir
-from graphc.onnx.lowering import Affine, NotAffine, OnnxExportError, SizeForm, ir_line
+from graphc.onnx.errors import OnnxExportError
+from graphc.onnx.lowering import Affine, NotAffine, SizeForm, ir_line
 
 
 @dataclass

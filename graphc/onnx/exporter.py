@@ -14,7 +14,8 @@ from graphc.compile import CompiledFunction
 from graphc.device import host_array
 from graphc.onnx import dynamic
 from graphc.onnx.builder import OnnxBuilder, onnx_dtype, require_onnx
-from graphc.onnx.lowering import Lowerer, OnnxExportError
+from graphc.onnx.errors import OnnxExportError
+from graphc.onnx.lowering import Lowerer
 from graphc.tensor import Tensor
 
 DEFAULT_OPSET = 17  # what torch.onnx.export writes by default; 18+ adds integer bitwise ops

@@ -1,10 +1,11 @@
 """IR nodes -> ONNX nodes: one lowering per registry op that ONNX's standard operators express.
 
-Elementwise ops are lowered from their scalar body (``OpDef.scalar_body``), the same typed
-expression the code generators render, so the ONNX graph computes what graphc computes: operand
-promotion, float16/bfloat16 computed in float32 and rounded once, PyTorch's floor division and
-remainder, NaN-propagating maximum. Common ops whose ONNX operator means exactly the same
-(``Add``, ``MatMul``, ``Exp``, ...) map straight onto it. Every other kind has one function here.
+Elementwise ops are lowered from their scalar body (``OpDef.scalar_body``, through
+:mod:`graphc.onnx.scalars`), the same typed expression the code generators render, so the ONNX
+graph computes what graphc computes: operand promotion, float16/bfloat16 computed in float32
+and rounded once, PyTorch's floor division and remainder, NaN-propagating maximum. Common ops
+whose ONNX operator means exactly the same (``Add``, ``MatMul``, ``Exp``, ...) map straight
+onto it. Every other kind has one function here.
 
 Ops no ONNX operator expresses (``cumprod``, ``logcumsumexp``, ``cummax_indices``,
 ``cummin_indices``, ``conv2d_weight_grad``, interior padding) raise
@@ -30,7 +31,6 @@ one is an affine expression of it, computed in the graph from ``Shape`` of the i
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Optional, Union
@@ -38,11 +38,11 @@ from typing import Optional, Union
 import numpy as np
 
 import ir
-from graphc.errors import GraphcError
 from graphc.onnx.builder import OnnxBuilder, onnx_dtype
+from graphc.onnx.errors import OnnxExportError, UnsupportedOperatorError
+from graphc.onnx.scalars import COMPARISONS, ScalarLowering, narrow
 from ir import dtypes
 from ir.printer import format_node, value_names
-from ir.scalar import ScalarExpr
 
 # what a size in an attribute is when it follows dynamic dimensions: constant + sum(coef * dim)
 Affine = tuple[int, dict[str, int]]
@@ -58,15 +58,6 @@ class NotAffine:
 
 
 SizeForm = Union[Affine, NotAffine, None]
-
-
-class OnnxExportError(GraphcError, RuntimeError):
-    """graphc cannot write this program as ONNX (a size ONNX cannot follow, state written
-    back, a bad argument); the message says what and where."""
-
-
-class UnsupportedOperatorError(OnnxExportError):
-    """An IR op that no ONNX operator expresses (the message names the op and its IR line)."""
 
 
 # ops ONNX cannot express, and why (what the error says)
@@ -88,24 +79,6 @@ _DIRECT_FLOAT = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "neg": 
                  "atanh": "Atanh", "pow": "Pow", "maximum": "Max", "minimum": "Min"}
 _DIRECT_INT = {"add": "Add", "sub": "Sub", "mul": "Mul", "neg": "Neg", "abs": "Abs",
                "stop_gradient": "Identity"}
-_COMPARISONS = {"eq": "Equal", "lt": "Less", "le": "LessOrEqual", "gt": "Greater",
-                "ge": "GreaterOrEqual"}
-# scalar primitives that are one ONNX operator of the same operands
-_SCALAR_DIRECT = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow",
-                  "neg": "Neg", "abs": "Abs", "sign": "Sign", "maximum": "Max",
-                  "minimum": "Min", "exp": "Exp", "log": "Log", "tanh": "Tanh", "sqrt": "Sqrt",
-                  "sin": "Sin", "cos": "Cos", "erf": "Erf", "floor": "Floor", "ceil": "Ceil",
-                  "round": "Round", "tan": "Tan", "asin": "Asin", "acos": "Acos",
-                  "atan": "Atan", "sinh": "Sinh", "cosh": "Cosh", "asinh": "Asinh",
-                  "acosh": "Acosh", "atanh": "Atanh", "select": "Where",
-                  "logical_and": "And", "logical_or": "Or", "logical_not": "Not"}
-
-
-def narrow(dtype: dtypes.DType) -> bool:
-    """8- and 16-bit integers, which graphc's lowerings compute in int32 (see ``_scalar``)."""
-    return dtype.is_int and dtype.bits < 32
-
-
 def ir_line(node: ir.Node) -> str:
     """The node as the IR printer shows it, with its source location when known."""
     graph = node.graph
@@ -130,6 +103,7 @@ class Lowerer:
                  dynamic: Optional[dict[int, dict[str, list[SizeForm]]]] = None,
                  dim_size: Optional[Callable[[str], str]] = None):
         self.b = builder
+        self.scalars = ScalarLowering(builder)
         self.names: dict[int, str] = {}
         self.dynamic = dynamic or {}
         self.dim_size = dim_size
@@ -221,183 +195,6 @@ class Lowerer:
             total = self.b.node("Add", [total, self.b.ints([constant])])
         return total
 
-    # -- elementwise through scalar bodies ----------------------------------------------------------
-    def scalar(self, expr: ScalarExpr, env: dict[str, str], memo: dict[int, str]) -> str:
-        """The ONNX value computing ``expr`` elementwise (variables are named by ``env``)."""
-        done = memo.get(id(expr))
-        if done is not None:
-            return done
-        name = self._scalar(expr, env, memo)
-        memo[id(expr)] = name
-        return name
-
-    def _scalar(self, expr: ScalarExpr, env: dict[str, str], memo: dict[int, str]) -> str:
-        op, b = expr.op, self.b
-        if op == "var":
-            return env[expr.value]
-        if op == "const":
-            return b.constant(np.array(expr.value, dtype=expr.dtype.numpy))
-        args = [self.scalar(a, env, memo) for a in expr.args]
-        if op == "cast":
-            return b.node("Cast", args, to=onnx_dtype(expr.dtype))
-        dtype = expr.args[-1].dtype  # the operands' dtype (select: of its two values)
-        if not narrow(dtype):
-            return self._primitive(op, args, dtype)
-        # 8- and 16-bit integers compute in int32 and wrap back, as C's integer promotion:
-        # ONNX leaves many of their kernels out (Neg of uint8, Where or Max of int16, ...)
-        wide = [b.cast(a, e.dtype, dtypes.i32) if narrow(e.dtype) else a
-                for a, e in zip(args, expr.args)]
-        result = self._primitive(op, wide, dtypes.i32)
-        return b.cast(result, dtypes.i32, expr.dtype) if narrow(expr.dtype) else result
-
-    def _primitive(self, op: str, args: list[str], dtype: dtypes.DType) -> str:
-        """The ONNX nodes of scalar primitive ``op`` on operands of ``dtype``."""
-        b = self.b
-        if op in ("eq", "ne", "lt", "le", "gt", "ge"):
-            if dtype.is_bool and op not in ("eq", "ne"):  # ONNX orders numbers only
-                args = [b.cast(a, dtypes.bool_, dtypes.i32) for a in args]
-            if op == "ne":
-                return b.node("Not", [b.node("Equal", args)])
-            return b.node(_COMPARISONS[op], args)
-        if op in ("bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not"):
-            logical = {"bitwise_and": "And", "bitwise_or": "Or", "bitwise_xor": "Xor",
-                       "bitwise_not": "Not"}[op]
-            if dtype.is_bool:
-                return b.node(logical, args)
-            if b.opset < 18:
-                raise OnnxExportError(f"graphc.onnx.export: integer {op} needs ONNX opset 18 "
-                                      f"or newer (BitwiseAnd, ...); this export uses opset "
-                                      f"{b.opset}: pass opset_version=18")
-            return b.node("Bitwise" + logical, args)
-        if op == "trunc":
-            x = args[0]
-            negative = b.node("Less", [x, self._zero(dtype)])
-            return b.node("Where", [negative, b.node("Ceil", [x]), b.node("Floor", [x])])
-        if op == "pow" and dtype.is_int:
-            return self._integer_pow(args[0], args[1], dtype)
-        if op in ("fmod", "trunc_div") and dtype.is_int:
-            return self._integer_division(op, args[0], args[1], dtype)
-        if op == "fmod":
-            return b.node("Mod", args, fmod=1)
-        if op == "rsqrt":
-            return b.node("Reciprocal", [b.node("Sqrt", args)])
-        if op in ("log2", "log10"):
-            base = 2.0 if op == "log2" else 10.0
-            return b.node("Div", [b.node("Log", args), self._number(math.log(base), dtype)])
-        if op == "exp2":
-            return b.node("Pow", [self._number(2.0, dtype), args[0]])
-        if op == "log1p":
-            return self._log1p(args[0], dtype)
-        if op == "expm1":
-            return self._expm1(args[0], dtype)
-        if op == "hypot":
-            return self._hypot(args[0], args[1], dtype)
-        if op == "atan2":
-            return self._atan2(args[0], args[1], dtype)
-        if op == "copysign":
-            magnitude = b.node("Abs", [args[0]])
-            return b.node("Where", [self._signbit(args[1], dtype),
-                                    b.node("Neg", [magnitude]), magnitude])
-        onnx_op = _SCALAR_DIRECT.get(op)
-        if onnx_op is None:  # a new scalar primitive: say so rather than guess
-            raise OnnxExportError(f"graphc.onnx.export: the scalar primitive '{op}' has no "
-                                  f"ONNX lowering")
-        return b.node(onnx_op, args)
-
-    def _number(self, value: float, dtype: dtypes.DType) -> str:
-        return self.b.constant(np.array(value, dtype=dtype.numpy))
-
-    def _zero(self, dtype: dtypes.DType) -> str:
-        return self._number(0, dtype)
-
-    def _signbit(self, x: str, dtype: dtypes.DType) -> str:
-        """Whether ``x`` is negative, -0.0 included (1 / -0.0 is -inf)."""
-        b, zero = self.b, self._zero(dtype)
-        negative_zero = b.node("And", [b.node("Equal", [x, zero]),
-                                       b.node("Less", [b.node("Reciprocal", [x]), zero])])
-        return b.node("Or", [b.node("Less", [x, zero]), negative_zero])
-
-    def _integer_division(self, op: str, x: str, y: str, dtype: dtypes.DType) -> str:
-        """C's integer division or remainder, with graphc's INT_MIN / -1 = INT_MIN (and
-        remainder 0): the C operation traps there, so -1 divides by negation."""
-        b = self.b
-        by_minus_one = b.node("Equal", [y, self._number(-1, dtype)])
-        divisor = b.node("Where", [by_minus_one, self._number(1, dtype), y])
-        if op == "fmod":
-            return b.node("Where", [by_minus_one, self._zero(dtype),
-                                    b.node("Mod", [x, divisor], fmod=1)])
-        return b.node("Where", [by_minus_one, b.node("Neg", [x]), b.node("Div", [x, divisor])])
-
-    def _integer_pow(self, x: str, n: str, dtype: dtypes.DType) -> str:
-        """x ** n by squaring, wrapping around as graphc's integers do: onnxruntime's integer
-        Pow goes through double, which rounds results above 2**53 and saturates overflow."""
-        b = self.b
-        one, two = self._number(1, dtype), self._number(2, dtype)
-        result, power, rest = one, x, n
-        for _ in range(dtype.bits - 1):  # one step per bit of a non-negative exponent
-            odd = b.node("Equal", [b.node("Mod", [rest, two]), one])
-            result = b.node("Where", [odd, b.node("Mul", [result, power]), result])
-            power = b.node("Mul", [power, power])
-            rest = b.node("Div", [rest, two])
-        return result
-
-    def _log1p(self, x: str, dtype: dtypes.DType) -> str:
-        """log(1 + x) without losing small x: Kahan's log(u) * x / (u - 1), u = 1 + x."""
-        b, one = self.b, self._number(1.0, dtype)
-        u = b.node("Add", [one, x])
-        u_minus_1 = b.node("Sub", [u, one])
-        exact = b.node("Div", [b.node("Mul", [b.node("Log", [u]), x]), u_minus_1])
-        tiny = b.node("Equal", [u, one])
-        infinite = b.node("IsInf", [x], detect_negative=0)
-        return b.node("Where", [tiny, x, b.node("Where", [infinite, x, exact])])
-
-    def _expm1(self, x: str, dtype: dtypes.DType) -> str:
-        """exp(x) - 1 without losing small x: Kahan's (u - 1) * x / log(u), u = exp(x)."""
-        b, one = self.b, self._number(1.0, dtype)
-        u = b.node("Exp", [x])
-        u_minus_1 = b.node("Sub", [u, one])
-        exact = b.node("Div", [b.node("Mul", [u_minus_1, x]), b.node("Log", [u])])
-        minus_one = self._number(-1.0, dtype)
-        result = b.node("Where", [b.node("Equal", [u_minus_1, minus_one]), minus_one, exact])
-        result = b.node("Where", [b.node("IsInf", [u], detect_negative=0), u, result])
-        return b.node("Where", [b.node("Equal", [u, one]), x, result])
-
-    def _hypot(self, x: str, y: str, dtype: dtypes.DType) -> str:
-        """sqrt(x² + y²) scaled by the larger magnitude (no overflow); inf wins over NaN."""
-        b, one, zero = self.b, self._number(1.0, dtype), self._zero(dtype)
-        ax, ay = b.node("Abs", [x]), b.node("Abs", [y])
-        big, small = b.node("Max", [ax, ay]), b.node("Min", [ax, ay])
-        ratio = b.node("Div", [small, big])
-        scaled = b.node("Mul", [big, b.node("Sqrt", [b.node("Add", [one, b.node(
-            "Mul", [ratio, ratio])])])])
-        result = b.node("Where", [b.node("Equal", [big, zero]), zero, scaled])
-        infinite = b.node("Or", [b.node("IsInf", [ax]), b.node("IsInf", [ay])])
-        return b.node("Where", [infinite, self._number(math.inf, dtype), result])
-
-    def _atan2(self, y: str, x: str, dtype: dtypes.DType) -> str:
-        """C's atan2 from Atan: quadrants, signed zeros and infinities as C99 says."""
-        b = self.b
-        pi = self._number(math.pi, dtype)
-        zero = self._zero(dtype)
-        y_negative = self._signbit(y, dtype)
-        turn = b.node("Where", [y_negative, b.node("Neg", [pi]), pi])  # ±pi, the sign of y
-        base = b.node("Atan", [b.node("Div", [y, x])])
-        result = b.node("Where", [b.node("Less", [x, zero]), b.node("Add", [base, turn]), base])
-        # x = ±0: ±pi/2 by the sign of y; both zero: ±0 or ±pi by the signs of y and x
-        half = b.node("Where", [y_negative, self._number(-0.5 * math.pi, dtype),
-                                self._number(0.5 * math.pi, dtype)])
-        both_zero = b.node("Where", [self._signbit(x, dtype), turn, y])
-        at_zero = b.node("Where", [b.node("Equal", [y, zero]), both_zero, half])
-        x_zero = b.node("And", [b.node("Equal", [x, zero]), b.node("Not", [b.node("IsNaN", [y])])])
-        result = b.node("Where", [x_zero, at_zero, result])
-        # both infinite: ±pi/4 or ±3pi/4
-        quarter = b.node("Where", [b.node("Less", [x, zero]), self._number(0.75 * math.pi, dtype),
-                                   self._number(0.25 * math.pi, dtype)])
-        corner = b.node("Where", [y_negative, b.node("Neg", [quarter]), quarter])
-        both_inf = b.node("And", [b.node("IsInf", [x]), b.node("IsInf", [y])])
-        return b.node("Where", [both_inf, corner, result])
-
-
 _LOWERINGS: dict[str, Callable[[Lowerer, ir.Node, list[str]], str | list[str]]] = {}
 
 
@@ -451,13 +248,13 @@ def _elementwise(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
         direct = (_DIRECT_FLOAT if out.is_float else _DIRECT_INT).get(node.op)
         if direct is not None:
             return lw.b.node(direct, inputs)
-    if plain and node.op in _COMPARISONS and len(set(in_dtypes)) == 1:
-        return lw.b.node(_COMPARISONS[node.op], inputs)
+    if plain and node.op in COMPARISONS and len(set(in_dtypes)) == 1:
+        return lw.b.node(COMPARISONS[node.op], inputs)
     if node.op == "where" and in_dtypes[1] == in_dtypes[2] == out in _PLAIN:
         return lw.b.node("Where", inputs)
     names = [f"x{i}" for i in range(len(inputs))]
     _, body = node.opdef.scalar_body([v.type for v in node.inputs], node.attrs, names)
-    return lw.scalar(body, dict(zip(names, inputs)), {})
+    return lw.scalars.lower(body, dict(zip(names, inputs)))
 
 
 # -- sources -------------------------------------------------------------------------------------
@@ -521,7 +318,7 @@ def _reduction(lw: Lowerer, node: ir.Node, inputs: list[str]) -> str:
     result = _reduce(lw, onnx_op, x, axes, keepdim)
     if node.op in ("max", "min") and compute.is_float:
         # PyTorch's max/min are NaN where any reduced element is; ONNX runtimes may drop NaN
-        zero = lw._zero(compute)
+        zero = lw.b.number(0, compute)
         nans = b.node("Where", [b.node("IsNaN", [x]), x, zero])
         any_nan = _reduce(lw, "ReduceSum", nans, axes, keepdim)
         result = b.node("Where", [b.node("IsNaN", [any_nan]), any_nan, result])
