@@ -584,7 +584,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     output_names = ["output"] if n_outputs == 1 else [f"output{i}" for i in range(n_outputs)]
     model = build_model(graph, n_outputs, [v.name for v in graph.inputs], output_names, {},
                         opset)  # an op without a lowering stops here: nothing is written
-    save(model, args.output)
+    try:
+        save(model, args.output)
+    except OSError as exc:
+        raise CLIError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
     return 0
 
 

@@ -498,3 +498,6 @@ def test_cli_export_of_an_op_without_lowering_fails_naming_it_and_writes_nothing
     assert not (tmp_path / "g.onnx").exists()
     assert main(["export", str(source), "-o", str(tmp_path / "g.onnx"), "--opset", "3"]) == 1
     assert "opset_version must be" in capsys.readouterr().err
+    source.write_text("func @h(%x: f32[3]) -> (f32[3]) {\n  return %x\n}\n")
+    assert main(["export", str(source), "-o", str(tmp_path / "missing" / "h.onnx")]) == 1
+    assert "cannot write" in capsys.readouterr().err
