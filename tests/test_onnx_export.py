@@ -485,8 +485,7 @@ def test_cli_export_writes_a_model_onnxruntime_runs(tmp_path):
     assert_close(got, np.tanh(x.astype(np.float64) * y))
 
 
-def test_cli_export_of_an_op_without_lowering_fails_naming_it_and_writes_nothing(tmp_path,
-                                                                                 capsys):
+def test_cli_export_errors_name_the_problem_exit_1_and_write_nothing(tmp_path, capsys):
     source = tmp_path / "g.gir"
     source.write_text("func @g(%x: f32[3]) -> (f32[3]) {\n"
                       "  %0: f32[3] = cumprod %x {axis=0}\n"
