@@ -7,6 +7,7 @@ adds the code a backend generates from it), ``graphc run IN.gir`` runs an IR fil
 passes, and ``graphc viz IN.gir -o OUT.svg`` draws a graph (fused groups as clusters, see
 :mod:`graphc.viz`; without Graphviz it writes the DOT text and exits 1, saying so).
 ``graphc cache info|clear`` shows or empties the on-disk cache of compiled code.
+``graphc export IN.gir -o OUT.onnx`` writes an IR file as an ONNX model (:mod:`graphc.onnx`).
 ``graphc --help`` ends with worked examples (:data:`EXAMPLES`), which the test suite runs.
 
 ``dump`` imports ``model.py`` as a module (its directory first on ``sys.path``; code under
@@ -568,6 +569,28 @@ def cmd_viz(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- export -----------------------------------------------------------------------------------
+
+def cmd_export(args: argparse.Namespace) -> int:
+    try:
+        from graphc.onnx.exporter import DEFAULT_OPSET, build_model, check_opset, save
+    except ImportError as exc:
+        raise CLIError(str(exc)) from exc
+    opset = check_opset(DEFAULT_OPSET if args.opset is None else args.opset)
+    graph = load_graph(args.input)
+    if args.passes:
+        graph = passes.PassManager(args.passes, verify_each=True).run(graph)
+    n_outputs = len(graph.outputs)
+    output_names = ["output"] if n_outputs == 1 else [f"output{i}" for i in range(n_outputs)]
+    model = build_model(graph, n_outputs, [v.name for v in graph.inputs], output_names, {},
+                        opset)  # an op without a lowering stops here: nothing is written
+    try:
+        save(model, args.output)
+    except OSError as exc:
+        raise CLIError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
+    return 0
+
+
 # -- cache ------------------------------------------------------------------------------------
 
 def cmd_cache(args: argparse.Namespace) -> int:
@@ -700,6 +723,21 @@ def build_parser() -> argparse.ArgumentParser:
     passes_command.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
                                 help="import FILE.py first, to list the passes it registers")
     passes_command.set_defaults(handler=cmd_passes)
+
+    export_command = commands.add_parser(
+        "export", parents=[common], help="write an IR file as an ONNX model",
+        description="Parses and verifies IN.gir and writes it as an ONNX model: its inputs "
+                    "keep their names, its outputs are 'output' (or output0, output1, ...). "
+                    "An op ONNX cannot express is an error naming the op and its IR line, "
+                    "and nothing is written. Needs the onnx package (graphc[onnx]).")
+    export_command.add_argument("input", metavar="IN.gir", help="the IR file, or - for stdin")
+    export_command.add_argument("-o", "--output", metavar="OUT.onnx", required=True,
+                                help="the ONNX file to write")
+    export_command.add_argument("-p", "--passes", metavar="PIPELINE",
+                                help="run this pass pipeline first (as written for opt)")
+    export_command.add_argument("--opset", type=int, metavar="N",
+                                help="the ONNX opset to write (default 17)")
+    export_command.set_defaults(handler=cmd_export)
 
     cache_command = commands.add_parser(
         "cache", parents=[common], help="show or clear the on-disk cache of compiled code",

@@ -99,13 +99,6 @@ def test_utils_data_reexports_graphc_data():
     assert graphc.utils.data.DataLoader is graphc.data.DataLoader
 
 
-def test_onnx_export_raises_not_implemented_and_writes_nothing(tmp_path):
-    target = tmp_path / "model.onnx"
-    with pytest.raises(NotImplementedError, match="issue 11"):
-        graphc.onnx.export(nn.Linear(2, 2), graphc.ones(1, 2), str(target))
-    assert not target.exists()
-
-
 def test_data_parallel_on_one_device_calls_the_module():
     graphc.manual_seed(0)
     inner = nn.Linear(3, 2)
