@@ -425,3 +425,7 @@ __all__ += [
     "range", "seed", "set_default_dtype", "set_printoptions", "set_rng_state", "tril_indices",
     "triu_indices"
 ]
+# the profiler (graphc/profiler/): torch.profiler's profile, record_function, tables, traces
+from graphc import profiler  # noqa: E402
+
+__all__ += ["profiler"]
