@@ -273,6 +273,17 @@ def test_profilers_do_not_nest_and_stop_on_errors():
     assert recording.ACTIVE is None
     with pytest.raises(ValueError, match="unknown activities"):
         graphc.profiler.profile(activities=["TPU"])
+    with pytest.raises(TypeError):
+        graphc.profiler.profile(record_shape=True)  # a misspelt option is not ignored
+
+
+def test_on_trace_ready_gets_the_profiler_when_it_stops(tmp_path):
+    ready = []
+    activities = [graphc.profiler.ProfilerActivity.CPU]
+    with graphc.profiler.profile(activities=activities, on_trace_ready=ready.append) as prof:
+        graphc.ones(2) * 2.0
+        assert ready == []
+    assert ready == [prof] and "eager::mul" in [e.name for e in prof.events()]
 
 
 def test_first_call_shows_its_trace_and_compile_inside_the_call():

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Optional
 
 from graphc.profiler import recording
@@ -43,14 +43,21 @@ class profile:
     PyTorch's table with the achieved GFLOP/s and GB/s; ``prof.export_chrome_trace(path)``
     writes a trace for Perfetto or ``chrome://tracing``. ``record_shapes=True`` keeps each
     event's operand shapes in the trace and allows ``key_averages(group_by_input_shape=True)``.
+    ``on_trace_ready(prof)`` is called when it stops (``schedule=`` is not supported).
     One profiler records at a time. While it records, compiled calls take their checked path
     and run kernel by kernel (segments are not fused into one native call), so totals are a
     little above an unprofiled run's; with no profiler, nothing of this runs.
     """
 
-    def __init__(self, activities: Optional[Iterable[str]] = None, record_shapes: bool = False,
-                 profile_memory: bool = False, with_stack: bool = False,
-                 with_flops: bool = True, **unused: Any):
+    def __init__(self, activities: Optional[Iterable[str]] = None, *, schedule: Any = None,
+                 on_trace_ready: Optional[Callable[[profile], Any]] = None,
+                 record_shapes: bool = False, profile_memory: bool = False,
+                 with_stack: bool = False, with_flops: bool = True, with_modules: bool = False):
+        # profile_memory, with_stack, with_modules: accepted as PyTorch's, not recorded yet;
+        # FLOPs are always counted
+        if schedule is not None:
+            raise NotImplementedError("graphc.profiler.profile: schedule= is not supported; "
+                                      "start and stop the profiler around the steps to record")
         if activities is not None:
             activities = list(activities)
             unknown = [a for a in activities if a not in (ProfilerActivity.CPU,
@@ -60,7 +67,7 @@ class profile:
                                  f"ProfilerActivity.CPU or ProfilerActivity.CUDA")
         self.activities = activities
         self.record_shapes = record_shapes
-        self.with_flops = with_flops
+        self.on_trace_ready = on_trace_ready
         self._events: list[Event] = []
         self._lock = threading.Lock()
         self._finished: Optional[EventList] = None
@@ -77,9 +84,12 @@ class profile:
 
     def stop(self) -> None:
         """Stops recording (what ``with`` does on exit)."""
+        was_running = self._running
         if recording.ACTIVE is self:
             recording.ACTIVE = None
         self._running = False
+        if was_running and self.on_trace_ready is not None:
+            self.on_trace_ready(self)
 
     def __enter__(self) -> profile:
         self.start()
