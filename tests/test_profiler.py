@@ -334,7 +334,7 @@ def test_convolutions_cost_two_flops_per_multiply_add_of_the_direct_convolution(
 
 def test_a_kernels_flops_count_its_float_arithmetic_at_every_point():
     from backends.kernel import build_program
-    from backends.profiling import kernel_flops
+    from backends.kernel.cost import kernel_flops
     graph = ir.parse("""func @f(%x: f32[4,6], %b: f32[6]) -> (f32[4]) {
       %0: f32[4,6] = mul %x, %b
       %1: f32[4,6] = add %0, %b

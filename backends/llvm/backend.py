@@ -54,6 +54,7 @@ from backends.kernel import (
     arena_buffers,
     build_program,
 )
+from backends.kernel.cost import program_steps
 from backends.llvm import blas as blas_library
 from backends.llvm.assemble import (
     exported_functions,
@@ -80,7 +81,7 @@ from backends.llvm.fastcall import (
 )
 from backends.llvm.jit import JitModule
 from backends.llvm.render import range_function_name
-from backends.profiling import StepInfo, StepRecorder, program_steps, timed_steps
+from backends.profiling import StepInfo, StepRecorder, timed_steps
 from ir import dtypes
 from ir.evaluate import evaluate_results, quiet_float_errors
 from ir.graph import Graph

@@ -42,9 +42,10 @@ from backends.base import (
     refuse_dtypes,
 )
 from backends.kernel import Gemm, Kernel, KernelProgram, LibraryCall, build_program
+from backends.kernel.cost import program_steps
 from backends.llvm.cache import cache_dir
 from backends.numba.render import library_name, render_module
-from backends.profiling import StepRecorder, program_steps, timed_steps
+from backends.profiling import StepRecorder, timed_steps
 from ir import dtypes
 from ir.evaluate import evaluate_results, quiet_float_errors
 from ir.graph import Graph
