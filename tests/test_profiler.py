@@ -328,6 +328,11 @@ def test_convolutions_cost_two_flops_per_multiply_add_of_the_direct_convolution(
     assert op_flops("conv2d", [x, w], [out]) == direct
     assert op_flops("conv2d_input_grad", [out, w], [x]) == direct
     assert op_flops("conv2d_weight_grad", [x, out], [w]) == direct
+    # grouped: each output point sees C/groups channels of its window
+    x, w = ir.TensorType(f32, (1, 4, 6, 7)), ir.TensorType(f32, (6, 2, 3, 2))
+    out = ir.registry.get("conv2d").infer([x, w], ir.registry.get("conv2d").check_attrs(
+        {"groups": 2}))
+    assert op_flops("conv2d", [x, w], [out]) == 2 * math.prod(out.shape) * (4 // 2) * 3 * 2
     assert op_flops("transpose", [x], [x]) == 0
     assert op_flops("sum", [x], [ir.TensorType(f32, ())]) == math.prod(x.shape)
 
@@ -377,3 +382,32 @@ def test_graphc_profile_reports_a_failing_script_and_a_missing_one(tmp_path, cap
     assert "eager::add" in capsys.readouterr().out
     assert main(["profile", str(tmp_path / "nowhere.py")]) == 1
     assert "no such script" in capsys.readouterr().err
+
+
+def test_a_profiled_convolution_step_computes_what_an_unprofiled_one_does():
+    def training(seed):
+        graphc.manual_seed(seed)
+        model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Flatten(), nn.Linear(3 * 3 * 3, 4))
+        optimizer = graphc.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x, y):
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+            return loss
+        return graphc.compile(step, backend="llvm"), model
+    rng = np.random.default_rng(5)
+    x = graphc.tensor(rng.standard_normal((2, 2, 6, 6)).astype(np.float32))
+    y = graphc.tensor(np.array([1, 3]))
+    (plain, plain_model), (profiled, profiled_model) = training(7), training(7)
+    expected = run_steps(plain, x, y, 2)
+    with graphc.profiler.profile() as prof:
+        got = run_steps(profiled, x, y, 2)
+    assert got == expected
+    for p, q in zip(plain_model.parameters(), profiled_model.parameters()):
+        np.testing.assert_array_equal(p.numpy(), q.numpy())
+    (entry,) = profiled.entries
+    names = {r.key for r in prof.key_averages()}
+    assert {f"step::{k.name}" for k in entry.executable.program.kernels} <= names
