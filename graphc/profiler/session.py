@@ -91,6 +91,11 @@ class profile:
         if was_running and self.on_trace_ready is not None:
             self.on_trace_ready(self)
 
+    def step(self) -> None:
+        """Marks the end of a training step, as PyTorch's ``prof.step()``; without
+        ``schedule=`` (not supported) PyTorch records every step, and so does this: nothing
+        to do, so that programs calling it run unchanged."""
+
     def __enter__(self) -> profile:
         self.start()
         return self
