@@ -22,12 +22,14 @@ backend wants run on a graph before ``compile``; the interpreter runs any graph 
 """
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from backends.profiling import StepRecorder, call_info
 from ir.dtypes import ALL as ALL_DTYPES
 from ir.dtypes import DType, from_numpy
 from ir.graph import Graph
@@ -126,6 +128,16 @@ class Executable(ABC):
     @abstractmethod
     def source(self) -> str:
         """What the backend generated, for humans (the interpreter: the IR text)."""
+
+    def run_profiled(self, arrays: Sequence, record: StepRecorder) -> tuple:
+        """Runs as ``self(*arrays)`` does, calling ``record(info, start_ns, end_ns)`` for each
+        step it times (``backends.profiling``); only a profiler calls it, so the ordinary
+        call path has no timing in it. This default times the whole call as one step;
+        backends that run steps override it to time each kernel, GEMM or node."""
+        start = time.perf_counter_ns()
+        results = self(*arrays)
+        record(call_info(self.graph), start, time.perf_counter_ns())
+        return results
 
 
 class Backend(ABC):

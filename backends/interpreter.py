@@ -13,9 +13,12 @@ the same way, so any graph an optimization produces stays executable by the orac
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from backends.base import Backend, Executable, ExecutionError, check_inputs
+from backends.profiling import StepInfo, StepRecorder, node_info, timed_steps
 from ir.evaluate import evaluate_results, quiet_float_errors
 from ir.graph import Graph, Node
 from ir.registry import OpDef
@@ -56,6 +59,7 @@ class InterpretedGraph(Executable):
             dead += [id(v) for v in node.outputs if id(v) not in last_use and id(v) not in keep]
             body = InterpretedGraph(node.body) if node.body is not None else None
             self._steps.append(_Step(node, get_op(node.op), body, dead))
+        self._step_infos: list[StepInfo] | None = None  # made when first profiled
 
     def __call__(self, *arrays):
         with quiet_float_errors():
@@ -66,21 +70,36 @@ class InterpretedGraph(Executable):
         for value, array in zip(self.graph.inputs, arrays):
             env[id(value)] = array
         for step in self._steps:
-            node = step.node
-            operands = [env[id(v)] for v in node.inputs]
-            if step.body is not None:
-                results = step.body._run(operands)
-            else:
-                try:
-                    results = evaluate_results(step.opdef, operands, node.attrs,
-                                               node.result_types)
-                except (IndexError, ValueError, FloatingPointError) as exc:
-                    where = f" (from {node.loc})" if node.loc else ""
-                    raise ExecutionError(f"{node.op} failed{where}: {exc}") from exc
-            for value, result in zip(node.outputs, results):
-                env[id(value)] = result
-            for key in step.dead:
-                del env[key]
+            self._run_step(step, env)
+        return tuple(env[id(v)] for v in self.graph.outputs)
+
+    def _run_step(self, step: _Step, env: dict[int, np.ndarray]) -> None:
+        node = step.node
+        operands = [env[id(v)] for v in node.inputs]
+        if step.body is not None:
+            results = step.body._run(operands)
+        else:
+            try:
+                results = evaluate_results(step.opdef, operands, node.attrs, node.result_types)
+            except (IndexError, ValueError, FloatingPointError) as exc:
+                where = f" (from {node.loc})" if node.loc else ""
+                raise ExecutionError(f"{node.op} failed{where}: {exc}") from exc
+        for value, result in zip(node.outputs, results):
+            env[id(value)] = result
+        for key in step.dead:
+            del env[key]
+
+    def run_profiled(self, arrays, record: StepRecorder) -> tuple:
+        """Runs as a call does, recording each top-level node (a fused node as one step)."""
+        checked = check_inputs(self.graph, arrays)
+        if self._step_infos is None:
+            self._step_infos = [node_info(step.node, self.graph.name) for step in self._steps]
+        env: dict[int, np.ndarray] = {}
+        for value, array in zip(self.graph.inputs, checked):
+            env[id(value)] = array
+        with quiet_float_errors():
+            timed_steps([(info, functools.partial(self._run_step, step, env))
+                         for info, step in zip(self._step_infos, self._steps)], record)
         return tuple(env[id(v)] for v in self.graph.outputs)
 
     def source(self) -> str:

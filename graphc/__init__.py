@@ -434,3 +434,7 @@ __all__ += [
 # checkpoints in the ecosystem's formats: .safetensors (graphc/safetensors.py); graphc.load
 # also reads PyTorch's .pt (graphc/torch_checkpoint.py)
 __all__ += ["save_file", "load_file"]
+# the profiler (graphc/profiler/): torch.profiler's profile, record_function, tables, traces
+from graphc import profiler  # noqa: E402
+
+__all__ += ["profiler"]

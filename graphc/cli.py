@@ -8,6 +8,8 @@ passes, and ``graphc viz IN.gir -o OUT.svg`` draws a graph (fused groups as clus
 :mod:`graphc.viz`; without Graphviz it writes the DOT text and exits 1, saying so).
 ``graphc cache info|clear`` shows or empties the on-disk cache of compiled code.
 ``graphc export IN.gir -o OUT.onnx`` writes an IR file as an ONNX model (:mod:`graphc.onnx`).
+``graphc profile [-o TRACE.json] SCRIPT.py [ARGS...]`` runs a script under
+:mod:`graphc.profiler` and prints its table (see :mod:`graphc.profiler.cli`).
 ``graphc --help`` ends with worked examples (:data:`EXAMPLES`), which the test suite runs.
 
 ``dump`` imports ``model.py`` as a module (its directory first on ``sys.path``; code under
@@ -60,6 +62,7 @@ import passes
 from backends.interpreter import ExecutionError
 from graphc import viz
 from graphc.errors import GraphcError
+from graphc.profiler import cli as profiler_cli
 from ir.dtypes import BY_NAME as DTYPES
 from ir.dtypes import from_numpy
 from ir.printer import format_node
@@ -746,6 +749,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "its location, number of entries and size; 'clear' removes the entries.")
     cache_command.add_argument("action", choices=("info", "clear"))
     cache_command.set_defaults(handler=cmd_cache)
+
+    profiler_cli.add_command(commands, common)
     return parser
 
 

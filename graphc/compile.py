@@ -35,10 +35,12 @@ import numpy as np
 import backends
 import ir
 import passes
+from backends.profiling import StepInfo
 from graphc import autograd, compiled_grad, guards, pytree, tracing
 from graphc.compile_device import follow_inputs
 from graphc.device import is_on_device
 from graphc.naming import state_namer
+from graphc.profiler import recording as profiler_recording
 from graphc.random import next_seed
 from graphc.tensor import Tensor
 from ir import dtypes
@@ -185,7 +187,7 @@ class CacheEntry:
                 return guard
         return None
 
-    def run(self, dynamic_leaves: list, resolve):
+    def run(self, dynamic_leaves: list, resolve, record=None):
         arrays = []
         for index in self.input_leaves:
             leaf = dynamic_leaves[index]
@@ -206,7 +208,10 @@ class CacheEntry:
         for index in getattr(self.executable, "donated_inputs", ()):
             if recording or not _owned_by_its_tensor_alone(arrays[index]):
                 arrays[index] = arrays[index].copy()  # someone else holds it: never write it
-        outputs = self.executable(*arrays)
+        if record is None:
+            outputs = self.executable(*arrays)
+        else:  # under graphc.profiler: each kernel timed
+            outputs = self.executable.run_profiled(arrays, record)
         cursor = self.n_user_outputs
         for wb in self.write_backs:
             target = resolve(wb.tensor)
@@ -422,6 +427,8 @@ class CompiledFunction:
         if tracing.current() is not None:
             return self.fn(*args, **kwargs)  # called from traced code: trace through it inline
         self.calls += 1
+        if profiler_recording.ACTIVE is not None:  # the only work profiling adds when off
+            return profiler_recording.compiled_call(self, args, kwargs)
         if not kwargs:  # the fast paths: no binding, no pytree, the same guards
             fast = self._fast
             if fast is not None:
@@ -472,14 +479,21 @@ class CompiledFunction:
         bound = inspect.BoundArguments(self._signature, dict(zip(names, values)))
         return self.fn(*bound.args, **bound.kwargs)
 
-    def _entry_and_run(self, args, kwargs, run: bool, note: str = ""):
+    def _entry_and_run(self, args, kwargs, run: bool, note: str = "", record=None):
+        """The entry for this call (traced now on a miss), run unless ``run`` is False;
+        ``record`` (a profiler's ``backends.profiling.StepRecorder``) runs it step by step,
+        timing each."""
         names, values = self._arguments(args, kwargs)
         leaves, tree = pytree.flatten(values)
         key = _cache_key(leaves, tree)
         dynamic = [leaf for leaf in leaves if _is_dynamic(leaf)]
         entry, reason = self._lookup(key, dynamic)
         if entry is None:
+            start = time.perf_counter_ns()
             entry = self._trace(names, values, key, reason + note)
+            if record is not None:  # a profiler shows the trace and compile inside the call
+                record(StepInfo(f"{self.name}::trace and compile", "compile", 0, 0,
+                                detail=reason + note), start, time.perf_counter_ns())
         if not kwargs and len(values) == len(args) and all(
                 v is a for v, a in zip(values, args)):
             # every parameter was passed positionally (no default, no *args): the next such
@@ -493,7 +507,7 @@ class CompiledFunction:
         if not run:
             return entry
         entry.hits += 1
-        return entry.run(dynamic, entry.resolver(dynamic))
+        return entry.run(dynamic, entry.resolver(dynamic), record)
 
     def _lookup(self, key, dynamic):
         failed = None

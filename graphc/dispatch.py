@@ -16,6 +16,7 @@ import numpy as np
 from graphc import autograd, tracing
 from graphc.device import CPU, common_device, run_on_device
 from graphc.errors import TraceError
+from graphc.profiler import recording as profiler_recording
 from graphc.tensor import Tensor
 from ir.evaluate import evaluate, quiet_float_errors
 from ir.registry import get as get_op
@@ -35,6 +36,9 @@ def apply(op: str, inputs, **attrs) -> Tensor:
         if any(type(t._data) is not np.ndarray for t in inputs) and \
                 common_device(op, inputs) is not CPU:  # eager ops on CUDA tensors: one kernel
             out = Tensor._wrap(run_on_device(opdef, [t._data for t in inputs], attrs, out_type))
+        elif profiler_recording.ACTIVE is not None:  # under graphc.profiler: timed
+            out = Tensor._wrap(profiler_recording.eager_op(opdef, [t._data for t in inputs],
+                                                           attrs, out_type))
         else:
             with quiet_float_errors():
                 out = Tensor._wrap(evaluate(opdef, [t._data for t in inputs], attrs, out_type))

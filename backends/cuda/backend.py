@@ -48,6 +48,7 @@ from backends.kernel import KernelProgram, LibraryCall, build_program
 from backends.llvm.cache import cache_dir
 from backends.numba.backend import load_generated
 from backends.numba.render import library_name
+from backends.profiling import StepRecorder, call_info
 from ir import dtypes
 from ir.evaluate import evaluate_results, quiet_float_errors
 from ir.graph import Graph
@@ -91,6 +92,18 @@ class CudaExecutable(Executable):
         if on_device:
             return tuple(shaped)
         return tuple(memory.to_host(r) for r in shaped)
+
+    def run_profiled(self, arrays, record: StepRecorder) -> tuple:
+        """Runs as a call does, timed as one step between two device synchronizations (a
+        profiler's only: an ordinary call returns once its kernels are launched). The
+        kernels are not timed one by one yet."""
+        synchronize = memory.cuda_module().synchronize
+        synchronize()
+        start = time.perf_counter_ns()
+        results = self(*arrays)
+        synchronize()
+        record(call_info(self.graph), start, time.perf_counter_ns())
+        return results
 
     def _private_donations(self, arrays: tuple) -> tuple:
         """A donated device array that is also passed as another argument (two tensors sharing

@@ -54,6 +54,7 @@ from backends.kernel import (
     arena_buffers,
     build_program,
 )
+from backends.kernel.cost import program_steps
 from backends.llvm import blas as blas_library
 from backends.llvm.assemble import (
     exported_functions,
@@ -65,6 +66,7 @@ from backends.llvm.cache import ObjectCache
 from backends.llvm.call import (
     ARENA_ALIGNMENT,
     CallStep,
+    ParallelKernel,
     Segment,
     array_data_offset_checked,
     plan_calls,
@@ -79,6 +81,7 @@ from backends.llvm.fastcall import (
 )
 from backends.llvm.jit import JitModule
 from backends.llvm.render import range_function_name
+from backends.profiling import StepInfo, StepRecorder, timed_steps
 from ir import dtypes
 from ir.evaluate import evaluate_results, quiet_float_errors
 from ir.graph import Graph
@@ -139,6 +142,8 @@ class LLVMExecutable(Executable):
         written = {id(b) for step in program.steps for b in step.outputs}
         self.donated_inputs = tuple(i for i, b in enumerate(program.inputs) if id(b) in written)
         self.fast_call = self._generated_wrapper()
+        # (step, runner) of a profiled run, kernels one by one: made when first profiled
+        self._profiled_steps: list[tuple[StepInfo, Callable[[Env], None]]] | None = None
 
     def _generated_wrapper(self) -> Callable[..., tuple | None] | None:
         """The module's ``@fastcall`` as a Python callable, when the module has one
@@ -185,6 +190,47 @@ class LLVMExecutable(Executable):
             self._protect_shared_inputs(env, [env[key] for key in self._input_keys])
         return self._run(env)
 
+    def run_profiled(self, arrays, record: StepRecorder) -> tuple:
+        """Runs as a call does, but step by step, recording each: every kernel of a segment
+        is called on its own (not the segment's one native call, nor the generated
+        wrapper), and each GEMM, library call and parallel kernel."""
+        if self._profiled_steps is None:
+            self._profiled_steps = self._timed_runners()
+        env: Env = dict(self._constants)
+        checked = check_inputs(self.graph, arrays)
+        for key, array in zip(self._input_keys, checked):
+            env[key] = _contiguous(array)
+        if self.donated_inputs:
+            self._protect_shared_inputs(env, [env[key] for key in self._input_keys])
+        steps = self._profiled_steps
+
+        def run_steps(env: Env) -> tuple:
+            timed_steps([(info, functools.partial(run, env)) for info, run in steps], record)
+            return self._results(env)
+        return self._run(env, run_steps)
+
+    def _timed_runners(self) -> list[tuple[StepInfo, Callable[[Env], None]]]:
+        """Each step of the plan with its runner, segments split into their kernels (a
+        segment whose kernels cannot be looked up one by one runs whole)."""
+        infos = dict(zip(map(id, self.program.steps), program_steps(self.program)))
+        steps: list[tuple[StepInfo, Callable[[Env], None]]] = []
+        runners = iter(self._runners)
+        for step in self.plan:
+            if isinstance(step, LibraryCall) and step.op == "const":
+                continue  # evaluated when the executable was made
+            run = next(runners)
+            if not isinstance(step, Segment):
+                kernel = step.kernel if isinstance(step, ParallelKernel) else step
+                steps.append((infos[id(kernel)], run))
+            elif all(self.jit.address(k.name) for k in step.kernels):
+                steps += [(infos[id(k)], self._kernel_runner(k)) for k in step.kernels]
+            else:
+                flops = sum(infos[id(k)].flops for k in step.kernels)
+                moved = sum(infos[id(k)].bytes for k in step.kernels)
+                steps.append((StepInfo(f"{self.program.name}::{step.name}", "segment", flops,
+                                       moved, detail=str(step)), run))
+        return steps
+
     def _protect_shared_inputs(self, env: Env, arrays) -> None:
         """Gives a donated input a copy of its own when writing it in place could change what
         another input reads (the same array twice, or overlapping memory) or is not allowed
@@ -213,21 +259,26 @@ class LLVMExecutable(Executable):
             views[key] = arena[offset:offset + size].view(dtype).reshape(shape)
         return views
 
-    def _run(self, env: Env) -> tuple:
+    def _run(self, env: Env, run_steps: Callable[[Env], tuple] | None = None) -> tuple:
         # temporaries live in the arena this executable keeps; a call made while another
         # thread's call uses it gets an arena of its own
+        if run_steps is None:
+            run_steps = self._run_steps
         if self._arena_lock.acquire(blocking=False):
             try:
                 env.update(self._arena_views)
-                return self._run_steps(env)
+                return run_steps(env)
             finally:
                 self._arena_lock.release()
         env.update(self._views_into(np.empty(self.buffers.arena_bytes, np.uint8)))
-        return self._run_steps(env)
+        return run_steps(env)
 
     def _run_steps(self, env: Env) -> tuple:
         for run in self._runners:
             run(env)
+        return self._results(env)
+
+    def _results(self, env: Env) -> tuple:
         return tuple(env[key].copy() if constant else env[key] for key, constant in self._outputs)
 
     def _segment_runner(self, segment: Segment) -> Callable[[Env], None]:
@@ -246,14 +297,32 @@ class LLVMExecutable(Executable):
             native(*[env[key] for key in keys], env[ARENA])
         return run
 
+    def _kernel_runner(self, kernel: Kernel) -> Callable[[Env], None]:
+        """Runs one kernel by itself (a profiled run calls a segment's kernels one by one)."""
+        pointers = [ctypes.c_void_p] * len(kernel.buffers)
+        native = ctypes.CFUNCTYPE(None, *pointers)(self.jit.address(kernel.name))
+        outputs = self._kernel_allocations(kernel)
+        keys = [id(b) for b in kernel.buffers]
+
+        def run(env: Env) -> None:
+            for key, shape, dtype in outputs:
+                env[key] = np.empty(shape, dtype)
+            native(*[env[key].ctypes.data for key in keys])
+        return run
+
+    def _kernel_allocations(self, kernel: Kernel) -> list[tuple[int, tuple, np.dtype]]:
+        """(key, shape, dtype) of the outputs a kernel run alone allocates: not those in the
+        arena, rewritten in place or donated by the caller."""
+        return [(id(b), b.type.shape, b.dtype.numpy) for b in _allocated_outputs(kernel)
+                if self.buffers.offset(b) is None]
+
     def _parallel_runner(self, kernel: Kernel) -> Callable[[Env], None]:
         buffers = kernel.buffers
         pointers = [ctypes.c_void_p] * len(buffers)
         whole = ctypes.CFUNCTYPE(None, *pointers)(self.jit.address(kernel.name))
         part = ctypes.CFUNCTYPE(None, *pointers, ctypes.c_int64, ctypes.c_int64)(
             self.jit.address(range_function_name(kernel)))
-        outputs = [(id(b), b.type.shape, b.dtype.numpy) for b in _allocated_outputs(kernel)
-                   if self.buffers.offset(b) is None]
+        outputs = self._kernel_allocations(kernel)
         keys = [id(b) for b in buffers]
         rows = kernel.shape[0]
 

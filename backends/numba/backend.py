@@ -20,6 +20,7 @@ compiling. ``executable.source()`` is that module.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -40,9 +41,11 @@ from backends.base import (
     check_inputs,
     refuse_dtypes,
 )
-from backends.kernel import Gemm, KernelProgram, LibraryCall, build_program
+from backends.kernel import Gemm, Kernel, KernelProgram, LibraryCall, build_program
+from backends.kernel.cost import program_steps
 from backends.llvm.cache import cache_dir
 from backends.numba.render import library_name, render_module
+from backends.profiling import StepRecorder, timed_steps
 from ir import dtypes
 from ir.evaluate import evaluate_results, quiet_float_errors
 from ir.graph import Graph
@@ -72,6 +75,30 @@ class NumbaExecutable(Executable):
         with quiet_float_errors():
             flat = self.module.run(*[_flat(a) for a in checked], self.library)
         return tuple(r.reshape(shape) for r, shape in zip(flat, self._shapes))
+
+    def run_profiled(self, arrays, record: StepRecorder) -> tuple:
+        """Runs the program's steps as the module's ``run`` does (same kernels, same library
+        calls, on flat arrays), recording each."""
+        checked = check_inputs(self.graph, arrays)
+        env = {id(b): _flat(a) for b, a in zip(self.program.inputs, checked)}
+        infos = program_steps(self.program)
+        steps = [(info, functools.partial(self._run_step, index, step, env))
+                 for index, (info, step) in enumerate(zip(infos, self.program.steps))]
+        with quiet_float_errors():
+            timed_steps(steps, record)
+        return tuple(env[id(b)].reshape(b.type.shape) for b in self.program.outputs)
+
+    def _run_step(self, index: int, step, env: dict[int, np.ndarray]) -> None:
+        if isinstance(step, Kernel):
+            rewritten = {id(b) for b in step.in_place}  # allocated by an earlier step
+            for b in step.outputs:
+                if id(b) not in rewritten:
+                    env[id(b)] = np.empty(b.type.size, b.dtype.numpy)
+            getattr(self.module, step.name)(*[env[id(b)] for b in step.buffers])
+            return
+        run = getattr(self.library, library_name(index, step))
+        results = run(*[env[id(b)] for b in step.inputs])
+        env.update(zip(map(id, step.outputs), results))
 
     def source(self) -> str:
         """The generated Python module: helpers, the ``@njit`` kernels and ``run``."""
