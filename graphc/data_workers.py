@@ -15,7 +15,7 @@ worker, and yields results in the sampler's order (out-of-order arrivals wait in
   where ``base_seed`` is drawn from the loader's generator for every epoch (PyTorch's scheme):
   workers differ from each other and runs repeat under a seed.
 - **Transport**: a batch crosses back through a ``multiprocessing`` queue (a pipe), its tensors
-  as NumPy arrays pickled with protocol 5 (one copy of the bytes each way); no shared memory,
+  as NumPy arrays, pickled (a copy of the bytes each way); no shared memory,
   whose set-up costs more than it saves at the batch sizes measured in BENCHMARKS.md.
 - **Errors**: an exception in a worker comes back as the same exception type, its message
   naming the worker, the sample index and the worker's traceback; a worker that dies

@@ -341,3 +341,23 @@ def test_compiled_step_fed_by_workers_trains_as_in_process():
         return w.numpy()
 
     np.testing.assert_array_equal(train(2), train(0))
+
+
+class UsesThreadPool(Dataset):
+    """Each sample runs two parts on graphc's kernel thread pool (as a big compiled kernel)."""
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        from backends import threads
+        done = []
+        threads.run_parts([lambda: done.append("caller"), lambda: done.append("pool")])
+        return sorted(done)
+
+
+def test_forked_worker_can_use_the_thread_pool_its_parent_had_started():
+    from backends import threads
+    threads.run_parts([lambda: None, lambda: None])  # the parent's pool has a thread now
+    loader = DataLoader(UsesThreadPool(), batch_size=None, num_workers=1, timeout=10)
+    assert list(loader) == [["caller", "pool"], ["caller", "pool"]]
