@@ -521,6 +521,17 @@ class DataLoader:
         self.pin_memory = pin_memory
         self.pin_memory_device = pin_memory_device
         self._iterator: Any = None  # the persistent workers' iterator
+        self._initialized = True
+
+    # what the samplers were built from: changing it afterwards would leave them stale
+    _FIXED_AFTER_INIT = frozenset({"batch_size", "batch_sampler", "sampler", "drop_last",
+                                   "dataset", "persistent_workers"})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self._FIXED_AFTER_INIT and getattr(self, "_initialized", False):
+            raise ValueError(f"{name} attribute should not be set after "
+                             f"{type(self).__name__} is initialized")
+        super().__setattr__(name, value)
 
     @property
     def _auto_collation(self) -> bool:

@@ -222,7 +222,7 @@ def test_timeout_bounds_the_wait_for_a_batch():
 
 def test_iterator_deleted_early_shuts_its_workers_down():
     iterator = iter(DataLoader(Numbers(100), batch_size=1, num_workers=2))
-    assert next(iterator).tolist() == [0]
+    assert next(iterator).tolist() == [0] and len(iterator) == 100
     workers = list(iterator._workers)
     assert all(w.is_alive() for w in workers)
     del iterator

@@ -244,3 +244,14 @@ def test_loader_order_does_not_depend_on_the_default_collation_path():
     fast = [y.tolist() for _, y in DataLoader(labels(9), 4, shuffle=True, generator=3)]
     slow = [y.tolist() for y in DataLoader(Plain(), 4, shuffle=True, generator=3)]
     assert fast == slow
+
+
+def test_loader_sampling_attributes_cannot_change_after_init():
+    loader = DataLoader(labels(4), batch_size=2)
+    for name, value in (("batch_size", 3), ("sampler", [0]), ("drop_last", True),
+                        ("dataset", labels(2)), ("batch_sampler", [[0]])):
+        with pytest.raises(ValueError, match=f"{name} attribute should not be set after "
+                                             "DataLoader is initialized"):
+            setattr(loader, name, value)
+    loader.num_workers = 1  # others may change, as in PyTorch
+    assert [y.tolist() for _, y in loader] == [[0, 1], [2, 3]]
