@@ -210,6 +210,16 @@ def _worker_loop(fetcher, index_queue, result_queue, done_event, base_seed: int,
         _worker_info = WorkerInfo(id=worker_id, num_workers=num_workers, seed=seed,
                                   dataset=fetcher.dataset)
         parent = os.getppid()
+
+        def unpicklable(exc: Exception, message: Any) -> None:
+            # the queue pickles on its feeder thread and by default only prints the error: the
+            # main process would wait forever for that batch; send the error in its place
+            task_id = message[0] if isinstance(message, tuple) and message else None
+            where = (f"in DataLoader worker process {worker_id} while sending a batch to the "
+                     f"main process (batches must pickle)")
+            result_queue.put((task_id, ExceptionWrapper(exc, where)))
+
+        result_queue._on_queue_feeder_error = unpicklable
         init_error: Optional[ExceptionWrapper] = None
         try:
             if init_fn is not None:

@@ -361,3 +361,19 @@ def test_forked_worker_can_use_the_thread_pool_its_parent_had_started():
     threads.run_parts([lambda: None, lambda: None])  # the parent's pool has a thread now
     loader = DataLoader(UsesThreadPool(), batch_size=None, num_workers=1, timeout=10)
     assert list(loader) == [["caller", "pool"], ["caller", "pool"]]
+
+
+class Unpicklable(Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        return lambda: i  # a local function: cannot cross to the main process
+
+
+def test_batch_that_cannot_be_pickled_is_an_error_not_a_hang():
+    loader = DataLoader(Unpicklable(), batch_size=None, num_workers=1, timeout=10,
+                        collate_fn=lambda sample: sample)
+    with pytest.raises(Exception, match="worker process 0 while sending a batch to the main "
+                                        "process"):
+        list(loader)
