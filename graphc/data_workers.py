@@ -31,7 +31,6 @@ worker, and yields results in the sampler's order (out-of-order arrivals wait in
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import os
 import queue
 import random
@@ -39,9 +38,12 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
+
+if TYPE_CHECKING:  # multiprocessing is imported when workers start: import graphc stays fast
+    import multiprocessing.context
 
 __all__ = ["WorkerInfo", "get_worker_info"]
 
@@ -80,6 +82,7 @@ def get_worker_info() -> Optional[WorkerInfo]:
 
 def default_context() -> multiprocessing.context.BaseContext:
     """``fork`` where the platform has it (see the module docstring), else its default."""
+    import multiprocessing
     if "fork" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context()
@@ -88,6 +91,8 @@ def default_context() -> multiprocessing.context.BaseContext:
 def resolve_context(context) -> multiprocessing.context.BaseContext:
     """A multiprocessing context from ``multiprocessing_context=`` (None, a start method's
     name, or a context), with PyTorch's errors."""
+    import multiprocessing
+    import multiprocessing.context
     if context is None:
         return default_context()
     if isinstance(context, str):
