@@ -44,7 +44,15 @@ __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split"
 
 
 class Dataset:
-    """A map-style dataset: ``__getitem__(index)`` returns one sample, ``__len__`` the count."""
+    """A map-style dataset: ``__getitem__(index)`` returns one sample, ``__len__`` the count.
+
+    ``releases_gil = True`` (a graphc extension) says making a sample spends its time in code
+    that releases the GIL (NumPy on large arrays, file reads): ``DataLoader(num_workers=N)``
+    then loads in N threads of this process, sharing the dataset, instead of N processes.
+    Threads share the process's random generators (no per-worker seeding) and
+    ``get_worker_info()`` answers per thread."""
+
+    releases_gil: bool = False
 
     def __getitem__(self, index):
         raise NotImplementedError(f"{type(self).__name__} does not implement __getitem__")

@@ -377,3 +377,42 @@ def test_batch_that_cannot_be_pickled_is_an_error_not_a_hang():
     with pytest.raises(Exception, match="worker process 0 while sending a batch to the main "
                                         "process"):
         list(loader)
+
+
+class GilFree(Dataset):
+    """Samples made in NumPy (which releases the GIL): loaded by worker threads."""
+    releases_gil = True
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        if i == 6 and getattr(self, "fail", False):
+            raise IndexError("no sample 6")
+        info = get_worker_info()
+        return np.full(3, i, dtype=np.float32), info.id, info.num_workers, os.getpid()
+
+
+def test_dataset_that_releases_the_gil_is_loaded_by_worker_threads():
+    import threading
+    loader = DataLoader(GilFree(), batch_size=2, num_workers=2)
+    iterator = iter(loader)
+    assert all(isinstance(w._thread, threading.Thread) for w in iterator._workers)
+    assert get_worker_info() is None  # per thread: the main thread is no worker
+    out = [next(iterator) for _ in range(4)]
+    assert [x.tolist() for x, *_ in out] == [[[2.0 * b] * 3, [2.0 * b + 1] * 3]
+                                             for b in range(4)]
+    assert [ids.tolist() for _, ids, _, _ in out] == [[0, 0], [1, 1], [0, 0], [1, 1]]
+    assert all(n.tolist() == [2, 2] and pid.tolist() == [os.getpid()] * 2
+               for _, _, n, pid in out)
+    workers = iterator._workers
+    with pytest.raises(StopIteration):
+        next(iterator)
+    assert not any(w.is_alive() for w in workers)
+
+
+def test_worker_thread_exception_is_reraised_with_the_sample_index():
+    dataset = GilFree()
+    dataset.fail = True
+    with pytest.raises(IndexError, match="Caught IndexError in DataLoader worker thread 1 while loading sample 6"):
+        list(DataLoader(dataset, batch_size=2, num_workers=2))
