@@ -513,6 +513,9 @@ class MultiProcessIterator:
             if worker.is_alive():
                 worker.terminate()
                 worker.join(JOIN_TIMEOUT_S)
+            if worker.is_alive() and hasattr(worker, "kill"):  # a process ignoring SIGTERM
+                worker.kill()
+                worker.join()
         for index_queue in self._index_queues:
             index_queue.close()
         self._result_queue.cancel_join_thread()
