@@ -58,15 +58,26 @@ POLL_INTERVAL_S = 0.05
 JOIN_TIMEOUT_S = 0.5
 
 
-@dataclass(frozen=True)
 class WorkerInfo:
-    """What a worker process knows of itself (``torch.utils.data.get_worker_info()``):
-    ``id`` in ``range(num_workers)``, ``seed`` (``base_seed + id``) and its copy of the
-    ``dataset``. Read-only."""
+    """What a worker knows of itself (``torch.utils.data.get_worker_info()``): ``id`` in
+    ``range(num_workers)``, ``seed`` (``base_seed + id``) and its copy of the ``dataset``.
+    Read-only, as PyTorch's (assigning is a RuntimeError)."""
     id: int
     num_workers: int
     seed: int
     dataset: Any
+
+    def __init__(self, *, id: int, num_workers: int, seed: int, dataset: Any) -> None:
+        for name, value in (("id", id), ("num_workers", num_workers), ("seed", seed),
+                            ("dataset", dataset)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise RuntimeError(f"Cannot assign attributes to {type(self).__name__} objects")
+
+    def __repr__(self) -> str:
+        return (f"WorkerInfo(id={self.id}, num_workers={self.num_workers}, seed={self.seed}, "
+                f"dataset={type(self.dataset).__name__})")
 
 
 _worker_info: Optional[WorkerInfo] = None  # in a worker process

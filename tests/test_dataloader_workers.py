@@ -57,7 +57,12 @@ class Draws(Dataset):
 
     def __getitem__(self, i):
         info = get_worker_info()
-        return {"worker": info.id, "workers": info.num_workers, "seed": info.seed,
+        try:
+            info.id = 5
+            read_only = False
+        except RuntimeError:  # as PyTorch's WorkerInfo
+            read_only = True
+        return {"read_only": read_only, "worker": info.id, "workers": info.num_workers, "seed": info.seed,
                 "random": random.random(), "numpy": float(np.random.random()),
                 "graphc": float(graphc.rand(1).item())}
 
@@ -111,6 +116,8 @@ def test_workers_yield_batches_in_sampler_order_even_when_a_later_one_is_ready_f
     ds = Numbers(10, slow=2, delay=0.2)  # worker 0's first batch is the slowest
     assert batches(DataLoader(ds, batch_size=2, num_workers=2)) == \
         [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
+    assert batches(DataLoader(ds, batch_sampler=[[5, 0], [9], [1, 7, 3]], num_workers=2)) == \
+        [[5, 0], [9], [1, 7, 3]]
 
 
 def test_workers_give_the_same_shuffled_order_as_one_process_under_a_seed():
@@ -133,6 +140,7 @@ def test_worker_seeds_are_base_seed_plus_worker_id_and_seed_every_generator():
     samples = run()
     assert [s["worker"] for s in samples] == [0, 1, 0, 1]  # round-robin
     assert all(s["workers"] == 2 for s in samples)
+    assert all(s["read_only"] for s in samples)
     seeds = {s["worker"]: s["seed"] for s in samples}
     assert seeds[1] == seeds[0] + 1
     for s in samples[:2]:  # each worker's first draws, recomputed from its seed here
