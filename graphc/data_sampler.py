@@ -119,8 +119,10 @@ class RandomSampler(Sampler):
         if self.replacement:
             return rng.integers(0, n, size=count, dtype=np.int64)
         whole, rest = divmod(count, n) if n else (0, 0)
-        parts = [rng.permutation(n) for _ in range(whole)] + [rng.permutation(n)[:rest]]
-        return np.concatenate(parts).astype(np.int64)
+        parts = [rng.permutation(n) for _ in range(whole)]
+        if rest:
+            parts.append(rng.permutation(n)[:rest])
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.index_array().tolist())
