@@ -30,7 +30,7 @@ from graphc.data_sampler import (
     SequentialSampler,
     SubsetRandomSampler,
     WeightedRandomSampler,
-    draw_seed,
+    peek_seed,
     numpy_rng,
 )
 from graphc.data_workers import MultiProcessIterator, WorkerInfo, get_worker_info, resolve_context
@@ -419,8 +419,9 @@ class DataLoader:
     ``shuffle`` draws a new order at every epoch from ``generator``: a
     :class:`graphc.random.Generator`, an int seed (a private generator seeded once, so epochs
     differ but runs repeat), a NumPy Generator, or None for graphc's global generator (so
-    ``graphc.manual_seed`` makes runs reproducible). Every epoch also draws the workers' base
-    seed from it, before the order, as PyTorch: the order does not depend on ``num_workers``.
+    ``graphc.manual_seed`` makes runs reproducible). The workers' base seed is derived from
+    the generator's state and the epoch's number without advancing it (PyTorch draws it), so
+    ``num_workers`` changes neither the order nor any number the rest of the program draws.
 
     ``num_workers=N`` loads batches in N worker processes (see :mod:`graphc.data_workers`),
     ``prefetch_factor`` batches ahead per worker (default 2), keeping them across epochs with
@@ -529,6 +530,7 @@ class DataLoader:
         self.pin_memory = pin_memory
         self.pin_memory_device = pin_memory_device
         self._iterator: Any = None  # the persistent workers' iterator
+        self._epochs_started = 0
         self._initialized = True
 
     # what the samplers were built from: changing it afterwards would leave them stale
@@ -562,7 +564,8 @@ class DataLoader:
                         self.drop_last)
 
     def _draw_base_seed(self) -> int:
-        return draw_seed(self.generator)
+        self._epochs_started += 1  # the seed differs per epoch even when nothing else is drawn
+        return peek_seed(self.generator, self._epochs_started)
 
     def _index_batches(self) -> Iterator:
         """One epoch's batches of indices (single indices without auto-collation)."""
@@ -582,7 +585,6 @@ class DataLoader:
         return self._iterator
 
     def _single_process_batches(self) -> Iterator:
-        self._draw_base_seed()  # drawn as with workers, so the order does not depend on them
         fetcher = self._fetcher()
         fetcher.start()
         for indices in self._index_batches():

@@ -132,6 +132,14 @@ def test_workers_give_the_same_shuffled_order_as_one_process_under_a_seed():
     assert order(2) == in_process and order(2) == in_process
 
 
+def test_loading_in_workers_draws_nothing_from_the_programs_generator():
+    graphc.manual_seed(0)
+    list(DataLoader(Numbers(4), num_workers=2))
+    after_workers = graphc.rand(3).tolist()
+    graphc.manual_seed(0)
+    assert graphc.rand(3).tolist() == after_workers
+
+
 def test_worker_seeds_are_base_seed_plus_worker_id_and_seed_every_generator():
     def run():
         loader = DataLoader(Draws(), batch_size=None, num_workers=2, generator=Generator(3))
@@ -340,9 +348,8 @@ def test_compiled_step_fed_by_workers_trains_as_in_process():
             opt.step()
             return loss
 
-        # not persistent: as in PyTorch, persistent workers draw their base seed (and so the
-        # generator's next order) only once, so later epochs would differ from num_workers=0
-        loader = DataLoader(ds, batch_size=8, shuffle=True, generator=5, num_workers=workers)
+        loader = DataLoader(ds, batch_size=8, shuffle=True, generator=5, num_workers=workers,
+                            persistent_workers=workers > 0)
         for _ in range(3):
             for xb, yb in loader:
                 step(xb, yb)
