@@ -30,8 +30,8 @@ from graphc.data_sampler import (
     SequentialSampler,
     SubsetRandomSampler,
     WeightedRandomSampler,
-    peek_seed,
     numpy_rng,
+    peek_seed,
 )
 from graphc.data_workers import MultiProcessIterator, WorkerInfo, get_worker_info, resolve_context
 from graphc.tensor import Tensor
