@@ -12,8 +12,9 @@ worker, and yields results in the sampler's order (out-of-order arrivals wait in
   ``forkserver`` (``multiprocessing_context=``) need a picklable dataset.
 - **Seeds**: each worker seeds Python's ``random`` and graphc's generator with
   ``base_seed + worker_id`` and NumPy's global generator with a state derived from both,
-  where ``base_seed`` is drawn from the loader's generator for every epoch (PyTorch's scheme):
-  workers differ from each other and runs repeat under a seed.
+  (PyTorch's scheme), where ``base_seed`` comes from the loader's generator for every epoch
+  (derived from its state, not drawn: see ``DataLoader``): workers differ from each other and
+  runs repeat under a seed.
 - **Transport**: a batch crosses back through a ``multiprocessing`` queue (a pipe), its tensors
   as NumPy arrays, pickled. Shared memory saved 0.3 ms per 200 KB batch when measured, but
   leaves segments behind when a process dies and needs the resource tracker worked around.
