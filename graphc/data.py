@@ -9,7 +9,8 @@
 
 Batches are graphc Tensors. When the dataset is a :class:`TensorDataset` (or a :class:`Subset`
 of one) and the default collation is used, a batch is cut from the arrays with one fancy-index
-per tensor instead of stacking samples one by one.
+per tensor instead of stacking samples one by one. Samplers live in :mod:`graphc.data_sampler`,
+loading in worker processes (``num_workers=N``) in :mod:`graphc.data_workers`.
 """
 from __future__ import annotations
 
