@@ -99,6 +99,19 @@ def run_parts(parts: Sequence[Callable[[], None]]) -> None:
         future.result()
 
 
+def _forget_pool_after_fork() -> None:
+    """A forked child (a DataLoader worker) has only the thread that forked: the parent's pool
+    threads are not there and would never run what it submits, and ``_lock`` may be held by a
+    thread that does not exist. The child starts over with no pool and a fresh lock."""
+    global _lock, _pool, _pool_size
+    _lock = threading.Lock()
+    _pool, _pool_size = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
 def split(extent: int, parts: int) -> list[tuple[int, int]]:
     """``range(extent)`` as at most ``parts`` contiguous ``(lo, hi)`` ranges of near-equal size.
 

@@ -9,27 +9,51 @@
 
 Batches are graphc Tensors. When the dataset is a :class:`TensorDataset` (or a :class:`Subset`
 of one) and the default collation is used, a batch is cut from the arrays with one fancy-index
-per tensor instead of stacking samples one by one.
+per tensor instead of stacking samples one by one. Samplers live in :mod:`graphc.data_sampler`,
+loading in worker processes (``num_workers=N``) in :mod:`graphc.data_workers`.
 """
 from __future__ import annotations
 
 import collections.abc
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Optional, Union
 
 import ml_dtypes
 import numpy as np
 
 from graphc import random as grandom
+from graphc.data_sampler import (
+    BatchSampler,
+    GeneratorLike,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+    numpy_rng,
+    peek_seed,
+)
+from graphc.data_workers import MultiProcessIterator, WorkerInfo, get_worker_info, resolve_context
 from graphc.tensor import Tensor
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "DataLoader",
-           "default_collate", "default_convert"]
+           "default_collate", "default_convert",
+           "IterableDataset", "ChainDataset", "Sampler", "SequentialSampler", "RandomSampler",
+           "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler", "WorkerInfo",
+           "get_worker_info"]
 
 
 class Dataset:
-    """A map-style dataset: ``__getitem__(index)`` returns one sample, ``__len__`` the count."""
+    """A map-style dataset: ``__getitem__(index)`` returns one sample, ``__len__`` the count.
+
+    ``releases_gil = True`` (a graphc extension) says making a sample spends its time in code
+    that releases the GIL (NumPy on large arrays, file reads): ``DataLoader(num_workers=N)``
+    then loads in N threads of this process, sharing the dataset, instead of N processes.
+    Threads share the process's random generators (no per-worker seeding) and
+    ``get_worker_info()`` answers per thread."""
+
+    releases_gil: bool = False
 
     def __getitem__(self, index):
         raise NotImplementedError(f"{type(self).__name__} does not implement __getitem__")
@@ -39,6 +63,53 @@ class Dataset:
 
     def __add__(self, other: Dataset) -> ConcatDataset:
         return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset):
+    """A dataset read as a stream: ``__iter__`` yields its samples (``torch.utils.data``'s).
+
+    With ``num_workers=N`` every worker iterates its own copy; to split the data rather than
+    repeat it N times, ``__iter__`` reads :func:`get_worker_info` (None in the main process):
+
+        >>> class Range(IterableDataset):
+        ...     def __init__(self, n): self.n = n
+        ...     def __iter__(self):
+        ...         info = get_worker_info()
+        ...         first, step = (0, 1) if info is None else (info.id, info.num_workers)
+        ...         return iter(range(first, self.n, step))
+        >>> [b.tolist() for b in DataLoader(Range(5), batch_size=2)]
+        [[0, 1], [2, 3], [4]]
+        >>> sorted(x for b in DataLoader(Range(5), batch_size=2, num_workers=2) for x in b.tolist())
+        [0, 1, 2, 3, 4]
+    """
+
+    def __iter__(self) -> Iterator:
+        raise NotImplementedError(f"{type(self).__name__} does not implement __iter__")
+
+    def __getitem__(self, index):
+        raise TypeError(f"{type(self).__name__} is an IterableDataset: iterate it, it has no "
+                        f"__getitem__")
+
+    def __len__(self) -> int:
+        raise TypeError(f"object of type '{type(self).__name__}' has no len() (an "
+                        f"IterableDataset has a length only when it defines __len__)")
+
+    def __add__(self, other) -> ChainDataset:  # type: ignore[override]
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset):
+    """The samples of several iterable datasets one after the other."""
+
+    def __init__(self, datasets: Iterable[IterableDataset]):
+        self.datasets = list(datasets)
+
+    def __iter__(self) -> Iterator:
+        for dataset in self.datasets:
+            yield from dataset
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self.datasets)
 
 
 class TensorDataset(Dataset):
@@ -128,23 +199,9 @@ def _take(t: Tensor, index) -> Tensor:
 
 
 # -- randomness ---------------------------------------------------------------------------------
-GeneratorLike = Union[None, int, grandom.Generator, np.random.Generator]
-
-
 def _permutation(n: int, generator: GeneratorLike) -> np.ndarray:
     """A random permutation of 0..n-1 drawn from ``generator`` (graphc's global one if None)."""
-    if isinstance(generator, np.random.Generator):
-        return generator.permutation(n)
-    if generator is None:
-        seed = grandom.next_seed()
-    elif isinstance(generator, grandom.Generator):
-        seed = generator.next_seed()
-    elif isinstance(generator, (int, np.integer)):
-        seed = int(generator)
-    else:
-        raise TypeError(f"generator must be a graphc.random.Generator, a NumPy Generator, an int "
-                        f"seed or None, got {type(generator).__name__}")
-    return np.random.default_rng(seed & 0xFFFFFFFFFFFFFFFF).permutation(n)
+    return numpy_rng(generator).permutation(n)
 
 
 def random_split(dataset: Dataset, lengths: Sequence[Union[int, float]],
@@ -284,73 +341,267 @@ def _stack_tensors(batch: Sequence[Tensor]) -> Tensor:
 
 
 # -- the loader ---------------------------------------------------------------------------------
+class _Fetcher:
+    """Turns a batch of indices into a batch, in the main process or a worker (where it is a
+    copy: it holds the dataset and is pickled for ``spawn``)."""
+
+    def __init__(self, dataset, iterable: bool, auto_collation: bool, collate_fn: Callable,
+                 drop_last: bool):
+        self.dataset = dataset
+        self.iterable = iterable
+        self.auto_collation = auto_collation
+        self.collate_fn = collate_fn
+        self.drop_last = drop_last
+        self.current: Any = None  # the sample being loaded: named when loading it fails
+
+    def start(self) -> None:
+        """Starts an epoch: a new iterator over an iterable dataset."""
+        self._iterator: Iterator = iter(self.dataset) if self.iterable else iter(())
+        self._ended = False
+        self._fast = (_array_source(self.dataset) if not self.iterable and self.auto_collation
+                      and self.collate_fn is default_collate else None)
+
+    def fetch(self, indices) -> Any:
+        """The batch of the samples at ``indices`` (a list or int array; one index without
+        auto-collation). An exhausted iterable dataset raises StopIteration."""
+        if self.iterable:
+            return self._fetch_iterable(indices)
+        if not self.auto_collation:
+            self.current = indices
+            sample = self.dataset[indices]
+            self.current = None
+            return self.collate_fn(sample)
+        if self._fast is not None:
+            arrays, mapping = self._fast
+            rows = np.asarray(indices, dtype=np.int64)
+            rows = rows if mapping is None else mapping[rows]
+            return [Tensor._wrap(a[rows]) for a in arrays]
+        samples = []
+        for index in (indices.tolist() if isinstance(indices, np.ndarray) else indices):
+            self.current = index
+            samples.append(self.dataset[index])
+        self.current = None
+        return self.collate_fn(samples)
+
+    def _fetch_iterable(self, indices) -> Any:
+        if self._ended:
+            raise StopIteration
+        if not self.auto_collation:
+            return self.collate_fn(next(self._iterator))
+        samples = []
+        for _ in indices:
+            try:
+                samples.append(next(self._iterator))
+            except StopIteration:
+                self._ended = True
+                break
+        if not samples or (self.drop_last and len(samples) < len(indices)):
+            raise StopIteration
+        return self.collate_fn(samples)
+
+
+class _InfiniteConstantSampler(Sampler):
+    """An IterableDataset's "indices": None forever (its iterator decides what comes next)."""
+
+    def __iter__(self) -> Iterator[None]:
+        while True:
+            yield None
+
+
 class DataLoader:
     """Iterates over ``dataset`` in batches, like ``torch.utils.data.DataLoader``.
 
-    ``shuffle`` draws a new order at the start of every epoch from ``generator``: a
+    The order comes from ``sampler`` (default: :class:`SequentialSampler`, or a
+    :class:`RandomSampler` with ``shuffle=True``), grouped by ``batch_size``/``drop_last``,
+    or from a ``batch_sampler`` yielding lists of indices; ``collate_fn`` makes a batch of a
+    list of samples (:func:`default_collate`). ``batch_size=None`` yields single samples
+    (through :func:`default_convert`). An :class:`IterableDataset` is iterated instead.
+
+    ``shuffle`` draws a new order at every epoch from ``generator``: a
     :class:`graphc.random.Generator`, an int seed (a private generator seeded once, so epochs
     differ but runs repeat), a NumPy Generator, or None for graphc's global generator (so
-    ``graphc.manual_seed`` makes runs reproducible). ``batch_size=None`` yields single samples.
-    Loading happens in the calling process: ``num_workers`` and ``pin_memory`` are accepted for
-    compatibility and ignored.
+    ``graphc.manual_seed`` makes runs reproducible). The workers' base seed is derived from
+    the generator's state and the epoch's number without advancing it (PyTorch draws it), so
+    ``num_workers`` changes neither the order nor any number the rest of the program draws.
+
+    ``num_workers=N`` loads batches in N worker processes (see :mod:`graphc.data_workers`),
+    ``prefetch_factor`` batches ahead per worker (default 2), keeping them across epochs with
+    ``persistent_workers``; ``worker_init_fn(worker_id)`` runs first in each;
+    ``timeout`` (seconds, 0 = none) bounds the wait for a batch; ``multiprocessing_context``
+    is a start method or context. ``pin_memory`` is accepted and ignored (batches are host
+    arrays). With ``num_workers=0`` a TensorDataset's batches are cut straight from its arrays.
 
         >>> import graphc
         >>> ds = TensorDataset(graphc.arange(6))
-        >>> [b[0].tolist() for b in DataLoader(ds, batch_size=4, shuffle=True, generator=0)]
-        [[0, 4, 1, 5], [2, 3]]
+        >>> def epoch(workers):
+        ...     loader = DataLoader(ds, batch_size=4, shuffle=True, generator=0,
+        ...                         num_workers=workers)
+        ...     return [b[0].tolist() for b in loader]
+        >>> [len(b) for b in epoch(0)], sorted(sum(epoch(0), [])), epoch(0) == epoch(2)
+        ([4, 2], [0, 1, 2, 3, 4, 5], True)
     """
 
-    def __init__(self, dataset: Dataset, batch_size: Optional[int] = 1, shuffle: bool = False,
-                 drop_last: bool = False, collate_fn: Optional[Callable] = None,
-                 generator: GeneratorLike = None, num_workers: int = 0,
-                 pin_memory: bool = False):
-        if batch_size is not None and (int(batch_size) != batch_size or batch_size <= 0):
-            raise ValueError(f"batch_size must be a positive integer or None, got {batch_size}")
-        if batch_size is None and drop_last:
-            raise ValueError("batch_size=None (no batching) cannot be combined with drop_last")
-        self.dataset = dataset
-        self.batch_size = None if batch_size is None else int(batch_size)
-        self.shuffle = bool(shuffle)
-        self.drop_last = bool(drop_last)
-        self.collate_fn = collate_fn
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
+    def __init__(self, dataset: Dataset, batch_size: Optional[int] = 1,
+                 shuffle: Optional[bool] = None, sampler: Union[Sampler, Iterable, None] = None,
+                 batch_sampler: Union[Sampler, Iterable, None] = None, num_workers: int = 0,
+                 collate_fn: Optional[Callable] = None, pin_memory: bool = False,
+                 drop_last: bool = False, timeout: float = 0,
+                 worker_init_fn: Optional[Callable[[int], None]] = None,
+                 multiprocessing_context=None, generator: GeneratorLike = None, *,
+                 prefetch_factor: Optional[int] = None, persistent_workers: bool = False,
+                 pin_memory_device: str = ""):
+        # PyTorch's checks, in its order and with its messages
+        if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)):
+            raise TypeError(f"num_workers must be an int, got {type(num_workers).__name__}")
+        if num_workers < 0:
+            raise ValueError("num_workers option should be non-negative; use num_workers=0 to "
+                             "disable multiprocessing.")
+        if timeout < 0:
+            raise ValueError("timeout option should be non-negative")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError("prefetch_factor option could only be specified in "
+                             "multiprocessing.let num_workers > 0 to enable multiprocessing, "
+                             "otherwise set prefetch_factor to None.")
+        if num_workers > 0 and prefetch_factor is None:
+            prefetch_factor = 2
+        elif prefetch_factor is not None and prefetch_factor < 0:
+            raise ValueError("prefetch_factor option should be non-negative")
+        if persistent_workers and num_workers == 0:
+            raise ValueError("persistent_workers option needs num_workers > 0")
+        if multiprocessing_context is not None:
+            if num_workers == 0:
+                raise ValueError(f"multiprocessing_context can only be used with multi-process "
+                                 f"loading (num_workers > 0), but got num_workers={num_workers}")
+            resolve_context(multiprocessing_context)  # a bad one fails here, not at iter()
+
+        self._is_iterable = isinstance(dataset, IterableDataset)
+        if self._is_iterable:
+            if shuffle not in (None, False):
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified shuffle "
+                                 f"option, but got shuffle={shuffle}")
+            if sampler is not None:
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified sampler "
+                                 f"option, but got sampler={sampler}")
+            if batch_sampler is not None:
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified "
+                                 f"batch_sampler option, but got batch_sampler={batch_sampler}")
+        shuffle = bool(shuffle)
+        if sampler is not None and shuffle:
+            raise ValueError("sampler option is mutually exclusive with shuffle")
+        if batch_sampler is not None:
+            if batch_size != 1 or shuffle or sampler is not None or drop_last:
+                raise ValueError("batch_sampler option is mutually exclusive with batch_size, "
+                                 "shuffle, sampler, and drop_last")
+            batch_size, drop_last = None, False
+        elif batch_size is None:
+            if drop_last:
+                raise ValueError("batch_size=None option disables auto-batching and is mutually "
+                                 "exclusive with drop_last")
+        elif isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size <= 0:
+            raise ValueError(f"batch_size should be a positive integer value, but got "
+                             f"batch_size={batch_size}")
+
         if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
             generator = grandom.Generator(int(generator))
+        if sampler is None:
+            if self._is_iterable:
+                sampler = _InfiniteConstantSampler()
+            elif shuffle:
+                sampler = RandomSampler(dataset, generator=generator)
+            else:
+                sampler = SequentialSampler(dataset)
+        if batch_size is not None and batch_sampler is None:
+            batch_sampler = BatchSampler(sampler, int(batch_size), bool(drop_last))
+
+        self.dataset = dataset
+        self.batch_size = None if batch_size is None else int(batch_size)
+        self.shuffle = shuffle
+        self.drop_last = bool(drop_last)
+        self.sampler = sampler
+        self.batch_sampler = batch_sampler
         self.generator = generator
+        self.collate_fn = collate_fn or (default_collate if batch_sampler is not None
+                                         else default_convert)
+        self.num_workers = int(num_workers)
+        self.prefetch_factor = prefetch_factor
+        self.persistent_workers = bool(persistent_workers)
+        self.worker_init_fn = worker_init_fn
+        self.multiprocessing_context = multiprocessing_context
+        self.timeout = timeout
+        self.pin_memory = pin_memory
+        self.pin_memory_device = pin_memory_device
+        self._iterator: Any = None  # the persistent workers' iterator
+        self._epochs_started = 0
+        self._initialized = True
+
+    # what the samplers were built from: changing it afterwards would leave them stale
+    _FIXED_AFTER_INIT = frozenset({"batch_size", "batch_sampler", "sampler", "drop_last",
+                                   "dataset", "persistent_workers"})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self._FIXED_AFTER_INIT and getattr(self, "_initialized", False):
+            raise ValueError(f"{name} attribute should not be set after "
+                             f"{type(self).__name__} is initialized")
+        super().__setattr__(name, value)
+
+    @property
+    def _auto_collation(self) -> bool:
+        return self.batch_sampler is not None
+
+    @property
+    def _index_sampler(self):
+        return self.batch_sampler if self._auto_collation else self.sampler
 
     def __len__(self) -> int:
-        n = len(self.dataset)
-        if self.batch_size is None:
+        if self._is_iterable:
+            n = len(self.dataset)  # a TypeError when the dataset has no length, as PyTorch
+            if self.batch_size is not None:
+                n = n // self.batch_size if self.drop_last else -(-n // self.batch_size)
             return n
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return len(self._index_sampler)
 
-    def _order(self) -> np.ndarray:
-        n = len(self.dataset)
-        return _permutation(n, self.generator) if self.shuffle else np.arange(n)
+    def _fetcher(self) -> _Fetcher:
+        return _Fetcher(self.dataset, self._is_iterable, self._auto_collation, self.collate_fn,
+                        self.drop_last)
+
+    def _draw_base_seed(self) -> int:
+        self._epochs_started += 1  # the seed differs per epoch even when nothing else is drawn
+        return peek_seed(self.generator, self._epochs_started)
+
+    def _index_batches(self) -> Iterator:
+        """One epoch's batches of indices (single indices without auto-collation)."""
+        if isinstance(self._index_sampler, BatchSampler):
+            return self._index_sampler.index_batches()
+        return iter(self._index_sampler)
 
     def __iter__(self) -> Iterator:
-        order = self._order()
-        if self.batch_size is None:
-            convert = self.collate_fn or default_convert
-            for i in order.tolist():
-                yield convert(self.dataset[i])
-            return
-        fast = None if self.collate_fn is not None else _array_source(self.dataset)
-        collate = self.collate_fn or default_collate
-        stop = len(order) - (len(order) % self.batch_size if self.drop_last else 0)
-        for start in range(0, stop, self.batch_size):
-            indices = order[start:start + self.batch_size]
-            if fast is not None:
-                arrays, mapping = fast
-                rows = indices if mapping is None else mapping[indices]
-                yield [Tensor._wrap(a[rows]) for a in arrays]
-            else:
-                yield collate([self.dataset[i] for i in indices.tolist()])
+        if self.num_workers == 0:
+            return self._single_process_batches()
+        if not self.persistent_workers:
+            return MultiProcessIterator(self)
+        if self._iterator is None or self._iterator._shut_down:
+            self._iterator = MultiProcessIterator(self)
+        else:
+            self._iterator._reset()
+        return self._iterator
+
+    def _single_process_batches(self) -> Iterator:
+        fetcher = self._fetcher()
+        fetcher.start()
+        for indices in self._index_batches():
+            try:
+                batch = fetcher.fetch(indices)
+            except StopIteration:  # an iterable dataset ran out
+                return
+            yield batch
 
     def __repr__(self) -> str:
-        return (f"DataLoader(dataset of {len(self.dataset)}, batch_size={self.batch_size}, "
-                f"shuffle={self.shuffle}, drop_last={self.drop_last})")
+        try:
+            size = f"dataset of {len(self.dataset)}"
+        except (TypeError, NotImplementedError):
+            size = type(self.dataset).__name__
+        return (f"DataLoader({size}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+                f"drop_last={self.drop_last}, num_workers={self.num_workers})")
 
 
 def _array_source(dataset) -> Optional[tuple]:
