@@ -425,3 +425,7 @@ __all__ += [
     "range", "seed", "set_default_dtype", "set_printoptions", "set_rng_state", "tril_indices",
     "triu_indices"
 ]
+# data-parallel training over MPI (issue 12): graphc.distributed, torch.distributed's names
+from graphc import distributed  # noqa: E402  (imports no MPI until init_process_group)
+
+__all__ += ["distributed"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import collections.abc
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Optional, Union
 
 import ml_dtypes
@@ -291,8 +291,10 @@ class DataLoader:
     :class:`graphc.random.Generator`, an int seed (a private generator seeded once, so epochs
     differ but runs repeat), a NumPy Generator, or None for graphc's global generator (so
     ``graphc.manual_seed`` makes runs reproducible). ``batch_size=None`` yields single samples.
-    Loading happens in the calling process: ``num_workers`` and ``pin_memory`` are accepted for
-    compatibility and ignored.
+    ``sampler`` (an iterable of indices with a length, such as
+    :class:`graphc.distributed.DistributedSampler`) gives the order instead, and excludes
+    ``shuffle``. Loading happens in the calling process: ``num_workers`` and ``pin_memory`` are
+    accepted for compatibility and ignored.
 
         >>> import graphc
         >>> ds = TensorDataset(graphc.arange(6))
@@ -303,7 +305,9 @@ class DataLoader:
     def __init__(self, dataset: Dataset, batch_size: Optional[int] = 1, shuffle: bool = False,
                  drop_last: bool = False, collate_fn: Optional[Callable] = None,
                  generator: GeneratorLike = None, num_workers: int = 0,
-                 pin_memory: bool = False):
+                 pin_memory: bool = False, sampler: Optional[Iterable[int]] = None):
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
         if batch_size is not None and (int(batch_size) != batch_size or batch_size <= 0):
             raise ValueError(f"batch_size must be a positive integer or None, got {batch_size}")
         if batch_size is None and drop_last:
@@ -315,17 +319,20 @@ class DataLoader:
         self.collate_fn = collate_fn
         self.num_workers = num_workers
         self.pin_memory = pin_memory
+        self.sampler = sampler
         if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
             generator = grandom.Generator(int(generator))
         self.generator = generator
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)  # type: ignore
         if self.batch_size is None:
             return n
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def _order(self) -> np.ndarray:
+        if self.sampler is not None:
+            return np.fromiter(self.sampler, dtype=np.int64)
         n = len(self.dataset)
         return _permutation(n, self.generator) if self.shuffle else np.arange(n)
 

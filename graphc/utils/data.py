@@ -16,6 +16,7 @@ from graphc.data import (
     default_convert,
     random_split,
 )
+from graphc.distributed.sampler import DistributedSampler
 
 __all__ = ["ConcatDataset", "DataLoader", "Dataset", "Subset", "TensorDataset",
-           "default_collate", "default_convert", "random_split"]
+           "default_collate", "default_convert", "random_split", "DistributedSampler"]

@@ -1,0 +1,208 @@
+"""Collectives on tensors: every rank calls them in the same order with matching shapes.
+
+Each call hands the tensor's NumPy buffer to mpi4py's buffer API (``Allreduce``,
+``Bcast``, ``Allgather``, ``Reduce_scatter_block``), so values travel as raw arrays, never
+pickled. Results are written into the tensors in place, as PyTorch's are: the tensor is
+rebound to a new array (graphc never writes a shared array in place) and its version counter
+moves on, so autograd notices if backward still needed the old value.
+
+float16 and bfloat16 travel and reduce as float32 (MPI has no half types) and are rounded
+once at the end; bool tensors reduce as bytes (SUM and MAX are logical or, PRODUCT and MIN
+logical and, as in PyTorch).
+
+Collectives run eagerly; inside ``graphc.compile`` they raise a TraceError (collectives as
+graph ops are not there yet).
+
+    >>> import graphc
+    >>> import graphc.distributed as dist
+    >>> dist.all_reduce(graphc.ones(2))
+    Traceback (most recent call last):
+    ...
+    graphc.distributed.process_group.DistributedError: all_reduce: the default process group \
+has not been initialized; call graphc.distributed.init_process_group(backend='mpi') first
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Optional
+
+import ml_dtypes
+import numpy as np
+
+from graphc import device as devices
+from graphc import tracing
+from graphc.distributed.process_group import ReduceOp, _check_group, _World, require_world
+from graphc.errors import ArgumentError, ShapeError, TraceError
+from graphc.tensor import Tensor
+
+_HALF_TYPES = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
+
+
+class Work:
+    """What a collective with ``async_op=True`` returns. graphc's collectives complete before
+    they return, so ``wait()`` has nothing left to wait for."""
+
+    def wait(self, timeout: Any = None) -> bool:
+        return True
+
+    def is_completed(self) -> bool:
+        return True
+
+
+def _done(async_op: bool) -> Optional[Work]:
+    return Work() if async_op else None
+
+
+def _world_for(who: str, group: Any) -> _World:
+    _check_group(group, who)
+    if tracing.current() is not None:
+        raise TraceError(f"graphc.distributed.{who} inside graphc.compile is not supported yet: "
+                         "call it outside the compiled function")
+    return require_world(who)
+
+
+def _host(tensor: Any, who: str, argument: str) -> np.ndarray:
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"{who}: {argument} must be a Tensor, got {type(tensor).__name__}")
+    return np.ascontiguousarray(devices.host_array(tensor._data))
+
+
+def store(tensor: Tensor, array: np.ndarray) -> None:
+    """Writes ``array`` (same shape, any dtype) into ``tensor`` in place, on its device."""
+    array = np.ascontiguousarray(array.astype(tensor._data.dtype, copy=False))
+    if devices.is_on_device(tensor._data):
+        array = devices.move(array, tensor.device)
+    tensor._data = array
+    tensor._version += 1
+
+
+def _wire(array: np.ndarray) -> np.ndarray:
+    """A fresh array MPI can send and reduce: half types widened, bools as bytes."""
+    if array.dtype in _HALF_TYPES:
+        return array.astype(np.float32)
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8)
+    return array.copy()
+
+
+def _mpi_op(world: _World, op: Any, dtype: np.dtype, who: str) -> Any:
+    if not isinstance(op, ReduceOp):
+        raise TypeError(f"{who}: op must be a graphc.distributed.ReduceOp, got {op!r}")
+    kind = dtype.kind
+    if op is ReduceOp.AVG and kind not in "fcV":
+        raise ArgumentError(f"{who}: ReduceOp.AVG needs a floating-point tensor, got {dtype}")
+    if op in (ReduceOp.MAX, ReduceOp.MIN) and kind == "c":
+        raise ArgumentError(f"{who}: ReduceOp.{op.name} is not defined on complex tensors")
+    if kind == "b":  # logical or / and, computed on bytes
+        op = {ReduceOp.SUM: ReduceOp.MAX, ReduceOp.PRODUCT: ReduceOp.MIN}.get(op, op)
+    mpi = world.mpi
+    return {ReduceOp.SUM: mpi.SUM, ReduceOp.AVG: mpi.SUM, ReduceOp.PRODUCT: mpi.PROD,
+            ReduceOp.MAX: mpi.MAX, ReduceOp.MIN: mpi.MIN}[op]
+
+
+def reduce_array(world: _World, array: np.ndarray, op: ReduceOp, who: str) -> np.ndarray:
+    """The element-wise reduction over all ranks of ``array`` (same shape and dtype on every
+    rank), as a new array of its dtype."""
+    mpi_op = _mpi_op(world, op, array.dtype, who)
+    buffer = _wire(array)
+    if world.size > 1:
+        world.comm.Allreduce(world.mpi.IN_PLACE, buffer, op=mpi_op)
+    if op is ReduceOp.AVG:
+        buffer /= world.size
+    return buffer.astype(array.dtype, copy=False)
+
+
+def broadcast_array(world: _World, array: np.ndarray, src: int) -> np.ndarray:
+    """Rank ``src``'s ``array`` on every rank (a new array; same shape and dtype everywhere)."""
+    buffer = _wire(array)
+    if world.size > 1:
+        world.comm.Bcast(buffer, root=src)
+    return buffer.astype(array.dtype, copy=False)
+
+
+def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group: Any = None,
+               async_op: bool = False) -> Optional[Work]:
+    """Reduces ``tensor`` over all ranks with ``op`` and writes the result into ``tensor`` on
+    every rank (``torch.distributed.all_reduce``)."""
+    world = _world_for("all_reduce", group)
+    store(tensor, reduce_array(world, _host(tensor, "all_reduce", "tensor"), op, "all_reduce"))
+    return _done(async_op)
+
+
+def broadcast(tensor: Tensor, src: int, group: Any = None, async_op: bool = False,
+              group_src: Optional[int] = None) -> Optional[Work]:
+    """Copies rank ``src``'s ``tensor`` into ``tensor`` on every other rank."""
+    world = _world_for("broadcast", group)
+    src = group_src if group_src is not None else src
+    _check_rank(world, src, "broadcast", "src")
+    store(tensor, broadcast_array(world, _host(tensor, "broadcast", "tensor"), int(src)))
+    return _done(async_op)
+
+
+def all_gather(tensor_list: list, tensor: Tensor, group: Any = None,
+               async_op: bool = False) -> Optional[Work]:
+    """Writes every rank's ``tensor`` into ``tensor_list``: ``tensor_list[i]`` gets rank
+    ``i``'s. The list has one tensor per rank, each of ``tensor``'s shape and dtype."""
+    world = _world_for("all_gather", group)
+    mine = _host(tensor, "all_gather", "tensor")
+    _check_outputs(world, tensor_list, mine, "all_gather", "tensor_list")
+    buffer = _wire(mine)
+    gathered = np.empty((world.size,) + buffer.shape, buffer.dtype)
+    if world.size > 1:
+        world.comm.Allgather(buffer, gathered)
+    else:
+        gathered[0] = buffer
+    for out, piece in zip(tensor_list, gathered):
+        store(out, piece)
+    return _done(async_op)
+
+
+def reduce_scatter(output: Tensor, input_list: list, op: ReduceOp = ReduceOp.SUM,
+                   group: Any = None, async_op: bool = False) -> Optional[Work]:
+    """Reduces ``input_list`` element-wise over all ranks and writes its ``i``-th entry into
+    rank ``i``'s ``output``. The list has one tensor per rank, each of ``output``'s shape."""
+    world = _world_for("reduce_scatter", group)
+    out = _host(output, "reduce_scatter", "output")
+    _check_outputs(world, input_list, out, "reduce_scatter", "input_list")
+    pieces = [_host(t, "reduce_scatter", "input_list") for t in input_list]
+    mpi_op = _mpi_op(world, op, out.dtype, "reduce_scatter")
+    send = _wire(np.stack(pieces).astype(out.dtype, copy=False))
+    mine = np.empty_like(send[0])
+    if world.size > 1:
+        world.comm.Reduce_scatter_block(send, mine, op=mpi_op)
+    else:
+        mine[...] = send[0]
+    if op is ReduceOp.AVG:
+        mine /= world.size
+    store(output, mine)
+    return _done(async_op)
+
+
+def barrier(group: Any = None, async_op: bool = False,
+            device_ids: Optional[Sequence[int]] = None) -> Optional[Work]:
+    """Returns once every rank has called it."""
+    world = _world_for("barrier", group)
+    if world.size > 1:
+        world.comm.Barrier()
+    return _done(async_op)
+
+
+def _check_rank(world: _World, rank: Any, who: str, argument: str) -> None:
+    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) \
+            or not 0 <= rank < world.size:
+        raise ArgumentError(f"{who}: {argument}={rank!r} is not a rank of this group of "
+                            f"{world.size} (0 to {world.size - 1})")
+
+
+def _check_outputs(world: _World, tensors: Any, like: np.ndarray, who: str,
+                   argument: str) -> None:
+    if not isinstance(tensors, (list, tuple)) or len(tensors) != world.size:
+        count = len(tensors) if isinstance(tensors, (list, tuple)) else type(tensors).__name__
+        raise ArgumentError(f"{who}: {argument} must be a list of one tensor per rank "
+                            f"({world.size}), got {count}")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{who}: {argument}[{i}] must be a Tensor, got {type(t).__name__}")
+        if t.shape != like.shape or t._data.dtype != like.dtype:
+            raise ShapeError(f"{who}: {argument}[{i}] is {t.ir_type}, but every entry must "
+                             f"match the rank's tensor: {Tensor._wrap(like).ir_type}")
