@@ -12,7 +12,7 @@ Needs mpi4py and an MPI library: ``pip install graphc[distributed]``.
     >>> dist.get_rank()
     Traceback (most recent call last):
     ...
-    graphc.distributed.process_group.DistributedError: get_rank: the default process group \
+    graphc.distributed.process_group.NotInitializedError: get_rank: the default process group \
 has not been initialized; call graphc.distributed.init_process_group(backend='mpi') first
 """
 from graphc.distributed.collectives import (

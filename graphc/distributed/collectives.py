@@ -18,7 +18,7 @@ graph ops are not there yet).
     >>> dist.all_reduce(graphc.ones(2))
     Traceback (most recent call last):
     ...
-    graphc.distributed.process_group.DistributedError: all_reduce: the default process group \
+    graphc.distributed.process_group.NotInitializedError: all_reduce: the default process group \
 has not been initialized; call graphc.distributed.init_process_group(backend='mpi') first
 """
 from __future__ import annotations

@@ -25,6 +25,11 @@ class DistributedError(GraphcError, RuntimeError):
     RuntimeError, as PyTorch's ``torch.distributed`` raises it."""
 
 
+class NotInitializedError(DistributedError, ValueError):
+    """A call that needs the default process group before :func:`init_process_group`: a
+    ValueError, as PyTorch 2 raises it, and a RuntimeError, as earlier versions did."""
+
+
 class ReduceOp(enum.Enum):
     """How a collective combines the ranks' values, as ``torch.distributed.ReduceOp``.
 
@@ -165,8 +170,8 @@ def get_backend(group: Any = None) -> str:
 def require_world(who: str) -> _World:
     """The default group, or the error PyTorch gives when it was not created."""
     if _world is None:
-        raise DistributedError(f"{who}: the default process group has not been initialized; "
-                               "call graphc.distributed.init_process_group(backend='mpi') first")
+        raise NotInitializedError(f"{who}: the default process group has not been initialized; "
+                                  "call graphc.distributed.init_process_group(backend='mpi') first")
     return _world
 
 

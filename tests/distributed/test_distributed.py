@@ -127,6 +127,8 @@ def test_init_names_the_backend_it_does_not_have():
 def test_collectives_and_ddp_before_init_say_to_initialize():
     with pytest.raises(RuntimeError, match="all_reduce: the default process group has not"):
         dist.all_reduce(graphc.ones(2))
+    with pytest.raises(ValueError, match="get_rank: the default process group has not"):
+        dist.get_rank()  # PyTorch 2 raises a ValueError here
     with pytest.raises(RuntimeError, match="DistributedDataParallel: the default process"):
         graphc.nn.parallel.DistributedDataParallel(graphc.nn.Linear(2, 2))
 
