@@ -1,6 +1,7 @@
 """Data-parallel training of the digits CNN over MPI: one process per replica.
 
-Run: mpiexec -n 2 python examples/ddp_digits.py [--model cnn|mlp] [--epochs N] [--compare]
+Run: mpiexec -n 2 python examples/ddp_digits.py [--model cnn|mlp] [--epochs N] [--compiled]
+                                                 [--compare]
  or: graphc launch -n 2 examples/ddp_digits.py
 (needs pip install -e '.[distributed,examples]'; without mpiexec it runs as one process)
 
@@ -8,8 +9,10 @@ Every rank builds the model, and DistributedDataParallel copies rank 0's weights
 a DistributedSampler gives each rank its share of every epoch, so with N ranks each trains on
 batches of 64/N and, after each backward, the gradients are averaged over the ranks: each step
 is the step one process would take on the global batch of 64. Only rank 0 prints and saves the
-checkpoint; afterwards every rank loads it. ``--compare`` also trains one process on the same
-global batches (on rank 0) and prints how far the parameters ended from it.
+checkpoint; afterwards every rank loads it. ``--compiled`` compiles the whole training step
+(forward, backward, the gradient all-reduces and the Adam update: one graph, traced once).
+``--compare`` also trains one process on the same global batches (on rank 0) and prints how
+far the parameters ended from it.
 """
 from __future__ import annotations
 
@@ -62,6 +65,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=["mlp", "cnn"], default="cnn")
     parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--compiled", action="store_true",
+                        help="compile the whole training step, all-reduces included")
     parser.add_argument("--compare", action="store_true",
                         help="also train one process on the same global batches")
     parser.add_argument("--checkpoint", default=os.path.join(tempfile.gettempdir(),
@@ -81,6 +86,15 @@ def main() -> None:
     graphc.manual_seed(0)
     model = DistributedDataParallel(make_model(args.model))
     opt = optim.Adam(model.parameters(), lr=3e-3)
+
+    def train_step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()  # ends with the gradients averaged over the ranks
+        opt.step()
+        return loss
+
+    step = graphc.compile(train_step) if args.compiled else train_step
     if rank == 0:
         print(f"{world} rank(s), {GLOBAL_BATCH // world} samples each per step, "
               f"{len(loader)} steps per epoch")
@@ -89,11 +103,7 @@ def main() -> None:
         sampler.set_epoch(epoch)  # a new order every epoch, the same on every rank
         total = graphc.zeros(2)
         for x, y in loader:
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()  # ends with the gradients averaged over the ranks
-            opt.step()
-            total += graphc.tensor([loss.item(), 1.0])
+            total += graphc.tensor([step(x, y).item(), 1.0])
         dist.all_reduce(total)  # the mean loss over every rank's steps
         if rank == 0:
             print(f"epoch {epoch + 1}: loss {total[0].item() / total[1].item():.4f}, "
@@ -102,7 +112,8 @@ def main() -> None:
 
     if rank == 0:
         graphc.save(model.module.state_dict(), args.checkpoint)
-        print(f"trained in {elapsed:.1f} s; saved {args.checkpoint}")
+        traces = f", {len(step.entries)} trace(s)" if args.compiled else ""
+        print(f"trained in {elapsed:.1f} s{traces}; saved {args.checkpoint}")
     dist.barrier()  # the checkpoint is written before anyone reads it
     restored = make_model(args.model)
     restored.load_state_dict(graphc.load(args.checkpoint))

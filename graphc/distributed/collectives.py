@@ -10,12 +10,14 @@ float16 and bfloat16 travel and reduce as float32 (MPI has no half types) and ar
 once at the end; bool tensors reduce as bytes (SUM and MAX are logical or, PRODUCT and MIN
 logical and, as in PyTorch).
 
-Collectives run eagerly; inside ``graphc.compile`` they raise a TraceError (collectives as
-graph ops are not there yet).
+Inside ``graphc.compile`` each call becomes an op of the graph (``all_reduce``,
+``all_gather``, ``reduce_scatter``: :mod:`ir.ops.collective`; ``broadcast`` is an
+``all_gather`` indexed at ``src``), which the backends run through :class:`MPICommunicator`,
+so the communication shows in ``graphc dump`` and is differentiated like any other op.
 
     >>> import graphc
     >>> import graphc.distributed as dist
-    >>> dist.all_reduce(graphc.ones(2))
+    >>> dist.all_reduce(graphc.ones(2))  # before init_process_group
     Traceback (most recent call last):
     ...
     graphc.distributed.process_group.NotInitializedError: all_reduce: the default process group \
@@ -32,7 +34,7 @@ import numpy as np
 from graphc import device as devices
 from graphc import tracing
 from graphc.distributed.process_group import ReduceOp, _check_group, _World, require_world
-from graphc.errors import ArgumentError, ShapeError, TraceError
+from graphc.errors import ArgumentError, ShapeError
 from graphc.tensor import Tensor
 
 _HALF_TYPES = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
@@ -55,15 +57,42 @@ def _done(async_op: bool) -> Optional[Work]:
 
 def _world_for(who: str, group: Any) -> _World:
     _check_group(group, who)
-    if tracing.current() is not None:
-        raise TraceError(f"graphc.distributed.{who} inside graphc.compile is not supported yet: "
-                         "call it outside the compiled function")
     return require_world(who)
 
 
-def _host(tensor: Any, who: str, argument: str) -> np.ndarray:
+def _traced(*tensors: Any) -> bool:
+    """Whether the call is part of a trace (``graphc.compile``): then it emits graph ops."""
+    return tracing.current() is not None or any(
+        isinstance(t, Tensor) and t.is_traced for t in tensors)
+
+
+class MPICommunicator:
+    """The communicator of :mod:`ir.ops.collective` for the default group: what compiled
+    graphs' collective ops call, on the same MPI calls as the eager collectives."""
+
+    def __init__(self, world: _World):
+        self.world = world
+        self.size = world.size
+
+    def all_reduce(self, array: np.ndarray, reduce: str) -> np.ndarray:
+        return reduce_array(self.world, np.ascontiguousarray(array), ReduceOp(reduce),
+                            "all_reduce")
+
+    def all_gather(self, array: np.ndarray) -> np.ndarray:
+        return gather_array(self.world, np.ascontiguousarray(array))
+
+    def reduce_scatter(self, array: np.ndarray, reduce: str) -> np.ndarray:
+        return scatter_array(self.world, np.ascontiguousarray(array), ReduceOp(reduce),
+                             "reduce_scatter")
+
+
+def _check_tensor(tensor: Any, who: str, argument: str) -> None:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"{who}: {argument} must be a Tensor, got {type(tensor).__name__}")
+
+
+def _host(tensor: Any, who: str, argument: str) -> np.ndarray:
+    _check_tensor(tensor, who, argument)
     return np.ascontiguousarray(devices.host_array(tensor._data))
 
 
@@ -120,11 +149,46 @@ def broadcast_array(world: _World, array: np.ndarray, src: int) -> np.ndarray:
     return buffer.astype(array.dtype, copy=False)
 
 
+def gather_array(world: _World, array: np.ndarray) -> np.ndarray:
+    """Every rank's ``array`` stacked along a new leading axis, rank ``r``'s at ``r``."""
+    buffer = _wire(array)
+    gathered = np.empty((world.size,) + buffer.shape, buffer.dtype)
+    if world.size > 1:
+        world.comm.Allgather(buffer, gathered)
+    else:
+        gathered[0] = buffer
+    return gathered.astype(array.dtype, copy=False)
+
+
+def scatter_array(world: _World, array: np.ndarray, op: ReduceOp, who: str) -> np.ndarray:
+    """Of ``array`` (``[size, ...]``), rank ``r`` gets the reduction over ranks of ``[r]``."""
+    mpi_op = _mpi_op(world, op, array.dtype, who)
+    send = _wire(array)
+    mine = np.empty_like(send[0])
+    if world.size > 1:
+        world.comm.Reduce_scatter_block(send, mine, op=mpi_op)
+    else:
+        mine[...] = send[0]
+    if op is ReduceOp.AVG:
+        mine /= world.size
+    return mine.astype(array.dtype, copy=False)
+
+
+def _emit(op: str, tensor: Tensor, **attrs: Any) -> Tensor:
+    from graphc.dispatch import apply  # dispatch sits above this module's imports
+    return apply(op, [tensor], **attrs)
+
+
 def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group: Any = None,
                async_op: bool = False) -> Optional[Work]:
     """Reduces ``tensor`` over all ranks with ``op`` and writes the result into ``tensor`` on
     every rank (``torch.distributed.all_reduce``)."""
     world = _world_for("all_reduce", group)
+    if _traced(tensor):
+        _check_tensor(tensor, "all_reduce", "tensor")
+        _mpi_op(world, op, np.dtype(tensor.dtype.numpy), "all_reduce")
+        tensor._assign(lambda old: _emit("all_reduce", old, reduce=op.value, world=world.size))
+        return _done(async_op)
     store(tensor, reduce_array(world, _host(tensor, "all_reduce", "tensor"), op, "all_reduce"))
     return _done(async_op)
 
@@ -135,6 +199,10 @@ def broadcast(tensor: Tensor, src: int, group: Any = None, async_op: bool = Fals
     world = _world_for("broadcast", group)
     src = group_src if group_src is not None else src
     _check_rank(world, src, "broadcast", "src")
+    if _traced(tensor):
+        _check_tensor(tensor, "broadcast", "tensor")
+        tensor._assign(lambda old: _emit("all_gather", old, world=world.size)[int(src)])
+        return _done(async_op)
     store(tensor, broadcast_array(world, _host(tensor, "broadcast", "tensor"), int(src)))
     return _done(async_op)
 
@@ -144,15 +212,16 @@ def all_gather(tensor_list: list, tensor: Tensor, group: Any = None,
     """Writes every rank's ``tensor`` into ``tensor_list``: ``tensor_list[i]`` gets rank
     ``i``'s. The list has one tensor per rank, each of ``tensor``'s shape and dtype."""
     world = _world_for("all_gather", group)
+    if _traced(tensor, *(tensor_list if isinstance(tensor_list, (list, tuple)) else ())):
+        _check_tensor(tensor, "all_gather", "tensor")
+        _check_outputs(world, tensor_list, tensor, "all_gather", "tensor_list")
+        gathered = _emit("all_gather", tensor, world=world.size)
+        for i, out in enumerate(tensor_list):
+            out._assign(lambda old, i=i: gathered[i])
+        return _done(async_op)
     mine = _host(tensor, "all_gather", "tensor")
-    _check_outputs(world, tensor_list, mine, "all_gather", "tensor_list")
-    buffer = _wire(mine)
-    gathered = np.empty((world.size,) + buffer.shape, buffer.dtype)
-    if world.size > 1:
-        world.comm.Allgather(buffer, gathered)
-    else:
-        gathered[0] = buffer
-    for out, piece in zip(tensor_list, gathered):
+    _check_outputs(world, tensor_list, Tensor._wrap(mine), "all_gather", "tensor_list")
+    for out, piece in zip(tensor_list, gather_array(world, mine)):
         store(out, piece)
     return _done(async_op)
 
@@ -162,19 +231,17 @@ def reduce_scatter(output: Tensor, input_list: list, op: ReduceOp = ReduceOp.SUM
     """Reduces ``input_list`` element-wise over all ranks and writes its ``i``-th entry into
     rank ``i``'s ``output``. The list has one tensor per rank, each of ``output``'s shape."""
     world = _world_for("reduce_scatter", group)
-    out = _host(output, "reduce_scatter", "output")
-    _check_outputs(world, input_list, out, "reduce_scatter", "input_list")
-    pieces = [_host(t, "reduce_scatter", "input_list") for t in input_list]
-    mpi_op = _mpi_op(world, op, out.dtype, "reduce_scatter")
-    send = _wire(np.stack(pieces).astype(out.dtype, copy=False))
-    mine = np.empty_like(send[0])
-    if world.size > 1:
-        world.comm.Reduce_scatter_block(send, mine, op=mpi_op)
-    else:
-        mine[...] = send[0]
-    if op is ReduceOp.AVG:
-        mine /= world.size
-    store(output, mine)
+    _check_tensor(output, "reduce_scatter", "output")
+    _check_outputs(world, input_list, output, "reduce_scatter", "input_list")
+    _mpi_op(world, op, np.dtype(output.dtype.numpy), "reduce_scatter")
+    if _traced(output, *input_list):
+        from graphc.functions import stack  # functions sit above this module's imports
+        stacked = stack(list(input_list))
+        output._assign(lambda old: _emit("reduce_scatter", stacked, reduce=op.value,
+                                         world=world.size))
+        return _done(async_op)
+    pieces = np.stack([_host(t, "reduce_scatter", "input_list") for t in input_list])
+    store(output, scatter_array(world, pieces, op, "reduce_scatter"))
     return _done(async_op)
 
 
@@ -194,7 +261,7 @@ def _check_rank(world: _World, rank: Any, who: str, argument: str) -> None:
                             f"{world.size} (0 to {world.size - 1})")
 
 
-def _check_outputs(world: _World, tensors: Any, like: np.ndarray, who: str,
+def _check_outputs(world: _World, tensors: Any, like: Tensor, who: str,
                    argument: str) -> None:
     if not isinstance(tensors, (list, tuple)) or len(tensors) != world.size:
         count = len(tensors) if isinstance(tensors, (list, tuple)) else type(tensors).__name__
@@ -203,6 +270,6 @@ def _check_outputs(world: _World, tensors: Any, like: np.ndarray, who: str,
     for i, t in enumerate(tensors):
         if not isinstance(t, Tensor):
             raise TypeError(f"{who}: {argument}[{i}] must be a Tensor, got {type(t).__name__}")
-        if t.shape != like.shape or t._data.dtype != like.dtype:
+        if t.ir_type != like.ir_type:
             raise ShapeError(f"{who}: {argument}[{i}] is {t.ir_type}, but every entry must "
-                             f"match the rank's tensor: {Tensor._wrap(like).ir_type}")
+                             f"match the rank's tensor: {like.ir_type}")

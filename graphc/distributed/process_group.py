@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any, Optional
 
 from graphc.errors import ArgumentError, GraphcError
+from ir.ops import collective
 
 INSTALL_HINT = "pip install graphc[distributed]  (mpi4py, and the mpich wheel with mpiexec)"
 
@@ -104,6 +105,8 @@ def init_process_group(backend: Optional[str] = "mpi", init_method: Optional[str
     if world.size > 1:
         sys.excepthook = _abort_on_uncaught
     _world = world
+    from graphc.distributed.collectives import MPICommunicator  # it imports this module
+    collective.set_communicator(MPICommunicator(world))  # for collective ops in graphs
 
 
 def _abort_on_uncaught(kind, value, tb) -> None:
@@ -126,6 +129,7 @@ def destroy_process_group(group: Any = None) -> None:
     if sys.excepthook is _abort_on_uncaught:
         sys.excepthook = world.previous_excepthook
     _world = None
+    collective.set_communicator(None)
 
 
 def is_initialized() -> bool:

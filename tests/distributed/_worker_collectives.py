@@ -1,6 +1,6 @@
 """Run as ``mpiexec -n N python tests/distributed/_worker_collectives.py`` (or alone, as a
-world of one) by tests/distributed/test_distributed.py: every collective against NumPy, the
-errors of bad arguments, and DistributedSampler covering the data once per epoch. Any failed
+world of one) by tests/distributed/test_distributed.py: every collective against NumPy, eager
+and as ops of compiled graphs (with a gradient through one), the errors of bad arguments, and DistributedSampler covering the data once per epoch. Any failed
 check raises, so the job exits non-zero; the last line printed is ``collectives ok``."""
 import sys
 from pathlib import Path
@@ -16,7 +16,7 @@ import graphc
 import graphc.distributed as dist
 from conftest import assert_close
 from graphc.data import DataLoader, TensorDataset
-from graphc.errors import ArgumentError, ShapeError, TraceError
+from graphc.errors import ArgumentError, ShapeError
 
 SHAPE = (3, 4)
 FLOAT_TYPES = {"f32": np.float32, "f64": np.float64, "f16": np.float16,
@@ -96,13 +96,50 @@ def check_bad_arguments(rank: int, size: int) -> None:
     with pytest.raises(ArgumentError, match="only the default process group"):
         dist.barrier(group="pipeline")
 
-    @graphc.compile
-    def reduced(x):
-        dist.all_reduce(x)
-        return x * 2
 
-    with pytest.raises(TraceError, match="all_reduce inside graphc.compile is not supported"):
-        reduced(graphc.ones(2))
+
+def check_compiled_collectives_are_graph_ops_that_match_numpy(rank: int, size: int) -> None:
+    @graphc.compile
+    def exchange(x):
+        mean = x.clone()
+        dist.all_reduce(mean, dist.ReduceOp.AVG)
+        gathered = [graphc.zeros_like(x) for _ in range(size)]
+        dist.all_gather(gathered, x)
+        last = x.clone()
+        dist.broadcast(last, src=size - 1)
+        part = graphc.zeros_like(x)
+        dist.reduce_scatter(part, [x * (i + 1) for i in range(size)])  # rank i gets (i+1) sum
+        return mean, graphc.stack(gathered), last, part
+
+    x = graphc.tensor(values_of(rank, np.float32))
+    everyone = [values_of(k, np.float32) for k in range(size)]
+    for _ in range(2):  # the second call runs the cached graph
+        mean, gathered, last, part = exchange(x)
+        assert_close(mean, oracle(dist.ReduceOp.AVG, everyone).astype(np.float32), "f32")
+        np.testing.assert_array_equal(gathered.numpy(), np.stack(everyone))
+        np.testing.assert_array_equal(last.numpy(), everyone[-1])
+        expected = (rank + 1) * oracle(dist.ReduceOp.SUM, everyone)
+        assert_close(part, expected.astype(np.float32), "f32")
+    assert len(exchange.entries) == 1
+    text = str(exchange.graph_for(x))
+    for op in ("all_reduce", "all_gather", "reduce_scatter"):
+        assert f"= {op} " in text, text
+
+
+def check_gradient_through_a_compiled_all_reduce_sums_the_ranks_cotangents(
+        rank: int, size: int) -> None:
+    # loss_r = sum(c_r * all_reduce(x_r)): d loss_r / d x_k = c_r on every rank k, so the
+    # gradient each rank's x gets is the sum of every rank's cotangent, sum_r c_r
+    @graphc.compile(backend="interpreter")  # the rule matters here, not the code
+    def loss(x, c):
+        total = x.clone()
+        dist.all_reduce(total)
+        return (total * c).sum()
+
+    x = graphc.tensor(values_of(rank, np.float32), requires_grad=True)
+    c = graphc.full(SHAPE, rank + 1.0)
+    loss(x, c).backward()
+    assert_close(x.grad, np.full(SHAPE, size * (size + 1) / 2, np.float32), "f32")
 
 
 def check_sampler_covers_data_once_per_epoch(rank: int, size: int) -> None:
@@ -139,6 +176,8 @@ def main() -> None:
     check_all_reduce(rank, size)
     check_broadcast_gather_scatter(rank, size)
     check_bad_arguments(rank, size)
+    check_compiled_collectives_are_graph_ops_that_match_numpy(rank, size)
+    check_gradient_through_a_compiled_all_reduce_sums_the_ranks_cotangents(rank, size)
     check_sampler_covers_data_once_per_epoch(rank, size)
     dist.barrier()
     dist.destroy_process_group()

@@ -1,7 +1,7 @@
 """graphc.distributed: collectives, DistributedDataParallel and DistributedSampler, run as two
 MPI processes (``mpiexec -n 2``, and ``graphc launch -n 2``) that check themselves against
-NumPy and against one-process training (the _worker_*.py scripts beside this file); plus what
-needs no MPI processes: DistributedSampler's shards, the error without mpi4py, the launcher's
+NumPy and against one-process training, eagerly and compiled (the _worker_*.py scripts beside
+this file); ``graphc dump`` of a DDP training step; plus what needs no MPI processes: DistributedSampler's shards, the error without mpi4py, the launcher's
 command and its message when mpiexec is missing."""
 import os
 import subprocess
@@ -65,6 +65,39 @@ def test_a_rank_that_raises_ends_the_job_with_its_error_instead_of_hanging():
     assert result.returncode != 0
     assert "ValueError: rank 1 failed on purpose" in result.stderr, result.stderr
     assert "rank 0 finished" not in result.stdout
+
+
+DDP_STEP = """
+import graphc
+import graphc.distributed as dist
+import graphc.nn.functional as F
+from graphc import nn, optim
+from graphc.nn.parallel import DistributedDataParallel
+
+dist.init_process_group("mpi")  # started without mpiexec: a world of one
+model = DistributedDataParallel(nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 10)),
+                                bucket_cap_mb=4e-4)  # 419 bytes: buckets [b2, w2, b1], [w1]
+opt = optim.SGD(model.parameters(), lr=0.1)
+
+
+def train_step(x, y):
+    opt.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    return loss
+"""
+
+
+def test_graphc_dump_of_a_ddp_training_step_shows_one_all_reduce_per_bucket(tmp_path):
+    _mpiexec()
+    (tmp_path / "ddp_step.py").write_text(DDP_STEP)
+    result = _run([sys.executable, "-m", "graphc", "dump", f"{tmp_path}/ddp_step.py:train_step",
+                   "--arg", "f32[4,5]", "--arg", "i64[4]"])
+    assert result.returncode == 0, result.stderr
+    reduces = [line for line in result.stdout.splitlines() if "= all_reduce " in line]
+    assert len(reduces) == 2, result.stdout
+    assert all('{reduce="avg", world=1}' in line for line in reduces)
 
 
 # -- no MPI processes ----------------------------------------------------------------------------

@@ -22,8 +22,10 @@ Parameters a rank's graph did not use count as zero gradients in the average. Wi
 ``broadcast_buffers`` (the default) every forward first copies rank 0's buffers to the others,
 as PyTorch does; BatchNorm still normalizes each rank's batch by its own statistics.
 
-Training steps compiled whole (``graphc.compile`` around forward, ``backward()`` and the
-optimizer step) raise a TraceError for now: the all-reduce is not yet an op of the graph.
+A training step compiled whole (``graphc.compile`` around forward, ``backward()`` and the
+optimizer step) gets the same buckets as ``all_reduce`` ops in its graph, between the backward
+ops and the update (``graphc dump`` shows them); a forward compiled alone averages in the
+eager backward as above.
 """
 from __future__ import annotations
 
@@ -35,9 +37,9 @@ import numpy as np
 
 from graphc import autograd, tracing
 from graphc import device as devices
+from graphc.dispatch import apply
 from graphc.distributed import collectives
 from graphc.distributed.process_group import ReduceOp, _check_group, require_world
-from graphc.errors import TraceError
 from graphc.factories import zeros_like
 from graphc.nn.module import Module, Parameter
 
@@ -115,9 +117,8 @@ class DistributedDataParallel(Module):
 
     def _average_gradients(self) -> None:
         if tracing.current() is not None:
-            raise TraceError("DistributedDataParallel in a compiled training step is not "
-                             "supported yet (the gradient all-reduce is not a graph op): "
-                             "compile the model's forward and call backward() outside")
+            self._emit_averaging()
+            return
         for bucket in self._buckets:
             grads = [_host_grad(p) for p in bucket]
             flat = np.concatenate([g.reshape(-1) for g in grads])
@@ -131,6 +132,21 @@ class DistributedDataParallel(Module):
                     parameter.grad = zeros_like(parameter)
                 collectives.store(parameter.grad, piece)
 
+    def _emit_averaging(self) -> None:
+        """In a traced training step: the same buckets as graph ops, one ``all_reduce`` per
+        bucket over its gradients flattened and concatenated, between backward and whatever
+        the step does next (the optimizer update)."""
+        from graphc.functions import cat  # functions sit above the nn modules' imports
+        with autograd.no_grad():
+            for bucket in self._buckets:
+                grads = [p.grad if p.grad is not None else zeros_like(p) for p in bucket]
+                flat = cat([g.reshape(-1) for g in grads])
+                averaged = apply("all_reduce", [flat], reduce="avg", world=self._world.size)
+                start = 0
+                for parameter, grad in zip(bucket, grads):
+                    parameter.grad = averaged[start:start + grad.numel()].reshape(grad.shape)
+                    start += grad.numel()
+
     def _sync_module_states(self) -> None:
         """Rank 0's parameters and buffers on every rank."""
         if self._world.size == 1:
@@ -141,8 +157,11 @@ class DistributedDataParallel(Module):
 
 
 def _unique(parameters: Iterator[Parameter]) -> list:
-    seen: set = set()
-    return [p for p in parameters if not (id(p) in seen or seen.add(id(p)))]
+    """Each parameter once (a weight tied to two layers has one gradient to average)."""
+    unique: dict = {}
+    for parameter in parameters:
+        unique.setdefault(id(parameter), parameter)
+    return list(unique.values())
 
 
 def _host_grad(parameter: Parameter) -> np.ndarray:
