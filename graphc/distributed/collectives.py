@@ -75,14 +75,14 @@ class MPICommunicator:
         self.size = world.size
 
     def all_reduce(self, array: np.ndarray, reduce: str) -> np.ndarray:
-        return reduce_array(self.world, np.ascontiguousarray(array), ReduceOp(reduce),
+        return reduce_array(self.world, np.asarray(array, order="C"), ReduceOp(reduce),
                             "all_reduce")
 
     def all_gather(self, array: np.ndarray) -> np.ndarray:
-        return gather_array(self.world, np.ascontiguousarray(array))
+        return gather_array(self.world, np.asarray(array, order="C"))
 
     def reduce_scatter(self, array: np.ndarray, reduce: str) -> np.ndarray:
-        return scatter_array(self.world, np.ascontiguousarray(array), ReduceOp(reduce),
+        return scatter_array(self.world, np.asarray(array, order="C"), ReduceOp(reduce),
                              "reduce_scatter")
 
 
@@ -93,12 +93,12 @@ def _check_tensor(tensor: Any, who: str, argument: str) -> None:
 
 def _host(tensor: Any, who: str, argument: str) -> np.ndarray:
     _check_tensor(tensor, who, argument)
-    return np.ascontiguousarray(devices.host_array(tensor._data))
+    return np.asarray(devices.host_array(tensor._data), order="C")
 
 
 def store(tensor: Tensor, array: np.ndarray) -> None:
     """Writes ``array`` (same shape, any dtype) into ``tensor`` in place, on its device."""
-    array = np.ascontiguousarray(array.astype(tensor._data.dtype, copy=False))
+    array = np.asarray(array.astype(tensor._data.dtype, copy=False), order="C")
     if devices.is_on_device(tensor._data):
         array = devices.move(array, tensor.device)
     tensor._data = array

@@ -3,7 +3,7 @@ tests/distributed/test_distributed.py: N ranks training a DistributedDataParalle
 per-rank batches of B/N end with the parameters of one process training on batches of B
 (SGD with momentum, and Adam), eagerly and with the whole step compiled (the bucketed
 all-reduces are ops of its graph), gradients are averaged in buckets, ``no_sync`` accumulates
-locally. Each rank also trains the one-process reference itself, so no rank needs another's
+locally, SyncBatchNorm normalizes by the global batch. Each rank also trains the one-process reference itself, so no rank needs another's
 results to check. Any failed check raises; the last line printed is ``ddp ok``."""
 import sys
 from pathlib import Path
@@ -102,6 +102,37 @@ def check_compiled_forward_averages_and_no_sync_stays_local_on_cached_calls(
         assert_close(ddp.module.weight.grad, np.full((2, 3), averaged, np.float32))
 
 
+def check_sync_batchnorm_normalizes_by_the_global_batch(rank: int, size: int,
+                                                        compiled: bool) -> None:
+    # the ranks' halves of one batch through SyncBatchNorm give the rows, gradients and running
+    # statistics of one BatchNorm1d over the whole batch (loss: the sum of the ranks' losses)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((GLOBAL_BATCH, 3, 4)).astype(np.float32) * 2 + 1
+    cotangent = rng.standard_normal(x.shape).astype(np.float32)
+    reference = nn.BatchNorm1d(3)
+    whole = graphc.tensor(x, requires_grad=True)
+    (reference(whole) * graphc.tensor(cotangent)).sum().backward()
+
+    synced = nn.SyncBatchNorm.convert_sync_batchnorm(nn.Sequential(nn.BatchNorm1d(3)))
+    assert isinstance(synced[0], nn.SyncBatchNorm)
+    share = GLOBAL_BATCH // size
+    mine = slice(rank * share, (rank + 1) * share)
+    part = graphc.tensor(x[mine], requires_grad=True)
+
+    def loss(part, cotangent):
+        return (synced(part) * cotangent).sum()
+
+    run = graphc.compile(loss, backend="interpreter") if compiled else loss
+    run(part, graphc.tensor(cotangent[mine])).backward()
+    assert_close(part.grad, whole.grad.numpy()[mine], "f32")
+    for name in ("weight", "bias"):
+        summed = getattr(synced[0], name).grad.clone()
+        dist.all_reduce(summed)  # each rank has the gradient of its own loss
+        assert_close(summed, getattr(reference, name).grad.numpy(), "f32")
+    for name in ("running_mean", "running_var"):
+        assert_close(getattr(synced[0], name), getattr(reference, name).numpy(), "f32")
+
+
 def check_compiled_step_has_the_all_reduces_and_matches_one_process(
         rank: int, size: int, make_optimizer, **ddp_options) -> None:
     reference = make_model(seed=0)
@@ -140,6 +171,8 @@ def main() -> None:
     check_same_parameters_as_one_process(rank, size, adam)
     check_no_sync_accumulates_locally(rank, size)
     check_compiled_forward_averages_and_no_sync_stays_local_on_cached_calls(rank, size)
+    check_sync_batchnorm_normalizes_by_the_global_batch(rank, size, compiled=False)
+    check_sync_batchnorm_normalizes_by_the_global_batch(rank, size, compiled=True)
     # on the interpreter, quick to compile (_worker_collectives runs collectives on llvm)
     check_compiled_step_has_the_all_reduces_and_matches_one_process(rank, size, sgd,
                                                                     bucket_cap_mb=5e-5)
