@@ -3,7 +3,8 @@
 Start one process per replica with ``mpiexec -n 2 python train.py`` (or
 ``graphc launch -n 2 train.py``); in each, ``init_process_group(backend="mpi")`` joins the
 default group, collectives exchange tensors, and
-:class:`graphc.nn.parallel.DistributedDataParallel` averages gradients after backward.
+:class:`graphc.nn.parallel.DistributedDataParallel` averages gradients after backward;
+``optim.ZeroRedundancyOptimizer`` shards optimizer state over the ranks.
 Needs mpi4py and an MPI library: ``pip install graphc[distributed]``.
 
     >>> import graphc.distributed as dist
@@ -15,6 +16,7 @@ Needs mpi4py and an MPI library: ``pip install graphc[distributed]``.
     graphc.distributed.process_group.NotInitializedError: get_rank: the default process group \
 has not been initialized; call graphc.distributed.init_process_group(backend='mpi') first
 """
+from graphc.distributed import optim  # ZeroRedundancyOptimizer, at torch.distributed.optim's path
 from graphc.distributed.collectives import (
     Work,
     all_gather,
@@ -41,4 +43,4 @@ from graphc.distributed.sampler import DistributedSampler
 __all__ = ["DistributedError", "DistributedSampler", "ReduceOp", "Work", "all_gather",
            "all_reduce", "barrier", "broadcast", "destroy_process_group", "get_backend",
            "get_rank", "get_world_size", "group", "init_process_group", "is_available",
-           "is_initialized", "is_mpi_available", "reduce_scatter"]
+           "is_initialized", "is_mpi_available", "optim", "reduce_scatter"]

@@ -3,7 +3,8 @@ tests/distributed/test_distributed.py: N ranks training a DistributedDataParalle
 per-rank batches of B/N end with the parameters of one process training on batches of B
 (SGD with momentum, and Adam), eagerly and with the whole step compiled (the bucketed
 all-reduces are ops of its graph), gradients are averaged in buckets, ``no_sync`` accumulates
-locally, SyncBatchNorm normalizes by the global batch. Each rank also trains the one-process reference itself, so no rank needs another's
+locally, SyncBatchNorm normalizes by the global batch, ZeroRedundancyOptimizer trains as Adam
+with each rank keeping part of its state. Each rank also trains the one-process reference itself, so no rank needs another's
 results to check. Any failed check raises; the last line printed is ``ddp ok``."""
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ import graphc.distributed as dist
 import graphc.nn.functional as F
 from conftest import assert_close
 from graphc import nn, optim
+from graphc.distributed.optim import ZeroRedundancyOptimizer
 from graphc.nn.parallel import DistributedDataParallel
 
 GLOBAL_BATCH = 8
@@ -133,6 +135,20 @@ def check_sync_batchnorm_normalizes_by_the_global_batch(rank: int, size: int,
         assert_close(getattr(synced[0], name), getattr(reference, name).numpy(), "f32")
 
 
+def check_zero_keeps_a_shard_of_adam_state_and_matches_one_process(rank: int,
+                                                                   size: int) -> None:
+    reference = make_model(seed=0)
+    train(reference, lambda params: optim.Adam(params, lr=0.01), batches())
+    ddp = DistributedDataParallel(make_model(seed=rank))
+    zero = ZeroRedundancyOptimizer(ddp.parameters(), optim.Adam, lr=0.01)
+    train(ddp, lambda params: zero, batches(), rank, size)
+    for got, expected in zip(parameters_of(ddp.module), parameters_of(reference)):
+        assert_close(got, expected, "f32")
+    kept = graphc.tensor(len(zero.optim.state) if zero.optim is not None else 0)
+    dist.all_reduce(kept)  # every parameter's state on exactly one rank
+    assert kept.item() == 4 and (size == 1 or len(zero.optim.state) < 4)
+
+
 def check_compiled_step_has_the_all_reduces_and_matches_one_process(
         rank: int, size: int, make_optimizer, **ddp_options) -> None:
     reference = make_model(seed=0)
@@ -171,6 +187,7 @@ def main() -> None:
     check_same_parameters_as_one_process(rank, size, adam)
     check_no_sync_accumulates_locally(rank, size)
     check_compiled_forward_averages_and_no_sync_stays_local_on_cached_calls(rank, size)
+    check_zero_keeps_a_shard_of_adam_state_and_matches_one_process(rank, size)
     check_sync_batchnorm_normalizes_by_the_global_batch(rank, size, compiled=False)
     check_sync_batchnorm_normalizes_by_the_global_batch(rank, size, compiled=True)
     # on the interpreter, quick to compile (_worker_collectives runs collectives on llvm)

@@ -53,7 +53,8 @@ def test_started_without_mpiexec_is_a_world_of_one():
     _ran_ok(result, "collectives ok", 1)
 
 
-def test_ddp_on_two_ranks_with_half_batches_matches_one_process_for_sgd_and_adam():
+def test_ddp_syncbatchnorm_and_zero_on_two_ranks_with_half_batches_match_one_process():
+    """SGD and Adam, eager and compiled, no_sync, bucketing: see _worker_ddp.py's checks."""
     _mpiexec()
     result = _run([sys.executable, "-m", "graphc", "launch", "-n", "2",
                    str(HERE / "_worker_ddp.py")])
