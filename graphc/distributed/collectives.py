@@ -34,7 +34,7 @@ import numpy as np
 from graphc import device as devices
 from graphc import tracing
 from graphc.distributed.process_group import ReduceOp, _check_group, _World, require_world
-from graphc.errors import ArgumentError, ShapeError
+from graphc.errors import ArgumentError, ShapeError, TraceError
 from graphc.tensor import Tensor
 
 _HALF_TYPES = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
@@ -247,8 +247,12 @@ def reduce_scatter(output: Tensor, input_list: list, op: ReduceOp = ReduceOp.SUM
 
 def barrier(group: Any = None, async_op: bool = False,
             device_ids: Optional[Sequence[int]] = None) -> Optional[Work]:
-    """Returns once every rank has called it."""
+    """Returns once every rank has called it. Not inside ``graphc.compile`` (a graph has no
+    op that waits without data, and a cached call would skip it): a TraceError there."""
     world = _world_for("barrier", group)
+    if tracing.current() is not None:
+        raise TraceError("graphc.distributed.barrier inside graphc.compile: a compiled call "
+                         "would not wait; call barrier() outside the compiled function")
     if world.size > 1:
         world.comm.Barrier()
     return _done(async_op)

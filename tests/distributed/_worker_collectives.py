@@ -16,7 +16,7 @@ import graphc
 import graphc.distributed as dist
 from conftest import assert_close
 from graphc.data import DataLoader, TensorDataset
-from graphc.errors import ArgumentError, ShapeError
+from graphc.errors import ArgumentError, ShapeError, TraceError
 
 SHAPE = (3, 4)
 FLOAT_TYPES = {"f32": np.float32, "f64": np.float64, "f16": np.float16,
@@ -98,6 +98,8 @@ def check_bad_arguments(rank: int, size: int) -> None:
         dist.broadcast(graphc.ones(2), src=size)
     with pytest.raises(ArgumentError, match="only the default process group"):
         dist.barrier(group="pipeline")
+    with pytest.raises(TraceError, match="barrier inside graphc.compile"):
+        graphc.compile(lambda x: dist.barrier() or x + 1, backend="interpreter")(graphc.ones(2))
 
 
 
