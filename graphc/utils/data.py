@@ -5,7 +5,12 @@
     >>> from graphc.utils.data import DataLoader, TensorDataset
     >>> DataLoader is graphc.data.DataLoader
     True
+    >>> from graphc.utils.data.distributed import DistributedSampler
+    >>> DistributedSampler is graphc.distributed.DistributedSampler
+    True
 """
+import sys
+
 from graphc.data import (
     ConcatDataset,
     DataLoader,
@@ -16,7 +21,11 @@ from graphc.data import (
     default_convert,
     random_split,
 )
+from graphc.distributed import sampler as distributed
 from graphc.distributed.sampler import DistributedSampler
+
+# ``torch.utils.data.distributed.DistributedSampler``: that path, without a package of its own
+sys.modules[f"{__name__}.distributed"] = distributed
 
 __all__ = ["ConcatDataset", "DataLoader", "Dataset", "Subset", "TensorDataset",
            "default_collate", "default_convert", "random_split", "DistributedSampler"]
