@@ -1,5 +1,6 @@
 """Data-parallel scaling over MPI: 1 process vs N processes (one thread each) training the
-same MLP on the same global batch (strong scaling), eagerly with DistributedDataParallel.
+same MLP on the same global batch (strong scaling) with DistributedDataParallel, eagerly and
+with the whole step compiled (the all-reduces inside the graph).
 
     python benchmarks/ddp_scaling.py [--processes 2] [--batch 256] [--steps 30] [--rounds 3]
 
@@ -30,7 +31,7 @@ import numpy as np
 import graphc
 
 
-def worker(batch: int, steps: int) -> None:
+def worker(batch: int, steps: int, compiled: bool) -> None:
     """One rank: time ``steps`` DDP training steps on its share of a global batch."""
     import graphc.distributed as dist
     import graphc.nn.functional as F
@@ -47,13 +48,18 @@ def worker(batch: int, steps: int) -> None:
     model = DistributedDataParallel(nn.Sequential(nn.Linear(784, 256), nn.ReLU(),
                                                   nn.Linear(256, 10)))
     opt = optim.SGD(model.parameters(), lr=0.01)
-    times = []
-    for _ in range(steps + 3):  # the first three warm up
-        dist.barrier()
-        start = time.perf_counter()
+
+    def step(x, y):
         opt.zero_grad()
         F.cross_entropy(model(x), y).backward()
         opt.step()
+
+    run = graphc.compile(step) if compiled else step
+    times = []
+    for _ in range(steps + 3):  # the first three warm up (and compile)
+        dist.barrier()
+        start = time.perf_counter()
+        run(x, y)
         times.append(time.perf_counter() - start)
     step = statistics.median(times[3:])
     slowest = [graphc.tensor([step])]
@@ -65,10 +71,11 @@ def worker(batch: int, steps: int) -> None:
     dist.destroy_process_group()
 
 
-def run(processes: int, batch: int, steps: int) -> dict:
+def run(processes: int, batch: int, steps: int, compiled: bool) -> dict:
     from graphc.distributed.launch import find_mpiexec
     command = [find_mpiexec(), "-n", str(processes), sys.executable, "-m", "mpi4py",
                __file__, "--worker", "--batch", str(batch), "--steps", str(steps)]
+    command += ["--compiled"] if compiled else []
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     out = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -81,22 +88,24 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--compiled", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.batch, args.steps)
+        worker(args.batch, args.steps, args.compiled)
         return
-    results: dict = {1: [], args.processes: []}
+    configurations = [(mode, n) for mode in ("eager", "compiled") for n in (1, args.processes)]
+    results: dict = {c: [] for c in configurations}
     for _ in range(args.rounds):
-        for n in results:
-            results[n].append(run(n, args.batch, args.steps))
-    single = statistics.median(r["step_s"] for r in results[1])
-    print(f"MLP 784-256-10, SGD, global batch {args.batch}, eager, one thread per process; "
+        for mode, n in configurations:
+            results[mode, n].append(run(n, args.batch, args.steps, mode == "compiled"))
+    print(f"MLP 784-256-10, SGD, global batch {args.batch}, one thread per process; "
           f"median of {args.rounds} runs of {args.steps} steps")
-    print(f"{'processes':>9} {'ms/step':>9} {'samples/s':>10} {'efficiency':>10} "
+    print(f"{'mode':>8} {'processes':>9} {'ms/step':>9} {'samples/s':>10} {'efficiency':>10} "
           f"{'bytes all-reduced/step':>23}")
-    for n, runs in results.items():
+    for (mode, n), runs in results.items():
+        single = statistics.median(r["step_s"] for r in results[mode, 1])
         step = statistics.median(r["step_s"] for r in runs)
-        print(f"{n:>9} {step * 1e3:>9.2f} {args.batch / step:>10.0f} "
+        print(f"{mode:>8} {n:>9} {step * 1e3:>9.2f} {args.batch / step:>10.0f} "
               f"{single / (n * step):>10.2f} {runs[0]['bytes_per_step']:>23,}")
 
 
