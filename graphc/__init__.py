@@ -438,3 +438,7 @@ __all__ += ["save_file", "load_file"]
 from graphc import profiler  # noqa: E402
 
 __all__ += ["profiler"]
+# data-parallel training over MPI (issue 12): graphc.distributed, torch.distributed's names
+from graphc import distributed  # noqa: E402  (imports no MPI until init_process_group)
+
+__all__ += ["distributed"]

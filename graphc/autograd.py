@@ -186,8 +186,9 @@ def register_tensor_hook(tensor, hook) -> HookHandle:
         ref, hooks = _leaf_hooks.get(key, (None, None))
         if ref is None or ref() is not tensor:
             hooks = []
-            _leaf_hooks[key] = (weakref.ref(tensor, lambda _, k=key: _leaf_hooks.pop(k, None)),
-                                hooks)
+            # the table is bound, not looked up: at interpreter exit the global may be None
+            forget = lambda _, k=key, table=_leaf_hooks: table.pop(k, None)
+            _leaf_hooks[key] = (weakref.ref(tensor, forget), hooks)
     hooks.append(hook)
     return HookHandle(hooks, hook)
 
@@ -207,6 +208,27 @@ def _leaf_hooked(leaf, g):
     return _hooked(hooks, g) if ref is not None and ref() is leaf else g
 
 
+# Callbacks queue_callback adds while a backward pass runs; they run once, after it has
+# written the leaves' .grad (DistributedDataParallel averages the gradients there).
+_completion_callbacks: list = []
+
+
+def queue_callback(callback) -> None:
+    """Runs ``callback()`` once the backward pass now running has accumulated every leaf's
+    ``.grad`` (PyTorch's ``Variable._execution_engine.queue_callback``). Call it from a tensor
+    hook (a callback already queued is not queued twice); a pass that only returns gradients
+    (:func:`grad`) drops its callbacks."""
+    if callback not in _completion_callbacks:
+        _completion_callbacks.append(callback)
+
+
+def _run_completion_callbacks(run: bool) -> None:
+    callbacks = list(_completion_callbacks)
+    _completion_callbacks.clear()
+    for callback in callbacks if run else ():
+        callback()
+
+
 def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False,
                  retain_graph: Optional[bool] = None, inputs: Optional[Sequence] = None):
     """The engine behind ``Tensor.backward`` and :func:`grad`.
@@ -217,6 +239,7 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
     """
     if retain_graph is None:
         retain_graph = create_graph
+    _completion_callbacks.clear()  # left by a backward pass that raised
     pending: dict[int, object] = {}
     owners: dict[int, object] = {}
     leaf_grads: dict[int, object] = {}
@@ -266,12 +289,14 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
             if key in _leaf_hooks and key in owners:
                 leaf_grads[key] = _leaf_hooked(owners[key], leaf_grads[key])
         if inputs is not None:
+            _run_completion_callbacks(False)
             return [_grad_for(t, leaf_grads, create_graph) for t in inputs]
         for key, g in leaf_grads.items():  # still under create_graph's grad mode
             leaf = owners[key]
             if not create_graph:
                 g = g.detach()
             leaf.grad = g if leaf.grad is None else leaf.grad + g
+    _run_completion_callbacks(True)
     return None
 
 

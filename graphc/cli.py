@@ -1,6 +1,6 @@
 """The ``graphc`` command line: dump traced IR, run ``.gir`` files, optimize them.
 
-Six commands: ``graphc dump FILE.py:FUNC --arg TYPE ...`` traces a function into IR (``--code``
+Seven commands: ``graphc dump FILE.py:FUNC --arg TYPE ...`` traces a function into IR (``--code``
 adds the code a backend generates from it), ``graphc run IN.gir`` runs an IR file,
 ``graphc opt IN.gir -p PIPELINE`` runs passes over it
 (verifying, printing, timing and numerically validating each), ``graphc passes`` lists the
@@ -10,6 +10,8 @@ passes, and ``graphc viz IN.gir -o OUT.svg`` draws a graph (fused groups as clus
 ``graphc export IN.gir -o OUT.onnx`` writes an IR file as an ONNX model (:mod:`graphc.onnx`).
 ``graphc profile [-o TRACE.json] SCRIPT.py [ARGS...]`` runs a script under
 :mod:`graphc.profiler` and prints its table (see :mod:`graphc.profiler.cli`).
+``graphc launch -n N script.py [args]`` runs a script as N MPI processes
+(:mod:`graphc.distributed.launch`).
 ``graphc --help`` ends with worked examples (:data:`EXAMPLES`), which the test suite runs.
 
 ``dump`` imports ``model.py`` as a module (its directory first on ``sys.path``; code under
@@ -751,7 +753,26 @@ def build_parser() -> argparse.ArgumentParser:
     cache_command.set_defaults(handler=cmd_cache)
 
     profiler_cli.add_command(commands, common)
+    launch_command = commands.add_parser(
+        "launch", parents=[common], help="run a script as N MPI processes (data parallel)",
+        description="Runs SCRIPT as N processes through mpiexec (python -m mpi4py SCRIPT ARGS), "
+                    "for graphc.distributed; the exit status is mpiexec's. Needs "
+                    "pip install graphc[distributed].")
+    launch_command.add_argument("-n", "--nproc", type=int, required=True, metavar="N",
+                                help="how many processes (ranks) to start")
+    launch_command.add_argument("--hostfile", metavar="FILE",
+                                help="the machines to run on, one host name a line (MPI's "
+                                     "host file)")
+    launch_command.add_argument("script", metavar="SCRIPT", help="the Python script to run")
+    launch_command.add_argument("script_args", nargs=argparse.REMAINDER, metavar="ARGS",
+                                help="arguments passed to the script")
+    launch_command.set_defaults(handler=cmd_launch)
     return parser
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    from graphc.distributed.launch import launch  # starts nothing at import, but only here
+    return launch(args.nproc, args.script, args.script_args, hostfile=args.hostfile)
 
 
 # Errors that are the user's to fix: reported as one message, without a traceback.

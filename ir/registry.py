@@ -38,7 +38,7 @@ ScalarBody = Callable[[Sequence[ScalarExpr], dict, dtypes.DType, dtypes.DType], 
 ReductionRule = Callable[[dtypes.DType], Reduction | ArgReduction]
 
 KINDS = ("elementwise", "reduce", "matmul", "movement", "source", "index", "conv", "special",
-         "fused", "scan", "sort")
+         "fused", "scan", "sort", "collective")
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,9 @@ def _fold(graph: Graph, max_elements: int, constants: Constants) -> bool:
 
 def _foldable(node: Node, max_elements: int) -> bool:
     """Operands all constant (at least one), deterministic, results small enough."""
-    return (bool(node.inputs) and node.opdef.kind != "source" and _deterministic(node)
+    # a collective's result depends on the other processes, not on its operands alone
+    return (bool(node.inputs) and node.opdef.kind not in ("source", "collective")
+            and _deterministic(node)
             and all(is_constant(v) for v in node.inputs)
             and all(v.type.size <= max_elements for v in node.outputs))
 

@@ -743,6 +743,25 @@ EXP_MUL_SUM_BODY = ir.parse("""func @body(%a: f32[2,3], %b: f32[2,3]) -> (f32[2]
   %2: f32[2] = sum %1 {axes=[1]}
   return %2
 }""")
+# Collectives in the test process: a world of one (the communicator ir.ops.collective uses
+# until graphc.distributed.init_process_group), where every rank is this one; the values over
+# real MPI processes are checked by tests/distributed. (Fixed values: drawing from _rng here
+# would change every sample drawn after these.)
+_PARTS = np.array([[[0.5, -1.25], [2.0, 0.75]]], np.float32)
+SAMPLES.update({
+    "all_reduce": [Case([x23], {"reduce": "sum", "world": 1}, id="sum"),
+                   Case([_PARTS[0, 0]], {"reduce": "avg", "world": 1}, id="avg"),
+                   Case([I(3, -2, 7)], {"reduce": "max", "world": 1}, id="max-int")],
+    "all_gather": [Case([x23], {"world": 1})],
+    "reduce_scatter": [Case([_PARTS[:, 0]], {"reduce": "sum", "world": 1}, id="sum"),
+                       Case([_PARTS], {"reduce": "avg", "world": 1}, id="avg")],
+})
+ORACLES.update({
+    "all_reduce": lambda x, reduce, world: x,
+    "all_gather": lambda x, world: x[None],
+    "reduce_scatter": lambda x, reduce, world: x[0],
+})
+
 SAMPLES["fused"] = [Case([x23, U(3)], {"body": ADD_RELU_BODY}, id="add-relu"),
                     Case([x23, y23], {"body": EXP_MUL_SUM_BODY}, id="exp-mul-sum")]
 ORACLES["fused"] = _fused_oracle

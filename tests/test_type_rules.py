@@ -70,6 +70,9 @@ VALUE_ERRORS = {
     "pow": (ValueError, "Integers to negative integer powers"),
     **{op: (RuntimeError, "integer division by zero")
        for op in ("floor_divide", "remainder", "fmod", "trunc_divide")},
+    # a collective's world is the process's, known when the graph runs (here: a world of one)
+    **{op: (ShapeError, "traced for a world of")
+       for op in ("all_reduce", "all_gather", "reduce_scatter")},
 }
 
 

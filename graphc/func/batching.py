@@ -47,7 +47,8 @@ class VmapFallbackWarning(UserWarning):
 
 # Ops that have no batching rule and run per example: ``fused`` only appears in graphs after the
 # fusion pass, never in traced user code.
-LOOPED_OPS = frozenset({"fused"})
+# collectives: one per example, the same calls on every rank
+LOOPED_OPS = frozenset({"fused", "all_reduce", "all_gather", "reduce_scatter"})
 
 
 def is_random(name: str) -> bool:

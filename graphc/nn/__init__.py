@@ -177,3 +177,7 @@ __all__ += [
 from graphc.nn import modules  # noqa: E402  (PyTorch's torch.nn.modules.* paths; needs the above)
 
 __all__ += ["modules"]
+# data-parallel training (issue 12)
+from graphc.nn.sync_batchnorm import SyncBatchNorm  # noqa: E402
+
+__all__ += ["SyncBatchNorm"]

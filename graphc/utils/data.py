@@ -5,7 +5,12 @@
     >>> from graphc.utils.data import DataLoader, TensorDataset
     >>> DataLoader is graphc.data.DataLoader
     True
+    >>> from graphc.utils.data.distributed import DistributedSampler
+    >>> DistributedSampler is graphc.distributed.DistributedSampler
+    True
 """
+import sys
+
 from graphc.data import (
     BatchSampler,
     ChainDataset,
@@ -26,9 +31,14 @@ from graphc.data import (
     get_worker_info,
     random_split,
 )
+from graphc.distributed import sampler as distributed
+from graphc.distributed.sampler import DistributedSampler
+
+# ``torch.utils.data.distributed.DistributedSampler``: that path, without a package of its own
+sys.modules[f"{__name__}.distributed"] = distributed
 
 __all__ = ["ConcatDataset", "DataLoader", "Dataset", "Subset", "TensorDataset",
            "default_collate", "default_convert", "random_split",
            "BatchSampler", "ChainDataset", "IterableDataset", "RandomSampler", "Sampler",
            "SequentialSampler", "SubsetRandomSampler", "WeightedRandomSampler", "WorkerInfo",
-           "get_worker_info"]
+           "get_worker_info", "DistributedSampler"]

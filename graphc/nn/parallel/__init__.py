@@ -1,7 +1,8 @@
 """``graphc.nn.parallel``: PyTorch's ``torch.nn.parallel`` path.
 
 graphc drives one device, so :class:`DataParallel` runs its module there as it is, as PyTorch's
-does with a single device. (``DistributedDataParallel`` comes with multi-process training.)
+does with a single device. :class:`DistributedDataParallel` trains one replica per process
+(started with ``mpiexec`` or ``graphc launch``), averaging gradients over the processes.
 
     >>> import graphc
     >>> from graphc import nn
@@ -10,5 +11,6 @@ does with a single device. (``DistributedDataParallel`` comes with multi-process
     ((4, 2), ['module.bias', 'module.weight'])
 """
 from graphc.nn.parallel.data_parallel import DataParallel
+from graphc.nn.parallel.distributed import DistributedDataParallel
 
-__all__ = ["DataParallel"]
+__all__ = ["DataParallel", "DistributedDataParallel"]
