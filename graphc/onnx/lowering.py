@@ -67,6 +67,10 @@ NOT_EXPRESSIBLE = {
     "cummax_indices": "ONNX has no cumulative maximum",
     "cummin_indices": "ONNX has no cumulative minimum",
     "conv2d_weight_grad": "ONNX has no convolution weight gradient operator",
+    # graphc.distributed's collectives: a deployed ONNX model runs in one process
+    "all_reduce": "ONNX has no collective communication operators",
+    "all_gather": "ONNX has no collective communication operators",
+    "reduce_scatter": "ONNX has no collective communication operators",
 }
 
 # elementwise ops whose ONNX operator means the same when every operand has the result's dtype
