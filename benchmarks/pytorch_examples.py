@@ -386,10 +386,10 @@ def vae_batches(steps, size=32):
     return split((images, eps), size, steps)
 
 
-def language_model_batches(steps, bptt=35, batch_size=20):
+def language_model_batches(steps, workdir: Path, bptt=35, batch_size=20):
     data_module = load("word_language_model/data.py", False)
     from offline_text import write_corpus
-    folder = tempfile.mkdtemp(prefix="graphc_wlm_")
+    folder = str(workdir / "text")
     write_corpus(folder)
     corpus = data_module.Corpus(folder)
     ids = corpus.train.numpy()
@@ -481,7 +481,7 @@ def programs(steps: int, workdir: Path):
 
     def language_model(kind, lr):
         def run():
-            batches, ntokens = language_model_batches(steps)
+            batches, ntokens = language_model_batches(steps, workdir)
             if kind == "Transformer":
                 def build(m):
                     return {"model": m.TransformerModel(ntokens, 200, 2, 200, 2, dropout=0.0)}
@@ -583,6 +583,10 @@ def main() -> None:
           f"torch {torch.__version__}, numpy {np.__version__}, {platform.processor() or ''} "
           f"{os.cpu_count()} cores, one thread each")
     only = [n for n in options.only.split(",") if n]
+    known = [name for name, _ in programs(options.steps, Path("."))]
+    unknown = [n for n in only if not any(k == n or k.startswith(n + " ") for k in known)]
+    if unknown:
+        sys.exit(f"--only: no program named {', '.join(unknown)}; the programs: {', '.join(known)}")
     results = {}
     with tempfile.TemporaryDirectory(prefix="graphc_examples_") as folder:
         for name, run in programs(options.steps, Path(folder)):
