@@ -10,13 +10,15 @@
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Optional
 
 from graphc import autograd
 from graphc.factories import zeros_like
 from graphc.functions import maximum
 from graphc.optim.optimizer import Optimizer
+from graphc.tensor import Tensor
 
 
 class Adam(Optimizer):
@@ -45,41 +47,26 @@ class Adam(Optimizer):
     def step(self, closure: Optional[Callable] = None):
         loss = self._closure_loss(closure)
         with autograd.no_grad():
-            for i, group in enumerate(self.param_groups):
-                beta1, beta2 = self._hyper(i, "betas")
-                eps = self._hyper(i, "eps")
-                weight_decay = self._hyper(i, "weight_decay")
-                amsgrad = self._hyper(i, "amsgrad")
-                maximize = self._hyper(i, "maximize")
-                for p, g in self._params_with_grad(group):
-                    lr = self._lr(i, p)
-                    beta1 = self._cycled(i, "betas", p, item=0)  # OneCycleLR cycles it
-                    init = {"step": self._step_tensor,
-                            "exp_avg": lambda p=p: zeros_like(p),
-                            "exp_avg_sq": lambda p=p: zeros_like(p)}
-                    if amsgrad:
-                        init["max_exp_avg_sq"] = lambda p=p: zeros_like(p)
-                    state = self._state(p, init)
-                    if maximize:
-                        g = -g
-                    if weight_decay != 0:
-                        if self._decoupled:
-                            p.mul_(1 - lr * weight_decay)
-                        else:
-                            g = g + weight_decay * p
-                    step = state["step"].add_(1)
-                    m, v = state["exp_avg"], state["exp_avg_sq"]
-                    m.copy_(beta1 * m + (1 - beta1) * g)
-                    v.copy_(beta2 * v + (1 - beta2) * (g * g))
-                    t = step.to(p.dtype)
-                    bias_correction1 = 1 - beta1 ** t
-                    bias_correction2 = 1 - beta2 ** t
-                    if amsgrad:
-                        v_max = state["max_exp_avg_sq"]
-                        v_max.copy_(maximum(v_max, v))
-                        v = v_max
-                    denom = (v / bias_correction2).sqrt() + eps
-                    p.sub_(lr * (m / bias_correction1) / denom)
+            for p, g, h in adam_family_parameters(self, self._decoupled, extra=("amsgrad",)):
+                init = {"step": self._step_tensor,
+                        "exp_avg": lambda p=p: zeros_like(p),
+                        "exp_avg_sq": lambda p=p: zeros_like(p)}
+                if h.amsgrad:
+                    init["max_exp_avg_sq"] = lambda p=p: zeros_like(p)
+                state = self._state(p, init)
+                step = state["step"].add_(1)
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                m.copy_(h.beta1 * m + (1 - h.beta1) * g)
+                v.copy_(h.beta2 * v + (1 - h.beta2) * (g * g))
+                t = step.to(p.dtype)
+                bias_correction1 = 1 - h.beta1 ** t
+                bias_correction2 = 1 - h.beta2 ** t
+                if h.amsgrad:
+                    v_max = state["max_exp_avg_sq"]
+                    v_max.copy_(maximum(v_max, v))
+                    v = v_max
+                denom = (v / bias_correction2).sqrt() + h.eps
+                p.sub_(h.lr * (m / bias_correction1) / denom)
         return loss
 
 
@@ -96,6 +83,46 @@ class AdamW(Adam):
                  weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          amsgrad=amsgrad, maximize=maximize)
+
+
+def adam_family_parameters(optimizer: Optimizer, decoupled: bool | str = False,
+                           extra: tuple[str, ...] = ()) -> Iterator[tuple[Tensor, Tensor,
+                                                                          SimpleNamespace]]:
+    """``(p, g, h)`` for each parameter with a gradient, group by group, as the steps of Adam,
+    AdamW, Adamax, NAdam and RAdam visit them.
+
+    ``g`` is the gradient the update uses: negated under ``maximize``, plus
+    ``weight_decay * p``; or, with decoupled weight decay (``decoupled`` True, or the name of
+    the group's flag for it), ``g`` unchanged and ``p`` shrunk by ``1 - lr * weight_decay``
+    first, as AdamW. ``h`` holds the numbers of the step: ``lr`` and ``beta1`` (as
+    :meth:`Optimizer._cycled` reads them: schedulers change them without a retrace),
+    ``beta2``, ``eps``, and the group's ``extra`` hyperparameters by name.
+
+        >>> import graphc
+        >>> w = graphc.nn.Parameter(graphc.tensor([2.0]))
+        >>> opt = graphc.optim.Adam([w], weight_decay=0.5, maximize=True)
+        >>> w.grad = graphc.tensor([1.0])
+        >>> [(g.tolist(), h.beta2) for _, g, h in adam_family_parameters(opt)]
+        [([0.0], 0.999)]
+    """
+    for i, group in enumerate(optimizer.param_groups):
+        _, beta2 = optimizer._hyper(i, "betas")
+        eps = optimizer._hyper(i, "eps")
+        weight_decay = optimizer._hyper(i, "weight_decay")
+        maximize = optimizer._hyper(i, "maximize")
+        decays_p = optimizer._hyper(i, decoupled) if isinstance(decoupled, str) else decoupled
+        extras = {name: optimizer._hyper(i, name) for name in extra}
+        for p, g in optimizer._params_with_grad(group):
+            lr = optimizer._lr(i, p)
+            beta1 = optimizer._cycled(i, "betas", p, item=0)  # OneCycleLR cycles it
+            if maximize:
+                g = -g
+            if weight_decay != 0:
+                if decays_p:
+                    p.mul_(1 - lr * weight_decay)
+                else:
+                    g = g + weight_decay * p
+            yield p, g, SimpleNamespace(lr=lr, beta1=beta1, beta2=beta2, eps=eps, **extras)
 
 
 def _check_adam_args(lr, betas, eps, weight_decay) -> None:

@@ -16,7 +16,7 @@ from typing import Optional
 from graphc import autograd
 from graphc.factories import zeros_like
 from graphc.functions import maximum
-from graphc.optim.adam import _check_adam_args
+from graphc.optim.adam import _check_adam_args, adam_family_parameters
 from graphc.optim.optimizer import Optimizer
 
 
@@ -43,24 +43,13 @@ class Adamax(Optimizer):
     def step(self, closure: Optional[Callable] = None):
         loss = self._closure_loss(closure)
         with autograd.no_grad():
-            for i, group in enumerate(self.param_groups):
-                beta1, beta2 = self._hyper(i, "betas")
-                eps = self._hyper(i, "eps")
-                weight_decay = self._hyper(i, "weight_decay")
-                maximize = self._hyper(i, "maximize")
-                for p, g in self._params_with_grad(group):
-                    lr = self._lr(i, p)
-                    beta1 = self._cycled(i, "betas", p, item=0)  # OneCycleLR cycles it
-                    state = self._state(p, {"step": self._step_tensor,
-                                            "exp_avg": lambda p=p: zeros_like(p),
-                                            "exp_inf": lambda p=p: zeros_like(p)})
-                    t = state["step"].add_(1).to(p.dtype)
-                    if maximize:
-                        g = -g
-                    if weight_decay != 0:
-                        g = g + weight_decay * p
-                    m, u = state["exp_avg"], state["exp_inf"]
-                    m.copy_(m + (1 - beta1) * (g - m))
-                    u.copy_(maximum(beta2 * u, g.abs() + eps))
-                    p.sub_(lr / (1 - beta1 ** t) * m / u)
+            for p, g, h in adam_family_parameters(self):
+                state = self._state(p, {"step": self._step_tensor,
+                                        "exp_avg": lambda p=p: zeros_like(p),
+                                        "exp_inf": lambda p=p: zeros_like(p)})
+                t = state["step"].add_(1).to(p.dtype)
+                m, u = state["exp_avg"], state["exp_inf"]
+                m.copy_(m + (1 - h.beta1) * (g - m))
+                u.copy_(maximum(h.beta2 * u, g.abs() + h.eps))
+                p.sub_(h.lr / (1 - h.beta1 ** t) * m / u)
         return loss

@@ -17,7 +17,7 @@ import numpy as np
 
 from graphc import autograd
 from graphc.factories import zeros_like
-from graphc.optim.adam import _check_adam_args
+from graphc.optim.adam import _check_adam_args, adam_family_parameters
 from graphc.optim.optimizer import Optimizer
 from graphc.tensor import Tensor
 
@@ -58,39 +58,25 @@ class NAdam(Optimizer):
     def step(self, closure: Optional[Callable] = None):
         loss = self._closure_loss(closure)
         with autograd.no_grad():
-            for i, group in enumerate(self.param_groups):
-                beta1, beta2 = self._hyper(i, "betas")
-                eps = self._hyper(i, "eps")
-                weight_decay = self._hyper(i, "weight_decay")
-                momentum_decay = self._hyper(i, "momentum_decay")
-                decoupled = self._hyper(i, "decoupled_weight_decay")
-                maximize = self._hyper(i, "maximize")
-                for p, g in self._params_with_grad(group):
-                    lr = self._lr(i, p)
-                    beta1 = self._cycled(i, "betas", p, item=0)  # OneCycleLR cycles it
-                    state = self._state(p, {"step": self._step_tensor,
-                                            "mu_product": _float32_one,
-                                            "exp_avg": lambda p=p: zeros_like(p),
-                                            "exp_avg_sq": lambda p=p: zeros_like(p)})
-                    t = state["step"].add_(1).to(p.dtype)
-                    if maximize:
-                        g = -g
-                    if weight_decay != 0:
-                        if decoupled:
-                            p.mul_(1 - lr * weight_decay)
-                        else:
-                            g = g + weight_decay * p
-                    mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
-                    mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
-                    mu_product = state["mu_product"]
-                    mu_product.copy_(mu_product * mu.to(mu_product.dtype))
-                    mu_product_now = mu_product.to(p.dtype)
-                    m, v = state["exp_avg"], state["exp_avg_sq"]
-                    m.copy_(m + (1 - beta1) * (g - m))
-                    v.copy_(beta2 * v + (1 - beta2) * (g * g))
-                    denom = (v / (1 - beta2 ** t)).sqrt() + eps
-                    p.sub_(lr * (1.0 - mu) / (1.0 - mu_product_now) * g / denom)
-                    p.sub_(lr * mu_next / (1.0 - mu_product_now * mu_next) * m / denom)
+            for p, g, h in adam_family_parameters(self, "decoupled_weight_decay",
+                                                  extra=("momentum_decay",)):
+                state = self._state(p, {"step": self._step_tensor,
+                                        "mu_product": _float32_one,
+                                        "exp_avg": lambda p=p: zeros_like(p),
+                                        "exp_avg_sq": lambda p=p: zeros_like(p)})
+                t = state["step"].add_(1).to(p.dtype)
+                beta1, lr, eps = h.beta1, h.lr, h.eps
+                mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * h.momentum_decay))
+                mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * h.momentum_decay))
+                mu_product = state["mu_product"]
+                mu_product.copy_(mu_product * mu.to(mu_product.dtype))
+                mu_product_now = mu_product.to(p.dtype)
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                m.copy_(m + (1 - beta1) * (g - m))
+                v.copy_(h.beta2 * v + (1 - h.beta2) * (g * g))
+                denom = (v / (1 - h.beta2 ** t)).sqrt() + eps
+                p.sub_(lr * (1.0 - mu) / (1.0 - mu_product_now) * g / denom)
+                p.sub_(lr * mu_next / (1.0 - mu_product_now * mu_next) * m / denom)
         return loss
 
 

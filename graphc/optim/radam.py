@@ -16,7 +16,7 @@ from typing import Optional
 from graphc import autograd
 from graphc.factories import zeros_like
 from graphc.functions import where
-from graphc.optim.adam import _check_adam_args
+from graphc.optim.adam import _check_adam_args, adam_family_parameters
 from graphc.optim.optimizer import Optimizer
 
 
@@ -53,37 +53,23 @@ class RAdam(Optimizer):
     def step(self, closure: Optional[Callable] = None):
         loss = self._closure_loss(closure)
         with autograd.no_grad():
-            for i, group in enumerate(self.param_groups):
-                beta1, beta2 = self._hyper(i, "betas")
-                eps = self._hyper(i, "eps")
-                weight_decay = self._hyper(i, "weight_decay")
-                decoupled = self._hyper(i, "decoupled_weight_decay")
-                maximize = self._hyper(i, "maximize")
-                for p, g in self._params_with_grad(group):
-                    lr = self._lr(i, p)
-                    beta1 = self._cycled(i, "betas", p, item=0)  # OneCycleLR cycles it
-                    state = self._state(p, {"step": self._step_tensor,
-                                            "exp_avg": lambda p=p: zeros_like(p),
-                                            "exp_avg_sq": lambda p=p: zeros_like(p)})
-                    t = state["step"].add_(1).to(p.dtype)
-                    if maximize:
-                        g = -g
-                    if weight_decay != 0:
-                        if decoupled:
-                            p.mul_(1 - lr * weight_decay)
-                        else:
-                            g = g + weight_decay * p
-                    m, v = state["exp_avg"], state["exp_avg_sq"]
-                    m.copy_(m + (1 - beta1) * (g - m))
-                    v.copy_(beta2 * v + (1 - beta2) * (g * g))
-                    m_hat = m / (1 - beta1 ** t)
-                    bias_correction2 = 1 - beta2 ** t
-                    rho_inf = 2 / (1 - beta2) - 1
-                    rho_t = rho_inf - 2 * t * beta2 ** t / bias_correction2
-                    rectified = rho_t > 5.0
-                    # the radicand is negative for some early steps: keep it off the unused branch
-                    radicand = where(rectified, (rho_t - 4) * (rho_t - 2) * rho_inf
-                                     / ((rho_inf - 4) * (rho_inf - 2) * rho_t), 1.0)
-                    adaptive = radicand.sqrt() * bias_correction2.sqrt() / (v.sqrt() + eps)
-                    p.sub_(m_hat * lr * where(rectified, adaptive, 1.0))
+            for p, g, h in adam_family_parameters(self, "decoupled_weight_decay"):
+                state = self._state(p, {"step": self._step_tensor,
+                                        "exp_avg": lambda p=p: zeros_like(p),
+                                        "exp_avg_sq": lambda p=p: zeros_like(p)})
+                t = state["step"].add_(1).to(p.dtype)
+                beta2 = h.beta2
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                m.copy_(m + (1 - h.beta1) * (g - m))
+                v.copy_(beta2 * v + (1 - beta2) * (g * g))
+                m_hat = m / (1 - h.beta1 ** t)
+                bias_correction2 = 1 - beta2 ** t
+                rho_inf = 2 / (1 - beta2) - 1
+                rho_t = rho_inf - 2 * t * beta2 ** t / bias_correction2
+                rectified = rho_t > 5.0
+                # the radicand is negative for some early steps: keep it off the unused branch
+                radicand = where(rectified, (rho_t - 4) * (rho_t - 2) * rho_inf
+                                 / ((rho_inf - 4) * (rho_inf - 2) * rho_t), 1.0)
+                adaptive = radicand.sqrt() * bias_correction2.sqrt() / (v.sqrt() + h.eps)
+                p.sub_(m_hat * h.lr * where(rectified, adaptive, 1.0))
         return loss
