@@ -494,6 +494,20 @@ def test_random_graphs_match_the_interpreter_bit_for_bit(graph, seed):
     assert_same_as_interpreter(graph, arrays, exact=True)
 
 
+# -- float sums ------------------------------------------------------------------------------
+@pytest.mark.parametrize("n", [65536, 65536 + 5])  # whole blocks of 8, and a tail of 5
+def test_float32_sums_add_into_eight_interleaved_accumulators(n):
+    # 0.1f added n times: one running float32 sum drifts 6e-4 from the exact sum (each step
+    # rounds at the size of the total); eight accumulators of n/8 terms each drift 8x less,
+    # what NumPy's and PyTorch's blocked sums give. Bound: 1e-4 relative.
+    x = np.full((2, n), 0.1, np.float32)
+    exact = x.astype(np.float64).sum(axis=1)
+    running = np.cumsum(x[0])[-1]  # NumPy's cumsum adds in one chain
+    assert abs(running - exact[0]) / exact[0] > 5e-4  # the bound below can fail
+    (got,) = LLVM.compile(one_node_graph("sum", [x], {"axes": [1]}))(x)
+    np.testing.assert_allclose(got, exact, rtol=1e-4)
+
+
 # -- a compiled training step --------------------------------------------------------------------
 def sgd_training_run(backend, make_model, x, y, *, lr, steps=3, **compile_options):
     """Losses and final parameters after ``steps`` compiled SGD (momentum 0.9) steps of cross

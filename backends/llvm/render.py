@@ -38,6 +38,10 @@ from ir.dtypes import i64
 from ir.scalar import ArgReduction, Reduction, cast
 from ir.scalar.reduction import X
 
+# Float sums add into this many interleaved accumulators (see _interleaved_fold): eight
+# float32 lanes fill one AVX2 register.
+LANES = 8
+
 # Kernels of fewer loop iterations than this are not optimized (``optnone``, which LLVM also
 # compiles with its fast instruction selector): on an MLP training step they are two thirds of
 # the kernels and took half of the time LLVM spent, yet run for microseconds. LLVM's IEEE
@@ -306,6 +310,9 @@ class _KernelRenderer:
             return self.builder.alloca(I64, name=name)
 
     def _fold(self, outer: list[ir.Value], fold: Reduction) -> None:
+        if self._interleaves(fold):
+            self._interleaved_fold(outer, fold)
+            return
         b, kernel = self.builder, self.kernel
         acc = self._slot(fold.accumulator)
         b.store(self.scalars.render(fold.identity, {}), acc)
@@ -322,6 +329,58 @@ class _KernelRenderer:
         self._loops(list(kernel.reduce_shape), outer, step)
         if not kernel.scan:
             self._store_all({ACC: b.load(acc, typ=value_type(fold.accumulator))}, outer)
+
+    def _interleaves(self, fold: Reduction) -> bool:
+        """Whether this fold runs on :data:`LANES` interleaved accumulators: a float sum the
+        reference adds pairwise (``order="pairwise"``), not a scan, whose innermost reduced
+        extent fills every accumulator twice, and which is never rendered rows-first (so the
+        threaded variant, which always folds here, adds in the same order)."""
+        kernel = self.kernel
+        return (fold.order == "pairwise" and fold.accumulator.is_float and not kernel.scan
+                and bool(kernel.reduce_shape) and kernel.reduce_shape[-1] >= 2 * LANES
+                and not folds_row_by_row(kernel))
+
+    def _interleaved_fold(self, outer: list[ir.Value], fold: Reduction) -> None:
+        """A float sum on :data:`LANES` accumulators: element ``j`` of the innermost reduced
+        loop goes to accumulator ``j % LANES`` (the rest after the last full block to the
+        first), and the accumulators are added pairwise at the end. Its rounding error grows
+        with n / LANES instead of n (NumPy's pairwise sum and PyTorch's cascade sum are of this
+        kind), and the independent chains let LLVM vectorize the loop. Measured on rows of 3136
+        float32 normals: 3.9x closer to the float64 sum than one running sum (NumPy's pairwise
+        sum is 3.8x closer still), and rows of 4096 summed 3.2x faster. The order is fixed, so
+        results are the same on every run and every thread count."""
+        b, kernel = self.builder, self.kernel
+        value = value_type(fold.accumulator)
+        slots = [self._slot(fold.accumulator) for _ in range(LANES)]
+        identity = self.scalars.render(fold.identity, {})
+        for slot in slots:
+            b.store(identity, slot)
+        element = cast(kernel.body, fold.accumulator)
+        *outer_reduced, extent = kernel.reduce_shape
+        blocks = extent // LANES
+
+        def add_into(slot, counters):
+            x = self.scalars.render(element, self._load_all(counters))
+            current = b.load(slot, typ=value)
+            b.store(self.scalars.render(fold.combine, {ACC: current, X: x}), slot)
+
+        def innermost(counters):
+            def block(with_block):
+                start = b.mul(with_block[-1], ir.Constant(I64, LANES))
+                for lane, slot in enumerate(slots):
+                    add_into(slot, with_block[:-1] + [b.add(start, ir.Constant(I64, lane))])
+
+            self._loops([blocks], counters, block)
+            if blocks * LANES < extent:
+                self._loops([extent], counters, lambda c: add_into(slots[0], c),
+                            (ir.Constant(I64, blocks * LANES), ir.Constant(I64, extent)))
+
+        self._loops(list(outer_reduced), outer, innermost)
+        partial = [b.load(slot, typ=value) for slot in slots]
+        while len(partial) > 1:  # ((a0 + a1) + (a2 + a3)) + ...
+            partial = [self.scalars.render(fold.combine, {ACC: left, X: right})
+                       for left, right in zip(partial[::2], partial[1::2])]
+        self._store_all({ACC: partial[0]}, outer)
 
     def _arg_fold(self, outer: list[ir.Value], fold: ArgReduction) -> None:
         """The first index whose element ``better`` beats the best so far (one reduced loop)."""
