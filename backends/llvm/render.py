@@ -333,12 +333,15 @@ class _KernelRenderer:
     def _interleaves(self, fold: Reduction) -> bool:
         """Whether this fold runs on :data:`LANES` interleaved accumulators: a float sum the
         reference adds pairwise (``order="pairwise"``), not a scan, whose innermost reduced
-        extent fills every accumulator twice, and which is never rendered rows-first (so the
-        threaded variant, which always folds here, adds in the same order)."""
+        loop fills every accumulator twice and walks every operand contiguously. (A strided
+        one, a column sum, may be rendered rows-first, whose order the threaded variant, which
+        always folds here, must repeat: it keeps one running sum.)"""
         kernel = self.kernel
-        return (fold.order == "pairwise" and fold.accumulator.is_float and not kernel.scan
-                and bool(kernel.reduce_shape) and kernel.reduce_shape[-1] >= 2 * LANES
-                and not folds_row_by_row(kernel))
+        if (fold.order != "pairwise" or not fold.accumulator.is_float or kernel.scan
+                or not kernel.reduce_shape or kernel.reduce_shape[-1] < 2 * LANES):
+            return False
+        last = len(kernel.shape) + len(kernel.reduce_shape) - 1
+        return all(load.index.strides[last] in (0, 1) for load in kernel.loads)
 
     def _interleaved_fold(self, outer: list[ir.Value], fold: Reduction) -> None:
         """A float sum on :data:`LANES` accumulators: element ``j`` of the innermost reduced
