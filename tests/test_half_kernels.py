@@ -213,3 +213,38 @@ def test_half_precision_mlp_training_step_compiles_natively_and_matches_eager(dt
     assert "runs on the interpreter" not in report and compiled.backend == "llvm", report
     entry = compiled.entries[-1]
     assert isinstance(entry.executable, backends.llvm.backend.LLVMExecutable)
+
+
+# -- the numba backend -------------------------------------------------------------------------
+NUMBA_PROGRAM = """func @f(%d: f64[14], %s: f32[10], %ones: bf16[3,3000], %threes: f16[8]
+                           ) -> (f16[14], bf16[14], bf16[10], bf16[3], f16[]) {
+  %0: f16[14] = cast %d {dtype=f16}
+  %1: bf16[14] = cast %d {dtype=bf16}
+  %2: bf16[10] = cast %s {dtype=bf16}
+  %3: bf16[3] = sum %ones {axes=[1]}
+  %4: f16[] = prod %threes {axes=[0]}
+  return %0, %1, %2, %3, %4
+}"""
+
+
+def test_numba_computes_half_precision_as_the_interpreter_with_the_same_roundings():
+    """One module (numba compiles slowly): the conversion corners above, and a sum and a
+    product accumulated in f32; bit for bit. (The f16/bf16 registry samples and some ops on
+    special values are in tests/test_backend_numba.py.)"""
+    one = 0x3F800000
+    # and 1 + 2**-8 + 2**-30, which bf16 gets through f32 as a tie: 1.0
+    d = np.array([v for v, _ in F64_TO_F16] + [1 + 2**-8 + 2**-30], np.float64)
+    s = np.concatenate([_f32_bits(one + 0x8000, one + 0x18000, one + 0x8001, 0x7F800001,
+                                  0xFF800001, 0x7F7FFFFF, 0x7F7F0000),
+                        np.array([-0.0, INF, -INF], np.float32)])
+    arrays = [d, s, np.ones((3, 3000), bf16.numpy), np.full(8, 3.0, np.float16)]
+    graph = ir.parse(NUMBA_PROGRAM)
+    got = backends.get("numba").compile(graph)(*arrays)
+    want = INTERPRETER.compile(graph)(*arrays)
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert_same_bits(g, w, lambda k=k: f"output {k}")
+    assert_same_bits(got[0][:-1], np.array([w for _, w in F64_TO_F16], np.float16),
+                     lambda: "f64->f16")
+    assert float(got[1][-1]) == 1.0
+    assert np.isnan(got[2][3:5].astype(np.float32)).all()
+    assert got[3].astype(np.float64).tolist() == [3008.0] * 3 and float(got[4]) == 6560.0
