@@ -44,6 +44,17 @@ def is_half(dtype: DType) -> bool:
     return dtype.is_low_precision_float
 
 
+# scalar primitives that move f16/bf16 values without computing on them (``cast`` converts)
+MOVES_HALVES = frozenset(("var", "const", "cast", "select"))
+
+
+def computes_in_f32(expr) -> bool:
+    """Whether scalar ``expr`` computes on f16/bf16 operands or to an f16/bf16 result: code
+    generators then compute it in f32 and round its result (here and in the numba renderer)."""
+    return expr.op not in MOVES_HALVES and (is_half(expr.dtype) or
+                                            any(is_half(a.dtype) for a in expr.args))
+
+
 def constant(value, dtype: DType) -> ir.Constant:
     """An f16 or bf16 constant (NaN, infinities and -0.0 included), in its register type."""
     if dtype == F16:

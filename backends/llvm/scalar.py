@@ -75,7 +75,7 @@ class ScalarRenderer:
                     done[id(e)] = env[e.value]
                 elif self.fast_math and (x := fastmath.sigmoid_operand(e)) is not None:
                     done[id(e)] = fastmath.sigmoid(self.builder, walk(x))
-                elif _computes_in_f32(e):
+                elif half.computes_in_f32(e):
                     done[id(e)] = self._in_f32(e, [walk(a) for a in e.args])
                 else:
                     done[id(e)] = RULES[e.op](self, [walk(a) for a in e.args], e)
@@ -110,15 +110,6 @@ class ScalarRenderer:
 
 
 Rule = Callable[[ScalarRenderer, list[ir.Value], ScalarExpr], ir.Value]
-
-# primitives that move f16/bf16 values without computing on them (``cast`` converts itself)
-_KEEPS_HALF = frozenset(("var", "const", "cast", "select"))
-
-
-def _computes_in_f32(e: ScalarExpr) -> bool:
-    return e.op not in _KEEPS_HALF and (half.is_half(e.dtype) or
-                                        any(half.is_half(a.dtype) for a in e.args))
-
 
 def _wide(dtype: DType) -> DType:
     return f32 if half.is_half(dtype) else dtype

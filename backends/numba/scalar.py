@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from backends.llvm.half import computes_in_f32
 from ir.dtypes import DType, f32, f64, i32, i64
 from ir.scalar import PRIMITIVES, ScalarExpr
 
@@ -144,7 +145,7 @@ class ScalarRenderer:
                     text = env[e.value]
                 else:
                     args = [walk(a) for a in e.args]
-                    text = (self.in_f32(e, args) if _computes_in_f32(e) else
+                    text = (self.in_f32(e, args) if computes_in_f32(e) else
                             self.rules[e.op](self, args, e))
                     if uses[id(e)] > 1 and e.args:
                         name = f"v{self._locals}"
@@ -158,14 +159,6 @@ class ScalarRenderer:
 
 
 Rule = Callable[[ScalarRenderer, list[str], ScalarExpr], str]
-
-# primitives that move f16/bf16 bits without computing on them (``cast`` converts itself)
-_KEEPS_HALF = frozenset(("var", "const", "cast", "select"))
-
-
-def _computes_in_f32(e: ScalarExpr) -> bool:
-    return e.op not in _KEEPS_HALF and (e.dtype.is_low_precision_float or
-                                        any(a.dtype.is_low_precision_float for a in e.args))
 
 
 def _wrap(dtype: DType, text: str) -> str:
