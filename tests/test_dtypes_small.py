@@ -401,8 +401,9 @@ def test_code_generating_backends_refuse_dtypes_they_cannot_run_at_compile_time(
         graphc.compile(fn, backend=backend)(x)  # a backend the user names refuses loudly
 
 
-def test_llvm_runs_the_small_integers_natively_and_refuses_half_precision():
-    assert {u8, i8, i16} <= LLVM_DTYPES and not {f16, bf16} & LLVM_DTYPES
+def test_llvm_runs_every_small_dtype_natively():
+    # f16/bf16 kernels: tests/test_half_kernels.py
+    assert {u8, i8, i16, f16, bf16} <= LLVM_DTYPES
 
 
 def _integer_program(x, y):
@@ -452,7 +453,9 @@ def test_default_compile_runs_every_small_dtype_and_says_where(dtype):
     assert (note in compiled.explain()) == refused
 
 
-def test_default_compile_keeps_its_backend_for_other_dtypes():
+def test_default_compile_keeps_its_backend_for_other_dtypes(monkeypatch):
+    # llvm runs every dtype now: make it refuse f16 again, as a CPU backend without it would
+    monkeypatch.setattr(backends.llvm.backend, "SUPPORTED_DTYPES", LLVM_DTYPES - {f16})
     compiled = graphc.compile(_chain)
     compiled(graphc.ones(3, 2).half())
     compiled(graphc.ones(3, 2))

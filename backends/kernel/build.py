@@ -438,7 +438,8 @@ class _ProgramBuilder:
 
 def _is_gemm(node: Node) -> bool:
     """A matmul BLAS computes: f32 or f64 operands of the result's dtype (mixed and integer
-    matmuls keep the NumPy reference, which promotes)."""
+    matmuls keep the NumPy reference, which promotes; so do f16 and bf16, whose reference
+    upcasts to f32, runs NumPy's f32 GEMM and rounds once, as PyTorch's CPU)."""
     if node.op != "matmul":
         return False
     dtype = node.output.type.dtype

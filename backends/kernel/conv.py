@@ -371,8 +371,11 @@ class _Geometry:
 
 
 def _lowerable_conv(node: Node) -> bool:
-    """groups=1 with float operands (other groups keep the NumPy reference)."""
-    return node.attrs["groups"] == 1 and all(v.type.dtype.is_float for v in node.inputs)
+    """groups=1 with f32/f64 operands (other groups keep the NumPy reference, and so do f16
+    and bf16: the reference computes them in f32 and rounds once, where an im2col GEMM in
+    their dtype would round every partial sum)."""
+    return node.attrs["groups"] == 1 and all(
+        v.type.dtype.is_float and not v.type.dtype.is_low_precision_float for v in node.inputs)
 
 
 def _needed(bounds: tuple[Bound, ...], loops: tuple[int, ...]) -> tuple[Bound, ...]:

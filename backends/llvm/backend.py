@@ -441,10 +441,9 @@ def fast_math_default() -> bool:
                                                                            "off")
 
 
-# the dtypes the kernel renderer knows (u8 i8 i16 natively); f16 and bf16 are refused at
-# compile time
-SUPPORTED_DTYPES = frozenset((dtypes.bool_, dtypes.u8, dtypes.i8, dtypes.i16, dtypes.i32,
-                              dtypes.i64, dtypes.f32, dtypes.f64))
+# the dtypes the kernel renderer knows: all of them (u8 i8 i16 natively; f16 and bf16 stored
+# as 16 bits and computed in f32, see backends.llvm.half)
+SUPPORTED_DTYPES = frozenset(dtypes.ALL)
 
 
 class LLVMBackend(Backend):

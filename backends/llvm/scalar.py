@@ -23,7 +23,12 @@
   sigmoid body are inlined approximations instead (:mod:`backends.llvm.fastmath`: vectorizable,
   within the ulp bounds documented there); f64 always calls libm.
 
-Bools are ``i1`` in registers (and ``i8`` in memory, see :func:`memory_type`).
+Bools are ``i1`` in registers (and ``i8`` in memory, see :func:`memory_type`). f16 is
+``half`` and bf16 its bits (an ``i16``), in registers and memory: a primitive on them computes
+in f32 and rounds its result back (:mod:`backends.llvm.half`), which is what NumPy's float16
+and ``ml_dtypes``' bfloat16 loops compute (in float32, rounded once). The ops' own bodies
+already convert f16/bf16 operands to f32 and round once (``OpDef.scalar_body``); this covers
+what else reaches a kernel in those dtypes (``max``'s fold, loads' padding, sort keys).
 """
 from __future__ import annotations
 
@@ -31,13 +36,14 @@ from collections.abc import Callable, Mapping
 
 from llvmlite import ir  # type: ignore[import-untyped]
 
-from backends.llvm import fastmath
+from backends.llvm import fastmath, half
 from ir.dtypes import DType, f32, f64
 from ir.scalar import PRIMITIVES, ScalarExpr
 
 _TYPES = {"f32": ir.FloatType(), "f64": ir.DoubleType(), "i32": ir.IntType(32),
           "i64": ir.IntType(64), "bool": ir.IntType(1), "i16": ir.IntType(16),
-          "i8": ir.IntType(8), "u8": ir.IntType(8)}  # u8: an i8 read as unsigned
+          "i8": ir.IntType(8), "u8": ir.IntType(8),  # u8: an i8 read as unsigned
+          **half.TYPES}
 I64 = ir.IntType(64)
 
 
@@ -69,11 +75,23 @@ class ScalarRenderer:
                     done[id(e)] = env[e.value]
                 elif self.fast_math and (x := fastmath.sigmoid_operand(e)) is not None:
                     done[id(e)] = fastmath.sigmoid(self.builder, walk(x))
+                elif half.computes_in_f32(e):
+                    done[id(e)] = self._in_f32(e, [walk(a) for a in e.args])
                 else:
                     done[id(e)] = RULES[e.op](self, [walk(a) for a in e.args], e)
             return done[id(e)]
 
         return walk(expr)
+
+    def _in_f32(self, e: ScalarExpr, args: list[ir.Value]) -> ir.Value:
+        """``e``, a primitive with f16/bf16 operands or result, computed in f32 (its f16/bf16
+        operands converted exactly) and its f16/bf16 result rounded to nearest even."""
+        b = self.builder
+        wide = [half.to_f32(b, x, a.dtype) if half.is_half(a.dtype) else x
+                for x, a in zip(args, e.args)]
+        wide_e = ScalarExpr(e.op, tuple(_widened(a) for a in e.args), _wide(e.dtype), e.value)
+        result = RULES[e.op](self, wide, wide_e)
+        return half.from_f32(b, result, e.dtype) if half.is_half(e.dtype) else result
 
     def intrinsic(self, name: str, dtype: DType, args: list[ir.Value]) -> ir.Value:
         t = value_type(dtype)
@@ -92,6 +110,14 @@ class ScalarRenderer:
 
 
 Rule = Callable[[ScalarRenderer, list[ir.Value], ScalarExpr], ir.Value]
+
+def _wide(dtype: DType) -> DType:
+    return f32 if half.is_half(dtype) else dtype
+
+
+def _widened(e: ScalarExpr) -> ScalarExpr:
+    """A stand-in for operand ``e`` in f32 (rules read their operands' dtypes only)."""
+    return ScalarExpr("var", (), f32, "wide") if half.is_half(e.dtype) else e
 
 
 def _arith(float_op: str, int_op: str) -> Rule:
@@ -214,8 +240,24 @@ def _rsqrt(r, args, e):
 
 def _cast(r, args, e):
     """NumPy's astype: float -> int truncates (INT_MIN out of range), anything -> bool is
-    ``x != 0`` (NaN is true), bool -> number is 0 or 1."""
+    ``x != 0`` (NaN is true), bool -> number is 0 or 1. f16 and bf16 convert through f32
+    (exactly from them; to them rounding once, or as :func:`half.from_f64` says from f64)."""
     b, (x,), source, target = r.builder, args, e.args[0].dtype, e.dtype
+    if source == target:
+        return x
+    if half.is_half(source):
+        x, source = half.to_f32(b, x, source), f32
+        if source == target:
+            return x
+    if half.is_half(target):
+        if source == f64:
+            return half.from_f64(b, x, target)
+        return half.from_f32(b, _convert(b, x, source, f32), target)
+    return _convert(b, x, source, target)
+
+
+def _convert(b: ir.IRBuilder, x: ir.Value, source: DType, target: DType) -> ir.Value:
+    """``x`` of ``source`` as ``target``, neither of them f16 nor bf16 (see :func:`_cast`)."""
     t = value_type(target)
     if target.is_bool:
         zero = ir.Constant(x.type, 0)
@@ -245,6 +287,8 @@ def _cast(r, args, e):
 def constant(e: ScalarExpr) -> ir.Constant:
     """A typed constant (NaN, infinities and -0.0 included)."""
     t = value_type(e.dtype)
+    if half.is_half(e.dtype):
+        return half.constant(e.value, e.dtype)
     if e.dtype.is_float:
         return ir.Constant(t, float(e.value))
     value = int(e.value)

@@ -181,9 +181,11 @@ def load_generated(modules: dict[str, ModuleType], source: str, folder: Path,
     return module, digest, True
 
 
-# numba's own scalar types; bfloat16 is none, and the 8/16-bit types and float16 are refused
-# rather than trusted to numba's promotion rules (they are not PyTorch's)
-SUPPORTED_DTYPES = frozenset((dtypes.bool_, dtypes.i32, dtypes.i64, dtypes.f32, dtypes.f64))
+# numba's own scalar types, and f16/bf16 as their bits computed in f32
+# (backends.numba.halfbits); the 8/16-bit integers are refused rather than trusted to numba's
+# promotion rules (they are not PyTorch's)
+SUPPORTED_DTYPES = frozenset((dtypes.bool_, dtypes.i32, dtypes.i64, dtypes.f16, dtypes.bf16,
+                              dtypes.f32, dtypes.f64))
 
 
 class NumbaBackend(Backend):

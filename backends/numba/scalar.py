@@ -15,7 +15,10 @@ expression), so rules compose without precedence worries. What each rule preserv
 - float division by zero gives inf/NaN because kernels are compiled with
   ``error_model="numpy"`` (numba's default raises ZeroDivisionError);
 - transcendentals call NumPy's scalar functions, which numba lowers to libm: within a few ulp of
-  NumPy's own SIMD loops, not bit for bit (``EXACT`` lists the primitives that are).
+  NumPy's own SIMD loops, not bit for bit (``EXACT`` lists the primitives that are);
+- f16 and bf16 values are their bits (``uint16``): a primitive on them converts its operands to
+  f32 exactly and rounds its result to nearest even (:mod:`backends.numba.halfbits`), as the
+  interpreter and the llvm backend compute them.
 
     >>> from ir.dtypes import f32
     >>> from ir.scalar import var, select, gt, mul
@@ -30,11 +33,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 
+import numpy as np
+
+from backends.llvm.half import computes_in_f32
 from ir.dtypes import DType, f32, f64, i32, i64
 from ir.scalar import PRIMITIVES, ScalarExpr
 
 NUMBA_TYPES = {"f32": "float32", "f64": "float64", "i32": "int32", "i64": "int64",
-               "bool": "boolean"}
+               "bool": "boolean", "f16": "uint16", "bf16": "uint16"}  # halves: their bits
 
 
 def constant(e: ScalarExpr) -> str:
@@ -43,6 +49,9 @@ def constant(e: ScalarExpr) -> str:
     dtype = e.dtype
     if dtype.is_bool:
         return repr(bool(e.value))
+    if dtype.is_low_precision_float:  # its bits (backends.numba.halfbits)
+        bits = np.asarray(e.value, dtype.numpy).reshape(1).view(np.uint16)[0]
+        return f"np.uint16({int(bits)})"
     if dtype.is_float:
         value = float(e.value)
         if math.isnan(value):
@@ -79,7 +88,33 @@ class ScalarRenderer:
     def __init__(self) -> None:
         self.rules: dict[str, Rule] = dict(RULES)
         self.helpers: set[str] = set()
+        self.half_conversions: set[str] = set()  # names imported from backends.numba.halfbits
         self._locals = 0
+
+    def half_conversion(self, name: str) -> str:
+        """The name of a conversion of :mod:`backends.numba.halfbits`, marked as used."""
+        self.half_conversions.add(name)
+        return name
+
+    def to_f32(self, x: str, dtype: DType) -> str:
+        """The f16/bf16 bits ``x`` as the float32 of their value."""
+        return f"{self.half_conversion(f'{dtype.name}_to_f32')}({x})"
+
+    def from_float(self, x: str, source: DType, dtype: DType) -> str:
+        """The f32 or f64 ``x`` rounded to the bits of an f16/bf16."""
+        name = self.half_conversion(f"{source.name}_to_{dtype.name}")
+        return f"{name}(np.{source.numpy.name}({x}))"
+
+    def in_f32(self, e: ScalarExpr, args: list[str]) -> str:
+        """``e``, a primitive with f16/bf16 operands or result, computed in f32 (operands
+        converted exactly, the result rounded to nearest even)."""
+        wide = [self.to_f32(x, a.dtype) if a.dtype.is_low_precision_float else x
+                for x, a in zip(args, e.args)]
+        widened = tuple(ScalarExpr("var", (), f32, "wide") if a.dtype.is_low_precision_float
+                        else a for a in e.args)
+        dtype = f32 if e.dtype.is_low_precision_float else e.dtype
+        text = self.rules[e.op](self, wide, ScalarExpr(e.op, widened, dtype, e.value))
+        return self.from_float(text, f32, e.dtype) if e.dtype.is_low_precision_float else text
 
     def helper(self, name: str) -> str:
         """The name of a module-level helper (see ``HELPERS``), marked as used."""
@@ -109,7 +144,9 @@ class ScalarRenderer:
                 if e.op == "var":
                     text = env[e.value]
                 else:
-                    text = self.rules[e.op](self, [walk(a) for a in e.args], e)
+                    args = [walk(a) for a in e.args]
+                    text = (self.in_f32(e, args) if computes_in_f32(e) else
+                            self.rules[e.op](self, args, e))
                     if uses[id(e)] > 1 and e.args:
                         name = f"v{self._locals}"
                         self._locals += 1
@@ -190,6 +227,14 @@ def _cast(r, args, e):
     (x,), source, target = args, e.args[0].dtype, e.dtype
     if source == target:
         return x
+    if source.is_low_precision_float:  # exactly f32, then on as from f32
+        x, source = r.to_f32(x, source), f32
+        if target == f32:
+            return x
+    if target.is_low_precision_float:  # f64 rounds once to f16 (through f32 to bf16)
+        if source == f64:
+            return r.from_float(x, f64, target)
+        return r.from_float(x if source == f32 else f"np.float32({x})", f32, target)
     if target.is_bool:
         return f"({x} != 0)"
     if source.is_float and target.is_int:

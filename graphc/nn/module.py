@@ -294,6 +294,19 @@ class Module:
     def double(self) -> Module:
         return self.to(dtypes.f64)
 
+    def half(self) -> Module:
+        """Casts the floating point parameters and buffers to float16, in place.
+
+            >>> import graphc
+            >>> graphc.nn.Linear(2, 1).half().weight.dtype
+            f16
+        """
+        return self.to(dtypes.f16)
+
+    def bfloat16(self) -> Module:
+        """Casts the floating point parameters and buffers to bfloat16, in place."""
+        return self.to(dtypes.bf16)
+
     def cpu(self) -> Module:
         """Moves parameters and buffers to the host (``self.to("cpu")``)."""
         return self.to("cpu")

@@ -130,7 +130,11 @@ def _max_fold(dtype):
 
 
 def _prod_fold(dtype):
-    return S.Reduction.of(_sum_dtype(dtype), 1, S.mul)
+    # float16 and bfloat16 multiply in float32 and round the product once (the reference,
+    # through ir.evaluate, and PyTorch's CPU): a 16-bit running product would round per step
+    result = _sum_dtype(dtype)
+    acc = dtypes.f32 if result.is_low_precision_float else result
+    return S.Reduction.of(acc, 1, S.mul, result=result)
 
 
 def _min_fold(dtype):
