@@ -2,7 +2,7 @@
 num_workers=0 against num_workers=2 (persistent workers), side by side in one process.
 
 A third contender loads with two worker threads (a dataset with ``releases_gil = True``).
-The step is an MLP 784-512-512-10 training step (SGD, batch 64) compiled with graphc.compile.
+The step is an MLP 784-2048-2048-10 training step (SGD, batch 64) compiled with graphc.compile.
 Each sample of the data set costs ``--ratio`` times the step's time divided by the batch size,
 so loading one batch in one process takes ``ratio`` steps: ``--kind sleep`` waits (I/O, as
 reading files), ``--kind cpu`` computes (a CPU-heavy transform: a NumPy loop). Per epoch it
@@ -33,6 +33,9 @@ from graphc.data import DataLoader, Dataset
 
 BATCH = 64
 FEATURES = 784
+# 2048 wide: a ~35 ms step, so a sample's share of 1.5 steps (~0.8 ms) is well above what
+# time.sleep overshoots by (~0.06 ms a call here; with 512 wide that floor alone was a step)
+HIDDEN = 2048
 
 
 class SlowImages(Dataset):
@@ -67,8 +70,8 @@ class SlowImagesReleasingTheGil(SlowImages):
 
 def make_step():
     graphc.manual_seed(0)
-    model = nn.Sequential(nn.Linear(FEATURES, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
-                          nn.Linear(512, 10))
+    model = nn.Sequential(nn.Linear(FEATURES, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, HIDDEN),
+                          nn.ReLU(), nn.Linear(HIDDEN, 10))
     opt = optim.SGD(model.parameters(), lr=0.01)
 
     @graphc.compile
