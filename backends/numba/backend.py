@@ -181,11 +181,10 @@ def load_generated(modules: dict[str, ModuleType], source: str, folder: Path,
     return module, digest, True
 
 
-# numba's own scalar types, and f16/bf16 as their bits computed in f32
-# (backends.numba.halfbits); the 8/16-bit integers are refused rather than trusted to numba's
-# promotion rules (they are not PyTorch's)
-SUPPORTED_DTYPES = frozenset((dtypes.bool_, dtypes.i32, dtypes.i64, dtypes.f16, dtypes.bf16,
-                              dtypes.f32, dtypes.f64))
+# numba's own scalar types (the 8/16/32-bit integers computed in i64 and wrapped back, see
+# backends.numba.scalar), and f16/bf16 as their bits computed in f32 (backends.numba.halfbits)
+SUPPORTED_DTYPES = frozenset((dtypes.bool_, dtypes.u8, dtypes.i8, dtypes.i16, dtypes.i32,
+                              dtypes.i64, dtypes.f16, dtypes.bf16, dtypes.f32, dtypes.f64))
 
 
 class NumbaBackend(Backend):

@@ -8,8 +8,9 @@ expression), so rules compose without precedence worries. What each rule preserv
 
 - f32 stays f32: constants are typed (``np.float32(0.5)``), and numba computes ``f32 op f32``
   and ``np.exp(f32)`` in f32; f64 constants are plain Python floats;
-- numba widens i32 arithmetic to i64, so i32 results are wrapped in ``np.int32(...)``, which
-  truncates: the same wrap-around as NumPy's i32 arithmetic;
+- numba widens arithmetic on integers narrower than 64 bits to i64, so u8, i8, i16 and i32
+  results are wrapped in ``np.int32(...)`` (``np.uint8``, ...), which truncates: the same
+  wrap-around as NumPy's arithmetic in those dtypes;
 - ``maximum``/``minimum`` keep NaN (a helper, ``a if a > b or a != a else b``, as in the llvm
   backend); float -> int casts of NaN, inf or out-of-range values give INT_MIN, as NumPy on x86;
 - float division by zero gives inf/NaN because kernels are compiled with
@@ -36,11 +37,13 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from backends.llvm.half import computes_in_f32
-from ir.dtypes import DType, f32, f64, i32, i64
+from ir.dtypes import DType, f32, f64, i8, i16, i32, i64, u8
 from ir.scalar import PRIMITIVES, ScalarExpr
 
-NUMBA_TYPES = {"f32": "float32", "f64": "float64", "i32": "int32", "i64": "int64",
-               "bool": "boolean", "f16": "uint16", "bf16": "uint16"}  # halves: their bits
+NUMBA_TYPES = {"f32": "float32", "f64": "float64", "u8": "uint8", "i8": "int8",
+               "i16": "int16", "i32": "int32", "i64": "int64", "bool": "boolean",
+               "f16": "uint16", "bf16": "uint16"}  # halves: their bits
+NARROW_INTS = frozenset(("u8", "i8", "i16", "i32"))  # numba computes them in i64: wrap back
 
 
 def constant(e: ScalarExpr) -> str:
@@ -64,8 +67,8 @@ def constant(e: ScalarExpr) -> str:
             return f"np.{dtype.numpy.name}({text})"
         return f"({text})" if text.startswith("-") else text
     text = str(int(e.value))
-    if dtype.name == "i32":
-        return f"np.int32({text})"
+    if dtype.name in NARROW_INTS:
+        return f"np.{dtype.numpy.name}({text})"
     return f"({text})" if text.startswith("-") else text
 
 
@@ -162,8 +165,9 @@ Rule = Callable[[ScalarRenderer, list[str], ScalarExpr], str]
 
 
 def _wrap(dtype: DType, text: str) -> str:
-    """``text`` as an atom of ``dtype``: i32 results truncated back to i32 (numba widens)."""
-    return f"np.int32({text})" if dtype.name == "i32" else f"({text})"
+    """``text`` as an atom of ``dtype``: results of integers narrower than 64 bits truncated
+    back to their dtype (numba computes them in i64)."""
+    return f"np.{dtype.numpy.name}({text})" if dtype.name in NARROW_INTS else f"({text})"
 
 
 def _infix(symbol: str) -> Rule:
@@ -287,13 +291,18 @@ def _sign_helper(dtype: DType) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _float_to_int_helper(target: str, bits: int) -> str:
+def _float_to_int_helper(target: DType) -> str:
+    """Truncation; NaN, inf and out of range give INT_MIN, as NumPy on x86. 8- and 16-bit
+    targets go through i64 and wrap around (as the llvm backend and ``ir.dtypes.convert``)."""
+    bits = max(target.bits, 64 if target.bits < 32 else 0)
     low = -(2 ** (bits - 1))
-    return (f"def float_to_{target}(x):\n"
+    name = f"np.{target.numpy.name}"
+    whole = f"{name}(x)" if bits == target.bits else f"{name}(np.int64(x))"
+    return (f"def float_to_{target.name}(x):\n"
             f"    # truncate; NaN, inf and out of range give INT_MIN, as NumPy on x86\n"
             f"    if {float(low)!r} <= x < {float(-low)!r}:\n"
-            f"        return np.int{bits}(x)\n"
-            f"    return np.int{bits}({low})\n")
+            f"        return {whole}\n"
+            f"    return {name}({low})\n")
 
 
 # module-level helper functions, by name: source of a function of one or two scalars
@@ -302,7 +311,6 @@ HELPERS: dict[str, str] = {
                "    return a if a > b or a != a else b\n",
     "minimum": "def minimum(a, b):\n    # np.minimum: NaN wins, either side\n"
                "    return a if a < b or a != a else b\n",
-    "float_to_i32": _float_to_int_helper("i32", 32),
-    "float_to_i64": _float_to_int_helper("i64", 64),
-    **{f"sign_{d.name}": _sign_helper(d) for d in (f32, f64, i32, i64)},
+    **{f"float_to_{d.name}": _float_to_int_helper(d) for d in (u8, i8, i16, i32, i64)},
+    **{f"sign_{d.name}": _sign_helper(d) for d in (f32, f64, u8, i8, i16, i32, i64)},
 }
