@@ -143,13 +143,133 @@ def _short(obj) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+_FUNCTION_STATE = ("__defaults__", "__kwdefaults__", "__dict__")  # read, walked when not empty
+_PARTIAL_FIELDS = ("func", "args", "keywords")
+_ANY = object()  # a recorded dict value that may change (read as a graph input at every call)
+
+
+def _cell_contents(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return _MISSING
+
+
+def _read_global_names(fn: types.FunctionType) -> tuple:
+    """The globals a user function's walk reads, in walk order."""
+    names = _global_names(fn.__code__)
+    if "globals" in names and "globals" not in fn.__globals__:
+        # globals()['name'] reads variables no instruction names: read them all
+        names = frozenset(n for n in fn.__globals__ if not n.startswith("__"))
+    return tuple(sorted(names))
+
+
+@functools.lru_cache(maxsize=1024)
+def _slot_names(cls: type) -> tuple:
+    """The ``__slots__`` attributes of ``cls`` and its bases, in walk order."""
+    names = []
+    for klass in cls.__mro__:
+        slots = vars(klass).get("__slots__", ())
+        names += [n for n in ((slots,) if isinstance(slots, str) else slots)
+                  if n not in ("__dict__", "__weakref__")]
+    return tuple(names)
+
+
+def _set_token(items) -> tuple:
+    values = [_primitive(item) for item in items]
+    return ("set", frozenset(values) if None not in values else _weak(items))
+
+
+def _attributes(obj, names) -> tuple:
+    return tuple(getattr(obj, name, _MISSING) for name in names)
+
+
+def _entries(mapping, names) -> tuple:
+    return tuple(mapping.get(name, _MISSING) for name in names)
+
+
+# The checks of StateGuard's record: each says whether one object the walk opened still holds what
+# the walk read from it (the same objects, by identity; recomputed tokens where the walk reads
+# contents: arrays, sets, whether a tensor is concrete).
+
+def _same_items(container, items: tuple) -> bool:
+    """A dict (items as (key, value) pairs) or a sequence holds the same objects in order."""
+    if len(container) != len(items):
+        return False
+    if isinstance(container, (dict, types.MappingProxyType)):
+        for (key, value), (old_key, old_value) in zip(container.items(), items):
+            if key is not old_key or (value is not old_value and old_value is not _ANY):
+                return False
+        return True
+    for value, old_value in zip(container, items):
+        if value is not old_value:
+            return False
+    return True
+
+
+def _same_entries(mapping, names: tuple, values: tuple) -> bool:
+    for name, value in zip(names, values):
+        if mapping.get(name, _MISSING) is not value:
+            return False
+    return True
+
+
+def _same_attributes(obj, names: tuple, values: tuple) -> bool:
+    for name, value in zip(names, values):
+        if getattr(obj, name, _MISSING) is not value:
+            return False
+    return True
+
+
+def _same_type_and_fields(obj, cls: type, fields) -> bool:
+    return type(obj) is cls and getattr(obj, "__dict__", None) is fields
+
+
+def _same_function(fn, code, contents: tuple, defaults, kwdefaults, fields,
+                   kwdefaults_opened: bool, fields_opened: bool, reads_globals: bool,
+                   names: tuple, values: tuple) -> bool:
+    if (fn.__code__ is not code or fn.__defaults__ is not defaults
+            or fn.__kwdefaults__ is not kwdefaults or fn.__dict__ is not fields):
+        return False
+    # keyword defaults and attributes the walk did not open (empty then) must still be empty
+    if (fields and not fields_opened) or (kwdefaults and not kwdefaults_opened):
+        return False
+    if contents:
+        for cell, value in zip(fn.__closure__, contents):
+            if _cell_contents(cell) is not value:
+                return False
+    if reads_globals and _read_global_names(fn) != names:  # globals() reads them all
+        return False
+    if names:
+        namespace = fn.__globals__
+        for name, value in zip(names, values):
+            if namespace.get(name, _MISSING) is not value:
+                return False
+    return True
+
+
+def _tensor_is_concrete(tensor, concrete: bool) -> bool:
+    return (tensor._value is not None) is concrete
+
+
+def _array_token_is(lifted_arrays, array, token) -> bool:
+    return _Walker(frozenset(), lifted_arrays)._array_token(array, "") == token
+
+
+def _set_token_is(items, token) -> bool:
+    return _set_token(items) == token
+
+
 class _Walker:
     """Walks reachable state once, recording (path, token) pairs in a deterministic order."""
 
-    def __init__(self, skip: frozenset, lifted_arrays: frozenset, on_tensor=None):
+    def __init__(self, skip: frozenset, lifted_arrays: frozenset, on_tensor=None,
+                 record: bool = False):
         self.skip = skip                    # (id(container), key) pairs read as graph inputs
         self.lifted_arrays = lifted_arrays  # ids of NumPy arrays read at every call
         self.on_tensor = on_tensor          # callback(path, tensor) while snapshotting
+        # (check, *arguments): what each opened object held, for StateGuard's record
+        self.record: Optional[list] = [] if record else None
         self.seen: dict[int, Any] = {}
         self.tensor_paths: dict[int, Any] = {}  # where each tensor was first reached
         self.count = 0
@@ -171,7 +291,10 @@ class _Walker:
             self.tensor_paths.setdefault(id(obj), path)
             if self.on_tensor is not None:
                 self.on_tensor(path, obj)
-            self.emit(path, ("tensor", _weak(obj), obj._value is not None))
+            concrete = obj._value is not None
+            self.emit(path, ("tensor", _weak(obj), concrete))
+            if self.record is not None:
+                self.record.append((_tensor_is_concrete, obj, concrete))
             return
         key = id(obj)
         if key in self.seen:  # shared or cyclic: the same object must be reached again
@@ -184,22 +307,32 @@ class _Walker:
             self.emit(path, ("object", _weak(obj)))
             return
         if isinstance(obj, np.ndarray):
-            self.emit(path, self._array_token(obj, path))
+            token = self._array_token(obj, path)
+            self.emit(path, token)
+            if self.record is not None:
+                self.record.append((_array_token_is, self.lifted_arrays, obj, token))
         elif isinstance(obj, dict):
             self._dict(obj, path, used_names)
         elif isinstance(obj, (list, tuple, collections.deque)):
             self.emit(path, ("seq", type(obj), len(obj)))
+            if self.record is not None:
+                self.record.append((_same_items, obj, tuple(obj)))
             for i, item in enumerate(obj):
                 self.walk(item, (path, "[]", i), used_names)
         elif isinstance(obj, (set, frozenset)):
-            items = [_primitive(item) for item in obj]
-            self.emit(path, ("set", frozenset(items) if None not in items else _weak(obj)))
+            token = _set_token(obj)
+            self.emit(path, token)
+            if self.record is not None:
+                self.record.append((_set_token_is, obj, token))
         elif isinstance(obj, types.FunctionType):
             self.emit(path, ("object", _weak(obj)))
             self._function(obj, path)
         elif isinstance(obj, functools.partial):
             # the function and the arguments it is called with: p.keywords['s'] = 3.0 counts
             self.emit(path, ("object", _weak(type(obj))))
+            if self.record is not None:
+                self.record.append((_same_attributes, obj, _PARTIAL_FIELDS,
+                                    _attributes(obj, _PARTIAL_FIELDS)))
             self.walk(obj.func, (path, ".", "func"), used_names)
             self.walk(obj.args, (path, ".", "args"), used_names)
             self.walk(obj.keywords, (path, ".", "keywords"), used_names)
@@ -210,8 +343,12 @@ class _Walker:
         elif isinstance(obj, types.ModuleType):
             self.emit(path, ("object", _weak(obj)))
             if is_user_code(getattr(obj, "__file__", None)):
-                for name in sorted(used_names):
-                    if name in obj.__dict__ and not name.startswith("__"):
+                names = [name for name in sorted(used_names) if not name.startswith("__")]
+                if self.record is not None:
+                    self.record.append((_same_entries, obj.__dict__, tuple(names),
+                                        _entries(obj.__dict__, names)))
+                for name in names:
+                    if name in obj.__dict__:
                         self.walk(obj.__dict__[name], (path, ".", name), used_names)
         elif isinstance(obj, type):
             self.emit(path, ("object", _weak(obj)))
@@ -220,6 +357,8 @@ class _Walker:
         else:
             self.emit(path, ("object", _weak(type(obj))))
             fields = getattr(obj, "__dict__", None)
+            if self.record is not None:
+                self.record.append((_same_type_and_fields, obj, type(obj), fields))
             if isinstance(fields, dict) and _opens_instances_of(type(obj)):
                 self._dict(fields, path, used_names, attributes=True)
             if _opens_instances_of(type(obj)):
@@ -249,21 +388,24 @@ class _Walker:
 
     def _slots(self, obj, path, used_names) -> None:
         """Attributes kept in ``__slots__`` (instances without a ``__dict__`` for them)."""
-        for klass in type(obj).__mro__:
-            slots = vars(klass).get("__slots__", ())
-            for name in (slots,) if isinstance(slots, str) else slots:
-                if name in ("__dict__", "__weakref__"):
-                    continue
-                value = getattr(obj, name, _MISSING)
-                if value is _MISSING:
-                    self.emit((path, ".", name), ("unset",))
-                else:
-                    self.walk(value, (path, ".", name), used_names)
+        names = _slot_names(type(obj))
+        if self.record is not None and names:
+            self.record.append((_same_attributes, obj, names, _attributes(obj, names)))
+        for name in names:
+            value = getattr(obj, name, _MISSING)
+            if value is _MISSING:
+                self.emit((path, ".", name), ("unset",))
+            else:
+                self.walk(value, (path, ".", name), used_names)
 
     def _dict(self, mapping: dict, path: str, used_names, attributes: bool = False):
         keys = list(mapping)
         key_tokens = tuple(_primitive(k) or ("key", _weak(k)) for k in keys)
         self.emit(path, ("dict", key_tokens))
+        if self.record is not None:
+            # a value read as a graph input at every call may be another object next time
+            self.record.append((_same_items, mapping, tuple(
+                (k, _ANY if (id(mapping), k) in self.skip else mapping[k]) for k in keys)))
         for k in keys:
             if (id(mapping), k) in self.skip:
                 continue
@@ -271,6 +413,8 @@ class _Walker:
             if attributes and k in _MODULE_STORAGE and isinstance(value, dict):
                 # a Module's parameters, buffers and children read as attributes: model.fc.weight
                 self.emit(path, ("dict", tuple(_primitive(name) for name in value)))
+                if self.record is not None:
+                    self.record.append((_same_items, value, tuple(value.items())))
                 for name, item in value.items():
                     self.walk(item, (path, ".", name), used_names)
                 continue
@@ -284,40 +428,48 @@ class _Walker:
         # objects as keys (parameters in optimizer state): name them without their values
         from graphc.tensor import Tensor
         if isinstance(key, Tensor):
-            return (path, "[", self.tensor_paths.get(id(key), f"<tensor {key.ir_type}>"), "]")
+            where = self.tensor_paths.get(id(key))
+            return (path, "[", where or f"<tensor {key.ir_type}>", "]")
         return (path, "[", f"<{type(key).__name__} object>", "]")
 
     def _function(self, fn: types.FunctionType, path: str):
         code = fn.__code__
-        if not is_user_code(code.co_filename):
-            return
+        user_code = is_user_code(code.co_filename)
         names = _attribute_and_global_names(code)
         cells = fn.__closure__ or ()
-        for name, cell in zip(code.co_freevars, cells):
-            try:
-                value = cell.cell_contents
-            except ValueError:  # an empty cell: the variable is not assigned yet
-                continue
-            self.walk(value, name if path == "" else (path, ".", name), names)
+        contents = [_cell_contents(cell) for cell in cells] if user_code else []
+        attributes = [getattr(fn, name, None) for name in _FUNCTION_STATE] if user_code else []
+        global_names = _read_global_names(fn) if user_code else ()
+        if self.record is not None:
+            defaults, kwdefaults, fields = (attributes if user_code else
+                                            [getattr(fn, n, None) for n in _FUNCTION_STATE])
+            self.record.append((_same_function, fn, code, tuple(contents), defaults, kwdefaults,
+                                fields, bool(kwdefaults), bool(fields),
+                                "globals" in _global_names(code), global_names,
+                                _entries(fn.__globals__, global_names)))
+        if not user_code:
+            return
+        for name, value in zip(code.co_freevars, contents):
+            if value is not _MISSING:  # an empty cell: the variable is not assigned yet
+                self.walk(value, name if path == "" else (path, ".", name), names)
         # defaults and function attributes are state too (helper.__defaults__ = (3.0,))
-        for name in ("__defaults__", "__kwdefaults__", "__dict__"):
-            value = getattr(fn, name, None)
+        for name, value in zip(_FUNCTION_STATE, attributes):
             if value:
                 self.walk(value, name if path == "" else (path, ".", name), names)
         module = fn.__globals__.get("__name__", "?")
-        global_names = _global_names(code)
-        if "globals" in global_names and "globals" not in fn.__globals__:
-            # globals()['name'] reads variables no instruction names: read them all
-            global_names = frozenset(n for n in fn.__globals__ if not n.startswith("__"))
-        for name in sorted(global_names):
+        for name in global_names:
             if name in fn.__globals__:
                 where = name if path == "" else (module, ".", name)
                 self.walk(fn.__globals__[name], where, names)
 
     def _class(self, cls: type, path: str, used_names):
+        if self.record is not None:
+            self.record.append((_same_attributes, cls, ("__mro__",), (cls.__mro__,)))
         for klass in cls.__mro__:
             if klass is object or not _class_is_user_code(klass):
                 continue
+            if self.record is not None:
+                self.record.append((_same_items, vars(klass), tuple(vars(klass).items())))
             for name, value in sorted(vars(klass).items()):
                 if name.startswith("__"):
                     continue
@@ -392,8 +544,9 @@ def opens(obj) -> bool:
     return _primitive(obj) is None
 
 
-def _walk_roots(fn, extra_roots, skip, lifted_arrays, on_tensor=None) -> _Walker:
-    walker = _Walker(skip, lifted_arrays, on_tensor)
+def _walk_roots(fn, extra_roots, skip, lifted_arrays, on_tensor=None,
+                record: bool = False) -> _Walker:
+    walker = _Walker(skip, lifted_arrays, on_tensor, record)
     for name, root in roots(fn) + list(extra_roots):
         if name == "" and isinstance(root, types.FunctionType):
             walker._function(root, "")
@@ -415,92 +568,27 @@ def snapshot(fn, extra_roots=(), skip: frozenset = frozenset(),
     return [(render(path), token) for path, token in zip(walker.paths, walker.tokens)]
 
 
-def _read_by_identity(obj) -> bool:
-    """Whether the walk's tokens for ``obj`` stay the same while ``obj`` is the same object: an
-    immutable value, or an object the walk does not open (a module, class or builtin function of
-    a library), kept alive by the guard at no cost to the user."""
-    if type(obj) in (type(None), bool, int, float, complex, str, bytes):
-        return True
-    if isinstance(obj, (np.number, np.bool_)):
-        return True
-    if isinstance(obj, types.ModuleType):
-        return not is_user_code(getattr(obj, "__file__", None))
-    if isinstance(obj, type):
-        return not _class_is_user_code(obj)
-    return isinstance(obj, types.BuiltinFunctionType)
-
-
-class _IdentityCheck:
-    """A cheap sufficient test that a plain function's walk would give the same tokens again.
-
-    It applies when everything the walk reads from the function is read by identity
-    (:func:`_read_by_identity`): its closure cells' contents, the globals its code names
-    (present or absent), its defaults (a tuple of immutable values or none), no keyword
-    defaults and no function attributes. Then the same objects in the same places give the
-    same walk, so ``check()`` compares identities only; when it says no, the caller walks.
-    """
-
-    __slots__ = ("fn", "code", "defaults", "cells", "globals", "names")
-
-    @classmethod
-    def of(cls, fn) -> Optional[_IdentityCheck]:
-        """The check for ``fn`` as it is now, or None where identities do not decide."""
-        if not isinstance(fn, types.FunctionType) or fn.__kwdefaults__ or fn.__dict__:
-            return None
-        defaults = fn.__defaults__
-        if defaults is not None and not all(_read_by_identity(d) for d in defaults):
-            return None
-        code = fn.__code__
-        cells = []
-        names: list = []
-        if is_user_code(code.co_filename):
-            for cell in fn.__closure__ or ():
-                try:
-                    value = cell.cell_contents
-                except ValueError:  # empty now, maybe filled later: walk
-                    return None
-                if not _read_by_identity(value):
-                    return None
-                cells.append((cell, value))
-            names = sorted(_global_names(code))
-            if "globals" in names and "globals" not in fn.__globals__:
-                return None
-            for name in names:
-                value = fn.__globals__.get(name, _MISSING)
-                if value is not _MISSING and not _read_by_identity(value):
-                    return None
-        check = cls()
-        check.fn, check.code, check.defaults, check.cells = fn, code, defaults, tuple(cells)
-        check.names = tuple(names)
-        check.globals = tuple(fn.__globals__.get(name, _MISSING) for name in names)
-        return check
-
-    def check(self) -> bool:
-        fn = self.fn
-        if (fn.__code__ is not self.code or fn.__defaults__ is not self.defaults
-                or fn.__kwdefaults__ or fn.__dict__):
-            return False
-        if self.cells:
-            try:
-                for cell, value in self.cells:
-                    if cell.cell_contents is not value:
-                        return False
-            except ValueError:  # the cell was emptied (del)
-                return False
-        if self.names:
-            namespace = fn.__globals__
-            for name, value in zip(self.names, self.globals):
-                if namespace.get(name, _MISSING) is not value:
-                    return False
-        return True
-
-
 class StateGuard:
     """Holds while the state ``fn`` can read still has the tokens recorded at trace time.
 
-    Where the function reads its state by identity only (a function with no closure, globals
-    that are library modules, numbers that are the same objects, ...), an identity check
-    (:class:`_IdentityCheck`) stands in for the walk; the walk runs whenever it fails."""
+    Re-walking all of it at every call costs about 0.7 ms for a model and its optimizer, so a
+    walk whose tokens match also records what each object it opened held (the objects in a
+    dict, list or closure, by identity; see :class:`_Walker`). While every opened object still
+    holds the same objects, a walk from the same roots would reach the same objects and read
+    the same tokens, so comparing identities (``check_identities``, tens of microseconds)
+    stands in for it. The first difference drops the record and walks again.
+
+        >>> import graphc
+        >>> model = graphc.nn.Linear(2, 2)
+        >>> f = graphc.compile(lambda x: model(x) * 2)
+        >>> _ = f(graphc.ones(1, 2))
+        >>> (guard,) = [g for g in f.entries[0].guards if isinstance(g, StateGuard)]
+        >>> guard.check_identities()
+        True
+        >>> model.extra = 1.0
+        >>> guard.check_identities()
+        False
+    """
 
     def __init__(self, fn, extra_roots, expected: list, skip: frozenset,
                  lifted_arrays: frozenset):
@@ -514,24 +602,34 @@ class StateGuard:
         self.description = (f"Python state the function can read is unchanged ({count} "
                             f"value{'' if count == 1 else 's'} and identit"
                             f"{'y' if count == 1 else 'ies'} checked)")
-        identity = None if self.extra_roots else _IdentityCheck.of(fn)
-        if identity is not None and not self._walk_matches():
-            identity = None  # the state now is not what is guarded (the trace changed it)
-        # a cheap test that is enough for the guard to hold (False: ask holds())
-        self.check_identities: Optional[Callable[[], bool]] = (
-            None if identity is None else identity.check)
+        # what the last matching walk read, object by object; None: walk at the next call
+        # (also when the state now is not what is guarded: the trace changed it)
+        self._record: Optional[list] = None
+        self._walk_matches()
+
+    def check_identities(self) -> bool:
+        """A cheap test that is enough for the guard to hold (False: ask :meth:`holds`)."""
+        record = self._record
+        if record is None:
+            return False
+        for check, arguments in record:
+            if not check(*arguments):
+                self._record = None  # do not keep objects the state no longer holds alive
+                return False
+        return True
 
     def holds(self, resolve=None) -> bool:
-        if self.check_identities is not None and self.check_identities():
-            return True
-        return self._walk_matches()
+        return self.check_identities() or self._walk_matches()
 
     def _walk_matches(self) -> bool:
         try:
-            walker = _walk_roots(self.fn, self.extra_roots, self.skip, self.lifted_arrays)
+            walker = _walk_roots(self.fn, self.extra_roots, self.skip, self.lifted_arrays,
+                                 record=True)
         except Exception:  # state that vanished or broke: retrace rather than guess
             return False
-        return walker.tokens == self.expected
+        matches = walker.tokens == self.expected
+        self._record = [(entry[0], entry[1:]) for entry in walker.record] if matches else None
+        return matches
 
     def failure(self, resolve=None) -> str:
         """What changed, named by its path (``cfg.use_relu == True (now False)``)."""

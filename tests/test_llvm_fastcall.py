@@ -1,6 +1,6 @@
 """The fast call path: the llvm backend's generated call wrapper (``backends/llvm/fastcall.py``)
 and the lean path of ``graphc.compile`` in front of any backend (``compile._fast_runner``,
-``guards._IdentityCheck``, ``Tensor._from_result``).
+``guards.StateGuard.check_identities``, ``Tensor._from_result``).
 
 It gives the results of the checked paths and of the interpreter; anything it was not made
 for (another dtype, shape or rank, strided, 0-d or empty arrays, subclasses, changed Python
@@ -373,7 +373,7 @@ def test_state_guard_checks_identities_of_globals_read_by_identity():
     x = graphc.ones(2)
     assert f(x).tolist() == [2.0, 2.0]
     guard = _state_guard(f)
-    assert guard.check_identities is not None  # numbers and library modules: checked by identity
+    assert guard.check_identities()  # the same objects where the walk read them
     assert f(x).tolist() == [2.0, 2.0] and f.traces == 1
     try:
         SCALE = float("2.0")  # a new float object, the same value: the walk says unchanged
@@ -396,7 +396,7 @@ def test_state_guard_sees_closure_cells_function_attributes_and_new_globals():
 
     f = graphc.compile(add_offset, backend="llvm")
     x = -graphc.ones(2)
-    assert f(x).tolist() == [2.0, 2.0] and _state_guard(f).check_identities is not None
+    assert f(x).tolist() == [2.0, 2.0] and _state_guard(f).check_identities()
     offset = 5.0
     assert f(x).tolist() == [6.0, 6.0] and f.traces == 2
     add_offset.note = "x"  # function attributes are state the walk reads
@@ -411,13 +411,15 @@ def test_state_guard_sees_closure_cells_function_attributes_and_new_globals():
         del add_offset.__globals__["abs"]
 
 
-def test_state_guard_walks_when_state_is_not_read_by_identity():
+def test_state_guard_identity_check_sees_a_dict_changed_in_place():
     config = {"scale": 2.0}
     f = graphc.compile(lambda t: t * config["scale"], backend="llvm")
     x = graphc.ones(2)
     assert f(x).tolist() == [2.0, 2.0]
-    assert _state_guard(f).check_identities is None  # a dict: its contents are walked
-    config["scale"] = 4.0
+    guard = _state_guard(f)
+    assert guard.check_identities()
+    config["scale"] = 4.0  # the same dict, another object in it
+    assert not guard.check_identities()
     assert f(x).tolist() == [4.0, 4.0] and f.traces == 2
 
 
@@ -439,7 +441,7 @@ def test_state_guard_keeps_a_global_the_trace_changed_guarded_at_what_it_read():
     try:
         assert f(x).tolist() == [1.0, 1.0]
         # guarded at True although it is False now: no identity shortcut may say it holds
-        assert _state_guard(f).check_identities is None
+        assert not _state_guard(f).check_identities()
         assert f(x).tolist() == [0.0, 0.0] and f.traces == 2
         assert f(x).tolist() == [0.0, 0.0] and f.traces == 2
     finally:
