@@ -27,6 +27,7 @@ import ir
 from graphc.device import CUDA0, is_on_device
 from graphc.errors import TraceError
 from graphc.tensor import Tensor
+from ir import dtypes
 from ir.graph import SourceLoc
 
 _local = threading.local()
@@ -132,21 +133,31 @@ class Guard:
             return f"<error: {exc}>"
 
 
+def _dtype_and_shape(tensor) -> tuple:
+    """``tensor.ir_type`` as a plain pair: read at every call by guards, where building the
+    TensorType cost most of a guard's 5 us."""
+    value = tensor._value
+    if value is not None:
+        return value.type.dtype, value.type.shape
+    data = tensor._data
+    return dtypes.from_numpy(data.dtype), data.shape
+
+
 def _type_and_grad_mode(tensor):
     # the device too: Module.to moves parameters in place (the same tensors), and an entry
     # compiled for one device must not run on arrays of another
     # (whether it is on the device: is_on_device is cheaper than Tensor.device, per call)
-    return (tensor.ir_type, tensor.requires_grad, is_on_device(tensor._data))
+    return (_dtype_and_shape(tensor), tensor.requires_grad, is_on_device(tensor._data))
 
 
 def _grad_type(tensor):
     grad = tensor._grad
-    return None if grad is None else (grad.ir_type, is_on_device(grad._data))
+    return None if grad is None else (_dtype_and_shape(grad), is_on_device(grad._data))
 
 
 def _show_type_and_grad_mode(read) -> str:
-    ir_type, requires_grad, on_device = read
-    return (f"{ir_type}{f' on {CUDA0}' if on_device else ''}"
+    (dtype, shape), requires_grad, on_device = read
+    return (f"{ir.TensorType(dtype, shape)}{f' on {CUDA0}' if on_device else ''}"
             f"{', requires grad' if requires_grad else ''}")
 
 
