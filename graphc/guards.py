@@ -192,13 +192,21 @@ def _entries(mapping, names) -> tuple:
 # the walk read from it (the same objects, by identity; recomputed tokens where the walk reads
 # contents: arrays, sets, whether a tensor is concrete).
 
+_PLAIN_MAPPINGS = (dict, collections.OrderedDict, collections.defaultdict, types.MappingProxyType)
+
+
 def _same_items(container, items: tuple) -> bool:
     """A dict (items as (key, value) pairs) or a sequence holds the same objects in order."""
     if len(container) != len(items):
         return False
-    if isinstance(container, (dict, types.MappingProxyType)):
+    if type(container) in _PLAIN_MAPPINGS:
         for (key, value), (old_key, old_value) in zip(container.items(), items):
             if key is not old_key or (value is not old_value and old_value is not _ANY):
+                return False
+        return True
+    if isinstance(container, dict):  # a subclass may serve items() and [] apart: read as the walk
+        for key, (old_key, old_value) in zip(list(container), items):
+            if key is not old_key or (old_value is not _ANY and container[key] is not old_value):
                 return False
         return True
     for value, old_value in zip(container, items):

@@ -172,3 +172,19 @@ def test_identity_check_sees_an_attribute_added_to_a_function_with_keyword_defau
     assert f(x).tolist() == [4.0, 4.0]
     helper.__kwdefaults__["offset"] = 2.0
     assert f(x).tolist() == [7.0, 7.0]
+
+
+def test_identity_check_reads_a_dict_subclass_through_its_getitem():
+    class Overridable(dict):
+        """Serves ``override``, when set, for every key: what ``items()`` holds stays the same."""
+        override = None
+
+        def __getitem__(self, key):
+            return dict.__getitem__(self, key) if self.override is None else self.override
+
+    config = Overridable(scale=1.0)
+    f, x = _compiled(lambda t: t * config["scale"])
+    assert f(x).tolist() == [1.0, 1.0]
+    config.override = 5.0
+    assert not _state_guard(f).check_identities()  # the walk reads config['scale'] as 5.0
+    assert f(x).tolist() == [5.0, 5.0]
