@@ -272,8 +272,9 @@ def _exp_scaled(m: _Emit, t: ir.Value, offset: int) -> ir.Value:
     minus_n = b.fsub(m.f(magic), k)                               # exact
     r = m.fma(minus_n, m.f(_LN2_HI), t)
     r = m.fma(minus_n, m.f(_LN2_LO), r)
-    y = b.fadd(m.fma(m.horner2(r, _EXP_POLY), b.fmul(r, r), r), m.f(1.0))
-    return b.fmul(y, b.bitcast(b.shl(b.bitcast(k, I32), m.i(23)), F32))
+    expm1_r = m.fma(m.horner2(r, _EXP_POLY), b.fmul(r, r), r)
+    scale = b.bitcast(b.shl(b.bitcast(k, I32), m.i(23)), F32)
+    return m.fma(expm1_r, scale, scale)    # (1 + expm1(r)) * 2**(n + offset), one rounding
 
 
 def sigmoid(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
@@ -284,9 +285,10 @@ def sigmoid(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
     m, b = _Emit(builder), builder
     t = b.fneg(m.call("fabs", x))
     t = b.select(m.lt(t, m.f(-104.0)), m.f(-104.0), t)  # e rounds to 0 below; NaN passes
-    e = b.fmul(_exp_scaled(m, t, 64), m.f(2.0 ** -64))
+    scaled = _exp_scaled(m, t, 64)
+    e = b.fmul(scaled, m.f(2.0 ** -64))
     numerator = b.select(m.lt(x, m.f(0.0)), e, m.f(1.0))
-    return b.fdiv(numerator, b.fadd(m.f(1.0), e))
+    return b.fdiv(numerator, m.fma(scaled, m.f(2.0 ** -64), m.f(1.0)))  # 1 + e, rounded once
 
 
 def erf(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
