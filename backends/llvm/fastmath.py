@@ -108,22 +108,16 @@ class _Emit:
         return ir.Constant(I32, value)
 
     def call(self, name: str, *args: ir.Value) -> ir.Value:
-        """``llvm.<name>`` on float32 or float64 values (the type of the first argument)."""
-        ty = args[0].type
-        fnty = ir.FunctionType(ty, [ty] * len(args))
-        return self.b.call(self.module.declare_intrinsic(f"llvm.{name}", [ty], fnty), list(args))
+        fnty = ir.FunctionType(F32, [F32] * len(args))
+        return self.b.call(self.module.declare_intrinsic(f"llvm.{name}", [F32], fnty), list(args))
 
     def fma(self, a: ir.Value, b: ir.Value, c: ir.Value) -> ir.Value:
         return self.call("fma", a, b, c)
 
     def horner(self, x: ir.Value, coefficients: list[float]) -> ir.Value:
-        """The polynomial with ``coefficients`` (highest degree first) at ``x``, in ``x``'s
-        type (float32 coefficients are rounded to it)."""
-        def constant(c: float) -> ir.Constant:
-            return self.f(c) if x.type == F32 else ir.Constant(x.type, c)
-        acc: ir.Value = constant(coefficients[0])
+        acc: ir.Value = self.f(coefficients[0])
         for c in coefficients[1:]:
-            acc = self.fma(acc, x, constant(c))
+            acc = self.fma(acc, x, self.f(c))
         return acc
 
     def horner2(self, x: ir.Value, coefficients: list[float], ways: int = 2) -> ir.Value:
@@ -295,8 +289,8 @@ def erf(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
     """``erf(x)``: +-1 from |x| = 3.92 on, keeps -0.0, subnormals and NaN.
 
     Two polynomials, no exp and no division: ``x * C_HI + x * S(x*x)`` (one FMA, exact in its
-    large term) below |x| = 1.25, else ``1 - G(|x| - 2.625)`` with ``|x|`` clamped to 4 (the
-    clamp lets NaN through) and the sign of ``x``."""
+    large term) below |x| = 1, else ``1 - G(|x| - 2.5)`` with ``|x|`` clamped to 4 (the clamp
+    lets NaN through) and the sign of ``x``."""
     m, b = _Emit(builder), builder
     small = m.fma(x, m.f(_ERF_C_HI), b.fmul(x, m.horner2(b.fmul(x, x), _ERF_SMALL)))
     a = m.call("fabs", x)
