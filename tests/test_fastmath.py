@@ -97,6 +97,42 @@ def test_fast_sigmoid_keeps_the_tiny_results_of_very_negative_inputs():
     assert ulp_errors(fast("sigmoid", x), want).max() <= ULP_BOUNDS["sigmoid"]
 
 
+def test_fast_sigmoid_rounds_subnormal_results_once_and_never_overflows():
+    # e = exp(-|x|) is scaled by 2**(n + 64) and then by 2**-64, so results below 2**-126
+    # are rounded once, as subnormals; very large |x| neither overflow nor give NaN
+    x = np.float32([-88.0, -90.0, -95.5, -100.0, -103.0, -103.9, 88.8, 1e30, -1e30,
+                    F32_MAX, -F32_MAX])
+    got = fast("sigmoid", x)
+    assert (got[:6] < 2.0 ** -126).all() and (got[:6] > 0).all()
+    assert ulp_errors(got, reference("sigmoid", x)).max() <= ULP_BOUNDS["sigmoid"]
+    np.testing.assert_array_equal(got[6:], np.float32([1, 1, 0, 1, 0]))
+
+
+def _neighbours(center: float, count: int = 20000) -> np.ndarray:
+    """``count`` consecutive float32 values on each side of ``center``."""
+    bits = np.float32(center).view(np.uint32)
+    return np.arange(bits - count, bits + count, dtype=np.uint32).view(np.float32)
+
+
+@pytest.mark.parametrize("edge", [1.0, 3.92, 4.0])
+def test_fast_erf_holds_its_bound_and_stays_within_one_around_its_branch_split_and_clamp(edge):
+    # erf is two polynomials (split at |x| = 1) on a range clamped at 4: every value near the
+    # seams (not just the sweep's samples) is within the bound, and none goes past +-1
+    x = _neighbours(edge)
+    x = np.concatenate([x, -x])
+    got = fast("erf", x)
+    assert ulp_errors(got, reference("erf", x)).max() <= ULP_BOUNDS["erf"]
+    assert (np.abs(got) <= 1).all()
+
+
+def test_fast_erf_of_tiny_inputs_is_two_over_sqrt_pi_times_x_rounded_once():
+    # erf(x) = x * 2/sqrt(pi) to within float32 precision below 1e-4; the large term is exact
+    # in one FMA, so tiny and subnormal x give 2/sqrt(pi) * x correctly rounded
+    x = np.float32([F32_MIN_SUBNORMAL * 7, -3e-39, 1e-40, 1e-30, -2.5e-20, 1e-10, 3e-5])
+    want = np.float32(x.astype(np.float64) * (2 / np.sqrt(np.pi)))
+    np.testing.assert_array_equal(fast("erf", x), want)
+
+
 def test_fast_math_kernels_are_vectorized_and_call_no_libm():
     size = max(1024, OPTIMIZE_MIN_WORK)  # smaller kernels are not optimized at all
     for op in sorted(FUNCTIONS):

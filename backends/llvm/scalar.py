@@ -13,6 +13,8 @@
   does on x86 (the evaluator leaves them unspecified), never LLVM poison; to 8- and 16-bit
   integers through i64, wrapping around (``ir.dtypes.convert``);
 - u8 is an LLVM ``i8`` compared, extended and converted as unsigned;
+- float ``pow`` by a constant -1, 0, 1, 2, 3 or 4 is multiplications or a reciprocal
+  (``ir.scalar.POW_BY_MULTIPLICATION``: exact for -1, 0, 1, 2; within an ulp for 3 and 4);
 - transcendental functions call libm (``expf``, ``tanhf``, ... through LLVM intrinsics or
   declared externals; ``asin acos atan atan2 sinh cosh tan asinh acosh atanh hypot`` have no
   LLVM intrinsic and are libm calls), within a few ulp of NumPy's own SIMD routines, not bit
@@ -38,7 +40,7 @@ from llvmlite import ir  # type: ignore[import-untyped]
 
 from backends.llvm import fastmath, half
 from ir.dtypes import DType, f32, f64
-from ir.scalar import PRIMITIVES, ScalarExpr
+from ir.scalar import PRIMITIVES, ScalarExpr, small_integer_exponent
 
 _TYPES = {"f32": ir.FloatType(), "f64": ir.DoubleType(), "i32": ir.IntType(32),
           "i64": ir.IntType(64), "bool": ir.IntType(1), "i16": ir.IntType(16),
@@ -188,7 +190,18 @@ def _pow(r, args, e):
         # the kernel builder keeps integer pow out of kernels (its reference rejects negative
         # exponents); reaching here is a bug
         raise NotImplementedError("integer pow is not rendered: it runs as a library call")
-    return r.intrinsic("pow", e.dtype, args)
+    n = small_integer_exponent(e)
+    if n is None or e.dtype not in (f32, f64):
+        return r.intrinsic("pow", e.dtype, args)
+    # multiplications instead of a scalar libm call (see ir.scalar.POW_BY_MULTIPLICATION)
+    b, x = r.builder, args[0]
+    one = ir.Constant(x.type, 1.0)
+    if n == 0:
+        return one            # pow(x, 0) is 1 for every x, NaN included
+    if n == -1:
+        return b.fdiv(one, x)
+    square = b.fmul(x, x)
+    return {1: x, 2: square, 3: b.fmul(square, x), 4: b.fmul(square, square)}[n]
 
 
 def _fast_or(name: str, rule: Rule) -> Rule:

@@ -14,6 +14,7 @@ render the same expressions, one small function per primitive.
 """
 from ir.scalar.evaluate import evaluate
 from ir.scalar.expr import (
+    POW_BY_MULTIPLICATION,
     PRIMITIVES,
     Primitive,
     ScalarExpr,
@@ -71,6 +72,7 @@ from ir.scalar.expr import (
     sign,
     sin,
     sinh,
+    small_integer_exponent,
     sqrt,
     sub,
     tan,
@@ -91,4 +93,5 @@ __all__ = [
     "logical_or", "lowest", "lt", "maximum", "minimum", "mul", "ne", "neg", "pow_", "round_",
     "rsqrt", "select", "sign", "sin", "sinh", "sqrt", "sub", "tan", "tanh", "to_text", "trunc",
     "trunc_div", "var",
+    "POW_BY_MULTIPLICATION", "small_integer_exponent",
 ]

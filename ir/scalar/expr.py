@@ -262,6 +262,30 @@ def highest(dtype: DType) -> ScalarExpr:
     return const(True if dtype.is_bool else int(np.iinfo(dtype.numpy).max), dtype)
 
 
+# -- queries for code generators -----------------------------------------------------------------
+# pow(x, c) with these constant exponents is what code generators render as multiplications or
+# a reciprocal instead of a libm pow call (scalar, so it keeps a loop from vectorizing): 0 -> 1
+# (NaN included, as pow gives), 1 -> x, 2 -> x*x and -1 -> 1/x round once, as a correctly
+# rounded pow does; 3 -> (x*x)*x and 4 -> (x*x)*(x*x) round twice (within an ulp of pow, the
+# same infinities, NaN, signed zeros and overflow).
+POW_BY_MULTIPLICATION = (-1, 0, 1, 2, 3, 4)
+
+
+def small_integer_exponent(expr: ScalarExpr) -> int | None:
+    """``c`` as an int if ``expr`` is ``pow(x, c)`` of floats with a constant ``c`` in
+    :data:`POW_BY_MULTIPLICATION`, else None.
+
+        >>> from ir.dtypes import f32
+        >>> x = var("x", f32)
+        >>> small_integer_exponent(pow_(x, 3.0)), small_integer_exponent(pow_(x, 0.5))
+        (3, None)
+    """
+    if expr.op != "pow" or not expr.dtype.is_float or expr.args[1].op != "const":
+        return None
+    c = float(expr.args[1].value)
+    return int(c) if c in POW_BY_MULTIPLICATION else None
+
+
 # -- printing ----------------------------------------------------------------------------------
 def format_const(value: np.generic, dtype: DType) -> str:
     """``0.1:f32``, ``-0.0:f64``, ``nan:f32``, ``-2147483648:i32``, ``true:bool``."""
@@ -293,6 +317,7 @@ def to_text(expr: ScalarExpr) -> str:
 
 
 __all__ = [
+    "POW_BY_MULTIPLICATION",
     "PRIMITIVES",
     "Primitive",
     "ScalarExpr",
@@ -350,6 +375,7 @@ __all__ = [
     "sign",
     "sin",
     "sinh",
+    "small_integer_exponent",
     "sqrt",
     "sub",
     "tan",
