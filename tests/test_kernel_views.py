@@ -264,13 +264,16 @@ def test_an_update_that_reads_its_parameter_transposed_is_not_written_in_place()
     assert_same_as_interpreter(graph, [w.copy()])
 
 
-def test_a_gemm_reading_a_view_of_a_donated_parameter_reads_it_before_the_update():
-    graph = ir.parse("""func @f(%w: f32[4,6], %x: f32[3,2]) -> (f32[4,6] aliases %w, f32[3,6]) {
-      %0: f32[2,6] = slice %w {starts=[1,0], stops=[3,6], steps=[1,1]}
-      %1: f32[3,6] = matmul %x, %0
-      %2: f32[4,6] = mul %w, %w
+@pytest.mark.parametrize("update_first", [False, True])
+def test_a_gemm_reading_a_view_of_a_donated_parameter_reads_the_old_value(update_first):
+    update = "%2: f32[4,6] = mul %w, %w"
+    product = """%0: f32[2,6] = slice %w {starts=[1,0], stops=[3,6], steps=[1,1]}
+      %1: f32[3,6] = matmul %x, %0"""
+    body = f"{update}\n      {product}" if update_first else f"{product}\n      {update}"
+    graph = ir.parse(f"""func @f(%w: f32[4,6], %x: f32[3,2]) -> (f32[4,6] aliases %w, f32[3,6]) {{
+      {body}
       return %2, %1
-    }""")
+    }}""")
     w, x = _inputs(graph)
     got_w, got_1 = LLVM.compile(graph)(w.copy(), x)
     assert_close(got_1, (x.astype(np.float64) @ w[1:3]).astype(np.float32))
@@ -351,3 +354,66 @@ def test_a_matmul_whose_epilogue_only_reshapes_writes_no_copy():
     want[1] += a.astype(np.float64) @ b
     assert_close(LLVM.compile(graph)(a, b, c)[0], want.astype(np.float32))
     assert_same_as_interpreter(graph, [a, b, c])
+
+
+@pytest.mark.parametrize("text", [
+    """func @f(%x: f32[0,3], %y: f32[3,1,0]) -> (f32[3,1,0]) {
+      %0: f32[3,0] = transpose %x {perm=[1,0]}
+      %1: f32[3,1,0] = reshape %0 {shape=[3,1,0]}
+      %2: f32[3,1,0] = add %1, %y
+      return %2
+    }""",
+    """func @f(%x: f32[2,0]) -> (f32[4,0], f32[4,0]) {
+      %0: f32[4,0] = pad %x {pads=[[1,1,0],[0,0,0]], value=1.0}
+      %1: f32[4,0] = exp %0
+      return %0, %1
+    }""",
+])
+def test_views_of_empty_values_read_nothing_and_match_the_interpreter(text):
+    graph = passes.run(ir.parse(text), "fuse")
+    assert_same_as_interpreter(graph, _inputs(graph))
+
+
+# -- random chains of movement ops ----------------------------------------------------------------
+def _random_movement(rng: np.random.Generator, graph: ir.Graph, value):
+    """One random movement op applied to ``value`` (whatever its shape allows)."""
+    shape = value.type.shape
+    choice = rng.integers(5)
+    if choice == 0 and len(shape) > 1:
+        return graph.add_node("transpose", [value], {"perm": [int(p) for p in rng.permutation(len(shape))]})
+    if choice == 1:
+        starts = [int(rng.integers(0, max(d, 1))) if d > 1 else 0 for d in shape]
+        steps = [int(rng.integers(1, 3)) for _ in shape]
+        return graph.add_node("slice", [value], {"starts": starts, "stops": list(shape),
+                                                 "steps": steps})
+    if choice == 2:
+        axis = int(rng.integers(len(shape)))
+        pads = [[0, 0, 0] for _ in shape]
+        pads[axis] = [int(rng.integers(0, 3)), int(rng.integers(0, 3)), 0]
+        return graph.add_node("pad", [value], {"pads": pads, "value": 0.5})
+    if choice == 3 and len(shape) < 4:
+        return graph.add_node("broadcast_to", [value], {"shape": [2, *shape]})
+    size = int(np.prod(shape))
+    factors = [d for d in (2, 3) if size % d == 0 and size > d]
+    target = [factors[0], size // factors[0]] if factors and len(shape) != 2 else [size]
+    return graph.add_node("reshape", [value], {"shape": target})
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_chains_of_movement_ops_read_by_kernels_and_gemms_match_the_interpreter(seed):
+    rng = np.random.default_rng(seed)
+    graph = ir.Graph("chain")
+    x = graph.add_input("x", ir.TensorType(f32, (4, 6)))
+    value = x
+    for _ in range(int(rng.integers(2, 6))):
+        value = _random_movement(rng, graph, value).output
+    shape = value.type.shape
+    y = graph.add_input("y", ir.TensorType(f32, shape))
+    outputs = [value, graph.add_node("mul", [value, y]).output]
+    if len(shape) >= 2:
+        w = graph.add_input("w", ir.TensorType(f32, (shape[-1], 3)))
+        outputs.append(graph.add_node("matmul", [value, w]).output)
+    graph.set_outputs(outputs)
+    arrays = _inputs(graph, seed)
+    assert_same_as_interpreter(graph, arrays)
+    assert_same_as_interpreter(passes.run(graph, "fuse"), arrays)

@@ -150,9 +150,9 @@ def padded(view: View, shape: tuple[int, ...], pads: Sequence[Sequence[int]],
 def reshaped(view: View, shape: tuple[int, ...], target: tuple[int, ...]) -> View | None:
     """The view of ``reshape(x, target)`` given ``x``'s (of ``shape``), or None when no
     strides express it (axes merged whose strides are not nested, as a transposed value
-    flattened)."""
+    flattened). An empty ``x`` reshapes to any view: nothing is read."""
     if 0 in shape:
-        return None
+        return View(view.offset, contiguous_strides(target))  # reads nothing
 
     def change(c, k):
         moved = reshape_linear(c, shape, target)
