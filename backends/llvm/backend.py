@@ -362,6 +362,7 @@ class LLVMExecutable(Executable):
                 np.matmul(op(env[key_a], step.a_strided, step.transpose_a),
                           op(env[key_b], step.b_strided, step.transpose_b), out=out)
             return run_numpy
+        plan: blas_library.StridedGemm | blas_library.BatchedGemm
         if step.a_strided is not None or step.b_strided is not None:
             plan = blas_library.plan_strided(_operand_layout(step.a, step.a_strided),
                                              _operand_layout(step.b, step.b_strided), shape,
