@@ -4,11 +4,13 @@
   ``scalar_body``; each operand is loaded through an index map that broadcasts it;
 - ``sum max min argmax argmin`` become reduction kernels: the kept axes are the outer loops, the
   reduced axes the inner ones, folded as the op's ``reduction`` declares;
-- ``reshape transpose broadcast_to slice`` and ``pad`` (without interior padding) become
-  *views* (:mod:`backends.kernel.views`): no step; kernels that read the result load the
-  source's buffer through the composed index map (guarded loads for a pad). A viewed value
-  that must be a buffer of its own (a GEMM or library call operand, a program output) is
-  copied out by one copy kernel where it is first needed, and later readers read that copy;
+- ``reshape transpose broadcast_to slice``, ``pad`` (without interior padding) and
+  ``stop_gradient`` become *views* (:mod:`backends.kernel.views`): no step; kernels that read
+  the result load the source's buffer through the composed index map (guarded loads for a
+  pad; a kernel guarded along one loop only is cut into unguarded pieces). A viewed value
+  that must be a buffer of its own (a library call operand, a program output, a GEMM operand
+  unless ``strided_gemms`` lets the GEMM read it in place) is copied out by one copy kernel
+  where it is first needed, and later readers read that copy;
 - a ``fused`` node becomes ONE kernel over its body when the body is a loop nest: elementwise
   nodes whose results broadcast to one shape, optionally ending in one reduction; the nodes'
   bodies are composed into one scalar expression. Any other body runs as several steps (said
@@ -29,12 +31,12 @@
   kernel: the other axes are the outer loops, the scanned axis one sequential inner loop that
   carries the op's fold and stores the running value at every step; ``argsort`` a sort
   kernel: per row, a stable sort of indices by the op's ``precedes`` order;
-- everything else (gather, pad, concat, const, random, integer matmul, ...) is a library
-  call of the op's NumPy reference;
+- everything else (gather, interior pad, concat, const, random, integer matmul, ...) is a
+  library call of the op's NumPy reference;
 - with ``update_inputs``, an output that aliases an input (``graph.output_aliases``:
   parameters, optimizer state) is stored by its kernel straight into that input's buffer when
-  no later step reads the input's old value; the program's output is then the input buffer
-  (callers donate such inputs).
+  no later step reads the input's old value (through any view) and the input is not returned
+  as well; the program's output is then the input buffer (callers donate such inputs).
 
 No grouping is decided here: which nodes share a kernel is the ``fuse`` pass's job.
 
@@ -87,6 +89,7 @@ from backends.kernel.views import (
     reshape_linear,
     reshaped,
     sliced,
+    split_at_guards,
     transposed,
 )
 from ir.dtypes import i64
@@ -275,7 +278,7 @@ class _ProgramBuilder:
     def _append_kernel(self, kernel: Kernel) -> None:
         """Appends ``kernel``, as one kernel per stretch of a loop along which its guarded
         loads (padded views) are known to read or not (:func:`_split_at_guards`)."""
-        pieces = _split_at_guards(kernel)
+        pieces = split_at_guards(kernel)
         self.program.steps.append(pieces[0])
         for piece in pieces[1:]:
             piece.name = self._kernel_name()
@@ -653,91 +656,6 @@ def _write_over_product(kernel: Kernel, product: Buffer, product_value: Value,
         if store.buffer.type == product.type:
             kernel.stores[i] = Store(product, store.index, store.value)
             return
-
-
-def _split_at_guards(kernel: Kernel) -> list[Kernel]:
-    """A pointwise kernel whose guarded loads (padded views: the pieces of a concatenation, a
-    slice's gradient) are all guarded along one and the same loop, as one kernel per stretch
-    of that loop over which each guard holds everywhere or nowhere: there a load reads
-    unguarded, or is its pad constant, so the loops vectorize. The first piece allocates the
-    outputs, the others fill in their part (``partial``). Any other kernel stays whole.
-
-        >>> from backends.kernel.program import Bound
-        >>> from ir.dtypes import f32
-        >>> from ir.scalar import add
-        >>> from ir.types import TensorType
-        >>> x, y = Buffer("x", TensorType(f32, (2, 3)), "input"), Buffer("y", TensorType(f32, (4, 3)))
-        >>> guard = Bound(IndexMap(-1, (1, 0)), 2)  # rows 1 and 2 read x
-        >>> load = Load("x0", x, IndexMap(-3, (3, 1)), (guard,), const(0.0, f32))
-        >>> value = add(var("x0", f32), const(1.0, f32))
-        >>> kernel = Kernel("k0", (4, 3), [load], value, [Store(y, IndexMap(0, (3, 1)), value)])
-        >>> [(k.shape, len(k.loads), k.partial) for k in _split_at_guards(kernel)]
-        [((1, 3), 0, False), ((2, 3), 1, True), ((1, 3), 0, True)]
-    """
-    guarded = [ld for ld in kernel.loads if ld.bounds]
-    if (not guarded or kernel.reduction is not None or kernel.sort is not None or kernel.scan
-            or kernel.partial or any(ld.indirect is not None for ld in kernel.loads)):
-        return [kernel]
-    axes = {k for ld in guarded for b in ld.bounds for k, c in enumerate(b.index.strides) if c}
-    if len(axes) != 1:
-        return [kernel]
-    (axis,) = axes
-    if _reads_counter(kernel, axis):
-        return [kernel]
-    n = kernel.shape[axis]
-    cuts = {0, n}
-    for ld in guarded:
-        for b in ld.bounds:
-            lo, hi = _where_in_bounds(b.index.strides[axis], b.index.offset, b.extent)
-            cuts |= {min(max(lo, 0), n), min(max(hi, 0), n)}
-    stretches = [(lo, hi) for lo, hi in zip(sorted(cuts), sorted(cuts)[1:]) if lo < hi]
-    if not stretches:
-        return [kernel]  # an empty loop
-    pieces = []
-    for number, (lo, hi) in enumerate(stretches):
-        def moved(index: IndexMap, lo: int = lo) -> IndexMap:
-            return IndexMap(index.offset + lo * index.strides[axis], index.strides)
-
-        loads, constants = [], {}
-        for ld in kernel.loads:
-            if not ld.bounds:
-                loads.append(dataclasses.replace(ld, index=moved(ld.index)))
-            elif all(0 <= b.index.offset + lo * b.index.strides[axis] < b.extent
-                     for b in ld.bounds):
-                loads.append(dataclasses.replace(ld, index=moved(ld.index), bounds=(), pad=None))
-            else:
-                assert ld.pad is not None
-                constants[ld.var] = ld.pad
-        stores = [Store(s.buffer, moved(s.index), substitute(s.value, constants))
-                  for s in kernel.stores]
-        shape = kernel.shape[:axis] + (hi - lo,) + kernel.shape[axis + 1:]
-        pieces.append(Kernel(kernel.name, shape, loads, stores[0].value, stores,
-                             origin=f"{kernel.origin}, {lo} <= i{axis} < {hi}",
-                             partial=number > 0))
-    return pieces
-
-
-def _where_in_bounds(step: int, offset: int, extent: int) -> tuple[int, int]:
-    """The stretch ``[lo, hi)`` of a loop counter ``i`` where ``0 <= offset + step * i <
-    extent`` (``step != 0``)."""
-    if step > 0:
-        return -(offset // step), -((offset - extent) // step)
-    back = -step  # 0 <= offset - back * i < extent: (offset - extent) / back < i <= offset / back
-    return (offset - extent) // back + 1, offset // back + 1
-
-
-def _reads_counter(kernel: Kernel, axis: int) -> bool:
-    """Whether the kernel's stores read loop counter ``axis`` as a value."""
-    name, seen, stack = f"i{axis}", set(), [s.value for s in kernel.stores]
-    while stack:
-        e = stack.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        if e.op == "var" and e.value == name:
-            return True
-        stack.extend(e.args)
-    return False
 
 
 def _constant_expr(node: Node) -> ScalarExpr:

@@ -10,7 +10,9 @@ result loads the first buffer through one index map (``Load.index``, ``Load.boun
 
 Nothing here writes memory: a view is only ever read. A value that must be one C-contiguous
 buffer of its own (a GEMM or library call operand, a program output) is copied out of its view
-once, where it is needed (the kernel builder's ``_operand``).
+once, where it is needed (the kernel builder's ``_operand``). :func:`matrix_layout` says when
+BLAS can read a view in place instead; :func:`split_at_guards` cuts a kernel whose padded
+views are guarded along one loop into pieces without guards.
 
     >>> v = View.contiguous((2, 3))               # x: f32[2,3]
     >>> v.strides
@@ -24,10 +26,11 @@ once, where it is needed (the kernel builder's ``_operand``).
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from backends.kernel.program import Bound, IndexMap, contiguous_strides
+from backends.kernel.program import Bound, IndexMap, Kernel, Store, contiguous_strides
 from ir.scalar import ScalarExpr
 
 
@@ -225,3 +228,89 @@ def matrix_layout(shape: tuple[int, ...], strides: tuple[int, ...]) -> tuple[boo
         ld = sc if c > 1 else max(r, 1)
         return (True, ld) if ld >= max(r, 1) else None
     return None
+
+
+def split_at_guards(kernel: Kernel) -> list[Kernel]:
+    """A pointwise kernel whose guarded loads (padded views: the pieces of a concatenation, a
+    slice's gradient) are all guarded along one and the same loop, as one kernel per stretch
+    of that loop over which each guard holds everywhere or nowhere: there a load reads
+    unguarded, or is its pad constant, so the loops vectorize. The first piece allocates the
+    outputs, the others fill in their part (``partial``). Any other kernel stays whole.
+
+        >>> from backends.kernel.program import Buffer, Load, Store
+        >>> from ir.dtypes import f32
+        >>> from ir.scalar import add, const, var
+        >>> from ir.types import TensorType
+        >>> x, y = Buffer("x", TensorType(f32, (2, 3)), "input"), Buffer("y", TensorType(f32, (4, 3)))
+        >>> guard = Bound(IndexMap(-1, (1, 0)), 2)  # rows 1 and 2 read x
+        >>> load = Load("x0", x, IndexMap(-3, (3, 1)), (guard,), const(0.0, f32))
+        >>> value = add(var("x0", f32), const(1.0, f32))
+        >>> kernel = Kernel("k0", (4, 3), [load], value, [Store(y, IndexMap(0, (3, 1)), value)])
+        >>> [(k.shape, len(k.loads), k.partial) for k in split_at_guards(kernel)]
+        [((1, 3), 0, False), ((2, 3), 1, True), ((1, 3), 0, True)]
+    """
+    from backends.kernel.build import substitute  # build imports this module
+    guarded = [ld for ld in kernel.loads if ld.bounds]
+    if (not guarded or kernel.reduction is not None or kernel.sort is not None or kernel.scan
+            or kernel.partial or any(ld.indirect is not None for ld in kernel.loads)):
+        return [kernel]
+    axes = {k for ld in guarded for b in ld.bounds for k, c in enumerate(b.index.strides) if c}
+    if len(axes) != 1:
+        return [kernel]
+    (axis,) = axes
+    if _reads_counter(kernel, axis):
+        return [kernel]
+    n = kernel.shape[axis]
+    cuts = {0, n}
+    for ld in guarded:
+        for b in ld.bounds:
+            lo, hi = _where_in_bounds(b.index.strides[axis], b.index.offset, b.extent)
+            cuts |= {min(max(lo, 0), n), min(max(hi, 0), n)}
+    stretches = [(lo, hi) for lo, hi in zip(sorted(cuts), sorted(cuts)[1:]) if lo < hi]
+    if not stretches:
+        return [kernel]  # an empty loop
+    pieces = []
+    for number, (lo, hi) in enumerate(stretches):
+        def moved(index: IndexMap, lo: int = lo) -> IndexMap:
+            return IndexMap(index.offset + lo * index.strides[axis], index.strides)
+
+        loads, constants = [], {}
+        for ld in kernel.loads:
+            if not ld.bounds:
+                loads.append(dataclasses.replace(ld, index=moved(ld.index)))
+            elif all(0 <= b.index.offset + lo * b.index.strides[axis] < b.extent
+                     for b in ld.bounds):
+                loads.append(dataclasses.replace(ld, index=moved(ld.index), bounds=(), pad=None))
+            else:
+                assert ld.pad is not None
+                constants[ld.var] = ld.pad
+        stores = [Store(s.buffer, moved(s.index), substitute(s.value, constants))
+                  for s in kernel.stores]
+        shape = kernel.shape[:axis] + (hi - lo,) + kernel.shape[axis + 1:]
+        pieces.append(Kernel(kernel.name, shape, loads, stores[0].value, stores,
+                             origin=f"{kernel.origin}, {lo} <= i{axis} < {hi}",
+                             partial=number > 0))
+    return pieces
+
+
+def _where_in_bounds(step: int, offset: int, extent: int) -> tuple[int, int]:
+    """The stretch ``[lo, hi)`` of a loop counter ``i`` where ``0 <= offset + step * i <
+    extent`` (``step != 0``)."""
+    if step > 0:
+        return -(offset // step), -((offset - extent) // step)
+    back = -step  # 0 <= offset - back * i < extent: (offset - extent) / back < i <= offset / back
+    return (offset - extent) // back + 1, offset // back + 1
+
+
+def _reads_counter(kernel: Kernel, axis: int) -> bool:
+    """Whether the kernel's stores read loop counter ``axis`` as a value."""
+    name, seen, stack = f"i{axis}", set(), [s.value for s in kernel.stores]
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if e.op == "var" and e.value == name:
+            return True
+        stack.extend(e.args)
+    return False
