@@ -180,8 +180,9 @@ def absorbed_epilogues(program: KernelProgram) -> dict[int, int]:
             continue
         product = step.output
         if step.a.type.ndim < 2 or step.b.type.ndim < 2 or after.reduction is not None \
-                or after.shape != product.type.shape:
-            continue
+                or after.shape != product.type.shape \
+                or any(ld.bounds or ld.indirect is not None for ld in after.loads):
+            continue  # (the tiled kernel reads the epilogue's other operands unguarded)
         straight = IndexMap(0, contiguous_strides(product.type.shape))
         reads = [ld for ld in after.loads if ld.buffer is product]
         if reads and all(ld.index == straight for ld in reads):

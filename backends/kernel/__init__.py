@@ -23,6 +23,7 @@ from backends.kernel.program import (
     Load,
     Sort,
     Store,
+    Strided,
     arena_buffers,
     contiguous_strides,
     counter,
@@ -31,5 +32,5 @@ from backends.kernel.program import (
 
 __all__ = ["ACC", "INDEX", "Bound", "Buffer", "BufferPlan", "Gemm", "IndexMap", "Indirect",
            "Kernel", "KernelProgram", "LibraryCall", "Load", "SORT_A", "SORT_B", "SORT_RUN",
-           "Sort", "Store", "arena_buffers",
+           "Sort", "Store", "Strided", "arena_buffers",
            "build_program", "contiguous_strides", "counter", "own_buffers", "substitute"]

@@ -4,7 +4,13 @@
   ``scalar_body``; each operand is loaded through an index map that broadcasts it;
 - ``sum max min argmax argmin`` become reduction kernels: the kept axes are the outer loops, the
   reduced axes the inner ones, folded as the op's ``reduction`` declares;
-- ``reshape transpose broadcast_to slice`` become copy kernels whose index map does the work;
+- ``reshape transpose broadcast_to slice``, ``pad`` (without interior padding) and
+  ``stop_gradient`` become *views* (:mod:`backends.kernel.views`): no step; kernels that read
+  the result load the source's buffer through the composed index map (guarded loads for a
+  pad; a kernel guarded along one loop only is cut into unguarded pieces). A viewed value
+  that must be a buffer of its own (a library call operand, a program output, a GEMM operand
+  unless ``strided_gemms`` lets the GEMM read it in place) is copied out by one copy kernel
+  where it is first needed, and later readers read that copy;
 - a ``fused`` node becomes ONE kernel over its body when the body is a loop nest: elementwise
   nodes whose results broadcast to one shape, optionally ending in one reduction; the nodes'
   bodies are composed into one scalar expression. Any other body runs as several steps (said
@@ -25,12 +31,12 @@
   kernel: the other axes are the outer loops, the scanned axis one sequential inner loop that
   carries the op's fold and stores the running value at every step; ``argsort`` a sort
   kernel: per row, a stable sort of indices by the op's ``precedes`` order;
-- everything else (gather, pad, concat, const, random, integer matmul, ...) is a library
-  call of the op's NumPy reference;
+- everything else (gather, interior pad, concat, const, random, integer matmul, ...) is a
+  library call of the op's NumPy reference;
 - with ``update_inputs``, an output that aliases an input (``graph.output_aliases``:
   parameters, optimizer state) is stored by its kernel straight into that input's buffer when
-  no later step reads the input's old value; the program's output is then the input buffer
-  (callers donate such inputs).
+  no later step reads the input's old value (through any view) and the input is not returned
+  as well; the program's output is then the input buffer (callers donate such inputs).
 
 No grouping is decided here: which nodes share a kernel is the ``fuse`` pass's job.
 
@@ -64,6 +70,7 @@ from backends.kernel.program import (
     Load,
     Sort,
     Store,
+    Strided,
     contiguous_strides,
     counter,
 )
@@ -74,6 +81,17 @@ from backends.kernel.split import (
     is_reindexing,
     split_body,
 )
+from backends.kernel.views import (
+    View,
+    broadcast,
+    matrix_layout,
+    padded,
+    reshape_linear,
+    reshaped,
+    sliced,
+    split_at_guards,
+    transposed,
+)
 from ir.dtypes import i64
 from ir.graph import Graph, Node, Value
 from ir.ops.movement import is_unit_reshape
@@ -83,17 +101,26 @@ from ir.scalar import ArgReduction, Reduction, ScalarExpr, cast, const, sub, var
 from ir.types import TensorType, broadcast_shapes, normalize_axis
 
 COPY_OPS = frozenset(("reshape", "transpose", "broadcast_to", "slice"))
+# ops whose result is their operand (values are immutable): the operand's buffer, read as it is
+IDENTITY_OPS = frozenset(("stop_gradient",))
+# ops NativeLowering may lower (backends.kernel.conv): their operands are contiguous buffers
+NATIVE_OPS = frozenset(("conv2d", "conv2d_weight_grad", "conv2d_input_grad",
+                        "max_pool2d_indices", "gather", "scatter_add"))
 
 
-def build_program(graph: Graph, update_inputs: bool = False) -> KernelProgram:
+def build_program(graph: Graph, update_inputs: bool = False,
+                  strided_gemms: bool = False) -> KernelProgram:
     """The kernel program that computes ``graph``: one step per node (see the module doc).
     ``update_inputs``: store outputs that alias an input into that input's buffer where safe
-    (for renderers whose callers donate those inputs)."""
-    return _ProgramBuilder(graph, update_inputs).program
+    (for renderers whose callers donate those inputs). ``strided_gemms``: a GEMM reads an
+    operand that is a view in place (``Gemm.a_strided``) when BLAS can, instead of a copy (for
+    renderers that read them)."""
+    return _ProgramBuilder(graph, update_inputs, strided_gemms).program
 
 
 class _ProgramBuilder:
-    def __init__(self, graph: Graph, update_inputs: bool = False):
+    def __init__(self, graph: Graph, update_inputs: bool = False, strided_gemms: bool = False):
+        self.strided_gemms = strided_gemms
         self.buffers: dict[int, Buffer] = {}
         # values read as a GEMM operand through a transpose flag: their buffer is the
         # transpose's source, stored [..., k, m] instead of [..., m, k]
@@ -105,6 +132,9 @@ class _ProgramBuilder:
         # values whose buffer is not laid out C-contiguously in their own shape (a convolution
         # read straight from its GEMM's [rows, channels] product): id -> element strides
         self.layouts: dict[int, tuple[int, ...]] = {}
+        # values that are views of another value's buffer (``self.buffers`` holds that base
+        # buffer): id -> how to read them; see backends.kernel.views
+        self.views: dict[int, View] = {}
         self.native = NativeLowering(self)
         self.results = {id(v) for v in graph.outputs}
         inputs = [Buffer(v.name or f"in{i}", v.type, "input") for i, v in enumerate(graph.inputs)]
@@ -112,7 +142,7 @@ class _ProgramBuilder:
             self.buffers[id(value)] = buffer
         self.program = KernelProgram(graph.name, inputs, [])
         self._add_nodes(graph)
-        self.program.outputs = [self.buffers[id(v)] for v in graph.outputs]
+        self.program.outputs = [self._operand(v) for v in graph.outputs]
         for out_index, in_index in sorted(graph.output_aliases.items()) if update_inputs else ():
             _write_into_input(self.program, out_index, in_index)
 
@@ -131,40 +161,128 @@ class _ProgramBuilder:
             self._add_node(node)
 
     def _add_node(self, node: Node) -> None:
+        # the operands' own buffers: loop nests read views through their index maps, every
+        # other step gets contiguous buffers from _operand
         operands = [self.buffers[id(v)] for v in node.inputs]
         if node.op == "fused":
             self._add_fused(node, operands)
             return
-        if node.op == "transpose" and id(node.output) in self.absorbed_transposes:
-            # read by GEMMs through a transpose flag: no copy
-            self.buffers[id(node.output)] = operands[0]
+        if node.op == "transpose" and id(node.output) in self.absorbed_transposes and not (
+                self.strided_gemms and id(node.inputs[0]) in self.views):
+            # read by GEMMs through a transpose flag: no copy (a view's strides do it when
+            # GEMMs read views in place)
+            self.buffers[id(node.output)] = self._operand(node.inputs[0])
             self.transposed.add(id(node.output))
             return
         if _is_gemm(node):
             self._append(self._gemm(node, "matmul"), node.outputs)
             return
-        if self.native.add_node(node, operands):  # conv, pooling: kernels and GEMMs
+        if node.op in NATIVE_OPS:
+            operands = [self._operand(v) for v in node.inputs]
+            if self.native.add_node(node, operands):  # conv, pooling: kernels and GEMMs
+                return
+        if node.op == "transpose" and id(node.inputs[0]) not in self.views \
+                and self._transpose_gemm_output(node, operands[0]):
             return
-        if node.op == "transpose" and self._transpose_gemm_output(node, operands[0]):
+        if self._add_view(node):
             return
         origin = node.op
         step: Kernel | LibraryCall | None = None
-        if node.op in COPY_OPS:
-            step = self._copy_kernel(node, operands, origin)
-        elif node.opdef.kind in ("scan", "sort"):
-            step = self._along_axis_kernel(node, operands[0], origin)
+        if node.opdef.kind in ("scan", "sort"):
+            step = self._along_axis_kernel(node, self._operand(node.inputs[0]), origin)
         elif node.op != "const":  # a top-level constant is evaluated once, by its reference
+            operands = [self.buffers[id(v)] for v in node.inputs]
             step = self._loop_nest([node], node.inputs, operands, node.outputs, origin)
         if step is None:
+            operands = [self._operand(v) for v in node.inputs]
             outputs = [self._new_buffer(t) for t in node.result_types]
             step = LibraryCall(node.op, dict(node.attrs), operands, outputs, origin,
                                loc=str(node.loc) if node.loc else "")
         self._append(step, node.outputs)
 
+    # -- views ----------------------------------------------------------------------------------
+    def _view(self, value: Value) -> View:
+        """How ``value`` is read from ``self.buffers[id(value)]``."""
+        view = self.views.get(id(value))
+        return View.contiguous(value.type.shape) if view is None else view
+
+    def _add_view(self, node: Node) -> bool:
+        """A movement node (``COPY_OPS``, ``pad``) as a view of its operand's buffer, an identity
+        (``IDENTITY_OPS``) as its operand itself: no step. Returns False for nodes that are no
+        view (other ops, a pad with interior padding)."""
+        if node.op not in COPY_OPS and node.op not in IDENTITY_OPS and node.op != "pad":
+            return False
+        (source,) = node.inputs
+        view = _view_after(node, self._view(source))
+        if view is None and node.op == "reshape" and id(source) in self.views \
+                and len(source.users) == 1:
+            # no strides express it: copy the elements out in order, as the reshape's buffer
+            # (when others read the source, they share one copy of it: below)
+            self.buffers[id(node.output)] = self._copy_of_view(source, node.output.type)
+            self.views.pop(id(node.output), None)
+            return True
+        if view is None and id(source) in self.views:  # not expressible over the base: copy
+            self._operand(source)
+            view = _view_after(node, self._view(source))
+        if view is None:
+            return False
+        self.buffers[id(node.output)] = self.buffers[id(source)]
+        if view.is_contiguous(node.output.type.shape) \
+                and self.buffers[id(source)].type.shape == node.output.type.shape:
+            self.views.pop(id(node.output), None)  # the buffer itself, as it is laid out
+        else:
+            self.views[id(node.output)] = view
+        return True
+
+    def _alias(self, value: Value, other: Value) -> None:
+        """``value`` is read exactly as ``other`` (a fused node's result and its body's)."""
+        self.buffers[id(value)] = self.buffers[id(other)]
+        if id(other) in self.views:
+            self.views[id(value)] = self.views[id(other)]
+        else:
+            self.views.pop(id(value), None)
+
+    def _operand(self, value: Value) -> Buffer:
+        """``value``'s elements as one C-contiguous buffer of its type: its own buffer, or, for
+        a view, a copy made now (once: later readers read the copy)."""
+        if id(value) not in self.views:
+            return self.buffers[id(value)]
+        buffer = self._copy_of_view(value, value.type)
+        self.buffers[id(value)] = buffer
+        del self.views[id(value)]
+        return buffer
+
+    def _copy_of_view(self, value: Value, type: TensorType) -> Buffer:
+        """A new buffer of ``type`` (``value``'s elements, or a reshape of them) holding
+        ``value``'s elements in C order, copied from its view by one kernel."""
+        view, shape = self.views[id(value)], value.type.shape
+        x = var("x0", value.type.dtype)
+        loops = tuple(range(len(shape)))
+        load = Load("x0", self.buffers[id(value)], view.index(shape, shape, loops),
+                    view.bounds(shape, shape, loops), view.pad)
+        buffer = self._new_buffer(type)
+        store = Store(buffer, IndexMap(0, contiguous_strides(shape)), x)
+        origin = f"{value.producer.op}, a view copied" if value.producer else "a view copied"
+        self._append_kernel(Kernel(self._kernel_name(), shape, [load], x, [store],
+                                   origin=origin))
+        return buffer
+
     def _append(self, step: Kernel | Gemm | LibraryCall, values: Sequence[Value]) -> None:
-        self.program.steps.append(step)
+        if isinstance(step, Kernel):
+            self._append_kernel(step)
+        else:
+            self.program.steps.append(step)
         for value, buffer in zip(values, step.outputs):
             self.buffers[id(value)] = buffer
+
+    def _append_kernel(self, kernel: Kernel) -> None:
+        """Appends ``kernel``, as one kernel per stretch of a loop along which its guarded
+        loads (padded views) are known to read or not (:func:`_split_at_guards`)."""
+        pieces = split_at_guards(kernel)
+        self.program.steps.append(pieces[0])
+        for piece in pieces[1:]:
+            piece.name = self._kernel_name()
+            self.program.steps.append(piece)
 
     def _add_fused(self, node: Node, operands: list[Buffer]) -> None:
         body = node.body
@@ -172,6 +290,16 @@ class _ProgramBuilder:
         for argument, value in zip(body.inputs, node.inputs):
             if id(value) in self.transposed:
                 self.transposed.add(id(argument))
+            self._alias(argument, value)
+        self._add_body(node, operands)
+        for argument, value in zip(body.inputs, node.inputs):
+            if id(value) in self.views and id(argument) not in self.views:
+                # the body copied the view out (a GEMM operand): later readers read the copy
+                self._alias(value, argument)
+
+    def _add_body(self, node: Node, operands: list[Buffer]) -> None:
+        body = node.body
+        assert body is not None
         if body.nodes and _is_gemm(body.nodes[0]):
             self._add_gemm_with_epilogue(node, operands)
             return
@@ -186,8 +314,6 @@ class _ProgramBuilder:
         # two ways, whichever makes fewer steps: groups of pointwise nodes over one shape, in
         # any order the data flow allows (an optimizer step over several parameters), or
         # consecutive runs ending in a reduction (LayerNorm, softmax: split.py)
-        for argument, buffer in zip(body.inputs, operands):
-            self.buffers[id(argument)] = buffer
         self.results |= {id(v) for v in body.outputs}
         what = f"a fused body ({', '.join(n.op for n in body.nodes)})"
         groups = _pointwise_groups(body)
@@ -200,7 +326,7 @@ class _ProgramBuilder:
                 f"{what} is not one loop nest; it runs as {_describe_groups(groups)}")
             self._add_groups(body, groups)
         for result, inner in zip(node.outputs, body.outputs):
-            self.buffers[id(result)] = self.buffers[id(inner)]
+            self._alias(result, inner)
 
     def _add_groups(self, body: Graph, groups: list[list[Node]]) -> None:
         """The body's nodes as steps: each group of pointwise nodes over one shape
@@ -214,8 +340,10 @@ class _ProgramBuilder:
         for v in body.outputs:
             needed_after[id(v)] = len(groups)
         for index, group in enumerate(groups):
-            if len(group) == 1 and not _is_pointwise(group[0]):
-                self._add_node(group[0])
+            if (len(group) == 1 and not _is_pointwise(group[0])) \
+                    or all(n.op in IDENTITY_OPS for n in group):
+                for node in group:
+                    self._add_node(node)
                 continue
             inside = {id(v) for n in group for v in n.outputs}
             arguments = list({id(v): v for n in group for v in n.inputs
@@ -240,7 +368,7 @@ class _ProgramBuilder:
         constants = {id(n.output): n for n in nodes if n.op == "const"}
         for run in runs:
             kernel = None
-            if run.loop_nest:
+            if run.loop_nest and not all(n.op in IDENTITY_OPS for n in run.nodes):
                 kernel = self._loop_nest(run.nodes, run.arguments,
                                          [self.buffers[id(a)] for a in run.arguments],
                                          run.results, origin=f"part of {what}")
@@ -257,8 +385,24 @@ class _ProgramBuilder:
     # -- matrix products -------------------------------------------------------------------------
     def _gemm(self, node: Node, origin: str) -> Gemm:
         a, b = node.inputs
-        return Gemm(self.buffers[id(a)], self.buffers[id(b)], self._new_buffer(node.output.type),
-                    id(a) in self.transposed, id(b) in self.transposed, origin)
+        (a_buffer, a_strided), (b_buffer, b_strided) = self._gemm_operand(a), self._gemm_operand(b)
+        if a_strided is not None and b.type.ndim == 2 and a.type.ndim > 2 \
+                and id(a) not in self.transposed and not _rows_evenly_spaced(a_strided):
+            # contiguous, a's matrices would stack into one tall GEMM; read in place, they
+            # would be one small GEMM each: a copy is cheaper
+            a_buffer, a_strided = self._operand(a), None
+        return Gemm(a_buffer, b_buffer, self._new_buffer(node.output.type),
+                    id(a) in self.transposed, id(b) in self.transposed, origin,
+                    a_strided, b_strided)
+
+    def _gemm_operand(self, value: Value) -> tuple[Buffer, Strided | None]:
+        """A GEMM operand's buffer, and how to read it when it is read in place as a view."""
+        view = self.views.get(id(value))
+        shape = value.type.shape
+        if (view is not None and self.strided_gemms and not view.guards
+                and matrix_layout(shape, view.strides) is not None):
+            return self.buffers[id(value)], Strided(shape, view.offset, view.strides)
+        return self._operand(value), None
 
     def _transpose_gemm_output(self, node: Node, product: Buffer) -> bool:
         """A transpose of the last two axes of a GEMM's product that nothing else reads:
@@ -275,6 +419,7 @@ class _ProgramBuilder:
         if gemm is None:
             return False
         gemm.a, gemm.b = gemm.b, gemm.a
+        gemm.a_strided, gemm.b_strided = gemm.b_strided, gemm.a_strided
         gemm.transpose_a, gemm.transpose_b = not gemm.transpose_b, not gemm.transpose_a
         gemm.output = Buffer(product.name, node.output.type)
         gemm.origin = f"{gemm.origin}, transposed"
@@ -293,6 +438,7 @@ class _ProgramBuilder:
         gemm = self._gemm(product, f"fused ({ops})")
         self._append(gemm, product.outputs)
         if epilogue:
+            operands = [self.buffers[id(a)] for a in body.inputs]  # views the GEMM copied
             kernel = self._loop_nest(epilogue, list(body.inputs) + [product.output],
                                      operands + [gemm.output], body.outputs,
                                      origin=f"epilogue of {gemm.output} ({ops})")
@@ -302,7 +448,7 @@ class _ProgramBuilder:
                 _write_over_product(kernel, gemm.output, product.output, body.outputs)
                 self._append(kernel, body.outputs)
         for result, inner in zip(node.outputs, body.outputs):
-            self.buffers[id(result)] = self.buffers[id(inner)]
+            self._alias(result, inner)
 
     # -- loop nests -----------------------------------------------------------------------------
     def _loop_nest(self, nodes: list[Node], arguments: Sequence[Value], operands: list[Buffer],
@@ -312,6 +458,8 @@ class _ProgramBuilder:
         reduction."""
         if not nodes or not all(is_pointwise(n) or is_reindexing(n) for n in nodes[:-1]):
             return None
+        if all(is_reindexing(n) or n.op in IDENTITY_OPS for n in nodes):
+            return None  # nothing to compute: views of the operands (see _add_view)
         made = {id(v) for n in nodes for v in n.outputs}
         for node in nodes:
             if is_unit_reshape(node):
@@ -320,6 +468,12 @@ class _ProgramBuilder:
                 # read the operand's buffer at the reshaped shape: same elements, same order
                 source = operands[[id(a) for a in arguments].index(id(node.inputs[0]))]
                 arguments, operands = list(arguments) + [node.output], operands + [source]
+                if id(node.inputs[0]) in self.views:  # a view stays one at the new shape
+                    view = _view_after(node, self.views[id(node.inputs[0])])
+                    assert view is not None, "a unit reshape is a view of any view"
+                    self.views[id(node.output)] = view
+                else:
+                    self.views.pop(id(node.output), None)
         last = nodes[-1]
         if last.op in REDUCTION_OPS and last.opdef.reduction is not None:
             if len(results) != 1 or results[0] is not last.output:
@@ -333,7 +487,8 @@ class _ProgramBuilder:
         if any(broadcast_shapes(v.type.shape, shape) != shape
                for n in nodes for v in n.outputs):
             return None
-        loads = _Loads(arguments, operands, shape, tuple(range(len(shape))), self.layouts)
+        loads = _Loads(arguments, operands, shape, tuple(range(len(shape))), self.layouts,
+                       self.views)
         exprs = _compose(nodes, loads)
         stores = []
         for result in results:
@@ -357,7 +512,7 @@ class _ProgramBuilder:
         else:
             reduced = normalize_axes(reduce.op, reduce.attrs["axes"], ndim)
         kept = tuple(a for a in range(ndim) if a not in reduced)
-        loads = _Loads(arguments, operands, domain, kept + reduced, self.layouts)
+        loads = _Loads(arguments, operands, domain, kept + reduced, self.layouts, self.views)
         exprs = _compose(nodes[:-1], loads)
         element = exprs[id(source)] if id(source) in exprs else loads.of(source)
         fold = reduce.opdef.reduction(source.type.dtype)  # type: ignore[misc]
@@ -413,27 +568,32 @@ class _ProgramBuilder:
                       [Store(buffer, index, value)], reduce_shape=(n,), reduction=fold,
                       origin=origin, arg_index=arg_index, scan=True)
 
-    def _copy_kernel(self, node: Node, operands: list[Buffer], origin: str) -> Kernel:
-        """``reshape transpose broadcast_to slice``: out[i] = x[index map(i)]."""
-        (source,) = operands
-        out_type = node.output.type
-        in_strides = contiguous_strides(source.type.shape)
-        attrs = node.attrs
-        if node.op == "reshape":  # both contiguous: the same flat position
-            index = IndexMap(0, contiguous_strides(out_type.shape))
-        elif node.op == "transpose":
-            index = IndexMap(0, tuple(in_strides[p] for p in attrs["perm"]))
-        elif node.op == "broadcast_to":
-            index = _broadcast_index(source.type.shape, out_type.shape, range(out_type.ndim))
-        else:  # slice
-            offset = sum(start * s for start, s in zip(attrs["starts"], in_strides))
-            index = IndexMap(offset, tuple(step * s for step, s in zip(attrs["steps"],
-                                                                       in_strides)))
-        x = var("x0", source.dtype)
-        buffer = self._new_buffer(out_type)
-        store = Store(buffer, IndexMap(0, contiguous_strides(out_type.shape)), x)
-        return Kernel(self._kernel_name(), out_type.shape, [Load("x0", source, index)], x,
-                      [store], origin=origin)
+
+def _view_after(node: Node, source: View) -> View | None:
+    """The view of a movement node's result, given the view of its operand (None: no view)."""
+    attrs = node.attrs
+    shape, target = node.inputs[0].type.shape, node.output.type.shape
+    if node.op in IDENTITY_OPS:
+        return source
+    if node.op == "reshape":
+        return reshaped(source, shape, target)
+    if node.op == "transpose":
+        return transposed(source, attrs["perm"])
+    if node.op == "broadcast_to":
+        return broadcast(source, shape, target)
+    if node.op == "slice":
+        return sliced(source, attrs["starts"], attrs["steps"])
+    assert node.op == "pad"
+    return padded(source, shape, attrs["pads"], _constant_expr(node))
+
+
+def _rows_evenly_spaced(operand: Strided) -> bool:
+    """Whether the rows of all of a strided operand's matrices are evenly spaced (row-major,
+    one stride between consecutive rows across the batch): BLAS reads them as one matrix."""
+    layout = matrix_layout(operand.shape, operand.strides)
+    rows = reshape_linear(operand.strides[:-1], operand.shape[:-1],
+                          (math.prod(operand.shape[:-1]),))
+    return layout is not None and not layout[0] and rows is not None
 
 
 def _is_gemm(node: Node) -> bool:
@@ -578,6 +738,7 @@ def _write_into_input(program: KernelProgram, out_index: int, in_index: int) -> 
     result, target = program.outputs[out_index], program.inputs[in_index]
     if (result.role == "input" or result.type != target.type
             or sum(b is result for b in program.outputs) != 1
+            or any(b is target for b in program.outputs)  # the old value is returned too
             or any(s.buffer is target for k in program.kernels for s in k.stores)):
         return False
     producers = [i for i, step in enumerate(program.steps)
@@ -642,9 +803,11 @@ class _Loads:
 
     def __init__(self, arguments: Sequence[Value], operands: list[Buffer],
                  domain: tuple[int, ...], loop_axes: tuple[int, ...],
-                 layouts: dict[int, tuple[int, ...]] | None = None):
+                 layouts: dict[int, tuple[int, ...]] | None = None,
+                 views: dict[int, View] | None = None):
         self.buffer_of = {id(v): b for v, b in zip(arguments, operands)}
         self.layouts = layouts or {}
+        self.views = views or {}
         self.domain, self.loop_axes = domain, loop_axes
         self.loads: list[Load] = []
         self.exprs: dict[int, ScalarExpr] = {}
@@ -652,9 +815,17 @@ class _Loads:
     def of(self, value: Value) -> ScalarExpr:
         if id(value) not in self.exprs:
             name = f"x{len(self.loads)}"
-            index = _broadcast_index(value.type.shape, self.domain, self.loop_axes,
-                                     self.layouts.get(id(value)))
-            self.loads.append(Load(name, self.buffer_of[id(value)], index))
+            view = self.views.get(id(value))
+            if view is None:
+                index = _broadcast_index(value.type.shape, self.domain, self.loop_axes,
+                                         self.layouts.get(id(value)))
+                load = Load(name, self.buffer_of[id(value)], index)
+            else:  # a view of another value's buffer (backends.kernel.views)
+                shape = value.type.shape
+                load = Load(name, self.buffer_of[id(value)],
+                            view.index(shape, self.domain, self.loop_axes),
+                            view.bounds(shape, self.domain, self.loop_axes), view.pad)
+            self.loads.append(load)
             self.exprs[id(value)] = var(name, value.type.dtype)
         return self.exprs[id(value)]
 

@@ -109,9 +109,10 @@ class NativeLowering:
             b.buffers[id(argument)] = buffer
         conv, *epilogue = body.nodes
         ops = ", ".join(n.op for n in body.nodes)
-        product, layout = self._product(conv, [b.buffers[id(v)] for v in conv.inputs])
+        product, layout = self._product(conv, [b._operand(v) for v in conv.inputs])
         kernel = None
         if epilogue:
+            operands = [b.buffers[id(a)] for a in body.inputs]  # views the GEMM copied
             b.layouts[id(conv.output)] = layout
             kernel = b._loop_nest(epilogue, list(body.inputs) + [conv.output],
                                   operands + [product], body.outputs,
@@ -127,7 +128,7 @@ class NativeLowering:
             for epilogue_node in epilogue:
                 b._add_node(epilogue_node)
         for result, inner in zip(node.outputs, body.outputs):
-            b.buffers[id(result)] = b.buffers[id(inner)]
+            b._alias(result, inner)
         return True
 
     # -- steps --------------------------------------------------------------------------------

@@ -77,7 +77,7 @@ def step_info(step: Step, graph_name: str, number: int) -> StepInfo:
         flops = 2 * math.prod(step.output.type.shape) * step.inner
         return StepInfo(f"{graph_name}::gemm{number}", "gemm", flops,
                         _buffers_bytes([step.a, step.b]) + _buffers_bytes([step.output]),
-                        (step.a.type.shape, step.b.type.shape), step.origin)
+                        (step.a_shape, step.b_shape), step.origin)
     flops = op_flops(step.op, [b.type for b in step.inputs], [b.type for b in step.outputs])
     return StepInfo(f"{graph_name}::{step.op}{number}", "library call", flops,
                     _buffers_bytes(step.inputs) + _buffers_bytes(step.outputs),

@@ -284,12 +284,29 @@ class LibraryCall:
         return f"{outs} = library call {self.op}({args}){attrs}  # NumPy reference"
 
 
+@dataclass(frozen=True)
+class Strided:
+    """A GEMM operand read in place from part of a buffer (a view of it: a slice, the heads of
+    a reshaped and permuted projection): element ``c`` of its ``shape`` is the buffer's
+    element ``offset + sum(c_k * strides[k])``. Within each matrix one of the last two axes
+    has stride 1 and the other a stride BLAS takes as the leading dimension."""
+
+    shape: tuple[int, ...]
+    offset: int
+    strides: tuple[int, ...]
+
+    def __str__(self) -> str:
+        return f"[{self.offset}; {','.join(map(str, self.strides))}]"
+
+
 @dataclass(eq=False)
 class Gemm:
     """``output = op(a) @ op(b)`` over the last two axes, batch axes broadcast as ``matmul``
     does; ``op`` transposes the last two axes of the stored operand when its flag is set (so
     ``a`` is stored ``[..., k, m]`` when ``transpose_a``). All three buffers share one float
-    dtype."""
+    dtype. ``a_strided``/``b_strided``, when set, say how an operand is read from its buffer
+    (:class:`Strided`; only for renderers that asked for them, see ``build_program``);
+    otherwise the operand is its whole buffer, C-contiguous."""
 
     a: Buffer
     b: Buffer
@@ -297,6 +314,8 @@ class Gemm:
     transpose_a: bool = False
     transpose_b: bool = False
     origin: str = ""
+    a_strided: Strided | None = None
+    b_strided: Strided | None = None
 
     @property
     def inputs(self) -> list[Buffer]:
@@ -307,14 +326,22 @@ class Gemm:
         return [self.output]
 
     @property
+    def a_shape(self) -> tuple[int, ...]:
+        return self.a.type.shape if self.a_strided is None else self.a_strided.shape
+
+    @property
+    def b_shape(self) -> tuple[int, ...]:
+        return self.b.type.shape if self.b_strided is None else self.b_strided.shape
+
+    @property
     def inner(self) -> int:
         """k: the length of the contracted axis."""
-        shape = self.a.type.shape
+        shape = self.a_shape
         return shape[-2] if self.transpose_a else shape[-1]
 
     def to_text(self) -> str:
-        a = f"{self.a}{'^T' if self.transpose_a else ''}"
-        b = f"{self.b}{'^T' if self.transpose_b else ''}"
+        a = f"{self.a}{self.a_strided or ''}{'^T' if self.transpose_a else ''}"
+        b = f"{self.b}{self.b_strided or ''}{'^T' if self.transpose_b else ''}"
         return f"{self.output}: {self.output.type} = gemm {a}, {b}  # BLAS"
 
 

@@ -51,8 +51,10 @@ from backends.kernel import (
     Kernel,
     KernelProgram,
     LibraryCall,
+    Strided,
     arena_buffers,
     build_program,
+    contiguous_strides,
 )
 from backends.kernel.cost import program_steps
 from backends.llvm import blas as blas_library
@@ -350,21 +352,31 @@ class LLVMExecutable(Executable):
 
         function = self.blas.gemm_for(dtype) if self.blas is not None else None
         if function is None or 0 in shape or step.inner == 0:
-            def op(array: np.ndarray, transpose: bool) -> np.ndarray:
+            def op(array: np.ndarray, strided: Strided | None, transpose: bool) -> np.ndarray:
+                if strided is not None:
+                    array = blas_library.strided_array(array, strided)
                 return array.swapaxes(-1, -2) if transpose else array
 
             def run_numpy(env: Env) -> None:
                 out = output(env)
-                np.matmul(op(env[key_a], step.transpose_a), op(env[key_b], step.transpose_b),
-                          out=out)
+                np.matmul(op(env[key_a], step.a_strided, step.transpose_a),
+                          op(env[key_b], step.b_strided, step.transpose_b), out=out)
             return run_numpy
-        plan = blas_library.plan_batched(step.a.type.shape, step.b.type.shape, shape,
-                                         step.transpose_a, step.transpose_b)
+        plan: blas_library.StridedGemm | blas_library.BatchedGemm
+        if step.a_strided is not None or step.b_strided is not None:
+            plan = blas_library.plan_strided(_operand_layout(step.a, step.a_strided),
+                                             _operand_layout(step.b, step.b_strided), shape,
+                                             step.transpose_a, step.transpose_b)
+            trans_a, trans_b = plan.transpose_a, plan.transpose_b
+        else:
+            plan = blas_library.plan_batched(step.a.type.shape, step.b.type.shape, shape,
+                                             step.transpose_a, step.transpose_b)
+            trans_a, trans_b = step.transpose_a, step.transpose_b
         itemsize = np.dtype(dtype).itemsize
         offsets = [(a * itemsize, b * itemsize, c * itemsize) for a, b, c in plan.offsets]
         flags = (blas_library.ROW_MAJOR,
-                 blas_library.TRANS if step.transpose_a else blas_library.NO_TRANS,
-                 blas_library.TRANS if step.transpose_b else blas_library.NO_TRANS,
+                 blas_library.TRANS if trans_a else blas_library.NO_TRANS,
+                 blas_library.TRANS if trans_b else blas_library.NO_TRANS,
                  plan.m, plan.n, plan.k, 1.0)
 
         def run(env: Env) -> None:
@@ -414,6 +426,12 @@ class LLVMExecutable(Executable):
                           for step in self.plan)
         return (f"{self.program}\n\n# {gemm}\n\n; native calls\n{calls}\n\n"
                 f"; LLVM IR of the kernels\n{self.llvm_ir}")
+
+
+def _operand_layout(buffer, strided: Strided | None) -> Strided:
+    """How a GEMM reads an operand: through its strides, or its whole buffer in C order."""
+    shape = tuple(buffer.type.shape)
+    return strided or Strided(shape, 0, contiguous_strides(shape))
 
 
 def _may_overlap(view: np.ndarray, array: np.ndarray) -> bool:
@@ -473,7 +491,7 @@ class LLVMBackend(Backend):
                                "where the generated call wrapper reads it")
         refuse_dtypes(graph, "llvm", SUPPORTED_DTYPES)
         start = time.perf_counter()
-        program = build_program(graph, update_inputs=True)
+        program = build_program(graph, update_inputs=True, strided_gemms=True)
         buffers = arena_buffers(program, ARENA_ALIGNMENT)
         plan = plan_calls(program, buffers)
         built = time.perf_counter()

@@ -28,12 +28,16 @@ from __future__ import annotations
 import ctypes
 import functools
 import glob
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from backends.kernel.program import Strided
+from backends.kernel.views import matrix_layout, reshape_linear
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 
@@ -205,3 +209,78 @@ def _batch_offset(shape: tuple[int, ...], index: tuple[int, ...]) -> int:
         offset += (i if extent != 1 else 0) * step
         step *= extent
     return offset
+
+
+@dataclass(frozen=True)
+class StridedGemm:
+    """How a batched ``op(a) @ op(b)`` whose operands are read in place (kernel IR's
+    ``Strided``) runs as 2-D GEMMs: BLAS's own transpose flags (an operand stored
+    column-major flips its flag), the leading dimensions, and element offsets per batch entry
+    into a's buffer, b's buffer and the (C-contiguous) output."""
+
+    transpose_a: bool
+    transpose_b: bool
+    m: int
+    n: int
+    k: int
+    lda: int
+    ldb: int
+    offsets: tuple[tuple[int, int, int], ...]
+
+
+def plan_strided(a: Strided, b: Strided, out_shape: tuple[int, ...], transpose_a: bool = False,
+                 transpose_b: bool = False) -> StridedGemm:
+    """:func:`plan_batched` for operands read through strides (each matrix row-major or
+    column-major with a leading dimension, any batch strides).
+
+        >>> from backends.kernel.program import Strided
+        >>> heads = Strided((2, 3, 4), 8, (4, 16, 1))  # [rows, 2 heads, 4] read per head
+        >>> plan = plan_strided(heads, Strided((4, 5), 0, (5, 1)), (2, 3, 5))
+        >>> plan.lda, plan.offsets
+        (16, ((8, 0, 0), (12, 0, 15)))
+        >>> plan_strided(Strided((6, 4), 0, (4, 1)), Strided((4, 5), 0, (1, 4)), (6, 5))
+        StridedGemm(transpose_a=False, transpose_b=True, m=6, n=5, k=4, lda=4, ldb=4, offsets=((0, 0, 0),))
+    """
+    batch = out_shape[:-2]
+    m, n = out_shape[-2:]
+    layout_a, layout_b = matrix_layout(a.shape, a.strides), matrix_layout(b.shape, b.strides)
+    assert layout_a is not None and layout_b is not None, "the kernel builder checked them"
+    (column_a, lda), (column_b, ldb) = layout_a, layout_b
+    flag_a, flag_b = transpose_a != column_a, transpose_b != column_b
+    k = a.shape[-2] if transpose_a else a.shape[-1]
+    count = math.prod(batch)
+    if count == 0:
+        return StridedGemm(flag_a, flag_b, m, n, k, lda, ldb, ())
+    if len(b.shape) == 2 and not transpose_a and not column_a and a.shape[:-2] == batch \
+            and count * m > 1:
+        # the batch entries' rows are evenly spaced: one taller GEMM
+        rows = reshape_linear(a.strides[:-1], a.shape[:-1], (count * m,))
+        if rows is not None and rows[0] >= max(k, 1):
+            return StridedGemm(False, flag_b, m * count, n, k, rows[0], ldb,
+                               ((a.offset, b.offset, 0),))
+    offsets = []
+    for index in np.ndindex(*batch):
+        offsets.append((_strided_offset(a, index), _strided_offset(b, index),
+                        _batch_offset(out_shape, index)))
+    return StridedGemm(flag_a, flag_b, m, n, k, lda, ldb, tuple(offsets))
+
+
+def _strided_offset(operand: Strided, index: tuple[int, ...]) -> int:
+    """The element offset of the matrix at batch ``index`` (right-aligned, size-1 axes
+    broadcast) of a strided operand."""
+    axes = len(operand.shape) - 2
+    lead = len(index) - axes
+    return operand.offset + sum(i * stride for i, extent, stride in
+                                zip(index[lead:], operand.shape[:-2], operand.strides[:-2])
+                                if extent != 1)
+
+
+def strided_array(buffer: np.ndarray, operand: Strided) -> np.ndarray:
+    """A read-only NumPy view of a strided operand in ``buffer``'s memory (NumPy's matmul
+    runs it when BLAS does not)."""
+    flat = buffer.reshape(-1)
+    if 0 in operand.shape:
+        return np.empty(operand.shape, buffer.dtype)
+    return np.lib.stride_tricks.as_strided(
+        flat[operand.offset:], operand.shape,
+        tuple(s * buffer.itemsize for s in operand.strides), writeable=False)
