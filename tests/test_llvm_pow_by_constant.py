@@ -34,8 +34,8 @@ def same_bits_or_both_nan(got: np.ndarray, want: np.ndarray) -> np.ndarray:
 
 
 def negated_power(c: int, backend: str | None):
-    """``-(x ** c)``: the negation keeps the constant inside a fused kernel (a lone pow keeps
-    its exponent as a 0-d input) and is exact, so the expected value is ``-power``."""
+    """``-(x ** c)``: pow fused with a negation, which is exact, so the expected value is
+    ``-power``."""
     def f(t):
         return graphc.neg(graphc.pow(t, float(c)))
     return f if backend is None else graphc.compile(f, backend=backend)
@@ -89,3 +89,16 @@ def test_compiled_tanh_gelu_on_llvm_is_vectorized_and_matches_float64():
     assert_close(got, want)
     optimized = compiled.entries[0].executable.jit.optimized_ir
     assert "pow" not in optimized and "x float>" in optimized
+
+
+@pytest.mark.parametrize("c", [2, 3])
+def test_a_lone_compiled_pow_inlines_its_exponent_and_calls_no_libm_pow(c):
+    """``x ** 2`` on its own (no fused neighbour): its exponent used to be a 0-d input the
+    kernel loaded, so the renderer saw no constant and called powf for every element."""
+    x = np.linspace(-3, 3, OPTIMIZE_MIN_WORK, dtype=np.float32)
+    compiled = graphc.compile(lambda t: t ** c, backend="llvm")
+    got = compiled(graphc.from_numpy(x)).numpy()
+    program = compiled.entries[0].executable.source().split("; LLVM IR")[0]
+    assert f"pow(x0, {float(c)}:f32)" in program
+    assert "pow" not in compiled.entries[0].executable.jit.optimized_ir
+    assert_close(got, power_rounded_once(x, c))

@@ -191,8 +191,12 @@ class _ProgramBuilder:
         if node.opdef.kind in ("scan", "sort"):
             step = self._along_axis_kernel(node, self._operand(node.inputs[0]), origin)
         elif node.op != "const":  # a top-level constant is evaluated once, by its reference
-            operands = [self.buffers[id(v)] for v in node.inputs]
-            step = self._loop_nest([node], node.inputs, operands, node.outputs, origin)
+            # a number it reads (``x ** 2``'s exponent) is inlined as in fused bodies, where
+            # renderers specialize it (pow by multiplication, ...)
+            numbers = [v.producer for v in node.inputs if _is_filled_number(v)]
+            arguments = [v for v in node.inputs if not _is_filled_number(v)]
+            operands = [self.buffers[id(v)] for v in arguments]
+            step = self._loop_nest(numbers + [node], arguments, operands, node.outputs, origin)
         if step is None:
             operands = [self._operand(v) for v in node.inputs]
             outputs = [self._new_buffer(t) for t in node.result_types]
@@ -656,6 +660,13 @@ def _write_over_product(kernel: Kernel, product: Buffer, product_value: Value,
         if store.buffer.type == product.type:
             kernel.stores[i] = Store(product, store.index, store.value)
             return
+
+
+def _is_filled_number(value: Value) -> bool:
+    """Whether ``value`` is a 0-d constant whose one number ``_constant_expr`` can inline."""
+    producer = value.producer
+    return (producer is not None and producer.op == "const" and value.type.shape == ()
+            and isinstance(producer.attrs.get("value"), (bool, int, float, np.generic)))
 
 
 def _constant_expr(node: Node) -> ScalarExpr:
