@@ -193,7 +193,8 @@ class _ProgramBuilder:
         elif node.op != "const":  # a top-level constant is evaluated once, by its reference
             # a number it reads (``x ** 2``'s exponent) is inlined as in fused bodies, where
             # renderers specialize it (pow by multiplication, ...)
-            numbers = [v.producer for v in node.inputs if _is_filled_number(v)]
+            numbers = [v.producer for v in node.inputs
+                       if v.producer is not None and _is_filled_number(v)]
             arguments = [v for v in node.inputs if not _is_filled_number(v)]
             operands = [self.buffers[id(v)] for v in arguments]
             step = self._loop_nest(numbers + [node], arguments, operands, node.outputs, origin)
