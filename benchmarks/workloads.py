@@ -9,7 +9,8 @@
 Contenders: graphc.compile on each backend, NumPy (``chain``), graphc eager, and, when installed,
 torch eager, torch.compile and jax.jit. Every contender starts from the same weights and data, and
 the first results are compared against torch eager (or, without torch, the graphc interpreter):
-a mismatch is printed loudly. Ratios are to the first torch eager row.
+a mismatch is printed loudly. Ratios are to the first torch eager row. Contenders are timed in
+rounds (:class:`SideBySide`), so that load on the shared machine falls on all of them alike.
 
     python benchmarks/workloads.py [--only chain,attention,cnn] [--repeats 15] [--no-torch-compile]
 """
@@ -41,16 +42,42 @@ from graphc import nn, optim
 Row = tuple[str, float, float, str]  # name, median seconds, first-call seconds, check
 
 
-def median_seconds(run: Callable[[], object], repeats: int, per_repeat: int = 1) -> float:
-    """Median over ``repeats`` of the seconds one call of ``run`` takes (after one warm-up)."""
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(per_repeat):
-            run()
-        times.append((time.perf_counter() - start) / per_repeat)
-    return statistics.median(times)
+class SideBySide:
+    """Times contenders in rounds, each round timing every contender once, and gives the median
+    per contender. On a shared machine load comes and goes within seconds; timed one after
+    the other, a contender that drew a busy stretch looked 1.3x slower than in the next run
+    (attention: 0.68x, then 0.95x torch eager); in rounds the load falls on all of them alike.
+
+        >>> timer = SideBySide()
+        >>> timer.add("noop", lambda: None, repeats=3)
+        0.0
+        >>> rows = timer.fill([("noop", 0.0, 0.0, "")])
+        >>> rows[0][1] < 0.01
+        True
+    """
+
+    def __init__(self) -> None:
+        self.runs: dict[str, tuple[Callable[[], object], int, int]] = {}
+
+    def add(self, name: str, run: Callable[[], object], repeats: int,
+            per_repeat: int = 1) -> float:
+        """Warms ``run`` up and enters it; 0.0 stands in for its median until :meth:`fill`."""
+        run()
+        self.runs[name] = (run, repeats, per_repeat)
+        return 0.0
+
+    def fill(self, rows: list[Row]) -> list[Row]:
+        """``rows`` with each entered contender's median seconds, timed in rounds."""
+        times: dict[str, list[float]] = {name: [] for name in self.runs}
+        for round_ in range(max((r for _, r, _ in self.runs.values()), default=0)):
+            for name, (run, repeats, per_repeat) in self.runs.items():
+                if round_ < repeats:
+                    start = time.perf_counter()
+                    for _ in range(per_repeat):
+                        run()
+                    times[name].append((time.perf_counter() - start) / per_repeat)
+        return [(name, statistics.median(times[name]) if name in times else seconds, cold, check)
+                for name, seconds, cold, check in rows]
 
 
 def first_call(run: Callable[[], object]) -> tuple[float, object]:
@@ -105,6 +132,7 @@ def chain(args) -> list[Row]:
     want = 0.5 * x64 * (1.0 + erf64) / (1.0 + np.exp(-x64))
     rtol, atol = 1e-5, 1e-6  # float32 with a few-ulp fast math
     rows: list[Row] = []
+    timer = SideBySide()
 
     def gelu_sigmoid(t):
         return F.gelu(t) * t.sigmoid()
@@ -118,8 +146,8 @@ def chain(args) -> list[Row]:
             repeats = args.repeats
         compiled = graphc.compile(gelu_sigmoid, backend=backend)
         cold, out = first_call(lambda c=compiled: c(tensor))
-        rows.append((f"graphc.compile ({backend})",
-                     median_seconds(lambda c=compiled: c(tensor), repeats), cold,
+        name = f"graphc.compile ({backend})"
+        rows.append((name, timer.add(name, lambda c=compiled: c(tensor), repeats), cold,
                      agree(out.numpy(), want, rtol, atol)))
     try:
         from scipy.special import erf
@@ -133,7 +161,7 @@ def chain(args) -> list[Row]:
             return 0.5 * x * (1 + np.tanh(inner)) / (1 + np.exp(-x))
         label = "NumPy (tanh-form GELU)"
     with np.errstate(over="ignore"):
-        rows.append((label, median_seconds(numpy_chain, args.repeats), 0.0,
+        rows.append((label, timer.add(label, numpy_chain, args.repeats), 0.0,
                      agree(numpy_chain(), want, 1e-3, 1e-3)))
     torch = torch_module()
     if torch is not None:
@@ -141,22 +169,25 @@ def chain(args) -> list[Row]:
 
         def torch_chain(t):
             return torch.nn.functional.gelu(t) * torch.sigmoid(t)
-        rows.append(("torch eager", median_seconds(lambda: torch_chain(xt), args.repeats), 0.0,
+        rows.append(("torch eager", timer.add("torch eager", lambda: torch_chain(xt),
+                                              args.repeats), 0.0,
                      agree(torch_chain(xt).numpy(), want, rtol, atol)))
         if args.torch_compile:
             compiled_t = torch.compile(torch_chain)
             cold, out = first_call(lambda: compiled_t(xt))
-            rows.append(("torch.compile", median_seconds(lambda: compiled_t(xt), args.repeats),
-                         cold, agree(out.numpy(), want, rtol, atol)))
+            rows.append(("torch.compile",
+                         timer.add("torch.compile", lambda: compiled_t(xt), args.repeats), cold,
+                         agree(out.numpy(), want, rtol, atol)))
     jax = jax_module()
     if jax is not None:
         xj = jax.numpy.asarray(x)
         jitted = jax.jit(lambda t: jax.nn.gelu(t, approximate=False) * jax.nn.sigmoid(t))
         cold, out = first_call(lambda: jitted(xj).block_until_ready())
-        rows.append(("jax.jit", median_seconds(lambda: jitted(xj).block_until_ready(),
-                                                args.repeats), cold,
+        rows.append(("jax.jit", timer.add("jax.jit", lambda: jitted(xj).block_until_ready(),
+                                          args.repeats), cold,
                      agree(np.asarray(out), want, rtol, atol)))
-    return rows
+    with np.errstate(over="ignore"):
+        return timer.fill(rows)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -185,6 +216,7 @@ def attention(args) -> list[Row]:
         return np.concatenate([p.grad.numpy().ravel() for p in block.parameters()])
 
     rows: list[Row] = []
+    timer = SideBySide()
     results = {}
     rtol, atol = 1e-3, 1e-5  # float32 sums over 256..32768 terms in different orders
 
@@ -193,7 +225,7 @@ def attention(args) -> list[Row]:
         block.load_state_dict({k: graphc.from_numpy(v.copy()) for k, v in weights.items()})
         cold, loss = first_call(lambda fn=fn: fn(xg))
         results[name] = (float(loss.item()), grads())
-        rows.append((name, median_seconds(lambda fn=fn: fn(xg), args.repeats), cold, ""))
+        rows.append((name, timer.add(name, lambda fn=fn: fn(xg), args.repeats), cold, ""))
 
     torch = torch_module()
     if torch is not None:
@@ -222,7 +254,7 @@ def attention(args) -> list[Row]:
                 [("torch.compile", torch.compile(tforward))] if args.torch_compile else []):
             cold, loss = first_call(tstep(forward))
             results[name] = (float(loss.item()), tgrads())
-            rows.append((name, median_seconds(tstep(forward), args.repeats), cold, ""))
+            rows.append((name, timer.add(name, tstep(forward), args.repeats), cold, ""))
 
     jax = jax_module()
     if jax is not None:
@@ -253,10 +285,11 @@ def attention(args) -> list[Row]:
         cold, (loss, g) = first_call(jrun)
         results["jax.jit"] = (float(loss), np.concatenate([np.asarray(g[k]).ravel()
                                                            for k in order]))
-        rows.append(("jax.jit", median_seconds(jrun, args.repeats), cold, ""))
+        rows.append(("jax.jit", timer.add("jax.jit", jrun, args.repeats), cold, ""))
 
     reference = "torch eager" if "torch eager" in results else "graphc.compile (interpreter)"
     want_loss, want_grads = results[reference]
+    rows = timer.fill(rows)
     return [(name, t, cold, "reference" if name == reference else
              agree(np.append(results[name][1], results[name][0]),
                    np.append(want_grads, want_loss), rtol, atol))
@@ -283,6 +316,7 @@ def cnn(args) -> list[Row]:
     graphc.manual_seed(0)
     weights = {k: v.numpy().copy() for k, v in cnn_model().state_dict().items()}
     rows: list[Row] = []
+    timer = SideBySide()
     losses: dict[str, list[float]] = {}
     checked_steps = 3
 
@@ -329,9 +363,10 @@ def cnn(args) -> list[Row]:
     for name, run in contenders:
         cold, loss = first_call(run)
         losses[name] = [loss] + [run() for _ in range(checked_steps - 1)]
-        rows.append((name, median_seconds(run, args.repeats, per_repeat=10), cold, ""))
+        rows.append((name, timer.add(name, run, args.repeats, per_repeat=10), cold, ""))
     reference = "torch eager" if "torch eager" in losses else "graphc eager"
     rtol, atol = 1e-4, 1e-5  # float32 losses over 3 Adam steps
+    rows = timer.fill(rows)
     return [(name, t, cold, "reference" if name == reference else
              agree(losses[name], losses[reference], rtol, atol)) for name, t, cold, _ in rows]
 
