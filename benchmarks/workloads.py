@@ -10,7 +10,7 @@ Contenders: graphc.compile on each backend, NumPy (``chain``), graphc eager, and
 torch eager, torch.compile and jax.jit. Every contender starts from the same weights and data, and
 the first results are compared against torch eager (or, without torch, the graphc interpreter):
 a mismatch is printed loudly. Ratios are to the first torch eager row. Contenders are timed in
-rounds (:class:`SideBySide`), so that load on the shared machine falls on all of them alike.
+rounds (:class:`SideBySide`), so that load on the shared machine spreads over all of them.
 
     python benchmarks/workloads.py [--only chain,attention,cnn] [--repeats 15] [--no-torch-compile]
 """
@@ -43,10 +43,14 @@ Row = tuple[str, float, float, str]  # name, median seconds, first-call seconds,
 
 
 class SideBySide:
-    """Times contenders in rounds, each round timing every contender once, and gives the median
-    per contender. On a shared machine load comes and goes within seconds; timed one after
-    the other, a contender that drew a busy stretch looked 1.3x slower than in the next run
-    (attention: 0.68x, then 0.95x torch eager); in rounds the load falls on all of them alike.
+    """Times contenders in rounds and gives the median call per contender. On a shared machine
+    load comes and goes within seconds: timed one after the other, a contender that drew a
+    busy stretch looked 1.3x slower than in the next run (attention: 0.68x, then 0.95x torch
+    eager). Here each of ``ROUNDS`` rounds times a block of consecutive calls of every
+    contender in turn, after one untimed call, so load spreads over all of them. Blocks, not
+    single calls: right after another contender's calls, torch's and jax's 16 MB temporaries
+    came back from the allocator as fresh pages (torch eager's GELU*sigmoid took 19-37 ms
+    instead of 11 ms), which is not what a loop of them sees.
 
         >>> timer = SideBySide()
         >>> timer.add("noop", lambda: None, repeats=3)
@@ -55,6 +59,8 @@ class SideBySide:
         >>> rows[0][1] < 0.01
         True
     """
+
+    ROUNDS = 3
 
     def __init__(self) -> None:
         self.runs: dict[str, tuple[Callable[[], object], int, int]] = {}
@@ -69,9 +75,10 @@ class SideBySide:
     def fill(self, rows: list[Row]) -> list[Row]:
         """``rows`` with each entered contender's median seconds, timed in rounds."""
         times: dict[str, list[float]] = {name: [] for name in self.runs}
-        for round_ in range(max((r for _, r, _ in self.runs.values()), default=0)):
+        for _ in range(self.ROUNDS):
             for name, (run, repeats, per_repeat) in self.runs.items():
-                if round_ < repeats:
+                run()  # untimed: this contender's allocations back in their steady state
+                for _ in range(math.ceil(repeats / self.ROUNDS)):
                     start = time.perf_counter()
                     for _ in range(per_repeat):
                         run()

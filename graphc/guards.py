@@ -248,12 +248,7 @@ def _same_function(fn, code, contents: tuple, defaults, kwdefaults, fields,
                 return False
     if reads_globals and _read_global_names(fn) != names:  # globals() reads them all
         return False
-    if names:
-        namespace = fn.__globals__
-        for name, value in zip(names, values):
-            if namespace.get(name, _MISSING) is not value:
-                return False
-    return True
+    return not names or _same_entries(fn.__globals__, names, values)
 
 
 def _tensor_is_concrete(tensor, concrete: bool) -> bool:
