@@ -362,21 +362,14 @@ class LLVMExecutable(Executable):
                 np.matmul(op(env[key_a], step.a_strided, step.transpose_a),
                           op(env[key_b], step.b_strided, step.transpose_b), out=out)
             return run_numpy
-        plan: blas_library.StridedGemm | blas_library.BatchedGemm
-        if step.a_strided is not None or step.b_strided is not None:
-            plan = blas_library.plan_strided(_operand_layout(step.a, step.a_strided),
-                                             _operand_layout(step.b, step.b_strided), shape,
-                                             step.transpose_a, step.transpose_b)
-            trans_a, trans_b = plan.transpose_a, plan.transpose_b
-        else:
-            plan = blas_library.plan_batched(step.a.type.shape, step.b.type.shape, shape,
-                                             step.transpose_a, step.transpose_b)
-            trans_a, trans_b = step.transpose_a, step.transpose_b
+        plan = blas_library.plan_strided(_operand_layout(step.a, step.a_strided),
+                                         _operand_layout(step.b, step.b_strided), shape,
+                                         step.transpose_a, step.transpose_b)
         itemsize = np.dtype(dtype).itemsize
         offsets = [(a * itemsize, b * itemsize, c * itemsize) for a, b, c in plan.offsets]
         flags = (blas_library.ROW_MAJOR,
-                 blas_library.TRANS if trans_a else blas_library.NO_TRANS,
-                 blas_library.TRANS if trans_b else blas_library.NO_TRANS,
+                 blas_library.TRANS if plan.transpose_a else blas_library.NO_TRANS,
+                 blas_library.TRANS if plan.transpose_b else blas_library.NO_TRANS,
                  plan.m, plan.n, plan.k, 1.0)
 
         def run(env: Env) -> None:

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.kernel.program import Strided
+from backends.kernel.program import Strided, contiguous_strides
 from backends.kernel.views import matrix_layout, reshape_linear
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
@@ -164,54 +164,6 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, *, transpose_a: bool = F
 
 
 @dataclass(frozen=True)
-class BatchedGemm:
-    """How a batched ``op(a) @ op(b)`` runs as 2-D GEMMs: one per batch entry, each at element
-    offsets into a, b and the output; with ``m`` rows each (several batch entries of ``a``
-    fold into one taller GEMM when ``b`` has no batch axes)."""
-
-    m: int
-    n: int
-    k: int
-    lda: int
-    ldb: int
-    offsets: tuple[tuple[int, int, int], ...]
-
-
-def plan_batched(a_shape: tuple[int, ...], b_shape: tuple[int, ...],
-                 out_shape: tuple[int, ...], transpose_a: bool = False,
-                 transpose_b: bool = False) -> BatchedGemm:
-    """The 2-D GEMMs of a batched product of C-contiguous arrays (batch axes broadcast).
-
-        >>> plan_batched((2, 3, 4), (4, 5), (2, 3, 5))  # one GEMM of 6 rows
-        BatchedGemm(m=6, n=5, k=4, lda=4, ldb=5, offsets=((0, 0, 0),))
-        >>> plan_batched((1, 3, 4), (2, 4, 5), (2, 3, 5)).offsets  # a broadcast along the batch
-        ((0, 0, 0), (0, 20, 15))
-    """
-    batch = out_shape[:-2]
-    m, n = out_shape[-2:]
-    k = a_shape[-2] if transpose_a else a_shape[-1]
-    lda, ldb = a_shape[-1], b_shape[-1]
-    count = int(np.prod(batch, dtype=np.int64))
-    if len(b_shape) == 2 and not transpose_a and a_shape[:-2] == batch:
-        return BatchedGemm(m * count, n, k, lda, ldb, ((0, 0, 0),) if count else ())
-    offsets = []
-    for index in np.ndindex(*batch):
-        offsets.append((_batch_offset(a_shape, index), _batch_offset(b_shape, index),
-                        _batch_offset(out_shape, index)))
-    return BatchedGemm(m, n, k, lda, ldb, tuple(offsets))
-
-
-def _batch_offset(shape: tuple[int, ...], index: tuple[int, ...]) -> int:
-    """The element offset of the matrix at batch ``index`` (right-aligned, size-1 axes
-    broadcast) in a C-contiguous array of ``shape``."""
-    offset, step = 0, shape[-1] * shape[-2]
-    for extent, i in zip(reversed(shape[:-2]), reversed(index)):
-        offset += (i if extent != 1 else 0) * step
-        step *= extent
-    return offset
-
-
-@dataclass(frozen=True)
 class StridedGemm:
     """How a batched ``op(a) @ op(b)`` whose operands are read in place (kernel IR's
     ``Strided``) runs as 2-D GEMMs: BLAS's own transpose flags (an operand stored
@@ -230,10 +182,12 @@ class StridedGemm:
 
 def plan_strided(a: Strided, b: Strided, out_shape: tuple[int, ...], transpose_a: bool = False,
                  transpose_b: bool = False) -> StridedGemm:
-    """:func:`plan_batched` for operands read through strides (each matrix row-major or
-    column-major with a leading dimension, any batch strides).
+    """The 2-D GEMMs of a batched product (batch axes broadcast) whose operands are read
+    through strides: each matrix row-major or column-major with a leading dimension, any batch
+    strides (a C-contiguous operand is the plain case). Several batch entries of ``a`` fold into
+    one taller GEMM when ``b`` has no batch axes and their rows are evenly spaced.
 
-        >>> from backends.kernel.program import Strided
+        >>> from backends.kernel.program import Strided, contiguous_strides
         >>> heads = Strided((2, 3, 4), 8, (4, 16, 1))  # [rows, 2 heads, 4] read per head
         >>> plan = plan_strided(heads, Strided((4, 5), 0, (5, 1)), (2, 3, 5))
         >>> plan.lda, plan.offsets
@@ -258,10 +212,11 @@ def plan_strided(a: Strided, b: Strided, out_shape: tuple[int, ...], transpose_a
         if rows is not None and rows[0] >= max(k, 1):
             return StridedGemm(False, flag_b, m * count, n, k, rows[0], ldb,
                                ((a.offset, b.offset, 0),))
+    out = Strided(out_shape, 0, contiguous_strides(out_shape))
     offsets = []
     for index in np.ndindex(*batch):
         offsets.append((_strided_offset(a, index), _strided_offset(b, index),
-                        _batch_offset(out_shape, index)))
+                        _strided_offset(out, index)))
     return StridedGemm(flag_a, flag_b, m, n, k, lda, ldb, tuple(offsets))
 
 
