@@ -23,27 +23,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
+from workloads import BATCH, EMBED, SEQ, attention_block
 
 import graphc
 from backends.kernel import Gemm, Kernel, LibraryCall
-from graphc import nn
-
-BATCH, SEQ, EMBED, HEADS = 8, 128, 256, 4
-
-
-def attention_step():
-    graphc.manual_seed(0)
-    mha = nn.MultiheadAttention(EMBED, HEADS, batch_first=True)
-    norm = nn.LayerNorm(EMBED)
-    block = nn.ModuleList([mha, norm])
-
-    def step(t):
-        block.zero_grad()
-        y = norm(t + mha(t, t, t, need_weights=False)[0])
-        loss = (y * y).mean()
-        loss.backward()
-        return loss
-    return step
 
 
 def micros(event) -> float:
@@ -69,7 +52,7 @@ def main() -> None:
     graphc.set_num_threads(1)
     x = graphc.from_numpy(
         np.random.default_rng(1).standard_normal((BATCH, SEQ, EMBED)).astype(np.float32))
-    fn = graphc.compile(attention_step(), backend="llvm")
+    fn = graphc.compile(attention_block()[1], backend="llvm")
     fn(x)
     executable = fn.entries[-1].executable
     if args.program:

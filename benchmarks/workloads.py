@@ -203,14 +203,13 @@ def chain(args) -> list[Row]:
 BATCH, SEQ, EMBED, HEADS = 8, 128, 256, 4
 
 
-def attention(args) -> list[Row]:
+def attention_block():
+    """The block (``ModuleList([mha, norm])``, seeded) and its training step: forward, loss,
+    backward (also profiled by ``benchmarks/attention_profile.py``)."""
     graphc.manual_seed(0)
     mha = nn.MultiheadAttention(EMBED, HEADS, batch_first=True)
     norm = nn.LayerNorm(EMBED)
     block = nn.ModuleList([mha, norm])
-    x = np.random.default_rng(1).standard_normal((BATCH, SEQ, EMBED)).astype(np.float32)
-    xg = graphc.from_numpy(x)
-    weights = {k: v.numpy().copy() for k, v in block.state_dict().items()}
 
     def step(t):
         block.zero_grad()
@@ -218,6 +217,14 @@ def attention(args) -> list[Row]:
         loss = (y * y).mean()
         loss.backward()
         return loss
+    return block, step
+
+
+def attention(args) -> list[Row]:
+    block, step = attention_block()
+    x = np.random.default_rng(1).standard_normal((BATCH, SEQ, EMBED)).astype(np.float32)
+    xg = graphc.from_numpy(x)
+    weights = {k: v.numpy().copy() for k, v in block.state_dict().items()}
 
     def grads():
         return np.concatenate([p.grad.numpy().ravel() for p in block.parameters()])
