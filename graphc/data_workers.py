@@ -181,32 +181,29 @@ class _ArrayOf:
         return (_ArrayOf, (self.array,))
 
 
+def _map_nested(leaf, data: Any) -> Any:
+    """``data`` with ``leaf`` applied to everything but its tuples, lists, dicts and
+    namedtuples, which are walked and rebuilt with their own types."""
+    if isinstance(data, dict):
+        return {k: _map_nested(leaf, v) for k, v in data.items()}
+    if isinstance(data, tuple) and hasattr(data, "_fields"):
+        return type(data)(*(_map_nested(leaf, d) for d in data))
+    if isinstance(data, (list, tuple)):
+        return type(data)(_map_nested(leaf, d) for d in data)
+    return leaf(data)
+
+
 def to_wire(data: Any) -> Any:
     """``data`` with its tensors replaced by their arrays (tuples, lists, dicts walked)."""
     from graphc.tensor import Tensor
-    if isinstance(data, Tensor):
-        return _ArrayOf(data.numpy())  # autograd history stays behind, as in PyTorch
-    if isinstance(data, dict):
-        return {k: to_wire(v) for k, v in data.items()}
-    if isinstance(data, tuple) and hasattr(data, "_fields"):
-        return type(data)(*(to_wire(d) for d in data))
-    if isinstance(data, (list, tuple)):
-        return type(data)(to_wire(d) for d in data)
-    return data
+    # autograd history stays behind, as in PyTorch
+    return _map_nested(lambda d: _ArrayOf(d.numpy()) if isinstance(d, Tensor) else d, data)
 
 
 def from_wire(data: Any) -> Any:
     """The inverse of :func:`to_wire`, in the main process."""
     from graphc.tensor import Tensor
-    if isinstance(data, _ArrayOf):
-        return Tensor._wrap(data.array)
-    if isinstance(data, dict):
-        return {k: from_wire(v) for k, v in data.items()}
-    if isinstance(data, tuple) and hasattr(data, "_fields"):
-        return type(data)(*(from_wire(d) for d in data))
-    if isinstance(data, (list, tuple)):
-        return type(data)(from_wire(d) for d in data)
-    return data
+    return _map_nested(lambda d: Tensor._wrap(d.array) if isinstance(d, _ArrayOf) else d, data)
 
 
 # -- the worker process ---------------------------------------------------------------------------
