@@ -29,10 +29,8 @@ from ir.cost import op_flops
 BATCH, IN, HIDDEN, OUT = 6, 8, 16, 4
 
 
-def mlp_training_step(seed: int = 0, backend: str | None = None):
-    """A compiled SGD step of a two-layer MLP with cross-entropy, and its model and batch."""
-    graphc.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(IN, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, OUT))
+def sgd_training_step(model, backend: str | None):
+    """A compiled SGD step of ``model`` with cross-entropy."""
     optimizer = graphc.optim.SGD(model.parameters(), lr=0.1)
 
     def step(x, y):
@@ -41,10 +39,18 @@ def mlp_training_step(seed: int = 0, backend: str | None = None):
         loss.backward()
         optimizer.step()
         return loss
+    return graphc.compile(step, backend=backend)
+
+
+def mlp_training_step(seed: int = 0, backend: str | None = None):
+    """A compiled SGD step of a two-layer MLP with cross-entropy, and its model and batch."""
+    graphc.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(IN, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, OUT))
+    step = sgd_training_step(model, backend)
     rng = np.random.default_rng(seed)
     x = graphc.tensor(rng.standard_normal((BATCH, IN)).astype(np.float32))
     y = graphc.tensor(rng.integers(0, OUT, BATCH))
-    return graphc.compile(step, backend=backend), model, x, y
+    return step, model, x, y
 
 
 def run_steps(step, x, y, n: int) -> list[float]:
@@ -390,15 +396,7 @@ def test_a_profiled_convolution_step_computes_what_an_unprofiled_one_does():
         graphc.manual_seed(seed)
         model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                               nn.Flatten(), nn.Linear(3 * 3 * 3, 4))
-        optimizer = graphc.optim.SGD(model.parameters(), lr=0.1)
-
-        def step(x, y):
-            optimizer.zero_grad()
-            loss = nn.functional.cross_entropy(model(x), y)
-            loss.backward()
-            optimizer.step()
-            return loss
-        return graphc.compile(step, backend="llvm"), model
+        return sgd_training_step(model, "llvm"), model
     rng = np.random.default_rng(5)
     x = graphc.tensor(rng.standard_normal((2, 2, 6, 6)).astype(np.float32))
     y = graphc.tensor(np.array([1, 3]))
