@@ -10,7 +10,8 @@ Contenders: graphc.compile on each backend, NumPy (``chain``), graphc eager, and
 torch eager, torch.compile and jax.jit. Every contender starts from the same weights and data, and
 the first results are compared against torch eager (or, without torch, the graphc interpreter):
 a mismatch is printed loudly. Ratios are to the first torch eager row. Contenders are timed in
-rounds (:class:`SideBySide`), so that load on the shared machine spreads over all of them.
+rounds (:class:`SideBySide`), so that load on the shared machine spreads over all of them; the
+``cores`` column (CPU time over wall time) shows that each kept to one thread.
 
     python benchmarks/workloads.py [--only chain,attention,cnn] [--repeats 15] [--no-torch-compile]
 """
@@ -41,6 +42,10 @@ from graphc import nn, optim
 
 Row = tuple[str, float, float, str]  # name, median seconds, first-call seconds, check
 
+# contender -> the process's CPU time over wall time in its timed blocks (the last SideBySide
+# filled): 1.0 for a contender that kept to one thread. main() prints it beside each row.
+CORES_USED: dict[str, float] = {}
+
 
 class SideBySide:
     """Times contenders in rounds and gives the median call per contender. On a shared machine
@@ -50,7 +55,10 @@ class SideBySide:
     contender in turn, after one untimed call, so load spreads over all of them. Blocks, not
     single calls: right after another contender's calls, torch's and jax's 16 MB temporaries
     came back from the allocator as fresh pages (torch eager's GELU*sigmoid took 19-37 ms
-    instead of 11 ms), which is not what a loop of them sees.
+    instead of 11 ms), which is not what a loop of them sees. Each block also records the
+    process's CPU time over its wall time (:data:`CORES_USED`), which shows whether a
+    contender really ran on one thread: jax.jit, told so only by ``XLA_FLAGS``, used both
+    cores (1.8) until :func:`jax_module` pinned its thread pool.
 
         >>> timer = SideBySide()
         >>> timer.add("noop", lambda: None, repeats=3)
@@ -75,14 +83,19 @@ class SideBySide:
     def fill(self, rows: list[Row]) -> list[Row]:
         """``rows`` with each entered contender's median seconds, timed in rounds."""
         times: dict[str, list[float]] = {name: [] for name in self.runs}
+        cores: dict[str, list[float]] = {name: [] for name in self.runs}
         for _ in range(self.ROUNDS):
             for name, (run, repeats, per_repeat) in self.runs.items():
                 run()  # untimed: this contender's allocations back in their steady state
                 for _ in range(math.ceil(repeats / self.ROUNDS)):
-                    start = time.perf_counter()
+                    start, start_cpu = time.perf_counter(), time.process_time()
                     for _ in range(per_repeat):
                         run()
-                    times[name].append((time.perf_counter() - start) / per_repeat)
+                    wall = time.perf_counter() - start
+                    times[name].append(wall / per_repeat)
+                    cores[name].append((time.process_time() - start_cpu) / wall)
+        CORES_USED.clear()
+        CORES_USED.update({name: statistics.median(c) for name, c in cores.items()})
         return [(name, statistics.median(times[name]) if name in times else seconds, cold, check)
                 for name, seconds, cold, check in rows]
 
@@ -114,11 +127,24 @@ def torch_module():
 
 
 def jax_module():
+    """jax on the CPU with one compute thread, or None without jax. ``XLA_FLAGS`` (set above)
+    do not limit XLA's CPU thread pool: it is sized from the CPUs the process may run on when
+    the client starts (jax-ml/jax#1539), and ran the chain and the GEMMs on both cores. So the
+    process is pinned to one CPU while the client starts, then let go (jax's dispatch threads
+    may still use the other core, as they would for any user)."""
     try:
         import jax
     except ImportError:
         return None
     jax.config.update("jax_platforms", "cpu")
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if allowed is not None:
+        os.sched_setaffinity(0, {min(allowed)})
+    try:
+        jax.devices("cpu")  # starts the client: its thread pool has one thread
+    finally:
+        if allowed is not None:
+            os.sched_setaffinity(0, allowed)
     return jax
 
 
@@ -455,10 +481,12 @@ def main() -> None:
         rows = WORKLOADS[workload](args)
         torch_row = next((t for name, t, _, _ in rows if name == "torch eager"), None)
         print(f"\n{workload}")
-        print(f"{'contender':30} {'ms':>10} {'vs torch eager':>15} {'first call s':>13}  check")
+        print(f"{'contender':30} {'ms':>10} {'vs torch eager':>15} {'first call s':>13} "
+              f"{'cores':>6}  check")
         for name, seconds, cold, check in rows:
             ratio = f"{seconds / torch_row:.2f}x" if torch_row else "-"
-            print(f"{name:30} {seconds * 1e3:10.3f} {ratio:>15} {cold:13.3f}  {check}")
+            cores = f"{CORES_USED[name]:.2f}" if name in CORES_USED else "-"
+            print(f"{name:30} {seconds * 1e3:10.3f} {ratio:>15} {cold:13.3f} {cores:>6}  {check}")
 
 
 if __name__ == "__main__":
