@@ -248,23 +248,36 @@ class MultiheadAttention(Module):
         # Self-attention projects once through the stacked (3E, E) weight, as PyTorch does: one
         # GEMM forward and one per gradient instead of three each.
         one_projection = self._qkv_same_embed_dim and query is key and key is value
-        if batched and self.batch_first:
-            query, key, value = (F.transpose(t, 0, 1) for t in (query, key, value))
+        # batch_first inputs stay (N, T, E): the heads are views of the projections either way,
+        # and transposing to PyTorch's internal (T, N, E) would copy the inputs, the output and
+        # their gradients for nothing
+        batch_major = batched and self.batch_first
         if not batched:
             query, key, value = (F.unsqueeze(t, 1) for t in (query, key, value))
             if key_padding_mask is not None:
                 key_padding_mask = F.unsqueeze(key_padding_mask, 0)
-        length, batch, embed = query.shape
-        source_length = key.shape[0]
+        if batch_major:
+            batch, length, embed = query.shape
+            source_length = key.shape[1]
+        else:
+            length, batch, embed = query.shape
+            source_length = key.shape[0]
         heads, head_dim = self.num_heads, self.head_dim
 
-        def split_heads(x: Tensor, steps: int) -> Tensor:  # (T, N, E) -> (N, heads, T, hd)
+        def split_heads(x: Tensor, steps: int) -> Tensor:  # (T, N, E) or (N, T, E) -> (N, heads, T, hd)
+            if batch_major:
+                return F.permute(F.reshape(x, (batch, steps, heads, head_dim)), (0, 2, 1, 3))
             return F.permute(F.reshape(x, (steps, batch, heads, head_dim)), (1, 2, 0, 3))
 
         if one_projection:
-            projected = F.reshape(_linear(query, self.in_proj_weight, self.in_proj_bias),
-                                  (length, batch, 3, heads, head_dim))
-            q, k, v = composites.unbind(F.permute(projected, (2, 1, 3, 0, 4)), 0)
+            projected = _linear(query, self.in_proj_weight, self.in_proj_bias)
+            if batch_major:
+                projected = F.permute(F.reshape(projected, (batch, length, 3, heads, head_dim)),
+                                      (2, 0, 3, 1, 4))
+            else:
+                projected = F.permute(F.reshape(projected, (length, batch, 3, heads, head_dim)),
+                                      (2, 1, 3, 0, 4))
+            q, k, v = composites.unbind(projected, 0)
         else:
             (w_q, b_q), (w_k, b_k), (w_v, b_v) = self._projections()
             q = split_heads(_linear(query, w_q, b_q), length)
@@ -294,10 +307,11 @@ class MultiheadAttention(Module):
 
         dropout_p = self.dropout if self.dropout > 0.0 and self.training else 0.0
         out, weights = _attend(q, k, v, masks, dropout_p, 1.0 / math.sqrt(head_dim))
-        out = F.reshape(F.permute(out, (2, 0, 1, 3)), (length, batch, embed))
+        if batch_major:
+            out = F.reshape(F.permute(out, (0, 2, 1, 3)), (batch, length, embed))
+        else:
+            out = F.reshape(F.permute(out, (2, 0, 1, 3)), (length, batch, embed))
         out = self.out_proj(out)
-        if batched and self.batch_first:
-            out = F.transpose(out, 0, 1)
         if not batched:
             out = F.squeeze(out, 1)
         if not need_weights:
