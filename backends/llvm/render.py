@@ -38,8 +38,8 @@ from ir.dtypes import i64
 from ir.scalar import ArgReduction, Reduction, cast
 from ir.scalar.reduction import X
 
-# Float sums add into this many interleaved accumulators (see _interleaved_fold): eight
-# float32 lanes fill one AVX2 register.
+# Float sums and max/min fold into this many interleaved accumulators (see _interleaved_fold):
+# eight float32 lanes fill one AVX2 register.
 LANES = 8
 
 # Kernels of fewer loop iterations than this are not optimized (``optnone``, which LLVM also
@@ -47,6 +47,11 @@ LANES = 8
 # the kernels and took half of the time LLVM spent, yet run for microseconds. LLVM's IEEE
 # semantics make their results the same bits either way.
 OPTIMIZE_MIN_WORK = 4096
+
+
+def _is_extremum(fold: Reduction) -> bool:
+    """A max or min fold (``np.maximum``/``np.minimum`` semantics, :mod:`backends.llvm.scalar`)."""
+    return fold.combine.op in ("maximum", "minimum")
 
 
 def render_module(program: KernelProgram, fast_math: bool = False) -> ir.Module:
@@ -311,8 +316,17 @@ class _KernelRenderer:
 
     def _fold(self, outer: list[ir.Value], fold: Reduction) -> None:
         if self._interleaves(fold):
-            self._interleaved_fold(outer, fold)
-            return
+            total = self._interleaved_fold(outer, fold)
+            if fold.accumulator.is_float and _is_extremum(fold):
+                total = self._rescanned_where_order_shows(outer, fold, total)
+        else:
+            total = self._running_fold(outer, fold)
+        if not self.kernel.scan:
+            self._store_all({ACC: total}, outer)
+
+    def _running_fold(self, outer: list[ir.Value], fold: Reduction) -> ir.Value:
+        """One running accumulator over the reduced loops, in index order (a scan stores it at
+        every step); returns its final value."""
         b, kernel = self.builder, self.kernel
         acc = self._slot(fold.accumulator)
         b.store(self.scalars.render(fold.identity, {}), acc)
@@ -327,28 +341,46 @@ class _KernelRenderer:
                 self._store_all({ACC: combined}, counters)
 
         self._loops(list(kernel.reduce_shape), outer, step)
-        if not kernel.scan:
-            self._store_all({ACC: b.load(acc, typ=value_type(fold.accumulator))}, outer)
+        return b.load(acc, typ=value_type(fold.accumulator))
+
+    def _rescanned_where_order_shows(self, outer: list[ir.Value], fold: Reduction,
+                                     total: ir.Value) -> ir.Value:
+        """A float max/min folded on interleaved accumulators equals the running fold's,
+        except where the order decides: which of equal zeros (+0.0 or -0.0) and which NaN it
+        keeps. Only then (a result of zero or NaN, rare) is the slice folded again in index
+        order, so the bits are always those of :meth:`_running_fold` (and of the rows-first
+        and threaded variants, which fold in that order)."""
+        b = self.builder
+        result = self._slot(fold.accumulator)
+        b.store(total, result)
+        order_shows = b.or_(b.fcmp_ordered("==", total, ir.Constant(total.type, 0.0)),
+                            b.fcmp_unordered("uno", total, total))
+        with b.if_then(order_shows, likely=False):
+            b.store(self._running_fold(outer, fold), result)
+        return b.load(result, typ=value_type(fold.accumulator))
 
     def _interleaves(self, fold: Reduction) -> bool:
         """Whether this fold runs on :data:`LANES` interleaved accumulators: a float sum the
-        reference adds pairwise (``order="pairwise"``), not a scan, whose innermost reduced
+        reference adds pairwise (``order="pairwise"``) or a max/min (exact in any order, but for
+        what :meth:`_rescanned_where_order_shows` mends), not a scan, whose innermost reduced
         loop fills every accumulator twice and walks every operand contiguously. (A strided
         one, a column sum, may be rendered rows-first, whose order the threaded variant, which
         always folds here, must repeat: it keeps one running sum.)"""
         kernel = self.kernel
-        if (fold.order != "pairwise" or not fold.accumulator.is_float or kernel.scan
+        pairwise_sum = fold.order == "pairwise" and fold.accumulator.is_float
+        if (not (pairwise_sum or _is_extremum(fold)) or kernel.scan
                 or not kernel.reduce_shape or kernel.reduce_shape[-1] < 2 * LANES):
             return False
         last = len(kernel.shape) + len(kernel.reduce_shape) - 1
         return all(load.index.strides[last] in (0, 1) for load in kernel.loads)
 
-    def _interleaved_fold(self, outer: list[ir.Value], fold: Reduction) -> None:
-        """A float sum on :data:`LANES` accumulators: element ``j`` of the innermost reduced
-        loop goes to accumulator ``j % LANES`` (the rest after the last full block to the
-        first), and the accumulators are added pairwise at the end. Its rounding error grows
-        with n / LANES instead of n (NumPy's pairwise sum and PyTorch's cascade sum are of this
-        kind), and the independent chains let LLVM vectorize the loop. Measured on rows of 3136
+    def _interleaved_fold(self, outer: list[ir.Value], fold: Reduction) -> ir.Value:
+        """A float sum (or a max/min) on :data:`LANES` accumulators, returned: element ``j``
+        of the innermost reduced loop goes to accumulator ``j % LANES`` (the rest after the
+        last full block to the first), and the accumulators are combined pairwise at the end.
+        A sum's rounding error grows with n / LANES instead of n (NumPy's pairwise sum and
+        PyTorch's cascade sum are of this kind), and the independent chains let LLVM vectorize
+        the loop. Measured on rows of 3136
         float32 normals: 3.9x closer to the float64 sum than one running sum (NumPy's pairwise
         sum is 3.8x closer still), and rows of 4096 summed 3.2x faster. The order is fixed, so
         results are the same on every run and every thread count."""
@@ -383,7 +415,7 @@ class _KernelRenderer:
         while len(partial) > 1:  # ((a0 + a1) + (a2 + a3)) + ...
             partial = [self.scalars.render(fold.combine, {ACC: left, X: right})
                        for left, right in zip(partial[::2], partial[1::2])]
-        self._store_all({ACC: partial[0]}, outer)
+        return partial[0]
 
     def _arg_fold(self, outer: list[ir.Value], fold: ArgReduction) -> None:
         """The first index whose element ``better`` beats the best so far (one reduced loop)."""
