@@ -90,3 +90,17 @@ def test_threads_give_the_same_bits():
     finally:
         graphc.set_num_threads(previous)
     assert same_bits(threaded, running_fold(rows, "max"))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint8])
+def test_integer_rows(dtype):
+    """Integers fold on the same interleaved accumulators (exact in any order, no rescan)."""
+    info = np.iinfo(dtype)
+    rows = np.random.default_rng(4).integers(info.min, info.max, (9, 40), dtype=dtype,
+                                             endpoint=True)
+    rows[0], rows[1] = info.min, info.max
+    for reduce, want in ((lambda t: t.amax(dim=-1), rows.max(-1)),
+                         (lambda t: t.amin(dim=-1), rows.min(-1))):
+        got = graphc.compile(reduce, backend="llvm")(rows).numpy()
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
