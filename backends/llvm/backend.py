@@ -32,6 +32,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -58,6 +59,7 @@ from backends.kernel import (
 )
 from backends.kernel.cost import program_steps
 from backends.llvm import blas as blas_library
+from backends.llvm import gemm_batch
 from backends.llvm.assemble import (
     exported_functions,
     llvm_ir_text,
@@ -110,11 +112,15 @@ class LLVMExecutable(Executable):
     def __init__(self, graph: Graph, program: KernelProgram, llvm_ir: str | Callable[[], str],
                  jit: JitModule, compile_info: CompileInfo | None = None,
                  plan: list[CallStep] | None = None, blas: blas_library.Blas | None = None,
-                 buffers: BufferPlan | None = None):
+                 buffers: BufferPlan | None = None,
+                 batch_loop: Callable[[str, Any], Any] | None = None):
         # llvm_ir: the text, or a function that renders it (code loaded from a cache)
         self.graph, self.program, self._llvm_ir, self.jit = graph, program, llvm_ir, jit
         self.compile_info = compile_info
         self.blas = blas
+        # (dtype name, BLAS integer ctype) -> a native loop over a batch's GEMMs
+        # (backends.llvm.gemm_batch); None: one ctypes call per matrix
+        self._batch_loop = batch_loop
         # plan and buffers must agree: the segments were rendered with the arena's offsets
         self.buffers = arena_buffers(program, ARENA_ALIGNMENT) if buffers is None else buffers
         self.plan = plan_calls(program, self.buffers) if plan is None else plan
@@ -372,6 +378,20 @@ class LLVMExecutable(Executable):
                  blas_library.TRANS if plan.transpose_b else blas_library.NO_TRANS,
                  plan.m, plan.n, plan.k, 1.0)
 
+        if len(offsets) > 1 and self._batch_loop is not None and self.blas is not None:
+            loop = self._batch_loop(np.dtype(dtype).name, self.blas.integer)
+            table = np.array(offsets, np.int64)
+            address = self.blas.gemm_address(dtype)
+            count, table_address = len(offsets), table.ctypes.data
+
+            def run_batch(env: Env, table: np.ndarray = table) -> None:
+                # ``table`` is a default so that it lives as long as this runner: the native
+                # loop reads it at table_address
+                out = output(env)
+                loop(address, *flags, env[key_a].ctypes.data, plan.lda, env[key_b].ctypes.data,
+                     plan.ldb, 0.0, out.ctypes.data, plan.n, count, table_address)
+            return run_batch
+
         def run(env: Env) -> None:
             out = output(env)
             a, b, c = env[key_a].ctypes.data, env[key_b].ctypes.data, out.ctypes.data
@@ -498,7 +518,7 @@ class LLVMBackend(Backend):
         llvm_ir = compiled.llvm_ir or functools.partial(llvm_ir_text, program, plan, fast_math)
         blas = blas_library.find_blas() if self.use_blas else None
         return LLVMExecutable(graph, program, llvm_ir, compiled.jit, compiled.info, plan, blas,
-                              buffers)
+                              buffers, functools.partial(gemm_batch.batch_loop, self.compiler))
 
 
 __all__ = ["LLVMBackend", "LLVMExecutable"]

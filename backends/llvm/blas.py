@@ -10,9 +10,10 @@ various builds export: ``scipy_cblas_sgemm64_`` (NumPy 2, 64-bit integers), ``cb
 within float tolerance, and :func:`describe` says which is in use.
 
 The executable calls GEMM from its Python step runner through ctypes, with the buffers'
-addresses. Measured on the reference machine: about 1.5 us per call for the ctypes call itself,
-against 6 ms for one GEMM of the MLP step (256x784 @ 784x512); calling BLAS from generated code
-through a function pointer would save that microsecond and belongs with the generated call path.
+addresses. Measured on the reference machine: about 1.5-2 us per call for the ctypes call
+itself, against 6 ms for one GEMM of the MLP step (256x784 @ 784x512). A batched GEMM makes
+one ctypes call for all its matrices: a generated loop calls BLAS through its address
+(:mod:`backends.llvm.gemm_batch`; attention's heads are 32 matrices per product).
 
     >>> import numpy as np
     >>> a = np.arange(6, dtype=np.float32).reshape(2, 3)
@@ -55,9 +56,15 @@ class Blas:
     dgemm: Callable[..., Any]
     set_threads: Callable[..., Any] | None
     get_threads: Callable[..., Any] | None
+    integer: Any = ctypes.c_int64  # the ctypes type of the GEMMs' sizes and strides
 
     def gemm_for(self, dtype: np.dtype) -> Callable[..., Any] | None:
         return {"float32": self.sgemm, "float64": self.dgemm}.get(np.dtype(dtype).name)
+
+    def gemm_address(self, dtype: np.dtype) -> int | None:
+        """The address of the GEMM for ``dtype`` (for generated code to call), or None."""
+        function: Any = self.gemm_for(dtype)
+        return None if function is None else ctypes.cast(function, ctypes.c_void_p).value
 
 
 def library_candidates() -> list[str]:
@@ -93,7 +100,7 @@ def _bind(path: str) -> Blas | None:
             set_threads.argtypes, set_threads.restype = [ctypes.c_int], None
         if get_threads is not None:
             get_threads.argtypes, get_threads.restype = [], ctypes.c_int
-        return Blas(path, sgemm, dgemm, set_threads, get_threads)
+        return Blas(path, sgemm, dgemm, set_threads, get_threads, integer)
     return None
 
 
