@@ -102,21 +102,26 @@ def _cache_key(leaves, tree) -> tuple:
 
 
 def _positional_key(args: tuple) -> Optional[tuple]:
-    """A cheap stand-in for the cache key of a call made only of concrete tensors passed
-    positionally: their dtypes, shapes, devices, ``requires_grad`` and which are the same
-    tensor (the last item of each tensor's spec: the fast runner reads it there). None
-    for any other call (it takes the full path: signature binding, pytree, :func:`_cache_key`)."""
+    """A cheap stand-in for the cache key of a call made only of concrete tensors and NumPy
+    arrays passed positionally: their dtypes, shapes, devices, ``requires_grad`` (None for an
+    array, which is how the fast runner tells them apart) and which are the same object (the
+    last item of each spec: the fast runner reads it there). None for any other call (it takes
+    the full path: signature binding, pytree, :func:`_cache_key`)."""
     specs = []
     for index, arg in enumerate(args):
-        if type(arg) is not Tensor or arg._value is not None:
+        kind = type(arg)
+        if kind is Tensor and arg._value is None:
+            data, requires_grad, on_device = arg._data, arg.requires_grad, is_on_device(arg._data)
+        elif kind is np.ndarray:  # exactly: subclasses (np.matrix, masked) take the full path
+            data, requires_grad, on_device = arg, None, False
+        else:
             return None
-        data = arg._data
         first = index
         for earlier in range(index):
             if args[earlier] is arg:
                 first = earlier
                 break
-        specs.append((data.dtype, data.shape, arg.requires_grad, is_on_device(data), first))
+        specs.append((data.dtype, data.shape, requires_grad, on_device, first))
     return tuple(specs)
 
 
@@ -255,23 +260,27 @@ def _fast_runner(entry: CacheEntry, positional: tuple) -> Optional[Callable[[tup
     """A runner of ``entry`` specialized to calls whose positional key is ``positional``.
 
     It is Python source generated for this entry (``run.source``), straight-line code with no
-    loops: each argument a concrete tensor with the key's ``requires_grad``, no two the same
-    tensor, on the key's device, every guard of the entry, one call into the executable, the
-    outputs wrapped. The
+    loops: each argument a concrete tensor with the key's ``requires_grad`` on the key's
+    device, or a NumPy array (exactly ``ndarray``) where the key has one, no two the same
+    object, every guard of the entry, one call into the executable, the outputs wrapped. The
     dtypes and shapes of the key are checked by the backend's generated wrapper
     (``Executable.fast_call``, which declines other arrays), or here when there is none.
     State tensors the graph reads (parameters) are passed as they are at each call.
     A call it does not cover returns ``_MISSED`` and takes the full path, which also explains a
     miss. Under grad mode, an entry whose outputs get autograd history always misses. None
     where :meth:`CacheEntry.run` has work to do besides: other lifted state
-    (gradients, learning rates, arrays, seeds), write-backs, non-tensor outputs, arguments
+    (gradients, learning rates, arrays, seeds), write-backs, arguments the executable writes
+    in place (run copies them), non-tensor outputs, arguments
     returned, repeated arguments, guards that look at an argument."""
+    executable = entry.executable
     if (entry.write_backs or any(lifted.kind != "tensor" for lifted in entry.lifted)
             or any(s is not None for s in entry.out_static)
             or any(isinstance(getattr(g, "subject", None), tracing.ArgRef) for g in entry.guards)
-            or any(first != index for index, (*_, first) in enumerate(positional))):
+            or any(first != index for index, (*_, first) in enumerate(positional))
+            # an argument the executable writes in place: run() copies it first
+            or any(i < len(entry.input_leaves)
+                   for i in getattr(executable, "donated_inputs", ()))):
         return None
-    executable = entry.executable
     native = getattr(executable, "fast_call", None)
     names = [f"a{index}" for index in range(len(positional))]
     scope: dict[str, Any] = {"MISSED": _MISSED, "Tensor": Tensor, "wrap": Tensor._from_result,
@@ -286,16 +295,22 @@ def _fast_runner(entry: CacheEntry, positional: tuple) -> Optional[Callable[[tup
     if names:
         lines.append(f"    {''.join(name + ', ' for name in names)}= args")
     scope["ndarray"] = np.ndarray
+    data = {}  # argument -> the expression of its array
     for name, (dtype, shape, requires_grad, on_device, _) in zip(names, positional):
-        lines += [f"    if type({name}) is not Tensor or {name}._value is not None or "
-                  f"{name}.requires_grad != {requires_grad!r}:",
-                  "        return MISSED",
-                  # a tensor moved to another device takes the full path (another entry)
-                  f"    if isinstance({name}._data, ndarray) is {on_device!r}:",
-                  "        return MISSED"]
+        if requires_grad is None:  # a NumPy array, passed as it is
+            data[name] = name
+            lines += [f"    if type({name}) is not ndarray:", "        return MISSED"]
+        else:
+            data[name] = f"{name}._data"
+            lines += [f"    if type({name}) is not Tensor or {name}._value is not None or "
+                      f"{name}.requires_grad != {requires_grad!r}:",
+                      "        return MISSED",
+                      # a tensor moved to another device takes the full path (another entry)
+                      f"    if isinstance({name}._data, ndarray) is {on_device!r}:",
+                      "        return MISSED"]
         if native is None:
             scope[f"{name}_dtype"], scope[f"{name}_shape"] = dtype, shape
-            lines += [f"    if {name}._data.shape != {name}_shape or {name}._data.dtype != "
+            lines += [f"    if {data[name]}.shape != {name}_shape or {data[name]}.dtype != "
                       f"{name}_dtype:",
                       "        return MISSED"]
     distinct = " or ".join(f"{a} is {b}" for i, a in enumerate(names) for b in names[i + 1:])
@@ -306,7 +321,7 @@ def _fast_runner(entry: CacheEntry, positional: tuple) -> Optional[Callable[[tup
         scope[f"holds{index}"], scope[f"quick{index}"] = guard.holds, quick
         test = f"holds{index}()" if quick is None else f"(quick{index}() or holds{index}())"
         lines += [f"    if not {test}:", "        return MISSED"]
-    arrays = [f"{names[index]}._data" for index in entry.input_leaves]
+    arrays = [data[names[index]] for index in entry.input_leaves]
     for index, lifted in enumerate(entry.lifted):
         scope[f"state{index}"] = lifted.tensor
         arrays.append(f"state{index}._data")
@@ -497,7 +512,7 @@ class CompiledFunction:
         if not kwargs and len(values) == len(args) and all(
                 v is a for v, a in zip(values, args)):
             # every parameter was passed positionally (no default, no *args): the next such
-            # call with tensors of the same types can find this key without binding
+            # call with tensors and arrays of the same types can find this key without binding
             positional = _positional_key(args)
             if positional is not None:
                 self._positional_entries[positional] = self._by_key[key]

@@ -1,0 +1,115 @@
+"""NumPy arrays passed positionally take the compiled call's fast path, as tensors do
+(graphc/compile.py: ``_positional_key``, ``_fast_runner``): no signature binding, no pytree, one
+call into the executable. Anything the fast path does not cover (other dtypes or shapes,
+strided arrays, ndarray subclasses, the same array twice) still gives the full path's results.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc
+
+BACKENDS = ["interpreter", "llvm"]
+
+
+def affine(t):
+    return (2 * t + 1).relu()
+
+
+def counting_full_path(compiled):
+    """Counts the calls that take the full path (``_entry_and_run``)."""
+    calls = []
+    full_path = compiled._entry_and_run
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return full_path(*args, **kwargs)
+    compiled._entry_and_run = counted
+    return calls
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_arrays_take_the_fast_path(backend):
+    compiled = graphc.compile(affine, backend=backend)
+    full = counting_full_path(compiled)
+    x = np.linspace(-2, 2, 16, dtype=np.float32)
+    first = compiled(x).numpy()
+    for _ in range(3):
+        np.testing.assert_array_equal(compiled(x).numpy(), first)
+        y = x[::-1].copy()
+        np.testing.assert_array_equal(compiled(y).numpy(), np.maximum(2 * y + 1, 0))
+    assert len(full) == 1  # the first call traced; every later one took the fast path
+    assert compiled._fast is not None
+    np.testing.assert_array_equal(first, np.maximum(2 * x + 1, 0))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_other_dtypes_and_shapes_retrace_and_say_why(backend):
+    compiled = graphc.compile(affine, backend=backend)
+    for x in (np.ones(4, np.float32), np.ones(5, np.float32), np.ones(4, np.float64),
+              np.ones((2, 2), np.float32), np.array(-3.0, np.float32)):
+        for _ in range(2):
+            got = compiled(x).numpy()
+            assert got.dtype == x.dtype and got.shape == x.shape
+            np.testing.assert_array_equal(got, np.maximum(2 * x + 1, 0))
+    assert len(compiled.entries) == 5
+    assert "f32[5]" in compiled.explain() and "f64[4]" in compiled.explain()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_arrays_the_wrapper_was_not_made_for(backend):
+    """Strided, read-only and misaligned arrays: the same results as copies; byte-swapped
+    ones the full path's error."""
+    compiled = graphc.compile(affine, backend=backend)
+    base = np.linspace(-3, 3, 64, dtype=np.float32)
+    compiled(base[:32].copy())
+    strided = base[::2]
+    read_only = base[:32].copy()
+    read_only.flags.writeable = False
+    raw = np.zeros(32 * 4 + 1, np.uint8)
+    misaligned = raw[1:].view(np.float32)
+    misaligned[:] = base[:32]
+    for x in (strided, read_only, misaligned) * 2:
+        want = np.maximum(2 * np.asarray(x, np.float32) + 1, 0)
+        np.testing.assert_array_equal(compiled(x).numpy(), want)
+    for _ in range(2):
+        with pytest.raises(TypeError, match="unsupported dtype >f4"):
+            compiled(base[:32].astype(">f4"))
+
+
+def test_the_same_array_twice_and_mixed_with_tensors():
+    compiled = graphc.compile(lambda a, b: a * b + a, backend="llvm")
+    x = np.arange(6, dtype=np.float32)
+    t = graphc.from_numpy(np.full(6, 2.0, np.float32))
+    for _ in range(3):
+        np.testing.assert_array_equal(compiled(x, x).numpy(), x * x + x)
+        np.testing.assert_array_equal(compiled(x, t).numpy(), x * 2 + x)
+        np.testing.assert_array_equal(compiled(t, x).numpy(), 2 * x + 2)
+    # a tensor and an array of the same type are different keys
+    np.testing.assert_array_equal(compiled(t, t).numpy(), np.full(6, 6.0, np.float32))
+
+
+def test_ndarray_subclasses_take_the_full_path():
+    class Tagged(np.ndarray):
+        pass
+
+    compiled = graphc.compile(affine, backend="llvm")
+    full = counting_full_path(compiled)
+    x = np.linspace(-1, 1, 8, dtype=np.float32)
+    tagged = x.view(Tagged)
+    for _ in range(3):
+        np.testing.assert_array_equal(compiled(tagged).numpy(), np.maximum(2 * x + 1, 0))
+    assert len(full) == 3
+
+
+def test_the_caller_s_array_is_never_written():
+    def bump(t):
+        t += 1  # in place on the traced argument: graphc never writes into user arrays
+        return t * 2
+
+    compiled = graphc.compile(bump, backend="llvm")
+    x = np.arange(4, dtype=np.float32)
+    for _ in range(3):
+        np.testing.assert_array_equal(compiled(x).numpy(), (np.arange(4) + 1) * 2)
+    np.testing.assert_array_equal(x, np.arange(4, dtype=np.float32))
