@@ -104,3 +104,13 @@ def test_integer_rows(dtype):
         got = graphc.compile(reduce, backend="llvm")(rows).numpy()
         assert got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_rows(dtype):
+    """f16 and bf16 keep one running fold (their values are rendered through f32)."""
+    import ml_dtypes  # noqa: F401  (registers bfloat16 with NumPy)
+    rows = tricky_rows(np.float32, 40, seed=5)[:-1].astype(dtype)  # the NaN row: payloads
+    for reduce, op in ((lambda t: t.amax(dim=-1), "max"), (lambda t: t.amin(dim=-1), "min")):
+        got = graphc.compile(reduce, backend="llvm")(rows).numpy()
+        assert same_bits(got, running_fold(rows.astype(np.float32), op).astype(dtype))

@@ -50,8 +50,11 @@ OPTIMIZE_MIN_WORK = 4096
 
 
 def _is_extremum(fold: Reduction) -> bool:
-    """A max or min fold (``np.maximum``/``np.minimum`` semantics, :mod:`backends.llvm.scalar`)."""
-    return fold.combine.op in ("maximum", "minimum")
+    """A max or min fold (``np.maximum``/``np.minimum`` semantics, :mod:`backends.llvm.scalar`)
+    of f32, f64 or integers (f16/bf16 values are rendered through f32 and keep one running
+    fold)."""
+    return (fold.combine.op in ("maximum", "minimum")
+            and not fold.accumulator.is_low_precision_float)
 
 
 def render_module(program: KernelProgram, fast_math: bool = False) -> ir.Module:
