@@ -102,3 +102,24 @@ def test_a_lone_compiled_pow_inlines_its_exponent_and_calls_no_libm_pow(c):
     assert f"pow(x0, {float(c)}:f32)" in program
     assert "pow" not in compiled.entries[0].executable.jit.optimized_ir
     assert_close(got, power_rounded_once(x, c))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", ["eager", "interpreter", "llvm"])
+def test_pow_one_half_is_the_square_root(dtype, mode):
+    """``x ** 0.5`` is ``sqrt(x)``, as the reference (``np.power`` with a scalar exponent) and
+    PyTorch compute it: ``-0.0`` stays ``-0.0`` and ``-inf`` gives NaN (C's pow gives +0.0 and
+    +inf), and the bits are sqrt's (ir.scalar.is_square_root)."""
+    rng = np.random.default_rng(7)
+    x = np.concatenate([np.array(SPECIAL, dtype), rng.random(OPTIMIZE_MIN_WORK, dtype) * 1e3])
+    f = (lambda t: t ** 0.5) if mode == "eager" else graphc.compile(lambda t: t ** 0.5,
+                                                                     backend=mode)
+    with np.errstate(all="ignore"):
+        got = f(graphc.from_numpy(x)).numpy()
+        want = np.sqrt(x)
+    assert got.dtype == x.dtype
+    assert same_bits_or_both_nan(got, want).all(), x[~same_bits_or_both_nan(got, want)]
+    if mode == "llvm":
+        optimized = graphc.compile(lambda t: t ** 0.5, backend="llvm")
+        optimized(x)
+        assert "pow" not in optimized.entries[0].executable.jit.optimized_ir

@@ -40,7 +40,7 @@ from llvmlite import ir  # type: ignore[import-untyped]
 
 from backends.llvm import fastmath, half
 from ir.dtypes import DType, f32, f64
-from ir.scalar import PRIMITIVES, ScalarExpr, small_integer_exponent
+from ir.scalar import PRIMITIVES, ScalarExpr, is_square_root, small_integer_exponent
 
 _TYPES = {"f32": ir.FloatType(), "f64": ir.DoubleType(), "i32": ir.IntType(32),
           "i64": ir.IntType(64), "bool": ir.IntType(1), "i16": ir.IntType(16),
@@ -190,6 +190,8 @@ def _pow(r, args, e):
         # the kernel builder keeps integer pow out of kernels (its reference rejects negative
         # exponents); reaching here is a bug
         raise NotImplementedError("integer pow is not rendered: it runs as a library call")
+    if e.dtype in (f32, f64) and is_square_root(e):
+        return r.intrinsic("sqrt", e.dtype, args[:1])  # as the reference: -0.0 stays, -inf NaN
     n = small_integer_exponent(e)
     if n is None or e.dtype not in (f32, f64):
         return r.intrinsic("pow", e.dtype, args)

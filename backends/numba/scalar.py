@@ -38,7 +38,7 @@ import numpy as np
 
 from backends.llvm.half import computes_in_f32
 from ir.dtypes import DType, f32, f64, i8, i16, i32, i64, u8
-from ir.scalar import PRIMITIVES, ScalarExpr
+from ir.scalar import PRIMITIVES, ScalarExpr, is_square_root
 
 NUMBA_TYPES = {"f32": "float32", "f64": "float64", "u8": "uint8", "i8": "int8",
                "i16": "int16", "i32": "int32", "i64": "int64", "bool": "boolean",
@@ -246,6 +246,13 @@ def _cast(r, args, e):
     return f"np.{target.numpy.name}({x})"
 
 
+def _pow(r, args, e):
+    if e.dtype in (f32, f64) and is_square_root(e):
+        # as the reference computes x ** 0.5: pow(-0.0, 0.5) is -0.0, pow(-inf, 0.5) NaN
+        return r.rules["sqrt"](r, args[:1], e)
+    return _infix("**")(r, args, e)
+
+
 def _select(r, args, e):
     return f"({args[1]} if {args[0]} else {args[2]})"
 
@@ -254,7 +261,7 @@ RULES: dict[str, Rule] = {
     "const": lambda r, args, e: constant(e),
     "cast": _cast,
     "add": _infix("+"), "sub": _infix("-"), "mul": _infix("*"), "div": _infix("/"),
-    "pow": _infix("**"),
+    "pow": _pow,
     "neg": _neg, "abs": _abs, "sign": _helper("sign", typed=True),
     "maximum": _helper("maximum"), "minimum": _helper("minimum"),
     "eq": _compare("=="), "ne": _compare("!="), "lt": _compare("<"), "le": _compare("<="),

@@ -50,6 +50,7 @@ from ir.scalar.expr import (
     gt,
     highest,
     hypot,
+    is_square_root,
     le,
     log,
     log1p,
@@ -93,5 +94,5 @@ __all__ = [
     "logical_or", "lowest", "lt", "maximum", "minimum", "mul", "ne", "neg", "pow_", "round_",
     "rsqrt", "select", "sign", "sin", "sinh", "sqrt", "sub", "tan", "tanh", "to_text", "trunc",
     "trunc_div", "var",
-    "POW_BY_MULTIPLICATION", "small_integer_exponent",
+    "POW_BY_MULTIPLICATION", "is_square_root", "small_integer_exponent",
 ]

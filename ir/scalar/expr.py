@@ -286,6 +286,21 @@ def small_integer_exponent(expr: ScalarExpr) -> int | None:
     return int(c) if c in POW_BY_MULTIPLICATION else None
 
 
+def is_square_root(expr: ScalarExpr) -> bool:
+    """Whether ``expr`` is ``pow(x, 0.5)`` of floats with a constant exponent. The reference
+    (``np.power`` with a scalar exponent) computes it as ``sqrt(x)``, as PyTorch does:
+    ``pow(-0.0, 0.5)`` is -0.0 and ``pow(-inf, 0.5)`` NaN, where C's pow gives +0.0 and +inf.
+    Code generators render it as sqrt (correctly rounded, so the same bits).
+
+        >>> from ir.dtypes import f32
+        >>> x = var("x", f32)
+        >>> is_square_root(pow_(x, 0.5)), is_square_root(pow_(x, 1.5))
+        (True, False)
+    """
+    return (expr.op == "pow" and expr.dtype.is_float and expr.args[1].op == "const"
+            and float(expr.args[1].value) == 0.5)
+
+
 # -- printing ----------------------------------------------------------------------------------
 def format_const(value: np.generic, dtype: DType) -> str:
     """``0.1:f32``, ``-0.0:f64``, ``nan:f32``, ``-2147483648:i32``, ``true:bool``."""
@@ -375,6 +390,7 @@ __all__ = [
     "sign",
     "sin",
     "sinh",
+    "is_square_root",
     "small_integer_exponent",
     "sqrt",
     "sub",

@@ -155,6 +155,23 @@ def test_float_division_by_zero_gives_inf_and_nan_not_an_exception():
     np.testing.assert_array_equal(got, np.array([np.inf, -np.inf, np.nan], F))
 
 
+def test_pow_one_half_is_the_square_root_as_in_the_reference():
+    """``x ** 0.5`` keeps -0.0 and gives NaN at -inf (NumPy's and PyTorch's sqrt), not C pow's
+    +0.0 and +inf (ir.scalar.is_square_root)."""
+    for dtype in ("f32", "f64"):
+        graph = ir.parse(f"""func @f(%x: {dtype}[7]) -> ({dtype}[7]) {{
+  %0: {dtype}[] = const {{value=0.5, dtype={dtype}, shape=[]}}
+  %1: {dtype}[7] = pow %x, %0
+  return %1
+}}""")
+        x = np.array([-0.0, -np.inf, np.inf, 4.0, -1.0, np.nan, 2.0],
+                     np.float32 if dtype == "f32" else np.float64)
+        (got,) = CUDA.compile(graph)(x)
+        with np.errstate(invalid="ignore"):
+            want = np.sqrt(x)
+        assert got.tobytes() == want.tobytes(), (got, want)
+
+
 # -- reductions: a block per point (warp shuffles) and a thread per point -------------------------
 REDUCTIONS = ir.parse("""func @f(%x: f32[3,70], %n: i32[3,70], %b: bool[3,70], %y: f64[2,5,40])
     -> (f32[3], f32[70], i32[3], i64[3], bool[3], bool[3], f64[5], f64[2,1,40], i64[3], i64[70],
