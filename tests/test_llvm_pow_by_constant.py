@@ -123,3 +123,23 @@ def test_pow_one_half_is_the_square_root(dtype, mode):
         optimized = graphc.compile(lambda t: t ** 0.5, backend="llvm")
         optimized(x)
         assert "pow" not in optimized.entries[0].executable.jit.optimized_ir
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("mode", ["eager", "interpreter", "llvm"])
+def test_an_exponent_array_of_one_half_is_the_square_root_too(dtype, mode):
+    """The exponent as an array (NumPy's own power takes C's pow there) or an input: the same
+    sqrt wherever it is 0.5, so no result depends on how the exponent is laid out."""
+    with np.errstate(over="ignore"):  # f16: 1e13 and up are inf
+        x = np.array(SPECIAL, dtype)
+    y = np.where(np.arange(x.size) % 3 == 0, 2.0, 0.5).astype(dtype)
+
+    def f(t, u):
+        return t ** u, t ** graphc.full((x.size,), 0.5, dtype=graphc.from_numpy(x).dtype)
+    run = f if mode == "eager" else graphc.compile(f, backend=mode)
+    with np.errstate(all="ignore"):
+        got_mixed, got_full = (r.numpy() for r in run(graphc.from_numpy(x), graphc.from_numpy(y)))
+        want_mixed = np.where(y == 0.5, np.sqrt(x), np.power(x, y))
+        want_full = np.sqrt(x)
+    assert same_bits_or_both_nan(got_full, want_full).all(), (x, got_full)
+    assert same_bits_or_both_nan(got_mixed, want_mixed).all(), (x, got_mixed)

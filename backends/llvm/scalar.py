@@ -190,11 +190,15 @@ def _pow(r, args, e):
         # the kernel builder keeps integer pow out of kernels (its reference rejects negative
         # exponents); reaching here is a bug
         raise NotImplementedError("integer pow is not rendered: it runs as a library call")
-    if e.dtype in (f32, f64) and is_square_root(e):
-        return r.intrinsic("sqrt", e.dtype, args[:1])  # as the reference: -0.0 stays, -inf NaN
+    # an exponent of 0.5 is sqrt, as the reference computes it (ir.scalar.evaluate.power):
+    # -0.0 stays -0.0 and -inf gives NaN
+    if is_square_root(e):
+        return r.intrinsic("sqrt", e.dtype, args[:1])
     n = small_integer_exponent(e)
     if n is None or e.dtype not in (f32, f64):
-        return r.intrinsic("pow", e.dtype, args)
+        b, (x, y) = r.builder, args
+        half = b.fcmp_ordered("==", y, ir.Constant(y.type, 0.5))
+        return b.select(half, r.intrinsic("sqrt", e.dtype, [x]), r.intrinsic("pow", e.dtype, args))
     # multiplications instead of a scalar libm call (see ir.scalar.POW_BY_MULTIPLICATION)
     b, x = r.builder, args[0]
     one = ir.Constant(x.type, 1.0)

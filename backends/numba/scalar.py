@@ -247,10 +247,15 @@ def _cast(r, args, e):
 
 
 def _pow(r, args, e):
-    if e.dtype in (f32, f64) and is_square_root(e):
-        # as the reference computes x ** 0.5: pow(-0.0, 0.5) is -0.0, pow(-inf, 0.5) NaN
-        return r.rules["sqrt"](r, args[:1], e)
-    return _infix("**")(r, args, e)
+    """An exponent of 0.5 is sqrt, as the reference computes it (ir.scalar.evaluate.power):
+    -0.0 stays -0.0 and -inf gives NaN."""
+    power = _infix("**")(r, args, e)
+    if not e.dtype.is_float:
+        return power
+    square_root = r.rules["sqrt"](r, args[:1], e)
+    if is_square_root(e):
+        return square_root
+    return f"({square_root} if {args[1]} == 0.5 else {power})"
 
 
 def _select(r, args, e):

@@ -24,6 +24,7 @@ from ir import scalar as S
 from ir.emitter import unbroadcast
 from ir.errors import DTypeError, ShapeError
 from ir.registry import Attr, OpDef, register
+from ir.scalar.evaluate import power
 from ir.types import TensorType, broadcast_shapes
 
 
@@ -342,7 +343,7 @@ _binary_op("sub", sub_type, _binary(np.subtract), _sub_vjp, _arith(S.sub), needs
 _binary_op("mul", arith_type, _binary(np.multiply), _mul_vjp, _arith(S.mul, S.logical_and))
 _binary_op("div", div_type, lambda a, b: np.true_divide(*_promoted_float(a, b)),
            _div_vjp, _arith(S.div), needs_output=True)
-_binary_op("pow", numeric_type("pow", "pow with two bool tensors"), _binary(np.power), _pow_vjp,
+_binary_op("pow", numeric_type("pow", "pow with two bool tensors"), _binary(power), _pow_vjp,
            _arith(S.pow_), needs_output=True, checked_on_integers=True)
 _binary_op("maximum", arith_type, _binary(np.maximum),
            _select_vjp(lambda em, x, y: em.lt(x, y)), _arith(S.maximum, S.logical_or))

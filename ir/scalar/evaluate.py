@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 
+import ml_dtypes
 import numpy as np
 
 from ir.dtypes import convert
@@ -34,6 +35,30 @@ def _erf(x: np.ndarray) -> np.ndarray:
 
 def _rsqrt(x: np.ndarray) -> np.ndarray:
     return np.divide(np.ones((), x.dtype), np.sqrt(x))
+
+
+_BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+
+
+def power(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``np.power``, but ``sqrt(x)`` wherever a float exponent is 0.5, as PyTorch computes
+    ``x ** 0.5``: ``pow(-0.0, 0.5)`` is -0.0 and ``pow(-inf, 0.5)`` NaN (C's pow: +0.0, +inf).
+    NumPy itself does so only for an f32/f64 scalar (or stride-0) exponent, so without this the
+    result would depend on the exponent's layout and dtype. (Code generators render it the
+    same way: ``ir.scalar.is_square_root``.)
+
+        >>> float(power(np.float32([-0.0]), np.full(1, 0.5, np.float32))[0])
+        -0.0
+    """
+    x, y = np.asarray(x), np.asarray(y)
+    if x.dtype.kind != "f" and x.dtype != _BFLOAT16:
+        return np.power(x, y)
+    half = y == 0.5
+    if y.ndim == 0:
+        return np.sqrt(x) if half else np.power(x, y)
+    if not half.any():
+        return np.power(x, y)
+    return np.where(half, np.sqrt(x), np.power(x, y))
 
 
 def truncating_division(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -57,7 +82,7 @@ IMPLEMENTATIONS: dict[str, Callable[..., np.ndarray]] = {
     "neg": np.negative, "abs": np.absolute, "sign": np.sign,
     "logical_not": np.logical_not, "bitwise_not": np.invert,
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
-    "pow": np.power, "maximum": np.maximum, "minimum": np.minimum,
+    "pow": power, "maximum": np.maximum, "minimum": np.minimum,
     "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
     "gt": np.greater, "ge": np.greater_equal,
     "logical_and": np.logical_and, "logical_or": np.logical_or,

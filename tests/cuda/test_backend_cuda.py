@@ -167,9 +167,13 @@ def test_pow_one_half_is_the_square_root_as_in_the_reference():
         x = np.array([-0.0, -np.inf, np.inf, 4.0, -1.0, np.nan, 2.0],
                      np.float32 if dtype == "f32" else np.float64)
         (got,) = CUDA.compile(graph)(x)
-        with np.errstate(invalid="ignore"):
+        y = np.array([0.5, 0.5, 2.0, 0.5, 3.0, 0.5, 0.5], x.dtype)  # an input exponent too
+        (mixed,) = CUDA.compile(one_node_graph("pow", [x, y], {}))(x, y)
+        with np.errstate(invalid="ignore", divide="ignore"):
             want = np.sqrt(x)
+            want_mixed = np.where(y == 0.5, want, np.power(x, y))
         assert got.tobytes() == want.tobytes(), (got, want)
+        assert mixed.tobytes() == want_mixed.tobytes(), (mixed, want_mixed)
 
 
 # -- reductions: a block per point (warp shuffles) and a thread per point -------------------------
