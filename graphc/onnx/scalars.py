@@ -108,6 +108,10 @@ class ScalarLowering:
             return b.node("Where", [negative, b.node("Ceil", [x]), b.node("Floor", [x])])
         if op == "pow" and dtype.is_int:
             return self._integer_pow(args[0], args[1], dtype)
+        if op == "pow":  # an exponent of 0.5 is sqrt, as graphc's reference (ir.scalar.evaluate
+            # .power) and PyTorch compute it: -0.0 stays -0.0 and -inf gives NaN (Pow: +0, inf)
+            half = b.node("Equal", [args[1], self._number(0.5, dtype)])
+            return b.node("Where", [half, b.node("Sqrt", [args[0]]), b.node("Pow", args)])
         if op in ("fmod", "trunc_div") and dtype.is_int:
             return self._integer_division(op, args[0], args[1], dtype)
         if op == "fmod":
