@@ -22,17 +22,18 @@ Each function takes the kernel's builder and one ``float`` value and returns one
 - ``sigmoid``: ``1 / (1 + e)`` for ``x >= 0`` and ``e / (1 + e)`` below, ``e = exp(-|x|)``, so
   no overflow and subnormal results for very negative ``x``;
 - ``erf``: ``x * C_HI + x * S(x*x)`` (one FMA; ``C_HI`` is 2/sqrt(pi) in float32, ``S`` carries
-  the rest) below ``|x| = 1``, else ``1 - G(|x| - 2.5)`` with ``|x|`` clamped to 4 and the sign of
-  ``x``: two polynomials, no exp and no division (``S``, ``G`` fitted by
-  ``docs/fastmath_coefficients.py``).
+  the rest) below ``|x| = 1``, else ``P(|x| - 73/32)`` (``P`` approximates erf itself, 13
+  coefficients) with ``|x|`` clamped to 3.92 and the sign of ``x``: two polynomials, no exp and
+  no division (``S``, ``P`` fitted by ``docs/fastmath_coefficients.py``).
 
 The exps inside tanh and sigmoid need no range handling (``_exp_scaled``: their arguments are
 clamped so that ``2**n`` is a normal float), and every function with two branches computes
-both and selects (no branch in the loop); long polynomials are evaluated as two interleaved
-Horner chains (``_Emit.horner2``): half the latency for one more multiplication, which made
-erf alone 10-15% faster here (more loop iterations overlap). Four chains (one more split) made
-erf alone no faster and the GELU*sigmoid chain 4% slower: there the kernel is bound by the
-number of vector operations (each coefficient of erf's tail cost ~0.1 ms of ~6.5 ms).
+both and selects (no branch in the loop). Two interleaved Horner chains (``_Emit.horner2``)
+halve a polynomial's latency for one more multiplication, which made erf alone 10-15% faster
+here (more loop iterations overlap); but in the GELU*sigmoid chain the kernel is bound by the
+number of vector operations (each coefficient of erf's tail cost ~0.1 ms of ~6.5 ms), so erf
+now runs plain Horner (one FMA per coefficient; its tail folded into one polynomial for erf
+itself also needs the single final rounding: see ``docs/fastmath_coefficients.py``).
 
 Cephes (Stephen L. Moshier) is public domain; only its published coefficients are used here.
 NaN, the infinities, -0.0 and subnormals give exactly what the libm functions give (through
@@ -80,18 +81,19 @@ _TANH_POLY = [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422
               -3.33332819422e-1]
 # Taylor series of expm1(r) / r**2 - ... : 1/2, 1/6, ..., 1/8! (highest degree first)
 _EXPM1_POLY = [1 / 40320, 1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2]
-# erf: x * C_HI + x * S(x*x) below |x| = 1, 1 - G(|x| - 2.5) from there to 4 (clamped), S and
-# G fitted by docs/fastmath_coefficients.py (highest degree first)
-_ERF_SPLIT, _ERF_CLAMP, _ERF_TAIL_CENTER = 1.0, 4.0, 2.5
+# erf: x * C_HI + x * S(x*x) below |x| = 1, P(|x| - 73/32) from there to 3.92 (clamped; P is
+# erf itself, 1 - erfc folded into its constant term), S and P fitted by
+# docs/fastmath_coefficients.py (highest degree first)
+_ERF_SPLIT, _ERF_CLAMP, _ERF_TAIL_CENTER = 1.0, 3.92, 2.28125
 _ERF_C_HI = 1.128379225730896   # 2/sqrt(pi) rounded to float32 (S(0) holds the rest)
-_ERF_SMALL = [7.854017894715071e-05, -0.000801024551037699, 0.00518833426758647,
-              -0.026853816583752632, 0.1128358542919159, -0.3761262595653534, -5.999856256266867e-08]
-_ERF_TAIL = [3.495035798550816e-07, -8.880812174538733e-07, -3.4488514302211115e-06,
-             1.570398671901785e-05, -7.798342267051339e-06, -8.105606684694067e-05,
-             0.0002534878731239587, -0.000258793676039204, -0.0005445845890790224,
-             0.002797601046040654, -0.006116567645221949, 0.008622588589787483,
-             -0.008350214920938015, 0.005445690825581551, -0.002178278286010027,
-             0.0004069523129146546]
+_ERF_SMALL = [7.853861461626366e-05, -0.0008010193705558777, 0.005188327748328447,
+              -0.026853812858462334, 0.1128358542919159, -0.3761262595653534,
+              -6.02771663693602e-08]
+_ERF_TAIL = [-9.132581908488646e-06, 4.5012675400357693e-05, -1.752657044562511e-05,
+             -0.00033799276570789516, 0.0009221316431649029, -0.00046948803355917335,
+             -0.0030384750571101904, 0.010120096616446972, -0.017457744106650352,
+             0.019437145441770554, -0.014142532832920551, 0.006199563853442669,
+             0.9987454414367676]
 
 
 class _Emit:
@@ -291,15 +293,15 @@ def erf(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
     """``erf(x)``: +-1 from |x| = 3.92 on, keeps -0.0, subnormals and NaN.
 
     Two polynomials, no exp and no division: ``x * C_HI + x * S(x*x)`` (one FMA, exact in its
-    large term) below |x| = 1, else ``1 - G(|x| - 2.5)`` with ``|x|`` clamped to 4 (the clamp
-    lets NaN through) and the sign of ``x``."""
+    large term) below |x| = 1, else ``P(|x| - 73/32)``, ``P`` being erf itself (its last FMA
+    rounds once), with ``|x|`` clamped to 3.92 (the clamp lets NaN through) and the sign of
+    ``x``. Both by plain Horner, one FMA per coefficient: in the GELU*sigmoid chain the kernel
+    is bound by the number of vector operations, not by the chains' latency."""
     m, b = _Emit(builder), builder
-    small = m.fma(x, m.f(_ERF_C_HI), b.fmul(x, m.horner2(b.fmul(x, x), _ERF_SMALL)))
+    small = m.fma(x, m.f(_ERF_C_HI), b.fmul(x, m.horner(b.fmul(x, x), _ERF_SMALL)))
     a = m.call("fabs", x)
     clamped = b.select(m.lt(m.f(_ERF_CLAMP), a), m.f(_ERF_CLAMP), a)
-    # two Horner chains, not four: in the GELU*sigmoid chain the other work overlaps the
-    # latency anyway, and four chains cost 3 more operations (6.58 -> 6.32 ms on 4M floats)
-    tail = b.fsub(m.f(1.0), m.horner2(b.fsub(clamped, m.f(_ERF_TAIL_CENTER)), _ERF_TAIL))
+    tail = m.horner(b.fsub(clamped, m.f(_ERF_TAIL_CENTER)), _ERF_TAIL)
     # copysign: the tail is |erf|, and the small branch gives +0 for x = -0.0
     return m.call("copysign", b.select(m.lt(a, m.f(_ERF_SPLIT)), small, tail), x)
 
