@@ -194,3 +194,16 @@ def test_under_the_profiler_arrays_take_the_recorded_path():
     calls = [row for row in prof.key_averages() if row.key == compiled.name]
     assert calls and calls[0].count == 2
     assert compiled.entries[0].hits == 4
+
+
+def test_explain_says_when_only_the_kind_or_the_sharing_changed():
+    """A tensor where an array was (or the same array as another argument) is another cache
+    entry of the same type: explain() says which it was."""
+    compiled = graphc.compile(lambda a, b: a * b + a, backend="interpreter")
+    x, y = np.ones(4, np.float32), np.ones(4, np.float32)
+    compiled(x, y)
+    compiled(x, x)
+    compiled(graphc.from_numpy(x), y)
+    report = compiled.explain()
+    assert "argument b: f32[4], its own object -> the same object as a" in report
+    assert "argument a: f32[4], a NumPy array -> a tensor" in report
