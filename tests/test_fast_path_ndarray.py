@@ -207,3 +207,17 @@ def test_explain_says_when_only_the_kind_or_the_sharing_changed():
     report = compiled.explain()
     assert "argument b: f32[4], its own object -> the same object as a" in report
     assert "argument a: f32[4], a NumPy array -> a tensor" in report
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_array_returned_as_it_is_keeps_the_full_path_s_wrapping(backend):
+    """An entry that returns its argument has no fast runner (``CacheEntry.run`` wraps the
+    caller's array in a new tensor, as ``graphc.from_numpy`` would); every call agrees."""
+    compiled = graphc.compile(lambda t: (t, t * 2), backend=backend)
+    x = np.arange(4, dtype=np.float32)
+    for _ in range(3):
+        same, doubled = compiled(x)
+        assert isinstance(same, graphc.Tensor) and np.shares_memory(same.numpy(), x)
+        np.testing.assert_array_equal(same.numpy(), x)
+        np.testing.assert_array_equal(doubled.numpy(), 2 * x)
+    assert compiled.entries[0].fast_runner is None and compiled.entries[0].hits == 3
