@@ -138,6 +138,28 @@ def _describe_spec(spec) -> str:
     return f"the object {spec[1].obj!r}"
 
 
+_KIND_NAMES = {"tensor": "tensor", "array": "NumPy array"}
+
+
+def _describe_change(old, new, paths: list, position: int) -> str:
+    """How the cache-key spec of leaf ``position`` changed, in words: its types, else (the same
+    type) a tensor that became a NumPy array or the reverse, or another argument it is now (or
+    no longer) the same object as."""
+    before, after = _describe_spec(old), _describe_spec(new)
+    if before != after or old[0] not in _KIND_NAMES or new[0] not in _KIND_NAMES:
+        return f"{before} -> {after}"
+    if old[0] != new[0]:
+        return f"{before}, a {_KIND_NAMES[old[0]]} -> a {_KIND_NAMES[new[0]]}"
+    first = 3 if old[0] == "tensor" else 2  # where the spec says which leaf it first was
+
+    def identity(spec) -> str:
+        index = spec[first]
+        return "its own object" if index == position else f"the same object as {paths[index]}"
+    if identity(old) == identity(new):
+        return f"{before} -> {after}"
+    return f"{before}, {identity(old)} -> {identity(new)}"
+
+
 _NOT_MADE = object()
 _MISSED = object()  # what a fast runner returns for a call it does not cover
 
@@ -550,8 +572,9 @@ class CompiledFunction:
             old_tree, old_specs = entry.key
             if old_tree != tree or len(old_specs) != len(specs):
                 continue
-            changes = [f"argument {path}: {_describe_spec(old)} -> {_describe_spec(new)}"
-                       for path, old, new in zip(entry.arg_paths, old_specs, specs) if old != new]
+            changes = [f"argument {path}: {_describe_change(old, new, entry.arg_paths, i)}"
+                       for i, (path, old, new) in enumerate(zip(entry.arg_paths, old_specs, specs))
+                       if old != new]
             if best is None or len(changes) < len(best):
                 best = changes
         if best is None:

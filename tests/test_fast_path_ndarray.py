@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import graphc
+from graphc.compile import _MISSED
 
 BACKENDS = ["interpreter", "llvm"]
 
@@ -113,3 +114,110 @@ def test_the_caller_s_array_is_never_written():
     for _ in range(3):
         np.testing.assert_array_equal(compiled(x).numpy(), (np.arange(4) + 1) * 2)
     np.testing.assert_array_equal(x, np.arange(4, dtype=np.float32))
+
+
+def misaligned_copy(x: np.ndarray) -> np.ndarray:
+    """``x`` in C order one byte off its dtype's alignment (``flags.aligned`` False)."""
+    raw = np.zeros(x.nbytes + 1, np.uint8)
+    view = raw[1:].view(x.dtype).reshape(x.shape)
+    view[...] = x
+    assert view.flags.c_contiguous and not view.flags.aligned
+    return view
+
+
+def test_arrays_the_native_wrapper_declines_take_the_full_path_s_run():
+    """The fast runner hands arrays to ``fast_call`` as they are; it declines what it was not
+    made for (non-C-contiguous, misaligned, another dtype or shape) and the call still gives
+    the reference's result through ``CacheEntry.run`` (which the executable's checked path
+    converts), never a misread one."""
+    compiled = graphc.compile(affine, backend="llvm")
+    x = np.linspace(-3, 3, 16, dtype=np.float32).reshape(4, 4)
+    compiled(x)
+    entry, runner = compiled._fast
+    native = entry.executable.fast_call
+    assert native is not None and "native(a0)" in runner.source  # the array as it is
+    declined = {"Fortran order": np.asfortranarray(x), "transposed": x.T,
+                "misaligned": misaligned_copy(x), "strided": np.repeat(x, 2, axis=1)[:, ::2],
+                "float64": x.astype(np.float64), "another shape": x.reshape(2, 8)}
+    for name, array in declined.items():
+        assert native(array) is None, name
+        assert runner((array,)) is _MISSED, name
+        want = np.maximum(2 * np.asarray(array, np.float64) + 1, 0)
+        got = compiled(array).numpy()
+        assert got.shape == array.shape and got.dtype == array.dtype, name
+        np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=name)
+    assert native(x) is not None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_mixed_tensors_and_arrays_take_the_fast_path(backend):
+    compiled = graphc.compile(lambda a, b: a * b + a, backend=backend)
+    full = counting_full_path(compiled)
+    x = np.arange(6, dtype=np.float32)
+    t = graphc.from_numpy(np.full(6, 2.0, np.float32))
+    for _ in range(3):
+        np.testing.assert_array_equal(compiled(x, t).numpy(), x * 2 + x)
+    assert len(full) == 1
+    assert compiled.entries[0].hits == 3  # explain() counts the fast path's calls
+    assert "3 hits" in compiled.explain()
+    # a tensor where the entry has an array (and the reverse) is another entry, said why
+    compiled(t, t)
+    compiled(graphc.from_numpy(x), x)
+    assert len(full) == 3 and len(compiled.entries) == 3
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_zero_d_f64_read_only_and_repeated_arrays_on_the_fast_path(backend):
+    compiled = graphc.compile(lambda a, b: a * b - b, backend=backend)
+    full = counting_full_path(compiled)
+    scalar = np.array(-1.5, np.float64)
+    read_only = np.linspace(0, 1, 5)
+    read_only.flags.writeable = False
+    for _ in range(3):
+        np.testing.assert_array_equal(compiled(scalar, read_only).numpy(),
+                                      -1.5 * read_only - read_only)
+        np.testing.assert_array_equal(compiled(read_only, read_only).numpy(),
+                                      read_only * read_only - read_only)
+    assert len(full) == 2  # one trace each: the same array twice is its own entry
+    assert not read_only.flags.writeable
+
+
+def test_under_the_profiler_arrays_take_the_recorded_path():
+    compiled = graphc.compile(affine, backend="llvm")
+    x = np.linspace(-1, 1, 16, dtype=np.float32)
+    compiled(x)
+    compiled(x)
+    assert compiled._fast is not None
+    with graphc.profiler.profile() as prof:
+        for _ in range(2):
+            np.testing.assert_array_equal(compiled(x).numpy(), np.maximum(2 * x + 1, 0))
+    calls = [row for row in prof.key_averages() if row.key == compiled.name]
+    assert calls and calls[0].count == 2
+    assert compiled.entries[0].hits == 4
+
+
+def test_explain_says_when_only_the_kind_or_the_sharing_changed():
+    """A tensor where an array was (or the same array as another argument) is another cache
+    entry of the same type: explain() says which it was."""
+    compiled = graphc.compile(lambda a, b: a * b + a, backend="interpreter")
+    x, y = np.ones(4, np.float32), np.ones(4, np.float32)
+    compiled(x, y)
+    compiled(x, x)
+    compiled(graphc.from_numpy(x), y)
+    report = compiled.explain()
+    assert "argument b: f32[4], its own object -> the same object as a" in report
+    assert "argument a: f32[4], a NumPy array -> a tensor" in report
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_array_returned_as_it_is_keeps_the_full_path_s_wrapping(backend):
+    """An entry that returns its argument has no fast runner (``CacheEntry.run`` wraps the
+    caller's array in a new tensor, as ``graphc.from_numpy`` would); every call agrees."""
+    compiled = graphc.compile(lambda t: (t, t * 2), backend=backend)
+    x = np.arange(4, dtype=np.float32)
+    for _ in range(3):
+        same, doubled = compiled(x)
+        assert isinstance(same, graphc.Tensor) and np.shares_memory(same.numpy(), x)
+        np.testing.assert_array_equal(same.numpy(), x)
+        np.testing.assert_array_equal(doubled.numpy(), 2 * x)
+    assert compiled.entries[0].fast_runner is None and compiled.entries[0].hits == 3

@@ -141,6 +141,16 @@ class _Subclass(np.ndarray):
     pass
 
 
+def _misaligned(x: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of ``x`` one byte off its dtype's alignment (``flags.aligned`` is
+    False): the kernels' loads assume aligned elements."""
+    raw = np.zeros(x.nbytes + 1, np.uint8)
+    view = raw[1:].view(x.dtype).reshape(x.shape)
+    view[...] = x
+    assert view.flags.c_contiguous and not view.flags.aligned
+    return view
+
+
 @pytest.mark.parametrize("arguments", [
     pytest.param(lambda x: (x.astype(np.float64),), id="another dtype"),
     pytest.param(lambda x: (x.astype(">f4"),), id="non-native byte order"),
@@ -150,6 +160,8 @@ class _Subclass(np.ndarray):
     pytest.param(lambda x: (np.array(1.0, np.float32),), id="a 0-d array"),
     pytest.param(lambda x: (np.zeros(0, np.float32),), id="an empty array"),
     pytest.param(lambda x: (np.repeat(x, 2)[::2],), id="strided"),
+    pytest.param(lambda x: (_misaligned(x),), id="misaligned"),
+    pytest.param(lambda x: (np.asfortranarray(np.ones((4, 4), np.float32)),), id="Fortran order"),
     pytest.param(lambda x: (x.view(_Subclass),), id="a subclass"),
     pytest.param(lambda x: (list(x),), id="a list"),
     pytest.param(lambda x: (), id="too few"),
@@ -166,6 +178,9 @@ def test_declined_arrays_still_convert_or_raise_as_the_checked_path(llvm):
     x = np.linspace(-2, 2, 32, dtype=np.float32)
     (out,) = run(x[::2])  # strided: copied, not misread
     assert_close(out, relu_2x_plus_1(x[::2]))
+    misaligned = _misaligned(x[:16])
+    (out,) = run(misaligned)  # copied to aligned memory
+    assert_close(out, relu_2x_plus_1(x[:16]))
     with pytest.raises(ExecutionError, match="expects f32\\[16\\], got f64\\[16\\]"):
         run(np.zeros(16))
     with pytest.raises(ExecutionError, match="expects f32\\[16\\], got f32\\[8\\]"):

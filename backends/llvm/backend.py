@@ -97,9 +97,11 @@ DEFAULT_DISK_CACHE = ObjectCache()  # follows GRAPHC_CACHE_DIR at every compile
 
 
 def _contiguous(array: np.ndarray) -> np.ndarray:
-    """``array`` in C order (kernels index buffers as C-contiguous); 0-d stays 0-d, unlike
-    ``np.ascontiguousarray``."""
-    return array if array.flags.c_contiguous else np.array(array, order="C")
+    """``array`` in C order (kernels index buffers as C-contiguous) and aligned (their loads
+    assume the element type's alignment; a view at an odd byte offset is copied); 0-d stays
+    0-d, unlike ``np.ascontiguousarray``."""
+    flags = array.flags
+    return array if flags.c_contiguous and flags.aligned else np.array(array, order="C")
 
 
 class LLVMExecutable(Executable):
@@ -184,7 +186,8 @@ class LLVMExecutable(Executable):
         if len(arrays) == len(self._signature):
             for key, array, (shape, dtype) in zip(self._input_keys, arrays, self._signature):
                 if (type(array) is not np.ndarray or array.dtype != dtype
-                        or array.shape != shape or not array.flags.c_contiguous):
+                        or array.shape != shape or not array.flags.c_contiguous
+                        or not array.flags.aligned):
                     break
                 env[key] = array
             else:

@@ -6,7 +6,8 @@ also gets ``ptr @fastcall(ptr self, ptr args, i64 nargs)``, a CPython ``METH_FAS
 function made callable with ``PyCFunction_NewEx``. Called with the input arrays, it
 
 - checks each argument is exactly an ``ndarray`` (not a subclass) of the graph input's dtype
-  (the builtin descriptor object), rank and shape, C-contiguous, by reading the
+  (the builtin descriptor object), rank and shape, C-contiguous and aligned (the kernels'
+  loads assume their element type's alignment), by reading the
   ``PyArrayObject`` fields; anything else returns ``None``, and the caller takes the checked
   path (which converts, or raises the usual error);
 - allocates the outputs by calling NumPy's ``PyArray_New``, places temporaries in an arena on
@@ -60,6 +61,7 @@ STACK_ARENA_MAX = 1 << 14       # bytes of temporaries placed on the caller's st
 # base, descr, flags; :func:`abi_checked` verifies every offset used here once per process.
 _OB_TYPE, _ND, _DIMENSIONS, _DESCR, _FLAGS = 8, 24, 32, 56, 64
 _C_CONTIGUOUS = 0x0001
+_ALIGNED = 0x0100  # NPY_ARRAY_ALIGNED: a view at an odd byte offset has it clear
 _NUMPY_API_NEW = 93        # PyArray_New's slot in NumPy's C-API table (fixed since NumPy 1.0)
 _NUMPY_API_TYPE = 2        # &PyArray_Type
 _NUMPY_ABI_VERSIONS = (0x01000009, 0x02000000)  # PyArray_GetNDArrayCVersion() we know
@@ -213,9 +215,9 @@ class _WrapperRenderer:
         self._require(builder.icmp_signed("==", rank, ir.Constant(_I32, len(shape))), self.miss,
                       f"{name}.rank_ok")
         flags = self._field(obj, _FLAGS, _I32, f"{name}.flags")
-        contiguous = builder.and_(flags, ir.Constant(_I32, _C_CONTIGUOUS))
-        self._require(builder.icmp_unsigned("!=", contiguous, ir.Constant(_I32, 0)), self.miss,
-                      f"{name}.contiguous")
+        required = ir.Constant(_I32, _C_CONTIGUOUS | _ALIGNED)
+        self._require(builder.icmp_unsigned("==", builder.and_(flags, required), required),
+                      self.miss, f"{name}.contiguous_and_aligned")
         if shape:
             dims = self._field(obj, _DIMENSIONS, _PTR, f"{name}.dims")
             for axis, extent in enumerate(shape):
@@ -384,7 +386,7 @@ def abi_checked() -> bool:
         return kind.from_address(id(array) + offset).value
 
     samples = [np.arange(4.0), np.zeros((2, 3), np.int32)[:, 1:], np.array(7, np.int64),
-               np.zeros((0, 5), np.bool_)]
+               np.zeros((0, 5), np.bool_), np.zeros(17, np.uint8)[1:].view(np.float32)]
     for array in samples:
         dims = read(array, _DIMENSIONS, ctypes.c_void_p)
         shape = tuple((ctypes.c_int64 * array.ndim).from_address(dims)) if array.ndim else ()
@@ -392,7 +394,8 @@ def abi_checked() -> bool:
                 or read(array, _ND, ctypes.c_int) != array.ndim or shape != array.shape
                 or read(array, _DESCR, ctypes.c_void_p) != id(array.dtype)
                 or bool(read(array, _FLAGS, ctypes.c_int) & _C_CONTIGUOUS)
-                != array.flags.c_contiguous):
+                != array.flags.c_contiguous
+                or bool(read(array, _FLAGS, ctypes.c_int) & _ALIGNED) != array.flags.aligned):
             return False
     return _runtime_addresses() is not None
 
