@@ -107,7 +107,8 @@ def finfo(dtype: DType):
 def convert(array: np.ndarray, dtype: DType) -> np.ndarray:
     """``array`` converted to ``dtype`` as the ``cast`` op defines it: NumPy's ``astype``,
     except that a float becomes an 8- or 16-bit integer through i64 (truncated, then wrapped
-    around: -1.5 -> u8 255, 300.7 -> u8 44, as PyTorch's CPU), where C leaves it undefined.
+    around: -1.5 -> u8 255, 300.7 -> u8 44, as PyTorch's CPU), where C leaves it undefined, and
+    anything but f32 becomes bf16 through f32 (PyTorch's rounding, whatever ml_dtypes does).
 
         >>> convert(np.array([-1.5, 300.7], np.float32), u8).tolist()
         [255, 44]
@@ -115,6 +116,11 @@ def convert(array: np.ndarray, dtype: DType) -> np.ndarray:
     if array.dtype.kind == "f" or array.dtype == bf16.numpy:
         if dtype.is_int and dtype.bits < 32:
             return array.astype(np.int64).astype(dtype.numpy)
+    if dtype == bf16 and array.dtype not in (np.float32, bf16.numpy):
+        # through f32, as PyTorch converts to bf16 (and the kernels do): f64 1 + 2**-8 + 2**-30
+        # is a tie in f32, so bf16 1.0. ml_dtypes 0.7 rounds f64 in one step (1.0078125); 0.6
+        # went through f32 too.
+        array = array.astype(np.float32)
     return array.astype(dtype.numpy)
 
 
