@@ -178,7 +178,7 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
         # an array the traced code read: its contents may change before the next call
         result = ctx.lift_array(data, target)
     else:
-        result = _const(np.array(array, dtype=target.numpy))
+        result = _const(np.array(dtypes.asarray(array, target)))
     return _placed(result, device, requires_grad)
 
 

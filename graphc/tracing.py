@@ -307,7 +307,7 @@ class TraceContext:
                 return Tensor._traced(lifted.value, self)
         value = self.add_input("array", ir.TensorType(dtype, array.shape))
         self.lifted.append(Lifted("array", value.name, value, tensor=array,
-                                  getter=lambda: np.asarray(array, dtype=dtype.numpy)))
+                                  getter=lambda: dtypes.asarray(array, dtype)))
         return Tensor._traced(value, self)
 
     def lifted_arrays(self) -> frozenset:

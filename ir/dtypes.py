@@ -116,12 +116,26 @@ def convert(array: np.ndarray, dtype: DType) -> np.ndarray:
     if array.dtype.kind == "f" or array.dtype == bf16.numpy:
         if dtype.is_int and dtype.bits < 32:
             return array.astype(np.int64).astype(dtype.numpy)
+    return _through_f32_to_bf16(array, dtype).astype(dtype.numpy)
+
+
+def asarray(array, dtype: DType) -> np.ndarray:
+    """``np.asarray(array, dtype.numpy)`` (no copy when it has that dtype already), except that
+    anything but f32 becomes bf16 through f32, as in :func:`convert`.
+
+        >>> float(asarray([1 + 2**-8 + 2**-30], bf16)[0])
+        1.0
+    """
+    return np.asarray(_through_f32_to_bf16(np.asarray(array), dtype), dtype.numpy)
+
+
+def _through_f32_to_bf16(array: np.ndarray, dtype: DType) -> np.ndarray:
+    """``array`` as f32 when it is to become bf16 and is not f32 or bf16 already: PyTorch (and
+    the kernels) convert to bf16 through f32, so f64 1 + 2**-8 + 2**-30, a tie in f32, is bf16
+    1.0. ml_dtypes 0.7 rounds f64 to bf16 in one step (1.0078125); 0.6 went through f32."""
     if dtype == bf16 and array.dtype not in (np.float32, bf16.numpy):
-        # through f32, as PyTorch converts to bf16 (and the kernels do): f64 1 + 2**-8 + 2**-30
-        # is a tie in f32, so bf16 1.0. ml_dtypes 0.7 rounds f64 in one step (1.0078125); 0.6
-        # went through f32 too.
-        array = array.astype(np.float32)
-    return array.astype(dtype.numpy)
+        return array.astype(np.float32)
+    return array
 
 
 def _promote_pair(a: DType, b: DType) -> DType:
