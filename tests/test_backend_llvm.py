@@ -104,6 +104,33 @@ def one_node_graph(op: str, arrays, attrs: dict) -> Graph:
     return graph
 
 
+def assert_pow_one_half_is_sqrt(backend) -> None:
+    """``x ** 0.5``, with a constant exponent and with an input exponent holding 0.5, gives
+    ``np.sqrt``'s bits on ``backend``: -0.0 stays -0.0 and -inf gives NaN, where C's pow gives
+    +0.0 and +inf (the reference, ``ir.scalar.evaluate.power``, and PyTorch; numba and cuda
+    tests call this too)."""
+    for dtype in ("f32", "f64"):
+        constant = ir.parse(f"""func @f(%x: {dtype}[7]) -> ({dtype}[7]) {{
+  %0: {dtype}[] = const {{value=0.5, dtype={dtype}, shape=[]}}
+  %1: {dtype}[7] = pow %x, %0
+  return %1
+}}""")
+        x = np.array([-0.0, -np.inf, np.inf, 4.0, -1.0, np.nan, 2.0],
+                     np.float32 if dtype == "f32" else np.float64)
+        y = np.array([0.5, 0.5, 2.0, 0.5, 3.0, 0.5, 0.5], x.dtype)
+        (got,) = backend.compile(constant)(x)
+        (mixed,) = backend.compile(one_node_graph("pow", [x, y], {}))(x, y)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            want = np.sqrt(x)
+            want_mixed = np.where(y == 0.5, want, np.power(x, y))
+        assert got.tobytes() == want.tobytes(), (got, want)
+        assert mixed.tobytes() == want_mixed.tobytes(), (mixed, want_mixed)
+
+
+def test_pow_one_half_is_the_square_root_as_in_the_reference():
+    assert_pow_one_half_is_sqrt(LLVM)
+
+
 # -- every registry op, on the registry walk's samples --------------------------------------------
 SAMPLE_PARAMS = [pytest.param(name, i, id=f"{name}-{case.id or i}")
                  for name, cases in SAMPLES.items() for i, case in enumerate(cases)]

@@ -27,6 +27,7 @@ from test_backend_llvm import (
     REDUCTION_FUSED,
     _graphs_in,
     _inputs_for,
+    assert_pow_one_half_is_sqrt,
     assert_refuses_dtypes,
     assert_same_as_interpreter,
     assert_training_matches_interpreter,
@@ -156,24 +157,7 @@ def test_float_division_by_zero_gives_inf_and_nan_not_an_exception():
 
 
 def test_pow_one_half_is_the_square_root_as_in_the_reference():
-    """``x ** 0.5`` keeps -0.0 and gives NaN at -inf (NumPy's and PyTorch's sqrt), not C pow's
-    +0.0 and +inf (ir.scalar.is_square_root)."""
-    for dtype in ("f32", "f64"):
-        graph = ir.parse(f"""func @f(%x: {dtype}[7]) -> ({dtype}[7]) {{
-  %0: {dtype}[] = const {{value=0.5, dtype={dtype}, shape=[]}}
-  %1: {dtype}[7] = pow %x, %0
-  return %1
-}}""")
-        x = np.array([-0.0, -np.inf, np.inf, 4.0, -1.0, np.nan, 2.0],
-                     np.float32 if dtype == "f32" else np.float64)
-        (got,) = CUDA.compile(graph)(x)
-        y = np.array([0.5, 0.5, 2.0, 0.5, 3.0, 0.5, 0.5], x.dtype)  # an input exponent too
-        (mixed,) = CUDA.compile(one_node_graph("pow", [x, y], {}))(x, y)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            want = np.sqrt(x)
-            want_mixed = np.where(y == 0.5, want, np.power(x, y))
-        assert got.tobytes() == want.tobytes(), (got, want)
-        assert mixed.tobytes() == want_mixed.tobytes(), (mixed, want_mixed)
+    assert_pow_one_half_is_sqrt(CUDA)
 
 
 # -- reductions: a block per point (warp shuffles) and a thread per point -------------------------
