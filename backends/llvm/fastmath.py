@@ -302,8 +302,12 @@ def erf(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
     a = m.call("fabs", x)
     clamped = b.select(m.lt(m.f(_ERF_CLAMP), a), m.f(_ERF_CLAMP), a)
     tail = m.horner(b.fsub(clamped, m.f(_ERF_TAIL_CENTER)), _ERF_TAIL)
-    # copysign: the tail is |erf|, and the small branch gives +0 for x = -0.0
-    return m.call("copysign", b.select(m.lt(a, m.f(_ERF_SPLIT)), small, tail), x)
+    # x's sign bit ORed in: the tail is |erf| and the small branch has x's sign already, but
+    # for x = -0.0, where it gives +0. (copysign, which also clears the bit first, is one
+    # vector operation more: the GELU*sigmoid chain 5.69 -> 5.57 ms.)
+    chosen = b.bitcast(b.select(m.lt(a, m.f(_ERF_SPLIT)), small, tail), I32)
+    sign = b.and_(b.bitcast(x, I32), m.i(-0x80000000))
+    return b.bitcast(b.or_(chosen, sign), F32)
 
 
 Approximation = Callable[[ir.IRBuilder, ir.Value], ir.Value]
