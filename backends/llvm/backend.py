@@ -59,7 +59,7 @@ from backends.kernel import (
 )
 from backends.kernel.cost import program_steps
 from backends.llvm import blas as blas_library
-from backends.llvm import gemm_batch
+from backends.llvm import gemm_batch, small_gemm
 from backends.llvm.assemble import (
     exported_functions,
     llvm_ir_text,
@@ -115,7 +115,8 @@ class LLVMExecutable(Executable):
                  jit: JitModule, compile_info: CompileInfo | None = None,
                  plan: list[CallStep] | None = None, blas: blas_library.Blas | None = None,
                  buffers: BufferPlan | None = None,
-                 batch_loop: Callable[[str, Any], Any] | None = None):
+                 batch_loop: Callable[[str, Any], Any] | None = None,
+                 small_gemm: Callable[[], Any] | None = None):
         # llvm_ir: the text, or a function that renders it (code loaded from a cache)
         self.graph, self.program, self._llvm_ir, self.jit = graph, program, llvm_ir, jit
         self.compile_info = compile_info
@@ -123,6 +124,9 @@ class LLVMExecutable(Executable):
         # (dtype name, BLAS integer ctype) -> a native loop over a batch's GEMMs
         # (backends.llvm.gemm_batch); None: one ctypes call per matrix
         self._batch_loop = batch_loop
+        # () -> the native loop of small float32 GEMMs (backends.llvm.small_gemm); None: BLAS
+        self._small_gemm = small_gemm
+        self._tiled_gemms: set[int] = set()  # ids of the Gemm steps that run it
         # plan and buffers must agree: the segments were rendered with the arena's offsets
         self.buffers = arena_buffers(program, ARENA_ALIGNMENT) if buffers is None else buffers
         self.plan = plan_calls(program, self.buffers) if plan is None else plan
@@ -381,6 +385,22 @@ class LLVMExecutable(Executable):
                  blas_library.TRANS if plan.transpose_b else blas_library.NO_TRANS,
                  plan.m, plan.n, plan.k, 1.0)
 
+        if self._small_gemm is not None and small_gemm.suits(np.dtype(dtype).name, plan.m,
+                                                             plan.n, plan.k):
+            tiled = self._small_gemm()
+            self._tiled_gemms.add(id(step))
+            a_strides = (1, plan.lda) if plan.transpose_a else (plan.lda, 1)
+            b_strides = (1, plan.ldb) if plan.transpose_b else (plan.ldb, 1)
+            tiles_table = np.array(offsets, np.int64)
+
+            def run_tiled(env: Env, table: np.ndarray = tiles_table) -> None:
+                # ``table`` is a default so that it lives as long as this runner
+                out = output(env)
+                tiled(plan.m, plan.n, plan.k, env[key_a].ctypes.data, *a_strides,
+                      env[key_b].ctypes.data, *b_strides, out.ctypes.data, plan.n, len(table),
+                      table.ctypes.data)
+            return run_tiled
+
         if len(offsets) > 1 and self._batch_loop is not None and self.blas is not None:
             loop = self._batch_loop(np.dtype(dtype).name, self.blas.integer)
             table = np.array(offsets, np.int64)
@@ -438,8 +458,14 @@ class LLVMExecutable(Executable):
         """The kernel program, which GEMM runs, the native calls, then the LLVM IR."""
         gemm = blas_library.describe(self.blas) if any(
             isinstance(s, Gemm) for s in self.program.steps) else "GEMM: none"
-        calls = "\n".join(f"; {step.to_text() if isinstance(step, (LibraryCall, Gemm)) else step}"
-                          for step in self.plan)
+        def call(step: CallStep) -> str:
+            if not isinstance(step, (LibraryCall, Gemm)):
+                return str(step)
+            text = step.to_text()
+            if id(step) in self._tiled_gemms:
+                text = text.replace("# BLAS", "# tiled loop (small_gemm)")
+            return text
+        calls = "\n".join(f"; {call(step)}" for step in self.plan)
         return (f"{self.program}\n\n# {gemm}\n\n; native calls\n{calls}\n\n"
                 f"; LLVM IR of the kernels\n{self.llvm_ir}")
 
@@ -521,7 +547,8 @@ class LLVMBackend(Backend):
         llvm_ir = compiled.llvm_ir or functools.partial(llvm_ir_text, program, plan, fast_math)
         blas = blas_library.find_blas() if self.use_blas else None
         return LLVMExecutable(graph, program, llvm_ir, compiled.jit, compiled.info, plan, blas,
-                              buffers, functools.partial(gemm_batch.batch_loop, self.compiler))
+                              buffers, functools.partial(gemm_batch.batch_loop, self.compiler),
+                              functools.partial(small_gemm.tiled_loop, self.compiler))
 
 
 __all__ = ["LLVMBackend", "LLVMExecutable"]

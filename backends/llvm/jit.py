@@ -50,6 +50,11 @@ def _host() -> tuple[llvm.Target, str, str]:
     return target, cpu, vector_features(cpu, llvm.get_host_cpu_features().flatten())
 
 
+def host_features() -> str:
+    """The CPU features code is generated for (``+avx512f,...``), as LLVM spells them."""
+    return _host()[2]
+
+
 def target_machine() -> llvm.TargetMachine:
     """A new target machine for the host (an MCJIT engine takes ownership of the one it gets,
     so each compile needs its own)."""
