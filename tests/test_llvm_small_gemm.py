@@ -111,3 +111,21 @@ def test_attention_step_gradients_agree_with_the_interpreter():
     assert loss_l == pytest.approx(loss_i, rel=1e-5)
     for gi, gl in zip(grads_i, grads_l):
         np.testing.assert_allclose(gl, gi, rtol=1e-4, atol=1e-6)  # f32 sums in other orders
+
+
+def test_compile_info_counts_making_the_loop_once():
+    """The loop's module is compiled once per backend: the first executable that uses it says
+    how long that took (explain() shows compile_info), later ones have nothing to add."""
+    import ir
+    from backends.llvm.backend import LLVMBackend
+    backend = LLVMBackend(disk=None)
+    graph = ir.parse(f"""func @f(%a: f32[8,4], %b: f32[4,{LANES}]) -> (f32[8,{LANES}]) {{
+      %0: f32[8,{LANES}] = matmul %a, %b
+      return %0
+    }}""")
+    first, second = backend.compile(graph), backend.compile(graph)
+    assert first._tiled_gemms and second._tiled_gemms
+    assert first.compile_info.seconds["GEMM loops"] > 0
+    assert "GEMM loops" not in second.compile_info.seconds
+    a, b = np.ones((8, 4), np.float32), np.ones((4, LANES), np.float32)
+    np.testing.assert_array_equal(second(a, b)[0], np.full((8, LANES), 4, np.float32))

@@ -26,6 +26,7 @@ donates it, and gets the same array back as that output (``donated_inputs``).
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import functools
 import math
 import os
@@ -140,6 +141,7 @@ class LLVMExecutable(Executable):
         self._input_keys = [id(b) for b in program.inputs]
         self._constants: Env = {}
         self._runners: list[Callable[[Env], None]] = []
+        self._loop_seconds = 0.0  # making (or loading) the GEMM loops, for compile_info
         for step in self.plan:
             if isinstance(step, LibraryCall) and step.op == "const":
                 self._constants.update(self._evaluate_once(step))
@@ -151,6 +153,9 @@ class LLVMExecutable(Executable):
                 self._runners.append(self._segment_runner(step))
             else:
                 self._runners.append(self._parallel_runner(step.kernel))
+        if self._loop_seconds > 1e-4 and compile_info is not None:  # not all made already
+            self.compile_info = dataclasses.replace(
+                compile_info, seconds={**compile_info.seconds, "GEMM loops": self._loop_seconds})
         # a constant returned as an output is copied: callers own what they get back
         self._outputs = [(id(b), id(b) in self._constants) for b in program.outputs]
         written = {id(b) for step in program.steps for b in step.outputs}
@@ -352,6 +357,14 @@ class LLVMExecutable(Executable):
             threads.run_parts([functools.partial(part, *addresses, lo, hi) for lo, hi in ranges])
         return run
 
+    def _made(self, make: Callable[[], Any]) -> Any:
+        """``make()`` (a GEMM loop: compiled, loaded or reused), its time counted."""
+        start = time.perf_counter()
+        try:
+            return make()
+        finally:
+            self._loop_seconds += time.perf_counter() - start
+
     def _gemm_runner(self, step: Gemm) -> Callable[[Env], None]:
         key_a, key_b, key_out = id(step.a), id(step.b), id(step.output)
         shape, dtype = step.output.type.shape, step.output.dtype.numpy
@@ -387,7 +400,7 @@ class LLVMExecutable(Executable):
 
         if self._small_gemm is not None and small_gemm.suits(np.dtype(dtype).name, plan.m,
                                                              plan.n, plan.k):
-            tiled = self._small_gemm()
+            tiled = self._made(self._small_gemm)
             self._tiled_gemms.add(id(step))
             a_strides = (1, plan.lda) if plan.transpose_a else (plan.lda, 1)
             b_strides = (1, plan.ldb) if plan.transpose_b else (plan.ldb, 1)
@@ -402,7 +415,8 @@ class LLVMExecutable(Executable):
             return run_tiled
 
         if len(offsets) > 1 and self._batch_loop is not None and self.blas is not None:
-            loop = self._batch_loop(np.dtype(dtype).name, self.blas.integer)
+            loop = self._made(functools.partial(self._batch_loop, np.dtype(dtype).name,
+                                                self.blas.integer))
             table = np.array(offsets, np.int64)
             address = self.blas.gemm_address(dtype)
             count, table_address = len(offsets), table.ctypes.data
