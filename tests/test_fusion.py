@@ -74,8 +74,39 @@ def test_a_shared_constant_does_not_glue_unrelated_chains_together():
       %4: f32[3] = exp %3
       return %2, %4
     }""")
-    # two groups; the constant they share stays outside both
-    assert ops_of(find_groups(g)) == [["mul", "exp"], ["mul", "exp"]]
+    # two groups, each with a copy of the fill they share (a literal in its kernel), which
+    # does not join them; the shared original is gone
+    groups = find_groups(g)
+    assert ops_of(groups) == [["const", "mul", "exp"], ["const", "mul", "exp"]]
+    assert groups[0][0] is not groups[1][0]
+    assert [n.op for n in g.nodes].count("const") == 2
+
+
+def test_a_shared_fill_read_by_a_gemm_epilogue_comes_after_the_gemm():
+    """A GEMM's fused body must start with the GEMM (its epilogue follows)."""
+    g = ir.parse("""func @f(%x: f32[3,3], %w: f32[3,3], %y: f32[3,3]) -> (f32[3,3], f32[3,3]) {
+      %0: f32[] = const {value=0.5, dtype=f32, shape=[]}
+      %1: f32[3,3] = matmul %x, %w
+      %2: f32[3,3] = mul %1, %0
+      %3: f32[3,3] = mul %y, %0
+      %4: f32[3,3] = exp %3
+      return %2, %4
+    }""")
+    assert ops_of(find_groups(g)) == [["matmul", "const", "mul"], ["const", "mul", "exp"]]
+
+
+def test_a_shared_fill_a_matmul_reads_stays_outside_the_matmul_group():
+    g = ir.parse("""func @f(%x: f32[3,3], %y: f32[3,3]) -> (f32[3,3], f32[3,3]) {
+      %0: f32[3,3] = const {value=0.5, dtype=f32, shape=[3,3]}
+      %1: f32[3,3] = matmul %x, %0
+      %2: f32[3,3] = neg %1
+      %3: f32[3,3] = mul %y, %0
+      %4: f32[3,3] = exp %3
+      return %2, %4
+    }""")
+    assert ops_of(find_groups(g)) == [["matmul", "neg"], ["const", "mul", "exp"]]
+    readers = sorted(u.op for n in g.nodes if n.op == "const" for u in n.output.users.nodes())
+    assert readers == ["matmul", "mul"]  # the original feeds the matmul, the copy the mul
 
 
 def test_a_matmul_never_joins_the_group_of_its_operands():

@@ -77,6 +77,7 @@ from backends.kernel.program import (
 from backends.kernel.split import (
     REDUCTION_OPS,
     Run,
+    is_filled_constant,
     is_pointwise,
     is_reindexing,
     split_body,
@@ -344,20 +345,32 @@ class _ProgramBuilder:
                     needed_after[id(v)] = index
         for v in body.outputs:
             needed_after[id(v)] = len(groups)
+        # filled constants are immediates in the kernels that read them; a step of its own
+        # only for a step that reads them from memory (a whole array of one number, else)
+        filled = {id(n.output): n for n in body.nodes
+                  if is_filled_constant(n) and all(v is not n.output for v in body.outputs)}
         for index, group in enumerate(groups):
+            if len(group) == 1 and id(group[0].output) in filled:
+                continue
             if (len(group) == 1 and not _is_pointwise(group[0])) \
                     or all(n.op in IDENTITY_OPS for n in group):
                 for node in group:
+                    for value in node.inputs:
+                        if id(value) in filled and id(value) not in self.buffers:
+                            self._add_node(filled[id(value)])
                     self._add_node(node)
                 continue
             inside = {id(v) for n in group for v in n.outputs}
-            arguments = list({id(v): v for n in group for v in n.inputs
-                              if id(v) not in inside}.values())
+            read = list({id(v): v for n in group for v in n.inputs
+                         if id(v) not in inside}.values())
+            constants = [filled[id(v)] for v in read if id(v) in filled]
+            arguments = [v for v in read if id(v) not in filled]
             results = [v for n in group for v in n.outputs if needed_after.get(id(v), -1) > index]
             if not results:
                 continue
-            kernel = self._loop_nest(group, arguments, [self.buffers[id(v)] for v in arguments],
-                                     results, origin=f"fused ({', '.join(n.op for n in group)})")
+            kernel = self._loop_nest(constants + group, arguments,
+                                     [self.buffers[id(v)] for v in arguments], results,
+                                     origin=f"fused ({', '.join(n.op for n in group)})")
             assert kernel is not None, "a pointwise group is one loop nest"
             self._append(kernel, results)
 
@@ -737,8 +750,9 @@ def _scalars_first(body: Graph) -> list[Node]:
 
 
 def _describe_groups(groups: list[list[Node]]) -> str:
-    kernels = sum(len(g) > 1 or _is_pointwise(g[0]) for g in groups)
-    return f"{len(groups)} steps ({kernels} pointwise kernels)"
+    steps = [g for g in groups if not (len(g) == 1 and is_filled_constant(g[0]))]
+    kernels = sum(len(g) > 1 or _is_pointwise(g[0]) for g in steps)
+    return f"{len(steps)} steps ({kernels} pointwise kernels)"
 
 
 def _write_into_input(program: KernelProgram, out_index: int, in_index: int) -> bool:

@@ -9,7 +9,9 @@ Every node has a *role*:
 - **reduction**: ``sum``, ``max``, ``min``, ``argmax``, ``argmin``;
 - **anchor**: ``matmul``, ``conv2d`` and its two gradient convolutions;
 - **constant**: ``const`` nodes, which never connect groups (a shared constant would glue
-  unrelated work together) but move into the one group that uses them, if only one does;
+  unrelated work together) but move into the one group that uses them; a fill (one number,
+  any shape) used by several groups is copied into each, where it is a literal: shared, it
+  was an array every group read (attention's ``1/N`` of a mean's gradient: 1 MB per read);
 - **boundary**: everything else (other movement ops such as ``transpose``, ``slice``, ``pad``,
   ``concat``, general ``reshape``; ``gather``, ``scatter_add``, random sources, ``fused``).
 
@@ -59,6 +61,7 @@ import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ir import rewriter
 from ir.graph import Graph, Node, Value
 from ir.ops.movement import is_unit_reshape
 
@@ -110,7 +113,7 @@ class _Grouping:
     def __init__(self, graph: Graph, options: FusionOptions):
         self.graph = graph
         self.options = options
-        self.position = {id(n): i for i, n in enumerate(graph.nodes)}
+        self.position: dict[int, float] = {id(n): i for i, n in enumerate(graph.nodes)}
         self.roles = {id(n): self._role(n) for n in graph.nodes}
         self.bit: dict[int, int] = {}
         self.reach: dict[int, int] = {}  # id(node) -> bits of the fusible nodes it depends on
@@ -144,7 +147,7 @@ class _Grouping:
                     self._merge(own, candidate)
 
     def _candidates(self, node: Node) -> list[_Group]:
-        score: dict[int, tuple[bool, int, int]] = {}
+        score: dict[int, tuple[bool, int, float]] = {}
         groups: dict[int, _Group] = {}
         for value in node.inputs:
             group = self.group.get(id(value.producer)) if value.producer is not None else None
@@ -225,14 +228,38 @@ class _Grouping:
         kept = {key: g for key, g in unique.items() if g.ops >= 2 and self._is_used(g)}
         members = {key: list(g.members) for key, g in kept.items()}
         outputs = {id(v) for v in self.graph.outputs}
-        for node in self.graph.nodes:
+        for node in list(self.graph.nodes):
             if self.roles[id(node)] != "constant" or id(node.output) in outputs:
                 continue
             homes = {id(self.group.get(id(u))) for u in node.output.users.nodes()}
             home = homes.pop() if len(homes) == 1 else None
             if home in members:
                 members[home].append(node)
+            elif not isinstance(node.attrs["value"], (list, tuple)):
+                self._copy_into_groups(node, members)
         return [sorted(m, key=lambda n: self.position[id(n)]) for m in members.values()]
+
+    def _copy_into_groups(self, node: Node, members: dict[int, list[Node]]) -> None:
+        """Gives each kept group that reads the fill ``node`` a copy of its own, ordered just
+        before its first reader there (after a matmul whose epilogue reads it: a GEMM's body
+        starts with the GEMM, so a group whose matmul itself reads the fill gets none);
+        ``node`` goes when no other user is left."""
+        readers: dict[int, list[Node]] = {}
+        anchors_reading = {id(self.group.get(id(u))) for u in node.output.users.nodes()
+                           if self.roles[id(u)] == "anchor"}
+        for user in node.output.users.nodes():
+            home = id(self.group.get(id(user)))
+            if home in members and home not in anchors_reading:
+                readers.setdefault(home, []).append(user)
+        for home, users in readers.items():
+            copy = self.graph.add_node("const", [], dict(node.attrs), node.loc, before=node)
+            self.position[id(copy)] = min(self.position[id(u)] for u in users) - 0.5
+            self.roles[id(copy)] = "constant"
+            for user in users:
+                user.replace_input(node.output, copy.output)
+            members[home].append(copy)
+        if readers and not node.output.users.nodes():
+            rewriter.erase_nodes(self.graph, [node])
 
     def _is_used(self, group: _Group) -> bool:
         outputs = {id(v) for v in self.graph.outputs}
