@@ -46,6 +46,7 @@ from llvmlite import ir  # type: ignore[import-untyped]
 from backends.llvm import jit
 from backends.llvm.cache import code_fingerprint
 from backends.llvm.compiler import CachingCompiler
+from backends.llvm.loops import counted_loop
 
 ROWS = 8  # rows of C per tile: with two vectors of columns, 16 accumulators
 PANEL_FLOATS = 16384  # the largest k * n taken (64 KB of B, read once per row of tiles)
@@ -76,29 +77,6 @@ def _name(lanes: int) -> str:
     return f"graphc_small_gemm_f32_x{lanes}"
 
 
-class _Loops:
-    """Builds counted loops: ``for index in range(start, stop, step)`` around ``body``."""
-
-    def __init__(self, builder: ir.IRBuilder) -> None:
-        self.b = builder
-
-    def count(self, start: ir.Value, stop: ir.Value, step: int,
-              body: Callable[[ir.Value], None]) -> None:
-        b = self.b
-        before = b.block
-        head, inside, after = (b.append_basic_block(x) for x in ("head", "body", "after"))
-        b.branch(head)
-        b.position_at_end(head)
-        index = b.phi(_I64)
-        index.add_incoming(start, before)
-        b.cbranch(b.icmp_signed("<", index, stop), inside, after)
-        b.position_at_end(inside)
-        body(index)
-        index.add_incoming(b.add(index, ir.Constant(_I64, step)), b.block)
-        b.branch(head)
-        b.position_at_end(after)
-
-
 def _module(lanes: int) -> ir.Module:
     """``loop(m, n, k, a, a_row, a_col, b, b_row, b_col, c, ldc, count, offsets)``: for
     ``i`` in ``range(count)``, ``C = A @ B`` with ``A[r, s]`` at ``a + offsets[i][0]`` (bytes)
@@ -112,7 +90,6 @@ def _module(lanes: int) -> ir.Module:
     m, n, k, a0, a_row, a_col, b0, b_row, b_col, c0, ldc, count, offsets = function.args
     fma = ir.Function(module, ir.FunctionType(vector, [vector] * 3), f"llvm.fma.v{lanes}f32")
     builder = ir.IRBuilder(function.append_basic_block("entry"))
-    loops = _Loops(builder)
     panel = builder.alloca(_F32, PANEL_FLOATS, name="panel")
     panel.align = 64
     # B is a row-major panel already when its rows are contiguous and n apart
@@ -123,6 +100,10 @@ def _module(lanes: int) -> ir.Module:
 
     def const(value: int) -> ir.Constant:
         return ir.Constant(_I64, value)
+
+    def loop(start: ir.Value, stop: ir.Value, step: int,
+             body: Callable[[ir.Value], None]) -> None:
+        counted_loop(builder, start, stop, body, step)
 
     def element(base: ir.Value, index: ir.Value) -> ir.Value:
         return builder.gep(base, [index], source_etype=_F32)
@@ -170,9 +151,9 @@ def _module(lanes: int) -> ir.Module:
     def row_of_tiles(a: ir.Value, b: ir.Value, c: ir.Value, row: ir.Value, rows: int) -> None:
         wide = 2 * lanes
         paired = builder.sub(n, builder.srem(n, const(wide)))  # columns in two-vector tiles
-        loops.count(const(0), paired, wide, lambda column: tile(a, b, c, row, column, rows, 2))
+        loop(const(0), paired, wide, lambda column: tile(a, b, c, row, column, rows, 2))
         # n is a multiple of lanes: at most one one-vector tile is left
-        loops.count(paired, n, lanes, lambda column: tile(a, b, c, row, column, rows, 1))
+        loop(paired, n, lanes, lambda column: tile(a, b, c, row, column, rows, 1))
 
     def pack(b: ir.Value) -> None:
         """panel[s * n + t] = B[s, t], walking B along whichever axis is contiguous."""
@@ -182,10 +163,10 @@ def _module(lanes: int) -> ir.Module:
             builder.store(value, element(panel, builder.add(builder.mul(s, n), t)))
         with builder.if_else(builder.icmp_signed("==", b_col, const(1))) as (rows, columns):
             with rows:
-                loops.count(const(0), k, 1, lambda s: loops.count(
+                loop(const(0), k, 1, lambda s: loop(
                     const(0), n, 1, lambda t: copy(s, t)))
             with columns:
-                loops.count(const(0), n, 1, lambda t: loops.count(
+                loop(const(0), n, 1, lambda t: loop(
                     const(0), k, 1, lambda s: copy(s, t)))
 
     def matrix(index: ir.Value) -> None:
@@ -198,10 +179,10 @@ def _module(lanes: int) -> ir.Module:
             pack(b)
         b = builder.select(packed, b, panel)
         tiled = builder.sub(m, builder.srem(m, const(ROWS)))
-        loops.count(const(0), tiled, ROWS, lambda row: row_of_tiles(a, b, c, row, ROWS))
-        loops.count(tiled, m, 1, lambda row: row_of_tiles(a, b, c, row, 1))
+        loop(const(0), tiled, ROWS, lambda row: row_of_tiles(a, b, c, row, ROWS))
+        loop(tiled, m, 1, lambda row: row_of_tiles(a, b, c, row, 1))
 
-    loops.count(const(0), count, 1, matrix)
+    loop(const(0), count, 1, matrix)
     builder.ret_void()
     return module
 

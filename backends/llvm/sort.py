@@ -16,6 +16,7 @@ from collections.abc import Callable
 from llvmlite import ir  # type: ignore[import-untyped]
 
 from backends.kernel import INDEX, SORT_A, SORT_B, SORT_RUN
+from backends.llvm.loops import counted_loop
 from backends.llvm.scalar import I64
 
 _PTR = ir.PointerType()
@@ -76,19 +77,7 @@ class SortRenderer:
 
     def _for(self, start: ir.Value, stop: ir.Value, body: Callable[[ir.Value], None],
              step: int = 1) -> None:
-        b = self.b
-        before = b.block
-        header, inside, after = (b.append_basic_block(f"sort.{w}") for w in ("for", "do", "end"))
-        b.branch(header)
-        b.position_at_end(header)
-        i = b.phi(I64)
-        i.add_incoming(start, before)
-        b.cbranch(b.icmp_signed("<", i, stop), inside, after)
-        b.position_at_end(inside)
-        body(i)
-        i.add_incoming(b.add(i, self._const(step)), b.block)
-        b.branch(header)
-        b.position_at_end(after)
+        counted_loop(self.b, start, stop, body, step, "sort")
 
     # -- one row -------------------------------------------------------------------------------
     def _row(self, outer: list[ir.Value]) -> None:
