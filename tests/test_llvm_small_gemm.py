@@ -76,9 +76,11 @@ def test_special_values_propagate():
     np.testing.assert_array_equal(got[finite], want[finite])
 
 
-@pytest.mark.parametrize("shape", [(8, 10, 4), (4, LANES, 20000 // LANES + 1)])
+@pytest.mark.parametrize("shape", [(8, 10, 4), (4, LANES, 20000 // LANES + 1),
+                                   (small_gemm.PRODUCT_MACS // (LANES * 8) + 1, LANES, 8)])
 def test_other_products_keep_blas(shape):
-    """n not a multiple of the vector, or a panel over 64 KB: not taken."""
+    """n not a multiple of the vector, a panel over 64 KB, or more multiply-adds than one
+    thread should take on: not taken."""
     m, n, k = shape
     assert not small_gemm.suits("float32", m, n, k)
     a = np.ones((m, k), np.float32)

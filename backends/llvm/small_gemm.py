@@ -5,7 +5,8 @@ OpenBLAS pays for packing and blocking that only large products repay: on attent
 75 GFLOP/s on one Emerald Rapids core, where the loop here runs at 136 (0.49 ms against
 0.90 ms a batched product; PyTorch's MKL ``bmm``: 0.47-0.50 ms). On large products OpenBLAS
 stays ahead (256x512x512: 141 against 124 GFLOP/s), so :func:`suits` takes only products
-whose ``b`` fits in a panel of :data:`PANEL_FLOATS` (64 KB, on the stack).
+whose ``b`` fits in a panel of :data:`PANEL_FLOATS` (64 KB, on the stack), and of at most
+:data:`PRODUCT_MACS` multiply-adds a matrix (one thread: BLAS may use several).
 
 The loop computes ``C = A @ B`` for each matrix of a batch, C row-major, A and B read through
 two strides each (so either orientation). B is first copied into a row-major panel unless it
@@ -50,6 +51,10 @@ from backends.llvm.loops import counted_loop
 
 ROWS = 8  # rows of C per tile: with two vectors of columns, 16 accumulators
 PANEL_FLOATS = 16384  # the largest k * n taken (64 KB of B, read once per row of tiles)
+# the largest m * n * k per matrix taken: the loop runs on one thread, where BLAS would split
+# a larger product over the threads of graphc.set_num_threads (here one matrix of this size
+# takes about 60 us)
+PRODUCT_MACS = 1 << 22
 
 _F32, _I64, _PTR = ir.FloatType(), ir.IntType(64), ir.PointerType()
 # compiler -> {lanes: loop}: each backend's compiler makes (or loads) its own once
@@ -68,9 +73,11 @@ def suits(dtype: str, m: int, n: int, k: int) -> bool:
         (True, False)
         >>> suits("float32", 128, 10, 64), suits("float64", 128, 128, 64)
         (False, False)
+        >>> suits("float32", 65536, 64, 64)  # a panel that fits, but many rows: BLAS's
+        False
     """
     return (dtype == "float32" and m > 0 and k > 0 and n > 0 and n % vector_lanes() == 0
-            and k * n <= PANEL_FLOATS)
+            and k * n <= PANEL_FLOATS and m * n * k <= PRODUCT_MACS)
 
 
 def _name(lanes: int) -> str:
@@ -205,4 +212,4 @@ def tiled_loop(compiler: CachingCompiler) -> Callable[..., Any]:
     return loops[lanes]
 
 
-__all__ = ["PANEL_FLOATS", "ROWS", "suits", "tiled_loop", "vector_lanes"]
+__all__ = ["PANEL_FLOATS", "PRODUCT_MACS", "ROWS", "suits", "tiled_loop", "vector_lanes"]
