@@ -38,6 +38,7 @@ from llvmlite import ir  # type: ignore[import-untyped]
 
 from backends.llvm.cache import code_fingerprint
 from backends.llvm.compiler import CachingCompiler
+from backends.llvm.loops import for_each_matrix
 
 _REALS = {"float32": (ir.FloatType(), ctypes.c_float), "float64": (ir.DoubleType(), ctypes.c_double)}
 # compiler -> {(dtype, bits): loop}: each backend's compiler makes (or loads) its own once
@@ -64,28 +65,9 @@ def _module(dtype: str, bits: int) -> ir.Module:
                                                [gemm_type.as_pointer()] + shared + [i64, ptr]),
                        _name(dtype, bits))
     gemm, order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, count, offsets = loop.args
-    entry, head, body, done = (loop.append_basic_block(x) for x in ("entry", "head", "body",
-                                                                   "done"))
-    builder = ir.IRBuilder(entry)
-    builder.branch(head)
-    builder.position_at_end(head)
-    i = builder.phi(i64)
-    i.add_incoming(ir.Constant(i64, 0), entry)
-    builder.cbranch(builder.icmp_signed("<", i, count), body, done)
-    builder.position_at_end(body)
-    row = builder.mul(i, ir.Constant(i64, 3))
-
-    def at(base: ir.Value, column: int) -> ir.Value:
-        slot = builder.gep(offsets, [builder.add(row, ir.Constant(i64, column))],
-                           source_etype=i64)
-        offset = builder.load(slot, typ=i64)
-        return builder.gep(base, [offset], source_etype=ir.IntType(8))
-
-    builder.call(gemm, [order, ta, tb, m, n, k, alpha, at(a, 0), lda, at(b, 1), ldb, beta,
-                        at(c, 2), ldc])
-    i.add_incoming(builder.add(i, ir.Constant(i64, 1)), body)
-    builder.branch(head)
-    builder.position_at_end(done)
+    builder = ir.IRBuilder(loop.append_basic_block("entry"))
+    for_each_matrix(builder, count, offsets, [a, b, c], lambda at: builder.call(
+        gemm, [order, ta, tb, m, n, k, alpha, at[0], lda, at[1], ldb, beta, at[2], ldc]))
     builder.ret_void()
     return module
 

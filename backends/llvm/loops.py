@@ -1,5 +1,5 @@
 """Counted loops in LLVM IR, for code written by hand rather than rendered from kernels (the
-sort kernel's passes, the small-GEMM loops).
+sort kernel's passes, the batched-GEMM and small-GEMM loops).
 
     >>> from llvmlite import ir
     >>> i64 = ir.IntType(64)
@@ -11,7 +11,7 @@ sort kernel's passes, the small-GEMM loops).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from llvmlite import ir  # type: ignore[import-untyped]
 
@@ -35,4 +35,23 @@ def counted_loop(builder: ir.IRBuilder, start: ir.Value, stop: ir.Value,
     builder.position_at_end(after)
 
 
-__all__ = ["counted_loop"]
+def for_each_matrix(builder: ir.IRBuilder, count: ir.Value, offsets: ir.Value,
+                    bases: Sequence[ir.Value], body: Callable[[list[ir.Value]], None]) -> None:
+    """For ``i`` in ``range(count)``: ``body`` of the pointers ``bases[j] + offsets[i][j]``
+    (``offsets``: ``count`` rows of ``len(bases)`` i64 byte offsets, one row per matrix of a
+    batch)."""
+    i64 = ir.IntType(64)
+
+    def matrix(index: ir.Value) -> None:
+        row = builder.mul(index, ir.Constant(i64, len(bases)))
+        pointers = []
+        for column, base in enumerate(bases):
+            slot = builder.gep(offsets, [builder.add(row, ir.Constant(i64, column))],
+                               source_etype=i64)
+            pointers.append(builder.gep(base, [builder.load(slot, typ=i64)],
+                                        source_etype=ir.IntType(8)))
+        body(pointers)
+    counted_loop(builder, ir.Constant(i64, 0), count, matrix, name="matrix")
+
+
+__all__ = ["counted_loop", "for_each_matrix"]

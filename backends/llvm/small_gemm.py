@@ -47,7 +47,7 @@ from llvmlite import ir  # type: ignore[import-untyped]
 from backends.llvm import jit
 from backends.llvm.cache import code_fingerprint
 from backends.llvm.compiler import CachingCompiler
-from backends.llvm.loops import counted_loop
+from backends.llvm.loops import counted_loop, for_each_matrix
 
 ROWS = 8  # rows of C per tile: with two vectors of columns, 16 accumulators
 PANEL_FLOATS = 16384  # the largest k * n taken (64 KB of B, read once per row of tiles)
@@ -176,12 +176,8 @@ def _module(lanes: int) -> ir.Module:
                 loop(const(0), n, 1, lambda t: loop(
                     const(0), k, 1, lambda s: copy(s, t)))
 
-    def matrix(index: ir.Value) -> None:
-        def at(base: ir.Value, column: int) -> ir.Value:
-            slot = builder.gep(offsets, [builder.add(builder.mul(index, const(3)),
-                                                     const(column))], source_etype=_I64)
-            return builder.gep(base, [builder.load(slot, typ=_I64)], source_etype=ir.IntType(8))
-        a, b, c = at(a0, 0), at(b0, 1), at(c0, 2)
+    def matrix(pointers: list[ir.Value]) -> None:
+        a, b, c = pointers
         with builder.if_then(builder.not_(packed)):
             pack(b)
         b = builder.select(packed, b, panel)
@@ -189,7 +185,7 @@ def _module(lanes: int) -> ir.Module:
         loop(const(0), tiled, ROWS, lambda row: row_of_tiles(a, b, c, row, ROWS))
         loop(tiled, m, 1, lambda row: row_of_tiles(a, b, c, row, 1))
 
-    loop(const(0), count, 1, matrix)
+    for_each_matrix(builder, count, offsets, [a0, b0, c0], matrix)
     builder.ret_void()
     return module
 
