@@ -316,3 +316,20 @@ def test_fuse_keeps_random_graphs_valid_acyclic_and_bitwise_equal(graph):
         for a, b in zip(before, after):
             assert a.dtype == b.dtype and a.shape == b.shape
             assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+
+
+def test_copying_shared_fills_keeps_every_value():
+    """The copies run under the numeric validator: the fused graph computes what the graph did,
+    a fill read by two chains and by a GEMM's epilogue included."""
+    graph = ir.parse("""func @f(%x: f32[3,3], %w: f32[3,3], %y: f32[3,3]) -> (f32[3,3], f32[3,3]) {
+      %0: f32[3,3] = const {value=0.5, dtype=f32, shape=[3,3]}
+      %1: f32[3,3] = matmul %x, %w
+      %2: f32[3,3] = mul %1, %0
+      %3: f32[3,3] = neg %2
+      %4: f32[3,3] = mul %y, %0
+      %5: f32[3,3] = exp %4
+      return %3, %5
+    }""")
+    result = passes.PassManager("fuse", verify_each=True, validate=True).run(graph)
+    assert len(fused_nodes(result)) == 2
+    assert all(n.op == "fused" for n in result.nodes)  # the shared original is gone
