@@ -1,5 +1,7 @@
 """MLP training-step benchmark (issue 8): graphc.compile on llvm and the interpreter against the
-time of the step's own GEMMs (the floor) and PyTorch eager / torch.compile, one thread each.
+time of the step's own GEMMs (the floor: each product run as graphc's llvm backend runs it, in
+its tiled loop or in OpenBLAS; OpenBLAS alone beside it) and PyTorch eager / torch.compile, one
+thread each.
 
 MLP 784-512-512-10, batch 256, ReLU, cross-entropy, SGD with momentum 0.9; one compiled step is
 forward, ``loss.backward()``, ``optimizer.step()``, ``zero_grad()``. Every contender starts from
@@ -95,10 +97,13 @@ def torch_step(weights, compiled: bool):
     return lambda x, y: fn(torch.from_numpy(x), torch.from_numpy(y)).item()
 
 
-def gemms_alone(batch: np.ndarray):
-    """The step's 8 GEMMs (3 forward, 3 weight gradients, 2 input gradients) on the same shapes
-    and the same BLAS graphc uses, transposes as flags: the floor of the step."""
+def gemms_alone(batch: np.ndarray) -> dict[str, object]:
+    """The step's 8 GEMMs (3 forward, 3 weight gradients, 2 input gradients) on the same shapes,
+    transposes as flags: run as graphc's llvm backend runs each (its tiled loop where
+    ``tiled_gemm.suits``, else OpenBLAS), and all in OpenBLAS; name -> runner."""
     from backends.llvm import blas as blas_library
+    from backends.llvm import tiled_gemm
+    from backends.llvm.compiler import CachingCompiler
     blas = blas_library.find_blas()
     sgemm = blas.gemm_for(np.float32) if blas is not None else None
     rng = np.random.default_rng(1)
@@ -113,20 +118,43 @@ def gemms_alone(batch: np.ndarray):
     for g, w in list(zip(grads, weights))[1:]:  # input gradient: g @ w (not for the first)
         calls.append((g, w, np.empty((BATCH, w.shape[1]), np.float32), False, False))
     assert len(calls) == 8
+    if sgemm is None:
+        def run_numpy():
+            for a, b, out, ta, tb in calls:
+                np.matmul(a.T if ta else a, b.T if tb else b, out=out)
+        return {"np.matmul": run_numpy}
 
-    def run_blas():
-        for a, b, out, ta, tb in calls:
-            m, n = out.shape
-            k = a.shape[0] if ta else a.shape[1]
-            sgemm(blas_library.ROW_MAJOR, blas_library.TRANS if ta else blas_library.NO_TRANS,
-                  blas_library.TRANS if tb else blas_library.NO_TRANS, m, n, k, 1.0,
-                  a.ctypes.data, a.shape[1], b.ctypes.data, b.shape[1], 0.0, out.ctypes.data, n)
+    def blas_call(a, b, out, ta, tb):
+        m, n = out.shape
+        k = a.shape[0] if ta else a.shape[1]
+        return lambda: sgemm(
+            blas_library.ROW_MAJOR, blas_library.TRANS if ta else blas_library.NO_TRANS,
+            blas_library.TRANS if tb else blas_library.NO_TRANS, m, n, k, 1.0, a.ctypes.data,
+            a.shape[1], b.ctypes.data, b.shape[1], 0.0, out.ctypes.data, n)
 
-    def run_numpy():
-        for a, b, out, ta, tb in calls:
-            np.matmul(a.T if ta else a, b.T if tb else b, out=out)
+    loop, table = tiled_gemm.tiled_loop(CachingCompiler(None)), np.zeros((1, 3), np.int64)
 
-    return (run_blas, "OpenBLAS sgemm") if sgemm is not None else (run_numpy, "np.matmul")
+    def graphc_call(a, b, out, ta, tb):
+        m, n = out.shape
+        k = a.shape[0] if ta else a.shape[1]
+        if not tiled_gemm.suits("float32", m, n, k, blas.kernel_vector_bits):
+            return blas_call(a, b, out, ta, tb), False
+        a_strides = (1, a.shape[1]) if ta else (a.shape[1], 1)
+        b_strides = (1, b.shape[1]) if tb else (b.shape[1], 1)
+        return lambda: loop(m, n, k, *tiled_gemm.blocks(n, k), a.ctypes.data, *a_strides,
+                            b.ctypes.data, *b_strides, out.ctypes.data, n, 1,
+                            table.ctypes.data), True
+
+    def runner(calls_made):
+        def run():
+            for call in calls_made:
+                call()
+        return run
+    as_graphc = [graphc_call(*call) for call in calls]
+    tiled = sum(is_tiled for _, is_tiled in as_graphc)
+    return {f"as graphc runs them: {tiled} tiled, {8 - tiled} OpenBLAS":
+            runner([call for call, _ in as_graphc]),
+            "all in OpenBLAS sgemm": runner([blas_call(*call) for call in calls])}
 
 
 def median_ms(contenders: dict, data, repeats: int) -> dict[str, float]:
@@ -217,8 +245,8 @@ def main() -> None:
         compiled[backend] = fn
     step, _ = graphc_step(weights, None)
     losses["graphc eager"] = [step(x, y) for x, y in data[:args.check_steps]]
-    run_gemms, gemm_kind = gemms_alone(data[0][0])
-    contenders[f"the step's 8 GEMMs alone ({gemm_kind})"] = lambda x, y: run_gemms()
+    for kind, run_gemms in gemms_alone(data[0][0]).items():
+        contenders[f"8 GEMMs alone, {kind}"] = lambda x, y, run=run_gemms: run()
 
     try:
         import torch
@@ -254,10 +282,10 @@ def main() -> None:
     print(f"\nMLP {'-'.join(map(str, SIZES))}, batch {BATCH}, SGD momentum {MOMENTUM}, one "
           f"thread each; median of {args.repeats} repeats x {args.steps} steps; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
-    print(f"{'contender':44} {'ms/step':>9} {'vs GEMMs':>9} {'vs torch':>9}")
+    print(f"{'contender':58} {'ms/step':>9} {'vs GEMMs':>9} {'vs torch':>9}")
     for name, ms in results.items():
         vs_torch = f"{ms / torch_ms:.2f}x" if torch_ms else "-"
-        print(f"{name:44} {ms:9.3f} {ms / gemm_ms:8.2f}x {vs_torch:>9}")
+        print(f"{name:58} {ms:9.3f} {ms / gemm_ms:8.2f}x {vs_torch:>9}")
     for backend, seconds in first_call.items():
         print(f"first {args.check_steps} steps of graphc.compile ({backend}), compile included: "
               f"{seconds:.2f} s")

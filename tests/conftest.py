@@ -55,6 +55,16 @@ FD_EPS = 1e-6
 FD_TOL = dict(rtol=1e-5, atol=1e-7)
 
 
+def float32_dot_tolerance(k: int, operand_bound: float) -> dict[str, float]:
+    """The tolerance between two float32 results of the same sums of ``k`` products, computed
+    in different orders (two GEMM kernels: BLAS and graphc's tiled loop), of operands within
+    ``+-operand_bound``: each result is within ``k 2^-24 sum|a b|`` of the exact sum (a rounding
+    per product and per addition), and ``sum|a b| <= k operand_bound^2``; so the two differ by
+    at most twice that, on top of the float32 tolerance (an elementwise op after the sum)."""
+    return dict(rtol=TOLERANCES["f32"]["rtol"],
+                atol=TOLERANCES["f32"]["atol"] + 2 * k * 2.0**-24 * k * operand_bound**2)
+
+
 def to_numpy(x) -> np.ndarray:
     return x.numpy() if isinstance(x, graphc.Tensor) else np.asarray(x)
 

@@ -60,7 +60,7 @@ from backends.kernel import (
 )
 from backends.kernel.cost import program_steps
 from backends.llvm import blas as blas_library
-from backends.llvm import gemm_batch, small_gemm
+from backends.llvm import gemm_batch, index_loops, tiled_gemm
 from backends.llvm.assemble import (
     exported_functions,
     llvm_ir_text,
@@ -91,6 +91,7 @@ from ir import dtypes
 from ir.evaluate import evaluate_results, quiet_float_errors
 from ir.graph import Graph
 from ir.registry import get as get_op
+from ir.types import normalize_axis
 
 Env = dict[int, np.ndarray]
 ARENA = -1  # the env key of the arena array (buffer keys are ids, never negative)
@@ -117,7 +118,8 @@ class LLVMExecutable(Executable):
                  plan: list[CallStep] | None = None, blas: blas_library.Blas | None = None,
                  buffers: BufferPlan | None = None,
                  batch_loop: Callable[[str, Any], Any] | None = None,
-                 small_gemm: Callable[[], Any] | None = None):
+                 tiled_loop: Callable[[], Any] | None = None,
+                 index_loop: Callable[[str, np.dtype, np.dtype], Any] | None = None):
         # llvm_ir: the text, or a function that renders it (code loaded from a cache)
         self.graph, self.program, self._llvm_ir, self.jit = graph, program, llvm_ir, jit
         self.compile_info = compile_info
@@ -125,9 +127,13 @@ class LLVMExecutable(Executable):
         # (dtype name, BLAS integer ctype) -> a native loop over a batch's GEMMs
         # (backends.llvm.gemm_batch); None: one ctypes call per matrix
         self._batch_loop = batch_loop
-        # () -> the native loop of small float32 GEMMs (backends.llvm.small_gemm); None: BLAS
-        self._small_gemm = small_gemm
+        # () -> the native loop of float32 GEMMs (backends.llvm.tiled_gemm); None: BLAS only
+        self._tiled_loop = tiled_loop
         self._tiled_gemms: set[int] = set()  # ids of the Gemm steps that run it
+        # (op, dtype, index dtype) -> a native gather/scatter_add (backends.llvm.index_loops);
+        # None: their library calls
+        self._index_loop = index_loop
+        self._native_calls: set[int] = set()  # ids of the library calls run as index loops
         # plan and buffers must agree: the segments were rendered with the arena's offsets
         self.buffers = arena_buffers(program, ARENA_ALIGNMENT) if buffers is None else buffers
         self.plan = plan_calls(program, self.buffers) if plan is None else plan
@@ -141,7 +147,7 @@ class LLVMExecutable(Executable):
         self._input_keys = [id(b) for b in program.inputs]
         self._constants: Env = {}
         self._runners: list[Callable[[Env], None]] = []
-        self._loop_seconds = 0.0  # making (or loading) the GEMM loops, for compile_info
+        self._loop_seconds = 0.0  # making (or loading) the native loops, for compile_info
         for step in self.plan:
             if isinstance(step, LibraryCall) and step.op == "const":
                 self._constants.update(self._evaluate_once(step))
@@ -155,7 +161,7 @@ class LLVMExecutable(Executable):
                 self._runners.append(self._parallel_runner(step.kernel))
         if self._loop_seconds > 1e-4 and compile_info is not None:  # not all made already
             self.compile_info = dataclasses.replace(
-                compile_info, seconds={**compile_info.seconds, "GEMM loops": self._loop_seconds})
+                compile_info, seconds={**compile_info.seconds, "native loops": self._loop_seconds})
         # a constant returned as an output is copied: callers own what they get back
         self._outputs = [(id(b), id(b) in self._constants) for b in program.outputs]
         written = {id(b) for step in program.steps for b in step.outputs}
@@ -358,7 +364,7 @@ class LLVMExecutable(Executable):
         return run
 
     def _made(self, make: Callable[[], Any]) -> Any:
-        """``make()`` (a GEMM loop: compiled, loaded or reused), its time counted."""
+        """``make()`` (a GEMM or index loop: compiled, loaded or reused), its time counted."""
         start = time.perf_counter()
         try:
             return make()
@@ -398,21 +404,12 @@ class LLVMExecutable(Executable):
                  blas_library.TRANS if plan.transpose_b else blas_library.NO_TRANS,
                  plan.m, plan.n, plan.k, 1.0)
 
-        if self._small_gemm is not None and small_gemm.suits(np.dtype(dtype).name, plan.m,
-                                                             plan.n, plan.k):
-            tiled = self._made(self._small_gemm)
+        blas_bits = self.blas.kernel_vector_bits if self.blas is not None else None
+        if self._tiled_loop is not None and tiled_gemm.suits(
+                np.dtype(dtype).name, plan.m, plan.n, plan.k, blas_bits):
             self._tiled_gemms.add(id(step))
-            a_strides = (1, plan.lda) if plan.transpose_a else (plan.lda, 1)
-            b_strides = (1, plan.ldb) if plan.transpose_b else (plan.ldb, 1)
-            tiles_table = np.array(offsets, np.int64)
-
-            def run_tiled(env: Env, table: np.ndarray = tiles_table) -> None:
-                # ``table`` is a default so that it lives as long as this runner
-                out = output(env)
-                tiled(plan.m, plan.n, plan.k, env[key_a].ctypes.data, *a_strides,
-                      env[key_b].ctypes.data, *b_strides, out.ctypes.data, plan.n, len(table),
-                      table.ctypes.data)
-            return run_tiled
+            return _tiled_runner(self._made(self._tiled_loop), plan, len(offsets),
+                                 np.array(offsets, np.int64), key_a, key_b, output)
 
         if len(offsets) > 1 and self._batch_loop is not None and self.blas is not None:
             loop = self._made(functools.partial(self._batch_loop, np.dtype(dtype).name,
@@ -437,6 +434,34 @@ class LLVMExecutable(Executable):
                          plan.n)
         return run
 
+    def _index_runner(self, call: LibraryCall) -> Callable[[Env], None] | None:
+        """``gather``/``scatter_add`` as a native loop that checks its indices
+        (:mod:`backends.llvm.index_loops`), where it applies; else None."""
+        if call.op not in index_loops.OPS or self._index_loop is None:
+            return None
+        shapes = [tuple(b.type.shape) for b in call.inputs]
+        kinds = [np.dtype(b.dtype.numpy) for b in call.inputs]
+        axis = normalize_axis(call.attrs["axis"], len(shapes[0]))
+        if not index_loops.suits(call.op, shapes, kinds, axis):
+            return None
+        loop = self._made(functools.partial(self._index_loop, call.op, kinds[0], kinds[1]))
+        self._native_calls.add(id(call))
+        sizes = index_loops.collapsed(shapes[0], shapes[1], axis)
+        keys_in = [id(b) for b in call.inputs]
+        key_out, out_shape = id(call.outputs[0]), tuple(call.outputs[0].type.shape)
+        out_dtype = np.dtype(call.outputs[0].dtype.numpy)
+        where = f" (from {call.loc})" if call.loc else ""  # as the library call says
+
+        def run(env: Env) -> None:
+            operands = [np.ascontiguousarray(env[key]) for key in keys_in]
+            out = env[key_out] = np.empty(out_shape, out_dtype)
+            bad = loop(*[a.ctypes.data for a in operands], out.ctypes.data, *sizes)
+            if bad >= 0:
+                raise ExecutionError(
+                    f"{call.op} failed{where}: index {operands[1].flat[bad]} is out of range "
+                    f"for axis {axis} of size {shapes[0][axis]}")
+        return run
+
     def _evaluate_once(self, call: LibraryCall) -> Env:
         """A constant's value, made read-only: it is shared by every call."""
         env: Env = {}
@@ -446,6 +471,9 @@ class LLVMExecutable(Executable):
         return env
 
     def _library_runner(self, call: LibraryCall) -> Callable[[Env], None]:
+        native = self._index_runner(call)
+        if native is not None:
+            return native
         opdef = get_op(call.op)
         types = tuple(b.type for b in call.outputs)
         keys_in = [id(b) for b in call.inputs]
@@ -477,7 +505,9 @@ class LLVMExecutable(Executable):
                 return str(step)
             text = step.to_text()
             if id(step) in self._tiled_gemms:
-                text = text.replace("# BLAS", "# tiled loop (small_gemm)")
+                text = text.replace("# BLAS", "# tiled loop (tiled_gemm)")
+            if id(step) in self._native_calls:
+                text = text.replace("# NumPy reference", "# native loop (index_loops)")
             return text
         calls = "\n".join(f"; {call(step)}" for step in self.plan)
         return (f"{self.program}\n\n# {gemm}\n\n; native calls\n{calls}\n\n"
@@ -488,6 +518,38 @@ def _operand_layout(buffer, strided: Strided | None) -> Strided:
     """How a GEMM reads an operand: through its strides, or its whole buffer in C order."""
     shape = tuple(buffer.type.shape)
     return strided or Strided(shape, 0, contiguous_strides(shape))
+
+
+def _tiled_runner(loop: Any, plan: blas_library.StridedGemm, count: int, table: np.ndarray,
+                  key_a: int, key_b: int,
+                  output: Callable[[Env], np.ndarray]) -> Callable[[Env], None]:
+    """A Gemm step as the tiled loop (:mod:`backends.llvm.tiled_gemm`). With several threads
+    allowed and at least :data:`~backends.llvm.tiled_gemm.SMALL_MACS` multiply-adds a thread,
+    C's rows are split over them (each thread packs its own blocks of B): every element is
+    still the same sum, so the result does not depend on the thread count."""
+    itemsize = 4  # float32 only
+    a_strides = (1, plan.lda) if plan.transpose_a else (plan.lda, 1)
+    b_strides = (1, plan.ldb) if plan.transpose_b else (plan.ldb, 1)
+    depth, width = tiled_gemm.blocks(plan.n, plan.k)
+    sizes = (plan.n, plan.k, depth, width)
+    macs = count * plan.m * plan.n * plan.k
+    rows_of_tiles = -(-plan.m // tiled_gemm.ROWS)
+
+    def run(env: Env, table: np.ndarray = table) -> None:
+        # ``table`` is a default so that it lives as long as this runner: the loop reads it
+        out = output(env)
+        a, b, c = env[key_a].ctypes.data, env[key_b].ctypes.data, out.ctypes.data
+        parts = min(threads.get_num_threads(), macs // tiled_gemm.SMALL_MACS, rows_of_tiles)
+        if parts <= 1:
+            loop(plan.m, *sizes, a, *a_strides, b, *b_strides, c, plan.n, count,
+                 table.ctypes.data)
+            return
+        spans = [(lo * tiled_gemm.ROWS, min(hi * tiled_gemm.ROWS, plan.m))
+                 for lo, hi in threads.split(rows_of_tiles, parts)]
+        threads.run_parts([functools.partial(
+            loop, hi - lo, *sizes, a + lo * a_strides[0] * itemsize, *a_strides, b, *b_strides,
+            c + lo * plan.n * itemsize, plan.n, count, table.ctypes.data) for lo, hi in spans])
+    return run
 
 
 def _may_overlap(view: np.ndarray, array: np.ndarray) -> bool:
@@ -562,7 +624,8 @@ class LLVMBackend(Backend):
         blas = blas_library.find_blas() if self.use_blas else None
         return LLVMExecutable(graph, program, llvm_ir, compiled.jit, compiled.info, plan, blas,
                               buffers, functools.partial(gemm_batch.batch_loop, self.compiler),
-                              functools.partial(small_gemm.tiled_loop, self.compiler))
+                              functools.partial(tiled_gemm.tiled_loop, self.compiler),
+                              functools.partial(index_loops.index_loop, self.compiler))
 
 
 __all__ = ["LLVMBackend", "LLVMExecutable"]

@@ -57,6 +57,12 @@ class Blas:
     set_threads: Callable[..., Any] | None
     get_threads: Callable[..., Any] | None
     integer: Any = ctypes.c_int64  # the ctypes type of the GEMMs' sizes and strides
+    core: str | None = None  # the CPU whose kernels OpenBLAS chose ("Haswell"), if it says
+
+    @property
+    def kernel_vector_bits(self) -> int | None:
+        """The width of the vectors in the library's float kernels, from :attr:`core`."""
+        return kernel_vector_bits(self.core)
 
     def gemm_for(self, dtype: np.dtype) -> Callable[..., Any] | None:
         return {"float32": self.sgemm, "float64": self.dgemm}.get(np.dtype(dtype).name)
@@ -65,6 +71,23 @@ class Blas:
         """The address of the GEMM for ``dtype`` (for generated code to call), or None."""
         function: Any = self.gemm_for(dtype)
         return None if function is None else ctypes.cast(function, ctypes.c_void_p).value
+
+
+# OpenBLAS's kernel families (the names its dynamic builds report) by vector width: the ones
+# with AVX-512 float kernels, and x86 ones whose widest are 256-bit AVX/AVX2
+_AVX512_CORES = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
+_AVX2_CORES = frozenset({"haswell", "zen", "sandybridge", "excavator", "steamroller",
+                         "piledriver", "bulldozer"})
+
+
+def kernel_vector_bits(core: str | None) -> int | None:
+    """The vector width of OpenBLAS's float kernels for ``core`` (None: unknown).
+
+        >>> kernel_vector_bits("Haswell"), kernel_vector_bits("SkylakeX"), kernel_vector_bits("?")
+        (256, 512, None)
+    """
+    name = (core or "").strip().lower()
+    return 512 if name in _AVX512_CORES else 256 if name in _AVX2_CORES else None
 
 
 def library_candidates() -> list[str]:
@@ -100,7 +123,12 @@ def _bind(path: str) -> Blas | None:
             set_threads.argtypes, set_threads.restype = [ctypes.c_int], None
         if get_threads is not None:
             get_threads.argtypes, get_threads.restype = [], ctypes.c_int
-        return Blas(path, sgemm, dgemm, set_threads, get_threads, integer)
+        corename = getattr(library, f"{prefix}openblas_get_corename{suffix}", None)
+        core = None
+        if corename is not None:
+            corename.argtypes, corename.restype = [], ctypes.c_char_p
+            core = (corename() or b"").decode("ascii", "replace") or None
+        return Blas(path, sgemm, dgemm, set_threads, get_threads, integer, core)
     return None
 
 
@@ -127,7 +155,8 @@ def describe(blas: Blas | None) -> str:
         why = ("GRAPHC_BLAS=numpy" if os.environ.get("GRAPHC_BLAS", "").lower() == "numpy"
                else "no BLAS found in NumPy's bundled libraries")
         return f"GEMM: NumPy's matmul ({why})"
-    return f"GEMM: cblas from {os.path.basename(blas.path)} (NumPy's bundled BLAS)"
+    core = f", {blas.core} kernels" if blas.core else ""
+    return f"GEMM: cblas from {os.path.basename(blas.path)} (NumPy's bundled BLAS{core})"
 
 
 def _apply_threads(blas: Blas) -> None:

@@ -1,5 +1,5 @@
 """Counted loops in LLVM IR, for code written by hand rather than rendered from kernels (the
-sort kernel's passes, the batched-GEMM and small-GEMM loops).
+sort kernel's passes, the batched-GEMM, tiled-GEMM and index loops).
 
     >>> from llvmlite import ir
     >>> i64 = ir.IntType(64)
@@ -17,9 +17,11 @@ from llvmlite import ir  # type: ignore[import-untyped]
 
 
 def counted_loop(builder: ir.IRBuilder, start: ir.Value, stop: ir.Value,
-                 body: Callable[[ir.Value], None], step: int = 1, name: str = "loop") -> None:
-    """``for index in range(start, stop, step): body(index)`` (signed i64 bounds); the builder
-    is left after the loop. ``body`` may add blocks of its own."""
+                 body: Callable[[ir.Value], None], step: int | ir.Value = 1,
+                 name: str = "loop") -> None:
+    """``for index in range(start, stop, step): body(index)`` (signed i64 bounds, ``step`` a
+    positive constant or value); the builder is left after the loop. ``body`` may add blocks
+    of its own."""
     before = builder.block
     head, inside, after = (builder.append_basic_block(f"{name}.{part}")
                            for part in ("head", "body", "end"))
@@ -30,7 +32,8 @@ def counted_loop(builder: ir.IRBuilder, start: ir.Value, stop: ir.Value,
     builder.cbranch(builder.icmp_signed("<", index, stop), inside, after)
     builder.position_at_end(inside)
     body(index)
-    index.add_incoming(builder.add(index, ir.Constant(start.type, step)), builder.block)
+    increment = step if isinstance(step, ir.Value) else ir.Constant(start.type, step)
+    index.add_incoming(builder.add(index, increment), builder.block)
     builder.branch(head)
     builder.position_at_end(after)
 

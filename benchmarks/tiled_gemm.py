@@ -1,12 +1,15 @@
-"""Small float32 GEMMs: the llvm backend's tiled loops (backends/llvm/small_gemm.py) against
+"""float32 GEMMs: the llvm backend's tiled loops (backends/llvm/tiled_gemm.py) against
 OpenBLAS's sgemm (the one NumPy bundles, as the backend calls it) and, when installed,
-PyTorch's ``bmm`` (MKL), one thread each, in one process, rounds alternated.
+PyTorch's ``bmm`` (MKL), one thread each, in one process, rounds alternated; every result
+checked against float64 within ``(k+1) 2^-24 |A||B|``.
 
 Shapes: attention's head products (32 matrices of 128x128x64 and 128x64x128; B contiguous, B
-strided as a head of a [.., 768] projection, B transposed), and two single products around
-the size where BLAS takes over (:data:`backends.llvm.small_gemm.PANEL_FLOATS`).
+strided as a head of a [.., 768] projection, B transposed), one small product, and the MLP
+step's large ones (784-512-512-10, batch 256: a forward product with B transposed, a weight
+gradient with A transposed). The tiled loop runs on every shape; ``*`` marks the contender
+the llvm backend picks on this machine (``tiled_gemm.suits`` with OpenBLAS's kernel width).
 
-    python benchmarks/small_gemm.py [--repeats 7]
+    python benchmarks/tiled_gemm.py [--repeats 7]
 """
 from __future__ import annotations
 
@@ -23,22 +26,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 
 from backends.llvm import blas as blas_library
-from backends.llvm import small_gemm
+from backends.llvm import tiled_gemm
 from backends.llvm.compiler import CachingCompiler
 
 # (label, batch, m, n, k, b layout): "rows" B[k, n] row-major, "strided" rows 768 apart,
-# "transposed" B stored [n, k]
+# "transposed" B stored [n, k], "a transposed" A stored [k, m] (B row-major)
 CASES = [
     ("heads q @ k^T (B transposed)", 32, 128, 128, 64, "transposed"),
     ("heads p @ v (B strided)", 32, 128, 64, 128, "strided"),
     ("heads p @ v (B contiguous)", 32, 128, 64, 128, "rows"),
     ("128x128x64, one matrix", 1, 128, 128, 64, "rows"),
-    ("256x512x512, one matrix (BLAS's)", 1, 256, 512, 512, "rows"),
+    ("256x512x512, one matrix", 1, 256, 512, 512, "rows"),
+    ("MLP x @ W1^T, 256x512x784", 1, 256, 512, 784, "transposed"),
+    ("MLP dW1 = g^T @ x, 512x784x256", 1, 512, 784, 256, "a transposed"),
 ]
 
 
 def operands(batch: int, m: int, n: int, k: int, layout: str, rng):
-    a = rng.standard_normal((batch, m, k)).astype(np.float32)
+    if layout == "a transposed":
+        a = rng.standard_normal((batch, k, m)).astype(np.float32).swapaxes(1, 2)
+    else:
+        a = rng.standard_normal((batch, m, k)).astype(np.float32)
     if layout == "transposed":
         b = rng.standard_normal((batch, n, k)).astype(np.float32)
         view = b.swapaxes(1, 2)
@@ -53,38 +61,44 @@ def operands(batch: int, m: int, n: int, k: int, layout: str, rng):
 
 def contenders(batch, m, n, k, layout, a, b, view):
     c = np.empty((batch, m, n), np.float32)
-    ldb = {"transposed": k, "strided": 768, "rows": n}[layout]
+    ldb = {"transposed": k, "strided": 768, "rows": n, "a transposed": n}[layout]
     b_strides = (1, ldb) if layout == "transposed" else (ldb, 1)
+    a_transposed = layout == "a transposed"
+    lda = m if a_transposed else k
+    a_strides = (1, lda) if a_transposed else (lda, 1)
     offsets = np.array([[i * a[0].nbytes, i * b[0].nbytes, i * c[0].nbytes]
                         for i in range(batch)], np.int64)
     runs = {}
-    if small_gemm.suits("float32", m, n, k):
-        loop = small_gemm.tiled_loop(CachingCompiler(None))
+    loop = tiled_gemm.tiled_loop(CachingCompiler(None))
 
-        def tiled():
-            loop(m, n, k, a.ctypes.data, k, 1, b.ctypes.data, *b_strides, c.ctypes.data, n,
-                 batch, offsets.ctypes.data)
-            return c
-        runs["tiled loop"] = tiled
+    def tiled():
+        loop(m, n, k, *tiled_gemm.blocks(n, k), a.ctypes.data, *a_strides, b.ctypes.data,
+             *b_strides, c.ctypes.data, n, batch, offsets.ctypes.data)
+        return c
+    runs["tiled loop"] = tiled
     library = blas_library.find_blas()
     if library is not None:
         sgemm = library.gemm_for(np.float32)
-        flag = blas_library.TRANS if layout == "transposed" else blas_library.NO_TRANS
+        flag_a = blas_library.TRANS if a_transposed else blas_library.NO_TRANS
+        flag_b = blas_library.TRANS if layout == "transposed" else blas_library.NO_TRANS
         c2 = np.empty_like(c)
 
         def openblas():
             for i in range(batch):
-                sgemm(blas_library.ROW_MAJOR, blas_library.NO_TRANS, flag, m, n, k, 1.0,
-                      a[i].ctypes.data, k, b[i].ctypes.data, ldb, 0.0, c2[i].ctypes.data, n)
+                sgemm(blas_library.ROW_MAJOR, flag_a, flag_b, m, n, k, 1.0, a[i].ctypes.data,
+                      lda, b[i].ctypes.data, ldb, 0.0, c2[i].ctypes.data, n)
             return c2
         runs["OpenBLAS sgemm"] = openblas
+        picked = "tiled loop" if tiled_gemm.suits("float32", m, n, k,
+                                                  library.kernel_vector_bits) else "OpenBLAS sgemm"
+        runs[picked + "*"] = runs.pop(picked)
     try:
         import torch
     except ImportError:
         torch = None
     if torch is not None:
         torch.set_num_threads(1)
-        ta, tb = torch.from_numpy(a), torch.from_numpy(view)  # the same strides as view
+        ta, tb = torch.from_numpy(a), torch.from_numpy(view)  # the same strides
         runs["torch bmm"] = lambda: torch.bmm(ta, tb).numpy()
     return runs
 
@@ -94,7 +108,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    print("one thread each; ms per batched product, median of rounds; GFLOP/s")
+    library = blas_library.find_blas()
+    core = library.core if library is not None else None
+    print(f"one thread each; ms per batched product, median of rounds; GFLOP/s; OpenBLAS's "
+          f"kernels: {core}; the tiled loop's vectors: {tiled_gemm.vector_lanes()} floats")
     for label, batch, m, n, k, layout in CASES:
         a, b, view = operands(batch, m, n, k, layout, rng)
         runs = contenders(batch, m, n, k, layout, a, b, view)

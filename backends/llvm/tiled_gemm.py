@@ -1,0 +1,283 @@
+"""float32 GEMMs as generated register-tiled loops instead of BLAS calls.
+
+Two kinds of product run here rather than in OpenBLAS:
+
+- **small ones**, on every machine: OpenBLAS pays for packing and blocking that only large
+  products repay. On attention's heads (32 products of 128x128x64 per batched GEMM, six per
+  training step) its ``sgemm`` ran at 75 GFLOP/s on one Emerald Rapids core, where the loop
+  here runs at 136 (PyTorch's MKL ``bmm``: about the same as the loop). :func:`suits` takes
+  every product whose ``b`` fits in one panel of :data:`PANEL_FLOATS` (64 KB, on the stack)
+  and of at most :data:`SMALL_MACS` multiply-adds a matrix.
+- **all sizes**, where BLAS's kernels use narrower vectors than this CPU has: NumPy's
+  OpenBLAS 0.3.31 does not know AMD's Zen 5 and runs its Haswell (AVX2) kernels there, at
+  93-100 GFLOP/s on the MLP step's products, where the loop here, with AVX-512, runs at
+  150-197 (``benchmarks/tiled_gemm.py``). Where OpenBLAS picked AVX-512 kernels (Emerald
+  Rapids: 141 against 124 GFLOP/s on 256x512x512) large products stay in BLAS.
+
+The loop computes ``C = A @ B`` for each matrix of a batch, C row-major, A and B read through
+two strides each (so either orientation). The product is cut into blocks of at most ``depth``
+rows of B (the ``k`` axis) by ``width`` columns (:func:`blocks`); each block of B is first
+copied into a row-major panel (64 KB, read once per row of tiles) unless B is one row-major
+block already: the tiles read it along its rows, and on a strided B (a head of attention's
+``[.., 768]`` projections) they ran 1.2-1.4x slower. C is cut into tiles of :data:`ROWS` rows
+by one or two vectors of columns; a tile keeps its sums in vector registers over the block's
+``k``: per ``k``, one or two vector loads of B's row, and per row of the tile one broadcast of
+A's element and one fused multiply-add per vector; the next block of ``k`` starts from the
+sums stored in C. Rows left over (``m`` not a multiple of :data:`ROWS`) take one-row tiles.
+Each sum adds its ``k`` products in order with one rounding per product (``fma``), however
+the product is blocked or split over threads: deterministic, and as accurate as a BLAS's.
+
+One module per vector width, compiled through the backend's
+:class:`~backends.llvm.compiler.CachingCompiler` (loaded from the on-disk cache after the
+first process); sizes and strides are run-time arguments.
+
+    >>> import numpy as np
+    >>> from backends.llvm.compiler import CachingCompiler
+    >>> loop = tiled_loop(CachingCompiler(None))
+    >>> lanes = vector_lanes()
+    >>> a = np.arange(3 * 2, dtype=np.float32).reshape(3, 2)
+    >>> b = np.ones((2, lanes), np.float32)
+    >>> c = np.empty((3, lanes), np.float32)
+    >>> offsets = np.zeros((1, 3), np.int64)
+    >>> depth, width = blocks(lanes, 2)
+    >>> loop(3, lanes, 2, depth, width, a.ctypes.data, 2, 1, b.ctypes.data, lanes, 1,
+    ...      c.ctypes.data, lanes, 1, offsets.ctypes.data)
+    >>> bool(np.array_equal(c, a @ b))
+    True
+"""
+from __future__ import annotations
+
+import ctypes
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from llvmlite import ir  # type: ignore[import-untyped]
+
+from backends.llvm import jit
+from backends.llvm.cache import code_fingerprint
+from backends.llvm.compiler import CachingCompiler
+from backends.llvm.loops import counted_loop, for_each_matrix
+
+ROWS = 8  # rows of C per tile: with two vectors of columns, 16 accumulators
+PANEL_FLOATS = 16384  # the largest block of B, depth * width (64 KB, on the stack)
+# the deepest block of B when B does not fit whole: on the MLP step's products (k of 256-784)
+# depths of 128, 256 and 512 ran at 149-183, 158-191 and 150-197 GFLOP/s (Zen 5)
+DEPTH = 512
+# the largest m * n * k per matrix that is small: in BLAS, a larger product may be split over
+# the threads of graphc.set_num_threads (here one matrix of this size takes about 60 us)
+SMALL_MACS = 1 << 22
+
+_F32, _I64, _PTR = ir.FloatType(), ir.IntType(64), ir.PointerType()
+# compiler -> {lanes: loop}: each backend's compiler makes (or loads) its own once
+_LOOPS: weakref.WeakKeyDictionary[CachingCompiler, dict[int, Any]] = weakref.WeakKeyDictionary()
+
+
+def vector_lanes() -> int:
+    """float32 lanes of the vectors the tiles use: 16 with AVX-512, else 8."""
+    return 16 if "+avx512f" in jit.host_features().split(",") else 8
+
+
+def suits(dtype: str, m: int, n: int, k: int, blas_vector_bits: int | None = None) -> bool:
+    """Whether a product of these sizes runs here rather than in BLAS, whose kernels use
+    vectors of ``blas_vector_bits`` (None: not known).
+
+        >>> lanes = vector_lanes()
+        >>> suits("float32", 128, 128, 64), suits("float32", 256, 512, 512)
+        (True, False)
+        >>> suits("float32", 256, 512, 512, blas_vector_bits=32 * lanes // 2)  # narrower BLAS
+        True
+        >>> suits("float32", 128, 10, 64), suits("float64", 128, 128, 64)
+        (False, False)
+        >>> suits("float32", 65536, 64, 64)  # a panel that fits, but many rows: BLAS's
+        False
+    """
+    if dtype != "float32" or min(m, n, k) <= 0 or n % vector_lanes():
+        return False
+    small = k * n <= PANEL_FLOATS and m * n * k <= SMALL_MACS
+    wider = blas_vector_bits is not None and blas_vector_bits < 32 * vector_lanes()
+    return small or wider
+
+
+def blocks(n: int, k: int) -> tuple[int, int]:
+    """``(depth, width)``: the blocks of B (``k`` by ``n``) that the loop packs; all of B
+    when it fits in the panel.
+
+        >>> blocks(512, 16)
+        (16, 512)
+        >>> blocks(512, 784), blocks(784, 100)
+        ((512, 32), (100, 160))
+    """
+    if k * n <= PANEL_FLOATS:
+        return k, n
+    depth = min(k, DEPTH)
+    pair = 2 * vector_lanes()  # whole two-vector tiles
+    width = max(pair, PANEL_FLOATS // depth // pair * pair)
+    return depth, min(width, n)
+
+
+def _name(lanes: int) -> str:
+    return f"graphc_tiled_gemm_f32_x{lanes}"
+
+
+def _module(lanes: int) -> ir.Module:
+    """``loop(m, n, k, depth, width, a, a_row, a_col, b, b_row, b_col, c, ldc, count,
+    offsets)``: for ``i`` in ``range(count)``, ``C = A @ B`` with ``A[r, s]`` at ``a +
+    offsets[i][0]`` (bytes) plus ``r * a_row + s * a_col`` elements, ``B[s, t]`` at ``b +
+    offsets[i][1]`` plus ``s * b_row + t * b_col``, ``C[r, t]`` at ``c + offsets[i][2]`` plus
+    ``r * ldc + t``. ``n`` and ``width`` must be multiples of ``lanes``, ``depth * width`` at
+    most :data:`PANEL_FLOATS` (:func:`blocks` chooses them)."""
+    vector = ir.VectorType(_F32, lanes)
+    module = ir.Module(name=_name(lanes))
+    args = [_I64] * 5 + [_PTR, _I64, _I64, _PTR, _I64, _I64, _PTR, _I64, _I64, _PTR]
+    function = ir.Function(module, ir.FunctionType(ir.VoidType(), args), _name(lanes))
+    (m, n, k, depth, width, a0, a_row, a_col, b0, b_row, b_col, c0, ldc, count,
+     offsets) = function.args
+    fma = ir.Function(module, ir.FunctionType(vector, [vector] * 3), f"llvm.fma.v{lanes}f32")
+    builder = ir.IRBuilder(function.append_basic_block("entry"))
+    panel = builder.alloca(_F32, PANEL_FLOATS, name="panel")
+    panel.align = 64
+    zero = ir.Constant(vector, [0.0] * lanes)
+    splat_mask = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+
+    def const(value: int) -> ir.Constant:
+        return ir.Constant(_I64, value)
+
+    def loop(start: ir.Value, stop: ir.Value, step: int | ir.Value,
+             body: Callable[[ir.Value], None]) -> None:
+        counted_loop(builder, start, stop, body, step)
+
+    def element(base: ir.Value, index: ir.Value) -> ir.Value:
+        return builder.gep(base, [index], source_etype=_F32)
+
+    def smaller(x: ir.Value, y: ir.Value) -> ir.Value:
+        return builder.select(builder.icmp_signed("<", x, y), x, y)
+
+    # B is used in place when it is one row-major block already: rows contiguous, n apart
+    in_place = builder.and_(
+        builder.and_(builder.icmp_signed("==", b_col, const(1)),
+                     builder.icmp_signed("==", b_row, n)),
+        builder.and_(builder.icmp_signed("==", depth, k), builder.icmp_signed("==", width, n)))
+
+    class Block:
+        """One block of the product: ``C[:, t0:t0+w] (+)= A[:, s0:s0+d] @ B[s0:s0+d, t0:t0+w]``
+        with B's block row-major at ``b``, ``stride`` apart; ``a`` and ``c`` point at the
+        block's first column, and ``first`` says whether C starts from zero."""
+
+        def __init__(self, a: ir.Value, b: ir.Value, stride: ir.Value, c: ir.Value,
+                     depth: ir.Value, first: ir.Value):
+            self.a, self.b, self.stride, self.c = a, b, stride, c
+            self.depth, self.first = depth, first
+
+    def tile(block: Block, row: ir.Value, column: ir.Value, rows: int, vectors: int) -> None:
+        """The block's C[row:row+rows, column:column+vectors*lanes]."""
+        def c_address(r: int, v: int) -> ir.Value:
+            c_row = builder.add(builder.mul(builder.add(row, const(r)), ldc), column)
+            return element(block.c, builder.add(c_row, const(v * lanes)))
+        starts = [builder.select(block.first, zero,
+                                 builder.load(c_address(r, v), typ=vector, align=4))
+                  for r in range(rows) for v in range(vectors)]
+        before = builder.block
+        head, inside, after = (builder.append_basic_block(x)
+                               for x in ("k_head", "k_body", "k_after"))
+        builder.branch(head)
+        builder.position_at_end(head)
+        s = builder.phi(_I64)
+        s.add_incoming(const(0), before)
+        sums = []
+        for start in starts:
+            phi = builder.phi(vector)
+            phi.add_incoming(start, before)
+            sums.append(phi)
+        builder.cbranch(builder.icmp_signed("<", s, block.depth), inside, after)
+        builder.position_at_end(inside)
+        b_row_start = builder.add(builder.mul(s, block.stride), column)
+        b_vectors = [builder.load(element(block.b, builder.add(b_row_start, const(v * lanes))),
+                                  typ=vector, align=4) for v in range(vectors)]
+        a_column = builder.mul(s, a_col)
+        updated = []
+        for r in range(rows):
+            a_index = builder.add(builder.mul(builder.add(row, const(r)), a_row), a_column)
+            scalar = builder.load(element(block.a, a_index), typ=_F32)
+            broadcast = builder.shuffle_vector(
+                builder.insert_element(zero, scalar, const(0)), zero, splat_mask)
+            updated += [builder.call(fma, [broadcast, b_vectors[v], sums[r * vectors + v]])
+                        for v in range(vectors)]
+        s.add_incoming(builder.add(s, const(1)), builder.block)
+        for phi, value in zip(sums, updated):
+            phi.add_incoming(value, builder.block)
+        builder.branch(head)
+        builder.position_at_end(after)
+        for r in range(rows):
+            for v in range(vectors):
+                builder.store(sums[r * vectors + v], c_address(r, v), align=4)
+
+    def row_of_tiles(block: Block, columns: ir.Value, row: ir.Value, rows: int) -> None:
+        wide = 2 * lanes
+        paired = builder.sub(columns, builder.srem(columns, const(wide)))  # two-vector tiles
+        loop(const(0), paired, wide, lambda column: tile(block, row, column, rows, 2))
+        # columns is a multiple of lanes: at most one one-vector tile is left
+        loop(paired, columns, lanes, lambda column: tile(block, row, column, rows, 1))
+
+    def pack(b: ir.Value, rows: ir.Value, columns: ir.Value) -> None:
+        """panel[s * columns + t] = B[s, t] (b: the block's first element), walking B along
+        whichever axis is contiguous."""
+        def copy(s: ir.Value, t: ir.Value) -> None:
+            value = builder.load(element(b, builder.add(builder.mul(s, b_row),
+                                                        builder.mul(t, b_col))), typ=_F32)
+            builder.store(value, element(panel, builder.add(builder.mul(s, columns), t)))
+        with builder.if_else(builder.icmp_signed("==", b_col, const(1))) as (along_rows, down):
+            with along_rows:
+                loop(const(0), rows, 1, lambda s: loop(
+                    const(0), columns, 1, lambda t: copy(s, t)))
+            with down:
+                loop(const(0), columns, 1, lambda t: loop(
+                    const(0), rows, 1, lambda s: copy(s, t)))
+
+    def matrix(pointers: list[ir.Value]) -> None:
+        a, b, c = pointers
+
+        def depth_block(s0: ir.Value) -> None:
+            block_depth = smaller(depth, builder.sub(k, s0))
+            first = builder.icmp_signed("==", s0, const(0))
+            a_block = element(a, builder.mul(s0, a_col))
+
+            def width_block(t0: ir.Value) -> None:
+                columns = smaller(width, builder.sub(n, t0))
+                with builder.if_then(builder.not_(in_place)):
+                    pack(element(b, builder.add(builder.mul(s0, b_row), builder.mul(t0, b_col))),
+                         block_depth, columns)
+                block = Block(a_block, builder.select(in_place, b, panel),
+                              builder.select(in_place, n, columns), element(c, t0),
+                              block_depth, first)
+                tiled = builder.sub(m, builder.srem(m, const(ROWS)))
+                loop(const(0), tiled, ROWS, lambda row: row_of_tiles(block, columns, row, ROWS))
+                loop(tiled, m, 1, lambda row: row_of_tiles(block, columns, row, 1))
+            loop(const(0), n, width, width_block)
+        loop(const(0), k, depth, depth_block)
+
+    for_each_matrix(builder, count, offsets, [a0, b0, c0], matrix)
+    builder.ret_void()
+    return module
+
+
+def tiled_loop(compiler: CachingCompiler) -> Callable[..., Any]:
+    """The loop of :func:`_module` for this host's :func:`vector_lanes`, as a ctypes function;
+    compiled (or loaded) once per compiler."""
+    lanes = vector_lanes()
+    loops = _LOOPS.setdefault(compiler, {})
+    if lanes not in loops:
+        name = _name(lanes)
+        compiled = compiler.compile_source(f"{name} code {code_fingerprint()}",
+                                           lambda: _module(lanes), [name])
+        i64, pointer = ctypes.c_int64, ctypes.c_void_p
+        prototype = ctypes.CFUNCTYPE(None, i64, i64, i64, i64, i64, pointer, i64, i64, pointer,
+                                     i64, i64, pointer, i64, i64, pointer)
+        loop = prototype(compiled.jit.address(name))
+        loop.machine_code = compiled.jit  # type: ignore[attr-defined]  # keeps the code alive
+        loops[lanes] = loop
+    return loops[lanes]
+
+
+__all__ = ["DEPTH", "PANEL_FLOATS", "ROWS", "SMALL_MACS", "blocks", "suits", "tiled_loop",
+           "vector_lanes"]
