@@ -205,25 +205,30 @@ def test_large_products_run_tiled_where_blas_is_narrower(monkeypatch):
                   <= error_bound(x, w.T))
 
 
-def test_split_over_threads_gives_the_same_bits(monkeypatch):
-    """Attention's batched head products (32 matrices) split by rows over two threads: each
-    element is the same sum as on one thread."""
+@pytest.mark.parametrize("rows,transpose_a", [(128, False), (131, True)])
+def test_split_over_threads_gives_the_same_bits(rows, transpose_a, monkeypatch):
+    """Batched products like attention's heads (32 matrices) split by rows over three threads,
+    with rows left over and a transposed A too: each element is the same sum as on one."""
     splits = []
     run_parts = threads.run_parts
     monkeypatch.setattr(threads, "run_parts",
                         lambda parts: (splits.append(len(parts)), run_parts(parts)))
     rng = np.random.default_rng(4)
-    q = rng.standard_normal((32, 128, 64)).astype(np.float32)
+    q = rng.standard_normal((32, 64, rows) if transpose_a else (32, rows, 64)).astype(np.float32)
     k = rng.standard_normal((32, 128, 64)).astype(np.float32)
+
+    def product(x, y):
+        return (x.transpose(-1, -2) if transpose_a else x) @ y.transpose(-1, -2)
     before = threads.get_num_threads()
     results = []
     try:
-        for count in (1, 2):
+        for count in (1, 3):
             threads.set_num_threads(count)
-            results.append(check(lambda x, y: x @ y.transpose(-1, -2), q, k))
+            results.append(check(product, q, k))
     finally:
         threads.set_num_threads(before)
-    assert splits == [2]  # one threaded call (on two threads), none on one
+    assert splits == [3]  # one threaded call (on three threads), none on one
     np.testing.assert_array_equal(results[0], results[1])
-    want = q.astype(np.float64) @ k.astype(np.float64).swapaxes(-1, -2)
-    assert np.all(np.abs(results[1] - want) <= error_bound(q, k.swapaxes(-1, -2)))
+    q_op = q.swapaxes(-1, -2) if transpose_a else q
+    want = q_op.astype(np.float64) @ k.astype(np.float64).swapaxes(-1, -2)
+    assert np.all(np.abs(results[1] - want) <= error_bound(q_op, k.swapaxes(-1, -2)))

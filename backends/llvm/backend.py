@@ -454,12 +454,13 @@ class LLVMExecutable(Executable):
 
         def run(env: Env) -> None:
             operands = [np.ascontiguousarray(env[key]) for key in keys_in]
-            out = env[key_out] = np.empty(out_shape, out_dtype)
+            out = np.empty(out_shape, out_dtype)
             bad = loop(*[a.ctypes.data for a in operands], out.ctypes.data, *sizes)
             if bad >= 0:
                 raise ExecutionError(
                     f"{call.op} failed{where}: index {operands[1].flat[bad]} is out of range "
                     f"for axis {axis} of size {shapes[0][axis]}")
+            env[key_out] = out
         return run
 
     def _evaluate_once(self, call: LibraryCall) -> Env:

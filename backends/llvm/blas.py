@@ -74,7 +74,9 @@ class Blas:
 
 
 # OpenBLAS's kernel families (the names its dynamic builds report) by vector width: the ones
-# with AVX-512 float kernels, and x86 ones whose widest are 256-bit AVX/AVX2
+# with AVX-512 float kernels, and x86 ones whose widest are 256-bit AVX/AVX2. Older SSE-only
+# families (Nehalem, Core2, ...) are left unknown: large products then stay in BLAS, the safe
+# side, on CPUs that old.
 _AVX512_CORES = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
 _AVX2_CORES = frozenset({"haswell", "zen", "sandybridge", "excavator", "steamroller",
                          "piledriver", "bulldozer"})

@@ -1,6 +1,7 @@
 """float32 GEMMs as generated register-tiled loops instead of BLAS calls.
 
-Two kinds of product run here rather than in OpenBLAS:
+Two kinds of product run here rather than in OpenBLAS (where the backend found one; else
+NumPy's matmul runs every product):
 
 - **small ones**, on every machine: OpenBLAS pays for packing and blocking that only large
   products repay. On attention's heads (32 products of 128x128x64 per batched GEMM, six per
@@ -8,11 +9,15 @@ Two kinds of product run here rather than in OpenBLAS:
   here runs at 136 (PyTorch's MKL ``bmm``: about the same as the loop). :func:`suits` takes
   every product whose ``b`` fits in one panel of :data:`PANEL_FLOATS` (64 KB, on the stack)
   and of at most :data:`SMALL_MACS` multiply-adds a matrix.
-- **all sizes**, where BLAS's kernels use narrower vectors than this CPU has: NumPy's
+- **larger ones**, where BLAS's kernels use narrower vectors than this CPU has: NumPy's
   OpenBLAS 0.3.31 does not know AMD's Zen 5 and runs its Haswell (AVX2) kernels there, at
   93-100 GFLOP/s on the MLP step's products, where the loop here, with AVX-512, runs at
-  150-197 (``benchmarks/tiled_gemm.py``). Where OpenBLAS picked AVX-512 kernels (Emerald
-  Rapids: 141 against 124 GFLOP/s on 256x512x512) large products stay in BLAS.
+  150-197 (``benchmarks/tiled_gemm.py``); with at least :data:`WIDER_MIN_ROWS` rows, or
+  :data:`ROWS` when B is at most :data:`WIDER_B_FLOATS`: on fewer rows the packing of B is
+  repaid by too little work (a 2048x2048 row-major B: 1.1-1.7x OpenBLAS's time at 1-16 rows,
+  0.86x at 32; a 784x512 one: 0.66-0.73x at 8-16 rows, but 1.25x at 4, one-row tiles only).
+  Where OpenBLAS picked AVX-512 kernels (Emerald Rapids: 141 against 124 GFLOP/s on
+  256x512x512) large products stay in BLAS.
 
 The loop computes ``C = A @ B`` for each matrix of a batch, C row-major, A and B read through
 two strides each (so either orientation). The product is cut into blocks of at most ``depth``
@@ -67,6 +72,10 @@ DEPTH = 512
 # the largest m * n * k per matrix that is small: in BLAS, a larger product may be split over
 # the threads of graphc.set_num_threads (here one matrix of this size takes about 60 us)
 SMALL_MACS = 1 << 22
+# where BLAS's kernels are narrower: the fewest rows of a large product taken, and the most
+# floats of B (2 MB) for which a product of ROWS to WIDER_MIN_ROWS rows is (see the module doc)
+WIDER_MIN_ROWS = 32
+WIDER_B_FLOATS = 1 << 19
 
 _F32, _I64, _PTR = ir.FloatType(), ir.IntType(64), ir.PointerType()
 # compiler -> {lanes: loop}: each backend's compiler makes (or loads) its own once
@@ -87,6 +96,10 @@ def suits(dtype: str, m: int, n: int, k: int, blas_vector_bits: int | None = Non
         (True, False)
         >>> suits("float32", 256, 512, 512, blas_vector_bits=32 * lanes // 2)  # narrower BLAS
         True
+        >>> suits("float32", 16, 2048, 2048, blas_vector_bits=32 * lanes // 2)  # few rows
+        False
+        >>> suits("float32", 16, 512, 784, blas_vector_bits=32 * lanes // 2)  # of a smaller B
+        True
         >>> suits("float32", 128, 10, 64), suits("float64", 128, 128, 64)
         (False, False)
         >>> suits("float32", 65536, 64, 64)  # a panel that fits, but many rows: BLAS's
@@ -95,7 +108,9 @@ def suits(dtype: str, m: int, n: int, k: int, blas_vector_bits: int | None = Non
     if dtype != "float32" or min(m, n, k) <= 0 or n % vector_lanes():
         return False
     small = k * n <= PANEL_FLOATS and m * n * k <= SMALL_MACS
-    wider = blas_vector_bits is not None and blas_vector_bits < 32 * vector_lanes()
+    enough_rows = m >= WIDER_MIN_ROWS or (m >= ROWS and k * n <= WIDER_B_FLOATS)
+    wider = (blas_vector_bits is not None and blas_vector_bits < 32 * vector_lanes()
+             and enough_rows)
     return small or wider
 
 
@@ -125,8 +140,9 @@ def _module(lanes: int) -> ir.Module:
     offsets)``: for ``i`` in ``range(count)``, ``C = A @ B`` with ``A[r, s]`` at ``a +
     offsets[i][0]`` (bytes) plus ``r * a_row + s * a_col`` elements, ``B[s, t]`` at ``b +
     offsets[i][1]`` plus ``s * b_row + t * b_col``, ``C[r, t]`` at ``c + offsets[i][2]`` plus
-    ``r * ldc + t``. ``n`` and ``width`` must be multiples of ``lanes``, ``depth * width`` at
-    most :data:`PANEL_FLOATS` (:func:`blocks` chooses them)."""
+    ``r * ldc + t``. ``m``, ``n``, ``k``, ``depth`` and ``width`` must be at least 1 (nothing
+    checks: a zero step would never end), ``n`` and ``width`` multiples of ``lanes``, ``depth *
+    width`` at most :data:`PANEL_FLOATS`: :func:`blocks` chooses them, :func:`suits` the sizes."""
     vector = ir.VectorType(_F32, lanes)
     module = ir.Module(name=_name(lanes))
     args = [_I64] * 5 + [_PTR, _I64, _I64, _PTR, _I64, _I64, _PTR, _I64, _I64, _PTR]
@@ -308,5 +324,5 @@ def tiled_loop(compiler: CachingCompiler) -> Callable[..., Any]:
     return loops[lanes]
 
 
-__all__ = ["DEPTH", "PANEL_FLOATS", "ROWS", "SMALL_MACS", "blocks", "suits", "tiled_loop",
-           "vector_lanes"]
+__all__ = ["DEPTH", "PANEL_FLOATS", "ROWS", "SMALL_MACS", "WIDER_B_FLOATS", "WIDER_MIN_ROWS",
+           "blocks", "suits", "tiled_loop", "vector_lanes"]
