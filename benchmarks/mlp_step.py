@@ -97,32 +97,45 @@ def torch_step(weights, compiled: bool):
     return lambda x, y: fn(torch.from_numpy(x), torch.from_numpy(y)).item()
 
 
-def gemms_alone(batch: np.ndarray) -> dict[str, object]:
+def gemms_alone(batches: list[np.ndarray]) -> dict[str, object]:
     """The step's 8 GEMMs (3 forward, 3 weight gradients, 2 input gradients) on the same shapes,
-    transposes as flags: run as graphc's llvm backend runs each (its tiled loop where
-    ``tiled_gemm.suits``, else OpenBLAS), and all in OpenBLAS; name -> runner."""
+    transposes as flags, the two that read the input on the step's own batch (as the step
+    does: a new batch each step, not one that stays in cache): run as graphc's llvm backend
+    runs each (its tiled loop where ``tiled_gemm.suits``, else OpenBLAS), and all in OpenBLAS;
+    name -> runner of a batch."""
     from backends.llvm import blas as blas_library
     from backends.llvm import tiled_gemm
     from backends.llvm.compiler import CachingCompiler
     blas = blas_library.find_blas()
     sgemm = blas.gemm_for(np.float32) if blas is not None else None
     rng = np.random.default_rng(1)
-    acts = [batch] + [rng.normal(size=(BATCH, n)).astype(np.float32) for n in SIZES[1:]]
+    hidden = [rng.normal(size=(BATCH, n)).astype(np.float32) for n in SIZES[1:]]
     weights = [rng.normal(size=(o, i)).astype(np.float32) for i, o in zip(SIZES[:-1], SIZES[1:])]
     grads = [rng.normal(size=(BATCH, n)).astype(np.float32) for n in SIZES[1:]]
-    calls = []  # (a, b, out, transpose_a, transpose_b)
-    for x, w in zip(acts[:-1], weights):  # forward: x @ w^T
-        calls.append((x, w, np.empty((BATCH, w.shape[0]), np.float32), False, True))
-    for x, g, w in zip(acts[:-1], grads, weights):  # weight gradient: g^T @ x
-        calls.append((g, x, np.empty(w.shape, np.float32), True, False))
-    for g, w in list(zip(grads, weights))[1:]:  # input gradient: g @ w (not for the first)
-        calls.append((g, w, np.empty((BATCH, w.shape[1]), np.float32), False, False))
-    assert len(calls) == 8
+    outputs = [np.empty((BATCH, w.shape[0]), np.float32) for w in weights] + \
+        [np.empty(w.shape, np.float32) for w in weights] + \
+        [np.empty((BATCH, w.shape[1]), np.float32) for w in weights[1:]]
+
+    def calls_of(batch: np.ndarray) -> list[tuple]:
+        """(a, b, out, transpose_a, transpose_b) of each GEMM of a step on ``batch``."""
+        acts = [batch] + hidden
+        calls = [(x, w, False, True) for x, w in zip(acts[:-1], weights)]  # x @ w^T
+        calls += [(g, x, True, False) for x, g in zip(acts[:-1], grads)]  # weight grad g^T x
+        calls += [(g, w, False, False) for g, w in list(zip(grads, weights))[1:]]  # g @ w
+        assert len(calls) == 8
+        return [(a, b, out, ta, tb) for (a, b, ta, tb), out in zip(calls, outputs)]
+    per_batch = {id(batch): calls_of(batch) for batch in batches}
+
+    def runner(make) -> object:
+        made = {key: [make(*call) for call in calls] for key, calls in per_batch.items()}
+
+        def run(batch: np.ndarray) -> None:
+            for call in made[id(batch)]:
+                call()
+        return run
     if sgemm is None:
-        def run_numpy():
-            for a, b, out, ta, tb in calls:
-                np.matmul(a.T if ta else a, b.T if tb else b, out=out)
-        return {"np.matmul": run_numpy}
+        return {"np.matmul": runner(lambda a, b, out, ta, tb: lambda: np.matmul(
+            a.T if ta else a, b.T if tb else b, out=out))}
 
     def blas_call(a, b, out, ta, tb):
         m, n = out.shape
@@ -134,27 +147,23 @@ def gemms_alone(batch: np.ndarray) -> dict[str, object]:
 
     loop, table = tiled_gemm.tiled_loop(CachingCompiler(None)), np.zeros((1, 3), np.int64)
 
+    def tiled(a, b, out, ta, tb) -> bool:
+        m, n = out.shape
+        return tiled_gemm.suits("float32", m, n, a.shape[0] if ta else a.shape[1],
+                                blas.kernel_vector_bits)
+
     def graphc_call(a, b, out, ta, tb):
+        if not tiled(a, b, out, ta, tb):
+            return blas_call(a, b, out, ta, tb)
         m, n = out.shape
         k = a.shape[0] if ta else a.shape[1]
-        if not tiled_gemm.suits("float32", m, n, k, blas.kernel_vector_bits):
-            return blas_call(a, b, out, ta, tb), False
         a_strides = (1, a.shape[1]) if ta else (a.shape[1], 1)
         b_strides = (1, b.shape[1]) if tb else (b.shape[1], 1)
         return lambda: loop(m, n, k, *tiled_gemm.blocks(n, k), a.ctypes.data, *a_strides,
-                            b.ctypes.data, *b_strides, out.ctypes.data, n, 1,
-                            table.ctypes.data), True
-
-    def runner(calls_made):
-        def run():
-            for call in calls_made:
-                call()
-        return run
-    as_graphc = [graphc_call(*call) for call in calls]
-    tiled = sum(is_tiled for _, is_tiled in as_graphc)
-    return {f"as graphc runs them: {tiled} tiled, {8 - tiled} OpenBLAS":
-            runner([call for call, _ in as_graphc]),
-            "all in OpenBLAS sgemm": runner([blas_call(*call) for call in calls])}
+                            b.ctypes.data, *b_strides, out.ctypes.data, n, 1, table.ctypes.data)
+    count = sum(tiled(*call) for call in per_batch[id(batches[0])])
+    return {f"as graphc runs them: {count} tiled, {8 - count} OpenBLAS": runner(graphc_call),
+            "all in OpenBLAS sgemm": runner(blas_call)}
 
 
 def median_ms(contenders: dict, data, repeats: int) -> dict[str, float]:
@@ -245,8 +254,8 @@ def main() -> None:
         compiled[backend] = fn
     step, _ = graphc_step(weights, None)
     losses["graphc eager"] = [step(x, y) for x, y in data[:args.check_steps]]
-    for kind, run_gemms in gemms_alone(data[0][0]).items():
-        contenders[f"8 GEMMs alone, {kind}"] = lambda x, y, run=run_gemms: run()
+    for kind, run_gemms in gemms_alone([x for x, _ in data]).items():
+        contenders[f"8 GEMMs alone, {kind}"] = lambda x, y, run=run_gemms: run(x)
 
     try:
         import torch
