@@ -232,3 +232,32 @@ def test_split_over_threads_gives_the_same_bits(rows, transpose_a, monkeypatch):
     q_op = q.swapaxes(-1, -2) if transpose_a else q
     want = q_op.astype(np.float64) @ k.astype(np.float64).swapaxes(-1, -2)
     assert np.all(np.abs(results[1] - want) <= error_bound(q_op, k.swapaxes(-1, -2)))
+
+
+def test_the_other_vector_width_computes_the_same_products():
+    """The module for the other width (8 lanes on an AVX-512 host, 16 elsewhere: LLVM splits
+    wider vectors) is the one other machines run: blocked, transposed and leftover cases
+    against float64."""
+    import ctypes
+
+    from backends.llvm import jit
+    lanes = 24 - LANES  # 8 <-> 16
+    code = jit.compile_module(tiled_gemm._module(lanes))
+    i64, pointer = ctypes.c_int64, ctypes.c_void_p
+    loop = ctypes.CFUNCTYPE(None, i64, i64, i64, i64, i64, pointer, i64, i64, pointer, i64, i64,
+                            pointer, i64, i64, pointer)(code.address(tiled_gemm._name(lanes)))
+    rng = np.random.default_rng(5)
+    for m, n, k, depth, width in [(19, 5 * lanes, 37, 16, 2 * lanes), (13, 3 * lanes, 5, 5, 3 * lanes),
+                                  (3, 2 * lanes, 40, 32, 2 * lanes)]:
+        for transpose_a in (False, True):
+            for transpose_b in (False, True):
+                a = rng.standard_normal((k, m) if transpose_a else (m, k)).astype(np.float32)
+                b = rng.standard_normal((n, k) if transpose_b else (k, n)).astype(np.float32)
+                a_op, b_op = (a.T if transpose_a else a), (b.T if transpose_b else b)
+                c = np.full((m, n), np.nan, np.float32)
+                offsets = np.zeros((1, 3), np.int64)
+                loop(m, n, k, depth, width, a_op.ctypes.data, *[s // 4 for s in a_op.strides],
+                     b_op.ctypes.data, *[s // 4 for s in b_op.strides], c.ctypes.data, n, 1,
+                     offsets.ctypes.data)
+                want = a_op.astype(np.float64) @ b_op.astype(np.float64)
+                assert np.all(np.abs(c - want) <= error_bound(a_op, b_op)), (m, n, k)
