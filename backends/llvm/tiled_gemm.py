@@ -73,7 +73,7 @@ DEPTH = 512
 # the threads of graphc.set_num_threads (here one matrix of this size takes about 60 us)
 SMALL_MACS = 1 << 22
 # where BLAS's kernels are narrower: the fewest rows of a large product taken, and the most
-# floats of B (2 MB) for which a product of ROWS to WIDER_MIN_ROWS rows is (see the module doc)
+# floats of B (2 MB) with which one of ROWS to WIDER_MIN_ROWS rows is taken (see the module doc)
 WIDER_MIN_ROWS = 32
 WIDER_B_FLOATS = 1 << 19
 
