@@ -238,14 +238,8 @@ def test_the_other_vector_width_computes_the_same_products():
     """The module for the other width (8 lanes on an AVX-512 host, 16 elsewhere: LLVM splits
     wider vectors) is the one other machines run: blocked, transposed and leftover cases
     against float64."""
-    import ctypes
-
-    from backends.llvm import jit
     lanes = 24 - LANES  # 8 <-> 16
-    code = jit.compile_module(tiled_gemm._module(lanes))
-    i64, pointer = ctypes.c_int64, ctypes.c_void_p
-    loop = ctypes.CFUNCTYPE(None, i64, i64, i64, i64, i64, pointer, i64, i64, pointer, i64, i64,
-                            pointer, i64, i64, pointer)(code.address(tiled_gemm._name(lanes)))
+    loop = tiled_gemm.tiled_loop(CachingCompiler(None), lanes)
     rng = np.random.default_rng(5)
     for m, n, k, depth, width in [(19, 5 * lanes, 37, 16, 2 * lanes), (13, 3 * lanes, 5, 5, 3 * lanes),
                                   (3, 2 * lanes, 40, 32, 2 * lanes)]:

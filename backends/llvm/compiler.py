@@ -36,11 +36,12 @@ import collections
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from llvmlite import ir  # type: ignore[import-untyped]
 
 from backends.base import CompileInfo
-from backends.llvm.cache import CachedObject, ObjectCache, cache_key
+from backends.llvm.cache import CachedObject, ObjectCache, cache_key, code_fingerprint
 from backends.llvm.jit import (
     JitModule,
     codegen_settings,
@@ -81,10 +82,25 @@ class CachingCompiler:
                  loop_unrolling: bool = False):
         self.disk, self.speed_level, self.loop_unrolling = disk, speed_level, loop_unrolling
         self._memory: collections.OrderedDict[str, JitModule] = collections.OrderedDict()
+        self._functions: dict[str, Any] = {}  # name -> ctypes function (see function())
 
     def options(self) -> dict[str, object]:
         """The options that change the code made from the same IR (part of the key)."""
         return {"speed_level": self.speed_level, "loop_unrolling": self.loop_unrolling}
+
+    def function(self, name: str, render: Callable[[], ir.Module], prototype: Any) -> Any:
+        """The function ``name`` of a hand-written module (a GEMM or index loop) that
+        ``render()`` makes, as ``prototype`` (a ctypes ``CFUNCTYPE``) of its address; made,
+        loaded or compiled once per compiler. The module is keyed by ``name`` and the code
+        generator's :func:`~backends.llvm.cache.code_fingerprint`, so ``name`` must decide it
+        entirely. The function keeps the code that holds it alive."""
+        found = self._functions.get(name)
+        if found is None:
+            compiled = self.compile_source(f"{name} code {code_fingerprint()}", render, [name])
+            found = prototype(compiled.jit.address(name))
+            found.machine_code = compiled.jit  # freed with the function
+            self._functions[name] = found
+        return found
 
     def compile(self, module: ir.Module, exports: Sequence[str],
                 seconds: dict[str, float] | None = None) -> Compiled:

@@ -30,20 +30,15 @@ the on-disk cache.
 from __future__ import annotations
 
 import ctypes
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 from llvmlite import ir  # type: ignore[import-untyped]
 
-from backends.llvm.cache import code_fingerprint
 from backends.llvm.compiler import CachingCompiler
 from backends.llvm.loops import for_each_matrix
 
 _REALS = {"float32": (ir.FloatType(), ctypes.c_float), "float64": (ir.DoubleType(), ctypes.c_double)}
-# compiler -> {(dtype, bits): loop}: each backend's compiler makes (or loads) its own once
-_LOOPS: weakref.WeakKeyDictionary[CachingCompiler, dict[tuple[str, int], Any]] = (
-    weakref.WeakKeyDictionary())
 
 
 def _name(dtype: str, bits: int) -> str:
@@ -77,23 +72,13 @@ def batch_loop(compiler: CachingCompiler, dtype: str,
     """The loop for ``dtype`` ("float32"/"float64") and BLAS integers of ctypes type
     ``integer``, as a ctypes function; compiled (or loaded) once per compiler."""
     bits = ctypes.sizeof(integer) * 8
-    loops = _LOOPS.setdefault(compiler, {})
-    if (dtype, bits) not in loops:
-        name = _name(dtype, bits)
-        # keyed by the code that renders it, as the graphs' modules are
-        compiled = compiler.compile_source(f"{name} code {code_fingerprint()}",
-                                           lambda: _module(dtype, bits), [name])
-        c_real = _REALS[dtype][1]
-        shared = [ctypes.c_int, ctypes.c_int, ctypes.c_int, integer, integer, integer, c_real,
-                  ctypes.c_void_p, integer, ctypes.c_void_p, integer, c_real, ctypes.c_void_p,
-                  integer]
-        prototype = ctypes.CFUNCTYPE(None, ctypes.c_void_p, *shared, ctypes.c_int64,
-                                     ctypes.c_void_p)
-        loop = prototype(compiled.jit.address(name))
-        # the loop keeps the engine that holds its machine code (freed with the engine)
-        loop.machine_code = compiled.jit  # type: ignore[attr-defined]
-        loops[dtype, bits] = loop
-    return loops[dtype, bits]
+    c_real = _REALS[dtype][1]
+    shared = [ctypes.c_int, ctypes.c_int, ctypes.c_int, integer, integer, integer, c_real,
+              ctypes.c_void_p, integer, ctypes.c_void_p, integer, c_real, ctypes.c_void_p,
+              integer]
+    prototype = ctypes.CFUNCTYPE(None, ctypes.c_void_p, *shared, ctypes.c_int64,
+                                 ctypes.c_void_p)
+    return compiler.function(_name(dtype, bits), lambda: _module(dtype, bits), prototype)
 
 
 __all__ = ["batch_loop"]

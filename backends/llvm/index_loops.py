@@ -34,14 +34,11 @@ from __future__ import annotations
 
 import ctypes
 import math
-import weakref
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 from llvmlite import ir  # type: ignore[import-untyped]
 
-from backends.llvm.cache import code_fingerprint
 from backends.llvm.compiler import CachingCompiler
 from backends.llvm.loops import counted_loop
 
@@ -49,9 +46,6 @@ OPS = ("gather", "scatter_add")
 _ADDED = {"float32": ir.FloatType(), "float64": ir.DoubleType(), "int32": ir.IntType(32),
           "int64": ir.IntType(64)}
 _I64, _PTR = ir.IntType(64), ir.PointerType()
-# compiler -> {(op, value key, index bits): loop}
-_LOOPS: weakref.WeakKeyDictionary[CachingCompiler, dict[tuple[str, str, int], Any]] = (
-    weakref.WeakKeyDictionary())
 
 
 def suits(op: str, shapes: Sequence[tuple[int, ...]], dtypes: Sequence[np.dtype],
@@ -166,18 +160,10 @@ def index_loop(compiler: CachingCompiler, op: str, dtype: np.dtype,
     """The loop of ``op`` for values of ``dtype`` and indices of ``index_dtype``, as a ctypes
     function (see :func:`_module` for its arguments); compiled (or loaded) once per compiler."""
     key = (op, _value_key(op, dtype), index_dtype.itemsize * 8)
-    loops = _LOOPS.setdefault(compiler, {})
-    if key not in loops:
-        name = _name(*key)
-        compiled = compiler.compile_source(f"{name} code {code_fingerprint()}",
-                                           lambda: _module(*key), [name])
-        pointers = 4 if op == "scatter_add" else 3
-        prototype = ctypes.CFUNCTYPE(ctypes.c_int64, *[ctypes.c_void_p] * pointers,
-                                     *[ctypes.c_int64] * 4)
-        loop = prototype(compiled.jit.address(name))
-        loop.machine_code = compiled.jit  # type: ignore[attr-defined]  # keeps the code alive
-        loops[key] = loop
-    return loops[key]
+    pointers = 4 if op == "scatter_add" else 3
+    prototype = ctypes.CFUNCTYPE(ctypes.c_int64, *[ctypes.c_void_p] * pointers,
+                                 *[ctypes.c_int64] * 4)
+    return compiler.function(_name(*key), lambda: _module(*key), prototype)
 
 
 __all__ = ["OPS", "collapsed", "index_loop", "suits"]

@@ -53,14 +53,12 @@ first process); sizes and strides are run-time arguments.
 from __future__ import annotations
 
 import ctypes
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 from llvmlite import ir  # type: ignore[import-untyped]
 
 from backends.llvm import jit
-from backends.llvm.cache import code_fingerprint
 from backends.llvm.compiler import CachingCompiler
 from backends.llvm.loops import counted_loop, for_each_matrix
 
@@ -78,8 +76,6 @@ WIDER_MIN_ROWS = 32
 WIDER_B_FLOATS = 1 << 19
 
 _F32, _I64, _PTR = ir.FloatType(), ir.IntType(64), ir.PointerType()
-# compiler -> {lanes: loop}: each backend's compiler makes (or loads) its own once
-_LOOPS: weakref.WeakKeyDictionary[CachingCompiler, dict[int, Any]] = weakref.WeakKeyDictionary()
 
 
 def vector_lanes() -> int:
@@ -306,22 +302,14 @@ def _module(lanes: int) -> ir.Module:
     return module
 
 
-def tiled_loop(compiler: CachingCompiler) -> Callable[..., Any]:
-    """The loop of :func:`_module` for this host's :func:`vector_lanes`, as a ctypes function;
-    compiled (or loaded) once per compiler."""
-    lanes = vector_lanes()
-    loops = _LOOPS.setdefault(compiler, {})
-    if lanes not in loops:
-        name = _name(lanes)
-        compiled = compiler.compile_source(f"{name} code {code_fingerprint()}",
-                                           lambda: _module(lanes), [name])
-        i64, pointer = ctypes.c_int64, ctypes.c_void_p
-        prototype = ctypes.CFUNCTYPE(None, i64, i64, i64, i64, i64, pointer, i64, i64, pointer,
-                                     i64, i64, pointer, i64, i64, pointer)
-        loop = prototype(compiled.jit.address(name))
-        loop.machine_code = compiled.jit  # type: ignore[attr-defined]  # keeps the code alive
-        loops[lanes] = loop
-    return loops[lanes]
+def tiled_loop(compiler: CachingCompiler, lanes: int | None = None) -> Callable[..., Any]:
+    """The loop of :func:`_module` for vectors of ``lanes`` floats (default: this host's
+    :func:`vector_lanes`), as a ctypes function; compiled (or loaded) once per compiler."""
+    lanes = vector_lanes() if lanes is None else lanes
+    i64, pointer = ctypes.c_int64, ctypes.c_void_p
+    prototype = ctypes.CFUNCTYPE(None, i64, i64, i64, i64, i64, pointer, i64, i64, pointer,
+                                 i64, i64, pointer, i64, i64, pointer)
+    return compiler.function(_name(lanes), lambda: _module(lanes), prototype)
 
 
 __all__ = ["DEPTH", "PANEL_FLOATS", "ROWS", "SMALL_MACS", "WIDER_B_FLOATS", "WIDER_MIN_ROWS",
