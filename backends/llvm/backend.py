@@ -535,21 +535,22 @@ def _tiled_runner(loop: Any, plan: blas_library.StridedGemm, count: int, table: 
     sizes = (plan.n, plan.k, depth, width)
     macs = count * plan.m * plan.n * plan.k
     rows_of_tiles = -(-plan.m // tiled_gemm.ROWS)
+    table_address = table.ctypes.data
 
     def run(env: Env, table: np.ndarray = table) -> None:
         # ``table`` is a default so that it lives as long as this runner: the loop reads it
+        # at table_address
         out = output(env)
         a, b, c = env[key_a].ctypes.data, env[key_b].ctypes.data, out.ctypes.data
         parts = min(threads.get_num_threads(), macs // tiled_gemm.SMALL_MACS, rows_of_tiles)
         if parts <= 1:
-            loop(plan.m, *sizes, a, *a_strides, b, *b_strides, c, plan.n, count,
-                 table.ctypes.data)
+            loop(plan.m, *sizes, a, *a_strides, b, *b_strides, c, plan.n, count, table_address)
             return
         spans = [(lo * tiled_gemm.ROWS, min(hi * tiled_gemm.ROWS, plan.m))
                  for lo, hi in threads.split(rows_of_tiles, parts)]
         threads.run_parts([functools.partial(
             loop, hi - lo, *sizes, a + lo * a_strides[0] * itemsize, *a_strides, b, *b_strides,
-            c + lo * plan.n * itemsize, plan.n, count, table.ctypes.data) for lo, hi in spans])
+            c + lo * plan.n * itemsize, plan.n, count, table_address) for lo, hi in spans])
     return run
 
 
