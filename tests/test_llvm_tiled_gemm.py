@@ -151,11 +151,11 @@ def test_compile_info_counts_making_the_loop_once():
     np.testing.assert_array_equal(second(a, b)[0], np.full((8, LANES), 4, np.float32))
 
 
-def run_loop(a_op, b_op, depth, width, b_in_place=False):
-    """``a_op @ b_op`` through the loop called directly, blocked as asked; the operands may
-    be transposed views (the loop reads them through their strides)."""
+def run_loop(a_op, b_op, depth, width, b_in_place=False, lanes=LANES):
+    """``a_op @ b_op`` through the loop of ``lanes`` called directly, blocked as asked; the
+    operands may be transposed views (the loop reads them through their strides)."""
     (m, k), n = a_op.shape, b_op.shape[1]
-    loop = tiled_gemm.tiled_loop(CachingCompiler(None))
+    loop = tiled_gemm.tiled_loop(CachingCompiler(None), lanes)
     c = np.full((m, n), np.nan, np.float32)
     offsets = np.zeros((1, 3), np.int64)
     a_strides = [s // 4 for s in a_op.strides]
@@ -166,16 +166,23 @@ def run_loop(a_op, b_op, depth, width, b_in_place=False):
     return c
 
 
-# (m, n, k, depth, width): several blocks of k with a shorter last one, several of n with a
-# narrower last one, one-vector tiles, leftover rows; and the blocks blocks() picks for the MLP
-BLOCKED = [(19, 5 * LANES, 37, 16, 2 * LANES), (8, 3 * LANES, 9, 4, LANES),
-           (3, 2 * LANES, 33, 32, 4 * LANES), (40, 784, 600, *tiled_gemm.blocks(784, 600))]
+def blocked(lanes):
+    """(m, n, k, depth, width) for vectors of ``lanes``: several blocks of k with a shorter
+    last one, several of n with a narrower last one, one-vector tiles, leftover rows, one
+    whole block; and the blocks blocks() picks for the MLP."""
+    return [(19, 5 * lanes, 37, 16, 2 * lanes), (8, 3 * lanes, 9, 4, lanes),
+            (3, 2 * lanes, 33, 32, 4 * lanes), (13, 3 * lanes, 5, 5, 3 * lanes),
+            (40, 784, 600, *tiled_gemm.blocks(784, 600))]
 
 
-@pytest.mark.parametrize("m,n,k,depth,width", BLOCKED)
+# this host's width, and the other one (8 lanes on an AVX-512 host, 16 elsewhere: LLVM splits
+# wider vectors), the module other machines run
+@pytest.mark.parametrize("lanes,m,n,k,depth,width",
+                         [(lanes, *case) for lanes in (LANES, 24 - LANES)
+                          for case in blocked(lanes)])
 @pytest.mark.parametrize("transpose_a", [False, True])
 @pytest.mark.parametrize("transpose_b", [False, True])
-def test_blocked_products_match_float64_and_the_unblocked_loop(m, n, k, depth, width,
+def test_blocked_products_match_float64_and_the_unblocked_loop(lanes, m, n, k, depth, width,
                                                                transpose_a, transpose_b):
     """Each block of k continues the sums stored in C: the same sums in the same order as
     without blocks (bit for bit), within the float32 bound of float64's product."""
@@ -183,10 +190,10 @@ def test_blocked_products_match_float64_and_the_unblocked_loop(m, n, k, depth, w
     a = rng.standard_normal((k, m) if transpose_a else (m, k)).astype(np.float32)
     b = rng.standard_normal((n, k) if transpose_b else (k, n)).astype(np.float32)
     a_op, b_op = (a.T if transpose_a else a), (b.T if transpose_b else b)
-    got = run_loop(a_op, b_op, depth, width)
+    got = run_loop(a_op, b_op, depth, width, lanes=lanes)
     want = a_op.astype(np.float64) @ b_op.astype(np.float64)
     assert np.all(np.abs(got - want) <= error_bound(a_op, b_op))
-    unblocked = run_loop(a_op, np.ascontiguousarray(b_op), k, n, b_in_place=True)
+    unblocked = run_loop(a_op, np.ascontiguousarray(b_op), k, n, b_in_place=True, lanes=lanes)
     np.testing.assert_array_equal(got, unblocked)
 
 
@@ -233,25 +240,3 @@ def test_split_over_threads_gives_the_same_bits(rows, transpose_a, monkeypatch):
     want = q_op.astype(np.float64) @ k.astype(np.float64).swapaxes(-1, -2)
     assert np.all(np.abs(results[1] - want) <= error_bound(q_op, k.swapaxes(-1, -2)))
 
-
-def test_the_other_vector_width_computes_the_same_products():
-    """The module for the other width (8 lanes on an AVX-512 host, 16 elsewhere: LLVM splits
-    wider vectors) is the one other machines run: blocked, transposed and leftover cases
-    against float64."""
-    lanes = 24 - LANES  # 8 <-> 16
-    loop = tiled_gemm.tiled_loop(CachingCompiler(None), lanes)
-    rng = np.random.default_rng(5)
-    for m, n, k, depth, width in [(19, 5 * lanes, 37, 16, 2 * lanes), (13, 3 * lanes, 5, 5, 3 * lanes),
-                                  (3, 2 * lanes, 40, 32, 2 * lanes)]:
-        for transpose_a in (False, True):
-            for transpose_b in (False, True):
-                a = rng.standard_normal((k, m) if transpose_a else (m, k)).astype(np.float32)
-                b = rng.standard_normal((n, k) if transpose_b else (k, n)).astype(np.float32)
-                a_op, b_op = (a.T if transpose_a else a), (b.T if transpose_b else b)
-                c = np.full((m, n), np.nan, np.float32)
-                offsets = np.zeros((1, 3), np.int64)
-                loop(m, n, k, depth, width, a_op.ctypes.data, *[s // 4 for s in a_op.strides],
-                     b_op.ctypes.data, *[s // 4 for s in b_op.strides], c.ctypes.data, n, 1,
-                     offsets.ctypes.data)
-                want = a_op.astype(np.float64) @ b_op.astype(np.float64)
-                assert np.all(np.abs(c - want) <= error_bound(a_op, b_op)), (m, n, k)
