@@ -450,16 +450,14 @@ class LLVMExecutable(Executable):
         keys_in = [id(b) for b in call.inputs]
         key_out, out_shape = id(call.outputs[0]), tuple(call.outputs[0].type.shape)
         out_dtype = np.dtype(call.outputs[0].dtype.numpy)
-        where = f" (from {call.loc})" if call.loc else ""  # as the library call says
 
         def run(env: Env) -> None:
             operands = [np.ascontiguousarray(env[key]) for key in keys_in]
             out = np.empty(out_shape, out_dtype)
             bad = loop(*[a.ctypes.data for a in operands], out.ctypes.data, *sizes)
             if bad >= 0:
-                raise ExecutionError(
-                    f"{call.op} failed{where}: index {operands[1].flat[bad]} is out of range "
-                    f"for axis {axis} of size {shapes[0][axis]}")
+                raise _call_failed(call, f"index {operands[1].flat[bad]} is out of range for "
+                                         f"axis {axis} of size {shapes[0][axis]}")
             env[key_out] = out
         return run
 
@@ -486,8 +484,7 @@ class LLVMExecutable(Executable):
                     results = evaluate_results(opdef, [env[k] for k in keys_in], call.attrs,
                                                types)
             except (IndexError, ValueError, FloatingPointError) as exc:
-                where = f" (from {call.loc})" if call.loc else ""  # as the interpreter says
-                raise ExecutionError(f"{call.op} failed{where}: {exc}") from exc
+                raise _call_failed(call, str(exc)) from exc
             for key, result in zip(keys_out, results):
                 if result.base is not None and any(np.may_share_memory(result, env[k])
                                                    for k in keys_in):
@@ -519,6 +516,12 @@ def _operand_layout(buffer, strided: Strided | None) -> Strided:
     """How a GEMM reads an operand: through its strides, or its whole buffer in C order."""
     shape = tuple(buffer.type.shape)
     return strided or Strided(shape, 0, contiguous_strides(shape))
+
+
+def _call_failed(call: LibraryCall, why: str) -> ExecutionError:
+    """The error of a library call that failed, worded as the interpreter's."""
+    where = f" (from {call.loc})" if call.loc else ""
+    return ExecutionError(f"{call.op} failed{where}: {why}")
 
 
 def _tiled_runner(loop: Any, plan: blas_library.StridedGemm, count: int, table: np.ndarray,
