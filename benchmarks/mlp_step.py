@@ -159,8 +159,11 @@ def gemms_alone(batches: list[np.ndarray]) -> dict[str, object]:
         k = a.shape[0] if ta else a.shape[1]
         a_strides = (1, a.shape[1]) if ta else (a.shape[1], 1)
         b_strides = (1, b.shape[1]) if tb else (b.shape[1], 1)
-        return lambda: loop(m, n, k, *tiled_gemm.blocks(n, k), a.ctypes.data, *a_strides,
-                            b.ctypes.data, *b_strides, out.ctypes.data, n, 1, table.ctypes.data)
+        depth, width = tiled_gemm.blocks(n, k)
+        scratch = np.empty(tiled_gemm.scratch_floats(m, depth), np.float32)  # a transposed A's
+        return lambda: loop(m, n, k, depth, width, a.ctypes.data, *a_strides, b.ctypes.data,
+                            *b_strides, out.ctypes.data, n, 1, table.ctypes.data,
+                            scratch.ctypes.data)
     count = sum(tiled(*call) for call in per_batch[id(batches[0])])
     return {f"as graphc runs them: {count} tiled, {8 - count} OpenBLAS": runner(graphc_call),
             "all in OpenBLAS sgemm": runner(blas_call)}

@@ -70,10 +70,12 @@ def contenders(batch, m, n, k, layout, a, b, view):
                         for i in range(batch)], np.int64)
     runs = {}
     loop = tiled_gemm.tiled_loop(CachingCompiler(None))
+    depth, width = tiled_gemm.blocks(n, k)
+    scratch = np.empty(tiled_gemm.scratch_floats(m, depth), np.float32)  # a transposed A's
 
     def tiled():
-        loop(m, n, k, *tiled_gemm.blocks(n, k), a.ctypes.data, *a_strides, b.ctypes.data,
-             *b_strides, c.ctypes.data, n, batch, offsets.ctypes.data)
+        loop(m, n, k, depth, width, a.ctypes.data, *a_strides, b.ctypes.data, *b_strides,
+             c.ctypes.data, n, batch, offsets.ctypes.data, scratch.ctypes.data)
         return c
     runs["tiled loop"] = tiled
     library = blas_library.find_blas()

@@ -92,20 +92,37 @@ def with_blas_core(monkeypatch, core):
     monkeypatch.setattr(blas_library, "find_blas", lambda: replace(found, core=core))
 
 
-@pytest.mark.parametrize("shape", [(8, 10, 4), (4, LANES, 20000 // LANES + 1),
-                                   (tiled_gemm.SMALL_MACS // (LANES * 8) + 1, LANES, 8)])
+def multiply_ones(m, n, k):
+    """``ones(m, k) @ ones(k, n)`` through graphc.compile, checked; its executable."""
+    compiled = graphc.compile(lambda x, y: x @ y, backend="llvm")
+    got = compiled(graphc.from_numpy(np.ones((m, k), np.float32)),
+                   graphc.from_numpy(np.ones((k, n), np.float32)))
+    np.testing.assert_array_equal(got.numpy(), np.full((m, n), k, np.float32))
+    return compiled.entries[0].executable
+
+
+@pytest.mark.parametrize("shape", [(8, 10, 4), (4, LANES, 20000 // LANES + 1)])
 def test_other_products_keep_blas(shape, monkeypatch):
-    """n not a multiple of the vector, or a large product (a panel over 64 KB, more
-    multiply-adds than one thread should take on) where BLAS's kernels are as wide: not
-    taken."""
+    """n not a multiple of the vector, or a large product of too few rows to repay packing
+    B, where BLAS's kernels are as wide: not taken."""
     m, n, k = shape
     assert not tiled_gemm.suits("float32", m, n, k, blas_library.kernel_vector_bits(AS_WIDE))
     with_blas_core(monkeypatch, AS_WIDE)
-    a = np.ones((m, k), np.float32)
-    compiled = graphc.compile(lambda x, y: x @ y, backend="llvm")
-    got = compiled(graphc.from_numpy(a), graphc.from_numpy(np.ones((k, n), np.float32)))
-    np.testing.assert_array_equal(got.numpy(), np.full((m, n), k, np.float32))
-    assert not compiled.entries[0].executable._tiled_gemms
+    assert not multiply_ones(m, n, k)._tiled_gemms
+
+
+@pytest.mark.parametrize("shape", [(tiled_gemm.SMALL_MACS // (LANES * 8) + 1, LANES, 8),
+                                   (64, 4 * LANES, 20000 // LANES + 1)])
+def test_large_products_where_blas_is_as_wide(shape, monkeypatch):
+    """A product over the small limits (more multiply-adds than one thread should take on, a
+    B over 64 KB) where BLAS's kernels are as wide as the loop's: tiled with AVX-512 (ahead
+    of OpenBLAS's SkylakeX kernels), left to BLAS with AVX2 (not measured against Haswell's)."""
+    m, n, k = shape
+    taken = LANES == 16
+    assert tiled_gemm.suits("float32", m, n, k,
+                            blas_library.kernel_vector_bits(AS_WIDE)) == taken
+    with_blas_core(monkeypatch, AS_WIDE)
+    assert bool(multiply_ones(m, n, k)._tiled_gemms) == taken
 
 
 def test_attention_step_gradients_agree_with_the_interpreter():
@@ -151,9 +168,10 @@ def test_compile_info_counts_making_the_loop_once():
     np.testing.assert_array_equal(second(a, b)[0], np.full((8, LANES), 4, np.float32))
 
 
-def run_loop(a_op, b_op, depth, width, b_in_place=False, lanes=LANES):
+def run_loop(a_op, b_op, depth, width, b_in_place=False, lanes=LANES, pack_a=True):
     """``a_op @ b_op`` through the loop of ``lanes`` called directly, blocked as asked; the
-    operands may be transposed views (the loop reads them through their strides)."""
+    operands may be transposed views (the loop reads them through their strides; a transposed
+    A is packed into a scratch, unless ``pack_a`` is False)."""
     (m, k), n = a_op.shape, b_op.shape[1]
     loop = tiled_gemm.tiled_loop(CachingCompiler(None), lanes)
     c = np.full((m, n), np.nan, np.float32)
@@ -161,8 +179,9 @@ def run_loop(a_op, b_op, depth, width, b_in_place=False, lanes=LANES):
     a_strides = [s // 4 for s in a_op.strides]
     b_strides = [s // 4 for s in b_op.strides]
     assert not b_in_place or (b_strides == [n, 1] and (depth, width) == (k, n))
+    scratch = np.full(tiled_gemm.scratch_floats(m, depth), np.nan, np.float32)
     loop(m, n, k, depth, width, a_op.ctypes.data, *a_strides, b_op.ctypes.data, *b_strides,
-         c.ctypes.data, n, 1, offsets.ctypes.data)
+         c.ctypes.data, n, 1, offsets.ctypes.data, scratch.ctypes.data if pack_a else None)
     return c
 
 
@@ -195,6 +214,19 @@ def test_blocked_products_match_float64_and_the_unblocked_loop(lanes, m, n, k, d
     assert np.all(np.abs(got - want) <= error_bound(a_op, b_op))
     unblocked = run_loop(a_op, np.ascontiguousarray(b_op), k, n, b_in_place=True, lanes=lanes)
     np.testing.assert_array_equal(got, unblocked)
+    if transpose_a:  # packed into the scratch, or read in place: the same sums
+        np.testing.assert_array_equal(got, run_loop(a_op, b_op, depth, width, lanes=lanes,
+                                                    pack_a=False))
+
+
+def test_an_a_with_no_contiguous_axis_is_packed_element_by_element():
+    rng = np.random.default_rng(5)
+    m, n, k = 21, 2 * LANES, 37
+    a_op = rng.standard_normal((2 * k, 3 * m)).astype(np.float32).T[::3, ::2]  # both strided
+    b_op = rng.standard_normal((k, n)).astype(np.float32)
+    got = run_loop(a_op, b_op, 16, n)
+    assert np.all(np.abs(got - a_op.astype(np.float64) @ b_op) <= error_bound(a_op, b_op))
+    np.testing.assert_array_equal(got, run_loop(a_op, b_op, 16, n, pack_a=False))
 
 
 def test_large_products_run_tiled_where_blas_is_narrower(monkeypatch):

@@ -529,8 +529,10 @@ def _tiled_runner(loop: Any, plan: blas_library.StridedGemm, count: int, table: 
                   output: Callable[[Env], np.ndarray]) -> Callable[[Env], None]:
     """A Gemm step as the tiled loop (:mod:`backends.llvm.tiled_gemm`). With several threads
     allowed and at least :data:`~backends.llvm.tiled_gemm.SMALL_MACS` multiply-adds a thread,
-    C's rows are split over them (each thread packs its own blocks of B): every element is
-    still the same sum, so the result does not depend on the thread count."""
+    C's rows are split over them (each thread packs its own blocks of B, and of A into its
+    rows' part of the scratch): every element is still the same sum, so the result does not
+    depend on the thread count. The scratch where a transposed A is packed is kept per
+    calling thread (two threads may run one executable at once)."""
     itemsize = 4  # float32 only
     a_strides = (1, plan.lda) if plan.transpose_a else (plan.lda, 1)
     b_strides = (1, plan.ldb) if plan.transpose_b else (plan.ldb, 1)
@@ -539,21 +541,33 @@ def _tiled_runner(loop: Any, plan: blas_library.StridedGemm, count: int, table: 
     macs = count * plan.m * plan.n * plan.k
     rows_of_tiles = -(-plan.m // tiled_gemm.ROWS)
     table_address = table.ctypes.data
+    scratch_floats = tiled_gemm.scratch_floats(plan.m, depth) if a_strides[1] != 1 else 0
+    kept = threading.local()
+
+    def scratch() -> int | None:
+        if not scratch_floats:
+            return None
+        if getattr(kept, "array", None) is None:
+            kept.array = np.empty(scratch_floats, np.float32)
+        return kept.array.ctypes.data
 
     def run(env: Env, table: np.ndarray = table) -> None:
         # ``table`` is a default so that it lives as long as this runner: the loop reads it
         # at table_address
         out = output(env)
         a, b, c = env[key_a].ctypes.data, env[key_b].ctypes.data, out.ctypes.data
+        room = scratch()
         parts = min(threads.get_num_threads(), macs // tiled_gemm.SMALL_MACS, rows_of_tiles)
         if parts <= 1:
-            loop(plan.m, *sizes, a, *a_strides, b, *b_strides, c, plan.n, count, table_address)
+            loop(plan.m, *sizes, a, *a_strides, b, *b_strides, c, plan.n, count, table_address,
+                 room)
             return
         spans = [(lo * tiled_gemm.ROWS, min(hi * tiled_gemm.ROWS, plan.m))
                  for lo, hi in threads.split(rows_of_tiles, parts)]
         threads.run_parts([functools.partial(
             loop, hi - lo, *sizes, a + lo * a_strides[0] * itemsize, *a_strides, b, *b_strides,
-            c + lo * plan.n * itemsize, plan.n, count, table_address) for lo, hi in spans])
+            c + lo * plan.n * itemsize, plan.n, count, table_address,
+            None if room is None else room + lo * depth * itemsize) for lo, hi in spans])
     return run
 
 

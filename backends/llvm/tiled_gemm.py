@@ -7,30 +7,34 @@ NumPy's matmul runs every product):
   products repay. On attention's heads (32 products of 128x128x64 per batched GEMM, six per
   training step) its ``sgemm`` ran at 75 GFLOP/s on one Emerald Rapids core, where the loop
   here runs at 136 (PyTorch's MKL ``bmm``: about the same as the loop). :func:`suits` takes
-  every product whose ``b`` fits in one panel of :data:`PANEL_FLOATS` (64 KB, on the stack)
-  and of at most :data:`SMALL_MACS` multiply-adds a matrix.
-- **larger ones**, where BLAS's kernels use narrower vectors than this CPU has: NumPy's
-  OpenBLAS 0.3.31 does not know AMD's Zen 5 and runs its Haswell (AVX2) kernels there, at
-  93-100 GFLOP/s on the MLP step's products, where the loop here, with AVX-512, runs at
-  150-197 (``benchmarks/tiled_gemm.py``); with at least :data:`WIDER_MIN_ROWS` rows, or
-  :data:`ROWS` when B is at most :data:`WIDER_B_FLOATS`: on fewer rows the packing of B is
-  repaid by too little work (a 2048x2048 row-major B: 1.1-1.7x OpenBLAS's time at 1-16 rows,
-  0.86x at 32; a 784x512 one: 0.66-0.73x at 8-16 rows, but 1.25x at 4, one-row tiles only).
-  Where OpenBLAS picked AVX-512 kernels (Emerald Rapids: 141 against 124 GFLOP/s on
-  256x512x512) large products stay in BLAS.
+  every product whose ``b`` has at most :data:`SMALL_B_FLOATS` (64 KB) and of at most
+  :data:`SMALL_MACS` multiply-adds a matrix.
+- **larger ones**, where BLAS's kernels use vectors no wider than the loop's 512 bits (on
+  AVX-512 machines; AVX2 machines keep them in BLAS, not measured against its kernels
+  there): NumPy's OpenBLAS 0.3.31 does not know AMD's Zen 5 and runs its Haswell (AVX2)
+  kernels there, at 93-100 GFLOP/s on the MLP step's products, where the loop ran at 150-197
+  (``benchmarks/tiled_gemm.py``); on Sapphire Rapids OpenBLAS's SkylakeX (AVX-512) kernels
+  ran them at 149-167, the loop at 169-176 since it packs a transposed A and keeps its blocks
+  within L1 (at 130-166 before); with at least :data:`WIDER_MIN_ROWS` rows, or :data:`ROWS`
+  when B is at most :data:`WIDER_B_FLOATS`: on fewer rows the packing of B is repaid by too
+  little work (a 2048x2048 row-major B: 1.1-1.7x OpenBLAS's time at 1-16 rows, 0.86x at 32; a
+  784x512 one: 0.66-0.73x at 8-16 rows, but 1.25x at 4, one-row tiles only; Zen 5).
 
 The loop computes ``C = A @ B`` for each matrix of a batch, C row-major, A and B read through
 two strides each (so either orientation). The product is cut into blocks of at most ``depth``
 rows of B (the ``k`` axis) by ``width`` columns (:func:`blocks`); each block of B is first
-copied into a row-major panel (64 KB, read once per row of tiles) unless B is one row-major
+copied into a row-major panel (32 KB, read once per row of tiles) unless B is one row-major
 block already: the tiles read it along its rows, and on a strided B (a head of attention's
-``[.., 768]`` projections) they ran 1.2-1.4x slower. C is cut into tiles of :data:`ROWS` rows
-by one or two vectors of columns; a tile keeps its sums in vector registers over the block's
-``k``: per ``k``, one or two vector loads of B's row, and per row of the tile one broadcast of
-A's element and one fused multiply-add per vector; the next block of ``k`` starts from the
-sums stored in C. Rows left over (``m`` not a multiple of :data:`ROWS`) take one-row tiles.
-Each sum adds its ``k`` products in order with one rounding per product (``fma``), however
-the product is blocked or split over threads: deterministic, and as accurate as a BLAS's.
+``[.., 768]`` projections) they ran 1.2-1.4x slower. An A whose rows are not contiguous (a
+transposed A: a weight's gradient) is packed too, each block of its columns into a scratch the
+caller provides, each tile's rows side by side (:func:`scratch_floats`). C is cut into tiles
+of :data:`ROWS` rows by one or two vectors of columns; a tile keeps its sums in vector
+registers over the block's ``k``: per ``k``, one or two vector loads of B's row, and per row
+of the tile one broadcast of A's element and one fused multiply-add per vector; the next block
+of ``k`` starts from the sums stored in C. Rows left over (``m`` not a multiple of
+:data:`ROWS`) take one-row tiles. Each sum adds its ``k`` products in order with one rounding
+per product (``fma``), however the product is blocked or split over threads: deterministic,
+and as accurate as a BLAS's.
 
 One module per vector width, compiled through the backend's
 :class:`~backends.llvm.compiler.CachingCompiler` (loaded from the on-disk cache after the
@@ -46,7 +50,7 @@ first process); sizes and strides are run-time arguments.
     >>> offsets = np.zeros((1, 3), np.int64)
     >>> depth, width = blocks(lanes, 2)
     >>> loop(3, lanes, 2, depth, width, a.ctypes.data, 2, 1, b.ctypes.data, lanes, 1,
-    ...      c.ctypes.data, lanes, 1, offsets.ctypes.data)
+    ...      c.ctypes.data, lanes, 1, offsets.ctypes.data, None)
     >>> bool(np.array_equal(c, a @ b))
     True
 """
@@ -63,14 +67,19 @@ from backends.llvm.compiler import CachingCompiler
 from backends.llvm.loops import counted_loop, for_each_matrix
 
 ROWS = 8  # rows of C per tile: with two vectors of columns, 16 accumulators
-PANEL_FLOATS = 16384  # the largest block of B, depth * width (64 KB, on the stack)
-# the deepest block of B when B does not fit whole: on the MLP step's products (k of 256-784)
-# depths of 128, 256 and 512 ran at 149-183, 158-191 and 150-197 GFLOP/s (Zen 5)
-DEPTH = 512
-# the largest m * n * k per matrix that is small: in BLAS, a larger product may be split over
-# the threads of graphc.set_num_threads (here one matrix of this size takes about 60 us)
+# the largest block of B, depth * width (32 KB, on the stack), and the deepest: a block and a
+# tile's part of A (8 KB) stay in a 48 KB L1. On the MLP step's five large products (Sapphire
+# Rapids, A packed) blocks of 256x32 ran at 169-176 GFLOP/s, of 128x32 and 128x64 at 163-176,
+# of 64 KB (512x32, 256x64) at 158-170; on Zen 5, of 64 KB, depths of 128, 256 and 512 ran at
+# 149-183, 158-191 and 150-197 (32 KB not measured there)
+PANEL_FLOATS = 8192
+DEPTH = 256
+# the most floats of B of a small product (64 KB), and its most m * n * k per matrix: in BLAS,
+# a larger product may be split over the threads of graphc.set_num_threads (here one matrix
+# of this size takes about 60 us)
+SMALL_B_FLOATS = 16384
 SMALL_MACS = 1 << 22
-# where BLAS's kernels are narrower: the fewest rows of a large product taken, and the most
+# where BLAS's kernels are no wider: the fewest rows of a large product taken, and the most
 # floats of B (2 MB) with which one of ROWS to WIDER_MIN_ROWS rows is taken (see the module doc)
 WIDER_MIN_ROWS = 32
 WIDER_B_FLOATS = 1 << 19
@@ -92,6 +101,8 @@ def suits(dtype: str, m: int, n: int, k: int, blas_vector_bits: int | None = Non
         (True, False)
         >>> suits("float32", 256, 512, 512, blas_vector_bits=32 * lanes // 2)  # narrower BLAS
         True
+        >>> suits("float32", 256, 512, 512, blas_vector_bits=512) == (lanes == 16)  # AVX-512
+        True
         >>> suits("float32", 16, 2048, 2048, blas_vector_bits=32 * lanes // 2)  # few rows
         False
         >>> suits("float32", 16, 512, 784, blas_vector_bits=32 * lanes // 2)  # of a smaller B
@@ -103,11 +114,18 @@ def suits(dtype: str, m: int, n: int, k: int, blas_vector_bits: int | None = Non
     """
     if dtype != "float32" or min(m, n, k) <= 0 or n % vector_lanes():
         return False
-    small = k * n <= PANEL_FLOATS and m * n * k <= SMALL_MACS
+    small = k * n <= SMALL_B_FLOATS and m * n * k <= SMALL_MACS
     enough_rows = m >= WIDER_MIN_ROWS or (m >= ROWS and k * n <= WIDER_B_FLOATS)
-    wider = (blas_vector_bits is not None and blas_vector_bits < 32 * vector_lanes()
-             and enough_rows)
-    return small or wider
+    bits = 32 * vector_lanes()
+    no_wider = blas_vector_bits is not None and (
+        blas_vector_bits < bits or blas_vector_bits == bits == 512)
+    return small or (no_wider and enough_rows)
+
+
+def scratch_floats(m: int, depth: int) -> int:
+    """Floats of the scratch where the loop packs a block of A (``depth`` columns of its rows
+    in whole tiles), for an A whose rows are not contiguous."""
+    return m // ROWS * ROWS * depth
 
 
 def blocks(n: int, k: int) -> tuple[int, int]:
@@ -116,8 +134,8 @@ def blocks(n: int, k: int) -> tuple[int, int]:
 
         >>> blocks(512, 16)
         (16, 512)
-        >>> blocks(512, 784), blocks(784, 100)
-        ((512, 32), (100, 160))
+        >>> blocks(512, 784), blocks(784, 128)
+        ((256, 32), (128, 64))
     """
     if k * n <= PANEL_FLOATS:
         return k, n
@@ -133,18 +151,20 @@ def _name(lanes: int) -> str:
 
 def _module(lanes: int) -> ir.Module:
     """``loop(m, n, k, depth, width, a, a_row, a_col, b, b_row, b_col, c, ldc, count,
-    offsets)``: for ``i`` in ``range(count)``, ``C = A @ B`` with ``A[r, s]`` at ``a +
+    offsets, scratch)``: for ``i`` in ``range(count)``, ``C = A @ B`` with ``A[r, s]`` at ``a +
     offsets[i][0]`` (bytes) plus ``r * a_row + s * a_col`` elements, ``B[s, t]`` at ``b +
     offsets[i][1]`` plus ``s * b_row + t * b_col``, ``C[r, t]`` at ``c + offsets[i][2]`` plus
     ``r * ldc + t``. ``m``, ``n``, ``k``, ``depth`` and ``width`` must be at least 1 (nothing
     checks: a zero step would never end), ``n`` and ``width`` multiples of ``lanes``, ``depth *
-    width`` at most :data:`PANEL_FLOATS`: :func:`blocks` chooses them, :func:`suits` the sizes."""
+    width`` at most :data:`PANEL_FLOATS`: :func:`blocks` chooses them, :func:`suits` the sizes.
+    ``scratch``: null, or room for ``scratch_floats(m, depth)`` floats, where an A whose rows
+    are not contiguous (``a_col != 1``) is packed (:func:`_module`'s ``pack_a``)."""
     vector = ir.VectorType(_F32, lanes)
     module = ir.Module(name=_name(lanes))
-    args = [_I64] * 5 + [_PTR, _I64, _I64, _PTR, _I64, _I64, _PTR, _I64, _I64, _PTR]
+    args = [_I64] * 5 + [_PTR, _I64, _I64, _PTR, _I64, _I64, _PTR, _I64, _I64, _PTR, _PTR]
     function = ir.Function(module, ir.FunctionType(ir.VoidType(), args), _name(lanes))
     (m, n, k, depth, width, a0, a_row, a_col, b0, b_row, b_col, c0, ldc, count,
-     offsets) = function.args
+     offsets, scratch) = function.args
     fma = ir.Function(module, ir.FunctionType(vector, [vector] * 3), f"llvm.fma.v{lanes}f32")
     builder = ir.IRBuilder(function.append_basic_block("entry"))
     panel = builder.alloca(_F32, PANEL_FLOATS, name="panel")
@@ -166,6 +186,10 @@ def _module(lanes: int) -> ir.Module:
         return builder.select(builder.icmp_signed("<", x, y), x, y)
 
     # B is used in place when it is one row-major block already: rows contiguous, n apart
+    tiled_rows = builder.sub(m, builder.srem(m, const(ROWS)))
+    # A is packed where its rows are not contiguous (a transposed A: a weight's gradient)
+    packing = builder.and_(builder.icmp_signed("!=", a_col, const(1)),
+                           builder.icmp_unsigned("!=", scratch, ir.Constant(_PTR, None)))
     in_place = builder.and_(
         builder.and_(builder.icmp_signed("==", b_col, const(1)),
                      builder.icmp_signed("==", b_row, n)),
@@ -174,15 +198,53 @@ def _module(lanes: int) -> ir.Module:
     class Block:
         """One block of the product: ``C[:, t0:t0+w] (+)= A[:, s0:s0+d] @ B[s0:s0+d, t0:t0+w]``
         with B's block row-major at ``b``, ``stride`` apart; ``a`` and ``c`` point at the
-        block's first column, and ``first`` says whether C starts from zero."""
+        block's first column, and ``first`` says whether C starts from zero. With ``packing``
+        the tiles of ``ROWS`` rows read A's block from ``scratch`` (``pack_a``)."""
 
         def __init__(self, a: ir.Value, b: ir.Value, stride: ir.Value, c: ir.Value,
                      depth: ir.Value, first: ir.Value):
             self.a, self.b, self.stride, self.c = a, b, stride, c
             self.depth, self.first = depth, first
 
+    def pack_a(a: ir.Value, block_depth: ir.Value) -> None:
+        """scratch[row * block_depth + s * ROWS + r] = A[row + r, s] (a: the block's first
+        column) for the rows of whole tiles: each tile's part of the block in one contiguous
+        run, read in order. A transposed A's rows are ``a_col`` apart: its tiles read one
+        cache line (and one page) per ``k``, and ran at 146 GFLOP/s where a row-major A ran at
+        176 (a 512x784x256 weight gradient, Sapphire Rapids)."""
+        rows_vector = ir.VectorType(_F32, ROWS)
+
+        def strip(row: ir.Value, s: ir.Value) -> ir.Value:
+            return element(scratch, builder.add(builder.mul(row, block_depth),
+                                                builder.mul(s, const(ROWS))))
+
+        def copy(row: ir.Value, s: ir.Value) -> None:
+            at = builder.add(builder.mul(row, a_row), builder.mul(s, a_col))
+            with builder.if_else(builder.icmp_signed("==", a_row, const(1))) as (together,
+                                                                                  apart):
+                with together:  # the ROWS elements are side by side: one vector
+                    values = builder.load(builder.bitcast(element(a, at),
+                                                          rows_vector.as_pointer()),
+                                          typ=rows_vector, align=4)
+                    builder.store(values, builder.bitcast(strip(row, s),
+                                                          rows_vector.as_pointer()), align=4)
+                with apart:
+                    for r in range(ROWS):
+                        value = builder.load(element(a, builder.add(
+                            at, builder.mul(const(r), a_row))), typ=_F32)
+                        builder.store(value, element(strip(row, s), const(r)))
+        loop(const(0), tiled_rows, ROWS, lambda row: loop(
+            const(0), block_depth, 1, lambda s: copy(row, s)))
+
     def tile(block: Block, row: ir.Value, column: ir.Value, rows: int, vectors: int) -> None:
         """The block's C[row:row+rows, column:column+vectors*lanes]."""
+        if rows == ROWS:  # a whole tile: from scratch where A was packed
+            a_base = builder.select(packing, element(scratch, builder.mul(row, block.depth)),
+                                    element(block.a, builder.mul(row, a_row)))
+            row_step = builder.select(packing, const(1), a_row)
+            k_step = builder.select(packing, const(ROWS), a_col)
+        else:
+            a_base, row_step, k_step = element(block.a, builder.mul(row, a_row)), a_row, a_col
         def c_address(r: int, v: int) -> ir.Value:
             c_row = builder.add(builder.mul(builder.add(row, const(r)), ldc), column)
             return element(block.c, builder.add(c_row, const(v * lanes)))
@@ -206,11 +268,11 @@ def _module(lanes: int) -> ir.Module:
         b_row_start = builder.add(builder.mul(s, block.stride), column)
         b_vectors = [builder.load(element(block.b, builder.add(b_row_start, const(v * lanes))),
                                   typ=vector, align=4) for v in range(vectors)]
-        a_column = builder.mul(s, a_col)
+        a_column = builder.mul(s, k_step)
         updated = []
         for r in range(rows):
-            a_index = builder.add(builder.mul(builder.add(row, const(r)), a_row), a_column)
-            scalar = builder.load(element(block.a, a_index), typ=_F32)
+            a_index = builder.add(builder.mul(const(r), row_step), a_column)
+            scalar = builder.load(element(a_base, a_index), typ=_F32)
             broadcast = builder.shuffle_vector(
                 builder.insert_element(zero, scalar, const(0)), zero, splat_mask)
             updated += [builder.call(fma, [broadcast, b_vectors[v], sums[r * vectors + v]])
@@ -282,6 +344,8 @@ def _module(lanes: int) -> ir.Module:
             block_depth = smaller(depth, builder.sub(k, s0))
             first = builder.icmp_signed("==", s0, const(0))
             a_block = element(a, builder.mul(s0, a_col))
+            with builder.if_then(packing):
+                pack_a(a_block, block_depth)
 
             def width_block(t0: ir.Value) -> None:
                 columns = smaller(width, builder.sub(n, t0))
@@ -291,9 +355,9 @@ def _module(lanes: int) -> ir.Module:
                 block = Block(a_block, builder.select(in_place, b, panel),
                               builder.select(in_place, n, columns), element(c, t0),
                               block_depth, first)
-                tiled = builder.sub(m, builder.srem(m, const(ROWS)))
-                loop(const(0), tiled, ROWS, lambda row: row_of_tiles(block, columns, row, ROWS))
-                loop(tiled, m, 1, lambda row: row_of_tiles(block, columns, row, 1))
+                loop(const(0), tiled_rows, ROWS,
+                     lambda row: row_of_tiles(block, columns, row, ROWS))
+                loop(tiled_rows, m, 1, lambda row: row_of_tiles(block, columns, row, 1))
             loop(const(0), n, width, width_block)
         loop(const(0), k, depth, depth_block)
 
@@ -308,9 +372,9 @@ def tiled_loop(compiler: CachingCompiler, lanes: int | None = None) -> Callable[
     lanes = vector_lanes() if lanes is None else lanes
     i64, pointer = ctypes.c_int64, ctypes.c_void_p
     prototype = ctypes.CFUNCTYPE(None, i64, i64, i64, i64, i64, pointer, i64, i64, pointer,
-                                 i64, i64, pointer, i64, i64, pointer)
+                                 i64, i64, pointer, i64, i64, pointer, pointer)
     return compiler.function(_name(lanes), lambda: _module(lanes), prototype)
 
 
-__all__ = ["DEPTH", "PANEL_FLOATS", "ROWS", "SMALL_MACS", "WIDER_B_FLOATS", "WIDER_MIN_ROWS",
-           "blocks", "suits", "tiled_loop", "vector_lanes"]
+__all__ = ["DEPTH", "PANEL_FLOATS", "ROWS", "SMALL_B_FLOATS", "SMALL_MACS", "WIDER_B_FLOATS",
+           "WIDER_MIN_ROWS", "blocks", "scratch_floats", "suits", "tiled_loop", "vector_lanes"]
