@@ -3,6 +3,7 @@ tile shape, remainder, block of B, operand orientation and stride, against float
 which products run there; and splitting over threads."""
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -272,3 +273,27 @@ def test_split_over_threads_gives_the_same_bits(rows, transpose_a, monkeypatch):
     want = q_op.astype(np.float64) @ k.astype(np.float64).swapaxes(-1, -2)
     assert np.all(np.abs(results[1] - want) <= error_bound(q_op, k.swapaxes(-1, -2)))
 
+
+
+def test_two_callers_at_once_keep_their_own_scratch():
+    """Two Python threads run one executable whose product packs a transposed A: each packs
+    into a scratch of its own (a shared one gave wrong results), so each gets its own bits."""
+    rng = np.random.default_rng(6)
+    compiled = graphc.compile(lambda x, y: x.transpose(0, 1) @ y, backend="llvm")
+    pairs = [(rng.standard_normal((64, 256)).astype(np.float32),
+              rng.standard_normal((64, 16 * LANES)).astype(np.float32)) for _ in range(2)]
+    alone = [compiled(graphc.from_numpy(x), graphc.from_numpy(y)).numpy() for x, y in pairs]
+    assert compiled.entries[0].executable._tiled_gemms
+    mismatches = []
+
+    def caller(index):
+        x, y = (graphc.from_numpy(a) for a in pairs[index])
+        for _ in range(200):
+            if not np.array_equal(compiled(x, y).numpy(), alone[index]):
+                mismatches.append(index)
+    callers = [threading.Thread(target=caller, args=(i,)) for i in range(2)]
+    for thread in callers:
+        thread.start()
+    for thread in callers:
+        thread.join()
+    assert not mismatches

@@ -185,11 +185,11 @@ def _module(lanes: int) -> ir.Module:
     def smaller(x: ir.Value, y: ir.Value) -> ir.Value:
         return builder.select(builder.icmp_signed("<", x, y), x, y)
 
-    # B is used in place when it is one row-major block already: rows contiguous, n apart
-    tiled_rows = builder.sub(m, builder.srem(m, const(ROWS)))
+    tiled_rows = builder.sub(m, builder.srem(m, const(ROWS)))  # rows in whole tiles
     # A is packed where its rows are not contiguous (a transposed A: a weight's gradient)
     packing = builder.and_(builder.icmp_signed("!=", a_col, const(1)),
                            builder.icmp_unsigned("!=", scratch, ir.Constant(_PTR, None)))
+    # B is used in place when it is one row-major block already: rows contiguous, n apart
     in_place = builder.and_(
         builder.and_(builder.icmp_signed("==", b_col, const(1)),
                      builder.icmp_signed("==", b_row, n)),
@@ -209,9 +209,10 @@ def _module(lanes: int) -> ir.Module:
     def pack_a(a: ir.Value, block_depth: ir.Value) -> None:
         """scratch[row * block_depth + s * ROWS + r] = A[row + r, s] (a: the block's first
         column) for the rows of whole tiles: each tile's part of the block in one contiguous
-        run, read in order. A transposed A's rows are ``a_col`` apart: its tiles read one
-        cache line (and one page) per ``k``, and ran at 146 GFLOP/s where a row-major A ran at
-        176 (a 512x784x256 weight gradient, Sapphire Rapids)."""
+        run, read in order. In a transposed A a row's consecutive elements are ``a_col``
+        apart: read in place, its tiles touched one cache line (and one page) per ``k``, and
+        ran at 146 GFLOP/s where a row-major A ran at 176 (a 512x784x256 weight gradient,
+        Sapphire Rapids)."""
         rows_vector = ir.VectorType(_F32, ROWS)
 
         def strip(row: ir.Value, s: ir.Value) -> ir.Value:
