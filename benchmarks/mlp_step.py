@@ -146,6 +146,7 @@ def gemms_alone(batches: list[np.ndarray]) -> dict[str, object]:
             a.shape[1], b.ctypes.data, b.shape[1], 0.0, out.ctypes.data, n)
 
     loop, table = tiled_gemm.tiled_loop(CachingCompiler(None)), np.zeros((1, 3), np.int64)
+    scratches: dict[tuple, np.ndarray] = {}  # one a shape, as the backend keeps one a step
 
     def tiled(a, b, out, ta, tb) -> bool:
         m, n = out.shape
@@ -160,7 +161,8 @@ def gemms_alone(batches: list[np.ndarray]) -> dict[str, object]:
         a_strides = (1, a.shape[1]) if ta else (a.shape[1], 1)
         b_strides = (1, b.shape[1]) if tb else (b.shape[1], 1)
         depth, width = tiled_gemm.blocks(n, k)
-        scratch = np.empty(tiled_gemm.scratch_floats(m, depth), np.float32)  # a transposed A's
+        scratch = scratches.setdefault(  # where a transposed A is packed
+            (m, n, k, ta), np.empty(tiled_gemm.scratch_floats(m, depth), np.float32))
         return lambda: loop(m, n, k, depth, width, a.ctypes.data, *a_strides, b.ctypes.data,
                             *b_strides, out.ctypes.data, n, 1, table.ctypes.data,
                             scratch.ctypes.data)
