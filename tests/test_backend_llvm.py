@@ -561,6 +561,31 @@ def test_float32_sums_add_into_eight_interleaved_accumulators(n):
     np.testing.assert_allclose(got, exact, rtol=1e-4)
 
 
+def interleaved_sum(rows: np.ndarray) -> np.ndarray:
+    """Row sums in the order of the llvm backend's interleaved fold: element ``j`` into
+    accumulator ``j % 8`` for the whole blocks of 8, the tail into accumulator 0, then
+    ``((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))``; each addition in the rows' dtype."""
+    n = rows.shape[1] // 8 * 8
+    acc = np.zeros((rows.shape[0], 8), rows.dtype)
+    for start in range(0, n, 8):
+        acc = acc + rows[:, start:start + 8]
+    for j in range(n, rows.shape[1]):
+        acc[:, 0] = acc[:, 0] + rows[:, j]
+    while acc.shape[1] > 1:
+        acc = acc[:, 0::2] + acc[:, 1::2]
+    return acc[:, 0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [16, 37, 128, 133])
+def test_float_sums_are_the_interleaved_order_bit_for_bit(dtype, n):
+    """The accumulators are one vector register (vector code), in the same order as eight
+    scalar ones: the bits of the emulation above."""
+    rows = np.random.default_rng(n).standard_normal((64, n)).astype(dtype)
+    (got,) = LLVM.compile(one_node_graph("sum", [rows], {"axes": [1]}))(rows)
+    np.testing.assert_array_equal(got, interleaved_sum(rows))
+
+
 # -- a compiled training step --------------------------------------------------------------------
 def sgd_training_run(backend, make_model, x, y, *, lr, steps=3, **compile_options):
     """Losses and final parameters after ``steps`` compiled SGD (momentum 0.9) steps of cross
