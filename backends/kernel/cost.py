@@ -18,7 +18,7 @@ step reads plus each it writes.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from backends.kernel.program import Buffer, Gemm, Kernel, KernelProgram, Step
 from backends.profiling import StepInfo
@@ -28,10 +28,11 @@ from ir.scalar import Reduction, ScalarExpr
 _NOT_ARITHMETIC = frozenset(("var", "const", "cast", "select"))
 
 
-def _float_ops(exprs: Iterable[ScalarExpr], seen: set[int]) -> int:
-    """Floating-point operations in the expressions' DAG, each shared subexpression once,
-    skipping those already in ``seen``: arithmetic and comparisons on floats (no loads,
-    constants, casts or selects)."""
+def count_ops(exprs: Iterable[ScalarExpr], wanted: Callable[[ScalarExpr], bool],
+              seen: set[int] | None = None) -> int:
+    """The nodes of the expressions' DAG for which ``wanted`` holds, each shared subexpression
+    once, skipping (and adding to) those in ``seen``."""
+    seen = set() if seen is None else seen
     count = 0
     stack = list(exprs)
     while stack:
@@ -40,10 +41,20 @@ def _float_ops(exprs: Iterable[ScalarExpr], seen: set[int]) -> int:
             continue
         seen.add(id(expr))
         stack.extend(expr.args)
-        if expr.op not in _NOT_ARITHMETIC and (
-                expr.dtype.is_float or any(a.dtype.is_float for a in expr.args)):
-            count += 1
+        count += wanted(expr)
     return count
+
+
+def _is_float_op(expr: ScalarExpr) -> bool:
+    return expr.op not in _NOT_ARITHMETIC and (
+        expr.dtype.is_float or any(a.dtype.is_float for a in expr.args))
+
+
+def _float_ops(exprs: Iterable[ScalarExpr], seen: set[int]) -> int:
+    """Floating-point operations in the expressions' DAG, each shared subexpression once,
+    skipping those already in ``seen``: arithmetic and comparisons on floats (no loads,
+    constants, casts or selects)."""
+    return count_ops(exprs, _is_float_op, seen)
 
 
 def kernel_flops(kernel: Kernel) -> int:
@@ -96,4 +107,4 @@ def program_steps(program: KernelProgram) -> list[StepInfo]:
     return infos
 
 
-__all__ = ["kernel_flops", "program_steps", "step_info"]
+__all__ = ["count_ops", "kernel_flops", "program_steps", "step_info"]

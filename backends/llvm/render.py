@@ -32,6 +32,7 @@ from collections.abc import Callable
 from llvmlite import ir  # type: ignore[import-untyped]
 
 from backends.kernel import ACC, INDEX, Buffer, IndexMap, Kernel, KernelProgram, Load, Store
+from backends.kernel.cost import count_ops
 from backends.llvm.call import kernel_work
 from backends.llvm.scalar import I64, ScalarRenderer, memory_type, value_type
 from ir.dtypes import i64
@@ -68,14 +69,8 @@ def _is_extremum(fold: Reduction) -> bool:
 def optimizing_pays(kernel: Kernel) -> bool:
     """Whether LLVM optimizes ``kernel``: its iterations, weighted by the costly functions
     (:data:`COSTLY_FUNCTIONS`) each computes, reach :data:`OPTIMIZE_MIN_WORK`."""
-    costly, seen = 0, set()
-    pending = [kernel.body, *(store.value for store in kernel.stores)]
-    while pending:
-        expr = pending.pop()
-        if id(expr) not in seen:
-            seen.add(id(expr))
-            costly += expr.op in COSTLY_FUNCTIONS
-            pending.extend(expr.args)
+    costly = count_ops([kernel.body, *(store.value for store in kernel.stores)],
+                       lambda expr: expr.op in COSTLY_FUNCTIONS)
     return kernel_work(kernel) * (1 + COSTLY_WEIGHT * costly) >= OPTIMIZE_MIN_WORK
 
 
@@ -410,14 +405,12 @@ class _KernelRenderer:
         sum is 3.8x closer still), and rows of 4096 summed 3.2x faster. The order is fixed, so
         results are the same on every run and every thread count."""
         b, kernel = self.builder, self.kernel
-        value = value_type(fold.accumulator)
-        if not isinstance(value, (ir.FloatType, ir.DoubleType)):
-            return self._interleaved_scalar_fold(outer, fold)
-        # the accumulators are one vector: each block's LANES elements are gathered into a
-        # vector (LLVM's SLP vectorizer turns consecutive loads into one vector load) and
-        # combined in one vector instruction; kept as LANES scalars, LLVM left them scalar
-        # (a sum over rows of 128 floats ran at 23 GB/s, in L2)
-        accumulators = ir.VectorType(value, LANES)
+        # the accumulators are one vector (of floats or integers: :meth:`_interleaves` takes
+        # no f16/bf16): each block's LANES elements are gathered into a vector (LLVM's SLP
+        # vectorizer turns consecutive loads into one vector load) and combined in one vector
+        # instruction; kept as LANES scalars, LLVM left them scalar (a sum over rows of 128
+        # floats ran at 23 GB/s, in L2)
+        accumulators = ir.VectorType(value_type(fold.accumulator), LANES)
         with b.goto_block(self.entry):
             slot = b.alloca(accumulators)
         identity = self.scalars.render(fold.identity, {})
@@ -458,42 +451,6 @@ class _KernelRenderer:
         partial = [b.extract_element(total, ir.Constant(I64, lane)) for lane in range(LANES)]
         while len(partial) > 1:  # ((a0 + a1) + (a2 + a3)) + ...
             partial = [combine(left, right) for left, right in zip(partial[::2], partial[1::2])]
-        return partial[0]
-
-    def _interleaved_scalar_fold(self, outer: list[ir.Value], fold: Reduction) -> ir.Value:
-        """:meth:`_interleaved_fold` on LANES scalar accumulators (the same order), for
-        accumulators that are not plain LLVM floats."""
-        b, kernel = self.builder, self.kernel
-        value = value_type(fold.accumulator)
-        slots = [self._slot(fold.accumulator) for _ in range(LANES)]
-        identity = self.scalars.render(fold.identity, {})
-        for slot in slots:
-            b.store(identity, slot)
-        element = cast(kernel.body, fold.accumulator)
-        *outer_reduced, extent = kernel.reduce_shape
-        blocks = extent // LANES
-
-        def add_into(slot, counters):
-            x = self.scalars.render(element, self._load_all(counters))
-            current = b.load(slot, typ=value)
-            b.store(self.scalars.render(fold.combine, {ACC: current, X: x}), slot)
-
-        def innermost(counters):
-            def block(with_block):
-                start = b.mul(with_block[-1], ir.Constant(I64, LANES))
-                for lane, slot in enumerate(slots):
-                    add_into(slot, with_block[:-1] + [b.add(start, ir.Constant(I64, lane))])
-
-            self._loops([blocks], counters, block)
-            if blocks * LANES < extent:
-                self._loops([extent], counters, lambda c: add_into(slots[0], c),
-                            (ir.Constant(I64, blocks * LANES), ir.Constant(I64, extent)))
-
-        self._loops(list(outer_reduced), outer, innermost)
-        partial = [b.load(slot, typ=value) for slot in slots]
-        while len(partial) > 1:  # ((a0 + a1) + (a2 + a3)) + ...
-            partial = [self.scalars.render(fold.combine, {ACC: left, X: right})
-                       for left, right in zip(partial[::2], partial[1::2])]
         return partial[0]
 
     def _arg_fold(self, outer: list[ir.Value], fold: ArgReduction) -> None:
