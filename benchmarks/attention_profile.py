@@ -26,7 +26,7 @@ import numpy as np
 from workloads import BATCH, EMBED, SEQ, attention_block
 
 import graphc
-from backends.kernel import Gemm, Kernel, LibraryCall
+from backends.kernel import Gemm, Kernel, LibraryCall, RowGroup
 
 
 def micros(event) -> float:
@@ -38,6 +38,8 @@ def kind_of(step) -> str:
         return "GEMMs"
     if isinstance(step, LibraryCall):
         return f"library calls ({step.op})"
+    if isinstance(step, RowGroup):
+        return "row groups"
     copies = (len(step.loads) == 1 and step.reduction is None
               and all(s.value.op == "var" for s in step.stores))
     return "copy kernels" if copies else "reductions" if step.reduction else "other kernels"
@@ -60,7 +62,7 @@ def main() -> None:
     names = {}  # profiler event name -> step
     counts: dict[str, int] = {}
     for step in executable.program.steps:
-        if isinstance(step, Kernel):
+        if isinstance(step, (Kernel, RowGroup)):
             names[f"step::{step.name}"] = step
             continue
         key = "gemm" if isinstance(step, Gemm) else step.op

@@ -33,9 +33,10 @@ def compile_graph(text: str):
 
 
 def loop_functions(llvm_ir: str) -> list[str]:
-    """The kernel functions that hold a loop nest (not the one-line calls to another)."""
+    """The kernel and row group functions that hold a loop nest (not the one-line calls to
+    another)."""
     return [line for line in llvm_ir.splitlines()
-            if line.startswith('define void @"k') and "noinline" in line]
+            if line.startswith(('define void @"k', 'define void @"r')) and "noinline" in line]
 
 
 def test_kernels_identical_but_for_their_buffers_share_one_loop_nest():

@@ -20,7 +20,7 @@ import pytest
 
 import graphc
 import ir
-from backends.kernel import Gemm, Kernel, LibraryCall
+from backends.kernel import Gemm, Kernel, LibraryCall, RowGroup
 from graphc import nn
 from graphc.cli import main
 from graphc.profiler import recording
@@ -409,4 +409,6 @@ def test_a_profiled_convolution_step_computes_what_an_unprofiled_one_does():
         np.testing.assert_array_equal(p.numpy(), q.numpy())
     (entry,) = profiled.entries
     names = {r.key for r in prof.key_averages()}
-    assert {f"step::{k.name}" for k in entry.executable.program.kernels} <= names
+    # each kernel and row group of the program (a group's kernels run inside its one call)
+    assert {f"step::{s.name}" for s in entry.executable.program.steps
+            if isinstance(s, (Kernel, RowGroup))} <= names

@@ -17,7 +17,18 @@ Later steps that read the output read the input's buffer instead. Callers donate
 """
 from __future__ import annotations
 
-from backends.kernel import Buffer, Gemm, IndexMap, Kernel, KernelProgram, Load, Store
+from backends.kernel import (
+    Buffer,
+    Gemm,
+    IndexMap,
+    Kernel,
+    KernelProgram,
+    Load,
+    RowGroup,
+    Step,
+    Store,
+    step_reads,
+)
 from backends.kernel.program import contiguous_strides
 
 
@@ -55,15 +66,14 @@ def _can_write_in_place(program: KernelProgram, target: Buffer, source: Buffer) 
     return not any(_reads(step, source) for step in program.steps[index + 1:])
 
 
-def _reads(step, buffer: Buffer) -> bool:
-    if isinstance(step, Kernel):
-        return any(ld.buffer is buffer for ld in step.loads)
-    return any(b is buffer for b in step.inputs)
+def _reads(step: Step, buffer: Buffer) -> bool:
+    return any(b is buffer for b in step_reads(step))
 
 
 def _redirect(program: KernelProgram, target: Buffer, source: Buffer) -> None:
     """Every store into and read of ``target`` uses ``source`` instead."""
     for step in program.steps:
+        assert not isinstance(step, RowGroup), "CUDA programs have no row groups"
         if isinstance(step, Kernel):
             step.loads = [Load(ld.var, source, ld.index) if ld.buffer is target else ld
                           for ld in step.loads]

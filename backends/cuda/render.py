@@ -66,7 +66,16 @@ import re
 from dataclasses import dataclass
 
 from backends.cuda.scalar import CUDA_HELPERS, CudaScalarRenderer
-from backends.kernel import ACC, Buffer, Gemm, IndexMap, Kernel, KernelProgram, LibraryCall
+from backends.kernel import (
+    ACC,
+    Buffer,
+    Gemm,
+    IndexMap,
+    Kernel,
+    KernelProgram,
+    LibraryCall,
+    step_reads,
+)
 from backends.kernel.program import contiguous_strides
 from backends.numba.render import _RESERVED as _NUMBA_RESERVED
 from backends.numba.render import (
@@ -320,8 +329,7 @@ class _GemmRenderer:
         if any(s.buffer is product for s in self.epilogue.stores):
             return False
         later = self.program.steps[self.index + 2:]
-        return any(product in s.inputs if not isinstance(s, Kernel) else
-                   any(ld.buffer is product for ld in s.loads) for s in later) \
+        return any(product in step_reads(s) for s in later) \
             or any(b is product for b in self.program.outputs)
 
     def buffers(self) -> list[Buffer]:

@@ -21,16 +21,21 @@ from backends.kernel.program import (
     KernelProgram,
     LibraryCall,
     Load,
+    RowGroup,
     Sort,
+    Step,
     Store,
     Strided,
     arena_buffers,
     contiguous_strides,
     counter,
     own_buffers,
+    step_buffers,
+    step_reads,
 )
 
 __all__ = ["ACC", "INDEX", "Bound", "Buffer", "BufferPlan", "Gemm", "IndexMap", "Indirect",
-           "Kernel", "KernelProgram", "LibraryCall", "Load", "SORT_A", "SORT_B", "SORT_RUN",
-           "Sort", "Store", "Strided", "arena_buffers",
-           "build_program", "contiguous_strides", "counter", "own_buffers", "substitute"]
+           "Kernel", "KernelProgram", "LibraryCall", "Load", "RowGroup", "SORT_A", "SORT_B",
+           "SORT_RUN", "Sort", "Step", "Store", "Strided", "arena_buffers", "build_program",
+           "contiguous_strides", "counter", "own_buffers", "step_buffers", "step_reads",
+           "substitute"]

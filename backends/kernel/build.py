@@ -68,11 +68,14 @@ from backends.kernel.program import (
     KernelProgram,
     LibraryCall,
     Load,
+    RowGroup,
     Sort,
+    Step,
     Store,
     Strided,
     contiguous_strides,
     counter,
+    step_reads,
 )
 from backends.kernel.split import (
     REDUCTION_OPS,
@@ -780,7 +783,7 @@ def _write_into_input(program: KernelProgram, out_index: int, in_index: int) -> 
             or any(ld.buffer is target and ld.index != contiguous for ld in kernel.loads)):
         return False
     later = program.steps[position + 1:]
-    if any(b is target for step in later for b in _reads(step)):
+    if any(b is target for step in later for b in step_reads(step)):
         return False
     kernel.stores[:] = [Store(target, s.index, s.value) if s.buffer is result else s
                         for s in kernel.stores]
@@ -790,12 +793,11 @@ def _write_into_input(program: KernelProgram, out_index: int, in_index: int) -> 
     return True
 
 
-def _reads(step: Kernel | Gemm | LibraryCall) -> list[Buffer]:
-    return [ld.buffer for ld in step.loads] if isinstance(step, Kernel) else step.inputs
-
-
-def _replace_reads(step: Kernel | Gemm | LibraryCall, old: Buffer, new: Buffer) -> None:
-    if isinstance(step, Kernel):
+def _replace_reads(step: Step, old: Buffer, new: Buffer) -> None:
+    if isinstance(step, RowGroup):
+        for kernel in step.kernels:
+            _replace_reads(kernel, old, new)
+    elif isinstance(step, Kernel):
         step.loads[:] = [dataclasses.replace(ld, buffer=new) if ld.buffer is old else ld
                          for ld in step.loads]
     elif isinstance(step, Gemm):

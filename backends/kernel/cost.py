@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
-from backends.kernel.program import Buffer, Gemm, Kernel, KernelProgram, Step
+from backends.kernel.program import Buffer, Gemm, Kernel, KernelProgram, RowGroup, Step
 from backends.profiling import StepInfo
 from ir.cost import op_flops, tensor_bytes
 from ir.scalar import Reduction, ScalarExpr
@@ -84,6 +84,13 @@ def step_info(step: Step, graph_name: str, number: int) -> StepInfo:
         return StepInfo(f"{graph_name}::{step.name}", "kernel", kernel_flops(step),
                         loaded + _buffers_bytes(step.outputs),
                         tuple(ld.buffer.type.shape for ld in step.loads), step.origin)
+    if isinstance(step, RowGroup):
+        loaded = _buffers_bytes(ld.buffer for k in step.kernels for ld in k.loads
+                                if ld.buffer.role != "row")  # row-local: in cache
+        return StepInfo(f"{graph_name}::{step.name}", "row group",
+                        sum(kernel_flops(k) for k in step.kernels),
+                        loaded + _buffers_bytes(step.outputs),
+                        tuple(b.type.shape for b in step.buffers), step.origin)
     if isinstance(step, Gemm):
         flops = 2 * math.prod(step.output.type.shape) * step.inner
         return StepInfo(f"{graph_name}::gemm{number}", "gemm", flops,
@@ -100,7 +107,8 @@ def program_steps(program: KernelProgram) -> list[StepInfo]:
     counts: dict[str, int] = {}
     infos = []
     for step in program.steps:
-        kind = "k" if isinstance(step, Kernel) else "gemm" if isinstance(step, Gemm) else step.op
+        kind = ("k" if isinstance(step, Kernel) else "r" if isinstance(step, RowGroup)
+                else "gemm" if isinstance(step, Gemm) else step.op)
         number = counts.get(kind, 0)
         counts[kind] = number + 1
         infos.append(step_info(step, program.name, number))

@@ -59,7 +59,8 @@ from ir.types import TensorType
 @dataclass(eq=False)
 class Buffer:
     """One tensor's memory: C-contiguous elements of ``type``. ``role`` is ``input`` (the
-    caller's array) or ``temp`` (allocated by the program, through the buffer plan)."""
+    caller's array), ``temp`` (allocated by the program, through the buffer plan) or ``row``
+    (one row of a :class:`RowGroup`'s scratch)."""
 
     name: str
     type: TensorType
@@ -345,7 +346,74 @@ class Gemm:
         return f"{self.output}: {self.output.type} = gemm {a}, {b}  # BLAS"
 
 
-Step = Kernel | Gemm | LibraryCall
+@dataclass(eq=False)
+class RowGroup:
+    """Kernels run row by row: for each point of ``shape`` (the leading loops every one of
+    them starts with: the *rows*), each kernel's remaining loops, in order. A row a kernel
+    writes is read by the later ones while it is still in cache, where run one after the
+    other each kernel would stream whole buffers through memory again (softmax: a row max, an
+    ``exp``, a sum and a division over the same scores). Every element is computed as by the
+    kernels alone, in the same order: the same bits. :func:`backends.kernel.rows.group_rows`
+    forms groups where that is safe (a row reads only what the earlier kernels wrote of that
+    row)."""
+
+    name: str
+    shape: tuple[int, ...]
+    kernels: list[Kernel]
+    # buffers that live one row at a time (role ``row``, typed as one row): written and read
+    # only inside the group, each row's part is stored in a scratch of the row's size, which
+    # the next row reuses (the kernels' index maps into them skip the rows' loops)
+    local: list[Buffer] = field(default_factory=list)
+
+    @property
+    def outputs(self) -> list[Buffer]:
+        return [b for k in self.kernels for b in k.outputs if b.role != "row"]
+
+    @property
+    def in_place(self) -> list[Buffer]:
+        return [b for k in self.kernels for b in k.in_place]
+
+    @property
+    def buffers(self) -> list[Buffer]:
+        """Every buffer the group's kernels touch but its row-local ones, each once, in a
+        fixed order."""
+        seen: dict[int, Buffer] = {}
+        for kernel in self.kernels:
+            for b in kernel.buffers:
+                if b.role != "row":
+                    seen.setdefault(id(b), b)
+        return list(seen.values())
+
+    @property
+    def origin(self) -> str:
+        return "; ".join(k.origin for k in self.kernels)
+
+    def to_text(self) -> str:
+        lines = [f"rows {self.name} over [{','.join(map(str, self.shape))}]: each row through "
+                 f"{', '.join(k.name for k in self.kernels)} {{"]
+        if self.local:
+            lines.append("  row-local " + ", ".join(f"{b}: {b.type}" for b in self.local))
+        lines += ["  " + line for k in self.kernels for line in k.to_text().splitlines()]
+        return "\n".join(lines) + "\n}"
+
+
+Step = Kernel | RowGroup | Gemm | LibraryCall
+
+
+def step_reads(step: Step) -> list[Buffer]:
+    """The buffers ``step`` reads (a kernel: those it loads)."""
+    if isinstance(step, Kernel):
+        return [ld.buffer for ld in step.loads]
+    if isinstance(step, RowGroup):
+        return [ld.buffer for k in step.kernels for ld in k.loads]
+    return list(step.inputs)
+
+
+def step_buffers(step: Step) -> list[Buffer]:
+    """Every buffer ``step`` reads or writes, each once."""
+    if isinstance(step, (Kernel, RowGroup)):
+        return step.buffers
+    return list({id(b): b for b in step.inputs + step.outputs}.values())
 
 
 @dataclass(eq=False)
@@ -362,7 +430,10 @@ class KernelProgram:
 
     @property
     def kernels(self) -> list[Kernel]:
-        return [s for s in self.steps if isinstance(s, Kernel)]
+        """The kernels, in order, those of row groups included."""
+        return [k for s in self.steps
+                for k in (s.kernels if isinstance(s, RowGroup) else [s] if isinstance(s, Kernel)
+                          else [])]
 
     @property
     def temps(self) -> list[Buffer]:
@@ -429,8 +500,7 @@ def arena_buffers(program: KernelProgram, alignment: int = 64) -> BufferPlan:
     last: dict[int, int] = {}
     buffers: dict[int, Buffer] = {}
     for position, step in enumerate(program.steps):
-        touched = step.buffers if isinstance(step, Kernel) else step.inputs + step.outputs
-        for buffer in touched:
+        for buffer in step_buffers(step):
             if id(buffer) in excluded:
                 continue
             buffers.setdefault(id(buffer), buffer)

@@ -53,12 +53,14 @@ from backends.kernel import (
     Kernel,
     KernelProgram,
     LibraryCall,
+    RowGroup,
     Strided,
     arena_buffers,
     build_program,
     contiguous_strides,
 )
 from backends.kernel.cost import program_steps
+from backends.kernel.rows import group_rows
 from backends.llvm import blas as blas_library
 from backends.llvm import gemm_batch, index_loops, tiled_gemm
 from backends.llvm.assemble import (
@@ -323,7 +325,7 @@ class LLVMExecutable(Executable):
             native(*[env[key] for key in keys], env[ARENA])
         return run
 
-    def _kernel_runner(self, kernel: Kernel) -> Callable[[Env], None]:
+    def _kernel_runner(self, kernel: Kernel | RowGroup) -> Callable[[Env], None]:
         """Runs one kernel by itself (a profiled run calls a segment's kernels one by one)."""
         pointers = [ctypes.c_void_p] * len(kernel.buffers)
         native = ctypes.CFUNCTYPE(None, *pointers)(self.jit.address(kernel.name))
@@ -336,13 +338,13 @@ class LLVMExecutable(Executable):
             native(*[env[key].ctypes.data for key in keys])
         return run
 
-    def _kernel_allocations(self, kernel: Kernel) -> list[tuple[int, tuple, np.dtype]]:
+    def _kernel_allocations(self, kernel: Kernel | RowGroup) -> list[tuple[int, tuple, np.dtype]]:
         """(key, shape, dtype) of the outputs a kernel run alone allocates: not those in the
         arena, rewritten in place or donated by the caller."""
         return [(id(b), b.type.shape, b.dtype.numpy) for b in _allocated_outputs(kernel)
                 if self.buffers.offset(b) is None]
 
-    def _parallel_runner(self, kernel: Kernel) -> Callable[[Env], None]:
+    def _parallel_runner(self, kernel: Kernel | RowGroup) -> Callable[[Env], None]:
         buffers = kernel.buffers
         pointers = [ctypes.c_void_p] * len(buffers)
         whole = ctypes.CFUNCTYPE(None, *pointers)(self.jit.address(kernel.name))
@@ -582,7 +584,7 @@ def _may_overlap(view: np.ndarray, array: np.ndarray) -> bool:
     return bool(np.may_share_memory(view, array))
 
 
-def _allocated_outputs(kernel: Kernel) -> list:
+def _allocated_outputs(kernel: Kernel | RowGroup) -> list:
     """The outputs a kernel's runner allocates: not those it rewrites in place, nor the inputs
     it updates (donated by the caller)."""
     rewritten = {id(b) for b in kernel.in_place}
@@ -629,6 +631,7 @@ class LLVMBackend(Backend):
         refuse_dtypes(graph, "llvm", SUPPORTED_DTYPES)
         start = time.perf_counter()
         program = build_program(graph, update_inputs=True, strided_gemms=True)
+        group_rows(program)
         buffers = arena_buffers(program, ARENA_ALIGNMENT)
         plan = plan_calls(program, buffers)
         built = time.perf_counter()

@@ -44,6 +44,7 @@ from backends.kernel import (
     Kernel,
     KernelProgram,
     LibraryCall,
+    RowGroup,
     arena_buffers,
 )
 from backends.threads import PARALLEL_MIN_ELEMENTS
@@ -61,15 +62,18 @@ def array_data_offset_checked() -> bool:
                for a in samples)
 
 
-def kernel_work(kernel: Kernel) -> int:
-    """Iterations of ``kernel``'s loop nest (kept times reduced elements)."""
-    return math.prod(kernel.shape) * math.prod(kernel.reduce_shape)
+def kernel_work(step: Kernel | RowGroup) -> int:
+    """Iterations of ``step``'s loop nest (kept times reduced elements; a row group's: its
+    kernels')."""
+    if isinstance(step, RowGroup):
+        return sum(kernel_work(k) for k in step.kernels)
+    return math.prod(step.shape) * math.prod(step.reduce_shape)
 
 
-def runs_in_parallel(kernel: Kernel) -> bool:
-    """Whether ``kernel`` is big enough to share across threads, and has a kept axis to split."""
-    return (len(kernel.shape) >= 1 and kernel.shape[0] >= 2
-            and kernel_work(kernel) >= PARALLEL_MIN_ELEMENTS)
+def runs_in_parallel(step: Kernel | RowGroup) -> bool:
+    """Whether ``step`` is big enough to share across threads, and has a kept axis to split."""
+    return (len(step.shape) >= 1 and step.shape[0] >= 2
+            and kernel_work(step) >= PARALLEL_MIN_ELEMENTS)
 
 
 @dataclass(eq=False)
@@ -78,7 +82,7 @@ class Segment:
     ``arena`` buffers are placed at ``offsets`` in the program's arena (``arena_bytes``)."""
 
     name: str
-    kernels: list[Kernel]
+    kernels: list[Kernel | RowGroup]
     arrays: list[Buffer] = field(default_factory=list)
     arena: list[Buffer] = field(default_factory=list)
     offsets: dict[int, int] = field(default_factory=dict)  # id(buffer) -> byte offset
@@ -93,9 +97,9 @@ class Segment:
 
 @dataclass(eq=False)
 class ParallelKernel:
-    """A kernel split across threads over its outermost loop."""
+    """A kernel (or a row group) split across threads over its outermost loop."""
 
-    kernel: Kernel
+    kernel: Kernel | RowGroup
 
     def __str__(self) -> str:
         return f"parallel {self.kernel.name} over {self.kernel.shape[0]} rows"
@@ -117,13 +121,13 @@ def plan_calls(program: KernelProgram, buffer_plan: BufferPlan | None = None) ->
     for step in program.steps:
         if isinstance(step, LibraryCall) and step.op == "const":
             continue
-        if isinstance(step, Kernel) and not runs_in_parallel(step):
+        if isinstance(step, (Kernel, RowGroup)) and not runs_in_parallel(step):
             segment = plan[-1] if plan else None
             if not isinstance(segment, Segment):
                 segment = Segment(f"seg{sum(isinstance(s, Segment) for s in plan)}", [])
                 plan.append(segment)
             segment.kernels.append(step)
-        elif isinstance(step, Kernel):
+        elif isinstance(step, (Kernel, RowGroup)):
             plan.append(ParallelKernel(step))
         else:
             plan.append(step)

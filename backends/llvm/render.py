@@ -27,11 +27,22 @@ earlier one.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from llvmlite import ir  # type: ignore[import-untyped]
 
-from backends.kernel import ACC, INDEX, Buffer, IndexMap, Kernel, KernelProgram, Load, Store
+from backends.kernel import (
+    ACC,
+    INDEX,
+    Buffer,
+    IndexMap,
+    Kernel,
+    KernelProgram,
+    Load,
+    RowGroup,
+    Store,
+)
 from backends.kernel.cost import count_ops
 from backends.llvm.call import kernel_work
 from backends.llvm.scalar import I64, ScalarRenderer, memory_type, value_type
@@ -52,6 +63,7 @@ LANES = 8
 # time through the inlined polynomial, where optimized code took 2.6 us on 4096 floats; an
 # ``x * 2 + 1`` 2.9 us, against 1.6 us optimized on 4096 (Sapphire Rapids, call included).
 OPTIMIZE_MIN_WORK = 4096
+SCRATCH_ALIGNMENT = 64  # bytes: a row-local buffer's, as the arena's buffers
 COSTLY_WEIGHT = 16
 COSTLY_FUNCTIONS = frozenset(
     "exp log log1p expm1 tanh erf sin cos tan asin acos atan sinh cosh asinh acosh atanh log2 "
@@ -75,18 +87,55 @@ def optimizing_pays(kernel: Kernel) -> bool:
 
 
 def render_module(program: KernelProgram, fast_math: bool = False) -> ir.Module:
-    """The LLVM module of ``program``'s kernels (library calls run outside it); ``fast_math``:
-    f32 transcendentals as inlined approximations (:mod:`backends.llvm.fastmath`)."""
+    """The LLVM module of ``program``'s kernels and row groups (library calls run outside it);
+    ``fast_math``: f32 transcendentals as inlined approximations
+    (:mod:`backends.llvm.fastmath`)."""
     module = ir.Module(name=program.name)
     rendered: dict[str, ir.Function] = {}  # kernel_structure -> its function
-    for kernel in program.kernels:
-        structure = kernel_structure(kernel)
+    for step in program.steps:
+        if isinstance(step, RowGroup):
+            render_group(module, step, fast_math)
+            continue
+        if not isinstance(step, Kernel):
+            continue
+        structure = kernel_structure(step)
         same = rendered.get(structure)
         if same is None:
-            rendered[structure] = _KernelRenderer(module, kernel, fast_math).render()
+            rendered[structure] = render_kernel(module, step, fast_math)
         else:
-            _render_call_to(module, kernel, same)
+            _render_call_to(module, step, same)
     return module
+
+
+def render_kernel(module: ir.Module, kernel: Kernel, fast_math: bool = False,
+                  ranged: bool = False) -> ir.Function:
+    """Adds ``kernel``'s function to ``module``; ``ranged``: its ``_range`` variant, which runs
+    only the iterations ``lo <= i < hi`` of the outermost kept loop, so that threads can share
+    the kernel (reduced axes are never split, so every element is summed in the same order)."""
+    name = range_function_name(kernel) if ranged else kernel.name
+    frame = _Frame(module, name, kernel.buffers, kernel.outputs, fast_math, ranged,
+                   optimize=optimizing_pays(kernel))
+    return _KernelRenderer(frame, kernel).render()
+
+
+def render_group(module: ir.Module, group: RowGroup, fast_math: bool = False,
+                 ranged: bool = False) -> ir.Function:
+    """Adds ``group``'s function to ``module``: loops over its rows (``ranged``: the rows
+    ``lo <= i < hi`` of the outermost loop), and in each row every kernel's remaining loops,
+    in order."""
+    name = range_function_name(group) if ranged else group.name
+    frame = _Frame(module, name, group.buffers, group.outputs, fast_math, ranged,
+                   optimize=any(optimizing_pays(k) for k in group.kernels))
+    frame.add_scratch(group.local)
+    renderers = [_KernelRenderer(frame, kernel) for kernel in group.kernels]
+
+    def row(outer: list[ir.Value]) -> None:
+        for renderer in renderers:
+            renderer.render_row(outer)
+
+    renderers[0]._loops(list(group.shape), [], row, frame.bounds)
+    frame.builder.ret_void()
+    return frame.function
 
 
 def kernel_structure(kernel: Kernel) -> str:
@@ -130,41 +179,56 @@ def _render_call_to(module: ir.Module, kernel: Kernel, same: ir.Function) -> Non
     builder.ret_void()
 
 
-def range_function_name(kernel: Kernel) -> str:
-    """The name of ``kernel``'s variant over part of its outermost loop (see ``ranged``)."""
-    return f"{kernel.name}_range"
+def range_function_name(step: Kernel | RowGroup) -> str:
+    """The name of ``step``'s variant over part of its outermost loop (see ``ranged``)."""
+    return f"{step.name}_range"
 
 
-class _KernelRenderer:
-    """``ranged``: render ``void @kN_range(ptr..., i64 lo, i64 hi)``, which runs only the
-    iterations ``lo <= i < hi`` of the outermost (kept) loop, so that threads can share a kernel
-    (reduced axes are never split, so every element is summed in the same order)."""
+class _Frame:
+    """A function being rendered, ``void @name(ptr..., [i64 lo, i64 hi])``, one pointer per
+    buffer (``ranged``: the outermost loop runs ``range(lo, hi)``), with its builder at the
+    entry block. ``optimize``: else ``optnone`` (:func:`optimizing_pays`)."""
 
-    def __init__(self, module: ir.Module, kernel: Kernel, fast_math: bool = False,
-                 ranged: bool = False):
-        self.kernel = kernel
-        buffers = kernel.buffers
+    def __init__(self, module: ir.Module, name: str, buffers: list[Buffer],
+                 written: list[Buffer], fast_math: bool, ranged: bool, optimize: bool):
         bounds = [I64, I64] if ranged else []
         signature = ir.FunctionType(ir.VoidType(), [ir.PointerType()] * len(buffers) + bounds)
-        name = range_function_name(kernel) if ranged else kernel.name
         self.function = ir.Function(module, signature, name)
         # one copy of the loop nest, called from the segments (see the module's docstring)
         self.function.attributes.add("noinline")
-        if not optimizing_pays(kernel):
+        if not optimize:
             self.function.attributes.add("optnone")
         self.bounds = tuple(self.function.args[len(buffers):]) if ranged else None
         self.pointers: dict[int, ir.Argument] = {}
-        written = {id(b) for b in kernel.outputs}
+        outputs = {id(b) for b in written}
         for argument, buffer in zip(self.function.args, buffers):
             argument.name = buffer.name
             self.pointers[id(buffer)] = argument
-            if id(buffer) in written:
+            if id(buffer) in outputs:
                 # a kernel's outputs are fresh buffers: no other argument overlaps them, so
                 # LLVM needs no run-time overlap checks to vectorize
                 argument.add_attribute("noalias")
         self.entry = self.function.append_basic_block("entry")
         self.builder = ir.IRBuilder(self.entry)
         self.scalars = ScalarRenderer(self.builder, fast_math)
+
+    def add_scratch(self, buffers: list[Buffer]) -> None:
+        """``buffers`` live on the function's stack (a row group's row-local buffers)."""
+        for buffer in buffers:
+            size = ir.Constant(I64, max(math.prod(buffer.type.shape), 1))
+            scratch = self.builder.alloca(memory_type(buffer.dtype), size=size, name=buffer.name)
+            scratch.align = SCRATCH_ALIGNMENT
+            self.pointers[id(buffer)] = scratch
+
+
+class _KernelRenderer:
+    """Renders one kernel's loops into ``frame``'s function: all of them (:meth:`render`), or
+    those inside a row of a row group (:meth:`render_row`)."""
+
+    def __init__(self, frame: _Frame, kernel: Kernel):
+        self.kernel = kernel
+        self.function, self.entry, self.builder = frame.function, frame.entry, frame.builder
+        self.scalars, self.pointers, self.bounds = frame.scalars, frame.pointers, frame.bounds
 
     def render(self) -> ir.Function:
         kernel = self.kernel
@@ -174,11 +238,16 @@ class _KernelRenderer:
             return self.function
         if self.bounds is None and folds_row_by_row(kernel):
             self.render_rows_first()
-            return
+            return self.function
         body = self._pointwise if kernel.reduction is None else self._reduce
         self._loops(list(kernel.shape), [], body, self.bounds)
         self.builder.ret_void()
         return self.function
+
+    def render_row(self, outer: list[ir.Value]) -> None:
+        """The kernel's loops inside one row: its first ``len(outer)`` loops are at ``outer``."""
+        body = self._pointwise if self.kernel.reduction is None else self._reduce
+        self._loops(list(self.kernel.shape[len(outer):]), outer, body)
 
     # -- loops -------------------------------------------------------------------------------
     def _loops(self, extents: list[int], counters: list[ir.Value],
@@ -504,7 +573,11 @@ def folds_row_by_row(kernel: Kernel) -> bool:
     return contiguous_rows and strided_reduction
 
 
-def render_range_kernel(module: ir.Module, kernel: Kernel, fast_math: bool = False) -> None:
-    """Adds ``kernel``'s ``_range`` variant (its outermost loop over ``[lo, hi)``) to ``module``,
+def render_range_kernel(module: ir.Module, step: Kernel | RowGroup,
+                        fast_math: bool = False) -> None:
+    """Adds ``step``'s ``_range`` variant (its outermost loop over ``[lo, hi)``) to ``module``,
     for threads to share it."""
-    _KernelRenderer(module, kernel, fast_math, ranged=True).render()
+    if isinstance(step, RowGroup):
+        render_group(module, step, fast_math, ranged=True)
+    else:
+        render_kernel(module, step, fast_math, ranged=True)

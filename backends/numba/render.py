@@ -42,6 +42,7 @@ from backends.kernel import (
     Kernel,
     KernelProgram,
     LibraryCall,
+    RowGroup,
 )
 from backends.numba.scalar import HELPERS, NUMBA_TYPES, ScalarRenderer, constant
 from ir.scalar import ArgReduction, Reduction, cast
@@ -324,6 +325,7 @@ def _entry(program: KernelProgram, names: dict[int, str]) -> str:
              f'{INDENT}"""@{program.name}: its steps in order, on flat C-contiguous arrays; '
              f'library calls run the ops\' NumPy references."""']
     for index, step in enumerate(program.steps):
+        assert not isinstance(step, RowGroup), "numba programs have no row groups (rows.py)"
         outputs = [names[id(b)] for b in step.outputs]
         if isinstance(step, Kernel):
             rewritten = {id(b) for b in step.in_place}  # already allocated by an earlier step
