@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import graphc
+import graphc.nn.functional as F
 import ir
 from backends.kernel import build_program
 from backends.llvm import render
@@ -70,6 +71,23 @@ def test_kernels_of_another_shape_or_dtype_or_body_are_not_shared():
         np.testing.assert_array_equal(relu_a, np.maximum(a, 0))
         expected = -b if "neg" in text else np.maximum(b, 0)
         np.testing.assert_array_equal(second_out, expected)
+
+
+def test_kernels_that_differ_only_in_a_guarded_loads_pad_do_not_share_code():
+    # two pads of one shape, as guarded loads that read their pad value outside the input:
+    # sharing one loop nest gave the second pad the first one's value
+    @graphc.compile(backend="llvm")
+    def padded(x, y):
+        return F.pad(x, (1, 1, 1, 1), value=0.0) * 2.0, F.pad(y, (1, 1, 1, 1), value=5.0) * 2.0
+
+    ones = graphc.from_numpy(np.ones((3, 4), np.float32))
+    zeros_border, fives_border = padded(ones, ones)
+    guarded = [k for k in padded.entries[-1].executable.program.kernels
+               if any(ld.bounds for ld in k.loads)]
+    assert len(guarded) == 2 and kernel_structure(guarded[0]) != kernel_structure(guarded[1])
+    np.testing.assert_array_equal(zeros_border.numpy(), np.pad(np.full((3, 4), 2.0), 1))
+    np.testing.assert_array_equal(fives_border.numpy(),
+                                  np.pad(np.full((3, 4), 2.0), 1, constant_values=10.0))
 
 
 def test_compiled_functions_that_share_kernels_compute_each_output():

@@ -6,13 +6,15 @@ Each kernel ``kN`` becomes ``void @kN(ptr, ptr, ...)``, one pointer per buffer i
 index map's constant strides, so LLVM sees static trip counts and can vectorize. A guarded load
 (convolution padding) branches around the load and reads its pad value outside the bounds; an
 indirect one adds an index loaded before; bodies may read the counters as ``i0, i1, ...``.
-Library calls are not in the module: the executable runs them between kernels.
+A row group ``rN`` (``backends.kernel.rows``) is one function too: loops over its rows, and in
+each row its kernels' remaining loops, one after another; its row-local buffers are stack
+scratch. Library calls are not in the module: the executable runs them between kernels.
 
 Compile time grows with the code LLVM optimizes and generates, so each loop nest is generated
 once: kernels are ``noinline`` (a segment's entry calls them instead of getting a copy of
-each), and a kernel identical to an earlier one but for its buffers (the same optimizer update
-of two parameters of one shape) becomes a one-line ``alwaysinline`` function that calls the
-earlier one.
+each), and a kernel or row group identical to an earlier one but for its buffers (the same
+optimizer update of two parameters of one shape, the LayerNorms of a transformer's layers)
+becomes a one-line ``alwaysinline`` function that calls the earlier one.
 
     >>> import ir
     >>> from backends.kernel import build_program
@@ -27,6 +29,7 @@ earlier one.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 
@@ -39,9 +42,7 @@ from backends.kernel import (
     IndexMap,
     Kernel,
     KernelProgram,
-    Load,
     RowGroup,
-    Store,
 )
 from backends.kernel.cost import count_ops
 from backends.llvm.call import kernel_work
@@ -93,17 +94,16 @@ def render_module(program: KernelProgram, fast_math: bool = False) -> ir.Module:
     module = ir.Module(name=program.name)
     rendered: dict[str, ir.Function] = {}  # kernel_structure -> its function
     for step in program.steps:
-        if isinstance(step, RowGroup):
-            render_group(module, step, fast_math)
-            continue
-        if not isinstance(step, Kernel):
+        if not isinstance(step, (Kernel, RowGroup)):
             continue
         structure = kernel_structure(step)
         same = rendered.get(structure)
-        if same is None:
-            rendered[structure] = render_kernel(module, step, fast_math)
-        else:
+        if same is not None:
             _render_call_to(module, step, same)
+        elif isinstance(step, RowGroup):
+            rendered[structure] = render_group(module, step, fast_math)
+        else:
+            rendered[structure] = render_kernel(module, step, fast_math)
     return module
 
 
@@ -138,10 +138,10 @@ def render_group(module: ir.Module, group: RowGroup, fast_math: bool = False,
     return frame.function
 
 
-def kernel_structure(kernel: Kernel) -> str:
-    """Everything of ``kernel`` that its LLVM function depends on, with its name and its
-    buffers' names left out (buffers appear by position and type): kernels with the same
-    structure compile to the same code.
+def kernel_structure(step: Kernel | RowGroup) -> str:
+    """Everything of ``step`` (a kernel or a row group) that its LLVM function depends on, with
+    names left out (buffers appear by position and type): steps with the same structure
+    compile to the same code.
 
         >>> import ir
         >>> from backends.kernel import build_program
@@ -154,20 +154,25 @@ def kernel_structure(kernel: Kernel) -> str:
         >>> kernel_structure(first) == kernel_structure(second)
         True
     """
-    renamed = {id(b): Buffer(f"b{i}", b.type, b.role) for i, b in enumerate(kernel.buffers)}
-    anonymous = Kernel(
-        "k", kernel.shape,
-        [Load(ld.var, renamed[id(ld.buffer)], ld.index) for ld in kernel.loads], kernel.body,
-        [Store(renamed[id(st.buffer)], st.index, st.value) for st in kernel.stores],
-        kernel.reduce_shape, kernel.reduction, arg_index=kernel.arg_index,
-        arg_start=kernel.arg_start, scan=kernel.scan, sort=kernel.sort)
+    kernels, buffers = ([step], step.buffers) if isinstance(step, Kernel) else \
+        (step.kernels, step.buffers + step.local)
+    renamed = {id(b): Buffer(f"b{i}", b.type, b.role) for i, b in enumerate(buffers)}
     # to_text shows the outputs' types but not the inputs'; the reduction's dtypes come with
-    # its repr
-    types = ", ".join(f"{b}: {b.type}" for b in renamed.values())
-    return f"{types}\n{anonymous.to_text()}\n{kernel.reduction!r}"
+    # its repr; a load keeps its guards, pad and indirection (only its buffer is renamed)
+    lines = [", ".join(f"{b}: {b.type}" for b in renamed.values())]
+    if isinstance(step, RowGroup):
+        lines.append(f"rows {step.shape}")
+    for kernel in kernels:
+        anonymous = dataclasses.replace(
+            kernel, name="k", origin="",
+            loads=[dataclasses.replace(ld, buffer=renamed[id(ld.buffer)]) for ld in kernel.loads],
+            stores=[dataclasses.replace(st, buffer=renamed[id(st.buffer)])
+                    for st in kernel.stores])
+        lines += [anonymous.to_text(), repr(kernel.reduction)]
+    return "\n".join(lines)
 
 
-def _render_call_to(module: ir.Module, kernel: Kernel, same: ir.Function) -> None:
+def _render_call_to(module: ir.Module, kernel: Kernel | RowGroup, same: ir.Function) -> None:
     """``kernel`` as a function that calls ``same`` (a kernel of the same structure); inlined
     into its callers, so a segment calls ``same`` directly."""
     function = ir.Function(module, same.function_type, kernel.name)
