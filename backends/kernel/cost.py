@@ -85,12 +85,15 @@ def step_info(step: Step, graph_name: str, number: int) -> StepInfo:
                         loaded + _buffers_bytes(step.outputs),
                         tuple(ld.buffer.type.shape for ld in step.loads), step.origin)
     if isinstance(step, RowGroup):
-        loaded = _buffers_bytes(ld.buffer for k in step.kernels for ld in k.loads
-                                if ld.buffer.role != "row")  # row-local: in cache
+        # memory traffic: what the group reads from before it and writes for after it (what
+        # its kernels pass one another is read back from cache, or row-local)
+        written = {id(b) for b in step.outputs}
+        read = {id(ld.buffer): ld.buffer for k in step.kernels for ld in k.loads
+                if ld.buffer.role != "row" and id(ld.buffer) not in written}
         return StepInfo(f"{graph_name}::{step.name}", "row group",
                         sum(kernel_flops(k) for k in step.kernels),
-                        loaded + _buffers_bytes(step.outputs),
-                        tuple(b.type.shape for b in step.buffers), step.origin)
+                        _buffers_bytes(read.values()) + _buffers_bytes(step.outputs),
+                        tuple(b.type.shape for b in read.values()), step.origin)
     if isinstance(step, Gemm):
         flops = 2 * math.prod(step.output.type.shape) * step.inner
         return StepInfo(f"{graph_name}::gemm{number}", "gemm", flops,

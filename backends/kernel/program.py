@@ -388,11 +388,15 @@ class RowGroup:
     def origin(self) -> str:
         return "; ".join(k.origin for k in self.kernels)
 
+    def summary(self) -> str:
+        """One line: the rows, the kernels, the row-local buffers."""
+        local = f"; row-local {', '.join(f'{b}: {b.type}' for b in self.local)}" \
+            if self.local else ""
+        return (f"rows {self.name} over [{','.join(map(str, self.shape))}]: each row through "
+                f"{', '.join(k.name for k in self.kernels)}{local}")
+
     def to_text(self) -> str:
-        lines = [f"rows {self.name} over [{','.join(map(str, self.shape))}]: each row through "
-                 f"{', '.join(k.name for k in self.kernels)} {{"]
-        if self.local:
-            lines.append("  row-local " + ", ".join(f"{b}: {b.type}" for b in self.local))
+        lines = [self.summary() + " {"]
         lines += ["  " + line for k in self.kernels for line in k.to_text().splitlines()]
         return "\n".join(lines) + "\n}"
 

@@ -8,15 +8,19 @@ in L1. :func:`group_rows` forms such groups in a built program, for renderers th
 (the llvm backend).
 
 A kernel joins a group when, for some ``r >= 1``, every kernel of the group and it start with
-the same ``r`` loops, and every buffer a member writes that a later member reads is
-*row-local*: the writer stores its loop space contiguously (``store[i] = ...`` over all of
+the same ``r`` loops, and every buffer a member writes that a later member reads is read
+within its rows: the writer stores its loop space contiguously (``store[i] = ...`` over all of
 its kept loops, covering the buffer once) and the reader, at row ``p``, reads only elements of
 row ``p``'s block. Then running each row through all members computes what running the members
-one after another does. A member must also not write what another member reads or writes
-otherwise (no kernel reads its own output), and walk its innermost loop contiguously (stride 0
-or 1 everywhere: a column sum is better run rows-first, see ``render.folds_row_by_row``).
-A kernel may move up past steps it is independent of to join (a softmax gradient's GEMM that
-the fuse pass placed between its kernels).
+one after another does, bit for bit. A member must also not write what another member reads
+or writes otherwise (no kernel reads its own output), and walk its innermost loop contiguously
+(stride 0 or 1 everywhere: a column sum is better run rows-first, see
+``render.folds_row_by_row``). A kernel may move up past steps it is independent of to join (a
+softmax gradient's GEMM that the fuse pass placed between its kernels).
+
+Buffers that the group writes and nothing after it touches become *row-local*: one row of
+scratch on the stack of the group's function (``RowGroup.local``), reused by the next row, so
+they never reach memory (the softmax's max and sum, LayerNorm's centred values).
 
     >>> import ir
     >>> from backends.kernel import build_program
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 
 from backends.kernel.program import (
     Buffer,
@@ -56,8 +61,10 @@ from ir.types import TensorType
 MIN_ROW_WORK = 16
 # How many unrelated steps a kernel may move up past to join a group.
 MAX_STEPS_PASSED = 4
-# The most bytes of one row of a row-local buffer (on the stack of the group's function).
+# The most bytes of one row of a row-local buffer, and of all of a group's together: they are
+# on the stack of the group's function (of each thread's call), and a row beyond L1 gains little.
 MAX_ROW_LOCAL_BYTES = 16 * 1024
+MAX_GROUP_LOCAL_BYTES = 64 * 1024
 
 
 def group_rows(program: KernelProgram) -> None:
@@ -65,19 +72,23 @@ def group_rows(program: KernelProgram) -> None:
     :class:`RowGroup` steps, in place, and notes each group in ``program.notes``."""
     steps = list(program.steps)
     result: list[Step] = []
-    while steps:
-        first = steps.pop(0)
-        members = _members_from(first, steps)
+    joined: set[int] = set()  # ids of the kernels already in a group
+    groups = 0
+    for position, first in enumerate(steps):
+        if id(first) in joined:
+            continue
+        members = _members_from(first, (steps[i] for i in range(position + 1, len(steps))
+                                        if id(steps[i]) not in joined))
         if members is None:
             result.append(first)
             continue
         kernels, rows = members
-        for member in kernels[1:]:
-            steps.remove(member)
-        group = RowGroup(f"r{sum(isinstance(s, RowGroup) for s in result)}",
-                         kernels[0].shape[:rows], kernels)
-        touched_later = {id(b) for s in steps for b in step_buffers(s)}
-        _keep_rows_local(group, touched_later | {id(b) for b in program.outputs})
+        joined.update(id(k) for k in kernels)
+        group = RowGroup(f"r{groups}", kernels[0].shape[:rows], kernels)
+        groups += 1
+        touched_later = {id(b) for s in steps[position + 1:] if id(s) not in joined
+                         for b in step_buffers(s)}
+        _make_row_local(group, touched_later | {id(b) for b in program.outputs})
         result.append(group)
         program.notes.append(
             f"{', '.join(k.name for k in kernels)} run row by row over "
@@ -85,20 +96,24 @@ def group_rows(program: KernelProgram) -> None:
     program.steps = result
 
 
-def _keep_rows_local(group: RowGroup, needed: set[int]) -> None:
+def _make_row_local(group: RowGroup, needed: set[int]) -> None:
     """Makes the buffers that ``group``'s kernels write and nothing after the group touches
-    (ids not in ``needed``) row-local: one row of scratch each, of at most
-    :data:`MAX_ROW_LOCAL_BYTES`, instead of memory the whole group's rows fill."""
+    (ids not in ``needed``) row-local: one row of scratch each instead of memory the whole
+    group's rows fill, within :data:`MAX_ROW_LOCAL_BYTES` a buffer and
+    :data:`MAX_GROUP_LOCAL_BYTES` in all."""
     rows = len(group.shape)
     replaced: dict[int, Buffer] = {}
+    total = 0
     for kernel in group.kernels:
         for store in kernel.stores:
             buffer = store.buffer
             row_shape = kernel.shape[rows:]
-            if (id(buffer) in needed or buffer.role != "temp"
-                    or not _stores_whole_rows(kernel, store)
-                    or math.prod(row_shape) * buffer.dtype.numpy.itemsize > MAX_ROW_LOCAL_BYTES):
+            size = math.prod(row_shape) * buffer.dtype.numpy.itemsize
+            if (id(buffer) in needed or buffer.role != "temp" or id(buffer) in replaced
+                    or not _stores_whole_rows(kernel, store) or size > MAX_ROW_LOCAL_BYTES
+                    or total + size > MAX_GROUP_LOCAL_BYTES):
                 continue
+            total += size
             replaced[id(buffer)] = Buffer(buffer.name, TensorType(buffer.dtype, row_shape), "row")
     if not replaced:
         return
@@ -115,12 +130,13 @@ def _keep_rows_local(group: RowGroup, needed: set[int]) -> None:
     group.local = list(replaced.values())
 
 
-def _members_from(first: Step, later: list[Step]) -> tuple[list[Kernel], int] | None:
+def _members_from(first: Step, later: Iterable[Step]) -> tuple[list[Kernel], int] | None:
     """The kernels of a group that starts at ``first`` and the number of loops they share, or
     None when ``first`` starts none."""
     if not isinstance(first, Kernel) or not _can_join(first):
         return None
-    members, rows, passed = [first], len(first.shape), list[Step]()
+    members, rows = [first], len(first.shape)
+    passed: list[Step] = []
     for step in later:
         if isinstance(step, Kernel) and _can_join(step):
             joined = _rows_with(members, rows, step)
@@ -170,10 +186,10 @@ def _rows_with(members: list[Kernel], rows: int, candidate: Kernel) -> int:
     while (shared < min(rows, len(candidate.shape))
            and candidate.shape[shared] == members[0].shape[shared]):
         shared += 1
-    kernels = members + [candidate]
+    # the members' own pairs hold at ``rows`` loops, so at fewer too (a row of fewer loops
+    # is a run of whole rows of more): only the candidate's are checked
     for r in range(shared, 0, -1):
-        if all(_row_local(writer, reader, r)
-               for i, writer in enumerate(kernels) for reader in kernels[i + 1:]):
+        if all(_row_local(writer, candidate, r) for writer in members):
             return r
     return 0
 
@@ -181,9 +197,10 @@ def _rows_with(members: list[Kernel], rows: int, candidate: Kernel) -> int:
 def _row_local(writer: Kernel, reader: Kernel, rows: int) -> bool:
     """Whether every load of ``reader`` from a buffer ``writer`` stores reads, at each point of
     the first ``rows`` loops, only what ``writer`` stored at that point."""
-    stored = {id(st.buffer): st for st in writer.stores}
+    stored = {id(st.buffer) for st in writer.stores}
     loads = [ld for ld in reader.loads if id(ld.buffer) in stored]
-    if not all(_stores_whole_rows(writer, stored[id(ld.buffer)]) for ld in loads):
+    read = {id(ld.buffer) for ld in loads}
+    if not all(_stores_whole_rows(writer, st) for st in writer.stores if id(st.buffer) in read):
         return False
     row_strides = contiguous_strides(writer.shape)[:rows]
     block = math.prod(writer.shape[rows:])

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from llvmlite import ir  # type: ignore[import-untyped]
 
-from backends.kernel import KernelProgram
+from backends.kernel import KernelProgram, RowGroup
 from backends.llvm.cache import code_fingerprint
 from backends.llvm.call import CallStep, ParallelKernel, Segment, render_segment
 from backends.llvm.fastcall import FASTCALL_NAME, abi_checked, fastcall_segment, render_fastcall
@@ -75,12 +75,17 @@ def exported_functions(program: KernelProgram, plan: list[CallStep]) -> list[str
 def module_source(graph: Graph, plan: list[CallStep], fast_math: bool) -> str:
     """A text that decides :func:`render_program`'s module: two graphs, plans or options
     that render different modules have different texts. The graph's text decides the kernel
-    program; the plan is there too because it depends on a threshold that may change at run
-    time (``backends.threads.PARALLEL_MIN_ELEMENTS``); the fingerprint covers the renderers,
-    and whether the wrapper is generated depends on this process's NumPy."""
+    program; the plan is there too because it depends on settings that may change at run
+    time (``backends.threads.PARALLEL_MIN_ELEMENTS``, and ``backends.kernel.rows``' limits,
+    which decide the row groups: their kernels and their row-local buffers, each group's
+    function's parameters); the fingerprint covers the renderers, and whether the wrapper is
+    generated depends on this process's NumPy."""
     steps = [str(step) for step in plan if isinstance(step, (Segment, ParallelKernel))]
+    run = [k for step in plan for k in (step.kernels if isinstance(step, Segment) else
+                                        [step.kernel] if isinstance(step, ParallelKernel) else [])]
+    groups = [group.summary() for group in run if isinstance(group, RowGroup)]
     return "\n".join([f"code {code_fingerprint()}", f"fast_math {fast_math}",
-                      f"fastcall {abi_checked()}", str(graph), *steps, ""])
+                      f"fastcall {abi_checked()}", str(graph), *steps, *groups, ""])
 
 
 __all__ = ["exported_functions", "llvm_ir_text", "module_source", "render_program"]

@@ -133,7 +133,7 @@ def render_group(module: ir.Module, group: RowGroup, fast_math: bool = False,
         for renderer in renderers:
             renderer.render_row(outer)
 
-    renderers[0]._loops(list(group.shape), [], row, frame.bounds)
+    frame.loops(list(group.shape), [], row, frame.bounds)
     frame.builder.ret_void()
     return frame.function
 
@@ -217,6 +217,31 @@ class _Frame:
         self.builder = ir.IRBuilder(self.entry)
         self.scalars = ScalarRenderer(self.builder, fast_math)
 
+    def loops(self, extents: list[int], counters: list[ir.Value],
+              body: Callable[[list[ir.Value]], None],
+              bounds: tuple[ir.Value, ir.Value] | None = None) -> None:
+        """``for i in range(extent)`` nested over ``extents``; ``body(counters)`` innermost.
+        ``bounds``: the outermost loop runs ``range(lo, hi)`` instead."""
+        if not extents:
+            body(counters)
+            return
+        b = self.builder
+        before = b.block
+        header = b.append_basic_block(f"loop{len(counters)}")
+        inside = b.append_basic_block(f"body{len(counters)}")
+        after = b.append_basic_block(f"done{len(counters)}")
+        b.branch(header)
+        b.position_at_end(header)
+        i = b.phi(I64, name=f"i{len(counters)}")
+        start, stop = bounds or (ir.Constant(I64, 0), ir.Constant(I64, extents[0]))
+        i.add_incoming(start, before)
+        b.cbranch(b.icmp_signed("<", i, stop), inside, after)
+        b.position_at_end(inside)
+        self.loops(extents[1:], counters + [i], body)
+        i.add_incoming(b.add(i, ir.Constant(I64, 1)), b.block)
+        b.branch(header)
+        b.position_at_end(after)
+
     def add_scratch(self, buffers: list[Buffer]) -> None:
         """``buffers`` live on the function's stack (a row group's row-local buffers)."""
         for buffer in buffers:
@@ -232,8 +257,10 @@ class _KernelRenderer:
 
     def __init__(self, frame: _Frame, kernel: Kernel):
         self.kernel = kernel
+        # the frame's parts by name: this class and SortRenderer read them often
         self.function, self.entry, self.builder = frame.function, frame.entry, frame.builder
         self.scalars, self.pointers, self.bounds = frame.scalars, frame.pointers, frame.bounds
+        self._loops = frame.loops
 
     def render(self) -> ir.Function:
         kernel = self.kernel
@@ -253,32 +280,6 @@ class _KernelRenderer:
         """The kernel's loops inside one row: its first ``len(outer)`` loops are at ``outer``."""
         body = self._pointwise if self.kernel.reduction is None else self._reduce
         self._loops(list(self.kernel.shape[len(outer):]), outer, body)
-
-    # -- loops -------------------------------------------------------------------------------
-    def _loops(self, extents: list[int], counters: list[ir.Value],
-               body: Callable[[list[ir.Value]], None],
-               bounds: tuple[ir.Value, ir.Value] | None = None) -> None:
-        """``for i in range(extent)`` nested over ``extents``; ``body(counters)`` innermost.
-        ``bounds``: the outermost loop runs ``range(lo, hi)`` instead."""
-        if not extents:
-            body(counters)
-            return
-        b = self.builder
-        before = b.block
-        header = b.append_basic_block(f"loop{len(counters)}")
-        inside = b.append_basic_block(f"body{len(counters)}")
-        after = b.append_basic_block(f"done{len(counters)}")
-        b.branch(header)
-        b.position_at_end(header)
-        i = b.phi(I64, name=f"i{len(counters)}")
-        start, stop = bounds or (ir.Constant(I64, 0), ir.Constant(I64, extents[0]))
-        i.add_incoming(start, before)
-        b.cbranch(b.icmp_signed("<", i, stop), inside, after)
-        b.position_at_end(inside)
-        self._loops(extents[1:], counters + [i], body)
-        i.add_incoming(b.add(i, ir.Constant(I64, 1)), b.block)
-        b.branch(header)
-        b.position_at_end(after)
 
     # -- memory ------------------------------------------------------------------------------
     def _address(self, buffer, index: IndexMap, counters: list[ir.Value],
