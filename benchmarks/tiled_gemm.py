@@ -6,7 +6,8 @@ checked against float64 within ``(k+1) 2^-24 |A||B|``.
 Shapes: attention's head products (32 matrices of 128x128x64 and 128x64x128; B contiguous, B
 strided as a head of a [.., 768] projection, B transposed), one small product, and the MLP
 step's large ones (784-512-512-10, batch 256: a forward product with B transposed, a weight
-gradient with A transposed). The tiled loop runs on every shape; ``*`` marks the contender
+gradient with A transposed), and the attention block's in-projection weight gradient (A
+transposed, 1024 deep). The tiled loop runs on every shape; ``*`` marks the contender
 the llvm backend picks on this machine (``tiled_gemm.suits`` with OpenBLAS's kernel width).
 
     python benchmarks/tiled_gemm.py [--repeats 7]
@@ -39,6 +40,7 @@ CASES = [
     ("256x512x512, one matrix", 1, 256, 512, 512, "rows"),
     ("MLP x @ W1^T, 256x512x784", 1, 256, 512, 784, "transposed"),
     ("MLP dW1 = g^T @ x, 512x784x256", 1, 512, 784, 256, "a transposed"),
+    ("attention dW_in = g^T @ x, 768x256x1024", 1, 768, 256, 1024, "a transposed"),
 ]
 
 

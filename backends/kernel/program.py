@@ -21,7 +21,9 @@ renders it to LLVM IR, and later renderers (numba, CUDA) read the same structure
   a copy); renderers call BLAS for it. A matmul's epilogue (bias add, activation, ...) is the
   next step: one kernel over the product that writes its result in place;
 - a :class:`LibraryCall` runs an op's NumPy reference on whole buffers (conv, gather, integer
-  matmul, ...: everything that is not a scalar body yet), and says so in the program's text.
+  matmul, ...: everything that is not a scalar body yet), and says so in the program's text;
+- a :class:`RowGroup` runs consecutive kernels one row at a time (``rows.py`` forms them, for
+  the llvm backend; the programs ``build_program`` makes have none).
 
 Buffers get their memory from a :class:`BufferPlan`: :func:`own_buffers` gives each buffer its
 own array, :func:`arena_buffers` places the temporaries in one arena by liveness over the steps.
