@@ -1678,6 +1678,8 @@ def _issue6_gradients():
                    lambda a, c=c: (a ** c, a ** float(c)), [np.array([0.0, -0.0, 1.5, -2.0])])
     e = np.array([0.0, 0.5, 1.0, 2.0, 3.0])
     grad_check("d/dx 0 ** x (x >= 0)", lambda a: 0 ** a, lambda a: 0 ** a, [e])
+    grad_check("d/dx x ** 0.5, x ** -0.5 at +-0 (sqrt, rsqrt)", lambda a: (a ** 0.5, a ** -0.5),
+               lambda a: (a ** 0.5, a ** -0.5), [np.array([0.0, -0.0, 4.0, 2.25])])
     grad_check("d/dx 0.0 ** x, 2.0 ** x", lambda a: (0.0 ** a, 2.0 ** a),
                lambda a: (0.0 ** a, 2.0 ** a), [e])
     grad_check("d/dx 0 ** x (x < 0: inf values)", lambda a: 0.0 ** a, lambda a: 0.0 ** a,
@@ -2534,7 +2536,8 @@ def math_ops():
         grad_check(name, g_fn, t_fn, [x, y], section="math")
     grad_check("lerp with a tensor weight", graphc.lerp, torch.lerp,
                [x, y, np.abs(np.tanh(rand(3, 4, seed=85)))], section="math")
-    check("math/special values: // % fmod trunc round on inf, nan, -0.0", _math_special_values)
+    check("math/special values: // % fmod trunc round, ** +-0.5 on inf, nan, -0.0",
+          _math_special_values)
     check("math/integer // % fmod div(trunc, floor): signs, INT_MIN, dtypes", _math_integers)
 
 
@@ -2550,7 +2553,8 @@ def _math_special_values():
         outs = {"a // b": ta // tb, "a % b": ta % tb, "fmod": m.fmod(ta, tb),
                 "div trunc": m.div(ta, tb, rounding_mode="trunc"), "round(a)": m.round(ta),
                 "frac(a)": m.frac(ta), "atan2": m.atan2(ta, tb), "hypot": m.hypot(ta, tb),
-                "logaddexp": m.logaddexp(ta, tb), "xlogy": m.xlogy(ta, tb)}
+                "logaddexp": m.logaddexp(ta, tb), "xlogy": m.xlogy(ta, tb),
+                "a ** 0.5": ta ** 0.5, "a ** -0.5": ta ** -0.5}
         items.append({k: _np(v) for k, v in outs.items()})
     g, t = items
     result = []

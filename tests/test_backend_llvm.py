@@ -104,31 +104,33 @@ def one_node_graph(op: str, arrays, attrs: dict) -> Graph:
     return graph
 
 
-def assert_pow_one_half_is_sqrt(backend) -> None:
-    """``x ** 0.5``, with a constant exponent and with an input exponent holding 0.5, gives
-    ``np.sqrt``'s bits on ``backend``: -0.0 stays -0.0 and -inf gives NaN, where C's pow gives
-    +0.0 and +inf (the reference, ``ir.scalar.evaluate.power``, and PyTorch; numba and cuda
-    tests call this too)."""
+def assert_pow_of_halves_is_a_root(backend) -> None:
+    """``x ** 0.5`` and ``x ** -0.5``, with a constant exponent and with an input exponent
+    holding +-0.5, give ``np.sqrt``'s and ``1 / np.sqrt``'s bits on ``backend``: -0.0 gives -0.0
+    and -inf, -inf gives NaN, where C's pow gives +0.0, +inf, +inf and +0.0 (the reference,
+    ``ir.scalar.evaluate.power``, and PyTorch; numba and cuda tests call this too)."""
     for dtype in ("f32", "f64"):
-        constant = ir.parse(f"""func @f(%x: {dtype}[7]) -> ({dtype}[7]) {{
-  %0: {dtype}[] = const {{value=0.5, dtype={dtype}, shape=[]}}
-  %1: {dtype}[7] = pow %x, %0
-  return %1
-}}""")
-        x = np.array([-0.0, -np.inf, np.inf, 4.0, -1.0, np.nan, 2.0],
+        x = np.array([-0.0, -np.inf, np.inf, 4.0, -1.0, np.nan, 2.0, 0.0, -0.0],
                      np.float32 if dtype == "f32" else np.float64)
-        y = np.array([0.5, 0.5, 2.0, 0.5, 3.0, 0.5, 0.5], x.dtype)
-        (got,) = backend.compile(constant)(x)
+        y = np.array([0.5, 0.5, 2.0, 0.5, 3.0, -0.5, 0.5, -0.5, -0.5], x.dtype)
         (mixed,) = backend.compile(one_node_graph("pow", [x, y], {}))(x, y)
         with np.errstate(invalid="ignore", divide="ignore"):
-            want = np.sqrt(x)
-            want_mixed = np.where(y == 0.5, want, np.power(x, y))
-        assert got.tobytes() == want.tobytes(), (got, want)
+            roots = {0.5: np.sqrt(x), -0.5: np.divide(x.dtype.type(1), np.sqrt(x))}
+            want_mixed = np.where(y == 0.5, roots[0.5],
+                                  np.where(y == -0.5, roots[-0.5], np.power(x, y)))
         assert mixed.tobytes() == want_mixed.tobytes(), (mixed, want_mixed)
+        for exponent, want in roots.items():
+            constant = ir.parse(f"""func @f(%x: {dtype}[9]) -> ({dtype}[9]) {{
+  %0: {dtype}[] = const {{value={exponent}, dtype={dtype}, shape=[]}}
+  %1: {dtype}[9] = pow %x, %0
+  return %1
+}}""")
+            (got,) = backend.compile(constant)(x)
+            assert got.tobytes() == want.tobytes(), (exponent, got, want)
 
 
-def test_pow_one_half_is_the_square_root_as_in_the_reference():
-    assert_pow_one_half_is_sqrt(LLVM)
+def test_pow_of_halves_is_a_root_as_in_the_reference():
+    assert_pow_of_halves_is_a_root(LLVM)
 
 
 # -- every registry op, on the registry walk's samples --------------------------------------------

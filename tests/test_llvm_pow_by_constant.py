@@ -109,7 +109,7 @@ def test_a_lone_compiled_pow_inlines_its_exponent_and_calls_no_libm_pow(c):
 def test_pow_one_half_is_the_square_root(dtype, mode):
     """``x ** 0.5`` is ``sqrt(x)``, as the reference (``np.power`` with a scalar exponent) and
     PyTorch compute it: ``-0.0`` stays ``-0.0`` and ``-inf`` gives NaN (C's pow gives +0.0 and
-    +inf), and the bits are sqrt's (ir.scalar.is_square_root)."""
+    +inf), and the bits are sqrt's (ir.scalar.root_of)."""
     rng = np.random.default_rng(7)
     x = np.concatenate([np.array(SPECIAL, dtype), rng.random(OPTIMIZE_MIN_WORK, dtype) * 1e3])
     f = (lambda t: t ** 0.5) if mode == "eager" else graphc.compile(lambda t: t ** 0.5,

@@ -40,7 +40,13 @@ from llvmlite import ir  # type: ignore[import-untyped]
 
 from backends.llvm import fastmath, half
 from ir.dtypes import DType, f32, f64
-from ir.scalar import PRIMITIVES, ScalarExpr, is_square_root, small_integer_exponent
+from ir.scalar import (
+    PRIMITIVES,
+    ROOT_EXPONENTS,
+    ScalarExpr,
+    root_of,
+    small_integer_exponent,
+)
 
 _TYPES = {"f32": ir.FloatType(), "f64": ir.DoubleType(), "i32": ir.IntType(32),
           "i64": ir.IntType(64), "bool": ir.IntType(1), "i16": ir.IntType(16),
@@ -190,15 +196,21 @@ def _pow(r, args, e):
         # the kernel builder keeps integer pow out of kernels (its reference rejects negative
         # exponents); reaching here is a bug
         raise NotImplementedError("integer pow is not rendered: it runs as a library call")
-    # an exponent of 0.5 is sqrt, as the reference computes it (ir.scalar.evaluate.power):
-    # -0.0 stays -0.0 and -inf gives NaN
-    if is_square_root(e):
-        return r.intrinsic("sqrt", e.dtype, args[:1])
+    # exponents of 0.5 and -0.5 are sqrt and rsqrt, as the reference computes them
+    # (ir.scalar.evaluate.power): pow(-0.0, 0.5) is -0.0, pow(-0.0, -0.5) -inf, -inf gives NaN
+    roots = {"sqrt": lambda x: r.intrinsic("sqrt", e.dtype, [x]),
+             "rsqrt": lambda x: _rsqrt(r, [x], e)}
+    root = root_of(e)
+    if root is not None:
+        return roots[root](args[0])
     n = small_integer_exponent(e)
     if n is None or e.dtype not in (f32, f64):
         b, (x, y) = r.builder, args
-        half = b.fcmp_ordered("==", y, ir.Constant(y.type, 0.5))
-        return b.select(half, r.intrinsic("sqrt", e.dtype, [x]), r.intrinsic("pow", e.dtype, args))
+        result = r.intrinsic("pow", e.dtype, args)
+        for exponent, name in ROOT_EXPONENTS.items():
+            at = b.fcmp_ordered("==", y, ir.Constant(y.type, exponent))
+            result = b.select(at, roots[name](x), result)
+        return result
     # multiplications instead of a scalar libm call (see ir.scalar.POW_BY_MULTIPLICATION)
     b, x = r.builder, args[0]
     one = ir.Constant(x.type, 1.0)

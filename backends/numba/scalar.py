@@ -38,7 +38,7 @@ import numpy as np
 
 from backends.llvm.half import computes_in_f32
 from ir.dtypes import DType, f32, f64, i8, i16, i32, i64, u8
-from ir.scalar import PRIMITIVES, ScalarExpr, is_square_root
+from ir.scalar import PRIMITIVES, ROOT_EXPONENTS, ScalarExpr, root_of
 
 NUMBA_TYPES = {"f32": "float32", "f64": "float64", "u8": "uint8", "i8": "int8",
                "i16": "int16", "i32": "int32", "i64": "int64", "bool": "boolean",
@@ -247,15 +247,19 @@ def _cast(r, args, e):
 
 
 def _pow(r, args, e):
-    """An exponent of 0.5 is sqrt, as the reference computes it (ir.scalar.evaluate.power):
-    -0.0 stays -0.0 and -inf gives NaN."""
+    """Exponents of 0.5 and -0.5 are sqrt and rsqrt, as the reference computes them
+    (ir.scalar.evaluate.power): pow(-0.0, 0.5) is -0.0, pow(-0.0, -0.5) -inf, -inf gives
+    NaN."""
     power = _infix("**")(r, args, e)
     if not e.dtype.is_float:
         return power
-    square_root = r.rules["sqrt"](r, args[:1], e)
-    if is_square_root(e):
-        return square_root
-    return f"({square_root} if {args[1]} == 0.5 else {power})"
+    roots = {name: r.rules[name](r, args[:1], e) for name in ROOT_EXPONENTS.values()}
+    root = root_of(e)
+    if root is not None:
+        return roots[root]
+    for exponent, name in ROOT_EXPONENTS.items():
+        power = f"({roots[name]} if {args[1]} == {exponent} else {power})"
+    return power
 
 
 def _select(r, args, e):

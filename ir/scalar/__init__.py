@@ -16,6 +16,7 @@ from ir.scalar.evaluate import evaluate
 from ir.scalar.expr import (
     POW_BY_MULTIPLICATION,
     PRIMITIVES,
+    ROOT_EXPONENTS,
     Primitive,
     ScalarExpr,
     abs_,
@@ -50,7 +51,6 @@ from ir.scalar.expr import (
     gt,
     highest,
     hypot,
-    is_square_root,
     le,
     log,
     log1p,
@@ -67,6 +67,7 @@ from ir.scalar.expr import (
     ne,
     neg,
     pow_,
+    root_of,
     round_,
     rsqrt,
     select,
@@ -94,5 +95,5 @@ __all__ = [
     "logical_or", "lowest", "lt", "maximum", "minimum", "mul", "ne", "neg", "pow_", "round_",
     "rsqrt", "select", "sign", "sin", "sinh", "sqrt", "sub", "tan", "tanh", "to_text", "trunc",
     "trunc_div", "var",
-    "POW_BY_MULTIPLICATION", "is_square_root", "small_integer_exponent",
+    "POW_BY_MULTIPLICATION", "ROOT_EXPONENTS", "root_of", "small_integer_exponent",
 ]

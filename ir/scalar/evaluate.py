@@ -24,7 +24,7 @@ import numpy as np
 
 from ir.dtypes import convert
 from ir.errors import ScalarTypeError
-from ir.scalar.expr import PRIMITIVES, ScalarExpr
+from ir.scalar.expr import PRIMITIVES, ROOT_EXPONENTS, ScalarExpr
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -37,28 +37,38 @@ def _rsqrt(x: np.ndarray) -> np.ndarray:
     return np.divide(np.ones((), x.dtype), np.sqrt(x))
 
 
+_ROOTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"sqrt": np.sqrt, "rsqrt": _rsqrt}
+
+
 _BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 
 
 def power(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``np.power``, but ``sqrt(x)`` wherever a float exponent is 0.5, as PyTorch computes
-    ``x ** 0.5``: ``pow(-0.0, 0.5)`` is -0.0 and ``pow(-inf, 0.5)`` NaN (C's pow: +0.0, +inf).
-    NumPy itself does so only for an f32/f64 scalar (or stride-0) exponent, so without this the
-    result would depend on the exponent's layout and dtype. (Code generators render it the
-    same way: ``ir.scalar.is_square_root``.)
+    """``np.power``, but ``sqrt(x)`` wherever a float exponent is 0.5 and ``1 / sqrt(x)`` where
+    it is -0.5, as PyTorch computes ``x ** 0.5`` and ``x ** -0.5``: ``pow(-0.0, 0.5)`` is -0.0,
+    ``pow(-0.0, -0.5)`` -inf and ``pow(-inf, +-0.5)`` NaN (C's pow: +0.0, +inf, +inf and +0.0).
+    NumPy itself takes sqrt only for an f32/f64 scalar (or stride-0) exponent of 0.5, so without
+    this the result would depend on the exponent's layout and dtype. (Code generators render
+    them the same way: ``ir.scalar.root_of``.)
 
         >>> float(power(np.float32([-0.0]), np.full(1, 0.5, np.float32))[0])
         -0.0
+        >>> float(power(np.float32([-0.0]), np.float32(-0.5))[0])
+        -inf
     """
     x, y = np.asarray(x), np.asarray(y)
     if x.dtype.kind != "f" and x.dtype != _BFLOAT16:
         return np.power(x, y)
-    half = y == 0.5
+    roots = {exponent: _ROOTS[name] for exponent, name in ROOT_EXPONENTS.items()}
     if y.ndim == 0:
-        return np.sqrt(x) if half else np.power(x, y)
-    if not half.any():
-        return np.power(x, y)
-    return np.where(half, np.sqrt(x), np.power(x, y))
+        root = roots.get(float(y))
+        return np.power(x, y) if root is None else root(x)
+    result = np.power(x, y)
+    for exponent, root in roots.items():
+        where = y == exponent
+        if where.any():
+            result = np.where(where, root(x), result)
+    return result
 
 
 def truncating_division(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -286,19 +286,25 @@ def small_integer_exponent(expr: ScalarExpr) -> int | None:
     return int(c) if c in POW_BY_MULTIPLICATION else None
 
 
-def is_square_root(expr: ScalarExpr) -> bool:
-    """Whether ``expr`` is ``pow(x, 0.5)`` of floats with a constant exponent. The reference
-    (``np.power`` with a scalar exponent) computes it as ``sqrt(x)``, as PyTorch does:
-    ``pow(-0.0, 0.5)`` is -0.0 and ``pow(-inf, 0.5)`` NaN, where C's pow gives +0.0 and +inf.
-    Code generators render it as sqrt (correctly rounded, so the same bits).
+# pow by these exponents is a root, as PyTorch computes ``x ** 0.5`` and ``x ** -0.5``
+ROOT_EXPONENTS = {0.5: "sqrt", -0.5: "rsqrt"}
+
+
+def root_of(expr: ScalarExpr) -> str | None:
+    """``sqrt`` or ``rsqrt`` when ``expr`` is ``pow(x, 0.5)`` or ``pow(x, -0.5)`` of floats with
+    a constant exponent, else None. The reference (``ir.scalar.evaluate.power``) computes them
+    so, as PyTorch does: ``pow(-0.0, 0.5)`` is -0.0 and ``pow(-inf, 0.5)`` NaN, where C's pow
+    gives +0.0 and +inf; ``pow(-0.0, -0.5)`` is -inf and ``pow(-inf, -0.5)`` NaN, where C's
+    gives +inf and +0.0. Code generators render the primitive itself (the same bits).
 
         >>> from ir.dtypes import f32
         >>> x = var("x", f32)
-        >>> is_square_root(pow_(x, 0.5)), is_square_root(pow_(x, 1.5))
-        (True, False)
+        >>> root_of(pow_(x, 0.5)), root_of(pow_(x, -0.5)), root_of(pow_(x, 1.5))
+        ('sqrt', 'rsqrt', None)
     """
-    return (expr.op == "pow" and expr.dtype.is_float and expr.args[1].op == "const"
-            and float(expr.args[1].value) == 0.5)
+    if expr.op != "pow" or not expr.dtype.is_float or expr.args[1].op != "const":
+        return None
+    return ROOT_EXPONENTS.get(float(expr.args[1].value))
 
 
 # -- printing ----------------------------------------------------------------------------------
@@ -390,7 +396,8 @@ __all__ = [
     "sign",
     "sin",
     "sinh",
-    "is_square_root",
+    "ROOT_EXPONENTS",
+    "root_of",
     "small_integer_exponent",
     "sqrt",
     "sub",

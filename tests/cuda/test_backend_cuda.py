@@ -27,7 +27,7 @@ from test_backend_llvm import (
     REDUCTION_FUSED,
     _graphs_in,
     _inputs_for,
-    assert_pow_one_half_is_sqrt,
+    assert_pow_of_halves_is_a_root,
     assert_refuses_dtypes,
     assert_same_as_interpreter,
     assert_training_matches_interpreter,
@@ -156,8 +156,8 @@ def test_float_division_by_zero_gives_inf_and_nan_not_an_exception():
     np.testing.assert_array_equal(got, np.array([np.inf, -np.inf, np.nan], F))
 
 
-def test_pow_one_half_is_the_square_root_as_in_the_reference():
-    assert_pow_one_half_is_sqrt(CUDA)
+def test_pow_of_halves_is_a_root_as_in_the_reference():
+    assert_pow_of_halves_is_a_root(CUDA)
 
 
 # -- reductions: a block per point (warp shuffles) and a thread per point -------------------------
