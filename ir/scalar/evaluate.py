@@ -34,7 +34,8 @@ def _erf(x: np.ndarray) -> np.ndarray:
 
 
 def _rsqrt(x: np.ndarray) -> np.ndarray:
-    return np.divide(np.ones((), x.dtype), np.sqrt(x))
+    with np.errstate(divide="ignore"):  # rsqrt(+-0) is +-inf, as defined, not an error
+        return np.divide(np.ones((), x.dtype), np.sqrt(x))
 
 
 _ROOTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"sqrt": np.sqrt, "rsqrt": _rsqrt}
