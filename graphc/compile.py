@@ -35,6 +35,7 @@ import numpy as np
 import backends
 import ir
 import passes
+from backends.kernel import KernelProgram
 from backends.profiling import StepInfo
 from graphc import autograd, compiled_grad, guards, pytree, tracing
 from graphc.compile_device import follow_inputs
@@ -757,6 +758,9 @@ class CompiledFunction:
             info = getattr(e.executable, "compile_info", None)
             if info is not None:  # code-generating backends say where the code came from
                 lines.append(f"  code: {info.describe()}")
+            program = getattr(e.executable, "program", None)
+            if isinstance(program, KernelProgram):  # and what it runs (source() shows it all)
+                lines.append(f"  steps: {program.describe()}")
             lines.append("  guards:")
             lines.extend(_entry_guards(e))
             if e.lifted:

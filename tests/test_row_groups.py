@@ -178,3 +178,13 @@ def test_chains_of_reductions_read_back_keep_their_bits(shape, plan, seed):
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setattr(rows, "MIN_ROW_WORK", 1)
         assert_grouping_changes_no_bit(graph, inputs(graph, seed), monkeypatch)
+
+
+def test_explain_says_what_runs_row_by_row():
+    compiled = graphc.compile(lambda x: x.softmax(-1), backend="llvm")
+    compiled(graphc.randn(64, 128))
+    steps = [line for line in compiled.explain().splitlines() if line.startswith("  steps: ")]
+    (program,) = [e.executable.program for e in compiled.entries]
+    (group,) = [s for s in program.steps if isinstance(s, RowGroup)]
+    assert steps == [f"  steps: {len(program.kernels)} kernels ({len(group.kernels)} of them "
+                     f"row by row, in 1 row group), 0 GEMMs, 0 library calls"]

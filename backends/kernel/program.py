@@ -441,6 +441,20 @@ class KernelProgram:
                 for k in (s.kernels if isinstance(s, RowGroup) else [s] if isinstance(s, Kernel)
                           else [])]
 
+    def describe(self) -> str:
+        """What the program runs, in one line (``explain()`` shows it), e.g. ``5 kernels (4 of
+        them row by row, in 1 row group), 2 GEMMs, 1 library call``."""
+        def counted(n: int, what: str) -> str:
+            return f"{n} {what}{'' if n == 1 else 's'}"
+        groups = [s for s in self.steps if isinstance(s, RowGroup)]
+        kernels = counted(len(self.kernels), "kernel")
+        if groups:
+            grouped = sum(len(g.kernels) for g in groups)
+            kernels += f" ({grouped} of them row by row, in {counted(len(groups), 'row group')})"
+        gemms = sum(isinstance(s, Gemm) for s in self.steps)
+        calls = sum(isinstance(s, LibraryCall) and s.op != "const" for s in self.steps)
+        return ", ".join([kernels, counted(gemms, "GEMM"), counted(calls, "library call")])
+
     @property
     def temps(self) -> list[Buffer]:
         """The buffers the program allocates, in the order steps produce them."""
