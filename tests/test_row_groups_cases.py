@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from test_registry import assert_same_bits
 from test_row_groups import (
     INTERPRETER,
+    SOFTMAX,
     assert_grouping_changes_no_bit,
     compiled_both_ways,
     inputs,
@@ -320,14 +321,7 @@ def test_a_groups_stack_scratch_is_bounded(monkeypatch):
 
 
 def test_the_module_source_says_which_buffers_a_parallel_group_keeps_row_local(monkeypatch):
-    graph = ir.parse('''func @softmax(%x: f32[64,128]) -> (f32[64,128]) {
-  %0: f32[64,1] = max %x {axes=[1], keepdim=true}
-  %1: f32[64,128] = sub %x, %0
-  %2: f32[64,128] = exp %1
-  %3: f32[64,1] = sum %2 {axes=[1], keepdim=true}
-  %4: f32[64,128] = div %2, %3
-  return %4
-}''')
+    graph = ir.parse(SOFTMAX)
     monkeypatch.setattr(call, "PARALLEL_MIN_ELEMENTS", 16)
     local = LLVMBackend(disk=None).compile(graph)
     monkeypatch.setattr(rows, "MAX_ROW_LOCAL_BYTES", 0)

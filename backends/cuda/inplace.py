@@ -25,7 +25,6 @@ from backends.kernel import (
     KernelProgram,
     Load,
     RowGroup,
-    Step,
     Store,
     step_reads,
 )
@@ -63,11 +62,7 @@ def _can_write_in_place(program: KernelProgram, target: Buffer, source: Buffer) 
         return False
     if any(ld.buffer is source and ld.index != plain for ld in kernel.loads):
         return False
-    return not any(_reads(step, source) for step in program.steps[index + 1:])
-
-
-def _reads(step: Step, buffer: Buffer) -> bool:
-    return any(b is buffer for b in step_reads(step))
+    return not any(b is source for step in program.steps[index + 1:] for b in step_reads(step))
 
 
 def _redirect(program: KernelProgram, target: Buffer, source: Buffer) -> None:

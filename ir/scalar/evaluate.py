@@ -38,7 +38,10 @@ def _rsqrt(x: np.ndarray) -> np.ndarray:
         return np.divide(np.ones((), x.dtype), np.sqrt(x))
 
 
-_ROOTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"sqrt": np.sqrt, "rsqrt": _rsqrt}
+_ROOT_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"sqrt": np.sqrt,
+                                                                   "rsqrt": _rsqrt}
+# the root each of ROOT_EXPONENTS names, by exponent
+_ROOTS = {exponent: _ROOT_FUNCTIONS[name] for exponent, name in ROOT_EXPONENTS.items()}
 
 
 _BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
@@ -60,12 +63,11 @@ def power(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     x, y = np.asarray(x), np.asarray(y)
     if x.dtype.kind != "f" and x.dtype != _BFLOAT16:
         return np.power(x, y)
-    roots = {exponent: _ROOTS[name] for exponent, name in ROOT_EXPONENTS.items()}
     if y.ndim == 0:
-        root = roots.get(float(y))
+        root = _ROOTS.get(float(y))
         return np.power(x, y) if root is None else root(x)
     result = np.power(x, y)
-    for exponent, root in roots.items():
+    for exponent, root in _ROOTS.items():
         where = y == exponent
         if where.any():
             result = np.where(where, root(x), result)
