@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import importlib.util
 import sys
+import time
 from datetime import timedelta
 from typing import Any, Optional
 
@@ -20,6 +21,10 @@ from graphc.errors import ArgumentError, GraphcError
 from ir.ops import collective
 
 INSTALL_HINT = "pip install graphc[distributed]  (mpi4py, and the mpich wheel with mpiexec)"
+# seconds a rank that raised waits between printing its traceback and MPI_Abort: mpiexec kills
+# every process of the job on an abort, and output still on its way from the rank (in the pipe
+# to mpiexec's proxy) can be lost with them (MPI_Abort's known failing, in MPICH as elsewhere)
+ABORT_GRACE_S = 0.5
 
 
 class DistributedError(GraphcError, RuntimeError):
@@ -118,6 +123,7 @@ def _abort_on_uncaught(kind, value, tb) -> None:
     if world is not None:
         print(f"graphc.distributed: rank {world.rank} raised {kind.__name__}; aborting the job",
               file=sys.stderr, flush=True)
+        time.sleep(ABORT_GRACE_S)
         world.comm.Abort(1)
 
 

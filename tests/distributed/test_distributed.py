@@ -63,9 +63,10 @@ def test_ddp_syncbatchnorm_and_zero_on_two_ranks_with_half_batches_match_one_pro
 
 def test_a_rank_that_raises_ends_the_job_with_its_error_instead_of_hanging():
     result = _run([_mpiexec(), "-n", "2", sys.executable, str(HERE / "_worker_raise.py")])
-    assert result.returncode != 0
-    assert "ValueError: rank 1 failed on purpose" in result.stderr, result.stderr
-    assert "rank 0 finished" not in result.stdout
+    everything = f"exit status {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert result.returncode != 0, everything
+    assert "ValueError: rank 1 failed on purpose" in result.stderr, everything
+    assert "rank 0 finished" not in result.stdout, everything
 
 
 DDP_STEP = """
