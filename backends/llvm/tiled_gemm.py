@@ -238,14 +238,26 @@ def _module(lanes: int) -> ir.Module:
             const(0), block_depth, 1, lambda s: copy(row, s)))
 
     def tile(block: Block, row: ir.Value, column: ir.Value, rows: int, vectors: int) -> None:
-        """The block's C[row:row+rows, column:column+vectors*lanes]."""
-        if rows == ROWS:  # a whole tile: from scratch where A was packed
-            a_base = builder.select(packing, element(scratch, builder.mul(row, block.depth)),
-                                    element(block.a, builder.mul(row, a_row)))
-            row_step = builder.select(packing, const(1), a_row)
-            k_step = builder.select(packing, const(ROWS), a_col)
-        else:
-            a_base, row_step, k_step = element(block.a, builder.mul(row, a_row)), a_row, a_col
+        """The block's C[row:row+rows, column:column+vectors*lanes]. A whole tile reads A
+        from scratch where A was packed, in a loop of its own: with the packed strides
+        constant, each ``k`` addresses its row's elements at fixed offsets from one pointer
+        (weight gradients ran 3-6% faster than in one loop for both, with the strides
+        chosen at run time)."""
+        direct = element(block.a, builder.mul(row, a_row))
+        if rows != ROWS:
+            tile_sums(block, row, column, rows, vectors, direct, a_row, a_col)
+            return
+        with builder.if_else(packing) as (packed, in_place_a):
+            with packed:
+                tile_sums(block, row, column, rows, vectors,
+                          element(scratch, builder.mul(row, block.depth)), const(1), const(ROWS))
+            with in_place_a:
+                tile_sums(block, row, column, rows, vectors, direct, a_row, a_col)
+
+    def tile_sums(block: Block, row: ir.Value, column: ir.Value, rows: int, vectors: int,
+                  a_base: ir.Value, row_step: ir.Value, k_step: ir.Value) -> None:
+        """The tile's sums over the block's ``k``, with ``A[row + r, s]`` at ``a_base + r *
+        row_step + s * k_step``, stored into C."""
         def c_address(r: int, v: int) -> ir.Value:
             c_row = builder.add(builder.mul(builder.add(row, const(r)), ldc), column)
             return element(block.c, builder.add(c_row, const(v * lanes)))
