@@ -199,12 +199,17 @@ class CacheEntry:
     backend: Optional[backends.BackendChoice] = None  # what compiled it, and why that one
 
     @staticmethod
-    def resolver(dynamic_leaves: list) -> Callable[[Any], Any]:
+    def resolver(dynamic_leaves: list, leaves: Optional[list] = None) -> Callable[[Any], Any]:
         """Maps what the entry recorded to what to use now: an :class:`tracing.ArgRef` to this
-        call's argument, state tensors to themselves."""
+        call's argument, a :class:`tracing.StaticRef` to its static argument (of ``leaves``,
+        all of the call's), state tensors to themselves."""
         def resolve(tensor):
             if isinstance(tensor, tracing.ArgRef):
                 return dynamic_leaves[tensor.index]
+            if isinstance(tensor, tracing.StaticRef):
+                if leaves is None:
+                    raise LookupError("this call's static arguments were not given")
+                return leaves[tensor.index]
             return tensor
         return resolve
 
@@ -230,7 +235,8 @@ class CacheEntry:
             elif lifted.kind == "array":
                 arrays.append(lifted.getter())
             else:  # rng
-                arrays.append(np.asarray(next_seed(), dtype=np.int64))
+                draw = next_seed if lifted.getter is None else lifted.getter
+                arrays.append(np.asarray(draw(), dtype=np.int64))
         recording = self.differentiable is not None and autograd.is_grad_enabled()
         saved = list(arrays) if recording else None  # the inputs' values, for backward
         for index in getattr(self.executable, "donated_inputs", ()):
@@ -298,7 +304,8 @@ def _fast_runner(entry: CacheEntry, positional: tuple) -> Optional[Callable[[tup
     executable = entry.executable
     if (entry.write_backs or any(lifted.kind != "tensor" for lifted in entry.lifted)
             or any(s is not None for s in entry.out_static)
-            or any(isinstance(getattr(g, "subject", None), tracing.ArgRef) for g in entry.guards)
+            or any(isinstance(getattr(g, "subject", None), tracing.ArgRef)
+                   or getattr(g, "refs", None) for g in entry.guards)
             or any(first != index for index, (*_, first) in enumerate(positional))
             # an argument the executable writes in place: run() copies it first
             or any(i < len(entry.input_leaves)
@@ -525,7 +532,7 @@ class CompiledFunction:
         leaves, tree = pytree.flatten(values)
         key = _cache_key(leaves, tree)
         dynamic = [leaf for leaf in leaves if _is_dynamic(leaf)]
-        entry, reason = self._lookup(key, dynamic)
+        entry, reason = self._lookup(key, dynamic, leaves)
         if entry is None:
             start = time.perf_counter_ns()
             entry = self._trace(names, values, key, reason + note)
@@ -545,12 +552,12 @@ class CompiledFunction:
         if not run:
             return entry
         entry.hits += 1
-        return entry.run(dynamic, entry.resolver(dynamic), record)
+        return entry.run(dynamic, entry.resolver(dynamic, leaves), record)
 
-    def _lookup(self, key, dynamic):
+    def _lookup(self, key, dynamic, leaves):
         failed = None
         for entry in self._by_key.get(key, ()):
-            resolve = entry.resolver(dynamic)
+            resolve = entry.resolver(dynamic, leaves)
             guard = entry.failed_guard(resolve)
             if guard is None:
                 return entry, None
@@ -590,12 +597,16 @@ class CompiledFunction:
             pytree.flatten(value, name, paths)
         if self._namer is None:
             self._namer = state_namer(self.fn)
-        ctx = tracing.TraceContext(ir.Graph(_identifier(self.name)), name_of=self._namer)
+        ctx = tracing.TraceContext(ir.Graph(_identifier(self.name)), name_of=self._namer,
+                                   differentiable=autograd.is_grad_enabled())
         leaves, tree = pytree.flatten(values)
         # static arguments that are objects (configs, modules) are read like globals: guard them
         object_args = [(path, leaf) for leaf, path in zip(leaves, paths)
                        if not _is_dynamic(leaf) and guards.opens(leaf)]
+        object_refs = [tracing.StaticRef(index) for index, leaf in enumerate(leaves)
+                       if not _is_dynamic(leaf) and guards.opens(leaf)]
         before = guards.snapshot(self.fn, object_args)
+        grad_mode = _grad_mode_guard()
         traced_leaves, input_leaves = [], []
         n_dynamic = 0
         with tracing.tracing_into(ctx):
@@ -632,9 +643,10 @@ class CompiledFunction:
                 tracing.WriteBack("new", t, guards.render(path), ctx.value_of(t))
                 for path, t in created.values()]
         ctx.guards.append(_default_dtype_guard())
+        ctx.guards.append(grad_mode)
         ctx.guards.append(guards.StateGuard(
             self.fn, object_args, guards.merge_read_values(before, after),
-            frozenset(ctx.lifted_sources), ctx.lifted_arrays()))
+            frozenset(ctx.lifted_sources), ctx.lifted_arrays(), object_refs))
         ctx.graph.set_outputs(outputs + [wb.value for wb in write_backs if wb.value is not None],
                               aliases=_state_aliases(ctx, write_backs, len(outputs)))
         grad_inputs = _grad_inputs(traced_leaves, input_leaves, ctx.lifted, write_backs)
@@ -856,6 +868,17 @@ def _default_dtype_guard() -> tracing.Guard:
     guard = tracing.Guard(f"graphc.get_default_dtype() is {traced_with}", _current_default_float,
                           traced_with)
     guard.check_identities = lambda: dtypes.DEFAULT_FLOAT is traced_with  # type: ignore[attr-defined]
+    return guard
+
+
+def _grad_mode_guard() -> tracing.Guard:
+    """A trace records what autograd does in the grad mode of its call: which values are
+    constants (computed under ``no_grad``), whether ``backward()`` may run, what
+    ``is_grad_enabled()`` returned. A call in the other mode must retrace."""
+    traced_with = autograd.is_grad_enabled()
+    guard = tracing.Guard(f"graphc.is_grad_enabled() is {traced_with}", autograd.is_grad_enabled,
+                          traced_with)
+    guard.check_identities = lambda: autograd.is_grad_enabled() is traced_with  # type: ignore[attr-defined]
     return guard
 
 

@@ -44,6 +44,11 @@ def apply(op: str, inputs, **attrs) -> Tensor:
                 out = Tensor._wrap(evaluate(opdef, [t._data for t in inputs], attrs, out_type))
     else:
         value = ctx.emit(op, [ctx.value_of(t) for t in inputs], attrs)
+        if (ctx.differentiable and opdef.differentiable and not autograd.is_grad_enabled()
+                and any(t.requires_grad for t in inputs)):
+            # computed under no_grad: a constant to autograd, so also to the backward graph
+            # that passes.autodiff derives from this trace (graphc.compiled_grad)
+            value = ctx.emit("stop_gradient", [value], {})
         out = Tensor._traced(value, ctx)
     if (opdef.differentiable and autograd.is_grad_enabled()
             and any(t.requires_grad for t in inputs)):

@@ -321,7 +321,7 @@ def _random(op: str, shape, dtype, requires_grad, device=None, generator=None,
         seed = generator.next_seed() if generator is not None else next_seed()
         seed, stream = Tensor._wrap(np.array(seed, dtype=np.int64)), 0
     else:
-        seed, stream = ctx.rng_seed()
+        seed, stream = ctx.rng_seed(generator)
     result = apply(op, [seed], shape=list(shape), dtype=dtype, stream=stream, **params)
     return _placed(result, device, requires_grad)  # drawn on the host: the same numbers
 
@@ -336,13 +336,14 @@ def randn(*size, dtype=None, requires_grad: bool = False, device=None, generator
     return _random("random_normal", _shape(size), dtype, requires_grad, device, generator)
 
 
-def uniform(size, low: float = 0.0, high: float = 1.0, dtype=None, device=None) -> Tensor:
+def uniform(size, low: float = 0.0, high: float = 1.0, dtype=None, device=None,
+            generator=None) -> Tensor:
     """Uniform samples in [low, high) of the given size (what ``Tensor.uniform_`` fills with)."""
     return _random("random_uniform", _shape((size,) if isinstance(size, int) else size), dtype,
-                   False, device, low=float(low), high=float(high))
+                   False, device, generator, low=float(low), high=float(high))
 
 
-def normal(mean=0.0, std=1.0, size=None, *, dtype=None, device=None) -> Tensor:
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None) -> Tensor:
     """Normal samples, like ``torch.normal``: tensor ``mean``/``std`` give one sample per element
     of their broadcast shape; numbers need ``size``."""
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
@@ -350,11 +351,12 @@ def normal(mean=0.0, std=1.0, size=None, *, dtype=None, device=None) -> Tensor:
         like = mean if isinstance(mean, Tensor) else std
         shape = np.broadcast_shapes(tuple(getattr(mean, "shape", ())),
                                     tuple(getattr(std, "shape", ())))
-        return F.add(F.mul(randn(*shape, dtype=dtype or like.dtype, device=device), std), mean)
+        return F.add(F.mul(randn(*shape, dtype=dtype or like.dtype, device=device,
+                                 generator=generator), std), mean)
     if size is None:
         raise TypeError("normal(mean, std) with numbers needs a size, e.g. normal(0.0, 1.0, (3,))")
     return _random("random_normal", _shape((size,) if isinstance(size, int) else size), dtype,
-                   False, device, mean=float(mean), std=float(std))
+                   False, device, generator, mean=float(mean), std=float(std))
 
 
 def rand_like(t: Tensor, dtype=None, device=None) -> Tensor:

@@ -215,6 +215,10 @@ def _same_items(container, items: tuple) -> bool:
     return True
 
 
+def _environ_is(variables: list) -> bool:
+    return variables == sorted(os.environ.items())
+
+
 def _same_entries(mapping, names: tuple, values: tuple) -> bool:
     for name, value in zip(names, values):
         if mapping.get(name, _MISSING) is not value:
@@ -343,9 +347,23 @@ class _Walker:
             self.emit(path, ("object", _weak(obj.__func__)))
             self.walk(obj.__self__, (path, ".", "__self__"), used_names)
             self._function(obj.__func__, path)
+        elif (isinstance(obj, types.BuiltinMethodType)
+              and not isinstance(obj.__self__, (types.ModuleType, type(None)))):
+            # a bound method of a builtin object (get = table.get): the object is state
+            self.emit(path, ("object", _weak(type(obj)), obj.__name__))
+            self.walk(obj.__self__, (path, ".", "__self__"), used_names)
+        elif obj is os.environ:  # os.environ["SCALE"]: the environment, variable by variable
+            variables = sorted(obj.items())
+            self.emit(path, ("dict", tuple(_primitive(name) for name, _ in variables)))
+            for name, value in variables:
+                self.emit((path, "[]", name), ("value", str, value))
+            if self.record is not None:
+                self.record.append((_environ_is, variables))
         elif isinstance(obj, types.ModuleType):
             self.emit(path, ("object", _weak(obj)))
-            if is_user_code(getattr(obj, "__file__", None)):
+            if obj is os and not used_names.isdisjoint(("environ", "getenv")):
+                self.walk(os.environ, (path, ".", "environ"), used_names)
+            elif is_user_code(getattr(obj, "__file__", None)):
                 names = [name for name in sorted(used_names) if not name.startswith("__")]
                 if self.record is not None:
                     self.record.append((_same_entries, obj.__dict__, tuple(names),
@@ -359,6 +377,8 @@ class _Walker:
                 self._class(obj, path, used_names)
         else:
             self.emit(path, ("object", _weak(type(obj))))
+            if _class_is_user_code(type(obj)):  # its attributes as its methods use them
+                used_names = used_names | _class_names(type(obj))
             fields = getattr(obj, "__dict__", None)
             if self.record is not None:
                 self.record.append((_same_type_and_fields, obj, type(obj), fields))
@@ -451,6 +471,13 @@ class _Walker:
                                 "globals" in _global_names(code), global_names,
                                 _entries(fn.__globals__, global_names)))
         if not user_code:
+            # a wrapper made by graphc or a library (graphc.grad(f), @graphc.no_grad(),
+            # functools.wraps) runs the user functions it holds: walk those
+            held = [(name, _cell_contents(cell)) for name, cell in zip(code.co_freevars, cells)]
+            held.append(("__wrapped__", getattr(fn, "__wrapped__", None)))
+            for name, value in held:
+                if isinstance(value, (types.FunctionType, types.MethodType, functools.partial)):
+                    self.walk(value, name if path == "" else (path, ".", name), names)
             return
         for name, value in zip(code.co_freevars, contents):
             if value is not _MISSING:  # an empty cell: the variable is not assigned yet
@@ -514,8 +541,38 @@ def _global_names(code: types.CodeType) -> frozenset:
 
 @functools.lru_cache(maxsize=4096)
 def _attribute_and_global_names(code: types.CodeType) -> frozenset:
-    """Every name a code object uses as a global or an attribute (``config.lr`` uses both)."""
-    return frozenset(name for c in _nested_codes(code) for name in c.co_names)
+    """Every name a code object uses as a global or an attribute (``config.lr`` uses both),
+    and every string constant spelled as a name: ``getattr(config, "lr")`` and
+    ``vars(config)["lr"]`` read the attribute ``lr`` too."""
+    return frozenset(name for c in _nested_codes(code)
+                     for name in c.co_names + tuple(
+                         const for const in c.co_consts
+                         if isinstance(const, str) and const.isidentifier()))
+
+
+def _class_names(cls: type) -> frozenset:
+    """The names the methods of a user class use (:func:`_attribute_and_global_names`): what
+    ``self.config.lr`` in its ``forward`` reads of a module kept in ``self.config``."""
+    names: set = set()
+    for klass in cls.__mro__:
+        if klass is object or not _class_is_user_code(klass):
+            continue
+        for value in vars(klass).values():
+            if isinstance(value, property):
+                value = value.fget
+            elif isinstance(value, (classmethod, staticmethod)):
+                value = value.__func__
+            code = getattr(value, "__code__", None)
+            if isinstance(code, types.CodeType):
+                names |= _attribute_and_global_names(code)
+    return frozenset(names)
+
+
+def _function_names(fn) -> frozenset:
+    """The names a compiled function's code uses (see :func:`roots`); none for other
+    callables, whose code the walk reaches through their class."""
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    return _attribute_and_global_names(code) if isinstance(code, types.CodeType) else frozenset()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -550,11 +607,12 @@ def opens(obj) -> bool:
 def _walk_roots(fn, extra_roots, skip, lifted_arrays, on_tensor=None,
                 record: bool = False) -> _Walker:
     walker = _Walker(skip, lifted_arrays, on_tensor, record)
+    used_names = _function_names(fn)  # what it reads of self and of static arguments
     for name, root in roots(fn) + list(extra_roots):
         if name == "" and isinstance(root, types.FunctionType):
             walker._function(root, "")
         else:
-            walker.walk(root, name or "fn", frozenset())
+            walker.walk(root, name or "fn", used_names)
     if walker.truncated:
         warnings.warn(f"graphc.compile: the Python state reachable from {fn!r} has more than "
                       f"{_MAX_OBJECTS} objects; deeper state is guarded by identity only",
@@ -594,9 +652,13 @@ class StateGuard:
     """
 
     def __init__(self, fn, extra_roots, expected: list, skip: frozenset,
-                 lifted_arrays: frozenset):
+                 lifted_arrays: frozenset, refs=()):
         self.fn = fn
         self.extra_roots = list(extra_roots)
+        # where each extra root (a static argument) is among a call's arguments: a guard that
+        # has them walks the objects passed now (graphc.tracing.StaticRef)
+        self.refs = list(refs)
+        self._walked_roots = self.extra_roots  # the roots the record was made from
         self.paths = [path for path, _ in expected]
         self.expected = [token for _, token in expected]
         self.skip = skip
@@ -621,23 +683,37 @@ class StateGuard:
                 return False
         return True
 
-    def holds(self, resolve=None) -> bool:
-        return self.check_identities() or self._walk_matches()
+    def _roots_now(self, resolve) -> list:
+        """The extra roots of a call: the static arguments passed to it, where known."""
+        if not self.refs or resolve is None:
+            return self.extra_roots
+        return [(name, resolve(ref)) for (name, _), ref in zip(self.extra_roots, self.refs)]
 
-    def _walk_matches(self) -> bool:
+    def holds(self, resolve=None) -> bool:
         try:
-            walker = _walk_roots(self.fn, self.extra_roots, self.skip, self.lifted_arrays,
-                                 record=True)
+            roots = self._roots_now(resolve)
+        except Exception:  # the call's arguments are not known here: walk nothing, fail
+            return False
+        if any(now is not then for (_, now), (_, then) in zip(roots, self._walked_roots)):
+            self._record = None  # another (maybe equal) object: what it holds is unchecked
+        return self.check_identities() or self._walk_matches(roots)
+
+    def _walk_matches(self, roots: Optional[list] = None) -> bool:
+        roots = self.extra_roots if roots is None else roots
+        try:
+            walker = _walk_roots(self.fn, roots, self.skip, self.lifted_arrays, record=True)
         except Exception:  # state that vanished or broke: retrace rather than guess
             return False
         matches = walker.tokens == self.expected
         self._record = [(entry[0], entry[1:]) for entry in walker.record] if matches else None
+        if matches:
+            self._walked_roots = roots
         return matches
 
     def failure(self, resolve=None) -> str:
         """What changed, named by its path (``cfg.use_relu == True (now False)``)."""
         try:
-            now = snapshot(self.fn, self.extra_roots, self.skip, self.lifted_arrays)
+            now = snapshot(self.fn, self._roots_now(resolve), self.skip, self.lifted_arrays)
         except Exception as exc:
             return f"reading the function's Python state failed: {exc}"
         for (path, token), old_path, old in zip(now, self.paths, self.expected):

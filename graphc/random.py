@@ -12,6 +12,8 @@ dropout are all reproducible after ``graphc.manual_seed(n)``.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from ir.ops.sources import _GOLDEN, splitmix64
@@ -28,6 +30,10 @@ class Generator:
 
     def __init__(self, seed: int = 0):
         self.manual_seed(seed)
+        # the trace this generator was made in, if any: there it draws constants (a compiled
+        # call makes it anew each time, as eager code does; see TraceContext.rng_seed)
+        tracing = sys.modules.get("graphc.tracing")  # not imported yet: no trace is running
+        self.made_in_trace = None if tracing is None else tracing.current()
 
     def manual_seed(self, seed: int) -> Generator:
         self._base = int(seed) & 0xFFFFFFFFFFFFFFFF

@@ -214,24 +214,28 @@ def _random_fill(name: str, make):
         return self._assign(lambda old: _overwrite(old, make(old, *args, **kwargs)))
     fill.__name__ = name
     fill.__doc__ = (f"``{name}``: fills the tensor in place with fresh samples from graphc's "
-                    f"generator (``graphc.manual_seed``); no gradient flows into the samples.")
+                    f"generator (``graphc.manual_seed``) or ``generator=``; no gradient flows "
+                    f"into the samples.")
     return fill
 
 
 def _normal(old, mean=0.0, std=1.0, *, generator=None):
-    return factories.normal(float(mean), float(std), old.shape, dtype=old.dtype)
+    return factories.normal(float(mean), float(std), old.shape, dtype=old.dtype,
+                            generator=generator)
 
 
 def _uniform(old, a=0.0, b=1.0, *, generator=None):
-    return factories.uniform(old.shape, float(a), float(b), dtype=old.dtype)
+    return factories.uniform(old.shape, float(a), float(b), dtype=old.dtype, generator=generator)
 
 
 def _bernoulli(old, p=0.5, *, generator=None):
-    return F.cast(F.lt(factories.rand(old.shape, dtype=dtypes.f64), p), old.dtype)
+    return F.cast(F.lt(factories.rand(old.shape, dtype=dtypes.f64, generator=generator), p),
+                  old.dtype)
 
 
 def _exponential(old, lambd=1.0, *, generator=None):
-    u = factories.rand(old.shape, dtype=old.dtype)  # in [0, 1): 1 - u is never 0
+    # in [0, 1): 1 - u is never 0
+    u = factories.rand(old.shape, dtype=old.dtype, generator=generator)
     return F.div(F.neg(F.log(F.sub(1.0, u))), float(lambd))
 
 

@@ -73,14 +73,25 @@ class Lifted:
     kind: str  # "tensor", "grad", "scalar", "array", "rng"
     name: str
     value: ir.Value
-    tensor: Any = None  # the concrete Tensor (kind tensor/grad)
-    getter: Optional[Callable[[], Any]] = None  # kind scalar/array: reads the value at call time
+    tensor: Any = None  # the concrete Tensor (kind tensor/grad), the generator (kind rng)
+    # kind scalar/array: reads the value at call time; kind rng: draws the seed (None: the
+    # global generator's)
+    getter: Optional[Callable[[], Any]] = None
 
 
 @dataclass(frozen=True)
 class ArgRef:
     """Stands for "the tensor passed as dynamic argument ``index``" in a cache entry's guards and
     write-backs, so that entries keep no argument tensors alive."""
+
+    index: int
+
+
+@dataclass(frozen=True)
+class StaticRef:
+    """Stands for "the static argument at leaf ``index``" (a config object, a module passed as
+    an argument): the state guard walks the object passed to this call, not the one the
+    trace saw, since an argument equal to that one may hold other values."""
 
     index: int
 
@@ -183,7 +194,11 @@ class TraceContext:
     _saved: dict = field(default_factory=dict)      # id -> state to restore after the trace
     _grads: dict = field(default_factory=dict)      # id -> traced grad Tensor or None
     _names: set = field(default_factory=set)
-    _rng: Optional[ir.Value] = None
+    _guarded: set = field(default_factory=set)  # (description, id(owner)) of each guard()
+    # the trace began with grad enabled, so graphc.compiled_grad may differentiate its graph:
+    # what it computes under no_grad is marked a constant there (graphc.dispatch.apply)
+    differentiable: bool = False
+    _seeds: dict = field(default_factory=dict)  # id(generator) (None: global) -> seed input
     _streams: int = 0
     arguments: dict = field(default_factory=dict)  # id(argument tensor) -> dynamic leaf index
     scratch: dict = field(default_factory=dict)  # per-trace notes of code built on the tracer
@@ -313,18 +328,32 @@ class TraceContext:
     def lifted_arrays(self) -> frozenset:
         return frozenset(id(lifted.tensor) for lifted in self.lifted if lifted.kind == "array")
 
-    def guard(self, description: str, check: Callable[[], Any], expected: Any) -> None:
-        """Records Python state the trace depended on (module.training, hyperparameters)."""
-        if not any(g.description == description for g in self.guards):
+    def guard(self, description: str, check: Callable[[], Any], expected: Any,
+              owner: Any = None) -> None:
+        """Records Python state of ``owner`` the trace depended on (module.training,
+        hyperparameters), once per owner: two modules that the namer cannot name may share a
+        description ("Dropout.training == True") and still each need their guard."""
+        key = (description, id(owner))
+        if key not in self._guarded:
+            self._guarded.add(key)
             self.guards.append(Guard(description, check, expected))
 
-    def rng_seed(self):
-        """The graph's seed input (fresh every call) and a new stream number for one random op."""
-        if self._rng is None:
-            self._rng = self.add_input("rng_seed", ir.TensorType(ir.i64, ()))
-            self.lifted.append(Lifted("rng", self._rng.name, self._rng))
+    def rng_seed(self, generator=None):
+        """The seed of one random op and its stream number. The seed is a graph input drawn
+        at every call from the global generator, or from ``generator`` (one the function
+        reads: ``randn(3, generator=g)``); a generator made during this trace is made anew
+        by every call, as eagerly, so its seeds are the same every call: constants."""
+        if generator is not None and getattr(generator, "made_in_trace", None) is self:
+            return Tensor._wrap(np.array(generator.next_seed(), dtype=np.int64)), 0
+        key = None if generator is None else id(generator)
+        seed = self._seeds.get(key)
+        if seed is None:
+            seed = self._seeds[key] = self.add_input("rng_seed", ir.TensorType(ir.i64, ()))
+            self.lifted.append(Lifted("rng", seed.name, seed, tensor=generator,
+                                      getter=None if generator is None
+                                      else generator.next_seed))
         self._streams += 1
-        return Tensor._traced(self._rng, self), self._streams - 1
+        return Tensor._traced(seed, self), self._streams - 1
 
     # -- results --------------------------------------------------------------------------------
     def write_backs(self) -> list:

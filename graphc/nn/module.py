@@ -160,7 +160,8 @@ class Module:
         ctx = tracing.current()
         if ctx is not None:
             name = ctx.name_of(self) or type(self).__name__
-            ctx.guard(f"{name}.training == {value}", lambda: self.__dict__["_training"], value)
+            ctx.guard(f"{name}.training == {value}", lambda: self.__dict__["_training"], value,
+                      owner=self)
         return value
 
     @training.setter

@@ -190,7 +190,7 @@ class Optimizer:
             label = self._label(ctx)
             index = self._param_index(p)
             ctx.guard(f"{label}.state[param {index}] holds the traced state tensors",
-                      lambda: _tensor_ids(self.state.get(p, {})), ids)
+                      lambda: _tensor_ids(self.state.get(p, {})), ids, owner=self)
         return state
 
     @staticmethod
@@ -242,13 +242,14 @@ class Optimizer:
         where = f"{label}.param_groups[{group_index}][{key!r}]"
         if key not in self._scheduled_hyperparameters:
             ctx.guard(f"{where} == {value!r}", lambda: self.param_groups[group_index][key],
-                      value)
+                      value, owner=self)
         elif isinstance(value, tuple):
             ctx.guard(f"{where}[1:] == {value[1:]!r}",
-                      lambda: tuple(self.param_groups[group_index][key][1:]), value[1:])
+                      lambda: tuple(self.param_groups[group_index][key][1:]), value[1:],
+                      owner=self)
         else:
             ctx.guard(f"{where} != 0 is {value != 0}",
-                      lambda: self.param_groups[group_index][key] != 0, value != 0)
+                      lambda: self.param_groups[group_index][key] != 0, value != 0, owner=self)
         return value
 
     def _lr(self, group_index: int, like: Tensor):
@@ -294,7 +295,8 @@ class Optimizer:
         ids = tuple(tuple(id(p) for p in g["params"]) for g in self.param_groups)
         ctx.guard(f"{label}.param_groups hold the same {sum(map(len, ids))} parameters in "
                   f"{len(ids)} group(s)",
-                  lambda: tuple(tuple(id(p) for p in g["params"]) for g in self.param_groups), ids)
+                  lambda: tuple(tuple(id(p) for p in g["params"]) for g in self.param_groups), ids,
+                  owner=self)
 
     # -- state dicts -----------------------------------------------------------------------------
     def state_dict(self) -> dict:

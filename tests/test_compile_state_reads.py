@@ -1,0 +1,271 @@
+"""State a compiled function reads by routes less direct than a global name, and autograd's
+mode: each test changes what the function reads between calls and checks the compiled result
+against the same code run eagerly (the same ops in the same order: compared exactly), after
+each of these once silently kept the traced value.
+
+Routes: a user module read through ``getattr``/``vars``, held in an object's attribute or
+passed as an argument; a builtin bound method (``table.get``); ``os.environ``; a user function
+wrapped by graphc (``graphc.grad(f)``, ``@graphc.no_grad()``); two modules the namer cannot
+name; a static argument equal to the traced one but holding other values; a
+``generator=``; grad mode, and ``no_grad`` regions inside a function whose outputs get a
+gradient.
+"""
+import dataclasses
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc import nn
+
+
+def t(values):
+    return graphc.tensor(np.asarray(values, dtype=np.float32))
+
+
+@pytest.fixture
+def user_module(tmp_path):
+    """A fresh user module ``config`` (a file of its own) holding ``scale = 2.0``."""
+    def make(name="config"):
+        path = tmp_path / f"{name}.py"
+        path.write_text("scale = 2.0\n")
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return make
+
+
+def assert_follows_eager(compiled, eager, *args):
+    assert compiled(*args).tolist() == eager(*args).tolist()
+
+
+# -- user modules, builtin methods, the environment -----------------------------------------------
+def test_module_attributes_read_by_getattr_and_vars_are_guarded(user_module):
+    config = user_module()
+    # getattr with a constant name on purpose: the name is a string, not an attribute access
+    for read in (lambda x: x * getattr(config, "scale"),  # noqa: B009
+                 lambda x: x * vars(config)["scale"]):
+        config.scale = 2.0
+        f = graphc.compile(read)
+        assert f(t([1.0])).tolist() == [2.0]
+        config.scale = 5.0
+        assert_follows_eager(f, read, t([1.0]))
+        assert f.traces == 2 and "scale" in f.entries[-1].reason
+
+
+def test_a_module_held_by_an_object_or_passed_as_an_argument_is_guarded(user_module):
+    class Scaled(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.config = config
+
+        def forward(self, x):
+            return x * self.config.scale
+
+    config = user_module("held")
+    model = Scaled(config)
+    for compiled, eager, args in [
+            (graphc.compile(model), model, (t([1.0]),)),
+            (graphc.compile(model.forward), model.forward, (t([1.0]),)),
+            (graphc.compile(lambda x, c: x * c.scale), lambda x, c: x * c.scale,
+             (t([1.0]), config))]:
+        config.scale = 2.0
+        compiled(*args)
+        config.scale = 5.0
+        assert_follows_eager(compiled, eager, *args)
+        assert compiled.traces == 2
+
+
+def test_a_builtin_bound_method_reads_its_object():
+    table = {"scale": 2.0}
+    get = table.get
+    f = graphc.compile(lambda x: x * get("scale"))
+    f(t([1.0]))
+    table["scale"] = 9.0
+    assert f(t([1.0])).tolist() == [9.0]
+
+
+def test_environment_variables_are_guarded_by_name(monkeypatch):
+    monkeypatch.setenv("GRAPHC_TEST_SCALE", "2")
+    f = graphc.compile(lambda x: x * float(os.environ["GRAPHC_TEST_SCALE"]))
+    g = graphc.compile(lambda x: x * float(os.getenv("GRAPHC_TEST_SCALE")))
+    assert f(t([1.0])).tolist() == g(t([1.0])).tolist() == [2.0]
+    monkeypatch.setenv("GRAPHC_TEST_SCALE", "5")
+    assert f(t([1.0])).tolist() == g(t([1.0])).tolist() == [5.0]
+    assert f.entries[-1].reason == "guard failed: os.environ['GRAPHC_TEST_SCALE'] == '2' (now '5')"
+
+
+# -- user functions wrapped by graphc -------------------------------------------------------------
+SCALE = 2.0
+
+
+def sine_sum(x):
+    return (x * SCALE).sin().sum()
+
+
+@graphc.no_grad()
+def predict(x):
+    return x * SCALE
+
+
+@pytest.mark.parametrize("wrap", [graphc.grad, graphc.value_and_grad, graphc.func.jacrev,
+                                  graphc.func.hessian],
+                         ids=["grad", "value_and_grad", "jacrev", "hessian"])
+def test_globals_of_a_function_inside_a_graphc_transform_are_guarded(wrap):
+    global SCALE
+    SCALE = 2.0
+    compiled = graphc.compile(wrap(sine_sum))
+    x = t([0.5, 0.25])
+    compiled(x)
+    SCALE = 3.0
+    try:
+        got, want = compiled(x), wrap(sine_sum)(x)
+        got, want = (got[-1], want[-1]) if isinstance(got, tuple) else (got, want)
+        assert got.tolist() == want.tolist()
+        assert compiled.traces == 2
+    finally:
+        SCALE = 2.0
+
+
+def test_globals_of_a_function_under_a_grad_mode_decorator_are_guarded():
+    global SCALE
+    compiled = graphc.compile(predict)
+    compiled(t([1.0]))
+    SCALE = 3.0
+    try:
+        assert_follows_eager(compiled, predict, t([1.0]))
+    finally:
+        SCALE = 2.0
+
+
+# -- guards of objects without a name -------------------------------------------------------------
+def test_each_of_two_unnamed_dropouts_keeps_its_training_guard():
+    graphc.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Linear(4, 4), nn.Dropout(0.5))
+
+    @graphc.no_grad()
+    def run(x):
+        return model(x)
+
+    compiled, x = graphc.compile(run), graphc.randn(8, 4)
+    compiled(x)
+    model[3].eval()  # only the second
+    graphc.manual_seed(1)
+    eager = run(x).numpy()
+    graphc.manual_seed(1)
+    np.testing.assert_array_equal(compiled(x).numpy(), eager)
+    assert compiled.traces == 2
+
+
+# -- static arguments: equal is not enough --------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Config:
+    scale: float
+    mode: str = dataclasses.field(default="mul", compare=False)
+
+
+def configured(x, config):
+    return x * config.scale if config.mode == "mul" else x + config.scale
+
+
+def test_a_static_argument_equal_to_the_traced_one_is_walked_as_passed():
+    f, x = graphc.compile(configured), t([-1.0, 1.0])
+    f(x, Config(2.0))
+    other = Config(2.0, mode="add")
+    assert other == Config(2.0)
+    assert_follows_eager(f, configured, x, other)
+    assert f.traces == 2 and "mode" in f.entries[-1].reason
+
+
+def test_a_new_but_identical_static_argument_reuses_the_trace():
+    f, x = graphc.compile(configured), t([-1.0, 1.0])
+    for _ in range(3):
+        f(x, Config(2.0))
+    assert f.traces == 1
+
+
+def test_a_set_of_equal_numbers_of_another_type_retraces():
+    def scale_all(x, factors):
+        for factor in factors:
+            x = x * factor
+        return x
+    f, x = graphc.compile(scale_all), graphc.tensor([1, 2, 3])
+    assert f(x, frozenset({2})).dtype == graphc.int64
+    assert f(x, frozenset({2.0})).dtype == scale_all(x, frozenset({2.0})).dtype == graphc.float32
+
+
+# -- random generators ----------------------------------------------------------------------------
+def test_a_generator_passed_to_a_random_op_is_drawn_from_as_eagerly():
+    g = graphc.Generator().manual_seed(0)
+
+    def noisy(x):
+        return x + graphc.randn(4, generator=g)
+    compiled, x = graphc.compile(noisy), graphc.zeros(4)
+    g.manual_seed(0)
+    eager = [noisy(x).tolist() for _ in range(2)]
+    state = graphc.get_rng_state()
+    g.manual_seed(0)
+    assert [compiled(x).tolist() for _ in range(2)] == eager  # two draws from g, in order
+    assert graphc.get_rng_state().tolist() == state.tolist()  # the global generator untouched
+
+
+def test_a_generator_made_inside_the_function_is_made_anew_by_every_call():
+    def noisy(x):
+        return x + graphc.rand(3, generator=graphc.Generator().manual_seed(7))
+    compiled, x = graphc.compile(noisy), graphc.zeros(3)
+    assert compiled(x).tolist() == compiled(x).tolist() == noisy(x).tolist()
+
+
+def test_in_place_random_fills_draw_from_their_generator():
+    g = graphc.Generator().manual_seed(3)
+    a = graphc.empty(5).normal_(generator=g).tolist()
+    graphc.manual_seed(99)  # the global generator: not what the fill reads
+    g.manual_seed(3)
+    assert graphc.empty(5).normal_(generator=g).tolist() == a
+    assert graphc.empty(5).uniform_(generator=g).tolist() != a
+
+
+# -- grad mode ------------------------------------------------------------------------------------
+def test_grad_mode_is_guarded():
+    f = graphc.compile(lambda x: x * 2 if graphc.is_grad_enabled() else x * 3)
+    assert f(t([1.0])).tolist() == [2.0]
+    with graphc.no_grad():
+        assert f(t([1.0])).tolist() == [3.0]
+    assert f.traces == 2 and "is_grad_enabled" in f.entries[-1].reason
+    assert f(t([1.0])).tolist() == [2.0] and f.traces == 2  # both entries kept
+
+
+def test_a_traced_backward_under_no_grad_raises_as_eagerly():
+    graphc.manual_seed(0)
+    layer = nn.Linear(3, 1)
+
+    def step(x):
+        loss = layer(x).pow(2).sum()
+        loss.backward()
+        return loss
+    compiled = graphc.compile(step)
+    compiled(graphc.ones(2, 3))
+    layer.zero_grad()  # the state the trace began from: only grad mode differs
+    with graphc.no_grad(), pytest.raises(graphc.AutogradError):
+        step(graphc.ones(2, 3))
+    with graphc.no_grad(), pytest.raises(graphc.AutogradError):
+        compiled(graphc.ones(2, 3))
+
+
+def test_a_no_grad_region_is_a_constant_to_the_gradient_of_a_compiled_call():
+    x = graphc.tensor(np.random.default_rng(0).standard_normal((8, 4)).astype(np.float32))
+    w = graphc.tensor(np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32),
+                      requires_grad=True)
+
+    def f(x):
+        with graphc.no_grad():
+            y = x @ w
+        return y * w.sum()
+    f(x).sum().backward()
+    eager, w.grad = w.grad.numpy().copy(), None
+    graphc.compile(f)(x).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), eager, rtol=1e-6)  # sum(y) either way
+    np.testing.assert_allclose(eager, np.full((4, 3), (x.numpy() @ w.numpy()).sum()), rtol=1e-5)
