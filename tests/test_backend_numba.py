@@ -193,6 +193,15 @@ def test_pow_of_halves_is_a_root_as_in_the_reference():
     assert_pow_of_halves_is_a_root(NUMBA)
 
 
+def test_float32_sums_add_in_float64():
+    # a numba fold is one running sum: in float32, 2^20 copies of 0.1 summed to 1% off; in
+    # float64 the total is float32's nearest to the exact sum
+    x = np.full((2, 1 << 20), 0.1, np.float32)
+    (got,) = NUMBA.compile(one_node_graph("sum", [x], {"axes": [1]}))(x)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, x.astype(np.float64).sum(axis=1).astype(np.float32))
+
+
 # -- shapes and reductions -----------------------------------------------------------------------
 def test_broadcasting_reductions_and_movement_on_empty_and_0d_shapes():
     rng = np.random.default_rng(0)

@@ -202,6 +202,8 @@ def absorbed_epilogues(program: KernelProgram) -> dict[int, int]:
 class _CudaKernelRenderer(KernelRenderer):
     """A kernel's points spread over threads (see the module doc for which layout when)."""
 
+    WIDE_FLOAT32_SUMS = False  # its running folds are short: float64 is slow on most GPUs
+
     def render_cuda(self) -> tuple[str, Launch]:
         kernel = self.kernel
         params = ", ".join(self.names[id(b)] for b in kernel.buffers)

@@ -283,6 +283,10 @@ class _ProgramBuilder:
             self.program.steps.append(step)
         for value, buffer in zip(values, step.outputs):
             self.buffers[id(value)] = buffer
+            # its own buffer, laid out in C order: no longer a view of what it was computed
+            # from (a fused body's reshape of a slice, yielded: read at the slice's offset in
+            # the new buffer, it read another element, or past the end)
+            self.views.pop(id(value), None)
 
     def _append_kernel(self, kernel: Kernel) -> None:
         """Appends ``kernel``, as one kernel per stretch of a loop along which its guarded
