@@ -1,7 +1,8 @@
 """MLP training-step benchmark (issue 8): graphc.compile on llvm and the interpreter against the
 time of the step's own GEMMs (the floor: each product run as graphc's llvm backend runs it, in
-its tiled loop or in OpenBLAS; OpenBLAS alone beside it) and PyTorch eager / torch.compile, one
-thread each.
+its tiled loop or in OpenBLAS; OpenBLAS alone beside it, and PyTorch's ``torch.mm`` (MKL) on
+the same products when torch is installed: the floor of torch eager's own step) and PyTorch
+eager / torch.compile, one thread each.
 
 MLP 784-512-512-10, batch 256, ReLU, cross-entropy, SGD with momentum 0.9; one compiled step is
 forward, ``loss.backward()``, ``optimizer.step()``, ``zero_grad()``. Every contender starts from
@@ -167,8 +168,19 @@ def gemms_alone(batches: list[np.ndarray]) -> dict[str, object]:
                             *b_strides, out.ctypes.data, n, 1, table.ctypes.data,
                             scratch.ctypes.data)
     count = sum(tiled(*call) for call in per_batch[id(batches[0])])
-    return {f"as graphc runs them: {count} tiled, {8 - count} OpenBLAS": runner(graphc_call),
-            "all in OpenBLAS sgemm": runner(blas_call)}
+    runners = {f"as graphc runs them: {count} tiled, {8 - count} OpenBLAS": runner(graphc_call),
+               "all in OpenBLAS sgemm": runner(blas_call)}
+    try:
+        import torch
+    except ImportError:
+        return runners
+
+    def torch_call(a, b, out, ta, tb):  # torch.mm on the same arrays (MKL, one thread)
+        a_, b_, out_ = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(out)
+        a_, b_ = a_.t() if ta else a_, b_.t() if tb else b_
+        return lambda: torch.mm(a_, b_, out=out_)
+    runners["all in torch.mm (MKL)"] = runner(torch_call)
+    return runners
 
 
 def median_ms(contenders: dict, data, repeats: int) -> dict[str, float]:

@@ -24,11 +24,16 @@ from graphc.errors import AutogradError
 from graphc.tensor import Tensor
 from ir.emitter import Emitter, input_gradients
 
-_state = threading.local()
+
+class _GradMode(threading.local):
+    enabled = True  # every thread starts with grad enabled (read without a failed lookup)
+
+
+_state = _GradMode()
 
 
 def is_grad_enabled() -> bool:
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 @contextlib.contextmanager

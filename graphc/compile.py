@@ -642,6 +642,7 @@ class CompiledFunction:
             write_backs = ctx.write_backs() + [
                 tracing.WriteBack("new", t, guards.render(path), ctx.value_of(t))
                 for path, t in created.values()]
+            _refuse_kept_generators(self.name, self.fn, object_args, ctx.made_generators)
         ctx.guards.append(_default_dtype_guard())
         ctx.guards.append(grad_mode)
         ctx.guards.append(guards.StateGuard(
@@ -651,6 +652,8 @@ class CompiledFunction:
                               aliases=_state_aliases(ctx, write_backs, len(outputs)))
         grad_inputs = _grad_inputs(traced_leaves, input_leaves, ctx.lifted, write_backs)
         forward_text = str(ctx.graph) if grad_inputs else ""
+        rebound = _rebound_values(traced_leaves, input_leaves, ctx.lifted, grad_inputs,
+                                  ctx.rebound, ctx.graph)
         ctx.detach_arguments(ctx.lifted + write_backs)
         if _graph_log.isEnabledFor(logging.INFO):
             _graph_log.info("traced '%s' (%s):\n%s", self.name, reason, ctx.graph)
@@ -664,7 +667,7 @@ class CompiledFunction:
             ir.verify(optimized)
             return self._compile_graph(backend, optimized, may_fall_back)[0]
         differentiable = compiled_grad.plan(ctx.graph, len(outputs), grad_inputs, forward_text,
-                                            build)
+                                            build, rebound)
         recorded = time.perf_counter()
         graph = passes.PassManager(pipeline).run(ctx.graph) if pipeline else ctx.graph
         ir.verify(graph)
@@ -871,6 +874,19 @@ def _default_dtype_guard() -> tracing.Guard:
     return guard
 
 
+def _refuse_kept_generators(name: str, fn, object_args: list, made: dict) -> None:
+    """A generator made during the trace draws constant seeds there (every eager call would
+    make it anew); one the trace kept in the function's state (``self.gen = Generator()``,
+    made lazily) is drawn from again by the next call, which the graph cannot do."""
+    kept = guards.paths_to(fn, object_args, made) if made else {}
+    if kept:
+        raise tracing.TraceError(
+            f"compile({name}): the random generator at {next(iter(kept.values()))} was made "
+            "while tracing and is kept after the call; a compiled call does not run the code "
+            "that made it again, so its numbers would repeat at every call. Make the "
+            "generator before the first call (outside the compiled function)")
+
+
 def _grad_mode_guard() -> tracing.Guard:
     """A trace records what autograd does in the grad mode of its call: which values are
     constants (computed under ``no_grad``), whether ``backward()`` may run, what
@@ -894,6 +910,22 @@ def _grad_inputs(traced_leaves: list, input_leaves: list, lifted: list,
     tensors += [state.tensor if state.kind == "tensor" else None for state in lifted]
     return [i for i, t in enumerate(tensors)
             if t is not None and t.requires_grad and t.dtype.is_float]
+
+
+def _rebound_values(traced_leaves: list, input_leaves: list, lifted: list,
+                    grad_inputs: list[int], rebound: dict, graph: ir.Graph
+                    ) -> dict[int, list[tuple[int, int]]]:
+    """Graph input index -> where the values its tensor was updated to under no_grad are
+    (:attr:`tracing.TraceContext.rebound`): (index of the producing node, of its result),
+    which the graph's text keeps; for the inputs whose gradients compiled_grad takes."""
+    if not rebound:
+        return {}
+    dynamic = [leaf for leaf in traced_leaves if isinstance(leaf, Tensor)]
+    tensors = [dynamic[i] for i in input_leaves]
+    tensors += [state.tensor if state.kind == "tensor" else None for state in lifted]
+    at = {id(v): (n, k) for n, node in enumerate(graph.nodes) for k, v in enumerate(node.outputs)}
+    return {i: [at[id(value)] for value in rebound[id(tensors[i])]]
+            for i in grad_inputs if id(tensors[i]) in rebound}
 
 
 def _identifier(name: str) -> str:

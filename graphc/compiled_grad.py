@@ -51,33 +51,45 @@ class DifferentiableEntry:
     build: Any  # (graph) -> executable: the entry's pipeline and backend
     executable: Any = None
     output_types: list = field(default_factory=list)
+    # input index -> the values its tensor was updated to under no_grad, as (node, result)
+    # indices: its gradient adds theirs (a leaf stays a leaf at its new value, as eagerly)
+    rebound: dict = field(default_factory=dict)
 
     def backward_executable(self):
         if self.executable is None:
             self.executable = self.build(backward_graph(self.graph_text, self.inputs,
-                                                        self.outputs))
+                                                        self.outputs, self.rebound))
         return self.executable
 
 
 def plan(graph: ir.Graph, n_user_outputs: int, grad_inputs: list[int], graph_text: str,
-         build) -> Optional[DifferentiableEntry]:
-    """A :class:`DifferentiableEntry` when some user output depends on ``grad_inputs``."""
+         build, rebound: Optional[dict] = None) -> Optional[DifferentiableEntry]:
+    """A :class:`DifferentiableEntry` when some user output depends on ``grad_inputs`` (or on
+    the values ``rebound`` names, what they were updated to under no_grad)."""
     if not grad_inputs:
         return None
-    active = active_values(graph, [graph.inputs[i] for i in grad_inputs])
+    rebound = rebound or {}
+    nodes = list(graph.nodes)
+    active = active_values(graph, [graph.inputs[i] for i in grad_inputs]
+                           + [nodes[n].outputs[k] for at in rebound.values() for n, k in at])
     outputs = [i for i, v in enumerate(graph.outputs[:n_user_outputs])
                if id(v) in active and v.type.dtype.is_float]
     if not outputs:
         return None
     return DifferentiableEntry(graph_text, list(grad_inputs), outputs, build,
-                               output_types=[graph.outputs[i].type for i in outputs])
+                               output_types=[graph.outputs[i].type for i in outputs],
+                               rebound=dict(rebound))
 
 
-def backward_graph(graph_text: str, inputs: list[int], outputs: list[int]) -> ir.Graph:
+def backward_graph(graph_text: str, inputs: list[int], outputs: list[int],
+                   rebound: Optional[dict] = None) -> ir.Graph:
     """The graph ``(forward inputs..., d_out...) -> (d_input for each of inputs)``: a
     vector-Jacobian product of the chosen outputs, by symbolic differentiation of
-    ``sum_i <output_i, d_out_i>``."""
+    ``sum_i <output_i, d_out_i>``; an input ``rebound`` names values for (updated to them
+    under no_grad) also gets their gradients."""
     graph = ir.parse(graph_text)
+    nodes = list(graph.nodes)
+    also = {i: [nodes[n].outputs[k] for n, k in at] for i, at in (rebound or {}).items()}
     em = GraphEmitter(graph)
     total = None
     for k, index in enumerate(outputs):
@@ -86,7 +98,7 @@ def backward_graph(graph_text: str, inputs: list[int], outputs: list[int]) -> ir
         term = em.sum(em.mul(value, cotangent), axes=list(range(len(value.type.shape))))
         total = term if total is None else em.add(total, term)
     graph.set_outputs([total], aliases={})  # the backward overwrites no state
-    differentiate(graph, output=0, wrt=inputs)
+    differentiate(graph, output=0, wrt=inputs, also=also)
     graph.set_outputs(list(graph.outputs[1:]), aliases={})
     graph.name = f"{graph.name}_backward"
     return graph

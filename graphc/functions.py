@@ -236,7 +236,11 @@ def var(x: Tensor, dim=None, unbiased: Optional[bool] = None, keepdim: bool = Fa
 
 def std(x: Tensor, dim=None, unbiased: Optional[bool] = None, keepdim: bool = False, *,
         correction: Optional[int] = None) -> Tensor:
-    return sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+    """The square root of :func:`var`. Where it is 0 (a constant slice) its gradient is 0,
+    as PyTorch's; the square root's own is infinite there, and 0 times it NaN."""
+    variance = var(x, dim, unbiased, keepdim, correction=correction)
+    nonzero = ne(variance, 0.0)  # NaN included: its root stays NaN
+    return where(nonzero, sqrt(where(nonzero, variance, 1.0)), 0.0)
 
 
 def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:

@@ -215,8 +215,9 @@ def _same_items(container, items: tuple) -> bool:
     return True
 
 
-def _environ_is(variables: list) -> bool:
-    return variables == sorted(os.environ.items())
+def _environ_holds(names: tuple, values: tuple) -> bool:
+    environ = os.environ
+    return all(environ.get(name) == value for name, value in zip(names, values))
 
 
 def _same_entries(mapping, names: tuple, values: tuple) -> bool:
@@ -352,13 +353,15 @@ class _Walker:
             # a bound method of a builtin object (get = table.get): the object is state
             self.emit(path, ("object", _weak(type(obj)), obj.__name__))
             self.walk(obj.__self__, (path, ".", "__self__"), used_names)
-        elif obj is os.environ:  # os.environ["SCALE"]: the environment, variable by variable
-            variables = sorted(obj.items())
-            self.emit(path, ("dict", tuple(_primitive(name) for name, _ in variables)))
-            for name, value in variables:
-                self.emit((path, "[]", name), ("value", str, value))
+        elif obj is os.environ:
+            # os.environ["SCALE"], os.getenv("SCALE"): the variables the code names, by value
+            # (None: unset); a name the code computes is not seen
+            names = tuple(sorted(used_names))
+            values = tuple(obj.get(name) for name in names)
+            for name, value in zip(names, values):
+                self.emit((path, "[]", name), ("value", type(value), value))
             if self.record is not None:
-                self.record.append((_environ_is, variables))
+                self.record.append((_environ_holds, names, values))
         elif isinstance(obj, types.ModuleType):
             self.emit(path, ("object", _weak(obj)))
             if obj is os and not used_names.isdisjoint(("environ", "getenv")):
@@ -627,6 +630,13 @@ def snapshot(fn, extra_roots=(), skip: frozenset = frozenset(),
     (name, object) pairs read besides (static arguments)."""
     walker = _walk_roots(fn, extra_roots, skip, lifted_arrays, on_tensor)
     return [(render(path), token) for path, token in zip(walker.paths, walker.tokens)]
+
+
+def paths_to(fn, extra_roots, objects: dict) -> dict:
+    """Where the walk from ``fn`` (and ``extra_roots``) reaches each of ``objects`` (id ->
+    object): id -> the first path found, for those it reaches."""
+    walker = _walk_roots(fn, extra_roots, frozenset(), frozenset())
+    return {key: render(walker.seen[key]) for key in objects if key in walker.seen}
 
 
 class StateGuard:

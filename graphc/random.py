@@ -30,10 +30,11 @@ class Generator:
 
     def __init__(self, seed: int = 0):
         self.manual_seed(seed)
-        # the trace this generator was made in, if any: there it draws constants (a compiled
-        # call makes it anew each time, as eager code does; see TraceContext.rng_seed)
+        # the number of the trace this generator was made in, if any: there it draws constants
+        # (a compiled call makes it anew each time, as eager code does; TraceContext.rng_seed)
         tracing = sys.modules.get("graphc.tracing")  # not imported yet: no trace is running
-        self.made_in_trace = None if tracing is None else tracing.current()
+        trace = None if tracing is None else tracing.current()
+        self.made_in_trace = None if trace is None else trace.number
 
     def manual_seed(self, seed: int) -> Generator:
         self._base = int(seed) & 0xFFFFFFFFFFFFFFFF

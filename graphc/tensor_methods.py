@@ -75,6 +75,11 @@ def _assign(self, compute) -> Tensor:
         raise AutogradError("a leaf tensor that requires grad is used in an in-place "
                             "operation; wrap the update in `with graphc.no_grad():`")
     ctx = tracing.current()
+    # a leaf that requires grad, updated under no_grad in a trace that compiled_grad may
+    # differentiate: it stays a leaf at its new value (below)
+    rebinds_leaf = (ctx is not None and self._value is None and ctx.differentiable
+                    and self.requires_grad and self._grad_fn is None
+                    and not autograd.is_grad_enabled())
     if ctx is not None and self._value is None:
         # a concrete tensor written inside a trace: its old value is the lifted graph input
         old = Tensor._traced(ctx.value_of(self), ctx)
@@ -90,6 +95,15 @@ def _assign(self, compute) -> Tensor:
             raise AutogradError(f"in-place result of dtype {new.dtype} cannot be stored in a "
                                 f"tensor of dtype {self.dtype}")
         new = new.to(self.dtype)
+    if rebinds_leaf and new._value is not None:
+        # eagerly, later uses are differentiated with respect to the leaf's new value, not
+        # through the update (w.clamp_(-c, c) under no_grad): the new value is cut from the
+        # old one and compiled_grad takes the leaf's gradient at it (TraceContext.rebound)
+        value = new._value
+        if value.producer is None or value.producer.op != "stop_gradient":
+            value = ctx.emit("stop_gradient", [value], {})
+            new = Tensor._traced(value, ctx)
+        ctx.rebound.setdefault(id(self), []).append(value)
     if ctx is not None and self._value is None:
         ctx.record_mutation(self, new)
     elif new._value is not None:

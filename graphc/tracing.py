@@ -14,6 +14,7 @@ compiled function writes back after each call.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import threading
@@ -39,6 +40,9 @@ _OWN_DIRS = tuple(
 ) + (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep + "passes" + os.sep,
      os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep + "backends" + os.sep,
      os.path.dirname(np.__file__) + os.sep)
+
+
+_TRACE_NUMBERS = itertools.count(1)
 
 
 def current() -> Optional[TraceContext]:
@@ -198,6 +202,11 @@ class TraceContext:
     # the trace began with grad enabled, so graphc.compiled_grad may differentiate its graph:
     # what it computes under no_grad is marked a constant there (graphc.dispatch.apply)
     differentiable: bool = False
+    number: int = field(default_factory=lambda: next(_TRACE_NUMBERS))  # which trace this is
+    made_generators: dict = field(default_factory=dict)  # id -> generator made and drawn from
+    # id(leaf that requires grad) -> the values it was updated to under no_grad: its gradient
+    # is taken at each of them (graphc.tensor_methods._assign, graphc.compiled_grad)
+    rebound: dict = field(default_factory=dict)
     _seeds: dict = field(default_factory=dict)  # id(generator) (None: global) -> seed input
     _streams: int = 0
     arguments: dict = field(default_factory=dict)  # id(argument tensor) -> dynamic leaf index
@@ -343,7 +352,8 @@ class TraceContext:
         at every call from the global generator, or from ``generator`` (one the function
         reads: ``randn(3, generator=g)``); a generator made during this trace is made anew
         by every call, as eagerly, so its seeds are the same every call: constants."""
-        if generator is not None and getattr(generator, "made_in_trace", None) is self:
+        if generator is not None and getattr(generator, "made_in_trace", None) == self.number:
+            self.made_generators[id(generator)] = generator  # it must not outlive the call
             return Tensor._wrap(np.array(generator.next_seed(), dtype=np.int64)), 0
         key = None if generator is None else id(generator)
         seed = self._seeds.get(key)

@@ -48,12 +48,16 @@ def active_values(graph: Graph, wrt: Sequence[Value]) -> set:
 
 
 def differentiate(graph: Graph, output: int = 0, wrt: Optional[Sequence[int]] = None,
-                  cotangent: bool = False) -> Graph:
+                  cotangent: bool = False,
+                  also: Optional[dict[int, list[Value]]] = None) -> Graph:
     """Adds gradients of ``graph.outputs[output]`` w.r.t. ``graph.inputs[i] for i in wrt``.
 
     ``wrt`` defaults to every floating point input. A non-scalar output needs
     ``cotangent=True``, which adds an input ``%d_out`` of the output's type (the vector of a
     vector-Jacobian product). Inputs the output does not depend on get zero gradients.
+    ``also`` adds, to input ``i``'s gradient, the gradients w.r.t. the values ``also[i]``, as
+    if each were a variable of its own (a leaf updated in place under ``no_grad``: its value
+    comes from a ``stop_gradient``).
     """
     for index, node in enumerate(graph.nodes):
         if node.body is not None:
@@ -78,7 +82,9 @@ def differentiate(graph: Graph, output: int = 0, wrt: Optional[Sequence[int]] = 
         raise PassError(f"autodiff: output {output} has type {target.type}; only floating "
                         "point outputs can be differentiated")
     existing_nodes = list(graph.nodes)
-    active = active_values(graph, wrt_values)
+    also = {i: list(values) for i, values in (also or {}).items()}
+    extra = {id(v) for values in also.values() for v in values}
+    active = active_values(graph, wrt_values + [v for vs in also.values() for v in vs])
     em = _BackwardEmitter(graph, active)
 
     if cotangent:
@@ -90,8 +96,13 @@ def differentiate(graph: Graph, output: int = 0, wrt: Optional[Sequence[int]] = 
         seed = em.constant(1.0, target.type.dtype, ())
     grads: dict[int, Value] = {id(target): seed}
 
+    captured: dict[int, Value] = {}  # the gradients w.r.t. the values of ``also``
     for node in reversed(existing_nodes):
         g = grads.pop(id(node.output), None)
+        if g is not None and id(node.output) in extra:
+            captured[id(node.output)] = g
+            if not node.opdef.differentiable:  # the stop_gradient that made it a variable
+                continue
         if g is None or id(node.output) not in active:
             continue
         input_grads = input_gradients(em, node.opdef, node.inputs, node.output, g, node.attrs)
@@ -102,8 +113,12 @@ def differentiate(graph: Graph, output: int = 0, wrt: Optional[Sequence[int]] = 
             grads[id(value)] = ig if previous is None else em.add(previous, ig)
 
     results = []
-    for value in wrt_values:
+    for i, value in zip(wrt, wrt_values):
         g = grads.get(id(value))
+        for other in also.get(i, []):
+            g_other = captured.get(id(other))
+            if g_other is not None:
+                g = g_other if g is None else em.add(g, g_other)
         results.append(g if g is not None else em.zeros(value.type.shape, value.type.dtype))
     graph.set_outputs(list(graph.outputs) + results)
     return graph

@@ -480,3 +480,17 @@ def test_gradient_of_a_shared_weight_is_one_gemm_over_stacked_rows():
                          graphc.randn(32, 24))
     shapes = [tuple(v.type.shape) for n in graph.nodes for v in n.outputs]
     assert (32, 24) in shapes and (8, 32, 24) not in shapes, str(graph)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_std_of_a_constant_slice_has_a_zero_gradient(compiled):
+    # as PyTorch: the square root's own gradient at 0 is infinite (0 * inf would be NaN)
+    x = graphc.tensor([[3.0, 3.0, 3.0, 3.0], [1.0, 2.0, 3.0, 4.0]], requires_grad=True)
+    std = graphc.compile(lambda x: x.std(1)) if compiled else (lambda x: x.std(1))
+    values = std(x)
+    assert values.tolist()[0] == 0.0
+    values.sum().backward()
+    assert x.grad.tolist()[0] == [0.0, 0.0, 0.0, 0.0]
+    centered = np.array([-1.5, -0.5, 0.5, 1.5])  # d std / dx = centered / ((n - 1) std)
+    np.testing.assert_allclose(x.grad.numpy()[1], centered / (3 * np.sqrt(5 / 3)), rtol=1e-6)
+    assert np.isnan(graphc.tensor([1.0, float("nan")]).std().item())

@@ -269,3 +269,39 @@ def test_a_no_grad_region_is_a_constant_to_the_gradient_of_a_compiled_call():
     graphc.compile(f)(x).sum().backward()
     np.testing.assert_allclose(w.grad.numpy(), eager, rtol=1e-6)  # sum(y) either way
     np.testing.assert_allclose(eager, np.full((4, 3), (x.numpy() @ w.numpy()).sum()), rtol=1e-5)
+
+
+@pytest.mark.parametrize("update", [lambda w: w.add_(0.01), lambda w: w.clamp_(-2.5, 2.5),
+                                    lambda w: w.mul_(2.0), lambda w: w.copy_(graphc.ones(3))],
+                         ids=["add_", "clamp_", "mul_", "copy_"])
+def test_a_leaf_updated_in_place_under_no_grad_keeps_its_gradient_at_its_new_value(update):
+    # eagerly the leaf stays a leaf: later uses are differentiated w.r.t. its new value, and
+    # uses before the update add theirs (here w.sum(): ones)
+    x = t([4.0, 5.0, 6.0])
+    results = []
+    for run in (lambda f: f, graphc.compile):
+        w = graphc.tensor(np.array([1.0, 2.0, 3.0], np.float32), requires_grad=True)
+
+        def f(x):
+            before = w.sum()
+            with graphc.no_grad():
+                update(w)
+            return (w * x).sum() + before
+        run(f)(x).backward()
+        results.append((w.grad.tolist(), w.tolist()))
+    assert results[1] == results[0]
+    assert results[0][0] == [5.0, 6.0, 7.0]
+
+
+def test_a_generator_made_while_tracing_and_kept_is_refused():
+    class Noisy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gen = None
+
+        def forward(self, x):
+            if self.gen is None:  # made lazily, by the first (traced) call
+                self.gen = graphc.Generator().manual_seed(5)
+            return x + graphc.rand(4, generator=self.gen)
+    with pytest.raises(graphc.TraceError, match=r"generator at model\.gen was made while"):
+        graphc.compile(Noisy())(graphc.zeros(4))

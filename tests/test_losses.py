@@ -176,6 +176,22 @@ def test_nll_loss_with_weight_and_ignore_index(reduction, rng):
     check_grad(lambda a: loss(a, graphc.tensor(target)), [logp])
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_mean_over_only_ignored_targets_is_nan_with_a_zero_gradient(smoothing, compiled):
+    # as PyTorch: the loss is 0/0, NaN; the gradient is 0 (a batch of padding must not turn
+    # every parameter into NaN: the division's own gradient there is 0 * inf)
+    logits = graphc.randn(3, 5, requires_grad=True)
+    target = graphc.tensor([-100, -100, -100])
+
+    def loss(logits, target):
+        return F.cross_entropy(logits, target, label_smoothing=smoothing)
+    value = (graphc.compile(loss) if compiled else loss)(logits, target)
+    assert np.isnan(value.item())
+    value.backward()
+    np.testing.assert_array_equal(logits.grad.numpy(), np.zeros((3, 5), np.float32))
+
+
 def test_nll_loss_rejects_mismatched_targets():
     with pytest.raises(ValueError, match="target shape"):
         F.nll_loss(graphc.zeros(3, 4), graphc.tensor([0, 1]))

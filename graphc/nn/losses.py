@@ -115,7 +115,15 @@ def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
         return loss
     if reduction == "sum":
         return G.sum(loss)
-    return G.div(G.sum(loss), G.sum(w))
+    return _weighted_mean(G.sum(loss), G.sum(w))
+
+
+def _weighted_mean(total: Tensor, weight: Tensor) -> Tensor:
+    """``total / weight``; where no target counts (``weight`` 0: every target ignored) the
+    loss is NaN, as PyTorch's, and its gradient 0, as PyTorch's (the division's would be
+    0 * inf = NaN, poisoning every parameter)."""
+    counted = G.ne(weight, 0.0)
+    return G.where(counted, G.div(total, G.where(counted, weight, 1.0)), float("nan"))
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
@@ -170,7 +178,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
             counted = G.where(G.reshape(ignored, (-1,)), 0.0, G.cast(counted, input.dtype))
         else:
             counted = G.cast(G.logical_not(ignored), input.dtype)
-        smooth = G.div(G.sum(smooth), G.sum(counted))
+        smooth = _weighted_mean(G.sum(smooth), G.sum(counted))
     return G.add(G.mul(nll, 1.0 - label_smoothing), G.mul(smooth, label_smoothing / classes))
 
 
