@@ -313,11 +313,12 @@ def _grad_for(t, leaf_grads, create_graph):
 
 
 def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=False,
-         allow_unused=True):
+         allow_unused=False):
     """Gradients of ``outputs`` w.r.t. ``inputs``, like ``torch.autograd.grad``.
 
-    ``inputs`` are tensors that require grad, leaves or intermediate results. Unused inputs give
-    ``None`` unless ``allow_unused=False``.
+    ``inputs`` are tensors that require grad, leaves or intermediate results. An input the
+    outputs do not depend on is an error, as in PyTorch, or gives ``None`` with
+    ``allow_unused=True``.
 
         >>> import graphc
         >>> x = graphc.tensor(3.0, requires_grad=True)

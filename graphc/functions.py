@@ -304,10 +304,18 @@ def _values_at(x: Tensor, dim: int, keepdim: bool, indices: Tensor) -> ValuesInd
 
 
 def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return logical_not(any(logical_not(x), dim, keepdim))
+    """Whether every element is nonzero: bool, or uint8 for a uint8 ``x`` (as PyTorch)."""
+    result = logical_not(_any(logical_not(x), dim, keepdim))
+    return cast(result, x.dtype) if x.dtype == dtypes.u8 else result
 
 
 def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Whether some element is nonzero: bool, or uint8 for a uint8 ``x`` (as PyTorch)."""
+    result = _any(x, dim, keepdim)
+    return cast(result, x.dtype) if x.dtype == dtypes.u8 else result
+
+
+def _any(x: Tensor, dim, keepdim: bool) -> Tensor:
     return gt(sum(cast(x, dtypes.bool_), dim, keepdim), 0)
 
 

@@ -128,6 +128,11 @@ def getitem(x: Tensor, key) -> Tensor:
         return F.reshape(selected, [1 if e[0] == "new" else region.shape[e[1]]
                                     for e in layout if e[0] != "drop"])
     for _, t in indexed:
+        if t.dtype == dtypes.bool_:
+            raise IndexError("boolean mask indexing (a mask in one of several indices, "
+                             "x[:, mask]) gives a data-dependent shape; use "
+                             "graphc.where(mask, x, 0) or integer indices "
+                             "(graphc.nonzero(mask), eagerly) instead")
         if not t.dtype.is_int:
             raise IndexError(f"tensors used as indices must be integer, got {t.dtype}")
     index_shape = list(np.broadcast_shapes(*(t.shape for _, t in indexed)))

@@ -193,7 +193,17 @@ def median(x: Tensor, dim: Optional[int] = None, keepdim: bool = False):
         flat = F.reshape(x, [-1])
         if flat.shape[0] == 0:  # PyTorch answers NaN here, not an error
             return F.reshape(F.cast(F.sum(flat), x.dtype), []) * math.nan
-        return median(flat, 0).values
+        value = median(flat, 0).values
+        if not x.dtype.is_float:
+            return value
+        # PyTorch spreads this median's gradient evenly over the elements equal to it (with a
+        # dim, it goes to the index returned): the value stays the median's, bit for bit
+        # (v - 0.0 keeps a -0.0), the gradient is the mean's over the ties
+        fixed = value.detach()
+        ties = F.eq(flat, fixed)
+        tied_mean = F.div(F.sum(F.where(ties, flat, 0.0)), F.sum(F.cast(ties, flat.dtype)))
+        spread = F.sub(fixed, F.sub(tied_mean.detach(), tied_mean))
+        return F.where(F.isfinite(fixed), spread, value)
     n = _size_along(x, dim)
     if n == 0:
         raise IndexError(f"median(): expected reduction dim {dim} to have non-zero size, "

@@ -337,7 +337,8 @@ def mode(x: Tensor, dim: int = -1, keepdim: bool = False):
     most = F.eq(counts, F.amax(counts, -1, keepdim=True))
     value = F.amin(F.where(most, rows, F.amax(rows, -1, keepdim=True)), -1, keepdim=True)
     last = F.amax(F.where(F.eq(rows, value), factories.arange(n), -1), -1)
-    value = F.squeeze(value, -1)
+    # the element at that index: PyTorch's gradient goes to it alone
+    value = F.squeeze(F.gather(rows, -1, F.unsqueeze(last, -1)), -1)
     if keepdim:
         value, last = F.unsqueeze(value, axis), F.unsqueeze(last, axis)
     return return_types.mode(value, last)

@@ -212,6 +212,12 @@ def test_bce_loss(reduction, rng):
 
 
 @pytest.mark.filterwarnings("ignore:divide by zero encountered in log")
+def test_bce_refuses_inputs_that_are_not_probabilities():
+    # as PyTorch (logits passed by mistake gave NaN)
+    with pytest.raises(RuntimeError, match="between 0 and 1"):
+        F.binary_cross_entropy(t64([1.5, -0.2, 0.5]), t64([1.0, 0.0, 1.0]))
+
+
 def test_bce_clamps_the_log_at_minus_100():
     p = t64([0.0, 1.0, 1.0])
     y = t64([1.0, 0.0, 1.0])

@@ -627,3 +627,16 @@ def test_masked_fill_matches_numpy_and_has_an_in_place_form():
     np.testing.assert_array_equal(x.masked_fill(mask, -1.0).numpy(), [[-1.0, 2.0], [-1.0, 4.0]])
     x.masked_fill_(x > 2, 0.0)
     np.testing.assert_array_equal(x.numpy(), [[1.0, 2.0], [0.0, 0.0]])
+
+
+def test_all_and_any_of_uint8_are_uint8_as_in_pytorch():
+    x = graphc.tensor(np.array([1, 2, 0], np.uint8))
+    assert x.all().dtype == x.any().dtype == graphc.uint8
+    assert (x.all().item(), x.any().item()) == (0, 1)
+    assert graphc.tensor([1.0, 0.0]).all().dtype == graphc.bool
+
+
+def test_a_boolean_mask_among_several_indices_is_named_in_the_error():
+    x = graphc.zeros(2, 3)
+    with pytest.raises(IndexError, match=r"boolean mask indexing .*x\[:, mask\]"):
+        x[:, graphc.tensor([True, False, True])]

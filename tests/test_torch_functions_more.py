@@ -330,6 +330,29 @@ def test_mode_is_smallest_most_frequent_value_at_its_last_index():
     assert values.tolist() == [[1.0, 5.0]] and indices.tolist() == [[3, 4]]
 
 
+def test_the_gradient_of_mode_goes_to_the_index_it_returns():
+    x = graphc.tensor([[1.0, 1.0, 2.0, 3.0], [4.0, 4.0, 4.0, 0.0]], requires_grad=True)
+    values, indices = x.mode(1)
+    values.sum().backward()
+    assert indices.tolist() == [1, 2]
+    assert x.grad.tolist() == [[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]  # as PyTorch's
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_the_gradient_of_a_median_over_all_elements_is_spread_over_its_ties(compiled):
+    # as PyTorch's (with a dim, it goes to the index returned); the value is the median's
+    x = graphc.tensor([2.0, 2.0, 1.0, -0.0], requires_grad=True)
+    median = graphc.compile(graphc.median) if compiled else graphc.median
+    value = median(x)
+    value.backward()
+    assert value.item() == 1.0 and x.grad.tolist() == [0.0, 0.0, 1.0, 0.0]
+    x = graphc.tensor([2.0, 2.0, 1.0], requires_grad=True)
+    median(x).backward()
+    assert x.grad.tolist() == [0.5, 0.5, 0.0]
+    assert math.copysign(1.0, graphc.median(graphc.tensor([-0.0, 1.0, -0.0])).item()) == -1.0
+    assert graphc.median(graphc.tensor([1.0, math.inf, math.inf])).item() == math.inf
+
+
 def test_contiguity_answers_of_a_library_without_views():
     x = graphc.zeros(2, 3, 4, dtype=graphc.float64)
     assert x.stride() == (12, 4, 1) and x.stride(-2) == 4
