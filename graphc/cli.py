@@ -197,7 +197,8 @@ def check_elements_read(graph: ir.Graph, name: str) -> None:
     ``MAX_ELEMENTS_READ`` elements, before anything runs."""
     names = {id(v): f"%{v.name}" for v in graph.inputs}
     for index, node in enumerate(graph.nodes):
-        names[id(node.output)] = f"%{index}"
+        for k, value in enumerate(node.outputs):  # a fused node may have several results
+            names[id(value)] = f"%{index}" if len(node.outputs) == 1 else f"%{index}.{k}"
         count = elements_read(node)
         if count > MAX_ELEMENTS_READ:
             raise CLIError(f"{name}: node {index} ({format_node(node, names)}) would "

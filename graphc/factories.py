@@ -55,7 +55,8 @@ def as_dtype(dtype) -> dtypes.DType:
 def _shape(size) -> tuple[int, ...]:
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
-    shape = tuple(int(s) for s in size)
+    from graphc.functions import sizes  # functions imports this module's factories lazily
+    shape = tuple(sizes(size, "size"))
     if any(s < 0 for s in shape):
         raise ShapeError(f"negative dimension in size {list(shape)}")
     return shape

@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import functools
 import math
+import operator
 from collections import namedtuple
 from collections.abc import Sequence
 from typing import Optional
@@ -391,10 +392,21 @@ def dot(a: Tensor, b: Tensor) -> Tensor:
 
 
 # -- shapes -------------------------------------------------------------------------------------
+def sizes(shape, what: str) -> list[int]:
+    """``shape``'s sizes as ints: ints and integer tensors (``__index__``), never a float
+    truncated (``zeros(2.5)``, ``view(2.0, 3)``: a TypeError, as in PyTorch)."""
+    try:
+        return [operator.index(s) for s in shape]
+    except TypeError:
+        bad = next(s for s in shape if not hasattr(type(s), "__index__"))
+        raise TypeError(f"{what}: sizes must be ints, got {type(bad).__name__} {bad!r} in "
+                        f"{list(shape)}") from None
+
+
 def _resolve_shape(x: Tensor, shape) -> list[int]:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
-    shape = [int(s) for s in shape]
+    shape = sizes(shape, "reshape")
     if shape.count(-1) > 1:
         raise ShapeError(f"reshape: only one dimension can be -1, got {shape}")
     if -1 in shape:
@@ -452,6 +464,9 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     start, end = wrap_dim(start_dim, x.ndim), wrap_dim(end_dim, x.ndim)
     if x.ndim == 0:
         return reshape(x, [1])
+    if start > end:
+        raise ShapeError(f"flatten: start_dim ({start_dim}) cannot come after end_dim "
+                         f"({end_dim}) for a tensor of {x.ndim} dims")
     merged = 1
     for d in x.shape[start:end + 1]:
         merged *= d

@@ -150,7 +150,8 @@ class _Lexer:
                 if len(digits) != _HEX_ESCAPES[escape] or not re.fullmatch(r"[0-9a-fA-F]+", digits):
                     raise self.error(f"escape \\{escape} needs {_HEX_ESCAPES[escape]} hex digits",
                                      self.line, here)
-                if int(digits, 16) > 0x10FFFF:
+                code = int(digits, 16)
+                if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:  # no character, or a surrogate
                     raise self.error(f"escape \\{escape}{digits} is not a character",
                                      self.line, here)
                 out.append(chr(int(digits, 16)))

@@ -255,3 +255,38 @@ def test_summary_shows_statistics_and_leading_values():
     line = summarize("out0 (%0)", np.array([1.0, np.nan, 3.0], np.float32))
     assert line == "out0 (%0): f32[3]  min=1 max=3 mean=2  nan=1 inf=0  [1, nan, 3]"
     assert summarize("out1", np.arange(10)).endswith("min=0 max=9  [0, 1, 2, 3, 4, 5, ...]")
+
+
+def test_run_of_a_fused_graph_with_a_multi_result_node(tmp_path):
+    # `graphc opt -p fuse` writes such nodes; run's size check read node.output of them
+    source = tmp_path / "softmax.gir"
+    source.write_text("""func @f(%x: f32[4,3]) -> (f32[4,3]) {
+  %0: f32[4,1] = max %x {axes=[1], keepdim=true}
+  %1: f32[4,1] = stop_gradient %0
+  %2: f32[4,3] = sub %x, %1
+  %3: f32[4,3] = exp %2
+  %4: f32[4,1] = sum %3 {axes=[1], keepdim=true}
+  %5: f32[4,3] = div %3, %4
+  return %5
+}
+""")
+    fused = tmp_path / "fused.gir"
+    assert graphc("opt", source, "-p", "fuse", "-o", fused).returncode == 0
+    result = graphc("run", fused, "--backend", "interpreter")
+    assert result.returncode == 0, result.stderr
+    assert "out0" in result.stdout
+
+
+def test_profile_with_an_output_in_a_missing_folder_says_so_before_running(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("print('ran')\n")
+    result = graphc("profile", "-o", tmp_path / "missing" / "t.json", script)
+    assert "ran" not in assert_user_error(result, "cannot write", "no such folder") + result.stdout
+
+
+def test_launch_with_a_missing_host_file_says_so(tmp_path):
+    pytest.importorskip("mpi4py")
+    script = tmp_path / "s.py"
+    script.write_text("print('ran')\n")
+    assert_user_error(graphc("launch", "-n", "2", "--hostfile", tmp_path / "none", script),
+                      "no such host file")

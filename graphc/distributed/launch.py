@@ -54,6 +54,8 @@ def launch(processes: int, script: str, arguments: Sequence[str] = (),
     """Runs ``script`` as ``processes`` MPI ranks and returns mpiexec's exit status."""
     if not os.path.isfile(script):
         raise DistributedError(f"graphc launch: no such script: {script}")
+    if hostfile is not None and not os.path.isfile(hostfile):
+        raise DistributedError(f"graphc launch: no such host file: {hostfile}")
     import_mpi()  # ranks run `python -m mpi4py`: say how to install it before starting them
     command = launch_command(processes, script, arguments, hostfile)
     return subprocess.call(command)

@@ -724,6 +724,13 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         if low < 0 or high >= num_classes:
             raise IndexError(f"one_hot: class values must be in [0, {num_classes}), "
                              f"got values from {low} to {high}")
+    if tracing.current() is not None:
+        # a compiled call cannot check the values before it runs: it reads rows of an identity
+        # matrix, which the gather checks (a negative class is moved out of range, not wrapped)
+        rows = G.where(G.lt(tensor, 0), num_classes, tensor)
+        picked = G.index_select(factories.eye(num_classes, dtype=dtypes.i64), 0,
+                                G.reshape(rows, [-1]))
+        return G.reshape(picked, list(tensor.shape) + [num_classes])
     classes = factories.arange(num_classes)
     return G.cast(G.eq(G.unsqueeze(tensor, -1), classes), dtypes.i64)
 

@@ -347,6 +347,10 @@ class Module:
             if key not in state_dict:
                 continue
             source = state_dict[key]
+            if not isinstance(source, (Tensor, np.ndarray, np.generic, int, float, bool)):
+                mismatched.append(f"{key}: checkpoint holds a {type(source).__name__}, not a "
+                                  f"tensor")
+                continue
             array = source.numpy() if isinstance(source, Tensor) else np.asarray(source)
             if tuple(array.shape) != tuple(target.shape):
                 mismatched.append(f"{key}: checkpoint has shape {list(array.shape)}, "

@@ -102,6 +102,9 @@ class Optimizer:
         if not isinstance(param_group, dict):
             raise TypeError(f"a parameter group must be a dict, got {type(param_group).__name__}")
         group = dict(param_group)
+        if "params" not in group:
+            raise KeyError(f"a parameter group needs its tensors under 'params'; got the keys "
+                           f"{sorted(map(str, group))}")
         params = group.get("params")
         if isinstance(params, Tensor):
             params = [params]

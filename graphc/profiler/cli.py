@@ -45,6 +45,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from graphc.cli import CLIError  # the command line's module imports this one
     if not os.path.isfile(args.script):
         raise CLIError(f"profile: no such script: {args.script}")
+    folder = os.path.dirname(os.path.abspath(args.output)) if args.output else None
+    if folder is not None and not os.path.isdir(folder):  # say so before the script runs
+        raise CLIError(f"profile: cannot write {args.output!r}: no such folder {folder!r}")
     status = 0
     saved_argv, saved_path = sys.argv, list(sys.path)
     sys.argv = [args.script, *args.script_args]
@@ -62,7 +65,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
         sys.argv, sys.path[:] = saved_argv, saved_path
     print(prof.key_averages().table(sort_by=args.sort_by, row_limit=args.row_limit))
     if args.output:
-        prof.export_chrome_trace(args.output)
+        try:
+            prof.export_chrome_trace(args.output)
+        except OSError as exc:
+            raise CLIError(f"profile: cannot write {args.output!r}: {exc.strerror or exc}") \
+                from exc
         print(f"chrome trace written to {args.output}")
     return status
 

@@ -20,7 +20,11 @@ def _matmul_type(types, attrs):
     if a.shape[-1] != b.shape[-2]:
         raise ShapeError(f"matmul: inner dimensions differ: {list(a.shape)} @ {list(b.shape)} "
                          f"({a.shape[-1]} != {b.shape[-2]})")
-    batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    try:
+        batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ShapeError as exc:
+        raise ShapeError(f"matmul: batch dimensions do not broadcast: {list(a.shape)} @ "
+                         f"{list(b.shape)} ({exc})") from None
     return TensorType(dtypes.promote(a.dtype, b.dtype), batch + (a.shape[-2], b.shape[-1]))
 
 
