@@ -748,8 +748,10 @@ def build_parser() -> argparse.ArgumentParser:
     cache_command = commands.add_parser(
         "cache", parents=[common], help="show or clear the on-disk cache of compiled code",
         description="The llvm backend keeps the object code it compiles in $GRAPHC_CACHE_DIR "
-                    "(default $XDG_CACHE_HOME/graphc, else ~/.cache/graphc). 'info' prints "
-                    "its location, number of entries and size; 'clear' removes the entries.")
+                    "(default $XDG_CACHE_HOME/graphc, else ~/.cache/graphc), and the numba "
+                    "and cuda backends their generated modules and numba's machine code for "
+                    "them. 'info' prints its location, number of entries and size; 'clear' "
+                    "removes the entries.")
     cache_command.add_argument("action", choices=("info", "clear"))
     cache_command.set_defaults(handler=cmd_cache)
 

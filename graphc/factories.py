@@ -11,6 +11,7 @@ Inside a compiled function they build ``const`` and random nodes, so the same co
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -201,6 +202,8 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 def full(size, fill_value, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
     shape = _shape(size if isinstance(size, (tuple, list)) else (size,))
+    if not isinstance(fill_value, (numbers.Number, np.generic, Tensor)):
+        raise TypeError(f"full(): fill_value must be a number, not {type(fill_value).__name__}")
     if dtype is None:
         dtype = (dtypes.bool_ if isinstance(fill_value, type(True)) else  # noqa: UP003
                  dtypes.i64 if isinstance(fill_value, int) else dtypes.DEFAULT_FLOAT)

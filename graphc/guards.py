@@ -136,6 +136,17 @@ def _describe(token) -> str:
     return _short(token)
 
 
+def _key_change(old: tuple, new: tuple) -> str:
+    """How a dict's (or an object's attributes') keys changed, from their tokens."""
+    def names(keys):
+        return ", ".join(repr(key[1]) if key[0] != "key" else "an object" for key in keys)
+    added = [key for key in new if key not in old]
+    removed = [key for key in old if key not in new]
+    parts = ([f"{names(added)} added"] if added else []) + (
+        [f"{names(removed)} removed"] if removed else [])
+    return " and ".join(parts) or "its keys are in another order"
+
+
 def _short(obj) -> str:
     if isinstance(obj, type):
         return obj.__name__
@@ -284,6 +295,7 @@ class _Walker:
         self.truncated = False
         self.paths: list = []   # where each token was read (str, or a lazily joined tuple)
         self.tokens: list = []
+        self.checkpoint: Optional[_Checkpoint] = None  # set by _walk_roots
 
     def emit(self, path, token) -> None:
         self.paths.append(path)
@@ -607,15 +619,36 @@ def opens(obj) -> bool:
     return _primitive(obj) is None
 
 
+@dataclasses.dataclass(frozen=True)
+class _Checkpoint:
+    """A walker's state after the function's own roots, before the static arguments: a guard
+    whose function state still holds resumes here to walk only new static arguments."""
+    tokens: int          # how many tokens the function's roots gave
+    records: int         # how many record entries
+    seen: dict           # id -> path of the objects reached (kept alive by those entries)
+    count: int
+    truncated: bool
+
+
 def _walk_roots(fn, extra_roots, skip, lifted_arrays, on_tensor=None,
-                record: bool = False) -> _Walker:
+                record: bool = False, resume: Optional[_Checkpoint] = None) -> _Walker:
+    """Walk ``fn``'s own roots, then ``extra_roots``; with ``resume``, only ``extra_roots``,
+    from where an earlier walk of the same function's roots stopped (``walker.checkpoint``)."""
     walker = _Walker(skip, lifted_arrays, on_tensor, record)
     used_names = _function_names(fn)  # what it reads of self and of static arguments
-    for name, root in roots(fn) + list(extra_roots):
-        if name == "" and isinstance(root, types.FunctionType):
-            walker._function(root, "")
-        else:
-            walker.walk(root, name or "fn", used_names)
+    if resume is None:
+        for name, root in roots(fn):
+            if name == "" and isinstance(root, types.FunctionType):
+                walker._function(root, "")
+            else:
+                walker.walk(root, name or "fn", used_names)
+    else:
+        walker.seen = dict(resume.seen)
+        walker.count, walker.truncated = resume.count, resume.truncated
+    walker.checkpoint = _Checkpoint(len(walker.tokens), len(walker.record or ()),
+                                    dict(walker.seen), walker.count, walker.truncated)
+    for name, root in extra_roots:
+        walker.walk(root, name or "fn", used_names)
     if walker.truncated:
         warnings.warn(f"graphc.compile: the Python state reachable from {fn!r} has more than "
                       f"{_MAX_OBJECTS} objects; deeper state is guarded by identity only",
@@ -680,6 +713,7 @@ class StateGuard:
         # what the last matching walk read, object by object; None: walk at the next call
         # (also when the state now is not what is guarded: the trace changed it)
         self._record: Optional[list] = None
+        self._checkpoint: Optional[_Checkpoint] = None  # where the static arguments' walk began
         self._walk_matches()
 
     def check_identities(self) -> bool:
@@ -705,7 +739,11 @@ class StateGuard:
         except Exception:  # the call's arguments are not known here: walk nothing, fail
             return False
         if any(now is not then for (_, now), (_, then) in zip(roots, self._walked_roots)):
-            self._record = None  # another (maybe equal) object: what it holds is unchecked
+            # another (maybe equal) object: what it holds is unchecked; the function's own
+            # state need not be walked again while its part of the record holds
+            if self._walk_new_static_arguments(roots):
+                return True
+            self._record = None
         return self.check_identities() or self._walk_matches(roots)
 
     def _walk_matches(self, roots: Optional[list] = None) -> bool:
@@ -714,11 +752,40 @@ class StateGuard:
             walker = _walk_roots(self.fn, roots, self.skip, self.lifted_arrays, record=True)
         except Exception:  # state that vanished or broke: retrace rather than guess
             return False
-        matches = walker.tokens == self.expected
-        self._record = [(entry[0], entry[1:]) for entry in walker.record] if matches else None
-        if matches:
-            self._walked_roots = roots
-        return matches
+        return self._keep_if_matches(walker, roots, [])
+
+    def _walk_new_static_arguments(self, roots: list) -> bool:
+        """Walk only the static arguments of a call that passes new objects for them (an
+        equal config made per call), from the checkpoint of the last matching walk, if what
+        that walk read of the function's own state still holds. The checkpoint's object ids
+        are safe to reuse then: its record entries hold those objects alive."""
+        record, checkpoint = self._record, self._checkpoint
+        if record is None or checkpoint is None:
+            return False
+        own = record[:checkpoint.records]
+        for check, arguments in own:
+            if not check(*arguments):
+                return False
+        try:
+            walker = _walk_roots(self.fn, roots, self.skip, self.lifted_arrays, record=True,
+                                 resume=checkpoint)
+        except Exception:
+            return False
+        return self._keep_if_matches(walker, roots, own, checkpoint)
+
+    def _keep_if_matches(self, walker: _Walker, roots: list, own: list,
+                         checkpoint: Optional[_Checkpoint] = None) -> bool:
+        """Keep the record of a walk (after ``own``, the function state's part when resumed)
+        whose tokens are the guarded ones."""
+        start = 0 if checkpoint is None else checkpoint.tokens
+        matches = walker.tokens == self.expected[start:]
+        if not matches:
+            self._record = self._checkpoint = None
+            return False
+        self._record = own + [(entry[0], entry[1:]) for entry in walker.record]
+        self._checkpoint = checkpoint or walker.checkpoint
+        self._walked_roots = roots
+        return True
 
     def failure(self, resolve=None) -> str:
         """What changed, named by its path (``cfg.use_relu == True (now False)``)."""
@@ -737,6 +804,8 @@ class StateGuard:
             if old[0] == "created":
                 return (f"{path} was set by the traced call (Python code a compiled call does "
                         f"not run again)")
+            if token != old and token[0] == old[0] == "dict":
+                return f"{path}: {_key_change(old[1], token[1])}"
             if token != old:
                 return f"{path} == {_describe(old)} (now {_describe(token)})"
         return "the structure of the function's Python state changed"

@@ -191,8 +191,10 @@ def _along_dim(op: str, x: Tensor, dim: int, index, source: Tensor) -> tuple:
     return x1, axis, spread, source
 
 
-def _negative_counts_from_end(index: Tensor, size: int) -> Tensor:
-    return F.where(F.lt(index, 0), F.add(index, size), index)
+def negative_counts_from_end(index: Tensor, size: int) -> Tensor:
+    """Negative indices count from the end; one below ``-size`` stays as it is, so that the
+    gather's range error names the index the user wrote."""
+    return F.where(F.logical_and(F.lt(index, 0), F.ge(index, -size)), F.add(index, size), index)
 
 
 def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
@@ -202,7 +204,7 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1
     if alpha != 1:
         source = F.mul(source, alpha)
     source = F.cast(source, x1.dtype)
-    spread = _negative_counts_from_end(spread, x1.shape[axis])
+    spread = negative_counts_from_end(spread, x1.shape[axis])
     return F.reshape(apply("scatter_add", [x1, spread, source], axis=axis), list(input.shape))
 
 
@@ -210,7 +212,7 @@ def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor
     """``input`` with ``source[..., i, ...]`` copied to ``input[..., index[i], ...]`` along
     ``dim``, like ``torch.index_copy`` (duplicate indices: the last copy wins)."""
     x1, axis, spread, source = _along_dim("index_copy", input, dim, index, source)
-    spread = _negative_counts_from_end(spread, x1.shape[axis])
+    spread = negative_counts_from_end(spread, x1.shape[axis])
     out = apply("scatter", [x1, spread, F.cast(source, x1.dtype)], axis=axis)
     return F.reshape(out, list(input.shape))
 
@@ -246,7 +248,7 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: Optional[int] = None) ->
                 raise ShapeError(f"take_along_dim(): input shape {x_shape} and indices shape "
                                  f"{i_shape} do not broadcast on dimension {d}")
             x_shape[d] = i_shape[d] = size
-    indices = _negative_counts_from_end(indices, input.shape[axis])
+    indices = negative_counts_from_end(indices, input.shape[axis])
     return F.gather(F.broadcast_to(input, x_shape), axis, F.broadcast_to(indices, i_shape))
 
 

@@ -30,9 +30,12 @@ from __future__ import annotations
 import numpy as np
 
 from graphc import functions as F
+from graphc import tracing
 from graphc.dispatch import apply
+from graphc.index_ops import negative_counts_from_end
 from graphc.tensor import Tensor
 from ir import dtypes
+from ir.errors import IndexRangeError
 
 
 def _expand_key(key, ndim: int) -> list:
@@ -118,6 +121,10 @@ def getitem(x: Tensor, key) -> Tensor:
     if all(isinstance(k, slice) and k == slice(None) for k in key):
         return x
     region, _, layout = _basic(x, key)
+    if tracing.current() is None:
+        for entry in layout:
+            if entry[0] == "index" and entry[2].dtype.is_int:
+                _check_range(entry[2].numpy(), region.shape[entry[1]], entry[1])
     region, layout = _select_scalar_indices(region, layout)
     # Drop the axes that ints selected, as PyTorch does before any tensor index is applied;
     # `kept` lists the layout entries that still own an axis, in order.
@@ -166,11 +173,20 @@ def _select_scalar_indices(region: Tensor, layout: list):
     for entry in layout:
         if entry[0] == "index" and entry[2].ndim == 0 and entry[2].dtype.is_int:
             axis, t = entry[1], entry[2]
-            t = F.where(F.lt(t, 0), F.add(t, region.shape[axis]), t)
+            t = negative_counts_from_end(t, region.shape[axis])
             region = F.index_select(region, axis, F.reshape(t, [1]))
             entry = ("drop", axis)
         entries.append(entry)
     return region, entries
+
+
+def _check_range(index: np.ndarray, size: int, dim: int) -> None:
+    """Eagerly, an index outside [-size, size) raises as in PyTorch, naming its own value and
+    dimension (traced, the gather raises at run time; see :func:`_take`)."""
+    bad = (index < -size) | (index >= size)
+    if bad.any():
+        raise IndexRangeError(f"index {index[bad].flat[0]} is out of bounds for dimension "
+                              f"{dim} with size {size}")
 
 
 def _adjacent(layout: list) -> bool:
@@ -189,15 +205,22 @@ def _take(x: Tensor, tensor_indices) -> Tensor:
     assert axes == list(range(first, first + len(axes))), "indexed axes must be neighbours"
     indices = [t for _, t in tensor_indices]
     shape = np.broadcast_shapes(*(t.shape for t in indices))
-    linear = None
-    for axis, t in zip(axes, indices):
-        size = x.shape[axis]
-        t = F.where(F.lt(t, 0), F.add(t, size), t)  # negative indices count from the end
-        linear = t if linear is None else F.add(F.mul(linear, size), t)
-    linear = F.broadcast_to(linear, shape)
     merged = 1
     for a in axes:
         merged *= x.shape[a]
+    linear = outside = None
+    for axis, t in zip(axes, indices):
+        size = x.shape[axis]
+        t = negative_counts_from_end(t, size)
+        if len(axes) > 1:
+            bad = F.logical_or(F.lt(t, 0), F.ge(t, size))
+            outside = bad if outside is None else F.logical_or(outside, bad)
+        linear = t if linear is None else F.add(F.mul(linear, size), t)
+    if outside is not None:
+        # merged, an index past its own axis would read the next axis's elements (x[0, 5] of
+        # a 3x4 x would be x[1, 1]): index_select refuses -1 instead
+        linear = F.where(outside, -1, linear)
+    linear = F.broadcast_to(linear, shape)
     flat = F.reshape(x, list(x.shape[:first]) + [merged] + list(x.shape[first + len(axes):]))
     return F.index_select(flat, first, linear)
 

@@ -48,6 +48,7 @@ aliased tensors. The same holds for NumPy arrays.
 """
 from __future__ import annotations
 
+import errno
 import io
 import json
 import math
@@ -262,6 +263,8 @@ def save(obj: Any, f: PathLike) -> None:
                         allow_nan=False).encode("utf-8")
     if isinstance(f, (str, os.PathLike)):
         path = Path(f)
+        if path.is_dir():  # else the rename below fails naming the temporary file
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
         fd, tmp = _create_beside(path)
         try:
             with os.fdopen(fd, "wb") as out:

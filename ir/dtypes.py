@@ -90,6 +90,9 @@ def from_numpy(dtype) -> DType:
     np_dtype = np.dtype(dtype)
     if np_dtype in _BY_NUMPY:
         return _BY_NUMPY[np_dtype]
+    if not np_dtype.isnative and np_dtype.newbyteorder("=") in _BY_NUMPY:
+        raise TypeError(f"unsupported dtype {np_dtype.str}: its byte order is not this "
+                        f"machine's; convert with array.astype('{np_dtype.newbyteorder('=')}')")
     raise TypeError(
         f"unsupported dtype {np_dtype}; graphc supports {', '.join(d.name for d in ALL)}"
     )

@@ -291,6 +291,33 @@ def test_the_default_module_folder_is_the_numba_folder_of_graphcs_cache_dir():
         compiled.source()
 
 
+def test_graphc_cache_info_and_clear_count_the_generated_modules(tmp_path):
+    """A module and what numba caches for it are one entry; files graphc did not write stay."""
+    from backends.llvm import cache
+    compiled = NumbaBackend(folder=tmp_path / "numba").compile(
+        one_node_graph("sin", [np.ones(6, F)], {}))
+    compiled(np.ones(6, F))
+    machine_code = list((tmp_path / "numba" / "__pycache__").glob("*.nbc"))
+    assert machine_code
+    theirs = [tmp_path / "numba" / "notes.py", tmp_path / "numba" / "__pycache__" / "x.pyc"]
+    for path in theirs:
+        path.write_text("not graphc's")
+    found = cache.summary(tmp_path)
+    written = sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file())
+    assert (found.entries, found.total_bytes) == (1, written - 2 * len("not graphc's"))
+    assert cache.clear(tmp_path) == 1
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == sorted(theirs)
+    assert cache.summary(tmp_path).entries == 0
+
+
+def test_a_module_folder_that_cannot_be_written_is_a_clear_error(tmp_path):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    with pytest.raises(backends.BackendError, match="cannot write its generated module to .*"
+                                                    "file.*GRAPHC_CACHE_DIR"):
+        NumbaBackend(folder=not_a_folder).compile(one_node_graph("cos", [np.ones(6, F)], {}))
+
+
 def test_wrong_inputs_get_the_backends_clear_error():
     compiled = NUMBA.compile(one_node_graph("neg", [np.ones(3, F)], {}))
     with pytest.raises(backends.ExecutionError, match=r"input %a0 expects f32\[3\], got f32\[4\]"):

@@ -187,6 +187,38 @@ def test_a_new_but_identical_static_argument_reuses_the_trace():
     assert f.traces == 1
 
 
+def test_a_new_static_argument_is_walked_alone_while_the_function_state_holds(monkeypatch):
+    """An equal config made per call re-walks only the config, not the model it runs."""
+    from graphc import guards
+    table = [2.0]
+    model = nn.Linear(2, 2)
+
+    @dataclasses.dataclass(frozen=True)
+    class Held:
+        scale: float
+        table: list = dataclasses.field(compare=False)
+
+    def fn(x, config):
+        return model(x) * config.scale * table[0] * config.table[0]
+    f, x = graphc.compile(fn), t([[-1.0, 1.0]])
+    f(x, Held(2.0, table))
+    walks = []
+    walk_roots = guards._walk_roots
+    monkeypatch.setattr(guards, "_walk_roots", lambda *args, **kw: walks.append(
+        kw.get("resume")) or walk_roots(*args, **kw))
+    f(x, Held(2.0, table))  # the same list, reached again from the config: still one trace
+    assert f.traces == 1 and len(walks) == 1 and walks[0] is not None
+    assert_follows_eager(f, fn, x, Held(2.0, [3.0]))  # another list: its contents are read
+    assert f.traces == 2
+    model.extra = 1.0  # the function's own state changed: a whole walk sees it
+    del walks[:]
+    assert_follows_eager(f, fn, x, Held(2.0, [3.0]))
+    assert f.traces == 3 and None in walks and "extra" in f.entries[-1].reason
+    table[0] = 5.0
+    assert_follows_eager(f, fn, x, Held(2.0, table))
+    assert f.traces == 4
+
+
 def test_a_set_of_equal_numbers_of_another_type_retraces():
     def scale_all(x, factors):
         for factor in factors:

@@ -188,3 +188,35 @@ def test_identity_check_reads_a_dict_subclass_through_its_getitem():
     config.override = 5.0
     assert not _state_guard(f).check_identities()  # the walk reads config['scale'] as 5.0
     assert f(x).tolist() == [5.0, 5.0]
+
+
+class _Holder:
+    def __init__(self, scale, held):
+        self.scale, self.held = scale, held
+
+
+def test_a_walk_resumed_for_new_static_arguments_reads_what_a_whole_walk_reads():
+    """StateGuard walks only new static arguments from a checkpoint after the function's own
+    state: objects shared with that state must read as shared, exactly as in a whole walk."""
+    shared = [1.0, {"k": 2.0}]
+    model = graphc.nn.Linear(2, 2)
+
+    def fn(x, config):
+        return model(x) * shared[0] * config.scale
+
+    nothing = frozenset()
+    checkpoint = guards._walk_roots(fn, [], nothing, nothing, record=True).checkpoint
+    cases = [(shared, True), (shared[1], True), (model, True),
+             ([1.0, {"k": 2.0}], False)]
+    for held, reached_before in cases:
+        roots = [("config", _Holder(2.0, held))]
+        whole = guards._walk_roots(fn, roots, nothing, nothing, record=True)
+        resumed = guards._walk_roots(fn, roots, nothing, nothing, record=True,
+                                     resume=checkpoint)
+        assert whole.checkpoint.tokens == checkpoint.tokens > 0
+        assert resumed.tokens == whole.tokens[checkpoint.tokens:]
+        assert resumed.paths == whole.paths[checkpoint.tokens:]
+        assert len(resumed.record) == len(whole.record) - checkpoint.records
+        (held_token,) = [token for path, token in zip(resumed.paths, resumed.tokens)
+                         if guards.render(path) == "config.held"]
+        assert (held_token[0] == "same-as") is reached_before

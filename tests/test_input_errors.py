@@ -55,3 +55,69 @@ def test_load_state_dict_names_a_value_that_is_no_tensor(value):
     layer = nn.Linear(3, 2)
     with pytest.raises(RuntimeError, match=f"weight: checkpoint holds a {type(value).__name__}"):
         layer.load_state_dict({"weight": value, "bias": graphc.zeros(2)})
+
+
+# -- tensor indices out of range -------------------------------------------------------------
+GRID = np.arange(12.0, dtype=np.float32).reshape(3, 4)
+
+
+@pytest.mark.parametrize("rows, cols", [([0], [5]), ([1], [-5]), ([-4], [0]), ([[0], [2]], [1, 4])])
+def test_an_index_past_its_own_axis_never_reads_the_next_axis(rows, cols):
+    """Several tensor indices merge into one; x[0, 5] of a 3x4 x was silently x[1, 1]."""
+    x = graphc.tensor(GRID)
+    rows, cols = graphc.tensor(rows), graphc.tensor(cols)
+    with pytest.raises(IndexError, match="out of bounds for dimension"):
+        x[rows, cols]
+    with pytest.raises(IndexError, match="out of bounds for dimension"):
+        x[rows, cols] = 1.0  # index_put goes through the same positions
+    for backend in ("llvm", "interpreter"):
+        with pytest.raises(ExecutionError, match="out of range"):
+            graphc.compile(lambda t, i, j: t[i, j], backend=backend)(x, rows, cols)
+
+
+def test_tensor_indices_in_range_still_count_negatives_from_the_end():
+    x = graphc.tensor(GRID)
+    rows, cols = graphc.tensor([[0], [-3], [2]]), graphc.tensor([-4, 3])
+    expected = GRID[[[0], [-3], [2]], [-4, 3]]
+    assert x[rows, cols].numpy().tolist() == expected.tolist()
+    for backend in ("llvm", "interpreter"):
+        got = graphc.compile(lambda t, i, j: t[i, j], backend=backend)(x, rows, cols)
+        assert got.numpy().tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("index", [graphc.tensor(-7), graphc.tensor([-7])])
+def test_an_index_below_minus_the_size_is_named_as_written(index):
+    x = graphc.tensor(GRID)
+    with pytest.raises(IndexError, match="index -7 is out of bounds for dimension 0 with size 3"):
+        x[index]
+    with pytest.raises(ExecutionError, match="index -7 is out of range"):
+        graphc.compile(lambda t, i: t[i])(x, index)
+
+
+# -- argument types --------------------------------------------------------------------------
+def test_full_refuses_a_fill_value_that_is_not_a_number():
+    with pytest.raises(TypeError, match="fill_value must be a number, not str"):
+        graphc.full((2,), "a")
+    assert graphc.full((2,), graphc.tensor(1.5)).tolist() == [1.5, 1.5]
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: optim.SGD(p, lr="0.1"), lambda p: optim.Adam(p, betas=(0.9, "0.99")),
+    lambda p: optim.RMSprop(p, alpha=None), lambda p: optim.Adagrad(p, eps=[1e-10]),
+    lambda p: optim.SGD(p, lr=0.1).add_param_group(
+        {"params": [graphc.ones(1, requires_grad=True)], "momentum": "0.9"})])
+def test_optimizer_hyperparameters_must_be_numbers(make):
+    with pytest.raises(TypeError, match=r"(lr|betas|alpha|eps|momentum) must be a number, got"):
+        make([graphc.ones(2, requires_grad=True)])
+
+
+def test_saving_to_a_directory_names_it(tmp_path):
+    with pytest.raises(IsADirectoryError, match=str(tmp_path)):
+        graphc.save({"w": graphc.ones(2)}, tmp_path)
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+@pytest.mark.parametrize("make", [graphc.tensor, graphc.from_numpy])
+def test_an_array_in_the_other_byte_order_is_refused_with_the_conversion(make):
+    with pytest.raises(TypeError, match=r"byte order.*astype\('float32'\)"):
+        make(np.arange(3, dtype=">f4"))

@@ -1,7 +1,9 @@
 """An on-disk cache of compiled object code: one checksummed file per compiled LLVM module.
 
 Where: ``$GRAPHC_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/graphc``, else ``~/.cache/graphc``;
-the llvm backend keeps its entries in the ``llvm`` folder there, one ``<key>.gobj`` file each.
+the llvm backend keeps its entries in the ``llvm`` folder there, one ``<key>.gobj`` file each
+(the numba and cuda backends keep their generated modules in ``numba`` and ``cuda``, which
+:func:`summary` and :func:`clear` count too).
 The key (:func:`cache_key`) is a SHA-256 of everything that decides the machine code: the LLVM
 IR text handed to the optimizer (or a text that decides it: the llvm backend keys a graph's
 module by the graph's IR text, its call plan, its options and :func:`code_fingerprint`, the
@@ -43,6 +45,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import struct
 import sys
 import tempfile
@@ -303,32 +306,61 @@ def _entries_by_age(directory: Path) -> list[Path]:
     return [path for _, path in sorted(found)]
 
 
+# The numba and cuda backends' generated modules (``g<digest>.py``, written by
+# ``backends.numba.backend.load_generated``) and what Python and numba cache for them in
+# ``__pycache__`` (``g<digest>.<kernel>-<line>.py311.nbi``/``.nbc``): one entry per module.
+GENERATED_FOLDERS = ("numba", "cuda")
+_GENERATED_MODULE = re.compile(r"g[0-9a-f]{32}\.py")
+_GENERATED_FILE = re.compile(r"(g[0-9a-f]{32}\.|\.tmp-.*\.py$)")
+
+
+def _generated_files(directory: Path) -> list[tuple[Path, bool]]:
+    """(path, whether it is a module) for the generated files under ``directory``; names
+    that graphc does not write are never listed (the folder may be shared)."""
+    found = []
+    for name in GENERATED_FOLDERS:
+        for folder in (directory / name, directory / name / "__pycache__"):
+            if not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                if _GENERATED_FILE.match(path.name) and path.is_file():
+                    found.append((path, folder.name == name and
+                                  _GENERATED_MODULE.fullmatch(path.name) is not None))
+    return found
+
+
 def summary(directory: Path | None = None) -> CacheSummary:
-    """Entries and bytes under ``directory`` (default :func:`cache_dir`), every backend's."""
+    """Entries and bytes under ``directory`` (default :func:`cache_dir`), every backend's:
+    llvm's object files, and numba's and cuda's generated modules with their machine code."""
     directory = directory or cache_dir()
     total, count = 0, 0
-    for path in _entries_by_age(directory) if directory.is_dir() else []:
-        try:
-            total += path.stat().st_size
-            count += 1
-        except OSError:
-            continue
+    if directory.is_dir():
+        files = [(path, True) for path in _entries_by_age(directory)]
+        for path, is_entry in files + _generated_files(directory):
+            try:
+                total += path.stat().st_size
+            except OSError:
+                continue
+            count += is_entry
     return CacheSummary(directory, count, total)
 
 
 def clear(directory: Path | None = None) -> int:
     """Removes every entry (and half-written temporary file) under ``directory`` (default
-    :func:`cache_dir`); returns how many entries it removed. Other files are left alone."""
+    :func:`cache_dir`), every backend's; returns how many entries it removed. Other files are
+    left alone."""
     directory = directory or cache_dir()
     if not directory.is_dir():
         return 0
     removed = 0
-    for path in directory.rglob(f"*{SUFFIX}"):
+    files = [(path, not path.name.startswith(TEMP_PREFIX))
+             for path in directory.rglob(f"*{SUFFIX}")]
+    for path, is_entry in files + _generated_files(directory):
         try:
             path.unlink()
         except OSError:
             continue
-        removed += not path.name.startswith(TEMP_PREFIX)
+        removed += is_entry
     return removed
 
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from backends.base import (
     Backend,
+    BackendError,
     CompileInfo,
     Executable,
     ExecutionError,
@@ -176,7 +177,12 @@ def load_generated(modules: dict[str, ModuleType], source: str, folder: Path,
     if module is not None:
         return module, digest, False
     path = folder / f"g{digest}.py"
-    _write_once(path, source)
+    try:
+        _write_once(path, source)
+    except OSError as exc:  # numba compiles (and caches) modules from files: one is needed
+        raise BackendError(f"the {kind} backend cannot write its generated module to "
+                           f"{folder}: {exc.strerror or exc}; point GRAPHC_CACHE_DIR at a "
+                           f"writable folder") from exc
     module = modules[digest] = _import(path, f"graphc_{kind}_{digest}")
     return module, digest, True
 

@@ -15,7 +15,7 @@ from typing import Optional
 
 from graphc import autograd
 from graphc.factories import zeros_like
-from graphc.optim.optimizer import Optimizer
+from graphc.optim.optimizer import Optimizer, check_numbers
 
 
 class Adadelta(Optimizer):
@@ -35,6 +35,7 @@ class Adadelta(Optimizer):
     def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
                  weight_decay: float = 0.0, foreach: Optional[bool] = None, *,
                  maximize: bool = False):
+        check_numbers("Adadelta", lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
         if lr < 0.0:
             raise ValueError(f"invalid learning rate: {lr}")
         if not 0.0 <= rho <= 1.0:

@@ -15,7 +15,7 @@ from typing import Optional
 
 from graphc import autograd
 from graphc.factories import full_like
-from graphc.optim.optimizer import Optimizer
+from graphc.optim.optimizer import Optimizer, check_numbers
 
 
 class Adagrad(Optimizer):
@@ -33,6 +33,8 @@ class Adagrad(Optimizer):
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,
                  maximize: bool = False):
+        check_numbers("Adagrad", lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                      initial_accumulator_value=initial_accumulator_value, eps=eps)
         for name, value in (("learning rate", lr), ("lr_decay", lr_decay),
                             ("weight_decay value", weight_decay),
                             ("initial_accumulator_value", initial_accumulator_value),

@@ -17,7 +17,7 @@ from typing import Optional
 from graphc import autograd
 from graphc.factories import zeros_like
 from graphc.functions import maximum
-from graphc.optim.optimizer import Optimizer
+from graphc.optim.optimizer import Optimizer, check_numbers
 from graphc.tensor import Tensor
 
 
@@ -39,7 +39,7 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False):
-        _check_adam_args(lr, betas, eps, weight_decay)
+        _check_adam_args(type(self).__name__, lr, betas, eps, weight_decay)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize))
@@ -125,7 +125,9 @@ def adam_family_parameters(optimizer: Optimizer, decoupled: bool | str = False,
             yield p, g, SimpleNamespace(lr=lr, beta1=beta1, beta2=beta2, eps=eps, **extras)
 
 
-def _check_adam_args(lr, betas, eps, weight_decay) -> None:
+def _check_adam_args(owner: str, lr, betas, eps, weight_decay) -> None:
+    check_numbers(owner, lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas,
+                  eps=eps, weight_decay=weight_decay)
     if lr < 0.0:
         raise ValueError(f"invalid learning rate: {lr}")
     if eps < 0.0:

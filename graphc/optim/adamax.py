@@ -35,7 +35,7 @@ class Adamax(Optimizer):
     def __init__(self, params, lr: float = 2e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, foreach: Optional[bool] = None, *,
                  maximize: bool = False):
-        _check_adam_args(lr, betas, eps, weight_decay)
+        _check_adam_args(type(self).__name__, lr, betas, eps, weight_decay)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, foreach=foreach,
                                       maximize=maximize))

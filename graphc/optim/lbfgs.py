@@ -27,7 +27,7 @@ import numpy as np
 
 from graphc import autograd, tracing
 from graphc.errors import TraceError
-from graphc.optim.optimizer import Optimizer
+from graphc.optim.optimizer import Optimizer, check_numbers
 from graphc.tensor import Tensor
 
 
@@ -47,6 +47,8 @@ class LBFGS(Optimizer):
     def __init__(self, params, lr: float = 1, max_iter: int = 20, max_eval: int | None = None,
                  tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9,
                  history_size: int = 100, line_search_fn: str | None = None):
+        check_numbers("LBFGS", lr=lr, tolerance_grad=tolerance_grad,
+                      tolerance_change=tolerance_change)
         if lr < 0.0:
             raise ValueError(f"invalid learning rate: {lr}")
         if line_search_fn not in (None, "strong_wolfe"):

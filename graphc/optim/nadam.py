@@ -18,7 +18,7 @@ import numpy as np
 from graphc import autograd
 from graphc.factories import zeros_like
 from graphc.optim.adam import _check_adam_args, adam_family_parameters
-from graphc.optim.optimizer import Optimizer
+from graphc.optim.optimizer import Optimizer, check_numbers
 from graphc.tensor import Tensor
 
 
@@ -47,7 +47,8 @@ class NAdam(Optimizer):
                  weight_decay: float = 0.0, momentum_decay: float = 4e-3,
                  decoupled_weight_decay: bool = False, *, foreach: Optional[bool] = None,
                  maximize: bool = False):
-        _check_adam_args(lr, betas, eps, weight_decay)
+        _check_adam_args(type(self).__name__, lr, betas, eps, weight_decay)
+        check_numbers("NAdam", momentum_decay=momentum_decay)
         if momentum_decay < 0.0:
             raise ValueError(f"invalid momentum_decay value: {momentum_decay}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,

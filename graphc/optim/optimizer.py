@@ -23,6 +23,7 @@ Every optimizer is written once, with tensor ops, and runs both eagerly and insi
 """
 from __future__ import annotations
 
+import numbers
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any, Optional
@@ -41,6 +42,27 @@ class _Required:
 
 
 required = _Required()
+
+
+def check_numbers(owner: str, **values) -> None:
+    """Raises a TypeError naming a hyperparameter that is not a real number (or a tuple of
+    them, as ``betas``), before a comparison with it fails less clearly.
+
+        >>> check_numbers("SGD", lr="0.1")
+        Traceback (most recent call last):
+        TypeError: SGD: lr must be a number, got '0.1' (str)
+    """
+    for name, value in values.items():
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, bool) or not isinstance(item, (numbers.Real, Tensor)):
+                raise TypeError(f"{owner}: {name} must be a number, got {item!r} "
+                                f"({type(item).__name__})")
+
+
+def _is_number_or_numbers(value) -> bool:
+    items = value if isinstance(value, tuple) else (value,)
+    return bool(items) and all(isinstance(item, numbers.Real) and not isinstance(item, bool)
+                               for item in items)
 
 
 class Optimizer:
@@ -129,6 +151,9 @@ class Optimizer:
                 raise ValueError(f"parameter group didn't specify a value of required "
                                  f"optimization parameter {name}")
             group.setdefault(name, default)
+        check_numbers(type(self).__name__, **{
+            name: group[name] for name, default in self.defaults.items()
+            if default is not required and name in group and _is_number_or_numbers(default)})
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params):
             raise ValueError("some parameters appear in more than one parameter group")

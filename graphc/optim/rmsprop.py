@@ -15,7 +15,7 @@ from typing import Optional
 
 from graphc import autograd
 from graphc.factories import zeros_like
-from graphc.optim.optimizer import Optimizer
+from graphc.optim.optimizer import Optimizer, check_numbers
 
 
 class RMSprop(Optimizer):
@@ -34,6 +34,8 @@ class RMSprop(Optimizer):
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
                  maximize: bool = False):
+        check_numbers("RMSprop", lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                      momentum=momentum)
         for name, value in (("learning rate", lr), ("epsilon value", eps),
                             ("momentum value", momentum), ("weight_decay value", weight_decay),
                             ("alpha value", alpha)):

@@ -17,7 +17,7 @@ from typing import Optional
 from graphc import autograd
 from graphc.factories import zeros_like
 from graphc.functions import where
-from graphc.optim.optimizer import Optimizer
+from graphc.optim.optimizer import Optimizer, check_numbers
 
 
 class SGD(Optimizer):
@@ -37,6 +37,8 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False):
+        check_numbers("SGD", lr=lr, momentum=momentum, dampening=dampening,
+                      weight_decay=weight_decay)
         if lr < 0.0:
             raise ValueError(f"invalid learning rate: {lr}")
         if momentum < 0.0:
