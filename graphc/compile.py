@@ -605,7 +605,8 @@ class CompiledFunction:
                        if not _is_dynamic(leaf) and guards.opens(leaf)]
         object_refs = [tracing.StaticRef(index) for index, leaf in enumerate(leaves)
                        if not _is_dynamic(leaf) and guards.opens(leaf)]
-        before = guards.snapshot(self.fn, object_args)
+        generators: list = []
+        before = guards.snapshot(self.fn, object_args, generators=generators)
         grad_mode = _grad_mode_guard()
         traced_leaves, input_leaves = [], []
         n_dynamic = 0
@@ -643,6 +644,7 @@ class CompiledFunction:
                 tracing.WriteBack("new", t, guards.render(path), ctx.value_of(t))
                 for path, t in created.values()]
             _refuse_kept_generators(self.name, self.fn, object_args, ctx.made_generators)
+            _refuse_foreign_draws(self.name, generators)
         ctx.guards.append(_default_dtype_guard())
         ctx.guards.append(grad_mode)
         ctx.guards.append(guards.StateGuard(
@@ -885,6 +887,20 @@ def _refuse_kept_generators(name: str, fn, object_args: list, made: dict) -> Non
             "while tracing and is kept after the call; a compiled call does not run the code "
             "that made it again, so its numbers would repeat at every call. Make the "
             "generator before the first call (outside the compiled function)")
+
+
+def _refuse_foreign_draws(name: str, generators: list) -> None:
+    """NumPy's and Python's random numbers are drawn by Python code, which a compiled call does
+    not run: the numbers drawn while tracing would be constants of the graph, the same at every
+    call, where eager calls draw new ones."""
+    drawn = guards.drawn_from(generators)
+    if drawn:
+        raise tracing.TraceError(
+            f"compile({name}): the function drew random numbers from {drawn[0]} while it was "
+            f"traced; the compiled graph would hold them as constants, the same at every call, "
+            f"where eager calls draw new ones. Draw them with graphc's random functions "
+            f"(graphc.rand, randn, randint, randperm, bernoulli: new numbers at every call), or "
+            f"outside the compiled function and pass them in")
 
 
 def _grad_mode_guard() -> tracing.Guard:

@@ -36,6 +36,8 @@ import functools
 import hashlib
 import math
 import os
+import pickle
+import random
 import sys
 import sysconfig
 import types
@@ -296,6 +298,7 @@ class _Walker:
         self.paths: list = []   # where each token was read (str, or a lazily joined tuple)
         self.tokens: list = []
         self.checkpoint: Optional[_Checkpoint] = None  # set by _walk_roots
+        self.generators: list = []  # (path, generator) of NumPy's and Python's generators reached
 
     def emit(self, path, token) -> None:
         self.paths.append(path)
@@ -392,6 +395,8 @@ class _Walker:
                 self._class(obj, path, used_names)
         else:
             self.emit(path, ("object", _weak(type(obj))))
+            if isinstance(obj, _FOREIGN_GENERATORS):  # drawn from while tracing? (its state
+                self.generators.append((path, obj))  # is not guarded: eager use may move it)
             if _class_is_user_code(type(obj)):  # its attributes as its methods use them
                 used_names = used_names | _class_names(type(obj))
             fields = getattr(obj, "__dict__", None)
@@ -658,11 +663,60 @@ def _walk_roots(fn, extra_roots, skip, lifted_arrays, on_tensor=None,
 
 def snapshot(fn, extra_roots=(), skip: frozenset = frozenset(),
              lifted_arrays: frozenset = frozenset(),
-             on_tensor: Optional[Callable[[Any, Any], None]] = None) -> list[tuple[str, Any]]:
+             on_tensor: Optional[Callable[[Any, Any], None]] = None,
+             generators: Optional[list] = None) -> list[tuple[str, Any]]:
     """(path, token) for everything ``fn`` can read, in a fixed order. ``extra_roots`` are
-    (name, object) pairs read besides (static arguments)."""
+    (name, object) pairs read besides (static arguments). ``generators``, if given, is
+    extended with :func:`foreign_generators` of what the walk reached."""
     walker = _walk_roots(fn, extra_roots, skip, lifted_arrays, on_tensor)
+    if generators is not None:
+        generators.extend(foreign_generators(walker.generators))
     return [(render(path), token) for path, token in zip(walker.paths, walker.tokens)]
+
+
+# Random generators that are not graphc's: a number one gives while tracing becomes a constant of
+# the graph, so the function must not draw from them (compile's _refuse_foreign_draws).
+_FOREIGN_GENERATORS = (random.Random, np.random.Generator, np.random.RandomState,
+                       np.random.BitGenerator)
+_GLOBAL_GENERATORS = (("np.random (NumPy's global generator)", np.random.mtrand._rand),
+                      ("random (Python's global generator)", random._inst))
+
+
+def _generator_state(generator) -> Optional[bytes]:
+    """A NumPy or Python random generator's state, as bytes; None for one without a state
+    (``random.SystemRandom``)."""
+    try:
+        if isinstance(generator, random.Random):
+            state: Any = generator.getstate()
+        elif isinstance(generator, np.random.Generator):
+            state = generator.bit_generator.state
+        elif isinstance(generator, np.random.RandomState):
+            state = generator.get_state(legacy=False)
+        else:
+            state = generator.state
+    except NotImplementedError:
+        return None
+    return pickle.dumps(state)
+
+
+def foreign_generators(reached: list) -> list[tuple[str, Any, bytes]]:
+    """(name, generator, state now) of NumPy's and Python's global generators and of those in
+    ``reached`` (a walker's (path, generator) pairs), each once."""
+    found = list(_GLOBAL_GENERATORS) + [(render(path), obj) for path, obj in reached]
+    seen: set[int] = set()
+    states = []
+    for name, generator in found:
+        state = _generator_state(generator)
+        if id(generator) not in seen and state is not None:
+            seen.add(id(generator))
+            states.append((name, generator, state))
+    return states
+
+
+def drawn_from(generators: list[tuple[str, Any, bytes]]) -> list[str]:
+    """The names of the :func:`foreign_generators` whose state moved since."""
+    return [name for name, generator, state in generators
+            if _generator_state(generator) != state]
 
 
 def paths_to(fn, extra_roots, objects: dict) -> dict:

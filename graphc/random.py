@@ -16,6 +16,7 @@ import sys
 
 import numpy as np
 
+from graphc.errors import TraceError
 from ir.ops.sources import _GOLDEN, splitmix64
 
 _SEED_SALT = 0x5851F42D4C957F2D  # any odd constant: manual_seed(0) must not hash to zero
@@ -29,14 +30,27 @@ class Generator:
     """
 
     def __init__(self, seed: int = 0):
-        self.manual_seed(seed)
         # the number of the trace this generator was made in, if any: there it draws constants
         # (a compiled call makes it anew each time, as eager code does; TraceContext.rng_seed)
-        tracing = sys.modules.get("graphc.tracing")  # not imported yet: no trace is running
-        trace = None if tracing is None else tracing.current()
+        trace = _current_trace()
         self.made_in_trace = None if trace is None else trace.number
+        self.manual_seed(seed)
+
+    def _refuse_in_trace(self, action: str) -> None:
+        """A compiled call runs the graph, not the Python code that seeded or read a generator
+        the function did not make: seeds drawn after a ``manual_seed`` inside it would differ
+        from eager calls' at every call but the first (a silently different number)."""
+        trace = _current_trace()
+        if trace is not None and self.made_in_trace != trace.number:
+            who = "graphc's global generator" if self is default_generator else "a generator"
+            raise TraceError(
+                f"{action} of {who} inside a compiled function: a compiled call does not run "
+                f"it again, so its random numbers would differ from eager calls'. Seed (or read) "
+                f"the generator outside the compiled function, or make a graphc.Generator(seed) "
+                f"inside it and pass it as generator=")
 
     def manual_seed(self, seed: int) -> Generator:
+        self._refuse_in_trace("manual_seed")
         self._base = int(seed) & 0xFFFFFFFFFFFFFFFF
         self._counter = 0
         return self
@@ -50,10 +64,17 @@ class Generator:
         return int(splitmix64(word).view(np.int64)[0])
 
     def get_state(self) -> tuple[int, int]:
+        self._refuse_in_trace("get_state")
         return (self._base, self._counter)
 
     def set_state(self, state: tuple[int, int]) -> None:
+        self._refuse_in_trace("set_state")
         self._base, self._counter = state
+
+
+def _current_trace():
+    tracing = sys.modules.get("graphc.tracing")  # not imported yet: no trace is running
+    return None if tracing is None else tracing.current()
 
 
 default_generator = Generator(0)

@@ -140,6 +140,7 @@ def _state_tensor(generator: _random.Generator) -> Tensor:
 
 
 def _restore(generator: _random.Generator, state: Tensor) -> None:
+    generator._refuse_in_trace("set_state")  # before the state tensor's value is read
     if not isinstance(state, Tensor) or state.dtype != dtypes.u8 or list(state.shape) != [16]:
         raise TypeError("set_rng_state: expected the uint8 tensor of 16 bytes that "
                         "get_rng_state returned")

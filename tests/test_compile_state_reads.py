@@ -7,12 +7,14 @@ Routes: a user module read through ``getattr``/``vars``, held in an object's att
 passed as an argument; a builtin bound method (``table.get``); ``os.environ``; a user function
 wrapped by graphc (``graphc.grad(f)``, ``@graphc.no_grad()``); two modules the namer cannot
 name; a static argument equal to the traced one but holding other values; a
-``generator=``; grad mode, and ``no_grad`` regions inside a function whose outputs get a
+``generator=``; NumPy's and Python's random generators (refused); grad mode, and ``no_grad`` regions inside a function whose outputs get a
 gradient.
 """
 import dataclasses
 import importlib.util
 import os
+import random
+from random import random as random_from_import
 
 import numpy as np
 import pytest
@@ -258,6 +260,80 @@ def test_in_place_random_fills_draw_from_their_generator():
     g.manual_seed(3)
     assert graphc.empty(5).normal_(generator=g).tolist() == a
     assert graphc.empty(5).uniform_(generator=g).tolist() != a
+
+
+@pytest.mark.parametrize("action", [lambda g, state: g.manual_seed(0),
+                                    lambda g, state: g.get_state(),
+                                    lambda g, state: g.set_state(state)],
+                         ids=["manual_seed", "get_state", "set_state"])
+def test_seeding_or_reading_a_generator_inside_a_compiled_function_is_refused(action):
+    # eagerly f(x) reseeds at every call and draws the same numbers; a compiled call would not
+    # run the reseed, and drew new numbers from the second call on
+    g = graphc.Generator()
+    state = g.get_state()
+
+    def f(x):
+        action(g, state)
+        return x + graphc.rand(3, generator=g)
+    with pytest.raises(graphc.TraceError, match=r"inside a compiled function"):
+        graphc.compile(f)(graphc.zeros(3))
+    f(graphc.zeros(3))  # eagerly it runs
+
+
+def test_torch_style_seeding_inside_a_compiled_function_is_refused():
+    def f(x):
+        graphc.manual_seed(0)
+        return x + graphc.rand(3)
+    with pytest.raises(graphc.TraceError, match=r"manual_seed of graphc's global generator"):
+        graphc.compile(f)(graphc.zeros(3))
+    state = graphc.get_rng_state()
+    for action in ("get_state", "set_state"):
+        def g(x):
+            if action == "get_state":
+                return x + graphc.get_rng_state()[0]
+            graphc.set_rng_state(state)
+            return x + graphc.rand(3)
+        with pytest.raises(graphc.TraceError, match=action):
+            graphc.compile(g)(graphc.zeros(3))
+
+
+_np_generator = np.random.default_rng(0)
+
+
+class _Jitter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.source = np.random.RandomState(1)
+
+    def forward(self, x):
+        return x + float(self.source.rand())
+
+
+@pytest.mark.parametrize("draw, named", [
+    (lambda x: x + float(np.random.rand()), r"np\.random \(NumPy's global generator\)"),
+    (lambda x: x + random.random(), r"random \(Python's global generator\)"),
+    (lambda x: x + random_from_import(), r"random \(Python's global generator\)"),
+    (lambda x: x + float(_np_generator.normal()), r"_np_generator"),
+    (_Jitter(), r"model\.source"),
+], ids=["np.random", "random", "from random import random", "a global Generator",
+        "a module's RandomState"])
+def test_drawing_numpys_or_pythons_random_numbers_while_tracing_is_refused(draw, named):
+    # the number would be a constant of the graph: the same at every call, where eager calls
+    # draw anew
+    with pytest.raises(graphc.TraceError, match=rf"drew random numbers from {named} while"):
+        graphc.compile(draw)(graphc.zeros(2))
+
+
+def test_a_numpy_generator_made_inside_the_function_or_not_drawn_from_is_allowed():
+    def seeded(x):  # made anew by every eager call, so the same numbers every call: constants
+        return x + float(np.random.default_rng(3).normal())
+    compiled, x = graphc.compile(seeded), graphc.zeros(2)
+    assert compiled(x).tolist() == compiled(x).tolist() == seeded(x).tolist()
+    untouched = graphc.compile(lambda x: x * 2 if _np_generator is not None else x)
+    _np_generator.normal()  # eager use between calls does not retrace: the state is no guard
+    assert untouched(x).tolist() == [0.0, 0.0]
+    _np_generator.normal()
+    assert untouched(x).tolist() == [0.0, 0.0] and untouched.traces == 1
 
 
 # -- grad mode ------------------------------------------------------------------------------------
