@@ -143,9 +143,10 @@ def getitem(x: Tensor, key) -> Tensor:
         if not t.dtype.is_int:
             raise IndexError(f"tensors used as indices must be integer, got {t.dtype}")
     index_shape = list(np.broadcast_shapes(*(t.shape for _, t in indexed)))
+    dims = [e[1] for e in layout if e[0] == "index"]
     if _adjacent(layout):
         # The broadcast index dims replace the indexed axes where they stand.
-        result = _take(selected, indexed)
+        result = _take(selected, indexed, dims)
         final, index_done = [], False
         for entry in layout:
             if entry[0] == "new":
@@ -161,7 +162,7 @@ def getitem(x: Tensor, key) -> Tensor:
     axes = [a for a, _ in indexed]
     rest = [a for a in range(selected.ndim) if a not in axes]
     front = F.permute(selected, axes + rest)
-    result = _take(front, [(i, t) for i, (_, t) in enumerate(indexed)])
+    result = _take(front, [(i, t) for i, (_, t) in enumerate(indexed)], dims)
     return F.reshape(result, index_shape + [1 if e[0] == "new" else region.shape[e[1]]
                                             for e in layout if e[0] in ("new", "keep")])
 
@@ -197,9 +198,10 @@ def _adjacent(layout: list) -> bool:
     return all(e[0] in ("index", "drop") for e in between)
 
 
-def _take(x: Tensor, tensor_indices) -> Tensor:
+def _take(x: Tensor, tensor_indices, dims=None) -> Tensor:
     """Gathers along neighbouring axes of ``x`` with (broadcast) integer index tensors; the
-    broadcast index dims replace those axes."""
+    broadcast index dims replace those axes. ``dims``: the dimensions of the indexed tensor
+    the indices are for, as errors name them (default: the axes of ``x``)."""
     axes = [a for a, _ in tensor_indices]
     first = axes[0]
     assert axes == list(range(first, first + len(axes))), "indexed axes must be neighbours"
@@ -208,21 +210,27 @@ def _take(x: Tensor, tensor_indices) -> Tensor:
     merged = 1
     for a in axes:
         merged *= x.shape[a]
-    linear = outside = None
-    for axis, t in zip(axes, indices):
+    linear = None
+    for axis, dim, t in zip(axes, dims or axes, indices):
         size = x.shape[axis]
         t = negative_counts_from_end(t, size)
-        if len(axes) > 1:
-            bad = F.logical_or(F.lt(t, 0), F.ge(t, size))
-            outside = bad if outside is None else F.logical_or(outside, bad)
+        if len(axes) > 1 and tracing.current() is not None:  # (eagerly: _check_range)
+            t = _checked_at_run_time(t, dim, size)
         linear = t if linear is None else F.add(F.mul(linear, size), t)
-    if outside is not None:
-        # merged, an index past its own axis would read the next axis's elements (x[0, 5] of
-        # a 3x4 x would be x[1, 1]): index_select refuses -1 instead
-        linear = F.where(outside, -1, linear)
     linear = F.broadcast_to(linear, shape)
     flat = F.reshape(x, list(x.shape[:first]) + [merged] + list(x.shape[first + len(axes):]))
     return F.index_select(flat, first, linear)
+
+
+def _checked_at_run_time(index: Tensor, dim: int, size: int) -> Tensor:
+    """``index`` read back through a gather along dimension ``dim`` of ``arange(size)``: the
+    same numbers, but one out of range raises when the graph runs, naming its value, ``dim`` and
+    ``size`` ("index 5 is out of range for axis 1 of size 4"). Merged with the next axis's
+    index unchecked, it would read another element (x[0, 5] of a 3x4 x is x[1, 1])."""
+    from graphc.factories import arange
+    positions = F.reshape(arange(size, dtype=index.dtype), [1] * dim + [size])
+    picked = F.index_select(positions, dim, F.reshape(index, [-1]))
+    return F.reshape(picked, list(index.shape))
 
 
 def _broadcasts(shape: tuple, target: tuple) -> bool:

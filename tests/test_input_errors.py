@@ -61,18 +61,39 @@ def test_load_state_dict_names_a_value_that_is_no_tensor(value):
 GRID = np.arange(12.0, dtype=np.float32).reshape(3, 4)
 
 
-@pytest.mark.parametrize("rows, cols", [([0], [5]), ([1], [-5]), ([-4], [0]), ([[0], [2]], [1, 4])])
-def test_an_index_past_its_own_axis_never_reads_the_next_axis(rows, cols):
-    """Several tensor indices merge into one; x[0, 5] of a 3x4 x was silently x[1, 1]."""
+@pytest.mark.parametrize("rows, cols, bad", [
+    ([0], [5], (5, 1, 4)), ([1], [-5], (-5, 1, 4)), ([-4], [0], (-4, 0, 3)),
+    ([[0], [2]], [1, 4], (4, 1, 4))])
+def test_an_index_past_its_own_axis_never_reads_the_next_axis(rows, cols, bad):
+    """Several tensor indices merge into one; x[0, 5] of a 3x4 x was silently x[1, 1]. The
+    error names the index as written, its dimension and that dimension's size."""
     x = graphc.tensor(GRID)
     rows, cols = graphc.tensor(rows), graphc.tensor(cols)
-    with pytest.raises(IndexError, match="out of bounds for dimension"):
+    index, dim, size = bad
+    eager = f"index {index} is out of bounds for dimension {dim} with size {size}"
+    with pytest.raises(IndexError, match=eager):
         x[rows, cols]
-    with pytest.raises(IndexError, match="out of bounds for dimension"):
+    with pytest.raises(IndexError, match=eager):
         x[rows, cols] = 1.0  # index_put goes through the same positions
+    compiled = f"index {index} is out of range for axis {dim} of size {size}"
     for backend in ("llvm", "interpreter"):
-        with pytest.raises(ExecutionError, match="out of range"):
+        with pytest.raises(ExecutionError, match=compiled):
             graphc.compile(lambda t, i, j: t[i, j], backend=backend)(x, rows, cols)
+        with pytest.raises(ExecutionError, match=compiled):
+            graphc.compile(lambda t, i, j: t.index_put((i, j), graphc.tensor(1.0)),
+                           backend=backend)(x, rows, cols)
+
+
+def test_the_dimension_an_error_names_is_the_indexed_tensors():
+    # an int before the indices and a slice between them: dims as the user wrote them
+    x = graphc.arange(24.0).reshape(2, 3, 4)
+    i, j = graphc.tensor([1]), graphc.tensor([4])
+    for fn in (lambda t, i, j: t[0, i, j], lambda t, i, j: t[i, :, j]):
+        with pytest.raises(IndexError, match="index 4 is out of bounds for dimension 2 with "
+                                             "size 4"):
+            fn(x, i, j)
+        with pytest.raises(ExecutionError, match="index 4 is out of range for axis 2 of size 4"):
+            graphc.compile(fn)(x, i, j)
 
 
 def test_tensor_indices_in_range_still_count_negatives_from_the_end():
