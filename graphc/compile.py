@@ -606,7 +606,9 @@ class CompiledFunction:
         object_refs = [tracing.StaticRef(index) for index, leaf in enumerate(leaves)
                        if not _is_dynamic(leaf) and guards.opens(leaf)]
         generators: list = []
-        before = guards.snapshot(self.fn, object_args, generators=generators)
+        items_before: dict = {}
+        before = guards.snapshot(self.fn, object_args, generators=generators,
+                                 items=items_before)
         grad_mode = _grad_mode_guard()
         traced_leaves, input_leaves = [], []
         n_dynamic = 0
@@ -637,7 +639,7 @@ class CompiledFunction:
                     out_static.append((leaf,))
             created: dict[int, tuple[str, Tensor]] = {}
             after = guards.snapshot(
-                self.fn, object_args, frozenset(ctx.lifted_sources), ctx.lifted_arrays(),
+                self.fn, object_args, frozenset(ctx.lifted_sources), ctx.lifted_ids(),
                 on_tensor=lambda path, t: created.setdefault(id(t), (path, t))
                 if t._trace is ctx and t._value is not None else None)
             write_backs = ctx.write_backs() + [
@@ -645,11 +647,12 @@ class CompiledFunction:
                 for path, t in created.values()]
             _refuse_kept_generators(self.name, self.fn, object_args, ctx.made_generators)
             _refuse_foreign_draws(self.name, generators)
+            _refuse_written_inputs(self.name, ctx.lifted, items_before)
         ctx.guards.append(_default_dtype_guard())
         ctx.guards.append(grad_mode)
         ctx.guards.append(guards.StateGuard(
             self.fn, object_args, guards.merge_read_values(before, after),
-            frozenset(ctx.lifted_sources), ctx.lifted_arrays(), object_refs))
+            frozenset(ctx.lifted_sources), ctx.lifted_ids(), object_refs))
         ctx.graph.set_outputs(outputs + [wb.value for wb in write_backs if wb.value is not None],
                               aliases=_state_aliases(ctx, write_backs, len(outputs)))
         grad_inputs = _grad_inputs(traced_leaves, input_leaves, ctx.lifted, write_backs)
@@ -901,6 +904,24 @@ def _refuse_foreign_draws(name: str, generators: list) -> None:
             f"where eager calls draw new ones. Draw them with graphc's random functions "
             f"(graphc.rand, randn, randint, randperm, bernoulli: new numbers at every call), or "
             f"outside the compiled function and pass them in")
+
+
+def _refuse_written_inputs(name: str, lifted: list, items_before: dict) -> None:
+    """A number read as a graph input at every call (a learning rate, so that a scheduler
+    stepped between calls needs no retrace) must not be changed by the function itself: a
+    compiled call does not run the Python code that changes it, and reads it before it runs."""
+    for item in lifted:
+        if item.kind != "scalar" or item.source is None:
+            continue
+        container, key = item.source
+        if item.getter() != item.read or guards.number_changed(items_before, container, key):
+            raise tracing.TraceError(
+                f"compile({name}): the function changes the optimizer's '{key}' (graph input "
+                f"'{item.name}') while it is traced, by Python code (a scheduler's step() or "
+                f"param_group['{key}'] = ...) that a compiled call does not run again; each call "
+                f"reads '{key}' as an input before it runs, so the function would use another "
+                f"value than eagerly. Change it outside the compiled function (step the "
+                f"scheduler after the call)")
 
 
 def _grad_mode_guard() -> tracing.Guard:

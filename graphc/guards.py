@@ -48,6 +48,9 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ir.dtypes import from_numpy
+from ir.types import TensorType
+
 _MAX_OBJECTS = 20000  # beyond this the walk stops opening containers (and warns once)
 _SMALL_ARRAY = 4096   # NumPy arrays up to this size are guarded by their bytes, larger by a digest
 _DIGEST_LIMIT = 1 << 22  # bytes; larger arrays are guarded by identity only (with a warning)
@@ -269,12 +272,25 @@ def _same_function(fn, code, contents: tuple, defaults, kwdefaults, fields,
     return not names or _same_entries(fn.__globals__, names, values)
 
 
-def _tensor_is_concrete(tensor, concrete: bool) -> bool:
-    return (tensor._value is not None) is concrete
+def _tensor_meta(tensor) -> tuple:
+    """What code may read of a tensor besides its values: dtype, shape and requires_grad."""
+    data = tensor._data
+    return data.dtype, data.shape, tensor.requires_grad
 
 
-def _array_token_is(lifted_arrays, array, token) -> bool:
-    return _Walker(frozenset(), lifted_arrays)._array_token(array, "") == token
+def _tensor_is(tensor, concrete: bool, meta: Optional[tuple]) -> bool:
+    return ((tensor._value is not None) is concrete
+            and (meta is None or _tensor_meta(tensor) == meta))
+
+
+def _describe_meta(meta: tuple) -> str:
+    dtype, shape, requires_grad = meta
+    kind = TensorType(from_numpy(dtype), tuple(shape))
+    return f"{kind}{', requires grad' if requires_grad else ''}"
+
+
+def _array_token_is(lifted_ids, array, token) -> bool:
+    return _Walker(frozenset(), lifted_ids)._array_token(array, "") == token
 
 
 def _set_token_is(items, token) -> bool:
@@ -284,10 +300,10 @@ def _set_token_is(items, token) -> bool:
 class _Walker:
     """Walks reachable state once, recording (path, token) pairs in a deterministic order."""
 
-    def __init__(self, skip: frozenset, lifted_arrays: frozenset, on_tensor=None,
+    def __init__(self, skip: frozenset, lifted_ids: frozenset, on_tensor=None,
                  record: bool = False):
         self.skip = skip                    # (id(container), key) pairs read as graph inputs
-        self.lifted_arrays = lifted_arrays  # ids of NumPy arrays read at every call
+        self.lifted_ids = lifted_ids  # ids of NumPy arrays and tensors read at every call
         self.on_tensor = on_tensor          # callback(path, tensor) while snapshotting
         # (check, *arguments): what each opened object held, for StateGuard's record
         self.record: Optional[list] = [] if record else None
@@ -299,6 +315,7 @@ class _Walker:
         self.tokens: list = []
         self.checkpoint: Optional[_Checkpoint] = None  # set by _walk_roots
         self.generators: list = []  # (path, generator) of NumPy's and Python's generators reached
+        self.items: Optional[dict] = None  # if a dict: (id(mapping), key) -> token of each number
 
     def emit(self, path, token) -> None:
         self.paths.append(path)
@@ -315,9 +332,12 @@ class _Walker:
             if self.on_tensor is not None:
                 self.on_tensor(path, obj)
             concrete = obj._value is not None
-            self.emit(path, ("tensor", _weak(obj), concrete))
+            # a tensor the graph does not read may still have been looked at (``if
+            # p.requires_grad:``, ``buf.shape[0]``); a graph input's are guarded as an input's
+            meta = None if concrete or id(obj) in self.lifted_ids else _tensor_meta(obj)
+            self.emit(path, ("tensor", _weak(obj), concrete, meta))
             if self.record is not None:
-                self.record.append((_tensor_is_concrete, obj, concrete))
+                self.record.append((_tensor_is, obj, concrete, meta))
             return
         key = id(obj)
         if key in self.seen:  # shared or cyclic: the same object must be reached again
@@ -333,7 +353,7 @@ class _Walker:
             token = self._array_token(obj, path)
             self.emit(path, token)
             if self.record is not None:
-                self.record.append((_array_token_is, self.lifted_arrays, obj, token))
+                self.record.append((_array_token_is, self.lifted_ids, obj, token))
         elif isinstance(obj, dict):
             self._dict(obj, path, used_names)
         elif isinstance(obj, (list, tuple, collections.deque)):
@@ -414,7 +434,7 @@ class _Walker:
         (``float(a[0])``): small ones by their bytes, larger ones by a digest. Arrays the graph
         reads at every call need identity only; huge ones get identity only, and a warning."""
         head = ("array", _weak(array), array.shape, array.dtype.str)
-        if id(array) in self.lifted_arrays:
+        if id(array) in self.lifted_ids:
             return head
         if array.size <= _SMALL_ARRAY:
             return head + (array.tobytes(),)
@@ -453,6 +473,8 @@ class _Walker:
             if (id(mapping), k) in self.skip:
                 continue
             value = mapping[k]
+            if self.items is not None:
+                self.items[(id(mapping), k)] = _primitive(value)
             if attributes and k in _MODULE_STORAGE and isinstance(value, dict):
                 # a Module's parameters, buffers and children read as attributes: model.fc.weight
                 self.emit(path, ("dict", tuple(_primitive(name) for name in value)))
@@ -635,11 +657,13 @@ class _Checkpoint:
     truncated: bool
 
 
-def _walk_roots(fn, extra_roots, skip, lifted_arrays, on_tensor=None,
-                record: bool = False, resume: Optional[_Checkpoint] = None) -> _Walker:
+def _walk_roots(fn, extra_roots, skip, lifted_ids, on_tensor=None,
+                record: bool = False, resume: Optional[_Checkpoint] = None,
+                items: Optional[dict] = None) -> _Walker:
     """Walk ``fn``'s own roots, then ``extra_roots``; with ``resume``, only ``extra_roots``,
     from where an earlier walk of the same function's roots stopped (``walker.checkpoint``)."""
-    walker = _Walker(skip, lifted_arrays, on_tensor, record)
+    walker = _Walker(skip, lifted_ids, on_tensor, record)
+    walker.items = items
     used_names = _function_names(fn)  # what it reads of self and of static arguments
     if resume is None:
         for name, root in roots(fn):
@@ -662,13 +686,16 @@ def _walk_roots(fn, extra_roots, skip, lifted_arrays, on_tensor=None,
 
 
 def snapshot(fn, extra_roots=(), skip: frozenset = frozenset(),
-             lifted_arrays: frozenset = frozenset(),
+             lifted_ids: frozenset = frozenset(),
              on_tensor: Optional[Callable[[Any, Any], None]] = None,
-             generators: Optional[list] = None) -> list[tuple[str, Any]]:
+             generators: Optional[list] = None,
+             items: Optional[dict] = None) -> list[tuple[str, Any]]:
     """(path, token) for everything ``fn`` can read, in a fixed order. ``extra_roots`` are
     (name, object) pairs read besides (static arguments). ``generators``, if given, is
-    extended with :func:`foreign_generators` of what the walk reached."""
-    walker = _walk_roots(fn, extra_roots, skip, lifted_arrays, on_tensor)
+    extended with :func:`foreign_generators` of what the walk reached; ``items``, if given,
+    gets the value token (None for a non-number) of every dict entry reached, by
+    ``(id(mapping), key)``."""
+    walker = _walk_roots(fn, extra_roots, skip, lifted_ids, on_tensor, items=items)
     if generators is not None:
         generators.extend(foreign_generators(walker.generators))
     return [(render(path), token) for path, token in zip(walker.paths, walker.tokens)]
@@ -719,6 +746,13 @@ def drawn_from(generators: list[tuple[str, Any, bytes]]) -> list[str]:
             if _generator_state(generator) != state]
 
 
+def number_changed(items: dict, container, key) -> bool:
+    """Whether ``container[key]`` holds another value than the number ``items`` (filled by
+    :func:`snapshot`) recorded; False where the snapshot did not reach it or it was no number."""
+    was = items.get((id(container), key))
+    return was is not None and was != _primitive(container.get(key))
+
+
 def paths_to(fn, extra_roots, objects: dict) -> dict:
     """Where the walk from ``fn`` (and ``extra_roots``) reaches each of ``objects`` (id ->
     object): id -> the first path found, for those it reaches."""
@@ -749,7 +783,7 @@ class StateGuard:
     """
 
     def __init__(self, fn, extra_roots, expected: list, skip: frozenset,
-                 lifted_arrays: frozenset, refs=()):
+                 lifted_ids: frozenset, refs=()):
         self.fn = fn
         self.extra_roots = list(extra_roots)
         # where each extra root (a static argument) is among a call's arguments: a guard that
@@ -759,7 +793,7 @@ class StateGuard:
         self.paths = [path for path, _ in expected]
         self.expected = [token for _, token in expected]
         self.skip = skip
-        self.lifted_arrays = lifted_arrays
+        self.lifted_ids = lifted_ids
         count = len(self.expected)
         self.description = (f"Python state the function can read is unchanged ({count} "
                             f"value{'' if count == 1 else 's'} and identit"
@@ -803,7 +837,7 @@ class StateGuard:
     def _walk_matches(self, roots: Optional[list] = None) -> bool:
         roots = self.extra_roots if roots is None else roots
         try:
-            walker = _walk_roots(self.fn, roots, self.skip, self.lifted_arrays, record=True)
+            walker = _walk_roots(self.fn, roots, self.skip, self.lifted_ids, record=True)
         except Exception:  # state that vanished or broke: retrace rather than guess
             return False
         return self._keep_if_matches(walker, roots, [])
@@ -821,7 +855,7 @@ class StateGuard:
             if not check(*arguments):
                 return False
         try:
-            walker = _walk_roots(self.fn, roots, self.skip, self.lifted_arrays, record=True,
+            walker = _walk_roots(self.fn, roots, self.skip, self.lifted_ids, record=True,
                                  resume=checkpoint)
         except Exception:
             return False
@@ -844,7 +878,7 @@ class StateGuard:
     def failure(self, resolve=None) -> str:
         """What changed, named by its path (``cfg.use_relu == True (now False)``)."""
         try:
-            now = snapshot(self.fn, self._roots_now(resolve), self.skip, self.lifted_arrays)
+            now = snapshot(self.fn, self._roots_now(resolve), self.skip, self.lifted_ids)
         except Exception as exc:
             return f"reading the function's Python state failed: {exc}"
         for (path, token), old_path, old in zip(now, self.paths, self.expected):
@@ -852,6 +886,9 @@ class StateGuard:
                 return f"{old_path} is no longer there (now {path})"
             if token != old and token[0] == old[0] == "tensor" and old[2] and not token[2]:
                 return f"{path} was created by the traced call and is now concrete state"
+            if (token != old and token[0] == old[0] == "tensor" and token[1] == old[1]
+                    and token[3] is not None and old[3] is not None):
+                return f"{path} is {_describe_meta(old[3])} (now {_describe_meta(token[3])})"
             if token != old and token[0] == old[0] == "tensor" and token[2] == old[2]:
                 return (f"{path} is the tensor seen while tracing (now another "
                         f"{_describe(token)})")

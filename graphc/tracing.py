@@ -81,6 +81,9 @@ class Lifted:
     # kind scalar/array: reads the value at call time; kind rng: draws the seed (None: the
     # global generator's)
     getter: Optional[Callable[[], Any]] = None
+    # kind scalar: the (container, key) it is read from, and what it held when the trace read it
+    source: Optional[tuple] = None
+    read: Any = None
 
 
 @dataclass(frozen=True)
@@ -318,7 +321,8 @@ class TraceContext:
         ``source`` is the ``(container, key)`` it is read from, which the guards on Python state
         then leave alone (a scheduler changing the learning rate must not retrace)."""
         value = self.add_input(name, ir.TensorType(dtype, ()))
-        self.lifted.append(Lifted("scalar", value.name, value, getter=getter))
+        self.lifted.append(Lifted("scalar", value.name, value, getter=getter, source=source,
+                                  read=getter()))
         if source is not None:
             self.lifted_sources.add((id(source[0]), source[1]))
         return Tensor._traced(value, self)
@@ -334,8 +338,10 @@ class TraceContext:
                                   getter=lambda: dtypes.asarray(array, dtype)))
         return Tensor._traced(value, self)
 
-    def lifted_arrays(self) -> frozenset:
-        return frozenset(id(lifted.tensor) for lifted in self.lifted if lifted.kind == "array")
+    def lifted_ids(self) -> frozenset:
+        """The ids of the NumPy arrays and tensors the graph reads as inputs at every call."""
+        return frozenset(id(lifted.tensor) for lifted in self.lifted
+                         if lifted.kind in ("array", "tensor"))
 
     def guard(self, description: str, check: Callable[[], Any], expected: Any,
               owner: Any = None) -> None:

@@ -7,8 +7,9 @@ Routes: a user module read through ``getattr``/``vars``, held in an object's att
 passed as an argument; a builtin bound method (``table.get``); ``os.environ``; a user function
 wrapped by graphc (``graphc.grad(f)``, ``@graphc.no_grad()``); two modules the namer cannot
 name; a static argument equal to the traced one but holding other values; a
-``generator=``; NumPy's and Python's random generators (refused); grad mode, and ``no_grad`` regions inside a function whose outputs get a
-gradient.
+``generator=``; NumPy's and Python's random generators (refused); the shape, dtype and
+``requires_grad`` of a tensor the graph does not read; grad mode, and ``no_grad`` regions
+inside a function whose outputs get a gradient.
 """
 import dataclasses
 import importlib.util
@@ -229,6 +230,37 @@ def test_a_set_of_equal_numbers_of_another_type_retraces():
     f, x = graphc.compile(scale_all), graphc.tensor([1, 2, 3])
     assert f(x, frozenset({2})).dtype == graphc.int64
     assert f(x, frozenset({2.0})).dtype == scale_all(x, frozenset({2.0})).dtype == graphc.float32
+
+
+# -- what code reads of a tensor besides its values -----------------------------------------------
+def test_requires_grad_of_a_parameter_the_graph_does_not_read_is_guarded():
+    graphc.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 1))
+    model[0].weight.requires_grad_(False)
+
+    def l2_of_trainable():  # the frozen weight is left out of the graph, by its flag
+        return sum(((p * p).sum() for p in model.parameters() if p.requires_grad),
+                   graphc.zeros(()))
+    compiled = graphc.compile(l2_of_trainable)
+    assert compiled().item() == l2_of_trainable().item()
+    model[0].weight.requires_grad_(True)  # unfrozen: now in the sum
+    assert compiled().item() == l2_of_trainable().item()
+    assert compiled.traces == 2
+    assert "0.weight is f32[2,2] (now f32[2,2], requires grad)" in compiled.entries[-1].reason
+
+
+@pytest.mark.parametrize("new_data", [graphc.zeros(5), graphc.zeros(3, dtype=graphc.float64)],
+                         ids=["shape", "dtype"])
+def test_shape_and_dtype_of_a_tensor_the_graph_does_not_read_are_guarded(new_data):
+    buffer = graphc.zeros(3)
+
+    def f(x):
+        return x * buffer.shape[0] if buffer.dtype == graphc.float32 else x * -1.0
+    compiled, x = graphc.compile(f), graphc.ones(1)
+    assert compiled(x).tolist() == f(x).tolist() == [3.0]
+    buffer.data = new_data
+    assert compiled(x).tolist() == f(x).tolist()
+    assert compiled.traces == 2
 
 
 # -- random generators ----------------------------------------------------------------------------

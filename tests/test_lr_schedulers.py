@@ -323,13 +323,14 @@ def test_reduce_lr_on_plateau_state_dict_round_trip():
 # -- compiled training steps ---------------------------------------------------------------------
 def train_with(schedule, compiled, opt_cls=optim.SGD, steps=8, **opt_kw):
     x, y = regression_data()
-    w = Parameter(graphc.tensor([0.5, 0.5, 0.5]))
-    opt = opt_cls([w], **opt_kw)
+    # two parameters: SGD once turned the number momentum into a tensor for the second one
+    w, b = Parameter(graphc.tensor([0.5, 0.5, 0.5])), Parameter(graphc.tensor(0.0))
+    opt = opt_cls([w, b], **opt_kw)
     sched = schedule(opt)
 
     def step(x, y):
         opt.zero_grad()
-        loss = ((x @ w - y) ** 2).mean()
+        loss = ((x @ w + b - y) ** 2).mean()
         loss.backward()
         opt.step()
         return loss
@@ -374,6 +375,33 @@ def test_compiled_step_sees_every_new_rate_and_momentum_without_retracing(opt_cl
     w_fixed, _, _, _ = train_with(lambda opt: lr_scheduler.LambdaLR(opt, lambda e: 1.0), False,
                                   opt_cls, **opt_kw)
     assert np.abs(w_fixed - w_e).max() > 1e-4
+
+
+@pytest.mark.parametrize("change", ["scheduler after the update", "scheduler before it",
+                                    "param_group['lr'] *= 0.5"])
+def test_a_rate_changed_inside_the_compiled_step_is_refused(change):
+    # the rate is a graph input read before each call runs: a change made by the step's own
+    # Python code (not run again by compiled calls) once gave a rate one step early, then
+    # never changed it again
+    x, y = regression_data()
+    w = Parameter(graphc.tensor([0.5, 0.5, 0.5]))
+    opt = optim.SGD([w], lr=0.1)
+    sched = lr_scheduler.ExponentialLR(opt, gamma=0.5)
+
+    def step(x, y):
+        if change == "scheduler before it":
+            sched.step()
+        opt.zero_grad()
+        ((x @ w - y) ** 2).mean().backward()
+        opt.step()
+        if change == "scheduler after the update":
+            sched.step()
+        elif change.startswith("param_group"):
+            opt.param_groups[0]["lr"] *= 0.5
+    step(x, y)  # eagerly it runs
+    with pytest.raises(graphc.TraceError, match=r"changes the optimizer's 'lr' .* while it is "
+                                                r"traced.*step the scheduler after the call"):
+        graphc.compile(step)(x, y)
 
 
 def test_one_cycle_momentum_is_a_graph_input_and_other_betas_stay_guarded():

@@ -67,15 +67,17 @@ class SGD(Optimizer):
                     if weight_decay != 0:
                         g = g + weight_decay * p
                     if momentum != 0:
-                        momentum = self._cycled(i, "momentum", p)  # OneCycleLR cycles it
+                        # a graph input under OneCycleLR, which cycles it (the guarded number
+                        # `momentum` stays for the next parameter's test)
+                        cycled = self._cycled(i, "momentum", p)
                         state = self._state(p, {
                             "step": self._step_tensor,
                             "momentum_buffer": lambda p=p: zeros_like(p)})
                         buf, step = state["momentum_buffer"], state["step"]
-                        blended = momentum * buf + (1 - dampening) * g
+                        blended = cycled * buf + (1 - dampening) * g
                         buf.copy_(where(step == 0, g, blended))
                         step.add_(1)
-                        g = g + momentum * buf if nesterov else buf
+                        g = g + cycled * buf if nesterov else buf
                     p.sub_(lr * g)
         return loss
 
