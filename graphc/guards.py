@@ -78,7 +78,12 @@ def is_user_code(filename: Optional[str]) -> bool:
 @functools.lru_cache(maxsize=4096)
 def _class_is_user_code(cls: type) -> bool:
     module = sys.modules.get(cls.__module__)
-    return is_user_code(getattr(module, "__file__", None))
+    filename = getattr(module, "__file__", None)
+    if filename is None:
+        # a module without a file is the user's (a notebook's cells, ``python -c``, exec'd
+        # code), unless it is built into the interpreter
+        return cls.__module__ not in sys.builtin_module_names
+    return is_user_code(filename)
 
 
 _MISSING = object()

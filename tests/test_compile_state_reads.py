@@ -5,7 +5,8 @@ each of these once silently kept the traced value.
 
 Routes: a user module read through ``getattr``/``vars``, held in an object's attribute or
 passed as an argument; a builtin bound method (``table.get``); ``os.environ``; a user function
-wrapped by graphc (``graphc.grad(f)``, ``@graphc.no_grad()``); two modules the namer cannot
+wrapped by graphc (``graphc.grad(f)``, ``@graphc.no_grad()``); a class defined where its
+module has no file (a notebook); two modules the namer cannot
 name; a static argument equal to the traced one but holding other values; a
 ``generator=``; NumPy's and Python's random generators (refused); the shape, dtype and
 ``requires_grad`` of a tensor the graph does not read; grad mode, and ``no_grad`` regions
@@ -15,6 +16,8 @@ import dataclasses
 import importlib.util
 import os
 import random
+import sys
+import types
 from random import random as random_from_import
 
 import numpy as np
@@ -230,6 +233,38 @@ def test_a_set_of_equal_numbers_of_another_type_retraces():
     f, x = graphc.compile(scale_all), graphc.tensor([1, 2, 3])
     assert f(x, frozenset({2})).dtype == graphc.int64
     assert f(x, frozenset({2.0})).dtype == scale_all(x, frozenset({2.0})).dtype == graphc.float32
+
+
+NOTEBOOK_CELL = """
+import graphc
+
+class Config:
+    def __init__(self):
+        self.scale = 2.0
+
+class Scaled(graphc.nn.Module):
+    factor = 2.0
+
+    def forward(self, x):
+        return x * self.factor
+
+cfg, model = Config(), Scaled()
+by_instance = graphc.compile(lambda x: x * cfg.scale)
+by_class = graphc.compile(lambda x: model(x))
+"""
+
+
+def test_classes_of_a_module_without_a_file_are_user_code(monkeypatch):
+    # as in a notebook (IPython runs cells in a module without __file__), python -c, exec
+    cell = types.ModuleType("notebook_cell")
+    monkeypatch.setitem(sys.modules, "notebook_cell", cell)
+    exec(compile(NOTEBOOK_CELL, "/tmp/ipykernel_1/cell.py", "exec"), cell.__dict__)
+    x = graphc.ones(2)
+    assert cell.by_instance(x).tolist() == cell.by_class(x).tolist() == [2.0, 2.0]
+    cell.cfg.scale = 3.0
+    cell.Scaled.factor = 4.0
+    assert cell.by_instance(x).tolist() == [3.0, 3.0]
+    assert cell.by_class(x).tolist() == [4.0, 4.0]
 
 
 # -- what code reads of a tensor besides its values -----------------------------------------------
