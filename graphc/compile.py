@@ -27,7 +27,7 @@ import time
 import warnings
 from builtins import compile as compile_source  # this module defines its own compile()
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
@@ -197,6 +197,7 @@ class CacheEntry:
     differentiable: Optional[compiled_grad.DifferentiableEntry] = None  # outputs get history
     fallback: str = ""  # why the default backend left this entry to the interpreter, if it did
     backend: Optional[backends.BackendChoice] = None  # what compiled it, and why that one
+    checks: list = field(default_factory=list)  # (error, message) per last graph output
 
     @staticmethod
     def resolver(dynamic_leaves: list, leaves: Optional[list] = None) -> Callable[[Any], Any]:
@@ -246,6 +247,8 @@ class CacheEntry:
             outputs = self.executable(*arrays)
         else:  # under graphc.profiler: each kernel timed
             outputs = self.executable.run_profiled(arrays, record)
+        if self.checks:
+            _raise_failed_checks(self.checks, outputs[len(outputs) - len(self.checks):])
         cursor = self.n_user_outputs
         for wb in self.write_backs:
             target = resolve(wb.tensor)
@@ -285,6 +288,13 @@ class CacheEntry:
                 else self.lifted[i - n_args].tensor for i in self.differentiable.inputs]
 
 
+def _raise_failed_checks(checks: list, flags) -> None:
+    """Raises the error of the first :func:`graphc.tracing.check` whose flag the graph set."""
+    for (error, message), flag in zip(checks, flags):
+        if bool(np.asarray(flag.copy_to_host() if hasattr(flag, "copy_to_host") else flag)):
+            raise error(message)
+
+
 def _fast_runner(entry: CacheEntry, positional: tuple) -> Optional[Callable[[tuple], Any]]:
     """A runner of ``entry`` specialized to calls whose positional key is ``positional``.
 
@@ -302,7 +312,8 @@ def _fast_runner(entry: CacheEntry, positional: tuple) -> Optional[Callable[[tup
     in place (run copies them), non-tensor outputs, arguments
     returned, repeated arguments, guards that look at an argument."""
     executable = entry.executable
-    if (entry.write_backs or any(lifted.kind != "tensor" for lifted in entry.lifted)
+    if (entry.write_backs or entry.checks
+            or any(lifted.kind != "tensor" for lifted in entry.lifted)
             or any(s is not None for s in entry.out_static)
             or any(isinstance(getattr(g, "subject", None), tracing.ArgRef)
                    or getattr(g, "refs", None) for g in entry.guards)
@@ -653,7 +664,8 @@ class CompiledFunction:
         ctx.guards.append(guards.StateGuard(
             self.fn, object_args, guards.merge_read_values(before, after),
             frozenset(ctx.lifted_sources), ctx.lifted_ids(), object_refs))
-        ctx.graph.set_outputs(outputs + [wb.value for wb in write_backs if wb.value is not None],
+        ctx.graph.set_outputs(outputs + [wb.value for wb in write_backs if wb.value is not None]
+                              + [value for value, _, _ in ctx.checks],
                               aliases=_state_aliases(ctx, write_backs, len(outputs)))
         grad_inputs = _grad_inputs(traced_leaves, input_leaves, ctx.lifted, write_backs)
         forward_text = str(ctx.graph) if grad_inputs else ""
@@ -685,6 +697,7 @@ class CompiledFunction:
         entry = CacheEntry(
             key=key, arg_paths=paths, graph=graph, executable=executable, lifted=ctx.lifted,
             write_backs=write_backs, guards=ctx.guards, input_leaves=input_leaves,
+            checks=[(error, message) for _, error, message in ctx.checks],
             out_tree=out_tree, out_static=out_static,
             n_user_outputs=len(outputs), reason=reason, call_number=self.calls,
             trace_seconds=recorded - start, passes_seconds=traced - recorded,

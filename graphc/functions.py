@@ -316,6 +316,13 @@ def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return cast(result, x.dtype) if x.dtype == dtypes.u8 else result
 
 
+def any_outside(x: Tensor, low: float, high: float) -> Tensor:
+    """Whether some element of ``x`` is not in [low, high] (NaN is not): a 0-d bool tensor,
+    for value checks (:func:`graphc.tracing.check`)."""
+    x = x.detach()
+    return _any(logical_not(logical_and(ge(x, low), le(x, high))), None, False)
+
+
 def _any(x: Tensor, dim, keepdim: bool) -> Tensor:
     return gt(sum(cast(x, dtypes.bool_), dim, keepdim), 0)
 

@@ -466,13 +466,14 @@ def quantile(x: Tensor, q, dim: Optional[int] = None, keepdim: bool = False, *,
         if q.dtype != x.dtype:
             raise RuntimeError(f"quantile() q tensor must be same dtype as the input tensor, "
                                f"got {q.dtype} and {x.dtype}")
-        known = None if q._value is not None or tracing.current() is not None else q.numpy()
         qs = F.reshape(q.detach(), [-1])
+        tracing.check(F.any_outside(qs, 0, 1), RuntimeError,
+                      "quantile() q values must be in the range [0, 1]")
     else:
         known = np.atleast_1d(np.asarray(q, dtype=np.float64))
+        if not ((known >= 0) & (known <= 1)).all():
+            raise RuntimeError("quantile() q values must be in the range [0, 1]")
         qs = _const(known, x.dtype)
-    if known is not None and ((known < 0) | (known > 1)).any():
-        raise RuntimeError("quantile() q values must be in the range [0, 1]")
     if dim is None:
         source, axis = F.reshape(x, [-1]), 0
     else:
@@ -483,7 +484,9 @@ def quantile(x: Tensor, q, dim: Optional[int] = None, keepdim: bool = False, *,
     if n == 0:
         raise IndexError("quantile() input tensor must be non-empty")
     ordered = sort(source, axis).values
-    rank = F.mul(qs, float(n - 1))
+    # clamped, so that a q outside [0, 1] reaches its check (at run time, compiled) rather
+    # than an index error of the gathers below
+    rank = F.clamp(F.mul(qs, float(n - 1)), 0.0, float(n - 1))
     below, above = M.floor(rank), M.ceil(rank)
     if interpolation == "lower":
         above = below

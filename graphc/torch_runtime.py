@@ -251,10 +251,9 @@ def bernoulli(input: Tensor, p: Optional[float] = None, *, generator=None) -> Te
         raise DTypeError(f"bernoulli: expected a floating point tensor of probabilities, got "
                          f"{input.dtype}")
     chance = input.detach() if p is None else p
-    if p is None and input._value is None and tracing.current() is None:
-        values = input.numpy()
-        if ((values < 0) | (values > 1)).any():
-            raise RuntimeError("bernoulli: all probabilities must be in [0, 1]")
+    if p is None:
+        tracing.check(F.any_outside(input, 0, 1), RuntimeError,
+                      "bernoulli: all probabilities must be in [0, 1]")
     u = factories.rand(tuple(input.shape), dtype=dtypes.f64, generator=generator)
     return F.cast(F.lt(u, chance), input.dtype)
 
@@ -283,18 +282,15 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,
         raise RuntimeError(f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples "
                            f"without replacement (got {num_samples} > {n})")
     weights = F.cast(input.detach(), dtypes.f64)
-    if input._value is None and tracing.current() is None:
-        values = weights.numpy()
-        if not np.isfinite(values).all() or (values < 0).any():
-            raise RuntimeError("multinomial: probability tensor contains either `inf`, `nan` "
-                               "or element < 0")
-        positive = (values > 0).sum(-1)
-        if (positive == 0).any():
-            raise RuntimeError("multinomial: invalid multinomial distribution (sum of "
-                               "probabilities <= 0)")
-        if not replacement and (positive < num_samples).any():
-            raise RuntimeError("multinomial: invalid multinomial distribution (with "
-                               "replacement=False, not enough non-negative category to sample)")
+    tracing.check(F.any_outside(weights, 0, math.inf), RuntimeError,
+                  "multinomial: probability tensor contains either `inf`, `nan` or element < 0")
+    positive = F.sum(F.cast(F.gt(weights, 0), dtypes.i64), -1)
+    tracing.check(F.any(F.eq(positive, 0)), RuntimeError,
+                  "multinomial: invalid multinomial distribution (sum of probabilities <= 0)")
+    if not replacement:
+        tracing.check(F.any(F.lt(positive, num_samples)), RuntimeError,
+                      "multinomial: invalid multinomial distribution (with replacement=False, "
+                      "not enough non-negative category to sample)")
     rows = weights if weights.ndim == 2 else F.unsqueeze(weights, 0)
     batch = rows.shape[0]
     if replacement:

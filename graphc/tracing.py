@@ -61,6 +61,32 @@ def user_location() -> Optional[SourceLoc]:
     return None
 
 
+def check(failed, error: type, message: str) -> None:
+    """Raises ``error(message)`` where the 0-d bool tensor ``failed`` is true: at once for a
+    concrete tensor (eagerly); for a traced one, when the compiled graph runs: ``failed`` is
+    one of its outputs, which the compiled call tests before it writes state back or returns.
+    So a value check PyTorch makes (probabilities in [0, 1]) holds compiled too.
+
+        >>> import graphc
+        >>> from graphc import tracing
+        >>> def positive(x):
+        ...     tracing.check((x <= 0).any(), ValueError, "x must be positive")
+        ...     return x.log()
+        >>> graphc.compile(positive)(graphc.tensor([-1.0]))
+        Traceback (most recent call last):
+        ...
+        ValueError: x must be positive (checked as the compiled graph ran; from ...)
+    """
+    trace = failed._trace if failed._value is not None else None
+    if trace is None:
+        if bool(failed.item()):
+            raise error(message)
+        return
+    where = user_location()
+    trace.checks.append((trace.value_of(failed), error,
+                         f"{message} (checked as the compiled graph ran; from {where})"))
+
+
 def value_needed_error(what: str) -> TraceError:
     loc = user_location()
     where = f"{loc.file}:{loc.line}: " if loc else ""
@@ -216,6 +242,8 @@ class TraceContext:
     scratch: dict = field(default_factory=dict)  # per-trace notes of code built on the tracer
     _arg_names: dict = field(default_factory=dict)
     lifted_sources: set = field(default_factory=set)  # (id(container), key) read as inputs
+    # what check() asked to test when the graph runs: (its bool Value, error class, message)
+    checks: list = field(default_factory=list)
     name_of: Callable[[Any], Optional[str]] = lambda t: None
 
     # -- names ----------------------------------------------------------------------------------

@@ -115,6 +115,71 @@ def test_an_index_below_minus_the_size_is_named_as_written(index):
         graphc.compile(lambda t, i: t[i])(x, index)
 
 
+# -- value checks, compiled too ------------------------------------------------------------------
+VALUE_CHECKS = [
+    ("binary_cross_entropy", lambda p, t: F.binary_cross_entropy(p, t),
+     (graphc.tensor([0.5, 1.5]), graphc.tensor([1.0, 0.0])),
+     (graphc.tensor([0.5, 0.25]), graphc.tensor([1.0, 0.0])),
+     RuntimeError, "all elements of input should be between 0 and 1"),
+    ("binary_cross_entropy NaN", lambda p, t: F.binary_cross_entropy(p, t),
+     (graphc.tensor([0.5, float("nan")]), graphc.tensor([1.0, 0.0])), None,
+     RuntimeError, "all elements of input should be between 0 and 1"),
+    ("gaussian_nll_loss", lambda a, v: F.gaussian_nll_loss(a, a * 0.5, v),
+     (graphc.ones(2, 3), -graphc.ones(2, 3)), (graphc.ones(2, 3), graphc.ones(2, 3)),
+     ValueError, "var has negative entry"),
+    ("bernoulli", lambda p: graphc.bernoulli(p, generator=graphc.Generator().manual_seed(0)),
+     (graphc.tensor([1.5, -0.5]),), (graphc.tensor([1.0, 0.0]),),
+     RuntimeError, r"probabilities must be in \[0, 1\]"),
+    ("multinomial negative", lambda p: graphc.multinomial(p, 1),
+     (graphc.tensor([-1.0, 2.0]),), None, RuntimeError, "element < 0"),
+    ("multinomial zero row", lambda p: graphc.multinomial(p, 1),
+     (graphc.tensor([[0.0, 0.0], [1.0, 0.0]]),), (graphc.tensor([[0.0, 2.0], [1.0, 0.0]]),),
+     RuntimeError, r"sum of probabilities <= 0"),
+    ("multinomial without replacement", lambda p: graphc.multinomial(p, 2),
+     (graphc.tensor([0.0, 1.0, 0.0]),), None, RuntimeError, "not enough non-negative category"),
+    ("quantile", lambda a, q: graphc.quantile(a, q),
+     (graphc.arange(12.0), graphc.tensor(1.5)), (graphc.arange(12.0), graphc.tensor(0.25)),
+     RuntimeError, r"q values must be in the range \[0, 1\]"),
+]
+
+
+@pytest.mark.parametrize("fn, bad, good, error, message", [c[1:] for c in VALUE_CHECKS],
+                         ids=[c[0] for c in VALUE_CHECKS])
+@pytest.mark.parametrize("backend", ["llvm", "interpreter"])
+def test_value_checks_hold_in_compiled_code(fn, bad, good, error, message, backend):
+    # compiled, these once gave NaN, a negative loss or a sample, with no error
+    with pytest.raises(error, match=message):
+        fn(*bad)
+    compiled = graphc.compile(fn, backend=backend)
+    with pytest.raises(error, match=message + ".*checked as the compiled graph ran; from .*"
+                                  "test_input_errors.py"):
+        compiled(*bad)
+    if good is not None:  # the check does not change what valid input gives
+        np.testing.assert_allclose(compiled(*good).numpy(), fn(*good).numpy(), rtol=1e-6)
+
+
+def test_a_failed_check_writes_no_state_back():
+    # a training step whose loss check fails leaves the parameters as they were (eagerly the
+    # error comes before the update too)
+    graphc.manual_seed(0)
+    model = nn.Linear(2, 1)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x, y, scale):
+        opt.zero_grad()
+        loss = F.binary_cross_entropy(F.sigmoid(model(x)) * scale, y)
+        loss.backward()
+        opt.step()
+        return loss
+    compiled = graphc.compile(step)
+    x, y = graphc.randn(4, 2), graphc.tensor([[1.0], [0.0], [1.0], [0.0]])
+    compiled(x, y, graphc.tensor(1.0))
+    weight = model.weight.tolist()
+    with pytest.raises(RuntimeError, match="between 0 and 1"):
+        compiled(x, y, graphc.tensor(3.0))
+    assert model.weight.tolist() == weight
+
+
 # -- argument types --------------------------------------------------------------------------
 def test_full_refuses_a_fill_value_that_is_not_a_number():
     with pytest.raises(TypeError, match="fill_value must be a number, not str"):

@@ -192,12 +192,9 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor]
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"binary_cross_entropy: target shape {list(target.shape)} must equal "
                          f"input shape {list(input.shape)}")
-    if input._value is None and tracing.current() is None:  # eagerly, as PyTorch checks
-        values = input.numpy()
-        if ((values < 0) | (values > 1)).any():
-            raise RuntimeError("binary_cross_entropy: all elements of input should be between "
-                               "0 and 1 (probabilities; for logits use "
-                               "binary_cross_entropy_with_logits)")
+    tracing.check(G.any_outside(input, 0, 1), RuntimeError,
+                  "binary_cross_entropy: all elements of input should be between 0 and 1 "
+                  "(probabilities; for logits use binary_cross_entropy_with_logits)")
     loss = apply("binary_cross_entropy", [input, G.to_tensor(target, input)])
     if weight is not None:
         loss = G.mul(loss, weight)

@@ -228,8 +228,8 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False,
                              f"match input of shape {list(input.shape)}")
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
-    if tracing.current() is None and var.numel() and float(G.amin(var).item()) < 0:
-        raise ValueError("gaussian_nll_loss: var has negative entry/entries")
+    tracing.check(G.any(G.lt(var.detach(), 0)), ValueError,
+                  "gaussian_nll_loss: var has negative entry/entries")
     raised = G.clamp(var.detach(), min=float(eps))
     var = G.add(var, G.sub(raised, var.detach()))  # value clamp(var), gradient of var
     diff = G.sub(input, target)
