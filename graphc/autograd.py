@@ -13,7 +13,7 @@ again when ``create_graph=True`` (double backward), and emitted as IR nodes whil
 """
 from __future__ import annotations
 
-import contextlib
+import functools
 import threading
 import weakref
 from collections.abc import Sequence
@@ -36,24 +36,87 @@ def is_grad_enabled() -> bool:
     return _state.enabled
 
 
-@contextlib.contextmanager
-def set_grad_enabled(mode: bool):
-    """Context manager turning gradient recording on or off (like ``torch.set_grad_enabled``)."""
-    previous = is_grad_enabled()
-    _state.enabled = bool(mode)
-    try:
-        yield
-    finally:
-        _state.enabled = previous
+class _GradModeSwitch:
+    """Grad mode ``mode`` inside a ``with`` block or a decorated function, the mode before it
+    after (each entry saves the mode it found, so nesting and recursion restore in order)."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+        self._previous: list = []
+
+    def __enter__(self) -> None:
+        self._previous.append(is_grad_enabled())
+        _state.enabled = self.mode
+
+    def __exit__(self, *exc) -> bool:
+        _state.enabled = self._previous.pop()
+        return False
+
+    def __call__(self, fn):
+        """As a decorator: ``fn`` runs in this mode (``@graphc.no_grad()``)."""
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def in_mode(*args, **kwargs):
+            previous = is_grad_enabled()
+            _state.enabled = mode
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _state.enabled = previous
+        return in_mode
 
 
-def no_grad():
-    """``with graphc.no_grad():`` ops inside record nothing for backward."""
-    return set_grad_enabled(False)
+class set_grad_enabled(_GradModeSwitch):
+    """Turns gradient recording on or off (``torch.set_grad_enabled``): at once, so that a plain
+    call ``graphc.set_grad_enabled(False)`` switches it; used as a context manager or a
+    decorator, the mode before it comes back after.
+
+        >>> import graphc
+        >>> with graphc.set_grad_enabled(False):
+        ...     graphc.is_grad_enabled()
+        False
+        >>> _ = graphc.set_grad_enabled(False); graphc.is_grad_enabled()
+        False
+        >>> _ = graphc.set_grad_enabled(True)
+    """
+
+    def __init__(self, mode: bool):
+        super().__init__(mode)
+        self._before_call: Optional[bool] = is_grad_enabled()
+        _state.enabled = self.mode
+
+    def __enter__(self) -> None:
+        before, self._before_call = self._before_call, None
+        super().__enter__()
+        if before is not None:  # the call switched already: restore what it found
+            self._previous[-1] = before
+
+    def __call__(self, fn):
+        if self._before_call is not None:  # @set_grad_enabled(False): undo the call's switch
+            _state.enabled, self._before_call = self._before_call, None
+        return super().__call__(fn)
 
 
-def enable_grad():
-    return set_grad_enabled(True)
+class no_grad(_GradModeSwitch):
+    """``with graphc.no_grad():`` (or ``@graphc.no_grad()``, ``@graphc.no_grad``) ops inside
+    record nothing for backward."""
+
+    def __new__(cls, fn=None):
+        return super().__new__(cls) if fn is None else cls()(fn)
+
+    def __init__(self, fn=None):
+        super().__init__(False)
+
+
+class enable_grad(_GradModeSwitch):
+    """``with graphc.enable_grad():`` records for backward again, inside ``no_grad``."""
+
+    def __new__(cls, fn=None):
+        return super().__new__(cls) if fn is None else cls()(fn)
+
+    def __init__(self, fn=None):
+        super().__init__(True)
 
 
 class TensorEmitter(Emitter):

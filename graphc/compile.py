@@ -24,6 +24,7 @@ import inspect
 import logging
 import sys
 import time
+import types
 import warnings
 from builtins import compile as compile_source  # this module defines its own compile()
 from collections.abc import Callable
@@ -465,6 +466,12 @@ class CompiledFunction:
         self._signature = _signature(fn)
         self._defaults = _current_defaults(fn)
         functools.update_wrapper(self, fn, updated=())
+
+    def __get__(self, instance, owner=None):
+        """``@graphc.compile`` on a method: read from an instance, the compiled function
+        bound to it (the instance is its first argument, a static one whose state the guards
+        walk, as a module passed to a compiled function)."""
+        return self if instance is None else types.MethodType(self, instance)
 
     @property
     def backend(self) -> str:

@@ -94,6 +94,38 @@ def test_no_grad_records_nothing_and_restores_the_mode(xs):
     assert graphc.is_grad_enabled()
 
 
+def test_set_grad_enabled_switches_when_called_as_pytorchs_does():
+    # it once was a generator context manager: a plain call changed nothing
+    try:
+        graphc.set_grad_enabled(False)
+        assert not graphc.is_grad_enabled()
+        assert not (leaf(np.ones(2, np.float32)) * 2).requires_grad
+    finally:
+        graphc.set_grad_enabled(True)
+    assert graphc.is_grad_enabled()
+    with graphc.set_grad_enabled(False):
+        assert not graphc.is_grad_enabled()
+    assert graphc.is_grad_enabled()
+
+
+def test_grad_mode_decorators_restore_the_mode_per_call():
+    @graphc.set_grad_enabled(False)
+    def off():
+        return graphc.is_grad_enabled()
+
+    @graphc.no_grad
+    def countdown(n):  # recursion: each call restores what it found
+        return countdown(n - 1) if n else graphc.is_grad_enabled()
+
+    @graphc.no_grad()
+    def on_inside():
+        with graphc.enable_grad():
+            return graphc.is_grad_enabled()
+    assert graphc.is_grad_enabled()  # decorating switched nothing
+    assert (off(), countdown(3), on_inside()) == (False, False, True)
+    assert graphc.is_grad_enabled()
+
+
 def test_detach_shares_the_value_and_stops_the_gradient(xs):
     x = leaf(xs)
     d = x.detach()

@@ -498,3 +498,28 @@ def test_returning_tensors_inside_an_unsupported_container_is_a_trace_error():
 
     with pytest.raises(graphc.TraceError, match="returned a Box holding tensors"):
         graphc.compile(lambda x: Box(x * 2))(t([1.0]))
+
+
+def test_compile_decorates_a_method_bound_to_each_instance():
+    # as torch.compile: the instance is the first (static) argument; its state is guarded
+    from graphc import nn
+
+    class Scaled(nn.Module):
+        def __init__(self, scale):
+            super().__init__()
+            self.lin = nn.Linear(3, 2)
+            self.scale = scale
+
+        @graphc.compile
+        def forward(self, x):
+            return self.lin(x) * self.scale
+    graphc.manual_seed(0)
+    a, b, x = Scaled(2.0), Scaled(3.0), graphc.randn(4, 3)
+    for model in (a, b):
+        np.testing.assert_allclose(model(x).numpy(), Scaled.forward.fn(model, x).numpy(),
+                                   rtol=1e-6)
+    a.scale = 5.0
+    np.testing.assert_allclose(a(x).numpy(), Scaled.forward.fn(a, x).numpy(), rtol=1e-6)
+    assert "self.scale == 2.0 (now 5.0)" in Scaled.forward.entries[-1].reason
+    a(x).sum().backward()
+    assert a.lin.weight.grad is not None and b.lin.weight.grad is None
