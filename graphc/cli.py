@@ -476,8 +476,17 @@ def _output_labels(graph: ir.Graph) -> list[str]:
     return [f"out{i} ({printed.get(id(v), '?')})" for i, v in enumerate(graph.outputs)]
 
 
+def _npz_path(out: str) -> str:
+    """Where ``--out`` writes (NumPy adds ``.npz`` to a name without it); a directory is an
+    error before anything runs."""
+    if os.path.isdir(out):
+        raise CLIError(f"--out {out!r} is a directory; give a file name (outputs.npz)")
+    return out if out.endswith(".npz") else out + ".npz"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     backend = chosen_backend(args)
+    out = _npz_path(args.out) if args.out else None
     graph = load_graph(args.input)
     check_elements_read(graph, "<stdin>" if args.input == "-" else args.input)
     if args.inputs:
@@ -491,11 +500,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     outputs = executable(*arrays)
     for label, array in zip(_output_labels(graph), outputs):
         print(summarize(label, np.asarray(array)))
-    if args.out:
+    if out:
         try:
-            np.savez(args.out, **{f"out{i}": np.asarray(a) for i, a in enumerate(outputs)})
+            np.savez(out, **{f"out{i}": np.asarray(a) for i, a in enumerate(outputs)})
         except OSError as exc:
-            raise CLIError(f"cannot write {args.out!r}: {exc.strerror or exc}") from exc
+            raise CLIError(f"cannot write {out!r}: {exc.strerror or exc}") from exc
+        if out != args.out:
+            print(f"outputs written to {out}")
     return 0
 
 

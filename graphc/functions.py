@@ -618,9 +618,12 @@ def outer(a: Tensor, b: Tensor) -> Tensor:
     return mul(unsqueeze(a, 1), unsqueeze(b, 0))
 
 
-def _diagonal_offsets(x: Tensor) -> Tensor:
+def _diagonal_offsets(x: Tensor, op: str) -> Tensor:
     """``col - row`` for every element of the last two axes of ``x``."""
     from graphc.factories import arange
+    if x.ndim < 2:
+        raise ShapeError(f"{op}: input tensor must have at least 2 dimensions, got shape "
+                         f"{list(x.shape)}")
     rows = unsqueeze(arange(x.shape[-2]), 1)
     cols = unsqueeze(arange(x.shape[-1]), 0)
     return sub(cols, rows)
@@ -633,12 +636,12 @@ def _zero_of(x: Tensor) -> Tensor:
 
 def tril(x: Tensor, diagonal: int = 0) -> Tensor:
     """The lower triangle (on and below ``diagonal``) of the last two axes; the rest 0."""
-    return where(le(_diagonal_offsets(x), diagonal), x, _zero_of(x))
+    return where(le(_diagonal_offsets(x, "tril"), diagonal), x, _zero_of(x))
 
 
 def triu(x: Tensor, diagonal: int = 0) -> Tensor:
     """The upper triangle (on and above ``diagonal``) of the last two axes; the rest 0."""
-    return where(ge(_diagonal_offsets(x), diagonal), x, _zero_of(x))
+    return where(ge(_diagonal_offsets(x, "triu"), diagonal), x, _zero_of(x))
 
 
 # -- ``axis=``: the NumPy name PyTorch accepts for ``dim=`` --------------------------------------

@@ -10,6 +10,15 @@ from collections.abc import Callable
 from typing import Optional
 
 
+def _has(obj, name: str) -> bool:
+    """``hasattr`` for any object: a user class whose ``__getattr__`` raises KeyError for a
+    missing name has none (naming is best effort; it must not break a compile)."""
+    try:
+        return hasattr(obj, name)
+    except Exception:
+        return False
+
+
 def _referenced_variables(fn) -> dict[str, Callable[[], object]]:
     """The variables ``fn`` refers to, each with a getter reading its *current* value."""
     found: dict[str, Callable[[], object]] = {}
@@ -55,16 +64,16 @@ def _names_of_state(fn) -> dict[int, str]:
         if isinstance(obj, Tensor):
             names.setdefault(id(obj), var)
         elif (not isinstance(obj, type)  # a module class (its methods are unbound)
-              and hasattr(obj, "named_parameters") and hasattr(obj, "named_buffers")):
+              and _has(obj, "named_parameters") and _has(obj, "named_buffers")):
             for name, t in obj.named_parameters():
                 names.setdefault(id(t), join(var, name))
             for name, t in obj.named_buffers():
                 names.setdefault(id(t), join(var, name))
-            if hasattr(obj, "named_modules"):
+            if _has(obj, "named_modules"):
                 for name, module in obj.named_modules():
                     names.setdefault(id(module), join(var, name))
     for var, obj in objects.items():
-        if hasattr(obj, "param_groups") and isinstance(getattr(obj, "state", None), dict):
+        if _has(obj, "param_groups") and isinstance(getattr(obj, "state", None), dict):
             names.setdefault(id(obj), var)
             for param, state in obj.state.items():
                 base = names.get(id(param), "param")

@@ -323,13 +323,22 @@ def _format(self, spec: str) -> str:
     return format(repr(self), spec)
 
 
+def _tensor_argument(method: str, other):
+    """``other`` where a method needs a tensor (``x.type_as(y)``), as PyTorch checks it."""
+    if not isinstance(other, Tensor):
+        raise TypeError(f"{method}(): argument 'other' (position 1) must be Tensor, not "
+                        f"{type(other).__name__}")
+    return other
+
+
 Tensor.__format__ = _format
 Tensor.where = _where
 Tensor.view = _view
-Tensor.view_as = lambda self, other: F.reshape(self, other.shape)
+Tensor.view_as = lambda self, other: F.reshape(self, _tensor_argument("view_as", other).shape)
 Tensor.reshape_as = Tensor.view_as
-Tensor.expand_as = lambda self, other: F.broadcast_to(self, other.shape)
-Tensor.type_as = lambda self, other: F.cast(self, other.dtype)
+Tensor.expand_as = lambda self, other: F.broadcast_to(self,
+                                                      _tensor_argument("expand_as", other).shape)
+Tensor.type_as = lambda self, other: F.cast(self, _tensor_argument("type_as", other).dtype)
 Tensor.to = _to
 Tensor.float = lambda self: F.cast(self, "float32")
 Tensor.double = lambda self: F.cast(self, "float64")

@@ -12,6 +12,7 @@ from graphc import functions as F
 from graphc.dispatch import apply
 from graphc.errors import ShapeError
 from graphc.tensor import Tensor
+from ir.ops.conv import conv_output_size
 from ir.types import wrap_dim
 
 
@@ -43,9 +44,8 @@ def _pair(value, name: str) -> tuple[int, int]:
 
 
 def _blocks(spatial, kernel, dilation, padding, stride) -> tuple[int, int]:
-    counts = []
-    for size, k, d, p, s in zip(spatial, kernel, dilation, padding, stride):
-        counts.append((size + 2 * p - d * (k - 1) - 1) // s + 1)
+    counts = [conv_output_size(size, k, s, p, d)
+              for size, k, d, p, s in zip(spatial, kernel, dilation, padding, stride)]
     if min(counts) <= 0:
         raise ShapeError(f"unfold/fold: the kernel {list(kernel)} (dilation {list(dilation)}) "
                          f"does not fit the padded input of spatial size {list(spatial)}")

@@ -118,6 +118,17 @@ def test_run_with_npz_inputs_writes_outputs_that_match_numpy(tmp_path):
     assert lines[1].startswith("out1 (%4): f32[]")
 
 
+def test_run_out_names_the_file_it_writes_and_refuses_a_directory(tmp_path):
+    result = graphc("run", FIXTURES / "mlp.gir", "--out", tmp_path / "results")
+    assert result.returncode == 0, result.stderr
+    assert f"outputs written to {tmp_path / 'results.npz'}" in result.stdout
+    assert (tmp_path / "results.npz").exists()
+    (tmp_path / "adir").mkdir()
+    result = graphc("run", FIXTURES / "mlp.gir", "--out", tmp_path / "adir")
+    assert_user_error(result, "is a directory; give a file name")
+    assert not (tmp_path / "adir.npz").exists()
+
+
 def test_run_without_inputs_uses_seeded_random_inputs_of_the_declared_types(tmp_path):
     result = graphc("run", FIXTURES / "mlp.gir", "--seed", "5", "--out", tmp_path / "out.npz")
     assert result.returncode == 0, result.stderr

@@ -267,6 +267,18 @@ def test_classes_of_a_module_without_a_file_are_user_code(monkeypatch):
     assert cell.by_class(x).tolist() == [4.0, 4.0]
 
 
+def test_an_object_whose_getattr_raises_key_error_does_not_break_compile():
+    class Settings:  # attribute access served from a dict: a missing name is a KeyError
+        def __init__(self):
+            self._values = {"scale": 2.0}
+
+        def __getattr__(self, name):
+            return self.__dict__["_values"][name]
+    settings = Settings()
+    f = graphc.compile(lambda x: x * settings.scale)
+    assert f(graphc.ones(2)).tolist() == [2.0, 2.0]
+
+
 # -- what code reads of a tensor besides its values -----------------------------------------------
 def test_requires_grad_of_a_parameter_the_graph_does_not_read_is_guarded():
     graphc.manual_seed(0)

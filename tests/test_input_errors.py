@@ -180,11 +180,79 @@ def test_a_failed_check_writes_no_state_back():
     assert model.weight.tolist() == weight
 
 
+@pytest.mark.parametrize("offsets, message", [
+    ([0, 5], "can not be greater than input's length 3"), ([1, 2], r"offsets\[0\] has to be 0"),
+    ([0, 2, 1], "must be non-decreasing")], ids=["past the end", "not from 0", "out of order"])
+def test_embedding_bag_offsets_are_checked_eagerly_and_compiled(offsets, message):
+    # these once gave an empty bag or dropped rows, silently
+    bag, indices = nn.EmbeddingBag(5, 2), graphc.tensor([1, 2, 3])
+    with pytest.raises(RuntimeError, match=message):
+        bag(indices, graphc.tensor(offsets))
+    compiled = graphc.compile(lambda i, o: bag(i, o))
+    with pytest.raises(RuntimeError, match=message):
+        compiled(indices, graphc.tensor(offsets))
+    np.testing.assert_array_equal(compiled(indices, graphc.tensor([0, 3])).numpy(),
+                                  bag(indices, graphc.tensor([0, 3])).numpy())
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda x: nn.AdaptiveAvgPool2d(-2)(x), ValueError, "must be greater than or equal to 0"),
+    (lambda x: F.avg_pool2d(x, 0), ShapeError, "kernel size should be greater than zero"),
+    (lambda x: F.avg_pool2d(x, 2, stride=0), ShapeError, "stride should be greater than zero"),
+    (lambda x: F.unfold(x, 0), ShapeError, "kernel size should be greater than zero"),
+    (lambda x: graphc.tril(x[0, 0, 0]), ShapeError, "tril: input tensor must have at least 2"),
+    (lambda x: x.type_as("x"), TypeError, "type_as.*must be Tensor, not str"),
+    (lambda x: x.expand_as([1, 2]), TypeError, "expand_as.*must be Tensor, not list"),
+], ids=["adaptive pool size", "pool kernel 0", "pool stride 0", "unfold kernel 0",
+        "tril 1-D", "type_as", "expand_as"])
+def test_window_and_argument_errors_name_what_was_wrong(call, error, message):
+    # each was a ZeroDivisionError, an IndexError or an AttributeError from deep inside
+    with pytest.raises(error, match=message):
+        call(graphc.ones(1, 1, 4, 4))
+
+
+@pytest.mark.parametrize("loss", [F.mse_loss, F.l1_loss, F.smooth_l1_loss, F.huber_loss])
+def test_a_pointwise_loss_warns_when_its_target_would_broadcast(loss):
+    # an [N, 1] prediction against an [N] target is a loss over all N x N pairs: PyTorch warns
+    with pytest.warns(UserWarning, match=r"target size \[4\] that is different to the input "
+                                         r"size \[4, 1\]"):
+        loss(graphc.ones(4, 1), graphc.zeros(4))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: F.huber_loss(graphc.ones(2), graphc.zeros(2), delta=-1.0),
+     "huber_loss does not support non-positive values for delta"),
+    (lambda: F.smooth_l1_loss(graphc.ones(2), graphc.zeros(2), beta=-1.0),
+     "smooth_l1_loss does not support negative values for beta"),
+    (lambda: F.cross_entropy(graphc.ones(2, 3), graphc.tensor([0, 1]), weight=graphc.ones(5)),
+     r"weight tensor should be defined either for all 3 classes .* shape: \[5\]"),
+    (lambda: F.nll_loss(graphc.ones(2, 3), graphc.tensor([0, 1]), weight=graphc.ones(2)),
+     r"for all 3 classes"),
+], ids=["huber delta", "smooth_l1 beta", "cross_entropy weight", "nll_loss weight"])
+def test_loss_arguments_pytorch_refuses_are_refused(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_adaptive_average_pooling_to_size_zero_is_empty_as_in_pytorch():
+    assert nn.AdaptiveAvgPool2d(0)(graphc.ones(1, 2, 4, 4)).shape == (1, 2, 0, 0)
+
+
 # -- argument types --------------------------------------------------------------------------
 def test_full_refuses_a_fill_value_that_is_not_a_number():
     with pytest.raises(TypeError, match="fill_value must be a number, not str"):
         graphc.full((2,), "a")
     assert graphc.full((2,), graphc.tensor(1.5)).tolist() == [1.5, 1.5]
+
+
+@pytest.mark.parametrize("make", [lambda w, b: optim.SGD({w, b}, lr=0.1),
+                                  lambda w, b: optim.Adam([{"params": frozenset([w, b])}])],
+                         ids=["set", "frozenset group"])
+def test_optimizer_parameters_in_a_set_are_refused(make):
+    # as PyTorch: a set's order changes between runs, and with it which state goes where
+    w, b = graphc.ones(2, requires_grad=True), graphc.zeros(1, requires_grad=True)
+    with pytest.raises(TypeError, match="ordered collections.*use a list"):
+        make(w, b)
 
 
 @pytest.mark.parametrize("make", [

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from graphc import factories
+from graphc import factories, tracing
 from graphc import functions as G
 from graphc.autograd import no_grad
 from graphc.nn import init
@@ -43,10 +43,25 @@ def _bag_ids(input: Tensor, offsets: Optional[Tensor], include_last_offset: bool
         raise ValueError(f"embedding_bag: offsets has to be a 1D integer Tensor, got shape "
                          f"{list(offsets.shape)} of {offsets.dtype}")
     bags = offsets.shape[0] - (1 if include_last_offset else 0)
+    _check_offsets(offsets.detach(), input.shape[0])
     # bag of entry k: how many offsets are <= k, minus one
     started = G.ge(G.unsqueeze(factories.arange(input.shape[0]), 1), G.unsqueeze(offsets, 0))
     ids = G.sub(G.sum(G.cast(started, factories.int64), 1), 1)
     return input, G.clamp(ids, min=0), bags
+
+
+def _check_offsets(offsets: Tensor, length: int) -> None:
+    """PyTorch's checks of the offsets (eagerly at once, compiled as the graph runs): bags
+    read from an offset past the input or out of order would silently be empty or lose rows."""
+    if offsets.shape[0] == 0:
+        return
+    tracing.check(G.ne(offsets[0], 0), RuntimeError,
+                  "embedding_bag: offsets[0] has to be 0, i.e., the first sequence in the "
+                  "mini-batch has to start from position 0")
+    tracing.check(G.any(G.gt(offsets, length)), RuntimeError,
+                  f"embedding_bag: offsets can not be greater than input's length {length}")
+    tracing.check(G.any(G.lt(offsets[1:], offsets[:-1])), RuntimeError,
+                  "embedding_bag: offsets must be non-decreasing")
 
 
 def embedding_bag(input: Tensor, weight: Tensor, offsets: Optional[Tensor] = None,

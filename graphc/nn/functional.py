@@ -394,8 +394,16 @@ def _adaptive_bounds(size: int, out: int):
 
 def _adaptive_mean(x: Tensor, axis: int, out: int) -> Tensor:
     size = x.shape[axis]
+    if out < 0:
+        raise ValueError(f"adaptive_avg_pool: elements of output_size must be greater than or "
+                         f"equal to 0, got {out}")
     if size == out:
         return x
+    if out == 0:  # an empty output, as PyTorch gives
+        return G.narrow(x, axis, 0, 0)
+    if size == 0:
+        raise ValueError(f"adaptive_avg_pool: an input of size 0 on axis {axis} has no window to "
+                         f"average into {out} outputs")
     if size % out == 0:
         k = size // out
         shape = list(x.shape[:axis]) + [out, k] + list(x.shape[axis + 1:])

@@ -11,6 +11,7 @@ primitive, ...), so they differentiate and trace. ``reduction`` is ``"none"``, `
 """
 from __future__ import annotations
 
+import warnings
 from typing import Optional
 
 import graphc.functions as G
@@ -44,9 +45,21 @@ def _check_reduction(reduction: str) -> None:
 
 
 # -- losses ---------------------------------------------------------------------------------------
+def _warn_if_broadcast(input: Tensor, target, loss: str) -> None:
+    """PyTorch's warning when a pointwise loss's target has another shape than its input: a
+    [N, 1] prediction against an [N] target broadcasts to [N, N], a loss over every pair."""
+    shape = getattr(target, "shape", None)
+    if shape is not None and tuple(shape) != tuple(input.shape):
+        warnings.warn(f"{loss}: using a target size {list(shape)} that is different to the "
+                      f"input size {list(input.shape)}; this will likely lead to incorrect "
+                      f"results due to broadcasting. Please ensure they have the same size.",
+                      UserWarning, stacklevel=3)
+
+
 def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
              reduction: str = "mean") -> Tensor:
     reduction = _legacy_reduction(size_average, reduce, reduction)
+    _warn_if_broadcast(input, target, "mse_loss")
     diff = G.sub(input, target)
     return _reduce(G.mul(diff, diff), reduction)
 
@@ -54,12 +67,16 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
 def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
             reduction: str = "mean") -> Tensor:
     reduction = _legacy_reduction(size_average, reduce, reduction)
+    _warn_if_broadcast(input, target, "l1_loss")
     return _reduce(G.abs(G.sub(input, target)), reduction)
 
 
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
                    reduction: str = "mean", beta: float = 1.0) -> Tensor:
     reduction = _legacy_reduction(size_average, reduce, reduction)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss does not support negative values for beta, got {beta}")
+    _warn_if_broadcast(input, target, "smooth_l1_loss")
     diff = G.abs(G.sub(input, target))
     if beta == 0:
         return _reduce(diff, reduction)
@@ -69,6 +86,10 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
 
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
                delta: float = 1.0) -> Tensor:
+    if delta <= 0:
+        raise ValueError(f"huber_loss does not support non-positive values for delta, got "
+                         f"{delta}")
+    _warn_if_broadcast(input, target, "huber_loss")
     diff = G.abs(G.sub(input, target))
     quadratic = G.mul(G.mul(diff, diff), 0.5)
     linear_part = G.mul(G.sub(diff, 0.5 * delta), float(delta))
@@ -103,6 +124,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
     if tuple(target.shape) != expected:
         raise ValueError(f"nll_loss: target shape {list(target.shape)} does not match input "
                          f"shape {list(input.shape)} (expected {list(expected)})")
+    _check_class_weight(weight, input.shape[1])
     ignored = G.eq(target, ignore_index)
     safe = G.where(ignored, 0, target)  # ignored targets may be out of range: read class 0
     picked = G.squeeze(G.gather(input, 1, G.unsqueeze(safe, 1)), 1)
@@ -117,6 +139,12 @@ def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
     if reduction == "sum":
         return G.sum(loss)
     return _weighted_mean(G.sum(loss), G.sum(w))
+
+
+def _check_class_weight(weight: Optional[Tensor], classes: int) -> None:
+    if weight is not None and tuple(weight.shape) != (classes,):
+        raise ValueError(f"weight tensor should be defined either for all {classes} classes or "
+                         f"no classes but got weight tensor of shape: {list(weight.shape)}")
 
 
 def _weighted_mean(total: Tensor, weight: Tensor) -> Tensor:
@@ -142,6 +170,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
     class_dim = 0 if input.ndim == 1 else 1
     classes = input.shape[class_dim]
+    _check_class_weight(weight, classes)
     logp = G.log_softmax(input, class_dim)
     view = [1] * input.ndim
     view[class_dim] = classes

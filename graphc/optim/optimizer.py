@@ -65,6 +65,9 @@ def _is_number_or_numbers(value) -> bool:
                                for item in items)
 
 
+_UNORDERED = ("optimizer parameters need to be organized in ordered collections, but the ordering "
+              "of tensors in sets changes between runs; use a list")
+
 class Optimizer:
     """Base class of all optimizers, like ``torch.optim.Optimizer``.
 
@@ -110,6 +113,8 @@ class Optimizer:
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of "
                             f"Tensors or dicts, but got {type(params).__name__}")
+        if isinstance(params, (set, frozenset)):
+            raise TypeError(_UNORDERED)
         groups = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
@@ -130,9 +135,8 @@ class Optimizer:
         params = group.get("params")
         if isinstance(params, Tensor):
             params = [params]
-        elif isinstance(params, set):
-            raise TypeError("optimizer parameters need to be organized in ordered collections, "
-                            "but the ordering of tensors in sets changes between runs; use a list")
+        elif isinstance(params, (set, frozenset)):
+            raise TypeError(_UNORDERED)
         params = list(params or [])
         for p in params:
             if not isinstance(p, Tensor):

@@ -53,6 +53,14 @@ def _pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:
 def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int,
                      ceil_mode: bool = False) -> int:
     """Output length of a convolution or pooling window along one axis (PyTorch's formula)."""
+    if kernel < 1:
+        raise ShapeError(f"kernel size should be greater than zero, got {kernel}")
+    if stride < 1:
+        raise ShapeError(f"stride should be greater than zero, got {stride}")
+    if dilation < 1:
+        raise ShapeError(f"dilation should be greater than zero, got {dilation}")
+    if padding < 0:
+        raise ShapeError(f"padding should not be negative, got {padding}")
     span = dilation * (kernel - 1) + 1
     room = size + 2 * padding - span
     if room < 0:
