@@ -387,7 +387,24 @@ def matmul(a, b) -> Tensor:
     return out
 
 
-mm = bmm = matmul
+def mm(a: Tensor, b: Tensor) -> Tensor:
+    """``torch.mm``: the product of two matrices (2-D, no broadcasting; a sparse COO ``a``
+    too)."""
+    if not getattr(a, "is_sparse", False):
+        a, b = to_tensor(a), to_tensor(b)
+        if a.ndim != 2 or b.ndim != 2:
+            raise ShapeError(f"mm: both arguments must be matrices (2-D), got shapes "
+                             f"{list(a.shape)} and {list(b.shape)}")
+    return matmul(a, b)
+
+
+def bmm(a: Tensor, b: Tensor) -> Tensor:
+    """``torch.bmm``: batches of matrix products, [B, n, m] @ [B, m, p] (no broadcasting)."""
+    a, b = to_tensor(a), to_tensor(b)
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
+        raise ShapeError(f"bmm: expects two 3-D tensors with the same batch size, got shapes "
+                         f"{list(a.shape)} and {list(b.shape)}")
+    return matmul(a, b)
 
 
 def dot(a: Tensor, b: Tensor) -> Tensor:

@@ -55,7 +55,10 @@ _MAX_OBJECTS = 20000  # beyond this the walk stops opening containers (and warns
 _SMALL_ARRAY = 4096   # NumPy arrays up to this size are guarded by their bytes, larger by a digest
 _DIGEST_LIMIT = 1 << 22  # bytes; larger arrays are guarded by identity only (with a warning)
 _MODULE_STORAGE = ("_parameters", "_buffers", "_modules")  # nn.Module's attribute dicts
-_RECORD_TYPES = (types.SimpleNamespace, argparse.Namespace)  # configs users pass around
+# configs users pass around, and the standard library's containers that keep their items in
+# attributes (UserDict.data, ChainMap.maps): opened like a user class's instances
+_RECORD_TYPES = (types.SimpleNamespace, argparse.Namespace, collections.UserDict,
+                 collections.UserList, collections.ChainMap)
 
 _GRAPHC_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _LIBRARY_DIRS = tuple(sorted({

@@ -12,6 +12,7 @@ name; a static argument equal to the traced one but holding other values; a
 ``requires_grad`` of a tensor the graph does not read; grad mode, and ``no_grad`` regions
 inside a function whose outputs get a gradient.
 """
+import collections
 import dataclasses
 import importlib.util
 import os
@@ -265,6 +266,16 @@ def test_classes_of_a_module_without_a_file_are_user_code(monkeypatch):
     cell.Scaled.factor = 4.0
     assert cell.by_instance(x).tolist() == [3.0, 3.0]
     assert cell.by_class(x).tolist() == [4.0, 4.0]
+
+
+@pytest.mark.parametrize("make", [collections.UserDict, lambda d: collections.ChainMap(d)],
+                         ids=["UserDict", "ChainMap"])
+def test_the_standard_librarys_dict_wrappers_are_opened(make):
+    config = make({"scale": 2.0})
+    f = graphc.compile(lambda x: x * config["scale"])
+    assert f(graphc.ones(2)).tolist() == [2.0, 2.0]
+    config["scale"] = 3.0
+    assert f(graphc.ones(2)).tolist() == [3.0, 3.0]
 
 
 def test_an_object_whose_getattr_raises_key_error_does_not_break_compile():

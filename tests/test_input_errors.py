@@ -17,8 +17,26 @@ def test_a_compiled_one_hot_of_a_class_out_of_range_is_an_error(backend):
     one_hot = graphc.compile(lambda t: F.one_hot(t, 3), backend=backend)
     assert one_hot(graphc.tensor([2, 0])).tolist() == [[0, 0, 1], [1, 0, 0]]
     for classes in ([3, 1], [-1, 1]):  # a negative class must not wrap to the last one
-        with pytest.raises(ExecutionError, match="out of range"):
+        with pytest.raises(IndexError, match=r"one_hot: class values must be in \[0, 3\) "
+                                             r"\(checked as the compiled graph ran"):
             one_hot(graphc.tensor(classes))
+
+
+def test_one_hot_reads_the_class_count_only_for_minus_one():
+    with pytest.raises(ValueError, match="num_classes must be -1 .* got -5"):
+        F.one_hot(graphc.tensor([1]), -5)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: graphc.mm(graphc.ones(2, 3, 4), graphc.ones(4, 2)), r"mm: both arguments must be "
+                                                                  r"matrices"),
+    (lambda: graphc.bmm(graphc.ones(2, 2), graphc.ones(2, 2)), r"bmm: expects two 3-D tensors"),
+    (lambda: graphc.bmm(graphc.ones(2, 2, 3), graphc.ones(1, 3, 2)), r"the same batch size"),
+])
+def test_mm_and_bmm_take_the_shapes_pytorch_does(call, message):
+    # matmul broadcasts; mm and bmm, as PyTorch's, do not
+    with pytest.raises(ShapeError, match=message):
+        call()
 
 
 def test_a_parameter_group_without_params_is_refused():

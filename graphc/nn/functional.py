@@ -725,17 +725,22 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     largest class, so it needs a concrete (eager) tensor."""
     if not tensor.dtype.is_int:
         raise TypeError(f"one_hot: expected an integer tensor, got {tensor.dtype}")
-    if num_classes < 0:
+    if num_classes == -1:
         num_classes = int(G.amax(tensor).item()) + 1 if tensor.numel() else 0
+    elif num_classes < 0:
+        raise ValueError(f"one_hot: num_classes must be -1 (read from the classes) or >= 0, got "
+                         f"{num_classes}")
     elif tracing.current() is None and tensor.numel():
         low, high = int(G.amin(tensor).item()), int(G.amax(tensor).item())
         if low < 0 or high >= num_classes:
             raise IndexError(f"one_hot: class values must be in [0, {num_classes}), "
                              f"got values from {low} to {high}")
     if tracing.current() is not None:
-        # a compiled call cannot check the values before it runs: it reads rows of an identity
-        # matrix, which the gather checks (a negative class is moved out of range, not wrapped)
-        rows = G.where(G.lt(tensor, 0), num_classes, tensor)
+        # a compiled call checks the values as it runs (tracing.check), and reads rows of an
+        # identity matrix at classes clamped into range until then
+        tracing.check(G.any_outside(tensor, 0, num_classes - 1), IndexError,
+                      f"one_hot: class values must be in [0, {num_classes})")
+        rows = G.clamp(tensor, 0, max(num_classes - 1, 0))
         picked = G.index_select(factories.eye(num_classes, dtype=dtypes.i64), 0,
                                 G.reshape(rows, [-1]))
         return G.reshape(picked, list(tensor.shape) + [num_classes])
