@@ -206,9 +206,12 @@ def _real_dim(x: Tensor, dim: int, op: str) -> int:
 
 
 def sum(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
-    if dtype is not None:
-        x = cast(x, dtype)
-    return apply("sum", [x], axes=_axes(x, dim), keepdim=keepdim)
+    if dtype is None:
+        return apply("sum", [x], axes=_axes(x, dim), keepdim=keepdim)
+    x = cast(x, dtype)
+    # integers add in i64: cast back, so a narrower integer dtype wraps as PyTorch's does
+    # (uint8 [100, 200, 4] sums to 48), the bits accumulating in that dtype would give
+    return cast(apply("sum", [x], axes=_axes(x, dim), keepdim=keepdim), dtype)
 
 
 def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:

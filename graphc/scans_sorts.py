@@ -35,9 +35,10 @@ def prod(x: Tensor, dim: Optional[int] = None, keepdim: bool = False, dtype=None
         >>> graphc.prod(x).backward(); x.grad.tolist()
         [0.0, 6.0, 0.0]
     """
-    if dtype is not None:
-        x = F.cast(x, dtype)
-    return apply("prod", [x], axes=F._axes(x, dim), keepdim=keepdim)
+    if dtype is None:
+        return apply("prod", [x], axes=F._axes(x, dim), keepdim=keepdim)
+    x = F.cast(x, dtype)  # integers multiply in i64: cast back, as sum does
+    return F.cast(apply("prod", [x], axes=F._axes(x, dim), keepdim=keepdim), dtype)
 
 
 # -- scans -------------------------------------------------------------------------------------
@@ -56,17 +57,17 @@ def cumsum(x: Tensor, dim: int, dtype=None) -> Tensor:
         >>> graphc.cumsum(graphc.tensor([[1.0, 2.0], [3.0, 4.0]]), dim=0).tolist()
         [[1.0, 2.0], [4.0, 6.0]]
     """
-    if dtype is not None:
-        x = F.cast(x, dtype)
-    return _scan("cumsum", x, dim)
+    if dtype is None:
+        return _scan("cumsum", x, dim)
+    return F.cast(_scan("cumsum", F.cast(x, dtype), dim), dtype)  # as sum: wraps in dtype
 
 
 def cumprod(x: Tensor, dim: int, dtype=None) -> Tensor:
     """Running products along ``dim``; bools and integers give i64. The gradient is exact with
     zeros in the input (as PyTorch's), not ``out / x``."""
-    if dtype is not None:
-        x = F.cast(x, dtype)
-    return _scan("cumprod", x, dim)
+    if dtype is None:
+        return _scan("cumprod", x, dim)
+    return F.cast(_scan("cumprod", F.cast(x, dtype), dim), dtype)  # as sum: wraps in dtype
 
 
 def logcumsumexp(x: Tensor, dim: int) -> Tensor:

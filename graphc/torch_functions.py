@@ -607,10 +607,13 @@ def searchsorted(sorted_sequence: Tensor, values, *, out_int32: bool = False,
                            f"tensor must match, but we got boundaries tensor "
                            f"{list(seq.shape)} and input value tensor {list(v.shape)}")
     compare = F.le if right else F.lt
-    if seq.ndim <= 1:
-        hits = compare(F.reshape(seq, [-1]), F.unsqueeze(v, -1))
-    else:
-        hits = compare(F.unsqueeze(seq, -2), F.unsqueeze(v, -1))
+    row = F.reshape(seq, [-1]) if seq.ndim <= 1 else F.unsqueeze(seq, -2)
+    column = F.unsqueeze(v, -1)
+    hits = compare(row, column)
+    if column.dtype.is_float:  # NaN sorts after every number, as in NumPy and PyTorch
+        after = F.isnan(column) if right else F.logical_and(F.isnan(column),
+                                                            F.logical_not(F.isnan(row)))
+        hits = F.logical_or(hits, after)
     out = F.sum(F.cast(hits, dtypes.i32 if out_int32 else dtypes.i64), -1)
     return F.reshape(out, []) if scalar else out
 

@@ -38,6 +38,7 @@ from test_backend_llvm import (
 from test_registry import DOMAINS, SAMPLES, assert_same_bits, case_dtypes, special_values
 
 import backends
+import graphc
 import ir
 from backends.kernel import build_program
 from backends.llvm.scalar import EXACT as LLVM_EXACT
@@ -328,6 +329,21 @@ def test_inputs_that_are_not_contiguous_are_read_correctly():
     x = np.arange(12, dtype=F).reshape(3, 4).T
     (got,) = NUMBA.compile(one_node_graph("neg", [np.ascontiguousarray(x)], {}))(x)
     np.testing.assert_array_equal(got, -x)
+
+
+def test_read_only_inputs_are_read():
+    # a one-element broadcast view (what a fill_ under no_grad leaves) is read-only: numba types
+    # it apart, and it matched no kernel signature (TypeError: No matching definition)
+    x = np.broadcast_to(np.array([2.0], F), (1,))
+    assert not x.flags.writeable
+    (got,) = NUMBA.compile(one_node_graph("neg", [np.ones(1, F)], {}))(x)
+    np.testing.assert_array_equal(got, [-2.0])
+    layer = graphc.nn.Linear(2, 1)
+    compiled = graphc.compile(layer, backend="numba")
+    with graphc.no_grad():
+        layer.bias.fill_(100.0)
+    np.testing.assert_allclose(compiled(graphc.ones(1, 2)).detach().numpy(),
+                               layer(graphc.ones(1, 2)).detach().numpy(), rtol=1e-6)
 
 
 # -- fused graphs --------------------------------------------------------------------------------

@@ -174,3 +174,28 @@ def test_in_place_forms_of_the_unary_functions(name):
     expected = getattr(graphc, name)(x).tolist()
     getattr(x, name + "_")()
     assert x.tolist() == expected
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", [graphc.float32, graphc.float64])
+def test_sigmoid_keeps_its_relative_accuracy_in_the_negative_tail(mode, dtype):
+    # the tanh form 0.5 * (1 + tanh(x / 2)) cancelled there: sigmoid(-20) came out 0 (float32;
+    # float64 from about -37), and log(sigmoid(x)) -inf with a NaN gradient
+    values = [-10.0, -17.0, -20.0, -30.0, -50.0, -80.0, 0.0, 3.0, 40.0, INF, -INF, NAN]
+    expected = [1.0 / (1.0 + math.exp(-v)) if v > -700 else 0.0 for v in values[:-3]]
+    got = run(mode, graphc.sigmoid, graphc.tensor(values, dtype=dtype)).numpy()
+    # float32: within 4 ulp (llvm's inlined approximation is bounded by 2.5); float64: 1e-14
+    rtol = 4 * 2.0 ** -23 if dtype == graphc.float32 else 1e-14
+    np.testing.assert_allclose(got[:-3], expected, rtol=rtol, atol=0)
+    assert got[-3] == 1.0 and got[-2] == 0.0 and math.isnan(got[-1])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_silu_and_log_sigmoid_of_a_large_negative_input_are_finite(mode):
+    x = graphc.tensor([-20.0, -40.0], requires_grad=mode == "eager")
+    silu = run(mode, graphc.nn.functional.silu, x).detach().numpy()
+    np.testing.assert_allclose(silu, [-20.0 / (1 + math.exp(20.0)), -40.0 / (1 + math.exp(40.0))],
+                               rtol=4 * 2.0 ** -23)
+    if mode == "eager":  # torch's gradient of log(sigmoid(x)) here: 1 - sigmoid(x), about 1
+        graphc.log(graphc.sigmoid(x)).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), [1.0, 1.0], rtol=1e-6)

@@ -233,3 +233,15 @@ def test_tril_and_triu_keep_the_dtype(mode, dtype):
     assert lower.dtype == dtype and upper.dtype == dtype
     assert lower.tolist() == [[int(c <= r - 1) for c in range(4)] for r in range(3)]
     assert upper.tolist() == [[int(c >= r + 1) for c in range(4)] for r in range(3)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_narrow_integer_dtype_argument_wraps_as_pytorchs(mode):
+    # integers accumulate in i64; the result was left in i64 (304, not uint8's 48)
+    def reductions(x):
+        return (x.sum(dtype=graphc.uint8), x.sum(dtype=graphc.int32), x.prod(dtype=graphc.uint8),
+                graphc.cumsum(x, 0, dtype=graphc.int8), graphc.cumprod(x, 0, dtype=graphc.uint8))
+    x = graphc.tensor(np.array([100, 200, 4], np.uint8))
+    got = [(t.tolist(), t.dtype) for t in run(mode, reductions, x)]
+    assert got == [(48, graphc.uint8), (304, graphc.int32), (128, graphc.uint8),
+                   ([100, 44, 48], graphc.int8), ([100, 32, 128], graphc.uint8)]

@@ -563,3 +563,19 @@ def test_generator_drives_dataloader_shuffle_and_random_split():
     assert split == again and sorted(split[0] + split[1]) == list(range(10))
     perm = graphc.randperm(6, generator=graphc.Generator().manual_seed(2))
     assert graphc.equal(perm, graphc.randperm(6, generator=graphc.Generator().manual_seed(2)))
+
+
+@pytest.mark.parametrize("backend", [None, "llvm", "interpreter"])
+def test_searchsorted_puts_nan_after_every_number_as_numpy(backend):
+    # a NaN value was counted as below everything (insertion point 0)
+    seq = np.array([1.0, 2.0, 2.0, 3.0, 5.0, np.nan], np.float32)
+    values = np.array([np.nan, 2.0, np.inf, -np.inf], np.float32)
+
+    def points(s, v):
+        return (graphc.searchsorted(s, v), graphc.searchsorted(s, v, right=True),
+                graphc.bucketize(v, s))
+    run = points if backend is None else graphc.compile(points, backend=backend)
+    left, right, buckets = run(graphc.tensor(seq), graphc.tensor(values))
+    assert left.tolist() == np.searchsorted(seq, values).tolist() == [5, 1, 5, 0]
+    assert right.tolist() == np.searchsorted(seq, values, side="right").tolist()
+    assert buckets.tolist() == left.tolist()

@@ -318,18 +318,25 @@ FUNCTIONS: dict[str, Approximation] = {
 
 
 def sigmoid_operand(expr: ScalarExpr) -> ScalarExpr | None:
-    """``x`` if ``expr`` is the registry's f32 sigmoid body ``0.5 * (1 + tanh(0.5 * x))``, else
-    None. Rendered as :func:`sigmoid`, it keeps its relative accuracy for negative ``x``, where
-    ``1 + tanh`` cancels (sigmoid(-30) is 9.4e-14, not 0)."""
-    if expr.op != "mul" or expr.dtype != f32:
+    """``x`` if ``expr`` is the registry's f32 sigmoid body ``select(x >= 0, r, e * r)``, with
+    ``r = 1 / (1 + e)`` and ``e = exp(-|x|)``, else None: rendered as :func:`sigmoid`, one
+    inlined approximation in place of a libm exp and a division."""
+    if expr.op != "select" or expr.dtype != f32:
         return None
-    half, inner = expr.args
-    if not (_is_const(half, 0.5) and inner.op == "add" and _is_const(inner.args[0], 1.0)):
+    test, r, below = expr.args
+    if test.op != "ge" or not _is_const(test.args[1], 0.0):
         return None
-    t = inner.args[1]
-    if t.op != "tanh" or t.args[0].op != "mul" or not _is_const(t.args[0].args[0], 0.5):
+    x = test.args[0]
+    if not (r.op == "div" and _is_const(r.args[0], 1.0) and r.args[1].op == "add"
+            and _is_const(r.args[1].args[0], 1.0)):
         return None
-    return t.args[0].args[1]
+    e = r.args[1].args[1]
+    if not (e.op == "exp" and e.args[0].op == "neg" and e.args[0].args[0].op == "abs"
+            and e.args[0].args[0].args[0] is x):
+        return None
+    if not (below.op == "mul" and below.args[0] is e and below.args[1] is r):
+        return None
+    return x
 
 
 def _is_const(expr: ScalarExpr, value: float) -> bool:

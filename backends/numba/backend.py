@@ -54,8 +54,11 @@ from ir.registry import get as get_op
 
 
 def _flat(array: np.ndarray) -> np.ndarray:
-    """``array`` as a flat C-contiguous array (kernels index buffers that way)."""
-    return np.ascontiguousarray(array).reshape(-1)
+    """``array`` as a flat C-contiguous writable array (kernels index buffers that way, and
+    their signatures take writable arrays: numba types a read-only one, such as a broadcast
+    view of one element, apart and matches no signature)."""
+    flat = np.ascontiguousarray(array).reshape(-1)
+    return flat if flat.flags.writeable else flat.copy()
 
 
 class NumbaExecutable(Executable):

@@ -152,8 +152,13 @@ def _erf(x):
 
 
 def _sigmoid(x):
-    # tanh form: no overflow for large |x|, unlike 1 / (1 + exp(-x)).
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+    # 1 / (1 + e) for x >= 0 and e / (1 + e) below, e = exp(-|x|) in (0, 1]: no overflow, and
+    # full relative accuracy in the negative tail (the tanh form 0.5 * (1 + tanh(x / 2))
+    # cancels there: sigmoid(-20) came out 0, not 2.1e-9)
+    with np.errstate(invalid="ignore"):
+        e = np.exp(-np.abs(x))
+        r = 1.0 / (1.0 + e)
+        return np.where(x >= 0, r, e * r).astype(x.dtype, copy=False)
 
 
 # -- scalar bodies ---------------------------------------------------------------------------
@@ -183,7 +188,9 @@ def _compare(fn):
 
 def _sigmoid_body(xs, a, out, common):
     x = S.cast(xs[0], out)
-    return S.mul(0.5, S.add(1.0, S.tanh(S.mul(0.5, x))))
+    e = S.exp(S.neg(S.abs_(x)))  # the form of _sigmoid; e and r are shared, computed once
+    r = S.div(1.0, S.add(1.0, e))
+    return S.select(S.ge(x, 0.0), r, S.mul(e, r))
 
 
 # -- gradient helpers ------------------------------------------------------------------------
