@@ -76,9 +76,23 @@ def plan(graph: ir.Graph, n_user_outputs: int, grad_inputs: list[int], graph_tex
                if id(v) in active and v.type.dtype.is_float]
     if not outputs:
         return None
-    return DifferentiableEntry(graph_text, list(grad_inputs), outputs, build,
+    # only the inputs the outputs depend on get a gradient: as eagerly, an input they do not
+    # use keeps .grad None (not zeros, which an optimizer would step with: weight decay)
+    needed = _reaching(graph, [graph.outputs[i] for i in outputs], active)
+    inputs = [i for i in grad_inputs if id(graph.inputs[i]) in needed
+              or any(id(nodes[n].outputs[k]) in needed for n, k in rebound.get(i, ()))]
+    return DifferentiableEntry(graph_text, inputs, outputs, build,
                                output_types=[graph.outputs[i].type for i in outputs],
-                               rebound=dict(rebound))
+                               rebound={i: at for i, at in rebound.items() if i in inputs})
+
+
+def _reaching(graph: ir.Graph, values: list, active: set) -> set:
+    """The ids of the active values that ``values`` depend on differentiably."""
+    needed = {id(v) for v in values}
+    for node in reversed(list(graph.nodes)):
+        if node.opdef.differentiable and any(id(v) in needed for v in node.outputs):
+            needed.update(id(v) for v in node.inputs if id(v) in active)
+    return needed
 
 
 def backward_graph(graph_text: str, inputs: list[int], outputs: list[int],

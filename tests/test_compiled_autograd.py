@@ -178,3 +178,25 @@ def test_the_backward_graph_is_built_once_per_cache_entry():
     assert first is not None
     compiled(x).sum().backward()
     assert entry.differentiable.executable is first
+
+
+@pytest.mark.parametrize("backend", ["llvm", "interpreter"])
+def test_an_input_the_outputs_do_not_use_keeps_grad_none_as_eagerly(backend):
+    # it got zeros: an optimizer then steps it (weight decay, momentum) where eagerly it skips it
+    def f(a, b, c):
+        return (a * 2).sum() + c.argmax().float()  # c only through an index: no gradient
+
+    grads = []
+    for run in (f, graphc.compile(f, backend=backend)):
+        a, b, c = (graphc.tensor(v, requires_grad=True) for v in ([1.0, 2.0], [3.0], [0.5, 0.7]))
+        run(a, b, c).backward()
+        grads.append([None if t.grad is None else t.grad.tolist() for t in (a, b, c)])
+    assert grads[1] == grads[0] == [[2.0, 2.0], None, None]
+    graphc.manual_seed(0)
+    model = nn.Linear(2, 1)
+    unused = nn.Parameter(graphc.ones(2))
+    opt = graphc.optim.SGD([*model.parameters(), unused], lr=0.1, weight_decay=0.5)
+    step = graphc.compile(lambda x: model(x).sum() + unused.argmax().float(), backend=backend)
+    step(graphc.ones(3, 2)).backward()
+    opt.step()
+    assert unused.grad is None and unused.tolist() == [1.0, 1.0]
