@@ -28,6 +28,9 @@ from ir.emitter import Emitter, input_gradients
 class _GradMode(threading.local):
     enabled = True  # every thread starts with grad enabled (read without a failed lookup)
 
+    def __init__(self):
+        self.saved: list = []  # the modes `with` blocks found, innermost last
+
 
 _state = _GradMode()
 
@@ -38,18 +41,18 @@ def is_grad_enabled() -> bool:
 
 class _GradModeSwitch:
     """Grad mode ``mode`` inside a ``with`` block or a decorated function, the mode before it
-    after (each entry saves the mode it found, so nesting and recursion restore in order)."""
+    after. Each entry saves the mode it found on its thread's stack (``with`` blocks nest
+    within a thread), so one instance may be entered again, recursively, or by two threads."""
 
     def __init__(self, mode: bool):
         self.mode = bool(mode)
-        self._previous: list = []
 
     def __enter__(self) -> None:
-        self._previous.append(is_grad_enabled())
+        _state.saved.append(is_grad_enabled())
         _state.enabled = self.mode
 
     def __exit__(self, *exc) -> bool:
-        _state.enabled = self._previous.pop()
+        _state.enabled = _state.saved.pop()
         return False
 
     def __call__(self, fn):
@@ -90,7 +93,7 @@ class set_grad_enabled(_GradModeSwitch):
         before, self._before_call = self._before_call, None
         super().__enter__()
         if before is not None:  # the call switched already: restore what it found
-            self._previous[-1] = before
+            _state.saved[-1] = before
 
     def __call__(self, fn):
         if self._before_call is not None:  # @set_grad_enabled(False): undo the call's switch

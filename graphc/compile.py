@@ -24,7 +24,6 @@ import inspect
 import logging
 import sys
 import time
-import types
 import warnings
 from builtins import compile as compile_source  # this module defines its own compile()
 from collections.abc import Callable
@@ -242,8 +241,10 @@ class CacheEntry:
         recording = self.differentiable is not None and autograd.is_grad_enabled()
         saved = list(arrays) if recording else None  # the inputs' values, for backward
         for index in getattr(self.executable, "donated_inputs", ()):
-            if recording or not _owned_by_its_tensor_alone(arrays[index]):
-                arrays[index] = arrays[index].copy()  # someone else holds it: never write it
+            # someone else holds it: never write it; with checks, a failed one must leave the
+            # state as it was (the executable writes donated arrays as it runs)
+            if recording or self.checks or not _owned_by_its_tensor_alone(arrays[index]):
+                arrays[index] = arrays[index].copy()
         if record is None:
             outputs = self.executable(*arrays)
         else:  # under graphc.profiler: each kernel timed
@@ -287,6 +288,23 @@ class CacheEntry:
         assert self.differentiable is not None
         return [dynamic_leaves[self.input_leaves[i]] if i < n_args
                 else self.lifted[i - n_args].tensor for i in self.differentiable.inputs]
+
+
+class BoundCompiledFunction:
+    """A compiled method read from an instance: calls, ``graph_for`` and the rest of
+    :class:`CompiledFunction` (``explain()``, ``entries``) with the instance passed first."""
+
+    def __init__(self, compiled: CompiledFunction, instance):
+        self.__func__, self.__self__ = compiled, instance
+
+    def __call__(self, *args, **kwargs):
+        return self.__func__(self.__self__, *args, **kwargs)
+
+    def graph_for(self, *args, **kwargs) -> ir.Graph:
+        return self.__func__.graph_for(self.__self__, *args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.__func__, name)
 
 
 def _raise_failed_checks(checks: list, flags) -> None:
@@ -470,8 +488,9 @@ class CompiledFunction:
     def __get__(self, instance, owner=None):
         """``@graphc.compile`` on a method: read from an instance, the compiled function
         bound to it (the instance is its first argument, a static one whose state the guards
-        walk, as a module passed to a compiled function)."""
-        return self if instance is None else types.MethodType(self, instance)
+        walk, as a module passed to a compiled function: each instance has entries of its
+        own)."""
+        return self if instance is None else BoundCompiledFunction(self, instance)
 
     @property
     def backend(self) -> str:
@@ -666,6 +685,7 @@ class CompiledFunction:
             _refuse_kept_generators(self.name, self.fn, object_args, ctx.made_generators)
             _refuse_foreign_draws(self.name, generators)
             _refuse_written_inputs(self.name, ctx.lifted, items_before)
+            _refuse_grad_mode_switch(self.name, grad_mode)
         ctx.guards.append(_default_dtype_guard())
         ctx.guards.append(grad_mode)
         ctx.guards.append(guards.StateGuard(
@@ -775,8 +795,15 @@ class CompiledFunction:
 
     # -- inspection -----------------------------------------------------------------------------
     def graph_for(self, *args, **kwargs) -> ir.Graph:
-        """The graph that a call with these arguments runs (traced now if not cached)."""
-        return self._entry_and_run(args, kwargs, run=False, note=" (graph_for)").graph
+        """The graph that a call with these arguments runs (traced now if not cached), less
+        the flags of its value checks (:func:`graphc.tracing.check`), outputs that only the
+        compiled call reads."""
+        entry = self._entry_and_run(args, kwargs, run=False, note=" (graph_for)")
+        if not entry.checks:
+            return entry.graph
+        graph = ir.parse(str(entry.graph))
+        graph.set_outputs(graph.outputs[:len(graph.outputs) - len(entry.checks)])
+        return passes.dce(graph)
 
     def explain(self) -> str:
         """A readable report of the cache: entries, their guards, hits, why each was traced, and
@@ -917,13 +944,18 @@ def _refuse_foreign_draws(name: str, generators: list) -> None:
     not run: the numbers drawn while tracing would be constants of the graph, the same at every
     call, where eager calls draw new ones."""
     drawn = guards.drawn_from(generators)
-    if drawn:
+    refused = [generator for generator, walked in drawn if walked]
+    if refused:
         raise tracing.TraceError(
-            f"compile({name}): the function drew random numbers from {drawn[0]} while it was "
-            f"traced; the compiled graph would hold them as constants, the same at every call, "
-            f"where eager calls draw new ones. Draw them with graphc's random functions "
+            f"compile({name}): the function drew random numbers from {refused[0]} while it "
+            f"was traced; the compiled graph would hold them as constants, the same at every "
+            f"call, where eager calls draw new ones. Draw them with graphc's random functions "
             f"(graphc.rand, randn, randint, randperm, bernoulli: new numbers at every call), or "
             f"outside the compiled function and pass them in")
+    if drawn:  # a global one, by code the walk does not see (a library's) or another thread
+        warnings.warn(f"compile({name}): {drawn[0][0]} was drawn from while the function was "
+                      f"traced, by code it calls or by another thread; a number the function "
+                      f"draws from it is a constant of the compiled graph", stacklevel=4)
 
 
 def _refuse_written_inputs(name: str, lifted: list, items_before: dict) -> None:
@@ -942,6 +974,17 @@ def _refuse_written_inputs(name: str, lifted: list, items_before: dict) -> None:
                 f"reads '{key}' as an input before it runs, so the function would use another "
                 f"value than eagerly. Change it outside the compiled function (step the "
                 f"scheduler after the call)")
+
+
+def _refuse_grad_mode_switch(name: str, traced_with: tracing.Guard) -> None:
+    """``graphc.set_grad_enabled(False)`` called (not entered) inside the function leaves the
+    mode switched after an eager call; a compiled call would not switch it again."""
+    if autograd.is_grad_enabled() != traced_with.expected:
+        autograd.set_grad_enabled(traced_with.expected)  # as it was before the trace
+        raise tracing.TraceError(
+            f"compile({name}): the function switched grad mode (set_grad_enabled called, not "
+            f"entered with `with`) and left it switched; a compiled call does not run that "
+            f"again. Use `with graphc.no_grad():` (or set_grad_enabled outside the function)")
 
 
 def _grad_mode_guard() -> tracing.Guard:

@@ -83,9 +83,9 @@ def _class_is_user_code(cls: type) -> bool:
     module = sys.modules.get(cls.__module__)
     filename = getattr(module, "__file__", None)
     if filename is None:
-        # a module without a file is the user's (a notebook's cells, ``python -c``, exec'd
-        # code), unless it is built into the interpreter
-        return cls.__module__ not in sys.builtin_module_names
+        # a notebook's cells and ``python -c`` run in a __main__ without a file; other modules
+        # without one are the interpreter's or a library's (Cython's shared _cython_3_x)
+        return cls.__module__ == "__main__" and module is not None
     return is_user_code(filename)
 
 
@@ -407,6 +407,11 @@ class _Walker:
                 self.record.append((_environ_holds, names, values))
         elif isinstance(obj, types.ModuleType):
             self.emit(path, ("object", _weak(obj)))
+            drawn = _MODULE_GENERATORS.get(id(obj))
+            if drawn is None and obj is np and "random" in used_names:
+                drawn = np.random.mtrand._rand
+            if drawn is not None:  # np.random.rand(), random.random(): the global generators
+                self.generators.append((path, drawn))
             if obj is os and not used_names.isdisjoint(("environ", "getenv")):
                 self.walk(os.environ, (path, ".", "environ"), used_names)
             elif is_user_code(getattr(obj, "__file__", None)):
@@ -715,6 +720,8 @@ _FOREIGN_GENERATORS = (random.Random, np.random.Generator, np.random.RandomState
                        np.random.BitGenerator)
 _GLOBAL_GENERATORS = (("np.random (NumPy's global generator)", np.random.mtrand._rand),
                       ("random (Python's global generator)", random._inst))
+# the modules whose functions draw from those (np.random.rand, random.random)
+_MODULE_GENERATORS = {id(np.random): np.random.mtrand._rand, id(random): random._inst}
 
 
 def _generator_state(generator) -> Optional[bytes]:
@@ -734,23 +741,28 @@ def _generator_state(generator) -> Optional[bytes]:
     return pickle.dumps(state)
 
 
-def foreign_generators(reached: list) -> list[tuple[str, Any, bytes]]:
-    """(name, generator, state now) of NumPy's and Python's global generators and of those in
-    ``reached`` (a walker's (path, generator) pairs), each once."""
-    found = list(_GLOBAL_GENERATORS) + [(render(path), obj) for path, obj in reached]
+def foreign_generators(reached: list) -> list[tuple[str, Any, bytes, bool]]:
+    """(name, generator, state now, whether the walk reached it) of the generators in
+    ``reached`` (a walker's (path, generator) pairs) and of NumPy's and Python's global ones,
+    each once. A global one is reached through its module (``np.random.rand``) or a bound
+    method of it (``from random import random``)."""
+    names = {id(generator): name for name, generator in _GLOBAL_GENERATORS}
+    found = [(names.get(id(obj), render(path)), obj, True) for path, obj in reached]
+    found += [(name, generator, False) for name, generator in _GLOBAL_GENERATORS]
     seen: set[int] = set()
     states = []
-    for name, generator in found:
+    for name, generator, walked in found:
         state = _generator_state(generator)
         if id(generator) not in seen and state is not None:
             seen.add(id(generator))
-            states.append((name, generator, state))
+            states.append((name, generator, state, walked))
     return states
 
 
-def drawn_from(generators: list[tuple[str, Any, bytes]]) -> list[str]:
-    """The names of the :func:`foreign_generators` whose state moved since."""
-    return [name for name, generator, state in generators
+def drawn_from(generators: list[tuple[str, Any, bytes, bool]]) -> list[tuple[str, bool]]:
+    """(name, whether the walk reached it) of the :func:`foreign_generators` whose state moved
+    since."""
+    return [(name, walked) for name, generator, state, walked in generators
             if _generator_state(generator) != state]
 
 

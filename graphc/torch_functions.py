@@ -467,8 +467,7 @@ def quantile(x: Tensor, q, dim: Optional[int] = None, keepdim: bool = False, *,
             raise RuntimeError(f"quantile() q tensor must be same dtype as the input tensor, "
                                f"got {q.dtype} and {x.dtype}")
         qs = F.reshape(q.detach(), [-1])
-        tracing.check(F.any_outside(qs, 0, 1), RuntimeError,
-                      "quantile() q values must be in the range [0, 1]")
+        F.check_range(qs, 0, 1, RuntimeError, "quantile() q values must be in the range [0, 1]")
     else:
         known = np.atleast_1d(np.asarray(q, dtype=np.float64))
         if not ((known >= 0) & (known <= 1)).all():
@@ -486,7 +485,8 @@ def quantile(x: Tensor, q, dim: Optional[int] = None, keepdim: bool = False, *,
     ordered = sort(source, axis).values
     # clamped, so that a q outside [0, 1] reaches its check (at run time, compiled) rather
     # than an index error of the gathers below
-    rank = F.clamp(F.mul(qs, float(n - 1)), 0.0, float(n - 1))
+    rank = F.clamp(F.mul(F.where(F.isnan(qs), F.scalar_like(0.0, qs), qs), float(n - 1)),
+                   0.0, float(n - 1))
     below, above = M.floor(rank), M.ceil(rank)
     if interpolation == "lower":
         above = below

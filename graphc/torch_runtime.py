@@ -29,6 +29,7 @@ import numpy as np
 from graphc import autograd, factories, return_types, tracing
 from graphc import functions as F
 from graphc import random as _random
+from graphc.device import host_array
 from graphc.errors import TraceError
 from graphc.tensor import Tensor
 from ir import dtypes
@@ -252,10 +253,29 @@ def bernoulli(input: Tensor, p: Optional[float] = None, *, generator=None) -> Te
                          f"{input.dtype}")
     chance = input.detach() if p is None else p
     if p is None:
-        tracing.check(F.any_outside(input, 0, 1), RuntimeError,
-                      "bernoulli: all probabilities must be in [0, 1]")
+        F.check_range(input, 0, 1, RuntimeError, "bernoulli: all probabilities must be in "
+                      "[0, 1]")
     u = factories.rand(tuple(input.shape), dtype=dtypes.f64, generator=generator)
     return F.cast(F.lt(u, chance), input.dtype)
+
+
+def _check_categories(weights: Tensor, without_replacement: Optional[int]) -> None:
+    """Each row has a positive weight, and ``without_replacement`` of them if given: eagerly
+    in NumPy, traced as the compiled graph runs (:func:`graphc.tracing.check`)."""
+    empty = "multinomial: invalid multinomial distribution (sum of probabilities <= 0)"
+    few = ("multinomial: invalid multinomial distribution (with replacement=False, not enough "
+           "non-negative category to sample)")
+    if tracing.current() is None:
+        positive = (host_array(weights._data) > 0).sum(-1)
+        if (positive == 0).any():
+            raise RuntimeError(empty)
+        if without_replacement is not None and (positive < without_replacement).any():
+            raise RuntimeError(few)
+        return
+    positive = F.sum(F.cast(F.gt(weights, 0), dtypes.i64), -1)
+    tracing.check(F.any(F.eq(positive, 0)), RuntimeError, empty)
+    if without_replacement is not None:
+        tracing.check(F.any(F.lt(positive, without_replacement)), RuntimeError, few)
 
 
 def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,
@@ -282,15 +302,9 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,
         raise RuntimeError(f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples "
                            f"without replacement (got {num_samples} > {n})")
     weights = F.cast(input.detach(), dtypes.f64)
-    tracing.check(F.any_outside(weights, 0, math.inf), RuntimeError,
+    F.check_range(weights, 0, np.finfo(np.float64).max, RuntimeError,
                   "multinomial: probability tensor contains either `inf`, `nan` or element < 0")
-    positive = F.sum(F.cast(F.gt(weights, 0), dtypes.i64), -1)
-    tracing.check(F.any(F.eq(positive, 0)), RuntimeError,
-                  "multinomial: invalid multinomial distribution (sum of probabilities <= 0)")
-    if not replacement:
-        tracing.check(F.any(F.lt(positive, num_samples)), RuntimeError,
-                      "multinomial: invalid multinomial distribution (with replacement=False, "
-                      "not enough non-negative category to sample)")
+    _check_categories(weights, None if replacement else num_samples)
     rows = weights if weights.ndim == 2 else F.unsqueeze(weights, 0)
     batch = rows.shape[0]
     if replacement:

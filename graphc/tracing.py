@@ -77,7 +77,7 @@ def check(failed, error: type, message: str) -> None:
         ...
         ValueError: x must be positive (checked as the compiled graph ran; from ...)
     """
-    trace = failed._trace if failed._value is not None else None
+    trace = current()
     if trace is None:
         if bool(failed.item()):
             raise error(message)

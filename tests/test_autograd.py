@@ -108,6 +108,42 @@ def test_set_grad_enabled_switches_when_called_as_pytorchs_does():
     assert graphc.is_grad_enabled()
 
 
+def test_one_grad_mode_instance_shared_by_two_threads_restores_each_threads_mode():
+    import threading
+    shared = graphc.no_grad()
+    entered, left, seen = threading.Event(), threading.Event(), {}
+
+    def first():  # grad on before its block
+        with shared:
+            entered.set()
+            left.wait()
+        seen["first"] = graphc.is_grad_enabled()
+
+    def second():  # grad off before its block, which it enters while the first is inside
+        graphc.set_grad_enabled(False)
+        entered.wait()
+        with shared:
+            pass
+        left.set()
+        seen["second"] = graphc.is_grad_enabled()
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {"first": True, "second": False}
+
+
+def test_set_grad_enabled_called_inside_a_compiled_function_is_refused():
+    # eagerly the mode stays switched after the call; a compiled call would not switch it
+    def f(x):
+        graphc.set_grad_enabled(False)
+        return x * 2
+    with pytest.raises(graphc.TraceError, match="switched grad mode"):
+        graphc.compile(f)(graphc.ones(2))
+    assert graphc.is_grad_enabled()
+
+
 def test_grad_mode_decorators_restore_the_mode_per_call():
     @graphc.set_grad_enabled(False)
     def off():

@@ -523,3 +523,5 @@ def test_compile_decorates_a_method_bound_to_each_instance():
     assert "self.scale == 2.0 (now 5.0)" in Scaled.forward.entries[-1].reason
     a(x).sum().backward()
     assert a.lin.weight.grad is not None and b.lin.weight.grad is None
+    assert len(b.forward.graph_for(x).outputs) == 1  # bound: the instance passed first
+    assert b.forward.explain() == Scaled.forward.explain()

@@ -255,10 +255,10 @@ by_class = graphc.compile(lambda x: model(x))
 """
 
 
-def test_classes_of_a_module_without_a_file_are_user_code(monkeypatch):
-    # as in a notebook (IPython runs cells in a module without __file__), python -c, exec
-    cell = types.ModuleType("notebook_cell")
-    monkeypatch.setitem(sys.modules, "notebook_cell", cell)
+def test_classes_of_a_main_module_without_a_file_are_user_code(monkeypatch):
+    # as in a notebook (IPython runs cells in a __main__ without __file__) or python -c
+    cell = types.ModuleType("__main__")
+    monkeypatch.setitem(sys.modules, "__main__", cell)
     exec(compile(NOTEBOOK_CELL, "/tmp/ipykernel_1/cell.py", "exec"), cell.__dict__)
     x = graphc.ones(2)
     assert cell.by_instance(x).tolist() == cell.by_class(x).tolist() == [2.0, 2.0]
@@ -412,6 +412,29 @@ def test_drawing_numpys_or_pythons_random_numbers_while_tracing_is_refused(draw,
     # draw anew
     with pytest.raises(graphc.TraceError, match=rf"drew random numbers from {named} while"):
         graphc.compile(draw)(graphc.zeros(2))
+
+
+def test_a_draw_from_a_global_generator_by_another_thread_is_only_warned():
+    # a loader thread's augmentation may draw from np.random while a function is traced: a
+    # function that does not name np.random is not refused for it
+    import threading
+    start, drawn = threading.Event(), threading.Event()
+
+    def augment():
+        start.wait()
+        np.random.rand()
+        drawn.set()
+    other = threading.Thread(target=augment)
+    other.start()
+
+    def double(x):
+        start.set()
+        drawn.wait()  # the other thread draws while this function is traced
+        return x * 2
+    with pytest.warns(UserWarning, match=r"np\.random .* drawn from while the function was "
+                                         r"traced, by code it calls or by another thread"):
+        assert graphc.compile(double)(graphc.ones(2)).tolist() == [2.0, 2.0]
+    other.join()
 
 
 def test_a_numpy_generator_made_inside_the_function_or_not_drawn_from_is_allowed():

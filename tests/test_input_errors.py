@@ -150,6 +150,8 @@ VALUE_CHECKS = [
      RuntimeError, r"probabilities must be in \[0, 1\]"),
     ("multinomial negative", lambda p: graphc.multinomial(p, 1),
      (graphc.tensor([-1.0, 2.0]),), None, RuntimeError, "element < 0"),
+    ("multinomial inf", lambda p: graphc.multinomial(p, 1),
+     (graphc.tensor([1.0, float("inf")]),), None, RuntimeError, "contains either `inf`"),
     ("multinomial zero row", lambda p: graphc.multinomial(p, 1),
      (graphc.tensor([[0.0, 0.0], [1.0, 0.0]]),), (graphc.tensor([[0.0, 2.0], [1.0, 0.0]]),),
      RuntimeError, r"sum of probabilities <= 0"),
@@ -158,6 +160,11 @@ VALUE_CHECKS = [
     ("quantile", lambda a, q: graphc.quantile(a, q),
      (graphc.arange(12.0), graphc.tensor(1.5)), (graphc.arange(12.0), graphc.tensor(0.25)),
      RuntimeError, r"q values must be in the range \[0, 1\]"),
+    ("quantile NaN", lambda a, q: graphc.quantile(a, q),
+     (graphc.arange(12.0), graphc.tensor(float("nan"))), None,
+     RuntimeError, r"q values must be in the range \[0, 1\]"),
+    ("one_hot", lambda t: F.one_hot(t, 3), (graphc.tensor([3, 1]),), (graphc.tensor([2, 0]),),
+     IndexError, r"one_hot: class values must be in \[0, 3\)"),
 ]
 
 
@@ -176,12 +183,35 @@ def test_value_checks_hold_in_compiled_code(fn, bad, good, error, message, backe
         np.testing.assert_allclose(compiled(*good).numpy(), fn(*good).numpy(), rtol=1e-6)
 
 
+def test_check_flags_are_no_outputs_of_the_graph_users_see():
+    # graphc.trace, graph_for and graphc dump show the function's own outputs
+    def loss(p, t):
+        return F.binary_cross_entropy(p, t)
+    args = (graphc.tensor([0.5, 0.25]), graphc.tensor([1.0, 0.0]))
+    assert len(graphc.trace(loss, *args).outputs) == 1
+    compiled = graphc.compile(loss)
+    assert len(compiled.graph_for(*args).outputs) == 1
+    assert len(compiled.entries[0].graph.outputs) == 2  # what runs: the loss and the flag
+
+
+def test_a_value_check_reads_a_state_tensor_at_every_call():
+    # probabilities held in the function's state, not passed: checked with the values of each
+    # call, not with those the trace saw
+    probabilities = graphc.tensor([0.25, 0.75])
+    draw = graphc.compile(lambda: graphc.bernoulli(probabilities))
+    draw()
+    probabilities.copy_(graphc.tensor([0.25, 1.5]))
+    with pytest.raises(RuntimeError, match=r"probabilities must be in \[0, 1\] \(checked as"):
+        draw()
+
+
 def test_a_failed_check_writes_no_state_back():
     # a training step whose loss check fails leaves the parameters as they were (eagerly the
     # error comes before the update too)
     graphc.manual_seed(0)
     model = nn.Linear(2, 1)
-    opt = optim.SGD(model.parameters(), lr=0.1)
+    # momentum: state the llvm executable writes in place as it runs (donated arrays)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
 
     def step(x, y, scale):
         opt.zero_grad()
@@ -192,10 +222,15 @@ def test_a_failed_check_writes_no_state_back():
     compiled = graphc.compile(step)
     x, y = graphc.randn(4, 2), graphc.tensor([[1.0], [0.0], [1.0], [0.0]])
     compiled(x, y, graphc.tensor(1.0))
-    weight = model.weight.tolist()
+    compiled(x, y, graphc.tensor(1.0))
+
+    def state():
+        return [t.tolist() for p in model.parameters() for t in [p, *opt.state[p].values()]]
+    before = state()
+    assert len(before) == 6  # weight, bias, and each one's momentum buffer and step count
     with pytest.raises(RuntimeError, match="between 0 and 1"):
         compiled(x, y, graphc.tensor(3.0))
-    assert model.weight.tolist() == weight
+    assert state() == before
 
 
 @pytest.mark.parametrize("offsets, message", [

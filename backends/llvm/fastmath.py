@@ -318,25 +318,22 @@ FUNCTIONS: dict[str, Approximation] = {
 
 
 def sigmoid_operand(expr: ScalarExpr) -> ScalarExpr | None:
-    """``x`` if ``expr`` is the registry's f32 sigmoid body ``select(x >= 0, r, e * r)``, with
-    ``r = 1 / (1 + e)`` and ``e = exp(-|x|)``, else None: rendered as :func:`sigmoid`, one
-    inlined approximation in place of a libm exp and a division."""
-    if expr.op != "select" or expr.dtype != f32:
+    """``x`` if ``expr`` is the registry's f32 sigmoid body ``exp(min(x, 0)) / (exp(-|x|) +
+    1)``, else None: rendered as :func:`sigmoid`, one inlined approximation in place of two
+    libm exps and a division."""
+    if expr.op != "div" or expr.dtype != f32:
         return None
-    test, r, below = expr.args
-    if test.op != "ge" or not _is_const(test.args[1], 0.0):
+    above, below = expr.args
+    if not (above.op == "exp" and above.args[0].op == "minimum"
+            and _is_const(above.args[0].args[1], 0.0)):
         return None
-    x = test.args[0]
-    if not (r.op == "div" and _is_const(r.args[0], 1.0) and r.args[1].op == "add"
-            and _is_const(r.args[1].args[0], 1.0)):
+    x = above.args[0].args[0]
+    if not (below.op == "add" and _is_const(below.args[1], 1.0) and below.args[0].op == "exp"):
         return None
-    e = r.args[1].args[1]
-    if not (e.op == "exp" and e.args[0].op == "neg" and e.args[0].args[0].op == "abs"
-            and e.args[0].args[0].args[0] is x):
-        return None
-    if not (below.op == "mul" and below.args[0] is e and below.args[1] is r):
-        return None
-    return x
+    negated = below.args[0].args[0]
+    if negated.op == "neg" and negated.args[0].op == "abs" and negated.args[0].args[0] is x:
+        return x
+    return None
 
 
 def _is_const(expr: ScalarExpr, value: float) -> bool:

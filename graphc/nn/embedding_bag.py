@@ -19,6 +19,7 @@ from typing import Optional
 from graphc import factories, tracing
 from graphc import functions as G
 from graphc.autograd import no_grad
+from graphc.device import host_array
 from graphc.nn import init
 from graphc.nn.module import Module, Parameter
 from graphc.tensor import Tensor
@@ -51,17 +52,26 @@ def _bag_ids(input: Tensor, offsets: Optional[Tensor], include_last_offset: bool
 
 
 def _check_offsets(offsets: Tensor, length: int) -> None:
-    """PyTorch's checks of the offsets (eagerly at once, compiled as the graph runs): bags
-    read from an offset past the input or out of order would silently be empty or lose rows."""
+    """PyTorch's checks of the offsets (eagerly at once, in NumPy; compiled as the graph runs):
+    bags read from an offset past the input or out of order would silently be empty or lose
+    rows."""
     if offsets.shape[0] == 0:
         return
-    tracing.check(G.ne(offsets[0], 0), RuntimeError,
-                  "embedding_bag: offsets[0] has to be 0, i.e., the first sequence in the "
-                  "mini-batch has to start from position 0")
-    tracing.check(G.any(G.gt(offsets, length)), RuntimeError,
-                  f"embedding_bag: offsets can not be greater than input's length {length}")
-    tracing.check(G.any(G.lt(offsets[1:], offsets[:-1])), RuntimeError,
-                  "embedding_bag: offsets must be non-decreasing")
+    problems = [("embedding_bag: offsets[0] has to be 0, i.e., the first sequence in the "
+                 "mini-batch has to start from position 0"),
+                f"embedding_bag: offsets can not be greater than input's length {length}",
+                "embedding_bag: offsets must be non-decreasing"]
+    if tracing.current() is None:
+        values = host_array(offsets._data)
+        found = [values[0] != 0, (values > length).any(), (values[1:] < values[:-1]).any()]
+        for failed, message in zip(found, problems):
+            if failed:
+                raise RuntimeError(message)
+        return
+    flags = [G.ne(offsets[0], 0), G.any(G.gt(offsets, length)),
+             G.any(G.lt(offsets[1:], offsets[:-1]))]
+    for flag, message in zip(flags, problems):
+        tracing.check(flag, RuntimeError, message)
 
 
 def embedding_bag(input: Tensor, weight: Tensor, offsets: Optional[Tensor] = None,

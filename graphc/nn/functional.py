@@ -738,7 +738,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     if tracing.current() is not None:
         # a compiled call checks the values as it runs (tracing.check), and reads rows of an
         # identity matrix at classes clamped into range until then
-        tracing.check(G.any_outside(tensor, 0, num_classes - 1), IndexError,
+        G.check_range(tensor, 0, num_classes - 1, IndexError,
                       f"one_hot: class values must be in [0, {num_classes})")
         rows = G.clamp(tensor, 0, max(num_classes - 1, 0))
         picked = G.index_select(factories.eye(num_classes, dtype=dtypes.i64), 0,

@@ -15,7 +15,6 @@ import warnings
 from typing import Optional
 
 import graphc.functions as G
-from graphc import tracing
 from graphc.dispatch import apply
 from graphc.tensor import Tensor
 
@@ -221,7 +220,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor]
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"binary_cross_entropy: target shape {list(target.shape)} must equal "
                          f"input shape {list(input.shape)}")
-    tracing.check(G.any_outside(input, 0, 1), RuntimeError,
+    G.check_range(input, 0, 1, RuntimeError,
                   "binary_cross_entropy: all elements of input should be between 0 and 1 "
                   "(probabilities; for logits use binary_cross_entropy_with_logits)")
     loss = apply("binary_cross_entropy", [input, G.to_tensor(target, input)])

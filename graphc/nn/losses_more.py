@@ -228,8 +228,8 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False,
                              f"match input of shape {list(input.shape)}")
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
-    tracing.check(G.any(G.lt(var.detach(), 0)), ValueError,
-                  "gaussian_nll_loss: var has negative entry/entries")
+    G.check_range(var, 0, math.inf, ValueError, "gaussian_nll_loss: var has negative "
+                  "entry/entries", nan_ok=True)
     raised = G.clamp(var.detach(), min=float(eps))
     var = G.add(var, G.sub(raised, var.detach()))  # value clamp(var), gradient of var
     diff = G.sub(input, target)

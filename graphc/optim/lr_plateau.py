@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Optional, Union
 
-from graphc.optim.lr_scheduler import LRScheduler
+from graphc.optim.lr_scheduler import LRScheduler, refuse_in_trace
 from graphc.optim.optimizer import Optimizer
 
 
@@ -88,6 +88,7 @@ class ReduceLROnPlateau(LRScheduler):
 
     def step(self, metrics, epoch: Optional[int] = None) -> None:  # type: ignore[override]
         """Records this epoch's ``metrics`` (a number or a one-element tensor)."""
+        refuse_in_trace(self)
         current = float(metrics)
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         if self.is_better(current, self.best):

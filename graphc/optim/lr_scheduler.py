@@ -27,6 +27,18 @@ from typing import Optional, Union
 from graphc.optim.optimizer import Optimizer
 
 
+def refuse_in_trace(scheduler) -> None:
+    """A scheduler's step changes the learning rate by Python code that a compiled call does
+    not run again (the rate is a graph input, read before each call): refused while tracing,
+    at its first step, not at the first step that changes the rate (StepLR's 1000th)."""
+    from graphc import tracing
+    if tracing.current() is not None:
+        raise tracing.TraceError(
+            f"{type(scheduler).__name__}.step() inside a compiled function: a compiled call "
+            f"does not run it again, and reads the learning rate before it runs. Step the "
+            f"scheduler after the call, outside the compiled function")
+
+
 class LRScheduler:
     """Base class: ``base_lrs`` are the groups' initial learning rates, ``last_epoch`` counts
     calls to :meth:`step` (0 right after construction, which applies the epoch-0 rate).
@@ -70,6 +82,7 @@ class LRScheduler:
 
     def step(self, epoch: Optional[int] = None) -> None:
         """Advances one epoch (or jumps to ``epoch``) and writes the new rates to the optimizer."""
+        refuse_in_trace(self)
         self._step_count += 1
         self._update_lr(epoch)
 
@@ -332,6 +345,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 
     def step(self, epoch: Optional[float] = None) -> None:
         """One epoch further, or to ``epoch`` (fractional epochs allowed)."""
+        refuse_in_trace(self)
         self._step_count += 1
         if epoch is None and self.last_epoch < 0:
             epoch = 0
@@ -442,6 +456,7 @@ class SequentialLR(LRScheduler):
         self._last_lr = first.get_last_lr()
 
     def step(self) -> None:  # type: ignore[override]
+        refuse_in_trace(self)
         self.last_epoch += 1
         index = bisect.bisect_right(self._milestones, self.last_epoch)
         scheduler = self._schedulers[index]
@@ -472,6 +487,7 @@ class ChainedScheduler(LRScheduler):
         self._last_lr = self._current_lrs()
 
     def step(self) -> None:  # type: ignore[override]
+        refuse_in_trace(self)
         for scheduler in self._schedulers:
             scheduler.step()
         self._last_lr = self._current_lrs()

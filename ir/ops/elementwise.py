@@ -152,13 +152,15 @@ def _erf(x):
 
 
 def _sigmoid(x):
-    # 1 / (1 + e) for x >= 0 and e / (1 + e) below, e = exp(-|x|) in (0, 1]: no overflow, and
-    # full relative accuracy in the negative tail (the tanh form 0.5 * (1 + tanh(x / 2))
-    # cancels there: sigmoid(-20) came out 0, not 2.1e-9)
+    # exp(min(x, 0)) / (1 + exp(-|x|)): 1 / (1 + exp(-x)) for x >= 0, exp(x) / (1 + exp(x))
+    # below; no overflow, and full relative accuracy in the negative tail (the tanh form
+    # 0.5 * (1 + tanh(x / 2)) cancels there: sigmoid(-20) came out 0, not 2.1e-9). Branch-free:
+    # an np.where of the two forms took 5x the time of the tanh form, this takes 2x.
     with np.errstate(invalid="ignore"):
-        e = np.exp(-np.abs(x))
-        r = 1.0 / (1.0 + e)
-        return np.where(x >= 0, r, e * r).astype(x.dtype, copy=False)
+        below = np.exp(np.minimum(x, 0))
+        tail = np.exp(-np.abs(x))
+        tail += 1
+        return np.divide(below, tail, out=below)
 
 
 # -- scalar bodies ---------------------------------------------------------------------------
@@ -187,10 +189,8 @@ def _compare(fn):
 
 
 def _sigmoid_body(xs, a, out, common):
-    x = S.cast(xs[0], out)
-    e = S.exp(S.neg(S.abs_(x)))  # the form of _sigmoid; e and r are shared, computed once
-    r = S.div(1.0, S.add(1.0, e))
-    return S.select(S.ge(x, 0.0), r, S.mul(e, r))
+    x = S.cast(xs[0], out)  # the form of _sigmoid, bit for bit
+    return S.div(S.exp(S.minimum(x, 0.0)), S.add(S.exp(S.neg(S.abs_(x))), 1.0))
 
 
 # -- gradient helpers ------------------------------------------------------------------------
