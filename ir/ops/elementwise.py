@@ -157,10 +157,9 @@ def _sigmoid(x):
     # 0.5 * (1 + tanh(x / 2)) cancels there: sigmoid(-20) came out 0, not 2.1e-9). Branch-free:
     # an np.where of the two forms took 5x the time of the tanh form, this takes 2x.
     with np.errstate(invalid="ignore"):
-        below = np.exp(np.minimum(x, 0))
         tail = np.exp(-np.abs(x))
         tail += 1
-        return np.divide(below, tail, out=below)
+        return np.exp(np.minimum(x, 0)) / tail
 
 
 # -- scalar bodies ---------------------------------------------------------------------------
