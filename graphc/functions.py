@@ -91,6 +91,18 @@ subtract, multiply, divide, true_divide = sub, mul, div, div
 negative = neg
 
 
+def log1p_exp(z: Tensor) -> Tensor:
+    """``log(1 + exp(z))`` (softplus) without overflow, with its derivatives exact everywhere:
+    ``log1p(exp(z))`` for z <= 0, ``z + log1p(exp(-z))`` above, each branch fed only values
+    where it is finite (the other branch's gradient then passes no NaN through ``where``).
+    The form ``max(z, 0) + log1p(exp(-|z|))`` has no curvature at 0 (its second derivative
+    there came out 0, not 1/4), and with ``relu`` for the max no slope (0, not 1/2)."""
+    positive = gt(z, 0)
+    zero = scalar_like(0.0, z)
+    above, below = where(positive, z, zero), where(positive, zero, z)
+    return where(positive, add(above, log1p(exp(neg(above)))), log1p(exp(below)))
+
+
 def cast(x: Tensor, dtype) -> Tensor:
     from graphc.factories import as_dtype
     dtype = as_dtype(dtype)
@@ -225,6 +237,19 @@ def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return div(sum(x, axes, keepdim), float(count))
 
 
+def half_in_float32(fn):
+    """``fn`` computed in float32 for a float16/bfloat16 first argument, its result cast back:
+    sums of squares (variances, norms) overflow float16 at 256 (a layer norm of [300, -200]
+    came out 0), and PyTorch accumulates them in float32."""
+    @functools.wraps(fn)
+    def widened(x, *args, **kwargs):
+        if isinstance(x, Tensor) and x.dtype in (dtypes.f16, dtypes.bf16):
+            return cast(fn(cast(x, dtypes.f32), *args, **kwargs), x.dtype)
+        return fn(x, *args, **kwargs)
+    return widened
+
+
+@half_in_float32
 def var(x: Tensor, dim=None, unbiased: Optional[bool] = None, keepdim: bool = False, *,
         correction: Optional[int] = None) -> Tensor:
     """Variance with Bessel's correction by default (``correction=1``), like ``torch.var``."""

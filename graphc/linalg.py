@@ -37,6 +37,7 @@ def _root_of_positive(total: Tensor, p: float) -> Tensor:
     return F.where(zero, 0.0, root)
 
 
+@F.half_in_float32
 def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *,
                 dtype=None) -> Tensor:
     """The vector ``ord``-norm over ``dim`` (all elements when None), like

@@ -22,18 +22,17 @@ from graphc.errors import ArgumentError
 from graphc.functions import (
     _binary,
     _unary,
-    abs,
     add,
     clamp,
     eq,
     exp,
+    ge,
     isinf,
     log1p,
     lt,
-    maximum,
     mul,
-    neg,
     operands,
+    scalar_like,
     sub,
     to_tensor,
     where,
@@ -109,10 +108,15 @@ def logaddexp(input, other) -> Tensor:
     a, b = operands(input, other)
     if not (a.dtype.is_float and b.dtype.is_float):
         raise DTypeError(f"logaddexp: takes float tensors, got {a.dtype} and {b.dtype}")
-    largest = maximum(a, b)
-    spread = log1p(exp(neg(abs(sub(a, b)))))
+    # the larger plus log1p(exp(smaller - larger)), the difference fed to each branch only
+    # where that branch is taken (finite in the other): exact derivatives at a tie too, where
+    # max(a, b) + log1p(exp(-|a - b|)) had no curvature
+    first = ge(a, b)
+    zero = scalar_like(0.0, a)
+    from_a = add(a, log1p(exp(where(first, sub(b, a), zero))))
+    from_b = add(b, log1p(exp(where(first, zero, sub(a, b)))))
     # equal infinities: a - b is NaN, the answer is that infinity
-    return where(eq(a, b) & isinf(a), largest, add(largest, spread))
+    return where(eq(a, b) & isinf(a), a, where(first, from_a, from_b))
 
 
 def lerp(input, end, weight) -> Tensor:

@@ -510,3 +510,60 @@ def test_data_loader_batches_of_uint8_images_stay_uint8_like_torch():
     halves = graphc.data.default_collate([np.float16(1.5), np.float16(2.0)])
     assert halves.dtype == f16
     assert graphc.data.default_convert(np.ones(2, BF16)).dtype == bf16
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_bfloat16_sorts_nan_and_infinities_as_float32_does(descending):
+    # NumPy's sort of ml_dtypes' bfloat16 put NaN and infinities out of place (eagerly)
+    values = [3.0, -1.0, float("nan"), float("-inf"), 2.0, float("inf"), 0.5]
+    expected = graphc.sort(graphc.tensor(values), descending=descending)
+    for run in (graphc.sort, graphc.compile(graphc.sort)):
+        got = run(graphc.tensor(values, dtype=graphc.bfloat16), descending=descending)
+        np.testing.assert_array_equal(got.values.float().numpy(), expected.values.numpy())
+        assert got.indices.tolist() == expected.indices.tolist()
+
+
+HALF_NORM_INPUT = np.array([[300.0, -200.0, 100.0, 50.0]])  # squares past float16's 65504
+
+
+def _layer_norm_f64(x):
+    centered = x - x.mean(-1, keepdims=True)
+    return centered / np.sqrt((centered ** 2).mean(-1, keepdims=True) + 1e-5)
+
+
+HALF_NORMS = [
+    ("layer_norm", lambda x: graphc.nn.functional.layer_norm(x, (4,)), _layer_norm_f64),
+    ("var", lambda x: x.var(dim=1), lambda x: x.var(axis=1, ddof=1)),
+    ("std", lambda x: x.std(dim=1), lambda x: x.std(axis=1, ddof=1)),
+    ("vector_norm", lambda x: graphc.linalg.vector_norm(x, dim=1),
+     lambda x: np.sqrt((x ** 2).sum(1))),
+    ("normalize", lambda x: graphc.nn.functional.normalize(x, dim=1),
+     lambda x: x / np.sqrt((x ** 2).sum(1, keepdims=True))),
+    ("rms_norm", lambda x: graphc.nn.functional.rms_norm(x, (4,)),
+     lambda x: x / np.sqrt((x ** 2).mean(-1, keepdims=True) + np.finfo(np.float32).eps)),
+    ("batch_norm", lambda x: graphc.nn.functional.batch_norm(x.reshape(4, 1), None, None,
+                                                             training=True),
+     lambda x: _layer_norm_f64(x).reshape(4, 1)),
+]
+
+
+@pytest.mark.parametrize("dtype, rtol", [(graphc.float16, 4e-3), (graphc.bfloat16, 2e-2)],
+                         ids=["f16", "bf16"])
+@pytest.mark.parametrize("name, fn, reference", HALF_NORMS, ids=[c[0] for c in HALF_NORMS])
+def test_half_precision_norms_accumulate_in_float32(name, fn, reference, dtype, rtol):
+    # their sums of squares overflowed float16 (a layer norm came out 0, a norm inf); PyTorch
+    # accumulates them in float32. Tolerances: a few ulps of the half dtype (2^-10, 2^-7)
+    expected = reference(HALF_NORM_INPUT)
+    for run in (fn, graphc.compile(fn)):
+        got = run(graphc.tensor(HALF_NORM_INPUT, dtype=dtype))
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got.float().numpy(), expected, rtol=rtol, atol=rtol)
+
+
+def test_clip_grad_norm_of_float16_gradients_keeps_them():
+    w = graphc.nn.Parameter(graphc.zeros(3, dtype=graphc.float16))
+    w.grad = graphc.tensor([300.0, -200.0, 100.0], dtype=graphc.float16)
+    norm = graphc.nn.utils.clip_grad_norm_([w], 1.0)
+    np.testing.assert_allclose(float(norm), 374.17, rtol=4e-3)  # sqrt(140000), was inf
+    np.testing.assert_allclose(w.grad.float().numpy(), np.array([300, -200, 100]) / 374.17,
+                               rtol=4e-3)

@@ -217,3 +217,32 @@ def test_input_gradients_casts_only_gradients_whose_dtype_differs():
     gx, gy = input_gradients(GraphEmitter(graph), ir.get_op("mul"), [x, y], out, g, {})
     assert gx.type == x.type and gx.producer.op == "cast"
     assert gy.type == y.type and gy.producer.op != "cast"
+
+
+# -- softplus and the functions built on it, at 0 ------------------------------------------------
+SOFTPLUS_AT_ZERO = [  # (function of x, d/dx and d2/dx2 at x = 0, from sigmoid(0) = 1/2, 1/4)
+    ("softplus", lambda x: graphc.nn.functional.softplus(x), 0.5, 0.25),
+    ("logsigmoid", lambda x: graphc.nn.functional.logsigmoid(x), 0.5, -0.25),
+    ("logaddexp(x, 0)", lambda x: graphc.logaddexp(x, graphc.zeros_like(x)), 0.5, 0.25),
+    ("bce_with_logits", lambda x: graphc.nn.functional.binary_cross_entropy_with_logits(
+        x, graphc.full_like(x, 0.3), reduction="sum"), 0.5 - 0.3, 0.25),
+    ("soft_margin_loss", lambda x: graphc.nn.functional.soft_margin_loss(
+        x, graphc.ones_like(x), reduction="sum"), -0.5, 0.25),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name, fn, first, second", SOFTPLUS_AT_ZERO,
+                         ids=[case[0] for case in SOFTPLUS_AT_ZERO])
+def test_softplus_family_has_exact_slope_and_curvature_at_zero(mode, name, fn, first, second):
+    # max(z, 0) + log1p(exp(-|z|)) had no curvature at 0 (0, not 1/4), and with relu for the
+    # max no slope either (soft_margin_loss: a zero gradient for a zero-initialized layer)
+    def slope(x):
+        (g,) = graphc.autograd.grad(fn(x).sum(), [x], create_graph=True)
+        return g
+
+    x = leaf([0.0, 0.0])
+    got = backward_through(mode, lambda t: slope(t).sum(), x)[0]
+    # float32: within 1e-6 relative (0.5 - 0.3 is not exact)
+    np.testing.assert_allclose(slope(leaf([0.0])).detach().numpy(), [first], rtol=1e-6)
+    np.testing.assert_allclose(got, [second, second], rtol=1e-6)

@@ -22,6 +22,7 @@ from graphc.nn.module import Module
 from graphc.tensor import Tensor
 
 
+@G.half_in_float32
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """``sum(x1 / max(||x1||, eps) * x2 / max(||x2||, eps))`` along ``dim`` (the operands
     broadcast), PyTorch's formula: each is divided by its norm first, so the result stays in

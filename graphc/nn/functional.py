@@ -112,10 +112,7 @@ def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: F811
     """``log(1 + exp(beta x)) / beta``, linear above ``threshold`` (as PyTorch)."""
     z = G.mul(x, float(beta))
-    # max(z, 0) + log1p(exp(-|z|)): stable, and the gradient is exactly sigmoid(z), z = 0 included
-    soft = G.div(G.add(G.maximum(z, G.scalar_like(0.0, z)), G.log1p(G.exp(G.neg(G.abs(z))))),
-                 float(beta))
-    return G.where(G.gt(z, threshold), x, soft)
+    return G.where(G.gt(z, threshold), x, G.div(G.log1p_exp(z), float(beta)))
 
 
 def logsigmoid(x: Tensor) -> Tensor:
@@ -140,6 +137,7 @@ def softmin(x: Tensor, dim: Optional[int] = None, dtype=None) -> Tensor:
     return softmax(G.neg(x), dim, dtype)
 
 
+@G.half_in_float32
 def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
     """``x / max(||x||_p, eps)`` along ``dim``; a zero vector stays zero with gradient
     ``1 / eps`` (the norm's gradient there is 0, as PyTorch's)."""
@@ -429,6 +427,7 @@ def adaptive_avg_pool1d(input: Tensor, output_size: int) -> Tensor:
 
 
 # -- normalization --------------------------------------------------------------------------------
+@G.half_in_float32
 def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optional[Tensor],
                weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
                training: bool = False, momentum=0.1, eps: float = 1e-5) -> Tensor:
@@ -456,8 +455,9 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
                 m = momentum
                 keep = G.sub(1.0, m) if isinstance(m, Tensor) else 1.0 - m
                 unbiased = G.mul(var.detach(), count / (count - 1))
-                running_mean.mul_(keep).add_(G.mul(mean.detach(), m))
-                running_var.mul_(keep).add_(G.mul(unbiased, m))
+                # (in the buffers' dtype: float32 statistics of a float16 input)
+                running_mean.mul_(keep).add_(G.cast(G.mul(mean.detach(), m), running_mean.dtype))
+                running_var.mul_(keep).add_(G.cast(G.mul(unbiased, m), running_var.dtype))
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: running_mean and running_var are needed in eval mode")
@@ -471,6 +471,7 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
     return out
 
 
+@G.half_in_float32
 def layer_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
                bias: Optional[Tensor] = None, eps: float = 1e-5) -> Tensor:
     """Normalizes over the trailing ``normalized_shape`` axes (biased variance)."""

@@ -241,8 +241,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
         raise ValueError(f"binary_cross_entropy_with_logits: target shape "
                          f"{list(target.shape)} must equal input shape {list(input.shape)}")
     z = G.neg(input)
-    # softplus(z) = max(z, 0) + log1p(exp(-|z|)); the tie rule of maximum makes d/dz exact at 0
-    softplus_z = G.add(G.maximum(z, G.scalar_like(0.0, z)), G.log1p(G.exp(G.neg(G.abs(z)))))
+    softplus_z = G.log1p_exp(z)
     if pos_weight is not None:
         softplus_z = G.mul(softplus_z, G.add(G.mul(G.sub(pos_weight, 1.0), target), 1.0))
     loss = G.add(G.mul(G.sub(1.0, target), input), softplus_z)

@@ -25,11 +25,6 @@ from graphc.nn.losses import _legacy_reduction, _reduce
 from graphc.tensor import Tensor
 
 
-def _softplus(z: Tensor) -> Tensor:
-    """``log(1 + exp(z))`` without overflow and without a threshold: max(z, 0) + log1p(exp(-|z|))."""
-    return G.add(G.relu(z), G.log1p(G.exp(G.neg(G.abs(z)))))
-
-
 def _same_shape(a: Tensor, b: Tensor, who: str, what: str = "input and target") -> None:
     if tuple(a.shape) != tuple(b.shape):
         raise ValueError(f"{who}: {what} must have the same shape, got {list(a.shape)} and "
@@ -86,7 +81,7 @@ def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=No
     """``log(1 + exp(-target * input))``, computed without overflow."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _same_shape(input, target, "soft_margin_loss")
-    return _reduce(_softplus(G.neg(G.mul(input, target))), reduction)
+    return _reduce(G.log1p_exp(G.neg(G.mul(input, target))), reduction)
 
 
 def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
@@ -97,8 +92,8 @@ def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Optional[
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _same_shape(input, target, "multilabel_soft_margin_loss")
     # log sigmoid(x) = -softplus(-x), log sigmoid(-x) = -softplus(x)
-    loss = G.add(G.mul(target, _softplus(G.neg(input))),
-                 G.mul(G.sub(1.0, target), _softplus(input)))
+    loss = G.add(G.mul(target, G.log1p_exp(G.neg(input))),
+                 G.mul(G.sub(1.0, target), G.log1p_exp(input)))
     if weight is not None:
         loss = G.mul(loss, weight)
     classes = input.shape[-1] if input.ndim else 1

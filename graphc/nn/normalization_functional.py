@@ -33,6 +33,7 @@ def _affine(out: Tensor, weight: Optional[Tensor], bias: Optional[Tensor]) -> Te
     return out
 
 
+@G.half_in_float32
 def instance_norm(input: Tensor, running_mean: Optional[Tensor] = None,
                   running_var: Optional[Tensor] = None, weight: Optional[Tensor] = None,
                   bias: Optional[Tensor] = None, use_input_stats: bool = True,
@@ -64,12 +65,15 @@ def instance_norm(input: Tensor, running_mean: Optional[Tensor] = None,
             with no_grad():
                 batch_mean = G.mean(G.reshape(mean.detach(), input.shape[:2]), 0)
                 unbiased = G.mul(G.reshape(var.detach(), input.shape[:2]), count / (count - 1))
-                running_mean.mul_(1.0 - momentum).add_(G.mul(batch_mean, momentum))
-                running_var.mul_(1.0 - momentum).add_(G.mul(G.mean(unbiased, 0), momentum))
+                running_mean.mul_(1.0 - momentum).add_(
+                    G.cast(G.mul(batch_mean, momentum), running_mean.dtype))
+                running_var.mul_(1.0 - momentum).add_(
+                    G.cast(G.mul(G.mean(unbiased, 0), momentum), running_var.dtype))
     out = G.mul(G.sub(input, mean), G.rsqrt(G.add(var, float(eps))))
     return _affine(out, weight, bias)
 
 
+@G.half_in_float32
 def group_norm(input: Tensor, num_groups: int, weight: Optional[Tensor] = None,
                bias: Optional[Tensor] = None, eps: float = 1e-5) -> Tensor:
     """Normalizes (N, C, *) input over groups of C / num_groups channels (biased variance),
@@ -90,6 +94,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Optional[Tensor] = None,
     return _affine(normed, weight, bias)
 
 
+@G.half_in_float32
 def rms_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
              eps: Optional[float] = None) -> Tensor:
     """``x / sqrt(mean(x^2) + eps) * weight`` over the trailing ``normalized_shape`` dims;

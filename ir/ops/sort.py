@@ -27,6 +27,8 @@ def stable_argsort(x: np.ndarray, axis: int, descending: bool) -> np.ndarray:
     """np.argsort(kind="stable") already puts NaN last; descending sorts the reversed row
     ascending and reverses the answer, so ties keep their order and NaN comes first."""
     axis = normalize_axis(axis, x.ndim)
+    if x.dtype == dtypes.bf16.numpy:  # ml_dtypes' bfloat16 sorts NaN (and infinities) out of
+        x = x.astype(np.float32)      # place: sort its exact float32 values
     if not descending:
         return np.argsort(x, axis=axis, kind="stable").astype(np.int64)
     n = x.shape[axis]

@@ -30,6 +30,7 @@ from graphc.tensor import Tensor
 Parameters = Union[Tensor, Iterable[Tensor]]
 
 
+@F.half_in_float32
 def _vector_norm(x: Tensor, norm_type: float) -> Tensor:
     """The ``norm_type``-norm of all entries of ``x`` (``torch.linalg.vector_norm``)."""
     if norm_type == math.inf:
