@@ -265,6 +265,7 @@ def var(x: Tensor, dim=None, unbiased: Optional[bool] = None, keepdim: bool = Fa
     return div(sum(mul(centered, centered), axes, keepdim), denominator)
 
 
+@half_in_float32  # (the variance of a float16 x may pass 65504 where its root does not)
 def std(x: Tensor, dim=None, unbiased: Optional[bool] = None, keepdim: bool = False, *,
         correction: Optional[int] = None) -> Tensor:
     """The square root of :func:`var`. Where it is 0 (a constant slice) its gradient is 0,

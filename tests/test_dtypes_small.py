@@ -535,6 +535,9 @@ HALF_NORMS = [
     ("layer_norm", lambda x: graphc.nn.functional.layer_norm(x, (4,)), _layer_norm_f64),
     ("var", lambda x: x.var(dim=1), lambda x: x.var(axis=1, ddof=1)),
     ("std", lambda x: x.std(dim=1), lambda x: x.std(axis=1, ddof=1)),
+    # its variance, 4.2e6, is past float16's range; the root is not
+    ("std of a variance past 65504", lambda x: (x * 10).std(dim=1),
+     lambda x: (x * 10).std(axis=1, ddof=1)),
     ("vector_norm", lambda x: graphc.linalg.vector_norm(x, dim=1),
      lambda x: np.sqrt((x ** 2).sum(1))),
     ("normalize", lambda x: graphc.nn.functional.normalize(x, dim=1),
