@@ -692,7 +692,7 @@ class CompiledFunction:
             self.fn, object_args, guards.merge_read_values(before, after),
             frozenset(ctx.lifted_sources), ctx.lifted_ids(), object_refs))
         ctx.graph.set_outputs(outputs + [wb.value for wb in write_backs if wb.value is not None]
-                              + [value for value, _, _ in ctx.checks],
+                              + [value for value, *_ in ctx.checks],
                               aliases=_state_aliases(ctx, write_backs, len(outputs)))
         grad_inputs = _grad_inputs(traced_leaves, input_leaves, ctx.lifted, write_backs)
         forward_text = str(ctx.graph) if grad_inputs else ""
@@ -724,7 +724,8 @@ class CompiledFunction:
         entry = CacheEntry(
             key=key, arg_paths=paths, graph=graph, executable=executable, lifted=ctx.lifted,
             write_backs=write_backs, guards=ctx.guards, input_leaves=input_leaves,
-            checks=[(error, message) for _, error, message in ctx.checks],
+            checks=[(error, f"{message} (checked as the compiled graph ran; from {where})")
+                    for _, error, message, where in ctx.checks],
             out_tree=out_tree, out_static=out_static,
             n_user_outputs=len(outputs), reason=reason, call_number=self.calls,
             trace_seconds=recorded - start, passes_seconds=traced - recorded,

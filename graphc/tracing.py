@@ -82,9 +82,7 @@ def check(failed, error: type, message: str) -> None:
         if bool(failed.item()):
             raise error(message)
         return
-    where = user_location()
-    trace.checks.append((trace.value_of(failed), error,
-                         f"{message} (checked as the compiled graph ran; from {where})"))
+    trace.checks.append((trace.value_of(failed), error, message, user_location()))
 
 
 def value_needed_error(what: str) -> TraceError:
@@ -242,7 +240,8 @@ class TraceContext:
     scratch: dict = field(default_factory=dict)  # per-trace notes of code built on the tracer
     _arg_names: dict = field(default_factory=dict)
     lifted_sources: set = field(default_factory=set)  # (id(container), key) read as inputs
-    # what check() asked to test when the graph runs: (its bool Value, error class, message)
+    # what check() asked to test when the graph runs: (its bool Value, error class, message,
+    # the user's line that asked)
     checks: list = field(default_factory=list)
     name_of: Callable[[Any], Optional[str]] = lambda t: None
 

@@ -183,6 +183,20 @@ def test_value_checks_hold_in_compiled_code(fn, bad, good, error, message, backe
         np.testing.assert_allclose(compiled(*good).numpy(), fn(*good).numpy(), rtol=1e-6)
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager vmap", "compiled vmap"])
+def test_value_checks_hold_under_vmap(compiled):
+    # vmap traces one example: its check flags were dropped (BCE of p > 1 gave NaN)
+    loss = graphc.func.vmap(lambda p, t: F.binary_cross_entropy(p, t))
+    run = graphc.compile(loss) if compiled else loss
+    targets = graphc.tensor([[1.0, 0.0], [1.0, 0.0]])
+    with pytest.raises(RuntimeError, match="all elements of input should be between 0 and 1"):
+        run(graphc.tensor([[0.5, 0.25], [0.5, 1.5]]), targets)  # the second example's
+    good = graphc.tensor([[0.5, 0.25], [0.5, 0.5]])
+    np.testing.assert_allclose(run(good, targets).numpy(),
+                               [F.binary_cross_entropy(good[i], targets[i]).item()
+                                for i in range(2)], rtol=1e-6)
+
+
 def test_check_flags_are_no_outputs_of_the_graph_users_see():
     # graphc.trace, graph_for and graphc dump show the function's own outputs
     def loss(p, t):

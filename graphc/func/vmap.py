@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 import ir
-from graphc import autograd, pytree, tracing
+from graphc import autograd, functions, pytree, tracing
 from graphc.dispatch import apply
 from graphc.errors import GraphcError, TraceError
 from graphc.func.batching import batch_op, is_random, move_axis, with_batch
@@ -246,6 +246,9 @@ def _vmap_call(fn, tree, leaves, dims, size, kwargs, out_dims, randomness):
             else:
                 env[id(node.output)] = batch_op(node.op, [t for t, _ in operands],
                                                 [b for _, b in operands], node.attrs, size)
+    for value, error, message, _ in ctx.checks:  # value checks (tracing.check): any example's
+        flag, batched = env[id(value)]
+        tracing.check(functions.any(flag) if batched else flag, error, message)
     results = [env[id(v)] for v in out_values]
     dims_out = _broadcast_prefix(out_dims, pytree.unflatten(out_tree, [x for x, _ in results]),
                                  "out_dims")
