@@ -101,25 +101,29 @@ class set_grad_enabled(_GradModeSwitch):
         return super().__call__(fn)
 
 
-class no_grad(_GradModeSwitch):
-    """``with graphc.no_grad():`` (or ``@graphc.no_grad()``, ``@graphc.no_grad``) ops inside
-    record nothing for backward."""
+class _FixedGradMode(_GradModeSwitch):
+    """A switch to the class's ``MODE``; a decorator with or without parentheses
+    (``@graphc.no_grad()``, ``@graphc.no_grad``)."""
+
+    MODE: bool
 
     def __new__(cls, fn=None):
         return super().__new__(cls) if fn is None else cls()(fn)
 
     def __init__(self, fn=None):
-        super().__init__(False)
+        super().__init__(self.MODE)
 
 
-class enable_grad(_GradModeSwitch):
+class no_grad(_FixedGradMode):
+    """``with graphc.no_grad():`` ops inside record nothing for backward."""
+
+    MODE = False
+
+
+class enable_grad(_FixedGradMode):
     """``with graphc.enable_grad():`` records for backward again, inside ``no_grad``."""
 
-    def __new__(cls, fn=None):
-        return super().__new__(cls) if fn is None else cls()(fn)
-
-    def __init__(self, fn=None):
-        super().__init__(True)
+    MODE = True
 
 
 class TensorEmitter(Emitter):

@@ -676,7 +676,7 @@ class CompiledFunction:
                     out_static.append((leaf,))
             created: dict[int, tuple[str, Tensor]] = {}
             after = guards.snapshot(
-                self.fn, object_args, frozenset(ctx.lifted_sources), ctx.lifted_ids(),
+                self.fn, object_args, ctx.lifted_sources(), ctx.lifted_ids(),
                 on_tensor=lambda path, t: created.setdefault(id(t), (path, t))
                 if t._trace is ctx and t._value is not None else None)
             write_backs = ctx.write_backs() + [
@@ -690,7 +690,7 @@ class CompiledFunction:
         ctx.guards.append(grad_mode)
         ctx.guards.append(guards.StateGuard(
             self.fn, object_args, guards.merge_read_values(before, after),
-            frozenset(ctx.lifted_sources), ctx.lifted_ids(), object_refs))
+            ctx.lifted_sources(), ctx.lifted_ids(), object_refs))
         ctx.graph.set_outputs(outputs + [wb.value for wb in write_backs if wb.value is not None]
                               + [value for value, *_ in ctx.checks],
                               aliases=_state_aliases(ctx, write_backs, len(outputs)))

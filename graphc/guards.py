@@ -309,7 +309,7 @@ class _Walker:
     """Walks reachable state once, recording (path, token) pairs in a deterministic order."""
 
     def __init__(self, skip: frozenset, lifted_ids: frozenset, on_tensor=None,
-                 record: bool = False):
+                 record: bool = False, items: Optional[dict] = None):
         self.skip = skip                    # (id(container), key) pairs read as graph inputs
         self.lifted_ids = lifted_ids  # ids of NumPy arrays and tensors read at every call
         self.on_tensor = on_tensor          # callback(path, tensor) while snapshotting
@@ -323,7 +323,7 @@ class _Walker:
         self.tokens: list = []
         self.checkpoint: Optional[_Checkpoint] = None  # set by _walk_roots
         self.generators: list = []  # (path, generator) of NumPy's and Python's generators reached
-        self.items: Optional[dict] = None  # if a dict: (id(mapping), key) -> token of each number
+        self.items = items  # if a dict: (id(mapping), key) -> the token of each number
 
     def emit(self, path, token) -> None:
         self.paths.append(path)
@@ -675,8 +675,7 @@ def _walk_roots(fn, extra_roots, skip, lifted_ids, on_tensor=None,
                 items: Optional[dict] = None) -> _Walker:
     """Walk ``fn``'s own roots, then ``extra_roots``; with ``resume``, only ``extra_roots``,
     from where an earlier walk of the same function's roots stopped (``walker.checkpoint``)."""
-    walker = _Walker(skip, lifted_ids, on_tensor, record)
-    walker.items = items
+    walker = _Walker(skip, lifted_ids, on_tensor, record, items)
     used_names = _function_names(fn)  # what it reads of self and of static arguments
     if resume is None:
         for name, root in roots(fn):
@@ -752,9 +751,11 @@ def foreign_generators(reached: list) -> list[tuple[str, Any, bytes, bool]]:
     seen: set[int] = set()
     states = []
     for name, generator, walked in found:
+        if id(generator) in seen:
+            continue
+        seen.add(id(generator))
         state = _generator_state(generator)
-        if id(generator) not in seen and state is not None:
-            seen.add(id(generator))
+        if state is not None:
             states.append((name, generator, state, walked))
     return states
 

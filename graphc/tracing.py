@@ -239,7 +239,6 @@ class TraceContext:
     arguments: dict = field(default_factory=dict)  # id(argument tensor) -> dynamic leaf index
     scratch: dict = field(default_factory=dict)  # per-trace notes of code built on the tracer
     _arg_names: dict = field(default_factory=dict)
-    lifted_sources: set = field(default_factory=set)  # (id(container), key) read as inputs
     # what check() asked to test when the graph runs: (its bool Value, error class, message,
     # the user's line that asked)
     checks: list = field(default_factory=list)
@@ -350,8 +349,6 @@ class TraceContext:
         value = self.add_input(name, ir.TensorType(dtype, ()))
         self.lifted.append(Lifted("scalar", value.name, value, getter=getter, source=source,
                                   read=getter()))
-        if source is not None:
-            self.lifted_sources.add((id(source[0]), source[1]))
         return Tensor._traced(value, self)
 
     def lift_array(self, array: np.ndarray, dtype: ir.DType):
@@ -364,6 +361,11 @@ class TraceContext:
         self.lifted.append(Lifted("array", value.name, value, tensor=array,
                                   getter=lambda: dtypes.asarray(array, dtype)))
         return Tensor._traced(value, self)
+
+    def lifted_sources(self) -> frozenset:
+        """The ``(id(container), key)`` of the numbers read as inputs at every call."""
+        return frozenset((id(lifted.source[0]), lifted.source[1]) for lifted in self.lifted
+                         if lifted.kind == "scalar" and lifted.source is not None)
 
     def lifted_ids(self) -> frozenset:
         """The ids of the NumPy arrays and tensors the graph reads as inputs at every call."""

@@ -220,7 +220,6 @@ def _trace_example(fn, tree, leaves, dims, kwargs):
         for guard in ctx.guards:
             if guard.subject is None:
                 outer.guard(guard.description, guard.check, guard.expected)
-        outer.lifted_sources |= ctx.lifted_sources
     if ctx.write_backs():
         names = ", ".join(w.name for w in ctx.write_backs())
         raise VmapError(f"vmap: the function changed tensors it did not create ({names}) in place "
@@ -276,7 +275,7 @@ def _lifted_tensor(lifted) -> Tensor:
     if lifted.kind in ("scalar", "array"):  # read at every call: so in an enclosing trace too
         dtype, outer = lifted.value.type.dtype, tracing.current()
         if outer is not None and lifted.kind == "scalar":
-            return outer.lift_scalar(lifted.name, lifted.getter, dtype)
+            return outer.lift_scalar(lifted.name, lifted.getter, dtype, source=lifted.source)
         if outer is not None:
             return outer.lift_array(lifted.tensor, dtype)
         return Tensor._wrap(np.asarray(lifted.getter(), dtype=dtype.numpy))
