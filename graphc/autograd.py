@@ -14,6 +14,7 @@ again when ``create_graph=True`` (double backward), and emitted as IR nodes whil
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 import weakref
 from collections.abc import Sequence
@@ -56,8 +57,12 @@ class _GradModeSwitch:
         return False
 
     def __call__(self, fn):
-        """As a decorator: ``fn`` runs in this mode (``@graphc.no_grad()``)."""
+        """As a decorator: ``fn`` runs in this mode (``@graphc.no_grad()``); a generator
+        function runs in it each time it is resumed, the caller's mode coming back at each
+        ``yield``."""
         mode = self.mode
+        if inspect.isgeneratorfunction(fn):
+            return _generator_in_mode(fn, mode)
 
         @functools.wraps(fn)
         def in_mode(*args, **kwargs):
@@ -68,6 +73,35 @@ class _GradModeSwitch:
             finally:
                 _state.enabled = previous
         return in_mode
+
+
+def _generator_in_mode(fn, mode: bool):
+    """Decorates generator function ``fn``: its body runs in ``mode`` (calling ``fn`` only
+    makes the generator; the body runs at each ``next``, ``send`` or ``throw``)."""
+    @functools.wraps(fn)
+    def generator_in_mode(*args, **kwargs):
+        generator = fn(*args, **kwargs)
+        resume = functools.partial(generator.send, None)
+        while True:
+            previous = is_grad_enabled()
+            _state.enabled = mode
+            try:
+                item = resume()
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                _state.enabled = previous
+            try:
+                sent = yield item
+            except GeneratorExit:
+                with _GradModeSwitch(mode):
+                    generator.close()
+                raise
+            except BaseException as error:  # thrown in by the caller: the body may catch it
+                resume = functools.partial(generator.throw, error)
+            else:
+                resume = functools.partial(generator.send, sent)
+    return generator_in_mode
 
 
 class set_grad_enabled(_GradModeSwitch):
@@ -153,6 +187,8 @@ class TensorEmitter(Emitter):
             return handle.requires_grad
         return id(handle) in self.wanted
 
+    def differentiated_again(self) -> bool:
+        return is_grad_enabled()  # backward records its ops only under create_graph
 
 
 

@@ -202,10 +202,16 @@ clip = clamp
 def _axes(x: Tensor, dim) -> list[int]:
     """The axes a reduction over ``dim`` (None for all, an int or a list of ints) covers.
 
+    An empty ``dim`` (``()``, ``[]``) reduces every axis too, as in PyTorch (NumPy and JAX
+    reduce none: ``x.sum(dim=tuple(range(1, x.ndim)))`` of a 1-D ``x`` is its total here).
     A 0-d tensor accepts dim 0 and -1 (see ``wrap_dim``), which name the scalar itself: it has
     no axis to reduce, so the reduction leaves its one element as it is, as in PyTorch.
+
+        >>> import graphc
+        >>> graphc.ones(2, 3).sum(dim=()).item()
+        6.0
     """
-    if dim is None:
+    if dim is None or (isinstance(dim, (list, tuple)) and not dim):
         return list(range(x.ndim))
     dims = list(dim) if isinstance(dim, (list, tuple)) else [dim]
     axes = sorted(wrap_dim(d, x.ndim) for d in dims)
@@ -369,6 +375,8 @@ def check_range(x: Tensor, low: float, high: float, error: type, message: str,
 
 
 def _any(x: Tensor, dim, keepdim: bool) -> Tensor:
+    if isinstance(dim, (list, tuple)) and not dim:
+        return cast(x, dtypes.bool_)  # PyTorch's any/all over no dims, unlike its sum's
     return gt(sum(cast(x, dtypes.bool_), dim, keepdim), 0)
 
 

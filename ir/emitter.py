@@ -39,6 +39,12 @@ class Emitter:
         work for operands nobody differentiates, e.g. the constant exponent of ``x ** 2``)."""
         return True
 
+    def differentiated_again(self) -> bool:
+        """Whether what a rule emits may itself be differentiated (a Hessian, a symbolic backward
+        graph). A rule whose cheap form has the right values but wrong derivatives (``cumprod``
+        at a zero) emits its exact form only then."""
+        return True
+
     # -- conveniences used by gradient rules --------------------------------------------------
     def shape(self, handle) -> Shape:
         return self.type_of(handle).shape

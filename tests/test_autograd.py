@@ -108,6 +108,42 @@ def test_set_grad_enabled_switches_when_called_as_pytorchs_does():
     assert graphc.is_grad_enabled()
 
 
+def test_no_grad_on_a_generator_function_covers_its_body_and_not_the_caller():
+    x = leaf(np.ones(2, np.float32))
+
+    @graphc.no_grad()
+    def doubled(times):
+        for _ in range(times):
+            received = yield x * 2
+            if received is not None:
+                yield received * 3
+
+    modes_between, results = [], []
+    steps = doubled(2)
+    for y in steps:
+        results.append(y)
+        modes_between.append(graphc.is_grad_enabled())
+        assert (x * 2).requires_grad  # the caller's mode between items
+    assert [r.requires_grad for r in results] == [False, False] and modes_between == [True, True]
+    steps = doubled(1)
+    next(steps)
+    assert not steps.send(x).requires_grad  # send resumes the body in no_grad too
+    with graphc.no_grad():
+        assert next(graphc.enable_grad()(lambda: (yield x * 2))()).requires_grad
+
+    @graphc.no_grad
+    def catches():
+        try:
+            yield 1
+        except KeyError:
+            yield graphc.is_grad_enabled()
+    steps = catches()
+    next(steps)
+    assert steps.throw(KeyError("k")) is False  # the body handles what is thrown, in no_grad
+    steps.close()
+    assert graphc.is_grad_enabled()
+
+
 def test_one_grad_mode_instance_shared_by_two_threads_restores_each_threads_mode():
     import threading
     shared = graphc.no_grad()

@@ -183,6 +183,67 @@ def test_scan_gradients_match_finite_differences():
     check_grad(lambda t: graphc.cummin(t, 0).values, [x])
 
 
+def _gradient_along(fn, seed=3):
+    """x -> the gradient of sum(fn(x) * v) for a fixed v, recorded (create_graph): its own
+    gradient is a Hessian-vector product, which check_grad compares with finite differences
+    of the first derivative."""
+    def gradient(t):
+        if not t.requires_grad:  # check_grad's finite differences call it under no_grad
+            t = t.detach().requires_grad_()
+        with graphc.enable_grad():
+            out = fn(t)
+            v = graphc.tensor(np.random.default_rng(seed).uniform(-1.5, 1.5, size=out.shape))
+            return graphc.autograd.grad((out * v).sum(), t, create_graph=True)[0]
+    return gradient
+
+
+@pytest.mark.parametrize("x", [
+    [[1.5, 0.0, -2.0, 3.0, 0.5], [0.75, -1.25, 0.0, 1.5, 0.0]],  # one zero; two zeros
+    [[0.0, 0.0, 2.0, 0.0, 0.5], [0.75, -1.25, 1.0, 1.5, 2.0]]])   # zeros first; none
+def test_cumprod_second_derivative_is_exact_with_zeros(x):
+    # past the first zero the gradient is 0, but its derivative along that zero is not
+    for axis in (0, 1):
+        check_grad(_gradient_along(lambda t: graphc.cumprod(t, axis)), [np.array(x)])
+        check_grad(_gradient_along(lambda t: graphc.cumprod(t.flip(axis), axis)), [np.array(x)])
+
+
+def test_cumprod_first_derivative_alone_keeps_its_cheap_form():
+    x = graphc.tensor([2.0, 0.0, 3.0, 4.0], requires_grad=True)
+    graphc.cumprod(x, 0).sum().backward()
+    assert x.grad.grad_fn is None and x.grad.tolist() == [1.0, 32.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("x", [
+    [[0.3, -1.2, 2.0, 0.1], [1.5, 1.5, -0.5, 0.0]],
+    [[0.5, -30.0, -1.0, 2.0], [1000.0, 999.0, -700.0, 998.0]]])   # exp would overflow
+def test_logcumsumexp_second_derivative_matches_finite_differences(x):
+    # the cotangent's positive and negative parts are summed apart; an empty part was log 0,
+    # and -inf - (-inf) made its derivative NaN, which the sign split then dropped silently
+    check_grad(_gradient_along(lambda t: graphc.logcumsumexp(t, 1)), [np.array(x)])
+    check_grad(_gradient_along(lambda t: graphc.logcumsumexp(t, 0), seed=4), [np.array(x)])
+
+
+def test_logcumsumexp_gradient_keeps_a_nan_in_the_cotangent():
+    x = graphc.tensor([0.5, -0.25, 1.0], requires_grad=True)
+    graphc.logcumsumexp(x, 0).backward(graphc.tensor([1.0, nan, 2.0]))
+    assert np.isnan(x.grad.numpy()[:2]).all() and np.isfinite(x.grad.numpy()[2])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_compiled_scan_second_derivatives_equal_eager(backend):
+    x = np.array([[1.5, 0.0, -2.0, 3.0, 0.5], [0.75, -1.25, 0.4, 1.5, -0.2]])
+
+    def hvp(t):
+        g = _gradient_along(lambda u: graphc.cumprod(u, 1) + graphc.logcumsumexp(u, 1))(t)
+        return graphc.autograd.grad((g * g).sum(), t)[0]
+
+    def eager_hvp(a):
+        return hvp(graphc.tensor(a, requires_grad=True)).numpy()
+
+    compiled = graphc.compile(lambda t: hvp(t.requires_grad_()), backend=backend)
+    assert_close(compiled(graphc.tensor(x)).numpy(), eager_hvp(x), dtype="f64")
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_compiled_scan_gradients_equal_eager(backend):
     x = np.random.default_rng(2).uniform(-2, 2, size=(3, 5))

@@ -579,3 +579,36 @@ def test_searchsorted_puts_nan_after_every_number_as_numpy(backend):
     assert left.tolist() == np.searchsorted(seq, values).tolist() == [5, 1, 5, 0]
     assert right.tolist() == np.searchsorted(seq, values, side="right").tolist()
     assert buckets.tolist() == left.tolist()
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_an_empty_dim_reduces_every_dimension_as_in_pytorch(compiled):
+    # PyTorch (unlike NumPy and JAX) reads dim=() as "every dimension": a loss written as
+    # x.sum(dim=tuple(range(1, x.ndim))) of a 1-D x is its total there, and must be here
+    reductions = {
+        "sum": (lambda t: t.sum(dim=()), A.sum()),
+        "mean": (lambda t: graphc.mean(t, []), A.mean()),
+        "amax": (lambda t: graphc.amax(t, ()), A.max()),
+        "amin": (lambda t: t.amin(dim=()), A.min()),
+        "var": (lambda t: graphc.var(t, ()), A.var(ddof=1)),
+        "std": (lambda t: t.std(dim=()), A.std(ddof=1)),
+        "nansum": (lambda t: graphc.nansum(t, ()), A.sum()),
+        "norm": (lambda t: graphc.linalg.vector_norm(t, 2, ()), np.sqrt((A * A).sum())),
+        "count_nonzero": (lambda t: graphc.count_nonzero(t, ()), np.count_nonzero(A)),
+    }
+    for name, (fn, expected) in reductions.items():
+        got = (graphc.compile(fn) if compiled else fn)(graphc.tensor(A))
+        assert got.shape == (), name
+        assert_close(got.numpy(), np.asarray(expected), dtype="f64")
+    # but any/all over no dims keep every element (as bools), also as PyTorch's do
+    flags = graphc.tensor(A > 0)
+    assert graphc.any(flags, ()).tolist() == (A > 0).tolist()
+    assert graphc.all(graphc.tensor(A), ()).tolist() == (A != 0).tolist()
+
+
+def test_layer_and_rms_norm_refuse_an_empty_normalized_shape():
+    x = graphc.tensor(A)
+    with pytest.raises(ValueError, match="normalized_shape must name at least one"):
+        graphc.nn.functional.layer_norm(x, ())
+    with pytest.raises(RuntimeError, match="normalized_shape must name at least one"):
+        graphc.nn.functional.rms_norm(x, [])

@@ -476,6 +476,9 @@ def layer_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
                bias: Optional[Tensor] = None, eps: float = 1e-5) -> Tensor:
     """Normalizes over the trailing ``normalized_shape`` axes (biased variance)."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if not shape:  # it would normalize over no axis (an empty dim reduces every axis)
+        raise ValueError("layer_norm: normalized_shape must name at least one trailing dimension, "
+                         "got []")
     if tuple(input.shape[input.ndim - len(shape):]) != shape:
         raise ValueError(f"layer_norm: normalized_shape {list(shape)} does not match the "
                          f"trailing dimensions of input of shape {list(input.shape)}")

@@ -100,6 +100,9 @@ def rms_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
     """``x / sqrt(mean(x^2) + eps) * weight`` over the trailing ``normalized_shape`` dims;
     ``eps=None`` is the machine epsilon of the input's dtype (PyTorch's default)."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if not shape:  # it would normalize over no axis (an empty dim reduces every axis)
+        raise RuntimeError("rms_norm: normalized_shape must name at least one trailing dimension, "
+                         "got []")
     if tuple(input.shape[input.ndim - len(shape):]) != shape or len(shape) > input.ndim:
         raise RuntimeError(f"rms_norm: normalized_shape {list(shape)} does not match the "
                            f"trailing dimensions of input of shape {list(input.shape)}")

@@ -192,9 +192,29 @@ def _cumprod_vjp(em, xs, out, g, attrs):
     ``out_k / x_i``, so before the first zero the gradient is ``revcumsum(g * out) / x``;
     after the first zero every such product contains that zero: 0. At the first zero ``z``
     it is ``prod_{j<z} x_j * sum_{k>=z} g_k prod_{z<j<=k} x_j``: two more scans with the
-    elements outside each product replaced by 1 (PyTorch's cumprod_backward, in scans)."""
+    elements outside each product replaced by 1 (PyTorch's cumprod_backward, in scans).
+
+    Differentiated again, the zeros after ``z`` are wrong: their derivative along ``x_z`` is
+    not 0. There the exact form is ``x_z * R_i`` with ``R`` this gradient for ``x`` with its
+    first zero replaced by 1: its value is 0, its derivative along ``x_z`` is ``R_i`` and along
+    any other ``x_m`` it is ``x_z * dR_i/dx_m = 0``. Hessians are exact; ``R``'s own zeros make
+    third derivatives at two zeros inexact."""
     (x,) = xs
     axis, reverse = normalize_axis(attrs["axis"], len(em.shape(x))), attrs["reverse"]
+    grad, first_zero, after = _cumprod_grad(em, x, out, g, axis, reverse)
+    if not em.differentiated_again():
+        return [grad]
+    one, zero = em.scalar(1, x), em.scalar(0, x)
+    first_zero_replaced = em.where(first_zero, one, x)
+    rest, _, _ = _cumprod_grad(em, first_zero_replaced,
+                               em.cumprod(first_zero_replaced, axis=axis, reverse=reverse),
+                               g, axis, reverse)
+    zero_carried = em.cumsum(em.where(first_zero, x, zero), axis=axis, reverse=reverse)  # x_z
+    return [em.where(after, em.mul(zero_carried, rest), grad)]
+
+
+def _cumprod_grad(em, x, out, g, axis: int, reverse: bool):
+    """:func:`_cumprod_vjp`'s value, and the masks of the first zero and of what follows it."""
     one, zero = em.scalar(1, x), em.scalar(0, x)
     is_zero = em.eq(x, zero)
     zeros_so_far = em.cumsum(is_zero, axis=axis, reverse=reverse)
@@ -207,23 +227,31 @@ def _cumprod_vjp(em, xs, out, g, attrs):
     prefix = em.cumprod(nonzero_x, axis=axis, reverse=reverse)  # prod_{j<z} x_j at z
     tail = em.cumprod(em.where(after, x, one), axis=axis, reverse=reverse)
     at_zero = em.mul(prefix, em.cumsum(em.mul(g, tail), axis=axis, reverse=not reverse))
-    return [em.where(before, before_grad, em.where(first_zero, at_zero, zero))]
+    grad = em.where(before, before_grad, em.where(first_zero, at_zero, zero))
+    return grad, first_zero, after
 
 
 def _logcumsumexp_vjp(em, xs, out, g, attrs):
     """grad_i = sum_{k >= i} g_k exp(x_i - out_k), summed in log space separately for the
-    positive and the negative part of ``g`` (PyTorch's stable form): no exp overflows."""
+    positive and the negative part of ``g`` (PyTorch's stable form): no exp overflows.
+
+    An empty part's log is the dtype's lowest finite number, not -inf (log 0): -inf - (-inf)
+    would be NaN in this rule's own derivative (a Hessian), and ``log`` only ever sees
+    positive numbers, so no 0 * inf appears when the rule is differentiated again. A NaN in
+    ``g`` reaches every gradient it feeds (the sign split alone would drop it)."""
     (x,) = xs
     axis, reverse = attrs["axis"], attrs["reverse"]
-    zero = em.scalar(0, g)
+    zero, one = em.scalar(0, g), em.scalar(1, g)
+    empty = em.scalar(float(dtypes.finfo(em.dtype(g)).min), g)
 
-    def part(weights):  # exp(x_i + log sum_{k>=i} w_k exp(-out_k)), w >= 0 (log 0 = -inf)
-        log_terms = em.sub(em.log(weights), out)
+    def part(selected, weights):  # exp(x_i + log sum_{k>=i} w_k exp(-out_k)), w > 0 where selected
+        log_weights = em.where(selected, em.log(em.where(selected, weights, one)), empty)
+        log_terms = em.sub(log_weights, out)
         return em.exp(em.add(x, em.logcumsumexp(log_terms, axis=axis, reverse=not reverse)))
 
-    positive = em.where(em.gt(g, zero), g, zero)
-    negative = em.where(em.lt(g, zero), em.neg(g), zero)
-    return [em.sub(part(positive), part(negative))]
+    grad = em.sub(part(em.gt(g, zero), g), part(em.lt(g, zero), em.neg(g)))
+    nan_in_g = em.cumsum(em.where(em.ne(g, g), g, zero), axis=axis, reverse=not reverse)
+    return [em.add(grad, nan_in_g)]
 
 
 register(OpDef("cumsum", "scan", 1, _accumulated_type("cumsum"), _along(_accumulate(np.add)),
