@@ -404,16 +404,21 @@ def log_softmax(x: Tensor, dim: int = -1, dtype=None) -> Tensor:
     return sub(x, logsumexp(x, dim, keepdim=True))
 
 
+@half_in_float32  # (1 + tanh(...)) cancels in float16: gelu(-3.6) was 0, not -4.4e-4
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
-    """GELU: exact (erf) by default, ``approximate="tanh"`` for the tanh form."""
+    """GELU: exact (erf) by default, ``approximate="tanh"`` for the tanh form. Float16 and
+    bfloat16 inputs are computed in float32, as PyTorch computes them."""
     if approximate == "tanh":
-        inner = mul(add(x, mul(pow(x, 3.0), 0.044715)), math.sqrt(2.0 / math.pi))
-        return mul(mul(x, 0.5), add(tanh(inner), 1.0))
+        # 0.5 * x * (1 + tanh(z)) as x * sigmoid(2z), the same function: 1 + tanh(z) cancels
+        # for z below about -4 (float32 kept 2-3 digits at x = -5, none from x = -9)
+        inner = mul(add(x, mul(pow(x, 3.0), 0.044715)), 2.0 * math.sqrt(2.0 / math.pi))
+        return mul(x, sigmoid(inner))
     if approximate != "none":
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return mul(mul(x, 0.5), add(erf(mul(x, 1.0 / math.sqrt(2.0))), 1.0))
 
 
+@half_in_float32  # sigmoid(-17) underflows float16: silu(-17.3) was -0, not -5.4e-7
 def silu(x: Tensor) -> Tensor:
     return mul(x, sigmoid(x))
 

@@ -61,6 +61,11 @@ class _DataView(Tensor):
     def _grad_fn(self):
         return None
 
+    def __reduce_ex__(self, protocol):
+        # pickled and deep-copied as a plain tensor of the values it shows now (a snapshot),
+        # as a PyTorch state_dict's values are
+        return (_unchanged, (self.detach(),))
+
     def _assign(self, compute) -> Tensor:
         base = self._base
         history = base._grad_fn
@@ -68,6 +73,10 @@ class _DataView(Tensor):
             base._assign(lambda old: compute(old.detach()))
         base._grad_fn = history
         return self
+
+
+def _unchanged(tensor: Tensor) -> Tensor:
+    return tensor
 
 
 def _get_data(self) -> Tensor:

@@ -91,7 +91,7 @@ def _assign(self, compute) -> Tensor:
         raise AutogradError(f"in-place result has shape {list(new.shape)}, but the tensor "
                             f"being written has shape {list(self.shape)}")
     if new.dtype != self.dtype:
-        if dtypes.promote(new.dtype, self.dtype) != self.dtype:
+        if not dtypes.can_cast(new.dtype, self.dtype):
             raise AutogradError(f"in-place result of dtype {new.dtype} cannot be stored in a "
                                 f"tensor of dtype {self.dtype}")
         new = new.to(self.dtype)

@@ -173,6 +173,17 @@ def _category(dtype: DType) -> int:
     return 0 if dtype.is_bool else 1 if dtype.is_int else 2
 
 
+def can_cast(source: DType, target: DType) -> bool:
+    """Whether an in-place op may store a ``source`` result in a ``target`` tensor, as
+    ``torch.can_cast``: not into a lower category (float into an integer, an integer into
+    bool); narrowing within one is allowed (``f32_tensor.add_(f64_tensor)``).
+
+        >>> can_cast(f64, f32), can_cast(f32, i64), can_cast(i64, bool_)
+        (True, False, False)
+    """
+    return _category(source) <= _category(target)
+
+
 def result_type(*operands: tuple[DType, int]) -> DType:
     """The dtype of an elementwise op on tensors given as (dtype, rank), as PyTorch decides it.
 

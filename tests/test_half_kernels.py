@@ -248,3 +248,54 @@ def test_numba_computes_half_precision_as_the_interpreter_with_the_same_rounding
     assert float(got[1][-1]) == 1.0
     assert np.isnan(got[2][3:5].astype(np.float32)).all()
     assert got[3].astype(np.float64).tolist() == [3008.0] * 3 and float(got[4]) == 6560.0
+
+
+def _ulps_apart(got: np.ndarray, want: np.ndarray) -> np.ndarray:
+    """Distance in units in the last place of a float16/bfloat16 array (as ordered integers)."""
+    def ordered(a):
+        bits = a.view(np.int16).astype(np.int64)
+        return np.where(bits < 0, -(bits & 0x7FFF), bits)
+    return np.abs(ordered(got) - ordered(want))
+
+
+_SELU = (1.6732632423543772848170429916717, 1.0507009873554804934193349852946)
+_ACTIVATIONS = {  # float64 oracles, written out independently
+    "silu": (lambda F, t: F.silu(t), lambda x: x / (1 + np.exp(-x))),
+    "mish": (lambda F, t: F.mish(t), lambda x: x * np.tanh(np.logaddexp(0, x))),
+    "selu": (lambda F, t: F.selu(t),
+             lambda x: _SELU[1] * np.where(x > 0, x, _SELU[0] * np.expm1(np.minimum(x, 0)))),
+    "hardswish": (lambda F, t: F.hardswish(t), lambda x: x * np.clip(x + 3, 0, 6) / 6),
+    "gelu_tanh": (lambda F, t: F.gelu(t, approximate="tanh"),
+                  # 0.5 * x * (1 + tanh(z)) written as x * sigmoid(2z): float64 cancels too
+                  lambda x: x / (1 + np.exp(-2 * np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_ACTIVATIONS))
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("compiled", [False, True])
+def test_half_precision_activations_are_computed_in_float32_and_rounded_once(
+        name, dtype, compiled):
+    # each op rounding to float16 lost whole tails: gelu_tanh(-3.6) and silu(-17.3) were -0
+    # (PyTorch computes these in float32); now within 1 ulp of the float64 value rounded
+    fn, oracle = _ACTIVATIONS[name]
+    half = f16.numpy if dtype == "float16" else bf16.numpy
+    x = np.linspace(-20, 12, 4001).astype(half)
+    x = x[np.isfinite(x.astype(np.float64))]
+    run = (lambda t: fn(graphc.nn.functional, t))
+    got = (graphc.compile(run) if compiled else run)(graphc.tensor(x)).numpy()
+    want = oracle(x.astype(np.float64)).astype(np.float32).astype(half)
+    assert got.dtype == half
+    assert _ulps_apart(got, want).max() <= 1
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_gelu_tanh_keeps_its_float32_tail(compiled):
+    # 1 + tanh(z) cancelled: float32 gelu_tanh(-5) was 30% off, and 0 from x = -9 on
+    x = np.array([-12.0, -9.0, -5.0, -3.0, 0.5, 4.0])
+    run = lambda t: graphc.nn.functional.gelu(t, approximate="tanh")  # noqa: E731
+    got = (graphc.compile(run) if compiled else run)(graphc.tensor(x, dtype=graphc.float32))
+    z = np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)
+    want = (x / (1 + np.exp(-2 * z))).astype(np.float32)  # -12 underflows float32 to -0
+    # relative only (no atol: the tail is below 1e-6); a few ulps of fast-math sigmoid
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=0)

@@ -2,6 +2,7 @@
 traversal, state dicts (keys and shapes exactly as PyTorch names them), train/eval, repr."""
 from __future__ import annotations
 
+import pickle
 from collections import OrderedDict
 
 import numpy as np
@@ -260,3 +261,96 @@ def test_assigning_a_plain_tensor_to_a_parameter_name_is_an_error():
     assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]
     layer.bias = None  # allowed, as in PyTorch
     assert [name for name, _ in layer.named_parameters()] == ["weight"]
+
+
+def _ema_update(ema, model, decay=0.75):
+    # YOLOv5's ModelEMA: the state_dict's values written in place
+    current = model.state_dict()
+    with graphc.no_grad():
+        for name, value in ema.state_dict().items():
+            value *= decay
+            value += (1 - decay) * current[name].detach()
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_state_dict_values_share_the_modules_values_both_ways(compiled):
+    import copy
+    graphc.manual_seed(0)
+    ema, model = nn.Linear(3, 2), nn.Linear(3, 2)
+    start = {k: v.numpy().copy() for k, v in ema.state_dict().items()}
+    snapshot = copy.deepcopy(ema.state_dict())  # a copy, as in PyTorch
+    update = graphc.compile(_ema_update) if compiled else _ema_update
+    for _ in range(2):
+        update(ema, model)
+    for name, value in ema.state_dict().items():
+        target = model.state_dict()[name].numpy()
+        np.testing.assert_allclose(value.numpy(), 0.5625 * start[name] + 0.4375 * target,
+                                   rtol=1e-6)
+        np.testing.assert_array_equal(getattr(ema, name).detach().numpy(), value.numpy())
+        np.testing.assert_array_equal(snapshot[name].numpy(), start[name])
+    values = ema.state_dict()
+    with graphc.no_grad():
+        ema.weight.fill_(2.0)  # and the module's writes show in a state_dict taken before
+    assert values["weight"].tolist() == [[2.0] * 3] * 2 and not values["weight"].requires_grad
+    restored = pickle.loads(pickle.dumps(values))
+    with graphc.no_grad():
+        ema.weight.fill_(3.0)
+    assert restored["weight"].tolist() == [[2.0] * 3] * 2
+
+
+def test_forward_pre_hooks_and_hooks_run_in_pytorchs_order_and_replace_what_they_return():
+    layer = nn.Identity()
+    calls = []
+    layer.register_forward_pre_hook(lambda m, args: (args[0] + 1,))
+    layer.register_forward_pre_hook(lambda m, args, kwargs: ((args[0] * 10,), kwargs),
+                                    with_kwargs=True)
+    first = layer.register_forward_hook(lambda m, args, out: calls.append("first"))
+    layer.register_forward_hook(lambda m, args, out: calls.append("prepended"), prepend=True)
+    layer.register_forward_hook(lambda m, args, kwargs, out: out - 3, with_kwargs=True)
+    assert layer(graphc.tensor([1.0])).tolist() == [17.0]  # (1 + 1) * 10 - 3
+    assert calls == ["prepended", "first"]
+    first.remove()
+    with layer.register_forward_hook(lambda m, args, out: out * 0):
+        assert layer(graphc.tensor([1.0])).tolist() == [0.0]
+    assert layer(graphc.tensor([1.0])).tolist() == [17.0]
+    assert calls == ["prepended", "first", "prepended", "prepended"]
+
+
+def test_an_always_call_forward_hook_runs_when_forward_raises():
+    class Failing(nn.Module):
+        def forward(self, x):
+            raise ValueError("bad input")
+    module, seen = Failing(), []
+    module.register_forward_hook(lambda m, args, out: seen.append(out), always_call=True)
+    with pytest.raises(ValueError, match="bad input"):
+        module(graphc.ones(1))
+    assert seen == [None]
+
+
+def test_forward_hooks_extract_features_and_a_compiled_model_retraces_when_they_change():
+    graphc.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    features = {}
+    model[0].register_forward_hook(lambda m, args, out: features.__setitem__("hidden", out))
+    x = graphc.ones(4, 2)
+    compiled = graphc.compile(lambda t: model(t))
+    plain = compiled(x).numpy()
+    assert features["hidden"].shape == (4, 3)
+    handle = model[1].register_forward_hook(lambda m, args, out: out * 0)
+    np.testing.assert_allclose(compiled(x).numpy(), model(x).numpy())
+    assert not np.allclose(compiled(x).numpy(), plain)  # a stale graph would ignore the hook
+    handle.remove()
+    np.testing.assert_array_equal(compiled(x).numpy(), plain)
+
+
+def test_get_submodule_parameter_and_buffer_by_dotted_name():
+    model = nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.BatchNorm1d(3)))
+    assert model.get_submodule("1.0") is model[1][0] and model.get_submodule("") is model
+    assert model.get_parameter("0.weight") is model[0].weight
+    assert model.get_buffer("1.0.running_mean") is model[1][0].running_mean
+    with pytest.raises(AttributeError, match="no submodule '2'"):
+        model.get_submodule("2.weight")
+    with pytest.raises(AttributeError, match="no parameter 'running_mean'"):
+        model.get_parameter("1.0.running_mean")
+    with pytest.raises(NotImplementedError, match="register_hook"):
+        model.register_full_backward_hook(lambda m, gin, gout: None)

@@ -277,7 +277,9 @@ def test_state_dict_has_pytorchs_layout():
     assert [g["params"] for g in sd["param_groups"]] == [[0, 1], [2]]
     assert sd["param_groups"][1] == {"lr": 0.5, "betas": (0.9, 0.999), "eps": 1e-8,
                                      "weight_decay": 0.0, "amsgrad": False, "maximize": False,
-                                     "params": [2]}
+                                     "foreach": None, "capturable": False,
+                                     "differentiable": False, "fused": None,
+                                     "decoupled_weight_decay": False, "params": [2]}
 
 
 def test_state_dict_is_a_snapshot():

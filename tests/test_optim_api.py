@@ -225,3 +225,47 @@ def test_nadam_loads_a_pytorch_layout_state_with_a_scalar_mu_product():
     saved["state"][0]["mu_product"] = graphc.zeros(2)
     with pytest.raises(ValueError, match="mu_product.*must be one number"):
         opt.load_state_dict(saved)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+def test_pytorchs_implementation_switches_are_accepted_and_kept_as_pytorch_keeps_them(name):
+    # PyTorch code passes foreach=/fused=/capturable=; they were TypeErrors
+    keys = {"SGD": {"foreach", "differentiable", "fused"},
+            "Adam": {"foreach", "capturable", "differentiable", "fused"},
+            "AdamW": {"foreach", "capturable", "differentiable", "fused"},
+            "RMSprop": {"foreach", "capturable", "differentiable"},
+            "Adagrad": {"foreach", "differentiable", "fused"}}[name]
+    w = graphc.nn.Parameter(graphc.ones(2))
+    opt = getattr(graphc.optim, name)([w], lr=0.1, foreach=True)
+    group = opt.state_dict()["param_groups"][0]
+    assert keys <= set(group) and group["foreach"] is True
+    w.grad = graphc.ones(2)
+    opt.step()
+    assert w.tolist()[0] < 1.0
+    with pytest.raises(NotImplementedError, match="differentiable=True"):
+        getattr(graphc.optim, name)([w], lr=0.1, differentiable=True)
+
+
+def test_adam_with_decoupled_weight_decay_steps_as_adamw():
+    a, b = (graphc.nn.Parameter(graphc.tensor([1.0, -2.0])) for _ in range(2))
+    adam = graphc.optim.Adam([a], lr=0.1, weight_decay=0.5, decoupled_weight_decay=True)
+    adamw = graphc.optim.AdamW([b], lr=0.1, weight_decay=0.5)
+    for _ in range(3):
+        a.grad, b.grad = graphc.tensor([0.5, 0.25]), graphc.tensor([0.5, 0.25])
+        adam.step()
+        adamw.step()
+    assert a.tolist() == b.tolist()
+    assert adamw.state_dict()["param_groups"][0]["decoupled_weight_decay"] is True
+
+
+def test_an_optimizer_takes_named_parameters_and_keeps_their_names():
+    model = graphc.nn.Linear(2, 1)
+    opt = graphc.optim.SGD(model.named_parameters(), lr=0.5)
+    assert opt.param_groups[0]["param_names"] == ["weight", "bias"]
+    assert opt.param_groups[0]["params"][0] is model.weight
+    model(graphc.ones(1, 2)).sum().backward()
+    before = model.bias.item()
+    opt.step()
+    assert model.bias.item() == before - 0.5
+    with pytest.raises(ValueError, match="named .* or none"):
+        graphc.optim.SGD([("weight", model.weight), model.bias], lr=0.1)

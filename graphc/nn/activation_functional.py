@@ -29,6 +29,11 @@ def _inplace(input: Tensor, fn, inplace: bool) -> Tensor:
     return input._assign(fn) if inplace else fn(input)
 
 
+# Composites of several ops round each step to float16/bfloat16 otherwise: 2-9 ulp off
+# PyTorch, which computes them in float32 (its "opmath" type)
+_in_float32 = G.half_in_float32
+
+
 def _elu_part(x: Tensor, alpha: float, inv_scale: float) -> Tensor:
     """``x`` for x > 0, else ``alpha * expm1(x * inv_scale)``; expm1 sees only x <= 0, so the
     unused branch never overflows (and its gradient is no NaN)."""
@@ -39,7 +44,8 @@ def _elu_part(x: Tensor, alpha: float, inv_scale: float) -> Tensor:
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """``scale * elu(x, alpha)`` with SELU's fixed ``scale`` and ``alpha``."""
-    return _inplace(input, lambda x: G.mul(_elu_part(x, SELU_ALPHA, 1.0), SELU_SCALE), inplace)
+    return _inplace(input, _in_float32(lambda x: G.mul(_elu_part(x, SELU_ALPHA, 1.0),
+                                                       SELU_SCALE)), inplace)
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
@@ -74,7 +80,8 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """``x * relu6(x + 3) / 6``."""
-    return _inplace(input, lambda x: G.mul(x, G.div(_relu6_of_shifted(x), 6.0)), inplace)
+    return _inplace(input, _in_float32(lambda x: G.mul(x, G.div(_relu6_of_shifted(x), 6.0))),
+                    inplace)
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
@@ -105,7 +112,7 @@ def softsign(input: Tensor) -> Tensor:
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
     """``x * tanh(softplus(x))``."""
     from graphc.nn.functional import softplus  # functional re-exports this module
-    return _inplace(input, lambda x: G.mul(x, G.tanh(softplus(x))), inplace)
+    return _inplace(input, _in_float32(lambda x: G.mul(x, G.tanh(softplus(x)))), inplace)
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:

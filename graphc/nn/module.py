@@ -19,6 +19,14 @@ import numpy as np
 from graphc import device as devices
 from graphc import tracing
 from graphc.factories import as_dtype, zeros_like
+from graphc.nn.module_hooks import (
+    HOOKS,
+    PRE_HOOKS,
+    RemovableHandle,
+    add_hook,
+    call_with_hooks,
+    has_hooks,
+)
 from graphc.tensor import Tensor
 from ir import dtypes
 
@@ -181,7 +189,71 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
+        if has_hooks(self):
+            return call_with_hooks(self, args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # -- hooks (graphc.nn.module_hooks) ---------------------------------------------------------
+    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """``hook(module, args)`` runs before ``forward``; a result that is not None replaces
+        the arguments (a tuple, or one value). With ``with_kwargs``: ``hook(module, args,
+        kwargs)`` returning None or ``(args, kwargs)``."""
+        return add_hook(self, PRE_HOOKS, hook, prepend, with_kwargs=with_kwargs)
+
+    def register_forward_hook(self, hook: Callable, *, prepend: bool = False,
+                              with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """``hook(module, args, output)`` runs after ``forward``; a result that is not None
+        replaces the output (``with_kwargs``: ``hook(module, args, kwargs, output)``).
+        ``always_call`` runs it (with output None) also when ``forward`` raised.
+
+            >>> import graphc
+            >>> layer = graphc.nn.Identity()
+            >>> _ = layer.register_forward_hook(lambda m, args, out: out * 2)
+            >>> layer(graphc.tensor([1.0])).tolist()
+            [2.0]
+        """
+        return add_hook(self, HOOKS, hook, prepend, with_kwargs=with_kwargs,
+                        always_call=always_call)
+
+    def register_full_backward_hook(self, hook: Callable, prepend: bool = False):
+        raise NotImplementedError(
+            "register_full_backward_hook is not supported yet; to see the gradient of a "
+            "module's output, register a hook on the output tensor (out.register_hook(fn)) "
+            "from a forward hook")
+
+    register_full_backward_pre_hook = register_backward_hook = register_full_backward_hook
+
+    # -- lookup by dotted name -----------------------------------------------------------------
+    def get_submodule(self, target: str) -> Module:
+        """The submodule at dotted path ``target`` (``"encoder.layers.0"``); ``""`` is self."""
+        module = self
+        for i, name in enumerate(target.split(".") if target else []):
+            child = module._modules.get(name)
+            if child is None:
+                where = ".".join(target.split(".")[:i]) or type(self).__name__
+                raise AttributeError(f"{where} has no submodule '{name}' (looking up "
+                                     f"'{target}')")
+            module = child
+        return module
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at dotted path ``target`` (``"encoder.layers.0.weight"``)."""
+        return self._get_entry(target, "_parameters", "parameter")
+
+    def get_buffer(self, target: str) -> Tensor:
+        """The buffer at dotted path ``target`` (``"bn.running_mean"``)."""
+        return self._get_entry(target, "_buffers", "buffer")
+
+    def _get_entry(self, target: str, table: str, kind: str):
+        path, _, name = target.rpartition(".")
+        module = self.get_submodule(path)
+        entries = getattr(module, table)
+        if name not in entries:
+            raise AttributeError(f"{path or type(self).__name__} has no {kind} '{name}' "
+                                 f"(looking up '{target}')")
+        return entries[name]
 
     # -- traversal -----------------------------------------------------------------------------
     def named_modules(self, memo: Optional[set] = None, prefix: str = ""):
@@ -314,17 +386,20 @@ class Module:
 
     # -- state dicts ---------------------------------------------------------------------------
     def state_dict(self, prefix: str = "", keep_vars: bool = False) -> OrderedDict[str, Tensor]:
-        """Parameters and persistent buffers by dotted name (detached unless ``keep_vars``).
+        """Parameters and persistent buffers by dotted name: without ``keep_vars``, each as its
+        ``.data``, which shares the values both ways, as PyTorch's share storage (an EMA that
+        writes ``ema.state_dict()`` values in place updates ``ema``; a snapshot is a
+        ``copy.deepcopy`` of it, as in PyTorch).
 
         A submodule used in two places appears under both names, as in PyTorch.
         """
         result: OrderedDict = OrderedDict()
         for name, p in self._parameters.items():
             if p is not None:
-                result[prefix + name] = p if keep_vars else p.detach()
+                result[prefix + name] = p if keep_vars else p.data
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent:
-                result[prefix + name] = b if keep_vars else b.detach()
+                result[prefix + name] = b if keep_vars else b.data
         for name, module in self._modules.items():
             if module is not None:
                 result.update(module.state_dict(prefix=f"{prefix}{name}.", keep_vars=keep_vars))

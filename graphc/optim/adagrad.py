@@ -15,7 +15,7 @@ from typing import Optional
 
 from graphc import autograd
 from graphc.factories import full_like
-from graphc.optim.optimizer import Optimizer, check_numbers
+from graphc.optim.optimizer import Optimizer, check_numbers, implementation_switches
 
 
 class Adagrad(Optimizer):
@@ -31,8 +31,9 @@ class Adagrad(Optimizer):
     """
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,
-                 maximize: bool = False):
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10,
+                 foreach: Optional[bool] = None, *, maximize: bool = False,
+                 differentiable: bool = False, fused: Optional[bool] = None):
         check_numbers("Adagrad", lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                       initial_accumulator_value=initial_accumulator_value, eps=eps)
         for name, value in (("learning rate", lr), ("lr_decay", lr_decay),
@@ -43,7 +44,10 @@ class Adagrad(Optimizer):
                 raise ValueError(f"invalid {name}: {value}")
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
-                                      eps=eps, maximize=maximize))
+                                      eps=eps, maximize=maximize,
+                                      **implementation_switches("Adagrad", foreach=foreach,
+                                                                differentiable=differentiable,
+                                                                fused=fused)))
         for group in self.param_groups:
             for p in group["params"]:
                 self._state(p, self._init(group, p))
@@ -70,7 +74,7 @@ class Adagrad(Optimizer):
                         g = -g
                     if weight_decay != 0:
                         g = g + weight_decay * p
-                    clr = lr / (1 + (step.to(p.dtype) - 1) * lr_decay)
+                    clr = lr / (1 + (self._exact(step) - 1) * lr_decay)
                     total = state["sum"]
                     total.copy_(total + g * g)
                     p.sub_(clr * g / (total.sqrt() + eps))

@@ -17,7 +17,7 @@ from typing import Optional
 from graphc import autograd
 from graphc.factories import zeros_like
 from graphc.functions import maximum
-from graphc.optim.optimizer import Optimizer, check_numbers
+from graphc.optim.optimizer import Optimizer, check_numbers, implementation_switches
 from graphc.tensor import Tensor
 
 
@@ -25,29 +25,38 @@ class Adam(Optimizer):
     """``torch.optim.Adam``: for each parameter with a gradient ``g``, at step ``t``::
 
         g = -g if maximize else g
-        g = g + weight_decay * p                        (Adam; AdamW decays p instead)
+        g = g + weight_decay * p                        (Adam; AdamW, or Adam with
+                                                         decoupled_weight_decay, decays p)
         m = beta1 * m + (1 - beta1) * g
         v = beta2 * v + (1 - beta2) * g**2
         v_max = max(v_max, v)                           (amsgrad: v_max replaces v below)
         p = p - lr * (m / (1 - beta1**t)) / (sqrt(v / (1 - beta2**t)) + eps)
 
     ``t`` is ``state['step']``, a float32 scalar tensor, so the bias corrections are tensor ops
-    and a compiled training step traces one graph for all steps.
+    (in float64, as PyTorch's Python floats) and a compiled training step traces one graph for
+    all steps.
     """
 
-    _decoupled = False
-
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False):
-        _check_adam_args(type(self).__name__, lr, betas, eps, weight_decay)
+                 weight_decay: float = 0.0, amsgrad: bool = False, *,
+                 foreach: Optional[bool] = None, maximize: bool = False,
+                 capturable: bool = False, differentiable: bool = False,
+                 fused: Optional[bool] = None, decoupled_weight_decay: bool = False):
+        owner = type(self).__name__
+        _check_adam_args(owner, lr, betas, eps, weight_decay)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, amsgrad=amsgrad,
-                                      maximize=maximize))
+                                      maximize=maximize,
+                                      **implementation_switches(
+                                          owner, foreach=foreach, capturable=capturable,
+                                          differentiable=differentiable, fused=fused),
+                                      decoupled_weight_decay=bool(decoupled_weight_decay)))
 
     def step(self, closure: Optional[Callable] = None):
         loss = self._closure_loss(closure)
         with autograd.no_grad():
-            for p, g, h in adam_family_parameters(self, self._decoupled, extra=("amsgrad",)):
+            for p, g, h in adam_family_parameters(self, "decoupled_weight_decay",
+                                                  extra=("amsgrad",)):
                 init = {"step": self._step_tensor,
                         "exp_avg": lambda p=p: zeros_like(p),
                         "exp_avg_sq": lambda p=p: zeros_like(p)}
@@ -56,17 +65,17 @@ class Adam(Optimizer):
                 state = self._state(p, init)
                 step = state["step"].add_(1)
                 m, v = state["exp_avg"], state["exp_avg_sq"]
-                m.copy_(h.beta1 * m + (1 - h.beta1) * g)
-                v.copy_(h.beta2 * v + (1 - h.beta2) * (g * g))
-                t = step.to(p.dtype)
-                bias_correction1 = 1 - h.beta1 ** t
-                bias_correction2 = 1 - h.beta2 ** t
+                # the order of PyTorch's operations (m by lerp), so that float32 rounds alike
+                m.copy_(m + (1 - h.beta1) * (g - m))
+                v.copy_(v * h.beta2 + (1 - h.beta2) * (g * g))
+                t = self._exact(step)
+                step_size = h.lr / (1 - h.beta1 ** t)
                 if h.amsgrad:
                     v_max = state["max_exp_avg_sq"]
                     v_max.copy_(maximum(v_max, v))
                     v = v_max
-                denom = (v / bias_correction2).sqrt() + h.eps
-                p.sub_(h.lr * (m / bias_correction1) / denom)
+                denom = v.sqrt() / (1 - h.beta2 ** t).sqrt() + h.eps
+                p.sub_(step_size * (m / denom))
         return loss
 
 
@@ -77,12 +86,15 @@ class AdamW(Adam):
     Adam update, instead of being added to the gradient.
     """
 
-    _decoupled = True
-
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False):
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 foreach: Optional[bool] = None, maximize: bool = False,
+                 capturable: bool = False, differentiable: bool = False,
+                 fused: Optional[bool] = None):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad, maximize=maximize)
+                         amsgrad=amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)
 
 
 def adam_family_parameters(optimizer: Optimizer, decoupled: bool | str = False,

@@ -47,7 +47,7 @@ class Adamax(Optimizer):
                 state = self._state(p, {"step": self._step_tensor,
                                         "exp_avg": lambda p=p: zeros_like(p),
                                         "exp_inf": lambda p=p: zeros_like(p)})
-                t = state["step"].add_(1).to(p.dtype)
+                t = self._exact(state["step"].add_(1))
                 m, u = state["exp_avg"], state["exp_inf"]
                 m.copy_(m + (1 - h.beta1) * (g - m))
                 u.copy_(maximum(h.beta2 * u, g.abs() + h.eps))

@@ -65,13 +65,13 @@ class NAdam(Optimizer):
                                         "mu_product": _float32_one,
                                         "exp_avg": lambda p=p: zeros_like(p),
                                         "exp_avg_sq": lambda p=p: zeros_like(p)})
-                t = state["step"].add_(1).to(p.dtype)
+                t = self._exact(state["step"].add_(1))
                 beta1, lr, eps = h.beta1, h.lr, h.eps
                 mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * h.momentum_decay))
                 mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * h.momentum_decay))
                 mu_product = state["mu_product"]
                 mu_product.copy_(mu_product * mu.to(mu_product.dtype))
-                mu_product_now = mu_product.to(p.dtype)
+                mu_product_now = self._exact(mu_product)
                 m, v = state["exp_avg"], state["exp_avg_sq"]
                 m.copy_(m + (1 - beta1) * (g - m))
                 v.copy_(h.beta2 * v + (1 - h.beta2) * (g * g))

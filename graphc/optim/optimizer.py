@@ -59,6 +59,24 @@ def check_numbers(owner: str, **values) -> None:
                                 f"({type(item).__name__})")
 
 
+def implementation_switches(owner: str, **switches) -> dict:
+    """PyTorch's switches of how a step runs (``foreach``, ``fused``, ``capturable``,
+    ``differentiable``), accepted so that PyTorch code constructs its optimizers unchanged, and
+    kept in the defaults as PyTorch keeps them (its state dicts carry them). They do not change
+    the numbers, and a compiled graphc step fuses the whole update whatever they say.
+    ``differentiable=True`` (autograd through the step) is refused: graphc's steps run under
+    ``no_grad``.
+
+        >>> implementation_switches("SGD", foreach=True, differentiable=False)
+        {'foreach': True, 'differentiable': False}
+    """
+    if switches.get("differentiable"):
+        raise NotImplementedError(f"{owner}: differentiable=True (autograd through the "
+                                  "optimizer step) is not supported; graphc's steps run "
+                                  "under no_grad")
+    return switches
+
+
 def _is_number_or_numbers(value) -> bool:
     items = value if isinstance(value, tuple) else (value,)
     return bool(items) and all(isinstance(item, numbers.Real) and not isinstance(item, bool)
@@ -138,6 +156,13 @@ class Optimizer:
         elif isinstance(params, (set, frozenset)):
             raise TypeError(_UNORDERED)
         params = list(params or [])
+        named = [isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in params]
+        if any(named):  # model.named_parameters(), as PyTorch 2.6 takes them
+            if not all(named):
+                raise ValueError("all parameters of a group must be named (name, tensor) pairs "
+                                 "or none of them; some names are missing")
+            group["param_names"] = [name for name, _ in params]
+            params = [p for _, p in params]
         for p in params:
             if not isinstance(p, Tensor):
                 raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
@@ -229,6 +254,15 @@ class Optimizer:
     def _step_tensor() -> Tensor:
         """A float32 scalar step counter (a tensor, so the traced graph is the same every step)."""
         return Tensor._wrap(np.zeros((), dtype=np.float32))
+
+    @staticmethod
+    def _exact(scalar_state: Tensor) -> Tensor:
+        """A scalar state entry (``step``, ``mu_product``) in float64, for the step's scalar
+        arithmetic (bias corrections, decays): PyTorch does it in Python floats. In the
+        parameter's dtype, bfloat16 rounds 0.999 to 1, so Adam's ``1 - beta2 ** t`` was 0 and
+        no bfloat16 parameter ever moved. The result still combines with the parameter's
+        tensors in their dtype (a 0-d tensor does not promote them)."""
+        return scalar_state.double()
 
     # -- tracing support -------------------------------------------------------------------------
     def _scope(self, ctx) -> dict:

@@ -57,7 +57,7 @@ class RAdam(Optimizer):
                 state = self._state(p, {"step": self._step_tensor,
                                         "exp_avg": lambda p=p: zeros_like(p),
                                         "exp_avg_sq": lambda p=p: zeros_like(p)})
-                t = state["step"].add_(1).to(p.dtype)
+                t = self._exact(state["step"].add_(1))
                 beta2 = h.beta2
                 m, v = state["exp_avg"], state["exp_avg_sq"]
                 m.copy_(m + (1 - h.beta1) * (g - m))

@@ -15,7 +15,7 @@ from typing import Optional
 
 from graphc import autograd
 from graphc.factories import zeros_like
-from graphc.optim.optimizer import Optimizer, check_numbers
+from graphc.optim.optimizer import Optimizer, check_numbers, implementation_switches
 
 
 class RMSprop(Optimizer):
@@ -32,8 +32,9 @@ class RMSprop(Optimizer):
     """
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
-                 maximize: bool = False):
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
+                 capturable: bool = False, foreach: Optional[bool] = None, *,
+                 maximize: bool = False, differentiable: bool = False):
         check_numbers("RMSprop", lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                       momentum=momentum)
         for name, value in (("learning rate", lr), ("epsilon value", eps),
@@ -42,7 +43,10 @@ class RMSprop(Optimizer):
             if value < 0.0:
                 raise ValueError(f"invalid {name}: {value}")
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered, maximize=maximize))
+                                      momentum=momentum, centered=centered, maximize=maximize,
+                                      **implementation_switches(
+                                          "RMSprop", capturable=capturable, foreach=foreach,
+                                          differentiable=differentiable)))
 
     def step(self, closure: Optional[Callable] = None):
         loss = self._closure_loss(closure)

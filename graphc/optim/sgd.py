@@ -17,7 +17,7 @@ from typing import Optional
 from graphc import autograd
 from graphc.factories import zeros_like
 from graphc.functions import where
-from graphc.optim.optimizer import Optimizer, check_numbers
+from graphc.optim.optimizer import Optimizer, check_numbers, implementation_switches
 
 
 class SGD(Optimizer):
@@ -36,7 +36,9 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False):
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: Optional[bool] = None, differentiable: bool = False,
+                 fused: Optional[bool] = None):
         check_numbers("SGD", lr=lr, momentum=momentum, dampening=dampening,
                       weight_decay=weight_decay)
         if lr < 0.0:
@@ -49,7 +51,10 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
-                                      maximize=maximize))
+                                      maximize=maximize,
+                                      **implementation_switches("SGD", foreach=foreach,
+                                                                differentiable=differentiable,
+                                                                fused=fused)))
 
     def step(self, closure: Optional[Callable] = None):
         loss = self._closure_loss(closure)
