@@ -246,3 +246,57 @@ def test_softplus_family_has_exact_slope_and_curvature_at_zero(mode, name, fn, f
     # float32: within 1e-6 relative (0.5 - 0.3 is not exact)
     np.testing.assert_allclose(slope(leaf([0.0])).detach().numpy(), [first], rtol=1e-6)
     np.testing.assert_allclose(got, [second, second], rtol=1e-6)
+
+
+def _second_derivative(fn, x0, dtype=graphc.float64):
+    """The gradient of sum(fn(x)) and the gradient of the sum of that gradient, at x0."""
+    x = graphc.tensor(x0, dtype=dtype, requires_grad=True)
+    (g,) = graphc.autograd.grad(fn(x), x, create_graph=True)
+    return g.tolist(), graphc.autograd.grad(g.sum(), x)[0].tolist()
+
+
+@pytest.mark.parametrize("rounding", ["floor", "trunc"])
+def test_a_rounding_division_gives_a_broadcast_divisor_a_zero_gradient_of_its_own_shape(rounding):
+    # the zeros had the result's shape: a [1, 3] divisor got a [2, 3] gradient, which then
+    # broadcast into the gradient it was added to and doubled it
+    x = graphc.tensor([[1.5, 2.5, -3.0], [4.0, 5.5, 6.0]], dtype=graphc.float64)
+    y = graphc.tensor([[0.7, 1.1, 2.0]], dtype=graphc.float64, requires_grad=True)
+    (alone,) = graphc.autograd.grad(graphc.div(x, y, rounding_mode=rounding).sum(), [y])
+    assert alone.shape == (1, 3) and alone.tolist() == [[0.0, 0.0, 0.0]]
+    w = y * 3.0
+    loss = graphc.div(x, w, rounding_mode=rounding).sum() + (w * w).sum()
+    (grad,) = graphc.autograd.grad(loss, [y])
+    np.testing.assert_allclose(grad.numpy(), 18 * y.detach().numpy())  # d/dy 9 y^2
+    # remainder's gradient uses the rounding division: its second derivative doubled too
+    assert _second_derivative(lambda v: graphc.remainder(x, v * 1.0).sum() + (v * v).sum(),
+                              y.detach().numpy())[1] == [[2.0, 2.0, 2.0]]
+
+
+def test_smooth_l1_and_huber_losses_curve_where_input_equals_target():
+    # |d| * |d| has no curvature at d = 0 (sign(0) = 0): the second derivative was 0 there
+    target = graphc.tensor([0.0, 1.0, 0.0], dtype=graphc.float64)
+    F = graphc.nn.functional
+    _, curvature = _second_derivative(
+        lambda a: F.smooth_l1_loss(a, target, beta=0.5, reduction="sum"), [0.0, 1.0, 0.1])
+    assert curvature == [2.0, 2.0, 2.0]  # 1 / beta
+    _, curvature = _second_derivative(
+        lambda a: F.huber_loss(a, target, reduction="sum"), [0.0, 1.0, 0.1])
+    assert curvature == [1.0, 1.0, 1.0]
+
+
+def test_kl_div_mixed_second_derivative_holds_at_a_zero_target():
+    # the whole term target * (log target - input) sat in a where(target > 0): its dependence
+    # on the target was dropped where the target is 0
+    inputs = graphc.tensor([-1.0, -2.0], dtype=graphc.float64, requires_grad=True)
+    target = graphc.tensor([0.0, 0.5], dtype=graphc.float64, requires_grad=True)
+    loss = graphc.nn.functional.kl_div(inputs, target, reduction="sum")
+    assert loss.item() == pytest.approx(0.5 * (math.log(0.5) + 2.0))
+    (by_input,) = graphc.autograd.grad(loss, inputs, create_graph=True)
+    assert graphc.autograd.grad(by_input.sum(), target)[0].tolist() == [-1.0, -1.0]
+
+
+def test_the_zeroth_power_has_zero_second_derivative_at_zero():
+    # the first derivative selected 0 * inf away, but its own derivative multiplied 0 by inf
+    assert _second_derivative(lambda x: (x ** 0.0).sum(), [0.0, 2.0]) == ([0.0, 0.0], [0.0, 0.0])
+    _, curvature = _second_derivative(lambda x: (x ** 3.0).sum(), [0.0, 2.0])
+    assert curvature == [0.0, 12.0]

@@ -76,10 +76,13 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
     if beta < 0:
         raise ValueError(f"smooth_l1_loss does not support negative values for beta, got {beta}")
     _warn_if_broadcast(input, target, "smooth_l1_loss")
-    diff = G.abs(G.sub(input, target))
+    signed = G.sub(input, target)
+    diff = G.abs(signed)
     if beta == 0:
         return _reduce(diff, reduction)
-    quadratic = G.div(G.mul(G.mul(diff, diff), 0.5), float(beta))
+    # the square of the signed difference: |d| * |d| has no curvature at d = 0 (sign(0) = 0),
+    # so the second derivative there was 0, not 1 / beta
+    quadratic = G.div(G.mul(G.mul(signed, signed), 0.5), float(beta))
     return _reduce(G.where(G.lt(diff, beta), quadratic, G.sub(diff, 0.5 * beta)), reduction)
 
 
@@ -89,8 +92,9 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
         raise ValueError(f"huber_loss does not support non-positive values for delta, got "
                          f"{delta}")
     _warn_if_broadcast(input, target, "huber_loss")
-    diff = G.abs(G.sub(input, target))
-    quadratic = G.mul(G.mul(diff, diff), 0.5)
+    signed = G.sub(input, target)
+    diff = G.abs(signed)
+    quadratic = G.mul(G.mul(signed, signed), 0.5)  # (as smooth_l1_loss's)
     linear_part = G.mul(G.sub(diff, 0.5 * delta), float(delta))
     return _reduce(G.where(G.lt(diff, delta), quadratic, linear_part), reduction)
 
@@ -260,7 +264,10 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
     else:
         positive = G.gt(target, 0)
         safe = G.where(positive, target, 1.0)
-        loss = G.where(positive, G.mul(target, G.sub(G.log(safe), input)), 0.0)
+        # target * log(target) (0 at 0) - target * input, PyTorch's form: the second term
+        # outside the where, so d2/d(input)d(target) is -1 at target 0 too
+        loss = G.sub(G.where(positive, G.mul(target, G.log(safe)), 0.0),
+                     G.mul(target, input))
     if reduction == "batchmean":
         return G.div(G.sum(loss), float(input.shape[0]))
     return _reduce(loss, reduction)

@@ -313,9 +313,12 @@ def _pow_vjp(em, xs, out, g, a):
 
     def grad_base():
         # y * x**(y-1), but exactly 0 where y == 0: x**0 is constant even at x = 0, where the
-        # formula would give 0 * inf
-        slope = em.mul(y, em.pow(x, em.sub(y, em.scalar(1, y))))
-        return _zero_where(em, em.eq(y, em.scalar(0, y)), em.mul(g, slope))
+        # formula would give 0 * inf. There the power is taken of y = 1 instead, so that this
+        # rule's own derivative (a Hessian) has no 0 * inf either
+        constant = em.eq(y, em.scalar(0, y))
+        y_used = em.where(constant, em.scalar(1, y), y)
+        slope = em.mul(y, em.pow(x, em.sub(y_used, em.scalar(1, y))))
+        return _zero_where(em, constant, em.mul(g, slope))
 
     def grad_exponent():
         # x**y * log(x), but 0 where x == 0 and y >= 0 (there 0**y is 1 or 0 for every y >= 0);

@@ -56,7 +56,10 @@ def _round_type(types, attrs):
 
 # -- gradients -------------------------------------------------------------------------------
 def _zero_grad(em, xs, out, g, a):
-    return [em.zeros(em.shape(g), em.dtype(g)) if em.dtype(x).is_float else None for x in xs]
+    """Zeros in each float operand's own shape (a broadcast operand's gradient is summed back
+    to its shape: zeros of the result's shape made a [1, 3] divisor's gradient [2, 3], which
+    then broadcast into the real gradient it was added to, doubling it)."""
+    return [em.zeros(em.shape(x), em.dtype(x)) if em.dtype(x).is_float else None for x in xs]
 
 
 def _quotient_vjp(quotient: str):
