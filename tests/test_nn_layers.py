@@ -741,3 +741,24 @@ def test_inplace_dropout_rebinds_its_input_and_backpropagates():
     out.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), out.detach().numpy())  # 3 * 2 or 0
     assert set(np.unique(out.detach().numpy())) <= {0.0, 6.0}
+
+
+def test_layers_follow_the_default_dtype_as_pytorchs_do():
+    # Linear, Conv, norms, Embedding, Bilinear, PReLU made float32 parameters whatever
+    # set_default_dtype said (a float64 model then mixed dtypes silently)
+    nn = graphc.nn
+    graphc.set_default_dtype(graphc.float64)
+    try:
+        layers = [nn.Linear(2, 3), nn.Conv2d(1, 2, 3), nn.ConvTranspose1d(1, 2, 3),
+                  nn.LayerNorm(3), nn.BatchNorm1d(3), nn.GroupNorm(1, 2), nn.Embedding(3, 2),
+                  nn.Bilinear(2, 2, 3), nn.PReLU(), nn.MultiheadAttention(4, 2),
+                  nn.EmbeddingBag(3, 2), nn.RMSNorm(3), nn.LSTM(2, 3)]
+        for layer in layers:
+            kinds = {t.dtype for t in list(layer.parameters()) + list(layer.buffers())
+                     if t.dtype.is_float}
+            assert kinds == {graphc.float64}, type(layer).__name__
+        out = nn.Linear(2, 3)(graphc.ones(4, 2))
+        assert out.dtype == graphc.float64
+    finally:
+        graphc.set_default_dtype(graphc.float32)
+    assert nn.Linear(2, 3).weight.dtype == graphc.float32

@@ -17,6 +17,7 @@ from graphc.nn import activation_functional as AF
 from graphc.nn.activation import _Inplace
 from graphc.nn.module import Module, Parameter
 from graphc.tensor import Tensor
+from ir import dtypes
 
 
 def _inplace_repr(inplace: bool) -> str:
@@ -136,7 +137,7 @@ class PReLU(Module):
         self.num_parameters = num_parameters
         self.init = init
         self.weight = Parameter(factories.empty(num_parameters,
-                                                dtype=dtype or factories.float32))
+                                                dtype=dtype or dtypes.DEFAULT_FLOAT))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -22,6 +22,7 @@ from graphc import functions as G
 from graphc.nn import init
 from graphc.nn.module import Module, Parameter
 from graphc.tensor import Tensor
+from ir import dtypes
 
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,
@@ -53,7 +54,7 @@ class Bilinear(Module):
         super().__init__()
         self.in1_features, self.in2_features = in1_features, in2_features
         self.out_features = out_features
-        dtype = dtype or factories.float32
+        dtype = dtype or dtypes.DEFAULT_FLOAT
         self.weight = Parameter(factories.empty(out_features, in1_features, in2_features,
                                                 dtype=dtype))
         if bias:

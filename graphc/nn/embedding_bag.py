@@ -23,6 +23,7 @@ from graphc.device import host_array
 from graphc.nn import init
 from graphc.nn.module import Module, Parameter
 from graphc.tensor import Tensor
+from ir import dtypes
 
 
 def _bag_ids(input: Tensor, offsets: Optional[Tensor], include_last_offset: bool):
@@ -144,7 +145,7 @@ class EmbeddingBag(Module):
         self.include_last_offset, self.padding_idx = include_last_offset, padding_idx
         if _weight is None:
             self.weight = Parameter(factories.empty(num_embeddings, embedding_dim,
-                                                    dtype=dtype or factories.float32))
+                                                    dtype=dtype or dtypes.DEFAULT_FLOAT))
             self.reset_parameters()
         else:
             if tuple(_weight.shape) != (num_embeddings, embedding_dim):

@@ -17,6 +17,7 @@ from graphc.errors import TraceError
 from graphc.nn.linear import Linear
 from graphc.nn.module import Module, Parameter
 from graphc.tensor import Tensor
+from ir import dtypes
 
 
 class LazyLinear(Linear):
@@ -26,7 +27,7 @@ class LazyLinear(Linear):
         Module.__init__(self)
         self.in_features = 0
         self.out_features = out_features
-        self._dtype = dtype or factories.float32
+        self._dtype = dtype or dtypes.DEFAULT_FLOAT
         self.weight = Parameter(factories.empty(0, dtype=self._dtype))
         if bias:
             self.bias = Parameter(factories.empty(0, dtype=self._dtype))

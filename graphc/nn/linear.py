@@ -19,10 +19,11 @@ from graphc.nn import functional as F
 from graphc.nn import init
 from graphc.nn.module import Module, Parameter
 from graphc.tensor import Tensor
+from ir import dtypes
 
 
 def _empty(*shape, dtype=None) -> Tensor:
-    return factories.empty(*shape, dtype=dtype or factories.float32)
+    return factories.empty(*shape, dtype=dtype or dtypes.DEFAULT_FLOAT)
 
 
 class Identity(Module):

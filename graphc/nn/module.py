@@ -38,7 +38,7 @@ class Parameter(Tensor):
 
     def __init__(self, data: Optional[Tensor] = None, requires_grad: bool = True):
         if data is None:
-            array = np.zeros((0,), dtype=np.float32)
+            array = np.zeros((0,), dtype=dtypes.DEFAULT_FLOAT.numpy)
         elif isinstance(data, Tensor):
             array = data._concrete("make a Parameter from a traced tensor")
         else:

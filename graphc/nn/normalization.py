@@ -25,10 +25,11 @@ from graphc.nn import functional as F
 from graphc.nn import init
 from graphc.nn.module import Module, Parameter
 from graphc.tensor import Tensor
+from ir import dtypes
 
 
 def _float(dtype):
-    return dtype or factories.float32
+    return dtype or dtypes.DEFAULT_FLOAT
 
 
 class _BatchNorm(Module):

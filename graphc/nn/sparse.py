@@ -23,6 +23,7 @@ from graphc.nn import functional as F
 from graphc.nn import init
 from graphc.nn.module import Module, Parameter
 from graphc.tensor import Tensor
+from ir import dtypes
 
 
 class Embedding(Module):
@@ -47,7 +48,7 @@ class Embedding(Module):
         self.sparse = sparse
         if _weight is None:
             self.weight = Parameter(factories.empty(num_embeddings, embedding_dim,
-                                                    dtype=dtype or factories.float32),
+                                                    dtype=dtype or dtypes.DEFAULT_FLOAT),
                                     requires_grad=not _freeze)
             self.reset_parameters()
         else:

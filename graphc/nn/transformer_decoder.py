@@ -222,6 +222,6 @@ class Transformer(Module):
             >>> Transformer.generate_square_subsequent_mask(3).tolist()
             [[0.0, -inf, -inf], [0.0, 0.0, -inf], [0.0, 0.0, 0.0]]
         """
-        from graphc.factories import float32, zeros
-        zero = zeros(sz, sz, dtype=dtype or float32)
+        from graphc.factories import zeros
+        zero = zeros(sz, sz, dtype=dtype)
         return F.where(_causal_mask(sz, sz), float("-inf"), zero)
