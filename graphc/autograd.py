@@ -276,6 +276,19 @@ _fn_hooks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _leaf_hooks: dict[int, tuple] = {}
 
 
+# How many times a tensor hook was registered or removed: compiled functions' guards compare
+# it first, and look at the hooks of the tensors they read only when it moved
+hook_changes = [0]
+
+
+def tensor_hooks(tensor) -> Optional[list]:
+    """The hooks registered on ``tensor`` (None if it has none yet)."""
+    if tensor._grad_fn is not None:
+        return _fn_hooks.get(tensor._grad_fn)
+    ref, hooks = _leaf_hooks.get(id(tensor), (None, None))
+    return hooks if ref is not None and ref() is tensor else None
+
+
 class HookHandle:
     """What ``register_hook`` answers: ``remove()`` unregisters the hook."""
 
@@ -285,6 +298,7 @@ class HookHandle:
     def remove(self) -> None:
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
+            hook_changes[0] += 1
 
 
 def register_tensor_hook(tensor, hook) -> HookHandle:
@@ -301,6 +315,7 @@ def register_tensor_hook(tensor, hook) -> HookHandle:
             forget = lambda _, k=key, table=_leaf_hooks: table.pop(k, None)
             _leaf_hooks[key] = (weakref.ref(tensor, forget), hooks)
     hooks.append(hook)
+    hook_changes[0] += 1
     return HookHandle(hooks, hook)
 
 

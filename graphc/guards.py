@@ -29,6 +29,7 @@ Python modules reached from user code are opened only for the names that code us
 from __future__ import annotations
 
 import argparse
+import array
 import collections
 import dataclasses
 import dis
@@ -124,6 +125,48 @@ def _primitive(obj) -> Optional[tuple]:
     return None
 
 
+class _ByValue:
+    """An object in a token that compares by its own ``==`` (an equal object made anew passes),
+    safely: another type, or an ``==`` that raises or gives no bool, is a difference."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, _ByValue) or type(other.value) is not type(self.value):
+            return False
+        if other.value is self.value:
+            return True
+        try:
+            return (self.value == other.value) is True
+        except Exception:
+            return False
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+def _object_token(obj) -> tuple:
+    """The token of an object the walk does not take apart as a container or function. One
+    whose attributes the walk opens (a user class's instance, a module) by its type: its
+    fields follow. Others are out of the walk's sight, so the object itself must be the same:
+    mutable bytes by their contents (``bytearray``, ``array.array``); a hashable object that
+    defines ``==`` by value (a slice, range, Fraction, Decimal, timedelta, dtype: an equal one
+    made anew passes); anything else by identity (``max`` swapped for ``min``, an
+    ``itemgetter``, a ``graphc.Generator``)."""
+    cls = type(obj)
+    if _opens_instances_of(cls):
+        return ("object", _weak(cls))
+    if isinstance(obj, (bytearray, array.array)):
+        return ("bytes", cls, bytes(obj))
+    if cls is slice or (cls.__eq__ is not object.__eq__ and cls.__hash__ is not None):
+        # (slices are immutable, though not hashable before Python 3.12)
+        return ("equal", _ByValue(obj))
+    return ("object", _weak(obj))
+
+
 def _describe(token) -> str:
     """A token as the user would recognize the value."""
     if token == ("unset",):
@@ -143,6 +186,10 @@ def _describe(token) -> str:
     if isinstance(token, tuple) and token and token[0] in ("dict", "seq", "set"):
         return {"dict": "a dict with keys {}", "seq": "a {} of length {}",
                 "set": "a set {}"}[token[0]].format(*[_short(t) for t in token[1:]])
+    if isinstance(token, tuple) and token and token[0] == "equal":
+        return _short(token[1].value)
+    if isinstance(token, tuple) and token and token[0] == "bytes":
+        return f"a {token[1].__name__} holding {_short(token[2])}"
     if isinstance(token, tuple) and token and token[0] == "object":
         obj = _referent(token[1])
         return "an object that no longer exists" if obj is None else f"the object {_short(obj)}"
@@ -258,6 +305,10 @@ def _same_attributes(obj, names: tuple, values: tuple) -> bool:
     return True
 
 
+def _same_bytes(obj, contents: bytes) -> bool:
+    return bytes(obj) == contents
+
+
 def _same_type_and_fields(obj, cls: type, fields) -> bool:
     return type(obj) is cls and getattr(obj, "__dict__", None) is fields
 
@@ -346,6 +397,7 @@ class _Walker:
             self.emit(path, ("tensor", _weak(obj), concrete, meta))
             if self.record is not None:
                 self.record.append((_tensor_is, obj, concrete, meta))
+            self._tensor_extras(obj, path, used_names)
             return
         key = id(obj)
         if key in self.seen:  # shared or cyclic: the same object must be reached again
@@ -427,7 +479,10 @@ class _Walker:
             if _class_is_user_code(obj):
                 self._class(obj, path, used_names)
         else:
-            self.emit(path, ("object", _weak(type(obj))))
+            token = _object_token(obj)
+            self.emit(path, token)
+            if token[0] == "bytes" and self.record is not None:  # changed in place: read again
+                self.record.append((_same_bytes, obj, token[2]))
             if isinstance(obj, _FOREIGN_GENERATORS):  # drawn from while tracing? (its state
                 self.generators.append((path, obj))  # is not guarded: eager use may move it)
             if _class_is_user_code(type(obj)):  # its attributes as its methods use them
@@ -441,6 +496,19 @@ class _Walker:
                 self._slots(obj, path, used_names)
             if _class_is_user_code(type(obj)):
                 self.walk(type(obj), ("type(", path, ")"), used_names)
+
+    def _tensor_extras(self, tensor, path, used_names) -> None:
+        """What else a trace may have read of a tensor: its hooks (``w.register_hook(clip)``
+        changes what backward computes; a registration moves ``autograd.hook_changes``, which
+        makes the next call walk again) and, for a Parameter, its Python attributes
+        (``w.scale`` read as ``x * w * w.scale``)."""
+        from graphc.autograd import tensor_hooks
+        hooks = tensor_hooks(tensor)
+        if hooks:
+            self.walk(hooks, (path, ".", "<hooks>"), used_names)
+        fields = getattr(tensor, "__dict__", None)
+        if isinstance(fields, dict):
+            self._dict(fields, path, used_names, attributes=True)
 
     def _array_token(self, array: np.ndarray, path):
         """An array is guarded by content, since Python code may read it while tracing
@@ -781,6 +849,11 @@ def paths_to(fn, extra_roots, objects: dict) -> dict:
     return {key: render(walker.seen[key]) for key in objects if key in walker.seen}
 
 
+def _hook_changes() -> int:
+    from graphc.autograd import hook_changes
+    return hook_changes[0]
+
+
 class StateGuard:
     """Holds while the state ``fn`` can read still has the tokens recorded at trace time.
 
@@ -822,14 +895,15 @@ class StateGuard:
         # what the last matching walk read, object by object; None: walk at the next call
         # (also when the state now is not what is guarded: the trace changed it)
         self._record: Optional[list] = None
+        self._hook_changes = -1  # autograd.hook_changes when the record was made
         self._checkpoint: Optional[_Checkpoint] = None  # where the static arguments' walk began
         self._walk_matches()
 
     def check_identities(self) -> bool:
         """A cheap test that is enough for the guard to hold (False: ask :meth:`holds`)."""
         record = self._record
-        if record is None:
-            return False
+        if record is None or self._hook_changes != _hook_changes():
+            return False  # (a tensor hook registered or removed: walk, comparing hooks)
         for check, arguments in record:
             if not check(*arguments):
                 self._record = None  # do not keep objects the state no longer holds alive
@@ -892,6 +966,7 @@ class StateGuard:
             self._record = self._checkpoint = None
             return False
         self._record = own + [(entry[0], entry[1:]) for entry in walker.record]
+        self._hook_changes = _hook_changes()
         self._checkpoint = checkpoint or walker.checkpoint
         self._walked_roots = roots
         return True
@@ -939,11 +1014,41 @@ def merge_read_values(before: list, after: list) -> list:
     retraces, and from then on they are values read like any other."""
     read = {path: token for path, token in before if token[0] == "value"}
     existed = {path for path, _ in before}
+    # containers by path, kind and place among the path's containers (a module's attributes
+    # and its _modules are two dicts at one path): what the trace began with
+    containers = dict(_containers(before))
     merged = []
-    for path, token in after:
+    for (path, token), (where, _) in zip(after, _containers(after, every=True)):
         if token[0] == "value" and path in read:
             token = read[path]
         elif token[0] == "value" and path not in existed:
             token = ("created", token)
+        elif _lost_items(containers.get(where), token):
+            # the trace took items out (q.pop(), del cfg['k']): a compiled call would not take
+            # them out again, so the next call retraces, as for a value the trace changed
+            token = containers[where]
         merged.append((path, token))
     return merged
+
+
+def _containers(tokens: list, every: bool = False) -> Iterator[tuple]:
+    """``((path, kind, n), token)`` for the n-th list/dict token at each path (with ``every``,
+    a pair for every token, ``(None, token)`` for the others)."""
+    counts: dict = {}
+    for path, token in tokens:
+        if token[0] in ("seq", "dict"):
+            key = (path, token[0])
+            counts[key] = counts.get(key, -1) + 1
+            yield (path, token[0], counts[key]), token
+        elif every:
+            yield None, token
+
+
+def _lost_items(old: Optional[tuple], new: tuple) -> bool:
+    """Whether a list/dict token ``new`` has fewer items than ``old`` had (additions, such as
+    optimizer state the first step creates, are kept: they are there on the next call too)."""
+    if old is None:
+        return False
+    if old[0] == "seq":
+        return new[2] < old[2]
+    return old[0] == "dict" and not all(key in new[1] for key in old[1])

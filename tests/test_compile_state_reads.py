@@ -13,8 +13,11 @@ name; a static argument equal to the traced one but holding other values; a
 inside a function whose outputs get a gradient.
 """
 import collections
+import copy
 import dataclasses
+import fractions
 import importlib.util
+import operator
 import os
 import random
 import sys
@@ -526,3 +529,77 @@ def test_a_generator_made_while_tracing_and_kept_is_refused():
             return x + graphc.rand(4, generator=self.gen)
     with pytest.raises(graphc.TraceError, match=r"generator at model\.gen was made while"):
         graphc.compile(Noisy())(graphc.zeros(4))
+
+
+# -- objects the walk does not open, hooks, attributes of parameters, what a trace takes out --
+@pytest.mark.parametrize("before, after, fn", [
+    (slice(0, 2), slice(1, 3), lambda x, cfg: x[cfg["v"]].sum()),
+    (range(2), range(3), lambda x, cfg: x[:len(cfg["v"])].sum()),
+    (operator.add, operator.mul, lambda x, cfg: cfg["v"](x, x).sum()),
+    (max, min, lambda x, cfg: x.sum() * cfg["v"](1.0, 2.0)),
+    (operator.itemgetter(0), operator.itemgetter(2), lambda x, cfg: cfg["v"](x) * 1),
+    (fractions.Fraction(1, 2), fractions.Fraction(3, 2), lambda x, cfg: x.sum() * float(cfg["v"])),
+    (bytearray(b"\x01"), None, lambda x, cfg: x.sum() * cfg["v"][0]),
+])
+def test_an_object_the_walk_does_not_open_is_guarded_by_value_or_identity(before, after, fn):
+    # they were guarded by their type: slice(0, 2) passed for slice(1, 3), min for max
+    cfg = {"v": before}
+    compiled = graphc.compile(lambda x: fn(x, cfg))
+    x = graphc.tensor([1.0, 2.0, 4.0])
+    compiled(x)
+    if after is None:
+        cfg["v"][0] = 3  # changed in place
+    else:
+        cfg["v"] = after
+    assert compiled(x).tolist() == fn(x, cfg).tolist()
+    assert compiled.traces == 2
+    compiled(x)
+    assert compiled.traces == 2
+
+
+def test_an_equal_value_object_made_anew_does_not_retrace():
+    cfg = {"crop": slice(0, 2), "scale": fractions.Fraction(1, 2), "raw": bytearray(b"\x02")}
+    compiled = graphc.compile(lambda x: x[cfg["crop"]].sum() * float(cfg["scale"]) * cfg["raw"][0])
+    x = graphc.tensor([1.0, 2.0, 4.0])
+    compiled(x)
+    cfg.update(crop=slice(0, 2), scale=fractions.Fraction(2, 4), raw=copy.copy(cfg["raw"]))
+    compiled(x)
+    assert compiled.traces == 1
+
+
+def test_tensor_hooks_and_parameter_attributes_are_guarded():
+    w = nn.Parameter(graphc.ones(2))
+    w.scale = 2.0
+
+    def step(x):
+        w.grad = None
+        (x * w * w.scale).sum().backward()
+        return w.grad
+    compiled = graphc.compile(step)
+    x = graphc.tensor([1.0, 2.0])
+    assert compiled(x).tolist() == [2.0, 4.0]
+    w.scale = 5.0  # an attribute of the parameter
+    assert compiled(x).tolist() == step(x).tolist() == [5.0, 10.0]
+    handle = w.register_hook(lambda g: g * 10)  # a hook added after the trace
+    assert compiled(x).tolist() == step(x).tolist() == [50.0, 100.0]
+    handle.remove()
+    assert compiled(x).tolist() == [5.0, 10.0]
+    factor = [3.0]
+    w.register_hook(lambda g: g * factor[0])
+    compiled(x)
+    factor[0] = 100.0  # what the hook reads
+    assert compiled(x).tolist() == step(x).tolist() == [500.0, 1000.0]
+
+
+def test_items_the_trace_takes_out_of_a_list_or_dict_retrace_as_eagerly():
+    # the trace popped once, and the list it left matched the guard: every later call reused
+    # the first item popped
+    queue = [2.0, 3.0, 4.0]
+    compiled = graphc.compile(lambda x: x * queue.pop())
+    assert [compiled(graphc.ones(1)).item() for _ in range(3)] == [4.0, 3.0, 2.0]
+    settings = {"boost": 10.0}
+
+    def boosted(x):
+        return x * settings.pop("boost") if "boost" in settings else x
+    compiled = graphc.compile(boosted)
+    assert [compiled(graphc.ones(1)).item() for _ in range(3)] == [10.0, 1.0, 1.0]
