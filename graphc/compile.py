@@ -19,6 +19,7 @@ The device is part of the cache key and of the guards on lifted state, so moving
 from __future__ import annotations
 
 import collections
+import copy
 import functools
 import inspect
 import logging
@@ -183,7 +184,7 @@ class CacheEntry:
     input_leaves: list  # dynamic leaf indices that are graph inputs (a repeated tensor is one)
     out_tree: Any
     out_static: list  # per output leaf: None (a graph output), ArgRef (that argument itself),
-    #                   or (the Python value returned,)
+    #                   or (the Python value returned, whether the call made it: copied then)
     n_user_outputs: int
     reason: str
     call_number: int
@@ -275,8 +276,8 @@ class CacheEntry:
                 same = None if static is None else resolve(static)
                 leaves.append(same if isinstance(same, Tensor) else Tensor._wrap(array))
                 graph_outputs.append(None if same is not None else leaves[-1])
-            else:
-                leaves.append(static[0])
+            else:  # an object each eager call makes anew is a new copy per call too
+                leaves.append(copy.deepcopy(static[0]) if static[1] else static[0])
         if recording:
             compiled_grad.attach(self.differentiable, saved, self._grad_tensors(dynamic_leaves),
                                  graph_outputs, self.graph.name)
@@ -673,12 +674,15 @@ class CompiledFunction:
                     out_static.append(None if index is None else tracing.ArgRef(index))
                 else:
                     _reject_hidden_tensors(leaf)
-                    out_static.append((leaf,))
+                    out_static.append((leaf, False))
             created: dict[int, tuple[str, Tensor]] = {}
+            reached: set[int] = set()
             after = guards.snapshot(
                 self.fn, object_args, ctx.lifted_sources(), ctx.lifted_ids(),
                 on_tensor=lambda path, t: created.setdefault(id(t), (path, t))
-                if t._trace is ctx and t._value is not None else None)
+                if t._trace is ctx and t._value is not None else None, reached=reached)
+            out_static = [_made_by_the_call(static, reached)
+                          for static in out_static]
             write_backs = ctx.write_backs() + [
                 tracing.WriteBack("new", t, guards.render(path), ctx.value_of(t))
                 for path, t in created.values()]
@@ -902,6 +906,24 @@ def _reject_mutated_containers(names, values, contents) -> None:
                 f"the compiled function changed the contents of its argument '{name}' (a "
                 f"{type(value).__name__}); changes to lists and dicts passed as arguments "
                 f"are not carried back to the caller: return the new values instead")
+
+
+def _made_by_the_call(static, reached: set):
+    """A non-tensor output ``(value, False)`` marked ``(value, True)`` when the call made it
+    (an array or set the function creates and returns): each compiled call returns a copy, as
+    each eager call returns a new one; the same object every time would carry what the caller
+    wrote into it to the next call. Objects the function's state or arguments hold are returned
+    as themselves, as eagerly."""
+    if static is None or isinstance(static, tracing.ArgRef):
+        return static
+    value = static[0]
+    if guards.is_plain_value(value) or id(value) in reached:
+        return static
+    try:
+        copy.deepcopy(value)
+    except Exception:  # not copyable (a lock, a generator): the object itself, as before
+        return static
+    return (value, True)
 
 
 def _reject_hidden_tensors(leaf) -> None:

@@ -390,7 +390,15 @@ def randint(*bounds_and_size, size=None, dtype=None, device=None, generator=None
 
 
 def randperm(n: int, dtype=None, device=None, generator=None) -> Tensor:
-    """A random permutation of 0..n-1 (argsort of uniform keys; eager)."""
-    keys = rand(n, dtype=dtypes.f64, generator=generator)
-    order = np.argsort(keys.numpy(), kind="stable")
-    return _placed(_const(order.astype(as_dtype(dtype or dtypes.i64).numpy)), device)
+    """A random permutation of 0..n-1: the argsort of uniform keys, eagerly and compiled
+    (``x[graphc.randperm(len(x))]`` shuffles inside a compiled function too).
+
+        >>> import graphc
+        >>> sorted(graphc.randperm(4).tolist())
+        [0, 1, 2, 3]
+    """
+    from graphc.functions import cast
+    from graphc.scans_sorts import argsort  # sorts are ops defined above the factories
+    order = argsort(rand(n, dtype=dtypes.f64, generator=generator), 0)
+    wanted = as_dtype(dtype or dtypes.i64)
+    return _placed(order if wanted == dtypes.i64 else cast(order, wanted), device)

@@ -167,6 +167,11 @@ def _object_token(obj) -> tuple:
     return ("object", _weak(obj))
 
 
+def is_plain_value(obj) -> bool:
+    """A Python or NumPy scalar, str, bytes or None: immutable, guarded by value."""
+    return _primitive(obj) is not None
+
+
 def _describe(token) -> str:
     """A token as the user would recognize the value."""
     if token == ("unset",):
@@ -769,13 +774,16 @@ def snapshot(fn, extra_roots=(), skip: frozenset = frozenset(),
              lifted_ids: frozenset = frozenset(),
              on_tensor: Optional[Callable[[Any, Any], None]] = None,
              generators: Optional[list] = None,
-             items: Optional[dict] = None) -> list[tuple[str, Any]]:
+             items: Optional[dict] = None,
+             reached: Optional[set] = None) -> list[tuple[str, Any]]:
     """(path, token) for everything ``fn`` can read, in a fixed order. ``extra_roots`` are
     (name, object) pairs read besides (static arguments). ``generators``, if given, is
     extended with :func:`foreign_generators` of what the walk reached; ``items``, if given,
     gets the value token (None for a non-number) of every dict entry reached, by
-    ``(id(mapping), key)``."""
+    ``(id(mapping), key)``; ``reached``, if given, gets the ids of the objects reached."""
     walker = _walk_roots(fn, extra_roots, skip, lifted_ids, on_tensor, items=items)
+    if reached is not None:
+        reached.update(walker.seen)
     if generators is not None:
         generators.extend(foreign_generators(walker.generators))
     return [(render(path), token) for path, token in zip(walker.paths, walker.tokens)]

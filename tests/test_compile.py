@@ -525,3 +525,28 @@ def test_compile_decorates_a_method_bound_to_each_instance():
     assert a.lin.weight.grad is not None and b.lin.weight.grad is None
     assert len(b.forward.graph_for(x).outputs) == 1  # bound: the instance passed first
     assert b.forward.explain() == Scaled.forward.explain()
+
+
+def test_a_non_tensor_output_the_call_makes_is_a_new_object_per_call():
+    # the object made while tracing was returned by every call: what the caller wrote into
+    # one result showed in the next
+    import numpy as np
+    shared = {"labels": np.arange(2)}
+
+    def f(x):
+        return x * 2, np.zeros(3), {"seen": set()}, shared["labels"]
+    compiled = graphc.compile(f)
+    _, counts, stats, labels = compiled(graphc.ones(2))
+    counts += 5
+    stats["seen"].add("a")
+    _, counts_again, stats_again, labels_again = compiled(graphc.ones(2))
+    assert counts_again.tolist() == [0.0, 0.0, 0.0] and stats_again == {"seen": set()}
+    assert labels is labels_again is shared["labels"]  # state's own objects stay themselves
+
+
+def test_randperm_shuffles_inside_a_compiled_function():
+    # it sorted with NumPy: compiling it failed, blaming a .numpy() the user never wrote
+    shuffle = graphc.compile(lambda x: x[graphc.randperm(x.shape[0])])
+    x = graphc.arange(8.0)
+    orders = {tuple(shuffle(x).tolist()) for _ in range(5)}
+    assert all(sorted(order) == list(range(8)) for order in orders) and len(orders) > 1
