@@ -125,6 +125,18 @@ def _primitive(obj) -> Optional[tuple]:
     return None
 
 
+def _wrapped_function(obj) -> Optional[types.FunctionType]:
+    """The user function a graphc ``CompiledFunction`` or a builtin wrapper such as
+    ``functools.lru_cache``'s wraps, or None."""
+    from graphc.compile import CompiledFunction
+    if isinstance(obj, CompiledFunction):
+        return obj.fn if isinstance(obj.fn, types.FunctionType) else None
+    if type(obj).__module__ in ("functools", "_functools"):
+        wrapped = getattr(obj, "__wrapped__", None)
+        return wrapped if isinstance(wrapped, types.FunctionType) else None
+    return None
+
+
 class _ByValue:
     """An object in a token that compares by its own ``==`` (an equal object made anew passes),
     safely: another type, or an ``==`` that raises or gives no bool, is a difference."""
@@ -483,6 +495,11 @@ class _Walker:
             self.emit(path, ("object", _weak(obj)))
             if _class_is_user_code(obj):
                 self._class(obj, path, used_names)
+        elif _wrapped_function(obj) is not None:
+            # a compiled function (inlined into the trace that calls it) or a cache wrapper
+            # (functools.lru_cache): what the function inside reads is read
+            self.emit(path, ("object", _weak(obj)))
+            self.walk(_wrapped_function(obj), (path, ".", "__wrapped__"), used_names)
         else:
             token = _object_token(obj)
             self.emit(path, token)

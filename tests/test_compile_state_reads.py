@@ -16,6 +16,7 @@ import collections
 import copy
 import dataclasses
 import fractions
+import functools
 import importlib.util
 import operator
 import os
@@ -603,3 +604,26 @@ def test_items_the_trace_takes_out_of_a_list_or_dict_retrace_as_eagerly():
         return x * settings.pop("boost") if "boost" in settings else x
     compiled = graphc.compile(boosted)
     assert [compiled(graphc.ones(1)).item() for _ in range(3)] == [10.0, 1.0, 1.0]
+
+
+def test_what_a_nested_compiled_function_or_a_cached_helper_reads_is_guarded():
+    cfg = {"k": 2.0}
+
+    @graphc.compile
+    def inner(x):
+        return x * cfg["k"]
+
+    @graphc.compile
+    def outer(x):  # inner is inlined into outer's trace
+        return inner(x) + 1
+
+    @functools.lru_cache(None)
+    def factor():
+        return cfg["k"]
+    cached = graphc.compile(lambda x: x * factor())
+    x = graphc.ones(2)
+    assert outer(x).tolist() == [3.0, 3.0] and cached(x).tolist() == [2.0, 2.0]
+    cfg["k"] = 5.0
+    factor.cache_clear()
+    assert inner(x).tolist() == [5.0, 5.0]
+    assert outer(x).tolist() == [6.0, 6.0] and cached(x).tolist() == [5.0, 5.0]
