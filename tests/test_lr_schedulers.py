@@ -426,3 +426,27 @@ def test_one_cycle_momentum_is_a_graph_input_and_other_betas_stay_guarded():
     opt.param_groups[0]["betas"] = (0.8, 0.9)  # beta2 is not cycled: changing it retraces
     step(x, y)
     assert len(step.entries) == 2 and "['betas'][1:]" in step.entries[1].reason
+
+
+def test_a_tensor_learning_rate_is_filled_in_place_by_the_schedule():
+    # the scheduler replaced the tensor with a float: the tensor the user passed stayed at 0.1
+    lr = graphc.tensor(0.1)
+    w = graphc.nn.Parameter(graphc.zeros(1))
+    opt = graphc.optim.SGD([w], lr=lr)
+    schedule = graphc.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    seen = []
+    for _ in range(6):
+        w.grad = graphc.ones(1)
+        opt.step()
+        schedule.step()
+        seen.append(round(lr.item(), 6))
+    assert seen == [0.1, 0.05, 0.05, 0.025, 0.025, 0.0125]
+    assert opt.param_groups[0]["lr"] is lr and opt.param_groups[0]["initial_lr"].item() == \
+        pytest.approx(0.1)
+    assert schedule.get_last_lr()[0].item() == pytest.approx(0.0125)
+    assert w.item() == pytest.approx(-2 * (0.1 + 0.05 + 0.025))  # the rate before each step
+
+
+def test_module_train_refuses_a_mode_that_is_not_a_bool():
+    with pytest.raises(ValueError, match="boolean"):
+        graphc.nn.Linear(1, 1).train("no")

@@ -354,3 +354,24 @@ def test_get_submodule_parameter_and_buffer_by_dotted_name():
         model.get_parameter("1.0.running_mean")
     with pytest.raises(NotImplementedError, match="register_hook"):
         model.register_full_backward_hook(lambda m, gin, gout: None)
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (5, 3), (4, 2, 3)])
+def test_orthogonal_init_makes_orthonormal_rows_or_columns_times_gain(shape):
+    w = init.orthogonal_(graphc.empty(*shape, dtype=graphc.float64), gain=2.0).numpy()
+    flat = w.reshape(shape[0], -1)
+    gram = flat @ flat.T if flat.shape[0] <= flat.shape[1] else flat.T @ flat
+    np.testing.assert_allclose(gram, 4.0 * np.eye(len(gram)), atol=1e-12)
+    with pytest.raises(ValueError, match="2 or more dimensions"):
+        init.orthogonal_(graphc.empty(3))
+
+
+def test_random_inits_draw_from_a_generator_when_given_one():
+    draws = []
+    for _ in range(2):
+        generator = graphc.Generator().manual_seed(7)
+        w = graphc.empty(3, 4)
+        init.kaiming_uniform_(w, a=1.0, generator=generator)
+        init.normal_(w, generator=generator)
+        draws.append(init.orthogonal_(w, generator=generator).tolist())
+    assert draws[0] == draws[1]

@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+import numpy as np
+
 from graphc import factories
 from graphc.autograd import no_grad
 from graphc.functions import where
@@ -23,7 +25,7 @@ from graphc.tensor import Tensor
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_", "eye_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
-           "trunc_normal_"]
+           "trunc_normal_", "orthogonal_"]
 
 
 def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
@@ -85,26 +87,28 @@ def _float_dtype(tensor: Tensor):
     return tensor.dtype
 
 
-def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
-    """Fills with samples of U(a, b)."""
-    return _fill(tensor, factories.uniform(tensor.shape, a, b, dtype=_float_dtype(tensor)))
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
+    """Fills with samples of U(a, b) (from ``generator``, or graphc's global one)."""
+    return _fill(tensor, factories.uniform(tensor.shape, a, b, dtype=_float_dtype(tensor),
+                                           generator=generator))
 
 
-def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
     """Fills with samples of N(mean, std^2)."""
-    return _fill(tensor, factories.normal(mean, std, tensor.shape, dtype=_float_dtype(tensor)))
+    return _fill(tensor, factories.normal(mean, std, tensor.shape, dtype=_float_dtype(tensor),
+                                          generator=generator))
 
 
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
-                  b: float = 2.0) -> Tensor:
+                  b: float = 2.0, generator=None) -> Tensor:
     """N(mean, std^2) restricted to [a, b]: out-of-range samples are redrawn (a few rounds)."""
     dtype = _float_dtype(tensor)
-    values = factories.normal(mean, std, tensor.shape, dtype=dtype)
+    values = factories.normal(mean, std, tensor.shape, dtype=dtype, generator=generator)
     for _ in range(64):
         outside = (values < a) | (values > b)
         if not bool(outside.any()):
             break
-        redrawn = factories.normal(mean, std, tensor.shape, dtype=dtype)
+        redrawn = factories.normal(mean, std, tensor.shape, dtype=dtype, generator=generator)
         values = where(outside, redrawn, values)
     return _fill(tensor, values.clamp(a, b))
 
@@ -128,21 +132,51 @@ def eye_(tensor: Tensor) -> Tensor:
     return _fill(tensor, factories.eye(*tensor.shape, dtype=tensor.dtype))
 
 
-def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio, 2010)."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     bound = math.sqrt(3.0) * gain * math.sqrt(2.0 / float(fan_in + fan_out))
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
-    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)))
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)), generator)
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+    """A (semi-)orthogonal matrix (Saxe et al., 2013), as PyTorch makes it: the Q of the QR
+    decomposition of a normal sample, its columns' signs fixed by R's diagonal, times ``gain``;
+    dimensions after the first are flattened. Rows are orthonormal when there are fewer rows
+    than columns, else columns.
+
+        >>> import graphc
+        >>> w = orthogonal_(graphc.empty(3, 5))
+        >>> bool(((w @ w.T - graphc.eye(3)).abs() < 1e-5).all())
+        True
+    """
+    if tensor.ndim < 2:
+        raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are supported, "
+                         f"got shape {list(tensor.shape)}")
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    sample = factories.normal(0.0, 1.0, (rows, cols), dtype=factories.float64,
+                              generator=generator).numpy()
+    if rows < cols:
+        sample = sample.T
+    q, r = np.linalg.qr(sample)
+    q = q * np.sign(np.diag(r))  # a uniform (Haar) distribution over orthogonal matrices
+    if rows < cols:
+        q = q.T
+    values = factories.tensor(q.reshape(tensor.shape) * gain, dtype=_float_dtype(tensor))
+    return _fill(tensor, values)
 
 
 def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
-                     nonlinearity: str = "leaky_relu") -> Tensor:
+                     nonlinearity: str = "leaky_relu", generator=None) -> Tensor:
     """U(-bound, bound) with bound = gain * sqrt(3 / fan) (He et al., 2015).
 
     ``Linear`` and ``Conv`` weights use ``a=sqrt(5)``: bound = 1 / sqrt(fan_in).
@@ -151,7 +185,7 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
         return tensor
     fan = _calculate_correct_fan(tensor, mode)
     bound = math.sqrt(3.0) * calculate_gain(nonlinearity, a) / math.sqrt(fan)
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
 def default_weight_and_bias_(weight: Tensor, bias: Optional[Tensor]) -> None:
@@ -165,9 +199,9 @@ def default_weight_and_bias_(weight: Tensor, bias: Optional[Tensor]) -> None:
 
 
 def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
-                    nonlinearity: str = "leaky_relu") -> Tensor:
+                    nonlinearity: str = "leaky_relu", generator=None) -> Tensor:
     """N(0, std^2) with std = gain / sqrt(fan)."""
     if 0 in tensor.shape:
         return tensor
     fan = _calculate_correct_fan(tensor, mode)
-    return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan))
+    return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan), generator)

@@ -177,6 +177,8 @@ class Module:
         object.__setattr__(self, "_training", bool(mode))
 
     def train(self, mode: bool = True) -> Module:
+        if not isinstance(mode, bool):  # train('no') would be True
+            raise ValueError(f"training mode is expected to be boolean, got {mode!r}")
         for module in self.modules():
             module.training = mode
         return self

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Optional, Union
 
-from graphc.optim.lr_scheduler import LRScheduler, refuse_in_trace
+from graphc.optim.lr_scheduler import LRScheduler, refuse_in_trace, set_group_value
 from graphc.optim.optimizer import Optimizer
 
 
@@ -117,7 +117,7 @@ class ReduceLROnPlateau(LRScheduler):
             old_lr = float(group["lr"])
             new_lr = max(old_lr * self.factor, min_lr)
             if old_lr - new_lr > self.eps:
-                group["lr"] = new_lr
+                set_group_value(group, "lr", new_lr)
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.__dict__.update(state_dict)

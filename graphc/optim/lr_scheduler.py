@@ -24,7 +24,21 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Optional, Union
 
+from graphc.autograd import no_grad
 from graphc.optim.optimizer import Optimizer
+from graphc.tensor import Tensor
+
+
+def set_group_value(group: dict, key: str, value) -> None:
+    """``group[key] = value``; a tensor there (``SGD(params, lr=graphc.tensor(0.1))``) is
+    filled in place instead, as PyTorch's schedulers do, so the tensor the user holds follows
+    the schedule."""
+    held = group[key]
+    if isinstance(held, Tensor):
+        with no_grad():
+            held.fill_(float(value))
+    else:
+        group[key] = value
 
 
 def refuse_in_trace(scheduler) -> None:
@@ -52,8 +66,9 @@ class LRScheduler:
             raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
         self.optimizer = optimizer
         if last_epoch == -1:
-            for group in optimizer.param_groups:
-                group.setdefault("initial_lr", group["lr"])
+            for group in optimizer.param_groups:  # (a copy of a tensor lr, which is filled)
+                lr = group["lr"]
+                group.setdefault("initial_lr", lr.clone() if isinstance(lr, Tensor) else lr)
         else:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
@@ -95,11 +110,12 @@ class LRScheduler:
             closed = getattr(self, "_get_closed_form_lr", None)
             values = closed() if closed is not None else self.get_lr()
         for group, lr in zip(self.optimizer.param_groups, values):
-            group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+            set_group_value(group, "lr", lr)
+        self._last_lr = self._current_lrs()
 
     def _current_lrs(self) -> list[float]:
-        return [group["lr"] for group in self.optimizer.param_groups]
+        return [group["lr"].clone() if isinstance(group["lr"], Tensor) else group["lr"]
+                for group in self.optimizer.param_groups]
 
     def state_dict(self) -> dict:
         """Everything but the optimizer (and functions, which cannot be saved)."""
@@ -369,7 +385,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             self.T_i = self.T_0 * self.T_mult ** n
         self.last_epoch = math.floor(epoch)
         for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
-            group["lr"] = lr
+            set_group_value(group, "lr", lr)
         self._last_lr = self._current_lrs()
 
 
@@ -448,7 +464,7 @@ class SequentialLR(LRScheduler):
         self.optimizer = optimizer
         # the schedulers' constructors each took a step: undo them and start the first one
         for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"]
+            set_group_value(group, "lr", group["initial_lr"])
         for scheduler in self._schedulers:
             _undo_step(scheduler)
         first = self._schedulers[bisect.bisect_right(self._milestones, 0)]
