@@ -654,6 +654,8 @@ class CompiledFunction:
             for leaf, path in zip(leaves, paths):
                 if _is_dynamic(leaf):
                     t = leaf if isinstance(leaf, Tensor) else Tensor._wrap(leaf)
+                    if not isinstance(leaf, Tensor):
+                        ctx.array_arguments.add(id(t))  # graphc.from_numpy(a) gives it back
                     if id(t) not in ctx.arguments:
                         input_leaves.append(n_dynamic)
                     ctx.bind_argument(t, path or "arg", n_dynamic)
@@ -686,6 +688,8 @@ class CompiledFunction:
             write_backs = ctx.write_backs() + [
                 tracing.WriteBack("new", t, guards.render(path), ctx.value_of(t))
                 for path, t in created.values()]
+            if write_backs:
+                ctx.guards.extend(_arguments_are_not_state(ctx, leaves, paths))
             _refuse_kept_generators(self.name, self.fn, object_args, ctx.made_generators)
             _refuse_foreign_draws(self.name, generators)
             _refuse_written_inputs(self.name, ctx.lifted, items_before)
@@ -937,6 +941,28 @@ def _reject_hidden_tensors(leaf) -> None:
 
 def _current_default_float():
     return dtypes.DEFAULT_FLOAT
+
+
+def _arguments_are_not_state(ctx, leaves: list, paths: list) -> list[tracing.Guard]:
+    """Guards that no tensor argument is one of the state tensors the graph reads. The graph
+    reads them as separate inputs, so with an argument that is one of them (``f(bn.running_mean,
+    x)`` after a trace with another tensor) a write to the argument would not reach the read
+    of the state. Only entries that write something need them (reads of one value agree)."""
+    state = frozenset(id(lifted.tensor) for lifted in ctx.lifted if lifted.kind == "tensor")
+    if not state:
+        return []
+    result = []
+    index = 0
+    for leaf, path in zip(leaves, paths):
+        if not _is_dynamic(leaf):
+            continue
+        if isinstance(leaf, Tensor):
+            result.append(tracing.Guard(
+                f"argument {path or 'arg'} is none of the state tensors the graph reads",
+                lambda t, state=state: id(t) in state, False, subject=tracing.ArgRef(index),
+                show=lambda found: "it is one" if found else "it is none"))
+        index += 1
+    return result
 
 
 def _default_dtype_guard() -> tracing.Guard:

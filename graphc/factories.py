@@ -192,11 +192,15 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
-    """A tensor sharing ``array``'s memory and dtype (graphc never writes into it)."""
+    """A tensor sharing ``array``'s memory and dtype (graphc never writes into it). Inside a
+    compiled function a NumPy array argument is already a tensor (a graph input): it is
+    returned as it is."""
+    ctx = tracing.current()
+    if ctx is not None and isinstance(array, Tensor) and id(array) in ctx.array_arguments:
+        return array
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
     dtype = dtypes.from_numpy(array.dtype)
-    ctx = tracing.current()
     return _const(array) if ctx is None else ctx.lift_array(array, dtype)
 
 

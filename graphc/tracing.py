@@ -237,6 +237,7 @@ class TraceContext:
     _seeds: dict = field(default_factory=dict)  # id(generator) (None: global) -> seed input
     _streams: int = 0
     arguments: dict = field(default_factory=dict)  # id(argument tensor) -> dynamic leaf index
+    array_arguments: set = field(default_factory=set)  # ids of those passed as NumPy arrays
     scratch: dict = field(default_factory=dict)  # per-trace notes of code built on the tracer
     _arg_names: dict = field(default_factory=dict)
     # what check() asked to test when the graph runs: (its bool Value, error class, message,

@@ -440,3 +440,25 @@ def test_set_default_dtype_after_compiling_retraces_instead_of_reusing_float32_c
     finally:
         graphc.set_default_dtype(graphc.float32)
     assert f(ints).dtype == graphc.float32 and f.traces == 2  # the first entry holds again
+
+
+@pytest.mark.parametrize("backend", ["interpreter", "llvm"])
+def test_an_argument_that_is_also_state_the_graph_reads_retraces(backend):
+    # traced with another tensor, then passed the running mean itself: the write to the
+    # argument did not reach the graph's read of the running mean (a separate input)
+    def f(a, x, bn):
+        a.add_(1.0)
+        return bn(x)
+    results = []
+    for run in (f, graphc.compile(f, backend=backend)):
+        bn = graphc.nn.BatchNorm1d(2).eval()
+        x = graphc.zeros(1, 2)
+        run(graphc.zeros(2), x, bn)
+        results.append(run(bn.running_mean, x, bn).tolist())
+    assert results[1] == results[0]
+    np.testing.assert_allclose(results[0], [[-1.0 / np.sqrt(1 + 1e-5)] * 2], rtol=1e-6)
+
+
+def test_a_numpy_array_argument_is_a_tensor_inside_and_from_numpy_gives_it_back():
+    compiled = graphc.compile(lambda a: graphc.from_numpy(a) * 2)
+    assert compiled(np.arange(3, dtype=np.float32)).tolist() == [0.0, 2.0, 4.0]
