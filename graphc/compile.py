@@ -668,6 +668,7 @@ class CompiledFunction:
             result = self._call_with(names, call_values)
             _reject_mutated_containers(names, call_values, contents)
             out_leaves, out_tree = pytree.flatten(result)
+            _refuse_history_made_under_no_grad(self.name, ctx, out_leaves)
             outputs, out_static = [], []
             for leaf in out_leaves:
                 if isinstance(leaf, Tensor):
@@ -1034,6 +1035,20 @@ def _refuse_grad_mode_switch(name: str, traced_with: tracing.Guard) -> None:
             f"compile({name}): the function switched grad mode (set_grad_enabled called, not "
             f"entered with `with`) and left it switched; a compiled call does not run that "
             f"again. Use `with graphc.no_grad():` (or set_grad_enabled outside the function)")
+
+
+def _refuse_history_made_under_no_grad(name: str, ctx, out_leaves: list) -> None:
+    """A function called under ``no_grad`` that returns results recorded inside its own
+    ``enable_grad``: eagerly they require grad and ``backward()`` works; the trace, begun
+    under ``no_grad``, cannot differentiate its graph, so compiled they would have none."""
+    if ctx.differentiable:
+        return
+    for leaf in out_leaves:
+        if isinstance(leaf, Tensor) and leaf._grad_fn is not None:
+            raise tracing.TraceError(
+                f"compile({name}): called under no_grad, the function returns a result it "
+                f"recorded for backward inside enable_grad(); a compiled call cannot give it "
+                f"that history. Call it with grad enabled, or return a detached result")
 
 
 def _grad_mode_guard() -> tracing.Guard:

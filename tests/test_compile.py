@@ -550,3 +550,21 @@ def test_randperm_shuffles_inside_a_compiled_function():
     x = graphc.arange(8.0)
     orders = {tuple(shuffle(x).tolist()) for _ in range(5)}
     assert all(sorted(order) == list(range(8)) for order in orders) and len(orders) > 1
+
+
+def test_a_result_recorded_inside_enable_grad_under_an_outer_no_grad_is_refused():
+    # compiled, it came back without history where eagerly backward() works
+    w = graphc.nn.Parameter(graphc.ones(3))
+
+    def loss(x):
+        with graphc.enable_grad():
+            return (x * w).sum()
+
+    def gradient(x):  # a gradient taken inside is fine: it has no history of its own
+        with graphc.enable_grad():
+            return graphc.autograd.grad((x * w).sum(), w)[0]
+    x = graphc.tensor([1.0, 2.0, 3.0])
+    with graphc.no_grad():
+        with pytest.raises(graphc.errors.TraceError, match="inside enable_grad"):
+            graphc.compile(loss)(x)
+        assert graphc.compile(gradient)(x).tolist() == [1.0, 2.0, 3.0]
