@@ -765,6 +765,25 @@ def _walk_roots(fn, extra_roots, skip, lifted_ids, on_tensor=None,
                 items: Optional[dict] = None) -> _Walker:
     """Walk ``fn``'s own roots, then ``extra_roots``; with ``resume``, only ``extra_roots``,
     from where an earlier walk of the same function's roots stopped (``walker.checkpoint``)."""
+    _walking[0] += 1
+    try:
+        return _walk_roots_now(fn, extra_roots, skip, lifted_ids, on_tensor, record, resume,
+                               items)
+    finally:
+        _walking[0] -= 1
+
+
+# How many walks are running: what a walk reads is not what the traced code read
+# (optimizer.ParamGroup notes the code's reads of numbers lifted as graph inputs)
+_walking = [0]
+
+
+def walking() -> bool:
+    return _walking[0] > 0
+
+
+def _walk_roots_now(fn, extra_roots, skip, lifted_ids, on_tensor, record, resume,
+                    items) -> _Walker:
     walker = _Walker(skip, lifted_ids, on_tensor, record, items)
     used_names = _function_names(fn)  # what it reads of self and of static arguments
     if resume is None:
@@ -864,7 +883,8 @@ def number_changed(items: dict, container, key) -> bool:
     """Whether ``container[key]`` holds another value than the number ``items`` (filled by
     :func:`snapshot`) recorded; False where the snapshot did not reach it or it was no number."""
     was = items.get((id(container), key))
-    return was is not None and was != _primitive(container.get(key))
+    now = dict.get(container, key) if isinstance(container, dict) else container.get(key)
+    return was is not None and was != _primitive(now)
 
 
 def paths_to(fn, extra_roots, objects: dict) -> dict:

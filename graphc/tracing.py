@@ -238,6 +238,9 @@ class TraceContext:
     _streams: int = 0
     arguments: dict = field(default_factory=dict)  # id(argument tensor) -> dynamic leaf index
     array_arguments: set = field(default_factory=set)  # ids of those passed as NumPy arrays
+    # (id(container), key) of numbers the traced code read itself (optimizer.ParamGroup):
+    # guarded by value even where lifted as graph inputs
+    read_by_code: set = field(default_factory=set)
     scratch: dict = field(default_factory=dict)  # per-trace notes of code built on the tracer
     _arg_names: dict = field(default_factory=dict)
     # what check() asked to test when the graph runs: (its bool Value, error class, message,
@@ -365,8 +368,9 @@ class TraceContext:
 
     def lifted_sources(self) -> frozenset:
         """The ``(id(container), key)`` of the numbers read as inputs at every call."""
-        return frozenset((id(lifted.source[0]), lifted.source[1]) for lifted in self.lifted
-                         if lifted.kind == "scalar" and lifted.source is not None)
+        sources = frozenset((id(lifted.source[0]), lifted.source[1]) for lifted in self.lifted
+                            if lifted.kind == "scalar" and lifted.source is not None)
+        return sources - self.read_by_code
 
     def lifted_ids(self) -> frozenset:
         """The ids of the NumPy arrays and tensors the graph reads as inputs at every call."""

@@ -450,3 +450,27 @@ def test_a_tensor_learning_rate_is_filled_in_place_by_the_schedule():
 def test_module_train_refuses_a_mode_that_is_not_a_bool():
     with pytest.raises(ValueError, match="boolean"):
         graphc.nn.Linear(1, 1).train("no")
+
+
+def test_a_learning_rate_the_compiled_step_reads_itself_is_guarded_by_value():
+    # the rate is a graph input of the update (a schedule does not retrace), and the guards
+    # left it alone: the step's own read of it (returned for logging) stayed at 0.1
+    w = graphc.nn.Parameter(graphc.ones(1))
+    opt = graphc.optim.SGD([w], lr=0.1)
+
+    def step(x, report):
+        opt.zero_grad()
+        (x * w).sum().backward()
+        opt.step()
+        return opt.param_groups[0]["lr"] * x if report else x
+    reporting = graphc.compile(lambda x: step(x, True))
+    silent = graphc.compile(lambda x: step(x, False))
+    schedule = graphc.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    seen = []
+    for _ in range(3):
+        seen.append(reporting(graphc.ones(1)).item())
+        silent(graphc.ones(1))
+        schedule.step()
+    assert seen == pytest.approx([0.1, 0.05, 0.025])
+    assert silent.traces == 1 and reporting.traces == 3
+    assert opt.param_groups[0].get("lr") == pytest.approx(0.1 / 8)

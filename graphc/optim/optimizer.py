@@ -30,7 +30,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from graphc import autograd, tracing
+from graphc import autograd, guards, tracing
 from graphc.tensor import Tensor
 
 
@@ -42,6 +42,28 @@ class _Required:
 
 
 required = _Required()
+
+
+class ParamGroup(dict):
+    """A parameter group: a plain dict to its users. While a compiled function is traced, the
+    learning rate (and a cycled momentum) is a graph input read at every call, and the guards
+    leave it alone, so that a schedule does not retrace; but a value the function's own code
+    reads (``x * opt.param_groups[0]['lr']``, ``if group['lr'] < 1e-3:``) is baked into the
+    trace. Such reads are noted here, and that entry is guarded by value instead."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key):
+        ctx = tracing.current()
+        if ctx is not None and not guards.walking():
+            ctx.read_by_code.add((id(self), key))
+        return dict.__getitem__(self, key)
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def __reduce__(self):  # (the default would pickle the items twice)
+        return ParamGroup, (dict(self),)
 
 
 def check_numbers(owner: str, **values) -> None:
@@ -146,7 +168,7 @@ class Optimizer:
         """Adds a group of parameters with its own hyperparameters (e.g. when unfreezing layers)."""
         if not isinstance(param_group, dict):
             raise TypeError(f"a parameter group must be a dict, got {type(param_group).__name__}")
-        group = dict(param_group)
+        group = ParamGroup(param_group)
         if "params" not in group:
             raise KeyError(f"a parameter group needs its tensors under 'params'; got the keys "
                            f"{sorted(map(str, group))}")
@@ -300,7 +322,7 @@ class Optimizer:
         whether a number is nonzero, or the items after the first of a tuple (``betas``,
         whose ``beta1`` is cycled).
         """
-        value = self.param_groups[group_index][key]
+        value = dict.__getitem__(self.param_groups[group_index], key)  # guarded here
         ctx = tracing.current()
         if ctx is None:
             return value
@@ -331,7 +353,8 @@ class Optimizer:
         ``betas[0]`` under OneCycleLR), so that the schedule never retraces; otherwise the
         number, guarded by :meth:`_hyper`.
         """
-        value = self.param_groups[group_index][key]
+        group = self.param_groups[group_index]
+        value = dict.__getitem__(group, key)  # (not a read ParamGroup notes)
         if item is not None:
             value = value[item]
         ctx = tracing.current()
@@ -348,11 +371,11 @@ class Optimizer:
                 name += f"_group{group_index}"
 
             def read() -> float:
-                current = self.param_groups[group_index][key]
+                current = dict.__getitem__(self.param_groups[group_index], key)
                 return float(current if item is None else current[item])
 
             cache[cache_key] = ctx.lift_scalar(name, read, dtype=like.dtype,
-                                               source=(self.param_groups[group_index], key))
+                                               source=(group, key))
         return cache[cache_key]
 
     def _guard_structure(self, ctx) -> None:
