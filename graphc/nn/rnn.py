@@ -31,10 +31,12 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+from graphc import factories
 from graphc import functions as F
 from graphc.factories import zeros
 from graphc.nn import functional, init
 from graphc.nn.module import Module, Parameter
+from graphc.nn.utils.rnn import PackedSequence, repacked
 from graphc.tensor import Tensor
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
@@ -83,6 +85,30 @@ def _step(mode: str, x_proj: Tensor, state, w_hh: Tensor, b_hh: Optional[Tensor]
     if mode == "GRU":
         return _gru_step(x_proj, state, w_hh, b_hh)
     return _rnn_step(x_proj, state, w_hh, b_hh, mode)
+
+
+def _padded_in_packed_order(packed: PackedSequence) -> tuple[Tensor, list[int]]:
+    """A packed batch as (steps, batch, *), its sequences in packed (decreasing length) order,
+    and their lengths."""
+    sizes = packed.sizes()
+    batch, data = sizes[0], packed.data
+    rows, start = [], 0
+    for size in sizes:
+        row = data[start:start + size]
+        if size < batch:
+            row = F.cat([row, zeros(batch - size, *data.shape[1:], dtype=data.dtype)], 0)
+        rows.append(row)
+        start += size
+    return F.stack(rows, 0), packed.lengths()
+
+
+def _permuted_state(state, indices: Optional[Tensor]):
+    """Initial or final states (a tensor, or LSTM's pair) with the batch (dim 1) reordered."""
+    if state is None or indices is None:
+        return state
+    if isinstance(state, (tuple, list)):
+        return tuple(F.index_select(s, 1, indices) for s in state)
+    return F.index_select(state, 1, indices)
 
 
 class RNNBase(Module):
@@ -193,10 +219,19 @@ class RNNBase(Module):
         Returns ``(output, h_n)`` or, for LSTM, ``(output, (h_n, c_n))``; ``output`` holds the
         last layer's hidden state at every step, both directions concatenated.
         """
-        batched = self._check_input(input)
-        x = input if batched else F.unsqueeze(input, 1)
-        if batched and self.batch_first:
-            x = F.transpose(x, 0, 1)
+        packed = input if isinstance(input, PackedSequence) else None
+        masks = None
+        if packed is not None:  # run each sequence over its own length (see _run_direction)
+            x, lengths = _padded_in_packed_order(packed)
+            masks = [F.unsqueeze(factories.tensor([t < n for n in lengths]), 1)
+                     for t in range(x.shape[0])]
+            batched = True
+            hx = _permuted_state(hx, packed.sorted_indices)
+        else:
+            batched = self._check_input(input)
+            x = input if batched else F.unsqueeze(input, 1)
+            if batched and self.batch_first:
+                x = F.transpose(x, 0, 1)
         batch = x.shape[1]
         directions = 2 if self.bidirectional else 1
         state_shape = (self.num_layers * directions, batch, self.hidden_size)
@@ -228,7 +263,8 @@ class RNNBase(Module):
             for direction in range(directions):
                 index = layer * directions + direction
                 state = (h0[index], c0[index]) if is_lstm else h0[index]
-                out, state = self._run_direction(layer_input, state, layer, direction == 1)
+                out, state = self._run_direction(layer_input, state, layer, direction == 1,
+                                                 masks)
                 outputs.append(out)
                 if is_lstm:
                     h_last.append(state[0])
@@ -242,6 +278,13 @@ class RNNBase(Module):
         output = layer_input
         h_n = F.stack(h_last, dim=0)
         c_n = F.stack(c_last, dim=0) if is_lstm else None
+        if packed is not None:  # the outputs packed as the input was, states in batch order
+            output = repacked(packed, F.cat([output[t, :n]
+                                             for t, n in enumerate(packed.sizes())], 0))
+            if is_lstm:
+                h_n, c_n = _permuted_state((h_n, c_n), packed.unsorted_indices)
+                return output, (h_n, c_n)
+            return output, _permuted_state(h_n, packed.unsorted_indices)
         if batched and self.batch_first:
             output = F.transpose(output, 0, 1)
         if not batched:
@@ -250,8 +293,13 @@ class RNNBase(Module):
             c_n = F.squeeze(c_n, 1) if is_lstm else None
         return (output, (h_n, c_n)) if is_lstm else (output, h_n)
 
-    def _run_direction(self, x: Tensor, state, layer: int, reverse: bool):
-        """One layer in one direction over time-major ``x``; returns (outputs, final state)."""
+    def _run_direction(self, x: Tensor, state, layer: int, reverse: bool, masks=None):
+        """One layer in one direction over time-major ``x``; returns (outputs, final state).
+
+        ``masks[t]`` (packed input: (batch, 1) bools, whether step ``t`` is within each
+        sequence) keeps a sequence's state where it is past its end, and its output 0 there.
+        Padding comes after each sequence, so forward the state stops at its last element,
+        and in reverse it stays the initial state until its last element, then runs back."""
         suffix = f"_l{layer}" + ("_reverse" if reverse else "")
         w_ih, w_hh = getattr(self, "weight_ih" + suffix), getattr(self, "weight_hh" + suffix)
         b_ih = getattr(self, "bias_ih" + suffix) if self.bias else None
@@ -261,8 +309,13 @@ class RNNBase(Module):
         steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
         outputs = [None] * x.shape[0]
         for t in steps:
-            state = _step(self.mode, x_proj[t], state, w_hh, b_hh)
-            outputs[t] = state[0] if self.mode == "LSTM" else state
+            new = _step(self.mode, x_proj[t], state, w_hh, b_hh)
+            if masks is not None:
+                new = (tuple(F.where(masks[t], a, b) for a, b in zip(new, state))
+                       if self.mode == "LSTM" else F.where(masks[t], new, state))
+            state = new
+            h = state[0] if self.mode == "LSTM" else state
+            outputs[t] = h if masks is None else F.where(masks[t], h, 0.0)
         return F.stack(outputs, dim=0), state
 
 

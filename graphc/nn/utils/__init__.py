@@ -1,4 +1,5 @@
-"""``graphc.nn.utils``: gradient clipping and flat parameter vectors, as ``torch.nn.utils``.
+"""``graphc.nn.utils``: gradient clipping, flat parameter vectors and padded or packed batches
+of sequences (``rnn``), as ``torch.nn.utils``.
 
     >>> import graphc
     >>> from graphc import nn
@@ -9,8 +10,9 @@
     ...     [p.grad for p in model.parameters()]).square().sum().sqrt().item(), 4)
     (True, 0.5)
 """
+from graphc.nn.utils import rnn
 from graphc.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_, get_total_norm
 from graphc.nn.utils.convert_parameters import parameters_to_vector, vector_to_parameters
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "parameters_to_vector",
-           "vector_to_parameters"]
+           "rnn", "vector_to_parameters"]
