@@ -15,6 +15,7 @@ loading in worker processes (``num_workers=N``) in :mod:`graphc.data_workers`.
 from __future__ import annotations
 
 import collections.abc
+import copy
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Optional, Union
@@ -275,7 +276,8 @@ def default_collate(batch: Sequence) -> Any:
     if isinstance(first, (str, bytes)):
         return list(batch)
     if isinstance(first, collections.abc.Mapping):
-        return {key: default_collate([sample[key] for sample in batch]) for key in first}
+        return _same_mapping(first, {key: default_collate([sample[key] for sample in batch])
+                                     for key in first})
     if isinstance(first, tuple) and hasattr(first, "_fields"):  # namedtuple
         return type(first)(*(default_collate(list(field)) for field in zip(*batch)))
     if isinstance(first, collections.abc.Sequence):
@@ -293,16 +295,31 @@ def default_convert(data: Any) -> Any:
 
     Dtypes graphc lacks are widened as in :func:`default_collate`; arrays of strings or objects
     are left as they are."""
+    if isinstance(data, np.generic) and data.dtype.kind not in "OSUV":  # a NumPy scalar
+        data = np.asarray(data)
     if isinstance(data, np.ndarray) and (data.dtype.kind not in "OSUV"
                                          or data.dtype == np.dtype(ml_dtypes.bfloat16)):
         return Tensor._wrap(_tensor_array(data, "default_convert"))
     if isinstance(data, collections.abc.Mapping):
-        return {key: default_convert(value) for key, value in data.items()}
+        return _same_mapping(data, {key: default_convert(value) for key, value in data.items()})
     if isinstance(data, tuple) and hasattr(data, "_fields"):
         return type(data)(*(default_convert(d) for d in data))
     if isinstance(data, (list, tuple)):
         return type(data)(default_convert(d) for d in data)
     return data
+
+
+def _same_mapping(like, items: dict):
+    """``items`` in a mapping of ``like``'s type where one can be made so (an OrderedDict, a
+    defaultdict stay what they were, as PyTorch's collate keeps them), else a dict."""
+    if type(like) is dict:
+        return items
+    try:
+        clone = copy.copy(like)
+        clone.update(items)
+        return clone
+    except (TypeError, AttributeError):  # an immutable or unusual mapping: a plain dict
+        return items
 
 
 # NumPy dtypes graphc tensors lack, and the wider graphc dtype batches hold them in.

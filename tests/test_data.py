@@ -219,3 +219,14 @@ def test_training_loop_with_loader_and_compiled_step():
             step(xb, yb)
     np.testing.assert_allclose(w.numpy(), [1.0, -1.0, 2.0], atol=1e-3)
     assert len(step.entries) == 1
+
+
+def test_collate_keeps_the_mapping_type_and_convert_turns_numpy_scalars_into_tensors():
+    import collections
+
+    from graphc.data import default_collate, default_convert
+    batch = default_collate([collections.OrderedDict(b=1.0, a=2), collections.OrderedDict(b=3.0, a=4)])
+    assert type(batch) is collections.OrderedDict and list(batch) == ["b", "a"]
+    assert batch["a"].tolist() == [2, 4]
+    converted = default_convert((np.float32(1.5), {"k": np.int64(3)}))
+    assert converted[0].dtype == graphc.float32 and converted[1]["k"].tolist() == 3

@@ -375,3 +375,48 @@ def test_random_inits_draw_from_a_generator_when_given_one():
         init.normal_(w, generator=generator)
         draws.append(init.orthogonal_(w, generator=generator).tolist())
     assert draws[0] == draws[1]
+
+
+def test_load_state_dict_result_names_what_did_not_match_and_assign_takes_the_tensors():
+    model = nn.Linear(2, 1)
+    assert repr(model.load_state_dict(model.state_dict())) == "<All keys matched successfully>"
+    partial = model.load_state_dict({"weight": graphc.ones(1, 2)}, strict=False)
+    assert partial.missing_keys == ["bias"] and "IncompatibleKeys" in repr(partial)
+    weight = graphc.full((1, 2), 3.0)
+    model.weight.requires_grad_(False)
+    model.load_state_dict({"weight": weight, "bias": graphc.zeros(1)}, assign=True)
+    assert isinstance(model.weight, nn.Parameter) and not model.weight.requires_grad
+    assert model.weight.tolist() == [[3.0, 3.0]] and model(graphc.ones(1, 2)).item() == 6.0
+
+
+def test_extra_state_travels_in_the_state_dict():
+    class Counter(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.steps, self.scale = 0, nn.Parameter(graphc.ones(1))
+
+        def get_extra_state(self):
+            return {"steps": self.steps}
+
+        def set_extra_state(self, state):
+            self.steps = state["steps"]
+    source, target = nn.Sequential(Counter()), nn.Sequential(Counter())
+    source[0].steps = 7
+    state = source.state_dict()
+    assert list(state) == ["0.scale", "0._extra_state"] and state["0._extra_state"] == {"steps": 7}
+    target.load_state_dict(state)
+    assert target[0].steps == 7
+
+
+def test_named_members_keep_duplicates_when_asked():
+    shared = nn.Linear(2, 2)
+    model = nn.Sequential(shared, shared)
+    assert [n for n, _ in model.named_parameters()] == ["0.weight", "0.bias"]
+    assert [n for n, _ in model.named_parameters(remove_duplicate=False)] == [
+        "0.weight", "0.bias", "1.weight", "1.bias"]
+    assert [n for n, _ in model.named_modules(remove_duplicate=False)] == ["", "0", "1"]
+
+
+def test_a_single_layer_rnn_with_dropout_warns_that_it_does_nothing():
+    with pytest.warns(UserWarning, match="does nothing"):
+        nn.LSTM(2, 3, dropout=0.5)

@@ -30,7 +30,20 @@ from graphc.nn.module_hooks import (
 from graphc.tensor import Tensor
 from ir import dtypes
 
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict`` returns: the keys the module has that the state dict lacks,
+    and the keys it has that the module lacks."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+
+_EXTRA_STATE = "_extra_state"  # the key of get_extra_state()'s value in a state dict
 
 
 class Parameter(Tensor):
@@ -258,15 +271,20 @@ class Module:
         return entries[name]
 
     # -- traversal -----------------------------------------------------------------------------
-    def named_modules(self, memo: Optional[set] = None, prefix: str = ""):
+    def named_modules(self, memo: Optional[set] = None, prefix: str = "",
+                      remove_duplicate: bool = True):
+        """``(dotted name, module)`` for this module and every submodule; one used in two
+        places is yielded once unless ``remove_duplicate`` is False."""
         memo = set() if memo is None else memo
-        if id(self) in memo:
-            return
-        memo.add(id(self))
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, module in self._modules.items():
             if module is not None:
-                yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name)
+                yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name,
+                                                remove_duplicate)
 
     def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():
@@ -284,25 +302,31 @@ class Module:
         for _, module in self.named_children():
             yield module
 
-    def _named_members(self, table: str, prefix: str, recurse: bool):
+    def _named_members(self, table: str, prefix: str, recurse: bool,
+                       remove_duplicate: bool = True):
         seen = set()
-        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        modules = (self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+                   if recurse else [(prefix, self)])
         for module_prefix, module in modules:
             for name, value in getattr(module, table).items():
-                if value is None or id(value) in seen:
+                if value is None or (remove_duplicate and id(value) in seen):
                     continue
                 seen.add(id(value))
                 yield (f"{module_prefix}.{name}" if module_prefix else name), value
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True):
-        yield from self._named_members("_parameters", prefix, recurse)
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True):
+        """``(dotted name, parameter)``; a parameter shared by two modules (tied weights) is
+        yielded once unless ``remove_duplicate`` is False."""
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = "", recurse: bool = True):
-        yield from self._named_members("_buffers", prefix, recurse)
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True):
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         for _, b in self.named_buffers(recurse=recurse):
@@ -402,13 +426,41 @@ class Module:
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent:
                 result[prefix + name] = b if keep_vars else b.data
+        if type(self).get_extra_state is not Module.get_extra_state:
+            result[prefix + _EXTRA_STATE] = self.get_extra_state()
         for name, module in self._modules.items():
             if module is not None:
                 result.update(module.state_dict(prefix=f"{prefix}{name}.", keep_vars=keep_vars))
         return result
 
-    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
-        """Copies values (tensors or NumPy arrays) into this module's parameters and buffers.
+    def get_extra_state(self):
+        """State besides parameters and buffers that ``state_dict`` should hold (under
+        ``'_extra_state'``): override it with :meth:`set_extra_state`, as in PyTorch."""
+        raise RuntimeError(f"{type(self).__name__} does not override get_extra_state")
+
+    def set_extra_state(self, state) -> None:
+        """Restores what :meth:`get_extra_state` returned (``load_state_dict`` calls it)."""
+        raise RuntimeError(f"{type(self).__name__} returns extra state but does not override "
+                           "set_extra_state to load it")
+
+    def _state_entries(self, prefix: str = ""):
+        """``(key, module, table, name)`` of each state_dict entry (table ``None``: extra
+        state)."""
+        for table in ("_parameters", "_buffers"):
+            for name, value in getattr(self, table).items():
+                if value is not None and name not in self._non_persistent:
+                    yield prefix + name, self, table, name
+        if type(self).get_extra_state is not Module.get_extra_state:
+            yield prefix + _EXTRA_STATE, self, None, _EXTRA_STATE
+        for name, module in self._modules.items():
+            if module is not None:
+                yield from module._state_entries(f"{prefix}{name}.")
+
+    def load_state_dict(self, state_dict, strict: bool = True,
+                        assign: bool = False) -> IncompatibleKeys:
+        """Copies values (tensors or NumPy arrays) into this module's parameters and buffers
+        (``assign``: makes the state dict's tensors the module's own, each parameter keeping
+        its ``requires_grad``), and hands extra state to ``set_extra_state``.
 
         Shapes must match; with ``strict`` (the default) missing and unexpected keys are errors
         too. The ``RuntimeError`` names every missing, unexpected and mis-shaped key at once,
@@ -416,9 +468,12 @@ class Module:
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"expected state_dict to be dict-like, got {type(state_dict).__name__}")
-        own = self.state_dict(keep_vars=True)
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
+        entries = {key: (module, table, name)
+                   for key, module, table, name in self._state_entries()}
+        own = {key: getattr(module, table)[name] for key, (module, table, name)
+               in entries.items() if table is not None}
+        missing = [k for k in entries if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in entries]
         mismatched = []
         for key, target in own.items():
             if key not in state_dict:
@@ -442,12 +497,23 @@ class Module:
         if problems:
             raise RuntimeError(f"error(s) in loading state_dict for {type(self).__name__}: "
                                + ". ".join(problems))
-        for key, target in own.items():
-            if key in state_dict:
-                source = state_dict[key]
-                array = source.numpy() if isinstance(source, Tensor) else np.asarray(source)
-                target._data = np.array(array, dtype=target._data.dtype)
-                target._version += 1
+        for key, (module, table, name) in entries.items():
+            if key not in state_dict:
+                continue
+            source = state_dict[key]
+            if table is None:
+                module.set_extra_state(source)
+                continue
+            target = getattr(module, table)[name]
+            if assign:
+                value = source if isinstance(source, Tensor) else Tensor._wrap(np.asarray(source))
+                if table == "_parameters":
+                    value = Parameter(value.detach(), requires_grad=target.requires_grad)
+                getattr(module, table)[name] = value
+                continue
+            array = source.numpy() if isinstance(source, Tensor) else np.asarray(source)
+            target._data = np.array(array, dtype=target._data.dtype)
+            target._version += 1
         return IncompatibleKeys(missing, unexpected)
 
     # -- printing ------------------------------------------------------------------------------

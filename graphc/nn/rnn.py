@@ -29,6 +29,7 @@ under ``@graphc.compile`` (the time loop unrolls into the graph).
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Optional
 
 from graphc import factories
@@ -126,6 +127,9 @@ class RNNBase(Module):
             raise ValueError(f"num_layers must be a positive int, got {num_layers!r}")
         if isinstance(dropout, bool) or not 0.0 <= float(dropout) <= 1.0:
             raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"dropout is applied between recurrent layers, after all but the last: "
+                          f"dropout={dropout} with num_layers=1 does nothing", stacklevel=3)
         if proj_size:
             raise NotImplementedError("LSTM with proj_size > 0 is not supported by graphc")
         self.mode = mode
