@@ -208,7 +208,9 @@ def full(size, fill_value, dtype=None, requires_grad: bool = False, device=None)
     shape = _shape(size if isinstance(size, (tuple, list)) else (size,))
     if not isinstance(fill_value, (numbers.Number, np.generic, Tensor)):
         raise TypeError(f"full(): fill_value must be a number, not {type(fill_value).__name__}")
-    if dtype is None:
+    if dtype is None and isinstance(fill_value, Tensor):
+        dtype = fill_value.dtype  # full((2,), tensor(3)) is int64, as in PyTorch
+    elif dtype is None:
         dtype = (dtypes.bool_ if isinstance(fill_value, type(True)) else  # noqa: UP003
                  dtypes.i64 if isinstance(fill_value, int) else dtypes.DEFAULT_FLOAT)
     dtype = as_dtype(dtype)
@@ -268,6 +270,12 @@ def arange(start, end=None, step=1, dtype=None, device=None) -> Tensor:
     """
     if end is None:
         start, end = 0, start
+    # 0-d tensors as the numbers they hold (an int64 one counts as an int)
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
+    if dtype is not None and not as_dtype(dtype).is_float:
+        # bounds and step cast to the integer dtype first, as PyTorch does: arange(0.5, 3.7,
+        # dtype=int64) is [0, 1, 2], and a step of 0.5 is a zero step
+        start, end, step = (math.trunc(v) if math.isfinite(v) else v for v in (start, end, step))
     if step == 0:
         raise RuntimeError("arange: step must be nonzero")
     if not (math.isfinite(start) and math.isfinite(end)):

@@ -80,7 +80,17 @@ def _unary(op):
     return fn
 
 
-add, sub, mul, div, pow = (_binary(o) for o in ("add", "sub", "mul", "div", "pow"))
+_add, _sub, mul, div, pow = (_binary(o) for o in ("add", "sub", "mul", "div", "pow"))
+
+
+def add(a, b, *, alpha=1) -> Tensor:
+    """``a + alpha * b`` with broadcasting and PyTorch type promotion (``torch.add``)."""
+    return _add(a, b if alpha == 1 else mul(b, alpha))
+
+
+def sub(a, b, *, alpha=1) -> Tensor:
+    """``a - alpha * b`` (``torch.sub``)."""
+    return _sub(a, b if alpha == 1 else mul(b, alpha))
 maximum, minimum = _binary("maximum"), _binary("minimum")
 eq, ne, lt, le, gt, ge = (_binary(o) for o in ("eq", "ne", "lt", "le", "gt", "ge"))
 neg, exp, log, sqrt, rsqrt, tanh, sigmoid, relu, abs, sin, cos, erf, sign, reciprocal = (
@@ -122,8 +132,10 @@ def where(condition, input, other) -> Tensor:
 
 
 def masked_fill(x: Tensor, mask, value) -> Tensor:
-    """``value`` where ``mask`` is true (broadcast), else ``x``; like ``Tensor.masked_fill``."""
-    return where(mask, to_tensor(value, x), x)
+    """``value`` where ``mask`` is true (broadcast), else ``x``; like ``Tensor.masked_fill``,
+    in ``x``'s dtype (an int tensor filled with 2.7 gets 2, as in PyTorch)."""
+    value = to_tensor(value, x)
+    return where(mask, value if value.dtype == x.dtype else cast(value, x.dtype), x)
 
 
 def square(x: Tensor) -> Tensor:
@@ -189,10 +201,20 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:
     if min is None and max is None:
         raise ValueError("clamp needs at least one of min and max")
     if min is not None:
-        x = where(lt(x, min), to_tensor(min, x), x)
+        x = where(_past_bound(lt, x, min), to_tensor(min, x), x)
     if max is not None:
-        x = where(gt(x, max), to_tensor(max, x), x)
+        x = where(_past_bound(gt, x, max), to_tensor(max, x), x)
     return x
+
+
+def _past_bound(beyond, x: Tensor, bound):
+    """Where ``x`` is clamped to ``bound``: beyond it, or where the bound is NaN (PyTorch's
+    clamp gives NaN there; a comparison with NaN is false)."""
+    if isinstance(bound, Tensor):
+        return logical_or(beyond(x, bound), ne(bound, bound))
+    if bound != bound:  # a NaN bound: every element
+        return logical_or(eq(x, x), ne(x, x))
+    return beyond(x, bound)
 
 
 clip = clamp
@@ -234,15 +256,6 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     return cast(apply("sum", [x], axes=_axes(x, dim), keepdim=keepdim), dtype)
 
 
-def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    axes = _axes(x, dim)
-    count = 1
-    for a in axes:
-        count *= x.shape[a]
-    x = x if x.dtype.is_float else cast(x, dtypes.DEFAULT_FLOAT)
-    return div(sum(x, axes, keepdim), float(count))
-
-
 def half_in_float32(fn):
     """``fn`` computed in float32 for a float16/bfloat16 first argument, its result cast back:
     sums of squares (variances, norms) overflow float16 at 256 (a layer norm of [300, -200]
@@ -253,6 +266,16 @@ def half_in_float32(fn):
             return cast(fn(cast(x, dtypes.f32), *args, **kwargs), x.dtype)
         return fn(x, *args, **kwargs)
     return widened
+
+
+@half_in_float32  # (the sum of float16 values may pass 65504 where their mean does not)
+def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    axes = _axes(x, dim)
+    count = 1
+    for a in axes:
+        count *= x.shape[a]
+    x = x if x.dtype.is_float else cast(x, dtypes.DEFAULT_FLOAT)
+    return div(sum(x, axes, keepdim), float(count))
 
 
 @half_in_float32
@@ -465,6 +488,7 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
     return matmul(a, b)
 
 
+@half_in_float32  # (float16 products overflow: dot([300, -300], [300, 300]) was nan, not 0)
 def dot(a: Tensor, b: Tensor) -> Tensor:
     """Inner product of two 1-D tensors of the same length (no broadcasting, as in PyTorch)."""
     if a.ndim != 1 or b.ndim != 1 or a.shape != b.shape:

@@ -250,6 +250,8 @@ def setitem(x: Tensor, key, value) -> None:
                              f"leading axes of a tensor of shape {list(x.shape)}")
         element = tuple(x.shape[mask.ndim:])  # the shape of each selected element
         value = F.to_tensor(value, x)
+        if value.dtype != x.dtype:  # stored in x's dtype, as the basic-index path does
+            value = F.cast(value, x.dtype)
         if value.ndim > len(element) or not _broadcasts(tuple(value.shape), element):
             raise IndexError(f"x[mask] = value: value of shape {list(value.shape)} must broadcast "
                              f"to each selected element (shape {list(element)}); one value per "

@@ -297,7 +297,9 @@ def _clone(self):
     """A copy; arrays are never written in place, so a concrete tensor without grad shares data."""
     if tracing.current() is None and not self.requires_grad:
         return Tensor._wrap(devices.copy(self._data))  # the data may be a user's array (from_numpy)
-    return F.add(self, 0)
+    # a new value with the same bits and dtype: times one (+ 0 made a bool clone int64, and
+    # -0.0 + 0 is +0.0)
+    return F.mul(self, True if self.dtype.is_bool else 1)
 
 
 def _add_(self, other, alpha=1):

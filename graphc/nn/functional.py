@@ -350,6 +350,7 @@ def _window_counts(size, kernel, stride, padding, out, include_pad):
     return ends - starts
 
 
+@G.half_in_float32  # (window sums of float16 overflow where their means do not)
 def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override: Optional[int] = None) -> Tensor:
     """Mean over windows (zero padding counted in the divisor unless ``count_include_pad`` is

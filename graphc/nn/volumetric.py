@@ -128,6 +128,7 @@ def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     return _squeeze_if(best, unbatched)
 
 
+@G.half_in_float32  # (window sums of float16 overflow where their means do not)
 def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override: Optional[int] = None) -> Tensor:
     """Mean over (kd, kh, kw) windows, with PyTorch's divisor (zero padding counted unless
