@@ -276,9 +276,11 @@ _fn_hooks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _leaf_hooks: dict[int, tuple] = {}
 
 
-# How many times a tensor hook was registered or removed: compiled functions' guards compare
-# it first, and look at the hooks of the tensors they read only when it moved
-hook_changes = [0]
+# How many times a hook was registered on or removed from a leaf tensor (the state compiled
+# functions read: parameters, buffers), or a Parameter got a new Python attribute: compiled
+# functions' guards compare it first, and look at those of the tensors they read only when it
+# moved. Hooks on intermediate results (retain_grad) do not move it.
+tensor_state_changes = [0]
 
 
 def tensor_hooks(tensor) -> Optional[list]:
@@ -298,7 +300,7 @@ class HookHandle:
     def remove(self) -> None:
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
-            hook_changes[0] += 1
+            tensor_state_changes[0] += 1
 
 
 def register_tensor_hook(tensor, hook) -> HookHandle:
@@ -315,7 +317,8 @@ def register_tensor_hook(tensor, hook) -> HookHandle:
             forget = lambda _, k=key, table=_leaf_hooks: table.pop(k, None)
             _leaf_hooks[key] = (weakref.ref(tensor, forget), hooks)
     hooks.append(hook)
-    hook_changes[0] += 1
+    if tensor._grad_fn is None:
+        tensor_state_changes[0] += 1
     return HookHandle(hooks, hook)
 
 

@@ -112,7 +112,8 @@ def backward_graph(graph_text: str, inputs: list[int], outputs: list[int],
         term = em.sum(em.mul(value, cotangent), axes=list(range(len(value.type.shape))))
         total = term if total is None else em.add(total, term)
     graph.set_outputs([total], aliases={})  # the backward overwrites no state
-    differentiate(graph, output=0, wrt=inputs, also=also)
+    # (a compiled call's backward is never differentiated again: create_graph is refused)
+    differentiate(graph, output=0, wrt=inputs, also=also, differentiated_again=False)
     graph.set_outputs(list(graph.outputs[1:]), aliases={})
     graph.name = f"{graph.name}_backward"
     return graph

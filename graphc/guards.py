@@ -125,16 +125,21 @@ def _primitive(obj) -> Optional[tuple]:
     return None
 
 
-def _wrapped_function(obj) -> Optional[types.FunctionType]:
-    """The user function a graphc ``CompiledFunction`` or a builtin wrapper such as
-    ``functools.lru_cache``'s wraps, or None."""
-    from graphc.compile import CompiledFunction
-    if isinstance(obj, CompiledFunction):
-        return obj.fn if isinstance(obj.fn, types.FunctionType) else None
+def _wrapped_function(obj) -> Any:
+    """What a graphc ``CompiledFunction`` compiles (a function, a module), or the user function
+    a builtin wrapper such as ``functools.lru_cache``'s wraps; else None."""
+    if isinstance(obj, _compiled_function_type()):
+        return obj.fn
     if type(obj).__module__ in ("functools", "_functools"):
         wrapped = getattr(obj, "__wrapped__", None)
         return wrapped if isinstance(wrapped, types.FunctionType) else None
     return None
+
+
+@functools.lru_cache(maxsize=1)
+def _compiled_function_type() -> type:
+    from graphc.compile import CompiledFunction  # compile imports this module
+    return CompiledFunction
 
 
 class _ByValue:
@@ -495,11 +500,14 @@ class _Walker:
             self.emit(path, ("object", _weak(obj)))
             if _class_is_user_code(obj):
                 self._class(obj, path, used_names)
-        elif _wrapped_function(obj) is not None:
+        elif (wrapped := _wrapped_function(obj)) is not None:
             # a compiled function (inlined into the trace that calls it) or a cache wrapper
-            # (functools.lru_cache): what the function inside reads is read
+            # (functools.lru_cache): what the function (or module) inside reads is read
             self.emit(path, ("object", _weak(obj)))
-            self.walk(_wrapped_function(obj), (path, ".", "__wrapped__"), used_names)
+            if isinstance(wrapped, types.FunctionType):
+                self._function(wrapped, (path, ".", "__wrapped__"))
+            else:
+                self.walk(wrapped, (path, ".", "__wrapped__"), used_names)
         else:
             token = _object_token(obj)
             self.emit(path, token)
@@ -521,15 +529,14 @@ class _Walker:
 
     def _tensor_extras(self, tensor, path, used_names) -> None:
         """What else a trace may have read of a tensor: its hooks (``w.register_hook(clip)``
-        changes what backward computes; a registration moves ``autograd.hook_changes``, which
-        makes the next call walk again) and, for a Parameter, its Python attributes
-        (``w.scale`` read as ``x * w * w.scale``)."""
-        from graphc.autograd import tensor_hooks
-        hooks = tensor_hooks(tensor)
+        changes what backward computes) and, for a Parameter, its Python attributes (``w.scale``
+        read as ``x * w * w.scale``). Registering a hook or adding a first attribute moves
+        ``autograd.tensor_state_changes``, which makes the next call walk again."""
+        hooks = _tensor_hooks(tensor)
         if hooks:
             self.walk(hooks, (path, ".", "<hooks>"), used_names)
         fields = getattr(tensor, "__dict__", None)
-        if isinstance(fields, dict):
+        if fields:  # (setting a first attribute also moves tensor_state_changes)
             self._dict(fields, path, used_names, attributes=True)
 
     def _array_token(self, array: np.ndarray, path):
@@ -894,9 +901,19 @@ def paths_to(fn, extra_roots, objects: dict) -> dict:
     return {key: render(walker.seen[key]) for key in objects if key in walker.seen}
 
 
-def _hook_changes() -> int:
-    from graphc.autograd import hook_changes
-    return hook_changes[0]
+def _state_changes() -> int:
+    return _tensor_state_changes()[0]
+
+
+@functools.lru_cache(maxsize=1)
+def _tensor_state_changes() -> list:
+    from graphc.autograd import tensor_state_changes  # graphc imports this module early
+    return tensor_state_changes
+
+
+def _tensor_hooks(tensor):
+    from graphc.autograd import tensor_hooks
+    return tensor_hooks(tensor)
 
 
 class StateGuard:
@@ -940,15 +957,15 @@ class StateGuard:
         # what the last matching walk read, object by object; None: walk at the next call
         # (also when the state now is not what is guarded: the trace changed it)
         self._record: Optional[list] = None
-        self._hook_changes = -1  # autograd.hook_changes when the record was made
+        self._state_changes = -1  # autograd.tensor_state_changes when the record was made
         self._checkpoint: Optional[_Checkpoint] = None  # where the static arguments' walk began
         self._walk_matches()
 
     def check_identities(self) -> bool:
         """A cheap test that is enough for the guard to hold (False: ask :meth:`holds`)."""
         record = self._record
-        if record is None or self._hook_changes != _hook_changes():
-            return False  # (a tensor hook registered or removed: walk, comparing hooks)
+        if record is None or self._state_changes != _state_changes():
+            return False  # (a state tensor's hook or attribute changed: walk, comparing them)
         for check, arguments in record:
             if not check(*arguments):
                 self._record = None  # do not keep objects the state no longer holds alive
@@ -1011,7 +1028,7 @@ class StateGuard:
             self._record = self._checkpoint = None
             return False
         self._record = own + [(entry[0], entry[1:]) for entry in walker.record]
-        self._hook_changes = _hook_changes()
+        self._state_changes = _state_changes()
         self._checkpoint = checkpoint or walker.checkpoint
         self._walked_roots = roots
         return True

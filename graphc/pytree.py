@@ -49,6 +49,10 @@ def _flatten(obj, leaves, path, paths):
     def child(o, name):
         return _flatten(o, leaves, f"{path}.{name}" if path else str(name), paths)
 
+    if hasattr(type(obj), "_tree_flatten"):  # a sparse tensor, a PackedSequence: their own
+        children, meta = obj._tree_flatten()
+        return TreeDef("custom", (type(obj), meta),
+                       tuple(child(o, i) for i, o in enumerate(children)))
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):
         return TreeDef("namedtuple", type(obj),
                        tuple(child(o, f) for o, f in zip(obj, obj._fields)))
@@ -57,10 +61,6 @@ def _flatten(obj, leaves, path, paths):
     if isinstance(obj, dict):
         keys = tuple(obj.keys())
         return TreeDef("dict", keys, tuple(child(obj[k], k) for k in keys))
-    if hasattr(type(obj), "_tree_flatten"):  # e.g. a sparse tensor: (indices, values), shape
-        children, meta = obj._tree_flatten()
-        return TreeDef("custom", (type(obj), meta),
-                       tuple(child(o, i) for i, o in enumerate(children)))
     leaves.append(obj)
     if paths is not None:
         paths.append(path)

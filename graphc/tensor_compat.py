@@ -32,7 +32,7 @@ class _DataView(Tensor):
     rebinds the base under ``no_grad``, keeping the base's place in the autograd graph.
     """
 
-    __slots__ = ("_base",)
+    __slots__ = ("_base", "_leaf_requires_grad")
 
     @property
     def _data(self):
@@ -55,7 +55,13 @@ class _DataView(Tensor):
 
     @property
     def requires_grad(self) -> bool:
-        return False
+        """False, unless set (``state_dict()[k].requires_grad_()``): a leaf of its own then,
+        as PyTorch's detached values become."""
+        return self._leaf_requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        self._leaf_requires_grad = bool(flag)
 
     @property
     def _grad_fn(self):
@@ -63,8 +69,9 @@ class _DataView(Tensor):
 
     def __reduce_ex__(self, protocol):
         # pickled and deep-copied as a plain tensor of the values it shows now (a snapshot),
-        # as a PyTorch state_dict's values are
-        return (_unchanged, (self.detach(),))
+        # as a PyTorch state_dict's values are; by its array, so that the views of one tensor
+        # (tied weights) share one copy
+        return (Tensor._wrap, (self._data,))
 
     def _assign(self, compute) -> Tensor:
         base = self._base
@@ -75,14 +82,11 @@ class _DataView(Tensor):
         return self
 
 
-def _unchanged(tensor: Tensor) -> Tensor:
-    return tensor
-
-
 def _get_data(self) -> Tensor:
     base = self._base if isinstance(self, _DataView) else self
     view = object.__new__(_DataView)
     view._base = base
+    view._leaf_requires_grad = False
     view._grad = view._name_hint = None
     view._version = 0
     return view

@@ -29,12 +29,16 @@ from passes.registry import Pass, PassError, PassResult, option, register
 class _BackwardEmitter(GraphEmitter):
     """Appends backward nodes; tells rules which operands are worth differentiating."""
 
-    def __init__(self, graph: Graph, active: set):
+    def __init__(self, graph: Graph, active: set, again: bool = True):
         super().__init__(graph)
         self.active = active
+        self.again = again
 
     def wants(self, handle) -> bool:
         return id(handle) in self.active
+
+    def differentiated_again(self) -> bool:
+        return self.again
 
 
 def active_values(graph: Graph, wrt: Sequence[Value]) -> set:
@@ -49,7 +53,8 @@ def active_values(graph: Graph, wrt: Sequence[Value]) -> set:
 
 def differentiate(graph: Graph, output: int = 0, wrt: Optional[Sequence[int]] = None,
                   cotangent: bool = False,
-                  also: Optional[dict[int, list[Value]]] = None) -> Graph:
+                  also: Optional[dict[int, list[Value]]] = None,
+                  differentiated_again: bool = True) -> Graph:
     """Adds gradients of ``graph.outputs[output]`` w.r.t. ``graph.inputs[i] for i in wrt``.
 
     ``wrt`` defaults to every floating point input. A non-scalar output needs
@@ -57,7 +62,9 @@ def differentiate(graph: Graph, output: int = 0, wrt: Optional[Sequence[int]] = 
     vector-Jacobian product). Inputs the output does not depend on get zero gradients.
     ``also`` adds, to input ``i``'s gradient, the gradients w.r.t. the values ``also[i]``, as
     if each were a variable of its own (a leaf updated in place under ``no_grad``: its value
-    comes from a ``stop_gradient``).
+    comes from a ``stop_gradient``). ``differentiated_again=False`` promises that the
+    gradients will not be differentiated themselves, so rules may use cheaper forms whose own
+    derivatives are not exact (see ``Emitter.differentiated_again``).
     """
     for index, node in enumerate(graph.nodes):
         if node.body is not None:
@@ -85,7 +92,7 @@ def differentiate(graph: Graph, output: int = 0, wrt: Optional[Sequence[int]] = 
     also = {i: list(values) for i, values in (also or {}).items()}
     extra = {id(v) for values in also.values() for v in values}
     active = active_values(graph, wrt_values + [v for vs in also.values() for v in vs])
-    em = _BackwardEmitter(graph, active)
+    em = _BackwardEmitter(graph, active, differentiated_again)
 
     if cotangent:
         seed = graph.add_input(_fresh_name(graph, "d_out"), target.type)

@@ -568,3 +568,24 @@ def test_a_result_recorded_inside_enable_grad_under_an_outer_no_grad_is_refused(
         with pytest.raises(graphc.errors.TraceError, match="inside enable_grad"):
             graphc.compile(loss)(x)
         assert graphc.compile(gradient)(x).tolist() == [1.0, 2.0, 3.0]
+
+
+def test_an_argument_with_history_passes_through_a_compiled_call_under_no_grad():
+    # a result made before the call is not one the trace recorded inside enable_grad
+    w = graphc.nn.Parameter(graphc.ones(2))
+    y = w * 3
+    with graphc.no_grad():
+        out, doubled = graphc.compile(lambda a, x: (a, x * 2))(y, graphc.ones(2))
+    assert out is y and out.requires_grad and not doubled.requires_grad
+
+
+def test_a_returned_object_holding_state_is_not_copied():
+    class Result:
+        def __init__(self, model):
+            self.model = model
+    model = graphc.nn.Linear(1, 1)
+    compiled = graphc.compile(lambda x: (x * 2, Result(model), [model.weight.shape[0]]))
+    _, result, sizes = compiled(graphc.ones(1))
+    sizes.append(5)
+    _, again, sizes_again = compiled(graphc.ones(1))
+    assert result.model is model and again.model is model and sizes_again == [1]

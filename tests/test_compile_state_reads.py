@@ -627,3 +627,54 @@ def test_what_a_nested_compiled_function_or_a_cached_helper_reads_is_guarded():
     factor.cache_clear()
     assert inner(x).tolist() == [5.0, 5.0]
     assert outer(x).tolist() == [6.0, 6.0] and cached(x).tolist() == [5.0, 5.0]
+
+
+def test_a_hook_on_an_intermediate_result_keeps_compiled_calls_on_the_fast_record():
+    model = nn.Linear(2, 2)
+    compiled = graphc.compile(lambda x: model(x))
+    compiled(graphc.ones(1, 2))
+    (guard,) = [g for g in compiled.entries[0].guards if isinstance(g, graphc.guards.StateGuard)]
+    assert guard.check_identities()
+    y = model(graphc.ones(1, 2))
+    y.retain_grad()  # a hook on a result, not on state: no reason to walk again
+    assert guard.check_identities()
+    model.weight.register_hook(lambda g: g)
+    assert not guard.check_identities()
+    model.weight.note = 1.0  # a first attribute of a parameter
+    compiled(graphc.ones(1, 2))
+    (guard,) = [g for g in compiled.entries[-1].guards if isinstance(g, graphc.guards.StateGuard)]
+    assert guard.check_identities()
+
+
+def test_a_param_group_read_through_a_copy_is_guarded_too():
+    w = nn.Parameter(graphc.ones(1))
+    opt = graphc.optim.SGD([w], lr=0.1)
+    readers = [lambda g: dict(g)["lr"], lambda g: {**g}["lr"], lambda g: dict(g.items())["lr"],
+               lambda g: g.copy()["lr"]]
+    for read in readers:
+        def step(x, read=read):
+            opt.zero_grad()
+            (x * w).sum().backward()
+            opt.step()
+            return x * read(opt.param_groups[0])
+        compiled = graphc.compile(step)
+        first = compiled(graphc.ones(1)).item()
+        opt.param_groups[0]["lr"] = 0.5
+        assert (first, compiled(graphc.ones(1)).item()) == (pytest.approx(0.1), 0.5)
+        opt.param_groups[0]["lr"] = 0.1
+
+
+def test_a_compiled_module_inside_a_compiled_function_is_guarded():
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = 1.5
+
+        def forward(self, x):
+            return x * self.scale
+    module = Scaled()
+    inner = graphc.compile(module)
+    outer = graphc.compile(lambda x: inner(x) * 2)
+    assert outer(graphc.ones(1)).item() == 3.0
+    module.scale = 3.0
+    assert outer(graphc.ones(1)).item() == 6.0

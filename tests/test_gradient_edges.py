@@ -300,3 +300,11 @@ def test_the_zeroth_power_has_zero_second_derivative_at_zero():
     assert _second_derivative(lambda x: (x ** 0.0).sum(), [0.0, 2.0]) == ([0.0, 0.0], [0.0, 0.0])
     _, curvature = _second_derivative(lambda x: (x ** 3.0).sum(), [0.0, 2.0])
     assert curvature == [0.0, 12.0]
+
+
+def test_kl_div_counts_a_masked_log_probability_with_a_zero_target_as_zero():
+    inputs = graphc.tensor([-math.inf, -1.0], requires_grad=True)
+    target = graphc.tensor([0.0, 1.0])
+    loss = graphc.nn.functional.kl_div(inputs, target, reduction="sum")
+    loss.backward()
+    assert loss.item() == 1.0 and inputs.grad.tolist() == [0.0, -1.0]

@@ -420,3 +420,18 @@ def test_named_members_keep_duplicates_when_asked():
 def test_a_single_layer_rnn_with_dropout_warns_that_it_does_nothing():
     with pytest.warns(UserWarning, match="does nothing"):
         nn.LSTM(2, 3, dropout=0.5)
+
+
+def test_state_dict_views_can_require_grad_deep_copy_tied_and_assign_into_buffers():
+    import copy
+    model = nn.Linear(2, 2)
+    weight = model.state_dict()["weight"].requires_grad_()
+    (weight * 2).sum().backward()  # a leaf of its own, as PyTorch's detached values become
+    assert weight.grad.tolist() == [[2.0, 2.0], [2.0, 2.0]] and model.weight.grad is None
+    tied = copy.deepcopy({"a": model.state_dict()["weight"], "b": model.state_dict()["weight"]})
+    assert tied["a"]._data is tied["b"]._data  # one copy for the tied views
+    source, target = nn.BatchNorm1d(2), nn.BatchNorm1d(2)
+    source.running_mean.fill_(0.5)
+    target.load_state_dict(source.state_dict(), assign=True)
+    assert type(target.running_mean) is graphc.Tensor and target.running_mean.tolist() == [0.5] * 2
+    assert graphc.compile(lambda x: target.eval()(x))(graphc.ones(3, 2)).shape == (3, 2)

@@ -269,3 +269,15 @@ def test_an_optimizer_takes_named_parameters_and_keeps_their_names():
     assert model.bias.item() == before - 0.5
     with pytest.raises(ValueError, match="named .* or none"):
         graphc.optim.SGD([("weight", model.weight), model.bias], lr=0.1)
+
+
+def test_a_checkpoint_from_before_a_hyperparameter_existed_loads_with_its_default():
+    w = graphc.nn.Parameter(graphc.ones(2))
+    state = graphc.optim.Adam([w]).state_dict()
+    for key in ("decoupled_weight_decay", "foreach", "capturable", "differentiable", "fused"):
+        del state["param_groups"][0][key]
+    opt = graphc.optim.Adam([w])
+    opt.load_state_dict(state)
+    w.grad = graphc.ones(2)
+    opt.step()  # was a KeyError for decoupled_weight_decay
+    assert opt.param_groups[0]["decoupled_weight_decay"] is False and w.tolist()[0] < 1.0

@@ -91,3 +91,17 @@ def test_packing_and_a_packed_lstm_compile_and_retrace_for_new_lengths():
         for got, want in zip(compiled(x, lengths), run(x, lengths)):
             assert_close(got.detach().numpy(), want.detach().numpy(), dtype="f32")
     assert compiled.traces == 2  # the lengths shape the graph
+
+
+def test_a_packed_batch_passed_into_a_compiled_function_keeps_its_sizes():
+    # the Python sizes were lost when the argument was flattened; .tolist() of a traced
+    # tensor then failed
+    graphc.manual_seed(3)
+    lstm = graphc.nn.LSTM(2, 3)
+    run = graphc.compile(lambda packed: rnn.pad_packed_sequence(lstm(packed)[0])[0])
+    x = graphc.randn(4, 3, 2)
+    for lengths in ([2, 4, 1], [3, 4, 1]):
+        packed = rnn.pack_padded_sequence(x, lengths, enforce_sorted=False)
+        assert_close(run(packed).detach().numpy(),
+                     rnn.pad_packed_sequence(lstm(packed)[0])[0].detach().numpy(), dtype="f32")
+    assert run.traces == 2

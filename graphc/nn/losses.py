@@ -266,8 +266,11 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
         safe = G.where(positive, target, 1.0)
         # target * log(target) (0 at 0) - target * input, PyTorch's form: the second term
         # outside the where, so d2/d(input)d(target) is -1 at target 0 too
+        # (an input of -inf where the target is 0, a masked log-probability, counts 0 as
+        # 0 * log 0 does, not 0 * -inf = NaN)
+        masked = G.logical_and(G.eq(target, 0), G.isinf(input))
         loss = G.sub(G.where(positive, G.mul(target, G.log(safe)), 0.0),
-                     G.mul(target, input))
+                     G.mul(target, G.where(masked, 0.0, input)))
     if reduction == "batchmean":
         return G.div(G.sum(loss), float(input.shape[0]))
     return _reduce(loss, reduction)

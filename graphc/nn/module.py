@@ -18,6 +18,7 @@ import numpy as np
 
 from graphc import device as devices
 from graphc import tracing
+from graphc.autograd import tensor_state_changes
 from graphc.factories import as_dtype, zeros_like
 from graphc.nn.module_hooks import (
     HOOKS,
@@ -58,6 +59,12 @@ class Parameter(Tensor):
             array = np.asarray(data)
         self._init(array, None, None)
         self.requires_grad = bool(requires_grad)
+
+    def __setattr__(self, name: str, value) -> None:
+        if not hasattr(Tensor, name) and name not in self.__dict__:
+            # a new Python attribute (w.lr_scale): compiled functions' guards look again
+            tensor_state_changes[0] += 1
+        object.__setattr__(self, name, value)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
@@ -505,8 +512,9 @@ class Module:
                 module.set_extra_state(source)
                 continue
             target = getattr(module, table)[name]
-            if assign:
-                value = source if isinstance(source, Tensor) else Tensor._wrap(np.asarray(source))
+            if assign:  # (a view of another module's state, as state_dict() gives: its values)
+                value = (source.detach() if isinstance(source, Tensor)
+                         else Tensor._wrap(np.asarray(source)))
                 if table == "_parameters":
                     value = Parameter(value.detach(), requires_grad=target.requires_grad)
                 getattr(module, table)[name] = value

@@ -80,7 +80,7 @@ def call_with_hooks(module, args: tuple, kwargs: dict) -> Any:
     post = list(module.__dict__.get(HOOKS, {}).values())
     try:
         output = module.forward(*args, **kwargs)
-    except BaseException:
+    except Exception:
         for hook, flags in post:  # always_call hooks run even when forward raised
             if flags["always_call"]:
                 _run_hook(module, hook, flags, args, kwargs, None)

@@ -37,7 +37,7 @@ from graphc import functions as F
 from graphc.factories import zeros
 from graphc.nn import functional, init
 from graphc.nn.module import Module, Parameter
-from graphc.nn.utils.rnn import PackedSequence, repacked
+from graphc.nn.utils.rnn import PackedSequence, padded_in_packed_order, repacked
 from graphc.tensor import Tensor
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
@@ -86,21 +86,6 @@ def _step(mode: str, x_proj: Tensor, state, w_hh: Tensor, b_hh: Optional[Tensor]
     if mode == "GRU":
         return _gru_step(x_proj, state, w_hh, b_hh)
     return _rnn_step(x_proj, state, w_hh, b_hh, mode)
-
-
-def _padded_in_packed_order(packed: PackedSequence) -> tuple[Tensor, list[int]]:
-    """A packed batch as (steps, batch, *), its sequences in packed (decreasing length) order,
-    and their lengths."""
-    sizes = packed.sizes()
-    batch, data = sizes[0], packed.data
-    rows, start = [], 0
-    for size in sizes:
-        row = data[start:start + size]
-        if size < batch:
-            row = F.cat([row, zeros(batch - size, *data.shape[1:], dtype=data.dtype)], 0)
-        rows.append(row)
-        start += size
-    return F.stack(rows, 0), packed.lengths()
 
 
 def _permuted_state(state, indices: Optional[Tensor]):
@@ -226,7 +211,7 @@ class RNNBase(Module):
         packed = input if isinstance(input, PackedSequence) else None
         masks = None
         if packed is not None:  # run each sequence over its own length (see _run_direction)
-            x, lengths = _padded_in_packed_order(packed)
+            x, lengths = padded_in_packed_order(packed)
             masks = [F.unsqueeze(factories.tensor([t < n for n in lengths]), 1)
                      for t in range(x.shape[0])]
             batched = True

@@ -53,14 +53,32 @@ class ParamGroup(dict):
 
     __slots__ = ()
 
-    def __getitem__(self, key):
+    def _read(self, keys) -> None:
         ctx = tracing.current()
         if ctx is not None and not guards.walking():
-            ctx.read_by_code.add((id(self), key))
+            ctx.read_by_code.update((id(self), key) for key in keys)
+
+    def __getitem__(self, key):
+        self._read((key,))
         return dict.__getitem__(self, key)
 
     def get(self, key, default=None):
         return self[key] if key in self else default
+
+    def items(self):
+        self._read(dict.keys(self))
+        return dict.items(self)
+
+    def values(self):
+        self._read(dict.keys(self))
+        return dict.values(self)
+
+    def copy(self) -> dict:
+        self._read(dict.keys(self))
+        return dict(dict.items(self))
+
+    def __iter__(self):  # (an own __iter__ makes dict(group) and {**group} read through [])
+        return dict.__iter__(self)
 
     def __reduce__(self):  # (the default would pickle the items twice)
         return ParamGroup, (dict(self),)
@@ -462,6 +480,10 @@ class Optimizer:
             own.clear()
             own.update({k: v for k, v in saved.items() if k != "params"})
             own["params"] = params
+            for key, default in self.defaults.items():
+                # a checkpoint from before a hyperparameter existed (decoupled_weight_decay,
+                # foreach): the default, as PyTorch's __setstate__ fills it in
+                own.setdefault(key, default)
 
     def _restore_state(self, name: str, value, param: Tensor, where: str):
         """One loaded state value as this optimizer keeps it (ValueError if it cannot fit)."""

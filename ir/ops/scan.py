@@ -235,14 +235,15 @@ def _logcumsumexp_vjp(em, xs, out, g, attrs):
     """grad_i = sum_{k >= i} g_k exp(x_i - out_k), summed in log space separately for the
     positive and the negative part of ``g`` (PyTorch's stable form): no exp overflows.
 
-    An empty part's log is the dtype's lowest finite number, not -inf (log 0): -inf - (-inf)
+    An empty part's log is half the dtype's lowest finite number, not -inf (log 0): -inf - (-inf)
     would be NaN in this rule's own derivative (a Hessian), and ``log`` only ever sees
     positive numbers, so no 0 * inf appears when the rule is differentiated again. A NaN in
     ``g`` reaches every gradient it feeds (the sign split alone would drop it)."""
     (x,) = xs
     axis, reverse = attrs["axis"], attrs["reverse"]
     zero, one = em.scalar(0, g), em.scalar(1, g)
-    empty = em.scalar(float(dtypes.finfo(em.dtype(g)).min), g)
+    # (half of it: lowest - out must stay finite in float16 too)
+    empty = em.scalar(float(dtypes.finfo(em.dtype(g)).min) / 2, g)
 
     def part(selected, weights):  # exp(x_i + log sum_{k>=i} w_k exp(-out_k)), w > 0 where selected
         log_weights = em.where(selected, em.log(em.where(selected, weights, one)), empty)

@@ -33,7 +33,8 @@ from graphc import functions as F
 from graphc.tensor import Tensor
 
 __all__ = ["PackedSequence", "pad_sequence", "pack_padded_sequence", "pad_packed_sequence",
-           "pack_sequence", "unpad_sequence", "unpack_sequence"]
+           "pack_sequence", "unpad_sequence", "unpack_sequence", "padded_in_packed_order",
+           "repacked"]
 
 
 class _Packed(NamedTuple):
@@ -58,6 +59,17 @@ class PackedSequence(_Packed):
         """Each sequence's length, in the packed (sorted) order."""
         sizes = self.sizes()
         return [sum(1 for n in sizes if n > b) for b in range(sizes[0] if sizes else 0)]
+
+    def _tree_flatten(self):
+        """For graphc.pytree: the tensors are leaves; the sizes and the order, Python numbers,
+        are the structure (a compiled function given new lengths retraces)."""
+        return tuple(self), (tuple(self.sizes()), self.__dict__.get("_unsorted"))
+
+    @classmethod
+    def _tree_unflatten(cls, meta, children):
+        packed = cls(*children)
+        packed.__dict__.update(_sizes=meta[0], _unsorted=meta[1])
+        return packed
 
     def unsorted_order(self) -> Optional[list[int]]:
         """``unsorted_indices`` as Python numbers (None for a batch packed in its order)."""
@@ -157,13 +169,29 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
                         total_length: Optional[int] = None) -> tuple[Tensor, Tensor]:
     """The inverse of :func:`pack_padded_sequence`: ``(padded, lengths)`` in the batch's
     original order; ``total_length`` pads to that many steps."""
-    data, sizes = sequence.data, sequence.sizes()
-    steps = len(sizes)
+    padded, lengths = padded_in_packed_order(sequence, padding_value)
     if total_length is not None:
-        if total_length < steps:
+        if total_length < padded.shape[0]:
             raise ValueError(f"pad_packed_sequence: total_length {total_length} is shorter than "
-                             f"the longest sequence ({steps})")
-        steps = total_length
+                             f"the longest sequence ({padded.shape[0]})")
+        extra = total_length - padded.shape[0]
+        if extra:
+            padded = F.cat([padded, factories.full((extra,) + tuple(padded.shape[1:]),
+                                                   padding_value, dtype=padded.dtype)], 0)
+    unsorted = sequence.unsorted_order()
+    if unsorted is not None:
+        padded = F.index_select(padded, 1, _index(unsorted))
+        lengths = [lengths[i] for i in unsorted]
+    if batch_first:
+        padded = F.transpose(padded, 0, 1)
+    return padded, _index(lengths)
+
+
+def padded_in_packed_order(sequence: PackedSequence,
+                           padding_value: float = 0.0) -> tuple[Tensor, list[int]]:
+    """A packed batch as (steps, batch, *), its sequences in packed (decreasing length)
+    order, and their lengths: what a recurrent layer runs on."""
+    data, sizes = sequence.data, sequence.sizes()
     batch = sizes[0]
     rows, start = [], 0
     for size in sizes:
@@ -174,18 +202,7 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
             row = F.cat([row, fill], 0)
         rows.append(row)
         start += size
-    for _ in range(steps - len(sizes)):
-        rows.append(factories.full((batch,) + tuple(data.shape[1:]), padding_value,
-                                   dtype=data.dtype))
-    padded = F.stack(rows, 0)
-    lengths = sequence.lengths()
-    unsorted = sequence.unsorted_order()
-    if unsorted is not None:
-        padded = F.index_select(padded, 1, _index(unsorted))
-        lengths = [lengths[i] for i in unsorted]
-    if batch_first:
-        padded = F.transpose(padded, 0, 1)
-    return padded, _index(lengths)
+    return F.stack(rows, 0), sequence.lengths()
 
 
 def pack_sequence(sequences: Sequence[Tensor], enforce_sorted: bool = True) -> PackedSequence:
