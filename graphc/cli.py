@@ -269,6 +269,11 @@ def _user_location(exc: BaseException, path: str) -> Optional[str]:
     return where
 
 
+# What the user's code may raise that the CLI reports as its failure (SystemExit: sys.exit()
+# called while importing or tracing it, which would otherwise end the CLI with its status)
+_USER_CODE_ERRORS = (Exception, SystemExit, GeneratorExit)
+
+
 def _describe_user_error(exc: BaseException, path: str, doing: str) -> str:
     message = str(exc) or type(exc).__name__
     known = isinstance(exc, (ir.IRError, GraphcError))
@@ -285,6 +290,13 @@ def _describe_user_error(exc: BaseException, path: str, doing: str) -> str:
     return text
 
 
+def _importable(name: str) -> bool:
+    try:
+        return name.isidentifier() and importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def load_target(target: str, seed: int) -> tuple[Any, str]:
     """Imports FILE.py and returns the object FUNC names in it (and the file's path)."""
     path, attr = _split_target(target)
@@ -292,10 +304,15 @@ def load_target(target: str, seed: int) -> tuple[Any, str]:
         raise CLIError(f"cannot read {path!r}: "
                        f"{'is a directory' if os.path.isdir(path) else 'no such file'}")
     stem = os.path.splitext(os.path.basename(path))[0]
-    module_name = stem if stem.isidentifier() and stem not in sys.modules else "_graphc_user_main"
+    # its own name, unless that names a module Python would import otherwise: numba.py must
+    # not become the numba graphc imports later, nor its folder hide that numba (the folder,
+    # for the file's own imports, goes last then)
+    shadows = _importable(stem)
+    taken = stem in sys.modules or shadows
+    module_name = stem if stem.isidentifier() and not taken else "_graphc_user_main"
     directory = os.path.dirname(os.path.abspath(path))
     if directory not in sys.path:
-        sys.path.insert(0, directory)
+        sys.path.insert(len(sys.path) if shadows else 0, directory)
     graphc.manual_seed(seed)
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
@@ -304,7 +321,7 @@ def load_target(target: str, seed: int) -> tuple[Any, str]:
     sys.modules[module_name] = module  # dataclasses and pickle look modules up by name
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except _USER_CODE_ERRORS as exc:  # sys.exit() in the file too: not a silent success
         raise CLIError(_describe_user_error(exc, path, f"importing {path} failed")) from exc
     obj: Any = module
     walked = []
@@ -367,7 +384,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
     inputs = [graphc.from_numpy(a) for a in arrays]
     try:
         graph = graphc.trace(fn, *inputs)
-    except Exception as exc:
+    except _USER_CODE_ERRORS as exc:
         raise CLIError(_describe_user_error(exc, path, f"tracing {args.target} failed")) from exc
     if pipeline:
         graph = passes.run(graph, pipeline)
@@ -428,12 +445,16 @@ def load_inputs(graph: ir.Graph, path: str) -> list[np.ndarray]:
         array = arrays.get(value.name)
         if array is None:
             continue
+        if (value.type.dtype == ir.bf16 and array.dtype.kind == "V"
+                and array.dtype.itemsize == 2):
+            array = array.view(ir.bf16.numpy)  # .npz files keep bfloat16 as raw 2-byte items
         got = f"{_dtype_name(array)}[{','.join(str(d) for d in array.shape)}]"
         if array.shape != value.type.shape:
             problems.append(f"input %{value.name} expects {value.type}, got shape {got}")
         elif array.dtype != value.type.dtype.numpy:
+            module = "ml_dtypes" if value.type.dtype == ir.bf16 else "np"
             problems.append(f"input %{value.name} expects {value.type}, got dtype {got} "
-                            f"(convert it with .astype(np.{value.type.dtype.numpy.name}))")
+                            f"(convert it with .astype({module}.{value.type.dtype.numpy.name}))")
         result.append(array)
     if problems:
         raise CLIError(f"{path}: " + "; ".join(problems))
@@ -451,6 +472,8 @@ def _format_number(x) -> str:
 def summarize(label: str, array: np.ndarray) -> str:
     """One line per output: label, type, statistics, and the first few values."""
     text = f"{label}: {_dtype_name(array)}[{','.join(str(d) for d in array.shape)}]"
+    if array.dtype == ir.bf16.numpy:  # (NumPy does not see ml_dtypes' bfloat16 as a float)
+        array = array.astype(np.float32)  # exact
     flat = array.reshape(-1)
     if flat.size > 1:
         if array.dtype.kind == "f":

@@ -1137,6 +1137,22 @@ def _identifier(name: str) -> str:
     return cleaned if cleaned and not cleaned[0].isdigit() else f"f_{cleaned}"
 
 
+def _check_options(backend, pipeline, name) -> None:
+    """compile()'s options, each checked when given (a wrong one names itself)."""
+    if backend is not None:
+        if not isinstance(backend, str):
+            raise TypeError(f"graphc.compile: backend must be a backend's name (a str), got "
+                            f"{backend!r}")
+        backends.get(backend)  # an unknown backend
+    if not isinstance(pipeline, str):
+        raise TypeError(f"graphc.compile: passes must be a pipeline text such as "
+                        f"'simplify,fuse', got {pipeline!r}")
+    if pipeline:
+        passes.parse_pipeline(pipeline)  # an unknown pass or a bad option
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"graphc.compile: name must be a str, got {name!r}")
+
+
 def compile(fn: Optional[Callable] = None, *, backend: Optional[str] = None,
             passes: str = DEFAULT_PIPELINE, name: Optional[str] = None,
             cache_size: int = DEFAULT_CACHE_SIZE):
@@ -1154,8 +1170,7 @@ def compile(fn: Optional[Callable] = None, *, backend: Optional[str] = None,
     machine, else the interpreter, decided at the first compile); tensors on both are PyTorch's
     same-device :class:`graphc.DeviceError`. ``explain()`` says which backend and why.
     """
-    if backend is not None:
-        backends.get(backend)  # fail early on an unknown backend
+    _check_options(backend, passes, name)  # here, not at the first call
 
     def wrap(f):
         return CompiledFunction(f, backend=backend, pipeline=passes, name=name,

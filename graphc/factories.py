@@ -216,7 +216,8 @@ def full(size, fill_value, dtype=None, requires_grad: bool = False, device=None)
     dtype = as_dtype(dtype)
     _check_fits(np.array(fill_value), dtype, "full")
     if tracing.current() is None:
-        result = Tensor._wrap(np.full(shape, fill_value, dtype=dtype.numpy))
+        value = fill_value.item() if isinstance(fill_value, Tensor) else fill_value
+        result = Tensor._wrap(dtypes.filled(shape, value, dtype))
     else:
         result = apply("const", [], value=fill_value, dtype=dtype, shape=list(shape))
     return _placed(result, device, requires_grad)

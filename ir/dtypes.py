@@ -9,6 +9,7 @@ f64; NumPy has no bfloat16, ``ml_dtypes`` provides it)::
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import ml_dtypes
@@ -171,6 +172,18 @@ def promote(*dtypes: DType) -> DType:
 
 def _category(dtype: DType) -> int:
     return 0 if dtype.is_bool else 1 if dtype.is_int else 2
+
+
+def filled(shape, value, dtype: DType) -> np.ndarray:
+    """``np.full(shape, value)`` in ``dtype``; a Python int beyond int64 filling a float dtype
+    goes through float first (ml_dtypes' bfloat16 refuses such ints, NumPy's floats take them).
+
+        >>> filled((2,), 2**70, bf16).astype(np.float32).tolist() == [2.0**70, 2.0**70]
+        True
+    """
+    if dtype.is_float and isinstance(value, int) and not -2**63 <= value < 2**63:
+        value = float(value) if abs(value) < 2**1024 else math.copysign(math.inf, value)
+    return np.full(shape, value, dtype=dtype.numpy)
 
 
 def can_cast(source: DType, target: DType) -> bool:

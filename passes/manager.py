@@ -103,19 +103,29 @@ class PassManager:
             n_before = len(graph.nodes)
             start = time.perf_counter()
             try:
-                graph, changed = pass_.apply(graph)
+                result = pass_.apply(graph)
             except PassError:
                 raise
             except IRError as exc:
                 raise PassError(f"pass {where} failed: {exc}") from exc
+            except Exception as exc:
+                if _plugin_file(pass_) is None:
+                    raise  # a bug in graphc's own pass: the CLI says so
+                raise PassError(f"pass {where}, from a plugin, failed: {type(exc).__name__}: "
+                                f"{exc}") from exc
+            if not (isinstance(result, tuple) and len(result) == 2
+                    and isinstance(result[0], Graph)):
+                raise PassError(f"pass {where} returned {type(result).__name__}; apply() must "
+                                f"return PassResult(graph, changed)")
+            graph, changed = result
             seconds = time.perf_counter() - start
             record = self.timings.setdefault(pass_.name, [0, 0.0])
             record[0] += 1
             record[1] += seconds
             log.info("%s: %.3f ms, %s, %d -> %d nodes", pass_, seconds * 1e3,
                      "changed" if changed else "unchanged", n_before, len(graph.nodes))
-            if self.verify_each:
-                try:
+            if self.verify_each or self.validate:  # (the reference interpreter needs a
+                try:                                # valid graph to compare)
                     verify(graph)
                 except VerifyError as exc:
                     raise PassVerifyError(f"the graph is invalid after pass {where}: "

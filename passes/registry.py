@@ -356,7 +356,7 @@ def load_plugin(path: str) -> None:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit, GeneratorExit) as exc:  # sys.exit() in it too
         del sys.modules[module_name]
         raise PassError(f"loading pass plugin {path!r} failed: {type(exc).__name__}: "
                         f"{exc}") from exc
@@ -379,7 +379,13 @@ def parse_pipeline(text: str | Sequence[Pass]) -> Pipeline:
     :class:`PassError` that says what exists. A sequence of passes is accepted as it is.
     """
     if not isinstance(text, str):
-        return Pipeline(text)
+        items = list(text)
+        for i, item in enumerate(items):
+            if not isinstance(item, Pass):
+                raise PassError(f"item {i} of the pipeline is {item!r}, not a configured pass "
+                                f"(a Pass instance such as passes.get('dce')()); or give the "
+                                f"pipeline as text, 'dce,cse'")
+        return Pipeline(items)
     result = Pipeline()
     for item in filter(None, (s.strip() for s in _split_top(text, "pipeline"))):
         match = _ITEM.fullmatch(item)

@@ -301,3 +301,64 @@ def test_launch_with_a_missing_host_file_says_so(tmp_path):
     script.write_text("print('ran')\n")
     assert_user_error(graphc("launch", "-n", "2", "--hostfile", tmp_path / "none", script),
                       "no such host file")
+
+
+def test_bfloat16_outputs_print_as_floats_and_cross_npz_files(tmp_path):
+    # printed as integers (NaN as the int64 minimum), and a .npz of bfloat16 was refused
+    import ml_dtypes
+    program = tmp_path / "bf.gir"
+    program.write_text("func @f(%x: bf16[3]) -> (bf16[3]) {\n  %0: bf16[3] = neg %x\n"
+                       "  return %0\n}\n")
+    np.savez(tmp_path / "in.npz", x=np.array([1.5, np.nan, np.inf], dtype=ml_dtypes.bfloat16))
+    result = graphc("run", program, "--inputs", tmp_path / "in.npz", "--out",
+                    tmp_path / "out.npz")
+    assert result.returncode == 0, result.stderr
+    assert "[-1.5, nan, -inf]" in result.stdout and "nan=1 inf=1" in result.stdout
+    with np.load(tmp_path / "out.npz") as out:  # (NumPy keeps bfloat16 as raw 2-byte items)
+        assert out["out0"].view(ml_dtypes.bfloat16).astype(np.float32)[0] == -1.5
+    again = graphc("run", program, "--inputs", tmp_path / "in.npz")  # read back as bfloat16
+    assert again.returncode == 0 and "[-1.5, nan, -inf]" in again.stdout
+
+
+def test_a_large_integer_constant_fills_bfloat16(tmp_path):
+    program = tmp_path / "big.gir"
+    program.write_text("func @f() -> (bf16[2]) {\n  %0: bf16[2] = const "
+                       "{value=1180591620717411303424, dtype=bf16, shape=[2]}\n  return %0\n}\n")
+    result = graphc("run", program)
+    assert result.returncode == 0, result.stderr
+    assert "1.18059e+21" in result.stdout
+
+
+def test_sys_exit_in_the_users_file_is_an_error_not_a_silent_success(tmp_path):
+    (tmp_path / "quits.py").write_text("import sys\n\ndef f(x):\n    sys.exit(0)\n")
+    assert_user_error(graphc("dump", f"{tmp_path / 'quits.py'}:f", "--arg", "f32[2]"),
+                      "tracing", "SystemExit")
+
+
+def test_a_plugin_pass_that_raises_or_returns_a_graph_is_named(tmp_path):
+    plugin = tmp_path / "plug.py"
+    plugin.write_text(
+        "from passes.registry import Pass, register\n\n\n@register\nclass Raiser(Pass):\n"
+        "    \"\"\"Raises.\"\"\"\n    name = 'raiser'\n\n    def apply(self, graph):\n"
+        "        raise KeyError('oops')\n\n\n@register\nclass Plain(Pass):\n"
+        "    \"\"\"Returns the graph alone.\"\"\"\n    name = 'plain'\n\n"
+        "    def apply(self, graph):\n        return graph\n")
+    assert_user_error(graphc("opt", FIXTURES / "mlp.gir", "--plugin", plugin, "-p", "raiser"),
+                      "pass raiser (1 of 1), from a plugin, failed: KeyError")
+    assert_user_error(graphc("opt", FIXTURES / "mlp.gir", "--plugin", plugin, "-p", "plain"),
+                      "returned Graph", "PassResult")
+
+
+def test_compile_options_are_checked_when_given():
+    import graphc as library
+    import passes
+    with pytest.raises(TypeError, match="passes must be a pipeline text"):
+        library.compile(lambda x: x, passes=["dce"])
+    with pytest.raises(passes.PassError, match="unknown pass 'nope'"):
+        library.compile(lambda x: x, passes="nope")
+    with pytest.raises(TypeError, match="name must be a str"):
+        library.compile(lambda x: x, name=1)
+    with pytest.raises(TypeError, match="backend must be"):
+        library.compile(lambda x: x, backend=["llvm"])
+    with pytest.raises(passes.PassError, match="item 0 of the pipeline is 'dce'"):
+        passes.PassManager(["dce", "cse"])

@@ -96,6 +96,7 @@ from backends.kernel.views import (
     split_at_guards,
     transposed,
 )
+from ir import dtypes
 from ir.dtypes import i64
 from ir.graph import Graph, Node, Value
 from ir.ops.movement import is_unit_reshape
@@ -693,7 +694,7 @@ def _is_filled_number(value: Value) -> bool:
 def _constant_expr(node: Node) -> ScalarExpr:
     """A filled constant's number as the ``const`` reference stores it (ints truncated, ...)."""
     dtype = node.output.type.dtype
-    number = np.full((), node.attrs["value"], dtype=dtype.numpy).item()
+    number = dtypes.filled((), node.attrs["value"], dtype).item()
     return const(number, dtype)
 
 

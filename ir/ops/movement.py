@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ir import dtypes
 from ir.errors import ShapeError
 from ir.ops.sources import _misfit
 from ir.registry import Attr, OpDef, register
@@ -161,7 +162,7 @@ def _pad_type(types, attrs):
 
 def _pad_ref(x, pads, value):
     shape = [_padded(d, *p) for d, p in zip(x.shape, pads)]
-    out = np.full(shape, value, dtype=x.dtype)
+    out = dtypes.filled(shape, value, dtypes.from_numpy(x.dtype))
     out[tuple(slice(lo, lo + max(d - 1, 0) * (it + 1) + 1 if d else lo, it + 1)
               for d, (lo, hi, it) in zip(x.shape, pads))] = x
     return out

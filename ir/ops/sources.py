@@ -115,7 +115,7 @@ def _const_type(types, attrs):
 def _const_ref(value, dtype, shape):
     if isinstance(value, (list, tuple)):
         return np.array(value, dtype=dtype.numpy).reshape(shape)
-    return np.full(shape, value, dtype=dtype.numpy)
+    return dtypes.filled(shape, value, dtype)
 
 
 register(OpDef("const", "source", 0, _const_type, _const_ref,
