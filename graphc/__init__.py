@@ -431,6 +431,40 @@ __all__ += [
     "range", "seed", "set_default_dtype", "set_printoptions", "set_rng_state", "tril_indices",
     "triu_indices"
 ]
+# PyTorch's remaining elementwise functions and aliases (graphc/elementwise_extras.py)
+from graphc.elementwise_extras import (  # noqa: E402
+    bitwise_left_shift,
+    bitwise_right_shift,
+    copysign,
+    deg2rad,
+    float_power,
+    fmax,
+    fmin,
+    greater,
+    greater_equal,
+    heaviside,
+    isneginf,
+    isposinf,
+    less,
+    less_equal,
+    multiply,
+    negative,
+    not_equal,
+    rad2deg,
+    rsub,
+    sgn,
+    sinc,
+    subtract,
+    unflatten,
+    vdot,
+)
+
+__all__ += [
+    "bitwise_left_shift", "bitwise_right_shift", "copysign", "deg2rad", "float_power", "fmax",
+    "fmin", "greater", "greater_equal", "heaviside", "isneginf", "isposinf", "less",
+    "less_equal", "multiply", "negative", "not_equal", "rad2deg", "rsub", "sgn", "sinc",
+    "subtract", "unflatten", "vdot",
+]
 # checkpoints in the ecosystem's formats: .safetensors (graphc/safetensors.py); graphc.load
 # also reads PyTorch's .pt (graphc/torch_checkpoint.py)
 __all__ += ["save_file", "load_file"]

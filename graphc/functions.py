@@ -119,11 +119,18 @@ def cast(x: Tensor, dtype) -> Tensor:
     return x if x.dtype == dtype else apply("cast", [x], dtype=dtype)
 
 
-def where(condition, input, other) -> Tensor:
+def where(condition, input=None, other=None) -> Tensor:
     """``input`` where ``condition`` is true, else ``other`` (all broadcast); like ``torch.where``.
 
-    The branch-free way to make data-dependent choices inside compiled functions.
+    The branch-free way to make data-dependent choices inside compiled functions. With the
+    condition alone, ``nonzero(condition, as_tuple=True)`` (eager only: its size depends on
+    the values).
     """
+    if input is None and other is None:
+        from graphc.data_dependent import nonzero  # (a module above this one)
+        return nonzero(condition, as_tuple=True)
+    if input is None or other is None:
+        raise TypeError("where() takes a condition alone, or a condition, input and other")
     condition = to_tensor(condition)
     if condition.dtype != dtypes.bool_:
         condition = cast(condition, dtypes.bool_)

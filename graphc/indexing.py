@@ -272,6 +272,7 @@ def setitem(x: Tensor, key, value) -> None:
         # v broadcasts against x[key] (ints dropped, Nones added), then fills the region
         indexed_shape = [1 if e[0] == "new" else region.shape[e[1]]
                          for e in layout if e[0] != "drop"]
+        v = _without_leading_ones(v, len(indexed_shape))
         v = F.reshape(F.broadcast_to(v, indexed_shape), list(region.shape))
         pads = []
         for size, lo, _hi, st, n in zip(old.shape, starts, stops, steps, region.shape):
@@ -285,6 +286,15 @@ def setitem(x: Tensor, key, value) -> None:
         return F.where(mask, placed, old)
 
     x._assign(compute)
+
+
+def _without_leading_ones(value: Tensor, ndim: int) -> Tensor:
+    """A value written into ``ndim`` dimensions, its extra leading size-1 dimensions dropped
+    (``x[0] = ones(1, 4)`` into a row of 4, as PyTorch allows)."""
+    extra = 0
+    while value.ndim - extra > ndim and value.shape[extra] == 1:
+        extra += 1
+    return F.reshape(value, list(value.shape[extra:])) if extra else value
 
 
 def _row_major_ids(shape) -> Tensor:
@@ -308,6 +318,7 @@ def put(x: Tensor, key, value, accumulate: bool = False) -> Tensor:
     v = F.to_tensor(value, x)
     if v.dtype != x.dtype:
         v = F.cast(v, x.dtype)
+    v = _without_leading_ones(v, positions.ndim)
     if not _broadcasts(tuple(v.shape), tuple(positions.shape)):
         raise IndexError(f"shape mismatch: value of shape {list(v.shape)} cannot be broadcast "
                          f"to the indexing result of shape {list(positions.shape)}")

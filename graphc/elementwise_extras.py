@@ -1,0 +1,214 @@
+"""PyTorch's remaining elementwise functions, as composites of graphc ops: the NumPy-style
+aliases (``multiply subtract negative greater less ...``), ``rsub sgn isposinf isneginf fmax
+fmin float_power copysign heaviside vdot deg2rad rad2deg sinc`` and the bit shifts
+(``bitwise_left_shift``, ``bitwise_right_shift``, ``<<``, ``>>``). Each runs eagerly,
+differentiates, and compiles like the ops it is made of.
+
+    >>> import graphc
+    >>> x = graphc.tensor([-2.0, float("nan"), 3.0])
+    >>> graphc.fmax(x, graphc.tensor([1.0, 5.0, float("nan")])).tolist()
+    [1.0, 5.0, 3.0]
+    >>> (graphc.tensor([1, -8]) << 2).tolist(), (graphc.tensor([1, -8]) >> 2).tolist()
+    ([4, -32], [0, -2])
+"""
+from __future__ import annotations
+
+import math
+
+from graphc import functions as F
+from graphc import math_functions as M
+from graphc.errors import ArgumentError
+from graphc.tensor import Tensor
+from graphc.torch_functions import signbit
+from ir import dtypes
+
+multiply, subtract, negative = F.mul, F.sub, F.neg
+greater, greater_equal, less, less_equal, not_equal = F.gt, F.ge, F.lt, F.le, F.ne
+
+
+def rsub(input, other, *, alpha=1) -> Tensor:
+    """``other - alpha * input`` (``torch.rsub``)."""
+    return F.sub(other, input if alpha == 1 else F.mul(input, alpha))
+
+
+def sgn(input) -> Tensor:
+    """The sign (``torch.sgn``; for real tensors, ``sign``)."""
+    return F.sign(F.to_tensor(input))
+
+
+def isposinf(input) -> Tensor:
+    x = F.to_tensor(input)
+    return F.eq(x, math.inf) if x.dtype.is_float else F.ne(x, x)
+
+
+def isneginf(input) -> Tensor:
+    x = F.to_tensor(input)
+    return F.eq(x, -math.inf) if x.dtype.is_float else F.ne(x, x)
+
+
+def fmax(input, other) -> Tensor:
+    """The elementwise maximum ignoring NaN: a NaN loses to a number (``maximum`` propagates
+    it), NaN only where both are."""
+    a, b = F.operands(input, other)
+    return F.where(F.isnan(a), b, F.where(F.isnan(b), a, F.maximum(a, b)))
+
+
+def fmin(input, other) -> Tensor:
+    """The elementwise minimum ignoring NaN (see :func:`fmax`)."""
+    a, b = F.operands(input, other)
+    return F.where(F.isnan(a), b, F.where(F.isnan(b), a, F.minimum(a, b)))
+
+
+def float_power(input, exponent) -> Tensor:
+    """``input ** exponent`` in float64 (``torch.float_power``)."""
+    base = F.cast(F.to_tensor(input), dtypes.f64)
+    power = exponent if not isinstance(exponent, Tensor) else F.cast(exponent, dtypes.f64)
+    return F.pow(base, power)
+
+
+def copysign(input, other) -> Tensor:
+    """``|input|`` with the sign bit of ``other`` (-0.0 and NaNs' sign bits count), as a
+    float; its gradient along ``input`` is ``sign(input)`` times that sign."""
+    a = F.to_tensor(input)
+    if not a.dtype.is_float:
+        a = F.cast(a, dtypes.DEFAULT_FLOAT)
+    magnitude = F.abs(a)
+    b = other if isinstance(other, Tensor) else F.to_tensor(float(other), magnitude)
+    return F.where(signbit(b), F.neg(magnitude), magnitude)
+
+
+def heaviside(input, values) -> Tensor:
+    """0 below zero, 1 above, ``values`` at zero (``torch.heaviside``); NaN stays NaN, as in
+    NumPy (PyTorch gives 0)."""
+    x, v = F.operands(input, values)
+    step = F.cast(F.gt(x, 0), v.dtype)
+    if x.dtype.is_float:
+        step = F.where(F.isnan(x), x, step)
+    return F.where(F.eq(x, 0), v, step)
+
+
+def vdot(input, other) -> Tensor:
+    """The dot product of two 1-D tensors (real tensors: :func:`graphc.dot`)."""
+    return F.dot(input, other)
+
+
+def deg2rad(input) -> Tensor:
+    x = F.to_tensor(input)
+    return F.mul(x if x.dtype.is_float else F.cast(x, dtypes.DEFAULT_FLOAT), math.pi / 180)
+
+
+def rad2deg(input) -> Tensor:
+    x = F.to_tensor(input)
+    return F.mul(x if x.dtype.is_float else F.cast(x, dtypes.DEFAULT_FLOAT), 180 / math.pi)
+
+
+def sinc(input) -> Tensor:
+    """``sin(pi x) / (pi x)``, 1 at 0 (``torch.sinc``)."""
+    x = F.to_tensor(input)
+    x = x if x.dtype.is_float else F.cast(x, dtypes.DEFAULT_FLOAT)
+    zero = F.eq(x, 0)
+    scaled = F.mul(F.where(zero, F.scalar_like(1.0, x), x), math.pi)  # no 0/0 in its gradient
+    return F.where(zero, F.scalar_like(1.0, x), F.div(F.sin(scaled), scaled))
+
+
+def _shift_amounts(input, other, op: str):
+    x, y = F.operands(input, other)
+    if x.dtype.is_float or y.dtype.is_float:
+        raise ArgumentError(f"{op}: shifts take integer tensors, got {x.dtype} and {y.dtype}")
+    return x, y
+
+
+def bitwise_left_shift(input, other) -> Tensor:
+    """``input << other``: times 2**other, wrapping in the integer dtype (0 from the width of
+    the dtype on, as PyTorch gives)."""
+    x, y = _shift_amounts(input, other, "bitwise_left_shift")
+    bits = x.dtype.bits
+    wide = F.lt(y, bits)
+    factor = F.pow(F.cast(F.scalar_like(2, y), dtypes.i64), F.where(wide, F.cast(y, dtypes.i64), 0))
+    return F.where(wide, F.cast(F.mul(F.cast(x, dtypes.i64), factor), x.dtype),
+                   F.scalar_like(0, x))
+
+
+def bitwise_right_shift(input, other) -> Tensor:
+    """``input >> other``: arithmetic (floor) division by 2**other; from the width of the dtype
+    on, 0 or -1 by the sign."""
+    x, y = _shift_amounts(input, other, "bitwise_right_shift")
+    within = F.lt(y, min(x.dtype.bits, 63))
+    factor = F.pow(F.cast(F.scalar_like(2, y), dtypes.i64), F.where(within, F.cast(y, dtypes.i64), 0))
+    shifted = F.cast(M.floor_divide(F.cast(x, dtypes.i64), factor), x.dtype)
+    sign_fill = F.neg(F.cast(F.lt(x, 0), x.dtype))  # -1 below zero, else 0
+    return F.where(within, shifted, sign_fill)
+
+
+
+
+
+def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
+    """``dim`` split into ``sizes`` (one of them may be -1), as ``torch.unflatten``."""
+    x = F.to_tensor(input)
+    axis = F.wrap_dim(dim, x.ndim)
+    sizes = [int(s) for s in sizes]
+    return F.reshape(x, list(x.shape[:axis]) + sizes + list(x.shape[axis + 1:]))
+
+
+def _fill_diagonal_(self: Tensor, fill_value, wrap: bool = False) -> Tensor:
+    """Writes ``fill_value`` on the main diagonal, in place (``Tensor.fill_diagonal_``): a
+    matrix's, or for more dimensions the positions with all indices equal (all sizes alike);
+    ``wrap`` continues a tall matrix's diagonal every ``columns + 1`` rows."""
+    if self.ndim < 2:
+        raise ArgumentError(f"fill_diagonal_: the tensor must have at least 2 dimensions, got "
+                            f"shape {list(self.shape)}")
+    if self.ndim > 2 and len(set(self.shape)) != 1:
+        raise ArgumentError(f"fill_diagonal_: all dimensions must be of equal length, got "
+                            f"shape {list(self.shape)}")
+    from graphc.factories import arange
+    if self.ndim == 2:
+        rows, cols = self.shape
+        r = F.reshape(arange(rows), [rows, 1])
+        c = F.reshape(arange(cols), [1, cols])
+        period = cols + 1
+        flat = F.add(F.mul(r, cols), c)
+        on = F.eq(F.reshape(r, [rows, 1]), c) if not wrap else F.eq(
+            M.remainder(flat, period), 0)
+        if not wrap:
+            on = F.logical_and(on, F.lt(r, cols))
+    else:
+        n, ndim = self.shape[0], self.ndim
+        index = [F.reshape(arange(n), [n if a == b else 1 for b in range(ndim)])
+                 for a in range(ndim)]
+        on = F.eq(index[0], index[1])
+        for other in index[2:]:
+            on = F.logical_and(on, F.eq(index[0], other))
+    return self._assign(lambda old: F.masked_fill(old, on, fill_value))
+
+
+def _install() -> None:
+    names = ["multiply", "subtract", "negative", "greater", "greater_equal", "less",
+             "less_equal", "not_equal", "sgn", "isposinf", "isneginf", "fmax", "fmin",
+             "float_power", "copysign", "heaviside", "deg2rad", "rad2deg", "sinc", "vdot",
+             "bitwise_left_shift", "bitwise_right_shift", "unflatten"]
+    for name in names:
+        setattr(Tensor, name, globals()[name])
+    for name in ("multiply", "subtract", "negative", "sgn", "copysign", "float_power",
+                 "deg2rad", "rad2deg", "sinc", "bitwise_left_shift", "bitwise_right_shift",
+                 "heaviside", "fmax", "fmin"):
+        fn = globals()[name]
+        setattr(Tensor, name + "_", lambda self, *a, _fn=fn, **k: self._assign(
+            lambda old: _fn(old, *a, **k)))
+    Tensor.logical_not_ = lambda self: self._assign(F.logical_not)
+    Tensor.fill_diagonal_ = _fill_diagonal_
+    Tensor.__lshift__ = bitwise_left_shift
+    Tensor.__rshift__ = bitwise_right_shift
+    Tensor.__rlshift__ = lambda self, other: bitwise_left_shift(other, self)
+    Tensor.__rrshift__ = lambda self, other: bitwise_right_shift(other, self)
+    Tensor.__ilshift__ = lambda self, other: self._assign(lambda old: bitwise_left_shift(old, other))
+    Tensor.__irshift__ = lambda self, other: self._assign(
+        lambda old: bitwise_right_shift(old, other))
+
+
+_install()
+
+__all__ = ["bitwise_left_shift", "bitwise_right_shift", "copysign", "deg2rad", "float_power",
+           "fmax", "fmin", "greater", "greater_equal", "heaviside", "isneginf", "isposinf",
+           "less", "less_equal", "multiply", "negative", "not_equal", "rad2deg", "rsub", "sgn",
+           "sinc", "subtract", "unflatten", "vdot"]
