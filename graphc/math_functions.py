@@ -23,6 +23,7 @@ from graphc.functions import (
     _binary,
     _unary,
     add,
+    cast,
     clamp,
     eq,
     exp,
@@ -92,7 +93,25 @@ divide = true_divide = div
 (tan, asin, acos, atan, sinh, cosh, asinh, acosh, atanh, log2, log10, exp2) = (
     _unary(op) for op in ("tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh",
                           "atanh", "log2", "log10", "exp2"))
-atan2, hypot, xlogy = _binary("atan2"), _binary("hypot"), _binary("xlogy")
+atan2, xlogy = _binary("atan2"), _binary("xlogy")
+
+
+def _float_pair(op: str, input, other) -> tuple:
+    """The operands of a float-only op: an integer or bool one joins the float one's dtype,
+    as PyTorch promotes them (two integer tensors are refused, as there)."""
+    a, b = operands(input, other)
+    if not (a.dtype.is_float or b.dtype.is_float):
+        raise DTypeError(f"{op}: takes float tensors, got {a.dtype} and {b.dtype}")
+    if not a.dtype.is_float:
+        a = cast(a, b.dtype)
+    if not b.dtype.is_float:
+        b = cast(b, a.dtype)
+    return a, b
+
+
+def hypot(input, other) -> Tensor:
+    """``sqrt(a**2 + b**2)`` without overflow (``torch.hypot``)."""
+    return apply("hypot", list(_float_pair("hypot", input, other)))
 arcsin, arccos, arctan, arctan2 = asin, acos, atan, atan2
 arcsinh, arccosh, arctanh = asinh, acosh, atanh
 
@@ -105,9 +124,7 @@ def logaddexp(input, other) -> Tensor:
         >>> graphc.logaddexp(graphc.tensor([0.0, 1000.0]), graphc.tensor([0.0, 1000.0])).tolist()
         [0.6931471824645996, 1000.6931762695312]
     """
-    a, b = operands(input, other)
-    if not (a.dtype.is_float and b.dtype.is_float):
-        raise DTypeError(f"logaddexp: takes float tensors, got {a.dtype} and {b.dtype}")
+    a, b = _float_pair("logaddexp", input, other)
     # the larger plus log1p(exp(smaller - larger)), the difference fed to each branch only
     # where that branch is taken (finite in the other): exact derivatives at a tie too, where
     # max(a, b) + log1p(exp(-|a - b|)) had no curvature

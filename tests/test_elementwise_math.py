@@ -90,9 +90,13 @@ def test_hypot_does_not_overflow_and_inf_beats_nan(mode):
     assert got.tolist() == [pytest.approx(5e30, rel=1e-6), INF, 5.0, 0.0]
 
 
-def test_hypot_refuses_integer_tensors_as_pytorch():
-    with pytest.raises(RuntimeError, match="hypot: operand 0 has dtype i64; hypot takes float"):
+def test_hypot_refuses_two_integer_tensors_and_promotes_one_as_pytorch():
+    with pytest.raises(RuntimeError, match="hypot: takes float tensors, got i64 and i64"):
         graphc.hypot(graphc.tensor([3]), graphc.tensor([4]))
+    mixed = graphc.hypot(graphc.tensor([3]), graphc.tensor([4.0]))
+    assert mixed.dtype == graphc.float32 and mixed.tolist() == [5.0]
+    assert graphc.logaddexp(graphc.tensor([0]), graphc.tensor([0.0])).item() == \
+        pytest.approx(math.log(2))
 
 
 @pytest.mark.parametrize("mode", MODES)
