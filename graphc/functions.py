@@ -630,7 +630,10 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """``length`` elements of ``dim`` from ``start`` (negative: counted from the end)."""
     dim = _real_dim(x, dim, "narrow")
+    if start < 0:
+        start += x.shape[dim]
     starts, stops = [0] * x.ndim, list(x.shape)
     starts[dim], stops[dim] = start, start + length
     return apply("slice", [x], starts=starts, stops=stops, steps=[1] * x.ndim)
@@ -644,6 +647,7 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> list[Tensor]:
         if step <= 0:
             raise ShapeError(f"split: split_size must be positive, got {step}")
         sizes = [step] * (size // step) + ([size % step] if size % step else [])
+        sizes = sizes or [0]  # an empty dimension is one empty piece, as in PyTorch
     else:
         sizes = list(split_size_or_sections)
         if builtins.sum(sizes) != size or builtins.min(sizes, default=0) < 0:
@@ -660,6 +664,8 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> list[Tensor]:
     if chunks <= 0:
         raise ShapeError(f"chunk: chunks must be positive, got {chunks}")
     size = x.shape[_real_dim(x, dim, "chunk")]
+    if size == 0:  # PyTorch's chunks of an empty dimension: that many empty pieces
+        return [narrow(x, dim, 0, 0) for _ in range(chunks)]
     return split(x, -(-size // chunks), dim)
 
 

@@ -41,6 +41,7 @@ import pickle
 import random
 import sys
 import sysconfig
+import threading
 import types
 import warnings
 import weakref
@@ -772,21 +773,25 @@ def _walk_roots(fn, extra_roots, skip, lifted_ids, on_tensor=None,
                 items: Optional[dict] = None) -> _Walker:
     """Walk ``fn``'s own roots, then ``extra_roots``; with ``resume``, only ``extra_roots``,
     from where an earlier walk of the same function's roots stopped (``walker.checkpoint``)."""
-    _walking[0] += 1
+    _walking.depth += 1
     try:
         return _walk_roots_now(fn, extra_roots, skip, lifted_ids, on_tensor, record, resume,
                                items)
     finally:
-        _walking[0] -= 1
+        _walking.depth -= 1
 
 
-# How many walks are running: what a walk reads is not what the traced code read
+class _Walking(threading.local):
+    depth = 0
+
+
+# How many walks this thread is running: what a walk reads is not what the traced code read
 # (optimizer.ParamGroup notes the code's reads of numbers lifted as graph inputs)
-_walking = [0]
+_walking = _Walking()
 
 
 def walking() -> bool:
-    return _walking[0] > 0
+    return _walking.depth > 0
 
 
 def _walk_roots_now(fn, extra_roots, skip, lifted_ids, on_tensor, record, resume,

@@ -614,7 +614,9 @@ def searchsorted(sorted_sequence: Tensor, values, *, out_int32: bool = False,
         after = F.isnan(column) if right else F.logical_and(F.isnan(column),
                                                             F.logical_not(F.isnan(row)))
         hits = F.logical_or(hits, after)
-    out = F.sum(F.cast(hits, dtypes.i32 if out_int32 else dtypes.i64), -1)
+    out = F.sum(F.cast(hits, dtypes.i64), -1)
+    if out_int32:  # (sums of integers are int64)
+        out = F.cast(out, dtypes.i32)
     return F.reshape(out, []) if scalar else out
 
 

@@ -83,3 +83,12 @@ def test_add_and_sub_take_alpha():
     x = graphc.tensor([1.0, 2.0])
     assert graphc.add(x, x, alpha=2).tolist() == [3.0, 6.0]
     assert x.sub(graphc.tensor([2.0, 2.0]), alpha=0.5).tolist() == [0.0, 1.0]
+
+
+def test_empty_splits_negative_narrow_and_int32_searchsorted_as_pytorch():
+    assert [c.shape for c in graphc.split(graphc.zeros(0), 2)] == [(0,)]  # was no piece
+    assert [c.shape for c in graphc.chunk(graphc.zeros(0, 3), 2)] == [(0, 3), (0, 3)]
+    assert graphc.narrow(graphc.arange(5), -1, -2, 2).tolist() == [3, 4]
+    found = graphc.searchsorted(graphc.tensor([1.0, 2.0, 3.0]), graphc.tensor([2.5]),
+                                out_int32=True)
+    assert found.dtype == graphc.int32 and found.tolist() == [2]
