@@ -90,14 +90,40 @@ def _infer_dtype(array: np.ndarray, data) -> dtypes.DType:
         if kind in "fiu" or array.dtype == dtypes.bf16.numpy:
             return dtypes.from_numpy(array.dtype)
     elif kind in "iu":
-        return dtypes.i64
+        return _with_typed_elements(dtypes.i64, data)
     elif kind == "f" or (kind == "O" and all(isinstance(v, (int, float, np.number))
                                              for v in array.flat)):
         ints = _may_hold_ints_beyond_int64(array) and not _has_python_float(data)
-        return dtypes.i64 if ints else dtypes.DEFAULT_FLOAT
+        return _with_typed_elements(dtypes.i64 if ints else dtypes.DEFAULT_FLOAT, data)
     if kind == "b":
-        return dtypes.bool_
+        return _with_typed_elements(dtypes.bool_, data)
     raise TypeError(f"cannot make a tensor from data of NumPy dtype {array.dtype}")
+
+
+def _with_typed_elements(inferred: dtypes.DType, data) -> dtypes.DType:
+    """``inferred`` (from the Python numbers) promoted with the dtypes of the NumPy scalars
+    and tensors among the elements of a list: ``[1, np.float64(2)]`` is float64, as in
+    PyTorch. Lists of more than 4096 elements are not looked into."""
+    found, python, pending, seen = set(), set(), [data], 0
+    while pending and seen < 4096:
+        item = pending.pop()
+        seen += 1
+        if isinstance(item, (list, tuple)):
+            pending.extend(item)
+        elif isinstance(item, np.generic) and (item.dtype.kind in "fiub"
+                                               or item.dtype == dtypes.bf16.numpy):
+            found.add(dtypes.from_numpy(item.dtype))
+        elif isinstance(item, Tensor):
+            found.add(item.dtype)
+        elif isinstance(item, type(True)):  # noqa: UP003  (this module's bool is a dtype)
+            python.add(dtypes.bool_)
+        elif isinstance(item, int):
+            python.add(dtypes.i64)
+        elif isinstance(item, float):
+            python.add(dtypes.DEFAULT_FLOAT)
+    if not found or pending:
+        return inferred
+    return dtypes.promote(*python, *found)
 
 
 def _first_overflow(values: np.ndarray, dtype: dtypes.DType) -> object | None:

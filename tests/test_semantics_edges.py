@@ -92,3 +92,14 @@ def test_empty_splits_negative_narrow_and_int32_searchsorted_as_pytorch():
     found = graphc.searchsorted(graphc.tensor([1.0, 2.0, 3.0]), graphc.tensor([2.5]),
                                 out_int32=True)
     assert found.dtype == graphc.int32 and found.tolist() == [2]
+
+
+def test_a_lists_numpy_scalars_and_tensors_take_part_in_its_dtype():
+    # a float64 NumPy scalar in a list made float32 data (Python floats' default)
+    cases = [([1, np.float64(2)], graphc.float64), ([1.5, np.float16(2)], graphc.float32),
+             ([1, np.float16(2)], graphc.float16), ([np.int32(1), 2], graphc.int64),
+             ([[1.0], [np.float64(2.0)]], graphc.float64),
+             ([graphc.tensor(1.5, dtype=graphc.float64)], graphc.float64),
+             ([graphc.tensor(1), 2.5], graphc.float32), ([1, 2], graphc.int64)]
+    for data, dtype in cases:
+        assert graphc.tensor(data).dtype == dtype, data
