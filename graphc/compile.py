@@ -277,7 +277,7 @@ class CacheEntry:
                 leaves.append(same if isinstance(same, Tensor) else Tensor._wrap(array))
                 graph_outputs.append(None if same is not None else leaves[-1])
             else:  # an object each eager call makes anew is a new copy per call too
-                leaves.append(static[0] if static[1] is None else _fresh_copy(*static))
+                leaves.append(copy.copy(static[0]) if static[1] else static[0])
         if recording:
             compiled_grad.attach(self.differentiable, saved, self._grad_tensors(dynamic_leaves),
                                  graph_outputs, self.graph.name)
@@ -677,7 +677,7 @@ class CompiledFunction:
                     out_static.append(None if index is None else tracing.ArgRef(index))
                 else:
                     _reject_hidden_tensors(leaf)
-                    out_static.append((leaf, None))
+                    out_static.append((leaf, False))
             created: dict[int, tuple[str, Tensor]] = {}
             reached: set[int] = set()
             after = guards.snapshot(
@@ -914,58 +914,19 @@ def _reject_mutated_containers(names, values, contents) -> None:
 
 
 def _made_by_the_call(static, reached: set):
-    """A non-tensor output ``(value, None)`` marked ``(value, kept)`` when the call made it (an
-    array, list, dict or set the function creates and returns): each compiled call returns a
-    new copy of its containers (:func:`_fresh_copy`), as each eager call makes new ones; the
-    same object every time would carry what the caller wrote into it to the next call.
-    ``kept``: the ids of the containers inside it that the function's state or arguments hold,
-    which stay themselves, as eagerly. Other objects (a user class's instance) are returned as
-    they are."""
+    """A non-tensor output ``(value, False)`` marked ``(value, True)`` when the call made it (a
+    NumPy array, set or bytearray the function creates and returns): each compiled call returns
+    a copy of it, as each eager call makes a new one; the same object every time would carry
+    what the caller wrote into it to the next call. (Lists, tuples and dicts are taken apart
+    by pytree and built anew at every call already.) Objects the function's state or arguments
+    hold are returned as themselves, as eagerly, and so are other objects (a user class's
+    instance)."""
     if static is None or isinstance(static, tracing.ArgRef):
         return static
     value = static[0]
-    if not isinstance(value, _FRESH_CONTAINERS) or id(value) in reached:
+    if not isinstance(value, (set, np.ndarray, bytearray)) or id(value) in reached:
         return static
-    kept: set[int] = set()
-    _containers_held(value, reached, kept, set())
-    return (value, frozenset(kept))
-
-
-_FRESH_CONTAINERS = (dict, list, set, tuple, np.ndarray, bytearray)
-
-
-def _containers_held(value, reached: set, kept: set, seen: set) -> None:
-    """Adds to ``kept`` the ids of the containers within ``value`` found in ``reached``."""
-    if not isinstance(value, _FRESH_CONTAINERS) or id(value) in seen:
-        return
-    seen.add(id(value))
-    if id(value) in reached:
-        kept.add(id(value))
-        return
-    items = value.values() if isinstance(value, dict) else (
-        value if isinstance(value, (list, tuple)) else ())
-    for item in items:
-        _containers_held(item, reached, kept, seen)
-
-
-def _fresh_copy(value, kept: frozenset):
-    """``value`` with its dicts, lists, sets, tuples and arrays copied (those in ``kept``
-    excepted); everything else they hold is shared, as a new eager result would share it."""
-    if id(value) in kept or not isinstance(value, _FRESH_CONTAINERS):
-        return value
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, bytearray):
-        return bytearray(value)
-    if type(value) is dict:
-        return {key: _fresh_copy(item, kept) for key, item in value.items()}
-    if type(value) is list:
-        return [_fresh_copy(item, kept) for item in value]
-    if type(value) is tuple:
-        return tuple(_fresh_copy(item, kept) for item in value)
-    if type(value) is set:
-        return set(value)
-    return copy.copy(value)  # a subclass (OrderedDict, a namedtuple): one level
+    return (value, True)
 
 
 def _reject_hidden_tensors(leaf) -> None:

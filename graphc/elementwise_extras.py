@@ -118,13 +118,19 @@ def _shift_amounts(input, other, op: str):
     return x, y
 
 
+def _two_to_the(y: Tensor, where: Tensor) -> Tensor:
+    """``2 ** y`` in int64 where ``where`` holds (1 elsewhere: the caller selects another
+    result there, and 2 ** 64 would not fit)."""
+    return F.pow(F.cast(F.scalar_like(2, y), dtypes.i64), F.where(where, F.cast(y, dtypes.i64), 0))
+
+
 def bitwise_left_shift(input, other) -> Tensor:
     """``input << other``: times 2**other, wrapping in the integer dtype (0 from the width of
     the dtype on, as PyTorch gives)."""
     x, y = _shift_amounts(input, other, "bitwise_left_shift")
     bits = x.dtype.bits
     wide = F.lt(y, bits)
-    factor = F.pow(F.cast(F.scalar_like(2, y), dtypes.i64), F.where(wide, F.cast(y, dtypes.i64), 0))
+    factor = _two_to_the(y, wide)
     return F.where(wide, F.cast(F.mul(F.cast(x, dtypes.i64), factor), x.dtype),
                    F.scalar_like(0, x))
 
@@ -134,7 +140,7 @@ def bitwise_right_shift(input, other) -> Tensor:
     on, 0 or -1 by the sign."""
     x, y = _shift_amounts(input, other, "bitwise_right_shift")
     within = F.lt(y, min(x.dtype.bits, 63))
-    factor = F.pow(F.cast(F.scalar_like(2, y), dtypes.i64), F.where(within, F.cast(y, dtypes.i64), 0))
+    factor = _two_to_the(y, within)
     shifted = F.cast(M.floor_divide(F.cast(x, dtypes.i64), factor), x.dtype)
     sign_fill = F.neg(F.cast(F.lt(x, 0), x.dtype))  # -1 below zero, else 0
     return F.where(within, shifted, sign_fill)

@@ -53,7 +53,7 @@ class ReduceLROnPlateau(LRScheduler):
         self.cooldown = cooldown
         self.eps = eps
         self.last_epoch = 0
-        self._last_lr = self._current_lrs()
+        self._last_lr = self._snapshot_lrs()
         self._init_is_better(mode, threshold, threshold_mode)
         self._reset()
 
@@ -103,7 +103,7 @@ class ReduceLROnPlateau(LRScheduler):
             self._reduce_lr()
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
-        self._last_lr = self._current_lrs()
+        self._last_lr = self._snapshot_lrs()
 
     def _reduce_lr(self) -> None:
         groups = self.optimizer.param_groups

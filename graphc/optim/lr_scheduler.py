@@ -109,13 +109,21 @@ class LRScheduler:
             self.last_epoch = epoch
             closed = getattr(self, "_get_closed_form_lr", None)
             values = closed() if closed is not None else self.get_lr()
+        self._apply_lrs(values)
+
+    def _apply_lrs(self, values) -> None:
+        """Sets each group's learning rate (a tensor one filled in place), and notes them."""
         for group, lr in zip(self.optimizer.param_groups, values):
             set_group_value(group, "lr", lr)
-        self._last_lr = self._current_lrs()
+        self._last_lr = self._snapshot_lrs()
 
     def _current_lrs(self) -> list[float]:
-        return [group["lr"].clone() if isinstance(group["lr"], Tensor) else group["lr"]
-                for group in self.optimizer.param_groups]
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+    def _snapshot_lrs(self) -> list:
+        """The current rates for ``get_last_lr()``: a tensor rate copied, since the schedule
+        fills that tensor in place at the next step (PyTorch copies it too)."""
+        return [lr.clone() if isinstance(lr, Tensor) else lr for lr in self._current_lrs()]
 
     def state_dict(self) -> dict:
         """Everything but the optimizer (and functions, which cannot be saved)."""
@@ -384,9 +392,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
             self.T_i = self.T_0 * self.T_mult ** n
         self.last_epoch = math.floor(epoch)
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
-            set_group_value(group, "lr", lr)
-        self._last_lr = self._current_lrs()
+        self._apply_lrs(self.get_lr())
 
 
 class LambdaLR(LRScheduler):
@@ -500,13 +506,13 @@ class ChainedScheduler(LRScheduler):
         _check_same_optimizer(type(self).__name__, optimizer, schedulers)
         self._schedulers = list(schedulers)
         self.optimizer = optimizer
-        self._last_lr = self._current_lrs()
+        self._last_lr = self._snapshot_lrs()
 
     def step(self) -> None:  # type: ignore[override]
         refuse_in_trace(self)
         for scheduler in self._schedulers:
             scheduler.step()
-        self._last_lr = self._current_lrs()
+        self._last_lr = self._snapshot_lrs()
 
     def state_dict(self) -> dict:
         return _with_children_state(self)
