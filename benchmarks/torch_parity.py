@@ -772,7 +772,8 @@ def optimizers():
 
 
 def _more_optimizers():
-    """Adadelta, Adamax, NAdam, RAdam: 20 steps (RAdam's rectification starts within them)."""
+    """Adadelta, Adamax, NAdam, RAdam, Rprop, ASGD: 20 steps (RAdam's rectification and ASGD's
+    averaging after t0 start within them)."""
     cases = [
         ("Adadelta", {"lr": 1.0}),
         ("Adadelta", {"lr": 0.5, "rho": 0.8, "eps": 1e-4, "weight_decay": 0.1,
@@ -786,6 +787,12 @@ def _more_optimizers():
         ("RAdam", {"lr": 0.01}),
         ("RAdam", {"lr": 0.01, "betas": (0.8, 0.9), "weight_decay": 0.1}),
         ("RAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+        ("Rprop", {"lr": 0.01}),
+        ("Rprop", {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-3, 0.1),
+                   "maximize": True}),
+        ("ASGD", {"lr": 0.05}),
+        ("ASGD", {"lr": 0.05, "lambd": 0.01, "alpha": 0.6, "t0": 5, "weight_decay": 0.1,
+                  "maximize": True}),
     ]
     for cls, kw in cases:
         check(f"optim/{cls}{_kw(kw)} (20 steps)",
@@ -1046,23 +1053,32 @@ def _schedulers():
         "OneCycleLR[linear, three_phase]":
             lambda m, o: m.OneCycleLR(o, max_lr=1.0, epochs=6, steps_per_epoch=5,
                                       three_phase=True, anneal_strategy="linear"),
+        "CyclicLR[triangular2, up 3, down 5, per group]":
+            lambda m, o: m.CyclicLR(o, [0.1, 0.01], [1.0, 0.2], step_size_up=3,
+                                    step_size_down=5, mode="triangular2"),
+        "CyclicLR[exp_range, gamma=0.95]":
+            lambda m, o: m.CyclicLR(o, 0.1, 1.0, step_size_up=4, mode="exp_range", gamma=0.95),
     }
     for name, make in more.items():
         check(f"sched/{name}", lambda make=make: run(make))
-    check("sched/OneCycleLR momentum and Adam betas", _one_cycle_momentum)
+    check("sched/OneCycleLR and CyclicLR momentum and Adam betas", _one_cycle_momentum)
     check("sched/ReduceLROnPlateau[rel, abs, cooldown, min_lr]", _plateau)
     check("sched/CosineAnnealingWarmRestarts[step(fractional epoch)]", _warm_restarts_fractional)
 
 
 def _one_cycle_momentum():
     items = []
-    for cls, key in (("SGD", "momentum"), ("Adam", "betas"), ("NAdam", "betas")):
+    for cls, key, schedule in (("SGD", "momentum", "OneCycleLR"), ("Adam", "betas", "OneCycleLR"),
+                               ("NAdam", "betas", "OneCycleLR"), ("SGD", "momentum", "CyclicLR"),
+                               ("Adam", "betas", "CyclicLR")):
         seqs = []
         for mod, param in ((goptim, gnn.Parameter(graphc.zeros(1))),
                            (torch.optim, torch.nn.Parameter(torch.zeros(1)))):
             kw = {"momentum": 0.9} if cls == "SGD" else {}
             opt = getattr(mod, cls)([param], lr=0.1, **kw)
-            sched = mod.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=20)
+            sched = (mod.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=20)
+                     if schedule == "OneCycleLR" else
+                     mod.lr_scheduler.CyclicLR(opt, 0.1, 1.0, step_size_up=3))
             seq = []
             for _ in range(20):
                 value = opt.param_groups[0][key]
@@ -1070,7 +1086,7 @@ def _one_cycle_momentum():
                 opt.step()
                 sched.step()
             seqs.append(np.array(seq))
-        items.append((f"{cls} lr and {key}", seqs[0], seqs[1]))
+        items.append((f"{schedule}: {cls} lr and {key}", seqs[0], seqs[1]))
     return items
 
 

@@ -176,6 +176,55 @@ def test_one_cycle_lr_rejects_bad_arguments():
                                 total_steps=5)
 
 
+def cyclic_reference(step, base, top, up, down, mode="triangular", gamma=1.0):
+    """PyTorch's documented CyclicLR: a triangle of ``up`` steps up and ``down`` down, its
+    height scaled per cycle (triangular2: halved each cycle) or per step (exp_range)."""
+    cycle = math.floor(1 + step / (up + down))
+    x = 1.0 + step / (up + down) - cycle
+    ratio = up / (up + down)
+    factor = x / ratio if x <= ratio else (x - 1) / (ratio - 1)
+    scale = {"triangular": 1.0, "triangular2": 1 / 2.0 ** (cycle - 1),
+             "exp_range": gamma ** step}[mode]
+    return factor * scale
+
+
+@pytest.mark.parametrize("mode, up, down, gamma", [
+    ("triangular", 3, None, 1.0), ("triangular2", 2, 5, 1.0), ("exp_range", 4, 2, 0.9)])
+def test_cyclic_lr_follows_smiths_triangle_and_moves_momentum_the_other_way(mode, up, down,
+                                                                             gamma):
+    opt = optim.SGD([{"params": [Parameter(graphc.zeros(1))]},
+                     {"params": [Parameter(graphc.zeros(1))], "lr": 5.0}], lr=9.0,
+                    momentum=0.5)
+    sched = lr_scheduler.CyclicLR(opt, base_lr=[0.1, 0.01], max_lr=[0.5, 0.2], step_size_up=up,
+                                  step_size_down=down, mode=mode, gamma=gamma)
+    for step in range(20):
+        f = cyclic_reference(step, 0, 1, up, down if down is not None else up, mode, gamma)
+        lrs = sched.get_last_lr()
+        assert lrs[0] == pytest.approx(0.1 + 0.4 * f, **REL)
+        assert lrs[1] == pytest.approx(0.01 + 0.19 * f, **REL)
+        assert opt.param_groups[1]["momentum"] == pytest.approx(0.9 - 0.1 * f, **REL)
+        opt.step()
+        sched.step()
+    assert any(0 < cyclic_reference(s, 0, 1, up, down or up, mode, gamma) < 1 for s in range(20))
+
+
+def test_cyclic_lr_custom_scale_adam_beta1_state_dict_and_errors():
+    opt = optim.Adam([Parameter(graphc.zeros(1))], betas=(0.7, 0.99))
+    sched = lr_scheduler.CyclicLR(opt, 0.1, 0.3, step_size_up=2, base_momentum=0.5,
+                                  max_momentum=0.6, scale_fn=lambda x: 0.5 ** x,
+                                  scale_mode="iterations")
+    assert opt.param_groups[0]["betas"] == (0.6, 0.99)
+    lrs_over(sched, opt, 3)
+    assert sched.get_last_lr()[0] == pytest.approx(0.1 + 0.2 * 0.5 * 0.5 ** 3, **REL)
+    assert opt.param_groups[0]["betas"] == (pytest.approx(0.6 - 0.1 * 0.5 * 0.5 ** 3), 0.99)
+    saved = sched.state_dict()
+    assert saved["_scale_fn_custom"] is None and "_scale_fn_ref" not in saved  # (functions)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        lr_scheduler.CyclicLR(opt, 0.1, 0.3, mode="square")
+    with pytest.raises(ValueError, match="momentum or beta1"):
+        lr_scheduler.CyclicLR(optim.Adagrad([Parameter(graphc.zeros(1))]), 0.1, 0.3)
+
+
 def test_sequential_lr_restarts_each_scheduler_at_its_milestone():
     opt = sgd(1.0)
     sched = lr_scheduler.SequentialLR(opt, [
@@ -286,11 +335,12 @@ def test_reduce_lr_on_plateau_min_lr_per_group_and_errors():
     lambda opt: lr_scheduler.MultiStepLR(opt, [2, 4]),
     lambda opt: lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=2),
     lambda opt: lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=12),
+    lambda opt: lr_scheduler.CyclicLR(opt, 0.1, 1.0, step_size_up=3, mode="triangular2"),
     lambda opt: lr_scheduler.SequentialLR(opt, [lr_scheduler.LinearLR(opt, total_iters=2),
                                                 lr_scheduler.ExponentialLR(opt, 0.5)], [2]),
     lambda opt: lr_scheduler.ChainedScheduler([lr_scheduler.ExponentialLR(opt, 0.5),
                                                lr_scheduler.PolynomialLR(opt, 8)]),
-], ids=["multistep", "warm_restarts", "one_cycle", "sequential", "chained"])
+], ids=["multistep", "warm_restarts", "one_cycle", "cyclic", "sequential", "chained"])
 def test_state_dict_round_trip_resumes_the_schedule(make):
     def fresh():
         opt = optim.SGD([Parameter(graphc.zeros(1))], lr=1.0, momentum=0.9)
@@ -362,8 +412,11 @@ def train_with(schedule, compiled, opt_cls=optim.SGD, steps=8, **opt_kw):
         [3])),
     (optim.RAdam, dict(lr=0.1),
      lambda opt: lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=3)),
+    (optim.SGD, dict(lr=0.1, momentum=0.9),
+     lambda opt: lr_scheduler.CyclicLR(opt, 0.05, 0.2, step_size_up=2, mode="exp_range",
+                                       gamma=0.9)),
 ], ids=["one_cycle_sgd_momentum", "one_cycle_adam_beta1", "one_cycle_nadam_three_phase",
-        "one_cycle_rmsprop_momentum", "plateau", "sequential", "warm_restarts"])
+        "one_cycle_rmsprop_momentum", "plateau", "sequential", "warm_restarts", "cyclic"])
 def test_compiled_step_sees_every_new_rate_and_momentum_without_retracing(opt_cls, opt_kw,
                                                                          schedule):
     w_e, losses_e, _, _ = train_with(schedule, False, opt_cls, **opt_kw)

@@ -1,4 +1,4 @@
-"""Adadelta, Adamax, NAdam, RAdam and LBFGS against float64 NumPy versions of PyTorch's
+"""Adadelta, Adamax, NAdam, RAdam, Rprop, ASGD and LBFGS against float64 NumPy versions of PyTorch's
 algorithms (written out below from ``torch.optim``'s documentation), eagerly and compiled.
 
 Tolerances as in test_optim.py: float64 parameters vs the float64 reference rtol=1e-10; compiled
@@ -100,6 +100,39 @@ def radam_ref(p, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
     return p
 
 
+def rprop_ref(p, grads, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), maximize=False,
+              sign_changes=None):
+    etaminus, etaplus = etas
+    prev, step_size = np.zeros_like(p), np.full_like(p, lr)
+    for g in grads:
+        g = -g if maximize else g
+        agreement = g * prev
+        eta = np.where(agreement > 0, etaplus, np.where(agreement < 0, etaminus, 1.0))
+        step_size = np.clip(step_size * eta, *step_sizes)
+        g = np.where(agreement < 0, 0.0, g)
+        p = p - np.sign(g) * step_size
+        prev = g
+        if sign_changes is not None:
+            sign_changes.append(int((agreement < 0).sum()))
+    return p
+
+
+def asgd_ref(p, grads, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0,
+             maximize=False, averages=None):
+    eta, mu, ax = np.float32(lr), np.float32(1.0), np.zeros_like(p)  # PyTorch: float32 scalars
+    for t, g in enumerate(grads, start=1):
+        g = -g if maximize else g
+        if weight_decay:
+            g = g + weight_decay * p
+        p = p * (1 - lambd * float(eta)) - float(eta) * g
+        ax = p if mu == 1 else ax + (p - ax) * float(mu)
+        eta = np.float32(lr / (1 + lambd * lr * t) ** alpha)
+        mu = np.float32(1 / max(1, t - t0))
+    if averages is not None:
+        averages.append(ax)
+    return p
+
+
 CASES = [
     (optim.Adadelta, adadelta_ref, dict()),
     (optim.Adadelta, adadelta_ref, dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1)),
@@ -116,6 +149,12 @@ CASES = [
     (optim.RAdam, radam_ref, dict(lr=0.01, betas=(0.8, 0.9), weight_decay=0.1)),
     (optim.RAdam, radam_ref, dict(lr=0.01, betas=(0.8, 0.9), weight_decay=0.1,
                                   decoupled_weight_decay=True, maximize=True)),
+    (optim.Rprop, rprop_ref, dict()),
+    (optim.Rprop, rprop_ref, dict(lr=0.1, etas=(0.3, 1.5), step_sizes=(0.05, 0.2),
+                                  maximize=True)),
+    (optim.ASGD, asgd_ref, dict(lr=0.05)),
+    (optim.ASGD, asgd_ref, dict(lr=0.05, lambd=0.01, alpha=0.6, t0=4, weight_decay=0.1,
+                                maximize=True)),
 ]
 
 
@@ -138,6 +177,18 @@ def test_radam_takes_both_its_early_and_its_rectified_update():
     assert rectified[-1] and not rectified[-STEPS]
 
 
+def test_rprop_reference_meets_sign_changes_and_asgd_averages_after_t0():
+    changes = []
+    rprop_ref(np.zeros(5), gradients(), sign_changes=changes)
+    assert sum(changes) > 0  # the case above takes the "sign changed: skip" branch
+    w, opt = run_eager(optim.ASGD, dict(lr=0.05, t0=4), np.ones(5), gradients())
+    averages = []
+    asgd_ref(np.ones(5), gradients(), lr=0.05, t0=4, averages=averages)
+    np.testing.assert_allclose(opt.state[w]["ax"].numpy(), averages[0], **F64)
+    assert np.abs(averages[0] - w.numpy()).max() > 1e-3  # a true average, not the parameter
+    assert opt.state[w]["eta"].dtype == graphc.float32 and opt.state[w]["mu"].shape == ()
+
+
 def test_nadam_mu_product_is_a_float32_scalar_like_pytorchs():
     w = Parameter(graphc.tensor([1.0, 2.0], dtype=graphc.float64))
     opt = optim.NAdam([w])
@@ -153,6 +204,8 @@ def test_nadam_mu_product_is_a_float32_scalar_like_pytorchs():
     (optim.Adamax, dict(lr=0.05)),
     (optim.NAdam, dict(lr=0.05, weight_decay=0.01, decoupled_weight_decay=True)),
     (optim.RAdam, dict(lr=0.05, betas=(0.8, 0.9))),
+    (optim.Rprop, dict(lr=0.05)),
+    (optim.ASGD, dict(lr=0.05, t0=3, weight_decay=0.01)),
 ], ids=lambda v: v.__name__ if isinstance(v, type) else ",".join(map(str, v.items())))
 def test_compiled_training_step_matches_eager_without_retracing(cls, kw):
     w_e, b_e, opt_e, _, losses_e = train(cls, kw, compiled=False)
@@ -171,6 +224,8 @@ def test_compiled_training_step_matches_eager_without_retracing(cls, kw):
     (optim.Adamax, dict(betas=(0.9, 1.0)), "betas"),
     (optim.NAdam, dict(momentum_decay=-1.0), "momentum_decay"),
     (optim.RAdam, dict(eps=-1.0), "epsilon"),
+    (optim.Rprop, dict(etas=(1.2, 0.5)), "eta"),
+    (optim.ASGD, dict(weight_decay=-1.0), "weight_decay"),
     (optim.LBFGS, dict(line_search_fn="backtracking"), "line_search_fn"),
 ])
 def test_bad_hyperparameters_are_rejected_naming_them(cls, kw, message):
@@ -191,6 +246,11 @@ def test_defaults_and_argument_order_are_pytorchs():
         (2e-3, 4e-3, False)
     group = optim.RAdam([w]).param_groups[0]
     assert (group["lr"], group["decoupled_weight_decay"]) == (1e-3, False)
+    group = optim.Rprop([w]).param_groups[0]
+    assert (group["lr"], group["etas"], group["step_sizes"]) == (1e-2, (0.5, 1.2), (1e-6, 50))
+    assert optim.ASGD([w], 0.5, 1e-3, 0.5, 10.0, 0.1).defaults == dict(
+        lr=0.5, lambd=1e-3, alpha=0.5, t0=10.0, weight_decay=0.1, maximize=False,
+        foreach=None, capturable=False, differentiable=False)
     group = optim.LBFGS([w]).param_groups[0]
     assert group == dict(params=[w], lr=1, max_iter=20, max_eval=25, tolerance_grad=1e-7,
                          tolerance_change=1e-9, history_size=100, line_search_fn=None)

@@ -193,6 +193,8 @@ def test_zero_grad_sets_gradients_to_none_by_default():
     (optim.Adamax, dict(lr=0.05)),
     (optim.NAdam, dict(lr=0.05)),
     (optim.RAdam, dict(lr=0.05)),
+    (optim.Rprop, dict(lr=0.05)),
+    (optim.ASGD, dict(lr=0.05, t0=2)),
 ], ids=lambda v: v.__name__ if isinstance(v, type) else "")
 def test_state_dict_round_trip_resumes_exactly(cls, kw):
     rng = np.random.default_rng(3)

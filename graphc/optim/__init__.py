@@ -24,12 +24,14 @@ from graphc.optim.adadelta import Adadelta
 from graphc.optim.adagrad import Adagrad
 from graphc.optim.adam import Adam, AdamW
 from graphc.optim.adamax import Adamax
+from graphc.optim.asgd import ASGD
 from graphc.optim.lbfgs import LBFGS
 from graphc.optim.nadam import NAdam
 from graphc.optim.optimizer import Optimizer
 from graphc.optim.radam import RAdam
 from graphc.optim.rmsprop import RMSprop
+from graphc.optim.rprop import Rprop
 from graphc.optim.sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax",
-           "NAdam", "RAdam", "LBFGS", "lr_scheduler"]
+           "NAdam", "RAdam", "Rprop", "ASGD", "LBFGS", "lr_scheduler"]

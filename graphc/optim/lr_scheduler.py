@@ -567,10 +567,11 @@ def _is_function(fn) -> bool:
 
 
 # schedules with their own module, importable from here as in PyTorch
+from graphc.optim.lr_cyclic import CyclicLR  # noqa: E402
 from graphc.optim.lr_one_cycle import OneCycleLR  # noqa: E402
 from graphc.optim.lr_plateau import ReduceLROnPlateau  # noqa: E402
 
 __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR",
            "PolynomialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "LambdaLR",
            "MultiplicativeLR", "SequentialLR", "ChainedScheduler", "OneCycleLR",
-           "ReduceLROnPlateau"]
+           "CyclicLR", "ReduceLROnPlateau"]
