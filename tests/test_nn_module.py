@@ -352,8 +352,8 @@ def test_get_submodule_parameter_and_buffer_by_dotted_name():
         model.get_submodule("2.weight")
     with pytest.raises(AttributeError, match="no parameter 'running_mean'"):
         model.get_parameter("1.0.running_mean")
-    with pytest.raises(NotImplementedError, match="register_hook"):
-        model.register_full_backward_hook(lambda m, gin, gout: None)
+    with pytest.raises(NotImplementedError, match="register_full_backward_hook"):
+        model.register_backward_hook(lambda m, gin, gout: None)
 
 
 @pytest.mark.parametrize("shape", [(3, 5), (5, 3), (4, 2, 3)])

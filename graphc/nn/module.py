@@ -20,6 +20,8 @@ from graphc import device as devices
 from graphc import tracing
 from graphc.autograd import tensor_state_changes
 from graphc.factories import as_dtype, zeros_like
+from graphc.nn.module_backward_hooks import HOOKS as BACKWARD_HOOKS
+from graphc.nn.module_backward_hooks import PRE_HOOKS as BACKWARD_PRE_HOOKS
 from graphc.nn.module_hooks import (
     HOOKS,
     PRE_HOOKS,
@@ -239,13 +241,34 @@ class Module:
         return add_hook(self, HOOKS, hook, prepend, with_kwargs=with_kwargs,
                         always_call=always_call)
 
-    def register_full_backward_hook(self, hook: Callable, prepend: bool = False):
-        raise NotImplementedError(
-            "register_full_backward_hook is not supported yet; to see the gradient of a "
-            "module's output, register a hook on the output tensor (out.register_hook(fn)) "
-            "from a forward hook")
+    def register_full_backward_hook(self, hook: Callable,
+                                    prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` runs once per backward pass through a call
+        of this module, with the gradients of its positional tensor arguments (None for one
+        that does not require grad) and of its outputs; a tuple it returns replaces
+        ``grad_input`` (a None in it sends a zero gradient; PyTorch leaves a leaf's ``.grad``
+        None then). Eager only: a compiled function refuses modules with backward hooks.
 
-    register_full_backward_pre_hook = register_backward_hook = register_full_backward_hook
+            >>> import graphc
+            >>> layer = graphc.nn.Linear(2, 1)
+            >>> _ = layer.register_full_backward_hook(lambda m, gin, gout: (gin[0] * 0,))
+            >>> x = graphc.ones(1, 2, requires_grad=True)
+            >>> layer(x).sum().backward()
+            >>> x.grad.tolist()
+            [[0.0, 0.0]]
+        """
+        return add_hook(self, BACKWARD_HOOKS, hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook: Callable,
+                                        prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_output)`` runs when the gradients of this module's outputs are
+        known, before those of its arguments; a tuple it returns replaces ``grad_output``."""
+        return add_hook(self, BACKWARD_PRE_HOOKS, hook, prepend)
+
+    def register_backward_hook(self, hook: Callable):
+        raise NotImplementedError(
+            "register_backward_hook (deprecated in PyTorch: it saw the gradients of the last op "
+            "of forward only) is not supported; use register_full_backward_hook")
 
     # -- lookup by dotted name -----------------------------------------------------------------
     def get_submodule(self, target: str) -> Module:

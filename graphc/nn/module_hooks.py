@@ -20,6 +20,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from graphc.nn.module_backward_hooks import has_backward_hooks, hooked_call
+
 PRE_HOOKS, HOOKS = "_forward_pre_hooks", "_forward_hooks"
 _next_id = itertools.count()
 
@@ -58,13 +60,16 @@ def add_hook(module, table_name: str, hook: Callable, prepend: bool, **flags) ->
 
 
 def has_hooks(module) -> bool:
+    """Whether ``module`` has forward or backward hooks (its call goes through
+    :func:`call_with_hooks`)."""
     state = module.__dict__
-    return bool(state.get(PRE_HOOKS) or state.get(HOOKS))
+    return bool(state.get(PRE_HOOKS) or state.get(HOOKS) or has_backward_hooks(module))
 
 
 def call_with_hooks(module, args: tuple, kwargs: dict) -> Any:
     """``module.forward(*args, **kwargs)`` between its pre-hooks and hooks, in PyTorch's order
-    and with its rules for what a hook's result replaces."""
+    and with its rules for what a hook's result replaces; backward hooks are attached to the
+    arguments after the pre-hooks and to the output after the hooks, as in PyTorch."""
     for hook, flags in list(module.__dict__.get(PRE_HOOKS, {}).values()):
         if flags["with_kwargs"]:
             result = hook(module, args, kwargs)
@@ -77,6 +82,9 @@ def call_with_hooks(module, args: tuple, kwargs: dict) -> Any:
             result = hook(module, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
+    backward = hooked_call(module, args)
+    if backward is not None:
+        args = backward.wrapped_args
     post = list(module.__dict__.get(HOOKS, {}).values())
     try:
         output = module.forward(*args, **kwargs)
@@ -89,7 +97,7 @@ def call_with_hooks(module, args: tuple, kwargs: dict) -> Any:
         result = _run_hook(module, hook, flags, args, kwargs, output)
         if result is not None:
             output = result
-    return output
+    return output if backward is None else backward.wrap_output(output)
 
 
 def _run_hook(module, hook, flags, args, kwargs, output):
