@@ -32,8 +32,8 @@ from graphc.data_sampler import (
     SequentialSampler,
     SubsetRandomSampler,
     WeightedRandomSampler,
+    draw_seed,
     numpy_rng,
-    peek_seed,
 )
 from graphc.data_workers import MultiProcessIterator, WorkerInfo, get_worker_info, resolve_context
 from graphc.tensor import Tensor
@@ -246,8 +246,9 @@ def default_collate(batch: Sequence) -> Any:
     """Combines a list of samples into a batch, like ``torch.utils.data.default_collate``.
 
     Tensors and NumPy arrays are stacked on a new first axis; Python floats become a float64
-    tensor, ints an int64 tensor, bools a bool tensor; strings stay a list; dicts and named
-    tuples are collated field by field, tuples and lists column by column into a list.
+    tensor; ints and bools a tensor whose dtype fits them all, as ``graphc.tensor`` infers it
+    (int64, bool, or float32 if a float is among them); strings stay as given; dicts and
+    named tuples are collated field by field, tuples and lists column by column into a list.
 
     NumPy data keeps its dtype (uint8 images stay uint8, as in PyTorch); the unsigned types
     graphc tensors lack, uint16 and uint32, are widened to int64. Other dtypes (uint64, complex,
@@ -267,25 +268,26 @@ def default_collate(batch: Sequence) -> Any:
                                           "default_collate"))
     if isinstance(first, np.generic):
         return Tensor._wrap(_tensor_array(np.array(batch), "default_collate"))
-    if isinstance(first, bool):
-        return Tensor._wrap(np.array(batch, dtype=np.bool_))
-    if isinstance(first, int):
-        return Tensor._wrap(np.array(batch, dtype=np.int64))
+    if isinstance(first, int):  # (bool too) the dtype of all: [1, 2.5] is float, as torch's
+        from graphc.factories import tensor
+
+        return tensor(list(batch))
     if isinstance(first, float):
         return Tensor._wrap(np.array(batch, dtype=np.float64))
     if isinstance(first, (str, bytes)):
-        return list(batch)
+        return batch
     if isinstance(first, collections.abc.Mapping):
         return _same_mapping(first, {key: default_collate([sample[key] for sample in batch])
                                      for key in first})
     if isinstance(first, tuple) and hasattr(first, "_fields"):  # namedtuple
-        return type(first)(*(default_collate(list(field)) for field in zip(*batch)))
+        return type(first)(*(default_collate(field) for field in zip(*batch)))
     if isinstance(first, collections.abc.Sequence):
         size = len(first)
         if any(len(sample) != size for sample in batch):
             raise RuntimeError("each element in list of batch should be of equal size")
         # a list for tuples too, as in PyTorch (TensorDataset batches unpack the same way)
-        return [default_collate(list(column)) for column in zip(*batch)]
+        # (each column a tuple, as PyTorch's: a column of strings comes back a tuple)
+        return [default_collate(column) for column in zip(*batch)]
     raise TypeError(f"default_collate: batch must contain tensors, NumPy arrays, numbers, "
                     f"strings, dicts or lists; found {type(first).__name__}")
 
@@ -389,10 +391,11 @@ class _Fetcher:
             self.current = None
             return self.collate_fn(sample)
         if self._fast is not None:
-            arrays, mapping = self._fast
+            tensors_of, mapping = self._fast
             rows = np.asarray(indices, dtype=np.int64)
             rows = rows if mapping is None else mapping[rows]
-            return [Tensor._wrap(a[rows]) for a in arrays]
+            # the arrays as they are now: the dataset's tensors may change during the epoch
+            return [Tensor._wrap(t.numpy()[rows]) for t in tensors_of.tensors]
         samples = []
         for index in (indices.tolist() if isinstance(indices, np.ndarray) else indices):
             self.current = index
@@ -582,8 +585,12 @@ class DataLoader:
                         self.drop_last)
 
     def _draw_base_seed(self) -> int:
-        self._epochs_started += 1  # the seed differs per epoch even when nothing else is drawn
-        return peek_seed(self.generator, self._epochs_started)
+        """The workers' base seed of a new iterator: one draw from the loader's generator (the
+        global one by default), as PyTorch's, so that a loader made again, or a second loader,
+        gives its workers other seeds (the same ones would repeat every random augmentation);
+        salted with the epoch count, since an int seed as generator draws the same number."""
+        self._epochs_started += 1
+        return draw_seed(self.generator, self._epochs_started)
 
     def _index_batches(self) -> Iterator:
         """One epoch's batches of indices (single indices without auto-collation)."""
@@ -593,6 +600,9 @@ class DataLoader:
 
     def __iter__(self) -> Iterator:
         if self.num_workers == 0:
+            # the seed workers would get is drawn here too: one process and workers then
+            # draw the same shuffled order from the generator, as in PyTorch
+            self._draw_base_seed()
             return self._single_process_batches()
         if not self.persistent_workers:
             return MultiProcessIterator(self)
@@ -622,8 +632,9 @@ class DataLoader:
 
 
 def _array_source(dataset) -> Optional[tuple]:
-    """(arrays, index map or None) when batches can be cut straight from a TensorDataset's
-    arrays: a TensorDataset of tensors without autograd, possibly behind Subsets."""
+    """(the TensorDataset, index map or None) when batches can be cut straight from a
+    TensorDataset's arrays: a TensorDataset of tensors without autograd, possibly behind
+    Subsets."""
     mapping = None
     while isinstance(dataset, Subset) and type(dataset) is Subset:
         indices = np.asarray(dataset.indices, dtype=np.int64)
@@ -631,4 +642,4 @@ def _array_source(dataset) -> Optional[tuple]:
         dataset = dataset.dataset
     if type(dataset) is not TensorDataset or any(t.requires_grad for t in dataset.tensors):
         return None
-    return [t.numpy() for t in dataset.tensors], mapping
+    return dataset, mapping

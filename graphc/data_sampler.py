@@ -14,7 +14,6 @@ for graphc's global generator (so ``graphc.manual_seed`` makes runs repeat).
 """
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Iterator, Sequence, Sized
 from typing import Optional, Union
 
@@ -45,25 +44,43 @@ def numpy_rng(generator: GeneratorLike) -> np.random.Generator:
     return np.random.default_rng(seed & 0xFFFFFFFFFFFFFFFF)
 
 
-def peek_seed(generator: GeneratorLike, *salt: int) -> int:
-    """A non-negative 63-bit seed derived from ``generator``'s current state and ``salt``,
-    without advancing the generator (a DataLoader's workers' base seed: loading in workers
-    changes none of the numbers the rest of the program draws).
+def draw_seed(generator: GeneratorLike, *salt: int) -> int:
+    """A non-negative 63-bit seed: one draw from ``generator`` (graphc's global one if None),
+    mixed with ``salt``.
 
         >>> import graphc
         >>> g = graphc.random.Generator(5)
-        >>> peek_seed(g, 1) == peek_seed(g, 1) != peek_seed(g, 2)
+        >>> draw_seed(g, 1) != draw_seed(g, 1)   # the generator moved on
         True
-        >>> g.get_state()
-        (5, 0)
     """
-    if generator is None:
-        generator = grandom.default_generator
-    if isinstance(generator, (grandom.Generator, np.random.Generator)):
-        generator = copy.deepcopy(generator)  # draw from a copy: the original stays put
     state = numpy_rng(generator).integers(0, 2 ** 63 - 1)
     mixed = np.random.SeedSequence([int(state), *salt]).generate_state(1, np.uint64)[0]
     return int(mixed >> np.uint64(1))
+
+
+def sampler_rng(sampler) -> np.random.Generator:
+    """The NumPy generator for one draw of a random sampler, from its ``generator``. An int
+    seed seeds a graphc Generator once (kept on the sampler), so that each ``iter()`` draws a
+    new order, as with any generator, and runs still repeat."""
+    generator = sampler.generator
+    if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
+        seeded = sampler.__dict__.get("_seeded")
+        if seeded is None or seeded[0] != generator:
+            seeded = sampler._seeded = (generator, grandom.Generator(int(generator)))
+        generator = seeded[1]
+    return numpy_rng(generator)
+
+
+def uses_index_array(sampler) -> bool:
+    """Whether ``sampler.index_array()`` gives what iterating it gives: it has one, and its
+    class does not define ``__iter__`` below the class that defines ``index_array`` (a
+    subclass of RandomSampler with its own ``__iter__`` is iterated)."""
+    if not hasattr(sampler, "index_array"):
+        return False
+    mro = type(sampler).__mro__
+    iter_owner = next(c for c in mro if "__iter__" in c.__dict__)
+    array_owner = next((c for c in mro if "index_array" in c.__dict__), None)
+    return array_owner is not None and issubclass(array_owner, iter_owner)
 
 
 class Sampler:
@@ -132,7 +149,7 @@ class RandomSampler(Sampler):
     def index_array(self) -> np.ndarray:
         """One epoch's indices as an int64 array, drawn from ``generator``."""
         n, count = len(self.data_source), self.num_samples
-        rng = numpy_rng(self.generator)
+        rng = sampler_rng(self)
         if self.replacement:
             return rng.integers(0, n, size=count, dtype=np.int64)
         whole, rest = divmod(count, n) if n else (0, 0)
@@ -160,7 +177,7 @@ class SubsetRandomSampler(Sampler):
         self.generator = generator
 
     def __iter__(self) -> Iterator:
-        for i in numpy_rng(self.generator).permutation(len(self.indices)).tolist():
+        for i in sampler_rng(self).permutation(len(self.indices)).tolist():
             yield self.indices[i]
 
     def __len__(self) -> int:
@@ -204,7 +221,7 @@ class WeightedRandomSampler(Sampler):
         if not self.replacement and self.num_samples > positive:
             raise RuntimeError(f"WeightedRandomSampler: cannot sample {self.num_samples} "
                                f"indices without replacement from {positive} nonzero weights")
-        drawn = numpy_rng(self.generator).choice(len(w), size=self.num_samples,
+        drawn = sampler_rng(self).choice(len(w), size=self.num_samples,
                                                  replace=self.replacement, p=w / w.sum())
         return iter(drawn.tolist())
 
@@ -233,7 +250,7 @@ class BatchSampler(Sampler):
     def index_batches(self) -> Iterator:
         """The batches: int64 arrays cut from the sampler's ``index_array()`` when it has one
         (no Python loop per sample), else the lists that iterating yields."""
-        if hasattr(self.sampler, "index_array"):
+        if uses_index_array(self.sampler):
             order = self.sampler.index_array()
             stop = len(order) - (len(order) % self.batch_size if self.drop_last else 0)
             for start in range(0, stop, self.batch_size):
@@ -252,7 +269,7 @@ class BatchSampler(Sampler):
             yield batch
 
     def __iter__(self) -> Iterator[list]:
-        if hasattr(self.sampler, "index_array"):
+        if uses_index_array(self.sampler):
             return (batch.tolist() for batch in self.index_batches())
         return self._lists()
 

@@ -417,6 +417,9 @@ class MultiProcessIterator:
         self._active = [True] * self._num_workers
         self._worker_cycle = itertools.cycle(range(self._num_workers))
         if not first:  # persistent workers: start a new epoch, drop the last one's stragglers
+            # (the draw a new iterator makes for its workers' seed, though these keep theirs:
+            # the generator then moves as without workers, and so does the shuffled order)
+            self._loader._draw_base_seed()
             self._epoch += 1
             for index_queue in self._index_queues:
                 index_queue.put(_ResumeIteration(self._epoch))

@@ -7,10 +7,14 @@ import pytest
 import graphc
 from graphc import optim
 from graphc.data import (
+    BatchSampler,
     ConcatDataset,
     DataLoader,
     Dataset,
+    RandomSampler,
+    SequentialSampler,
     Subset,
+    SubsetRandomSampler,
     TensorDataset,
     default_collate,
     random_split,
@@ -104,6 +108,53 @@ def test_default_collate_stacks_and_recurses():
     assert out["pair"][0].tolist() == [[1.0], [2.0]]
     assert out["pair"][1].dtype == graphc.bool and out["pair"][1].tolist() == [True, False]
     assert isinstance(out["p"], Point) and out["p"].x.tolist() == [1, 3]
+
+
+def test_default_collate_numbers_take_the_dtype_of_them_all_and_strings_stay_as_given():
+    # the first sample's type decided it once: [1, 2.5] was int64 [1, 2], silently
+    assert default_collate([1, 2.5]).dtype == graphc.float32
+    assert default_collate([0, 0.75, 3]).tolist() == [0.0, 0.75, 3.0]
+    assert default_collate([True, 2]).tolist() == [1, 2]  # (was [True, True])
+    assert default_collate([True, False]).dtype == graphc.bool
+    targets = next(iter(DataLoader([(0, 1), (1, 0.5)], batch_size=2)))[1]
+    assert targets.tolist() == [1.0, 0.5]
+    assert default_collate([("a", 1), ("b", 2)])[0] == ("a", "b")  # a column: a tuple
+
+
+def test_samplers_subclassed_with_their_own_iter_are_iterated():
+    class Reverse(SequentialSampler):
+        def __iter__(self):
+            return iter(range(len(self.data_source) - 1, -1, -1))
+
+    class Fixed(RandomSampler):
+        def __iter__(self):
+            return iter([5, 5, 5, 0, 0, 0])
+
+    ds = TensorDataset(graphc.arange(6))
+    assert [b[0].tolist() for b in DataLoader(ds, batch_size=4, sampler=Reverse(ds))] == \
+        [[5, 4, 3, 2], [1, 0]]
+    assert [b[0].tolist() for b in DataLoader(ds, batch_size=3, sampler=Fixed(ds))] == \
+        [[5, 5, 5], [0, 0, 0]]
+    assert list(BatchSampler(Reverse(ds), 4, False)) == [[5, 4, 3, 2], [1, 0]]
+
+
+def test_random_samplers_with_an_int_seed_draw_a_new_order_each_epoch_repeatably():
+    orders = [list(s) for s in [RandomSampler(range(8), generator=3)] * 3]
+    assert len({tuple(o) for o in orders}) == 3
+    assert [list(s) for s in [RandomSampler(range(8), generator=3)] * 3] == orders
+    subset = SubsetRandomSampler(range(10, 20), generator=3)
+    assert list(subset) != list(subset)
+
+
+def test_a_tensor_dataset_changed_during_the_epoch_is_read_as_it_is_now():
+    x = graphc.arange(6).float()
+    loader = DataLoader(TensorDataset(x), batch_size=2)
+    batches = iter(loader)
+    seen = [next(batches)[0].tolist()]
+    x.mul_(10)
+    x[4] = -1.0
+    seen += [b[0].tolist() for b in batches]
+    assert seen == [[0.0, 1.0], [20.0, 30.0], [-1.0, 50.0]]
 
 
 def test_default_collate_errors():

@@ -132,12 +132,21 @@ def test_workers_give_the_same_shuffled_order_as_one_process_under_a_seed():
     assert order(2) == in_process and order(2) == in_process
 
 
-def test_loading_in_workers_draws_nothing_from_the_programs_generator():
+def test_each_new_loader_iterator_draws_its_workers_seed_from_the_generator_as_pytorchs():
+    """A loader made again each epoch (or a train and a val loader) must not give its workers
+    the seeds of the last one: every random augmentation would repeat. One draw per iterator,
+    with or without workers, so both see the same numbers afterwards."""
     graphc.manual_seed(0)
-    list(DataLoader(Numbers(4), num_workers=2))
+    first, second = [[s["seed"] for s in DataLoader(Draws(), batch_size=None, num_workers=2)]
+                     for _ in range(2)]
+    assert first != second  # a new loader, new seeds
     after_workers = graphc.rand(3).tolist()
     graphc.manual_seed(0)
+    for _ in range(2):
+        list(DataLoader(Numbers(4), num_workers=0))
     assert graphc.rand(3).tolist() == after_workers
+    graphc.manual_seed(0)
+    assert graphc.rand(3).tolist() != after_workers  # the loaders drew
 
 
 def test_worker_seeds_are_base_seed_plus_worker_id_and_seed_every_generator():
