@@ -138,6 +138,16 @@ class _CompiledVJP:
                 f"double backward (create_graph=True) through the compiled function "
                 f"'{self.function}' is not supported: compile the function that calls "
                 "backward() instead, or call it uncompiled")
+        if grad.is_traced:
+            # (its backward executable needs numbers: run on a trace's placeholder it gave
+            # NaN under vmap/jacrev and the first call's numbers under compile, silently)
+            from graphc.errors import TraceError
+            raise TraceError(
+                f"backward through a call of the compiled function '{self.function}' made "
+                "outside this trace (a vjp's pull-back, jacrev or a vectorized jacobian of a "
+                "compiled function, or a compiled function that calls backward on a result "
+                "made outside it): call the uncompiled function there, or compile the whole "
+                "computation, the forward call included")
         cotangents = []
         for k, out_type in enumerate(self.entry.output_types):
             if k == self.output:

@@ -15,7 +15,7 @@ import graphc
 import graphc.nn as nn
 import graphc.nn.functional as F
 from conftest import assert_close
-from graphc.errors import AutogradError
+from graphc.errors import AutogradError, TraceError
 
 F32 = dict(rtol=1e-5, atol=1e-6)
 
@@ -200,3 +200,20 @@ def test_an_input_the_outputs_do_not_use_keeps_grad_none_as_eagerly(backend):
     step(graphc.ones(3, 2)).backward()
     opt.step()
     assert unused.grad is None and unused.tolist() == [1.0, 1.0]
+
+
+def test_backward_of_a_compiled_call_inside_another_trace_is_refused_not_nan():
+    """jacrev of a compiled function ran its backward executable on vmap's placeholder (all
+    NaN), and a compiled pull-back on the first call's cotangent (stale): now a TraceError."""
+    from graphc.func import jacrev, vjp
+
+    f = graphc.compile(lambda w: w.sin())
+    w = graphc.tensor([1.0, 2.0])
+    with pytest.raises(TraceError, match="backward through a call of the compiled function"):
+        jacrev(f)(w)
+    _, pull_back = vjp(f, w)
+    compiled_pull_back = graphc.compile(lambda v: pull_back(v)[0])
+    with pytest.raises(TraceError, match="made outside this trace"):
+        compiled_pull_back(graphc.tensor([0.0, 1.0]))
+    np.testing.assert_allclose(pull_back(graphc.tensor([0.0, 1.0]))[0].numpy(),
+                               [0.0, np.cos(2.0)], rtol=1e-6)  # eagerly it is fine
