@@ -138,7 +138,8 @@ class _CompiledVJP:
                 f"double backward (create_graph=True) through the compiled function "
                 f"'{self.function}' is not supported: compile the function that calls "
                 "backward() instead, or call it uncompiled")
-        if grad.is_traced:
+        from graphc import tracing
+        if grad.is_traced or tracing.current() is not None:
             # (its backward executable needs numbers: run on a trace's placeholder it gave
             # NaN under vmap/jacrev and the first call's numbers under compile, silently)
             from graphc.errors import TraceError
