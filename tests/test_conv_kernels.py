@@ -235,6 +235,26 @@ def test_conv2d_bias_relu_epilogue_is_one_kernel_over_the_gemm_product():
     assert_close(got, forward(x).numpy())
 
 
+@pytest.mark.parametrize("epilogue", [
+    lambda x, w, b: F.conv1d(x, w, b),                       # its bias add is the epilogue
+    lambda x, w, b: F.relu(F.conv1d(x, w, padding=1, stride=2)) * 2,
+    lambda x, w, b: F.conv2d(x[:, :, None, :], w[:, :, None, :], b).squeeze(2) + 1,
+    lambda x, w, b: F.conv2d(x[:, :, None, :], w[:, :, None, :]).reshape(2, -1) * 3,
+], ids=["conv1d_bias", "conv1d_relu_scale", "conv2d_h1_squeeze", "conv2d_flatten"])
+def test_an_epilogue_reading_the_product_through_a_reshape_takes_its_layout(epilogue):
+    """conv1d is conv2d on [N,C,1,L] then a reshape to [N,O,L]: an epilogue after it read
+    the GEMM product ([N*L, O]) as if the reshaped value were contiguous (every compiled
+    Conv1d with a bias was wrong, by up to 2.5 on unit inputs)."""
+    rng = np.random.default_rng(7)
+    x = graphc.from_numpy(rng.standard_normal((2, 3, 9)).astype(np.float32))
+    w = graphc.from_numpy(rng.standard_normal((4, 3, 3)).astype(np.float32))
+    b = graphc.from_numpy(rng.standard_normal(4).astype(np.float32))
+    compiled = graphc.compile(epilogue, backend="llvm")
+    got = compiled(x, w, b)
+    assert any(isinstance(s, Gemm) for s in compiled.entries[-1].executable.program.steps)
+    assert_close(got, graphc.compile(epilogue, backend="interpreter")(x, w, b).numpy())
+
+
 def test_digits_cnn_training_step_runs_no_numpy_reference_for_conv_or_pool():
     from graphc import optim
     rng = np.random.default_rng(4)

@@ -500,6 +500,16 @@ class _ProgramBuilder:
                     self.views[id(node.output)] = view
                 else:
                     self.views.pop(id(node.output), None)
+                layout = self.layouts.get(id(node.inputs[0]))
+                if layout is not None:
+                    # an operand read through a layout (a convolution's product, by an
+                    # epilogue): the reshaped value is read through the same elements' strides
+                    # (read contiguously, conv1d's [N,O,1,L] -> [N,O,L] mixed up its outputs)
+                    moved = reshape_linear(layout, node.inputs[0].type.shape,
+                                           node.output.type.shape)
+                    if moved is None:
+                        return None
+                    self.layouts[id(node.output)] = moved
         last = nodes[-1]
         if last.op in REDUCTION_OPS and last.opdef.reduction is not None:
             if len(results) != 1 or results[0] is not last.output:

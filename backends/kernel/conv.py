@@ -113,11 +113,13 @@ class NativeLowering:
         kernel = None
         if epilogue:
             operands = [b.buffers[id(a)] for a in body.inputs]  # views the GEMM copied
+            before = dict(b.layouts)
             b.layouts[id(conv.output)] = layout
             kernel = b._loop_nest(epilogue, list(body.inputs) + [conv.output],
                                   operands + [product], body.outputs,
                                   origin=f"epilogue of {product} ({ops})")
-            del b.layouts[id(conv.output)]
+            b.layouts.clear()  # (and the layouts of the reshapes of the product it read)
+            b.layouts.update(before)
         if kernel is not None:
             b._append(kernel, body.outputs)
         else:
