@@ -820,3 +820,43 @@ def test_feature_alpha_dropout_drops_whole_channels():
     out = nn.FeatureAlphaDropout(0.5)(graphc.zeros(4, 6, 3)).numpy().reshape(24, 3)
     assert (out.min(1) == out.max(1)).all()
     assert len(np.unique(out)) == 2
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_sdpa_query_with_every_key_masked_attends_to_nothing_with_finite_gradients(compiled):
+    """PyTorch's safe softmax: that row is 0; it was NaN, and its gradient made all of the
+    value's gradient NaN (one padded query poisoned a whole batch)."""
+    rng = np.random.default_rng(0)
+    q, k, v = (graphc.tensor(rng.standard_normal(shape), requires_grad=True)
+               for shape in ((1, 2, 4), (1, 3, 4), (1, 3, 2)))
+    allowed = graphc.tensor([[True, False, True], [False, False, False]])
+
+    def attend(q, k, v):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+
+    out = (graphc.compile(attend) if compiled else attend)(q, k, v)
+    out.sum().backward()
+    assert out[0, 1].tolist() == [0.0, 0.0]
+    scores = q.detach().numpy()[0, 0] @ k.detach().numpy()[0].T / 2.0
+    w = np.exp(scores[[0, 2]] - scores[[0, 2]].max())
+    w /= w.sum()
+    np.testing.assert_allclose(out[0, 0].detach().numpy(), w @ v.detach().numpy()[0, [0, 2]],
+                               rtol=1e-12)
+    np.testing.assert_allclose(v.grad.numpy()[0, :, 0], [w[0], 0.0, w[1]], rtol=1e-12)
+    assert all(np.isfinite(t.grad.numpy()).all() for t in (q, k, v))
+
+
+def test_lp_pool_of_infinite_norm_is_max_pooling_of_magnitudes_as_pytorchs():
+    x = graphc.tensor([[[-5.0, 2.0, 1.0, -3.0]]])
+    assert F.lp_pool1d(x, float("inf"), 2).tolist() == [[[5.0, 3.0]]]  # was [[1, 1]]
+    assert F.lp_pool1d(x, -float("inf"), 2).tolist() == [[[2.0, 1.0]]]
+    x2 = graphc.arange(16.0).reshape(1, 1, 4, 4)
+    assert F.lp_pool2d(x2, float("inf"), 2).tolist() == [[[[5.0, 7.0], [13.0, 15.0]]]]
+
+
+def test_max_unpool_refuses_an_output_size_its_indices_cannot_come_from():
+    pooled, indices = F.max_pool2d(graphc.arange(16.0).reshape(1, 1, 4, 4), 2,
+                                   return_indices=True)
+    assert F.max_unpool2d(pooled, indices, 2, output_size=(5, 5)).shape == (1, 1, 5, 5)
+    with pytest.raises(ValueError, match=r"invalid output_size \[4, 7\]"):
+        F.max_unpool2d(pooled, indices, 2, output_size=(4, 7))

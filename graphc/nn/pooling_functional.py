@@ -18,6 +18,7 @@ position in row-major order, as PyTorch's kernel does.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Optional
 
@@ -130,6 +131,10 @@ def lp_pool1d(input: Tensor, norm_type: float, kernel_size, stride=None,
               ceil_mode: bool = False) -> Tensor:
     """``(sum over each window of x ** p) ** (1 / p)`` along L (power-average pooling)."""
     kernel = _single(kernel_size, "kernel_size")
+    if math.isinf(norm_type):  # p = +-inf: the max (min) of |x| over each window, as PyTorch
+        sign = 1 if norm_type > 0 else -1
+        return sign * _functional().max_pool1d(sign * input.abs(), kernel, stride, 0, 1,
+                                               ceil_mode)
     powered = G.pow(input, float(norm_type))
     return _lp_root(avg_pool1d(powered, kernel, stride, 0, ceil_mode), kernel, norm_type)
 
@@ -138,6 +143,10 @@ def lp_pool2d(input: Tensor, norm_type: float, kernel_size, stride=None,
               ceil_mode: bool = False) -> Tensor:
     """``(sum over each (kh, kw) window of x ** p) ** (1 / p)``."""
     kh, kw = kernel_size if isinstance(kernel_size, (list, tuple)) else (kernel_size,) * 2
+    if math.isinf(norm_type):
+        sign = 1 if norm_type > 0 else -1
+        return sign * _functional().max_pool2d(sign * input.abs(), (kh, kw), stride, 0, 1,
+                                               ceil_mode)
     powered = G.pow(input, float(norm_type))
     mean = _functional().avg_pool2d(powered, (kh, kw), stride, 0, ceil_mode)
     return _lp_root(mean, int(kh) * int(kw), norm_type)
@@ -159,6 +168,11 @@ def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, paddi
     default = [(s - 1) * st - 2 * p + k
                for s, st, p, k in zip(input.shape[-2:], step, pads, kernel)]
     size = default if output_size is None else [int(s) for s in list(output_size)[-2:]]
+    for axis, (want, base, st) in enumerate(zip(size, default, step)):
+        # PyTorch's check: another size puts the maxima at other places, silently
+        if not base - st < want < base + st:
+            raise ValueError(f"max_unpool2d: invalid output_size {list(size)} (size {axis} must "
+                             f"be between {base - st + 1} and {base + st - 1})")
     lead = list(input.shape[:-2])
     flat_in = G.reshape(input, lead + [-1])
     zeros = factories.zeros(*lead, size[0] * size[1], dtype=input.dtype)

@@ -62,12 +62,21 @@ def _mask_scores(scores: Tensor, mask: Optional[Tensor]) -> Tensor:
     return F.add(scores, F.cast(mask, scores.dtype))
 
 
-def _attend(q: Tensor, k: Tensor, v: Tensor, masks, dropout_p: float, scale: float):
-    """softmax(q k^T * scale + masks) v over the last two axes; returns (output, weights)."""
+def _attend(q: Tensor, k: Tensor, v: Tensor, masks, dropout_p: float, scale: float,
+            safe_softmax: bool = False):
+    """softmax(q k^T * scale + masks) v over the last two axes; returns (output, weights).
+
+    ``safe_softmax`` (``scaled_dot_product_attention``'s, as PyTorch's): a query whose every
+    key is masked out (-inf) attends to nothing, weights 0, instead of NaN, whose gradient made
+    all of ``v``'s gradient NaN; MultiheadAttention keeps the NaN, as PyTorch's does."""
     scores = F.matmul(F.mul(q, scale), F.transpose(k, -2, -1))
     for mask in masks:
         scores = _mask_scores(scores, mask)
-    weights = F.softmax(scores, dim=-1)
+    if safe_softmax and masks:
+        dead = F.all(F.eq(scores, -math.inf), dim=-1, keepdim=True)
+        weights = F.where(dead, 0.0, F.softmax(F.where(dead, 0.0, scores), dim=-1))
+    else:
+        weights = F.softmax(scores, dim=-1)
     if dropout_p > 0.0:
         weights = functional.dropout(weights, dropout_p, training=True)
     return F.matmul(weights, v), weights
@@ -111,7 +120,7 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     elif attn_mask is not None:
         masks.append(F.logical_not(attn_mask) if attn_mask.dtype == dtypes.bool_ else attn_mask)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
-    return _attend(query, key, value, masks, float(dropout_p), scale)[0]
+    return _attend(query, key, value, masks, float(dropout_p), scale, safe_softmax=True)[0]
 
 
 def _repeat_heads(x: Tensor, heads: int) -> Tensor:
