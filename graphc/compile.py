@@ -1134,6 +1134,12 @@ def compile(fn: Optional[Callable] = None, *, backend: Optional[str] = None,
     _check_options(backend, passes, name)  # here, not at the first call
 
     def wrap(f):
+        if inspect.isgeneratorfunction(f) or inspect.isasyncgenfunction(f) \
+                or inspect.iscoroutinefunction(f):
+            # a trace runs the body once: later calls gave an exhausted generator (no values)
+            raise TypeError(f"graphc.compile: {getattr(f, '__qualname__', f)!r} is a generator "
+                            "or async function, which cannot be compiled: compile the function "
+                            "that computes each value, and yield its results outside")
         return CompiledFunction(f, backend=backend, pipeline=passes, name=name,
                                 cache_size=cache_size)
 

@@ -217,3 +217,12 @@ def test_backward_of_a_compiled_call_inside_another_trace_is_refused_not_nan():
         compiled_pull_back(graphc.tensor([0.0, 1.0]))
     np.testing.assert_allclose(pull_back(graphc.tensor([0.0, 1.0]))[0].numpy(),
                                [0.0, np.cos(2.0)], rtol=1e-6)  # eagerly it is fine
+
+
+def test_compiling_a_generator_function_is_refused_at_compile():
+    def pairs(x):
+        yield x * 2
+        yield x * 3
+
+    with pytest.raises(TypeError, match="'.*pairs' is a generator or async function"):
+        graphc.compile(pairs)
