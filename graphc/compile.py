@@ -82,7 +82,10 @@ def _leaf_spec(leaf, first_index: int):
         if leaf.is_traced:
             raise tracing.TraceError("a traced tensor was passed to a compiled function from "
                                      "outside its trace")
-        return ("tensor", leaf.ir_type, leaf.requires_grad, first_index, leaf.device)
+        # (its class and whether it is a leaf too: code may branch on isinstance(x, Parameter),
+        # x.is_leaf or x.grad_fn, and a trace made for one gave the other its branch)
+        return ("tensor", leaf.ir_type, leaf.requires_grad, first_index, leaf.device,
+                type(leaf), leaf._grad_fn is None)
     if isinstance(leaf, np.ndarray):
         return ("array", ir.TensorType(from_numpy(leaf.dtype), leaf.shape), first_index)
     if isinstance(leaf, float):
@@ -103,17 +106,22 @@ def _cache_key(leaves, tree) -> tuple:
     return (tree, tuple(specs))
 
 
+_NON_LEAF = "non-leaf"  # a positional key's requires_grad for a tensor with history
+
+
 def _positional_key(args: tuple) -> Optional[tuple]:
     """A cheap stand-in for the cache key of a call made only of concrete tensors and NumPy
     arrays passed positionally: their dtypes, shapes, devices, ``requires_grad`` (None for an
-    array, which is how the fast runner tells them apart) and which are the same object (the
+    array, which is how the fast runner tells them apart; ``_NON_LEAF`` for a tensor with
+    autograd history) and which are the same object (the
     last item of each spec: the fast runner reads it there). None for any other call (it takes
     the full path: signature binding, pytree, :func:`_cache_key`)."""
     specs = []
     for index, arg in enumerate(args):
         kind = type(arg)
         if kind is Tensor and arg._value is None:
-            data, requires_grad, on_device = arg._data, arg.requires_grad, is_on_device(arg._data)
+            data, on_device = arg._data, is_on_device(arg._data)
+            requires_grad = arg.requires_grad if arg._grad_fn is None else _NON_LEAF
         elif kind is np.ndarray:  # exactly: subclasses (np.matrix, masked) take the full path
             data, requires_grad, on_device = arg, None, False
         else:
@@ -134,6 +142,10 @@ def _describe_spec(spec) -> str:
             text += " requiring grad"
         if spec[0] == "tensor" and spec[4].type != "cpu":
             text += f" on {spec[4]}"
+        if spec[0] == "tensor" and spec[5] is not Tensor:
+            text += f" ({spec[5].__name__})"
+        if spec[0] == "tensor" and not spec[6]:
+            text += " (not a leaf)"
         return text
     if spec[0] == "static":
         return spec[2] if spec[1] is float else repr(spec[2])
@@ -363,8 +375,11 @@ def _fast_runner(entry: CacheEntry, positional: tuple) -> Optional[Callable[[tup
             lines += [f"    if type({name}) is not ndarray:", "        return MISSED"]
         else:
             data[name] = f"{name}._data"
+            history = (f"{name}._grad_fn is None" if requires_grad == _NON_LEAF else
+                       f"{name}.requires_grad != {requires_grad!r} or "
+                       f"{name}._grad_fn is not None")
             lines += [f"    if type({name}) is not Tensor or {name}._value is not None or "
-                      f"{name}.requires_grad != {requires_grad!r}:",
+                      f"{history}:",
                       "        return MISSED",
                       # a tensor moved to another device takes the full path (another entry)
                       f"    if isinstance({name}._data, ndarray) is {on_device!r}:",
@@ -645,8 +660,9 @@ class CompiledFunction:
                        if not _is_dynamic(leaf) and guards.opens(leaf)]
         generators: list = []
         items_before: dict = {}
+        iterators: list = []
         before = guards.snapshot(self.fn, object_args, generators=generators,
-                                 items=items_before)
+                                 items=items_before, iterators=iterators)
         grad_mode = _grad_mode_guard()
         traced_leaves, input_leaves = [], []
         n_dynamic = 0
@@ -691,6 +707,8 @@ class CompiledFunction:
                 for path, t in created.values()]
             if write_backs:
                 ctx.guards.extend(_arguments_are_not_state(ctx, leaves, paths))
+            _refuse_moved_tensors(self.name, before, after)
+            _refuse_iterators(self.name, iterators)
             _refuse_kept_generators(self.name, self.fn, object_args, ctx.made_generators)
             _refuse_foreign_draws(self.name, generators)
             _refuse_written_inputs(self.name, ctx.lifted, items_before)
@@ -985,6 +1003,33 @@ def _refuse_kept_generators(name: str, fn, object_args: list, made: dict) -> Non
             "while tracing and is kept after the call; a compiled call does not run the code "
             "that made it again, so its numbers would repeat at every call. Make the "
             "generator before the first call (outside the compiled function)")
+
+
+def _refuse_iterators(name: str, iterators: list) -> None:
+    """An iterator the function reads (``next(batches)``, a generator, ``itertools.count``):
+    the item the trace took is a constant of the graph, and a compiled call does not advance
+    it, so every later call saw the first item (a training step on batch 0 forever)."""
+    if iterators:
+        path, iterator = iterators[0]
+        raise tracing.TraceError(
+            f"compile({name}): the function reads the iterator {path} (a "
+            f"{type(iterator).__name__}); a compiled call does not advance it, so every call "
+            f"would see the item the trace took. Take the item outside the compiled function "
+            f"and pass it in (for batch in loader: step(batch))")
+
+
+def _refuse_moved_tensors(name: str, before: list, after: list) -> None:
+    """State tensors the function moves between places (``self.front, self.back = self.back,
+    self.front``): a compiled call reads them where the trace left them and does not move
+    them again, so every later call was stale."""
+    moved = guards.moved_tensors(before, after)
+    if moved:
+        path, source = moved[0]
+        raise tracing.TraceError(
+            f"compile({name}): the function moves a tensor of its state from {source} to "
+            f"{path} (a swap, or a rotated list); a compiled call does not run the Python code "
+            f"that moves it, so later calls would read it where this trace left it. Move them "
+            f"outside the compiled function, or copy values instead (dst.copy_(src))")
 
 
 def _refuse_foreign_draws(name: str, generators: list) -> None:

@@ -35,6 +35,7 @@ import dataclasses
 import dis
 import functools
 import hashlib
+import io
 import math
 import os
 import pickle
@@ -397,6 +398,7 @@ class _Walker:
         self.tokens: list = []
         self.checkpoint: Optional[_Checkpoint] = None  # set by _walk_roots
         self.generators: list = []  # (path, generator) of NumPy's and Python's generators reached
+        self.iterators: list = []  # (path, iterator) of the iterators reached (generators, ...)
         self.items = items  # if a dict: (id(mapping), key) -> the token of each number
 
     def emit(self, path, token) -> None:
@@ -516,6 +518,8 @@ class _Walker:
                 self.record.append((_same_bytes, obj, token[2]))
             if isinstance(obj, _FOREIGN_GENERATORS):  # drawn from while tracing? (its state
                 self.generators.append((path, obj))  # is not guarded: eager use may move it)
+            if isinstance(obj, Iterator) and not isinstance(obj, io.IOBase):
+                self.iterators.append((path, obj))  # (its position is not seen either)
             if _class_is_user_code(type(obj)):  # its attributes as its methods use them
                 used_names = used_names | _class_names(type(obj))
             fields = getattr(obj, "__dict__", None)
@@ -823,17 +827,21 @@ def snapshot(fn, extra_roots=(), skip: frozenset = frozenset(),
              on_tensor: Optional[Callable[[Any, Any], None]] = None,
              generators: Optional[list] = None,
              items: Optional[dict] = None,
-             reached: Optional[set] = None) -> list[tuple[str, Any]]:
+             reached: Optional[set] = None,
+             iterators: Optional[list] = None) -> list[tuple[str, Any]]:
     """(path, token) for everything ``fn`` can read, in a fixed order. ``extra_roots`` are
     (name, object) pairs read besides (static arguments). ``generators``, if given, is
     extended with :func:`foreign_generators` of what the walk reached; ``items``, if given,
     gets the value token (None for a non-number) of every dict entry reached, by
-    ``(id(mapping), key)``; ``reached``, if given, gets the ids of the objects reached."""
+    ``(id(mapping), key)``; ``reached``, if given, gets the ids of the objects reached;
+    ``iterators``, if given, the (path, iterator) of the iterators reached."""
     walker = _walk_roots(fn, extra_roots, skip, lifted_ids, on_tensor, items=items)
     if reached is not None:
         reached.update(walker.seen)
     if generators is not None:
         generators.extend(foreign_generators(walker.generators))
+    if iterators is not None:
+        iterators.extend((render(path), it) for path, it in walker.iterators)
     return [(render(path), token) for path, token in zip(walker.paths, walker.tokens)]
 
 
@@ -1080,6 +1088,10 @@ def merge_read_values(before: list, after: list) -> list:
     Python code that set them (``state['step'] = state.get('step', 0) + 1``), so the next call
     retraces, and from then on they are values read like any other."""
     read = {path: token for path, token in before if token[0] == "value"}
+    # contents the trace changed in place (stats[0] += 1 on a NumPy array, seen.add(key),
+    # a bytearray): kept as read too, so the next call retraces and runs that code again
+    # (guarded as left, the compiled call ran without it: stale counts, a set never growing)
+    changed = {path: token for path, token in before if token[0] in ("array", "bytes", "set")}
     existed = {path for path, _ in before}
     # containers by path, kind and place among the path's containers (a module's attributes
     # and its _modules are two dicts at one path): what the trace began with
@@ -1088,6 +1100,8 @@ def merge_read_values(before: list, after: list) -> list:
     for (path, token), (where, _) in zip(after, _containers(after, every=True)):
         if token[0] == "value" and path in read:
             token = read[path]
+        elif path in changed and _changed_in_place(changed[path], token):
+            token = changed[path]
         elif token[0] == "value" and path not in existed:
             token = ("created", token)
         elif _lost_items(containers.get(where), token):
@@ -1096,6 +1110,39 @@ def merge_read_values(before: list, after: list) -> list:
             token = containers[where]
         merged.append((path, token))
     return merged
+
+
+def _changed_in_place(old: tuple, new: tuple) -> bool:
+    """Whether an array/bytes/set token ``new`` is the same object as ``old`` (arrays) or at
+    least of its kind, with other contents."""
+    if old[0] != new[0] or old == new:
+        return False
+    # (an array the graph now reads at every call is guarded by identity: nothing to keep)
+    return old[0] != "array" or (_referent(old[1]) is _referent(new[1])
+                                 and len(old) == len(new))
+
+
+def moved_tensors(before: list, after: list) -> list[tuple[str, str]]:
+    """(path, path it came from) where the trace moved a tensor that existed before it from
+    one place of the state to another, leaving its old place to another tensor (a swap
+    ``a, b = b, a``, a rotated list): a compiled call does not run the Python code that moves
+    them, so the next calls would read them where the trace left them. (A tensor also put in a
+    second place, ``best = current``, is not moved: where the trace left it, it stays.)"""
+    def held(tokens):
+        return {path: _referent(token[1]) for path, token in tokens
+                if token[0] == "tensor" and not token[2]}  # (not made by the trace)
+    old, new = held(before), held(after)
+    old_place = {}
+    for path, t in old.items():
+        old_place.setdefault(id(t), path)
+    moved = []
+    for path, t in new.items():
+        source = old_place.get(id(t))
+        if t is None or path not in old or old[path] is t or source is None:
+            continue
+        if new.get(source) is not t:
+            moved.append((path, source))
+    return moved
 
 
 def _containers(tokens: list, every: bool = False) -> Iterator[tuple]:

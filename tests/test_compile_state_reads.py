@@ -18,6 +18,7 @@ import dataclasses
 import fractions
 import functools
 import importlib.util
+import itertools
 import operator
 import os
 import random
@@ -678,3 +679,81 @@ def test_a_compiled_module_inside_a_compiled_function_is_guarded():
     assert outer(graphc.ones(1)).item() == 3.0
     module.scale = 3.0
     assert outer(graphc.ones(1)).item() == 6.0
+
+
+def test_state_tensors_the_trace_moves_between_places_are_refused():
+    """A swap or a rotated list of state tensors: compiled calls read them where the trace
+    left them and never moved them again ([2, 2, 2, 2] where eagerly [2, 1, 2, 1])."""
+    class PingPong(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("front", graphc.ones(2))
+            self.register_buffer("back", graphc.full((2,), 2.0))
+
+        def forward(self, x):
+            self.front, self.back = self.back, self.front
+            return x * self.front
+
+    with pytest.raises(graphc.TraceError, match="moves a tensor of its state from .*back to .*front"):
+        graphc.compile(PingPong())(graphc.ones(2))
+    ring = [graphc.full((1,), float(i)) for i in range(3)]
+
+    def rotate(x):
+        ring.append(ring.pop(0))
+        return x * ring[0]
+
+    with pytest.raises(graphc.TraceError, match="moves a tensor of its state"):
+        graphc.compile(rotate)(graphc.ones(1))
+    holder = types.SimpleNamespace(best=graphc.zeros(1), current=graphc.ones(1))
+
+    def keep_best(x):  # one tensor also put in a second place stays where the trace left it
+        holder.best = holder.current
+        return x + holder.best
+
+    compiled = graphc.compile(keep_best)
+    assert [compiled(graphc.ones(1)).item() for _ in range(2)] == [2.0, 2.0]
+
+
+def test_an_iterator_the_function_reads_is_refused_naming_it():
+    batches = iter([graphc.full((2,), float(i)) for i in range(4)])
+
+    def step(w):
+        return (next(batches) * w).sum()  # every compiled call gave batch 0
+
+    with pytest.raises(graphc.TraceError, match="reads the iterator batches .a list_iterator."):
+        graphc.compile(step)(graphc.ones(2))
+    counter = itertools.count()
+    with pytest.raises(graphc.TraceError, match="itertools.count|count"):
+        graphc.compile(lambda x: x * next(counter))(graphc.ones(1))
+
+
+def test_arrays_and_sets_the_trace_changes_in_place_retrace_as_eagerly():
+    stats = np.zeros(1)
+    seen: set = set()
+
+    def step(x, key):
+        stats[0] += 1
+        first = key not in seen
+        seen.add(key)
+        return x * float(stats[0]) * (10.0 if first else 1.0)
+
+    compiled = graphc.compile(step)
+    got = [compiled(graphc.ones(1), key).item() for key in "aabb"]
+    assert got == [10.0, 2.0, 30.0, 4.0] and stats[0] == 4  # (was [10, 10, 10, 10], 1)
+
+
+def test_a_parameter_and_a_non_leaf_tensor_are_other_cache_keys_than_a_leaf_tensor():
+    def by_kind(x):
+        return x * 2 if isinstance(x, nn.Parameter) else x * 3
+
+    def by_leaf(x):
+        return x * 2 if x.is_leaf else x * 3
+
+    for fn, first, second in ((by_kind, nn.Parameter(graphc.ones(2)),
+                               graphc.ones(2, requires_grad=True)),
+                              (by_leaf, graphc.ones(2, requires_grad=True),
+                               graphc.ones(2, requires_grad=True) * 1)):
+        compiled = graphc.compile(fn)
+        assert compiled(first).tolist() == [2.0, 2.0]
+        assert compiled(second).tolist() == [3.0, 3.0]  # (the first trace's branch: [2, 2])
+        assert compiled(first).tolist() == [2.0, 2.0]
