@@ -614,9 +614,12 @@ class CompiledFunction:
             guard = entry.failed_guard(resolve)
             if guard is None:
                 return entry, None
-            failed = failed or (guard, resolve)
+            # the reason given is the most recently used entry's: what changed since the last
+            # call (the oldest entry's failure named a change made calls ago)
+            if failed is None or entry.last_used >= failed[2]:
+                failed = (guard, resolve, entry.last_used)
         if failed is not None:
-            guard, resolve = failed
+            guard, resolve, _ = failed
             return None, f"guard failed: {guard.failure(resolve)}"
         if key in self._evicted_keys:
             return None, (f"its entry was evicted earlier (the cache holds "

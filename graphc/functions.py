@@ -413,6 +413,10 @@ def _any(x: Tensor, dim, keepdim: bool) -> Tensor:
 def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """log(sum(exp(x))) computed stably by shifting with the (detached) maximum."""
     axes = _axes(x, dim)
+    if builtins.any(x.shape[a] == 0 for a in axes):  # log of an empty sum: -inf (PyTorch)
+        result = log(sum(exp(x), axes, keepdim=True))
+        return result if keepdim else reshape(result, [d for i, d in enumerate(x.shape)
+                                                       if i not in axes])
     shift = amax(x, axes, keepdim=True).detach()
     shift = where(isinf(shift), 0.0, shift)  # all -inf rows stay -inf instead of nan
     total = sum(exp(sub(x, shift)), axes, keepdim=True)
@@ -424,6 +428,8 @@ def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 def softmax(x: Tensor, dim: int = -1, dtype=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtype)
+    if x.ndim and x.shape[dim] == 0:  # nothing to normalize (amax of nothing is an error)
+        return exp(x)
     shifted = exp(sub(x, amax(x, dim, keepdim=True).detach()))
     return div(shifted, sum(shifted, dim, keepdim=True))
 

@@ -757,3 +757,21 @@ def test_a_parameter_and_a_non_leaf_tensor_are_other_cache_keys_than_a_leaf_tens
         assert compiled(first).tolist() == [2.0, 2.0]
         assert compiled(second).tolist() == [3.0, 3.0]  # (the first trace's branch: [2, 2])
         assert compiled(first).tolist() == [2.0, 2.0]
+
+
+def test_explain_gives_the_change_since_the_last_call_as_the_retrace_reason():
+    cfg = types.SimpleNamespace(use_relu=True, scale=2.0)
+
+    @graphc.compile
+    def f(x):
+        h = x * cfg.scale
+        return graphc.relu(h) if cfg.use_relu else h
+
+    x = graphc.ones(2)
+    f(x)
+    cfg.use_relu = False
+    f(x)
+    cfg.scale = 3.0
+    f(x)  # the oldest entry fails on use_relu, but what changed is the scale
+    reasons = [line for line in f.explain().splitlines() if "traced at call" in line]
+    assert "cfg.scale == 2.0 (now 3.0)" in reasons[2], reasons

@@ -114,3 +114,16 @@ def test_zero_dim_reductions_in_a_training_step_compile_like_eager():
     expected = ((0.5 * 1.0 - 1.0) ** 2 + (0.5 * 2.0 - 1.0) ** 2)
     assert math.isclose(step(x).item(), expected, rel_tol=1e-6)
     assert math.isclose(graphc.compile(step)(x).item(), expected, rel_tol=1e-6)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_softmax_and_logsumexp_over_an_empty_dimension_as_pytorch(compiled):
+    """They raised 'max: cannot reduce over an empty axis', an op the user never called."""
+    def f(x):
+        return (graphc.softmax(x, dim=0), graphc.log_softmax(x, dim=0),
+                graphc.logsumexp(x, dim=0), graphc.logsumexp(x, dim=1))
+
+    soft, log_soft, over_empty, over_rows = (graphc.compile(f) if compiled else f)(
+        graphc.zeros(0, 3))
+    assert soft.shape == log_soft.shape == (0, 3) and over_rows.shape == (0,)
+    assert over_empty.tolist() == [-np.inf] * 3  # the log of an empty sum
