@@ -860,3 +860,17 @@ def test_max_unpool_refuses_an_output_size_its_indices_cannot_come_from():
     assert F.max_unpool2d(pooled, indices, 2, output_size=(5, 5)).shape == (1, 1, 5, 5)
     with pytest.raises(ValueError, match=r"invalid output_size \[4, 7\]"):
         F.max_unpool2d(pooled, indices, 2, output_size=(4, 7))
+
+
+@pytest.mark.parametrize("mode, shape", [("linear", (1, 1, 4)), ("bilinear", (1, 1, 4, 3)),
+                                         ("trilinear", (1, 1, 4, 2, 3))])
+def test_interpolate_copies_an_axis_whose_size_the_scale_keeps_as_pytorch(mode, shape):
+    """floor(4 * 1.2) = 4: PyTorch's linear kernels copy such an axis; the 1/1.2 coordinate
+    mapping gave [0, .75, 1.58, 2.42] for [0, 1, 2, 3]."""
+    x = graphc.arange(float(np.prod(shape)), dtype=graphc.float64).reshape(*shape)
+    scales = (1.2,) * (len(shape) - 2)
+    out = F.interpolate(x, scale_factor=scales, mode=mode)
+    np.testing.assert_array_equal(out.numpy(), x.numpy())
+    assert out is not x
+    grown = F.interpolate(x, scale_factor=(2.0,) + scales[1:], mode=mode)  # axis 2 does change
+    assert grown.shape[2] == 8 and grown.shape[3:] == x.shape[3:]

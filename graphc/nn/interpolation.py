@@ -167,10 +167,11 @@ def interpolate(input: Tensor, size: Union[int, Sequence[int], None] = None,
         if mode in _NEAREST:
             index = nearest_indices(in_size, out_size, scale, exact=mode == "nearest-exact")
             out = _nearest_along(out, axis, index)
-        else:
+        elif in_size != out_size:  # an axis keeping its size is copied, whatever the scale,
+            # as PyTorch's linear kernels do (scale_factor=1.2 on 4 pixels keeps 4)
             weights = linear_weights(in_size, out_size, scale, bool(align_corners))
             out = _linear_along(out, axis, weights)
-    return out
+    return out if out is not input else input * 1  # (a new tensor, as for other sizes)
 
 
 def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
