@@ -37,6 +37,10 @@ def _set_grad(self, value: Optional[Tensor]) -> None:
     if value is not None and value.shape != self.shape:
         raise AutogradError(f"assigned grad has shape {list(value.shape)}, "
                             f"but the tensor has shape {list(self.shape)}")
+    if value is not None and value.dtype != self.dtype:
+        # (as PyTorch: an optimizer would step a float32 parameter by a float64 gradient)
+        raise AutogradError(f"assigned grad has dtype {value.dtype}, but the tensor has dtype "
+                            f"{self.dtype}")
     ctx = tracing.current()
     if ctx is not None and self._value is None:
         ctx.write_grad(self, value)

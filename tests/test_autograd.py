@@ -598,3 +598,11 @@ def test_std_of_a_constant_slice_has_a_zero_gradient(compiled):
     centered = np.array([-1.5, -0.5, 0.5, 1.5])  # d std / dx = centered / ((n - 1) std)
     np.testing.assert_allclose(x.grad.numpy()[1], centered / (3 * np.sqrt(5 / 3)), rtol=1e-6)
     assert np.isnan(graphc.tensor([1.0, float("nan")]).std().item())
+
+
+def test_assigning_a_grad_of_another_dtype_is_refused_as_in_pytorch():
+    w = graphc.zeros(2, requires_grad=True)
+    with pytest.raises(graphc.errors.AutogradError, match="assigned grad has dtype float64|f64"):
+        w.grad = graphc.zeros(2, dtype=graphc.float64)
+    w.grad = graphc.ones(2)
+    assert w.grad.tolist() == [1.0, 1.0]
