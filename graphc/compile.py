@@ -26,6 +26,7 @@ import logging
 import sys
 import time
 import warnings
+import weakref
 from builtins import compile as compile_source  # this module defines its own compile()
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -196,7 +197,8 @@ class CacheEntry:
     input_leaves: list  # dynamic leaf indices that are graph inputs (a repeated tensor is one)
     out_tree: Any
     out_static: list  # per output leaf: None (a graph output), ArgRef (that argument itself),
-    #                   or (the Python value returned, whether the call made it: copied then)
+    #                   _SameOutput / _Held (an earlier output / a state tensor, itself), or
+    #                   (the Python value returned, whether the call made it: copied then)
     n_user_outputs: int
     reason: str
     call_number: int
@@ -283,7 +285,13 @@ class CacheEntry:
         user = iter(outputs[:self.n_user_outputs])
         leaves, graph_outputs = [], []
         for static in self.out_static:
-            if static is None or isinstance(static, tracing.ArgRef):
+            if isinstance(static, (_SameOutput, _Held)):
+                array = next(user)
+                same = (leaves[static.place] if isinstance(static, _SameOutput)
+                        else static.tensor())
+                leaves.append(same if same is not None else Tensor._wrap(array))
+                graph_outputs.append(None if same is not None else leaves[-1])
+            elif static is None or isinstance(static, tracing.ArgRef):
                 array = next(user)
                 same = None if static is None else resolve(static)
                 leaves.append(same if isinstance(same, Tensor) else Tensor._wrap(array))
@@ -689,11 +697,20 @@ class CompiledFunction:
             out_leaves, out_tree = pytree.flatten(result)
             _refuse_history_made_under_no_grad(self.name, ctx, out_leaves)
             outputs, out_static = [], []
-            for leaf in out_leaves:
+            first_place: dict[int, int] = {}
+            for place, leaf in enumerate(out_leaves):
                 if isinstance(leaf, Tensor):
                     outputs.append(ctx.value_of(leaf))
                     index = ctx.arguments.get(id(leaf))
-                    out_static.append(None if index is None else tracing.ArgRef(index))
+                    if index is not None:
+                        out_static.append(tracing.ArgRef(index))
+                    elif id(leaf) in first_place:  # `return y, y`: the same object twice
+                        out_static.append(_SameOutput(first_place[id(leaf)]))
+                    elif leaf._value is None:  # state (a buffer) returned as it is: itself
+                        out_static.append(_Held(weakref.ref(leaf)))
+                    else:
+                        out_static.append(None)
+                    first_place.setdefault(id(leaf), place)
                 else:
                     _reject_hidden_tensors(leaf)
                     out_static.append((leaf, False))
@@ -934,6 +951,22 @@ def _reject_mutated_containers(names, values, contents) -> None:
                 f"are not carried back to the caller: return the new values instead")
 
 
+@dataclass(frozen=True)
+class _SameOutput:
+    """An output that is the same tensor object as the output leaf at ``place`` (eagerly,
+    ``return y, y`` gives one object twice: an in-place op on one shows in the other)."""
+
+    place: int
+
+
+@dataclass(frozen=True)
+class _Held:
+    """An output that is a tensor the function's state holds, returned as it is (a buffer):
+    that tensor itself, as eagerly (after the call's write-backs), while it lives."""
+
+    tensor: Any  # a weakref.ref to it
+
+
 def _made_by_the_call(static, reached: set):
     """A non-tensor output ``(value, False)`` marked ``(value, True)`` when the call made it (a
     NumPy array, set or bytearray the function creates and returns): each compiled call returns
@@ -942,7 +975,7 @@ def _made_by_the_call(static, reached: set):
     by pytree and built anew at every call already.) Objects the function's state or arguments
     hold are returned as themselves, as eagerly, and so are other objects (a user class's
     instance)."""
-    if static is None or isinstance(static, tracing.ArgRef):
+    if static is None or isinstance(static, (tracing.ArgRef, _SameOutput, _Held)):
         return static
     value = static[0]
     if not isinstance(value, (set, np.ndarray, bytearray)) or id(value) in reached:

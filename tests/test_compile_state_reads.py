@@ -775,3 +775,36 @@ def test_explain_gives_the_change_since_the_last_call_as_the_retrace_reason():
     f(x)  # the oldest entry fails on use_relu, but what changed is the scale
     reasons = [line for line in f.explain().splitlines() if "traced at call" in line]
     assert "cfg.scale == 2.0 (now 3.0)" in reasons[2], reasons
+
+
+def test_outputs_keep_their_identity_as_eagerly():
+    """The same tensor returned twice was two tensors; a buffer returned was a copy, so an
+    in-place op on it no longer reached the module."""
+    @graphc.compile
+    def pair(x):
+        y = x * 2
+        return y, y
+
+    a, b = pair(graphc.ones(2))
+    assert a is b
+    a.add_(1)
+    assert b.tolist() == [3.0, 3.0]
+
+    class Counter(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("count", graphc.zeros(2))
+            self.weight = nn.Parameter(graphc.ones(2))
+
+        def forward(self, x):
+            self.count.add_(1)
+            return self.count, x + self.count, self.weight
+
+    model = Counter()
+    step = graphc.compile(model)
+    for expected in (1.0, 2.0):
+        count, out, weight = step(graphc.zeros(2))
+        assert count is model.count and weight is model.weight
+        assert count.tolist() == [expected] * 2 and out.tolist() == [expected] * 2
+    count.add_(5)
+    assert step(graphc.zeros(2))[1].tolist() == [8.0, 8.0]
