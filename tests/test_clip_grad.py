@@ -177,3 +177,13 @@ def test_parameters_round_trip_inside_a_compiled_function():
     shift()
     shift()
     assert a.tolist() == [3.0, 4.0] and b.tolist() == [[5.0]]
+
+
+def test_total_norm_of_mixed_dtype_gradients_is_in_the_widest_dtype():
+    w32 = graphc.nn.Parameter(graphc.zeros(2))
+    w64 = graphc.nn.Parameter(graphc.zeros(2, dtype=graphc.float64))
+    w32.grad = graphc.tensor([3.0, 4.0])
+    w64.grad = graphc.tensor([30.0, 1.0 / 3.0], dtype=graphc.float64)
+    total = graphc.nn.utils.clip_grad_norm_([w32, w64], max_norm=1.0)
+    expected = np.sqrt(25.0 + 900.0 + 1.0 / 9.0)
+    assert total.dtype == graphc.float64 and total.item() == pytest.approx(expected, rel=1e-15)

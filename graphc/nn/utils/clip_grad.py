@@ -26,6 +26,7 @@ from graphc.errors import TraceError
 from graphc.factories import tensor
 from graphc.nn.utils.convert_parameters import _tensors
 from graphc.tensor import Tensor
+from ir import dtypes
 
 Parameters = Union[Tensor, Iterable[Tensor]]
 
@@ -55,7 +56,10 @@ def get_total_norm(tensors: Parameters, norm_type: float = 2.0,
     if not items:
         return tensor(0.0)
     norms = [_vector_norm(t, norm_type) for t in items]
-    total = _vector_norm(F.stack([n.to(norms[0].dtype) for n in norms]), norm_type)
+    # in the widest of their dtypes, as PyTorch's stack promotes (float32 + float64 grads:
+    # the total was float32, and so the scale of the float64 grads)
+    widest = dtypes.promote(*(n.dtype for n in norms))
+    total = _vector_norm(F.stack([n.to(widest) for n in norms]), norm_type)
     if error_if_nonfinite:
         if tracing.current() is not None or total.is_traced:
             raise TraceError("clip_grad_norm_(error_if_nonfinite=True) reads the norm to decide "
