@@ -26,13 +26,18 @@ class DeadCodeElimination(Pass):
         return PassResult(graph, _eliminate(graph))
 
 
-def _eliminate(graph: Graph) -> bool:
-    """Removes dead nodes of ``graph`` and of the bodies of its live nodes; whether any went."""
+def dead_nodes(graph: Graph) -> set[int]:
+    """The ids of ``graph``'s nodes no output depends on (not looking into bodies)."""
     live = {id(v) for v in graph.outputs}
     for node in reversed(graph.nodes):
         if any(id(v) in live for v in node.outputs):
             live.update(id(v) for v in node.inputs)
-    dead = {id(n) for n in graph.nodes if not any(id(v) in live for v in n.outputs)}
+    return {id(n) for n in graph.nodes if not any(id(v) in live for v in n.outputs)}
+
+
+def _eliminate(graph: Graph) -> bool:
+    """Removes dead nodes of ``graph`` and of the bodies of its live nodes; whether any went."""
+    dead = dead_nodes(graph)
     changed = False
     for node in graph.nodes:
         if node.body is not None and id(node) not in dead:

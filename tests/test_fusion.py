@@ -333,3 +333,24 @@ def test_copying_shared_fills_keeps_every_value():
     result = passes.PassManager("fuse", verify_each=True, validate=True).run(graph)
     assert len(fused_nodes(result)) == 2
     assert all(n.op == "fused" for n in result.nodes)  # the shared original is gone
+
+
+def test_dead_nodes_stay_out_of_fused_bodies_so_every_backend_runs_the_result():
+    """From an IR file (compile runs dce first): a dead add of another shape, pulled into the
+    group, made the llvm and numba code generators fail on the fused body."""
+    import backends
+
+    graph = ir.parse('''func @f(%x: f32[4]) -> (f32[3,4]) {
+      %0: f32[2] = slice %x {starts=[1], stops=[4], steps=[2]}
+      %1: f32[1] = sum %x {axes=[0], keepdim=true}
+      %2: f32[4] = add %x, %1
+      %3: f32[2] = add %0, %1
+      %4: f32[3,4] = broadcast_to %2 {shape=[3,4]}
+      return %4
+    }''')
+    fused = fuse(graph)
+    body_ops = [n.op for node in fused.nodes if node.body is not None for n in node.body.nodes]
+    assert body_ops and body_ops.count("add") == 1
+    x = np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32)
+    expected = np.broadcast_to(x + x.sum(), (3, 4))
+    np.testing.assert_allclose(backends.get("llvm").compile(fused)(x)[0], expected)

@@ -26,6 +26,7 @@ interpreter runs a fused node by running its body, so ``--validate`` checks fusi
 from __future__ import annotations
 
 from ir.graph import Graph
+from passes.dce import dead_nodes
 from passes.fusion.grouping import FusionOptions, find_groups
 from passes.fusion.outline import outline_groups
 from passes.registry import Pass, PassError, PassResult, option, register
@@ -51,7 +52,11 @@ class Fuse(Pass):
 
     def apply(self, graph: Graph) -> PassResult:
         options = FusionOptions(self.max_ops, self.epilogues, self.reductions, self.siblings)
-        groups = find_groups(graph, options)
+        # dead nodes stay out of fused bodies: one of another shape made code generators
+        # fail on the group (a graph from an IR file may have them; compile runs dce first)
+        dead = dead_nodes(graph)
+        groups = [kept for kept in ([n for n in group if id(n) not in dead]
+                                    for group in find_groups(graph, options)) if len(kept) > 1]
         if not groups:
             return PassResult(graph, False)
         outline_groups(graph, groups)
