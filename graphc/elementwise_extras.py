@@ -112,10 +112,18 @@ def sinc(input) -> Tensor:
 
 
 def _shift_amounts(input, other, op: str):
+    """The operands of a shift, both in the result's dtype: PyTorch's promotion (int8 << an
+    int64 tensor is int64; a Python int takes the tensor's dtype, but makes bool int64)."""
     x, y = F.operands(input, other)
     if x.dtype.is_float or y.dtype.is_float:
         raise ArgumentError(f"{op}: shifts take integer tensors, got {x.dtype} and {y.dtype}")
-    return x, y
+    dtype = dtypes.result_type((x.dtype, x.ndim), (y.dtype, y.ndim))
+    if dtype == dtypes.bool_:
+        if isinstance(input, Tensor) and isinstance(other, Tensor):
+            raise ArgumentError(f"{op}: shifts of two bool tensors are not defined (as in "
+                                "PyTorch); cast one to an integer dtype")
+        dtype = dtypes.i64  # bool << 1 is int64 [2, 0], as PyTorch
+    return F.cast(x, dtype), F.cast(y, dtype)
 
 
 def _two_to_the(y: Tensor, where: Tensor) -> Tensor:

@@ -187,8 +187,11 @@ def bitwise_not(x) -> Tensor:
     if x.dtype.is_float:
         raise DTypeError(f"bitwise_not: got a tensor of dtype {x.dtype}; bitwise ops take "
                          "integer or bool tensors")
-    # xor with all ones (-1, or True for bool): how LLVM spells `not`, and one primitive fewer
-    return bitwise_xor(x, True if x.dtype.is_bool else -1)
+    # xor with all ones (-1, the largest value of an unsigned dtype, True for bool): how LLVM
+    # spells `not`, and one primitive fewer
+    ones = (True if x.dtype.is_bool else
+            int(np.iinfo(x.dtype.numpy).max) if x.dtype.is_unsigned else -1)
+    return bitwise_xor(x, ones)
 
 
 def isnan(x: Tensor) -> Tensor:
@@ -269,9 +272,11 @@ def half_in_float32(fn):
     came out 0), and PyTorch accumulates them in float32."""
     @functools.wraps(fn)
     def widened(x, *args, **kwargs):
-        if isinstance(x, Tensor) and x.dtype in (dtypes.f16, dtypes.bf16):
-            return cast(fn(cast(x, dtypes.f32), *args, **kwargs), x.dtype)
-        return fn(x, *args, **kwargs)
+        requested = kwargs.get("dtype")
+        if isinstance(x, Tensor) and x.dtype in (dtypes.f16, dtypes.bf16) and (
+                requested is None or requested in (dtypes.f16, dtypes.bf16)):
+            return cast(fn(cast(x, dtypes.f32), *args, **kwargs), requested or x.dtype)
+        return fn(x, *args, **kwargs)  # (a dtype= asked for is the result's: vector_norm's)
     return widened
 
 

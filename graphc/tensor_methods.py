@@ -171,6 +171,8 @@ _OPERATORS = {
     "__itruediv__": _inplace(F.div), "__iand__": _inplace(F.bitwise_and),
     "__ifloordiv__": _inplace(M.floor_divide), "__imod__": _inplace(M.remainder),
     "__ior__": _inplace(F.bitwise_or), "__ixor__": _inplace(F.bitwise_xor),
+    # (without it, `t **= 2` rebound the name to a new tensor: a parameter stayed as it was)
+    "__ipow__": _inplace(F.pow),
     "__getitem__": indexing.getitem, "__setitem__": indexing.setitem,
 }
 
@@ -181,7 +183,7 @@ abs sin cos erf sign reciprocal where masked_fill square log1p expm1 logical_not
 logical_and logical_or bitwise_and bitwise_or bitwise_xor bitwise_not isnan isinf isfinite
 clamp clip sum mean var std amax amin argmax argmin max min all
 any logsumexp softmax log_softmax matmul mm bmm dot reshape transpose permute unsqueeze squeeze
-flatten broadcast_to expand narrow split chunk gather scatter_add index_select outer tril triu
+flatten broadcast_to expand narrow split chunk gather scatter_add outer tril triu
 """.split()
 
 

@@ -838,6 +838,15 @@ def repeat_interleave(x, repeats=None, dim: Optional[int] = None, *,
     return F.index_select(x, axis, _const(index, dtypes.i64))
 
 
+def index_select(input: Tensor, dim: int, index) -> Tensor:
+    """``torch.index_select``: the entries of ``input`` along ``dim`` at ``index``. A 0-d
+    index selects a dimension of length 1, as PyTorch's (it was dropped, so ``a -
+    a.index_select(1, i)`` broadcast another way, silently). (``graphc.functions``' own
+    version, which the library uses, takes an index of any shape, as NumPy's ``take``.)"""
+    index = F.to_tensor(index)
+    return F.index_select(input, dim, F.reshape(index, [1]) if index.ndim == 0 else index)
+
+
 def masked_scatter(x: Tensor, mask, source: Tensor) -> Tensor:
     """``x`` with the elements of ``source``, in order, written where ``mask`` is true
     (``Tensor.masked_scatter``): the k-th true position takes ``source.flatten()[k]``. A
@@ -851,15 +860,16 @@ def masked_scatter(x: Tensor, mask, source: Tensor) -> Tensor:
     flat_mask = F.reshape(mask, [-1])
     rank = F.sub(cumsum(F.cast(flat_mask, dtypes.i64), 0), 1)
     flat_source = F.reshape(source, [-1])
-    if flat_source.shape[0] == 0:
-        return x
-    if mask._value is None and tracing.current() is None:
-        needed = int(np.count_nonzero(mask.numpy()))
-        if needed > flat_source.shape[0]:
-            raise RuntimeError(f"masked_scatter: expected source to have at least {needed} "
-                               f"elements (the number of true mask elements), got "
-                               f"{flat_source.shape[0]}")
-    picked = F.index_select(flat_source, 0, F.clamp(rank, 0, flat_source.shape[0] - 1))
+    available = flat_source.shape[0]
+    # compiled too (tracing.check): the index below is clamped, so a short source repeated
+    # its last element silently; an empty one left x as it was
+    needed = F.sum(F.cast(flat_mask, dtypes.i64))
+    tracing.check(F.gt(needed, available), RuntimeError,
+                  f"masked_scatter: source has {available} elements, fewer than the mask's "
+                  f"true elements")
+    if available == 0:
+        return F.where(mask, x, x)  # (no true element, checked above)
+    picked = F.index_select(flat_source, 0, F.clamp(rank, 0, available - 1))
     return F.where(mask, F.reshape(F.cast(picked, x.dtype), list(x.shape)), x)
 
 
@@ -883,7 +893,8 @@ __all__ = [
     "cartesian_prod", "cdist", "clone", "column_stack", "concatenate", "count_nonzero", "cov",
     "cross", "diagflat", "diff", "dist", "dsplit", "dstack", "equal", "erfinv", "histc",
     "hsplit", "hstack", "inner", "is_floating_point", "is_tensor", "isin", "kron", "logit",
-    "masked_fill", "masked_scatter", "meshgrid", "moveaxis", "movedim", "nan_to_num",
+    "masked_fill", "masked_scatter", "index_select", "meshgrid", "moveaxis", "movedim",
+    "nan_to_num",
     "nanmean", "nansum", "numel", "put", "quantile", "ravel", "repeat_interleave", "rot90",
     "row_stack", "searchsorted", "select", "signbit", "slice_scatter", "std_mean", "swapaxes",
     "swapdims", "take", "tensor_split", "tile", "trapezoid", "trapz", "var_mean", "vsplit",

@@ -344,10 +344,20 @@ def mode(x: Tensor, dim: int = -1, keepdim: bool = False):
     n = rows.shape[-1]
     if n == 0:
         raise IndexError(f"mode(): Expected reduction dim {dim} to have non-zero size")
-    counts = F.sum(F.cast(F.eq(F.unsqueeze(rows, -1), F.unsqueeze(rows, -2)), dtypes.i64), -1)
+    def same(a, b):  # NaN counts as a value like any other (NaN != NaN made a row crash)
+        equal = F.eq(a, b)
+        return F.logical_or(equal, F.logical_and(F.isnan(a), F.isnan(b))) \
+            if x.dtype.is_float else equal
+
+    counts = F.sum(F.cast(same(F.unsqueeze(rows, -1), F.unsqueeze(rows, -2)), dtypes.i64), -1)
     most = F.eq(counts, F.amax(counts, -1, keepdim=True))
-    value = F.amin(F.where(most, rows, F.amax(rows, -1, keepdim=True)), -1, keepdim=True)
-    last = F.amax(F.where(F.eq(rows, value), factories.arange(n), -1), -1)
+    if x.dtype.is_float:  # the smallest most frequent number; NaN if only NaN is (sorted last)
+        numbers = F.logical_and(most, F.logical_not(F.isnan(rows)))
+        smallest = F.amin(F.where(numbers, rows, math.inf), -1, keepdim=True)
+        value = F.where(F.any(numbers, -1, keepdim=True), smallest, math.nan)
+    else:
+        value = F.amin(F.where(most, rows, F.amax(rows, -1, keepdim=True)), -1, keepdim=True)
+    last = F.amax(F.where(same(rows, value), factories.arange(n), -1), -1)
     # the element at that index: PyTorch's gradient goes to it alone
     value = F.squeeze(F.gather(rows, -1, F.unsqueeze(last, -1)), -1)
     if keepdim:
@@ -470,7 +480,7 @@ def _install() -> None:
                  "nan_to_num", "nanmean", "nansum", "quantile", "ravel", "rot90", "select",
                  "signbit", "slice_scatter", "take", "tensor_split", "hsplit", "vsplit",
                  "dsplit", "tile", "movedim", "moveaxis", "swapaxes", "swapdims",
-                 "repeat_interleave", "masked_scatter", "put"):
+                 "repeat_interleave", "masked_scatter", "put", "index_select"):
         setattr(Tensor, name, getattr(T, name))
     Tensor.cov = T.cov
     for name in ("absolute", "logit", "nan_to_num", "masked_scatter", "put", "erfinv"):

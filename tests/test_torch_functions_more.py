@@ -612,3 +612,61 @@ def test_layer_and_rms_norm_refuse_an_empty_normalized_shape():
         graphc.nn.functional.layer_norm(x, ())
     with pytest.raises(RuntimeError, match="normalized_shape must name at least one"):
         graphc.nn.functional.rms_norm(x, [])
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_shifts_promote_as_pytorch(compiled):
+    """They kept the left operand's dtype: int8 << an int64 tensor wrapped in int8, bool << 1
+    was [1, 0]."""
+    def shifts(x, s, b, w):
+        return x << s, x >> s, b << 1, w << graphc.tensor([2])
+
+    run = graphc.compile(shifts) if compiled else shifts
+    left, right, from_bool, wide = run(graphc.tensor([100, -100, 7, 127], dtype=graphc.int8),
+                                       graphc.tensor([1, 2, 3, 4]),
+                                       graphc.tensor([True, False, True]),
+                                       graphc.tensor([2 ** 30], dtype=graphc.int32))
+    assert left.dtype == right.dtype == graphc.int64
+    assert left.tolist() == [200, -400, 56, 2032] and right.tolist() == [50, -25, 0, 7]
+    assert from_bool.tolist() == [2, 0, 2] and from_bool.dtype == graphc.int64
+    assert wide.tolist() == [2 ** 32]
+    small = graphc.tensor([5], dtype=graphc.int8)
+    assert (small << 2).dtype == graphc.int8 and (small << graphc.tensor(2)).dtype == graphc.int8
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_masked_scatter_refuses_a_source_shorter_than_the_mask(compiled):
+    """Compiled, it repeated the last source value; eagerly an empty source left x as it was."""
+    x = graphc.tensor([[1.0, -1.0, 2.0], [3.0, 4.0, -5.0]])
+    fn = lambda x, s: x.masked_scatter(x > 0, s)  # noqa: E731
+    run = graphc.compile(fn) if compiled else fn
+    with pytest.raises(RuntimeError, match="source has 3 elements, fewer than the mask"):
+        run(x, graphc.tensor([10.0, 20.0, 30.0]))
+    assert run(x, graphc.tensor([10.0, 20.0, 30.0, 40.0])).tolist() == [[10.0, -1.0, 20.0],
+                                                                       [30.0, 40.0, -5.0]]
+    with pytest.raises(RuntimeError, match="source has 0 elements"):
+        graphc.zeros(3).masked_scatter(graphc.ones(3) > 0, graphc.tensor([]))
+
+
+def test_index_select_with_a_0d_index_keeps_the_dimension_and_pow_assigns_in_place():
+    a = graphc.arange(9.0).reshape(3, 3)
+    column = a.index_select(1, graphc.tensor(2))
+    assert column.shape == (3, 1) and (a - column)[0].tolist() == [-2.0, -1.0, 0.0]
+    assert graphc.index_select(graphc.arange(4.0), 0, graphc.tensor(1)).shape == (1,)
+    assert graphc.compile(lambda a: a.index_select(1, graphc.tensor(2)))(a).shape == (3, 1)
+    weight = graphc.nn.Parameter(graphc.tensor([1.0, 2.0, 3.0]))
+    held = weight
+    with graphc.no_grad():
+        held **= 2  # rebound the name to a new tensor: the parameter stayed as it was
+    assert held is weight and weight.tolist() == [1.0, 4.0, 9.0]
+
+
+def test_bitwise_not_of_unsigned_and_norm_dtype_and_mode_with_nan():
+    assert (~graphc.tensor([0, 5, 255], dtype=graphc.uint8)).tolist() == [255, 250, 0]
+    halves = graphc.tensor([60000.0] * 4, dtype=graphc.float16)
+    norm = graphc.linalg.vector_norm(halves, dtype=graphc.float32)
+    assert norm.dtype == graphc.float32 and norm.item() == 120000.0  # was inf, float16
+    x = graphc.tensor([[3.0, math.nan, 3.0, 1.0], [math.nan, math.nan, 1.0, 7.0]])
+    values, indices = graphc.mode(x, 1)  # raised an index error on any NaN
+    assert values[0].item() == 3.0 and indices[0].item() == 2
+    assert math.isnan(values[1].item()) and indices[1].item() == 1
