@@ -48,8 +48,10 @@ def assert_falls(losses: list[float], what: str) -> None:
 
 
 def test_mnist_trains(tmp_path):
-    out = run_program(PROGRAMS / "mnist.py", ["--epochs", "1", "--log-interval", "3"], tmp_path,
-                      mnist_limit=768)  # 12 steps of 64
+    # 12 steps of 64, each logged: Adadelta at lr=1 is noisy step to step, so the quarters
+    # assert_falls compares are three losses each, not one
+    out = run_program(PROGRAMS / "mnist.py", ["--epochs", "1", "--log-interval", "1"], tmp_path,
+                      mnist_limit=768)
     assert_falls(numbers_after(r"Loss:", out), "mnist")
     assert "Test set: Average loss" in out
 
