@@ -474,3 +474,7 @@ def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=
         raise AutogradError("one of the inputs is not used to compute the outputs "
                             "(pass allow_unused=True to get None for it)")
     return result
+
+
+# custom functions (torch.autograd.Function), in a module of their own
+from graphc.autograd_function import Function, FunctionCtx, once_differentiable  # noqa: E402,F401
