@@ -38,7 +38,8 @@ from graphc.data_sampler import (
 from graphc.data_workers import MultiProcessIterator, WorkerInfo, get_worker_info, resolve_context
 from graphc.tensor import Tensor
 
-__all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "DataLoader",
+__all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "StackDataset", "random_split",
+           "DataLoader",
            "default_collate", "default_convert",
            "IterableDataset", "ChainDataset", "Sampler", "SequentialSampler", "RandomSampler",
            "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler", "WorkerInfo",
@@ -191,6 +192,37 @@ class ConcatDataset(Dataset):
             raise IndexError(f"index {index} out of range for a dataset of {len(self)}")
         start = self.cumulative_sizes[which - 1] if which else 0
         return self.datasets[which][index - start]
+
+
+class StackDataset(Dataset):
+    """Samples of several datasets of one length side by side, as ``torch.utils.data.
+    StackDataset``: ``StackDataset(images, labels)[i]`` is ``(images[i], labels[i])``, and with
+    keywords, ``StackDataset(image=images, label=labels)[i]`` is a dict.
+
+        >>> StackDataset([1, 2], ["a", "b"])[1], StackDataset(x=[1, 2], y=[3, 4])[0]
+        ((2, 'b'), {'x': 1, 'y': 3})
+    """
+
+    def __init__(self, *args: Dataset, **kwargs: Dataset):
+        if args and kwargs:
+            raise ValueError("StackDataset takes datasets as positional arguments or as "
+                             "keyword arguments, not both")
+        if not args and not kwargs:
+            raise ValueError("StackDataset needs at least one dataset")
+        self.datasets: Union[tuple, dict] = args if args else kwargs
+        lengths = {name: len(d) for name, d in
+                   (enumerate(args) if args else kwargs.items())}  # type: ignore[arg-type]
+        if len(set(lengths.values())) != 1:
+            raise ValueError(f"StackDataset: the datasets differ in length: {lengths}")
+        self._length = next(iter(lengths.values()))
+
+    def __getitem__(self, index):
+        if isinstance(self.datasets, dict):
+            return {name: d[index] for name, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __len__(self) -> int:
+        return self._length
 
 
 def _take(t: Tensor, index) -> Tensor:

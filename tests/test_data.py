@@ -13,6 +13,7 @@ from graphc.data import (
     Dataset,
     RandomSampler,
     SequentialSampler,
+    StackDataset,
     Subset,
     SubsetRandomSampler,
     TensorDataset,
@@ -281,3 +282,13 @@ def test_collate_keeps_the_mapping_type_and_convert_turns_numpy_scalars_into_ten
     assert batch["a"].tolist() == [2, 4]
     converted = default_convert((np.float32(1.5), {"k": np.int64(3)}))
     assert converted[0].dtype == graphc.float32 and converted[1]["k"].tolist() == 3
+
+
+def test_stack_dataset_pairs_samples_as_a_tuple_or_a_dict_and_batches_them():
+    images, labels = TensorDataset(graphc.arange(6.0).reshape(3, 2)), [7, 8, 9]
+    pairs = StackDataset(images, labels)
+    assert len(pairs) == 3 and pairs[1][1] == 8 and pairs[1][0][0].tolist() == [2.0, 3.0]
+    batch = next(iter(DataLoader(StackDataset(image=images, label=labels), batch_size=2)))
+    assert batch["label"].tolist() == [7, 8] and batch["image"][0].shape == (2, 2)
+    with pytest.raises(ValueError, match="differ in length"):
+        StackDataset(images, [1, 2])

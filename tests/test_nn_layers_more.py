@@ -874,3 +874,12 @@ def test_interpolate_copies_an_axis_whose_size_the_scale_keeps_as_pytorch(mode, 
     assert out is not x
     grown = F.interpolate(x, scale_factor=(2.0,) + scales[1:], mode=mode)  # axis 2 does change
     assert grown.shape[2] == 8 and grown.shape[3:] == x.shape[3:]
+
+
+def test_relu_and_silu_take_inplace_as_pytorchs_functional():
+    x = graphc.tensor([-1.0, 2.0])
+    assert F.relu(x, inplace=True) is x and x.tolist() == [0.0, 2.0]
+    y = graphc.tensor([0.0, 1.0])
+    assert F.silu(y, inplace=True) is y
+    np.testing.assert_allclose(y.numpy(), [0.0, 1.0 / (1.0 + math.exp(-1.0))], rtol=1e-6)
+    assert F.relu(graphc.tensor([-3.0])).tolist() == [0.0]

@@ -21,6 +21,7 @@ from graphc.data import (
     RandomSampler,
     Sampler,
     SequentialSampler,
+    StackDataset,
     Subset,
     SubsetRandomSampler,
     TensorDataset,
@@ -40,5 +41,5 @@ sys.modules[f"{__name__}.distributed"] = distributed
 __all__ = ["ConcatDataset", "DataLoader", "Dataset", "Subset", "TensorDataset",
            "default_collate", "default_convert", "random_split",
            "BatchSampler", "ChainDataset", "IterableDataset", "RandomSampler", "Sampler",
-           "SequentialSampler", "SubsetRandomSampler", "WeightedRandomSampler", "WorkerInfo",
+           "SequentialSampler", "StackDataset", "SubsetRandomSampler", "WeightedRandomSampler", "WorkerInfo",
            "get_worker_info", "DistributedSampler"]
