@@ -641,8 +641,10 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
-    """``length`` elements of ``dim`` from ``start`` (negative: counted from the end)."""
+    """``length`` elements of ``dim`` from ``start`` (negative: counted from the end); ``start``
+    may be a 0-d integer tensor, as in PyTorch."""
     dim = _real_dim(x, dim, "narrow")
+    start, length = operator.index(start), operator.index(length)
     if start < 0:
         start += x.shape[dim]
     starts, stops = [0] * x.ndim, list(x.shape)

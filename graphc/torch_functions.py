@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import operator
 from typing import Optional
 
 import numpy as np
@@ -116,6 +117,7 @@ def select(x: Tensor, dim: int, index: int) -> Tensor:
         raise IndexError("select() cannot be applied to a 0-dim tensor.")
     axis = wrap_dim(dim, x.ndim)
     n = x.shape[axis]
+    index = operator.index(index)  # (a 0-d integer tensor too, as in PyTorch)
     if not -n <= index < n:
         raise IndexError(f"select(): index {index} out of range for tensor of size "
                          f"{list(x.shape)} at dimension {dim}")

@@ -670,3 +670,11 @@ def test_bitwise_not_of_unsigned_and_norm_dtype_and_mode_with_nan():
     values, indices = graphc.mode(x, 1)  # raised an index error on any NaN
     assert values[0].item() == 3.0 and indices[0].item() == 2
     assert math.isnan(values[1].item()) and indices[1].item() == 1
+
+
+def test_select_and_narrow_take_a_0d_integer_tensor_position():
+    a = graphc.arange(12.0).reshape(3, 4)
+    assert a.select(1, graphc.tensor(1)).tolist() == [1.0, 5.0, 9.0]
+    assert a.narrow(1, graphc.tensor(1), 2).tolist() == [[1.0, 2.0], [5.0, 6.0], [9.0, 10.0]]
+    with pytest.raises(TypeError):
+        a.narrow(1, 1.5, 2)  # not an integer: refused, not truncated
