@@ -883,3 +883,14 @@ def test_relu_and_silu_take_inplace_as_pytorchs_functional():
     assert F.silu(y, inplace=True) is y
     np.testing.assert_allclose(y.numpy(), [0.0, 1.0 / (1.0 + math.exp(-1.0))], rtol=1e-6)
     assert F.relu(graphc.tensor([-3.0])).tolist() == [0.0]
+
+
+@pytest.mark.parametrize("shape, size", [((1, 2, 7), 3), ((1, 2, 5, 7), (2, 3)),
+                                         ((1, 1, 4, 5, 6), (2, 3, 4))])
+def test_interpolate_area_is_adaptive_average_pooling(shape, size):
+    x = graphc.tensor(np.random.default_rng(0).standard_normal(shape))
+    pooled = {3: F.adaptive_avg_pool1d, 4: F.adaptive_avg_pool2d,
+              5: nn.functional.adaptive_avg_pool3d}[len(shape)](x, size)
+    np.testing.assert_array_equal(F.interpolate(x, size=size, mode="area").numpy(),
+                                  pooled.numpy())
+    check_grad(lambda t: F.interpolate(t, size=size, mode="area"), [x.numpy()])

@@ -133,9 +133,10 @@ def interpolate(input: Tensor, size: Union[int, Sequence[int], None] = None,
     """Resamples the spatial axes of (N, C, L), (N, C, H, W) or (N, C, D, H, W) ``input`` to
     ``size`` or by ``scale_factor``, like ``torch.nn.functional.interpolate``.
 
-    ``mode`` is 'nearest', 'nearest-exact', 'linear' (3-D input), 'bilinear' (4-D) or
-    'trilinear' (5-D). ``align_corners`` (linear modes only, default False) maps the corner
-    pixels' centres onto each other. With ``scale_factor`` the output size is
+    ``mode`` is 'nearest', 'nearest-exact', 'linear' (3-D input), 'bilinear' (4-D),
+    'trilinear' (5-D) or 'area' (adaptive average pooling to the output size).
+    ``align_corners`` (linear modes only, default False) maps the corner pixels' centres onto
+    each other. With ``scale_factor`` the output size is
     ``floor(in * scale_factor)`` and the coordinate mapping uses ``1 / scale_factor``, unless
     ``recompute_scale_factor`` asks for ``in / out``, as with ``size``.
 
@@ -145,12 +146,22 @@ def interpolate(input: Tensor, size: Union[int, Sequence[int], None] = None,
     """
     if antialias:
         raise NotImplementedError("interpolate: antialias=True is not supported by graphc")
-    if mode not in _NEAREST and mode not in _LINEAR_RANK:
+    if mode not in _NEAREST and mode not in _LINEAR_RANK and mode != "area":
         raise NotImplementedError(f"interpolate: mode {mode!r} is not supported; graphc has "
-                                  f"{', '.join(_NEAREST + tuple(_LINEAR_RANK))}")
+                                  f"{', '.join(_NEAREST + tuple(_LINEAR_RANK))}, area")
     if input.ndim not in (3, 4, 5):
         raise ValueError(f"interpolate: input must be 3-D, 4-D or 5-D (N, C, spatial...), got "
                          f"shape {list(input.shape)}")
+    if mode == "area":  # PyTorch's: adaptive average pooling to the output size
+        if align_corners is not None:
+            raise ValueError("align_corners option can only be set with the interpolating "
+                             "modes: linear | bilinear | bicubic | trilinear")
+        sizes, _ = _output_sizes(input, size, scale_factor, recompute_scale_factor)
+        from graphc.nn import functional as F
+        from graphc.nn.volumetric import adaptive_avg_pool3d
+        pool = {3: F.adaptive_avg_pool1d, 4: F.adaptive_avg_pool2d,
+                5: adaptive_avg_pool3d}[input.ndim]
+        return pool(input, sizes[0] if input.ndim == 3 else tuple(sizes))
     if mode in _NEAREST:
         if align_corners is not None:
             raise ValueError("align_corners option can only be set with the interpolating "
