@@ -894,3 +894,21 @@ def test_interpolate_area_is_adaptive_average_pooling(shape, size):
     np.testing.assert_array_equal(F.interpolate(x, size=size, mode="area").numpy(),
                                   pooled.numpy())
     check_grad(lambda t: F.interpolate(t, size=size, mode="area"), [x.numpy()])
+
+
+def test_gumbel_softmax_hard_samples_follow_the_softmax_with_the_soft_gradient():
+    graphc.manual_seed(0)
+    logits = graphc.tensor([[1.0, 2.0, 0.5]])
+    draws = np.stack([F.gumbel_softmax(logits, tau=0.1, hard=True).numpy()[0]
+                      for _ in range(4000)])
+    assert set(np.unique(draws)) == {0.0, 1.0} and (draws.sum(1) == 1).all()
+    probabilities = np.exp([1.0, 2.0, 0.5]) / np.exp([1.0, 2.0, 0.5]).sum()
+    # the Gumbel-max trick: argmax(logits + g) ~ softmax(logits); 4000 draws, 5 sigma
+    np.testing.assert_allclose(draws.mean(0), probabilities, atol=0.04)
+    graphc.manual_seed(1)
+    x = graphc.tensor([[1.0, 2.0, 0.5]], requires_grad=True)
+    (F.gumbel_softmax(x, hard=True) * graphc.tensor([1.0, 2.0, 3.0])).sum().backward()
+    graphc.manual_seed(1)
+    y = graphc.tensor([[1.0, 2.0, 0.5]], requires_grad=True)
+    (F.gumbel_softmax(y) * graphc.tensor([1.0, 2.0, 3.0])).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy(), rtol=1e-6)

@@ -145,6 +145,24 @@ def softmin(x: Tensor, dim: Optional[int] = None, dtype=None) -> Tensor:
     return softmax(G.neg(x), dim, dtype)
 
 
+def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10,
+                   dim: int = -1) -> Tensor:
+    """A sample of the Gumbel-softmax distribution over ``dim``, as ``F.gumbel_softmax``:
+    ``softmax((logits + g) / tau)`` with standard Gumbel noise ``g`` (fresh at every call,
+    compiled too). ``hard`` gives the one-hot of its argmax in the forward pass with the soft
+    sample's gradient (the straight-through estimator)."""
+    from graphc.factories import rand, zeros_like
+    from graphc.index_ops import scatter
+    # Gumbel noise -log(E), E ~ Exp(1) = -log(U) with U in (0, 1]
+    exponential = G.neg(G.log(G.sub(1.0, rand(*logits.shape, dtype=logits.dtype))))
+    soft = G.softmax(G.div(G.add(logits, G.neg(G.log(exponential))), float(tau)), dim)
+    if not hard:
+        return soft
+    index = G.argmax(soft, dim, keepdim=True)
+    one_hot = scatter(zeros_like(soft), dim, index, 1.0)
+    return G.add(G.sub(one_hot, soft.detach()), soft)
+
+
 @G.half_in_float32
 def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
     """``x / max(||x||_p, eps)`` along ``dim``; a zero vector stays zero with gradient
