@@ -2845,6 +2845,129 @@ def edge_semantics():
         check(f"edge/{name}", items)
 
 
+def session26():
+    """Added or fixed after the stop-26 hunts: linalg solvers, custom autograd functions,
+    module backward hooks, shifts, interpolation edge cases, SDPA with fully masked rows."""
+    rng = np.random.default_rng(26)
+    a = rng.standard_normal((2, 3, 3))
+    b = rng.standard_normal((2, 3, 2))
+    spd = a @ np.swapaxes(a, -1, -2) + 3 * np.eye(3)
+    cases = {
+        "inv": (lambda L, x: L.linalg.inv(x), [a]),
+        "det": (lambda L, x: L.linalg.det(x), [a]),
+        "slogdet logabsdet": (lambda L, x: L.linalg.slogdet(x)[1], [a]),
+        "solve": (lambda L, x, y: L.linalg.solve(x, y), [a, b]),
+        "solve(left=False)": (lambda L, x, y: L.linalg.solve(x, y, left=False),
+                              [a, np.swapaxes(b, -1, -2)]),
+        "cholesky(upper)": (lambda L, x: L.linalg.cholesky((x + x.mT) / 2, upper=True), [spd]),
+        "matrix_power(-2)": (lambda L, x: L.linalg.matrix_power(x, -2), [a]),
+        "multi_dot": (lambda L, x, y: L.linalg.multi_dot([x[0], x[1], y[0]]), [a, b]),
+    }
+    for name, (fn, arrays) in cases.items():
+        def items(fn=fn, arrays=arrays):
+            out = []
+            for lib in (graphc, torch):
+                xs = [lib.tensor(x, requires_grad=True) for x in arrays]
+                y = fn(lib, *xs)
+                w = lib.tensor(np.random.default_rng(1).standard_normal(tuple(y.shape)))
+                grads = lib.autograd.grad((y * w).sum(), xs, create_graph=True)
+                second = lib.autograd.grad(sum((g * g).sum() for g in grads), xs)
+                out.append([y, *grads, *second])
+            return [(label, g, t) for label, g, t in zip(
+                ["value"] + [f"d/d{i}" for i in range(len(arrays))]
+                + [f"d2/d{i}" for i in range(len(arrays))], out[0], out[1])]
+        check(f"s26/linalg.{name} (value, gradient, second derivative)", items)
+
+    def custom_function():
+        out = []
+        for lib in (graphc, torch):
+            class Clip(lib.autograd.Function):
+                @staticmethod
+                def forward(ctx, x, scale):
+                    ctx.save_for_backward(x)
+                    ctx.scale = scale
+                    return x.clamp(-1.0, 1.0) * scale, x.sum()
+
+                @staticmethod
+                def backward(ctx, g, g_sum):
+                    (x,) = ctx.saved_tensors
+                    return g * ctx.scale + g_sum * x, None
+            x = lib.tensor(values, requires_grad=True)
+            y, total = Clip.apply(x, 3.0)
+            (y * y).sum().backward(retain_graph=True)
+            first = x.grad.clone()
+            total.backward()
+            out.append([y, first, x.grad])
+        return [(n, g, t) for n, g, t in zip(["value", "grad (one output)", "grad (both)"],
+                                             out[0], out[1])]
+    values = np.random.default_rng(3).standard_normal(5) * 2
+    check("s26/autograd.Function (two outputs, save_for_backward)", custom_function)
+
+    def backward_hooks():
+        out = []
+        for lib in (graphc, torch):
+            lib.manual_seed(0)
+            layer = lib.nn.Bilinear(3, 3, 2).double()
+            if lib is graphc:
+                layer.load_state_dict({k: v.detach().numpy() for k, v in
+                                       reference.state_dict().items()})
+            else:
+                layer.load_state_dict(reference.state_dict())
+            seen = []
+            layer.register_full_backward_pre_hook(lambda m, go: (go[0] * 2,))
+            layer.register_full_backward_hook(
+                lambda m, gi, go, seen=seen: seen.extend([*gi, *go]) or (gi[0] + 1, gi[1]))
+            x = lib.tensor(np.linspace(-1, 1, 12).reshape(4, 3), requires_grad=True)
+            y = lib.tensor(np.linspace(2, 0, 12).reshape(4, 3))
+            layer(x, y).pow(2).sum().backward()
+            out.append(seen + [x.grad])
+        return [(n, g, t) for n, g, t in zip(["grad_input[0]", "grad_input[1] (zeros)",
+                                               "grad_output (doubled)", "x.grad (replaced)"],
+                                              out[0], out[1])]
+    reference = torch.nn.Bilinear(3, 3, 2).double()
+    check("s26/Module full backward hooks (pre-hook doubles, hook replaces)", backward_hooks)
+
+    def shifts():
+        x = np.array([100, -100, 7, 127], dtype=np.int8)
+        s = np.array([1, 2, 3, 4])
+        items = []
+        for name, f in (("int8 << int64", lambda L: L.tensor(x) << L.tensor(s)),
+                        ("int8 >> int64", lambda L: L.tensor(x) >> L.tensor(s)),
+                        ("bool << 1", lambda L: L.tensor([True, False]) << 1)):
+            g, t = f(graphc), f(torch)
+            items += [Exact(f"{name} values", g.tolist(), t.tolist()),
+                      Exact(f"{name} dtype", str(g.dtype).replace("i64", "int64"),
+                            str(t.dtype).replace("torch.", ""))]
+        return items
+    check("s26/shift promotion", shifts)
+
+    def interpolation():
+        x = rng.standard_normal((1, 2, 4, 5))
+        items = []
+        for kw in ({"scale_factor": 1.2, "mode": "bilinear"},
+                   {"scale_factor": (1.1, 2.0), "mode": "bilinear", "align_corners": True},
+                   {"size": (2, 3), "mode": "area"}, {"size": (7, 9), "mode": "area"}):
+            items.append((str(kw), GF.interpolate(graphc.tensor(x), **kw),
+                          torch.nn.functional.interpolate(torch.tensor(x), **kw)))
+        return items
+    check("s26/interpolate (same-size axes, area)", interpolation)
+
+    def attention():
+        q, k, v = (rng.standard_normal(sh) for sh in ((1, 2, 4), (1, 3, 4), (1, 3, 2)))
+        mask = np.array([[True, False, True], [False, False, False]])
+        out = []
+        for lib, F in ((graphc, GF), (torch, torch.nn.functional)):
+            ts = [lib.tensor(a, requires_grad=True) for a in (q, k, v)]
+            o = F.scaled_dot_product_attention(*ts, attn_mask=lib.tensor(mask))
+            o.sum().backward()
+            out.append([o] + [t.grad for t in ts])
+        return [(n, g, t) for n, g, t in zip(["out", "dq", "dk", "dv"], out[0], out[1])]
+    check("s26/scaled_dot_product_attention with a fully masked query row", attention)
+    check("s26/lp_pool1d(norm_type=inf)", lambda: [("value", GF.lp_pool1d(
+        graphc.tensor([[[-5.0, 2.0, 1.0, -3.0]]]), float("inf"), 2), torch.nn.functional
+        .lp_pool1d(torch.tensor([[[-5.0, 2.0, 1.0, -3.0]]]), float("inf"), 2))])
+
+
 def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -2861,7 +2984,8 @@ def main() -> int:
     start = time.perf_counter()
     for section in (layers, losses, init_stats, optimizers, tensor_ops, compiled,
                     issue6, function_transforms, issue10_layers, issue10_surface,
-                    issue10_index, math_ops, nn_wave2, issue10_functions, edge_semantics):
+                    issue10_index, math_ops, nn_wave2, issue10_functions, edge_semantics,
+                    session26):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

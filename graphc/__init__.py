@@ -212,6 +212,8 @@ from graphc.index_ops import (
                            take_along_dim,
 )
 from graphc.linalg import tensor_norm as norm
+from graphc.linalg_solvers import det, logdet, matrix_power, slogdet
+from graphc.linalg_solvers import inv as inverse
 from graphc.math_functions import (
                            acos,
                            acosh,
@@ -413,6 +415,7 @@ __all__ = [
     "log2", "logaddexp", "remainder", "round", "sinh", "tan", "true_divide", "trunc", "xlogy",
 ]
 __all__ += ["func", "vmap"]  # function transforms (graphc.func)
+__all__ += ["det", "inverse", "logdet", "matrix_power", "slogdet"]  # graphc/linalg_solvers.py
 # more of PyTorch's top level (graphc/torch_functions.py, graphc/torch_runtime.py, data_dependent)
 __all__ += ["bincount", "unique", "unique_consecutive", "logical_xor", "broadcast_to"]
 __all__ += [

@@ -135,4 +135,19 @@ def tensor_norm(x: Tensor, p="fro", dim=None, keepdim: bool = False,
     return vector_norm(x, p, dim, keepdim, dtype=dtype)
 
 
-__all__ = ["matrix_norm", "norm", "vector_norm"]
+# inverses, determinants and solvers, in a module of their own
+from graphc.linalg_solvers import (  # noqa: E402
+    LinAlgError,
+    cholesky,
+    det,
+    inv,
+    logdet,
+    matrix_power,
+    multi_dot,
+    slogdet,
+    solve,
+    vecdot,
+)
+
+__all__ = ["matrix_norm", "norm", "vector_norm", "LinAlgError", "cholesky", "det", "inv",
+           "logdet", "matrix_power", "multi_dot", "slogdet", "solve", "vecdot"]

@@ -20,5 +20,6 @@ cummax = namedtuple("cummax", ["values", "indices"])
 cummin = namedtuple("cummin", ["values", "indices"])
 aminmax = namedtuple("aminmax", ["min", "max"])
 mode = namedtuple("mode", ["values", "indices"])
+slogdet = namedtuple("slogdet", ["sign", "logabsdet"])
 
-__all__ = ["aminmax", "cummax", "cummin", "kthvalue", "median", "mode", "sort", "topk"]
+__all__ = ["aminmax", "cummax", "cummin", "kthvalue", "median", "mode", "slogdet", "sort", "topk"]

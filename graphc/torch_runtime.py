@@ -483,6 +483,9 @@ def _install() -> None:
                  "repeat_interleave", "masked_scatter", "put", "index_select"):
         setattr(Tensor, name, getattr(T, name))
     Tensor.cov = T.cov
+    from graphc import linalg_solvers as solvers
+    Tensor.det, Tensor.logdet, Tensor.slogdet = solvers.det, solvers.logdet, solvers.slogdet
+    Tensor.inverse, Tensor.matrix_power = solvers.inv, solvers.matrix_power
     for name in ("absolute", "logit", "nan_to_num", "masked_scatter", "put", "erfinv"):
         setattr(Tensor, name + "_", inplace(getattr(T, name), name + "_"))
     for name in ("unique", "unique_consecutive", "bincount"):
