@@ -52,8 +52,10 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *,
         return F.amax(magnitude, dim, keepdim)
     if ord == -math.inf:
         return F.amin(magnitude, dim, keepdim)
-    if ord == 0:
-        return F.sum(F.cast(F.ne(x, 0), x.dtype).detach(), dim, keepdim)
+    if ord == 0:  # a count, with PyTorch's zero gradient (it requires grad as x does)
+        count = F.sum(F.cast(F.ne(x, 0), x.dtype).detach(), dim, keepdim)
+        no_change = F.where(F.isfinite(x), F.sub(x, x.detach()), 0.0)  # 0, gradient 1
+        return F.add(count, F.mul(F.sum(no_change, dim, keepdim), 0.0))
     if ord == 1:
         return F.sum(magnitude, dim, keepdim)
     if ord == 2:
@@ -61,8 +63,9 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *,
     if ord > 0:  # |x| ** ord with gradient 0 at x == 0, as PyTorch's (also for ord < 1)
         nonzero = F.ne(magnitude, 0)
         powered = F.where(nonzero, F.pow(F.where(nonzero, magnitude, 1.0), ord), 0.0)
-    else:
-        powered = F.pow(magnitude, ord)
+    else:  # a zero entry makes the norm 0 (|0| ** ord is inf), with gradient 0 (not NaN)
+        nonzero = F.ne(magnitude, 0)
+        powered = F.where(nonzero, F.pow(F.where(nonzero, magnitude, 1.0), ord), math.inf)
     return _root_of_positive(F.sum(powered, dim, keepdim), ord)
 
 

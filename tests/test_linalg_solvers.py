@@ -94,3 +94,17 @@ def test_compiled_functions_refuse_the_factorizations_and_compile_the_matmul_com
     power = graphc.compile(lambda a: linalg.matrix_power(a, 3))
     np.testing.assert_allclose(power(t(A)).numpy(), np.linalg.matrix_power(A, 3), rtol=1e-12)
     assert t(A).inverse().shape == (2, 3, 3) and t(A).det().shape == (2,)
+
+
+def test_vector_norm_of_negative_order_at_zeros_and_of_order_zero_have_pytorchs_gradients():
+    x = graphc.tensor([[0.0, 0.0, 0.0], [1.0, -2.0, 0.0], [1.0, -2.0, 4.0]], requires_grad=True)
+    norms = linalg.vector_norm(x, ord=-1, dim=1)
+    norms.sum().backward()
+    assert norms[:2].tolist() == [0.0, 0.0]
+    assert np.isfinite(x.grad.numpy()).all() and x.grad[:2].abs().sum().item() == 0.0  # was NaN
+    np.testing.assert_allclose(x.grad[2].numpy(), (1 / 1.75) ** 2 * np.array([1, -1 / 4, 1 / 16]),
+                               rtol=1e-6)
+    count = linalg.vector_norm(x, ord=0)
+    assert count.item() == 5.0 and count.requires_grad
+    (g,) = graphc.autograd.grad(count, [x])
+    assert not g.numpy().any()
