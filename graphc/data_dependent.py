@@ -71,11 +71,14 @@ def unique(x: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa
     _refuse_while_tracing("unique", "Compare against known values with a mask instead")
     values = F.to_tensor(x)._concrete("call unique()")
     if dim is None:
-        result = np.unique(values.reshape(-1), return_inverse=True, return_counts=True)
+        # each NaN distinct, as PyTorch's (NumPy merges them by default)
+        result = np.unique(values.reshape(-1), return_inverse=True, return_counts=True,
+                           equal_nan=False)
         inverse = result[1].reshape(values.shape)
     else:
         axis = dim % builtins_max(values.ndim, 1)
-        result = np.unique(values, return_inverse=True, return_counts=True, axis=axis)
+        result = np.unique(values, return_inverse=True, return_counts=True, axis=axis,
+                           equal_nan=False)
         inverse = result[1].reshape(-1)
     return _unique_result(result[0], inverse, result[2], return_inverse, return_counts)
 

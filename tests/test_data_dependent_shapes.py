@@ -60,3 +60,11 @@ def test_trace_error_names_the_op():
     f = graphc.compile(lambda x: graphc.masked_select(x, x > 0).sum())
     with pytest.raises(RuntimeError, match=r"^masked_select\(\) inside a compiled function"):
         f(graphc.tensor([1.0, -1.0]))
+
+
+def test_unique_keeps_each_nan_apart_as_pytorch():
+    values, inverse, counts = graphc.unique(graphc.tensor([2.0, float("nan"), 1.0, 2.0,
+                                                           float("nan")]),
+                                            return_inverse=True, return_counts=True)
+    assert values[:2].tolist() == [1.0, 2.0] and np.isnan(values[2:].numpy()).all()
+    assert inverse.tolist() == [1, 2, 0, 1, 3] and counts.tolist() == [1, 2, 1, 1]
