@@ -70,10 +70,16 @@ def copysign(input, other) -> Tensor:
     """``|input|`` with the sign bit of ``other`` (-0.0 and NaNs' sign bits count), as a
     float; its gradient along ``input`` is ``sign(input)`` times that sign."""
     a = F.to_tensor(input)
-    if not a.dtype.is_float:
-        a = F.cast(a, dtypes.DEFAULT_FLOAT)
-    magnitude = F.abs(a)
-    b = other if isinstance(other, Tensor) else F.to_tensor(float(other), magnitude)
+    b = other if isinstance(other, Tensor) else F.to_tensor(float(other))
+    # the promoted dtype, as PyTorch's (int8 and float16: float16; float32 and float64:
+    # float64), floating point
+    dtype = dtypes.result_type((a.dtype, a.ndim), (b.dtype, b.ndim if isinstance(other, Tensor)
+                                                 else 0))
+    if not isinstance(other, Tensor) and a.dtype.is_float:
+        dtype = a.dtype  # a Python number does not widen a float tensor
+    if not dtype.is_float:
+        dtype = dtypes.DEFAULT_FLOAT
+    magnitude = F.abs(F.cast(a, dtype))
     return F.where(signbit(b), F.neg(magnitude), magnitude)
 
 

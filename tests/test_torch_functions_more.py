@@ -678,3 +678,15 @@ def test_select_and_narrow_take_a_0d_integer_tensor_position():
     assert a.narrow(1, graphc.tensor(1), 2).tolist() == [[1.0, 2.0], [5.0, 6.0], [9.0, 10.0]]
     with pytest.raises(TypeError):
         a.narrow(1, 1.5, 2)  # not an integer: refused, not truncated
+
+
+def test_copysign_result_dtype_is_the_promoted_floating_dtype():
+    cases = [((graphc.int8, graphc.float16), graphc.float16),
+             ((graphc.float16, graphc.float32), graphc.float32),
+             ((graphc.float32, graphc.float64), graphc.float64)]
+    for (first, second), expected in cases:
+        out = graphc.copysign(graphc.tensor([1, -2], dtype=first),
+                              graphc.tensor([-1.0, 1.0], dtype=second))
+        assert out.dtype == expected and out.tolist() == [-1.0, 2.0]
+    assert graphc.copysign(graphc.tensor([1.0], dtype=graphc.float16), -1.0).dtype == \
+        graphc.float16
