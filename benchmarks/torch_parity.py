@@ -2963,6 +2963,48 @@ def session26():
             out.append([o] + [t.grad for t in ts])
         return [(n, g, t) for n, g, t in zip(["out", "dq", "dk", "dv"], out[0], out[1])]
     check("s26/scaled_dot_product_attention with a fully masked query row", attention)
+    def weight_norms(api):
+        items = []
+        for dim in (0, 1, None):
+            tm = torch.nn.Linear(4, 3).double()
+            gm = graphc.nn.Linear(4, 3).double()
+            gm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+            if api == "parametrizations":
+                tm = torch.nn.utils.parametrizations.weight_norm(tm, dim=dim)
+                gm = graphc.nn.utils.parametrizations.weight_norm(gm, dim=dim)
+            else:
+                import warnings
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    tm = torch.nn.utils.weight_norm(tm, dim=dim)
+                gm = graphc.nn.utils.weight_norm(gm, dim=dim)
+            items.append(Exact(f"dim={dim} state_dict keys", sorted(gm.state_dict()),
+                               sorted(tm.state_dict())))
+            x = rng.standard_normal((5, 4))
+            for _ in range(3):  # SGD steps: the parameters the optimizer sees are the same
+                for model in (tm, gm):
+                    for p in model.parameters():
+                        p.grad = None
+                lt = tm(torch.tensor(x)).pow(2).sum()
+                lg = gm(graphc.tensor(x)).pow(2).sum()
+                lt.backward()
+                lg.backward()
+                with torch.no_grad():
+                    for p in tm.parameters():
+                        p -= 0.01 * p.grad
+                with graphc.no_grad():
+                    for p in gm.parameters():
+                        p.sub_(0.01 * p.grad)
+            # (compared through a forward: PyTorch's original API stores the weight when
+            # forward runs, so its module.weight lags an optimizer step; graphc's is computed
+            # at each access)
+            items.append((f"dim={dim} output after 3 steps", gm(graphc.tensor(x)),
+                          tm(torch.tensor(x))))
+        return items
+    check("s26/parametrizations.weight_norm (dims 0, 1, None; 3 steps)",
+          lambda: weight_norms("parametrizations"))
+    check("s26/utils.weight_norm (the original API; dims 0, 1, None; 3 steps)",
+          lambda: weight_norms("original"))
     check("s26/lp_pool1d(norm_type=inf)", lambda: [("value", GF.lp_pool1d(
         graphc.tensor([[[-5.0, 2.0, 1.0, -3.0]]]), float("inf"), 2), torch.nn.functional
         .lp_pool1d(torch.tensor([[[-5.0, 2.0, 1.0, -3.0]]]), float("inf"), 2))])

@@ -95,6 +95,9 @@ class Module:
         """
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign attributes before Module.__init__() is called")
+        if isinstance(getattr(type(self), name, None), property):
+            object.__setattr__(self, name, value)  # its setter (a parametrized tensor's)
+            return
         params, buffers, modules = self._parameters, self._buffers, self._modules
         if isinstance(value, Parameter):
             self._unregister(name, keep=params)

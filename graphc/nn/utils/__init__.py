@@ -1,5 +1,6 @@
-"""``graphc.nn.utils``: gradient clipping, flat parameter vectors and padded or packed batches
-of sequences (``rnn``), as ``torch.nn.utils``.
+"""``graphc.nn.utils``: gradient clipping, flat parameter vectors, padded or packed batches
+of sequences (``rnn``) and parametrizations (``parametrize``, ``parametrizations``), as
+``torch.nn.utils``.
 
     >>> import graphc
     >>> from graphc import nn
@@ -10,9 +11,11 @@ of sequences (``rnn``), as ``torch.nn.utils``.
     ...     [p.grad for p in model.parameters()]).square().sum().sqrt().item(), 4)
     (True, 0.5)
 """
-from graphc.nn.utils import rnn
+from graphc.nn.utils import parametrizations, parametrize, rnn
 from graphc.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_, get_total_norm
 from graphc.nn.utils.convert_parameters import parameters_to_vector, vector_to_parameters
+from graphc.nn.utils.weight_norm import remove_weight_norm, weight_norm
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "parameters_to_vector",
-           "rnn", "vector_to_parameters"]
+           "parametrizations", "parametrize", "remove_weight_norm", "rnn",
+           "vector_to_parameters", "weight_norm"]

@@ -1,0 +1,106 @@
+"""Parametrizations (``nn.utils.parametrize``), weight normalization (the parametrization and
+the original ``nn.utils.weight_norm``), as PyTorch's: values, gradients against finite
+differences, state-dict names, assignment, removal, and compiled training steps equal to eager
+ones without retracing. Tolerances: float64, rtol=1e-12 (finite differences: conftest's)."""
+import numpy as np
+import pytest
+
+import graphc
+from conftest import check_grad
+from graphc import nn, optim
+from graphc.nn.utils import parametrizations, parametrize
+
+
+class Symmetric(nn.Module):
+    def forward(self, x):
+        return x.triu() + x.triu(1).mT
+
+    def right_inverse(self, a):
+        return a.triu()
+
+
+def linear(seed=0, features=(4, 3)):
+    graphc.manual_seed(seed)
+    return nn.Linear(*features).double()
+
+
+def test_a_parametrized_weight_is_computed_from_its_original_at_every_access():
+    layer = nn.Linear(3, 3).double()
+    original = layer.weight
+    parametrize.register_parametrization(layer, "weight", Symmetric())
+    assert type(layer).__name__ == "ParametrizedLinear" and isinstance(layer, nn.Linear)
+    assert parametrize.is_parametrized(layer, "weight") and not parametrize.is_parametrized(
+        layer, "bias")
+    assert layer.parametrizations.weight.original is original  # (optimizers keep it)
+    w = layer.weight.detach().numpy()
+    np.testing.assert_array_equal(w, w.T)
+    assert sorted(layer.state_dict()) == ["bias", "parametrizations.weight.original"]
+    target = np.arange(9.0).reshape(3, 3)
+    layer.weight = graphc.tensor(target + target.T)  # stored through right_inverse
+    np.testing.assert_array_equal(layer.weight.numpy(), target + target.T)
+    parametrize.remove_parametrizations(layer, "weight")
+    assert type(layer) is nn.Linear and layer.weight is original
+    np.testing.assert_array_equal(original.numpy(), target + target.T)
+
+
+def test_weight_norm_parametrization_values_gradients_and_names():
+    layer = parametrizations.weight_norm(linear(), dim=0)
+    g = layer.parametrizations.weight.original0
+    v = layer.parametrizations.weight.original1
+    assert g.shape == (3, 1) and v.shape == (3, 4)
+    np.testing.assert_allclose(layer.weight.detach().numpy(), v.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(g.detach().numpy()[:, 0],
+                               np.linalg.norm(v.detach().numpy(), axis=1), rtol=1e-12)
+    norm = parametrizations._WeightNorm(0)
+    check_grad(lambda gg, vv: norm(gg, vv), [np.array([[2.0], [0.5], [1.5]]),
+                                             np.random.default_rng(0).standard_normal((3, 4))])
+    whole = parametrizations._WeightNorm(None)
+    check_grad(lambda gg, vv: whole(gg, vv), [np.array(2.0),
+                                              np.random.default_rng(1).standard_normal((3, 4))])
+
+
+@pytest.mark.parametrize("make", [
+    lambda: parametrizations.weight_norm(linear(), dim=1),
+    lambda: nn.utils.weight_norm(linear(), dim=0),
+    lambda: parametrize.register_parametrization(linear(features=(3, 3)), "weight",
+                                                 Symmetric()),
+], ids=["weight_norm_parametrization", "weight_norm_original", "custom"])
+def test_compiled_training_steps_equal_eager_ones_without_retracing(make):
+    def train(compiled):
+        model = make()
+        opt = optim.SGD(model.parameters(), lr=0.02)
+        x = graphc.tensor(np.random.default_rng(2).standard_normal((5, model.in_features)))
+
+        def step(x):
+            opt.zero_grad()
+            loss = model(x).pow(2).sum()
+            loss.backward()
+            opt.step()
+            return loss
+
+        run = graphc.compile(step) if compiled else step
+        losses = [run(x).item() for _ in range(4)]
+        return model, losses, run
+
+    eager, eager_losses, _ = train(False)
+    model, losses, step = train(True)
+    np.testing.assert_allclose(losses, eager_losses, rtol=1e-12)
+    np.testing.assert_allclose(model.weight.detach().numpy(), eager.weight.detach().numpy(),
+                               rtol=1e-12)
+    assert losses[-1] < losses[0] and len(step.entries) == 1, step.explain()
+
+
+def test_original_weight_norm_names_removal_and_refusals():
+    layer = nn.utils.weight_norm(linear())
+    assert sorted(layer.state_dict()) == ["bias", "weight_g", "weight_v"]
+    before = layer.weight.detach().numpy()
+    np.testing.assert_allclose(before, linear().weight.detach().numpy(), rtol=1e-12)
+    with pytest.raises(RuntimeError, match="two weight_norm"):
+        nn.utils.weight_norm(layer)
+    nn.utils.remove_weight_norm(layer)
+    assert sorted(layer.state_dict()) == ["bias", "weight"] and type(layer) is nn.Linear
+    np.testing.assert_allclose(layer.weight.detach().numpy(), before, rtol=1e-12)
+    with pytest.raises(ValueError, match="weight_norm of 'weight' not found"):
+        nn.utils.remove_weight_norm(layer)
+    with pytest.raises(ValueError, match="no parameter or buffer with name 'scale'"):
+        parametrize.register_parametrization(linear(), "scale", Symmetric())
