@@ -31,6 +31,11 @@ from typing import Any, Optional
 import numpy as np
 
 from graphc import autograd, guards, tracing
+from graphc.optim import optimizer_hooks as hooks
+from graphc.optim.optimizer_hooks import (  # noqa: F401  (torch.optim.optimizer's names)
+    register_optimizer_step_post_hook,
+    register_optimizer_step_pre_hook,
+)
 from graphc.tensor import Tensor
 
 
@@ -160,6 +165,43 @@ class Optimizer:
     # state entries kept as float32 scalar tensors whatever the parameter's dtype (PyTorch's
     # layout): a loaded state dict must give one number for each
     _scalar_state: tuple = ("step",)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        step = cls.__dict__.get("step")
+        if step is not None and not getattr(step, "_runs_step_hooks", False):
+            cls.step = hooks.running_step_hooks(step)  # (the step hooks run around it)
+
+    # -- hooks (graphc.optim.optimizer_hooks) ---------------------------------------------------
+    def register_step_pre_hook(self, hook: Callable):
+        """``hook(optimizer, args, kwargs)`` before each ``step``; it may return new
+        ``(args, kwargs)``. Returns a handle whose ``remove()`` unregisters it."""
+        return hooks._add(hooks.own_table(self, "_optimizer_step_pre_hooks"), hook)
+
+    def register_step_post_hook(self, hook: Callable):
+        """``hook(optimizer, args, kwargs)`` after each ``step``."""
+        return hooks._add(hooks.own_table(self, "_optimizer_step_post_hooks"), hook)
+
+    def register_state_dict_pre_hook(self, hook: Callable, prepend: bool = False):
+        """``hook(optimizer)`` before :meth:`state_dict` builds the dict."""
+        return hooks._add(hooks.own_table(self, "_optimizer_state_dict_pre_hooks"), hook,
+                          prepend)
+
+    def register_state_dict_post_hook(self, hook: Callable, prepend: bool = False):
+        """``hook(optimizer, state_dict)`` after; a dict it returns is the result."""
+        return hooks._add(hooks.own_table(self, "_optimizer_state_dict_post_hooks"), hook,
+                          prepend)
+
+    def register_load_state_dict_pre_hook(self, hook: Callable, prepend: bool = False):
+        """``hook(optimizer, state_dict)`` before :meth:`load_state_dict`; a dict it returns
+        is loaded instead."""
+        return hooks._add(hooks.own_table(self, "_optimizer_load_state_dict_pre_hooks"), hook,
+                          prepend)
+
+    def register_load_state_dict_post_hook(self, hook: Callable, prepend: bool = False):
+        """``hook(optimizer)`` after :meth:`load_state_dict`."""
+        return hooks._add(hooks.own_table(self, "_optimizer_load_state_dict_post_hooks"), hook,
+                          prepend)
 
     def __init__(self, params: Iterable, defaults: dict):
         self.defaults = dict(defaults)
@@ -413,6 +455,8 @@ class Optimizer:
         'params': [indices]}]}`` where parameters are numbered in group order. Tensors are
         snapshots: later steps do not change a state dict already taken.
         """
+        for hook in list(self.__dict__.get("_optimizer_state_dict_pre_hooks", {}).values()):
+            hook(self)
         index_of: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
@@ -427,7 +471,12 @@ class Optimizer:
             for p in group["params"]:
                 if p in self.state:
                     state[index_of[id(p)]] = {k: _snapshot(v) for k, v in self.state[p].items()}
-        return {"state": state, "param_groups": groups}
+        result = {"state": state, "param_groups": groups}
+        for hook in list(self.__dict__.get("_optimizer_state_dict_post_hooks", {}).values()):
+            replaced = hook(self, result)
+            if replaced is not None:
+                result = replaced
+        return result
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restores hyperparameters and state saved by :meth:`state_dict` (or loaded from disk).
@@ -449,6 +498,11 @@ class Optimizer:
             ...
             ValueError: loaded state dict: state 'momentum_buffer' of parameter 0 has shape [4], ...
         """
+        for hook in list(self.__dict__.get("_optimizer_load_state_dict_pre_hooks",
+                                           {}).values()):
+            replaced = hook(self, state_dict)
+            if replaced is not None:
+                state_dict = replaced
         if not isinstance(state_dict, dict) or "param_groups" not in state_dict:
             raise ValueError("optimizer state dict must be a dict with 'state' and 'param_groups'")
         saved_groups = state_dict["param_groups"]
@@ -484,6 +538,9 @@ class Optimizer:
                 # a checkpoint from before a hyperparameter existed (decoupled_weight_decay,
                 # foreach): the default, as PyTorch's __setstate__ fills it in
                 own.setdefault(key, default)
+        for hook in list(self.__dict__.get("_optimizer_load_state_dict_post_hooks",
+                                           {}).values()):
+            hook(self)
 
     def _restore_state(self, name: str, value, param: Tensor, where: str):
         """One loaded state value as this optimizer keeps it (ValueError if it cannot fit)."""
