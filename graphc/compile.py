@@ -674,6 +674,7 @@ class CompiledFunction:
         iterators: list = []
         before = guards.snapshot(self.fn, object_args, generators=generators,
                                  items=items_before, iterators=iterators)
+        positions = [(path, it, guards.iterator_position(it)) for path, it in iterators]
         grad_mode = _grad_mode_guard()
         traced_leaves, input_leaves = [], []
         n_dynamic = 0
@@ -716,10 +717,12 @@ class CompiledFunction:
                     out_static.append((leaf, False))
             created: dict[int, tuple[str, Tensor]] = {}
             reached: set[int] = set()
+            kept_iterators: list = []
             after = guards.snapshot(
                 self.fn, object_args, ctx.lifted_sources(), ctx.lifted_ids(),
                 on_tensor=lambda path, t: created.setdefault(id(t), (path, t))
-                if t._trace is ctx and t._value is not None else None, reached=reached)
+                if t._trace is ctx and t._value is not None else None, reached=reached,
+                iterators=kept_iterators)
             out_static = [_made_by_the_call(static, reached)
                           for static in out_static]
             write_backs = ctx.write_backs() + [
@@ -728,7 +731,7 @@ class CompiledFunction:
             if write_backs:
                 ctx.guards.extend(_arguments_are_not_state(ctx, leaves, paths))
             _refuse_moved_tensors(self.name, before, after)
-            _refuse_iterators(self.name, iterators)
+            _refuse_iterators(self.name, positions, kept_iterators)
             _refuse_kept_generators(self.name, self.fn, object_args, ctx.made_generators)
             _refuse_foreign_draws(self.name, generators)
             _refuse_written_inputs(self.name, ctx.lifted, items_before)
@@ -1041,17 +1044,25 @@ def _refuse_kept_generators(name: str, fn, object_args: list, made: dict) -> Non
             "generator before the first call (outside the compiled function)")
 
 
-def _refuse_iterators(name: str, iterators: list) -> None:
-    """An iterator the function reads (``next(batches)``, a generator, ``itertools.count``):
-    the item the trace took is a constant of the graph, and a compiled call does not advance
-    it, so every later call saw the first item (a training step on batch 0 forever)."""
-    if iterators:
-        path, iterator = iterators[0]
-        raise tracing.TraceError(
-            f"compile({name}): the function reads the iterator {path} (a "
-            f"{type(iterator).__name__}); a compiled call does not advance it, so every call "
-            f"would see the item the trace took. Take the item outside the compiled function "
-            f"and pass it in (for batch in loader: step(batch))")
+def _refuse_iterators(name: str, positions: list, kept: list) -> None:
+    """An iterator of the state the trace advanced (``next(batches)``, a generator,
+    ``itertools.count``), or one it made and kept: the item the trace took is a constant of the
+    graph, and a compiled call does not advance it, so every later call saw the first item (a
+    training step on batch 0 forever). Iterators it only holds are fine."""
+    for path, iterator, position in positions:
+        if position is not None and guards.iterator_position(iterator) != position:
+            raise tracing.TraceError(
+                f"compile({name}): the function takes items from the iterator {path} (a "
+                f"{type(iterator).__name__}); a compiled call does not advance it, so every "
+                f"call would see the item the trace took. Take the item outside the compiled "
+                f"function and pass it in (for batch in loader: step(batch))")
+    known = {id(iterator) for _, iterator, _ in positions}
+    for path, iterator in kept:
+        if id(iterator) not in known:
+            raise tracing.TraceError(
+                f"compile({name}): the function makes an iterator and keeps it in {path} (a "
+                f"{type(iterator).__name__}); a compiled call would not advance it. Make it "
+                f"outside the compiled function and pass its items in")
 
 
 def _refuse_moved_tensors(name: str, before: list, after: list) -> None:

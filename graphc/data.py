@@ -411,6 +411,13 @@ class _Fetcher:
         self._ended = False
         self._fast = (_array_source(self.dataset) if not self.iterable and self.auto_collation
                       and self.collate_fn is default_collate else None)
+        self._hosted: dict[int, tuple] = {}  # id(tensor) -> (its array, that array on the host)
+
+    def _host(self, t: Tensor) -> np.ndarray:
+        held = self._hosted.get(id(t))
+        if held is None or held[0] is not t._data:
+            held = self._hosted[id(t)] = (t._data, t.numpy())
+        return held[1]
 
     def fetch(self, indices) -> Any:
         """The batch of the samples at ``indices`` (a list or int array; one index without
@@ -426,8 +433,9 @@ class _Fetcher:
             tensors_of, mapping = self._fast
             rows = np.asarray(indices, dtype=np.int64)
             rows = rows if mapping is None else mapping[rows]
-            # the arrays as they are now: the dataset's tensors may change during the epoch
-            return [Tensor._wrap(t.numpy()[rows]) for t in tensors_of.tensors]
+            # the arrays as they are now (the dataset's tensors may change during the epoch:
+            # an in-place op gives a tensor a new array), copied to the host once per array
+            return [Tensor._wrap(self._host(t)[rows]) for t in tensors_of.tensors]
         samples = []
         for index in (indices.tolist() if isinstance(indices, np.ndarray) else indices):
             self.current = index

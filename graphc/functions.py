@@ -275,8 +275,10 @@ def half_in_float32(fn):
         requested = kwargs.get("dtype")
         if isinstance(x, Tensor) and x.dtype in (dtypes.f16, dtypes.bf16) and (
                 requested is None or requested in (dtypes.f16, dtypes.bf16)):
-            return cast(fn(cast(x, dtypes.f32), *args, **kwargs), requested or x.dtype)
-        return fn(x, *args, **kwargs)  # (a dtype= asked for is the result's: vector_norm's)
+            # (computed in float32 whatever half dtype= asks for: it is the result's dtype)
+            inner = {k: v for k, v in kwargs.items() if k != "dtype"}
+            return cast(fn(cast(x, dtypes.f32), *args, **inner), requested or x.dtype)
+        return fn(x, *args, **kwargs)  # (a wider dtype= is the computation's: vector_norm's)
     return widened
 
 

@@ -37,6 +37,7 @@ import functools
 import hashlib
 import io
 import math
+import operator
 import os
 import pickle
 import random
@@ -551,18 +552,15 @@ class _Walker:
         head = ("array", _weak(array), array.shape, array.dtype.str)
         if id(array) in self.lifted_ids:
             return head
-        if array.size <= _SMALL_ARRAY:
-            return head + (array.tobytes(),)
-        if array.nbytes > _DIGEST_LIMIT:
+        contents = _array_contents(array)
+        if contents is None:
             if self.on_tensor is not None:  # warn while tracing, not at every call
                 warnings.warn(f"graphc.compile: NumPy array {render(path)} ({array.nbytes} "
                               f"bytes) is guarded by identity only: changing its contents in "
                               f"place does not retrace; pass it as an argument or a tensor",
                               stacklevel=6)
             return head
-        contiguous = np.ascontiguousarray(array)
-        digest = hashlib.blake2b(memoryview(contiguous).cast("B"), digest_size=16).digest()
-        return head + (digest,)
+        return head + (contents,)
 
     def _slots(self, obj, path, used_names) -> None:
         """Attributes kept in ``__slots__`` (instances without a ``__dict__`` for them)."""
@@ -1112,29 +1110,82 @@ def merge_read_values(before: list, after: list) -> list:
     return merged
 
 
+def _array_contents(array: np.ndarray) -> Optional[bytes]:
+    """What stands for an array's contents in its token: its bytes (small), a digest, or None
+    (huge: identity only)."""
+    if array.size <= _SMALL_ARRAY:
+        return array.tobytes()
+    if array.nbytes > _DIGEST_LIMIT:
+        return None
+    contiguous = np.ascontiguousarray(array)
+    return hashlib.blake2b(memoryview(contiguous).cast("B"), digest_size=16).digest()
+
+
 def _changed_in_place(old: tuple, new: tuple) -> bool:
     """Whether an array/bytes/set token ``new`` is the same object as ``old`` (arrays) or at
-    least of its kind, with other contents."""
+    least of its kind, with other contents. (An array the graph now reads at every call has a
+    token without its contents: they are compared with the ones read, stats[0] += 1 too.)"""
     if old[0] != new[0] or old == new:
         return False
-    # (an array the graph now reads at every call is guarded by identity: nothing to keep)
-    return old[0] != "array" or (_referent(old[1]) is _referent(new[1])
-                                 and len(old) == len(new))
+    if old[0] != "array":
+        return True
+    array = _referent(old[1])
+    if array is None or array is not _referent(new[1]) or len(old) < 5:
+        return False
+    return _array_contents(array) != old[4]
+
+
+def iterator_position(iterator) -> Optional[tuple]:
+    """Where ``iterator`` stands, as far as it can be seen from outside (None where it cannot):
+    a generator by its frame's last instruction, others by ``length_hint`` and by what
+    ``__reduce__`` says (a list iterator's index, ``itertools.count``'s next number)."""
+    if isinstance(iterator, types.GeneratorType):
+        frame = iterator.gi_frame
+        return ("generator", None if frame is None else frame.f_lasti)
+    hint = -1
+    with warnings.catch_warnings():  # (itertools' __reduce__ warns from Python 3.12)
+        warnings.simplefilter("ignore")
+        try:
+            hint = operator.length_hint(iterator, -1)
+        except Exception:
+            pass
+        try:
+            reduced = iterator.__reduce__()
+            state = tuple(_shallow(x) for x in reduced[1:]) if isinstance(reduced, tuple) \
+                else None
+        except Exception:
+            state = None
+    if hint < 0 and state is None:
+        return None
+    return ("iterator", hint, state)
+
+
+def _shallow(value, depth: int = 0):
+    """Numbers and strings as themselves, tuples one level into them, other objects by id."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, tuple) and depth < 2:
+        return tuple(_shallow(v, depth + 1) for v in value)
+    return ("id", id(value))
 
 
 def moved_tensors(before: list, after: list) -> list[tuple[str, str]]:
-    """(path, path it came from) where the trace moved a tensor that existed before it from
-    one place of the state to another, leaving its old place to another tensor (a swap
-    ``a, b = b, a``, a rotated list): a compiled call does not run the Python code that moves
-    them, so the next calls would read them where the trace left them. (A tensor also put in a
-    second place, ``best = current``, is not moved: where the trace left it, it stays.)"""
+    """(path, path it came from) where the trace only permuted tensors of the state that
+    existed before it (a swap ``a, b = b, a``, a rotated list): every one of them is still
+    there, some elsewhere. The guards then pass on the next call and a compiled call does not
+    move them again, so every later call would read them where the trace left them. (Where the
+    trace also dropped one, ``q.pop(0)``, ``prev = cur; cur = new``, or put one in a second
+    place, ``best = current``, the state it leaves differs from the one it read, and the next
+    call retraces, or stays as it is: that is as eagerly.)"""
     def held(tokens):
         return {path: _referent(token[1]) for path, token in tokens
                 if token[0] == "tensor" and not token[2]}  # (not made by the trace)
     old, new = held(before), held(after)
-    old_place = {}
+    old_place: dict[int, str] = {}
     for path, t in old.items():
         old_place.setdefault(id(t), path)
+    if {id(t) for t in old.values()} - {id(t) for t in new.values()}:
+        return []  # one is gone: not a permutation
     moved = []
     for path, t in new.items():
         source = old_place.get(id(t))

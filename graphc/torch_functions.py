@@ -846,6 +846,9 @@ def index_select(input: Tensor, dim: int, index) -> Tensor:
     a.index_select(1, i)`` broadcast another way, silently). (``graphc.functions``' own
     version, which the library uses, takes an index of any shape, as NumPy's ``take``.)"""
     index = F.to_tensor(index)
+    if index.ndim > 1:
+        raise IndexError(f"index_select(): Index is supposed to be a vector, got shape "
+                         f"{list(index.shape)}")
     return F.index_select(input, dim, F.reshape(index, [1]) if index.ndim == 0 else index)
 
 

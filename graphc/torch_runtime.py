@@ -333,7 +333,9 @@ def aminmax(x: Tensor, *, dim: Optional[int] = None, keepdim: bool = False):
 
 def mode(x: Tensor, dim: int = -1, keepdim: bool = False):
     """The most frequent value along ``dim`` (the smallest among ties) and the index of its
-    last occurrence (``torch.mode``). Counts by pairwise comparison: O(n^2) per row."""
+    last occurrence (``torch.mode``). Counts by pairwise comparison: O(n^2) per row. NaNs
+    count together, as one value sorted after every number (PyTorch's result for rows with
+    NaN follows no such rule: it may give a number that is not the most frequent)."""
     from graphc.torch_functions import movedim
     from ir.types import wrap_dim
     x = F.to_tensor(x)

@@ -147,3 +147,28 @@ def test_mixed_dtype_arguments_get_gradients_in_their_own_dtypes():
     assert (gx.dtype, gy.dtype) == (graphc.float32, graphc.float64)
     assert gx.tolist() == [3.0, 4.0] and gy.tolist() == [1.5, 2.5]
     assert x.grad.tolist() == [3.0, 4.0]
+
+
+def test_grad_input_has_a_place_for_every_positional_argument_and_inplace_forward_is_refused():
+    class Scale(nn.Module):
+        def forward(self, x, factor):
+            return x * factor
+
+    seen = []
+    module = Scale()
+    module.register_full_backward_hook(
+        lambda m, gin, gout: seen.append(gin) or (gin[0] * 2, None))
+    w = graphc.ones(2, requires_grad=True)
+    module(w, 3.0).sum().backward()
+    assert len(seen[0]) == 2 and seen[0][1] is None  # (the number has no gradient)
+    assert w.grad.tolist() == [6.0, 6.0]
+
+    class Doubles(nn.Module):
+        def forward(self, x):
+            x.mul_(2)  # with hooks it would change a copy of the caller's tensor
+            return x
+
+    doubling = Doubles()
+    doubling.register_full_backward_hook(lambda m, gin, gout: None)
+    with pytest.raises(RuntimeError, match="changed its argument 0 in place"):
+        doubling(graphc.ones(2, requires_grad=True) * 1)

@@ -666,6 +666,9 @@ def test_bitwise_not_of_unsigned_and_norm_dtype_and_mode_with_nan():
     halves = graphc.tensor([60000.0] * 4, dtype=graphc.float16)
     norm = graphc.linalg.vector_norm(halves, dtype=graphc.float32)
     assert norm.dtype == graphc.float32 and norm.item() == 120000.0  # was inf, float16
+    same = graphc.linalg.vector_norm(graphc.full((4,), 300.0, dtype=graphc.float16),
+                                     dtype=graphc.float16)
+    assert same.dtype == graphc.float16 and same.item() == 600.0
     x = graphc.tensor([[3.0, math.nan, 3.0, 1.0], [math.nan, math.nan, 1.0, 7.0]])
     values, indices = graphc.mode(x, 1)  # raised an index error on any NaN
     assert values[0].item() == 3.0 and indices[0].item() == 2
@@ -690,3 +693,8 @@ def test_copysign_result_dtype_is_the_promoted_floating_dtype():
         assert out.dtype == expected and out.tolist() == [-1.0, 2.0]
     assert graphc.copysign(graphc.tensor([1.0], dtype=graphc.float16), -1.0).dtype == \
         graphc.float16
+
+
+def test_index_select_refuses_an_index_of_more_than_one_dimension_as_pytorch():
+    with pytest.raises(IndexError, match="Index is supposed to be a vector"):
+        graphc.index_select(graphc.arange(6.0), 0, graphc.tensor([[0, 1]]))

@@ -59,6 +59,7 @@ class _HookedCall:
 
     def __init__(self, module, args: tuple):
         self.module = module
+        self.n_args = len(args)
         self.arg_positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         self.grad_output: Optional[tuple] = None
         # (PyTorch's grad_input has zeros for arguments that got no gradient, or need none)
@@ -68,8 +69,17 @@ class _HookedCall:
         for i, t in zip(self.arg_positions, self.input_side.outputs):
             wrapped[i] = t
         self.wrapped_args = tuple(wrapped)
+        self.versions = [(i, t, t._version) for i, t in enumerate(wrapped)
+                         if isinstance(t, Tensor) and t is not args[i]]
 
     def wrap_output(self, output):
+        for i, t, version in self.versions:
+            if t._version != version:
+                # forward would change a copy, not the caller's tensor (PyTorch refuses it too)
+                raise RuntimeError(
+                    f"{type(self.module).__name__}.forward changed its argument {i} in place, "
+                    f"but the module has backward hooks, whose gradient node stands between "
+                    f"the argument and forward; change a copy (x = x * 2), or remove the hooks")
         leaves, tree = flatten(output)
         positions = [i for i, leaf in enumerate(leaves) if isinstance(leaf, Tensor)]
         side = _Junction([leaves[i] for i in positions], self._outputs_reached)
@@ -85,11 +95,17 @@ class _HookedCall:
         self.grad_output = grad_output
         if not self.input_side.requires_grad:
             # no argument needs a gradient: the hooks get grad_input of Nones now, as PyTorch's
-            self._call_hooks(tuple(None for _ in self.arg_positions))
+            self._call_hooks((None,) * self.n_args)
         return grad_output
 
-    def _inputs_reached(self, grad_input: tuple) -> tuple:
-        return self._call_hooks(grad_input)
+    def _inputs_reached(self, tensor_grads: tuple) -> tuple:
+        """One gradient per positional argument (None for those that are no tensor), as
+        PyTorch's grad_input, and back to one per tensor argument for what flows on."""
+        grad_input: list = [None] * self.n_args
+        for position, g in zip(self.arg_positions, tensor_grads):
+            grad_input[position] = g
+        result = self._call_hooks(tuple(grad_input))
+        return tuple(result[position] for position in self.arg_positions)
 
     def _call_hooks(self, grad_input: tuple) -> tuple:
         grad_output = self.grad_output if self.grad_output is not None else ()
