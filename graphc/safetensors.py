@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from typing import Any, Optional, Union
 
+import ml_dtypes
 import numpy as np
 
 from graphc.errors import CheckpointError
@@ -104,11 +105,23 @@ def save_file(tensors: dict, filename: Union[str, os.PathLike],
 def load(data: bytes) -> dict[str, Tensor]:
     """The tensors of a safetensors file given as bytes (``safetensors.torch.load``)."""
     package = _package()
-    try:
-        arrays = package.numpy.load(data)
+    try:  # (deserialize, not safetensors.numpy.load, which has no bfloat16)
+        entries = package.deserialize(bytes(data))
+        arrays = {}
+        for key, entry in entries:
+            dtype = _FROM_SAFETENSORS.get(entry["dtype"])
+            if dtype is None:
+                raise TypeError(f"tensor {key!r} has dtype {entry['dtype']}, which graphc "
+                                "tensors do not have")
+            arrays[key] = np.frombuffer(entry["data"], dtype=dtype).reshape(entry["shape"]).copy()
     except (package.SafetensorError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"<bytes>: not a valid safetensors file: {exc}") from None
     return _tensors(arrays, "<bytes>")
+
+
+_FROM_SAFETENSORS = {"F64": np.float64, "F32": np.float32, "F16": np.float16,
+                     "BF16": ml_dtypes.bfloat16, "I64": np.int64, "I32": np.int32,
+                     "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
 
 
 def load_file(filename: Union[str, os.PathLike], device: Any = "cpu") -> dict[str, Tensor]:

@@ -435,3 +435,31 @@ def test_state_dict_views_can_require_grad_deep_copy_tied_and_assign_into_buffer
     target.load_state_dict(source.state_dict(), assign=True)
     assert type(target.running_mean) is graphc.Tensor and target.running_mean.tolist() == [0.5] * 2
     assert graphc.compile(lambda x: target.eval()(x))(graphc.ones(3, 2)).shape == (3, 2)
+
+
+def test_module_api_details_as_pytorch():
+    """ParameterDict of a plain dict sorts its keys (parameters(), and so optimizer state
+    indices, follow them: a resumed torch checkpoint mixed momenta up otherwise); to(int)
+    refused (it truncated the weights); old BatchNorm checkpoints without
+    num_batches_tracked load; zero_grad(set_to_none=False) zeroes in place; dir() lists the
+    parameters; state_dict takes destination= and the old positional form."""
+    holder = nn.ParameterDict({"b": graphc.ones(2), "a": graphc.zeros(2)})
+    assert list(holder.keys()) == ["a", "b"]
+    assert list(nn.ParameterDict(OrderedDict(b=graphc.ones(1), a=graphc.ones(1)))) == ["b", "a"]
+    with pytest.raises(KeyError, match="key can.+t contain"):
+        holder["x.y"] = graphc.ones(1)
+    layer = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match="only accepts floating point dtypes"):
+        layer.to(graphc.int64)
+    norm = nn.BatchNorm1d(2)
+    old = {k: v for k, v in nn.BatchNorm1d(2).state_dict().items() if k != "num_batches_tracked"}
+    assert not norm.load_state_dict(old).missing_keys
+    layer(graphc.ones(1, 2)).sum().backward()
+    grad = layer.weight.grad
+    layer.zero_grad(set_to_none=False)
+    assert layer.weight.grad is grad and not grad.numpy().any()
+    assert {"weight", "bias"} <= set(dir(layer))
+    target: dict = {}
+    assert layer.state_dict(destination=target, prefix="m.") is target
+    assert sorted(target) == ["m.bias", "m.weight"]
+    assert sorted(layer.state_dict(None, "p.")) == ["p.bias", "p.weight"]

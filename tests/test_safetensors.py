@@ -145,3 +145,15 @@ def test_load_file_tensors_are_independent_of_the_file(tmp_path):
     path.write_bytes(b"")  # the file's bytes are gone: the tensor keeps its values
     os.remove(path)
     assert loaded.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_load_from_bytes_reads_bfloat16_and_every_other_dtype_as_load_file_does():
+    from graphc import safetensors as gs
+    tensors = {"bf": graphc.tensor([1.5, -2.0], dtype=graphc.bfloat16),
+               "f": graphc.tensor([[1.0, 2.0]]), "b": graphc.tensor([True, False]),
+               "i": graphc.tensor([3, -4], dtype=graphc.int32)}
+    loaded = gs.load(gs.save(tensors))  # (was "not a valid safetensors file: 'BF16'")
+    for key, value in tensors.items():
+        assert loaded[key].dtype == value.dtype and loaded[key].tolist() == value.tolist()
+    with pytest.raises(CheckpointError, match="not a valid safetensors file"):
+        gs.load(b"garbage")

@@ -18,7 +18,7 @@ import numpy as np
 
 from graphc import device as devices
 from graphc import tracing
-from graphc.autograd import tensor_state_changes
+from graphc.autograd import no_grad, tensor_state_changes
 from graphc.factories import as_dtype, zeros_like
 from graphc.nn.module_backward_hooks import HOOKS as BACKWARD_HOOKS
 from graphc.nn.module_backward_hooks import PRE_HOOKS as BACKWARD_PRE_HOOKS
@@ -138,6 +138,10 @@ class Module:
             if entries is not None and name in entries:
                 return entries[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __dir__(self):
+        """Attributes, parameters, buffers and submodules (for completion), as PyTorch's."""
+        return sorted({*super().__dir__(), *self._parameters, *self._buffers, *self._modules})
 
     def __delattr__(self, name: str) -> None:
         for table in (self._parameters, self._buffers, self._modules):
@@ -378,6 +382,9 @@ class Module:
         for p in self.parameters():
             if set_to_none:
                 p.grad = None
+            elif p.grad is not None and tracing.current() is None:
+                with no_grad():  # in place, as PyTorch: a reference to it sees the zeros
+                    p.grad.zero_()
             elif p.grad is not None:
                 p.grad = zeros_like(p.grad)  # not grad * 0, which keeps nan and inf
 
@@ -399,6 +406,10 @@ class Module:
                 where = where or arg  # strings name devices, as in PyTorch
             elif dtype is None:
                 dtype = arg
+        if dtype is not None and not as_dtype(dtype).is_float:
+            # (as PyTorch: weights cast to an integer dtype were truncated, silently)
+            raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got "
+                            f"desired dtype={as_dtype(dtype)}")
         target = None if where is None else devices.as_device(where)
         tensors = list(self.parameters()) + list(self.buffers())
         for t in tensors + [t._grad for t in tensors if t._grad is not None]:
@@ -444,15 +455,25 @@ class Module:
         return self.to("cpu")
 
     # -- state dicts ---------------------------------------------------------------------------
-    def state_dict(self, prefix: str = "", keep_vars: bool = False) -> OrderedDict[str, Tensor]:
+    def state_dict(self, *args, destination=None, prefix: str = "",
+                   keep_vars: bool = False) -> OrderedDict[str, Tensor]:
         """Parameters and persistent buffers by dotted name: without ``keep_vars``, each as its
         ``.data``, which shares the values both ways, as PyTorch's share storage (an EMA that
         writes ``ema.state_dict()`` values in place updates ``ema``; a snapshot is a
-        ``copy.deepcopy`` of it, as in PyTorch).
+        ``copy.deepcopy`` of it, as in PyTorch). ``destination`` (a dict) is filled and
+        returned; PyTorch's old positional form ``(destination, prefix, keep_vars)`` works too.
 
         A submodule used in two places appears under both names, as in PyTorch.
         """
-        result: OrderedDict = OrderedDict()
+        if args:
+            if len(args) > 3:
+                raise TypeError(f"state_dict() takes at most 3 positional arguments "
+                                f"(destination, prefix, keep_vars), got {len(args)}")
+            destination = args[0]
+            prefix = args[1] if len(args) > 1 else prefix
+            keep_vars = args[2] if len(args) > 2 else keep_vars
+        prefix = prefix or ""
+        result: OrderedDict = OrderedDict() if destination is None else destination
         for name, p in self._parameters.items():
             if p is not None:
                 result[prefix + name] = p if keep_vars else p.data
@@ -462,7 +483,7 @@ class Module:
         if type(self).get_extra_state is not Module.get_extra_state:
             result[prefix + _EXTRA_STATE] = self.get_extra_state()
         for name, module in self._modules.items():
-            if module is not None:
+            if module is not None:  # (an override taking only prefix and keep_vars works too)
                 result.update(module.state_dict(prefix=f"{prefix}{name}.", keep_vars=keep_vars))
         return result
 
@@ -505,7 +526,10 @@ class Module:
                    for key, module, table, name in self._state_entries()}
         own = {key: getattr(module, table)[name] for key, (module, table, name)
                in entries.items() if table is not None}
-        missing = [k for k in entries if k not in state_dict]
+        # (entries a checkpoint from before they existed lacks, which keep their value:
+        # BatchNorm's num_batches_tracked, as PyTorch fills it for old checkpoints)
+        missing = [k for k, (module, _, name) in entries.items() if k not in state_dict
+                   and name not in getattr(module, "_kept_when_missing", ())]
         unexpected = [k for k in state_dict if k not in entries]
         mismatched = []
         for key, target in own.items():

@@ -34,6 +34,8 @@ def _float(dtype):
 
 class _BatchNorm(Module):
     _expected_dims: tuple = ()
+    # a checkpoint from before PyTorch counted batches (version 1) has no num_batches_tracked
+    _kept_when_missing = ("num_batches_tracked",)
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
                  affine: bool = True, track_running_stats: bool = True, device=None,

@@ -15,6 +15,7 @@ As in PyTorch, a plain tensor put in either becomes a ``Parameter``.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional
 
@@ -107,6 +108,8 @@ class ParameterDict(Module):
     def __setitem__(self, key: str, value: Any) -> None:
         if not isinstance(key, str):
             raise TypeError(f"ParameterDict keys must be strings, got {type(key).__name__}")
+        if "." in key:
+            raise KeyError(f"ParameterDict key can't contain \".\", got {key!r}")
         self._keys[key] = None
         setattr(self, key, _as_parameter(value))
 
@@ -149,8 +152,10 @@ class ParameterDict(Module):
 
     def update(self, values: Any) -> None:
         pairs = values.items() if isinstance(values, Mapping) else values
-        if isinstance(values, Mapping) and not isinstance(values, (dict, ParameterDict)):
-            pairs = sorted(pairs)  # PyTorch sorts the keys of an unordered mapping
+        if isinstance(values, Mapping) and not isinstance(values, (OrderedDict, ParameterDict)):
+            # PyTorch sorts the keys of any other mapping, a plain dict too: the order of
+            # parameters() (and so of an optimizer's state dict) must be the same as its
+            pairs = sorted(pairs)
         for pair in pairs:
             if not isinstance(pair, (tuple, list)) or len(pair) != 2:
                 raise ValueError(f"ParameterDict.update needs (key, value) pairs, got {pair!r}")
