@@ -462,8 +462,22 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 
 
 @half_in_float32  # sigmoid(-17) underflows float16: silu(-17.3) was -0, not -5.4e-7
-def silu(x: Tensor) -> Tensor:
+def _silu(x: Tensor) -> Tensor:
     return mul(x, sigmoid(x))
+
+
+def silu(x: Tensor, inplace: bool = False) -> Tensor:
+    """``x * sigmoid(x)``; ``inplace`` (``F.silu``'s) writes it into ``x``."""
+    return x._assign(_silu) if inplace else _silu(x)
+
+
+_relu = relu
+
+
+def relu(x: Tensor, inplace: bool = False) -> Tensor:  # noqa: F811  (the unary op, plus inplace)
+    """``max(x, 0)``; ``inplace`` (``F.relu``'s) writes it into ``x``. (``F.relu`` is this very
+    function: checkpoints of modules holding it name ``graphc.functions.relu``.)"""
+    return x._assign(_relu) if inplace else _relu(to_tensor(x))
 
 
 # -- linear algebra -----------------------------------------------------------------------------

@@ -51,20 +51,12 @@ from ir import dtypes
 from ir.ops.conv import conv_output_size
 
 # activations that are graphc functions already (the same objects: checkpoints of modules
-# holding F.tanh name graphc.functions.tanh)
+# holding F.relu name graphc.functions.relu); relu and silu take inplace= there
+relu = G.relu
 tanh = G.tanh
 sigmoid = G.sigmoid
 gelu = G.gelu
-
-
-def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    """``max(x, 0)``; ``inplace`` writes it into ``input``, as ``F.relu(x, inplace=True)``."""
-    return input._assign(G.relu) if inplace else G.relu(input)
-
-
-def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    """``x * sigmoid(x)``; ``inplace`` writes it into ``input``."""
-    return input._assign(G.silu) if inplace else G.silu(input)
+silu = G.silu
 
 
 # -- helpers --------------------------------------------------------------------------------------
