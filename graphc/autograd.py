@@ -225,7 +225,7 @@ class GradFn:
         """Raises if a tensor this op's gradient rule reads was changed in place since."""
         if self.opdef.needs_values:
             for i, (t, version) in enumerate(zip(self.inputs, self.versions)):
-                if t._version != version:
+                if t._version != version and self._value_needed(i):
                     raise AutogradError(
                         f"input {i} of {self.name} (a tensor of shape {list(t.shape)}) was "
                         f"modified by an in-place operation after {self.name} used it (version "
@@ -237,8 +237,22 @@ class GradFn:
                 f"the result of {self.name} (shape {list(out.shape)}) was modified by an in-place "
                 f"operation, but backward needs it; use an out-of-place op instead.")
 
+    def _value_needed(self, i: int) -> bool:
+        """Whether the gradient rule reads input ``i``'s value: ``y * 3`` and ``y / 3`` need
+        only the 3 for ``y``'s gradient, so changing ``y`` in place afterwards is fine (as in
+        PyTorch); other ops read all their inputs."""
+        needed_by = _VALUE_NEEDED_BY.get(self.opdef.name)
+        if needed_by is None:
+            return True
+        return any(self.edges[k] is not None for k in needed_by[i])
+
     def __repr__(self) -> str:
         return f"<GradFn {self.name}>"
+
+
+# input i's value is read by the gradients of the inputs listed: d(a*b)/da = b, d(a/b)/da = 1/b,
+# d(a/b)/db = -a/b^2
+_VALUE_NEEDED_BY = {"mul": ((1,), (0,)), "div": ((1,), (0, 1))}
 
 
 def _topological_order(roots):
@@ -328,6 +342,14 @@ def _hooked(hooks, g):
     for hook in ordered:
         replaced = hook(g)
         if replaced is not None:
+            if not isinstance(replaced, Tensor) or replaced.shape != g.shape \
+                    or replaced.dtype != g.dtype:
+                # (as PyTorch; another shape failed deep inside, another dtype went through)
+                got = (f"a {type(replaced).__name__}" if not isinstance(replaced, Tensor) else
+                       f"shape {list(replaced.shape)} and dtype {replaced.dtype}")
+                raise AutogradError(
+                    f"hook {getattr(hook, '__name__', hook)!r} changed the gradient: it got "
+                    f"shape {list(g.shape)} and dtype {g.dtype}, and returned {got}")
             g = replaced
     return g
 
@@ -424,9 +446,23 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
             leaf = owners[key]
             if not create_graph:
                 g = g.detach()
-            leaf.grad = g if leaf.grad is None else leaf.grad + g
+            accumulate_grad(leaf, g, create_graph)
     _run_completion_callbacks(True)
     return None
+
+
+def accumulate_grad(leaf, g, create_graph: bool) -> None:
+    """``leaf.grad += g``: in place eagerly, as PyTorch (a reference to ``.grad`` sees the
+    sum), a new tensor under ``create_graph`` (its history) or while tracing."""
+    from graphc import tracing
+    held = leaf.grad
+    if held is None:
+        leaf.grad = g
+    elif create_graph or tracing.current() is not None or held.requires_grad:
+        leaf.grad = held + g
+    else:
+        with no_grad():
+            held.add_(g)
 
 
 def _grad_for(t, leaf_grads, create_graph):
@@ -436,13 +472,45 @@ def _grad_for(t, leaf_grads, create_graph):
     return g if create_graph else g.detach()
 
 
+def _checked_grad_outputs(outputs: list, grad_outputs, ones_like) -> list:
+    """One gradient per output, as PyTorch's: None (or none given) is ones for a
+    one-element output; the count and each shape must match (zip dropped outputs, and a
+    gradient of another shape was broadcast into a wrong result, silently)."""
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    else:
+        grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise AutogradError(f"grad_outputs has {len(grad_outputs)} gradients for "
+                            f"{len(outputs)} outputs: give one per output (None for ones)")
+    checked = []
+    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if g is None:
+            if out.numel() != 1:
+                raise AutogradError(f"grad can be implicitly created only for scalar outputs; "
+                                    f"output {i} has shape {list(out.shape)}: pass its "
+                                    f"grad_outputs entry")
+            g = ones_like(out)
+        elif not isinstance(g, Tensor):
+            raise TypeError(f"grad_outputs[{i}] must be a tensor or None, got "
+                            f"{type(g).__name__}")
+        elif g.shape != out.shape:
+            raise AutogradError(f"grad_outputs[{i}] has shape {list(g.shape)}, but output "
+                                f"{i} has shape {list(out.shape)}")
+        checked.append(g)
+    return checked
+
+
 def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=False,
-         allow_unused=False):
+         allow_unused=None, materialize_grads: bool = False):
     """Gradients of ``outputs`` w.r.t. ``inputs``, like ``torch.autograd.grad``.
 
     ``inputs`` are tensors that require grad, leaves or intermediate results. An input the
     outputs do not depend on is an error, as in PyTorch, or gives ``None`` with
-    ``allow_unused=True``.
+    ``allow_unused=True`` (zeros with ``materialize_grads=True``). ``grad_outputs`` has one
+    gradient per output, of its shape (None: ones, for a one-element output).
 
         >>> import graphc
         >>> x = graphc.tensor(3.0, requires_grad=True)
@@ -450,26 +518,23 @@ def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=
         >>> graphc.autograd.grad(g, [x])[0].item()   # d2/dx2 x^3 = 6x
         18.0
     """
-    from graphc.factories import ones_like  # factories dispatch ops: they sit above this module
+    from graphc.factories import ones_like, zeros_like  # (factories sit above this module)
     single_out = isinstance(outputs, Tensor)
     outputs = [outputs] if single_out else list(outputs)
     single_in = isinstance(inputs, Tensor)
     inputs = [inputs] if single_in else list(inputs)
-    if grad_outputs is None:
-        grad_outputs = []
-        for out in outputs:
-            if out.numel() != 1:
-                raise AutogradError(f"grad can be implicitly created only for scalar outputs; "
-                                    f"got shape {list(out.shape)}: pass grad_outputs")
-            grad_outputs.append(ones_like(out))
-    elif isinstance(grad_outputs, Tensor):
-        grad_outputs = [grad_outputs]
+    grad_outputs = _checked_grad_outputs(outputs, grad_outputs, ones_like)
     for i, t in enumerate(inputs):
         if not t.requires_grad:
             raise AutogradError(f"input {i} of grad() does not require grad; call "
                                 "requires_grad_() on it before computing the outputs")
     result = run_backward(outputs, grad_outputs, create_graph=create_graph,
                           retain_graph=retain_graph, inputs=inputs)
+    if materialize_grads:  # zeros for the inputs the outputs do not depend on
+        if allow_unused is False:
+            raise ValueError("grad: materialize_grads=True needs allow_unused=True (or not "
+                             "given)")
+        return [zeros_like(t) if r is None else r for t, r in zip(inputs, result)]
     if not allow_unused and any(r is None for r in result):
         raise AutogradError("one of the inputs is not used to compute the outputs "
                             "(pass allow_unused=True to get None for it)")
@@ -478,3 +543,26 @@ def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=
 
 # custom functions (torch.autograd.Function), in a module of their own
 from graphc.autograd_function import Function, FunctionCtx, once_differentiable  # noqa: E402,F401
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False,
+             inputs=None) -> None:
+    """Accumulates the gradients of ``tensors`` into ``.grad`` (``torch.autograd.backward``):
+    of every leaf that requires grad, or only of ``inputs`` (leaves or not)."""
+    from graphc.factories import ones_like
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    grads = _checked_grad_outputs(tensors, grad_tensors, ones_like)
+    if inputs is None:
+        run_backward(tensors, grads, create_graph=create_graph, retain_graph=retain_graph)
+        return
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if not inputs:
+        raise AutogradError("backward: inputs= was given but is empty")
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise AutogradError(f"backward: input {i} does not require grad")
+    results = run_backward(tensors, grads, create_graph=create_graph,
+                           retain_graph=retain_graph, inputs=inputs)
+    for t, g in zip(inputs, results):
+        if g is not None:
+            accumulate_grad(t, g, create_graph)

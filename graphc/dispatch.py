@@ -50,8 +50,9 @@ def apply(op: str, inputs, **attrs) -> Tensor:
             # that passes.autodiff derives from this trace (graphc.compiled_grad)
             value = ctx.emit("stop_gradient", [value], {})
         out = Tensor._traced(value, ctx)
-    if (opdef.differentiable and autograd.is_grad_enabled()
+    if (opdef.differentiable and autograd.is_grad_enabled() and out.dtype.is_float
             and any(t.requires_grad for t in inputs)):
+        # (an integer or bool result has no gradient, as in PyTorch: x.long() cuts the graph)
         out.requires_grad = True
         out._grad_fn = autograd.GradFn(opdef, attrs, inputs, out)
     return out

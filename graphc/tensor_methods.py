@@ -49,8 +49,9 @@ def _set_grad(self, value: Optional[Tensor]) -> None:
 
 
 def backward(self, gradient: Optional[Tensor] = None, retain_graph: Optional[bool] = None,
-             create_graph: bool = False) -> None:
-    """Accumulates d(self)/d(leaf) into the ``.grad`` of every leaf that requires grad."""
+             create_graph: bool = False, inputs=None) -> None:
+    """Accumulates d(self)/d(leaf) into the ``.grad`` of every leaf that requires grad (only
+    of ``inputs``, leaves or not, when given)."""
     if gradient is None:
         if self.numel() != 1:
             raise AutogradError(f"backward() without a gradient needs a scalar (one element) "
@@ -61,6 +62,9 @@ def backward(self, gradient: Optional[Tensor] = None, retain_graph: Optional[boo
     if gradient.shape != self.shape:
         raise AutogradError(f"gradient has shape {list(gradient.shape)}, expected "
                             f"{list(self.shape)}")
+    if inputs is not None:
+        autograd.backward([self], [gradient], retain_graph, create_graph, inputs)
+        return
     autograd.run_backward([self], [gradient], create_graph=create_graph,
                           retain_graph=retain_graph)
 

@@ -606,3 +606,54 @@ def test_assigning_a_grad_of_another_dtype_is_refused_as_in_pytorch():
         w.grad = graphc.zeros(2, dtype=graphc.float64)
     w.grad = graphc.ones(2)
     assert w.grad.tolist() == [1.0, 1.0]
+
+
+def test_grad_outputs_are_checked_one_per_output_of_its_shape():
+    x = graphc.tensor([1.0, 2.0], requires_grad=True)
+
+    def outs():
+        return [(x * x).sum(), (x * 3).sum()]
+
+    (g,) = graphc.autograd.grad(outs(), x, grad_outputs=[None, graphc.tensor(2.0)])
+    assert g.tolist() == [8.0, 10.0]  # None: ones (it dropped that output)
+    with pytest.raises(graphc.errors.AutogradError, match="1 gradients for 2 outputs"):
+        graphc.autograd.grad(outs(), x, grad_outputs=[graphc.tensor(1.0)])
+    with pytest.raises(graphc.errors.AutogradError, match=r"shape \[2, 2\], but output 0"):
+        graphc.autograd.grad(x * x, x, grad_outputs=graphc.ones(2, 2))
+    unused = graphc.tensor([5.0], requires_grad=True)
+    grads = graphc.autograd.grad((x * x).sum(), [x, unused], materialize_grads=True)
+    assert grads[1].tolist() == [0.0]
+
+
+def test_atan2_gradient_at_the_origin_is_zero_not_nan():
+    v = graphc.tensor([[1.0, 1.0], [0.0, 0.0]], requires_grad=True)
+    angle = graphc.atan2(v[:, 1], v[:, 0])
+    (angle * graphc.tensor([1.0, 0.0])).sum().backward()  # one zero vector made all of it NaN
+    assert v.grad.tolist() == [[-0.5, 0.5], [0.0, 0.0]]
+    y, x = (graphc.tensor([0.0], requires_grad=True) for _ in range(2))
+    graphc.compile(lambda y, x: graphc.atan2(y, x).sum())(y, x).backward()
+    assert y.grad.tolist() == [0.0] and x.grad.tolist() == [0.0]
+
+
+def test_autograd_details_as_pytorch():
+    # y * 3 reads only the 3 for y's gradient: changing y in place afterwards is fine
+    x = graphc.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    z = y * 3
+    y.add_(1)
+    (z + y).sum().backward()
+    assert x.grad.tolist() == [8.0, 8.0]
+    # an integer result has no gradient: the graph is cut there
+    assert not x.long().requires_grad
+    # backward(inputs=) accumulates only into those, and .grad accumulates in place
+    w = graphc.tensor([3.0, 4.0], requires_grad=True)
+    x.grad = None
+    (x * w).sum().backward(inputs=[x])
+    held = x.grad
+    (x * w).sum().backward(inputs=[x])
+    assert w.grad is None and held is x.grad and held.tolist() == [6.0, 8.0]
+    # a hook may not change the gradient's shape or dtype
+    h = x * 1
+    h.register_hook(lambda g: g.sum())
+    with pytest.raises(graphc.errors.AutogradError, match="changed the gradient"):
+        h.sum().backward()

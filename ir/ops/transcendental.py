@@ -67,7 +67,12 @@ def _float_body(build):
 
 def _atan2_vjp(em, xs, out, g, a):
     y, x = xs
-    scale = em.div(g, em.add(_square(em, x), _square(em, y)))  # PyTorch's atan2_backward
+    # PyTorch's atan2_backward, with its 0 where x^2 + y^2 is 0 (the origin, or squares that
+    # underflow): 0/0 there made the whole gradient NaN; the unused branch divides by 1
+    denominator = em.add(_square(em, x), _square(em, y))
+    at_origin = em.eq(denominator, em.scalar(0, denominator))
+    safe = em.where(at_origin, em.scalar(1, denominator), denominator)
+    scale = em.where(at_origin, em.scalar(0, g), em.div(g, safe))
     return _binary_grads(em, xs, lambda: em.mul(scale, x), lambda: em.neg(em.mul(scale, y)))
 
 
