@@ -500,3 +500,31 @@ def test_cli_export_errors_name_the_problem_exit_1_and_write_nothing(tmp_path, c
     source.write_text("func @h(%x: f32[3]) -> (f32[3]) {\n  return %x\n}\n")
     assert main(["export", str(source), "-o", str(tmp_path / "missing" / "h.onnx")]) == 1
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_a_constant_array_made_from_a_dynamic_size_is_refused_not_baked_in():
+    """interpolate's matrix, made for the example's size, was an initializer: the model ran
+    at that size only (onnxruntime failed at any other)."""
+    import graphc.nn.functional as F
+
+    def upsample(x):
+        return F.interpolate(x, scale_factor=2, mode="linear")
+
+    with pytest.raises(graphc.onnx.OnnxExportError, match=r"has shape \[8, 4\], then"):
+        graphc.onnx.export(upsample, (graphc.randn(1, 2, 4),), None, input_names=["x"],
+                           dynamic_axes={"x": {2: "n"}})
+    fixed = graphc.onnx.export(upsample, (graphc.randn(1, 2, 4),), None)  # (fixed sizes: fine)
+    assert len(fixed.graph.initializer) == 1
+
+
+def test_one_tensor_passed_as_several_arguments_is_several_model_inputs():
+    attention = nn.MultiheadAttention(8, 2, batch_first=True).eval()
+    x = graphc.randn(2, 5, 8)
+    model = graphc.onnx.export(attention, (x, x, x), None, input_names=["q", "k", "v"])
+    assert [i.name for i in model.graph.input] == ["q", "k", "v"]
+    session = ort.InferenceSession(model.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    y = graphc.randn(2, 5, 8)
+    got = session.run(None, {"q": x.numpy(), "k": y.numpy(), "v": y.numpy()})[0]
+    with graphc.no_grad():
+        assert_close(got, attention(x, y, y)[0].numpy())

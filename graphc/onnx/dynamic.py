@@ -80,7 +80,17 @@ def _same_structure(graphs: list[ir.Graph], symbols: list[Symbol]) -> None:
     base = graphs[0]
     base_keys = _value_keys(base)
     names = ", ".join(f"'{s.name}'" for s in symbols)
+    dynamic_inputs = {place[0] for s in symbols for place in s.places}
     for other in graphs[1:]:
+        for index, (a, b) in enumerate(zip(base.inputs, other.inputs)):
+            if index not in dynamic_inputs and a.type.shape != b.type.shape:
+                # state or a constant array the program made from the size (an interpolation
+                # matrix): an initializer of the example's size would fail at any other size
+                raise OnnxExportError(
+                    f"graphc.onnx.export: graph input %{a.name} (state or a constant the "
+                    f"program computes from the sizes) has shape {list(a.type.shape)}, then "
+                    f"{list(b.type.shape)} as the dynamic dimension(s) {names} change: no single "
+                    f"ONNX initializer serves every size. Export without that dynamic axis")
         keys = _value_keys(other)
         if len(other.nodes) != len(base.nodes):
             raise OnnxExportError(

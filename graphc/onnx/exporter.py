@@ -31,7 +31,16 @@ def _call_arguments(args, kwargs) -> tuple[tuple, dict]:
     if args and isinstance(args[-1], dict):
         kwargs.update(args[-1])
         args = args[:-1]
-    return args, kwargs
+    # one tensor passed as several arguments (self-attention's mha(x, x, x)) is several model
+    # inputs, as in torch.onnx.export: a copy for each repeat, so the trace sees them apart
+    seen: set[int] = set()
+    distinct = []
+    for arg in args:
+        if isinstance(arg, Tensor) and id(arg) in seen:
+            arg = Tensor._wrap(arg.numpy().copy())
+        seen.add(id(arg))
+        distinct.append(arg)
+    return tuple(distinct), kwargs
 
 
 def _trace(fn, args: tuple, kwargs: dict):
