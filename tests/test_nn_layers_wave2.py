@@ -708,3 +708,13 @@ def test_functional_relu_stays_the_function_transformer_checkpoints_name(tmp_pat
     with safe_globals(allowed):  # what word_language_model allows: torch.nn.functional.relu
         loaded = graphc.load(tmp_path / "layer.pt")
     assert loaded.activation is F.relu
+
+
+def test_lazy_linear_loads_a_checkpoint_before_its_first_call_as_pytorch():
+    layer = nn.LazyLinear(2)
+    result = layer.load_state_dict({"weight": graphc.ones(2, 3), "bias": graphc.zeros(2)})
+    assert not result.missing_keys and type(layer) is nn.Linear and layer.in_features == 3
+    assert layer(graphc.ones(1, 3)).tolist() == [[3.0, 3.0]]
+    nested = nn.Sequential(nn.LazyLinear(4))
+    nested.load_state_dict({"0.weight": graphc.ones(4, 5), "0.bias": graphc.ones(4)})
+    assert nested[0].weight.shape == (4, 5)

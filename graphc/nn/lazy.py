@@ -41,6 +41,25 @@ class LazyLinear(Linear):
         if not self.has_uninitialized_params():
             super().reset_parameters()
 
+    def materialize_from_state_dict(self, state_dict, prefix: str) -> None:
+        """Before the first call, a checkpoint's ``weight`` gives ``in_features``: the
+        parameters are created at its shape for ``load_state_dict`` to fill (PyTorch's lazy
+        load hook), and the module becomes a ``Linear``."""
+        weight = state_dict.get(prefix + "weight")
+        shape = getattr(weight, "shape", None)
+        if not self.has_uninitialized_params() or shape is None or len(shape) != 2:
+            return
+        self._materialize(int(shape[1]))
+
+    def _materialize(self, in_features: int) -> None:
+        self.in_features = in_features
+        self.weight = Parameter(factories.empty(self.out_features, self.in_features,
+                                                dtype=self._dtype))
+        if self.bias is not None:
+            self.bias = Parameter(factories.empty(self.out_features, dtype=self._dtype))
+        Linear.reset_parameters(self)
+        self.__class__ = self.cls_to_become
+
     def initialize_parameters(self, input: Tensor) -> None:
         """Creates ``weight`` (out_features, input's last dim) and ``bias``, initialized as
         ``Linear``'s, and turns this module into a ``Linear``."""
@@ -50,13 +69,7 @@ class LazyLinear(Linear):
                              "cannot create them while it is traced")
         if input.ndim < 1:
             raise ValueError("LazyLinear: input must have at least 1 dimension (features)")
-        self.in_features = int(input.shape[-1])
-        self.weight = Parameter(factories.empty(self.out_features, self.in_features,
-                                                dtype=self._dtype))
-        if self.bias is not None:
-            self.bias = Parameter(factories.empty(self.out_features, dtype=self._dtype))
-        Linear.reset_parameters(self)
-        self.__class__ = self.cls_to_become
+        self._materialize(int(input.shape[-1]))
 
     def forward(self, input: Tensor) -> Tensor:
         if self.has_uninitialized_params():

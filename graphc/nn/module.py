@@ -522,6 +522,10 @@ class Module:
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"expected state_dict to be dict-like, got {type(state_dict).__name__}")
+        for name, module in self.named_modules():  # lazy modules take the checkpoint's shapes
+            materialize = getattr(module, "materialize_from_state_dict", None)
+            if materialize is not None:
+                materialize(state_dict, f"{name}." if name else "")
         entries = {key: (module, table, name)
                    for key, module, table, name in self._state_entries()}
         own = {key: getattr(module, table)[name] for key, (module, table, name)
