@@ -3005,6 +3005,44 @@ def session26():
           lambda: weight_norms("parametrizations"))
     check("s26/utils.weight_norm (the original API; dims 0, 1, None; 3 steps)",
           lambda: weight_norms("original"))
+    def swa(kind):
+        torch.manual_seed(0)
+        tm = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4),
+                                 torch.nn.Linear(4, 1)).double()
+        gm = graphc.nn.Sequential(graphc.nn.Linear(3, 4), graphc.nn.BatchNorm1d(4),
+                                  graphc.nn.Linear(4, 1)).double()
+        gm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+        kw = {"ema": lambda m: {"avg_fn": m.get_ema_avg_fn(0.9)},
+              "buffers": lambda m: {"use_buffers": True}}.get(kind, lambda m: {})
+        ts = torch.optim.swa_utils.AveragedModel(tm, **kw(torch.optim.swa_utils))
+        gs = goptim.swa_utils.AveragedModel(gm, **kw(goptim.swa_utils))
+        topt, gopt = torch.optim.SGD(tm.parameters(), lr=0.1), goptim.SGD(gm.parameters(), lr=0.1)
+        tsch = torch.optim.swa_utils.SWALR(topt, swa_lr=0.05, anneal_epochs=3)
+        gsch = goptim.swa_utils.SWALR(gopt, swa_lr=0.05, anneal_epochs=3)
+        xs = [rng.standard_normal((8, 3)) for _ in range(5)]
+        items = []
+        for i, x in enumerate(xs):
+            topt.zero_grad()
+            tm(torch.tensor(x)).pow(2).mean().backward()
+            topt.step()
+            gopt.zero_grad()
+            gm(graphc.tensor(x)).pow(2).mean().backward()
+            gopt.step()
+            ts.update_parameters(tm)
+            gs.update_parameters(gm)
+            tsch.step()
+            gsch.step()
+            items.append((f"SWALR lr after step {i}", np.array(gsch.get_last_lr()),
+                          np.array(tsch.get_last_lr())))
+        torch.optim.swa_utils.update_bn([torch.tensor(x) for x in xs], ts)
+        goptim.swa_utils.update_bn([graphc.tensor(x) for x in xs], gs)
+        tsd, gsd = ts.state_dict(), gs.state_dict()
+        items.append(Exact("state_dict keys", sorted(gsd), sorted(tsd)))
+        items += [(k, gsd[k], tsd[k]) for k in tsd if k in gsd]
+        return items
+    for kind in ("swa", "ema", "buffers"):
+        check(f"s26/swa_utils.AveragedModel[{kind}] + SWALR + update_bn",
+              lambda kind=kind: swa(kind))
     check("s26/lp_pool1d(norm_type=inf)", lambda: [("value", GF.lp_pool1d(
         graphc.tensor([[[-5.0, 2.0, 1.0, -3.0]]]), float("inf"), 2), torch.nn.functional
         .lp_pool1d(torch.tensor([[[-5.0, 2.0, 1.0, -3.0]]]), float("inf"), 2))])

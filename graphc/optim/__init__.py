@@ -19,7 +19,7 @@ They run eagerly and inside ``@graphc.compile``: a whole training step (forward,
     >>> losses[2] < losses[0], len(train_step.entries)
     (True, 1)
 """
-from graphc.optim import lr_scheduler
+from graphc.optim import lr_scheduler, swa_utils
 from graphc.optim.adadelta import Adadelta
 from graphc.optim.adagrad import Adagrad
 from graphc.optim.adam import Adam, AdamW
@@ -34,4 +34,4 @@ from graphc.optim.rprop import Rprop
 from graphc.optim.sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax",
-           "NAdam", "RAdam", "Rprop", "ASGD", "LBFGS", "lr_scheduler"]
+           "NAdam", "RAdam", "Rprop", "ASGD", "LBFGS", "lr_scheduler", "swa_utils"]
