@@ -425,6 +425,8 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
             emitter = TensorEmitter({id(t) for t, edge in zip(fn.inputs, fn.edges)
                                      if edge is not None}, device=g.device)
             input_grads = input_gradients(emitter, fn.opdef, fn.inputs, fn.output, g, fn.attrs)
+            if create_graph:
+                input_grads = [_depending_on_saved(ig, fn, g) for ig in input_grads]
             for edge, ig in zip(fn.edges, input_grads):
                 if edge is None or ig is None:
                     continue
@@ -463,6 +465,36 @@ def accumulate_grad(leaf, g, create_graph: bool) -> None:
     else:
         with no_grad():
             held.add_(g)
+
+
+class _ZeroDerivative:
+    """The "op" of a gradient computed from saved values only through a mask (relu's,
+    leaky_relu's): it depends on them, with derivative zero, as in PyTorch, where such a
+    gradient requires grad and a penalty on it gives zeros (not an error)."""
+
+    name = "zero_derivative"
+    needs_values = False
+    needs_output = False
+    differentiable = True
+
+    def vjp(self, em, inputs, output, grad, attrs):
+        from graphc.factories import zeros_like
+        return [zeros_like(t) for t in inputs]
+
+
+def _depending_on_saved(ig, fn: GradFn, g):
+    """Under create_graph, a gradient that does not require grad although the rule read
+    values that do (the op saved its inputs or output): given history of derivative zero."""
+    if ig is None or ig.requires_grad or ig.is_traced \
+            or not (fn.opdef.needs_values or fn.opdef.needs_output):
+        return ig
+    sources = [t for t in fn.inputs if t.requires_grad]
+    if not sources:
+        return ig
+    out = Tensor._wrap(ig._data)
+    out.requires_grad = True
+    out._grad_fn = GradFn(_ZeroDerivative(), {}, sources, out)
+    return out
 
 
 def _grad_for(t, leaf_grads, create_graph):

@@ -657,3 +657,16 @@ def test_autograd_details_as_pytorch():
     h.register_hook(lambda g: g.sum())
     with pytest.raises(graphc.errors.AutogradError, match="changed the gradient"):
         h.sum().backward()
+
+
+def test_a_gradient_through_a_mask_depends_on_its_input_with_derivative_zero():
+    """relu's gradient uses x only through x > 0: under create_graph it requires grad (as in
+    PyTorch) and a penalty on it gives zeros; it raised 'does not require grad'."""
+    w = graphc.tensor([[1.0, -2.0], [0.5, 1.0]])  # frozen: nothing else requires grad
+    x = graphc.tensor([[1.0, 2.0]], requires_grad=True)
+    (g,) = graphc.autograd.grad(graphc.relu(x @ w).sum(), x, create_graph=True)
+    assert g.requires_grad
+    (g ** 2).sum().backward()
+    assert x.grad.tolist() == [[0.0, 0.0]]
+    (ones,) = graphc.autograd.grad(x.sum(), x, create_graph=True)
+    assert not ones.requires_grad  # (sum's gradient reads nothing of x, as in PyTorch)
