@@ -3040,6 +3040,30 @@ def session26():
         items.append(Exact("state_dict keys", sorted(gsd), sorted(tsd)))
         items += [(k, gsd[k], tsd[k]) for k in tsd if k in gsd]
         return items
+    def spectral(kind):
+        torch.manual_seed(0)
+        make = {"linear": lambda L: L.nn.Linear(5, 4),
+                "conv_transpose": lambda L: L.nn.ConvTranspose2d(2, 3, 3)}[kind]
+        tm, gm = make(torch).double(), make(graphc).double()
+        gm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+        tm = torch.nn.utils.parametrizations.spectral_norm(tm)
+        gm = graphc.nn.utils.parametrizations.spectral_norm(gm)
+        with graphc.no_grad():  # (the random start vectors: torch's)
+            for name in ("_u", "_v"):
+                getattr(gm.parametrizations.weight[0], name).copy_(graphc.tensor(
+                    getattr(tm.parametrizations.weight[0], name).numpy()))
+        x = rng.standard_normal((2, 5) if kind == "linear" else (2, 2, 5, 5))
+        items = [Exact("state_dict keys", sorted(gm.state_dict()), sorted(tm.state_dict()))]
+        for step in range(3):
+            outs = [m(lib.tensor(x)) for m, lib in ((gm, graphc), (tm, torch))]
+            items.append((f"output, training step {step}", outs[0], outs[1]))
+        tm.eval()
+        gm.eval()
+        items.append(("output, eval", gm(graphc.tensor(x)), tm(torch.tensor(x))))
+        return items
+    for kind in ("linear", "conv_transpose"):
+        check(f"s26/parametrizations.spectral_norm[{kind}] (power iteration, train and eval)",
+              lambda kind=kind: spectral(kind))
     for kind in ("swa", "ema", "buffers"):
         check(f"s26/swa_utils.AveragedModel[{kind}] + SWALR + update_bn",
               lambda kind=kind: swa(kind))

@@ -104,3 +104,42 @@ def test_original_weight_norm_names_removal_and_refusals():
         nn.utils.remove_weight_norm(layer)
     with pytest.raises(ValueError, match="no parameter or buffer with name 'scale'"):
         parametrize.register_parametrization(linear(), "scale", Symmetric())
+
+
+def test_spectral_norm_divides_by_the_largest_singular_value_and_compiles():
+    layer = parametrizations.spectral_norm(linear(features=(5, 4)))
+    assert sorted(layer.state_dict()) == ["bias", "parametrizations.weight.0._u",
+                                          "parametrizations.weight.0._v",
+                                          "parametrizations.weight.original"]
+    original = layer.parametrizations.weight.original.detach().numpy()
+    for _ in range(30):  # power iteration, one step per training-mode access
+        weight = layer.weight
+    sigma = np.linalg.svd(original, compute_uv=False)[0]
+    np.testing.assert_allclose(weight.detach().numpy(), original / sigma, rtol=1e-10)
+    layer.eval()
+    u_before = layer.parametrizations.weight[0]._u.numpy().copy()
+    _ = layer.weight  # eval: the vectors stay
+    np.testing.assert_array_equal(layer.parametrizations.weight[0]._u.numpy(), u_before)
+    with pytest.raises(ValueError, match="n_power_iterations"):
+        parametrizations.spectral_norm(linear(), n_power_iterations=0)
+
+    def train(compiled):
+        graphc.manual_seed(3)  # (the same random start vectors)
+        model = parametrizations.spectral_norm(linear())
+        opt = optim.SGD(model.parameters(), lr=0.05)
+        x = graphc.tensor(np.random.default_rng(2).standard_normal((5, 4)))
+
+        def step(x):
+            opt.zero_grad()
+            loss = model(x).pow(2).sum()
+            loss.backward()
+            opt.step()
+            return loss
+
+        run = graphc.compile(step) if compiled else step
+        return [run(x).item() for _ in range(4)], run
+
+    eager, _ = train(False)
+    compiled, run = train(True)
+    np.testing.assert_allclose(compiled, eager, rtol=1e-10)
+    assert len(run.entries) == 1, run.explain()

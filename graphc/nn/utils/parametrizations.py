@@ -1,4 +1,5 @@
-"""Built-in parametrizations (``torch.nn.utils.parametrizations``): ``weight_norm``.
+"""Built-in parametrizations (``torch.nn.utils.parametrizations``): ``weight_norm`` and
+``spectral_norm``.
 
     >>> import graphc
     >>> layer = weight_norm(graphc.nn.Linear(3, 2))
@@ -12,7 +13,7 @@ from graphc.nn.module import Module
 from graphc.nn.utils.parametrize import register_parametrization
 from graphc.tensor import Tensor
 
-__all__ = ["weight_norm"]
+__all__ = ["spectral_norm", "weight_norm"]
 
 
 def norm_except_dim(v: Tensor, dim: int) -> Tensor:
@@ -46,3 +47,77 @@ def weight_norm(module: Module, name: str = "weight", dim=0) -> Module:
     if dim is not None and dim < -1:
         dim = dim + getattr(module, name).ndim
     return register_parametrization(module, name, _WeightNorm(dim), unsafe=True)
+
+
+class _SpectralNorm(Module):
+    """``weight / sigma``, sigma its largest singular value, estimated by power iteration on
+    the buffers ``_u`` and ``_v`` (updated at each call in training mode), as PyTorch's."""
+
+    def __init__(self, weight: Tensor, n_power_iterations: int = 1, dim: int = 0,
+                 eps: float = 1e-12):
+        super().__init__()
+        ndim = weight.ndim
+        if dim >= ndim or dim < -ndim:
+            raise IndexError(f"Dimension out of range (expected to be in range of [-{ndim}, "
+                             f"{ndim - 1}] but got {dim})")
+        if n_power_iterations <= 0:
+            raise ValueError(f"Expected n_power_iterations to be positive, but got "
+                             f"n_power_iterations={n_power_iterations}")
+        self.dim = dim if dim >= 0 else dim + ndim
+        self.eps = eps
+        if ndim > 1:
+            from graphc import autograd
+            from graphc.factories import randn
+            self.n_power_iterations = n_power_iterations
+            matrix = self._reshape_weight_to_matrix(weight.detach())
+            h, w = matrix.shape
+            self.register_buffer("_u", _normalized(randn(h, dtype=weight.dtype), eps))
+            self.register_buffer("_v", _normalized(randn(w, dtype=weight.dtype), eps))
+            with autograd.no_grad():
+                self._power_method(matrix, 15)
+
+    def _reshape_weight_to_matrix(self, weight: Tensor) -> Tensor:
+        if self.dim != 0:
+            weight = F.permute(weight, [self.dim] + [d for d in range(weight.ndim)
+                                                     if d != self.dim])
+        return F.reshape(weight, [weight.shape[0], -1])
+
+    def _power_method(self, matrix: Tensor, iterations: int) -> None:
+        # in place (copy_), so a compiled training step updates the buffers without retracing
+        for _ in range(iterations):
+            self._u.copy_(_normalized(F.matmul(matrix, self._v), self.eps))
+            self._v.copy_(_normalized(F.matmul(F.transpose(matrix, 0, 1), self._u), self.eps))
+
+    def forward(self, weight: Tensor) -> Tensor:
+        if weight.ndim == 1:
+            return _normalized(weight, self.eps)
+        from graphc import autograd
+        matrix = self._reshape_weight_to_matrix(weight)
+        if self.training:
+            with autograd.no_grad():
+                self._power_method(matrix.detach(), self.n_power_iterations)
+        u, v = self._u.detach(), self._v.detach()
+        sigma = F.sum(F.mul(u, F.matmul(matrix, v)))
+        return F.div(weight, sigma)
+
+    def right_inverse(self, value: Tensor) -> Tensor:
+        return value
+
+
+def _normalized(v: Tensor, eps: float) -> Tensor:
+    return F.div(v, F.clamp(F.sqrt(F.sum(F.mul(v, v))), min=eps))
+
+
+def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int = 1,
+                  eps: float = 1e-12, dim=None) -> Module:
+    """Divides ``module.<name>`` by its spectral norm, estimated by ``n_power_iterations`` of
+    power iteration per call in training mode (``torch.nn.utils.parametrizations.
+    spectral_norm``); ``dim`` defaults to 1 for transposed convolutions, else 0."""
+    weight = getattr(module, name, None)
+    if not isinstance(weight, Tensor):
+        raise ValueError(f"Module '{type(module).__name__}' has no parameter or buffer with "
+                         f"name '{name}'")
+    if dim is None:
+        dim = 1 if "ConvTranspose" in type(module).__name__ else 0
+    return register_parametrization(module, name,
+                                    _SpectralNorm(weight, n_power_iterations, dim, eps))
