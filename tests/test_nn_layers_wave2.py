@@ -475,14 +475,15 @@ class WithParameterContainers(nn.Module):
 
 def test_parameter_list_and_dict_register_parameters_with_pytorch_names():
     model = WithParameterContainers()
+    # (a plain dict's keys sorted, as PyTorch's ParameterDict sorts them)
     assert [(n, p.shape) for n, p in model.named_parameters()] == [
-        ("scales.0", (2,)), ("scales.1", (3,)), ("table.b", (1,)), ("table.a", (4,))]
-    assert list(model.state_dict()) == ["scales.0", "scales.1", "table.b", "table.a"]
+        ("scales.0", (2,)), ("scales.1", (3,)), ("table.a", (4,)), ("table.b", (1,))]
+    assert list(model.state_dict()) == ["scales.0", "scales.1", "table.a", "table.b"]
     assert all(isinstance(p, nn.Parameter) and p.requires_grad for p in model.parameters())
     model.scales.append(graphc.ones(5))
     model.table["c"] = graphc.ones(6)
     assert len(model.scales) == 3 and model.scales[-1].shape == (5,)
-    assert list(model.table.keys()) == ["b", "a", "c"] and "c" in model.table
+    assert list(model.table.keys()) == ["a", "b", "c"] and "c" in model.table
     assert "scales.2" in model.state_dict() and "table.c" in model.state_dict()
     del model.table["a"]
     assert list(model.table) == ["b", "c"]
