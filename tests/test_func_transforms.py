@@ -518,3 +518,33 @@ def test_jvp_of_every_differentiable_registry_op_matches_finite_differences(name
 
     numeric = (shifted(FD_EPS) - shifted(-FD_EPS)) / (2 * FD_EPS)
     np.testing.assert_allclose(tangent.numpy(), numeric, **FD_TOL)
+
+
+def test_grad_keeps_the_dependence_on_tensors_the_function_captures():
+    """func.grad detached its result unless its argument required grad: a gradient penalty
+    on a critic's weights was silently dropped, and a grad nested in a grad over a variable
+    the inner function captures lost that variable."""
+    critic = graphc.nn.Linear(3, 1).double()
+    x = graphc.tensor([[0.3, -0.2, 0.7]], dtype=graphc.float64)
+    g = graphc.func.grad(lambda inp: (critic(inp) ** 2).sum())(x)
+    (g ** 2).sum().backward()  # raised 'does not require grad'
+    via_func = critic.weight.grad.numpy().copy()
+    critic.weight.grad = None
+    leaf = x.detach().requires_grad_()
+    (reference,) = graphc.autograd.grad((critic(leaf) ** 2).sum(), leaf, create_graph=True)
+    (reference ** 2).sum().backward()
+    np.testing.assert_allclose(via_func, critic.weight.grad.numpy(), rtol=1e-12)
+    assert np.abs(via_func).max() > 1
+
+    grad = graphc.func.grad
+
+    def outer(x):  # d/dx sum(x * grad_y(sum(x * y))) = d/dx sum(x * x) = 2x
+        return (grad(lambda y: (x * y).sum())(graphc.tensor([3.0, 4.0])) * x).sum()
+
+    assert grad(outer)(graphc.tensor([1.0, 2.0])).tolist() == [2.0, 4.0]
+
+    def inner(x):  # the variable differentiated is not the x the function captures
+        return grad(lambda y: (x * y).sum())(x)
+
+    assert inner(graphc.tensor([1.0, 2.0], requires_grad=True)).tolist() == [1.0, 2.0]
+    assert grad(lambda x: inner(x).sum())(graphc.tensor([1.0, 2.0])).tolist() == [1.0, 1.0]

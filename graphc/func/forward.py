@@ -27,7 +27,7 @@ from graphc import autograd, pytree
 from graphc.dispatch import apply
 from graphc.errors import AutogradError
 from graphc.func.batching import move_axis, reshape
-from graphc.func.grad import _differentiable_arg, detached
+from graphc.func.grad import _differentiable_arg, detached, reaches_captured
 from graphc.func.vmap import vmap
 from graphc.tensor import Tensor
 
@@ -93,6 +93,7 @@ def vjp(fn: Callable, *primals, has_aux: bool = False):
         result = fn(*pytree.unflatten(tree, xs))
     out, aux = result if has_aux else (result, None)
     outs, out_tree = _as_tensor_tree(out, "vjp: output of fn")
+    nested = nested or reaches_captured(outs, xs)
 
     def vjp_fn(cotangents):
         cts, ct_tree = _as_tensor_tree(cotangents, "vjp_fn: cotangents")
@@ -130,6 +131,7 @@ def jvp(fn: Callable, primals: tuple, tangents: tuple, *, has_aux: bool = False)
         result = fn(*pytree.unflatten(tree, xs))
         out, aux = result if has_aux else (result, None)
         outs, out_tree = _as_tensor_tree(out, "jvp: output of fn")
+        nested = nested or reaches_captured(outs, xs)
         # g(u) = J^T u for a dummy cotangent u; then J t = d<g(u), t>/du. u is ones, not zeros:
         # g is linear in u, but a rule may split u by sign (logcumsumexp sums its positive and
         # negative parts in log space) and so have a kink at u = 0

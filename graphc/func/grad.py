@@ -32,8 +32,35 @@ def _differentiable_arg(x, position: int) -> tuple[Tensor, bool]:
         raise AutogradError(f"grad: argument {position} has dtype {x.dtype}; only floating "
                             "point arguments can be differentiated")
     if x.requires_grad:
-        return x, True
+        # an outer transform tracks it: differentiate a node of its own (x * 1), so a function
+        # that also captures x (grad(lambda y: (x * y).sum())(x)) sees two variables, not one
+        with autograd.enable_grad():
+            return x * 1, True
     return x.detach().requires_grad_(True), False
+
+
+def reaches_captured(outputs, inputs) -> bool:
+    """Whether ``outputs`` depend on tensors requiring grad besides ``inputs`` (parameters or
+    outer variables the function captures): their gradients must then stay differentiable,
+    as torch.func's do (a gradient penalty on a critic's weights; a grad nested in a grad
+    over a variable the inner function captures)."""
+    own = {id(t) for t in inputs}
+    stop = {id(t._grad_fn) for t in inputs if t._grad_fn is not None}
+    seen: set = set()
+    stack = [t._grad_fn for t in outputs if isinstance(t, Tensor) and t._grad_fn is not None]
+    stack += [t for t in outputs if isinstance(t, Tensor) and t._grad_fn is None
+              and t.requires_grad and id(t) not in own]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Tensor):  # a leaf
+            if id(node) not in own and node.requires_grad:
+                return True
+            continue
+        if id(node) in seen or id(node) in stop:
+            continue
+        seen.add(id(node))
+        stack.extend(edge for edge in node.edges if edge is not None)
+    return False
 
 
 def detached(tree):
@@ -80,6 +107,7 @@ def value_and_grad(fn: Callable, argnums: Union[int, Sequence[int]] = 0,
             shape = list(value.shape) if isinstance(value, Tensor) else type(value).__name__
             raise AutogradError(f"grad: the function must return a scalar tensor, got {shape}"
                                 + ("" if has_aux else " (pass has_aux=True for (value, aux))"))
+        nested = nested or reaches_captured([value], inputs)
         grads = autograd.grad(value, inputs, create_graph=nested, allow_unused=True)
         from graphc.factories import zeros_like
         grads = [zeros_like(x) if g is None else g for x, g in zip(inputs, grads)]
