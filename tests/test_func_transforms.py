@@ -548,3 +548,26 @@ def test_grad_keeps_the_dependence_on_tensors_the_function_captures():
 
     assert inner(graphc.tensor([1.0, 2.0], requires_grad=True)).tolist() == [1.0, 2.0]
     assert grad(lambda x: inner(x).sum())(graphc.tensor([1.0, 2.0])).tolist() == [1.0, 1.0]
+
+
+def test_functional_call_gives_a_tied_weight_to_every_name_it_has():
+    class Tied(graphc.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = graphc.nn.Linear(2, 2, bias=False)
+            self.out = graphc.nn.Linear(2, 2, bias=False)
+            self.out.weight = self.emb.weight
+
+        def forward(self, x):
+            return self.out(self.emb(x))
+
+    model, w = Tied(), graphc.tensor([[1.0, 2.0], [3.0, 4.0]])
+    x = graphc.tensor([[1.0, 1.0]])
+    call = graphc.func.functional_call
+    assert call(model, {"emb.weight": w}, (x,)).tolist() == [[17.0, 37.0]]  # (W @ W @ x)
+    g = graphc.func.grad(lambda p: call(model, p, (x,)).sum())({"emb.weight": w})
+    assert g["emb.weight"].tolist() == [[7.0, 11.0], [9.0, 13.0]]
+    untied = call(model, {"emb.weight": w}, (x,), tie_weights=False)
+    assert untied.tolist() != [[17.0, 37.0]]
+    with pytest.raises(ValueError, match="tied weights"):
+        call(model, {"emb.weight": w, "out.weight": w * 2}, (x,))

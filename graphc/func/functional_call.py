@@ -32,17 +32,40 @@ def _slot(module, dotted: str):
                    f"it has {sorted(name for name, _ in _named_state(module))}")
 
 
+def _tied(module, replacements: dict) -> dict:
+    """``replacements`` with each tied name's partners given the same tensor (a different one
+    given for two tied names is an error, as in PyTorch)."""
+    names_of: dict[int, list[str]] = {}
+    for name, tensor in [*module.named_parameters(remove_duplicate=False),
+                         *module.named_buffers(remove_duplicate=False)]:
+        names_of.setdefault(id(tensor), []).append(name)
+    result = dict(replacements)
+    for names in names_of.values():
+        given = [n for n in names if n in replacements]
+        if len(names) < 2 or not given:
+            continue
+        values = {id(replacements[n]) for n in given}
+        if len(values) > 1:
+            raise ValueError(f"functional_call got different values for the tied weights "
+                             f"{', '.join(given)}; give one, or pass tie_weights=False")
+        for name in names:
+            result.setdefault(name, replacements[given[0]])
+    return result
+
+
 def _named_state(module):
     yield from module.named_parameters()
     yield from module.named_buffers()
 
 
 def functional_call(module, parameter_and_buffer_dicts, args=(), kwargs=None, *,
-                    strict: bool = False):
+                    tie_weights: bool = True, strict: bool = False):
     """``module(*args, **kwargs)`` with the named tensors of ``parameter_and_buffer_dicts`` (a
     dict, or a tuple of dicts) standing in for its parameters and buffers, which are restored
     afterwards, like ``torch.func.functional_call``. ``strict=True`` requires every parameter
-    and buffer to be given. A non-tuple ``args`` is the single positional argument."""
+    and buffer to be given. A non-tuple ``args`` is the single positional argument. With
+    ``tie_weights`` (the default, as PyTorch's), a tensor given for one of several names of a
+    tied parameter (an embedding shared with the output layer) stands in for all of them."""
     dicts = (parameter_and_buffer_dicts if isinstance(parameter_and_buffer_dicts, (tuple, list))
              else (parameter_and_buffer_dicts,))
     replacements: dict = {}
@@ -56,6 +79,8 @@ def functional_call(module, parameter_and_buffer_dicts, args=(), kwargs=None, *,
                 raise TypeError(f"functional_call: '{name}' must be a tensor, got "
                                 f"{type(value).__name__}")
             replacements[name] = value
+    if tie_weights:
+        replacements = _tied(module, replacements)
     if strict:
         missing = sorted(set(n for n, _ in _named_state(module)) - set(replacements))
         if missing:
