@@ -224,6 +224,12 @@ def _trace_example(fn, tree, leaves, dims, kwargs):
         names = ", ".join(w.name for w in ctx.write_backs())
         raise VmapError(f"vmap: the function changed tensors it did not create ({names}) in place "
                         "or assigned their .grad; return new values instead")
+    for i, (surrogate, value) in enumerate(zip(example, arg_values)):
+        if value is not None and surrogate._value is not value:
+            # (the change would be lost: PyTorch writes it back into the batched argument)
+            raise VmapError(f"vmap: the function changed its argument {i} in place (an "
+                            f"in-place op or setitem on it); graphc's vmap cannot write that "
+                            f"back into the batch: return the new value instead")
     return ctx, arg_values, out_tree, out_values
 
 
