@@ -573,8 +573,14 @@ def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=
     return result
 
 
-# custom functions (torch.autograd.Function), in a module of their own
+# custom functions (torch.autograd.Function), in a module of their own, importable by
+# PyTorch's path too (from torch.autograd.function import once_differentiable)
+import sys as _sys  # noqa: E402
+
+from graphc import autograd_function as function  # noqa: E402
 from graphc.autograd_function import Function, FunctionCtx, once_differentiable  # noqa: E402,F401
+
+_sys.modules[f"{__name__}.function"] = function
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False,

@@ -171,10 +171,10 @@ class Function(metaclass=_FunctionMeta):
                                                         for i in positions)
         if needs_grad and tracing.current() is not None:
             raise tracing.TraceError(
-                f"{cls.__name__}.apply inside a compiled function, on inputs that need a "
-                f"gradient: the compiled backward is derived from the traced forward, which "
-                f"would silently ignore {cls.__name__}.backward. Call it outside the compiled "
-                f"function, or under no_grad")
+                f"{cls.__name__}.apply inside a compiled function or a traced transform (vmap, "
+                f"jacfwd), on inputs that need a gradient: a traced backward is derived from "
+                f"the forward's ops, which would silently ignore {cls.__name__}.backward. Call "
+                f"it outside, under no_grad, or with grad/jacrev (eager)")
         with autograd.no_grad():
             if _overrides_setup_context(cls):
                 output = cls.forward(*args, **kwargs)

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphc import autograd, tracing
 from graphc import functions as F
-from graphc import tracing
 from graphc.autograd_function import Function
+from graphc.errors import AutogradError
 from graphc.tensor import Tensor
 
 __all__ = ["inv", "det", "slogdet", "logdet", "solve", "cholesky", "matrix_power",
@@ -35,8 +36,10 @@ class LinAlgError(RuntimeError):
 
 def _eager_only(name: str, *tensors: Tensor) -> None:
     if tracing.current() is not None or any(t.is_traced for t in tensors):
-        raise tracing.TraceError(f"linalg.{name} is not supported inside a compiled function "
-                                 f"yet (it runs in LAPACK, eagerly): call it outside")
+        raise tracing.TraceError(
+            f"linalg.{name} is not supported inside a compiled function or a traced transform "
+            f"(vmap, jacfwd, hessian) yet: it runs in LAPACK, eagerly. Call it outside, or "
+            f"use grad/jacrev, which differentiate it eagerly")
 
 
 def _square(name: str, a: Tensor) -> Tensor:
@@ -75,6 +78,8 @@ class _Inverse(Function):
     def forward(ctx, a):
         array = a.numpy().astype(_compute_dtype(a))
         ctx.save_for_backward(a)
+        if not np.isfinite(array).all():  # NaN or inf in: NaN out, as PyTorch (LAPACK raises)
+            return _wrap(np.full(array.shape, np.nan), a)
         return _wrap(_lapack("inv", np.linalg.inv, array), a)
 
     @staticmethod
@@ -146,6 +151,9 @@ class _Determinant(Function):
         if np.all(determinant != 0):
             cofactor = F.mul(F.unsqueeze(F.unsqueeze(det(a), -1), -1), _mT(inv(a)))
         else:  # singular: the cofactors from the SVD, adj(A) = det(U V^T) V diag(prod_j!=i s_j) U^T
+            if autograd.is_grad_enabled():  # (create_graph: a constant would be silently wrong)
+                raise AutogradError("linalg.det: second derivatives at a singular matrix are "
+                                    "not supported")
             cofactor = _wrap(np.swapaxes(_adjugate(array), -1, -2), a)
         return F.mul(F.unsqueeze(F.unsqueeze(grad, -1), -1), cofactor)
 
@@ -257,7 +265,7 @@ def matrix_power(A: Tensor, n: int) -> Tensor:
             base = F.matmul(base, base)
     if result is None:
         return F.add(F.mul(A, 0.0), eye(A.shape[-1], dtype=A.dtype))
-    return result
+    return F.mul(result, 1.0) if result is A else result  # (a new tensor, for n == 1 too)
 
 
 def multi_dot(tensors) -> Tensor:

@@ -581,3 +581,35 @@ def test_vmap_refuses_a_function_that_changes_its_argument_in_place():
 
     with pytest.raises(graphc.func.VmapError, match="changed its argument 0 in place"):
         graphc.func.vmap(doubles)(graphc.tensor([[1.0, 2.0], [3.0, 4.0]]))
+
+
+def test_transform_edge_cases_as_torch_func():
+    # a value that does not depend on the argument: zero gradient (it raised)
+    assert graphc.func.grad(lambda a: graphc.tensor(3.0))(graphc.ones(2)).tolist() == [0.0, 0.0]
+    # autograd.functional.jvp at logcumsumexp's kink (its dummy cotangent was zeros)
+    _, tangent = graphc.autograd.functional.jvp(
+        lambda a: graphc.logcumsumexp(a, 0), graphc.tensor([0.5, 0.2, 0.9], dtype=graphc.float64),
+        graphc.tensor([1.0, -2.0, 0.5], dtype=graphc.float64))
+    _, expected = graphc.func.jvp(
+        lambda a: graphc.logcumsumexp(a, 0),
+        (graphc.tensor([0.5, 0.2, 0.9], dtype=graphc.float64),),
+        (graphc.tensor([1.0, -2.0, 0.5], dtype=graphc.float64),))
+    np.testing.assert_allclose(tangent.numpy(), expected.numpy(), rtol=1e-12)
+    assert np.abs(tangent.numpy()).max() > 0.05
+
+    from graphc.autograd.function import Function, once_differentiable
+
+    class Cube(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x ** 3
+
+        @staticmethod
+        @once_differentiable
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 3 * x ** 2
+
+    with pytest.raises(graphc.errors.AutogradError, match="cannot be differentiated"):
+        graphc.func.jvp(Cube.apply, (graphc.tensor([1.0, 2.0]),), (graphc.ones(2),))

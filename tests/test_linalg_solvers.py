@@ -108,3 +108,16 @@ def test_vector_norm_of_negative_order_at_zeros_and_of_order_zero_have_pytorchs_
     assert count.item() == 5.0 and count.requires_grad
     (g,) = graphc.autograd.grad(count, [x])
     assert not g.numpy().any()
+
+
+def test_linalg_edge_cases_as_pytorch():
+    a = t(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    power = linalg.matrix_power(a, 1)
+    power.mul_(10)  # a new tensor: A stays
+    assert a.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert np.isnan(linalg.inv(t(np.array([[np.nan, 1.0], [0.0, 1.0]]))).numpy()).all()
+    singular = graphc.tensor([[1.0, 2.0], [2.0, 4.0]], dtype=graphc.float64, requires_grad=True)
+    (g,) = graphc.autograd.grad(linalg.det(singular), singular)  # first order: fine
+    np.testing.assert_allclose(g.numpy(), [[4.0, -2.0], [-2.0, 1.0]], rtol=1e-12)  # cofactors
+    with pytest.raises(graphc.errors.AutogradError, match="second derivatives at a singular"):
+        graphc.autograd.grad(linalg.det(singular), singular, create_graph=True)

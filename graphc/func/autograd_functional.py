@@ -112,7 +112,9 @@ def jvp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
     vs = _default_v(v, xs, "input", "jvp")
     out_tuple, outs = _call(func, xs, "jvp")
     with autograd.enable_grad():
-        us = tuple(_zeros_like(o).requires_grad_(True) for o in outs)
+        # (a dummy cotangent of ones, not zeros: a rule may split it by sign, logcumsumexp's
+        # does, with a kink at 0 that gave zeros; as func.jvp)
+        us = tuple((_zeros_like(o) + 1).detach().requires_grad_(True) for o in outs)
         gs = _grads(outs, xs, us, True, strict, "jvp")
         result = _grads(gs, us, vs, create_graph, False, "jvp")
     result, outs = _finish(result, create_graph), _finish(outs, create_graph)

@@ -138,6 +138,12 @@ def jvp(fn: Callable, primals: tuple, tangents: tuple, *, has_aux: bool = False)
         us = [_ones_like(o).requires_grad_() if o.dtype.is_float else None for o in outs]
         routed = [(o, u) for o, u in zip(outs, us) if u is not None]
         gs = _pull_back([o for o, _ in routed], [u for _, u in routed], xs, create_graph=True)
+        for g in gs:  # J^T u should be linear in u: a nonzero constant means a backward
+            # that cannot be differentiated (once_differentiable): J t would come out 0
+            if not g.requires_grad and not g.is_traced and g.numpy().any():
+                raise AutogradError("jvp: the function's gradient cannot be differentiated "
+                                    "(a custom Function with a once_differentiable backward?), "
+                                    "and jvp differentiates it")
         pairs = [(g, t) for g, t in zip(gs, ts) if g.requires_grad]
         create = nested or any(t.requires_grad for t in ts)
         found = [None] * len(routed)

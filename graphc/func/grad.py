@@ -108,7 +108,10 @@ def value_and_grad(fn: Callable, argnums: Union[int, Sequence[int]] = 0,
             raise AutogradError(f"grad: the function must return a scalar tensor, got {shape}"
                                 + ("" if has_aux else " (pass has_aux=True for (value, aux))"))
         nested = nested or reaches_captured([value], inputs)
-        grads = autograd.grad(value, inputs, create_graph=nested, allow_unused=True)
+        if value.requires_grad:
+            grads = autograd.grad(value, inputs, create_graph=nested, allow_unused=True)
+        else:  # the value does not depend on the arguments: zero gradients, as torch.func
+            grads = [None] * len(inputs)
         from graphc.factories import zeros_like
         grads = [zeros_like(x) if g is None else g for x, g in zip(inputs, grads)]
         per_arg, start = [], 0
