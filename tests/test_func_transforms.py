@@ -613,3 +613,10 @@ def test_transform_edge_cases_as_torch_func():
 
     with pytest.raises(graphc.errors.AutogradError, match="cannot be differentiated"):
         graphc.func.jvp(Cube.apply, (graphc.tensor([1.0, 2.0]),), (graphc.ones(2),))
+
+
+def test_vmap_randomness_same_gives_every_chunk_the_same_numbers():
+    graphc.manual_seed(0)
+    rows = graphc.func.vmap(lambda r: r + graphc.rand(2), randomness="same",
+                            chunk_size=2)(graphc.zeros(4, 2)).numpy()
+    assert (rows == rows[0]).all()  # chunks drew fresh numbers

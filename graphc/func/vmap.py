@@ -79,9 +79,16 @@ def vmap(fn: Callable, in_dims: Any = 0, out_dims: Any = 0, randomness: str = "e
         if chunk_size is None or chunk_size >= size:
             return _vmap_call(fn, tree, leaves, dims, size, kwargs, out_dims, randomness)
         outputs = []
+        from graphc import random as grandom
+        # randomness="same": every chunk draws what the first did (the generator's state
+        # restored before each, as PyTorch does), else chunks gave different numbers
+        same = randomness == "same" and tracing.current() is None
+        state = grandom.default_generator.get_state() if same else None
         for start in range(0, size, chunk_size):
             length = min(chunk_size, size - start)
             part = [x if d is None else _narrow(x, d, start, length) for x, d in zip(leaves, dims)]
+            if state is not None:
+                grandom.default_generator.set_state(state)
             outputs.append(_vmap_call(fn, tree, part, dims, length, kwargs, out_dims, randomness))
         return _concat_chunks(outputs, out_dims)
 
