@@ -199,6 +199,8 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
     _eager_only("solve", A, B)
     if not left:
         return _mT(solve(_mT(A), _mT(B)))
+    if B.ndim == 1 and A.ndim > 2 and B.shape[0] == A.shape[-1]:
+        B = F.broadcast_to(B, list(A.shape[:-1]))  # one vector for every matrix, as PyTorch
     vector = B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1])
     if not vector and (B.ndim < 2 or B.shape[-2] != A.shape[-1]):
         raise ValueError(f"linalg.solve: B of shape {list(B.shape)} does not match A of shape "

@@ -121,3 +121,9 @@ def test_linalg_edge_cases_as_pytorch():
     np.testing.assert_allclose(g.numpy(), [[4.0, -2.0], [-2.0, 1.0]], rtol=1e-12)  # cofactors
     with pytest.raises(graphc.errors.AutogradError, match="second derivatives at a singular"):
         graphc.autograd.grad(linalg.det(singular), singular, create_graph=True)
+
+
+def test_solve_broadcasts_one_vector_over_a_batch_of_matrices():
+    b = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(linalg.solve(t(A), t(b)).numpy(),
+                               np.stack([np.linalg.solve(m, b) for m in A]), rtol=1e-12)
