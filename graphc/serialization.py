@@ -162,6 +162,12 @@ class _Encoder:
                              for i, v in enumerate(sorted(obj, key=repr))]}
         if isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType)):
             return {"$global": qualified_name(obj, where)}
+        from graphc.device import device as device_type
+        from ir.dtypes import DType
+        if isinstance(obj, DType):  # (a config holding graphc.float16, or a loaded torch one)
+            return {"$dtype": obj.name}
+        if isinstance(obj, device_type):
+            return {"$device": str(obj)}
         if hasattr(obj, "__dict__") and not isinstance(obj, types.ModuleType):
             # an object (a whole nn.Module): its class by name and its attributes, rebuilt at
             # load time only if the class is an allowed global (see add_safe_globals)
@@ -684,6 +690,18 @@ class _Decoder:
                 raise self.fail(f"malformed integer {body[:40]!r} at {where}") from None
         if kind == "$float" and body in ("nan", "inf", "-inf"):
             return float(body)
+        if kind == "$dtype" and isinstance(body, str):
+            from graphc.factories import as_dtype
+            try:
+                return as_dtype(body)
+            except (TypeError, ValueError, KeyError):
+                raise self.fail(f"unknown dtype {body[:40]!r} at {where}") from None
+        if kind == "$device" and isinstance(body, str):
+            from graphc.device import device as device_type
+            try:
+                return device_type(body)
+            except (TypeError, ValueError):
+                raise self.fail(f"unknown device {body[:40]!r} at {where}") from None
         if kind in ("$tensor", "$ndarray", "$scalar"):
             if not isinstance(body, int) or isinstance(body, bool) or not 0 <= body < len(arrays):
                 raise self.fail(f"{where} refers to array {body!r}, but the checkpoint has "

@@ -570,3 +570,11 @@ def test_tied_parameters_stay_one_parameter_after_loading(tmp_path):
     with safe_globals([graphc.nn.Sequential, graphc.nn.Embedding, graphc.nn.Linear]):
         loaded = graphc.load(tmp_path / "tied.pt")
     assert loaded[0].weight is loaded[1].weight
+
+
+def test_dtypes_and_devices_save_and_load_back():
+    buffer = io.BytesIO()
+    config = {"dtype": graphc.bfloat16, "accumulate": graphc.float64, "where": graphc.device("cpu")}
+    graphc.save(config, buffer)
+    buffer.seek(0)
+    assert graphc.load(buffer) == config
