@@ -2946,7 +2946,10 @@ def session26():
         items = []
         for kw in ({"scale_factor": 1.2, "mode": "bilinear"},
                    {"scale_factor": (1.1, 2.0), "mode": "bilinear", "align_corners": True},
-                   {"size": (2, 3), "mode": "area"}, {"size": (7, 9), "mode": "area"}):
+                   {"size": (2, 3), "mode": "area"}, {"size": (7, 9), "mode": "area"},
+                   {"scale_factor": 2, "mode": "bicubic"},
+                   {"size": (9, 13), "mode": "bicubic", "align_corners": True},
+                   {"scale_factor": (1.5, 0.7), "mode": "bicubic"}):
             items.append((str(kw), GF.interpolate(graphc.tensor(x), **kw),
                           torch.nn.functional.interpolate(torch.tensor(x), **kw)))
         return items

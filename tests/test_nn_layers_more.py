@@ -912,3 +912,21 @@ def test_gumbel_softmax_hard_samples_follow_the_softmax_with_the_soft_gradient()
     y = graphc.tensor([[1.0, 2.0, 0.5]], requires_grad=True)
     (F.gumbel_softmax(y) * graphc.tensor([1.0, 2.0, 3.0])).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy(), rtol=1e-6)
+
+
+def test_bicubic_interpolation_uses_keys_cubic_convolution_and_is_exact_on_cubics():
+    """PyTorch's bicubic (A = -0.75): a constant and a line are reproduced exactly inside the
+    image; the weights of each output row sum to 1."""
+    from graphc.nn.interpolation import cubic_weights
+    weights = cubic_weights(7, 15, None, align_corners=True)
+    np.testing.assert_allclose(weights.sum(1), 1.0, rtol=1e-12)
+    ramp, source = np.arange(7.0), np.linspace(0, 6, 15)
+    inside = (np.floor(source) >= 1) & (np.floor(source) <= 4)  # 4 taps inside, none clamped
+    np.testing.assert_allclose((weights @ ramp)[inside], source[inside], atol=1e-12)
+    x = graphc.tensor(np.random.default_rng(0).standard_normal((1, 2, 5, 7)))
+    out = F.interpolate(x, size=(9, 13), mode="bicubic", align_corners=True)
+    rows, cols = cubic_weights(5, 9, None, True), cubic_weights(7, 13, None, True)
+    np.testing.assert_allclose(out.numpy(), rows @ x.numpy() @ cols.T, rtol=1e-12)
+    check_grad(lambda t: F.interpolate(t, scale_factor=(1.5, 0.7), mode="bicubic"),
+               [x.numpy()])
+    assert F.interpolate(x, size=(5, 7), mode="bicubic").tolist() == x.tolist()

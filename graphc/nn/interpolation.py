@@ -29,7 +29,7 @@ import graphc.functions as G
 from graphc import factories
 from graphc.tensor import Tensor
 
-_LINEAR_RANK = {"linear": 1, "bilinear": 2, "trilinear": 3}
+_LINEAR_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 _NEAREST = ("nearest", "nearest-exact")
 
 
@@ -100,6 +100,36 @@ def linear_weights(in_size: int, out_size: int, scale: Optional[float],
     return weights
 
 
+def cubic_weights(in_size: int, out_size: int, scale: Optional[float],
+                  align_corners: bool) -> np.ndarray:
+    """The (out, in) matrix of PyTorch's bicubic interpolation along one axis: Keys' cubic
+    convolution (A = -0.75) over the 4 neighbours of the source position (not clamped at 0,
+    unlike the linear modes), indices past the edge clamped to it."""
+    dst = np.arange(out_size, dtype=np.float64)
+    if align_corners:
+        src = dst * ((in_size - 1) / (out_size - 1)) if out_size > 1 else np.zeros(out_size)
+    else:
+        step = 1.0 / scale if scale else in_size / out_size
+        src = (dst + 0.5) * step - 0.5
+    base = np.floor(src)
+    t = src - base
+    a = -0.75
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    taps = [far(t + 1), near(t), near(1 - t), far(2 - t)]
+    weights = np.zeros((out_size, in_size))
+    rows = np.arange(out_size)
+    for k, coefficient in enumerate(taps):
+        index = np.clip(base.astype(np.int64) - 1 + k, 0, in_size - 1)
+        np.add.at(weights, (rows, index), coefficient)
+    return weights
+
+
 def _nearest_along(x: Tensor, axis: int, index: np.ndarray) -> Tensor:
     size = x.shape[axis]
     if len(index) == size and np.array_equal(index, np.arange(size)):
@@ -133,8 +163,8 @@ def interpolate(input: Tensor, size: Union[int, Sequence[int], None] = None,
     """Resamples the spatial axes of (N, C, L), (N, C, H, W) or (N, C, D, H, W) ``input`` to
     ``size`` or by ``scale_factor``, like ``torch.nn.functional.interpolate``.
 
-    ``mode`` is 'nearest', 'nearest-exact', 'linear' (3-D input), 'bilinear' (4-D),
-    'trilinear' (5-D) or 'area' (adaptive average pooling to the output size).
+    ``mode`` is 'nearest', 'nearest-exact', 'linear' (3-D input), 'bilinear' or 'bicubic'
+    (4-D), 'trilinear' (5-D) or 'area' (adaptive average pooling to the output size).
     ``align_corners`` (linear modes only, default False) maps the corner pixels' centres onto
     each other. With ``scale_factor`` the output size is
     ``floor(in * scale_factor)`` and the coordinate mapping uses ``1 / scale_factor``, unless
@@ -146,7 +176,7 @@ def interpolate(input: Tensor, size: Union[int, Sequence[int], None] = None,
     """
     if antialias:
         raise NotImplementedError("interpolate: antialias=True is not supported by graphc")
-    if mode not in _NEAREST and mode not in _LINEAR_RANK and mode != "area":
+    if mode not in _NEAREST and mode not in _LINEAR_RANK and mode not in ("area", "bicubic"):
         raise NotImplementedError(f"interpolate: mode {mode!r} is not supported; graphc has "
                                   f"{', '.join(_NEAREST + tuple(_LINEAR_RANK))}, area")
     if input.ndim not in (3, 4, 5):
@@ -174,6 +204,14 @@ def interpolate(input: Tensor, size: Union[int, Sequence[int], None] = None,
                         f"{input.dtype}")
     sizes, scales = _output_sizes(input, size, scale_factor, recompute_scale_factor)
     out = input
+    if mode == "bicubic":  # separable: one cubic matrix per axis (a copy if no size changes)
+        if list(input.shape[2:]) == list(sizes):
+            return input * 1
+        for axis, (in_size, out_size, scale) in enumerate(zip(input.shape[2:], sizes, scales),
+                                                          2):
+            out = _linear_along(out, axis, cubic_weights(in_size, out_size, scale,
+                                                         bool(align_corners)))
+        return out
     for axis, (in_size, out_size, scale) in enumerate(zip(input.shape[2:], sizes, scales), 2):
         if mode in _NEAREST:
             index = nearest_indices(in_size, out_size, scale, exact=mode == "nearest-exact")
