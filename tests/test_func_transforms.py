@@ -620,3 +620,19 @@ def test_vmap_randomness_same_gives_every_chunk_the_same_numbers():
     rows = graphc.func.vmap(lambda r: r + graphc.rand(2), randomness="same",
                             chunk_size=2)(graphc.zeros(4, 2)).numpy()
     assert (rows == rows[0]).all()  # chunks drew fresh numbers
+
+
+def test_jacfwd_jacrev_and_hessian_take_dicts_of_tensors():
+    params = {"w": graphc.tensor([1.0, 2.0]), "b": graphc.tensor([3.0, 4.0])}
+
+    def f(p):
+        return (p["w"] ** 2 * p["b"]).sum()
+
+    hessian = graphc.func.hessian(f)(params)  # raised a TypeError about NumPy object dtypes
+    assert hessian["w"]["w"].tolist() == [[6.0, 0.0], [0.0, 8.0]]
+    assert hessian["w"]["b"].tolist() == [[2.0, 0.0], [0.0, 4.0]]
+    assert hessian["b"]["b"].tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    forward = graphc.func.jacfwd(lambda p: p["w"] * p["b"])(params)
+    assert forward["w"].tolist() == [[3.0, 0.0], [0.0, 4.0]]
+    reverse = graphc.func.jacrev(lambda p: p["w"] * p["b"])(params)
+    assert reverse["b"].tolist() == [[1.0, 0.0], [0.0, 2.0]]

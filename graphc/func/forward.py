@@ -211,8 +211,14 @@ def jacrev(fn: Callable, argnums: Union[int, Sequence[int]] = 0, *, has_aux: boo
         basis = pytree.unflatten(out_tree, _basis(n, dtype, [o.shape for o in outs]))
         rows = vmap(vjp_fn, chunk_size=chunk_size)(basis)  # per primal: [n, *x.shape]
         jacobians, start = [], 0
+        def output_rows(r, o, start):  # (a primal may be a pytree: each of its leaves)
+            leaves, tree = pytree.flatten(r)
+            return pytree.unflatten(tree, [reshape(_rows(leaf, start, o.numel()),
+                                                   (*o.shape, *leaf.shape[1:]))
+                                           for leaf in leaves])
+
         for o in outs:  # each output's rows of every primal's Jacobian
-            per_arg = [reshape(_rows(r, start, o.numel()), (*o.shape, *r.shape[1:])) for r in rows]
+            per_arg = [output_rows(r, o, start) for r in rows]
             jacobians.append(per_arg[0] if single else tuple(per_arg))
             start += o.numel()
         jac = pytree.unflatten(out_tree, jacobians)
@@ -242,28 +248,36 @@ def jacfwd(fn: Callable, argnums: Union[int, Sequence[int]] = 0, *, has_aux: boo
         positions, single = _positions(argnums, len(args))
         per_arg, out_tree, aux = [], None, None
         for p in positions:
-            x = args[p]
-            if not isinstance(x, Tensor):
-                from graphc.factories import tensor
-                x = tensor(x)
+            # an argument may be a pytree of tensors (a dict of parameters): one Jacobian per
+            # leaf, in the argument's structure, as jacrev's
+            in_leaves, in_tree = pytree.flatten(args[p])
+            per_leaf = []
+            for j, x in enumerate(in_leaves):
+                if not isinstance(x, Tensor):
+                    from graphc.factories import tensor
+                    x = tensor(x)
 
-            def at(xp, p=p):
-                full = list(args)
-                full[p] = xp
-                return fn(*full)
+                def at(xj, p=p, j=j, in_leaves=in_leaves, in_tree=in_tree):
+                    full, leaves = list(args), list(in_leaves)
+                    leaves[j] = xj
+                    full[p] = pytree.unflatten(in_tree, leaves)
+                    return fn(*full)
 
-            def push(t, x=x, at=at):
-                pushed = jvp(at, (x,), (t,), has_aux=has_aux)
-                return (pushed[1], pushed[2]) if has_aux else pushed[1]
+                def push(t, x=x, at=at):
+                    pushed = jvp(at, (x,), (t,), has_aux=has_aux)
+                    return (pushed[1], pushed[2]) if has_aux else pushed[1]
 
-            (basis,) = _basis(x.numel(), x.dtype, [x.shape])
-            cols = vmap(push, randomness=randomness, out_dims=(0, None) if has_aux else 0)(basis)
-            if has_aux:
-                cols, aux = cols
-            leaves, out_tree = pytree.flatten(cols)
-            # [n, *O] -> [*O, n] -> [*O, *I]
-            per_arg.append([reshape(move_axis(c, 0, c.ndim - 1), (*c.shape[1:], *x.shape))
-                            for c in leaves])
+                (basis,) = _basis(x.numel(), x.dtype, [x.shape])
+                cols = vmap(push, randomness=randomness,
+                            out_dims=(0, None) if has_aux else 0)(basis)
+                if has_aux:
+                    cols, aux = cols
+                leaves, out_tree = pytree.flatten(cols)
+                # [n, *O] -> [*O, n] -> [*O, *I]
+                per_leaf.append([reshape(move_axis(c, 0, c.ndim - 1), (*c.shape[1:], *x.shape))
+                                 for c in leaves])
+            per_arg.append([pytree.unflatten(in_tree, [jac[i] for jac in per_leaf])
+                            for i in range(len(per_leaf[0]))])
         jacobians = [per_arg[0][i] if single else tuple(a[i] for a in per_arg)
                      for i in range(len(per_arg[0]))]
         jac = pytree.unflatten(out_tree, jacobians)
