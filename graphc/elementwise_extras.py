@@ -143,7 +143,8 @@ def bitwise_left_shift(input, other) -> Tensor:
     the dtype on, as PyTorch gives)."""
     x, y = _shift_amounts(input, other, "bitwise_left_shift")
     bits = x.dtype.bits
-    wide = F.lt(y, bits)
+    # (a negative amount shifts everything out too, as PyTorch gives: 0; NumPy raised)
+    wide = F.logical_and(F.lt(y, bits), F.ge(y, 0))
     factor = _two_to_the(y, wide)
     return F.where(wide, F.cast(F.mul(F.cast(x, dtypes.i64), factor), x.dtype),
                    F.scalar_like(0, x))
@@ -153,7 +154,7 @@ def bitwise_right_shift(input, other) -> Tensor:
     """``input >> other``: arithmetic (floor) division by 2**other; from the width of the dtype
     on, 0 or -1 by the sign."""
     x, y = _shift_amounts(input, other, "bitwise_right_shift")
-    within = F.lt(y, min(x.dtype.bits, 63))
+    within = F.logical_and(F.lt(y, min(x.dtype.bits, 63)), F.ge(y, 0))
     factor = _two_to_the(y, within)
     shifted = F.cast(M.floor_divide(F.cast(x, dtypes.i64), factor), x.dtype)
     sign_fill = F.neg(F.cast(F.lt(x, 0), x.dtype))  # -1 below zero, else 0

@@ -698,3 +698,10 @@ def test_copysign_result_dtype_is_the_promoted_floating_dtype():
 def test_index_select_refuses_an_index_of_more_than_one_dimension_as_pytorch():
     with pytest.raises(IndexError, match="Index is supposed to be a vector"):
         graphc.index_select(graphc.arange(6.0), 0, graphc.tensor([[0, 1]]))
+
+
+def test_negative_shift_amounts_shift_everything_out_as_pytorch():
+    x = graphc.tensor([5, -5, 1])
+    amounts = graphc.tensor([-1, 2, 70])
+    assert (x << amounts).tolist() == [0, -20, 0] and (x >> amounts).tolist() == [0, -2, 0]
+    assert (x << -1).tolist() == [0, 0, 0] and (x >> -1).tolist() == [0, -1, 0]  # (raised)
