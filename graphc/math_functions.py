@@ -39,6 +39,7 @@ from graphc.functions import (
     where,
 )
 from graphc.tensor import Tensor
+from ir import dtypes
 from ir.errors import DTypeError
 
 # -- rounding ------------------------------------------------------------------------------------
@@ -60,10 +61,27 @@ def round(input, decimals: int = 0) -> Tensor:  # noqa: A001  (torch.round)
 
 
 # -- division ------------------------------------------------------------------------------------
-floor_divide, remainder, fmod = (_binary(op) for op in ("floor_divide", "remainder", "fmod"))
-floor_divide.__doc__ = "``a // b``: the quotient rounded down (Python's ``//``)."
-remainder.__doc__ = "``a % b``: the remainder with the sign of ``b`` (Python's ``%``)."
-fmod.__doc__ = "C's ``fmod``: the remainder with the sign of ``a``; ``fmod(x, 0.0)`` is NaN."
+def _integer_division_operands(input, other) -> list:
+    """The operands of a rounding division: a bool tensor counts as int64, as in PyTorch
+    (``bool_tensor // 2`` is int64; the ops take no bools)."""
+    def widened(x):
+        return cast(x, dtypes.i64) if isinstance(x, Tensor) and x.dtype == dtypes.bool_ else x
+    return list(operands(widened(input), widened(other)))
+
+
+def _rounding_division(op: str, doc: str):
+    def fn(input, other) -> Tensor:
+        return apply(op, _integer_division_operands(input, other))
+    fn.__name__, fn.__qualname__, fn.__doc__ = op, op, doc
+    return fn
+
+
+floor_divide = _rounding_division("floor_divide",
+                                  "``a // b``: the quotient rounded down (Python's ``//``).")
+remainder = _rounding_division("remainder",
+                               "``a % b``: the remainder with the sign of ``b`` (Python's ``%``).")
+fmod = _rounding_division("fmod", "C's ``fmod``: the remainder with the sign of ``a``; "
+                                  "``fmod(x, 0.0)`` is NaN.")
 
 _ROUNDING_OPS = {None: "div", "trunc": "trunc_divide", "floor": "floor_divide"}
 
@@ -83,7 +101,9 @@ def div(input, other, *, rounding_mode: str | None = None) -> Tensor:
     if op is None:
         raise ArgumentError("div: rounding_mode must be None, 'trunc' or 'floor', got "
                             f"{rounding_mode!r}")
-    return apply(op, list(operands(input, other)))
+    if op == "div":
+        return apply(op, list(operands(input, other)))
+    return apply(op, _integer_division_operands(input, other))
 
 
 divide = true_divide = div

@@ -705,3 +705,10 @@ def test_negative_shift_amounts_shift_everything_out_as_pytorch():
     amounts = graphc.tensor([-1, 2, 70])
     assert (x << amounts).tolist() == [0, -20, 0] and (x >> amounts).tolist() == [0, -2, 0]
     assert (x << -1).tolist() == [0, 0, 0] and (x >> -1).tolist() == [0, -1, 0]  # (raised)
+
+
+def test_rounding_division_of_bool_tensors_counts_them_as_int64():
+    flags = graphc.tensor([True, False])
+    assert (flags // 2).dtype == graphc.int64 and (flags % 2).tolist() == [1, 0]
+    assert graphc.fmod(flags, 2).tolist() == [1, 0]
+    assert (flags // graphc.tensor([2.0, 3.0])).dtype == graphc.float32
