@@ -62,11 +62,15 @@ def round(input, decimals: int = 0) -> Tensor:  # noqa: A001  (torch.round)
 
 # -- division ------------------------------------------------------------------------------------
 def _integer_division_operands(input, other) -> list:
-    """The operands of a rounding division: a bool tensor counts as int64, as in PyTorch
-    (``bool_tensor // 2`` is int64; the ops take no bools)."""
-    def widened(x):
-        return cast(x, dtypes.i64) if isinstance(x, Tensor) and x.dtype == dtypes.bool_ else x
-    return list(operands(widened(input), widened(other)))
+    """The operands of a rounding division: a bool tensor with a number or a tensor of
+    another dtype counts as int64, as in PyTorch (``bool_tensor // 2`` is int64); two bool
+    tensors are refused by the op, as there."""
+    def is_bool(x):
+        return isinstance(x, Tensor) and x.dtype == dtypes.bool_
+
+    if is_bool(input) != is_bool(other):
+        input, other = (cast(x, dtypes.i64) if is_bool(x) else x for x in (input, other))
+    return list(operands(input, other))
 
 
 def _rounding_division(op: str, doc: str):
