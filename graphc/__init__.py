@@ -316,6 +316,7 @@ from graphc.torch_functions import (
                            numel,
                            quantile,
                            ravel,
+                           renorm,
                            repeat_interleave,
                            rot90,
                            row_stack,
@@ -424,7 +425,8 @@ __all__ += [
     "cross", "diagflat", "diff", "dist", "dsplit", "dstack", "equal", "erfinv", "histc",
     "hsplit", "hstack", "inner", "is_floating_point", "is_tensor", "isin", "kron", "logit",
     "masked_fill", "meshgrid", "moveaxis", "movedim", "nan_to_num", "nanmean", "nansum",
-    "numel", "quantile", "ravel", "repeat_interleave", "rot90", "row_stack", "searchsorted",
+    "numel", "quantile", "ravel", "renorm", "repeat_interleave", "rot90", "row_stack",
+    "searchsorted",
     "select", "signbit", "slice_scatter", "std_mean", "swapaxes", "swapdims", "take",
     "tensor_split", "tile", "trapezoid", "trapz", "var_mean", "vsplit", "vstack"
 ]

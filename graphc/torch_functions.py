@@ -840,6 +840,18 @@ def repeat_interleave(x, repeats=None, dim: Optional[int] = None, *,
     return F.index_select(x, axis, _const(index, dtypes.i64))
 
 
+def renorm(input: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
+    """``input`` with each slice along ``dim`` whose ``p``-norm exceeds ``maxnorm`` scaled
+    down to it (``torch.renorm``: by ``maxnorm / (norm + 1e-7)``, as PyTorch)."""
+    from graphc.linalg import vector_norm
+    x = F.to_tensor(input)
+    axis = wrap_dim(dim, x.ndim)
+    others = [d for d in range(x.ndim) if d != axis]
+    norms = vector_norm(x, p, others, keepdim=True) if others else F.abs(x)
+    factor = F.where(F.gt(norms, maxnorm), F.div(float(maxnorm), F.add(norms, 1e-7)), 1.0)
+    return F.mul(x, F.cast(factor, x.dtype))
+
+
 def index_select(input: Tensor, dim: int, index) -> Tensor:
     """``torch.index_select``: the entries of ``input`` along ``dim`` at ``index``. A 0-d
     index selects a dimension of length 1, as PyTorch's (it was dropped, so ``a -
@@ -898,7 +910,7 @@ __all__ = [
     "cartesian_prod", "cdist", "clone", "column_stack", "concatenate", "count_nonzero", "cov",
     "cross", "diagflat", "diff", "dist", "dsplit", "dstack", "equal", "erfinv", "histc",
     "hsplit", "hstack", "inner", "is_floating_point", "is_tensor", "isin", "kron", "logit",
-    "masked_fill", "masked_scatter", "index_select", "meshgrid", "moveaxis", "movedim",
+    "masked_fill", "masked_scatter", "index_select", "renorm", "meshgrid", "moveaxis", "movedim",
     "nan_to_num",
     "nanmean", "nansum", "numel", "put", "quantile", "ravel", "repeat_interleave", "rot90",
     "row_stack", "searchsorted", "select", "signbit", "slice_scatter", "std_mean", "swapaxes",

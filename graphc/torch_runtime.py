@@ -482,7 +482,7 @@ def _install() -> None:
                  "nan_to_num", "nanmean", "nansum", "quantile", "ravel", "rot90", "select",
                  "signbit", "slice_scatter", "take", "tensor_split", "hsplit", "vsplit",
                  "dsplit", "tile", "movedim", "moveaxis", "swapaxes", "swapdims",
-                 "repeat_interleave", "masked_scatter", "put", "index_select"):
+                 "repeat_interleave", "masked_scatter", "put", "index_select", "renorm"):
         setattr(Tensor, name, getattr(T, name))
     Tensor.cov = T.cov
     from graphc import linalg_solvers as solvers

@@ -712,3 +712,23 @@ def test_rounding_division_of_bool_tensors_counts_them_as_int64():
     assert (flags // 2).dtype == graphc.int64 and (flags % 2).tolist() == [1, 0]
     assert graphc.fmod(flags, 2).tolist() == [1, 0]
     assert (flags // graphc.tensor([2.0, 3.0])).dtype == graphc.float32
+
+
+def test_renorm_scales_slices_whose_norm_exceeds_the_maximum():
+    x = graphc.tensor([[3.0, 4.0], [0.3, 0.4]], dtype=graphc.float64)
+    out = graphc.renorm(x, 2, 0, 1.0)
+    np.testing.assert_allclose(out.numpy(), [[0.6 * 5 / (5 + 1e-7), 0.8 * 5 / (5 + 1e-7)],
+                                             [0.3, 0.4]], rtol=1e-12)
+    check_grad(lambda t: graphc.renorm(t, 2, 1, 1.5), [np.array([[3.0, 0.1], [4.0, 0.2]])])
+
+
+def test_stack_module_state_runs_an_ensemble_under_vmap():
+    from graphc.func import functional_call, stack_module_state, vmap
+    models = [graphc.nn.Linear(3, 2) for _ in range(4)]
+    params, buffers = stack_module_state(models)
+    assert params["weight"].shape == (4, 2, 3) and params["weight"].requires_grad
+    x = graphc.randn(5, 3)
+    out = vmap(lambda p, b, x: functional_call(models[0], (p, b), (x,)),
+               in_dims=(0, 0, None))(params, buffers, x)
+    expected = np.stack([m(x).detach().numpy() for m in models])
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-6)

@@ -4,7 +4,8 @@
 - :func:`vjp`, :func:`jvp`: reverse- and forward-mode products (forward by transposing the VJP);
 - :func:`jacrev`, :func:`jacfwd`, :func:`hessian`: Jacobians and Hessians;
 - :func:`vmap`: vectorizing a function over a batch axis with one batching rule per registry op;
-- :func:`functional_call`: a module called with given parameters, so they can be transformed.
+- :func:`functional_call`: a module called with given parameters, so they can be transformed;
+  :func:`stack_module_state` stacks an ensemble's parameters for ``vmap`` over it.
 
 They run eagerly, compose with each other (``vmap(grad(f))``, ``jacfwd(jacrev(f))``) and with
 ``graphc.compile`` (the transformed computation is traced into one graph).
@@ -17,9 +18,10 @@ They run eagerly, compose with each other (``vmap(grad(f))``, ``jacfwd(jacrev(f)
     [[2.0, 0.0], [0.0, 4.0]]
 """
 from graphc.func.forward import hessian, jacfwd, jacrev, jvp, vjp
-from graphc.func.functional_call import functional_call
+from graphc.func.functional_call import functional_call, stack_module_state
 from graphc.func.grad import grad, grad_and_value, value_and_grad
 from graphc.func.vmap import VmapError, VmapRandomnessError, vmap
 
 __all__ = ["grad", "grad_and_value", "value_and_grad", "vjp", "jvp", "jacrev", "jacfwd",
-           "hessian", "vmap", "functional_call", "VmapError", "VmapRandomnessError"]
+           "hessian", "vmap", "functional_call", "stack_module_state", "VmapError",
+           "VmapRandomnessError"]

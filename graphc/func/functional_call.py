@@ -95,3 +95,36 @@ def functional_call(module, parameter_and_buffer_dicts, args=(), kwargs=None, *,
     finally:
         for table, key, old in saved:
             table[key] = old
+
+
+def stack_module_state(models) -> tuple[dict, dict]:
+    """The parameters and buffers of same-shaped ``models`` stacked on a new first axis
+    (``torch.func.stack_module_state``): for an ensemble run by ``vmap`` over
+    ``functional_call``. The stacked parameters are new leaves requiring grad (as the models'
+    do); buffers are stacked as they are.
+
+        >>> import graphc
+        >>> models = [graphc.nn.Linear(2, 3) for _ in range(4)]
+        >>> params, buffers = stack_module_state(models)
+        >>> params["weight"].shape, params["weight"].requires_grad
+        ((4, 3, 2), True)
+    """
+    from graphc import autograd
+    from graphc.functions import stack
+    models = list(models)
+    if not models:
+        raise RuntimeError("stack_module_state: expected at least one model")
+    first = models[0]
+    for i, model in enumerate(models[1:], 1):
+        if type(model) is not type(first) or model.training != first.training:
+            raise RuntimeError(f"stack_module_state: model {i} is a {type(model).__name__} in "
+                               f"{'train' if model.training else 'eval'} mode; expected the "
+                               f"same class and mode as model 0")
+    with autograd.no_grad():
+        params = {name: stack([dict(m.named_parameters())[name] for m in models])
+                  for name, _ in first.named_parameters()}
+        buffers = {name: stack([dict(m.named_buffers())[name] for m in models])
+                   for name, _ in first.named_buffers()}
+    for name, p in first.named_parameters():
+        params[name].requires_grad_(p.requires_grad)
+    return params, buffers
