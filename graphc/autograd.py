@@ -200,14 +200,17 @@ class GradFn:
     tensor is later rebound by an in-place op.
     """
 
-    __slots__ = ("opdef", "attrs", "inputs", "versions", "edges", "output", "_out_ref",
-                 "_out_version", "__weakref__")
+    __slots__ = ("opdef", "attrs", "inputs", "versions", "shapes", "edges", "output",
+                 "_out_ref", "_out_version", "__weakref__")
 
     def __init__(self, opdef, attrs, inputs: Sequence, output):
         self.opdef = opdef
         self.attrs = attrs
         self.inputs = list(inputs)
         self.versions = [t._version for t in inputs]
+        # (for the ops whose rule may skip an input's value: that input's shape at this call)
+        self.shapes = ([t.shape for t in inputs] if getattr(opdef, "name", None)
+                       in _VALUE_NEEDED_BY else None)
         self.edges = [(t._grad_fn if t._grad_fn is not None else t) if t.requires_grad else None
                       for t in inputs]
         # A private alias of the result for rules that use it (exp, tanh, ...). Its link back to
@@ -242,8 +245,8 @@ class GradFn:
         only the 3 for ``y``'s gradient, so changing ``y`` in place afterwards is fine (as in
         PyTorch); other ops read all their inputs."""
         needed_by = _VALUE_NEEDED_BY.get(self.opdef.name)
-        if needed_by is None:
-            return True
+        if needed_by is None or self.shapes is None or self.inputs[i].shape != self.shapes[i]:
+            return True  # (an in-place op that changed its shape, t_(): refused as before)
         return any(self.edges[k] is not None for k in needed_by[i])
 
     def __repr__(self) -> str:
@@ -467,6 +470,11 @@ def accumulate_grad(leaf, g, create_graph: bool) -> None:
             held.add_(g)
 
 
+# ops whose gradient reads their input only through a mask or a sign (PyTorch's backward of
+# relu, leaky_relu, abs, max/min takes the saved input, so its result requires grad)
+_MASKING_OPS = frozenset(("relu", "where", "abs", "max", "min"))
+
+
 class _ZeroDerivative:
     """The "op" of a gradient computed from saved values only through a mask (relu's,
     leaky_relu's): it depends on them, with derivative zero, as in PyTorch, where such a
@@ -485,8 +493,7 @@ class _ZeroDerivative:
 def _depending_on_saved(ig, fn: GradFn, g):
     """Under create_graph, a gradient that does not require grad although the rule read
     values that do (the op saved its inputs or output): given history of derivative zero."""
-    if ig is None or ig.requires_grad or ig.is_traced \
-            or not (fn.opdef.needs_values or fn.opdef.needs_output):
+    if ig is None or ig.requires_grad or ig.is_traced or fn.name not in _MASKING_OPS:
         return ig
     sources = [t for t in fn.inputs if t.requires_grad]
     if not sources:

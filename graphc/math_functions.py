@@ -66,10 +66,15 @@ def _integer_division_operands(input, other) -> list:
     another dtype counts as int64, as in PyTorch (``bool_tensor // 2`` is int64); two bool
     tensors are refused by the op, as there."""
     def is_bool(x):
-        return isinstance(x, Tensor) and x.dtype == dtypes.bool_
+        return isinstance(x, bool) or (isinstance(x, Tensor) and x.dtype == dtypes.bool_)
 
     if is_bool(input) != is_bool(other):
-        input, other = (cast(x, dtypes.i64) if is_bool(x) else x for x in (input, other))
+        partner = other if is_bool(input) else input
+        # the other integer tensor's dtype (bool // int8 is int8), else int64 (bool // 2)
+        wide = partner.dtype if isinstance(partner, Tensor) and not partner.dtype.is_float \
+            else dtypes.i64
+        input, other = (cast(x, wide) if isinstance(x, Tensor) and is_bool(x) else x
+                        for x in (input, other))
     return list(operands(input, other))
 
 

@@ -168,6 +168,9 @@ class _Encoder:
             return {"$dtype": obj.name}
         if isinstance(obj, device_type):
             return {"$device": str(obj)}
+        if getattr(type(obj), "_is_parametrized_class", False):
+            raise TypeError(f"graphc.save: {where} is a parametrized module (its class is made "
+                            f"at run time): save its state_dict() instead, as in PyTorch")
         if hasattr(obj, "__dict__") and not isinstance(obj, types.ModuleType):
             # an object (a whole nn.Module): its class by name and its attributes, rebuilt at
             # load time only if the class is an allowed global (see add_safe_globals)

@@ -670,3 +670,17 @@ def test_a_gradient_through_a_mask_depends_on_its_input_with_derivative_zero():
     assert x.grad.tolist() == [[0.0, 0.0]]
     (ones,) = graphc.autograd.grad(x.sum(), x, create_graph=True)
     assert not ones.requires_grad  # (sum's gradient reads nothing of x, as in PyTorch)
+
+
+def test_review_details_of_the_autograd_changes():
+    # an in-place op changing a mul input's shape is still refused clearly (not a ShapeError)
+    x = graphc.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    y = x * 2
+    z = y * graphc.tensor([[1.0], [10.0]])
+    y.t_()
+    with pytest.raises(graphc.errors.AutogradError, match="modified by an in-place"):
+        z.sum().backward()
+    # a gradient reading a constant only (x * w): no history under create_graph, as PyTorch
+    x = graphc.tensor([1.0, 2.0], requires_grad=True)
+    (gx,) = graphc.autograd.grad((x * graphc.tensor([3.0, 4.0])).sum(), x, create_graph=True)
+    assert not gx.requires_grad

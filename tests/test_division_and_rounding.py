@@ -308,3 +308,11 @@ def test_constant_integer_division_by_zero_is_left_to_raise_when_the_graph_runs(
                           + x, backend=backend)
     with pytest.raises(graphc.IntegerDivisionByZero):
         step(graphc.tensor([1, 2]))
+
+
+def test_a_bool_tensor_divided_by_an_integer_tensor_takes_its_dtype():
+    flags = graphc.tensor([True, False, True])
+    small = graphc.tensor([3, -2, 5], dtype=graphc.int8)
+    assert (flags // small).dtype == graphc.int8 and (flags % small).tolist() == [1, 0, 1]
+    with pytest.raises(RuntimeError, match="dtype bool"):
+        flags % True  # (a bool with a bool: refused, as PyTorch)

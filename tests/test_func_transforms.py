@@ -636,3 +636,15 @@ def test_jacfwd_jacrev_and_hessian_take_dicts_of_tensors():
     assert forward["w"].tolist() == [[3.0, 0.0], [0.0, 4.0]]
     reverse = graphc.func.jacrev(lambda p: p["w"] * p["b"])(params)
     assert reverse["b"].tolist() == [[1.0, 0.0], [0.0, 2.0]]
+
+
+def test_transforms_refuse_a_function_changing_its_differentiated_argument_in_place():
+    def doubles(y):
+        y.mul_(2)  # the gradient was taken at the changed value: [4, 8] for 8y
+        return (y ** 2).sum()
+
+    x = graphc.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(graphc.errors.AutogradError, match="changed the argument"):
+        graphc.func.grad(doubles)(x)
+    with pytest.raises(graphc.errors.AutogradError, match="changed the argument"):
+        graphc.func.jacrev(lambda y: y.mul_(3))(x)

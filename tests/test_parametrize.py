@@ -143,3 +143,17 @@ def test_spectral_norm_divides_by_the_largest_singular_value_and_compiles():
     compiled, run = train(True)
     np.testing.assert_allclose(compiled, eager, rtol=1e-10)
     assert len(run.entries) == 1, run.explain()
+
+
+def test_parametrized_modules_deep_copy_but_refuse_pickling_as_pytorch():
+    import copy
+    import io
+    import pickle
+    layer = parametrizations.weight_norm(linear())
+    with pytest.raises(RuntimeError, match="only supported through state_dict"):
+        pickle.dumps(layer)
+    with pytest.raises(TypeError, match="save its state_dict"):
+        graphc.save(layer, io.BytesIO())
+    replica = copy.deepcopy(layer)
+    np.testing.assert_array_equal(replica.weight.detach().numpy(), layer.weight.detach().numpy())
+    assert replica.parametrizations.weight.original0 is not layer.parametrizations.weight.original0

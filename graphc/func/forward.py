@@ -27,7 +27,12 @@ from graphc import autograd, pytree
 from graphc.dispatch import apply
 from graphc.errors import AutogradError
 from graphc.func.batching import move_axis, reshape
-from graphc.func.grad import _differentiable_arg, detached, reaches_captured
+from graphc.func.grad import (
+    _differentiable_arg,
+    detached,
+    reaches_captured,
+    refuse_changed_arguments,
+)
 from graphc.func.vmap import vmap
 from graphc.tensor import Tensor
 
@@ -89,8 +94,10 @@ def vjp(fn: Callable, *primals, has_aux: bool = False):
         [2.0, 6.0]
     """
     xs, tree, nested = _track(primals, "vjp: primals")
+    versions = [x._version for x in xs]
     with autograd.enable_grad():
         result = fn(*pytree.unflatten(tree, xs))
+    refuse_changed_arguments(xs, versions, "vjp")
     out, aux = result if has_aux else (result, None)
     outs, out_tree = _as_tensor_tree(out, "vjp: output of fn")
     nested = nested or reaches_captured(outs, xs)
@@ -127,8 +134,10 @@ def jvp(fn: Callable, primals: tuple, tangents: tuple, *, has_aux: bool = False)
     if t_tree != tree:
         raise AutogradError(f"jvp: tangents have structure {t_tree}, primals {tree}")
     _check_like(ts, xs, "jvp: tangent")
+    versions = [x._version for x in xs]
     with autograd.enable_grad():
         result = fn(*pytree.unflatten(tree, xs))
+        refuse_changed_arguments(xs, versions, "jvp")
         out, aux = result if has_aux else (result, None)
         outs, out_tree = _as_tensor_tree(out, "jvp: output of fn")
         nested = nested or reaches_captured(outs, xs)

@@ -39,6 +39,16 @@ def _differentiable_arg(x, position: int) -> tuple[Tensor, bool]:
     return x.detach().requires_grad_(True), False
 
 
+def refuse_changed_arguments(inputs: list, versions: list, who: str) -> None:
+    """The function changed a differentiated argument in place: refused, as torch.func does
+    (the gradient would be taken at the changed value, silently wrong)."""
+    for i, (x, version) in enumerate(zip(inputs, versions)):
+        if x._version != version:
+            raise AutogradError(f"{who}: the function changed the argument it is "
+                                f"differentiated with respect to (leaf {i}) in place; "
+                                f"change a copy of it instead (x = x * 2)")
+
+
 def reaches_captured(outputs, inputs) -> bool:
     """Whether ``outputs`` depend on tensors requiring grad besides ``inputs`` (parameters or
     outer variables the function captures): their gradients must then stay differentiable,
@@ -100,8 +110,10 @@ def value_and_grad(fn: Callable, argnums: Union[int, Sequence[int]] = 0,
             args[p] = pytree.unflatten(tree, leaves)
             inputs.extend(leaves)
             trees.append((tree, len(leaves)))
+        versions = [x._version for x in inputs]
         with autograd.enable_grad():
             result = fn(*args, **kwargs)
+        refuse_changed_arguments(inputs, versions, "grad")
         value, aux = result if has_aux else (result, None)
         if not isinstance(value, Tensor) or value.numel() != 1:
             shape = list(value.shape) if isinstance(value, Tensor) else type(value).__name__

@@ -110,10 +110,28 @@ def inject_property(module: Module, name: str, value: property) -> None:
     ``name``: a tensor computed at each access, so compiled code computes it in its graph."""
     cls = type(module)
     if not getattr(cls, "_is_parametrized_class", False):
-        cls = type(f"Parametrized{cls.__name__}", (cls,), {"_is_parametrized_class": True,
-                                                          "__module__": cls.__module__})
+        cls = type(f"Parametrized{cls.__name__}", (cls,), {
+            "_is_parametrized_class": True, "__module__": cls.__module__,
+            "__getstate__": _refuse_pickling, "__deepcopy__": _deepcopy})
         object.__setattr__(module, "__class__", cls)
     setattr(cls, name, value)
+
+
+def _refuse_pickling(self):
+    # (its class is made at run time: pickle could not find it by name when loading)
+    raise RuntimeError("Serialization of parametrized modules is only supported through "
+                       "state_dict() (as in PyTorch)")
+
+
+def _deepcopy(self, memo):
+    """A copy of the module and its parametrizations (the class, made at run time, shared)."""
+    import copy
+    if id(self) in memo:
+        return memo[id(self)]
+    replica = self.__class__.__new__(self.__class__)
+    memo[id(self)] = replica
+    object.__setattr__(replica, "__dict__", copy.deepcopy(self.__dict__, memo))
+    return replica
 
 
 def restore_class(module: Module, name: str) -> None:
