@@ -18,7 +18,7 @@ import types
 from collections.abc import Callable
 from typing import Optional
 
-from graphc.optim.lr_one_cycle import Number, _per_group, _set_momentum
+from graphc.optim.lr_one_cycle import Number, _per_group, _set_momentum, cycles_momentum
 from graphc.optim.lr_scheduler import LRScheduler, set_group_value
 from graphc.optim.optimizer import Optimizer
 
@@ -70,11 +70,7 @@ class CyclicLR(LRScheduler):
         self._init_scale_fn()
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError("optimizer must support momentum or beta1 with the "
-                                 "cycle_momentum option enabled")
-            self.use_beta1 = "betas" in optimizer.defaults
-            optimizer._scheduled_hyperparameters.add("betas" if self.use_beta1 else "momentum")
+            self.use_beta1 = cycles_momentum(optimizer)
             self.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
             self.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
             if last_epoch == -1:

@@ -76,11 +76,7 @@ class OneCycleLR(LRScheduler):
 
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError("optimizer must support momentum or beta1 with the "
-                                 "cycle_momentum option enabled")
-            self.use_beta1 = "betas" in optimizer.defaults
-            optimizer._scheduled_hyperparameters.add("betas" if self.use_beta1 else "momentum")
+            self.use_beta1 = cycles_momentum(optimizer)
             max_momentums = _per_group("max_momentum", optimizer, max_momentum)
             base_momentums = _per_group("base_momentum", optimizer, base_momentum)
             if last_epoch == -1:
@@ -117,6 +113,17 @@ class OneCycleLR(LRScheduler):
                     break
                 start_step = end_step
         return lrs
+
+
+def cycles_momentum(optimizer: Optimizer) -> bool:
+    """Prepares ``optimizer`` for a schedule that cycles its momentum (SGD's ``momentum``, or
+    ``betas[0]``: a graph input of compiled steps from now on); whether it is ``betas[0]``."""
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError("optimizer must support momentum or beta1 with the cycle_momentum "
+                         "option enabled")
+    use_beta1 = "betas" in optimizer.defaults
+    optimizer._scheduled_hyperparameters.add("betas" if use_beta1 else "momentum")
+    return use_beta1
 
 
 def _phase(end_step, start_lr, end_lr, start_momentum, end_momentum) -> dict:
