@@ -429,7 +429,7 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
                                      if edge is not None}, device=g.device)
             input_grads = input_gradients(emitter, fn.opdef, fn.inputs, fn.output, g, fn.attrs)
             if create_graph:
-                input_grads = [_depending_on_saved(ig, fn, g) for ig in input_grads]
+                input_grads = [_depending_on_saved(ig, fn) for ig in input_grads]
             for edge, ig in zip(fn.edges, input_grads):
                 if edge is None or ig is None:
                     continue
@@ -490,9 +490,9 @@ class _ZeroDerivative:
         return [zeros_like(t) for t in inputs]
 
 
-def _depending_on_saved(ig, fn: GradFn, g):
-    """Under create_graph, a gradient that does not require grad although the rule read
-    values that do (the op saved its inputs or output): given history of derivative zero."""
+def _depending_on_saved(ig, fn: GradFn):
+    """Under create_graph, a gradient of a masking op (``_MASKING_OPS``) that does not require
+    grad although the mask came from values that do: given history of derivative zero."""
     if ig is None or ig.requires_grad or ig.is_traced or fn.name not in _MASKING_OPS:
         return ig
     sources = [t for t in fn.inputs if t.requires_grad]
@@ -580,15 +580,6 @@ def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=
     return result
 
 
-# custom functions (torch.autograd.Function), in a module of their own, importable by
-# PyTorch's path too (from torch.autograd.function import once_differentiable)
-import sys as _sys  # noqa: E402
-
-from graphc import autograd_function as function  # noqa: E402
-from graphc.autograd_function import Function, FunctionCtx, once_differentiable  # noqa: E402,F401
-
-_sys.modules[f"{__name__}.function"] = function
-
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False,
              inputs=None) -> None:
@@ -611,3 +602,13 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
     for t, g in zip(inputs, results):
         if g is not None:
             accumulate_grad(t, g, create_graph)
+
+
+# custom functions (torch.autograd.Function), in a module of their own, importable by
+# PyTorch's path too (from torch.autograd.function import once_differentiable)
+import sys as _sys  # noqa: E402
+
+from graphc import autograd_function as function  # noqa: E402
+from graphc.autograd_function import Function, FunctionCtx, once_differentiable  # noqa: E402,F401
+
+_sys.modules[f"{__name__}.function"] = function
