@@ -258,7 +258,8 @@ class Module:
 
             >>> import graphc
             >>> layer = graphc.nn.Linear(2, 1)
-            >>> _ = layer.register_full_backward_hook(lambda m, gin, gout: (gin[0] * 0,))
+            >>> _ = layer.register_full_backward_hook(
+            ...     lambda m, gin, gout: (graphc.zeros_like(gin[0]),))
             >>> x = graphc.ones(1, 2, requires_grad=True)
             >>> layer(x).sum().backward()
             >>> x.grad.tolist()
