@@ -52,12 +52,15 @@ def _square(name: str, a: Tensor) -> Tensor:
     return a
 
 
-def _mT(a: Tensor) -> Tensor:
-    return F.transpose(a, -2, -1)
+def _factorized(name: str, a: Tensor) -> Tensor:
+    """The checked square matrices of a function that runs in LAPACK, eagerly."""
+    a = _square(name, a)
+    _eager_only(name, a)
+    return a
 
 
 def _lapack(name: str, fn, *arrays):
-    """``fn(*arrays)`` in float64 at least (LAPACK has no float16), as a LinAlgError."""
+    """``fn(*arrays)``, NumPy's LinAlgError raised as graphc's (naming the function)."""
     try:
         with np.errstate(all="ignore"):
             return fn(*arrays)
@@ -86,14 +89,13 @@ class _Inverse(Function):
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
         a_inv = inv(a)  # (recorded under create_graph: second derivatives)
-        return F.neg(F.matmul(F.matmul(_mT(a_inv), grad), _mT(a_inv)))
+        return F.neg(F.matmul(F.matmul(a_inv.mT, grad), a_inv.mT))
 
 
 def inv(A: Tensor) -> Tensor:
     """The inverse of each square matrix of ``A`` (``torch.linalg.inv``); a singular one is a
     :class:`LinAlgError`."""
-    A = _square("inv", A)
-    _eager_only("inv", A)
+    A = _factorized("inv", A)
     return _Inverse.apply(A)
 
 
@@ -102,21 +104,19 @@ class _LogAbsDet(Function):
     def forward(ctx, a):
         sign, logabs = _lapack("slogdet", np.linalg.slogdet, a.numpy().astype(_compute_dtype(a)))
         ctx.save_for_backward(a)
-        ctx.sign = sign
         return _wrap(sign, a), _wrap(logabs, a)
 
     @staticmethod
     def backward(ctx, grad_sign, grad_logabs):
         (a,) = ctx.saved_tensors
-        return F.mul(F.unsqueeze(F.unsqueeze(grad_logabs, -1), -1), _mT(inv(a)))
+        return F.mul(F.unsqueeze(F.unsqueeze(grad_logabs, -1), -1), inv(a).mT)
 
 
 def slogdet(A: Tensor):
     """``(sign, log|det|)`` of each square matrix (``torch.linalg.slogdet``): stable where the
     determinant under- or overflows. The gradient flows through ``log|det|``."""
     from graphc.return_types import slogdet as result
-    A = _square("slogdet", A)
-    _eager_only("slogdet", A)
+    A = _factorized("slogdet", A)
     sign, logabs = _LogAbsDet.apply(A)
     sign = sign.detach()
     return result(sign, logabs)
@@ -132,8 +132,7 @@ def det(A: Tensor) -> Tensor:
     """The determinant of each square matrix (``torch.linalg.det``), with gradient
     ``det(A) * inv(A)^T`` (the cofactor matrix: for a singular matrix it is computed from the
     SVD, as PyTorch does, so it stays finite)."""
-    A = _square("det", A)
-    _eager_only("det", A)
+    A = _factorized("det", A)
     return _Determinant.apply(A)
 
 
@@ -146,14 +145,14 @@ class _Determinant(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        array = a.numpy().astype(_compute_dtype(a))
-        determinant = _lapack("det", np.linalg.det, array)
-        if np.all(determinant != 0):
-            cofactor = F.mul(F.unsqueeze(F.unsqueeze(det(a), -1), -1), _mT(inv(a)))
+        determinant = det(a)  # (recorded under create_graph: second derivatives)
+        if np.all(determinant.detach().numpy() != 0):
+            cofactor = F.mul(F.unsqueeze(F.unsqueeze(determinant, -1), -1), inv(a).mT)
         else:  # singular: the cofactors from the SVD, adj(A) = det(U V^T) V diag(prod_j!=i s_j) U^T
             if autograd.is_grad_enabled():  # (create_graph: a constant would be silently wrong)
                 raise AutogradError("linalg.det: second derivatives at a singular matrix are "
                                     "not supported")
+            array = a.numpy().astype(_compute_dtype(a))
             cofactor = _wrap(np.swapaxes(_adjugate(array), -1, -2), a)
         return F.mul(F.unsqueeze(F.unsqueeze(grad, -1), -1), cofactor)
 
@@ -183,22 +182,22 @@ class _Solve(Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         x = solve(a, b)  # (again: recorded under create_graph, for second derivatives)
-        grad_b = solve(_mT(a), grad)  # A^T gB = gX
+        grad_b = solve(a.mT, grad)  # A^T gB = gX
         if ctx.vector:
             grad_a = F.neg(F.mul(F.unsqueeze(grad_b, -1), F.unsqueeze(x, -2)))
         else:
-            grad_a = F.neg(F.matmul(grad_b, _mT(x)))
+            grad_a = F.neg(F.matmul(grad_b, x.mT))
         return grad_a, grad_b, None
 
 
 def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
     """``X`` with ``A @ X = B`` (``torch.linalg.solve``); ``B`` is a batch of matrices or, of
     shape ``A.shape[:-1]``, of vectors. ``left=False`` solves ``X @ A = B``."""
-    A = _square("solve", A)
+    A = _factorized("solve", A)
     B = F.to_tensor(B)
-    _eager_only("solve", A, B)
+    _eager_only("solve", B)
     if not left:
-        return _mT(solve(_mT(A), _mT(B)))
+        return solve(A.mT, B.mT).mT
     if B.ndim == 1 and A.ndim > 2 and B.shape[0] == A.shape[-1]:
         B = F.broadcast_to(B, list(A.shape[:-1]))  # one vector for every matrix, as PyTorch
     vector = B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1])
@@ -220,30 +219,29 @@ class _Cholesky(Function):
         out = _wrap(low, a)
         ctx.save_for_backward(a)
         ctx.upper = upper
-        return _mT(out) if upper else out
+        return out.mT if upper else out
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
         low = cholesky(a)  # (again: recorded under create_graph, for second derivatives)
         if ctx.upper:
-            grad = _mT(grad)
+            grad = grad.mT
         # PyTorch's rule: phi = tril(L^T gL) with its diagonal halved, S = L^-T phi L^-1,
         # gA = (S + S^T) / 2
-        phi = F.tril(F.matmul(_mT(low), grad))
+        phi = F.tril(F.matmul(low.mT, grad))
         n = low.shape[-1]
         from graphc.factories import eye
         phi = F.sub(phi, F.mul(phi, F.mul(eye(n, dtype=low.dtype), 0.5)))
         low_inv = inv(low)
-        s = F.matmul(F.matmul(_mT(low_inv), phi), low_inv)
-        return F.mul(F.add(s, _mT(s)), 0.5), None
+        s = F.matmul(F.matmul(low_inv.mT, phi), low_inv)
+        return F.mul(F.add(s, s.mT), 0.5), None
 
 
 def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:
     """The lower (or ``upper``) triangular ``L`` with ``A = L L^T`` of each symmetric positive-
     definite matrix (``torch.linalg.cholesky``); another matrix is a :class:`LinAlgError`."""
-    A = _square("cholesky", A)
-    _eager_only("cholesky", A)
+    A = _factorized("cholesky", A)
     return _Cholesky.apply(A, upper)
 
 
