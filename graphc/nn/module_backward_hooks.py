@@ -134,9 +134,8 @@ class _Junction:
             return
         from graphc.functions import cat
 
-        common = dtypes.promote(*(tensors[i].dtype for i in self.requiring))
-        self.common = common
-        pieces = [tensors[i].reshape(-1).to(common) for i in self.requiring]
+        self.common = dtypes.promote(*(tensors[i].dtype for i in self.requiring))
+        pieces = [tensors[i].reshape(-1).to(self.common) for i in self.requiring]
         # one row: (1, n) is never the shape of a piece, so this is always a node of its own
         self.row = cat(pieces).reshape(1, -1)
         self.arrived = [False] * len(tensors)
@@ -167,7 +166,7 @@ class _Junction:
             grads = [zeros_like(t) if g is None else g for g, t in zip(grads, self.tensors)]
         self.arrived = [False] * len(self.tensors)  # (the next backward pass, retain_graph)
         replaced = self.reached(tuple(grads))
-        if replaced is tuple(grads) or all(a is b for a, b in zip(replaced, grads)):
+        if all(a is b for a, b in zip(replaced, grads)):  # nothing replaced
             return row_grad
         from graphc.functions import cat
 
