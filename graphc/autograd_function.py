@@ -37,6 +37,7 @@ from graphc import autograd, tracing
 from graphc.errors import AutogradError
 from graphc.tensor import Tensor
 from ir.emitter import unbroadcast
+from ir.types import broadcasts_to
 
 
 class FunctionCtx:
@@ -128,18 +129,12 @@ def _fitted(g, x: Tensor, name: str, position: int) -> Optional[Tensor]:
         raise AutogradError(f"{name}.backward returned a {type(g).__name__} for argument "
                             f"{position}: expected a tensor or None")
     if g.shape != x.shape:
-        if not _broadcasts_to(x.shape, g.shape):
+        if not broadcasts_to(x.shape, g.shape):
             raise AutogradError(
                 f"{name}.backward returned a gradient of shape {list(g.shape)} for argument "
                 f"{position}, which has shape {list(x.shape)}")
         g = unbroadcast(autograd.TensorEmitter(), g, x.shape)
     return g
-
-
-def _broadcasts_to(shape: tuple, target: tuple) -> bool:
-    if len(shape) > len(target):
-        return False
-    return all(d == t or d == 1 for d, t in zip(shape, target[len(target) - len(shape):]))
 
 
 class _FunctionMeta(type):

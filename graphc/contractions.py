@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from graphc import functions as F
 from graphc.errors import ShapeError
 from graphc.tensor import Tensor
+from ir.types import broadcasts_to
 
 _ELLIPSIS_LABEL = "…{}"  # the labels of the dims '...' stands for, counted from the right
 
@@ -216,7 +217,7 @@ def _scaled_sum(op: str, input, product: Tensor, beta, alpha) -> Tensor:
     """``beta * input + alpha * product``; with ``beta == 0`` ``input`` is ignored (its NaNs and
     infinities do not reach the result), as PyTorch documents."""
     input = F.to_tensor(input, product)
-    if not _broadcastable(input.shape, product.shape):
+    if not broadcasts_to(input.shape, product.shape):
         raise ShapeError(f"{op}(): input of shape {list(input.shape)} does not broadcast to the "
                          f"product's shape {list(product.shape)}")
     if alpha != 1:
@@ -226,12 +227,6 @@ def _scaled_sum(op: str, input, product: Tensor, beta, alpha) -> Tensor:
     if beta != 1:
         input = F.mul(input, beta)
     return F.add(input, product)
-
-
-def _broadcastable(shape, target) -> bool:
-    if len(shape) > len(target):
-        return False
-    return all(s in (1, t) for s, t in zip(reversed(shape), reversed(target)))
 
 
 def addmm(input, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:

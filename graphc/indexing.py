@@ -36,6 +36,7 @@ from graphc.index_ops import negative_counts_from_end
 from graphc.tensor import Tensor
 from ir import dtypes
 from ir.errors import IndexRangeError
+from ir.types import broadcasts_to
 
 
 def _expand_key(key, ndim: int) -> list:
@@ -233,13 +234,6 @@ def _checked_at_run_time(index: Tensor, dim: int, size: int) -> Tensor:
     return F.reshape(picked, list(index.shape))
 
 
-def _broadcasts(shape: tuple, target: tuple) -> bool:
-    try:
-        return np.broadcast_shapes(shape, target) == target
-    except ValueError:
-        return False
-
-
 def setitem(x: Tensor, key, value) -> None:
     """``x[key] = value``, done as an in-place rebind of ``x`` (see ``Tensor._assign``)."""
     mask = _boolean_mask(key)
@@ -252,7 +246,7 @@ def setitem(x: Tensor, key, value) -> None:
         value = F.to_tensor(value, x)
         if value.dtype != x.dtype:  # stored in x's dtype, as the basic-index path does
             value = F.cast(value, x.dtype)
-        if value.ndim > len(element) or not _broadcasts(tuple(value.shape), element):
+        if value.ndim > len(element) or not broadcasts_to(tuple(value.shape), element):
             raise IndexError(f"x[mask] = value: value of shape {list(value.shape)} must broadcast "
                              f"to each selected element (shape {list(element)}); one value per "
                              "selected element is not supported, use graphc.where instead")
@@ -319,7 +313,7 @@ def put(x: Tensor, key, value, accumulate: bool = False) -> Tensor:
     if v.dtype != x.dtype:
         v = F.cast(v, x.dtype)
     v = _without_leading_ones(v, positions.ndim)
-    if not _broadcasts(tuple(v.shape), tuple(positions.shape)):
+    if not broadcasts_to(tuple(v.shape), tuple(positions.shape)):
         raise IndexError(f"shape mismatch: value of shape {list(v.shape)} cannot be broadcast "
                          f"to the indexing result of shape {list(positions.shape)}")
     flat_positions = F.reshape(positions, [-1])

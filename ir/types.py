@@ -76,6 +76,17 @@ def broadcast_shapes(*shapes: Shape) -> Shape:
     return tuple(result)
 
 
+def broadcasts_to(shape: Shape, target: Shape) -> bool:
+    """Whether ``shape`` broadcasts to exactly ``target`` (``np.broadcast_to`` would accept it).
+
+    >>> broadcasts_to((3, 1), (2, 3, 4)), broadcasts_to((3,), (1,))
+    (True, False)
+    """
+    if len(shape) > len(target):
+        return False
+    return all(s in (1, t) for s, t in zip(reversed(shape), reversed(target)))
+
+
 def normalize_axis(axis: int, ndim: int) -> int:
     """Turns a possibly negative axis into 0..ndim-1, or raises AxisError.
 
