@@ -59,6 +59,21 @@ def test_weight_norm_parametrization_values_gradients_and_names():
                                               np.random.default_rng(1).standard_normal((3, 4))])
 
 
+def _sgd_losses(model, x, lr, compiled):
+    """Four SGD steps on ``sum(model(x)**2)``, eager or as one compiled step: (losses, step)."""
+    opt = optim.SGD(model.parameters(), lr=lr)
+
+    def step(x):
+        opt.zero_grad()
+        loss = model(x).pow(2).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    run = graphc.compile(step) if compiled else step
+    return [run(x).item() for _ in range(4)], run
+
+
 @pytest.mark.parametrize("make", [
     lambda: parametrizations.weight_norm(linear(), dim=1),
     lambda: nn.utils.weight_norm(linear(), dim=0),
@@ -68,19 +83,8 @@ def test_weight_norm_parametrization_values_gradients_and_names():
 def test_compiled_training_steps_equal_eager_ones_without_retracing(make):
     def train(compiled):
         model = make()
-        opt = optim.SGD(model.parameters(), lr=0.02)
         x = graphc.tensor(np.random.default_rng(2).standard_normal((5, model.in_features)))
-
-        def step(x):
-            opt.zero_grad()
-            loss = model(x).pow(2).sum()
-            loss.backward()
-            opt.step()
-            return loss
-
-        run = graphc.compile(step) if compiled else step
-        losses = [run(x).item() for _ in range(4)]
-        return model, losses, run
+        return (model, *_sgd_losses(model, x, 0.02, compiled))
 
     eager, eager_losses, _ = train(False)
     model, losses, step = train(True)
@@ -126,18 +130,8 @@ def test_spectral_norm_divides_by_the_largest_singular_value_and_compiles():
     def train(compiled):
         graphc.manual_seed(3)  # (the same random start vectors)
         model = parametrizations.spectral_norm(linear())
-        opt = optim.SGD(model.parameters(), lr=0.05)
         x = graphc.tensor(np.random.default_rng(2).standard_normal((5, 4)))
-
-        def step(x):
-            opt.zero_grad()
-            loss = model(x).pow(2).sum()
-            loss.backward()
-            opt.step()
-            return loss
-
-        run = graphc.compile(step) if compiled else step
-        return [run(x).item() for _ in range(4)], run
+        return _sgd_losses(model, x, 0.05, compiled)
 
     eager, _ = train(False)
     compiled, run = train(True)
