@@ -59,13 +59,19 @@ def own_table(optimizer, name: str) -> OrderedDict:
     return table
 
 
-def _hooks(optimizer, name: str, global_table: OrderedDict) -> list:
-    """The hooks to run, in PyTorch's order: the global pre-hooks before the optimizer's own,
-    its own post-hooks before the global ones."""
-    own = list(optimizer.__dict__.get(name, {}).values())
-    if global_table is _global_step_post_hooks:
-        return [*own, *global_table.values()]
-    return [*global_table.values(), *own]
+def _step_hooks(optimizer) -> tuple[list, list]:
+    """The (pre, post) step hooks to run, in PyTorch's order: the global pre-hooks before the
+    optimizer's own, its own post-hooks before the global ones."""
+    own = optimizer.__dict__
+    return ([*_global_step_pre_hooks.values(),
+             *own.get("_optimizer_step_pre_hooks", {}).values()],
+            [*own.get("_optimizer_step_post_hooks", {}).values(),
+             *_global_step_post_hooks.values()])
+
+
+def _step_hook_ids(optimizer) -> tuple[int, ...]:
+    pre, post = _step_hooks(optimizer)
+    return tuple(map(id, pre + post))
 
 
 def running_step_hooks(step: Callable) -> Callable:
@@ -75,16 +81,11 @@ def running_step_hooks(step: Callable) -> Callable:
     def hooked(self, *args, **kwargs):
         if id(self) in _stepping:
             return step(self, *args, **kwargs)
-        pre = _hooks(self, "_optimizer_step_pre_hooks", _global_step_pre_hooks)
-        post = _hooks(self, "_optimizer_step_post_hooks", _global_step_post_hooks)
+        pre, post = _step_hooks(self)
         ctx = tracing.current()
         if ctx is not None:  # a hook added after the trace would not run: retrace then
             ctx.guard(f"{type(self).__name__}'s step hooks are {len(pre)} and {len(post)}",
-                      lambda: tuple(map(id, _hooks(self, "_optimizer_step_pre_hooks",
-                                                   _global_step_pre_hooks)
-                                        + _hooks(self, "_optimizer_step_post_hooks",
-                                                 _global_step_post_hooks))),
-                      tuple(map(id, pre + post)), owner=self)
+                      lambda: _step_hook_ids(self), tuple(map(id, pre + post)), owner=self)
         if not pre and not post:
             return step(self, *args, **kwargs)
         _stepping.add(id(self))
