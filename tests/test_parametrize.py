@@ -43,6 +43,19 @@ def test_a_parametrized_weight_is_computed_from_its_original_at_every_access():
     np.testing.assert_array_equal(original.numpy(), target + target.T)
 
 
+def test_removal_can_leave_the_original_instead_of_the_parametrized_value():
+    layer = nn.Linear(3, 3).double()
+    original = layer.weight
+    values = original.detach().numpy().copy()
+    parametrize.register_parametrization(layer, "weight", Symmetric())
+    parametrize.remove_parametrizations(layer, "weight", leave_parametrized=False)
+    assert type(layer) is nn.Linear and layer.weight is original
+    np.testing.assert_array_equal(original.detach().numpy(), np.triu(values))  # right_inverse's
+    several = parametrizations.weight_norm(linear())
+    with pytest.raises(ValueError, match="several tensors"):
+        parametrize.remove_parametrizations(several, "weight", leave_parametrized=False)
+
+
 def test_weight_norm_parametrization_values_gradients_and_names():
     layer = parametrizations.weight_norm(linear(), dim=0)
     g = layer.parametrizations.weight.original0

@@ -54,8 +54,7 @@ class ParametrizationList(ModuleList):
         else:
             self.is_tensor, self.ntensors = False, len(new)
             for i, piece in enumerate(new):
-                _keep(self, f"original{i}", piece if isinstance(original, Parameter) else piece,
-                      requires_grad=original.requires_grad,
+                _keep(self, f"original{i}", piece, requires_grad=original.requires_grad,
                       parameter=isinstance(original, Parameter))
 
     def right_inverse(self, value: Tensor) -> None:
@@ -218,11 +217,10 @@ def remove_parametrizations(module: Module, tensor_name: str,
     del module.parametrizations[tensor_name]
     if was_parameter:
         original = chain.original if chain.is_tensor else None
-        if isinstance(original, Parameter) and leave_parametrized:
-            with autograd.no_grad():
-                original.data = value  # the same Parameter object, as PyTorch keeps it
-            module.register_parameter(tensor_name, original)
-        elif isinstance(original, Parameter):
+        if isinstance(original, Parameter):  # the same Parameter object, as PyTorch keeps it
+            if leave_parametrized:
+                with autograd.no_grad():
+                    original.data = value
             module.register_parameter(tensor_name, original)
         else:
             module.register_parameter(tensor_name, Parameter(value))
