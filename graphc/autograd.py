@@ -580,7 +580,6 @@ def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=
     return result
 
 
-
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False,
              inputs=None) -> None:
     """Accumulates the gradients of ``tensors`` into ``.grad`` (``torch.autograd.backward``):

@@ -39,8 +39,7 @@ from graphc.data_workers import MultiProcessIterator, WorkerInfo, get_worker_inf
 from graphc.tensor import Tensor
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "StackDataset", "random_split",
-           "DataLoader",
-           "default_collate", "default_convert",
+           "DataLoader", "default_collate", "default_convert",
            "IterableDataset", "ChainDataset", "Sampler", "SequentialSampler", "RandomSampler",
            "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler", "WorkerInfo",
            "get_worker_info"]
