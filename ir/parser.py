@@ -574,14 +574,15 @@ class _Parser:
             if index is None:
                 raise self.error(f"{token.text} is not an input of @{graph.name}: a value "
                                  "lives at an arena offset or in an input's buffer", token)
-            return token, Placement(input=index)
+            return token, Placement(input=index, source=(token.line, token.column))
+        source = (token.line, token.column)
         offset = self.parse_int("an arena offset or an input '%name'")
         reuses = None
         if self.at("ident", "reuses"):
             self.take()
             token = self.peek()
             reuses = self.use_value()
-        return token, Placement(offset=offset, reuses=reuses)
+        return token, Placement(offset=offset, reuses=reuses, source=source)
 
     def place_results(self, graph: Graph, node: Node,
                       memory: list[tuple[Token, Placement]] | None, op_token: Token) -> None:

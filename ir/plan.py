@@ -39,11 +39,14 @@ from ir.types import TensorType
 class Placement:
     """Where one value lives: at ``offset`` in the arena (and, if ``reuses`` is set, in the
     buffer of that operand of its node, which dies there), or in graph input ``input``'s
-    buffer (an output that aliases it)."""
+    buffer (an output that aliases it). ``source`` is the (line, column) of its ``mem(...)``
+    place in the IR text it was parsed from, which the verifier's messages point at; it is not
+    part of the placement's value."""
 
     offset: int | None = None
     input: int | None = None
     reuses: Value | None = None
+    source: tuple[int, int] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -146,7 +149,7 @@ def check_plan(graph: Graph) -> None:
         raise VerifyError(f"memory plan: alignment {plan.alignment!r} is not a positive int")
     position = {id(n): i for i, n in enumerate(graph.nodes)}
     for value, place in plan.placements.items():
-        where = f"memory plan: {name(value)}"
+        where = f"memory plan: {name(value)}{_source(place)}"
         if place.input is not None:
             _check_into_input(graph, plan, value, place.input, place, position, where)
         else:
@@ -238,11 +241,17 @@ def _check_no_overlap(graph: Graph, plan: MemoryPlan, ranges: dict, name) -> Non
                 other_end = other_start + nbytes(other.type)
                 if start < other_end and other_start < end and place.reuses is not other:
                     raise VerifyError(
-                        f"memory plan: {name(value)} (bytes {start}..{end}) overlaps "
-                        f"{name(other)} (bytes {other_start}..{other_end}) while both are "
+                        f"memory plan: {name(value)}{_source(place)} (bytes {start}..{end}) "
+                        f"overlaps {name(other)} (bytes {other_start}..{other_end}) while both are "
                         f"live (node {i}, {node.op})")
             live.append(value)
         live = [v for v in live if ranges[v][1] > i]
+
+
+def _source(place: Placement) -> str:
+    """`` at line 3, column 28`` for a placement parsed from IR text (else nothing): where
+    its ``mem(...)`` place is, so a message about a hand-written plan points at it."""
+    return "" if place.source is None else f" at line {place.source[0]}, column {place.source[1]}"
 
 
 def _offset(place: Placement) -> int:

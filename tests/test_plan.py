@@ -313,6 +313,23 @@ def test_the_verifier_rejects_unsafe_plans(old, new, message):
         ir.verify(g)
 
 
+def test_plan_errors_in_ir_text_point_at_the_line_and_column_of_the_place():
+    text = PLANNED.replace("mem(0 reuses %0, 64)", "mem(0 reuses %0, 32)", 1)
+    line = 8  # '  } mem(0 reuses %0, 32)': %2's place, the 32, is the broken one
+    column = text.splitlines()[line - 1].index("32") + 1
+    with pytest.raises(ir.VerifyError, match=f"%2 at line {line}, column {column}: offset 32"):
+        ir.verify(ir.parse(text))
+    overlapping = PLANNED.replace("mem(0 reuses %0, 64)", "mem(0 reuses %0, 0)", 1)
+    column = overlapping.splitlines()[line - 1].index(", 0)") + 3
+    with pytest.raises(ir.VerifyError, match=f"%2 at line {line}, column {column} .* overlaps"):
+        ir.verify(ir.parse(overlapping))
+    built = planned("""func @f(%x: f32[4]) -> (f32[4]) {
+      %0: f32[4] = exp %x
+      return %0
+    }""")
+    assert all(place.source is None for place in built.plan.placements.values())
+
+
 def test_the_verifier_rejects_an_input_overwritten_while_a_later_node_reads_it():
     g = ir.parse("""func @f(%w: f32[4]) -> (f32[4] aliases %w, f32[4]) plan(arena=64, align=64) {
       %0: f32[4] = exp %w mem(%w)
