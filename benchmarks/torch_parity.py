@@ -1354,6 +1354,14 @@ def _indexing():
     fn_check("ops/setitem slices, scalar, +=, mask, gradients", setitems("g"), setitems("t"),
              [x, rand(2, 5, 3, seed=33), mask])
 
+    def mask_reads(a, mask, rows, columns):
+        y = a * 1.0
+        y[mask] = a[mask] * 3.0  # one value per selected element
+        return a[mask], a[:, rows], a[..., columns], a[2:, rows, 1:4], y
+    fn_check("ops/index boolean masks: x[mask], x[:, m], x[..., m], x[mask] = values",
+             mask_reads, mask_reads,
+             [x, mask, rand(5, seed=36) > 0, rand(6, seed=37) > 0])
+
     fn_check("ops/gather + scatter_add (duplicate indices)",
              lambda a, i, s: (graphc.gather(a, 1, i), graphc.scatter_add(a, 1, i, s)),
              lambda a, i, s: (torch.gather(a, 1, i), torch.scatter_add(a, 1, i, s)),

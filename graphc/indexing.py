@@ -12,7 +12,9 @@ separates them (NumPy's rule)::
     >>> tuple(x[:, j, j].shape), tuple(x[j, :, j].shape), tuple(x[j, None, j].shape)
     ((2, 3), (3, 5), (3, 1, 6))
 
-A boolean mask is supported for assignment (``x[mask] = v`` becomes ``where``). Writing
+A boolean mask reads as the integer indices of its true elements (``x[mask]``, ``x[:, mask]``,
+eagerly: the result's shape depends on the mask's values); assigning one value to every
+selected element (``x[mask] = v``) becomes ``where``, which also traces. Writing
 through basic indices (``x[1:3] = v``) becomes ``pad`` + ``where``, so it traces and has gradients.
 Writing through integer-tensor indices (``x[idx] = v``, ``x[range(n), y] = v``) is
 ``index_put``: the flat positions ``x[key]`` reads are found by indexing row-major element
@@ -114,11 +116,61 @@ def _boolean_mask(key):
     return None
 
 
+def _mask_of(k):
+    """Key item ``k`` as a bool tensor if it is a mask: a bool tensor, array or list, or (as
+    PyTorch still reads it, with a warning) a uint8 tensor; else None."""
+    if isinstance(k, Tensor) and k.dtype == dtypes.u8:
+        import warnings
+        warnings.warn("indexing with dtype uint8 is deprecated, please use a dtype bool "
+                      "instead (graphc reads it as a mask, as PyTorch does)", UserWarning,
+                      stacklevel=4)
+        return F.ne(k, 0)
+    return _boolean_mask(k)
+
+
+def _masks_as_indices(x: Tensor, key):
+    """``key`` with each mask replaced by the integer index tensors of its true elements, one
+    per axis it covers (PyTorch's meaning of a mask: ``nonzero(mask)`` as a tuple), so that
+    ``x[mask]``, ``x[:, mask]`` and ``x[mask] = values`` are integer indexing, with gradients.
+    Eager only: the result's shape depends on the mask's values, which a trace does not
+    know."""
+    items = list(key) if isinstance(key, tuple) else [key]
+    masks = list(map(_mask_of, items))  # (map: no frame between here and the warning)
+    if all(m is None for m in masks):
+        return key
+    if tracing.current() is not None:
+        raise IndexError("boolean mask indexing (x[mask], x[:, mask]) inside a compiled "
+                         "function gives a data-dependent shape; use graphc.where(mask, x, 0), "
+                         "x[mask] = value (one value for every selected element), or call it "
+                         "outside the compiled function")
+    consumed = sum(1 if m is None else m.ndim for k, m in zip(items, masks)
+                   if k is not None and k is not Ellipsis)
+    out: list = []
+    axis = 0
+    for k, mask in zip(items, masks):
+        if k is Ellipsis:
+            axis += x.ndim - consumed
+        elif mask is not None:
+            if mask.ndim == 0:
+                raise IndexError("a 0-d boolean index (x[graphc.tensor(True)]) is not supported; "
+                                 "use x[None] or x[:0][None]")
+            covered = list(x.shape[axis:axis + mask.ndim])
+            for i, (m, n) in enumerate(zip(mask.shape, covered + [None] * mask.ndim)):
+                if m != n:
+                    raise IndexError(f"The shape of the mask {list(mask.shape)} at index {i} "
+                                     f"does not match the shape of the indexed tensor "
+                                     f"{list(x.shape)} at index {axis + i}")
+            out.extend(mask.nonzero(as_tuple=True))
+            axis += mask.ndim
+            continue
+        elif k is not None:
+            axis += 1
+        out.append(k)
+    return tuple(out)
+
+
 def getitem(x: Tensor, key) -> Tensor:
-    if _boolean_mask(key) is not None:
-        raise IndexError("boolean mask indexing (x[mask]) gives a data-dependent shape; use "
-                         "graphc.where(mask, x, 0) or x[mask] = value instead")
-    key = _expand_key(key, x.ndim)
+    key = _expand_key(_masks_as_indices(x, key), x.ndim)
     if all(isinstance(k, slice) and k == slice(None) for k in key):
         return x
     region, _, layout = _basic(x, key)
@@ -136,11 +188,6 @@ def getitem(x: Tensor, key) -> Tensor:
         return F.reshape(selected, [1 if e[0] == "new" else region.shape[e[1]]
                                     for e in layout if e[0] != "drop"])
     for _, t in indexed:
-        if t.dtype == dtypes.bool_:
-            raise IndexError("boolean mask indexing (a mask in one of several indices, "
-                             "x[:, mask]) gives a data-dependent shape; use "
-                             "graphc.where(mask, x, 0) or integer indices "
-                             "(graphc.nonzero(mask), eagerly) instead")
         if not t.dtype.is_int:
             raise IndexError(f"tensors used as indices must be integer, got {t.dtype}")
     index_shape = list(np.broadcast_shapes(*(t.shape for _, t in indexed)))
@@ -246,13 +293,18 @@ def setitem(x: Tensor, key, value) -> None:
         value = F.to_tensor(value, x)
         if value.dtype != x.dtype:  # stored in x's dtype, as the basic-index path does
             value = F.cast(value, x.dtype)
-        if value.ndim > len(element) or not broadcasts_to(tuple(value.shape), element):
-            raise IndexError(f"x[mask] = value: value of shape {list(value.shape)} must broadcast "
-                             f"to each selected element (shape {list(element)}); one value per "
-                             "selected element is not supported, use graphc.where instead")
-        mask = F.reshape(mask, list(mask.shape) + [1] * len(element))
-        x._assign(lambda old: F.where(mask, value, old))
-        return
+        if value.ndim <= len(element) and broadcasts_to(tuple(value.shape), element):
+            # one value for every selected element: a `where`, which traces
+            mask = F.reshape(mask, list(mask.shape) + [1] * len(element))
+            x._assign(lambda old: F.where(mask, value, old))
+            return
+        if tracing.current() is not None:
+            raise IndexError(f"x[mask] = value inside a compiled function: value of shape "
+                             f"{list(value.shape)} must broadcast to each selected element "
+                             f"(shape {list(element)}), since how many elements the mask "
+                             "selects is data-dependent; use graphc.where instead")
+    if tracing.current() is None:
+        key = _masks_as_indices(x, key)  # eagerly, masks anywhere are integer indices
     key = _expand_key(key, x.ndim)
     if any(_as_index_tensor(k) is not None for k in key):
         x._assign(lambda old: put(old, tuple(key), value))
