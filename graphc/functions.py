@@ -40,6 +40,13 @@ def scalar_like(value, like: Tensor) -> Tensor:
         dtype = like.dtype if like.dtype.is_float else dtypes.DEFAULT_FLOAT
     else:
         raise TypeError(f"unsupported operand of type {type(value).__name__}")
+    if dtype.is_int and isinstance(value, int) and not isinstance(value, bool):
+        info = np.iinfo(dtype.numpy)
+        if not info.min <= value <= info.max:  # PyTorch wraps it around: a wrong number
+            raise ShapeError(f"the Python int {value} does not fit the {dtype.numpy} tensor "
+                             f"it is combined with ({dtype.numpy} holds {info.min}.."
+                             f"{info.max}); cast the tensor to a wider dtype first, e.g. "
+                             f"x.long()")
     return apply("const", [], value=value, dtype=dtype, shape=[])
 
 
@@ -92,7 +99,43 @@ def sub(a, b, *, alpha=1) -> Tensor:
     """``a - alpha * b`` (``torch.sub``)."""
     return _sub(a, b if alpha == 1 else mul(b, alpha))
 maximum, minimum = _binary("maximum"), _binary("minimum")
-eq, ne, lt, le, gt, ge = (_binary(o) for o in ("eq", "ne", "lt", "le", "gt", "ge"))
+_REFLECTED = {"eq": "eq", "ne": "ne", "lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
+
+
+def _comparison(op):
+    compare = _binary(op)
+
+    def fn(a, b):
+        if isinstance(b, Tensor) and not isinstance(a, Tensor):
+            a, b, op_ab = b, a, _REFLECTED[op]  # `5 < x` is `x > 5`
+        else:
+            op_ab = op
+        known = _beyond_the_dtype(op_ab, a, b)
+        return compare(a, b) if known is None else known
+    fn.__name__ = op
+    fn.__doc__ = f"Elementwise ``{op}`` with NumPy broadcasting and PyTorch type promotion."
+    return fn
+
+
+def _beyond_the_dtype(op: str, x, n) -> Optional[Tensor]:
+    """``x <op> n`` for an integer tensor ``x`` and a Python int ``n`` its dtype cannot hold
+    (``int8_tensor == 1000``): known without looking at ``x`` (all False for ``==``, all True
+    for ``<`` when ``n`` is above the range...), as PyTorch answers it; else None. Converting
+    ``n`` to ``x``'s dtype would be an error, or wrap around to a wrong answer."""
+    if not (isinstance(x, Tensor) and x.dtype.is_int and isinstance(n, int)
+            and not isinstance(n, bool)):
+        return None
+    info = np.iinfo(x.dtype.numpy)
+    if info.min <= n <= info.max:
+        return None
+    above = n > info.max
+    truth = {"eq": False, "ne": True, "lt": above, "le": above, "gt": not above,
+             "ge": not above}[op]
+    # every element equals itself (integers have no NaN): a result of x's shape, traceable
+    return apply("eq" if truth else "ne", [x, x])
+
+
+eq, ne, lt, le, gt, ge = (_comparison(o) for o in ("eq", "ne", "lt", "le", "gt", "ge"))
 neg, exp, log, sqrt, rsqrt, tanh, sigmoid, relu, abs, sin, cos, erf, sign, reciprocal = (
     _unary(o) for o in ("neg", "exp", "log", "sqrt", "rsqrt", "tanh", "sigmoid", "relu", "abs",
                         "sin", "cos", "erf", "sign", "reciprocal"))

@@ -354,6 +354,30 @@ def test_python_integers_out_of_a_small_dtypes_range_are_refused():
         graphc.full((2,), -129, dtype=graphc.int8)
 
 
+@pytest.mark.parametrize("dtype", [graphc.uint8, graphc.int8, graphc.int16, graphc.int32])
+@pytest.mark.parametrize("mode", ["eager", "compiled"])
+def test_comparisons_with_python_ints_beyond_the_dtype_are_answered_as_torch(dtype, mode):
+    # torch: int8([1, 2]) == 1000 is all False, not an error and not a wrapped-around 1000
+    info = np.iinfo(dtype.numpy)
+    x = graphc.tensor([info.min, 0, info.max], dtype=dtype)
+    for n in (info.max + 1, info.min - 1, 2**70):
+        def compare(t, n=n):
+            return (t == n, t != n, t < n, t <= n, t > n, t >= n, n < t, n >= t)
+        fn = compare if mode == "eager" else graphc.compile(compare)
+        values = x.numpy().astype(object)  # Python ints: exact comparisons
+        expected = (values == n, values != n, values < n, values <= n, values > n,
+                    values >= n, n < values, n >= values)
+        for got, want in zip(fn(x), expected):
+            assert got.dtype == graphc.bool
+            np.testing.assert_array_equal(got.numpy(), want.astype(bool))
+
+
+def test_arithmetic_with_a_python_int_beyond_the_dtype_is_refused_naming_both():
+    with pytest.raises(RuntimeError, match=r"the Python int 1000 does not fit the int8 tensor "
+                                           r"it is combined with \(int8 holds -128..127\)"):
+        graphc.tensor([1, 2], dtype=graphc.int8) + 1000
+
+
 # -- checkpoints ---------------------------------------------------------------------------------
 def test_checkpoints_save_and_load_every_small_dtype_bit_for_bit():
     rng = np.random.default_rng(1)
