@@ -3083,6 +3083,53 @@ def session26():
         .lp_pool1d(torch.tensor([[[-5.0, 2.0, 1.0, -3.0]]]), float("inf"), 2))])
 
 
+def session27_lead():
+    """Added in stop 27 beside the helpers' sections: testing.assert_close's messages and
+    integer comparisons with Python ints beyond the dtype (mask indexing is in _indexing)."""
+    def messages():
+        out = []
+        cases = [([1.0, 2.0, 3.0], [1.0, 2.1, 3.0], None), ([1, 2, 7], [1, 3, 7], None),
+                 ([[1.0, 2.0], [3.0, 4.0]], [[1.0, 2.0], [3.5, 4.0]], "float64"),
+                 ([float("nan"), 1.0], [float("nan"), 1.0], None)]
+        for actual, expected, dtype in cases:
+            texts = []
+            for lib in (graphc, torch):
+                kw = {} if dtype is None else {"dtype": getattr(lib, dtype)}
+                try:
+                    lib.testing.assert_close(lib.tensor(actual, **kw), lib.tensor(expected, **kw))
+                    texts.append("passed")
+                except AssertionError as exc:
+                    texts.append(str(exc))
+            out.append(Exact(f"{actual} vs {expected}", texts[0], texts[1]))
+        for actual, expected in (([1.0, 2.0], [1.0, 2.5]), (1.0, 1.0001)):
+            texts = []
+            for lib in (graphc, torch):
+                try:
+                    lib.testing.assert_close(actual, expected)
+                    texts.append("passed")
+                except AssertionError as exc:
+                    texts.append(str(exc))
+            out.append(Exact(f"scalars {actual} vs {expected}", texts[0], texts[1]))
+        return out
+    check("s27/testing.assert_close messages", messages)
+
+    def beyond_the_dtype():
+        out = []
+        for name in ("uint8", "int8", "int16", "int32"):
+            values = [0, 1, 100]
+            for n in (-1000, 70000, 2**40):
+                results = []
+                for lib in (graphc, torch):
+                    x = lib.tensor(values, dtype=getattr(lib, name))
+                    results.append([x == n, x != n, x < n, x <= n, x > n, x >= n, n > x])
+                out += [(f"{name} vs {n} #{i}", g, t)
+                        for i, (g, t) in enumerate(zip(*results))]
+        return out
+    check("s27/integer tensors compared with ints beyond their dtype", beyond_the_dtype,
+          known="torch wraps the int into the dtype first (uint8 < -1000 compares with 24, "
+                "int8 == 2**40 with 0): wrong answers; graphc compares the values exactly")
+
+
 def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -3100,7 +3147,7 @@ def main() -> int:
     for section in (layers, losses, init_stats, optimizers, tensor_ops, compiled,
                     issue6, function_transforms, issue10_layers, issue10_surface,
                     issue10_index, math_ops, nn_wave2, issue10_functions, edge_semantics,
-                    session26):
+                    session26, session27_lead):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

@@ -23,6 +23,7 @@ from graphc import (  # PyTorch's module paths
                            optim,
                            return_types,
                            sparse,
+                           testing,
                            utils,
 )
 from graphc import logs as _logs
@@ -397,7 +398,7 @@ __all__ = [
     "return_types", "prod", "cumsum", "cumprod", "logcumsumexp", "cummax", "cummin", "argsort",
     "sort", "msort", "topk", "kthvalue", "median",
     # PyTorch's front-end surface (issue 10): module paths, legacy types, composites
-    "accelerator", "backends", "linalg", "onnx", "utils", "FloatTensor", "DoubleTensor",
+    "accelerator", "backends", "linalg", "onnx", "testing", "utils", "FloatTensor", "DoubleTensor",
     "LongTensor", "IntTensor", "BoolTensor", "addcdiv", "addcmul", "allclose", "flip", "fliplr",
     "flipud", "isclose", "roll", "t", "unbind", "argwhere", "masked_select", "nonzero", "norm",
     # scatter and index family (graphc/index_ops.py)

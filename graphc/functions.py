@@ -120,8 +120,9 @@ def _comparison(op):
 def _beyond_the_dtype(op: str, x, n) -> Optional[Tensor]:
     """``x <op> n`` for an integer tensor ``x`` and a Python int ``n`` its dtype cannot hold
     (``int8_tensor == 1000``): known without looking at ``x`` (all False for ``==``, all True
-    for ``<`` when ``n`` is above the range...), as PyTorch answers it; else None. Converting
-    ``n`` to ``x``'s dtype would be an error, or wrap around to a wrong answer."""
+    for ``<`` when ``n`` is above the range...); else None. PyTorch wraps ``n`` into the dtype
+    first (``int8 == 1000`` compares with -24, ``uint8 < -1000`` with 24): wrong answers,
+    which graphc does not copy."""
     if not (isinstance(x, Tensor) and x.dtype.is_int and isinstance(n, int)
             and not isinstance(n, bool)):
         return None

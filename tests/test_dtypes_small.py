@@ -356,8 +356,9 @@ def test_python_integers_out_of_a_small_dtypes_range_are_refused():
 
 @pytest.mark.parametrize("dtype", [graphc.uint8, graphc.int8, graphc.int16, graphc.int32])
 @pytest.mark.parametrize("mode", ["eager", "compiled"])
-def test_comparisons_with_python_ints_beyond_the_dtype_are_answered_as_torch(dtype, mode):
-    # torch: int8([1, 2]) == 1000 is all False, not an error and not a wrapped-around 1000
+def test_comparisons_with_python_ints_beyond_the_dtype_compare_the_values(dtype, mode):
+    # exactly, as Python compares ints (PyTorch wraps the int into the dtype first: a wrong
+    # answer for uint8 < -1000; benchmarks/torch_parity.py records the difference)
     info = np.iinfo(dtype.numpy)
     x = graphc.tensor([info.min, 0, info.max], dtype=dtype)
     for n in (info.max + 1, info.min - 1, 2**70):
