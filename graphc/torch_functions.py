@@ -663,6 +663,7 @@ def histc(x: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
 
 
 # -- products and distances -----------------------------------------------------------------
+@autocast_op("inner")
 def inner(a: Tensor, b: Tensor) -> Tensor:
     """The sum of products over the last dims of ``a`` and ``b`` (``torch.inner``); a 0-d
     operand multiplies."""
