@@ -3130,6 +3130,176 @@ def session27_lead():
                 "int8 == 2**40 with 0): wrong answers; graphc compares the values exactly")
 
 
+def session27_amp():
+    """Automatic mixed precision: the dtypes each op list gives under cpu autocast, a small
+    model's outputs and gradients under bfloat16 autocast, GradScaler's scales and updates."""
+    rng = np.random.default_rng(27)
+
+    def arrays(*shapes):
+        return [rng.random(s) + 0.1 for s in shapes]
+    long0 = {"graphc": lambda L, n: L.zeros(n, dtype=L.int64)}
+    ops = {  # name: (function of (library, functional, *tensors), input shapes)
+        "matmul": (lambda L, F, a, b: L.matmul(a, b), [(4, 4), (4, 4)]),
+        "__matmul__": (lambda L, F, a, b: a @ b, [(4, 4), (4, 4)]),
+        "mm": (lambda L, F, a, b: L.mm(a, b), [(4, 4), (4, 4)]),
+        "bmm": (lambda L, F, a, b: L.bmm(a, b), [(2, 4, 4), (2, 4, 4)]),
+        "baddbmm": (lambda L, F, a, b, c: L.baddbmm(a, b, c), [(2, 4, 4)] * 3),
+        "addmm": (lambda L, F, a, b, c: L.addmm(a, b, c), [(4, 4)] * 3),
+        "addbmm": (lambda L, F, a, b, c: L.addbmm(a, b, c), [(4, 4), (2, 4, 4), (2, 4, 4)]),
+        "addmv": (lambda L, F, a, b, c: L.addmv(a, b, c), [(4,), (4, 4), (4,)]),
+        "addr": (lambda L, F, a, b, c: L.addr(a, b, c), [(4, 4), (4,), (4,)]),
+        "mv": (lambda L, F, a, b: L.mv(a, b), [(4, 4), (4,)]),
+        "einsum": (lambda L, F, a, b: L.einsum("ij,jk->ik", a, b), [(4, 4), (4, 4)]),
+        "tensordot": (lambda L, F, a, b: L.tensordot(a, b, 1), [(4, 4), (4, 4)]),
+        "linear": (lambda L, F, a, b, c: F.linear(a, b, c), [(4, 4), (3, 4), (3,)]),
+        "bilinear": (lambda L, F, a, b, c: F.bilinear(a, b, c), [(2, 3), (2, 4), (5, 3, 4)]),
+        "conv1d": (lambda L, F, a, b: F.conv1d(a, b), [(1, 2, 5), (3, 2, 2)]),
+        "conv2d": (lambda L, F, a, b: F.conv2d(a, b), [(1, 2, 5, 5), (3, 2, 2, 2)]),
+        "conv3d": (lambda L, F, a, b: F.conv3d(a, b), [(1, 2, 4, 4, 4), (3, 2, 2, 2, 2)]),
+        "conv_transpose1d": (lambda L, F, a, b: F.conv_transpose1d(a, b), [(1, 2, 5), (2, 3, 2)]),
+        "conv_transpose2d": (lambda L, F, a, b: F.conv_transpose2d(a, b),
+                             [(1, 2, 5, 5), (2, 3, 2, 2)]),
+        "prelu": (lambda L, F, a, b: F.prelu(a, b), [(4, 3), (3,)]),
+        "scaled_dot_product_attention": (lambda L, F, q, k, v: F.scaled_dot_product_attention(
+            q, k, v), [(1, 2, 4, 8)] * 3),
+        "linalg.vecdot": (lambda L, F, a, b: L.linalg.vecdot(a, b), [(4, 4), (4, 4)]),
+        "linalg.multi_dot": (lambda L, F, a, b, c: L.linalg.multi_dot([a, b, c]), [(4, 4)] * 3),
+        "dot": (lambda L, F, a, b: L.dot(a, b), [(4,), (4,)]),
+        "vdot": (lambda L, F, a, b: L.vdot(a, b), [(4,), (4,)]),
+        "cross": (lambda L, F, a, b: L.cross(a, b, dim=1), [(4, 3), (4, 3)]),
+        "addcmul": (lambda L, F, a, b, c: L.addcmul(a, b, c), [(4,)] * 3),
+        "mse_loss": (lambda L, F, a, b: F.mse_loss(a, b), [(4, 4), (4, 4)]),
+        "l1_loss": (lambda L, F, a, b: F.l1_loss(a, b), [(4, 4), (4, 4)]),
+        "smooth_l1_loss": (lambda L, F, a, b: F.smooth_l1_loss(a, b), [(4, 4), (4, 4)]),
+        "huber_loss": (lambda L, F, a, b: F.huber_loss(a, b), [(4, 4), (4, 4)]),
+        "nll_loss": (lambda L, F, a: F.nll_loss(a, L.zeros(4, dtype=L.int64)), [(4, 4)]),
+        "cross_entropy": (lambda L, F, a: F.cross_entropy(a, L.zeros(4, dtype=L.int64)),
+                          [(4, 4)]),
+        "binary_cross_entropy": (lambda L, F, a, b: F.binary_cross_entropy(a * 0.5, b * 0.5),
+                                 [(4, 4), (4, 4)]),
+        "binary_cross_entropy_with_logits": (
+            lambda L, F, a, b: F.binary_cross_entropy_with_logits(a, b), [(4, 4), (4, 4)]),
+        "kl_div": (lambda L, F, a, b: F.kl_div(a, b, reduction="batchmean"), [(4, 4), (4, 4)]),
+        "poisson_nll_loss": (lambda L, F, a, b: F.poisson_nll_loss(a, b), [(4, 4), (4, 4)]),
+        "cosine_embedding_loss": (lambda L, F, a, b: F.cosine_embedding_loss(a, b, L.ones(4)),
+                                  [(4, 4), (4, 4)]),
+        "hinge_embedding_loss": (lambda L, F, a: F.hinge_embedding_loss(a, L.ones(4, 4)),
+                                 [(4, 4)]),
+        "margin_ranking_loss": (lambda L, F, a, b: F.margin_ranking_loss(a, b, L.ones(4)),
+                                [(4,), (4,)]),
+        "soft_margin_loss": (lambda L, F, a: F.soft_margin_loss(a, L.ones(4, 4)), [(4, 4)]),
+        "triplet_margin_loss": (lambda L, F, a, b, c: F.triplet_margin_loss(a, b, c),
+                                [(4, 4)] * 3),
+        "multi_margin_loss": (lambda L, F, a: F.multi_margin_loss(a, L.zeros(4, dtype=L.int64)),
+                              [(4, 4)]),
+        "multilabel_margin_loss": (lambda L, F, a: F.multilabel_margin_loss(
+            a, L.zeros(4, 4, dtype=L.int64)), [(4, 4)]),
+        "avg_pool3d": (lambda L, F, a: F.avg_pool3d(a, 2), [(1, 1, 4, 4, 4)]),
+        "max_pool3d": (lambda L, F, a: F.max_pool3d(a, 2), [(1, 1, 4, 4, 4)]),
+        "adaptive_avg_pool3d": (lambda L, F, a: F.adaptive_avg_pool3d(a, 2), [(1, 1, 4, 4, 4)]),
+        "avg_pool2d": (lambda L, F, a: F.avg_pool2d(a, 2), [(1, 1, 4, 4)]),
+        "cdist": (lambda L, F, a, b: L.cdist(a, b), [(4, 3), (5, 3)]),
+        "prod": (lambda L, F, a: L.prod(a), [(4,)]),
+        "quantile": (lambda L, F, a: L.quantile(a, 0.5), [(4,)]),
+        "softmax": (lambda L, F, a: L.softmax(a, 0), [(4,)]),
+        "log_softmax": (lambda L, F, a: L.log_softmax(a, 0), [(4,)]),
+        "layer_norm": (lambda L, F, a: F.layer_norm(a, (4,)), [(2, 4)]),
+        "group_norm": (lambda L, F, a: F.group_norm(a, 1), [(2, 4, 3)]),
+        "inverse": (lambda L, F, a: L.inverse(a + 3 * L.eye(3, dtype=a.dtype)), [(3, 3)]),
+        "trace": (lambda L, F, a: L.trace(a), [(3, 3)]),
+        "cumsum": (lambda L, F, a: L.cumsum(a, 0), [(4,)]),
+        "sum": (lambda L, F, a: L.sum(a), [(4,)]),
+        "exp": (lambda L, F, a: L.exp(a), [(4,)]),
+        "outer": (lambda L, F, a, b: L.outer(a, b), [(3,), (3,)]),
+        "inner": (lambda L, F, a, b: L.inner(a, b), [(3,), (3,)]),
+        "kron": (lambda L, F, a, b: L.kron(a, b), [(2, 2), (2, 2)]),
+        "cat (float32, bfloat16)": (lambda L, F, a, b: L.cat([a, b.to(L.bfloat16)]), [(4,), (4,)]),
+        "stack (bfloat16, float32)": (lambda L, F, a, b: L.stack([a.to(L.bfloat16), b]),
+                                      [(4,), (4,)]),
+        "add (float32, bfloat16)": (lambda L, F, a, b: a + b.to(L.bfloat16), [(4,), (4,)]),
+    }
+    del long0
+
+    def dtype_name(t):
+        return str(t.dtype).replace("torch.", "").replace("bf16", "bfloat16").replace(
+            "f32", "float32").replace("f64", "float64").replace("f16", "float16")
+
+    def policy_items(in_dtype):
+        items = []
+        for name, (fn, shapes) in ops.items():
+            xs = arrays(*shapes)
+            outs = []
+            for L, F in ((graphc, GF), (torch, TF)):
+                ts = [L.tensor(x).to(getattr(L, in_dtype)) for x in xs]
+                with L.autocast("cpu"):
+                    y = fn(L, F, *ts)
+                outs.append(y[0] if isinstance(y, tuple) else y)
+            items.append(Exact(f"{name} dtype", dtype_name(outs[0]), dtype_name(outs[1])))
+        return items
+    for in_dtype in ("float32", "bfloat16", "float64"):
+        check(f"s27/amp autocast('cpu') output dtypes of {in_dtype} inputs ({len(ops)} ops)",
+              lambda in_dtype=in_dtype: policy_items(in_dtype))
+
+    def model_items():
+        torch.manual_seed(0)
+        tm = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+        gm = gnn.Sequential(gnn.Linear(6, 8), gnn.ReLU(), gnn.Linear(8, 3))
+        gm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+        x, target = rng.standard_normal((5, 6)), rng.integers(0, 3, 5)
+        outs = []
+        for L, F, m in ((graphc, GF, gm), (torch, TF, tm)):
+            with L.autocast("cpu"):
+                y = m(L.tensor(x, dtype=L.float32))
+                loss = F.cross_entropy(y, L.tensor(target))
+            loss.backward()
+            outs.append([y, loss] + [p.grad for p in m.parameters()])
+        labels = ["output", "loss"] + [f"grad {k}" for k, _ in tm.named_parameters()]
+        items = [Exact(f"{label} dtype", dtype_name(g), dtype_name(t))
+                 for label, g, t in zip(labels, *outs)]
+        # bfloat16 keeps 8 bits: values within a few bf16 ulps of torch's bf16 computation
+        items += [(label, np.float32(_np(g)), np.float32(_np(t)))
+                  for label, g, t in zip(labels, *outs)]
+        return items
+    check("s27/amp MLP + cross_entropy under autocast('cpu') (bf16 values, f32 grads)",
+          model_items, rtol=3e-2, atol=3e-2)
+
+    def scaler_items():
+        torch.manual_seed(1)
+        tm = torch.nn.Linear(4, 2)
+        gm = gnn.Linear(4, 2)
+        gm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+        runs = []
+        for L, m, opt_cls, F in ((graphc, gm, goptim.SGD, GF), (torch, tm, torch.optim.SGD, TF)):
+            opt = opt_cls(m.parameters(), lr=0.1, momentum=0.9)
+            scaler = L.amp.GradScaler("cpu", init_scale=2.0**8, growth_interval=2)
+            record = []
+            data = np.random.default_rng(3)
+            for step in range(8):
+                x = L.tensor(data.standard_normal((3, 4)), dtype=L.float32)
+                opt.zero_grad()
+                loss = F.mse_loss(m(x), L.zeros(3, 2))
+                scaler.scale(loss).backward()
+                if step in (2, 5):  # an overflowed gradient: this step is skipped
+                    with L.no_grad():
+                        m.weight.grad[0, 1] = float("inf") if step == 2 else float("nan")
+                if step == 4:
+                    scaler.unscale_(opt)
+                    L.nn.utils.clip_grad_norm_(m.parameters(), 0.5)
+                returned = scaler.step(opt)
+                scaler.update()
+                record.append((scaler.get_scale(), returned is None, scaler._get_growth_tracker(),
+                               m.weight.detach().clone(), m.bias.detach().clone()))
+            runs.append((record, scaler.state_dict()))
+        items = []
+        for step, (g, t) in enumerate(zip(runs[0][0], runs[1][0])):
+            items.append(Exact(f"step {step} (scale, skipped, growth tracker)", g[:3], t[:3]))
+            items += [(f"step {step} weight", g[3], t[3]), (f"step {step} bias", g[4], t[4])]
+        items.append(Exact("state_dict", runs[0][1], runs[1][1]))
+        return items
+    check("s27/amp GradScaler scales, skipped steps and SGD updates (inf/NaN grads)",
+          scaler_items, rtol=RTOL32, atol=ATOL32)
+
+
 def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -3147,7 +3317,7 @@ def main() -> int:
     for section in (layers, losses, init_stats, optimizers, tensor_ops, compiled,
                     issue6, function_transforms, issue10_layers, issue10_surface,
                     issue10_index, math_ops, nn_wave2, issue10_functions, edge_semantics,
-                    session26, session27_lead):
+                    session26, session27_lead, session27_amp):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

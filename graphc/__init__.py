@@ -12,6 +12,7 @@ from backends.llvm.blas import set_blas_threads as _set_blas_threads
 from backends.threads import get_num_threads, set_num_threads
 from graphc import (  # PyTorch's module paths
                            accelerator,
+                           amp,
                            autograd,
                            backends,
                            cuda,
@@ -30,6 +31,15 @@ from graphc import logs as _logs
 from graphc import tensor_compat as _tensor_compat  # noqa: F401  (.data, .type(), new_*, ...)
 from graphc import tensor_methods as _tensor_methods  # noqa: F401  (Tensor's ops and methods)
 from graphc import windows as _windows  # noqa: F401  (Tensor.unfold)
+from graphc.amp import (
+                           autocast,
+                           get_autocast_dtype,
+                           is_autocast_cache_enabled,
+                           is_autocast_enabled,
+                           set_autocast_cache_enabled,
+                           set_autocast_dtype,
+                           set_autocast_enabled,
+)
 from graphc.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from graphc.compile import compile, trace
 from graphc.composites import (
@@ -482,3 +492,7 @@ __all__ += ["profiler"]
 from graphc import distributed  # noqa: E402  (imports no MPI until init_process_group)
 
 __all__ += ["distributed"]
+# automatic mixed precision (graphc/amp/): torch.autocast, torch.amp.GradScaler
+__all__ += ["amp", "autocast", "get_autocast_dtype", "is_autocast_cache_enabled",
+            "is_autocast_enabled", "set_autocast_cache_enabled", "set_autocast_dtype",
+            "set_autocast_enabled"]

@@ -40,6 +40,7 @@ import passes
 from backends.kernel import KernelProgram
 from backends.profiling import StepInfo
 from graphc import autograd, compiled_grad, guards, pytree, tracing
+from graphc.amp import autocast_mode as amp_mode
 from graphc.compile_device import follow_inputs
 from graphc.device import is_on_device
 from graphc.naming import state_namer
@@ -676,6 +677,7 @@ class CompiledFunction:
                                  items=items_before, iterators=iterators)
         positions = [(path, it, guards.iterator_position(it)) for path, it in iterators]
         grad_mode = _grad_mode_guard()
+        autocast_mode = _autocast_guard()
         traced_leaves, input_leaves = [], []
         n_dynamic = 0
         with tracing.tracing_into(ctx):
@@ -738,6 +740,7 @@ class CompiledFunction:
             _refuse_grad_mode_switch(self.name, grad_mode)
         ctx.guards.append(_default_dtype_guard())
         ctx.guards.append(grad_mode)
+        ctx.guards.append(autocast_mode)
         ctx.guards.append(guards.StateGuard(
             self.fn, object_args, guards.merge_read_values(before, after),
             ctx.lifted_sources(), ctx.lifted_ids(), object_refs))
@@ -1153,6 +1156,21 @@ def _grad_mode_guard() -> tracing.Guard:
                           traced_with)
     guard.check_identities = lambda: autograd.is_grad_enabled() is traced_with  # type: ignore[attr-defined]
     return guard
+
+
+def _autocast_guard() -> tracing.Guard:
+    """Under ``graphc.autocast`` a trace records the casts of its ops (matmuls in bfloat16,
+    losses in float32): a call with other autocast settings must retrace."""
+    traced_with = amp_mode.autocast_state()
+    guard = tracing.Guard(f"autocast is {_describe_autocast(traced_with)}",
+                          amp_mode.autocast_state, traced_with, show=_describe_autocast)
+    guard.check_identities = lambda: amp_mode.autocast_state() == traced_with  # type: ignore[attr-defined]
+    return guard
+
+
+def _describe_autocast(state: tuple) -> str:
+    on = [f"{device} {dtype}" for device, enabled, dtype in state if enabled]
+    return "on for " + ", ".join(on) if on else "off"
 
 
 def _grad_inputs(traced_leaves: list, input_leaves: list, lifted: list,

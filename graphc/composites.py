@@ -16,6 +16,7 @@ from __future__ import annotations
 import builtins
 
 from graphc import functions as F
+from graphc.amp.autocast_mode import autocast_op
 from graphc.tensor import Tensor
 from ir import dtypes
 from ir.errors import AxisError, DTypeError, ShapeError
@@ -121,12 +122,14 @@ def t(x: Tensor) -> Tensor:
     return F.transpose(x, 0, 1) if x.ndim == 2 else x
 
 
+@autocast_op("addcmul")
 def addcmul(input: Tensor, tensor1, tensor2, *, value=1) -> Tensor:
     """``input + value * tensor1 * tensor2`` (``torch.addcmul``)."""
     product = F.mul(tensor1, tensor2)
     return F.add(input, product if value == 1 else F.mul(product, value))
 
 
+@autocast_op("addcdiv")
 def addcdiv(input: Tensor, tensor1, tensor2, *, value=1) -> Tensor:
     """``input + value * tensor1 / tensor2`` (``torch.addcdiv``); integer division is refused,
     as in PyTorch."""

@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 
 from graphc import functions as F
+from graphc.amp.autocast_mode import autocast_op
 from graphc.errors import ShapeError
 from graphc.tensor import Tensor
 from ir.types import broadcasts_to
@@ -127,6 +128,7 @@ def _contract_pair(a: Tensor, la: list[str], b: Tensor, lb: list[str], keep: set
     return F.reshape(out, shape), batch + a_only + b_only
 
 
+@autocast_op("einsum")
 def einsum(equation: str, *operands) -> Tensor:
     """Einstein summation with PyTorch's string syntax: letters, ``...`` for leading broadcast
     dimensions, an implicit output (the labels used once, in alphabetical order) when ``->`` is
@@ -166,6 +168,7 @@ def einsum(equation: str, *operands) -> Tensor:
 
 
 # -- tensordot and the BLAS-style products -------------------------------------------------------
+@autocast_op("tensordot")
 def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     """Sums products over the last ``dims`` axes of ``a`` and the first ``dims`` of ``b``, or over
     the axis lists ``dims = (dims_a, dims_b)``, like ``torch.tensordot``."""
@@ -199,6 +202,7 @@ def _require(op: str, x: Tensor, ndim: int, name: str) -> None:
         raise ShapeError(f"{op}(): {name} must be a {ndim}-d tensor, got shape {list(x.shape)}")
 
 
+@autocast_op("mv")
 def mv(input: Tensor, vec: Tensor) -> Tensor:
     """Matrix-vector product of a 2-d ``input`` and a 1-d ``vec``, like ``torch.mv``."""
     _require("mv", input, 2, "input")
@@ -229,6 +233,7 @@ def _scaled_sum(op: str, input, product: Tensor, beta, alpha) -> Tensor:
     return F.add(input, product)
 
 
+@autocast_op("addmm")
 def addmm(input, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:
     """``beta * input + alpha * (mat1 @ mat2)`` for 2-d ``mat1`` and ``mat2``, like
     ``torch.addmm`` (``input`` broadcasts to the product's shape)."""
@@ -237,11 +242,13 @@ def addmm(input, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:
     return _scaled_sum("addmm", input, F.matmul(mat1, mat2), beta, alpha)
 
 
+@autocast_op("addmv")
 def addmv(input, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:
     """``beta * input + alpha * (mat @ vec)``, like ``torch.addmv``."""
     return _scaled_sum("addmv", input, mv(mat, vec), beta, alpha)
 
 
+@autocast_op("addr")
 def addr(input, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1) -> Tensor:
     """``beta * input + alpha * outer(vec1, vec2)``, like ``torch.addr``."""
     return _scaled_sum("addr", input, ger(vec1, vec2), beta, alpha)
@@ -256,11 +263,13 @@ def _batched(op: str, batch1: Tensor, batch2: Tensor) -> Tensor:
     return F.matmul(batch1, batch2)
 
 
+@autocast_op("baddbmm")
 def baddbmm(input, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
     """``beta * input + alpha * bmm(batch1, batch2)``, like ``torch.baddbmm``."""
     return _scaled_sum("baddbmm", input, _batched("baddbmm", batch1, batch2), beta, alpha)
 
 
+@autocast_op("addbmm")
 def addbmm(input, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
     """``beta * input + alpha * sum_b(batch1[b] @ batch2[b])``, like ``torch.addbmm``; the sum
     over the batch is one matmul of the batches laid side by side."""

@@ -37,4 +37,12 @@ def synchronize() -> None:
     cuda.synchronize()
 
 
+def __getattr__(name: str):
+    """``graphc.cuda.amp`` (``torch.cuda.amp``): imported when first asked for."""
+    if name == "amp":
+        from graphc.amp import cuda_amp
+        return cuda_amp
+    raise AttributeError(f"module 'graphc.cuda' has no attribute {name!r}")
+
+
 __all__ = ["device_count", "is_available", "is_simulated", "synchronize"]

@@ -11,6 +11,7 @@ written from ``index_select`` (reading a diagonal is a gather of the flat positi
 from __future__ import annotations
 
 from graphc import functions as F
+from graphc.amp.autocast_mode import autocast_op
 from graphc.errors import ShapeError
 from graphc.tensor import Tensor
 from ir.types import wrap_dim
@@ -71,6 +72,7 @@ def diag(input: Tensor, diagonal: int = 0) -> Tensor:
     raise ShapeError(f"diag(): input must be 1-d or 2-d, got shape {list(input.shape)}")
 
 
+@autocast_op("trace")
 def trace(input: Tensor) -> Tensor:
     """The sum of the main diagonal of a 2-d ``input``, like ``torch.trace``."""
     if input.ndim != 2:

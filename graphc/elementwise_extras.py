@@ -17,6 +17,7 @@ import math
 
 from graphc import functions as F
 from graphc import math_functions as M
+from graphc.amp.autocast_mode import autocast_op
 from graphc.errors import ArgumentError
 from graphc.tensor import Tensor
 from graphc.torch_functions import signbit
@@ -93,6 +94,7 @@ def heaviside(input, values) -> Tensor:
     return F.where(F.eq(x, 0), v, step)
 
 
+@autocast_op("vdot")
 def vdot(input, other) -> Tensor:
     """The dot product of two 1-D tensors (real tensors: :func:`graphc.dot`)."""
     return F.dot(input, other)

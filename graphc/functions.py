@@ -20,6 +20,7 @@ from typing import Optional
 
 import numpy as np
 
+from graphc.amp.autocast_mode import autocast_op
 from graphc.dispatch import apply
 from graphc.tensor import Tensor
 from ir import dtypes
@@ -461,6 +462,7 @@ def _any(x: Tensor, dim, keepdim: bool) -> Tensor:
     return gt(sum(cast(x, dtypes.bool_), dim, keepdim), 0)
 
 
+@autocast_op("logsumexp")
 def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """log(sum(exp(x))) computed stably by shifting with the (detached) maximum."""
     axes = _axes(x, dim)
@@ -476,6 +478,7 @@ def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
                                                    if i not in axes])
 
 
+@autocast_op("softmax")
 def softmax(x: Tensor, dim: int = -1, dtype=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtype)
@@ -485,6 +488,7 @@ def softmax(x: Tensor, dim: int = -1, dtype=None) -> Tensor:
     return div(shifted, sum(shifted, dim, keepdim=True))
 
 
+@autocast_op("log_softmax")
 def log_softmax(x: Tensor, dim: int = -1, dtype=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtype)
@@ -525,6 +529,7 @@ def relu(x: Tensor, inplace: bool = False) -> Tensor:  # noqa: F811  (the unary 
 
 
 # -- linear algebra -----------------------------------------------------------------------------
+@autocast_op("matmul")
 def matmul(a, b) -> Tensor:
     """Matrix product with NumPy/PyTorch rules: 1-D operands are promoted and then squeezed."""
     if getattr(a, "is_sparse", False):  # a sparse COO matrix times a dense one
@@ -546,6 +551,7 @@ def matmul(a, b) -> Tensor:
     return out
 
 
+@autocast_op("mm")
 def mm(a: Tensor, b: Tensor) -> Tensor:
     """``torch.mm``: the product of two matrices (2-D, no broadcasting; a sparse COO ``a``
     too)."""
@@ -557,6 +563,7 @@ def mm(a: Tensor, b: Tensor) -> Tensor:
     return matmul(a, b)
 
 
+@autocast_op("bmm")
 def bmm(a: Tensor, b: Tensor) -> Tensor:
     """``torch.bmm``: batches of matrix products, [B, n, m] @ [B, m, p] (no broadcasting)."""
     a, b = to_tensor(a), to_tensor(b)
@@ -566,6 +573,7 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
     return matmul(a, b)
 
 
+@autocast_op("dot")
 @half_in_float32  # (float16 products overflow: dot([300, -300], [300, 300]) was nan, not 0)
 def dot(a: Tensor, b: Tensor) -> Tensor:
     """Inner product of two 1-D tensors of the same length (no broadcasting, as in PyTorch)."""
@@ -684,6 +692,7 @@ def _nonempty(tensors, op: str) -> list[Tensor]:
     return tensors
 
 
+@autocast_op("cat")
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     tensors = _nonempty(tensors, "cat")
     if len(tensors) == 1:
@@ -694,6 +703,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 concat = concatenate = cat
 
 
+@autocast_op("stack")
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     tensors = _nonempty(tensors, "stack")
     dim = wrap_dim(dim, tensors[0].ndim + 1)

@@ -25,6 +25,7 @@ from typing import Optional
 import numpy as np
 
 from graphc import functions as F
+from graphc.amp.autocast_mode import autocast_op
 from graphc.dispatch import apply
 from graphc.errors import DTypeError, ShapeError
 from graphc.tensor import Tensor
@@ -106,6 +107,7 @@ def scatter(input: Tensor, dim: int, index: Tensor, src=None, value=None, *,
     raise ValueError(f"scatter(): reduce must be 'add' or 'multiply', got {reduce!r}")
 
 
+@autocast_op("scatter_add")
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """A copy of ``input`` with ``src`` added at ``index`` along ``dim`` (duplicates add up),
     like ``torch.scatter_add``."""
@@ -208,6 +210,7 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1
     return F.reshape(apply("scatter_add", [x1, spread, source], axis=axis), list(input.shape))
 
 
+@autocast_op("index_copy")
 def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     """``input`` with ``source[..., i, ...]`` copied to ``input[..., index[i], ...]`` along
     ``dim``, like ``torch.index_copy`` (duplicate indices: the last copy wins)."""
@@ -252,6 +255,7 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: Optional[int] = None) ->
     return F.gather(F.broadcast_to(input, x_shape), axis, F.broadcast_to(indices, i_shape))
 
 
+@autocast_op("index_put")
 def index_put(input: Tensor, indices, values, accumulate: bool = False) -> Tensor:
     """``torch.index_put``: ``input[indices] = values`` (or ``+=`` with ``accumulate``, which
     adds every duplicate) without changing ``input``; ``indices`` is a tuple of index tensors."""

@@ -21,6 +21,7 @@ import numpy as np
 
 from graphc import autograd, tracing
 from graphc import functions as F
+from graphc.amp.autocast_mode import autocast_op
 from graphc.autograd_function import Function
 from graphc.errors import AutogradError
 from graphc.tensor import Tensor
@@ -92,6 +93,7 @@ class _Inverse(Function):
         return F.neg(F.matmul(F.matmul(a_inv.mT, grad), a_inv.mT))
 
 
+@autocast_op("inverse")
 def inv(A: Tensor) -> Tensor:
     """The inverse of each square matrix of ``A`` (``torch.linalg.inv``); a singular one is a
     :class:`LinAlgError`."""
@@ -190,6 +192,7 @@ class _Solve(Function):
         return grad_a, grad_b, None
 
 
+@autocast_op("linalg_solve")
 def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
     """``X`` with ``A @ X = B`` (``torch.linalg.solve``); ``B`` is a batch of matrices or, of
     shape ``A.shape[:-1]``, of vectors. ``left=False`` solves ``X @ A = B``."""
@@ -238,6 +241,7 @@ class _Cholesky(Function):
         return F.mul(F.add(s, s.mT), 0.5), None
 
 
+@autocast_op("cholesky")
 def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:
     """The lower (or ``upper``) triangular ``L`` with ``A = L L^T`` of each symmetric positive-
     definite matrix (``torch.linalg.cholesky``); another matrix is a :class:`LinAlgError`."""
@@ -268,6 +272,7 @@ def matrix_power(A: Tensor, n: int) -> Tensor:
     return F.mul(result, 1.0) if result is A else result  # (a new tensor, for n == 1 too)
 
 
+@autocast_op("linalg_multi_dot")
 def multi_dot(tensors) -> Tensor:
     """The product of a chain of matrices (``torch.linalg.multi_dot``); the first may be a
     vector (a row) and the last a vector (a column). Multiplied in the order that needs the
@@ -317,6 +322,7 @@ def _multiply(tensors, split, i: int, j: int) -> Tensor:
     return F.matmul(_multiply(tensors, split, i, k), _multiply(tensors, split, k + 1, j))
 
 
+@autocast_op("linalg_vecdot")
 def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
     """The dot product of vectors along ``dim``, broadcasting the rest
     (``torch.linalg.vecdot``)."""

@@ -19,12 +19,14 @@ from typing import Optional
 
 from graphc import functions as F
 from graphc import return_types
+from graphc.amp.autocast_mode import autocast_op
 from graphc.dispatch import apply
 from graphc.tensor import Tensor
 from ir import dtypes
 from ir.types import wrap_dim
 
 
+@autocast_op("prod")
 def prod(x: Tensor, dim: Optional[int] = None, keepdim: bool = False, dtype=None) -> Tensor:
     """The product of all elements, or over ``dim``; bools and integers multiply in i64.
 
@@ -50,6 +52,7 @@ def _scan(op: str, x: Tensor, dim: int) -> Tensor:
     return apply(op, [x], axis=axis)
 
 
+@autocast_op("cumsum")
 def cumsum(x: Tensor, dim: int, dtype=None) -> Tensor:
     """Running sums along ``dim``; bools and integers give i64, as in PyTorch.
 
@@ -62,6 +65,7 @@ def cumsum(x: Tensor, dim: int, dtype=None) -> Tensor:
     return F.cast(_scan("cumsum", F.cast(x, dtype), dim), dtype)  # as sum: wraps in dtype
 
 
+@autocast_op("cumprod")
 def cumprod(x: Tensor, dim: int, dtype=None) -> Tensor:
     """Running products along ``dim``; bools and integers give i64. The gradient is exact with
     zeros in the input (as PyTorch's), not ``out / x``."""

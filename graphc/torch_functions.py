@@ -28,6 +28,7 @@ import numpy as np
 
 from graphc import functions as F
 from graphc import tracing
+from graphc.amp.autocast_mode import autocast_op
 from graphc.composites import flip, repeat
 from graphc.errors import TraceError
 from graphc.tensor import Tensor
@@ -446,6 +447,7 @@ def std_mean(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, corre
             F.mean(x, dim, keepdim))
 
 
+@autocast_op("quantile")
 def quantile(x: Tensor, q, dim: Optional[int] = None, keepdim: bool = False, *,
              interpolation: str = "linear") -> Tensor:
     """The ``q``-th quantiles of ``x`` along ``dim`` (all elements when None), like
@@ -661,6 +663,7 @@ def histc(x: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
 
 
 # -- products and distances -----------------------------------------------------------------
+@autocast_op("inner")
 def inner(a: Tensor, b: Tensor) -> Tensor:
     """The sum of products over the last dims of ``a`` and ``b`` (``torch.inner``); a 0-d
     operand multiplies."""
@@ -685,6 +688,7 @@ def kron(a: Tensor, b: Tensor) -> Tensor:
     return F.reshape(F.mul(spread_a, spread_b), [p * q for p, q in zip(sa, sb)])
 
 
+@autocast_op("cross")
 def cross(a: Tensor, b: Tensor, dim: Optional[int] = None) -> Tensor:
     """The 3-D cross product along ``dim`` (``torch.cross``; without ``dim`` the first dim of
     size 3, as PyTorch's deprecated default)."""
@@ -706,12 +710,14 @@ def cross(a: Tensor, b: Tensor, dim: Optional[int] = None) -> Tensor:
                   F.sub(F.mul(ax[0], bx[1]), F.mul(ax[1], bx[0]))], axis)
 
 
+@autocast_op("dist")
 def dist(a: Tensor, b: Tensor, p: float = 2) -> Tensor:
     """The ``p``-norm of ``a - b`` (``torch.dist``)."""
     from graphc.linalg import vector_norm
     return vector_norm(F.sub(a, b), p)
 
 
+@autocast_op("cdist")
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
           compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
     """The ``p``-norm distance between each row of ``x1`` ``[..., P, M]`` and each row of
@@ -840,6 +846,7 @@ def repeat_interleave(x, repeats=None, dim: Optional[int] = None, *,
     return F.index_select(x, axis, _const(index, dtypes.i64))
 
 
+@autocast_op("renorm")
 def renorm(input: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
     """``input`` with each slice along ``dim`` whose ``p``-norm exceeds ``maxnorm`` scaled
     down to it (``torch.renorm``: by ``maxnorm / (norm + 1e-7)``, as PyTorch)."""

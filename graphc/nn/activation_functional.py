@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import graphc.functions as G
 from graphc import factories
+from graphc.amp.autocast_mode import autocast_op
 from graphc.tensor import Tensor
 
 # SELU's constants (Klambauer et al. 2017), as PyTorch spells them
@@ -140,6 +141,7 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
     return _inplace(input, fn, inplace)
 
 
+@autocast_op("prelu")
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """``x`` for x > 0, else ``weight * x``; ``weight`` has one entry, or one per channel
     (dim 1 of the input; inputs of fewer than 2 dims have one channel)."""

@@ -19,12 +19,14 @@ from typing import Optional
 
 from graphc import factories
 from graphc import functions as G
+from graphc.amp.autocast_mode import autocast_op
 from graphc.nn import init
 from graphc.nn.module import Module, Parameter
 from graphc.tensor import Tensor
 from ir import dtypes
 
 
+@autocast_op("bilinear")
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,
              bias: Optional[Tensor] = None) -> Tensor:
     """``out[..., o] = sum_ij input1[..., i] weight[o, i, j] input2[..., j] + bias[o]``."""

@@ -17,11 +17,13 @@ import numpy as np
 
 import graphc.functions as G
 from graphc import factories
+from graphc.amp.autocast_mode import autocast_op
 from graphc.linalg import vector_norm
 from graphc.nn.module import Module
 from graphc.tensor import Tensor
 
 
+@autocast_op("cosine_similarity")
 @G.half_in_float32
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """``sum(x1 / max(||x1||, eps) * x2 / max(||x2||, eps))`` along ``dim`` (the operands
@@ -45,6 +47,7 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
     return vector_norm(diff, p, -1, keepdim)
 
 
+@autocast_op("pdist")
 def pdist(input: Tensor, p: float = 2.0) -> Tensor:
     """The ``p``-norm distances between the rows of an (N, M) input, for every pair i < j in
     row-major order: N * (N - 1) / 2 values."""

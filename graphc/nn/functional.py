@@ -24,6 +24,7 @@ import numpy as np
 
 import graphc.functions as G
 from graphc import factories, tracing
+from graphc.amp.autocast_mode import autocast_op
 from graphc.autograd import no_grad
 from graphc.dispatch import apply
 from graphc.nn.interpolation import (  # noqa: F401  (re-exported: F.interpolate, ...)
@@ -109,6 +110,7 @@ def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     return G.where(G.gt(x, 0), x, negative)
 
 
+@autocast_op("softplus")
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: F811
     """``log(1 + exp(beta x)) / beta``, linear above ``threshold`` (as PyTorch)."""
     z = G.mul(x, float(beta))
@@ -155,6 +157,7 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: fl
     return G.add(G.sub(one_hot, soft.detach()), soft)
 
 
+@autocast_op("normalize")
 @G.half_in_float32
 def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
     """``x / max(||x||_p, eps)`` along ``dim``; a zero vector stays zero with gradient
@@ -164,6 +167,7 @@ def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Te
 
 
 # -- linear ---------------------------------------------------------------------------------------
+@autocast_op("linear")
 def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
     """``input @ weight.T + bias`` with ``weight`` of shape (out_features, in_features)."""
     out = G.matmul(input, G.transpose(weight, 0, 1) if weight.ndim == 2 else weight)
@@ -178,6 +182,7 @@ def _same_padding(kernel, dilation, stride, name):
     return [(t // 2, t - t // 2) for t in total]
 
 
+@autocast_op("conv2d")
 def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1,
            padding: Union[int, Sequence[int], str] = 0, dilation=1, groups: int = 1) -> Tensor:
     """2-D convolution (cross-correlation) of ``input`` (N, C, H, W) or (C, H, W) with
@@ -204,6 +209,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
     return G.squeeze(out, 0) if unbatched else out
 
 
+@autocast_op("conv1d")
 def conv1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1,
            padding: Union[int, Sequence[int], str] = 0, dilation=1, groups: int = 1) -> Tensor:
     """1-D convolution of ``input`` (N, C, L) or (C, L) with ``weight`` (O, C/groups, k): a
@@ -230,6 +236,7 @@ def _transposed_size(size: int, kernel: int, stride: int, padding: int, dilation
     return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
 
 
+@autocast_op("conv_transpose2d")
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1,
                      padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
     """2-D transposed convolution of ``input`` (N, Cin, H, W) or (Cin, H, W) with ``weight``
@@ -294,6 +301,7 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
     return G.squeeze(out, 0) if unbatched else out
 
 
+@autocast_op("conv_transpose1d")
 def conv_transpose1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1,
                      padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
     """1-D transposed convolution of ``input`` (N, Cin, L) or (Cin, L) with ``weight``
@@ -490,6 +498,7 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
     return out
 
 
+@autocast_op("layer_norm")
 @G.half_in_float32
 def layer_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
                bias: Optional[Tensor] = None, eps: float = 1e-5) -> Tensor:
@@ -829,6 +838,7 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: Option
     return out
 
 
+@autocast_op("scaled_dot_product_attention")
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
                                  attn_mask: Optional[Tensor] = None, dropout_p: float = 0.0,
                                  is_causal: bool = False, scale: Optional[float] = None,

@@ -15,6 +15,7 @@ import warnings
 from typing import Optional
 
 import graphc.functions as G
+from graphc.amp.autocast_mode import autocast_op
 from graphc.dispatch import apply
 from graphc.tensor import Tensor
 
@@ -55,6 +56,7 @@ def _warn_if_broadcast(input: Tensor, target, loss: str) -> None:
                       UserWarning, stacklevel=3)
 
 
+@autocast_op("mse_loss")
 def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
              reduction: str = "mean") -> Tensor:
     reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -63,6 +65,7 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
     return _reduce(G.mul(diff, diff), reduction)
 
 
+@autocast_op("l1_loss")
 def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
             reduction: str = "mean") -> Tensor:
     reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -70,6 +73,7 @@ def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
     return _reduce(G.abs(G.sub(input, target)), reduction)
 
 
+@autocast_op("smooth_l1_loss")
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
                    reduction: str = "mean", beta: float = 1.0) -> Tensor:
     reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -86,6 +90,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
     return _reduce(G.where(G.lt(diff, beta), quadratic, G.sub(diff, 0.5 * beta)), reduction)
 
 
+@autocast_op("huber_loss")
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
                delta: float = 1.0) -> Tensor:
     if delta <= 0:
@@ -106,6 +111,7 @@ def _class_last(x: Tensor) -> Tensor:
     return G.permute(x, [0] + list(range(2, x.ndim)) + [1])
 
 
+@autocast_op("nll_loss")
 def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
              size_average=None, ignore_index: int = -100, reduce=None,
              reduction: str = "mean") -> Tensor:
@@ -158,6 +164,7 @@ def _weighted_mean(total: Tensor, weight: Tensor) -> Tensor:
     return G.where(counted, G.div(total, G.where(counted, weight, 1.0)), float("nan"))
 
 
+@autocast_op("cross_entropy")
 def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
                   size_average=None, ignore_index: int = -100, reduce=None,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
@@ -215,6 +222,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     return G.add(G.mul(nll, 1.0 - label_smoothing), G.mul(smooth, label_smoothing / classes))
 
 
+@autocast_op("binary_cross_entropy")
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
                          size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """``-w (t log x + (1 - t) log(1 - x))`` for probabilities ``input``; logs are clamped to
@@ -233,6 +241,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor]
     return _reduce(loss, reduction)
 
 
+@autocast_op("binary_cross_entropy_with_logits")
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
                                      weight: Optional[Tensor] = None, size_average=None,
                                      reduce=None, reduction: str = "mean",
@@ -254,6 +263,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     return _reduce(loss, reduction)
 
 
+@autocast_op("kl_div")
 def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
            reduction: str = "mean", log_target: bool = False) -> Tensor:
     """``target * (log target - input)`` for log-probabilities ``input``; 'batchmean' divides

@@ -16,6 +16,7 @@ from typing import Optional
 import numpy as np
 
 import graphc.functions as G
+from graphc.amp.autocast_mode import autocast_op
 from graphc.autograd import no_grad
 from graphc.tensor import Tensor
 
@@ -73,6 +74,7 @@ def instance_norm(input: Tensor, running_mean: Optional[Tensor] = None,
     return _affine(out, weight, bias)
 
 
+@autocast_op("group_norm")
 @G.half_in_float32
 def group_norm(input: Tensor, num_groups: int, weight: Optional[Tensor] = None,
                bias: Optional[Tensor] = None, eps: float = 1e-5) -> Tensor:
@@ -94,6 +96,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Optional[Tensor] = None,
     return _affine(normed, weight, bias)
 
 
+@autocast_op("rms_norm")
 @G.half_in_float32
 def rms_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
              eps: Optional[float] = None) -> Tensor:

@@ -26,6 +26,7 @@ import numpy as np
 
 import graphc.functions as G
 from graphc import factories
+from graphc.amp.autocast_mode import autocast_op
 from graphc.dispatch import apply
 from graphc.nn.functional import (
     _adaptive_mean,
@@ -48,6 +49,7 @@ def _strided(x: Tensor, axis: int, start: int, step: int, count: int) -> Tensor:
     return apply("slice", [x], starts=starts, stops=stops, steps=steps)
 
 
+@autocast_op("conv3d")
 def conv3d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0,
            dilation=1, groups: int = 1) -> Tensor:
     """3-D convolution of ``input`` (N, C, D, H, W) or (C, D, H, W) with ``weight``
@@ -90,6 +92,7 @@ def conv3d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
     return _squeeze_if(out, unbatched)
 
 
+@autocast_op("max_pool3d")
 def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
     """Max over (kd, kh, kw) windows of (N, C, D, H, W) or (C, D, H, W) input; padding counts
@@ -128,6 +131,7 @@ def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     return _squeeze_if(best, unbatched)
 
 
+@autocast_op("avg_pool3d")
 @G.half_in_float32  # (window sums of float16 overflow where their means do not)
 def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override: Optional[int] = None) -> Tensor:
@@ -168,6 +172,7 @@ def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
                        unbatched)
 
 
+@autocast_op("adaptive_avg_pool3d")
 def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
     """Averages over PyTorch's adaptive windows along D, H and W (None keeps that size)."""
     x, unbatched = _batched(input, 5, "adaptive_avg_pool3d")
