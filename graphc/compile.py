@@ -1164,13 +1164,14 @@ def _autocast_guard() -> tracing.Guard:
     traced_with = amp_mode.autocast_state()
     guard = tracing.Guard(f"autocast is {_describe_autocast(traced_with)}",
                           amp_mode.autocast_state, traced_with, show=_describe_autocast)
-    guard.check_identities = lambda: amp_mode.autocast_state() == traced_with  # type: ignore[attr-defined]
+    state = amp_mode.thread_state()  # (read directly: this check runs on every call)
+    guard.check_identities = lambda: state.key == traced_with  # type: ignore[attr-defined]
     return guard
 
 
 def _describe_autocast(state: tuple) -> str:
-    on = [f"{device} {dtype}" for device, enabled, dtype in state if enabled]
-    return "on for " + ", ".join(on) if on else "off"
+    return "on for " + ", ".join(f"{device} {dtype}" for device, dtype in state) if state \
+        else "off"
 
 
 def _grad_inputs(traced_leaves: list, input_leaves: list, lifted: list,

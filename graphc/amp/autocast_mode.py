@@ -40,6 +40,8 @@ class _AutocastState(threading.local):
     active = False  # autocast on for some device type and not inside an autocast op's body
     excluded = False  # inside an autocast op (PyTorch excludes its autocast dispatch key there)
     cache_enabled = True
+    key: tuple = ()  # ((device, dtype), ...) of the device types it is on for: the compile guard
+
 
     def __init__(self):
         self.enabled = {device: False for device in DEVICE_TYPES}
@@ -48,6 +50,7 @@ class _AutocastState(threading.local):
 
     def refresh(self) -> None:
         self.active = any(self.enabled.values()) and not self.excluded
+        self.key = tuple((d, self.dtype[d]) for d in DEVICE_TYPES if self.enabled[d])
 
 
 _state = _AutocastState()
@@ -83,6 +86,7 @@ def get_autocast_dtype(device_type: str) -> dtypes.DType:
 def set_autocast_dtype(device_type: str, dtype) -> None:
     from graphc.factories import as_dtype
     _state.dtype[_device_type(device_type)] = as_dtype(dtype)
+    _state.refresh()
 
 
 def is_autocast_cache_enabled() -> bool:
@@ -98,10 +102,16 @@ def clear_autocast_cache() -> None:
     """PyTorch frees its cached weight casts here; graphc keeps none."""
 
 
+def thread_state() -> _AutocastState:
+    """The per-thread autocast state object (its ``key`` is :func:`autocast_state`)."""
+    return _state
+
+
 def autocast_state() -> tuple:
-    """This thread's autocast settings as one comparable value (the compile guard reads it)."""
-    return tuple((device, _state.enabled[device], _state.dtype[device])
-                 for device in DEVICE_TYPES)
+    """This thread's autocast settings as one comparable value, ``()`` when it is off: the
+    device types it is on for, with their dtypes (the compile guard reads it on every call, so
+    it is kept up to date by every change rather than built here)."""
+    return _state.key
 
 
 class autocast:  # noqa: N801  (torch.autocast)
