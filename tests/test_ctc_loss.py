@@ -229,5 +229,8 @@ def test_errors_name_the_argument(change, error, message):
     args["targets"] = graphc.tensor(args["targets"])
     with pytest.raises(error, match=message):
         F.ctc_loss(**args)
-    with pytest.raises(TypeError, match="floating point"):
+
+
+def test_integer_log_probs_are_refused():
+    with pytest.raises(TypeError, match="log_probs must be floating point"):
         F.ctc_loss(graphc.tensor(PADDED), graphc.tensor(PADDED), FRAMES, COUNTS)
