@@ -3300,6 +3300,67 @@ def session27_amp():
           scaler_items, rtol=RTOL32, atol=ATOL32)
 
 
+def session27_ctc():
+    """CTC loss (F.ctc_loss, nn.CTCLoss): values and gradients w.r.t. log_probs (PyTorch's
+    convention: exp(log_probs) minus the occupancy), every reduction, padded and concatenated
+    targets, unbatched, zero_infinity with an impossible alignment, float32 and float64."""
+    rng = np.random.default_rng(27)
+    T, N, C = 12, 3, 5
+    logits = rng.standard_normal((T, N, C))
+    scores = rng.standard_normal((T, N, C))  # not normalized: the exp(log_probs) term shows
+    padded = np.array([[1, 1, 2, 4], [3, 0, 0, 0], [2, 4, 2, 1]])
+    frames, counts = [12, 9, 10], [4, 1, 0]
+    flat = np.concatenate([padded[n, :counts[n]] for n in range(N)])
+
+    def items(x, targets, frames, counts, dtype, normalize=True, module=False, **kwargs):
+        out = []
+        for lib in (graphc, torch):
+            xs = lib.tensor(x.astype(dtype), requires_grad=True)
+            lp = xs.log_softmax(-1) if normalize else xs
+            args = (lp, lib.tensor(targets), lib.tensor(frames), lib.tensor(counts))
+            if module:
+                loss = lib.nn.CTCLoss(**kwargs)(*args)
+            else:
+                loss = lib.nn.functional.ctc_loss(*args, **kwargs)
+            w = lib.tensor(np.linspace(0.5, 1.5, max(loss.numel(), 1)).reshape(
+                tuple(loss.shape)).astype(dtype))
+            (loss * w).sum().backward()
+            out.append([loss, xs.grad])
+        return [("value", out[0][0], out[1][0]), ("gradient", out[0][1], out[1][1])]
+
+    for dtype, tol in ((np.float64, dict(rtol=RTOL64, atol=ATOL64)),
+                       (np.float32, dict(rtol=RTOL32, atol=ATOL32))):
+        name = np.dtype(dtype).name
+        for reduction in ("none", "mean", "sum"):
+            check(f"s27/ctc_loss[{reduction}, {name}] (log_softmax of logits)",
+                  lambda r=reduction, d=dtype: items(logits, padded, frames, counts, d,
+                                                     reduction=r), **tol)
+            check(f"s27/ctc_loss[{reduction}, {name}] (unnormalized log_probs)",
+                  lambda r=reduction, d=dtype: items(scores, padded, frames, counts, d,
+                                                     normalize=False, reduction=r), **tol)
+        check(f"s27/ctc_loss[concatenated targets, blank=4, {name}]",
+              lambda d=dtype: items(logits, np.where(flat == 4, 0, flat), frames, counts, d,
+                                    blank=4, reduction="none"), **tol)
+        check(f"s27/ctc_loss[unbatched, {name}]",
+              lambda d=dtype: items(logits[:, 0], padded[0], 12, 4, d, reduction="none"), **tol)
+        # [1, 1, 2, 4] needs 5 frames: with 4 the loss is inf (NaN gradient inside the input)
+        for zero_infinity in (False, True):
+            check(f"s27/ctc_loss[impossible alignment, zero_infinity={zero_infinity}, {name}]",
+                  lambda z=zero_infinity, d=dtype: items(
+                      logits, padded, [4, 9, 10], counts, d, reduction="none",
+                      zero_infinity=z), **tol)
+        check(f"s27/ctc_loss nn.CTCLoss(mean, zero_infinity) [{name}]",
+              lambda d=dtype: items(logits, padded, [4, 9, 10], counts, d, module=True,
+                                    zero_infinity=True), **tol)
+    minus_inf = scores.copy()
+    minus_inf[3, 0, 1] = -np.inf
+    check("s27/ctc_loss[a -inf log-probability]",
+          lambda: items(minus_inf, padded, frames, counts, np.float64, normalize=False,
+                        reduction="sum"),
+          known="PyTorch's gradient is NaN at a -inf log-probability (-inf + inf); graphc's is "
+                "the limit, exp(-inf) - 0 = 0")
+
+
 def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -3317,7 +3378,7 @@ def main() -> int:
     for section in (layers, losses, init_stats, optimizers, tensor_ops, compiled,
                     issue6, function_transforms, issue10_layers, issue10_surface,
                     issue10_index, math_ops, nn_wave2, issue10_functions, edge_semantics,
-                    session26, session27_lead, session27_amp):
+                    session26, session27_lead, session27_amp, session27_ctc):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

@@ -68,6 +68,7 @@ from graphc.nn.loss import (
 )
 from graphc.nn.loss_more import (
     CosineEmbeddingLoss,
+    CTCLoss,
     GaussianNLLLoss,
     HingeEmbeddingLoss,
     MarginRankingLoss,
@@ -181,3 +182,5 @@ __all__ += ["modules"]
 from graphc.nn.sync_batchnorm import SyncBatchNorm  # noqa: E402
 
 __all__ += ["SyncBatchNorm"]
+# the connectionist temporal classification loss (session 27)
+__all__ += ["CTCLoss"]

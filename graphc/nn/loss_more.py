@@ -1,7 +1,7 @@
 """More loss modules, over :mod:`graphc.nn.losses_more`: ``CosineEmbeddingLoss
 MarginRankingLoss HingeEmbeddingLoss SoftMarginLoss MultiLabelSoftMarginLoss MultiMarginLoss
-MultiLabelMarginLoss TripletMarginLoss PoissonNLLLoss GaussianNLLLoss``, PyTorch's arguments
-(class weights are buffers, as in PyTorch).
+MultiLabelMarginLoss TripletMarginLoss PoissonNLLLoss GaussianNLLLoss CTCLoss``, PyTorch's
+arguments (class weights are buffers, as in PyTorch).
 
     >>> import graphc
     >>> from graphc import nn
@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Optional
 
 from graphc.nn import losses_more as L
+from graphc.nn.ctc import ctc_loss
 from graphc.nn.loss import _Loss, _WeightedLoss
 from graphc.tensor import Tensor
 
@@ -107,3 +108,17 @@ class GaussianNLLLoss(_Loss):
 
     def forward(self, input: Tensor, target: Tensor, var) -> Tensor:
         return L.gaussian_nll_loss(input, target, var, self.full, self.eps, self.reduction)
+
+
+class CTCLoss(_Loss):
+    """The connectionist temporal classification loss (:func:`graphc.nn.functional.ctc_loss`):
+    ``loss(log_probs, targets, input_lengths, target_lengths)``."""
+
+    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False):
+        super().__init__(reduction=reduction)
+        self.blank, self.zero_infinity = blank, zero_infinity
+
+    def forward(self, log_probs: Tensor, targets: Tensor, input_lengths,
+                target_lengths) -> Tensor:
+        return ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank,
+                        self.reduction, self.zero_infinity)

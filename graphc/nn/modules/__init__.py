@@ -42,7 +42,7 @@ _LAYOUT = {
     "loss": "MSELoss L1Loss SmoothL1Loss HuberLoss KLDivLoss CrossEntropyLoss NLLLoss BCELoss "
             "BCEWithLogitsLoss CosineEmbeddingLoss MarginRankingLoss HingeEmbeddingLoss "
             "SoftMarginLoss MultiLabelSoftMarginLoss MultiMarginLoss MultiLabelMarginLoss "
-            "TripletMarginLoss PoissonNLLLoss GaussianNLLLoss",
+            "TripletMarginLoss PoissonNLLLoss GaussianNLLLoss CTCLoss",
     "rnn": "RNN LSTM GRU RNNCell LSTMCell GRUCell",
     "transformer": "TransformerEncoderLayer TransformerEncoder TransformerDecoderLayer "
                    "TransformerDecoder Transformer",
