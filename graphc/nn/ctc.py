@@ -42,6 +42,7 @@ import numpy as np
 
 import graphc.functions as G
 from graphc import tracing
+from graphc.amp.autocast_mode import autocast_op
 from graphc.autograd_function import Function
 from graphc.errors import AutogradError
 from graphc.nn.losses import _check_reduction
@@ -52,6 +53,7 @@ __all__ = ["ctc_loss"]
 Lengths = Union[Tensor, Sequence[int], int]
 
 
+@autocast_op("ctc_loss")
 def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths: Lengths,
              target_lengths: Lengths, blank: int = 0, reduction: str = "mean",
              zero_infinity: bool = False) -> Tensor:
