@@ -212,11 +212,11 @@ from graphc.index_ops import (
                            take_along_dim,
 )
 from graphc.linalg import tensor_norm as norm
-from graphc.linalg_solvers import det, logdet, matrix_power, slogdet
-from graphc.linalg_solvers import inv as inverse
 from graphc.linalg_decompositions import pinverse
 from graphc.linalg_decompositions import qr_legacy as qr
 from graphc.linalg_decompositions import svd_legacy as svd
+from graphc.linalg_solvers import det, logdet, matrix_power, slogdet
+from graphc.linalg_solvers import inv as inverse
 from graphc.math_functions import (
                            acos,
                            acosh,

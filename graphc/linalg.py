@@ -145,7 +145,19 @@ def tensor_norm(x: Tensor, p="fro", dim=None, keepdim: bool = False,
     return vector_norm(x, p, dim, keepdim, dtype=dtype)
 
 
-# inverses, determinants and solvers, in a module of their own
+# decompositions (QR, symmetric eigen, SVD) and what is built on them; inverses, determinants
+# and solvers: modules of their own
+from graphc.linalg_decompositions import (  # noqa: E402
+    cond,
+    eigh,
+    eigvalsh,
+    lstsq,
+    matrix_rank,
+    pinv,
+    qr,
+    svd,
+    svdvals,
+)
 from graphc.linalg_solvers import (  # noqa: E402
     LinAlgError,
     cholesky,
@@ -157,19 +169,6 @@ from graphc.linalg_solvers import (  # noqa: E402
     slogdet,
     solve,
     vecdot,
-)
-
-# decompositions (QR, symmetric eigen, SVD) and what is built on them
-from graphc.linalg_decompositions import (  # noqa: E402
-    cond,
-    eigh,
-    eigvalsh,
-    lstsq,
-    matrix_rank,
-    pinv,
-    qr,
-    svd,
-    svdvals,
 )
 
 __all__ = ["matrix_norm", "norm", "vector_norm", "LinAlgError", "cholesky", "det", "inv",
