@@ -223,6 +223,9 @@ from graphc.index_ops import (
                            take_along_dim,
 )
 from graphc.linalg import tensor_norm as norm
+from graphc.linalg_decompositions import pinverse
+from graphc.linalg_decompositions import qr_legacy as qr
+from graphc.linalg_decompositions import svd_legacy as svd
 from graphc.linalg_solvers import det, logdet, matrix_power, slogdet
 from graphc.linalg_solvers import inv as inverse
 from graphc.math_functions import (
@@ -428,6 +431,7 @@ __all__ = [
 ]
 __all__ += ["func", "vmap"]  # function transforms (graphc.func)
 __all__ += ["det", "inverse", "logdet", "matrix_power", "slogdet"]  # graphc/linalg_solvers.py
+__all__ += ["pinverse", "qr", "svd"]  # graphc/linalg_decompositions.py
 # more of PyTorch's top level (graphc/torch_functions.py, graphc/torch_runtime.py, data_dependent)
 __all__ += ["bincount", "unique", "unique_consecutive", "logical_xor", "broadcast_to"]
 __all__ += [

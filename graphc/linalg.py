@@ -1,7 +1,9 @@
-"""``graphc.linalg``: norms with PyTorch's meaning (``norm``, ``vector_norm``, ``matrix_norm``).
+"""``graphc.linalg``: norms with PyTorch's meaning (``norm``, ``vector_norm``, ``matrix_norm``),
+and the inverses, solvers (``linalg_solvers``) and decompositions (``linalg_decompositions``).
 
-Composites of ``abs``, ``pow``, ``sum``, ``amax``/``amin`` and ``sqrt``, so they compile and
-differentiate. As in PyTorch, the gradient of a norm at a zero vector is 0 (not NaN).
+The norms are composites of ``abs``, ``pow``, ``sum``, ``amax``/``amin`` and ``sqrt``, so they
+compile and differentiate (the spectral and nuclear ones need singular values: eager only).
+As in PyTorch, the gradient of a norm at a zero vector is 0 (not NaN).
 
     >>> import graphc
     >>> graphc.linalg.vector_norm(graphc.tensor([3.0, 4.0])).item()
@@ -71,9 +73,10 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *,
 
 def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,
                 dtype=None) -> Tensor:
-    """A matrix norm over the two dims ``dim`` (``torch.linalg.matrix_norm``): ``'fro'``, and the
+    """A matrix norm over the two dims ``dim`` (``torch.linalg.matrix_norm``): ``'fro'``, the
     induced norms ``1``/``-1`` (largest/smallest column sum of ``|A|``) and ``inf``/``-inf``
-    (rows). ``2``, ``-2`` and ``'nuc'`` need singular values, which graphc does not compute yet.
+    (rows), and from the singular values (:func:`svdvals`: eager only) ``2``/``-2`` (the
+    largest/smallest) and ``'nuc'`` (their sum).
     """
     A = _float_input(F.to_tensor(A), dtype, "linalg.matrix_norm")
     if A.ndim < 2:
@@ -87,12 +90,16 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,
     if ord == "fro":
         return vector_norm(A, 2, [rows, cols], keepdim)
     if ord in ("nuc", 2, -2):
-        raise NotImplementedError(f"linalg.matrix_norm: ord={ord!r} needs singular values, "
-                                  f"which graphc does not compute yet; use 'fro', 1, -1, inf "
-                                  f"or -inf")
+        from graphc.linalg_decompositions import svdvals
+        rest = [d for d in range(A.ndim) if d not in (rows, cols)]
+        s = svdvals(F.permute(A, rest + [rows, cols]))
+        result = (F.sum(s, -1) if ord == "nuc" else F.amax(s, -1) if ord == 2
+                  else F.amin(s, -1))
+        return F.unsqueeze(F.unsqueeze(result, min(rows, cols)), max(rows, cols)) if keepdim \
+            else result
     if ord not in (1, -1, math.inf, -math.inf):
-        raise ShapeError(f"linalg.matrix_norm: order {ord!r} is not supported; use 'fro', 1, "
-                         f"-1, inf or -inf")
+        raise ShapeError(f"linalg.matrix_norm: order {ord!r} is not supported; use 'fro', "
+                         f"'nuc', 1, -1, 2, -2, inf or -inf")
     summed, over = (rows, cols) if abs(ord) == 1 else (cols, rows)
     sums = F.sum(F.abs(A), summed, keepdim=True)
     result = F.amax(sums, over, keepdim=True) if ord > 0 else F.amin(sums, over, keepdim=True)
@@ -138,7 +145,19 @@ def tensor_norm(x: Tensor, p="fro", dim=None, keepdim: bool = False,
     return vector_norm(x, p, dim, keepdim, dtype=dtype)
 
 
-# inverses, determinants and solvers, in a module of their own
+# decompositions (QR, symmetric eigen, SVD) and what is built on them; inverses, determinants
+# and solvers: modules of their own
+from graphc.linalg_decompositions import (  # noqa: E402
+    cond,
+    eigh,
+    eigvalsh,
+    lstsq,
+    matrix_rank,
+    pinv,
+    qr,
+    svd,
+    svdvals,
+)
 from graphc.linalg_solvers import (  # noqa: E402
     LinAlgError,
     cholesky,
@@ -153,4 +172,17 @@ from graphc.linalg_solvers import (  # noqa: E402
 )
 
 __all__ = ["matrix_norm", "norm", "vector_norm", "LinAlgError", "cholesky", "det", "inv",
-           "logdet", "matrix_power", "multi_dot", "slogdet", "solve", "vecdot"]
+           "logdet", "matrix_power", "multi_dot", "slogdet", "solve", "vecdot", "cond", "eigh",
+           "eigvalsh", "lstsq", "matrix_rank", "pinv", "qr", "svd", "svdvals"]
+
+_COMPLEX_ONLY = {"eig": "eigh", "eigvals": "eigvalsh"}
+
+
+def __getattr__(name: str):
+    # eig/eigvals answer complex tensors (a real nonsymmetric matrix has complex eigenvalues)
+    if name in _COMPLEX_ONLY:
+        raise AttributeError(
+            f"graphc.linalg.{name} is not supported: it returns complex tensors, and graphc "
+            f"has no complex dtypes. For a symmetric matrix use graphc.linalg."
+            f"{_COMPLEX_ONLY[name]}")
+    raise AttributeError(f"module 'graphc.linalg' has no attribute {name!r}")

@@ -1,4 +1,5 @@
-"""Named results of the ops that answer ``(values, indices)``, as ``torch.return_types``.
+"""Named results of the ops that answer several tensors (``(values, indices)``, the
+factorizations), as ``torch.return_types``.
 
 Each is a named tuple called like the function that returns it, so both PyTorch idioms work:
 
@@ -21,5 +22,12 @@ cummin = namedtuple("cummin", ["values", "indices"])
 aminmax = namedtuple("aminmax", ["min", "max"])
 mode = namedtuple("mode", ["values", "indices"])
 slogdet = namedtuple("slogdet", ["sign", "logabsdet"])
+linalg_qr = namedtuple("linalg_qr", ["Q", "R"])
+linalg_eigh = namedtuple("linalg_eigh", ["eigenvalues", "eigenvectors"])
+linalg_svd = namedtuple("linalg_svd", ["U", "S", "Vh"])
+linalg_lstsq = namedtuple("linalg_lstsq", ["solution", "residuals", "rank", "singular_values"])
+svd = namedtuple("svd", ["U", "S", "V"])
+qr = namedtuple("qr", ["Q", "R"])
 
-__all__ = ["aminmax", "cummax", "cummin", "kthvalue", "median", "mode", "slogdet", "sort", "topk"]
+__all__ = ["aminmax", "cummax", "cummin", "kthvalue", "linalg_eigh", "linalg_lstsq", "linalg_qr",
+           "linalg_svd", "median", "mode", "qr", "slogdet", "sort", "svd", "topk"]

@@ -488,6 +488,9 @@ def _install() -> None:
     from graphc import linalg_solvers as solvers
     Tensor.det, Tensor.logdet, Tensor.slogdet = solvers.det, solvers.logdet, solvers.slogdet
     Tensor.inverse, Tensor.matrix_power = solvers.inv, solvers.matrix_power
+    from graphc import linalg_decompositions as decompositions
+    Tensor.svd, Tensor.qr = decompositions.svd_legacy, decompositions.qr_legacy
+    Tensor.pinverse = decompositions.pinverse
     for name in ("absolute", "logit", "nan_to_num", "masked_scatter", "put", "erfinv"):
         setattr(Tensor, name + "_", inplace(getattr(T, name), name + "_"))
     for name in ("unique", "unique_consecutive", "bincount"):

@@ -110,8 +110,9 @@ def test_norm_refuses_integer_tensors_and_unknown_orders():
         graphc.tensor([1, 2]).norm()
     with pytest.raises(RuntimeError, match="at least 2 dimensions"):
         graphc.linalg.matrix_norm(graphc.ones(3))
-    with pytest.raises(NotImplementedError, match="singular values"):
-        graphc.ones(2, 2).norm("nuc")
+    assert graphc.ones(2, 2).norm("nuc").item() == pytest.approx(2.0)  # singular values 2, 0
+    with pytest.raises(RuntimeError, match="order 3 is not supported"):
+        graphc.linalg.matrix_norm(graphc.ones(2, 2), 3)
 
 
 def test_t_keeps_rank_0_and_1_and_refuses_rank_3():
