@@ -28,6 +28,7 @@ import numpy as np
 
 from graphc import autograd
 from graphc import functions as F
+from graphc.amp.autocast_mode import autocast_op
 from graphc.autograd_function import Function
 from graphc.errors import AutogradError
 from graphc.linalg_solvers import (
@@ -140,6 +141,7 @@ def _qr_backward_tall(gq, gr, q, r):
     return solve(r.mT, ga, left=False)
 
 
+@autocast_op("linalg_qr")
 def qr(A: Tensor, mode: str = "reduced"):
     """``(Q, R)`` with ``A = Q R``, ``Q`` with orthonormal columns and ``R`` upper triangular
     (``torch.linalg.qr``). ``mode='reduced'`` gives ``Q`` (m, k), ``R`` (k, n) with
@@ -197,6 +199,7 @@ def _uplo(name: str, UPLO) -> str:
     return UPLO
 
 
+@autocast_op("linalg_eigh")
 def eigh(A: Tensor, UPLO: str = "L"):
     """``(eigenvalues, eigenvectors)`` of each symmetric matrix of ``A``
     (``torch.linalg.eigh``): eigenvalues ascending, eigenvectors the orthonormal columns of
@@ -215,6 +218,7 @@ def eigh(A: Tensor, UPLO: str = "L"):
     return linalg_eigh(w, v)
 
 
+@autocast_op("linalg_eigh")
 def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:
     """The eigenvalues, ascending, of each symmetric matrix of ``A``
     (``torch.linalg.eigvalsh``); only the ``UPLO`` triangle is read. Gradient ``V diag(g) V^T``.
@@ -286,6 +290,7 @@ def _svd_backward(gu, gs, gvh, u, s, vh):
     return F.matmul(u, F.matmul(ga, vh)) if m >= n else F.matmul(F.matmul(u, ga), vh)
 
 
+@autocast_op("linalg_svd")
 def svd(A: Tensor, full_matrices: bool = True, *, driver=None):
     """``(U, S, Vh)`` with ``A = U diag(S) Vh`` (``torch.linalg.svd``): ``S`` descending,
     ``U`` (m, m) and ``Vh`` (n, n) orthogonal with ``full_matrices``, else (m, k) and (k, n),
@@ -305,6 +310,7 @@ def svd(A: Tensor, full_matrices: bool = True, *, driver=None):
     return linalg_svd(u, s, vh)
 
 
+@autocast_op("linalg_svd")
 def svdvals(A: Tensor, *, driver=None) -> Tensor:
     """The singular values, descending, of each matrix of ``A`` (``torch.linalg.svdvals``);
     gradient ``U diag(g) Vh``."""
@@ -453,6 +459,7 @@ class _LstsqSolution(Function):
         return grad_a, grad_b, None
 
 
+@autocast_op("linalg_lstsq")
 def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):
     """The least-squares solution ``X`` minimizing ``|A X - B|`` (the minimum-norm one where
     ``A`` is rank deficient), as ``torch.linalg.lstsq`` on CPU: a named tuple ``(solution,
@@ -567,6 +574,7 @@ def cond(A: Tensor, p=None) -> Tensor:
 # ------------------------------------------------------------------------------------------------
 # PyTorch's older top-level spellings (graphc.svd, graphc.qr, graphc.pinverse and the methods)
 # ------------------------------------------------------------------------------------------------
+@autocast_op("linalg_svd")
 def svd_legacy(input: Tensor, some: bool = True, compute_uv: bool = True):
     """``torch.svd``: ``(U, S, V)`` with ``A = U diag(S) V^T`` (``V``, not ``Vh``); ``some``
     is the reduced factorization. Without ``compute_uv``, ``U`` and ``V`` are zero-filled
@@ -581,6 +589,7 @@ def svd_legacy(input: Tensor, some: bool = True, compute_uv: bool = True):
     return result(u, s, vh.mT)
 
 
+@autocast_op("linalg_qr")
 def qr_legacy(input: Tensor, some: bool = True):
     """``torch.qr``: ``linalg.qr`` with ``mode='reduced'`` (``some``) or ``'complete'``."""
     from graphc.return_types import qr as result
@@ -588,6 +597,7 @@ def qr_legacy(input: Tensor, some: bool = True):
     return result(q, r)
 
 
+@autocast_op("pinverse")
 def pinverse(input: Tensor, rcond: float = 1e-15) -> Tensor:
     """``torch.pinverse``: ``linalg.pinv`` with singular values at most ``rcond`` times the
     largest counted as zero."""
