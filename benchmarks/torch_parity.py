@@ -3522,6 +3522,90 @@ def session27_linalg():
           rtol=1e-5, atol=1e-6)
 
 
+def _s27_grid_points(rng, shape, sizes, align):
+    """A grid of normalized points whose pixel positions are k + f, f in [0.1, 0.4] or
+    [0.6, 0.9], k up to 3 pixels beyond either side: inside and outside [-1, 1], never on a
+    pixel-boundary tie (integer or half-integer) where floor, rounding, clamping or reflection
+    could fall either way in the last bit. ``sizes`` in spatial order."""
+    grid = np.zeros(shape)
+    for i, size in enumerate(sizes[::-1]):  # components x, y, z: widths first
+        k = rng.integers(-3, size + 3, shape[:-1])
+        f = rng.uniform(0.1, 0.4, shape[:-1]) + 0.5 * rng.integers(0, 2, shape[:-1])
+        p = k + f
+        grid[..., i] = 2 * p / (size - 1) - 1 if align else (2 * p + 1) / size - 1
+    return grid
+
+
+def session27_grid():
+    """F.grid_sample (every mode x padding mode x align_corners, 4-D and 5-D, eager and
+    compiled) and F.affine_grid: values and gradients with respect to the input, the grid and
+    theta, float64."""
+    rng = np.random.default_rng(27)
+
+    def sampled(x, grid, mode, padding, align, compiled=False):
+        out = []
+        for lib, functional in ((graphc, GF), (torch, TF)):
+            def run(a, g, lib=lib, functional=functional):
+                y = functional.grid_sample(a, g, mode, padding, align)
+                w = np.random.default_rng(1).standard_normal(tuple(y.shape))
+                (y * lib.tensor(w)).sum().backward()
+                return y, a.grad, g.grad
+            if compiled and lib is graphc:
+                run = graphc.compile(run)
+            out.append(run(lib.tensor(x, requires_grad=True), lib.tensor(grid, requires_grad=True)))
+        return [(label, g, t) for label, g, t in zip(("value", "d/dinput", "d/dgrid"), *out)]
+
+    cases = []
+    for dims, shape, out in ((2, (2, 3, 4, 5), (3, 4)), (3, (2, 2, 3, 4, 5), (2, 3, 2))):
+        for mode in ("bilinear", "nearest", "bicubic")[:3 if dims == 2 else 2]:
+            for padding in ("zeros", "border", "reflection"):
+                for align in (False, True):
+                    x = rng.standard_normal(shape)
+                    grid = _s27_grid_points(rng, (shape[0], *out, dims), shape[2:], align)
+                    cases.append((f"{dims + 2}-D {mode} {padding} align_corners={align}",
+                                  x, grid, mode, padding, align))
+    for name, x, grid, mode, padding, align in cases:
+        check(f"s27/grid_sample {name}",
+              lambda a=(x, grid, mode, padding, align): sampled(*a))
+    for name, x, grid, mode, padding, align in cases:
+        if padding == "reflection" or mode == "bicubic":
+            check(f"s27/grid_sample compiled {name}",
+                  lambda a=(x, grid, mode, padding, align): sampled(*a, compiled=True))
+    # one-pixel axes and points exactly on pixel centres and the borders (the values are
+    # continuous there; PyTorch's border gradient conventions: clamped points get 0)
+    ticks = [-2.5, -1.0, -0.5, 0.0, 0.5, 1.0, 2.5]
+    edge_grid = np.array([[[u, v] for u in ticks] for v in ticks])[None]
+    for mode in ("bilinear", "nearest", "bicubic"):
+        for padding in ("zeros", "border", "reflection"):
+            for align in (False, True):
+                for shape in ((1, 2, 1, 3), (1, 2, 3, 4)):
+                    x = rng.standard_normal(shape)
+                    check(f"s27/grid_sample borders {mode} {padding} align_corners={align} "
+                          f"{list(shape)}",
+                          lambda a=(x, edge_grid, mode, padding, align): sampled(*a))
+
+    def affine(theta, size, align, sample):
+        out = []
+        for lib, functional in ((graphc, GF), (torch, TF)):
+            t = lib.tensor(theta, requires_grad=True)
+            grid = functional.affine_grid(t, size, align)
+            y = functional.grid_sample(lib.tensor(np.linspace(-1, 1, math.prod(size)).reshape(
+                size)), grid, "bilinear", "border", align) if sample else grid
+            w = np.random.default_rng(2).standard_normal(tuple(y.shape))
+            (y * lib.tensor(w)).sum().backward()
+            out.append((y, t.grad))
+        return [(label, g, t) for label, g, t in zip(("value", "d/dtheta"), *out)]
+
+    for size in ([2, 3, 4, 5], [2, 2, 3, 4, 5], [1, 1, 1, 3]):
+        dims = len(size) - 2
+        theta = rng.standard_normal((size[0], dims, dims + 1))
+        for align in (False, True):
+            check(f"s27/affine_grid {size} align_corners={align}",
+                  lambda a=(theta, size, align): affine(*a, sample=False))
+            check(f"s27/affine_grid -> grid_sample {size} align_corners={align}",
+                  lambda a=(theta, size, align): affine(*a, sample=True))
+
+
 def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -3539,7 +3623,8 @@ def main() -> int:
     for section in (layers, losses, init_stats, optimizers, tensor_ops, compiled,
                     issue6, function_transforms, issue10_layers, issue10_surface,
                     issue10_index, math_ops, nn_wave2, issue10_functions, edge_semantics,
-                    session26, session27_lead, session27_amp, session27_ctc, session27_linalg):
+                    session26, session27_lead, session27_amp, session27_ctc,
+                    session27_linalg, session27_grid):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

@@ -885,6 +885,7 @@ from graphc.nn.bilinear import bilinear, channel_shuffle  # noqa: E402, F401
 from graphc.nn.ctc import ctc_loss  # noqa: E402, F401
 from graphc.nn.distance import cosine_similarity, pairwise_distance, pdist  # noqa: E402, F401
 from graphc.nn.embedding_bag import embedding_bag  # noqa: E402, F401
+from graphc.nn.grid_sampling import affine_grid, grid_sample  # noqa: E402, F401
 from graphc.nn.losses_more import (  # noqa: E402, F401  (re-exported: F.soft_margin_loss, ...)
     cosine_embedding_loss,
     gaussian_nll_loss,

@@ -100,6 +100,22 @@ def linear_weights(in_size: int, out_size: int, scale: Optional[float],
     return weights
 
 
+def cubic_coefficients(t):
+    """The weights of the 4 taps at ``floor(src) - 1 .. floor(src) + 2`` for the fraction
+    ``t = src - floor(src)``: Keys' cubic convolution with PyTorch's A = -0.75 (the same in
+    ``interpolate`` and ``grid_sample``). ``t`` is a NumPy array or a Tensor; for a Tensor the
+    gradient flows through ``t``."""
+    a = -0.75
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
+
+
 def cubic_weights(in_size: int, out_size: int, scale: Optional[float],
                   align_corners: bool) -> np.ndarray:
     """The (out, in) matrix of PyTorch's bicubic interpolation along one axis: Keys' cubic
@@ -112,16 +128,7 @@ def cubic_weights(in_size: int, out_size: int, scale: Optional[float],
         step = 1.0 / scale if scale else in_size / out_size
         src = (dst + 0.5) * step - 0.5
     base = np.floor(src)
-    t = src - base
-    a = -0.75
-
-    def near(x):  # |x| <= 1
-        return ((a + 2) * x - (a + 3)) * x * x + 1
-
-    def far(x):  # 1 < |x| < 2
-        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
-
-    taps = [far(t + 1), near(t), near(1 - t), far(2 - t)]
+    taps = cubic_coefficients(src - base)
     weights = np.zeros((out_size, in_size))
     rows = np.arange(out_size)
     for k, coefficient in enumerate(taps):
