@@ -39,6 +39,7 @@ import numpy as np
 
 import graphc.functions as G
 from graphc import factories
+from graphc.amp.autocast_mode import autocast_op
 from graphc.dispatch import apply
 from graphc.errors import ArgumentError, DTypeError, ShapeError
 from graphc.nn.interpolation import cubic_coefficients
@@ -226,6 +227,7 @@ def _check_sampling(input: Tensor, grid: Tensor, mode: str) -> None:
                          f"{grid.dtype}")
 
 
+@autocast_op("grid_sample")
 def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",
                 padding_mode: str = "zeros", align_corners: Optional[bool] = None) -> Tensor:
     """Samples (N, C, H_in, W_in) ``input`` at the (N, H, W, 2) ``grid`` points, or
@@ -273,6 +275,7 @@ def _steps(count: int, align_corners: bool) -> np.ndarray:
     return positions if align_corners else positions * ((count - 1) / count)
 
 
+@autocast_op("affine_grid")
 def affine_grid(theta: Tensor, size: Sequence[int],
                 align_corners: Optional[bool] = None) -> Tensor:
     """The sampling grid of a batch of affine maps, like ``torch.nn.functional.affine_grid``:
