@@ -3217,6 +3217,20 @@ def session27_amp():
         "stack (bfloat16, float32)": (lambda L, F, a, b: L.stack([a.to(L.bfloat16), b]),
                                       [(4,), (4,)]),
         "add (float32, bfloat16)": (lambda L, F, a, b: a + b.to(L.bfloat16), [(4,), (4,)]),
+        # the ops other stop-27 branches added
+        "ctc_loss": (lambda L, F, a: F.ctc_loss(a.log_softmax(-1), L.tensor([[1, 2]]), [4], [2]),
+                     [(4, 1, 3)]),
+        "grid_sample": (lambda L, F, a, b: F.grid_sample(a, b * 2 - 1.2, align_corners=False),
+                        [(1, 2, 4, 4), (1, 3, 3, 2)]),
+        "affine_grid": (lambda L, F, a: F.affine_grid(a, (1, 1, 3, 3), align_corners=False),
+                        [(1, 2, 3)]),
+        "linalg.qr": (lambda L, F, a: L.linalg.qr(a)[1], [(3, 3)]),
+        "linalg.svd": (lambda L, F, a: L.linalg.svd(a)[1], [(3, 3)]),
+        "linalg.svdvals": (lambda L, F, a: L.linalg.svdvals(a), [(3, 3)]),
+        "linalg.eigh": (lambda L, F, a: L.linalg.eigh(a + a.mT)[0], [(3, 3)]),
+        "linalg.lstsq": (lambda L, F, a, b: L.linalg.lstsq(a + 3 * L.eye(3, dtype=a.dtype),
+                                                           b).solution, [(3, 3), (3, 2)]),
+        "pinverse": (lambda L, F, a: L.pinverse(a), [(3, 3)]),
     }
     del long0
 
