@@ -64,7 +64,7 @@ from graphc.data_dependent import (
 )
 from graphc.device import DeviceError, device
 from graphc.diagonals import diag, diag_embed, diagonal
-from graphc.dtype_info import finfo, iinfo
+from graphc.dtype_info import can_cast, finfo, iinfo, promote_types, result_type
 from graphc.errors import (
                            ArgumentError,
                            AutogradError,
@@ -393,7 +393,8 @@ __all__ = [
     "manual_seed", "TraceContext", "compile", "trace", "grad", "value_and_grad", "nn", "optim",
     "data", "save", "load", "cuda", "device", "DeviceError", "get_num_threads",
     "set_num_threads", "float", "double", "long", "__version__", "uint8", "int8", "int16",
-    "short", "float16", "half", "bfloat16", "finfo", "iinfo",
+    "short", "float16", "half", "bfloat16", "finfo", "iinfo", "can_cast", "promote_types",
+    "result_type",
     "return_types", "prod", "cumsum", "cumprod", "logcumsumexp", "cummax", "cummin", "argsort",
     "sort", "msort", "topk", "kthvalue", "median",
     # PyTorch's front-end surface (issue 10): module paths, legacy types, composites

@@ -30,17 +30,22 @@ ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
 
 # -- operand conversion ------------------------------------------------------------------------
+def scalar_dtype(value, like: dtypes.DType) -> dtypes.DType:
+    """The dtype a Python number takes next to a tensor of dtype ``like``, as PyTorch types it:
+    the tensor's dtype unless the number is of a higher category (bool < int < float), then
+    int64 or the default float. ``graphc.result_type`` answers from this too."""
+    if isinstance(value, bool):
+        return like
+    if isinstance(value, int):
+        return dtypes.i64 if like.is_bool else like
+    if isinstance(value, float):
+        return like if like.is_float else dtypes.DEFAULT_FLOAT
+    raise TypeError(f"unsupported operand of type {type(value).__name__}")
+
+
 def scalar_like(value, like: Tensor) -> Tensor:
     """A rank-0 tensor for a Python number used with ``like``, typed as PyTorch would."""
-    if isinstance(value, bool):
-        dtype = like.dtype
-    elif isinstance(value, int):
-        dtype = dtypes.i64 if like.dtype.is_bool else like.dtype
-    elif isinstance(value, float):
-        dtype = like.dtype if like.dtype.is_float else dtypes.DEFAULT_FLOAT
-    else:
-        raise TypeError(f"unsupported operand of type {type(value).__name__}")
-    return apply("const", [], value=value, dtype=dtype, shape=[])
+    return apply("const", [], value=value, dtype=scalar_dtype(value, like.dtype), shape=[])
 
 
 def to_tensor(value, like: Optional[Tensor] = None) -> Tensor:
