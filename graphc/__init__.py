@@ -471,6 +471,10 @@ __all__ += [
     "less_equal", "multiply", "negative", "not_equal", "rad2deg", "rsub", "sgn", "sinc",
     "subtract", "unflatten", "vdot",
 ]
+# writes into views and block matrices (graphc/view_scatters.py)
+from graphc.view_scatters import block_diag, diagonal_scatter, select_scatter  # noqa: E402
+
+__all__ += ["block_diag", "diagonal_scatter", "select_scatter"]
 # checkpoints in the ecosystem's formats: .safetensors (graphc/safetensors.py); graphc.load
 # also reads PyTorch's .pt (graphc/torch_checkpoint.py)
 __all__ += ["save_file", "load_file"]
