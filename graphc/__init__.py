@@ -207,6 +207,7 @@ from graphc.index_ops import (
                            index_copy,
                            index_fill,
                            index_put,
+                           index_reduce,
                            scatter,
                            scatter_reduce,
                            take_along_dim,
@@ -402,7 +403,8 @@ __all__ = [
     "LongTensor", "IntTensor", "BoolTensor", "addcdiv", "addcmul", "allclose", "flip", "fliplr",
     "flipud", "isclose", "roll", "t", "unbind", "argwhere", "masked_select", "nonzero", "norm",
     # scatter and index family (graphc/index_ops.py)
-    "index_add", "index_copy", "index_fill", "index_put", "scatter", "scatter_reduce",
+    "index_add", "index_copy", "index_fill", "index_put", "index_reduce", "scatter",
+    "scatter_reduce",
     "take_along_dim",
     # contractions and diagonals (graphc/contractions.py, graphc/diagonals.py)
     "addbmm", "addmm", "addmv", "addr", "baddbmm", "einsum", "ger", "mv", "tensordot",
