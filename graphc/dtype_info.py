@@ -9,10 +9,12 @@
 Also PyTorch's dtype questions, answered by the promotion binary ops use (``ir.dtypes``):
 ``graphc.promote_types``, ``graphc.result_type`` and ``graphc.can_cast``.
 
-    >>> graphc.result_type(graphc.ones(2, dtype=graphc.int32), 2.5)
-    graphc.float32
-    >>> graphc.promote_types(graphc.uint8, graphc.int8), graphc.can_cast(graphc.float32, graphc.int64)
-    (graphc.int16, False)
+    >>> graphc.result_type(graphc.ones(2, dtype=graphc.int32), 2.5) == graphc.float32
+    True
+    >>> graphc.promote_types(graphc.uint8, graphc.int8) == graphc.int16
+    True
+    >>> graphc.can_cast(graphc.float32, graphc.int64)
+    False
 """
 from __future__ import annotations
 

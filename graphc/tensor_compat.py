@@ -37,7 +37,7 @@ class _DataView(Tensor):
     rebinds the base under ``no_grad``, keeping the base's place in the autograd graph.
     """
 
-    __slots__ = ("_base", "_leaf_requires_grad")
+    __slots__ = ("_base", "_leaf_requires_grad", "_stopped")
 
     @property
     def _data(self):
@@ -50,9 +50,17 @@ class _DataView(Tensor):
     @property
     def _value(self):
         base = self._base
-        if base._value is None and tracing.current() is not None:
-            return tracing.current().value_of(base)  # a concrete base read inside a trace
-        return base._value
+        value = base._value
+        if value is None and tracing.current() is not None:
+            value = tracing.current().value_of(base)  # a concrete base read inside a trace
+        if value is None:
+            return None
+        # inside a trace, .data is cut from autograd as it is eagerly: without the cut, what is
+        # computed from it (or .data itself returned) depended on the base differentiably and
+        # a compiled call's outputs came back requiring grad. One cut per value of the base.
+        if self._stopped is None or self._stopped[0] is not value:
+            self._stopped = (value, self._trace.emit("stop_gradient", [value], {}))
+        return self._stopped[1]
 
     @property
     def _trace(self):
@@ -94,6 +102,7 @@ def _get_data(self) -> Tensor:
     view._leaf_requires_grad = False
     view._grad = view._name_hint = None
     view._version = 0
+    view._stopped = None
     return view
 
 
