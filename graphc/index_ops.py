@@ -3,10 +3,10 @@
 
 ``scatter``, ``scatter_reduce``, ``index_add``, ``index_copy``, ``index_fill``, ``index_put``,
 ``index_reduce``, ``take_along_dim`` and their in-place forms (``x.scatter_(...)``,
-``x.index_add_(...)``...) have PyTorch's meaning. Where several indices name the same position, accumulating ops
-(``scatter_add``, ``index_add``, ``index_put(accumulate=True)``) add every contribution, and
-writing ops (``scatter``, ``index_copy``, ``index_put``) keep the last one in row-major order of
-the index (PyTorch leaves that undefined)::
+``x.index_add_(...)``...) have PyTorch's meaning. Where several indices name the same
+position, accumulating ops (``scatter_add``, ``index_add``, ``index_put(accumulate=True)``) add
+every contribution, and writing ops (``scatter``, ``index_copy``, ``index_put``) keep the last
+one in row-major order of the index (PyTorch leaves that undefined)::
 
     >>> import graphc
     >>> x = graphc.zeros(4)
