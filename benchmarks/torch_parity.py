@@ -3620,6 +3620,211 @@ def session27_grid():
                   lambda a=(theta, size, align): affine(*a, sample=True))
 
 
+def session27_surface():
+    """Session 27's surface: einsum's sublist form, result_type / promote_types / can_cast,
+    in-place forms, select/diagonal/slice_scatter and block_diag, mean(dtype=), index_reduce,
+    and compiled ``.data`` outputs; values and gradients, eagerly and compiled."""
+    import itertools
+    rng = np.random.default_rng(27)
+
+    def values_and_grads(name, fn, args, compiled=True):
+        """``fn(lib, *tensors)`` in both libraries: outputs and input gradients (graphc eager,
+        and graphc with forward and backward in one compiled function)."""
+        def run(comp):
+            g_out, g_grads, items = _run_grads("g", lambda *ts: fn(graphc, *ts), args,
+                                               "random", comp)
+            t_out, t_grads, _ = _run_grads("t", lambda *ts: fn(torch, *ts), args, "random")
+            for i, (g, t) in enumerate(zip(g_out, t_out)):
+                items += [Exact(f"out{i} dtype", str(_np(g).dtype), str(_np(t).dtype)),
+                          (f"out{i}", g, t)]
+            for i, (g, t) in enumerate(zip(g_grads, t_grads)):
+                items.append(Exact(f"grad{i} is None", g is None, t is None))
+                if g is not None and t is not None:
+                    items.append((f"grad{i}", g, t))
+            return items
+        check(f"s27/surface.{name}", lambda: run(False))
+        if compiled:
+            check(f"s27/surface.{name} (compiled)", lambda: run(True))
+
+    # 1. einsum's sublist form
+    a, b, c = rng.standard_normal((5, 2, 3)), rng.standard_normal((3, 4)), rng.standard_normal(4)
+    values_and_grads("einsum(a, [..., 0, 1], b, [1, 2], [..., 0, 2])",
+                     lambda L, x, y: L.einsum(x, [Ellipsis, 0, 1], y, [1, 2], [Ellipsis, 0, 2]),
+                     [a, b])
+    values_and_grads("einsum(a, [0, 1, 27], b, [27, 51], c, [51]) implicit output",
+                     lambda L, x, y, z: L.einsum(x, [0, 1, 27], y, [27, 51], z, [51]), [a, b, c])
+    values_and_grads("einsum('ij,jk', [a, b])",
+                     lambda L, x, y: L.einsum("ij,jk", [x[0], y]), [a, b])
+
+    # 2. result_type, promote_types, can_cast over every pair of dtypes, ranks and numbers
+    def dtype_rules():
+        names = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16",
+                 "float32", "float64"]
+        name_of = {getattr(lib, n): n for lib in (graphc, torch) for n in names}
+        items = []
+        for x, y in itertools.product(names, names):
+            gx, gy, tx, ty = (getattr(graphc, x), getattr(graphc, y), getattr(torch, x),
+                              getattr(torch, y))
+            items += [Exact(f"promote_types({x}, {y})", name_of[graphc.promote_types(gx, gy)],
+                            name_of[torch.promote_types(tx, ty)]),
+                      Exact(f"can_cast({x}, {y})", graphc.can_cast(gx, gy),
+                            torch.can_cast(tx, ty))]
+            for sx, sy in (((2,), (3,)), ((), (3,)), ((2,), ())):
+                items.append(Exact(f"result_type({x}{list(sx)}, {y}{list(sy)})",
+                                   name_of[graphc.result_type(graphc.zeros(sx, dtype=gx),
+                                                              graphc.zeros(sy, dtype=gy))],
+                                   name_of[torch.result_type(torch.zeros(sx, dtype=tx),
+                                                             torch.zeros(sy, dtype=ty))]))
+        for x, number, shape in itertools.product(names, (True, 3, 2.5), ((2,), ())):
+            items.append(Exact(f"result_type({x}{list(shape)}, {number!r})",
+                               name_of[graphc.result_type(
+                                   graphc.zeros(shape, dtype=getattr(graphc, x)), number)],
+                               name_of[torch.result_type(
+                                   torch.zeros(shape, dtype=getattr(torch, x)), number)]))
+        for m, n in itertools.product((True, 3, 2.5), repeat=2):
+            items.append(Exact(f"result_type({m!r}, {n!r})", name_of[graphc.result_type(m, n)],
+                               name_of[torch.result_type(m, n)]))
+        return items
+    check("s27/surface.result_type, promote_types, can_cast (all dtype pairs)", dtype_rules)
+
+    # 3. in-place forms through a non-leaf (values and gradients)
+    square = rng.standard_normal((3, 3)) + 2.0
+    inplace = {
+        "tril_(-1)": lambda y: y.tril_(-1), "triu_(1)": lambda y: y.triu_(1),
+        "cumsum_(0)": lambda y: y.cumsum_(0), "cumprod_(1)": lambda y: y.cumprod_(1),
+        "reciprocal_()": lambda y: y.reciprocal_(), "arctan_()": lambda y: y.arctan_(),
+        "clip_(-0.5, 2.5)": lambda y: y.clip_(-0.5, 2.5), "renorm_(2, 0, 3.0)":
+        lambda y: y.renorm_(2, 0, 3.0),
+    }
+    resizing = {"unsqueeze_(1)": lambda y: y.unsqueeze_(1),
+                "transpose_(0, 1)": lambda y: y.transpose_(0, 1),
+                "squeeze_()": lambda y: y.unsqueeze_(0).squeeze_()}
+
+    def through(update):
+        def fn(L, x):
+            y = x * 1.0
+            update(y)
+            return y * y
+        return fn
+    for name, update in inplace.items():
+        values_and_grads(f"Tensor.{name}", through(update), [square])
+    for name, update in resizing.items():  # eager only: a compiled function keeps shapes
+        values_and_grads(f"Tensor.{name}", through(update), [square], compiled=False)
+
+    def inplace_dtypes():
+        items = []
+        for name, call in (("int32.cumsum_(1)", lambda t: t.cumsum_(1)),
+                           ("int32.eq_(3)", lambda t: t.eq_(3)),
+                           ("int32.lt_(3)", lambda t: t.lt_(3)),
+                           ("int32.sign_()", lambda t: t.sign_())):
+            g = call(graphc.tensor([[1, 2, 3], [4, 5, -6]], dtype=graphc.int32))
+            t = call(torch.tensor([[1, 2, 3], [4, 5, -6]], dtype=torch.int32))
+            items += [Exact(f"{name} values", g.tolist(), t.tolist()),
+                      Exact(f"{name} dtype", str(g.dtype).replace("i32", "int32"),
+                            str(t.dtype).replace("torch.", ""))]
+        return items
+    check("s27/surface.in-place forms on integers keep the dtype", inplace_dtypes)
+
+    # 4. view scatters and block_diag: gradients w.r.t. input and src
+    x3 = rng.standard_normal((2, 3, 4))
+    values_and_grads("select_scatter(x, src, 1, -1)",
+                     lambda L, x, s: L.select_scatter(x, s, 1, -1),
+                     [x3, rng.standard_normal((2, 4))])
+    values_and_grads("diagonal_scatter(x, src, -1, 2, 0)",
+                     lambda L, x, s: L.diagonal_scatter(x, s, -1, 2, 0),
+                     [x3, rng.standard_normal((3, 2))])
+    values_and_grads("diagonal_scatter(x, src, -1)",
+                     lambda L, x, s: L.diagonal_scatter(x, s, -1),
+                     [x3[0], rng.standard_normal(2)])
+    values_and_grads("slice_scatter(x, src, 2, 1, None, 2)",
+                     lambda L, x, s: L.slice_scatter(x, s, 2, 1, None, 2),
+                     [x3, rng.standard_normal((2, 3, 2))])
+    values_and_grads("block_diag(2-d, 1-d, 0-d, 2-d)",
+                     lambda L, p, q, r, s: L.block_diag(p, q, r, s),
+                     [x3[0], b[0], np.array(1.5), rng.standard_normal((2, 1))])
+
+    # 5. reductions' dtype=
+    def reduction_dtypes():
+        items = []
+        ints = [[1, 2], [3, 6]]
+        for name, call in (("mean(1, dtype=float64)", lambda L, t: t.mean(1, dtype=L.float64)),
+                           ("sum(dtype=uint8)", lambda L, t: t.to(L.uint8).sum(dtype=L.uint8)),
+                           ("prod(dtype=float64)", lambda L, t: t.prod(dtype=L.float64)),
+                           ("cumsum(0, dtype=int16)", lambda L, t: t.cumsum(0, dtype=L.int16)),
+                           ("float.sum(dtype=int64)",
+                            lambda L, t: (t * 1.5).sum(dtype=L.int64))):
+            g, t = call(graphc, graphc.tensor(ints)), call(torch, torch.tensor(ints))
+            items += [Exact(f"{name} values", g.tolist(), t.tolist()),
+                      Exact(f"{name} dtype", name_of_dtype(g.dtype), name_of_dtype(t.dtype))]
+        for name, call in (("int mean()", lambda L, t: t.mean()),
+                           ("int mean(dtype=int64)", lambda L, t: t.mean(dtype=L.int64)),
+                           ("int var()", lambda L, t: t.var())):
+            raised = []
+            for lib in (graphc, torch):
+                try:
+                    call(lib, lib.tensor(ints))
+                    raised.append(None)
+                except RuntimeError:
+                    raised.append("RuntimeError")
+            items.append(Exact(f"{name} raises", *raised))
+        return items
+
+    def name_of_dtype(d):
+        return str(d).replace("torch.", "") if isinstance(d, torch.dtype) else {
+            "f64": "float64", "f32": "float32", "i64": "int64", "i16": "int16",
+            "u8": "uint8"}[str(d)]
+    check("s27/surface.reductions' dtype= and integer means", reduction_dtypes)
+    values_and_grads("float32.mean(dtype=float64)",
+                     lambda L, t: t.float().mean(0, dtype=L.float64), [x3[0]])
+
+    # 6. index_reduce
+    base = rng.permutation(12).reshape(3, 4) / 4.0 + 0.5
+    source = rng.permutation(15).reshape(3, 5) / 5.0 + 0.3
+    index = np.array([0, 2, 0, 1, 2])
+    for reduce, include_self in itertools.product(("prod", "mean", "amax", "amin"),
+                                                  (True, False)):
+        values_and_grads(f"index_reduce(x, 1, index, src, {reduce!r}, "
+                         f"include_self={include_self})",
+                         lambda L, x, i, s, r=reduce, k=include_self:
+                         x.index_reduce(1, i, s, r, include_self=k), [base, index, source])
+
+    def integer_index_reduce():
+        items = []
+        for reduce in ("prod", "mean", "amax", "amin"):
+            out = [L.tensor([[7, -3], [2, 5], [1, 1]]).index_reduce_(
+                0, L.tensor([0, 2, 0]), L.tensor([[-4, 4], [0, 9], [5, -7]]), reduce).tolist()
+                for L in (graphc, torch)]
+            items.append(Exact(f"int64 index_reduce_ {reduce}", *out))
+        return items
+    check("s27/surface.index_reduce_ on integers (mean rounds down)", integer_index_reduce)
+
+    # 7. compiled .data and detach() outputs: no autograd, as eagerly
+    def detached_outputs():
+        items = []
+        for lib in (graphc, torch):
+            lib.manual_seed(0)
+        g_model, t_model = graphc.nn.Linear(3, 2).double(), torch.nn.Linear(3, 2).double()
+        g_model.load_state_dict({k: v.detach().numpy() for k, v in
+                                 t_model.state_dict().items()})
+        data = rng.standard_normal((4, 3))
+        outs = []
+        for lib, model, compile_ in ((graphc, g_model, graphc.compile), (torch, t_model, None)):
+            x = lib.tensor(data, requires_grad=True)
+
+            def fn(x, model=model):
+                return (model.weight.data, model.weight.detach(), model.weight.data * 2,
+                        x.data * x, model(x))
+            got = (compile_(fn) if compile_ else fn)(x)
+            (got[3].sum() + got[4].sum()).backward()
+            outs.append((got, x.grad, model.weight.grad))
+        (g, gx, gw), (t, tx, tw) = outs
+        for i, (a, b) in enumerate(zip(g, t)):
+            items += [Exact(f"out{i}.requires_grad", a.requires_grad, b.requires_grad),
+                      (f"out{i}", a, b)]
+        return items + [("x.grad", gx, tx), ("weight.grad", gw, tw)]
+    check("s27/surface.compiled .data/detach() outputs do not require grad", detached_outputs)
+
+
 def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -3637,8 +3842,8 @@ def main() -> int:
     for section in (layers, losses, init_stats, optimizers, tensor_ops, compiled,
                     issue6, function_transforms, issue10_layers, issue10_surface,
                     issue10_index, math_ops, nn_wave2, issue10_functions, edge_semantics,
-                    session26, session27_lead, session27_amp, session27_ctc,
-                    session27_linalg, session27_grid):
+                    session26, session27_lead, session27_amp, session27_ctc, session27_linalg,
+                    session27_grid, session27_surface):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

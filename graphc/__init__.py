@@ -75,7 +75,7 @@ from graphc.data_dependent import (
 )
 from graphc.device import DeviceError, device
 from graphc.diagonals import diag, diag_embed, diagonal
-from graphc.dtype_info import finfo, iinfo
+from graphc.dtype_info import can_cast, finfo, iinfo, promote_types, result_type
 from graphc.errors import (
                            ArgumentError,
                            AutogradError,
@@ -218,6 +218,7 @@ from graphc.index_ops import (
                            index_copy,
                            index_fill,
                            index_put,
+                           index_reduce,
                            scatter,
                            scatter_reduce,
                            take_along_dim,
@@ -407,7 +408,8 @@ __all__ = [
     "manual_seed", "TraceContext", "compile", "trace", "grad", "value_and_grad", "nn", "optim",
     "data", "save", "load", "cuda", "device", "DeviceError", "get_num_threads",
     "set_num_threads", "float", "double", "long", "__version__", "uint8", "int8", "int16",
-    "short", "float16", "half", "bfloat16", "finfo", "iinfo",
+    "short", "float16", "half", "bfloat16", "finfo", "iinfo", "can_cast", "promote_types",
+    "result_type",
     "return_types", "prod", "cumsum", "cumprod", "logcumsumexp", "cummax", "cummin", "argsort",
     "sort", "msort", "topk", "kthvalue", "median",
     # PyTorch's front-end surface (issue 10): module paths, legacy types, composites
@@ -415,7 +417,8 @@ __all__ = [
     "LongTensor", "IntTensor", "BoolTensor", "addcdiv", "addcmul", "allclose", "flip", "fliplr",
     "flipud", "isclose", "roll", "t", "unbind", "argwhere", "masked_select", "nonzero", "norm",
     # scatter and index family (graphc/index_ops.py)
-    "index_add", "index_copy", "index_fill", "index_put", "scatter", "scatter_reduce",
+    "index_add", "index_copy", "index_fill", "index_put", "index_reduce", "scatter",
+    "scatter_reduce",
     "take_along_dim",
     # contractions and diagonals (graphc/contractions.py, graphc/diagonals.py)
     "addbmm", "addmm", "addmv", "addr", "baddbmm", "einsum", "ger", "mv", "tensordot",
@@ -485,6 +488,10 @@ __all__ += [
     "less_equal", "multiply", "negative", "not_equal", "rad2deg", "rsub", "sgn", "sinc",
     "subtract", "unflatten", "vdot",
 ]
+# writes into views and block matrices (graphc/view_scatters.py)
+from graphc.view_scatters import block_diag, diagonal_scatter, select_scatter  # noqa: E402
+
+__all__ += ["block_diag", "diagonal_scatter", "select_scatter"]
 # checkpoints in the ecosystem's formats: .safetensors (graphc/safetensors.py); graphc.load
 # also reads PyTorch's .pt (graphc/torch_checkpoint.py)
 __all__ += ["save_file", "load_file"]

@@ -7,7 +7,7 @@
     >>> f(graphc.ones(3)).item(), f(graphc.ones(4)).item(), f(graphc.ones(3), n=3).item()
     (3.0, 4.0, 3.0)
     >>> print(f.explain().splitlines()[0])  # doctest: +ELLIPSIS
-    compiled function 'f', backend ...: 3 cache entries, 3 hits, 3 traces
+    compiled function 'f', backend ...: 3 cache entries, 0 hits, 3 traces
 
 Without ``backend=``, each cache entry runs where its inputs are (tensor arguments and lifted
 state; :mod:`graphc.compile_device`): on ``cuda`` for tensors on ``cuda:0``, else on
@@ -595,7 +595,8 @@ class CompiledFunction:
         key = _cache_key(leaves, tree)
         dynamic = [leaf for leaf in leaves if _is_dynamic(leaf)]
         entry, reason = self._lookup(key, dynamic, leaves)
-        if entry is None:
+        traced = entry is None
+        if traced:
             start = time.perf_counter_ns()
             entry = self._trace(names, values, key, reason + note)
             if record is not None:  # a profiler shows the trace and compile inside the call
@@ -613,7 +614,8 @@ class CompiledFunction:
         entry.last_used = self.calls
         if not run:
             return entry
-        entry.hits += 1
+        if not traced:  # the call that traced the entry is its miss, not a hit
+            entry.hits += 1
         return entry.run(dynamic, entry.resolver(dynamic, leaves), record)
 
     def _lookup(self, key, dynamic, leaves):

@@ -128,12 +128,47 @@ def _contract_pair(a: Tensor, la: list[str], b: Tensor, lb: list[str], keep: set
     return F.reshape(out, shape), batch + a_only + b_only
 
 
+def _sublist_label(n, position: str) -> str:
+    """PyTorch's letter for a sublist entry: 0-25 are 'A'-'Z', 26-51 'a'-'z', ``...`` itself."""
+    if n is Ellipsis:
+        return "..."
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"einsum(): {position} holds {n!r}; sublist entries are integers in "
+                        "[0, 52) or Ellipsis")
+    if not 0 <= n < 52:
+        raise ValueError(f"einsum(): subscript {n} in {position} is not within the valid range "
+                         "[0, 52)")
+    return chr(ord("A") + n) if n < 26 else chr(ord("a") + n - 26)
+
+
+def _sublist_equation(args: Sequence) -> tuple[str, list]:
+    """``einsum(op0, sublist0, op1, sublist1, ..., [sublist_out])`` as an equation and operands."""
+    operands = list(args[0::2]) if len(args) % 2 == 0 else list(args[:-1:2])
+    sublists = list(args[1::2])
+    terms = []
+    for i, sublist in enumerate(sublists):
+        if isinstance(sublist, (str, Tensor)) or not isinstance(sublist, (list, tuple)):
+            raise TypeError(f"einsum(): argument {2 * i + 1} must be the subscript list of "
+                            f"operand {i}, got {type(sublist).__name__}")
+        terms.append("".join(_sublist_label(n, f"the sublist of operand {i}") for n in sublist))
+    equation = ",".join(terms)
+    if len(args) % 2 == 1:
+        output = args[-1]
+        if not isinstance(output, (list, tuple)):
+            raise TypeError("einsum(): the last argument must be the output subscript list, got "
+                            f"{type(output).__name__}")
+        equation += "->" + "".join(_sublist_label(n, "the output sublist") for n in output)
+    return equation, operands
+
+
 @autocast_op("einsum")
-def einsum(equation: str, *operands) -> Tensor:
-    """Einstein summation with PyTorch's string syntax: letters, ``...`` for leading broadcast
-    dimensions, an implicit output (the labels used once, in alphabetical order) when ``->`` is
-    missing, repeated labels in one operand for diagonals. Operands are contracted pairwise left
-    to right, each pair as one (batched) matmul.
+def einsum(*args) -> Tensor:
+    """Einstein summation with PyTorch's syntaxes: ``einsum(equation, *operands)`` (or a list
+    of operands) with letters, ``...`` for leading broadcast dimensions, an implicit output (the
+    labels used once, in alphabetical order) when ``->`` is missing and repeated labels in one
+    operand for diagonals; or the sublist form ``einsum(op0, sublist0, op1, sublist1, ...,
+    [sublist_out])`` whose integers 0-51 stand for 'A'-'Z', 'a'-'z' and ``Ellipsis`` for
+    ``...``. Operands are contracted pairwise left to right, each pair as one (batched) matmul.
 
         >>> import graphc
         >>> x = graphc.tensor([[1.0, 2.0], [3.0, 4.0]])
@@ -141,7 +176,19 @@ def einsum(equation: str, *operands) -> Tensor:
         (5.0, [4.0, 6.0])
         >>> tuple(graphc.einsum("...ij,...jk", graphc.ones(5, 2, 3), graphc.ones(3, 4)).shape)
         (5, 2, 4)
+        >>> graphc.einsum(x, [0, 1], [1]).tolist()
+        [4.0, 6.0]
     """
+    if not args:
+        raise ValueError("einsum(): expected an equation string and operands, or operands and "
+                        "their subscript lists")
+    if isinstance(args[0], str):
+        equation, operands = args[0], args[1:]
+    else:
+        if len(args) < 2:
+            raise ValueError("einsum(): must specify the equation string and at least one "
+                            "operand, or at least one operand and its subscripts list")
+        equation, operands = _sublist_equation(args)
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     if not operands:

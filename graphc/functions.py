@@ -31,16 +31,22 @@ ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
 
 # -- operand conversion ------------------------------------------------------------------------
+def scalar_dtype(value, like: dtypes.DType) -> dtypes.DType:
+    """The dtype a Python number takes next to a tensor of dtype ``like``, as PyTorch types it:
+    the tensor's dtype unless the number is of a higher category (bool < int < float), then
+    int64 or the default float. ``graphc.result_type`` answers from this too."""
+    if isinstance(value, bool):
+        return like
+    if isinstance(value, int):
+        return dtypes.i64 if like.is_bool else like
+    if isinstance(value, float):
+        return like if like.is_float else dtypes.DEFAULT_FLOAT
+    raise TypeError(f"unsupported operand of type {type(value).__name__}")
+
+
 def scalar_like(value, like: Tensor) -> Tensor:
     """A rank-0 tensor for a Python number used with ``like``, typed as PyTorch would."""
-    if isinstance(value, bool):
-        dtype = like.dtype
-    elif isinstance(value, int):
-        dtype = dtypes.i64 if like.dtype.is_bool else like.dtype
-    elif isinstance(value, float):
-        dtype = like.dtype if like.dtype.is_float else dtypes.DEFAULT_FLOAT
-    else:
-        raise TypeError(f"unsupported operand of type {type(value).__name__}")
+    dtype = scalar_dtype(value, like.dtype)
     if dtype.is_int and isinstance(value, int) and not isinstance(value, bool):
         info = np.iinfo(dtype.numpy)
         if not info.min <= value <= info.max:  # PyTorch wraps it around: a wrong number
@@ -328,12 +334,30 @@ def half_in_float32(fn):
 
 
 @half_in_float32  # (the sum of float16 values may pass 65504 where their mean does not)
-def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """The arithmetic mean over ``dim`` (all dims when None), like ``torch.mean``: of a
+    floating point tensor, or computed in ``dtype`` (a floating point dtype) when given. As in
+    PyTorch, an integer or bool tensor without ``dtype`` is an error, not a silent float32.
+
+        >>> import graphc
+        >>> graphc.tensor([1, 2]).mean(dtype=graphc.float64).item()
+        1.5
+    """
+    if dtype is not None:
+        from graphc.factories import as_dtype
+        dtype = as_dtype(dtype)
+        if not dtype.is_float:
+            raise DTypeError(f"mean(): could not infer output dtype. Optional dtype must be "
+                             f"either a floating point or complex dtype. Got: {dtype}")
+        x = cast(x, dtype)
+    elif not x.dtype.is_float:
+        raise DTypeError(f"mean(): could not infer output dtype. Input dtype must be either a "
+                         f"floating point or complex dtype. Got: {x.dtype} (pass dtype= or "
+                         f"cast it, e.g. x.float().mean())")
     axes = _axes(x, dim)
     count = 1
     for a in axes:
         count *= x.shape[a]
-    x = x if x.dtype.is_float else cast(x, dtypes.DEFAULT_FLOAT)
     return div(sum(x, axes, keepdim), float(count))
 
 
@@ -341,6 +365,9 @@ def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 def var(x: Tensor, dim=None, unbiased: Optional[bool] = None, keepdim: bool = False, *,
         correction: Optional[int] = None) -> Tensor:
     """Variance with Bessel's correction by default (``correction=1``), like ``torch.var``."""
+    if not x.dtype.is_float:
+        raise DTypeError(f"std and var only support floating point and complex dtypes, got "
+                         f"{x.dtype} (cast it first, e.g. x.float())")
     if correction is None:
         correction = 0 if unbiased is False else 1
     axes = _axes(x, dim)

@@ -2,11 +2,11 @@
 ``scatter_reduce`` and ``gather`` primitives (ir/ops/index.py).
 
 ``scatter``, ``scatter_reduce``, ``index_add``, ``index_copy``, ``index_fill``, ``index_put``,
-``take_along_dim`` and their in-place forms (``x.scatter_(...)``, ``x.index_add_(...)``...) have
-PyTorch's meaning. Where several indices name the same position, accumulating ops
-(``scatter_add``, ``index_add``, ``index_put(accumulate=True)``) add every contribution, and
-writing ops (``scatter``, ``index_copy``, ``index_put``) keep the last one in row-major order of
-the index (PyTorch leaves that undefined)::
+``index_reduce``, ``take_along_dim`` and their in-place forms (``x.scatter_(...)``,
+``x.index_add_(...)``...) have PyTorch's meaning. Where several indices name the same
+position, accumulating ops (``scatter_add``, ``index_add``, ``index_put(accumulate=True)``) add
+every contribution, and writing ops (``scatter``, ``index_copy``, ``index_put``) keep the last
+one in row-major order of the index (PyTorch leaves that undefined)::
 
     >>> import graphc
     >>> x = graphc.zeros(4)
@@ -27,7 +27,7 @@ import numpy as np
 from graphc import functions as F
 from graphc.amp.autocast_mode import autocast_op
 from graphc.dispatch import apply
-from graphc.errors import DTypeError, ShapeError
+from graphc.errors import ArgumentError, DTypeError, ShapeError
 from graphc.tensor import Tensor
 from ir import dtypes
 from ir.types import wrap_dim
@@ -220,6 +220,28 @@ def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor
     return F.reshape(out, list(input.shape))
 
 
+def index_reduce(input: Tensor, dim: int, index: Tensor, source: Tensor, reduce: str, *,
+                 include_self: bool = True) -> Tensor:
+    """``torch.index_reduce``: each slice ``index[i]`` of ``input`` along ``dim`` becomes the
+    ``reduce`` (``'prod'``, ``'mean'``, ``'amax'``, ``'amin'``) of the slices ``i`` of ``source``
+    sent to it, and of itself when ``include_self``; slices no index names keep their value.
+    It is ``scatter_reduce`` with the index spread over ``source``, gradient included.
+
+        >>> import graphc
+        >>> x = graphc.tensor([1.0, 2.0, 3.0])
+        >>> graphc.index_reduce(x, 0, graphc.tensor([0, 0]), graphc.tensor([4.0, 5.0]),
+        ...                     "prod").tolist()
+        [20.0, 2.0, 3.0]
+    """
+    if reduce not in ("prod", "mean", "amax", "amin"):
+        raise ArgumentError(f"index_reduce(): expected reduce to be one of prod, mean, amax or amin "
+                         f"but got {reduce!r}")
+    x1, axis, spread, source = _along_dim("index_reduce", input, dim, index, source)
+    out = scatter_reduce(x1, axis, spread, F.cast(source, x1.dtype), reduce,
+                         include_self=include_self)
+    return F.reshape(out, list(input.shape))
+
+
 def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
     """``input`` with every slice ``index[i]`` along ``dim`` set to ``value`` (a number or a
     0-d tensor), like ``torch.index_fill``."""
@@ -267,6 +289,7 @@ def _install_methods() -> None:
     """Tensor methods: ``x.scatter(...)`` and the in-place ``x.scatter_(...)`` and so on."""
     functions = {"scatter": scatter, "scatter_add": scatter_add, "scatter_reduce": scatter_reduce,
                  "index_add": index_add, "index_copy": index_copy, "index_fill": index_fill,
+                 "index_reduce": index_reduce,
                  "index_put": index_put}
     for name, fn in functions.items():
         setattr(Tensor, name, fn)

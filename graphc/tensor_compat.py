@@ -1,6 +1,9 @@
 """PyTorch's remaining ``Tensor`` surface: ``.data``, ``.type()``, ``new_*``, in-place random
-fills, the legacy constructors ``graphc.Tensor(2, 3)`` / ``graphc.FloatTensor([...])``, and the
-methods of :mod:`graphc.composites`, :mod:`graphc.linalg` and :mod:`graphc.data_dependent`.
+fills, the legacy constructors ``graphc.Tensor(2, 3)`` / ``graphc.FloatTensor([...])``, the
+methods of :mod:`graphc.composites`, :mod:`graphc.linalg` and :mod:`graphc.data_dependent`, and
+the in-place forms PyTorch has of methods defined elsewhere (``tril_``, ``cumsum_``, ``eq_``,
+``squeeze_``, ...), all through ``Tensor._assign`` (version counter, autograd of the rebinding,
+the leaf-requires-grad error, state written back by compiled functions).
 
 Importing ``graphc`` attaches them to :class:`graphc.Tensor`.
 
@@ -14,9 +17,11 @@ Importing ``graphc`` attaches them to :class:`graphc.Tensor`.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 from graphc import autograd, composites, data_dependent, factories, linalg, tracing
 from graphc import functions as F
-from graphc.errors import AutogradError, TraceError
+from graphc.errors import TraceError
 from graphc.tensor import Tensor
 from graphc.tensor_methods import _overwrite
 from ir import dtypes
@@ -32,7 +37,7 @@ class _DataView(Tensor):
     rebinds the base under ``no_grad``, keeping the base's place in the autograd graph.
     """
 
-    __slots__ = ("_base", "_leaf_requires_grad")
+    __slots__ = ("_base", "_leaf_requires_grad", "_stopped")
 
     @property
     def _data(self):
@@ -45,9 +50,17 @@ class _DataView(Tensor):
     @property
     def _value(self):
         base = self._base
-        if base._value is None and tracing.current() is not None:
-            return tracing.current().value_of(base)  # a concrete base read inside a trace
-        return base._value
+        value = base._value
+        if value is None and tracing.current() is not None:
+            value = tracing.current().value_of(base)  # a concrete base read inside a trace
+        if value is None:
+            return None
+        # inside a trace, .data is cut from autograd as it is eagerly: without the cut, what is
+        # computed from it (or .data itself returned) depended on the base differentiably and
+        # a compiled call's outputs came back requiring grad. One cut per value of the base.
+        if self._stopped is None or self._stopped[0] is not value:
+            self._stopped = (value, self._trace.emit("stop_gradient", [value], {}))
+        return self._stopped[1]
 
     @property
     def _trace(self):
@@ -73,11 +86,11 @@ class _DataView(Tensor):
         # (tied weights) share one copy
         return (Tensor._wrap, (self._data,))
 
-    def _assign(self, compute) -> Tensor:
+    def _assign(self, compute, resizes: Optional[str] = None) -> Tensor:
         base = self._base
         history = base._grad_fn
         with autograd.no_grad():
-            base._assign(lambda old: compute(old.detach()))
+            base._assign(lambda old: compute(old.detach()), resizes)
         base._grad_fn = history
         return self
 
@@ -89,6 +102,7 @@ def _get_data(self) -> Tensor:
     view._leaf_requires_grad = False
     view._grad = view._name_hint = None
     view._version = 0
+    view._stopped = None
     return view
 
 
@@ -253,19 +267,29 @@ def _exponential(old, lambd=1.0, *, generator=None):
 
 
 def _t_(self):
-    """In-place ``t()``: a matrix becomes its transpose (its shape swapped too)."""
-    if self.ndim < 2 or self.shape[0] == self.shape[1]:
-        return self._assign(composites.t)
-    if tracing.current() is not None or self._value is not None:
-        raise TraceError("t_() of a non-square matrix changes the shape of a tensor in place, "
-                         "which a compiled function cannot do; use t() instead")
-    if self.requires_grad and self._grad_fn is None and autograd.is_grad_enabled():
-        raise AutogradError("a leaf tensor that requires grad is used in an in-place "
-                            "operation; wrap it in `with graphc.no_grad():`")
-    result = composites.t(self._alias())
-    self._data, self._grad_fn = result._data, result._grad_fn
-    self._version += 1
-    return self
+    """In-place ``t()``: a matrix becomes its transpose (its shape swapped too, eagerly)."""
+    return self._assign(composites.t, resizes="t_")
+
+
+# In-place forms of methods installed elsewhere: ``x.name_(*args)`` rebinds ``x`` to
+# ``x.name(*args)`` (cast back to x's dtype, as PyTorch stores in-place results).
+_SAME_SHAPE_INPLACE = """
+arccos arccosh arcsin arcsinh arctan arctan2 arctanh clip cumprod cumsum divide eq erf expm1 fix
+ge greater greater_equal gt le less less_equal log1p logical_and logical_or logical_xor lt ne
+not_equal reciprocal renorm rsqrt sign tril triu
+""".split()
+# ... and those that change the shape: eagerly only (a compiled function's state keeps its shape)
+_RESIZING_INPLACE = ("squeeze", "unsqueeze", "transpose", "swapaxes", "swapdims")
+
+
+def _method_inplace(name: str, resizes: bool = False):
+    def method(self, *args, **kwargs):
+        # looked up when called: some out-of-place methods are installed after this module
+        return self._assign(lambda old: getattr(old, name)(*args, **kwargs),
+                            name + "_" if resizes else None)
+    method.__name__ = name + "_"
+    method.__doc__ = f"In-place ``{name}``: ``x.{name}_(...)`` makes ``x`` ``x.{name}(...)``."
+    return method
 
 
 def _inplace(fn):
@@ -295,6 +319,11 @@ def _install() -> None:
         setattr(Tensor, name, getattr(composites, name))
     Tensor.addcmul_ = _inplace(composites.addcmul)
     Tensor.addcdiv_ = _inplace(composites.addcdiv)
+    Tensor.logical_xor = F.logical_xor
+    for name in _SAME_SHAPE_INPLACE:
+        setattr(Tensor, name + "_", _method_inplace(name))
+    for name in _RESIZING_INPLACE:
+        setattr(Tensor, name + "_", _method_inplace(name, resizes=True))
     Tensor.norm = linalg.tensor_norm
     Tensor.nonzero = data_dependent.nonzero
     Tensor.argwhere = data_dependent.argwhere

@@ -18,7 +18,7 @@ from graphc import device as devices
 from graphc import functions as F
 from graphc import math_functions as M
 from graphc.dispatch import apply
-from graphc.errors import AutogradError
+from graphc.errors import AutogradError, TraceError
 from graphc.tensor import Tensor
 from ir import dtypes
 
@@ -77,8 +77,11 @@ def detach(self) -> Tensor:
     return Tensor._wrap(self._data)
 
 
-def _assign(self, compute) -> Tensor:
-    """Runs ``compute(old_self) -> new`` and rebinds this tensor to ``new`` (in-place ops)."""
+def _assign(self, compute, resizes: Optional[str] = None) -> Tensor:
+    """Runs ``compute(old_self) -> new`` and rebinds this tensor to ``new`` (in-place ops).
+
+    ``resizes`` names an in-place op that may change the shape (``t_``, ``squeeze_``): allowed
+    eagerly, as in PyTorch, while a compiled function refuses it (state keeps its shape)."""
     if self.requires_grad and self._grad_fn is None and autograd.is_grad_enabled():
         raise AutogradError("a leaf tensor that requires grad is used in an in-place "
                             "operation; wrap the update in `with graphc.no_grad():`")
@@ -95,7 +98,11 @@ def _assign(self, compute) -> Tensor:
     else:
         old = self._alias()
     new = compute(old)
-    if new.shape != self.shape:
+    if new.shape != self.shape and resizes and (ctx is not None or self._value is not None):
+        raise TraceError(f"{resizes}() changes the shape of a tensor in place ({list(self.shape)}"
+                         f" to {list(new.shape)}), which a compiled function cannot do; use "
+                         f"{resizes[:-1]}() instead")
+    if new.shape != self.shape and not resizes:
         raise AutogradError(f"in-place result has shape {list(new.shape)}, but the tensor "
                             f"being written has shape {list(self.shape)}")
     if new.dtype != self.dtype:

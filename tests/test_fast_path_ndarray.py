@@ -158,8 +158,9 @@ def test_mixed_tensors_and_arrays_take_the_fast_path(backend):
     for _ in range(3):
         np.testing.assert_array_equal(compiled(x, t).numpy(), x * 2 + x)
     assert len(full) == 1
-    assert compiled.entries[0].hits == 3  # explain() counts the fast path's calls
-    assert "3 hits" in compiled.explain()
+    # explain() counts the fast path's calls (the first call traced: a miss)
+    assert compiled.entries[0].hits == 2
+    assert "2 hits" in compiled.explain()
     # a tensor where the entry has an array (and the reverse) is another entry, said why
     compiled(t, t)
     compiled(graphc.from_numpy(x), x)
@@ -193,7 +194,7 @@ def test_under_the_profiler_arrays_take_the_recorded_path():
             np.testing.assert_array_equal(compiled(x).numpy(), np.maximum(2 * x + 1, 0))
     calls = [row for row in prof.key_averages() if row.key == compiled.name]
     assert calls and calls[0].count == 2
-    assert compiled.entries[0].hits == 4
+    assert compiled.entries[0].hits == 3  # (the first call traced)
 
 
 def test_explain_says_when_only_the_kind_or_the_sharing_changed():
@@ -220,4 +221,4 @@ def test_an_array_returned_as_it_is_keeps_the_full_path_s_wrapping(backend):
         assert isinstance(same, graphc.Tensor) and np.shares_memory(same.numpy(), x)
         np.testing.assert_array_equal(same.numpy(), x)
         np.testing.assert_array_equal(doubled.numpy(), 2 * x)
-    assert compiled.entries[0].fast_runner is None and compiled.entries[0].hits == 3
+    assert compiled.entries[0].fast_runner is None and compiled.entries[0].hits == 2

@@ -124,7 +124,7 @@ BOOL = graphc.tensor([True, False])
     (lambda: BOOL + BOOL * 1, dtypes.i64),
     (lambda: I64.sum(), dtypes.i64),
     (lambda: I32.sum(), dtypes.i64),      # integer sums accumulate in int64
-    (lambda: I64.mean(), dtypes.f32),
+    (lambda: I64.mean(dtype=graphc.float64), dtypes.f64),  # (without dtype=: an error)
     (lambda: I64.exp(), dtypes.f32),
 ])
 def test_dtype_promotion_follows_pytorch(expr, expected):
