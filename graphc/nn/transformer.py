@@ -120,7 +120,13 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     elif attn_mask is not None:
         masks.append(F.logical_not(attn_mask) if attn_mask.dtype == dtypes.bool_ else attn_mask)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
-    return _attend(query, key, value, masks, float(dropout_p), scale, safe_softmax=True)[0]
+    half = query.dtype if query.dtype in (dtypes.f16, dtypes.bf16) else None
+    if half is not None:  # scores, softmax and sums in float32, rounded once (as PyTorch's CPU
+        # kernels; rounding each step in bfloat16 was 3x further from float64)
+        query, key, value = (F.cast(t, dtypes.f32) for t in (query, key, value))
+        masks = [m if m.dtype == dtypes.bool_ else F.cast(m, dtypes.f32) for m in masks]
+    out = _attend(query, key, value, masks, float(dropout_p), scale, safe_softmax=True)[0]
+    return out if half is None else F.cast(out, half)
 
 
 def _repeat_heads(x: Tensor, heads: int) -> Tensor:
