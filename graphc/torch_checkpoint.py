@@ -73,6 +73,14 @@ _TORCH_DTYPES = {
     "int64": np.int64, "long": np.int64, "int32": np.int32, "int": np.int32,
     "int16": np.int16, "short": np.int16, "int8": np.int8, "uint8": np.uint8, "bool": np.bool_,
 }
+# torch dtypes graphc has no counterpart of (PyTorch pickles tensors of these with
+# _rebuild_tensor_v3): named in a clear error instead of "global ... is not allowed"
+_MISSING_TORCH_DTYPES = frozenset({
+    "uint16", "uint32", "uint64", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2",
+    "float8_e5m2fnuz", "float8_e8m0fnu", "float4_e2m1fn_x2", "complex32", "chalf",
+    "complex64", "cfloat", "complex128", "cdouble", "qint8", "quint8", "qint32", "quint4x2",
+    "quint2x4", "bits1x8", "bits2x4", "bits4x2", "bits8", "bits16",
+})
 # NumPy dtypes a checkpoint's arrays may have: numbers and bools, nothing needing code to build
 _NUMPY_KINDS = "biufc"
 
@@ -383,6 +391,25 @@ def _allowed_global(full: str, reader: _ArchiveReader) -> Any:
 _BUILTIN_TYPES = (tuple, set, frozenset, complex, collections.OrderedDict)
 
 
+def _unsupported_dtype(dtype: Any, reader: _ArchiveReader) -> CheckpointError:
+    """The error for a tensor (or a dtype value) of a torch dtype graphc does not have."""
+    name = dtype.name if isinstance(dtype, _TorchDType) else "of another kind"
+    return reader.fail(
+        f"it holds a tensor or dtype torch.{name}, which graphc has no dtype for (graphc has "
+        f"bool, uint8, int8, int16, int32, int64, float16, bfloat16, float32 and float64); "
+        f"convert it in PyTorch before saving (for example t.to(torch.int32) for uint16, "
+        f"t.float() for float8)")
+
+
+def _rebuild_tensor_v3(reader: _ArchiveReader):
+    """PyTorch pickles tensors of dtypes without a typed storage (uint16, float8, ...) this
+    way: none of them is a graphc dtype."""
+    def rebuild(storage, offset, size, stride, requires_grad=False, hooks=None, dtype=None,
+                *metadata):
+        raise _unsupported_dtype(dtype, reader)
+    return rebuild
+
+
 def _builder(full: str, reader: _ArchiveReader) -> Any:
     module, _, name = full.rpartition(".")
     if module in ("torch", "torch.storage") and name in _STORAGE_DTYPES:
@@ -391,6 +418,8 @@ def _builder(full: str, reader: _ArchiveReader) -> Any:
         if name in ("_rebuild_tensor_v2", "_rebuild_tensor"):
             return lambda storage, offset, size, stride, requires_grad=False, *_: (
                 _PendingTensor(reader.tensor(storage, offset, size, stride), requires_grad))
+        if name == "_rebuild_tensor_v3":
+            return _rebuild_tensor_v3(reader)
         if name in ("_rebuild_parameter", "_rebuild_parameter_with_state"):
             return lambda data, requires_grad, *_: _parameter(data, requires_grad)
     if full == "torch._tensor._rebuild_from_type_v2":
@@ -399,7 +428,7 @@ def _builder(full: str, reader: _ArchiveReader) -> Any:
         return _TensorClass(parameter=name == "Parameter")
     if full == "torch.device":
         return _device
-    if module == "torch" and name in _TORCH_DTYPES:
+    if module == "torch" and (name in _TORCH_DTYPES or name in _MISSING_TORCH_DTYPES):
         return _TorchDType(name)
     if full in ("torch.Size", "builtins.tuple"):
         return tuple
@@ -562,6 +591,8 @@ class _Finisher:
             result = obj.dtype()
         elif isinstance(obj, _TorchDType):
             from ir import dtypes
+            if obj.name not in _TORCH_DTYPES:
+                raise _unsupported_dtype(obj, self.reader)
             result = dtypes.from_numpy(np.dtype(_TORCH_DTYPES[obj.name]))
         elif isinstance(obj, dict):
             self.done[id(obj)] = obj  # before the values: a dict may hold itself

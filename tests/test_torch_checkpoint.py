@@ -272,6 +272,23 @@ def test_pickle_whose_reduce_would_run_code_runs_nothing(tmp_path, make):
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("dtype", ["uint16", "float8_e4m3fn"])
+def test_tensors_and_dtypes_graphc_lacks_are_named_with_advice_that_works(dtype):
+    # what torch.save writes for a uint16 tensor: _rebuild_tensor_v3 over an untyped storage,
+    # its dtype an argument (add_safe_globals cannot help: graphc has no such dtype)
+    pid = PersistentId(("storage", Global("torch", "UntypedStorage"), "0", "cpu", 6))
+    tensor = Call(Global("torch._utils", "_rebuild_tensor_v3"), pid, 0, (3,), (1,), False,
+                  Call(Global("collections", "OrderedDict")), Global("torch", dtype))
+    as_dtype = {"dtype": Global("torch", dtype)}
+    for data in (torch_zip(pickle_of({"a": tensor}), {"0": bytes(6)}),
+                 torch_zip(pickle_of(as_dtype))):
+        with pytest.raises(CheckpointError, match=rf"torch\.{dtype}, which graphc has no dtype "
+                                                  r"for .*convert it in PyTorch before saving"):
+            load_bytes(data)
+    assert load_bytes(torch_zip(pickle_of({"dtype": Global("torch", "int16")}))) == {
+        "dtype": graphc.int16}
+
+
 def test_builtin_eval_is_not_allowed():
     data = torch_zip(pickle_of(Call(Global("builtins", "eval"), "1 + 1")))
     with pytest.raises(CheckpointError, match="global 'builtins.eval' is not allowed"):
