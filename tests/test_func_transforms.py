@@ -148,6 +148,23 @@ def test_vmap_over_pytrees_with_in_dims_per_leaf_and_out_dims_per_output(rng):
     assert_close(out["dot"], (x * w).sum(axis=1))
 
 
+def test_vmap_in_dims_match_dicts_by_key_and_broadcast_over_subtrees(rng):
+    # as torch.func.vmap: a dict in another key order, and an int standing for a whole tuple
+    x, y = rng.standard_normal((4, 3)), rng.standard_normal((3, 4))
+
+    def f(d):
+        return d["a"] + d["b"][0] + d["b"][1]
+
+    args = {"a": t64(x), "b": (t64(y), t64(y))}
+    for in_dims in ({"b": 1, "a": 0}, {"b": (1, 1), "a": 0}):
+        assert_close(vmap(f, in_dims=(in_dims,))(args), x + 2 * y.T)
+    with pytest.raises(VmapError, match=r"in_dims\[0\] has keys \[\"'a'\", \"'c'\"\] but the "
+                                        r"dict it describes has keys \[\"'a'\", \"'b'\"\]"):
+        vmap(f, in_dims=({"c": 1, "a": 0},))(args)
+    with pytest.raises(VmapError, match=r"in_dims\[0\]\['b'\] has 3 entries but the tuple"):
+        vmap(f, in_dims=({"a": 0, "b": (1, 1, 1)},))(args)
+
+
 def test_vmap_returns_unbatched_outputs_broadcast_or_as_is_with_out_dims_none(rng):
     x, c = rng.standard_normal((3, 2)), rng.standard_normal(2)
     same, varying = vmap(lambda r: (t64(c) * 2, r + 1), out_dims=(None, 0))(t64(x))

@@ -125,10 +125,24 @@ def _leaf_dims(in_dims, args: tuple, leaves: list) -> list:
 
 
 def _broadcast_prefix(dims, obj, where: str) -> list:
-    """``dims`` (an int/None, or a pytree shaped like ``obj``) as one entry per leaf of ``obj``."""
-    leaves, tree = pytree.flatten(obj)
+    """``dims`` (an int/None, or a pytree prefix of ``obj``: an int/None there stands for the
+    whole subtree) as one entry per leaf of ``obj``. Dicts match by key, in any order, as
+    PyTorch's vmap matches them."""
     if isinstance(dims, (int, type(None))):
-        return [dims] * len(leaves)
+        return [dims] * len(pytree.flatten(obj)[0])
+    if isinstance(dims, dict) and isinstance(obj, dict):
+        if set(dims) != set(obj):
+            raise VmapError(f"vmap: {where} has keys {sorted(map(repr, dims))} but the dict it "
+                            f"describes has keys {sorted(map(repr, obj))}")
+        return [d for key in obj for d in _broadcast_prefix(dims[key], obj[key],
+                                                              f"{where}[{key!r}]")]
+    if type(dims) is type(obj) and type(obj) in (list, tuple):
+        if len(dims) != len(obj):
+            raise VmapError(f"vmap: {where} has {len(dims)} entries but the {type(obj).__name__} "
+                            f"it describes has {len(obj)}")
+        return [d for i, (dim, item) in enumerate(zip(dims, obj))
+                for d in _broadcast_prefix(dim, item, f"{where}[{i}]")]
+    leaves, tree = pytree.flatten(obj)
     dim_leaves, dim_tree = pytree.flatten(dims)
     if dim_tree != tree:
         raise VmapError(f"vmap: {where} has structure {dim_tree} but the value it describes has "
