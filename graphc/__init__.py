@@ -481,3 +481,7 @@ __all__ += ["profiler"]
 from graphc import distributed  # noqa: E402  (imports no MPI until init_process_group)
 
 __all__ += ["distributed"]
+# probability distributions (graphc/distributions/): torch.distributions' families, KL, transforms
+from graphc import distributions  # noqa: E402
+
+__all__ += ["distributions"]
