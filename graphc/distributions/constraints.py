@@ -229,11 +229,13 @@ class _PositiveDefinite(Constraint):
     event_dim = 2
 
     def check(self, value):
-        # symmetric, and a Cholesky factorization succeeds for each matrix (checked in NumPy:
-        # validation runs eagerly, see Distribution._validate_values)
+        # symmetric up to rounding (PyTorch's isclose, atol=1e-6: an inverse computed in
+        # floating point is not exactly symmetric), and a Cholesky factorization succeeds for
+        # each matrix; checked in NumPy, as validation runs eagerly (see distribution.py)
         import numpy as np
         array = value.detach().numpy()
-        symmetric = np.all(array == np.swapaxes(array, -1, -2), axis=(-2, -1))
+        symmetric = np.all(np.isclose(array, np.swapaxes(array, -1, -2), rtol=1e-5, atol=1e-6),
+                           axis=(-2, -1))
         batch = array.reshape((-1,) + array.shape[-2:])
         factorizable = np.empty(len(batch), dtype=bool)
         for i, matrix in enumerate(batch):
