@@ -3276,6 +3276,45 @@ def session27_dist():
         return items
     check("s27/dist.rsample gradients (loc-scale families, own noise)", rsample_gradients)
 
+    # graphc.utils.checkpoint (same session): gradients as without it, and as torch's
+    x0 = rng.standard_normal((4, 6))
+
+    def checkpointed():
+        results, states = {}, None
+        for lib in (torch, graphc):  # torch first: graphc takes its initial weights
+            lib.manual_seed(0)
+            layers = [lib.nn.Linear(6, 6).double() for _ in range(4)]
+            if lib is torch:
+                states = [{k: v.detach().numpy() for k, v in m.state_dict().items()}
+                          for m in layers]
+            else:
+                for m, state in zip(layers, states):
+                    m.load_state_dict(state)
+            model = lib.nn.Sequential(*[m for layer in layers for m in (layer, lib.nn.Tanh())])
+            x = lib.tensor(x0, requires_grad=True)
+            from_ckpt = lib.utils.checkpoint.checkpoint_sequential(model, 2, x,
+                                                                    use_reentrant=False)
+            y = lib.utils.checkpoint.checkpoint(lambda t, scale: (t * scale).sin(), from_ckpt,
+                                                use_reentrant=False, scale=1.5)
+            (y * y).sum().backward()
+            results[lib] = [y, x.grad] + [p.grad for p in model.parameters()]
+        return list(zip(["value", "d/dx"] + [f"d/dparam{i}" for i in range(8)],
+                        results[graphc], results[torch]))
+    check("s27/checkpoint.checkpoint_sequential + checkpoint(kwargs) (value, gradients)",
+          checkpointed)
+
+    def warnings_as_torch():
+        out = []
+        for lib in (graphc, torch):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                lib.utils.checkpoint.checkpoint(lambda t: t * 2,
+                                                lib.ones(2, requires_grad=True))
+            out.append([str(w.message).replace("torch.utils", "graphc.utils") for w in caught
+                        if "use_reentrant" in str(w.message)])
+        return [Exact("use_reentrant warning", out[0], out[1])]
+    check("s27/checkpoint.use_reentrant warning text", warnings_as_torch)
+
 
 def main() -> int:
     global VERBOSE
