@@ -3825,6 +3825,239 @@ def session27_surface():
     check("s27/surface.compiled .data/detach() outputs do not require grad", detached_outputs)
 
 
+def session27_dist():
+    """graphc.distributions vs torch.distributions: log_prob, cdf, icdf, entropy, mean,
+    variance and KL values with their gradients w.r.t. the parameters (float64); sample and
+    rsample shapes, and rsample as a function of given noise."""
+    rng = np.random.default_rng(27)
+    loc = rng.standard_normal(4)
+    scale = rng.uniform(0.5, 2.0, 4)
+    x = rng.standard_normal((3, 4))
+    positive_x = rng.uniform(0.1, 3.0, (3, 4))
+    unit = rng.uniform(0.05, 0.95, (3, 4))
+    low = rng.standard_normal(4) - 2.0
+    high = low + rng.uniform(1.0, 3.0, 4)
+    inside = low + (high - low) * rng.uniform(0.05, 0.95, (3, 4))
+    logits = rng.standard_normal((2, 5))
+    a = rng.standard_normal((2, 3, 3))
+    cov = a @ np.swapaxes(a, -1, -2) + 2 * np.eye(3)
+    mvn_loc = rng.standard_normal((2, 3))
+    mvn_x = rng.standard_normal((4, 2, 3))
+    squashed = np.tanh(x)
+    everything = ("log_prob", "cdf", "icdf", "entropy", "mean", "variance")
+    # name: (make(D, lib, *params), params, value for log_prob/cdf, methods)
+    cases = {
+        "Normal": (lambda D, L, m, s: D.Normal(m, s), [loc, scale], x, everything),
+        "Laplace": (lambda D, L, m, s: D.Laplace(m, s), [loc, scale], x, everything),
+        "Cauchy": (lambda D, L, m, s: D.Cauchy(m, s), [loc, scale], x,
+                   ("log_prob", "cdf", "icdf", "entropy")),
+        "Gumbel": (lambda D, L, m, s: D.Gumbel(m, s), [loc, scale], x, everything),
+        "Exponential": (lambda D, L, r: D.Exponential(r), [scale], positive_x, everything),
+        "Uniform": (lambda D, L, lo, hi: D.Uniform(lo, hi), [low, high], inside, everything),
+        "LogNormal": (lambda D, L, m, s: D.LogNormal(m, s), [loc, scale], positive_x,
+                      everything),
+        "Bernoulli(probs)": (lambda D, L, p: D.Bernoulli(probs=p), [unit[0]],
+                             (rng.uniform(size=(3, 4)) < 0.5) * 1.0,
+                             ("log_prob", "entropy", "mean", "variance")),
+        "Bernoulli(logits)": (lambda D, L, z: D.Bernoulli(logits=z), [loc],
+                              (rng.uniform(size=(3, 4)) < 0.5) * 1.0,
+                              ("log_prob", "entropy", "mean", "variance")),
+        "Categorical(logits)": (lambda D, L, z: D.Categorical(logits=z), [logits],
+                                np.array([[0, 4], [2, 1], [3, 3]]), ("log_prob", "entropy")),
+        "Categorical(probs)": (lambda D, L, z: D.Categorical(probs=z),
+                               [rng.uniform(0.1, 1.0, (2, 5))], np.array([[0, 4], [2, 1]]),
+                               ("log_prob", "entropy")),
+        "OneHotCategorical": (lambda D, L, z: D.OneHotCategorical(logits=z), [logits],
+                              np.eye(5)[[[0, 4], [2, 1]]], ("log_prob", "entropy", "mean",
+                                                            "variance")),
+        "MultivariateNormal(covariance_matrix)": (
+            lambda D, L, m, c: D.MultivariateNormal(m, covariance_matrix=(c + c.mT) / 2),
+            [mvn_loc, cov], mvn_x, ("log_prob", "entropy", "mean", "variance")),
+        "MultivariateNormal(precision_matrix)": (
+            lambda D, L, m, c: D.MultivariateNormal(m, precision_matrix=(c + c.mT) / 2),
+            [mvn_loc, cov], mvn_x, ("log_prob", "entropy", "variance")),
+        "MultivariateNormal(scale_tril)": (
+            lambda D, L, m, c: D.MultivariateNormal(m, scale_tril=L.linalg.cholesky(c)),
+            [mvn_loc, cov], mvn_x, ("log_prob", "entropy", "variance")),
+        "Independent(Normal, 1)": (lambda D, L, m, s: D.Independent(D.Normal(m, s), 1),
+                                   [loc, scale], x, ("log_prob", "entropy", "mean")),
+        "Tanh(Normal) (SAC)": (
+            lambda D, L, m, s: D.TransformedDistribution(
+                D.Normal(m, s), [D.transforms.TanhTransform()]),
+            [loc, scale], squashed, ("log_prob", "cdf", "icdf")),
+        "Affine(Sigmoid(Normal))": (
+            lambda D, L, m, s: D.TransformedDistribution(
+                D.Normal(m, s), [D.transforms.SigmoidTransform(),
+                                 D.transforms.AffineTransform(1.0, -2.0)]),
+            [loc, scale], 1.0 - 2.0 * unit, ("log_prob", "cdf", "icdf")),
+    }
+    quantiles = rng.uniform(0.05, 0.95, (3, 4))
+
+    def evaluate(lib, make, params, value, method):
+        D = lib.distributions
+        ps = [lib.tensor(p, requires_grad=True) for p in params]
+        d = make(D, lib, *ps)
+        if method in ("log_prob", "cdf"):
+            y = getattr(d, method)(lib.tensor(value))
+        elif method == "icdf":
+            y = d.icdf(lib.tensor(quantiles))
+        elif method == "entropy":
+            y = d.entropy()
+        else:
+            y = getattr(d, method)
+        w = lib.tensor(np.random.default_rng(1).standard_normal(tuple(y.shape)))
+        grads = lib.autograd.grad((y * w).sum(), ps, allow_unused=True)
+        return [y] + [g if g is not None else lib.zeros_like(p) for g, p in zip(grads, ps)]
+
+    for name, (make, params, value, methods) in cases.items():
+        for method in methods:
+            def items(make=make, params=params, value=value, method=method):
+                g = evaluate(graphc, make, params, value, method)
+                t = evaluate(torch, make, params, value, method)
+                labels = ["value"] + [f"d/dparam{i}" for i in range(len(params))]
+                return [Exact("shape", tuple(g[0].shape), tuple(t[0].shape))] + list(
+                    zip(labels, g, t))
+            check(f"s27/dist.{name}.{method} (value, gradients)", items)
+
+    kl_pairs = {
+        "Normal||Normal": (lambda D, m, s: (D.Normal(m, s), D.Normal(s, m.exp()))),
+        "Laplace||Laplace": (lambda D, m, s: (D.Laplace(m, s), D.Laplace(-m, s * 2))),
+        "Exponential||Exponential": (lambda D, m, s: (D.Exponential(s), D.Exponential(m.exp()))),
+        "Cauchy||Cauchy": (lambda D, m, s: (D.Cauchy(m, s), D.Cauchy(s, m.exp()))),
+        "Uniform||Uniform": (lambda D, m, s: (D.Uniform(m, m + s), D.Uniform(m - 1, m + s + 1))),
+        "Bernoulli||Bernoulli": (lambda D, m, s: (D.Bernoulli(logits=m),
+                                                  D.Bernoulli(logits=s))),
+        "Categorical||Categorical": (lambda D, m, s: (D.Categorical(logits=m),
+                                                      D.Categorical(logits=s))),
+        "OneHotCategorical||OneHotCategorical": (
+            lambda D, m, s: (D.OneHotCategorical(logits=m), D.OneHotCategorical(logits=s))),
+        "Normal||Laplace": (lambda D, m, s: (D.Normal(m, s), D.Laplace(s, m.exp()))),
+        "Normal||Gumbel": (lambda D, m, s: (D.Normal(m, s), D.Gumbel(s, m.exp()))),
+        "Laplace||Normal": (lambda D, m, s: (D.Laplace(m, s), D.Normal(s, m.exp()))),
+        "Gumbel||Normal": (lambda D, m, s: (D.Gumbel(m, s), D.Normal(s, m.exp()))),
+        "Exponential||Normal": (lambda D, m, s: (D.Exponential(s), D.Normal(m, s))),
+        "Exponential||Gumbel": (lambda D, m, s: (D.Exponential(s), D.Gumbel(m, s))),
+        "Uniform||Normal": (lambda D, m, s: (D.Uniform(m, m + s), D.Normal(s, m.exp()))),
+        "Uniform||Gumbel": (lambda D, m, s: (D.Uniform(m, m + s), D.Gumbel(s, m.exp()))),
+        "Uniform||Exponential": (lambda D, m, s: (D.Uniform(s, s + 1), D.Exponential(m.exp()))),
+        "Normal||Uniform (inf)": (lambda D, m, s: (D.Normal(m, s), D.Uniform(m, m + s))),
+        "Independent||Independent": (lambda D, m, s: (D.Independent(D.Normal(m, s), 1),
+                                                      D.Independent(D.Normal(s, m.exp()), 1))),
+        "LogNormal||LogNormal": (lambda D, m, s: (D.LogNormal(m, s), D.LogNormal(s, m.exp()))),
+        "MultivariateNormal||MultivariateNormal": (
+            lambda D, m, s: (D.MultivariateNormal(m[:3], scale_tril=s[:3].diag() + 0.1 * (
+                m[:3, None] * s[None, :3]).tril(-1)),
+                D.MultivariateNormal(s[:3], covariance_matrix=(s[:3] + 1).diag()))),
+    }
+    two_d = {"Categorical||Categorical", "OneHotCategorical||OneHotCategorical"}
+    for name, make in kl_pairs.items():
+        def kl_items(make=make, name=name):
+            out = []
+            for lib in (graphc, torch):
+                m = lib.tensor(logits if name in two_d else loc, requires_grad=True)
+                s = lib.tensor(np.abs(logits) + 0.5 if name in two_d else scale,
+                               requires_grad=True)
+                p, q = make(lib.distributions, m, s)
+                y = lib.distributions.kl_divergence(p, q)
+                finite = lib.isfinite(y)
+                z = lib.where(finite, y, lib.zeros_like(y))
+                grads = (lib.autograd.grad(z.sum(), [m, s], allow_unused=True)
+                         if z.requires_grad else (None, None))  # (an all-inf KL: constant)
+                out.append([y] + [g if g is not None else lib.zeros_like(m) for g in grads])
+            return list(zip(["kl", "d/dm", "d/ds"], out[0], out[1]))
+        check(f"s27/dist.kl {name} (value, gradients)", kl_items)
+
+    def no_rule():
+        out = []
+        for lib in (graphc, torch):
+            D = lib.distributions
+            try:
+                D.kl_divergence(D.Categorical(logits=lib.zeros(3)), D.Normal(0.0, 1.0))
+                out.append("no error")
+            except NotImplementedError as exc:
+                out.append(str(exc))
+        return [Exact("error", out[0], out[1])]
+    check("s27/dist.kl without a rule: NotImplementedError", no_rule)
+
+    def shapes():
+        out = []
+        for lib in (graphc, torch):
+            D = lib.distributions
+            m = lib.tensor(loc)
+            got = []
+            for d in (D.Normal(m, 1.0), D.Normal(0.0, 1.0), D.Bernoulli(probs=lib.tensor(unit)),
+                      D.Categorical(logits=lib.tensor(logits)),
+                      D.OneHotCategorical(logits=lib.tensor(logits)),
+                      D.Independent(D.Normal(lib.tensor(x), 1.0), 1),
+                      D.MultivariateNormal(lib.tensor(mvn_loc),
+                                           covariance_matrix=lib.tensor(cov)),
+                      D.Normal(m, 1.0).expand((2, 4)), D.LogNormal(m, 1.0),
+                      D.Categorical(logits=lib.tensor(logits)).expand((3, 2))):
+                got.append((tuple(d.batch_shape), tuple(d.event_shape),
+                            tuple(d.sample().shape), tuple(d.sample((2, 3)).shape)))
+            out.append(got)
+        return [Exact("(batch, event, sample(), sample((2, 3))) shapes", out[0], out[1])]
+    check("s27/dist.shapes (batch, event, sample, expand)", shapes)
+
+    def rsample_gradients():
+        # sampling differs by RNG; what must agree is the reparameterization: the gradient of
+        # sum(c * rsample) is c summed (loc) and c * noise summed (scale), noise being
+        # (sample - loc) / scale of the library's own draw
+        c = rng.standard_normal((5, 4))
+        items = []
+        for lib in (graphc, torch):
+            m, s = lib.tensor(loc, requires_grad=True), lib.tensor(scale, requires_grad=True)
+            for family in ("Normal", "Laplace", "Cauchy", "Gumbel"):
+                sample = getattr(lib.distributions, family)(m, s).rsample((5,))
+                noise = ((sample - m) / s).detach().numpy()
+                grads = lib.autograd.grad((sample * lib.tensor(c)).sum(), [m, s])
+                tag = f"{lib.__name__} {family}"
+                items += [Exact(f"{tag} shape", tuple(sample.shape), (5, 4)),
+                          (f"{tag} d/dloc", grads[0], c.sum(0)),
+                          (f"{tag} d/dscale", grads[1], (c * noise).sum(0))]
+        return items
+    check("s27/dist.rsample gradients (loc-scale families, own noise)", rsample_gradients)
+
+    # graphc.utils.checkpoint (same session): gradients as without it, and as torch's
+    x0 = rng.standard_normal((4, 6))
+
+    def checkpointed():
+        results, states = {}, None
+        for lib in (torch, graphc):  # torch first: graphc takes its initial weights
+            lib.manual_seed(0)
+            layers = [lib.nn.Linear(6, 6).double() for _ in range(4)]
+            if lib is torch:
+                states = [{k: v.detach().numpy() for k, v in m.state_dict().items()}
+                          for m in layers]
+            else:
+                for m, state in zip(layers, states):
+                    m.load_state_dict(state)
+            model = lib.nn.Sequential(*[m for layer in layers for m in (layer, lib.nn.Tanh())])
+            x = lib.tensor(x0, requires_grad=True)
+            from_ckpt = lib.utils.checkpoint.checkpoint_sequential(model, 2, x,
+                                                                    use_reentrant=False)
+            y = lib.utils.checkpoint.checkpoint(lambda t, scale: (t * scale).sin(), from_ckpt,
+                                                use_reentrant=False, scale=1.5)
+            (y * y).sum().backward()
+            results[lib] = [y, x.grad] + [p.grad for p in model.parameters()]
+        return list(zip(["value", "d/dx"] + [f"d/dparam{i}" for i in range(8)],
+                        results[graphc], results[torch]))
+    check("s27/checkpoint.checkpoint_sequential + checkpoint(kwargs) (value, gradients)",
+          checkpointed)
+
+    def warnings_as_torch():
+        out = []
+        for lib in (graphc, torch):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                lib.utils.checkpoint.checkpoint(lambda t: t * 2,
+                                                lib.ones(2, requires_grad=True))
+            out.append([str(w.message).replace("torch.utils", "graphc.utils") for w in caught
+                        if "use_reentrant" in str(w.message)])
+        return [Exact("use_reentrant warning", out[0], out[1])]
+    check("s27/checkpoint.use_reentrant warning text", warnings_as_torch)
+
+
 def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -3843,7 +4076,7 @@ def main() -> int:
                     issue6, function_transforms, issue10_layers, issue10_surface,
                     issue10_index, math_ops, nn_wave2, issue10_functions, edge_semantics,
                     session26, session27_lead, session27_amp, session27_ctc, session27_linalg,
-                    session27_grid, session27_surface):
+                    session27_grid, session27_surface, session27_dist):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

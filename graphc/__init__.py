@@ -507,3 +507,8 @@ __all__ += ["distributed"]
 __all__ += ["amp", "autocast", "get_autocast_dtype", "is_autocast_cache_enabled",
             "is_autocast_enabled", "set_autocast_cache_enabled", "set_autocast_dtype",
             "set_autocast_enabled"]
+
+# probability distributions (graphc/distributions/): torch.distributions' families, KL, transforms
+from graphc import distributions  # noqa: E402
+
+__all__ += ["distributions"]

@@ -192,6 +192,12 @@ class TensorEmitter(Emitter):
 
 
 
+# The ids of the GradFns made while a checkpointed function runs its forward pass
+# (graphc.utils.checkpoint): innermost call last. They tell the nodes that call made, whose
+# saved values it drops, from those it only reads (its inputs' history, parameters).
+recorders: list[set] = []
+
+
 class GradFn:
     """The record of one op application that backward will differentiate.
 
@@ -219,6 +225,8 @@ class GradFn:
         self.output = output._alias()
         self._out_ref = weakref.ref(output)
         self._out_version = output._version
+        if recorders:
+            recorders[-1].add(id(self))
 
     @property
     def name(self) -> str:

@@ -86,7 +86,8 @@ def test_graphc_backends_does_not_shadow_the_code_generators():
 
 @pytest.mark.parametrize("path", ["graphc.nn.parallel", "graphc.onnx", "graphc.utils.data",
                                   "graphc.backends.cudnn", "graphc.accelerator",
-                                  "graphc.linalg"])
+                                  "graphc.linalg", "graphc.distributions",
+                                  "graphc.utils.checkpoint"])
 def test_pytorch_module_paths_import(path):
     assert importlib.import_module(path) is not None
 

@@ -1,4 +1,5 @@
-"""``graphc.utils``: PyTorch's ``torch.utils`` paths (``graphc.utils.data``)."""
-from graphc.utils import data
+"""``graphc.utils``: PyTorch's ``torch.utils`` paths (``graphc.utils.data``,
+``graphc.utils.checkpoint``)."""
+from graphc.utils import checkpoint, data
 
-__all__ = ["data"]
+__all__ = ["checkpoint", "data"]
