@@ -481,3 +481,8 @@ __all__ += ["profiler"]
 from graphc import distributed  # noqa: E402  (imports no MPI until init_process_group)
 
 __all__ += ["distributed"]
+# special functions (graphc/special_functions.py): torch.special and the top-level gamma family
+from graphc import special  # noqa: E402
+from graphc.special_functions import digamma, erfc, i0, lgamma, mvlgamma, polygamma  # noqa: E402
+
+__all__ += ["special", "digamma", "erfc", "i0", "lgamma", "mvlgamma", "polygamma"]
