@@ -512,3 +512,8 @@ __all__ += ["amp", "autocast", "get_autocast_dtype", "is_autocast_cache_enabled"
 from graphc import distributions  # noqa: E402
 
 __all__ += ["distributions"]
+# special functions (graphc/special_functions.py): torch.special and the top-level gamma family
+from graphc import special  # noqa: E402
+from graphc.special_functions import digamma, erfc, i0, lgamma, mvlgamma, polygamma  # noqa: E402
+
+__all__ += ["special", "digamma", "erfc", "i0", "lgamma", "mvlgamma", "polygamma"]
