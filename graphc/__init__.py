@@ -508,10 +508,17 @@ __all__ += ["amp", "autocast", "get_autocast_dtype", "is_autocast_cache_enabled"
             "is_autocast_enabled", "set_autocast_cache_enabled", "set_autocast_dtype",
             "set_autocast_enabled"]
 
-# probability distributions (graphc/distributions/): torch.distributions' families, KL, transforms
-from graphc import distributions  # noqa: E402
-
+# probability distributions (graphc/distributions/): torch.distributions' families, KL,
+# transforms; imported on first use (``graphc.distributions.Normal``), since few programs need
+# them and `import graphc` stays fast
 __all__ += ["distributions"]
+
+
+def __getattr__(name: str):
+    if name == "distributions":
+        import graphc.distributions as distributions_module
+        return distributions_module
+    raise AttributeError(f"module 'graphc' has no attribute {name!r}")
 # special functions (graphc/special_functions.py): torch.special and the top-level gamma family
 from graphc import special  # noqa: E402
 from graphc.special_functions import digamma, erfc, i0, lgamma, mvlgamma, polygamma  # noqa: E402
