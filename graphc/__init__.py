@@ -226,11 +226,11 @@ from graphc.linalg import tensor_norm as norm
 from graphc.linalg_decompositions import pinverse
 from graphc.linalg_decompositions import qr_legacy as qr
 from graphc.linalg_decompositions import svd_legacy as svd
-from graphc.linalg_solvers import det, logdet, matrix_power, slogdet
-from graphc.linalg_solvers import inv as inverse
 from graphc.linalg_lu import lu_unpack
 from graphc.linalg_more import matrix_exp
 from graphc.linalg_more import vander_legacy as vander
+from graphc.linalg_solvers import det, logdet, matrix_power, slogdet
+from graphc.linalg_solvers import inv as inverse
 from graphc.linalg_triangular import cholesky_inverse, cholesky_solve, triangular_solve
 from graphc.math_functions import (
                            acos,

@@ -160,18 +160,6 @@ from graphc.linalg_decompositions import (  # noqa: E402
     svd,
     svdvals,
 )
-from graphc.linalg_solvers import (  # noqa: E402
-    LinAlgError,
-    cholesky,
-    det,
-    inv,
-    logdet,
-    matrix_power,
-    multi_dot,
-    slogdet,
-    solve,
-    vecdot,
-)
 
 # triangular solvers and checked factorizations, LU, matrix_exp and the smaller composites
 from graphc.linalg_lu import lu, lu_factor, lu_factor_ex, lu_solve  # noqa: E402
@@ -183,6 +171,18 @@ from graphc.linalg_more import (  # noqa: E402
     tensorinv,
     tensorsolve,
     vander,
+)
+from graphc.linalg_solvers import (  # noqa: E402
+    LinAlgError,
+    cholesky,
+    det,
+    inv,
+    logdet,
+    matrix_power,
+    multi_dot,
+    slogdet,
+    solve,
+    vecdot,
 )
 from graphc.linalg_triangular import cholesky_ex, inv_ex, solve_triangular  # noqa: E402
 
