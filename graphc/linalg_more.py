@@ -6,8 +6,8 @@ and ``tensorinv``/``tensorsolve`` (reshaped :func:`inv`/:func:`solve`).
     >>> graphc.linalg.vander(graphc.tensor([1.0, 2.0, 3.0])).tolist()
     [[1.0, 1.0, 1.0], [1.0, 2.0, 4.0], [1.0, 3.0, 9.0]]
     >>> a = graphc.tensor([[0.0, 1.0], [0.0, 0.0]], dtype=graphc.float64)
-    >>> graphc.linalg.matrix_exp(a).tolist()
-    [[1.0, 1.0], [0.0, 1.0]]
+    >>> [round(v, 12) for v in graphc.linalg.matrix_exp(a).flatten().tolist()]
+    [1.0, 1.0, 0.0, 1.0]
 
 ``matrix_exp`` runs in NumPy eagerly (Higham's 2005 scaling and squaring with the degree-13
 Padé approximant, per matrix of the batch; float32 in float32), refused inside a compiled
@@ -106,6 +106,7 @@ def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:
     return torch_cross(input, other, dim)
 
 
+@autocast_op("linalg_diagonal")
 def diagonal(A: Tensor, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
     """``torch.linalg.diagonal``: :func:`graphc.diagonal` with the last two dimensions as the
     default plane."""

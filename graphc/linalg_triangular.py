@@ -107,6 +107,7 @@ def _broadcast_batch(A: Tensor, B: Tensor):
     return A, B
 
 
+@autocast_op("linalg_solve_triangular")
 def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True,
                      unitriangular: bool = False) -> Tensor:
     """``X`` with ``A @ X = B`` (``X @ A = B`` when not ``left``) for triangular ``A``
@@ -280,7 +281,7 @@ def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False) -> Tensor:
 
         >>> import graphc
         >>> low = graphc.tensor([[2.0, 0.0], [1.0, 1.0]], dtype=graphc.float64)
-        >>> graphc.cholesky_solve(graphc.tensor([[4.0], [3.0]], dtype=graphc.float64),
+        >>> graphc.cholesky_solve(graphc.tensor([[6.0], [4.0]], dtype=graphc.float64),
         ...                       low).flatten().tolist()
         [1.0, 1.0]
     """

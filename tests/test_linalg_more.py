@@ -109,6 +109,10 @@ def test_cholesky_solve_and_inverse_match_numpy():
     close(graphc.cholesky_inverse(t(low)), np.linalg.inv(SPD), rtol=1e-9)
     close(graphc.cholesky_inverse(t(np.swapaxes(low, -1, -2)), upper=True),
           np.linalg.inv(SPD), rtol=1e-9)
+    close(t(B).cholesky_solve(t(low)), np.linalg.solve(SPD, B), rtol=1e-9)  # Tensor methods
+    close(t(low).cholesky_inverse(), np.linalg.inv(SPD), rtol=1e-9)
+    close(t(B).triangular_solve(t(low), upper=False).solution, np.linalg.solve(low, B))
+    close(t(0.1 * A).matrix_exp(), linalg.matrix_exp(t(0.1 * A)).numpy())
 
 
 def test_lu_factor_matches_scipy_and_lapacks_pivots():
