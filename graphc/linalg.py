@@ -161,7 +161,8 @@ from graphc.linalg_decompositions import (  # noqa: E402
     svdvals,
 )
 
-# triangular solvers and checked factorizations, LU, matrix_exp and the smaller composites
+# LU (linalg_lu), matrix_exp and the smaller composites (linalg_more), inverses and solvers
+# (linalg_solvers), triangular solvers and checked factorizations (linalg_triangular)
 from graphc.linalg_lu import lu, lu_factor, lu_factor_ex, lu_solve  # noqa: E402
 from graphc.linalg_more import (  # noqa: E402
     cross,
