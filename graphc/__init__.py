@@ -227,8 +227,12 @@ from graphc.linalg import tensor_norm as norm
 from graphc.linalg_decompositions import pinverse
 from graphc.linalg_decompositions import qr_legacy as qr
 from graphc.linalg_decompositions import svd_legacy as svd
+from graphc.linalg_lu import lu_unpack
+from graphc.linalg_more import matrix_exp
+from graphc.linalg_more import vander_legacy as vander
 from graphc.linalg_solvers import det, logdet, matrix_power, slogdet
 from graphc.linalg_solvers import inv as inverse
+from graphc.linalg_triangular import cholesky_inverse, cholesky_solve, triangular_solve
 from graphc.math_functions import (
                            acos,
                            acosh,
@@ -435,6 +439,9 @@ __all__ = [
 __all__ += ["func", "vmap"]  # function transforms (graphc.func)
 __all__ += ["det", "inverse", "logdet", "matrix_power", "slogdet"]  # graphc/linalg_solvers.py
 __all__ += ["pinverse", "qr", "svd"]  # graphc/linalg_decompositions.py
+# graphc/linalg_triangular.py, linalg_lu.py, linalg_more.py
+__all__ += ["cholesky_inverse", "cholesky_solve", "triangular_solve", "lu_unpack", "matrix_exp",
+            "vander"]
 # more of PyTorch's top level (graphc/torch_functions.py, graphc/torch_runtime.py, data_dependent)
 __all__ += ["bincount", "unique", "unique_consecutive", "logical_xor", "broadcast_to"]
 __all__ += [

@@ -1,5 +1,7 @@
 """``graphc.linalg``: norms with PyTorch's meaning (``norm``, ``vector_norm``, ``matrix_norm``),
-and the inverses, solvers (``linalg_solvers``) and decompositions (``linalg_decompositions``).
+and the inverses, solvers (``linalg_solvers``), decompositions (``linalg_decompositions``),
+triangular solvers and checked factorizations (``linalg_triangular``), LU (``linalg_lu``),
+``matrix_exp`` and the smaller composites (``linalg_more``).
 
 The norms are composites of ``abs``, ``pow``, ``sum``, ``amax``/``amin`` and ``sqrt``, so they
 compile and differentiate (the spectral and nuclear ones need singular values: eager only).
@@ -158,6 +160,19 @@ from graphc.linalg_decompositions import (  # noqa: E402
     svd,
     svdvals,
 )
+
+# LU (linalg_lu), matrix_exp and the smaller composites (linalg_more), inverses and solvers
+# (linalg_solvers), triangular solvers and checked factorizations (linalg_triangular)
+from graphc.linalg_lu import lu, lu_factor, lu_factor_ex, lu_solve  # noqa: E402
+from graphc.linalg_more import (  # noqa: E402
+    cross,
+    diagonal,
+    householder_product,
+    matrix_exp,
+    tensorinv,
+    tensorsolve,
+    vander,
+)
 from graphc.linalg_solvers import (  # noqa: E402
     LinAlgError,
     cholesky,
@@ -170,10 +185,14 @@ from graphc.linalg_solvers import (  # noqa: E402
     solve,
     vecdot,
 )
+from graphc.linalg_triangular import cholesky_ex, inv_ex, solve_triangular  # noqa: E402
 
 __all__ = ["matrix_norm", "norm", "vector_norm", "LinAlgError", "cholesky", "det", "inv",
            "logdet", "matrix_power", "multi_dot", "slogdet", "solve", "vecdot", "cond", "eigh",
-           "eigvalsh", "lstsq", "matrix_rank", "pinv", "qr", "svd", "svdvals"]
+           "eigvalsh", "lstsq", "matrix_rank", "pinv", "qr", "svd", "svdvals",
+           "solve_triangular", "cholesky_ex", "inv_ex", "lu_factor", "lu_factor_ex", "lu",
+           "lu_solve", "matrix_exp", "cross", "diagonal", "vander", "tensorinv", "tensorsolve",
+           "householder_product"]
 
 _COMPLEX_ONLY = {"eig": "eigh", "eigvals": "eigvalsh"}
 

@@ -28,6 +28,15 @@ linalg_svd = namedtuple("linalg_svd", ["U", "S", "Vh"])
 linalg_lstsq = namedtuple("linalg_lstsq", ["solution", "residuals", "rank", "singular_values"])
 svd = namedtuple("svd", ["U", "S", "V"])
 qr = namedtuple("qr", ["Q", "R"])
+linalg_cholesky_ex = namedtuple("linalg_cholesky_ex", ["L", "info"])
+linalg_inv_ex = namedtuple("linalg_inv_ex", ["inverse", "info"])
+linalg_lu_factor = namedtuple("linalg_lu_factor", ["LU", "pivots"])
+linalg_lu_factor_ex = namedtuple("linalg_lu_factor_ex", ["LU", "pivots", "info"])
+linalg_lu = namedtuple("linalg_lu", ["P", "L", "U"])
+lu_unpack = namedtuple("lu_unpack", ["P", "L", "U"])
+triangular_solve = namedtuple("triangular_solve", ["solution", "cloned_coefficient"])
 
 __all__ = ["aminmax", "cummax", "cummin", "kthvalue", "linalg_eigh", "linalg_lstsq", "linalg_qr",
-           "linalg_svd", "median", "mode", "qr", "slogdet", "sort", "svd", "topk"]
+           "linalg_svd", "median", "mode", "qr", "slogdet", "sort", "svd", "topk",
+           "linalg_cholesky_ex", "linalg_inv_ex", "linalg_lu_factor", "linalg_lu_factor_ex",
+           "linalg_lu", "lu_unpack", "triangular_solve"]

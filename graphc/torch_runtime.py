@@ -491,6 +491,11 @@ def _install() -> None:
     from graphc import linalg_decompositions as decompositions
     Tensor.svd, Tensor.qr = decompositions.svd_legacy, decompositions.qr_legacy
     Tensor.pinverse = decompositions.pinverse
+    from graphc import linalg_more, linalg_triangular
+    Tensor.cholesky_solve = linalg_triangular.cholesky_solve
+    Tensor.cholesky_inverse = linalg_triangular.cholesky_inverse
+    Tensor.triangular_solve = linalg_triangular.triangular_solve
+    Tensor.matrix_exp = linalg_more.matrix_exp
     for name in ("absolute", "logit", "nan_to_num", "masked_scatter", "put", "erfinv"):
         setattr(Tensor, name + "_", inplace(getattr(T, name), name + "_"))
     for name in ("unique", "unique_consecutive", "bincount"):

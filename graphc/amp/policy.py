@@ -46,7 +46,8 @@ _CPU_FP32 = frozenset({
     "max_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3d", "cdist", "prod", "quantile",
     "inverse", "cholesky", "pinverse", "trace", "linalg_solve", "linalg_qr", "linalg_svd",
     "linalg_eigh", "linalg_lstsq", "cholesky_solve", "reflection_pad", "replication_pad",
-    "grid_sample", "ctc_loss",
+    "grid_sample", "ctc_loss", "triangular_solve", "linalg_cholesky_ex", "linalg_inv_ex",
+    "cholesky_inverse", "linalg_tensorinv", "linalg_tensorsolve", "linalg_householder_product",
 })
 # float32 ops on cuda (PyTorch's "CUDA Ops that can autocast to float32")
 _CUDA_FP32 = frozenset({
