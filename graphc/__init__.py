@@ -500,3 +500,39 @@ __all__ += ["distributed"]
 __all__ += ["amp", "autocast", "get_autocast_dtype", "is_autocast_cache_enabled",
             "is_autocast_enabled", "set_autocast_cache_enabled", "set_autocast_dtype",
             "set_autocast_enabled"]
+# more of PyTorch's top level, session 27 (graphc/torch_functions_more.py, elementwise_extras)
+from graphc.elementwise_extras import (  # noqa: E402
+    angle,
+    frexp,
+    gcd,
+    is_nonzero,
+    isreal,
+    lcm,
+    ldexp,
+    logaddexp2,
+    nextafter,
+    positive,
+)
+from graphc.torch_functions_more import (  # noqa: E402
+    chain_matmul,
+    combinations,
+    corrcoef,
+    cosine_similarity,
+    cumulative_trapezoid,
+    frombuffer,
+    gradient,
+    histogram,
+    histogramdd,
+    nanmedian,
+    pairwise_distance,
+    pdist,
+    poisson,
+    unravel_index,
+)
+
+__all__ += [
+    "angle", "frexp", "gcd", "is_nonzero", "isreal", "lcm", "ldexp", "logaddexp2", "nextafter",
+    "positive", "chain_matmul", "combinations", "corrcoef", "cosine_similarity",
+    "cumulative_trapezoid", "frombuffer", "gradient", "histogram", "histogramdd", "nanmedian",
+    "pairwise_distance", "pdist", "poisson", "unravel_index",
+]

@@ -28,6 +28,11 @@ linalg_svd = namedtuple("linalg_svd", ["U", "S", "Vh"])
 linalg_lstsq = namedtuple("linalg_lstsq", ["solution", "residuals", "rank", "singular_values"])
 svd = namedtuple("svd", ["U", "S", "V"])
 qr = namedtuple("qr", ["Q", "R"])
+nanmedian = namedtuple("nanmedian", ["values", "indices"])
+frexp = namedtuple("frexp", ["mantissa", "exponent"])
+histogram = namedtuple("histogram", ["hist", "bin_edges"])
+histogramdd = namedtuple("histogramdd", ["hist", "bin_edges"])
 
-__all__ = ["aminmax", "cummax", "cummin", "kthvalue", "linalg_eigh", "linalg_lstsq", "linalg_qr",
-           "linalg_svd", "median", "mode", "qr", "slogdet", "sort", "svd", "topk"]
+__all__ = ["aminmax", "cummax", "cummin", "frexp", "histogram", "histogramdd", "kthvalue",
+           "linalg_eigh", "linalg_lstsq", "linalg_qr", "linalg_svd", "median", "mode", "nanmedian",
+           "qr", "slogdet", "sort", "svd", "topk"]
