@@ -142,8 +142,8 @@ def histogram(input: Tensor, bins=100, *, range=None, weight=None,  # noqa: A002
     either).
 
         >>> import graphc
-        >>> graphc.histogram(graphc.tensor([1.0, 2.0, 1.0]), bins=4, range=(0.0, 3.0)).hist.tolist()
-        [0.0, 2.0, 0.0, 1.0]
+        >>> graphc.histogram(graphc.tensor([1.0, 2.0, 1.0]), bins=3, range=(0.0, 3.0)).hist.tolist()
+        [0.0, 2.0, 1.0]
     """
     x = F.to_tensor(input)
     _check_float(x, "histogram")
