@@ -261,7 +261,8 @@ def _times_power_of_two(x: Tensor, power: Tensor) -> Tensor:
 
 def nextafter(input, other) -> Tensor:
     """The next representable number after ``input`` towards ``other`` (``torch.nextafter``),
-    in their float dtype; the gradient passes to ``input`` unchanged, as PyTorch's. Eager only
+    in their float dtype; the gradient passes to ``input`` unchanged where it differs from
+    ``other`` (0 where they are equal), as PyTorch's. Eager only
     (NumPy's ``nextafter``): it raises ``TraceError`` when compiled."""
     a, b = F.operands(input, other)
     if not (a.dtype.is_float and b.dtype.is_float):
@@ -277,8 +278,11 @@ def nextafter(input, other) -> Tensor:
     a, b = F.cast(a, dtype), F.cast(b, dtype)
     stepped = np.nextafter(host_array(a.detach()._data), host_array(b.detach()._data))
     value = Tensor._wrap(np.asarray(stepped, dtype=dtype.numpy))
-    if a.requires_grad:
-        return F.add(value, F.sub(a, a.detach()))
+    if a.requires_grad:  # PyTorch's: the gradient to input where it moved, 0 where a == b
+        moved = F.cast(F.ne(a.detach(), b.detach()), dtype)
+        value = F.add(value, F.mul(F.sub(a, a.detach()), moved))
+    if b.requires_grad:  # (a zero gradient into other, not none, as PyTorch's)
+        value = F.add(value, F.mul(F.sub(b, b.detach()), 0.0))
     return value
 
 
@@ -308,13 +312,15 @@ def gcd(input, other) -> Tensor:
 
 
 def lcm(input, other) -> Tensor:
-    """The least common multiple, nonnegative, 0 if either is 0 (``torch.lcm``); it wraps
-    around in the dtype as PyTorch's ``|a / gcd * b|``."""
+    """The least common multiple, 0 if either is 0 (``torch.lcm``): PyTorch's ``|a / gcd *
+    b|`` computed in a C++ ``int`` or wider, then wrapped into the dtype (so an int8 lcm
+    beyond 127 may come out negative, as there)."""
     a, b = _integer_pair("lcm", input, other)
     g = gcd(a, b)
     zero = F.eq(g, 0)
-    quotient = M.floor_divide(a, F.where(zero, F.scalar_like(1, g), g))
-    return F.where(zero, F.scalar_like(0, g), F.abs(F.mul(quotient, b)))
+    wide = [F.cast(t, dtypes.i64) for t in (a, F.where(zero, F.scalar_like(1, g), g), b)]
+    product = F.abs(F.mul(M.floor_divide(wide[0], wide[1]), wide[2]))
+    return F.where(zero, F.scalar_like(0, g), F.cast(product, a.dtype))
 
 
 def _integer_pair(op: str, input, other) -> tuple[Tensor, Tensor]:

@@ -287,6 +287,9 @@ def test_gcd_and_lcm_match_numpy_per_dtype():
     wrapped = graphc.lcm(graphc.tensor([100], dtype=graphc.int8),
                          graphc.tensor([3], dtype=graphc.int8))
     assert wrapped.tolist() == [44]  # 300 wraps in int8, as PyTorch
+    # PyTorch takes |a / gcd * b| in a C++ int, then wraps: lcm(33, 4) = 132 is -124 in int8
+    assert graphc.lcm(graphc.tensor([33, -33], dtype=graphc.int8),
+                      graphc.tensor([4, 4], dtype=graphc.int8)).tolist() == [-124, -124]
     with pytest.raises(graphc.DTypeError):
         graphc.gcd(graphc.tensor([1.0]), graphc.tensor([2.0]))
     fn = graphc.compile(lambda p, q: (graphc.gcd(p, q), graphc.lcm(p, q)))
@@ -301,7 +304,11 @@ def test_nextafter_is_eager_with_a_pass_through_gradient():
     a32 = a.astype(np.float32)
     got = graphc.nextafter(graphc.tensor(a32), graphc.tensor(b.astype(np.float32)))
     np.testing.assert_array_equal(got.numpy(), np.nextafter(a32, b.astype(np.float32)))
-    check_grad(lambda p, q: graphc.nextafter(p, q), [a, b], wrt=[0])
+    apart = [0, 1, 3]  # (where a == b PyTorch's gradient is 0, finite differences' is 1)
+    check_grad(lambda p, q: graphc.nextafter(p, q), [a[apart], b[apart]], wrt=[0])
+    x = graphc.tensor(a, requires_grad=True)
+    graphc.nextafter(x, graphc.tensor(b)).sum().backward()
+    assert x.grad.tolist() == [1.0, 1.0, 0.0, 1.0]
     with pytest.raises(graphc.TraceError, match="nextafter"):
         graphc.compile(graphc.nextafter)(graphc.tensor(a), graphc.tensor(b))
 
