@@ -1,15 +1,7 @@
-"""More of PyTorch's top-level functions (graphc/torch_functions_more.py and the additions to
-graphc/elementwise_extras.py): values against float64 NumPy references written here,
-gradients against central finite differences, errors, and compiled == eager.
-
-Tolerances: float64 values vs the NumPy oracle ``rtol=1e-10, atol=1e-12`` and float32 ones
-``rtol=1e-5, atol=1e-6`` (``conftest.TOLERANCES``); counts, indices and integer results exact;
-gradients vs finite differences ``rtol=1e-5, atol=1e-7`` (``check_grad``); compiled vs eager
-to the float64 tolerance (the same ops, possibly fused in another order).
+"""PyTorch's remaining top-level functions and Tensor methods (graphc/torch_functions.py,
+graphc/torch_runtime.py, graphc/data_dependent.py): each against an independent float64 NumPy
+oracle, eagerly and compiled, gradients against finite differences, errors of PyTorch's types.
 """
-from __future__ import annotations
-
-import itertools
 import math
 
 import numpy as np
@@ -17,350 +9,726 @@ import pytest
 
 import graphc
 from conftest import assert_close, check_grad
+from graphc.errors import TraceError
 
-RNG = np.random.default_rng(27)
-M = RNG.standard_normal((3, 5))
-XS = np.cumsum(RNG.uniform(0.2, 1.0, 5))
+RNG = np.random.default_rng(20261201)
+A = RNG.normal(size=(3, 4))
+B = RNG.normal(size=(3, 4))
+V = RNG.normal(size=4)
+X3 = RNG.normal(size=(2, 3, 4))
+P = RNG.uniform(0.05, 0.95, size=(3, 4))
+C1, C2 = RNG.normal(size=(4, 3)), RNG.normal(size=(4, 3))
+SORTED = np.array([-1.0, 0.5, 2.0, 3.0])
 
 
-def compiled_equals_eager(fn, *arrays):
-    tensors = [graphc.tensor(a) for a in arrays]
+def _quantile_linear(a, q, axis):
+    s = np.sort(a, axis=axis)
+    rank = q * (a.shape[axis] - 1)
+    lo, hi = int(math.floor(rank)), int(math.ceil(rank))
+    return np.take(s, lo, axis) + (np.take(s, hi, axis) - np.take(s, lo, axis)) * (rank - lo)
+
+
+def _kron(a, b):
+    out = np.zeros((a.shape[0] * b.shape[0], a.shape[1] * b.shape[1]))
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            out[i * b.shape[0]:(i + 1) * b.shape[0], j * b.shape[1]:(j + 1) * b.shape[1]] = \
+                a[i, j] * b
+    return out
+
+
+def _cdist(x, y, p):
+    return np.array([[np.sum(np.abs(r - s) ** p) ** (1 / p) for s in y] for r in x])
+
+
+def _cross(a, b):
+    return np.stack([a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1], a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2],
+                     a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]], axis=1)
+
+
+def _cov(a):
+    centred = a - a.mean(axis=1, keepdims=True)
+    return centred @ centred.T / (a.shape[1] - 1)
+
+
+def _erfinv(y):  # bisection on math.erf: independent of graphc's Newton refinement
+    out = []
+    for v in y.reshape(-1):
+        lo, hi = -6.0, 6.0
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if math.erf(mid) < v else (lo, mid)
+        out.append((lo + hi) / 2)
+    return np.array(out).reshape(y.shape)
+
+
+def _trapezoid(y, x):
+    dx = np.diff(x)
+    return np.sum((y[..., 1:] + y[..., :-1]) * dx / 2, axis=-1)
+
+
+def _slice_scatter(a, src):
+    out = a.copy()
+    out[:, 0:4:2] = src
+    return out
+
+
+def _masked_scatter(a, mask, src):
+    out = a.copy()
+    out[mask] = src.reshape(-1)[:mask.sum()]
+    return out
+
+
+# name, graphc function, NumPy oracle, inputs, differentiable
+CASES = [
+    ("hstack", lambda a, b: graphc.hstack([a, b]), lambda a, b: np.concatenate([a, b], 1),
+     (A, B), True),
+    ("vstack_1d_rows", lambda v: graphc.vstack([v, v]), lambda v: np.stack([v, v]), (V,), True),
+    ("dstack", lambda a, b: graphc.dstack([a, b]), lambda a, b: np.stack([a, b], 2), (A, B),
+     True),
+    ("column_stack", lambda v, a: graphc.column_stack([v, a.T]),
+     lambda v, a: np.concatenate([v[:, None], a.T], 1), (V, A), True),
+    ("tile_pads_dims", lambda a: graphc.tile(a, (2,)), lambda a: np.concatenate([a, a], 1),
+     (A,), True),
+    ("movedim", lambda x: graphc.movedim(x, 0, -1), lambda x: np.moveaxis(x, 0, -1), (X3,),
+     True),
+    ("moveaxis_pairs", lambda x: graphc.moveaxis(x, (0, 1), (2, 0)),
+     lambda x: np.moveaxis(x, (0, 1), (2, 0)), (X3,), True),
+    ("rot90_k1", lambda x: graphc.rot90(x, 1, (1, 2)), lambda x: np.rot90(x, 1, (1, 2)), (X3,),
+     True),
+    ("rot90_k3", lambda x: graphc.rot90(x, -1, (1, 2)), lambda x: np.rot90(x, 3, (1, 2)), (X3,),
+     True),
+    ("diagflat_offset", lambda a: graphc.diagflat(a[:2, :2], 1),
+     lambda a: np.diagflat(a[:2, :2], 1), (A,), True),
+    ("logit", graphc.logit, lambda p: np.log(p / (1 - p)), (P,), True),
+    ("logit_eps_clamps", lambda p: graphc.logit(p, 0.3),
+     lambda p: np.log(np.clip(p, 0.3, 0.7) / (1 - np.clip(p, 0.3, 0.7))), (P,), False),
+    ("erfinv", graphc.erfinv, _erfinv, (np.tanh(A),), True),
+    ("nansum", lambda a: graphc.nansum(a, 1), lambda a: np.nansum(a, 1), (A,), True),
+    ("nanmean", lambda a: graphc.nanmean(a, 0), lambda a: np.nanmean(a, 0), (A,), True),
+    ("var_mean", lambda a: graphc.stack(graphc.var_mean(a, 1)),
+     lambda a: np.stack([a.var(1, ddof=1), a.mean(1)]), (A,), True),
+    ("std_mean_correction0", lambda a: graphc.stack(graphc.std_mean(a, 0, correction=0)),
+     lambda a: np.stack([a.std(0), a.mean(0)]), (A,), True),
+    ("quantile_linear", lambda a: graphc.quantile(a, 0.3, 1),
+     lambda a: _quantile_linear(a, 0.3, 1), (A,), True),
+    ("quantile_vector_q", lambda a: graphc.quantile(a, graphc.tensor([0.25, 0.9],
+                                                                     dtype=graphc.float64), 0),
+     lambda a: np.stack([_quantile_linear(a, 0.25, 0), _quantile_linear(a, 0.9, 0)]), (A,),
+     True),
+    ("trapezoid_dx", lambda a: graphc.trapezoid(a, dx=0.5),
+     lambda a: np.sum(a[:, 1:] + a[:, :-1], 1) * 0.25, (A,), True),
+    ("trapezoid_x", lambda a, x: graphc.trapezoid(a, x), _trapezoid, (A, np.sort(V)), True),
+    ("diff_twice", lambda a: graphc.diff(a, 2, 1), lambda a: np.diff(a, 2, 1), (A,), True),
+    ("diff_prepend", lambda a, b: graphc.diff(a, 1, 0, prepend=b),
+     lambda a, b: np.diff(np.concatenate([b, a]), 1, 0), (A, B), True),
+    ("inner", graphc.inner, lambda a, b: a @ b.T, (A, B), True),
+    ("kron", graphc.kron, _kron, (A[:2, :2], B[:2, :3]), True),
+    ("cross", lambda a, b: graphc.cross(a, b, dim=1), _cross, (C1, C2), True),
+    ("dist_p3", lambda a, b: graphc.dist(a, b, 3),
+     lambda a, b: np.sum(np.abs(a - b) ** 3) ** (1 / 3), (A, B), True),
+    ("cdist_p2", lambda a, b: graphc.cdist(a, b), lambda a, b: _cdist(a, b, 2), (A, B[:2]),
+     True),
+    ("cdist_p1", lambda a, b: graphc.cdist(a, b, 1), lambda a, b: _cdist(a, b, 1), (A, B), True),
+    ("cov", graphc.cov, _cov, (A,), True),
+    ("take_negative_index", lambda a: graphc.take(a, graphc.tensor([[0, -1], [5, 11]])),
+     lambda a: a.reshape(-1)[[[0, 11], [5, 11]]], (A,), True),
+    ("select", lambda x: graphc.select(x, 1, -1), lambda x: x[:, -1], (X3,), True),
+    ("slice_scatter_step", lambda a, s: graphc.slice_scatter(a, s, 1, 0, 4, 2), _slice_scatter,
+     (A, B[:, :2]), True),
+    ("repeat_interleave_int", lambda a: graphc.repeat_interleave(a, 2, 1),
+     lambda a: np.repeat(a, 2, 1), (A,), True),
+    ("masked_scatter", lambda a, s: a.masked_scatter(graphc.tensor(A > 0), s),
+     lambda a, s: _masked_scatter(a, A > 0, s), (A, B), True),
+    ("put_accumulate", lambda a, s: a.put(graphc.tensor([0, 0, -1]), s, accumulate=True),
+     lambda a, s: (a.reshape(-1) + np.bincount([0, 0, 11], s, 12)).reshape(a.shape),
+     (A, V[:3]), True),
+    ("ravel", graphc.ravel, np.ravel, (X3,), True),
+    ("swapaxes", lambda x: graphc.swapaxes(x, 0, 2), lambda x: np.swapaxes(x, 0, 2), (X3,),
+     True),
+    ("broadcast_tensors", lambda v, a: graphc.stack(graphc.broadcast_tensors(v, a)),
+     lambda v, a: np.stack(np.broadcast_arrays(v, a)), (V, A), True),
+    ("cartesian_prod", lambda a, b: graphc.cartesian_prod(a, b),
+     lambda a, b: np.array([[p, q] for p in a for q in b]), (V[:2], V[:3]), True),
+    ("meshgrid_xy", lambda a, b: graphc.stack(graphc.meshgrid(a, b, indexing="xy")),
+     lambda a, b: np.stack(np.meshgrid(a, b, indexing="xy")), (V, V[:3]), True),
+    ("nan_to_num_keeps_finite", graphc.nan_to_num, lambda a: a, (A,), True),
+    ("aminmax", lambda a: graphc.stack(tuple(a.aminmax(dim=1))),
+     lambda a: np.stack([a.min(1), a.max(1)]), (A,), True),
+    ("searchsorted", lambda s, v: graphc.searchsorted(s, v),
+     lambda s, v: np.searchsorted(s, v), (SORTED, A), False),
+    ("searchsorted_right", lambda s, v: graphc.searchsorted(s, v, right=True),
+     lambda s, v: np.searchsorted(s, v, "right"), (SORTED, np.array([0.5, 2.0, 9.0])), False),
+    ("bucketize", lambda v, s: graphc.bucketize(v, s), lambda v, s: np.searchsorted(s, v),
+     (A, SORTED), False),
+    ("histc_range", lambda a: graphc.histc(a, 4, -1, 1),
+     lambda a: np.histogram(a, 4, (-1, 1))[0].astype(np.float64), (A,), False),
+    ("isin", lambda a: graphc.isin(a, graphc.tensor([1, 4, 7])),
+     lambda a: np.isin(a, [1, 4, 7]), (np.arange(8).reshape(2, 4),), False),
+    ("count_nonzero", lambda a: graphc.count_nonzero(a, 0),
+     lambda a: np.count_nonzero(a, 0), (np.array([[0, 1, 2], [0, 0, 3]]),), False),
+    ("signbit_negative_zero", graphc.signbit, np.signbit,
+     (np.array([-0.0, 0.0, -2.0, 3.0, -np.inf]),), False),
+]
+
+
+@pytest.mark.parametrize("name, fn, oracle, inputs, differentiable", CASES,
+                         ids=[c[0] for c in CASES])
+def test_function_matches_numpy_oracle(name, fn, oracle, inputs, differentiable):
+    tensors = [graphc.tensor(a) for a in inputs]
+    expected = oracle(*[np.asarray(a) for a in inputs])
+    got = fn(*tensors)
+    if np.asarray(expected).dtype.kind == "b":
+        np.testing.assert_array_equal(got.numpy(), expected)
+    elif got.dtype.is_float:
+        assert_close(got, np.asarray(expected, dtype=np.float64), "f64")
+    else:
+        np.testing.assert_array_equal(got.numpy(), expected)
+
+
+@pytest.mark.parametrize("name, fn, oracle, inputs, differentiable", CASES,
+                         ids=[c[0] for c in CASES])
+def test_compiled_equals_eager(name, fn, oracle, inputs, differentiable):
+    tensors = [graphc.tensor(a) for a in inputs]
     eager = fn(*tensors)
     compiled = graphc.compile(fn)(*tensors)
-    eager = eager if isinstance(eager, (tuple, list)) else [eager]
-    compiled = compiled if isinstance(compiled, (tuple, list)) else [compiled]
-    assert len(eager) == len(compiled)
-    for e, c in zip(eager, compiled):
-        assert e.dtype == c.dtype
-        assert_close(c, e.numpy(), dtype="f64")
-    return eager
+    assert compiled.dtype == eager.dtype
+    assert_close(compiled, eager.numpy(), "f64" if eager.dtype.is_float else None)
 
 
-# -- histograms -----------------------------------------------------------------------------
-def test_histogram_counts_match_numpy_and_edges_are_linspace():
-    x = RNG.standard_normal(50)
-    for kw in ({"bins": 7}, {"bins": 4, "range": (-1.0, 1.0)}, {"bins": 5, "density": True}):
-        hist, edges = graphc.histogram(graphc.tensor(x), **kw)
-        want, want_edges = np.histogram(x, kw["bins"], kw.get("range"), density=kw.get(
-            "density", False))
-        assert_close(edges, want_edges)
-        assert_close(hist, want)
-    w = RNG.uniform(0, 2, 50)
-    result = graphc.histogram(graphc.tensor(x), graphc.tensor(np.array([-1.0, 0.0, 0.5, 2.0])),
-                              weight=graphc.tensor(w))
-    assert type(result).__name__ == "histogram"
-    assert_close(result.hist, np.histogram(x, [-1.0, 0.0, 0.5, 2.0], weights=w)[0])
+DIFFERENTIABLE = [c for c in CASES if c[4]]
 
 
-def test_histogram_edge_cases_follow_pytorch():
-    hist, edges = graphc.histogram(graphc.tensor([1.0, 1.0, 1.0]), 4)  # one value: +-0.5
-    assert edges.tolist() == [0.5, 0.75, 1.0, 1.25, 1.5] and hist.tolist() == [0, 0, 3, 0]
-    hist, edges = graphc.histogram(graphc.tensor([0.0, 3.0, 5.0]), 3, range=(0.0, 3.0))
-    assert hist.tolist() == [1, 0, 1]  # the last bin is closed; 5 is outside
-    with pytest.raises(graphc.DTypeError):
-        graphc.histogram(graphc.tensor([1, 2]), 3)
-    with pytest.raises(RuntimeError, match="min should not exceed max"):
-        graphc.histogram(graphc.tensor([1.0]), 2, range=(3.0, 1.0))
-    with pytest.raises(RuntimeError, match="bins must be > 0"):
-        graphc.histogram(graphc.tensor([1.0]), 0)
+@pytest.mark.parametrize("name, fn, oracle, inputs, differentiable", DIFFERENTIABLE,
+                         ids=[c[0] for c in DIFFERENTIABLE])
+def test_gradient_matches_finite_differences(name, fn, oracle, inputs, differentiable):
+    check_grad(fn, inputs)
 
 
-def test_histogramdd_matches_numpy():
-    points = RNG.standard_normal((40, 2))
-    result = graphc.histogramdd(graphc.tensor(points), [3, 4], density=True)
-    want, want_edges = np.histogramdd(points, [3, 4], density=True)
-    assert_close(result.hist, want)
-    for got, edges in zip(result.bin_edges, want_edges):
-        assert_close(got, edges)
-    result = graphc.histogramdd(graphc.tensor(points), 2, range=[-1.0, 1.0, 0.0, 2.0])
-    assert_close(result.hist, np.histogramdd(points, 2, range=[(-1, 1), (0, 2)])[0])
+def test_composites_batch_under_vmap():
+    per_row = graphc.vmap(lambda r: graphc.quantile(r, 0.5) + graphc.logit(graphc.sigmoid(r)).sum())
+    x = graphc.tensor(A)
+    expected = np.array([_quantile_linear(r, 0.5, 0) + r.sum() for r in A])
+    assert_close(per_row(x), expected, "f64")
 
 
-def test_histograms_compile():
-    x = RNG.standard_normal(30)
-    compiled_equals_eager(lambda t: tuple(graphc.histogram(t, 6, density=True)), x)
-    compiled_equals_eager(lambda t: graphc.histogramdd(t, [2, 3]).hist, x.reshape(15, 2))
+# -- edge values PyTorch defines ------------------------------------------------------------
+def test_erfinv_is_infinite_at_plus_minus_one_and_nan_outside():
+    out = graphc.erfinv(graphc.tensor([1.0, -1.0, 1.5, 0.0])).numpy()
+    assert out[0] == np.inf and out[1] == -np.inf and np.isnan(out[2]) and out[3] == 0.0
 
 
-# -- statistics and calculus ----------------------------------------------------------------
-def test_corrcoef_matches_numpy_with_gradient_and_compiled():
-    assert_close(graphc.corrcoef(graphc.tensor(M)), np.corrcoef(M))
-    assert_close(graphc.corrcoef(graphc.tensor([[1, 2, 4], [3, 1, 0]])),
-                 np.corrcoef([[1, 2, 4], [3, 1, 0]]), dtype="f32")
-    assert graphc.corrcoef(graphc.tensor([1.0, 2.0, 4.0])).item() == 1.0
-    check_grad(graphc.corrcoef, [M])
-    compiled_equals_eager(graphc.corrcoef, M)
+def test_nan_to_num_replaces_nan_and_infinities_with_dtype_extremes():
+    x = graphc.tensor([float("nan"), float("inf"), -float("inf"), 2.0])
+    big = float(np.finfo(np.float32).max)
+    np.testing.assert_array_equal(graphc.nan_to_num(x).numpy(),
+                                  np.array([0.0, big, -big, 2.0], dtype=np.float32))
+    np.testing.assert_array_equal(graphc.nan_to_num(x, nan=1.0, posinf=5.0, neginf=-5.0).numpy(),
+                                  [1.0, 5.0, -5.0, 2.0])
 
 
-def _cumulative_trapezoid(y, x=None, dx=1.0, axis=-1):
-    y = np.moveaxis(y, axis, -1)
-    widths = np.diff(x) if x is not None else dx
-    return np.moveaxis(np.cumsum((y[..., 1:] + y[..., :-1]) / 2 * widths, -1), -1, axis)
+def test_nanmean_ignores_nan():
+    x = graphc.tensor([[1.0, float("nan"), 3.0]], dtype=graphc.float64)
+    assert graphc.nanmean(x).item() == 2.0 and graphc.nansum(x).item() == 4.0
 
 
-def test_cumulative_trapezoid_matches_numpy():
-    y = graphc.tensor(M)
-    assert_close(graphc.cumulative_trapezoid(y), _cumulative_trapezoid(M))
-    assert_close(graphc.cumulative_trapezoid(y, dx=0.5, dim=0),
-                 _cumulative_trapezoid(M, dx=0.5, axis=0))
-    assert_close(graphc.cumulative_trapezoid(y, graphc.tensor(XS)), _cumulative_trapezoid(M, XS))
-    ints = graphc.cumulative_trapezoid(graphc.tensor([1, 2, 4]))
-    assert ints.dtype == graphc.float32 and ints.tolist() == [1.5, 4.5]
-    assert graphc.cumulative_trapezoid(graphc.tensor([1.0])).shape == (0,)
-    with pytest.raises(graphc.ArgumentError):
-        graphc.cumulative_trapezoid(y, graphc.tensor(XS), dx=1.0)
-    check_grad(lambda a, b: graphc.cumulative_trapezoid(a, b), [M, XS])
-    compiled_equals_eager(lambda a, b: graphc.cumulative_trapezoid(a, b, dim=1), M, XS)
+def test_quantile_interpolation_modes():
+    x = graphc.tensor([0.0, 1.0, 2.0, 10.0], dtype=graphc.float64)  # rank of q=0.5: 1.5
+    got = {m: graphc.quantile(x, 0.5, interpolation=m).item()
+           for m in ("linear", "lower", "higher", "midpoint", "nearest")}
+    assert got == {"linear": 1.5, "lower": 1.0, "higher": 2.0, "midpoint": 1.5, "nearest": 2.0}
 
 
-@pytest.mark.parametrize("edge_order", [1, 2])
-def test_gradient_matches_numpy(edge_order):
-    y = graphc.tensor(M)
-    for got, want in zip(graphc.gradient(y, edge_order=edge_order),
-                         np.gradient(M, edge_order=edge_order)):
-        assert_close(got, want)
-    got = graphc.gradient(y, spacing=[2.0, 0.5], edge_order=edge_order)
-    for g, w in zip(got, np.gradient(M, 2.0, 0.5, edge_order=edge_order)):
-        assert_close(g, w)
-    coords = [np.array([0.0, 1.0, 3.0]), XS]
-    got = graphc.gradient(y, spacing=[graphc.tensor(c) for c in coords], edge_order=edge_order)
-    for g, w in zip(got, np.gradient(M, *coords, edge_order=edge_order)):
-        assert_close(g, w)
-    (along,) = graphc.gradient(y, spacing=3.0, dim=-1, edge_order=edge_order)
-    assert_close(along, np.gradient(M, 3.0, axis=-1, edge_order=edge_order))
-    check_grad(lambda a: graphc.gradient(a, spacing=[graphc.tensor(c) for c in coords],
-                                         edge_order=edge_order)[1], [M])
-    compiled_equals_eager(lambda a: graphc.gradient(a, spacing=2.0, edge_order=edge_order), M)
+def test_quantile_of_a_row_with_nan_is_nan():
+    x = graphc.tensor([[1.0, float("nan")], [1.0, 3.0]])
+    out = graphc.quantile(x, 0.5, dim=1).numpy()
+    assert np.isnan(out[0]) and out[1] == 2.0
 
 
-def test_gradient_errors_and_integer_input():
-    (ints,) = graphc.gradient(graphc.tensor([1, 2, 4]))
-    assert ints.dtype == graphc.float32 and ints.tolist() == [1.0, 1.5, 2.0]
-    with pytest.raises(RuntimeError, match="edge_order"):
-        graphc.gradient(graphc.tensor([1.0, 2.0]), edge_order=2)
-    with pytest.raises(RuntimeError, match="only supports edge_order"):
-        graphc.gradient(graphc.tensor([1.0, 2.0, 3.0]), edge_order=3)
-    with pytest.raises(RuntimeError, match="same length"):
-        graphc.gradient(graphc.tensor(M), spacing=[1.0], dim=None)
+def test_tensor_split_sections_and_indices():
+    x = graphc.arange(7)
+    assert [p.tolist() for p in graphc.tensor_split(x, 3)] == [[0, 1, 2], [3, 4], [5, 6]]
+    assert [p.tolist() for p in x.tensor_split([1, 5])] == [[0], [1, 2, 3, 4], [5, 6]]
+    assert [p.shape[1] for p in graphc.hsplit(graphc.zeros(2, 6), 3)] == [2, 2, 2]
+    assert [p.shape[0] for p in graphc.vsplit(graphc.zeros(4, 2), [1])] == [1, 3]
+    assert [p.shape[2] for p in graphc.dsplit(graphc.zeros(1, 1, 4), 2)] == [2, 2]
 
 
-def _nanmedian(a, axis):
-    """The lower median of the non-NaN entries along ``axis`` (NaN if none) and its index."""
-    a = np.moveaxis(a, axis, -1)
-    values, indices = np.full(a.shape[:-1], np.nan), np.zeros(a.shape[:-1], np.int64)
-    for i in np.ndindex(a.shape[:-1]):
-        row = a[i]
-        kept = np.flatnonzero(~np.isnan(row))
-        if len(kept):
-            order = kept[np.argsort(row[kept], kind="stable")]
-            indices[i] = order[(len(kept) - 1) // 2]
-            values[i] = row[indices[i]]
-    return values, indices
+def test_split_refuses_uneven_sections_like_pytorch():
+    with pytest.raises(RuntimeError, match="divisible"):
+        graphc.hsplit(graphc.zeros(2, 5), 2)
 
 
-def test_nanmedian_ignores_nan_and_takes_the_lower_median():
-    a = np.array([[np.nan, 1.0, 2.0, 7.0], [np.nan] * 4, [3.0, np.nan, 1.0, 0.5],
-                  [4.0, 2.0, 3.0, 1.0]])
-    for axis in (0, 1):
-        values, indices = graphc.nanmedian(graphc.tensor(a), axis)
-        want_values, want_indices = _nanmedian(a, axis)
-        assert_close(values, want_values)
-        assert_close(indices, want_indices)
-    kept = a[~np.isnan(a)]
-    assert graphc.nanmedian(graphc.tensor(a)).item() == np.sort(kept)[(len(kept) - 1) // 2]
-    assert math.isnan(graphc.nanmedian(graphc.tensor([math.nan, math.nan])).item())
-    assert graphc.nanmedian(graphc.tensor([1, 5, 3, 2])).item() == 2
-    assert graphc.tensor(a).nanmedian(1, keepdim=True).values.shape == (4, 1)
-    check_grad(lambda t: graphc.nanmedian(t, 1).values, [a[[0, 2, 3]]])
-    check_grad(graphc.nanmedian, [np.array([3.0, np.nan, 1.0, 2.0])])
-    compiled_equals_eager(lambda t: tuple(graphc.nanmedian(t, 1)), a)
+def test_repeat_interleave_with_tensor_counts_is_eager_only():
+    x = graphc.tensor([1.0, 2.0, 3.0])
+    counts = graphc.tensor([2, 0, 1])
+    assert graphc.repeat_interleave(x, counts).tolist() == [1.0, 1.0, 3.0]
+    assert graphc.repeat_interleave(counts).tolist() == [0, 0, 2]
+    with pytest.raises(TraceError, match="repeat_interleave"):
+        graphc.compile(lambda t, c: graphc.repeat_interleave(t, c))(x, counts)
 
 
-# -- index arithmetic and products ----------------------------------------------------------
-def test_combinations_match_itertools():
-    x = np.array([1.5, -2.0, 3.0, 4.0])
-    for r, replace in ((2, False), (3, False), (2, True), (4, True)):
-        pick = itertools.combinations_with_replacement if replace else itertools.combinations
-        want = np.array(list(pick(x, r))).reshape(-1, r)
-        assert_close(graphc.combinations(graphc.tensor(x), r, replace), want)
-    assert graphc.combinations(graphc.tensor([1, 2, 3]), 0).shape == (0,)
-    assert graphc.combinations(graphc.tensor([1, 2, 3]), 4).shape == (0, 4)
-    with pytest.raises(RuntimeError, match="1D"):
-        graphc.combinations(graphc.tensor([[1, 2]]))
+def test_histc_uses_data_range_when_min_equals_max():
+    x = graphc.tensor([1.0, 2.0, 2.0, 4.0])
+    np.testing.assert_array_equal(graphc.histc(x, 3).numpy(), [1.0, 2.0, 1.0])  # bins of width 1
+    np.testing.assert_array_equal(graphc.histc(graphc.tensor([1.0, 1.0]), 4).numpy(),
+                                  [0.0, 0.0, 2.0, 0.0])  # range widened to [0, 2]
+
+
+def test_equal_compares_shape_and_values():
+    a = graphc.tensor([1, 2])
+    assert graphc.equal(a, graphc.tensor([1, 2])) is True
+    assert graphc.equal(a, graphc.tensor([1, 3])) is False
+    assert graphc.equal(a, graphc.tensor([[1, 2]])) is False
+
+
+# -- data-dependent shapes: eager only -------------------------------------------------------
+def test_unique_sorted_with_inverse_and_counts():
+    values, inverse, counts = graphc.unique(graphc.tensor([3, 1, 3, 0, 1, 3]),
+                                            return_inverse=True, return_counts=True)
+    assert values.tolist() == [0, 1, 3]
+    assert inverse.tolist() == [2, 1, 2, 0, 1, 2]
+    assert counts.tolist() == [1, 2, 3]
+
+
+def test_unique_along_dim_keeps_distinct_rows():
+    rows = graphc.tensor([[1, 2], [0, 5], [1, 2]])
+    assert graphc.unique(rows, dim=0).tolist() == [[0, 5], [1, 2]]
+
+
+def test_unique_consecutive_collapses_runs():
+    out, inverse, counts = graphc.tensor([1, 1, 2, 2, 3, 1, 1]).unique_consecutive(
+        return_inverse=True, return_counts=True)
+    assert out.tolist() == [1, 2, 3, 1]
+    assert inverse.tolist() == [0, 0, 1, 1, 2, 3, 3]
+    assert counts.tolist() == [2, 2, 1, 2]
+
+
+def test_bincount_counts_and_weights():
+    x = graphc.tensor([0, 1, 1, 4])
+    assert graphc.bincount(x).tolist() == [1, 2, 0, 0, 1]
+    weighted = graphc.bincount(x, graphc.tensor([0.5, 1.0, 2.0, 1.0]), minlength=6)
+    assert weighted.dtype == graphc.float32  # float32 weights give float32, others float64
+    assert weighted.tolist() == [0.5, 3.0, 0.0, 0.0, 1.0, 0.0]
     with pytest.raises(RuntimeError, match="non-negative"):
-        graphc.combinations(graphc.tensor([1, 2]), -1)
-    check_grad(lambda t: graphc.combinations(t, 2, True), [x])
-    compiled_equals_eager(lambda t: graphc.combinations(t, 3), x)
+        graphc.bincount(graphc.tensor([-1, 2]))
 
 
-def test_unravel_index_matches_numpy_and_wraps():
-    flat = np.array([[0, 5], [4, 3]])
-    for got, want in zip(graphc.unravel_index(graphc.tensor(flat), (2, 3)),
-                         np.unravel_index(flat, (2, 3))):
-        assert got.dtype == graphc.int64
-        assert_close(got, want)
-    wrapped = graphc.unravel_index(graphc.tensor([-1, 6]), (2, 3))
-    assert [t.tolist() for t in wrapped] == [[1, 0], [2, 0]]  # modulo the sizes, as PyTorch
-    with pytest.raises(TypeError, match="integer"):
-        graphc.unravel_index(graphc.tensor([1.0]), (2, 3))
-    with pytest.raises(ValueError, match="negative"):
-        graphc.unravel_index(graphc.tensor([1]), (2, -3))
-    compiled = graphc.compile(lambda t: graphc.unravel_index(t, (2, 3, 4)))(graphc.tensor(
-        [0, 7, 23]))
-    assert [c.tolist() for c in compiled] == [list(v) for v in np.unravel_index([0, 7, 23],
-                                                                                 (2, 3, 4))]
+@pytest.mark.parametrize("fn", [graphc.unique, graphc.unique_consecutive, graphc.bincount],
+                         ids=["unique", "unique_consecutive", "bincount"])
+def test_data_dependent_shapes_refuse_to_compile(fn):
+    with pytest.raises(TraceError, match="static shapes"):
+        graphc.compile(fn)(graphc.tensor([1, 2, 2]))
 
 
-def test_chain_matmul_and_the_distances_at_the_top_level():
-    a, b = RNG.standard_normal((2, 3)), RNG.standard_normal((3, 4))
-    assert_close(graphc.chain_matmul(graphc.tensor(a), graphc.tensor(b), graphc.tensor(b.T)),
-                 a @ b @ b.T)
-    with pytest.raises(RuntimeError, match="expected 2"):
-        graphc.chain_matmul(graphc.tensor(a), graphc.tensor([1.0, 2.0, 3.0]))
-    check_grad(lambda p, q: graphc.chain_matmul(p, q, q.T), [a, b])
-    cos = graphc.cosine_similarity(graphc.tensor(M), graphc.tensor(M + 1.0), dim=1)
-    want = (M * (M + 1)).sum(1) / np.linalg.norm(M, axis=1) / np.linalg.norm(M + 1, axis=1)
-    assert_close(cos, want)
-    assert_close(graphc.pairwise_distance(graphc.tensor(M), graphc.tensor(2 * M)),
-                 np.linalg.norm(-M + 1e-6, axis=1))
-    rows = [np.linalg.norm(M[i] - M[j]) for i, j in itertools.combinations(range(3), 2)]
-    assert_close(graphc.pdist(graphc.tensor(M)), rows)
+# -- methods ---------------------------------------------------------------------------------
+def test_mode_is_smallest_most_frequent_value_at_its_last_index():
+    x = graphc.tensor([[3.0, 1.0, 3.0, 1.0, 2.0], [2.0, 2.0, 5.0, 5.0, 5.0]])
+    values, indices = x.mode()
+    assert values.tolist() == [1.0, 5.0] and indices.tolist() == [3, 4]
+    values, indices = graphc.mode(x.t(), 0, keepdim=True)
+    assert values.tolist() == [[1.0, 5.0]] and indices.tolist() == [[3, 4]]
 
 
-# -- elementwise ----------------------------------------------------------------------------
-def test_frexp_matches_numpy_including_subnormals_and_specials():
-    x = np.array([0.0, 8.0, -3.0, np.inf, -np.inf, np.nan, 1e-310, 0.1, -2.0**-1022, 1.5e300,
-                  1.0, 0.5, 2.0**52 - 1])
-    mantissa, exponent = graphc.frexp(graphc.tensor(x))
-    want_m, want_e = np.frexp(x)
-    assert_close(mantissa, want_m)
-    assert exponent.dtype == graphc.int32
-    finite = np.isfinite(x)
-    np.testing.assert_array_equal(exponent.numpy()[finite], want_e[finite])
-    np.testing.assert_array_equal(exponent.numpy()[~finite], 0)  # PyTorch's 0
-    x32 = np.array([1e-40, 3e38, 0.3, -7.0], np.float32)
-    m32, e32 = graphc.frexp(graphc.tensor(x32))
-    np.testing.assert_array_equal(m32.numpy(), np.frexp(x32)[0])
-    np.testing.assert_array_equal(e32.numpy(), np.frexp(x32)[1])
-    with pytest.raises(graphc.DTypeError, match="floating-point"):
-        graphc.frexp(graphc.tensor([1]))
-    check_grad(lambda t: graphc.frexp(t).mantissa, [np.array([0.3, -5.0, 17.0])])
-    compiled_equals_eager(lambda t: tuple(graphc.frexp(t)), x[finite])
+def test_the_gradient_of_mode_goes_to_the_index_it_returns():
+    x = graphc.tensor([[1.0, 1.0, 2.0, 3.0], [4.0, 4.0, 4.0, 0.0]], requires_grad=True)
+    values, indices = x.mode(1)
+    values.sum().backward()
+    assert indices.tolist() == [1, 2]
+    assert x.grad.tolist() == [[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]  # as PyTorch's
 
 
-def test_ldexp_logaddexp2_and_angle_match_numpy():
-    x, e = np.array([1.5, -2.0, 0.25]), np.array([3, -4, 10])
-    assert_close(graphc.ldexp(graphc.tensor(x), graphc.tensor(e)), np.ldexp(x, e))
-    ints = graphc.ldexp(graphc.tensor([1, 2]), graphc.tensor([3, 4]))
-    assert ints.dtype == graphc.float32 and ints.tolist() == [8.0, 32.0]
-    a = np.array([-np.inf, np.inf, 1.0, 5.0, 2.0, -1000.0])
-    b = np.array([-np.inf, np.inf, 3.0, -2.0, 2.0, -1001.0])
-    assert_close(graphc.logaddexp2(graphc.tensor(a), graphc.tensor(b)), np.logaddexp2(a, b))
-    with pytest.raises(graphc.DTypeError):
-        graphc.logaddexp2(graphc.tensor([1]), graphc.tensor([2]))
-    check_grad(graphc.logaddexp2, [a[2:], b[2:]])
-    check_grad(lambda p, q: graphc.ldexp(p, q), [x, e], wrt=[0])
-    compiled_equals_eager(lambda p, q, k: (graphc.logaddexp2(p, q), graphc.ldexp(p, k)),
-                          a[2:], b[2:], e[:1])
-    v = np.array([-1.0, 0.0, -0.0, 2.0, np.nan])
-    # PyTorch's angle(-0.0) is 0 (NumPy's atan2(0, -0.0) gives pi): pi below zero only
-    assert_close(graphc.angle(graphc.tensor(v)), np.where(np.isnan(v), v, np.where(
-        v < 0, np.pi, 0.0)))
-    assert graphc.angle(graphc.tensor([-1, 2])).dtype == graphc.float32
-    check_grad(graphc.angle, [np.array([-1.0, 2.0])])
+@pytest.mark.parametrize("compiled", [False, True])
+def test_the_gradient_of_a_median_over_all_elements_is_spread_over_its_ties(compiled):
+    # as PyTorch's (with a dim, it goes to the index returned); the value is the median's
+    x = graphc.tensor([2.0, 2.0, 1.0, -0.0], requires_grad=True)
+    median = graphc.compile(graphc.median) if compiled else graphc.median
+    value = median(x)
+    value.backward()
+    assert value.item() == 1.0 and x.grad.tolist() == [0.0, 0.0, 1.0, 0.0]
+    x = graphc.tensor([2.0, 2.0, 1.0], requires_grad=True)
+    median(x).backward()
+    assert x.grad.tolist() == [0.5, 0.5, 0.0]
+    assert math.copysign(1.0, graphc.median(graphc.tensor([-0.0, 1.0, -0.0])).item()) == -1.0
+    assert graphc.median(graphc.tensor([1.0, math.inf, math.inf])).item() == math.inf
 
 
-def test_gcd_and_lcm_match_numpy_per_dtype():
-    a = np.array([0, -12, 7, 2**62, -2**63, 832040, 13], np.int64)
-    b = np.array([0, 18, -21, 3 * 2**40, 0, 514229, 0], np.int64)
-    got = graphc.gcd(graphc.tensor(a), graphc.tensor(b))
-    np.testing.assert_array_equal(got.numpy(), np.gcd(a, b))  # (gcd(-2**63, 0) wraps)
-    small = slice(0, 3)
-    np.testing.assert_array_equal(graphc.lcm(graphc.tensor(a[small]), graphc.tensor(
-        b[small])).numpy(), np.lcm(a[small], b[small]))
-    for dtype in (np.int8, np.int16, np.int32, np.uint8):
-        x = RNG.integers(0 if dtype == np.uint8 else -50, 100, 20).astype(dtype)
-        y = RNG.integers(0, 100, 20).astype(dtype)
-        g = graphc.gcd(graphc.tensor(x), graphc.tensor(y))
-        assert g.numpy().dtype == dtype
-        np.testing.assert_array_equal(g.numpy(), np.gcd(x, y))
-    wrapped = graphc.lcm(graphc.tensor([100], dtype=graphc.int8),
-                         graphc.tensor([3], dtype=graphc.int8))
-    assert wrapped.tolist() == [44]  # 300 wraps in int8, as PyTorch
-    # PyTorch takes |a / gcd * b| in a C++ int, then wraps: lcm(33, 4) = 132 is -124 in int8
-    assert graphc.lcm(graphc.tensor([33, -33], dtype=graphc.int8),
-                      graphc.tensor([4, 4], dtype=graphc.int8)).tolist() == [-124, -124]
-    with pytest.raises(graphc.DTypeError):
-        graphc.gcd(graphc.tensor([1.0]), graphc.tensor([2.0]))
-    fn = graphc.compile(lambda p, q: (graphc.gcd(p, q), graphc.lcm(p, q)))
-    got_g, got_l = fn(graphc.tensor(a[:4]), graphc.tensor(b[:4]))
-    np.testing.assert_array_equal(got_g.numpy(), np.gcd(a[:4], b[:4]))
-    np.testing.assert_array_equal(got_l.numpy()[:3], np.lcm(a[:3], b[:3]))
+def test_contiguity_answers_of_a_library_without_views():
+    x = graphc.zeros(2, 3, 4, dtype=graphc.float64)
+    assert x.stride() == (12, 4, 1) and x.stride(-2) == 4
+    assert x.is_contiguous() and x.storage_offset() == 0 and x.element_size() == 8
+    assert x.pin_memory() is x and x.share_memory_() is x
+    assert not x.is_pinned() and not x.is_shared()
 
 
-def test_nextafter_is_eager_with_a_pass_through_gradient():
-    a, b = np.array([1.0, 0.0, 1.0, -2.5]), np.array([2.0, -1.0, 1.0, -3.0])
-    assert_close(graphc.nextafter(graphc.tensor(a), graphc.tensor(b)), np.nextafter(a, b))
-    a32 = a.astype(np.float32)
-    got = graphc.nextafter(graphc.tensor(a32), graphc.tensor(b.astype(np.float32)))
-    np.testing.assert_array_equal(got.numpy(), np.nextafter(a32, b.astype(np.float32)))
-    apart = [0, 1, 3]  # (where a == b PyTorch's gradient is 0, finite differences' is 1)
-    check_grad(lambda p, q: graphc.nextafter(p, q), [a[apart], b[apart]], wrt=[0])
-    x = graphc.tensor(a, requires_grad=True)
-    graphc.nextafter(x, graphc.tensor(b)).sum().backward()
-    assert x.grad.tolist() == [1.0, 1.0, 0.0, 1.0]
-    with pytest.raises(graphc.TraceError, match="nextafter"):
-        graphc.compile(graphc.nextafter)(graphc.tensor(a), graphc.tensor(b))
+def test_register_hook_replaces_the_gradient_and_can_be_removed():
+    x = graphc.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    seen = []
+    handle = y.register_hook(lambda g: seen.append(g.tolist()) or g * 3)
+    y.sum().backward()
+    assert seen == [[1.0, 1.0]] and x.grad.tolist() == [6.0, 6.0]
+    handle.remove()
+    x.grad = None
+    (x * 2).sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]
 
 
-def test_small_predicates_and_positive():
-    x = graphc.tensor([1.0, math.nan, -math.inf])
-    assert graphc.isreal(x).tolist() == [True, True, True]
-    assert graphc.positive(x) is x
-    with pytest.raises(RuntimeError, match="bool"):
-        graphc.positive(graphc.tensor([True]))
-    assert graphc.is_nonzero(graphc.tensor([[2.0]])) and not graphc.tensor([0]).is_nonzero()
-    with pytest.raises(RuntimeError, match="no values"):
-        graphc.is_nonzero(graphc.tensor([]))
-    with pytest.raises(RuntimeError, match="more than one"):
-        graphc.is_nonzero(graphc.tensor([1, 2]))
+def test_register_hook_on_a_leaf_sees_its_accumulated_gradient():
+    x = graphc.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: g + 1)
+    (x * 3).sum().backward()
+    assert x.grad.tolist() == [4.0, 4.0]
 
 
-# -- eager only: poisson and frombuffer -----------------------------------------------------
-def test_poisson_is_reproducible_with_the_right_mean_and_zero_gradient():
-    rates = graphc.tensor([0.0, 1.0, 5.0, 50.0], requires_grad=True)
-    graphc.manual_seed(3)
-    first = graphc.poisson(rates)
-    graphc.manual_seed(3)
-    assert graphc.poisson(rates).tolist() == first.tolist()
-    assert first.dtype == graphc.float32 and first[0].item() == 0.0
-    many = graphc.poisson(graphc.full((20000,), 4.0, dtype=graphc.float64))
-    assert abs(many.mean().item() - 4.0) < 5 * math.sqrt(4.0 / 20000)  # 5 standard errors
-    assert (many.numpy() == np.round(many.numpy())).all()
-    first.sum().backward()
-    assert rates.grad.tolist() == [0.0, 0.0, 0.0, 0.0]
-    with pytest.raises(RuntimeError, match="non-negative"):
-        graphc.poisson(graphc.tensor([-1.0]))
-    with pytest.raises(graphc.DTypeError):
-        graphc.poisson(graphc.tensor([1]))
-    with pytest.raises(graphc.TraceError, match="poisson"):
-        graphc.compile(graphc.poisson)(graphc.tensor([1.0]))
+def test_retain_grad_keeps_a_non_leaf_gradient_after_hooks():
+    x = graphc.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y.retain_grad()
+    y.register_hook(lambda g: g * 3)
+    (y * 5).sum().backward()
+    assert y.retains_grad and y.grad.tolist() == [15.0, 15.0]  # as PyTorch: after the hooks
+    with pytest.raises(RuntimeError):
+        graphc.tensor([1.0]).retain_grad()
 
 
-def test_frombuffer_shares_a_writable_buffer_and_checks_its_length():
-    raw = bytearray(np.arange(6, dtype=np.int16).tobytes())
-    t = graphc.frombuffer(raw, dtype=graphc.int16, count=2, offset=4)
-    assert t.tolist() == [2, 3]
-    raw[4] = 9
-    assert t.tolist() == [9, 3]  # the memory is shared, as PyTorch's
-    floats = graphc.frombuffer(np.array([1.5, 2.5]).tobytes(), dtype=graphc.float64,
-                               requires_grad=True)
-    assert floats.tolist() == [1.5, 2.5] and floats.requires_grad
-    with pytest.raises(ValueError, match="multiple of element size"):
-        graphc.frombuffer(b"\x01\x02\x03", dtype=graphc.int16)
-    with pytest.raises(ValueError, match="must not be 0"):
-        graphc.frombuffer(b"", dtype=graphc.int16)
-    with pytest.raises(ValueError, match="must not be greater"):
-        graphc.frombuffer(b"\x01\x02\x03\x04", dtype=graphc.int16, count=3)
-    with pytest.raises(ValueError, match="offset"):
-        graphc.frombuffer(b"\x01\x02\x03\x04", dtype=graphc.int16, offset=4)
+def test_apply_and_map_run_a_python_function_per_element():
+    x = graphc.tensor([1.0, 2.0, 3.0])
+    assert x.apply_(lambda v: v * v).tolist() == [1.0, 4.0, 9.0]
+    assert x.map_(graphc.tensor([1.0]), lambda a, b: a - b).tolist() == [0.0, 3.0, 8.0]
+
+
+def test_inplace_counterparts_write_the_tensor():
+    x = graphc.tensor([0.25, 0.5])
+    x.logit_()
+    assert_close(x, np.log(np.array([0.25, 0.5]) / np.array([0.75, 0.5])), "f32")
+    y = graphc.zeros(2, 2)
+    y.masked_scatter_(graphc.tensor([[True, False], [False, True]]), graphc.tensor([7.0, 8.0]))
+    assert y.tolist() == [[7.0, 0.0], [0.0, 8.0]]
+    y.put_(graphc.tensor([1]), graphc.tensor([5.0]))
+    assert y.tolist() == [[7.0, 5.0], [0.0, 8.0]]
+
+
+# -- factories -------------------------------------------------------------------------------
+def test_logspace_range_and_triangle_indices():
+    assert_close(graphc.logspace(0, 2, 3, dtype=graphc.float64), [1.0, 10.0, 100.0], "f64")
+    assert graphc.logspace(0, 3, 4, base=2).tolist() == [1.0, 2.0, 4.0, 8.0]
+    assert graphc.range(0, 1, 0.25).tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]  # end included
+    assert graphc.range(5, 1, -2).tolist() == [5.0, 3.0, 1.0]
+    r, c = np.tril_indices(3, 1, 4)
+    assert graphc.tril_indices(3, 4, 1).tolist() == [r.tolist(), c.tolist()]
+    r, c = np.triu_indices(4, -1, 3)
+    assert graphc.triu_indices(4, 3, -1).tolist() == [r.tolist(), c.tolist()]
+    e = graphc.empty_like(graphc.ones(2, 3, dtype=graphc.int64))
+    assert e.shape == (2, 3) and e.dtype == graphc.int64
+
+
+def test_set_default_dtype_makes_float_factories_float64():
+    assert graphc.get_default_dtype() == graphc.float32
+    graphc.set_default_dtype(graphc.float64)
+    try:
+        assert graphc.zeros(2).dtype == graphc.float64
+        assert graphc.tensor([1.5]).dtype == graphc.float64
+        assert graphc.rand(2).dtype == graphc.float64
+        assert (graphc.tensor([1]) / 2).dtype == graphc.float64
+        assert graphc.Tensor(2, 3).dtype == graphc.float64  # torch.Tensor follows it too
+    finally:
+        graphc.set_default_dtype(graphc.float32)
+    assert graphc.zeros(2).dtype == graphc.float32
+    with pytest.raises(TypeError):
+        graphc.set_default_dtype(graphc.int64)
+
+
+# -- randomness ------------------------------------------------------------------------------
+def test_generator_objects_replay_their_own_stream():
+    gen = graphc.Generator("cpu").manual_seed(3)
+    first = graphc.randn(4, generator=gen)
+    gen.manual_seed(3)
+    assert graphc.equal(first, graphc.randn(4, generator=gen))
+    assert gen.initial_seed() == 3
+    state = gen.get_state()
+    a = graphc.randint(0, 100, (5,), generator=gen)
+    gen.set_state(state)
+    assert graphc.equal(a, graphc.randint(0, 100, (5,), generator=gen))
+
+
+def test_global_rng_state_round_trips():
+    state = graphc.get_rng_state()
+    a = graphc.rand(3)
+    graphc.set_rng_state(state)
+    assert graphc.equal(a, graphc.rand(3))
+    graphc.manual_seed(11)
+    assert graphc.initial_seed() == 11
+    assert isinstance(graphc.seed(), int)
+    with pytest.raises(TypeError):
+        graphc.set_rng_state(graphc.zeros(3))
+
+
+def test_multinomial_with_replacement_follows_the_weights():
+    graphc.manual_seed(0)
+    drawn = graphc.multinomial(graphc.tensor([1.0, 2.0, 7.0]), 20000, replacement=True)
+    frequency = np.bincount(drawn.numpy(), minlength=3) / 20000
+    np.testing.assert_allclose(frequency, [0.1, 0.2, 0.7], atol=0.015)  # ~4 sigma
+
+
+def test_multinomial_without_replacement_draws_like_sequential_removal():
+    graphc.manual_seed(1)
+    p = np.array([0.1, 0.2, 0.7])
+    second = np.zeros(3)
+    draws = graphc.multinomial(graphc.tensor(np.tile(p, (4000, 1))), 2)
+    assert (draws[:, 0] != draws[:, 1]).all().item()
+    second = np.bincount(draws[:, 1].numpy(), minlength=3) / 4000
+    # P(second = j) = sum over i != j of p_i * p_j / (1 - p_i)
+    expected = [sum(p[i] * p[j] / (1 - p[i]) for i in range(3) if i != j) for j in range(3)]
+    np.testing.assert_allclose(second, expected, atol=0.03)
+
+
+def test_multinomial_errors_are_runtime_errors():
+    with pytest.raises(RuntimeError, match="without replacement"):
+        graphc.multinomial(graphc.tensor([0.5, 0.5]), 3)
+    with pytest.raises(RuntimeError, match="< 0"):
+        graphc.multinomial(graphc.tensor([-0.5, 0.5]), 1)
+
+
+def test_bernoulli_and_randint_like():
+    graphc.manual_seed(2)
+    draws = graphc.bernoulli(graphc.full((20000,), 0.3))
+    assert set(np.unique(draws.numpy())) <= {0.0, 1.0}
+    assert abs(draws.mean().item() - 0.3) < 0.015
+    r = graphc.randint_like(graphc.zeros(50, dtype=graphc.int32), 3, 6)
+    assert r.dtype == graphc.int32 and r.min().item() >= 3 and r.max().item() <= 5
+
+
+# -- state and predicates --------------------------------------------------------------------
+def test_inference_mode_records_no_gradient_as_context_and_decorator():
+    x = graphc.tensor([1.0], requires_grad=True)
+    with graphc.inference_mode():
+        assert not (x * 2).requires_grad
+
+    @graphc.inference_mode()
+    def doubled(t):
+        return t * 2
+    assert not doubled(x).requires_grad
+    with graphc.inference_mode(False):
+        assert (x * 2).requires_grad
+
+
+def test_predicates_and_numel():
+    x = graphc.zeros(2, 3)
+    assert graphc.is_tensor(x) and not graphc.is_tensor([1])
+    assert graphc.is_floating_point(x) and not graphc.is_floating_point(graphc.tensor([1]))
+    assert graphc.numel(x) == 6 and graphc.clone(x) is not x
+
+
+def test_set_printoptions_sets_the_precision_of_repr():
+    try:
+        graphc.set_printoptions(precision=2)
+        assert "1.23" in repr(graphc.tensor([1.23456])) and "1.234" not in repr(
+            graphc.tensor([1.23456]))
+    finally:
+        graphc.set_printoptions(profile="default")
+
+
+# -- errors of PyTorch's types ---------------------------------------------------------------
+def test_errors_have_pytorch_builtin_types():
+    with pytest.raises(IndexError):
+        graphc.select(graphc.zeros(2, 3), 1, 3)
+    with pytest.raises(RuntimeError):
+        graphc.cross(graphc.zeros(2, 4), graphc.zeros(2, 4), dim=1)
+    with pytest.raises(RuntimeError):
+        graphc.cdist(graphc.zeros(3), graphc.zeros(3))
+    with pytest.raises(RuntimeError):
+        graphc.quantile(graphc.zeros(3), 1.5)
+    with pytest.raises(RuntimeError):
+        graphc.searchsorted(graphc.zeros(2, 3), graphc.zeros(3, 1))
+    with pytest.raises(RuntimeError):
+        graphc.slice_scatter(graphc.zeros(3, 4), graphc.zeros(3, 3), 1, 0, 4, 2)
+    with pytest.raises(TypeError):
+        graphc.hstack(graphc.zeros(3))
+
+
+def test_generator_drives_dataloader_shuffle_and_random_split():
+    from graphc.utils.data import DataLoader, TensorDataset, random_split
+    data = TensorDataset(graphc.arange(8))
+
+    def order(seed):
+        loader = DataLoader(data, batch_size=8, shuffle=True,
+                            generator=graphc.Generator().manual_seed(seed))
+        return next(iter(loader))[0].tolist()
+    assert order(5) == order(5) and sorted(order(5)) == list(range(8))
+    split = [s.indices if hasattr(s, "indices") else list(s)
+             for s in random_split(range(10), [7, 3], generator=graphc.Generator().manual_seed(1))]
+    again = [s.indices if hasattr(s, "indices") else list(s)
+             for s in random_split(range(10), [7, 3], generator=graphc.Generator().manual_seed(1))]
+    assert split == again and sorted(split[0] + split[1]) == list(range(10))
+    perm = graphc.randperm(6, generator=graphc.Generator().manual_seed(2))
+    assert graphc.equal(perm, graphc.randperm(6, generator=graphc.Generator().manual_seed(2)))
+
+
+@pytest.mark.parametrize("backend", [None, "llvm", "interpreter"])
+def test_searchsorted_puts_nan_after_every_number_as_numpy(backend):
+    # a NaN value was counted as below everything (insertion point 0)
+    seq = np.array([1.0, 2.0, 2.0, 3.0, 5.0, np.nan], np.float32)
+    values = np.array([np.nan, 2.0, np.inf, -np.inf], np.float32)
+
+    def points(s, v):
+        return (graphc.searchsorted(s, v), graphc.searchsorted(s, v, right=True),
+                graphc.bucketize(v, s))
+    run = points if backend is None else graphc.compile(points, backend=backend)
+    left, right, buckets = run(graphc.tensor(seq), graphc.tensor(values))
+    assert left.tolist() == np.searchsorted(seq, values).tolist() == [5, 1, 5, 0]
+    assert right.tolist() == np.searchsorted(seq, values, side="right").tolist()
+    assert buckets.tolist() == left.tolist()
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_an_empty_dim_reduces_every_dimension_as_in_pytorch(compiled):
+    # PyTorch (unlike NumPy and JAX) reads dim=() as "every dimension": a loss written as
+    # x.sum(dim=tuple(range(1, x.ndim))) of a 1-D x is its total there, and must be here
+    reductions = {
+        "sum": (lambda t: t.sum(dim=()), A.sum()),
+        "mean": (lambda t: graphc.mean(t, []), A.mean()),
+        "amax": (lambda t: graphc.amax(t, ()), A.max()),
+        "amin": (lambda t: t.amin(dim=()), A.min()),
+        "var": (lambda t: graphc.var(t, ()), A.var(ddof=1)),
+        "std": (lambda t: t.std(dim=()), A.std(ddof=1)),
+        "nansum": (lambda t: graphc.nansum(t, ()), A.sum()),
+        "norm": (lambda t: graphc.linalg.vector_norm(t, 2, ()), np.sqrt((A * A).sum())),
+        "count_nonzero": (lambda t: graphc.count_nonzero(t, ()), np.count_nonzero(A)),
+    }
+    for name, (fn, expected) in reductions.items():
+        got = (graphc.compile(fn) if compiled else fn)(graphc.tensor(A))
+        assert got.shape == (), name
+        assert_close(got.numpy(), np.asarray(expected), dtype="f64")
+    # but any/all over no dims keep every element (as bools), also as PyTorch's do
+    flags = graphc.tensor(A > 0)
+    assert graphc.any(flags, ()).tolist() == (A > 0).tolist()
+    assert graphc.all(graphc.tensor(A), ()).tolist() == (A != 0).tolist()
+
+
+def test_layer_and_rms_norm_refuse_an_empty_normalized_shape():
+    x = graphc.tensor(A)
+    with pytest.raises(ValueError, match="normalized_shape must name at least one"):
+        graphc.nn.functional.layer_norm(x, ())
+    with pytest.raises(RuntimeError, match="normalized_shape must name at least one"):
+        graphc.nn.functional.rms_norm(x, [])
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_shifts_promote_as_pytorch(compiled):
+    """They kept the left operand's dtype: int8 << an int64 tensor wrapped in int8, bool << 1
+    was [1, 0]."""
+    def shifts(x, s, b, w):
+        return x << s, x >> s, b << 1, w << graphc.tensor([2])
+
+    run = graphc.compile(shifts) if compiled else shifts
+    left, right, from_bool, wide = run(graphc.tensor([100, -100, 7, 127], dtype=graphc.int8),
+                                       graphc.tensor([1, 2, 3, 4]),
+                                       graphc.tensor([True, False, True]),
+                                       graphc.tensor([2 ** 30], dtype=graphc.int32))
+    assert left.dtype == right.dtype == graphc.int64
+    assert left.tolist() == [200, -400, 56, 2032] and right.tolist() == [50, -25, 0, 7]
+    assert from_bool.tolist() == [2, 0, 2] and from_bool.dtype == graphc.int64
+    assert wide.tolist() == [2 ** 32]
+    small = graphc.tensor([5], dtype=graphc.int8)
+    assert (small << 2).dtype == graphc.int8 and (small << graphc.tensor(2)).dtype == graphc.int8
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_masked_scatter_refuses_a_source_shorter_than_the_mask(compiled):
+    """Compiled, it repeated the last source value; eagerly an empty source left x as it was."""
+    x = graphc.tensor([[1.0, -1.0, 2.0], [3.0, 4.0, -5.0]])
+    fn = lambda x, s: x.masked_scatter(x > 0, s)  # noqa: E731
+    run = graphc.compile(fn) if compiled else fn
+    with pytest.raises(RuntimeError, match="source has 3 elements, fewer than the mask"):
+        run(x, graphc.tensor([10.0, 20.0, 30.0]))
+    assert run(x, graphc.tensor([10.0, 20.0, 30.0, 40.0])).tolist() == [[10.0, -1.0, 20.0],
+                                                                       [30.0, 40.0, -5.0]]
+    with pytest.raises(RuntimeError, match="source has 0 elements"):
+        graphc.zeros(3).masked_scatter(graphc.ones(3) > 0, graphc.tensor([]))
+
+
+def test_index_select_with_a_0d_index_keeps_the_dimension_and_pow_assigns_in_place():
+    a = graphc.arange(9.0).reshape(3, 3)
+    column = a.index_select(1, graphc.tensor(2))
+    assert column.shape == (3, 1) and (a - column)[0].tolist() == [-2.0, -1.0, 0.0]
+    assert graphc.index_select(graphc.arange(4.0), 0, graphc.tensor(1)).shape == (1,)
+    assert graphc.compile(lambda a: a.index_select(1, graphc.tensor(2)))(a).shape == (3, 1)
+    weight = graphc.nn.Parameter(graphc.tensor([1.0, 2.0, 3.0]))
+    held = weight
+    with graphc.no_grad():
+        held **= 2  # rebound the name to a new tensor: the parameter stayed as it was
+    assert held is weight and weight.tolist() == [1.0, 4.0, 9.0]
+
+
+def test_bitwise_not_of_unsigned_and_norm_dtype_and_mode_with_nan():
+    assert (~graphc.tensor([0, 5, 255], dtype=graphc.uint8)).tolist() == [255, 250, 0]
+    halves = graphc.tensor([60000.0] * 4, dtype=graphc.float16)
+    norm = graphc.linalg.vector_norm(halves, dtype=graphc.float32)
+    assert norm.dtype == graphc.float32 and norm.item() == 120000.0  # was inf, float16
+    same = graphc.linalg.vector_norm(graphc.full((4,), 300.0, dtype=graphc.float16),
+                                     dtype=graphc.float16)
+    assert same.dtype == graphc.float16 and same.item() == 600.0
+    x = graphc.tensor([[3.0, math.nan, 3.0, 1.0], [math.nan, math.nan, 1.0, 7.0]])
+    values, indices = graphc.mode(x, 1)  # raised an index error on any NaN
+    assert values[0].item() == 3.0 and indices[0].item() == 2
+    assert math.isnan(values[1].item()) and indices[1].item() == 1
+
+
+def test_select_and_narrow_take_a_0d_integer_tensor_position():
+    a = graphc.arange(12.0).reshape(3, 4)
+    assert a.select(1, graphc.tensor(1)).tolist() == [1.0, 5.0, 9.0]
+    assert a.narrow(1, graphc.tensor(1), 2).tolist() == [[1.0, 2.0], [5.0, 6.0], [9.0, 10.0]]
+    with pytest.raises(TypeError):
+        a.narrow(1, 1.5, 2)  # not an integer: refused, not truncated
+
+
+def test_copysign_result_dtype_is_the_promoted_floating_dtype():
+    cases = [((graphc.int8, graphc.float16), graphc.float16),
+             ((graphc.float16, graphc.float32), graphc.float32),
+             ((graphc.float32, graphc.float64), graphc.float64)]
+    for (first, second), expected in cases:
+        out = graphc.copysign(graphc.tensor([1, -2], dtype=first),
+                              graphc.tensor([-1.0, 1.0], dtype=second))
+        assert out.dtype == expected and out.tolist() == [-1.0, 2.0]
+    assert graphc.copysign(graphc.tensor([1.0], dtype=graphc.float16), -1.0).dtype == \
+        graphc.float16
+
+
+def test_index_select_refuses_an_index_of_more_than_one_dimension_as_pytorch():
+    with pytest.raises(IndexError, match="Index is supposed to be a vector"):
+        graphc.index_select(graphc.arange(6.0), 0, graphc.tensor([[0, 1]]))
+
+
+def test_negative_shift_amounts_shift_everything_out_as_pytorch():
+    x = graphc.tensor([5, -5, 1])
+    amounts = graphc.tensor([-1, 2, 70])
+    assert (x << amounts).tolist() == [0, -20, 0] and (x >> amounts).tolist() == [0, -2, 0]
+    assert (x << -1).tolist() == [0, 0, 0] and (x >> -1).tolist() == [0, -1, 0]  # (raised)
+
+
+def test_rounding_division_of_bool_tensors_counts_them_as_int64():
+    flags = graphc.tensor([True, False])
+    assert (flags // 2).dtype == graphc.int64 and (flags % 2).tolist() == [1, 0]
+    assert graphc.fmod(flags, 2).tolist() == [1, 0]
+    assert (flags // graphc.tensor([2.0, 3.0])).dtype == graphc.float32
+
+
+def test_renorm_scales_slices_whose_norm_exceeds_the_maximum():
+    x = graphc.tensor([[3.0, 4.0], [0.3, 0.4]], dtype=graphc.float64)
+    out = graphc.renorm(x, 2, 0, 1.0)
+    np.testing.assert_allclose(out.numpy(), [[0.6 * 5 / (5 + 1e-7), 0.8 * 5 / (5 + 1e-7)],
+                                             [0.3, 0.4]], rtol=1e-12)
+    check_grad(lambda t: graphc.renorm(t, 2, 1, 1.5), [np.array([[3.0, 0.1], [4.0, 0.2]])])
+
+
+def test_stack_module_state_runs_an_ensemble_under_vmap():
+    from graphc.func import functional_call, stack_module_state, vmap
+    models = [graphc.nn.Linear(3, 2) for _ in range(4)]
+    params, buffers = stack_module_state(models)
+    assert params["weight"].shape == (4, 2, 3) and params["weight"].requires_grad
+    x = graphc.randn(5, 3)
+    out = vmap(lambda p, b, x: functional_call(models[0], (p, b), (x,)),
+               in_dims=(0, 0, None))(params, buffers, x)
+    expected = np.stack([m(x).detach().numpy() for m in models])
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-6)
