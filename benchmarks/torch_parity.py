@@ -4342,6 +4342,233 @@ def session27_special():
     check("s27/special.compiled lgamma+digamma+erfc+i1e+log_ndtr", compiled_vs_torch)
 
 
+def session27_funcs():
+    """More top-level functions (graphc/torch_functions_more.py, elementwise_extras.py):
+    histogram(dd), corrcoef, nanmedian, cumulative_trapezoid, gradient, combinations,
+    unravel_index, chain_matmul, the distances, frexp, ldexp, logaddexp2, gcd, lcm, angle,
+    nextafter, frombuffer; values, dtypes and gradients, eager and compiled, float64."""
+    rng = np.random.default_rng(27)
+    m = rng.standard_normal((3, 5))
+    xs = np.cumsum(rng.uniform(0.2, 1.0, 5))
+    coords = [np.array([0.0, 1.0, 3.0]), xs]
+    nan_rows = np.array([[np.nan, 1.0, 2.0, 7.0], [3.0, np.nan, 1.0, 0.5], [4.0, 2.0, 3.0, 1.0]])
+
+    def funcs_grad(name, fn, args, compiled=True):
+        """Outputs and input gradients of ``fn(lib, *tensors)``, graphc (eager, and compiled
+        with the backward inside) vs torch eager."""
+        def run(comp):
+            g_out, g_grads, items = _run_grads("g", lambda *ts: fn(graphc, *ts), args,
+                                               "random", comp)
+            t_out, t_grads, _ = _run_grads("t", lambda *ts: fn(torch, *ts), args, "random")
+            items.append(Exact("number of outputs", len(g_out), len(t_out)))
+            for i, (g, t) in enumerate(zip(g_out, t_out)):
+                items += [Exact(f"out{i} dtype", str(_np(g).dtype), str(_np(t).dtype)),
+                          (f"out{i}", g, t)]
+            for i, (g, t) in enumerate(zip(g_grads, t_grads)):
+                items.append(Exact(f"grad{i} is None", g is None, t is None))
+                if g is not None and t is not None:
+                    items.append((f"grad{i}", g, t))
+            return items
+        check(f"s27/funcs.{name}", lambda: run(False))
+        if compiled:
+            check(f"s27/funcs.{name} compiled", lambda: run(True))
+
+    funcs_grad("corrcoef", lambda L, x: L.corrcoef(x), [m])
+    funcs_grad("nanmedian(dim=1) values, indices", lambda L, x: tuple(L.nanmedian(x, 1)),
+               [nan_rows])
+    funcs_grad("nanmedian() (ties spread the gradient)", lambda L, x: L.nanmedian(x),
+               [np.array([3.0, np.nan, 1.0, 2.0, 2.0, np.nan])], compiled=False)
+    funcs_grad("cumulative_trapezoid(y, x)", lambda L, y, x: L.cumulative_trapezoid(y, x),
+               [m, xs])
+    funcs_grad("cumulative_trapezoid(dx=0.5, dim=0)",
+               lambda L, y: L.cumulative_trapezoid(y, dx=0.5, dim=0), [m])
+    for order in (1, 2):
+        funcs_grad(f"gradient(edge_order={order})",
+                   lambda L, y, o=order: L.gradient(y, edge_order=o), [m])
+        funcs_grad(f"gradient(spacing=[2.0, 0.5], edge_order={order})",
+                   lambda L, y, o=order: L.gradient(y, spacing=[2.0, 0.5], edge_order=o), [m])
+        funcs_grad(f"gradient(coordinates, edge_order={order})",
+                   lambda L, y, o=order: L.gradient(
+                       y, spacing=[L.tensor(c) for c in coords], edge_order=o), [m])
+        funcs_grad(f"gradient(spacing=3.0, dim=-1, edge_order={order})",
+                   lambda L, y, o=order: L.gradient(y, spacing=3.0, dim=-1, edge_order=o), [m])
+    funcs_grad("combinations(r=3)", lambda L, x: L.combinations(x[0], 3), [m])
+    funcs_grad("combinations(with_replacement=True)",
+               lambda L, x: L.combinations(x[0], 2, with_replacement=True), [m])
+    funcs_grad("chain_matmul", lambda L, a, b: L.chain_matmul(a, b, a), [m.T.copy(), m])
+    funcs_grad("cosine_similarity", lambda L, a, b: L.cosine_similarity(a, b, 1, 1e-8),
+               [m, m[::-1].copy()])
+    funcs_grad("pairwise_distance", lambda L, a, b: L.pairwise_distance(a, b, 3.0),
+               [m, m[::-1].copy()])
+    funcs_grad("pdist", lambda L, a: L.pdist(a), [m])
+    funcs_grad("frexp (mantissa, exponent)", lambda L, x: tuple(L.frexp(x * 50.0)), [m])
+    funcs_grad("ldexp", lambda L, x: L.ldexp(x, L.tensor([[3], [2], [0]])), [m])
+    # torch's gradient of ldexp takes pow(2, other) in integers: 0 for a negative integer
+    # exponent (graphc's is the true 2**other)
+    check("s27/funcs.ldexp gradient, negative integer exponent [torch: 0]",
+          lambda: [("grad", *[(lambda x: (L.ldexp(x, L.tensor([-2, 1])).sum().backward(),
+                                          x.grad)[1])(L.tensor([0.3, 1.5], requires_grad=True))
+                              for L in (graphc, torch)])], known="torch: integer pow")
+    funcs_grad("logaddexp2", lambda L, a, b: L.logaddexp2(a, b), [m, m[::-1].copy()])
+    funcs_grad("angle", lambda L, x: L.angle(x), [m])
+    funcs_grad("nextafter", lambda L, a, b: L.nextafter(a, b), [m, m[::-1].copy()],
+               compiled=False)
+
+    def histograms():
+        items = []
+        x = rng.standard_normal(200)
+        x32 = x.astype(np.float32)
+        cases = [("bins=7", x, dict(bins=7)), ("bins=7 float32", x32, dict(bins=7)),
+                 ("range", x, dict(bins=5, range=(-1.0, 1.0))),
+                 ("density", x32, dict(bins=6, density=True)),
+                 ("weight", x, dict(bins=4, weight=np.abs(x))),
+                 ("one value", np.ones(3), dict(bins=4)), ("empty", np.zeros(0), dict(bins=3))]
+        for label, data, kw in cases:
+            for compiled in (False, True):
+                if compiled and label == "empty":
+                    continue
+                def g(t, kw=kw):
+                    args = {k: graphc.tensor(v) if isinstance(v, np.ndarray) else v
+                            for k, v in kw.items()}
+                    return tuple(graphc.histogram(t, **args))
+                got = (graphc.compile(g) if compiled else g)(graphc.tensor(data))
+                want = torch.histogram(torch.tensor(data), **{
+                    k: torch.tensor(v) if isinstance(v, np.ndarray) else v
+                    for k, v in kw.items()})
+                tag = f"histogram {label}{' compiled' if compiled else ''}"
+                items += [Exact(f"{tag} dtype", str(_np(got[0]).dtype), str(_np(want[0]).dtype)),
+                          (f"{tag} hist", got[0], want.hist),
+                          (f"{tag} edges", got[1], want.bin_edges)]
+        edges = np.array([-1.0, 0.0, 0.5, 2.0])
+        got = graphc.histogram(graphc.tensor(x), graphc.tensor(edges))
+        want = torch.histogram(torch.tensor(x), torch.tensor(edges))
+        items += [("histogram(tensor edges) hist", got.hist, want.hist)]
+        points = rng.standard_normal((50, 2))
+        for kw in (dict(bins=[3, 4]), dict(bins=3, density=True),
+                   dict(bins=[2, 2], range=[-1.0, 1.0, 0.0, 2.0])):
+            got = graphc.histogramdd(graphc.tensor(points), **kw)
+            want = torch.histogramdd(torch.tensor(points), **kw)
+            items.append((f"histogramdd {kw} hist", got.hist, want.hist))
+            items += [(f"histogramdd {kw} edges {d}", e, w)
+                      for d, (e, w) in enumerate(zip(got.bin_edges, want.bin_edges))]
+        return items
+    check("s27/funcs.histogram, histogramdd (float64 and float32, eager and compiled)",
+          histograms, rtol=1e-6, atol=1e-7)
+
+    def integers():
+        items = []
+        a = np.array([0, -12, 7, 2**62, -2**63, 832040, 13])
+        b = np.array([0, 18, -21, 3 * 2**40, 0, 514229, 0])
+        for name in ("gcd", "lcm"):
+            items.append((f"{name} int64", getattr(graphc, name)(graphc.tensor(a), graphc.tensor(
+                b)), getattr(torch, name)(torch.tensor(a), torch.tensor(b))))
+            c = rng.integers(-100, 100, 30).astype(np.int8)
+            d = rng.integers(-100, 100, 30).astype(np.int8)
+            got = getattr(graphc, name)(graphc.tensor(c), graphc.tensor(d))
+            want = getattr(torch, name)(torch.tensor(c), torch.tensor(d))
+            items += [Exact(f"{name} int8 dtype", str(_np(got).dtype), str(_np(want).dtype)),
+                      (f"{name} int8 (wrapping)", got, want)]
+        for idx, shape in (([-1, 5, 6, 13], (2, 3)), ([0, 7, 23], (2, 3, 4)), ([4], 6)):
+            got = graphc.unravel_index(graphc.tensor(idx), shape)
+            want = torch.unravel_index(torch.tensor(idx), shape)
+            items += [(f"unravel_index {idx} {shape} [{i}]", g, w)
+                      for i, (g, w) in enumerate(zip(got, want))]
+            items.append(Exact(f"unravel_index {shape} count", len(got), len(want)))
+        special = np.array([0.0, np.inf, -np.inf, np.nan, 1e-310, -2.0**-1022])
+        got, want = graphc.frexp(graphc.tensor(special)), torch.frexp(torch.tensor(special))
+        items += [("frexp specials mantissa", got.mantissa, want.mantissa),
+                  ("frexp specials exponent", got.exponent, want.exponent)]
+        items.append(Exact("ldexp int dtype", str(graphc.ldexp(graphc.tensor([1, 2]),
+                                                              graphc.tensor([3, 4])).dtype),
+                           "f32"))
+        items.append(("combinations r=0 / r>n shapes",
+                      np.array([list(graphc.combinations(graphc.tensor([1, 2, 3]), r).shape)
+                                == list(torch.combinations(torch.tensor([1, 2, 3]), r).shape)
+                                for r in (0, 4)]), np.array([True, True])))
+        all_nan = np.array([[np.nan, np.nan], [1.0, np.nan]])
+        got, want = graphc.nanmedian(graphc.tensor(all_nan), 1), torch.nanmedian(
+            torch.tensor(all_nan), 1)
+        items += [("nanmedian all-NaN row values", got.values, want.values),
+                  ("nanmedian all-NaN row indices", got.indices, want.indices)]
+        raw = bytearray(np.arange(6, dtype=np.int16).tobytes())
+        items.append(("frombuffer(count, offset)", graphc.frombuffer(
+            raw, dtype=graphc.int16, count=2, offset=4), torch.frombuffer(
+            raw, dtype=torch.int16, count=2, offset=4)))
+        v = np.array([-1.0, 0.0, -0.0, np.nan])
+        items += [("angle(-0.0, NaN)", graphc.angle(graphc.tensor(v)), torch.angle(
+            torch.tensor(v))),
+                  ("isreal", graphc.isreal(graphc.tensor(v)), torch.isreal(torch.tensor(v))),
+                  Exact("is_nonzero", graphc.is_nonzero(graphc.tensor([[0.5]])),
+                        torch.is_nonzero(torch.tensor([[0.5]])))]
+        return items
+    check("s27/funcs.integers, indices, special values, dtypes", integers)
+
+    def integer_inputs():  # float32 results: float32 tolerances
+        items = []
+        for label, g, t in (
+                ("corrcoef int", graphc.corrcoef(graphc.tensor([[1, 2, 4], [3, 1, 0]])),
+                 torch.corrcoef(torch.tensor([[1, 2, 4], [3, 1, 0]]))),
+                ("corrcoef 1-D", graphc.corrcoef(graphc.tensor([1.0, 2.0, 4.0])),
+                 torch.corrcoef(torch.tensor([1.0, 2.0, 4.0]))),
+                ("cumulative_trapezoid int", graphc.cumulative_trapezoid(graphc.tensor(
+                    [1, 2, 4])), torch.cumulative_trapezoid(torch.tensor([1, 2, 4]))),
+                ("gradient int", graphc.gradient(graphc.tensor([1, 2, 4]))[0],
+                 torch.gradient(torch.tensor([1, 2, 4]))[0]),
+                ("angle int", graphc.angle(graphc.tensor([-1, 2])),
+                 torch.angle(torch.tensor([-1, 2])))):
+            items += [Exact(f"{label} dtype", str(_np(g).dtype), str(_np(t).dtype)),
+                      (label, g, t)]
+        return items
+    check("s27/funcs.integer inputs (float32 results)", integer_inputs, rtol=RTOL32,
+          atol=ATOL32)
+
+    def errors():
+        cases = [
+            ("histogram of int", lambda L: L.histogram(L.tensor([1, 2]), 3)),
+            ("histogram min > max", lambda L: L.histogram(L.tensor([1.0]), 2, range=(3.0, 1.0))),
+            ("combinations 2-D", lambda L: L.combinations(L.tensor([[1, 2]]))),
+            ("combinations r < 0", lambda L: L.combinations(L.tensor([1, 2]), -1)),
+            ("gradient edge_order=3", lambda L: L.gradient(L.tensor([1.0, 2.0, 3.0]),
+                                                           edge_order=3)),
+            ("gradient too short", lambda L: L.gradient(L.tensor([1.0, 2.0]), edge_order=2)),
+            ("frexp of int", lambda L: L.frexp(L.tensor([1]))),
+            ("gcd of float", lambda L: L.gcd(L.tensor([1.0]), L.tensor([2.0]))),
+            ("unravel_index of float", lambda L: L.unravel_index(L.tensor([1.0]), (2, 3))),
+            ("poisson negative rate", lambda L: L.poisson(L.tensor([-1.0]))),
+            ("positive of bool", lambda L: L.positive(L.tensor([True]))),
+            ("is_nonzero of two", lambda L: L.is_nonzero(L.tensor([1, 2]))),
+            ("chain_matmul of a vector", lambda L: L.chain_matmul(L.ones(2, 3), L.ones(3))),
+            ("frombuffer ragged", lambda L: L.frombuffer(b"\x01\x02\x03", dtype=L.int16)),
+        ]
+        items = []
+        for label, fn in cases:
+            raised = []
+            for lib in (graphc, torch):
+                try:
+                    fn(lib)
+                    raised.append(False)
+                except Exception:  # noqa: BLE001 - both must refuse
+                    raised.append(True)
+            items.append(Exact(f"{label} raises", raised[0], raised[1]))
+        return items
+    check("s27/funcs.errors (graphc refuses what torch refuses)", errors)
+
+    def poisson_stats():
+        rates = np.array([0.0, 0.5, 4.0, 30.0])
+        graphc.manual_seed(0)
+        g = graphc.poisson(graphc.tensor(np.repeat(rates[None], 20000, 0))).numpy()
+        t = torch.poisson(torch.tensor(np.repeat(rates[None], 20000, 0))).numpy()
+        # sample means agree with the rates (and so with torch's) within 5 standard errors
+        bound = 5 * np.sqrt(rates / 20000) + 1e-12
+        return [Exact("poisson dtype", str(g.dtype), str(t.dtype)),
+                Exact("graphc means within 5 s.e.", bool((np.abs(g.mean(0) - rates)
+                                                          <= bound).all()), True),
+                Exact("torch means within 5 s.e.", bool((np.abs(t.mean(0) - rates)
+                                                         <= bound).all()), True),
+                Exact("integers", bool((g == np.round(g)).all()), True)]
+    check("s27/funcs.poisson (sample means, dtype)", poisson_stats)
+
+
 def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -4361,7 +4588,7 @@ def main() -> int:
                     issue10_index, math_ops, nn_wave2, issue10_functions, edge_semantics,
                     session26, session27_lead, session27_amp, session27_ctc, session27_linalg,
                     session27_grid, session27_surface, session27_dist, session27_special,
-                    session27_linalg2):
+                    session27_linalg2, session27_funcs):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

@@ -515,6 +515,49 @@ __all__ += ["amp", "autocast", "get_autocast_dtype", "is_autocast_cache_enabled"
             "is_autocast_enabled", "set_autocast_cache_enabled", "set_autocast_dtype",
             "set_autocast_enabled"]
 
+# special functions (graphc/special_functions.py): torch.special and the top-level gamma family
+from graphc import special  # noqa: E402
+from graphc.special_functions import digamma, erfc, i0, lgamma, mvlgamma, polygamma  # noqa: E402
+
+__all__ += ["special", "digamma", "erfc", "i0", "lgamma", "mvlgamma", "polygamma"]
+
+# more of PyTorch's top level, session 27 (graphc/torch_functions_more.py, elementwise_extras)
+from graphc.elementwise_extras import (  # noqa: E402
+    angle,
+    frexp,
+    gcd,
+    is_nonzero,
+    isreal,
+    lcm,
+    ldexp,
+    logaddexp2,
+    nextafter,
+    positive,
+)
+from graphc.torch_functions_more import (  # noqa: E402
+    chain_matmul,
+    combinations,
+    corrcoef,
+    cosine_similarity,
+    cumulative_trapezoid,
+    frombuffer,
+    gradient,
+    histogram,
+    histogramdd,
+    nanmedian,
+    pairwise_distance,
+    pdist,
+    poisson,
+    unravel_index,
+)
+
+__all__ += [
+    "angle", "frexp", "gcd", "is_nonzero", "isreal", "lcm", "ldexp", "logaddexp2", "nextafter",
+    "positive", "chain_matmul", "combinations", "corrcoef", "cosine_similarity",
+    "cumulative_trapezoid", "frombuffer", "gradient", "histogram", "histogramdd", "nanmedian",
+    "pairwise_distance", "pdist", "poisson", "unravel_index",
+]
+
 # probability distributions (graphc/distributions/): torch.distributions' families, KL,
 # transforms; imported on first use (``graphc.distributions.Normal``), since few programs need
 # them and `import graphc` stays fast
@@ -526,8 +569,3 @@ def __getattr__(name: str):
         import graphc.distributions as distributions_module
         return distributions_module
     raise AttributeError(f"module 'graphc' has no attribute {name!r}")
-# special functions (graphc/special_functions.py): torch.special and the top-level gamma family
-from graphc import special  # noqa: E402
-from graphc.special_functions import digamma, erfc, i0, lgamma, mvlgamma, polygamma  # noqa: E402
-
-__all__ += ["special", "digamma", "erfc", "i0", "lgamma", "mvlgamma", "polygamma"]

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from graphc import functions as F
 from graphc import math_functions as M
 from graphc.amp.autocast_mode import autocast_op
@@ -22,6 +24,7 @@ from graphc.errors import ArgumentError
 from graphc.tensor import Tensor
 from graphc.torch_functions import signbit
 from ir import dtypes
+from ir.errors import DTypeError
 
 multiply, subtract, negative = F.mul, F.sub, F.neg
 greater, greater_equal, less, less_equal, not_equal = F.gt, F.ge, F.lt, F.le, F.ne
@@ -163,7 +166,169 @@ def bitwise_right_shift(input, other) -> Tensor:
     return F.where(within, shifted, sign_fill)
 
 
+def positive(input) -> Tensor:
+    """``input`` itself (``torch.positive``, unary ``+``); refused for bool, as PyTorch."""
+    x = F.to_tensor(input)
+    if x.dtype.is_bool:
+        raise ArgumentError("The `+` operator, on a bool tensor is not supported.")
+    return x
 
+
+def isreal(input) -> Tensor:
+    """True everywhere: graphc's tensors are real (``torch.isreal``)."""
+    x = F.to_tensor(input)
+    return F.eq(x, x) if not x.dtype.is_float else F.logical_or(F.eq(x, x), F.isnan(x))
+
+
+def is_nonzero(input) -> bool:
+    """Whether the one element of ``input`` is nonzero (``torch.is_nonzero``); an error for no
+    element or several."""
+    x = F.to_tensor(input)
+    n = int(np.prod(x.shape, dtype=np.int64))
+    if n == 0:
+        raise RuntimeError("Boolean value of Tensor with no values is ambiguous")
+    if n > 1:
+        raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+    return bool(F.reshape(x, []).item() != 0)
+
+
+def angle(input) -> Tensor:
+    """The argument of each element as a complex number (``torch.angle``): pi for negative
+    reals, 0 otherwise (-0.0 too), NaN for NaN; a float result, with zero gradient."""
+    x = F.to_tensor(input)
+    x = x if x.dtype.is_float else F.cast(x, dtypes.DEFAULT_FLOAT)
+    flat = F.where(F.lt(x, 0), F.scalar_like(math.pi, x), F.scalar_like(0.0, x))
+    return F.where(F.isnan(x), x, F.add(flat, F.mul(F.sub(x, x.detach()), 0.0)))
+
+
+def logaddexp2(input, other) -> Tensor:
+    """``log2(2**a + 2**b)`` without overflow (``torch.logaddexp2``); ``(-inf, -inf)`` gives
+    -inf."""
+    a, b = M._float_pair("logaddexp2", input, other)
+    # as logaddexp: the larger plus log2(1 + 2**(smaller - larger)), each branch fed only where
+    # it is taken, so the derivatives stay exact at a tie
+    first = F.ge(a, b)
+    zero = F.scalar_like(0.0, a)
+    from_a = F.add(a, F.div(F.log1p(M.exp2(F.where(first, F.sub(b, a), zero))), math.log(2)))
+    from_b = F.add(b, F.div(F.log1p(M.exp2(F.where(first, zero, F.sub(a, b)))), math.log(2)))
+    return F.where(F.logical_and(F.eq(a, b), F.isinf(a)), a, F.where(first, from_a, from_b))
+
+
+def ldexp(input, other) -> Tensor:
+    """``input * 2**other`` (``torch.ldexp``), promoted as PyTorch's ``input * pow(2.0,
+    other)``: an integer input gives the default float dtype."""
+    exponent = F.to_tensor(other)
+    scale = F.pow(F.scalar_like(2.0, exponent if exponent.dtype.is_float
+                                else F.cast(exponent, dtypes.DEFAULT_FLOAT)), exponent)
+    return F.mul(input, scale)
+
+
+def frexp(input):
+    """``(mantissa, exponent)`` with ``input == mantissa * 2**exponent`` and ``0.5 <=
+    |mantissa| < 1`` (``torch.frexp``); 0, inf and NaN give themselves and exponent 0. The
+    exponent is int32; the mantissa's gradient is ``2**-exponent``.
+
+        >>> import graphc
+        >>> m, e = graphc.frexp(graphc.tensor([8.0, -3.0]))
+        >>> m.tolist(), e.tolist()
+        ([0.5, -0.75], [4, 2])
+    """
+    x = F.to_tensor(input)
+    if not x.dtype.is_float:
+        raise DTypeError("torch.frexp() only supports floating-point dtypes")
+    from graphc import return_types
+    magnitude = F.abs(x.detach())
+    regular = F.logical_and(F.isfinite(magnitude), F.gt(magnitude, 0))
+    safe = F.where(regular, magnitude, F.scalar_like(1.0, magnitude))
+    wide = F.cast(safe, dtypes.f64)  # (log2 of a float16 would round the exponent)
+    exponent = F.add(M.floor(M.log2(wide)), 1.0)
+    for _ in range(2):  # log2 may round across a power of two: one step up or down mends it
+        scaled = _times_power_of_two(wide, F.neg(exponent))
+        exponent = F.where(F.ge(scaled, 1.0), F.add(exponent, 1.0),
+                           F.where(F.lt(scaled, 0.5), F.sub(exponent, 1.0), exponent))
+    exponent = F.where(regular, exponent, F.scalar_like(0.0, exponent))
+    mantissa = F.cast(_times_power_of_two(F.cast(x, dtypes.f64), F.neg(exponent)), x.dtype)
+    return return_types.frexp(F.where(regular, mantissa, x), F.cast(exponent, dtypes.i32))
+
+
+def _times_power_of_two(x: Tensor, power: Tensor) -> Tensor:
+    """``x * 2**power`` in two halves, so that neither factor overflows or underflows where
+    the product does not (a subnormal's exponent is beyond -1022)."""
+    half = M.floor(F.div(power, 2.0))
+    two = F.scalar_like(2.0, x)
+    return F.mul(F.mul(x, F.pow(two, half)), F.pow(two, F.sub(power, half)))
+
+
+def nextafter(input, other) -> Tensor:
+    """The next representable number after ``input`` towards ``other`` (``torch.nextafter``),
+    in their float dtype; the gradient passes to ``input`` unchanged where it differs from
+    ``other`` (0 where they are equal), as PyTorch's. Eager only
+    (NumPy's ``nextafter``): it raises ``TraceError`` when compiled."""
+    a, b = F.operands(input, other)
+    if not (a.dtype.is_float and b.dtype.is_float):
+        raise DTypeError(f"nextafter: takes float tensors, got {a.dtype} and {b.dtype}")
+    from graphc import tracing
+    from graphc.device import host_array
+    from graphc.errors import TraceError
+    if tracing.current() is not None or a.is_traced or b.is_traced:
+        raise TraceError("nextafter is not supported inside a compiled function yet: it "
+                         "steps through the bits of the floats in NumPy, eagerly. Call it "
+                         "outside the compiled function")
+    dtype = dtypes.result_type((a.dtype, a.ndim), (b.dtype, b.ndim))
+    a, b = F.cast(a, dtype), F.cast(b, dtype)
+    stepped = np.nextafter(host_array(a.detach()._data), host_array(b.detach()._data))
+    value = Tensor._wrap(np.asarray(stepped, dtype=dtype.numpy))
+    if a.requires_grad:  # PyTorch's: the gradient to input where it moved, 0 where a == b
+        moved = F.cast(F.ne(a.detach(), b.detach()), dtype)
+        value = F.add(value, F.mul(F.sub(a, a.detach()), moved))
+    if b.requires_grad:  # (a zero gradient into other, not none, as PyTorch's)
+        value = F.add(value, F.mul(F.sub(b, b.detach()), 0.0))
+    return value
+
+
+_EUCLID_STEPS = {8: 13, 16: 25, 32: 48, 64: 94}  # > the steps of consecutive Fibonacci numbers
+
+
+def gcd(input, other) -> Tensor:
+    """The greatest common divisor, nonnegative (``torch.gcd``): ``gcd(0, 0) == 0``. Integer
+    tensors only. Euclid's algorithm, unrolled as many steps as the dtype's worst case (two
+    consecutive Fibonacci numbers) needs, so it compiles; eagerly it stops once all are done.
+
+        >>> import graphc
+        >>> graphc.gcd(graphc.tensor([12, -9, 0]), graphc.tensor([18, 6, 5])).tolist()
+        [6, 3, 5]
+    """
+    a, b = _integer_pair("gcd", input, other)
+    from graphc import tracing
+    a, b = F.abs(a), F.abs(b)
+    eager = tracing.current() is None and not (a.is_traced or b.is_traced)
+    for _ in range(_EUCLID_STEPS[a.dtype.bits]):
+        if eager and not bool(F.any(F.ne(b, 0)).item()):
+            break
+        done = F.eq(b, 0)
+        rest = M.remainder(a, F.where(done, F.scalar_like(1, b), b))
+        a, b = F.where(done, a, b), F.where(done, b, rest)
+    return F.abs(a)  # (abs of the dtype's minimum wraps to itself, as PyTorch's)
+
+
+def lcm(input, other) -> Tensor:
+    """The least common multiple, 0 if either is 0 (``torch.lcm``): PyTorch's ``|a / gcd *
+    b|`` computed in a C++ ``int`` or wider, then wrapped into the dtype (so an int8 lcm
+    beyond 127 may come out negative, as there)."""
+    a, b = _integer_pair("lcm", input, other)
+    g = gcd(a, b)
+    zero = F.eq(g, 0)
+    wide = [F.cast(t, dtypes.i64) for t in (a, F.where(zero, F.scalar_like(1, g), g), b)]
+    product = F.abs(F.mul(M.floor_divide(wide[0], wide[1]), wide[2]))
+    return F.where(zero, F.scalar_like(0, g), F.cast(product, a.dtype))
+
+
+def _integer_pair(op: str, input, other) -> tuple[Tensor, Tensor]:
+    a, b = F.operands(input, other)
+    if a.dtype.is_float or b.dtype.is_float or a.dtype.is_bool or b.dtype.is_bool:
+        raise DTypeError(f"{op}: takes integer tensors, got {a.dtype} and {b.dtype}")
+    dtype = dtypes.result_type((a.dtype, a.ndim), (b.dtype, b.ndim))
+    return F.cast(a, dtype), F.cast(b, dtype)
 
 
 def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
@@ -209,12 +374,13 @@ def _install() -> None:
     names = ["multiply", "subtract", "negative", "greater", "greater_equal", "less",
              "less_equal", "not_equal", "sgn", "isposinf", "isneginf", "fmax", "fmin",
              "float_power", "copysign", "heaviside", "deg2rad", "rad2deg", "sinc", "vdot",
-             "bitwise_left_shift", "bitwise_right_shift", "unflatten"]
+             "bitwise_left_shift", "bitwise_right_shift", "unflatten", "positive", "isreal",
+             "is_nonzero", "angle", "logaddexp2", "ldexp", "frexp", "nextafter", "gcd", "lcm"]
     for name in names:
         setattr(Tensor, name, globals()[name])
     for name in ("multiply", "subtract", "negative", "sgn", "copysign", "float_power",
                  "deg2rad", "rad2deg", "sinc", "bitwise_left_shift", "bitwise_right_shift",
-                 "heaviside", "fmax", "fmin"):
+                 "heaviside", "fmax", "fmin", "ldexp", "gcd", "lcm", "nextafter"):
         fn = globals()[name]
         setattr(Tensor, name + "_", lambda self, *a, _fn=fn, **k: self._assign(
             lambda old: _fn(old, *a, **k)))
@@ -231,7 +397,8 @@ def _install() -> None:
 
 _install()
 
-__all__ = ["bitwise_left_shift", "bitwise_right_shift", "copysign", "deg2rad", "float_power",
-           "fmax", "fmin", "greater", "greater_equal", "heaviside", "isneginf", "isposinf",
-           "less", "less_equal", "multiply", "negative", "not_equal", "rad2deg", "rsub", "sgn",
-           "sinc", "subtract", "unflatten", "vdot"]
+__all__ = ["angle", "bitwise_left_shift", "bitwise_right_shift", "copysign", "deg2rad",
+           "float_power", "fmax", "fmin", "frexp", "gcd", "greater", "greater_equal", "heaviside",
+           "is_nonzero", "isneginf", "isposinf", "isreal", "lcm", "ldexp", "less", "less_equal",
+           "logaddexp2", "multiply", "negative", "nextafter", "not_equal", "positive",
+           "rad2deg", "rsub", "sgn", "sinc", "subtract", "unflatten", "vdot"]

@@ -35,8 +35,13 @@ linalg_lu_factor_ex = namedtuple("linalg_lu_factor_ex", ["LU", "pivots", "info"]
 linalg_lu = namedtuple("linalg_lu", ["P", "L", "U"])
 lu_unpack = namedtuple("lu_unpack", ["P", "L", "U"])
 triangular_solve = namedtuple("triangular_solve", ["solution", "cloned_coefficient"])
+nanmedian = namedtuple("nanmedian", ["values", "indices"])
+frexp = namedtuple("frexp", ["mantissa", "exponent"])
+histogram = namedtuple("histogram", ["hist", "bin_edges"])
+histogramdd = namedtuple("histogramdd", ["hist", "bin_edges"])
 
-__all__ = ["aminmax", "cummax", "cummin", "kthvalue", "linalg_eigh", "linalg_lstsq", "linalg_qr",
-           "linalg_svd", "median", "mode", "qr", "slogdet", "sort", "svd", "topk",
-           "linalg_cholesky_ex", "linalg_inv_ex", "linalg_lu_factor", "linalg_lu_factor_ex",
-           "linalg_lu", "lu_unpack", "triangular_solve"]
+__all__ = ["aminmax", "cummax", "cummin", "frexp", "histogram", "histogramdd", "kthvalue",
+           "linalg_cholesky_ex", "linalg_eigh", "linalg_inv_ex", "linalg_lstsq", "linalg_lu",
+           "linalg_lu_factor", "linalg_lu_factor_ex", "linalg_qr", "linalg_svd", "lu_unpack",
+           "median", "mode", "nanmedian", "qr", "slogdet", "sort", "svd", "topk",
+           "triangular_solve"]
