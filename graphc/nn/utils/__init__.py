@@ -11,11 +11,11 @@ of sequences (``rnn``) and parametrizations (``parametrize``, ``parametrizations
     ...     [p.grad for p in model.parameters()]).square().sum().sqrt().item(), 4)
     (True, 0.5)
 """
-from graphc.nn.utils import parametrizations, parametrize, rnn
+from graphc.nn.utils import parametrizations, parametrize, prune, rnn
 from graphc.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_, get_total_norm
 from graphc.nn.utils.convert_parameters import parameters_to_vector, vector_to_parameters
 from graphc.nn.utils.weight_norm import remove_weight_norm, weight_norm
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "parameters_to_vector",
-           "parametrizations", "parametrize", "remove_weight_norm", "rnn",
+           "parametrizations", "parametrize", "prune", "remove_weight_norm", "rnn",
            "vector_to_parameters", "weight_norm"]
