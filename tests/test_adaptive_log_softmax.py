@@ -85,6 +85,7 @@ def test_gradients_match_finite_differences():
     layer = asm.tail[1][0]
     weight = layer.weight.numpy().copy()
     x = graphc.tensor(np.linspace(-1, 1, 64).reshape(8, 8))
+    asm.zero_grad()  # (check_grad's backward passes reached the parameters too)
     asm(x, targets).loss.backward()
     eps = 1e-6
     for i, j in [(0, 0), (1, 3), (1, 7)]:
