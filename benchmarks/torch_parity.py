@@ -4569,6 +4569,353 @@ def session27_funcs():
     check("s27/funcs.poisson (sample means, dtype)", poisson_stats)
 
 
+def _s27_copy(gmodule, tmodule):
+    """Loads torch module's state dict into the graphc one (same keys)."""
+    gmodule.load_state_dict({k: graphc.tensor(v.detach().numpy()) for k, v in
+                             tmodule.state_dict().items()})
+
+
+def _s27_pair_linear(rng, out_features, in_features, dtype=np.float64):
+    """A graphc and a torch Linear with the same weights."""
+    w = rng.standard_normal((out_features, in_features)).astype(dtype)
+    b = rng.standard_normal(out_features).astype(dtype)
+    tl = torch.nn.Linear(in_features, out_features).to(torch.float64 if dtype == np.float64
+                                                        else torch.float32)
+    with torch.no_grad():
+        tl.weight.copy_(torch.tensor(w))
+        tl.bias.copy_(torch.tensor(b))
+    gl = gnn.Linear(in_features, out_features).to(graphc.float64 if dtype == np.float64
+                                                  else graphc.float32)
+    _s27_copy(gl, tl)
+    return gl, tl
+
+
+def session27_nnx():
+    """nn.utils.prune (masks of the deterministic methods, iterative pruning, forward and
+    gradients, remove, state dicts and torch checkpoints of pruned models, validation errors),
+    nn.utils.parametrizations.orthogonal (initial weights; weights and gradients after copying
+    the state), nn.AdaptiveLogSoftmaxWithLoss (outputs, loss, gradients, log_prob, predict),
+    nn.init.dirac_/sparse_, nn.utils.fusion and clip_grads_with_norm_."""
+    import tempfile
+
+    from torch.nn.utils import prune as tprune
+
+    from graphc.nn.utils import prune as gprune
+    rng = np.random.default_rng(27)
+    x4 = rng.standard_normal((5, 4))
+
+    def pruned_run(prunings, shape=(3, 4), x=x4, dtype=np.float64):
+        """Applies each (method, kwargs) to both Linears' weight; masks, forward, grads."""
+        gl, tl = _s27_pair_linear(np.random.default_rng(3), *shape, dtype=dtype)
+        for method, kwargs in prunings:
+            getattr(gprune, method)(gl, "weight", **kwargs)
+            getattr(tprune, method)(tl, "weight", **kwargs)
+        gy, ty = gl(graphc.tensor(x.astype(dtype))), tl(torch.tensor(x.astype(dtype)))
+        w = np.linspace(-1, 1, gy.numel()).reshape(gy.shape).astype(dtype)
+        (gy * graphc.tensor(w)).sum().backward()
+        (ty * torch.tensor(w)).sum().backward()
+        return [Exact("mask", gl.weight_mask.numpy(), tl.weight_mask.numpy()),
+                Exact("state_dict keys", list(gl.state_dict()), list(tl.state_dict())),
+                ("forward", gy, ty), ("d/dweight_orig", gl.weight_orig.grad, tl.weight_orig.grad),
+                ("d/dbias", gl.bias.grad, tl.bias.grad), ("weight", gl.weight, tl.weight)]
+
+    check("s27/nnx.prune l1_unstructured(amount=5)",
+          lambda: pruned_run([("l1_unstructured", dict(amount=5))]))
+    check("s27/nnx.prune l1_unstructured(amount=0.3) float32",
+          lambda: pruned_run([("l1_unstructured", dict(amount=0.3))], dtype=np.float32),
+          rtol=RTOL32, atol=ATOL32)
+    check("s27/nnx.prune ln_structured(n=2, dim=0)",
+          lambda: pruned_run([("ln_structured", dict(amount=1, n=2, dim=0))]))
+    check("s27/nnx.prune ln_structured(n=1, dim=1, amount=0.5)",
+          lambda: pruned_run([("ln_structured", dict(amount=0.5, n=1, dim=1))]))
+    check("s27/nnx.prune ln_structured(n=inf, dim=-1)",
+          lambda: pruned_run([("ln_structured", dict(amount=2, n=math.inf, dim=-1))]))
+    check("s27/nnx.prune iterative l1 -> ln_structured -> l1 (PruningContainer)",
+          lambda: pruned_run([("l1_unstructured", dict(amount=4)),
+                              ("ln_structured", dict(amount=1, n=2, dim=1)),
+                              ("l1_unstructured", dict(amount=0.25))], shape=(5, 4)))
+    check("s27/nnx.prune identity + custom_from_mask",
+          lambda: _s27_custom_mask(gprune, tprune))
+
+    def importance():
+        scores = np.random.default_rng(5).standard_normal((3, 4))
+        return pruned_run([("l1_unstructured", dict(amount=6))]) + _s27_importance(
+            gprune, tprune, scores)
+    check("s27/nnx.prune importance_scores", importance)
+
+    def global_pruning():
+        out = []
+        pairs = [_s27_pair_linear(np.random.default_rng(s), 3, 4) for s in (1, 2)]
+        for amount in (0.4, 3):
+            gprune.global_unstructured([(g, "weight") for g, _ in pairs],
+                                       gprune.L1Unstructured, amount=amount)
+            tprune.global_unstructured([(t, "weight") for _, t in pairs],
+                                       tprune.L1Unstructured, amount=amount)
+            out += [Exact(f"mask {i} (amount={amount})", g.weight_mask.numpy(),
+                          t.weight_mask.numpy()) for i, (g, t) in enumerate(pairs)]
+        return out
+    check("s27/nnx.prune global_unstructured (twice)", global_pruning)
+
+    def removed():
+        gl, tl = _s27_pair_linear(np.random.default_rng(4), 3, 4)
+        for lib, m in ((gprune, gl), (tprune, tl)):
+            lib.l1_unstructured(m, "weight", amount=5)
+            lib.remove(m, "weight")
+        return [("weight", gl.weight, tl.weight),
+                Exact("state_dict keys", list(gl.state_dict()), list(tl.state_dict())),
+                Exact("is_pruned", gprune.is_pruned(gl), tprune.is_pruned(tl))]
+    check("s27/nnx.prune remove", removed)
+
+    def checkpoint():
+        _, tl = _s27_pair_linear(np.random.default_rng(6), 3, 4)
+        tprune.l1_unstructured(tl, "weight", amount=5)
+        tprune.ln_structured(tl, "weight", amount=1, n=1, dim=0)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "pruned.pt")
+            torch.save(tl.state_dict(), path)
+            state = graphc.load(path)
+        gl = gnn.Linear(4, 3).double()
+        gprune.identity(gl, "weight")
+        gl.load_state_dict(state)
+        x = x4[:2]
+        return [Exact("keys", list(state), list(tl.state_dict())),
+                ("forward", gl(graphc.tensor(x)), tl(torch.tensor(x)))]
+    check("s27/nnx.prune torch checkpoint of a pruned model loads", checkpoint)
+
+    def compiled_prune():
+        gl, tl = _s27_pair_linear(np.random.default_rng(8), 3, 4)
+        step = graphc.compile(lambda x: gl(x))
+        out = []
+        for k, amount in enumerate((3, 2, 0.5)):
+            gprune.l1_unstructured(gl, "weight", amount=amount)
+            tprune.l1_unstructured(tl, "weight", amount=amount)
+            out.append((f"compiled forward after pruning {k + 1}", step(graphc.tensor(x4)),
+                        tl(torch.tensor(x4))))
+        return out
+    check("s27/nnx.prune compiled forward sees each new mask", compiled_prune)
+
+    def errors():
+        def pruning(lib, method, *args):
+            pair = _s27_pair_linear(np.random.default_rng(1), 3, 4)
+            return getattr(lib, method)(pair[0] if lib is gprune else pair[1], *args)
+
+        calls = (lambda lib: lib.L1Unstructured("0.5"), lambda lib: lib.L1Unstructured(-1),
+                 lambda lib: lib.RandomUnstructured(1.5),
+                 lambda lib: pruning(lib, "l1_unstructured", "weight", 13),
+                 lambda lib: pruning(lib, "ln_structured", "bias", 1, 2, 0),
+                 lambda lib: pruning(lib, "random_structured", "weight", 1, 2),
+                 lambda lib: pruning(lib, "remove", "weight"))
+        out = []
+        for call in calls:
+            caught = []
+            for lib in (gprune, tprune):
+                try:
+                    call(lib)
+                    caught.append(None)
+                except Exception as exc:  # noqa: BLE001
+                    # (module reprs aside; a shape is torch.Size([3]) in torch, (3,) here)
+                    text = re.sub(r"Linear\(.*\)|<.*>", "M", str(exc))
+                    text = re.sub(r"torch\.Size\(\[(\d+)\]\)", r"(\1,)", text)
+                    text = re.sub(r"torch\.Size\(\[([\d, ]+)\]\)", r"(\1)", text)
+                    caught.append((type(exc).__name__, text))
+            out.append(Exact("error", caught[0], caught[1]))
+        return out
+    check("s27/nnx.prune validation errors", errors)
+
+    # -- orthogonal ---------------------------------------------------------------------------
+    from torch.nn.utils.parametrizations import orthogonal as torthogonal
+
+    from graphc.nn.utils.parametrizations import orthogonal as gorthogonal
+
+    def orth(shape, orthogonal_map, trivialization):
+        w = np.random.default_rng(9).standard_normal(shape)
+        tm, gm = torch.nn.Module(), gnn.Module()
+        tm.weight = torch.nn.Parameter(torch.tensor(w))
+        gm.weight = gnn.Parameter(graphc.tensor(w))
+        torthogonal(tm, orthogonal_map=orthogonal_map, use_trivialization=trivialization)
+        gorthogonal(gm, orthogonal_map=orthogonal_map, use_trivialization=trivialization)
+        out = [("initial weight", gm.weight, tm.weight),
+               Exact("state_dict keys", list(gm.state_dict()), list(tm.state_dict()))]
+        step = np.random.default_rng(10).standard_normal(shape) * 0.3
+        rows = np.arange(min(shape[-2:]))
+        step[..., rows, rows] = 0  # householder's diagonal is cast to int: keep it at its sign
+        with torch.no_grad():
+            tm.parametrizations.weight.original.add_(torch.tensor(step))
+        _s27_copy(gm, tm)
+        c = np.random.default_rng(11).standard_normal(shape)
+        (gm.weight * graphc.tensor(c)).sum().backward()
+        (tm.weight * torch.tensor(c)).sum().backward()
+        out += [("weight", gm.weight, tm.weight),
+                ("d/doriginal", gm.parametrizations.weight.original.grad,
+                 tm.parametrizations.weight.original.grad)]
+        return out
+
+    for shape in ((4, 4), (5, 3), (3, 5), (2, 4, 3)):
+        for orthogonal_map in ("matrix_exp", "cayley", "householder", None):
+            for trivialization in (True, False):
+                check(f"s27/nnx.orthogonal {shape} map={orthogonal_map} "
+                      f"trivialization={trivialization}",
+                      lambda s=shape, m=orthogonal_map, t=trivialization: orth(s, m, t))
+
+    def orth_compiled():
+        out = []
+        for orthogonal_map in ("matrix_exp", "householder"):
+            gl, tl = _s27_pair_linear(np.random.default_rng(12), 3, 4)
+            gorthogonal(gl, orthogonal_map=orthogonal_map)
+            torthogonal(tl, orthogonal_map=orthogonal_map)
+            with torch.no_grad():
+                tl.parametrizations.weight.original.add_(
+                    torch.tensor(np.triu(np.random.default_rng(13).standard_normal((3, 4)), 1)
+                                 * 0.5))
+            _s27_copy(gl, tl)
+            loss = graphc.compile(lambda x, layer=gl: (layer(x) ** 2).sum())(graphc.tensor(x4))
+            loss.backward()
+            (tl(torch.tensor(x4)) ** 2).sum().backward()
+            out += [(f"{orthogonal_map} compiled loss", loss, (tl(torch.tensor(x4)) ** 2).sum()),
+                    (f"{orthogonal_map} compiled d/doriginal",
+                     gl.parametrizations.weight.original.grad,
+                     tl.parametrizations.weight.original.grad)]
+        return out
+    check("s27/nnx.orthogonal compiled Linear forward and gradients", orth_compiled)
+
+    # -- AdaptiveLogSoftmaxWithLoss -----------------------------------------------------------
+    def adaptive(dtype, batched=True, head_bias=True):
+        tdtype = torch.float64 if dtype == np.float64 else torch.float32
+        ta = torch.nn.AdaptiveLogSoftmaxWithLoss(8, 20, [4, 9, 15], div_value=2.0,
+                                                 head_bias=head_bias).to(tdtype)
+        ga = gnn.AdaptiveLogSoftmaxWithLoss(8, 20, [4, 9, 15], div_value=2.0,
+                                            head_bias=head_bias).to(
+            graphc.float64 if dtype == np.float64 else graphc.float32)
+        _s27_copy(ga, ta)
+        x = np.random.default_rng(14).standard_normal((8, 8)).astype(dtype)
+        y = np.array([0, 3, 5, 19, 10, 9, 15, 14])
+        if not batched:
+            x, y = x[3], y[3]
+        gx, tx = graphc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        go, to = ga(gx, graphc.tensor(y)), ta(tx, torch.tensor(y))
+        go.loss.backward()
+        to.loss.backward()
+        out = [Exact("state_dict keys", list(ga.state_dict()), list(ta.state_dict())),
+               ("output", go.output, to.output), ("loss", go.loss, to.loss),
+               ("d/dinput", gx.grad, tx.grad)]
+        out += [(f"d/d{name}", gp.grad, tp.grad) for (name, gp), tp in
+                zip(ga.named_parameters(), ta.parameters())]
+        if batched:
+            out += [("log_prob", ga.log_prob(graphc.tensor(x)), ta.log_prob(torch.tensor(x))),
+                    Exact("predict", ga.predict(graphc.tensor(x)).numpy(),
+                          ta.predict(torch.tensor(x)).numpy())]
+        return out
+    check("s27/nnx.AdaptiveLogSoftmaxWithLoss float64",
+          lambda: adaptive(np.float64))
+    check("s27/nnx.AdaptiveLogSoftmaxWithLoss float32, no head bias",
+          lambda: adaptive(np.float32, head_bias=False), rtol=RTOL32, atol=ATOL32)
+    check("s27/nnx.AdaptiveLogSoftmaxWithLoss unbatched (unused clusters: no grad)",
+          lambda: adaptive(np.float64, batched=False))
+
+    def adaptive_compiled():
+        ta = torch.nn.AdaptiveLogSoftmaxWithLoss(8, 20, [4, 9, 15]).double()
+        ga = gnn.AdaptiveLogSoftmaxWithLoss(8, 20, [4, 9, 15]).double()
+        _s27_copy(ga, ta)
+        x = np.random.default_rng(15).standard_normal((8, 8))
+        y = np.array([0, 3, 5, 19, 10, 9, 15, 14])
+        loss = graphc.compile(lambda x, y: ga(x, y).loss)(graphc.tensor(x), graphc.tensor(y))
+        loss.backward()
+        tloss = ta(torch.tensor(x), torch.tensor(y)).loss
+        tloss.backward()
+        return [("loss", loss, tloss)] + [
+            (f"d/d{name}", gp.grad, tp.grad)
+            for (name, gp), tp in zip(ga.named_parameters(), ta.parameters())]
+    check("s27/nnx.AdaptiveLogSoftmaxWithLoss compiled loss and gradients", adaptive_compiled)
+
+    # -- init, fusion, clipping ---------------------------------------------------------------
+    def dirac():
+        out = []
+        for shape, groups in (((4, 3, 5), 1), ((6, 2, 3, 3), 3), ((2, 2, 3, 3, 3), 2)):
+            out.append(Exact(f"dirac_ {shape} groups={groups}",
+                             gnn.init.dirac_(graphc.empty(*shape), groups).numpy(),
+                             torch.nn.init.dirac_(torch.empty(*shape), groups).numpy()))
+        graphc.manual_seed(0)
+        gw = gnn.init.sparse_(graphc.empty(10, 6), 0.35).numpy()
+        tw = torch.nn.init.sparse_(torch.empty(10, 6), 0.35).numpy()
+        out.append(Exact("sparse_ zeros per column", (gw == 0).sum(0), (tw == 0).sum(0)))
+        return out
+    check("s27/nnx.init dirac_ and sparse_", dirac)
+
+    def fusion():
+        from torch.nn.utils import fusion as tfusion
+
+        from graphc.nn.utils import fusion as gfusion
+        out = []
+        frng = np.random.default_rng(16)
+        for kind, transpose in (("Conv2d", False), ("ConvTranspose2d", True)):
+            tconv = getattr(torch.nn, kind)(2, 3, 3).double().eval()
+            gconv = getattr(gnn, kind)(2, 3, 3).double().eval()
+            tbn, gbn = torch.nn.BatchNorm2d(3).double().eval(), gnn.BatchNorm2d(3).double().eval()
+            with torch.no_grad():
+                tbn.running_mean.copy_(torch.tensor(frng.standard_normal(3)))
+                tbn.running_var.copy_(torch.tensor(frng.uniform(0.5, 2, 3)))
+                tbn.weight.copy_(torch.tensor(frng.standard_normal(3)))
+            _s27_copy(gconv, tconv)
+            _s27_copy(gbn, tbn)
+            gf = gfusion.fuse_conv_bn_eval(gconv, gbn, transpose)
+            tf = tfusion.fuse_conv_bn_eval(tconv, tbn, transpose)
+            x = frng.standard_normal((1, 2, 5, 5))
+            out += [(f"{kind} fused weight", gf.weight, tf.weight),
+                    (f"{kind} fused bias", gf.bias, tf.bias),
+                    (f"{kind} fused forward", gf(graphc.tensor(x)), tf(torch.tensor(x)))]
+        gl, tl = _s27_pair_linear(frng, 3, 4)
+        tbn, gbn = torch.nn.BatchNorm1d(3).double().eval(), gnn.BatchNorm1d(3).double().eval()
+        with torch.no_grad():
+            tbn.running_var.copy_(torch.tensor(frng.uniform(0.5, 2, 3)))
+        _s27_copy(gbn, tbn)
+        gf, tf = gfusion.fuse_linear_bn_eval(gl.eval(), gbn), tfusion.fuse_linear_bn_eval(
+            tl.eval(), tbn)
+        return out + [("Linear fused weight", gf.weight, tf.weight),
+                      ("Linear fused bias", gf.bias, tf.bias)]
+    check("s27/nnx.utils.fusion conv/linear + batch norm", fusion)
+
+    def clipping():
+        grads = [np.random.default_rng(17).standard_normal(s) for s in ((3, 2), (4,))]
+        out = []
+        for lib in (graphc, torch):
+            params = [lib.nn.Parameter(lib.tensor(np.zeros_like(g))) for g in grads]
+            for p, g in zip(params, grads):
+                p.grad = lib.tensor(g)
+            total = lib.nn.utils.get_total_norm([p.grad for p in params], 3.0)
+            lib.nn.utils.clip_grads_with_norm_(params, 0.5, total)
+            out.append([total] + [p.grad for p in params])
+        return [(label, g, t) for label, g, t in zip(("total norm", "grad 0", "grad 1"), *out)]
+    check("s27/nnx.utils.clip_grads_with_norm_", clipping)
+
+
+def _s27_custom_mask(gprune, tprune):
+    """identity then custom_from_mask on both libraries' Linears: masks and weights."""
+    gl, tl = _s27_pair_linear(np.random.default_rng(7), 3, 4)
+    mask = (np.random.default_rng(7).uniform(size=(3, 4)) > 0.4).astype(np.float64)
+    gprune.identity(gl, "weight")
+    tprune.identity(tl, "weight")
+    gprune.custom_from_mask(gl, "weight", graphc.tensor(mask))
+    tprune.custom_from_mask(tl, "weight", torch.tensor(mask))
+    gprune.random_unstructured(gl, "bias", amount=0)
+    tprune.random_unstructured(tl, "bias", amount=0)
+    return [Exact("mask", gl.weight_mask.numpy(), tl.weight_mask.numpy()),
+            ("weight", gl.weight, tl.weight), ("bias", gl.bias, tl.bias),
+            Exact("hooks", [type(h).__name__ for h, _ in gl._forward_pre_hooks.values()],
+                  [type(h).__name__ for h in tl._forward_pre_hooks.values()])]
+
+
+def _s27_importance(gprune, tprune, scores):
+    """l1_unstructured and ln_structured with importance_scores: masks."""
+    out = []
+    for method, kwargs in (("l1_unstructured", dict(amount=5)),
+                           ("ln_structured", dict(amount=1, n=2, dim=0))):
+        gl, tl = _s27_pair_linear(np.random.default_rng(2), 3, 4)
+        getattr(gprune, method)(gl, "weight", importance_scores=graphc.tensor(scores), **kwargs)
+        getattr(tprune, method)(tl, "weight", importance_scores=torch.tensor(scores), **kwargs)
+        out.append(Exact(f"{method} mask", gl.weight_mask.numpy(), tl.weight_mask.numpy()))
+    return out
+
+
 def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -4588,7 +4935,7 @@ def main() -> int:
                     issue10_index, math_ops, nn_wave2, issue10_functions, edge_semantics,
                     session26, session27_lead, session27_amp, session27_ctc, session27_linalg,
                     session27_grid, session27_surface, session27_dist, session27_special,
-                    session27_linalg2, session27_funcs):
+                    session27_linalg2, session27_funcs, session27_nnx):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

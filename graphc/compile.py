@@ -744,7 +744,7 @@ class CompiledFunction:
         ctx.guards.append(grad_mode)
         ctx.guards.append(autocast_mode)
         ctx.guards.append(guards.StateGuard(
-            self.fn, object_args, guards.merge_read_values(before, after),
+            self.fn, object_args, guards.merge_read_values(before, after, ctx.lifted_ids()),
             ctx.lifted_sources(), ctx.lifted_ids(), object_refs))
         ctx.graph.set_outputs(outputs + [wb.value for wb in write_backs if wb.value is not None]
                               + [value for value, *_ in ctx.checks],

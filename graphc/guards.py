@@ -1078,7 +1078,33 @@ class StateGuard:
         return values[:limit] + ([f"... and {more} more"] if more > 0 else [])
 
 
-def merge_read_values(before: list, after: list) -> list:
+class _Rewritten(tuple):
+    """The token of a state tensor the trace replaced without reading it (a forward pre-hook's
+    ``module.weight = weight_orig * weight_mask``, as pruning sets it): every compiled call
+    writes it anew, so any concrete tensor of the traced value's dtype and shape matches,
+    rather than only the one the last call wrote (which would retrace at every call)."""
+
+    __hash__ = tuple.__hash__
+
+    def __eq__(self, other) -> bool:
+        # (a tensor token: "tensor", identity, whether traced, meta)
+        if not (isinstance(other, tuple) and len(other) == 4 and other[0] == "tensor"
+                and not other[2]):
+            return False
+        obj = _referent(other[1])
+        return obj is not None and (obj.dtype, tuple(obj.shape)) == self[1]
+
+    def __ne__(self, other) -> bool:
+        return not self.__eq__(other)
+
+
+def _referent(identity: tuple):
+    """The object of an identity token made by :func:`_weak` (None if it is gone)."""
+    held = identity[1]
+    return held() if isinstance(held, weakref.ref) else held
+
+
+def merge_read_values(before: list, after: list, lifted_ids=frozenset()) -> list:
     """The tokens to guard: the state after the trace (so state the trace created, such as
     optimizer buffers, counts as present), except Python values the trace changed, which keep the
     value it read (so ``if cfg.first: ...; cfg.first = False`` retraces on the next call), and
@@ -1094,12 +1120,20 @@ def merge_read_values(before: list, after: list) -> list:
     # containers by path, kind and place among the path's containers (a module's attributes
     # and its _modules are two dicts at one path): what the trace began with
     containers = dict(_containers(before))
+    # concrete state tensors the trace did not read (not graph inputs), by path: one it
+    # replaced by a value it computed is written anew by every call
+    unread = {path: token for path, token in before if token[0] == "tensor" and not token[2]
+              and token[1][0] not in lifted_ids}
     merged = []
     for (path, token), (where, _) in zip(after, _containers(after, every=True)):
         if token[0] == "value" and path in read:
             token = read[path]
         elif path in changed and _changed_in_place(changed[path], token):
             token = changed[path]
+        elif (token[0] == "tensor" and token[2] and path in unread
+              and token[1] != unread[path][1] and _referent(token[1]) is not None):
+            value = _referent(token[1])
+            token = _Rewritten(("rewritten", (value.dtype, tuple(value.shape))))
         elif token[0] == "value" and path not in existed:
             token = ("created", token)
         elif _lost_items(containers.get(where), token):

@@ -39,6 +39,7 @@ from graphc.nn.activation_more import (
     Tanhshrink,
     Threshold,
 )
+from graphc.nn.adaptive import AdaptiveLogSoftmaxWithLoss
 from graphc.nn.bilinear import Bilinear, ChannelShuffle
 from graphc.nn.container import ModuleDict, ModuleList, Sequential
 from graphc.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
@@ -184,3 +185,5 @@ from graphc.nn.sync_batchnorm import SyncBatchNorm  # noqa: E402
 __all__ += ["SyncBatchNorm"]
 # the connectionist temporal classification loss (session 27)
 __all__ += ["CTCLoss"]
+# the adaptive softmax (session 27)
+__all__ += ["AdaptiveLogSoftmaxWithLoss"]

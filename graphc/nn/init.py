@@ -25,7 +25,7 @@ from graphc.tensor import Tensor
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_", "eye_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
-           "trunc_normal_", "orthogonal_"]
+           "trunc_normal_", "orthogonal_", "sparse_", "dirac_"]
 
 
 def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
@@ -130,6 +130,51 @@ def eye_(tensor: Tensor) -> Tensor:
     if tensor.ndim != 2:
         raise ValueError(f"eye_ needs a 2-D tensor, got shape {list(tensor.shape)}")
     return _fill(tensor, factories.eye(*tensor.shape, dtype=tensor.dtype))
+
+
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    """The Dirac delta of a convolution weight (3-D, 4-D or 5-D: out, in, *kernel): a 1 at
+    the kernel's center linking output channel ``d`` of each group to input channel ``d``, so
+    the convolution passes as many of its input channels through as it can.
+
+        >>> import graphc
+        >>> w = dirac_(graphc.empty(2, 3, 3))
+        >>> w[:, :, 1].tolist(), float(w.sum())
+        ([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], 2.0)
+    """
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    sizes = tensor.shape
+    if sizes[0] % groups != 0:
+        raise ValueError("dim 0 must be divisible by groups")
+    per_group = sizes[0] // groups
+    values = np.zeros(sizes, dtype=tensor.dtype.numpy)
+    center = tuple(size // 2 for size in sizes[2:])
+    for g in range(groups):
+        for d in range(min(per_group, sizes[1])):
+            values[(g * per_group + d, d) + center] = 1
+    return _fill(tensor, factories.tensor(values, dtype=tensor.dtype))
+
+
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Tensor:
+    """A sparse 2-D matrix (Martens, 2010): N(0, std^2) samples (from ``generator``), with
+    ``ceil(sparsity * rows)`` random entries of each column set to 0 (the rows drawn from the
+    global generator, as PyTorch draws them).
+
+        >>> import graphc
+        >>> w = sparse_(graphc.empty(4, 3), sparsity=0.5)
+        >>> (w == 0).sum(0).tolist()
+        [2, 2, 2]
+    """
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    rows, cols = tensor.shape
+    num_zeros = math.ceil(sparsity * rows)
+    values = factories.normal(0.0, std, tensor.shape, dtype=_float_dtype(tensor),
+                              generator=generator).numpy().copy()
+    for col in range(cols):
+        values[factories.randperm(rows).numpy()[:num_zeros], col] = 0
+    return _fill(tensor, factories.tensor(values, dtype=tensor.dtype))
 
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:

@@ -54,6 +54,7 @@ _LAYOUT = {
                "ReplicationPad2d ReplicationPad3d CircularPad1d CircularPad2d CircularPad3d",
     "distance": "CosineSimilarity PairwiseDistance",
     "channelshuffle": "ChannelShuffle",
+    "adaptive": "AdaptiveLogSoftmaxWithLoss",
 }
 
 __all__ = sorted(_LAYOUT)

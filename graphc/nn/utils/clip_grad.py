@@ -1,4 +1,5 @@
-"""Gradient clipping: ``clip_grad_norm_`` and ``clip_grad_value_``.
+"""Gradient clipping: ``clip_grad_norm_`` (``get_total_norm`` then ``clip_grads_with_norm_``)
+and ``clip_grad_value_``.
 
 Both are written with tensor ops on the gradients and work eagerly and inside
 ``@graphc.compile`` (the clipped gradients are graph values; nothing is read back to Python),
@@ -17,6 +18,7 @@ except ``error_if_nonfinite=True``, which must look at the norm and so runs eage
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 from typing import Optional, Union
 
@@ -73,6 +75,38 @@ def get_total_norm(tensors: Parameters, norm_type: float = 2.0,
     return total
 
 
+def clip_grads_with_norm_(parameters: Parameters, max_norm: float, total_norm: Tensor,
+                          foreach: Optional[bool] = None) -> None:
+    """Scales the gradients of ``parameters`` in place by ``min(1, max_norm / (total_norm +
+    1e-6))``, ``total_norm`` computed beforehand (by :func:`get_total_norm`, maybe over more
+    tensors, or all-reduced); :func:`clip_grad_norm_` is the two together.
+
+        >>> import graphc
+        >>> w = graphc.nn.Parameter(graphc.zeros(2))
+        >>> w.grad = graphc.tensor([3.0, 4.0])
+        >>> clip_grads_with_norm_([w], 1.0, graphc.tensor(10.0))
+        >>> [round(v, 4) for v in w.grad.tolist()]
+        [0.3, 0.4]
+    """
+    with autograd.no_grad():
+        grads = [p.grad for p in _tensors(parameters, "parameters") if p.grad is not None]
+        if not grads:
+            return
+        if not isinstance(total_norm, Tensor):
+            total_norm = tensor(float(total_norm))
+        scale = F.clamp(float(max_norm) / (total_norm + 1e-6), max=1.0)
+        for g in grads:
+            g.mul_(scale.to(g.dtype))
+
+
+def clip_grad_norm(parameters: Parameters, max_norm: float, norm_type: float = 2.0,
+                   error_if_nonfinite: bool = False, foreach: Optional[bool] = None) -> Tensor:
+    """Deprecated name of :func:`clip_grad_norm_` (with PyTorch's ``FutureWarning``)."""
+    warnings.warn("`torch.nn.utils.clip_grad_norm` is now deprecated in favor of "
+                  "`torch.nn.utils.clip_grad_norm_`.", FutureWarning, stacklevel=2)
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
+
+
 def clip_grad_norm_(parameters: Parameters, max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False, foreach: Optional[bool] = None) -> Tensor:
     """Scales the gradients of ``parameters`` in place so that their total norm (see
@@ -83,14 +117,11 @@ def clip_grad_norm_(parameters: Parameters, max_norm: float, norm_type: float = 
     parameters without a gradient are skipped. A non-finite norm raises ``RuntimeError`` with
     ``error_if_nonfinite=True``; otherwise the gradients become non-finite too.
     """
+    params = _tensors(parameters, "parameters")
     with autograd.no_grad():
-        grads = [p.grad for p in _tensors(parameters, "parameters") if p.grad is not None]
-        total = get_total_norm(grads, norm_type, error_if_nonfinite)
-        if not grads:
-            return total
-        scale = F.clamp(float(max_norm) / (total + 1e-6), max=1.0)
-        for g in grads:
-            g.mul_(scale.to(g.dtype))
+        total = get_total_norm([p.grad for p in params if p.grad is not None], norm_type,
+                               error_if_nonfinite)
+    clip_grads_with_norm_(params, max_norm, total)
     return total
 
 

@@ -1,5 +1,5 @@
-"""Built-in parametrizations (``torch.nn.utils.parametrizations``): ``weight_norm`` and
-``spectral_norm``.
+"""Built-in parametrizations (``torch.nn.utils.parametrizations``): ``weight_norm``,
+``spectral_norm`` and ``orthogonal``.
 
     >>> import graphc
     >>> layer = weight_norm(graphc.nn.Linear(3, 2))
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from graphc import functions as F
 from graphc.nn.module import Module
+from graphc.nn.utils.orthogonal import _OrthMaps, _Orthogonal
 from graphc.nn.utils.parametrize import register_parametrization
 from graphc.tensor import Tensor
 
-__all__ = ["spectral_norm", "weight_norm"]
+__all__ = ["orthogonal", "spectral_norm", "weight_norm"]
 
 
 def norm_except_dim(v: Tensor, dim: int) -> Tensor:
@@ -121,3 +122,36 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
         dim = 1 if "ConvTranspose" in type(module).__name__ else 0
     return register_parametrization(module, name,
                                     _SpectralNorm(weight, n_power_iterations, dim, eps))
+
+
+def orthogonal(module: Module, name: str = "weight", orthogonal_map=None, *,
+               use_trivialization: bool = True) -> Module:
+    """Makes ``module.<name>`` (a matrix or batch of matrices) orthogonal at every access
+    (``torch.nn.utils.parametrizations.orthogonal``): ``Q^T Q = I`` for tall or square
+    matrices, ``Q Q^T = I`` for wide ones.
+
+    ``orthogonal_map`` is ``"matrix_exp"`` (the default for square matrices), ``"cayley"``
+    (eager only: it solves a linear system in LAPACK) or ``"householder"`` (the default
+    otherwise). With ``use_trivialization`` (the default) the initial weight, orthogonalized,
+    is kept in the buffer ``parametrizations.<name>[0].base`` and the original starts where
+    the map gives the identity, so the module starts from its own weight made orthogonal.
+    """
+    weight = getattr(module, name, None)
+    if not isinstance(weight, Tensor):
+        raise ValueError(f"Module '{type(module).__name__}' has no parameter or buffer with "
+                         f"name '{name}'")
+    if weight.ndim < 2:
+        raise ValueError(f"Expected a matrix or batch of matrices. Got a tensor of "
+                         f"{weight.ndim} dimensions.")
+    if orthogonal_map is None:
+        orthogonal_map = ("matrix_exp" if weight.shape[-2] == weight.shape[-1]
+                          else "householder")
+    orth_enum = getattr(_OrthMaps, orthogonal_map, None) if isinstance(orthogonal_map, str) \
+        else None
+    if orth_enum is None:
+        raise ValueError('orthogonal_map has to be one of "matrix_exp", "cayley", '
+                         f'"householder". Got: {orthogonal_map}')
+    if not weight.dtype.is_float:
+        raise TypeError(f"orthogonal: expected a floating point weight, got {weight.dtype}")
+    orth = _Orthogonal(weight, orth_enum, use_trivialization=use_trivialization)
+    return register_parametrization(module, name, orth, unsafe=True)

@@ -44,7 +44,10 @@ class ParametrizationList(ModuleList):
         with autograd.no_grad():
             for module in reversed(list(self)):
                 if hasattr(module, "right_inverse"):
-                    new = module.right_inverse(new)
+                    try:
+                        new = module.right_inverse(new)
+                    except NotImplementedError:  # as PyTorch: taken as the identity
+                        pass
         if isinstance(new, Tensor):
             self.is_tensor, self.ntensors = True, 1
             if new is not original:
