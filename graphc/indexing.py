@@ -36,6 +36,7 @@ from graphc import tracing
 from graphc.dispatch import apply
 from graphc.index_ops import negative_counts_from_end
 from graphc.tensor import Tensor
+from graphc.user_warnings import warn
 from ir import dtypes
 from ir.errors import IndexRangeError
 from ir.types import broadcasts_to
@@ -120,10 +121,8 @@ def _mask_of(k):
     """Key item ``k`` as a bool tensor if it is a mask: a bool tensor, array or list, or (as
     PyTorch still reads it, with a warning) a uint8 tensor; else None."""
     if isinstance(k, Tensor) and k.dtype == dtypes.u8:
-        import warnings
-        warnings.warn("indexing with dtype uint8 is deprecated, please use a dtype bool "
-                      "instead (graphc reads it as a mask, as PyTorch does)", UserWarning,
-                      stacklevel=4)
+        warn("indexing with dtype uint8 is deprecated, please use a dtype bool "
+             "instead (graphc reads it as a mask, as PyTorch does)", UserWarning)
         return F.ne(k, 0)
     return _boolean_mask(k)
 
@@ -135,7 +134,7 @@ def _masks_as_indices(x: Tensor, key):
     Eager only: the result's shape depends on the mask's values, which a trace does not
     know."""
     items = list(key) if isinstance(key, tuple) else [key]
-    masks = list(map(_mask_of, items))  # (map: no frame between here and the warning)
+    masks = [_mask_of(k) for k in items]
     if all(m is None for m in masks):
         return key
     if tracing.current() is not None:

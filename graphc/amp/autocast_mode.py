@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import functools
 import threading
-import warnings
 from typing import Any, Optional
 
 from graphc.amp.policy import policy
 from graphc.dispatch import apply
 from graphc.tensor import Tensor
+from graphc.user_warnings import warn
 from ir import dtypes
 
 DEVICE_TYPES = ("cpu", "cuda")
@@ -141,9 +141,9 @@ class autocast:  # noqa: N801  (torch.autocast)
             else bool(cache_enabled)
         enabled = bool(enabled)
         if enabled and self.fast_dtype not in (dtypes.bf16, dtypes.f16):
-            warnings.warn(f"In {self.device.upper()} autocast, but the target dtype is not "
-                          f"supported. Disabling autocast.\n{self.device.upper()} Autocast "
-                          f"only supports dtypes of bfloat16, float16 currently.", stacklevel=2)
+            warn(f"In {self.device.upper()} autocast, but the target dtype is not "
+                 f"supported. Disabling autocast.\n{self.device.upper()} Autocast "
+                 f"only supports dtypes of bfloat16, float16 currently.")
             enabled = False
         self._enabled = enabled
 

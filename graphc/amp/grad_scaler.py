@@ -19,7 +19,6 @@ The bookkeeping reads gradients (``.item()``), so it runs eagerly, between compi
 from __future__ import annotations
 
 import enum
-import warnings
 from collections import defaultdict
 from typing import Any, Optional
 
@@ -29,6 +28,7 @@ import graphc.factories as factories
 import graphc.functions as F
 from graphc.autograd import no_grad
 from graphc.tensor import Tensor
+from graphc.user_warnings import warn
 from ir import dtypes
 
 
@@ -60,8 +60,8 @@ class GradScaler:
         if device == "cuda" and enabled:
             from graphc.cuda import is_available
             if not is_available():
-                warnings.warn("torch.cuda.amp.GradScaler is enabled, but CUDA is not "
-                              "available.  Disabling.", stacklevel=2)
+                warn("torch.cuda.amp.GradScaler is enabled, but CUDA is not "
+                     "available.  Disabling.")
                 self._enabled = False
         if self._enabled:
             if growth_factor <= 1.0:

@@ -8,7 +8,6 @@
 """
 from __future__ import annotations
 
-import warnings
 from typing import Optional
 
 import graphc
@@ -16,6 +15,7 @@ from graphc import tracing
 from graphc.distributions import constraints
 from graphc.distributions.utils import lazy_property
 from graphc.tensor import Tensor
+from graphc.user_warnings import warn
 
 __all__ = ["Distribution"]
 
@@ -59,9 +59,9 @@ class Distribution:
                 arg_constraints = self.arg_constraints
             except NotImplementedError:
                 arg_constraints = {}
-                warnings.warn(f"{self.__class__} does not define `arg_constraints`. Please set "
-                              "`arg_constraints = {}` or initialize the distribution with "
-                              "`validate_args=False` to turn off validation.", stacklevel=2)
+                warn(f"{self.__class__} does not define `arg_constraints`. Please set "
+                     "`arg_constraints = {}` or initialize the distribution with "
+                     "`validate_args=False` to turn off validation.")
             for param, constraint in arg_constraints.items():
                 if constraints.is_dependent(constraint):
                     continue  # cannot be checked
@@ -128,8 +128,8 @@ class Distribution:
 
     def sample_n(self, n: int) -> Tensor:
         """``sample((n,))`` (deprecated in PyTorch, with its FutureWarning)."""
-        warnings.warn("`sample_n(n)` will be deprecated. Use `sample((n,))` instead.",
-                      FutureWarning, stacklevel=2)
+        warn("`sample_n(n)` will be deprecated. Use `sample((n,))` instead.",
+             FutureWarning)
         return self.sample((n,))
 
     def log_prob(self, value: Tensor) -> Tensor:
@@ -171,9 +171,9 @@ class Distribution:
         try:
             support = self.support
         except NotImplementedError:
-            warnings.warn(f"{self.__class__} does not define `support` to enable sample "
-                          "validation. Please initialize the distribution with "
-                          "`validate_args=False` to turn off validation.", stacklevel=2)
+            warn(f"{self.__class__} does not define `support` to enable sample "
+                 "validation. Please initialize the distribution with "
+                 "`validate_args=False` to turn off validation.")
             return
         if not _values_checkable(value):
             return

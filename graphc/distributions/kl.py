@@ -9,7 +9,6 @@ PyTorch (an ambiguous pair warns).
 from __future__ import annotations
 
 import math
-import warnings
 from functools import total_ordering
 
 import graphc
@@ -28,6 +27,7 @@ from graphc.distributions.one_hot_categorical import OneHotCategorical
 from graphc.distributions.transformed_distribution import TransformedDistribution
 from graphc.distributions.uniform import Uniform
 from graphc.distributions.utils import euler_constant, sum_rightmost
+from graphc.user_warnings import warn
 
 __all__ = ["kl_divergence", "register_kl"]
 
@@ -78,9 +78,9 @@ def _dispatch_kl(type_p, type_q):
     left_fun = _KL_REGISTRY[left_p, left_q]
     right_fun = _KL_REGISTRY[right_p, right_q]
     if left_fun is not right_fun:
-        warnings.warn(f"Ambiguous kl_divergence({type_p.__name__}, {type_q.__name__}). "
-                      f"Please register_kl({left_p.__name__}, {right_q.__name__})",
-                      RuntimeWarning, stacklevel=2)
+        warn(f"Ambiguous kl_divergence({type_p.__name__}, {type_q.__name__}). "
+             f"Please register_kl({left_p.__name__}, {right_q.__name__})",
+             RuntimeWarning)
     return left_fun
 
 

@@ -16,7 +16,6 @@ follow PyTorch.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from typing import Optional, Union
 
@@ -47,6 +46,7 @@ from graphc.nn.losses import (  # noqa: F401  (re-exported: F.cross_entropy, ...
     smooth_l1_loss,
 )
 from graphc.tensor import Tensor
+from graphc.user_warnings import warn
 from graphc.windows import fold, unfold  # noqa: F401  (F.fold, F.unfold: im2col and col2im)
 from ir import dtypes
 from ir.ops.conv import conv_output_size
@@ -610,19 +610,19 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
     """
     _check_p(p)
     if input.ndim not in (3, 4):
-        warnings.warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is "
-                      "deprecated and will result in an error in a future release. To retain "
-                      "the behavior and silence this warning, please use dropout instead. Note "
-                      "that dropout2d exists to provide channel-wise dropout on inputs with 2 "
-                      "spatial dimensions, a channel dimension, and an optional batch dimension "
-                      "(i.e. 3D or 4D inputs).", stacklevel=2)
+        warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is "
+             "deprecated and will result in an error in a future release. To retain "
+             "the behavior and silence this warning, please use dropout instead. Note "
+             "that dropout2d exists to provide channel-wise dropout on inputs with 2 "
+             "spatial dimensions, a channel dimension, and an optional batch dimension "
+             "(i.e. 3D or 4D inputs).")
     if input.ndim == 3:
-        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that "
-                      "channel-wise 1D dropout behavior is desired - input is interpreted as "
-                      "shape (N, C, L), where C is the channel dim. This behavior will change in "
-                      "a future release to interpret the input as one without a batch "
-                      "dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise dropout "
-                      "behavior, please switch to using dropout1d instead.", stacklevel=2)
+        warn("dropout2d: Received a 3D input to dropout2d and assuming that "
+             "channel-wise 1D dropout behavior is desired - input is interpreted as "
+             "shape (N, C, L), where C is the channel dim. This behavior will change in "
+             "a future release to interpret the input as one without a batch "
+             "dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise dropout "
+             "behavior, please switch to using dropout1d instead.")
     return _feature_dropout(input, p, training, inplace)
 
 
@@ -632,12 +632,12 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,
     like ``torch.nn.functional.dropout3d`` (other ranks warn, as PyTorch)."""
     _check_p(p)
     if input.ndim not in (4, 5):
-        warnings.warn(f"dropout3d: Received a {input.ndim}-D input to dropout3d, which is "
-                      "deprecated and will result in an error in a future release. To retain "
-                      "the behavior and silence this warning, please use dropout instead. Note "
-                      "that dropout3d exists to provide channel-wise dropout on inputs with 3 "
-                      "spatial dimensions, a channel dimension, and an optional batch dimension "
-                      "(i.e. 4D or 5D inputs).", stacklevel=2)
+        warn(f"dropout3d: Received a {input.ndim}-D input to dropout3d, which is "
+             "deprecated and will result in an error in a future release. To retain "
+             "the behavior and silence this warning, please use dropout instead. Note "
+             "that dropout3d exists to provide channel-wise dropout on inputs with 3 "
+             "spatial dimensions, a channel dimension, and an optional batch dimension "
+             "(i.e. 4D or 5D inputs).")
         return _feature_dropout(input, p, training, inplace)
     return _channel_dropout(input, p, training, inplace, 3)
 

@@ -31,7 +31,6 @@ both the input and the grid, and traces inside ``@graphc.compile``:
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from typing import Optional
 
@@ -44,6 +43,7 @@ from graphc.dispatch import apply
 from graphc.errors import ArgumentError, DTypeError, ShapeError
 from graphc.nn.interpolation import cubic_coefficients
 from graphc.tensor import Tensor
+from graphc.user_warnings import warn
 from ir import dtypes
 
 _MODES = ("bilinear", "nearest", "bicubic")
@@ -57,7 +57,7 @@ def _resolve_align_corners(align_corners: Optional[bool]) -> bool:
     """False when not given, with PyTorch's warning that the default changed (at the caller's
     line of ``grid_sample``/``affine_grid``)."""
     if align_corners is None:
-        warnings.warn(_DEFAULT_CHANGED, stacklevel=3)
+        warn(_DEFAULT_CHANGED)
         return False
     return bool(align_corners)
 
@@ -304,10 +304,9 @@ def affine_grid(theta: Tensor, size: Sequence[int],
                          f"{list(theta.shape)}.")
     spatial = size[2:]
     if align and min(spatial) == 1:
-        warnings.warn("Since version 1.3.0, affine_grid behavior has changed for unit-size "
-                      "grids when align_corners=True. This is not an intended use case of "
-                      "affine_grid. See the documentation of affine_grid for details.",
-                      stacklevel=2)
+        warn("Since version 1.3.0, affine_grid behavior has changed for unit-size "
+             "grids when align_corners=True. This is not an intended use case of "
+             "affine_grid. See the documentation of affine_grid for details.")
     elif min(size) <= 0:
         raise ArgumentError(f"Expected non-zero, positive output size. Got {size}")
     if theta.shape[0] != size[0]:

@@ -11,13 +11,13 @@ primitive, ...), so they differentiate and trace. ``reduction`` is ``"none"``, `
 """
 from __future__ import annotations
 
-import warnings
 from typing import Optional
 
 import graphc.functions as G
 from graphc.amp.autocast_mode import autocast_op
 from graphc.dispatch import apply
 from graphc.tensor import Tensor
+from graphc.user_warnings import warn
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -50,10 +50,10 @@ def _warn_if_broadcast(input: Tensor, target, loss: str) -> None:
     [N, 1] prediction against an [N] target broadcasts to [N, N], a loss over every pair."""
     shape = getattr(target, "shape", None)
     if shape is not None and tuple(shape) != tuple(input.shape):
-        warnings.warn(f"{loss}: using a target size {list(shape)} that is different to the "
-                      f"input size {list(input.shape)}; this will likely lead to incorrect "
-                      f"results due to broadcasting. Please ensure they have the same size.",
-                      UserWarning, stacklevel=3)
+        warn(f"{loss}: using a target size {list(shape)} that is different to the "
+             f"input size {list(input.shape)}; this will likely lead to incorrect "
+             f"results due to broadcasting. Please ensure they have the same size.",
+             UserWarning)
 
 
 @autocast_op("mse_loss")

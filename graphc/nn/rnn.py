@@ -29,7 +29,6 @@ under ``@graphc.compile`` (the time loop unrolls into the graph).
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Optional
 
 from graphc import factories
@@ -39,6 +38,7 @@ from graphc.nn import functional, init
 from graphc.nn.module import Module, Parameter
 from graphc.nn.utils.rnn import PackedSequence, padded_in_packed_order, repacked
 from graphc.tensor import Tensor
+from graphc.user_warnings import warn
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -113,8 +113,8 @@ class RNNBase(Module):
         if isinstance(dropout, bool) or not 0.0 <= float(dropout) <= 1.0:
             raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
         if dropout > 0 and num_layers == 1:
-            warnings.warn(f"dropout is applied between recurrent layers, after all but the last: "
-                          f"dropout={dropout} with num_layers=1 does nothing", stacklevel=3)
+            warn(f"dropout is applied between recurrent layers, after all but the last: "
+                 f"dropout={dropout} with num_layers=1 does nothing")
         if proj_size:
             raise NotImplementedError("LSTM with proj_size > 0 is not supported by graphc")
         self.mode = mode

@@ -20,7 +20,6 @@ those of the plain function, bit for bit.
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any, Optional
 
 import numpy as np
@@ -28,6 +27,7 @@ import numpy as np
 import graphc
 from graphc import autograd, pytree, tracing
 from graphc.tensor import Tensor
+from graphc.user_warnings import warn
 
 __all__ = ["CheckpointError", "checkpoint", "checkpoint_sequential"]
 
@@ -219,8 +219,7 @@ def checkpoint(function, *args, use_reentrant: Optional[bool] = None, context_fn
     is kept, so there is nothing for checkpoint to drop or recompute.
     """
     if use_reentrant is None:
-        warnings.warn(_USE_REENTRANT_WARNING.format(who="graphc.utils.checkpoint"),
-                      stacklevel=2)
+        warn(_USE_REENTRANT_WARNING.format(who="graphc.utils.checkpoint"))
         use_reentrant = True
     if determinism_check not in _DETERMINISM_CHECKS:
         raise ValueError(f"determinism_check should be one of {list(_DETERMINISM_CHECKS)}, "
@@ -233,8 +232,7 @@ def checkpoint(function, *args, use_reentrant: Optional[bool] = None, context_fn
     if tracing.current() is not None or not autograd.is_grad_enabled():
         return function(*args, **kwargs)  # nothing recorded, so nothing to drop (see above)
     if use_reentrant and not any(isinstance(a, Tensor) and a.requires_grad for a in args):
-        warnings.warn("None of the inputs have requires_grad=True. Gradients will be None",
-                      stacklevel=2)
+        warn("None of the inputs have requires_grad=True. Gradients will be None")
         with autograd.no_grad():  # PyTorch's reentrant variant runs the forward so
             return function(*args, **kwargs)
     rng_state = graphc.get_rng_state() if preserve_rng_state else None
@@ -278,8 +276,8 @@ def checkpoint_sequential(functions, segments: int, input, use_reentrant: Option
         (3, 2)
     """
     if use_reentrant is None:
-        warnings.warn(_USE_REENTRANT_WARNING.format(
-            who="graphc.utils.checkpoint.checkpoint_sequential"), stacklevel=2)
+        warn(_USE_REENTRANT_WARNING.format(
+            who="graphc.utils.checkpoint.checkpoint_sequential"))
         use_reentrant = True
     preserve = kwargs.pop("preserve_rng_state", True)
     if kwargs:

@@ -18,7 +18,6 @@ except ``error_if_nonfinite=True``, which must look at the norm and so runs eage
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable
 from typing import Optional, Union
 
@@ -28,6 +27,7 @@ from graphc.errors import TraceError
 from graphc.factories import tensor
 from graphc.nn.utils.convert_parameters import _tensors
 from graphc.tensor import Tensor
+from graphc.user_warnings import warn
 from ir import dtypes
 
 Parameters = Union[Tensor, Iterable[Tensor]]
@@ -102,8 +102,8 @@ def clip_grads_with_norm_(parameters: Parameters, max_norm: float, total_norm: T
 def clip_grad_norm(parameters: Parameters, max_norm: float, norm_type: float = 2.0,
                    error_if_nonfinite: bool = False, foreach: Optional[bool] = None) -> Tensor:
     """Deprecated name of :func:`clip_grad_norm_` (with PyTorch's ``FutureWarning``)."""
-    warnings.warn("`torch.nn.utils.clip_grad_norm` is now deprecated in favor of "
-                  "`torch.nn.utils.clip_grad_norm_`.", FutureWarning, stacklevel=2)
+    warn("`torch.nn.utils.clip_grad_norm` is now deprecated in favor of "
+         "`torch.nn.utils.clip_grad_norm_`.", FutureWarning)
     return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
 
 

@@ -12,9 +12,8 @@ PyTorch 2.0 in favour of ``torch.func.functional_call``, which it calls.
 """
 from __future__ import annotations
 
-import warnings
-
 from graphc.func.functional_call import functional_call as _functional_call
+from graphc.user_warnings import warn
 
 __all__ = ["functional_call"]
 
@@ -23,9 +22,9 @@ def functional_call(module, parameters_and_buffers, args=None, kwargs=None, *,
                     tie_weights: bool = True, strict: bool = False):
     """``graphc.func.functional_call``, with PyTorch's ``FutureWarning`` (``args=None``
     passes no positional argument)."""
-    warnings.warn("`torch.nn.utils.stateless.functional_call` is deprecated as of PyTorch 2.0 "
-                  "and will be removed in a future version of PyTorch. Please use "
-                  "`torch.func.functional_call` instead which is a drop-in replacement.",
-                  FutureWarning, stacklevel=2)
+    warn("`torch.nn.utils.stateless.functional_call` is deprecated as of PyTorch 2.0 "
+         "and will be removed in a future version of PyTorch. Please use "
+         "`torch.func.functional_call` instead which is a drop-in replacement.",
+         FutureWarning)
     return _functional_call(module, parameters_and_buffers, () if args is None else args,
                             kwargs, tie_weights=tie_weights, strict=strict)
