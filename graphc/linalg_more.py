@@ -10,9 +10,10 @@ and ``tensorinv``/``tensorsolve`` (reshaped :func:`inv`/:func:`solve`).
     [1.0, 1.0, 0.0, 1.0]
 
 ``matrix_exp`` runs in NumPy eagerly (Higham's 2005 scaling and squaring with the degree-13
-Padé approximant, per matrix of the batch; float32 in float32), refused inside a compiled
-function; its gradient is PyTorch's, the upper-right block of the exponential of
-``[[A^T, G], [0, A^T]]``, itself a ``matrix_exp`` (so second derivatives work). ``cross``,
+Padé approximant, per matrix of the batch; float32 in float32); its gradient is PyTorch's, the
+upper-right block of the exponential of ``[[A^T, G], [0, A^T]]``, itself a ``matrix_exp`` (so
+second derivatives work). Inside a compiled function it is a composite of matmuls (Taylor's
+degree-18 polynomial with scaling and squaring), equal to the eager result to rounding. ``cross``,
 ``diagonal``, ``vander`` and ``householder_product`` are composites of graphc ops: they
 differentiate as such and compile.
 """
@@ -23,9 +24,10 @@ import math
 import numpy as np
 
 from graphc import functions as F
+from graphc import tracing
 from graphc.amp.autocast_mode import autocast_op
 from graphc.autograd_function import Function
-from graphc.linalg_solvers import _compute_dtype, _factorized, _wrap, inv, solve
+from graphc.linalg_solvers import _compute_dtype, _factorized, _square, _wrap, inv, solve
 from graphc.tensor import Tensor
 from ir.errors import DTypeError, ShapeError
 
@@ -89,9 +91,61 @@ class _MatrixExp(Function):
 @autocast_op("linalg_matrix_exp")
 def matrix_exp(A: Tensor) -> Tensor:
     """The matrix exponential ``sum_k A^k / k!`` of each square matrix of ``A``
-    (``torch.linalg.matrix_exp``, ``torch.matrix_exp``), with PyTorch's gradient."""
+    (``torch.linalg.matrix_exp``, ``torch.matrix_exp``), with PyTorch's gradient. Inside a
+    compiled function (or a traced transform) it is :func:`_traced_matrix_exp`, a composite."""
+    A = F.to_tensor(A)
+    if tracing.current() is not None or A.is_traced:
+        _square("matrix_exp", A)
+        return _traced_matrix_exp(A)
     A = _factorized("matrix_exp", A)
     return _MatrixExp.apply(A)
+
+
+# Taylor's degree-18 polynomial of exp is exact to the unit roundoff of float64 on matrices of
+# 1-norm at most 1 (the remainder is below e/19! < 2.3e-17): a trace scales by 2^-s to get
+# there. It cannot read the norm to choose s: it squares _TRACED_SQUARINGS times, keeping the
+# result of only the last s squarings (`where`), for matrices of 1-norm up to 2^12 (checked as
+# the graph runs: beyond, the call raises)
+_TAYLOR = [1.0 / math.factorial(i) for i in range(19)]
+_TRACED_SQUARINGS = 12
+
+
+def _traced_matrix_exp(A: Tensor) -> Tensor:
+    """``exp(A)`` from graphc ops, for traces: scaling and squaring around Taylor's degree-18
+    polynomial, evaluated with 7 matmuls (Paterson-Stockmeyer); it differentiates as a
+    composite."""
+    top = _TRACED_SQUARINGS
+    norm = A.detach().abs().sum(-2).amax()
+    tracing.check(norm > 2.0 ** top, ValueError,
+                  f"linalg.matrix_exp: a matrix of 1-norm above {2 ** top} inside a compiled "
+                  "function (its number of squarings is bounded while tracing); compute it "
+                  "eagerly")
+    squarings = F.clamp(norm.clamp(min=1e-300).log2().ceil(), 0, top)
+    result = _taylor(A * (-squarings).exp2().to(A.dtype))
+    for i in range(top):  # the squarings i >= top - s are kept
+        result = F.where(squarings >= top - i, result @ result, result)
+    return result
+
+
+def _taylor(A: Tensor) -> Tensor:
+    """Taylor's degree-18 polynomial of exp at A (of norm at most 1)."""
+    from graphc.factories import eye
+    identity = eye(A.shape[-1], dtype=A.dtype)
+    powers = [identity, A, A @ A]
+    powers.append(powers[2] @ A)
+    a4 = powers[3] @ A
+
+    def block(j: int) -> Tensor:
+        terms = [powers[i] * _TAYLOR[4 * j + i] for i in range(4) if 4 * j + i < len(_TAYLOR)]
+        total = terms[0]
+        for term in terms[1:]:
+            total = total + term
+        return total
+
+    result = block(4)
+    for j in (3, 2, 1, 0):
+        result = result @ a4 + block(j)
+    return result
 
 
 @autocast_op("linalg_cross")

@@ -1,17 +1,19 @@
 """nn.utils.parametrizations.orthogonal, as PyTorch's: orthogonal weights for the three maps,
 tall, wide and batched; the initial weight orthogonalized (QR with R's signs); assignment;
 PyTorch's errors; gradients to the unconstrained original against finite differences; compiled
-forward and training steps equal to eager ones. Also the private composites: the matrix
-exponential against an eigendecomposition, the Householder product against NumPy's QR.
-Tolerances: float64 orthogonality and values 1e-12 (a few matmuls or squarings of order-1
-matrices); compiled vs eager 1e-12 (the same ops); finite differences as conftest.check_grad."""
+forward and training steps equal to eager ones. Also what it is made of: graphc.linalg's
+matrix_exp (eager and traced) against an eigendecomposition, householder_product against
+NumPy's QR. Tolerances: float64 orthogonality and values 1e-12 (a few matmuls or squarings of
+order-1 matrices); compiled vs eager 1e-12 (Taylor's polynomial traced, Padé's eagerly: both
+exact to a few roundings); finite differences as conftest.check_grad."""
 import numpy as np
 import pytest
 
 import graphc
 from conftest import check_grad
 from graphc import nn
-from graphc.nn.utils.orthogonal import _householder_product, _matrix_exp, _OrthMaps, _Orthogonal
+from graphc.linalg import householder_product, matrix_exp
+from graphc.nn.utils.orthogonal import _OrthMaps, _Orthogonal
 from graphc.nn.utils.parametrizations import orthogonal
 
 RNG = np.random.default_rng(7)
@@ -124,21 +126,23 @@ def test_gradient_matches_finite_differences(orthogonal_map, shape):
         check_grad(parametrization, [x])
 
 
-def test_matrix_exp_matches_an_eigendecomposition():
+def test_matrix_exp_eager_and_traced_match_an_eigendecomposition():
+    # eagerly Padé in NumPy, traced the Taylor composite the compiled parametrization runs
+    traced = graphc.compile(matrix_exp)
     for scale in (0.1, 1.0, 7.0, 300.0):
         a = scale * RNG.standard_normal((2, 4, 4))
         w, v = np.linalg.eig(a)
         expected = (v * np.exp(w)[..., None, :]) @ np.linalg.inv(v)
-        got = _matrix_exp(t(a)).numpy()
-        np.testing.assert_allclose(got, expected.real, rtol=1e-11,
-                                   atol=1e-11 * np.abs(expected).max())
-    check_grad(_matrix_exp, [RNG.standard_normal((3, 3))])
+        for got in (matrix_exp(t(a)), traced(t(a))):
+            np.testing.assert_allclose(got.numpy(), expected.real, rtol=1e-11,
+                                       atol=1e-11 * np.abs(expected).max())
+    check_grad(matrix_exp, [RNG.standard_normal((3, 3))])
 
 
 def test_householder_product_is_numpy_qr():
     a = RNG.standard_normal((5, 3))
     h, tau = np.linalg.qr(a, mode="raw")
-    q = _householder_product(t(h.T.copy()), t(tau)).numpy()
+    q = householder_product(t(h.T.copy()), t(tau)).numpy()
     np.testing.assert_allclose(q, np.linalg.qr(a)[0], atol=1e-12)
 
 
@@ -173,7 +177,7 @@ def test_compiled_forward_and_training_match_eager():
 
 
 def test_compiled_matrix_exp_refuses_huge_norms_and_cayley_refuses_compiling():
-    big = graphc.compile(_matrix_exp)
+    big = graphc.compile(matrix_exp)
     with pytest.raises(ValueError, match="1-norm above 4096"):
         big(t(5000 * np.eye(3)))
     module = orthogonal(module_with(RNG.standard_normal((3, 3))), orthogonal_map="cayley")

@@ -1,6 +1,7 @@
-"""The orthogonal parametrization (``torch.nn.utils.parametrizations.orthogonal``) and the
-composites it is made of: a matrix exponential and a product of Householder reflectors
-written with matmuls, so a parametrized module compiles.
+"""The orthogonal parametrization (``torch.nn.utils.parametrizations.orthogonal``): a matrix
+exponential, a Cayley map or a product of Householder reflectors of the original (graphc.linalg's
+``matrix_exp`` and ``householder_product`` compile: so does a parametrized module, but for the
+Cayley map's solve).
 
     >>> import graphc
     >>> from graphc.nn.utils.parametrizations import orthogonal
@@ -8,12 +9,9 @@ written with matmuls, so a parametrized module compiles.
     >>> w = layer.weight
     >>> bool(((w.T @ w - graphc.eye(3)).abs() < 1e-5).all())
     True
-
-``_matrix_exp`` is private: ``graphc.linalg.matrix_exp``, when it exists, can replace it.
 """
 from __future__ import annotations
 
-import math
 from enum import Enum, auto
 
 import numpy as np
@@ -21,74 +19,9 @@ import numpy as np
 from graphc import autograd, tracing
 from graphc import functions as F
 from graphc.factories import eye, randn
+from graphc.linalg_more import householder_product, matrix_exp
 from graphc.nn.module import Module
 from graphc.tensor import Tensor
-
-# Taylor's degree-18 polynomial of exp is exact to the unit roundoff of float64 on matrices of
-# 1-norm at most 1 (the remainder is below 1/19! * e < 2.3e-17): scale by 2^-s to get there
-_THETA = 1.0
-_TAYLOR = [1.0 / math.factorial(i) for i in range(19)]
-# a traced call cannot read the norm to choose s: it squares this many times, keeping the
-# result of only the last s squarings (`where`), so it matches eager code for matrices of
-# 1-norm up to 2^12 (checked as the graph runs: beyond, the call raises)
-_TRACED_SQUARINGS = 12
-
-
-def _matrix_exp(A: Tensor) -> Tensor:
-    """``exp(A)`` of a (batch of) square matrices: scaling and squaring around Taylor's
-    degree-18 polynomial, evaluated with 7 matmuls (Paterson-Stockmeyer), so it is
-    differentiable and compiles. The number of squarings s comes from the 1-norm of A."""
-    n = A.shape[-1]
-    norm = A.detach().abs().sum(-2).amax()
-    if tracing.current() is None and not A.is_traced:
-        s = max(0, math.ceil(math.log2(max(float(norm.item()), 1e-300) / _THETA)))
-        result = _taylor(A * (0.5 ** s), n)
-        for _ in range(s):
-            result = result @ result
-        return result
-    top = _TRACED_SQUARINGS
-    tracing.check(norm > _THETA * 2.0 ** top, ValueError,
-                  f"matrix exponential: a matrix of 1-norm above {2 ** top} inside a compiled "
-                  "function (its number of squarings is bounded while tracing); compute it "
-                  "eagerly")
-    s_traced = F.clamp((norm / _THETA).clamp(min=1e-300).log2().ceil(), 0, top)
-    result = _taylor(A * (-s_traced).exp2().to(A.dtype), n)
-    for i in range(top):  # the squarings i >= top - s are kept
-        result = F.where(s_traced >= top - i, result @ result, result)
-    return result
-
-
-def _taylor(A: Tensor, n: int) -> Tensor:
-    """Taylor's degree-18 polynomial of exp at A (of norm at most 1)."""
-    identity = eye(n, dtype=A.dtype)
-    powers = [identity, A, A @ A]
-    powers.append(powers[2] @ A)
-    a4 = powers[3] @ A
-
-    def block(j: int) -> Tensor:
-        terms = [powers[i] * _TAYLOR[4 * j + i] for i in range(4) if 4 * j + i < len(_TAYLOR)]
-        total = terms[0]
-        for term in terms[1:]:
-            total = total + term
-        return total
-
-    result = block(4)
-    for j in (3, 2, 1, 0):
-        result = result @ a4 + block(j)
-    return result
-
-
-def _householder_product(A: Tensor, tau: Tensor) -> Tensor:
-    """The first k columns of ``H_1 ... H_k`` with ``H_i = I - tau_i v_i v_i^T``, ``v_i`` the
-    i-th column of ``A`` below the diagonal with a 1 on it (``torch.linalg.
-    householder_product``), applied one reflector at a time with matmuls."""
-    n, k = A.shape[-2], A.shape[-1]
-    v = A.tril(-1) + eye(n, k, dtype=A.dtype)
-    q = F.broadcast_to(eye(n, k, dtype=A.dtype), list(A.shape))
-    for i in reversed(range(k)):
-        column = v[..., :, i:i + 1]
-        q = q - (column * tau[..., i:i + 1].unsqueeze(-1)) @ (column.mT @ q)
-    return q
 
 
 def _qr_raw(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -148,7 +81,7 @@ class _Orthogonal(Module):
                 X = F.cat([X, pad], dim=-1)
             A = X - X.mT
             if self.orthogonal_map == _OrthMaps.matrix_exp:
-                Q = _matrix_exp(A)
+                Q = matrix_exp(A)
             else:
                 from graphc.linalg_solvers import solve
                 identity = eye(n, dtype=A.dtype)
@@ -158,7 +91,7 @@ class _Orthogonal(Module):
         else:
             A = X.tril(-1)
             tau = 2.0 / (1.0 + (A * A).sum(-2))
-            Q = _householder_product(A, tau)
+            Q = householder_product(A, tau)
             # (PyTorch multiplies by the diagonal cast to int: truncated, no gradient)
             Q = Q * X.diagonal(dim1=-2, dim2=-1).detach().trunc().unsqueeze(-2)
         if "base" in self._buffers:
