@@ -4966,6 +4966,13 @@ def session27_dist2():
         "Weibull": (lambda D, L, s, k: D.Weibull(s, k), [rate, conc], positive_x, transformed),
         "Pareto": (lambda D, L, s, a: D.Pareto(s, a), [rate * 0.1, conc + 2.1], positive_x + 0.3,
                    transformed),
+        "ContinuousBernoulli(probs)": (lambda D, L, p: D.ContinuousBernoulli(probs=p),
+                                       [np.array([0.1, 0.4995, 0.5008, 0.8])], unit,
+                                       ("log_prob", "cdf", "icdf", "entropy", "mean",
+                                        "variance")),
+        "ContinuousBernoulli(logits)": (lambda D, L, z: D.ContinuousBernoulli(logits=z), [loc],
+                                        unit, ("log_prob", "cdf", "icdf", "entropy", "mean",
+                                               "variance")),
         "RelaxedBernoulli": (
             lambda D, L, z: D.RelaxedBernoulli(L.tensor(0.7, dtype=L.float64), logits=z), [loc],
             unit, ("log_prob",)),
@@ -5038,6 +5045,18 @@ def session27_dist2():
                                           D.Beta(s, m.exp())),
         "Uniform||Gamma": lambda D, m, s: (D.Uniform(s, s + 1), D.Gamma(m.exp(), s)),
         "Uniform||Pareto": lambda D, m, s: (D.Uniform(s + 1, s + 2), D.Pareto(s, m.exp())),
+        "ContinuousBernoulli||ContinuousBernoulli": lambda D, m, s: (
+            D.ContinuousBernoulli(logits=m), D.ContinuousBernoulli(logits=s)),
+        "ContinuousBernoulli||Normal": lambda D, m, s: (D.ContinuousBernoulli(logits=m),
+                                                        D.Normal(m, s)),
+        "ContinuousBernoulli||Exponential": lambda D, m, s: (D.ContinuousBernoulli(logits=m),
+                                                             D.Exponential(s)),
+        "ContinuousBernoulli||Uniform": lambda D, m, s: (D.ContinuousBernoulli(logits=m),
+                                                         D.Uniform(m - 2, s + 1)),
+        "Beta||ContinuousBernoulli": lambda D, m, s: (D.Beta(s, m.exp()),
+                                                      D.ContinuousBernoulli(logits=m)),
+        "Uniform||ContinuousBernoulli": lambda D, m, s: (
+            D.Uniform(s * 0.1, s * 0.1 + 0.3), D.ContinuousBernoulli(logits=m)),
         "Gamma||Uniform (inf)": lambda D, m, s: (D.Gamma(s, s), D.Uniform(m, m + s)),
         "Normal||Gamma (inf)": lambda D, m, s: (D.Normal(m, s), D.Gamma(s, s)),
         "Poisson||Binomial (inf)": lambda D, m, s: (D.Poisson(s), D.Binomial(5, logits=m)),
@@ -5073,7 +5092,8 @@ def session27_dist2():
                       D.Weibull(r, c), D.Pareto(r, c), D.Gamma(c, r).expand((2, 4)),
                       D.RelaxedBernoulli(lib.tensor(0.5), probs=r / 3),
                       D.RelaxedOneHotCategorical(lib.tensor(0.5), logits=lib.tensor(logits)),
-                      D.OneHotCategoricalStraightThrough(logits=lib.tensor(logits))):
+                      D.OneHotCategoricalStraightThrough(logits=lib.tensor(logits)),
+                      D.ContinuousBernoulli(probs=r / 3)):
                 got.append((type(d).__name__, tuple(d.batch_shape), tuple(d.event_shape),
                             tuple(d.sample().shape), tuple(d.sample((2, 3)).shape)))
             bi = D.Binomial(lib.tensor(np.full(2, 3.0)), probs=lib.tensor([0.2, 0.7]))

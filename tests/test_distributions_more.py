@@ -28,6 +28,7 @@ from graphc.distributions import (
     Beta,
     Binomial,
     Chi2,
+    ContinuousBernoulli,
     Dirichlet,
     Exponential,
     Gamma,
@@ -172,6 +173,63 @@ def test_discrete_closed_forms_match_scipy():
     assert zero.log_prob(t([2.0, 0.0])).item() == pytest.approx(0.0, abs=1e-15)
 
 
+class _ContinuousBernoulliRef:
+    """The continuous Bernoulli density normalized by quadrature (a reference independent of
+    the closed forms)."""
+
+    def __init__(self, p):
+        self.p = p
+        self.norm = integrate.quad(lambda x: p ** x * (1 - p) ** (1 - x), 0, 1,
+                                   epsabs=1e-14, epsrel=1e-13)[0]
+
+    def pdf(self, x):
+        return self.p ** x * (1 - self.p) ** (1 - x) / self.norm
+
+    def logpdf(self, x):
+        return np.log(self.pdf(x))
+
+    def support(self):
+        return 0.0, 1.0
+
+    def expect(self, fn):
+        return integrate.quad(lambda x: fn(x) * self.pdf(x), 0, 1, epsabs=1e-14,
+                              epsrel=1e-13)[0]
+
+
+def test_continuous_bernoulli_matches_quadrature():
+    # outside the Taylor region (0.499, 0.501] the closed forms are exact: rtol 1e-9; inside,
+    # PyTorch's Taylor expansions of the normalizer and moments hold to ~1e-12
+    for p in (0.03, 0.2, 0.4985, 0.4999, 0.5, 0.5007, 0.7, 0.97):
+        ref = _ContinuousBernoulliRef(p)
+        d = ContinuousBernoulli(probs=t(p))
+        xs = np.array([0.0, 0.1, 0.5, 0.93, 1.0])
+        np.testing.assert_allclose(d.log_prob(t(xs)).numpy(), ref.logpdf(xs), rtol=1e-9,
+                                   atol=1e-11)
+        mean = ref.expect(lambda x: x)
+        np.testing.assert_allclose(d.mean.item(), mean, rtol=1e-9)
+        np.testing.assert_allclose(d.variance.item(), ref.expect(lambda x: (x - mean) ** 2),
+                                   rtol=1e-8)
+        np.testing.assert_allclose(d.entropy().item(), -ref.expect(ref.logpdf), rtol=1e-9,
+                                   atol=1e-11)
+        if 0.499 < p <= 0.501:  # inside, PyTorch's cdf and icdf are the uniform's
+            assert d.cdf(t(xs)).tolist() == xs.tolist() == d.icdf(t(xs)).tolist()
+            continue
+        cdf = [integrate.quad(ref.pdf, 0, x, epsabs=1e-14)[0] for x in xs]
+        np.testing.assert_allclose(d.cdf(t(xs)).numpy(), cdf, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(d.icdf(d.cdf(t(xs[1:4]))).numpy(), xs[1:4], rtol=1e-9)
+    logits = ContinuousBernoulli(logits=t(math.log(0.2 / 0.8)))
+    assert logits.log_prob(t(0.3)).item() == pytest.approx(
+        ContinuousBernoulli(probs=t(0.2)).log_prob(t(0.3)).item(), rel=1e-12)
+    with pytest.raises(ValueError, match="The parameter probs has invalid values"):
+        ContinuousBernoulli(probs=t(1.5), validate_args=True)
+    graphc.manual_seed(4)
+    samples = ContinuousBernoulli(probs=t(0.2)).sample((40000,)).numpy()
+    ref = _ContinuousBernoulliRef(0.2)
+    mean = ref.expect(lambda x: x)
+    assert abs(samples.mean() - mean) < 5 * math.sqrt(ref.expect(lambda x: (x - mean) ** 2)
+                                                       / 40000)
+
+
 def test_relaxed_and_straight_through():
     temperature = t(0.7)
     p = UNIT[0]
@@ -253,6 +311,24 @@ KL_CONTINUOUS = {
     "Uniform-Pareto": (Uniform(t(1.2), t(2.7)), Pareto(t(1.0), t(2.0)),
                        stats.uniform(1.2, 1.5), stats.pareto(2.0, scale=1.0)),
 }
+
+
+KL_CONTINUOUS.update({
+    "ContinuousBernoulli-ContinuousBernoulli": (
+        ContinuousBernoulli(t(0.2)), ContinuousBernoulli(t(0.65)),
+        _ContinuousBernoulliRef(0.2), _ContinuousBernoulliRef(0.65)),
+    "ContinuousBernoulli-Normal": (ContinuousBernoulli(t(0.2)), Normal(t(1.0), t(2.0)),
+                                   _ContinuousBernoulliRef(0.2), stats.norm(1.0, 2.0)),
+    "ContinuousBernoulli-Exponential": (ContinuousBernoulli(t(0.8)), Exponential(t(1.5)),
+                                        _ContinuousBernoulliRef(0.8),
+                                        stats.expon(scale=1 / 1.5)),
+    "ContinuousBernoulli-Uniform": (ContinuousBernoulli(t(0.8)), Uniform(t(-0.5), t(1.5)),
+                                    _ContinuousBernoulliRef(0.8), stats.uniform(-0.5, 2.0)),
+    "Beta-ContinuousBernoulli": (Beta(t(2.0), t(3.5)), ContinuousBernoulli(t(0.3)),
+                                 stats.beta(2.0, 3.5), _ContinuousBernoulliRef(0.3)),
+    "Uniform-ContinuousBernoulli": (Uniform(t(0.2), t(0.7)), ContinuousBernoulli(t(0.3)),
+                                    stats.uniform(0.2, 0.5), _ContinuousBernoulliRef(0.3)),
+})
 
 
 @pytest.mark.parametrize("pair", list(KL_CONTINUOUS))
@@ -483,6 +559,12 @@ def test_beta_dirichlet_and_student_t_rsample_gradients():
     ("kl Gumbel||Gumbel", lambda m, s: kl_divergence(Gumbel(m, s), Gumbel(-m, s + 0.5)),
      [LOC, B]),
     ("kl Gamma||Normal", lambda a, b: kl_divergence(Gamma(a, b), Normal(b, a)), [A, B]),
+    ("ContinuousBernoulli.log_prob", lambda z: ContinuousBernoulli(logits=z).log_prob(
+        t(UNIT)), [LOC]),
+    ("ContinuousBernoulli.entropy", lambda p: ContinuousBernoulli(probs=p).entropy(),
+     [UNIT[0]]),
+    ("kl ContinuousBernoulli||ContinuousBernoulli", lambda p, q: kl_divergence(
+        ContinuousBernoulli(p), ContinuousBernoulli(q)), [UNIT[0], UNIT[1]]),
     ("kl Dirichlet||Dirichlet", lambda a, b: kl_divergence(Dirichlet(a), Dirichlet(b)),
      [RNG.uniform(0.5, 3.0, (2, 3)), RNG.uniform(0.5, 3.0, (2, 3))]),
 ])

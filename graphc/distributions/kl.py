@@ -19,6 +19,7 @@ from graphc.distributions.beta import Beta
 from graphc.distributions.binomial import Binomial
 from graphc.distributions.categorical import Categorical
 from graphc.distributions.cauchy import Cauchy
+from graphc.distributions.continuous_bernoulli import ContinuousBernoulli
 from graphc.distributions.dirichlet import Dirichlet
 from graphc.distributions.distribution import Distribution
 from graphc.distributions.exponential import Exponential
@@ -516,19 +517,63 @@ def _kl_uniform_pareto(p, q):
     return graphc.where(p.low < q.support.lower_bound, math.inf, t2 * (q.alpha + 1) - t1)
 
 
+@register_kl(ContinuousBernoulli, ContinuousBernoulli)
+def _kl_continuous_bernoulli_continuous_bernoulli(p, q):
+    t1 = p.mean * (p.logits - q.logits)
+    t2 = p._cont_bern_log_norm() + (-p.probs).log1p()
+    t3 = -q._cont_bern_log_norm() - (-q.probs).log1p()
+    return t1 + t2 + t3
+
+
+@register_kl(Beta, ContinuousBernoulli)
+@register_kl(Uniform, ContinuousBernoulli)
+def _kl_unit_interval_continuous_bernoulli(p, q):
+    # -H(p) - E_p[log q]: log q(x) = x logits + log(1 - probs) + log C
+    result = -p.entropy() - p.mean * q.logits - (-q.probs).log1p() - q._cont_bern_log_norm()
+    if isinstance(p, Uniform):  # (PyTorch's: infinite unless strictly inside (0, 1))
+        return graphc.where((p.high >= 1.0) | (p.low <= 0.0), math.inf, result)
+    return result
+
+
+@register_kl(ContinuousBernoulli, Exponential)
+def _kl_continuous_bernoulli_exponential(p, q):
+    return -p.entropy() - q.rate.log() + q.rate * p.mean
+
+
+@register_kl(ContinuousBernoulli, Normal)
+def _kl_continuous_bernoulli_normal(p, q):
+    t2 = 0.5 * (math.log(2.0 * math.pi) + (q.loc / q.scale).pow(2)) + q.scale.log()
+    t3 = (p.variance + p.mean.pow(2) - 2.0 * q.loc * p.mean) / (2.0 * q.scale.pow(2))
+    return -p.entropy() + t2 + t3
+
+
+@register_kl(ContinuousBernoulli, Uniform)
+def _kl_continuous_bernoulli_uniform(p, q):
+    result = -p.entropy() + (q.high - q.low).log()
+    # (PyTorch's: infinite unless q's interval strictly contains [0, 1])
+    return graphc.where((q.low >= 0.0) | (q.high <= 1.0), math.inf, result)
+
+
 # p puts mass where q has none
+@register_kl(ContinuousBernoulli, Pareto)
+def _kl_continuous_bernoulli_infinity(p, q):
+    return _infinite_like(p.probs)
+
+
 @register_kl(Beta, Pareto)
 def _kl_beta_infinity(p, q):
     return _infinite_like(p.concentration1)
 
 
 @register_kl(Exponential, Beta)
+@register_kl(Exponential, ContinuousBernoulli)
 @register_kl(Exponential, Pareto)
 def _kl_exponential_infinity_more(p, q):
     return _infinite_like(p.rate)
 
 
 @register_kl(Gamma, Beta)
+@register_kl(Gamma, ContinuousBernoulli)
 @register_kl(Gamma, Pareto)
 @register_kl(Gamma, Uniform)
 def _kl_gamma_infinity(p, q):
@@ -536,12 +581,15 @@ def _kl_gamma_infinity(p, q):
 
 
 @register_kl(Gumbel, Beta)
+@register_kl(Gumbel, ContinuousBernoulli)
 @register_kl(Gumbel, Gamma)
 @register_kl(Gumbel, Pareto)
 @register_kl(Laplace, Beta)
+@register_kl(Laplace, ContinuousBernoulli)
 @register_kl(Laplace, Gamma)
 @register_kl(Laplace, Pareto)
 @register_kl(Normal, Beta)
+@register_kl(Normal, ContinuousBernoulli)
 @register_kl(Normal, Gamma)
 @register_kl(Normal, Pareto)
 def _kl_real_line_infinity(p, q):
@@ -549,6 +597,7 @@ def _kl_real_line_infinity(p, q):
 
 
 @register_kl(Pareto, Beta)
+@register_kl(Pareto, ContinuousBernoulli)
 @register_kl(Pareto, Uniform)
 def _kl_pareto_infinity(p, q):
     return _infinite_like(p.scale)
