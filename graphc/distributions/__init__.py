@@ -12,37 +12,64 @@ inside ``@graphc.compile``.
     >>> kl_divergence(d, Normal(1.0, 1.0)).item()
     0.5
 
-Gamma, Beta, Dirichlet, Poisson (and the families built on them) wait for ``lgamma`` and
-``digamma``; so does the Gumbel-Gumbel KL.
+Sampling the Gamma family (Gamma, Chi2, Beta, Dirichlet, StudentT, NegativeBinomial),
+Poisson and Binomial runs eagerly in NumPy from graphc's generator (``TraceError`` inside a
+compiled function); their densities, moments, entropies and KLs compile.
 """
 from graphc.distributions import constraints, transforms
 from graphc.distributions.bernoulli import Bernoulli
+from graphc.distributions.beta import Beta
+from graphc.distributions.binomial import Binomial
 from graphc.distributions.categorical import Categorical
 from graphc.distributions.cauchy import Cauchy
+from graphc.distributions.continuous_bernoulli import ContinuousBernoulli
+from graphc.distributions.dirichlet import Dirichlet
 from graphc.distributions.distribution import Distribution
 from graphc.distributions.exponential import Exponential
+from graphc.distributions.gamma import Chi2, Gamma
+from graphc.distributions.geometric import Geometric
 from graphc.distributions.gumbel import Gumbel
+from graphc.distributions.half_normal import HalfCauchy, HalfNormal
 from graphc.distributions.independent import Independent
 from graphc.distributions.kl import kl_divergence, register_kl
 from graphc.distributions.laplace import Laplace
+from graphc.distributions.multinomial import Multinomial
 from graphc.distributions.multivariate_normal import MultivariateNormal
+from graphc.distributions.negative_binomial import NegativeBinomial
 from graphc.distributions.normal import Normal
-from graphc.distributions.one_hot_categorical import OneHotCategorical
+from graphc.distributions.one_hot_categorical import (
+    OneHotCategorical,
+    OneHotCategoricalStraightThrough,
+)
+from graphc.distributions.poisson import Poisson
+from graphc.distributions.relaxed_bernoulli import LogitRelaxedBernoulli, RelaxedBernoulli
+from graphc.distributions.relaxed_categorical import (
+    ExpRelaxedCategorical,
+    RelaxedOneHotCategorical,
+)
+from graphc.distributions.studentT import StudentT
 from graphc.distributions.transformed_distribution import LogNormal, TransformedDistribution
 from graphc.distributions.transforms import (
+    AbsTransform,
     AffineTransform,
     ComposeTransform,
     ExpTransform,
+    PowerTransform,
     SigmoidTransform,
     TanhTransform,
     Transform,
 )
 from graphc.distributions.uniform import Uniform
+from graphc.distributions.weibull import Pareto, Weibull
 
 __all__ = [
-    "AffineTransform", "Bernoulli", "Categorical", "Cauchy", "ComposeTransform",
-    "Distribution", "ExpTransform", "Exponential", "Gumbel", "Independent", "Laplace",
-    "LogNormal", "MultivariateNormal", "Normal", "OneHotCategorical", "SigmoidTransform",
-    "TanhTransform", "Transform", "TransformedDistribution", "Uniform", "constraints",
-    "kl_divergence", "register_kl", "transforms",
+    "AbsTransform", "AffineTransform", "Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy",
+    "Chi2", "ComposeTransform", "ContinuousBernoulli", "Dirichlet", "Distribution",
+    "ExpRelaxedCategorical", "ExpTransform", "Exponential", "Gamma", "Geometric", "Gumbel",
+    "HalfCauchy", "HalfNormal", "Independent", "Laplace", "LogNormal", "LogitRelaxedBernoulli",
+    "Multinomial", "MultivariateNormal", "NegativeBinomial", "Normal", "OneHotCategorical",
+    "OneHotCategoricalStraightThrough", "Pareto", "Poisson", "PowerTransform",
+    "RelaxedBernoulli", "RelaxedOneHotCategorical", "SigmoidTransform", "StudentT",
+    "TanhTransform", "Transform", "TransformedDistribution", "Uniform", "Weibull",
+    "constraints", "kl_divergence", "register_kl", "transforms",
 ]

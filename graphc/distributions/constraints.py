@@ -14,7 +14,8 @@ import graphc
 __all__ = [
     "Constraint", "boolean", "dependent", "dependent_property", "greater_than",
     "greater_than_eq", "half_open_interval", "independent", "integer_interval", "interval",
-    "less_than", "lower_cholesky", "lower_triangular", "nonnegative", "nonnegative_integer",
+    "less_than", "lower_cholesky", "lower_triangular", "multinomial", "nonnegative",
+    "nonnegative_integer",
     "one_hot", "positive", "positive_definite", "real", "real_vector", "simplex", "unit_interval",
     "is_dependent",
 ]
@@ -153,6 +154,19 @@ class _IntegerGreaterThan(Constraint):
         return f"{type(self).__name__[1:]}(lower_bound={self.lower_bound})"
 
 
+class _Multinomial(Constraint):
+    """Nonnegative counts over the last dimension summing to at most ``upper_bound`` (the
+    support of ``Multinomial``)."""
+    is_discrete = True
+    event_dim = 1
+
+    def __init__(self, upper_bound):
+        self.upper_bound = upper_bound
+
+    def check(self, value):
+        return (value >= 0).all(-1) & (value.sum(-1) <= self.upper_bound)
+
+
 class _Real(Constraint):
     def check(self, value):
         return value == value  # False for NaNs
@@ -254,6 +268,7 @@ boolean = _Boolean()
 one_hot = _OneHot()
 nonnegative_integer = _IntegerGreaterThan(0)
 integer_interval = _IntegerInterval
+multinomial = _Multinomial
 real = _Real()
 real_vector = independent(real, 1)
 positive = _GreaterThan(0.0)

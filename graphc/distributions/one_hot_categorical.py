@@ -12,7 +12,7 @@ from graphc.distributions import constraints
 from graphc.distributions.categorical import Categorical
 from graphc.distributions.distribution import Distribution
 
-__all__ = ["OneHotCategorical"]
+__all__ = ["OneHotCategorical", "OneHotCategoricalStraightThrough"]
 
 
 class OneHotCategorical(Distribution):
@@ -84,3 +84,14 @@ class OneHotCategorical(Distribution):
         if expand:
             values = values.expand((n,) + self.batch_shape + (n,))
         return values
+
+
+class OneHotCategoricalStraightThrough(OneHotCategorical):
+    """:class:`OneHotCategorical` with a straight-through gradient estimator (Bengio et al.,
+    2013): ``rsample`` is a one-hot sample whose gradient is that of ``probs``."""
+    has_rsample = True
+
+    def rsample(self, sample_shape=()):
+        samples = self.sample(sample_shape)
+        probs = self._categorical.probs  # cached, so the gradient reaches the parameters
+        return samples + (probs - probs.detach())

@@ -1,0 +1,219 @@
+"""The NumPy samplers behind the Gamma family, Poisson and Binomial, and the regularized lower
+incomplete gamma function ``P(a, x)`` with its derivatives (Gamma's CDF and the implicit
+reparameterization gradient of its samples).
+
+Draws come from a NumPy generator seeded with the next seed of graphc's generator, so
+``graphc.manual_seed`` makes them reproducible. They run eagerly: inside a compiled function
+they raise ``TraceError`` (the values of a traced tensor are not known while tracing).
+
+- ``standard_gamma(alpha)``: Marsaglia and Tsang's squeeze-rejection method (2000),
+  vectorized (every element redraws until it is accepted); ``alpha < 1`` draws
+  ``Gamma(alpha + 1) * U ** (1 / alpha)``.
+- ``poisson(rate)``, ``binomial(n, p)``: NumPy's (PTRS for rates >= 10, multiplication of
+  uniforms below; BTPE for ``n * min(p, 1 - p)`` >= 30, inversion below).
+- ``standard_gamma_grad(z, alpha)``: ``dz/dalpha`` at fixed ``P(alpha, z)`` (implicit
+  reparameterization, Figurnov et al. 2018): ``-(dP/dalpha) / (dP/dz)``. With the series
+  ``P = z**a e**-z / Gamma(a + 1) * S``, ``S = sum_n z**n / ((a + 1)...(a + n))``, this is
+  ``-(z / a) (S (log z - digamma(a + 1)) + dS/da)``, summed until the terms are below 1e-17 of
+  the sum: about 1e-13 relative for samples with ``P(a, z) < 1 - 1e-4``; the right tail
+  loses digits to cancellation (``P = 1 - Q``: about ``1e-16 / Q`` relative), which a draw
+  reaches with probability ``Q``. Above ``alpha = 1e6`` the Wilson-Hilferty cube
+  ``z = a (1 - 1/(9a) + u / (3 sqrt(a)))**3`` is differentiated at fixed ``u`` (7e-7 relative
+  there). (PyTorch's ``_standard_gamma_grad`` uses series, asymptotic and rational
+  approximations: they differ from this by up to 2e-4 relative, benchmarks/torch_parity.py.)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from graphc import random, tracing
+from graphc.errors import TraceError
+from graphc.tensor import Tensor
+
+_LARGE_ALPHA = 1e6
+_MAX_TERMS = 200000
+
+
+def eager_only(family: str, *tensors) -> None:
+    """Sampling from NumPy: refused (``TraceError``) while tracing."""
+    if tracing.current() is not None or any(isinstance(t, Tensor) and t.is_traced
+                                            for t in tensors):
+        raise TraceError(f"{family}.sample/rsample is not supported inside a compiled "
+                         f"function yet: its samples come from NumPy, eagerly. Draw them "
+                         f"outside the compiled function and pass them in")
+
+
+def numpy_rng() -> np.random.Generator:
+    """A NumPy generator seeded from graphc's (one seed per draw, as ``graphc.poisson``)."""
+    seed = random.default_generator.next_seed()
+    return np.random.default_rng(np.uint64(seed & 0xFFFFFFFFFFFFFFFF))
+
+
+def array(tensor: Tensor) -> np.ndarray:
+    """A float64 NumPy copy of a tensor's values (no gradient)."""
+    from graphc.device import host_array
+    return np.asarray(host_array(tensor.detach()._data), dtype=np.float64)
+
+
+def standard_gamma(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Gamma(alpha, 1) samples, one per element of ``alpha`` (Marsaglia-Tsang)."""
+    alpha = np.asarray(alpha, dtype=np.float64)
+    boost = alpha < 1
+    a = np.where(boost, alpha + 1.0, alpha)
+    d = a - 1.0 / 3.0
+    c = 1.0 / np.sqrt(9.0 * d)
+    out = np.empty_like(a)
+    todo = np.flatnonzero(np.ones(a.shape, dtype=bool))
+    flat_d, flat_c, flat_out = d.reshape(-1), c.reshape(-1), out.reshape(-1)
+    while todo.size:
+        x = rng.standard_normal(todo.size)
+        u = rng.random(todo.size)
+        v = (1.0 + flat_c[todo] * x) ** 3
+        with np.errstate(invalid="ignore", divide="ignore"):
+            log_accept = 0.5 * x * x + flat_d[todo] * (1.0 - v + np.log(v))
+        accept = (v > 0) & ((u < 1.0 - 0.0331 * x ** 4) | (np.log(u) < log_accept))
+        flat_out[todo[accept]] = flat_d[todo][accept] * v[accept]
+        todo = todo[~accept]
+    if boost.any():
+        # Gamma(a) = Gamma(a + 1) U^(1/a); in logs, as U^(1/a) underflows for tiny a
+        u = rng.random(a.shape)
+        with np.errstate(divide="ignore"):
+            boosted = np.exp(np.log(out) + np.log(u) / np.where(boost, alpha, 1.0))
+        out = np.where(boost, boosted, out)
+    return np.maximum(out, np.finfo(np.float64).tiny)  # as PyTorch: never exactly 0
+
+
+def _digamma(x: np.ndarray) -> np.ndarray:
+    import graphc
+    return graphc.digamma(graphc.tensor(x, dtype=graphc.float64)).numpy()
+
+
+def _lgamma(x: np.ndarray) -> np.ndarray:
+    import graphc
+    return graphc.lgamma(graphc.tensor(x, dtype=graphc.float64)).numpy()
+
+
+def _series(a: np.ndarray, x: np.ndarray):
+    """``S = sum_n x**n / ((a+1)...(a+n))`` and ``dS/da``, to 1e-17 relative (vectorized)."""
+    term = np.ones_like(x)
+    harmonic = np.zeros_like(x)
+    total, d_total = np.ones_like(x), np.zeros_like(x)
+    active = np.ones(x.shape, dtype=bool)
+    n = 0
+    while active.any() and n < _MAX_TERMS:
+        n += 1
+        term = np.where(active, term * x / (a + n), 0.0)
+        harmonic = harmonic + 1.0 / (a + n)
+        total = total + term
+        d_total = d_total - term * harmonic
+        # stop once the terms fall (n > x - a) and are negligible
+        active = active & ~((n > x - a) & (term < 1e-17 * total))
+    return total, d_total
+
+
+def standard_gamma_grad(z: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``dz/dalpha`` of Gamma(alpha, 1) samples ``z`` at a fixed CDF level (see the module)."""
+    z, alpha = np.broadcast_arrays(np.asarray(z, np.float64), np.asarray(alpha, np.float64))
+    out = np.empty(z.shape)
+    large = alpha > _LARGE_ALPHA
+    small = ~large
+    if small.any():
+        a, x = alpha[small], z[small]
+        total, d_total = _series(a, x)
+        out[small] = -(x / a) * (total * (np.log(x) - _digamma(a + 1.0)) + d_total)
+    if large.any():
+        a, x = alpha[large], z[large]
+        root = np.cbrt(x / a)  # 1 - 1/(9a) + u / (3 sqrt(a)) at the sample
+        u = (root - 1.0 + 1.0 / (9.0 * a)) * 3.0 * np.sqrt(a)
+        d_root = -1.0 / (9.0 * a * a) - u / (6.0 * a * np.sqrt(a))
+        out[large] = root ** 3 + 3.0 * a * root ** 2 * d_root
+    return out
+
+
+def _continued_fraction(a, x):
+    """Lentz's evaluation of ``Q(a, x) e**x x**-a Gamma(a)``'s continued fraction (works on
+    complex ``a`` too: its derivative comes from a complex step)."""
+    tiny = 1e-300
+    b = x + 1.0 - a
+    c = np.full_like(b, 1.0 / tiny)
+    d = 1.0 / b
+    h = d
+    for i in range(1, 2000):
+        an = -i * (i - a)
+        b = b + 2.0
+        d = an * d + b
+        d = np.where(np.abs(d) < tiny, tiny, d)
+        c = b + an / c
+        c = np.where(np.abs(c) < tiny, tiny, c)
+        d = 1.0 / d
+        delta = d * c
+        h = h * delta
+        if np.all(np.abs(delta - 1.0) < 1e-16):
+            break
+    return h
+
+
+def gammainc(a: np.ndarray, x: np.ndarray):
+    """``P(a, x)`` with ``dP/da`` and ``dP/dx`` (float64 arrays, ``a > 0``, ``x >= 0``):
+    the series below ``x = a + 1``, the continued fraction for ``Q = 1 - P`` above (its
+    ``a``-derivative by a complex step, exact to rounding)."""
+    a, x = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(x, np.float64))
+    p, dp_da, dp_dx = np.zeros(a.shape), np.zeros(a.shape), np.zeros(a.shape)
+    positive = x > 0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        log_x = np.log(np.where(positive, x, 1.0))
+        dp_dx = np.where(positive, np.exp((a - 1.0) * log_x - x - _lgamma(a)), 0.0)
+        dp_dx = np.where((x == 0) & (a < 1), np.inf, np.where((x == 0) & (a == 1), 1.0, dp_dx))
+        low = positive & (x < a + 1.0)
+        if low.any():
+            aa, xx, lx = a[low], x[low], log_x[low]
+            total, d_total = _series(aa, xx)
+            prefactor = np.exp(aa * lx - xx - _lgamma(aa + 1.0))
+            p[low] = prefactor * total
+            dp_da[low] = prefactor * (total * (lx - _digamma(aa + 1.0)) + d_total)
+        high = positive & ~low
+        if high.any():
+            aa, xx, lx = a[high], x[high], log_x[high]
+            step = 1e-30
+            fraction = _continued_fraction(aa + 1j * step, xx.astype(complex))
+            prefactor = np.exp(aa * lx - xx - _lgamma(aa))
+            q = prefactor * fraction.real
+            p[high] = 1.0 - q
+            dq_da = q * (lx - _digamma(aa)) + prefactor * fraction.imag / step
+            dp_da[high] = -dq_da
+    return p, dp_da, dp_dx
+
+
+def rsample_standard_gamma(concentration: Tensor) -> Tensor:
+    """Gamma(concentration, 1) samples of ``concentration``'s shape; their gradient w.r.t.
+    ``concentration`` is the implicit reparameterization ``dz/dalpha`` (first order: the
+    sample is ``z + (alpha - alpha.detach()) * dz/dalpha`` with ``z`` and ``dz/dalpha``
+    constants)."""
+    import graphc
+    alpha = array(concentration)
+    z = standard_gamma(alpha, numpy_rng())
+    dtype = concentration.dtype
+    # float32 samples are rounded from float64 draws; keep them positive after rounding
+    tiny = float(graphc.finfo(dtype).tiny)
+    values = graphc.tensor(np.maximum(z, tiny), dtype=dtype)
+    if not concentration.requires_grad:
+        return values
+    slope = graphc.tensor(standard_gamma_grad(z, alpha), dtype=dtype)
+    return values + (concentration - concentration.detach()) * slope
+
+
+def gammainc_tensor(a: Tensor, x: Tensor) -> Tensor:
+    """``P(a, x)`` of broadcast tensors with gradients w.r.t. both (first order), eagerly."""
+    import graphc
+    a, x = graphc.broadcast_tensors(a, x)
+    if tracing.current() is not None or a.is_traced or x.is_traced:
+        raise TraceError("Gamma.cdf (the regularized incomplete gamma function) is not "
+                         "supported inside a compiled function yet: it is evaluated in NumPy, "
+                         "eagerly. Call it outside the compiled function")
+    p, dp_da, dp_dx = gammainc(array(a), array(x))
+    out = graphc.tensor(p, dtype=x.dtype)
+    if a.requires_grad:
+        out = out + (a - a.detach()) * graphc.tensor(dp_da, dtype=x.dtype)
+    if x.requires_grad:
+        out = out + (x - x.detach()) * graphc.tensor(dp_dx, dtype=x.dtype)
+    return out
