@@ -5142,6 +5142,269 @@ def session27_dist2():
     check("s27/dist2.validation errors", errors)
 
 
+def session27_surface2():
+    """More of PyTorch's top level and Tensor surface (graphc/torch_aliases.py,
+    torch_surface_more.py, torch_settings.py, tensor_surface_more.py, autograd_anomaly.py):
+    top-level forms of nn.functional with ATen's signatures, *_copy forms, windows,
+    nanquantile, legacy linalg, Tensor queries, resize_, DLPack with torch, post-accumulate-grad
+    hooks, anomaly mode; values, dtypes and gradients, float64 (windows also float32)."""
+    rng = np.random.default_rng(272)
+    x3 = rng.standard_normal((2, 3, 5))
+    w3, b3 = rng.standard_normal(3), rng.standard_normal(3)
+    m = rng.standard_normal((3, 4))
+    sq = rng.standard_normal((3, 3))
+    spd = sq @ sq.T + 3 * np.eye(3)
+    target = np.array([1.0, -1.0, 1.0, -1.0])
+    nan_rows = np.array([[np.nan, 1.0, 2.0, 7.0], [3.0, np.nan, 1.0, 0.5], [4.0, 2.0, 3.0, 1.0]])
+
+    def surface_grad(name, fn, args, compiled=True):
+        def run(comp):
+            g_out, g_grads, items = _run_grads("g", lambda *ts: fn(graphc, *ts), args,
+                                               "random", comp)
+            t_out, t_grads, _ = _run_grads("t", lambda *ts: fn(torch, *ts), args, "random")
+            items.append(Exact("number of outputs", len(g_out), len(t_out)))
+            for i, (g, t) in enumerate(zip(g_out, t_out)):
+                items += [Exact(f"out{i} dtype", str(_np(g).dtype), str(_np(t).dtype)),
+                          (f"out{i}", g, t)]
+            for i, (g, t) in enumerate(zip(g_grads, t_grads)):
+                items.append(Exact(f"grad{i} is None", g is None, t is None))
+                if g is not None and t is not None:
+                    items.append((f"grad{i}", g, t))
+            return items
+        check(f"s27/surface2.{name}", lambda: run(False))
+        if compiled:
+            check(f"s27/surface2.{name} compiled", lambda: run(True))
+
+    def rm(L):
+        return L.zeros(3, dtype=L.float64), L.ones(3, dtype=L.float64)
+
+    surface_grad("batch_norm (ATen order, eval)", lambda L, x, w, b: L.batch_norm(
+        x, w, b, *rm(L), False, 0.1, 1e-5, True), [x3, w3, b3])
+    surface_grad("batch_norm (training, no running stats)", lambda L, x, w, b: L.batch_norm(
+        x, w, b, None, None, True, 0.1, 1e-5, False), [x3, w3, b3])
+    surface_grad("instance_norm", lambda L, x, w, b: L.instance_norm(
+        x, w, b, None, None, True, 0.1, 1e-5, False), [x3, w3, b3])
+    surface_grad("layer_norm(cudnn_enable)", lambda L, x: L.layer_norm(x, [5], None, None,
+                                                                       1e-5, True), [x3])
+    surface_grad("group_norm", lambda L, x, w, b: L.group_norm(x, 3, w, b, 1e-5, True),
+                 [x3, w3, b3])
+    surface_grad("embedding(weight, indices)", lambda L, w: L.embedding(
+        w, L.tensor([[0, 2], [1, 0]]), 1), [m])
+    surface_grad("kl_div(reduction=2)", lambda L, a, b: L.kl_div(a, b, 2), [m, np.abs(m)])
+    surface_grad("margin_ranking_loss(reduction=0)", lambda L, a, b: L.margin_ranking_loss(
+        a, b, L.tensor(target), 0.3, 0), [m[0], m[1]])
+    surface_grad("hinge_embedding_loss", lambda L, a: L.hinge_embedding_loss(
+        a, L.tensor(target), 1.0, 1), [m[0]])
+    surface_grad("cosine_embedding_loss", lambda L, a, b: L.cosine_embedding_loss(
+        a, b, L.tensor(target[:3]), 0.1, 2), [m, m[::-1].copy()])
+    surface_grad("triplet_margin_loss", lambda L, a, p, n: L.triplet_margin_loss(
+        a, p, n, 1.0, 2.0, 1e-6, True, 1), [m, m[::-1].copy(), np.roll(m, 1, 0)])
+    surface_grad("poisson_nll_loss", lambda L, a, b: L.poisson_nll_loss(
+        a, b, True, True, 1e-8, 1), [m, np.abs(m)])
+    surface_grad("binary_cross_entropy_with_logits", lambda L, a, b: (
+        L.binary_cross_entropy_with_logits(a, b, None, L.tensor([2.0, 1.0, 1.0, 0.5],
+                                                                dtype=L.float64), 1)),
+        [m, (m > 0).astype(np.float64)])
+    surface_grad("constant_pad_nd", lambda L, a: L.constant_pad_nd(a, [1, 2, 0, 1], 3.0), [m])
+    surface_grad("max_pool1d_with_indices", lambda L, a: tuple(L.max_pool1d_with_indices(
+        a, 2, (), 0, 1, True)), [x3])
+    surface_grad("max_pool2d(stride=[])", lambda L, a: L.max_pool2d(a[None], 2), [x3])
+    surface_grad("adaptive_max_pool1d", lambda L, a: tuple(L.adaptive_max_pool1d(a, 3)), [x3])
+    surface_grad("avg_pool1d", lambda L, a: L.avg_pool1d(a, 2, 1), [x3])
+    surface_grad("threshold, celu, selu, hardshrink", lambda L, a: (
+        L.threshold(a, 0.1, 2.0), L.celu(a, 0.5), L.selu(a), L.hardshrink(a, 0.3)), [m])
+    surface_grad("prelu, Tensor.prelu", lambda L, a, w: (L.prelu(a, w), a.prelu(w[:1])),
+                 [x3, w3])
+    surface_grad("conv1d", lambda L, a, w: L.conv1d(a, w, None, 1, 1), [x3, x3[:, :, :3]])
+    surface_grad("grid_sampler(bilinear, border)", lambda L, a, g: L.grid_sampler(
+        a, g, 0, 1, False), [x3[None, :, :, :4], np.tanh(rng.standard_normal((1, 2, 2, 2)))])
+    surface_grad("permute/transpose/t/view/expand copies", lambda L, a: (
+        L.permute_copy(a, (2, 0, 1)), L.transpose_copy(a, 0, 1), L.t_copy(a[0]),
+        L.view_copy(a, (6, 5)), L.expand_copy(a[:, :1], [2, 4, 5])), [x3])
+    surface_grad("select/slice/diagonal/narrow/unfold copies", lambda L, a: (
+        L.select_copy(a, 1, -1), L.slice_copy(a, 2, 1, None, 2), L.diagonal_copy(a, 1, 1, 2),
+        L.narrow_copy(a, 2, 1, 3), L.unfold_copy(a, 2, 2, 1)), [x3])
+    surface_grad("split/unbind/split_with_sizes copies", lambda L, a: (
+        *L.split_copy(a, 2, 2), *L.unbind_copy(a, 1), *L.split_with_sizes_copy(a, [1, 4], 2),
+        L.squeeze_copy(a[:1]), L.unsqueeze_copy(a, 0), L.detach_copy(a.detach()), L.alias_copy(a)),
+        [x3])
+    surface_grad("Tensor.sum_to_size, split_with_sizes", lambda L, a: (
+        a.sum_to_size(1, 3, 1), *a.split_with_sizes([2, 3], -1), *a.unsafe_chunk(2, 1)), [x3])
+    surface_grad("fill(value tensor)", lambda L, v: L.fill(L.zeros(2, 3, dtype=L.float64), v),
+                 [np.array(1.5)])
+    surface_grad("nanquantile(q tensor, dim=1, keepdim)", lambda L, a: L.nanquantile(
+        a, L.tensor([0.2, 0.5, 0.9], dtype=L.float64), 1, True), [nan_rows])
+    for method in ("lower", "higher", "midpoint", "nearest"):
+        surface_grad(f"nanquantile(interpolation={method})", lambda L, a, mth=method: (
+            a.nanquantile(0.4, dim=0, interpolation=mth)), [nan_rows], compiled=False)
+    surface_grad("nuclear_norm, frobenius_norm", lambda L, a: (
+        L.nuclear_norm(a), L.frobenius_norm(a, [0, 1]), L.frobenius_norm(a, [1], True)), [m],
+        compiled=False)
+    surface_grad("lu, lu_solve", lambda L, a, b: L.lu_solve(b, *L.lu(a)), [sq, m[:, :2]],
+                 compiled=False)  # (LAPACK, eager only: a TraceError when compiled)
+    surface_grad("cholesky(upper)", lambda L, a: (L.cholesky((a + a.mT) / 2),
+                                                   (a + a.mT).cholesky(True)), [spd],
+                 compiled=False)
+    surface_grad("mH, adjoint, H, conj, resolve_conj, resolve_neg, real", lambda L, a: (
+        a.mH, a.adjoint(), a[0].H, a.conj(), a.resolve_conj(), a.resolve_neg(), a.real,
+        L.adjoint(a)), [x3])
+    surface_grad("in-place top level: exp_, clamp_, sigmoid_", lambda L, a: (
+        L.exp_(a * 1.0), L.clamp_(a * 1.0, -0.5, 0.5), L.sigmoid_(a * 2.0)), [m])
+
+    def windows():
+        items = []
+        for name in ("hann_window", "hamming_window", "blackman_window", "bartlett_window",
+                     "kaiser_window"):
+            for n in (0, 1, 2, 7, 8):
+                for periodic in (True, False):
+                    for gd, td in ((graphc.float64, torch.float64), (None, None)):
+                        g = getattr(graphc, name)(n, periodic, dtype=gd)
+                        t = getattr(torch, name)(n, periodic, dtype=td)
+                        label = f"{name}({n}, {periodic}, {td})"
+                        items += [Exact(label + " dtype", str(_np(g).dtype), str(_np(t).dtype)),
+                                  (label, g, t)]
+        items.append(("hamming_window(alpha, beta)", graphc.hamming_window(9, False, 0.5, 0.4),
+                      torch.hamming_window(9, False, 0.5, 0.4)))
+        items.append(("kaiser_window(beta=5)", graphc.kaiser_window(9, True, 5.0),
+                      torch.kaiser_window(9, True, 5.0)))
+        return items
+    check("s27/surface2.windows", windows, rtol=1e-6, atol=1e-7)
+
+    def queries():
+        items = []
+        for gd, td in ((graphc.float32, torch.float32), (graphc.float64, torch.float64),
+                       (graphc.int32, torch.int32), (graphc.uint8, torch.uint8),
+                       (graphc.bool, torch.bool), (graphc.float16, torch.float16),
+                       (graphc.bfloat16, torch.bfloat16), (graphc.int8, torch.int8)):
+            g, t = graphc.zeros(2, 3, dtype=gd), torch.zeros(2, 3, dtype=td)
+            for q in ("nelement()", "ndimension()", "nbytes", "itemsize", "is_cpu",
+                      "get_device()", "is_signed()", "is_complex()", "is_conj()", "is_neg()",
+                      "is_inference()", "output_nr", "dim_order()"):
+                items.append(Exact(f"{td}.{q}", eval(f"g.{q}"), eval(f"t.{q}")))
+            items.append(Exact(f"{td} typename", graphc.typename(g).split(".")[-1],
+                               torch.typename(t).split(".")[-1]))
+        g, t = graphc.zeros(2, 3), torch.zeros(2, 3)
+        items += [Exact("is_same_size", graphc.is_same_size(g, graphc.ones(2, 3)),
+                        torch.is_same_size(t, torch.ones(2, 3))),
+                  Exact("layout", repr(g.layout).split(".")[-1], repr(t.layout).split(".")[-1]),
+                  Exact("conj is self", graphc.conj(g) is g, torch.conj(t) is t),
+                  Exact("broadcast_shapes", graphc.broadcast_shapes((2, 1), (3,), 1),
+                        tuple(torch.broadcast_shapes((2, 1), (3,), 1))),
+                  Exact("typename(int)", graphc.typename(3), torch.typename(3)),
+                  Exact("e, pi", (graphc.e, graphc.pi), (torch.e, torch.pi)),
+                  Exact("scalar_tensor dtype", _np(graphc.scalar_tensor(2)).dtype,
+                        _np(torch.scalar_tensor(2)).dtype),
+                  Exact("asarray dtypes", [_np(graphc.asarray(v)).dtype
+                                           for v in (np.ones(2), [1, 2], 3.0)],
+                        [_np(torch.asarray(v)).dtype for v in (np.ones(2), [1, 2], 3.0)]),
+                  Exact("new(2, 3) shape, dtype", (graphc.zeros(1, dtype=graphc.int32)
+                                                   .new(2, 3).shape, "int32"),
+                        (tuple(torch.zeros(1, dtype=torch.int32).new(2, 3).shape), "int32"))]
+        for fn in (lambda L, v: v.imag, lambda L, v: L.imag(v)):
+            messages = []
+            for L, v in ((graphc, g), (torch, t)):
+                try:
+                    fn(L, v)
+                    messages.append(None)
+                except RuntimeError as exc:
+                    messages.append(str(exc))
+            items.append(Exact("imag error", messages[0], messages[1]))
+        return items
+    check("s27/surface2.queries", queries)
+
+    def resize():
+        items = []
+        for shape in ((2, 2), (3,), (6,), (1, 6)):
+            g, t = graphc.tensor(np.arange(6.0)), torch.arange(6.0)
+            g.resize_(*shape)
+            t.resize_(*shape)
+            items += [Exact(f"resize_{shape} shape", g.shape, tuple(t.shape)),
+                      (f"resize_{shape}", g, t)]
+        g, t = graphc.tensor(np.arange(6.0)), torch.arange(6.0)
+        g.resize_as_(graphc.zeros(2, 2))
+        t.resize_as_(torch.zeros(2, 2))
+        items.append(("resize_as_", g, t))
+        return items
+    check("s27/surface2.resize_ (shrinking: leading elements)", resize)
+
+    def dlpack():
+        t = torch.arange(4.0)
+        g = graphc.from_dlpack(t)
+        t.add_(1.0)  # torch writes its memory: graphc's tensor shares it
+        back = torch.from_dlpack(graphc.tensor([1.0, 2.0]))
+        g2 = graphc.tensor([5.0, 6.0])
+        return [("from_dlpack(torch) shares memory", g, t),
+                Exact("data_ptr", g.data_ptr(), t.data_ptr()),
+                ("torch.from_dlpack(graphc)", back, torch.tensor([1.0, 2.0])),
+                Exact("torch.from_dlpack(to_dlpack) shares",
+                      torch.from_dlpack(_DlpackCapsule(graphc.to_dlpack(g2))).data_ptr(),
+                      g2.data_ptr())]
+    check("s27/surface2.dlpack", dlpack)
+
+    def optimizer_in_backward():
+        results = []
+        for L in (graphc, torch):
+            w = L.tensor(m.copy(), dtype=L.float64, requires_grad=True)
+            opt = {id(w): L.optim.SGD([w], lr=0.1, momentum=0.9)}
+
+            def step(p, opt=opt):
+                opt[id(p)].step()
+                opt[id(p)].zero_grad()
+            w.register_post_accumulate_grad_hook(step)
+            for _ in range(3):
+                ((w * w).sum() + w.sin().sum()).backward()
+            results.append(w.detach())
+        return [("SGD step per parameter in backward", results[0], results[1])]
+    check("s27/surface2.register_post_accumulate_grad_hook", optimizer_in_backward)
+
+    def anomaly():
+        messages = []
+        for L, mod in ((graphc, graphc.autograd), (torch, torch.autograd)):
+            x = L.tensor([-1.0, 4.0], dtype=L.float64, requires_grad=True)
+            try:
+                with mod.detect_anomaly():
+                    L.sqrt(x).sum().backward()
+                messages.append("no error")
+            except RuntimeError as exc:
+                messages.append("returned nan values in its 0th output" in str(exc))
+            messages.append(L.is_anomaly_enabled())
+        return [Exact("detect_anomaly raises, then turns off", messages[:2], messages[2:])]
+    check("s27/surface2.anomaly mode", anomaly)
+
+    def random_ranges():
+        items = []
+        for gd, td, arg in ((graphc.uint8, torch.uint8, ()), (graphc.int64, torch.int64, (7,)),
+                            (graphc.int64, torch.int64, (-3, 4)),
+                            (graphc.float32, torch.float32, (5,))):
+            graphc.manual_seed(0)
+            torch.manual_seed(0)
+            g = graphc.zeros(4000, dtype=gd).random_(*arg).numpy()
+            t = torch.zeros(4000, dtype=td).random_(*arg).numpy()
+            items.append(Exact(f"random_{arg} {td} set of values", sorted(set(g.tolist())),
+                               sorted(set(t.tolist()))))
+        g = graphc.zeros(4000, dtype=graphc.float64).geometric_(0.5).numpy()
+        t = torch.zeros(4000, dtype=torch.float64).geometric_(0.5).numpy()
+        items.append(Exact("geometric_ min", g.min(), t.min()))
+        items.append(Exact("binomial dtype", _np(graphc.binomial(
+            graphc.tensor([5.0]), graphc.tensor([0.5]))).dtype,
+            _np(torch.binomial(torch.tensor([5.0]), torch.tensor([0.5]))).dtype))
+        return items
+    check("s27/surface2.random_ ranges, geometric_ support", random_ranges)
+
+
+class _DlpackCapsule:
+    """Hands a DLPack capsule to ``from_dlpack`` (which wants an object with ``__dlpack__``)."""
+
+    def __init__(self, capsule):
+        self.capsule = capsule
+
+    def __dlpack__(self, **kwargs):
+        return self.capsule
+
+    def __dlpack_device__(self):
+        return (1, 0)
+
+
 def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -5161,7 +5424,8 @@ def main() -> int:
                     issue10_index, math_ops, nn_wave2, issue10_functions, edge_semantics,
                     session26, session27_lead, session27_amp, session27_ctc, session27_linalg,
                     session27_grid, session27_surface, session27_dist, session27_special,
-                    session27_linalg2, session27_funcs, session27_nnx, session27_dist2):
+                    session27_linalg2, session27_funcs, session27_nnx, session27_dist2,
+                    session27_surface2):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

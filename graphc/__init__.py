@@ -558,6 +558,107 @@ __all__ += [
     "pairwise_distance", "pdist", "poisson", "unravel_index",
 ]
 
+# more of PyTorch's surface, session 27 (graphc/torch_aliases.py: top-level forms of
+# nn.functional with ATen's signatures, top-level in-place and *_copy forms;
+# graphc/torch_surface_more.py: windows, queries, factories, DLPack, legacy linalg;
+# graphc/torch_settings.py: global switches; graphc/tensor_surface_more.py: Tensor methods)
+from graphc import tensor_surface_more as _tensor_surface_more  # noqa: E402,F401
+from graphc import torch_aliases as _torch_aliases  # noqa: E402
+from graphc.autograd_anomaly import (  # noqa: E402
+    is_anomaly_check_nan_enabled,
+    is_anomaly_enabled,
+    set_anomaly_enabled,
+)
+from graphc.torch_functions import (  # noqa: E402
+    masked_scatter,
+    nanquantile,  # noqa: E402
+    put,
+)
+from graphc.torch_runtime import is_inference_mode_enabled  # noqa: E402
+from graphc.torch_settings import (  # noqa: E402
+    are_deterministic_algorithms_enabled,
+    get_default_device,
+    get_deterministic_debug_mode,
+    get_float32_matmul_precision,
+    get_num_interop_threads,
+    is_deterministic_algorithms_warn_only_enabled,
+    is_warn_always_enabled,
+    set_default_device,
+    set_deterministic_debug_mode,
+    set_float32_matmul_precision,
+    set_flush_denormal,
+    set_num_interop_threads,
+    set_warn_always,
+    use_deterministic_algorithms,
+)
+from graphc.torch_surface_more import (  # noqa: E402
+    adjoint,
+    asarray,
+    bartlett_window,
+    binomial,
+    blackman_window,
+    broadcast_shapes,
+    cholesky,
+    conj,
+    conj_physical,
+    conj_physical_,
+    e,
+    empty_permuted,
+    empty_strided,
+    fill,
+    frobenius_norm,
+    from_dlpack,
+    get_device,
+    hamming_window,
+    hann_window,
+    imag,
+    inf,
+    is_complex,
+    is_conj,
+    is_inference,
+    is_neg,
+    is_same_size,
+    is_signed,
+    kaiser_window,
+    layout,
+    lu,
+    lu_solve,
+    nan,
+    newaxis,
+    nuclear_norm,
+    pi,
+    real,
+    resize_as_,
+    resolve_conj,
+    resolve_neg,
+    scalar_tensor,
+    strided,
+    to_dlpack,
+    typename,
+)
+
+globals().update({name: getattr(_torch_aliases, name) for name in _torch_aliases.__all__})
+detach = Tensor.detach
+
+__all__ += list(_torch_aliases.__all__) + [
+    "is_anomaly_check_nan_enabled", "is_anomaly_enabled", "set_anomaly_enabled", "nanquantile",
+    "is_inference_mode_enabled", "masked_scatter", "put", "detach",
+    "are_deterministic_algorithms_enabled", "get_default_device", "get_deterministic_debug_mode",
+    "get_float32_matmul_precision", "get_num_interop_threads",
+    "is_deterministic_algorithms_warn_only_enabled", "is_warn_always_enabled",
+    "set_default_device", "set_deterministic_debug_mode", "set_float32_matmul_precision",
+    "set_flush_denormal", "set_num_interop_threads", "set_warn_always",
+    "use_deterministic_algorithms",
+    "asarray", "bartlett_window", "binomial", "blackman_window", "broadcast_shapes", "cholesky",
+    "conj", "conj_physical", "empty_permuted", "empty_strided", "fill", "frobenius_norm",
+    "from_dlpack", "hamming_window", "hann_window", "imag", "is_complex", "is_conj",
+    "is_inference", "is_neg", "is_same_size", "is_signed", "kaiser_window", "layout", "lu",
+    "lu_solve", "nuclear_norm", "real", "resolve_conj", "resolve_neg", "scalar_tensor",
+    "strided", "to_dlpack", "typename", "adjoint", "conj_physical_", "e", "get_device", "inf",
+    "nan", "newaxis", "pi", "resize_as_", "default_generator",
+]
+from graphc.random import default_generator  # noqa: E402  (torch.default_generator)
+
 # probability distributions (graphc/distributions/): torch.distributions' families, KL,
 # transforms; imported on first use (``graphc.distributions.Normal``), since few programs need
 # them and `import graphc` stays fast

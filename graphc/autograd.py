@@ -436,6 +436,8 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
             emitter = TensorEmitter({id(t) for t, edge in zip(fn.inputs, fn.edges)
                                      if edge is not None}, device=g.device)
             input_grads = input_gradients(emitter, fn.opdef, fn.inputs, fn.output, g, fn.attrs)
+            if anomaly_mode[0] and anomaly_mode[1]:
+                _refuse_nan(fn, input_grads)
             if create_graph:
                 input_grads = [_depending_on_saved(ig, fn) for ig in input_grads]
             for edge, ig in zip(fn.edges, input_grads):
@@ -466,7 +468,8 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
 
 def accumulate_grad(leaf, g, create_graph: bool) -> None:
     """``leaf.grad += g``: in place eagerly, as PyTorch (a reference to ``.grad`` sees the
-    sum), a new tensor under ``create_graph`` (its history) or while tracing."""
+    sum), a new tensor under ``create_graph`` (its history) or while tracing; then the leaf's
+    post-accumulate-grad hooks run (``hook(leaf)``)."""
     from graphc import tracing
     held = leaf.grad
     if held is None:
@@ -476,6 +479,49 @@ def accumulate_grad(leaf, g, create_graph: bool) -> None:
     else:
         with no_grad():
             held.add_(g)
+    ref, hooks = _post_accumulate_hooks.get(id(leaf), (None, None))
+    if ref is not None and ref() is leaf:
+        for hook in list(hooks):
+            hook(leaf)
+
+
+# Tensor.register_post_accumulate_grad_hook: hooks by id of the leaf (weakly held)
+_post_accumulate_hooks: dict[int, tuple] = {}
+
+
+def register_post_accumulate_grad_hook(tensor, hook) -> HookHandle:
+    """Calls ``hook(tensor)`` after backward has accumulated the leaf ``tensor``'s ``.grad``
+    (``Tensor.register_post_accumulate_grad_hook``: an optimizer step per parameter inside
+    backward). Answers a handle whose ``remove()`` unregisters it."""
+    if not tensor.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    if tensor._grad_fn is not None:
+        raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+    key = id(tensor)
+    ref, hooks = _post_accumulate_hooks.get(key, (None, None))
+    if ref is None or ref() is not tensor:
+        hooks = []
+        forget = lambda _, k=key, table=_post_accumulate_hooks: table.pop(k, None)  # noqa: E731
+        _post_accumulate_hooks[key] = (weakref.ref(tensor, forget), hooks)
+    hooks.append(hook)
+    tensor_state_changes[0] += 1  # compiled functions that ran backward retrace
+    return HookHandle(hooks, hook)
+
+
+# torch.autograd's anomaly mode: [enabled, check_nan] (graphc/autograd_anomaly.py sets it);
+# with both on, a backward op whose gradient holds NaN raises, naming the op
+anomaly_mode = [False, True]
+
+
+def _refuse_nan(fn, input_grads) -> None:
+    import numpy as np
+
+    from graphc.device import host_array
+    for i, ig in enumerate(input_grads):
+        if ig is None or ig._value is not None or not ig.dtype.is_float:
+            continue
+        if np.isnan(host_array(ig._data)).any():
+            raise RuntimeError(f"Function '{fn.name}' returned nan values in its {i}th output.")
 
 
 # ops whose gradient reads their input only through a mask or a sign (PyTorch's backward of
@@ -619,3 +665,6 @@ from graphc import autograd_function as function  # noqa: E402
 from graphc.autograd_function import Function, FunctionCtx, once_differentiable  # noqa: E402,F401
 
 _sys.modules[f"{__name__}.function"] = function
+
+# anomaly mode (torch.autograd.detect_anomaly, set_detect_anomaly)
+from graphc.autograd_anomaly import detect_anomaly, set_detect_anomaly  # noqa: E402,F401

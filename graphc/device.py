@@ -74,6 +74,9 @@ class device:  # noqa: N801  (graphc.device, like torch.device)
 
 CPU = device("cpu")
 CUDA0 = device("cuda", 0)
+# where factories put tensors when no device= is given (graphc.set_default_device); None: the
+# cpu, without a move
+default_device: Optional[device] = None
 
 
 def as_device(where) -> device:

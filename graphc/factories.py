@@ -182,6 +182,8 @@ def _const(array: np.ndarray) -> Tensor:
 def _placed(result: Tensor, device, requires_grad: bool = False) -> Tensor:
     """``result`` moved to ``device`` (None: where it is; ignored while tracing, since a graph
     runs where its backend runs), then marked as requiring grad if asked: a leaf there."""
+    if device is None and devices.default_device is not None:  # graphc.set_default_device
+        device = devices.default_device
     if device is not None and result._value is None:
         result = Tensor._wrap(devices.move(result._data, devices.as_device(device)))
     return result.requires_grad_(True) if requires_grad else result

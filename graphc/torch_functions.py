@@ -454,28 +454,47 @@ def quantile(x: Tensor, q, dim: Optional[int] = None, keepdim: bool = False, *,
     ``torch.quantile``: a number ``q`` gives one value per row, a 1-D tensor ``q`` adds a
     leading dim. ``interpolation`` is ``linear lower higher midpoint nearest``. A sort, then a
     gather at the two neighbouring ranks, so it differentiates into the selected elements."""
+    return _quantile("quantile", x, q, dim, keepdim, interpolation, ignore_nan=False)
+
+
+@autocast_op("nanquantile")
+def nanquantile(x: Tensor, q, dim: Optional[int] = None, keepdim: bool = False, *,
+                interpolation: str = "linear") -> Tensor:
+    """:func:`quantile` ignoring NaN (``torch.nanquantile``): the quantiles of each row's
+    non-NaN values (a row of NaN only gives NaN). The sort puts NaN last, so each row's ranks
+    are scaled by its own count of numbers.
+
+        >>> import graphc
+        >>> graphc.nanquantile(graphc.tensor([1.0, float("nan"), 3.0]), 0.5).item()
+        2.0
+    """
+    return _quantile("nanquantile", x, q, dim, keepdim, interpolation, ignore_nan=True)
+
+
+def _quantile(name: str, x: Tensor, q, dim, keepdim: bool, interpolation: str,
+              ignore_nan: bool) -> Tensor:
     from graphc.scans_sorts import sort
     x = F.to_tensor(x)
     if not _is_float(x):
-        raise DTypeError(f"quantile() input tensor must be either float or double dtype, "
+        raise DTypeError(f"{name}() input tensor must be either float or double dtype, "
                          f"got {x.dtype}")
     if interpolation not in ("linear", "lower", "higher", "midpoint", "nearest"):
-        raise ValueError(f"quantile() interpolation must be one of linear, lower, higher, "
+        raise ValueError(f"{name}() interpolation must be one of linear, lower, higher, "
                          f"midpoint or nearest. Got {interpolation}")
     from graphc import math_functions as M
     scalar_q = not isinstance(q, Tensor) or q.ndim == 0
     if isinstance(q, Tensor):
         if q.ndim > 1:
-            raise RuntimeError(f"quantile() q must be a scalar or 1D tensor, got {q.ndim}D")
+            raise RuntimeError(f"{name}() q must be a scalar or 1D tensor, got {q.ndim}D")
         if q.dtype != x.dtype:
-            raise RuntimeError(f"quantile() q tensor must be same dtype as the input tensor, "
+            raise RuntimeError(f"{name}() q tensor must be same dtype as the input tensor, "
                                f"got {q.dtype} and {x.dtype}")
         qs = F.reshape(q.detach(), [-1])
-        F.check_range(qs, 0, 1, RuntimeError, "quantile() q values must be in the range [0, 1]")
+        F.check_range(qs, 0, 1, RuntimeError, f"{name}() q values must be in the range [0, 1]")
     else:
         known = np.atleast_1d(np.asarray(q, dtype=np.float64))
         if not ((known >= 0) & (known <= 1)).all():
-            raise RuntimeError("quantile() q values must be in the range [0, 1]")
+            raise RuntimeError(f"{name}() q values must be in the range [0, 1]")
         qs = _const(known, x.dtype)
     if dim is None:
         source, axis = F.reshape(x, [-1]), 0
@@ -485,12 +504,19 @@ def quantile(x: Tensor, q, dim: Optional[int] = None, keepdim: bool = False, *,
             source = F.reshape(x, [1])
     n = source.shape[axis]
     if n == 0:
-        raise IndexError("quantile() input tensor must be non-empty")
-    ordered = sort(source, axis).values
+        raise IndexError(f"{name}() input tensor must be non-empty")
+    ordered = sort(source, axis).values  # NaN last
     # clamped, so that a q outside [0, 1] reaches its check (at run time, compiled) rather
     # than an index error of the gathers below
-    rank = F.clamp(F.mul(F.where(F.isnan(qs), F.scalar_like(0.0, qs), qs), float(n - 1)),
-                   0.0, float(n - 1))
+    q_clean = F.where(F.isnan(qs), F.scalar_like(0.0, qs), qs)
+    shape = [1] * ordered.ndim
+    shape[axis] = qs.shape[0]
+    if ignore_nan:  # each row's ranks over its own numbers: [.., len(q) at axis, ..]
+        numbers = F.sum(F.cast(F.logical_not(F.isnan(source)), x.dtype), axis, keepdim=True)
+        last = F.maximum(F.sub(numbers, 1.0), F.scalar_like(0.0, numbers))
+        rank = F.minimum(F.mul(F.reshape(q_clean, shape), last), last)
+    else:
+        rank = F.clamp(F.mul(q_clean, float(n - 1)), 0.0, float(n - 1))
     below, above = M.floor(rank), M.ceil(rank)
     if interpolation == "lower":
         above = below
@@ -499,17 +525,22 @@ def quantile(x: Tensor, q, dim: Optional[int] = None, keepdim: bool = False, *,
     elif interpolation == "nearest":
         below = above = M.round(rank)  # half to even, as PyTorch
     count = qs.shape[0]
-    lo = F.index_select(ordered, axis, F.cast(below, dtypes.i64))
-    hi = F.index_select(ordered, axis, F.cast(above, dtypes.i64))
+    if ignore_nan:
+        from graphc.index_ops import take_along_dim
+        lo = take_along_dim(ordered, F.cast(below, dtypes.i64), axis)
+        hi = take_along_dim(ordered, F.cast(above, dtypes.i64), axis)
+    else:
+        lo = F.index_select(ordered, axis, F.cast(below, dtypes.i64))
+        hi = F.index_select(ordered, axis, F.cast(above, dtypes.i64))
     if interpolation == "midpoint":
         weight = F.where(F.eq(below, above), F.scalar_like(0.0, rank), F.scalar_like(0.5, rank))
     else:
         weight = F.sub(rank, below)
-    shape = [1] * ordered.ndim
-    shape[axis] = count
-    w = F.reshape(weight, shape)
+    w = weight if ignore_nan else F.reshape(weight, shape)
     result = F.add(lo, F.mul(F.sub(hi, lo), w))
-    if x.dtype.is_float:  # a row holding NaN has NaN quantiles, as PyTorch
+    if ignore_nan:  # a row of NaN only has NaN quantiles
+        result = F.where(F.eq(numbers, 0.0), F.scalar_like(math.nan, result), result)
+    elif x.dtype.is_float:  # a row holding NaN has NaN quantiles, as PyTorch
         has_nan = F.any(F.isnan(source), axis, keepdim=True)
         result = F.where(has_nan, F.scalar_like(math.nan, result), result)
     result = movedim(result, axis, 0)
@@ -919,7 +950,7 @@ __all__ = [
     "hsplit", "hstack", "inner", "is_floating_point", "is_tensor", "isin", "kron", "logit",
     "masked_fill", "masked_scatter", "index_select", "renorm", "meshgrid", "moveaxis", "movedim",
     "nan_to_num",
-    "nanmean", "nansum", "numel", "put", "quantile", "ravel", "repeat_interleave", "rot90",
+    "nanmean", "nanquantile", "nansum", "numel", "put", "quantile", "ravel", "repeat_interleave", "rot90",
     "row_stack", "searchsorted", "select", "signbit", "slice_scatter", "std_mean", "swapaxes",
     "swapdims", "take", "tensor_split", "tile", "trapezoid", "trapz", "var_mean", "vsplit",
     "vstack",

@@ -96,10 +96,21 @@ class inference_mode(contextlib.ContextDecorator):
         self._context = autograd.set_grad_enabled(False) if self.mode else \
             contextlib.nullcontext()
         self._context.__enter__()
+        _inference_modes.append(self.mode)
         return self
 
     def __exit__(self, *exc):
+        _inference_modes.pop()
         return self._context.__exit__(*exc)
+
+
+_inference_modes: list = []  # the modes of the inference_mode blocks entered, innermost last
+
+
+def is_inference_mode_enabled() -> bool:
+    """Whether the innermost ``inference_mode`` block turned it on
+    (``torch.is_inference_mode_enabled``)."""
+    return bool(_inference_modes) and bool(_inference_modes[-1])
 
 
 # -- random state ---------------------------------------------------------------------------
@@ -523,6 +534,7 @@ def _install() -> None:
 _install()
 
 __all__ = ["Generator", "bernoulli", "empty_like", "get_default_dtype", "get_rng_state",
-           "inference_mode", "initial_seed", "logspace", "multinomial", "randint_like", "range",
+           "inference_mode", "initial_seed", "is_inference_mode_enabled", "logspace",
+           "multinomial", "randint_like", "range",
            "seed", "set_default_dtype", "set_printoptions", "set_rng_state", "tril_indices",
            "triu_indices", "aminmax", "mode"]
