@@ -17,12 +17,11 @@ is not supported: ``set_flush_denormal`` answers False, as PyTorch does on CPUs 
 """
 from __future__ import annotations
 
-import sys
+import importlib
 from typing import Optional
 
-import graphc.device  # noqa: F401  (the module: graphc.device is the class once graphc is loaded)
-
-devices = sys.modules["graphc.device"]
+# the module graphc/device.py (once graphc is loaded, the attribute graphc.device is the class)
+devices = importlib.import_module("graphc.device")
 
 _settings = {"deterministic": False, "warn_only": False, "matmul_precision": "highest",
              "interop_threads": 1, "warn_always": False}
