@@ -357,9 +357,11 @@ def _same_function(fn, code, contents: tuple, defaults, kwdefaults, fields,
 
 
 def _tensor_meta(tensor) -> tuple:
-    """What code may read of a tensor besides its values: dtype, shape and requires_grad."""
+    """What code may read of a tensor besides its values: dtype, shape, requires_grad, and
+    whether it has a ``.grad`` (``if p.grad is None:``; the gradient's values, if read, make it
+    a graph input)."""
     data = tensor._data
-    return data.dtype, data.shape, tensor.requires_grad
+    return data.dtype, data.shape, tensor.requires_grad, tensor.grad is not None
 
 
 def _tensor_is(tensor, concrete: bool, meta: Optional[tuple]) -> bool:
@@ -368,9 +370,10 @@ def _tensor_is(tensor, concrete: bool, meta: Optional[tuple]) -> bool:
 
 
 def _describe_meta(meta: tuple) -> str:
-    dtype, shape, requires_grad = meta
+    dtype, shape, requires_grad, has_grad = meta
     kind = TensorType(from_numpy(dtype), tuple(shape))
-    return f"{kind}{', requires grad' if requires_grad else ''}"
+    return (f"{kind}{', requires grad' if requires_grad else ''}"
+            f"{', has a .grad' if has_grad else ''}")
 
 
 def _array_token_is(lifted_ids, array, token) -> bool:
@@ -1064,6 +1067,11 @@ class StateGuard:
             if old[0] == "created":
                 return (f"{path} was set by the traced call (Python code a compiled call does "
                         f"not run again)")
+            if old[0] == "rewritten" and token != old:
+                now_is = (_describe_meta(token[3]) if token[0] == "tensor" and token[3]
+                          else _describe(token))
+                return (f"{path}, which the traced call replaced, was {_describe_meta(old[1])} "
+                        f"when traced (now {now_is})")
             if token != old and token[0] == old[0] == "dict":
                 return f"{path}: {_key_change(old[1], token[1])}"
             if token != old:
@@ -1079,29 +1087,24 @@ class StateGuard:
 
 
 class _Rewritten(tuple):
-    """The token of a state tensor the trace replaced without reading it (a forward pre-hook's
-    ``module.weight = weight_orig * weight_mask``, as pruning sets it): every compiled call
-    writes it anew, so any concrete tensor of the traced value's dtype and shape matches,
-    rather than only the one the last call wrote (which would retrace at every call)."""
+    """The token of a state tensor the trace replaced without reading its values (a forward
+    pre-hook's ``module.weight = weight_orig * weight_mask``, as pruning sets it): every
+    compiled call writes it anew, so it matches any concrete tensor with the old one's meta
+    (dtype, shape, requires_grad, whether it has a .grad: all the trace could have read of it
+    without making it a graph input), rather than only the one the last call wrote (which
+    would retrace at every call). Its hooks and Python attributes are guarded at their own
+    paths, as any tensor's. Only an identity test of the old tensor (``s.w is t``) is not
+    replayed."""
 
     __hash__ = tuple.__hash__
 
     def __eq__(self, other) -> bool:
         # (a tensor token: "tensor", identity, whether traced, meta)
-        if not (isinstance(other, tuple) and len(other) == 4 and other[0] == "tensor"
-                and not other[2]):
-            return False
-        obj = _referent(other[1])
-        return obj is not None and (obj.dtype, tuple(obj.shape)) == self[1]
+        return (isinstance(other, tuple) and len(other) == 4 and other[0] == "tensor"
+                and not other[2] and other[3] == self[1])
 
     def __ne__(self, other) -> bool:
         return not self.__eq__(other)
-
-
-def _referent(identity: tuple):
-    """The object of an identity token made by :func:`_weak` (None if it is gone)."""
-    held = identity[1]
-    return held() if isinstance(held, weakref.ref) else held
 
 
 def merge_read_values(before: list, after: list, lifted_ids=frozenset()) -> list:
@@ -1130,10 +1133,8 @@ def merge_read_values(before: list, after: list, lifted_ids=frozenset()) -> list
             token = read[path]
         elif path in changed and _changed_in_place(changed[path], token):
             token = changed[path]
-        elif (token[0] == "tensor" and token[2] and path in unread
-              and token[1] != unread[path][1] and _referent(token[1]) is not None):
-            value = _referent(token[1])
-            token = _Rewritten(("rewritten", (value.dtype, tuple(value.shape))))
+        elif token[0] == "tensor" and token[2] and path in unread:
+            token = _Rewritten(("rewritten", unread[path][3]))
         elif token[0] == "value" and path not in existed:
             token = ("created", token)
         elif _lost_items(containers.get(where), token):
