@@ -740,6 +740,7 @@ class CompiledFunction:
             _refuse_foreign_draws(self.name, generators)
             _refuse_written_inputs(self.name, ctx.lifted, items_before)
             _refuse_grad_mode_switch(self.name, grad_mode)
+            _refuse_autocast_switch(self.name, autocast_mode)
         ctx.guards.append(_default_dtype_guard())
         ctx.guards.append(grad_mode)
         ctx.guards.append(autocast_mode)
@@ -1130,6 +1131,18 @@ def _refuse_grad_mode_switch(name: str, traced_with: tracing.Guard) -> None:
             f"compile({name}): the function switched grad mode (set_grad_enabled called, not "
             f"entered with `with`) and left it switched; a compiled call does not run that "
             f"again. Use `with graphc.no_grad():` (or set_grad_enabled outside the function)")
+
+
+def _refuse_autocast_switch(name: str, traced_with: tracing.Guard) -> None:
+    """``graphc.set_autocast_enabled`` called (not entered) inside the function leaves autocast
+    switched after an eager call; a compiled call would not switch it again."""
+    if amp_mode.autocast_state() != traced_with.expected:
+        amp_mode.restore_autocast_state(traced_with.expected)  # as it was before the trace
+        raise tracing.TraceError(
+            f"compile({name}): the function switched autocast (set_autocast_enabled or "
+            f"set_autocast_dtype called, not entered with `with`) and left it switched; a "
+            f"compiled call does not run that again. Use `with graphc.autocast(...):` (or "
+            f"switch it outside the function)")
 
 
 def _refuse_history_made_under_no_grad(name: str, ctx, out_leaves: list) -> None:

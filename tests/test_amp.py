@@ -298,3 +298,24 @@ def test_mixed_precision_training_loss_decreases():
         losses.append(loss.item())
     assert all(p.dtype == graphc.float32 for p in model.parameters())
     assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:10])  # (4.9 -> 2.1 here)
+
+
+def test_a_compiled_function_that_switches_autocast_and_leaves_it_is_refused():
+    # eagerly the switch outlives the call; a compiled call would not make it again (found by
+    # an independent review: the state was on after the traced call, off after the next)
+    @graphc.compile
+    def switch(x):
+        graphc.set_autocast_enabled("cpu", True)
+        return x * 2
+
+    with pytest.raises(graphc.TraceError, match="switched autocast"):
+        switch(graphc.ones(2))
+    assert not graphc.is_autocast_enabled("cpu")  # restored as it was before the trace
+
+    @graphc.compile
+    def scoped(x):
+        with graphc.autocast("cpu"):
+            return x @ x.mT
+
+    assert scoped(graphc.ones(2, 2)).dtype == graphc.bfloat16
+    assert not graphc.is_autocast_enabled("cpu")

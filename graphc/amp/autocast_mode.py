@@ -107,6 +107,17 @@ def thread_state() -> _AutocastState:
     return _state
 
 
+def restore_autocast_state(key: tuple) -> None:
+    """Sets this thread's autocast to what :func:`autocast_state` answered (on for exactly the
+    device types of ``key``, with their dtypes)."""
+    on = dict(key)
+    for device in DEVICE_TYPES:
+        _state.enabled[device] = device in on
+        if device in on:
+            _state.dtype[device] = on[device]
+    _state.refresh()
+
+
 def autocast_state() -> tuple:
     """This thread's autocast settings as one comparable value, ``()`` when it is off: the
     device types it is on for, with their dtypes (the compile guard reads it on every call, so
