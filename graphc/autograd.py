@@ -479,14 +479,18 @@ def accumulate_grad(leaf, g, create_graph: bool) -> None:
     else:
         with no_grad():
             held.add_(g)
-    ref, hooks = _post_accumulate_hooks.get(id(leaf), (None, None))
-    if ref is not None and ref() is leaf:
-        for hook in list(hooks):
-            hook(leaf)
+    for hook in list(post_accumulate_hooks(leaf) or ()):
+        hook(leaf)
 
 
 # Tensor.register_post_accumulate_grad_hook: hooks by id of the leaf (weakly held)
 _post_accumulate_hooks: dict[int, tuple] = {}
+
+
+def post_accumulate_hooks(tensor) -> Optional[list]:
+    """The post-accumulate-grad hooks registered on the leaf ``tensor`` (None if none yet)."""
+    ref, hooks = _post_accumulate_hooks.get(id(tensor), (None, None))
+    return hooks if ref is not None and ref() is tensor else None
 
 
 def register_post_accumulate_grad_hook(tensor, hook) -> HookHandle:

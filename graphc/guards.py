@@ -544,6 +544,10 @@ class _Walker:
         hooks = _tensor_hooks(tensor)
         if hooks:
             self.walk(hooks, (path, ".", "<hooks>"), used_names)
+        after_accumulation = _post_accumulate_hooks(tensor)
+        if after_accumulation:  # (a compiled backward ran them while tracing)
+            self.walk(after_accumulation, (path, ".", "<post-accumulate-grad hooks>"),
+                      used_names)
         fields = getattr(tensor, "__dict__", None)
         if fields:  # (setting a first attribute also moves tensor_state_changes)
             self._dict(fields, path, used_names, attributes=True)
@@ -928,6 +932,11 @@ def _tensor_state_changes() -> list:
 def _tensor_hooks(tensor):
     from graphc.autograd import tensor_hooks
     return tensor_hooks(tensor)
+
+
+def _post_accumulate_hooks(tensor):
+    from graphc.autograd import post_accumulate_hooks
+    return post_accumulate_hooks(tensor)
 
 
 class StateGuard:

@@ -380,3 +380,22 @@ def test_data_ptr_and_put_masked_scatter_at_top_level():
     mask = graphc.tensor([True, False, True])
     assert graphc.masked_scatter(x, mask, t([5.0, 6.0])).tolist() == [5.0, 2.0, 6.0]
     assert graphc.detach(x.requires_grad_()).requires_grad is False
+
+
+def test_post_accumulate_grad_hooks_registered_or_removed_later_retrace_a_compiled_step():
+    # a compiled backward runs them while tracing: they are guarded as tensor hooks are
+    # (found by an independent review: a hook added or removed after the first call was stale)
+    w = graphc.tensor([1.0, 2.0], requires_grad=True)
+
+    @graphc.compile
+    def step(x):
+        w.grad = None
+        (w * x).sum().backward()
+        return w.grad * 1
+
+    x = graphc.ones(2)
+    assert step(x).tolist() == [1.0, 1.0]
+    handle = w.register_post_accumulate_grad_hook(lambda p: p.grad.mul_(10))
+    assert step(x).tolist() == [10.0, 10.0]
+    handle.remove()
+    assert step(x).tolist() == [1.0, 1.0]
