@@ -283,6 +283,8 @@ class CacheEntry:
                 target._init(array, None, None)
             else:  # a new grad tensor: one the user holds from an earlier step stays unchanged
                 target._grad = None if array is None else Tensor._wrap(array)
+            if wb.had_history:
+                StoredWithoutHistory.mark(target, wb.name, self.graph.name)
         user = iter(outputs[:self.n_user_outputs])
         leaves, graph_outputs = [], []
         for static in self.out_static:
@@ -732,6 +734,8 @@ class CompiledFunction:
             write_backs = ctx.write_backs() + [
                 tracing.WriteBack("new", t, guards.render(path), ctx.value_of(t))
                 for path, t in created.values()]
+            for wb in write_backs:
+                wb.had_history = wb.kind in ("data", "new") and wb.tensor._grad_fn is not None
             if write_backs:
                 ctx.guards.extend(_arguments_are_not_state(ctx, leaves, paths))
             _refuse_moved_tensors(self.name, before, after)
@@ -1131,6 +1135,35 @@ def _refuse_grad_mode_switch(name: str, traced_with: tracing.Guard) -> None:
             f"compile({name}): the function switched grad mode (set_grad_enabled called, not "
             f"entered with `with`) and left it switched; a compiled call does not run that "
             f"again. Use `with graphc.no_grad():` (or set_grad_enabled outside the function)")
+
+
+class StoredWithoutHistory:
+    """The "op" of a tensor a compiled call stored in Python state whose traced value had
+    autograd history (``self.h = x * 2`` with x requiring grad; a pruning pre-hook's
+    ``module.weight = orig * mask``): a compiled call stores the value only, so a later
+    ``backward()`` through it raises, naming it, where it would otherwise silently give the
+    function's inputs no gradient."""
+
+    needs_values = False
+    needs_output = False
+    differentiable = True
+
+    def __init__(self, name: str, function: str):
+        self.name, self.function = name, function
+
+    @classmethod
+    def mark(cls, tensor: Tensor, name: str, function: str) -> None:
+        tensor.requires_grad = True
+        tensor._grad_fn = autograd.GradFn(cls(name, function), {}, [], tensor)
+
+    def vjp(self, em, inputs, output, grad, attrs):
+        from graphc.errors import AutogradError
+        raise AutogradError(
+            f"backward through {self.name}, which a call of the compiled function "
+            f"'{self.function}' stored: eagerly it would carry autograd history back to the "
+            f"function's inputs, but a compiled call stores its value only, so that gradient "
+            f"would be missing. Return it from the function instead (outputs keep their "
+            f"history), store it detached (.detach()), or call the function uncompiled")
 
 
 def _refuse_autocast_switch(name: str, traced_with: tracing.Guard) -> None:

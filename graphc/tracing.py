@@ -135,6 +135,10 @@ class WriteBack:
     tensor: Any
     name: str
     value: Optional[ir.Value]  # None means: set .grad to None
+    # a value with autograd history while tracing (``self.h = x * 2``, x requiring grad): the
+    # stored tensor's backward raises (graphc.compile.StoredWithoutHistory) rather than
+    # silently give no gradient
+    had_history: bool = False
 
 
 @dataclass

@@ -462,3 +462,29 @@ def test_an_argument_that_is_also_state_the_graph_reads_retraces(backend):
 def test_a_numpy_array_argument_is_a_tensor_inside_and_from_numpy_gives_it_back():
     compiled = graphc.compile(lambda a: graphc.from_numpy(a) * 2)
     assert compiled(np.arange(3, dtype=np.float32)).tolist() == [0.0, 2.0, 4.0]
+
+
+def test_state_stored_with_history_raises_at_backward_instead_of_losing_its_gradient():
+    # eagerly `state.w = x * 2` carries history to x; a compiled call stores the value only:
+    # a backward through it must not silently give x no gradient (it gave 3 where eager
+    # gives 5, found by an independent review)
+    class State:
+        pass
+
+    state = State()
+    state.w = graphc.zeros(2)
+    x = graphc.tensor([1.0, 2.0], requires_grad=True)
+
+    @graphc.compile
+    def f(x):
+        state.w = x * 2
+        return (x * 3).sum()
+
+    out = f(x)
+    np.testing.assert_array_equal(state.w.numpy(), [2.0, 4.0])
+    with pytest.raises(graphc.errors.AutogradError, match=r"backward through state.w, which a call "
+                                                     r"of the compiled function 'f' stored"):
+        (out + state.w.sum()).backward()
+    x.grad = None
+    f(x).backward()  # what the call returns keeps its history
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
