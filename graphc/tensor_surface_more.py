@@ -91,9 +91,12 @@ def _resize_(self, *sizes, memory_format=None) -> Tensor:
     PyTorch). Eager only, and not on tensors that require grad (as in PyTorch)."""
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
-    shape = [int(s) for s in sizes]
+    return _resize(self, [int(s) for s in sizes], "resize_")
+
+
+def _resize(self, shape: list, name: str) -> Tensor:
     if any(s < 0 for s in shape):
-        raise ShapeError(f"resize_: sizes must be non-negative, got {shape}")
+        raise ShapeError(f"{name}: sizes must be non-negative, got {shape}")
     if self.requires_grad:
         raise RuntimeError("cannot resize variables that require grad")
     count = int(np.prod(shape, dtype=np.int64))
@@ -106,11 +109,11 @@ def _resize_(self, *sizes, memory_format=None) -> Tensor:
         else:
             flat = F.concat([flat, factories.zeros(count - have, dtype=old.dtype)], 0)
         return F.reshape(flat, shape)
-    return self._assign(resized, resizes="resize_")
+    return self._assign(resized, resizes=name)
 
 
 def _resize_as_(self, the_template: Tensor, *, memory_format=None) -> Tensor:
-    return _resize_(self, list(the_template.shape))
+    return _resize(self, list(the_template.shape), "resize_as_")
 
 
 def _random_(self, *args, generator=None, **kwargs) -> Tensor:

@@ -174,6 +174,53 @@ def test_half_precision_softmax_and_attention_are_the_float64_result_rounded_onc
     assert _ulps_apart(got.numpy(), _rounded(want, dtype)).max() <= 1
 
 
+def _attention64(q, k, v, bias):
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1]) + bias
+    return np.exp(_log_softmax64(scores)) @ v
+
+
+@pytest.mark.parametrize("dtype", [f16, bf16, f32], ids=str)
+def test_attention_masks_must_be_bool_or_float_in_every_dtype(dtype):
+    # the half path computes in float32: an integer mask cast to float32 first was silently
+    # added as a bias, where float32 queries (and PyTorch, in every dtype) refuse it
+    sdpa = graphc.nn.functional.scaled_dot_product_attention
+    rng = np.random.default_rng(11)
+    q, k, v = (rng.standard_normal((2, 5, 4)).astype(dtype.numpy) for _ in range(3))
+    q64, k64, v64 = (a.astype(np.float64) for a in (q, k, v))
+    tq, tk, tv = (graphc.from_numpy(a) for a in (q, k, v))
+    for mask_dtype in (graphc.int64, graphc.int32, graphc.uint8):
+        with pytest.raises(TypeError, match="masks must be bool or floating point"):
+            sdpa(tq, tk, tv, attn_mask=graphc.ones(5, 5, dtype=mask_dtype))
+
+    allowed = rng.random((5, 5)) < 0.7
+    allowed[:, 0] = True  # no query without keys
+    bias = rng.choice([0.0, -1.5, 2.0], size=(5, 5))  # exact in every float dtype
+    causal = np.where(np.triu(np.ones((5, 5), bool), 1), -np.inf, 0.0)
+    cases = [({"attn_mask": graphc.tensor(allowed)}, np.where(allowed, 0.0, -np.inf)),
+             ({"attn_mask": graphc.tensor(bias, dtype=dtype)}, bias),
+             ({"attn_mask": graphc.tensor(bias, dtype=graphc.float32)}, bias),
+             ({"is_causal": True}, causal)]
+    for kwargs, added in cases:
+        got = sdpa(tq, tk, tv, **kwargs)
+        want = _attention64(q64, k64, v64, added)
+        assert got.dtype == dtype
+        if dtype == f32:
+            assert_close(got, want, **TOLERANCES["f32"])
+        else:  # computed in float32, rounded once
+            assert _ulps_apart(got.numpy(), _rounded(want, dtype)).max() <= 1
+
+    # dropout in the half path: the float32 computation, with the same draws, rounded once
+    graphc.manual_seed(4)
+    got = sdpa(tq, tk, tv, attn_mask=graphc.tensor(allowed), dropout_p=0.5)
+    graphc.manual_seed(4)
+    wide = sdpa(*(graphc.from_numpy(a.astype(np.float32)) for a in (q, k, v)),
+                attn_mask=graphc.tensor(allowed), dropout_p=0.5)
+    assert got.dtype == dtype
+    assert np.array_equal(got.numpy(), wide.numpy().astype(dtype.numpy))
+    assert not np.allclose(got.numpy().astype(np.float64),
+                           _attention64(q64, k64, v64, np.where(allowed, 0.0, -np.inf)))
+
+
 @pytest.mark.parametrize("dtype", FLOATS16, ids=str)
 @pytest.mark.parametrize("name", sorted(BINARY_ORACLES))
 def test_half_precision_arithmetic_is_correctly_rounded(name, dtype):

@@ -148,21 +148,54 @@ def test_vmap_over_pytrees_with_in_dims_per_leaf_and_out_dims_per_output(rng):
     assert_close(out["dot"], (x * w).sum(axis=1))
 
 
-def test_vmap_in_dims_match_dicts_by_key_and_broadcast_over_subtrees(rng):
-    # as torch.func.vmap: a dict in another key order, and an int standing for a whole tuple
+def test_vmap_dict_dims_need_the_dicts_key_order_and_broadcast_over_subtrees(rng):
+    # as torch.func.vmap: an int stands for a whole subtree (a tuple here)
     x, y = rng.standard_normal((4, 3)), rng.standard_normal((3, 4))
 
     def f(d):
         return d["a"] + d["b"][0] + d["b"][1]
 
     args = {"a": t64(x), "b": (t64(y), t64(y))}
-    for in_dims in ({"b": 1, "a": 0}, {"b": (1, 1), "a": 0}):
+    for in_dims in ({"a": 0, "b": 1}, {"a": 0, "b": (1, 1)}):
         assert_close(vmap(f, in_dims=(in_dims,))(args), x + 2 * y.T)
+    # PyTorch pairs dict entries by position, not by key: {'b': 1, 'a': 0} maps 'a' over axis
+    # 1 there. Matching by key would be another result, silently: a clear error instead
+    with pytest.raises(VmapError, match=r"in_dims\[0\] lists its keys in the order \['b', 'a'\] "
+                                        r"but the dict it describes has them in the order "
+                                        r"\['a', 'b'\]; PyTorch's vmap pairs dict entries by "
+                                        r"position"):
+        vmap(f, in_dims=({"b": 1, "a": 0},))(args)
+    with pytest.raises(VmapError, match=r"in_dims\[0\]\['b'\] lists its keys in the order "
+                                        r"\['v', 'u'\]"):
+        vmap(lambda d: d["a"] + d["b"]["u"] - d["b"]["v"],
+             in_dims=({"a": 0, "b": {"v": 0, "u": 1}},))(
+            {"a": t64(x), "b": {"u": t64(y), "v": t64(x)}})
+    # another order of equal entries pairs the same by position as by key
+    assert_close(vmap(lambda d: d["a"] - d["b"], in_dims=({"b": 0, "a": 0},))(
+        {"a": t64(x), "b": t64(2 * x)}), -x)
     with pytest.raises(VmapError, match=r"in_dims\[0\] has keys \[\"'a'\", \"'c'\"\] but the "
                                         r"dict it describes has keys \[\"'a'\", \"'b'\"\]"):
         vmap(f, in_dims=({"c": 1, "a": 0},))(args)
     with pytest.raises(VmapError, match=r"in_dims\[0\]\['b'\] has 3 entries but the tuple"):
         vmap(f, in_dims=({"a": 0, "b": (1, 1, 1)},))(args)
+
+
+def test_vmap_dict_out_dims_need_the_outputs_key_order(rng):
+    z = rng.standard_normal((3, 2, 5))
+
+    def f(t):
+        return {"a": t, "b": t[:1]}
+
+    out = vmap(f, out_dims={"a": 1, "b": 0})(t64(z))
+    assert_close(out["a"], np.swapaxes(z, 0, 1))
+    assert_close(out["b"], z[:, :1])
+    # PyTorch pairs {'b': 1, 'a': 0} with the output by position ('a' gets 1): refused here
+    with pytest.raises(VmapError, match=r"out_dims lists its keys in the order \['b', 'a'\] but "
+                                        r"the dict it describes has them in the order "
+                                        r"\['a', 'b'\]"):
+        vmap(f, out_dims={"b": 1, "a": 0})(t64(z))
+    with pytest.raises(VmapError, match=r"out_dims lists its keys in the order \['b', 'a'\]"):
+        vmap(f, out_dims={"b": 1, "a": 0}, chunk_size=2)(t64(z))
 
 
 def test_vmap_returns_unbatched_outputs_broadcast_or_as_is_with_out_dims_none(rng):

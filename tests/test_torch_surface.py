@@ -153,6 +153,43 @@ def test_data_is_detached_and_shares_values_both_ways():
     assert p.tolist() == [0.0, 0.0]
 
 
+@pytest.mark.parametrize("shape", [(2, 3), (3, 3)], ids=["2x3", "square"])
+@pytest.mark.parametrize("name,args", [
+    ("t_", ()), ("transpose_", (0, 1)), ("swapaxes_", (1, 0)), ("swapdims_", (0, -1)),
+    ("unsqueeze_", (0,)), ("resize_", (9,)), ("resize_as_", (graphc.zeros(1, 9),)),
+], ids=["t", "transpose", "swapaxes", "swapdims", "unsqueeze", "resize", "resize_as"])
+def test_layout_changing_in_place_ops_on_data_refuse_instead_of_changing_the_tensor(
+        name, args, shape):
+    # PyTorch's p.data is a tensor of its own sharing p's storage: p.data.t_() changes only
+    # that tensor's sizes and strides, p keeps its shape and its values in their places
+    values = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    p = nn.Parameter(graphc.tensor(values))
+    with pytest.raises(graphc.ShapeError, match=rf"{name}\(\) on a `\.data` view.*writes "
+                                                rf"through.*out-of-place form `\.data\."):
+        getattr(p.data, name)(*args)
+    assert p.shape == shape and p.requires_grad and p.grad_fn is None
+    assert_close(p, values)
+
+
+def test_layout_changing_in_place_ops_on_data_that_change_nothing_still_run():
+    p = nn.Parameter(graphc.tensor(np.arange(6.0, dtype=np.float32).reshape(2, 3)))
+    d = p.data
+    assert d.squeeze_() is d and d.transpose_(1, 1) is d and d.resize_(2, 3) is d
+    d.squeeze_(0)  # a dim of size 2: nothing to squeeze
+    assert p.shape == (2, 3) and p.tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+    q = graphc.ones(1, 3)
+    with pytest.raises(graphc.ShapeError, match=r"squeeze_\(\) on a `\.data` view.*\[1, 3\] "
+                                                r"to \[3\]"):
+        q.data.squeeze_()
+    assert q.shape == (1, 3)
+    # the out-of-place form the error suggests: a transposed copy, p untouched
+    assert p.data.t().tolist() == [[0.0, 3.0], [1.0, 4.0], [2.0, 5.0]] and p.shape == (2, 3)
+    # the tensor itself (not its .data) still changes shape in place, as in PyTorch
+    x = graphc.zeros(2, 3)
+    x.t_()
+    assert x.shape == (3, 2)
+
+
 def test_data_assignment_replaces_values_even_with_another_shape():
     p = nn.Parameter(graphc.zeros(2, 2))
     p.data = graphc.ones(3)

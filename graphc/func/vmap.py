@@ -56,10 +56,12 @@ def vmap(fn: Callable, in_dims: Any = 0, out_dims: Any = 0, randomness: str = "e
 
     ``in_dims``: an int (every positional argument is mapped over that axis), ``None`` (not
     mapped), or a tuple with one entry per positional argument, each an int, None or a pytree of
-    them matching that argument. ``out_dims`` says where the batch axis goes in each output (an
-    int, or a pytree matching the outputs). ``randomness``: ``'error'`` (random ops raise),
-    ``'different'`` (each example draws its own numbers) or ``'same'`` (one draw shared by the
-    batch). ``chunk_size`` maps that many examples at a time (less memory, same result).
+    them matching that argument (an int there stands for a whole subtree; a dict's keys in the
+    argument's order, as PyTorch pairs dict entries by position). ``out_dims`` says where the
+    batch axis goes in each output (an int, or a pytree matching the outputs). ``randomness``:
+    ``'error'`` (random ops raise), ``'different'`` (each example draws its own numbers) or
+    ``'same'`` (one draw shared by the batch). ``chunk_size`` maps that many examples at a time
+    (less memory, same result).
 
         >>> import graphc
         >>> batched_dot = graphc.vmap(graphc.dot)
@@ -126,14 +128,22 @@ def _leaf_dims(in_dims, args: tuple, leaves: list) -> list:
 
 def _broadcast_prefix(dims, obj, where: str) -> list:
     """``dims`` (an int/None, or a pytree prefix of ``obj``: an int/None there stands for the
-    whole subtree) as one entry per leaf of ``obj``. Dicts match by key, in any order, as
-    PyTorch's vmap matches them."""
+    whole subtree) as one entry per leaf of ``obj``. A dict of ``dims`` must have the keys of
+    the dict it describes, in the same order where the order matters: PyTorch's vmap pairs a
+    dict's entries by position (each dict flattened in its own insertion order), not by key,
+    so matching by key would give another result than PyTorch's, silently."""
     if isinstance(dims, (int, type(None))):
         return [dims] * len(pytree.flatten(obj)[0])
     if isinstance(dims, dict) and isinstance(obj, dict):
         if set(dims) != set(obj):
             raise VmapError(f"vmap: {where} has keys {sorted(map(repr, dims))} but the dict it "
                             f"describes has keys {sorted(map(repr, obj))}")
+        if [dims[key] for key in obj] != list(dims.values()):
+            # pairing by position and by key differ (same values in another order agree)
+            raise VmapError(f"vmap: {where} lists its keys in the order {list(dims)} but the "
+                            f"dict it describes has them in the order {list(obj)}; PyTorch's "
+                            f"vmap pairs dict entries by position, not by key, so write "
+                            f"{where}'s keys in the order of the dict it describes")
         return [d for key in obj for d in _broadcast_prefix(dims[key], obj[key],
                                                               f"{where}[{key!r}]")]
     if type(dims) is type(obj) and type(obj) in (list, tuple):

@@ -55,11 +55,16 @@ def _mask_scores(scores: Tensor, mask: Optional[Tensor]) -> Tensor:
     """Applies a PyTorch-style mask: bool True -> -inf, float -> added (broadcast)."""
     if mask is None:
         return scores
-    if mask.dtype == dtypes.bool_:
+    if _check_mask_dtype(mask) == dtypes.bool_:
         return F.where(mask, -math.inf, scores)
-    if not mask.dtype.is_float:
-        raise TypeError(f"attention masks must be bool or floating point, got {mask.dtype}")
     return F.add(scores, F.cast(mask, scores.dtype))
+
+
+def _check_mask_dtype(mask: Tensor) -> dtypes.DType:
+    """A mask's dtype, if it is bool or floating point, as PyTorch's attention takes."""
+    if mask.dtype != dtypes.bool_ and not mask.dtype.is_float:
+        raise TypeError(f"attention masks must be bool or floating point, got {mask.dtype}")
+    return mask.dtype
 
 
 def _attend(q: Tensor, k: Tensor, v: Tensor, masks, dropout_p: float, scale: float,
@@ -124,7 +129,9 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     if half is not None:  # scores, softmax and sums in float32, rounded once (as PyTorch's CPU
         # kernels; rounding each step in bfloat16 was 3x further from float64)
         query, key, value = (F.cast(t, dtypes.f32) for t in (query, key, value))
-        masks = [m if m.dtype == dtypes.bool_ else F.cast(m, dtypes.f32) for m in masks]
+        # checked before the cast: cast to float32, an integer mask was silently added
+        masks = [m if _check_mask_dtype(m) == dtypes.bool_ else F.cast(m, dtypes.f32)
+                 for m in masks]
     out = _attend(query, key, value, masks, float(dropout_p), scale, safe_softmax=True)[0]
     return out if half is None else F.cast(out, half)
 
