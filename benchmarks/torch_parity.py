@@ -4181,6 +4181,25 @@ def session27_dist():
     check("s27/checkpoint.checkpoint_sequential + checkpoint(kwargs) (value, gradients)",
           checkpointed)
 
+    def reached_twice_and_hooked():
+        # a tensor passed twice and also captured, a captured non-leaf and a parameter with
+        # hooks: gradients as torch's, each hook called once
+        def run(lib):
+            calls = []
+            x = lib.tensor(x0[0], requires_grad=True)
+            w = lib.tensor(x0[1], requires_grad=True)
+            w.register_hook(lambda g: (calls.append("w"), g * 2)[1])
+            c = (x * 3).exp()
+            c.register_hook(lambda g: (calls.append("c"), g * 0.5)[1])
+            y = lib.utils.checkpoint.checkpoint(lambda a, b: (a * b * w).sin() * c + a * x,
+                                                x, x, use_reentrant=False)
+            y.sum().backward()
+            return [x.grad, w.grad, sorted(calls)]
+        g, t = run(graphc), run(torch)
+        return [("d/dx", g[0], t[0]), ("d/dw", g[1], t[1]), Exact("hook calls", g[2], t[2])]
+    check("s27/checkpoint.argument twice and captured, hooks on the boundary once "
+          "(gradients, hook calls)", reached_twice_and_hooked)
+
     def warnings_as_torch():
         out = []
         for lib in (graphc, torch):

@@ -27,10 +27,17 @@ from ir.emitter import Emitter, input_gradients
 
 
 class _GradMode(threading.local):
+    """A thread's autograd state: grad mode, and the checkpointed calls recording on it."""
     enabled = True  # every thread starts with grad enabled (read without a failed lookup)
 
     def __init__(self):
         self.saved: list = []  # the modes `with` blocks found, innermost last
+        # The ids of the GradFns made while a checkpointed function runs its forward pass
+        # (graphc.utils.checkpoint) on this thread, one set per call, innermost last. They
+        # tell the nodes that call made, whose saved values it drops, from those it only
+        # reads (its inputs' history, parameters). Per thread: another thread's nodes are
+        # not the call's.
+        self.recorders: list[set] = []
 
 
 _state = _GradMode()
@@ -191,11 +198,11 @@ class TensorEmitter(Emitter):
         return is_grad_enabled()  # backward records its ops only under create_graph
 
 
-
-# The ids of the GradFns made while a checkpointed function runs its forward pass
-# (graphc.utils.checkpoint): innermost call last. They tell the nodes that call made, whose
-# saved values it drops, from those it only reads (its inputs' history, parameters).
-recorders: list[set] = []
+def recorders() -> list:
+    """This thread's stack of sets recording the ids of the GradFns made (see ``_GradMode``):
+    ``graphc.utils.checkpoint`` pushes one around a call, every GradFn made meanwhile on this
+    thread adds its id to the innermost."""
+    return _state.recorders
 
 
 class GradFn:
@@ -225,8 +232,8 @@ class GradFn:
         self.output = output._alias()
         self._out_ref = weakref.ref(output)
         self._out_version = output._version
-        if recorders:
-            recorders[-1].add(id(self))
+        if _state.recorders:  # (one thread-local lookup when no checkpoint records)
+            _state.recorders[-1].add(id(self))
 
     @property
     def name(self) -> str:
@@ -266,9 +273,10 @@ class GradFn:
 _VALUE_NEEDED_BY = {"mul": ((1,), (0,)), "div": ((1,), (0, 1))}
 
 
-def _topological_order(roots):
-    """GradFns reachable from ``roots``, each after every GradFn that feeds it a gradient."""
-    order, seen = [], set()
+def _topological_order(roots, stop=()):
+    """GradFns reachable from ``roots`` without passing the ids in ``stop``, each after every
+    GradFn that feeds it a gradient."""
+    order, seen = [], set(stop)
     for root in roots:
         if root is None or id(root) in seen:
             continue
@@ -293,6 +301,10 @@ def _accumulate(table: dict, key, grad, owners: dict):
     owners[id(key)] = key
     previous = table.get(id(key))
     table[id(key)] = grad if previous is None else previous + grad
+
+
+def _add_stopped(stopped: list, i: int, grad) -> None:
+    stopped[i] = grad if stopped[i] is None else stopped[i] + grad
 
 
 # Hooks of Tensor.register_hook: on the GradFn that made a non-leaf tensor, or by id on a
@@ -392,12 +404,16 @@ def _run_completion_callbacks(run: bool) -> None:
 
 
 def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False,
-                 retain_graph: Optional[bool] = None, inputs: Optional[Sequence] = None):
+                 retain_graph: Optional[bool] = None, inputs: Optional[Sequence] = None,
+                 boundary: Optional[Sequence] = None):
     """The engine behind ``Tensor.backward`` and :func:`grad`.
 
     With ``inputs=None`` gradients accumulate into the ``.grad`` of every leaf reached; otherwise
     the gradients of exactly ``inputs`` are returned (None where unreachable) and ``.grad`` is
-    left alone.
+    left alone. ``boundary`` (for ``graphc.utils.checkpoint``'s backward through a
+    recomputation) is a list of groups of edges, GradFns or leaf tensors: the pass stops at
+    them and returns, per group, the sum of the gradients that reached its edges (None where
+    none did), without running their hooks or touching any ``.grad``.
     """
     if retain_graph is None:
         retain_graph = create_graph
@@ -408,17 +424,22 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
     # Non-leaf inputs of grad(): their gradient is what reaches the GradFn that produced them.
     wanted_fns = {} if inputs is None else {id(t._grad_fn): t for t in inputs
                                             if t._grad_fn is not None}
+    stop = {id(edge): i for i, group in enumerate(boundary or ()) for edge in group}
+    stopped: list = [None] * len(boundary or ())
 
     with set_grad_enabled(create_graph):
         for root, g in zip(roots, grads):
             if not root.requires_grad:
                 raise AutogradError(f"tensor of shape {list(root.shape)} does not require grad "
                                     "and has no grad_fn; nothing to differentiate")
-            if root._grad_fn is None:
+            edge = root if root._grad_fn is None else root._grad_fn
+            if stop and id(edge) in stop:
+                _add_stopped(stopped, stop[id(edge)], g)
+            elif root._grad_fn is None:
                 _accumulate(leaf_grads, root, g, owners)
             else:
                 _accumulate(pending, root._grad_fn, g, owners)
-        for fn in _topological_order([r._grad_fn for r in roots]):
+        for fn in _topological_order([r._grad_fn for r in roots], stop):
             g = pending.pop(id(fn), None)
             if g is None:
                 continue
@@ -443,7 +464,9 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
             for edge, ig in zip(fn.edges, input_grads):
                 if edge is None or ig is None:
                     continue
-                if isinstance(edge, GradFn):
+                if stop and id(edge) in stop:
+                    _add_stopped(stopped, stop[id(edge)], ig)
+                elif isinstance(edge, GradFn):
                     _accumulate(pending, edge, ig, owners)
                 else:
                     _accumulate(leaf_grads, edge, ig, owners)
@@ -451,6 +474,9 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
                 fn.output = None
                 fn.inputs = []
 
+        if boundary is not None:  # (leaves outside it: reached by no deterministic run)
+            _run_completion_callbacks(False)
+            return stopped
         for key in list(leaf_grads):
             if key in _leaf_hooks and key in owners:
                 leaf_grads[key] = _leaf_hooked(owners[key], leaf_grads[key])

@@ -1,14 +1,21 @@
 """graphc.utils.checkpoint (torch.utils.checkpoint): gradients equal to the plain run's
-(bitwise in float64: the recomputation runs the same ops on the same values), dropout masks
-reproduced from the saved RNG state, intermediates freed after forward, nested checkpoints,
-checkpoint_sequential, and PyTorch's warnings and errors."""
+(bitwise in float64 where each tensor reaches the function once: the recomputation runs the
+same ops on the same values; else the terms of a sum may be added in another order, so those
+tests compare with rtol=1e-12 or with hand-written derivatives at rtol=1e-12, and finite
+differences as conftest.check_grad states), dropout masks reproduced from the saved RNG state,
+intermediates freed after forward, nested checkpoints, checkpoint_sequential, a tensor
+reaching the function twice (two arguments, an argument also captured), tensor hooks on the
+boundary firing once, per-thread recording, and PyTorch's warnings and errors."""
 import gc
+import sys
+import threading
 import weakref
 
 import numpy as np
 import pytest
 
 import graphc
+from conftest import check_grad
 from graphc import nn
 from graphc.utils.checkpoint import CheckpointError, checkpoint, checkpoint_sequential
 
@@ -211,3 +218,111 @@ def test_no_grad_and_compiled_calls_just_run_the_function():
     xs = x.detach().numpy()
     np.testing.assert_allclose(y.numpy(), (np.exp(xs) * xs).sum(), rtol=1e-5)
     np.testing.assert_allclose(g.numpy(), np.exp(xs) * (1 + xs), rtol=1e-5)
+
+
+def test_a_tensor_reaching_the_function_twice_gets_both_gradients():
+    # as PyTorch: d/dx sum(x * x) = 2x, whether x comes as two arguments, or as an argument
+    # the function also reads from outside (the engine summed one of the two uses before)
+    x = graphc.tensor([0.5, 1.5], requires_grad=True)
+    checkpoint(lambda a, b: a * b, x, x, use_reentrant=False).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 3.0])
+    x.grad = None
+    checkpoint(lambda a: a * x, x, use_reentrant=False).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 3.0])
+    # a non-leaf passed three times, once by keyword: d/dx tanh(8 x^3) = 24 x^2 / cosh^2
+    xs = np.array([0.5, 0.7])
+    x = graphc.tensor(xs, requires_grad=True)
+    n = x * 2
+    y = checkpoint(lambda a, b, c: (a * b * c).tanh(), n, n, c=n, use_reentrant=False)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 24 * xs ** 2 / np.cosh(8 * xs ** 3) ** 2,
+                               rtol=1e-12)
+    # against finite differences, with a parameter-like captured tensor too
+    check_grad(lambda x, w: checkpoint(lambda a, b: a * b * w + a.sin() * x, x, x,
+                                       use_reentrant=False), [RNG.standard_normal(4),
+                                                               RNG.standard_normal(4)])
+
+
+def test_second_derivatives_through_an_argument_also_captured():
+    # f(x) = sin(x^2) x: f' = 2x^2 cos(x^2) + sin(x^2), f'' = 6x cos(x^2) - 4x^3 sin(x^2)
+    xs = np.array([0.3, -1.1, 0.8])
+    x = graphc.tensor(xs, requires_grad=True)
+    y = checkpoint(lambda a: (a * x).sin() * a, x, use_reentrant=False)
+    (g,) = graphc.autograd.grad(y.sum(), [x], create_graph=True)
+    (h,) = graphc.autograd.grad(g.sum(), [x])
+    np.testing.assert_allclose(g.numpy(), 2 * xs ** 2 * np.cos(xs ** 2) + np.sin(xs ** 2),
+                               rtol=1e-12)
+    np.testing.assert_allclose(h.numpy(), 6 * xs * np.cos(xs ** 2)
+                               - 4 * xs ** 3 * np.sin(xs ** 2), rtol=1e-12)
+
+
+class _CountingIdentity(graphc.autograd.Function):
+    calls = 0
+
+    @staticmethod
+    def forward(ctx, t):
+        return t * 1.0
+
+    @staticmethod
+    def backward(ctx, g):
+        _CountingIdentity.calls += 1
+        return g
+
+
+def test_hooks_on_the_boundary_fire_once():
+    fired = []
+    x = graphc.tensor([0.5, 1.5], requires_grad=True)
+    w = graphc.tensor([1.0, 1.0], requires_grad=True)  # a parameter: captured leaf
+    w.register_hook(lambda g: (fired.append("w"), g * 2)[1])
+    checkpoint(lambda a: a * w, x, use_reentrant=False).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [1.0, 3.0])  # 2 x, doubled once
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0])
+    assert fired == ["w"]
+    # a captured non-leaf: its hook fires once, and the history that made it is walked once
+    # (by the outer backward pass, not again inside the checkpoint's)
+    fired.clear()
+    _CountingIdentity.calls = 0
+    x.grad = None
+    v = graphc.tensor([2.0, -1.0], requires_grad=True)
+    c = _CountingIdentity.apply(v) * 3
+    c.register_hook(lambda g: (fired.append("c"), g * 10)[1])
+    x.register_hook(lambda g: (fired.append("x"), None)[1])
+    checkpoint(lambda a: a * c, x, use_reentrant=False).sum().backward()
+    np.testing.assert_array_equal(v.grad.numpy(), [15.0, 45.0])  # 3 * 10 * x
+    np.testing.assert_array_equal(x.grad.numpy(), [6.0, -3.0])  # c
+    assert sorted(fired) == ["c", "x"]
+    assert _CountingIdentity.calls == 1
+
+
+def test_two_threads_checkpoint_concurrently():
+    # recording is per thread: another thread's nodes are not the checkpointed call's
+    arrays = [RNG.standard_normal((3, 4)), RNG.standard_normal((4, 5))]
+    _, plain = grads_of(block, arrays)
+    results: list = []
+    errors: list = []
+    start = threading.Barrier(2)
+
+    def work(check):
+        try:
+            start.wait()
+            for _ in range(20):
+                results.append(grads_of(lambda x, w: checkpoint(
+                    block, x, w, use_reentrant=False, determinism_check=check), arrays)[1])
+        except Exception as error:  # reported by the main thread
+            errors.append(error)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, inside the checkpointed calls
+    try:
+        threads = [threading.Thread(target=work, args=(c,)) for c in ("default", "none")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, errors
+    assert len(results) == 40
+    for grads in results:
+        for g, p in zip(grads, plain):
+            np.testing.assert_array_equal(g, p)

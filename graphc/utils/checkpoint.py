@@ -11,12 +11,18 @@ compute for memory.
     [1.166947, 3.205406]
 
 How it works: the function runs forward as usual while autograd records which nodes it made
-(``graphc.autograd.recorders``). Its outputs then get one node each whose inputs are the
-tensors the recorded nodes read from outside (the arguments, parameters, captured tensors);
-the recorded nodes, and the intermediate values they held, are freed with the original
-outputs. In backward that node reruns the function from the same RNG state (the same dropout
-masks) with grad enabled and backpropagates through the recomputed graph: the gradients are
-those of the plain function, bit for bit.
+(on this thread: ``graphc.autograd.recorders()``). Its outputs then get one node each, feeding
+one node whose inputs are the tensors the recorded nodes read from outside (the arguments,
+parameters, captured tensors); the recorded nodes, and the intermediate values they held, are
+freed with the original outputs. In backward that node reruns the function from the same RNG
+state (the same dropout masks) with grad enabled and backpropagates through the recomputed
+graph, stopping at those tensors: it hands their gradients (each summed over every way the
+tensor reached the function: a tensor passed twice, or passed and also captured) to the
+outer backward pass, which carries them on, running their hooks, once. The recomputation
+runs the same ops on the same values, so the gradients are those of the plain function, bit
+for bit, except where the plain backward pass would add the terms of a sum in another order
+(a tensor that reaches the function more than once, or is also used outside it): there the
+last bits may differ.
 """
 from __future__ import annotations
 
@@ -49,22 +55,28 @@ _DETERMINISM_CHECKS = ("default", "none")
 
 class _Recompute:
     """What one checkpointed call keeps for backward: the function and its arguments, the RNG
-    state it started from, and where gradients leave it (``edges``, read from ``tensors``)."""
+    state it started from, and where gradients leave it (``edges``: the GradFns and leaf
+    tensors its recorded nodes sent gradients to)."""
 
     def __init__(self, function, args: tuple, kwargs: dict, rng_state, edges: list,
-                 tensors: list, forward_nodes: int, outputs_meta: list, check: bool):
+                 forward_nodes: int, outputs_meta: list, check: bool):
         self.function, self.args, self.kwargs = function, args, kwargs
         self.rng_state = rng_state
-        self.edges, self.tensors = edges, tensors
+        self.edges = edges
         self.forward_nodes, self.outputs_meta, self.check = forward_nodes, outputs_meta, check
         self.received: dict[int, Tensor] = {}  # output index -> its gradient, this backward
-        self.inside = False  # running the backward pass through the recomputation
 
     def _run_again(self) -> tuple:
-        # the arguments as stand-ins: backward through the recomputed graph stops at them
-        # (instead of walking on into, and recomputing, the history that made them), while a
-        # later backward through gradients made with create_graph passes through to them
-        standins: dict[int, Tensor] = {}
+        """The recomputed outputs, and per edge of ``self.edges`` the group of edges of the
+        recomputed graph that stand for it: the edge itself (a parameter or captured tensor
+        the function reads) and the stand-ins of every argument it came in as."""
+        # the arguments as stand-ins, nodes of the recomputed graph's own: the backward pass
+        # through it stops at them (and at the parameters and captured tensors it reads)
+        # instead of walking on into the history that made them, which the outer pass walks
+        # once; a later backward through gradients made with create_graph passes through
+        position = {id(edge): i for i, edge in enumerate(self.edges)}
+        groups: list[list] = [[edge] for edge in self.edges]
+        strays: list = []  # stand-ins of arguments the forward's gradients did not leave by
 
         def standin(a):
             if not isinstance(a, Tensor):
@@ -72,29 +84,30 @@ class _Recompute:
             fresh = Tensor._wrap(a._data)
             if a.requires_grad and a.dtype.is_float:
                 fresh.requires_grad = True
-                fresh._grad_fn = autograd.GradFn(_StandIn(self), {}, [a], fresh)
-            edge = a._grad_fn if a._grad_fn is not None else a
-            standins.setdefault(id(edge), fresh)
+                fresh._grad_fn = autograd.GradFn(_StandIn(), {}, [a], fresh)
+                edge = a._grad_fn if a._grad_fn is not None else a
+                i = position.get(id(edge))
+                (strays if i is None else groups[i]).append(fresh._grad_fn)
             return fresh
         args = tuple(standin(a) for a in self.args)
         kwargs = {k: standin(v) for k, v in self.kwargs.items()}
         current = graphc.get_rng_state() if self.rng_state is not None else None
         recorded: set = set()
+        recorders = autograd.recorders()
         try:
             if self.rng_state is not None:
                 graphc.set_rng_state(self.rng_state)
-            autograd.recorders.append(recorded)
+            recorders.append(recorded)
             with autograd.enable_grad():
                 output = self.function(*args, **kwargs)
         finally:
-            autograd.recorders.pop()
+            recorders.pop()
             if current is not None:
                 graphc.set_rng_state(current)
         outputs = [o for o in pytree.flatten(output)[0] if isinstance(o, Tensor)]
         if self.check:
             self._check(len(recorded), outputs)
-        targets = [standins.get(id(edge), t) for edge, t in zip(self.edges, self.tensors)]
-        return outputs, targets
+        return outputs, groups + [strays]
 
     def _check(self, nodes: int, outputs: list) -> None:
         if nodes != self.forward_nodes:
@@ -112,38 +125,37 @@ class _Recompute:
     def backward(self) -> list:
         """The gradients of the boundary tensors: one backward pass through a recomputation,
         from every output that received a gradient, with those gradients (as the plain
-        graph's backward pass would run, so the sums round alike)."""
+        graph's backward pass would run, so the sums inside round alike), stopping at the
+        boundary: the outer pass carries them on (through the hooks of the boundary
+        tensors, once, and the history that made them)."""
         received, self.received = self.received, {}
-        outputs, targets = self._run_again()
+        outputs, groups = self._run_again()
         roots = [outputs[k] for k in sorted(received)]
         if not all(r.requires_grad for r in roots):
             raise CheckpointError("graphc.utils.checkpoint: an output that needed a gradient "
                                   "in the original forward does not in the recomputation")
         # a nested backward pass: keep the callbacks the outer one has queued
         callbacks = list(autograd._completion_callbacks)
-        self.inside = True
         try:
-            return autograd.run_backward(roots, [received[k] for k in sorted(received)],
-                                         inputs=targets, retain_graph=True,
-                                         create_graph=autograd.is_grad_enabled())
+            grads = autograd.run_backward(roots, [received[k] for k in sorted(received)],
+                                          boundary=groups, retain_graph=True,
+                                          create_graph=autograd.is_grad_enabled())
         finally:
-            self.inside = False
             autograd._completion_callbacks[:] = callbacks
+        return grads[:-1]  # (the last group: stand-ins outside the boundary, see _run_again)
 
 
 class _StandIn:
-    """The op of an argument's stand-in in the recomputation: the identity, except that the
-    backward pass through the recomputation stops here (its gradient is read off here)."""
+    """The op of an argument's stand-in in the recomputation: the identity (the backward
+    pass through the recomputation stops at it, a later one through gradients made with
+    ``create_graph`` passes on to the argument)."""
     needs_values = False
     needs_output = False
     differentiable = True
     name = "CheckpointInput"
 
-    def __init__(self, recompute: _Recompute):
-        self.recompute = recompute
-
     def vjp(self, em, inputs, output, grad, attrs):
-        return [None if self.recompute.inside else grad]
+        return [grad]
 
 
 class _CheckpointOutput:
@@ -237,15 +249,16 @@ def checkpoint(function, *args, use_reentrant: Optional[bool] = None, context_fn
             return function(*args, **kwargs)
     rng_state = graphc.get_rng_state() if preserve_rng_state else None
     made: set = set()
-    autograd.recorders.append(made)
+    recorders = autograd.recorders()
+    recorders.append(made)
     try:
         output = function(*args, **kwargs)
     finally:
-        autograd.recorders.pop()
+        recorders.pop()
     leaves, tree = pytree.flatten(output)
     tensors = [o for o in leaves if isinstance(o, Tensor)]
     edges, boundary = _boundary(tensors, made)
-    recompute = _Recompute(function, args, kwargs, rng_state, edges, boundary, len(made),
+    recompute = _Recompute(function, args, kwargs, rng_state, edges, len(made),
                            [(tuple(o.shape), o.dtype) for o in tensors],
                            determinism_check == "default")
     # one node for the call (its value a placeholder), fed by one node per output
