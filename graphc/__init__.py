@@ -517,9 +517,12 @@ __all__ += ["amp", "autocast", "get_autocast_dtype", "is_autocast_cache_enabled"
 
 # special functions (graphc/special_functions.py): torch.special and the top-level gamma family
 from graphc import special  # noqa: E402
+from graphc.incomplete_gamma import gammainc as igamma  # noqa: E402
+from graphc.incomplete_gamma import gammaincc as igammac  # noqa: E402
 from graphc.special_functions import digamma, erfc, i0, lgamma, mvlgamma, polygamma  # noqa: E402
 
-__all__ += ["special", "digamma", "erfc", "i0", "lgamma", "mvlgamma", "polygamma"]
+__all__ += ["special", "digamma", "erfc", "i0", "lgamma", "mvlgamma", "polygamma", "igamma",
+            "igammac"]
 
 # more of PyTorch's top level, session 27 (graphc/torch_functions_more.py, elementwise_extras)
 from graphc.elementwise_extras import (  # noqa: E402

@@ -1,6 +1,7 @@
 """``graphc.special``: PyTorch's ``torch.special`` namespace. The gamma, error-function and
-Bessel families are composites in ``graphc/special_functions.py``; the rest are graphc's
-existing functions under ``torch.special``'s names.
+Bessel families are composites in ``graphc/special_functions.py``, the incomplete gamma
+functions are in ``graphc/incomplete_gamma.py``; the rest are graphc's existing functions under
+``torch.special``'s names.
 
     >>> import graphc
     >>> graphc.special.expit(graphc.tensor([0.0])).tolist()
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from graphc.elementwise_extras import sinc
 from graphc.functions import erf, expm1, log1p, log_softmax, logsumexp, softmax
+from graphc.incomplete_gamma import gammainc, gammaincc
 from graphc.math_functions import exp2, round
 from graphc.special_functions import (
     digamma,
@@ -35,6 +37,6 @@ from graphc.special_functions import (
 from graphc.torch_functions import erfinv
 
 __all__ = ["digamma", "entr", "erf", "erfc", "erfcx", "erfinv", "exp2", "expit", "expm1",
-           "gammaln", "i0", "i0e", "i1", "i1e", "log1p", "log_ndtr", "log_softmax", "logit",
-           "logsumexp", "multigammaln", "ndtr", "ndtri", "polygamma", "psi", "round", "sinc",
-           "softmax", "xlog1py", "xlogy"]
+           "gammainc", "gammaincc", "gammaln", "i0", "i0e", "i1", "i1e", "log1p", "log_ndtr",
+           "log_softmax", "logit", "logsumexp", "multigammaln", "ndtr", "ndtri", "polygamma",
+           "psi", "round", "sinc", "softmax", "xlog1py", "xlogy"]

@@ -28,10 +28,10 @@ import numpy as np
 
 from graphc import random, tracing
 from graphc.errors import TraceError
+from graphc.incomplete_gamma import digamma_array, lower_gamma_series, regularized_lower_gamma
 from graphc.tensor import Tensor
 
 _LARGE_ALPHA = 1e6
-_MAX_TERMS = 200000
 
 
 def eager_only(family: str, *tensors) -> None:
@@ -83,34 +83,6 @@ def standard_gamma(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.maximum(out, np.finfo(np.float64).tiny)  # as PyTorch: never exactly 0
 
 
-def _digamma(x: np.ndarray) -> np.ndarray:
-    import graphc
-    return graphc.digamma(graphc.tensor(x, dtype=graphc.float64)).numpy()
-
-
-def _lgamma(x: np.ndarray) -> np.ndarray:
-    import graphc
-    return graphc.lgamma(graphc.tensor(x, dtype=graphc.float64)).numpy()
-
-
-def _series(a: np.ndarray, x: np.ndarray):
-    """``S = sum_n x**n / ((a+1)...(a+n))`` and ``dS/da``, to 1e-17 relative (vectorized)."""
-    term = np.ones_like(x)
-    harmonic = np.zeros_like(x)
-    total, d_total = np.ones_like(x), np.zeros_like(x)
-    active = np.ones(x.shape, dtype=bool)
-    n = 0
-    while active.any() and n < _MAX_TERMS:
-        n += 1
-        term = np.where(active, term * x / (a + n), 0.0)
-        harmonic = harmonic + 1.0 / (a + n)
-        total = total + term
-        d_total = d_total - term * harmonic
-        # stop once the terms fall (n > x - a) and are negligible
-        active = active & ~((n > x - a) & (term < 1e-17 * total))
-    return total, d_total
-
-
 def standard_gamma_grad(z: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """``dz/dalpha`` of Gamma(alpha, 1) samples ``z`` at a fixed CDF level (see the module)."""
     z, alpha = np.broadcast_arrays(np.asarray(z, np.float64), np.asarray(alpha, np.float64))
@@ -119,8 +91,8 @@ def standard_gamma_grad(z: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     small = ~large
     if small.any():
         a, x = alpha[small], z[small]
-        total, d_total = _series(a, x)
-        out[small] = -(x / a) * (total * (np.log(x) - _digamma(a + 1.0)) + d_total)
+        total, d_total = lower_gamma_series(a, x)
+        out[small] = -(x / a) * (total * (np.log(x) - digamma_array(a + 1.0)) + d_total)
     if large.any():
         a, x = alpha[large], z[large]
         root = np.cbrt(x / a)  # 1 - 1/(9a) + u / (3 sqrt(a)) at the sample
@@ -128,60 +100,6 @@ def standard_gamma_grad(z: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         d_root = -1.0 / (9.0 * a * a) - u / (6.0 * a * np.sqrt(a))
         out[large] = root ** 3 + 3.0 * a * root ** 2 * d_root
     return out
-
-
-def _continued_fraction(a, x):
-    """Lentz's evaluation of ``Q(a, x) e**x x**-a Gamma(a)``'s continued fraction (works on
-    complex ``a`` too: its derivative comes from a complex step)."""
-    tiny = 1e-300
-    b = x + 1.0 - a
-    c = np.full_like(b, 1.0 / tiny)
-    d = 1.0 / b
-    h = d
-    for i in range(1, 2000):
-        an = -i * (i - a)
-        b = b + 2.0
-        d = an * d + b
-        d = np.where(np.abs(d) < tiny, tiny, d)
-        c = b + an / c
-        c = np.where(np.abs(c) < tiny, tiny, c)
-        d = 1.0 / d
-        delta = d * c
-        h = h * delta
-        if np.all(np.abs(delta - 1.0) < 1e-16):
-            break
-    return h
-
-
-def gammainc(a: np.ndarray, x: np.ndarray):
-    """``P(a, x)`` with ``dP/da`` and ``dP/dx`` (float64 arrays, ``a > 0``, ``x >= 0``):
-    the series below ``x = a + 1``, the continued fraction for ``Q = 1 - P`` above (its
-    ``a``-derivative by a complex step, exact to rounding)."""
-    a, x = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(x, np.float64))
-    p, dp_da, dp_dx = np.zeros(a.shape), np.zeros(a.shape), np.zeros(a.shape)
-    positive = x > 0
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        log_x = np.log(np.where(positive, x, 1.0))
-        dp_dx = np.where(positive, np.exp((a - 1.0) * log_x - x - _lgamma(a)), 0.0)
-        dp_dx = np.where((x == 0) & (a < 1), np.inf, np.where((x == 0) & (a == 1), 1.0, dp_dx))
-        low = positive & (x < a + 1.0)
-        if low.any():
-            aa, xx, lx = a[low], x[low], log_x[low]
-            total, d_total = _series(aa, xx)
-            prefactor = np.exp(aa * lx - xx - _lgamma(aa + 1.0))
-            p[low] = prefactor * total
-            dp_da[low] = prefactor * (total * (lx - _digamma(aa + 1.0)) + d_total)
-        high = positive & ~low
-        if high.any():
-            aa, xx, lx = a[high], x[high], log_x[high]
-            step = 1e-30
-            fraction = _continued_fraction(aa + 1j * step, xx.astype(complex))
-            prefactor = np.exp(aa * lx - xx - _lgamma(aa))
-            q = prefactor * fraction.real
-            p[high] = 1.0 - q
-            dq_da = q * (lx - _digamma(aa)) + prefactor * fraction.imag / step
-            dp_da[high] = -dq_da
-    return p, dp_da, dp_dx
 
 
 def rsample_standard_gamma(concentration: Tensor) -> Tensor:
@@ -210,7 +128,7 @@ def gammainc_tensor(a: Tensor, x: Tensor) -> Tensor:
         raise TraceError("Gamma.cdf (the regularized incomplete gamma function) is not "
                          "supported inside a compiled function yet: it is evaluated in NumPy, "
                          "eagerly. Call it outside the compiled function")
-    p, dp_da, dp_dx = gammainc(array(a), array(x))
+    p, dp_da, dp_dx = regularized_lower_gamma(array(a), array(x))
     out = graphc.tensor(p, dtype=x.dtype)
     if a.requires_grad:
         out = out + (a - a.detach()) * graphc.tensor(dp_da, dtype=x.dtype)
