@@ -21,6 +21,8 @@ differentiating it again raises rather than answer 0.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from graphc import autograd, tracing
@@ -150,10 +152,14 @@ class _LowerGamma(Function):
                                     "argument (a) are not supported")
             grad_a = grad * graphc.tensor(sign * ctx.dp_da, dtype=grad.dtype)
         if ctx.needs_input_grad[1]:
-            # x**(a-1) e**-x / Gamma(a), written with graphc ops: it differentiates again
-            log_density = (a - 1.0) * graphc.log(x) - x - graphc.lgamma(a)
-            density = graphc.where(x > 0, graphc.exp(log_density), 0.0)
-            grad_x = grad * density * sign
+            # x**(a-1) e**-x / Gamma(a), written with graphc ops: it differentiates again; at
+            # x = 0 its limit (inf for a < 1, 1 for a = 1, else 0), each branch fed only the
+            # values where it is finite
+            inside = x > 0
+            safe_x = graphc.where(inside, x, 1.0)
+            density = graphc.exp((a - 1.0) * graphc.log(safe_x) - safe_x - graphc.lgamma(a))
+            at_zero = graphc.where(a < 1, math.inf, graphc.where(a == 1, 1.0, 0.0))
+            grad_x = grad * graphc.where(inside, density, at_zero.to(x.dtype)) * sign
         return grad_a, grad_x, None
 
 

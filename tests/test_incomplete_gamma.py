@@ -80,3 +80,11 @@ def test_a_second_derivative_in_a_is_refused_not_zero():
 def test_inside_a_compiled_function_it_is_refused():
     with pytest.raises(graphc.TraceError, match="gammainc"):
         graphc.compile(lambda a, x: special.gammainc(a, x))(t64([1.0]), t64([1.0]))
+
+
+def test_the_gradient_in_x_at_zero_is_the_limit():
+    # d/dx P(a, x) = x**(a-1) e**-x / Gamma(a) as x -> 0: inf for a < 1, 1 for a = 1 (P(1, x)
+    # = 1 - e**-x), 0 above (PyTorch answers NaN for a = 1)
+    x = t64([0.0, 0.0, 0.0]).requires_grad_()
+    special.gammainc(t64([0.5, 1.0, 2.0]), x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [math.inf, 1.0, 0.0])
