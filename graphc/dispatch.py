@@ -29,19 +29,20 @@ def apply(op: str, inputs, **attrs) -> Tensor:
     out_type = opdef.infer([t.ir_type for t in inputs], attrs)
     ctx = tracing.current()
     if ctx is None:
+        on_host = True
         for t in inputs:
             if t._value is not None:
                 raise TraceError(f"a traced tensor ({t._value.type}) escaped from a compiled "
                                  "function and was used outside it; return it instead")
-        if any(type(t._data) is not np.ndarray for t in inputs) and \
-                common_device(op, inputs) is not CPU:  # eager ops on CUDA tensors: one kernel
-            out = Tensor._wrap(run_on_device(opdef, [t._data for t in inputs], attrs, out_type))
+            on_host = on_host and type(t._data) is np.ndarray
+        arrays = [t._data for t in inputs]
+        if not on_host and common_device(op, inputs) is not CPU:
+            out = Tensor._wrap(run_on_device(opdef, arrays, attrs, out_type))  # one CUDA kernel
         elif profiler_recording.ACTIVE is not None:  # under graphc.profiler: timed
-            out = Tensor._wrap(profiler_recording.eager_op(opdef, [t._data for t in inputs],
-                                                           attrs, out_type))
+            out = Tensor._wrap(profiler_recording.eager_op(opdef, arrays, attrs, out_type))
         else:
             with quiet_float_errors():
-                out = Tensor._wrap(evaluate(opdef, [t._data for t in inputs], attrs, out_type))
+                out = Tensor._wrap(evaluate(opdef, arrays, attrs, out_type))
     else:
         value = ctx.emit(op, [ctx.value_of(t) for t in inputs], attrs)
         if (ctx.differentiable and opdef.differentiable and not autograd.is_grad_enabled()
@@ -50,8 +51,8 @@ def apply(op: str, inputs, **attrs) -> Tensor:
             # that passes.autodiff derives from this trace (graphc.compiled_grad)
             value = ctx.emit("stop_gradient", [value], {})
         out = Tensor._traced(value, ctx)
-    if (opdef.differentiable and autograd.is_grad_enabled() and out.dtype.is_float
-            and any(t.requires_grad for t in inputs)):
+    if (opdef.differentiable and autograd.is_grad_enabled()
+            and any(t.requires_grad for t in inputs) and out.dtype.is_float):
         # (an integer or bool result has no gradient, as in PyTorch: x.long() cuts the graph)
         out.requires_grad = True
         out._grad_fn = autograd.GradFn(opdef, attrs, inputs, out)

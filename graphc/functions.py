@@ -20,11 +20,15 @@ from typing import Optional
 
 import numpy as np
 
+from graphc import tracing
 from graphc.amp.autocast_mode import autocast_op
 from graphc.dispatch import apply
+from graphc.profiler import recording as profiler_recording
 from graphc.tensor import Tensor
 from ir import dtypes
 from ir.errors import DTypeError, ShapeError
+from ir.evaluate import quiet_float_errors
+from ir.ops.sources import check_const_number
 from ir.types import wrap_dim
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -54,6 +58,12 @@ def scalar_like(value, like: Tensor) -> Tensor:
                              f"it is combined with ({dtype.numpy} holds {info.min}.."
                              f"{info.max}); cast the tensor to a wider dtype first, e.g. "
                              f"x.long()")
+    if tracing.current() is None and profiler_recording.ACTIVE is None:
+        # eager, and no profiler to see the op: the tensor apply("const", ...) makes, with the
+        # same checks, without its dispatch (numbers are among the commonest operands)
+        check_const_number(value, dtype)
+        with quiet_float_errors():
+            return Tensor._wrap(dtypes.filled((), value, dtype))
     return apply("const", [], value=value, dtype=dtype, shape=[])
 
 

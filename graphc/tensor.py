@@ -99,7 +99,10 @@ class Tensor:
         which names the type as a string or converts: see :mod:`graphc.tensor_compat`.)"""
         if self._value is not None:
             return self._value.type
-        return TensorType(dtypes.from_numpy(self._data.dtype), self._data.shape)
+        data = self._data
+        if type(data) is np.ndarray:  # (a device array's shape may be of another kind)
+            return TensorType.of_array(dtypes.from_numpy(data.dtype), data.shape)
+        return TensorType(dtypes.from_numpy(data.dtype), data.shape)
 
     @property
     def shape(self) -> tuple:

@@ -56,6 +56,11 @@ class DType:
         """f16 and bf16: each op computes in f32 and rounds its result to them, as PyTorch's CPU."""
         return self.is_float and self.bits == 16
 
+    def __hash__(self) -> int:
+        # equal dtypes have equal names; hashing the NumPy dtype too would only be slower
+        # (type-rule results are looked up by their operands' types at every eager op)
+        return hash(self.name)
+
     def __repr__(self) -> str:
         return self.name
 

@@ -45,7 +45,7 @@ def evaluate_results(opdef: OpDef, arrays, attrs: dict,
     if len(results) != len(out_types):
         raise AssertionError(f"internal error: {opdef.name} produced {len(results)} results, "
                              f"its type rule says {len(out_types)}")
-    return tuple(_conform(opdef, np.asarray(r), t) for r, t in zip(results, out_types))
+    return tuple([_conform(opdef, np.asarray(r), t) for r, t in zip(results, out_types)])
 
 
 # Kinds of ops that compute, rather than move, values: on float16 and bfloat16 operands they
@@ -55,13 +55,16 @@ def evaluate_results(opdef: OpDef, arrays, attrs: dict,
 COMPUTES_IN_F32 = frozenset(("elementwise", "reduce", "matmul", "conv"))
 
 
+_LOW_PRECISION = frozenset(d.numpy for d in dtypes.ALL if d.is_low_precision_float)
+
+
 def computing_in_f32(arrays: list[np.ndarray]) -> list[np.ndarray]:
     """The operands as the op computes with them: if their common dtype is float16 or bfloat16,
     each (but a bool, such as ``where``'s condition) is converted to it first, as PyTorch
     converts operands to the common dtype; then float16 and bfloat16 become float32."""
-    kinds = [dtypes.from_numpy(a.dtype) for a in arrays]
-    if not any(d.is_low_precision_float for d in kinds):
+    if not any(a.dtype in _LOW_PRECISION for a in arrays):  # the common case, quickly
         return arrays
+    kinds = [dtypes.from_numpy(a.dtype) for a in arrays]
     common = dtypes.result_type(*((d, a.ndim) for d, a in zip(kinds, arrays)))
     if common.is_low_precision_float:
         arrays = [a if d.is_bool else a.astype(common.numpy, copy=False)
@@ -79,7 +82,8 @@ def _row_major(array) -> np.ndarray:
     only on the values it is computed from, never on whether an earlier op returned a view, so
     passes that materialize or drop movement ops (``fold``, ``simplify``) keep every bit.
     """
-    array = np.asarray(array)
+    if type(array) is not np.ndarray:
+        array = np.asarray(array)
     return array if array.flags.c_contiguous else np.ascontiguousarray(array)
 
 

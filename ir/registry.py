@@ -92,28 +92,47 @@ class OpDef:
 
     def check_attrs(self, attrs: dict) -> dict:
         """Fills defaults and rejects unknown or missing attributes; returns the complete dict."""
-        known = {a.name: a for a in self.attrs}
-        unknown = sorted(set(attrs) - set(known))
-        if unknown:
-            raise ShapeError(f"{self.name}: unknown attribute(s) {', '.join(unknown)}; "
-                             f"expected {', '.join(known) or 'none'}")
         full = {}
         for a in self.attrs:
             if a.name in attrs:
                 full[a.name] = attrs[a.name]
             elif a.required:
+                self._reject_unknown(attrs)  # (an unknown name is the error to report first)
                 raise ShapeError(f"{self.name}: missing attribute '{a.name}'")
             else:
                 full[a.name] = a.default
+        if not attrs.keys() <= full.keys():
+            self._reject_unknown(attrs)
         return full
+
+    def _reject_unknown(self, attrs: dict) -> None:
+        known = [a.name for a in self.attrs]
+        unknown = sorted(set(attrs) - set(known))
+        if unknown:
+            raise ShapeError(f"{self.name}: unknown attribute(s) {', '.join(unknown)}; "
+                             f"expected {', '.join(known) or 'none'}")
 
     def infer_results(self, input_types: Sequence[TensorType],
                       attrs: dict) -> tuple[TensorType, ...]:
-        """Checks arity and attributes and applies the type rule: the type of each result."""
+        """Checks arity and attributes and applies the type rule: the type of each result.
+
+        Results are remembered (:func:`_rule_key` says when): eager mode and tracing ask the
+        same questions over and over, and a type rule is a pure function of its key.
+        """
         if self.arity is not None and len(input_types) != self.arity:
             raise ShapeError(f"{self.name} takes {self.arity} operand(s), got {len(input_types)}")
+        key = _rule_key(self.type_rule, input_types, attrs)
+        if key is not None:
+            cached = _RULE_CACHE.get(key)
+            if cached is not None:
+                return cached
         result = self.type_rule(list(input_types), attrs)
-        return (result,) if isinstance(result, TensorType) else tuple(result)
+        types = (result,) if isinstance(result, TensorType) else tuple(result)
+        if key is not None:  # (errors are never remembered: they raise before this)
+            if len(_RULE_CACHE) >= _RULE_CACHE_SIZE:
+                _RULE_CACHE.clear()  # simpler than LRU, and a working set refills it at once
+            _RULE_CACHE[key] = types
+        return types
 
     def infer(self, input_types: Sequence[TensorType], attrs: dict) -> TensorType:
         """The result type of a single-result application; ShapeError if it has several."""
@@ -153,6 +172,47 @@ class OpDef:
             xs_common = list(xs)
         wide = [scalar_cast(x, _wide(x.dtype)) for x in xs_common]
         return xs, scalar_cast(self.scalar(wide, attrs, _wide(out), _wide(common)), out)
+
+
+# -- the type-rule cache ------------------------------------------------------------------------
+# type rule, input types, attributes, globals the rules read -> result types. Type rules are pure
+# functions of their operands' types, their attributes and ``dtypes.DEFAULT_FLOAT`` (read by
+# ``dtypes.to_float``; ``graphc.set_default_dtype`` changes it), which the key therefore holds.
+# A rule that starts reading another global must add it to the key (``_rule_key``).
+_RULE_CACHE: dict[tuple, tuple[TensorType, ...]] = {}
+_RULE_CACHE_SIZE = 4096
+_MAX_ITEMS = 16  # a longer list attribute (a const's values) is checked afresh every time
+# attribute values that are remembered by value; the type is part of the key, as 1 == 1.0 == True
+_KEY_SCALARS = frozenset((int, float, bool, str, type(None), dtypes.DType))
+
+
+def _rule_key(type_rule, input_types: Sequence[TensorType], attrs: dict) -> Optional[tuple]:
+    """The cache key of one type-rule question, or None when an attribute is not a number,
+    string, dtype or short (nested) list of those (a graph-valued ``body``, a long const)."""
+    try:
+        attr_key = tuple([(name, _value_key(value)) for name, value in attrs.items()])
+    except _Uncacheable:
+        return None
+    types = tuple(input_types)
+    for t in types:
+        if type(t) is not TensorType:  # (a caller's mistake: the rule itself reports it)
+            return None
+    return (type_rule, types, attr_key, dtypes.DEFAULT_FLOAT)
+
+
+class _Uncacheable(Exception):
+    pass
+
+
+def _value_key(value):
+    """A hashable stand-in for an attribute's value: equal only for values the rule cannot
+    tell apart (lists become tuples, and every value is tagged with its type)."""
+    kind = type(value)
+    if kind in _KEY_SCALARS:
+        return kind, value
+    if (kind is list or kind is tuple) and len(value) <= _MAX_ITEMS:
+        return kind, tuple(_value_key(v) for v in value)
+    raise _Uncacheable
 
 
 def _wide(dtype: dtypes.DType) -> dtypes.DType:

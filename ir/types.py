@@ -17,6 +17,7 @@ from ir.dtypes import DType
 from ir.errors import AxisError, ShapeError
 
 Shape = tuple[int, ...]
+_new_object, _set_attr = object.__new__, object.__setattr__
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,22 @@ class TensorType:
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
         if any(d < 0 for d in self.shape):
             raise ShapeError(f"negative dimension in shape {list(self.shape)}")
+
+    @classmethod
+    def of_array(cls, dtype: DType, shape: Shape) -> TensorType:
+        """The type of an array of ``dtype`` with NumPy shape ``shape``: without the checks of
+        the constructor, which a NumPy shape (a tuple of non-negative Python ints) passes
+        already. Eager mode asks for its operands' types at every op.
+
+            >>> import numpy as np
+            >>> from ir.dtypes import f32
+            >>> TensorType.of_array(f32, np.zeros((2, 3)).shape) == TensorType(f32, (2, 3))
+            True
+        """
+        t = _new_object(cls)
+        _set_attr(t, "dtype", dtype)
+        _set_attr(t, "shape", shape)
+        return t
 
     @property
     def ndim(self) -> int:

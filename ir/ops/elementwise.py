@@ -122,6 +122,9 @@ def _as_float(x):
 
 
 def _common_dtype(arrays) -> dtypes.DType:
+    first = arrays[0].dtype
+    if all(a.dtype == first for a in arrays):  # the common case, which promotion keeps as it is
+        return dtypes.from_numpy(first)
     return dtypes.result_type(*((dtypes.from_numpy(a.dtype), a.ndim) for a in arrays))
 
 

@@ -103,13 +103,25 @@ def _const_type(types, attrs):
             raise ShapeError(f"const: value has shape {nested}, "
                              f"but the declared shape is {list(shape)}")
     for x in _numbers(value):
-        if not isinstance(x, (Real, bool, np.bool_)):
-            raise ShapeError(f"const: value must be a number or a nested list, got {x!r}")
-        reason = _misfit(x, dtype)
-        if reason:
-            raise ShapeError(f"const: value {_show_number(x)} does not fit dtype {dtype} "
-                             f"({reason})")
+        check_const_number(x, dtype)
     return TensorType(dtype, shape)
+
+
+def check_const_number(x, dtype: dtypes.DType) -> None:
+    """Raises ShapeError unless ``x`` is a number ``const`` can store in ``dtype``: the check
+    the ``const`` type rule makes of each of its numbers (eager mode makes it of a Python
+    number combined with a tensor, which it wraps without the op: ``graphc.functions``).
+
+        >>> check_const_number(300, dtypes.u8)
+        Traceback (most recent call last):
+        ir.errors.ShapeError: const: value 300 does not fit dtype u8 (u8 holds 0..255)
+    """
+    if not isinstance(x, (Real, bool, np.bool_)):
+        raise ShapeError(f"const: value must be a number or a nested list, got {x!r}")
+    reason = _misfit(x, dtype)
+    if reason:
+        raise ShapeError(f"const: value {_show_number(x)} does not fit dtype {dtype} "
+                         f"({reason})")
 
 
 def _const_ref(value, dtype, shape):
