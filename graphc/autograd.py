@@ -38,6 +38,8 @@ class _GradMode(threading.local):
         # reads (its inputs' history, parameters). Per thread: another thread's nodes are
         # not the call's.
         self.recorders: list[set] = []
+        # what queue_callback adds while this thread's backward pass runs (below)
+        self.completion_callbacks: list = []
 
 
 _state = _GradMode()
@@ -383,8 +385,11 @@ def _leaf_hooked(leaf, g):
 
 
 # Callbacks queue_callback adds while a backward pass runs; they run once, after it has
-# written the leaves' .grad (DistributedDataParallel averages the gradients there).
-_completion_callbacks: list = []
+# written the leaves' .grad (DistributedDataParallel averages the gradients there). Per thread
+# (``_state.completion_callbacks``): two threads' backward passes keep their own.
+def completion_callbacks() -> list:
+    """This thread's queued completion callbacks (the list itself)."""
+    return _state.completion_callbacks
 
 
 def queue_callback(callback) -> None:
@@ -392,13 +397,15 @@ def queue_callback(callback) -> None:
     ``.grad`` (PyTorch's ``Variable._execution_engine.queue_callback``). Call it from a tensor
     hook (a callback already queued is not queued twice); a pass that only returns gradients
     (:func:`grad`) drops its callbacks."""
-    if callback not in _completion_callbacks:
-        _completion_callbacks.append(callback)
+    queued = _state.completion_callbacks
+    if callback not in queued:
+        queued.append(callback)
 
 
 def _run_completion_callbacks(run: bool) -> None:
-    callbacks = list(_completion_callbacks)
-    _completion_callbacks.clear()
+    queued = _state.completion_callbacks
+    callbacks = list(queued)
+    queued.clear()
     for callback in callbacks if run else ():
         callback()
 
@@ -417,7 +424,7 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
     """
     if retain_graph is None:
         retain_graph = create_graph
-    _completion_callbacks.clear()  # left by a backward pass that raised
+    _state.completion_callbacks.clear()  # left by a backward pass that raised
     pending: dict[int, object] = {}
     owners: dict[int, object] = {}
     leaf_grads: dict[int, object] = {}

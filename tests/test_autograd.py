@@ -684,3 +684,34 @@ def test_review_details_of_the_autograd_changes():
     x = graphc.tensor([1.0, 2.0], requires_grad=True)
     (gx,) = graphc.autograd.grad((x * graphc.tensor([3.0, 4.0])).sum(), x, create_graph=True)
     assert not gx.requires_grad
+
+
+def test_completion_callbacks_run_after_the_pass_and_belong_to_their_thread():
+    # queue_callback (DistributedDataParallel's gradient averaging) runs once, after every
+    # leaf's .grad is written; two threads' backward passes keep their own queues
+    import sys
+    import threading
+
+    from graphc import autograd
+
+    def one_pass(results, key):
+        w = graphc.tensor([1.0, 2.0], requires_grad=True)
+        seen = []
+        w.register_hook(lambda g: autograd.queue_callback(lambda: seen.append(w.grad.tolist())))
+        for _ in range(50):
+            w.grad = None
+            (w * 3).sum().backward()
+        results[key] = seen
+
+    results = {}
+    threads = [threading.Thread(target=one_pass, args=(results, k)) for k in range(2)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # (threads switch inside a pass: one global queue lost some)
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert results == {0: [[3.0, 3.0]] * 50, 1: [[3.0, 3.0]] * 50}

@@ -135,13 +135,13 @@ class _Recompute:
             raise CheckpointError("graphc.utils.checkpoint: an output that needed a gradient "
                                   "in the original forward does not in the recomputation")
         # a nested backward pass: keep the callbacks the outer one has queued
-        callbacks = list(autograd._completion_callbacks)
+        callbacks = list(autograd.completion_callbacks())
         try:
             grads = autograd.run_backward(roots, [received[k] for k in sorted(received)],
                                           boundary=groups, retain_graph=True,
                                           create_graph=autograd.is_grad_enabled())
         finally:
-            autograd._completion_callbacks[:] = callbacks
+            autograd.completion_callbacks()[:] = callbacks
         return grads[:-1]  # (the last group: stand-ins outside the boundary, see _run_again)
 
 
