@@ -1,10 +1,30 @@
-"""The ``probs=|logits=`` construction and ``expand`` that Binomial, Geometric,
+"""The ``probs=|logits=`` construction and ``expand`` that Bernoulli, Binomial, Geometric,
 NegativeBinomial and the relaxed Bernoulli share: exactly one of the two is given (broadcast
-with the other tensor parameters), and the other is computed when first read."""
+with the other tensor parameters), and the other is computed when first read
+(:class:`BinaryProbsOrLogits`)."""
 from __future__ import annotations
 
 from graphc.distributions.distribution import Distribution
-from graphc.distributions.utils import broadcast_all, is_number
+from graphc.distributions.utils import (
+    broadcast_all,
+    is_number,
+    lazy_property,
+    logits_to_probs,
+    probs_to_logits,
+)
+
+
+class BinaryProbsOrLogits:
+    """The one of ``probs``/``logits`` not given, computed when first read (a binary event:
+    ``logits = log(p / (1 - p))``, ``probs = sigmoid(logits)``)."""
+
+    @lazy_property
+    def logits(self):
+        return probs_to_logits(self.probs, is_binary=True)
+
+    @lazy_property
+    def probs(self):
+        return logits_to_probs(self.logits, is_binary=True)
 
 
 def init_probs_or_logits(dist: Distribution, probs, logits, others: dict) -> tuple:

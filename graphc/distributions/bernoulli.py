@@ -10,19 +10,18 @@ import math
 import graphc
 import graphc.nn.functional as F
 from graphc.distributions import constraints
-from graphc.distributions.distribution import Distribution
-from graphc.distributions.utils import (
-    broadcast_all,
-    is_number,
-    lazy_property,
-    logits_to_probs,
-    probs_to_logits,
+from graphc.distributions._logits import (
+    BinaryProbsOrLogits,
+    expand_probs_or_logits,
+    init_probs_or_logits,
 )
+from graphc.distributions.distribution import Distribution
+from graphc.distributions.utils import broadcast_all
 
 __all__ = ["Bernoulli"]
 
 
-class Bernoulli(Distribution):
+class Bernoulli(BinaryProbsOrLogits, Distribution):
     """1 with probability ``probs`` (or ``sigmoid(logits)``), else 0; exactly one of the two is
     given and the other is computed when first read."""
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
@@ -30,37 +29,12 @@ class Bernoulli(Distribution):
     has_enumerate_support = True
 
     def __init__(self, probs=None, logits=None, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
-        if probs is not None:
-            is_scalar = is_number(probs)
-            (self.probs,) = broadcast_all(probs)
-        else:
-            is_scalar = is_number(logits)
-            (self.logits,) = broadcast_all(logits)
-        self._param = self.probs if probs is not None else self.logits
-        super().__init__(() if is_scalar else self._param.shape, validate_args=validate_args)
+        batch_shape = init_probs_or_logits(self, probs, logits, {})
+        super().__init__(batch_shape, validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(Bernoulli, _instance)
-        batch_shape = tuple(batch_shape)
-        if "probs" in self.__dict__:
-            new.probs = self.probs.expand(batch_shape)
-            new._param = new.probs
-        if "logits" in self.__dict__:
-            new.logits = self.logits.expand(batch_shape)
-            new._param = new.logits
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
-
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
+        return expand_probs_or_logits(self, new, batch_shape, ())
 
     @property
     def param_shape(self) -> tuple:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import graphc
 from graphc.distributions import _sampling, constraints
-from graphc.distributions._logits import expand_probs_or_logits, init_probs_or_logits
+from graphc.distributions._logits import (
+    BinaryProbsOrLogits,
+    expand_probs_or_logits,
+    init_probs_or_logits,
+)
 from graphc.distributions.distribution import Distribution
-from graphc.distributions.utils import lazy_property, logits_to_probs, probs_to_logits
 
 __all__ = ["Binomial"]
 
@@ -27,7 +30,7 @@ def _homogeneous_count(total_count, what: str) -> int:
     return count
 
 
-class Binomial(Distribution):
+class Binomial(BinaryProbsOrLogits, Distribution):
     """The number of successes in ``total_count`` independent trials of probability
     ``probs`` (or ``sigmoid(logits)``); ``total_count`` takes the parameter's dtype."""
     arg_constraints = {"total_count": constraints.nonnegative_integer,
@@ -46,14 +49,6 @@ class Binomial(Distribution):
     @constraints.dependent_property(is_discrete=True, event_dim=0)
     def support(self):
         return constraints.integer_interval(0, self.total_count)
-
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
 
     @property
     def param_shape(self) -> tuple:

@@ -9,19 +9,18 @@ from __future__ import annotations
 import graphc
 import graphc.nn.functional as F
 from graphc.distributions import constraints
-from graphc.distributions._logits import expand_probs_or_logits, init_probs_or_logits
-from graphc.distributions.distribution import Distribution, _values_checkable
-from graphc.distributions.utils import (
-    broadcast_all,
-    lazy_property,
-    logits_to_probs,
-    probs_to_logits,
+from graphc.distributions._logits import (
+    BinaryProbsOrLogits,
+    expand_probs_or_logits,
+    init_probs_or_logits,
 )
+from graphc.distributions.distribution import Distribution, _values_checkable
+from graphc.distributions.utils import broadcast_all
 
 __all__ = ["Geometric"]
 
 
-class Geometric(Distribution):
+class Geometric(BinaryProbsOrLogits, Distribution):
     """Failures before the first success of trials with success probability ``probs`` (in
     (0, 1]) or ``sigmoid(logits)``; sampled by inversion, ``floor(log u / log(1 - p))``."""
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
@@ -42,14 +41,6 @@ class Geometric(Distribution):
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(Geometric, _instance)
         return expand_probs_or_logits(self, new, batch_shape, ())
-
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
 
     @property
     def mean(self):

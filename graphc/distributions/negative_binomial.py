@@ -10,15 +10,18 @@ from __future__ import annotations
 import graphc
 import graphc.nn.functional as F
 from graphc.distributions import constraints
-from graphc.distributions._logits import expand_probs_or_logits, init_probs_or_logits
+from graphc.distributions._logits import (
+    BinaryProbsOrLogits,
+    expand_probs_or_logits,
+    init_probs_or_logits,
+)
 from graphc.distributions.distribution import Distribution
 from graphc.distributions.gamma import Gamma
-from graphc.distributions.utils import lazy_property, logits_to_probs, probs_to_logits
 
 __all__ = ["NegativeBinomial"]
 
 
-class NegativeBinomial(Distribution):
+class NegativeBinomial(BinaryProbsOrLogits, Distribution):
     """Successes before ``total_count`` (a positive real) failures; samples are
     ``Poisson(Gamma(total_count, exp(-logits)))`` draws (eager, from graphc's generator)."""
     arg_constraints = {"total_count": constraints.greater_than_eq(0),
@@ -34,14 +37,6 @@ class NegativeBinomial(Distribution):
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(NegativeBinomial, _instance)
         return expand_probs_or_logits(self, new, batch_shape, ("total_count",))
-
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
 
     @property
     def param_shape(self) -> tuple:

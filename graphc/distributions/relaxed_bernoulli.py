@@ -11,22 +11,23 @@ import math
 
 import graphc
 from graphc.distributions import constraints
-from graphc.distributions._logits import expand_probs_or_logits, init_probs_or_logits
+from graphc.distributions._logits import (
+    BinaryProbsOrLogits,
+    expand_probs_or_logits,
+    init_probs_or_logits,
+)
 from graphc.distributions.distribution import Distribution
 from graphc.distributions.transformed_distribution import TransformedDistribution
 from graphc.distributions.transforms import SigmoidTransform
 from graphc.distributions.utils import (
     broadcast_all,
     clamp_probs,
-    lazy_property,
-    logits_to_probs,
-    probs_to_logits,
 )
 
 __all__ = ["LogitRelaxedBernoulli", "RelaxedBernoulli"]
 
 
-class LogitRelaxedBernoulli(Distribution):
+class LogitRelaxedBernoulli(BinaryProbsOrLogits, Distribution):
     """The logit of a :class:`RelaxedBernoulli` sample: ``(logits + logistic noise) /
     temperature``."""
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
@@ -42,14 +43,6 @@ class LogitRelaxedBernoulli(Distribution):
         new = self._get_checked_instance(LogitRelaxedBernoulli, _instance)
         new.temperature = self.temperature
         return expand_probs_or_logits(self, new, batch_shape, ())
-
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
 
     @property
     def param_shape(self) -> tuple:
