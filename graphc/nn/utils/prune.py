@@ -262,6 +262,19 @@ class Identity(BasePruningMethod):
         return super().apply(module, name)
 
 
+def _prune_lowest(amount, t: Tensor, default_mask: Tensor, scores) -> Tensor:
+    """``default_mask`` with the ``amount`` entries (a count, or a fraction of ``t``'s) of
+    lowest ``scores()`` zeroed, ties broken by position (``scores`` is called only when there
+    is something to prune: a random draw is not made otherwise)."""
+    size = t.numel()
+    k = _compute_nparams_toprune(amount, size)
+    _validate_pruning_amount(k, size)
+    mask = _array(default_mask).copy()
+    if k != 0:
+        mask.reshape(-1)[np.argsort(scores().reshape(-1), kind="stable")[:k]] = 0
+    return _like(mask, default_mask)
+
+
 class RandomUnstructured(BasePruningMethod):
     """Prunes ``amount`` entries (a count, or a fraction of them) chosen at random."""
 
@@ -272,14 +285,8 @@ class RandomUnstructured(BasePruningMethod):
         self.amount = amount
 
     def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
-        size = t.numel()
-        k = _compute_nparams_toprune(self.amount, size)
-        _validate_pruning_amount(k, size)
-        mask = _array(default_mask).copy()
-        if k != 0:
-            scores = _array(rand(*t.shape)).reshape(-1)
-            mask.reshape(-1)[np.argsort(-scores, kind="stable")[:k]] = 0
-        return _like(mask, default_mask)
+        # (the highest random draws are pruned)
+        return _prune_lowest(self.amount, t, default_mask, lambda: -_array(rand(*t.shape)))
 
     @classmethod
     def apply(cls, module, name, amount):  # type: ignore[override]
@@ -297,14 +304,7 @@ class L1Unstructured(BasePruningMethod):
         self.amount = amount
 
     def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
-        size = t.numel()
-        k = _compute_nparams_toprune(self.amount, size)
-        _validate_pruning_amount(k, size)
-        mask = _array(default_mask).copy()
-        if k != 0:
-            scores = np.abs(_array(t)).reshape(-1)
-            mask.reshape(-1)[np.argsort(scores, kind="stable")[:k]] = 0
-        return _like(mask, default_mask)
+        return _prune_lowest(self.amount, t, default_mask, lambda: np.abs(_array(t)))
 
     @classmethod
     def apply(cls, module, name, amount, importance_scores=None):  # type: ignore[override]
