@@ -37,6 +37,7 @@ from graphc import math_functions as M
 from graphc import tracing
 from graphc.errors import ArgumentError
 from graphc.tensor import Tensor
+from graphc.tensor_methods import inplace_method
 from ir import dtypes
 
 _F64 = dtypes.f64
@@ -680,20 +681,13 @@ def entr(input) -> Tensor:
 
 def _install() -> None:
     """The Tensor methods and their in-place forms (``x.lgamma()``, ``x.digamma_()``)."""
-    def inplace(fn, name):
-        def method(self, *args, **kwargs):
-            return self._assign(lambda old: fn(old, *args, **kwargs))
-        method.__name__ = name
-        method.__doc__ = f"In-place :func:`{fn.__name__}`."
-        return method
-
     for name, fn in (("lgamma", lgamma), ("digamma", digamma), ("erfc", erfc), ("i0", i0)):
         setattr(Tensor, name, fn)
-        setattr(Tensor, name + "_", inplace(fn, name + "_"))
+        setattr(Tensor, name + "_", inplace_method(fn, name + "_"))
     Tensor.polygamma = lambda self, n: polygamma(n, self)
     Tensor.polygamma_ = lambda self, n: self._assign(lambda old: polygamma(n, old))
     Tensor.mvlgamma = mvlgamma
-    Tensor.mvlgamma_ = inplace(mvlgamma, "mvlgamma_")
+    Tensor.mvlgamma_ = inplace_method(mvlgamma, "mvlgamma_")
 
 
 _install()

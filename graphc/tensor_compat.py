@@ -23,7 +23,7 @@ from graphc import autograd, composites, data_dependent, factories, linalg, trac
 from graphc import functions as F
 from graphc.errors import ShapeError, TraceError
 from graphc.tensor import Tensor
-from graphc.tensor_methods import _overwrite
+from graphc.tensor_methods import _overwrite, inplace_method
 from ir import dtypes
 
 
@@ -330,14 +330,6 @@ def _method_inplace(name: str, resizes: bool = False):
     return method
 
 
-def _inplace(fn):
-    def method(self, *args, **kwargs):
-        return self._assign(lambda old: fn(old, *args, **kwargs))
-    method.__name__ = fn.__name__ + "_"
-    method.__doc__ = f"In-place :func:`{fn.__name__}`."
-    return method
-
-
 def _install() -> None:
     Tensor.__init__ = _init_legacy
     Tensor.data = property(_get_data, _set_data)
@@ -355,8 +347,8 @@ def _install() -> None:
     for name in ("repeat", "flip", "fliplr", "flipud", "roll", "unbind", "t", "addcmul",
                  "addcdiv", "isclose", "allclose"):
         setattr(Tensor, name, getattr(composites, name))
-    Tensor.addcmul_ = _inplace(composites.addcmul)
-    Tensor.addcdiv_ = _inplace(composites.addcdiv)
+    Tensor.addcmul_ = inplace_method(composites.addcmul)
+    Tensor.addcdiv_ = inplace_method(composites.addcdiv)
     Tensor.logical_xor = F.logical_xor
     for name in _SAME_SHAPE_INPLACE:
         setattr(Tensor, name + "_", _method_inplace(name))

@@ -153,9 +153,14 @@ def _reflected(fn):
     return lambda self, other: fn(other, self)
 
 
-def _inplace(fn):
-    def method(self, other):
-        return self._assign(lambda old: fn(old, other))
+def inplace_method(fn, name: Optional[str] = None):
+    """The in-place method ``x.<name>(...)`` (default: ``fn``'s name and ``_``) that makes
+    ``x`` ``fn(x, ...)`` through :func:`_assign` (version counter, autograd of the rebinding,
+    the leaf-requires-grad error, write-back by compiled functions)."""
+    def method(self, *args, **kwargs):
+        return self._assign(lambda old: fn(old, *args, **kwargs))
+    method.__name__ = name or fn.__name__ + "_"
+    method.__doc__ = f"In-place :func:`{fn.__name__}`."
     return method
 
 
@@ -178,12 +183,13 @@ _OPERATORS = {
     "__xor__": F.bitwise_xor, "__rxor__": _reflected(F.bitwise_xor),
     "__neg__": F.neg, "__abs__": F.abs,
     "__invert__": F.bitwise_not,
-    "__iadd__": _inplace(F.add), "__isub__": _inplace(F.sub), "__imul__": _inplace(F.mul),
-    "__itruediv__": _inplace(F.div), "__iand__": _inplace(F.bitwise_and),
-    "__ifloordiv__": _inplace(M.floor_divide), "__imod__": _inplace(M.remainder),
-    "__ior__": _inplace(F.bitwise_or), "__ixor__": _inplace(F.bitwise_xor),
+    "__iadd__": inplace_method(F.add), "__isub__": inplace_method(F.sub),
+    "__imul__": inplace_method(F.mul),
+    "__itruediv__": inplace_method(F.div), "__iand__": inplace_method(F.bitwise_and),
+    "__ifloordiv__": inplace_method(M.floor_divide), "__imod__": inplace_method(M.remainder),
+    "__ior__": inplace_method(F.bitwise_or), "__ixor__": inplace_method(F.bitwise_xor),
     # (without it, `t **= 2` rebound the name to a new tensor: a parameter stayed as it was)
-    "__ipow__": _inplace(F.pow),
+    "__ipow__": inplace_method(F.pow),
     "__getitem__": indexing.getitem, "__setitem__": indexing.setitem,
 }
 

@@ -32,6 +32,7 @@ from graphc import random as _random
 from graphc.device import host_array
 from graphc.errors import TraceError
 from graphc.tensor import Tensor
+from graphc.tensor_methods import inplace_method
 from ir import dtypes
 from ir.errors import DTypeError
 
@@ -481,13 +482,6 @@ def _install() -> None:
     from graphc import data_dependent
     from graphc import torch_functions as T
 
-    def inplace(fn, name):
-        def method(self, *args, **kwargs):
-            return self._assign(lambda old: fn(old, *args, **kwargs))
-        method.__name__ = name
-        method.__doc__ = f"In-place :func:`{fn.__name__}`."
-        return method
-
     for name in ("absolute", "count_nonzero", "cross", "diagflat",
                  "diff", "dist", "equal", "erfinv", "histc", "inner", "isin", "kron", "logit",
                  "nan_to_num", "nanmean", "nansum", "quantile", "ravel", "rot90", "select",
@@ -508,7 +502,7 @@ def _install() -> None:
     Tensor.triangular_solve = linalg_triangular.triangular_solve
     Tensor.matrix_exp = linalg_more.matrix_exp
     for name in ("absolute", "logit", "nan_to_num", "masked_scatter", "put", "erfinv"):
-        setattr(Tensor, name + "_", inplace(getattr(T, name), name + "_"))
+        setattr(Tensor, name + "_", inplace_method(getattr(T, name), name + "_"))
     for name in ("unique", "unique_consecutive", "bincount"):
         setattr(Tensor, name, getattr(data_dependent, name))
     Tensor.bernoulli = lambda self, p=None, *, generator=None: bernoulli(self, p,
