@@ -709,3 +709,19 @@ def test_laplace_and_exponential_pairs_still_dispatch():
     assert kl_divergence(Laplace(t(0.0), t(1.0)), Gamma(t(1.0), t(1.0))).item() == math.inf
     assert kl_divergence(Exponential(t(1.0)), Exponential(t(2.0))).item() == pytest.approx(
         math.log(0.5) + 1.0, rel=1e-12)
+
+
+def test_second_derivatives_are_right_or_refused_never_a_silent_zero():
+    # Gamma.cdf's second derivative in x is x**(a-1) e**-x / Gamma(a) differentiated again
+    # (graphc ops); a Gamma sample's slope in the concentration is first order only, so a
+    # second derivative raises (both were constants before: a silent 0)
+    x = graphc.tensor([1.5], dtype=graphc.float64, requires_grad=True)
+    concentration = graphc.tensor([2.0], dtype=graphc.float64)
+    (g,) = graphc.autograd.grad(Gamma(concentration, 1.0).cdf(x).sum(), [x], create_graph=True)
+    (h,) = graphc.autograd.grad(g.sum(), [x])
+    assert h.item() == pytest.approx(math.exp(-1.5) * (1 - 1.5), rel=1e-12)
+    alpha = graphc.tensor([2.0], dtype=graphc.float64, requires_grad=True)
+    (slope,) = graphc.autograd.grad(Gamma(alpha, 1.0).rsample().sum(), [alpha])
+    assert slope.item() > 0
+    with pytest.raises(graphc.errors.AutogradError, match="second derivatives"):
+        graphc.autograd.grad(Gamma(alpha, 1.0).rsample().sum(), [alpha], create_graph=True)

@@ -1,6 +1,6 @@
-"""The NumPy samplers behind the Gamma family, Poisson and Binomial, and the regularized lower
-incomplete gamma function ``P(a, x)`` with its derivatives (Gamma's CDF and the implicit
-reparameterization gradient of its samples).
+"""The NumPy samplers behind the Gamma family, Poisson and Binomial, and the implicit
+reparameterization gradient of Gamma samples (from the incomplete gamma function's series,
+``graphc/incomplete_gamma.py``, which Gamma's CDF is).
 
 Draws come from a NumPy generator seeded with the next seed of graphc's generator, so
 ``graphc.manual_seed`` makes them reproducible. They run eagerly: inside a compiled function
@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphc import random, tracing
-from graphc.errors import TraceError
-from graphc.incomplete_gamma import digamma_array, lower_gamma_series, regularized_lower_gamma
+from graphc import autograd, random, tracing
+from graphc.autograd_function import Function
+from graphc.errors import AutogradError, TraceError
+from graphc.incomplete_gamma import digamma_array, lower_gamma_series
 from graphc.tensor import Tensor
 
 _LARGE_ALPHA = 1e6
@@ -102,36 +103,33 @@ def standard_gamma_grad(z: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return out
 
 
+class _StandardGamma(Function):
+    """Gamma(alpha, 1) draws whose gradient w.r.t. ``alpha`` is the implicit
+    reparameterization ``dz/dalpha``: first order only, so differentiating it again raises
+    (a constant slope would silently answer 0)."""
+
+    @staticmethod
+    def forward(ctx, concentration):
+        import graphc
+        alpha = array(concentration)
+        z = standard_gamma(alpha, numpy_rng())
+        dtype = concentration.dtype
+        ctx.slope = (z, alpha, dtype)
+        # float32 samples are rounded from float64 draws; keep them positive after rounding
+        tiny = float(graphc.finfo(dtype).tiny)
+        return graphc.tensor(np.maximum(z, tiny), dtype=dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        import graphc
+        if autograd.is_grad_enabled():  # (create_graph)
+            raise AutogradError("second derivatives of Gamma-family samples (rsample) w.r.t. "
+                                "the concentration are not supported")
+        z, alpha, dtype = ctx.slope
+        return grad * graphc.tensor(standard_gamma_grad(z, alpha), dtype=dtype)
+
+
 def rsample_standard_gamma(concentration: Tensor) -> Tensor:
     """Gamma(concentration, 1) samples of ``concentration``'s shape; their gradient w.r.t.
-    ``concentration`` is the implicit reparameterization ``dz/dalpha`` (first order: the
-    sample is ``z + (alpha - alpha.detach()) * dz/dalpha`` with ``z`` and ``dz/dalpha``
-    constants)."""
-    import graphc
-    alpha = array(concentration)
-    z = standard_gamma(alpha, numpy_rng())
-    dtype = concentration.dtype
-    # float32 samples are rounded from float64 draws; keep them positive after rounding
-    tiny = float(graphc.finfo(dtype).tiny)
-    values = graphc.tensor(np.maximum(z, tiny), dtype=dtype)
-    if not concentration.requires_grad:
-        return values
-    slope = graphc.tensor(standard_gamma_grad(z, alpha), dtype=dtype)
-    return values + (concentration - concentration.detach()) * slope
-
-
-def gammainc_tensor(a: Tensor, x: Tensor) -> Tensor:
-    """``P(a, x)`` of broadcast tensors with gradients w.r.t. both (first order), eagerly."""
-    import graphc
-    a, x = graphc.broadcast_tensors(a, x)
-    if tracing.current() is not None or a.is_traced or x.is_traced:
-        raise TraceError("Gamma.cdf (the regularized incomplete gamma function) is not "
-                         "supported inside a compiled function yet: it is evaluated in NumPy, "
-                         "eagerly. Call it outside the compiled function")
-    p, dp_da, dp_dx = regularized_lower_gamma(array(a), array(x))
-    out = graphc.tensor(p, dtype=x.dtype)
-    if a.requires_grad:
-        out = out + (a - a.detach()) * graphc.tensor(dp_da, dtype=x.dtype)
-    if x.requires_grad:
-        out = out + (x - x.detach()) * graphc.tensor(dp_dx, dtype=x.dtype)
-    return out
+    ``concentration`` is the implicit reparameterization ``dz/dalpha`` (first order)."""
+    return _StandardGamma.apply(concentration)

@@ -10,6 +10,7 @@ import graphc
 from graphc.distributions import _sampling, constraints
 from graphc.distributions._params import expand_broadcast, init_broadcast
 from graphc.distributions.distribution import Distribution
+from graphc.incomplete_gamma import gammainc
 from graphc.special_functions import xlogy
 
 __all__ = ["Chi2", "Gamma"]
@@ -64,7 +65,7 @@ class Gamma(Distribution):
     def cdf(self, value):
         if self._validate_args:
             self._validate_sample(value)
-        return _sampling.gammainc_tensor(self.concentration, self.rate * value)
+        return gammainc(self.concentration, self.rate * value)
 
 
 class Chi2(Gamma):
