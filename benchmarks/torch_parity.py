@@ -5455,6 +5455,31 @@ class _DlpackCapsule:
         return (1, 0)
 
 
+def session28_surface():
+    """Session 28's surface: F.conv_transpose3d / nn.ConvTranspose3d (values, input, weight and
+    bias gradients, output_size), float64, eager and compiled."""
+    rng = np.random.default_rng(28)
+    for kw in ({}, {"stride": 2, "padding": 1, "output_padding": 1},
+               {"stride": (2, 1, 3), "padding": (1, 0, 1), "output_padding": (1, 0, 2),
+                "groups": 2},
+               {"stride": 1, "dilation": (3, 1, 2), "output_padding": (2, 0, 1), "bias": False}):
+        layer_check(f"ConvTranspose3d{_kw(kw)}", lambda kw=kw: gnn.ConvTranspose3d(4, 6, 3, **kw),
+                    lambda kw=kw: torch.nn.ConvTranspose3d(4, 6, 3, **kw), [rand(2, 4, 3, 4, 3)])
+    layer_check("ConvTranspose3d[output_size]", lambda: gnn.ConvTranspose3d(4, 2, 3, stride=2),
+                lambda: torch.nn.ConvTranspose3d(4, 2, 3, stride=2), [rand(1, 4, 3, 3, 2)],
+                call=lambda m, x: m(x, output_size=[8, 7, 6]))
+    layer_check("ConvTranspose3d[unbatched]", lambda: gnn.ConvTranspose3d(4, 2, 2, stride=2),
+                lambda: torch.nn.ConvTranspose3d(4, 2, 2, stride=2), [rand(4, 2, 3, 2)])
+    x, w, b = (rng.standard_normal((1, 4, 2, 3, 2)), rng.standard_normal((4, 3, 2, 3, 2)),
+               rng.standard_normal(6))
+    grad_check("F.conv_transpose3d(groups=2, dilation, output_padding >= stride)",
+               lambda x, w, b: graphc.nn.functional.conv_transpose3d(
+                   x, w, b, (1, 2, 1), (0, 1, 1), (1, 1, 0), 2, (2, 1, 3)),
+               lambda x, w, b: torch.nn.functional.conv_transpose3d(
+                   x, w, b, (1, 2, 1), (0, 1, 1), (1, 1, 0), 2, (2, 1, 3)),
+               [x, w, b], section="s28/surface")
+
+
 def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -5475,7 +5500,7 @@ def main() -> int:
                     session26, session27_lead, session27_amp, session27_ctc, session27_linalg,
                     session27_grid, session27_surface, session27_dist, session27_special,
                     session27_linalg2, session27_funcs, session27_nnx, session27_dist2,
-                    session27_surface2):
+                    session27_surface2, session28_surface):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

@@ -1,0 +1,195 @@
+"""Session 28's additions to PyTorch's surface: ``F.conv_transpose3d`` / ``nn.ConvTranspose3d``,
+``F.embedding_bag``'s remaining options, the linalg ``_ex`` variants and ``ldl_*``, and
+``graphc.special.zeta``.
+
+Each is checked against an independent float64 oracle written here (direct loops, NumPy, scipy
+or mpmath), its gradients against central finite differences (``check_grad``, float64), its
+compiled result (interpreter and llvm backends) against eager mode, and its errors for bad input.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import graphc
+import graphc.nn.functional as F
+from conftest import assert_close, check_grad
+from graphc import nn
+
+
+def f64(a):
+    return graphc.tensor(np.asarray(a, dtype=np.float64))
+
+
+def f32(a):
+    return graphc.tensor(np.asarray(a, dtype=np.float32))
+
+
+# -- conv_transpose3d ------------------------------------------------------------------------------
+def conv_transpose3d_loops(x, w, b, stride, padding, output_padding, groups, dilation):
+    """The scatter definition of the transpose: every input voxel times every kernel tap adds to
+    out[n, g*og + o, i*s - p + a*d, ...] (out-of-range positions dropped)."""
+    n, cin = x.shape[:2]
+    og, kernel = w.shape[1], w.shape[2:]
+    cg = cin // groups
+    size = [(x.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (kernel[i] - 1)
+            + output_padding[i] + 1 for i in range(3)]
+    out = np.zeros((n, og * groups, *size))
+    for ci in range(cin):
+        g = ci // cg
+        for o in range(og):
+            for pos in np.ndindex(*x.shape[2:]):
+                for tap in np.ndindex(*kernel):
+                    at = [pos[i] * stride[i] - padding[i] + tap[i] * dilation[i] for i in range(3)]
+                    if all(0 <= at[i] < size[i] for i in range(3)):
+                        out[:, g * og + o, at[0], at[1], at[2]] += (x[:, ci, pos[0], pos[1], pos[2]]
+                                                                    * w[ci, o, tap[0], tap[1], tap[2]])
+    if b is not None:
+        out += b.reshape(1, -1, 1, 1, 1)
+    return out
+
+
+# cin, cout, groups, kernel, stride, padding, output_padding, dilation
+GEOMETRIES_3D = [
+    (2, 3, 1, (2, 2, 2), (1, 1, 1), (0, 0, 0), (0, 0, 0), (1, 1, 1)),
+    (4, 6, 2, (2, 3, 2), (2, 1, 3), (1, 0, 1), (1, 0, 2), (1, 1, 1)),
+    (2, 3, 1, (3, 2, 2), (2, 2, 2), (1, 1, 1), (1, 1, 1), (2, 1, 1)),
+    # output_padding >= stride, allowed below the dilation (the crop-after-full path)
+    (2, 4, 2, (2, 2, 3), (1, 1, 1), (0, 0, 0), (2, 0, 1), (3, 1, 2)),
+    (3, 3, 3, (1, 2, 2), (3, 2, 1), (0, 1, 0), (2, 1, 0), (1, 1, 1)),
+]
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES_3D)
+def test_conv_transpose3d_matches_a_direct_loop_oracle(geometry, rng):
+    cin, cout, groups, kernel, stride, padding, output_padding, dilation = geometry
+    x = rng.standard_normal((2, cin, 3, 2, 3))
+    w = rng.standard_normal((cin, cout // groups, *kernel))
+    b = rng.standard_normal(cout)
+    out = F.conv_transpose3d(f64(x), f64(w), f64(b), stride, padding, output_padding, groups,
+                             dilation)
+    expected = conv_transpose3d_loops(x, w, b, stride, padding, output_padding, groups, dilation)
+    assert out.shape == expected.shape
+    assert_close(out, expected)
+
+
+def test_conv_transpose3d_takes_ints_for_every_axis_and_unbatched_input(rng):
+    x, w = rng.standard_normal((2, 2, 3, 2)), rng.standard_normal((2, 3, 2, 2, 2))
+    out = F.conv_transpose3d(f64(x), f64(w), None, 2, 1, 1, 1, 1)
+    assert out.shape == (3, 3, 5, 3)      # (size - 1) * 2 - 2 * 1 + (2 - 1) + 1 + 1
+    assert_close(out, conv_transpose3d_loops(x[None], w, None, (2,) * 3, (1,) * 3, (1,) * 3, 1,
+                                             (1,) * 3)[0])
+
+
+def test_conv_transpose3d_float32_matches_the_float64_oracle(rng):
+    x, w = rng.standard_normal((1, 2, 3, 3, 3)), rng.standard_normal((2, 2, 3, 3, 3))
+    out = F.conv_transpose3d(f32(x), f32(w), stride=2, padding=1)
+    assert out.dtype == graphc.float32
+    assert_close(out, conv_transpose3d_loops(x, w, None, (2,) * 3, (1,) * 3, (0,) * 3, 1, (1,) * 3))
+
+
+@pytest.mark.parametrize("geometry", [GEOMETRIES_3D[1], GEOMETRIES_3D[2], GEOMETRIES_3D[3]])
+def test_conv_transpose3d_gradients_match_finite_differences(geometry, rng):
+    cin, cout, groups, kernel, stride, padding, output_padding, dilation = geometry
+    x = rng.standard_normal((1, cin, 2, 2, 2))
+    w = rng.standard_normal((cin, cout // groups, *kernel))
+    b = rng.standard_normal(cout)
+    check_grad(lambda x, w, b: F.conv_transpose3d(x, w, b, stride, padding, output_padding,
+                                                  groups, dilation), [x, w, b])
+
+
+def test_conv_transpose3d_second_derivative_matches_finite_differences(rng):
+    x, w = rng.standard_normal((1, 2, 2, 2, 2)), rng.standard_normal((2, 2, 2, 2, 2))
+
+    def input_grad(x, w):  # d/dx sum(conv_transpose3d(x, w)^2), differentiated again
+        with graphc.enable_grad():   # (check_grad's finite differences run under no_grad)
+            x = x.detach().requires_grad_()
+            (g,) = graphc.autograd.grad(F.conv_transpose3d(x, w, stride=2).pow(2).sum(), [x],
+                                        create_graph=True)
+        return g
+
+    check_grad(input_grad, [x, w], wrt=[1])
+
+
+@pytest.mark.parametrize("backend", ["interpreter", "llvm"])
+def test_conv_transpose3d_compiled_forward_and_backward_equal_eager(backend, rng):
+    graphc.manual_seed(0)
+    layer = nn.ConvTranspose3d(4, 6, (2, 3, 2), stride=(2, 1, 2), padding=(1, 1, 0),
+                               output_padding=(1, 0, 1), groups=2, dilation=(1, 1, 2))
+    x = f32(rng.standard_normal((2, 4, 3, 4, 3)))
+
+    def step(x):
+        layer.zero_grad()
+        out = layer(x)
+        out.pow(2).sum().backward()
+        return out
+
+    eager = step(x).numpy()
+    eager_grads = [p.grad.numpy().copy() for p in layer.parameters()]
+    compiled = graphc.compile(step, backend=backend)
+    assert_close(compiled(x), eager)
+    for p, want in zip(layer.parameters(), eager_grads):
+        assert_close(p.grad, want, rtol=1e-4, atol=1e-4)   # float32 sums in another order
+
+
+def test_conv_transpose3d_parameters_have_pytorchs_shapes_and_init_bounds():
+    graphc.manual_seed(0)
+    layer = nn.ConvTranspose3d(4, 6, (3, 2, 2), groups=2)
+    assert list(layer.state_dict()) == ["weight", "bias"]
+    assert layer.weight.shape == (4, 3, 3, 2, 2)          # (in, out / groups, kd, kh, kw)
+    assert layer.bias.shape == (6,)
+    bound = 1 / math.sqrt(3 * 3 * 2 * 2)                  # fan_in = weight.shape[1] * kd * kh * kw
+    weight, bias = layer.weight.numpy(), layer.bias.numpy()
+    assert np.abs(weight).max() <= bound and np.abs(weight).max() > 0.8 * bound
+    assert np.abs(bias).max() <= bound and np.abs(bias).max() > 0.5 * bound
+    assert nn.ConvTranspose3d(2, 2, 1, bias=False).bias is None
+    assert repr(nn.ConvTranspose3d(8, 3, 4, stride=2, padding=1, output_padding=1)) == (
+        "ConvTranspose3d(8, 3, kernel_size=(4, 4, 4), stride=(2, 2, 2), padding=(1, 1, 1), "
+        "output_padding=(1, 1, 1))")
+
+
+def test_conv_transpose3d_output_size_chooses_the_output_padding(rng):
+    layer = nn.ConvTranspose3d(2, 1, 3, stride=3, bias=False).double()
+    x = f64(rng.standard_normal((1, 2, 2, 3, 2)))
+    smallest = layer(x)
+    assert smallest.shape == (1, 1, 6, 9, 6)
+    bigger = layer(x, output_size=[1, 1, 8, 9, 7])
+    assert bigger.shape == (1, 1, 8, 9, 7)
+    assert_close(bigger[:, :, :6, :, :6], smallest.numpy())
+    assert_close(bigger[:, :, 6:], np.zeros((1, 1, 2, 9, 7)))   # nothing reaches the extra planes
+    with pytest.raises(ValueError, match="valid sizes range from 6 to 8"):
+        layer(x, output_size=[9, 9, 6])
+
+
+def test_conv_transpose3d_errors_name_the_argument_and_the_expected_shape():
+    x = graphc.zeros(1, 4, 2, 2, 2)
+    with pytest.raises(ValueError, match=r"weight must be 5-D \(in, out/groups, kd, kh, kw\)"):
+        F.conv_transpose3d(x, graphc.zeros(4, 2, 2, 2))
+    with pytest.raises(ValueError, match="expects 3 input channels, but input of shape "
+                                         r"\[1, 4, 2, 2, 2\] has 4"):
+        F.conv_transpose3d(x, graphc.zeros(3, 2, 2, 2, 2))
+    with pytest.raises(ValueError, match="expected a 4-D .unbatched. or 5-D"):
+        F.conv_transpose3d(graphc.zeros(4, 2, 2), graphc.zeros(4, 2, 2, 2, 2))
+    with pytest.raises(ValueError, match="groups=3 must be positive and divide the 4 input"):
+        F.conv_transpose3d(x, graphc.zeros(4, 2, 2, 2, 2), groups=3)
+    with pytest.raises(ValueError, match="output_padding .* must be smaller than either stride"):
+        F.conv_transpose3d(x, graphc.zeros(4, 2, 2, 2, 2), stride=2, output_padding=(0, 2, 0))
+    with pytest.raises(ValueError, match="stride needs 3 values"):
+        F.conv_transpose3d(x, graphc.zeros(4, 2, 2, 2, 2), stride=(1, 2))
+    with pytest.raises(TypeError, match="must be floating point"):
+        F.conv_transpose3d(graphc.zeros(1, 4, 2, 2, 2, dtype=graphc.int64),
+                           graphc.zeros(4, 2, 2, 2, 2))
+    with pytest.raises(ValueError, match="is too small"):
+        F.conv_transpose3d(graphc.zeros(1, 4, 1, 1, 1), graphc.zeros(4, 2, 1, 1, 1), padding=1)
+
+
+def test_conv_transpose3d_compiles_to_kernels_not_a_numpy_fallback():
+    from backends.kernel import LibraryCall
+    layer = nn.ConvTranspose3d(4, 3, 3, stride=2, padding=1)
+    compiled = graphc.compile(lambda x: layer(x), backend="llvm")
+    x = graphc.randn(2, 4, 3, 4, 5)
+    assert_close(compiled(x), layer(x).numpy())
+    program = compiled.entries[-1].executable.program
+    assert [s.op for s in program.steps if isinstance(s, LibraryCall) and s.op != "const"] == []
