@@ -5457,7 +5457,8 @@ class _DlpackCapsule:
 
 def session28_surface():
     """Session 28's surface: F.conv_transpose3d / nn.ConvTranspose3d (values, input, weight and
-    bias gradients, output_size), float64, eager and compiled."""
+    bias gradients, output_size); F.embedding_bag's ties, NaNs and include_last_offset; float64,
+    eager and compiled."""
     rng = np.random.default_rng(28)
     for kw in ({}, {"stride": 2, "padding": 1, "output_padding": 1},
                {"stride": (2, 1, 3), "padding": (1, 0, 1), "output_padding": (1, 0, 2),
@@ -5478,6 +5479,28 @@ def session28_surface():
                lambda x, w, b: torch.nn.functional.conv_transpose3d(
                    x, w, b, (1, 2, 1), (0, 1, 1), (1, 1, 0), 2, (2, 1, 3)),
                [x, w, b], section="s28/surface")
+
+    # embedding_bag: tied maxima (the first gets the gradient), a short last offset with
+    # include_last_offset (the entries past it join the last bag), per_sample_weights
+    tied = rng.standard_normal((6, 3))
+    tied[1] = tied[3] = np.abs(tied[1]) + 3.0
+    indices, offsets = np.array([0, 3, 1, 2, 1, 3, 5, 5, 1]), np.array([0, 3, 3, 6])
+    for mode in ("sum", "mean", "max"):
+        for kw in ({}, {"include_last_offset": True, "padding_idx": 5}):
+            grad_check(f"F.embedding_bag(mode={mode}, tied rows){_kw(kw)}",
+                       lambda w, m=mode, kw=kw: graphc.nn.functional.embedding_bag(
+                           graphc.tensor(indices), w, graphc.tensor(offsets), mode=m, **kw),
+                       lambda w, m=mode, kw=kw: torch.nn.functional.embedding_bag(
+                           torch.tensor(indices), w, torch.tensor(offsets), mode=m, **kw),
+                       [tied], section="s28/surface")
+    grad_check("F.embedding_bag(per_sample_weights, include_last_offset, padding_idx)",
+               lambda w, p: graphc.nn.functional.embedding_bag(
+                   graphc.tensor(indices), w, graphc.tensor(offsets), mode="sum",
+                   per_sample_weights=p, include_last_offset=True, padding_idx=1),
+               lambda w, p: torch.nn.functional.embedding_bag(
+                   torch.tensor(indices), w, torch.tensor(offsets), mode="sum",
+                   per_sample_weights=p, include_last_offset=True, padding_idx=1),
+               [tied, rng.standard_normal(9)], section="s28/surface")
 
 
 def main() -> int:

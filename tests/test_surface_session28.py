@@ -193,3 +193,90 @@ def test_conv_transpose3d_compiles_to_kernels_not_a_numpy_fallback():
     assert_close(compiled(x), layer(x).numpy())
     program = compiled.entries[-1].executable.program
     assert [s.op for s in program.steps if isinstance(s, LibraryCall) and s.op != "const"] == []
+
+
+# -- embedding_bag: ties, NaNs and include_last_offset as PyTorch's kernel ---------------------------
+def embedding_bag_scan(indices, starts, weight, mode, padding_idx=None, psw=None):
+    """PyTorch's CPU kernel as a scan: bag b holds indices[starts[b]:starts[b + 1]] (the last
+    bag runs to the end); 'max' keeps an entry only when it is strictly greater, so the first of
+    tied maxima wins and a NaN wins only as the bag's first entry. Returns the bags and, for
+    'max', the position of the winning entry per (bag, column) (-1 for an empty bag)."""
+    bounds = list(starts) + [len(indices)]
+    out = np.zeros((len(starts), weight.shape[1]))
+    winner = np.full(out.shape, -1)
+    for b in range(len(starts)):
+        entries = [k for k in range(bounds[b], bounds[b + 1]) if indices[k] != padding_idx]
+        for column in range(weight.shape[1]):
+            values = [weight[indices[k], column] * (1.0 if psw is None else psw[k])
+                      for k in entries]
+            if not values:
+                continue
+            if mode == "max":
+                best = 0
+                for j in range(1, len(values)):
+                    if values[j] > values[best]:
+                        best = j
+                out[b, column], winner[b, column] = values[best], entries[best]
+            else:
+                out[b, column] = sum(values) / (len(values) if mode == "mean" else 1)
+    return out, winner
+
+
+def test_embedding_bag_max_sends_the_gradient_to_the_first_of_tied_maxima(rng):
+    weight = rng.standard_normal((5, 3))
+    weight[1] = weight[3] = np.abs(weight[1]) + 3.0       # rows 1 and 3 tie as every maximum
+    indices = np.array([0, 3, 1, 2, 1, 3, 4, 4])          # bags [0, 3, 1], [2, 1, 3], [4, 4]
+    starts = np.array([0, 3, 6])
+    want, winner = embedding_bag_scan(indices, starts, weight, "max")
+    w = f64(weight).requires_grad_()
+    out = F.embedding_bag(graphc.tensor(indices), w, graphc.tensor(starts), mode="max")
+    assert_close(out, want)
+    upstream = rng.standard_normal(want.shape)
+    out.backward(f64(upstream))
+    expected = np.zeros_like(weight)
+    for b, column in np.ndindex(*want.shape):
+        expected[indices[winner[b, column]], column] += upstream[b, column]
+    assert_close(w.grad, expected)
+    assert np.all(expected[3] != 0) and np.all(expected[1] != 0)   # each bag's first got it
+    compiled = graphc.compile(lambda w, i, o: F.embedding_bag(i, w, o, mode="max"),
+                              backend="llvm")
+    assert_close(compiled(f64(weight), graphc.tensor(indices), graphc.tensor(starts)), want)
+
+
+def test_embedding_bag_max_keeps_a_nan_only_as_the_first_entry_of_its_bag():
+    weight = np.array([[1.0], [np.nan], [3.0], [0.5]])
+    indices = np.array([0, 1, 2, 1, 0, 2, 3, 1])          # bags [0, 1, 2], [1, 0, 2], [3, 1]
+    starts = np.array([0, 3, 6])
+    want, _ = embedding_bag_scan(indices, starts, weight, "max")
+    assert np.isnan(want[1, 0]) and want[0, 0] == 3.0 and want[2, 0] == 0.5
+    for run in (F.embedding_bag, graphc.compile(F.embedding_bag, backend="interpreter")):
+        out = run(graphc.tensor(indices), f64(weight), graphc.tensor(starts), mode="max")
+        np.testing.assert_array_equal(out.numpy(), want)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag_entries_past_a_short_last_offset_join_the_last_bag(mode, rng):
+    weight = rng.standard_normal((6, 3))
+    indices = np.array([0, 2, 2, 4, 1, 3, 5, 5, 1])
+    offsets = np.array([0, 2, 2, 5])                      # include_last_offset, but 5 < 9
+    want, _ = embedding_bag_scan(indices, offsets[:-1], weight, mode, padding_idx=5)
+    out = F.embedding_bag(graphc.tensor(indices), f64(weight), graphc.tensor(offsets), mode=mode,
+                          include_last_offset=True, padding_idx=5)
+    assert out.shape == (3, 3)
+    assert_close(out, want)
+    check_grad(lambda w: F.embedding_bag(graphc.tensor(indices), w, graphc.tensor(offsets),
+                                         mode=mode, include_last_offset=True, padding_idx=5),
+               [weight])
+
+
+def test_embedding_bag_per_sample_weights_gradients_match_finite_differences(rng):
+    weight, psw = rng.standard_normal((5, 2)), rng.standard_normal(7)
+    indices, offsets = graphc.tensor([0, 4, 2, 2, 1, 3, 4]), graphc.tensor([0, 3, 3, 5, 7])
+    want, _ = embedding_bag_scan(indices.numpy(), [0, 3, 3, 5], weight, "sum", padding_idx=2,
+                                 psw=psw)
+    out = F.embedding_bag(indices, f64(weight), offsets, mode="sum", per_sample_weights=f64(psw),
+                          include_last_offset=True, padding_idx=2)
+    assert_close(out, want)
+    check_grad(lambda w, p: F.embedding_bag(indices, w, offsets, mode="sum",
+                                            per_sample_weights=p, include_last_offset=True,
+                                            padding_idx=2), [weight, psw])
