@@ -7,8 +7,9 @@ the first maximal entry of each bag and column is sent (PyTorch's kernel: the fi
 maxima gets the whole gradient, and a NaN counts only as a bag's first entry). Indices equal
 to ``padding_idx`` go to a discarded extra bag, so they count in no sum, mean or maximum.
 Empty bags are zero. With ``include_last_offset`` the last offset only closes the last bag:
-entries past it (when it is not ``len(input)``) belong to the last bag, as in PyTorch. Bag membership is computed from the offsets
-with tensor ops, so it traces: the offsets are data of the compiled graph, not constants.
+entries past it (when it is not ``len(input)``) belong to the last bag, as in PyTorch. Bag
+membership is computed from the offsets with tensor ops, so it traces: the offsets are data of
+the compiled graph, not constants.
 
     >>> import graphc
     >>> w = graphc.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
