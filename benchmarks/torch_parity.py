@@ -5457,8 +5457,8 @@ class _DlpackCapsule:
 
 def session28_surface():
     """Session 28's surface: F.conv_transpose3d / nn.ConvTranspose3d (values, input, weight and
-    bias gradients, output_size); F.embedding_bag's ties, NaNs and include_last_offset; float64,
-    eager and compiled."""
+    bias gradients, output_size); F.embedding_bag's ties, NaNs and include_last_offset;
+    linalg.solve_ex, ldl_factor(_ex), ldl_solve; float64, eager and compiled."""
     rng = np.random.default_rng(28)
     for kw in ({}, {"stride": 2, "padding": 1, "output_padding": 1},
                {"stride": (2, 1, 3), "padding": (1, 0, 1), "output_padding": (1, 0, 2),
@@ -5501,6 +5501,53 @@ def session28_surface():
                    torch.tensor(indices), w, torch.tensor(offsets), mode="sum",
                    per_sample_weights=p, include_last_offset=True, padding_idx=1),
                [tied, rng.standard_normal(9)], section="s28/surface")
+
+    # linalg.solve_ex (singular matrices: info and LAPACK's inf/NaN), ldl_factor(_ex), ldl_solve
+    square = rng.standard_normal((3, 4, 4)) + 4 * np.eye(4)
+    square[1, 1] = 2 * square[1, 0]
+    rhs = rng.standard_normal((3, 4, 2))
+    grad_check("linalg.solve_ex(...).result (regular)",
+               lambda a, b: graphc.linalg.solve_ex(a, b).result,
+               lambda a, b: torch.linalg.solve_ex(a, b).result,
+               [square[::2].copy(), rhs[::2].copy()], compiled=False, section="s28/surface")
+
+    def solve_ex_singular():
+        items = []
+        for left, b in ((True, rhs), (True, rhs[..., 0]), (False, np.swapaxes(rhs, -1, -2))):
+            g = graphc.linalg.solve_ex(graphc.tensor(square), graphc.tensor(b), left=left)
+            t = torch.linalg.solve_ex(torch.tensor(square), torch.tensor(b), left=left)
+            items += [Exact(f"info (left={left})", g.info.tolist(), t.info.tolist()),
+                      Exact("info dtype", str(_np(g.info).dtype), str(_np(t.info).dtype)),
+                      Exact("non-finite where", (~np.isfinite(_np(g.result))).tolist(),
+                            (~np.isfinite(_np(t.result))).tolist()),
+                      ("finite values", np.nan_to_num(_np(g.result), posinf=0, neginf=0),
+                       np.nan_to_num(_np(t.result), posinf=0, neginf=0))]
+        return items
+    check("s28/surface/linalg.solve_ex (a singular matrix in the batch)", solve_ex_singular)
+
+    def ldl():
+        items = []
+        cases = [np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 3.0], [2.0, 3.0, 0.0]]), np.zeros((3, 3)),
+                 np.ones((3, 3))]
+        for n in (2, 5, 8):
+            a = rng.standard_normal((2, n, n))
+            a = a + np.swapaxes(a, -1, -2)
+            a[1] -= np.diag(np.diag(a[1]))          # zero diagonal: 2x2 pivots
+            cases.append(a)
+        for a in cases:
+            g = graphc.linalg.ldl_factor_ex(graphc.tensor(a))
+            t = torch.linalg.ldl_factor_ex(torch.tensor(a))
+            items += [Exact(f"pivots n={a.shape[-1]}", g.pivots.tolist(), t.pivots.tolist()),
+                      Exact("info", g.info.tolist(), t.info.tolist()),
+                      (f"LD n={a.shape[-1]}", g.LD, t.LD)]
+            if not t.info.any():
+                b = rng.standard_normal(a.shape[:-1] + (2,))
+                items.append(("ldl_solve", graphc.linalg.ldl_solve(g.LD, g.pivots,
+                                                                   graphc.tensor(b)),
+                              torch.linalg.ldl_solve(t.LD, t.pivots, torch.tensor(b))))
+        return items
+    check("s28/surface/linalg.ldl_factor_ex, ldl_solve (LD, pivots, info, solutions)", ldl,
+          rtol=1e-9, atol=1e-11)
 
 
 def main() -> int:

@@ -1,6 +1,6 @@
 """``graphc.linalg``'s triangular solvers and the checked (``_ex``) factorizations, as
 PyTorch's: ``solve_triangular`` (and the older ``graphc.triangular_solve``), ``cholesky_ex``,
-``inv_ex``, ``graphc.cholesky_solve`` and ``graphc.cholesky_inverse``.
+``inv_ex``, ``solve_ex``, ``graphc.cholesky_solve`` and ``graphc.cholesky_inverse``.
 
     >>> import graphc
     >>> low = graphc.tensor([[2.0, 0.0], [1.0, 4.0]], dtype=graphc.float64)
@@ -28,11 +28,13 @@ from graphc.linalg_solvers import (
     _wrap,
     cholesky,
     inv,
+    solve,
+    solve_operand,
 )
 from graphc.tensor import Tensor
 
-__all__ = ["solve_triangular", "triangular_solve", "cholesky_ex", "inv_ex", "cholesky_solve",
-           "cholesky_inverse"]
+__all__ = ["solve_triangular", "triangular_solve", "cholesky_ex", "inv_ex", "solve_ex",
+           "cholesky_solve", "cholesky_inverse"]
 
 
 def _triangle(a: np.ndarray, upper: bool, unitriangular: bool) -> np.ndarray:
@@ -242,6 +244,59 @@ def inv_ex(A: Tensor, *, check_errors: bool = False):
     mask = Tensor._wrap(bad[..., None, None])
     safe = inv(F.where(mask, eye(n, dtype=A.dtype), A))
     return result(F.where(mask, _wrap(fallback, A), safe), info_t)
+
+
+@autocast_op("linalg_solve_ex")
+def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = False):
+    """``(result, info)`` (``torch.linalg.solve_ex``): :func:`~graphc.linalg.solve` without
+    raising for a singular matrix: ``info`` (int32, one per matrix of ``A``) is 0, or the
+    (1-based) index of the first zero pivot of its LU factorization; then ``result`` is what
+    LAPACK's ``getrs`` gives with that factorization (inf/NaN) and gets no gradient (PyTorch's
+    is NaN there). ``check_errors=True`` raises a :class:`LinAlgError` instead.
+
+        >>> import graphc
+        >>> A = graphc.tensor([[[2.0, 0.0], [0.0, 4.0]], [[1.0, 2.0], [2.0, 4.0]]])
+        >>> out = graphc.linalg.solve_ex(A, graphc.tensor([2.0, 2.0]))
+        >>> out.result[0].tolist(), out.info.tolist()
+        ([1.0, 0.5], [0, 2])
+    """
+    from graphc.linalg_lu import lu_factor_array, lu_solve_array
+    from graphc.return_types import linalg_solve_ex as result
+    A = _factorized("solve_ex", A)
+    B = F.to_tensor(B)
+    _eager_only("solve_ex", B)
+    if not left and (B.ndim < 2 or B.shape[-1] != A.shape[-1]):
+        raise ValueError(f"linalg.solve_ex: B of shape {list(B.shape)} does not match A of "
+                         f"shape {list(A.shape)} for X A = B (expected (..., k, {A.shape[-1]}))")
+    # X A = B is A^T X^T = B^T; as PyTorch's, info is of A's own LU factorization either way
+    B, vector = solve_operand("solve_ex", A, B if left else B.mT)
+    coefficient = A if left else A.mT
+    array = A.numpy().astype(_compute_dtype(A))
+    lu, pivots, info = lu_factor_array(array)
+    if check_errors:
+        _batch_error("solve_ex", info, lambda i: (
+            "The solver failed because the input matrix is singular."))
+    info_t = Tensor._wrap(info)
+    singular = info != 0
+    if not singular.any():
+        try:
+            out = solve(coefficient, B)
+            return result(out if left else out.mT, info_t)
+        except LinAlgError:  # (LAPACK's rounding found a zero pivot that ours did not)
+            singular = np.ones_like(singular)
+    rhs = B.numpy().astype(array.dtype)
+    rhs = rhs[..., None] if vector else rhs
+    n, batch = A.shape[-1], np.broadcast_shapes(array.shape[:-2], rhs.shape[:-2])
+    fallback = lu_solve_array(np.broadcast_to(lu, batch + (n, n)),
+                              np.broadcast_to(pivots, batch + (n,)),
+                              np.broadcast_to(rhs, batch + rhs.shape[-2:]), transpose=not left)
+    fallback = fallback[..., 0] if vector else fallback
+    from graphc.factories import eye
+    failed = Tensor._wrap(singular[..., None, None])
+    safe = solve(F.where(failed, eye(n, dtype=A.dtype), coefficient), B)  # (no gradient there)
+    failed = Tensor._wrap(singular[..., None]) if vector else failed
+    out = F.where(failed, _wrap(fallback, A), safe)
+    return result(out if left else out.mT, info_t)
 
 
 def _check_factor(name: str, L) -> Tensor:

@@ -280,3 +280,193 @@ def test_embedding_bag_per_sample_weights_gradients_match_finite_differences(rng
     check_grad(lambda w, p: F.embedding_bag(indices, w, offsets, mode="sum",
                                             per_sample_weights=p, include_last_offset=True,
                                             padding_idx=2), [weight, psw])
+
+
+# -- linalg: solve_ex, ldl_factor(_ex), ldl_solve ---------------------------------------------------
+def test_solve_ex_matches_solve_and_reports_singular_matrices_without_raising(rng):
+    a = rng.standard_normal((3, 4, 4)) + 4 * np.eye(4)
+    a[1] = [[1.0, 2.0, 0.0, 1.0], [2.0, 4.0, 0.0, 2.0], [0.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 3.0]]
+    b = rng.standard_normal((3, 4, 2))
+    out = graphc.linalg.solve_ex(f64(a), f64(b))
+    assert type(out).__name__ == "linalg_solve_ex" and out.info.dtype == graphc.int32
+    from scipy.linalg import lapack
+    assert out.info.tolist() == [lapack.dgetrf(m)[2] for m in a]   # LAPACK's first zero pivot
+    assert out.info[1].item() > 0
+    for i in (0, 2):
+        assert_close(out.result[i], np.linalg.solve(a[i], b[i]))
+    assert not np.isfinite(out.result[1].numpy()).all()   # inf/NaN, as LAPACK's getrs
+    with pytest.raises(graphc.linalg.LinAlgError,
+                       match=r"solve_ex: \(Batch element 1\): The solver failed because the "
+                             "input matrix is singular"):
+        graphc.linalg.solve_ex(f64(a), f64(b), check_errors=True)
+
+
+def test_solve_ex_takes_solves_vectors_batches_and_left_false_as_solve(rng):
+    a = rng.standard_normal((2, 3, 3)) + 3 * np.eye(3)
+    vectors = rng.standard_normal((2, 3))
+    out = graphc.linalg.solve_ex(f64(a), f64(vectors))
+    assert out.result.shape == (2, 3) and out.info.shape == (2,)
+    assert_close(out.result, np.linalg.solve(a, vectors[..., None])[..., 0])
+    right = rng.standard_normal((5, 2, 4, 3))       # X A = B, B's batch broadcast with A's
+    out = graphc.linalg.solve_ex(f64(a), f64(right), left=False)
+    assert out.info.shape == (2,)                     # one per matrix of A, as PyTorch
+    want = np.swapaxes(np.linalg.solve(np.swapaxes(a, -1, -2), np.swapaxes(right, -1, -2)),
+                       -1, -2)
+    assert_close(out.result, want)
+    with pytest.raises(ValueError, match=r"B of shape \[4, 2\] does not match A of shape "
+                                         r"\[2, 3, 3\]"):
+        graphc.linalg.solve_ex(f64(a), f64(np.ones((4, 2))))
+    for b in (np.ones(3), np.ones((3, 2))):
+        with pytest.raises(ValueError, match=r"for X A = B \(expected \(\.\.\., k, 3\)\)"):
+            graphc.linalg.solve_ex(f64(a), f64(b), left=False)
+
+
+def test_solve_ex_left_false_reports_the_lu_of_a_itself_as_pytorch(rng):
+    from scipy.linalg import lapack
+    a = rng.standard_normal((4, 4))
+    a[1] = 2 * a[0]                                   # dependent rows: A's LU meets an exact 0
+    b = rng.standard_normal((2, 4))
+    out = graphc.linalg.solve_ex(f64(a), f64(b), left=False)
+    lu, piv, info = lapack.dgetrf(a)
+    assert info > 0 and out.info.item() == info
+    want = lapack.dgetrs(lu, piv, b.T, trans=1)[0].T   # getrs with A^T, from A's factorization
+    np.testing.assert_array_equal(np.isfinite(out.result.numpy()), np.isfinite(want))
+
+
+def test_solve_ex_gradients_match_finite_differences_and_skip_singular_matrices(rng):
+    a = rng.standard_normal((2, 3, 3)) + 3 * np.eye(3)
+    b = rng.standard_normal((2, 3, 2))
+    check_grad(lambda a, b: graphc.linalg.solve_ex(a, b).result, [a, b])
+    singular = a.copy()
+    singular[1] = [[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 1.0, 1.0]]
+    A = f64(singular).requires_grad_()
+    graphc.linalg.solve_ex(A, f64(b)).result[0].sum().backward()
+    x0 = np.linalg.solve(a[0], b[0])
+    g = np.linalg.solve(a[0].T, np.ones((3, 2)))
+    assert_close(A.grad[0], -g @ x0.T)                 # PyTorch's rule on the regular matrix
+    assert_close(A.grad[1], np.zeros((3, 3)))         # none through the singular one
+
+
+def ldl_reconstruct(ld, pivots):
+    """A from LAPACK's compact sytrf(uplo='L') form, independently of the solver: apply each
+    step's interchange and its (unit lower) column of L, in reverse, to the block diagonal D."""
+    n = ld.shape[0]
+    steps, k = [], 0
+    while k < n:
+        size = 1 if pivots[k] > 0 else 2
+        steps.append((k, size, abs(int(pivots[k])) - 1))
+        k += size
+    d = np.zeros((n, n))
+    for k, size, _ in steps:
+        d[k:k + size, k:k + size] = np.tril(ld[k:k + size, k:k + size])
+        d[k, k + size - 1] = d[k + size - 1, k]
+    a = d
+    for k, size, kp in reversed(steps):   # A_k = P_k L_k A_{k+1} L_k^T P_k^T
+        low = np.eye(n)
+        low[k + size:, k:k + size] = ld[k + size:, k:k + size]
+        a = low @ a @ low.T
+        perm = np.arange(n)
+        perm[[k + size - 1, kp]] = perm[[kp, k + size - 1]]
+        a = a[perm][:, perm]
+    return a
+
+
+def ldl_cases(rng):
+    cases = [np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 3.0], [2.0, 3.0, 0.0]]), np.diag([2.0, -1.0])]
+    for n in (1, 2, 4, 6):
+        for kind in range(3):
+            a = rng.standard_normal((n, n))
+            a = a + a.T
+            if kind == 1:   # small diagonal: Bunch-Kaufman takes 2x2 pivots
+                np.fill_diagonal(a, 0.01 * rng.standard_normal(n))
+            if kind == 2:   # integers: ties in the pivot search
+                a = np.round(a)
+            cases.append(a)
+    return cases
+
+
+def test_ldl_factor_matches_lapack_sytrf_and_reconstructs_a(rng):
+    from scipy.linalg import lapack
+    two_by_two = 0
+    for a in ldl_cases(rng):
+        ld, pivots, info = graphc.linalg.ldl_factor_ex(f64(a))
+        want, want_pivots, want_info = lapack.dsytrf(a, lower=1)
+        assert info.item() == want_info and pivots.dtype == graphc.int32
+        np.testing.assert_array_equal(pivots.numpy(), want_pivots)
+        assert_close(ld, np.tril(want))
+        if want_info:   # (D has an exact zero: the factorization does not give A back)
+            continue
+        assert_close(ldl_reconstruct(ld.numpy(), pivots.numpy()), a, atol=1e-12, rtol=1e-12)
+        two_by_two += int((pivots.numpy() < 0).any())
+    assert two_by_two >= 3
+
+
+def test_ldl_factor_reads_the_lower_triangle_and_batches(rng):
+    a = rng.standard_normal((2, 3, 4, 4))
+    sym = np.tril(a) + np.swapaxes(np.tril(a, -1), -1, -2)
+    ld, pivots, info = graphc.linalg.ldl_factor_ex(f64(np.tril(a) + 5.0 * np.triu(a, 1)))
+    assert ld.shape == (2, 3, 4, 4) and pivots.shape == (2, 3, 4) and info.shape == (2, 3)
+    for index in np.ndindex(2, 3):
+        assert_close(ldl_reconstruct(ld.numpy()[index], pivots.numpy()[index]), sym[index],
+                     atol=1e-12, rtol=1e-12)
+    assert_close(ld, np.tril(ld.numpy()))
+    ld32, _ = graphc.linalg.ldl_factor(f32(sym))
+    assert ld32.dtype == graphc.float32
+    assert_close(ld32, ld.numpy())
+
+
+def test_ldl_solve_solves_with_the_factorization(rng):
+    for a in ldl_cases(rng):
+        ld, pivots, info = graphc.linalg.ldl_factor_ex(f64(a))
+        if info.item():
+            continue
+        b = rng.standard_normal((a.shape[0], 3))
+        x = graphc.linalg.ldl_solve(ld, pivots, f64(b))
+        assert_close(x, np.linalg.solve(a, b), atol=1e-9, rtol=1e-9)
+    a = rng.standard_normal((2, 3, 3))
+    a = a + np.swapaxes(a, -1, -2)
+    ld, pivots = graphc.linalg.ldl_factor(f64(a))
+    b = rng.standard_normal((4, 1, 3, 2))            # batch broadcast with LD's
+    assert_close(graphc.linalg.ldl_solve(ld, pivots, f64(b)), np.linalg.solve(a, b))
+
+
+def test_ldl_singular_d_is_reported_by_info_or_raised():
+    out = graphc.linalg.ldl_factor_ex(graphc.zeros(3, 3, dtype=graphc.float64))
+    assert out.info.item() == 1 and out.info.dtype == graphc.int32
+    assert out.pivots.tolist() == [1, 2, 3]
+    singular = graphc.tensor([[1.0, 1.0], [1.0, 1.0]], dtype=graphc.float64)
+    assert graphc.linalg.ldl_factor_ex(singular).info.item() == 2
+    with pytest.raises(graphc.linalg.LinAlgError, match=r"ldl_factor: .*D\[1, 1\] is zero"):
+        graphc.linalg.ldl_factor(singular)
+    with pytest.raises(graphc.linalg.LinAlgError, match=r"\(Batch element 1\)"):
+        graphc.linalg.ldl_factor_ex(graphc.stack([graphc.eye(2, dtype=graphc.float64), singular]),
+                                    check_errors=True)
+
+
+def test_ldl_functions_refuse_bad_input_and_backward_as_pytorch():
+    eye = graphc.eye(3, dtype=graphc.float64)
+    ld, pivots = graphc.linalg.ldl_factor(eye)
+    with pytest.raises(ValueError, match=r"A must be a batch of square matrices, got shape "
+                                         r"\[2, 3\]"):
+        graphc.linalg.ldl_factor(graphc.zeros(2, 3))
+    with pytest.raises(TypeError, match="floating point"):
+        graphc.linalg.ldl_factor(graphc.zeros(3, 3, dtype=graphc.int64))
+    with pytest.raises(ValueError, match=r"pivots of shape \[2\] do not match LD of shape "
+                                         r"\[3, 3\] \(expected \[3\]\)"):
+        graphc.linalg.ldl_solve(ld, pivots[:2], eye)
+    with pytest.raises(ValueError, match=r"B of shape \[3\] does not match LD .*\(\.\.\., 3, k\)"):
+        graphc.linalg.ldl_solve(ld, pivots, graphc.ones(3, dtype=graphc.float64))
+    with pytest.raises(graphc.errors.DTypeError, match="B must have LD.s dtype"):
+        graphc.linalg.ldl_solve(ld, pivots, graphc.ones(3, 1))
+    with pytest.raises(graphc.errors.DTypeError, match="pivots must be an integer tensor"):
+        graphc.linalg.ldl_solve(ld, pivots.float(), eye)
+    with pytest.raises(ValueError, match=r"1 <= \|pivot\| <= 3"):
+        graphc.linalg.ldl_solve(ld, graphc.tensor([0, 2, 3], dtype=graphc.int32), eye)
+    A = eye.detach().requires_grad_()
+    with pytest.raises(graphc.errors.AutogradError, match="ldl_factor is not implemented"):
+        graphc.linalg.ldl_factor(A).LD.sum().backward()
+    B = eye.detach().requires_grad_()
+    with pytest.raises(graphc.errors.AutogradError, match="ldl_solve is not implemented"):
+        graphc.linalg.ldl_solve(ld, pivots, B).sum().backward()
+    with pytest.raises(graphc.TraceError, match="ldl_factor"):
+        graphc.compile(lambda a: graphc.linalg.ldl_factor(a).LD)(eye)
