@@ -235,15 +235,39 @@ def inv_ex(A: Tensor, *, check_errors: bool = False):
             return result(inv(A), info_t)
         except LinAlgError:  # (LAPACK's rounding found a zero pivot that ours did not)
             pass
-    from graphc.factories import eye
     from graphc.linalg_lu import lu_solve_array
     n = A.shape[-1]
     identity = np.broadcast_to(np.eye(n, dtype=array.dtype), array.shape)
     fallback = lu_solve_array(lu, pivots, identity)  # (inf/NaN where singular, as LAPACK's)
     bad = singular | ~np.isfinite(fallback).all(axis=(-2, -1))
-    mask = Tensor._wrap(bad[..., None, None])
-    safe = inv(F.where(mask, eye(n, dtype=A.dtype), A))
-    return result(F.where(mask, _wrap(fallback, A), safe), info_t)
+    safe, bad = _on_regular(inv, A, bad, array)
+    return result(F.where(Tensor._wrap(bad[..., None, None]), _wrap(fallback, A), safe), info_t)
+
+
+def _refused(array: np.ndarray) -> np.ndarray:
+    """Per matrix of ``array``, whether NumPy's LAPACK finds it exactly singular."""
+    refused = np.zeros(array.shape[:-2], dtype=bool)
+    for index in np.ndindex(*refused.shape):
+        try:
+            with np.errstate(all="ignore"):
+                np.linalg.inv(array[index])
+        except np.linalg.LinAlgError:
+            refused[index] = True
+    return refused
+
+
+def _on_regular(solver, A: Tensor, bad: np.ndarray, array: np.ndarray):
+    """``(solver(A'), bad)``: the differentiable ``solver`` on ``A`` with its ``bad`` matrices
+    replaced by the identity (so those get no gradient). NumPy's LAPACK may meet an exact zero
+    pivot where the rounding of our ``getf2`` (``array``'s LU, the one ``info`` reports, as
+    PyTorch's MKL did here) does not: such matrices join ``bad``."""
+    from graphc.factories import eye
+    identity = eye(A.shape[-1], dtype=A.dtype)
+    try:
+        return solver(F.where(Tensor._wrap(bad[..., None, None]), identity, A)), bad
+    except LinAlgError:
+        bad = bad | _refused(array)
+        return solver(F.where(Tensor._wrap(bad[..., None, None]), identity, A)), bad
 
 
 @autocast_op("linalg_solve_ex")
@@ -283,7 +307,7 @@ def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = Fa
             out = solve(coefficient, B)
             return result(out if left else out.mT, info_t)
         except LinAlgError:  # (LAPACK's rounding found a zero pivot that ours did not)
-            singular = np.ones_like(singular)
+            pass
     rhs = B.numpy().astype(array.dtype)
     rhs = rhs[..., None] if vector else rhs
     n, batch = A.shape[-1], np.broadcast_shapes(array.shape[:-2], rhs.shape[:-2])
@@ -291,10 +315,9 @@ def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = Fa
                               np.broadcast_to(pivots, batch + (n,)),
                               np.broadcast_to(rhs, batch + rhs.shape[-2:]), transpose=not left)
     fallback = fallback[..., 0] if vector else fallback
-    from graphc.factories import eye
-    failed = Tensor._wrap(singular[..., None, None])
-    safe = solve(F.where(failed, eye(n, dtype=A.dtype), coefficient), B)  # (no gradient there)
-    failed = Tensor._wrap(singular[..., None]) if vector else failed
+    safe, singular = _on_regular(lambda M: solve(M, B), coefficient, singular,
+                                 np.swapaxes(array, -1, -2) if not left else array)
+    failed = Tensor._wrap(singular[..., None] if vector else singular[..., None, None])
     out = F.where(failed, _wrap(fallback, A), safe)
     return result(out if left else out.mT, info_t)
 

@@ -470,3 +470,26 @@ def test_ldl_functions_refuse_bad_input_and_backward_as_pytorch():
         graphc.linalg.ldl_solve(ld, pivots, B).sum().backward()
     with pytest.raises(graphc.TraceError, match="ldl_factor"):
         graphc.compile(lambda a: graphc.linalg.ldl_factor(a).LD)(eye)
+
+
+def test_inv_ex_and_solve_ex_do_not_raise_where_lapack_rounds_to_an_exact_zero_pivot():
+    # rows 0 and 2 of the middle matrix are dependent: depending on the order of its roundings,
+    # an LU meets an exact zero pivot (NumPy's OpenBLAS here) or a 1e-16 one (graphc's getf2,
+    # and PyTorch's MKL, which report info 0); the _ex forms must answer either way
+    a = np.random.default_rng(0).standard_normal((3, 4, 4))
+    a[1, 2] = 3 * a[1, 0]
+    a[2] = a[2] @ a[2].T
+    info = graphc.linalg.lu_factor_ex(f64(a)).info.tolist()
+    A = f64(a).requires_grad_()
+    out = graphc.linalg.inv_ex(A)
+    assert out.info.tolist() == info
+    assert_close(out.inverse[0], np.linalg.inv(a[0]))
+    out.inverse[0].sum().backward()
+    inverse = np.linalg.inv(a[0])
+    assert_close(A.grad[0], -inverse.T @ np.ones((4, 4)) @ inverse.T)
+    b = np.ones((3, 4, 2))
+    for left in (True, False):
+        solved = graphc.linalg.solve_ex(A, f64(b if left else np.swapaxes(b, -1, -2)), left=left)
+        assert solved.info.tolist() == info
+        assert_close(solved.result[2], np.linalg.solve(a[2], b[2]) if left else
+                     np.linalg.solve(a[2].T, b[2]).T)
