@@ -5458,7 +5458,7 @@ class _DlpackCapsule:
 def session28_surface():
     """Session 28's surface: F.conv_transpose3d / nn.ConvTranspose3d (values, input, weight and
     bias gradients, output_size); F.embedding_bag's ties, NaNs and include_last_offset;
-    linalg.solve_ex, ldl_factor(_ex), ldl_solve; float64, eager and compiled."""
+    linalg.solve_ex, ldl_factor(_ex), ldl_solve; special.zeta; float64, eager and compiled."""
     rng = np.random.default_rng(28)
     for kw in ({}, {"stride": 2, "padding": 1, "output_padding": 1},
                {"stride": (2, 1, 3), "padding": (1, 0, 1), "output_padding": (1, 0, 2),
@@ -5548,6 +5548,32 @@ def session28_surface():
         return items
     check("s28/surface/linalg.ldl_factor_ex, ldl_solve (LD, pivots, info, solutions)", ldl,
           rtol=1e-9, atol=1e-11)
+
+    # special.zeta: values over both signs of q, the gradient in q; edge values
+    zx = np.concatenate([rng.uniform(1.001, 30, 12), [2.0, 3.0, 4.0, 7.0]])
+    zq = np.concatenate([rng.uniform(0.01, 40, 12), [-0.5, -1.25, -7.3, -20.6]])
+    grad_check("special.zeta(x, q) (gradient in q)",
+               lambda q: graphc.special.zeta(graphc.tensor(zx), q),
+               lambda q: torch.special.zeta(torch.tensor(zx), q), [zq],
+               rtol=1e-12, section="s28/surface")
+    def zeta_values(x, q, dtype=np.float64):
+        def run():
+            g = graphc.special.zeta(graphc.tensor(x.astype(dtype)), graphc.tensor(q.astype(dtype)))
+            t = torch.special.zeta(torch.tensor(x.astype(dtype)), torch.tensor(q.astype(dtype)))
+            return [Exact("dtype", str(_np(g).dtype), str(_np(t).dtype)), ("zeta", g, t)]
+        return run
+
+    check("s28/surface/special.zeta float32 (computed in float64, rounded once)",
+          zeta_values(zx, zq, np.float32), rtol=RTOL32, atol=ATOL32)
+    inf, nan = math.inf, math.nan
+    edges = [(1.0, 2.0), (0.5, 2.0), (-inf, 2.0), (2.0, 0.0), (2.0, -3.0), (2.0, -inf),
+             (2.5, -1.5), (nan, 1.0), (2.0, nan), (2.0, 1e-300), (inf, 1.0), (inf, 0.5),
+             (inf, -0.5), (1e6, 1.5), (300.0, 0.5)]
+    check("s28/surface/special.zeta edge values", zeta_values(*(np.array(v) for v in zip(*edges))))
+    check("s28/surface/special.zeta(inf, q > 1), zeta(x, inf)",
+          zeta_values(np.array([inf, 2.0]), np.array([2.0, inf])),
+          known="graphc answers the limits, 0; PyTorch's Cephes loop answers NaN "
+                "(graphc/special_zeta.py)")
 
 
 def main() -> int:

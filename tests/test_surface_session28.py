@@ -493,3 +493,120 @@ def test_inv_ex_and_solve_ex_do_not_raise_where_lapack_rounds_to_an_exact_zero_p
         assert solved.info.tolist() == info
         assert_close(solved.result[2], np.linalg.solve(a[2], b[2]) if left else
                      np.linalg.solve(a[2].T, b[2]).T)
+
+
+# -- special.zeta -----------------------------------------------------------------------------------
+def mp_zeta(x, q):
+    """mpmath's Hurwitz zeta; it needs this many digits for q ~ 100 and x ~ 40 (at 60 digits
+    it is off by 1e-13 there)."""
+    import mpmath
+    with mpmath.workdps(120):
+        return float(mpmath.zeta(x, q))
+
+
+def test_zeta_matches_mpmath_for_positive_q(rng):
+    x = np.concatenate([1 + 10 ** rng.uniform(-6, 0, 60), rng.uniform(1, 60, 120)])
+    q = np.concatenate([10 ** rng.uniform(-3, 0, 60), rng.uniform(0, 100, 120)])
+    rng.shuffle(q)
+    got = graphc.special.zeta(f64(x), f64(q)).numpy()
+    want = np.array([mp_zeta(a, b) for a, b in zip(x, q)])
+    normal = np.abs(want) > 1e-290          # (subnormal results keep fewer digits)
+    assert normal.sum() > 150
+    np.testing.assert_allclose(got[normal], want[normal], rtol=2e-15)
+
+
+def test_zeta_matches_cephes_for_large_q(rng):
+    from scipy.special import zeta as cephes_zeta
+    x, q = rng.uniform(1.01, 40, 100), 10 ** rng.uniform(2, 12, 100)
+    want = cephes_zeta(x, q)
+    normal = np.abs(want) > 1e-290
+    np.testing.assert_allclose(graphc.special.zeta(f64(x), f64(q)).numpy()[normal],
+                               want[normal], rtol=1e-13)
+
+
+def test_zeta_negative_q_and_integer_x_matches_mpmath_to_the_largest_term(rng):
+    import mpmath
+    x = rng.integers(2, 25, 120).astype(np.float64)
+    q = -rng.uniform(0, 60, 120)
+    got = graphc.special.zeta(f64(x), f64(q)).numpy()
+    with mpmath.workdps(120):
+        want = np.array([float(mpmath.zeta(a, b)) for a, b in zip(x, q)])
+        largest = np.array([max(abs(float(mpmath.mpf(b + k) ** -a)) for k in range(int(-b) + 2))
+                            for a, b in zip(x, q)])
+    assert np.all(np.abs(got - want) <= 2e-15 * largest)
+
+
+def test_zeta_edge_values_follow_pytorch():
+    inf, nan = math.inf, math.nan
+    cases = [  # x, q, value
+        (1.0, 2.0, inf), (0.5, 2.0, nan), (-inf, 2.0, nan),         # x = 1 a pole, x < 1 NaN
+        (2.0, 0.0, inf), (2.0, -3.0, inf), (2.0, -inf, inf),        # q a non-positive integer
+        (2.5, -1.5, nan), (2.5, 0.0, inf),                           # q < 0 needs an integer x
+        (nan, 1.0, nan), (2.0, nan, nan), (2.0, 1e-300, inf),
+        (inf, 1.0, 1.0), (inf, 0.5, inf), (inf, -0.5, inf),
+        (inf, 2.0, 0.0), (2.0, inf, 0.0),   # limits that PyTorch's Cephes loop answers NaN
+    ]
+    x, q, want = (np.array(c) for c in zip(*cases))
+    for run in (graphc.special.zeta, graphc.compile(graphc.special.zeta, backend="llvm")):
+        np.testing.assert_array_equal(run(f64(x), f64(q)).numpy(), want)
+
+
+def test_zeta_promotes_and_broadcasts_as_pytorch(rng):
+    x = rng.uniform(1.5, 6, (3, 1))
+    q = rng.uniform(0.1, 5, 4)
+    want = graphc.special.zeta(f64(x), f64(q)).numpy()
+    assert want.shape == (3, 4)
+    out32 = graphc.special.zeta(f32(x), f32(q))
+    assert out32.dtype == graphc.float32
+    np.testing.assert_array_equal(out32.numpy(),   # computed in float64, rounded once
+                                  graphc.special.zeta(f64(x.astype(np.float32)),
+                                                      f64(q.astype(np.float32))).numpy()
+                                  .astype(np.float32))
+    assert graphc.special.zeta(graphc.tensor([2, 3]), graphc.tensor([1, 2])).dtype == \
+        graphc.float32
+    assert graphc.special.zeta(f32(x), 2.0).dtype == graphc.float32
+    assert graphc.special.zeta(f32(x), f64(q)).dtype == graphc.float64
+    with pytest.raises(ValueError, match=r"shapes \[3\] and \[4\] cannot be broadcast"):
+        graphc.special.zeta(f64(x[:, 0]), f64(q))
+
+
+def test_zeta_gradient_in_q_is_minus_x_zeta_of_x_plus_one(rng):
+    x = np.array([1.5, 2.0, 3.0, 4.0, 7.5])
+    q = np.array([0.3, 2.5, -1.25, 11.0, 0.9])
+    check_grad(lambda x, q: graphc.special.zeta(x, q), [x, q], wrt=[1])
+    want = [-a * mp_zeta(a + 1, b) for a, b in zip(x, q)]
+
+    def dq(x, q):   # the first derivative, differentiated again
+        with graphc.enable_grad():   # (check_grad's finite differences run under no_grad)
+            q = q if q.requires_grad else q.detach().requires_grad_()
+            (g,) = graphc.autograd.grad(graphc.special.zeta(x, q).sum(), [q], create_graph=True)
+        return g
+
+    assert_close(dq(f64(x), f64(q)), np.array(want), rtol=1e-13, atol=0)
+    check_grad(dq, [x, q], wrt=[1])
+
+
+def test_zeta_has_no_gradient_in_x_as_pytorch(rng):
+    x = f64([2.0, 3.0]).requires_grad_()
+    q = f64([1.0, 2.0]).requires_grad_()
+    out = graphc.special.zeta(x, q)
+    with pytest.raises(graphc.errors.AutogradError, match="with respect to x .* not implemented"):
+        out.sum().backward()
+    assert_close(graphc.special.zeta(x.detach(), q), out.detach().numpy())
+
+
+@pytest.mark.parametrize("backend", ["interpreter", "llvm"])
+def test_zeta_compiled_forward_and_q_gradient_equal_eager(backend, rng):
+    x = f64(np.concatenate([rng.uniform(1.1, 20, 6), [2.0, 3.0, 5.0]]))
+    q = f64(np.concatenate([rng.uniform(0.01, 50, 6), [-0.5, -7.25, -30.6]]))
+
+    def value_and_grad(x, q):
+        q = q.detach().requires_grad_()
+        out = graphc.special.zeta(x, q)
+        out.sum().backward()
+        return out, q.grad
+
+    eager = value_and_grad(x, q)
+    compiled = graphc.compile(value_and_grad, backend=backend)(x, q)
+    for got, want in zip(compiled, eager):
+        assert_close(got, want.numpy(), rtol=1e-14, atol=0)
