@@ -117,7 +117,7 @@ def zeta(input, other) -> Tensor:
 
         >>> import graphc
         >>> graphc.special.zeta(graphc.tensor([3.0, 2.0]), graphc.tensor([-1.5, 0.0])).tolist()
-        [0.11810202240943909, inf]
+        [0.11810202896595001, inf]
     """
     x, q = F.operands(input, other)
     dtype = dtypes.to_float(dtypes.promote(x.dtype, q.dtype))  # (two int tensors: float32)
