@@ -33,6 +33,7 @@ import math
 
 from graphc import functions as F
 from graphc import math_functions as M
+from graphc import tracing
 from graphc.autograd import is_grad_enabled
 from graphc.autograd_function import Function
 from graphc.errors import AutogradError
@@ -126,5 +127,9 @@ def zeta(input, other) -> Tensor:
     q64 = F.broadcast_to(F.cast(q, dtypes.f64), shape)
     value = _zeta(x64.detach(), q64)
     if is_grad_enabled() and x.requires_grad:
+        if tracing.current() is not None or x.is_traced:
+            raise tracing.TraceError(
+                "special.zeta: x (input) requires grad inside a compiled function, but zeta "
+                "has no derivative with respect to x (nor has PyTorch's): pass x.detach()")
         value = F.add(value, _NoGradientInX.apply(x64))
     return F.cast(value, dtype)

@@ -593,6 +593,8 @@ def test_zeta_has_no_gradient_in_x_as_pytorch(rng):
     with pytest.raises(graphc.errors.AutogradError, match="with respect to x .* not implemented"):
         out.sum().backward()
     assert_close(graphc.special.zeta(x.detach(), q), out.detach().numpy())
+    with pytest.raises(graphc.TraceError, match=r"x \(input\) requires grad inside a compiled"):
+        graphc.compile(graphc.special.zeta)(x, q)
 
 
 @pytest.mark.parametrize("backend", ["interpreter", "llvm"])
