@@ -5455,6 +5455,127 @@ class _DlpackCapsule:
         return (1, 0)
 
 
+def session28_surface():
+    """Session 28's surface: F.conv_transpose3d / nn.ConvTranspose3d (values, input, weight and
+    bias gradients, output_size); F.embedding_bag's ties, NaNs and include_last_offset;
+    linalg.solve_ex, ldl_factor(_ex), ldl_solve; special.zeta; float64, eager and compiled."""
+    rng = np.random.default_rng(28)
+    for kw in ({}, {"stride": 2, "padding": 1, "output_padding": 1},
+               {"stride": (2, 1, 3), "padding": (1, 0, 1), "output_padding": (1, 0, 2),
+                "groups": 2},
+               {"stride": 1, "dilation": (3, 1, 2), "output_padding": (2, 0, 1), "bias": False}):
+        layer_check(f"ConvTranspose3d{_kw(kw)}", lambda kw=kw: gnn.ConvTranspose3d(4, 6, 3, **kw),
+                    lambda kw=kw: torch.nn.ConvTranspose3d(4, 6, 3, **kw), [rand(2, 4, 3, 4, 3)])
+    layer_check("ConvTranspose3d[output_size]", lambda: gnn.ConvTranspose3d(4, 2, 3, stride=2),
+                lambda: torch.nn.ConvTranspose3d(4, 2, 3, stride=2), [rand(1, 4, 3, 3, 2)],
+                call=lambda m, x: m(x, output_size=[8, 7, 6]))
+    layer_check("ConvTranspose3d[unbatched]", lambda: gnn.ConvTranspose3d(4, 2, 2, stride=2),
+                lambda: torch.nn.ConvTranspose3d(4, 2, 2, stride=2), [rand(4, 2, 3, 2)])
+    x, w, b = (rng.standard_normal((1, 4, 2, 3, 2)), rng.standard_normal((4, 3, 2, 3, 2)),
+               rng.standard_normal(6))
+    grad_check("F.conv_transpose3d(groups=2, dilation, output_padding >= stride)",
+               lambda x, w, b: graphc.nn.functional.conv_transpose3d(
+                   x, w, b, (1, 2, 1), (0, 1, 1), (1, 1, 0), 2, (2, 1, 3)),
+               lambda x, w, b: torch.nn.functional.conv_transpose3d(
+                   x, w, b, (1, 2, 1), (0, 1, 1), (1, 1, 0), 2, (2, 1, 3)),
+               [x, w, b], section="s28/surface")
+
+    # embedding_bag: tied maxima (the first gets the gradient), a short last offset with
+    # include_last_offset (the entries past it join the last bag), per_sample_weights
+    tied = rng.standard_normal((6, 3))
+    tied[1] = tied[3] = np.abs(tied[1]) + 3.0
+    indices, offsets = np.array([0, 3, 1, 2, 1, 3, 5, 5, 1]), np.array([0, 3, 3, 6])
+    for mode in ("sum", "mean", "max"):
+        for kw in ({}, {"include_last_offset": True, "padding_idx": 5}):
+            grad_check(f"F.embedding_bag(mode={mode}, tied rows){_kw(kw)}",
+                       lambda w, m=mode, kw=kw: graphc.nn.functional.embedding_bag(
+                           graphc.tensor(indices), w, graphc.tensor(offsets), mode=m, **kw),
+                       lambda w, m=mode, kw=kw: torch.nn.functional.embedding_bag(
+                           torch.tensor(indices), w, torch.tensor(offsets), mode=m, **kw),
+                       [tied], section="s28/surface")
+    grad_check("F.embedding_bag(per_sample_weights, include_last_offset, padding_idx)",
+               lambda w, p: graphc.nn.functional.embedding_bag(
+                   graphc.tensor(indices), w, graphc.tensor(offsets), mode="sum",
+                   per_sample_weights=p, include_last_offset=True, padding_idx=1),
+               lambda w, p: torch.nn.functional.embedding_bag(
+                   torch.tensor(indices), w, torch.tensor(offsets), mode="sum",
+                   per_sample_weights=p, include_last_offset=True, padding_idx=1),
+               [tied, rng.standard_normal(9)], section="s28/surface")
+
+    # linalg.solve_ex (singular matrices: info and LAPACK's inf/NaN), ldl_factor(_ex), ldl_solve
+    square = rng.standard_normal((3, 4, 4)) + 4 * np.eye(4)
+    square[1, 1] = 2 * square[1, 0]
+    rhs = rng.standard_normal((3, 4, 2))
+    grad_check("linalg.solve_ex(...).result (regular)",
+               lambda a, b: graphc.linalg.solve_ex(a, b).result,
+               lambda a, b: torch.linalg.solve_ex(a, b).result,
+               [square[::2].copy(), rhs[::2].copy()], compiled=False, section="s28/surface")
+
+    def solve_ex_singular():
+        items = []
+        for left, b in ((True, rhs), (True, rhs[..., 0]), (False, np.swapaxes(rhs, -1, -2))):
+            g = graphc.linalg.solve_ex(graphc.tensor(square), graphc.tensor(b), left=left)
+            t = torch.linalg.solve_ex(torch.tensor(square), torch.tensor(b), left=left)
+            items += [Exact(f"info (left={left})", g.info.tolist(), t.info.tolist()),
+                      Exact("info dtype", str(_np(g.info).dtype), str(_np(t.info).dtype)),
+                      Exact("non-finite where", (~np.isfinite(_np(g.result))).tolist(),
+                            (~np.isfinite(_np(t.result))).tolist()),
+                      ("finite values", np.nan_to_num(_np(g.result), posinf=0, neginf=0),
+                       np.nan_to_num(_np(t.result), posinf=0, neginf=0))]
+        return items
+    check("s28/surface/linalg.solve_ex (a singular matrix in the batch)", solve_ex_singular)
+
+    def ldl():
+        items = []
+        cases = [np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 3.0], [2.0, 3.0, 0.0]]), np.zeros((3, 3)),
+                 np.ones((3, 3))]
+        for n in (2, 5, 8):
+            a = rng.standard_normal((2, n, n))
+            a = a + np.swapaxes(a, -1, -2)
+            a[1] -= np.diag(np.diag(a[1]))          # zero diagonal: 2x2 pivots
+            cases.append(a)
+        for a in cases:
+            g = graphc.linalg.ldl_factor_ex(graphc.tensor(a))
+            t = torch.linalg.ldl_factor_ex(torch.tensor(a))
+            items += [Exact(f"pivots n={a.shape[-1]}", g.pivots.tolist(), t.pivots.tolist()),
+                      Exact("info", g.info.tolist(), t.info.tolist()),
+                      (f"LD n={a.shape[-1]}", g.LD, t.LD)]
+            if not t.info.any():
+                b = rng.standard_normal(a.shape[:-1] + (2,))
+                items.append(("ldl_solve", graphc.linalg.ldl_solve(g.LD, g.pivots,
+                                                                   graphc.tensor(b)),
+                              torch.linalg.ldl_solve(t.LD, t.pivots, torch.tensor(b))))
+        return items
+    check("s28/surface/linalg.ldl_factor_ex, ldl_solve (LD, pivots, info, solutions)", ldl,
+          rtol=1e-9, atol=1e-11)
+
+    # special.zeta: values over both signs of q, the gradient in q; edge values
+    zx = np.concatenate([rng.uniform(1.001, 30, 12), [2.0, 3.0, 4.0, 7.0]])
+    zq = np.concatenate([rng.uniform(0.01, 40, 12), [-0.5, -1.25, -7.3, -20.6]])
+    grad_check("special.zeta(x, q) (gradient in q)",
+               lambda q: graphc.special.zeta(graphc.tensor(zx), q),
+               lambda q: torch.special.zeta(torch.tensor(zx), q), [zq],
+               rtol=1e-12, section="s28/surface")
+    def zeta_values(x, q, dtype=np.float64):
+        def run():
+            g = graphc.special.zeta(graphc.tensor(x.astype(dtype)), graphc.tensor(q.astype(dtype)))
+            t = torch.special.zeta(torch.tensor(x.astype(dtype)), torch.tensor(q.astype(dtype)))
+            return [Exact("dtype", str(_np(g).dtype), str(_np(t).dtype)), ("zeta", g, t)]
+        return run
+
+    check("s28/surface/special.zeta float32 (computed in float64, rounded once)",
+          zeta_values(zx, zq, np.float32), rtol=RTOL32, atol=ATOL32)
+    inf, nan = math.inf, math.nan
+    edges = [(1.0, 2.0), (0.5, 2.0), (-inf, 2.0), (2.0, 0.0), (2.0, -3.0), (2.0, -inf),
+             (2.5, -1.5), (nan, 1.0), (2.0, nan), (2.0, 1e-300), (inf, 1.0), (inf, 0.5),
+             (inf, -0.5), (1e6, 1.5), (300.0, 0.5)]
+    check("s28/surface/special.zeta edge values", zeta_values(*(np.array(v) for v in zip(*edges))))
+    check("s28/surface/special.zeta(inf, q > 1), zeta(x, inf)",
+          zeta_values(np.array([inf, 2.0]), np.array([2.0, inf])),
+          known="graphc answers the limits, 0; PyTorch's Cephes loop answers NaN "
+                "(graphc/special_zeta.py)")
+
+
 def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -5475,7 +5596,7 @@ def main() -> int:
                     session26, session27_lead, session27_amp, session27_ctc, session27_linalg,
                     session27_grid, session27_surface, session27_dist, session27_special,
                     session27_linalg2, session27_funcs, session27_nnx, session27_dist2,
-                    session27_surface2):
+                    session27_surface2, session28_surface):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

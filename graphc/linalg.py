@@ -161,8 +161,9 @@ from graphc.linalg_decompositions import (  # noqa: E402
     svdvals,
 )
 
-# LU (linalg_lu), matrix_exp and the smaller composites (linalg_more), inverses and solvers
+# LDL (linalg_ldl), LU (linalg_lu), matrix_exp and the smaller composites (linalg_more), inverses and solvers
 # (linalg_solvers), triangular solvers and checked factorizations (linalg_triangular)
+from graphc.linalg_ldl import ldl_factor, ldl_factor_ex, ldl_solve  # noqa: E402
 from graphc.linalg_lu import lu, lu_factor, lu_factor_ex, lu_solve  # noqa: E402
 from graphc.linalg_more import (  # noqa: E402
     cross,
@@ -185,12 +186,18 @@ from graphc.linalg_solvers import (  # noqa: E402
     solve,
     vecdot,
 )
-from graphc.linalg_triangular import cholesky_ex, inv_ex, solve_triangular  # noqa: E402
+from graphc.linalg_triangular import (  # noqa: E402
+    cholesky_ex,
+    inv_ex,
+    solve_ex,
+    solve_triangular,
+)
 
 __all__ = ["matrix_norm", "norm", "vector_norm", "LinAlgError", "cholesky", "det", "inv",
            "logdet", "matrix_power", "multi_dot", "slogdet", "solve", "vecdot", "cond", "eigh",
            "eigvalsh", "lstsq", "matrix_rank", "pinv", "qr", "svd", "svdvals",
-           "solve_triangular", "cholesky_ex", "inv_ex", "lu_factor", "lu_factor_ex", "lu",
+           "solve_triangular", "cholesky_ex", "inv_ex", "solve_ex", "ldl_factor", "ldl_factor_ex",
+           "ldl_solve", "lu_factor", "lu_factor_ex", "lu",
            "lu_solve", "matrix_exp", "cross", "diagonal", "vander", "tensorinv", "tensorsolve",
            "householder_product"]
 

@@ -71,8 +71,17 @@ def _permutation_matrix(pivots: np.ndarray, m: int, dtype) -> np.ndarray:
     return np.swapaxes(eye[perm], -1, -2)
 
 
-def lu_solve_array(lu: np.ndarray, pivots: np.ndarray, b: np.ndarray) -> np.ndarray:
+def lu_solve_array(lu: np.ndarray, pivots: np.ndarray, b: np.ndarray,
+                   transpose: bool = False) -> np.ndarray:
+    """``X`` with ``A X = B`` (``A^T X = B`` with ``transpose``) from ``getrf``'s factorization
+    ``A = P L U``, as LAPACK's ``getrs`` (inf/NaN where a pivot is zero)."""
     perm = _permutation(pivots, lu.shape[-1])
+    if transpose:  # U^T L^T P^T X = B: two substitutions, then the rows back to their places
+        lu_t = np.swapaxes(lu, -1, -2)
+        z = substitute(lu_t, substitute(lu_t, b, upper=False), upper=True, unitriangular=True)
+        x = np.empty_like(z)
+        np.put_along_axis(x, np.broadcast_to(perm[..., None], z.shape), z, axis=-2)
+        return x
     rhs = np.take_along_axis(b, perm[..., None], axis=-2)
     return substitute(lu, substitute(lu, rhs, upper=False, unitriangular=True), upper=True)
 

@@ -201,14 +201,22 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
     _eager_only("solve", B)
     if not left:
         return solve(A.mT, B.mT).mT
+    B, vector = solve_operand("solve", A, B)
+    return _Solve.apply(A, B, vector)
+
+
+def solve_operand(name: str, A: Tensor, B: Tensor):
+    """``(B, vector)``: the right-hand side of ``A X = B`` as PyTorch reads it, cast to A's
+    dtype, and whether it is a batch of vectors (``B.shape == A.shape[:-1]``, or one vector
+    for every matrix) rather than of matrices (..., n, k)."""
     if B.ndim == 1 and A.ndim > 2 and B.shape[0] == A.shape[-1]:
         B = F.broadcast_to(B, list(A.shape[:-1]))  # one vector for every matrix, as PyTorch
     vector = B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1])
     if not vector and (B.ndim < 2 or B.shape[-2] != A.shape[-1]):
-        raise ValueError(f"linalg.solve: B of shape {list(B.shape)} does not match A of shape "
+        raise ValueError(f"linalg.{name}: B of shape {list(B.shape)} does not match A of shape "
                          f"{list(A.shape)} (expected (..., {A.shape[-1]}, k) or "
                          f"{list(A.shape[:-1])})")
-    return _Solve.apply(A, F.cast(B, A.dtype), vector)
+    return F.cast(B, A.dtype), vector
 
 
 class _Cholesky(Function):

@@ -1,6 +1,6 @@
 """``graphc.linalg``'s triangular solvers and the checked (``_ex``) factorizations, as
 PyTorch's: ``solve_triangular`` (and the older ``graphc.triangular_solve``), ``cholesky_ex``,
-``inv_ex``, ``graphc.cholesky_solve`` and ``graphc.cholesky_inverse``.
+``inv_ex``, ``solve_ex``, ``graphc.cholesky_solve`` and ``graphc.cholesky_inverse``.
 
     >>> import graphc
     >>> low = graphc.tensor([[2.0, 0.0], [1.0, 4.0]], dtype=graphc.float64)
@@ -28,11 +28,13 @@ from graphc.linalg_solvers import (
     _wrap,
     cholesky,
     inv,
+    solve,
+    solve_operand,
 )
 from graphc.tensor import Tensor
 
-__all__ = ["solve_triangular", "triangular_solve", "cholesky_ex", "inv_ex", "cholesky_solve",
-           "cholesky_inverse"]
+__all__ = ["solve_triangular", "triangular_solve", "cholesky_ex", "inv_ex", "solve_ex",
+           "cholesky_solve", "cholesky_inverse"]
 
 
 def _triangle(a: np.ndarray, upper: bool, unitriangular: bool) -> np.ndarray:
@@ -233,15 +235,91 @@ def inv_ex(A: Tensor, *, check_errors: bool = False):
             return result(inv(A), info_t)
         except LinAlgError:  # (LAPACK's rounding found a zero pivot that ours did not)
             pass
-    from graphc.factories import eye
     from graphc.linalg_lu import lu_solve_array
     n = A.shape[-1]
     identity = np.broadcast_to(np.eye(n, dtype=array.dtype), array.shape)
     fallback = lu_solve_array(lu, pivots, identity)  # (inf/NaN where singular, as LAPACK's)
     bad = singular | ~np.isfinite(fallback).all(axis=(-2, -1))
-    mask = Tensor._wrap(bad[..., None, None])
-    safe = inv(F.where(mask, eye(n, dtype=A.dtype), A))
-    return result(F.where(mask, _wrap(fallback, A), safe), info_t)
+    safe, bad = _on_regular(inv, A, bad, array)
+    return result(F.where(Tensor._wrap(bad[..., None, None]), _wrap(fallback, A), safe), info_t)
+
+
+def _refused(array: np.ndarray) -> np.ndarray:
+    """Per matrix of ``array``, whether NumPy's LAPACK finds it exactly singular."""
+    refused = np.zeros(array.shape[:-2], dtype=bool)
+    for index in np.ndindex(*refused.shape):
+        try:
+            with np.errstate(all="ignore"):
+                np.linalg.inv(array[index])
+        except np.linalg.LinAlgError:
+            refused[index] = True
+    return refused
+
+
+def _on_regular(solver, A: Tensor, bad: np.ndarray, array: np.ndarray):
+    """``(solver(A'), bad)``: the differentiable ``solver`` on ``A`` with its ``bad`` matrices
+    replaced by the identity (so those get no gradient). NumPy's LAPACK may meet an exact zero
+    pivot where the rounding of our ``getf2`` (``array``'s LU, the one ``info`` reports, as
+    PyTorch's MKL did here) does not: such matrices join ``bad``."""
+    from graphc.factories import eye
+    identity = eye(A.shape[-1], dtype=A.dtype)
+    try:
+        return solver(F.where(Tensor._wrap(bad[..., None, None]), identity, A)), bad
+    except LinAlgError:
+        bad = bad | _refused(array)
+        return solver(F.where(Tensor._wrap(bad[..., None, None]), identity, A)), bad
+
+
+@autocast_op("linalg_solve_ex")
+def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = False):
+    """``(result, info)`` (``torch.linalg.solve_ex``): :func:`~graphc.linalg.solve` without
+    raising for a singular matrix: ``info`` (int32, one per matrix of ``A``) is 0, or the
+    (1-based) index of the first zero pivot of its LU factorization; then ``result`` is what
+    LAPACK's ``getrs`` gives with that factorization (inf/NaN) and gets no gradient (PyTorch's
+    is NaN there). ``check_errors=True`` raises a :class:`LinAlgError` instead.
+
+        >>> import graphc
+        >>> A = graphc.tensor([[[2.0, 0.0], [0.0, 4.0]], [[1.0, 2.0], [2.0, 4.0]]])
+        >>> out = graphc.linalg.solve_ex(A, graphc.tensor([2.0, 2.0]))
+        >>> out.result[0].tolist(), out.info.tolist()
+        ([1.0, 0.5], [0, 2])
+    """
+    from graphc.linalg_lu import lu_factor_array, lu_solve_array
+    from graphc.return_types import linalg_solve_ex as result
+    A = _factorized("solve_ex", A)
+    B = F.to_tensor(B)
+    _eager_only("solve_ex", B)
+    if not left and (B.ndim < 2 or B.shape[-1] != A.shape[-1]):
+        raise ValueError(f"linalg.solve_ex: B of shape {list(B.shape)} does not match A of "
+                         f"shape {list(A.shape)} for X A = B (expected (..., k, {A.shape[-1]}))")
+    # X A = B is A^T X^T = B^T; as PyTorch's, info is of A's own LU factorization either way
+    B, vector = solve_operand("solve_ex", A, B if left else B.mT)
+    coefficient = A if left else A.mT
+    array = A.numpy().astype(_compute_dtype(A))
+    lu, pivots, info = lu_factor_array(array)
+    if check_errors:
+        _batch_error("solve_ex", info, lambda i: (
+            "The solver failed because the input matrix is singular."))
+    info_t = Tensor._wrap(info)
+    singular = info != 0
+    if not singular.any():
+        try:
+            out = solve(coefficient, B)
+            return result(out if left else out.mT, info_t)
+        except LinAlgError:  # (LAPACK's rounding found a zero pivot that ours did not)
+            pass
+    rhs = B.numpy().astype(array.dtype)
+    rhs = rhs[..., None] if vector else rhs
+    n, batch = A.shape[-1], np.broadcast_shapes(array.shape[:-2], rhs.shape[:-2])
+    fallback = lu_solve_array(np.broadcast_to(lu, batch + (n, n)),
+                              np.broadcast_to(pivots, batch + (n,)),
+                              np.broadcast_to(rhs, batch + rhs.shape[-2:]), transpose=not left)
+    fallback = fallback[..., 0] if vector else fallback
+    safe, singular = _on_regular(lambda M: solve(M, B), coefficient, singular,
+                                 np.swapaxes(array, -1, -2) if not left else array)
+    failed = Tensor._wrap(singular[..., None] if vector else singular[..., None, None])
+    out = F.where(failed, _wrap(fallback, A), safe)
+    return result(out if left else out.mT, info_t)
 
 
 def _check_factor(name: str, L) -> Tensor:

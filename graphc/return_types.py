@@ -30,6 +30,9 @@ svd = namedtuple("svd", ["U", "S", "V"])
 qr = namedtuple("qr", ["Q", "R"])
 linalg_cholesky_ex = namedtuple("linalg_cholesky_ex", ["L", "info"])
 linalg_inv_ex = namedtuple("linalg_inv_ex", ["inverse", "info"])
+linalg_solve_ex = namedtuple("linalg_solve_ex", ["result", "info"])
+linalg_ldl_factor = namedtuple("linalg_ldl_factor", ["LD", "pivots"])
+linalg_ldl_factor_ex = namedtuple("linalg_ldl_factor_ex", ["LD", "pivots", "info"])
 linalg_lu_factor = namedtuple("linalg_lu_factor", ["LU", "pivots"])
 linalg_lu_factor_ex = namedtuple("linalg_lu_factor_ex", ["LU", "pivots", "info"])
 linalg_lu = namedtuple("linalg_lu", ["P", "L", "U"])
@@ -41,7 +44,8 @@ histogram = namedtuple("histogram", ["hist", "bin_edges"])
 histogramdd = namedtuple("histogramdd", ["hist", "bin_edges"])
 
 __all__ = ["aminmax", "cummax", "cummin", "frexp", "histogram", "histogramdd", "kthvalue",
-           "linalg_cholesky_ex", "linalg_eigh", "linalg_inv_ex", "linalg_lstsq", "linalg_lu",
-           "linalg_lu_factor", "linalg_lu_factor_ex", "linalg_qr", "linalg_svd", "lu_unpack",
+           "linalg_cholesky_ex", "linalg_eigh", "linalg_inv_ex", "linalg_ldl_factor",
+           "linalg_ldl_factor_ex", "linalg_lstsq", "linalg_lu", "linalg_lu_factor",
+           "linalg_lu_factor_ex", "linalg_qr", "linalg_solve_ex", "linalg_svd", "lu_unpack",
            "median", "mode", "nanmedian", "qr", "slogdet", "sort", "svd", "topk",
            "triangular_solve"]

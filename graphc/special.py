@@ -1,6 +1,7 @@
 """``graphc.special``: PyTorch's ``torch.special`` namespace. The gamma, error-function and
 Bessel families are composites in ``graphc/special_functions.py``, the incomplete gamma
-functions are in ``graphc/incomplete_gamma.py``; the rest are graphc's existing functions under
+functions are in ``graphc/incomplete_gamma.py``, the Hurwitz zeta function in
+``graphc/special_zeta.py``; the rest are graphc's existing functions under
 ``torch.special``'s names.
 
     >>> import graphc
@@ -34,9 +35,10 @@ from graphc.special_functions import (
     xlog1py,
     xlogy,
 )
+from graphc.special_zeta import zeta
 from graphc.torch_functions import erfinv
 
 __all__ = ["digamma", "entr", "erf", "erfc", "erfcx", "erfinv", "exp2", "expit", "expm1",
            "gammainc", "gammaincc", "gammaln", "i0", "i0e", "i1", "i1e", "log1p", "log_ndtr",
            "log_softmax", "logit", "logsumexp", "multigammaln", "ndtr", "ndtri", "polygamma",
-           "psi", "round", "sinc", "softmax", "xlog1py", "xlogy"]
+           "psi", "round", "sinc", "softmax", "xlog1py", "xlogy", "zeta"]

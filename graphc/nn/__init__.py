@@ -42,7 +42,14 @@ from graphc.nn.activation_more import (
 from graphc.nn.adaptive import AdaptiveLogSoftmaxWithLoss
 from graphc.nn.bilinear import Bilinear, ChannelShuffle
 from graphc.nn.container import ModuleDict, ModuleList, Sequential
-from graphc.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
+from graphc.nn.conv import (
+    Conv1d,
+    Conv2d,
+    Conv3d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    ConvTranspose3d,
+)
 from graphc.nn.distance import CosineSimilarity, PairwiseDistance
 from graphc.nn.dropout import (
     AlphaDropout,
@@ -153,7 +160,7 @@ __all__ = [
     "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "CrossEntropyLoss", "NLLLoss",
     "BCELoss", "BCEWithLogitsLoss", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
-    "ConvTranspose1d", "ConvTranspose2d", "Dropout1d", "Dropout2d", "Dropout3d",
+    "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Dropout1d", "Dropout2d", "Dropout3d",
     "TransformerDecoderLayer", "TransformerDecoder", "Transformer", "Upsample",
     "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle", "Conv3d",
     "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "AlphaDropout", "FeatureAlphaDropout",

@@ -1,4 +1,4 @@
-"""``Conv1d``, ``Conv2d``, ``Conv3d``, ``ConvTranspose1d`` and ``ConvTranspose2d`` with PyTorch's
+"""``Conv1d``, ``Conv2d``, ``Conv3d`` and ``ConvTranspose1d``/``2d``/``3d`` with PyTorch's
 arguments, parameter shapes and initialization.
 
 ``weight`` is (out_channels, in_channels / groups, *kernel_size) for a convolution and
@@ -224,5 +224,25 @@ class ConvTranspose2d(_ConvTransposeNd):
 
     def forward(self, input: Tensor, output_size=None) -> Tensor:
         return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(input, output_size), self.groups,
+                                  self.dilation)
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """3-D transposed convolution over (N, Cin, D, H, W) or (Cin, D, H, W) input
+    (``F.conv_transpose3d``), e.g. a volumetric decoder's up-sampling step.
+
+        >>> import graphc
+        >>> up = graphc.nn.ConvTranspose3d(4, 2, 3, stride=2, padding=1, output_padding=1)
+        >>> up(graphc.zeros(1, 4, 3, 4, 5)).shape
+        (1, 2, 6, 8, 10)
+        >>> up(graphc.zeros(1, 4, 3, 4, 5), output_size=[5, 7, 10]).shape
+        (1, 2, 5, 7, 10)
+    """
+
+    _dims = 3
+
+    def forward(self, input: Tensor, output_size=None) -> Tensor:
+        return F.conv_transpose3d(input, self.weight, self.bias, self.stride, self.padding,
                                   self._output_padding(input, output_size), self.groups,
                                   self.dilation)

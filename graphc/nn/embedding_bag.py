@@ -2,10 +2,14 @@
 without materializing the per-index embeddings' layout, as PyTorch's.
 
 Bags are the rows of a 2-D ``input``, or, for 1-D ``input``, the runs starting at
-``offsets``. Each index's row is sent to its bag with ``scatter_add`` (``scatter_reduce amax``
-for ``mode='max'``); indices equal to ``padding_idx`` go to a discarded extra bag, so they count
-in no sum, mean or maximum. Empty bags are zero. Bag membership is computed from the offsets
-with tensor ops, so it traces: the offsets are data of the compiled graph, not constants.
+``offsets``. Each index's row is sent to its bag with ``scatter_add``; for ``mode='max'`` only
+the first maximal entry of each bag and column is sent (PyTorch's kernel: the first of tied
+maxima gets the whole gradient, and a NaN counts only as a bag's first entry). Indices equal
+to ``padding_idx`` go to a discarded extra bag, so they count in no sum, mean or maximum.
+Empty bags are zero. With ``include_last_offset`` the last offset only closes the last bag:
+entries past it (when it is not ``len(input)``) belong to the last bag, as in PyTorch. Bag
+membership is computed from the offsets with tensor ops, so it traces: the offsets are data of
+the compiled graph, not constants.
 
     >>> import graphc
     >>> w = graphc.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
@@ -44,8 +48,12 @@ def _bag_ids(input: Tensor, offsets: Optional[Tensor], include_last_offset: bool
     if offsets.ndim != 1 or not offsets.dtype.is_int:
         raise ValueError(f"embedding_bag: offsets has to be a 1D integer Tensor, got shape "
                          f"{list(offsets.shape)} of {offsets.dtype}")
-    bags = offsets.shape[0] - (1 if include_last_offset else 0)
     _check_offsets(offsets.detach(), input.shape[0])
+    if include_last_offset:
+        # offsets[-1] closes the last bag; like PyTorch's kernel, membership reads only the
+        # starts, so entries past offsets[-1] (when it is not len(input)) join the last bag
+        offsets = offsets[:-1]
+    bags = offsets.shape[0]
     # bag of entry k: how many offsets are <= k, minus one
     started = G.ge(G.unsqueeze(factories.arange(input.shape[0]), 1), G.unsqueeze(offsets, 0))
     ids = G.sub(G.sum(G.cast(started, factories.int64), 1), 1)
@@ -112,8 +120,7 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Optional[Tensor] = Non
     target = G.broadcast_to(G.unsqueeze(ids, 1), (ids.shape[0], dim))
     zeros = factories.zeros(bags + 1, dim, dtype=weight.dtype)
     if mode == "max":
-        from graphc.index_ops import scatter_reduce
-        out = scatter_reduce(zeros, 0, target, rows, "amax", include_self=False)
+        out = G.scatter_add(zeros, 0, target, _bag_maxima(rows, ids, target, bags))
     else:
         out = G.scatter_add(zeros, 0, target, rows)
         if mode == "mean":
@@ -122,6 +129,35 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Optional[Tensor] = Non
                                        factories.ones(ids.shape[0], dtype=weight.dtype))
             out = G.div(out, G.unsqueeze(G.maximum(counts, G.scalar_like(1.0, counts)), 1))
     return G.narrow(out, 0, 0, bags)
+
+
+def _bag_maxima(rows: Tensor, ids: Tensor, target: Tensor, bags: int) -> Tensor:
+    """``rows`` where an entry is its bag's maximum in that column, else 0, with PyTorch's
+    kernel's choice among ties and NaNs: it scans each bag in order and keeps an entry that is
+    strictly greater, so the first of tied maxima wins (and alone gets the gradient, where
+    ``scatter_reduce``'s ``amax`` would share it), and a NaN wins only as the bag's first
+    entry. Scattering the result with ``scatter_add`` gives the maxima (one term per column)."""
+    from graphc.index_ops import scatter_reduce
+    length, dim = rows.shape
+    with no_grad():
+        position = factories.arange(length)
+        first = scatter_reduce(factories.full((bags + 1,), length, dtype=dtypes.i64), 0, ids,
+                               position, "amin", include_self=False)
+        leads = G.unsqueeze(G.eq(position, G.gather(first, 0, ids)), 1)
+        values = rows.detach()
+        values = G.where(G.logical_and(G.isnan(values), G.logical_not(leads)),
+                         G.scalar_like(float("-inf"), values), values)
+        best = scatter_reduce(factories.zeros(bags + 1, dim, dtype=values.dtype), 0, target,
+                              values, "amax", include_self=False)
+        reached = G.gather(best, 0, target)
+        maximal = G.logical_or(G.eq(values, reached),
+                               G.logical_and(G.isnan(values), G.isnan(reached)))
+        columns = G.broadcast_to(G.unsqueeze(position, 1), (length, dim))
+        candidates = G.where(maximal, columns, G.scalar_like(length, columns))
+        winner = scatter_reduce(factories.full((bags + 1, dim), length, dtype=dtypes.i64), 0,
+                                target, candidates, "amin", include_self=False)
+        wins = G.eq(columns, G.gather(winner, 0, target))
+    return G.where(wins, rows, G.scalar_like(0.0, rows))
 
 
 class EmbeddingBag(Module):

@@ -236,6 +236,46 @@ def _transposed_size(size: int, kernel: int, stride: int, padding: int, dilation
     return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
 
 
+def _transposed_geometry(name: str, x: Tensor, weight: Tensor, input_shape, stride, padding,
+                         output_padding, groups: int, dilation):
+    """The checked arguments of an ``n``-D transposed convolution of batched ``x`` (``n`` =
+    ``x.ndim - 2``) and the output's spatial size: ``(stride, padding, output_padding,
+    dilation, size)``, each an ``n``-tuple, or a ValueError/TypeError naming the argument."""
+    dims = x.ndim - 2
+    if weight.ndim != dims + 2:
+        axes = ("k",) if dims == 1 else ("kh", "kw") if dims == 2 else ("kd", "kh", "kw")
+        raise ValueError(f"{name}: weight must be {dims + 2}-D (in, out/groups, "
+                         f"{', '.join(axes)}), got shape {list(weight.shape)}")
+    if not x.dtype.is_float or not weight.dtype.is_float:
+        raise TypeError(f"{name}: input and weight must be floating point, got "
+                        f"{x.dtype} and {weight.dtype}")
+    stride, padding = _tuple(stride, dims, "stride"), _tuple(padding, dims, "padding")
+    dilation = _tuple(dilation, dims, "dilation")
+    output_padding = _tuple(output_padding, dims, "output_padding")
+    cin = x.shape[1]
+    if groups < 1 or cin % groups:
+        raise ValueError(f"{name}: groups={groups} must be positive and divide the "
+                         f"{cin} input channels")
+    if weight.shape[0] != cin:
+        raise ValueError(f"{name}: weight of shape {list(weight.shape)} expects "
+                         f"{weight.shape[0]} input channels, but input of shape "
+                         f"{list(input_shape)} has {cin}")
+    if any(s < 1 for s in stride) or any(d < 1 for d in dilation) or min(padding) < 0:
+        raise ValueError(f"{name}: stride {stride} and dilation {dilation} must be "
+                         f"positive, padding {padding} non-negative")
+    for op, s, d in zip(output_padding, stride, dilation):
+        if not 0 <= op < max(s, d):
+            raise ValueError(f"{name}: output_padding {output_padding} must be "
+                             f"smaller than either stride {stride} or dilation {dilation}")
+    kernel = weight.shape[2:]
+    size = tuple(_transposed_size(*args) for args in
+                 zip(x.shape[2:], kernel, stride, padding, dilation, output_padding))
+    if min(size) < 1:
+        raise ValueError(f"{name}: the output size {list(size)} of input "
+                         f"{list(input_shape)} with kernel {list(kernel)} is too small")
+    return stride, padding, output_padding, dilation, size
+
+
 @autocast_op("conv_transpose2d")
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1,
                      padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
@@ -251,36 +291,11 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
         [[[[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]]]
     """
     x, unbatched = _batched(input, 4, "conv_transpose2d")
-    if weight.ndim != 4:
-        raise ValueError(f"conv_transpose2d: weight must be 4-D (in, out/groups, kh, kw), got "
-                         f"shape {list(weight.shape)}")
-    if not x.dtype.is_float or not weight.dtype.is_float:
-        raise TypeError(f"conv_transpose2d: input and weight must be floating point, got "
-                        f"{x.dtype} and {weight.dtype}")
-    stride, padding = _tuple(stride, 2, "stride"), _tuple(padding, 2, "padding")
-    dilation = _tuple(dilation, 2, "dilation")
-    output_padding = _tuple(output_padding, 2, "output_padding")
-    n, cin, h, w = x.shape
-    if groups < 1 or cin % groups:
-        raise ValueError(f"conv_transpose2d: groups={groups} must be positive and divide the "
-                         f"{cin} input channels")
-    if weight.shape[0] != cin:
-        raise ValueError(f"conv_transpose2d: weight of shape {list(weight.shape)} expects "
-                         f"{weight.shape[0]} input channels, but input of shape "
-                         f"{list(input.shape)} has {cin}")
-    if any(s < 1 for s in stride) or any(d < 1 for d in dilation) or min(padding) < 0:
-        raise ValueError(f"conv_transpose2d: stride {stride} and dilation {dilation} must be "
-                         f"positive, padding {padding} non-negative")
-    for op, s, d in zip(output_padding, stride, dilation):
-        if not 0 <= op < max(s, d):
-            raise ValueError(f"conv_transpose2d: output_padding {output_padding} must be "
-                             f"smaller than either stride {stride} or dilation {dilation}")
+    stride, padding, output_padding, dilation, size = _transposed_geometry(
+        "conv_transpose2d", x, weight, input.shape, stride, padding, output_padding, groups,
+        dilation)
+    n, _, h, w = x.shape
     kernel = weight.shape[2:]
-    size = [_transposed_size(*args) for args in
-            zip((h, w), kernel, stride, padding, dilation, output_padding)]
-    if min(size) < 1:
-        raise ValueError(f"conv_transpose2d: the output size {size} of input "
-                         f"{list(input.shape)} with kernel {list(kernel)} is too small")
     cout = weight.shape[1] * groups
     geometry = dict(stride=list(stride), dilation=list(dilation), groups=int(groups))
     if all(op < s for op, s in zip(output_padding, stride)):
@@ -918,6 +933,7 @@ from graphc.nn.volumetric import (  # noqa: E402, F401  (re-exported: F.conv3d, 
     adaptive_avg_pool3d,
     avg_pool3d,
     conv3d,
+    conv_transpose3d,
     max_pool3d,
 )
 

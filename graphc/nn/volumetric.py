@@ -4,6 +4,10 @@ they run eagerly, differentiate and compile (re-exported by :mod:`graphc.nn.func
 - ``conv3d`` is a sum over the depth taps of the kernel: for tap t, the depth slices
   ``t * dilation + stride * od`` of the input, folded into the batch, go through ``conv2d``
   with the weight's plane t (one GEMM per tap once compiled);
+- ``conv_transpose3d`` is its adjoint: one ``conv_transpose2d`` of every depth plane, the
+  kernel's depth taps folded into the output channels (one GEMM), then a 1-D transposed
+  convolution along the depth with the identity as kernel, which scatters tap t of input
+  plane i to output plane ``stride * i + dilation * t - padding`` and adds what overlaps;
 - ``max_pool3d`` pools each depth plane with ``max_pool2d`` (channels and depth folded
   together), then keeps the first maximum over the depth taps (so the gradient goes to the
   first maximum in (d, h, w) order, as PyTorch's);
@@ -14,6 +18,8 @@ they run eagerly, differentiate and compile (re-exported by :mod:`graphc.nn.func
     >>> import graphc.nn.functional as F
     >>> F.conv3d(graphc.ones(1, 2, 4, 4, 4), graphc.ones(3, 2, 2, 2, 2)).shape
     (1, 3, 3, 3, 3)
+    >>> F.conv_transpose3d(graphc.ones(1, 2, 3, 3, 3), graphc.ones(2, 4, 2, 2, 2), stride=2).shape
+    (1, 4, 6, 6, 6)
     >>> F.max_pool3d(graphc.ones(1, 2, 4, 4, 4), 2).shape
     (1, 2, 2, 2, 2)
 """
@@ -33,9 +39,12 @@ from graphc.nn.functional import (
     _batched,
     _same_padding,
     _squeeze_if,
+    _transposed_geometry,
     _tuple,
     _window_counts,
     conv2d,
+    conv_transpose1d,
+    conv_transpose2d,
     max_pool2d,
 )
 from graphc.tensor import Tensor
@@ -87,6 +96,45 @@ def conv3d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
         part = conv2d(folded, plane_weight, None, stride[1:], hw_padding, dilation[1:], groups)
         total = part if total is None else G.add(total, part)
     out = G.permute(G.reshape(total, (n, out_depth, *total.shape[1:])), (0, 2, 1, 3, 4))
+    if bias is not None:
+        out = G.add(out, G.reshape(bias, (1, -1, 1, 1, 1)))
+    return _squeeze_if(out, unbatched)
+
+
+@autocast_op("conv_transpose3d")
+def conv_transpose3d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1,
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """3-D transposed convolution of ``input`` (N, Cin, D, H, W) or (Cin, D, H, W) with
+    ``weight`` (Cin, Cout/groups, kd, kh, kw), like ``torch.nn.functional.conv_transpose3d``:
+    out = (D - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1 per axis.
+
+        >>> import graphc
+        >>> y = conv_transpose3d(graphc.ones(1, 1, 2, 1, 1), graphc.ones(1, 1, 2, 1, 1), stride=2)
+        >>> y.flatten().tolist()
+        [1.0, 1.0, 1.0, 1.0]
+    """
+    x, unbatched = _batched(input, 5, "conv_transpose3d")
+    stride, padding, output_padding, dilation, size = _transposed_geometry(
+        "conv_transpose3d", x, weight, input.shape, stride, padding, output_padding, groups,
+        dilation)
+    n, cin, depth, h, w = x.shape
+    per_group, taps = weight.shape[1], weight.shape[2]
+    cout = per_group * groups
+    # H and W: every input plane through one conv_transpose2d whose output channels are
+    # (out channel, depth tap) pairs; weight (Cin, Cout/g, kd, kh, kw) is already laid out so
+    planes = G.reshape(G.permute(x, (0, 2, 1, 3, 4)), (n * depth, cin, h, w))
+    flat_weight = G.reshape(weight, (cin, per_group * taps, *weight.shape[3:]))
+    spread = conv_transpose2d(planes, flat_weight, None, stride[1:], padding[1:],
+                              output_padding[1:], groups, dilation[1:])
+    out_h, out_w = spread.shape[2:]
+    # D: rows (n, out channel, h, w) of (tap, input plane) values, scattered by a 1-D
+    # transposed convolution whose kernel is the identity over the taps
+    rows = G.reshape(spread, (n, depth, cout, taps, out_h * out_w))
+    rows = G.reshape(G.permute(rows, (0, 2, 4, 3, 1)), (n * cout * out_h * out_w, taps, depth))
+    identity = G.reshape(factories.eye(taps, dtype=rows.dtype), (taps, 1, taps))
+    out = conv_transpose1d(rows, identity, None, stride[0], padding[0], output_padding[0], 1,
+                           dilation[0])
+    out = G.permute(G.reshape(out, (n, cout, out_h, out_w, size[0])), (0, 1, 4, 2, 3))
     if bias is not None:
         out = G.add(out, G.reshape(bias, (1, -1, 1, 1, 1)))
     return _squeeze_if(out, unbatched)
