@@ -12,9 +12,10 @@ inside ``@graphc.compile``.
     >>> kl_divergence(d, Normal(1.0, 1.0)).item()
     0.5
 
-Sampling the Gamma family (Gamma, Chi2, Beta, Dirichlet, StudentT, NegativeBinomial),
-Poisson and Binomial runs eagerly in NumPy from graphc's generator (``TraceError`` inside a
-compiled function); their densities, moments, entropies and KLs compile.
+Sampling the Gamma family (Gamma, Chi2, Beta, Dirichlet, StudentT, NegativeBinomial, and
+LKJCholesky and Wishart through them), VonMises, Poisson and Binomial runs eagerly in NumPy
+from graphc's generator (``TraceError`` inside a compiled function); their densities,
+moments, entropies and KLs compile.
 """
 from graphc.distributions import constraints, transforms
 from graphc.distributions.bernoulli import Bernoulli
@@ -33,6 +34,9 @@ from graphc.distributions.half_normal import HalfCauchy, HalfNormal
 from graphc.distributions.independent import Independent
 from graphc.distributions.kl import kl_divergence, register_kl
 from graphc.distributions.laplace import Laplace
+from graphc.distributions.lkj_cholesky import LKJCholesky
+from graphc.distributions.lowrank_multivariate_normal import LowRankMultivariateNormal
+from graphc.distributions.mixture_same_family import MixtureSameFamily
 from graphc.distributions.multinomial import Multinomial
 from graphc.distributions.multivariate_normal import MultivariateNormal
 from graphc.distributions.negative_binomial import NegativeBinomial
@@ -60,16 +64,20 @@ from graphc.distributions.transforms import (
     Transform,
 )
 from graphc.distributions.uniform import Uniform
+from graphc.distributions.von_mises import VonMises
 from graphc.distributions.weibull import Pareto, Weibull
+from graphc.distributions.wishart import Wishart
 
 __all__ = [
     "AbsTransform", "AffineTransform", "Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy",
     "Chi2", "ComposeTransform", "ContinuousBernoulli", "Dirichlet", "Distribution",
     "ExpRelaxedCategorical", "ExpTransform", "Exponential", "Gamma", "Geometric", "Gumbel",
-    "HalfCauchy", "HalfNormal", "Independent", "Laplace", "LogNormal", "LogitRelaxedBernoulli",
-    "Multinomial", "MultivariateNormal", "NegativeBinomial", "Normal", "OneHotCategorical",
+    "HalfCauchy", "HalfNormal", "Independent", "LKJCholesky", "Laplace", "LogNormal",
+    "LogitRelaxedBernoulli", "LowRankMultivariateNormal", "MixtureSameFamily", "Multinomial",
+    "MultivariateNormal", "NegativeBinomial", "Normal", "OneHotCategorical",
     "OneHotCategoricalStraightThrough", "Pareto", "Poisson", "PowerTransform",
     "RelaxedBernoulli", "RelaxedOneHotCategorical", "SigmoidTransform", "StudentT",
-    "TanhTransform", "Transform", "TransformedDistribution", "Uniform", "Weibull",
+    "TanhTransform", "Transform", "TransformedDistribution", "Uniform", "VonMises", "Weibull",
+    "Wishart",
     "constraints", "kl_divergence", "register_kl", "transforms",
 ]

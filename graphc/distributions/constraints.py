@@ -12,12 +12,13 @@ from __future__ import annotations
 import graphc
 
 __all__ = [
-    "Constraint", "boolean", "dependent", "dependent_property", "greater_than",
+    "Constraint", "MixtureSameFamilyConstraint", "boolean", "corr_cholesky", "dependent",
+    "dependent_property", "greater_than",
     "greater_than_eq", "half_open_interval", "independent", "integer_interval", "interval",
     "less_than", "lower_cholesky", "lower_triangular", "multinomial", "nonnegative",
     "nonnegative_integer",
-    "one_hot", "positive", "positive_definite", "real", "real_vector", "simplex", "unit_interval",
-    "is_dependent",
+    "one_hot", "positive", "positive_definite", "positive_integer", "positive_semidefinite",
+    "real", "real_vector", "simplex", "square", "symmetric", "unit_interval", "is_dependent",
 ]
 
 
@@ -108,6 +109,36 @@ class _IndependentConstraint(Constraint):
     def __repr__(self) -> str:
         return (f"{type(self).__name__[1:]}({self.base_constraint!r}, "
                 f"{self.reinterpreted_batch_ndims})")
+
+
+class MixtureSameFamilyConstraint(Constraint):
+    """The support of :class:`~graphc.distributions.MixtureSameFamily`: ``base_constraint``
+    (the components' support) checked with the component dimension put back, a value valid
+    where it is valid for every component."""
+
+    def __init__(self, base_constraint: Constraint):
+        if not isinstance(base_constraint, Constraint):
+            raise TypeError(f"MixtureSameFamilyConstraint: base_constraint must be a "
+                            f"Constraint, got {type(base_constraint).__name__}")
+        self.base_constraint = base_constraint
+
+    @property
+    def is_discrete(self):  # type: ignore[override]
+        return self.base_constraint.is_discrete
+
+    @property
+    def event_dim(self):  # type: ignore[override]
+        return self.base_constraint.event_dim
+
+    def check(self, value):
+        if value.ndim < self.event_dim:
+            raise ValueError(f"Expected value.dim() >= {self.event_dim} but got {value.ndim}")
+        result = self.base_constraint.check(value.unsqueeze(-1 - self.event_dim))
+        keep = value.ndim - self.event_dim
+        return result.reshape(tuple(result.shape[:keep]) + (-1,)).all(-1)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base_constraint!r})"
 
 
 class _Boolean(Constraint):
@@ -239,17 +270,60 @@ class _LowerCholesky(Constraint):
         return lower & positive_diagonal
 
 
-class _PositiveDefinite(Constraint):
+class _CorrCholesky(Constraint):
+    """Lower Cholesky factors of correlation matrices: lower triangular, positive diagonal,
+    each row of unit Euclidean norm (to ``10 * eps * dim`` of the dtype, as PyTorch)."""
     event_dim = 2
 
     def check(self, value):
-        # symmetric up to rounding (PyTorch's isclose, atol=1e-6: an inverse computed in
-        # floating point is not exactly symmetric), and a Cholesky factorization succeeds for
-        # each matrix; checked in NumPy, as validation runs eagerly (see distribution.py)
+        tol = graphc.finfo(value.dtype).eps * value.shape[-1] * 10
+        row_norm = graphc.linalg.vector_norm(value.detach(), dim=-1)
+        unit_rows = ((row_norm - 1.0).abs() <= tol).all(-1)
+        return _LowerCholesky().check(value) & unit_rows
+
+
+class _Square(Constraint):
+    event_dim = 2
+
+    def check(self, value):
+        square = value.shape[-1] == value.shape[-2]
+        return graphc.full(tuple(value.shape[:-2]), square, dtype=graphc.bool)
+
+
+def _symmetric_array(value):
+    # symmetric up to rounding (PyTorch's isclose, atol=1e-6: an inverse computed in floating
+    # point is not exactly symmetric); in NumPy, as validation runs eagerly (distribution.py)
+    import numpy as np
+    array = value.detach().numpy()
+    if array.shape[-1] != array.shape[-2]:
+        return array, np.zeros(array.shape[:-2], dtype=bool)
+    return array, np.all(np.isclose(array, np.swapaxes(array, -1, -2), rtol=1e-5, atol=1e-6),
+                         axis=(-2, -1))
+
+
+class _Symmetric(_Square):
+    def check(self, value):
+        return graphc.tensor(_symmetric_array(value)[1])
+
+
+class _PositiveSemidefinite(_Symmetric):
+    def check(self, value):
         import numpy as np
-        array = value.detach().numpy()
-        symmetric = np.all(np.isclose(array, np.swapaxes(array, -1, -2), rtol=1e-5, atol=1e-6),
-                           axis=(-2, -1))
+        array, symmetric = _symmetric_array(value)
+        if not symmetric.any():
+            return graphc.tensor(symmetric)
+        # (the smallest eigenvalue of the symmetric part; PyTorch's eigvalsh reads one triangle)
+        eigenvalues = np.linalg.eigvalsh(array)
+        return graphc.tensor(symmetric & (eigenvalues >= 0).all(-1))
+
+
+class _PositiveDefinite(_Symmetric):
+    def check(self, value):
+        # a Cholesky factorization succeeds for each (symmetric) matrix
+        import numpy as np
+        array, symmetric = _symmetric_array(value)
+        if not symmetric.any():
+            return graphc.tensor(symmetric)
         batch = array.reshape((-1,) + array.shape[-2:])
         factorizable = np.empty(len(batch), dtype=bool)
         for i, matrix in enumerate(batch):
@@ -267,6 +341,7 @@ independent = _IndependentConstraint
 boolean = _Boolean()
 one_hot = _OneHot()
 nonnegative_integer = _IntegerGreaterThan(0)
+positive_integer = _IntegerGreaterThan(1)
 integer_interval = _IntegerInterval
 multinomial = _Multinomial
 real = _Real()
@@ -282,4 +357,8 @@ half_open_interval = _HalfOpenInterval
 simplex = _Simplex()
 lower_triangular = _LowerTriangular()
 lower_cholesky = _LowerCholesky()
+corr_cholesky = _CorrCholesky()
+square = _Square()
+symmetric = _Symmetric()
+positive_semidefinite = _PositiveSemidefinite()
 positive_definite = _PositiveDefinite()
