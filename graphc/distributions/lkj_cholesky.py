@@ -25,11 +25,13 @@ __all__ = ["LKJCholesky"]
 
 class LKJCholesky(Distribution):
     """The LKJ distribution of correlation matrices, over their lower Cholesky factors
-    (``support = constraints.corr_cholesky``). ``sample`` is the onion method of Ghosh and
-    Henderson (2003), as PyTorch's: each row ``i`` is ``sqrt(y_i)`` times a uniform direction
-    in its first ``i`` coordinates (``y_i`` a Beta draw), then the diagonal completes it to
-    unit norm. Beta draws come from NumPy, eagerly (``TraceError`` inside a compiled
-    function); there is no ``rsample``, as PyTorch."""
+    (``support = constraints.corr_cholesky``). ``sample`` is the onion method (Ghosh and
+    Henderson 2003; LKJ 2009 section 3.2), vectorized as PyTorch's but with the right Beta
+    parameters (see ``_onion_beta``: PyTorch's samples are off for ``dim >= 3``): each row
+    ``i`` is ``sqrt(y_i)`` times a uniform direction in its first ``i`` coordinates (``y_i``
+    a Beta draw), then the diagonal completes it to unit norm. Beta draws come from NumPy,
+    eagerly (``TraceError`` inside a compiled function); there is no ``rsample``, as
+    PyTorch."""
     arg_constraints = {"concentration": constraints.positive}
     support = constraints.corr_cholesky
 
@@ -45,12 +47,20 @@ class LKJCholesky(Distribution):
         self._beta = self._onion_beta(self.concentration)
 
     def _onion_beta(self, concentration):
-        """The Beta of row ``i``'s squared off-diagonal norm: ``Beta(0.5 (i - 1) + 0.5,
-        eta + 0.5 (dim - 2) - 0.5 (i - 1))``, row 0 a placeholder (``Beta(0.5, ...)``)."""
+        """The Beta of row ``i``'s squared off-diagonal norm (0-based rows, ``i >= 1``):
+        ``Beta(i / 2, eta + (dim - 2) / 2 - (i - 1) / 2)`` (LKJ 2009 section 3.2: the
+        ``k``-th step draws ``Beta(k / 2, beta)``), row 0 a placeholder never used.
+
+        PyTorch's first parameter is ``(i - 1) + 1/2`` instead of ``i / 2`` (right for
+        ``i = 1`` only), which makes its samples' correlations in rows 2 and below too
+        concentrated away from 0 for ``dim >= 3`` (their variance 0.30 instead of 0.25 for
+        ``dim = 3, eta = 1``); graphc's follow the LKJ distribution that ``log_prob``
+        scores (tests/test_distributions_session28.py checks their marginals)."""
         marginal = concentration + 0.5 * (self.dim - 2)
         offset = graphc.cat([graphc.zeros(1, dtype=concentration.dtype),
                              graphc.arange(self.dim - 1, dtype=concentration.dtype)])
-        return Beta(offset + 0.5, marginal.unsqueeze(-1) - 0.5 * offset, validate_args=False)
+        return Beta(0.5 * offset + 0.5, marginal.unsqueeze(-1) - 0.5 * offset,
+                    validate_args=False)
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(LKJCholesky, _instance)
