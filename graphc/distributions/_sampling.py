@@ -61,12 +61,15 @@ def array(tensor: Tensor) -> np.ndarray:
 
 def standard_gamma(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Gamma(alpha, 1) samples, one per element of ``alpha`` (Marsaglia-Tsang)."""
-    alpha = np.asarray(alpha, dtype=np.float64)
+    # C order: ``out.reshape(-1)`` below must be a view to write through (a float32 tensor
+    # expanded to a sample shape converts to a float64 array of another layout, whose
+    # reshape is a copy: the draws were lost and ``out`` stayed uninitialized)
+    alpha = np.ascontiguousarray(alpha, dtype=np.float64)
     boost = alpha < 1
     a = np.where(boost, alpha + 1.0, alpha)
     d = a - 1.0 / 3.0
     c = 1.0 / np.sqrt(9.0 * d)
-    out = np.empty_like(a)
+    out = np.empty(a.shape)
     todo = np.flatnonzero(np.ones(a.shape, dtype=bool))
     flat_d, flat_c, flat_out = d.reshape(-1), c.reshape(-1), out.reshape(-1)
     while todo.size:
