@@ -4,9 +4,9 @@ whose covariance is ``W W^T + diag(D)``, ``W`` of shape ``n x m`` with ``m`` typ
 smaller than ``n``.
 
 The log-density and entropy need only the Cholesky factor of the ``m x m`` capacitance
-``C = I + W^T D^-1 W`` (Woodbury identity and matrix determinant lemma), in LAPACK, eagerly:
-inside a compiled function they raise a TraceError (``rsample``, ``mean`` and ``variance``
-compile).
+``C = I + W^T D^-1 W`` (Woodbury identity and matrix determinant lemma). As PyTorch, it is
+factored when the distribution is made, in LAPACK, eagerly: making one inside a compiled
+function raises a TraceError (make it outside and pass its parameters' results in).
 
     >>> d = LowRankMultivariateNormal(graphc.zeros(2), graphc.tensor([[1.0], [0.0]]),
     ...                               graphc.ones(2))
