@@ -23,18 +23,24 @@ from graphc.distributions.beta import Beta
 from graphc.distributions.binomial import Binomial
 from graphc.distributions.categorical import Categorical
 from graphc.distributions.cauchy import Cauchy
+from graphc.distributions.constraint_registry import biject_to, transform_to
 from graphc.distributions.continuous_bernoulli import ContinuousBernoulli
 from graphc.distributions.dirichlet import Dirichlet
 from graphc.distributions.distribution import Distribution
 from graphc.distributions.exponential import Exponential
+from graphc.distributions.fishersnedecor import FisherSnedecor
 from graphc.distributions.gamma import Chi2, Gamma
+from graphc.distributions.generalized_pareto import GeneralizedPareto
 from graphc.distributions.geometric import Geometric
 from graphc.distributions.gumbel import Gumbel
 from graphc.distributions.half_normal import HalfCauchy, HalfNormal
 from graphc.distributions.independent import Independent
+from graphc.distributions.inverse_gamma import InverseGamma
 from graphc.distributions.kl import kl_divergence, register_kl
+from graphc.distributions.kumaraswamy import Kumaraswamy
 from graphc.distributions.laplace import Laplace
 from graphc.distributions.lkj_cholesky import LKJCholesky
+from graphc.distributions.logistic_normal import LogisticNormal
 from graphc.distributions.lowrank_multivariate_normal import LowRankMultivariateNormal
 from graphc.distributions.mixture_same_family import MixtureSameFamily
 from graphc.distributions.multinomial import Multinomial
@@ -57,9 +63,18 @@ from graphc.distributions.transforms import (
     AbsTransform,
     AffineTransform,
     ComposeTransform,
+    CorrCholeskyTransform,
+    CumulativeDistributionTransform,
     ExpTransform,
+    IndependentTransform,
+    LowerCholeskyTransform,
+    PositiveDefiniteTransform,
     PowerTransform,
+    ReshapeTransform,
     SigmoidTransform,
+    SoftmaxTransform,
+    SoftplusTransform,
+    StickBreakingTransform,
     TanhTransform,
     Transform,
 )
@@ -70,14 +85,17 @@ from graphc.distributions.wishart import Wishart
 
 __all__ = [
     "AbsTransform", "AffineTransform", "Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy",
-    "Chi2", "ComposeTransform", "ContinuousBernoulli", "Dirichlet", "Distribution",
-    "ExpRelaxedCategorical", "ExpTransform", "Exponential", "Gamma", "Geometric", "Gumbel",
-    "HalfCauchy", "HalfNormal", "Independent", "LKJCholesky", "Laplace", "LogNormal",
-    "LogitRelaxedBernoulli", "LowRankMultivariateNormal", "MixtureSameFamily", "Multinomial",
-    "MultivariateNormal", "NegativeBinomial", "Normal", "OneHotCategorical",
-    "OneHotCategoricalStraightThrough", "Pareto", "Poisson", "PowerTransform",
-    "RelaxedBernoulli", "RelaxedOneHotCategorical", "SigmoidTransform", "StudentT",
-    "TanhTransform", "Transform", "TransformedDistribution", "Uniform", "VonMises", "Weibull",
-    "Wishart",
-    "constraints", "kl_divergence", "register_kl", "transforms",
+    "Chi2", "ComposeTransform", "ContinuousBernoulli", "CorrCholeskyTransform",
+    "CumulativeDistributionTransform", "Dirichlet", "Distribution", "ExpRelaxedCategorical",
+    "ExpTransform", "Exponential", "FisherSnedecor", "Gamma", "GeneralizedPareto", "Geometric",
+    "Gumbel", "HalfCauchy", "HalfNormal", "Independent", "IndependentTransform", "InverseGamma",
+    "Kumaraswamy", "LKJCholesky", "Laplace", "LogNormal", "LogisticNormal",
+    "LogitRelaxedBernoulli", "LowRankMultivariateNormal", "LowerCholeskyTransform",
+    "MixtureSameFamily", "Multinomial", "MultivariateNormal", "NegativeBinomial", "Normal",
+    "OneHotCategorical", "OneHotCategoricalStraightThrough", "Pareto", "Poisson",
+    "PositiveDefiniteTransform", "PowerTransform", "RelaxedBernoulli",
+    "RelaxedOneHotCategorical", "ReshapeTransform", "SigmoidTransform", "SoftmaxTransform",
+    "SoftplusTransform", "StickBreakingTransform", "StudentT", "TanhTransform", "Transform",
+    "TransformedDistribution", "Uniform", "VonMises", "Weibull", "Wishart", "biject_to",
+    "constraints", "kl_divergence", "register_kl", "transform_to", "transforms",
 ]

@@ -22,9 +22,11 @@ from graphc.distributions.utils import broadcast_all as _broadcast_all
 from graphc.distributions.utils import sum_rightmost
 from graphc.tensor import Tensor
 
-__all__ = ["AbsTransform", "AffineTransform", "ComposeTransform", "ExpTransform",
-           "PowerTransform", "SigmoidTransform", "TanhTransform", "Transform",
-           "identity_transform"]
+__all__ = ["AbsTransform", "AffineTransform", "ComposeTransform", "CorrCholeskyTransform",
+           "CumulativeDistributionTransform", "ExpTransform", "IndependentTransform",
+           "LowerCholeskyTransform", "PositiveDefiniteTransform", "PowerTransform",
+           "ReshapeTransform", "SigmoidTransform", "SoftmaxTransform", "SoftplusTransform",
+           "StickBreakingTransform", "TanhTransform", "Transform", "identity_transform"]
 
 
 class Transform:
@@ -159,6 +161,12 @@ class _InverseTransform(Transform):
     def log_abs_det_jacobian(self, x, y):
         return -self._inv_transform.log_abs_det_jacobian(y, x)
 
+    def forward_shape(self, shape) -> tuple:
+        return self._inv_transform.inverse_shape(shape)
+
+    def inverse_shape(self, shape) -> tuple:
+        return self._inv_transform.forward_shape(shape)
+
 
 class ComposeTransform(Transform):
     """``parts`` applied in order (the first to ``x``)."""
@@ -211,6 +219,17 @@ class ComposeTransform(Transform):
             total = total + part.log_abs_det_jacobian(x, y_part)
             x = y_part
         return total
+
+    def forward_shape(self, shape) -> tuple:
+        # (shape-changing parts: StickBreakingTransform, ReshapeTransform, ...)
+        for part in self.parts:
+            shape = part.forward_shape(shape)
+        return tuple(shape)
+
+    def inverse_shape(self, shape) -> tuple:
+        for part in reversed(self.parts):
+            shape = part.inverse_shape(shape)
+        return tuple(shape)
 
     def __repr__(self) -> str:
         inner = ",\n    ".join(repr(p) for p in self.parts)
@@ -422,3 +441,17 @@ class AffineTransform(Transform):
                                          tuple(getattr(self.scale, "shape", ()))))
 
     inverse_shape = forward_shape
+
+
+# the transforms over whole events live in their own module, which builds on Transform above
+from graphc.distributions.event_transforms import (  # noqa: E402
+    CorrCholeskyTransform,
+    CumulativeDistributionTransform,
+    IndependentTransform,
+    LowerCholeskyTransform,
+    PositiveDefiniteTransform,
+    ReshapeTransform,
+    SoftmaxTransform,
+    SoftplusTransform,
+    StickBreakingTransform,
+)
