@@ -28,7 +28,8 @@ def _moment(a, b, n: int):
 
 class Kumaraswamy(TransformedDistribution):
     """``X = (1 - U^(1/b))^(1/a)`` for ``U ~ Uniform(0, 1)``, ``a = concentration1``,
-    ``b = concentration0`` (reparameterized). ``mode`` is NaN unless both are at least 1."""
+    ``b = concentration0`` (reparameterized). ``mode`` is NaN unless both are at least 1
+    (PyTorch's is NaN for every ``b > 1`` too: a wrong formula, see ``mode``)."""
     arg_constraints = {"concentration1": constraints.positive,
                        "concentration0": constraints.positive}
     support = constraints.unit_interval  # type: ignore[assignment]
@@ -55,10 +56,11 @@ class Kumaraswamy(TransformedDistribution):
 
     @property
     def mode(self):
+        # ((a - 1) / (a b - 1))^(1/a) where a, b >= 1 (0 at a = 1, 1 at b = 1), NaN (no
+        # mode: the density is unbounded) where either is below 1. (PyTorch writes
+        # log(1 - b) / b - log(1 - a b), NaN for every b > 1: its mode is always NaN)
         a, b = self.concentration1, self.concentration0
-        log_mode = b.reciprocal() * (-b).log1p() - (-b * a).log1p()
-        # ((a - 1) / (a b - 1))^(1/a): log_mode as PyTorch writes it; NaN (no interior
-        # mode) when a or b is below 1
+        log_mode = ((a - 1).log() - (a * b - 1).log()) / a
         return graphc.where((b < 1) | (a < 1), math.nan, log_mode).exp()
 
     @property
