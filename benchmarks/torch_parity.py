@@ -5466,6 +5466,10 @@ def session28_dist():
     from scipy import special as sp
     from scipy import stats
     rng = np.random.default_rng(2828)
+    loc = rng.standard_normal(4)
+    rate = rng.uniform(0.5, 2.5, 4)
+    positive_x = rng.uniform(0.1, 3.0, (3, 4))
+    unit = rng.uniform(0.05, 0.95, (3, 4))
     w_mix = rng.uniform(0.2, 2.0, (3, 4))
     mu_mix = rng.standard_normal((3, 4)) * 2
     sd_mix = rng.uniform(0.3, 1.5, (3, 4))
@@ -5797,6 +5801,154 @@ def session28_dist():
                  np.sqrt(sp.polygamma(1, halves).sum() / len(s)))], logdet[:, None]
     sampling_check("Wishart", lambda D, T: D.Wishart(T(df_w[0]), scale_tril=T(tril_w[0])),
                    wishart_stats, 20000)
+
+    # ---- transforms over events, biject_to / transform_to, the added families
+    x_vec = rng.standard_normal((3, 6))
+    x_mat = rng.standard_normal((2, 3, 3))
+
+    def transform_items(make, x, inverse=True, logdet=True):
+        out = []
+        for lib in (graphc, torch):
+            xt = lib.tensor(x, requires_grad=True)
+            tr = make(lib.distributions)
+            y = tr(xt)
+            got = [y]
+            if inverse:
+                got.append(tr.inv(y.detach()))
+            if logdet:
+                got.append(tr.log_abs_det_jacobian(xt, y))
+            total = sum((v * lib.tensor(np.random.default_rng(2).standard_normal(
+                tuple(v.shape)))).sum() for v in got if v.requires_grad)
+            got.append(lib.autograd.grad(total, [xt])[0])
+            out.append(got)
+        labels = ["y", "inv(y)", "log|det J|"][:len(out[0]) - 1] + ["d/dx"]
+        if not inverse:
+            labels = ["y"] + (["log|det J|"] if logdet else []) + ["d/dx"]
+        return list(zip(labels, out[0], out[1]))
+
+    transform_cases = {
+        "SoftplusTransform": (lambda D: D.SoftplusTransform(), x_vec, True, True),
+        "StickBreakingTransform": (lambda D: D.StickBreakingTransform(), x_vec, True, True),
+        "CorrCholeskyTransform": (lambda D: D.CorrCholeskyTransform(), x_vec, True, True),
+        "IndependentTransform(Exp, 1)": (lambda D: D.IndependentTransform(D.ExpTransform(), 1),
+                                         x_vec, True, True),
+        "ReshapeTransform": (lambda D: D.ReshapeTransform((6,), (2, 3)), x_vec, True, True),
+        "SoftmaxTransform": (lambda D: D.SoftmaxTransform(), x_vec, True, False),
+        "LowerCholeskyTransform": (lambda D: D.LowerCholeskyTransform(), x_mat, True, False),
+        "PositiveDefiniteTransform": (lambda D: D.PositiveDefiniteTransform(), x_mat, True,
+                                      False),
+        "CumulativeDistributionTransform(Normal)": (
+            lambda D: D.transforms.CumulativeDistributionTransform(
+                D.Normal(torch.tensor(0.5, dtype=torch.float64) if D is torch.distributions
+                         else graphc.tensor(0.5, dtype=graphc.float64), 2.0)),
+            x_vec, True, True),
+        "ComposeTransform([StickBreaking, Exp]) inverse shape": (
+            lambda D: D.ComposeTransform([D.StickBreakingTransform(), D.ExpTransform()]),
+            x_vec, True, True),
+    }
+    for name, (make, x, inverse, logdet) in transform_cases.items():
+        check(f"s28/dist.{name} (y, inverse, log-determinant, gradient)",
+              lambda make=make, x=x, inverse=inverse, logdet=logdet: transform_items(
+                  make, x, inverse, logdet), rtol=1e-9, atol=1e-11)
+
+    def registry():
+        out = []
+        for lib in (graphc, torch):
+            C, D = lib.distributions.constraints, lib.distributions
+            got = []
+            for kind, fn in (("biject_to", D.biject_to), ("transform_to", D.transform_to)):
+                for c in (C.real, C.positive, C.nonnegative, C.greater_than(2.0),
+                          C.less_than(1.5), C.unit_interval, C.interval(-2.0, 5.0),
+                          C.half_open_interval(0.0, 2.0), C.simplex, C.real_vector,
+                          C.independent(C.positive, 1), C.corr_cholesky):
+                    tr = fn(c)
+                    y = tr(lib.tensor(x_vec))
+                    got.append((kind, repr(tr).replace("\n", ""), _np(y).round(12).tolist()))
+                for c in (C.lower_cholesky, C.positive_definite, C.positive_semidefinite):
+                    tr = D.transform_to(c)
+                    got.append((kind, repr(tr), _np(tr(lib.tensor(x_mat))).round(12).tolist()))
+            for c in (C.boolean, C.lower_cholesky):
+                try:
+                    D.biject_to(c)
+                    got.append("no error")
+                except NotImplementedError as exc:
+                    got.append(str(exc))
+            out.append(got)
+        return [Exact("transforms chosen and their values", out[0], out[1])]
+    check("s28/dist.biject_to / transform_to (transform, values)", registry)
+
+    df_f = np.array([1.5, 3.0, 6.0, 12.0])
+    df_g = np.array([2.5, 5.0, 9.0, 20.0])
+    ig_a = rng.uniform(2.5, 6.0, 4)
+    kuma_a, kuma_b = np.array([0.5, 1.0, 2.0, 5.0]), np.array([0.7, 1.0, 3.0, 2.0])
+    ln_loc, ln_scale = rng.standard_normal((2, 3)), rng.uniform(0.5, 1.5, (2, 3))
+    family_cases = {
+        "InverseGamma": (lambda D, a, b: D.InverseGamma(a, b), [ig_a, rate], positive_x,
+                         # (cdf: torch has no igamma gradient in the concentration; graphc's
+                         # is checked against scipy in the tests)
+                         ("log_prob", "entropy", "mean", "variance", "mode")),
+        "Kumaraswamy": (lambda D, a, b: D.Kumaraswamy(a, b), [kuma_a, kuma_b], unit,
+                        ("log_prob", "cdf", "entropy", "mean", "variance")),
+        "LogisticNormal": (lambda D, m, s: D.LogisticNormal(m, s), [ln_loc, ln_scale],
+                           rng.dirichlet(np.ones(4), size=(5, 2)), ("log_prob",)),
+        "FisherSnedecor": (lambda D, a, b: D.FisherSnedecor(a, b), [df_f, df_g], positive_x,
+                           ("log_prob", "mean", "variance", "mode")),
+        # (torch's GeneralizedPareto.log_prob/cdf fail in float64: isclose against a float32
+        # zero; compared in float32 below)
+        "GeneralizedPareto": (lambda D, m, s, c: D.GeneralizedPareto(m, s, c),
+                              [loc, rate, np.array([-0.3, 0.05, 0.2, 0.45])], unit,
+                              ("icdf", "entropy", "mean", "variance", "mode")),
+    }
+    for name, (make, params, value, methods) in family_cases.items():
+        for method in methods:
+            def family_items(make=make, params=params, value=value, method=method):
+                if method == "icdf":
+                    g = values_and_grads(graphc, lambda D, *p: _Icdf(make(D, *p)), params,
+                                         "log_prob", value)
+                    t = values_and_grads(torch, lambda D, *p: _Icdf(make(D, *p)), params,
+                                         "log_prob", value)
+                else:
+                    g = values_and_grads(graphc, make, params, method, value)
+                    t = values_and_grads(torch, make, params, method, value)
+                g = [np.nan_to_num(_np(v)) for v in g]
+                t = [np.nan_to_num(_np(v)) for v in t]
+                labels = ["value"] + [f"d/dparam{i}" for i in range(len(params))]
+                return [Exact("shape", g[0].shape, t[0].shape)] + list(zip(labels, g, t))
+            tolerance = loose if method == "entropy" else {}
+            check(f"s28/dist.{name}.{method} (value, gradients)", family_items, **tolerance)
+
+    def gp_float32():
+        out = []
+        xs = (loc + positive_x * 0.5).astype(np.float32)
+        for lib in (graphc, torch):
+            d = lib.distributions.GeneralizedPareto(
+                lib.tensor(loc.astype(np.float32)), lib.tensor(rate.astype(np.float32)),
+                lib.tensor(np.array([-0.3, 0.0, 0.2, 0.45], dtype=np.float32)))
+            out.append([d.log_prob(lib.tensor(xs)), d.cdf(lib.tensor(xs))])
+        return list(zip(["log_prob", "cdf"], out[0], out[1]))
+    check("s28/dist.GeneralizedPareto.log_prob/cdf (float32)", gp_float32, rtol=RTOL32,
+          atol=ATOL32)
+
+    def kumaraswamy_mode():
+        a, b = np.array([2.0, 5.0, 1.5]), np.array([3.0, 2.0, 1.2])
+        return [("mode", graphc.distributions.Kumaraswamy(graphc.tensor(a),
+                                                          graphc.tensor(b)).mode,
+                 torch.distributions.Kumaraswamy(torch.tensor(a), torch.tensor(b)).mode)]
+    check("s28/dist.Kumaraswamy.mode", kumaraswamy_mode,
+          known="torch's mode is log(1 - b)/b - log(1 - a b), NaN for every b > 1; graphc's is "
+                "((a - 1)/(a b - 1))^(1/a), the density's argmax (tests/"
+                "test_distributions_session28_more.py)")
+
+
+class _Icdf:
+    """A distribution whose ``log_prob`` is its ``icdf`` (for the parity helper's
+    value-and-gradient evaluation)."""
+
+    def __init__(self, distribution):
+        self.distribution = distribution
+
+    def log_prob(self, value):
+        return self.distribution.icdf(value)
 
 
 def main() -> int:

@@ -399,3 +399,23 @@ def test_new_families_validation_shapes_and_expand():
     np.testing.assert_allclose(InverseGamma(t(A), 1.0).expand((2, 4)).log_prob(x).numpy()[1],
                                InverseGamma(t(A), 1.0).log_prob(x).numpy(), **TOL)
     assert FisherSnedecor(3.0, 4.0).batch_shape == ()
+
+
+def test_compose_transform_with_events_of_different_sizes():
+    # StickBreaking (vector events) then Exp (elementwise): Exp's log-determinant is summed
+    # over the simplex vector, the composition's domain/codomain are vector events and its
+    # shapes chain (the event grows by one)
+    from graphc.distributions import ComposeTransform
+    compose = ComposeTransform([StickBreakingTransform(), ExpTransform()])
+    x = RNG.standard_normal((3, 4))
+    y = compose(t(x))
+    assert y.shape == (3, 5) and compose.forward_shape((3, 4)) == (3, 5)
+    assert compose.inverse_shape((3, 5)) == (3, 4)
+    assert compose.domain.event_dim == 1 and compose.codomain.event_dim == 1
+    simplex = np.stack([_stick_breaking_np(r) for r in x])
+    want = np.empty(3)
+    for i, row in enumerate(x):
+        jac = fd_jacobian(lambda v: _stick_breaking_np(v)[:-1], row)
+        want[i] = np.linalg.slogdet(jac)[1] + simplex[i].sum()
+    np.testing.assert_allclose(compose.log_abs_det_jacobian(t(x), y).numpy(), want, rtol=1e-6)
+    np.testing.assert_allclose(compose.inv(y).numpy(), x, rtol=1e-9, atol=1e-12)

@@ -64,7 +64,7 @@ def standard_gamma(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     # C order: ``out.reshape(-1)`` below must be a view to write through (a float32 tensor
     # expanded to a sample shape converts to a float64 array of another layout, whose
     # reshape is a copy: the draws were lost and ``out`` stayed uninitialized)
-    alpha = np.ascontiguousarray(alpha, dtype=np.float64)
+    alpha = np.array(alpha, dtype=np.float64, order="C")  # (a copy; keeps 0-d arrays 0-d)
     boost = alpha < 1
     a = np.where(boost, alpha + 1.0, alpha)
     d = a - 1.0 / 3.0

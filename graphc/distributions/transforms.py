@@ -184,11 +184,31 @@ class ComposeTransform(Transform):
 
     @property
     def domain(self):  # type: ignore[override]
-        return self.parts[0].domain if self.parts else constraints.real
+        """The first part's domain, over as many event dimensions as the parts need (a
+        later part with events of its own reads more of ``x`` as one event)."""
+        if not self.parts:
+            return constraints.real
+        domain = self.parts[0].domain
+        event_dim = self.parts[-1].codomain.event_dim
+        for part in reversed(self.parts):
+            event_dim += part.domain.event_dim - part.codomain.event_dim
+            event_dim = max(event_dim, part.domain.event_dim)
+        if event_dim > domain.event_dim:
+            domain = constraints.independent(domain, event_dim - domain.event_dim)
+        return domain
 
     @property
     def codomain(self):  # type: ignore[override]
-        return self.parts[-1].codomain if self.parts else constraints.real
+        if not self.parts:
+            return constraints.real
+        codomain = self.parts[-1].codomain
+        event_dim = self.parts[0].domain.event_dim
+        for part in self.parts:
+            event_dim += part.codomain.event_dim - part.domain.event_dim
+            event_dim = max(event_dim, part.codomain.event_dim)
+        if event_dim > codomain.event_dim:
+            codomain = constraints.independent(codomain, event_dim - codomain.event_dim)
+        return codomain
 
     @property
     def bijective(self):  # type: ignore[override]
@@ -213,10 +233,15 @@ class ComposeTransform(Transform):
     def log_abs_det_jacobian(self, x, y):
         if not self.parts:
             return graphc.zeros_like(x)
+        # each part's log-determinant summed over the event dimensions it does not own, so
+        # the terms have one shape (StickBreaking then Exp: a vector's and its elements')
+        event_dim = self.domain.event_dim
         total = 0.0
-        for part in self.parts:
-            y_part = part(x)
-            total = total + part.log_abs_det_jacobian(x, y_part)
+        for i, part in enumerate(self.parts):
+            y_part = y if i == len(self.parts) - 1 else part(x)
+            total = total + sum_rightmost(part.log_abs_det_jacobian(x, y_part),
+                                          event_dim - part.domain.event_dim)
+            event_dim += part.codomain.event_dim - part.domain.event_dim
             x = y_part
         return total
 
