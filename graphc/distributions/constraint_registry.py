@@ -4,6 +4,7 @@ parameters without constraints. ``biject_to(c)`` is a bijection (its ``inv`` and
 log-determinant are exact, as HMC needs); ``transform_to(c)`` may be any onto map (SVI needs
 no more), e.g. softmax instead of stick breaking for the simplex.
 
+    >>> import graphc
     >>> from graphc.distributions import Normal
     >>> t = transform_to(Normal.arg_constraints["scale"])
     >>> t(graphc.zeros(1)).tolist()

@@ -3,7 +3,7 @@ distribution on ``[0, 1]`` with CDF ``1 - (1 - x^a)^b``, a Beta look-alike with 
 inverse CDF.
 
     >>> d = Kumaraswamy(graphc.tensor(1.0, dtype=graphc.float64), 1.0)  # uniform
-    >>> d.mean.item(), round(d.variance.item(), 12)
+    >>> round(d.mean.item(), 12), round(d.variance.item(), 12)
     (0.5, 0.083333333333)
 """
 from __future__ import annotations

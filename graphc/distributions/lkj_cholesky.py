@@ -8,7 +8,7 @@ favour the identity.
 
     >>> d = LKJCholesky(3, graphc.tensor(2.0, dtype=graphc.float64))
     >>> d.event_shape, round(d.log_prob(graphc.eye(3, dtype=graphc.float64)).item(), 6)
-    ((3, 3), 0.405465)
+    ((3, 3), -0.615483)
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """``LogisticNormal(loc, scale)`` (``torch.distributions.LogisticNormal``): a normal vector of
 ``K - 1`` logits mapped onto the ``K``-simplex by ``StickBreakingTransform``.
 
+    >>> import graphc
     >>> d = LogisticNormal(graphc.zeros(2, dtype=graphc.float64), 1.0)
     >>> d.event_shape, d.sample((4,)).shape
     ((3,), (4, 3))

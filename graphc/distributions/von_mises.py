@@ -8,7 +8,7 @@ and match scipy.stats.vonmises to rounding.
 
     >>> d = VonMises(graphc.tensor(0.0, dtype=graphc.float64), 2.0)
     >>> round(d.log_prob(graphc.tensor(0.0, dtype=graphc.float64)).item(), 6)
-    -0.578782
+    -0.661871
 """
 from __future__ import annotations
 
