@@ -5842,6 +5842,16 @@ def session28_dist():
                 D.Normal(torch.tensor(0.5, dtype=torch.float64) if D is torch.distributions
                          else graphc.tensor(0.5, dtype=graphc.float64), 2.0)),
             x_vec, True, True),
+        "CatTransform([Exp, Sigmoid], dim=1)": (
+            lambda D: D.CatTransform([D.ExpTransform(), D.SigmoidTransform()], 1, [2, 4]),
+            x_vec, True, True),
+        "CatTransform(vector parts, dim=-1)": (
+            lambda D: D.CatTransform([D.IndependentTransform(D.ExpTransform(), 1),
+                                      D.IndependentTransform(D.SoftplusTransform(), 1)], -1,
+                                     [3, 3]), x_vec, True, True),
+        "StackTransform([Exp, Sigmoid, Softplus], dim=0)": (
+            lambda D: D.StackTransform([D.ExpTransform(), D.SigmoidTransform(),
+                                        D.SoftplusTransform()], 0), x_vec, True, True),
         "ComposeTransform([StickBreaking, Exp]) inverse shape": (
             lambda D: D.ComposeTransform([D.StickBreakingTransform(), D.ExpTransform()]),
             x_vec, True, True),
@@ -5860,7 +5870,9 @@ def session28_dist():
                 for c in (C.real, C.positive, C.nonnegative, C.greater_than(2.0),
                           C.less_than(1.5), C.unit_interval, C.interval(-2.0, 5.0),
                           C.half_open_interval(0.0, 2.0), C.simplex, C.real_vector,
-                          C.independent(C.positive, 1), C.corr_cholesky):
+                          C.independent(C.positive, 1), C.corr_cholesky,
+                          C.cat([C.positive, C.real], 1, [2, 4]),
+                          C.stack([C.positive, C.unit_interval, C.real], 0)):
                     tr = fn(c)
                     y = tr(lib.tensor(x_vec))
                     got.append((kind, repr(tr).replace("\n", ""), _np(y).round(12).tolist()))

@@ -419,3 +419,43 @@ def test_compose_transform_with_events_of_different_sizes():
         want[i] = np.linalg.slogdet(jac)[1] + simplex[i].sum()
     np.testing.assert_allclose(compose.log_abs_det_jacobian(t(x), y).numpy(), want, rtol=1e-6)
     np.testing.assert_allclose(compose.inv(y).numpy(), x, rtol=1e-9, atol=1e-12)
+
+
+def test_cat_and_stack_transforms_and_constraints():
+    from graphc.distributions import CatTransform, SigmoidTransform, StackTransform
+    x = RNG.standard_normal((3, 5))
+    cat = CatTransform([ExpTransform(), SigmoidTransform()], dim=1, lengths=[2, 3])
+    y = cat(t(x))
+    want = np.concatenate([np.exp(x[:, :2]), special.expit(x[:, 2:])], 1)
+    np.testing.assert_allclose(y.numpy(), want, **TOL)
+    np.testing.assert_allclose(cat.inv(y).numpy(), x, rtol=1e-9, atol=1e-12)
+    sigmoid_slope = special.expit(x[:, 2:]) * special.expit(-x[:, 2:])
+    log_det = np.concatenate([x[:, :2], np.log(sigmoid_slope)], 1)
+    np.testing.assert_allclose(cat.log_abs_det_jacobian(t(x), y).numpy(), log_det, **TOL)
+    assert cat.codomain.check(y).all().item() and cat.bijective
+    # parts with vector events along the cat dimension: their log-determinants are summed
+    vec = CatTransform([IndependentTransform(ExpTransform(), 1),
+                        IndependentTransform(SigmoidTransform(), 1)], dim=-1, lengths=[2, 3])
+    assert vec.event_dim == 1
+    np.testing.assert_allclose(vec.log_abs_det_jacobian(t(x), vec(t(x))).numpy(),
+                               log_det.sum(-1), **TOL)
+    stack = StackTransform([ExpTransform(), SigmoidTransform(), SoftplusTransform()], dim=0)
+    y = stack(t(x))
+    np.testing.assert_allclose(y.numpy(), np.stack([np.exp(x[0]), special.expit(x[1]),
+                                                    np.logaddexp(0, x[2])]), **TOL)
+    np.testing.assert_allclose(stack.inv(y).numpy(), x, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(stack.log_abs_det_jacobian(t(x), y).numpy()[0], x[0], **TOL)
+    with pytest.raises(ValueError, match="must equal len\\(transforms\\) 3"):
+        stack(t(x.T))
+    with pytest.raises(ValueError, match="must equal length 5"):
+        cat(t(x[:, :4]))
+    c = constraints.cat([constraints.positive, constraints.real], 1, [2, 3])
+    value = t([[1.0, 2.0, -1.0, 0.0, 5.0], [-1.0, 2.0, 0.0, 0.0, 0.0]])
+    assert c.check(value).tolist() == [[True, True, True, True, True],
+                                       [False, True, True, True, True]]
+    s = constraints.stack([constraints.positive, constraints.unit_interval], 0)
+    assert s.check(t([[1.0, -1.0], [0.5, 2.0]])).tolist() == [[True, False], [True, False]]
+    for constraint, shape in ((c, (4, 5)), (s, (2, 3))):
+        z = t(RNG.standard_normal(shape))
+        assert constraint.check(biject_to(constraint)(z)).all().item()
+        assert constraint.check(transform_to(constraint)(z)).all().item()

@@ -2,8 +2,9 @@
 ``transforms.py``: ``SoftplusTransform`` and ``CumulativeDistributionTransform`` (elementwise),
 and those acting on whole events: ``IndependentTransform``, ``ReshapeTransform``,
 ``SoftmaxTransform``, ``StickBreakingTransform`` (``R^(K-1)`` onto the ``K``-simplex),
-``LowerCholeskyTransform``, ``PositiveDefiniteTransform`` and ``CorrCholeskyTransform``
-(``R^(D(D-1)/2)`` onto Cholesky factors of correlation matrices). All are re-exported by
+``LowerCholeskyTransform``, ``PositiveDefiniteTransform``, ``CorrCholeskyTransform``
+(``R^(D(D-1)/2)`` onto Cholesky factors of correlation matrices), and ``CatTransform`` /
+``StackTransform`` (other transforms on slices of one tensor). All are re-exported by
 ``graphc.distributions.transforms``.
 
     >>> t = StickBreakingTransform()
@@ -25,9 +26,9 @@ from graphc.distributions.transforms import Transform
 from graphc.distributions.utils import sum_rightmost
 from graphc.tensor import Tensor
 
-__all__ = ["CorrCholeskyTransform", "CumulativeDistributionTransform", "IndependentTransform",
+__all__ = ["CatTransform", "CorrCholeskyTransform", "CumulativeDistributionTransform", "IndependentTransform",
            "LowerCholeskyTransform", "PositiveDefiniteTransform", "ReshapeTransform",
-           "SoftmaxTransform", "SoftplusTransform", "StickBreakingTransform"]
+           "SoftmaxTransform", "SoftplusTransform", "StackTransform", "StickBreakingTransform"]
 
 
 def _same_type(self, other) -> bool:
@@ -372,3 +373,138 @@ class CorrCholeskyTransform(Transform):
             raise ValueError("Input is not square")
         d = shape[-1]
         return shape[:-2] + (d * (d - 1) // 2,)
+
+
+def _check_transforms(tseq) -> list:
+    if not all(isinstance(t, Transform) for t in tseq):
+        raise TypeError("All elements of tseq must be Transform instances")
+    return list(tseq)
+
+
+class CatTransform(Transform):
+    """The transforms ``tseq`` on consecutive slices of ``lengths`` (default 1 each) along
+    ``dim``, as ``torch.cat`` joins them; the log-determinants are joined the same way (or
+    summed, where ``dim`` lies inside the event)."""
+
+    def __init__(self, tseq, dim: int = 0, lengths=None, cache_size: int = 0):
+        tseq = _check_transforms(tseq)
+        if cache_size:
+            tseq = [t.with_cache(cache_size) for t in tseq]
+        super().__init__(cache_size=cache_size)
+        self.transforms = tseq
+        self.lengths = [1] * len(tseq) if lengths is None else list(lengths)
+        if len(self.lengths) != len(self.transforms):
+            raise ValueError(f"lengths ({len(self.lengths)}) must match transforms "
+                             f"({len(self.transforms)})")
+        self.dim = dim
+
+    @property
+    def event_dim(self) -> int:  # type: ignore[override]
+        return max(t.event_dim for t in self.transforms)
+
+    @property
+    def length(self) -> int:
+        return sum(self.lengths)
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return CatTransform(self.transforms, self.dim, self.lengths, cache_size)
+
+    def _slices(self, value, name: str):
+        if not -value.ndim <= self.dim < value.ndim:
+            raise ValueError(f"dim {self.dim} out of range for {name} with {value.ndim} "
+                             "dimensions")
+        if value.shape[self.dim] != self.length:
+            raise ValueError(f"{name}.size({self.dim}) = {value.shape[self.dim]} must equal "
+                             f"length {self.length}")
+        start = 0
+        for length in self.lengths:
+            yield value.narrow(self.dim, start, length)
+            start += length
+
+    def _call(self, x):
+        return graphc.cat([t(part) for t, part in zip(self.transforms, self._slices(x, "x"))],
+                          self.dim)
+
+    def _inverse(self, y):
+        return graphc.cat([t.inv(part)
+                           for t, part in zip(self.transforms, self._slices(y, "y"))], self.dim)
+
+    def log_abs_det_jacobian(self, x, y):
+        terms = []
+        for t, xs, ys in zip(self.transforms, self._slices(x, "x"), self._slices(y, "y")):
+            terms.append(sum_rightmost(t.log_abs_det_jacobian(xs, ys),
+                                       self.event_dim - t.event_dim))
+        dim = (self.dim - x.ndim if self.dim >= 0 else self.dim) + self.event_dim
+        if dim < 0:  # (dim is a batch dimension of the log-determinant)
+            return graphc.cat(terms, dim)
+        total = terms[0]
+        for term in terms[1:]:
+            total = total + term
+        return total
+
+    @property
+    def bijective(self):  # type: ignore[override]
+        return all(t.bijective for t in self.transforms)
+
+    @constraints.dependent_property
+    def domain(self):
+        return constraints.cat([t.domain for t in self.transforms], self.dim, self.lengths)
+
+    @constraints.dependent_property
+    def codomain(self):
+        return constraints.cat([t.codomain for t in self.transforms], self.dim, self.lengths)
+
+
+class StackTransform(Transform):
+    """The transforms ``tseq`` on the slices ``x.select(dim, i)``, as ``torch.stack`` joins
+    them (the log-determinants stacked along ``dim``)."""
+
+    def __init__(self, tseq, dim: int = 0, cache_size: int = 0):
+        tseq = _check_transforms(tseq)
+        if cache_size:
+            tseq = [t.with_cache(cache_size) for t in tseq]
+        super().__init__(cache_size=cache_size)
+        self.transforms = tseq
+        self.dim = dim
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return StackTransform(self.transforms, self.dim, cache_size)
+
+    def _slices(self, value, name: str) -> list:
+        if not -value.ndim <= self.dim < value.ndim:
+            raise ValueError(f"dim {self.dim} out of range for {name} with {value.ndim} "
+                             "dimensions")
+        if value.shape[self.dim] != len(self.transforms):
+            raise ValueError(f"{name}.size({self.dim}) = {value.shape[self.dim]} must equal "
+                             f"len(transforms) {len(self.transforms)}")
+        return [value.select(self.dim, i) for i in range(value.shape[self.dim])]
+
+    def _call(self, x):
+        return graphc.stack([t(part) for t, part in zip(self.transforms, self._slices(x, "x"))],
+                            self.dim)
+
+    def _inverse(self, y):
+        return graphc.stack([t.inv(part)
+                             for t, part in zip(self.transforms, self._slices(y, "y"))],
+                            self.dim)
+
+    def log_abs_det_jacobian(self, x, y):
+        return graphc.stack([t.log_abs_det_jacobian(xs, ys) for t, xs, ys in
+                             zip(self.transforms, self._slices(x, "x"), self._slices(y, "y"))],
+                            self.dim)
+
+    @property
+    def bijective(self):  # type: ignore[override]
+        return all(t.bijective for t in self.transforms)
+
+    @constraints.dependent_property
+    def domain(self):
+        return constraints.stack([t.domain for t in self.transforms], self.dim)
+
+    @constraints.dependent_property
+    def codomain(self):
+        return constraints.stack([t.codomain for t in self.transforms], self.dim)

@@ -22,11 +22,12 @@ from graphc.distributions.utils import broadcast_all as _broadcast_all
 from graphc.distributions.utils import sum_rightmost
 from graphc.tensor import Tensor
 
-__all__ = ["AbsTransform", "AffineTransform", "ComposeTransform", "CorrCholeskyTransform",
+__all__ = ["AbsTransform", "AffineTransform", "CatTransform", "ComposeTransform",
+           "CorrCholeskyTransform",
            "CumulativeDistributionTransform", "ExpTransform", "IndependentTransform",
            "LowerCholeskyTransform", "PositiveDefiniteTransform", "PowerTransform",
            "ReshapeTransform", "SigmoidTransform", "SoftmaxTransform", "SoftplusTransform",
-           "StickBreakingTransform", "TanhTransform", "Transform", "identity_transform"]
+           "StackTransform", "StickBreakingTransform", "TanhTransform", "Transform", "identity_transform"]
 
 
 class Transform:
@@ -470,6 +471,7 @@ class AffineTransform(Transform):
 
 # the transforms over whole events live in their own module, which builds on Transform above
 from graphc.distributions.event_transforms import (  # noqa: E402
+    CatTransform,
     CorrCholeskyTransform,
     CumulativeDistributionTransform,
     IndependentTransform,
@@ -478,5 +480,6 @@ from graphc.distributions.event_transforms import (  # noqa: E402
     ReshapeTransform,
     SoftmaxTransform,
     SoftplusTransform,
+    StackTransform,
     StickBreakingTransform,
 )
