@@ -5941,6 +5941,36 @@ def session28_dist():
     check("s28/dist.GeneralizedPareto.log_prob/cdf (float32)", gp_float32, rtol=RTOL32,
           atol=ATOL32)
 
+    def exponential_family():
+        out = []
+        for lib in (graphc, torch):
+            D = lib.distributions
+            EF = D.ExponentialFamily
+            T = lib.tensor
+            members = [D.Normal(T(loc), T(rate)), D.Gamma(T(rate), T(rate + 1)),
+                       D.Exponential(T(rate)), D.Bernoulli(T(unit[0])),
+                       D.ContinuousBernoulli(T(unit[0])), D.Chi2(T(rate * 2)),
+                       D.Wishart(T(df_w), scale_tril=T(tril_w))]
+            got = [[isinstance(d, EF) for d in members]]
+            got += [EF.entropy(d) for d in members]
+            got.append(D.kl_divergence(D.Wishart(T(df_w), scale_tril=T(tril_w)),
+                                       D.Wishart(T(df_w + 1.5), scale_tril=T(tril_w[::-1].copy()))))
+            got.append([isinstance(d, EF) for d in (D.Beta(T(rate), 1.0), D.Poisson(T(rate)),
+                                                    D.Dirichlet(T(np.ones(3))),
+                                                    D.Laplace(T(loc), 1.0))])
+            out.append(got)
+        labels = (["isinstance"] + [f"generic entropy {i}" for i in range(7)]
+                  + ["kl Wishart||Wishart (Bregman)", "isinstance (more)"])
+        items = []
+        for label, g, t in zip(labels, out[0], out[1]):
+            if label.startswith("isinstance"):
+                items.append(Exact(label, g, t))
+            else:
+                items.append((label, g, t))
+        return items
+    check("s28/dist.ExponentialFamily (membership, generic entropy, Wishart KL)",
+          exponential_family, rtol=1e-9, atol=1e-10)
+
     def kumaraswamy_mode():
         a, b = np.array([2.0, 5.0, 1.5]), np.array([3.0, 2.0, 1.2])
         return [("mode", graphc.distributions.Kumaraswamy(graphc.tensor(a),

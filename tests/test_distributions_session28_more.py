@@ -459,3 +459,50 @@ def test_cat_and_stack_transforms_and_constraints():
         z = t(RNG.standard_normal(shape))
         assert constraint.check(biject_to(constraint)(z)).all().item()
         assert constraint.check(transform_to(constraint)(z)).all().item()
+
+
+# ---------------------------------------------------------------- ExponentialFamily
+
+def test_exponential_family_entropy_and_bregman_kl():
+    from graphc.distributions import (
+        Bernoulli,
+        ContinuousBernoulli,
+        Exponential,
+        ExponentialFamily,
+        Gamma,
+        Wishart,
+        kl_divergence,
+    )
+    from graphc.distributions.kl import _kl_expfamily_expfamily
+    a, b = A, B
+    u = UNIT[0]
+    pairs = [(Normal(t(a), t(b)), Normal(t(-a), t(a))), (Gamma(t(a), t(b)), Gamma(t(b), t(a))),
+             (Exponential(t(a)), Exponential(t(b))), (Bernoulli(t(u)), Bernoulli(t(u[::-1]))),
+             (ContinuousBernoulli(t(u)), ContinuousBernoulli(t(u[::-1])))]
+    for p, q in pairs:
+        assert isinstance(p, ExponentialFamily)
+        # the generic entropy from the log-normalizer equals the family's closed form
+        np.testing.assert_allclose(ExponentialFamily.entropy(p).detach().numpy(),
+                                   p.entropy().numpy(), rtol=1e-10, atol=1e-12)
+        # and the Bregman divergence the closed-form KL
+        np.testing.assert_allclose(_kl_expfamily_expfamily(p, q).detach().numpy(),
+                                   kl_divergence(p, q).numpy(), rtol=1e-9, atol=1e-12)
+    # Wishart has no closed-form rule: kl_divergence is the Bregman one; reference (Wishart
+    # KL, p = W(n0, V0), q = W(n1, V1)): n1/2 (log|V1| - log|V0|) + n0/2 (tr(V1^-1 V0) - d)
+    # + log Gamma_d(n1/2) - log Gamma_d(n0/2) + (n0 - n1)/2 psi_d(n0/2)
+    d = 3
+    v0 = np.eye(d) * 2 + 0.5
+    v1 = np.array([[1.5, 0.2, 0.0], [0.2, 1.0, 0.3], [0.0, 0.3, 2.0]])
+    n0, n1 = 5.0, 7.5
+    p = Wishart(t(n0), covariance_matrix=t(v0))
+    q = Wishart(t(n1), covariance_matrix=t(v1))
+    psi = special.digamma(n0 / 2 - np.arange(d) / 2).sum()
+    want = (n1 / 2 * (np.linalg.slogdet(v1)[1] - np.linalg.slogdet(v0)[1])
+            + n0 / 2 * (np.trace(np.linalg.solve(v1, v0)) - d)
+            + special.multigammaln(n1 / 2, d) - special.multigammaln(n0 / 2, d)
+            + (n0 - n1) / 2 * psi)
+    np.testing.assert_allclose(kl_divergence(p, q).item(), want, rtol=1e-10)
+    np.testing.assert_allclose(ExponentialFamily.entropy(p).item(), p.entropy().item(),
+                               rtol=1e-10)
+    with pytest.raises(NotImplementedError, match="different exponential families"):
+        _kl_expfamily_expfamily(Normal(t(0.0), t(1.0)), Exponential(t(1.0)))

@@ -21,6 +21,7 @@ from graphc.distributions.cauchy import Cauchy
 from graphc.distributions.continuous_bernoulli import ContinuousBernoulli
 from graphc.distributions.dirichlet import Dirichlet
 from graphc.distributions.distribution import Distribution
+from graphc.distributions.exp_family import ExponentialFamily
 from graphc.distributions.exponential import Exponential
 from graphc.distributions.gamma import Gamma
 from graphc.distributions.geometric import Geometric
@@ -245,6 +246,25 @@ def _kl_lowrankmultivariatenormal_multivariatenormal(p, q):
     term2 = (_trace_xxt(_solve_lower(q_lower, p_w))
              + _trace_xxt(_solve_lower(q_lower, graphc.diag_embed(p_d.sqrt()))))
     return 0.5 * (term1 + term2 + term3 - p.event_shape[0])
+
+
+@register_kl(ExponentialFamily, ExponentialFamily)
+def _kl_expfamily_expfamily(p, q):
+    """Two members of one exponential family: the Bregman divergence of the log-normalizer,
+    ``F(theta_q) - F(theta_p) - <theta_q - theta_p, grad F(theta_p)>`` (the fallback of the
+    families without a closed form of their own, as PyTorch)."""
+    if type(p) is not type(q):
+        raise NotImplementedError("The cross KL-divergence between different exponential "
+                                  "families cannot be computed using Bregman divergences")
+    p_params = [param.detach().requires_grad_() for param in p._natural_params]
+    q_params = q._natural_params
+    with graphc.enable_grad():
+        p_normalizer = p._log_normalizer(*p_params)
+        gradients = graphc.autograd.grad(p_normalizer.sum(), p_params, create_graph=True)
+    result = q._log_normalizer(*q_params) - p_normalizer
+    for p_param, q_param, gradient in zip(p_params, q_params, gradients):
+        result = result - sum_rightmost((q_param - p_param) * gradient, len(q.event_shape))
+    return result
 
 
 @register_kl(Independent, Independent)

@@ -22,6 +22,7 @@ import graphc
 from graphc import linalg
 from graphc.distributions import constraints
 from graphc.distributions.distribution import Distribution, _values_checkable
+from graphc.distributions.exp_family import ExponentialFamily
 from graphc.distributions.gamma import Chi2
 from graphc.distributions.multivariate_normal import _precision_to_scale_tril, _solve_lower
 from graphc.distributions.utils import is_number, lazy_property
@@ -40,7 +41,7 @@ def _mvdigamma(x: Tensor, p: int) -> Tensor:
     return graphc.digamma(x.unsqueeze(-1) - halves).sum(-1)
 
 
-class Wishart(Distribution):
+class Wishart(ExponentialFamily):
     """The Wishart distribution with ``df`` degrees of freedom and scale ``Sigma``, given by
     exactly one of ``covariance_matrix``, ``precision_matrix`` (its inverse) or ``scale_tril``
     (its Cholesky factor ``L``). ``rsample`` is Bartlett's decomposition ``(L A)(L A)^T``,
@@ -212,3 +213,18 @@ class Wishart(Distribution):
         p = self._event_shape[-1]
         return ((p + 1) * self._half_log_det_scale() + graphc.mvlgamma(nu / 2, p)
                 - (nu - p - 1) / 2 * _mvdigamma(nu / 2, p) + nu * p / 2)
+
+    # exponential family: theta = (-precision / 2, (df - p - 1) / 2),
+    # F = (theta2 + (p + 1)/2) (p log 2 - log|-2 theta1|) + mvlgamma(theta2 + (p + 1)/2, p)
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self):
+        p = self._event_shape[-1]
+        return (-self.precision_matrix / 2, (self.df - p - 1) / 2)
+
+    def _log_normalizer(self, x, y):
+        p = self._event_shape[-1]
+        half = y + (p + 1) / 2
+        return (half * (-linalg.slogdet(-2 * x).logabsdet + _LOG_2 * p)
+                + graphc.mvlgamma(half, p))
