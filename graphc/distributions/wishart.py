@@ -24,8 +24,12 @@ from graphc.distributions import constraints
 from graphc.distributions.distribution import Distribution, _values_checkable
 from graphc.distributions.exp_family import ExponentialFamily
 from graphc.distributions.gamma import Chi2
-from graphc.distributions.multivariate_normal import _precision_to_scale_tril, _solve_lower
-from graphc.distributions.utils import is_number, lazy_property
+from graphc.distributions.multivariate_normal import (
+    ScaleTrilMatrices,
+    _precision_to_scale_tril,
+    _solve_lower,
+)
+from graphc.distributions.utils import is_number
 from graphc.tensor import Tensor
 from graphc.user_warnings import warn
 
@@ -41,7 +45,7 @@ def _mvdigamma(x: Tensor, p: int) -> Tensor:
     return graphc.digamma(x.unsqueeze(-1) - halves).sum(-1)
 
 
-class Wishart(ExponentialFamily):
+class Wishart(ScaleTrilMatrices, ExponentialFamily):
     """The Wishart distribution with ``df`` degrees of freedom and scale ``Sigma``, given by
     exactly one of ``covariance_matrix``, ``precision_matrix`` (its inverse) or ``scale_tril``
     (its Cholesky factor ``L``). ``rsample`` is Bartlett's decomposition ``(L A)(L A)^T``,
@@ -127,21 +131,6 @@ class Wishart(ExponentialFamily):
 
     def _matrix_shape(self) -> tuple:
         return self._batch_shape + self._event_shape
-
-    @lazy_property
-    def scale_tril(self):
-        return self._unbroadcasted_scale_tril.expand(self._matrix_shape())
-
-    @lazy_property
-    def covariance_matrix(self):
-        lower = self._unbroadcasted_scale_tril
-        return graphc.matmul(lower, lower.mT).expand(self._matrix_shape())
-
-    @lazy_property
-    def precision_matrix(self):
-        lower = self._unbroadcasted_scale_tril
-        lower_inverse = _solve_lower(lower, graphc.eye(lower.shape[-1], dtype=lower.dtype))
-        return graphc.matmul(lower_inverse.mT, lower_inverse).expand(self._matrix_shape())
 
     def _df_matrix(self) -> Tensor:
         return self.df.reshape(self._batch_shape + (1, 1))
