@@ -506,3 +506,39 @@ def test_exponential_family_entropy_and_bregman_kl():
                                rtol=1e-10)
     with pytest.raises(NotImplementedError, match="different exponential families"):
         _kl_expfamily_expfamily(Normal(t(0.0), t(1.0)), Exponential(t(1.0)))
+
+
+def test_densities_compile_and_equal_eager():
+    # float32, compiled vs eager rtol=1e-5 (atol 1e-6); LowRankMultivariateNormal factors its
+    # capacitance at construction (LAPACK, eager): refused inside a compiled function
+    from graphc.distributions import (
+        Categorical,
+        LKJCholesky,
+        LowRankMultivariateNormal,
+        MixtureSameFamily,
+        Wishart,
+    )
+    rng = np.random.default_rng(5)
+
+    def f32(a):
+        return graphc.tensor(np.asarray(a, dtype=np.float32))
+    a, b = f32(rng.uniform(1, 3, 4)), f32(rng.uniform(1, 3, 4))
+    u, x = f32(rng.uniform(0.1, 0.9, 4)), f32(rng.uniform(0.1, 2, 4))
+    cases = [
+        (lambda z, m, s, v: MixtureSameFamily(Categorical(logits=z), Normal(m, s)).log_prob(v),
+         (f32(rng.standard_normal((3, 4))), f32(rng.standard_normal((3, 4))),
+          f32(rng.uniform(0.5, 1, (3, 4))), f32(rng.standard_normal((5, 3))))),
+        (lambda c: LKJCholesky(3, c).log_prob(graphc.eye(3)), (a,)),
+        (lambda p, q, v: InverseGamma(p, q).log_prob(v), (a, b, x)),
+        (lambda p, q, v: Kumaraswamy(p, q).log_prob(v), (a, b, u)),
+        (lambda p, q, v: FisherSnedecor(p, q).log_prob(v), (a, b, x)),
+        (lambda p, q, v: GeneralizedPareto(p * 0, q, p * 0.1).log_prob(v), (a, b, x)),
+        (lambda p, q: LogisticNormal(p[:3], q[:3]).log_prob(f32([0.1, 0.2, 0.3, 0.4])), (a, b)),
+        (lambda df, lower: Wishart(df, scale_tril=lower).variance, (a + 3, graphc.eye(3) * 2)),
+    ]
+    for fn, args in cases:
+        np.testing.assert_allclose(graphc.compile(fn)(*args).numpy(), fn(*args).numpy(),
+                                   rtol=1e-5, atol=1e-6)
+    with pytest.raises(graphc.TraceError, match="linalg.cholesky is not supported inside"):
+        graphc.compile(lambda m, w, d: LowRankMultivariateNormal(m, w, d).rsample())(
+            x, f32(rng.standard_normal((4, 2))), b)

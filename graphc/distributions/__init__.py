@@ -17,7 +17,9 @@ LKJCholesky and Wishart through them), VonMises, Poisson and Binomial runs eager
 from graphc's generator (``TraceError`` inside a compiled function); their densities,
 moments, entropies and KLs compile.
 """
-from graphc.distributions import constraints, transforms
+# (chi2, half_cauchy, log_normal, pareto: PyTorch's module paths of families graphc defines
+# beside a relative)
+from graphc.distributions import chi2, constraints, half_cauchy, log_normal, pareto, transforms
 from graphc.distributions.bernoulli import Bernoulli
 from graphc.distributions.beta import Beta
 from graphc.distributions.binomial import Binomial
@@ -80,6 +82,7 @@ from graphc.distributions.transforms import (
     StickBreakingTransform,
     TanhTransform,
     Transform,
+    identity_transform,
 )
 from graphc.distributions.uniform import Uniform
 from graphc.distributions.von_mises import VonMises
@@ -100,6 +103,7 @@ __all__ = [
     "PowerTransform", "RelaxedBernoulli", "RelaxedOneHotCategorical", "ReshapeTransform",
     "SigmoidTransform", "SoftmaxTransform", "SoftplusTransform", "StackTransform",
     "StickBreakingTransform", "StudentT", "TanhTransform", "Transform",
-    "TransformedDistribution", "Uniform", "VonMises", "Weibull", "Wishart", "biject_to",
-    "constraints", "kl_divergence", "register_kl", "transform_to", "transforms",
+    "TransformedDistribution", "Uniform", "VonMises", "Weibull", "Wishart", "biject_to", "chi2",
+    "constraints", "half_cauchy", "identity_transform", "kl_divergence", "log_normal", "pareto",
+    "register_kl", "transform_to", "transforms",
 ]
