@@ -621,3 +621,28 @@ def test_float32_gamma_family_samples_with_a_sample_shape():
     r = (L @ np.swapaxes(L, -1, -2))[:, [1, 2, 3], [0, 1, 2]]
     var, m4 = 1 / 5, 3 / (5 * 7)  # b = 2: 1 / (2b + 1), 3 / ((2b + 1)(2b + 3))
     within_standard_errors((r ** 2).mean(0), var, np.full(3, np.sqrt((m4 - var ** 2) / n)))
+
+
+def test_wishart_redraws_singular_samples():
+    # a singular Bartlett draw (forced here: possible for p - 1 < df < p) is redrawn, with
+    # PyTorch's warning; with max_try_correction=0 it is returned as drawn
+    d = Wishart(t(5.0), covariance_matrix=t(np.eye(2)))
+    original = d._bartlett_sampling
+    calls = []
+
+    def first_singular(shape):
+        calls.append(shape)
+        sample = original(shape)
+        if len(calls) == 1:
+            return graphc.where(graphc.tensor([True, False, False]).reshape(3, 1, 1),
+                                graphc.zeros_like(sample), sample)
+        return sample
+    d._bartlett_sampling = first_singular
+    graphc.manual_seed(0)
+    with pytest.warns(UserWarning, match="Singular sample detected"):
+        s = d.rsample((3,))
+    assert len(calls) == 2 and constraints.positive_definite.check(s).all().item()
+    calls.clear()
+    with pytest.warns(UserWarning, match="Singular sample detected"):
+        s = d.rsample((3,), max_try_correction=0)
+    assert constraints.positive_definite.check(s).tolist() == [False, True, True]
