@@ -5911,6 +5911,15 @@ def session28_dist():
                               [loc, rate, np.array([-0.3, 0.05, 0.2, 0.45])], unit,
                               ("icdf", "entropy", "mean", "variance", "mode")),
     }
+    class _Icdf:
+        """A distribution whose ``log_prob`` is its ``icdf`` (for ``values_and_grads``)."""
+
+        def __init__(self, distribution):
+            self.distribution = distribution
+
+        def log_prob(self, value):
+            return self.distribution.icdf(value)
+
     for name, (make, params, value, methods) in family_cases.items():
         for method in methods:
             def family_items(make=make, params=params, value=value, method=method):
@@ -5980,17 +5989,6 @@ def session28_dist():
           known="torch's mode is log(1 - b)/b - log(1 - a b), NaN for every b > 1; graphc's is "
                 "((a - 1)/(a b - 1))^(1/a), the density's argmax (tests/"
                 "test_distributions_session28_more.py)")
-
-
-class _Icdf:
-    """A distribution whose ``log_prob`` is its ``icdf`` (for the parity helper's
-    value-and-gradient evaluation)."""
-
-    def __init__(self, distribution):
-        self.distribution = distribution
-
-    def log_prob(self, value):
-        return self.distribution.icdf(value)
 
 
 def main() -> int:
