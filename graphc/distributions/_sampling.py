@@ -11,6 +11,9 @@ they raise ``TraceError`` (the values of a traced tensor are not known while tra
   ``Gamma(alpha + 1) * U ** (1 / alpha)``.
 - ``poisson(rate)``, ``binomial(n, p)``: NumPy's (PTRS for rates >= 10, multiplication of
   uniforms below; BTPE for ``n * min(p, 1 - p)`` >= 30, inversion below).
+- ``von_mises(loc, concentration)``: Best and Fisher's wrapped-Cauchy rejection method (1979),
+  as PyTorch's, vectorized the same way; in float64 whatever the dtype (PyTorch's reason: the
+  float32 proposal hangs for tiny concentrations).
 - ``standard_gamma_grad(z, alpha)``: ``dz/dalpha`` at fixed ``P(alpha, z)`` (implicit
   reparameterization, Figurnov et al. 2018): ``-(dP/dalpha) / (dP/dz)``. With the series
   ``P = z**a e**-z / Gamma(a + 1) * S``, ``S = sum_n z**n / ((a + 1)...(a + n))``, this is
@@ -58,12 +61,15 @@ def array(tensor: Tensor) -> np.ndarray:
 
 def standard_gamma(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Gamma(alpha, 1) samples, one per element of ``alpha`` (Marsaglia-Tsang)."""
-    alpha = np.asarray(alpha, dtype=np.float64)
+    # C order: ``out.reshape(-1)`` below must be a view to write through (a float32 tensor
+    # expanded to a sample shape converts to a float64 array of another layout, whose
+    # reshape is a copy: the draws were lost and ``out`` stayed uninitialized)
+    alpha = np.array(alpha, dtype=np.float64, order="C")  # (a copy; keeps 0-d arrays 0-d)
     boost = alpha < 1
     a = np.where(boost, alpha + 1.0, alpha)
     d = a - 1.0 / 3.0
     c = 1.0 / np.sqrt(9.0 * d)
-    out = np.empty_like(a)
+    out = np.empty(a.shape)
     todo = np.flatnonzero(np.ones(a.shape, dtype=bool))
     flat_d, flat_c, flat_out = d.reshape(-1), c.reshape(-1), out.reshape(-1)
     while todo.size:
@@ -82,6 +88,34 @@ def standard_gamma(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             boosted = np.exp(np.log(out) + np.log(u) / np.where(boost, alpha, 1.0))
         out = np.where(boost, boosted, out)
     return np.maximum(out, np.finfo(np.float64).tiny)  # as PyTorch: never exactly 0
+
+
+def von_mises(loc: np.ndarray, concentration: np.ndarray,
+              rng: np.random.Generator) -> np.ndarray:
+    """VonMises(loc, concentration) samples in ``[-pi, pi)``, one per element of the
+    (broadcast) parameters (Best & Fisher, "Efficient simulation of the von Mises
+    distribution", Applied Statistics 28, 1979)."""
+    loc, kappa = np.broadcast_arrays(np.asarray(loc, np.float64),
+                                     np.asarray(concentration, np.float64))
+    tau = 1.0 + np.sqrt(1.0 + 4.0 * kappa ** 2)
+    rho = (tau - np.sqrt(2.0 * tau)) / (2.0 * kappa)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # (1 + rho^2) / (2 rho) loses everything to rounding below 1e-5: its Taylor series
+        r = np.where(kappa < 1e-5, 1.0 / kappa + kappa, (1.0 + rho ** 2) / (2.0 * rho))
+    flat_r, flat_kappa = r.reshape(-1), kappa.reshape(-1)
+    out = np.empty(flat_r.shape)
+    todo = np.arange(flat_r.size)
+    while todo.size:
+        u1, u2, u3 = rng.random((3, todo.size))
+        z = np.cos(np.pi * u1)
+        f = (1.0 + flat_r[todo] * z) / (flat_r[todo] + z)
+        c = flat_kappa[todo] * (flat_r[todo] - f)
+        with np.errstate(divide="ignore"):
+            accept = (c * (2.0 - c) - u2 > 0) | (np.log(c / u2) + 1.0 - c >= 0)
+        out[todo[accept]] = (np.sign(u3[accept] - 0.5)
+                             * np.arccos(np.clip(f[accept], -1.0, 1.0)))
+        todo = todo[~accept]
+    return np.mod(out.reshape(r.shape) + np.pi + loc, 2 * np.pi) - np.pi
 
 
 def standard_gamma_grad(z: np.ndarray, alpha: np.ndarray) -> np.ndarray:

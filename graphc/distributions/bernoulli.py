@@ -15,13 +15,13 @@ from graphc.distributions._logits import (
     expand_probs_or_logits,
     init_probs_or_logits,
 )
-from graphc.distributions.distribution import Distribution
+from graphc.distributions.exp_family import ExponentialFamily
 from graphc.distributions.utils import broadcast_all
 
 __all__ = ["Bernoulli"]
 
 
-class Bernoulli(BinaryProbsOrLogits, Distribution):
+class Bernoulli(BinaryProbsOrLogits, ExponentialFamily):
     """1 with probability ``probs`` (or ``sigmoid(logits)``), else 0; exactly one of the two is
     given and the other is computed when first read."""
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
@@ -73,3 +73,13 @@ class Bernoulli(BinaryProbsOrLogits, Distribution):
         if expand:
             values = values.expand((2,) + self._batch_shape)
         return values
+
+    # exponential family: theta = logit(p), F(theta) = log(1 + e^theta)
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self):
+        return (graphc.special.logit(self.probs),)
+
+    def _log_normalizer(self, x):
+        return x.exp().log1p()

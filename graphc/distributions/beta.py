@@ -11,12 +11,13 @@ import graphc
 from graphc.distributions import constraints
 from graphc.distributions.dirichlet import Dirichlet
 from graphc.distributions.distribution import Distribution
+from graphc.distributions.exp_family import ExponentialFamily
 from graphc.distributions.utils import broadcast_all, is_number
 
 __all__ = ["Beta"]
 
 
-class Beta(Distribution):
+class Beta(ExponentialFamily):
     """The beta distribution on [0, 1] with ``concentration1`` (alpha) and ``concentration0``
     (beta); samples are ``X / (X + Y)`` of Gamma draws, reparameterized as Dirichlet's."""
     arg_constraints = {"concentration1": constraints.positive,
@@ -73,3 +74,11 @@ class Beta(Distribution):
 
     def entropy(self):
         return self._dirichlet.entropy()
+
+    # exponential family (as PyTorch): theta = (alpha, beta), F = log B(alpha, beta)
+    @property
+    def _natural_params(self):
+        return (self.concentration1, self.concentration0)
+
+    def _log_normalizer(self, x, y):
+        return graphc.lgamma(x) + graphc.lgamma(y) - graphc.lgamma(x + y)

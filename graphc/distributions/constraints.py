@@ -12,11 +12,13 @@ from __future__ import annotations
 import graphc
 
 __all__ = [
-    "Constraint", "boolean", "dependent", "dependent_property", "greater_than",
+    "Constraint", "MixtureSameFamilyConstraint", "boolean", "cat", "corr_cholesky", "dependent",
+    "dependent_property", "greater_than",
     "greater_than_eq", "half_open_interval", "independent", "integer_interval", "interval",
     "less_than", "lower_cholesky", "lower_triangular", "multinomial", "nonnegative",
     "nonnegative_integer",
-    "one_hot", "positive", "positive_definite", "real", "real_vector", "simplex", "unit_interval",
+    "one_hot", "positive", "positive_definite", "positive_integer", "positive_semidefinite",
+    "real", "real_vector", "simplex", "square", "stack", "symmetric", "unit_interval",
     "is_dependent",
 ]
 
@@ -108,6 +110,99 @@ class _IndependentConstraint(Constraint):
     def __repr__(self) -> str:
         return (f"{type(self).__name__[1:]}({self.base_constraint!r}, "
                 f"{self.reinterpreted_batch_ndims})")
+
+
+class MixtureSameFamilyConstraint(Constraint):
+    """The support of :class:`~graphc.distributions.MixtureSameFamily`: ``base_constraint``
+    (the components' support) checked with the component dimension put back, a value valid
+    where it is valid for every component."""
+
+    def __init__(self, base_constraint: Constraint):
+        if not isinstance(base_constraint, Constraint):
+            raise TypeError(f"MixtureSameFamilyConstraint: base_constraint must be a "
+                            f"Constraint, got {type(base_constraint).__name__}")
+        self.base_constraint = base_constraint
+
+    @property
+    def is_discrete(self):  # type: ignore[override]
+        return self.base_constraint.is_discrete
+
+    @property
+    def event_dim(self):  # type: ignore[override]
+        return self.base_constraint.event_dim
+
+    def check(self, value):
+        if value.ndim < self.event_dim:
+            raise ValueError(f"Expected value.dim() >= {self.event_dim} but got {value.ndim}")
+        result = self.base_constraint.check(value.unsqueeze(-1 - self.event_dim))
+        keep = value.ndim - self.event_dim
+        return result.reshape(tuple(result.shape[:keep]) + (-1,)).all(-1)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base_constraint!r})"
+
+
+def _check_dim(dim: int, value) -> None:
+    if not -value.ndim <= dim < value.ndim:
+        raise ValueError(f"dim {dim} out of range for value with {value.ndim} dimensions")
+
+
+class _Cat(Constraint):
+    """The constraints ``cseq`` on consecutive slices of ``lengths`` (default 1 each) along
+    ``dim``, as ``torch.cat`` would join them."""
+
+    def __init__(self, cseq, dim: int = 0, lengths=None):
+        if not all(isinstance(c, Constraint) for c in cseq):
+            raise TypeError("All elements of cseq must be Constraint instances")
+        self.cseq = list(cseq)
+        self.lengths = [1] * len(self.cseq) if lengths is None else list(lengths)
+        if len(self.lengths) != len(self.cseq):
+            raise ValueError(f"lengths ({len(self.lengths)}) must match cseq "
+                             f"({len(self.cseq)})")
+        self.dim = dim
+
+    @property
+    def is_discrete(self):  # type: ignore[override]
+        return any(c.is_discrete for c in self.cseq)
+
+    @property
+    def event_dim(self):  # type: ignore[override]
+        return max(c.event_dim for c in self.cseq)
+
+    def check(self, value):
+        _check_dim(self.dim, value)
+        checks, start = [], 0
+        for constraint, length in zip(self.cseq, self.lengths):
+            checks.append(constraint.check(value.narrow(self.dim, start, length)))
+            start += length
+        return graphc.cat(checks, self.dim)
+
+
+class _Stack(Constraint):
+    """The constraints ``cseq`` on the slices ``value.select(dim, i)``, as ``torch.stack``
+    would join them."""
+
+    def __init__(self, cseq, dim: int = 0):
+        if not all(isinstance(c, Constraint) for c in cseq):
+            raise TypeError("All elements of cseq must be Constraint instances")
+        self.cseq = list(cseq)
+        self.dim = dim
+
+    @property
+    def is_discrete(self):  # type: ignore[override]
+        return any(c.is_discrete for c in self.cseq)
+
+    @property
+    def event_dim(self):  # type: ignore[override]
+        dim = max(c.event_dim for c in self.cseq)
+        if self.dim + dim < 0:
+            dim += 1
+        return dim
+
+    def check(self, value):
+        _check_dim(self.dim, value)
+        parts = [value.select(self.dim, i) for i in range(value.shape[self.dim])]
+        return graphc.stack([c.check(v) for v, c in zip(parts, self.cseq)], self.dim)
 
 
 class _Boolean(Constraint):
@@ -239,17 +334,60 @@ class _LowerCholesky(Constraint):
         return lower & positive_diagonal
 
 
-class _PositiveDefinite(Constraint):
+class _CorrCholesky(Constraint):
+    """Lower Cholesky factors of correlation matrices: lower triangular, positive diagonal,
+    each row of unit Euclidean norm (to ``10 * eps * dim`` of the dtype, as PyTorch)."""
     event_dim = 2
 
     def check(self, value):
-        # symmetric up to rounding (PyTorch's isclose, atol=1e-6: an inverse computed in
-        # floating point is not exactly symmetric), and a Cholesky factorization succeeds for
-        # each matrix; checked in NumPy, as validation runs eagerly (see distribution.py)
+        tol = graphc.finfo(value.dtype).eps * value.shape[-1] * 10
+        row_norm = graphc.linalg.vector_norm(value.detach(), dim=-1)
+        unit_rows = ((row_norm - 1.0).abs() <= tol).all(-1)
+        return _LowerCholesky().check(value) & unit_rows
+
+
+class _Square(Constraint):
+    event_dim = 2
+
+    def check(self, value):
+        square = value.shape[-1] == value.shape[-2]
+        return graphc.full(tuple(value.shape[:-2]), square, dtype=graphc.bool)
+
+
+def _symmetric_array(value):
+    # symmetric up to rounding (PyTorch's isclose, atol=1e-6: an inverse computed in floating
+    # point is not exactly symmetric); in NumPy, as validation runs eagerly (distribution.py)
+    import numpy as np
+    array = value.detach().numpy()
+    if array.shape[-1] != array.shape[-2]:
+        return array, np.zeros(array.shape[:-2], dtype=bool)
+    return array, np.all(np.isclose(array, np.swapaxes(array, -1, -2), rtol=1e-5, atol=1e-6),
+                         axis=(-2, -1))
+
+
+class _Symmetric(_Square):
+    def check(self, value):
+        return graphc.tensor(_symmetric_array(value)[1])
+
+
+class _PositiveSemidefinite(_Symmetric):
+    def check(self, value):
         import numpy as np
-        array = value.detach().numpy()
-        symmetric = np.all(np.isclose(array, np.swapaxes(array, -1, -2), rtol=1e-5, atol=1e-6),
-                           axis=(-2, -1))
+        array, symmetric = _symmetric_array(value)
+        if not symmetric.any():
+            return graphc.tensor(symmetric)
+        # (the smallest eigenvalue of the symmetric part; PyTorch's eigvalsh reads one triangle)
+        eigenvalues = np.linalg.eigvalsh(array)
+        return graphc.tensor(symmetric & (eigenvalues >= 0).all(-1))
+
+
+class _PositiveDefinite(_Symmetric):
+    def check(self, value):
+        # a Cholesky factorization succeeds for each (symmetric) matrix
+        import numpy as np
+        array, symmetric = _symmetric_array(value)
+        if not symmetric.any():
+            return graphc.tensor(symmetric)
         batch = array.reshape((-1,) + array.shape[-2:])
         factorizable = np.empty(len(batch), dtype=bool)
         for i, matrix in enumerate(batch):
@@ -267,6 +405,7 @@ independent = _IndependentConstraint
 boolean = _Boolean()
 one_hot = _OneHot()
 nonnegative_integer = _IntegerGreaterThan(0)
+positive_integer = _IntegerGreaterThan(1)
 integer_interval = _IntegerInterval
 multinomial = _Multinomial
 real = _Real()
@@ -282,4 +421,10 @@ half_open_interval = _HalfOpenInterval
 simplex = _Simplex()
 lower_triangular = _LowerTriangular()
 lower_cholesky = _LowerCholesky()
+corr_cholesky = _CorrCholesky()
+cat = _Cat
+stack = _Stack
+square = _Square()
+symmetric = _Symmetric()
+positive_semidefinite = _PositiveSemidefinite()
 positive_definite = _PositiveDefinite()

@@ -13,7 +13,8 @@ import graphc
 import graphc.nn.functional as F
 from graphc.distributions import constraints
 from graphc.distributions._logits import expand_probs_or_logits, init_probs_or_logits
-from graphc.distributions.distribution import Distribution, _values_checkable
+from graphc.distributions.distribution import _values_checkable
+from graphc.distributions.exp_family import ExponentialFamily
 from graphc.distributions.utils import (
     broadcast_all,
     clamp_probs,
@@ -25,7 +26,7 @@ from graphc.distributions.utils import (
 __all__ = ["ContinuousBernoulli"]
 
 
-class ContinuousBernoulli(Distribution):
+class ContinuousBernoulli(ExponentialFamily):
     """The continuous Bernoulli distribution. Its normalizer and moments are 0 / 0 at
     ``probs = 1/2``: inside ``lims`` (default (0.499, 0.501)) they are PyTorch's Taylor
     expansions, and the closed forms are evaluated at ``lims[0]`` there so their gradients stay
@@ -131,3 +132,18 @@ class ContinuousBernoulli(Distribution):
         log_probs1 = self.probs.log()
         return (self.mean * (log_probs0 - log_probs1) - self._cont_bern_log_norm()
                 - log_probs0)
+
+    # exponential family: theta = logits, F(theta) = log((e^theta - 1) / theta), its Taylor
+    # series for |theta| <= 0.001 (PyTorch's cut, written against the probability limits)
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self):
+        return (self.logits,)
+
+    def _log_normalizer(self, x):
+        outside = (x <= self._lims[0] - 0.5) | (x > self._lims[1] - 0.5)
+        cut = graphc.where(outside, x, self._lims[0] - 0.5)
+        log_norm = cut.expm1().abs().log() - cut.abs().log()
+        taylor = 0.5 * x + x.pow(2) / 24.0 - x.pow(4) / 2880.0
+        return graphc.where(outside, log_norm, taylor)

@@ -11,13 +11,14 @@ import graphc
 import graphc.nn.functional as F
 from graphc.distributions import _sampling, constraints
 from graphc.distributions.distribution import Distribution
+from graphc.distributions.exp_family import ExponentialFamily
 from graphc.special_functions import xlogy
 from graphc.tensor import Tensor
 
 __all__ = ["Dirichlet"]
 
 
-class Dirichlet(Distribution):
+class Dirichlet(ExponentialFamily):
     """The Dirichlet distribution with ``concentration`` (its last dimension the event).
     ``rsample`` normalizes independent Gamma(concentration_i, 1) draws; its gradients are
     those of the Gammas' implicit reparameterization through the normalization (a valid
@@ -87,3 +88,11 @@ class Dirichlet(Distribution):
         return (graphc.lgamma(c).sum(-1) - graphc.lgamma(total)
                 - (k - total) * graphc.digamma(total)
                 - ((c - 1.0) * graphc.digamma(c)).sum(-1))
+
+    # exponential family (as PyTorch): theta = concentration, F = log B(concentration)
+    @property
+    def _natural_params(self):
+        return (self.concentration,)
+
+    def _log_normalizer(self, x):
+        return graphc.lgamma(x).sum(-1) - graphc.lgamma(x.sum(-1))

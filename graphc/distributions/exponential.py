@@ -8,12 +8,12 @@ from __future__ import annotations
 import graphc
 from graphc.distributions import constraints
 from graphc.distributions._params import expand_broadcast, init_broadcast
-from graphc.distributions.distribution import Distribution
+from graphc.distributions.exp_family import ExponentialFamily
 
 __all__ = ["Exponential"]
 
 
-class Exponential(Distribution):
+class Exponential(ExponentialFamily):
     """The exponential distribution with ``rate`` (mean ``1 / rate``); ``rsample`` is
     ``-log1p(-u) / rate`` for uniform ``u``."""
     arg_constraints = {"rate": constraints.positive}
@@ -62,3 +62,13 @@ class Exponential(Distribution):
 
     def entropy(self):
         return 1.0 - self.rate.log()
+
+    # exponential family: theta = -rate, F(theta) = -log(-theta)
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self):
+        return (-self.rate,)
+
+    def _log_normalizer(self, x):
+        return -(-x).log()

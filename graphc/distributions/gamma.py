@@ -9,14 +9,14 @@ from __future__ import annotations
 import graphc
 from graphc.distributions import _sampling, constraints
 from graphc.distributions._params import expand_broadcast, init_broadcast
-from graphc.distributions.distribution import Distribution
+from graphc.distributions.exp_family import ExponentialFamily
 from graphc.incomplete_gamma import gammainc
 from graphc.special_functions import xlogy
 
 __all__ = ["Chi2", "Gamma"]
 
 
-class Gamma(Distribution):
+class Gamma(ExponentialFamily):
     """The gamma distribution with shape ``concentration`` and inverse scale ``rate``.
     ``rsample`` draws by Marsaglia and Tsang's method (eagerly, from graphc's generator);
     its gradient w.r.t. ``concentration`` is the implicit reparameterization (accuracy in
@@ -66,6 +66,18 @@ class Gamma(Distribution):
         if self._validate_args:
             self._validate_sample(value)
         return gammainc(self.concentration, self.rate * value)
+
+    # exponential family: theta = (concentration - 1, -rate),
+    # F(theta) = lgamma(theta1 + 1) + (theta1 + 1) log(-1 / theta2)
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self):
+        return (self.concentration - 1, -self.rate)
+
+    def _log_normalizer(self, x, y):
+        return graphc.lgamma(x + 1) + (x + 1) * (-y.reciprocal()).log()
+
 
 
 class Chi2(Gamma):

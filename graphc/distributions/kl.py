@@ -21,6 +21,7 @@ from graphc.distributions.cauchy import Cauchy
 from graphc.distributions.continuous_bernoulli import ContinuousBernoulli
 from graphc.distributions.dirichlet import Dirichlet
 from graphc.distributions.distribution import Distribution
+from graphc.distributions.exp_family import ExponentialFamily
 from graphc.distributions.exponential import Exponential
 from graphc.distributions.gamma import Gamma
 from graphc.distributions.geometric import Geometric
@@ -28,7 +29,17 @@ from graphc.distributions.gumbel import Gumbel
 from graphc.distributions.half_normal import HalfNormal
 from graphc.distributions.independent import Independent
 from graphc.distributions.laplace import Laplace
-from graphc.distributions.multivariate_normal import MultivariateNormal, batch_mahalanobis
+from graphc.distributions.lowrank_multivariate_normal import (
+    LowRankMultivariateNormal,
+    _batch_lowrank_logdet,
+    _batch_lowrank_mahalanobis,
+    woodbury_factor,
+)
+from graphc.distributions.multivariate_normal import (
+    MultivariateNormal,
+    _solve_lower,
+    batch_mahalanobis,
+)
 from graphc.distributions.normal import Normal
 from graphc.distributions.one_hot_categorical import OneHotCategorical
 from graphc.distributions.poisson import Poisson
@@ -174,10 +185,86 @@ def _kl_multivariatenormal_multivariatenormal(p, q):
     p_lower, q_lower = p._unbroadcasted_scale_tril, q._unbroadcasted_scale_tril
     half_term1 = (q_lower.diagonal(dim1=-2, dim2=-1).log().sum(-1)
                   - p_lower.diagonal(dim1=-2, dim2=-1).log().sum(-1))
-    from graphc.distributions.multivariate_normal import _solve_lower
     term2 = _solve_lower(q_lower, p_lower).pow(2).sum((-2, -1))  # trace(Sq^-1 Sp)
     term3 = batch_mahalanobis(q_lower, q.loc - p.loc)
     return half_term1 + 0.5 * (term2 + term3 - p.event_shape[0])
+
+
+def _trace_xxt(matrices):
+    """``trace(X X^T)`` of each matrix of a batch: the sum of its squared elements."""
+    return matrices.pow(2).sum((-2, -1))
+
+
+def _same_event_shape(p, q) -> None:
+    if p.event_shape != q.event_shape:
+        raise ValueError("KL-divergence between two (Low Rank) Multivariate Normals with "
+                         "different event shapes cannot be computed")
+
+
+def _lowrank_parts(q):
+    return q._unbroadcasted_cov_factor, q._unbroadcasted_cov_diag, q._capacitance_tril
+
+
+# KL = 0.5 (log|Sq| - log|Sp| + trace(Sq^-1 Sp) + (mq - mp)^T Sq^-1 (mq - mp) - n), with
+# Sq^-1 = Dq^-1 - A^T A by Woodbury where q is low-rank (A = woodbury_factor)
+@register_kl(LowRankMultivariateNormal, LowRankMultivariateNormal)
+def _kl_lowrankmultivariatenormal_lowrankmultivariatenormal(p, q):
+    _same_event_shape(p, q)
+    p_w, p_d, p_c = _lowrank_parts(p)
+    q_w, q_d, q_c = _lowrank_parts(q)
+    term1 = _batch_lowrank_logdet(q_d, q_c) - _batch_lowrank_logdet(p_d, p_c)
+    term3 = _batch_lowrank_mahalanobis(q_w, q_d, q.loc - p.loc, q_c)
+    A = woodbury_factor(q_w, q_d, q_c)
+    term2 = ((p_d / q_d).sum(-1) + _trace_xxt(p_w * q_d.rsqrt().unsqueeze(-1))
+             - _trace_xxt(A * p_d.sqrt().unsqueeze(-2)) - _trace_xxt(graphc.matmul(A, p_w)))
+    return 0.5 * (term1 + term2 + term3 - p.event_shape[0])
+
+
+@register_kl(MultivariateNormal, LowRankMultivariateNormal)
+def _kl_multivariatenormal_lowrankmultivariatenormal(p, q):
+    _same_event_shape(p, q)
+    q_w, q_d, q_c = _lowrank_parts(q)
+    p_lower = p._unbroadcasted_scale_tril
+    term1 = (_batch_lowrank_logdet(q_d, q_c)
+             - 2 * p_lower.diagonal(dim1=-2, dim2=-1).log().sum(-1))
+    term3 = _batch_lowrank_mahalanobis(q_w, q_d, q.loc - p.loc, q_c)
+    A = woodbury_factor(q_w, q_d, q_c)
+    term2 = (_trace_xxt(p_lower * q_d.rsqrt().unsqueeze(-1))
+             - _trace_xxt(graphc.matmul(A, p_lower)))
+    return 0.5 * (term1 + term2 + term3 - p.event_shape[0])
+
+
+@register_kl(LowRankMultivariateNormal, MultivariateNormal)
+def _kl_lowrankmultivariatenormal_multivariatenormal(p, q):
+    _same_event_shape(p, q)
+    p_w, p_d, p_c = _lowrank_parts(p)
+    q_lower = q._unbroadcasted_scale_tril
+    term1 = (2 * q_lower.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+             - _batch_lowrank_logdet(p_d, p_c))
+    term3 = batch_mahalanobis(q_lower, q.loc - p.loc)
+    # trace(Sq^-1 (Wp Wp^T + Dp)) = |Lq^-1 Wp|^2 + |Lq^-1 Dp^1/2|^2
+    term2 = (_trace_xxt(_solve_lower(q_lower, p_w))
+             + _trace_xxt(_solve_lower(q_lower, graphc.diag_embed(p_d.sqrt()))))
+    return 0.5 * (term1 + term2 + term3 - p.event_shape[0])
+
+
+@register_kl(ExponentialFamily, ExponentialFamily)
+def _kl_expfamily_expfamily(p, q):
+    """Two members of one exponential family: the Bregman divergence of the log-normalizer,
+    ``F(theta_q) - F(theta_p) - <theta_q - theta_p, grad F(theta_p)>`` (the fallback of the
+    families without a closed form of their own, as PyTorch)."""
+    if type(p) is not type(q):
+        raise NotImplementedError("The cross KL-divergence between different exponential "
+                                  "families cannot be computed using Bregman divergences")
+    p_params = [param.detach().requires_grad_() for param in p._natural_params]
+    q_params = q._natural_params
+    with graphc.enable_grad():
+        p_normalizer = p._log_normalizer(*p_params)
+        gradients = graphc.autograd.grad(p_normalizer.sum(), p_params, create_graph=True)
+    result = q._log_normalizer(*q_params) - p_normalizer
+    for p_param, q_param, gradient in zip(p_params, q_params, gradients):
+        result = result - sum_rightmost((q_param - p_param) * gradient, len(q.event_shape))
+    return result
 
 
 @register_kl(Independent, Independent)

@@ -52,6 +52,27 @@ def _precision_to_scale_tril(precision: Tensor) -> Tensor:
     return _solve_lower(lower_inverse, identity)
 
 
+class ScaleTrilMatrices:
+    """The three parametrizations of a scale from its Cholesky factor
+    ``_unbroadcasted_scale_tril``, each computed on first use and expanded to
+    ``_matrix_shape()`` (MultivariateNormal, Wishart)."""
+
+    @lazy_property
+    def scale_tril(self):
+        return self._unbroadcasted_scale_tril.expand(self._matrix_shape())
+
+    @lazy_property
+    def covariance_matrix(self):
+        lower = self._unbroadcasted_scale_tril
+        return graphc.matmul(lower, lower.mT).expand(self._matrix_shape())
+
+    @lazy_property
+    def precision_matrix(self):
+        lower = self._unbroadcasted_scale_tril
+        lower_inverse = _solve_lower(lower, graphc.eye(lower.shape[-1], dtype=lower.dtype))
+        return graphc.matmul(lower_inverse.mT, lower_inverse).expand(self._matrix_shape())
+
+
 def _matrix(value, name: str, description: str) -> Tensor:
     if not isinstance(value, Tensor):
         raise TypeError(f"MultivariateNormal: {name} must be a graphc.Tensor, got "
@@ -62,7 +83,7 @@ def _matrix(value, name: str, description: str) -> Tensor:
     return value
 
 
-class MultivariateNormal(Distribution):
+class MultivariateNormal(ScaleTrilMatrices, Distribution):
     """The normal distribution of vectors with mean ``loc`` and a covariance given by exactly
     one of ``covariance_matrix``, ``precision_matrix`` (its inverse) or ``scale_tril`` (its
     lower Cholesky factor); ``rsample`` is ``loc + scale_tril @ eps``."""
@@ -123,22 +144,6 @@ class MultivariateNormal(Distribution):
 
     def _matrix_shape(self) -> tuple:
         return self._batch_shape + self._event_shape + self._event_shape
-
-    @lazy_property
-    def scale_tril(self):
-        return self._unbroadcasted_scale_tril.expand(self._matrix_shape())
-
-    @lazy_property
-    def covariance_matrix(self):
-        lower = self._unbroadcasted_scale_tril
-        return graphc.matmul(lower, lower.mT).expand(self._matrix_shape())
-
-    @lazy_property
-    def precision_matrix(self):
-        lower = self._unbroadcasted_scale_tril
-        identity = graphc.eye(lower.shape[-1], dtype=lower.dtype)
-        lower_inverse = _solve_lower(lower, identity)
-        return graphc.matmul(lower_inverse.mT, lower_inverse).expand(self._matrix_shape())
 
     @property
     def mean(self):

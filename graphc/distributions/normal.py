@@ -11,12 +11,12 @@ import math
 import graphc
 from graphc.distributions import constraints
 from graphc.distributions._params import expand_broadcast, init_broadcast
-from graphc.distributions.distribution import Distribution
+from graphc.distributions.exp_family import ExponentialFamily
 
 __all__ = ["Normal"]
 
 
-class Normal(Distribution):
+class Normal(ExponentialFamily):
     """The normal distribution with mean ``loc`` and standard deviation ``scale``; ``rsample``
     is ``loc + scale * eps`` with ``eps`` from ``graphc.randn``."""
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
@@ -68,3 +68,14 @@ class Normal(Distribution):
 
     def entropy(self):
         return 0.5 + 0.5 * math.log(2 * math.pi) + self.scale.log()
+
+    # exponential family: theta = (loc / scale^2, -1 / (2 scale^2)),
+    # F(theta) = -theta1^2 / (4 theta2) + log(pi / -theta2) / 2
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self):
+        return (self.loc / self.scale.pow(2), -0.5 * self.scale.pow(2).reciprocal())
+
+    def _log_normalizer(self, x, y):
+        return -0.25 * x.pow(2) / y + 0.5 * (-math.pi / y).log()

@@ -8,13 +8,13 @@ from __future__ import annotations
 import graphc
 from graphc.distributions import _sampling, constraints
 from graphc.distributions._params import expand_broadcast, init_broadcast
-from graphc.distributions.distribution import Distribution
+from graphc.distributions.exp_family import ExponentialFamily
 from graphc.distributions.utils import broadcast_all
 
 __all__ = ["Poisson"]
 
 
-class Poisson(Distribution):
+class Poisson(ExponentialFamily):
     """Counts with mean ``rate``; samples are drawn eagerly from graphc's generator
     (``graphc.poisson``: NumPy's sampler), without gradient."""
     arg_constraints = {"rate": constraints.nonnegative}
@@ -49,3 +49,11 @@ class Poisson(Distribution):
             self._validate_sample(value)
         rate, value = broadcast_all(self.rate, value)
         return value.xlogy(rate) - rate - graphc.lgamma(value + 1)
+
+    # exponential family: theta = log(rate), F(theta) = e^theta
+    @property
+    def _natural_params(self):
+        return (self.rate.log(),)
+
+    def _log_normalizer(self, x):
+        return x.exp()

@@ -22,9 +22,12 @@ from graphc.distributions.utils import broadcast_all as _broadcast_all
 from graphc.distributions.utils import sum_rightmost
 from graphc.tensor import Tensor
 
-__all__ = ["AbsTransform", "AffineTransform", "ComposeTransform", "ExpTransform",
-           "PowerTransform", "SigmoidTransform", "TanhTransform", "Transform",
-           "identity_transform"]
+__all__ = ["AbsTransform", "AffineTransform", "CatTransform", "ComposeTransform",
+           "CorrCholeskyTransform",
+           "CumulativeDistributionTransform", "ExpTransform", "IndependentTransform",
+           "LowerCholeskyTransform", "PositiveDefiniteTransform", "PowerTransform",
+           "ReshapeTransform", "SigmoidTransform", "SoftmaxTransform", "SoftplusTransform",
+           "StackTransform", "StickBreakingTransform", "TanhTransform", "Transform", "identity_transform"]
 
 
 class Transform:
@@ -159,6 +162,12 @@ class _InverseTransform(Transform):
     def log_abs_det_jacobian(self, x, y):
         return -self._inv_transform.log_abs_det_jacobian(y, x)
 
+    def forward_shape(self, shape) -> tuple:
+        return self._inv_transform.inverse_shape(shape)
+
+    def inverse_shape(self, shape) -> tuple:
+        return self._inv_transform.forward_shape(shape)
+
 
 class ComposeTransform(Transform):
     """``parts`` applied in order (the first to ``x``)."""
@@ -176,11 +185,31 @@ class ComposeTransform(Transform):
 
     @property
     def domain(self):  # type: ignore[override]
-        return self.parts[0].domain if self.parts else constraints.real
+        """The first part's domain, over as many event dimensions as the parts need (a
+        later part with events of its own reads more of ``x`` as one event)."""
+        if not self.parts:
+            return constraints.real
+        domain = self.parts[0].domain
+        event_dim = self.parts[-1].codomain.event_dim
+        for part in reversed(self.parts):
+            event_dim += part.domain.event_dim - part.codomain.event_dim
+            event_dim = max(event_dim, part.domain.event_dim)
+        if event_dim > domain.event_dim:
+            domain = constraints.independent(domain, event_dim - domain.event_dim)
+        return domain
 
     @property
     def codomain(self):  # type: ignore[override]
-        return self.parts[-1].codomain if self.parts else constraints.real
+        if not self.parts:
+            return constraints.real
+        codomain = self.parts[-1].codomain
+        event_dim = self.parts[0].domain.event_dim
+        for part in self.parts:
+            event_dim += part.codomain.event_dim - part.domain.event_dim
+            event_dim = max(event_dim, part.codomain.event_dim)
+        if event_dim > codomain.event_dim:
+            codomain = constraints.independent(codomain, event_dim - codomain.event_dim)
+        return codomain
 
     @property
     def bijective(self):  # type: ignore[override]
@@ -205,12 +234,28 @@ class ComposeTransform(Transform):
     def log_abs_det_jacobian(self, x, y):
         if not self.parts:
             return graphc.zeros_like(x)
+        # each part's log-determinant summed over the event dimensions it does not own, so
+        # the terms have one shape (StickBreaking then Exp: a vector's and its elements')
+        event_dim = self.domain.event_dim
         total = 0.0
-        for part in self.parts:
-            y_part = part(x)
-            total = total + part.log_abs_det_jacobian(x, y_part)
+        for i, part in enumerate(self.parts):
+            y_part = y if i == len(self.parts) - 1 else part(x)
+            total = total + sum_rightmost(part.log_abs_det_jacobian(x, y_part),
+                                          event_dim - part.domain.event_dim)
+            event_dim += part.codomain.event_dim - part.domain.event_dim
             x = y_part
         return total
+
+    def forward_shape(self, shape) -> tuple:
+        # (shape-changing parts: StickBreakingTransform, ReshapeTransform, ...)
+        for part in self.parts:
+            shape = part.forward_shape(shape)
+        return tuple(shape)
+
+    def inverse_shape(self, shape) -> tuple:
+        for part in reversed(self.parts):
+            shape = part.inverse_shape(shape)
+        return tuple(shape)
 
     def __repr__(self) -> str:
         inner = ",\n    ".join(repr(p) for p in self.parts)
@@ -422,3 +467,19 @@ class AffineTransform(Transform):
                                          tuple(getattr(self.scale, "shape", ()))))
 
     inverse_shape = forward_shape
+
+
+# the transforms over whole events live in their own module, which builds on Transform above
+from graphc.distributions.event_transforms import (  # noqa: E402
+    CatTransform,
+    CorrCholeskyTransform,
+    CumulativeDistributionTransform,
+    IndependentTransform,
+    LowerCholeskyTransform,
+    PositiveDefiniteTransform,
+    ReshapeTransform,
+    SoftmaxTransform,
+    SoftplusTransform,
+    StackTransform,
+    StickBreakingTransform,
+)
