@@ -27,6 +27,7 @@ from graphc import (  # PyTorch's module paths
                            testing,
                            utils,
 )
+from graphc import autograd_gradcheck as _autograd_gradcheck
 from graphc import logs as _logs
 from graphc import tensor_compat as _tensor_compat  # noqa: F401  (.data, .type(), new_*, ...)
 from graphc import tensor_methods as _tensor_methods  # noqa: F401  (Tensor's ops and methods)
@@ -387,6 +388,11 @@ __version__ = "0.1.0"
 # ``graphc.autograd.functional`` (torch.autograd.functional): importable by that name too
 autograd.functional = _autograd_functional
 _sys.modules["graphc.autograd.functional"] = _autograd_functional
+# ``graphc.autograd.gradcheck``/``gradgradcheck`` (the functions, as in PyTorch) and the module
+# by that import path (from torch.autograd.gradcheck import GradcheckError)
+autograd.gradcheck = _autograd_gradcheck.gradcheck
+autograd.gradgradcheck = _autograd_gradcheck.gradgradcheck
+_sys.modules["graphc.autograd.gradcheck"] = _autograd_gradcheck
 
 _logs.configure_from_environment()  # GRAPHC_LOG=graph,passes,guards
 # NumPy's bundled BLAS, which eager matmul uses as well as compiled code, gets graphc's thread
