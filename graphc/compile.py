@@ -39,7 +39,7 @@ import ir
 import passes
 from backends.kernel import KernelProgram
 from backends.profiling import StepInfo
-from graphc import autograd, compiled_grad, guards, pytree, tracing
+from graphc import autograd, compiled_grad, guards, impure_reads, pytree, tracing
 from graphc.amp import autocast_mode as amp_mode
 from graphc.compile_device import follow_inputs
 from graphc.device import is_on_device
@@ -677,8 +677,10 @@ class CompiledFunction:
         generators: list = []
         items_before: dict = {}
         iterators: list = []
+        impure_sources: list = []
         before = guards.snapshot(self.fn, object_args, generators=generators,
-                                 items=items_before, iterators=iterators)
+                                 items=items_before, iterators=iterators,
+                                 impure_sources=impure_sources)
         positions = [(path, it, guards.iterator_position(it)) for path, it in iterators]
         grad_mode = _grad_mode_guard()
         autocast_mode = _autocast_guard()
@@ -699,7 +701,8 @@ class CompiledFunction:
                     traced_leaves.append(leaf)
             call_values = pytree.unflatten(tree, traced_leaves)
             contents = [pytree.flatten(value) for value in call_values]
-            result = self._call_with(names, call_values)
+            with impure_reads.refused(self.name, watch=bool(impure_sources)):  # time.time()
+                result = self._call_with(names, call_values)
             _reject_mutated_containers(names, call_values, contents)
             out_leaves, out_tree = pytree.flatten(result)
             _refuse_history_made_under_no_grad(self.name, ctx, out_leaves)
