@@ -281,6 +281,9 @@ class CacheEntry:
                 target._version += 1
             elif wb.kind == "new":  # state the trace created: the placeholder becomes concrete
                 target._init(array, None, None)
+            elif wb.in_place and target._grad is not None:  # updated in place: the same tensor
+                target._grad._data = array
+                target._grad._version += 1
             else:  # a new grad tensor: one the user holds from an earlier step stays unchanged
                 target._grad = None if array is None else Tensor._wrap(array)
             if wb.had_history:

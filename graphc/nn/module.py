@@ -19,7 +19,7 @@ import numpy as np
 from graphc import device as devices
 from graphc import tracing
 from graphc.autograd import no_grad, tensor_state_changes
-from graphc.factories import as_dtype, zeros_like
+from graphc.factories import as_dtype
 from graphc.nn.module_backward_hooks import HOOKS as BACKWARD_HOOKS
 from graphc.nn.module_backward_hooks import PRE_HOOKS as BACKWARD_PRE_HOOKS
 from graphc.nn.module_hooks import (
@@ -383,11 +383,9 @@ class Module:
         for p in self.parameters():
             if set_to_none:
                 p.grad = None
-            elif p.grad is not None and tracing.current() is None:
+            elif p.grad is not None:
                 with no_grad():  # in place, as PyTorch: a reference to it sees the zeros
                     p.grad.zero_()
-            elif p.grad is not None:
-                p.grad = zeros_like(p.grad)  # not grad * 0, which keeps nan and inf
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         for p in self.parameters():
