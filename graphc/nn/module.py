@@ -68,6 +68,19 @@ class Parameter(Tensor):
             tensor_state_changes[0] += 1
         object.__setattr__(self, name, value)
 
+    def __deepcopy__(self, memo: dict) -> Parameter:
+        """A new parameter of copied values and the same ``requires_grad``, and nothing else:
+        no ``.grad``, hooks or Python attributes, as PyTorch's ``Parameter.__deepcopy__`` (a
+        ``copy.deepcopy(model)`` starts with no gradients: a kept one was accumulated into by
+        the copy's first backward)."""
+        if id(self) not in memo:
+            with no_grad():
+                values = self.detach().clone()
+            copied = type(self)(values, self.requires_grad)
+            copied._data = values._data  # where the values are (the constructor takes the host's)
+            memo[id(self)] = copied
+        return memo[id(self)]
+
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
