@@ -31,7 +31,6 @@ import os
 import random
 import secrets
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -87,9 +86,8 @@ _NAMES_BY_FILE = {os.path.abspath(m.__file__): m.__name__ for m in (random, secr
 class _Watch:
     """The profile function of one trace: the first impure read user code makes."""
 
-    def __init__(self, name: str, thread: int):
+    def __init__(self, name: str):
         self.name = name
-        self.thread = thread
         self.found: Optional[str] = None
 
     def __call__(self, frame, event: str, arg) -> None:
@@ -99,7 +97,7 @@ class _Watch:
             name = IMPURE_CALLS.get(arg)
         except TypeError:  # an unhashable callable is none of them
             return
-        if name is None or threading.get_ident() != self.thread:
+        if name is None:
             return
         caller, through = frame, None
         while caller is not None and os.path.abspath(caller.f_code.co_filename) in _NAMES_BY_FILE:
@@ -131,7 +129,7 @@ def refused(name: str, watch: bool = True) -> Iterator[None]:
     if not watch or sys.getprofile() is not None:
         yield
         return
-    watch = _Watch(name, threading.get_ident())
+    watch = _Watch(name)  # (sys.setprofile watches this thread only)
     sys.setprofile(watch)
     try:
         yield
