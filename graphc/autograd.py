@@ -500,14 +500,13 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
 
 
 def accumulate_grad(leaf, g, create_graph: bool) -> None:
-    """``leaf.grad += g``: in place eagerly, as PyTorch (a reference to ``.grad`` sees the
-    sum), a new tensor under ``create_graph`` (its history) or while tracing; then the leaf's
-    post-accumulate-grad hooks run (``hook(leaf)``)."""
-    from graphc import tracing
+    """``leaf.grad += g``: in place, as PyTorch (a reference to ``.grad`` sees the sum; a
+    compiled call writes its result into the same tensor), a new tensor under ``create_graph``
+    (its history); then the leaf's post-accumulate-grad hooks run (``hook(leaf)``)."""
     held = leaf.grad
     if held is None:
         leaf.grad = g
-    elif create_graph or tracing.current() is not None or held.requires_grad:
+    elif create_graph or held.requires_grad:
         leaf.grad = held + g
     else:
         with no_grad():

@@ -39,7 +39,7 @@ import ir
 import passes
 from backends.kernel import KernelProgram
 from backends.profiling import StepInfo
-from graphc import autograd, compiled_grad, guards, pytree, tracing
+from graphc import autograd, compiled_grad, guards, impure_reads, pytree, tracing
 from graphc.amp import autocast_mode as amp_mode
 from graphc.compile_device import follow_inputs
 from graphc.device import is_on_device
@@ -281,6 +281,9 @@ class CacheEntry:
                 target._version += 1
             elif wb.kind == "new":  # state the trace created: the placeholder becomes concrete
                 target._init(array, None, None)
+            elif wb.in_place and target._grad is not None:  # updated in place: the same tensor
+                target._grad._data = array
+                target._grad._version += 1
             else:  # a new grad tensor: one the user holds from an earlier step stays unchanged
                 target._grad = None if array is None else Tensor._wrap(array)
             if wb.had_history:
@@ -677,8 +680,10 @@ class CompiledFunction:
         generators: list = []
         items_before: dict = {}
         iterators: list = []
+        impure_sources: list = []
         before = guards.snapshot(self.fn, object_args, generators=generators,
-                                 items=items_before, iterators=iterators)
+                                 items=items_before, iterators=iterators,
+                                 impure_sources=impure_sources)
         positions = [(path, it, guards.iterator_position(it)) for path, it in iterators]
         grad_mode = _grad_mode_guard()
         autocast_mode = _autocast_guard()
@@ -699,7 +704,8 @@ class CompiledFunction:
                     traced_leaves.append(leaf)
             call_values = pytree.unflatten(tree, traced_leaves)
             contents = [pytree.flatten(value) for value in call_values]
-            result = self._call_with(names, call_values)
+            with impure_reads.refused(self.name, watch=bool(impure_sources)):  # time.time()
+                result = self._call_with(names, call_values)
             _reject_mutated_containers(names, call_values, contents)
             out_leaves, out_tree = pytree.flatten(result)
             _refuse_history_made_under_no_grad(self.name, ctx, out_leaves)

@@ -172,9 +172,14 @@ class Tensor:
         raise NotImplementedError("retain_grad() is not supported; use graphc.autograd.grad")
 
     # -- conversions that need a concrete value (``_concrete``: see graphc.tensor_methods) -----
-    def numpy(self) -> np.ndarray:
+    def numpy(self, *, force: bool = False) -> np.ndarray:
         """The values as a NumPy array: a read-only view (graphc never writes arrays in place,
-        and tensors may share them, so writing into one would change others silently)."""
+        and tensors may share them, so writing into one would change others silently).
+
+        Unlike PyTorch, a tensor that requires grad is accepted (PyTorch asks for
+        ``t.detach().numpy()`` because its array shares the storage autograd reads, so a write
+        into it would change a saved value unseen; graphc's is read-only and cannot). ``force``
+        is accepted for PyTorch's signature and changes nothing."""
         return _read_only(self._concrete("call .numpy()"))
 
     def item(self):

@@ -330,8 +330,37 @@ def _method_inplace(name: str, resizes: bool = False):
     return method
 
 
+def _copy(self: Tensor) -> Tensor:
+    """``copy.copy(t)``, as PyTorch's: the same values, ``requires_grad``, history and Python
+    attributes, but no ``.grad`` (PyTorch rebuilds the tensor from its storage; sharing the
+    ``.grad`` object made a backward through either accumulate into both).
+
+        >>> import copy, graphc
+        >>> x = graphc.ones(2, requires_grad=True)
+        >>> x.sum().backward()
+        >>> y = copy.copy(x)
+        >>> y.requires_grad, y.grad, x.grad.tolist()
+        (True, None, [1.0, 1.0])
+    """
+    cls = type(self)
+    if cls.__reduce_ex__ is not Tensor.__reduce_ex__:  # its own (a .data view: a snapshot)
+        rebuild, arguments = self.__reduce_ex__(4)[:2]
+        return rebuild(*arguments)
+    new = object.__new__(cls)
+    for klass in cls.__mro__:
+        for slot in vars(klass).get("__slots__", ()):
+            if slot != "__weakref__" and hasattr(self, slot):
+                object.__setattr__(new, slot, getattr(self, slot))
+    fields = getattr(self, "__dict__", None)
+    if fields:
+        new.__dict__.update(fields)
+    new._grad = None
+    return new
+
+
 def _install() -> None:
     Tensor.__init__ = _init_legacy
+    Tensor.__copy__ = _copy
     Tensor.data = property(_get_data, _set_data)
     Tensor.type = _type
     Tensor.new_full = _new_full

@@ -139,6 +139,9 @@ class WriteBack:
     # stored tensor's backward raises (graphc.compile.StoredWithoutHistory) rather than
     # silently give no gradient
     had_history: bool = False
+    # a "grad" that is the tensor .grad held when the call began, updated in place (backward
+    # accumulating, zero_grad(set_to_none=False)): written into that tensor, as eagerly
+    in_place: bool = False
 
 
 @dataclass
@@ -228,6 +231,7 @@ class TraceContext:
     _owners: dict = field(default_factory=dict)     # id -> tensor (keeps ids stable)
     _saved: dict = field(default_factory=dict)      # id -> state to restore after the trace
     _grads: dict = field(default_factory=dict)      # id -> traced grad Tensor or None
+    _grad_proxies: dict = field(default_factory=dict)  # id -> the traced .grad it held at first
     _names: set = field(default_factory=set)
     _guarded: set = field(default_factory=set)  # (description, id(owner)) of each guard()
     # the trace began with grad enabled, so graphc.compiled_grad may differentiate its graph:
@@ -338,7 +342,7 @@ class TraceContext:
         self.lifted.append(Lifted("grad", value.name, value, tensor=tensor))
         self._owners[key] = tensor
         traced = Tensor._traced(value, self)
-        self._grads[key] = traced
+        self._grads[key] = self._grad_proxies[key] = traced
         return traced
 
     def write_grad(self, tensor, grad) -> None:
@@ -427,7 +431,9 @@ class TraceContext:
             if lifted_read:
                 continue  # read but never reassigned
             value = None if grad is None else self.value_of(grad)
-            result.append(WriteBack("grad", tensor, self.label(tensor) + ".grad", value))
+            in_place = grad is not None and self._grad_proxies.get(key) is grad
+            result.append(WriteBack("grad", tensor, self.label(tensor) + ".grad", value,
+                                    in_place=in_place))
         return result
 
     def restore(self) -> None:
@@ -449,7 +455,8 @@ class TraceContext:
         for item in items:
             if getattr(item, "tensor", None) is not None:
                 item.tensor = ref(item.tensor)
-        for table in (self._current, self._owners, self._saved, self._grads):
+        for table in (self._current, self._owners, self._saved, self._grads,
+                      self._grad_proxies):
             table.clear()
 
 

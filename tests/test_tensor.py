@@ -637,3 +637,13 @@ def test_all_and_any_of_uint8_are_uint8_as_in_pytorch():
     assert graphc.tensor([1.0, 0.0]).all().dtype == graphc.bool
 
 
+
+
+def test_numpy_of_a_tensor_that_requires_grad_is_a_read_only_view_and_takes_force():
+    # deliberately unlike PyTorch, which refuses (its array would share autograd's storage)
+    w = graphc.ones(2, requires_grad=True)
+    values = w.numpy()
+    assert not values.flags.writeable
+    with pytest.raises(ValueError):
+        values[0] = 5.0
+    np.testing.assert_array_equal(w.numpy(force=True), [1.0, 1.0])  # PyTorch's signature

@@ -18,6 +18,7 @@ from graphc.amp.autocast_mode import autocast_op
 from graphc.dispatch import apply
 from graphc.tensor import Tensor
 from graphc.user_warnings import warn
+from ir import dtypes
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -126,9 +127,10 @@ def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
         return G.squeeze(loss, 0) if reduction == "none" else loss
     if input.ndim < 2:
         raise ValueError(f"nll_loss: expected input (N, C, ...), got {list(input.shape)}")
-    if not target.dtype.is_int:
-        raise TypeError(f"nll_loss: target must hold class indices (an integer tensor), got "
-                        f"{target.dtype}")
+    if target.dtype not in (dtypes.i64, dtypes.u8):  # PyTorch's kernels take Long or Byte
+        raise TypeError(f"nll_loss: target must hold class indices as int64 (or uint8), as in "
+                        f"PyTorch; got {target.dtype}"
+                        + (" (convert it with target.long())" if target.dtype.is_int else ""))
     expected = (input.shape[0],) + tuple(input.shape[2:])
     if tuple(target.shape) != expected:
         raise ValueError(f"nll_loss: target shape {list(target.shape)} does not match input "
@@ -235,7 +237,10 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor]
     G.check_range(input, 0, 1, RuntimeError,
                   "binary_cross_entropy: all elements of input should be between 0 and 1 "
                   "(probabilities; for logits use binary_cross_entropy_with_logits)")
-    loss = apply("binary_cross_entropy", [input, G.to_tensor(target, input)])
+    target = G.to_tensor(target, input)
+    G.check_range(target, 0, 1, RuntimeError,
+                  "binary_cross_entropy: all elements of target should be between 0 and 1")
+    loss = apply("binary_cross_entropy", [input, target])
     if weight is not None:
         loss = G.mul(loss, weight)
     return _reduce(loss, reduction)

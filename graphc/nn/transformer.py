@@ -35,6 +35,7 @@ from graphc.nn.dropout import Dropout
 from graphc.nn.linear import Linear
 from graphc.nn.module import Module, Parameter
 from graphc.nn.normalization import LayerNorm
+from graphc.nn.transformer_nested import nested_padding, why_not_nested
 from graphc.tensor import Tensor
 from ir import dtypes
 
@@ -427,15 +428,32 @@ class TransformerEncoder(Module):
         self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(num_layers)])
         self.num_layers = num_layers
         self.norm = norm
+        self.enable_nested_tensor = enable_nested_tensor
+        self.use_nested_tensor = enable_nested_tensor and not why_not_nested(encoder_layer)
+        self.mask_check = mask_check
 
     def forward(self, src: Tensor, mask: Optional[Tensor] = None,
                 src_key_padding_mask: Optional[Tensor] = None,
                 is_causal: Optional[bool] = None) -> Tensor:
-        """Runs the layers in order with the same masks, then ``norm``."""
+        """Runs the layers in order with the same masks, then ``norm``.
+
+        Where PyTorch takes its nested-tensor path (``use_nested_tensor``, set from
+        ``enable_nested_tensor`` and the layer's configuration; eval mode; no gradient needed;
+        a ``src_key_padding_mask`` whose padding comes last in each sequence, and no ``mask``;
+        not inside ``@graphc.compile`` unless ``mask_check=False``), the padded positions of
+        the output are exact zeros before ``norm``, as PyTorch's are
+        (:mod:`graphc.nn.transformer_nested`). With ``mask_check=False`` and padding that is
+        not at the end, PyTorch computes sequences out of the wrong positions; graphc zeros the
+        padded positions and computes the others from the kept ones."""
+        padded = nested_padding(self, src, mask, src_key_padding_mask)
+        if padded is not None:
+            src_key_padding_mask = padded  # what the nested path computes for the kept positions
         output = src
         for layer in self.layers:
             output = layer(output, src_mask=mask, src_key_padding_mask=src_key_padding_mask,
                            is_causal=bool(is_causal))
+        if padded is not None:
+            output = F.where(padded.unsqueeze(-1), zeros((), dtype=output.dtype), output)
         if self.norm is not None:
             output = self.norm(output)
         return output
