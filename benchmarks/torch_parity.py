@@ -5815,143 +5815,6 @@ def session28_dist():
             lambda: D.Wishart(T(5.0), covariance_matrix=T(-np.eye(3)), validate_args=True),
             lambda: D.Wishart(T(5.0), scale_tril=T(tril_w[0]), validate_args=True).log_prob(
                 T(-np.eye(3))))
-def session28_state():
-    """State a step keeps and what inference returns: deep copies of a trained model (no
-    parameter .grad), a .grad held across compiled steps (updated in place), TransformerEncoder's
-    nested-tensor path (zeros at padded positions, PyTorch's conditions), and the errors of BCE
-    targets outside [0, 1] and class-index targets that are not int64/uint8; float32/float64."""
-    import copy as copy_module
-    rng = np.random.default_rng(280)
-    xs = rng.standard_normal((3, 2)).astype(np.float32)
-
-    make_input = {"Linear": (3, 2), "Conv1d": (6, 1, 1)}
-
-    def deepcopy_grads():
-        items = []
-        for name, make in (("Linear", lambda L: L.nn.Linear(2, 2)),
-                           ("Conv1d", lambda L: L.nn.Conv1d(1, 2, 1))):
-            grads = {}
-            for lib in (graphc, torch):
-                lib.manual_seed(0)
-                model = make(lib)
-                model(lib.ones(make_input[name])).sum().backward()
-                twin = copy_module.deepcopy(model)
-                had = twin.weight.grad is None
-                twin(lib.tensor(xs).reshape(make_input[name])).sum().backward()
-                leaf = lib.ones(2, requires_grad=True)
-                (leaf * 2).sum().backward()
-                grads[lib] = (had, twin.weight.grad, copy_module.deepcopy(leaf).grad,
-                              copy_module.copy(leaf).grad is None,
-                              copy_module.copy(model.weight).grad is None)
-            g, t = grads[graphc], grads[torch]
-            items += [Exact(f"{name}: deep copy starts without .grad", g[0], t[0]),
-                      (f"{name}: copy's first gradient", g[1], t[1]),
-                      (f"{name}: a plain leaf's deep copy keeps .grad", g[2], t[2]),
-                      Exact(f"{name}: copy.copy of a leaf has no .grad", g[3], t[3]),
-                      Exact(f"{name}: copy.copy of a Parameter has no .grad", g[4], t[4])]
-        return items
-    check("s28/state.deepcopy and copy of parameters and leaves", deepcopy_grads)
-
-    def held_grad():
-        seen = {}
-        for lib, compiled in ((torch, False), (graphc, True)):
-            lib.manual_seed(0)
-            model = lib.nn.Linear(2, 1)
-            if lib is graphc:
-                model.load_state_dict({k: graphc.tensor(v.detach().numpy())
-                                       for k, v in seen["torch-state"].items()})
-            else:
-                seen["torch-state"] = {k: v.clone() for k, v in model.state_dict().items()}
-            opt = lib.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-
-            def step(x, model=model, opt=opt):
-                opt.zero_grad(set_to_none=False)
-                model(x).pow(2).mean().backward()
-                opt.step()
-            run = graphc.compile(step) if compiled else step
-            run(lib.tensor(xs))
-            held = model.weight.grad
-            run(lib.tensor(xs * 3))
-            run(lib.tensor(xs * 5))
-            seen[lib] = (held is model.weight.grad, held.detach().numpy().copy())
-        return [Exact("the held .grad is the live one", seen[graphc][0], seen[torch][0]),
-                ("what the held .grad shows after two more steps", seen[graphc][1],
-                 seen[torch][1])]
-    check("s28/state.a .grad held across compiled steps (zero_grad to zeros)", held_grad,
-          rtol=RTOL32, atol=ATOL32)
-
-    full = np.zeros((3, 5), bool)
-    full[1, 3:] = True
-    full[2, :] = True  # a sequence of padding only: zeros on the nested path
-    # (off it, torch's attention gives a query with every key masked 0 through
-    # scaled_dot_product_attention and NaN through its native fast path or with need_weights;
-    # graphc's MultiheadAttention gives NaN: compared without such a sequence)
-    partial = full.copy()
-    partial[2, 0] = False
-    q = rng.standard_normal((3, 5, 8))
-
-    def encoders(batch_first=True, nhead=2, enable=True):
-        made = {}
-        for lib in (torch, graphc):
-            lib.manual_seed(0)
-            layer = lib.nn.TransformerEncoderLayer(8, nhead, 16, batch_first=batch_first)
-            made[lib] = lib.nn.TransformerEncoder(layer, 2, norm=lib.nn.LayerNorm(8),
-                                                  enable_nested_tensor=enable).double().eval()
-        state = {k: v.detach().numpy() for k, v in made[torch].state_dict().items()}
-        with torch.no_grad():
-            made[torch].norm.bias.fill_(0.25)  # norm(0) is not 0: the zeros come before norm
-        state["norm.bias"] = np.full(8, 0.25)
-        made[graphc].load_state_dict({k: graphc.tensor(v) for k, v in state.items()})
-        return made
-
-    def nested(case):
-        def run():
-            made = encoders(batch_first=case != "seq-first", nhead=1 if case == "odd" else 2,
-                            enable=case != "disabled")
-            padded = full if case in ("nested", "float", "disabled") else partial
-            mask = padded if case != "float" else np.where(padded, -np.inf, 0.0)
-            x = q if case != "seq-first" else q.transpose(1, 0, 2)
-            out = {}
-            for lib in (torch, graphc):
-                enc = made[lib]
-                if case == "train":
-                    enc.train()
-                    for mod in enc.modules():
-                        if isinstance(mod, lib.nn.Dropout):
-                            mod.p = 0.0
-                    enc.layers[0].self_attn.dropout = 0.0
-                    enc.layers[1].self_attn.dropout = 0.0
-                kwargs = {"src_key_padding_mask": lib.tensor(mask)}
-                if case == "grad":
-                    out[lib] = enc(lib.tensor(x), **kwargs).detach().numpy()
-                else:
-                    with lib.no_grad():
-                        out[lib] = enc(lib.tensor(x), **kwargs).numpy()
-            keep = ~padded if case not in ("train", "grad") else np.ones_like(padded)
-            kept = (lambda a: a[keep]) if case != "seq-first" else \
-                (lambda a: a.transpose(1, 0, 2)[~padded])
-            return [("kept positions", kept(out[graphc]), kept(out[torch])),
-                    ("padded positions", out[graphc].transpose(1, 0, 2)[padded]
-                     if case == "seq-first" else out[graphc][padded],
-                     out[torch].transpose(1, 0, 2)[padded] if case == "seq-first"
-                     else out[torch][padded])]
-        return run
-    for case in ("nested", "float", "seq-first", "odd", "disabled", "train", "grad"):
-        check(f"s28/state.TransformerEncoder padding mask ({case})", nested(case),
-              rtol=1e-10, atol=1e-12)
-
-    def raised(lib):
-        F = lib.nn.functional
-        probs = lib.tensor([0.3, 0.6])
-        logits = lib.zeros(2, 3)
-        attempts = (lambda: F.binary_cross_entropy(probs, lib.tensor([1.5, 0.0])),
-                    lambda: F.binary_cross_entropy(probs, lib.tensor([1.0, -0.5])),
-                    lambda: lib.nn.BCELoss()(probs, lib.tensor([float("nan"), 0.0])),
-                    lambda: F.binary_cross_entropy_with_logits(probs, lib.tensor([1.5, 0.0])),
-                    lambda: F.cross_entropy(logits, lib.tensor([0, 2], dtype=lib.int32)),
-                    lambda: F.nll_loss(logits, lib.tensor([0, 2], dtype=lib.int16)),
-                    lambda: F.cross_entropy(logits, lib.tensor([0, 2], dtype=lib.uint8)),
-                    lambda: F.cross_entropy(logits, lib.tensor([0, 2], dtype=lib.int64)))
         got = []
         for fn in attempts:
             try:
@@ -6245,6 +6108,150 @@ def session28_state():
           known="torch's mode is log(1 - b)/b - log(1 - a b), NaN for every b > 1; graphc's is "
                 "((a - 1)/(a b - 1))^(1/a), the density's argmax (tests/"
                 "test_distributions_session28_more.py)")
+
+
+def session28_state():
+    """State a step keeps and what inference returns: deep copies of a trained model (no
+    parameter .grad), a .grad held across compiled steps (updated in place), TransformerEncoder's
+    nested-tensor path (zeros at padded positions, PyTorch's conditions), and the errors of BCE
+    targets outside [0, 1] and class-index targets that are not int64/uint8; float32/float64."""
+    import copy as copy_module
+    rng = np.random.default_rng(280)
+    xs = rng.standard_normal((3, 2)).astype(np.float32)
+
+    make_input = {"Linear": (3, 2), "Conv1d": (6, 1, 1)}
+
+    def deepcopy_grads():
+        items = []
+        for name, make in (("Linear", lambda L: L.nn.Linear(2, 2)),
+                           ("Conv1d", lambda L: L.nn.Conv1d(1, 2, 1))):
+            grads = {}
+            for lib in (graphc, torch):
+                lib.manual_seed(0)
+                model = make(lib)
+                model(lib.ones(make_input[name])).sum().backward()
+                twin = copy_module.deepcopy(model)
+                had = twin.weight.grad is None
+                twin(lib.tensor(xs).reshape(make_input[name])).sum().backward()
+                leaf = lib.ones(2, requires_grad=True)
+                (leaf * 2).sum().backward()
+                grads[lib] = (had, twin.weight.grad, copy_module.deepcopy(leaf).grad,
+                              copy_module.copy(leaf).grad is None,
+                              copy_module.copy(model.weight).grad is None)
+            g, t = grads[graphc], grads[torch]
+            items += [Exact(f"{name}: deep copy starts without .grad", g[0], t[0]),
+                      (f"{name}: copy's first gradient", g[1], t[1]),
+                      (f"{name}: a plain leaf's deep copy keeps .grad", g[2], t[2]),
+                      Exact(f"{name}: copy.copy of a leaf has no .grad", g[3], t[3]),
+                      Exact(f"{name}: copy.copy of a Parameter has no .grad", g[4], t[4])]
+        return items
+    check("s28/state.deepcopy and copy of parameters and leaves", deepcopy_grads)
+
+    def held_grad():
+        seen = {}
+        for lib, compiled in ((torch, False), (graphc, True)):
+            lib.manual_seed(0)
+            model = lib.nn.Linear(2, 1)
+            if lib is graphc:
+                model.load_state_dict({k: graphc.tensor(v.detach().numpy())
+                                       for k, v in seen["torch-state"].items()})
+            else:
+                seen["torch-state"] = {k: v.clone() for k, v in model.state_dict().items()}
+            opt = lib.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+            def step(x, model=model, opt=opt):
+                opt.zero_grad(set_to_none=False)
+                model(x).pow(2).mean().backward()
+                opt.step()
+            run = graphc.compile(step) if compiled else step
+            run(lib.tensor(xs))
+            held = model.weight.grad
+            run(lib.tensor(xs * 3))
+            run(lib.tensor(xs * 5))
+            seen[lib] = (held is model.weight.grad, held.detach().numpy().copy())
+        return [Exact("the held .grad is the live one", seen[graphc][0], seen[torch][0]),
+                ("what the held .grad shows after two more steps", seen[graphc][1],
+                 seen[torch][1])]
+    check("s28/state.a .grad held across compiled steps (zero_grad to zeros)", held_grad,
+          rtol=RTOL32, atol=ATOL32)
+
+    full = np.zeros((3, 5), bool)
+    full[1, 3:] = True
+    full[2, :] = True  # a sequence of padding only: zeros on the nested path
+    # (off it, torch's attention gives a query with every key masked 0 through
+    # scaled_dot_product_attention and NaN through its native fast path or with need_weights;
+    # graphc's MultiheadAttention gives NaN: compared without such a sequence)
+    partial = full.copy()
+    partial[2, 0] = False
+    q = rng.standard_normal((3, 5, 8))
+
+    def encoders(batch_first=True, nhead=2, enable=True):
+        made = {}
+        for lib in (torch, graphc):
+            lib.manual_seed(0)
+            layer = lib.nn.TransformerEncoderLayer(8, nhead, 16, batch_first=batch_first)
+            made[lib] = lib.nn.TransformerEncoder(layer, 2, norm=lib.nn.LayerNorm(8),
+                                                  enable_nested_tensor=enable).double().eval()
+        state = {k: v.detach().numpy() for k, v in made[torch].state_dict().items()}
+        with torch.no_grad():
+            made[torch].norm.bias.fill_(0.25)  # norm(0) is not 0: the zeros come before norm
+        state["norm.bias"] = np.full(8, 0.25)
+        made[graphc].load_state_dict({k: graphc.tensor(v) for k, v in state.items()})
+        return made
+
+    def nested(case):
+        def run():
+            made = encoders(batch_first=case != "seq-first", nhead=1 if case == "odd" else 2,
+                            enable=case != "disabled")
+            padded = full if case in ("nested", "float", "disabled") else partial
+            mask = padded if case != "float" else np.where(padded, -np.inf, 0.0)
+            x = q if case != "seq-first" else q.transpose(1, 0, 2)
+            out = {}
+            for lib in (torch, graphc):
+                enc = made[lib]
+                if case == "train":
+                    enc.train()
+                    for mod in enc.modules():
+                        if isinstance(mod, lib.nn.Dropout):
+                            mod.p = 0.0
+                    enc.layers[0].self_attn.dropout = 0.0
+                    enc.layers[1].self_attn.dropout = 0.0
+                kwargs = {"src_key_padding_mask": lib.tensor(mask)}
+                if case == "grad":
+                    out[lib] = enc(lib.tensor(x), **kwargs).detach().numpy()
+                else:
+                    with lib.no_grad():
+                        out[lib] = enc(lib.tensor(x), **kwargs).numpy()
+            keep = ~padded if case not in ("train", "grad") else np.ones_like(padded)
+            kept = (lambda a: a[keep]) if case != "seq-first" else \
+                (lambda a: a.transpose(1, 0, 2)[~padded])
+            return [("kept positions", kept(out[graphc]), kept(out[torch])),
+                    ("padded positions", out[graphc].transpose(1, 0, 2)[padded]
+                     if case == "seq-first" else out[graphc][padded],
+                     out[torch].transpose(1, 0, 2)[padded] if case == "seq-first"
+                     else out[torch][padded])]
+        return run
+    for case in ("nested", "float", "seq-first", "odd", "disabled", "train", "grad"):
+        check(f"s28/state.TransformerEncoder padding mask ({case})", nested(case),
+              rtol=1e-10, atol=1e-12)
+
+    def raised(lib):
+        F = lib.nn.functional
+        probs = lib.tensor([0.3, 0.6])
+        logits = lib.zeros(2, 3)
+        attempts = (lambda: F.binary_cross_entropy(probs, lib.tensor([1.5, 0.0])),
+                    lambda: F.binary_cross_entropy(probs, lib.tensor([1.0, -0.5])),
+                    lambda: lib.nn.BCELoss()(probs, lib.tensor([float("nan"), 0.0])),
+                    lambda: F.binary_cross_entropy_with_logits(probs, lib.tensor([1.5, 0.0])),
+                    lambda: F.cross_entropy(logits, lib.tensor([0, 2], dtype=lib.int32)),
+                    lambda: F.nll_loss(logits, lib.tensor([0, 2], dtype=lib.int16)),
+                    lambda: F.cross_entropy(logits, lib.tensor([0, 2], dtype=lib.uint8)),
+                    lambda: F.cross_entropy(logits, lib.tensor([0, 2], dtype=lib.int64)))
+        got = []
+        for fn in attempts:
+            try:
+                fn()
+                got.append("no error")
             except (RuntimeError, TypeError):
                 got.append("error")
         return got
