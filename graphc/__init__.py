@@ -662,6 +662,12 @@ __all__ += list(_torch_aliases.__all__) + [
 ]
 from graphc.random import default_generator  # noqa: E402  (torch.default_generator)
 
+# last, once every method is attached: PyTorch's view ops (x[0], x.t(), x.view(...), split,
+# detach, ...) return views, which share values with their base (graphc/views.py)
+from graphc import views as _views  # noqa: E402
+
+_views.install(globals())
+
 # probability distributions (graphc/distributions/): torch.distributions' families, KL,
 # transforms; imported on first use (``graphc.distributions.Normal``), since few programs need
 # them and `import graphc` stays fast

@@ -39,7 +39,7 @@ import ir
 import passes
 from backends.kernel import KernelProgram
 from backends.profiling import StepInfo
-from graphc import autograd, compiled_grad, guards, pytree, tracing
+from graphc import autograd, compiled_grad, guards, pytree, tracing, views
 from graphc.amp import autocast_mode as amp_mode
 from graphc.compile_device import follow_inputs
 from graphc.device import is_on_device
@@ -279,6 +279,8 @@ class CacheEntry:
             if wb.kind == "data":
                 target._data = array
                 target._version += 1
+                if target._views:  # its views (taken eagerly) see the new values
+                    views.refresh(target)
             elif wb.kind == "new":  # state the trace created: the placeholder becomes concrete
                 target._init(array, None, None)
             else:  # a new grad tensor: one the user holds from an earlier step stays unchanged
