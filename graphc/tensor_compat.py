@@ -102,6 +102,9 @@ class _DataView(Tensor):
         return self
 
 
+views.DATA_VIEW_TYPE = _DataView
+
+
 def _get_data(self) -> Tensor:
     base = self._base if isinstance(self, _DataView) else self
     view = object.__new__(_DataView)

@@ -352,11 +352,12 @@ def keeping_layout(compute, name: str, what: str):
             change = (f"change its shape from {list(old.shape)} to {list(new.shape)}"
                       if new.shape != old.shape else
                       f"move its values (shape {list(old.shape)}) between positions")
+            prefix = ".data." if "`.data`" in what else "."
             raise ShapeError(
-                f"{name}() on {what} would {change}; graphc's views share values with fixed "
-                f"layouts (PyTorch's share storage, and {name}() changes only one tensor's "
-                f"sizes and strides), so this would change the tensors it shares values with; "
-                f"use the out-of-place form `.{out_of_place}(...)`")
+                f"{name}() on {what} would {change}; in graphc {what} writes through to the "
+                f"tensors it shares values with (PyTorch's share storage, and {name}() changes "
+                f"only one tensor's sizes and strides), so this would change them too; use the "
+                f"out-of-place form `{prefix}{out_of_place}(...)`, which returns a new tensor")
         return new
     return checked
 
@@ -376,9 +377,7 @@ def _swap(x: Tensor, a: int, b: int) -> tuple:
     return _permuted(x, perm)
 
 
-def _transpose_rule(x, out, dim0=None, dim1=None, **kw):
-    if dim0 is None:  # (swapaxes' names)
-        dim0, dim1 = kw.get("axis0", kw.get("dim0")), kw.get("axis1", kw.get("dim1"))
+def _transpose_rule(x, out, dim0, dim1):
     return _swap(x, dim0, dim1)
 
 
@@ -489,12 +488,21 @@ def _detach_rule(x, out):
     return layout(x)
 
 
+# keyword names graphc's view ops accept for the same argument (NumPy's ``axis``)
+_ALIASES = {"axis": "dim", "axis0": "dim0", "axis1": "dim1", "input": None, "self": None}
+
+
 def _single(impl: Callable, rule: Callable, detached: bool = False) -> Callable:
     def view_op(self, *args, **kwargs):
         out = impl(self, *args, **kwargs)
         if out is self or not isinstance(self, Tensor):
             return out
-        found = rule(self, out, *args, **kwargs)
+        if kwargs:
+            kwargs_ = {_ALIASES.get(k, k): v for k, v in kwargs.items()
+                       if _ALIASES.get(k, k) is not None}
+            found = rule(self, out, *args, **kwargs_)
+        else:
+            found = rule(self, out, *args)
         if found is None:  # reshape that must copy
             return out
         return link(self, out, lambda t: impl(t, *args, **kwargs), found[0], found[1], detached)
@@ -590,8 +598,8 @@ def _getitem_layout(x: Tensor, key: list) -> tuple:
                 offset += start * strides[axis]
             out.append(strides[axis] * step)
         elif isinstance(k, Tensor):
-            if k._value is not None or offset is None:
-                offset = None
+            if offset is None or k._value is not None or tracing.current() is not None:
+                offset = None  # known when the graph runs
             else:
                 offset += (int(k) % x.shape[axis]) * strides[axis]
         else:
