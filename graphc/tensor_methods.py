@@ -17,7 +17,6 @@ from graphc import autograd, factories, indexing, tracing, views
 from graphc import device as devices
 from graphc import functions as F
 from graphc import math_functions as M
-from graphc.dispatch import apply
 from graphc.errors import AutogradError, TraceError
 from graphc.tensor import Tensor
 from ir import dtypes

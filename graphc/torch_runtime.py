@@ -384,30 +384,6 @@ def _element_size(self) -> int:
     return int(self.dtype.numpy.itemsize)
 
 
-def _stride(self, dim: Optional[int] = None):
-    """The row-major strides of the shape, in elements (``Tensor.stride``): graphc tensors
-    are always contiguous."""
-    strides, step = [], 1
-    for n in reversed(self.shape):
-        strides.append(step)
-        step *= builtins.max(n, 1)
-    strides = tuple(reversed(strides))
-    if dim is None:
-        return strides
-    from ir.types import wrap_dim
-    return strides[wrap_dim(dim, self.ndim)]
-
-
-def _is_contiguous(self, memory_format=None) -> bool:
-    """Always True: graphc has no views, every tensor owns row-major storage."""
-    return True
-
-
-def _storage_offset(self) -> int:
-    """Always 0 (graphc has no views into a larger storage)."""
-    return 0
-
-
 def _itself(self, *args, **kwargs):
     return self
 
@@ -511,9 +487,7 @@ def _install() -> None:
     Tensor.aminmax = aminmax
     Tensor.mode = mode
     Tensor.element_size = _element_size
-    Tensor.stride = _stride
-    Tensor.is_contiguous = _is_contiguous
-    Tensor.storage_offset = _storage_offset
+    # (stride, is_contiguous, storage_offset, contiguous: graphc.views, where views are made)
     Tensor.pin_memory = _itself
     Tensor.share_memory_ = _itself
     Tensor.is_pinned = _false

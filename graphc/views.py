@@ -32,7 +32,8 @@ view exactly when PyTorch's would, ``view`` raises where PyTorch's raises.
 from __future__ import annotations
 
 import weakref
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from graphc import autograd, indexing, tracing
 from graphc import functions as F
@@ -193,7 +194,11 @@ def _root_now(root: Tensor, ctx) -> Tensor:
 
 def _scatter(info: ViewInfo, root_old: Tensor, new: Tensor) -> Tensor:
     """``root_old`` with the elements the view covers replaced by ``new``: the root positions
-    come from the view's ops applied to the root's row-major element numbers."""
+    come from the view's ops applied to the root's row-major element numbers. A view of all
+    of the root in its order (``x.detach()``, ``x.view(-1)``) is the new value reshaped."""
+    if (info.offset == 0 and new.numel() == root_old.numel()
+            and is_contiguous_layout(new.shape, info.strides)):
+        return F.reshape(new, list(root_old.shape))
     positions = forward(info, indexing._row_major_ids(root_old.shape))
     flat = apply("scatter", [F.reshape(root_old, [-1]), F.reshape(positions, [-1]),
                              F.reshape(new, [-1])], axis=0)

@@ -481,3 +481,68 @@ def test_views_outside_a_trace_of_its_arguments_are_refused():
     with pytest.raises(graphc.TraceError, match="a view of another tensor"):
         graphc.compile(lambda t: t.add_(1.0))(base[1:])
     assert base.tolist() == [0.0] * 3
+
+
+@pytest.mark.parametrize("backend", ["interpreter", "llvm"])
+def test_compiled_views_of_values_made_inside_the_trace(backend):
+    def f(a):
+        y = a * 2.0
+        v = y[1:]
+        y[0].add_(v.sum(0))  # a view written, another read after
+        y.t()[0].mul_(-1.0)
+        return y, v * 1.0
+
+    a = arange(3, 2)
+    eager, compiled = f(a), graphc.compile(f, backend=backend)(a)
+    for e, c in zip(eager, compiled):
+        np.testing.assert_array_equal(e.numpy(), c.numpy())
+    expected = np.arange(6.0).reshape(3, 2) * 2
+    expected[0] += expected[1:].sum(0)
+    expected[:, 0] *= -1
+    assert_close(eager[0], expected)
+    assert_close(eager[1], expected[1:])
+
+
+def test_compiled_gradient_through_writes_on_views(rng):
+    def loss(a, b):
+        y = a * 1.0
+        y[1].mul_(b[0])
+        y.t()[2].add_(b)
+        return (y * y).sum()
+
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal(3)
+    g = graphc.grad(loss, argnums=(0, 1))
+    eager = g(graphc.tensor(a), graphc.tensor(b))
+    compiled = graphc.compile(g)(graphc.tensor(a), graphc.tensor(b))
+    for e, c in zip(eager, compiled):
+        assert_close(c, e.numpy(), dtype="f64")
+
+
+def test_load_state_dict_and_data_writes_refresh_views():
+    lin = nn.Linear(2, 2)
+    row = lin.weight[0]
+    lin.load_state_dict({"weight": graphc.ones(2, 2), "bias": graphc.zeros(2)})
+    assert row.tolist() == [1.0, 1.0]
+    lin.weight.data.mul_(3.0)
+    assert row.tolist() == [3.0, 3.0]
+
+
+def test_dead_views_are_dropped():
+    x = graphc.zeros(4)
+    for i in range(100):
+        x[i % 4]
+    x.add_(1.0)
+    assert x._views is None
+    keep = [x[i] for i in range(4)]
+    x.add_(1.0)
+    assert len(x._views) == 4 and [k.item() for k in keep] == [2.0] * 4
+
+
+def test_integer_and_bool_views():
+    x = graphc.tensor([[1, 2], [3, 4]])
+    x[1].mul_(10)
+    x.t()[0].add_(1)
+    assert x.tolist() == [[2, 2], [31, 40]]
+    m = graphc.tensor([True, False, True])
+    m[1:].logical_not_()
+    assert m.tolist() == [True, True, False]
