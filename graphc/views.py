@@ -35,6 +35,8 @@ import weakref
 from collections.abc import Callable
 from typing import Optional
 
+import numpy as np
+
 from graphc import autograd, indexing, tracing
 from graphc import functions as F
 from graphc.dispatch import apply
@@ -50,12 +52,13 @@ class ViewInfo:
     value to its own, torch's strides and storage offset (None: a traced index decides it),
     and whether it is cut from autograd (``detach()``, views of ``.data``)."""
 
-    __slots__ = ("base", "ops", "strides", "offset", "detached")
+    __slots__ = ("base", "ops", "strides", "offset", "detached", "positions")
 
     def __init__(self, base: Tensor, ops: tuple, strides: tuple, offset: Optional[int],
                  detached: bool):
         self.base, self.ops, self.strides, self.offset = base, ops, strides, offset
         self.detached = detached
+        self.positions: Optional[tuple] = None  # (root shape, flat root positions), eagerly
 
 
 # graphc.tensor_compat's ``_DataView`` (what ``.data`` returns), registered there: a view of it
@@ -199,9 +202,19 @@ def _scatter(info: ViewInfo, root_old: Tensor, new: Tensor) -> Tensor:
     if (info.offset == 0 and new.numel() == root_old.numel()
             and is_contiguous_layout(new.shape, info.strides)):
         return F.reshape(new, list(root_old.shape))
-    positions = forward(info, indexing._row_major_ids(root_old.shape))
-    flat = apply("scatter", [F.reshape(root_old, [-1]), F.reshape(positions, [-1]),
-                             F.reshape(new, [-1])], axis=0)
+    if root_old._value is not None or type(root_old._data) is not np.ndarray:
+        # traced: small aranges, no constant of the root's size (and on a device: made there)
+        positions = F.reshape(forward(info, indexing._row_major_ids(root_old.shape)), [-1])
+    else:  # eagerly: computed once per view (its root's shape is fixed while it has views)
+        cached = info.positions
+        if cached is None or cached[0] != root_old.shape:
+            ids = Tensor._wrap(np.arange(root_old.numel(), dtype=np.int64)
+                               .reshape(root_old.shape))
+            with autograd.no_grad():
+                cached = info.positions = (root_old.shape, F.reshape(forward(info, ids), [-1]))
+        positions = cached[1]
+    flat = apply("scatter", [F.reshape(root_old, [-1]), positions, F.reshape(new, [-1])],
+                 axis=0)
     return F.reshape(flat, list(root_old.shape))
 
 
@@ -619,6 +632,11 @@ def getitem(self: Tensor, key) -> Tensor:
     out = indexing.getitem(self, key)
     if out is self:
         return out
+    if type(key) is int:  # x[i], the most frequent: no key walk
+        strides, offset = layout(self)
+        if offset is not None:
+            offset += (key % self.shape[0]) * strides[0]
+        return link(self, out, lambda t: indexing.getitem(t, key), strides[1:], offset)
     expanded = _basic_key(self, key)
     if expanded is None:
         return out
