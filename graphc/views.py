@@ -166,7 +166,13 @@ def link(base: Tensor, out: Tensor, op: Callable, strides: tuple, offset: Option
         root, ops, detached = base._base, (detached_copy, op), True
     else:
         root, ops = base, (op,)
-    out._view_info = ViewInfo(root, ops, strides, offset, detached)
+    return attach(out, ViewInfo(root, ops, strides, offset, detached))
+
+
+def attach(out: Tensor, info: ViewInfo) -> Tensor:
+    """Makes ``out`` the view ``info`` describes (of ``info.base``, a root)."""
+    root = info.base
+    out._view_info = info
     out._version = root._version
     refs = root._views
     if refs is None:

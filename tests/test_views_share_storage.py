@@ -546,3 +546,28 @@ def test_integer_and_bool_views():
     m = graphc.tensor([True, False, True])
     m[1:].logical_not_()
     assert m.tolist() == [True, True, False]
+
+
+@pytest.mark.parametrize("backend", ["interpreter", "llvm"])
+def test_views_returned_by_a_compiled_function_stay_views(backend):
+    state = arange(2, 3)
+
+    def f(x):
+        return x[1], x.t(), state[:, 1:], x * 2.0  # three views, one new tensor
+
+    g = graphc.compile(f, backend=backend)
+    for _ in range(2):  # traced, then from the cache
+        x = arange(2, 3)
+        row, xt, part, doubled = g(x)
+        assert row.stride() == (1,) and row.storage_offset() == 3 and xt.stride() == (1, 3)
+        row.fill_(-1.0)
+        xt[0].mul_(10.0)
+        part.add_(100.0)
+        doubled.zero_()
+        assert x.tolist() == [[0.0, 1.0, 2.0], [-10.0, -1.0, -1.0]]
+        assert doubled._view_info is None
+        assert state.tolist() == [[0.0, 101.0, 102.0], [3.0, 104.0, 105.0]]
+        state.copy_(arange(2, 3))
+    _, _, part, _ = g(arange(2, 3))
+    state.mul_(2.0)
+    assert part.tolist() == [[2.0, 4.0], [8.0, 10.0]]
