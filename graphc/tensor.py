@@ -91,6 +91,23 @@ class Tensor:
         t._grad_fn = self._grad_fn
         return t
 
+    def __getstate__(self):
+        """Pickled and copied (``copy.copy``, ``deepcopy``) as a tensor of its own: a view's
+        link to its base (``_view_info``) and a base's weak references to its views are left
+        out (a copied base shared its views' list with the original otherwise)."""
+        state = object.__getstate__(self)  # (__dict__ or None, the slots that are set)
+        own, slots = state if isinstance(state, tuple) else (state, {})
+        slots = {k: v for k, v in slots.items() if k not in ("_view_info", "_views")}
+        return own, slots
+
+    def __setstate__(self, state) -> None:
+        own, slots = state
+        self._view_info = self._views = None
+        for name, value in slots.items():
+            object.__setattr__(self, name, value)
+        if own:
+            self.__dict__.update(own)
+
     # -- type and identity ---------------------------------------------------------------------
     @property
     def is_traced(self) -> bool:

@@ -571,3 +571,17 @@ def test_views_returned_by_a_compiled_function_stay_views(backend):
     _, _, part, _ = g(arange(2, 3))
     state.mul_(2.0)
     assert part.tolist() == [[2.0, 4.0], [8.0, 10.0]]
+
+
+def test_copies_and_pickles_are_tensors_of_their_own():
+    import copy
+    import pickle
+    x = arange(3)
+    v = x[1:]
+    for made in (copy.deepcopy(x), copy.copy(x), pickle.loads(pickle.dumps(x))):
+        made.add_(5.0)  # must not reach x's views (they share no list with the copy)
+        assert v.tolist() == [1.0, 2.0] and x.tolist() == [0.0, 1.0, 2.0]
+    for made in (copy.deepcopy(v), pickle.loads(pickle.dumps(v))):
+        assert made.tolist() == [1.0, 2.0] and made._view_info is None
+        made.fill_(-1.0)
+        assert x.tolist() == [0.0, 1.0, 2.0]
