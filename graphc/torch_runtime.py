@@ -1,11 +1,10 @@
 """PyTorch's global state and the remaining factories and Tensor methods (issue 10): the
 default dtype, print options, ``inference_mode``, the random generator's seed and state,
 ``torch.Generator`` objects, ``logspace range tril_indices triu_indices empty_like
-randint_like bernoulli multinomial``, and methods such as ``aminmax mode stride
-register_hook``.
+randint_like bernoulli multinomial``, and methods such as ``aminmax mode register_hook``
+(``stride``/``is_contiguous``/``storage_offset``: :mod:`graphc.views`).
 
-graphc has no views or strides of its own: every tensor is contiguous, with offset 0 and the
-row-major strides of its shape, and ``pin_memory``/``share_memory_`` return the tensor.
+``pin_memory``/``share_memory_`` return the tensor.
 
     >>> import graphc
     >>> g = graphc.Generator().manual_seed(7)
