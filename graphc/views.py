@@ -547,6 +547,21 @@ def _split_dim(name: str, x: Tensor, args, kwargs) -> int:
     return wrap_dim(dim, x.ndim)
 
 
+def _starts(name: str, x: Tensor, d: int, args, kwargs, pieces) -> list:
+    """Where each piece of a split starts along ``d``: one after the other, except for
+    ``tensor_split`` & co. at indices, which need not increase (``[3, 1]``: starts 0, 3, 1)."""
+    where = args[0] if args else next(iter(kwargs.values()), None)
+    if name in ("tensor_split", "hsplit", "vsplit", "dsplit") and not isinstance(where, int):
+        size = x.shape[d]
+        where = where.tolist() if isinstance(where, Tensor) else list(where)
+        return [0] + [min(max(i if i >= 0 else i + size, 0), size) for i in where]
+    starts, start = [], 0
+    for piece in pieces:
+        starts.append(start)
+        start += piece.shape[d]
+    return starts
+
+
 def _pieces(impl: Callable, name: str) -> Callable:
     """``split``, ``chunk``, ``tensor_split`` & co.: each piece is a narrow view along a dim."""
     def view_op(self, *args, **kwargs):
@@ -555,13 +570,11 @@ def _pieces(impl: Callable, name: str) -> Callable:
             return pieces
         d = _split_dim(name, self, args, kwargs)
         strides, offset = layout(self)
-        start = 0
-        for piece in pieces:
-            n = piece.shape[d]
+        for piece, start in zip(pieces, _starts(name, self, d, args, kwargs, pieces)):
             if piece is not self:
+                n = piece.shape[d]
                 link(self, piece, lambda t, s=start, n=n: F.narrow(t, d, s, n), strides,
                      None if offset is None else offset + start * strides[d])
-            start += n
         return pieces
     view_op.__name__ = getattr(impl, "__name__", name)
     view_op.__doc__ = impl.__doc__
@@ -731,5 +744,8 @@ def install(namespace: dict) -> None:
         namespace["detach"] = Tensor.detach
 
 
-__all__ = ["ViewInfo", "contiguous_strides", "detached_copy", "install", "is_contiguous_layout", "layout",
+__all__ = ["OVERLAP_MESSAGE", "ViewInfo", "assign_view", "attach", "contiguous",
+           "contiguous_strides", "data_replaced", "detached_copy", "forward", "getitem",
+           "has_live_views", "install", "is_contiguous", "is_contiguous_layout",
+           "keeping_layout", "layout", "link", "refresh", "rehome", "storage_offset", "stride",
            "view_strides"]

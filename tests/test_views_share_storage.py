@@ -585,3 +585,16 @@ def test_copies_and_pickles_are_tensors_of_their_own():
         assert made.tolist() == [1.0, 2.0] and made._view_info is None
         made.fill_(-1.0)
         assert x.tolist() == [0.0, 1.0, 2.0]
+
+
+def test_tensor_split_at_indices_that_do_not_increase():
+    x = arange(5)
+    pieces = x.tensor_split([3, 1])  # [0:3], [3:1] (empty), [1:5], as in PyTorch
+    assert [p.tolist() for p in pieces] == [[0.0, 1.0, 2.0], [], [1.0, 2.0, 3.0, 4.0]]
+    assert [p.storage_offset() for p in pieces] == [0, 3, 1]
+    pieces[2].mul_(10.0)
+    assert x.tolist() == [0.0, 10.0, 20.0, 30.0, 40.0]
+    assert pieces[0].tolist() == [0.0, 10.0, 20.0]
+    hs = graphc.zeros(2, 4).hsplit([2])
+    hs[1].fill_(1.0)
+    assert hs[0].storage_offset() == 0 and hs[1].storage_offset() == 2
