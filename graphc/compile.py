@@ -1010,10 +1010,11 @@ def _view_output(ctx: tracing.TraceContext, leaf: Tensor) -> Optional[_ViewOutpu
     """What to return for the traced output ``leaf``: None (a new tensor), or a view of the
     concrete tensor it views."""
     info = leaf._view_info
-    if info is None or info.base._value is not None:
+    root = None if info is None else info.root()
+    if root is None or root._value is not None:
         return None
-    index = ctx.arguments.get(id(info.base))
-    return _ViewOutput(weakref.ref(info.base) if index is None else tracing.ArgRef(index),
+    index = ctx.arguments.get(id(root))
+    return _ViewOutput(weakref.ref(root) if index is None else tracing.ArgRef(index),
                        info.ops, info.strides, info.offset, info.detached)
 
 

@@ -323,7 +323,7 @@ class TraceContext:
         from its root's current value, so that writes to either inside the trace are seen
         (graphc.views); once per value of the root."""
         info = view._view_info
-        root = info.base
+        root = info.root()
         if id(root) in self.arguments:
             raise TraceError(f"a view of argument {self.label(root)!r} taken outside the compiled "
                              f"function is read inside it; take the view inside the function "

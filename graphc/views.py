@@ -31,9 +31,10 @@ view exactly when PyTorch's would, ``view`` raises where PyTorch's raises.
 """
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -48,17 +49,29 @@ _ref = weakref.ref
 
 
 class ViewInfo:
-    """What makes a tensor a view (``Tensor._view_info``): its root, the ops from the root's
-    value to its own, torch's strides and storage offset (None: a traced index decides it),
-    and whether it is cut from autograd (``detach()``, views of ``.data``)."""
+    """What makes a tensor a view (``Tensor._view_info``): its root (:meth:`root`), the ops
+    from the root's value to its own, torch's strides and storage offset (None: a traced index
+    decides it), and whether it is cut from autograd (``detach()``, views of ``.data``).
 
-    __slots__ = ("base", "ops", "strides", "offset", "detached", "positions")
+    A detached view holds its root weakly (and the root's array strongly): ``losses.append(
+    loss.detach())`` must not keep each loss's autograd graph alive through the root's
+    ``grad_fn``, as PyTorch's detached tensors share storage, not history. When the root dies,
+    its detached views go on sharing its values through a new root (:func:`_root_died`)."""
+
+    __slots__ = ("base", "ops", "strides", "offset", "detached", "positions", "weak",
+                 "root_array")
 
     def __init__(self, base: Tensor, ops: tuple, strides: tuple, offset: Optional[int],
                  detached: bool):
-        self.base, self.ops, self.strides, self.offset = base, ops, strides, offset
+        self.base: Any = base  # the root, or (weak) a weakref.ref to it
+        self.ops, self.strides, self.offset = ops, strides, offset
         self.detached = detached
         self.positions: Optional[tuple] = None  # (root shape, flat root positions), eagerly
+        self.weak = False
+        self.root_array = None  # (weak) the root's latest array
+
+    def root(self) -> Tensor:
+        return self.base() if self.weak else self.base
 
 
 # graphc.tensor_compat's ``_DataView`` (what ``.data`` returns), registered there: a view of it
@@ -161,7 +174,7 @@ def link(base: Tensor, out: Tensor, op: Callable, strides: tuple, offset: Option
     """Makes ``out`` (just computed as ``op(base)``) a view of ``base``'s root."""
     info = base._view_info
     if info is not None:
-        root, ops, detached = info.base, info.ops + (op,), detached or info.detached
+        root, ops, detached = info.root(), info.ops + (op,), detached or info.detached
     elif type(base) is DATA_VIEW_TYPE:
         root, ops, detached = base._base, (detached_copy, op), True
     else:
@@ -170,18 +183,36 @@ def link(base: Tensor, out: Tensor, op: Callable, strides: tuple, offset: Option
 
 
 def attach(out: Tensor, info: ViewInfo) -> Tensor:
-    """Makes ``out`` the view ``info`` describes (of ``info.base``, a root)."""
+    """Makes ``out`` the view ``info`` describes (``info.base``: its root, a tensor)."""
     root = info.base
     out._view_info = info
     out._version = root._version
     refs = root._views
     if refs is None:
-        root._views = [_ref(out)]
+        refs = root._views = [_ref(out)]
     else:
         refs.append(_ref(out))
         if len(refs) % _PRUNE_EVERY == 0:
             refs[:] = [r for r in refs if r() is not None]
+    if info.detached and root._value is None:
+        info.weak, info.root_array = True, root._data
+        info.base = _ref(root, functools.partial(_root_died, refs))
     return out
+
+
+def _root_died(refs: list, _) -> None:
+    """The root of detached views died (their weak references' callback): a new root holding
+    its last values takes its place, so that they go on sharing them."""
+    orphans = [v for v in (r() for r in refs) if v is not None and v._view_info.weak]
+    if not orphans:
+        return
+    first = orphans[0]._view_info
+    holder = Tensor._wrap(first.root_array)
+    holder._version = orphans[0]._version
+    holder._views = [_ref(v) for v in orphans]
+    for v in orphans:
+        info = v._view_info
+        info.base, info.weak, info.root_array = holder, False, None
 
 
 def forward(info: ViewInfo, root_value: Tensor) -> Tensor:
@@ -242,7 +273,7 @@ def assign_view(view: Tensor, compute, resizes: Optional[str]) -> Tensor:
         compute = keeping_layout(compute, resizes, "a view")
     if any(s == 0 and n > 1 for n, s in zip(view.shape, info.strides)):
         raise ShapeError(OVERLAP_MESSAGE)
-    root = info.base
+    root = info.root()
     grad_mode = autograd.is_grad_enabled()
     if info.detached:
         if grad_mode and view.requires_grad and view._grad_fn is None:
@@ -291,6 +322,8 @@ def refresh(root: Tensor) -> None:
         if v._value is not None:
             if v._trace is not ctx:
                 continue  # traced by a trace that has ended: nothing can read it
+        elif ctx is None and v._view_info.weak:
+            v._view_info.root_array = root._data
         elif ctx is not None:
             # a concrete view of state written inside a trace: the trace computes it from the
             # root's traced value when it reads it (TraceContext.value_of); after the call the
@@ -322,7 +355,11 @@ def refresh(root: Tensor) -> None:
             if fresh._grad_fn is not None:
                 fresh._grad_fn._out_ref = _ref(v)
                 fresh._grad_fn._out_version = v._version
-    root._views = live or None
+    refs = root._views
+    if live:
+        refs[:] = live  # (the same list: a weak view's callback holds it)
+    else:
+        root._views = None
 
 
 def data_replaced(tensor: Tensor) -> None:
@@ -344,7 +381,8 @@ def rehome(root: Tensor) -> None:
     for r in holder._views:
         v = r()
         if v is not None:
-            v._view_info.base = holder
+            info = v._view_info
+            info.base, info.weak, info.root_array = holder, False, None
 
 
 def has_live_views(t: Tensor) -> bool:

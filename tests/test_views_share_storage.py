@@ -598,3 +598,29 @@ def test_tensor_split_at_indices_that_do_not_increase():
     hs = graphc.zeros(2, 4).hsplit([2])
     hs[1].fill_(1.0)
     assert hs[0].storage_offset() == 0 and hs[1].storage_offset() == 2
+
+
+def test_detached_views_do_not_keep_the_autograd_graph_alive():
+    import gc
+    import weakref
+    w = graphc.ones(3, requires_grad=True)
+    kept, graphs = [], []
+    for _ in range(3):
+        loss = (w * 2.0).sum()
+        graphs.append(weakref.ref(loss.grad_fn))
+        kept.append(loss.detach())  # a common logging pattern
+        del loss
+    gc.collect()
+    assert all(g() is None for g in graphs)  # PyTorch's detach shares storage, not history
+    assert [k.item() for k in kept] == [6.0] * 3
+
+
+def test_detached_views_share_values_after_their_base_died():
+    x = arange(4) * 1.0  # a base only the views below refer to
+    d = x.detach()
+    part = d[1:3]
+    del x
+    d.add_(10.0)
+    assert part.tolist() == [11.0, 12.0]
+    part.fill_(0.0)
+    assert d.tolist() == [10.0, 0.0, 0.0, 13.0]
