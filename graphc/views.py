@@ -260,6 +260,18 @@ OVERLAP_MESSAGE = ("unsupported operation: more than one element of the written-
                    "performing the operation.")
 
 
+def _overlaps(shape, strides) -> bool:
+    """Whether two elements of a strided layout may share a place: each stride, in increasing
+    order, must pass the extent of the dims of smaller stride (a view of a row-major root that
+    passes this has distinct places; one that fails has repeated ones)."""
+    extent = 0
+    for stride, size in sorted((s, n) for n, s in zip(shape, strides) if n > 1):
+        if stride < extent + 1:
+            return True
+        extent += (size - 1) * stride
+    return False
+
+
 def assign_view(view: Tensor, compute, resizes: Optional[str]) -> Tensor:
     """``Tensor._assign`` of a view: ``compute(view's value)`` is written into the root, which
     is rebound (and so refreshes every view of it, this one included)."""
@@ -273,6 +285,12 @@ def assign_view(view: Tensor, compute, resizes: Optional[str]) -> Tensor:
         compute = keeping_layout(compute, resizes, "a view")
     if any(s == 0 and n > 1 for n, s in zip(view.shape, info.strides)):
         raise ShapeError(OVERLAP_MESSAGE)
+    if _overlaps(view.shape, info.strides):
+        raise ShapeError(f"an in-place op on a view whose elements overlap in its base (sizes "
+                         f"{list(view.shape)}, strides {list(info.strides)}: unfold with a step "
+                         f"smaller than its size): PyTorch's result depends on the order it "
+                         f"visits memory, which graphc does not reproduce; write a clone() of "
+                         f"the view, or the base")
     root = info.root()
     grad_mode = autograd.is_grad_enabled()
     if info.detached:

@@ -624,3 +624,14 @@ def test_detached_views_share_values_after_their_base_died():
     assert part.tolist() == [11.0, 12.0]
     part.fill_(0.0)
     assert d.tolist() == [10.0, 0.0, 0.0, 13.0]
+
+
+def test_writing_overlapping_unfold_windows_raises():
+    x = arange(5)
+    with pytest.raises(graphc.ShapeError, match="overlap"):
+        x.unfold(0, 2, 1).add_(1.0)  # PyTorch's result depends on its memory order
+    assert x.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    x.unfold(0, 2, 2).add_(1.0)  # windows that do not overlap: written
+    assert x.tolist() == [1.0, 2.0, 3.0, 4.0, 4.0]
+    x.unfold(0, 3, 1)[1].zero_()  # one window of overlapping ones: no overlap in it
+    assert x.tolist() == [1.0, 0.0, 0.0, 0.0, 4.0]
