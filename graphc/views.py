@@ -369,7 +369,10 @@ def refresh(root: Tensor) -> None:
             v._data = fresh._data
         v._version = root._version
         if not info.detached:
-            v._grad_fn, v.requires_grad = fresh._grad_fn, fresh.requires_grad
+            # (a view made a leaf that requires grad, `x[:3].requires_grad_()`, stays one)
+            own_leaf = v.requires_grad and v._grad_fn is None
+            v._grad_fn = fresh._grad_fn
+            v.requires_grad = fresh.requires_grad or own_leaf
             if fresh._grad_fn is not None:
                 fresh._grad_fn._out_ref = _ref(v)
                 fresh._grad_fn._out_version = v._version

@@ -635,3 +635,12 @@ def test_writing_overlapping_unfold_windows_raises():
     assert x.tolist() == [1.0, 2.0, 3.0, 4.0, 4.0]
     x.unfold(0, 3, 1)[1].zero_()  # one window of overlapping ones: no overlap in it
     assert x.tolist() == [1.0, 0.0, 0.0, 0.0, 4.0]
+
+
+def test_a_view_made_a_leaf_that_requires_grad_stays_one():
+    x = graphc.zeros(5)
+    w = x[:3].requires_grad_()
+    x.add_(1.0)
+    assert w.requires_grad and w.is_leaf and w.tolist() == [1.0] * 3
+    (w * w).sum().backward()
+    assert w.grad.tolist() == [2.0] * 3
