@@ -90,9 +90,10 @@ def detached_copy(t: Tensor) -> Tensor:
 
 
 # -- strides ------------------------------------------------------------------------------------
-def contiguous_strides(shape) -> tuple:
+@functools.lru_cache(maxsize=4096)
+def contiguous_strides(shape: tuple) -> tuple:
     """Row-major strides in elements, as PyTorch gives a new tensor (a size-0 or size-1 dim
-    counts as 1 for the dims before it)."""
+    counts as 1 for the dims before it). (Cached: every view of a root asks.)"""
     strides, step = [], 1
     for n in reversed(shape):
         strides.append(step)
@@ -104,7 +105,7 @@ def layout(t: Tensor) -> tuple:
     """``(strides, storage_offset)`` of ``t`` as PyTorch would have them."""
     info = t._view_info
     if info is None:
-        return contiguous_strides(t.shape), 0
+        return contiguous_strides(tuple(t.shape)), 0
     return info.strides, info.offset
 
 
@@ -132,7 +133,7 @@ def view_strides(shape, strides, new_shape) -> Optional[tuple]:
     for n in shape:
         numel *= n
     if numel == 0:
-        return tuple(strides) if shape == new_shape else contiguous_strides(new_shape)
+        return tuple(strides) if shape == new_shape else contiguous_strides(tuple(new_shape))
     new = [0] * len(new_shape)
     view_d = len(new_shape) - 1
     chunk_base = strides[-1]
@@ -451,13 +452,20 @@ def _permuted(x: Tensor, perm) -> tuple:
     return tuple(strides[p] for p in perm), offset
 
 
+def _dim(d: int, n: int) -> int:
+    """``d`` counted from the end when negative (the op itself has checked its range)."""
+    return d + n if d < 0 else d
+
+
 def _swap(x: Tensor, a: int, b: int) -> tuple:
-    if x.ndim == 0:
-        return layout(x)
-    perm = list(range(x.ndim))
-    a, b = wrap_dim(a, x.ndim), wrap_dim(b, x.ndim)
-    perm[a], perm[b] = perm[b], perm[a]
-    return _permuted(x, perm)
+    strides, offset = layout(x)
+    n = len(strides)
+    if n == 0:
+        return strides, offset
+    a, b = _dim(a, n), _dim(b, n)
+    swapped = list(strides)
+    swapped[a], swapped[b] = strides[b], strides[a]
+    return tuple(swapped), offset
 
 
 def _transpose_rule(x, out, dim0, dim1):
@@ -484,7 +492,7 @@ def _movedim_rule(x, out, source, destination):
 
 
 def _t_rule(x, out):
-    return _swap(x, 0, 1) if x.ndim == 2 else layout(x)
+    return _swap(x, 0, 1) if len(x.shape) == 2 else layout(x)
 
 
 def _reversed_rule(x, out):

@@ -207,6 +207,9 @@ def test_fresh_tensors_are_contiguous_with_row_major_strides():
     assert graphc.zeros(2, 0, 3).stride() == (3, 3, 1)
     assert graphc.zeros(()).stride() == ()
     assert graphc.zeros(5).stride(0) == 1 and graphc.zeros(2, 3).stride(-2) == 3
+    # a view of an empty tensor: torch's strides for the new shape
+    assert graphc.zeros(2, 0, 3).view(0, 6).stride() == (6, 1)
+    assert graphc.zeros(2, 0, 3).transpose(0, 2).view(3, 2, 0).stride() == (2, 1, 1)
 
 
 def test_writing_an_expanded_view_raises_like_torch():
