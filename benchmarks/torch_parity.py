@@ -6259,6 +6259,134 @@ def session28_state():
           lambda: [Exact("raises", raised(graphc), raised(torch))])
 
 
+def session28_views():
+    """Views share values with their base (graphc/views.py): in-place on a view changes the
+    base and in-place on the base changes the view, for every view op of PyTorch's list; torch's
+    stride(), storage_offset(), is_contiguous(); reshape a view exactly where torch's is;
+    gradients through in-place writes on views; the errors torch raises (writing an expanded
+    view, view() of a non-viewable layout); .data / no_grad initialisation of parameter
+    slices; compiled writes through views of state. float64, exact where values are copied."""
+    base = np.arange(24.0).reshape(2, 3, 4)
+    ops = {
+        "x[1]": lambda x: x[1], "x[:, 1:3, ::2]": lambda x: x[:, 1:3, ::2],
+        "x[None, ..., 2]": lambda x: x[None, ..., 2], "x[:, None, 2]": lambda x: x[:, None, 2],
+        "view(6, 4)": lambda x: x.view(6, 4), "view_as": lambda x: x.view_as(x.new_zeros(4, 6)),
+        "reshape(3, 8)": lambda x: x.reshape(3, 8), "flatten(1)": lambda x: x.flatten(1),
+        "unflatten": lambda x: x.unflatten(2, (2, 2)), "narrow": lambda x: x.narrow(1, 1, 2),
+        "select": lambda x: x.select(2, 3), "transpose": lambda x: x.transpose(0, 2),
+        "permute": lambda x: x.permute(1, 2, 0), "movedim": lambda x: x.movedim(0, -1),
+        "swapaxes": lambda x: x.swapaxes(1, 2), "mT": lambda x: x.mT, "x[0].T": lambda x: x[0].T,
+        "x[1].t()": lambda x: x[1].t(), "squeeze": lambda x: x[:, :1].squeeze(1),
+        "unsqueeze": lambda x: x.unsqueeze(1), "diagonal": lambda x: x.diagonal(0, 1, 2),
+        "diagonal(-1)": lambda x: x.diagonal(-1, 1, 2), "unfold": lambda x: x.unfold(2, 2, 2),
+        "split": lambda x: x.split(2, dim=2)[1], "chunk": lambda x: x.chunk(3, dim=1)[2],
+        "tensor_split": lambda x: x.tensor_split([1], dim=2)[1],
+        "unbind": lambda x: x.unbind(1)[2], "detach": lambda x: x.detach(),
+        "view of a view": lambda x: x[1].t()[2:], "expand (read)": lambda x: x[0].expand(2, 3, 4),
+        "transpose(1, 2).reshape": lambda x: x.transpose(1, 2).reshape(2, 2, 2, 3),
+        "permute(1, 0, 2).flatten(1) (a copy)": lambda x: x.permute(1, 0, 2).flatten(1),
+        "t().reshape(-1) of x[0] (a copy)": lambda x: x[0].t().reshape(-1),
+    }
+
+    def both_ways(op):
+        results = {}
+        for name, make in (("g", g_tensor), ("t", t_tensor)):
+            x = make(base.copy())
+            v = op(x)
+            layout = (tuple(v.stride()), v.storage_offset(), v.is_contiguous())
+            if 0 not in v.stride():  # (an expanded view is only read: writing it raises)
+                v.mul_(-1.0).add_(0.5)  # in place on the view
+            after_view = _np(x).copy()
+            x.mul_(2.0)  # in place on the base
+            results[name] = (layout, after_view, _np(v).copy())
+        g, t = results["g"], results["t"]
+        return [Exact("stride()", g[0][0], t[0][0]), Exact("storage_offset()", g[0][1], t[0][1]),
+                  Exact("is_contiguous()", g[0][2], t[0][2]),
+                ("base after in-place on the view", g[1], t[1]),
+                ("view after in-place on the base", g[2], t[2])]
+
+    for name, op in ops.items():
+        check(f"session28_views.{name}", lambda op=op: both_ways(op))
+
+    def written(L, a, b):
+        y = a * 1.0
+        y[1].mul_(b[0])
+        y.t()[2].add_(b)
+        y.diagonal().sub_(b.sum())
+        y.view(-1)[::5].mul_(3.0)
+        return y
+
+    def regenerated(L, a):
+        y = a * 2.0
+        v = y[0]
+        y.mul_(a)
+        return v * 3.0, y
+
+    rng = np.random.default_rng(28)
+    check("session28_views.grad through in-place on views", lambda: compare_fb(
+        lambda *ts: written(graphc, *ts), lambda *ts: written(torch, *ts),
+        [rng.standard_normal((3, 4)), rng.standard_normal(3)]))
+    check("session28_views.grad of a view after its base changed", lambda: compare_fb(
+        lambda *ts: regenerated(graphc, *ts), lambda *ts: regenerated(torch, *ts),
+        [rng.standard_normal((2, 3))]))
+
+    def raises(fn):
+        try:
+            fn()
+        except RuntimeError as e:
+            return str(e)
+        return "no error"
+
+    def errors():
+        items = []
+        for name, fn in (
+                ("in-place on an expanded view", lambda L: L.zeros(3).expand(2, 3).add_(1)),
+                ("view() of a transposed tensor", lambda L: L.zeros(2, 3).t().view(6))):
+            g, t = raises(lambda f=fn: f(graphc)), raises(lambda f=fn: f(torch))
+            items.append(Exact(f"{name} raises", g != "no error", t != "no error"))
+            items.append(Exact(f"{name} message start", g.lower()[:30], t.lower()[:30]))
+        return items
+    check("session28_views.errors", errors)
+
+    def init_slices():
+        out = []
+        for L in (graphc, torch):
+            L.manual_seed(0)
+            lstm = L.nn.LSTM(4, 3)
+            lstm.bias_ih_l0.data.zero_()
+            lstm.bias_ih_l0.data[3:6].fill_(1.0)
+            with L.no_grad():
+                lstm.bias_hh_l0.zero_()
+                lstm.bias_hh_l0[3:6].fill_(1.0)
+                w = L.nn.Parameter(L.zeros(4, 3, dtype=L.float64))
+                L.nn.init.constant_(w[1:3], 2.5)
+            out.append((_np(lstm.bias_ih_l0), _np(lstm.bias_hh_l0), _np(w),
+                        lstm.bias_hh_l0.is_leaf, lstm.bias_hh_l0.requires_grad))
+        g, t = out
+        return [("bias_ih_l0", g[0], t[0]), ("bias_hh_l0", g[1], t[1]), ("w", g[2], t[2]),
+                Exact("leaf, requires grad", g[3:], t[3:])]
+    check("session28_views.forget-gate bias and nn.init on slices", init_slices)
+
+    def compiled_state():
+        results = []
+        for L, run in ((torch, None), (graphc, graphc.compile)):
+            p = (L.nn.Parameter(L.tensor(base[0].copy())))
+            head = p[0]  # a view taken outside the step
+
+            def step(x, L=L, p=p):
+                with L.no_grad():
+                    p.data[1:, ::2].mul_(0.5)
+                    p.t()[3].add_(x)
+                return (p * 1.0).sum()
+            f = step if run is None else run(step)
+            outs = [float(f(L.tensor(np.ones(3)))) for _ in range(3)]
+            results.append((outs, _np(p).copy(), _np(head).copy()))
+        t, g = results
+        return [("outputs", np.array(g[0]), np.array(t[0])), ("parameter", g[1], t[1]),
+                ("view taken outside", g[2], t[2])]
+    check("session28_views.compiled writes through views of a parameter", compiled_state)
+
+
 def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -6273,13 +6401,14 @@ def main() -> int:
           f"atol={ATOL64:g}, float32 rtol={RTOL32:g} atol={ATOL32:g}, init std "
           f"{INIT_STD_RTOL:.0%}")
     start = time.perf_counter()
-    for section in (layers, losses, init_stats, optimizers, tensor_ops, compiled,
-                    issue6, function_transforms, issue10_layers, issue10_surface,
-                    issue10_index, math_ops, nn_wave2, issue10_functions, edge_semantics,
-                    session26, session27_lead, session27_amp, session27_ctc, session27_linalg,
+    for section in (layers, losses, init_stats, optimizers, tensor_ops, compiled, issue6,
+                    function_transforms, issue10_layers, issue10_surface, issue10_index,
+                    math_ops, nn_wave2, issue10_functions, edge_semantics, session26,
+                    session27_lead, session27_amp, session27_ctc, session27_linalg,
                     session27_grid, session27_surface, session27_dist, session27_special,
                     session27_linalg2, session27_funcs, session27_nnx, session27_dist2,
-                    session27_surface2, session28_surface, session28_dist, session28_state):
+                    session27_surface2, session28_surface, session28_dist, session28_state,
+                    session28_views):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

@@ -666,7 +666,12 @@ __all__ += list(_torch_aliases.__all__) + [
     "strided", "to_dlpack", "typename", "adjoint", "conj_physical_", "e", "get_device", "inf",
     "nan", "newaxis", "pi", "resize_as_", "default_generator",
 ]
+# last, once every method is attached: PyTorch's view ops (x[0], x.t(), x.view(...), split,
+# detach, ...) return views, which share values with their base (graphc/views.py)
+from graphc import views as _views  # noqa: E402
 from graphc.random import default_generator  # noqa: E402  (torch.default_generator)
+
+_views.install(globals())
 
 # probability distributions (graphc/distributions/): torch.distributions' families, KL,
 # transforms; imported on first use (``graphc.distributions.Normal``), since few programs need

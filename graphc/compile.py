@@ -39,7 +39,7 @@ import ir
 import passes
 from backends.kernel import KernelProgram
 from backends.profiling import StepInfo
-from graphc import autograd, compiled_grad, guards, impure_reads, pytree, tracing
+from graphc import autograd, compiled_grad, guards, impure_reads, pytree, tracing, views
 from graphc.amp import autocast_mode as amp_mode
 from graphc.compile_device import follow_inputs
 from graphc.device import is_on_device
@@ -279,11 +279,15 @@ class CacheEntry:
             if wb.kind == "data":
                 target._data = array
                 target._version += 1
+                if target._views:  # its views (taken eagerly) see the new values
+                    views.refresh(target)
             elif wb.kind == "new":  # state the trace created: the placeholder becomes concrete
                 target._init(array, None, None)
             elif wb.in_place and target._grad is not None:  # updated in place: the same tensor
                 target._grad._data = array
                 target._grad._version += 1
+                if target._grad._views:
+                    views.refresh(target._grad)
             else:  # a new grad tensor: one the user holds from an earlier step stays unchanged
                 target._grad = None if array is None else Tensor._wrap(array)
             if wb.had_history:
@@ -297,6 +301,9 @@ class CacheEntry:
                         else static.tensor())
                 leaves.append(same if same is not None else Tensor._wrap(array))
                 graph_outputs.append(None if same is not None else leaves[-1])
+            elif isinstance(static, _ViewOutput):  # a view of state or of an argument
+                leaves.append(static.attach(Tensor._wrap(next(user)), resolve))
+                graph_outputs.append(leaves[-1])
             elif static is None or isinstance(static, tracing.ArgRef):
                 array = next(user)
                 same = None if static is None else resolve(static)
@@ -722,7 +729,7 @@ class CompiledFunction:
                     elif leaf._value is None:  # state (a buffer) returned as it is: itself
                         out_static.append(_Held(weakref.ref(leaf)))
                     else:
-                        out_static.append(None)
+                        out_static.append(_view_output(ctx, leaf))
                     first_place.setdefault(id(leaf), place)
                 else:
                     _reject_hidden_tensors(leaf)
@@ -986,6 +993,39 @@ class _Held:
     tensor: Any  # a weakref.ref to it
 
 
+@dataclass(frozen=True)
+class _ViewOutput:
+    """An output that is a view of a concrete tensor (``return p[0]``, ``return x.t()``: state,
+    or an argument, an ArgRef): returned as a view of it, as eagerly, so that writing into it
+    (or into its root) shows in the other (graphc.views)."""
+
+    root: Any  # an ArgRef, or a weakref.ref to the state tensor (the entry keeps neither alive)
+    ops: tuple  # the traced view's, from its root's value (graphc.views.ViewInfo)
+    strides: tuple
+    offset: Optional[int]
+    detached: bool
+
+    def attach(self, out: Tensor, resolve) -> Tensor:
+        root = (resolve(self.root) if isinstance(self.root, tracing.ArgRef)
+                else self.root())
+        if isinstance(root, Tensor):  # (not an argument passed as a NumPy array, nor dead)
+            views.attach(out, views.ViewInfo(root, self.ops, self.strides, self.offset,
+                                             self.detached))
+        return out
+
+
+def _view_output(ctx: tracing.TraceContext, leaf: Tensor) -> Optional[_ViewOutput]:
+    """What to return for the traced output ``leaf``: None (a new tensor), or a view of the
+    concrete tensor it views."""
+    info = leaf._view_info
+    root = None if info is None else info.root()
+    if root is None or root._value is not None:
+        return None
+    index = ctx.arguments.get(id(root))
+    return _ViewOutput(weakref.ref(root) if index is None else tracing.ArgRef(index),
+                       info.ops, info.strides, info.offset, info.detached)
+
+
 def _made_by_the_call(static, reached: set):
     """A non-tensor output ``(value, False)`` marked ``(value, True)`` when the call made it (a
     NumPy array, set or bytearray the function creates and returns): each compiled call returns
@@ -994,7 +1034,7 @@ def _made_by_the_call(static, reached: set):
     by pytree and built anew at every call already.) Objects the function's state or arguments
     hold are returned as themselves, as eagerly, and so are other objects (a user class's
     instance)."""
-    if static is None or isinstance(static, (tracing.ArgRef, _SameOutput, _Held)):
+    if static is None or isinstance(static, (tracing.ArgRef, _SameOutput, _Held, _ViewOutput)):
         return static
     value = static[0]
     if not isinstance(value, (set, np.ndarray, bytearray)) or id(value) in reached:

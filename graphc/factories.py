@@ -193,7 +193,8 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
     """A new tensor from nested lists, a number, a NumPy array or a tensor (copied), on
     ``device`` (default: the cpu, or the tensor's own device)."""
     if isinstance(data, Tensor):
-        result = data.clone().detach() if dtype is None else data.detach().to(dtype)
+        result = (data.detach().clone() if dtype is None
+                  else data.detach().to(dtype, copy=True))
         return _placed(result, device, requires_grad)
     try:
         array = np.array(data)

@@ -254,6 +254,9 @@ class TraceContext:
     # what check() asked to test when the graph runs: (its bool Value, error class, message,
     # the user's line that asked)
     checks: list = field(default_factory=list)
+    # id(concrete view read by the trace) -> (its root's Value it was computed from, its Value,
+    # the view): a view of state is computed from the state's current value (value_of)
+    _view_values: dict = field(default_factory=dict)
     name_of: Callable[[Any], Optional[str]] = lambda t: None
 
     # -- names ----------------------------------------------------------------------------------
@@ -305,6 +308,8 @@ class TraceContext:
                                  "trace) was used here; pass it as an argument instead")
             return tensor._value
         key = id(tensor)
+        if tensor._view_info is not None and key not in self.arguments:
+            return self._view_value(tensor)
         if key not in self._current:
             value = self.add_input(self.label(tensor), tensor.ir_type)
             self._current[key] = value
@@ -316,6 +321,27 @@ class TraceContext:
                                      _type_and_grad_mode, _type_and_grad_mode(tensor),
                                      subject=tensor, show=_show_type_and_grad_mode))
         return self._current[key]
+
+    def _view_value(self, view) -> ir.Value:
+        """A concrete view (``w[0]`` taken eagerly, of a parameter) read by the trace: computed
+        from its root's current value, so that writes to either inside the trace are seen
+        (graphc.views); once per value of the root."""
+        info = view._view_info
+        root = info.root()
+        if id(root) in self.arguments:
+            raise TraceError(f"a view of argument {self.label(root)!r} taken outside the compiled "
+                             f"function is read inside it; take the view inside the function "
+                             f"(or pass the view as an argument)")
+        root_value = self.value_of(root)
+        seen = self._view_values.get(id(view))
+        if seen is not None and seen[0] is root_value:
+            return seen[1]
+        value = Tensor._traced(root_value, self)
+        value.requires_grad, value._grad_fn = root.requires_grad, root._grad_fn
+        for op in info.ops:
+            value = op(value)
+        self._view_values[id(view)] = (root_value, value._value, view)
+        return value._value
 
     def record_mutation(self, tensor, new) -> None:
         """An in-place op on a concrete tensor: later reads see ``new``; written back after."""
@@ -456,7 +482,7 @@ class TraceContext:
             if getattr(item, "tensor", None) is not None:
                 item.tensor = ref(item.tensor)
         for table in (self._current, self._owners, self._saved, self._grads,
-                      self._grad_proxies):
+                      self._grad_proxies, self._view_values):
             table.clear()
 
 

@@ -321,10 +321,11 @@ def test_setitem_with_basic_indices_matches_numpy(key, value):
 def test_setitem_does_not_change_the_source_array_or_other_tensors():
     source = A.copy()
     t = graphc.from_numpy(source)
-    alias = t[0]
+    view, copy = t[0], t[0].clone()
     t[0, 0, 0] = -1.0
     np.testing.assert_array_equal(source, A)
-    assert alias[0, 0].item() == 0.0
+    assert view[0, 0].item() == -1.0  # a view of t sees the write, as in PyTorch
+    assert copy[0, 0].item() == 0.0
     assert t[0, 0, 0].item() == -1.0
 
 

@@ -32,7 +32,7 @@ import ml_dtypes
 import numpy as np
 
 from graphc import device as devices
-from graphc import tracing
+from graphc import tracing, views
 from graphc.distributed.process_group import ReduceOp, _check_group, _World, require_world
 from graphc.errors import ArgumentError, ShapeError, TraceError
 from graphc.tensor import Tensor
@@ -103,6 +103,7 @@ def store(tensor: Tensor, array: np.ndarray) -> None:
         array = devices.move(array, tensor.device)
     tensor._data = array
     tensor._version += 1
+    views.data_replaced(tensor)
 
 
 def _wire(array: np.ndarray) -> np.ndarray:

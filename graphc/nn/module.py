@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 
 from graphc import device as devices
-from graphc import tracing
+from graphc import tracing, views
 from graphc.autograd import no_grad, tensor_state_changes
 from graphc.factories import as_dtype
 from graphc.nn.module_backward_hooks import HOOKS as BACKWARD_HOOKS
@@ -588,6 +588,7 @@ class Module:
             array = source.numpy() if isinstance(source, Tensor) else np.asarray(source)
             target._data = np.array(array, dtype=target._data.dtype)
             target._version += 1
+            views.data_replaced(target)  # copied in, as PyTorch's copy_: its views see it
         return IncompatibleKeys(missing, unexpected)
 
     # -- printing ------------------------------------------------------------------------------
