@@ -435,10 +435,11 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
     stopped: list = [None] * len(boundary or ())
 
     with set_grad_enabled(create_graph):
-        for root, g in zip(roots, grads):
+        for i, (root, g) in enumerate(zip(roots, grads)):
             if not root.requires_grad:
-                raise AutogradError(f"tensor of shape {list(root.shape)} does not require grad "
-                                    "and has no grad_fn; nothing to differentiate")
+                raise AutogradError(f"element {i} of tensors does not require grad and does not "
+                                    f"have a grad_fn (a tensor of shape {list(root.shape)}: "
+                                    "nothing to differentiate)")
             edge = root if root._grad_fn is None else root._grad_fn
             if stop and id(edge) in stop:
                 _add_stopped(stopped, stop[id(edge)], g)
@@ -619,16 +620,17 @@ def _checked_grad_outputs(outputs: list, grad_outputs, ones_like) -> list:
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
         if g is None:
             if out.numel() != 1:
-                raise AutogradError(f"grad can be implicitly created only for scalar outputs; "
-                                    f"output {i} has shape {list(out.shape)}: pass its "
-                                    f"grad_outputs entry")
+                raise AutogradError(f"grad can be implicitly created only for scalar outputs "
+                                    f"(output {i} has shape {list(out.shape)}: pass its "
+                                    f"gradient)")
             g = ones_like(out)
         elif not isinstance(g, Tensor):
             raise TypeError(f"grad_outputs[{i}] must be a tensor or None, got "
                             f"{type(g).__name__}")
         elif g.shape != out.shape:
-            raise AutogradError(f"grad_outputs[{i}] has shape {list(g.shape)}, but output "
-                                f"{i} has shape {list(out.shape)}")
+            raise AutogradError(f"Mismatch in shape: grad_output[{i}] has a shape of "
+                                f"{list(g.shape)} and output[{i}] has a shape of "
+                                f"{list(out.shape)}: the gradient must have the output's shape")
         checked.append(g)
     return checked
 
