@@ -5459,7 +5459,7 @@ def session28_parity():
     """Known gaps closed in session 28: backward's own checks (same exception types, PyTorch's
     wording) and inputs=, parametrizations with right_inverse (several tensors, assignment,
     unsafe=False checks, removal), softmax of integers and SDPA mask dtypes refused, Python
-    bool indices, stack promotion, linspace within 1 ulp in float32; sign(nan) stays NaN."""
+    bool indices, stack promotion, linspace bit for bit; sign(nan) stays NaN."""
     def raised(fn):
         try:
             fn()
@@ -5634,11 +5634,19 @@ def session28_parity():
                 torch.float32) for op in ("stack", "cat")]
     check("session28_parity.stack/cat of bfloat16 and float16 give float32", stack_dtypes)
 
-    def linspace32():
-        return [(f"linspace({a}, {b}, {n})", graphc.linspace(a, b, n), torch.linspace(a, b, n))
-                for a, b, n in ((0, 1, 7), (-3.3, 7.1, 100), (1e-3, 1e3, 1001), (2.5, -1.2, 33))]
-    check("session28_parity.linspace float32 (within an ulp of the range)", linspace32,
-          rtol=1.2e-7, atol=1e-7)
+    def linspace_exact():
+        items = []
+        for g_dtype, t_dtype in ((graphc.float32, torch.float32), (graphc.float64, torch.float64),
+                                 (graphc.float16, torch.float16),
+                                 (graphc.bfloat16, torch.bfloat16), (graphc.int64, torch.int64)):
+            for a, b, n in ((0, 1, 7), (-3.3, 7.1, 100), (1e-3, 1e3, 1001), (2.5, -1.2, 33),
+                            (-100.5, 3.7, 40001)):
+                g = graphc.linspace(a, b, n, dtype=g_dtype)
+                t = torch.linspace(a, b, n, dtype=t_dtype)
+                items.append((f"linspace({a}, {b}, {n}, {g_dtype})", g, t))
+        return items
+    check("session28_parity.linspace bit for bit (f32, f64, f16, bf16, i64)", linspace_exact,
+          rtol=0.0, atol=0.0)
 
     nan_sign = np.array([np.nan, -0.0, 0.0, -2.5, 3.0])
     check("session28_parity.sign(nan)", lambda: [("sign", graphc.sign(g_tensor(nan_sign)),

@@ -5,12 +5,14 @@ keeps its own behaviour on purpose (sign of NaN), the test says what it is and w
 Values are exact (indices, shapes) or compared to NumPy in float64."""
 import math
 import re
+from fractions import Fraction
 
 import numpy as np
 import pytest
 
 import graphc
 from graphc.errors import AutogradError
+from graphc.linspace_values import fma
 from ir.errors import DTypeError
 
 # -- backward's checks -------------------------------------------------------------------------
@@ -208,3 +210,52 @@ def test_sign_of_nan_is_nan_as_numpy_not_zero_as_pytorch():
     # and is documented nowhere; a NaN that turns into 0 hides the NaN from later checks
     got = graphc.sign(graphc.tensor([math.nan, -0.0, 0.0, -2.5, 3.0])).numpy()
     np.testing.assert_array_equal(got, np.sign(np.array([math.nan, -0.0, 0.0, -2.5, 3.0])))
+
+
+# -- linspace bit for bit ----------------------------------------------------------------------
+
+def _nearest_float32(exact: Fraction) -> np.float32:
+    """``exact`` rounded once to float32 (to nearest, ties to even)."""
+    guess = np.float32(float(exact))
+    candidates = [np.nextafter(guess, np.float32(-np.inf)), guess,
+                  np.nextafter(guess, np.float32(np.inf))]
+    return min(candidates, key=lambda c: (abs(Fraction(float(c)) - exact),
+                                          int(np.array(c).view(np.int32)) & 1))
+
+
+def _reference_linspace(start, end, steps, dtype):
+    """PyTorch's definition in exact rationals: step in the dtype, then each value
+    ``end_or_start +- step * k`` from the nearer end, rounded once."""
+    cast = np.float32 if dtype == graphc.float32 else np.float64
+    first, last = cast(start), cast(end)
+    step = cast((last - first) / cast(steps - 1))
+    values = []
+    for i in range(steps):
+        if i < steps // 2:
+            exact = Fraction(float(first)) + Fraction(float(step)) * i
+        else:
+            exact = Fraction(float(last)) - Fraction(float(step)) * (steps - 1 - i)
+        values.append(_nearest_float32(exact) if cast is np.float32 else float(exact))
+    return np.array(values, dtype=cast)
+
+
+@pytest.mark.parametrize("dtype", [graphc.float32, graphc.float64])
+@pytest.mark.parametrize("start,end,steps", [(0, 1, 7), (-3.3, 7.1, 100), (1e-3, 1e3, 301),
+                                             (2.5, -1.2, 33), (-1e6, 3.7, 257)])
+def test_linspace_rounds_each_value_once_from_the_nearer_end(start, end, steps, dtype):
+    got = graphc.linspace(start, end, steps, dtype=dtype).numpy()
+    np.testing.assert_array_equal(got, _reference_linspace(start, end, steps, dtype))
+    assert got[0] == np.float64(start).astype(got.dtype) and got[-1] == np.float64(
+        end).astype(got.dtype)
+    compiled = graphc.compile(lambda x: x + graphc.linspace(start, end, steps, dtype=dtype))
+    np.testing.assert_array_equal(compiled(graphc.zeros(steps, dtype=dtype)).numpy(), got)
+
+
+def test_the_emulated_fused_multiply_add_rounds_once():
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal(300) * 10.0 ** rng.integers(-8, 8, 300)
+    b = rng.standard_normal(300) * 10.0 ** rng.integers(-8, 8, 300)
+    c = -a * b * (1 + rng.standard_normal(300) * 1e-9)  # cancellation: the hard cases
+    got = fma(a, b, c)
+    exact = [float(Fraction(x) * Fraction(y) + Fraction(z)) for x, y, z in zip(a, b, c)]
+    np.testing.assert_array_equal(got, exact)
