@@ -5497,6 +5497,16 @@ def session28_parity():
                "element 1 of tensors does not require grad and does not have a grad_fn")
     same_error("backward twice", twice, "retain_graph=True")
 
+    def twice_through_shape_ops(L):
+        x = L.tensor([[1.0, -2.0, 3.0], [4.0, 5.0, -6.0]], dtype=L.float64, requires_grad=True)
+        y = L.cat([(x + 1).reshape(6)[1:], x.t().reshape(6),
+                   L.nn.functional.pad(x, (1, 1)).sum(0), L.cumsum(x, 1)[0]]).sum()
+        y.backward()
+        y.backward()
+        return x.grad
+    check("session28_parity.backward twice through ops that save nothing",
+          lambda: [("x.grad", twice_through_shape_ops(graphc), twice_through_shape_ops(torch))])
+
     def inputs_only(L):
         a = L.tensor([1.0, 2.0], dtype=L.float64, requires_grad=True)
         b = L.tensor([3.0, 5.0], dtype=L.float64, requires_grad=True)

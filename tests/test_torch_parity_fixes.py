@@ -60,6 +60,22 @@ def test_a_second_backward_through_freed_values_says_retain_graph():
     np.testing.assert_array_equal(x.grad.numpy(), 3 * 2 * np.array([1.0, 2.0]))  # 3 passes
 
 
+def test_a_second_backward_through_ops_that_save_nothing_works_as_in_pytorch():
+    # add, reshape, slicing, cat, transpose and sum read only shapes: PyTorch saves nothing
+    # for them, so backward runs through them again; the gradients add up
+    x = graphc.tensor([[1.0, -2.0, 3.0], [4.0, 5.0, -6.0]], requires_grad=True)
+    y = graphc.cat([(x + 1).reshape(6)[1:], x.t().reshape(6)]).sum()
+    y.backward()
+    once = x.grad.numpy().copy()
+    np.testing.assert_array_equal(once, [[1.0, 2.0, 2.0], [2.0, 2.0, 2.0]])
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 2 * once)
+    z = graphc.where(x > 0, x, -x).sum()  # where reads its condition: freed, as in PyTorch
+    z.backward()
+    with pytest.raises(AutogradError, match="where a second time.*retain_graph=True"):
+        z.backward()
+
+
 def test_inputs_accumulate_only_into_those_tensors():
     a = graphc.tensor([1.0, 2.0], requires_grad=True)
     b = graphc.tensor([3.0, 5.0], requires_grad=True)
