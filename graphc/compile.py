@@ -42,6 +42,7 @@ from backends.profiling import StepInfo
 from graphc import autograd, compiled_grad, guards, pytree, tracing
 from graphc.amp import autocast_mode as amp_mode
 from graphc.compile_device import follow_inputs
+from graphc.device import copy as copy_data
 from graphc.device import is_on_device
 from graphc.naming import state_namer
 from graphc.profiler import recording as profiler_recording
@@ -262,9 +263,11 @@ class CacheEntry:
         # else holds (never written)
         fails_after = getattr(self.executable, "donated_before_failure", ())
         for index in getattr(self.executable, "donated_inputs", ()):
+            array = arrays[index]
             if (recording or self.checks or index in fails_after
-                    or not _owned_by_its_tensor_alone(arrays[index])):
-                arrays[index] = arrays[index].copy()
+                    # (a device array shared with another argument: the executable copies it)
+                    or not (is_on_device(array) or _owned_by_its_tensor_alone(array))):
+                arrays[index] = copy_data(array)
         try:
             if record is None:
                 outputs = self.executable(*arrays)

@@ -168,7 +168,7 @@ class LLVMExecutable(Executable):
         self._outputs = [(id(b), id(b) in self._constants) for b in program.outputs]
         written = {id(b) for step in program.steps for b in step.outputs}
         self.donated_inputs = tuple(i for i, b in enumerate(program.inputs) if id(b) in written)
-        self.donated_before_failure = _written_before_failure(program, self.donated_inputs)
+        self.donated_before_failure = program.inputs_written_before_failure(self.donated_inputs)
         self.fast_call = self._generated_wrapper()
         # (step, runner) of a profiled run, kernels one by one: made when first profiled
         self._profiled_steps: list[tuple[StepInfo, Callable[[Env], None]]] | None = None
@@ -513,24 +513,6 @@ class LLVMExecutable(Executable):
         calls = "\n".join(f"; {call(step)}" for step in self.plan)
         return (f"{self.program}\n\n# {gemm}\n\n; native calls\n{calls}\n\n"
                 f"; LLVM IR of the kernels\n{self.llvm_ir}")
-
-
-def _written_before_failure(program: KernelProgram, donated: tuple[int, ...]) -> tuple[int, ...]:
-    """The donated inputs that a step writes before a later step that may raise: library calls
-    (``gather`` with an index out of range, a NumPy reference's ``ValueError``) can; kernels
-    and GEMMs cannot. A training step's optimizer update comes after its gathers, so its
-    parameters are usually not among them and need no copy."""
-    calls = [i for i, step in enumerate(program.steps)
-             if isinstance(step, LibraryCall) and step.op != "const"]
-    if not calls or not donated:
-        return ()
-    last_call = calls[-1]
-    first_write: dict[int, int] = {}
-    for i, step in enumerate(program.steps):
-        for buffer in step.outputs:
-            first_write.setdefault(id(buffer), i)
-    return tuple(index for index in donated
-                 if first_write[id(program.inputs[index])] < last_call)
 
 
 def _operand_layout(buffer, strided: Strided | None) -> Strided:
