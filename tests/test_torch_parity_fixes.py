@@ -201,6 +201,9 @@ def test_python_bool_indices_add_an_axis_of_size_one_or_zero():
     np.testing.assert_array_equal(w.grad.numpy(), np.full((2, 3), 2.0))
     with pytest.raises(IndexError, match="together with tensor indices"):
         x[True, graphc.tensor([0])]
+    compiled = graphc.compile(lambda t: (t[True] * 2, t[None, False], t[0, True]))
+    for got, key in zip(compiled(x), (True, (None, False), (0, True))):
+        np.testing.assert_array_equal(got.numpy(), a[key] * (2 if key is True else 1))
 
 
 def test_assigning_through_python_bool_indices():
