@@ -263,11 +263,12 @@ class CacheEntry:
         # else holds (never written)
         fails_after = getattr(self.executable, "donated_before_failure", ())
         for index in getattr(self.executable, "donated_inputs", ()):
-            array = arrays[index]
+            # (no local name for the array: _owned_by_its_tensor_alone counts its references;
+            # a device array shared with another argument is copied by the executable)
             if (recording or self.checks or index in fails_after
-                    # (a device array shared with another argument: the executable copies it)
-                    or not (is_on_device(array) or _owned_by_its_tensor_alone(array))):
-                arrays[index] = copy_data(array)
+                    or not (is_on_device(arrays[index])
+                            or _owned_by_its_tensor_alone(arrays[index]))):
+                arrays[index] = copy_data(arrays[index])
         try:
             if record is None:
                 outputs = self.executable(*arrays)
