@@ -5619,6 +5619,18 @@ def session28_parity():
                    L.ones(1, 2, 4), L.ones(1, 2, 4), L.ones(1, 2, 4),
                    attn_mask=L.zeros(2, 2, dtype=L.float64)),
                "attn_mask dtype to be bool or")
+    same_error("sdpa: float16 mask, float64 query",
+               lambda L: L.nn.functional.scaled_dot_product_attention(
+                   L.ones(1, 2, 4, dtype=L.float64), L.ones(1, 2, 4, dtype=L.float64),
+                   L.ones(1, 2, 4, dtype=L.float64), attn_mask=L.zeros(2, 2, dtype=L.float16)),
+               "attn_mask dtype to be bool or")
+
+    def sdpa_float32_mask(L):
+        q = L.tensor(np.random.default_rng(3).standard_normal((1, 3, 4)))
+        mask = L.tensor(np.array([[0.0, -1.5, 2.0]] * 3, dtype=np.float32))
+        return L.nn.functional.scaled_dot_product_attention(q, q, q, attn_mask=mask)
+    check("session28_parity.sdpa: a float32 mask on float64 queries",
+          lambda: [("out", sdpa_float32_mask(graphc), sdpa_float32_mask(torch))])
 
     x6 = np.arange(6.0).reshape(2, 3)
 

@@ -173,13 +173,21 @@ def test_softmax_of_integers_is_refused_unless_a_float_dtype_is_given(name):
                                rtol=1e-14)
 
 
-def test_sdpa_takes_a_bool_mask_or_a_float_mask_of_the_query_dtype():
+def test_sdpa_takes_a_bool_float32_or_query_dtype_mask_as_pytorch():
     F = graphc.nn.functional
     q = graphc.randn(1, 2, 4)
-    for dtype in (graphc.float64, graphc.float16, graphc.int64):
-        with pytest.raises(DTypeError, match=f"attn_mask.dtype: {graphc.zeros(1, dtype=dtype).dtype}"
-                                             " and query.dtype: f32"):
-            F.scaled_dot_product_attention(q, q, q, attn_mask=graphc.zeros(2, 2, dtype=dtype))
+    for query, mask in ((graphc.float32, graphc.float64), (graphc.float32, graphc.float16),
+                        (graphc.bfloat16, graphc.float64), (graphc.float64, graphc.float16)):
+        expected = f"and query.dtype: {graphc.zeros(1, dtype=query).dtype}"
+        with pytest.raises(DTypeError, match=expected):
+            F.scaled_dot_product_attention(q.to(query), q.to(query), q.to(query),
+                                           attn_mask=graphc.zeros(2, 2, dtype=mask))
+    with pytest.raises(TypeError, match="bool or floating point"):  # graphc's type for ints
+        F.scaled_dot_product_attention(q, q, q, attn_mask=graphc.zeros(2, 2, dtype=graphc.int64))
+    q64 = q.double()  # a float32 mask is taken with any query dtype (added in its dtype)
+    np.testing.assert_array_equal(
+        F.scaled_dot_product_attention(q64, q64, q64, attn_mask=graphc.zeros(2, 2)).numpy(),
+        F.scaled_dot_product_attention(q64, q64, q64).numpy())
     same = F.scaled_dot_product_attention(q, q, q, attn_mask=graphc.zeros(2, 2))
     unmasked = F.scaled_dot_product_attention(q, q, q)
     np.testing.assert_array_equal(same.numpy(), unmasked.numpy())

@@ -124,10 +124,11 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     if is_causal:
         masks.append(_causal_mask(query.shape[-2], key.shape[-2]))
     elif attn_mask is not None:
-        if attn_mask.dtype != dtypes.bool_ and attn_mask.dtype != query.dtype:
-            # (as PyTorch: a float64 mask on float32 scores is a mistake, not a cast)
+        if _check_mask_dtype(attn_mask) not in (dtypes.bool_, dtypes.f32, query.dtype):
+            # (PyTorch's rule: bool, float32 or the query's dtype; a float64 mask on float32
+            # scores is a mistake, not a cast)
             raise DTypeError(f"scaled_dot_product_attention: expected attn_mask dtype to be "
-                             f"bool or to match query dtype, but got attn_mask.dtype: "
+                             f"bool or float32 or to match query dtype, but got attn_mask.dtype: "
                              f"{attn_mask.dtype} and query.dtype: {query.dtype}")
         masks.append(F.logical_not(attn_mask) if attn_mask.dtype == dtypes.bool_ else attn_mask)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
