@@ -20,6 +20,8 @@ import weakref
 from collections.abc import Sequence
 from typing import Optional
 
+import numpy as np
+
 from graphc.device import move
 from graphc.errors import AutogradError
 from graphc.tensor import Tensor
@@ -435,10 +437,11 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
     stopped: list = [None] * len(boundary or ())
 
     with set_grad_enabled(create_graph):
-        for root, g in zip(roots, grads):
+        for i, (root, g) in enumerate(zip(roots, grads)):
             if not root.requires_grad:
-                raise AutogradError(f"tensor of shape {list(root.shape)} does not require grad "
-                                    "and has no grad_fn; nothing to differentiate")
+                raise AutogradError(f"element {i} of tensors does not require grad and does not "
+                                    f"have a grad_fn (a tensor of shape {list(root.shape)}: "
+                                    "nothing to differentiate)")
             edge = root if root._grad_fn is None else root._grad_fn
             if stop and id(edge) in stop:
                 _add_stopped(stopped, stop[id(edge)], g)
@@ -478,8 +481,7 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
                 else:
                     _accumulate(leaf_grads, edge, ig, owners)
             if not retain_graph:
-                fn.output = None
-                fn.inputs = []
+                _free_saved(fn)
 
         if boundary is not None:  # (leaves outside it: reached by no deterministic run)
             _run_completion_callbacks(False)
@@ -497,6 +499,29 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
             accumulate_grad(leaf, g, create_graph)
     _run_completion_callbacks(True)
     return None
+
+
+def _free_saved(fn: GradFn) -> None:
+    """Drops what ``fn`` keeps for backward, as PyTorch frees saved tensors after a backward
+    pass. A rule that reads only its operands' shapes and dtypes (add, sum, reshape...) saves
+    nothing in PyTorch, so a second backward through it works there: it keeps stand-ins here
+    (zero-stride arrays of the same shapes, no memory). Any other is marked freed."""
+    opdef = fn.opdef
+    reads_values = getattr(opdef, "needs_values", True) and any(
+        fn._value_needed(i) for i in range(len(fn.inputs)))  # (y * 3 reads only the 3)
+    keeps_nothing = not reads_values and not getattr(opdef, "needs_output", True)
+    saved = [*fn.inputs, fn.output]
+    if keeps_nothing and all(t._value is None and type(t._data) is np.ndarray for t in saved):
+        fn.inputs = [_stand_in(t) for t in fn.inputs]
+        fn.output = _stand_in(fn.output)
+    else:
+        fn.output = None
+        fn.inputs = []
+
+
+def _stand_in(t: Tensor) -> Tensor:
+    """A tensor of ``t``'s shape and dtype whose values nobody reads (all one zero)."""
+    return Tensor._wrap(np.broadcast_to(np.zeros((), t._data.dtype), t.shape))
 
 
 def accumulate_grad(leaf, g, create_graph: bool) -> None:
@@ -618,16 +643,17 @@ def _checked_grad_outputs(outputs: list, grad_outputs, ones_like) -> list:
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
         if g is None:
             if out.numel() != 1:
-                raise AutogradError(f"grad can be implicitly created only for scalar outputs; "
-                                    f"output {i} has shape {list(out.shape)}: pass its "
-                                    f"grad_outputs entry")
+                raise AutogradError(f"grad can be implicitly created only for scalar outputs "
+                                    f"(output {i} has shape {list(out.shape)}: pass its "
+                                    f"gradient)")
             g = ones_like(out)
         elif not isinstance(g, Tensor):
             raise TypeError(f"grad_outputs[{i}] must be a tensor or None, got "
                             f"{type(g).__name__}")
         elif g.shape != out.shape:
-            raise AutogradError(f"grad_outputs[{i}] has shape {list(g.shape)}, but output "
-                                f"{i} has shape {list(out.shape)}")
+            raise AutogradError(f"Mismatch in shape: grad_output[{i}] has a shape of "
+                                f"{list(g.shape)} and output[{i}] has a shape of "
+                                f"{list(out.shape)}: the gradient must have the output's shape")
         checked.append(g)
     return checked
 

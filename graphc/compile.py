@@ -42,6 +42,7 @@ from backends.profiling import StepInfo
 from graphc import autograd, compiled_grad, guards, impure_reads, pytree, tracing, views
 from graphc.amp import autocast_mode as amp_mode
 from graphc.compile_device import follow_inputs
+from graphc.device import copy as copy_data
 from graphc.device import is_on_device
 from graphc.naming import state_namer
 from graphc.profiler import recording as profiler_recording
@@ -256,17 +257,29 @@ class CacheEntry:
                 arrays.append(np.asarray(draw(), dtype=np.int64))
         recording = self.differentiable is not None and autograd.is_grad_enabled()
         saved = list(arrays) if recording else None  # the inputs' values, for backward
+        # A call is all-or-nothing for state: the executable writes donated arrays as it
+        # runs, so one that a failing check (tested after the run) or a step that raises later
+        # (an index out of range) would leave half-updated is given a copy; so is one someone
+        # else holds (never written)
+        fails_after = getattr(self.executable, "donated_before_failure", ())
         for index in getattr(self.executable, "donated_inputs", ()):
-            # someone else holds it: never write it; with checks, a failed one must leave the
-            # state as it was (the executable writes donated arrays as it runs)
-            if recording or self.checks or not _owned_by_its_tensor_alone(arrays[index]):
-                arrays[index] = arrays[index].copy()
-        if record is None:
-            outputs = self.executable(*arrays)
-        else:  # under graphc.profiler: each kernel timed
-            outputs = self.executable.run_profiled(arrays, record)
-        if self.checks:
-            _raise_failed_checks(self.checks, outputs[len(outputs) - len(self.checks):])
+            # (no local name for the array: _owned_by_its_tensor_alone counts its references;
+            # a device array shared with another argument is copied by the executable)
+            if (recording or self.checks or index in fails_after
+                    or not (is_on_device(arrays[index])
+                            or _owned_by_its_tensor_alone(arrays[index]))):
+                arrays[index] = copy_data(arrays[index])
+        try:
+            if record is None:
+                outputs = self.executable(*arrays)
+            else:  # under graphc.profiler: each kernel timed
+                outputs = self.executable.run_profiled(arrays, record)
+            if self.checks:
+                _raise_failed_checks(self.checks, outputs[len(outputs) - len(self.checks):])
+        except Exception as exc:
+            if self.write_backs:
+                note_state_kept(exc, self.graph.name, "ran")
+            raise
         cursor = self.n_user_outputs
         for wb in self.write_backs:
             target = resolve(wb.tensor)
@@ -339,6 +352,16 @@ class BoundCompiledFunction:
 
     def __getattr__(self, name: str):
         return getattr(self.__func__, name)
+
+
+def note_state_kept(exc: BaseException, name: str, stage: str) -> None:
+    """Adds to ``exc`` (raised inside a compiled call that updates state in place) the note
+    that no state was written: a compiled call is all-or-nothing for the tensors it updates,
+    where eager code keeps the in-place changes made before an error (as PyTorch's does)."""
+    exc.add_note(f"graphc.compile: @{name} raised as it {stage}, before writing its state back: "
+                 "the tensors it updates in place (parameters, buffers, optimizer state, "
+                 ".grad) keep their values from before the call (eagerly, in-place changes "
+                 "made before the error would have stayed)")
 
 
 def _raise_failed_checks(checks: list, flags) -> None:
@@ -711,8 +734,13 @@ class CompiledFunction:
                     traced_leaves.append(leaf)
             call_values = pytree.unflatten(tree, traced_leaves)
             contents = [pytree.flatten(value) for value in call_values]
-            with impure_reads.refused(self.name, watch=bool(impure_sources)):  # time.time()
-                result = self._call_with(names, call_values)
+            try:
+                with impure_reads.refused(self.name, watch=bool(impure_sources)):  # time.time()
+                    result = self._call_with(names, call_values)
+            except Exception as exc:
+                if ctx.write_backs():
+                    note_state_kept(exc, self.name, "was traced")
+                raise
             _reject_mutated_containers(names, call_values, contents)
             out_leaves, out_tree = pytree.flatten(result)
             _refuse_history_made_under_no_grad(self.name, ctx, out_leaves)

@@ -518,10 +518,18 @@ def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
                                                    if i not in axes])
 
 
+def _refuse_integer_softmax(name: str, x: Tensor) -> None:
+    """As PyTorch: softmax of integers (or bools) is not implemented; ``dtype=`` casts first."""
+    if not x.dtype.is_float:  # (graphc has no complex tensors)
+        raise DTypeError(f"{name} is not implemented for {x.dtype} tensors: pass "
+                         f"dtype=graphc.float32 (or convert the input) to compute it in floats")
+
+
 @autocast_op("softmax")
 def softmax(x: Tensor, dim: int = -1, dtype=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtype)
+    _refuse_integer_softmax("softmax", x)
     if x.dtype in _HALF:  # in float32, rounded once, as PyTorch's kernels (3-10x closer)
         return cast(softmax(cast(x, dtypes.f32), dim), x.dtype)
     if x.ndim and x.shape[dim] == 0:  # nothing to normalize (amax of nothing is an error)
@@ -534,6 +542,7 @@ def softmax(x: Tensor, dim: int = -1, dtype=None) -> Tensor:
 def log_softmax(x: Tensor, dim: int = -1, dtype=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtype)
+    _refuse_integer_softmax("log_softmax", x)
     if x.dtype in _HALF:  # in float32, rounded once, as PyTorch's kernels (6-10x closer)
         return cast(log_softmax(cast(x, dtypes.f32), dim), x.dtype)
     return sub(x, logsumexp(x, dim, keepdim=True))

@@ -50,22 +50,13 @@ def _set_grad(self, value: Optional[Tensor]) -> None:
 def backward(self, gradient: Optional[Tensor] = None, retain_graph: Optional[bool] = None,
              create_graph: bool = False, inputs=None) -> None:
     """Accumulates d(self)/d(leaf) into the ``.grad`` of every leaf that requires grad (only
-    of ``inputs``, leaves or not, when given)."""
-    if gradient is None:
-        if self.numel() != 1:
-            raise AutogradError(f"backward() without a gradient needs a scalar (one element) "
-                                f"tensor, got shape {list(self.shape)}; pass gradient=")
-        gradient = factories.ones_like(self)
-    elif not isinstance(gradient, Tensor):
+    of ``inputs``, leaves or not, when given), with PyTorch's checks: ``gradient`` (a tensor of
+    ``self``'s shape) may be left out only for a one-element tensor; ``self`` must require
+    grad. Unlike PyTorch, a Python number or list is taken as ``gradient`` too."""
+    if gradient is not None and not isinstance(gradient, Tensor):
         gradient = factories.tensor(gradient, dtype=self.dtype)
-    if gradient.shape != self.shape:
-        raise AutogradError(f"gradient has shape {list(gradient.shape)}, expected "
-                            f"{list(self.shape)}")
-    if inputs is not None:
-        autograd.backward([self], [gradient], retain_graph, create_graph, inputs)
-        return
-    autograd.run_backward([self], [gradient], create_graph=create_graph,
-                          retain_graph=retain_graph)
+    autograd.backward([self], None if gradient is None else [gradient], retain_graph,
+                      create_graph, inputs)
 
 
 def _assign(self, compute, resizes: Optional[str] = None) -> Tensor:

@@ -38,6 +38,7 @@ from graphc.nn.normalization import LayerNorm
 from graphc.nn.transformer_nested import nested_padding, why_not_nested
 from graphc.tensor import Tensor
 from ir import dtypes
+from ir.errors import DTypeError
 
 
 def _linear(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
@@ -124,6 +125,12 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     if is_causal:
         masks.append(_causal_mask(query.shape[-2], key.shape[-2]))
     elif attn_mask is not None:
+        if _check_mask_dtype(attn_mask) not in (dtypes.bool_, dtypes.f32, query.dtype):
+            # (PyTorch's rule: bool, float32 or the query's dtype; a float64 mask on float32
+            # scores is a mistake, not a cast)
+            raise DTypeError(f"scaled_dot_product_attention: expected attn_mask dtype to be "
+                             f"bool or float32 or to match query dtype, but got attn_mask.dtype: "
+                             f"{attn_mask.dtype} and query.dtype: {query.dtype}")
         masks.append(F.logical_not(attn_mask) if attn_mask.dtype == dtypes.bool_ else attn_mask)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
     half = query.dtype if query.dtype in (dtypes.f16, dtypes.bf16) else None

@@ -255,7 +255,8 @@ _unary("erf", float_type, lambda x: _erf(_as_float(x)),
        _math(S.erf))
 _unary("sign", same_type, _sign,
        lambda em, xs, out, g, a: [em.zeros(em.shape(g), em.dtype(g))], _unless_bool(S.sign),
-       needs_values=False, doc="Zero gradient, as in PyTorch (so sign(x) still requires grad).")
+       needs_values=False, doc="Zero gradient, as in PyTorch (so sign(x) still requires grad). "
+       "sign(nan) is nan, as NumPy's and JAX's (PyTorch's is 0: a deliberate difference).")
 _unary("reciprocal", float_type, lambda x: 1.0 / _as_float(x),
        lambda em, xs, out, g, a: [em.neg(em.mul(g, em.mul(out, out)))],
        _math(lambda x: S.div(1, x)),
