@@ -669,7 +669,11 @@ __all__ += ["distributions"]
 # imported on first use (``graphc.optim``, ``from graphc import compile``), not by
 # ``import graphc``, which stays fast; eager ops need none of them.
 _LAZY_MODULES = frozenset({"data", "distributed", "distributions", "onnx", "optim", "testing",
-                           "utils"})
+                           "utils",
+                           # bound on graphc by the eager imports before: graphc.serialization is
+                           # torch.serialization's path (safe_globals), the rest for old code
+                           "serialization", "safetensors", "guards", "compiled_grad",
+                           "compile_device", "naming", "data_sampler", "data_workers"})
 # name -> the module that defines it (the compiler stack: ir's passes, backends, guards;
 # checkpoint formats)
 _LAZY_NAMES = {"compile": "graphc.compile", "trace": "graphc.compile",

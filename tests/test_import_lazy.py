@@ -96,3 +96,17 @@ def test_unknown_attribute_errors_unchanged():
         nn.Nope
     with pytest.raises(ImportError):
         exec("from graphc import nonexistent", {})
+
+
+def test_submodules_bound_before_stay_reachable_as_attributes():
+    # ``import graphc`` used to bind these submodules on their packages as a side effect;
+    # code that reaches them by attribute (torch.serialization.safe_globals's path) still can
+    code = ("import graphc\n"
+            "print(graphc.serialization.safe_globals.__name__, graphc.guards.StateGuard.__name__,"
+            " graphc.safetensors.load.__name__, graphc.nn.rnn.LSTM.__name__,"
+            " graphc.nn.transformer.scaled_dot_product_attention.__name__)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["safe_globals", "StateGuard", "load", "LSTM",
+                                   "scaled_dot_product_attention"]

@@ -190,7 +190,10 @@ __all__ += ["AdaptiveLogSoftmaxWithLoss"]
 # (``nn.LSTM``, ``from graphc.nn import DataParallel``), not by ``import graphc``, which needs
 # only nn.functional and the common layers. name -> (module, attribute or None for the module)
 _LAZY = {"parallel": ("graphc.nn.parallel", None), "utils": ("graphc.nn.utils", None),
-         "modules": ("graphc.nn.modules", None),
+         "modules": ("graphc.nn.modules", None), "rnn": ("graphc.nn.rnn", None),
+         "transformer": ("graphc.nn.transformer", None),
+         "transformer_decoder": ("graphc.nn.transformer_decoder", None),
+         "sync_batchnorm": ("graphc.nn.sync_batchnorm", None),
          "DataParallel": ("graphc.nn.parallel", "DataParallel"),
          "SyncBatchNorm": ("graphc.nn.sync_batchnorm", "SyncBatchNorm")}
 _LAZY.update({name: ("graphc.nn.rnn", name)
