@@ -19,13 +19,17 @@ DEFERRED = ["graphc.compile", "graphc.guards", "passes", "backends.kernel", "bac
             "graphc.serialization", "graphc.safetensors"]
 
 
-def loaded_after(code: str) -> set[str]:
-    """The names in ``sys.modules`` after running ``code`` in a new interpreter."""
-    script = f"{code}\nimport sys\nprint(' '.join(sys.modules))"
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+def run_fresh(code: str) -> str:
+    """What ``code`` prints, run in a new interpreter (which must exit 0)."""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    return set(done.stdout.split())
+    return done.stdout
+
+
+def loaded_after(code: str) -> set[str]:
+    """The names in ``sys.modules`` after running ``code`` in a new interpreter."""
+    return set(run_fresh(f"{code}\nimport sys\nprint(' '.join(sys.modules))").split())
 
 
 @pytest.mark.parametrize("code", ["import graphc",
@@ -81,10 +85,7 @@ def test_importing_the_compile_submodule_leaves_the_function(first):
             "assert graphc.compile is sys.modules['graphc.compile'].compile, graphc.compile\n"
             "from graphc import compile\nassert compile is graphc.compile\n"
             "f = graphc.compile(lambda x: x * 2)\nprint(f(graphc.ones(2)).tolist())")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[0] == "[2.0, 2.0]"
+    assert run_fresh(code).split("\n")[0] == "[2.0, 2.0]"
 
 
 def test_unknown_attribute_errors_unchanged():
@@ -105,8 +106,5 @@ def test_submodules_bound_before_stay_reachable_as_attributes():
             "print(graphc.serialization.safe_globals.__name__, graphc.guards.StateGuard.__name__,"
             " graphc.safetensors.load.__name__, graphc.nn.rnn.LSTM.__name__,"
             " graphc.nn.transformer.scaled_dot_product_attention.__name__)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["safe_globals", "StateGuard", "load", "LSTM",
+    assert run_fresh(code).split() == ["safe_globals", "StateGuard", "load", "LSTM",
                                    "scaled_dot_product_attention"]
