@@ -322,13 +322,17 @@ def _copy(self: Tensor) -> Tensor:
     new = object.__new__(cls)
     for klass in cls.__mro__:
         for slot in vars(klass).get("__slots__", ()):
-            if slot != "__weakref__" and hasattr(self, slot):
+            if slot not in _NOT_COPIED and hasattr(self, slot):
                 object.__setattr__(new, slot, getattr(self, slot))
     fields = getattr(self, "__dict__", None)
     if fields:
         new.__dict__.update(fields)
-    new._grad = None
+    new._grad = new._view_info = new._views = None
     return new
+
+
+# a copy is a tensor of its own: no link to a base, and no share in the original's views
+_NOT_COPIED = ("__weakref__", "_view_info", "_views")
 
 
 def _install() -> None:
