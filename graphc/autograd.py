@@ -221,13 +221,20 @@ class GradFn:
     def __init__(self, opdef, attrs, inputs: Sequence, output):
         self.opdef = opdef
         self.attrs = attrs
-        self.inputs = list(inputs)
-        self.versions = [t._version for t in inputs]
+        self.inputs = inputs = list(inputs)
+        # (one pass over the inputs: this runs at every recorded op)
+        self.versions = versions = []
+        self.edges = edges = []
+        for t in inputs:
+            versions.append(t._version)
+            if t.requires_grad:
+                fn = t._grad_fn
+                edges.append(t if fn is None else fn)
+            else:
+                edges.append(None)
         # (for the ops whose rule may skip an input's value: that input's shape at this call)
         self.shapes = ([t.shape for t in inputs] if getattr(opdef, "name", None)
                        in _VALUE_NEEDED_BY else None)
-        self.edges = [(t._grad_fn if t._grad_fn is not None else t) if t.requires_grad else None
-                      for t in inputs]
         # A private alias of the result for rules that use it (exp, tanh, ...). Its link back to
         # this GradFn is made only when a backward records (create_graph), so that the forward
         # pass builds no reference cycles and activations are freed as soon as they are unused.

@@ -31,6 +31,7 @@ from graphc.tensor import Tensor
 from ir import dtypes
 from ir.graph import SourceLoc
 
+
 class _TraceState(threading.local):
     ctx: Optional[TraceContext] = None  # the active trace (a class default: read without a miss)
 

@@ -93,6 +93,10 @@ def from_numpy(dtype) -> DType:
         >>> from_numpy(np.uint8).name, from_numpy(ml_dtypes.bfloat16).name
         ('u8', 'bf16')
     """
+    try:
+        return _BY_NUMPY[dtype]  # an array's dtype, the common case, at once
+    except (KeyError, TypeError):  # (a type, a string, something unhashable: converted first)
+        pass
     np_dtype = np.dtype(dtype)
     if np_dtype in _BY_NUMPY:
         return _BY_NUMPY[np_dtype]
@@ -188,7 +192,11 @@ def filled(shape, value, dtype: DType) -> np.ndarray:
     """
     if dtype.is_float and isinstance(value, int) and not -2**63 <= value < 2**63:
         value = float(value) if abs(value) < 2**1024 else math.copysign(math.inf, value)
-    return np.full(shape, value, dtype=dtype.numpy)
+    # (np.full's own steps, without its Python wrapper: this makes every Python number an eager
+    # op meets)
+    array = np.empty(shape, dtype.numpy)
+    np.copyto(array, value, casting="unsafe")
+    return array
 
 
 def can_cast(source: DType, target: DType) -> bool:
