@@ -56,6 +56,16 @@ class DType:
         """f16 and bf16: each op computes in f32 and rounds its result to them, as PyTorch's CPU."""
         return self.is_float and self.bits == 16
 
+    def __eq__(self, other) -> bool:
+        # (the dataclass's comparison, field by field, took 0.7 us, and eager mode compares
+        # dtypes at every op: the ten dtypes are single objects, so identity answers at once)
+        if self is other:
+            return True
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.name == other.name and self.numpy == other.numpy and self.rank == other.rank
+                and self.kind == other.kind)
+
     def __hash__(self) -> int:
         # equal dtypes have equal names; hashing the NumPy dtype too would only be slower
         # (type-rule results are looked up by their operands' types at every eager op)
