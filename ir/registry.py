@@ -241,7 +241,10 @@ def _value_key(value):
     if kind in _KEY_SCALARS:
         return kind, value
     if (kind is list or kind is tuple) and len(value) <= _MAX_ITEMS:
-        return kind, tuple(_value_key(v) for v in value)
+        for v in value:
+            if type(v) is not int:
+                return kind, tuple([_value_key(v) for v in value])
+        return kind, int, tuple(value)  # (axes, shapes, perms: ints only, tagged once)
     raise _Uncacheable
 
 
