@@ -28,7 +28,8 @@ def quiet_float_errors():
 # per state met and remembered: entering is then a dict lookup and a ContextVar.set. NumPy 1.x
 # (no such variable) falls back to np.errstate itself.
 try:
-    from numpy._core._ufunc_config import _extobj_contextvar as _EXTOBJ
+    from numpy._core import _ufunc_config
+    _EXTOBJ = getattr(_ufunc_config, "_extobj_contextvar", None)
 except ImportError:  # pragma: no cover  (NumPy 1.x)
     _EXTOBJ = None
 _QUIET_STATES: dict = {}  # a state -> the same state with every error ignored (held, not ids)
@@ -69,7 +70,7 @@ class _QuietFloatErrors:
         self._token = silence_float_errors()
 
     def __exit__(self, *exc) -> None:
-        _EXTOBJ.reset(self._token)
+        restore_float_errors(self._token)
 
 
 def evaluate(opdef: OpDef, arrays, attrs: dict,
@@ -81,7 +82,7 @@ def evaluate(opdef: OpDef, arrays, attrs: dict,
     The type rule is the contract: a reference result of another shape is a bug in graphc, and is
     reported as one rather than silently broadcast. Callers run it under ``quiet_float_errors``.
     """
-    if type(out_type) is TensorType:  # (the single result of an eager op: no tuples)
+    if isinstance(out_type, TensorType):  # (the single result of an eager op: no tuples)
         return _conform(opdef, _reference_result(opdef, arrays, attrs), out_type)
     return evaluate_results(opdef, arrays, attrs, tuple(out_type))
 
