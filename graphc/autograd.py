@@ -183,8 +183,7 @@ class TensorEmitter(Emitter):
         self.device = device  # where the gradients live: a rule's constants are made there
 
     def emit(self, op, inputs, attrs):
-        from graphc.dispatch import apply  # dispatch records GradFns: it imports this module
-        result = apply(op, inputs, **attrs)
+        result = (_apply or _load_apply())(op, inputs, **attrs)
         if op == "const" and self.device is not None and self.device.type != "cpu" \
                 and result._value is None and result.ndim:
             result = Tensor._wrap(move(result._data, self.device))  # e.g. gather's zeros
@@ -193,6 +192,16 @@ class TensorEmitter(Emitter):
     def type_of(self, handle):
         return handle.ir_type
 
+    # (rules ask for shapes and dtypes all the time: read without building the TensorType)
+    def shape(self, handle):
+        data = handle._data
+        if type(data) is np.ndarray and handle._value is None:
+            return data.shape
+        return handle.ir_type.shape
+
+    def dtype(self, handle):
+        return handle.dtype
+
     def wants(self, handle) -> bool:
         if self.wanted is None:
             return handle.requires_grad
@@ -200,6 +209,16 @@ class TensorEmitter(Emitter):
 
     def differentiated_again(self) -> bool:
         return is_grad_enabled()  # backward records its ops only under create_graph
+
+
+_apply = None  # graphc.dispatch.apply, once loaded (dispatch imports this module)
+
+
+def _load_apply():
+    global _apply
+    from graphc.dispatch import apply
+    _apply = apply
+    return apply
 
 
 def recorders() -> list:
@@ -223,13 +242,20 @@ class GradFn:
     def __init__(self, opdef, attrs, inputs: Sequence, output):
         self.opdef = opdef
         self.attrs = attrs
-        self.inputs = list(inputs)
-        self.versions = [t._version for t in inputs]
+        self.inputs = inputs = list(inputs)
+        # (one pass over the inputs: this runs at every recorded op)
+        self.versions = versions = []
+        self.edges = edges = []
+        for t in inputs:
+            versions.append(t._version)
+            if t.requires_grad:
+                fn = t._grad_fn
+                edges.append(t if fn is None else fn)
+            else:
+                edges.append(None)
         # (for the ops whose rule may skip an input's value: that input's shape at this call)
         self.shapes = ([t.shape for t in inputs] if getattr(opdef, "name", None)
                        in _VALUE_NEEDED_BY else None)
-        self.edges = [(t._grad_fn if t._grad_fn is not None else t) if t.requires_grad else None
-                      for t in inputs]
         # A private alias of the result for rules that use it (exp, tanh, ...). Its link back to
         # this GradFn is made only when a backward records (create_graph), so that the forward
         # pass builds no reference cycles and activations are freed as soon as they are unused.
@@ -453,7 +479,7 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
             g = pending.pop(id(fn), None)
             if g is None:
                 continue
-            if fn in _fn_hooks:
+            if _fn_hooks.data and fn in _fn_hooks:  # (a plain dict's test when none has hooks)
                 g = _hooked(_fn_hooks[fn], g)
             if id(fn) in wanted_fns:
                 leaf_grads[id(wanted_fns[id(fn)])] = g
@@ -464,8 +490,10 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
             fn.check_versions()
             if create_graph:
                 fn.output._grad_fn = fn  # double backward sees the result's own history
+            # (a host gradient's device is the cpu, which the emitter treats as None)
             emitter = TensorEmitter({id(t) for t, edge in zip(fn.inputs, fn.edges)
-                                     if edge is not None}, device=g.device)
+                                     if edge is not None},
+                                    device=None if type(g._data) is np.ndarray else g.device)
             input_grads = input_gradients(emitter, fn.opdef, fn.inputs, fn.output, g, fn.attrs)
             if anomaly_mode[0] and anomaly_mode[1]:
                 _refuse_nan(fn, input_grads)

@@ -130,7 +130,9 @@ class Tensor:
 
     @property
     def dtype(self) -> dtypes.DType:
-        return self.ir_type.dtype
+        if self._value is not None:
+            return self._value.type.dtype
+        return dtypes.from_numpy(self._data.dtype)  # (ir_type's dtype, without the type)
 
     @property
     def ndim(self) -> int:

@@ -31,7 +31,12 @@ from graphc.tensor import Tensor
 from ir import dtypes
 from ir.graph import SourceLoc
 
-_local = threading.local()
+
+class _TraceState(threading.local):
+    ctx: Optional[TraceContext] = None  # the active trace (a class default: read without a miss)
+
+
+_local = _TraceState()
 
 # Frames from these directories are graphc's own; user locations are the first frame outside.
 _OWN_DIRS = tuple(
@@ -47,7 +52,7 @@ _TRACE_NUMBERS = itertools.count(1)
 
 def current() -> Optional[TraceContext]:
     """The active trace, or None when running eagerly."""
-    return getattr(_local, "ctx", None)
+    return _local.ctx
 
 
 def user_location() -> Optional[SourceLoc]:
