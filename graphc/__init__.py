@@ -292,6 +292,7 @@ from graphc.scans_sorts import (
 from graphc.serialization import load, save
 from graphc.sparse import SparseCOOTensor, sparse_coo_tensor, spmm
 from graphc.tensor import Tensor
+from graphc.size import Size
 from graphc.tensor_compat import BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor
 from graphc.torch_functions import (
                            absolute,
@@ -436,6 +437,7 @@ __all__ = [
     "divide", "exp2", "fix", "floor", "floor_divide", "fmod", "frac", "hypot", "lerp", "log10",
     "log2", "logaddexp", "remainder", "round", "sinh", "tan", "true_divide", "trunc", "xlogy",
 ]
+__all__ += ["Size"]  # graphc/size.py
 __all__ += ["func", "vmap"]  # function transforms (graphc.func)
 __all__ += ["det", "inverse", "logdet", "matrix_power", "slogdet"]  # graphc/linalg_solvers.py
 __all__ += ["pinverse", "qr", "svd"]  # graphc/linalg_decompositions.py
@@ -566,6 +568,7 @@ __all__ += [
 # graphc/torch_surface_more.py: windows, queries, factories, DLPack, legacy linalg;
 # graphc/torch_settings.py: global switches; graphc/tensor_surface_more.py: Tensor methods)
 from graphc import tensor_surface_more as _tensor_surface_more  # noqa: E402,F401
+from graphc import tensor_signatures as _tensor_signatures  # noqa: E402,F401  (x.flip(0, 1), +x)
 from graphc import torch_aliases as _torch_aliases  # noqa: E402
 from graphc.autograd_anomaly import (  # noqa: E402
     is_anomaly_check_nan_enabled,

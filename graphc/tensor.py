@@ -22,10 +22,12 @@ from typing import Optional
 import numpy as np
 
 from graphc.errors import AutogradError, ShapeError
+from graphc.size import Size
 from ir import dtypes
 from ir.types import TensorType, normalize_axis
 
 _new_object = object.__new__
+_new_tuple = tuple.__new__
 
 
 class Tensor:
@@ -37,7 +39,7 @@ class Tensor:
     """
 
     __slots__ = ("_data", "_value", "_trace", "requires_grad", "_grad", "_grad_fn", "_version",
-                 "_name_hint", "__weakref__")
+                 "_name_hint", "__weakref__", "__dict__")
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected operators
 
     def _init(self, data, value, trace):
@@ -105,8 +107,10 @@ class Tensor:
         return TensorType(dtypes.from_numpy(data.dtype), data.shape)
 
     @property
-    def shape(self) -> tuple:
-        return self._value.type.shape if self._value is not None else self._data.shape
+    def shape(self) -> Size:
+        """The sizes of the dims, a :class:`graphc.Size` (a tuple: ``x.shape == (2, 3)``)."""
+        return _new_tuple(Size, self._value.type.shape if self._value is not None
+                          else self._data.shape)
 
     @property
     def dtype(self) -> dtypes.DType:
@@ -114,12 +118,13 @@ class Tensor:
 
     @property
     def ndim(self) -> int:
-        return len(self.shape)
+        return len(self._value.type.shape) if self._value is not None else self._data.ndim
 
     def dim(self) -> int:
         return self.ndim
 
     def size(self, dim: Optional[int] = None):
+        """``x.size()`` is ``x.shape`` (a :class:`graphc.Size`); ``x.size(d)`` the size of dim d."""
         return self.shape if dim is None else self.shape[normalize_axis(dim, self.ndim)]
 
     def numel(self) -> int:
@@ -172,9 +177,11 @@ class Tensor:
         raise NotImplementedError("retain_grad() is not supported; use graphc.autograd.grad")
 
     # -- conversions that need a concrete value (``_concrete``: see graphc.tensor_methods) -----
-    def numpy(self) -> np.ndarray:
+    def numpy(self, *, force: bool = False) -> np.ndarray:
         """The values as a NumPy array: a read-only view (graphc never writes arrays in place,
-        and tensors may share them, so writing into one would change others silently)."""
+        and tensors may share them, so writing into one would change others silently).
+        ``force`` is PyTorch's (detach and copy to the CPU first): graphc's ``numpy()`` already
+        does both, so it changes nothing here."""
         return _read_only(self._concrete("call .numpy()"))
 
     def item(self):
