@@ -665,6 +665,11 @@ __all__ += list(_torch_aliases.__all__) + [
 ]
 from graphc.random import default_generator  # noqa: E402  (torch.default_generator)
 
+# PyTorch's out= keyword on the top-level functions that take it (graphc/out_arg.py)
+from graphc import out_arg as _out_arg  # noqa: E402
+
+_out_arg.install(globals())
+
 # probability distributions (graphc/distributions/): torch.distributions' families, KL,
 # transforms; imported on first use (``graphc.distributions.Normal``), since few programs need
 # them and `import graphc` stays fast
