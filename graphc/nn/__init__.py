@@ -79,6 +79,7 @@ from graphc.nn.loss_more import (
     PoissonNLLLoss,
     SoftMarginLoss,
     TripletMarginLoss,
+    TripletMarginWithDistanceLoss,
 )
 from graphc.nn.module import Module, Parameter
 from graphc.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
@@ -167,7 +168,7 @@ __all__ += [
     "ChannelShuffle", "CosineSimilarity", "PairwiseDistance", "EmbeddingBag",
     "CosineEmbeddingLoss", "GaussianNLLLoss", "HingeEmbeddingLoss", "MarginRankingLoss",
     "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss", "PoissonNLLLoss",
-    "SoftMarginLoss", "TripletMarginLoss", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
+    "SoftMarginLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
     "InstanceNorm3d", "LocalResponseNorm", "RMSNorm", "CircularPad1d", "CircularPad2d",
     "CircularPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ReflectionPad1d",
     "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",

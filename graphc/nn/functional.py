@@ -897,6 +897,7 @@ from graphc.nn.losses_more import (  # noqa: E402, F401  (re-exported: F.soft_ma
     poisson_nll_loss,
     soft_margin_loss,
     triplet_margin_loss,
+    triplet_margin_with_distance_loss,
 )
 from graphc.nn.normalization_functional import (  # noqa: E402, F401
     group_norm,
