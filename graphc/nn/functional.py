@@ -908,6 +908,7 @@ from graphc.nn.normalization_functional import (  # noqa: E402, F401
 from graphc.nn.pooling_functional import (  # noqa: E402, F401  (re-exported: F.max_pool1d, ...)
     adaptive_max_pool1d,
     adaptive_max_pool2d,
+    adaptive_max_pool3d,
     avg_pool1d,
     lp_pool1d,
     lp_pool2d,
