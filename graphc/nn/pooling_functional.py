@@ -200,9 +200,11 @@ def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, paddi
             raise ValueError(f"max_unpool2d: invalid output_size {list(size)} (size {axis} must "
                              f"be between {base - st + 1} and {base + st - 1})")
     lead = list(input.shape[:-2])
-    flat_in = G.reshape(input, lead + [-1])
+    # (the window count, not -1: with a batch of 0 there is nothing to infer -1 from)
+    windows = input.shape[-2] * input.shape[-1]
+    flat_in = G.reshape(input, lead + [windows])
     zeros = factories.zeros(*lead, size[0] * size[1], dtype=input.dtype)
-    out = scatter(zeros, -1, G.reshape(indices, lead + [-1]), flat_in)
+    out = scatter(zeros, -1, G.reshape(indices, lead + [windows]), flat_in)
     return G.reshape(out, lead + size)
 
 
