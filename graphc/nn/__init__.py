@@ -54,7 +54,8 @@ from graphc.nn.dropout import (
 )
 from graphc.nn.embedding_bag import EmbeddingBag
 from graphc.nn.fold import Fold, Unfold
-from graphc.nn.lazy import LazyLinear
+from graphc.nn.lazy import LazyConv1d, LazyConv2d, LazyConv3d, LazyLinear, UninitializedParameter
+from graphc.nn import parameter  # noqa: E402  (torch.nn.parameter)
 from graphc.nn.linear import Flatten, Identity, Linear, Unflatten
 from graphc.nn.loss import (
     BCELoss,
@@ -175,7 +176,8 @@ __all__ += [
     "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
     "ReplicationPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ParameterDict", "ParameterList",
     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AvgPool1d", "LPPool1d", "LPPool2d", "MaxPool1d",
-    "MaxUnpool1d", "MaxUnpool2d", "LazyLinear",
+    "MaxUnpool1d", "MaxUnpool2d", "LazyLinear", "LazyConv1d", "LazyConv2d", "LazyConv3d",
+    "UninitializedParameter", "parameter",
 ]
 
 from graphc.nn import modules  # noqa: E402  (PyTorch's torch.nn.modules.* paths; needs the above)
