@@ -290,9 +290,9 @@ from graphc.scans_sorts import (
                            topk,
 )
 from graphc.serialization import load, save
+from graphc.size import Size
 from graphc.sparse import SparseCOOTensor, sparse_coo_tensor, spmm
 from graphc.tensor import Tensor
-from graphc.size import Size
 from graphc.tensor_compat import BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor
 from graphc.torch_functions import (
                            absolute,
@@ -567,8 +567,8 @@ __all__ += [
 # nn.functional with ATen's signatures, top-level in-place and *_copy forms;
 # graphc/torch_surface_more.py: windows, queries, factories, DLPack, legacy linalg;
 # graphc/torch_settings.py: global switches; graphc/tensor_surface_more.py: Tensor methods)
-from graphc import tensor_surface_more as _tensor_surface_more  # noqa: E402,F401
 from graphc import tensor_signatures as _tensor_signatures  # noqa: E402,F401  (x.flip(0, 1), +x)
+from graphc import tensor_surface_more as _tensor_surface_more  # noqa: E402,F401
 from graphc import torch_aliases as _torch_aliases  # noqa: E402
 from graphc.autograd_anomaly import (  # noqa: E402
     is_anomaly_check_nan_enabled,
@@ -665,15 +665,15 @@ __all__ += list(_torch_aliases.__all__) + [
 ]
 from graphc.random import default_generator  # noqa: E402  (torch.default_generator)
 
-# PyTorch's out= keyword on the top-level functions that take it (graphc/out_arg.py)
-from graphc import out_arg as _out_arg  # noqa: E402
-
-_out_arg.install(globals())
-
 # probability distributions (graphc/distributions/): torch.distributions' families, KL,
 # transforms; imported on first use (``graphc.distributions.Normal``), since few programs need
 # them and `import graphc` stays fast
 __all__ += ["distributions"]
+
+# PyTorch's out= keyword on the top-level functions that take it (graphc/out_arg.py)
+from graphc import out_arg as _out_arg  # noqa: E402
+
+_out_arg.install(globals())
 
 
 def __getattr__(name: str):

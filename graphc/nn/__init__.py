@@ -54,8 +54,13 @@ from graphc.nn.dropout import (
 )
 from graphc.nn.embedding_bag import EmbeddingBag
 from graphc.nn.fold import Fold, Unfold
-from graphc.nn.lazy import LazyConv1d, LazyConv2d, LazyConv3d, LazyLinear, UninitializedParameter
-from graphc.nn import parameter  # noqa: E402  (torch.nn.parameter)
+from graphc.nn.lazy import (
+    LazyConv1d,
+    LazyConv2d,
+    LazyConv3d,
+    LazyLinear,
+    UninitializedParameter,
+)
 from graphc.nn.linear import Flatten, Identity, Linear, Unflatten
 from graphc.nn.loss import (
     BCELoss,
@@ -170,12 +175,14 @@ __all__ += [
     "ChannelShuffle", "CosineSimilarity", "PairwiseDistance", "EmbeddingBag",
     "CosineEmbeddingLoss", "GaussianNLLLoss", "HingeEmbeddingLoss", "MarginRankingLoss",
     "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss", "PoissonNLLLoss",
-    "SoftMarginLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
+    "SoftMarginLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss", "BatchNorm3d",
+    "InstanceNorm1d", "InstanceNorm2d",
     "InstanceNorm3d", "LocalResponseNorm", "RMSNorm", "CircularPad1d", "CircularPad2d",
     "CircularPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ReflectionPad1d",
     "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
     "ReplicationPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ParameterDict", "ParameterList",
-    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AvgPool1d", "LPPool1d", "LPPool2d", "MaxPool1d",
+    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AvgPool1d", "LPPool1d",
+    "LPPool2d", "MaxPool1d",
     "MaxUnpool1d", "MaxUnpool2d", "LazyLinear", "LazyConv1d", "LazyConv2d", "LazyConv3d",
     "UninitializedParameter", "parameter",
 ]
@@ -191,3 +198,5 @@ __all__ += ["SyncBatchNorm"]
 __all__ += ["CTCLoss"]
 # the adaptive softmax (session 27)
 __all__ += ["AdaptiveLogSoftmaxWithLoss"]
+
+from graphc.nn import parameter  # noqa: E402  (torch.nn.parameter)
