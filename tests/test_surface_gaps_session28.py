@@ -120,6 +120,24 @@ def test_tensors_take_python_attributes_kept_by_copy_and_pickle():
         graphc.ones(2).shape = (3,)  # properties stay read-only
 
 
+def test_compiled_function_sees_the_attributes_of_its_tensor_arguments():
+    # (the traced code reads the caller's tensor: its attributes key the cache, so another
+    # value traces again instead of reusing the first call's)
+    @graphc.compile
+    def f(x):
+        return x * x.scale
+    x = graphc.ones(2)
+    x.scale = 2.0
+    assert f(x).tolist() == [2.0, 2.0]
+    x.scale = 3.0
+    assert f(x).tolist() == [3.0, 3.0]
+    y = graphc.ones(2)
+    y.scale = 5.0
+    assert f(y).tolist() == [5.0, 5.0]
+    x.scale = 2.0
+    assert f(x).tolist() == [2.0, 2.0] and len(f.entries) == 3
+
+
 # -- out= --------------------------------------------------------------------------------------------
 def test_out_writes_in_place_and_returns_out():
     a, b = RNG.standard_normal((2, 3)), RNG.standard_normal((2, 3))
