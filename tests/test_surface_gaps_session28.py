@@ -99,6 +99,13 @@ def test_size_is_a_tuple_with_numel():
         graphc.Size([2.5])
 
 
+def test_torch_size_in_a_checkpoint_loads_as_a_size(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.save({"shape": torch.zeros(2, 3).shape}, tmp_path / "s.pt")
+    loaded = graphc.load(tmp_path / "s.pt")["shape"]
+    assert type(loaded) is graphc.Size and loaded == (2, 3)
+
+
 def test_traced_shape_is_a_size():
     seen = []
 
