@@ -115,8 +115,15 @@ def with_out(fn, name=None):
 
 
 def install(namespace: dict) -> None:
-    """Wraps the :data:`OUT_FUNCTIONS` that ``namespace`` (``graphc``'s) has."""
+    """Wraps the :data:`OUT_FUNCTIONS` that ``namespace`` (``graphc``'s) has, each function once:
+    its aliases (``arcsin`` of ``asin``, ``divide`` of ``div``) get the same wrapper, so they
+    stay the same object and take ``out=`` too."""
+    wrappers: dict = {}
     for name in OUT_FUNCTIONS:
         fn = namespace.get(name)
-        if fn is not None and not getattr(fn, "_graphc_out", False):
-            namespace[name] = with_out(fn, name)
+        if fn is not None and not getattr(fn, "_graphc_out", False) and id(fn) not in wrappers:
+            wrappers[id(fn)] = (fn, with_out(fn, name))
+    for name, value in list(namespace.items()):
+        entry = wrappers.get(id(value))
+        if entry is not None and entry[0] is value and not name.startswith("_"):
+            namespace[name] = entry[1]
