@@ -673,7 +673,7 @@ __all__ += ["distributions"]
 # PyTorch's out= keyword on the top-level functions that take it (graphc/out_arg.py)
 from graphc import out_arg as _out_arg  # noqa: E402
 
-_out_arg.install(globals())
+_out_arg.install(globals(), vars(special))  # (graphc.special.erf is graphc.erf)
 
 
 def __getattr__(name: str):

@@ -114,16 +114,17 @@ def with_out(fn, name=None):
     return wrapper
 
 
-def install(namespace: dict) -> None:
+def install(namespace: dict, *others: dict) -> None:
     """Wraps the :data:`OUT_FUNCTIONS` that ``namespace`` (``graphc``'s) has, each function once:
-    its aliases (``arcsin`` of ``asin``, ``divide`` of ``div``) get the same wrapper, so they
-    stay the same object and take ``out=`` too."""
+    its aliases there and in ``others`` (``arcsin`` of ``asin``; ``graphc.special.erf`` of
+    ``graphc.erf``) get the same wrapper, so they stay the same object and take ``out=`` too."""
     wrappers: dict = {}
     for name in OUT_FUNCTIONS:
         fn = namespace.get(name)
         if fn is not None and not getattr(fn, "_graphc_out", False) and id(fn) not in wrappers:
             wrappers[id(fn)] = (fn, with_out(fn, name))
-    for name, value in list(namespace.items()):
-        entry = wrappers.get(id(value))
-        if entry is not None and entry[0] is value and not name.startswith("_"):
-            namespace[name] = entry[1]
+    for space in (namespace,) + others:
+        for name, value in list(space.items()):
+            entry = wrappers.get(id(value))
+            if entry is not None and entry[0] is value and not name.startswith("_"):
+                space[name] = entry[1]
