@@ -6609,6 +6609,245 @@ def session28_parity():
                 "undocumented artifact of its kernel (docs/DESIGN-NOTES.md)")
 
 
+def session28_surface2():
+    """Session-28 surface gaps (graphc/tensor_signatures.py, size.py, out_arg.py, nn/lazy.py,
+    nn/utils/spectral_norm.py, optim/adafactor.py, ...): varargs Tensor methods, +x, dtype
+    attributes, Size, out=, grad(is_grads_batched), fork_rng, triplet loss with a distance,
+    adaptive_max_pool3d, negative pad, spectral_norm, lazy convs, Adafactor, MHA bias_kv /
+    zero_attn, LSTM proj_size; float64 values against torch run on the same inputs."""
+    rng = np.random.default_rng(282)
+    a = rng.standard_normal((2, 1, 3, 4))
+
+    def both(fn):
+        return fn(graphc, graphc.tensor(a)), fn(torch, torch.tensor(a))
+
+    def varargs():
+        items = []
+        for label, fn in [("flip(0, 2)", lambda L, x: x.flip(0, 2)),
+                          ("tile(2, 1)", lambda L, x: x.tile(2, 1)),
+                          ("squeeze(1, 0)", lambda L, x: x.squeeze(1, 0)),
+                          ("count_nonzero(0, 3)", lambda L, x: x.count_nonzero(0, 3)),
+                          ("hsplit(1, 2)[1]", lambda L, x: x[0, 0].hsplit(1, 2)[1]),
+                          ("+x", lambda L, x: +x),
+                          ("positive", lambda L, x: L.positive(x))]:
+            g, t = both(fn)
+            items += [(label, g, t), Exact(f"{label} dtype", str(_np(g).dtype), str(_np(t).dtype))]
+        return items
+    check("s28/surface2.varargs methods, +x", varargs)
+
+    def dtype_attrs():
+        items = []
+        for name in ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16",
+                     "float32", "float64"):
+            g, t = getattr(graphc, name), getattr(torch, name)
+            items.append(Exact(name, (g.is_floating_point, g.is_complex, g.is_signed,
+                                      g.itemsize),
+                               (t.is_floating_point, t.is_complex, t.is_signed, t.itemsize)))
+        g, t = both(lambda L, x: x.shape)
+        items += [Exact("Size == tuple", g == (2, 1, 3, 4), t == (2, 1, 3, 4)),
+                  Exact("Size.numel", g.numel(), t.numel()),
+                  Exact("Size hash", hash(g), hash(t)),
+                  Exact("numpy(force=True)", graphc.tensor(a).numpy(force=True).tolist(),
+                        torch.tensor(a).numpy(force=True).tolist())]
+        return items
+    check("s28/surface2.dtype attributes, Size, numpy(force)", dtype_attrs)
+
+    def out_arg():
+        items = []
+        m1, m2 = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+        for label, fn in [("add", lambda L, x, y, o: L.add(x, y, alpha=2, out=o)),
+                          ("matmul", lambda L, x, y, o: L.matmul(x, y.T, out=o)),
+                          ("cat", lambda L, x, y, o: L.cat([x, y], 1, out=o)),
+                          ("stack", lambda L, x, y, o: L.stack([x, y], out=o)),
+                          ("sum", lambda L, x, y, o: L.sum(x, 1, out=o)),
+                          ("mean", lambda L, x, y, o: L.mean(x, 0, out=o)),
+                          ("exp", lambda L, x, y, o: L.exp(x, out=o)),
+                          ("clamp", lambda L, x, y, o: L.clamp(x, -0.5, 0.5, out=o)),
+                          ("where", lambda L, x, y, o: L.where(x > 0, x, y, out=o))]:
+            results = []
+            for L in (graphc, torch):
+                o = L.empty(0, dtype=L.float64)
+                r = fn(L, L.tensor(m1), L.tensor(m2), o)
+                results.append((r is o, o))
+            items += [Exact(f"{label} returns out", results[0][0], results[1][0]),
+                      (label, results[0][1], results[1][1])]
+        found = []
+        for L in (graphc, torch):
+            v, i = L.empty(0, dtype=L.float64), L.empty(0, dtype=L.int64)
+            L.max(L.tensor(m1), 1, out=(v, i))
+            found.append((v, i))
+        items += [("max values", found[0][0], found[1][0]), ("max indices", found[0][1], found[1][1])]
+        # a float result into an int64 out: refused by both; an int result into float: allowed
+        refused = []
+        for L in (graphc, torch):
+            try:
+                L.add(L.tensor(m1), 1.0, out=L.zeros(3, 4, dtype=L.int64))
+                refused.append(False)
+            except RuntimeError:
+                refused.append(True)
+        items.append(Exact("float into int out refused", refused[0], refused[1]))
+        return items
+    check("s28/surface2.out=", out_arg)
+
+    def batched_grad():
+        x = rng.standard_normal((3, 4))
+        outs = []
+        for L in (graphc, torch):
+            t = L.tensor(x, requires_grad=True)
+            y = (t ** 3).sum(1)
+            outs.append(L.autograd.grad(y, t, L.eye(3, dtype=L.float64),
+                                        is_grads_batched=True)[0])
+        return [("jacobian rows", outs[0], outs[1])]
+    check("s28/surface2.autograd.grad is_grads_batched", batched_grad)
+
+    def fork():
+        seq = []
+        for L in (graphc, torch):
+            L.manual_seed(5)
+            first = L.rand(3).tolist()
+            L.manual_seed(5)
+            with L.random.fork_rng():
+                L.rand(7)
+            seq.append(L.rand(3).tolist() == first)
+        return [Exact("fork_rng restores the stream", seq[0], seq[1])]
+    check("s28/surface2.random.fork_rng", fork)
+
+    def triplet():
+        x, p, n = (rng.standard_normal((5, 3)) for _ in range(3))
+        items = []
+        for swap in (False, True):
+            for dist in (None, "l1"):
+                vals = []
+                for L in (graphc, torch):
+                    fn = None if dist is None else (lambda u, v: (u - v).abs().sum(-1))
+                    loss = L.nn.TripletMarginWithDistanceLoss(distance_function=fn, margin=0.7,
+                                                              swap=swap, reduction="none")
+                    vals.append(loss(L.tensor(x), L.tensor(p), L.tensor(n)))
+                items.append((f"swap={swap} distance={dist}", vals[0], vals[1]))
+        return items
+    check("s28/surface2.triplet_margin_with_distance_loss", triplet)
+
+    def pool3d():
+        x = rng.standard_normal((2, 3, 5, 7, 6))
+        items = []
+        for size in ((2, 3, 4), 1, (None, 2, 5)):
+            g = graphc.nn.functional.adaptive_max_pool3d(graphc.tensor(x), size, True)
+            t = torch.nn.functional.adaptive_max_pool3d(torch.tensor(x), size, True)
+            items += [(f"{size} values", g[0], t[0]), (f"{size} indices", g[1], t[1])]
+        return items
+    check("s28/surface2.adaptive_max_pool3d", pool3d)
+
+    def negative_pad():
+        x = rng.standard_normal((2, 3, 5, 6))
+        items = []
+        for pad in ((-1, 2), (-2, -3), (1, -2, -1, 3), (2, -1, 0, 0, -1, 1), (-3, -3)):
+            g = graphc.nn.functional.pad(graphc.tensor(x), pad, value=1.5)
+            t = torch.nn.functional.pad(torch.tensor(x), pad, value=1.5)
+            items.append((str(pad), g, t))
+        return items
+    check("s28/surface2.pad negative (crops)", negative_pad)
+
+    def spectral():
+        items = []
+        for kind in ("linear", "convT"):
+            if kind == "linear":
+                tm, gm = torch.nn.Linear(5, 4).double(), graphc.nn.Linear(5, 4).double()
+                x = rng.standard_normal((3, 5))
+            else:
+                tm = torch.nn.ConvTranspose2d(3, 4, 2).double()
+                gm = graphc.nn.ConvTranspose2d(3, 4, 2).double()
+                x = rng.standard_normal((1, 3, 4, 4))
+            torch.nn.utils.spectral_norm(tm, n_power_iterations=2)
+            graphc.nn.utils.spectral_norm(gm, n_power_iterations=2)
+            items.append(Exact(f"{kind} state keys", sorted(gm.state_dict()),
+                               sorted(tm.state_dict())))
+            gm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+            for step in range(3):
+                items += [(f"{kind} train call {step}", gm(graphc.tensor(x)),
+                           tm(torch.tensor(x))),
+                          (f"{kind} u after {step}", gm.weight_u, tm.weight_u)]
+            tm.eval(), gm.eval()
+            items.append((f"{kind} eval", gm(graphc.tensor(x)), tm(torch.tensor(x))))
+            torch.nn.utils.remove_spectral_norm(tm)
+            graphc.nn.utils.remove_spectral_norm(gm)
+            items.append((f"{kind} removed weight", gm.weight, tm.weight))
+        return items
+    check("s28/surface2.nn.utils.spectral_norm", spectral)
+
+    def lazy():
+        items = []
+        for name, shape in (("LazyConv1d", (2, 3, 9)), ("LazyConv2d", (2, 3, 6, 7)),
+                            ("LazyConv3d", (1, 2, 4, 5, 5))):
+            tm = getattr(torch.nn, name)(4, 3, padding=1).double()
+            gm = getattr(graphc.nn, name)(4, 3, padding=1).double()
+            x = rng.standard_normal(shape)
+            tm(torch.tensor(x)), gm(graphc.tensor(x))
+            items += [Exact(f"{name} becomes", type(gm).__name__, type(tm).__name__),
+                      Exact(f"{name} in_channels", gm.in_channels, tm.in_channels)]
+            gm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+            items.append((f"{name} forward", gm(graphc.tensor(x)), tm(torch.tensor(x))))
+        return items
+    check("s28/surface2.LazyConv1d/2d/3d", lazy)
+
+    def adafactor():
+        items = []
+        shapes = [(3, 4), (5,), (2, 3, 4)]
+        for kw in ({}, dict(lr=0.05, weight_decay=0.1, maximize=True),
+                   dict(eps=(1e-30, 1e-3), d=1.5, beta2_decay=-0.5)):
+            inits = [rng.standard_normal(s) for s in shapes]
+            tp = [torch.nn.Parameter(torch.tensor(v)) for v in inits]
+            gp = [graphc.nn.Parameter(graphc.tensor(v)) for v in inits]
+            to, go = torch.optim.Adafactor(tp, **kw), graphc.optim.Adafactor(gp, **kw)
+            for _ in range(4):
+                grads = [rng.standard_normal(s) for s in shapes]
+                for p, g in zip(tp, grads):
+                    p.grad = torch.tensor(g)
+                for p, g in zip(gp, grads):
+                    p.grad = graphc.tensor(g)
+                to.step(), go.step()
+            items += [(f"{kw} param {i}", g, t) for i, (g, t) in enumerate(zip(gp, tp))]
+        return items
+    check("s28/surface2.optim.Adafactor", adafactor)
+
+    def mha():
+        items = []
+        for bias_kv, zero_attn, batch_first in ((True, False, False), (False, True, True),
+                                                (True, True, False)):
+            tm = torch.nn.MultiheadAttention(8, 2, add_bias_kv=bias_kv, add_zero_attn=zero_attn,
+                                             batch_first=batch_first).double()
+            gm = graphc.nn.MultiheadAttention(8, 2, add_bias_kv=bias_kv,
+                                              add_zero_attn=zero_attn,
+                                              batch_first=batch_first).double()
+            label = f"bias_kv={bias_kv} zero_attn={zero_attn}"
+            items.append(Exact(f"{label} keys", sorted(gm.state_dict()), sorted(tm.state_dict())))
+            gm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+            q = rng.standard_normal((2, 4, 8) if batch_first else (4, 2, 8))
+            kv = rng.standard_normal((2, 3, 8) if batch_first else (3, 2, 8))
+            kpm = np.array([[False, True, False], [False, False, True]])
+            am = rng.random((4, 3)) < 0.3
+            go = gm(graphc.tensor(q), graphc.tensor(kv), graphc.tensor(kv),
+                    key_padding_mask=graphc.tensor(kpm), attn_mask=graphc.tensor(am))
+            to = tm(torch.tensor(q), torch.tensor(kv), torch.tensor(kv),
+                    key_padding_mask=torch.tensor(kpm), attn_mask=torch.tensor(am))
+            items += [(f"{label} output", go[0], to[0]), (f"{label} weights", go[1], to[1])]
+        return items
+    check("s28/surface2.MultiheadAttention add_bias_kv/add_zero_attn", mha)
+
+    def lstm_proj():
+        items = []
+        for kw in ({}, dict(num_layers=2, bidirectional=True), dict(bias=False, batch_first=True)):
+            tm = torch.nn.LSTM(4, 6, proj_size=3, **kw).double()
+            gm = graphc.nn.LSTM(4, 6, proj_size=3, **kw).double()
+            items.append(Exact(f"{kw} names", list(gm.state_dict()), list(tm.state_dict())))
+            gm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+            x = rng.standard_normal((2, 5, 4) if kw.get("batch_first") else (5, 2, 4))
+            go, (gh, gc) = gm(graphc.tensor(x))
+            to, (th, tc) = tm(torch.tensor(x))
+            items += [(f"{kw} output", go, to), (f"{kw} h_n", gh, th), (f"{kw} c_n", gc, tc)]
+        return items
+    check("s28/surface2.LSTM proj_size", lstm_proj)
+
+
 def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -6630,7 +6869,7 @@ def main() -> int:
                     session27_grid, session27_surface, session27_dist, session27_special,
                     session27_linalg2, session27_funcs, session27_nnx, session27_dist2,
                     session27_surface2, session28_surface, session28_dist, session28_state,
-                    session28_views, session28_parity):
+                    session28_views, session28_parity, session28_surface2):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

@@ -285,6 +285,7 @@ from graphc.scans_sorts import (
                            sort,
                            topk,
 )
+from graphc.size import Size
 from graphc.sparse import SparseCOOTensor, sparse_coo_tensor, spmm
 from graphc.tensor import Tensor
 from graphc.tensor_compat import BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor
@@ -436,6 +437,7 @@ __all__ = [
     "divide", "exp2", "fix", "floor", "floor_divide", "fmod", "frac", "hypot", "lerp", "log10",
     "log2", "logaddexp", "remainder", "round", "sinh", "tan", "true_divide", "trunc", "xlogy",
 ]
+__all__ += ["Size"]  # graphc/size.py
 __all__ += ["func", "vmap"]  # function transforms (graphc.func)
 __all__ += ["det", "inverse", "logdet", "matrix_power", "slogdet"]  # graphc/linalg_solvers.py
 __all__ += ["pinverse", "qr", "svd"]  # graphc/linalg_decompositions.py
@@ -564,6 +566,7 @@ __all__ += [
 # nn.functional with ATen's signatures, top-level in-place and *_copy forms;
 # graphc/torch_surface_more.py: windows, queries, factories, DLPack, legacy linalg;
 # graphc/torch_settings.py: global switches; graphc/tensor_surface_more.py: Tensor methods)
+from graphc import tensor_signatures as _tensor_signatures  # noqa: E402,F401  (x.flip(0, 1), +x)
 from graphc import tensor_surface_more as _tensor_surface_more  # noqa: E402,F401
 from graphc import torch_aliases as _torch_aliases  # noqa: E402
 from graphc.autograd_anomaly import (  # noqa: E402
@@ -669,6 +672,11 @@ _views.install(globals())
 # probability distributions (graphc/distributions/): torch.distributions' families, KL,
 # transforms
 __all__ += ["distributions"]
+
+# PyTorch's out= keyword on the top-level functions that take it (graphc/out_arg.py)
+from graphc import out_arg as _out_arg  # noqa: E402
+
+_out_arg.install(globals(), vars(special))  # (graphc.special.erf is graphc.erf)
 
 # Lazy loading (PEP 562; docs/DESIGN-NOTES.md, "Lazy loading"): these submodules and names are
 # imported on first use (``graphc.optim``, ``from graphc import compile``), not by

@@ -687,13 +687,16 @@ def _checked_grad_outputs(outputs: list, grad_outputs, ones_like) -> list:
 
 
 def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=False,
-         allow_unused=None, materialize_grads: bool = False):
+         allow_unused=None, is_grads_batched: bool = False, materialize_grads: bool = False):
     """Gradients of ``outputs`` w.r.t. ``inputs``, like ``torch.autograd.grad``.
 
     ``inputs`` are tensors that require grad, leaves or intermediate results. An input the
     outputs do not depend on is an error, as in PyTorch, or gives ``None`` with
     ``allow_unused=True`` (zeros with ``materialize_grads=True``). ``grad_outputs`` has one
     gradient per output, of its shape (None: ones, for a one-element output).
+    ``is_grads_batched=True``: each ``grad_outputs[k]`` has a leading batch dim, and the result
+    is the stack of the vector-Jacobian products of its slices (one backward pass per slice;
+    PyTorch uses vmap, with the same values).
 
         >>> import graphc
         >>> x = graphc.tensor(3.0, requires_grad=True)
@@ -702,6 +705,9 @@ def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=
         18.0
     """
     from graphc.factories import ones_like, zeros_like  # (factories sit above this module)
+    if is_grads_batched:
+        return _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph,
+                             allow_unused, materialize_grads)
     single_out = isinstance(outputs, Tensor)
     outputs = [outputs] if single_out else list(outputs)
     single_in = isinstance(inputs, Tensor)
@@ -722,6 +728,39 @@ def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=
         raise AutogradError("one of the inputs is not used to compute the outputs "
                             "(pass allow_unused=True to get None for it)")
     return result
+
+
+def _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
+                  materialize_grads):
+    """``grad(..., is_grads_batched=True)``: one ``grad`` per slice of the batched
+    ``grad_outputs``, the results stacked (None stays None, for an unused input)."""
+    from graphc.functions import stack  # (functions sit above this module)
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    if grad_outputs is None:
+        raise AutogradError("grad: is_grads_batched=True needs grad_outputs (each with a "
+                            "leading batch dim)")
+    grad_outputs = [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise AutogradError(f"grad: got {len(grad_outputs)} grad_outputs for {len(outputs)} "
+                            f"outputs")
+    sizes = set()
+    for k, (o, g) in enumerate(zip(outputs, grad_outputs)):
+        if not isinstance(g, Tensor) or g.ndim == 0 or tuple(g.shape[1:]) != tuple(o.shape):
+            got = list(g.shape) if isinstance(g, Tensor) else type(g).__name__
+            raise AutogradError(f"grad: with is_grads_batched=True, grad_outputs[{k}] must have "
+                                f"shape [B, {', '.join(map(str, o.shape))}] (a batch of "
+                                f"gradients of output {k}), got {got}")
+        sizes.add(g.shape[0])
+    if len(sizes) != 1:
+        raise AutogradError(f"grad: the grad_outputs' batch sizes differ: {sorted(sizes)}")
+    (batch,) = sizes
+    keep = create_graph if retain_graph is None else retain_graph
+    rows = [grad(outputs, inputs, [g[b] for g in grad_outputs],
+                 retain_graph=True if b < batch - 1 else keep, create_graph=create_graph,
+                 allow_unused=allow_unused, materialize_grads=materialize_grads)
+            for b in range(batch)]
+    return tuple(None if rows[0][i] is None else stack([r[i] for r in rows])
+                 for i in range(len(rows[0])))
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False,

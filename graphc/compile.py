@@ -88,7 +88,7 @@ def _leaf_spec(leaf, first_index: int):
         # (its class and whether it is a leaf too: code may branch on isinstance(x, Parameter),
         # x.is_leaf or x.grad_fn, and a trace made for one gave the other its branch)
         return ("tensor", leaf.ir_type, leaf.requires_grad, first_index, leaf.device,
-                type(leaf), leaf._grad_fn is None)
+                type(leaf), leaf._grad_fn is None, _attributes_spec(leaf))
     if isinstance(leaf, np.ndarray):
         return ("array", ir.TensorType(from_numpy(leaf.dtype), leaf.shape), first_index)
     if isinstance(leaf, float):
@@ -98,6 +98,19 @@ def _leaf_spec(leaf, first_index: int):
         return ("static", type(leaf), leaf)
     except TypeError:
         return ("object", _ByIdentity(leaf))
+
+
+def _attributes_spec(tensor: Tensor):
+    """A tensor argument's Python attributes (``x.scale = 2.0``), which the traced code may
+    read: by value (a number or string), else by identity, as a leaf of that kind would be; so
+    a call with another value traces again instead of using the first call's. None (the common
+    case) without any."""
+    fields = tensor.__dict__
+    if not fields:
+        return None
+    return tuple(sorted((name, _leaf_spec(value, -1) if not isinstance(value, Tensor)
+                         else ("object", _ByIdentity(value)))
+                        for name, value in fields.items()))
 
 
 def _cache_key(leaves, tree) -> tuple:
@@ -123,6 +136,8 @@ def _positional_key(args: tuple) -> Optional[tuple]:
     for index, arg in enumerate(args):
         kind = type(arg)
         if kind is Tensor and arg._value is None:
+            if arg.__dict__:  # Python attributes: keyed by _attributes_spec on the full path
+                return None
             data, on_device = arg._data, is_on_device(arg._data)
             requires_grad = arg.requires_grad if arg._grad_fn is None else _NON_LEAF
         elif kind is np.ndarray:  # exactly: subclasses (np.matrix, masked) take the full path
@@ -149,6 +164,9 @@ def _describe_spec(spec) -> str:
             text += f" ({spec[5].__name__})"
         if spec[0] == "tensor" and not spec[6]:
             text += " (not a leaf)"
+        if spec[0] == "tensor" and spec[7]:
+            text += " with " + ", ".join(f".{name}={_describe_spec(attribute)}"
+                                         for name, attribute in spec[7])
         return text
     if spec[0] == "static":
         return spec[2] if spec[1] is float else repr(spec[2])

@@ -850,16 +850,27 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
 
 
 def pad(x: Tensor, pad: Sequence[int], value: float = 0.0) -> Tensor:
-    """Constant padding; ``pad`` lists (left, right) pairs from the *last* axis, like ``F.pad``."""
+    """Constant padding; ``pad`` lists (left, right) pairs from the *last* axis, like ``F.pad``.
+    A negative amount crops that many elements from that side, as in PyTorch."""
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ShapeError(f"pad: needs (left, right) pairs for at most {x.ndim} axes, got {pad}")
     pads = [[0, 0, 0] for _ in range(x.ndim)]
+    crops = []
     for i in range(len(pad) // 2):
-        lo, hi = pad[2 * i], pad[2 * i + 1]
+        lo, hi = int(pad[2 * i]), int(pad[2 * i + 1])
+        axis = x.ndim - 1 - i
+        if x.shape[axis] + lo + hi < 0:
+            raise ShapeError(f"pad: the input size {x.shape[axis]} of dim {axis}, plus negative "
+                             f"padding {lo} and {hi}, gives a negative output size")
+        # (builtins: this module's max() and min() are the tensor reductions)
+        pads[axis] = [builtins.max(lo, 0), builtins.max(hi, 0), 0]
         if lo < 0 or hi < 0:
-            raise ShapeError(f"pad: negative padding {pad} is not supported")
-        pads[x.ndim - 1 - i] = [lo, hi, 0]
-    return apply("pad", [x], pads=pads, value=float(value))
+            crops.append((axis, -builtins.min(lo, 0), x.shape[axis] + lo + hi))
+    grows = builtins.any(lo or hi for lo, hi, _ in pads)
+    out = x if crops and not grows else apply("pad", [x], pads=pads, value=float(value))
+    for axis, start, length in crops:
+        out = narrow(out, axis, start, length)
+    return out
 
 
 def outer(a: Tensor, b: Tensor) -> Tensor:

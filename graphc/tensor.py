@@ -23,10 +23,12 @@ from typing import Optional
 import numpy as np
 
 from graphc.errors import AutogradError, ShapeError
+from graphc.size import Size
 from ir import dtypes
 from ir.types import TensorType, normalize_axis
 
 _new_object = object.__new__
+_new_tuple = tuple.__new__
 
 
 class Tensor:
@@ -40,7 +42,7 @@ class Tensor:
     # _view_info: what makes this tensor a view (graphc.views.ViewInfo), else None; _views: weak
     # references to the views of this tensor (a root), or None
     __slots__ = ("_data", "_value", "_trace", "requires_grad", "_grad", "_grad_fn", "_version",
-                 "_name_hint", "_view_info", "_views", "__weakref__")
+                 "_name_hint", "_view_info", "_views", "__weakref__", "__dict__")
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected operators
 
     def _init(self, data, value, trace):
@@ -125,8 +127,10 @@ class Tensor:
         return TensorType(dtypes.from_numpy(data.dtype), data.shape)
 
     @property
-    def shape(self) -> tuple:
-        return self._value.type.shape if self._value is not None else self._data.shape
+    def shape(self) -> Size:
+        """The sizes of the dims, a :class:`graphc.Size` (a tuple: ``x.shape == (2, 3)``)."""
+        return _new_tuple(Size, self._value.type.shape if self._value is not None
+                          else self._data.shape)
 
     @property
     def dtype(self) -> dtypes.DType:
@@ -136,12 +140,13 @@ class Tensor:
 
     @property
     def ndim(self) -> int:
-        return len(self.shape)
+        return len(self._value.type.shape) if self._value is not None else self._data.ndim
 
     def dim(self) -> int:
         return self.ndim
 
     def size(self, dim: Optional[int] = None):
+        """``x.size()`` is ``x.shape`` (a :class:`graphc.Size`); ``x.size(d)`` the size of dim d."""
         return self.shape if dim is None else self.shape[normalize_axis(dim, self.ndim)]
 
     def numel(self) -> int:
@@ -201,7 +206,8 @@ class Tensor:
         Unlike PyTorch, a tensor that requires grad is accepted (PyTorch asks for
         ``t.detach().numpy()`` because its array shares the storage autograd reads, so a write
         into it would change a saved value unseen; graphc's is read-only and cannot). ``force``
-        is accepted for PyTorch's signature and changes nothing."""
+        is PyTorch's (detach and copy to the CPU first): graphc's ``numpy()`` already does
+        both, so it changes nothing here."""
         return _read_only(self._concrete("call .numpy()"))
 
     def item(self):

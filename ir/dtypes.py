@@ -47,6 +47,31 @@ class DType:
     def is_bool(self) -> bool:
         return self.kind == "bool"
 
+    # PyTorch's dtype attributes (``torch.float32.is_floating_point``, ...)
+    @property
+    def is_floating_point(self) -> bool:
+        return self.kind == "float"
+
+    @property
+    def is_complex(self) -> bool:
+        """Always False: the IR has no complex dtypes."""
+        return False
+
+    @property
+    def is_signed(self) -> bool:
+        """True for the signed integers and the floats; False for bool and u8 (as PyTorch)."""
+        return self.kind in ("int", "float")
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes per element."""
+        return self.numpy.itemsize
+
+    def to_real(self) -> DType:
+        """The real dtype of the same precision: the dtype itself, the IR having no complex
+        dtypes (``torch.float32.to_real()`` is ``torch.float32``)."""
+        return self
+
     @property
     def bits(self) -> int:
         return self.numpy.itemsize * 8

@@ -63,7 +63,13 @@ from graphc.nn.dropout import (
 )
 from graphc.nn.embedding_bag import EmbeddingBag
 from graphc.nn.fold import Fold, Unfold
-from graphc.nn.lazy import LazyLinear
+from graphc.nn.lazy import (
+    LazyConv1d,
+    LazyConv2d,
+    LazyConv3d,
+    LazyLinear,
+    UninitializedParameter,
+)
 from graphc.nn.linear import Flatten, Identity, Linear, Unflatten
 from graphc.nn.loss import (
     BCELoss,
@@ -88,6 +94,7 @@ from graphc.nn.loss_more import (
     PoissonNLLLoss,
     SoftMarginLoss,
     TripletMarginLoss,
+    TripletMarginWithDistanceLoss,
 )
 from graphc.nn.module import Module, Parameter
 from graphc.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
@@ -129,6 +136,7 @@ from graphc.nn.pooling import (
 from graphc.nn.pooling_more import (
     AdaptiveMaxPool1d,
     AdaptiveMaxPool2d,
+    AdaptiveMaxPool3d,
     AvgPool1d,
     LPPool1d,
     LPPool2d,
@@ -168,13 +176,16 @@ __all__ += [
     "ChannelShuffle", "CosineSimilarity", "PairwiseDistance", "EmbeddingBag",
     "CosineEmbeddingLoss", "GaussianNLLLoss", "HingeEmbeddingLoss", "MarginRankingLoss",
     "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss", "PoissonNLLLoss",
-    "SoftMarginLoss", "TripletMarginLoss", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
+    "SoftMarginLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss", "BatchNorm3d",
+    "InstanceNorm1d", "InstanceNorm2d",
     "InstanceNorm3d", "LocalResponseNorm", "RMSNorm", "CircularPad1d", "CircularPad2d",
     "CircularPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ReflectionPad1d",
     "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
     "ReplicationPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ParameterDict", "ParameterList",
-    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AvgPool1d", "LPPool1d", "LPPool2d", "MaxPool1d",
-    "MaxUnpool1d", "MaxUnpool2d", "LazyLinear",
+    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AvgPool1d", "LPPool1d",
+    "LPPool2d", "MaxPool1d",
+    "MaxUnpool1d", "MaxUnpool2d", "LazyLinear", "LazyConv1d", "LazyConv2d", "LazyConv3d",
+    "UninitializedParameter", "parameter",
 ]
 
 # PyTorch's torch.nn.modules.* paths (graphc/nn/modules/; imported on first use, see _LAZY)
@@ -185,6 +196,8 @@ __all__ += ["SyncBatchNorm"]  # graphc/nn/sync_batchnorm.py (imported on first u
 __all__ += ["CTCLoss"]
 # the adaptive softmax (session 27)
 __all__ += ["AdaptiveLogSoftmaxWithLoss"]
+
+from graphc.nn import parameter  # noqa: E402  (torch.nn.parameter)
 
 # Lazy loading (PEP 562; docs/DESIGN-NOTES.md, "Lazy loading"): these are imported on first use
 # (``nn.LSTM``, ``from graphc.nn import DataParallel``), not by ``import graphc``, which needs

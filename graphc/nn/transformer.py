@@ -188,9 +188,6 @@ class MultiheadAttention(Module):
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim ({embed_dim}) must be divisible by num_heads "
                              f"({num_heads})")
-        if add_bias_kv or add_zero_attn:
-            raise NotImplementedError("MultiheadAttention: add_bias_kv and add_zero_attn are "
-                                      "not supported by graphc")
         self.embed_dim = embed_dim
         self.kdim = kdim if kdim is not None else embed_dim
         self.vdim = vdim if vdim is not None else embed_dim
@@ -213,8 +210,12 @@ class MultiheadAttention(Module):
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = Linear(embed_dim, embed_dim, bias=bias)
-        self.bias_k = self.bias_v = None
-        self.add_zero_attn = False
+        if add_bias_kv:  # one more key and value, learned, appended to every sequence
+            self.bias_k = Parameter(zeros(1, 1, embed_dim))
+            self.bias_v = Parameter(zeros(1, 1, embed_dim))
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = bool(add_zero_attn)  # ... and a key and value of zeros after it
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
@@ -227,6 +228,9 @@ class MultiheadAttention(Module):
             init.zeros_(self.in_proj_bias)
         if self.out_proj.bias is not None:
             init.zeros_(self.out_proj.bias)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
 
     def _projections(self):
         """(weight, bias) for query, key and value."""
@@ -237,6 +241,26 @@ class MultiheadAttention(Module):
         biases = ([None] * 3 if self.in_proj_bias is None else
                   F.chunk(self.in_proj_bias, 3, dim=0))
         return list(zip(weights, biases))
+
+    def _extra_keys(self, k: Tensor, v: Tensor, masks: list):
+        """``add_bias_kv`` appends ``bias_k``/``bias_v`` to the keys and values of every
+        sequence, then ``add_zero_attn`` a key and value of zeros, as PyTorch; the masks get a
+        column for each that masks nothing. ``k``, ``v``: (N, heads, S, head_dim)."""
+        extra = []
+        if self.bias_k is not None:
+            shape = (k.shape[0], self.num_heads, 1, self.head_dim)
+            extra.append((F.expand(F.reshape(self.bias_k, (1, self.num_heads, 1, self.head_dim)),
+                                   shape),
+                          F.expand(F.reshape(self.bias_v, (1, self.num_heads, 1, self.head_dim)),
+                                   shape)))
+        if self.add_zero_attn:
+            zero = zeros(k.shape[0], self.num_heads, 1, self.head_dim, dtype=k.dtype)
+            extra.append((zero, zero))
+        if not extra:
+            return k, v, masks
+        k = F.concat([k] + [e[0] for e in extra], 2)
+        v = F.concat([v] + [e[1] for e in extra], 2)
+        return k, v, [F.pad(m, [0, len(extra)]) for m in masks]
 
     def _check_inputs(self, query, key, value, key_padding_mask, attn_mask):
         batched = query.ndim == 3
@@ -335,6 +359,7 @@ class MultiheadAttention(Module):
                                  f"{list(key_padding_mask.shape)}")
             masks.append(F.reshape(key_padding_mask, (batch, 1, 1, source_length)))
 
+        k, v, masks = self._extra_keys(k, v, masks)
         dropout_p = self.dropout if self.dropout > 0.0 and self.training else 0.0
         out, weights = _attend(q, k, v, masks, dropout_p, 1.0 / math.sqrt(head_dim))
         if batch_major:
