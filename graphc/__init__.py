@@ -668,6 +668,7 @@ from graphc import views as _views  # noqa: E402
 from graphc.random import default_generator  # noqa: E402  (torch.default_generator)
 
 _views.install(globals())
+_tensor_signatures.install()  # x.squeeze(0, 1) outside the view wrappers (tensor_signatures)
 
 # probability distributions (graphc/distributions/): torch.distributions' families, KL,
 # transforms

@@ -48,7 +48,10 @@ def accept_varargs(method):
     return wrapper
 
 
-def _install() -> None:
+def install() -> None:
+    """Wraps the methods of ``VARARG_METHODS`` (once each). Run at import and again after
+    ``graphc.views.install``: the view wrappers hand the arguments to their stride rules as
+    given, so the varargs form must be turned into the tuple form outside them."""
     for name in VARARG_METHODS:
         method = getattr(Tensor, name)
         if not getattr(method, "_graphc_varargs", False):
@@ -57,4 +60,4 @@ def _install() -> None:
     Tensor.__pos__ = positive
 
 
-_install()
+install()
