@@ -391,3 +391,25 @@ def test_mask_check_false_takes_the_nested_path_inside_a_compiled_function():
         eager = nested(x, src_key_padding_mask=graphc.tensor(PADDED)).numpy()
         compiled = graphc.compile(nested)(x, src_key_padding_mask=graphc.tensor(PADDED)).numpy()
     assert_close(compiled, eager)
+
+
+def test_attention_to_fully_masked_keys_without_weights_is_zero_as_pytorchs_sdpa_path():
+    """PyTorch's MultiheadAttention runs scaled_dot_product_attention when it need not return
+    the weights: a query whose every key is padded gets attention 0, so its output is the
+    output projection's bias and gradients stay finite; returning the weights keeps NaN."""
+    graphc.manual_seed(0)
+    mha = graphc.nn.MultiheadAttention(4, 2, batch_first=True)
+    x = graphc.randn(2, 3, 4, requires_grad=True)
+    padded = graphc.tensor([[True, True, True], [False, True, True]])
+    out, weights = mha(x, x, x, key_padding_mask=padded, need_weights=False)
+    assert weights is None
+    bias = mha.out_proj.bias.detach().numpy()
+    np.testing.assert_array_equal(out.detach().numpy()[0], np.broadcast_to(bias, (3, 4)))
+    assert np.isfinite(out.detach().numpy()).all()
+    out.sum().backward()
+    assert np.isfinite(x.grad.numpy()).all()
+    assert np.isfinite(mha.in_proj_weight.grad.numpy()).all()
+    with_weights, _ = mha(x, x, x, key_padding_mask=padded, need_weights=True)
+    assert np.isnan(with_weights.detach().numpy()[0]).all()
+    np.testing.assert_allclose(with_weights.detach().numpy()[1], out.detach().numpy()[1],
+                               rtol=1e-6, atol=1e-7)

@@ -75,7 +75,9 @@ def _attend(q: Tensor, k: Tensor, v: Tensor, masks, dropout_p: float, scale: flo
 
     ``safe_softmax`` (``scaled_dot_product_attention``'s, as PyTorch's): a query whose every
     key is masked out (-inf) attends to nothing, weights 0, instead of NaN, whose gradient made
-    all of ``v``'s gradient NaN; MultiheadAttention keeps the NaN, as PyTorch's does."""
+    all of ``v``'s gradient NaN. MultiheadAttention uses it when it need not return the
+    weights, since PyTorch's then runs ``scaled_dot_product_attention`` (so a fully padded
+    sequence trains instead of making the loss NaN), and keeps the NaN when it returns them."""
     scores = F.matmul(F.mul(q, scale), F.transpose(k, -2, -1))
     for mask in masks:
         scores = _mask_scores(scores, mask)
@@ -361,7 +363,8 @@ class MultiheadAttention(Module):
 
         k, v, masks = self._extra_keys(k, v, masks)
         dropout_p = self.dropout if self.dropout > 0.0 and self.training else 0.0
-        out, weights = _attend(q, k, v, masks, dropout_p, 1.0 / math.sqrt(head_dim))
+        out, weights = _attend(q, k, v, masks, dropout_p, 1.0 / math.sqrt(head_dim),
+                               safe_softmax=not need_weights)
         if batch_major:
             out = F.reshape(F.permute(out, (0, 2, 1, 3)), (batch, length, embed))
         else:
