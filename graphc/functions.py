@@ -23,6 +23,7 @@ import numpy as np
 from graphc import tracing
 from graphc.amp.autocast_mode import autocast_op
 from graphc.dispatch import apply
+from graphc.errors import ArgumentError, ArgumentTypeError
 from graphc.profiler import recording as profiler_recording
 from graphc.tensor import Tensor
 from ir import dtypes
@@ -270,7 +271,7 @@ def isfinite(x: Tensor) -> Tensor:
 def clamp(x: Tensor, min=None, max=None) -> Tensor:
     """Limits ``x`` to [min, max]; the gradient is 1 inside (bounds included), as in PyTorch."""
     if min is None and max is None:
-        raise ValueError("clamp needs at least one of min and max")
+        raise ArgumentError("clamp: at least one of 'min' or 'max' must not be None")
     if min is not None:
         x = where(_past_bound(lt, x, min), to_tensor(min, x), x)
     if max is not None:
@@ -524,7 +525,7 @@ def softmax(x: Tensor, dim: int = -1, dtype=None) -> Tensor:
         x = cast(x, dtype)
     if x.dtype in _HALF:  # in float32, rounded once, as PyTorch's kernels (3-10x closer)
         return cast(softmax(cast(x, dtypes.f32), dim), x.dtype)
-    if x.ndim and x.shape[dim] == 0:  # nothing to normalize (amax of nothing is an error)
+    if x.ndim and x.shape[wrap_dim(dim, x.ndim)] == 0:  # nothing to normalize (amax: an error)
         return exp(x)
     shifted = exp(sub(x, amax(x, dim, keepdim=True).detach()))
     return div(shifted, sum(shifted, dim, keepdim=True))
@@ -635,8 +636,8 @@ def sizes(shape, what: str) -> list[int]:
         return [operator.index(s) for s in shape]
     except TypeError:
         bad = next(s for s in shape if not hasattr(type(s), "__index__"))
-        raise TypeError(f"{what}: sizes must be ints, got {type(bad).__name__} {bad!r} in "
-                        f"{list(shape)}") from None
+        raise ArgumentTypeError(f"{what}: sizes must be ints, got {type(bad).__name__} {bad!r} in "
+                                f"{list(shape)}") from None
 
 
 def _resolve_shape(x: Tensor, shape) -> list[int]:
@@ -730,6 +731,13 @@ def expand(x: Tensor, *sizes) -> Tensor:
 
 
 def _nonempty(tensors, op: str) -> list[Tensor]:
+    if isinstance(tensors, Tensor):  # would iterate over its rows, as PyTorch refuses to
+        raise ArgumentTypeError(f"{op}(): argument 'tensors' must be a tuple or list of "
+                                f"Tensors, not Tensor")
+    for i, t in enumerate(tensors):
+        if t is None:
+            raise ArgumentTypeError(f"{op}(): expected Tensor as element {i} of argument "
+                                    f"'tensors', but got None")
     tensors = [to_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError(f"{op}() expects a non-empty sequence of tensors")
@@ -759,6 +767,8 @@ def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     may be a 0-d integer tensor, as in PyTorch."""
     dim = _real_dim(x, dim, "narrow")
     start, length = operator.index(start), operator.index(length)
+    if length < 0:
+        raise ShapeError(f"narrow(): length must be non-negative, got {length}")
     if start < 0:
         start += x.shape[dim]
     starts, stops = [0] * x.ndim, list(x.shape)
