@@ -41,19 +41,19 @@ def require_tensor(value, name: str, fn: str):
 
 def require_integer(value, name: str, fn: str):
     """A tensor of integer dtype (indices, class targets); float or bool ones are refused."""
-    require_tensor(value, name, fn)
-    if not value.dtype.is_int:
-        raise ArgumentDTypeError(f"{fn}(): expected {name} to be an integer tensor (Long or "
-                                 f"Int), but got {torch_dtype_name(value.dtype)}")
-    return value
+    return _require_kind(value, name, fn, "is_int", "an integer tensor (Long or Int)")
 
 
 def require_floating(value, name: str, fn: str):
     """A tensor of floating point dtype (inputs of losses, linear maps, decompositions)."""
+    return _require_kind(value, name, fn, "is_float", "a floating point tensor")
+
+
+def _require_kind(value, name: str, fn: str, kind: str, what: str):
     require_tensor(value, name, fn)
-    if not value.dtype.is_float:
-        raise ArgumentDTypeError(f"{fn}(): expected {name} to be a floating point tensor, but "
-                                 f"got {torch_dtype_name(value.dtype)}")
+    if not getattr(value.dtype, kind):
+        raise ArgumentDTypeError(f"{fn}(): expected {name} to be {what}, but got "
+                                 f"{torch_dtype_name(value.dtype)}")
     return value
 
 
