@@ -16,10 +16,16 @@ The mistakes are ``tests/bad_input_cases.py``. For each, graphc's outcome is one
 
 It also checks that each case's recorded ``expected`` type is what PyTorch really raises
 (``TORCH?`` otherwise), so the test that runs the cases without torch stays honest.
+
+``--sweep`` instead calls every public function of ``graphc``, ``graphc.nn.functional``,
+``graphc.linalg`` and ``graphc.special`` with None and with a list as its first argument and lists
+the calls that fail with a non-graphc exception raised inside graphc or a library (not the
+TypeError of a missing argument): the raw tracebacks still left.
 """
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import re
 import signal
@@ -82,11 +88,43 @@ def classify(expected, exc) -> str:
     return "OK" if isinstance(exc, expected) else "WRONGTYPE"
 
 
+_SWEEP_SKIPS = ("set_", "save", "load", "compile", "seed", "use_", "enable", "disable", "hub",
+                "init_", "spawn", "profile", "export", "onnx")
+
+
+def sweep() -> None:
+    """Prints the public functions that meet None or a list with a raw exception."""
+    import graphc.nn.functional as F
+    namespaces = {"graphc": graphc, "F": F, "linalg": graphc.linalg, "special": graphc.special}
+    raw = 0
+    for prefix, namespace in namespaces.items():
+        for name in sorted(getattr(namespace, "__all__", dir(namespace))):
+            fn = getattr(namespace, name, None)
+            if (name.startswith("_") or any(s in name for s in _SWEEP_SKIPS)
+                    or not (inspect.isfunction(fn) or inspect.isbuiltin(fn))):
+                continue
+            for label, arg in (("None", None), ("list", [1.0, 2.0])):
+                exc, where = run(lambda g, fn=fn, arg=arg: fn(arg), graphc, 5)
+                if (exc is None or isinstance(exc, (GraphcError, IRError)) or where is None
+                        or "required positional argument" in str(exc)
+                        or not where.startswith(("graphc", "ir", "backends", "..", "/"))):
+                    continue
+                raw += 1
+                print(f"RAW {prefix}.{name}({label}): {type(exc).__name__} at {where}: "
+                      f"{str(exc).splitlines()[0][:100]}")
+    print(f"sweep: {raw} raw exceptions")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-k", default="", help="run only cases whose name contains this")
     parser.add_argument("-v", action="store_true", help="print OK cases too")
+    parser.add_argument("--sweep", action="store_true",
+                        help="call every public function with None and a list instead")
     args = parser.parse_args(argv)
+    if args.sweep:
+        sweep()
+        return 0
     import torch
     counts: dict[str, int] = {}
     torch_mismatches = 0

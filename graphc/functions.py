@@ -46,7 +46,7 @@ def scalar_dtype(value, like: dtypes.DType) -> dtypes.DType:
         return dtypes.i64 if like.is_bool else like
     if isinstance(value, float):
         return like if like.is_float else dtypes.DEFAULT_FLOAT
-    raise TypeError(f"unsupported operand of type {type(value).__name__}")
+    raise ArgumentTypeError(f"unsupported operand of type {type(value).__name__}")
 
 
 def scalar_like(value, like: Tensor) -> Tensor:
@@ -731,9 +731,9 @@ def expand(x: Tensor, *sizes) -> Tensor:
 
 
 def _nonempty(tensors, op: str) -> list[Tensor]:
-    if isinstance(tensors, Tensor):  # would iterate over its rows, as PyTorch refuses to
+    if isinstance(tensors, Tensor) or tensors is None:  # a Tensor would give its rows
         raise ArgumentTypeError(f"{op}(): argument 'tensors' must be a tuple or list of "
-                                f"Tensors, not Tensor")
+                                f"Tensors, not {type(tensors).__name__}")
     for i, t in enumerate(tensors):
         if t is None:
             raise ArgumentTypeError(f"{op}(): expected Tensor as element {i} of argument "

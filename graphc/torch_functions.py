@@ -30,7 +30,7 @@ from graphc import functions as F
 from graphc import tracing
 from graphc.amp.autocast_mode import autocast_op
 from graphc.composites import flip, repeat
-from graphc.errors import ArgumentError, IndexArgumentError, TraceError
+from graphc.errors import ArgumentError, ArgumentTypeError, IndexArgumentError, TraceError
 from graphc.tensor import Tensor
 from ir import dtypes
 from ir.errors import DTypeError, ShapeError
@@ -162,8 +162,8 @@ def _raise_rank(x: Tensor, rank: int) -> Tensor:
 
 def _tensor_list(tensors, op: str) -> list[Tensor]:
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
-        raise TypeError(f"{op}(): expected a list or tuple of tensors, got "
-                        f"{type(tensors).__name__}")
+        raise ArgumentTypeError(f"{op}(): expected a list or tuple of tensors, got "
+                                f"{type(tensors).__name__}")
     if not tensors:
         raise ShapeError(f"{op}(): expects a non-empty list of tensors")
     return [F.to_tensor(t) for t in tensors]

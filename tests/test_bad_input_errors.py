@@ -82,6 +82,11 @@ def test_check_choice_lists_the_choices():
     (lambda: graphc.cat(graphc.ones(2, 3)), "cat(): argument 'tensors' must be a tuple or list"),
     (lambda: graphc.stack([graphc.ones(2), None]), "expected Tensor as element 1"),
     (lambda: graphc.add(graphc.ones(2), None), "expected a Tensor, a number or a nested list"),
+    (lambda: graphc.abs_([1.0]), "abs_(): argument 'input' must be Tensor, not list"),
+    (lambda: graphc.sigmoid_(None), "sigmoid_(): argument 'input' must be Tensor, not NoneType"),
+    (lambda: graphc.cat(None), "cat(): argument 'tensors' must be a tuple or list of Tensors, "
+                               "not NoneType"),
+    (lambda: graphc.vstack(None), "vstack(): expected a list or tuple of tensors, got NoneType"),
 ])
 def test_a_non_tensor_where_a_tensor_is_needed_is_a_type_error(call, words):
     with pytest.raises(ArgumentTypeError) as info:
