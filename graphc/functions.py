@@ -22,6 +22,7 @@ import numpy as np
 
 from graphc import tracing
 from graphc.amp.autocast_mode import autocast_op
+from graphc.arg_checks import require_tensor
 from graphc.dispatch import apply
 from graphc.errors import ArgumentError, ArgumentTypeError
 from graphc.profiler import recording as profiler_recording
@@ -894,11 +895,15 @@ def triu(x: Tensor, diagonal: int = 0) -> Tensor:
 
 
 # -- ``axis=``: the NumPy name PyTorch accepts for ``dim=`` --------------------------------------
-def _accepting_axis(fn):
+def _accepting_axis(fn, tensor_first: bool = True):
     """``fn`` that also takes ``axis=`` for ``dim=``, as PyTorch's functions and methods do
-    (``x.sum(axis=1)``, ``graphc.cat(xs, axis=0)``); giving both is a TypeError."""
+    (``x.sum(axis=1)``, ``graphc.cat(xs, axis=0)``); giving both is a TypeError. With
+    ``tensor_first``, a first argument that is not a tensor (a list, None) is refused as PyTorch
+    refuses it, instead of failing inside ``fn``."""
     @functools.wraps(fn)
     def with_axis(*args, axis=None, **kwargs):
+        if tensor_first and args and not isinstance(args[0], Tensor):
+            require_tensor(args[0], "input", fn.__name__)
         if axis is not None:
             if "dim" in kwargs:
                 raise TypeError(f"{fn.__name__}() got both dim= and its alias axis=; give one")
@@ -908,9 +913,9 @@ def _accepting_axis(fn):
 
 
 (sum, mean, var, std, amax, amin, argmax, argmin, max, min, all, any, logsumexp, softmax,
- log_softmax, cat, stack, unsqueeze, squeeze, narrow, split, chunk, index_select, gather) = (
+ log_softmax, unsqueeze, squeeze, narrow, split, chunk, index_select, gather) = (
     _accepting_axis(fn) for fn in (
         sum, mean, var, std, amax, amin, argmax, argmin, max, min, all, any, logsumexp, softmax,
-        log_softmax, cat, stack, unsqueeze, squeeze, narrow, split, chunk, index_select,
-        gather))
+        log_softmax, unsqueeze, squeeze, narrow, split, chunk, index_select, gather))
+cat, stack = (_accepting_axis(fn, tensor_first=False) for fn in (cat, stack))  # take sequences
 concat = concatenate = cat

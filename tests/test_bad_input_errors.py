@@ -87,6 +87,10 @@ def test_check_choice_lists_the_choices():
     (lambda: graphc.cat(None), "cat(): argument 'tensors' must be a tuple or list of Tensors, "
                                "not NoneType"),
     (lambda: graphc.vstack(None), "vstack(): expected a list or tuple of tensors, got NoneType"),
+    (lambda: graphc.sum([1.0, 2.0]), "sum(): argument 'input' must be Tensor, not list"),
+    (lambda: graphc.amax(None), "amax(): argument 'input' must be Tensor, not NoneType"),
+    (lambda: graphc.var(np.ones(3)), "var(): argument 'input' must be Tensor, not ndarray"),
+    (lambda: graphc.logsumexp([1.0], 0), "logsumexp(): argument 'input' must be Tensor"),
 ])
 def test_a_non_tensor_where_a_tensor_is_needed_is_a_type_error(call, words):
     with pytest.raises(ArgumentTypeError) as info:
