@@ -120,6 +120,12 @@ class Executable(ABC):
     # ``__call__``, which checks and converts them. ``graphc.compile`` calls it when present
     # (the llvm backend's generated wrapper, ``backends/llvm/fastcall.py``).
     fast_call: Callable[..., tuple | None] | None = None
+    # Inputs (indices) the call writes in place (donated: ``graph.output_aliases``), and those
+    # of them it may have written when a later step raises (an index out of range found at run
+    # time): a caller that must keep its state when the call fails (``graphc.compile``, whose
+    # call is all-or-nothing for state) passes copies of those.
+    donated_inputs: tuple[int, ...] = ()
+    donated_before_failure: tuple[int, ...] = ()
 
     @abstractmethod
     def __call__(self, *arrays) -> tuple:

@@ -47,6 +47,7 @@ def child_graphc() -> dict:
     import graphc
     import graphc.nn.functional as F
     from graphc import nn, optim
+    graphc.compile  # noqa: B018  (the compiler loads on first use: counted with the imports)
     imported, imported_cpu = time.perf_counter() - start, time.process_time() - cpu
     x, y = _data()
     graphc.manual_seed(0)

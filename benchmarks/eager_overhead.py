@@ -1,12 +1,15 @@
 """What one eager op costs in graphc, in microseconds: the dispatch around NumPy, which on tensors
-this small is nearly all of it. Ops on a 16x32 float32 tensor (``x + x``, ``x * 1.01`` with its
-Python number, ``x.relu()``), a ``Linear(32, 64)`` forward, one eager training step of a small
-MLP (32-64-10, cross entropy, backward, SGD), and tracing that step's loss (``graphc.trace``, the
-front half of ``graphc.compile``'s compile time); torch eager alongside when it is installed.
+this small is nearly all of it. Ops on a 16x32 float32 tensor (``x + x``, ``x * 2.0`` and
+``x * 1.01`` with a Python number, ``x.relu()``, ``x.sum()``, ``x[0]``, ``x.view(-1)``), a small
+``a @ b`` (8x16 @ 16x8), a ``Linear(32, 64)`` forward, forward and backward of a 2-layer MLP
+(32-64-10) on a batch of 8, one eager training step of that MLP on 16 (cross entropy, backward,
+SGD), an SGD-with-momentum and an Adam step over 10 parameters of 16x32, and tracing the
+training step's loss (``graphc.trace``, the front half of ``graphc.compile``'s compile time);
+torch eager alongside (one thread) when it is installed, and graphc's time over torch's.
 Each figure is the median of ``--repeats`` timed loops, in the calling thread's CPU time (little
 changed by other processes on a busy machine) and in wall time.
 
-    python benchmarks/eager_overhead.py [--repeats 9] [--scale 1.0]
+    python benchmarks/eager_overhead.py [--repeats 9] [--scale 1.0] [-k x+x]
 
 Compare two checkouts by running it in each, alternately (one process cannot hold both).
 """
@@ -40,26 +43,53 @@ def per_call(fn, calls: int, repeats: int) -> tuple[float, float]:
     return statistics.median(cpu), statistics.median(wall)
 
 
-def graphc_cases() -> dict:
-    graphc.manual_seed(0)
-    x = graphc.randn(16, 32)
-    linear = graphc.nn.Linear(32, 64)
-    model = graphc.nn.Sequential(graphc.nn.Linear(32, 64), graphc.nn.ReLU(),
-                                 graphc.nn.Linear(64, 10))
-    opt = graphc.optim.SGD(model.parameters(), lr=0.01)
-    target = graphc.randint(0, 10, (16,))
+def cases(lib, name: str) -> dict:
+    """The workloads on ``lib`` (graphc, or torch: the same PyTorch API): name -> (fn, calls)."""
+    lib.manual_seed(0)
+    x = lib.randn(16, 32)
+    a, b = lib.randn(8, 16), lib.randn(16, 8)
+    linear = lib.nn.Linear(32, 64)
+    model = lib.nn.Sequential(lib.nn.Linear(32, 64), lib.nn.ReLU(), lib.nn.Linear(64, 10))
+    opt = lib.optim.SGD(model.parameters(), lr=0.01)
+    target = lib.randint(0, 10, (16,))
+    small = lib.nn.Sequential(lib.nn.Linear(32, 64), lib.nn.ReLU(), lib.nn.Linear(64, 10))
+    batch, small_target = lib.randn(8, 32), lib.randint(0, 10, (8,))
 
     def loss_of(inputs):
-        return graphc.nn.functional.cross_entropy(model(inputs), target)
+        return lib.nn.functional.cross_entropy(model(inputs), target)
 
     def step():
         opt.zero_grad()
         loss_of(x).backward()
         opt.step()
 
-    return {"x + x": (lambda: x + x, 2000), "x * 1.01": (lambda: x * 1.01, 2000),
-            "x.relu()": (lambda: x.relu(), 2000), "Linear forward": (lambda: linear(x), 1000),
-            "MLP train step": (step, 200), "trace MLP loss": (lambda: graphc.trace(loss_of, x), 20)}
+    def forward_backward():  # the 2-layer MLP on batch 8; params require grad
+        small.zero_grad()
+        lib.nn.functional.cross_entropy(small(batch), small_target).backward()
+
+    def optimizer(make):  # one step over 10 parameters whose .grad is set
+        params = [lib.nn.Parameter(lib.randn(16, 32)) for _ in range(10)]
+        for p in params:
+            p.grad = lib.randn(16, 32)
+        return make(params).step
+
+    found = {"x + x": (lambda: x + x, 2000), "x * 2.0": (lambda: x * 2.0, 2000),
+             "x * 1.01": (lambda: x * 1.01, 2000), "x.relu()": (lambda: x.relu(), 2000),
+             "x.sum()": (lambda: x.sum(), 2000), "x[0]": (lambda: x[0], 2000),
+             "x.view(-1)": (lambda: x.view(-1), 2000), "a @ b (8x16 @ 16x8)": (lambda: a @ b, 2000),
+             "Linear forward": (lambda: linear(x), 1000),
+             "MLP fwd+bwd (batch 8)": (forward_backward, 200),
+             "MLP train step": (step, 200),
+             "SGD momentum step (10 params)": (optimizer(lambda ps: lib.optim.SGD(
+                 ps, lr=0.01, momentum=0.9)), 100),
+             "Adam step (10 params)": (optimizer(lambda ps: lib.optim.Adam(ps, lr=1e-3)), 100)}
+    if name == "graphc":
+        found["trace MLP loss"] = (lambda: graphc.trace(loss_of, x), 20)
+    return found
+
+
+def graphc_cases() -> dict:
+    return cases(graphc, "graphc")
 
 
 def torch_cases() -> dict:
@@ -68,38 +98,29 @@ def torch_cases() -> dict:
     except ImportError:
         return {}
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    x = torch.randn(16, 32)
-    linear = torch.nn.Linear(32, 64)
-    model = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    target = torch.randint(0, 10, (16,))
-
-    def step():
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(x), target).backward()
-        opt.step()
-
-    return {"x + x": (lambda: x + x, 2000), "x * 1.01": (lambda: x * 1.01, 2000),
-            "x.relu()": (lambda: x.relu(), 2000), "Linear forward": (lambda: linear(x), 1000),
-            "MLP train step": (step, 200)}
+    return cases(torch, "torch")
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies the loop lengths")
+    parser.add_argument("-k", dest="only", default="", help="only the cases whose name has this")
     args = parser.parse_args(argv)
     ours, theirs = graphc_cases(), torch_cases()
-    print(f"{'case':16s} {'graphc cpu us':>14s} {'wall us':>9s} {'torch cpu us':>13s}")
+    print(f"{'case':30s} {'graphc cpu us':>14s} {'wall us':>9s} {'torch cpu us':>13s} "
+          f"{'ratio':>7s}")
     for name, (fn, calls) in ours.items():
+        if args.only not in name:
+            continue
         calls = max(int(calls * args.scale), 1)
         cpu, wall = per_call(fn, calls, args.repeats)
-        torch_cpu = ""
+        torch_cpu = ratio = ""
         if name in theirs:
             torch_fn, _ = theirs[name]
-            torch_cpu = f"{per_call(torch_fn, calls, args.repeats)[0]:13.2f}"
-        print(f"{name:16s} {cpu:14.2f} {wall:9.2f} {torch_cpu:>13s}")
+            theirs_cpu = per_call(torch_fn, calls, args.repeats)[0]
+            torch_cpu, ratio = f"{theirs_cpu:13.2f}", f"{cpu / theirs_cpu:7.1f}"
+        print(f"{name:30s} {cpu:14.2f} {wall:9.2f} {torch_cpu:>13s} {ratio:>7s}")
 
 
 if __name__ == "__main__":

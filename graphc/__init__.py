@@ -6,7 +6,9 @@
     >>> ((f(x) - graphc.relu(x).sum(dim=1)).abs() < 1e-6).all().item()
     True
 """
+import importlib as _importlib
 import sys as _sys
+import types as _types
 
 from backends.llvm.blas import set_blas_threads as _set_blas_threads
 from backends.threads import get_num_threads, set_num_threads
@@ -16,16 +18,11 @@ from graphc import (  # PyTorch's module paths
                            autograd,
                            backends,
                            cuda,
-                           data,
                            func,
                            linalg,
                            nn,
-                           onnx,
-                           optim,
                            return_types,
                            sparse,
-                           testing,
-                           utils,
 )
 from graphc import autograd_gradcheck as _autograd_gradcheck
 from graphc import logs as _logs
@@ -42,7 +39,6 @@ from graphc.amp import (
                            set_autocast_enabled,
 )
 from graphc.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from graphc.compile import compile, trace
 from graphc.composites import (
                            addcdiv,
                            addcmul,
@@ -279,7 +275,6 @@ from graphc.math_functions import (
                            xlogy,
 )
 from graphc.random import manual_seed
-from graphc.safetensors import load_file, save_file
 from graphc.scans_sorts import (
                            argsort,
                            cummax,
@@ -294,7 +289,7 @@ from graphc.scans_sorts import (
                            sort,
                            topk,
 )
-from graphc.serialization import load, save
+from graphc.size import Size
 from graphc.sparse import SparseCOOTensor, sparse_coo_tensor, spmm
 from graphc.tensor import Tensor
 from graphc.tensor_compat import BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor
@@ -447,6 +442,7 @@ __all__ = [
     "divide", "exp2", "fix", "floor", "floor_divide", "fmod", "frac", "hypot", "lerp", "log10",
     "log2", "logaddexp", "remainder", "round", "sinh", "tan", "true_divide", "trunc", "xlogy",
 ]
+__all__ += ["Size"]  # graphc/size.py
 __all__ += ["func", "vmap"]  # function transforms (graphc.func)
 __all__ += ["det", "inverse", "logdet", "matrix_power", "slogdet"]  # graphc/linalg_solvers.py
 __all__ += ["pinverse", "qr", "svd"]  # graphc/linalg_decompositions.py
@@ -518,8 +514,7 @@ from graphc import profiler  # noqa: E402
 
 __all__ += ["profiler"]
 # data-parallel training over MPI (issue 12): graphc.distributed, torch.distributed's names
-from graphc import distributed  # noqa: E402  (imports no MPI until init_process_group)
-
+# (imported on first use, see _LAZY_MODULES; it imports no MPI until init_process_group)
 __all__ += ["distributed"]
 # automatic mixed precision (graphc/amp/): torch.autocast, torch.amp.GradScaler
 __all__ += ["amp", "autocast", "get_autocast_dtype", "is_autocast_cache_enabled",
@@ -576,6 +571,7 @@ __all__ += [
 # nn.functional with ATen's signatures, top-level in-place and *_copy forms;
 # graphc/torch_surface_more.py: windows, queries, factories, DLPack, legacy linalg;
 # graphc/torch_settings.py: global switches; graphc/tensor_surface_more.py: Tensor methods)
+from graphc import tensor_signatures as _tensor_signatures  # noqa: E402,F401  (x.flip(0, 1), +x)
 from graphc import tensor_surface_more as _tensor_surface_more  # noqa: E402,F401
 from graphc import torch_aliases as _torch_aliases  # noqa: E402
 from graphc.autograd_anomaly import (  # noqa: E402
@@ -671,16 +667,61 @@ __all__ += list(_torch_aliases.__all__) + [
     "strided", "to_dlpack", "typename", "adjoint", "conj_physical_", "e", "get_device", "inf",
     "nan", "newaxis", "pi", "resize_as_", "default_generator",
 ]
+# last, once every method is attached: PyTorch's view ops (x[0], x.t(), x.view(...), split,
+# detach, ...) return views, which share values with their base (graphc/views.py)
+from graphc import views as _views  # noqa: E402
 from graphc.random import default_generator  # noqa: E402  (torch.default_generator)
 
+_views.install(globals())
+_tensor_signatures.install()  # x.squeeze(0, 1) outside the view wrappers (tensor_signatures)
+
 # probability distributions (graphc/distributions/): torch.distributions' families, KL,
-# transforms; imported on first use (``graphc.distributions.Normal``), since few programs need
-# them and `import graphc` stays fast
+# transforms
 __all__ += ["distributions"]
+
+# PyTorch's out= keyword on the top-level functions that take it (graphc/out_arg.py)
+from graphc import out_arg as _out_arg  # noqa: E402
+
+_out_arg.install(globals(), vars(special))  # (graphc.special.erf is graphc.erf)
+
+# Lazy loading (PEP 562; docs/DESIGN-NOTES.md, "Lazy loading"): these submodules and names are
+# imported on first use (``graphc.optim``, ``from graphc import compile``), not by
+# ``import graphc``, which stays fast; eager ops need none of them.
+_LAZY_MODULES = frozenset({"data", "distributed", "distributions", "onnx", "optim", "testing",
+                           "utils",
+                           # bound on graphc by the eager imports before: graphc.serialization is
+                           # torch.serialization's path (safe_globals), the rest for old code
+                           "serialization", "safetensors", "guards", "compiled_grad",
+                           "compile_device", "naming", "data_sampler", "data_workers"})
+# name -> the module that defines it (the compiler stack: ir's passes, backends, guards;
+# checkpoint formats)
+_LAZY_NAMES = {"compile": "graphc.compile", "trace": "graphc.compile",
+               "load": "graphc.serialization", "save": "graphc.serialization",
+               "load_file": "graphc.safetensors", "save_file": "graphc.safetensors"}
 
 
 def __getattr__(name: str):
-    if name == "distributions":
-        import graphc.distributions as distributions_module
-        return distributions_module
+    if name in _LAZY_MODULES:
+        return _importlib.import_module(f"graphc.{name}")
+    if name in _LAZY_NAMES:
+        value = getattr(_importlib.import_module(_LAZY_NAMES[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'graphc' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _LAZY_MODULES | set(_LAZY_NAMES))
+
+
+class _Package(_types.ModuleType):
+    """``graphc``'s module type: importing the submodule ``graphc.compile`` (which the import
+    system binds as ``graphc.compile``) leaves the function ``graphc.compile`` in its place."""
+
+    def __setattr__(self, name, value):
+        if name in _LAZY_NAMES and isinstance(value, _types.ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package

@@ -20,6 +20,8 @@ import weakref
 from collections.abc import Sequence
 from typing import Optional
 
+import numpy as np
+
 from graphc.device import move
 from graphc.errors import AutogradError
 from graphc.tensor import Tensor
@@ -181,8 +183,7 @@ class TensorEmitter(Emitter):
         self.device = device  # where the gradients live: a rule's constants are made there
 
     def emit(self, op, inputs, attrs):
-        from graphc.dispatch import apply  # dispatch records GradFns: it imports this module
-        result = apply(op, inputs, **attrs)
+        result = (_apply or _load_apply())(op, inputs, **attrs)
         if op == "const" and self.device is not None and self.device.type != "cpu" \
                 and result._value is None and result.ndim:
             result = Tensor._wrap(move(result._data, self.device))  # e.g. gather's zeros
@@ -191,6 +192,16 @@ class TensorEmitter(Emitter):
     def type_of(self, handle):
         return handle.ir_type
 
+    # (rules ask for shapes and dtypes all the time: read without building the TensorType)
+    def shape(self, handle):
+        data = handle._data
+        if type(data) is np.ndarray and handle._value is None:
+            return data.shape
+        return handle.ir_type.shape
+
+    def dtype(self, handle):
+        return handle.dtype
+
     def wants(self, handle) -> bool:
         if self.wanted is None:
             return handle.requires_grad
@@ -198,6 +209,16 @@ class TensorEmitter(Emitter):
 
     def differentiated_again(self) -> bool:
         return is_grad_enabled()  # backward records its ops only under create_graph
+
+
+_apply = None  # graphc.dispatch.apply, once loaded (dispatch imports this module)
+
+
+def _load_apply():
+    global _apply
+    from graphc.dispatch import apply
+    _apply = apply
+    return apply
 
 
 def recorders() -> list:
@@ -221,13 +242,20 @@ class GradFn:
     def __init__(self, opdef, attrs, inputs: Sequence, output):
         self.opdef = opdef
         self.attrs = attrs
-        self.inputs = list(inputs)
-        self.versions = [t._version for t in inputs]
+        self.inputs = inputs = list(inputs)
+        # (one pass over the inputs: this runs at every recorded op)
+        self.versions = versions = []
+        self.edges = edges = []
+        for t in inputs:
+            versions.append(t._version)
+            if t.requires_grad:
+                fn = t._grad_fn
+                edges.append(t if fn is None else fn)
+            else:
+                edges.append(None)
         # (for the ops whose rule may skip an input's value: that input's shape at this call)
         self.shapes = ([t.shape for t in inputs] if getattr(opdef, "name", None)
                        in _VALUE_NEEDED_BY else None)
-        self.edges = [(t._grad_fn if t._grad_fn is not None else t) if t.requires_grad else None
-                      for t in inputs]
         # A private alias of the result for rules that use it (exp, tanh, ...). Its link back to
         # this GradFn is made only when a backward records (create_graph), so that the forward
         # pass builds no reference cycles and activations are freed as soon as they are unused.
@@ -435,10 +463,11 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
     stopped: list = [None] * len(boundary or ())
 
     with set_grad_enabled(create_graph):
-        for root, g in zip(roots, grads):
+        for i, (root, g) in enumerate(zip(roots, grads)):
             if not root.requires_grad:
-                raise AutogradError(f"tensor of shape {list(root.shape)} does not require grad "
-                                    "and has no grad_fn; nothing to differentiate")
+                raise AutogradError(f"element {i} of tensors does not require grad and does not "
+                                    f"have a grad_fn (a tensor of shape {list(root.shape)}: "
+                                    "nothing to differentiate)")
             edge = root if root._grad_fn is None else root._grad_fn
             if stop and id(edge) in stop:
                 _add_stopped(stopped, stop[id(edge)], g)
@@ -450,7 +479,7 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
             g = pending.pop(id(fn), None)
             if g is None:
                 continue
-            if fn in _fn_hooks:
+            if _fn_hooks.data and fn in _fn_hooks:  # (a plain dict's test when none has hooks)
                 g = _hooked(_fn_hooks[fn], g)
             if id(fn) in wanted_fns:
                 leaf_grads[id(wanted_fns[id(fn)])] = g
@@ -461,8 +490,10 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
             fn.check_versions()
             if create_graph:
                 fn.output._grad_fn = fn  # double backward sees the result's own history
+            # (a host gradient's device is the cpu, which the emitter treats as None)
             emitter = TensorEmitter({id(t) for t, edge in zip(fn.inputs, fn.edges)
-                                     if edge is not None}, device=g.device)
+                                     if edge is not None},
+                                    device=None if type(g._data) is np.ndarray else g.device)
             input_grads = input_gradients(emitter, fn.opdef, fn.inputs, fn.output, g, fn.attrs)
             if anomaly_mode[0] and anomaly_mode[1]:
                 _refuse_nan(fn, input_grads)
@@ -478,8 +509,7 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
                 else:
                     _accumulate(leaf_grads, edge, ig, owners)
             if not retain_graph:
-                fn.output = None
-                fn.inputs = []
+                _free_saved(fn)
 
         if boundary is not None:  # (leaves outside it: reached by no deterministic run)
             _run_completion_callbacks(False)
@@ -499,15 +529,37 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
     return None
 
 
+def _free_saved(fn: GradFn) -> None:
+    """Drops what ``fn`` keeps for backward, as PyTorch frees saved tensors after a backward
+    pass. A rule that reads only its operands' shapes and dtypes (add, sum, reshape...) saves
+    nothing in PyTorch, so a second backward through it works there: it keeps stand-ins here
+    (zero-stride arrays of the same shapes, no memory). Any other is marked freed."""
+    opdef = fn.opdef
+    reads_values = getattr(opdef, "needs_values", True) and any(
+        fn._value_needed(i) for i in range(len(fn.inputs)))  # (y * 3 reads only the 3)
+    keeps_nothing = not reads_values and not getattr(opdef, "needs_output", True)
+    saved = [*fn.inputs, fn.output]
+    if keeps_nothing and all(t._value is None and type(t._data) is np.ndarray for t in saved):
+        fn.inputs = [_stand_in(t) for t in fn.inputs]
+        fn.output = _stand_in(fn.output)
+    else:
+        fn.output = None
+        fn.inputs = []
+
+
+def _stand_in(t: Tensor) -> Tensor:
+    """A tensor of ``t``'s shape and dtype whose values nobody reads (all one zero)."""
+    return Tensor._wrap(np.broadcast_to(np.zeros((), t._data.dtype), t.shape))
+
+
 def accumulate_grad(leaf, g, create_graph: bool) -> None:
-    """``leaf.grad += g``: in place eagerly, as PyTorch (a reference to ``.grad`` sees the
-    sum), a new tensor under ``create_graph`` (its history) or while tracing; then the leaf's
-    post-accumulate-grad hooks run (``hook(leaf)``)."""
-    from graphc import tracing
+    """``leaf.grad += g``: in place, as PyTorch (a reference to ``.grad`` sees the sum; a
+    compiled call writes its result into the same tensor), a new tensor under ``create_graph``
+    (its history); then the leaf's post-accumulate-grad hooks run (``hook(leaf)``)."""
     held = leaf.grad
     if held is None:
         leaf.grad = g
-    elif create_graph or tracing.current() is not None or held.requires_grad:
+    elif create_graph or held.requires_grad:
         leaf.grad = held + g
     else:
         with no_grad():
@@ -619,28 +671,32 @@ def _checked_grad_outputs(outputs: list, grad_outputs, ones_like) -> list:
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
         if g is None:
             if out.numel() != 1:
-                raise AutogradError(f"grad can be implicitly created only for scalar outputs; "
-                                    f"output {i} has shape {list(out.shape)}: pass its "
-                                    f"grad_outputs entry")
+                raise AutogradError(f"grad can be implicitly created only for scalar outputs "
+                                    f"(output {i} has shape {list(out.shape)}: pass its "
+                                    f"gradient)")
             g = ones_like(out)
         elif not isinstance(g, Tensor):
             raise TypeError(f"grad_outputs[{i}] must be a tensor or None, got "
                             f"{type(g).__name__}")
         elif g.shape != out.shape:
-            raise AutogradError(f"grad_outputs[{i}] has shape {list(g.shape)}, but output "
-                                f"{i} has shape {list(out.shape)}")
+            raise AutogradError(f"Mismatch in shape: grad_output[{i}] has a shape of "
+                                f"{list(g.shape)} and output[{i}] has a shape of "
+                                f"{list(out.shape)}: the gradient must have the output's shape")
         checked.append(g)
     return checked
 
 
 def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=False,
-         allow_unused=None, materialize_grads: bool = False):
+         allow_unused=None, is_grads_batched: bool = False, materialize_grads: bool = False):
     """Gradients of ``outputs`` w.r.t. ``inputs``, like ``torch.autograd.grad``.
 
     ``inputs`` are tensors that require grad, leaves or intermediate results. An input the
     outputs do not depend on is an error, as in PyTorch, or gives ``None`` with
     ``allow_unused=True`` (zeros with ``materialize_grads=True``). ``grad_outputs`` has one
     gradient per output, of its shape (None: ones, for a one-element output).
+    ``is_grads_batched=True``: each ``grad_outputs[k]`` has a leading batch dim, and the result
+    is the stack of the vector-Jacobian products of its slices (one backward pass per slice;
+    PyTorch uses vmap, with the same values).
 
         >>> import graphc
         >>> x = graphc.tensor(3.0, requires_grad=True)
@@ -649,6 +705,9 @@ def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=
         18.0
     """
     from graphc.factories import ones_like, zeros_like  # (factories sit above this module)
+    if is_grads_batched:
+        return _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph,
+                             allow_unused, materialize_grads)
     single_out = isinstance(outputs, Tensor)
     outputs = [outputs] if single_out else list(outputs)
     single_in = isinstance(inputs, Tensor)
@@ -669,6 +728,39 @@ def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=
         raise AutogradError("one of the inputs is not used to compute the outputs "
                             "(pass allow_unused=True to get None for it)")
     return result
+
+
+def _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
+                  materialize_grads):
+    """``grad(..., is_grads_batched=True)``: one ``grad`` per slice of the batched
+    ``grad_outputs``, the results stacked (None stays None, for an unused input)."""
+    from graphc.functions import stack  # (functions sit above this module)
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    if grad_outputs is None:
+        raise AutogradError("grad: is_grads_batched=True needs grad_outputs (each with a "
+                            "leading batch dim)")
+    grad_outputs = [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise AutogradError(f"grad: got {len(grad_outputs)} grad_outputs for {len(outputs)} "
+                            f"outputs")
+    sizes = set()
+    for k, (o, g) in enumerate(zip(outputs, grad_outputs)):
+        if not isinstance(g, Tensor) or g.ndim == 0 or tuple(g.shape[1:]) != tuple(o.shape):
+            got = list(g.shape) if isinstance(g, Tensor) else type(g).__name__
+            raise AutogradError(f"grad: with is_grads_batched=True, grad_outputs[{k}] must have "
+                                f"shape [B, {', '.join(map(str, o.shape))}] (a batch of "
+                                f"gradients of output {k}), got {got}")
+        sizes.add(g.shape[0])
+    if len(sizes) != 1:
+        raise AutogradError(f"grad: the grad_outputs' batch sizes differ: {sorted(sizes)}")
+    (batch,) = sizes
+    keep = create_graph if retain_graph is None else retain_graph
+    rows = [grad(outputs, inputs, [g[b] for g in grad_outputs],
+                 retain_graph=True if b < batch - 1 else keep, create_graph=create_graph,
+                 allow_unused=allow_unused, materialize_grads=materialize_grads)
+            for b in range(batch)]
+    return tuple(None if rows[0][i] is None else stack([r[i] for r in rows])
+                 for i in range(len(rows[0])))
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False,

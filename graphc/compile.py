@@ -39,9 +39,10 @@ import ir
 import passes
 from backends.kernel import KernelProgram
 from backends.profiling import StepInfo
-from graphc import autograd, compiled_grad, guards, pytree, tracing
+from graphc import autograd, compiled_grad, guards, impure_reads, pytree, tracing, views
 from graphc.amp import autocast_mode as amp_mode
 from graphc.compile_device import follow_inputs
+from graphc.device import copy as copy_data
 from graphc.device import is_on_device
 from graphc.naming import state_namer
 from graphc.profiler import recording as profiler_recording
@@ -87,7 +88,7 @@ def _leaf_spec(leaf, first_index: int):
         # (its class and whether it is a leaf too: code may branch on isinstance(x, Parameter),
         # x.is_leaf or x.grad_fn, and a trace made for one gave the other its branch)
         return ("tensor", leaf.ir_type, leaf.requires_grad, first_index, leaf.device,
-                type(leaf), leaf._grad_fn is None)
+                type(leaf), leaf._grad_fn is None, _attributes_spec(leaf))
     if isinstance(leaf, np.ndarray):
         return ("array", ir.TensorType(from_numpy(leaf.dtype), leaf.shape), first_index)
     if isinstance(leaf, float):
@@ -97,6 +98,19 @@ def _leaf_spec(leaf, first_index: int):
         return ("static", type(leaf), leaf)
     except TypeError:
         return ("object", _ByIdentity(leaf))
+
+
+def _attributes_spec(tensor: Tensor):
+    """A tensor argument's Python attributes (``x.scale = 2.0``), which the traced code may
+    read: by value (a number or string), else by identity, as a leaf of that kind would be; so
+    a call with another value traces again instead of using the first call's. None (the common
+    case) without any."""
+    fields = tensor.__dict__
+    if not fields:
+        return None
+    return tuple(sorted((name, _leaf_spec(value, -1) if not isinstance(value, Tensor)
+                         else ("object", _ByIdentity(value)))
+                        for name, value in fields.items()))
 
 
 def _cache_key(leaves, tree) -> tuple:
@@ -122,6 +136,8 @@ def _positional_key(args: tuple) -> Optional[tuple]:
     for index, arg in enumerate(args):
         kind = type(arg)
         if kind is Tensor and arg._value is None:
+            if arg.__dict__:  # Python attributes: keyed by _attributes_spec on the full path
+                return None
             data, on_device = arg._data, is_on_device(arg._data)
             requires_grad = arg.requires_grad if arg._grad_fn is None else _NON_LEAF
         elif kind is np.ndarray:  # exactly: subclasses (np.matrix, masked) take the full path
@@ -148,6 +164,9 @@ def _describe_spec(spec) -> str:
             text += f" ({spec[5].__name__})"
         if spec[0] == "tensor" and not spec[6]:
             text += " (not a leaf)"
+        if spec[0] == "tensor" and spec[7]:
+            text += " with " + ", ".join(f".{name}={_describe_spec(attribute)}"
+                                         for name, attribute in spec[7])
         return text
     if spec[0] == "static":
         return spec[2] if spec[1] is float else repr(spec[2])
@@ -256,17 +275,29 @@ class CacheEntry:
                 arrays.append(np.asarray(draw(), dtype=np.int64))
         recording = self.differentiable is not None and autograd.is_grad_enabled()
         saved = list(arrays) if recording else None  # the inputs' values, for backward
+        # A call is all-or-nothing for state: the executable writes donated arrays as it
+        # runs, so one that a failing check (tested after the run) or a step that raises later
+        # (an index out of range) would leave half-updated is given a copy; so is one someone
+        # else holds (never written)
+        fails_after = getattr(self.executable, "donated_before_failure", ())
         for index in getattr(self.executable, "donated_inputs", ()):
-            # someone else holds it: never write it; with checks, a failed one must leave the
-            # state as it was (the executable writes donated arrays as it runs)
-            if recording or self.checks or not _owned_by_its_tensor_alone(arrays[index]):
-                arrays[index] = arrays[index].copy()
-        if record is None:
-            outputs = self.executable(*arrays)
-        else:  # under graphc.profiler: each kernel timed
-            outputs = self.executable.run_profiled(arrays, record)
-        if self.checks:
-            _raise_failed_checks(self.checks, outputs[len(outputs) - len(self.checks):])
+            # (no local name for the array: _owned_by_its_tensor_alone counts its references;
+            # a device array shared with another argument is copied by the executable)
+            if (recording or self.checks or index in fails_after
+                    or not (is_on_device(arrays[index])
+                            or _owned_by_its_tensor_alone(arrays[index]))):
+                arrays[index] = copy_data(arrays[index])
+        try:
+            if record is None:
+                outputs = self.executable(*arrays)
+            else:  # under graphc.profiler: each kernel timed
+                outputs = self.executable.run_profiled(arrays, record)
+            if self.checks:
+                _raise_failed_checks(self.checks, outputs[len(outputs) - len(self.checks):])
+        except Exception as exc:
+            if self.write_backs:
+                note_state_kept(exc, self.graph.name, "ran")
+            raise
         cursor = self.n_user_outputs
         for wb in self.write_backs:
             target = resolve(wb.tensor)
@@ -279,8 +310,15 @@ class CacheEntry:
             if wb.kind == "data":
                 target._data = array
                 target._version += 1
+                if target._views:  # its views (taken eagerly) see the new values
+                    views.refresh(target)
             elif wb.kind == "new":  # state the trace created: the placeholder becomes concrete
                 target._init(array, None, None)
+            elif wb.in_place and target._grad is not None:  # updated in place: the same tensor
+                target._grad._data = array
+                target._grad._version += 1
+                if target._grad._views:
+                    views.refresh(target._grad)
             else:  # a new grad tensor: one the user holds from an earlier step stays unchanged
                 target._grad = None if array is None else Tensor._wrap(array)
             if wb.had_history:
@@ -294,6 +332,9 @@ class CacheEntry:
                         else static.tensor())
                 leaves.append(same if same is not None else Tensor._wrap(array))
                 graph_outputs.append(None if same is not None else leaves[-1])
+            elif isinstance(static, _ViewOutput):  # a view of state or of an argument
+                leaves.append(static.attach(Tensor._wrap(next(user)), resolve))
+                graph_outputs.append(leaves[-1])
             elif static is None or isinstance(static, tracing.ArgRef):
                 array = next(user)
                 same = None if static is None else resolve(static)
@@ -329,6 +370,16 @@ class BoundCompiledFunction:
 
     def __getattr__(self, name: str):
         return getattr(self.__func__, name)
+
+
+def note_state_kept(exc: BaseException, name: str, stage: str) -> None:
+    """Adds to ``exc`` (raised inside a compiled call that updates state in place) the note
+    that no state was written: a compiled call is all-or-nothing for the tensors it updates,
+    where eager code keeps the in-place changes made before an error (as PyTorch's does)."""
+    exc.add_note(f"graphc.compile: @{name} raised as it {stage}, before writing its state back: "
+                 "the tensors it updates in place (parameters, buffers, optimizer state, "
+                 ".grad) keep their values from before the call (eagerly, in-place changes "
+                 "made before the error would have stayed)")
 
 
 def _raise_failed_checks(checks: list, flags) -> None:
@@ -677,8 +728,10 @@ class CompiledFunction:
         generators: list = []
         items_before: dict = {}
         iterators: list = []
+        impure_sources: list = []
         before = guards.snapshot(self.fn, object_args, generators=generators,
-                                 items=items_before, iterators=iterators)
+                                 items=items_before, iterators=iterators,
+                                 impure_sources=impure_sources)
         positions = [(path, it, guards.iterator_position(it)) for path, it in iterators]
         grad_mode = _grad_mode_guard()
         autocast_mode = _autocast_guard()
@@ -699,7 +752,13 @@ class CompiledFunction:
                     traced_leaves.append(leaf)
             call_values = pytree.unflatten(tree, traced_leaves)
             contents = [pytree.flatten(value) for value in call_values]
-            result = self._call_with(names, call_values)
+            try:
+                with impure_reads.refused(self.name, watch=bool(impure_sources)):  # time.time()
+                    result = self._call_with(names, call_values)
+            except Exception as exc:
+                if ctx.write_backs():
+                    note_state_kept(exc, self.name, "was traced")
+                raise
             _reject_mutated_containers(names, call_values, contents)
             out_leaves, out_tree = pytree.flatten(result)
             _refuse_history_made_under_no_grad(self.name, ctx, out_leaves)
@@ -716,7 +775,7 @@ class CompiledFunction:
                     elif leaf._value is None:  # state (a buffer) returned as it is: itself
                         out_static.append(_Held(weakref.ref(leaf)))
                     else:
-                        out_static.append(None)
+                        out_static.append(_view_output(ctx, leaf))
                     first_place.setdefault(id(leaf), place)
                 else:
                     _reject_hidden_tensors(leaf)
@@ -980,6 +1039,39 @@ class _Held:
     tensor: Any  # a weakref.ref to it
 
 
+@dataclass(frozen=True)
+class _ViewOutput:
+    """An output that is a view of a concrete tensor (``return p[0]``, ``return x.t()``: state,
+    or an argument, an ArgRef): returned as a view of it, as eagerly, so that writing into it
+    (or into its root) shows in the other (graphc.views)."""
+
+    root: Any  # an ArgRef, or a weakref.ref to the state tensor (the entry keeps neither alive)
+    ops: tuple  # the traced view's, from its root's value (graphc.views.ViewInfo)
+    strides: tuple
+    offset: Optional[int]
+    detached: bool
+
+    def attach(self, out: Tensor, resolve) -> Tensor:
+        root = (resolve(self.root) if isinstance(self.root, tracing.ArgRef)
+                else self.root())
+        if isinstance(root, Tensor):  # (not an argument passed as a NumPy array, nor dead)
+            views.attach(out, views.ViewInfo(root, self.ops, self.strides, self.offset,
+                                             self.detached))
+        return out
+
+
+def _view_output(ctx: tracing.TraceContext, leaf: Tensor) -> Optional[_ViewOutput]:
+    """What to return for the traced output ``leaf``: None (a new tensor), or a view of the
+    concrete tensor it views."""
+    info = leaf._view_info
+    root = None if info is None else info.root()
+    if root is None or root._value is not None:
+        return None
+    index = ctx.arguments.get(id(root))
+    return _ViewOutput(weakref.ref(root) if index is None else tracing.ArgRef(index),
+                       info.ops, info.strides, info.offset, info.detached)
+
+
 def _made_by_the_call(static, reached: set):
     """A non-tensor output ``(value, False)`` marked ``(value, True)`` when the call made it (a
     NumPy array, set or bytearray the function creates and returns): each compiled call returns
@@ -988,7 +1080,7 @@ def _made_by_the_call(static, reached: set):
     by pytree and built anew at every call already.) Objects the function's state or arguments
     hold are returned as themselves, as eagerly, and so are other objects (a user class's
     instance)."""
-    if static is None or isinstance(static, (tracing.ArgRef, _SameOutput, _Held)):
+    if static is None or isinstance(static, (tracing.ArgRef, _SameOutput, _Held, _ViewOutput)):
         return static
     value = static[0]
     if not isinstance(value, (set, np.ndarray, bytearray)) or id(value) in reached:

@@ -18,42 +18,73 @@ from graphc.device import CPU, common_device, run_on_device
 from graphc.errors import TraceError
 from graphc.profiler import recording as profiler_recording
 from graphc.tensor import Tensor
-from ir.evaluate import evaluate, quiet_float_errors
+from ir.evaluate import evaluate, quiet_float_errors, restore_float_errors, silence_float_errors
 from ir.registry import get as get_op
+
+_grad_mode = autograd._state  # this thread's grad mode (``.enabled``), read once per op
+_trace_state = tracing._local  # this thread's active trace (``.ctx``), read once per op
 
 
 def apply(op: str, inputs, **attrs) -> Tensor:
     """Applies primitive ``op`` to tensors: the one entry point of every tensor computation."""
     opdef = get_op(op)
-    attrs = opdef.check_attrs(attrs)
-    out_type = opdef.infer([t.ir_type for t in inputs], attrs)
-    ctx = tracing.current()
-    if ctx is None:
+    if attrs or opdef.attrs:  # (an op without attributes called without any: nothing to check)
+        attrs = opdef.check_attrs(attrs)
+    ctx = _trace_state.ctx
+    if ctx is not None:
+        out = _traced(opdef, op, inputs, attrs, ctx)
+    else:
+        arrays = []
         on_host = True
         for t in inputs:
             if t._value is not None:
                 raise TraceError(f"a traced tensor ({t._value.type}) escaped from a compiled "
                                  "function and was used outside it; return it instead")
-            on_host = on_host and type(t._data) is np.ndarray
-        arrays = [t._data for t in inputs]
-        if not on_host and common_device(op, inputs) is not CPU:
-            out = Tensor._wrap(run_on_device(opdef, arrays, attrs, out_type))  # one CUDA kernel
-        elif profiler_recording.ACTIVE is not None:  # under graphc.profiler: timed
-            out = Tensor._wrap(profiler_recording.eager_op(opdef, arrays, attrs, out_type))
-        else:
-            with quiet_float_errors():
+            data = t._data
+            if type(data) is not np.ndarray:
+                on_host = False
+            arrays.append(data)
+        if on_host and profiler_recording.ACTIVE is None:
+            # The common case, tested once: host arrays and no profiler. (A device operand
+            # or a profiler recording takes the general path below, which checks each.)
+            out_type = opdef.infer_arrays(arrays, attrs)
+            quiet = silence_float_errors()  # (``with quiet_float_errors()``, faster)
+            try:
                 out = Tensor._wrap(evaluate(opdef, arrays, attrs, out_type))
-    else:
-        value = ctx.emit(op, [ctx.value_of(t) for t in inputs], attrs)
-        if (ctx.differentiable and opdef.differentiable and not autograd.is_grad_enabled()
-                and any(t.requires_grad for t in inputs)):
-            # computed under no_grad: a constant to autograd, so also to the backward graph
-            # that passes.autodiff derives from this trace (graphc.compiled_grad)
-            value = ctx.emit("stop_gradient", [value], {})
-        out = Tensor._traced(value, ctx)
-    if (opdef.differentiable and autograd.is_grad_enabled()
-            and any(t.requires_grad for t in inputs) and out.dtype.is_float):
-        # (an integer or bool result has no gradient, as in PyTorch: x.long() cuts the graph)
-        out.requires_grad = True
-        out._grad_fn = autograd.GradFn(opdef, attrs, inputs, out)
+            finally:
+                restore_float_errors(quiet)
+        else:
+            out = _eager_general(opdef, op, inputs, arrays, attrs, on_host)
+    if opdef.vjp is not None and _grad_mode.enabled:  # (``opdef.differentiable``, inlined)
+        for t in inputs:
+            if t.requires_grad:
+                # (an integer or bool result has no gradient, as in PyTorch: x.long() cuts the
+                # graph)
+                if out.dtype.is_float:
+                    out.requires_grad = True
+                    out._grad_fn = autograd.GradFn(opdef, attrs, inputs, out)
+                break
     return out
+
+
+def _eager_general(opdef, op: str, inputs, arrays: list, attrs: dict, on_host: bool) -> Tensor:
+    """An eager op with a device operand, or while the profiler records."""
+    out_type = opdef.infer([t.ir_type for t in inputs], attrs)
+    if not on_host and common_device(op, inputs) is not CPU:
+        return Tensor._wrap(run_on_device(opdef, arrays, attrs, out_type))  # one CUDA kernel
+    if profiler_recording.ACTIVE is not None:  # under graphc.profiler: timed
+        return Tensor._wrap(profiler_recording.eager_op(opdef, arrays, attrs, out_type))
+    with quiet_float_errors():
+        return Tensor._wrap(evaluate(opdef, arrays, attrs, out_type))
+
+
+def _traced(opdef, op: str, inputs, attrs: dict, ctx) -> Tensor:
+    """Appends the op to the active trace ``ctx``: a traced tensor."""
+    opdef.infer([t.ir_type for t in inputs], attrs)  # (errors are raised at the call, as eagerly)
+    value = ctx.emit(op, [ctx.value_of(t) for t in inputs], attrs)
+    if (ctx.differentiable and opdef.differentiable and not autograd.is_grad_enabled()
+            and any(t.requires_grad for t in inputs)):
+        # computed under no_grad: a constant to autograd, so also to the backward graph
+        # that passes.autodiff derives from this trace (graphc.compiled_grad)
+        value = ctx.emit("stop_gradient", [value], {})
+    return Tensor._traced(value, ctx)

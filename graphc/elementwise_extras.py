@@ -36,7 +36,7 @@ def rsub(input, other, *, alpha=1) -> Tensor:
 
 
 def sgn(input) -> Tensor:
-    """The sign (``torch.sgn``; for real tensors, ``sign``)."""
+    """The sign (``torch.sgn``; for real tensors, ``sign``: NaN stays NaN, unlike PyTorch)."""
     return F.sign(F.to_tensor(input))
 
 

@@ -20,6 +20,7 @@ from graphc import tracing
 from graphc.arg_checks import require_tensor
 from graphc.dispatch import apply
 from graphc.errors import ArgumentTypeError
+from graphc.linspace_values import linspace_values
 from graphc.random import next_seed
 from graphc.tensor import Tensor
 from ir import dtypes
@@ -198,7 +199,8 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
     """A new tensor from nested lists, a number, a NumPy array or a tensor (copied), on
     ``device`` (default: the cpu, or the tensor's own device)."""
     if isinstance(data, Tensor):
-        result = data.clone().detach() if dtype is None else data.detach().to(dtype)
+        result = (data.detach().clone() if dtype is None
+                  else data.detach().to(dtype, copy=True))
         return _placed(result, device, requires_grad)
     try:
         array = np.array(data)
@@ -328,7 +330,8 @@ def arange(start, end=None, step=1, dtype=None, device=None) -> Tensor:
 
 def linspace(start: float, end: float, steps: int, dtype=None, device=None) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` (both included), like
-    ``torch.linspace``; integer dtypes truncate toward zero, bool is refused.
+    ``torch.linspace``, bit for bit as its CPU kernel (:mod:`graphc.linspace_values`: each
+    half computed from its own end); integer dtypes truncate toward zero, bool is refused.
 
         >>> import graphc
         >>> graphc.linspace(1, -1, 5, dtype=graphc.int64).tolist()
@@ -342,7 +345,7 @@ def linspace(start: float, end: float, steps: int, dtype=None, device=None) -> T
                            "use an integer or float dtype")
     if dtype.is_int:
         return _placed(_const(_int_linspace(start, end, steps, dtype)), device)
-    return _placed(_const(np.linspace(start, end, steps, dtype=dtype.numpy)), device)
+    return _placed(_const(linspace_values(start, end, steps, np.dtype(dtype.numpy))), device)
 
 
 def _int_linspace(start, end, steps: int, dtype: dtypes.DType) -> np.ndarray:
@@ -351,11 +354,7 @@ def _int_linspace(start, end, steps: int, dtype: dtypes.DType) -> np.ndarray:
     floors instead)."""
     _check_fits(np.array([start, end], dtype=object), dtype, "linspace")
     start, end = math.trunc(start), math.trunc(end)
-    if steps == 1:
-        return np.full(1, start, dtype=dtype.numpy)
-    step = (float(end) - float(start)) / max(steps - 1, 1)
-    i = np.arange(steps)
-    values = np.where(i < steps // 2, start + step * i, end - step * (steps - 1 - i))
+    values = linspace_values(start, end, steps, np.dtype(dtype.numpy))
     return np.trunc(values).astype(dtype.numpy)
 
 

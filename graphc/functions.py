@@ -520,10 +520,18 @@ def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
                                                    if i not in axes])
 
 
+def _refuse_integer_softmax(name: str, x: Tensor) -> None:
+    """As PyTorch: softmax of integers (or bools) is not implemented; ``dtype=`` casts first."""
+    if not x.dtype.is_float:  # (graphc has no complex tensors)
+        raise DTypeError(f"{name} is not implemented for {x.dtype} tensors: pass "
+                         f"dtype=graphc.float32 (or convert the input) to compute it in floats")
+
+
 @autocast_op("softmax")
 def softmax(x: Tensor, dim: int = -1, dtype=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtype)
+    _refuse_integer_softmax("softmax", x)
     if x.dtype in _HALF:  # in float32, rounded once, as PyTorch's kernels (3-10x closer)
         return cast(softmax(cast(x, dtypes.f32), dim), x.dtype)
     if x.ndim and x.shape[wrap_dim(dim, x.ndim)] == 0:  # nothing to normalize (amax: an error)
@@ -536,6 +544,7 @@ def softmax(x: Tensor, dim: int = -1, dtype=None) -> Tensor:
 def log_softmax(x: Tensor, dim: int = -1, dtype=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtype)
+    _refuse_integer_softmax("log_softmax", x)
     if x.dtype in _HALF:  # in float32, rounded once, as PyTorch's kernels (6-10x closer)
         return cast(log_softmax(cast(x, dtypes.f32), dim), x.dtype)
     return sub(x, logsumexp(x, dim, keepdim=True))
@@ -852,16 +861,27 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
 
 
 def pad(x: Tensor, pad: Sequence[int], value: float = 0.0) -> Tensor:
-    """Constant padding; ``pad`` lists (left, right) pairs from the *last* axis, like ``F.pad``."""
+    """Constant padding; ``pad`` lists (left, right) pairs from the *last* axis, like ``F.pad``.
+    A negative amount crops that many elements from that side, as in PyTorch."""
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ShapeError(f"pad: needs (left, right) pairs for at most {x.ndim} axes, got {pad}")
     pads = [[0, 0, 0] for _ in range(x.ndim)]
+    crops = []
     for i in range(len(pad) // 2):
-        lo, hi = pad[2 * i], pad[2 * i + 1]
+        lo, hi = int(pad[2 * i]), int(pad[2 * i + 1])
+        axis = x.ndim - 1 - i
+        if x.shape[axis] + lo + hi < 0:
+            raise ShapeError(f"pad: the input size {x.shape[axis]} of dim {axis}, plus negative "
+                             f"padding {lo} and {hi}, gives a negative output size")
+        # (builtins: this module's max() and min() are the tensor reductions)
+        pads[axis] = [builtins.max(lo, 0), builtins.max(hi, 0), 0]
         if lo < 0 or hi < 0:
-            raise ShapeError(f"pad: negative padding {pad} is not supported")
-        pads[x.ndim - 1 - i] = [lo, hi, 0]
-    return apply("pad", [x], pads=pads, value=float(value))
+            crops.append((axis, -builtins.min(lo, 0), x.shape[axis] + lo + hi))
+    grows = builtins.any(lo or hi for lo, hi, _ in pads)
+    out = x if crops and not grows else apply("pad", [x], pads=pads, value=float(value))
+    for axis, start, length in crops:
+        out = narrow(out, axis, start, length)
+    return out
 
 
 def outer(a: Tensor, b: Tensor) -> Tensor:

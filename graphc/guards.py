@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import array
 import collections
+import contextvars
 import dataclasses
 import dis
 import functools
@@ -52,6 +53,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from graphc import impure_reads
 from ir.dtypes import from_numpy
 from ir.types import TensorType
 
@@ -61,8 +63,9 @@ _DIGEST_LIMIT = 1 << 22  # bytes; larger arrays are guarded by identity only (wi
 _MODULE_STORAGE = ("_parameters", "_buffers", "_modules")  # nn.Module's attribute dicts
 # configs users pass around, and the standard library's containers that keep their items in
 # attributes (UserDict.data, ChainMap.maps): opened like a user class's instances
+# (a threading.local's __dict__ is the calling thread's: each thread's values are guarded)
 _RECORD_TYPES = (types.SimpleNamespace, argparse.Namespace, collections.UserDict,
-                 collections.UserList, collections.ChainMap)
+                 collections.UserList, collections.ChainMap, threading.local)
 
 _GRAPHC_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _LIBRARY_DIRS = tuple(sorted({
@@ -330,6 +333,18 @@ def _same_attributes(obj, names: tuple, values: tuple) -> bool:
     return True
 
 
+def _context_value(var: contextvars.ContextVar):
+    """What ``var.get()`` gives in the current context (its default if unset), or _MISSING."""
+    try:
+        return var.get()
+    except LookupError:
+        return _MISSING
+
+
+def _same_context_value(var: contextvars.ContextVar, value) -> bool:
+    return _context_value(var) is value
+
+
 def _same_bytes(obj, contents: bytes) -> bool:
     return bytes(obj) == contents
 
@@ -403,6 +418,7 @@ class _Walker:
         self.checkpoint: Optional[_Checkpoint] = None  # set by _walk_roots
         self.generators: list = []  # (path, generator) of NumPy's and Python's generators reached
         self.iterators: list = []  # (path, iterator) of the iterators reached (generators, ...)
+        self.impure_sources: list = []  # paths of the clocks and entropy sources reached
         self.items = items  # if a dict: (id(mapping), key) -> the token of each number
 
     def emit(self, path, token) -> None:
@@ -433,6 +449,8 @@ class _Walker:
             self.emit(path, ("same-as", self.seen[key]))
             return
         self.seen[key] = path
+        if impure_reads.is_source(obj, used_names):  # time, datetime.now, os.urandom, ...
+            self.impure_sources.append(path)
         self.count += 1
         if self.count > _MAX_OBJECTS:
             self.truncated = True
@@ -486,6 +504,16 @@ class _Walker:
                 self.emit((path, "[]", name), ("value", type(value), value))
             if self.record is not None:
                 self.record.append((_environ_holds, names, values))
+        elif isinstance(obj, contextvars.ContextVar):
+            # cv.get(): the value in the calling context, guarded like an attribute's
+            self.emit(path, ("object", _weak(obj)))
+            value = _context_value(obj)
+            if self.record is not None:
+                self.record.append((_same_context_value, obj, value))
+            if value is _MISSING:
+                self.emit((path, ".", "get()"), ("unset",))
+            else:
+                self.walk(value, (path, ".", "get()"), used_names)
         elif isinstance(obj, types.ModuleType):
             self.emit(path, ("object", _weak(obj)))
             drawn = _MODULE_GENERATORS.get(id(obj))
@@ -833,13 +861,15 @@ def snapshot(fn, extra_roots=(), skip: frozenset = frozenset(),
              generators: Optional[list] = None,
              items: Optional[dict] = None,
              reached: Optional[set] = None,
-             iterators: Optional[list] = None) -> list[tuple[str, Any]]:
+             iterators: Optional[list] = None,
+             impure_sources: Optional[list] = None) -> list[tuple[str, Any]]:
     """(path, token) for everything ``fn`` can read, in a fixed order. ``extra_roots`` are
     (name, object) pairs read besides (static arguments). ``generators``, if given, is
     extended with :func:`foreign_generators` of what the walk reached; ``items``, if given,
     gets the value token (None for a non-number) of every dict entry reached, by
     ``(id(mapping), key)``; ``reached``, if given, gets the ids of the objects reached;
-    ``iterators``, if given, the (path, iterator) of the iterators reached."""
+    ``iterators``, if given, the (path, iterator) of the iterators reached;
+    ``impure_sources``, if given, the paths of the :func:`impure_reads.is_source` reached."""
     walker = _walk_roots(fn, extra_roots, skip, lifted_ids, on_tensor, items=items)
     if reached is not None:
         reached.update(walker.seen)
@@ -847,6 +877,8 @@ def snapshot(fn, extra_roots=(), skip: frozenset = frozenset(),
         generators.extend(foreign_generators(walker.generators))
     if iterators is not None:
         iterators.extend((render(path), it) for path, it in walker.iterators)
+    if impure_sources is not None:
+        impure_sources.extend(render(path) for path in walker.impure_sources)
     return [(render(path), token) for path, token in zip(walker.paths, walker.tokens)]
 
 

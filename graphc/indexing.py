@@ -169,7 +169,40 @@ def _masks_as_indices(x: Tensor, key):
     return tuple(out)
 
 
+def _python_bools(x: Tensor, key):
+    """PyTorch's (and NumPy's) Python bool index: ``True`` adds an axis of size 1 where it
+    stands (as ``None``), ``False`` one of size 0. Returns the key with ``None`` for each and
+    the result's axes that ``False`` makes empty."""
+    items = list(key) if isinstance(key, tuple) else [key]
+    if not any(isinstance(k, (bool, np.bool_)) for k in items):
+        return key, []
+    if any(_as_index_tensor(k) is not None for k in items):
+        raise IndexError("a Python bool index (x[True], x[False]) together with tensor indices "
+                         "is not supported: index with the tensors, then add the axis with None")
+    consumed = sum(1 for k in items if k is not None and k is not Ellipsis
+                   and not isinstance(k, (bool, np.bool_)))
+    empty, axis = [], 0
+    for k in items:
+        if isinstance(k, (bool, np.bool_)):
+            if not k:
+                empty.append(axis)
+            axis += 1
+        elif k is None or isinstance(k, slice):
+            axis += 1
+        elif k is Ellipsis:
+            axis += x.ndim - consumed
+    return tuple(None if isinstance(k, (bool, np.bool_)) else k for k in items), empty
+
+
 def getitem(x: Tensor, key) -> Tensor:
+    key, empty = _python_bools(x, key)
+    result = _getitem(x, key)
+    for axis in empty:
+        result = _getitem(result, (slice(None),) * axis + (slice(0, 0),))
+    return result
+
+
+def _getitem(x: Tensor, key) -> Tensor:
     key = _expand_key(_masks_as_indices(x, key), x.ndim)
     if all(isinstance(k, slice) and k == slice(None) for k in key):
         return x
@@ -283,6 +316,10 @@ def _checked_at_run_time(index: Tensor, dim: int, size: int) -> Tensor:
 
 def setitem(x: Tensor, key, value) -> None:
     """``x[key] = value``, done as an in-place rebind of ``x`` (see ``Tensor._assign``)."""
+    key, empty = _python_bools(x, key)
+    if empty:  # x[False] = value selects nothing; value must still fit (as in PyTorch)
+        F.broadcast_to(F.to_tensor(value, x), list(getitem(x, key).shape))
+        return
     mask = _boolean_mask(key)
     if mask is not None:
         # the mask covers the leading axes (as in NumPy): align it there, not at the end

@@ -7,7 +7,8 @@ graphc that computes: every op goes through :func:`graphc.dispatch.apply`, and t
 the methods that trace, record or run ops (``x + y``, ``.grad``, ``.backward()``, in-place ops,
 ``.numpy()``'s check for a trace) are attached by :mod:`graphc.tensor_methods`, which importing
 ``graphc`` loads. In-place ops rebind the tensor to a new result (arrays are never written to), so
-every recorded value stays valid.
+every recorded value stays valid; views (``x[0]``, ``x.t()``) share values with their base by
+propagation (:mod:`graphc.views`).
 
     >>> import graphc
     >>> x = graphc.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
@@ -22,10 +23,12 @@ from typing import Optional
 import numpy as np
 
 from graphc.errors import AutogradError, ShapeError
+from graphc.size import Size
 from ir import dtypes
 from ir.types import TensorType, normalize_axis
 
 _new_object = object.__new__
+_new_tuple = tuple.__new__
 
 
 class Tensor:
@@ -36,8 +39,10 @@ class Tensor:
     ``graphc.FloatTensor``; ``__init__`` is attached by :mod:`graphc.tensor_compat`).
     """
 
+    # _view_info: what makes this tensor a view (graphc.views.ViewInfo), else None; _views: weak
+    # references to the views of this tensor (a root), or None
     __slots__ = ("_data", "_value", "_trace", "requires_grad", "_grad", "_grad_fn", "_version",
-                 "_name_hint", "__weakref__")
+                 "_name_hint", "_view_info", "_views", "__weakref__", "__dict__")
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected operators
 
     def _init(self, data, value, trace):
@@ -48,7 +53,7 @@ class Tensor:
         self._grad = None
         self._grad_fn = None
         self._version = 0
-        self._name_hint = None
+        self._name_hint = self._view_info = self._views = None
 
     @classmethod
     def _wrap(cls, array: np.ndarray) -> Tensor:
@@ -69,7 +74,7 @@ class Tensor:
         """
         t = _new_object(Tensor)
         t._data = array
-        t._value = t._trace = t._grad = t._grad_fn = t._name_hint = None
+        t._value = t._trace = t._grad = t._grad_fn = t._name_hint = t._view_info = t._views = None
         t.requires_grad = False
         t._version = 0
         return t
@@ -88,6 +93,23 @@ class Tensor:
         t._grad_fn = self._grad_fn
         return t
 
+    def __getstate__(self):
+        """Pickled and copied (``copy.copy``, ``deepcopy``) as a tensor of its own: a view's
+        link to its base (``_view_info``) and a base's weak references to its views are left
+        out (a copied base shared its views' list with the original otherwise)."""
+        state = object.__getstate__(self)  # (__dict__ or None, the slots that are set)
+        own, slots = state if isinstance(state, tuple) else (state, {})
+        slots = {k: v for k, v in slots.items() if k not in ("_view_info", "_views")}
+        return own, slots
+
+    def __setstate__(self, state) -> None:
+        own, slots = state
+        self._view_info = self._views = None
+        for name, value in slots.items():
+            object.__setattr__(self, name, value)
+        if own:
+            self.__dict__.update(own)
+
     # -- type and identity ---------------------------------------------------------------------
     @property
     def is_traced(self) -> bool:
@@ -105,21 +127,26 @@ class Tensor:
         return TensorType(dtypes.from_numpy(data.dtype), data.shape)
 
     @property
-    def shape(self) -> tuple:
-        return self._value.type.shape if self._value is not None else self._data.shape
+    def shape(self) -> Size:
+        """The sizes of the dims, a :class:`graphc.Size` (a tuple: ``x.shape == (2, 3)``)."""
+        return _new_tuple(Size, self._value.type.shape if self._value is not None
+                          else self._data.shape)
 
     @property
     def dtype(self) -> dtypes.DType:
-        return self.ir_type.dtype
+        if self._value is not None:
+            return self._value.type.dtype
+        return dtypes.from_numpy(self._data.dtype)  # (ir_type's dtype, without the type)
 
     @property
     def ndim(self) -> int:
-        return len(self.shape)
+        return len(self._value.type.shape) if self._value is not None else self._data.ndim
 
     def dim(self) -> int:
         return self.ndim
 
     def size(self, dim: Optional[int] = None):
+        """``x.size()`` is ``x.shape`` (a :class:`graphc.Size`); ``x.size(d)`` the size of dim d."""
         return self.shape if dim is None else self.shape[normalize_axis(dim, self.ndim)]
 
     def numel(self) -> int:
@@ -172,9 +199,15 @@ class Tensor:
         raise NotImplementedError("retain_grad() is not supported; use graphc.autograd.grad")
 
     # -- conversions that need a concrete value (``_concrete``: see graphc.tensor_methods) -----
-    def numpy(self) -> np.ndarray:
+    def numpy(self, *, force: bool = False) -> np.ndarray:
         """The values as a NumPy array: a read-only view (graphc never writes arrays in place,
-        and tensors may share them, so writing into one would change others silently)."""
+        and tensors may share them, so writing into one would change others silently).
+
+        Unlike PyTorch, a tensor that requires grad is accepted (PyTorch asks for
+        ``t.detach().numpy()`` because its array shares the storage autograd reads, so a write
+        into it would change a saved value unseen; graphc's is read-only and cannot). ``force``
+        is PyTorch's (detach and copy to the CPU first): graphc's ``numpy()`` already does
+        both, so it changes nothing here."""
         return _read_only(self._concrete("call .numpy()"))
 
     def item(self):

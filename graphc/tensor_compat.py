@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-from graphc import autograd, composites, data_dependent, factories, linalg, tracing
+from graphc import autograd, composites, data_dependent, factories, linalg, tracing, views
 from graphc import functions as F
-from graphc.errors import ShapeError, TraceError
+from graphc.errors import TraceError
 from graphc.tensor import Tensor
 from graphc.tensor_methods import _overwrite, inplace_method
 from ir import dtypes
@@ -34,7 +34,9 @@ class _DataView(Tensor):
 
     graphc never writes arrays in place, so sharing is by delegation: the view reads its base's
     current value, and an in-place op on the view (``p.data.normal_()``, ``p.data.add_(u)``)
-    rebinds the base under ``no_grad``, keeping the base's place in the autograd graph.
+    rebinds the base under ``no_grad``, keeping the base's place in the autograd graph (and so
+    refreshes the base's views). A view taken of it (``p.data[3:6]``) is a detached view of the
+    base (:mod:`graphc.views`), written the same way.
     """
 
     __slots__ = ("_base", "_leaf_requires_grad", "_stopped")
@@ -91,46 +93,16 @@ class _DataView(Tensor):
         history = base._grad_fn
 
         def detached(old: Tensor) -> Tensor:
-            return compute(old.detach())
+            return compute(views.detached_copy(old))
         if resizes is not None:
-            detached = _keeping_layout(detached, resizes)
+            detached = views.keeping_layout(detached, resizes, "a `.data` view")
         with autograd.no_grad():
-            base._assign(detached)  # never resizes the base: _keeping_layout saw to it
+            base._assign(detached)  # never resizes the base: keeping_layout saw to it
         base._grad_fn = history
         return self
 
 
-# in-place ops that may move values between positions without changing the shape (a square t_)
-_PERMUTING_INPLACE = ("t_", "transpose_", "swapaxes_", "swapdims_")
-
-
-def _keeping_layout(compute, name: str):
-    """``compute`` of the shape-changing in-place op ``name`` applied to a ``.data`` view,
-    refusing any result that is not the view's values in their places. PyTorch's ``p.data``
-    is a tensor of its own sharing ``p``'s storage: ``p.data.t_()`` changes only that tensor's
-    sizes and strides, never ``p``. graphc's view has no strides and writes through to ``p``,
-    so doing it would reshape (or, square, transpose) the parameter itself: a clear error
-    instead; no-ops (``squeeze_()`` of a tensor without size-1 dims) still run."""
-    def checked(old: Tensor) -> Tensor:
-        new = compute(old)
-        moved = new.shape != old.shape
-        if not moved and name in _PERMUTING_INPLACE:
-            # the same op on a tensor of distinct sizes (0, 1, 2, ...: no elements) tells
-            # whether it swaps dims of equal size here (a square t_) or is the identity
-            probe = factories.zeros(tuple(range(old.dim())), dtype=old.dtype)
-            moved = compute(probe).shape != probe.shape
-        if moved:
-            out_of_place = "reshape" if name.startswith("resize") else name[:-1]
-            change = (f"change its shape from {list(old.shape)} to {list(new.shape)}"
-                      if new.shape != old.shape else
-                      f"move its values (shape {list(old.shape)}) between positions")
-            raise ShapeError(
-                f"{name}() on a `.data` view would {change}; in graphc `.data` writes through to "
-                f"the tensor it was taken from (PyTorch's shares storage and changes only the "
-                f"view), so this would change that tensor itself; use the out-of-place form "
-                f"`.data.{out_of_place}(...)`, which returns a new tensor (a copy)")
-        return new
-    return checked
+views.DATA_VIEW_TYPE = _DataView
 
 
 def _get_data(self) -> Tensor:
@@ -140,7 +112,7 @@ def _get_data(self) -> Tensor:
     view._leaf_requires_grad = False
     view._grad = view._name_hint = None
     view._version = 0
-    view._stopped = None
+    view._stopped = view._view_info = view._views = None
     return view
 
 
@@ -151,6 +123,7 @@ def _set_data(self, value) -> None:
         raise TypeError(f"data must be set to a Tensor, got {type(value).__name__}")
     base = self._base if isinstance(self, _DataView) else self
     if tracing.current() is None and base._value is None and value._value is None:
+        views.rehome(base)  # its views keep the values they share, as PyTorch's keep the storage
         base._data = value._data
         return
     if value.shape != base.shape:
@@ -330,8 +303,41 @@ def _method_inplace(name: str, resizes: bool = False):
     return method
 
 
+def _copy(self: Tensor) -> Tensor:
+    """``copy.copy(t)``, as PyTorch's: the same values, ``requires_grad``, history and Python
+    attributes, but no ``.grad`` (PyTorch rebuilds the tensor from its storage; sharing the
+    ``.grad`` object made a backward through either accumulate into both).
+
+        >>> import copy, graphc
+        >>> x = graphc.ones(2, requires_grad=True)
+        >>> x.sum().backward()
+        >>> y = copy.copy(x)
+        >>> y.requires_grad, y.grad, x.grad.tolist()
+        (True, None, [1.0, 1.0])
+    """
+    cls = type(self)
+    if cls.__reduce_ex__ is not Tensor.__reduce_ex__:  # its own (a .data view: a snapshot)
+        rebuild, arguments = self.__reduce_ex__(4)[:2]
+        return rebuild(*arguments)
+    new = object.__new__(cls)
+    for klass in cls.__mro__:
+        for slot in vars(klass).get("__slots__", ()):
+            if slot not in _NOT_COPIED and hasattr(self, slot):
+                object.__setattr__(new, slot, getattr(self, slot))
+    fields = getattr(self, "__dict__", None)
+    if fields:
+        new.__dict__.update(fields)
+    new._grad = new._view_info = new._views = None
+    return new
+
+
+# a copy is a tensor of its own: no link to a base, and no share in the original's views
+_NOT_COPIED = ("__weakref__", "_view_info", "_views")
+
+
 def _install() -> None:
     Tensor.__init__ = _init_legacy
+    Tensor.__copy__ = _copy
     Tensor.data = property(_get_data, _set_data)
     Tensor.type = _type
     Tensor.new_full = _new_full

@@ -13,11 +13,10 @@ from typing import Optional
 
 import numpy as np
 
-from graphc import autograd, factories, indexing, tracing
+from graphc import autograd, factories, indexing, tracing, views
 from graphc import device as devices
 from graphc import functions as F
 from graphc import math_functions as M
-from graphc.dispatch import apply
 from graphc.errors import AutogradError, TraceError
 from graphc.tensor import Tensor
 from ir import dtypes
@@ -51,37 +50,27 @@ def _set_grad(self, value: Optional[Tensor]) -> None:
 def backward(self, gradient: Optional[Tensor] = None, retain_graph: Optional[bool] = None,
              create_graph: bool = False, inputs=None) -> None:
     """Accumulates d(self)/d(leaf) into the ``.grad`` of every leaf that requires grad (only
-    of ``inputs``, leaves or not, when given)."""
-    if gradient is None:
-        if self.numel() != 1:
-            raise AutogradError(f"backward() without a gradient needs a scalar (one element) "
-                                f"tensor, got shape {list(self.shape)}; pass gradient=")
-        gradient = factories.ones_like(self)
-    elif not isinstance(gradient, Tensor):
+    of ``inputs``, leaves or not, when given), with PyTorch's checks: ``gradient`` (a tensor of
+    ``self``'s shape) may be left out only for a one-element tensor; ``self`` must require
+    grad. Unlike PyTorch, a Python number or list is taken as ``gradient`` too."""
+    if gradient is not None and not isinstance(gradient, Tensor):
         gradient = factories.tensor(gradient, dtype=self.dtype)
-    if gradient.shape != self.shape:
-        raise AutogradError(f"gradient has shape {list(gradient.shape)}, expected "
-                            f"{list(self.shape)}")
-    if inputs is not None:
-        autograd.backward([self], [gradient], retain_graph, create_graph, inputs)
-        return
-    autograd.run_backward([self], [gradient], create_graph=create_graph,
-                          retain_graph=retain_graph)
-
-
-def detach(self) -> Tensor:
-    """The same value, cut from the autograd history (``stop_gradient`` while tracing)."""
-    if tracing.current() is not None:  # also for concrete tensors, so they are lifted
-        with autograd.no_grad():
-            return apply("stop_gradient", [self])
-    return Tensor._wrap(self._data)
+    autograd.backward([self], None if gradient is None else [gradient], retain_graph,
+                      create_graph, inputs)
 
 
 def _assign(self, compute, resizes: Optional[str] = None) -> Tensor:
     """Runs ``compute(old_self) -> new`` and rebinds this tensor to ``new`` (in-place ops).
 
     ``resizes`` names an in-place op that may change the shape (``t_``, ``squeeze_``): allowed
-    eagerly, as in PyTorch, while a compiled function refuses it (state keeps its shape)."""
+    eagerly, as in PyTorch, while a compiled function refuses it (state keeps its shape).
+
+    A view (``x[0]``) is written through its root, which is rebound; rebinding a tensor that
+    has views recomputes them (:mod:`graphc.views`)."""
+    if self._view_info is not None:
+        return views.assign_view(self, compute, resizes)
+    if resizes is not None and self._views and views.has_live_views(self):
+        compute = views.keeping_layout(compute, resizes, "a tensor that has views")
     if self.requires_grad and self._grad_fn is None and autograd.is_grad_enabled():
         raise AutogradError("a leaf tensor that requires grad is used in an in-place "
                             "operation; wrap the update in `with graphc.no_grad():`")
@@ -131,6 +120,8 @@ def _assign(self, compute, resizes: Optional[str] = None) -> Tensor:
     if new._grad_fn is not None:
         new._grad_fn._out_ref = weakref.ref(self)
         new._grad_fn._out_version = self._version
+    if self._views:
+        views.refresh(self)
     return self
 
 
@@ -144,7 +135,7 @@ def _concrete(self, what: str) -> np.ndarray:
 
 Tensor.grad = property(_get_grad, _set_grad)
 Tensor.backward = backward
-Tensor.detach = detach
+Tensor.detach = views.detached_copy  # (a view once graphc.views.install has run)
 Tensor._assign = _assign
 Tensor._concrete = _concrete
 
@@ -378,7 +369,6 @@ Tensor.short = lambda self: F.cast(self, "int16")
 Tensor.cpu = lambda self: _to_device(self, devices.CPU)
 Tensor.cuda = lambda self, device=None: _to_device(self, devices.as_device(
     "cuda" if device is None else device))
-Tensor.contiguous = lambda self: self
 Tensor.clone = _clone
 Tensor.zero_ = _zero_
 Tensor.fill_ = _fill_

@@ -13,7 +13,7 @@ builds it with graphc's own code, never importing torch:
 - storages (``torch.FloatStorage`` ... ``torch.BFloat16Storage``, ``torch.UntypedStorage``),
   read from the zip entry named by the pickle's persistent id;
 - ``collections.OrderedDict``, dicts, lists, tuples, sets, numbers, strings, bytes, None,
-  ``torch.Size`` (a tuple), torch dtypes (graphc dtypes), ``torch.device`` (graphc's);
+  ``torch.Size`` (``graphc.Size``), torch dtypes (graphc dtypes), ``torch.device`` (graphc's);
 - tensors with Python attributes (``torch._tensor._rebuild_from_type_v2`` of ``torch.Tensor``
   or ``torch.nn.Parameter``): graphc tensors, the attributes dropped;
 - NumPy arrays and scalars of numeric dtypes (what ``torch.save(np_array)`` writes:
@@ -50,6 +50,7 @@ import ml_dtypes
 import numpy as np
 
 from graphc.errors import CheckpointError
+from graphc.size import Size
 from graphc.tensor import Tensor
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -430,7 +431,9 @@ def _builder(full: str, reader: _ArchiveReader) -> Any:
         return _device
     if module == "torch" and (name in _TORCH_DTYPES or name in _MISSING_TORCH_DTYPES):
         return _TorchDType(name)
-    if full in ("torch.Size", "builtins.tuple"):
+    if full == "torch.Size":
+        return Size
+    if full == "builtins.tuple":
         return tuple
     if full == "collections.OrderedDict":
         return collections.OrderedDict
@@ -452,7 +455,7 @@ def _builder(full: str, reader: _ArchiveReader) -> Any:
 
 def _rebuild_from_type(func: Any, new_type: Any, args: Any, state: Any) -> _PendingTensor:
     """``torch._tensor._rebuild_from_type_v2``: what torch.save writes for a tensor with Python
-    attributes (``t.note = ...``). graphc tensors hold no attributes: ``state`` is dropped."""
+    attributes (``t.note = ...``). ``state`` (the attributes) is dropped: not restored yet."""
     if not isinstance(new_type, _TensorClass) or not isinstance(args, tuple):
         raise pickle.UnpicklingError("_rebuild_from_type_v2 is allowed for torch.Tensor and "
                                      "torch.nn.Parameter only")
@@ -605,6 +608,8 @@ class _Finisher:
             self.done[id(obj)] = obj
             obj[:] = [self.finish(value, depth + 1) for value in obj]
             return obj
+        elif type(obj) is Size:  # (ints only: nothing to finish)
+            result = obj
         elif isinstance(obj, tuple):
             result = tuple(self.finish(value, depth + 1) for value in obj)
         elif isinstance(obj, (set, frozenset)):

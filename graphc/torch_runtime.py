@@ -1,11 +1,10 @@
 """PyTorch's global state and the remaining factories and Tensor methods (issue 10): the
 default dtype, print options, ``inference_mode``, the random generator's seed and state,
 ``torch.Generator`` objects, ``logspace range tril_indices triu_indices empty_like
-randint_like bernoulli multinomial``, and methods such as ``aminmax mode stride
-register_hook``.
+randint_like bernoulli multinomial``, and methods such as ``aminmax mode register_hook``
+(``stride``/``is_contiguous``/``storage_offset``: :mod:`graphc.views`).
 
-graphc has no views or strides of its own: every tensor is contiguous, with offset 0 and the
-row-major strides of its shape, and ``pin_memory``/``share_memory_`` return the tensor.
+``pin_memory``/``share_memory_`` return the tensor.
 
     >>> import graphc
     >>> g = graphc.Generator().manual_seed(7)
@@ -384,30 +383,6 @@ def _element_size(self) -> int:
     return int(self.dtype.numpy.itemsize)
 
 
-def _stride(self, dim: Optional[int] = None):
-    """The row-major strides of the shape, in elements (``Tensor.stride``): graphc tensors
-    are always contiguous."""
-    strides, step = [], 1
-    for n in reversed(self.shape):
-        strides.append(step)
-        step *= builtins.max(n, 1)
-    strides = tuple(reversed(strides))
-    if dim is None:
-        return strides
-    from ir.types import wrap_dim
-    return strides[wrap_dim(dim, self.ndim)]
-
-
-def _is_contiguous(self, memory_format=None) -> bool:
-    """Always True: graphc has no views, every tensor owns row-major storage."""
-    return True
-
-
-def _storage_offset(self) -> int:
-    """Always 0 (graphc has no views into a larger storage)."""
-    return 0
-
-
 def _itself(self, *args, **kwargs):
     return self
 
@@ -511,9 +486,7 @@ def _install() -> None:
     Tensor.aminmax = aminmax
     Tensor.mode = mode
     Tensor.element_size = _element_size
-    Tensor.stride = _stride
-    Tensor.is_contiguous = _is_contiguous
-    Tensor.storage_offset = _storage_offset
+    # (stride, is_contiguous, storage_offset, contiguous: graphc.views, where views are made)
     Tensor.pin_memory = _itself
     Tensor.share_memory_ = _itself
     Tensor.is_pinned = _false

@@ -31,7 +31,12 @@ from graphc.tensor import Tensor
 from ir import dtypes
 from ir.graph import SourceLoc
 
-_local = threading.local()
+
+class _TraceState(threading.local):
+    ctx: Optional[TraceContext] = None  # the active trace (a class default: read without a miss)
+
+
+_local = _TraceState()
 
 # Frames from these directories are graphc's own; user locations are the first frame outside.
 _OWN_DIRS = tuple(
@@ -47,7 +52,7 @@ _TRACE_NUMBERS = itertools.count(1)
 
 def current() -> Optional[TraceContext]:
     """The active trace, or None when running eagerly."""
-    return getattr(_local, "ctx", None)
+    return _local.ctx
 
 
 def user_location() -> Optional[SourceLoc]:
@@ -139,6 +144,9 @@ class WriteBack:
     # stored tensor's backward raises (graphc.compile.StoredWithoutHistory) rather than
     # silently give no gradient
     had_history: bool = False
+    # a "grad" that is the tensor .grad held when the call began, updated in place (backward
+    # accumulating, zero_grad(set_to_none=False)): written into that tensor, as eagerly
+    in_place: bool = False
 
 
 @dataclass
@@ -228,6 +236,7 @@ class TraceContext:
     _owners: dict = field(default_factory=dict)     # id -> tensor (keeps ids stable)
     _saved: dict = field(default_factory=dict)      # id -> state to restore after the trace
     _grads: dict = field(default_factory=dict)      # id -> traced grad Tensor or None
+    _grad_proxies: dict = field(default_factory=dict)  # id -> the traced .grad it held at first
     _names: set = field(default_factory=set)
     _guarded: set = field(default_factory=set)  # (description, id(owner)) of each guard()
     # the trace began with grad enabled, so graphc.compiled_grad may differentiate its graph:
@@ -250,6 +259,9 @@ class TraceContext:
     # what check() asked to test when the graph runs: (its bool Value, error class, message,
     # the user's line that asked)
     checks: list = field(default_factory=list)
+    # id(concrete view read by the trace) -> (its root's Value it was computed from, its Value,
+    # the view): a view of state is computed from the state's current value (value_of)
+    _view_values: dict = field(default_factory=dict)
     name_of: Callable[[Any], Optional[str]] = lambda t: None
 
     # -- names ----------------------------------------------------------------------------------
@@ -301,6 +313,8 @@ class TraceContext:
                                  "trace) was used here; pass it as an argument instead")
             return tensor._value
         key = id(tensor)
+        if tensor._view_info is not None and key not in self.arguments:
+            return self._view_value(tensor)
         if key not in self._current:
             value = self.add_input(self.label(tensor), tensor.ir_type)
             self._current[key] = value
@@ -312,6 +326,27 @@ class TraceContext:
                                      _type_and_grad_mode, _type_and_grad_mode(tensor),
                                      subject=tensor, show=_show_type_and_grad_mode))
         return self._current[key]
+
+    def _view_value(self, view) -> ir.Value:
+        """A concrete view (``w[0]`` taken eagerly, of a parameter) read by the trace: computed
+        from its root's current value, so that writes to either inside the trace are seen
+        (graphc.views); once per value of the root."""
+        info = view._view_info
+        root = info.root()
+        if id(root) in self.arguments:
+            raise TraceError(f"a view of argument {self.label(root)!r} taken outside the compiled "
+                             f"function is read inside it; take the view inside the function "
+                             f"(or pass the view as an argument)")
+        root_value = self.value_of(root)
+        seen = self._view_values.get(id(view))
+        if seen is not None and seen[0] is root_value:
+            return seen[1]
+        value = Tensor._traced(root_value, self)
+        value.requires_grad, value._grad_fn = root.requires_grad, root._grad_fn
+        for op in info.ops:
+            value = op(value)
+        self._view_values[id(view)] = (root_value, value._value, view)
+        return value._value
 
     def record_mutation(self, tensor, new) -> None:
         """An in-place op on a concrete tensor: later reads see ``new``; written back after."""
@@ -338,7 +373,7 @@ class TraceContext:
         self.lifted.append(Lifted("grad", value.name, value, tensor=tensor))
         self._owners[key] = tensor
         traced = Tensor._traced(value, self)
-        self._grads[key] = traced
+        self._grads[key] = self._grad_proxies[key] = traced
         return traced
 
     def write_grad(self, tensor, grad) -> None:
@@ -427,7 +462,9 @@ class TraceContext:
             if lifted_read:
                 continue  # read but never reassigned
             value = None if grad is None else self.value_of(grad)
-            result.append(WriteBack("grad", tensor, self.label(tensor) + ".grad", value))
+            in_place = grad is not None and self._grad_proxies.get(key) is grad
+            result.append(WriteBack("grad", tensor, self.label(tensor) + ".grad", value,
+                                    in_place=in_place))
         return result
 
     def restore(self) -> None:
@@ -449,7 +486,8 @@ class TraceContext:
         for item in items:
             if getattr(item, "tensor", None) is not None:
                 item.tensor = ref(item.tensor)
-        for table in (self._current, self._owners, self._saved, self._grads):
+        for table in (self._current, self._owners, self._saved, self._grads,
+                      self._grad_proxies, self._view_values):
             table.clear()
 
 

@@ -60,14 +60,19 @@ class Emitter:
         return self.constant(0, dtype, shape)
 
     def __getattr__(self, op: str):
+        """``em.<op>(*inputs, **attrs)`` emits registry op ``op``. The method is made once and
+        kept on the class (a closure per call cost more than some ops): later lookups find
+        it without coming here. An attribute of an emitter or of its class is found first, as
+        before."""
         if op.startswith("_") or not registry.exists(op):
             raise AttributeError(op)
 
-        def call(*inputs, **attrs):
+        def call(self, *inputs, **attrs):
             return self.emit(op, list(inputs), attrs)
 
-        call.__name__ = op
-        return call
+        call.__name__ = call.__qualname__ = op
+        setattr(Emitter, op, call)
+        return getattr(self, op)
 
 
 class GraphEmitter(Emitter):

@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+import numpy as np
+
 from ir import dtypes
 from ir.errors import ShapeError
 from ir.scalar import ArgReduction, Reduction, ScalarExpr
@@ -85,6 +87,9 @@ class OpDef:
     checked_on_integers: bool = False
     doc: str = ""
     extra: dict = field(default_factory=dict)
+    # infer_arrays' answers: (type rule, default float, operand dtypes and shapes, attributes)
+    # -> result type; per op, so that the op's arity check and name need not be in the key
+    _array_types: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def differentiable(self) -> bool:
@@ -133,6 +138,31 @@ class OpDef:
                 _RULE_CACHE.clear()  # simpler than LRU, and a working set refills it at once
             _RULE_CACHE[key] = types
         return types
+
+    def infer_arrays(self, arrays: Sequence[np.ndarray], attrs: dict) -> TensorType:
+        """:meth:`infer` for operands given as NumPy arrays (eager mode): the same answer,
+        remembered by the arrays' dtypes and shapes, so that a repeated question builds no
+        ``TensorType`` (building and hashing one per operand was most of the type rule's cost).
+        ``attrs`` must be complete (:meth:`check_attrs`); arrays must be ``np.ndarray``.
+        """
+        key: list = [self.type_rule, dtypes.DEFAULT_FLOAT]
+        for a in arrays:
+            key.append(a.dtype)
+            key.append(a.shape)
+        if attrs:
+            try:
+                key.append(tuple([(name, _value_key(value)) for name, value in attrs.items()]))
+            except _Uncacheable:
+                return self.infer([_array_type(a) for a in arrays], attrs)
+        # (the list's length tells the number of operands, so arity is part of the key too)
+        cache = self._array_types
+        found = cache.get(tuple(key))
+        if found is None:
+            found = self.infer([_array_type(a) for a in arrays], attrs)
+            if len(cache) >= _RULE_CACHE_SIZE:
+                cache.clear()
+            cache[tuple(key)] = found
+        return found
 
     def infer(self, input_types: Sequence[TensorType], attrs: dict) -> TensorType:
         """The result type of a single-result application; ShapeError if it has several."""
@@ -211,8 +241,15 @@ def _value_key(value):
     if kind in _KEY_SCALARS:
         return kind, value
     if (kind is list or kind is tuple) and len(value) <= _MAX_ITEMS:
-        return kind, tuple(_value_key(v) for v in value)
+        for v in value:
+            if type(v) is not int:
+                return kind, tuple([_value_key(v) for v in value])
+        return kind, int, tuple(value)  # (axes, shapes, perms: ints only, tagged once)
     raise _Uncacheable
+
+
+def _array_type(array) -> TensorType:
+    return TensorType.of_array(dtypes.from_numpy(array.dtype), array.shape)
 
 
 def _wide(dtype: dtypes.DType) -> dtypes.DType:

@@ -6,6 +6,12 @@ its type without the constructor's checks, and a Python number combined with a t
 shortcut against the long way: the type rule called afresh, ``TensorType(...)``, or the ``const``
 op through ``apply``. Results are compared exactly (no tolerance: both ways run the same NumPy
 code on the same operands).
+
+``dispatch.apply``'s fast path (host operands, no trace, no profiler) remembers result types by
+the arrays' dtypes and shapes (``OpDef.infer_arrays``) and enters NumPy's quiet error state
+through its context variable (``ir.evaluate.silence_float_errors``): the tests at the end check
+that it is left whenever a profiler, a trace, autocast or anomaly mode is on, with the same
+results, and that NumPy's error state is graphc's policy inside an op and the caller's outside.
 """
 from __future__ import annotations
 
@@ -177,3 +183,142 @@ def test_numbers_in_eager_compiled_and_profiled_code_agree():
     assert eager.item() == compiled.item() == profiled.item()
     assert x.grad.tolist() == [2 * 1.5 * (1.5 * v + 2) for v in (1.0, -2.0, 3.0)]
     assert any("const" in e.key for e in prof.key_averages())  # the profiler still sees it
+
+
+# -- dispatch.apply's fast path ----------------------------------------------------------------
+def _forward_backward(x, w):
+    """Ops of several kinds (matmul, elementwise with a number, reductions, a float error:
+    log of a negative sum) and their gradients."""
+    x, w = x.detach().requires_grad_(), w.detach().requires_grad_()
+    y = graphc.nn.functional.linear(x, w).relu() * 2.0
+    loss = (y.sum(1) / 3).sum() + graphc.sqrt(x.sum() - 100.0)
+    loss.backward()
+    return [loss.detach(), x.grad, w.grad]
+
+
+def _same(a, b):
+    for s, t in zip(a, b):
+        assert s.dtype == t.dtype and s.shape == t.shape
+        assert s.numpy().tobytes() == t.numpy().tobytes()
+
+
+@pytest.fixture
+def operands():
+    graphc.manual_seed(0)
+    return graphc.randn(4, 5), graphc.randn(3, 5)
+
+
+def test_results_agree_under_the_profiler(operands):
+    plain = _forward_backward(*operands)
+    assert np.isnan(plain[0].item())  # (sqrt of a negative number: nan, quietly)
+    with graphc.profiler.profile() as prof:
+        profiled = _forward_backward(*operands)
+    _same(plain, profiled)
+    keys = {e.key for e in prof.key_averages()}
+    assert {"eager::matmul", "eager::relu", "eager::sqrt", "eager::sum"} <= keys  # timed: the
+    # general path ran
+
+
+def test_results_agree_in_anomaly_mode(operands):
+    plain = _forward_backward(*operands)
+    with graphc.autograd.detect_anomaly(check_nan=False):
+        _same(plain, _forward_backward(*operands))
+    with graphc.autograd.detect_anomaly():  # (sqrt(-s)'s nan gradient)
+        with pytest.raises(RuntimeError, match="returned nan values"):
+            _forward_backward(*operands)
+
+
+def test_results_agree_under_autocast(operands):
+    x, w = operands
+    with graphc.autocast("cpu"):
+        auto = graphc.nn.functional.linear(x, w).relu() * 2.0
+    by_hand = graphc.nn.functional.linear(x.bfloat16(), w.bfloat16()).relu() * 2.0
+    assert auto.dtype == dtypes.bf16
+    _same([auto], [by_hand])
+
+
+def test_a_trace_records_instead_of_computing(operands):
+    x, w = operands
+    graph = graphc.trace(lambda a, b: graphc.nn.functional.linear(a, b).relu() * 2.0, x, w)
+    assert [n.op for n in graph.nodes if n.op in ("matmul", "relu", "mul")] == \
+        ["matmul", "relu", "mul"]
+    compiled = graphc.compile(lambda a, b: (graphc.nn.functional.linear(a, b).relu() * 2.0)
+                              .sum(1) / 3, backend="interpreter")
+    eager = (graphc.nn.functional.linear(x, w).relu() * 2.0).sum(1) / 3
+    _same([compiled(x, w)], [eager])
+
+
+def test_remembered_types_follow_dtype_shape_attributes_and_default_dtype():
+    total = ir.get_op("sum")
+    f32, f64, ints = np.zeros((2, 3), np.float32), np.zeros((2, 3)), np.zeros((2, 3), np.int8)
+    for _ in range(2):  # (the second round answers from what the first remembered)
+        assert total.infer_arrays([f32], {"axes": [1], "keepdim": False}) == \
+            TensorType(dtypes.f32, (2,))
+        assert total.infer_arrays([f32], {"axes": [0], "keepdim": True}) == \
+            TensorType(dtypes.f32, (1, 3))
+        assert total.infer_arrays([f64], {"axes": [1], "keepdim": False}).dtype == dtypes.f64
+        assert total.infer_arrays([ints], {"axes": [1], "keepdim": False}).dtype == dtypes.i64
+        assert total.infer_arrays([f32.T], {"axes": [1], "keepdim": False}).shape == (3,)
+        with pytest.raises(AxisError):  # (not remembered: raised each time)
+            total.infer_arrays([f32], {"axes": [2], "keepdim": False})
+    div = ir.get_op("div")
+    a = np.array([1, 2])
+    assert div.infer_arrays([a, a], {}).dtype == dtypes.f32
+    graphc.set_default_dtype(graphc.float64)
+    try:
+        assert div.infer_arrays([a, a], {}).dtype == dtypes.f64
+    finally:
+        graphc.set_default_dtype(graphc.float32)
+    assert div.infer_arrays([a, a], {}).dtype == dtypes.f32
+    with pytest.raises(ShapeError, match="takes 2 operand"):  # arity checked, not remembered
+        div.infer_arrays([a], {})
+
+
+def test_float_errors_are_quiet_inside_ops_whatever_the_callers_numpy_state():
+    before = np.geterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a NumPy RuntimeWarning would fail the test
+        assert np.isnan(graphc.log(graphc.tensor(-1.0)).item())
+        assert graphc.log(graphc.tensor(0.0)).item() == -np.inf
+    with np.errstate(all="raise"):
+        assert np.isnan(graphc.log(graphc.tensor(-1.0)).item())  # graphc's policy: IEEE values
+        assert (graphc.tensor([1.0]) / 0.0).tolist() == [np.inf]
+        assert np.geterr() == {"divide": "raise", "over": "raise", "under": "raise",
+                               "invalid": "raise"}  # the caller's state, back
+        with pytest.raises(FloatingPointError):
+            np.log(np.float32(-1.0))
+    with np.errstate(all="warn"):
+        with pytest.raises(ShapeError):  # an op that raises puts the caller's state back too
+            graphc.ones(2) + graphc.ones(3)
+        assert np.geterr()["invalid"] == "warn"
+    assert np.geterr() == before
+
+
+def test_quiet_state_keeps_the_callers_buffer_size():
+    from ir.evaluate import quiet_float_errors
+    before = np.getbufsize()
+    with np.errstate(all="raise"):
+        np.setbufsize(16384)
+        try:
+            with quiet_float_errors():
+                assert np.getbufsize() == 16384
+                assert np.geterr()["invalid"] == "ignore"
+            assert np.geterr()["invalid"] == "raise"
+        finally:
+            np.setbufsize(before)
+
+
+def test_emitter_op_methods_are_made_once_for_every_emitter():
+    from graphc.autograd import TensorEmitter
+    from ir.emitter import Emitter, GraphEmitter
+    graph = ir.Graph()
+    value = graph.add_input("x", TensorType(dtypes.f32, (2,)))
+    traced, eager = GraphEmitter(graph), TensorEmitter()
+    assert traced.exp(value).producer.op == "exp"
+    t = graphc.tensor([0.0, 1.0])
+    assert eager.exp(t).numpy().tobytes() == np.exp(np.float32([0.0, 1.0])).tobytes()
+    assert "exp" in vars(Emitter)  # kept on the base class: one function for both
+    assert eager.shape(t) == t.ir_type.shape and eager.dtype(t) == t.ir_type.dtype
+    with pytest.raises(AttributeError):
+        traced.no_such_op  # noqa: B018
+    assert "no_such_op" not in vars(Emitter)

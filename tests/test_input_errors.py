@@ -205,7 +205,7 @@ def test_check_flags_are_no_outputs_of_the_graph_users_see():
     assert len(graphc.trace(loss, *args).outputs) == 1
     compiled = graphc.compile(loss)
     assert len(compiled.graph_for(*args).outputs) == 1
-    assert len(compiled.entries[0].graph.outputs) == 2  # what runs: the loss and the flag
+    assert len(compiled.entries[0].graph.outputs) == 3  # the loss and the input and target flags
 
 
 def test_a_value_check_reads_a_state_tensor_at_every_call():

@@ -195,8 +195,21 @@ def test_a_mean_over_only_ignored_targets_is_nan_with_a_zero_gradient(smoothing,
 def test_nll_loss_rejects_mismatched_targets():
     with pytest.raises(ValueError, match="target shape"):
         F.nll_loss(graphc.zeros(3, 4), graphc.tensor([0, 1]))
-    with pytest.raises(TypeError, match="target to be an integer tensor"):
+    with pytest.raises(TypeError, match="class indices"):
         F.nll_loss(graphc.zeros(3, 4), graphc.zeros(3))
+
+
+@pytest.mark.parametrize("dtype", [graphc.int32, graphc.int16, graphc.int8, graphc.bool])
+def test_class_index_targets_must_be_int64_or_uint8_as_pytorch(dtype):
+    # PyTorch: "expected target dtype to be Long or Byte"; graphc took any integer type
+    logits = graphc.zeros(2, 3)
+    target = graphc.tensor([0, 1]).to(dtype)
+    for loss in (F.nll_loss, F.cross_entropy, nn.CrossEntropyLoss(), nn.NLLLoss()):
+        with pytest.raises(TypeError, match=r"class indices as int64 \(or uint8\)"):
+            loss(logits, target)
+    for ok in (graphc.int64, graphc.uint8):
+        expected = F.cross_entropy(logits, graphc.tensor([0, 1])).item()
+        assert F.cross_entropy(logits, graphc.tensor([0, 1]).to(ok)).item() == expected
 
 
 # -- binary cross entropy -------------------------------------------------------------------------
@@ -208,7 +221,9 @@ def test_bce_loss(reduction, rng):
     expected = -w * (y * np.log(p) + (1 - y) * np.log(1 - p))
     loss = nn.BCELoss(weight=t64(w), reduction=reduction)
     assert_close(loss(t64(p), t64(y)), reduce(expected, reduction))
-    check_grad(lambda a, b: F.binary_cross_entropy(a, b, reduction=reduction), [p, y])
+    # soft targets: a finite difference at a hard 0 or 1 steps outside [0, 1], which is refused
+    soft = rng.uniform(0.1, 0.9, size=(3, 4))
+    check_grad(lambda a, b: F.binary_cross_entropy(a, b, reduction=reduction), [p, soft])
 
 
 @pytest.mark.filterwarnings("ignore:divide by zero encountered in log")
@@ -216,6 +231,20 @@ def test_bce_refuses_inputs_that_are_not_probabilities():
     # as PyTorch (logits passed by mistake gave NaN)
     with pytest.raises(RuntimeError, match="between 0 and 1"):
         F.binary_cross_entropy(t64([1.5, -0.2, 0.5]), t64([1.0, 0.0, 1.0]))
+
+
+@pytest.mark.parametrize("target", [[1.5, 0.0, 1.0], [1.0, -0.2, 1.0], [1.0, float("nan"), 0.0]])
+def test_bce_refuses_targets_that_are_not_probabilities(target):
+    # as PyTorch ("all elements of target should be between 0 and 1"); a target of 1.5 gave a
+    # loss, and a gradient pushing the input past 1
+    with pytest.raises(RuntimeError, match="target should be between 0 and 1"):
+        F.binary_cross_entropy(t64([0.3, 0.6, 0.5]), t64(target))
+    with pytest.raises(RuntimeError, match="target should be between 0 and 1"):
+        nn.BCELoss()(t64([0.3, 0.6, 0.5]), t64(target))
+    compiled = graphc.compile(lambda x, y: F.binary_cross_entropy(x, y))
+    with pytest.raises(RuntimeError, match="target should be between 0 and 1"):
+        compiled(t64([0.3, 0.6, 0.5]), t64(target))
+    F.binary_cross_entropy_with_logits(t64([0.3, 0.6, 0.5]), t64(target))  # no range, as PyTorch
 
 
 def test_bce_clamps_the_log_at_minus_100():

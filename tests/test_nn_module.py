@@ -463,3 +463,51 @@ def test_module_api_details_as_pytorch():
     assert layer.state_dict(destination=target, prefix="m.") is target
     assert sorted(target) == ["m.bias", "m.weight"]
     assert sorted(layer.state_dict(None, "p.")) == ["p.bias", "p.weight"]
+
+
+def test_deepcopy_of_a_module_drops_parameter_grads_as_pytorch():
+    import copy
+    model = nn.Linear(2, 2)
+    model.weight.lr_scale = 3.0
+    model(graphc.ones(1, 2)).sum().backward()
+    twin = copy.deepcopy(model)
+    assert twin.weight.grad is None and twin.bias.grad is None  # PyTorch: Parameter.__deepcopy__
+    assert isinstance(twin.weight, nn.Parameter) and twin.weight.requires_grad
+    assert not hasattr(twin.weight, "lr_scale")  # it keeps only the values and requires_grad
+    np.testing.assert_array_equal(twin.weight.numpy(), model.weight.numpy())
+    twin(graphc.ones(1, 2)).sum().backward()  # a first backward, not accumulated onto the old
+    np.testing.assert_array_equal(twin.weight.grad.numpy(), np.ones((2, 2), np.float32))
+    np.testing.assert_array_equal(model.weight.grad.numpy(), np.ones((2, 2), np.float32))
+    with graphc.no_grad():
+        twin.weight.add_(1.0)
+    assert not np.array_equal(twin.weight.numpy(), model.weight.numpy())  # values are copied
+    frozen = nn.Parameter(graphc.ones(2), requires_grad=False)
+    assert copy.deepcopy(frozen).requires_grad is False
+    tied = {"a": model.weight, "b": model.weight}
+    copied = copy.deepcopy(tied)
+    assert copied["a"] is copied["b"]
+
+
+def test_deepcopy_of_a_plain_leaf_keeps_its_grad_as_pytorch():
+    import copy
+    x = graphc.ones(2, requires_grad=True)
+    (x * 2).sum().backward()
+    y = copy.deepcopy(x)
+    assert y.grad is not x.grad
+    np.testing.assert_array_equal(y.grad.numpy(), [2.0, 2.0])
+
+
+@pytest.mark.parametrize("make", [lambda: graphc.ones(2, requires_grad=True),
+                                  lambda: nn.Parameter(graphc.ones(2))])
+def test_copy_copy_of_a_tensor_has_no_grad_as_pytorch(make):
+    import copy
+    x = make()
+    if isinstance(x, nn.Parameter):  # (plain graphc tensors take no Python attributes)
+        x.note = "kept"
+    (x * 2).sum().backward()
+    y = copy.copy(x)
+    assert type(y) is type(x) and y.requires_grad and y.grad is None
+    assert getattr(y, "note", "kept") == "kept"
+    (y * 3).sum().backward()  # shared .grad used to take both backwards
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+    np.testing.assert_array_equal(y.grad.numpy(), [3.0, 3.0])

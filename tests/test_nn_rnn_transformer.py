@@ -246,8 +246,8 @@ class TestRecurrentParameters:
             nn.RNN(2, 3, nonlinearity="sigmoid")
         with pytest.raises(ValueError, match="dropout"):
             nn.LSTM(2, 3, dropout=1.5)
-        with pytest.raises(NotImplementedError, match="proj_size"):
-            nn.LSTM(2, 3, proj_size=2)
+        with pytest.raises(ValueError, match="proj_size"):  # (proj_size < hidden_size works)
+            nn.LSTM(2, 3, proj_size=3)
         lstm = nn.LSTM(2, 3)
         with pytest.raises(ValueError, match="input_size"):
             lstm(graphc.randn(4, 1, 5))

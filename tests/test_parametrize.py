@@ -52,7 +52,7 @@ def test_removal_can_leave_the_original_instead_of_the_parametrized_value():
     assert type(layer) is nn.Linear and layer.weight is original
     np.testing.assert_array_equal(original.detach().numpy(), np.triu(values))  # right_inverse's
     several = parametrizations.weight_norm(linear())
-    with pytest.raises(ValueError, match="several tensors"):
+    with pytest.raises(ValueError, match="sequence of tensors"):
         parametrize.remove_parametrizations(several, "weight", leave_parametrized=False)
 
 
@@ -164,3 +164,124 @@ def test_parametrized_modules_deep_copy_but_refuse_pickling_as_pytorch():
     replica = copy.deepcopy(layer)
     np.testing.assert_array_equal(replica.weight.detach().numpy(), layer.weight.detach().numpy())
     assert replica.parametrizations.weight.original0 is not layer.parametrizations.weight.original0
+
+
+class Split(nn.Module):
+    """A parametrization of two tensors: right_inverse splits a value into a quarter and three
+    quarters (a list, as PyTorch allows), forward adds them back."""
+
+    def forward(self, a, b):
+        return a + b
+
+    def right_inverse(self, x):
+        return [x * 0.25, x * 0.75]
+
+
+class Function(nn.Module):
+    """A parametrization made of a forward function and an optional right inverse."""
+
+    def __init__(self, forward, right_inverse=None):
+        super().__init__()
+        self.function = forward
+        if right_inverse is not None:
+            self.right_inverse = right_inverse
+
+    def forward(self, *x):
+        return self.function(*x)
+
+
+def test_a_right_inverse_returning_several_tensors_gives_original0_original1():
+    layer = linear()
+    w = layer.weight.detach().numpy().copy()
+    parametrize.register_parametrization(layer, "weight", Split())
+    chain = layer.parametrizations.weight
+    assert chain.ntensors == 2 and not hasattr(chain, "original")
+    np.testing.assert_array_equal(chain.original0.numpy(), w * 0.25)
+    np.testing.assert_array_equal(chain.original1.numpy(), w * 0.75)
+    assert isinstance(chain.original0, nn.Parameter) and chain.original1.requires_grad
+    np.testing.assert_allclose(layer.weight.detach().numpy(), w, rtol=1e-12)
+    layer.weight = graphc.full((3, 4), 4.0, dtype=graphc.float64)  # through right_inverse
+    np.testing.assert_array_equal(chain.original0.numpy(), np.full((3, 4), 1.0))
+    np.testing.assert_array_equal(chain.original1.numpy(), np.full((3, 4), 3.0))
+    (layer.weight * graphc.tensor(w)).sum().backward()  # d/d(original_i) of sum(w * (a + b))
+    np.testing.assert_array_equal(chain.original0.grad.numpy(), w)
+    np.testing.assert_array_equal(chain.original1.grad.numpy(), w)
+
+
+def test_unsafe_false_checks_shape_and_dtype_before_changing_anything_as_pytorch():
+    layer = linear()
+    w = layer.weight
+    before = w.detach().numpy().copy()
+    with pytest.raises(ValueError, match="may not change the shape of the tensor, unless "
+                                         "`unsafe` flag is enabled.\nunparametrized shape: "
+                                         r"\[3, 4\]\nparametrized shape: \[12\]"):
+        parametrize.register_parametrization(  # (checked after the right_inverse)
+            layer, "weight", Function(lambda x: x.reshape(12), lambda x: x * 2))
+    with pytest.raises(ValueError, match="may not change the dtype .*\nunparametrized dtype: "
+                                         "f64\nparametrized dtype: f32"):
+        parametrize.register_parametrization(layer, "weight", Function(lambda x: x.float()))
+    with pytest.raises(ValueError, match="A parametrization must return a tensor. Got tuple"):
+        parametrize.register_parametrization(layer, "weight", Function(lambda x: (x, x)))
+    with pytest.raises(ValueError, match="When `right_inverse` outputs one tensor, it may not "
+                                         "change the dtype"):
+        parametrize.register_parametrization(layer, "weight", Function(
+            lambda x: x.double(), lambda x: x.float()))
+    with pytest.raises(ValueError, match="Got element 1 of the sequence with type int"):
+        parametrize.register_parametrization(layer, "weight", Function(
+            lambda a, b: a, lambda x: (x, 3)))
+    # nothing registered, and the refused right_inverse (x * 2) did not touch the weight
+    assert not parametrize.is_parametrized(layer) and layer.weight is w
+    np.testing.assert_array_equal(w.detach().numpy(), before)
+    parametrize.register_parametrization(layer, "weight", Function(lambda x: x[:2]),
+                                         unsafe=True)
+    assert layer.weight.shape == (2, 4)
+
+
+def test_a_chained_parametrization_is_checked_against_the_parametrized_tensor():
+    layer = linear()
+    parametrize.register_parametrization(layer, "weight", Function(lambda x: x * 2,
+                                                                   lambda x: x / 2))
+    with pytest.raises(ValueError, match=r"unless the `unsafe` flag is enabled.\n"
+                                         r"module.weight.shape: \[3, 4\]\n"
+                                         r"parametrization\(module.weight\).shape: \[2, 4\]"):
+        parametrize.register_parametrization(layer, "weight", Function(lambda x: x[:2]))
+    with pytest.raises(ValueError, match="right_inverse must have the same shape as "
+                                         "module.weight"):
+        parametrize.register_parametrization(layer, "weight", Function(
+            lambda x: x + 1, lambda x: x.reshape(12)))
+    with pytest.raises(ValueError, match="right_inverse must return a tensor. Got: tuple"):
+        parametrize.register_parametrization(layer, "weight", Function(
+            lambda x: x + 1, lambda x: (x, x)))
+    assert len(layer.parametrizations.weight) == 1  # none of them was appended
+    parametrize.register_parametrization(layer, "weight", Function(lambda x: x + 1), unsafe=True)
+    assert layer.parametrizations.weight.unsafe  # (as PyTorch: the chain becomes unsafe)
+
+
+def test_assigning_needs_a_right_inverse_of_the_dtype_and_may_change_the_shape():
+    layer = linear()
+    parametrize.register_parametrization(layer, "weight", Function(lambda x: x * 2))
+    with pytest.raises(RuntimeError, match="does not implement right_inverse"):
+        layer.weight = graphc.ones(3, 4, dtype=graphc.float64)
+    layer = linear()
+    parametrize.register_parametrization(layer, "weight", Function(lambda x: x * 2,
+                                                                   lambda x: x / 2))
+    original = layer.parametrizations.weight.original
+    with pytest.raises(ValueError, match="has dtype f32 while `original` has dtype f64"):
+        layer.weight = graphc.ones(3, 4)
+    layer.weight = graphc.ones(3, dtype=graphc.float64)  # PyTorch's set_: the new shape
+    assert layer.parametrizations.weight.original is original and original.shape == (3,)
+    np.testing.assert_array_equal(layer.weight.detach().numpy(), np.ones(3))
+    parametrize.register_parametrization(layer, "bias", Split())
+    with pytest.raises(ValueError, match="sequence of tensors of length 2. Got a sequence of "
+                                         "length 1"):
+        layer.parametrizations.bias[0].right_inverse = lambda x: [x]
+        layer.bias = graphc.zeros(3, dtype=graphc.float64)
+
+
+def test_removal_of_a_several_tensor_parametrization_keeps_the_value():
+    layer = linear()
+    w = layer.weight.detach().numpy().copy()
+    parametrize.register_parametrization(layer, "weight", Split())
+    parametrize.remove_parametrizations(layer, "weight", leave_parametrized=True)
+    assert type(layer) is nn.Linear and isinstance(layer.weight, nn.Parameter)
+    np.testing.assert_allclose(layer.weight.detach().numpy(), w, rtol=1e-12)

@@ -116,6 +116,20 @@ MISTAKES = [
     ("cross_entropy_batch_sizes_differ",
      lambda: F.cross_entropy(graphc.ones(4, 3), graphc.zeros(5, dtype=graphc.int64)),
      ValueError, "target"),
+    ("backward_of_a_non_scalar", lambda: (graphc.ones(3, requires_grad=True) * 2).backward(),
+     RuntimeError, "grad can be implicitly created only for scalar outputs"),
+    ("backward_gradient_of_another_shape",
+     lambda: (graphc.ones(3, requires_grad=True) * 2).backward(graphc.ones(1)),
+     RuntimeError, "Mismatch in shape"),
+    ("backward_without_history", lambda: graphc.ones(3).sum().backward(), RuntimeError,
+     "does not require grad and does not have a grad_fn"),
+    ("softmax_of_integers", lambda: F.softmax(graphc.tensor([1, 2]), dim=0),
+     NotImplementedError, "not implemented"),
+    ("sdpa_float64_mask_float32_query",
+     lambda: F.scaled_dot_product_attention(graphc.ones(1, 2, 4), graphc.ones(1, 2, 4),
+                                            graphc.ones(1, 2, 4),
+                                            attn_mask=graphc.zeros(2, 2, dtype=graphc.float64)),
+     RuntimeError, "attn_mask"),
 ]
 
 

@@ -321,10 +321,11 @@ def test_setitem_with_basic_indices_matches_numpy(key, value):
 def test_setitem_does_not_change_the_source_array_or_other_tensors():
     source = A.copy()
     t = graphc.from_numpy(source)
-    alias = t[0]
+    view, copy = t[0], t[0].clone()
     t[0, 0, 0] = -1.0
     np.testing.assert_array_equal(source, A)
-    assert alias[0, 0].item() == 0.0
+    assert view[0, 0].item() == -1.0  # a view of t sees the write, as in PyTorch
+    assert copy[0, 0].item() == 0.0
     assert t[0, 0, 0].item() == -1.0
 
 
@@ -637,3 +638,13 @@ def test_all_and_any_of_uint8_are_uint8_as_in_pytorch():
     assert graphc.tensor([1.0, 0.0]).all().dtype == graphc.bool
 
 
+
+
+def test_numpy_of_a_tensor_that_requires_grad_is_a_read_only_view_and_takes_force():
+    # deliberately unlike PyTorch, which refuses (its array would share autograd's storage)
+    w = graphc.ones(2, requires_grad=True)
+    values = w.numpy()
+    assert not values.flags.writeable
+    with pytest.raises(ValueError):
+        values[0] = 5.0
+    np.testing.assert_array_equal(w.numpy(force=True), [1.0, 1.0])  # PyTorch's signature

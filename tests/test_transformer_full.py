@@ -305,3 +305,111 @@ def test_transformer_training_step_compiled_equals_eager():
     np.testing.assert_allclose(compiled_losses, eager_losses, rtol=1e-5, atol=1e-6)
     for got, want in zip(compiled_params, eager_params):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+# -- TransformerEncoder's nested-tensor path (PyTorch's enable_nested_tensor) -------------------
+
+def _encoders(seed=0, nhead=2, batch_first=True, norm_first=False, activation="relu"):
+    """The same encoder twice, with and without enable_nested_tensor, float64 eval mode."""
+    made = []
+    for nested in (True, False):
+        graphc.manual_seed(seed)
+        layer = nn.TransformerEncoderLayer(8, nhead, 16, dropout=0.0, batch_first=batch_first,
+                                           norm_first=norm_first, activation=activation)
+        made.append(randomized(nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(8),
+                                                     enable_nested_tensor=nested), seed))
+    return made
+
+
+PADDED = np.array([[False] * 5, [False, False, False, True, True], [True] * 5])
+
+
+def test_encoder_in_inference_gives_zeros_at_padded_positions_as_pytorchs_nested_path():
+    nested, plain = _encoders()
+    assert nested.use_nested_tensor and not plain.use_nested_tensor
+    x = f64(np.random.default_rng(3).standard_normal((3, 5, 8)))
+    with graphc.no_grad():
+        got = nested(x, src_key_padding_mask=graphc.tensor(PADDED)).numpy()
+        ordinary = plain(x, src_key_padding_mask=graphc.tensor(PADDED)).numpy()
+        norm_of_zero = nested.norm(graphc.zeros(8, dtype=graphc.float64)).numpy()
+    kept = ~PADDED
+    assert_close(got[kept], ordinary[kept])  # float64: the same computation
+    np.testing.assert_array_equal(got[PADDED], np.broadcast_to(norm_of_zero, got[PADDED].shape))
+    assert not np.allclose(ordinary[1, 3:], norm_of_zero)  # (the ordinary path differs there)
+
+
+def test_a_float_padding_mask_pads_wherever_it_is_not_zero_on_the_nested_path():
+    nested, plain = _encoders()
+    x = f64(np.random.default_rng(3).standard_normal((3, 5, 8)))
+    additive = np.where(PADDED, -np.inf, 0.0)
+    additive[0, 4] = 0.5  # PyTorch's mask.logical_not() reads any nonzero as padding
+    padded = additive != 0
+    with graphc.no_grad():
+        got = nested(x, src_key_padding_mask=f64(additive)).numpy()
+        ordinary = plain(x, src_key_padding_mask=graphc.tensor(padded)).numpy()
+    assert_close(got[~padded], ordinary[~padded])
+    assert_close(got[0, 4], nested.norm(graphc.zeros(8, dtype=graphc.float64)).numpy())
+
+
+@pytest.mark.parametrize("case", [
+    "train", "grad", "mask", "not-batch-first", "norm-first", "odd-heads", "tanh",
+    "padding-first", "compiled", "unbatched"])
+def test_the_encoder_computes_padded_positions_where_pytorch_takes_no_nested_path(case):
+    nested, plain = _encoders(
+        nhead=1 if case == "odd-heads" else 2, batch_first=case != "not-batch-first",
+        norm_first=case == "norm-first",
+        activation=graphc.tanh if case == "tanh" else "relu")
+    padded = PADDED[1:2] if case == "unbatched" else PADDED
+    if case == "padding-first":
+        padded = padded[:, ::-1].copy()
+    x = np.random.default_rng(3).standard_normal((3, 5, 8))
+    if case == "not-batch-first":
+        x, padded = x.transpose(1, 0, 2), padded  # (S, N, E); the mask stays (N, S)
+    if case == "unbatched":
+        x, padded = x[1], padded[0]
+    kwargs = {"src_key_padding_mask": graphc.tensor(padded)}
+    if case == "mask":
+        kwargs["mask"] = graphc.zeros(5, 5, dtype=graphc.float64)
+    results = []
+    for encoder in (nested, plain):
+        if case == "train":
+            encoder.train()  # (dropout 0: the same numbers twice)
+        run = graphc.compile(encoder) if case == "compiled" else encoder
+        if case in ("grad", "train"):
+            results.append(run(f64(x), **kwargs).detach().numpy())
+        else:
+            with graphc.no_grad():
+                results.append(run(f64(x), **kwargs).numpy())
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_mask_check_false_takes_the_nested_path_inside_a_compiled_function():
+    nested, plain = _encoders()
+    nested.mask_check = False
+    x = f64(np.random.default_rng(3).standard_normal((3, 5, 8)))
+    with graphc.no_grad():
+        eager = nested(x, src_key_padding_mask=graphc.tensor(PADDED)).numpy()
+        compiled = graphc.compile(nested)(x, src_key_padding_mask=graphc.tensor(PADDED)).numpy()
+    assert_close(compiled, eager)
+
+
+def test_attention_to_fully_masked_keys_without_weights_is_zero_as_pytorchs_sdpa_path():
+    """PyTorch's MultiheadAttention runs scaled_dot_product_attention when it need not return
+    the weights: a query whose every key is padded gets attention 0, so its output is the
+    output projection's bias and gradients stay finite; returning the weights keeps NaN."""
+    graphc.manual_seed(0)
+    mha = graphc.nn.MultiheadAttention(4, 2, batch_first=True)
+    x = graphc.randn(2, 3, 4, requires_grad=True)
+    padded = graphc.tensor([[True, True, True], [False, True, True]])
+    out, weights = mha(x, x, x, key_padding_mask=padded, need_weights=False)
+    assert weights is None
+    bias = mha.out_proj.bias.detach().numpy()
+    np.testing.assert_array_equal(out.detach().numpy()[0], np.broadcast_to(bias, (3, 4)))
+    assert np.isfinite(out.detach().numpy()).all()
+    out.sum().backward()
+    assert np.isfinite(x.grad.numpy()).all()
+    assert np.isfinite(mha.in_proj_weight.grad.numpy()).all()
+    with_weights, _ = mha(x, x, x, key_padding_mask=padded, need_weights=True)
+    assert np.isnan(with_weights.detach().numpy()[0]).all()
+    np.testing.assert_allclose(with_weights.detach().numpy()[1], out.detach().numpy()[1],
+                               rtol=1e-6, atol=1e-7)

@@ -64,6 +64,8 @@ class CudaExecutable(Executable):
         self.graph, self.program, self.module_source = graph, program, module_source
         self.in_place = set(in_place or ())  # outputs written into their (donated) input
         self._donated = sorted({graph.output_aliases[o] for o in self.in_place})
+        self.donated_inputs = tuple(self._donated)
+        self.donated_before_failure = program.inputs_written_before_failure(self.donated_inputs)
         self.module, self.compile_info = module, compile_info
         self.library = SimpleNamespace(**{
             library_name(i, step): _library_runner(step)

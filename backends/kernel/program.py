@@ -455,6 +455,24 @@ class KernelProgram:
         calls = sum(isinstance(s, LibraryCall) and s.op != "const" for s in self.steps)
         return ", ".join([kernels, counted(gemms, "GEMM"), counted(calls, "library call")])
 
+    def inputs_written_before_failure(self, written: tuple[int, ...]) -> tuple[int, ...]:
+        """Those of the input indices ``written`` (inputs some step stores into: donated
+        state) that a step stores into before a later step that may raise at run time:
+        library calls can (``gather`` with an index out of range, a NumPy reference's
+        ``ValueError``), kernels and GEMMs cannot. A caller that keeps state whole when a call
+        fails passes copies of these; a training step's optimizer update usually comes after
+        its gathers, so it has none."""
+        calls = [i for i, step in enumerate(self.steps)
+                 if isinstance(step, LibraryCall) and step.op != "const"]
+        if not calls or not written:
+            return ()
+        first_store: dict[int, int] = {}
+        for i, step in enumerate(self.steps):
+            for buffer in step.outputs:
+                first_store.setdefault(id(buffer), i)
+        return tuple(index for index in written
+                     if first_store.get(id(self.inputs[index]), len(self.steps)) < calls[-1])
+
     @property
     def temps(self) -> list[Buffer]:
         """The buffers the program allocates, in the order steps produce them."""

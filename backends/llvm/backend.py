@@ -168,6 +168,7 @@ class LLVMExecutable(Executable):
         self._outputs = [(id(b), id(b) in self._constants) for b in program.outputs]
         written = {id(b) for step in program.steps for b in step.outputs}
         self.donated_inputs = tuple(i for i, b in enumerate(program.inputs) if id(b) in written)
+        self.donated_before_failure = program.inputs_written_before_failure(self.donated_inputs)
         self.fast_call = self._generated_wrapper()
         # (step, runner) of a profiled run, kernels one by one: made when first profiled
         self._profiled_steps: list[tuple[StepInfo, Callable[[Env], None]]] | None = None

@@ -33,12 +33,12 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from backends.kernel.program import Strided, contiguous_strides
-from backends.kernel.views import matrix_layout, reshape_linear
+if TYPE_CHECKING:
+    from backends.kernel.program import Strided
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 
@@ -233,6 +233,10 @@ def plan_strided(a: Strided, b: Strided, out_shape: tuple[int, ...], transpose_a
         >>> plan_strided(Strided((6, 4), 0, (4, 1)), Strided((4, 5), 0, (1, 4)), (6, 5))
         StridedGemm(transpose_a=False, transpose_b=True, m=6, n=5, k=4, lda=4, ldb=4, offsets=((0, 0, 0),))
     """
+    # imported here: `import graphc` loads this module for set_blas_threads, and the kernel IR
+    # is for compiled code only (docs/DESIGN-NOTES.md, "Lazy loading")
+    from backends.kernel.program import Strided, contiguous_strides
+    from backends.kernel.views import matrix_layout, reshape_linear
     batch = out_shape[:-2]
     m, n = out_shape[-2:]
     layout_a, layout_b = matrix_layout(a.shape, a.strides), matrix_layout(b.shape, b.strides)

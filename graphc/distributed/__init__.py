@@ -16,7 +16,8 @@ Needs mpi4py and an MPI library: ``pip install graphc[distributed]``.
     graphc.distributed.process_group.NotInitializedError: get_rank: the default process group \
 has not been initialized; call graphc.distributed.init_process_group(backend='mpi') first
 """
-from graphc.distributed import optim  # ZeroRedundancyOptimizer, at torch.distributed.optim's path
+import importlib
+
 from graphc.distributed.collectives import (
     Work,
     all_gather,
@@ -38,9 +39,28 @@ from graphc.distributed.process_group import (
     is_initialized,
     is_mpi_available,
 )
-from graphc.distributed.sampler import DistributedSampler
 
 __all__ = ["DistributedError", "DistributedSampler", "ReduceOp", "Work", "all_gather",
            "all_reduce", "barrier", "broadcast", "destroy_process_group", "get_backend",
            "get_rank", "get_world_size", "group", "init_process_group", "is_available",
            "is_initialized", "is_mpi_available", "optim", "reduce_scatter"]
+
+
+# Imported on first use (PEP 562; docs/DESIGN-NOTES.md, "Lazy loading"), so that ``graphc.nn``
+# (whose DistributedDataParallel and SyncBatchNorm need this package) loads neither graphc.optim
+# nor graphc.data: name -> (module, attribute or None for the module itself)
+_LAZY = {"optim": ("graphc.distributed.optim", None),  # ZeroRedundancyOptimizer
+         "sampler": ("graphc.distributed.sampler", None),
+         "DistributedSampler": ("graphc.distributed.sampler", "DistributedSampler")}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module_name, attribute = _LAZY[name]
+        module = importlib.import_module(module_name)
+        return module if attribute is None else getattr(module, attribute)
+    raise AttributeError(f"module 'graphc.distributed' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -31,8 +31,8 @@ from typing import Any, Optional
 import ml_dtypes
 import numpy as np
 
-from graphc import device as devices
-from graphc import tracing
+from graphc import tracing, views
+from graphc.device import host_array, is_on_device, move
 from graphc.distributed.process_group import ReduceOp, _check_group, _World, require_world
 from graphc.errors import ArgumentError, ShapeError, TraceError
 from graphc.tensor import Tensor
@@ -93,16 +93,17 @@ def _check_tensor(tensor: Any, who: str, argument: str) -> None:
 
 def _host(tensor: Any, who: str, argument: str) -> np.ndarray:
     _check_tensor(tensor, who, argument)
-    return np.asarray(devices.host_array(tensor._data), order="C")
+    return np.asarray(host_array(tensor._data), order="C")
 
 
 def store(tensor: Tensor, array: np.ndarray) -> None:
     """Writes ``array`` (same shape, any dtype) into ``tensor`` in place, on its device."""
     array = np.asarray(array.astype(tensor._data.dtype, copy=False), order="C")
-    if devices.is_on_device(tensor._data):
-        array = devices.move(array, tensor.device)
+    if is_on_device(tensor._data):
+        array = move(array, tensor.device)
     tensor._data = array
     tensor._version += 1
+    views.data_replaced(tensor)
 
 
 def _wire(array: np.ndarray) -> np.ndarray:

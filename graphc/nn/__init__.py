@@ -6,7 +6,9 @@
     >>> model(graphc.zeros(3, 4)).shape
     (3, 2)
 """
-from graphc.nn import functional, init, parallel, utils
+import importlib as _importlib
+
+from graphc.nn import functional, init
 from graphc.nn.activation import (
     ELU,
     GELU,
@@ -61,7 +63,13 @@ from graphc.nn.dropout import (
 )
 from graphc.nn.embedding_bag import EmbeddingBag
 from graphc.nn.fold import Fold, Unfold
-from graphc.nn.lazy import LazyLinear
+from graphc.nn.lazy import (
+    LazyConv1d,
+    LazyConv2d,
+    LazyConv3d,
+    LazyLinear,
+    UninitializedParameter,
+)
 from graphc.nn.linear import Flatten, Identity, Linear, Unflatten
 from graphc.nn.loss import (
     BCELoss,
@@ -86,6 +94,7 @@ from graphc.nn.loss_more import (
     PoissonNLLLoss,
     SoftMarginLoss,
     TripletMarginLoss,
+    TripletMarginWithDistanceLoss,
 )
 from graphc.nn.module import Module, Parameter
 from graphc.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
@@ -114,7 +123,6 @@ from graphc.nn.padding import (
     ZeroPad2d,
     ZeroPad3d,
 )
-from graphc.nn.parallel import DataParallel
 from graphc.nn.parameter_containers import ParameterDict, ParameterList
 from graphc.nn.pooling import (
     AdaptiveAvgPool1d,
@@ -128,6 +136,7 @@ from graphc.nn.pooling import (
 from graphc.nn.pooling_more import (
     AdaptiveMaxPool1d,
     AdaptiveMaxPool2d,
+    AdaptiveMaxPool3d,
     AvgPool1d,
     LPPool1d,
     LPPool2d,
@@ -135,14 +144,7 @@ from graphc.nn.pooling_more import (
     MaxUnpool1d,
     MaxUnpool2d,
 )
-from graphc.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from graphc.nn.sparse import Embedding
-from graphc.nn.transformer import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
-from graphc.nn.transformer_decoder import (
-    Transformer,
-    TransformerDecoder,
-    TransformerDecoderLayer,
-)
 from graphc.nn.upsampling import (
     PixelShuffle,
     PixelUnshuffle,
@@ -174,23 +176,56 @@ __all__ += [
     "ChannelShuffle", "CosineSimilarity", "PairwiseDistance", "EmbeddingBag",
     "CosineEmbeddingLoss", "GaussianNLLLoss", "HingeEmbeddingLoss", "MarginRankingLoss",
     "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss", "PoissonNLLLoss",
-    "SoftMarginLoss", "TripletMarginLoss", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
+    "SoftMarginLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss", "BatchNorm3d",
+    "InstanceNorm1d", "InstanceNorm2d",
     "InstanceNorm3d", "LocalResponseNorm", "RMSNorm", "CircularPad1d", "CircularPad2d",
     "CircularPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ReflectionPad1d",
     "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
     "ReplicationPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ParameterDict", "ParameterList",
-    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AvgPool1d", "LPPool1d", "LPPool2d", "MaxPool1d",
-    "MaxUnpool1d", "MaxUnpool2d", "LazyLinear",
+    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AvgPool1d", "LPPool1d",
+    "LPPool2d", "MaxPool1d",
+    "MaxUnpool1d", "MaxUnpool2d", "LazyLinear", "LazyConv1d", "LazyConv2d", "LazyConv3d",
+    "UninitializedParameter", "parameter",
 ]
 
-from graphc.nn import modules  # noqa: E402  (PyTorch's torch.nn.modules.* paths; needs the above)
-
+# PyTorch's torch.nn.modules.* paths (graphc/nn/modules/; imported on first use, see _LAZY)
 __all__ += ["modules"]
 # data-parallel training (issue 12)
-from graphc.nn.sync_batchnorm import SyncBatchNorm  # noqa: E402
-
-__all__ += ["SyncBatchNorm"]
+__all__ += ["SyncBatchNorm"]  # graphc/nn/sync_batchnorm.py (imported on first use)
 # the connectionist temporal classification loss (session 27)
 __all__ += ["CTCLoss"]
 # the adaptive softmax (session 27)
 __all__ += ["AdaptiveLogSoftmaxWithLoss"]
+
+from graphc.nn import parameter  # noqa: E402  (torch.nn.parameter)
+
+# Lazy loading (PEP 562; docs/DESIGN-NOTES.md, "Lazy loading"): these are imported on first use
+# (``nn.LSTM``, ``from graphc.nn import DataParallel``), not by ``import graphc``, which needs
+# only nn.functional and the common layers. name -> (module, attribute or None for the module)
+_LAZY = {"parallel": ("graphc.nn.parallel", None), "utils": ("graphc.nn.utils", None),
+         "modules": ("graphc.nn.modules", None), "rnn": ("graphc.nn.rnn", None),
+         "transformer": ("graphc.nn.transformer", None),
+         "transformer_decoder": ("graphc.nn.transformer_decoder", None),
+         "sync_batchnorm": ("graphc.nn.sync_batchnorm", None),
+         "DataParallel": ("graphc.nn.parallel", "DataParallel"),
+         "SyncBatchNorm": ("graphc.nn.sync_batchnorm", "SyncBatchNorm")}
+_LAZY.update({name: ("graphc.nn.rnn", name)
+              for name in ("GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell")})
+_LAZY.update({name: ("graphc.nn.transformer", name)
+              for name in ("MultiheadAttention", "TransformerEncoder", "TransformerEncoderLayer")})
+_LAZY.update({name: ("graphc.nn.transformer_decoder", name)
+              for name in ("Transformer", "TransformerDecoder", "TransformerDecoderLayer")})
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module_name, attribute = _LAZY[name]
+        module = _importlib.import_module(module_name)
+        value = module if attribute is None else getattr(module, attribute)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'graphc.nn' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -924,6 +924,7 @@ from graphc.nn.losses_more import (  # noqa: E402, F401  (re-exported: F.soft_ma
     poisson_nll_loss,
     soft_margin_loss,
     triplet_margin_loss,
+    triplet_margin_with_distance_loss,
 )
 from graphc.nn.normalization_functional import (  # noqa: E402, F401
     group_norm,
@@ -934,6 +935,7 @@ from graphc.nn.normalization_functional import (  # noqa: E402, F401
 from graphc.nn.pooling_functional import (  # noqa: E402, F401  (re-exported: F.max_pool1d, ...)
     adaptive_max_pool1d,
     adaptive_max_pool2d,
+    adaptive_max_pool3d,
     avg_pool1d,
     lp_pool1d,
     lp_pool2d,

@@ -15,11 +15,12 @@ from typing import Optional
 
 import graphc.functions as G
 from graphc.amp.autocast_mode import autocast_op
-from graphc.arg_checks import require_floating, require_integer, require_tensor
+from graphc.arg_checks import require_floating, require_tensor
 from graphc.dispatch import apply
-from graphc.errors import ArgumentError, ShapeError
+from graphc.errors import ArgumentDTypeError, ArgumentError, ShapeError
 from graphc.tensor import Tensor
 from graphc.user_warnings import warn
+from ir import dtypes
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -127,13 +128,17 @@ def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     require_floating(input, "input", "nll_loss")
-    require_integer(target, "target", "nll_loss")
+    require_tensor(target, "target", "nll_loss")
     if input.ndim == 1:  # unbatched: (C,) and a scalar target
         loss = nll_loss(G.unsqueeze(input, 0), G.unsqueeze(target, 0), weight,
                         ignore_index=ignore_index, reduction=reduction)
         return G.squeeze(loss, 0) if reduction == "none" else loss
     if input.ndim < 2:
         raise ShapeError(f"nll_loss: expected input (N, C, ...), got {list(input.shape)}")
+    if target.dtype not in (dtypes.i64, dtypes.u8):  # PyTorch's kernels take Long or Byte
+        raise ArgumentDTypeError(f"nll_loss: target must hold class indices as int64 (or "
+                                 f"uint8), as in PyTorch; got {target.dtype}"
+                                 + (" (convert it with target.long())" if target.dtype.is_int else ""))
     expected = (input.shape[0],) + tuple(input.shape[2:])
     if tuple(target.shape) != expected:
         raise ShapeError(f"nll_loss: target shape {list(target.shape)} does not match input "
@@ -242,7 +247,10 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor]
     G.check_range(input, 0, 1, ArgumentError,
                   "binary_cross_entropy: all elements of input should be between 0 and 1 "
                   "(probabilities; for logits use binary_cross_entropy_with_logits)")
-    loss = apply("binary_cross_entropy", [input, G.to_tensor(target, input)])
+    target = G.to_tensor(target, input)
+    G.check_range(target, 0, 1, RuntimeError,
+                  "binary_cross_entropy: all elements of target should be between 0 and 1")
+    loss = apply("binary_cross_entropy", [input, target])
     if weight is not None:
         loss = G.mul(loss, weight)
     return _reduce(loss, reduction)

@@ -196,6 +196,37 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
                    reduction)
 
 
+def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative: Tensor, *,
+                                      distance_function=None, margin: float = 1.0,
+                                      swap: bool = False, reduction: str = "mean") -> Tensor:
+    """``max(0, margin + d(a, p) - d(a, n))`` with any distance ``d`` (default
+    :func:`pairwise_distance`), as ``torch.nn.functional.triplet_margin_with_distance_loss``;
+    ``swap`` uses ``min(d(a, n), d(p, n))`` for the negative distance.
+
+        >>> import graphc
+        >>> a, p, n = graphc.zeros(1, 2), graphc.ones(1, 2), graphc.zeros(1, 2)
+        >>> l1 = lambda x, y: (x - y).abs().sum(-1)
+        >>> F = graphc.nn.functional
+        >>> F.triplet_margin_with_distance_loss(a, p, n, distance_function=l1).item()
+        3.0
+    """
+    if margin <= 0:
+        raise ValueError(f"triplet_margin_with_distance_loss: expected margin to be greater "
+                         f"than 0, got {margin} instead")
+    if not (anchor.ndim == positive.ndim == negative.ndim):
+        raise RuntimeError(f"triplet_margin_with_distance_loss: The anchor, positive, and "
+                           f"negative tensors are expected to have the same number of "
+                           f"dimensions, but got: anchor {anchor.ndim}D, positive "
+                           f"{positive.ndim}D, and negative {negative.ndim}D inputs")
+    distance = pairwise_distance if distance_function is None else distance_function
+    to_positive = distance(anchor, positive)
+    to_negative = distance(anchor, negative)
+    if swap:
+        to_negative = G.minimum(to_negative, distance(positive, negative))
+    return _reduce(G.clamp(G.add(G.sub(to_positive, to_negative), float(margin)), min=0.0),
+                   reduction)
+
+
 @autocast_op("poisson_nll_loss")
 def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False,
                      size_average=None, eps: float = 1e-8, reduce=None,
@@ -246,5 +277,6 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False,
 
 __all__ = ["cosine_embedding_loss", "margin_ranking_loss", "hinge_embedding_loss",
            "soft_margin_loss", "multilabel_soft_margin_loss", "multi_margin_loss",
-           "multilabel_margin_loss", "triplet_margin_loss", "poisson_nll_loss",
+           "multilabel_margin_loss", "triplet_margin_loss", "triplet_margin_with_distance_loss",
+           "poisson_nll_loss",
            "gaussian_nll_loss"]

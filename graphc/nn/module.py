@@ -17,9 +17,9 @@ from typing import Optional
 import numpy as np
 
 from graphc import device as devices
-from graphc import tracing
+from graphc import tracing, views
 from graphc.autograd import no_grad, tensor_state_changes
-from graphc.factories import as_dtype, zeros_like
+from graphc.factories import as_dtype
 from graphc.nn.module_backward_hooks import HOOKS as BACKWARD_HOOKS
 from graphc.nn.module_backward_hooks import PRE_HOOKS as BACKWARD_PRE_HOOKS
 from graphc.nn.module_hooks import (
@@ -67,6 +67,19 @@ class Parameter(Tensor):
             # a new Python attribute (w.lr_scale): compiled functions' guards look again
             tensor_state_changes[0] += 1
         object.__setattr__(self, name, value)
+
+    def __deepcopy__(self, memo: dict) -> Parameter:
+        """A new parameter of copied values and the same ``requires_grad``, and nothing else:
+        no ``.grad``, hooks or Python attributes, as PyTorch's ``Parameter.__deepcopy__`` (a
+        ``copy.deepcopy(model)`` starts with no gradients: a kept one was accumulated into by
+        the copy's first backward)."""
+        if id(self) not in memo:
+            with no_grad():
+                values = self.detach().clone()
+            copied = type(self)(values, self.requires_grad)
+            copied._data = values._data  # where the values are (the constructor takes the host's)
+            memo[id(self)] = copied
+        return memo[id(self)]
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
@@ -383,11 +396,9 @@ class Module:
         for p in self.parameters():
             if set_to_none:
                 p.grad = None
-            elif p.grad is not None and tracing.current() is None:
+            elif p.grad is not None:
                 with no_grad():  # in place, as PyTorch: a reference to it sees the zeros
                     p.grad.zero_()
-            elif p.grad is not None:
-                p.grad = zeros_like(p.grad)  # not grad * 0, which keeps nan and inf
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         for p in self.parameters():
@@ -577,6 +588,7 @@ class Module:
             array = source.numpy() if isinstance(source, Tensor) else np.asarray(source)
             target._data = np.array(array, dtype=target._data.dtype)
             target._version += 1
+            views.data_replaced(target)  # copied in, as PyTorch's copy_: its views see it
         return IncompatibleKeys(missing, unexpected)
 
     # -- printing ------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """More pooling functions of ``torch.nn.functional`` (re-exported there): ``max_pool1d
-avg_pool1d adaptive_max_pool1d adaptive_max_pool2d lp_pool1d lp_pool2d max_unpool1d
+avg_pool1d adaptive_max_pool1d adaptive_max_pool2d adaptive_max_pool3d lp_pool1d lp_pool2d max_unpool1d
 max_unpool2d``.
 
 The 1-D forms run the 2-D ones on a height-1 view. Adaptive max pooling gathers each output's
@@ -18,6 +18,7 @@ position in row-major order, as PyTorch's kernel does.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Optional
@@ -78,38 +79,63 @@ def _adaptive_windows(size: int, out: int) -> list:
     return [range(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
 
 
+def _adaptive_max_pool(input: Tensor, output_size, return_indices: bool, nd: int, who: str):
+    """Max over PyTorch's adaptive windows of the last ``nd`` dims of a (N, C, *spatial) or
+    (C, *spatial) input; the indices are flat positions in the spatial dims (int64)."""
+    names = "(C, L)", "(C, H, W)", "(C, D, H, W)"
+    if input.ndim not in (nd + 1, nd + 2):
+        raise ValueError(f"{who}: expected {nd + 1}D {names[nd - 1]} or {nd + 2}D (N, "
+                         f"{names[nd - 1][1:]} input, got shape {list(input.shape)}")
+    unbatched = input.ndim == nd + 1
+    x = G.unsqueeze(input, 0) if unbatched else input
+    n, c, spatial = x.shape[0], x.shape[1], tuple(x.shape[2:])
+    sizes = output_size if isinstance(output_size, (list, tuple)) else (output_size,) * nd
+    if len(sizes) != nd:
+        raise ValueError(f"{who}: output_size must be {nd} values, got {sizes}")
+    outs = tuple(spatial[a] if s is None else int(s) for a, s in enumerate(sizes))
+    if min(outs) < 1 or min(spatial) < 1:
+        raise ValueError(f"{who}: output size {outs} and input of shape "
+                         f"{list(input.shape)} must be non-empty")
+    strides = [int(np.prod(spatial[a + 1:], dtype=np.int64)) for a in range(nd)]
+    per_axis = [_adaptive_windows(spatial[a], outs[a]) for a in range(nd)]
+    windows = [[sum(i * st for i, st in zip(point, strides))
+                for point in itertools.product(*ranges)]
+               for ranges in itertools.product(*per_axis)]
+    widest = max(len(win) for win in windows)
+    table = np.array([win + [win[0]] * (widest - len(win)) for win in windows], np.int64)
+    count, total = len(windows), int(np.prod(spatial, dtype=np.int64))
+    flat = G.reshape(x, (n, c, total))
+    candidates = G.reshape(G.index_select(flat, 2, factories.tensor(table.reshape(-1))),
+                           (n, c, count, widest))
+    best = G.argmax(candidates.detach(), -1, keepdim=True)  # (N, C, outputs, 1)
+    positions = G.broadcast_to(factories.tensor(table), (n, c, count, widest))
+    index = G.squeeze(G.gather(positions, 3, best), 3)  # (N, C, outputs)
+    out = G.reshape(G.gather(flat, 2, index), (n, c) + outs)
+    index = G.reshape(index, (n, c) + outs)
+    if unbatched:
+        out, index = G.squeeze(out, 0), G.squeeze(index, 0)
+    return (out, index) if return_indices else out
+
+
 def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
     """Max over PyTorch's adaptive windows of (N, C, H, W) or (C, H, W) input; the indices
     are flat positions h * W + w (int64). An entry of ``output_size`` that is None keeps that
     input size."""
-    if input.ndim not in (3, 4):
-        raise ValueError(f"adaptive_max_pool2d: expected 3D (C, H, W) or 4D (N, C, H, W) "
-                         f"input, got shape {list(input.shape)}")
-    unbatched = input.ndim == 3
-    x = G.unsqueeze(input, 0) if unbatched else input
-    n, c, h, w = x.shape
-    sizes = output_size if isinstance(output_size, (list, tuple)) else (output_size,) * 2
-    if len(sizes) != 2:
-        raise ValueError(f"adaptive_max_pool2d: output_size must be 2 values, got {sizes}")
-    ho, wo = [x.shape[2 + a] if s is None else int(s) for a, s in enumerate(sizes)]
-    if ho < 1 or wo < 1 or h < 1 or w < 1:
-        raise ValueError(f"adaptive_max_pool2d: output size {(ho, wo)} and input of shape "
-                         f"{list(input.shape)} must be non-empty")
-    windows = [[hh * w + ww for hh in rows for ww in cols]
-               for rows in _adaptive_windows(h, ho) for cols in _adaptive_windows(w, wo)]
-    widest = max(len(win) for win in windows)
-    table = np.array([win + [win[0]] * (widest - len(win)) for win in windows], np.int64)
-    flat = G.reshape(x, (n, c, h * w))
-    candidates = G.reshape(G.index_select(flat, 2, factories.tensor(table.reshape(-1))),
-                           (n, c, ho * wo, widest))
-    best = G.argmax(candidates.detach(), -1, keepdim=True)  # (N, C, Ho*Wo, 1)
-    positions = G.broadcast_to(factories.tensor(table), (n, c, ho * wo, widest))
-    index = G.squeeze(G.gather(positions, 3, best), 3)  # (N, C, Ho*Wo)
-    out = G.reshape(G.gather(flat, 2, index), (n, c, ho, wo))
-    index = G.reshape(index, (n, c, ho, wo))
-    if unbatched:
-        out, index = G.squeeze(out, 0), G.squeeze(index, 0)
-    return (out, index) if return_indices else out
+    return _adaptive_max_pool(input, output_size, return_indices, 2, "adaptive_max_pool2d")
+
+
+def adaptive_max_pool3d(input: Tensor, output_size, return_indices: bool = False):
+    """Max over PyTorch's adaptive windows of (N, C, D, H, W) or (C, D, H, W) input
+    (``torch.nn.functional.adaptive_max_pool3d``); the indices are flat positions
+    (d * H + h) * W + w (int64). An entry of ``output_size`` that is None keeps that size.
+
+        >>> import graphc
+        >>> x = graphc.arange(8.0).reshape(1, 1, 2, 2, 2)
+        >>> out, index = adaptive_max_pool3d(x, 1, return_indices=True)
+        >>> out.flatten().tolist(), index.flatten().tolist()
+        ([7.0], [7])
+    """
+    return _adaptive_max_pool(input, output_size, return_indices, 3, "adaptive_max_pool3d")
 
 
 def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False):
@@ -174,9 +200,11 @@ def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, paddi
             raise ValueError(f"max_unpool2d: invalid output_size {list(size)} (size {axis} must "
                              f"be between {base - st + 1} and {base + st - 1})")
     lead = list(input.shape[:-2])
-    flat_in = G.reshape(input, lead + [-1])
+    # (the window count, not -1: with a batch of 0 there is nothing to infer -1 from)
+    windows = input.shape[-2] * input.shape[-1]
+    flat_in = G.reshape(input, lead + [windows])
     zeros = factories.zeros(*lead, size[0] * size[1], dtype=input.dtype)
-    out = scatter(zeros, -1, G.reshape(indices, lead + [-1]), flat_in)
+    out = scatter(zeros, -1, G.reshape(indices, lead + [windows]), flat_in)
     return G.reshape(out, lead + size)
 
 
@@ -192,4 +220,5 @@ def max_unpool1d(input: Tensor, indices: Tensor, kernel_size, stride=None, paddi
 
 
 __all__ = ["max_pool1d", "avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+           "adaptive_max_pool3d",
            "lp_pool1d", "lp_pool2d", "max_unpool1d", "max_unpool2d"]

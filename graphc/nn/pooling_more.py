@@ -67,6 +67,13 @@ class AdaptiveMaxPool2d(_AdaptiveMaxPool):
         return P.adaptive_max_pool2d(input, self.output_size, self.return_indices)
 
 
+class AdaptiveMaxPool3d(_AdaptiveMaxPool):
+    """:func:`graphc.nn.functional.adaptive_max_pool3d` as a module."""
+
+    def forward(self, input: Tensor):
+        return P.adaptive_max_pool3d(input, self.output_size, self.return_indices)
+
+
 class _LPPool(Module):
     def __init__(self, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False):
         super().__init__()

@@ -62,13 +62,16 @@ def _rnn_step(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Optional[Tensor], m
     return F.tanh(pre) if mode == "RNN_TANH" else F.relu(pre)
 
 
-def _lstm_step(x_proj: Tensor, state, w_hh: Tensor, b_hh: Optional[Tensor]):
+def _lstm_step(x_proj: Tensor, state, w_hh: Tensor, b_hh: Optional[Tensor],
+               w_hr: Optional[Tensor] = None):
     h, c = state
     gates = F.add(x_proj, _linear(h, w_hh, b_hh))
     i, f, g, o = F.chunk(gates, 4, dim=-1)
     i, f, g, o = F.sigmoid(i), F.sigmoid(f), F.tanh(g), F.sigmoid(o)
     c = F.add(F.mul(f, c), F.mul(i, g))
     h = F.mul(o, F.tanh(c))
+    if w_hr is not None:  # proj_size: the hidden state is projected down (h = W_hr h)
+        h = _linear(h, w_hr, None)
     return h, c
 
 
@@ -81,9 +84,10 @@ def _gru_step(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Optional[Tensor]) -
     return F.add(F.mul(F.sub(1.0, z), n), F.mul(z, h))
 
 
-def _step(mode: str, x_proj: Tensor, state, w_hh: Tensor, b_hh: Optional[Tensor]):
+def _step(mode: str, x_proj: Tensor, state, w_hh: Tensor, b_hh: Optional[Tensor],
+          w_hr: Optional[Tensor] = None):
     if mode == "LSTM":
-        return _lstm_step(x_proj, state, w_hh, b_hh)
+        return _lstm_step(x_proj, state, w_hh, b_hh, w_hr)
     if mode == "GRU":
         return _gru_step(x_proj, state, w_hh, b_hh)
     return _rnn_step(x_proj, state, w_hh, b_hh, mode)
@@ -116,8 +120,13 @@ class RNNBase(Module):
         if dropout > 0 and num_layers == 1:
             warn(f"dropout is applied between recurrent layers, after all but the last: "
                  f"dropout={dropout} with num_layers=1 does nothing")
-        if proj_size:
-            raise NotImplementedError("LSTM with proj_size > 0 is not supported by graphc")
+        if not isinstance(proj_size, int) or proj_size < 0:
+            raise ValueError("proj_size should be a positive integer or zero to disable "
+                             "projections")
+        if proj_size and mode != "LSTM":
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        if proj_size >= hidden_size:
+            raise ValueError("proj_size has to be smaller than hidden_size")
         self.mode = mode
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -126,19 +135,22 @@ class RNNBase(Module):
         self.batch_first = batch_first
         self.dropout = float(dropout)
         self.bidirectional = bidirectional
-        self.proj_size = 0
+        self.proj_size = proj_size
         directions = 2 if bidirectional else 1
         gate_size = _GATES[mode] * hidden_size
-        # PyTorch's order: per layer, per direction: w_ih, w_hh, b_ih, b_hh.
+        real_hidden = proj_size or hidden_size  # the size of h (c stays hidden_size)
+        # PyTorch's order: per layer, per direction: w_ih, w_hh, b_ih, b_hh, w_hr.
         self._flat_weights_names = []
         for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else hidden_size * directions
+            layer_input = input_size if layer == 0 else real_hidden * directions
             for direction in range(directions):
                 suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
                 shapes = [("weight_ih", (gate_size, layer_input)),
-                          ("weight_hh", (gate_size, hidden_size))]
+                          ("weight_hh", (gate_size, real_hidden))]
                 if bias:
                     shapes += [("bias_ih", (gate_size,)), ("bias_hh", (gate_size,))]
+                if proj_size:
+                    shapes += [("weight_hr", (proj_size, hidden_size))]
                 for name, shape in shapes:
                     setattr(self, name + suffix, Parameter(zeros(*shape)))
                     self._flat_weights_names.append(name + suffix)
@@ -151,7 +163,7 @@ class RNNBase(Module):
     @property
     def all_weights(self) -> list:
         """Parameters grouped per layer and direction, like PyTorch's ``all_weights``."""
-        per = 4 if self.bias else 2
+        per = (4 if self.bias else 2) + (1 if self.proj_size else 0)
         flat = [getattr(self, n) for n in self._flat_weights_names]
         return [flat[i:i + per] for i in range(0, len(flat), per)]
 
@@ -172,6 +184,8 @@ class RNNBase(Module):
             s += f", dropout={self.dropout}"
         if self.bidirectional:
             s += ", bidirectional=True"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         return s
 
     # -- forward --------------------------------------------------------------------------------
@@ -229,17 +243,19 @@ class RNNBase(Module):
         batch = x.shape[1]
         directions = 2 if self.bidirectional else 1
         state_shape = (self.num_layers * directions, batch, self.hidden_size)
+        h_shape = (state_shape[0], batch, self.proj_size or self.hidden_size)
         given_shape = state_shape if batched else (state_shape[0], state_shape[2])
+        given_h = h_shape if batched else (h_shape[0], h_shape[2])
         is_lstm = self.mode == "LSTM"
         if hx is None:
-            h0 = zeros(*state_shape, dtype=x.dtype)
+            h0 = zeros(*h_shape, dtype=x.dtype)
             c0 = zeros(*state_shape, dtype=x.dtype) if is_lstm else None
         else:
             if is_lstm:
                 if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                     raise ArgumentTypeError("LSTM: hx must be a tuple (h_0, c_0)")
                 h0, c0 = hx
-                self._check_hidden(h0, given_shape, batched, "h_0")
+                self._check_hidden(h0, given_h, batched, "h_0")
                 self._check_hidden(c0, given_shape, batched, "c_0")
             else:
                 if isinstance(hx, (tuple, list)):
@@ -298,12 +314,13 @@ class RNNBase(Module):
         w_ih, w_hh = getattr(self, "weight_ih" + suffix), getattr(self, "weight_hh" + suffix)
         b_ih = getattr(self, "bias_ih" + suffix) if self.bias else None
         b_hh = getattr(self, "bias_hh" + suffix) if self.bias else None
+        w_hr = getattr(self, "weight_hr" + suffix) if self.proj_size else None
         # The input projection of all steps at once: one matmul instead of seq_len small ones.
         x_proj = _linear(x, w_ih, b_ih)
         steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
         outputs = [None] * x.shape[0]
         for t in steps:
-            new = _step(self.mode, x_proj[t], state, w_hh, b_hh)
+            new = _step(self.mode, x_proj[t], state, w_hh, b_hh, w_hr)
             if masks is not None:
                 new = (tuple(F.where(masks[t], a, b) for a, b in zip(new, state))
                        if self.mode == "LSTM" else F.where(masks[t], new, state))

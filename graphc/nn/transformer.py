@@ -36,8 +36,10 @@ from graphc.nn.dropout import Dropout
 from graphc.nn.linear import Linear
 from graphc.nn.module import Module, Parameter
 from graphc.nn.normalization import LayerNorm
+from graphc.nn.transformer_nested import nested_padding, why_not_nested
 from graphc.tensor import Tensor
 from ir import dtypes
+from ir.errors import DTypeError
 
 
 def _linear(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
@@ -74,7 +76,9 @@ def _attend(q: Tensor, k: Tensor, v: Tensor, masks, dropout_p: float, scale: flo
 
     ``safe_softmax`` (``scaled_dot_product_attention``'s, as PyTorch's): a query whose every
     key is masked out (-inf) attends to nothing, weights 0, instead of NaN, whose gradient made
-    all of ``v``'s gradient NaN; MultiheadAttention keeps the NaN, as PyTorch's does."""
+    all of ``v``'s gradient NaN. MultiheadAttention uses it when it need not return the
+    weights, since PyTorch's then runs ``scaled_dot_product_attention`` (so a fully padded
+    sequence trains instead of making the loss NaN), and keeps the NaN when it returns them."""
     scores = F.matmul(F.mul(q, scale), F.transpose(k, -2, -1))
     for mask in masks:
         scores = _mask_scores(scores, mask)
@@ -124,6 +128,12 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     if is_causal:
         masks.append(_causal_mask(query.shape[-2], key.shape[-2]))
     elif attn_mask is not None:
+        if _check_mask_dtype(attn_mask) not in (dtypes.bool_, dtypes.f32, query.dtype):
+            # (PyTorch's rule: bool, float32 or the query's dtype; a float64 mask on float32
+            # scores is a mistake, not a cast)
+            raise DTypeError(f"scaled_dot_product_attention: expected attn_mask dtype to be "
+                             f"bool or float32 or to match query dtype, but got attn_mask.dtype: "
+                             f"{attn_mask.dtype} and query.dtype: {query.dtype}")
         masks.append(F.logical_not(attn_mask) if attn_mask.dtype == dtypes.bool_ else attn_mask)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
     half = query.dtype if query.dtype in (dtypes.f16, dtypes.bf16) else None
@@ -181,9 +191,6 @@ class MultiheadAttention(Module):
         if embed_dim % num_heads:
             raise ArgumentError(f"embed_dim ({embed_dim}) must be divisible by num_heads "
                                 f"({num_heads})")
-        if add_bias_kv or add_zero_attn:
-            raise NotImplementedError("MultiheadAttention: add_bias_kv and add_zero_attn are "
-                                      "not supported by graphc")
         self.embed_dim = embed_dim
         self.kdim = kdim if kdim is not None else embed_dim
         self.vdim = vdim if vdim is not None else embed_dim
@@ -206,8 +213,12 @@ class MultiheadAttention(Module):
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = Linear(embed_dim, embed_dim, bias=bias)
-        self.bias_k = self.bias_v = None
-        self.add_zero_attn = False
+        if add_bias_kv:  # one more key and value, learned, appended to every sequence
+            self.bias_k = Parameter(zeros(1, 1, embed_dim))
+            self.bias_v = Parameter(zeros(1, 1, embed_dim))
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = bool(add_zero_attn)  # ... and a key and value of zeros after it
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
@@ -220,6 +231,9 @@ class MultiheadAttention(Module):
             init.zeros_(self.in_proj_bias)
         if self.out_proj.bias is not None:
             init.zeros_(self.out_proj.bias)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
 
     def _projections(self):
         """(weight, bias) for query, key and value."""
@@ -230,6 +244,26 @@ class MultiheadAttention(Module):
         biases = ([None] * 3 if self.in_proj_bias is None else
                   F.chunk(self.in_proj_bias, 3, dim=0))
         return list(zip(weights, biases))
+
+    def _extra_keys(self, k: Tensor, v: Tensor, masks: list):
+        """``add_bias_kv`` appends ``bias_k``/``bias_v`` to the keys and values of every
+        sequence, then ``add_zero_attn`` a key and value of zeros, as PyTorch; the masks get a
+        column for each that masks nothing. ``k``, ``v``: (N, heads, S, head_dim)."""
+        extra = []
+        if self.bias_k is not None:
+            shape = (k.shape[0], self.num_heads, 1, self.head_dim)
+            extra.append((F.expand(F.reshape(self.bias_k, (1, self.num_heads, 1, self.head_dim)),
+                                   shape),
+                          F.expand(F.reshape(self.bias_v, (1, self.num_heads, 1, self.head_dim)),
+                                   shape)))
+        if self.add_zero_attn:
+            zero = zeros(k.shape[0], self.num_heads, 1, self.head_dim, dtype=k.dtype)
+            extra.append((zero, zero))
+        if not extra:
+            return k, v, masks
+        k = F.concat([k] + [e[0] for e in extra], 2)
+        v = F.concat([v] + [e[1] for e in extra], 2)
+        return k, v, [F.pad(m, [0, len(extra)]) for m in masks]
 
     def _check_inputs(self, query, key, value, key_padding_mask, attn_mask):
         batched = query.ndim == 3
@@ -328,8 +362,10 @@ class MultiheadAttention(Module):
                                     f"{list(key_padding_mask.shape)}")
             masks.append(F.reshape(key_padding_mask, (batch, 1, 1, source_length)))
 
+        k, v, masks = self._extra_keys(k, v, masks)
         dropout_p = self.dropout if self.dropout > 0.0 and self.training else 0.0
-        out, weights = _attend(q, k, v, masks, dropout_p, 1.0 / math.sqrt(head_dim))
+        out, weights = _attend(q, k, v, masks, dropout_p, 1.0 / math.sqrt(head_dim),
+                               safe_softmax=not need_weights)
         if batch_major:
             out = F.reshape(F.permute(out, (0, 2, 1, 3)), (batch, length, embed))
         else:
@@ -428,15 +464,32 @@ class TransformerEncoder(Module):
         self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(num_layers)])
         self.num_layers = num_layers
         self.norm = norm
+        self.enable_nested_tensor = enable_nested_tensor
+        self.use_nested_tensor = enable_nested_tensor and not why_not_nested(encoder_layer)
+        self.mask_check = mask_check
 
     def forward(self, src: Tensor, mask: Optional[Tensor] = None,
                 src_key_padding_mask: Optional[Tensor] = None,
                 is_causal: Optional[bool] = None) -> Tensor:
-        """Runs the layers in order with the same masks, then ``norm``."""
+        """Runs the layers in order with the same masks, then ``norm``.
+
+        Where PyTorch takes its nested-tensor path (``use_nested_tensor``, set from
+        ``enable_nested_tensor`` and the layer's configuration; eval mode; no gradient needed;
+        a ``src_key_padding_mask`` whose padding comes last in each sequence, and no ``mask``;
+        not inside ``@graphc.compile`` unless ``mask_check=False``), the padded positions of
+        the output are exact zeros before ``norm``, as PyTorch's are
+        (:mod:`graphc.nn.transformer_nested`). With ``mask_check=False`` and padding that is
+        not at the end, PyTorch computes sequences out of the wrong positions; graphc zeros the
+        padded positions and computes the others from the kept ones."""
+        padded = nested_padding(self, src, mask, src_key_padding_mask)
+        if padded is not None:
+            src_key_padding_mask = padded  # what the nested path computes for the kept positions
         output = src
         for layer in self.layers:
             output = layer(output, src_mask=mask, src_key_padding_mask=src_key_padding_mask,
                            is_causal=bool(is_causal))
+        if padded is not None:
+            output = F.where(padded.unsqueeze(-1), zeros((), dtype=output.dtype), output)
         if self.norm is not None:
             output = self.norm(output)
         return output

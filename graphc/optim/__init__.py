@@ -21,6 +21,7 @@ They run eagerly and inside ``@graphc.compile``: a whole training step (forward,
 """
 from graphc.optim import lr_scheduler, swa_utils
 from graphc.optim.adadelta import Adadelta
+from graphc.optim.adafactor import Adafactor
 from graphc.optim.adagrad import Adagrad
 from graphc.optim.adam import Adam, AdamW
 from graphc.optim.adamax import Adamax
@@ -33,5 +34,5 @@ from graphc.optim.rmsprop import RMSprop
 from graphc.optim.rprop import Rprop
 from graphc.optim.sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax",
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adafactor", "Adamax",
            "NAdam", "RAdam", "Rprop", "ASGD", "LBFGS", "lr_scheduler", "swa_utils"]

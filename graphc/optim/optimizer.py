@@ -282,13 +282,9 @@ class Optimizer:
                 g = p.grad
                 if g is None:
                     continue
-                with autograd.no_grad():
-                    if g.is_traced or tracing.current() is not None:
-                        from graphc.factories import zeros_like
-                        p.grad = zeros_like(g)
-                    else:
-                        g.detach_()
-                        g.zero_()
+                with autograd.no_grad():  # in place: a reference to it sees the zeros
+                    g.detach_()
+                    g.zero_()
 
     def step(self, closure: Optional[Callable[[], Any]] = None):
         """Updates the parameters from their ``.grad``; ``closure`` re-evaluates the loss."""

@@ -128,8 +128,18 @@ def _common_dtype(arrays) -> dtypes.DType:
     return dtypes.result_type(*((dtypes.from_numpy(a.dtype), a.ndim) for a in arrays))
 
 
+def _one_dtype(arrays) -> bool:
+    first = arrays[0].dtype
+    for a in arrays:
+        if a.dtype != first:
+            return False
+    return True
+
+
 def _promoted(*arrays):
     """The operands cast to the dtype the op computes in (PyTorch's rule, see result_type)."""
+    if _one_dtype(arrays):  # the common case: promotion keeps the dtype, astype each array
+        return list(arrays)
     dtype = _common_dtype(arrays).numpy
     return [a.astype(dtype, copy=False) for a in arrays]
 
@@ -137,12 +147,17 @@ def _promoted(*arrays):
 def _promoted_float(*arrays):
     """The operands cast once to the float dtype a float-valued op computes in: an i64 operand
     of an f64 division becomes f64 directly, not through f32."""
+    if arrays[0].dtype.kind == "f" and _one_dtype(arrays):  # (as above; f16, f32, f64)
+        return list(arrays)
     dtype = dtypes.to_float(_common_dtype(arrays)).numpy
     return [a.astype(dtype, copy=False) for a in arrays]
 
 
 def _binary(fn):
-    return lambda a, b: fn(*_promoted(a, b))
+    def reference(a, b):
+        # (operands of one dtype, the common case, are what _promoted would give back)
+        return fn(a, b) if a.dtype == b.dtype else fn(*_promoted(a, b))
+    return reference
 
 
 def _sign(x):
@@ -255,7 +270,8 @@ _unary("erf", float_type, lambda x: _erf(_as_float(x)),
        _math(S.erf))
 _unary("sign", same_type, _sign,
        lambda em, xs, out, g, a: [em.zeros(em.shape(g), em.dtype(g))], _unless_bool(S.sign),
-       needs_values=False, doc="Zero gradient, as in PyTorch (so sign(x) still requires grad).")
+       needs_values=False, doc="Zero gradient, as in PyTorch (so sign(x) still requires grad). "
+       "sign(nan) is nan, as NumPy's and JAX's (PyTorch's is 0: a deliberate difference).")
 _unary("reciprocal", float_type, lambda x: 1.0 / _as_float(x),
        lambda em, xs, out, g, a: [em.neg(em.mul(g, em.mul(out, out)))],
        _math(lambda x: S.div(1, x)),

@@ -13,6 +13,8 @@ division is an ordinary ``div`` node.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ir import dtypes
@@ -117,6 +119,7 @@ def _prod_vjp(em, xs, out, g, attrs):
     return [em.mul(em.broadcast_to(g, shape=list(shape)), others)]
 
 
+@functools.cache  # (a fold is immutable; the eager reference asks for one at every sum)
 def _sum_fold(dtype):
     # float16 and bfloat16 accumulate in float32 and round the total once, as PyTorch's CPU
     result = _sum_dtype(dtype)
@@ -141,11 +144,14 @@ def _min_fold(dtype):
     return S.Reduction.of(dtype, S.highest(dtype), S.logical_and if dtype.is_bool else S.minimum)
 
 
+_np_sum = _reference(np.sum)
+
+
 def _sum_reference(x, axes, keepdim):
     """np.sum in the declared accumulator (i64 for u8, not NumPy's u64; f32 for f16 and bf16),
     rounded once to the result dtype."""
     fold = _sum_fold(dtypes.from_numpy(x.dtype))
-    total = _reference(np.sum)(x.astype(fold.accumulator.numpy, copy=False), axes, keepdim)
+    total = _np_sum(x.astype(fold.accumulator.numpy, copy=False), axes, keepdim)
     return np.asarray(total).astype(fold.result.numpy, copy=False)
 
 

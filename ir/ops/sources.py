@@ -116,6 +116,8 @@ def check_const_number(x, dtype: dtypes.DType) -> None:
         Traceback (most recent call last):
         ir.errors.ShapeError: const: value 300 does not fit dtype u8 (u8 holds 0..255)
     """
+    if type(x) is float and dtype.is_float:  # (the commonest case, x * 0.5: always fits)
+        return
     if not isinstance(x, (Real, bool, np.bool_)):
         raise ShapeError(f"const: value must be a number or a nested list, got {x!r}")
     reason = _misfit(x, dtype)

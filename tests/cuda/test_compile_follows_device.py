@@ -113,3 +113,31 @@ def test_a_compiled_forward_on_cuda_differentiates_eagerly_on_cuda():
     for g, w in zip(got.parameters(), want.parameters()):
         assert g.grad.is_cuda
         np.testing.assert_allclose(g.grad.numpy(), w.grad.numpy(), **TOLERANCES["f32"])
+
+
+def test_a_compiled_call_that_raises_leaves_cuda_state_as_before():
+    # the cuda backend writes donated state in place as it runs: a gather out of range after
+    # the first write, or a check tested after the run, must not leave it half-updated
+    p, buf = graphc.zeros(3, device="cuda"), graphc.zeros(2, device="cuda")
+
+    def gather_step(x, index):
+        p.add_(1.0)
+        y = x[index]
+        buf.add_(y.sum())
+        return y
+
+    def checked_step(x):
+        p.add_(1.0)
+        return graphc.nn.functional.binary_cross_entropy(x, graphc.ones(3, device="cuda"))
+
+    x = graphc.ones(3, device="cuda")
+    compiled = graphc.compile(gather_step)
+    compiled(x, graphc.tensor([0, 1], device="cuda"))
+    with pytest.raises(RuntimeError, match="out of range"):
+        compiled(x, graphc.tensor([0, 5], device="cuda"))
+    assert p.tolist() == [1.0, 1.0, 1.0] and buf.tolist() == [2.0, 2.0]
+    checked = graphc.compile(checked_step)
+    checked(graphc.full((3,), 0.5, device="cuda"))
+    with pytest.raises(RuntimeError, match="between 0 and 1"):
+        checked(graphc.full((3,), 2.0, device="cuda"))
+    assert p.tolist() == [2.0, 2.0, 2.0]

@@ -26,7 +26,8 @@ _LAYOUT = {
     "container": "Sequential ModuleList ModuleDict ParameterList ParameterDict",
     "linear": "Identity Linear Bilinear LazyLinear",
     "flatten": "Flatten Unflatten",
-    "conv": "Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d ConvTranspose3d",
+    "conv": "Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d ConvTranspose3d LazyConv1d "
+            "LazyConv2d LazyConv3d",
     "pooling": "MaxPool2d MaxPool3d AvgPool2d AvgPool3d AdaptiveAvgPool1d AdaptiveAvgPool2d "
                "AdaptiveAvgPool3d MaxPool1d AvgPool1d AdaptiveMaxPool1d AdaptiveMaxPool2d "
                "LPPool1d LPPool2d MaxUnpool1d MaxUnpool2d",

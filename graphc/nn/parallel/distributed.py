@@ -36,7 +36,7 @@ from typing import Any, Optional
 import numpy as np
 
 from graphc import autograd, tracing
-from graphc import device as devices
+from graphc.device import host_array
 from graphc.dispatch import apply
 from graphc.distributed import collectives
 from graphc.distributed.process_group import ReduceOp, _check_group, require_world
@@ -152,7 +152,7 @@ class DistributedDataParallel(Module):
         if self._world.size == 1:
             return
         for tensor in list(self.module.parameters()) + list(self.module.buffers()):
-            array = devices.host_array(tensor._data)
+            array = host_array(tensor._data)
             collectives.store(tensor, collectives.broadcast_array(self._world, array, 0))
 
 
@@ -166,8 +166,8 @@ def _unique(parameters: Iterator[Parameter]) -> list:
 
 def _host_grad(parameter: Parameter) -> np.ndarray:
     if parameter.grad is None:
-        return np.zeros(parameter.shape, devices.host_array(parameter._data).dtype)
-    return devices.host_array(parameter.grad._data)
+        return np.zeros(parameter.shape, host_array(parameter._data).dtype)
+    return host_array(parameter.grad._data)
 
 
 def _buckets(parameters: list, cap_bytes: int) -> list:

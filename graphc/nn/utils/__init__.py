@@ -30,11 +30,12 @@ from graphc.nn.utils.memory_format import (
     convert_conv2d_weight_memory_format,
     convert_conv3d_weight_memory_format,
 )
+from graphc.nn.utils.spectral_norm import remove_spectral_norm, spectral_norm
 from graphc.nn.utils.weight_norm import remove_weight_norm, weight_norm
 
 __all__ = ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_",
            "convert_conv2d_weight_memory_format", "convert_conv3d_weight_memory_format",
            "fuse_conv_bn_eval", "fuse_conv_bn_weights", "fuse_linear_bn_eval",
            "fuse_linear_bn_weights", "get_total_norm", "parameters_to_vector",
-           "parametrizations", "parametrize", "prune", "remove_weight_norm", "rnn",
-           "stateless", "vector_to_parameters", "weight_norm"]
+           "parametrizations", "parametrize", "prune", "remove_spectral_norm",
+           "remove_weight_norm", "rnn", "spectral_norm", "stateless", "vector_to_parameters", "weight_norm"]

@@ -78,10 +78,7 @@ class _SpectralNorm(Module):
                 self._power_method(matrix, 15)
 
     def _reshape_weight_to_matrix(self, weight: Tensor) -> Tensor:
-        if self.dim != 0:
-            weight = F.permute(weight, [self.dim] + [d for d in range(weight.ndim)
-                                                     if d != self.dim])
-        return F.reshape(weight, [weight.shape[0], -1])
+        return weight_to_matrix(weight, self.dim)
 
     def _power_method(self, matrix: Tensor, iterations: int) -> None:
         # in place (copy_), so a compiled training step updates the buffers without retracing
@@ -103,6 +100,14 @@ class _SpectralNorm(Module):
 
     def right_inverse(self, value: Tensor) -> Tensor:
         return value
+
+
+def weight_to_matrix(weight: Tensor, dim: int) -> Tensor:
+    """``weight`` as the matrix whose spectral norm is taken: dim ``dim`` first, the others
+    flattened (shared with the hook-based :mod:`graphc.nn.utils.spectral_norm`)."""
+    if dim != 0:
+        weight = F.permute(weight, [dim] + [d for d in range(weight.ndim) if d != dim])
+    return F.reshape(weight, [weight.shape[0], -1])
 
 
 def _normalized(v: Tensor, eps: float) -> Tensor:

@@ -35,7 +35,11 @@ __all__ = ["register_parametrization", "remove_parametrizations", "is_parametriz
 
 class ParametrizationList(ModuleList):
     """The parametrizations of one tensor, applied in order, and the tensor(s) they start from
-    (``original``, or ``original0``...: what ``right_inverse`` of the first one gave)."""
+    (``original``, or ``original0``...: what ``right_inverse`` of the first one gave).
+
+    Unless ``unsafe``, the parametrized tensor must keep the original's shape and dtype (checked
+    before anything is changed, with PyTorch's messages); a ``right_inverse`` that returns one
+    tensor may not change the dtype."""
 
     def __init__(self, modules: Sequence[Module], original: Tensor, unsafe: bool = False):
         super().__init__(modules)
@@ -48,6 +52,13 @@ class ParametrizationList(ModuleList):
                         new = module.right_inverse(new)
                     except NotImplementedError:  # as PyTorch: taken as the identity
                         pass
+        pieces = _checked_originals(original, new)
+        if not unsafe:  # (before the original changes: a refused registration changes nothing)
+            with autograd.no_grad():
+                _check_same_space(self._apply_chain(pieces), original,
+                                  "Registering a parametrization may not change the {what} of "
+                                  "the tensor, unless `unsafe` flag is enabled.\n"
+                                  "unparametrized {what}: {old}\nparametrized {what}: {new}")
         if isinstance(new, Tensor):
             self.is_tensor, self.ntensors = True, 1
             if new is not original:
@@ -55,42 +66,97 @@ class ParametrizationList(ModuleList):
                     original.data = new.detach()
             _keep(self, "original", original)
         else:
-            self.is_tensor, self.ntensors = False, len(new)
-            for i, piece in enumerate(new):
+            self.is_tensor, self.ntensors = False, len(pieces)
+            for i, piece in enumerate(pieces):
                 _keep(self, f"original{i}", piece, requires_grad=original.requires_grad,
                       parameter=isinstance(original, Parameter))
 
     def right_inverse(self, value: Tensor) -> None:
         """Stores ``value`` as the original(s), through the ``right_inverse`` of each
-        parametrization in reverse order."""
+        parametrization in reverse order (each must have one, as in PyTorch). A value of
+        another shape gives the original that shape, as PyTorch's ``set_`` does."""
         with autograd.no_grad():
             for module in reversed(list(self)):
-                if hasattr(module, "right_inverse"):
-                    value = module.right_inverse(value)
-                elif not self.unsafe and len(self) > 1:
+                if not hasattr(module, "right_inverse"):
                     raise RuntimeError(f"parametrization {type(module).__name__} does not "
-                                       "implement right_inverse")
+                                       "implement right_inverse.")
+                value = module.right_inverse(value)
             if self.is_tensor:
                 if not isinstance(value, Tensor):
-                    raise ValueError("right_inverse must return a tensor for this "
-                                     "parametrization")
-                self.original.copy_(value)
-            else:
-                if len(value) != self.ntensors:
-                    raise ValueError(f"right_inverse must return {self.ntensors} tensors, got "
-                                     f"{len(value)}")
-                for i, piece in enumerate(value):
-                    getattr(self, f"original{i}").copy_(piece)
+                    raise ValueError(f"`right_inverse` should return a tensor. Got "
+                                     f"{type(value).__name__}")
+                _store(self.original, value, "The tensor returned by `right_inverse`", "`original`")
+                return
+            if not isinstance(value, (list, tuple)):
+                raise ValueError(f"'right_inverse' must return a sequence of tensors. Got "
+                                 f"{type(value).__name__}.")
+            if len(value) != self.ntensors:
+                raise ValueError(f"'right_inverse' must return a sequence of tensors of length "
+                                 f"{self.ntensors}. Got a sequence of length {len(value)}.")
+            for i, piece in enumerate(value):
+                if not isinstance(piece, Tensor):
+                    raise ValueError(f"'right_inverse' must return a sequence of tensors. Got "
+                                     f"element {i} of type {type(piece).__name__}.")
+            for i, piece in enumerate(value):  # (all checked first: none stored, or all)
+                _store(getattr(self, f"original{i}"), piece, f"Tensor {i} returned by "
+                       "`right_inverse`", f"`original{i}`")
 
-    def forward(self) -> Tensor:
+    def _apply_chain(self, originals: list[Tensor]):
         first, *rest = list(self)
-        if self.is_tensor:
-            x = first(self.original)
-        else:
-            x = first(*(getattr(self, f"original{i}") for i in range(self.ntensors)))
+        x = first(*originals)
         for module in rest:
             x = module(x)
         return x
+
+    def forward(self) -> Tensor:
+        if self.is_tensor:
+            return self._apply_chain([self.original])
+        return self._apply_chain([getattr(self, f"original{i}") for i in range(self.ntensors)])
+
+
+def _checked_originals(original: Tensor, new) -> list[Tensor]:
+    """What ``right_inverse`` gave at registration, as a list of tensors, checked as PyTorch
+    does: a tensor of the original's dtype, or a sequence of tensors."""
+    if isinstance(new, Tensor):
+        if new.dtype != original.dtype:
+            raise ValueError("When `right_inverse` outputs one tensor, it may not change the "
+                             f"dtype.\noriginal.dtype: {original.dtype}\n"
+                             f"right_inverse(original).dtype: {new.dtype}")
+        return [new]
+    if not isinstance(new, (list, tuple)):
+        raise ValueError("'right_inverse' must return a Tensor or a Sequence of tensors (list, "
+                         f"tuple...). Got {type(new).__name__}")
+    for i, piece in enumerate(new):
+        if not isinstance(piece, Tensor):
+            raise ValueError("'right_inverse' must return a Tensor or a Sequence of tensors "
+                             f"(list, tuple...). Got element {i} of the sequence with type "
+                             f"{type(piece).__name__}.")
+    return list(new)
+
+
+def _check_same_space(result, reference: Tensor, message: str) -> None:
+    """``result`` must be a tensor of ``reference``'s dtype and shape (``message`` is formatted
+    with ``what``, ``old`` and ``new``)."""
+    if not isinstance(result, Tensor):
+        raise ValueError(f"A parametrization must return a tensor. Got {type(result).__name__}.")
+    if result.dtype != reference.dtype:
+        raise ValueError(message.format(what="dtype", old=reference.dtype, new=result.dtype))
+    if result.shape != reference.shape:
+        raise ValueError(message.format(what="shape", old=list(reference.shape),
+                                        new=list(result.shape)))
+
+
+def _store(original: Tensor, value: Tensor, what: str, name: str) -> None:
+    """``original`` takes ``value`` (same dtype, as PyTorch requires): in place when the shapes
+    agree (compiled code updates it as state), else rebound to the new shape (PyTorch's
+    ``set_``; copy_ would have broadcast a smaller value silently)."""
+    if value.dtype != original.dtype:
+        raise ValueError(f"{what} has dtype {value.dtype} while {name} has dtype "
+                         f"{original.dtype}")
+    if value.shape == original.shape:
+        original.copy_(value)
+    else:
+        original.data = value.detach().clone()
 
 
 def _keep(owner: Module, name: str, tensor: Tensor, requires_grad: Optional[bool] = None,
@@ -161,8 +227,13 @@ def register_parametrization(module: Module, tensor_name: str, parametrization: 
     call on the same name chains another parametrization after the first."""
     if not isinstance(parametrization, Module):
         raise TypeError(f"a parametrization must be a Module, got {type(parametrization).__name__}")
+    parametrization.train(module.training)
     if is_parametrized(module, tensor_name):
-        module.parametrizations[tensor_name].append(parametrization)
+        chain = module.parametrizations[tensor_name]
+        if not unsafe:
+            _check_chained(module, tensor_name, parametrization)
+        chain.append(parametrization)
+        chain.unsafe |= unsafe  # (as PyTorch: once unsafe, the chain stays unsafe)
         return module
     if tensor_name in module._parameters:
         original = module._parameters[tensor_name]
@@ -173,22 +244,40 @@ def register_parametrization(module: Module, tensor_name: str, parametrization: 
                          f"name '{tensor_name}'")
     if original is None:
         raise ValueError(f"cannot parametrize '{tensor_name}': it is None")
-    if not unsafe:
-        with autograd.no_grad():
-            result = parametrization(original) if not hasattr(parametrization, "right_inverse") \
-                else None
-        if result is not None and (result.shape != original.shape
-                                   or result.dtype != original.dtype):
-            raise ValueError(f"the parametrization changes the shape or dtype of "
-                             f"'{tensor_name}' ({list(original.shape)} {original.dtype} -> "
-                             f"{list(result.shape)} {result.dtype}); pass unsafe=True to allow it")
+    # made first (it checks, unless unsafe): a refused parametrization leaves the module as it was
+    parametrizations = ParametrizationList([parametrization], original, unsafe=unsafe)
     delattr(module, tensor_name)
     if "parametrizations" not in module._modules:
         module.parametrizations = ModuleDict()
-    module.parametrizations[tensor_name] = ParametrizationList([parametrization], original,
-                                                               unsafe=unsafe)
+    module.parametrizations[tensor_name] = parametrizations
     _inject_property(module, tensor_name)
     return module
+
+
+def _check_chained(module: Module, tensor_name: str, parametrization: Module) -> None:
+    """PyTorch's checks of a parametrization added to a chain: it and its ``right_inverse``
+    map tensors of the parametrized tensor's shape and dtype to such tensors."""
+    with autograd.no_grad():
+        current = getattr(module, tensor_name)
+        result = parametrization(current)
+        _check_same_space(result, current,
+                          "Registering a parametrization may not change the {what} of the "
+                          "tensor, unless the `unsafe` flag is enabled.\n"
+                          f"module.{tensor_name}.{{what}}: {{old}}\n"
+                          f"parametrization(module.{tensor_name}).{{what}}: {{new}}")
+        if not hasattr(parametrization, "right_inverse"):
+            return
+        try:
+            back = parametrization.right_inverse(result)
+        except NotImplementedError:
+            return
+    if not isinstance(back, Tensor):
+        raise ValueError(f"parametrization.right_inverse must return a tensor. Got: "
+                         f"{type(back).__name__}")
+    _check_same_space(back, current,
+                      "The tensor returned by parametrization.right_inverse must have the same "
+                      f"{{what}} as module.{tensor_name}, unless the `unsafe` flag is enabled.\n"
+                      f"module.{tensor_name}.{{what}}: {{old}}\nreturned {{what}}: {{new}}")
 
 
 def is_parametrized(module: Module, tensor_name: Optional[str] = None) -> bool:
@@ -213,8 +302,8 @@ def remove_parametrizations(module: Module, tensor_name: str,
         elif chain.is_tensor:
             value = chain.original.detach()
         else:
-            raise ValueError("cannot leave the original of a parametrization with several "
-                             "tensors: use leave_parametrized=True")
+            raise ValueError("Cannot leave unparametrized (`leave_parametrized=False`) a tensor "
+                             "that is parametrized in terms of a sequence of tensors.")
     was_parameter = isinstance(chain.original if chain.is_tensor else chain.original0, Parameter)
     restore_class(module, tensor_name)
     del module.parametrizations[tensor_name]
