@@ -74,16 +74,20 @@ from graphc.device import DeviceError, device
 from graphc.diagonals import diag, diag_embed, diagonal
 from graphc.dtype_info import can_cast, finfo, iinfo, promote_types, result_type
 from graphc.errors import (
+                           ArgumentDTypeError,
                            ArgumentError,
+                           ArgumentTypeError,
                            AutogradError,
                            CheckpointError,
                            DTypeError,
                            GraphcError,
+                           IndexArgumentError,
                            IntegerDivisionByZero,
                            IRError,
                            ParseError,
                            ShapeError,
                            TraceError,
+                           UnsupportedArgumentError,
                            VerifyError,
 )
 from graphc.factories import (
@@ -430,7 +434,8 @@ __all__ = [
     "diag", "diag_embed", "diagonal",
     # sparse COO tensors (graphc/sparse.py)
     "sparse", "SparseCOOTensor", "sparse_coo_tensor", "spmm",
-    "IntegerDivisionByZero", "ArgumentError",
+    "IntegerDivisionByZero", "ArgumentError", "ArgumentTypeError", "ArgumentDTypeError",
+    "IndexArgumentError", "UnsupportedArgumentError",
     # graphc.math_functions
     "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh",
     "asin", "asinh", "atan", "atan2", "atanh", "ceil", "clamp_min", "clamp_max", "cosh", "div",

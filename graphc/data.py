@@ -36,6 +36,7 @@ from graphc.data_sampler import (
     numpy_rng,
 )
 from graphc.data_workers import MultiProcessIterator, WorkerInfo, get_worker_info, resolve_context
+from graphc.errors import ArgumentError, ArgumentTypeError
 from graphc.tensor import Tensor
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "StackDataset", "random_split",
@@ -88,12 +89,12 @@ class IterableDataset(Dataset):
         raise NotImplementedError(f"{type(self).__name__} does not implement __iter__")
 
     def __getitem__(self, index):
-        raise TypeError(f"{type(self).__name__} is an IterableDataset: iterate it, it has no "
-                        f"__getitem__")
+        raise ArgumentTypeError(f"{type(self).__name__} is an IterableDataset: iterate it, it has no "
+                                f"__getitem__")
 
     def __len__(self) -> int:
-        raise TypeError(f"object of type '{type(self).__name__}' has no len() (an "
-                        f"IterableDataset has a length only when it defines __len__)")
+        raise ArgumentTypeError(f"object of type '{type(self).__name__}' has no len() (an "
+                                f"IterableDataset has a length only when it defines __len__)")
 
     def __add__(self, other) -> ChainDataset:  # type: ignore[override]
         return ChainDataset([self, other])
@@ -124,26 +125,26 @@ class TensorDataset(Dataset):
 
     def __init__(self, *tensors):
         if not tensors:
-            raise ValueError("TensorDataset needs at least one tensor")
+            raise ArgumentError("TensorDataset needs at least one tensor")
         converted = []
         for i, t in enumerate(tensors):
             if isinstance(t, np.ndarray):
                 from graphc.factories import from_numpy
                 t = from_numpy(t)
             if not isinstance(t, Tensor):
-                raise TypeError(f"TensorDataset: argument {i} is a {type(t).__name__}, "
-                                "expected a Tensor (or a NumPy array)")
+                raise ArgumentTypeError(f"TensorDataset: argument {i} is a {type(t).__name__}, "
+                                        "expected a Tensor (or a NumPy array)")
             if t.is_traced:
-                raise TypeError("TensorDataset needs concrete tensors, not traced ones")
+                raise ArgumentTypeError("TensorDataset needs concrete tensors, not traced ones")
             if t.ndim == 0:
-                raise ValueError(f"TensorDataset: argument {i} is a 0-d tensor; every tensor "
-                                 "needs a first (sample) dimension")
+                raise ArgumentError(f"TensorDataset: argument {i} is a 0-d tensor; every tensor "
+                                    "needs a first (sample) dimension")
             converted.append(t)
         sizes = [t.shape[0] for t in converted]
         if len(set(sizes)) != 1:
             listed = ", ".join(f"argument {i}: {list(t.shape)}" for i, t in enumerate(converted))
-            raise ValueError(f"size mismatch between tensors: all tensors of a TensorDataset "
-                             f"need the same first dimension, got {listed}")
+            raise ArgumentError(f"size mismatch between tensors: all tensors of a TensorDataset "
+                                f"need the same first dimension, got {listed}")
         self.tensors = tuple(converted)
 
     def __getitem__(self, index):
@@ -175,7 +176,7 @@ class ConcatDataset(Dataset):
     def __init__(self, datasets: Sequence[Dataset]):
         self.datasets = list(datasets)
         if not self.datasets:
-            raise ValueError("ConcatDataset needs at least one dataset")
+            raise ArgumentError("ConcatDataset needs at least one dataset")
         self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
 
     def __len__(self) -> int:
@@ -204,15 +205,15 @@ class StackDataset(Dataset):
 
     def __init__(self, *args: Dataset, **kwargs: Dataset):
         if args and kwargs:
-            raise ValueError("StackDataset takes datasets as positional arguments or as "
-                             "keyword arguments, not both")
+            raise ArgumentError("StackDataset takes datasets as positional arguments or as "
+                                "keyword arguments, not both")
         if not args and not kwargs:
-            raise ValueError("StackDataset needs at least one dataset")
+            raise ArgumentError("StackDataset needs at least one dataset")
         self.datasets: Union[tuple, dict] = args if args else kwargs
         lengths = {name: len(d) for name, d in
                    (enumerate(args) if args else kwargs.items())}  # type: ignore[arg-type]
         if len(set(lengths.values())) != 1:
-            raise ValueError(f"StackDataset: the datasets differ in length: {lengths}")
+            raise ArgumentError(f"StackDataset: the datasets differ in length: {lengths}")
         self._length = next(iter(lengths.values()))
 
     def __getitem__(self, index):
@@ -252,18 +253,18 @@ def random_split(dataset: Dataset, lengths: Sequence[Union[int, float]],
     lengths = list(lengths)
     if lengths and all(isinstance(x, float) for x in lengths) and math.isclose(sum(lengths), 1.0):
         if any(not 0.0 <= x <= 1.0 for x in lengths):
-            raise ValueError(f"fractions must lie in [0, 1], got {lengths}")
+            raise ArgumentError(f"fractions must lie in [0, 1], got {lengths}")
         counts = [int(math.floor(n * frac)) for frac in lengths]
         for i in range(n - sum(counts)):
             counts[i % len(counts)] += 1
         lengths = counts
     if any(int(x) != x or x < 0 for x in lengths):
-        raise ValueError(f"lengths must be non-negative integers or fractions summing to 1, "
-                         f"got {lengths}")
+        raise ArgumentError(f"lengths must be non-negative integers or fractions summing to 1, "
+                            f"got {lengths}")
     lengths = [int(x) for x in lengths]
     if sum(lengths) != n:
-        raise ValueError(f"sum of input lengths ({sum(lengths)}) does not equal the length of "
-                         f"the input dataset ({n})")
+        raise ArgumentError(f"sum of input lengths ({sum(lengths)}) does not equal the length of "
+                            f"the input dataset ({n})")
     order = _permutation(n, generator).tolist()
     splits, start = [], 0
     for length in lengths:
@@ -289,7 +290,7 @@ def default_collate(batch: Sequence) -> Any:
         [tensor([1, 2]), {'x': tensor([1.5, 2.5], dtype=f64)}]
     """
     if len(batch) == 0:
-        raise ValueError("default_collate got an empty batch")
+        raise ArgumentError("default_collate got an empty batch")
     first = batch[0]
     if isinstance(first, Tensor):
         return _stack_tensors(batch)
@@ -319,8 +320,8 @@ def default_collate(batch: Sequence) -> Any:
         # a list for tuples too, as in PyTorch (TensorDataset batches unpack the same way)
         # (each column a tuple, as PyTorch's: a column of strings comes back a tuple)
         return [default_collate(column) for column in zip(*batch)]
-    raise TypeError(f"default_collate: batch must contain tensors, NumPy arrays, numbers, "
-                    f"strings, dicts or lists; found {type(first).__name__}")
+    raise ArgumentTypeError(f"default_collate: batch must contain tensors, NumPy arrays, numbers, "
+                            f"strings, dicts or lists; found {type(first).__name__}")
 
 
 def default_convert(data: Any) -> Any:
@@ -369,9 +370,9 @@ def _tensor_array(array: np.ndarray, who: str) -> np.ndarray:
     try:
         dtypes.from_numpy(array.dtype)
     except TypeError:
-        raise TypeError(f"{who}: NumPy arrays of dtype {array.dtype} cannot be made into "
-                        f"tensors (graphc has bool, uint8, int8, int16, int32, int64, float16, "
-                        f"bfloat16, float32 and float64; uint16/uint32 become int64)") from None
+        raise ArgumentTypeError(f"{who}: NumPy arrays of dtype {array.dtype} cannot be made into "
+                                f"tensors (graphc has bool, uint8, int8, int16, int32, int64, float16, "
+                                f"bfloat16, float32 and float64; uint16/uint32 become int64)") from None
     return array
 
 
@@ -511,54 +512,54 @@ class DataLoader:
                  pin_memory_device: str = ""):
         # PyTorch's checks, in its order and with its messages
         if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)):
-            raise TypeError(f"num_workers must be an int, got {type(num_workers).__name__}")
+            raise ArgumentTypeError(f"num_workers must be an int, got {type(num_workers).__name__}")
         if num_workers < 0:
-            raise ValueError("num_workers option should be non-negative; use num_workers=0 to "
-                             "disable multiprocessing.")
+            raise ArgumentError("num_workers option should be non-negative; use num_workers=0 to "
+                                "disable multiprocessing.")
         if timeout < 0:
-            raise ValueError("timeout option should be non-negative")
+            raise ArgumentError("timeout option should be non-negative")
         if num_workers == 0 and prefetch_factor is not None:
-            raise ValueError("prefetch_factor option could only be specified in "
-                             "multiprocessing.let num_workers > 0 to enable multiprocessing, "
-                             "otherwise set prefetch_factor to None.")
+            raise ArgumentError("prefetch_factor option could only be specified in "
+                                "multiprocessing.let num_workers > 0 to enable multiprocessing, "
+                                "otherwise set prefetch_factor to None.")
         if num_workers > 0 and prefetch_factor is None:
             prefetch_factor = 2
         elif prefetch_factor is not None and prefetch_factor < 0:
-            raise ValueError("prefetch_factor option should be non-negative")
+            raise ArgumentError("prefetch_factor option should be non-negative")
         if persistent_workers and num_workers == 0:
-            raise ValueError("persistent_workers option needs num_workers > 0")
+            raise ArgumentError("persistent_workers option needs num_workers > 0")
         if multiprocessing_context is not None:
             if num_workers == 0:
-                raise ValueError(f"multiprocessing_context can only be used with multi-process "
-                                 f"loading (num_workers > 0), but got num_workers={num_workers}")
+                raise ArgumentError(f"multiprocessing_context can only be used with multi-process "
+                                    f"loading (num_workers > 0), but got num_workers={num_workers}")
             resolve_context(multiprocessing_context)  # a bad one fails here, not at iter()
 
         self._is_iterable = isinstance(dataset, IterableDataset)
         if self._is_iterable:
             if shuffle not in (None, False):
-                raise ValueError(f"DataLoader with IterableDataset: expected unspecified shuffle "
-                                 f"option, but got shuffle={shuffle}")
+                raise ArgumentError(f"DataLoader with IterableDataset: expected unspecified shuffle "
+                                    f"option, but got shuffle={shuffle}")
             if sampler is not None:
-                raise ValueError(f"DataLoader with IterableDataset: expected unspecified sampler "
-                                 f"option, but got sampler={sampler}")
+                raise ArgumentError(f"DataLoader with IterableDataset: expected unspecified sampler "
+                                    f"option, but got sampler={sampler}")
             if batch_sampler is not None:
-                raise ValueError(f"DataLoader with IterableDataset: expected unspecified "
-                                 f"batch_sampler option, but got batch_sampler={batch_sampler}")
+                raise ArgumentError(f"DataLoader with IterableDataset: expected unspecified "
+                                    f"batch_sampler option, but got batch_sampler={batch_sampler}")
         shuffle = bool(shuffle)
         if sampler is not None and shuffle:
-            raise ValueError("sampler option is mutually exclusive with shuffle")
+            raise ArgumentError("sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None:
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
-                raise ValueError("batch_sampler option is mutually exclusive with batch_size, "
-                                 "shuffle, sampler, and drop_last")
+                raise ArgumentError("batch_sampler option is mutually exclusive with batch_size, "
+                                    "shuffle, sampler, and drop_last")
             batch_size, drop_last = None, False
         elif batch_size is None:
             if drop_last:
-                raise ValueError("batch_size=None option disables auto-batching and is mutually "
-                                 "exclusive with drop_last")
+                raise ArgumentError("batch_size=None option disables auto-batching and is mutually "
+                                    "exclusive with drop_last")
         elif isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size <= 0:
-            raise ValueError(f"batch_size should be a positive integer value, but got "
-                             f"batch_size={batch_size}")
+            raise ArgumentError(f"batch_size should be a positive integer value, but got "
+                                f"batch_size={batch_size}")
 
         if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
             generator = grandom.Generator(int(generator))
@@ -599,8 +600,8 @@ class DataLoader:
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in self._FIXED_AFTER_INIT and getattr(self, "_initialized", False):
-            raise ValueError(f"{name} attribute should not be set after "
-                             f"{type(self).__name__} is initialized")
+            raise ArgumentError(f"{name} attribute should not be set after "
+                                f"{type(self).__name__} is initialized")
         super().__setattr__(name, value)
 
     @property

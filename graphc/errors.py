@@ -32,3 +32,28 @@ class CheckpointError(GraphcError):
 class ArgumentError(GraphcError, ValueError, RuntimeError):
     """An argument value a function does not take (an unknown mode name, a float where an int
     is needed): a ValueError, and a RuntimeError as PyTorch raises it."""
+
+
+class ArgumentTypeError(GraphcError, TypeError):
+    """An argument of the wrong Python type: a list, NumPy array or None where a tensor is
+    needed, a string where a size is. A TypeError, as PyTorch's "argument 'input' (position 1)
+    must be Tensor, not list" is."""
+
+
+class ArgumentDTypeError(DTypeError, TypeError):
+    """A tensor argument of a dtype the function does not take: float indices or targets where
+    integer ones are needed, an integer input where a floating point one is. A RuntimeError (and
+    NotImplementedError), as PyTorch's "expected scalar type Long" / "not implemented for
+    'Long'" are, and a TypeError, as graphc's earlier releases raised it."""
+
+
+class UnsupportedArgumentError(ArgumentError, NotImplementedError):
+    """A mode a function does not have, or an input rank its mode does not take
+    (``interpolate(mode='bilinearr')``, ``pad(mode='reflct')``, bilinear of a 3-D input): a
+    NotImplementedError, as PyTorch raises there, and still an ArgumentError (a ValueError)."""
+
+
+class IndexArgumentError(GraphcError, IndexError):
+    """An index argument of the wrong dtype or rank (a float tensor used as indices, a matrix
+    given to ``index_select``): an IndexError, as PyTorch's. Index *values* out of range are
+    ``ir.errors.IndexRangeError``."""

@@ -17,7 +17,9 @@ import numpy as np
 
 from graphc import device as devices
 from graphc import tracing
+from graphc.arg_checks import require_tensor
 from graphc.dispatch import apply
+from graphc.errors import ArgumentTypeError
 from graphc.linspace_values import linspace_values
 from graphc.random import next_seed
 from graphc.tensor import Tensor
@@ -98,7 +100,10 @@ def _infer_dtype(array: np.ndarray, data) -> dtypes.DType:
         return _with_typed_elements(dtypes.i64 if ints else dtypes.DEFAULT_FLOAT, data)
     if kind == "b":
         return _with_typed_elements(dtypes.bool_, data)
-    raise TypeError(f"cannot make a tensor from data of NumPy dtype {array.dtype}")
+    if data is None or kind == "O":  # None, or a list holding None or other objects
+        raise ArgumentTypeError(f"expected a Tensor, a number or a nested list of numbers, but "
+                                f"got {type(data).__name__} (cannot make a tensor from it)")
+    raise ArgumentTypeError(f"cannot make a tensor from data of NumPy dtype {array.dtype}")
 
 
 def _with_typed_elements(inferred: dtypes.DType, data) -> dtypes.DType:
@@ -274,14 +279,17 @@ def _device_like(t: Tensor, device):
 
 
 def zeros_like(t: Tensor, dtype=None, device=None) -> Tensor:
+    require_tensor(t, "input", "zeros_like")
     return full(t.shape, 0, dtype=dtype or t.dtype, device=_device_like(t, device))
 
 
 def ones_like(t: Tensor, dtype=None, device=None) -> Tensor:
+    require_tensor(t, "input", "ones_like")
     return full(t.shape, 1, dtype=dtype or t.dtype, device=_device_like(t, device))
 
 
 def full_like(t: Tensor, fill_value, dtype=None, device=None) -> Tensor:
+    require_tensor(t, "input", "full_like")
     return full(t.shape, fill_value, dtype=dtype or t.dtype, device=_device_like(t, device))
 
 
@@ -404,10 +412,12 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
 
 
 def rand_like(t: Tensor, dtype=None, device=None) -> Tensor:
+    require_tensor(t, "input", "rand_like")
     return rand(t.shape, dtype=dtype or t.dtype, device=_device_like(t, device))
 
 
 def randn_like(t: Tensor, dtype=None, device=None) -> Tensor:
+    require_tensor(t, "input", "randn_like")
     return randn(t.shape, dtype=dtype or t.dtype, device=_device_like(t, device))
 
 

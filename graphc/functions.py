@@ -22,7 +22,9 @@ import numpy as np
 
 from graphc import tracing
 from graphc.amp.autocast_mode import autocast_op
+from graphc.arg_checks import require_tensor
 from graphc.dispatch import apply
+from graphc.errors import ArgumentError, ArgumentTypeError
 from graphc.profiler import recording as profiler_recording
 from graphc.tensor import Tensor
 from ir import dtypes
@@ -45,7 +47,7 @@ def scalar_dtype(value, like: dtypes.DType) -> dtypes.DType:
         return dtypes.i64 if like.is_bool else like
     if isinstance(value, float):
         return like if like.is_float else dtypes.DEFAULT_FLOAT
-    raise TypeError(f"unsupported operand of type {type(value).__name__}")
+    raise ArgumentTypeError(f"unsupported operand of type {type(value).__name__}")
 
 
 def scalar_like(value, like: Tensor) -> Tensor:
@@ -270,7 +272,7 @@ def isfinite(x: Tensor) -> Tensor:
 def clamp(x: Tensor, min=None, max=None) -> Tensor:
     """Limits ``x`` to [min, max]; the gradient is 1 inside (bounds included), as in PyTorch."""
     if min is None and max is None:
-        raise ValueError("clamp needs at least one of min and max")
+        raise ArgumentError("clamp: at least one of 'min' or 'max' must not be None")
     if min is not None:
         x = where(_past_bound(lt, x, min), to_tensor(min, x), x)
     if max is not None:
@@ -532,7 +534,7 @@ def softmax(x: Tensor, dim: int = -1, dtype=None) -> Tensor:
     _refuse_integer_softmax("softmax", x)
     if x.dtype in _HALF:  # in float32, rounded once, as PyTorch's kernels (3-10x closer)
         return cast(softmax(cast(x, dtypes.f32), dim), x.dtype)
-    if x.ndim and x.shape[dim] == 0:  # nothing to normalize (amax of nothing is an error)
+    if x.ndim and x.shape[wrap_dim(dim, x.ndim)] == 0:  # nothing to normalize (amax: an error)
         return exp(x)
     shifted = exp(sub(x, amax(x, dim, keepdim=True).detach()))
     return div(shifted, sum(shifted, dim, keepdim=True))
@@ -644,8 +646,8 @@ def sizes(shape, what: str) -> list[int]:
         return [operator.index(s) for s in shape]
     except TypeError:
         bad = next(s for s in shape if not hasattr(type(s), "__index__"))
-        raise TypeError(f"{what}: sizes must be ints, got {type(bad).__name__} {bad!r} in "
-                        f"{list(shape)}") from None
+        raise ArgumentTypeError(f"{what}: sizes must be ints, got {type(bad).__name__} {bad!r} in "
+                                f"{list(shape)}") from None
 
 
 def _resolve_shape(x: Tensor, shape) -> list[int]:
@@ -739,6 +741,13 @@ def expand(x: Tensor, *sizes) -> Tensor:
 
 
 def _nonempty(tensors, op: str) -> list[Tensor]:
+    if isinstance(tensors, Tensor) or tensors is None:  # a Tensor would give its rows
+        raise ArgumentTypeError(f"{op}(): argument 'tensors' must be a tuple or list of "
+                                f"Tensors, not {type(tensors).__name__}")
+    for i, t in enumerate(tensors):
+        if t is None:
+            raise ArgumentTypeError(f"{op}(): expected Tensor as element {i} of argument "
+                                    f"'tensors', but got None")
     tensors = [to_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError(f"{op}() expects a non-empty sequence of tensors")
@@ -768,6 +777,8 @@ def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     may be a 0-d integer tensor, as in PyTorch."""
     dim = _real_dim(x, dim, "narrow")
     start, length = operator.index(start), operator.index(length)
+    if length < 0:
+        raise ShapeError(f"narrow(): length must be non-negative, got {length}")
     if start < 0:
         start += x.shape[dim]
     starts, stops = [0] * x.ndim, list(x.shape)
@@ -904,11 +915,15 @@ def triu(x: Tensor, diagonal: int = 0) -> Tensor:
 
 
 # -- ``axis=``: the NumPy name PyTorch accepts for ``dim=`` --------------------------------------
-def _accepting_axis(fn):
+def _accepting_axis(fn, tensor_first: bool = True):
     """``fn`` that also takes ``axis=`` for ``dim=``, as PyTorch's functions and methods do
-    (``x.sum(axis=1)``, ``graphc.cat(xs, axis=0)``); giving both is a TypeError."""
+    (``x.sum(axis=1)``, ``graphc.cat(xs, axis=0)``); giving both is a TypeError. With
+    ``tensor_first``, a first argument that is not a tensor (a list, None) is refused as PyTorch
+    refuses it, instead of failing inside ``fn``."""
     @functools.wraps(fn)
     def with_axis(*args, axis=None, **kwargs):
+        if tensor_first and args and not isinstance(args[0], Tensor):
+            require_tensor(args[0], "input", fn.__name__)
         if axis is not None:
             if "dim" in kwargs:
                 raise TypeError(f"{fn.__name__}() got both dim= and its alias axis=; give one")
@@ -918,9 +933,9 @@ def _accepting_axis(fn):
 
 
 (sum, mean, var, std, amax, amin, argmax, argmin, max, min, all, any, logsumexp, softmax,
- log_softmax, cat, stack, unsqueeze, squeeze, narrow, split, chunk, index_select, gather) = (
+ log_softmax, unsqueeze, squeeze, narrow, split, chunk, index_select, gather) = (
     _accepting_axis(fn) for fn in (
         sum, mean, var, std, amax, amin, argmax, argmin, max, min, all, any, logsumexp, softmax,
-        log_softmax, cat, stack, unsqueeze, squeeze, narrow, split, chunk, index_select,
-        gather))
+        log_softmax, unsqueeze, squeeze, narrow, split, chunk, index_select, gather))
+cat, stack = (_accepting_axis(fn, tensor_first=False) for fn in (cat, stack))  # take sequences
 concat = concatenate = cat

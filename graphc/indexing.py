@@ -34,6 +34,7 @@ import numpy as np
 from graphc import functions as F
 from graphc import tracing
 from graphc.dispatch import apply
+from graphc.errors import IndexArgumentError
 from graphc.index_ops import negative_counts_from_end
 from graphc.tensor import Tensor
 from graphc.user_warnings import warn
@@ -221,7 +222,7 @@ def _getitem(x: Tensor, key) -> Tensor:
                                     for e in layout if e[0] != "drop"])
     for _, t in indexed:
         if not t.dtype.is_int:
-            raise IndexError(f"tensors used as indices must be integer, got {t.dtype}")
+            raise IndexArgumentError(f"tensors used as indices must be integer, got {t.dtype}")
     index_shape = list(np.broadcast_shapes(*(t.shape for _, t in indexed)))
     dims = [e[1] for e in layout if e[0] == "index"]
     if _adjacent(layout):

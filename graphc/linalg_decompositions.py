@@ -30,7 +30,7 @@ from graphc import autograd
 from graphc import functions as F
 from graphc.amp.autocast_mode import autocast_op
 from graphc.autograd_function import Function
-from graphc.errors import AutogradError
+from graphc.errors import AutogradError, ShapeError
 from graphc.linalg_solvers import (
     LinAlgError,
     _compute_dtype,
@@ -49,7 +49,7 @@ def _matrices(name: str, a, square: bool = False) -> Tensor:
     """The checked batch of matrices of a function that runs in LAPACK, eagerly."""
     a = F.to_tensor(a)
     if a.ndim < 2:
-        raise ValueError(f"linalg.{name}: A must have at least 2 dimensions (*, m, n), got "
+        raise ShapeError(f"linalg.{name}: A must have at least 2 dimensions (*, m, n), got "
                          f"shape {list(a.shape)}")
     if square and a.shape[-1] != a.shape[-2]:
         raise ValueError(f"linalg.{name}: A must be a batch of square matrices, got shape "

@@ -21,6 +21,7 @@ import numpy as np
 from graphc import functions as F
 from graphc.amp.autocast_mode import autocast_op
 from graphc.autograd_function import Function
+from graphc.errors import ShapeError
 from graphc.linalg_solvers import _compute_dtype, _eager_only, _wrap
 from graphc.linalg_triangular import _broadcast_batch, solve_triangular, substitute
 from graphc.tensor import Tensor
@@ -89,7 +90,7 @@ def lu_solve_array(lu: np.ndarray, pivots: np.ndarray, b: np.ndarray,
 def _matrices(name: str, A) -> Tensor:
     A = F.to_tensor(A)
     if A.ndim < 2:
-        raise ValueError(f"linalg.{name}: Expected tensor with 2 or more dimensions. Got size: "
+        raise ShapeError(f"linalg.{name}: Expected tensor with 2 or more dimensions. Got size: "
                          f"{list(A.shape)} instead")
     if not A.dtype.is_float:
         raise TypeError(f"linalg.{name}: expected a floating point tensor, got {A.dtype}")

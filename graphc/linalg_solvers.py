@@ -23,7 +23,7 @@ from graphc import autograd, tracing
 from graphc import functions as F
 from graphc.amp.autocast_mode import autocast_op
 from graphc.autograd_function import Function
-from graphc.errors import AutogradError
+from graphc.errors import ArgumentDTypeError, AutogradError, ShapeError
 from graphc.tensor import Tensor
 
 __all__ = ["inv", "det", "slogdet", "logdet", "solve", "cholesky", "matrix_power",
@@ -46,10 +46,10 @@ def _eager_only(name: str, *tensors: Tensor) -> None:
 def _square(name: str, a: Tensor) -> Tensor:
     a = F.to_tensor(a)
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
-        raise ValueError(f"linalg.{name}: A must be a batch of square matrices, got shape "
+        raise ShapeError(f"linalg.{name}: A must be a batch of square matrices, got shape "
                          f"{list(a.shape)}")
     if not a.dtype.is_float:
-        raise TypeError(f"linalg.{name}: expected a floating point tensor, got {a.dtype}")
+        raise ArgumentDTypeError(f"linalg.{name}: expected a floating point tensor, got {a.dtype}")
     return a
 
 
@@ -213,7 +213,7 @@ def solve_operand(name: str, A: Tensor, B: Tensor):
         B = F.broadcast_to(B, list(A.shape[:-1]))  # one vector for every matrix, as PyTorch
     vector = B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1])
     if not vector and (B.ndim < 2 or B.shape[-2] != A.shape[-1]):
-        raise ValueError(f"linalg.{name}: B of shape {list(B.shape)} does not match A of shape "
+        raise ShapeError(f"linalg.{name}: B of shape {list(B.shape)} does not match A of shape "
                          f"{list(A.shape)} (expected (..., {A.shape[-1]}, k) or "
                          f"{list(A.shape[:-1])})")
     return F.cast(B, A.dtype), vector

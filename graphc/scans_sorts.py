@@ -21,6 +21,7 @@ from graphc import functions as F
 from graphc import return_types
 from graphc.amp.autocast_mode import autocast_op
 from graphc.dispatch import apply
+from graphc.errors import ArgumentError
 from graphc.tensor import Tensor
 from ir import dtypes
 from ir.types import wrap_dim
@@ -166,7 +167,7 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True,
     """
     n = _size_along(x, dim)
     if not 0 <= k <= n:
-        raise RuntimeError(f"topk: selected index k={k} out of range for dim {dim} of size {n}")
+        raise ArgumentError(f"topk: selected index k={k} out of range for dim {dim} of size {n}")
     return _selected(x, dim, argsort(x, dim, descending=largest), 0, k, True, return_types.topk)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Optional
 
 from graphc import functions as F
+from graphc.arg_checks import require_tensor
 from graphc.errors import ArgumentError
 from graphc.nn import functional as NF
 from graphc.tensor import Tensor
@@ -286,7 +287,7 @@ square_ tan_ tanh_ trunc_ xlogy_ zero_
 
 def _top_level_inplace(name: str):
     def fn(input: Tensor, *args, **kwargs) -> Tensor:
-        return getattr(input, name)(*args, **kwargs)
+        return getattr(require_tensor(input, "input", name), name)(*args, **kwargs)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"``graphc.{name}(t, ...)`` is ``t.{name}(...)``: in place."
     return fn

@@ -30,7 +30,7 @@ from graphc import functions as F
 from graphc import tracing
 from graphc.amp.autocast_mode import autocast_op
 from graphc.composites import flip, repeat
-from graphc.errors import TraceError
+from graphc.errors import ArgumentError, ArgumentTypeError, IndexArgumentError, TraceError
 from graphc.tensor import Tensor
 from ir import dtypes
 from ir.errors import DTypeError, ShapeError
@@ -162,8 +162,8 @@ def _raise_rank(x: Tensor, rank: int) -> Tensor:
 
 def _tensor_list(tensors, op: str) -> list[Tensor]:
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
-        raise TypeError(f"{op}(): expected a list or tuple of tensors, got "
-                        f"{type(tensors).__name__}")
+        raise ArgumentTypeError(f"{op}(): expected a list or tuple of tensors, got "
+                                f"{type(tensors).__name__}")
     if not tensors:
         raise ShapeError(f"{op}(): expects a non-empty list of tensors")
     return [F.to_tensor(t) for t in tensors]
@@ -490,7 +490,7 @@ def _quantile(name: str, x: Tensor, q, dim, keepdim: bool, interpolation: str,
             raise RuntimeError(f"{name}() q tensor must be same dtype as the input tensor, "
                                f"got {q.dtype} and {x.dtype}")
         qs = F.reshape(q.detach(), [-1])
-        F.check_range(qs, 0, 1, RuntimeError, f"{name}() q values must be in the range [0, 1]")
+        F.check_range(qs, 0, 1, ArgumentError, f"{name}() q values must be in the range [0, 1]")
     else:
         known = np.atleast_1d(np.asarray(q, dtype=np.float64))
         if not ((known >= 0) & (known <= 1)).all():
@@ -732,8 +732,8 @@ def cross(a: Tensor, b: Tensor, dim: Optional[int] = None) -> Tensor:
             raise RuntimeError(f"no dimension of size 3 in input of shape {list(shape)}")
     axis = wrap_dim(dim, len(shape))
     if shape[axis] != 3:
-        raise RuntimeError(f"linalg.cross: inputs dimension {dim} must have length 3. Got "
-                           f"{shape[axis]} and {shape[axis]}")
+        raise ShapeError(f"linalg.cross: inputs dimension {dim} must have length 3. Got "
+                         f"{shape[axis]} and {shape[axis]}")
     ax = [F.narrow(a, axis, i, 1) for i in range(3)]
     bx = [F.narrow(b, axis, i, 1) for i in range(3)]
     return F.cat([F.sub(F.mul(ax[1], bx[2]), F.mul(ax[2], bx[1])),
@@ -897,8 +897,8 @@ def index_select(input: Tensor, dim: int, index) -> Tensor:
     version, which the library uses, takes an index of any shape, as NumPy's ``take``.)"""
     index = F.to_tensor(index)
     if index.ndim > 1:
-        raise IndexError(f"index_select(): Index is supposed to be a vector, got shape "
-                         f"{list(index.shape)}")
+        raise IndexArgumentError(f"index_select(): Index is supposed to be a vector, got shape "
+                                 f"{list(index.shape)}")
     return F.index_select(input, dim, F.reshape(index, [1]) if index.ndim == 0 else index)
 
 

@@ -29,7 +29,7 @@ from graphc import autograd, factories, return_types, tracing
 from graphc import functions as F
 from graphc import random as _random
 from graphc.device import host_array
-from graphc.errors import TraceError
+from graphc.errors import ArgumentError, TraceError
 from graphc.tensor import Tensor
 from graphc.tensor_methods import inplace_method
 from ir import dtypes
@@ -264,7 +264,7 @@ def bernoulli(input: Tensor, p: Optional[float] = None, *, generator=None) -> Te
                          f"{input.dtype}")
     chance = input.detach() if p is None else p
     if p is None:
-        F.check_range(input, 0, 1, RuntimeError, "bernoulli: all probabilities must be in "
+        F.check_range(input, 0, 1, ArgumentError, "bernoulli: all probabilities must be in "
                       "[0, 1]")
     u = factories.rand(tuple(input.shape), dtype=dtypes.f64, generator=generator)
     return F.cast(F.lt(u, chance), input.dtype)
@@ -307,13 +307,13 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,
                            f"{input.dtype}")
     n = input.shape[-1]
     if num_samples <= 0:
-        raise RuntimeError(f"multinomial: cannot sample n_sample <= 0 samples, got "
-                           f"{num_samples}")
+        raise ArgumentError(f"multinomial: cannot sample n_sample <= 0 samples, got "
+                            f"{num_samples}")
     if not replacement and num_samples > n:
-        raise RuntimeError(f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples "
-                           f"without replacement (got {num_samples} > {n})")
+        raise ArgumentError(f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples "
+                            f"without replacement (got {num_samples} > {n})")
     weights = F.cast(input.detach(), dtypes.f64)
-    F.check_range(weights, 0, np.finfo(np.float64).max, RuntimeError,
+    F.check_range(weights, 0, np.finfo(np.float64).max, ArgumentError,
                   "multinomial: probability tensor contains either `inf`, `nan` or element < 0")
     _check_categories(weights, None if replacement else num_samples)
     rows = weights if weights.ndim == 2 else F.unsqueeze(weights, 0)

@@ -24,6 +24,11 @@ class AxisError(ShapeError, IndexError):
     of range" is."""
 
 
+class DimTypeError(IRError, TypeError):
+    """A dim (axis) argument that is not an int (``transpose(0.0, 1)``); a TypeError, as
+    PyTorch's "argument 'dim0' must be int, not float"."""
+
+
 class IndexRangeError(IRError, IndexError, RuntimeError):
     """An index value outside the axis it indexes (found when the values are known). An
     IndexError, as PyTorch's ``index_select``/``Embedding`` raise, and a RuntimeError, as its

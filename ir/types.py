@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ir.dtypes import DType
-from ir.errors import AxisError, ShapeError
+from ir.errors import AxisError, DimTypeError, ShapeError
 
 Shape = tuple[int, ...]
 _new_object, _set_attr = object.__new__, object.__setattr__
@@ -134,7 +134,7 @@ def wrap_dim(dim: int, ndim: int) -> int:
         (2, 0, 0)
     """
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
-        raise TypeError(f"dim must be an int, got {type(dim).__name__} {dim!r}")
+        raise DimTypeError(f"dim must be an int, got {type(dim).__name__} {dim!r}")
     n = max(ndim, 1)
     if not -n <= dim < n:
         raise AxisError(f"dim {dim} is out of range for a tensor of rank {ndim} "

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Union
 
+from graphc.errors import ArgumentError
 from graphc.nn import functional as F
 from graphc.nn import init
 from graphc.nn.linear import _empty
@@ -36,14 +37,14 @@ class _ConvNd(Module):
         super().__init__()
         n = self._dims
         if groups <= 0:
-            raise ValueError("groups must be a positive integer")
+            raise ArgumentError("groups must be a positive integer")
         if in_channels % groups:
-            raise ValueError("in_channels must be divisible by groups")
+            raise ArgumentError("in_channels must be divisible by groups")
         if out_channels % groups:
-            raise ValueError("out_channels must be divisible by groups")
+            raise ArgumentError("out_channels must be divisible by groups")
         if padding_mode not in _PADDING_MODES:
-            raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, got "
-                             f"{padding_mode!r}")
+            raise ArgumentError(f"padding_mode must be one of {_PADDING_MODES}, got "
+                                f"{padding_mode!r}")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = F._tuple(kernel_size, n, "kernel_size")
@@ -51,10 +52,10 @@ class _ConvNd(Module):
         self.dilation = F._tuple(dilation, n, "dilation")
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
-                raise ValueError(f"invalid padding string {padding!r}, should be one of "
-                                 "{'valid', 'same'}")
+                raise ArgumentError(f"invalid padding string {padding!r}, should be one of "
+                                    "{'valid', 'same'}")
             if padding == "same" and any(s != 1 for s in self.stride):
-                raise ValueError("padding='same' is not supported for strided convolutions")
+                raise ArgumentError("padding='same' is not supported for strided convolutions")
             self.padding = padding
         else:
             self.padding = F._tuple(padding, n, "padding")
@@ -154,10 +155,10 @@ class _ConvTransposeNd(_ConvNd):
                  padding_mode: str = "zeros", device=None, dtype=None):
         name = type(self).__name__
         if padding_mode != "zeros":
-            raise ValueError(f'Only "zeros" padding mode is supported for {name}')
+            raise ArgumentError(f'Only "zeros" padding mode is supported for {name}')
         if isinstance(padding, str):
-            raise ValueError(f"{name}: padding must be an int or a tuple of ints, got "
-                             f"{padding!r}")
+            raise ArgumentError(f"{name}: padding must be an int or a tuple of ints, got "
+                                f"{padding!r}")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, device, dtype)
         self.output_padding = F._tuple(output_padding, self._dims, "output_padding")
@@ -174,17 +175,17 @@ class _ConvTransposeNd(_ConvNd):
         n = self._dims
         wanted = [int(v) for v in output_size][-n:]
         if len(wanted) != n:
-            raise ValueError(f"{type(self).__name__}: output_size must have {n} or {n + 2} "
-                             f"elements (got {len(list(output_size))})")
+            raise ArgumentError(f"{type(self).__name__}: output_size must have {n} or {n + 2} "
+                                f"elements (got {len(list(output_size))})")
         spatial = input.shape[-n:]
         padding = []
         for size, want, k, s, p, d in zip(spatial, wanted, self.kernel_size, self.stride,
                                           self.padding, self.dilation):
             smallest = (size - 1) * s - 2 * p + d * (k - 1) + 1
             if not smallest <= want <= smallest + s - 1:
-                raise ValueError(f"requested an output size of {wanted}, but valid sizes range "
-                                 f"from {smallest} to {smallest + s - 1} (for an input of "
-                                 f"{list(spatial)})")
+                raise ArgumentError(f"requested an output size of {wanted}, but valid sizes range "
+                                    f"from {smallest} to {smallest + s - 1} (for an input of "
+                                    f"{list(spatial)})")
             padding.append(want - smallest)
         return tuple(padding)
 

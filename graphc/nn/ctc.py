@@ -44,7 +44,7 @@ import graphc.functions as G
 from graphc import tracing
 from graphc.amp.autocast_mode import autocast_op
 from graphc.autograd_function import Function
-from graphc.errors import AutogradError
+from graphc.errors import ArgumentDTypeError, AutogradError, ShapeError
 from graphc.nn.losses import _check_reduction
 from graphc.tensor import Tensor
 
@@ -72,10 +72,10 @@ def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths: Lengths,
     _eager_only(log_probs, targets, input_lengths, target_lengths)
     unbatched = log_probs.ndim == 2
     if log_probs.ndim not in (2, 3):
-        raise ValueError(f"ctc_loss: log_probs must be (T, N, C) or unbatched (T, C), got shape "
+        raise ShapeError(f"ctc_loss: log_probs must be (T, N, C) or unbatched (T, C), got shape "
                          f"{list(log_probs.shape)}")
     if not log_probs.dtype.is_float:
-        raise TypeError(f"ctc_loss: log_probs must be floating point, got {log_probs.dtype}")
+        raise ArgumentDTypeError(f"ctc_loss: log_probs must be floating point, got {log_probs.dtype}")
     if unbatched:
         log_probs = G.unsqueeze(log_probs, 1)
     T, N, C = log_probs.shape

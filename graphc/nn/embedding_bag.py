@@ -24,6 +24,7 @@ from graphc import factories, tracing
 from graphc import functions as G
 from graphc.autograd import no_grad
 from graphc.device import host_array
+from graphc.errors import ArgumentDTypeError, ArgumentTypeError, ShapeError
 from graphc.nn import init
 from graphc.nn.module import Module, Parameter
 from graphc.tensor import Tensor
@@ -41,13 +42,13 @@ def _bag_ids(input: Tensor, offsets: Optional[Tensor], include_last_offset: bool
                         (-1,))
         return G.reshape(input, (-1,)), ids, bags
     if input.ndim != 1:
-        raise ValueError(f"embedding_bag: input has to be 1D or 2D Tensor, but got Tensor of "
+        raise ShapeError(f"embedding_bag: input has to be 1D or 2D Tensor, but got Tensor of "
                          f"dimension {input.ndim}")
     if offsets is None:
-        raise ValueError("embedding_bag: offsets has to be a 1D Tensor but got None")
+        raise ArgumentTypeError("embedding_bag: offsets has to be a 1D Tensor but got None")
     if offsets.ndim != 1 or not offsets.dtype.is_int:
-        raise ValueError(f"embedding_bag: offsets has to be a 1D integer Tensor, got shape "
-                         f"{list(offsets.shape)} of {offsets.dtype}")
+        raise ArgumentDTypeError(f"embedding_bag: offsets has to be a 1D integer Tensor, got shape "
+                                 f"{list(offsets.shape)} of {offsets.dtype}")
     _check_offsets(offsets.detach(), input.shape[0])
     if include_last_offset:
         # offsets[-1] closes the last bag; like PyTorch's kernel, membership reads only the

@@ -24,8 +24,10 @@ import numpy as np
 import graphc.functions as G
 from graphc import factories, tracing
 from graphc.amp.autocast_mode import autocast_op
+from graphc.arg_checks import require_integer, require_tensor, torch_dtype_name
 from graphc.autograd import no_grad
 from graphc.dispatch import apply
+from graphc.errors import ArgumentDTypeError, ArgumentError, ShapeError, UnsupportedArgumentError
 from graphc.nn.interpolation import (  # noqa: F401  (re-exported: F.interpolate, ...)
     interpolate,
     pixel_shuffle,
@@ -49,6 +51,7 @@ from graphc.tensor import Tensor
 from graphc.user_warnings import warn
 from graphc.windows import fold, unfold  # noqa: F401  (F.fold, F.unfold: im2col and col2im)
 from ir import dtypes
+from ir.errors import IndexRangeError
 from ir.ops.conv import conv_output_size
 
 # activations that are graphc functions already (the same objects: checkpoints of modules
@@ -65,7 +68,7 @@ def _tuple(value, n: int, name: str) -> tuple:
     """An int or a sequence of ``n`` ints as an ``n``-tuple (PyTorch's ``_pair``/``_single``)."""
     if isinstance(value, (list, tuple)):
         if len(value) != n:
-            raise ValueError(f"{name} needs {n} values, got {tuple(value)}")
+            raise ArgumentError(f"{name} needs {n} values, got {tuple(value)}")
         return tuple(int(v) for v in value)
     return (int(value),) * n
 
@@ -76,7 +79,7 @@ def _batched(x: Tensor, rank: int, name: str):
         return x, False
     if x.ndim == rank - 1:
         return G.unsqueeze(x, 0), True
-    raise ValueError(f"{name}: expected a {rank - 1}-D (unbatched) or {rank}-D (batched) input, "
+    raise ShapeError(f"{name}: expected a {rank - 1}-D (unbatched) or {rank}-D (batched) input, "
                      f"got shape {list(x.shape)}")
 
 
@@ -169,7 +172,17 @@ def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Te
 # -- linear ---------------------------------------------------------------------------------------
 @autocast_op("linear")
 def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
-    """``input @ weight.T + bias`` with ``weight`` of shape (out_features, in_features)."""
+    """``input @ weight.T + bias`` with ``weight`` of shape (out_features, in_features).
+
+    An integer ``input`` with a floating point ``weight`` is refused, as PyTorch refuses it
+    ("mat1 and mat2 must have the same dtype"): an index tensor passed by mistake would
+    otherwise be promoted and multiplied."""
+    require_tensor(input, "input", "linear")
+    require_tensor(weight, "weight", "linear")
+    if weight.dtype.is_float and not input.dtype.is_float:
+        raise ArgumentDTypeError(f"linear(): input and weight must have the same dtype, but got "
+                                 f"{torch_dtype_name(input.dtype)} input and "
+                                 f"{torch_dtype_name(weight.dtype)} weight")
     out = G.matmul(input, G.transpose(weight, 0, 1) if weight.ndim == 2 else weight)
     return out if bias is None else G.add(out, bias)
 
@@ -177,7 +190,7 @@ def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tens
 # -- convolution ----------------------------------------------------------------------------------
 def _same_padding(kernel, dilation, stride, name):
     if any(s != 1 for s in stride):
-        raise ValueError(f"{name}: padding='same' is not supported for strided convolutions")
+        raise ArgumentError(f"{name}: padding='same' is not supported for strided convolutions")
     total = [d * (k - 1) for k, d in zip(kernel, dilation)]
     return [(t // 2, t - t // 2) for t in total]
 
@@ -195,7 +208,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
         elif padding == "same":
             pads = _same_padding(weight.shape[2:], dilation, stride, "conv2d")
         else:
-            raise ValueError(f"conv2d: padding must be 'valid', 'same' or numbers, got {padding!r}")
+            raise ArgumentError(f"conv2d: padding must be 'valid', 'same' or numbers, got {padding!r}")
         symmetric = [lo for lo, _ in pads]
         extra = [hi - lo for lo, hi in pads]
         if any(extra):  # 'same' with an even kernel: one more on the high side, as PyTorch
@@ -216,7 +229,7 @@ def conv1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
     ``conv2d`` on a height-1 view."""
     x, unbatched = _batched(input, 3, "conv1d")
     if weight.ndim != 3:
-        raise ValueError(f"conv1d: weight must be 3-D (out, in/groups, k), got "
+        raise ShapeError(f"conv1d: weight must be 3-D (out, in/groups, k), got "
                          f"{list(weight.shape)}")
     (stride,), (dilation,) = _tuple(stride, 1, "stride"), _tuple(dilation, 1, "dilation")
     if not isinstance(padding, str):
@@ -244,34 +257,34 @@ def _transposed_geometry(name: str, x: Tensor, weight: Tensor, input_shape, stri
     dims = x.ndim - 2
     if weight.ndim != dims + 2:
         axes = ("k",) if dims == 1 else ("kh", "kw") if dims == 2 else ("kd", "kh", "kw")
-        raise ValueError(f"{name}: weight must be {dims + 2}-D (in, out/groups, "
+        raise ShapeError(f"{name}: weight must be {dims + 2}-D (in, out/groups, "
                          f"{', '.join(axes)}), got shape {list(weight.shape)}")
     if not x.dtype.is_float or not weight.dtype.is_float:
-        raise TypeError(f"{name}: input and weight must be floating point, got "
+        raise ArgumentDTypeError(f"{name}: input and weight must be floating point, got "
                         f"{x.dtype} and {weight.dtype}")
     stride, padding = _tuple(stride, dims, "stride"), _tuple(padding, dims, "padding")
     dilation = _tuple(dilation, dims, "dilation")
     output_padding = _tuple(output_padding, dims, "output_padding")
     cin = x.shape[1]
     if groups < 1 or cin % groups:
-        raise ValueError(f"{name}: groups={groups} must be positive and divide the "
+        raise ArgumentError(f"{name}: groups={groups} must be positive and divide the "
                          f"{cin} input channels")
     if weight.shape[0] != cin:
-        raise ValueError(f"{name}: weight of shape {list(weight.shape)} expects "
+        raise ShapeError(f"{name}: weight of shape {list(weight.shape)} expects "
                          f"{weight.shape[0]} input channels, but input of shape "
                          f"{list(input_shape)} has {cin}")
     if any(s < 1 for s in stride) or any(d < 1 for d in dilation) or min(padding) < 0:
-        raise ValueError(f"{name}: stride {stride} and dilation {dilation} must be "
+        raise ArgumentError(f"{name}: stride {stride} and dilation {dilation} must be "
                          f"positive, padding {padding} non-negative")
     for op, s, d in zip(output_padding, stride, dilation):
         if not 0 <= op < max(s, d):
-            raise ValueError(f"{name}: output_padding {output_padding} must be "
+            raise ShapeError(f"{name}: output_padding {output_padding} must be "
                              f"smaller than either stride {stride} or dilation {dilation}")
     kernel = weight.shape[2:]
     size = tuple(_transposed_size(*args) for args in
                  zip(x.shape[2:], kernel, stride, padding, dilation, output_padding))
     if min(size) < 1:
-        raise ValueError(f"{name}: the output size {list(size)} of input "
+        raise ShapeError(f"{name}: the output size {list(size)} of input "
                          f"{list(input_shape)} with kernel {list(kernel)} is too small")
     return stride, padding, output_padding, dilation, size
 
@@ -323,7 +336,7 @@ def conv_transpose1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
     (Cin, Cout/groups, k): a ``conv_transpose2d`` on a height-1 view."""
     x, unbatched = _batched(input, 3, "conv_transpose1d")
     if weight.ndim != 3:
-        raise ValueError(f"conv_transpose1d: weight must be 3-D (in, out/groups, k), got "
+        raise ShapeError(f"conv_transpose1d: weight must be 3-D (in, out/groups, k), got "
                          f"shape {list(weight.shape)}")
     (stride,), (padding,) = _tuple(stride, 1, "stride"), _tuple(padding, 1, "padding")
     (dilation,) = _tuple(dilation, 1, "dilation")
@@ -400,13 +413,13 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
     kernel, stride, padding, _ = _pool_args(kernel_size, stride, padding)
     for k, p in zip(kernel, padding):
         if 2 * p > k:
-            raise ValueError(f"avg_pool2d: padding {padding} must be at most half of the kernel "
+            raise ShapeError(f"avg_pool2d: padding {padding} must be at most half of the kernel "
                              f"size {kernel}")
     h, w = x.shape[2:]
     out = [conv_output_size(s, k, st, p, 1, ceil_mode)
            for s, k, st, p in zip((h, w), kernel, stride, padding)]
     if min(out) < 1:
-        raise ValueError(f"avg_pool2d: kernel {kernel} does not fit the padded input of shape "
+        raise ShapeError(f"avg_pool2d: kernel {kernel} does not fit the padded input of shape "
                          f"{list(x.shape)}")
     extra = [max(0, (o - 1) * st + k - (s + 2 * p))
              for o, st, k, s, p in zip(out, stride, kernel, (h, w), padding)]
@@ -435,14 +448,14 @@ def _adaptive_bounds(size: int, out: int):
 def _adaptive_mean(x: Tensor, axis: int, out: int) -> Tensor:
     size = x.shape[axis]
     if out < 0:
-        raise ValueError(f"adaptive_avg_pool: elements of output_size must be greater than or "
+        raise ArgumentError(f"adaptive_avg_pool: elements of output_size must be greater than or "
                          f"equal to 0, got {out}")
     if size == out:
         return x
     if out == 0:  # an empty output, as PyTorch gives
         return G.narrow(x, axis, 0, 0)
     if size == 0:
-        raise ValueError(f"adaptive_avg_pool: an input of size 0 on axis {axis} has no window to "
+        raise ShapeError(f"adaptive_avg_pool: an input of size 0 on axis {axis} has no window to "
                          f"average into {out} outputs")
     if size % out == 0:
         k = size // out
@@ -480,7 +493,7 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
     unbiased batch variance, as PyTorch does. ``momentum`` may be a tensor (cumulative average).
     """
     if input.ndim < 2:
-        raise ValueError(f"batch_norm: expected at least 2-D input (N, C, ...), got "
+        raise ShapeError(f"batch_norm: expected at least 2-D input (N, C, ...), got "
                          f"{list(input.shape)}")
     channels = input.shape[1]
     axes = [0] + list(range(2, input.ndim))
@@ -488,7 +501,7 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
     if training:
         count = input.numel() // channels
         if count <= 1:
-            raise ValueError(f"batch_norm: expected more than 1 value per channel when "
+            raise ShapeError(f"batch_norm: expected more than 1 value per channel when "
                              f"training, got input of shape {list(input.shape)}")
         mean = G.mean(input, axes)
         var = G.var(input, axes, unbiased=False)
@@ -502,7 +515,7 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
                 running_var.mul_(keep).add_(G.cast(G.mul(unbiased, m), running_var.dtype))
     else:
         if running_mean is None or running_var is None:
-            raise ValueError("batch_norm: running_mean and running_var are needed in eval mode")
+            raise ArgumentError("batch_norm: running_mean and running_var are needed in eval mode")
         mean, var = running_mean, running_var
     scale = G.rsqrt(G.add(var, float(eps)))
     if weight is not None:
@@ -520,10 +533,10 @@ def layer_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
     """Normalizes over the trailing ``normalized_shape`` axes (biased variance)."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if not shape:  # it would normalize over no axis (an empty dim reduces every axis)
-        raise ValueError("layer_norm: normalized_shape must name at least one trailing dimension, "
+        raise ShapeError("layer_norm: normalized_shape must name at least one trailing dimension, "
                          "got []")
     if tuple(input.shape[input.ndim - len(shape):]) != shape:
-        raise ValueError(f"layer_norm: normalized_shape {list(shape)} does not match the "
+        raise ShapeError(f"layer_norm: normalized_shape {list(shape)} does not match the "
                          f"trailing dimensions of input of shape {list(input.shape)}")
     axes = list(range(input.ndim - len(shape), input.ndim))
     mean = G.mean(input, axes, keepdim=True)
@@ -545,7 +558,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     same sequence after ``graphc.manual_seed``.
     """
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        raise ArgumentError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
 
@@ -579,7 +592,7 @@ def _feature_dropout(x: Tensor, p: float, training: bool, inplace: bool) -> Tens
 
 def _check_p(p: float) -> None:
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        raise ArgumentError(f"dropout probability has to be between 0 and 1, but got {p}")
 
 
 def _channel_dropout(input: Tensor, p: float, training: bool, inplace: bool,
@@ -739,15 +752,13 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None,
         >>> embedding(graphc.tensor([0]), w, max_norm=1.0).tolist()
         [[0.6000000238418579, 0.800000011920929]]
     """
-    input = G.to_tensor(input)
-    if not input.dtype.is_int:
-        raise TypeError(f"embedding: indices must be an integer tensor, got {input.dtype}")
+    require_integer(input, "input", "embedding")
     if weight.ndim != 2:
-        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got "
+        raise ShapeError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got "
                          f"shape {list(weight.shape)}")
     if padding_idx is not None:
         if not -weight.shape[0] <= padding_idx < weight.shape[0]:
-            raise ValueError(f"embedding: padding_idx {padding_idx} must be within "
+            raise ArgumentError(f"embedding: padding_idx {padding_idx} must be within "
                              f"num_embeddings ({weight.shape[0]})")
         if padding_idx < 0:
             padding_idx += weight.shape[0]
@@ -771,21 +782,22 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """(…,) integer classes -> (…, num_classes) int64 one-hot; ``num_classes=-1`` reads the
     largest class, so it needs a concrete (eager) tensor."""
     if not tensor.dtype.is_int:
-        raise TypeError(f"one_hot: expected an integer tensor, got {tensor.dtype}")
+        raise ArgumentDTypeError(f"one_hot is only applicable to index tensors (Long or Int), "
+                                 f"got {torch_dtype_name(tensor.dtype)}")
     if num_classes == -1:
         num_classes = int(G.amax(tensor).item()) + 1 if tensor.numel() else 0
     elif num_classes < 0:
-        raise ValueError(f"one_hot: num_classes must be -1 (read from the classes) or >= 0, got "
+        raise ArgumentError(f"one_hot: num_classes must be -1 (read from the classes) or >= 0, got "
                          f"{num_classes}")
     elif tracing.current() is None and tensor.numel():
         low, high = int(G.amin(tensor).item()), int(G.amax(tensor).item())
         if low < 0 or high >= num_classes:
-            raise IndexError(f"one_hot: class values must be in [0, {num_classes}), "
+            raise IndexRangeError(f"one_hot: class values must be in [0, {num_classes}), "
                              f"got values from {low} to {high}")
     if tracing.current() is not None:
         # a compiled call checks the values as it runs (tracing.check), and reads rows of an
         # identity matrix at classes clamped into range until then
-        G.check_range(tensor, 0, num_classes - 1, IndexError,
+        G.check_range(tensor, 0, num_classes - 1, IndexRangeError,
                       f"one_hot: class values must be in [0, {num_classes})")
         rows = G.clamp(tensor, 0, max(num_classes - 1, 0))
         picked = G.index_select(factories.eye(num_classes, dtype=dtypes.i64), 0,
@@ -802,15 +814,15 @@ def _circular_index(size: int, lo: int, hi: int) -> np.ndarray:
     cropped axis: ``arange(5)`` padded by (1, -2) is ``[2, 0, 1, 2]``.
     """
     if lo > size or hi > size:
-        raise ValueError(f"pad: circular padding {lo, hi} is larger than the axis ({size}): "
+        raise ShapeError(f"pad: circular padding {lo, hi} is larger than the axis ({size}): "
                          "it would wrap around more than once")
     start, stop = max(-lo, 0), size - max(-hi, 0)  # the part that stays after cropping
     kept = stop - start
     if kept < 0:
-        raise ValueError(f"pad: circular padding {lo, hi} crops more than the whole axis "
+        raise ShapeError(f"pad: circular padding {lo, hi} crops more than the whole axis "
                          f"({size})")
     if max(lo, 0) > kept or max(hi, 0) > kept:
-        raise ValueError(f"pad: circular padding {lo, hi} wraps around the cropped axis "
+        raise ShapeError(f"pad: circular padding {lo, hi} wraps around the cropped axis "
                          f"({kept} elements) more than once")
     return start + np.arange(-max(lo, 0), kept + max(hi, 0)) % max(kept, 1)
 
@@ -825,10 +837,10 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: Option
     if mode == "constant":
         return G.pad(input, list(pad), 0.0 if value is None else value)
     if mode not in ("reflect", "replicate", "circular"):
-        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', "
-                         f"got {mode!r}")
+        raise UnsupportedArgumentError(f"pad: mode must be 'constant', 'reflect', 'replicate' "
+                                       f"or 'circular', got {mode!r}")
     if len(pad) % 2 or len(pad) // 2 > input.ndim:
-        raise ValueError(f"pad: needs (left, right) pairs for at most {input.ndim} axes, got "
+        raise ShapeError(f"pad: needs (left, right) pairs for at most {input.ndim} axes, got "
                          f"{list(pad)}")
     out = input
     for i in range(len(pad) // 2):
@@ -844,7 +856,7 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: Option
             index = _circular_index(size, lo, hi)
         else:
             if lo >= size or hi >= size:
-                raise ValueError(f"pad: reflect padding {lo, hi} must be smaller than the axis "
+                raise ShapeError(f"pad: reflect padding {lo, hi} must be smaller than the axis "
                                  f"({size})")
             period = 2 * (size - 1)
             index = np.abs(positions) % period if period else np.zeros_like(positions)

@@ -27,6 +27,7 @@ import numpy as np
 
 import graphc.functions as G
 from graphc import factories
+from graphc.errors import ArgumentError, ArgumentTypeError, ShapeError, UnsupportedArgumentError
 from graphc.tensor import Tensor
 
 _LINEAR_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
@@ -36,8 +37,8 @@ _NEAREST = ("nearest", "nearest-exact")
 def _per_axis(value, dims: int, name: str) -> list:
     if isinstance(value, (list, tuple)):
         if len(value) != dims:
-            raise ValueError(f"interpolate: {name} {tuple(value)} must have {dims} entries, one "
-                             f"per spatial dimension of the input")
+            raise ArgumentError(f"interpolate: {name} {tuple(value)} must have {dims} entries, one "
+                                f"per spatial dimension of the input")
         return list(value)
     return [value] * dims
 
@@ -46,23 +47,23 @@ def _output_sizes(input: Tensor, size, scale_factor, recompute_scale_factor):
     """(output sizes, the scales the coordinate mapping uses: None where it uses in/out)."""
     dims = input.ndim - 2
     if size is not None and scale_factor is not None:
-        raise ValueError("only one of size or scale_factor should be defined")
+        raise ArgumentError("only one of size or scale_factor should be defined")
     if size is None and scale_factor is None:
-        raise ValueError("either size or scale_factor should be defined")
+        raise ArgumentError("either size or scale_factor should be defined")
     if size is not None:
         if recompute_scale_factor:
-            raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
+            raise ArgumentError("recompute_scale_factor is not meaningful with an explicit size.")
         sizes = [int(s) for s in _per_axis(size, dims, "size")]
         if min(sizes) < 1:
-            raise ValueError(f"interpolate: size {sizes} must be positive")
+            raise ArgumentError(f"interpolate: size {sizes} must be positive")
         return sizes, [None] * dims
     factors = [float(f) for f in _per_axis(scale_factor, dims, "scale_factor")]
     if min(factors) <= 0:
-        raise ValueError(f"interpolate: scale_factor {factors} must be positive")
+        raise ArgumentError(f"interpolate: scale_factor {factors} must be positive")
     sizes = [math.floor(n * f) for n, f in zip(input.shape[2:], factors)]
     if min(sizes) < 1:
-        raise ValueError(f"interpolate: input of shape {list(input.shape)} scaled by {factors} "
-                         f"has an empty output {sizes}")
+        raise ArgumentError(f"interpolate: input of shape {list(input.shape)} scaled by {factors} "
+                            f"has an empty output {sizes}")
     return sizes, ([None] * dims if recompute_scale_factor else factors)
 
 
@@ -184,15 +185,15 @@ def interpolate(input: Tensor, size: Union[int, Sequence[int], None] = None,
     if antialias:
         raise NotImplementedError("interpolate: antialias=True is not supported by graphc")
     if mode not in _NEAREST and mode not in _LINEAR_RANK and mode not in ("area", "bicubic"):
-        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported; graphc has "
-                                  f"{', '.join(_NEAREST + tuple(_LINEAR_RANK))}, area")
+        raise UnsupportedArgumentError(f"interpolate: mode {mode!r} is not supported; graphc has "
+                                       f"{', '.join(_NEAREST + tuple(_LINEAR_RANK))}, area")
     if input.ndim not in (3, 4, 5):
-        raise ValueError(f"interpolate: input must be 3-D, 4-D or 5-D (N, C, spatial...), got "
-                         f"shape {list(input.shape)}")
+        raise ArgumentError(f"interpolate: input must be 3-D, 4-D or 5-D (N, C, spatial...), got "
+                            f"shape {list(input.shape)}")
     if mode == "area":  # PyTorch's: adaptive average pooling to the output size
         if align_corners is not None:
-            raise ValueError("align_corners option can only be set with the interpolating "
-                             "modes: linear | bilinear | bicubic | trilinear")
+            raise ArgumentError("align_corners option can only be set with the interpolating "
+                                "modes: linear | bilinear | bicubic | trilinear")
         sizes, _ = _output_sizes(input, size, scale_factor, recompute_scale_factor)
         from graphc.nn import functional as F
         from graphc.nn.volumetric import adaptive_avg_pool3d
@@ -201,14 +202,14 @@ def interpolate(input: Tensor, size: Union[int, Sequence[int], None] = None,
         return pool(input, sizes[0] if input.ndim == 3 else tuple(sizes))
     if mode in _NEAREST:
         if align_corners is not None:
-            raise ValueError("align_corners option can only be set with the interpolating "
-                             "modes: linear | bilinear | bicubic | trilinear")
+            raise ArgumentError("align_corners option can only be set with the interpolating "
+                                "modes: linear | bilinear | bicubic | trilinear")
     elif input.ndim - 2 != _LINEAR_RANK[mode]:
-        raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs "
-                                  f"{_LINEAR_RANK[mode] + 2}D input")
+        raise UnsupportedArgumentError(f"Got {input.ndim}D input, but {mode} mode needs "
+                                       f"{_LINEAR_RANK[mode] + 2}D input")
     elif not input.dtype.is_float:
-        raise TypeError(f"interpolate: mode {mode!r} needs floating-point input, got "
-                        f"{input.dtype}")
+        raise ArgumentTypeError(f"interpolate: mode {mode!r} needs floating-point input, got "
+                                f"{input.dtype}")
     sizes, scales = _output_sizes(input, size, scale_factor, recompute_scale_factor)
     out = input
     if mode == "bicubic":  # separable: one cubic matrix per axis (a copy if no size changes)
@@ -265,9 +266,9 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
     r = upscale_factor
     *lead, channels, h, w = input.shape
     if channels % (r * r):
-        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be "
-                           f"divisible by the square of upscale_factor, but input.size(-3)="
-                           f"{channels} is not divisible by {r * r}")
+        raise ShapeError(f"pixel_shuffle expects its input's 'channel' dimension to be "
+                         f"divisible by the square of upscale_factor, but input.size(-3)="
+                         f"{channels} is not divisible by {r * r}")
     k = len(lead)
     split = G.reshape(input, (*lead, channels // (r * r), r, r, h, w))
     moved = G.permute(split, (*range(k + 1), k + 3, k + 1, k + 4, k + 2))

@@ -15,7 +15,9 @@ from typing import Optional
 
 import graphc.functions as G
 from graphc.amp.autocast_mode import autocast_op
+from graphc.arg_checks import require_floating, require_tensor
 from graphc.dispatch import apply
+from graphc.errors import ArgumentDTypeError, ArgumentError, ShapeError
 from graphc.tensor import Tensor
 from graphc.user_warnings import warn
 from ir import dtypes
@@ -28,7 +30,7 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
         return G.sum(loss)
     if reduction == "none":
         return loss
-    raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+    raise ArgumentError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
 
 
 def _legacy_reduction(size_average, reduce, reduction: str) -> str:
@@ -42,13 +44,17 @@ def _legacy_reduction(size_average, reduce, reduction: str) -> str:
 
 def _check_reduction(reduction: str) -> None:
     if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+        raise ArgumentError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
 
 
 # -- losses ---------------------------------------------------------------------------------------
 def _warn_if_broadcast(input: Tensor, target, loss: str) -> None:
-    """PyTorch's warning when a pointwise loss's target has another shape than its input: a
-    [N, 1] prediction against an [N] target broadcasts to [N, N], a loss over every pair."""
+    """Refuses an input or target that is not a tensor (a list, an array, None), as PyTorch
+    does; then PyTorch's warning when a pointwise loss's target has another shape than its
+    input: a [N, 1] prediction against an [N] target broadcasts to [N, N], a loss over every
+    pair."""
+    require_tensor(input, "input", loss)
+    require_tensor(target, "target", loss)
     shape = getattr(target, "shape", None)
     if shape is not None and tuple(shape) != tuple(input.shape):
         warn(f"{loss}: using a target size {list(shape)} that is different to the "
@@ -79,7 +85,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
                    reduction: str = "mean", beta: float = 1.0) -> Tensor:
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if beta < 0:
-        raise ValueError(f"smooth_l1_loss does not support negative values for beta, got {beta}")
+        raise ArgumentError(f"smooth_l1_loss does not support negative values for beta, got {beta}")
     _warn_if_broadcast(input, target, "smooth_l1_loss")
     signed = G.sub(input, target)
     diff = G.abs(signed)
@@ -95,8 +101,8 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
                delta: float = 1.0) -> Tensor:
     if delta <= 0:
-        raise ValueError(f"huber_loss does not support non-positive values for delta, got "
-                         f"{delta}")
+        raise ArgumentError(f"huber_loss does not support non-positive values for delta, got "
+                            f"{delta}")
     _warn_if_broadcast(input, target, "huber_loss")
     signed = G.sub(input, target)
     diff = G.abs(signed)
@@ -121,19 +127,21 @@ def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
     nothing). ``mean`` divides by the summed weights of the counted targets, like PyTorch."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
+    require_floating(input, "input", "nll_loss")
+    require_tensor(target, "target", "nll_loss")
     if input.ndim == 1:  # unbatched: (C,) and a scalar target
         loss = nll_loss(G.unsqueeze(input, 0), G.unsqueeze(target, 0), weight,
                         ignore_index=ignore_index, reduction=reduction)
         return G.squeeze(loss, 0) if reduction == "none" else loss
     if input.ndim < 2:
-        raise ValueError(f"nll_loss: expected input (N, C, ...), got {list(input.shape)}")
+        raise ShapeError(f"nll_loss: expected input (N, C, ...), got {list(input.shape)}")
     if target.dtype not in (dtypes.i64, dtypes.u8):  # PyTorch's kernels take Long or Byte
-        raise TypeError(f"nll_loss: target must hold class indices as int64 (or uint8), as in "
-                        f"PyTorch; got {target.dtype}"
-                        + (" (convert it with target.long())" if target.dtype.is_int else ""))
+        raise ArgumentDTypeError(f"nll_loss: target must hold class indices as int64 (or "
+                                 f"uint8), as in PyTorch; got {target.dtype}"
+                                 + (" (convert it with target.long())" if target.dtype.is_int else ""))
     expected = (input.shape[0],) + tuple(input.shape[2:])
     if tuple(target.shape) != expected:
-        raise ValueError(f"nll_loss: target shape {list(target.shape)} does not match input "
+        raise ShapeError(f"nll_loss: target shape {list(target.shape)} does not match input "
                          f"shape {list(input.shape)} (expected {list(expected)})")
     _check_class_weight(weight, input.shape[1])
     ignored = G.eq(target, ignore_index)
@@ -154,7 +162,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
 
 def _check_class_weight(weight: Optional[Tensor], classes: int) -> None:
     if weight is not None and tuple(weight.shape) != (classes,):
-        raise ValueError(f"weight tensor should be defined either for all {classes} classes or "
+        raise ShapeError(f"weight tensor should be defined either for all {classes} classes or "
                          f"no classes but got weight tensor of shape: {list(weight.shape)}")
 
 
@@ -178,8 +186,10 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
+    require_floating(input, "input", "cross_entropy")
+    require_tensor(target, "target", "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+        raise ArgumentError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
     class_dim = 0 if input.ndim == 1 else 1
     classes = input.shape[class_dim]
     _check_class_weight(weight, classes)
@@ -188,7 +198,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     view[class_dim] = classes
     if target.dtype.is_float:  # class probabilities
         if tuple(target.shape) != tuple(input.shape):
-            raise ValueError(f"cross_entropy: probability targets must have the input's shape "
+            raise ShapeError(f"cross_entropy: probability targets must have the input's shape "
                              f"{list(input.shape)}, got {list(target.shape)}")
         if label_smoothing > 0:
             target = G.add(G.mul(target, 1.0 - label_smoothing), label_smoothing / classes)
@@ -232,9 +242,9 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor]
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     if tuple(target.shape) != tuple(input.shape):
-        raise ValueError(f"binary_cross_entropy: target shape {list(target.shape)} must equal "
-                         f"input shape {list(input.shape)}")
-    G.check_range(input, 0, 1, RuntimeError,
+        raise ArgumentError(f"binary_cross_entropy: target shape {list(target.shape)} must equal "
+                            f"input shape {list(input.shape)}")
+    G.check_range(input, 0, 1, ArgumentError,
                   "binary_cross_entropy: all elements of input should be between 0 and 1 "
                   "(probabilities; for logits use binary_cross_entropy_with_logits)")
     target = G.to_tensor(target, input)
@@ -256,8 +266,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     if tuple(target.shape) != tuple(input.shape):
-        raise ValueError(f"binary_cross_entropy_with_logits: target shape "
-                         f"{list(target.shape)} must equal input shape {list(input.shape)}")
+        raise ArgumentError(f"binary_cross_entropy_with_logits: target shape "
+                            f"{list(target.shape)} must equal input shape {list(input.shape)}")
     z = G.neg(input)
     softplus_z = G.log1p_exp(z)
     if pos_weight is not None:

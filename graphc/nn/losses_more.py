@@ -21,6 +21,7 @@ from typing import Optional
 import graphc.functions as G
 from graphc import factories, tracing
 from graphc.amp.autocast_mode import autocast_op
+from graphc.errors import ArgumentError
 from graphc.nn.distance import pairwise_distance
 from graphc.nn.losses import _legacy_reduction, _reduce
 from graphc.tensor import Tensor
@@ -263,7 +264,7 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False,
                              f"match input of shape {list(input.shape)}")
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
-    G.check_range(var, 0, math.inf, ValueError, "gaussian_nll_loss: var has negative "
+    G.check_range(var, 0, math.inf, ArgumentError, "gaussian_nll_loss: var has negative "
                   "entry/entries", nan_ok=True)
     raised = G.clamp(var.detach(), min=float(eps))
     var = G.add(var, G.sub(raised, var.detach()))  # value clamp(var), gradient of var

@@ -21,6 +21,7 @@ from typing import Optional
 from graphc import factories
 from graphc import functions as G
 from graphc.autograd import no_grad
+from graphc.errors import ArgumentError, ShapeError
 from graphc.nn import functional as F
 from graphc.nn import init
 from graphc.nn.module import Module, Parameter
@@ -79,10 +80,10 @@ class _BatchNorm(Module):
     def _check_input_dim(self, input: Tensor) -> None:
         if input.ndim not in self._expected_dims:
             dims = " or ".join(f"{d}D" for d in self._expected_dims)
-            raise ValueError(f"expected {dims} input (got {input.ndim}D input of shape "
-                             f"{list(input.shape)})")
+            raise ArgumentError(f"expected {dims} input (got {input.ndim}D input of shape "
+                                f"{list(input.shape)})")
         if input.shape[1] != self.num_features:
-            raise ValueError(f"{type(self).__name__}({self.num_features}) got input with "
+            raise ShapeError(f"{type(self).__name__}({self.num_features}) got input with "
                              f"{input.shape[1]} channels (shape {list(input.shape)})")
 
     def forward(self, input: Tensor) -> Tensor:
@@ -163,7 +164,7 @@ class GroupNorm(Module):
                  affine: bool = True, device=None, dtype=None):
         super().__init__()
         if num_channels % num_groups:
-            raise ValueError("num_channels must be divisible by num_groups")
+            raise ArgumentError("num_channels must be divisible by num_groups")
         self.num_groups = num_groups
         self.num_channels = num_channels
         self.eps = eps

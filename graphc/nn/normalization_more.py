@@ -22,6 +22,7 @@ from typing import Optional
 
 from graphc import factories
 from graphc import functions as G
+from graphc.errors import ArgumentError
 from graphc.nn import init
 from graphc.nn import normalization_functional as NF
 from graphc.nn.module import Module, Parameter
@@ -48,13 +49,13 @@ class _InstanceNorm(_BatchNorm):
     def forward(self, input: Tensor) -> Tensor:
         rank = self._spatial + 2
         if input.ndim not in (rank - 1, rank):
-            raise ValueError(f"{type(self).__name__}: expected {rank - 1}D or {rank}D input "
-                             f"(got {input.ndim}D input of shape {list(input.shape)})")
+            raise ArgumentError(f"{type(self).__name__}: expected {rank - 1}D or {rank}D input "
+                                f"(got {input.ndim}D input of shape {list(input.shape)})")
         unbatched = input.ndim == rank - 1
         x = G.unsqueeze(input, 0) if unbatched else input
         if self.affine and x.shape[1] != self.num_features:
-            raise ValueError(f"{type(self).__name__}: expected input's size at dim 1 to match "
-                             f"num_features ({self.num_features}), but got: {x.shape[1]}.")
+            raise ArgumentError(f"{type(self).__name__}: expected input's size at dim 1 to match "
+                                f"num_features ({self.num_features}), but got: {x.shape[1]}.")
         use_input_stats = self.training or not self.track_running_stats
         momentum = 0.0 if self.momentum is None else self.momentum
         out = NF.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,

@@ -33,6 +33,7 @@ from typing import Optional
 
 from graphc import factories
 from graphc import functions as F
+from graphc.errors import ArgumentDTypeError, ArgumentError, ArgumentTypeError, ShapeError
 from graphc.factories import zeros
 from graphc.nn import functional, init
 from graphc.nn.module import Module, Parameter
@@ -109,13 +110,13 @@ class RNNBase(Module):
                  bidirectional: bool = False, proj_size: int = 0):
         super().__init__()
         if mode not in _GATES:
-            raise ValueError(f"unknown RNN mode {mode!r}; expected one of {sorted(_GATES)}")
+            raise ArgumentError(f"unknown RNN mode {mode!r}; expected one of {sorted(_GATES)}")
         if not isinstance(hidden_size, int) or hidden_size <= 0:
-            raise ValueError(f"hidden_size must be a positive int, got {hidden_size!r}")
+            raise ArgumentError(f"hidden_size must be a positive int, got {hidden_size!r}")
         if not isinstance(num_layers, int) or num_layers <= 0:
-            raise ValueError(f"num_layers must be a positive int, got {num_layers!r}")
+            raise ArgumentError(f"num_layers must be a positive int, got {num_layers!r}")
         if isinstance(dropout, bool) or not 0.0 <= float(dropout) <= 1.0:
-            raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
+            raise ArgumentError(f"dropout must be a number in [0, 1], got {dropout!r}")
         if dropout > 0 and num_layers == 1:
             warn(f"dropout is applied between recurrent layers, after all but the last: "
                  f"dropout={dropout} with num_layers=1 does nothing")
@@ -191,26 +192,30 @@ class RNNBase(Module):
     def _check_input(self, input: Tensor) -> bool:
         """Validates ``input``; returns whether it is batched (3-D)."""
         if not isinstance(input, Tensor):
-            raise TypeError(f"{type(self).__name__} expects a Tensor input, "
-                            f"got {type(input).__name__}")
+            raise ArgumentTypeError(f"{type(self).__name__} expects a Tensor input, "
+                                    f"got {type(input).__name__}")
         if input.ndim not in (2, 3):
-            raise ValueError(f"{type(self).__name__}: expected 2-D (unbatched) or 3-D (batched) "
-                             f"input, got shape {list(input.shape)}")
+            raise ArgumentError(f"{type(self).__name__}: expected 2-D (unbatched) or 3-D (batched) "
+                                f"input, got shape {list(input.shape)}")
         if input.shape[-1] != self.input_size:
-            raise ValueError(f"{type(self).__name__}: input.size(-1) must be equal to input_size."
+            raise ShapeError(f"{type(self).__name__}: input.size(-1) must be equal to input_size."
                              f" Expected {self.input_size}, got {input.shape[-1]}")
+        if not input.dtype.is_float:
+            raise ArgumentDTypeError(f"{type(self).__name__}: input dtype {input.dtype} does not "
+                                     f"match the weights' floating point dtype; convert it with "
+                                     f"input.float()")
         return input.ndim == 3
 
     def _check_hidden(self, hx: Tensor, expected: tuple, batched: bool, what: str) -> None:
         if not isinstance(hx, Tensor):
-            raise TypeError(f"{type(self).__name__}: {what} must be a Tensor, "
-                            f"got {type(hx).__name__}")
+            raise ArgumentTypeError(f"{type(self).__name__}: {what} must be a Tensor, "
+                                    f"got {type(hx).__name__}")
         if hx.ndim != (3 if batched else 2):
-            raise ValueError(f"{type(self).__name__}: for {'3' if batched else '2'}-D input, "
+            raise ShapeError(f"{type(self).__name__}: for {'3' if batched else '2'}-D input, "
                              f"{what} should be {'3' if batched else '2'}-D but got "
                              f"{hx.ndim}-D tensor")
         if tuple(hx.shape) != tuple(expected):
-            raise ValueError(f"{type(self).__name__}: expected {what} size {list(expected)}, "
+            raise ShapeError(f"{type(self).__name__}: expected {what} size {list(expected)}, "
                              f"got {list(hx.shape)}")
 
     def forward(self, input: Tensor, hx=None):
@@ -248,13 +253,13 @@ class RNNBase(Module):
         else:
             if is_lstm:
                 if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                    raise TypeError("LSTM: hx must be a tuple (h_0, c_0)")
+                    raise ArgumentTypeError("LSTM: hx must be a tuple (h_0, c_0)")
                 h0, c0 = hx
                 self._check_hidden(h0, given_h, batched, "h_0")
                 self._check_hidden(c0, given_shape, batched, "c_0")
             else:
                 if isinstance(hx, (tuple, list)):
-                    raise TypeError(f"{type(self).__name__}: hx must be a Tensor, not a tuple")
+                    raise ArgumentTypeError(f"{type(self).__name__}: hx must be a Tensor, not a tuple")
                 h0, c0 = hx, None
                 self._check_hidden(h0, given_shape, batched, "hx")
             if not batched:
@@ -342,7 +347,7 @@ class RNN(RNNBase):
                  dropout: float = 0.0, bidirectional: bool = False):
         modes = {"tanh": "RNN_TANH", "relu": "RNN_RELU"}
         if nonlinearity not in modes:
-            raise ValueError(f"unknown nonlinearity {nonlinearity!r}; use 'tanh' or 'relu'")
+            raise ArgumentError(f"unknown nonlinearity {nonlinearity!r}; use 'tanh' or 'relu'")
         super().__init__(modes[nonlinearity], input_size, hidden_size, num_layers, bias,
                          batch_first, dropout, bidirectional)
         self.nonlinearity = nonlinearity
@@ -416,11 +421,11 @@ class RNNCellBase(Module):
 
     def _prepare(self, input: Tensor, hx, n_states: int):
         if input.ndim not in (1, 2):
-            raise ValueError(f"{type(self).__name__}: expected 1-D (unbatched) or 2-D (batched) "
-                             f"input, got shape {list(input.shape)}")
+            raise ArgumentError(f"{type(self).__name__}: expected 1-D (unbatched) or 2-D (batched) "
+                                f"input, got shape {list(input.shape)}")
         if input.shape[-1] != self.input_size:
-            raise ValueError(f"{type(self).__name__}: input has {input.shape[-1]} features, "
-                             f"expected input_size={self.input_size}")
+            raise ArgumentError(f"{type(self).__name__}: input has {input.shape[-1]} features, "
+                                f"expected input_size={self.input_size}")
         batched = input.ndim == 2
         x = input if batched else F.unsqueeze(input, 0)
         shape = (x.shape[0], self.hidden_size)
@@ -430,9 +435,9 @@ class RNNCellBase(Module):
             states = list(hx) if n_states == 2 else [hx]
             for s in states:
                 if tuple(s.shape) != (shape if batched else shape[1:]):
-                    raise ValueError(f"{type(self).__name__}: hidden state has shape "
-                                     f"{list(s.shape)}, expected "
-                                     f"{list(shape if batched else shape[1:])}")
+                    raise ArgumentError(f"{type(self).__name__}: hidden state has shape "
+                                        f"{list(s.shape)}, expected "
+                                        f"{list(shape if batched else shape[1:])}")
             if not batched:
                 states = [F.unsqueeze(s, 0) for s in states]
         x_proj = _linear(x, self.weight_ih, self.bias_ih)
@@ -449,7 +454,7 @@ class RNNCell(RNNCellBase):
                  nonlinearity: str = "tanh"):
         modes = {"tanh": "RNN_TANH", "relu": "RNN_RELU"}
         if nonlinearity not in modes:
-            raise ValueError(f"unknown nonlinearity {nonlinearity!r}; use 'tanh' or 'relu'")
+            raise ArgumentError(f"unknown nonlinearity {nonlinearity!r}; use 'tanh' or 'relu'")
         super().__init__(modes[nonlinearity], input_size, hidden_size, bias)
         self.nonlinearity = nonlinearity
 

@@ -19,6 +19,7 @@ from typing import Optional
 
 from graphc import factories
 from graphc.autograd import no_grad
+from graphc.errors import ArgumentError
 from graphc.nn import functional as F
 from graphc.nn import init
 from graphc.nn.module import Module, Parameter
@@ -35,8 +36,8 @@ class Embedding(Module):
         super().__init__()
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError(f"padding_idx {padding_idx} must be within num_embeddings "
-                                 f"({num_embeddings})")
+                raise ArgumentError(f"padding_idx {padding_idx} must be within num_embeddings "
+                                    f"({num_embeddings})")
             if padding_idx < 0:
                 padding_idx += num_embeddings
         self.num_embeddings = num_embeddings
@@ -53,8 +54,8 @@ class Embedding(Module):
             self.reset_parameters()
         else:
             if tuple(_weight.shape) != (num_embeddings, embedding_dim):
-                raise ValueError(f"_weight has shape {list(_weight.shape)}, expected "
-                                 f"{[num_embeddings, embedding_dim]}")
+                raise ArgumentError(f"_weight has shape {list(_weight.shape)}, expected "
+                                    f"{[num_embeddings, embedding_dim]}")
             self.weight = Parameter(_weight, requires_grad=not _freeze)
 
     def reset_parameters(self) -> None:
@@ -89,7 +90,7 @@ class Embedding(Module):
                         padding_idx: Optional[int] = None, **kwargs) -> Embedding:
         """An Embedding holding a copy of the 2-D ``embeddings`` (frozen by default)."""
         if embeddings.ndim != 2:
-            raise ValueError("Embeddings parameter is expected to be 2-dimensional")
+            raise ArgumentError("Embeddings parameter is expected to be 2-dimensional")
         rows, cols = embeddings.shape
         return cls(rows, cols, padding_idx=padding_idx, _weight=embeddings, _freeze=freeze,
                    **kwargs)

@@ -28,6 +28,7 @@ from typing import Optional, Union
 
 from graphc import composites
 from graphc import functions as F
+from graphc.errors import ArgumentError, ArgumentTypeError, ShapeError
 from graphc.factories import arange, zeros
 from graphc.nn import functional, init
 from graphc.nn.container import ModuleList
@@ -65,7 +66,7 @@ def _mask_scores(scores: Tensor, mask: Optional[Tensor]) -> Tensor:
 def _check_mask_dtype(mask: Tensor) -> dtypes.DType:
     """A mask's dtype, if it is bool or floating point, as PyTorch's attention takes."""
     if mask.dtype != dtypes.bool_ and not mask.dtype.is_float:
-        raise TypeError(f"attention masks must be bool or floating point, got {mask.dtype}")
+        raise ArgumentTypeError(f"attention masks must be bool or floating point, got {mask.dtype}")
     return mask.dtype
 
 
@@ -114,11 +115,11 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         raise RuntimeError("scaled_dot_product_attention: Explicit attn_mask should not be set "
                            "when is_causal=True")
     if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
-        raise ValueError(f"scaled_dot_product_attention: query, key and value need at least 2 "
+        raise ShapeError(f"scaled_dot_product_attention: query, key and value need at least 2 "
                          f"dimensions, got {list(query.shape)}, {list(key.shape)}, "
                          f"{list(value.shape)}")
     if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
-        raise ValueError(f"scaled_dot_product_attention: query (..., L, E) {list(query.shape)}, "
+        raise ShapeError(f"scaled_dot_product_attention: query (..., L, E) {list(query.shape)}, "
                          f"key (..., S, E) {list(key.shape)} and value (..., S, Ev) "
                          f"{list(value.shape)} do not agree")
     if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
@@ -151,8 +152,8 @@ def _repeat_heads(x: Tensor, heads: int) -> Tensor:
     (``repeat_interleave`` on axis -3, as PyTorch's grouped-query attention)."""
     kv_heads = x.shape[-3]
     if heads % kv_heads:
-        raise ValueError(f"scaled_dot_product_attention: with enable_gqa the query's {heads} "
-                         f"heads must be a multiple of the key/value heads ({kv_heads})")
+        raise ArgumentError(f"scaled_dot_product_attention: with enable_gqa the query's {heads} "
+                            f"heads must be a multiple of the key/value heads ({kv_heads})")
     lead, (s, e) = tuple(x.shape[:-3]), tuple(x.shape[-2:])
     grouped = F.expand(F.unsqueeze(x, -3), (*lead, kv_heads, heads // kv_heads, s, e))
     return F.reshape(grouped, (*lead, heads, s, e))
@@ -185,11 +186,11 @@ class MultiheadAttention(Module):
                  batch_first: bool = False):
         super().__init__()
         if embed_dim <= 0 or num_heads <= 0:
-            raise ValueError(f"embed_dim and num_heads must be greater than 0, got "
-                             f"embed_dim={embed_dim} and num_heads={num_heads}")
+            raise ArgumentError(f"embed_dim and num_heads must be greater than 0, got "
+                                f"embed_dim={embed_dim} and num_heads={num_heads}")
         if embed_dim % num_heads:
-            raise ValueError(f"embed_dim ({embed_dim}) must be divisible by num_heads "
-                             f"({num_heads})")
+            raise ArgumentError(f"embed_dim ({embed_dim}) must be divisible by num_heads "
+                                f"({num_heads})")
         self.embed_dim = embed_dim
         self.kdim = kdim if kdim is not None else embed_dim
         self.vdim = vdim if vdim is not None else embed_dim
@@ -267,26 +268,26 @@ class MultiheadAttention(Module):
     def _check_inputs(self, query, key, value, key_padding_mask, attn_mask):
         batched = query.ndim == 3
         if query.ndim not in (2, 3):
-            raise ValueError(f"MultiheadAttention: query should be 2-D (unbatched) or 3-D "
-                             f"(batched), got shape {list(query.shape)}")
+            raise ArgumentError(f"MultiheadAttention: query should be 2-D (unbatched) or 3-D "
+                                f"(batched), got shape {list(query.shape)}")
         if key.ndim != query.ndim or value.ndim != query.ndim:
-            raise ValueError(f"MultiheadAttention: query, key and value must have the same rank,"
-                             f" got {list(query.shape)}, {list(key.shape)}, {list(value.shape)}")
+            raise ArgumentError(f"MultiheadAttention: query, key and value must have the same rank,"
+                                f" got {list(query.shape)}, {list(key.shape)}, {list(value.shape)}")
         for name, t, dim in (("query", query, self.embed_dim), ("key", key, self.kdim),
                              ("value", value, self.vdim)):
             if t.shape[-1] != dim:
-                raise ValueError(f"MultiheadAttention: {name} has {t.shape[-1]} features, "
+                raise ShapeError(f"MultiheadAttention: {name} has {t.shape[-1]} features, "
                                  f"expected {dim}")
         if key.shape[:-1] != value.shape[:-1]:
-            raise ValueError(f"MultiheadAttention: key shape {list(key.shape)} does not match "
+            raise ShapeError(f"MultiheadAttention: key shape {list(key.shape)} does not match "
                              f"value shape {list(value.shape)}")
         if key_padding_mask is not None and key_padding_mask.ndim != (2 if batched else 1):
-            raise ValueError(f"MultiheadAttention: key_padding_mask should be "
+            raise ShapeError(f"MultiheadAttention: key_padding_mask should be "
                              f"{'2' if batched else '1'}-D, got shape "
                              f"{list(key_padding_mask.shape)}")
         if attn_mask is not None and attn_mask.ndim not in (2, 3):
-            raise ValueError(f"MultiheadAttention: attn_mask should be 2-D or 3-D, got shape "
-                             f"{list(attn_mask.shape)}")
+            raise ArgumentError(f"MultiheadAttention: attn_mask should be 2-D or 3-D, got shape "
+                                f"{list(attn_mask.shape)}")
         return batched
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor,
@@ -347,8 +348,8 @@ class MultiheadAttention(Module):
             else:
                 expected = (batch * heads, length, source_length)
             if tuple(attn_mask.shape) != expected:
-                raise ValueError(f"MultiheadAttention: attn_mask should have shape "
-                                 f"{list(expected)}, got {list(attn_mask.shape)}")
+                raise ArgumentError(f"MultiheadAttention: attn_mask should have shape "
+                                    f"{list(expected)}, got {list(attn_mask.shape)}")
             if attn_mask.ndim == 3:
                 attn_mask = F.reshape(attn_mask, (batch, heads, length, source_length))
             masks.append(attn_mask)
@@ -356,9 +357,9 @@ class MultiheadAttention(Module):
             masks.append(_causal_mask(length, source_length))
         if key_padding_mask is not None:
             if tuple(key_padding_mask.shape) != (batch, source_length):
-                raise ValueError(f"MultiheadAttention: key_padding_mask should have shape "
-                                 f"{[batch, source_length]}, got "
-                                 f"{list(key_padding_mask.shape)}")
+                raise ArgumentError(f"MultiheadAttention: key_padding_mask should have shape "
+                                    f"{[batch, source_length]}, got "
+                                    f"{list(key_padding_mask.shape)}")
             masks.append(F.reshape(key_padding_mask, (batch, 1, 1, source_length)))
 
         k, v, masks = self._extra_keys(k, v, masks)
@@ -387,7 +388,7 @@ def _activation(activation: Union[str, Callable]) -> Callable:
     as PyTorch)."""
     if isinstance(activation, str):
         if activation not in _ACTIVATIONS:
-            raise RuntimeError(f"activation should be relu/gelu, not {activation}")
+            raise ArgumentError(f"activation should be relu/gelu, not {activation}")
         return _ACTIVATIONS[activation]
     return activation
 

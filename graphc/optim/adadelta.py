@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Optional
 
 from graphc import autograd
+from graphc.errors import ArgumentError
 from graphc.factories import zeros_like
 from graphc.optim.optimizer import Optimizer, check_numbers
 
@@ -37,13 +38,13 @@ class Adadelta(Optimizer):
                  maximize: bool = False):
         check_numbers("Adadelta", lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
         if lr < 0.0:
-            raise ValueError(f"invalid learning rate: {lr}")
+            raise ArgumentError(f"invalid learning rate: {lr}")
         if not 0.0 <= rho <= 1.0:
-            raise ValueError(f"invalid rho value: {rho} (need 0 <= rho <= 1)")
+            raise ArgumentError(f"invalid rho value: {rho} (need 0 <= rho <= 1)")
         if eps < 0.0:
-            raise ValueError(f"invalid epsilon value: {eps}")
+            raise ArgumentError(f"invalid epsilon value: {eps}")
         if weight_decay < 0.0:
-            raise ValueError(f"invalid weight_decay value: {weight_decay}")
+            raise ArgumentError(f"invalid weight_decay value: {weight_decay}")
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
                                       foreach=foreach, maximize=maximize))
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Optional
 
 from graphc import autograd
+from graphc.errors import ArgumentError
 from graphc.factories import full_like
 from graphc.optim.optimizer import Optimizer, check_numbers, implementation_switches
 
@@ -41,7 +42,7 @@ class Adagrad(Optimizer):
                             ("initial_accumulator_value", initial_accumulator_value),
                             ("epsilon value", eps)):
             if value < 0.0:
-                raise ValueError(f"invalid {name}: {value}")
+                raise ArgumentError(f"invalid {name}: {value}")
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
                                       eps=eps, maximize=maximize,

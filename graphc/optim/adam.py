@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import Optional
 
 from graphc import autograd
+from graphc.errors import ArgumentError
 from graphc.factories import zeros_like
 from graphc.functions import maximum
 from graphc.optim.optimizer import Optimizer, check_numbers, implementation_switches
@@ -141,10 +142,10 @@ def _check_adam_args(owner: str, lr, betas, eps, weight_decay) -> None:
     check_numbers(owner, lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas,
                   eps=eps, weight_decay=weight_decay)
     if lr < 0.0:
-        raise ValueError(f"invalid learning rate: {lr}")
+        raise ArgumentError(f"invalid learning rate: {lr}")
     if eps < 0.0:
-        raise ValueError(f"invalid epsilon value: {eps}")
+        raise ArgumentError(f"invalid epsilon value: {eps}")
     if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
-        raise ValueError(f"invalid betas {betas}: need two values in [0, 1)")
+        raise ArgumentError(f"invalid betas {betas}: need two values in [0, 1)")
     if weight_decay < 0.0:
-        raise ValueError(f"invalid weight_decay value: {weight_decay}")
+        raise ArgumentError(f"invalid weight_decay value: {weight_decay}")

@@ -18,6 +18,7 @@ from typing import Optional
 import numpy as np
 
 from graphc import autograd
+from graphc.errors import ArgumentError
 from graphc.factories import zeros_like
 from graphc.functions import maximum, where
 from graphc.optim.optimizer import Optimizer, check_numbers, implementation_switches
@@ -48,9 +49,9 @@ class ASGD(Optimizer):
         check_numbers("ASGD", lr=lr, lambd=lambd, alpha=alpha, t0=t0,
                       weight_decay=weight_decay)
         if lr < 0.0:
-            raise ValueError(f"invalid learning rate: {lr}")
+            raise ArgumentError(f"invalid learning rate: {lr}")
         if weight_decay < 0.0:
-            raise ValueError(f"invalid weight_decay value: {weight_decay}")
+            raise ArgumentError(f"invalid weight_decay value: {weight_decay}")
         super().__init__(params, dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0,
                                       weight_decay=weight_decay, maximize=maximize,
                                       **implementation_switches("ASGD", foreach=foreach,

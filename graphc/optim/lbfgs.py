@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from graphc import autograd, tracing
-from graphc.errors import TraceError
+from graphc.errors import ArgumentError, ArgumentTypeError, TraceError
 from graphc.optim.optimizer import Optimizer, check_numbers
 from graphc.tensor import Tensor
 
@@ -50,10 +50,10 @@ class LBFGS(Optimizer):
         check_numbers("LBFGS", lr=lr, tolerance_grad=tolerance_grad,
                       tolerance_change=tolerance_change)
         if lr < 0.0:
-            raise ValueError(f"invalid learning rate: {lr}")
+            raise ArgumentError(f"invalid learning rate: {lr}")
         if line_search_fn not in (None, "strong_wolfe"):
-            raise ValueError(f"line_search_fn must be None or 'strong_wolfe', got "
-                             f"{line_search_fn!r}")
+            raise ArgumentError(f"line_search_fn must be None or 'strong_wolfe', got "
+                                f"{line_search_fn!r}")
         if max_eval is None:
             max_eval = max_iter * 5 // 4
         super().__init__(params, dict(lr=lr, max_iter=max_iter, max_eval=max_eval,
@@ -61,7 +61,7 @@ class LBFGS(Optimizer):
                                       tolerance_change=tolerance_change,
                                       history_size=history_size, line_search_fn=line_search_fn))
         if len(self.param_groups) != 1:
-            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
+            raise ArgumentError("LBFGS doesn't support per-parameter options (parameter groups)")
         self._params = self.param_groups[0]["params"]
 
     # The state (PyTorch's layout: counters, the last direction and step, the curvature pairs)
@@ -116,8 +116,8 @@ class LBFGS(Optimizer):
         """Runs up to ``max_iter`` iterations; ``closure`` clears the gradients, computes the
         loss, calls ``backward()`` and returns the loss. Returns the closure's first loss."""
         if closure is None:
-            raise TypeError("LBFGS.step needs a closure that re-evaluates the model and returns "
-                            "the loss (opt.step(closure))")
+            raise ArgumentTypeError("LBFGS.step needs a closure that re-evaluates the model and returns "
+                                    "the loss (opt.step(closure))")
         if tracing.current() is not None:
             raise TraceError("LBFGS.step cannot run inside @graphc.compile: its line search and "
                              "stopping tests read loss values; call opt.step(closure) eagerly "

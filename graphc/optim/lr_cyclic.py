@@ -18,6 +18,7 @@ import types
 from collections.abc import Callable
 from typing import Optional
 
+from graphc.errors import ArgumentError, ArgumentTypeError
 from graphc.optim.lr_one_cycle import Number, _per_group, _set_momentum, cycles_momentum
 from graphc.optim.lr_scheduler import LRScheduler, set_group_value
 from graphc.optim.optimizer import Optimizer
@@ -45,7 +46,7 @@ class CyclicLR(LRScheduler):
                  base_momentum: Number = 0.8, max_momentum: Number = 0.9,
                  last_epoch: int = -1):
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+            raise ArgumentTypeError(f"{type(optimizer).__name__} is not an Optimizer")
         base_lrs = _per_group("base_lr", optimizer, base_lr)
         if last_epoch == -1:
             for lr, group in zip(base_lrs, optimizer.param_groups):
@@ -54,15 +55,15 @@ class CyclicLR(LRScheduler):
         up = float(step_size_up)
         down = float(step_size_down) if step_size_down is not None else up
         if up <= 0 or down <= 0:
-            raise ValueError(f"step_size_up and step_size_down must be positive, got "
-                             f"{step_size_up!r} and {step_size_down!r}")
+            raise ArgumentError(f"step_size_up and step_size_down must be positive, got "
+                                f"{step_size_up!r} and {step_size_down!r}")
         self.total_size = up + down
         self.step_ratio = up / self.total_size
         if mode not in _MODES and scale_fn is None:
-            raise ValueError(f"mode must be one of {', '.join(map(repr, _MODES))} (or give a "
-                             f"scale_fn), got {mode!r}")
+            raise ArgumentError(f"mode must be one of {', '.join(map(repr, _MODES))} (or give a "
+                                f"scale_fn), got {mode!r}")
         if scale_mode not in ("cycle", "iterations"):
-            raise ValueError(f"scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
+            raise ArgumentError(f"scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
         self.mode = mode
         self.gamma = gamma
         self._scale_fn_custom = scale_fn

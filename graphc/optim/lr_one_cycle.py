@@ -16,6 +16,7 @@ import math
 from collections.abc import Sequence
 from typing import Optional, Union
 
+from graphc.errors import ArgumentError, ArgumentTypeError
 from graphc.optim.lr_scheduler import LRScheduler
 from graphc.optim.optimizer import Optimizer
 
@@ -43,14 +44,14 @@ class OneCycleLR(LRScheduler):
                  final_div_factor: float = 1e4, three_phase: bool = False,
                  last_epoch: int = -1):
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+            raise ArgumentTypeError(f"{type(optimizer).__name__} is not an Optimizer")
         self.optimizer = optimizer
         self.total_steps = _total_steps(total_steps, epochs, steps_per_epoch)
         if not isinstance(pct_start, float) or not 0 <= pct_start <= 1:
-            raise ValueError(f"expected a float pct_start between 0 and 1, got {pct_start!r}")
+            raise ArgumentError(f"expected a float pct_start between 0 and 1, got {pct_start!r}")
         if anneal_strategy not in ("cos", "linear"):
-            raise ValueError(f"anneal_strategy must be 'cos' or 'linear', got "
-                             f"{anneal_strategy!r}")
+            raise ArgumentError(f"anneal_strategy must be 'cos' or 'linear', got "
+                                f"{anneal_strategy!r}")
         self._anneal_func_type = anneal_strategy
         up_end = float(pct_start * self.total_steps) - 1
         # (last step of the phase, lr from, lr to, momentum from, momentum to)
@@ -95,8 +96,8 @@ class OneCycleLR(LRScheduler):
     def get_lr(self) -> list[float]:
         step = self.last_epoch
         if step > self.total_steps:
-            raise ValueError(f"tried to step {step} times; OneCycleLR was given total_steps="
-                             f"{self.total_steps}")
+            raise ArgumentError(f"tried to step {step} times; OneCycleLR was given total_steps="
+                                f"{self.total_steps}")
         lrs = []
         for group in self.optimizer.param_groups:
             start_step = 0.0
@@ -119,8 +120,8 @@ def cycles_momentum(optimizer: Optimizer) -> bool:
     """Prepares ``optimizer`` for a schedule that cycles its momentum (SGD's ``momentum``, or
     ``betas[0]``: a graph input of compiled steps from now on); whether it is ``betas[0]``."""
     if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-        raise ValueError("optimizer must support momentum or beta1 with the cycle_momentum "
-                         "option enabled")
+        raise ArgumentError("optimizer must support momentum or beta1 with the cycle_momentum "
+                            "option enabled")
     use_beta1 = "betas" in optimizer.defaults
     optimizer._scheduled_hyperparameters.add("betas" if use_beta1 else "momentum")
     return use_beta1
@@ -141,13 +142,13 @@ def _set_momentum(group: dict, value: float, use_beta1: bool) -> None:
 def _total_steps(total_steps, epochs, steps_per_epoch) -> int:
     if total_steps is not None:
         if not isinstance(total_steps, int) or total_steps <= 0:
-            raise ValueError(f"expected a positive integer total_steps, got {total_steps!r}")
+            raise ArgumentError(f"expected a positive integer total_steps, got {total_steps!r}")
         return total_steps
     if epochs is None or steps_per_epoch is None:
-        raise ValueError("OneCycleLR needs total_steps, or epochs and steps_per_epoch")
+        raise ArgumentError("OneCycleLR needs total_steps, or epochs and steps_per_epoch")
     for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
         if not isinstance(value, int) or value <= 0:
-            raise ValueError(f"expected a positive integer {name}, got {value!r}")
+            raise ArgumentError(f"expected a positive integer {name}, got {value!r}")
     return epochs * steps_per_epoch
 
 
@@ -155,7 +156,7 @@ def _per_group(name: str, optimizer: Optimizer, value: Number) -> list:
     groups = len(optimizer.param_groups)
     if isinstance(value, (list, tuple)):
         if len(value) != groups:
-            raise ValueError(f"expected {groups} values for {name} (one per parameter group), "
-                             f"got {len(value)}")
+            raise ArgumentError(f"expected {groups} values for {name} (one per parameter group), "
+                                f"got {len(value)}")
         return list(value)
     return [value] * groups

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Optional, Union
 
+from graphc.errors import ArgumentError, ArgumentTypeError
 from graphc.optim.lr_scheduler import LRScheduler, refuse_in_trace, set_group_value
 from graphc.optim.optimizer import Optimizer
 
@@ -34,16 +35,16 @@ class ReduceLROnPlateau(LRScheduler):
                  cooldown: int = 0, min_lr: Union[float, Sequence[float]] = 0,
                  eps: float = 1e-8):
         if factor >= 1.0:
-            raise ValueError(f"ReduceLROnPlateau factor must be < 1.0, got {factor}")
+            raise ArgumentError(f"ReduceLROnPlateau factor must be < 1.0, got {factor}")
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+            raise ArgumentTypeError(f"{type(optimizer).__name__} is not an Optimizer")
         self.factor = factor
         self.optimizer = optimizer
         groups = len(optimizer.param_groups)
         if isinstance(min_lr, (list, tuple)):
             if len(min_lr) != groups:
-                raise ValueError(f"expected {groups} min_lrs (one per parameter group), "
-                                 f"got {len(min_lr)}")
+                raise ArgumentError(f"expected {groups} min_lrs (one per parameter group), "
+                                    f"got {len(min_lr)}")
             self.default_min_lr: Optional[float] = None
             self.min_lrs = list(min_lr)
         else:
@@ -59,9 +60,9 @@ class ReduceLROnPlateau(LRScheduler):
 
     def _init_is_better(self, mode: str, threshold: float, threshold_mode: str) -> None:
         if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+            raise ArgumentError(f"mode must be 'min' or 'max', got {mode!r}")
         if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+            raise ArgumentError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
         self.mode = mode
         self.threshold = threshold
         self.threshold_mode = threshold_mode

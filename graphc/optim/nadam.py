@@ -16,6 +16,7 @@ from typing import Optional
 import numpy as np
 
 from graphc import autograd
+from graphc.errors import ArgumentError
 from graphc.factories import zeros_like
 from graphc.optim.adam import _check_adam_args, adam_family_parameters
 from graphc.optim.optimizer import Optimizer, check_numbers
@@ -50,7 +51,7 @@ class NAdam(Optimizer):
         _check_adam_args(type(self).__name__, lr, betas, eps, weight_decay)
         check_numbers("NAdam", momentum_decay=momentum_decay)
         if momentum_decay < 0.0:
-            raise ValueError(f"invalid momentum_decay value: {momentum_decay}")
+            raise ArgumentError(f"invalid momentum_decay value: {momentum_decay}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, momentum_decay=momentum_decay,
                                       decoupled_weight_decay=decoupled_weight_decay,

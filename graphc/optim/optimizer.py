@@ -31,6 +31,7 @@ from typing import Any, Optional
 import numpy as np
 
 from graphc import autograd, guards, tracing
+from graphc.errors import ArgumentError, ArgumentTypeError
 from graphc.optim import optimizer_hooks as hooks
 from graphc.optim.optimizer_hooks import (  # noqa: F401  (torch.optim.optimizer's names)
     register_optimizer_step_post_hook,
@@ -100,8 +101,8 @@ def check_numbers(owner: str, **values) -> None:
     for name, value in values.items():
         for item in value if isinstance(value, tuple) else (value,):
             if isinstance(item, bool) or not isinstance(item, (numbers.Real, Tensor)):
-                raise TypeError(f"{owner}: {name} must be a number, got {item!r} "
-                                f"({type(item).__name__})")
+                raise ArgumentTypeError(f"{owner}: {name} must be a number, got {item!r} "
+                                        f"({type(item).__name__})")
 
 
 def implementation_switches(owner: str, **switches) -> dict:
@@ -211,13 +212,13 @@ class Optimizer:
         self._scheduled_hyperparameters: set = set()
         self.param_groups: list[dict] = []
         if isinstance(params, Tensor):
-            raise TypeError("params argument given to the optimizer should be an iterable of "
-                            f"Tensors or dicts, but got {type(params).__name__}")
+            raise ArgumentTypeError("params argument given to the optimizer should be an iterable of "
+                                    f"Tensors or dicts, but got {type(params).__name__}")
         if isinstance(params, (set, frozenset)):
-            raise TypeError(_UNORDERED)
+            raise ArgumentTypeError(_UNORDERED)
         groups = list(params)
         if not groups:
-            raise ValueError("optimizer got an empty parameter list")
+            raise ArgumentError("optimizer got an empty parameter list")
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for group in groups:
@@ -227,7 +228,7 @@ class Optimizer:
     def add_param_group(self, param_group: dict) -> None:
         """Adds a group of parameters with its own hyperparameters (e.g. when unfreezing layers)."""
         if not isinstance(param_group, dict):
-            raise TypeError(f"a parameter group must be a dict, got {type(param_group).__name__}")
+            raise ArgumentTypeError(f"a parameter group must be a dict, got {type(param_group).__name__}")
         group = ParamGroup(param_group)
         if "params" not in group:
             raise KeyError(f"a parameter group needs its tensors under 'params'; got the keys "
@@ -236,38 +237,38 @@ class Optimizer:
         if isinstance(params, Tensor):
             params = [params]
         elif isinstance(params, (set, frozenset)):
-            raise TypeError(_UNORDERED)
+            raise ArgumentTypeError(_UNORDERED)
         params = list(params or [])
         named = [isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in params]
         if any(named):  # model.named_parameters(), as PyTorch 2.6 takes them
             if not all(named):
-                raise ValueError("all parameters of a group must be named (name, tensor) pairs "
-                                 "or none of them; some names are missing")
+                raise ArgumentError("all parameters of a group must be named (name, tensor) pairs "
+                                    "or none of them; some names are missing")
             group["param_names"] = [name for name, _ in params]
             params = [p for _, p in params]
         for p in params:
             if not isinstance(p, Tensor):
-                raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
+                raise ArgumentTypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
             if p.is_traced:
-                raise TypeError("optimizer parameters must be concrete tensors, not tensors traced "
-                                "inside a compiled function; create the optimizer outside it")
+                raise ArgumentTypeError("optimizer parameters must be concrete tensors, not tensors traced "
+                                        "inside a compiled function; create the optimizer outside it")
             if p.grad_fn is not None:
-                raise ValueError("can't optimize a non-leaf Tensor (it has a grad_fn); optimize "
-                                 "the leaf tensors it was computed from")
+                raise ArgumentError("can't optimize a non-leaf Tensor (it has a grad_fn); optimize "
+                                    "the leaf tensors it was computed from")
         if len({id(p) for p in params}) != len(params):
-            raise ValueError("a parameter group contains the same parameter more than once")
+            raise ArgumentError("a parameter group contains the same parameter more than once")
         group["params"] = params
         for name, default in self.defaults.items():
             if default is required and name not in group:
-                raise ValueError(f"parameter group didn't specify a value of required "
-                                 f"optimization parameter {name}")
+                raise ArgumentError(f"parameter group didn't specify a value of required "
+                                    f"optimization parameter {name}")
             group.setdefault(name, default)
         check_numbers(type(self).__name__, **{
             name: group[name] for name, default in self.defaults.items()
             if default is not required and name in group and _is_number_or_numbers(default)})
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params):
-            raise ValueError("some parameters appear in more than one parameter group")
+            raise ArgumentError("some parameters appear in more than one parameter group")
         self.param_groups.append(group)
 
     # -- gradients -------------------------------------------------------------------------------
@@ -500,16 +501,16 @@ class Optimizer:
             if replaced is not None:
                 state_dict = replaced
         if not isinstance(state_dict, dict) or "param_groups" not in state_dict:
-            raise ValueError("optimizer state dict must be a dict with 'state' and 'param_groups'")
+            raise ArgumentError("optimizer state dict must be a dict with 'state' and 'param_groups'")
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
-            raise ValueError(f"loaded state dict has {len(saved_groups)} parameter groups, but "
-                             f"the optimizer has {len(self.param_groups)}")
+            raise ArgumentError(f"loaded state dict has {len(saved_groups)} parameter groups, but "
+                                f"the optimizer has {len(self.param_groups)}")
         for i, (own, saved) in enumerate(zip(self.param_groups, saved_groups)):
             if len(own["params"]) != len(saved["params"]):
-                raise ValueError(f"loaded state dict contains a parameter group {i} with "
-                                 f"{len(saved['params'])} parameters, but the optimizer's group "
-                                 f"has {len(own['params'])}")
+                raise ArgumentError(f"loaded state dict contains a parameter group {i} with "
+                                    f"{len(saved['params'])} parameters, but the optimizer's group "
+                                    f"has {len(own['params'])}")
         id_map = {}
         for own, saved in zip(self.param_groups, saved_groups):
             for index, p in zip(saved["params"], own["params"]):
@@ -579,15 +580,15 @@ def _restore(name: str, value, param: Tensor, where: str, scalar: bool = False):
     array = value.numpy()
     if scalar:
         if array.size != 1 or array.dtype.kind not in "iuf":
-            raise ValueError(f"loaded state dict: {where} must be one number, got a tensor "
-                             f"of shape {list(array.shape)} and dtype {array.dtype}")
+            raise ArgumentError(f"loaded state dict: {where} must be one number, got a tensor "
+                                f"of shape {list(array.shape)} and dtype {array.dtype}")
         return Tensor._wrap(np.array(array.reshape(()), dtype=np.float32))
     if array.shape != param.shape:
-        raise ValueError(f"loaded state dict: {where} has shape {list(array.shape)}, but the "
-                         f"parameter has shape {list(param.shape)}")
+        raise ArgumentError(f"loaded state dict: {where} has shape {list(array.shape)}, but the "
+                            f"parameter has shape {list(param.shape)}")
     if param.dtype.is_float:
         if array.dtype.kind != "f":
-            raise ValueError(f"loaded state dict: {where} has dtype {array.dtype}, but the "
-                             f"parameter is floating point ({param.dtype})")
+            raise ArgumentError(f"loaded state dict: {where} has dtype {array.dtype}, but the "
+                                f"parameter is floating point ({param.dtype})")
         array = array.astype(param.dtype.numpy)
     return Tensor._wrap(np.array(array))

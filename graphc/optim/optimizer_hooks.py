@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from graphc import tracing
+from graphc.errors import ArgumentTypeError
 from graphc.nn.module_hooks import RemovableHandle
 
 _global_step_pre_hooks: OrderedDict = OrderedDict()
@@ -32,7 +33,7 @@ __all__ = ["register_optimizer_step_pre_hook", "register_optimizer_step_post_hoo
 
 def _add(table: OrderedDict, hook: Callable, prepend: bool = False) -> RemovableHandle:
     if not callable(hook):
-        raise TypeError(f"a hook must be callable, got {type(hook).__name__}")
+        raise ArgumentTypeError(f"a hook must be callable, got {type(hook).__name__}")
     handle = RemovableHandle(table)
     table[handle.id] = hook
     if prepend:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Optional
 
 from graphc import autograd
+from graphc.errors import ArgumentError
 from graphc.factories import zeros_like
 from graphc.optim.optimizer import Optimizer, check_numbers, implementation_switches
 
@@ -41,7 +42,7 @@ class RMSprop(Optimizer):
                             ("momentum value", momentum), ("weight_decay value", weight_decay),
                             ("alpha value", alpha)):
             if value < 0.0:
-                raise ValueError(f"invalid {name}: {value}")
+                raise ArgumentError(f"invalid {name}: {value}")
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered, maximize=maximize,
                                       **implementation_switches(

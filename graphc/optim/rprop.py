@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Optional
 
 from graphc import autograd
+from graphc.errors import ArgumentError
 from graphc.factories import full_like, zeros_like
 from graphc.functions import where
 from graphc.optim.optimizer import Optimizer, check_numbers, implementation_switches
@@ -41,11 +42,11 @@ class Rprop(Optimizer):
                  differentiable: bool = False):
         check_numbers("Rprop", lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes))
         if lr < 0.0:
-            raise ValueError(f"invalid learning rate: {lr}")
+            raise ArgumentError(f"invalid learning rate: {lr}")
         etaminus, etaplus = etas
         if not 0.0 < etaminus < 1.0 < etaplus:
-            raise ValueError(f"invalid eta values: {etaminus}, {etaplus} "
-                             "(need 0 < etaminus < 1 < etaplus)")
+            raise ArgumentError(f"invalid eta values: {etaminus}, {etaplus} "
+                                "(need 0 < etaminus < 1 < etaplus)")
         super().__init__(params, dict(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes),
                                       maximize=maximize,
                                       **implementation_switches("Rprop", foreach=foreach,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Optional
 
 from graphc import autograd
+from graphc.errors import ArgumentError
 from graphc.factories import zeros_like
 from graphc.functions import where
 from graphc.optim.optimizer import Optimizer, check_numbers, implementation_switches
@@ -42,13 +43,13 @@ class SGD(Optimizer):
         check_numbers("SGD", lr=lr, momentum=momentum, dampening=dampening,
                       weight_decay=weight_decay)
         if lr < 0.0:
-            raise ValueError(f"invalid learning rate: {lr}")
+            raise ArgumentError(f"invalid learning rate: {lr}")
         if momentum < 0.0:
-            raise ValueError(f"invalid momentum value: {momentum}")
+            raise ArgumentError(f"invalid momentum value: {momentum}")
         if weight_decay < 0.0:
-            raise ValueError(f"invalid weight_decay value: {weight_decay}")
+            raise ArgumentError(f"invalid weight_decay value: {weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+            raise ArgumentError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize,

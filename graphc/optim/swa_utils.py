@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import Optional, Union
 
 from graphc import autograd, factories
+from graphc.errors import ArgumentError
 from graphc.nn.module import Module
 from graphc.nn.normalization import _BatchNorm
 from graphc.optim.lr_one_cycle import _per_group
@@ -156,13 +157,13 @@ class SWALR(LRScheduler):
         for swa, group in zip(_per_group("swa_lr", optimizer, swa_lr), optimizer.param_groups):
             group["swa_lr"] = swa
         if anneal_strategy not in ("cos", "linear"):
-            raise ValueError(f"anneal_strategy must by one of 'cos' or 'linear', instead got "
-                             f"{anneal_strategy}")
+            raise ArgumentError(f"anneal_strategy must by one of 'cos' or 'linear', instead got "
+                                f"{anneal_strategy}")
         self.anneal_func = self._cosine_anneal if anneal_strategy == "cos" \
             else self._linear_anneal
         if not isinstance(anneal_epochs, int) or anneal_epochs < 0:
-            raise ValueError(f"anneal_epochs must be equal or greater than 0, got "
-                             f"{anneal_epochs}")
+            raise ArgumentError(f"anneal_epochs must be equal or greater than 0, got "
+                                f"{anneal_epochs}")
         self.anneal_epochs = anneal_epochs
         super().__init__(optimizer, last_epoch)
 
