@@ -523,7 +523,7 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
         for key, g in leaf_grads.items():  # still under create_graph's grad mode
             leaf = owners[key]
             if not create_graph:
-                g = g.detach()
+                g = _cut(g)
             accumulate_grad(leaf, g, create_graph)
     _run_completion_callbacks(True)
     return None
@@ -651,7 +651,15 @@ def _grad_for(t, leaf_grads, create_graph):
     g = leaf_grads.get(id(t))
     if g is None:
         return None
-    return g if create_graph else g.detach()
+    return g if create_graph else _cut(g)
+
+
+def _cut(g):
+    """``g`` without history, as a tensor of its own: ``Tensor.detach`` would make it a view of
+    backward's internal gradient, and a compiled step that writes ``.grad`` in place would then
+    update the view but not what it views (the next eager update read the old values)."""
+    from graphc.views import detached_copy  # (views sit above this module)
+    return detached_copy(g)
 
 
 def _checked_grad_outputs(outputs: list, grad_outputs, ones_like) -> list:

@@ -315,10 +315,15 @@ class CacheEntry:
             elif wb.kind == "new":  # state the trace created: the placeholder becomes concrete
                 target._init(array, None, None)
             elif wb.in_place and target._grad is not None:  # updated in place: the same tensor
-                target._grad._data = array
-                target._grad._version += 1
-                if target._grad._views:
-                    views.refresh(target._grad)
+                held = target._grad
+                if held._view_info is not None:  # a view (p.grad = flat[1:4]): write through
+                    with autograd.no_grad():
+                        held.copy_(Tensor._wrap(array))
+                else:
+                    held._data = array
+                    held._version += 1
+                    if held._views:
+                        views.refresh(held)
             else:  # a new grad tensor: one the user holds from an earlier step stays unchanged
                 target._grad = None if array is None else Tensor._wrap(array)
             if wb.had_history:
@@ -1066,6 +1071,10 @@ def _view_output(ctx: tracing.TraceContext, leaf: Tensor) -> Optional[_ViewOutpu
     info = leaf._view_info
     root = None if info is None else info.root()
     if root is None or root._value is not None:
+        return None
+    if info.offset is None:
+        # selected by a traced index tensor (p[i]): its ops hold this trace's index, so a view
+        # rebuilt from them would follow the first call's row; a new tensor instead
         return None
     index = ctx.arguments.get(id(root))
     return _ViewOutput(weakref.ref(root) if index is None else tracing.ArgRef(index),

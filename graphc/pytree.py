@@ -56,8 +56,10 @@ def _flatten(obj, leaves, path, paths):
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):
         return TreeDef("namedtuple", type(obj),
                        tuple(child(o, f) for o, f in zip(obj, obj._fields)))
-    if isinstance(obj, (tuple, list)):
+    if type(obj) in (tuple, list):
         return TreeDef(type(obj).__name__, None, tuple(child(o, i) for i, o in enumerate(obj)))
+    if isinstance(obj, (tuple, list)):  # a subclass (graphc.Size): rebuilt as its own type
+        return TreeDef("sequence", type(obj), tuple(child(o, i) for i, o in enumerate(obj)))
     if isinstance(obj, dict):
         keys = tuple(obj.keys())
         return TreeDef("dict", keys, tuple(child(obj[k], k) for k in keys))
@@ -82,6 +84,8 @@ def _unflatten(tree, it):
         return tuple(children)
     if tree.kind == "list":
         return children
+    if tree.kind == "sequence":
+        return tree.meta(children)
     if tree.kind == "custom":
         cls, meta = tree.meta
         return cls._tree_unflatten(meta, children)

@@ -727,7 +727,20 @@ def getitem(self: Tensor, key) -> Tensor:
     if expanded is None:
         return out
     strides, offset = _getitem_layout(self, expanded)
+    key = _frozen_key(key)
     return link(self, out, lambda t: indexing.getitem(t, key), strides, offset)
+
+
+def _frozen_key(key):
+    """``key`` with its concrete 0-d index tensors as ints: the view keeps the position it was
+    taken at, as PyTorch's (``v = x[i]; i.fill_(0)`` leaves ``v`` where it was). Traced ones stay
+    (the graph selects them), and so do concrete ones read while tracing (graph inputs)."""
+    if tracing.current() is not None:  # (a concrete index read while tracing is an input)
+        return key
+
+    def frozen(k):
+        return int(k.item()) if isinstance(k, Tensor) and k._value is None else k
+    return tuple(frozen(k) for k in key) if isinstance(key, tuple) else frozen(key)
 
 
 # -- torch's layout queries ---------------------------------------------------------------------

@@ -651,3 +651,12 @@ def test_lstm_proj_size_errors():
     lstm = graphc.nn.LSTM(4, 6, proj_size=3)
     with pytest.raises(ValueError, match=r"h_0 size \[1, 2, 3\]"):
         lstm(graphc.randn(5, 2, 4), (graphc.zeros(1, 2, 6), graphc.zeros(1, 2, 6)))
+
+
+def test_sizes_cross_a_compiled_function_boundary():
+    x = graphc.ones(2, 3)
+    assert graphc.compile(lambda x, s: x.reshape(s))(x, x.t().shape).shape == (3, 2)
+    doubled, shape = graphc.compile(lambda x: (x * 2, x.shape))(x)
+    assert type(shape) is graphc.Size and shape == (2, 3)
+    nested = graphc.compile(lambda d: d["x"].reshape(d["s"]))
+    assert nested({"x": x, "s": graphc.Size([3, 2])}).shape == (3, 2)

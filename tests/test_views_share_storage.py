@@ -647,3 +647,59 @@ def test_a_view_made_a_leaf_that_requires_grad_stays_one():
     assert w.requires_grad and w.is_leaf and w.tolist() == [1.0] * 3
     (w * w).sum().backward()
     assert w.grad.tolist() == [2.0] * 3
+
+
+# -- an independent review's findings (stop 28) -------------------------------------------------
+def test_a_compiled_step_updating_grad_in_place_is_seen_by_the_next_eager_update():
+    # eager backward gave p.grad as a view of backward's own tensor: the compiled step wrote
+    # the view only, and the next eager accumulation started from the old values
+    p = graphc.nn.Parameter(graphc.ones(3))
+    (p * p).sum().backward()
+    step = graphc.compile(lambda k: (p * p * k).sum().backward())
+    step(graphc.tensor(10.0))
+    assert p.grad.tolist() == [22.0, 22.0, 22.0]
+    (p * p).sum().backward()
+    assert p.grad.tolist() == [24.0, 24.0, 24.0]
+    p.grad.mul_(0.5)
+    assert p.grad.tolist() == [12.0, 12.0, 12.0]
+
+
+def test_a_grad_that_views_a_flat_buffer_is_written_through_by_compiled_steps():
+    flat = graphc.zeros(5)
+    q = graphc.nn.Parameter(graphc.ones(3))
+    q.grad = flat[1:4]
+    step = graphc.compile(lambda: (q * q).sum().backward())
+    step()
+    assert flat.tolist() == [0.0, 2.0, 2.0, 2.0, 0.0]
+    step()
+    assert flat.tolist() == [0.0, 4.0, 4.0, 4.0, 0.0] and q.grad.tolist() == [4.0, 4.0, 4.0]
+
+
+def test_a_view_selected_by_a_0d_index_tensor_keeps_its_position():
+    for make in (lambda x, i: x[i], lambda x, i: x[i, :]):
+        x = graphc.tensor([[1.0, 2.0], [3.0, 4.0]])
+        i = graphc.tensor(1)
+        v = make(x, i)
+        i.fill_(0)
+        v.add_(10.0)
+        assert x.tolist() == [[1.0, 2.0], [13.0, 14.0]]
+
+
+def test_a_compiled_function_returns_a_traced_index_selection_as_a_new_tensor():
+    # its view ops hold the first trace's index: rebuilt as a view it followed the wrong row
+    p = graphc.tensor([10.0, 20.0, 30.0])
+    f = graphc.compile(lambda i: p[i])
+    f(graphc.tensor(0))
+    b = f(graphc.tensor(2))
+    assert b.tolist() == 30.0 and b._view_info is None
+    b.mul_(0.0)
+    assert p.tolist() == [10.0, 20.0, 30.0]
+
+
+def test_relu_written_back_into_its_input_view_differentiates():
+    # relu's gradient reads its output, as PyTorch's: the input may be overwritten before backward
+    w = graphc.tensor(np.array([[0.5, -1.0, 2.0], [1.5, -0.5, -2.0]]), requires_grad=True)
+    h = w * 1
+    h[:, 1:] = graphc.relu(h[:, 1:])
+    h.sum().backward()
+    assert w.grad.tolist() == [[1.0, 0.0, 1.0], [1.0, 0.0, 0.0]]

@@ -96,7 +96,7 @@ def check_numbers(owner: str, **values) -> None:
 
         >>> check_numbers("SGD", lr="0.1")
         Traceback (most recent call last):
-        TypeError: SGD: lr must be a number, got '0.1' (str)
+        graphc.errors.ArgumentTypeError: SGD: lr must be a number, got '0.1' (str)
     """
     for name, value in values.items():
         for item in value if isinstance(value, tuple) else (value,):
@@ -493,7 +493,7 @@ class Optimizer:
             >>> opt.load_state_dict(state)  # doctest: +ELLIPSIS
             Traceback (most recent call last):
             ...
-            ValueError: loaded state dict: state 'momentum_buffer' of parameter 0 has shape [4], ...
+            graphc.errors.ArgumentError: loaded state dict: state 'momentum_buffer' of parameter 0 ...
         """
         for hook in list(self.__dict__.get("_optimizer_load_state_dict_pre_hooks",
                                            {}).values()):

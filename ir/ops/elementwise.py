@@ -253,10 +253,12 @@ _unary("sigmoid", float_type, lambda x: _sigmoid(_as_float(x)),
        lambda em, xs, out, g, a: [em.mul(g, em.mul(out, em.sub(em.scalar(1.0, out), out)))],
        _sigmoid_body,
        needs_values=False, needs_output=True)
-# PyTorch's threshold_backward: no gradient where x <= 0 (a nan input passes its gradient on)
+# PyTorch's threshold_backward of the result: no gradient where relu(x) <= 0, which is where
+# x <= 0 (a nan input gives nan and passes its gradient on). Reading the output, as PyTorch
+# does, lets `h[:, 1:] = relu(h[:, 1:])` write the input in place before backward.
 _unary("relu", same_type, lambda x: np.maximum(x, np.zeros((), x.dtype)),
-       lambda em, xs, out, g, a: [_zero_where(em, em.le(xs[0], em.scalar(0, xs[0])), g)],
-       _unless_bool(lambda x: S.maximum(x, 0)))
+       lambda em, xs, out, g, a: [_zero_where(em, em.le(out, em.scalar(0, out)), g)],
+       _unless_bool(lambda x: S.maximum(x, 0)), needs_values=False, needs_output=True)
 _unary("abs", same_type, np.abs,
        lambda em, xs, out, g, a: [em.mul(g, em.sign(xs[0]))], _unless_bool(S.abs_))
 _unary("sin", float_type, lambda x: np.sin(_as_float(x)),
