@@ -114,7 +114,11 @@ def _assign(self, compute, resizes: Optional[str] = None) -> Tensor:
         self._value, self._trace = new._value, new._trace
     else:
         self._data = new._data
-    self._grad_fn = new._grad_fn
+    if new._grad_fn is not None or self._grad_fn is None or autograd.is_grad_enabled():
+        self._grad_fn = new._grad_fn
+    # else: a result of autograd written under no_grad keeps its history, as in PyTorch (the
+    # straight-through estimator: `with no_grad(): y.copy_(y.round())`, then y's gradient
+    # still flows to what made it; a leaf here lost every gradient before y)
     self.requires_grad = self.requires_grad or new.requires_grad
     self._version += 1
     if new._grad_fn is not None:

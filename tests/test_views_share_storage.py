@@ -703,3 +703,25 @@ def test_relu_written_back_into_its_input_view_differentiates():
     h[:, 1:] = graphc.relu(h[:, 1:])
     h.sum().backward()
     assert w.grad.tolist() == [[1.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+
+
+def test_a_result_written_under_no_grad_keeps_its_history():
+    # the straight-through estimator: the rounded values, the identity's gradient (PyTorch)
+    x = graphc.tensor([0.4, 1.6, 2.5], requires_grad=True)
+    y = x * 1
+    with graphc.no_grad():
+        y.copy_(y.round())
+    (y * graphc.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert y.tolist() == [0.0, 2.0, 2.0] and x.grad.tolist() == [1.0, 2.0, 3.0]
+    a = graphc.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    b = a * 1
+    with graphc.no_grad():
+        b.mul_(2.0)
+    (b * a).sum().backward()
+    assert a.grad.tolist() == [3.0, 6.0, 9.0]
+    b.add_(1.0)  # still a result of autograd, not a leaf: no "leaf ... in-place" error
+    e = a.exp()
+    with graphc.no_grad():
+        e.mul_(2.0)
+    with pytest.raises(AutogradError, match="modified by an in-place operation"):
+        e.sum().backward()  # exp's backward reads its (now changed) result, as in PyTorch
