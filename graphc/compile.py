@@ -108,9 +108,19 @@ def _attributes_spec(tensor: Tensor):
     fields = tensor.__dict__
     if not fields:
         return None
-    return tuple(sorted((name, _leaf_spec(value, -1) if not isinstance(value, Tensor)
-                         else ("object", _ByIdentity(value)))
-                        for name, value in fields.items()))
+    return tuple(sorted((name, _attribute_spec(value)) for name, value in fields.items()))
+
+
+def _attribute_spec(value):
+    """One attribute's part of the key: lists, tuples and dicts by their contents (mutating
+    ``x.cfg["s"]`` between calls must trace again, not reuse the first call's value), tensors
+    by identity, the rest as leaves of a call are."""
+    if isinstance(value, Tensor):
+        return ("object", _ByIdentity(value))
+    if isinstance(value, (dict, list, tuple)):
+        leaves, tree = pytree.flatten(value)
+        return ("tree", tree, tuple(_attribute_spec(leaf) for leaf in leaves))
+    return _leaf_spec(value, -1)
 
 
 def _cache_key(leaves, tree) -> tuple:
@@ -170,7 +180,17 @@ def _describe_spec(spec) -> str:
         return text
     if spec[0] == "static":
         return spec[2] if spec[1] is float else repr(spec[2])
+    if spec[0] == "tree":  # a container attribute (_attribute_spec): rebuilt with its leaves
+        return repr(pytree.unflatten(spec[1], [_Described(_describe_spec(leaf))
+                                               for leaf in spec[2]]))
     return f"the object {spec[1].obj!r}"
+
+
+class _Described(str):
+    """A leaf's description, shown unquoted inside a rebuilt container."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 _KIND_NAMES = {"tensor": "tensor", "array": "NumPy array"}

@@ -660,3 +660,16 @@ def test_sizes_cross_a_compiled_function_boundary():
     assert type(shape) is graphc.Size and shape == (2, 3)
     nested = graphc.compile(lambda d: d["x"].reshape(d["s"]))
     assert nested({"x": x, "s": graphc.Size([3, 2])}).shape == (3, 2)
+
+
+def test_a_mutated_container_attribute_of_a_tensor_argument_traces_again():
+    # keyed by identity, the dict's new value was never seen: the first call's was reused
+    x = graphc.ones(2)
+    x.cfg = {"s": 2.0, "shifts": [1.0]}
+    f = graphc.compile(lambda x: x * x.cfg["s"] + x.cfg["shifts"][0])
+    assert f(x).tolist() == [3.0, 3.0]
+    x.cfg["s"] = 5.0
+    assert f(x).tolist() == [6.0, 6.0]
+    x.cfg["shifts"][0] = -1.0
+    assert f(x).tolist() == [4.0, 4.0]
+    assert f(x).tolist() == [4.0, 4.0]  # unchanged: served from the cache
