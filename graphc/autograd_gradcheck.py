@@ -196,11 +196,11 @@ class _Checker:
             self._check_batched_jvp()
 
     # -- finite differences ----------------------------------------------------------------
-    def _evaluate(self, replace: dict) -> list[np.ndarray]:
-        """The checked outputs' values at the arguments with ``replace``d arrays."""
+    def _evaluate(self, replace: dict, positions: Sequence[int]) -> list[np.ndarray]:
+        """The values of the outputs at ``positions``, at the arguments with ``replace``d
+        arrays."""
         outputs = self._call(self._fresh(replace))
-        return [_values(outputs[k])
-                for k in self.output_positions]
+        return [_values(outputs[k]) for k in positions]
 
     def _numerical_jacobians(self) -> list[list[np.ndarray]]:
         """``[output][input]`` of shape (input.numel(), output.numel()), PyTorch's layout."""
@@ -214,9 +214,11 @@ class _Checker:
                     jacobians[k][j][element] = d.reshape(-1)
         return jacobians
 
-    def _central_difference(self, position: int, base: np.ndarray, direction, eps: float):
-        """``(f(x + eps d) - f(x - eps d)) / (2 eps)`` for argument ``position``; ``direction``
-        is an element index (a unit vector) or an array."""
+    def _central_difference(self, position: int, base: np.ndarray, direction, eps: float,
+                            outputs: Optional[Sequence[int]] = None):
+        """``(f(x + eps d) - f(x - eps d)) / (2 eps)`` for argument ``position``, of the checked
+        outputs (or those at the positions ``outputs``); ``direction`` is an element index (a
+        unit vector) or an array."""
         plus, minus = base.copy(), base.copy()
         if isinstance(direction, (int, np.integer)):
             # stepped in the argument's own dtype, as PyTorch perturbs the tensor in place
@@ -225,23 +227,20 @@ class _Checker:
         else:
             plus = (plus + eps * direction).astype(base.dtype)
             minus = (minus - eps * direction).astype(base.dtype)
-        high = self._evaluate({position: plus})
-        low = self._evaluate({position: minus})
+        positions = self.output_positions if outputs is None else outputs
+        high = self._evaluate({position: plus}, positions)
+        low = self._evaluate({position: minus}, positions)
         return [(h - lo) / (2 * eps) for h, lo in zip(high, low)]
 
     def _check_constant(self, outputs: tuple) -> None:
+        """No output requires grad: then none of the floating ones may change with an input."""
+        floating = [k for k, o in enumerate(outputs)
+                    if isinstance(o, Tensor) and o.is_floating_point()]
         for position in self.wrt:
             base = self.args[position].detach().numpy()
             for element in range(base.size):
-                plus, minus = base.copy(), base.copy()
-                plus.reshape(-1)[element] += self.eps
-                minus.reshape(-1)[element] -= self.eps
-                high = self._call(self._fresh({position: plus}))
-                low = self._call(self._fresh({position: minus}))
-                for k, (h, lo) in enumerate(zip(high, low)):
-                    if not (isinstance(h, Tensor) and h.is_floating_point()):
-                        continue
-                    slope = (_values(h) - _values(lo)) / (2 * self.eps)
+                slopes = self._central_difference(position, base, element, self.eps, floating)
+                for k, slope in zip(floating, slopes):
                     if not np.allclose(slope, 0.0, rtol=self.rtol, atol=self.atol):
                         self._fail(f"Numerical gradient for function expected to be zero: "
                                    f"output {k} does not require grad but changes with "
