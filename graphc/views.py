@@ -136,10 +136,10 @@ def layout(t: Tensor) -> tuple:
 
 def is_contiguous_layout(shape, strides) -> bool:
     """PyTorch's ``is_contiguous``: row-major strides, ignoring size-1 dims; empty: True."""
+    if 0 in shape:
+        return True
     expected = 1
     for n, s in zip(reversed(shape), reversed(strides)):
-        if n == 0:
-            return True
         if n != 1:
             if s != expected:
                 return False
@@ -208,8 +208,11 @@ def link(base: Tensor, out: Tensor, op: Callable, strides: Optional[tuple],
     else:
         root, ops = base, (op,)
     info = ViewInfo(root, ops, strides, offset, detached, layout)
-    if not detached and not _grad_mode.enabled:
-        info.no_grad = True
+    if not detached:  # (a view of a view made under no_grad is one too, as in torch)
+        if base._view_info is not None and base._view_info.no_grad:
+            info.no_grad = base._view_info.no_grad
+        elif not _grad_mode.enabled:
+            info.no_grad = True
     return attach(out, info)
 
 
@@ -433,7 +436,7 @@ def _write_in_place(view: Tensor, info: ViewInfo, root: Tensor, compute, checked
     CopySlices); a value to write that requires grad goes through the scatter from here."""
     if tracing.current() is not None or root._value is not None:
         return False
-    if (type(root._data) is not np.ndarray or info.offset is None or view.numel() == 0
+    if (type(root._data) is not np.ndarray or info.offset is None or view._data.size == 0
             or view._data.dtype != root._data.dtype or (grad_mode and root.requires_grad)):
         return False
     written = root._data if _sole_holder(root) else None  # (before any local holds it)
