@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphc import functions as F
 from graphc import autograd, tracing
+from graphc import functions as F
 from graphc.dispatch import apply
 from graphc.errors import IndexArgumentError
 from graphc.index_ops import negative_counts_from_end

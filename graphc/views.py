@@ -76,8 +76,8 @@ class ViewInfo:
         self.weak = False
         self.root_array = None  # (weak) the root's latest array
         # made under no_grad (torch's CreationMeta::NO_GRAD_MODE): an in-place op on it under
-        # grad mode raises; "rebased" once its root was written under grad mode
-        self.no_grad: Any = False
+        # grad mode raises where its root, or the value written, requires grad
+        self.no_grad = False
 
     def _laid_out(self) -> None:
         self._strides, self._offset = self._layout()
@@ -331,8 +331,8 @@ def assign_view(view: Tensor, compute, resizes: Optional[str]) -> Tensor:
         if grad_mode and view.requires_grad and view._grad_fn is None:
             raise AutogradError("a leaf tensor that requires grad is used in an in-place "
                                 "operation; wrap the update in `with graphc.no_grad():`")
-    elif grad_mode and info.no_grad and (root.requires_grad or info.no_grad == "rebased"):
-        _no_grad_view_error(info)
+    elif grad_mode and info.no_grad and root.requires_grad:
+        _no_grad_view_error()
     elif grad_mode and root.requires_grad and root._grad_fn is None:
         raise AutogradError("a view of a leaf tensor that requires grad is used in an in-place "
                             "operation; wrap the update in `with graphc.no_grad():` (or write "
@@ -341,7 +341,7 @@ def assign_view(view: Tensor, compute, resizes: Optional[str]) -> Tensor:
 
     def checked(new: Tensor) -> Tensor:
         if grad_mode and info.no_grad and new.requires_grad and not info.detached:
-            _no_grad_view_error(info)
+            _no_grad_view_error()
         if new.shape != shape:
             raise AutogradError(f"in-place result has shape {list(new.shape)}, but the view "
                                 f"being written has shape {list(shape)}")
@@ -367,15 +367,15 @@ def assign_view(view: Tensor, compute, resizes: Optional[str]) -> Tensor:
     return view
 
 
-def _no_grad_view_error(info: ViewInfo):
-    what = ("its base or another view of its base has been modified inplace with grad mode "
-            "enabled" if info.no_grad == "rebased" else
-            "is being modified inplace with grad mode enabled")
-    raise AutogradError(f"A view was created in no_grad mode and {what}. Given that this use "
-                        f"case is ambiguous and error-prone, it is forbidden. You can clarify "
-                        f"your code by moving both the view and the inplace either both inside "
-                        f"the no_grad block (if you don't want the inplace to be tracked) or "
-                        f"both outside (if you want the inplace to be tracked).")
+def _no_grad_view_error():
+    """PyTorch's error for an in-place op under grad mode on a view made under no_grad whose
+    base requires grad (or whose new value does)."""
+    raise AutogradError("A view was created in no_grad mode and is being modified inplace with "
+                        "grad mode enabled. Given that this use case is ambiguous and "
+                        "error-prone, it is forbidden. You can clarify your code by moving both "
+                        "the view and the inplace either both inside the no_grad block (if you "
+                        "don't want the inplace to be tracked) or both outside (if you want the "
+                        "inplace to be tracked).")
 
 
 # -- writing through a view in place --------------------------------------------------------------
@@ -499,10 +499,9 @@ def refresh(root: Tensor, written: Optional[np.ndarray] = None) -> None:
         if info.detached:
             fresh = forward(info, now)
         elif info.no_grad:
-            # made under no_grad: no history through the root (torch forbids its use once the
-            # root was written under grad mode; graphc refuses an in-place op on it)
-            if now.requires_grad and autograd.is_grad_enabled():
-                info.no_grad = "rebased"
+            # made under no_grad: no history through the root (torch raises at any later use
+            # once the root was written under grad mode; graphc reads it as a constant and
+            # refuses in-place ops on it, as torch)
             with autograd.no_grad():
                 fresh = forward(info, now)
         else:
