@@ -733,8 +733,8 @@ class _Shaped:
     strides are worked out when first asked, instead of the tensor (and its values)."""
     __slots__ = ("shape", "ndim", "_view_info")
 
-    def __init__(self, t: Tensor):
-        self.shape, self.ndim, self._view_info = t.shape, t.ndim, t._view_info
+    def __init__(self, shape: tuple, info: Optional[ViewInfo]):
+        self.shape, self.ndim, self._view_info = shape, len(shape), info
 
 
 def _plain_axes(data: np.ndarray, name: str, args) -> Optional[tuple]:
@@ -780,10 +780,12 @@ def _single(impl: Callable, rule: Callable, detached: bool = False,
             if where is not None:  # NumPy's view, its strides worked out when first asked
                 data = self._data
                 array = data[where] if name in ("narrow", "select") else data.swapaxes(*where)
-                out = Tensor._from_result(array)
-                before, after = _Shaped(self), _Shaped(out)
-                return link(self, out, lambda t: impl(t, *args), None, None,
-                            layout=lambda: rule(before, after, *args))
+                # (the closure keeps shapes, not arrays: a held array would make the root's
+                # look shared to _sole_holder)
+                shape, info, out_shape = data.shape, self._view_info, array.shape
+                return link(self, Tensor._from_result(array), lambda t: impl(t, *args), None,
+                            None, layout=lambda: rule(_Shaped(shape, info),
+                                                      _Shaped(out_shape, None), *args))
         out = impl(self, *args, **kwargs)
         if out is self or not isinstance(self, Tensor):
             return out

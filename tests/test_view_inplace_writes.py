@@ -262,3 +262,20 @@ def test_setitem_that_records_autograd_keeps_its_gradient():
                       requires_grad=True)
     assert gradcheck(f, (w, graphc.tensor([0.5, 2.0], dtype=graphc.float64,
                                           requires_grad=True)))
+
+
+@pytest.mark.parametrize("take", [lambda x: x[1], lambda x: x[:, 1:3], lambda x: x.narrow(0, 1, 2),
+                                  lambda x: x.select(1, 0), lambda x: x.transpose(0, 1)[2],
+                                  lambda x: x.t().narrow(0, 1, 1)])
+def test_live_fast_views_do_not_make_the_root_look_shared(take):
+    x = graphc.zeros(4, 6)
+    x.add_(0)  # (an array of its own)
+    v = take(x)
+    v.add_(1)
+    where = _address(x)
+    v.add_(1)
+    take(x).mul_(3)
+    assert _address(x) == where
+    assert v.stride() is not None  # (its lazy layout worked out, then written again)
+    v.add_(1)
+    assert _address(x) == where
