@@ -420,8 +420,8 @@ def _strided(array: np.ndarray, info: ViewInfo, shape) -> np.ndarray:
     """The NumPy view of the row-major ``array`` (a root's) at the view's torch strides and
     storage offset: its elements, where they are stored."""
     size = array.itemsize
-    return np.ndarray(tuple(shape), array.dtype, array, info.offset * size,
-                      tuple(s * size for s in info.strides))
+    return np.ndarray(shape, array.dtype, array, info.offset * size,
+                      [s * size for s in info.strides])
 
 
 def _write_in_place(view: Tensor, info: ViewInfo, root: Tensor, compute, checked,
@@ -443,14 +443,15 @@ def _write_in_place(view: Tensor, info: ViewInfo, root: Tensor, compute, checked
     array = root._data
     if written is None:  # copy-on-write: others may see this array (also makes it row-major)
         array = np.array(array, order="C")
-    old = _strided(array, info, view.shape)
+    target = _strided(array, info, view._data.shape)
+    old = target.view()
     old.flags.writeable = False  # (compute reads it; graphc never writes an operand)
     new = checked(compute(Tensor._wrap(old)))
     old = None
     if grad_mode and new.requires_grad:  # torch's CopySlices: the scatter, with history
         root._assign(lambda root_old: _scatter(info, root_old, new))
         return True
-    np.copyto(_strided(array, info, view.shape), new._data)
+    np.copyto(target, new._data)
     root._data = array
     root._version += 1
     if root._views:
