@@ -10,7 +10,10 @@ and treated as immutable; an in-place op rebinds the tensor to a new value, see
   ops that compute it from the root's value, and torch's strides and storage offset for it;
 * an in-place op on a view computes the view's new value, writes it into the root's value (a
   ``scatter`` to the root positions the view covers: gradients reach the root's other elements
-  and the written values, as PyTorch's ``CopySlices``) and rebinds the root;
+  and the written values, as PyTorch's ``CopySlices``) and rebinds the root; eagerly, where no
+  autograd records, the new value is stored into the root's array through NumPy strides
+  instead (O(view); the array is copied once first if anybody else may see it:
+  :func:`_write_in_place`);
 * rebinding a root recomputes every live view of it (weak references: dead views cost nothing)
   from the root's new value, with autograd history through the root, and gives them the root's
   version (PyTorch shares one version counter between a base and its views);
@@ -399,7 +402,7 @@ def _sole_holder(root: Tensor) -> bool:
         return False
     flags = None  # (it holds the array)
     expected = 1 + _LOCAL_REFS  # root._data
-    for r in root._views:
+    for r in root._views or ():
         v = r()
         if v is None:
             continue
