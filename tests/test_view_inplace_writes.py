@@ -279,3 +279,37 @@ def test_live_fast_views_do_not_make_the_root_look_shared(take):
     assert v.stride() is not None  # (its lazy layout worked out, then written again)
     v.add_(1)
     assert _address(x) == where
+
+
+@pytest.mark.parametrize("dtype", [graphc.float16, graphc.bfloat16, graphc.bool, graphc.int8])
+def test_narrow_dtypes_bit_identical_to_the_scatter(dtype, monkeypatch):
+    def run():
+        x = graphc.tensor(_root() * 5 - 8).to(dtype)
+        x[1:, ::2].copy_(x[:3, 1::2])  # (overlapping source and target memory)
+        if dtype.is_float:
+            x.t()[2].mul_(1.7)
+            x.diagonal(1).add_(x[0, :4].float().exp())
+        return x.float().numpy() if dtype == graphc.bfloat16 else x.numpy()
+    fast = run()
+    with monkeypatch.context() as m:
+        _scatter_only(m)
+        slow = run()
+    np.testing.assert_array_equal(fast, slow)
+
+
+def test_gradients_identical_to_the_scatter_path(monkeypatch):
+    def run():
+        s = graphc.tensor(np.linspace(-1, 2, 4), dtype=graphc.float64, requires_grad=True)
+        x = graphc.zeros(3, 4, dtype=graphc.float64)
+        x[1].copy_(s.exp())  # the value requires grad, the root does not: the scatter
+        x[:, 1:].add_(1.0)  # then a write with history: the scatter too
+        with graphc.no_grad():
+            x.t()[0].mul_(2.0)  # under no_grad: in place, the history kept
+        (x * x).sum().backward()
+        return x.detach().numpy().copy(), s.grad.numpy().copy()
+    fast = run()
+    with monkeypatch.context() as m:
+        _scatter_only(m)
+        slow = run()
+    for a, b in zip(fast, slow):
+        np.testing.assert_array_equal(a, b)
