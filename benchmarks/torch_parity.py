@@ -6903,6 +6903,106 @@ def session28_lead():
     check("s28/lead.autograd.gradcheck verdicts", gradcheck_verdicts)
 
 
+def session29_views():
+    """Writes through views in place (graphc/views.py's ``_write_in_place``: NumPy strides, the
+    root's array copied first when someone else may see it) and basic-key ``x[key] = v`` done
+    the same way: values after writes through every kind of view, each with a live sibling
+    view, then the base written; gradients where the written value requires grad; torch's
+    errors for in-place ops on views made under no_grad. float64 and int64, exact."""
+    base = np.arange(24.0).reshape(2, 3, 4) / 7
+    views_ = {
+        "x[1]": lambda x: x[1], "x[-1, ::2]": lambda x: x[-1, ::2],
+        "x[..., 1:3]": lambda x: x[..., 1:3], "x[None, :, 2]": lambda x: x[None, :, 2],
+        "narrow": lambda x: x.narrow(2, 1, 2), "select": lambda x: x.select(1, -1),
+        "transpose": lambda x: x.transpose(0, 2), "permute": lambda x: x.permute(2, 0, 1),
+        "view": lambda x: x.view(6, 4)[2:5], "reshape(-1)[::5]": lambda x: x.reshape(-1)[::5],
+        "diagonal": lambda x: x.diagonal(0, 1, 2), "unfold": lambda x: x.unfold(2, 2, 2),
+        "split": lambda x: x.split(2, dim=2)[1], "unbind": lambda x: x.unbind(1)[2],
+        "t() of x[1]": lambda x: x[1].t()[1:], "detach": lambda x: x.detach()[0],
+        "squeeze/unsqueeze": lambda x: x[:, :1].squeeze(1).unsqueeze(0),
+    }
+
+    def written(op, dtype):
+        out = {}
+        for name, L in (("g", graphc), ("t", torch)):
+            x = L.tensor((base * 7).astype(dtype) if dtype == np.int64 else base)
+            sibling = x[:, 1]
+            v = op(x)
+            v.mul_(3).add_(2)
+            v.copy_(v * 2)
+            after = (_np(x).copy(), _np(sibling).copy())
+            x.sub_(1)
+            out[name] = after + (_np(v).copy(),)
+        g, t = out["g"], out["t"]
+        return [("base after writes through the view", g[0], t[0]),
+                ("sibling view", g[1], t[1]), ("view after the base is written", g[2], t[2])]
+
+    for dtype in (np.float64, np.int64):
+        for name, op in views_.items():
+            check(f"session29_views.{np.dtype(dtype).name} writes through {name}",
+                  lambda op=op, dtype=dtype: written(op, dtype), rtol=0, atol=0)
+
+    def setitem():
+        out = []
+        for L in (graphc, torch):
+            x = L.tensor(base.copy())
+            x[:, 1:] = 2.5
+            x[0, ..., 1] = L.tensor([1.0, -1.0, 3.0])
+            x[1, ::2, None] = L.tensor([[7.0], [8.0], [9.0], [10.0]]).T
+            out.append(_np(x).copy())
+        return [("x after basic-key writes", out[0], out[1])]
+    check("session29_views.setitem with basic keys", setitem, rtol=0, atol=0)
+
+    def grads(L, a, s):
+        x = L.zeros(3, 4, dtype=L.float64)  # no history of its own: the value brings it
+        x[1].copy_(s * 2)
+        x.t()[2].add_(s[:3])
+        y = a * 1.0
+        y[:, 1:].mul_(x[:, :3])
+        return (x * y).sum(1)
+    rng = np.random.default_rng(29)
+    check("session29_views.grad of values written through views", lambda: compare_fb(
+        lambda *ts: grads(graphc, *ts), lambda *ts: grads(torch, *ts),
+        [rng.standard_normal((3, 4)), rng.standard_normal(4)]))
+
+    def raised(fn):
+        try:
+            fn()
+        except RuntimeError as e:
+            return str(e)
+        return "no error"
+
+    def no_grad_views():
+        items = []
+
+        def write_view(L, leaf, value_grad):
+            w = L.ones(3, 2, requires_grad=True)
+            b = w if leaf else w * 2
+            with L.no_grad():
+                v = b[0]
+            v.add_(L.ones(2, requires_grad=value_grad))
+
+        def rebased(L):
+            h = L.ones(3, 2, requires_grad=True) * 2
+            with L.no_grad():
+                v = h[0]
+            with L.no_grad():
+                v.add_(1)
+                h.mul_(2)
+            h.mul_(3)
+            v.add_(1)
+        cases = [(f"write (leaf={leaf}, value requires grad={vg})",
+                  lambda L, leaf=leaf, vg=vg: write_view(L, leaf, vg))
+                 for leaf in (True, False) for vg in (True, False)]
+        cases.append(("write after the base was written under grad mode", rebased))
+        for name, fn in cases:
+            g, t = raised(lambda f=fn: f(graphc)), raised(lambda f=fn: f(torch))
+            items.append(Exact(f"{name} raises", g != "no error", t != "no error"))
+            items.append(Exact(f"{name} message", g[:120], t[:120]))
+        return items
+    check("session29_views.in-place on views made under no_grad", no_grad_views)
+
+
 def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -6925,7 +7025,7 @@ def main() -> int:
                     session27_linalg2, session27_funcs, session27_nnx, session27_dist2,
                     session27_surface2, session28_surface, session28_dist, session28_state,
                     session28_views, session28_parity, session28_surface2,
-                    session28_lead):
+                    session28_lead, session29_views):
         section()
     counts = {s: sum(1 for r in RESULTS if r[0] == s) for s in ("PASS", "FAIL", "XFAIL", "XPASS")}
     print(f"\n{len(RESULTS)} checks in {time.perf_counter() - start:.1f}s: "

@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphc import autograd, tracing
 from graphc import functions as F
-from graphc import tracing
 from graphc.dispatch import apply
 from graphc.errors import IndexArgumentError
 from graphc.index_ops import negative_counts_from_end
@@ -346,6 +346,21 @@ def setitem(x: Tensor, key, value) -> None:
     if any(_as_index_tensor(k) is not None for k in key):
         x._assign(lambda old: put(old, tuple(key), value))
         return
+
+    if (tracing.current() is None and x._value is None and type(x._data) is np.ndarray
+            and not (autograd.is_grad_enabled() and (
+                x.requires_grad or (isinstance(value, Tensor) and value.requires_grad)))):
+        # no autograd to record: written through the view x[key], in place in O(view)
+        # (graphc.views), where the pad and where below make root-sized arrays
+        view = x[tuple(key)]
+        if view is not x and view._view_info is not None:
+            def fill(old: Tensor) -> Tensor:
+                v = F.to_tensor(value, old)
+                if v.dtype != old.dtype:
+                    v = F.cast(v, old.dtype)
+                return F.broadcast_to(_without_leading_ones(v, old.ndim), list(old.shape))
+            view._assign(fill)
+            return
 
     def compute(old: Tensor) -> Tensor:
         region, (starts, stops, steps), layout = _basic(old, key)

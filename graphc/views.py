@@ -10,7 +10,10 @@ and treated as immutable; an in-place op rebinds the tensor to a new value, see
   ops that compute it from the root's value, and torch's strides and storage offset for it;
 * an in-place op on a view computes the view's new value, writes it into the root's value (a
   ``scatter`` to the root positions the view covers: gradients reach the root's other elements
-  and the written values, as PyTorch's ``CopySlices``) and rebinds the root;
+  and the written values, as PyTorch's ``CopySlices``) and rebinds the root; eagerly, where no
+  autograd records, the new value is stored into the root's array through NumPy strides
+  instead (O(view); the array is copied once first if anybody else may see it:
+  :func:`_write_in_place`);
 * rebinding a root recomputes every live view of it (weak references: dead views cost nothing)
   from the root's new value, with autograd history through the root, and gives them the root's
   version (PyTorch shares one version counter between a base and its views);
@@ -32,6 +35,7 @@ view exactly when PyTorch's would, ``view`` raises where PyTorch's raises.
 from __future__ import annotations
 
 import functools
+import sys
 import weakref
 from collections.abc import Callable
 from typing import Any, Optional
@@ -46,6 +50,8 @@ from graphc.tensor import Tensor
 from ir.types import wrap_dim
 
 _ref = weakref.ref
+_grad_mode = autograd._state  # (this thread's grad mode, ``.enabled``)
+_trace_state = tracing._local  # (this thread's active trace, ``.ctx``)
 
 
 class ViewInfo:
@@ -58,17 +64,39 @@ class ViewInfo:
     ``grad_fn``, as PyTorch's detached tensors share storage, not history. When the root dies,
     its detached views go on sharing its values through a new root (:func:`_root_died`)."""
 
-    __slots__ = ("base", "ops", "strides", "offset", "detached", "positions", "weak",
-                 "root_array")
+    __slots__ = ("base", "ops", "_strides", "_offset", "_layout", "detached", "positions",
+                 "weak", "root_array", "no_grad")
 
-    def __init__(self, base: Tensor, ops: tuple, strides: tuple, offset: Optional[int],
-                 detached: bool):
+    def __init__(self, base: Tensor, ops: tuple, strides: Optional[tuple],
+                 offset: Optional[int], detached: bool, layout: Optional[Callable] = None):
         self.base: Any = base  # the root, or (weak) a weakref.ref to it
-        self.ops, self.strides, self.offset = ops, strides, offset
+        self.ops = ops
+        # torch's strides and offset, or (strides None) ``layout()`` computes them when first
+        # asked: the fast ``x[key]`` leaves them to the few callers that ask
+        self._strides, self._offset, self._layout = strides, offset, layout
         self.detached = detached
         self.positions: Optional[tuple] = None  # (root shape, flat root positions), eagerly
         self.weak = False
         self.root_array = None  # (weak) the root's latest array
+        # made under no_grad (torch's CreationMeta::NO_GRAD_MODE): an in-place op on it under
+        # grad mode raises where its root, or the value written, requires grad
+        self.no_grad = False
+
+    def _laid_out(self) -> None:
+        self._strides, self._offset = self._layout()
+        self._layout = None
+
+    @property
+    def strides(self) -> tuple:
+        if self._strides is None:
+            self._laid_out()
+        return self._strides
+
+    @property
+    def offset(self) -> Optional[int]:
+        if self._strides is None:
+            self._laid_out()
+        return self._offset
 
     def root(self) -> Tensor:
         return self.base() if self.weak else self.base
@@ -111,10 +139,10 @@ def layout(t: Tensor) -> tuple:
 
 def is_contiguous_layout(shape, strides) -> bool:
     """PyTorch's ``is_contiguous``: row-major strides, ignoring size-1 dims; empty: True."""
+    if 0 in shape:
+        return True
     expected = 1
     for n, s in zip(reversed(shape), reversed(strides)):
-        if n == 0:
-            return True
         if n != 1:
             if s != expected:
                 return False
@@ -170,9 +198,11 @@ def _expand_strides(shape, strides, new_shape) -> tuple:
 
 
 # -- linking a view to its root ------------------------------------------------------------------
-def link(base: Tensor, out: Tensor, op: Callable, strides: tuple, offset: Optional[int],
-         detached: bool = False) -> Tensor:
-    """Makes ``out`` (just computed as ``op(base)``) a view of ``base``'s root."""
+def link(base: Tensor, out: Tensor, op: Callable, strides: Optional[tuple],
+         offset: Optional[int], detached: bool = False,
+         layout: Optional[Callable] = None) -> Tensor:
+    """Makes ``out`` (just computed as ``op(base)``) a view of ``base``'s root (``layout()``
+    gives its strides and offset when ``strides`` is None)."""
     info = base._view_info
     if info is not None:
         root, ops, detached = info.root(), info.ops + (op,), detached or info.detached
@@ -180,7 +210,13 @@ def link(base: Tensor, out: Tensor, op: Callable, strides: tuple, offset: Option
         root, ops, detached = base._base, (detached_copy, op), True
     else:
         root, ops = base, (op,)
-    return attach(out, ViewInfo(root, ops, strides, offset, detached))
+    info = ViewInfo(root, ops, strides, offset, detached, layout)
+    if not detached:  # (a view of a view made under no_grad is one too, as in torch)
+        if base._view_info is not None and base._view_info.no_grad:
+            info.no_grad = base._view_info.no_grad
+        elif not _grad_mode.enabled:
+            info.no_grad = True
+    return attach(out, info)
 
 
 def attach(out: Tensor, info: ViewInfo) -> Tensor:
@@ -298,15 +334,17 @@ def assign_view(view: Tensor, compute, resizes: Optional[str]) -> Tensor:
         if grad_mode and view.requires_grad and view._grad_fn is None:
             raise AutogradError("a leaf tensor that requires grad is used in an in-place "
                                 "operation; wrap the update in `with graphc.no_grad():`")
+    elif grad_mode and info.no_grad and root.requires_grad:
+        _no_grad_view_error()
     elif grad_mode and root.requires_grad and root._grad_fn is None:
         raise AutogradError("a view of a leaf tensor that requires grad is used in an in-place "
                             "operation; wrap the update in `with graphc.no_grad():` (or write "
                             "into `.data`)")
     shape, dtype = view.shape, view.dtype
 
-    def through_root(root_old: Tensor) -> Tensor:
-        old = forward(info, root_old)
-        new = compute(old)
+    def checked(new: Tensor) -> Tensor:
+        if grad_mode and info.no_grad and new.requires_grad and not info.detached:
+            _no_grad_view_error()
         if new.shape != shape:
             raise AutogradError(f"in-place result has shape {list(new.shape)}, but the view "
                                 f"being written has shape {list(shape)}")
@@ -316,27 +354,132 @@ def assign_view(view: Tensor, compute, resizes: Optional[str]) -> Tensor:
                 raise AutogradError(f"in-place result of dtype {new.dtype} cannot be stored in "
                                     f"a tensor of dtype {dtype}")
             new = F.cast(new, dtype)
-        return _scatter(info, root_old, new)
+        return new
+
+    def through_root(root_old: Tensor) -> Tensor:
+        return _scatter(info, root_old, checked(compute(forward(info, root_old))))
 
     if info.detached:  # written as `.data` is: no history, the root keeps its own
         history = root._grad_fn
         with autograd.no_grad():
-            root._assign(through_root)
+            if not _write_in_place(view, info, root, compute, checked, False):
+                root._assign(through_root)
         root._grad_fn = history
-    else:
+    elif not _write_in_place(view, info, root, compute, checked, grad_mode):
         root._assign(through_root)
     return view
 
 
-def refresh(root: Tensor) -> None:
+def _no_grad_view_error():
+    """PyTorch's error for an in-place op under grad mode on a view made under no_grad whose
+    base requires grad (or whose new value does)."""
+    raise AutogradError("A view was created in no_grad mode and is being modified inplace with "
+                        "grad mode enabled. Given that this use case is ambiguous and "
+                        "error-prone, it is forbidden. You can clarify your code by moving both "
+                        "the view and the inplace either both inside the no_grad block (if you "
+                        "don't want the inplace to be tracked) or both outside (if you want the "
+                        "inplace to be tracked).")
+
+
+# -- writing through a view in place --------------------------------------------------------------
+_getrefcount = sys.getrefcount
+# sys.getrefcount of an array in _sole_holder: its holders, plus that function's local and the
+# call's argument (CPython 3.11-3.13); an interpreter that counts fewer finds no sole holder and
+# copies, which is safe
+_LOCAL_REFS = 2
+
+
+def _sole_holder(root: Tensor) -> bool:
+    """Whether nothing but ``root`` and its views can see the memory of ``root``'s array, so
+    that writing it in place changes no array anybody else holds (graphc's invariant: an array
+    from ``numpy()``, ``from_numpy``, an autograd saved value or another tensor is never
+    written). The array must own its memory (a view of another array may share it with anyone)
+    and be writable; every NumPy view of it, and the array itself, must be held by the root
+    and its views alone (``sys.getrefcount``; a NumPy view counts once in its base's count)."""
+    array = root._data
+    flags = array.flags
+    if not (flags.owndata and flags.writeable and flags.c_contiguous):
+        return False
+    flags = None  # (it holds the array)
+    expected = 1 + _LOCAL_REFS  # root._data
+    for r in root._views or ():
+        v = r()
+        if v is None:
+            continue
+        if v._view_info.root_array is array:
+            expected += 1
+        data = v._data
+        if data is array:
+            expected += 1
+        elif type(data) is np.ndarray and data.base is array:
+            if _getrefcount(data) != 1 + _LOCAL_REFS:  # v._data alone holds it
+                return False
+            expected += 1
+    v = data = None  # (a local holding the array would count)
+    return _getrefcount(array) == expected
+
+
+def _strided(array: np.ndarray, info: ViewInfo, shape) -> np.ndarray:
+    """The NumPy view of the row-major ``array`` (a root's) at the view's torch strides and
+    storage offset: its elements, where they are stored."""
+    size = array.itemsize
+    return np.ndarray(shape, array.dtype, array, info.offset * size,
+                      [s * size for s in info.strides])
+
+
+def _write_in_place(view: Tensor, info: ViewInfo, root: Tensor, compute, checked,
+                    grad_mode: bool) -> bool:
+    """The eager write of a view of a host root that records no autograd: the view's new value
+    is stored into the root's array through NumPy strides, in O(view) time and memory, where
+    the scatter (:func:`_scatter`) made a root-sized copy and index array. The root's array is
+    copied first (once) when someone else may see it (:func:`_sole_holder`). The bookkeeping is
+    ``Tensor._assign``'s: one version bump, the views refreshed (those already looking at the
+    written array keep their values). False (nothing done) where the general path must run:
+    inside a trace, a root on a device, a traced index, a root that records autograd (torch's
+    CopySlices); a value to write that requires grad goes through the scatter from here."""
+    if tracing.current() is not None or root._value is not None:
+        return False
+    if (type(root._data) is not np.ndarray or info.offset is None or view._data.size == 0
+            or view._data.dtype != root._data.dtype or (grad_mode and root.requires_grad)):
+        return False
+    written = root._data if _sole_holder(root) else None  # (before any local holds it)
+    array = root._data
+    if written is None:  # copy-on-write: others may see this array (also makes it row-major)
+        array = np.array(array, order="C")
+    target = _strided(array, info, view._data.shape)
+    old = target.view()
+    old.flags.writeable = False  # (compute reads it; graphc never writes an operand)
+    new = checked(compute(Tensor._wrap(old)))
+    old = None
+    if grad_mode and new.requires_grad:  # torch's CopySlices: the scatter, with history
+        root._assign(lambda root_old: _scatter(info, root_old, new))
+        return True
+    np.copyto(target, new._data)
+    root._data = array
+    root._version += 1
+    if root._views:
+        refresh(root, written)
+    return True
+
+
+def refresh(root: Tensor, written: Optional[np.ndarray] = None) -> None:
     """Recomputes every live view of ``root`` from its current value (after it was rebound),
-    with autograd history through the root, and gives them the root's version."""
+    with autograd history through the root, and gives them the root's version. ``written``:
+    the root's array, just written in place (:func:`_write_in_place`); a view whose array is
+    (a NumPy view of) it already shows its new values and, with no history to regenerate
+    (the root records none), only takes the version."""
     ctx = tracing.current()
     now = None
     live = []
+    keeps = written is not None and not root.requires_grad
     for r in root._views:
         v = r()
         if v is None:
+            continue
+        if keeps and v._grad_fn is None and v._value is None and (
+                v._data is written or getattr(v._data, "base", None) is written):
+            live.append(r)
+            v._version = root._version
             continue
         if v._value is not None:
             if v._trace is not ctx:
@@ -359,6 +502,12 @@ def refresh(root: Tensor) -> None:
         info = v._view_info
         if info.detached:
             fresh = forward(info, now)
+        elif info.no_grad:
+            # made under no_grad: no history through the root (torch raises at any later use
+            # once the root was written under grad mode; graphc reads it as a constant and
+            # refuses in-place ops on it, as torch)
+            with autograd.no_grad():
+                fresh = forward(info, now)
         else:
             # a view that required grad keeps its history through the root, as PyTorch
             # regenerates a view's grad_fn after its base changed (also under no_grad)
@@ -583,8 +732,64 @@ def _detach_rule(x, out):
 _ALIASES = {"axis": "dim", "axis0": "dim0", "axis1": "dim1", "input": None, "self": None}
 
 
-def _single(impl: Callable, rule: Callable, detached: bool = False) -> Callable:
+class _Shaped:
+    """What a layout rule reads of a tensor (its shape and view link), kept by a view whose
+    strides are worked out when first asked, instead of the tensor (and its values)."""
+    __slots__ = ("shape", "ndim", "_view_info")
+
+    def __init__(self, shape: tuple, info: Optional[ViewInfo]):
+        self.shape, self.ndim, self._view_info = shape, len(shape), info
+
+
+def _plain_axes(data: np.ndarray, name: str, args) -> Optional[tuple]:
+    """The NumPy key (or, for a transpose, the two axes) of view op ``name`` with plain int
+    ``args`` in range; None where the general path decides (and raises the errors)."""
+    n = data.ndim
+    for a in args:
+        if type(a) is not int:
+            return None
+    if name == "narrow" and len(args) == 3 and n:
+        d, start, length = args
+        if not -n <= d < n:
+            return None
+        size = data.shape[d]
+        if start < 0:
+            start += size
+        if not (0 <= start <= size and 0 <= length <= size - start):
+            return None
+        return (slice(None),) * (d % n) + (slice(start, start + length),)
+    if name == "select" and len(args) == 2 and n:
+        d, index = args
+        if not -n <= d < n or not -data.shape[d] <= index < data.shape[d]:
+            return None
+        return (slice(None),) * (d % n) + (index, Ellipsis)
+    if name in ("transpose", "swapaxes", "swapdims") and len(args) == 2 and n:
+        if all(-n <= a < n for a in args):
+            return args
+    return None
+
+
+_PLAIN = ("narrow", "select", "transpose", "swapaxes", "swapdims")
+
+
+def _single(impl: Callable, rule: Callable, detached: bool = False,
+            name: Optional[str] = None) -> Callable:
+    plain = name in _PLAIN
+
     def view_op(self, *args, **kwargs):
+        if (plain and not kwargs and type(self) is Tensor and self._value is None
+                and type(self._data) is np.ndarray and _trace_state.ctx is None
+                and not (self.requires_grad and _grad_mode.enabled)):
+            where = _plain_axes(self._data, name, args)
+            if where is not None:  # NumPy's view, its strides worked out when first asked
+                data = self._data
+                array = data[where] if name in ("narrow", "select") else data.swapaxes(*where)
+                # (the closure keeps shapes, not arrays: a held array would make the root's
+                # look shared to _sole_holder)
+                shape, info, out_shape = data.shape, self._view_info, array.shape
+                return link(self, Tensor._from_result(array), lambda t: impl(t, *args), None,
+                            None, layout=lambda: rule(_Shaped(shape, info),
+                                                      _Shaped(out_shape, None), *args))
         out = impl(self, *args, **kwargs)
         if out is self or not isinstance(self, Tensor):
             return out
@@ -690,14 +895,21 @@ def _basic_key(x: Tensor, key):
 
 def _getitem_layout(x: Tensor, key: list) -> tuple:
     strides, offset = layout(x)
+    return _layout_of(x.shape, strides, offset, key)
+
+
+def _layout_of(shape, strides: tuple, offset: Optional[int], key: list) -> tuple:
+    """The strides and offset of ``x[key]`` (``key`` expanded to one item per dim), ``x``
+    having ``shape``, ``strides`` and ``offset``."""
     out: list = []
     axis = 0
+    ndim = len(shape)
     for k in key:
         if k is None:
-            out.append(x.shape[axis] * strides[axis] if axis < x.ndim else 1)
+            out.append(shape[axis] * strides[axis] if axis < ndim else 1)
             continue
         if isinstance(k, slice):
-            start, _, step = k.indices(x.shape[axis])
+            start, _, step = k.indices(shape[axis])
             if offset is not None:
                 offset += start * strides[axis]
             out.append(strides[axis] * step)
@@ -705,9 +917,9 @@ def _getitem_layout(x: Tensor, key: list) -> tuple:
             if offset is None or k._value is not None or tracing.current() is not None:
                 offset = None  # known when the graph runs
             else:
-                offset += (int(k) % x.shape[axis]) * strides[axis]
+                offset += (int(k) % shape[axis]) * strides[axis]
         else:
-            offset = None if offset is None else offset + (int(k) % x.shape[axis]) * strides[axis]
+            offset = None if offset is None else offset + (int(k) % shape[axis]) * strides[axis]
         axis += 1
     return tuple(out), offset
 
@@ -715,6 +927,11 @@ def _getitem_layout(x: Tensor, key: list) -> tuple:
 def getitem(self: Tensor, key) -> Tensor:
     """``x[key]``: a view for basic indexing (ints, slices, None, ``...``), a copy for integer
     tensors and masks, as in PyTorch."""
+    if self._value is None and type(self._data) is np.ndarray and not (
+            self.requires_grad and _grad_mode.enabled) and _trace_state.ctx is None:
+        out = _plain_getitem(self, key)
+        if out is not None:
+            return out
     out = indexing.getitem(self, key)
     if out is self:
         return out
@@ -729,6 +946,55 @@ def getitem(self: Tensor, key) -> Tensor:
     strides, offset = _getitem_layout(self, expanded)
     key = _frozen_key(key)
     return link(self, out, lambda t: indexing.getitem(t, key), strides, offset)
+
+
+
+
+def _plain_key(key, ndim: int) -> bool:
+    """Whether ``key`` is basic indexing that NumPy reads exactly as graphc: Python ints in
+    range, slices of Python ints (or None) with a positive step, None and one ``...``."""
+    items = key if type(key) is tuple else (key,)
+    consumed, ellipses = 0, 0
+    for k in items:
+        t = type(k)
+        if t is int or t is slice:
+            if t is slice and not (
+                    (k.step is None or (type(k.step) is int and k.step > 0))
+                    and (k.start is None or type(k.start) is int)
+                    and (k.stop is None or type(k.stop) is int)):
+                return False
+            consumed += 1
+        elif k is Ellipsis:
+            ellipses += 1
+        elif k is not None:
+            return False
+    return consumed <= ndim and ellipses <= 1
+
+
+def _plain_getitem(x: Tensor, key) -> Optional[Tensor]:
+    """``x[key]`` of a concrete host tensor that records no autograd, for a key
+    :func:`_plain_key` accepts: NumPy's view of the array, linked as a view whose strides are
+    worked out when first asked (a fraction of the general path's time). None: the general
+    path decides (and raises the errors)."""
+    data = x._data
+    if not _plain_key(key, data.ndim):
+        return None
+    try:  # (a trailing ... keeps a 0-d result an array, not a NumPy scalar)
+        array = data[(key, Ellipsis) if type(key) is not tuple else
+                     key if any(k is Ellipsis for k in key) else key + (Ellipsis,)]
+    except IndexError:  # an int out of range, two ...: the general path's error
+        return None
+    shape, info = x.shape, x._view_info
+    return link(x, Tensor._from_result(array), lambda t: indexing.getitem(t, key), None, None,
+                layout=lambda: _key_layout(shape, info, key))
+
+
+def _key_layout(shape, info: Optional[ViewInfo], key) -> tuple:
+    """torch's strides and offset of ``x[key]`` (a plain key), ``x`` of ``shape`` being a view
+    ``info`` describes, or no view (None)."""
+    strides, offset = (contiguous_strides(tuple(shape)), 0) if info is None else (
+        info.strides, info.offset)
+    return _layout_of(shape, strides, offset, indexing._expand_key(key, len(shape)))
 
 
 def _frozen_key(key):
@@ -799,7 +1065,7 @@ def install(namespace: dict) -> None:
     """Makes the view ops of :class:`Tensor` and of ``namespace`` (``graphc``'s) return
     views. Called once, by ``graphc/__init__``, after every method is attached."""
     for name, rule in _METHOD_RULES.items():
-        setattr(Tensor, name, _single(getattr(Tensor, name), rule))
+        setattr(Tensor, name, _single(getattr(Tensor, name), rule, name=name))
     for name, rule in _PROPERTY_RULES.items():
         getter = getattr(Tensor, name).fget
         setattr(Tensor, name, property(_single(getter, rule)))
@@ -814,7 +1080,7 @@ def install(namespace: dict) -> None:
     Tensor.contiguous = contiguous
     for name in _FUNCTIONS:
         if name in namespace:
-            namespace[name] = _single(namespace[name], _METHOD_RULES[name])
+            namespace[name] = _single(namespace[name], _METHOD_RULES[name], name=name)
     for name in _SPLITS:
         if name in namespace:
             namespace[name] = _pieces(namespace[name], name)
