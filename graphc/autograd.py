@@ -549,7 +549,18 @@ def _free_saved(fn: GradFn) -> None:
 
 def _stand_in(t: Tensor) -> Tensor:
     """A tensor of ``t``'s shape and dtype whose values nobody reads (all one zero)."""
-    return Tensor._wrap(np.broadcast_to(np.zeros((), t._data.dtype), t.shape))
+    data = t._data
+    key = (data.dtype, data.shape)
+    array = _STAND_INS.get(key)
+    if array is None:  # (np.broadcast_to costs more than the op it frees, so they are kept)
+        if len(_STAND_INS) >= 512:
+            _STAND_INS.clear()
+        array = _STAND_INS[key] = np.broadcast_to(np.zeros((), data.dtype), data.shape)
+    return Tensor._wrap(array)
+
+
+# stand-in arrays by (dtype, shape): read-only zero-stride views, shared by every stand-in
+_STAND_INS: dict = {}
 
 
 def accumulate_grad(leaf, g, create_graph: bool) -> None:
@@ -682,7 +693,11 @@ def _checked_grad_outputs(outputs: list, grad_outputs, ones_like) -> list:
                 raise AutogradError(f"grad can be implicitly created only for scalar outputs "
                                     f"(output {i} has shape {list(out.shape)}: pass its "
                                     f"gradient)")
-            g = ones_like(out)
+            data = out._data
+            # (a host value's ones directly: ones_like's checks and dispatch cost more than
+            # the rest of backward() on a small model)
+            g = Tensor._wrap(np.ones(data.shape, data.dtype)) if (
+                type(data) is np.ndarray and out._value is None) else ones_like(out)
         elif not isinstance(g, Tensor):
             raise TypeError(f"grad_outputs[{i}] must be a tensor or None, got "
                             f"{type(g).__name__}")
