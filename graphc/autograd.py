@@ -487,7 +487,9 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
                 raise AutogradError(
                     f"trying to backward through {fn.name} a second time, after its saved values "
                     "were freed; pass retain_graph=True to the first backward()")
-            fn.check_versions()
+            opdef = fn.opdef
+            if opdef.needs_values or opdef.needs_output:  # (else nothing to check)
+                fn.check_versions()
             if create_graph:
                 fn.output._grad_fn = fn  # double backward sees the result's own history
             # (a host gradient's device is the cpu, which the emitter treats as None)
@@ -535,9 +537,10 @@ def _free_saved(fn: GradFn) -> None:
     nothing in PyTorch, so a second backward through it works there: it keeps stand-ins here
     (zero-stride arrays of the same shapes, no memory). Any other is marked freed."""
     opdef = fn.opdef
-    reads_values = getattr(opdef, "needs_values", True) and any(
-        fn._value_needed(i) for i in range(len(fn.inputs)))  # (y * 3 reads only the 3)
-    keeps_nothing = not reads_values and not getattr(opdef, "needs_output", True)
+    # (the result's need first: it answers without looking at the inputs)
+    keeps_nothing = not getattr(opdef, "needs_output", True) and not (
+        getattr(opdef, "needs_values", True)
+        and any(fn._value_needed(i) for i in range(len(fn.inputs))))  # (y * 3 reads the 3)
     saved = [*fn.inputs, fn.output]
     if keeps_nothing and all(t._value is None and type(t._data) is np.ndarray for t in saved):
         fn.inputs = [_stand_in(t) for t in fn.inputs]

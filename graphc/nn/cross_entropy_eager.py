@@ -73,14 +73,15 @@ def fused_cross_entropy(input: Tensor, target: Tensor, ignore_index: int,
 
 class _Saved:
     """The forward pass of the composite in NumPy (each line one op of ``log_softmax`` or
-    ``nll_loss``), keeping what its backward reads."""
+    ``nll_loss``), keeping what its backward reads. (``np.add.reduce`` is what ``np.sum``
+    calls, without its Python wrapper.)"""
 
     def __init__(self, a: np.ndarray, t: np.ndarray, ignore_index: int, reduction: str):
         self.dtype, self.reduction, self.shape = a.dtype, reduction, a.shape
-        shift = np.max(a, axis=(1,), keepdims=True)  # logsumexp, shifted by the maximum
+        shift = np.maximum.reduce(a, axis=(1,), keepdims=True)  # logsumexp, shifted by the maximum
         shift = np.where(np.isinf(shift), self.dtype.type(0), shift)
         self.exp = np.exp(a - shift)
-        self.total = np.sum(self.exp, axis=(1,), keepdims=True)
+        self.total = np.add.reduce(self.exp, axis=(1,), keepdims=True)
         self.logp = a - (np.log(self.total) + shift)
         ignored = t == ignore_index  # nll_loss
         self.safe = np.where(ignored, 0, t)
@@ -92,10 +93,10 @@ class _Saved:
         self.logp = None  # (the backward reads exp and total, as the composite's)
         if self.reduction == "none":
             return loss
-        total = np.asarray(np.sum(loss, axis=(0,)), self.dtype)
+        total = np.asarray(np.add.reduce(loss, axis=(0,)), self.dtype)
         if self.reduction == "sum":
             return total
-        count = np.asarray(np.sum(self.w, axis=(0,)), self.dtype)
+        count = np.asarray(np.add.reduce(self.w, axis=(0,)), self.dtype)
         self.counted = count != 0
         self.count = np.where(self.counted, count, self.dtype.type(1))
         return np.asarray(np.where(self.counted, total / self.count, self.dtype.type(np.nan)))
@@ -111,7 +112,7 @@ class _Saved:
         picked = np.negative(g) * self.w
         logp_grad = np.zeros((n, c), self.dtype)  # gather's gradient: a scatter_add
         np.add.at(logp_grad, (np.arange(n), self.safe), picked)
-        lse_grad = np.sum(np.negative(logp_grad), axis=(1,)).reshape(n, 1)
+        lse_grad = np.add.reduce(np.negative(logp_grad), axis=(1,)).reshape(n, 1)
         return logp_grad + np.broadcast_to(lse_grad / self.total, (n, c)) * self.exp
 
 
