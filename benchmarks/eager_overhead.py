@@ -3,9 +3,11 @@ this small is nearly all of it. Ops on a 16x32 float32 tensor (``x + x``, ``x * 
 ``x * 1.01`` with a Python number, ``x.relu()``, ``x.sum()``, ``x[0]``, ``x.view(-1)``), a small
 ``a @ b`` (8x16 @ 16x8), a ``Linear(32, 64)`` forward, forward and backward of a 2-layer MLP
 (32-64-10) on a batch of 8, one eager training step of that MLP on 16 (cross entropy, backward,
-SGD), an SGD-with-momentum and an Adam step over 10 parameters of 16x32, and tracing the
-training step's loss (``graphc.trace``, the front half of ``graphc.compile``'s compile time);
-torch eager alongside (one thread) when it is installed, and graphc's time over torch's.
+SGD), cross entropy alone (forward and backward, 8x10), Adam training steps of a small CNN, an
+LSTM and a transformer encoder layer, an SGD-with-momentum and an Adam step over 10 parameters
+of 16x32, and tracing the training step's loss (``graphc.trace``, the front half of
+``graphc.compile``'s compile time); torch eager alongside (one thread) when it is installed,
+and graphc's time over torch's.
 Each figure is the median of ``--repeats`` timed loops, in the calling thread's CPU time (little
 changed by other processes on a busy machine) and in wall time.
 
@@ -67,6 +69,44 @@ def cases(lib, name: str) -> dict:
         small.zero_grad()
         lib.nn.functional.cross_entropy(small(batch), small_target).backward()
 
+    logits = lib.randn(8, 10, requires_grad=True)
+
+    def cross_entropy_step():  # the loss alone, forward and backward
+        logits.grad = None
+        lib.nn.functional.cross_entropy(logits, small_target).backward()
+
+    def training_step(model, inputs, labels, make_opt):  # zero_grad, forward, loss, bwd, step
+        opt = make_opt(model.parameters())
+
+        def run():
+            opt.zero_grad()
+            lib.nn.functional.cross_entropy(model(inputs), labels).backward()
+            opt.step()
+        return run
+
+    cnn = lib.nn.Sequential(lib.nn.Conv2d(3, 8, 3, padding=1), lib.nn.ReLU(), lib.nn.MaxPool2d(2),
+                            lib.nn.Flatten(), lib.nn.Linear(8 * 4 * 4, 10))
+
+    class LSTMHead(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.head = lib.nn.LSTM(8, 16, batch_first=True), lib.nn.Linear(16, 5)
+
+        def forward(self, inputs):
+            return self.head(self.lstm(inputs)[0][:, -1])
+
+    class EncoderHead(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = lib.nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.0,
+                                                        batch_first=True)
+            self.head = lib.nn.Linear(16, 4)
+
+        def forward(self, inputs):
+            return self.head(self.layer(inputs).mean(1))
+
+    adam = lambda ps: lib.optim.Adam(ps, lr=1e-3)  # noqa: E731
+
     def optimizer(make):  # one step over 10 parameters whose .grad is set
         params = [lib.nn.Parameter(lib.randn(16, 32)) for _ in range(10)]
         for p in params:
@@ -80,6 +120,13 @@ def cases(lib, name: str) -> dict:
              "Linear forward": (lambda: linear(x), 1000),
              "MLP fwd+bwd (batch 8)": (forward_backward, 200),
              "MLP train step": (step, 200),
+             "cross_entropy fwd+bwd (8x10)": (cross_entropy_step, 500),
+             "CNN Adam step (4x3x8x8)": (training_step(cnn, lib.randn(4, 3, 8, 8),
+                                                      lib.randint(0, 10, (4,)), adam), 50),
+             "LSTM Adam step (4x6x8)": (training_step(LSTMHead(), lib.randn(4, 6, 8),
+                                                     lib.randint(0, 5, (4,)), adam), 20),
+             "Transformer layer Adam step": (training_step(EncoderHead(), lib.randn(2, 5, 16),
+                                                          lib.randint(0, 4, (2,)), adam), 20),
              "SGD momentum step (10 params)": (optimizer(lambda ps: lib.optim.SGD(
                  ps, lr=0.01, momentum=0.9)), 100),
              "Adam step (10 params)": (optimizer(lambda ps: lib.optim.Adam(ps, lr=1e-3)), 100)}

@@ -487,7 +487,9 @@ def run_backward(roots: Sequence, grads: Sequence, *, create_graph: bool = False
                 raise AutogradError(
                     f"trying to backward through {fn.name} a second time, after its saved values "
                     "were freed; pass retain_graph=True to the first backward()")
-            fn.check_versions()
+            opdef = fn.opdef
+            if opdef.needs_values or opdef.needs_output:  # (else nothing to check)
+                fn.check_versions()
             if create_graph:
                 fn.output._grad_fn = fn  # double backward sees the result's own history
             # (a host gradient's device is the cpu, which the emitter treats as None)
@@ -535,9 +537,10 @@ def _free_saved(fn: GradFn) -> None:
     nothing in PyTorch, so a second backward through it works there: it keeps stand-ins here
     (zero-stride arrays of the same shapes, no memory). Any other is marked freed."""
     opdef = fn.opdef
-    reads_values = getattr(opdef, "needs_values", True) and any(
-        fn._value_needed(i) for i in range(len(fn.inputs)))  # (y * 3 reads only the 3)
-    keeps_nothing = not reads_values and not getattr(opdef, "needs_output", True)
+    # (the result's need first: it answers without looking at the inputs)
+    keeps_nothing = not getattr(opdef, "needs_output", True) and not (
+        getattr(opdef, "needs_values", True)
+        and any(fn._value_needed(i) for i in range(len(fn.inputs))))  # (y * 3 reads the 3)
     saved = [*fn.inputs, fn.output]
     if keeps_nothing and all(t._value is None and type(t._data) is np.ndarray for t in saved):
         fn.inputs = [_stand_in(t) for t in fn.inputs]
@@ -549,7 +552,18 @@ def _free_saved(fn: GradFn) -> None:
 
 def _stand_in(t: Tensor) -> Tensor:
     """A tensor of ``t``'s shape and dtype whose values nobody reads (all one zero)."""
-    return Tensor._wrap(np.broadcast_to(np.zeros((), t._data.dtype), t.shape))
+    data = t._data
+    key = (data.dtype, data.shape)
+    array = _STAND_INS.get(key)
+    if array is None:  # (np.broadcast_to costs more than the op it frees, so they are kept)
+        if len(_STAND_INS) >= 512:
+            _STAND_INS.clear()
+        array = _STAND_INS[key] = np.broadcast_to(np.zeros((), data.dtype), data.shape)
+    return Tensor._wrap(array)
+
+
+# stand-in arrays by (dtype, shape): read-only zero-stride views, shared by every stand-in
+_STAND_INS: dict = {}
 
 
 def accumulate_grad(leaf, g, create_graph: bool) -> None:
@@ -682,7 +696,11 @@ def _checked_grad_outputs(outputs: list, grad_outputs, ones_like) -> list:
                 raise AutogradError(f"grad can be implicitly created only for scalar outputs "
                                     f"(output {i} has shape {list(out.shape)}: pass its "
                                     f"gradient)")
-            g = ones_like(out)
+            data = out._data
+            # (a host value's ones directly: ones_like's checks and dispatch cost more than
+            # the rest of backward() on a small model)
+            g = Tensor._wrap(np.ones(data.shape, data.dtype)) if (
+                type(data) is np.ndarray and out._value is None) else ones_like(out)
         elif not isinstance(g, Tensor):
             raise TypeError(f"grad_outputs[{i}] must be a tensor or None, got "
                             f"{type(g).__name__}")

@@ -678,9 +678,11 @@ def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     a, b = wrap_dim(dim0, x.ndim), wrap_dim(dim1, x.ndim)
     if x.ndim == 0:
         return x  # dims 0 and -1 both name the scalar itself
+    if a == b:
+        return x
     perm = list(range(x.ndim))
     perm[a], perm[b] = perm[b], perm[a]
-    return permute(x, perm)
+    return apply("transpose", [x], perm=perm)  # (permute would check the dims again)
 
 
 def permute(x: Tensor, *dims) -> Tensor:

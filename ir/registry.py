@@ -145,7 +145,9 @@ class OpDef:
         ``TensorType`` (building and hashing one per operand was most of the type rule's cost).
         ``attrs`` must be complete (:meth:`check_attrs`); arrays must be ``np.ndarray``.
         """
-        key: list = [self.type_rule, dtypes.DEFAULT_FLOAT]
+        # (the default dtype by name: one-to-one with the dtype, and a str hashes without a
+        # Python call)
+        key: list = [self.type_rule, dtypes.DEFAULT_FLOAT.name]
         for a in arrays:
             key.append(a.dtype)
             key.append(a.shape)

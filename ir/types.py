@@ -133,6 +133,8 @@ def wrap_dim(dim: int, ndim: int) -> int:
         >>> wrap_dim(-1, 3), wrap_dim(-1, 0), wrap_dim(0, 0)
         (2, 0, 0)
     """
+    if type(dim) is int and -ndim <= dim < ndim:  # (the common case, quickly; bool is not int)
+        return dim % ndim
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
         raise DimTypeError(f"dim must be an int, got {type(dim).__name__} {dim!r}")
     n = max(ndim, 1)

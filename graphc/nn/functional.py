@@ -183,6 +183,11 @@ def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tens
         raise ArgumentDTypeError(f"linear(): input and weight must have the same dtype, but got "
                                  f"{torch_dtype_name(input.dtype)} input and "
                                  f"{torch_dtype_name(weight.dtype)} weight")
+    if weight.ndim == 2 and input.ndim >= 2 and isinstance(bias, (Tensor, type(None))) \
+            and not getattr(input, "is_sparse", False):
+        # (the ops G.matmul and G.add apply here, without their checks for other cases)
+        out = apply("matmul", [input, apply("transpose", [weight], perm=[1, 0])])
+        return out if bias is None else apply("add", [out, bias])
     out = G.matmul(input, G.transpose(weight, 0, 1) if weight.ndim == 2 else weight)
     return out if bias is None else G.add(out, bias)
 

@@ -18,6 +18,7 @@ from graphc.amp.autocast_mode import autocast_op
 from graphc.arg_checks import require_floating, require_tensor
 from graphc.dispatch import apply
 from graphc.errors import ArgumentDTypeError, ArgumentError, ShapeError
+from graphc.nn.cross_entropy_eager import fused_cross_entropy
 from graphc.tensor import Tensor
 from graphc.user_warnings import warn
 from ir import dtypes
@@ -190,6 +191,19 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     require_tensor(target, "target", "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ArgumentError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    if weight is None and label_smoothing == 0:  # eagerly, the common case in one step
+        fused = fused_cross_entropy(input, target, ignore_index, reduction)
+        if fused is not None:
+            return fused
+    return composite_cross_entropy(input, target, weight, ignore_index=ignore_index,
+                                   reduction=reduction, label_smoothing=label_smoothing)
+
+
+def composite_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+                            ignore_index: int = -100, reduction: str = "mean",
+                            label_smoothing: float = 0.0) -> Tensor:
+    """``cross_entropy`` as ``log_softmax`` and ``nll_loss`` ops, on checked arguments: what
+    traces record, and what :mod:`graphc.nn.cross_entropy_eager` computes in one step."""
     class_dim = 0 if input.ndim == 1 else 1
     classes = input.shape[class_dim]
     _check_class_weight(weight, classes)

@@ -14,12 +14,16 @@ from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Optional
 
+import numpy as np
+
 from graphc import autograd
 from graphc.errors import ArgumentError
 from graphc.factories import zeros_like
 from graphc.functions import maximum
+from graphc.optim.eager_arrays import host_pairs, number, plain, rebind
 from graphc.optim.optimizer import Optimizer, check_numbers, implementation_switches
 from graphc.tensor import Tensor
+from ir.scalar.evaluate import power
 
 
 class Adam(Optimizer):
@@ -56,6 +60,8 @@ class Adam(Optimizer):
     def step(self, closure: Optional[Callable] = None):
         loss = self._closure_loss(closure)
         with autograd.no_grad():
+            if self._eager_step():
+                return loss
             for p, g, h in adam_family_parameters(self, "decoupled_weight_decay",
                                                   extra=("amsgrad",)):
                 init = {"step": self._step_tensor,
@@ -78,6 +84,61 @@ class Adam(Optimizer):
                 denom = v.sqrt() / (1 - h.beta2 ** t).sqrt() + h.eps
                 p.sub_(step_size * (m / denom))
         return loss
+
+
+    def _eager_step(self) -> bool:
+        """:meth:`step`'s loop (and :func:`adam_family_parameters`') on the NumPy arrays, with
+        the same operations, so the same bits (:mod:`graphc.optim.eager_arrays`), if every group
+        allows it; False if one does not (nothing changed then)."""
+        groups = []
+        for group in self.param_groups:
+            pairs = host_pairs(group)
+            if pairs is None or any(p.ndim == 0 for p, _ in pairs) or not all(
+                    number(v) for v in (group["lr"], *group["betas"], group["eps"],
+                                        group["weight_decay"])):
+                return False  # (a 0-d parameter: its 0-d bias corrections promote it)
+            states = []
+            for p, _ in pairs:
+                init = {"step": self._step_tensor,
+                        "exp_avg": lambda p=p: zeros_like(p),
+                        "exp_avg_sq": lambda p=p: zeros_like(p)}
+                if group["amsgrad"]:
+                    init["max_exp_avg_sq"] = lambda p=p: zeros_like(p)
+                state = self._state(p, init)
+                dtype = p._data.dtype
+                if not (plain(state["step"], np.float32) and state["step"].ndim == 0 and all(
+                        plain(state[k], dtype) for k in init if k != "step")):
+                    return False
+                states.append(state)
+            groups.append((group, pairs, states))
+        for group, pairs, states in groups:
+            lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+            weight_decay = group["weight_decay"]
+            beta1_, beta2_ = np.asarray(beta1, np.float64), np.asarray(beta2, np.float64)
+            for (p, g), state in zip(pairs, states):
+                scalar = p._data.dtype.type  # (a Python number meets a tensor in its dtype)
+                g = np.negative(g._data) if group["maximize"] else g._data
+                if weight_decay != 0:
+                    if group["decoupled_weight_decay"]:
+                        rebind(p, p._data * scalar(1 - lr * weight_decay))
+                    else:
+                        g = g + scalar(weight_decay) * p._data
+                step = state["step"]
+                rebind(step, step._data + np.float32(1))
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                rebind(m, m._data + scalar(1 - beta1) * (g - m._data))
+                rebind(v, v._data * scalar(beta2) + scalar(1 - beta2) * (g * g))
+                t = step._data.astype(np.float64)  # (float64 bias corrections, as _exact)
+                step_size = np.float64(lr) / (np.float64(1) - power(beta1_, t))
+                v = v._data
+                if group["amsgrad"]:
+                    v_max = state["max_exp_avg_sq"]
+                    rebind(v_max, np.maximum(v_max._data, v))
+                    v = v_max._data
+                correction = np.sqrt(np.float64(1) - power(beta2_, t))
+                denom = np.sqrt(v) / scalar(correction) + scalar(eps)
+                rebind(p, p._data - scalar(step_size) * (m._data / denom))
+        return True
 
 
 class AdamW(Adam):

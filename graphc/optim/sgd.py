@@ -14,10 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Optional
 
+import numpy as np
+
 from graphc import autograd
 from graphc.errors import ArgumentError
 from graphc.factories import zeros_like
 from graphc.functions import where
+from graphc.optim.eager_arrays import host_pairs, number, plain, rebind
 from graphc.optim.optimizer import Optimizer, check_numbers, implementation_switches
 
 
@@ -66,6 +69,9 @@ class SGD(Optimizer):
                 weight_decay = self._hyper(i, "weight_decay")
                 nesterov = self._hyper(i, "nesterov")
                 maximize = self._hyper(i, "maximize")
+                if self._eager_step(i, group, momentum, dampening, weight_decay, nesterov,
+                                    maximize):
+                    continue
                 for p, g in self._params_with_grad(group):
                     lr = self._lr(i, p)
                     if maximize:
@@ -86,6 +92,42 @@ class SGD(Optimizer):
                         g = g + cycled * buf if nesterov else buf
                     p.sub_(lr * g)
         return loss
+
+    def _eager_step(self, i: int, group: dict, momentum, dampening, weight_decay, nesterov,
+                    maximize) -> bool:
+        """The loop of :meth:`step` on the group's NumPy arrays (:mod:`graphc.optim.eager_arrays`:
+        the same operations, so the same bits), if the group allows it; False if it does not
+        (nothing changed then)."""
+        pairs = host_pairs(group)  # (None while tracing: the group is not read then)
+        if pairs is None:
+            return False
+        lr, cycled = group["lr"], group["momentum"]
+        if not all(number(v) for v in (lr, cycled, dampening, weight_decay)):
+            return False
+        states = []
+        if momentum != 0:
+            for p, _ in pairs:
+                state = self._state(p, {"step": self._step_tensor,
+                                        "momentum_buffer": lambda p=p: zeros_like(p)})
+                buf, step = state["momentum_buffer"], state["step"]
+                if not (plain(buf, p._data.dtype) and plain(step, np.float32) and not step.ndim):
+                    return False
+                states.append((buf, step))
+        for k, (p, g) in enumerate(pairs):
+            scalar = p._data.dtype.type  # (a Python number meets a tensor in its dtype)
+            g = g._data
+            if maximize:
+                g = np.negative(g)
+            if weight_decay != 0:
+                g = g + scalar(weight_decay) * p._data
+            if momentum != 0:
+                buf, step = states[k]
+                blended = scalar(cycled) * buf._data + scalar(1 - dampening) * g
+                rebind(buf, np.where(step._data == 0, g, blended))
+                rebind(step, step._data + np.float32(1))
+                g = g + scalar(cycled) * buf._data if nesterov else buf._data
+            rebind(p, p._data - scalar(lr) * g)
+        return True
 
     def _complete_loaded_state(self, state: dict) -> None:
         # PyTorch's SGD keeps no step count: a saved buffer means the first step is behind us
