@@ -129,9 +129,18 @@ def contiguous_strides(shape: tuple) -> tuple:
     return tuple(reversed(strides))
 
 
+def _layout_info(t: Tensor) -> Optional[ViewInfo]:
+    """The view record whose layout ``t`` has: its own, or for a ``.data`` view (which is no
+    view itself), that of the tensor it shows (``x.t().data`` has ``x.t()``'s strides)."""
+    info = t._view_info
+    if info is None and type(t) is DATA_VIEW_TYPE:
+        info = t._base._view_info
+    return info
+
+
 def layout(t: Tensor) -> tuple:
     """``(strides, storage_offset)`` of ``t`` as PyTorch would have them."""
-    info = t._view_info
+    info = _layout_info(t)
     if info is None:
         return contiguous_strides(tuple(t.shape)), 0
     return info.strides, info.offset
@@ -207,7 +216,13 @@ def link(base: Tensor, out: Tensor, op: Callable, strides: Optional[tuple],
     if info is not None:
         root, ops, detached = info.root(), info.ops + (op,), detached or info.detached
     elif type(base) is DATA_VIEW_TYPE:
-        root, ops, detached = base._base, (detached_copy, op), True
+        shown = base._base._view_info
+        if shown is None:
+            root, ops = base._base, (detached_copy, op)
+        else:  # `.data` of a view: a detached view of that view's root (the in-place path
+            # writes the root's array, so the root must be one)
+            root, ops = shown.root(), shown.ops + (detached_copy, op)
+        detached = True
     else:
         root, ops = base, (op,)
     info = ViewInfo(root, ops, strides, offset, detached, layout)
@@ -984,7 +999,7 @@ def _plain_getitem(x: Tensor, key) -> Optional[Tensor]:
                      key if any(k is Ellipsis for k in key) else key + (Ellipsis,)]
     except IndexError:  # an int out of range, two ...: the general path's error
         return None
-    shape, info = x.shape, x._view_info
+    shape, info = x.shape, _layout_info(x)
     return link(x, Tensor._from_result(array), lambda t: indexing.getitem(t, key), None, None,
                 layout=lambda: _key_layout(shape, info, key))
 
@@ -1031,7 +1046,7 @@ def storage_offset(self: Tensor) -> int:
 def is_contiguous(self: Tensor, memory_format=None) -> bool:
     """Whether the strides are row-major (``Tensor.is_contiguous``): False for ``x.t()``,
     ``x[:, ::2]``, ``x.expand(...)``; True for every tensor that is no view."""
-    info = self._view_info
+    info = _layout_info(self)
     return info is None or is_contiguous_layout(self.shape, info.strides)
 
 
