@@ -1097,8 +1097,24 @@ def _view_output(ctx: tracing.TraceContext, leaf: Tensor) -> Optional[_ViewOutpu
         # rebuilt from them would follow the first call's row; a new tensor instead
         return None
     index = ctx.arguments.get(id(root))
+    if index is None and _through_a_view_argument(ctx, info):
+        # a view of an argument that is itself a view (`f(b[1:])` returning `x.t()`): its root
+        # is this call's argument's root, which a later call does not pass (a view of it would
+        # show, and take the writes into the output, of the first call's tensor): a new tensor
+        return None
     return _ViewOutput(weakref.ref(root) if index is None else tracing.ArgRef(index),
                        info.ops, info.strides, info.offset, info.detached)
+
+
+def _through_a_view_argument(ctx: tracing.TraceContext, info) -> bool:
+    """Whether the view ``info`` describes was taken of a tensor argument that is a view (its
+    ops start with the argument's, from the same root)."""
+    for key in ctx.arguments:
+        arg_info = getattr(ctx._owners.get(key), "_view_info", None)
+        if (arg_info is not None and arg_info.root() is info.root()
+                and info.ops[:len(arg_info.ops)] == arg_info.ops):
+            return True
+    return False
 
 
 def _made_by_the_call(static, reached: set):

@@ -576,6 +576,20 @@ def test_views_returned_by_a_compiled_function_stay_views(backend):
     assert part.tolist() == [[2.0, 4.0], [8.0, 10.0]]
 
 
+@pytest.mark.parametrize("backend", ["interpreter", "llvm"])
+def test_a_view_of_a_view_argument_returned_is_a_new_tensor_at_every_call(backend):
+    # the view's root is the argument's root, which the next call does not pass: it was linked
+    # to the first call's tensor (writing the second call's output changed the first's base)
+    g = graphc.compile(lambda x: x.t(), backend=backend)
+    first = graphc.zeros(3, 4)
+    out = g(first[1:])
+    second = graphc.ones(3, 4)
+    out = g(second[1:])
+    assert out.tolist() == [[1.0, 1.0]] * 4 and out._view_info is None
+    out[0] = 5.0
+    assert first.tolist() == [[0.0] * 4] * 3 and second.tolist() == [[1.0] * 4] * 3
+
+
 def test_copies_and_pickles_are_tensors_of_their_own():
     import copy
     import pickle
