@@ -398,10 +398,21 @@ def _no_grad_view_error():
 
 # -- writing through a view in place --------------------------------------------------------------
 _getrefcount = sys.getrefcount
-# sys.getrefcount of an array in _sole_holder: its holders, plus that function's local and the
-# call's argument (CPython 3.11-3.13); an interpreter that counts fewer finds no sole holder and
-# copies, which is safe
-_LOCAL_REFS = 2
+
+
+def _references_beyond_holders() -> int:
+    """What ``sys.getrefcount`` of an array in :func:`_sole_holder` adds to the array's
+    holders: that function's local and, where the interpreter does not borrow it, the call's
+    argument (2 on CPython 3.10-3.13; an interpreter that borrows the argument, as 3.14 may,
+    adds 1). Measured the way ``_sole_holder`` asks (a local passed to ``_getrefcount``), as
+    ``compile._SOLE_OWNER_REFERENCES`` is, not assumed: a figure one too high would take an
+    array that one other object holds (a ``numpy()`` result) for the root's alone, and write
+    it."""
+    array = np.empty(0)  # (held by this local alone)
+    return _getrefcount(array)
+
+
+_LOCAL_REFS = _references_beyond_holders()
 
 
 def _sole_holder(root: Tensor) -> bool:

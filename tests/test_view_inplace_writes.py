@@ -339,3 +339,22 @@ def test_views_of_the_data_of_a_view_reach_the_root_and_see_its_writes():
     assert w.data.stride() == (1, 4) and not w.data.is_contiguous()
     assert w.data[1].stride() == (4,) and w.data[1].storage_offset() == 1
     assert w.data.t()[1:].stride() == (4, 1)
+
+
+def test_one_other_holder_of_the_array_is_seen():
+    # the reference count's calibration (views._LOCAL_REFS, measured at import): exactly one
+    # holder besides the root and its views must make the root's array look shared
+    x = graphc.zeros(3, 4)
+    x.add_(0)  # (an array of its own)
+    row = x[1]
+    assert views._sole_holder(x)
+    held = x._data  # the array itself
+    assert not views._sole_holder(x)
+    del held
+    seen = x.numpy()  # a NumPy view of it
+    assert not views._sole_holder(x)
+    del seen
+    row_data = row._data  # a view's array, held besides the view
+    assert not views._sole_holder(x)
+    del row_data
+    assert views._sole_holder(x)
