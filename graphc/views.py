@@ -1073,6 +1073,7 @@ _METHOD_RULES = {
     "t": _t_rule, "adjoint": _last_two_rule,
     "view": _view_rule, "view_as": _view_rule, "reshape": _reshape_rule,
     "reshape_as": _reshape_rule, "flatten": _reshape_rule, "unflatten": _reshape_rule,
+    "ravel": _reshape_rule,
     "squeeze": _squeeze_rule, "unsqueeze": _unsqueeze_rule,
     "expand": _expand_rule, "expand_as": _expand_rule, "broadcast_to": _expand_rule,
     "narrow": _narrow_rule, "select": _select_rule, "diagonal": _diagonal_rule,
@@ -1083,7 +1084,7 @@ _PROPERTY_RULES = {"T": _reversed_rule, "mT": _last_two_rule, "mH": _last_two_ru
 _SPLITS = ("split", "chunk", "tensor_split", "hsplit", "vsplit", "dsplit", "split_with_sizes")
 # graphc.<name> functions that are views in PyTorch (the same rules; not view/view_as/expand*)
 _FUNCTIONS = ("transpose", "swapaxes", "swapdims", "permute", "movedim", "moveaxis", "t",
-              "adjoint", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze",
+              "adjoint", "reshape", "flatten", "ravel", "unflatten", "squeeze", "unsqueeze",
               "broadcast_to", "narrow", "select", "diagonal")
 
 

@@ -33,6 +33,8 @@ VIEW_OPS = [
     ("reshape (contiguous)", lambda x: x.reshape(3, 8), lambda a: a.reshape(3, 8)),
     ("flatten", lambda x: x.flatten(1), lambda a: a.reshape(2, 12)),
     ("unflatten", lambda x: x.unflatten(2, (2, 2)), lambda a: a.reshape(2, 3, 2, 2)),
+    ("ravel", lambda x: x[1].ravel(), lambda a: a[1].reshape(-1)),
+    ("graphc.ravel", lambda x: graphc.ravel(x), lambda a: a.reshape(-1)),
     ("narrow", lambda x: x.narrow(1, 1, 2), lambda a: a[:, 1:3]),
     ("select", lambda x: x.select(2, 3), lambda a: a[:, :, 3]),
     ("transpose", lambda x: x.transpose(0, 2), lambda a: a.transpose(2, 1, 0)),
