@@ -1097,10 +1097,11 @@ def _view_output(ctx: tracing.TraceContext, leaf: Tensor) -> Optional[_ViewOutpu
         # rebuilt from them would follow the first call's row; a new tensor instead
         return None
     index = ctx.arguments.get(id(root))
-    if index is None and _through_a_view_argument(ctx, info):
+    if _through_a_view_argument(ctx, info):
         # a view of an argument that is itself a view (`f(b[1:])` returning `x.t()`): its root
-        # is this call's argument's root, which a later call does not pass (a view of it would
-        # show, and take the writes into the output, of the first call's tensor): a new tensor
+        # is that argument's root, which a later call need not pass (a view of it would show,
+        # and take the writes into the output of, the first call's tensor, or another
+        # argument that was that root then: `f(a, a[1:])`, then `f(a2, b2[1:])`): a new tensor
         return None
     return _ViewOutput(weakref.ref(root) if index is None else tracing.ArgRef(index),
                        info.ops, info.strides, info.offset, info.detached)

@@ -590,6 +590,15 @@ def test_a_view_of_a_view_argument_returned_is_a_new_tensor_at_every_call(backen
     assert out.tolist() == [[1.0, 1.0]] * 4 and out._view_info is None
     out[0] = 5.0
     assert first.tolist() == [[0.0] * 4] * 3 and second.tolist() == [[1.0] * 4] * 3
+    # the root an argument then too: a later call's output was a view of its other argument
+    h = graphc.compile(lambda x, y: (y.t(), x.sum()), backend=backend)
+    a = graphc.zeros(3, 4)
+    h(a, a[1:])
+    a2, b2 = graphc.zeros(3, 4), graphc.ones(3, 4)
+    out, _ = h(a2, b2[1:])
+    assert out.tolist() == [[1.0, 1.0]] * 4
+    out[0] = 5.0
+    assert a2.tolist() == [[0.0] * 4] * 3 and b2.tolist() == [[1.0] * 4] * 3
 
 
 def test_copies_and_pickles_are_tensors_of_their_own():
