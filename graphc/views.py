@@ -465,6 +465,10 @@ def _write_in_place(view: Tensor, info: ViewInfo, root: Tensor, compute, checked
     CopySlices); a value to write that requires grad goes through the scatter from here."""
     if tracing.current() is not None or root._value is not None:
         return False
+    if root._view_info is not None:
+        # (link() makes roots that are no views; should another way make one, the general
+        # path's root._assign writes through that view to its own root)
+        return False
     if (type(root._data) is not np.ndarray or info.offset is None or view._data.size == 0
             or view._data.dtype != root._data.dtype or (grad_mode and root.requires_grad)):
         return False
@@ -972,8 +976,6 @@ def getitem(self: Tensor, key) -> Tensor:
     strides, offset = _getitem_layout(self, expanded)
     key = _frozen_key(key)
     return link(self, out, lambda t: indexing.getitem(t, key), strides, offset)
-
-
 
 
 def _plain_key(key, ndim: int) -> bool:
