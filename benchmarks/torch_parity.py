@@ -6920,6 +6920,8 @@ def session29_views():
         "split": lambda x: x.split(2, dim=2)[1], "unbind": lambda x: x.unbind(1)[2],
         "t() of x[1]": lambda x: x[1].t()[1:], "detach": lambda x: x.detach()[0],
         "squeeze/unsqueeze": lambda x: x[:, :1].squeeze(1).unsqueeze(0),
+        # (review: a view of the .data of a view reaches the root; ravel is a view)
+        ".data of a view": lambda x: x.transpose(0, 2).data[1], "ravel": lambda x: x[1].ravel()[2:7],
     }
 
     def written(op, dtype):

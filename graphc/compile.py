@@ -1096,9 +1096,26 @@ def _view_output(ctx: tracing.TraceContext, leaf: Tensor) -> Optional[_ViewOutpu
         # selected by a traced index tensor (p[i]): its ops hold this trace's index, so a view
         # rebuilt from them would follow the first call's row; a new tensor instead
         return None
+    if _through_a_view_argument(ctx, info):
+        # a view of an argument that is itself a view (`f(b[1:])` returning `x.t()`): its root
+        # is that argument's root, which a later call need not pass (a view of it would show,
+        # and take the writes into the output of, the first call's tensor, or another
+        # argument that was that root then: `f(a, a[1:])`, then `f(a2, b2[1:])`): a new tensor
+        return None
     index = ctx.arguments.get(id(root))
     return _ViewOutput(weakref.ref(root) if index is None else tracing.ArgRef(index),
                        info.ops, info.strides, info.offset, info.detached)
+
+
+def _through_a_view_argument(ctx: tracing.TraceContext, info) -> bool:
+    """Whether the view ``info`` describes was taken of a tensor argument that is a view (its
+    ops start with the argument's, from the same root)."""
+    for argument in ctx.argument_tensors():
+        arg_info = argument._view_info
+        if (arg_info is not None and arg_info.root() is info.root()
+                and info.ops[:len(arg_info.ops)] == arg_info.ops):
+            return True
+    return False
 
 
 def _made_by_the_call(static, reached: set):

@@ -302,6 +302,10 @@ class TraceContext:
             self.guards.append(Guard(f"argument {name} is {state_name}",
                                      lambda current, t=tensor: current is t, True, subject=tensor))
 
+    def argument_tensors(self) -> list:
+        """The tensors bound as arguments (:meth:`bind_argument`)."""
+        return [self._owners[key] for key in self.arguments]
+
     # -- building ---------------------------------------------------------------------------------
     def emit(self, op: str, values, attrs) -> ir.Value:
         return self.graph.add_node(op, values, attrs, loc=user_location()).output

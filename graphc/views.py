@@ -129,9 +129,18 @@ def contiguous_strides(shape: tuple) -> tuple:
     return tuple(reversed(strides))
 
 
+def _layout_info(t: Tensor) -> Optional[ViewInfo]:
+    """The view record whose layout ``t`` has: its own, or for a ``.data`` view (which is no
+    view itself), that of the tensor it shows (``x.t().data`` has ``x.t()``'s strides)."""
+    info = t._view_info
+    if info is None and type(t) is DATA_VIEW_TYPE:
+        info = t._base._view_info
+    return info
+
+
 def layout(t: Tensor) -> tuple:
     """``(strides, storage_offset)`` of ``t`` as PyTorch would have them."""
-    info = t._view_info
+    info = _layout_info(t)
     if info is None:
         return contiguous_strides(tuple(t.shape)), 0
     return info.strides, info.offset
@@ -207,7 +216,13 @@ def link(base: Tensor, out: Tensor, op: Callable, strides: Optional[tuple],
     if info is not None:
         root, ops, detached = info.root(), info.ops + (op,), detached or info.detached
     elif type(base) is DATA_VIEW_TYPE:
-        root, ops, detached = base._base, (detached_copy, op), True
+        shown = base._base._view_info
+        if shown is None:
+            root, ops = base._base, (detached_copy, op)
+        else:  # `.data` of a view: a detached view of that view's root (the in-place path
+            # writes the root's array, so the root must be one)
+            root, ops = shown.root(), shown.ops + (detached_copy, op)
+        detached = True
     else:
         root, ops = base, (op,)
     info = ViewInfo(root, ops, strides, offset, detached, layout)
@@ -383,10 +398,21 @@ def _no_grad_view_error():
 
 # -- writing through a view in place --------------------------------------------------------------
 _getrefcount = sys.getrefcount
-# sys.getrefcount of an array in _sole_holder: its holders, plus that function's local and the
-# call's argument (CPython 3.11-3.13); an interpreter that counts fewer finds no sole holder and
-# copies, which is safe
-_LOCAL_REFS = 2
+
+
+def _references_beyond_holders() -> int:
+    """What ``sys.getrefcount`` of an array in :func:`_sole_holder` adds to the array's
+    holders: that function's local and, where the interpreter does not borrow it, the call's
+    argument (2 on CPython 3.10-3.13; an interpreter that borrows the argument, as 3.14 may,
+    adds 1). Measured the way ``_sole_holder`` asks (a local passed to ``_getrefcount``), as
+    ``compile._SOLE_OWNER_REFERENCES`` is, not assumed: a figure one too high would take an
+    array that one other object holds (a ``numpy()`` result) for the root's alone, and write
+    it."""
+    array = np.empty(0)  # (held by this local alone)
+    return _getrefcount(array)
+
+
+_LOCAL_REFS = _references_beyond_holders()
 
 
 def _sole_holder(root: Tensor) -> bool:
@@ -438,6 +464,10 @@ def _write_in_place(view: Tensor, info: ViewInfo, root: Tensor, compute, checked
     inside a trace, a root on a device, a traced index, a root that records autograd (torch's
     CopySlices); a value to write that requires grad goes through the scatter from here."""
     if tracing.current() is not None or root._value is not None:
+        return False
+    if root._view_info is not None:
+        # (link() makes roots that are no views; should another way make one, the general
+        # path's root._assign writes through that view to its own root)
         return False
     if (type(root._data) is not np.ndarray or info.offset is None or view._data.size == 0
             or view._data.dtype != root._data.dtype or (grad_mode and root.requires_grad)):
@@ -948,8 +978,6 @@ def getitem(self: Tensor, key) -> Tensor:
     return link(self, out, lambda t: indexing.getitem(t, key), strides, offset)
 
 
-
-
 def _plain_key(key, ndim: int) -> bool:
     """Whether ``key`` is basic indexing that NumPy reads exactly as graphc: Python ints in
     range, slices of Python ints (or None) with a positive step, None and one ``...``."""
@@ -984,7 +1012,7 @@ def _plain_getitem(x: Tensor, key) -> Optional[Tensor]:
                      key if any(k is Ellipsis for k in key) else key + (Ellipsis,)]
     except IndexError:  # an int out of range, two ...: the general path's error
         return None
-    shape, info = x.shape, x._view_info
+    shape, info = x.shape, _layout_info(x)
     return link(x, Tensor._from_result(array), lambda t: indexing.getitem(t, key), None, None,
                 layout=lambda: _key_layout(shape, info, key))
 
@@ -1031,7 +1059,7 @@ def storage_offset(self: Tensor) -> int:
 def is_contiguous(self: Tensor, memory_format=None) -> bool:
     """Whether the strides are row-major (``Tensor.is_contiguous``): False for ``x.t()``,
     ``x[:, ::2]``, ``x.expand(...)``; True for every tensor that is no view."""
-    info = self._view_info
+    info = _layout_info(self)
     return info is None or is_contiguous_layout(self.shape, info.strides)
 
 
@@ -1047,6 +1075,7 @@ _METHOD_RULES = {
     "t": _t_rule, "adjoint": _last_two_rule,
     "view": _view_rule, "view_as": _view_rule, "reshape": _reshape_rule,
     "reshape_as": _reshape_rule, "flatten": _reshape_rule, "unflatten": _reshape_rule,
+    "ravel": _reshape_rule,
     "squeeze": _squeeze_rule, "unsqueeze": _unsqueeze_rule,
     "expand": _expand_rule, "expand_as": _expand_rule, "broadcast_to": _expand_rule,
     "narrow": _narrow_rule, "select": _select_rule, "diagonal": _diagonal_rule,
@@ -1057,7 +1086,7 @@ _PROPERTY_RULES = {"T": _reversed_rule, "mT": _last_two_rule, "mH": _last_two_ru
 _SPLITS = ("split", "chunk", "tensor_split", "hsplit", "vsplit", "dsplit", "split_with_sizes")
 # graphc.<name> functions that are views in PyTorch (the same rules; not view/view_as/expand*)
 _FUNCTIONS = ("transpose", "swapaxes", "swapdims", "permute", "movedim", "moveaxis", "t",
-              "adjoint", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze",
+              "adjoint", "reshape", "flatten", "ravel", "unflatten", "squeeze", "unsqueeze",
               "broadcast_to", "narrow", "select", "diagonal")
 
 

@@ -313,3 +313,48 @@ def test_gradients_identical_to_the_scatter_path(monkeypatch):
         slow = run()
     for a, b in zip(fast, slow):
         np.testing.assert_array_equal(a, b)
+
+
+def test_views_of_the_data_of_a_view_reach_the_root_and_see_its_writes():
+    # `v.data[...]` is a view of v's root (it was linked to v itself: the in-place path wrote
+    # v's array alone, and later writes to the root left it stale)
+    x = graphc.zeros(3, 4, dtype=graphc.float64)
+    v = x[1]
+    v.data[0] = 5.0
+    v.data[1:3].add_(7.0)
+    w = x.t()
+    w.data[2, 0] = -1.0
+    w.data.t()[2].fill_(2.0)  # (a general-path view of a `.data` view)
+    expected = np.zeros((3, 4))
+    expected[1, :3] = [5, 7, 7]
+    expected[0, 2] = -1
+    expected[2] = 2
+    np.testing.assert_array_equal(x.numpy(), expected)
+    np.testing.assert_array_equal(v.numpy(), expected[1])
+    piece = v.data[2:]
+    x[1].fill_(3.0)
+    x.add_(1.0)  # (a whole-root rebind refreshes it too)
+    np.testing.assert_array_equal(piece.numpy(), [4.0, 4.0])
+    # a `.data` view has the layout of the tensor it shows, as in PyTorch
+    assert w.data.stride() == (1, 4) and not w.data.is_contiguous()
+    assert w.data[1].stride() == (4,) and w.data[1].storage_offset() == 1
+    assert w.data.t()[1:].stride() == (4, 1)
+
+
+def test_one_other_holder_of_the_array_is_seen():
+    # the reference count's calibration (views._LOCAL_REFS, measured at import): exactly one
+    # holder besides the root and its views must make the root's array look shared
+    x = graphc.zeros(3, 4)
+    x.add_(0)  # (an array of its own)
+    row = x[1]
+    assert views._sole_holder(x)
+    held = x._data  # the array itself
+    assert not views._sole_holder(x)
+    del held
+    seen = x.numpy()  # a NumPy view of it
+    assert not views._sole_holder(x)
+    del seen
+    row_data = row._data  # a view's array, held besides the view
+    assert not views._sole_holder(x)
+    del row_data
+    assert views._sole_holder(x)

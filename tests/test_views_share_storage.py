@@ -33,6 +33,8 @@ VIEW_OPS = [
     ("reshape (contiguous)", lambda x: x.reshape(3, 8), lambda a: a.reshape(3, 8)),
     ("flatten", lambda x: x.flatten(1), lambda a: a.reshape(2, 12)),
     ("unflatten", lambda x: x.unflatten(2, (2, 2)), lambda a: a.reshape(2, 3, 2, 2)),
+    ("ravel", lambda x: x[1].ravel(), lambda a: a[1].reshape(-1)),
+    ("graphc.ravel", lambda x: graphc.ravel(x), lambda a: a.reshape(-1)),
     ("narrow", lambda x: x.narrow(1, 1, 2), lambda a: a[:, 1:3]),
     ("select", lambda x: x.select(2, 3), lambda a: a[:, :, 3]),
     ("transpose", lambda x: x.transpose(0, 2), lambda a: a.transpose(2, 1, 0)),
@@ -574,6 +576,29 @@ def test_views_returned_by_a_compiled_function_stay_views(backend):
     _, _, part, _ = g(arange(2, 3))
     state.mul_(2.0)
     assert part.tolist() == [[2.0, 4.0], [8.0, 10.0]]
+
+
+@pytest.mark.parametrize("backend", ["interpreter", "llvm"])
+def test_a_view_of_a_view_argument_returned_is_a_new_tensor_at_every_call(backend):
+    # the view's root is the argument's root, which the next call does not pass: it was linked
+    # to the first call's tensor (writing the second call's output changed the first's base)
+    g = graphc.compile(lambda x: x.t(), backend=backend)
+    first = graphc.zeros(3, 4)
+    out = g(first[1:])
+    second = graphc.ones(3, 4)
+    out = g(second[1:])
+    assert out.tolist() == [[1.0, 1.0]] * 4 and out._view_info is None
+    out[0] = 5.0
+    assert first.tolist() == [[0.0] * 4] * 3 and second.tolist() == [[1.0] * 4] * 3
+    # the root an argument then too: a later call's output was a view of its other argument
+    h = graphc.compile(lambda x, y: (y.t(), x.sum()), backend=backend)
+    a = graphc.zeros(3, 4)
+    h(a, a[1:])
+    a2, b2 = graphc.zeros(3, 4), graphc.ones(3, 4)
+    out, _ = h(a2, b2[1:])
+    assert out.tolist() == [[1.0, 1.0]] * 4
+    out[0] = 5.0
+    assert a2.tolist() == [[0.0] * 4] * 3 and b2.tolist() == [[1.0] * 4] * 3
 
 
 def test_copies_and_pickles_are_tensors_of_their_own():
